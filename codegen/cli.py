@@ -1,0 +1,112 @@
+"""`codegen`: turn an int8 .tflite model into C, look inside a model, check generated code."""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import __version__
+from .errors import CodegenError
+from .targets import TARGETS
+
+EPILOG = """\
+examples:
+  codegen inspect model.tflite                      layers, MACs, weights, planned arena
+  codegen emit --target cortex-m7 model.tflite -o out/
+  codegen verify model.tflite --inputs 20           host build vs the TFLite reference
+
+The model must be fully int8-quantized (int8 input, output and activations; int8 weights,
+per-channel or per-tensor). `emit` writes out/model.h (the API), out/model.c (weights as
+static const arrays, one static arena, the layer calls), out/model.json (a manifest) and
+out/mcuf/ (the kernel library). Compile every .c under out/ with -Iout -Iout/mcuf/include.
+"""
+
+
+def _fmt_bytes(n: int) -> str:
+    return f"{n:,} B" if n < 10_000 else f"{n / 1024:,.1f} KiB"
+
+
+def cmd_emit(args) -> int:
+    from .pipeline import generate
+    t0 = time.perf_counter()
+    man = generate(args.model, args.output, args.target, args.name)
+    out = Path(args.output)
+    print(f"{Path(args.model).name} -> {out}/ for {args.target} in {time.perf_counter() - t0:.2f} s")
+    print(f"  layers        {len(man['layers'])}")
+    print(f"  MACs          {man['macs']:,}")
+    print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
+    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, one static array)")
+    i, o = man["input"], man["output"]
+    print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
+    print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
+    print(f"  files         {args.name}.h {args.name}.c {args.name}.json mcuf/")
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    from .inspect import inspect_model
+    report = inspect_model(args.model)
+    print(report.render())
+    return 0 if not report.unsupported else 1
+
+
+def cmd_verify(args) -> int:
+    from .verify import verify
+    with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
+        out = Path(args.output) if args.output else Path(tmp)
+        result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print)
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="codegen", description="mcuforge code generator: int8 MobileNet-family .tflite -> plain C.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"mcuforge codegen {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    e = sub.add_parser("emit", help="generate C for a target",
+                       description="Generate C sources for MODEL into DIR.")
+    e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
+    e.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    e.add_argument("--target", default="host", choices=list(TARGETS),
+                   help="CPU the code is for (default: host); " +
+                        "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
+    e.add_argument("--name", default="model",
+                   help="C prefix and file names (default: model -> model_invoke(), model.h)")
+    e.set_defaults(fn=cmd_emit)
+
+    i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
+                       description="Per-layer table of a model: kernel, output shape, MACs, weight and "
+                                   "activation bytes, the planned arena, and any unsupported operators.")
+    i.add_argument("model", metavar="MODEL")
+    i.set_defaults(fn=cmd_inspect)
+
+    v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",
+                       description="Emit, compile with gcc -Wall -Wextra -Werror, run random inputs and "
+                                   "compare every layer's output with TFLite's reference kernels.")
+    v.add_argument("model", metavar="MODEL")
+    v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
+    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
+    v.set_defaults(fn=cmd_verify)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.fn(args)
+    except CodegenError as e:
+        print(f"codegen: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""The graph IR: typed tensors and operators, independent of the flatbuffer they came from."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Quantization:
+    scales: np.ndarray          # float32, one per channel or a single value
+    zero_points: np.ndarray     # int64, same length as scales
+    axis: int = 0               # quantized dimension for per-channel tensors
+
+    @property
+    def scale(self) -> float:
+        return float(self.scales[0])
+
+    @property
+    def zero_point(self) -> int:
+        return int(self.zero_points[0])
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scales) > 1
+
+
+@dataclass
+class Tensor:
+    index: int                  # index in the source model's subgraph (kept for tracing)
+    name: str
+    shape: tuple[int, ...]
+    dtype: str                  # numpy dtype name: "int8", "int32", "float32", ...
+    quant: Quantization | None = None
+    data: np.ndarray | None = None   # constant contents, already shaped
+
+    @property
+    def is_constant(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+
+@dataclass
+class Operator:
+    index: int                  # position in the source model (stable name for reports)
+    type: str                   # builtin name, e.g. "CONV_2D"
+    inputs: list[int]           # tensor indices; -1 for an omitted optional input
+    outputs: list[int]
+    options: dict = field(default_factory=dict)
+
+
+@dataclass
+class Graph:
+    tensors: dict[int, Tensor]
+    operators: list[Operator]
+    inputs: list[int]
+    outputs: list[int]
+    description: str = ""
+    aliases: dict[int, int] = field(default_factory=dict)  # tensor -> tensor whose bytes it shares
+
+    def resolve(self, tensor_index: int) -> int:
+        """The tensor that owns the bytes of `tensor_index` (following reshape aliases)."""
+        while tensor_index in self.aliases:
+            tensor_index = self.aliases[tensor_index]
+        return tensor_index
+
+    def producer(self, tensor_index: int) -> Operator | None:
+        for op in self.operators:
+            if tensor_index in op.outputs:
+                return op
+        return None
+
+    def consumers(self, tensor_index: int) -> list[Operator]:
+        return [op for op in self.operators if tensor_index in op.inputs]
+
+    def tensor(self, index: int) -> Tensor:
+        return self.tensors[index]

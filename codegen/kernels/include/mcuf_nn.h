@@ -1,0 +1,134 @@
+/* mcuforge fixed-point operator library (int8, NHWC).
+ *
+ * Naming follows CMSIS-NN: mcuf_<op>_s8. Every kernel takes a const parameter block that
+ * the code generator fills at generation time (shapes, offsets, activation range), the
+ * tensors, and the per-channel requantization constants. No kernel allocates memory or
+ * uses floating point. `reference/` holds the portable C implementations; they define
+ * the behaviour that any optimized variant must reproduce byte for byte.
+ */
+#ifndef MCUF_NN_H
+#define MCUF_NN_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CONV_2D (grouped when filter_in_c < in_c) and DEPTHWISE_CONV_2D. */
+typedef struct {
+    uint16_t in_h, in_w, in_c;
+    uint16_t out_h, out_w, out_c;
+    uint16_t k_h, k_w;
+    uint16_t filter_in_c;      /* conv: input channels per group (in_c / groups) */
+    uint16_t depth_multiplier; /* depthwise only */
+    uint8_t stride_h, stride_w;
+    uint8_t dil_h, dil_w;
+    int16_t pad_top, pad_left; /* padding before the first row / column */
+    int32_t input_offset;      /* -input zero point */
+    int32_t output_offset;     /* output zero point */
+    int32_t act_min, act_max;
+} mcuf_conv_params;
+
+/* filter: [out_c][k_h][k_w][filter_in_c]; bias: [out_c] */
+void mcuf_conv_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                  const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                  int8_t *output);
+
+/* 1x1, stride 1, no padding, no groups: a GEMM over pixels. bias_folded already holds
+ * bias + input_offset * sum(filter row), computed by the generator. */
+void mcuf_conv_1x1_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias_folded, const int32_t *multiplier,
+                      const int32_t *shift, int8_t *output);
+
+/* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
+void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
+                            const int8_t *filter, const int32_t *bias,
+                            const int32_t *multiplier, const int32_t *shift,
+                            int8_t *output);
+
+typedef struct {
+    uint16_t batches, in_depth, out_depth;
+    uint8_t per_channel;       /* multiplier/shift have out_depth entries, else one */
+    int32_t input_offset, output_offset;
+    int32_t act_min, act_max;
+} mcuf_fc_params;
+
+/* filter: [out_depth][in_depth] */
+void mcuf_fully_connected_s8(const mcuf_fc_params *p, const int8_t *input, const int8_t *filter,
+                             const int32_t *bias, const int32_t *multiplier,
+                             const int32_t *shift, int8_t *output);
+
+typedef struct {
+    uint16_t in_h, in_w, channels;
+    uint16_t out_h, out_w;
+    uint16_t k_h, k_w;
+    uint8_t stride_h, stride_w;
+    int16_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} mcuf_pool_params;
+
+void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+
+/* MEAN over H and W: reference_ops::QuantizedMeanOrSum. The 1/count factor is already
+ * folded into multiplier/shift by the generator, as TFLite folds it. */
+typedef struct {
+    uint16_t batches;
+    uint32_t count;            /* H * W */
+    uint16_t channels;
+    int32_t input_zero_point;
+    int32_t multiplier, shift;
+    int32_t output_zero_point;
+} mcuf_mean_params;
+
+void mcuf_mean_hw_s8(const mcuf_mean_params *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    uint32_t size;
+    int32_t input1_offset, input2_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} mcuf_add_params;
+
+void mcuf_add_s8(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
+                 int8_t *output);
+
+typedef struct {
+    uint32_t outer;
+    uint32_t depth;
+    int32_t input_multiplier, input_left_shift;
+    int32_t diff_min;
+} mcuf_softmax_params;
+
+void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    uint16_t in_dims[4];
+    uint16_t pad_before[4];
+    uint16_t out_dims[4];
+    int8_t value;
+} mcuf_pad_params;
+
+void mcuf_pad_s8(const mcuf_pad_params *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    uint32_t size;
+    int32_t input_offset;
+    int32_t multiplier, shift;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} mcuf_requantize_params;
+
+/* QUANTIZE int8 -> int8, and standalone RELU / RELU6 (same arithmetic, narrower range). */
+void mcuf_requantize_s8(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MCUF_NN_H */

@@ -1,0 +1,346 @@
+"""Lowering: each operator becomes one call into the kernel library, with every constant
+(requantization multipliers and shifts, padding, activation range, folded biases)
+computed here, on the host, exactly as TFLite's Prepare() computes it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import quantization as q
+from .errors import UnsupportedModelError
+from .graph import Graph, Operator, Tensor
+
+
+@dataclass
+class ConstArray:
+    name: str
+    ctype: str                  # "int8_t" or "int32_t"
+    values: np.ndarray
+
+
+@dataclass
+class Step:
+    op: Operator
+    kernel: str                 # C function called
+    params_type: str            # C struct type of the parameter block
+    params: dict                # struct field -> value
+    args: list                  # after &params: ("in", tensor) | ("out", tensor) | ("const", ConstArray) | ("null",)
+    inputs: list[int]           # activation tensors read (source indices)
+    output: int                 # activation tensor written (source index)
+    macs: int = 0
+    consts: list[ConstArray] = field(default_factory=list)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(c.values.nbytes for c in self.consts)
+
+
+SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
+                 "MAX_POOL_2D", "MEAN", "ADD", "SOFTMAX", "PAD", "PADV2", "QUANTIZE",
+                 "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+def lower_op(graph: Graph, op: Operator) -> Step:
+    fn = _LOWERERS.get(op.type)
+    if fn is None:
+        raise UnsupportedModelError("no kernel for this operator")
+    return fn(graph, op)
+
+
+def lower(graph: Graph) -> list[Step]:
+    """All operators at once, so that every unsupported one is reported together."""
+    steps, problems = [], []
+    for op in graph.operators:
+        try:
+            steps.append(lower_op(graph, op))
+        except UnsupportedModelError as e:
+            problems.append(f"#{op.index} {op.type}" + ("" if op.type not in _LOWERERS else f" ({e})"))
+    if problems:
+        raise UnsupportedModelError(
+            f"{len(problems)} unsupported operator(s): {', '.join(problems)}. "
+            f"Supported: {', '.join(SUPPORTED_OPS)}; run `codegen inspect` for details")
+    return steps
+
+
+# --- helpers ---
+
+def _t(graph: Graph, idx: int) -> Tensor:
+    return graph.tensors[idx]
+
+
+def _nhwc(t: Tensor) -> tuple[int, int, int, int]:
+    if len(t.shape) != 4:
+        raise UnsupportedModelError(f"expects a 4-D NHWC tensor, got shape {list(t.shape)}")
+    return tuple(t.shape)  # type: ignore[return-value]
+
+
+def _same_padding(padding: str, stride: int, dilation: int, in_size: int, k: int,
+                  out_size: int) -> int:
+    """ComputePaddingWithOffset: TFLite puts the odd pixel after, so before = total // 2."""
+    eff = (k - 1) * dilation + 1
+    total = max((out_size - 1) * stride + eff - in_size, 0)
+    return total // 2
+
+
+def _out_size(padding: str, in_size: int, k: int, stride: int, dilation: int) -> int:
+    eff = (k - 1) * dilation + 1
+    return (in_size + stride - 1) // stride if padding == "SAME" else (in_size + stride - eff) // stride
+
+
+def _act(op: Operator, out: Tensor) -> tuple[int, int]:
+    return q.activation_range(op.options.get("FusedActivationFunction", "NONE"),
+                              out.quant.scale, out.quant.zero_point)
+
+
+def _channel_quant(graph, op, x, w, y, out_c):
+    scales = w.quant.scales if w.quant.per_channel else np.repeat(w.quant.scales, out_c)
+    if len(scales) != out_c:
+        raise UnsupportedModelError(f"{len(scales)} filter scales for {out_c} output channels")
+    pairs = q.conv_channel_multipliers(x.quant.scale, scales, y.quant.scale)
+    mult = np.array([m for m, _ in pairs], np.int32)
+    shift = np.array([s for _, s in pairs], np.int32)
+    n = op.index
+    return ConstArray(f"op{n}_multiplier", "int32_t", mult), ConstArray(f"op{n}_shift", "int32_t", shift)
+
+
+def _bias(graph, op, out_c) -> np.ndarray:
+    if len(op.inputs) > 2 and op.inputs[2] >= 0:
+        b = _t(graph, op.inputs[2]).data
+        if b is None or b.dtype != np.int32:
+            raise UnsupportedModelError("bias must be a constant int32 tensor")
+        return b.astype(np.int64).reshape(-1)
+    return np.zeros(out_c, np.int64)
+
+
+def _require_int8(*tensors: Tensor) -> None:
+    for t in tensors:
+        if t.dtype != "int8" or t.quant is None:
+            raise UnsupportedModelError(f"tensor '{t.name}' is {t.dtype}, expected quantized int8")
+
+
+# --- convolutions ---
+
+def _conv_common(graph, op, depthwise: bool):
+    x, w, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
+    _require_int8(x, w, y)
+    if w.data is None:
+        raise UnsupportedModelError("filter must be constant")
+    _, in_h, in_w, in_c = _nhwc(x)
+    _, out_h, out_w, out_c = _nhwc(y)
+    o = op.options
+    sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
+    dh, dw = o.get("DilationHFactor", 1), o.get("DilationWFactor", 1)
+    if depthwise:
+        _, k_h, k_w, w_c = w.shape
+        filter_in_c = 1
+    else:
+        w_c, k_h, k_w, filter_in_c = w.shape
+    if w_c != out_c:
+        raise UnsupportedModelError(f"filter has {w_c} output channels, output has {out_c}")
+    ep = o.get("_explicit_pad", (0, 0, 0, 0))  # folded PAD: top, bottom, left, right
+    padded_h, padded_w = in_h + ep[0] + ep[1], in_w + ep[2] + ep[3]
+    padding = o.get("Padding", "VALID")
+    if (_out_size(padding, padded_h, k_h, sh, dh), _out_size(padding, padded_w, k_w, sw, dw)) != (out_h, out_w):
+        raise UnsupportedModelError("output size does not match the padding and strides")
+    pad_top = ep[0] + _same_padding(padding, sh, dh, padded_h, k_h, out_h)
+    pad_left = ep[2] + _same_padding(padding, sw, dw, padded_w, k_w, out_w)
+    act_min, act_max = _act(op, y)
+    mult, shift = _channel_quant(graph, op, x, w, y, out_c)
+    params = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+                  k_h=k_h, k_w=k_w, filter_in_c=filter_in_c,
+                  depth_multiplier=out_c // in_c if depthwise else 1,
+                  stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
+                  input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point,
+                  act_min=act_min, act_max=act_max)
+    return x, w, y, params, mult, shift
+
+
+def _lower_conv(graph, op) -> Step:
+    x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
+    if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
+        raise UnsupportedModelError("input channels are not a multiple of the filter depth")
+    n = op.index
+    filt = ConstArray(f"op{n}_filter", "int8_t", w.data.reshape(-1))
+    bias = _bias(graph, op, p["out_c"])
+    pointwise = (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
+                 and p["pad_top"] == p["pad_left"] == 0 and p["filter_in_c"] == p["in_c"]
+                 and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
+    if pointwise:
+        # input offset x weight sums folded into the bias once, here.
+        folded = bias + p["input_offset"] * w.data.reshape(p["out_c"], -1).astype(np.int64).sum(axis=1)
+        b = ConstArray(f"op{n}_bias", "int32_t", folded.astype(np.int32))
+        kernel = "mcuf_conv_1x1_s8"
+    else:
+        b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
+        kernel = "mcuf_conv_s8"
+    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
+    consts = [filt, b, mult, shift]
+    return Step(op, kernel, "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+                 ("out", y.index)], [x.index], y.index, macs, consts)
+
+
+def _lower_depthwise(graph, op) -> Step:
+    x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=True)
+    if p["out_c"] % p["in_c"]:
+        raise UnsupportedModelError("output channels are not a multiple of input channels")
+    n = op.index
+    filt = ConstArray(f"op{n}_filter", "int8_t", w.data.reshape(-1))
+    b = ConstArray(f"op{n}_bias", "int32_t", _bias(graph, op, p["out_c"]).astype(np.int32))
+    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"]
+    consts = [filt, b, mult, shift]
+    return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+                 ("out", y.index)], [x.index], y.index, macs, consts)
+
+
+def _lower_fully_connected(graph, op) -> Step:
+    x, w, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
+    _require_int8(x, w, y)
+    if w.data is None or len(w.shape) != 2:
+        raise UnsupportedModelError("filter must be a constant 2-D tensor")
+    out_depth, in_depth = w.shape
+    if x.size % in_depth:
+        raise UnsupportedModelError("input size is not a multiple of the filter depth")
+    mult, shift = _channel_quant(graph, op, x, w, y, out_depth)
+    per_channel = w.quant.per_channel
+    if not per_channel:
+        mult.values, shift.values = mult.values[:1], shift.values[:1]
+    act_min, act_max = _act(op, y)
+    n = op.index
+    filt = ConstArray(f"op{n}_filter", "int8_t", w.data.reshape(-1))
+    b = ConstArray(f"op{n}_bias", "int32_t", _bias(graph, op, out_depth).astype(np.int32))
+    p = dict(batches=x.size // in_depth, in_depth=in_depth, out_depth=out_depth,
+             per_channel=int(per_channel), input_offset=-x.quant.zero_point,
+             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    return Step(op, "mcuf_fully_connected_s8", "mcuf_fc_params", p,
+                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+                 ("out", y.index)], [x.index], y.index, p["batches"] * in_depth * out_depth,
+                [filt, b, mult, shift])
+
+
+# --- pooling and reductions ---
+
+def _lower_pool(graph, op) -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    if x.quant.scale != y.quant.scale or x.quant.zero_point != y.quant.zero_point:
+        raise UnsupportedModelError("pooling input and output quantization differ")
+    _, in_h, in_w, c = _nhwc(x)
+    _, out_h, out_w, _ = _nhwc(y)
+    o = op.options
+    k_h, k_w = o["FilterHeight"], o["FilterWidth"]
+    sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
+    padding = o.get("Padding", "VALID")
+    act_min, act_max = _act(op, y)
+    p = dict(in_h=in_h, in_w=in_w, channels=c, out_h=out_h, out_w=out_w, k_h=k_h, k_w=k_w,
+             stride_h=sh, stride_w=sw,
+             pad_top=_same_padding(padding, sh, 1, in_h, k_h, out_h),
+             pad_left=_same_padding(padding, sw, 1, in_w, k_w, out_w),
+             act_min=act_min, act_max=act_max)
+    kernel = "mcuf_avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "mcuf_maxpool_s8"
+    return Step(op, kernel, "mcuf_pool_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index)
+
+
+def _lower_mean(graph, op) -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    axes = _t(graph, op.inputs[1]).data
+    if axes is None:
+        raise UnsupportedModelError("axis must be constant")
+    raw_axes = [int(a) for a in np.asarray(axes).reshape(-1)]
+    b, h, w, c = _nhwc(x)
+    if sorted(a % 4 for a in raw_axes) != [1, 2]:
+        raise UnsupportedModelError(f"only the mean over H and W is supported, not axes {raw_axes}")
+    multiplier, shift = q.mean_multiplier(x.quant.scale, y.quant.scale, h * w)
+    p = dict(batches=b, count=h * w, channels=c, input_zero_point=x.quant.zero_point,
+             multiplier=multiplier, shift=shift, output_zero_point=y.quant.zero_point)
+    return Step(op, "mcuf_mean_hw_s8", "mcuf_mean_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index, b * h * w * c)
+
+
+# --- element-wise ---
+
+def _lower_add(graph, op) -> Step:
+    a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
+    _require_int8(a, b, y)
+    if a.shape != b.shape or a.size != y.size:
+        raise UnsupportedModelError(f"broadcasting ADD {list(a.shape)} + {list(b.shape)}")
+    if a.is_constant or b.is_constant:
+        raise UnsupportedModelError("ADD of a constant tensor")
+    left_shift = 20
+    sa, sb, so = (float(np.float32(t.quant.scale)) for t in (a, b, y))
+    twice_max = float(np.float32(2 * np.float32(max(sa, sb))))
+    m1, s1 = q.quantize_multiplier(sa / twice_max)
+    m2, s2 = q.quantize_multiplier(sb / twice_max)
+    mo, s_o = q.quantize_multiplier(twice_max / ((1 << left_shift) * so))
+    act_min, act_max = _act(op, y)
+    p = dict(size=y.size, input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
+             left_shift=left_shift, input1_multiplier=m1, input1_shift=s1,
+             input2_multiplier=m2, input2_shift=s2, output_multiplier=mo, output_shift=s_o,
+             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    return Step(op, "mcuf_add_s8", "mcuf_add_params", p,
+                [("in", a.index), ("in", b.index), ("out", y.index)], [a.index, b.index], y.index)
+
+
+def _lower_softmax(graph, op) -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    if y.quant.zero_point != -128 or abs(y.quant.scale - 1 / 256) > 1e-9:
+        raise UnsupportedModelError("int8 softmax output must have scale 1/256 and zero point -128")
+    depth = x.shape[-1]
+    try:
+        mult, shift, diff_min = q.softmax_params(op.options.get("Beta", 1.0), x.quant.scale)
+    except ValueError as e:
+        raise UnsupportedModelError(f"softmax input scale {x.quant.scale} is too small ({e})") from None
+    p = dict(outer=x.size // depth, depth=depth, input_multiplier=mult, input_left_shift=shift,
+             diff_min=diff_min)
+    return Step(op, "mcuf_softmax_s8", "mcuf_softmax_params", p,
+                [("in", x.index), ("out", y.index)], [x.index], y.index)
+
+
+def _lower_pad(graph, op) -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    pads = _t(graph, op.inputs[1]).data
+    if pads is None or len(x.shape) > 4:
+        raise UnsupportedModelError("paddings must be constant and the tensor at most 4-D")
+    rank = len(x.shape)
+    pads = np.zeros((4, 2), np.int64) if rank == 0 else np.asarray(pads).reshape(rank, 2)
+    pads = np.vstack([np.zeros((4 - rank, 2), np.int64), pads])
+    in_dims = [1] * (4 - rank) + list(x.shape)
+    value = y.quant.zero_point
+    if op.type == "PADV2" and len(op.inputs) > 2:
+        v = _t(graph, op.inputs[2]).data
+        if v is None:
+            raise UnsupportedModelError("pad value must be constant")
+        value = int(np.asarray(v).ravel()[0])
+    p = dict(in_dims=in_dims, pad_before=[int(v) for v in pads[:, 0]],
+             out_dims=[d + int(a + b) for d, (a, b) in zip(in_dims, pads)], value=value)
+    return Step(op, "mcuf_pad_s8", "mcuf_pad_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index)
+
+
+def _lower_requantize(graph, op) -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    real = float(np.float32(x.quant.scale)) / float(np.float32(y.quant.scale))
+    m, s = q.quantize_multiplier(real)
+    act = {"QUANTIZE": "NONE", "RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1"}[op.type]
+    act_min, act_max = q.activation_range(act, y.quant.scale, y.quant.zero_point)
+    p = dict(size=y.size, input_offset=-x.quant.zero_point, multiplier=m, shift=s,
+             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    return Step(op, "mcuf_requantize_s8", "mcuf_requantize_params", p,
+                [("in", x.index), ("out", y.index)], [x.index], y.index)
+
+
+_LOWERERS = {
+    "CONV_2D": _lower_conv, "DEPTHWISE_CONV_2D": _lower_depthwise,
+    "FULLY_CONNECTED": _lower_fully_connected, "AVERAGE_POOL_2D": _lower_pool,
+    "MAX_POOL_2D": _lower_pool, "MEAN": _lower_mean, "ADD": _lower_add,
+    "SOFTMAX": _lower_softmax, "PAD": _lower_pad, "PADV2": _lower_pad,
+    "QUANTIZE": _lower_requantize, "RELU": _lower_requantize, "RELU6": _lower_requantize,
+    "RELU_N1_TO_1": _lower_requantize,
+}

@@ -1,0 +1,36 @@
+"""The whole generator in order: read -> check -> passes -> lower -> plan -> emit."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import passes
+from .emitter import emit
+from .graph import Graph
+from .lowering import Step, lower
+from .planner import Plan, plan_memory
+from .targets import get_target
+from .tflite_reader import model_sha256, read_model
+from .validate import check_int8
+
+
+@dataclass
+class Compiled:
+    graph: Graph
+    steps: list[Step]
+    plan: Plan
+
+
+def compile_graph(model_path: str | Path) -> Compiled:
+    graph = read_model(model_path)
+    check_int8(graph)
+    passes.run_all(graph)
+    steps = lower(graph)
+    return Compiled(graph, steps, plan_memory(graph, steps))
+
+
+def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
+             name: str = "model") -> dict:
+    compiled = compile_graph(model_path)
+    return emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
+                Path(model_path).name, model_sha256(model_path), name)

@@ -1,0 +1,135 @@
+"""TFLite's quantization arithmetic, evaluated on the host at generation time.
+
+Every constant the kernels need (multipliers, shifts, activation ranges, softmax
+scaling) is computed here exactly as TFLite's Prepare() computes it, so the
+generated code never depends on how the device rounds floating point.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+INT8_MIN, INT8_MAX = -128, 127
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def tflite_round(x: float) -> int:
+    """std::round: halves go away from zero (Python's round() goes to even)."""
+    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+
+
+def quantize_multiplier(real: float) -> tuple[int, int]:
+    """tflite::QuantizeMultiplier: real ~= multiplier * 2^(shift - 31), multiplier in Q31."""
+    if real == 0.0:
+        return 0, 0
+    q, shift = math.frexp(real)
+    q_fixed = tflite_round(q * (1 << 31))
+    if q_fixed == (1 << 31):
+        q_fixed //= 2
+        shift += 1
+    if shift < -31:
+        shift, q_fixed = 0, 0
+    return int(q_fixed), int(shift)
+
+
+def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
+    if not real > 1.0:
+        raise ValueError(f"multiplier {real} must be > 1")
+    multiplier, shift = quantize_multiplier(real)
+    if shift < 0:
+        raise ValueError(f"multiplier {real} gives a negative left shift")
+    return multiplier, shift
+
+
+def conv_channel_multipliers(input_scale: float, filter_scales, output_scale: float):
+    """PopulateConvolutionQuantizationParams: one (multiplier, shift) per output channel.
+
+    The product is formed in double from the float32 scales, as TFLite does.
+    """
+    out = []
+    for fs in filter_scales:
+        real = float(np.float32(input_scale)) * float(np.float32(fs)) / float(np.float32(output_scale))
+        out.append(quantize_multiplier(real))
+    return out
+
+
+def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
+    """CalculateActivationRangeQuantized for int8 (f / scale computed in float32)."""
+    def quantize(f: float) -> int:
+        return zero_point + tflite_round(float(np.float32(f) / np.float32(scale)))
+
+    lo, hi = INT8_MIN, INT8_MAX
+    if activation == "RELU":
+        lo = max(lo, quantize(0.0))
+    elif activation == "RELU6":
+        lo, hi = max(lo, quantize(0.0)), min(hi, quantize(6.0))
+    elif activation == "RELU_N1_TO_1":
+        lo, hi = max(lo, quantize(-1.0)), min(hi, quantize(1.0))
+    elif activation != "NONE":
+        raise ValueError(f"unsupported fused activation {activation}")
+    return lo, hi
+
+
+# --- Reference integer primitives (also the oracle for the C kernels' unit tests) ---
+
+def saturating_rounding_doubling_high_mul(a: int, b: int) -> int:
+    if a == b == INT32_MIN:
+        return INT32_MAX
+    ab = a * b
+    nudge = (1 << 30) if ab >= 0 else (1 - (1 << 30))
+    return _trunc_div(ab + nudge, 1 << 31)
+
+
+def _trunc_div(a: int, b: int) -> int:
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def rounding_divide_by_pot(x: int, exponent: int) -> int:
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (1 if x < 0 else 0)
+    return (x >> exponent) + (1 if remainder > threshold else 0)
+
+
+def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    left = shift if shift > 0 else 0
+    right = 0 if shift > 0 else -shift
+    x = _wrap32(x * (1 << left))
+    return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
+
+
+def multiply_by_quantized_multiplier_single_rounding(x: int, multiplier: int, shift: int) -> int:
+    total = 31 - shift
+    return (x * multiplier + (1 << (total - 1))) >> total
+
+
+def _wrap32(x: int) -> int:
+    return (x + (1 << 31)) % (1 << 32) - (1 << 31)
+
+
+# --- Softmax (reference_ops::Softmax, int8) ---
+
+SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5
+
+
+def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
+    """PreprocessSoftmaxScaling + CalculateInputRadius: (multiplier, left_shift, diff_min)."""
+    bits = SOFTMAX_SCALED_DIFF_INTEGER_BITS
+    max_real = float((1 << 31) - 1)
+    real = min(float(beta) * float(np.float32(input_scale)) * (1 << (31 - bits)), max_real)
+    multiplier, left_shift = quantize_multiplier_greater_than_one(real)
+    max_input_rescaled = 1.0 * ((1 << bits) - 1) * (1 << (31 - bits)) / (1 << left_shift)
+    diff_min = -int(math.floor(max_input_rescaled))
+    return multiplier, left_shift, diff_min
+
+
+# --- MEAN (reference_ops::QuantizedMeanOrSum) ---
+
+def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
+    """input_scale / output_scale / count as TFLite folds it: the count is divided into the
+    Q31 multiplier with a left shift of floor(log2(count)), clamped to keep precision legal."""
+    multiplier, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
+    n_shift = min(count.bit_length() - 1, 32, 31 + shift)  # >= 0: shift is never below -31
+    return _wrap32((multiplier << n_shift) // count), shift - n_shift

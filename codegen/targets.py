@@ -1,0 +1,41 @@
+"""Targets the generator emits for, and the compiler flags each implies."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    cpu: str | None             # -mcpu for arm-none-eabi-gcc; None for the host compiler
+    float_abi: str | None       # -mfloat-abi (the kernels use no floating point either way)
+    fpu: str | None
+    dsp: bool                   # has the DSP extension (SMLAD & co)
+    description: str
+
+    @property
+    def cflags(self) -> list[str]:
+        if self.cpu is None:
+            return []
+        flags = [f"-mcpu={self.cpu}", "-mthumb"]
+        if self.float_abi:
+            flags.append(f"-mfloat-abi={self.float_abi}")
+        if self.fpu:
+            flags.append(f"-mfpu={self.fpu}")
+        return flags
+
+
+TARGETS = {t.name: t for t in (
+    Target("cortex-m7", "cortex-m7", "hard", "fpv5-d16", True, "Armv7E-M, DSP, double-precision FPU"),
+    Target("cortex-m4", "cortex-m4", "hard", "fpv4-sp-d16", True, "Armv7E-M, DSP, single-precision FPU"),
+    Target("cortex-m55", "cortex-m55", "hard", "auto", True, "Armv8.1-M, Helium (MVE)"),
+    Target("cortex-m0plus", "cortex-m0plus", "soft", None, False, "Armv6-M, no DSP, no FPU"),
+    Target("host", None, None, None, False, "the machine running codegen (tests, simulation)"),
+)}
+
+
+def get_target(name: str) -> Target:
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ValueError(f"unknown target '{name}'; choose one of: {', '.join(TARGETS)}") from None

@@ -1,0 +1,67 @@
+"""One way to get a TFLite interpreter, whichever package is installed.
+
+ai-edge-litert is preferred (it works with numpy 2); tflite-runtime 2.14 is the fallback
+(numpy < 2, Python <= 3.11). `reference=True` selects TFLite's reference kernels
+(BUILTIN_REF): the oracle mcuforge is bit-exact with. The default optimized kernels differ
+from it by a few LSB on some models.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+class InterpreterUnavailable(RuntimeError):
+    pass
+
+
+def _module():
+    try:
+        from ai_edge_litert import interpreter as mod
+        return mod
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime import interpreter as mod
+        return mod
+    except ImportError:
+        raise InterpreterUnavailable(
+            "no TFLite interpreter: pip install ai-edge-litert (or tflite-runtime on Python <= 3.11 "
+            "with numpy < 2)") from None
+
+
+def make_interpreter(model: str | Path | bytes, reference: bool = False,
+                     preserve_all_tensors: bool = False, num_threads: int | None = None):
+    mod = _module()
+    kwargs = {}
+    if reference:
+        kwargs["experimental_op_resolver_type"] = mod.OpResolverType.BUILTIN_REF
+    if preserve_all_tensors:
+        kwargs["experimental_preserve_all_tensors"] = True
+    if num_threads:
+        kwargs["num_threads"] = num_threads
+    if isinstance(model, (bytes, bytearray)):
+        it = mod.Interpreter(model_content=bytes(model), **kwargs)
+    else:
+        it = mod.Interpreter(model_path=str(model), **kwargs)
+    it.allocate_tensors()
+    return it
+
+
+class ReferenceModel:
+    """TFLite's reference kernels on the host, with every intermediate tensor kept."""
+
+    def __init__(self, model: str | Path | bytes):
+        self.interpreter = make_interpreter(model, reference=True, preserve_all_tensors=True)
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    def invoke(self, x: np.ndarray) -> np.ndarray:
+        it = self.interpreter
+        it.set_tensor(self.input["index"], np.asarray(x, dtype=self.input["dtype"]).reshape(self.input["shape"]))
+        it.invoke()
+        return it.get_tensor(self.output["index"]).copy()
+
+    def tensor(self, index: int) -> np.ndarray:
+        return self.interpreter.get_tensor(index)

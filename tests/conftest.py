@@ -1,0 +1,23 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = ROOT / "tests"
+for p in (ROOT, TESTS):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+FIXTURE_MODELS = TESTS / "fixtures" / "models"
+BENCH_MODELS = ROOT / "benchmarks" / "models"
+
+
+@pytest.fixture
+def write_model(tmp_path):
+    """Write flatbuffer bytes to a .tflite file in the test's directory."""
+    def write(data: bytes, name: str = "model.tflite") -> Path:
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+    return write

@@ -1,0 +1,153 @@
+"""Tiny one-op (or few-op) int8 models for differential tests, built with ModelBuilder."""
+from __future__ import annotations
+
+import numpy as np
+
+from tflite_builder import ModelBuilder
+
+ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
+PAD = {"SAME": 0, "VALID": 1}
+
+
+def _out_size(padding, size, k, stride, dil):
+    eff = (k - 1) * dil + 1
+    return (size + stride - 1) // stride if padding == "SAME" else (size + stride - eff) // stride
+
+
+def _input(mb, rng, shape, scale=None, zp=None):
+    scale = scale if scale is not None else float(rng.uniform(0.01, 0.1))
+    zp = zp if zp is not None else int(rng.integers(-128, 128))
+    return mb.tensor(shape, "int8", scale, zp), scale
+
+
+def conv_model(rng, *, k, stride, padding, dilation, in_c, out_c, groups=1, h=8, w=8,
+               act="NONE", scale_span=(1e-3, 1e-2), in_zp=None) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, [1, h, w, in_c], zp=in_zp)
+    fic = in_c // groups
+    wscales = np.exp(rng.uniform(np.log(scale_span[0]), np.log(scale_span[1]), out_c)).astype(np.float32)
+    wt = mb.tensor([out_c, k, k, fic], "int8", wscales, 0,
+                   rng.integers(-127, 128, (out_c, k, k, fic)), axis=0)
+    bias = mb.tensor([out_c], "int32", xs * wscales, 0, rng.integers(-3000, 3000, out_c))
+    oh, ow = _out_size(padding, h, k, stride, dilation), _out_size(padding, w, k, stride, dilation)
+    out_scale = xs * float(np.median(wscales)) * 73 * 73 * np.sqrt(k * k * fic) / 60
+    y = mb.tensor([1, oh, ow, out_c], "int8", out_scale, int(rng.integers(-20, 20)))
+    mb.op("CONV_2D", [x, wt, bias], [y], "Conv2DOptions", Padding=PAD[padding], StrideW=stride,
+          StrideH=stride, FusedActivationFunction=ACT[act], DilationWFactor=dilation,
+          DilationHFactor=dilation)
+    return mb.build([x], [y])
+
+
+def depthwise_model(rng, *, k, stride, padding, dilation, in_c, mult, h=8, w=8, act="NONE",
+                    scale_span=(1e-3, 1e-2)) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, [1, h, w, in_c])
+    out_c = in_c * mult
+    wscales = np.exp(rng.uniform(np.log(scale_span[0]), np.log(scale_span[1]), out_c)).astype(np.float32)
+    wt = mb.tensor([1, k, k, out_c], "int8", wscales, 0, rng.integers(-127, 128, (1, k, k, out_c)), axis=3)
+    bias = mb.tensor([out_c], "int32", xs * wscales, 0, rng.integers(-3000, 3000, out_c))
+    oh, ow = _out_size(padding, h, k, stride, dilation), _out_size(padding, w, k, stride, dilation)
+    out_scale = xs * float(np.median(wscales)) * 73 * 73 * k / 60
+    y = mb.tensor([1, oh, ow, out_c], "int8", out_scale, int(rng.integers(-20, 20)))
+    mb.op("DEPTHWISE_CONV_2D", [x, wt, bias], [y], "DepthwiseConv2DOptions", Padding=PAD[padding],
+          StrideW=stride, StrideH=stride, DepthMultiplier=mult, FusedActivationFunction=ACT[act],
+          DilationWFactor=dilation, DilationHFactor=dilation)
+    return mb.build([x], [y])
+
+
+def fully_connected_model(rng, *, batches, in_depth, out_depth, per_channel, act="NONE") -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, [batches, in_depth])
+    n = out_depth if per_channel else 1
+    wscales = np.exp(rng.uniform(np.log(1e-3), np.log(1e-2), n)).astype(np.float32)
+    wt = mb.tensor([out_depth, in_depth], "int8", wscales, 0,
+                   rng.integers(-127, 128, (out_depth, in_depth)), axis=0)
+    bias = mb.tensor([out_depth], "int32", xs * wscales, 0, rng.integers(-3000, 3000, out_depth))
+    out_scale = xs * float(np.median(wscales)) * 73 * 73 * np.sqrt(in_depth) / 60
+    y = mb.tensor([batches, out_depth], "int8", out_scale, int(rng.integers(-20, 20)))
+    mb.op("FULLY_CONNECTED", [x, wt, bias], [y], "FullyConnectedOptions",
+          FusedActivationFunction=ACT[act])
+    return mb.build([x], [y])
+
+
+def pool_model(rng, *, kind, k, stride, padding, c=5, h=9, w=9, act="NONE") -> bytes:
+    mb = ModelBuilder()
+    scale, zp = float(rng.uniform(0.01, 0.1)), int(rng.integers(-100, 100))
+    x, _ = _input(mb, rng, [1, h, w, c], scale, zp)
+    oh, ow = _out_size(padding, h, k, stride, 1), _out_size(padding, w, k, stride, 1)
+    y = mb.tensor([1, oh, ow, c], "int8", scale, zp)
+    mb.op(kind, [x], [y], "Pool2DOptions", Padding=PAD[padding], StrideW=stride, StrideH=stride,
+          FilterWidth=k, FilterHeight=k, FusedActivationFunction=ACT[act])
+    return mb.build([x], [y])
+
+
+def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2)) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, [1, h, w, c])
+    zp = mb.tensors[x]["zero_point"][0]
+    axis = mb.tensor([len(axes)], "int32", data=np.array(axes, np.int32))
+    shape = [1, 1, 1, c] if keep_dims else [1, c]
+    if same_quant:
+        y = mb.tensor(shape, "int8", xs, zp)
+    else:
+        y = mb.tensor(shape, "int8", xs * float(rng.uniform(0.3, 1.5)), int(rng.integers(-50, 50)))
+    mb.op("MEAN", [x, axis], [y], "ReducerOptions", KeepDims=keep_dims)
+    return mb.build([x], [y])
+
+
+def add_model(rng, *, shape=(1, 6, 6, 5), act="NONE") -> bytes:
+    """ADD(x, requantized x): two int8 operands with different scales and zero points."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    b = mb.tensor(list(shape), "int8", xs * float(rng.uniform(0.5, 3.0)), int(rng.integers(-60, 60)))
+    y = mb.tensor(list(shape), "int8", xs * float(rng.uniform(1.0, 3.0)), int(rng.integers(-30, 30)))
+    mb.op("QUANTIZE", [x], [b])
+    mb.op("ADD", [x, b], [y], "AddOptions", FusedActivationFunction=ACT[act])
+    return mb.build([x], [y])
+
+
+def softmax_model(rng, *, outer, depth, input_scale, beta=1.0) -> bytes:
+    mb = ModelBuilder()
+    x, _ = _input(mb, rng, [outer, depth], scale=input_scale)
+    y = mb.tensor([outer, depth], "int8", 1 / 256, -128)
+    mb.op("SOFTMAX", [x], [y], "SoftmaxOptions", Beta=beta)
+    return mb.build([x], [y])
+
+
+def pad_then_conv_model(rng, *, pads, k=3, stride=2, in_c=4, out_c=6, h=9, w=9) -> bytes:
+    """PAD (explicit, as PyTorch exporters and Keras ZeroPadding2D emit) -> CONV VALID."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, [1, h, w, in_c])
+    zp = int(mb.tensors[x]["zero_point"][0])
+    (t, b_), (l, r) = pads
+    paddings = mb.tensor([4, 2], "int32", data=np.array([[0, 0], [t, b_], [l, r], [0, 0]], np.int32))
+    ph, pw = h + t + b_, w + l + r
+    p = mb.tensor([1, ph, pw, in_c], "int8", xs, zp)
+    mb.op("PAD", [x, paddings], [p])
+    wscales = np.exp(rng.uniform(np.log(1e-3), np.log(1e-2), out_c)).astype(np.float32)
+    wt = mb.tensor([out_c, k, k, in_c], "int8", wscales, 0, rng.integers(-127, 128, (out_c, k, k, in_c)))
+    bias = mb.tensor([out_c], "int32", xs * wscales, 0, rng.integers(-3000, 3000, out_c))
+    oh, ow = _out_size("VALID", ph, k, stride, 1), _out_size("VALID", pw, k, stride, 1)
+    y = mb.tensor([1, oh, ow, out_c], "int8", xs * float(np.median(wscales)) * 73 * 73 * 6 / 60, 3)
+    mb.op("CONV_2D", [p, wt, bias], [y], "Conv2DOptions", Padding=PAD["VALID"], StrideW=stride,
+          StrideH=stride, FusedActivationFunction=ACT["RELU6"], DilationWFactor=1, DilationHFactor=1)
+    return mb.build([x], [y])
+
+
+def pad_model(rng, *, pads, shape=(1, 4, 5, 3)) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    zp = int(mb.tensors[x]["zero_point"][0])
+    paddings = mb.tensor([4, 2], "int32", data=np.array(pads, np.int32))
+    out = [d + a + b for d, (a, b) in zip(shape, pads)]
+    y = mb.tensor(out, "int8", xs, zp)
+    mb.op("PAD", [x, paddings], [y])
+    return mb.build([x], [y])
+
+
+def requantize_model(rng, *, op="QUANTIZE", shape=(1, 4, 4, 7)) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    y = mb.tensor(list(shape), "int8", xs * float(rng.uniform(0.2, 4.0)), int(rng.integers(-100, 100)))
+    mb.op(op, [x], [y])
+    return mb.build([x], [y])

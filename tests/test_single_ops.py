@@ -1,0 +1,143 @@
+"""Every kernel against TFLite's reference kernels, one op at a time, over the awkward cases:
+strides, paddings, dilations, odd channel counts, groups, depth multipliers, per-channel
+scales spanning orders of magnitude, and zero points at both ends of the int8 range."""
+import json
+import zlib
+
+import numpy as np
+import pytest
+
+import opmodels
+from codegen.verify import verify
+
+
+def seed(*parts) -> np.random.Generator:
+    """A generator seeded from the case's parameters, the same in every run."""
+    return np.random.default_rng(zlib.crc32(repr(parts).encode()))
+
+
+def check(write_model, tmp_path, data: bytes, inputs: int = 4):
+    model = write_model(data)
+    res = verify(model, tmp_path / "gen", inputs=inputs)
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; first mismatch {res.mismatches[:1]}"
+    return json.loads((tmp_path / "gen" / "model.json").read_text())
+
+
+CONV_CASES = [
+    # k, stride, padding, dilation, in_c, out_c, groups, h, w, act
+    (1, 1, "SAME", 1, 8, 16, 1, 6, 6, "NONE"),
+    (1, 1, "VALID", 1, 5, 7, 1, 5, 5, "RELU6"),
+    (1, 2, "SAME", 1, 6, 5, 1, 7, 7, "RELU"),
+    (3, 1, "SAME", 1, 3, 8, 1, 9, 9, "RELU6"),
+    (3, 2, "SAME", 1, 3, 8, 1, 9, 9, "NONE"),
+    (3, 2, "VALID", 1, 5, 6, 1, 10, 10, "RELU"),
+    (3, 1, "SAME", 2, 4, 3, 1, 9, 9, "NONE"),
+    (3, 1, "VALID", 2, 3, 5, 1, 11, 8, "RELU6"),
+    (5, 1, "SAME", 1, 2, 6, 1, 8, 8, "NONE"),
+    (5, 2, "SAME", 1, 7, 9, 1, 12, 11, "RELU_N1_TO_1"),
+    (5, 2, "VALID", 2, 3, 4, 1, 14, 13, "NONE"),
+    (3, 1, "SAME", 1, 6, 6, 2, 7, 7, "NONE"),
+    (1, 1, "VALID", 1, 12, 9, 3, 5, 5, "RELU"),
+    (3, 2, "SAME", 1, 8, 8, 4, 8, 8, "RELU6"),
+    (1, 1, "SAME", 1, 16, 24, 8, 4, 4, "NONE"),
+]
+
+
+@pytest.mark.parametrize("k,stride,padding,dilation,in_c,out_c,groups,h,w,act", CONV_CASES)
+def test_conv2d(write_model, tmp_path, k, stride, padding, dilation, in_c, out_c, groups, h, w, act):
+    rng = seed(k, stride, padding, dilation, in_c, out_c, groups)
+    data = opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
+                               in_c=in_c, out_c=out_c, groups=groups, h=h, w=w, act=act,
+                               scale_span=(1e-4, 1e-1))
+    man = check(write_model, tmp_path, data)
+    pointwise = k == 1 and stride == 1 and groups == 1
+    assert man["layers"][0]["kernel"] == ("mcuf_conv_1x1_s8" if pointwise else "mcuf_conv_s8")
+
+
+@pytest.mark.parametrize("zp", [-128, 127])
+def test_conv2d_zero_point_extremes(write_model, tmp_path, zp):
+    rng = seed("zp", zp)
+    data = opmodels.conv_model(rng, k=3, stride=1, padding="SAME", dilation=1, in_c=5, out_c=6,
+                               in_zp=zp, scale_span=(1e-5, 1e-1))
+    check(write_model, tmp_path, data)
+
+
+DW_CASES = [
+    # k, stride, padding, dilation, in_c, mult, h, w, act
+    (3, 1, "SAME", 1, 8, 1, 8, 8, "RELU6"),
+    (3, 2, "SAME", 1, 5, 1, 9, 9, "NONE"),
+    (3, 2, "VALID", 1, 3, 2, 9, 9, "RELU"),
+    (3, 1, "SAME", 2, 4, 2, 10, 10, "NONE"),
+    (5, 1, "SAME", 1, 6, 1, 9, 9, "RELU6"),
+    (5, 2, "VALID", 1, 3, 1, 11, 11, "NONE"),
+    (1, 1, "VALID", 1, 7, 2, 4, 4, "NONE"),
+    (3, 1, "VALID", 1, 1, 3, 6, 6, "RELU6"),
+]
+
+
+@pytest.mark.parametrize("k,stride,padding,dilation,in_c,mult,h,w,act", DW_CASES)
+def test_depthwise_conv2d(write_model, tmp_path, k, stride, padding, dilation, in_c, mult, h, w, act):
+    rng = seed(k, stride, padding, dilation, in_c, mult)
+    data = opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
+                                    in_c=in_c, mult=mult, h=h, w=w, act=act, scale_span=(1e-4, 1e-1))
+    check(write_model, tmp_path, data)
+
+
+@pytest.mark.parametrize("batches,in_depth,out_depth,per_channel,act",
+                         [(1, 16, 10, False, "NONE"), (3, 37, 5, False, "RELU"),
+                          (1, 64, 7, True, "RELU6")])
+def test_fully_connected(write_model, tmp_path, batches, in_depth, out_depth, per_channel, act):
+    rng = seed(in_depth)
+    check(write_model, tmp_path, opmodels.fully_connected_model(
+        rng, batches=batches, in_depth=in_depth, out_depth=out_depth, per_channel=per_channel, act=act))
+
+
+@pytest.mark.parametrize("kind", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])
+@pytest.mark.parametrize("k,stride,padding,act", [(2, 2, "VALID", "NONE"), (3, 1, "SAME", "RELU6"),
+                                                  (3, 2, "SAME", "NONE"), (7, 1, "VALID", "RELU")])
+def test_pooling(write_model, tmp_path, kind, k, stride, padding, act):
+    rng = seed(k * 10 + stride)
+    check(write_model, tmp_path, opmodels.pool_model(rng, kind=kind, k=k, stride=stride,
+                                                     padding=padding, act=act))
+
+
+@pytest.mark.parametrize("keep_dims", [True, False])
+@pytest.mark.parametrize("same_quant", [True, False])
+@pytest.mark.parametrize("axes", [(1, 2), (2, 1), (-3, -2)])
+def test_mean_hw(write_model, tmp_path, keep_dims, same_quant, axes):
+    rng = seed(int(keep_dims) * 2 + int(same_quant))
+    check(write_model, tmp_path, opmodels.mean_model(rng, keep_dims=keep_dims, same_quant=same_quant,
+                                                     axes=axes))
+
+
+@pytest.mark.parametrize("act", ["NONE", "RELU6"])
+def test_add(write_model, tmp_path, act):
+    rng = seed(3)
+    check(write_model, tmp_path, opmodels.add_model(rng, act=act))
+
+
+@pytest.mark.parametrize("outer,depth,scale,beta", [(1, 10, 0.1, 1.0), (3, 17, 0.05, 1.0),
+                                                    (2, 100, 0.2, 1.0), (1, 4, 0.02, 0.5)])
+def test_softmax(write_model, tmp_path, outer, depth, scale, beta):
+    rng = seed(depth)
+    check(write_model, tmp_path, opmodels.softmax_model(rng, outer=outer, depth=depth,
+                                                        input_scale=scale, beta=beta), inputs=8)
+
+
+@pytest.mark.parametrize("pads", [((0, 1), (0, 1)), ((1, 1), (1, 1)), ((2, 0), (1, 3))])
+def test_pad_folded_into_conv(write_model, tmp_path, pads):
+    rng = seed(sum(map(sum, pads)))
+    man = check(write_model, tmp_path, opmodels.pad_then_conv_model(rng, pads=pads))
+    assert [l["op"] for l in man["layers"]] == ["CONV_2D"], "PAD should be folded into the conv"
+
+
+def test_pad_standalone(write_model, tmp_path):
+    rng = seed(5)
+    man = check(write_model, tmp_path, opmodels.pad_model(rng, pads=[[0, 0], [1, 2], [0, 1], [2, 1]]))
+    assert man["layers"][0]["kernel"] == "mcuf_pad_s8"
+
+
+@pytest.mark.parametrize("op", ["QUANTIZE", "RELU", "RELU6"])
+def test_requantize(write_model, tmp_path, op):
+    rng = seed(len(op))
+    check(write_model, tmp_path, opmodels.requantize_model(rng, op=op))
