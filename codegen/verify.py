@@ -40,7 +40,10 @@ def deterministic_input(n: int) -> np.ndarray:
 
 
 def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int = 0,
-           log: Callable[[str], None] = lambda s: None) -> VerifyResult:
+           log: Callable[[str], None] = lambda s: None,
+           samples: np.ndarray | None = None) -> VerifyResult:
+    """Compare `inputs` inputs: the anchor's deterministic pattern, then `samples` (real
+    quantized inputs, if given), then uniformly random bytes."""
     from firmware_tools.host import HostModel
     from runtime.interpreter import ReferenceModel
 
@@ -54,7 +57,12 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
     log(f"verifying {Path(model).name}: {len(manifest['layers'])} layers, {inputs} inputs, "
         "every layer compared with TFLite's reference kernels")
     for k in range(inputs):
-        x = deterministic_input(n) if k == 0 else rng.integers(-128, 128, n, dtype=np.int8)
+        if k == 0:
+            x = deterministic_input(n)
+        elif samples is not None and k - 1 < len(samples):
+            x = np.asarray(samples[k - 1], np.int8).reshape(-1)
+        else:
+            x = rng.integers(-128, 128, n, dtype=np.int8)
         got, layers = host.invoke(x, trace=True)
         want = ref.invoke(x)
         diff = int(np.count_nonzero(got.reshape(-1) != want.reshape(-1)))
