@@ -1,0 +1,65 @@
+"""Board definitions: each folder under boards/ with a board.json manifest."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
+
+
+class BoardError(ValueError):
+    pass
+
+
+@dataclass
+class Board:
+    name: str
+    dir: Path
+    manifest: dict = field(repr=False)
+
+    @property
+    def target(self) -> str:
+        return self.manifest["target"]
+
+    @property
+    def flash_bytes(self) -> int:
+        return int(self.manifest["flash"]["size"])
+
+    @property
+    def ram_bytes(self) -> int:
+        return int(self.manifest["ram"]["size"])
+
+    @property
+    def clock_hz(self) -> int:
+        return int(self.manifest["clock_hz"])
+
+    @property
+    def qemu(self) -> dict | None:
+        return self.manifest.get("qemu")
+
+    @property
+    def counter_unit(self) -> str:
+        return self.manifest["counter"]["unit"]
+
+    def cflags(self) -> list[str]:
+        from codegen.targets import get_target
+        flags = get_target(self.target).cflags
+        if "fpu_flag" in self.manifest:   # e.g. a single-precision FPU on a Cortex-M7 part
+            flags = [f for f in flags if not f.startswith("-mfpu=")] + [f"-mfpu={self.manifest['fpu_flag']}"]
+        return flags
+
+
+def list_boards() -> list[Board]:
+    out = []
+    for f in sorted(BOARDS_DIR.glob("*/board.json")):
+        out.append(Board(f.parent.name, f.parent, json.loads(f.read_text())))
+    return out
+
+
+def get_board(name: str) -> Board:
+    for b in list_boards():
+        if b.name == name:
+            return b
+    raise BoardError(f"unknown board '{name}'; `firmware boards` lists them: "
+                     + ", ".join(b.name for b in list_boards()))

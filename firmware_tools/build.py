@@ -1,0 +1,99 @@
+"""Cross-compiles generated model code + a board + an app into firmware (ELF, BIN, HEX, map)."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from .boards import BOARDS_DIR, Board
+from .size import DoesNotFit, SizeReport, size_report
+
+APPS_DIR = Path(__file__).parent / "apps"
+CC = "arm-none-eabi-gcc"
+
+
+class FirmwareBuildError(RuntimeError):
+    pass
+
+
+@dataclass
+class Firmware:
+    elf: Path
+    bin: Path
+    hex: Path
+    map: Path
+    board: Board
+    size: SizeReport
+
+
+def _tool(name: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        raise FirmwareBuildError(f"{name} not found: install gcc-arm-none-eabi and "
+                                 "libnewlib-arm-none-eabi (`make setup` does it)")
+    return path
+
+
+def _run(cmd: list[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True)
+
+
+def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path | None = None,
+                   app: str = "bench", opt: str = "-O2", lto: bool = False,
+                   defines: list[str] | None = None, extra_sources: list[Path] | None = None,
+                   name: str = "fw") -> Firmware:
+    gen = Path(generated_dir)
+    if not (gen / "model.c").exists():
+        raise FirmwareBuildError(f"{gen} has no model.c: run `codegen emit --target {board.target} "
+                                 f"MODEL -o {gen}` first")
+    manifest = json.loads((gen / "model.json").read_text())
+    if manifest["target"] not in (board.target, "host"):
+        raise FirmwareBuildError(f"{gen} was generated for {manifest['target']}, but {board.name} is a "
+                                 f"{board.target}: re-run codegen emit with --target {board.target}")
+    out = Path(out_dir) if out_dir else gen / f"build-{board.name}"
+    obj_dir = out / "obj"
+    obj_dir.mkdir(parents=True, exist_ok=True)
+    cc = _tool(CC)
+    sources = [gen / "model.c", *sorted((gen / "mcuf" / "src").glob("*.c")),
+               *sorted((BOARDS_DIR / "common").glob("*.c")), board.dir / "board.c",
+               APPS_DIR / f"{app}.c", *(extra_sources or [])]
+    cflags = [*board.cflags(), opt, "-g", "-std=c99", "-Wall", "-Wextra", "-Werror",
+              "-ffunction-sections", "-fdata-sections", *(["-flto"] if lto else []),
+              *[f"-D{d}" for d in (defines or [])],
+              f"-I{gen}", f"-I{gen / 'mcuf' / 'include'}", f"-I{BOARDS_DIR / 'include'}",
+              f"-I{BOARDS_DIR / 'common'}"]
+
+    def compile_one(src: Path) -> Path:
+        obj = obj_dir / f"{src.parent.name}__{src.stem}.o"
+        r = _run([cc, *cflags, "-c", str(src), "-o", str(obj)])
+        if r.returncode != 0:
+            raise FirmwareBuildError(f"compiling {src} failed:\n{r.stderr}")
+        return obj
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        objects = list(pool.map(compile_one, sources))
+
+    elf, mapf = out / f"{name}.elf", out / f"{name}.map"
+    r = _run([cc, *board.cflags(), opt, *(["-flto"] if lto else []), "-nostartfiles",
+              "--specs=nano.specs", "--specs=nosys.specs", f"-T{board.dir / 'linker.ld'}",
+              f"-L{BOARDS_DIR / 'common'}", "-Wl,--gc-sections", f"-Wl,-Map={mapf}",
+              *map(str, objects), "-o", str(elf)])
+    if r.returncode != 0:
+        overflow = {m[0]: int(m[1]) for m in re.findall(r"region `(\w+)' overflowed by (\d+) bytes", r.stderr)}
+        if overflow:
+            raise DoesNotFit.from_overflow(board, overflow, manifest)
+        raise FirmwareBuildError(f"linking failed:\n{r.stderr}")
+    objcopy = _tool("arm-none-eabi-objcopy")
+    binf, hexf = out / f"{name}.bin", out / f"{name}.hex"
+    for fmt, dst in (("binary", binf), ("ihex", hexf)):
+        r = _run([objcopy, "-O", fmt, str(elf), str(dst)])
+        if r.returncode != 0:
+            raise FirmwareBuildError(f"objcopy failed:\n{r.stderr}")
+    (out / f"{name}.json").write_text(json.dumps(
+        {"board": board.name, "app": app, "opt": opt, "lto": lto, "model": manifest["model"],
+         "generated_dir": str(gen)}, indent=1) + "\n")
+    return Firmware(elf, binf, hexf, mapf, board, size_report(elf, board))

@@ -1,0 +1,129 @@
+"""`firmware`: build generated code into firmware for a board, size it, run it, flash it."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .boards import BoardError, get_board, list_boards
+
+EPILOG = """\
+examples:
+  firmware boards
+  codegen emit --target cortex-m7 model.tflite -o out/
+  firmware build --board qemu-mps2-an500 out/           # -> out/build-qemu-mps2-an500/fw.elf
+  firmware run --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf
+  firmware size out/build-qemu-mps2-an500/fw.elf
+  firmware flash --board nucleo-h743zi out/build-nucleo-h743zi/fw.elf
+
+QEMU boards report time in executed instructions (exact: -icount shift=0); real boards in
+DWT cycles. The default app is the bench: it runs the model once on a fixed input and
+prints the output bytes, the time and the stack high-water mark.
+"""
+
+
+def cmd_boards(args) -> int:
+    rows = [(b.name, b.manifest["cpu"], f"{b.flash_bytes // 1024:,} KB", f"{b.ram_bytes // 1024:,} KB",
+             f"{b.clock_hz / 1e6:g} MHz", "QEMU" if b.qemu else "hardware") for b in list_boards()]
+    if args.json:
+        print(json.dumps([b.manifest for b in list_boards()], indent=1))
+        return 0
+    print(f"{'board':<20} {'cpu':<14} {'flash':>9} {'RAM':>9} {'clock':>9}  runs on")
+    for r in rows:
+        print(f"{r[0]:<20} {r[1]:<14} {r[2]:>9} {r[3]:>9} {r[4]:>9}  {r[5]}")
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .build import build_firmware
+    board = get_board(args.board)
+    fw = build_firmware(args.generated, board, args.output, app=args.app, opt=args.opt, lto=args.lto)
+    print(f"built {fw.elf} (+ .bin .hex .map) for {board.name}")
+    print(fw.size.render())
+    return 0
+
+
+def cmd_size(args) -> int:
+    from .size import size_report
+    elf = Path(args.elf)
+    name = args.board
+    meta = elf.with_suffix(".json")
+    if not name and meta.exists():
+        name = json.loads(meta.read_text())["board"]
+    if not name:
+        print("firmware: error: which board? pass --board (no build record next to the ELF)", file=sys.stderr)
+        return 2
+    report = size_report(elf, get_board(name))
+    print(json.dumps(report.as_dict(), indent=1) if args.json else report.render())
+    return 0 if report.fits else 1
+
+
+def cmd_run(args) -> int:
+    from .qemu import run_qemu
+    board = get_board(args.board)
+    res = run_qemu(board, args.elf, timeout=args.timeout, echo=lambda s: print(s, flush=True))
+    print(f"[{board.name} exited with code {res.returncode} after {res.seconds:.1f} s]", file=sys.stderr)
+    return res.returncode
+
+
+def cmd_flash(args) -> int:
+    from .flash import flash
+    tool = flash(get_board(args.board), args.elf)
+    print(f"flashed {args.elf} to {args.board} with {tool}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="firmware", description="mcuforge firmware tools.", epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    b = sub.add_parser("boards", help="list the boards and their memories")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(fn=cmd_boards)
+    bd = sub.add_parser("build", help="cross-compile generated code into firmware for a board")
+    bd.add_argument("--board", required=True, help="see `firmware boards`")
+    bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
+    bd.add_argument("-o", "--output", metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
+    bd.add_argument("--app", default="bench", help="firmware app (default: bench)")
+    bd.add_argument("--opt", default="-O2", help="optimization flag (default: -O2)")
+    bd.add_argument("--lto", action="store_true", help="link-time optimization")
+    bd.set_defaults(fn=cmd_build)
+    s = sub.add_parser("size", help="flash and RAM use of a firmware ELF")
+    s.add_argument("elf", metavar="ELF")
+    s.add_argument("--board", help="default: the board it was built for")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_size)
+    r = sub.add_parser("run", help="run firmware under QEMU, streaming its console")
+    r.add_argument("--board", required=True)
+    r.add_argument("elf", metavar="ELF")
+    r.add_argument("--timeout", type=float, default=300, help="seconds (default: 300)")
+    r.set_defaults(fn=cmd_run)
+    f = sub.add_parser("flash", help="flash a real board (pyocd, openocd or st-flash)")
+    f.add_argument("--board", required=True)
+    f.add_argument("elf", metavar="ELF")
+    f.set_defaults(fn=cmd_flash)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .build import FirmwareBuildError
+    from .flash import FlashError
+    from .qemu import QemuError
+    from .size import DoesNotFit
+    from codegen.errors import CodegenError
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "fn", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.fn(args)
+    except (BoardError, FirmwareBuildError, DoesNotFit, QemuError, FlashError, CodegenError,
+            FileNotFoundError) as e:
+        print(f"firmware: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Runs firmware under qemu-system-arm with exact instruction timing (-icount shift=0)."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from .boards import Board
+
+
+class QemuError(RuntimeError):
+    pass
+
+
+def qemu_command(board: Board, elf: str | Path, serial: list[str] | None = None) -> list[str]:
+    if not board.qemu:
+        raise QemuError(f"{board.name} is a real board, not a QEMU machine: use `firmware flash` "
+                        "and read its console on the ST-LINK serial port")
+    exe = shutil.which("qemu-system-arm")
+    if not exe:
+        raise QemuError("qemu-system-arm not found: install qemu-system-arm (`make setup` does it)")
+    return [exe, "-M", board.qemu["machine"], "-cpu", board.qemu["cpu"], "-display", "none",
+            "-monitor", "none", *(serial or ["-serial", "stdio"]),
+            "-semihosting-config", "enable=on,target=native", "-icount", "shift=0",
+            "-kernel", str(elf)]
+
+
+@dataclass
+class RunResult:
+    returncode: int
+    console: str
+    seconds: float
+
+
+def run_qemu(board: Board, elf: str | Path, timeout: float = 300,
+             echo: Callable[[str], None] | None = None) -> RunResult:
+    cmd = qemu_command(board, elf)
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace")
+    lines = []
+    try:
+        deadline = t0 + timeout
+        assert proc.stdout is not None
+        for line in proc.stdout:      # the console streams as the firmware prints
+            line = line.replace("\r", "")
+            lines.append(line)
+            if echo:
+                echo(line.rstrip("\n"))
+            if time.perf_counter() > deadline:
+                break
+        proc.wait(timeout=max(1.0, deadline - time.perf_counter()))
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            raise QemuError(f"{Path(elf).name} did not finish within {timeout:.0f} s on {board.name}; "
+                            "the firmware is stuck or the model is very large (raise --timeout)")
+    return RunResult(proc.returncode, "".join(lines), time.perf_counter() - t0)
+
+
+def parse_bench(console: str) -> dict:
+    """The bench app's report (firmware_tools/apps/bench.c) as a dict."""
+    if "done" not in console.split():
+        raise QemuError(f"the bench firmware did not finish its report:\n{console[-2000:]}")
+    out = {}
+    m = re.search(r"^output:(.*)$", console, re.M)
+    out["output"] = [int(v) for v in m.group(1).split()] if m else []
+    m = re.search(r"^time: (\d+) (.+)$", console, re.M)
+    out["time"], out["unit"] = (int(m.group(1)), m.group(2).strip()) if m else (None, None)
+    for key in ("stack", "arena"):
+        m = re.search(rf"^{key}: (\d+)$", console, re.M)
+        out[key] = int(m.group(1)) if m else None
+    return out

@@ -1,0 +1,116 @@
+"""Flash and RAM use of a firmware image, read from its ELF, against the board's memories."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .boards import Board
+
+MODEL_SYMBOL = re.compile(r"^op\d+_")   # model.c's weight, bias and requantization arrays
+
+
+class DoesNotFit(RuntimeError):
+    """The model and firmware need more memory than the board has."""
+
+    @classmethod
+    def from_overflow(cls, board: Board, overflow: dict[str, int], manifest: dict) -> "DoesNotFit":
+        parts = []
+        if "FLASH" in overflow:
+            parts.append(f"flash by {overflow['FLASH']:,} bytes (it has {board.flash_bytes:,}; "
+                         f"the model's weights alone are {manifest['weight_bytes']:,})")
+        if "RAM" in overflow:
+            parts.append(f"RAM by {overflow['RAM']:,} bytes (it has {board.ram_bytes:,}; "
+                         f"the model's arena alone is {manifest['arena_bytes']:,})")
+        for region in set(overflow) - {"FLASH", "RAM"}:
+            parts.append(f"{region} by {overflow[region]:,} bytes")
+        return cls(f"the model does not fit {board.name}: it overflows {' and '.join(parts)}. "
+                   "Try a smaller width multiplier (alpha 0.25 or 0.35), a lower input resolution "
+                   "(96 or 128), or a board with more memory (`firmware boards`).")
+
+
+@dataclass
+class SizeReport:
+    board: Board
+    sections: dict[str, int]
+    code: int            # .text + vectors + exception tables
+    weights: int         # model.c's constant arrays
+    other_rodata: int
+    data_init: int       # .data, stored in flash and copied to RAM
+    arena: int
+    stack: int           # reserved stack
+    other_ram: int       # .data + .bss besides the arena
+
+    @property
+    def flash(self) -> int:
+        return self.code + self.weights + self.other_rodata + self.data_init
+
+    @property
+    def ram(self) -> int:
+        return self.arena + self.stack + self.other_ram
+
+    @property
+    def fits(self) -> bool:
+        return self.flash <= self.board.flash_bytes and self.ram <= self.board.ram_bytes
+
+    def render(self) -> str:
+        b = self.board
+
+        def pct(n, total):
+            return f"{100 * n / total:5.1f}%"
+        rows = [
+            f"memory use on {b.name} ({b.manifest['description']})",
+            f"  flash {self.flash:>10,} B  {pct(self.flash, b.flash_bytes)} of {b.flash_bytes:,}",
+            f"    code            {self.code:>10,} B",
+            f"    weights+consts  {self.weights:>10,} B",
+            f"    other rodata    {self.other_rodata:>10,} B",
+            f"    .data init      {self.data_init:>10,} B",
+            f"  RAM   {self.ram:>10,} B  {pct(self.ram, b.ram_bytes)} of {b.ram_bytes:,}",
+            f"    arena           {self.arena:>10,} B",
+            f"    stack (reserved){self.stack:>10,} B",
+            f"    other data/bss  {self.other_ram:>10,} B",
+        ]
+        return "\n".join(rows)
+
+    def as_dict(self) -> dict:
+        return {"board": self.board.name, "flash": self.flash, "ram": self.ram, "code": self.code,
+                "weights": self.weights, "other_rodata": self.other_rodata, "data_init": self.data_init,
+                "arena": self.arena, "stack_reserved": self.stack, "other_ram": self.other_ram,
+                "flash_capacity": self.board.flash_bytes, "ram_capacity": self.board.ram_bytes}
+
+
+def _sections(elf: Path) -> dict[str, int]:
+    out = subprocess.run([shutil.which("arm-none-eabi-size") or "arm-none-eabi-size", "-A", str(elf)],
+                         capture_output=True, text=True, check=True).stdout
+    sections = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0].startswith(".") and parts[1].isdigit():
+            sections[parts[0]] = int(parts[1])
+    return sections
+
+
+def _symbols(elf: Path) -> list[tuple[str, str, int]]:
+    out = subprocess.run(["arm-none-eabi-nm", "-S", "-t", "d", str(elf)], capture_output=True,
+                         text=True, check=True).stdout
+    syms = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            syms.append((parts[3], parts[2], int(parts[1])))
+    return syms
+
+
+def size_report(elf: str | Path, board: Board) -> SizeReport:
+    elf = Path(elf)
+    s = _sections(elf)
+    syms = _symbols(elf)
+    weights = sum(size for name, kind, size in syms if kind in "rR" and MODEL_SYMBOL.match(name))
+    arena = sum(size for name, kind, size in syms if kind in "bB" and name == "arena")
+    code = s.get(".text", 0) + s.get(".isr_vector", 0) + s.get(".ARM.exidx", 0)
+    rodata = s.get(".rodata", 0)
+    data = s.get(".data", 0)
+    return SizeReport(board, s, code, weights, rodata - weights, data, arena, s.get(".stack", 0),
+                      data + s.get(".bss", 0) - arena)

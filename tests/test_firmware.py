@@ -1,0 +1,122 @@
+"""Generated code as firmware: built with arm-none-eabi-gcc for every board, run on the
+three QEMU cores, its output bytes equal to the host build's and the TFLite reference's."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURE_MODELS
+from codegen.pipeline import generate
+from codegen.verify import deterministic_input
+from firmware_tools.boards import get_board, list_boards
+from firmware_tools.build import build_firmware
+from firmware_tools.qemu import parse_bench, run_qemu
+from firmware_tools.size import DoesNotFit
+from tflite_builder import ModelBuilder
+
+FIXTURES = sorted(FIXTURE_MODELS.glob("*.tflite"))
+QEMU_BOARDS = [b.name for b in list_boards() if b.qemu]
+REAL_BOARDS = [b.name for b in list_boards() if not b.qemu]
+
+
+def test_boards_are_defined():
+    assert {"qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps3-an547"} <= set(QEMU_BOARDS)
+    assert {"stm32f746g-disco", "nucleo-h743zi"} <= set(REAL_BOARDS)
+    for b in list_boards():
+        for f in ("board.json", "board.c", "linker.ld"):
+            assert (b.dir / f).exists(), f"{b.name} lacks {f}"
+
+
+@pytest.fixture(scope="module")
+def references():
+    """Reference output for the deterministic bench input, per fixture."""
+    from runtime.interpreter import ReferenceModel
+    out = {}
+    for m in FIXTURES:
+        ref = ReferenceModel(m)
+        n = int(np.prod(ref.input["shape"]))
+        out[m.stem] = ref.invoke(deterministic_input(n)).reshape(-1).tolist()
+    return out
+
+
+@pytest.mark.parametrize("board", QEMU_BOARDS)
+@pytest.mark.parametrize("model", FIXTURES, ids=lambda p: p.stem)
+def test_runs_on_qemu_bit_exact(model, board, tmp_path, references):
+    from firmware_tools.host import HostModel
+    b = get_board(board)
+    man = generate(model, tmp_path / "gen", b.target)
+    fw = build_firmware(tmp_path / "gen", b)
+    assert fw.size.fits
+    res = run_qemu(b, fw.elf, timeout=120)
+    assert res.returncode == 0, res.console
+    bench = parse_bench(res.console)
+    host = HostModel(tmp_path / "gen").invoke(deterministic_input(man["input"]["bytes"]))
+    assert bench["output"] == host.reshape(-1).tolist() == references[model.stem]
+    assert bench["unit"] == "instructions (QEMU)" and bench["time"] > man["macs"]
+    assert 0 < bench["stack"] < fw.size.stack
+    assert bench["arena"] == man["arena_bytes"] == fw.size.arena
+
+
+def test_instruction_count_is_repeatable(tmp_path):
+    b = get_board("qemu-mps2-an500")
+    generate(FIXTURES[0], tmp_path / "gen", b.target)
+    fw = build_firmware(tmp_path / "gen", b)
+    runs = [parse_bench(run_qemu(b, fw.elf, timeout=120).console)["time"] for _ in range(2)]
+    assert runs[0] == runs[1] and runs[0] % 40 == 0
+
+
+@pytest.mark.parametrize("board", REAL_BOARDS)
+def test_real_boards_build_and_fit(board, tmp_path):
+    b = get_board(board)
+    generate(FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite", tmp_path / "gen", b.target)
+    fw = build_firmware(tmp_path / "gen", b)
+    assert fw.size.fits
+    assert fw.size.weights > 200_000 and fw.size.arena > 0
+    assert fw.bin.stat().st_size > fw.size.weights and fw.hex.exists() and fw.map.exists()
+    assert "of 1,048,576" in fw.size.render() or "of 2,097,152" in fw.size.render()
+
+
+def oversized_model() -> bytes:
+    """A fully connected layer with 1.2 MB of weights: more than the F746's 1 MB of flash."""
+    rng = np.random.default_rng(0)
+    mb = ModelBuilder()
+    x = mb.tensor([1, 1200], "int8", 0.05, 0)
+    w = mb.tensor([1024, 1200], "int8", 0.01, 0, rng.integers(-127, 128, (1024, 1200)))
+    y = mb.tensor([1, 1024], "int8", 0.5, 0)
+    mb.op("FULLY_CONNECTED", [x, w, -1], [y], "FullyConnectedOptions", FusedActivationFunction=0)
+    return mb.build([x], [y])
+
+
+def test_oversized_model_gives_clear_error(tmp_path, write_model):
+    model = write_model(oversized_model())
+    b = get_board("stm32f746g-disco")
+    generate(model, tmp_path / "gen", b.target)
+    with pytest.raises(DoesNotFit) as e:
+        build_firmware(tmp_path / "gen", b)
+    msg = str(e.value)
+    assert "does not fit stm32f746g-disco" in msg and "flash by" in msg and "alpha" in msg
+    r = subprocess.run([sys.executable, "-m", "firmware_tools.cli", "build", "--board", b.name,
+                        str(tmp_path / "gen")], capture_output=True, text=True)
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert r.stderr.strip().startswith("firmware: error: the model does not fit")
+
+
+def test_firmware_cli(tmp_path):
+    def fw(*args):
+        return subprocess.run([sys.executable, "-m", "firmware_tools.cli", *map(str, args)],
+                              capture_output=True, text=True, timeout=300)
+    r = fw("boards")
+    assert r.returncode == 0 and "qemu-mps2-an500" in r.stdout and "nucleo-h743zi" in r.stdout
+    generate(FIXTURES[0], tmp_path / "gen", "cortex-m7")
+    r = fw("build", "--board", "qemu-mps2-an500", tmp_path / "gen")
+    assert r.returncode == 0 and "weights+consts" in r.stdout
+    elf = tmp_path / "gen" / "build-qemu-mps2-an500" / "fw.elf"
+    r = fw("size", elf)
+    assert r.returncode == 0 and "arena" in r.stdout
+    r = fw("run", "--board", "qemu-mps2-an500", elf)
+    assert r.returncode == 0 and "time:" in r.stdout and "instructions (QEMU)" in r.stdout
+    r = fw("flash", "--board", "nucleo-h743zi", elf)   # no programmer on this machine
+    assert r.returncode != 0 and "install one of" in r.stderr
+    r = fw("build", "--board", "no-such-board", tmp_path / "gen")
+    assert r.returncode != 0 and "firmware boards" in r.stderr
