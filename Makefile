@@ -10,7 +10,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup
-	$(PY) -m codegen.demo $(MODEL)
+	$(PY) -m firmware_tools.demo $(MODEL)
 
 test: setup
 	$(PY) -m pytest -q

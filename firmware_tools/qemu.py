@@ -74,6 +74,7 @@ def parse_bench(console: str) -> dict:
     out["output"] = [int(v) for v in m.group(1).split()] if m else []
     m = re.search(r"^time: (\d+) (.+)$", console, re.M)
     out["time"], out["unit"] = (int(m.group(1)), m.group(2).strip()) if m else (None, None)
+    out["layers"] = [int(v) for v in re.findall(r"^layer \d+: (\d+)$", console, re.M)]
     for key in ("stack", "arena"):
         m = re.search(rf"^{key}: (\d+)$", console, re.M)
         out[key] = int(m.group(1)) if m else None

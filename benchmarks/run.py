@@ -1,0 +1,138 @@
+"""Benchmarks every bundled model on every QEMU board (run by hand; results go in README).
+
+    .venv/bin/python benchmarks/run.py [--boards qemu-mps2-an500,...] [--models a.tflite,...]
+                                       [--profile] [--tflm]
+
+For each model and board: emit, build (-O2), run under QEMU with -icount shift=0, and record
+instructions per inference (exact on mps2: SysTick x 40), flash (code / weights), RAM (arena /
+stack high-water / rest), QEMU wall time, and whether the output equals TFLite's reference.
+--tflm adds TFLite Micro's planned activation arena for the same model (the `tflite-micro`
+PyPI package; install it only for this). --profile adds per-layer instruction counts.
+Writes benchmarks/results.md and benchmarks/results.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from codegen.pipeline import generate  # noqa: E402
+from codegen.verify import deterministic_input  # noqa: E402
+from firmware_tools.boards import get_board, list_boards  # noqa: E402
+from firmware_tools.build import build_firmware  # noqa: E402
+from firmware_tools.qemu import parse_bench, run_qemu  # noqa: E402
+from runtime.interpreter import ReferenceModel  # noqa: E402
+
+MODELS = sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite")) + \
+    sorted((ROOT / "benchmarks" / "models").glob("*.tflite"))
+ANCHOR = {"vww96_q": {"instructions": 24_018_880, "arena": 100_644, "text": 444_916},
+          "mbnet128_0.25_q": {"instructions": 44_688_680, "arena": 168_836, "text": 732_180}}
+
+
+def tflm_arena(model: Path) -> int | None:
+    """TFLite Micro's planned activation bytes ('Arena allocation head') for the model."""
+    code = ("from tflite_micro.python.tflite_micro import runtime\n"
+            f"it = runtime.Interpreter.from_file({str(model)!r}, arena_size=8 << 20)\n"
+            "it.print_allocations()\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    m = re.search(r"Arena allocation head (\d+) bytes", r.stdout + r.stderr)
+    return int(m.group(1)) if m else None
+
+
+def bench_one(model: Path, board_name: str, work: Path, profile: bool) -> dict:
+    board = get_board(board_name)
+    gen = work / f"{model.stem}-{board.name}"
+    man = generate(model, gen, board.target)
+    defines = ["BENCH_PROFILE", "MCUF_LAYER_HOOK=bench_layer_hook"] if profile else []
+    fw = build_firmware(gen, board, defines=defines)
+    res = run_qemu(board, fw.elf, timeout=1800)
+    bench = parse_bench(res.console)
+    ref = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1).tolist()
+    row = {"model": model.stem, "board": board.name, "target": board.target,
+           "instructions": bench["time"], "unit": bench["unit"], "macs": man["macs"],
+           "bit_exact": bench["output"] == ref, "output_head": bench["output"][:4],
+           "flash_code": fw.size.code + fw.size.other_rodata + fw.size.data_init,
+           "flash_weights": fw.size.weights, "ram_arena": fw.size.arena,
+           "ram_stack_used": bench["stack"], "ram_other": fw.size.other_ram,
+           "elf_text": fw.size.flash, "qemu_seconds": round(res.seconds, 2)}
+    if profile:
+        row["layers"] = [{"index": l["index"], "op": l["op"], "kernel": l["kernel"], "macs": l["macs"],
+                          "instructions": n} for l, n in zip(man["layers"], bench["layers"])]
+    return row
+
+
+def render(rows: list[dict], tflm: dict, commit: str) -> str:
+    out = [f"Measured at commit `{commit}` on QEMU 7.2 with `-icount shift=0`, arm-none-eabi-gcc 12.2, -O2.",
+           "Input: `input[i] = (int8)(((i*7 + 3) % 256) - 128)`. Instructions are per inference.",
+           "", "| model | board | instructions | instr/MAC | flash code | flash weights | arena | stack used | TFLM arena | bit-exact | QEMU s |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|"]
+    for r in rows:
+        t = tflm.get(r["model"])
+        out.append(f"| {r['model']} | {r['board']} | {r['instructions']:,} | {r['instructions'] / r['macs']:.2f} | "
+                   f"{r['flash_code']:,} | {r['flash_weights']:,} | {r['ram_arena']:,} | {r['ram_stack_used']:,} | "
+                   f"{'' if t is None else f'{t:,}'} | {'yes' if r['bit_exact'] else 'NO'} | {r['qemu_seconds']} |")
+    anchored = [r for r in rows if r["model"] in ANCHOR and r["board"] == "qemu-mps2-an500"]
+    if anchored:
+        out += ["", "Against the anchor (TFLite Micro + CMSIS-NN, same emulated Cortex-M7; see benchmarks/models/README.md):",
+                "", "| model | instructions (ours / anchor) | RAM: arena + stack (ours / TFLM arena) | flash (ours / anchor ELF text) |",
+                "|---|---:|---:|---:|"]
+        for r in anchored:
+            a = ANCHOR[r["model"]]
+            ram = r["ram_arena"] + r["ram_stack_used"]
+            out.append(f"| {r['model']} | {r['instructions']:,} / {a['instructions']:,} = {r['instructions'] / a['instructions']:.2f}x | "
+                       f"{ram:,} / {a['arena']:,} = {ram / a['arena']:.2f}x | {r['elf_text']:,} / {a['text']:,} = {r['elf_text'] / a['text']:.2f}x |")
+    for r in rows:
+        if "layers" in r:
+            top = sorted(r["layers"], key=lambda l: -l["instructions"])[:8]
+            out += ["", f"Slowest layers, {r['model']} on {r['board']}:", "",
+                    "| layer | op | kernel | MACs | instructions | instr/MAC |", "|---:|---|---|---:|---:|---:|"]
+            for l in top:
+                ratio = f"{l['instructions'] / l['macs']:.2f}" if l["macs"] else ""
+                out.append(f"| {l['index']} | {l['op']} | {l['kernel']} | {l['macs']:,} | {l['instructions']:,} | {ratio} |")
+    return "\n".join(out) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--boards", default=",".join(b.name for b in list_boards() if b.qemu))
+    ap.add_argument("--models", default=",".join(str(m) for m in MODELS))
+    ap.add_argument("--profile", action="store_true", help="per-layer instruction counts")
+    ap.add_argument("--tflm", action="store_true", help="compare with TFLite Micro's arena")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    args = ap.parse_args()
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    models = [Path(m) for m in args.models.split(",")]
+    boards = args.boards.split(",")
+    rows, tflm = [], {}
+    with tempfile.TemporaryDirectory(prefix="mcuforge-bench-") as tmp:
+        total = len(models) * len(boards)
+        for i, (m, b) in enumerate(((m, b) for m in models for b in boards), 1):
+            t0 = time.perf_counter()
+            row = bench_one(m, b, Path(tmp), args.profile)
+            rows.append(row)
+            print(f"[{i}/{total}] {m.stem} on {b}: {row['instructions']:,} instructions, arena "
+                  f"{row['ram_arena']:,} B, bit-exact {row['bit_exact']} ({time.perf_counter() - t0:.1f} s)",
+                  flush=True)
+    if args.tflm:
+        for m in models:
+            tflm[m.stem] = tflm_arena(m)
+    md = render(rows, tflm, commit)
+    Path(args.out + ".md").write_text(md)
+    Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows, "tflm_arena": tflm}, indent=1) + "\n")
+    print(md)
+    return 0 if all(r["bit_exact"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
