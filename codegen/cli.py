@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import __version__
 from .errors import CodegenError
-from .targets import TARGETS
+from .targets import KERNEL_SETS, TARGETS
 
 EPILOG = """\
 examples:
@@ -31,9 +31,10 @@ def _fmt_bytes(n: int) -> str:
 def cmd_emit(args) -> int:
     from .pipeline import generate
     t0 = time.perf_counter()
-    man = generate(args.model, args.output, args.target, args.name)
+    man = generate(args.model, args.output, args.target, args.name, args.kernels)
     out = Path(args.output)
-    print(f"{Path(args.model).name} -> {out}/ for {args.target} in {time.perf_counter() - t0:.2f} s")
+    print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
+          f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
@@ -56,7 +57,8 @@ def cmd_verify(args) -> int:
     from .verify import verify
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
-        result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print)
+        result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
+                        kernels=args.kernels)
     return 0 if result.ok else 1
 
 
@@ -74,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--target", default="host", choices=list(TARGETS),
                    help="CPU the code is for (default: host); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
+    e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
+                   help="auto (default): the DSP-optimized kernels where the target has SIMD "
+                        "(cortex-m4/m7/m55), the portable reference kernels elsewhere")
     e.add_argument("--name", default="model",
                    help="C prefix and file names (default: model -> model_invoke(), model.h)")
     e.set_defaults(fn=cmd_emit)
@@ -90,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("model", metavar="MODEL")
     v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--kernels", default="reference", choices=("reference", "dsp"),
+                   help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
     v.set_defaults(fn=cmd_verify)
     return p

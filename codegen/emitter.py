@@ -18,7 +18,15 @@ from .targets import Target
 KERNELS_DIR = Path(__file__).parent / "kernels"
 
 
+def _c_int(v) -> str:
+    v = int(v)
+    return "INT32_MIN" if v == -2**31 else str(v)
+
+
 def _c_array(c: ConstArray) -> str:
+    if c.values.ndim == 2:   # an array of structs, one row each
+        rows = ",\n".join("    {" + ", ".join(_c_int(v) for v in row) + "}" for row in c.values)
+        return f"static const {c.ctype} {c.name}[{len(c.values)}] MCUF_ALIGNED(8) = {{\n{rows},\n}};\n"
     vals = c.values.reshape(-1)
     per_line = 24 if c.ctype == "int8_t" else 8
     lines = []
@@ -47,7 +55,7 @@ def _shape(t) -> str:
 
 
 def emit(graph: Graph, steps: list[Step], plan: Plan, target: Target, out_dir: Path,
-         source_name: str, source_sha256: str, name: str = "model") -> dict:
+         source_name: str, source_sha256: str, name: str = "model", kernels: str = "reference") -> dict:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     upper = name.upper()
@@ -147,6 +155,8 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
                 args.append(f"arena + {plan.offset(graph, a[1])}")
             elif a[0] == "const":
                 args.append(a[1].name)
+            elif a[0] == "scratch":
+                args.append(f"(int16_t *)(void *)(arena + {plan.scratch_offset(i)})")
             else:
                 args.append("0")
         out_off = plan.offset(graph, step.output)
@@ -157,7 +167,7 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
             "inputs": step.inputs, "output": step.output,
             "output_name": out_t.name, "output_shape": list(out_t.shape),
             "offset": out_off, "bytes": out_t.nbytes, "macs": int(step.macs),
-            "weight_bytes": step.weight_bytes,
+            "weight_bytes": step.weight_bytes, "scratch_bytes": step.scratch_bytes,
         })
 
     parts.append(f"""
@@ -184,6 +194,7 @@ int {name}_invoke(void)
         "generator": f"mcuforge codegen {__version__}",
         "name": name,
         "target": target.name,
+        "kernels": kernels,
         "model": {"file": source_name, "sha256": source_sha256},
         "input": tensor_info(x, x_off),
         "output": tensor_info(y, y_off),
@@ -202,6 +213,8 @@ def _copy_kernels(dst: Path) -> None:
         shutil.rmtree(dst)
     shutil.copytree(KERNELS_DIR / "include", dst / "include")
     shutil.copytree(KERNELS_DIR / "reference", dst / "src")
+    for f in sorted((KERNELS_DIR / "optimized").glob("*.c")):   # unused ones are dropped
+        shutil.copy(f, dst / "src" / f.name)                    # by --gc-sections
 
 
 def kernel_sources(generated_dir: Path) -> list[Path]:

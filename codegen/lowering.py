@@ -30,6 +30,7 @@ class Step:
     output: int                 # activation tensor written (source index)
     macs: int = 0
     consts: list[ConstArray] = field(default_factory=list)
+    scratch_bytes: int = 0      # per-call working memory, planned in the arena like a tensor
 
     @property
     def weight_bytes(self) -> int:
@@ -41,19 +42,22 @@ SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POO
                  "RELU", "RELU6", "RELU_N1_TO_1")
 
 
-def lower_op(graph: Graph, op: Operator) -> Step:
+def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> Step:
+    """kernels: 'reference' (portable C) or 'dsp' (optimized, chosen per layer where one fits)."""
     fn = _LOWERERS.get(op.type)
     if fn is None:
         raise UnsupportedModelError("no kernel for this operator")
+    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return fn(graph, op, kernels)
     return fn(graph, op)
 
 
-def lower(graph: Graph) -> list[Step]:
+def lower(graph: Graph, kernels: str = "reference") -> list[Step]:
     """All operators at once, so that every unsupported one is reported together."""
     steps, problems = [], []
     for op in graph.operators:
         try:
-            steps.append(lower_op(graph, op))
+            steps.append(lower_op(graph, op, kernels))
         except UnsupportedModelError as e:
             problems.append(f"#{op.index} {op.type}" + ("" if op.type not in _LOWERERS else f" ({e})"))
     if problems:
@@ -156,43 +160,110 @@ def _conv_common(graph, op, depthwise: bool):
     return x, w, y, params, mult, shift
 
 
-def _lower_conv(graph, op) -> Step:
+def _folded_bias(bias: np.ndarray, input_offset: int, filter_rows: np.ndarray) -> np.ndarray | None:
+    """bias + input_offset * sum(filter row): the kernels then multiply raw int8 inputs.
+    None if that no longer fits int32 (the unfolded reference kernels are used then)."""
+    folded = bias + input_offset * filter_rows.astype(np.int64).sum(axis=1)
+    return None if np.abs(folded).max(initial=0) >= 2**31 else folded.astype(np.int32)
+
+
+def _fast_requant(op, mult: ConstArray, shift: ConstArray, bias_folded: np.ndarray,
+                  abs_weight_sums: np.ndarray) -> ConstArray | None:
+    """The optimized kernels' per-channel output stage, or None where it is not provably
+    exact: the accumulator of a raw int8 input is at most |bias| + 128 * sum |w|."""
+    bound = np.abs(bias_folded.astype(np.int64)) + 128 * abs_weight_sums.astype(np.int64)
+    rows = []
+    for m, s, b in zip(mult.values, shift.values, bound):
+        if not q.fast_requant_exact_for(int(s), int(b)) or b >= 2**31:
+            return None
+        rows.append(q.fast_requant_constants(int(m), int(s)))
+    return ConstArray(f"op{op.index}_requant", "mcuf_requant", np.array(rows, np.int32))
+
+
+def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
+    """[OC][K] (K % 4 == 0) -> the rows of each output-channel pair interleaved word by word,
+    so one LDRD fetches 4 weights of both channels; an odd last row stays plain."""
+    oc, k = rows.shape
+    pairs = rows[:oc - oc % 2].reshape(oc // 2, 2, k // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([pairs, rows[oc - oc % 2:].reshape(-1)])
+
+
+def _depthwise_simd_order(w: np.ndarray) -> np.ndarray:
+    """[9][C] int8 -> int16 [C/4][9][4] as (c, c+2, c+1, c+3): what SXTB16 makes of inputs."""
+    taps, c = w.shape
+    g = w.astype(np.int16).reshape(taps, c // 4, 4)[:, :, [0, 2, 1, 3]]
+    return g.transpose(1, 0, 2).reshape(-1)
+
+
+def _lower_conv(graph, op, kernels: str = "reference") -> Step:
     x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
     if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
         raise UnsupportedModelError("input channels are not a multiple of the filter depth")
     n = op.index
-    filt = ConstArray(f"op{n}_filter", "int8_t", w.data.reshape(-1))
     bias = _bias(graph, op, p["out_c"])
+    rows = w.data.reshape(p["out_c"], -1)
+    grouped = p["filter_in_c"] != p["in_c"]
     pointwise = (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
-                 and p["pad_top"] == p["pad_left"] == 0 and p["filter_in_c"] == p["in_c"]
+                 and p["pad_top"] == p["pad_left"] == 0 and not grouped
                  and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
-    if pointwise:
-        # input offset x weight sums folded into the bias once, here.
-        folded = bias + p["input_offset"] * w.data.reshape(p["out_c"], -1).astype(np.int64).sum(axis=1)
-        b = ConstArray(f"op{n}_bias", "int32_t", folded.astype(np.int32))
+    folded = _folded_bias(bias, p["input_offset"], rows)
+    rq = _fast_requant(op, mult, shift, folded, np.abs(rows.astype(np.int64)).sum(axis=1)) \
+        if kernels == "dsp" and folded is not None else None
+    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
+    if rq is not None and pointwise and p["in_c"] % 4 == 0:
+        filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
+        b = ConstArray(f"op{n}_bias", "int32_t", folded)
+        return Step(op, "mcuf_conv_1x1_s8_dsp", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index)],
+                    [x.index], y.index, macs, [filt, b, rq])
+    if rq is not None and not grouped and not pointwise:
+        k4 = (rows.shape[1] + 3) // 4 * 4   # rows padded with zero weights to whole words
+        padded = np.zeros((p["out_c"], k4), np.int8)
+        padded[:, :rows.shape[1]] = rows
+        filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(padded))
+        b = ConstArray(f"op{n}_bias", "int32_t", folded)
+        return Step(op, "mcuf_conv_s8_dsp", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
+                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 2 * k4 * 2)
+    if pointwise and folded is not None:
+        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
+        b = ConstArray(f"op{n}_bias", "int32_t", folded)
         kernel = "mcuf_conv_1x1_s8"
     else:
+        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
         b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
         kernel = "mcuf_conv_s8"
-    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
-    consts = [filt, b, mult, shift]
-    return Step(op, kernel, "mcuf_conv_params", p,
-                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
-                 ("out", y.index)], [x.index], y.index, macs, consts)
+    args = [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+            ("out", y.index)]
+    return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index, macs,
+                [filt, b, mult, shift])
 
 
-def _lower_depthwise(graph, op) -> Step:
+def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=True)
     if p["out_c"] % p["in_c"]:
         raise UnsupportedModelError("output channels are not a multiple of input channels")
     n = op.index
     filt = ConstArray(f"op{n}_filter", "int8_t", w.data.reshape(-1))
-    b = ConstArray(f"op{n}_bias", "int32_t", _bias(graph, op, p["out_c"]).astype(np.int32))
+    bias = _bias(graph, op, p["out_c"])
+    taps = w.data.reshape(-1, p["out_c"])                   # [tap][channel]
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"]
-    consts = [filt, b, mult, shift]
+    folded = _folded_bias(bias, p["input_offset"], taps.T)
+    if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
+        rq = _fast_requant(op, mult, shift, folded, np.abs(taps.astype(np.int64)).sum(axis=0))
+        if rq is not None:
+            b = ConstArray(f"op{n}_bias", "int32_t", folded)
+            kernel = "mcuf_depthwise_conv_s8_dsp"
+            if p["k_h"] == p["k_w"] == 3 and p["in_c"] % 4 == 0:
+                filt = ConstArray(f"op{n}_filter", "int16_t", _depthwise_simd_order(taps))
+                kernel = "mcuf_depthwise_conv_3x3_s8_dsp"
+            return Step(op, kernel, "mcuf_conv_params", p,
+                        [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index)],
+                        [x.index], y.index, macs, [filt, b, rq])
+    b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
     return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
-                 ("out", y.index)], [x.index], y.index, macs, consts)
+                 ("out", y.index)], [x.index], y.index, macs, [filt, b, mult, shift])
 
 
 def _lower_fully_connected(graph, op) -> Step:

@@ -21,16 +21,22 @@ class Compiled:
     plan: Plan
 
 
-def compile_graph(model_path: str | Path) -> Compiled:
+def resolve_kernels(target: str, kernels: str = "auto") -> str:
+    return get_target(target).default_kernels if kernels == "auto" else kernels
+
+
+def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
     graph = read_model(model_path)
     check_int8(graph)
     passes.run_all(graph)
-    steps = lower(graph)
+    steps = lower(graph, kernels)
     return Compiled(graph, steps, plan_memory(graph, steps))
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
-             name: str = "model") -> dict:
-    compiled = compile_graph(model_path)
+             name: str = "model", kernels: str = "auto") -> dict:
+    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'."""
+    kernels = resolve_kernels(target, kernels)
+    compiled = compile_graph(model_path, kernels)
     return emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
-                Path(model_path).name, model_sha256(model_path), name)
+                Path(model_path).name, model_sha256(model_path), name, kernels)

@@ -33,6 +33,13 @@ class Plan:
     def offset(self, graph: Graph, tensor: int) -> int:
         return self.buffers[graph.resolve(tensor)].offset
 
+    def scratch_offset(self, step_index: int) -> int:
+        return self.buffers[scratch_id(step_index)].offset
+
+
+def scratch_id(step_index: int) -> int:
+    return -1 - step_index
+
 
 def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
@@ -56,6 +63,8 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
         for t in step.inputs:
             touch(t, s)
         touch(step.output, s)
+        if step.scratch_bytes:   # lives during its step only: keyed by a negative id
+            buffers[scratch_id(s)] = Buffer(scratch_id(s), step.scratch_bytes, s, s)
     for o in graph.outputs:
         touch(o, len(steps))
 

@@ -133,3 +133,40 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
     multiplier, shift = quantize_multiplier(float(np.float32(input_scale)) / float(np.float32(output_scale)))
     n_shift = min(count.bit_length() - 1, 32, 31 + shift)  # >= 0: shift is never below -31
     return _wrap32((multiplier << n_shift) // count), shift - n_shift
+
+
+# --- The optimized kernels' output stage ---
+
+def fast_requant_constants(multiplier: int, shift: int) -> tuple[int, int, int, int, int, int]:
+    """(multiplier, left_shift, sign_mask, round_lo, round_hi, right_shift) such that
+
+        x' = x << left_shift
+        z  = ((round - (x' & sign_mask)) + x' * multiplier) >> 32 >> right_shift     (64-bit)
+
+    equals MultiplyByQuantizedMultiplier(x, multiplier, shift) (TFLite's double rounding):
+    one SMLAL into a per-channel 64-bit rounding constant and one shift of the high word.
+    Right shifts e >= 1: round = 2^30 + 2^(30+e), minus 2^31 for negative x (the
+    round-half-away of RoundingDivideByPOT), shifted by 31 + e. No right shift: x is doubled
+    and round = 2^31, shifted by 32 -- exact while |x| << (shift + 1) fits int32, which the
+    generator checks from the weights and bias (accumulator_bound)."""
+    if shift < 0:
+        e = -shift
+        r = (1 << 30) + (1 << (30 + e))
+        ls, mask, rs = 0, 0x80000000, e - 1
+    else:
+        r = 1 << 31
+        ls, mask, rs = shift + 1, 0, 0
+    lo, hi = r & 0xFFFFFFFF, r >> 32
+    return multiplier, ls, _wrap32(mask), _wrap32(lo), _wrap32(hi), rs
+
+
+def fast_requant_apply(c, x: int) -> int:
+    m, ls, mask, lo, hi, rs = c
+    x = _wrap32(x << ls)
+    r = ((hi << 32) | (lo & 0xFFFFFFFF)) - (x & mask & 0xFFFFFFFF)
+    return ((r + x * m) >> 32) >> rs
+
+
+def fast_requant_exact_for(shift: int, acc_bound: int) -> bool:
+    """Is the no-right-shift form exact for every |acc| <= acc_bound?"""
+    return shift < 0 or acc_bound << (shift + 1) < 2**31

@@ -14,6 +14,11 @@ class Target:
     description: str
 
     @property
+    def default_kernels(self) -> str:
+        """'dsp' (kernels/optimized/) where the core has SIMD, else 'reference'."""
+        return "dsp" if self.dsp else "reference"
+
+    @property
     def cflags(self) -> list[str]:
         if self.cpu is None:
             return []
@@ -32,6 +37,9 @@ TARGETS = {t.name: t for t in (
     Target("cortex-m0plus", "cortex-m0plus", "soft", None, False, "Armv6-M, no DSP, no FPU"),
     Target("host", None, None, None, False, "the machine running codegen (tests, simulation)"),
 )}
+
+
+KERNEL_SETS = ("auto", "reference", "dsp")
 
 
 def get_target(name: str) -> Target:

@@ -41,21 +41,22 @@ def deterministic_input(n: int) -> np.ndarray:
 
 def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int = 0,
            log: Callable[[str], None] = lambda s: None,
-           samples: np.ndarray | None = None) -> VerifyResult:
+           samples: np.ndarray | None = None, kernels: str = "reference") -> VerifyResult:
     """Compare `inputs` inputs: the anchor's deterministic pattern, then `samples` (real
-    quantized inputs, if given), then uniformly random bytes."""
+    quantized inputs, if given), then uniformly random bytes. kernels='dsp' builds the
+    optimized kernels for the host (their SIMD intrinsics emulated in C)."""
     from firmware_tools.host import HostModel
     from runtime.interpreter import ReferenceModel
 
-    manifest = generate(model, out_dir, "host")
+    manifest = generate(model, out_dir, "host", kernels=kernels)
     host = HostModel(out_dir)
     ref = ReferenceModel(model)
     n = manifest["input"]["bytes"]
     rng = np.random.default_rng(seed)
     res = VerifyResult()
     outputs = set()
-    log(f"verifying {Path(model).name}: {len(manifest['layers'])} layers, {inputs} inputs, "
-        "every layer compared with TFLite's reference kernels")
+    log(f"verifying {Path(model).name} ({kernels} kernels): {len(manifest['layers'])} layers, "
+        f"{inputs} inputs, every layer compared with TFLite's reference kernels")
     for k in range(inputs):
         if k == 0:
             x = deterministic_input(n)

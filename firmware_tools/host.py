@@ -59,7 +59,10 @@ def build_shared(generated_dir: Path, name: str = "model", cc: str = "gcc",
     generated_dir = Path(generated_dir)
     cflags = [*STRICT_CFLAGS, *(extra_cflags or [])]
     objects = _kernel_objects(generated_dir, cc, cflags)
-    lib = generated_dir / "build-host" / f"lib{name}.so"
+    # Named by content: dlopen() returns an already-loaded library for a path it has seen,
+    # so re-generating into the same directory in one process must give a new file name.
+    digest = hashlib.sha256((generated_dir / f"{name}.c").read_bytes() + " ".join(cflags).encode())
+    lib = generated_dir / "build-host" / f"lib{name}-{digest.hexdigest()[:12]}.so"
     lib.parent.mkdir(exist_ok=True)
     _run([cc, *cflags, "-shared", "-fPIC", "-DMCUF_LAYER_HOOK=mcuf_host_hook",
           f"-I{generated_dir}", f"-I{generated_dir / 'mcuf' / 'include'}",

@@ -42,6 +42,16 @@ def test_fixture_bit_exact_with_reference(model, tmp_path):
     assert res.distinct_outputs >= 4, "reference outputs barely change: is the fixture trained?"
 
 
+@pytest.mark.parametrize("model", FIXTURES + REAL, ids=lambda p: p.stem)
+def test_optimized_kernels_bit_exact(model, tmp_path):
+    """The DSP kernels (what cortex-m4/m7/m55 builds use), intrinsics emulated on the host:
+    every layer identical to the reference, hence to the portable kernels."""
+    res = verify(model, tmp_path / "gen", inputs=8, seed=2, kernels="dsp")
+    assert res.ok, f"first differing layer: {res.mismatches[:1]}"
+    man = json.loads((tmp_path / "gen" / "model.json").read_text())
+    assert any(l["kernel"].endswith("_dsp") for l in man["layers"])
+
+
 @pytest.mark.parametrize("model", REAL, ids=lambda p: p.stem)
 def test_real_model_bit_exact_with_reference(model, tmp_path):
     res = verify(model, tmp_path / "gen", inputs=20, seed=1)

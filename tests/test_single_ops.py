@@ -16,9 +16,9 @@ def seed(*parts) -> np.random.Generator:
     return np.random.default_rng(zlib.crc32(repr(parts).encode()))
 
 
-def check(write_model, tmp_path, data: bytes, inputs: int = 4):
+def check(write_model, tmp_path, data: bytes, inputs: int = 4, kernels: str = "reference"):
     model = write_model(data)
-    res = verify(model, tmp_path / "gen", inputs=inputs)
+    res = verify(model, tmp_path / "gen", inputs=inputs, kernels=kernels)
     assert res.ok, f"{res.output_bytes_differing} output bytes differ; first mismatch {res.mismatches[:1]}"
     return json.loads((tmp_path / "gen" / "model.json").read_text())
 
@@ -54,6 +54,19 @@ def test_conv2d(write_model, tmp_path, k, stride, padding, dilation, in_c, out_c
     assert man["layers"][0]["kernel"] == ("mcuf_conv_1x1_s8" if pointwise else "mcuf_conv_s8")
 
 
+@pytest.mark.parametrize("k,stride,padding,dilation,in_c,out_c,groups,h,w,act", CONV_CASES)
+def test_conv2d_optimized(write_model, tmp_path, k, stride, padding, dilation, in_c, out_c, groups, h, w, act):
+    """The DSP kernels (intrinsics emulated on the host) give the reference's bytes too."""
+    rng = seed(k, stride, padding, dilation, in_c, out_c, groups)
+    data = opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
+                               in_c=in_c, out_c=out_c, groups=groups, h=h, w=w, act=act,
+                               scale_span=(1e-4, 1e-1))
+    man = check(write_model, tmp_path, data, kernels="dsp")
+    kernel = man["layers"][0]["kernel"]
+    if groups == 1 and (k > 1 or stride > 1 or in_c % 4 == 0):
+        assert kernel.endswith("_dsp"), kernel
+
+
 @pytest.mark.parametrize("zp", [-128, 127])
 def test_conv2d_zero_point_extremes(write_model, tmp_path, zp):
     rng = seed("zp", zp)
@@ -81,6 +94,32 @@ def test_depthwise_conv2d(write_model, tmp_path, k, stride, padding, dilation, i
     data = opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
                                     in_c=in_c, mult=mult, h=h, w=w, act=act, scale_span=(1e-4, 1e-1))
     check(write_model, tmp_path, data)
+
+
+@pytest.mark.parametrize("k,stride,padding,dilation,in_c,mult,h,w,act", DW_CASES + [
+    (3, 1, "SAME", 1, 8, 1, 3, 3, "NONE"), (3, 2, "VALID", 1, 12, 1, 4, 9, "RELU6"),
+    (3, 1, "SAME", 2, 16, 1, 7, 7, "RELU")])
+def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, dilation, in_c, mult, h, w, act):
+    rng = seed(k, stride, padding, dilation, in_c, mult, h)
+    data = opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
+                                    in_c=in_c, mult=mult, h=h, w=w, act=act, scale_span=(1e-4, 1e-1))
+    man = check(write_model, tmp_path, data, kernels="dsp")
+    kernel = man["layers"][0]["kernel"]
+    if mult == 1:
+        assert kernel.endswith("_dsp"), kernel
+    if mult == 1 and k == 3 and in_c % 4 == 0:
+        assert kernel == "mcuf_depthwise_conv_3x3_s8_dsp"
+
+
+@pytest.mark.parametrize("zp", [-128, 127])
+def test_optimized_zero_point_extremes(write_model, tmp_path, zp):
+    rng = seed("dsp-zp", zp)
+    check(write_model, tmp_path, opmodels.conv_model(rng, k=3, stride=2, padding="SAME", dilation=1,
+                                                     in_c=8, out_c=7, in_zp=zp, scale_span=(1e-5, 1e-1)),
+          kernels="dsp")
+    check(write_model, tmp_path, opmodels.conv_model(rng, k=1, stride=1, padding="SAME", dilation=1,
+                                                     in_c=12, out_c=9, h=5, w=5, in_zp=zp,
+                                                     scale_span=(1e-5, 1e-1)), kernels="dsp")
 
 
 @pytest.mark.parametrize("batches,in_depth,out_depth,per_channel,act",

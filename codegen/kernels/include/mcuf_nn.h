@@ -47,6 +47,37 @@ void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
                             const int32_t *multiplier, const int32_t *shift,
                             int8_t *output);
 
+/* Optimized variants (kernels/optimized/, DSP extension or its C emulation).
+ *
+ * They take the input offset folded into bias_folded (bias + input_offset * sum of the
+ * filter row), and per output channel an mcuf_requant computed by the generator
+ * (codegen/quantization.py, fast_requant_constants): TFLite's double-rounding
+ * requantization as one SMLAL into a 64-bit rounding constant and one shift of the high
+ * word. The generator uses them only where it has proven that form exact. */
+typedef struct {
+    int32_t multiplier, left_shift, sign_mask, round_lo, round_hi, right_shift;
+} mcuf_requant;
+
+/* in_c % 4 == 0; filter rows interleaved in output-channel pairs word by word */
+void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output);
+
+/* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
+ * output-channel pairs word by word; scratch: 2*K4 int16 */
+void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
+                      int16_t *scratch);
+
+/* depth multiplier 1 */
+void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias_folded,
+                                const mcuf_requant *rq, int8_t *output);
+
+/* 3x3, depth multiplier 1, in_c % 4 == 0; filter16: int16 in SIMD order (see the source) */
+void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                    const int16_t *filter16, const int32_t *bias_folded,
+                                    const mcuf_requant *rq, int8_t *output);
+
 typedef struct {
     uint16_t batches, in_depth, out_depth;
     uint8_t per_channel;       /* multiplier/shift have out_depth entries, else one */

@@ -1,0 +1,99 @@
+/* SIMD building blocks for the optimized (_dsp) kernels.
+ *
+ * On cores with the DSP extension (Cortex-M4, M7, M33, M55) these are the ACLE intrinsics
+ * from arm_acle.h, one instruction each. Everywhere else (the host, Cortex-M0+) they are
+ * emulated in plain C with identical results, so the optimized algorithms are tested
+ * byte for byte on the host too.
+ */
+#ifndef MCUF_DSP_H
+#define MCUF_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "mcuf_math.h"
+#include "mcuf_nn.h"
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#define MCUF_HAS_DSP 1
+#define mcuf_sxtb16(x) __sxtb16(x)
+/* SXTB16 with its free rotate: gcc does not fold a rotate expression into it by itself. */
+MCUF_INLINE uint32_t mcuf_sxtb16_ror8(uint32_t x)
+{
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
+#define mcuf_smlad(x, y, acc) __smlad((x), (y), (acc))
+#define mcuf_smlabb(x, y, acc) __smlabb((x), (y), (acc))
+#define mcuf_smlatt(x, y, acc) __smlatt((x), (y), (acc))
+#else
+#define MCUF_HAS_DSP 0
+MCUF_INLINE uint32_t mcuf_sxtb16(uint32_t x)
+{
+    return ((uint32_t)(int16_t)(int8_t)(x & 0xFF) & 0xFFFFu) |
+           ((uint32_t)(int16_t)(int8_t)((x >> 16) & 0xFF) << 16);
+}
+MCUF_INLINE uint32_t mcuf_sxtb16_ror8(uint32_t x) { return mcuf_sxtb16((x >> 8) | (x << 24)); }
+MCUF_INLINE int32_t mcuf_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)x * (int16_t)y) +
+                     (uint32_t)((int32_t)(int16_t)(x >> 16) * (int16_t)(y >> 16)));
+}
+MCUF_INLINE int32_t mcuf_smlabb(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)x * (int16_t)y));
+}
+MCUF_INLINE int32_t mcuf_smlatt(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x >> 16) * (int16_t)(y >> 16)));
+}
+#endif
+
+/* Unaligned 32-bit load: one LDR on Armv7-M and later (memcpy is folded by the compiler). */
+MCUF_INLINE uint32_t mcuf_read32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Per-layer output stage shared by the optimized kernels: requantize, add the output zero
+ * point, clamp to the fused activation's range. Copied into locals once per call so the
+ * compiler does not reload them after every int8 store. */
+typedef struct {
+    int32_t offset, act_min, act_max;
+} mcuf_out_stage;
+
+/* TFLite's double-rounding requantization, exact, in fewer instructions for multiplier > 0:
+ *   SaturatingRoundingDoublingHighMul(x, m) == (x * m + 2^30) >> 31   (no saturation: m > 0)
+ *   RoundingDivideByPOT(y, e) == (y + 2^(e-1) - (y < 0)) >> e
+ * (checked against codegen/quantization.py on millions of cases, ties included). */
+MCUF_INLINE int32_t mcuf_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
+{
+    if (shift > 0) {
+        x = (int32_t)((uint32_t)x << shift);
+    }
+    int32_t y = (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
+    if (shift < 0) {
+        const int e = -shift;
+        y = (y + (1 << (e - 1)) + (y >> 31)) >> e;
+    }
+    return y;
+}
+
+MCUF_INLINE int32_t mcuf_requant_apply(const mcuf_requant *q, int32_t acc)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << q->left_shift);
+    const uint64_t round = ((uint64_t)(uint32_t)q->round_hi << 32) | (uint32_t)q->round_lo;
+    const int64_t p = (int64_t)(round - ((uint32_t)x & (uint32_t)q->sign_mask)) + (int64_t)x * q->multiplier;
+    return (int32_t)(p >> 32) >> q->right_shift;
+}
+
+MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
+{
+    return mcuf_clamp_s8(mcuf_requant_apply(q, acc) + o.offset, o.act_min, o.act_max);
+}
+
+#endif /* MCUF_DSP_H */

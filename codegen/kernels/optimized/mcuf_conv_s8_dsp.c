@@ -1,0 +1,119 @@
+/* General convolution (any kernel, stride, dilation, padding; one group), DSP extension.
+ *
+ * im2col: the receptive fields of two output pixels are copied into `scratch` as int16,
+ * each group of four in the order (x0, x2, x1, x3) so that it lines up with SXTB16 of the
+ * weights (w0, w2) and (w1, w3); padding taps hold the input zero point (the input offset
+ * is folded into bias_folded). Then a 2 pixel x 2 output channel GEMM with SMLAD. The
+ * generator pads each filter row to K4 = ceil(K / 4) * 4 with zero weights and interleaves
+ * the rows of each output-channel pair word by word, as for mcuf_conv_1x1_s8_dsp.
+ * scratch: 2 * K4 int16. Same results as the reference mcuf_conv_s8, byte for byte. */
+#include "mcuf_dsp.h"
+#include "mcuf_nn.h"
+
+
+static const uint8_t reorder[4] = {0, 2, 1, 3};
+
+static void im2col(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int K4,
+                   int16_t *col)
+{
+    const int16_t zp = (int16_t)(-p->input_offset);
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    int k = 0;
+    for (int ky = 0; ky < p->k_h; ++ky) {
+        const int iy = iy0 + ky * p->dil_h;
+        for (int kx = 0; kx < p->k_w; ++kx) {
+            const int ix = ix0 + kx * p->dil_w;
+            const int ok = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+            const int8_t *in = input + ((int32_t)iy * p->in_w + ix) * p->in_c;
+            for (int ic = 0; ic < p->in_c; ++ic, ++k) {
+                col[(k & ~3) + reorder[k & 3]] = ok ? in[ic] : zp;
+            }
+        }
+    }
+    for (; k < K4; ++k) {
+        col[(k & ~3) + reorder[k & 3]] = 0;
+    }
+}
+
+static int32_t dot_col(const int16_t *col, const int8_t *w, int K4, int32_t acc)
+{
+    for (int k = 0; k < K4; k += 4) {
+        const uint32_t kw = mcuf_read32(w + k);
+        acc = mcuf_smlad(mcuf_read32(col + k), mcuf_sxtb16(kw), acc);
+        acc = mcuf_smlad(mcuf_read32(col + k + 2), mcuf_sxtb16_ror8(kw), acc);
+    }
+    return acc;
+}
+
+void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output, int16_t *scratch)
+{
+    const int K4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+    const int OC = p->out_c;
+    const int32_t pixels = (int32_t)p->out_h * p->out_w;
+    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max};
+    int16_t *col0 = scratch, *col1 = scratch + K4;
+    int32_t px = 0;
+    for (; px + 2 <= pixels; px += 2) {
+        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0);
+        im2col(p, input, (int)((px + 1) / p->out_w), (int)((px + 1) % p->out_w), K4, col1);
+        int8_t *out0 = output + px * OC, *out1 = out0 + OC;
+        const int8_t *w = filter;
+        int oc = 0;
+        for (; oc + 2 <= OC; oc += 2) {
+            int32_t a00 = bias_folded[oc], a01 = bias_folded[oc + 1];
+            int32_t a10 = a00, a11 = a01;
+            const int16_t *c0 = col0, *c1 = col1;
+            const int8_t *w_end = w + 2 * K4;
+            while (w < w_end) {
+                const uint32_t c0e = mcuf_read32(c0), c0o = mcuf_read32(c0 + 2);
+                const uint32_t c1e = mcuf_read32(c1), c1o = mcuf_read32(c1 + 2);
+                const uint32_t k0 = mcuf_read32(w), k1 = mcuf_read32(w + 4);
+                c0 += 4;
+                c1 += 4;
+                w += 8;
+                uint32_t ke = mcuf_sxtb16(k0), ko = mcuf_sxtb16_ror8(k0);
+                a00 = mcuf_smlad(c0e, ke, a00);
+                a00 = mcuf_smlad(c0o, ko, a00);
+                a10 = mcuf_smlad(c1e, ke, a10);
+                a10 = mcuf_smlad(c1o, ko, a10);
+                ke = mcuf_sxtb16(k1);
+                ko = mcuf_sxtb16_ror8(k1);
+                a01 = mcuf_smlad(c0e, ke, a01);
+                a01 = mcuf_smlad(c0o, ko, a01);
+                a11 = mcuf_smlad(c1e, ke, a11);
+                a11 = mcuf_smlad(c1o, ko, a11);
+            }
+            out0[oc] = mcuf_out(o, a00, &rq[oc]);
+            out1[oc] = mcuf_out(o, a10, &rq[oc]);
+            out0[oc + 1] = mcuf_out(o, a01, &rq[oc + 1]);
+            out1[oc + 1] = mcuf_out(o, a11, &rq[oc + 1]);
+        }
+        if (oc < OC) {   /* odd channel count: the last row is stored plain */
+            out0[oc] = mcuf_out(o, dot_col(col0, w, K4, bias_folded[oc]), &rq[oc]);
+            out1[oc] = mcuf_out(o, dot_col(col1, w, K4, bias_folded[oc]), &rq[oc]);
+        }
+    }
+    if (px < pixels) {   /* odd pixel count: the same column twice, one result kept */
+        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0);
+        int8_t *out = output + px * OC;
+        const int8_t *w = filter;
+        int oc = 0;
+        for (; oc + 2 <= OC; oc += 2) {
+            int32_t a0 = bias_folded[oc], a1 = bias_folded[oc + 1];
+            for (int k = 0; k < K4; k += 4, w += 8) {
+                const uint32_t ce = mcuf_read32(col0 + k), co = mcuf_read32(col0 + k + 2);
+                const uint32_t k0 = mcuf_read32(w), k1 = mcuf_read32(w + 4);
+                a0 = mcuf_smlad(ce, mcuf_sxtb16(k0), a0);
+                a0 = mcuf_smlad(co, mcuf_sxtb16_ror8(k0), a0);
+                a1 = mcuf_smlad(ce, mcuf_sxtb16(k1), a1);
+                a1 = mcuf_smlad(co, mcuf_sxtb16_ror8(k1), a1);
+            }
+            out[oc] = mcuf_out(o, a0, &rq[oc]);
+            out[oc + 1] = mcuf_out(o, a1, &rq[oc + 1]);
+        }
+        if (oc < OC) {
+            out[oc] = mcuf_out(o, dot_col(col0, w, K4, bias_folded[oc]), &rq[oc]);
+        }
+    }
+}
