@@ -92,13 +92,23 @@ extern "C" {{
 #define {upper}_OUTPUT_ZERO_POINT ({y.quant.zero_point})
 #define {upper}_ARENA_SIZE {plan.arena_bytes}
 #define {upper}_NUM_LAYERS {len(steps)}
+#define {upper}_KERNELS_DSP {1 if kernels == "dsp" else 0}   /* 1: kernels/optimized, 0: reference */
 
 /* Input shape {list(x.shape)}, output shape {list(y.shape)} (NHWC). */
+#define {upper}_INPUT_SHAPE {{{", ".join(str(d) for d in ([1] * (4 - len(x.shape)) + list(x.shape))[-4:])}}}
+#define {upper}_OUTPUT_SHAPE {{{", ".join(str(d) for d in ([1] * (4 - len(y.shape)) + list(y.shape))[-4:])}}}
 int8_t *{name}_input(void);
 const int8_t *{name}_output(void);
 
 /* Runs the model on the current input. Returns 0. Not reentrant (one static arena). */
 int {name}_invoke(void);
+
+/* For validation tools (unused code is dropped by --gc-sections): run layers 0..last only,
+ * so that layer `last`'s output can still be read (later layers reuse the arena); the
+ * output buffer of layer i; the SHA-256 of the source .tflite. */
+int {name}_invoke_until(int last);
+const int8_t *{name}_layer_output(int layer, uint32_t *bytes);
+extern const uint8_t {name}_sha256[32];
 
 #ifdef __cplusplus
 }}
@@ -137,6 +147,8 @@ void MCUF_LAYER_HOOK(int layer, const int8_t *output, uint32_t bytes);
 static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
 """]
     calls = []
+    guarded = []
+    layer_table = []
     layers = []
     for i, step in enumerate(steps):
         op = step.op
@@ -160,8 +172,11 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
             else:
                 args.append("0")
         out_off = plan.offset(graph, step.output)
-        calls.append(f"    {step.kernel}({', '.join(args)});\n"
-                     f"    AFTER_LAYER({i}, arena + {out_off}, {out_t.nbytes});\n")
+        call = f"{step.kernel}({', '.join(args)});"
+        calls.append(f"    {call}\n    AFTER_LAYER({i}, arena + {out_off}, {out_t.nbytes});\n")
+        guarded.append(f"    if (last < {i}) {{\n        return {i};\n    }}\n    {call}\n"
+                       f"    AFTER_LAYER({i}, arena + {out_off}, {out_t.nbytes});\n")
+        layer_table.append(f"    {{{out_off}u, {out_t.nbytes}u}},")
         layers.append({
             "index": i, "op": op.type, "source_op": op.index, "kernel": step.kernel,
             "inputs": step.inputs, "output": step.output,
@@ -180,6 +195,28 @@ int {name}_invoke(void)
     AFTER_LAYER(-1, 0, 0);
 {''.join(calls)}    return 0;
 }}
+
+int {name}_invoke_until(int last)
+{{
+    AFTER_LAYER(-1, 0, 0);
+{''.join(guarded)}    return {len(steps)};
+}}
+
+static const uint32_t layer_outputs[{max(len(steps), 1)}][2] = {{
+{chr(10).join(layer_table)}
+}};
+
+const int8_t *{name}_layer_output(int layer, uint32_t *bytes)
+{{
+    if (layer < 0 || layer >= {len(steps)}) {{
+        *bytes = 0;
+        return 0;
+    }}
+    *bytes = layer_outputs[layer][1];
+    return arena + layer_outputs[layer][0];
+}}
+
+const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for i in range(0, 64, 2))}}};
 """)
     (out_dir / f"{name}.c").write_text("".join(parts))
 

@@ -13,6 +13,9 @@ from .boards import BOARDS_DIR, Board
 from .size import DoesNotFit, SizeReport, size_report
 
 APPS_DIR = Path(__file__).parent / "apps"
+# Apps: bench (runs once, prints a report) and validate (the HIL protocol loop).
+APP_SUPPORT = {"validate": [APPS_DIR / "hil_protocol.c"]}
+APP_DEFINES = {"validate": ["MCUF_LAYER_HOOK=hil_layer_hook"]}
 CC = "arm-none-eabi-gcc"
 
 
@@ -60,15 +63,16 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
     cc = _tool(CC)
     sources = [gen / "model.c", *sorted((gen / "mcuf" / "src").glob("*.c")),
                *sorted((BOARDS_DIR / "common").glob("*.c")), board.dir / "board.c",
-               APPS_DIR / f"{app}.c", *(extra_sources or [])]
+               APPS_DIR / f"{app}.c", *APP_SUPPORT.get(app, []), *(extra_sources or [])]
+    defines = [*APP_DEFINES.get(app, []), *(defines or [])]
     cflags = [*board.cflags(), opt, "-g", "-std=c99", "-Wall", "-Wextra", "-Werror",
               "-ffunction-sections", "-fdata-sections", *(["-flto"] if lto else []),
-              *[f"-D{d}" for d in (defines or [])],
+              *[f"-D{d}" for d in defines],
               f"-I{gen}", f"-I{gen / 'mcuf' / 'include'}", f"-I{BOARDS_DIR / 'include'}",
               f"-I{BOARDS_DIR / 'common'}"]
 
     def compile_one(src: Path) -> Path:
-        obj = obj_dir / f"{src.parent.name}__{src.stem}.o"
+        obj = obj_dir / f"{src.parent.name}__{src.stem}.o"   # folder prefix: board.c clashes
         r = _run([cc, *cflags, "-c", str(src), "-o", str(obj)])
         if r.returncode != 0:
             raise FirmwareBuildError(f"compiling {src} failed:\n{r.stderr}")
@@ -94,6 +98,7 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
         if r.returncode != 0:
             raise FirmwareBuildError(f"objcopy failed:\n{r.stderr}")
     (out / f"{name}.json").write_text(json.dumps(
-        {"board": board.name, "app": app, "opt": opt, "lto": lto, "model": manifest["model"],
+        {"board": board.name, "app": app, "opt": opt, "lto": lto, "defines": defines,
+         "model": manifest["model"],
          "generated_dir": str(gen)}, indent=1) + "\n")
     return Firmware(elf, binf, hexf, mapf, board, size_report(elf, board))

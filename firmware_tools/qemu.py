@@ -79,3 +79,57 @@ def parse_bench(console: str) -> dict:
         m = re.search(rf"^{key}: (\d+)$", console, re.M)
         out[key] = int(m.group(1)) if m else None
     return out
+
+
+def free_tcp_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class QemuSerial:
+    """QEMU running firmware with its console UART on a loopback TCP port, for pyserial's
+    socket:// URLs. A context manager: QEMU is killed on exit, whatever happened."""
+
+    def __init__(self, board: Board, elf: str | Path, port: int | None = None, start_timeout: float = 15):
+        self.board, self.elf, self.port = board, Path(elf), port or free_tcp_port()
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"socket://127.0.0.1:{self.port}"
+
+    def start(self) -> "QemuSerial":
+        import socket
+        chardev = ["-chardev", f"socket,id=s0,host=127.0.0.1,port={self.port},server=on,wait=off,nodelay=on",
+                   "-serial", "chardev:s0"]
+        self.proc = subprocess.Popen(qemu_command(self.board, self.elf, chardev), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                raise QemuError(f"QEMU exited at start ({self.proc.returncode}): {err.strip()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise QemuError(f"QEMU did not open its UART socket on port {self.port} within {self.start_timeout} s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait()
+            if self.proc.stderr:
+                self.proc.stderr.close()
+
+    def __enter__(self) -> "QemuSerial":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -13,6 +13,14 @@ FIXTURE_MODELS = TESTS / "fixtures" / "models"
 BENCH_MODELS = ROOT / "benchmarks" / "models"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--port", default=None,
+                     help="run the HIL tests against a real board on this pyserial URL "
+                          "(e.g. /dev/ttyACM0) instead of QEMU")
+    parser.addoption("--hil-model", default=None,
+                     help="with --port: the .tflite the board's validation firmware was built from")
+
+
 @pytest.fixture
 def write_model(tmp_path):
     """Write flatbuffer bytes to a .tflite file in the test's directory."""

@@ -23,4 +23,18 @@ static inline int cmsdk_uart_getc(uint32_t base)
     return (REG32(base + 0x04) & 0x2u) ? (int)(REG32(base + 0x00) & 0xFFu) : -1;
 }
 
+/* Sleep until a byte arrives: RX interrupt on (CTRL bit 3) and enabled in the NVIC, then
+ * WFI. Under QEMU this lets the emulator hand over the next host byte at once instead of
+ * once per main-loop round; the handler only acknowledges (INTSTATUS bit 1). */
+static inline void cmsdk_uart_wait_rx(uint32_t base, unsigned irq)
+{
+    REG32(base + 0x08) |= 1u << 3;
+    REG32(0xE000E100u + 4u * (irq / 32u)) = 1u << (irq % 32u);   /* NVIC ISER */
+    if (!(REG32(base + 0x04) & 0x2u)) {
+        __asm__ volatile("wfi");
+    }
+}
+
+static inline void cmsdk_uart_ack_rx(uint32_t base) { REG32(base + 0x0C) = 0x2u; }
+
 #endif

@@ -16,14 +16,18 @@ void NMI_Handler(void) __attribute__((weak, alias("Default_Handler")));
 void MemManage_Handler(void) __attribute__((weak, alias("HardFault_Handler")));
 void BusFault_Handler(void) __attribute__((weak, alias("HardFault_Handler")));
 void UsageFault_Handler(void) __attribute__((weak, alias("HardFault_Handler")));
+void Board_IRQHandler(void) __attribute__((weak, alias("Default_Handler")));
 void board_early_init(void) __attribute__((weak));
 
+/* 16 system exceptions, then 64 external interrupts, all routed to the board's handler. */
+#define IRQ16(h) h, h, h, h, h, h, h, h, h, h, h, h, h, h, h, h
 __attribute__((section(".isr_vector"), used))
-void (*const vector_table[16])(void) = {
+void (*const vector_table[16 + 64])(void) = {
     (void (*)(void))&_estack, Reset_Handler, NMI_Handler, HardFault_Handler,
     MemManage_Handler, BusFault_Handler, UsageFault_Handler, 0, 0, 0, 0,
     Default_Handler /* SVC */, Default_Handler /* DebugMon */, 0,
     Default_Handler /* PendSV */, SysTick_Handler,
+    IRQ16(Board_IRQHandler), IRQ16(Board_IRQHandler), IRQ16(Board_IRQHandler), IRQ16(Board_IRQHandler),
 };
 
 void board_early_init(void) {}

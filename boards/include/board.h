@@ -15,6 +15,8 @@ void board_init(void);
 /* Console */
 void board_putc(char c);
 int board_getc(void);           /* next received byte, or -1 if none is waiting */
+void board_idle(void);          /* wait a little for input: sleep until the UART interrupts,
+                                   or return at once where polling is the better choice */
 
 /* Time: the counter counts in the unit board_counter_unit() names. */
 void board_counter_start(void);

@@ -25,6 +25,7 @@ void board_init(void)
 
 void board_putc(char c) { stm32_usart_putc(USART3, c); }
 int board_getc(void) { return stm32_usart_getc(USART3); }
+void board_idle(void) {}   /* polling: the host waits for each answer, nothing is lost */
 void board_counter_start(void) { dwt_counter_start(); }
 uint64_t board_counter_read(void) { return dwt_counter_cycles(); }
 const char *board_counter_unit(void) { return "cycles"; }

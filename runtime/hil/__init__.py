@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop validation over a serial link (docs/protocol.md)."""

@@ -1,0 +1,221 @@
+"""A request/response link to the validation firmware over any pyserial URL
+(/dev/ttyACM0, socket://127.0.0.1:PORT, rfc2217://...), with timeouts, bounded retries on
+CRC errors, and exceptions that say what went wrong and what to check."""
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import serial
+
+from .protocol import (VERSION, DeviceInfo, ErrorCode, FrameError, MsgType, Packet, decode_packet,
+                       encode_packet, parse_info)
+
+
+class HilError(RuntimeError):
+    pass
+
+
+class NoAnswer(HilError):
+    pass
+
+
+class ConnectionLost(HilError):
+    pass
+
+
+class DeviceReset(HilError):
+    pass
+
+
+class ProtocolVersionMismatch(HilError):
+    pass
+
+
+class WrongModel(HilError):
+    pass
+
+
+class DeviceError(HilError):
+    def __init__(self, code: int, request: int, message: str):
+        self.code, self.request = code, request
+        name = ErrorCode(code).name if code in ErrorCode._value2member_map_ else str(code)
+        super().__init__(f"device rejected {MsgType(request).name if request in MsgType._value2member_map_ else request}: "
+                         f"{name}: {message}")
+
+
+@dataclass
+class InvokeResult:
+    layers_run: int
+    count: int
+    unit: str
+
+
+class HilLink:
+    def __init__(self, url: str, timeout: float = 10.0, retries: int = 3, baudrate: int = 115200):
+        self.url, self.timeout, self.retries = url, timeout, retries
+        try:
+            self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise ConnectionLost(f"cannot open {url}: {e}") from None
+        sock = getattr(self.port, "_socket", None)
+        if sock is not None:
+            # request/response over TCP: without this, Nagle's algorithm and the peer's
+            # delayed ACK add 40 ms to every small request
+            import socket
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._seq = 0
+        self._buf = bytearray()
+        self.info: DeviceInfo | None = None
+        self.crc_retries = 0
+
+    def close(self) -> None:
+        self.port.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- framing ---
+
+    def send_raw(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except (serial.SerialException, OSError) as e:
+            raise ConnectionLost(f"writing to {self.url} failed: {e}") from None
+
+    def read_frame(self, deadline: float) -> bytes | None:
+        """The next complete frame (without delimiter), or None at the deadline."""
+        while True:
+            i = self._buf.find(0)
+            if i >= 0:
+                frame = bytes(self._buf[:i])
+                del self._buf[:i + 1]
+                if frame:
+                    return frame
+                continue
+            if time.monotonic() > deadline:
+                return None
+            try:
+                # at least one byte (or the 50 ms timeout), then whatever else is waiting:
+                # read(4096) would sit out the timeout on every short answer
+                chunk = self.port.read(max(1, self.port.in_waiting))
+            except (serial.SerialException, OSError) as e:
+                raise ConnectionLost(f"reading from {self.url} failed: {e}") from None
+            if chunk:
+                self._buf += chunk
+
+    def read_packet(self, deadline: float) -> Packet | None:
+        while True:
+            frame = self.read_frame(deadline)
+            if frame is None:
+                return None
+            try:
+                return decode_packet(frame)
+            except FrameError:
+                self.crc_retries += 1
+                return Packet(VERSION, -1, 0xFFFF, b"")   # damaged on the way in: caller retries
+
+    # --- requests ---
+
+    def request(self, msg_type: MsgType | int, payload: bytes = b"", timeout: float | None = None,
+                version: int = VERSION) -> bytes:
+        timeout = self.timeout if timeout is None else timeout
+        name = msg_type.name if isinstance(msg_type, MsgType) else f"request 0x{msg_type:02x}"
+        for attempt in range(self.retries + 1):
+            self._seq = (self._seq + 1) & 0x7FFF
+            seq = self._seq
+            self.send_raw(encode_packet(msg_type, seq, payload, version))
+            deadline = time.monotonic() + timeout
+            damaged = False   # an error we cannot attribute may be the answer to our request
+            while True:
+                pkt = self.read_packet(deadline)
+                if pkt is None:
+                    if damaged:
+                        break                   # it was ours: resend
+                    raise NoAnswer(f"no answer to {name} from {self.url} within {timeout:.1f} s: "
+                                   "is the board powered, flashed with the validation firmware "
+                                   "(`firmware build --app validate`) and on this port?")
+                if pkt.type == -1:
+                    break                       # our side saw a corrupt frame: resend
+                if pkt.type == MsgType.BOOT:
+                    raise DeviceReset(f"the device on {self.url} restarted during {name} "
+                                      "(power glitch, watchdog or crash); results so far are void")
+                if pkt.type == MsgType.ERROR and pkt.seq == 0xFFFF:
+                    # unreadable frame reached the device: ours, or leftover garbage. Wait a
+                    # little longer for a real answer before resending.
+                    damaged = True
+                    deadline = min(deadline, time.monotonic() + 0.3)
+                    continue
+                if pkt.seq != seq:
+                    continue                    # a stale answer to an earlier request
+                if pkt.type == MsgType.ERROR:
+                    code, req = pkt.payload[0], pkt.payload[1]
+                    msg = pkt.payload[2:].decode("ascii", "replace")
+                    if code == ErrorCode.CRC:
+                        self.crc_retries += 1
+                        break                   # damaged on the way out: resend
+                    if code == ErrorCode.VERSION:
+                        raise ProtocolVersionMismatch(
+                            f"the device speaks another protocol version ({msg}); this host speaks "
+                            f"{VERSION}: rebuild the firmware with this mcuforge")
+                    raise DeviceError(code, req, msg)
+                if pkt.type != (msg_type | 0x80):
+                    continue
+                return pkt.payload
+            if damaged:
+                self.crc_retries += 1
+        raise HilError(f"{name} failed {self.retries + 1} times with corrupted frames on "
+                       f"{self.url}: check the cable, the baud rate and the ground connection")
+
+    def hello(self) -> DeviceInfo:
+        info = parse_info(self.request(MsgType.INFO))
+        if info.protocol != VERSION:
+            raise ProtocolVersionMismatch(f"device speaks protocol {info.protocol}, host speaks {VERSION}")
+        self.info = info
+        return info
+
+    def write_input(self, data: np.ndarray) -> None:
+        raw = np.ascontiguousarray(data, dtype=np.int8).tobytes()
+        chunk = (self.info.max_payload if self.info else 1024) - 4
+        for off in range(0, len(raw), chunk):
+            self.request(MsgType.WRITE_INPUT, struct.pack("<I", off) + raw[off:off + chunk])
+
+    def invoke(self, last_layer: int | None = None, timeout: float | None = None) -> InvokeResult:
+        payload = b"" if last_layer is None else struct.pack("<H", last_layer)
+        resp = self.request(MsgType.INVOKE, payload, timeout=timeout or max(self.timeout, 60.0))
+        status, ran, unit, count = struct.unpack_from("<BHBQ", resp)
+        return InvokeResult(ran, count, "cycles" if unit == 1 else "instructions (QEMU)")
+
+    def read_output(self, n: int | None = None) -> np.ndarray:
+        n = self.info.output.bytes if n is None else n
+        out = bytearray()
+        while len(out) < n:
+            k = min(1024, n - len(out))
+            out += self.request(MsgType.READ_OUTPUT, struct.pack("<IH", len(out), k))
+        return np.frombuffer(bytes(out), np.int8)
+
+    def read_tensor(self, layer: int) -> np.ndarray:
+        out = bytearray()
+        total = None
+        while total is None or len(out) < total:
+            k = 1020 if total is None else min(1020, total - len(out))
+            resp = self.request(MsgType.READ_TENSOR, struct.pack("<HIH", layer, len(out), k if total else 0))
+            total = struct.unpack_from("<I", resp)[0] if total is None else total
+            out += resp[4:]
+        return np.frombuffer(bytes(out), np.int8)
+
+    def profile(self) -> list[int]:
+        n = self.info.layers
+        counts: list[int] = []
+        while len(counts) < n:
+            k = min(200, n - len(counts))
+            resp = self.request(MsgType.PROFILE, struct.pack("<HH", len(counts), k))
+            first, count = struct.unpack_from("<HH", resp)
+            counts += list(struct.unpack_from(f"<{count}I", resp, 4))
+        return counts

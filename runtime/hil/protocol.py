@@ -1,0 +1,141 @@
+"""mcuforge HIL wire protocol v1, host side: COBS framing, CRC-32, packets (docs/protocol.md)."""
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+from enum import IntEnum
+
+VERSION = 1
+MAX_PAYLOAD = 1024
+HEADER = struct.Struct("<BBHH")      # version, type, seq, length
+
+
+class MsgType(IntEnum):
+    INFO = 0x01
+    WRITE_INPUT = 0x02
+    INVOKE = 0x03
+    READ_OUTPUT = 0x04
+    PROFILE = 0x05
+    READ_TENSOR = 0x06
+    BOOT = 0xFE
+    ERROR = 0xFF
+
+
+class ErrorCode(IntEnum):
+    CRC = 1
+    TRUNCATED = 2
+    TOO_LONG = 3
+    VERSION = 4
+    UNKNOWN_TYPE = 5
+    BAD_ARGS = 6
+    STALE_TENSOR = 7
+    COBS = 8
+
+
+class FrameError(ValueError):
+    """A frame that cannot be decoded (bad COBS, short, bad CRC)."""
+
+
+def cobs_encode(data: bytes) -> bytes:
+    out = bytearray()
+    block = bytearray()
+    for b in data:
+        if b == 0:
+            out += bytes([len(block) + 1]) + block
+            block.clear()
+        else:
+            block.append(b)
+            if len(block) == 254:
+                out += b"\xff" + block
+                block.clear()
+    out += bytes([len(block) + 1]) + block
+    return bytes(out)
+
+
+def cobs_decode(data: bytes) -> bytes:
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        code = data[i]
+        i += 1
+        if code == 0 or i + code - 1 > len(data):
+            raise FrameError("invalid COBS encoding")
+        out += data[i:i + code - 1]
+        i += code - 1
+        if code != 0xFF and i < len(data):
+            out.append(0)
+    return bytes(out)
+
+
+def encode_packet(msg_type: int, seq: int, payload: bytes = b"", version: int = VERSION) -> bytes:
+    """The bytes on the wire: COBS(packet) + 0x00."""
+    body = HEADER.pack(version, msg_type, seq & 0xFFFF, len(payload)) + payload
+    body += struct.pack("<I", zlib.crc32(body))
+    return cobs_encode(body) + b"\x00"
+
+
+@dataclass
+class Packet:
+    version: int
+    type: int
+    seq: int
+    payload: bytes
+
+
+def decode_packet(frame: bytes) -> Packet:
+    """One frame without its 0x00 delimiter."""
+    body = cobs_decode(frame)
+    if len(body) < HEADER.size + 4:
+        raise FrameError(f"packet of {len(body)} bytes is shorter than a header")
+    version, msg_type, seq, length = HEADER.unpack_from(body)
+    if zlib.crc32(body[:-4]) != struct.unpack_from("<I", body, len(body) - 4)[0]:
+        raise FrameError("CRC mismatch")
+    if HEADER.size + length + 4 != len(body):
+        raise FrameError("payload length does not match the packet")
+    return Packet(version, msg_type, seq, body[HEADER.size:HEADER.size + length])
+
+
+@dataclass
+class TensorInfo:
+    bytes: int
+    shape: tuple[int, ...]
+    scale: float
+    zero_point: int
+
+
+@dataclass
+class DeviceInfo:
+    protocol: int
+    unit: str
+    max_payload: int
+    clock_hz: int
+    arena_bytes: int
+    layers: int
+    kernels: str
+    model_sha256: str
+    input: TensorInfo
+    output: TensorInfo
+    board: str
+
+
+UNITS = {0: "instructions (QEMU)", 1: "cycles"}
+
+
+def parse_info(payload: bytes) -> DeviceInfo:
+    proto, unit, max_payload, clock, arena, layers, flags = struct.unpack_from("<BBHIIHH", payload)
+    off = struct.calcsize("<BBHIIHH")
+    sha = payload[off:off + 32].hex()
+    off += 32
+    tensors = []
+    for _ in range(2):
+        n, *shape = struct.unpack_from("<I4H", payload, off)
+        off += struct.calcsize("<I4H")
+        scale, zp = struct.unpack_from("<fi", payload, off)
+        off += 8
+        tensors.append(TensorInfo(n, tuple(shape), scale, zp))
+    name_len = payload[off]
+    board = payload[off + 1:off + 1 + name_len].decode("ascii", "replace")
+    return DeviceInfo(proto, UNITS.get(unit, "?"), max_payload, clock, arena, layers,
+                      "dsp" if flags & 1 else "reference", sha,
+                      tensors[0], tensors[1], board)

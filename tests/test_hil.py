@@ -1,0 +1,278 @@
+"""Hardware-in-the-loop over a real serial byte stream (pyserial): the validation firmware on
+QEMU's Cortex-M7 with its UART on a loopback TCP port -- or, with --port, a real board.
+
+    pytest tests/test_hil.py --port /dev/ttyACM0 --hil-model model.tflite
+"""
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURE_MODELS
+from codegen.pipeline import generate
+from firmware_tools.boards import get_board
+from firmware_tools.build import build_firmware
+from firmware_tools.qemu import QemuSerial
+from runtime.hil.link import (ConnectionLost, DeviceError, DeviceReset, HilLink, NoAnswer,
+                              ProtocolVersionMismatch, WrongModel)
+from runtime.hil.protocol import (ErrorCode, MsgType, cobs_decode, cobs_encode, decode_packet,
+                                  encode_packet)
+from runtime.hil.validate import validate
+
+BOARD = "qemu-mps2-an500"
+DEFAULT_MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
+FIXTURES = sorted(FIXTURE_MODELS.glob("*.tflite"))
+qemu_only = pytest.mark.skipif("config.getoption('--port')", reason="needs the QEMU board")
+
+
+def build_validation(model, out, defines=None):
+    board = get_board(BOARD)
+    generate(model, out / "gen", board.target)
+    return build_firmware(out / "gen", board, out / "fw", app="validate", defines=defines).elf
+
+
+@pytest.fixture(scope="module")
+def firmware(tmp_path_factory):
+    """Validation firmware per fixture model, built once for the module."""
+    cache = {}
+
+    def get(model, defines=None):
+        key = (model, tuple(defines or ()))
+        if key not in cache:
+            cache[key] = build_validation(model, tmp_path_factory.mktemp("hil"), defines)
+        return cache[key]
+    return get
+
+
+@pytest.fixture
+def device(request, firmware):
+    """(pyserial URL, model) of a board running the validation firmware; QEMU is started
+    for the test and stopped after it, whatever the outcome."""
+    port = request.config.getoption("--port")
+    if port:
+        yield port, request.config.getoption("--hil-model") or DEFAULT_MODEL, None
+        return
+    model = getattr(request, "param", DEFAULT_MODEL)
+    with QemuSerial(get_board(BOARD), firmware(model)) as q:
+        yield q.url, model, q
+
+
+# --- the codec, no device needed ---
+
+def test_cobs_round_trip():
+    rng = np.random.default_rng(0)
+    cases = [b"", b"\x00", b"\x00\x00", bytes(range(1, 255)), bytes(range(1, 256)) * 3,
+             b"\x01" * 254 + b"\x00" + b"\x02", rng.bytes(3000)]
+    for data in cases:
+        enc = cobs_encode(data)
+        assert b"\x00" not in enc
+        assert cobs_decode(enc) == data
+        assert len(enc) <= len(data) + 1 + len(data) // 254
+
+
+def test_packet_round_trip_and_crc():
+    frame = encode_packet(MsgType.INVOKE, 7, b"\x05\x00")
+    assert frame.endswith(b"\x00") and frame.count(0) == 1
+    pkt = decode_packet(frame[:-1])
+    assert (pkt.type, pkt.seq, pkt.payload) == (MsgType.INVOKE, 7, b"\x05\x00")
+    body = bytearray(cobs_decode(frame[:-1]))
+    body[6] ^= 0x10
+    with pytest.raises(ValueError, match="CRC"):
+        decode_packet(cobs_encode(bytes(body)))
+
+
+def test_device_reset_is_reported():
+    """A BOOT packet in the middle of a session means the device restarted."""
+    with HilLink("loop://", timeout=1) as link:
+        link.send_raw(encode_packet(MsgType.BOOT, 0, b"\x01" * 60))   # loop:// echoes it back
+        with pytest.raises(DeviceReset, match="restarted"):
+            link.request(MsgType.INFO)
+
+
+def test_no_device_is_a_clear_error():
+    with HilLink("loop://", timeout=0.3) as link:   # echoes requests, never answers
+        t0 = time.monotonic()
+        with pytest.raises(NoAnswer, match="flashed with the validation firmware"):
+            link.request(MsgType.INFO)
+        assert time.monotonic() - t0 < 5
+
+
+# --- on the device ---
+
+def test_info(device):
+    url, model, _ = device
+    from codegen.tflite_reader import model_sha256
+    with HilLink(url) as link:
+        info = link.hello()
+    assert info.protocol == 1 and info.model_sha256 == model_sha256(model)
+    assert info.input.bytes == int(np.prod(info.input.shape)) and info.layers > 10
+    assert info.unit in ("instructions (QEMU)", "cycles") and info.kernels in ("dsp", "reference")
+
+
+@pytest.mark.parametrize("device", FIXTURES, indirect=True, ids=lambda p: p.stem)
+def test_validate_50_inputs_bit_exact(device, capsys):
+    url, model, qemu = device
+    if qemu is None and model != FIXTURES[0]:
+        pytest.skip("a real board runs one model")
+    with HilLink(url) as link:
+        rep = validate(link, model, inputs=50, log=print)
+    assert rep.inputs == 50 and rep.bytes_differing == 0, rep.render()
+    assert len(rep.layers) == link.info.layers
+    assert sum(l.count for l in rep.layers) == rep.counts[0] or rep.layers   # checked in validate()
+    text = rep.render()
+    assert "BIT-EXACT" in text and "per layer" in text
+    print(text)
+
+
+@qemu_only
+def test_corrupted_kernel_is_caught_and_named(tmp_path, firmware):
+    """A test-only build flag flips one bit of layer 5's output: the report names layer 5."""
+    elf = firmware(DEFAULT_MODEL, ["HIL_PERTURB_LAYER=5"])
+    with QemuSerial(get_board(BOARD), elf) as q, HilLink(q.url) as link:
+        rep = validate(link, DEFAULT_MODEL, inputs=2, profile=False)
+    assert not rep.ok or rep.first_bad_layer is not None
+    assert rep.first_bad_layer is not None and rep.first_bad_layer["layer"] == 5, rep.render()
+    assert "first differing layer: 5" in rep.render()
+
+
+@qemu_only
+def test_wrong_model(device):
+    url, _, _ = device
+    with HilLink(url) as link, pytest.raises(WrongModel, match="different model"):
+        validate(link, FIXTURE_MODELS / "mobilenet_v2_a035_96_rgb.tflite", inputs=1)
+
+
+def test_protocol_version_mismatch(device):
+    url, _, _ = device
+    with HilLink(url) as link:
+        with pytest.raises(ProtocolVersionMismatch, match="another protocol version"):
+            link.request(MsgType.INFO, version=2)
+        assert link.hello().protocol == 1   # and the link still works
+
+
+def test_unknown_message_type(device):
+    url, _, _ = device
+    with HilLink(url) as link:
+        with pytest.raises(DeviceError) as e:
+            link.request(0x3A)
+        assert e.value.code == ErrorCode.UNKNOWN_TYPE
+        assert link.hello()
+
+
+def test_bad_arguments(device):
+    url, _, _ = device
+    with HilLink(url) as link:
+        info = link.hello()
+        with pytest.raises(DeviceError) as e:
+            link.request(MsgType.WRITE_INPUT, struct.pack("<I", info.input.bytes) + b"\x01")
+        assert e.value.code == ErrorCode.BAD_ARGS
+        link.invoke()
+        with pytest.raises(DeviceError) as e:   # only the last layer run is still in the arena
+            link.request(MsgType.READ_TENSOR, struct.pack("<HIH", 0, 0, 4))
+        assert e.value.code == ErrorCode.STALE_TENSOR
+
+
+def _raw_exchange(link, data: bytes, timeout=3.0):
+    """Send raw bytes; collect whatever packets come back within `timeout`."""
+    link.send_raw(data)
+    deadline = time.monotonic() + timeout
+    got = []
+    while True:
+        pkt = link.read_packet(deadline)
+        if pkt is None:
+            return got
+        got.append(pkt)
+        if pkt.type == MsgType.ERROR:
+            return got
+
+
+def test_random_garbage_then_recovery(device):
+    url, _, _ = device
+    rng = np.random.default_rng(1)
+    with HilLink(url) as link:
+        t0 = time.monotonic()
+        for _ in range(5):
+            link.send_raw(rng.bytes(700))
+        link.send_raw(b"\x00")
+        time.sleep(0.2)
+        link._buf.clear()
+        assert link.hello().protocol == 1
+        assert time.monotonic() - t0 < 15
+
+
+def test_flipped_bit_is_rejected_and_retried(device):
+    url, _, _ = device
+    with HilLink(url) as link:
+        frame = bytearray(encode_packet(MsgType.INFO, 99))
+        frame[-3] ^= 0x04 if frame[-3] ^ 0x04 else 0x08       # inside the CRC, never a 0x00
+        errors = [p for p in _raw_exchange(link, bytes(frame)) if p.type == MsgType.ERROR]
+        assert errors and errors[0].payload[0] in (ErrorCode.CRC, ErrorCode.COBS)
+        # the link resends by itself when a frame is damaged on the way
+        real_send = link.send_raw
+        sent = []
+
+        def flaky_send(data):
+            if not sent:
+                data = bytearray(data)
+                data[-3] ^= 0x04 if data[-3] ^ 0x04 else 0x08
+            sent.append(1)
+            real_send(bytes(data))
+        link.send_raw = flaky_send
+        before = link.crc_retries
+        assert link.hello().protocol == 1
+        assert link.crc_retries == before + 1 and len(sent) == 2
+
+
+def test_truncated_frame(device):
+    url, _, _ = device
+    with HilLink(url) as link:
+        frame = encode_packet(MsgType.WRITE_INPUT, 5, struct.pack("<I", 0) + bytes(range(1, 200)))
+        errors = _raw_exchange(link, frame[: len(frame) // 2] + b"\x00")
+        assert errors and errors[-1].type == MsgType.ERROR
+        assert errors[-1].payload[0] in (ErrorCode.TRUNCATED, ErrorCode.CRC, ErrorCode.COBS)
+        assert link.hello()
+
+
+def test_oversized_frame(device):
+    url, _, _ = device
+    with HilLink(url) as link:
+        errors = _raw_exchange(link, b"\x55" * 3000 + b"\x00")
+        assert errors and errors[-1].payload[0] == ErrorCode.TOO_LONG
+        assert link.hello()
+
+
+@qemu_only
+def test_device_stops_answering(device):
+    """QEMU is killed in the middle of a transfer: a clear error within the timeout, no hang."""
+    url, _, qemu = device
+    with HilLink(url, timeout=2) as link:
+        link.hello()
+        threading.Timer(0.3, qemu.stop).start()
+        t0 = time.monotonic()
+        with pytest.raises((ConnectionLost, NoAnswer)):
+            for _ in range(100):
+                link.write_input(np.zeros(link.info.input.bytes, np.int8))
+        assert time.monotonic() - t0 < 10
+    assert qemu.proc.poll() is not None
+
+
+@qemu_only
+def test_cli(device):
+    url, model, _ = device
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "runtime.cli", "hil", *map(str, args)],
+                              capture_output=True, text=True, timeout=300)
+    r = run("info", "--port", url)
+    assert r.returncode == 0 and "qemu-mps2-an500" in r.stdout and "sha256" in r.stdout
+    r = run("validate", "--port", url, "--model", model, "--inputs", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    import json
+    rep = json.loads(r.stdout)
+    assert rep["ok"] and rep["inputs"] == 3 and len(rep["layers"]) > 10
+    r = run("info", "--port", "socket://127.0.0.1:1")
+    assert r.returncode == 2 and "cannot open" in r.stderr and "Traceback" not in r.stderr
