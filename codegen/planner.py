@@ -2,23 +2,32 @@
 
 Lifetimes come from the straight-line schedule: a tensor lives from the step that
 writes it to the last step that reads it (the model input from the start, the model
-output to the end). Placement is greedy by size, largest first, at the lowest offset
-that does not collide with any tensor whose lifetime overlaps (TFLM's greedy planner
-uses the same idea; it is within a few percent of optimal on chain-like graphs).
+output to the end). Placement is greedy first-fit: each tensor at the lowest offset that
+does not collide with any tensor whose lifetime overlaps (TFLM's greedy planner uses the
+same idea). First-fit depends on the order, so a few orders are tried (by size, by first
+use, by lifetime, seeded shuffles) and the smallest arena wins; it is cheap at build time.
+
+One overlap is allowed on purpose: an expanding 1x1 convolution (out_c >= in_c) walks its
+pixels in order, so its input can sit at the tail of its output buffer. Writing the
+output of pixels p, p+1 touches [p*OC, (p+2)*OC), which stays below the input bytes still
+needed, [D + p*C, ...), as long as D >= N*(OC - C) + 2*C. The pair is then placed as one
+block of OC*N + 2*C bytes instead of (OC + C)*N: in MobileNets that is the arena's peak.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .graph import Graph
 from .lowering import Step
 
 ALIGN = 16
+# Kernels that read pixel p (and p+1) completely before writing pixel p's (p+1's) output.
+PIXEL_ORDERED_1X1 = {"mcuf_conv_1x1_s8", "mcuf_conv_1x1_s8_dsp"}
 
 
 @dataclass
 class Buffer:
-    tensor: int                 # owning tensor (aliases resolved)
+    tensor: int                 # owning tensor (aliases resolved); negative: a step's scratch
     size: int
     first: int                  # first step that needs it (-1: before invoke)
     last: int                   # last step that needs it (len(steps): after invoke)
@@ -29,6 +38,7 @@ class Buffer:
 class Plan:
     buffers: dict[int, Buffer]
     arena_bytes: int
+    in_place: list[tuple[int, int]] = field(default_factory=list)   # (input, output) sharing bytes
 
     def offset(self, graph: Graph, tensor: int) -> int:
         return self.buffers[graph.resolve(tensor)].offset
@@ -45,15 +55,14 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
+def _lifetimes(graph: Graph, steps: list[Step]) -> dict[int, Buffer]:
     buffers: dict[int, Buffer] = {}
 
     def touch(tensor: int, when: int) -> None:
         root = graph.resolve(tensor)
-        t = graph.tensors[root]
         b = buffers.get(root)
         if b is None:
-            buffers[root] = Buffer(root, t.nbytes, when, when)
+            buffers[root] = Buffer(root, graph.tensors[root].nbytes, when, when)
         else:
             b.first, b.last = min(b.first, when), max(b.last, when)
 
@@ -63,27 +72,114 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
         for t in step.inputs:
             touch(t, s)
         touch(step.output, s)
-        if step.scratch_bytes:   # lives during its step only: keyed by a negative id
+        if step.scratch_bytes:   # lives during its step only
             buffers[scratch_id(s)] = Buffer(scratch_id(s), step.scratch_bytes, s, s)
     for o in graph.outputs:
         touch(o, len(steps))
+    return buffers
 
+
+def _in_place_pairs(graph: Graph, steps: list[Step], buffers: dict[int, Buffer]) -> dict[int, tuple[int, int]]:
+    """input buffer -> (output buffer, input's offset within the output's block)."""
+    pairs: dict[int, tuple[int, int]] = {}
+    used: set[int] = set()
+    outputs = {graph.resolve(o) for o in graph.outputs}
+    for s, step in enumerate(steps):
+        if step.kernel not in PIXEL_ORDERED_1X1:
+            continue
+        src, dst = graph.resolve(step.inputs[0]), graph.resolve(step.output)
+        bi, bo = buffers[src], buffers[dst]
+        c, oc = step.params["in_c"], step.params["out_c"]
+        pixels = step.params["out_h"] * step.params["out_w"]
+        if (oc < c or bi.last != s or bo.first != s or src in outputs or src in used or dst in used
+                or bi.size != pixels * c or bo.size != pixels * oc):
+            continue
+        pairs[src] = (dst, _align(pixels * (oc - c) + 2 * c))
+        used |= {src, dst}
+    return pairs
+
+
+def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
+    buffers = _lifetimes(graph, steps)
+    pairs = _in_place_pairs(graph, steps, buffers)
+    # placement units: a buffer alone, or an output with its input at a fixed offset inside
+    units: list[list[tuple[Buffer, int]]] = []
+    grouped = {dst: src for src, (dst, _) in pairs.items()}
+    for key, b in buffers.items():
+        if key in pairs:
+            continue                       # placed with its output
+        unit = [(b, 0)]
+        if key in grouped:
+            src = grouped[key]
+            unit.append((buffers[src], pairs[src][1]))
+        units.append(unit)
+    best = None
+    for order in _orderings(units):
+        arena = _place(order)
+        if best is None or arena < best[0]:
+            best = (arena, {id(b): b.offset for u in units for b, _ in u})
+    offsets = best[1]
+    for u in units:
+        for b, _ in u:
+            b.offset = offsets[id(b)]
+    return Plan(buffers, _align(best[0]), [(src, dst) for src, (dst, _) in pairs.items()])
+
+
+def _orderings(units):
+    """Greedy first-fit depends on the order; a few cheap ones, best result wins."""
+    span = lambda u: max(r + b.size for b, r in u)                          # noqa: E731
+    first = lambda u: min(b.first for b, _ in u)                            # noqa: E731
+    life = lambda u: max(b.last for b, _ in u) - first(u)                    # noqa: E731
+    yield sorted(units, key=lambda u: (-span(u), first(u)))
+    yield sorted(units, key=lambda u: (first(u), -span(u)))
+    yield sorted(units, key=lambda u: (-span(u) * (life(u) + 1), first(u)))
+    yield sorted(units, key=lambda u: (-life(u), -span(u)))
+    import random
+    rng = random.Random(0)                                                  # deterministic
+    base = sorted(units, key=lambda u: (-span(u), first(u)))
+    for _ in range(32):
+        order = base[:]
+        rng.shuffle(order)
+        yield order
+
+
+def _place(units) -> int:
     placed: list[Buffer] = []
-    for b in sorted(buffers.values(), key=lambda b: (-b.size, b.first)):
-        overlapping = sorted((p for p in placed if p.first <= b.last and b.first <= p.last),
-                             key=lambda p: p.offset)
-        offset = 0
-        for p in overlapping:
-            if offset + b.size <= p.offset:
+    for unit in units:
+        forbidden = []                     # base offsets [lo, hi) that would collide
+        for b, rel in unit:
+            for p in placed:
+                if p.first <= b.last and b.first <= p.last:
+                    forbidden.append((p.offset - rel - b.size + 1, p.offset + p.size - rel))
+        base = 0
+        for lo, hi in sorted(forbidden):
+            if hi <= base:
+                continue
+            if lo > base:
                 break
-            offset = max(offset, _align(p.offset + p.size))
-        b.offset = offset
-        placed.append(b)
-    arena = max((b.offset + b.size for b in placed), default=0)
-    return Plan(buffers, _align(arena))
+            base = _align(hi)
+        for b, rel in unit:
+            b.offset = base + rel
+            placed.append(b)
+    return max((b.offset + b.size for b in placed), default=0)
 
 
 def peak_live_bytes(plan: Plan, steps: int) -> list[int]:
-    """Bytes live during each step: the lower bound any planner must respect."""
-    return [sum(b.size for b in plan.buffers.values() if b.first <= s <= b.last)
-            for s in range(steps)]
+    """Bytes live during each step, an in-place pair counted as the block it occupies:
+    the lower bound any placement of these blocks must respect."""
+    partner = {src: dst for src, dst in plan.in_place}
+    out = []
+    for s in range(steps):
+        total, seen = 0, set()
+        for key, b in plan.buffers.items():
+            if not b.first <= s <= b.last:
+                continue
+            dst = partner.get(key)
+            if dst is not None and plan.buffers[dst].first <= s <= plan.buffers[dst].last:
+                o = plan.buffers[dst]
+                total += max(o.offset + o.size, b.offset + b.size) - o.offset - o.size  # the overhang
+                continue
+            total += b.size
+            seen.add(key)
+        out.append(total)
+    return out

@@ -102,7 +102,6 @@ class QemuSerial:
         return f"socket://127.0.0.1:{self.port}"
 
     def start(self) -> "QemuSerial":
-        import socket
         chardev = ["-chardev", f"socket,id=s0,host=127.0.0.1,port={self.port},server=on,wait=off,nodelay=on",
                    "-serial", "chardev:s0"]
         self.proc = subprocess.Popen(qemu_command(self.board, self.elf, chardev), stdin=subprocess.DEVNULL,
@@ -112,13 +111,26 @@ class QemuSerial:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
                 raise QemuError(f"QEMU exited at start ({self.proc.returncode}): {err.strip()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if self._listening():
+                return self
+            time.sleep(0.05)
         self.stop()
         raise QemuError(f"QEMU did not open its UART socket on port {self.port} within {self.start_timeout} s")
+
+    def _listening(self) -> bool:
+        """Is QEMU's socket in LISTEN state? Read from /proc on Linux: connecting to find out
+        would use up the chardev's single client slot for a moment."""
+        import socket
+        try:
+            table = Path("/proc/net/tcp").read_text()
+        except OSError:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                return False
+        want = f"0100007F:{self.port:04X}"
+        return any(f" {want} " in line and line.split()[3] == "0A" for line in table.splitlines()[1:])
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
