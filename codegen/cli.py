@@ -13,7 +13,7 @@ from .targets import KERNEL_SETS, TARGETS
 
 EPILOG = """\
 examples:
-  codegen inspect model.tflite                      layers, MACs, weights, planned arena
+  codegen inspect --target cortex-m7 model.tflite   layers, kernels, MACs, weights, arena
   codegen emit --target cortex-m7 model.tflite -o out/
   codegen verify model.tflite --inputs 20           host build vs the TFLite reference
 
@@ -48,7 +48,8 @@ def cmd_emit(args) -> int:
 
 def cmd_inspect(args) -> int:
     from .inspect import inspect_model
-    report = inspect_model(args.model)
+    from .pipeline import resolve_kernels
+    report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
     print(report.render())
     return 0 if not report.unsupported else 1
 
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Per-layer table of a model: kernel, output shape, MACs, weight and "
                                    "activation bytes, the planned arena, and any unsupported operators.")
     i.add_argument("model", metavar="MODEL")
+    i.add_argument("--target", default="host", choices=list(TARGETS),
+                   help="show the kernels and layout chosen for this target (default: host)")
+    i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
     i.set_defaults(fn=cmd_inspect)
 
     v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",

@@ -30,8 +30,9 @@ def main(argv: list[str]) -> int:
     board = get_board(argv[1] if len(argv) > 1 else "qemu-mps2-an500")
     out = Path("out")
     try:
-        print(f"== 1. codegen inspect {model}")
-        print(inspect_model(model).render())
+        print(f"== 1. codegen inspect --target {board.target} {model}")
+        from codegen.pipeline import resolve_kernels
+        print(inspect_model(model, resolve_kernels(board.target)).render())
 
         print(f"\n== 2. codegen emit --target {board.target} -> {out / board.target}/")
         man = generate(model, out / board.target, board.target)
