@@ -107,16 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "fn", None):
-        parser.print_help()
-        return 2
-    try:
-        return args.fn(args)
-    except CodegenError as e:
-        print(f"codegen: error: {e}", file=sys.stderr)
-        return 2
+    from .cli_main import run
+    return run(build_parser(), argv, (CodegenError,))
 
 
 if __name__ == "__main__":

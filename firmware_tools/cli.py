@@ -107,22 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from codegen.cli_main import run
+    from codegen.errors import CodegenError
     from .build import FirmwareBuildError
     from .flash import FlashError
     from .qemu import QemuError
     from .size import DoesNotFit
-    from codegen.errors import CodegenError
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "fn", None):
-        parser.print_help()
-        return 2
-    try:
-        return args.fn(args)
-    except (BoardError, FirmwareBuildError, DoesNotFit, QemuError, FlashError, CodegenError,
-            FileNotFoundError) as e:
-        print(f"firmware: error: {e}", file=sys.stderr)
-        return 2
+    return run(build_parser(), argv, (BoardError, FirmwareBuildError, DoesNotFit, QemuError, FlashError,
+                                      CodegenError, FileNotFoundError))
 
 
 if __name__ == "__main__":

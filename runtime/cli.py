@@ -66,17 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from codegen.cli_main import run
     from .hil.link import HilError
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "fn", None):
-        parser.print_help()
-        return 2
-    try:
-        return args.fn(args)
-    except HilError as e:
-        print(f"runtime: error: {e}", file=sys.stderr)
-        return 2
+    return run(build_parser(), argv, (HilError,))
 
 
 if __name__ == "__main__":

@@ -43,25 +43,26 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("k,stride,padding,dilation,in_c,out_c,groups,h,w,act", CONV_CASES)
-def test_conv2d(write_model, tmp_path, k, stride, padding, dilation, in_c, out_c, groups, h, w, act):
-    rng = seed(k, stride, padding, dilation, in_c, out_c, groups)
-    data = opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
-                               in_c=in_c, out_c=out_c, groups=groups, h=h, w=w, act=act,
-                               scale_span=(1e-4, 1e-1))
-    man = check(write_model, tmp_path, data)
+def conv_case(k, stride, padding, dilation, in_c, out_c, groups, h, w, act) -> bytes:
+    """One CONV_CASES row as a model, per-channel scales over three orders of magnitude."""
+    return opmodels.conv_model(seed(k, stride, padding, dilation, in_c, out_c, groups), k=k,
+                               stride=stride, padding=padding, dilation=dilation, in_c=in_c,
+                               out_c=out_c, groups=groups, h=h, w=w, act=act, scale_span=(1e-4, 1e-1))
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d(write_model, tmp_path, case):
+    k, stride, _, _, in_c, _, groups, _, _, _ = case
+    man = check(write_model, tmp_path, conv_case(*case))
     pointwise = k == 1 and stride == 1 and groups == 1
     assert man["layers"][0]["kernel"] == ("mcuf_conv_1x1_s8" if pointwise else "mcuf_conv_s8")
 
 
-@pytest.mark.parametrize("k,stride,padding,dilation,in_c,out_c,groups,h,w,act", CONV_CASES)
-def test_conv2d_optimized(write_model, tmp_path, k, stride, padding, dilation, in_c, out_c, groups, h, w, act):
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_optimized(write_model, tmp_path, case):
     """The DSP kernels (intrinsics emulated on the host) give the reference's bytes too."""
-    rng = seed(k, stride, padding, dilation, in_c, out_c, groups)
-    data = opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
-                               in_c=in_c, out_c=out_c, groups=groups, h=h, w=w, act=act,
-                               scale_span=(1e-4, 1e-1))
-    man = check(write_model, tmp_path, data, kernels="dsp")
+    k, stride, _, _, in_c, _, groups, _, _, _ = case
+    man = check(write_model, tmp_path, conv_case(*case), kernels="dsp")
     kernel = man["layers"][0]["kernel"]
     if groups == 1 and (k > 1 or stride > 1 or in_c % 4 == 0):
         assert kernel.endswith("_dsp"), kernel

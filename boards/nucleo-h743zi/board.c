@@ -2,6 +2,7 @@
  * port, 115200 8N1. Time: DWT CYCCNT. The core runs from the 64 MHz HSI as after reset;
  * USART3's kernel clock is PCLK1 = 64 MHz (RM0433 s.8.5). */
 #include "board.h"
+#include "cortexm.h"
 #include "stm32_usart.h"
 
 #define RCC         0x58024400u
@@ -9,9 +10,9 @@
 #define RCC_APB1LENR (RCC + 0x0E8u)
 #define GPIOD       0x58020C00u
 #define USART3      0x40004800u
+#define BOARD_NAME "nucleo-h743zi"
+#define CONSOLE USART3
 #define CLOCK_HZ    64000000u
-
-void board_early_init(void) { cortexm_enable_caches(); }
 
 void board_init(void)
 {
@@ -23,21 +24,4 @@ void board_init(void)
     stm32_usart_init(USART3, CLOCK_HZ, 115200u);
 }
 
-void board_putc(char c) { stm32_usart_putc(USART3, c); }
-int board_getc(void) { return stm32_usart_getc(USART3); }
-void board_idle(void) {}   /* polling: the host waits for each answer, nothing is lost */
-void board_counter_start(void) { dwt_counter_start(); }
-uint64_t board_counter_read(void) { return dwt_counter_cycles(); }
-const char *board_counter_unit(void) { return "cycles"; }
-const char *board_name(void) { return "nucleo-h743zi"; }
-uint32_t board_clock_hz(void) { return CLOCK_HZ; }
-
-void board_exit(int code)
-{
-    console_puts("\nmcuforge: exit ");
-    console_put_int(code);
-    console_puts("\n");
-    for (;;) {
-        __asm__ volatile("wfi");
-    }
-}
+#include "board_stm32.h"

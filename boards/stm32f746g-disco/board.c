@@ -2,6 +2,7 @@
  * COM port, 115200 8N1. Time: DWT CYCCNT. The core runs from the 16 MHz HSI as after reset
  * (cycle counts do not depend on the clock); flash wait states stay at their reset value. */
 #include "board.h"
+#include "cortexm.h"
 #include "stm32_usart.h"
 
 #define RCC       0x40023800u
@@ -10,9 +11,9 @@
 #define GPIOA     0x40020000u
 #define GPIOB     0x40020400u
 #define USART1    0x40011000u
+#define BOARD_NAME "stm32f746g-disco"
+#define CONSOLE USART1
 #define CLOCK_HZ  16000000u   /* HSI; PCLK2 = HCLK = HSI after reset */
-
-void board_early_init(void) { cortexm_enable_caches(); }
 
 void board_init(void)
 {
@@ -24,21 +25,4 @@ void board_init(void)
     stm32_usart_init(USART1, CLOCK_HZ, 115200u);
 }
 
-void board_putc(char c) { stm32_usart_putc(USART1, c); }
-int board_getc(void) { return stm32_usart_getc(USART1); }
-void board_idle(void) {}   /* polling: the host waits for each answer, nothing is lost */
-void board_counter_start(void) { dwt_counter_start(); }
-uint64_t board_counter_read(void) { return dwt_counter_cycles(); }
-const char *board_counter_unit(void) { return "cycles"; }
-const char *board_name(void) { return "stm32f746g-disco"; }
-uint32_t board_clock_hz(void) { return CLOCK_HZ; }
-
-void board_exit(int code)
-{
-    console_puts("\nmcuforge: exit ");
-    console_put_int(code);
-    console_puts("\n");
-    for (;;) {
-        __asm__ volatile("wfi");
-    }
-}
+#include "board_stm32.h"

@@ -59,6 +59,22 @@ MCUF_INLINE uint32_t mcuf_read32(const void *p)
     return v;
 }
 
+/* The GEMM kernels' inner step: 2 pixels x 2 output channels x 4 input values.
+ * x0e/x0o, x1e/x1o: the even/odd int16 pairs of 4 inputs of each pixel (SXTB16 of an int8
+ * word, or an int16 im2col column in (0,2)(1,3) order); k0, k1: 4 int8 weights of each
+ * channel. Eight SMLADs, 16 MACs. */
+MCUF_INLINE void mcuf_mac_2x2(uint32_t x0e, uint32_t x0o, uint32_t x1e, uint32_t x1o, uint32_t k0,
+                              uint32_t k1, int32_t acc[4])
+{
+    uint32_t ke = mcuf_sxtb16(k0), ko = mcuf_sxtb16_ror8(k0);
+    acc[0] = mcuf_smlad(x0o, ko, mcuf_smlad(x0e, ke, acc[0]));
+    acc[2] = mcuf_smlad(x1o, ko, mcuf_smlad(x1e, ke, acc[2]));
+    ke = mcuf_sxtb16(k1);
+    ko = mcuf_sxtb16_ror8(k1);
+    acc[1] = mcuf_smlad(x0o, ko, mcuf_smlad(x0e, ke, acc[1]));
+    acc[3] = mcuf_smlad(x1o, ko, mcuf_smlad(x1e, ke, acc[3]));
+}
+
 /* Per-layer output stage shared by the optimized kernels: requantize, add the output zero
  * point, clamp to the fused activation's range. Copied into locals once per call so the
  * compiler does not reload them after every int8 store. */

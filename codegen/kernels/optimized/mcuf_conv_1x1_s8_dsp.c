@@ -31,34 +31,21 @@ void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
         const int8_t *w = filter;
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
-            int32_t a00 = bias_folded[oc], a01 = bias_folded[oc + 1];
-            int32_t a10 = a00, a11 = a01;
+            int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
             const int8_t *x0p = in0, *x1p = in0 + C;
             const int8_t *w_end = w + 2 * C;
             while (w < w_end) {
                 const uint32_t x0 = mcuf_read32(x0p), x1 = mcuf_read32(x1p);
-                const uint32_t k0 = mcuf_read32(w), k1 = mcuf_read32(w + 4);
+                mcuf_mac_2x2(mcuf_sxtb16(x0), mcuf_sxtb16_ror8(x0), mcuf_sxtb16(x1), mcuf_sxtb16_ror8(x1),
+                             mcuf_read32(w), mcuf_read32(w + 4), acc);
                 x0p += 4;
                 x1p += 4;
                 w += 8;
-                const uint32_t x0e = mcuf_sxtb16(x0), x0o = mcuf_sxtb16_ror8(x0);
-                const uint32_t x1e = mcuf_sxtb16(x1), x1o = mcuf_sxtb16_ror8(x1);
-                uint32_t ke = mcuf_sxtb16(k0), ko = mcuf_sxtb16_ror8(k0);
-                a00 = mcuf_smlad(x0e, ke, a00);
-                a00 = mcuf_smlad(x0o, ko, a00);
-                a10 = mcuf_smlad(x1e, ke, a10);
-                a10 = mcuf_smlad(x1o, ko, a10);
-                ke = mcuf_sxtb16(k1);
-                ko = mcuf_sxtb16_ror8(k1);
-                a01 = mcuf_smlad(x0e, ke, a01);
-                a01 = mcuf_smlad(x0o, ko, a01);
-                a11 = mcuf_smlad(x1e, ke, a11);
-                a11 = mcuf_smlad(x1o, ko, a11);
             }
-            out0[oc] = mcuf_out(o, a00, &rq[oc]);
-            out0[oc + 1] = mcuf_out(o, a01, &rq[oc + 1]);
-            out1[oc] = mcuf_out(o, a10, &rq[oc]);
-            out1[oc + 1] = mcuf_out(o, a11, &rq[oc + 1]);
+            out0[oc] = mcuf_out(o, acc[0], &rq[oc]);
+            out0[oc + 1] = mcuf_out(o, acc[1], &rq[oc + 1]);
+            out1[oc] = mcuf_out(o, acc[2], &rq[oc]);
+            out1[oc + 1] = mcuf_out(o, acc[3], &rq[oc + 1]);
         }
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
             out0[oc] = mcuf_out(o, dot(in0, w, C, bias_folded[oc]), &rq[oc]);

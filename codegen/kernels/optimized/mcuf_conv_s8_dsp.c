@@ -61,33 +61,20 @@ void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8
         const int8_t *w = filter;
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
-            int32_t a00 = bias_folded[oc], a01 = bias_folded[oc + 1];
-            int32_t a10 = a00, a11 = a01;
+            int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
             const int16_t *c0 = col0, *c1 = col1;
             const int8_t *w_end = w + 2 * K4;
             while (w < w_end) {
-                const uint32_t c0e = mcuf_read32(c0), c0o = mcuf_read32(c0 + 2);
-                const uint32_t c1e = mcuf_read32(c1), c1o = mcuf_read32(c1 + 2);
-                const uint32_t k0 = mcuf_read32(w), k1 = mcuf_read32(w + 4);
+                mcuf_mac_2x2(mcuf_read32(c0), mcuf_read32(c0 + 2), mcuf_read32(c1), mcuf_read32(c1 + 2),
+                             mcuf_read32(w), mcuf_read32(w + 4), acc);
                 c0 += 4;
                 c1 += 4;
                 w += 8;
-                uint32_t ke = mcuf_sxtb16(k0), ko = mcuf_sxtb16_ror8(k0);
-                a00 = mcuf_smlad(c0e, ke, a00);
-                a00 = mcuf_smlad(c0o, ko, a00);
-                a10 = mcuf_smlad(c1e, ke, a10);
-                a10 = mcuf_smlad(c1o, ko, a10);
-                ke = mcuf_sxtb16(k1);
-                ko = mcuf_sxtb16_ror8(k1);
-                a01 = mcuf_smlad(c0e, ke, a01);
-                a01 = mcuf_smlad(c0o, ko, a01);
-                a11 = mcuf_smlad(c1e, ke, a11);
-                a11 = mcuf_smlad(c1o, ko, a11);
             }
-            out0[oc] = mcuf_out(o, a00, &rq[oc]);
-            out1[oc] = mcuf_out(o, a10, &rq[oc]);
-            out0[oc + 1] = mcuf_out(o, a01, &rq[oc + 1]);
-            out1[oc + 1] = mcuf_out(o, a11, &rq[oc + 1]);
+            out0[oc] = mcuf_out(o, acc[0], &rq[oc]);
+            out1[oc] = mcuf_out(o, acc[2], &rq[oc]);
+            out0[oc + 1] = mcuf_out(o, acc[1], &rq[oc + 1]);
+            out1[oc + 1] = mcuf_out(o, acc[3], &rq[oc + 1]);
         }
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
             out0[oc] = mcuf_out(o, dot_col(col0, w, K4, bias_folded[oc]), &rq[oc]);
