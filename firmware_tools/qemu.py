@@ -118,11 +118,15 @@ class QemuSerial:
         raise QemuError(f"QEMU did not open its UART socket on port {self.port} within {self.start_timeout} s")
 
     def _listening(self) -> bool:
-        """Is QEMU's socket in LISTEN state? Read from /proc on Linux: connecting to find out
-        would use up the chardev's single client slot for a moment."""
+        """Is *our* QEMU listening on the port? Read from /proc on Linux: connecting to find
+        out would use up the chardev's single client slot, and another process that drew the
+        same free port could be the one listening (so the socket's inode must be one of our
+        QEMU's file descriptors)."""
+        import os
         import socket
         try:
             table = Path("/proc/net/tcp").read_text()
+            fds = {os.readlink(f) for f in Path(f"/proc/{self.proc.pid}/fd").iterdir()}
         except OSError:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
@@ -130,7 +134,11 @@ class QemuSerial:
             except OSError:
                 return False
         want = f"0100007F:{self.port:04X}"
-        return any(f" {want} " in line and line.split()[3] == "0A" for line in table.splitlines()[1:])
+        for line in table.splitlines()[1:]:
+            f = line.split()
+            if f[1] == want and f[3] == "0A" and f"socket:[{f[9]}]" in fds:
+                return True
+        return False
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

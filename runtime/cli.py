@@ -23,7 +23,7 @@ def cmd_info(args) -> int:
     if args.json:
         print(json.dumps(info, default=lambda o: o.__dict__, indent=1))
         return 0
-    print(f"board        {info.board} ({info.clock_hz / 1e6:g} MHz, time in {info.unit})")
+    print(f"board        {info.board}, {info.cpu} at {info.clock_hz / 1e6:g} MHz (time in {info.unit})")
     print(f"protocol     {info.protocol}, max payload {info.max_payload} B")
     print(f"model        sha256 {info.model_sha256}")
     print(f"input        {info.input.bytes} B, shape {list(info.input.shape)}, scale {info.input.scale:.6g}, zero point {info.input.zero_point}")

@@ -77,6 +77,14 @@ def test_real_boards_build_and_fit(board, tmp_path):
     assert "of 1,048,576" in fw.size.render() or "of 2,097,152" in fw.size.render()
 
 
+@pytest.mark.parametrize("board", [b.name for b in list_boards()])
+def test_validation_firmware_builds_for_every_board(board, tmp_path):
+    b = get_board(board)
+    generate(FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite", tmp_path / "gen", b.target)
+    fw = build_firmware(tmp_path / "gen", b, app="validate")
+    assert fw.size.fits and fw.elf.exists()
+
+
 def oversized_model() -> bytes:
     """A fully connected layer with 1.2 MB of weights: more than the F746's 1 MB of flash."""
     rng = np.random.default_rng(0)

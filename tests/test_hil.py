@@ -111,6 +111,7 @@ def test_info(device):
     assert info.protocol == 1 and info.model_sha256 == model_sha256(model)
     assert info.input.bytes == int(np.prod(info.input.shape)) and info.layers > 10
     assert info.unit in ("instructions (QEMU)", "cycles") and info.kernels in ("dsp", "reference")
+    assert info.cpu.startswith("cortex-m") and info.board
 
 
 @pytest.mark.parametrize("device", FIXTURES, indirect=True, ids=lambda p: p.stem)
@@ -268,7 +269,7 @@ def test_cli(device):
         return subprocess.run([sys.executable, "-m", "runtime.cli", "hil", *map(str, args)],
                               capture_output=True, text=True, timeout=300)
     r = run("info", "--port", url)
-    assert r.returncode == 0 and "qemu-mps2-an500" in r.stdout and "sha256" in r.stdout
+    assert r.returncode == 0 and "qemu-mps2-an500, cortex-m7" in r.stdout and "sha256" in r.stdout
     r = run("validate", "--port", url, "--model", model, "--inputs", "3", "--json")
     assert r.returncode == 0, r.stderr
     import json

@@ -1,5 +1,5 @@
 /* The board API for Arm's MPS2/MPS3 FPGA images as QEMU models them. A board.c defines
- * BOARD_NAME, UART0 (CMSDK UART base), UART0_RX_IRQ, CLOCK_HZ and ticks_to_instructions(),
+ * BOARD_NAME, BOARD_CPU, UART0 (CMSDK UART base), UART0_RX_IRQ, CLOCK_HZ and ticks_to_instructions(),
  * then includes this file.
  *
  * Console on CMSDK UART0. Time: SysTick at the core clock, which under -icount shift=0 (one
@@ -18,5 +18,6 @@ void board_counter_start(void) { systick_counter_start(); }
 uint64_t board_counter_read(void) { return ticks_to_instructions(systick_counter_ticks()); }
 const char *board_counter_unit(void) { return "instructions (QEMU)"; }
 const char *board_name(void) { return BOARD_NAME; }
+const char *board_cpu(void) { return BOARD_CPU; }
 uint32_t board_clock_hz(void) { return CLOCK_HZ; }
 void board_exit(int code) { semihosting_exit(code); }

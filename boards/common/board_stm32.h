@@ -1,4 +1,4 @@
-/* The parts of the board API the STM32 boards share. A board.c defines BOARD_NAME, CONSOLE
+/* The parts of the board API the STM32 boards share. A board.c defines BOARD_NAME, BOARD_CPU, CONSOLE
  * (the USART wired to the ST-LINK virtual COM port) and CLOCK_HZ, implements board_init()
  * (clocks, pins, USART), then includes this file.
  *
@@ -15,6 +15,7 @@ void board_counter_start(void) { dwt_counter_start(); }
 uint64_t board_counter_read(void) { return dwt_counter_cycles(); }
 const char *board_counter_unit(void) { return "cycles"; }
 const char *board_name(void) { return BOARD_NAME; }
+const char *board_cpu(void) { return BOARD_CPU; }
 uint32_t board_clock_hz(void) { return CLOCK_HZ; }
 
 void board_exit(int code)

@@ -24,15 +24,19 @@ static inline int cmsdk_uart_getc(uint32_t base)
 }
 
 /* Sleep until a byte arrives: RX interrupt on (CTRL bit 3) and enabled in the NVIC, then
- * WFI. Under QEMU this lets the emulator hand over the next host byte at once instead of
- * once per main-loop round; the handler only acknowledges (INTSTATUS bit 1). */
+ * WFI; the handler only acknowledges (INTSTATUS bit 1). Interrupts are masked around the
+ * check and the WFI: a byte arriving in between would otherwise be acknowledged before the
+ * WFI, which would then sleep with the byte waiting (a masked pending interrupt still
+ * wakes WFI; its handler runs once unmasked). */
 static inline void cmsdk_uart_wait_rx(uint32_t base, unsigned irq)
 {
     REG32(base + 0x08) |= 1u << 3;
     REG32(0xE000E100u + 4u * (irq / 32u)) = 1u << (irq % 32u);   /* NVIC ISER */
+    __asm__ volatile("cpsid i" ::: "memory");
     if (!(REG32(base + 0x04) & 0x2u)) {
-        __asm__ volatile("wfi");
+        __asm__ volatile("dsb 0xF\n\twfi" ::: "memory");
     }
+    __asm__ volatile("cpsie i" ::: "memory");
 }
 
 static inline void cmsdk_uart_ack_rx(uint32_t base) { REG32(base + 0x0C) = 0x2u; }

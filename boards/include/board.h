@@ -24,6 +24,7 @@ uint64_t board_counter_read(void);
 const char *board_counter_unit(void);   /* "instructions (QEMU)" or "cycles" */
 
 const char *board_name(void);
+const char *board_cpu(void);      /* e.g. "cortex-m7" */
 uint32_t board_clock_hz(void);
 
 /* Ends the program: QEMU exits with `code`; a real board reports it and halts. */

@@ -11,6 +11,7 @@
 #define GPIOD       0x58020C00u
 #define USART3      0x40004800u
 #define BOARD_NAME "nucleo-h743zi"
+#define BOARD_CPU "cortex-m7"
 #define CONSOLE USART3
 #define CLOCK_HZ    64000000u
 

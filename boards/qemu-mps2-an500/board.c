@@ -2,6 +2,7 @@
 #include <stdint.h>
 
 #define BOARD_NAME "qemu-mps2-an500"
+#define BOARD_CPU "cortex-m7"
 #define UART0 0x40004000u
 #define UART0_RX_IRQ 0u          /* QEMU hw/arm/mps2.c: UART0 RX on IRQ 0, TX on 1 */
 #define CLOCK_HZ 25000000u

@@ -2,6 +2,7 @@
 #include <stdint.h>
 
 #define BOARD_NAME "qemu-mps3-an547"
+#define BOARD_CPU "cortex-m55"
 #define UART0 0x49303000u
 #define UART0_RX_IRQ 33u         /* QEMU hw/arm/mps2-tz.c: an547 uart0 RX on IRQ 33 */
 #define CLOCK_HZ 32000000u

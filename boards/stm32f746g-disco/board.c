@@ -12,6 +12,7 @@
 #define GPIOB     0x40020400u
 #define USART1    0x40011000u
 #define BOARD_NAME "stm32f746g-disco"
+#define BOARD_CPU "cortex-m7"
 #define CONSOLE USART1
 #define CLOCK_HZ  16000000u   /* HSI; PCLK2 = HCLK = HSI after reset */
 

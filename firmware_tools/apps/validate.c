@@ -64,12 +64,15 @@ static uint32_t info_payload(uint8_t *buf)
     }
     p = put_tensor(p, MODEL_INPUT_SIZE, in_shape, MODEL_INPUT_SCALE, MODEL_INPUT_ZERO_POINT);
     p = put_tensor(p, MODEL_OUTPUT_SIZE, out_shape, MODEL_OUTPUT_SCALE, MODEL_OUTPUT_ZERO_POINT);
-    const char *name = board_name();
-    uint8_t *len = p++;
-    *len = 0;
-    while (*name && *len < 40) {
-        *p++ = (uint8_t)*name++;
-        ++*len;
+    const char *strings[2] = {board_name(), board_cpu()};
+    for (int k = 0; k < 2; ++k) {
+        const char *c = strings[k];
+        uint8_t *len = p++;
+        *len = 0;
+        while (*c && *len < 40) {
+            *p++ = (uint8_t)*c++;
+            ++*len;
+        }
     }
     return (uint32_t)(p - buf);
 }

@@ -117,6 +117,7 @@ class DeviceInfo:
     input: TensorInfo
     output: TensorInfo
     board: str
+    cpu: str
 
 
 UNITS = {0: "instructions (QEMU)", 1: "cycles"}
@@ -134,8 +135,11 @@ def parse_info(payload: bytes) -> DeviceInfo:
         scale, zp = struct.unpack_from("<fi", payload, off)
         off += 8
         tensors.append(TensorInfo(n, tuple(shape), scale, zp))
-    name_len = payload[off]
-    board = payload[off + 1:off + 1 + name_len].decode("ascii", "replace")
+    strings = []
+    for _ in range(2):          # board name, CPU (older firmware may stop after the name)
+        n = payload[off] if off < len(payload) else 0
+        strings.append(payload[off + 1:off + 1 + n].decode("ascii", "replace") or "?")
+        off += 1 + n
     return DeviceInfo(proto, UNITS.get(unit, "?"), max_payload, clock, arena, layers,
                       "dsp" if flags & 1 else "reference", sha,
-                      tensors[0], tensors[1], board)
+                      tensors[0], tensors[1], strings[0], strings[1])
