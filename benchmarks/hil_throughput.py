@@ -61,6 +61,10 @@ def main() -> int:
             fw = build_firmware(Path(tmp) / "gen", board, Path(tmp) / "fw", app="validate")
             with QemuSerial(board, fw.elf) as q:
                 r = measure(q.url)
+    line = (f"{r['board']}: INFO round trip {r['rtt_ms']:.1f} ms, WRITE_INPUT {r['write_Bps'] / 1024:.1f} KiB/s, "
+            f"READ_TENSOR {r['read_Bps'] / 1024:.1f} KiB/s (payload bytes)")
+    (ROOT / "benchmarks" / "results_hil.md").write_text(
+        f"HIL link throughput, measured by benchmarks/hil_throughput.py:\n\n{line}\n")
     print(f"{r['board']}: INFO round trip {r['rtt_ms']:.1f} ms, WRITE_INPUT {r['write_Bps'] / 1024:.1f} KiB/s, "
           f"READ_TENSOR {r['read_Bps'] / 1024:.1f} KiB/s (payload bytes)")
     return 0

@@ -74,12 +74,12 @@ def bench_one(model: Path, board_name: str, work: Path, profile: bool) -> dict:
 def render(rows: list[dict], tflm: dict, commit: str) -> str:
     out = [f"Measured at commit `{commit}` on QEMU 7.2 with `-icount shift=0`, arm-none-eabi-gcc 12.2, -O2.",
            "Input: `input[i] = (int8)(((i*7 + 3) % 256) - 128)`. Instructions are per inference.",
-           "", "| model | board | instructions | instr/MAC | flash code | flash weights | arena | stack used | TFLM arena | bit-exact | QEMU s |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|:-:|---:|"]
+           "", "| model | board | instructions | instr/MAC | flash code | flash weights | arena | stack used | RAM other | TFLM arena | bit-exact | QEMU s |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|"]
     for r in rows:
         t = tflm.get(r["model"])
         out.append(f"| {r['model']} | {r['board']} | {r['instructions']:,} | {r['instructions'] / r['macs']:.2f} | "
-                   f"{r['flash_code']:,} | {r['flash_weights']:,} | {r['ram_arena']:,} | {r['ram_stack_used']:,} | "
+                   f"{r['flash_code']:,} | {r['flash_weights']:,} | {r['ram_arena']:,} | {r['ram_stack_used']:,} | {r['ram_other']:,} | "
                    f"{'' if t is None else f'{t:,}'} | {'yes' if r['bit_exact'] else 'NO'} | {r['qemu_seconds']} |")
     anchored = [r for r in rows if r["model"] in ANCHOR and r["board"] == "qemu-mps2-an500"]
     if anchored:
