@@ -252,7 +252,3 @@ def _copy_kernels(dst: Path) -> None:
     shutil.copytree(KERNELS_DIR / "reference", dst / "src")
     for f in sorted((KERNELS_DIR / "optimized").glob("*.c")):   # unused ones are dropped
         shutil.copy(f, dst / "src" / f.name)                    # by --gc-sections
-
-
-def kernel_sources(generated_dir: Path) -> list[Path]:
-    return sorted((Path(generated_dir) / "mcuf" / "src").glob("*.c"))

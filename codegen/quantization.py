@@ -100,11 +100,6 @@ def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, multiplier), right)
 
 
-def multiply_by_quantized_multiplier_single_rounding(x: int, multiplier: int, shift: int) -> int:
-    total = 31 - shift
-    return (x * multiplier + (1 << (total - 1))) >> total
-
-
 def _wrap32(x: int) -> int:
     return (x + (1 << 31)) % (1 << 32) - (1 << 31)
 

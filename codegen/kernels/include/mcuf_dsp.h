@@ -82,23 +82,8 @@ typedef struct {
     int32_t offset, act_min, act_max;
 } mcuf_out_stage;
 
-/* TFLite's double-rounding requantization, exact, in fewer instructions for multiplier > 0:
- *   SaturatingRoundingDoublingHighMul(x, m) == (x * m + 2^30) >> 31   (no saturation: m > 0)
- *   RoundingDivideByPOT(y, e) == (y + 2^(e-1) - (y < 0)) >> e
- * (checked against codegen/quantization.py on millions of cases, ties included). */
-MCUF_INLINE int32_t mcuf_requantize_fast(int32_t x, int32_t multiplier, int32_t shift)
-{
-    if (shift > 0) {
-        x = (int32_t)((uint32_t)x << shift);
-    }
-    int32_t y = (int32_t)(((int64_t)x * multiplier + (1LL << 30)) >> 31);
-    if (shift < 0) {
-        const int e = -shift;
-        y = (y + (1 << (e - 1)) + (y >> 31)) >> e;
-    }
-    return y;
-}
-
+/* The output stage of the optimized kernels (constants from fast_requant_constants):
+ * TFLite's double rounding as one 64-bit multiply-accumulate and one shift. */
 MCUF_INLINE int32_t mcuf_requant_apply(const mcuf_requant *q, int32_t acc)
 {
     const int32_t x = (int32_t)((uint32_t)acc << q->left_shift);
