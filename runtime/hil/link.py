@@ -127,7 +127,7 @@ class HilLink:
                 version: int = VERSION) -> bytes:
         timeout = self.timeout if timeout is None else timeout
         name = msg_type.name if isinstance(msg_type, MsgType) else f"request 0x{msg_type:02x}"
-        for attempt in range(self.retries + 1):
+        for _ in range(self.retries + 1):
             self._seq = (self._seq + 1) & 0x7FFF
             seq = self._seq
             self.send_raw(encode_packet(msg_type, seq, payload, version))

@@ -52,24 +52,20 @@ void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
             out1[oc] = mcuf_out(o, dot(in0 + C, w, C, bias_folded[oc]), &rq[oc]);
         }
     }
-    if (px < pixels) {   /* odd pixel count: one pixel, de-interleaving the pairs on the fly */
+    if (px < pixels) {   /* odd pixel count: the same 2x2 step with the pixel in both slots */
         const int8_t *in = input + px * C;
         int8_t *out = output + px * OC;
         const int8_t *w = filter;
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
-            int32_t a0 = bias_folded[oc], a1 = bias_folded[oc + 1];
+            int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], 0, 0};
             for (int c = 0; c < C; c += 4, w += 8) {
                 const uint32_t x = mcuf_read32(in + c);
                 const uint32_t xe = mcuf_sxtb16(x), xo = mcuf_sxtb16_ror8(x);
-                const uint32_t k0 = mcuf_read32(w), k1 = mcuf_read32(w + 4);
-                a0 = mcuf_smlad(xe, mcuf_sxtb16(k0), a0);
-                a0 = mcuf_smlad(xo, mcuf_sxtb16_ror8(k0), a0);
-                a1 = mcuf_smlad(xe, mcuf_sxtb16(k1), a1);
-                a1 = mcuf_smlad(xo, mcuf_sxtb16_ror8(k1), a1);
+                mcuf_mac_2x2(xe, xo, xe, xo, mcuf_read32(w), mcuf_read32(w + 4), acc);
             }
-            out[oc] = mcuf_out(o, a0, &rq[oc]);
-            out[oc + 1] = mcuf_out(o, a1, &rq[oc + 1]);
+            out[oc] = mcuf_out(o, acc[0], &rq[oc]);
+            out[oc + 1] = mcuf_out(o, acc[1], &rq[oc + 1]);
         }
         if (oc < OC) {
             out[oc] = mcuf_out(o, dot(in, w, C, bias_folded[oc]), &rq[oc]);

@@ -81,23 +81,19 @@ void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8
             out1[oc] = mcuf_out(o, dot_col(col1, w, K4, bias_folded[oc]), &rq[oc]);
         }
     }
-    if (px < pixels) {   /* odd pixel count: the same column twice, one result kept */
+    if (px < pixels) {   /* odd pixel count: the same 2x2 step with the column in both slots */
         im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0);
         int8_t *out = output + px * OC;
         const int8_t *w = filter;
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
-            int32_t a0 = bias_folded[oc], a1 = bias_folded[oc + 1];
+            int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], 0, 0};
             for (int k = 0; k < K4; k += 4, w += 8) {
                 const uint32_t ce = mcuf_read32(col0 + k), co = mcuf_read32(col0 + k + 2);
-                const uint32_t k0 = mcuf_read32(w), k1 = mcuf_read32(w + 4);
-                a0 = mcuf_smlad(ce, mcuf_sxtb16(k0), a0);
-                a0 = mcuf_smlad(co, mcuf_sxtb16_ror8(k0), a0);
-                a1 = mcuf_smlad(ce, mcuf_sxtb16(k1), a1);
-                a1 = mcuf_smlad(co, mcuf_sxtb16_ror8(k1), a1);
+                mcuf_mac_2x2(ce, co, ce, co, mcuf_read32(w), mcuf_read32(w + 4), acc);
             }
-            out[oc] = mcuf_out(o, a0, &rq[oc]);
-            out[oc + 1] = mcuf_out(o, a1, &rq[oc + 1]);
+            out[oc] = mcuf_out(o, acc[0], &rq[oc]);
+            out[oc + 1] = mcuf_out(o, acc[1], &rq[oc + 1]);
         }
         if (oc < OC) {
             out[oc] = mcuf_out(o, dot_col(col0, w, K4, bias_folded[oc]), &rq[oc]);
