@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tflite_builder import ModelBuilder
+from codegen.tflite_writer import ModelBuilder
 
 ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3}
 PAD = {"SAME": 0, "VALID": 1}

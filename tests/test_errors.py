@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURE_MODELS
-from tflite_builder import ModelBuilder
+from codegen.tflite_writer import ModelBuilder
 
 
 def run_codegen(*args):

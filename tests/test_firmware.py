@@ -13,7 +13,7 @@ from firmware_tools.boards import get_board, list_boards
 from firmware_tools.build import build_firmware
 from firmware_tools.qemu import parse_bench, run_qemu
 from firmware_tools.size import DoesNotFit
-from tflite_builder import ModelBuilder
+from codegen.tflite_writer import ModelBuilder
 
 FIXTURES = sorted(FIXTURE_MODELS.glob("*.tflite"))
 QEMU_BOARDS = [b.name for b in list_boards() if b.qemu]

@@ -1,8 +1,9 @@
-"""Writes real .tflite flatbuffers for single-op tests, with the `tflite` schema package.
+"""Writes real .tflite flatbuffers with the `tflite` schema package, no TensorFlow needed.
 
-TensorFlow is a dev-only tool, so tests build their tiny one-op models here and run them
-through TFLite's own reference interpreter: every shape, stride, padding and quantization
-corner can be swept without a converter.
+Two users: the tests build their one-op models here and run them through TFLite's own
+reference interpreter (every shape, stride, padding and quantization corner can be swept
+without a converter), and `codegen fit` builds whole architectures (codegen/architectures.py)
+with random weights, to put them through the real compiler and planner.
 """
 from __future__ import annotations
 

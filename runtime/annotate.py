@@ -1,0 +1,58 @@
+"""Labels drawn on pictures: annotated frames for --save, and the RGBA overlay picamera2 draws
+over its preview."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+MIN_SIDE = 256      # small model-sized frames are scaled up (nearest) so the text stays legible
+
+
+def caption(result) -> list[str]:
+    best = result.top[0]
+    lines = [f"{best.label} {best.score:.2f}"]
+    lines += [f"{p.label} {p.score:.2f}" for p in result.top[1:3]]
+    lines.append((f"{result.fps:.1f} FPS  " if result.fps else "") + f"{result.infer_ms:.1f} ms")
+    return lines
+
+
+def _draw_text(img, lines: list[str], scale: int = 1):
+    from PIL import ImageDraw, ImageFont
+    try:
+        font = ImageFont.load_default(size=11 * scale)
+    except TypeError:                      # Pillow < 10.1 has one bitmap size
+        font = ImageFont.load_default()
+    draw = ImageDraw.Draw(img, "RGBA")
+    pad, line_h = 4 * scale, 14 * scale
+    width = max(draw.textlength(s, font=font) for s in lines) + 2 * pad
+    draw.rectangle([0, 0, width, len(lines) * line_h + 2 * pad], fill=(0, 0, 0, 160))
+    for i, s in enumerate(lines):
+        draw.text((pad, pad + i * line_h), s, fill=(255, 255, 255, 255) if i else (255, 220, 0, 255), font=font)
+    return img
+
+
+def annotated_frame(pixels: np.ndarray, lines: list[str]):
+    """The frame (scaled up if small) with the caption in its top-left corner, as a PIL image."""
+    from PIL import Image
+    px = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+    img = Image.fromarray(px, "RGB")
+    k = max(1, -(-MIN_SIDE // min(img.size)))
+    if k > 1:
+        img = img.resize((img.width * k, img.height * k), Image.Resampling.NEAREST)
+    return _draw_text(img, lines)
+
+
+def save_annotated(result, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in result.top[0].label)
+    path = folder / f"{result.frame.index:06d}_{safe}.png"
+    annotated_frame(result.frame.pixels, caption(result)).save(path)
+    return path
+
+
+def overlay(size: tuple[int, int], lines: list[str]) -> np.ndarray:
+    """A transparent (height, width, 4) RGBA image with the caption, for Picamera2.set_overlay."""
+    from PIL import Image
+    img = Image.new("RGBA", size, (0, 0, 0, 0))
+    return np.asarray(_draw_text(img, lines, scale=2))

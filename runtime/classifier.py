@@ -1,0 +1,111 @@
+"""One image classifier: a TFLite interpreter built once, its labels, and top-k.
+
+The interpreter is the default (optimized) op resolver with XNNPACK, the threads given
+explicitly -- tflite-runtime's default is one thread -- and built once, not per frame.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .interpreter import InterpreterUnavailable, make_interpreter
+from .preprocess import ModelInputError, Preprocessor, input_spec
+
+
+class ModelLoadError(RuntimeError):
+    pass
+
+
+class LabelsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Prediction:
+    index: int
+    label: str
+    score: float
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """One label per line. A leading index ("0 background", "7: cat") is dropped when every
+    line has one, as in the Coral and TF Hub label files."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as e:
+        raise LabelsError(f"labels file {path}: {e.strerror}") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    numbered = [re.match(r"\s*(\d+)\s*[:\s]\s*(.*)$", ln) for ln in lines]
+    if lines and all(numbered) and [int(m.group(1)) for m in numbered] == list(range(len(lines))):
+        return [m.group(2).strip() for m in numbered]
+    return [ln.strip() for ln in lines]
+
+
+def check_labels(labels: list[str], classes: int, path) -> None:
+    if len(labels) == classes:
+        return
+    hint = ""
+    if len(labels) == classes - 1:
+        hint = (" The model has one more class than there are labels: TF-Slim MobileNets "
+                "(mobilenet_v1_1.0_224_quant and friends) reserve class 0 for 'background'; add "
+                "'background' as the first line.")
+    elif len(labels) == classes + 1 and labels[0].lower() == "background":
+        hint = " Drop the first line ('background'): this model has no background class."
+    raise LabelsError(f"labels file {path} has {len(labels)} labels but the model has {classes} "
+                      f"classes.{hint or ' Use the labels file that came with the model.'}")
+
+
+class Classifier:
+    def __init__(self, model: str | Path, labels: str | Path | None = None, threads: int | None = None,
+                 input_range: str = "auto"):
+        self.model = Path(model)
+        if not self.model.is_file():
+            raise ModelLoadError(f"{model}: no such model file")
+        self.threads = threads or 1
+        try:
+            self.interpreter = make_interpreter(self.model, num_threads=self.threads)
+        except InterpreterUnavailable as e:
+            raise ModelLoadError(str(e)) from None
+        except (ValueError, RuntimeError) as e:
+            raise ModelLoadError(f"{model}: the TFLite interpreter cannot load it ({str(e).strip()}); "
+                                 "is it a .tflite file?") from None
+        it = self.interpreter
+        if len(it.get_input_details()) != 1:
+            raise ModelInputError(f"{model} has {len(it.get_input_details())} inputs; a classifier has one")
+        self.input = input_spec(it.get_input_details()[0])
+        self.preprocess = Preprocessor(self.input, input_range)
+        out = it.get_output_details()[0]
+        self.output_index = out["index"]
+        self.classes = int(np.prod(out["shape"]))
+        self.out_dtype = np.dtype(out["dtype"])
+        scale, zp = out.get("quantization", (0.0, 0))
+        self.out_scale, self.out_zero = (float(scale), int(zp)) if scale else (1.0, 0)
+        if self.out_dtype not in (np.int8, np.uint8, np.float32):
+            raise ModelInputError(f"the model's output is {self.out_dtype.name}; int8, uint8 or float32 "
+                                  "class scores are supported")
+        if labels is not None:
+            self.labels = read_labels(labels)
+            check_labels(self.labels, self.classes, labels)
+        else:
+            self.labels = [f"class {i}" for i in range(self.classes)]
+
+    def invoke(self, tensor: np.ndarray) -> np.ndarray:
+        """The raw output (a copy) for one input tensor."""
+        it = self.interpreter
+        it.set_tensor(self.input.index, tensor)
+        it.invoke()
+        return it.get_tensor(self.output_index).reshape(-1).copy()
+
+    def scores(self, raw: np.ndarray) -> np.ndarray:
+        """Dequantized class scores (probabilities when the model ends in a softmax)."""
+        return (raw.astype(np.float64) - self.out_zero) * self.out_scale
+
+    def top(self, raw: np.ndarray, k: int) -> list[Prediction]:
+        """The k best classes, ties to the lower class index."""
+        s = self.scores(raw)
+        order = np.argsort(-s, kind="stable")[:k]
+        return [Prediction(int(i), self.labels[i], float(s[i])) for i in order]

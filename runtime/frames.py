@@ -1,0 +1,302 @@
+"""Where frames come from: one small interface, several sources.
+
+A source yields `Frame`s of uint8 pixels, RGB (H, W, 3) or grey (H, W, 1). It is told the
+model's input size and colour up front (`want`), so a source that can resize or convert for
+free (a camera's ISP, the synthetic renderer) hands over frames ready for the model; the others
+hand over what they have and preprocessing crops and resizes.
+
+`live` sources (cameras) run at their own pace: the pipeline keeps only their newest frame.
+File sources are read as fast as inference consumes them, and no frame is skipped.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class SourceError(RuntimeError):
+    """A frame source cannot be opened or read; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Want:
+    """What the model takes: width, height, and whether it is a greyscale model."""
+    width: int
+    height: int
+    gray: bool = False
+
+
+@dataclass
+class Frame:
+    index: int
+    pixels: np.ndarray            # uint8, (H, W, 3) RGB or (H, W, 1) grey
+    timestamp: float = field(default_factory=time.perf_counter)
+    name: str = ""                # file name, "synthetic #12", ...
+    truth: str | None = None      # the true label when the source knows it
+
+
+class FrameSource:
+    live = False
+    description = "frames"
+
+    def open(self, want: Want) -> None:
+        self.want = want
+
+    def read(self) -> Frame | None:
+        """The next frame, or None at the end of the source."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def to_uint8(img: np.ndarray) -> np.ndarray:
+    """Float pixels in [0, 1] -> uint8 (round half up), as a camera would deliver them."""
+    return np.clip(np.floor(img * 255.0 + 0.5), 0, 255).astype(np.uint8)
+
+
+class SyntheticSource(FrameSource):
+    """The generated shapes the fixture models were trained on, rendered at the model's size.
+
+    Each frame carries its true label, so a run reports accuracy with no camera and no files.
+    """
+
+    def __init__(self, seed: int = 0, count: int | None = None):
+        self.seed, self.count = seed, count
+        self.description = f"synthetic shapes (seed {seed})"
+
+    def open(self, want: Want) -> None:
+        super().open(want)
+        from .shapes import LABELS, draw_shape
+        self._draw, self._labels = draw_shape, LABELS
+        self._rng = np.random.default_rng(self.seed)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        if self.count is not None and self._index >= self.count:
+            return None
+        kind = int(self._rng.integers(0, len(self._labels)))
+        size = max(self.want.width, self.want.height)
+        img = to_uint8(self._draw(kind, size, self._rng))[:self.want.height, :self.want.width]
+        frame = Frame(self._index, img, name=f"synthetic #{self._index}", truth=self._labels[kind])
+        self._index += 1
+        return frame
+
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".webp", ".tif", ".tiff", ".npy"}
+
+
+def load_image(path: Path) -> np.ndarray:
+    """Any image file -> uint8 RGB (H, W, 3). .npy arrays (H, W[, C]) of uint8 are read as is."""
+    if path.suffix.lower() == ".npy":
+        arr = np.load(path)
+        if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
+            raise SourceError(f"{path}: a .npy frame must be a uint8 array (H, W) or (H, W, C), "
+                              f"not {arr.dtype} {arr.shape}")
+        arr = arr[..., None] if arr.ndim == 2 else arr
+        return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
+    try:
+        from PIL import Image
+    except ImportError:
+        raise SourceError("reading image files needs Pillow: pip install pillow") from None
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError as e:
+        raise SourceError(f"{path}: not a readable image ({e})") from None
+
+
+class ImageFolderSource(FrameSource):
+    """Every image under a folder, in sorted order. A file in a sub-folder named after a label
+    (DIR/cat/1.jpg) carries that label as its truth."""
+
+    def __init__(self, folder: str | Path, labels: list[str] | None = None):
+        self.folder = Path(folder)
+        self.labels = set(labels or ())
+        if not self.folder.is_dir():
+            raise SourceError(f"images:{folder}: no such folder")
+        self.files = sorted(p for p in self.folder.rglob("*")
+                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise SourceError(f"images:{folder}: no images found (looked for "
+                              f"{', '.join(sorted(IMAGE_SUFFIXES))})")
+        self.description = f"{len(self.files)} images in {self.folder}"
+
+    def open(self, want: Want) -> None:
+        super().open(want)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        if self._index >= len(self.files):
+            return None
+        path = self.files[self._index]
+        parent = path.parent.name if path.parent != self.folder else None
+        frame = Frame(self._index, load_image(path), name=str(path.relative_to(self.folder)),
+                      truth=parent if parent in self.labels else None)
+        self._index += 1
+        return frame
+
+
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, full_range: bool = True) -> np.ndarray:
+    """BT.601 YCbCr planes (chroma at full resolution) -> uint8 RGB.
+
+    full_range: JPEG/sYCC levels (what picamera2's default preview colour space delivers);
+    otherwise studio levels (Y 16..235, C 16..240), the usual for video files.
+    """
+    y = y.astype(np.float32)
+    cb = u.astype(np.float32) - 128.0
+    cr = v.astype(np.float32) - 128.0
+    if not full_range:
+        y = (y - 16.0) * (255.0 / 219.0)
+        cb *= 255.0 / 224.0
+        cr *= 255.0 / 224.0
+    r = y + 1.402 * cr
+    g = y - 0.344136 * cb - 0.714136 * cr
+    b = y + 1.772 * cb
+    return np.clip(np.floor(np.stack([r, g, b], axis=-1) + 0.5), 0, 255).astype(np.uint8)
+
+
+def upsample_chroma(c: np.ndarray, h: int, w: int) -> np.ndarray:
+    """4:2:0 chroma plane -> full resolution by pixel replication."""
+    return np.repeat(np.repeat(c, 2, axis=0), 2, axis=1)[:h, :w]
+
+
+class Y4mSource(FrameSource):
+    """A YUV4MPEG2 (.y4m) video, read with numpy alone. Any video converts to it with
+    `ffmpeg -i clip.mp4 -pix_fmt yuv420p clip.y4m`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        try:
+            self._file = open(self.path, "rb")
+        except OSError as e:
+            raise SourceError(f"video:{path}: {e.strerror}") from None
+        header = self._file.readline()
+        if not header.startswith(b"YUV4MPEG2 "):
+            raise SourceError(f"video:{path}: not a YUV4MPEG2 file (no 'YUV4MPEG2' header)")
+        tags = {t[:1].decode(): t[1:].decode() for t in header.split()[1:]}
+        self.width, self.height = int(tags.get("W", 0)), int(tags.get("H", 0))
+        self.chroma = tags.get("C", "420jpeg")
+        self.full_range = "XCOLORRANGE=FULL" in header.decode(errors="replace")
+        if self.chroma.startswith("420"):
+            cw, ch = (self.width + 1) // 2, (self.height + 1) // 2
+        elif self.chroma == "444":
+            cw, ch = self.width, self.height
+        elif self.chroma == "mono":
+            cw, ch = 0, 0
+        else:
+            raise SourceError(f"video:{path}: chroma format C{self.chroma} is not supported "
+                              "(convert with ffmpeg -pix_fmt yuv420p)")
+        self._plane = (self.height * self.width, ch * cw, (ch, cw))
+        self.description = f"{self.path.name}, {self.width}x{self.height} YUV4MPEG2 C{self.chroma}"
+
+    def open(self, want: Want) -> None:
+        super().open(want)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        marker = self._file.readline()
+        if not marker:
+            return None
+        if not marker.startswith(b"FRAME"):
+            raise SourceError(f"video:{self.path}: frame {self._index} has no FRAME marker; "
+                              "the file is damaged")
+        ysize, csize, cshape = self._plane
+        data = self._file.read(ysize + 2 * csize)
+        if len(data) < ysize + 2 * csize:
+            return None   # a truncated last frame: the end of the video
+        y = np.frombuffer(data, np.uint8, ysize).reshape(self.height, self.width)
+        if self.want.gray or csize == 0:
+            px = y[..., None].copy()
+        else:
+            u = np.frombuffer(data, np.uint8, csize, ysize).reshape(cshape)
+            v = np.frombuffer(data, np.uint8, csize, ysize + csize).reshape(cshape)
+            if cshape != y.shape:
+                u, v = upsample_chroma(u, *y.shape), upsample_chroma(v, *y.shape)
+            px = yuv_to_rgb(y, u, v, self.full_range)
+        frame = Frame(self._index, px, name=f"{self.path.name} #{self._index}")
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._file.close()
+
+
+class OpenCVSource(FrameSource):
+    """A video file in any format OpenCV reads, or a USB webcam (`usb:0`). Optional: needs
+    `pip install opencv-python-headless`."""
+
+    def __init__(self, target: str | int, live: bool):
+        try:
+            import cv2
+        except ImportError:
+            what = f"usb:{target}" if live else f"video:{target}"
+            hint = ("" if live else " -- or convert the video to YUV4MPEG2, which needs nothing: "
+                    f"ffmpeg -i {target} -pix_fmt yuv420p clip.y4m")
+            raise SourceError(f"{what} needs OpenCV: pip install opencv-python-headless{hint}") from None
+        self._cv2 = cv2
+        self.live = live
+        if not live and not Path(str(target)).is_file():
+            raise SourceError(f"video:{target}: no such file")
+        self._cap = cv2.VideoCapture(target)
+        if not self._cap.isOpened():
+            raise SourceError(f"cannot open {'camera' if live else 'video'} {target} with OpenCV")
+        self.description = f"OpenCV {'camera' if live else 'video'} {target}"
+
+    def open(self, want: Want) -> None:
+        super().open(want)
+        self._index = 0
+
+    def read(self) -> Frame | None:
+        ok, bgr = self._cap.read()
+        if not ok:
+            if self.live:
+                raise SourceError("the camera stopped delivering frames")
+            return None
+        frame = Frame(self._index, np.ascontiguousarray(bgr[..., ::-1]), name=f"#{self._index}")
+        self._index += 1
+        return frame
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+SOURCE_HELP = """\
+picamera2        the Raspberry Pi camera (low-resolution stream at the model's size)
+synthetic[:SEED] generated shapes with known labels, no camera needed
+images:DIR       every image under DIR (PNG, JPEG, ...); DIR/<label>/x.png carries a label
+video:FILE       a video: .y4m needs nothing, other formats need OpenCV
+usb:N            a USB webcam through OpenCV"""
+
+
+def open_source(spec: str, labels: list[str] | None = None, frames: int | None = None,
+                preview: bool = False) -> FrameSource:
+    """A source from its command-line spelling (see SOURCE_HELP)."""
+    kind, _, arg = spec.partition(":")
+    if kind == "synthetic":
+        try:
+            seed = int(arg) if arg else 0
+        except ValueError:
+            raise SourceError(f"synthetic:{arg}: the seed must be an integer") from None
+        return SyntheticSource(seed, frames)
+    if kind == "images" and arg:
+        return ImageFolderSource(arg, labels)
+    if kind == "video" and arg:
+        if Path(arg).suffix.lower() == ".y4m":
+            return Y4mSource(arg)
+        return OpenCVSource(arg, live=False)
+    if kind == "usb":
+        return OpenCVSource(int(arg or 0), live=True)
+    if kind == "picamera2":
+        from .picamera import Picamera2Source
+        return Picamera2Source(camera_num=int(arg or 0), preview=preview)
+    raise SourceError(f"unknown source {spec!r}; the sources are:\n{SOURCE_HELP}")

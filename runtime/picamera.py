@@ -1,0 +1,130 @@
+"""The Raspberry Pi camera through picamera2 -- deliberately thin.
+
+The camera's ISP resizes for free, so the low-resolution ("lores") stream is configured close
+to the model's input: the model's height, and the width that keeps the main stream's aspect
+ratio, so a centre crop (not a stretch) gives the square the model wants. The main stream
+feeds the preview, where the label is drawn as an overlay.
+
+Formats, as picamera2 documents them for capture_array():
+  RGB888  (h, w, 3), bytes in [B, G, R] order        -- lores on a Pi 5 (PiSP)
+  YUV420  (h * 3 // 2, stride): h rows of Y, then U and V at half size, rows padded to the
+          stride -- the only lores format on a Pi 4 and earlier (VC4); its Y plane is exactly
+          what a greyscale model wants.
+The default preview colour space is sYCC (full-range BT.601), which yuv_to_rgb expects.
+
+The calls made here are the whole contract with picamera2 (the tests hold the adapter to it):
+Picamera2.global_camera_info, Picamera2(n), create_preview_configuration, configure, start,
+capture_array, set_overlay, stop, close.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .frames import Frame, FrameSource, SourceError, Want, upsample_chroma, yuv_to_rgb
+
+INSTALL_HINT = ("picamera2 is not installed. On Raspberry Pi OS: sudo apt install python3-picamera2, "
+                "and make the venv with `python3 -m venv --system-site-packages .venv` so it can see "
+                "it (picamera2 comes from apt, not pip, to match the system's libcamera)")
+NO_CAMERA_HINT = ("no camera found. Check the ribbon cable (contacts facing the right way, both ends "
+                  "latched), run `rpicam-hello --list-cameras`, and make sure the legacy camera "
+                  "stack is disabled in raspi-config")
+MAIN_SIZE = (640, 480)
+
+
+def _even(x: float) -> int:
+    return max(2, int(round(x / 2)) * 2)
+
+
+def lores_size(want: Want, main: tuple[int, int] = MAIN_SIZE) -> tuple[int, int]:
+    """The model's height at the main stream's aspect ratio (even sizes, never above main)."""
+    h = _even(want.height)
+    w = max(_even(h * main[0] / main[1]), _even(want.width))
+    return min(w, main[0]), min(h, main[1])
+
+
+def yuv420_planes(arr: np.ndarray, w: int, h: int):
+    """Split picamera2's YUV420 array (h*3/2 rows of `stride` bytes) into Y, U, V planes.
+
+    The U rows are half width, two of them packed per array row (likewise V), and every row
+    carries the stride padding, which must not leak into the image.
+    """
+    stride = arr.shape[1]
+    flat = arr.reshape(-1)
+    ch, cs = h // 2, stride // 2
+    y = arr[:h, :w]
+    u = flat[h * stride:h * stride + ch * cs].reshape(ch, cs)[:, :w // 2]
+    v = flat[h * stride + ch * cs:h * stride + 2 * ch * cs].reshape(ch, cs)[:, :w // 2]
+    return y, u, v
+
+
+class Picamera2Source(FrameSource):
+    live = True
+
+    def __init__(self, camera_num: int = 0, preview: bool = False, main_size=MAIN_SIZE, module=None):
+        self.camera_num, self.preview, self.main_size = camera_num, preview, tuple(main_size)
+        self._module = module
+        self._cam = None
+        self.description = f"Raspberry Pi camera {camera_num}"
+
+    def _import(self):
+        if self._module is not None:
+            return self._module
+        try:
+            import picamera2
+        except ImportError:
+            raise SourceError(INSTALL_HINT) from None
+        return picamera2
+
+    def open(self, want: Want) -> None:
+        super().open(want)
+        Picamera2 = self._import().Picamera2
+        if len(Picamera2.global_camera_info()) <= self.camera_num:
+            raise SourceError(NO_CAMERA_HINT if self.camera_num == 0
+                              else f"there is no camera {self.camera_num}: {NO_CAMERA_HINT}")
+        cam = self._cam = Picamera2(self.camera_num)
+        self.size = lores_size(want, self.main_size)
+        # Grey models read the Y plane; colour models ask for RGB, which only the Pi 5's ISP can
+        # put on the lores stream -- elsewhere configure() refuses and we convert YUV ourselves.
+        self.format = "YUV420" if want.gray else "RGB888"
+        config = cam.create_preview_configuration(
+            main={"size": self.main_size}, lores={"size": self.size, "format": self.format},
+            display="main" if self.preview else None)
+        try:
+            cam.configure(config)
+        except RuntimeError as e:
+            if self.format == "YUV420" or "YUV" not in str(e):
+                raise SourceError(f"the camera refused the configuration: {e}") from None
+            self.format = config["lores"]["format"] = "YUV420"
+            cam.configure(config)
+        cam.start(show_preview=self.preview)
+        self.description = (f"Raspberry Pi camera {self.camera_num}, lores {self.size[0]}x{self.size[1]} "
+                            f"{self.format}" + (", preview" if self.preview else ""))
+        self._index = 0
+
+    def read(self) -> Frame:
+        # capture_array blocks until the next frame; with the preview's frame queue it can be one
+        # frame old, which the pipeline's keep-the-newest slot makes irrelevant.
+        arr = self._cam.capture_array("lores")
+        w, h = self.size
+        if self.format == "YUV420":
+            y, u, v = yuv420_planes(arr, w, h)
+            px = y[..., None].copy() if self.want.gray else yuv_to_rgb(
+                y, upsample_chroma(u, h, w), upsample_chroma(v, h, w))
+        else:
+            px = np.ascontiguousarray(arr[:h, :w, 2::-1])    # [B, G, R] -> RGB
+        frame = Frame(self._index, px, name=f"camera #{self._index}")
+        self._index += 1
+        return frame
+
+    def show(self, overlay: np.ndarray) -> None:
+        """Draw an RGBA overlay (main stream size) over the preview."""
+        if self.preview and self._cam is not None:
+            self._cam.set_overlay(overlay)
+
+    def close(self) -> None:
+        if self._cam is not None:
+            cam, self._cam = self._cam, None
+            try:
+                cam.stop()
+            finally:
+                cam.close()

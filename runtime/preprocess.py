@@ -1,0 +1,138 @@
+"""uint8 frames -> the model's input tensor, exactly as the model expects it.
+
+Three steps: fit the frame to the input size (centre crop to the model's aspect ratio, then
+bilinear resize -- skipped when the source already delivered the right size), match the colour
+(luma for greyscale models, replicate grey for colour ones), and map each pixel value to the
+input tensor's type. The last step is a 256-entry table built once from the input's
+normalisation and quantization, so per-frame quantization costs one lookup per byte.
+
+The normalisation is read off the input's quantization: the float range an int8/uint8 input
+can represent tells whether the model was trained on pixels in [0, 1], [-1, 1] or [0, 255]
+(TF-Slim's uint8 MobileNets come out as "raw pixels", as they should). Float models cannot
+say; they default to [-1, 1], the MobileNet family's convention.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+RANGES = {"0:1": (0.0, 1.0), "-1:1": (-1.0, 1.0), "0:255": (0.0, 255.0)}
+
+
+class ModelInputError(ValueError):
+    """The model's input is not something a camera frame can be turned into."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    index: int
+    height: int
+    width: int
+    channels: int
+    dtype: np.dtype
+    scale: float
+    zero_point: int
+
+    @property
+    def quantized(self) -> bool:
+        return self.dtype != np.float32
+
+    def describe(self) -> str:
+        q = f", scale {self.scale:.6g}, zero point {self.zero_point}" if self.quantized else ""
+        return f"{np.dtype(self.dtype).name} [1, {self.height}, {self.width}, {self.channels}]{q}"
+
+
+def input_spec(details: dict) -> InputSpec:
+    shape = [int(d) for d in details["shape"]]
+    dtype = np.dtype(details["dtype"])
+    if len(shape) != 4 or shape[0] != 1 or shape[3] not in (1, 3):
+        raise ModelInputError(f"the model's input has shape {shape}; a camera frame feeds [1, H, W, 3] "
+                              "(colour) or [1, H, W, 1] (greyscale) inputs")
+    if dtype not in (np.int8, np.uint8, np.float32):
+        raise ModelInputError(f"the model's input is {dtype.name}; frames can feed int8, uint8 or float32 "
+                              "inputs (re-convert the model with one of those input types)")
+    scale, zp = details.get("quantization", (0.0, 0))
+    if dtype != np.float32 and not scale:
+        raise ModelInputError(f"the model's {dtype.name} input has no quantization parameters")
+    return InputSpec(int(details["index"]), shape[1], shape[2], shape[3], dtype, float(scale), int(zp))
+
+
+def resolve_range(spec: InputSpec, choice: str = "auto") -> tuple[float, float]:
+    """The float range the pixel values 0..255 map onto."""
+    if choice != "auto":
+        if choice not in RANGES:
+            raise ModelInputError(f"--input-range {choice}: choose one of auto, {', '.join(RANGES)}")
+        return RANGES[choice]
+    if not spec.quantized:
+        return RANGES["-1:1"]
+    info = np.iinfo(spec.dtype)
+    lo = (info.min - spec.zero_point) * spec.scale
+    hi = (info.max - spec.zero_point) * spec.scale
+    # the standard range nearest to what the quantization can represent
+    return min(RANGES.values(), key=lambda r: abs(r[0] - lo) / (hi - lo) + abs(r[1] - hi) / (hi - lo))
+
+
+def pixel_table(spec: InputSpec, lo: float, hi: float) -> np.ndarray:
+    """value[p] = the input tensor's value for pixel p: normalise, then quantize like TFLite's
+    QUANTIZE (round half away from zero, saturate)."""
+    x = lo + np.arange(256, dtype=np.float64) * ((hi - lo) / 255.0)
+    if not spec.quantized:
+        return x.astype(np.float32)
+    info = np.iinfo(spec.dtype)
+    v = x / spec.scale
+    q = np.sign(v) * np.floor(np.abs(v) + 0.5)      # std::round: half away from zero
+    return np.clip(q + spec.zero_point, info.min, info.max).astype(spec.dtype)
+
+
+def centre_crop(px: np.ndarray, aspect: float) -> np.ndarray:
+    """The largest centred window of width/height ratio `aspect`."""
+    h, w = px.shape[:2]
+    if w > h * aspect + 0.5:
+        cw = max(1, int(round(h * aspect)))
+        x0 = (w - cw) // 2
+        return px[:, x0:x0 + cw]
+    if h > w / aspect + 0.5:
+        ch = max(1, int(round(w / aspect)))
+        y0 = (h - ch) // 2
+        return px[y0:y0 + ch]
+    return px
+
+
+def resize(px: np.ndarray, width: int, height: int) -> np.ndarray:
+    from PIL import Image
+    mode = "L" if px.shape[2] == 1 else "RGB"
+    img = Image.fromarray(px[..., 0] if mode == "L" else px, mode)
+    out = np.asarray(img.resize((width, height), Image.Resampling.BILINEAR))
+    return out[..., None] if mode == "L" else out
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    """BT.601 luma in integers, the same weights as a camera's Y plane."""
+    r, g, b = (rgb[..., c].astype(np.uint16) for c in range(3))
+    return ((77 * r + 150 * g + 29 * b + 128) >> 8).astype(np.uint8)[..., None]
+
+
+class Preprocessor:
+    def __init__(self, spec: InputSpec, input_range: str = "auto"):
+        self.spec = spec
+        self.range = resolve_range(spec, input_range)
+        self.table = pixel_table(spec, *self.range)
+
+    def fit(self, px: np.ndarray) -> np.ndarray:
+        """Crop, resize and colour-match a uint8 frame to the input's (H, W, C)."""
+        s = self.spec
+        if px.dtype != np.uint8 or px.ndim != 3 or px.shape[2] not in (1, 3):
+            raise ModelInputError(f"frames must be uint8 (H, W, 1|3), got {px.dtype} {px.shape}")
+        if s.channels == 1 and px.shape[2] == 3:
+            px = luma(px)
+        if px.shape[:2] != (s.height, s.width):
+            px = centre_crop(px, s.width / s.height)
+            if px.shape[:2] != (s.height, s.width):
+                px = resize(px, s.width, s.height)
+        if s.channels == 3 and px.shape[2] == 1:
+            px = np.repeat(px, 3, axis=2)
+        return px
+
+    def __call__(self, px: np.ndarray) -> np.ndarray:
+        return self.table[self.fit(px)][None]
