@@ -170,6 +170,15 @@ def upsample_chroma(c: np.ndarray, h: int, w: int) -> np.ndarray:
     return np.repeat(np.repeat(c, 2, axis=0), 2, axis=1)[:h, :w]
 
 
+def yuv420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Full-range BT.601 4:2:0 planes -> uint8 RGB, in Pillow's C code (JPEG's YCbCr is exactly
+    this colour space; about 3x faster than numpy, which matters on the capture thread)."""
+    from PIL import Image
+    h, w = y.shape
+    up = [Image.fromarray(np.ascontiguousarray(c)).resize((w, h), Image.Resampling.NEAREST) for c in (u, v)]
+    return np.asarray(Image.merge("YCbCr", (Image.fromarray(np.ascontiguousarray(y)), *up)).convert("RGB"))
+
+
 class Y4mSource(FrameSource):
     """A YUV4MPEG2 (.y4m) video, read with numpy alone. Any video converts to it with
     `ffmpeg -i clip.mp4 -pix_fmt yuv420p clip.y4m`."""
@@ -220,9 +229,12 @@ class Y4mSource(FrameSource):
         else:
             u = np.frombuffer(data, np.uint8, csize, ysize).reshape(cshape)
             v = np.frombuffer(data, np.uint8, csize, ysize + csize).reshape(cshape)
-            if cshape != y.shape:
-                u, v = upsample_chroma(u, *y.shape), upsample_chroma(v, *y.shape)
-            px = yuv_to_rgb(y, u, v, self.full_range)
+            if self.full_range and cshape != y.shape:
+                px = yuv420_to_rgb(y, u, v)
+            else:
+                if cshape != y.shape:
+                    u, v = upsample_chroma(u, *y.shape), upsample_chroma(v, *y.shape)
+                px = yuv_to_rgb(y, u, v, self.full_range)
         frame = Frame(self._index, px, name=f"{self.path.name} #{self._index}")
         self._index += 1
         return frame

@@ -10,7 +10,8 @@ Formats, as picamera2 documents them for capture_array():
   YUV420  (h * 3 // 2, stride): h rows of Y, then U and V at half size, rows padded to the
           stride -- the only lores format on a Pi 4 and earlier (VC4); its Y plane is exactly
           what a greyscale model wants.
-The default preview colour space is sYCC (full-range BT.601), which yuv_to_rgb expects.
+The default preview colour space is sYCC (full-range BT.601), which yuv420_to_rgb expects.
+The frame handed on is already cropped to the model's aspect ratio, before any conversion.
 
 The calls made here are the whole contract with picamera2 (the tests hold the adapter to it):
 Picamera2.global_camera_info, Picamera2(n), create_preview_configuration, configure, start,
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .frames import Frame, FrameSource, SourceError, Want, upsample_chroma, yuv_to_rgb
+from .frames import Frame, FrameSource, SourceError, Want, yuv420_to_rgb
 
 INSTALL_HINT = ("picamera2 is not installed. On Raspberry Pi OS: sudo apt install python3-picamera2, "
                 "and make the venv with `python3 -m venv --system-site-packages .venv` so it can see "
@@ -97,6 +98,11 @@ class Picamera2Source(FrameSource):
             self.format = config["lores"]["format"] = "YUV420"
             cam.configure(config)
         cam.start(show_preview=self.preview)
+        # the centred window of the model's aspect ratio, cut before any conversion (even
+        # offsets, so 4:2:0 chroma stays aligned)
+        w, h = self.size
+        cw = min(w, _even(h * want.width / want.height))
+        self.crop = ((w - cw) // 4 * 2, cw)
         self.description = (f"Raspberry Pi camera {self.camera_num}, lores {self.size[0]}x{self.size[1]} "
                             f"{self.format}" + (", preview" if self.preview else ""))
         self._index = 0
@@ -106,12 +112,14 @@ class Picamera2Source(FrameSource):
         # frame old, which the pipeline's keep-the-newest slot makes irrelevant.
         arr = self._cam.capture_array("lores")
         w, h = self.size
+        x0, cw = self.crop
         if self.format == "YUV420":
             y, u, v = yuv420_planes(arr, w, h)
-            px = y[..., None].copy() if self.want.gray else yuv_to_rgb(
-                y, upsample_chroma(u, h, w), upsample_chroma(v, h, w))
+            y = y[:, x0:x0 + cw]
+            px = y[..., None].copy() if self.want.gray else yuv420_to_rgb(
+                y, u[:, x0 // 2:(x0 + cw) // 2], v[:, x0 // 2:(x0 + cw) // 2])
         else:
-            px = np.ascontiguousarray(arr[:h, :w, 2::-1])    # [B, G, R] -> RGB
+            px = np.ascontiguousarray(arr[:h, x0:x0 + cw, 2::-1])    # [B, G, R] -> RGB
         frame = Frame(self._index, px, name=f"camera #{self._index}")
         self._index += 1
         return frame

@@ -233,11 +233,12 @@ def test_picamera2_pi5_colour_model_gets_rgb_lores_at_the_model_size():
     mod = fake_picamera2.make_module("pisp")
     src, frames = camera_frames(mod, Want(96, 96))
     assert src.format == "RGB888" and src.size == (128, 96) == lores_size(Want(96, 96))
+    assert src.crop == (16, 96)                             # the centred square, cut in the adapter
     assert mod.log[:5] == ["global_camera_info", "__init__", "create_preview_configuration",
                            "configure", "start"]
     assert mod.log[-2:] == ["stop", "close"]
     for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
-        np.testing.assert_array_equal(f.pixels, rgb)        # [B, G, R] turned back into RGB
+        np.testing.assert_array_equal(f.pixels, rgb[:, 16:112])   # [B, G, R] turned back into RGB
 
 
 def test_picamera2_pi4_colour_model_falls_back_to_yuv420_and_converts():
@@ -246,8 +247,8 @@ def test_picamera2_pi4_colour_model_falls_back_to_yuv420_and_converts():
     assert src.format == "YUV420"
     assert mod.log.count("configure") == 2                  # RGB888 refused, YUV420 accepted
     for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
-        err = np.abs(f.pixels.astype(int) - rgb.astype(int))
-        assert f.pixels.shape == (96, 128, 3)
+        err = np.abs(f.pixels.astype(int) - rgb[:, 16:112].astype(int))
+        assert f.pixels.shape == (96, 96, 3)
         assert err.max() <= 2, err.max()
 
 
@@ -255,10 +256,11 @@ def test_picamera2_grey_model_reads_the_y_plane_without_the_stride_padding():
     mod = fake_picamera2.make_module("vc4")
     src, frames = camera_frames(mod, Want(128, 128, gray=True))
     assert src.format == "YUV420" and src.size == (170, 128) and mod.log.count("configure") == 1
+    assert src.crop == (20, 128)
     for f, rgb in zip(frames, rendered(mod, 0, 6, 170, 128)):
         yuv = fake_picamera2.rgb_to_yuv420(rgb, 192)        # stride 170 -> 192: 22 bytes of padding
         y, u, v = yuv420_planes(yuv, 170, 128)
-        np.testing.assert_array_equal(f.pixels[..., 0], y)
+        np.testing.assert_array_equal(f.pixels[..., 0], y[:, 20:148])
         assert GARBAGE_FREE(f.pixels) and u.shape == v.shape == (64, 85)
 
 
