@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+ACT_SCALE = 0.05               # to_tflite's activation scale (about what trained MobileNets have)
 KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "softmax")
 
 
@@ -150,11 +151,18 @@ def to_tflite(layers: list[Layer], seed: int = 0) -> bytes:
         act = 3 if ly.relu6 else 0
         if ly.kind in ("conv", "pointwise", "depthwise", "fc"):
             fan_in = ly.k * ly.k * (1 if ly.kind == "depthwise" else ly.inp[2])
-            ws = rng.uniform(0.5, 2.0, oc).astype(np.float32) / 127 / np.sqrt(fan_in)
-            ys = float(xs * np.median(ws) * 127 * 20)
+            # activations at a fixed scale, weights scaled so a typical accumulator lands there:
+            # scales must not drift layer after layer (V2's 50 layers would overflow float32)
+            ys = ACT_SCALE
+            ws = (rng.uniform(0.5, 2.0, oc) * ys * 20 / (xs * 127 * 127 * np.sqrt(fan_in))).astype(np.float32)
+            if ly.kind == "fc":      # converters quantize FULLY_CONNECTED weights per tensor
+                ws = np.full(oc, np.median(ws), np.float32)
             y_shape = [1, oc] if ly.kind == "fc" else [1, oh, ow, oc]
             y = mb.tensor(y_shape, "int8", ys, -128 if ly.relu6 else 0)
-            bias = mb.tensor([oc], "int32", xs * ws, 0, rng.integers(-500, 500, oc))
+            # biases worth up to +-20 output steps: the logits differ, as a trained model's do
+            # (TFLite's reference softmax aborts when ~1000 inputs tie for the maximum)
+            bias = mb.tensor([oc], "int32", xs * ws, 0,
+                             np.round(rng.uniform(-20, 20, oc) * ys / (xs * ws.astype(np.float64))).astype(np.int64))
             if ly.kind == "depthwise":
                 wt = mb.tensor([1, ly.k, ly.k, oc], "int8", ws, 0,
                                rng.integers(-127, 128, (1, ly.k, ly.k, oc)), axis=3)
@@ -162,7 +170,7 @@ def to_tflite(layers: list[Layer], seed: int = 0) -> bytes:
                       StrideW=ly.stride, StrideH=ly.stride, DepthMultiplier=1,
                       FusedActivationFunction=act, DilationWFactor=1, DilationHFactor=1)
             elif ly.kind == "fc":
-                wt = mb.tensor([oc, ly.inp[2]], "int8", ws, 0, rng.integers(-127, 128, (oc, ly.inp[2])))
+                wt = mb.tensor([oc, ly.inp[2]], "int8", ws[0], 0, rng.integers(-127, 128, (oc, ly.inp[2])))
                 flat = mb.tensor([1, ly.inp[2]], "int8", xs, zero_points[cur])
                 mb.op("RESHAPE", [cur], [flat], "ReshapeOptions", NewShape=[1, ly.inp[2]])
                 mb.op("FULLY_CONNECTED", [flat, wt, bias], [y], "FullyConnectedOptions",

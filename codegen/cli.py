@@ -16,6 +16,7 @@ examples:
   codegen inspect --target cortex-m7 model.tflite   layers, kernels, MACs, weights, arena
   codegen emit --target cortex-m7 model.tflite -o out/
   codegen verify model.tflite --inputs 20           host build vs the TFLite reference
+  codegen fit --board stm32f746g-disco --latency-ms 200   which MobileNet fits this board
 
 The model must be fully int8-quantized (int8 input, output and activations; int8 weights,
 per-channel or per-tensor). `emit` writes out/model.h (the API), out/model.c (weights as
@@ -63,6 +64,57 @@ def cmd_verify(args) -> int:
     return 0 if result.ok else 1
 
 
+def _floats(s: str) -> list[float]:
+    try:
+        return [float(v) for v in s.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}") from None
+
+
+def _ints(s: str) -> list[int]:
+    try:
+        return [int(v) for v in s.split(",") if v]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+
+
+def cmd_fit(args) -> int:
+    import json
+
+    from firmware_tools.boards import BoardError, get_board
+
+    from .fit import Fitter, plot, render
+    try:
+        board = get_board(args.board)
+    except BoardError as e:
+        raise CodegenError(str(e)) from None
+    families = args.family.split(",")
+    from .architectures import FAMILIES
+    bad = [f for f in families if f not in FAMILIES]
+    if bad:
+        raise CodegenError(f"unknown family {', '.join(bad)}; known: {', '.join(FAMILIES)} "
+                           "(MobileNet V3 needs hard-swish and squeeze-excite kernels, not there yet)")
+    log = (lambda s: print(s, file=sys.stderr, flush=True))
+    fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log)
+    grid = [(f, a, r) for f in families for a in args.alpha for r in args.resolution]
+    cands = []
+    t0 = time.perf_counter()
+    for n, (f, a, r) in enumerate(grid, 1):
+        log(f"[{n}/{len(grid)}] {f} alpha {a:g} resolution {r} ({time.perf_counter() - t0:.0f} s)")
+        cands.append(fitter.evaluate(f, a, r, args.classes, args.latency_ms))
+    if args.plot:
+        plot(cands, board, fitter, args.latency_ms, args.plot)
+        log(f"plot written to {args.plot}")
+    if args.json:
+        print(json.dumps({"board": board.name, "clock_hz": fitter.clock, "flash_bytes": board.flash_bytes,
+                          "ram_bytes": board.ram_bytes, "kernels": fitter.kernels, "cpi": fitter.cpi,
+                          "latency_ms": args.latency_ms,
+                          "candidates": [c.as_dict(layers=args.layers) for c in cands]}, indent=1))
+    else:
+        print(render(cands, board, fitter, args.latency_ms, args.sort))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="codegen", description="mcuforge code generator: int8 MobileNet-family .tflite -> plain C.",
@@ -103,6 +155,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
     v.set_defaults(fn=cmd_verify)
+
+    f = sub.add_parser(
+        "fit", help="which MobileNet (width x resolution) fits a board and a latency budget",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="For every width multiplier and resolution: MACs, parameters, flash (weights + "
+                    "per-channel constants as emitted + firmware code), RAM (the real memory "
+                    "planner's arena + stack) and predicted latency (a cost model fitted to QEMU "
+                    "instruction counts of the generated kernels), and whether it fits the board.",
+        epilog="examples:\n  codegen fit --board stm32f746g-disco\n"
+               "  codegen fit --board nucleo-h743zi --family mobilenet_v2 --latency-ms 100 --plot fit.png\n"
+               "  codegen fit --board stm32f746g-disco --alpha 0.25 --resolution 96 --json --layers\n\n"
+               "Boards: `firmware boards`. Accuracy: published ImageNet top-1 (MobileNet V1 paper "
+               "tables 6-7, V2 paper table 4) where the papers give it.")
+    f.add_argument("--board", required=True, help="a board name (firmware boards lists them)")
+    f.add_argument("--family", default="mobilenet_v1,mobilenet_v2",
+                   help="comma-separated: mobilenet_v1, mobilenet_v2 (default: both)")
+    f.add_argument("--alpha", type=_floats, default=[0.25, 0.35, 0.5, 0.75, 1.0],
+                   help="width multipliers (default: 0.25,0.35,0.5,0.75,1.0)")
+    f.add_argument("--resolution", type=_ints, default=[96, 128, 160, 192, 224],
+                   help="input resolutions (default: 96,128,160,192,224)")
+    f.add_argument("--classes", type=int, default=1000, help="classifier outputs (default: 1000)")
+    f.add_argument("--latency-ms", type=float, help="latency budget per inference")
+    f.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
+                   help="kernel set (default: the board's CPU's best)")
+    f.add_argument("--cpi", type=float, default=1.0,
+                   help="cycles per instruction to convert predicted instructions to time (default: 1; "
+                        "calibrate with DWT cycles from `runtime hil profile` on the board)")
+    f.add_argument("--sort", default="accuracy", choices=("accuracy", "macs"))
+    f.add_argument("--plot", type=Path, metavar="FILE.png", help="latency vs accuracy and flash vs RAM plot "
+                   "(needs matplotlib)")
+    f.add_argument("--json", action="store_true", help="machine-readable output")
+    f.add_argument("--layers", action="store_true", help="with --json: per-layer MACs, weights, instructions")
+    f.set_defaults(fn=cmd_fit)
     return p
 
 

@@ -28,16 +28,28 @@ class Report:
         lines = [f"{self.name}: input {list(x.shape)} {x.dtype} -> output {list(y.shape)} {y.dtype}, "
                  f"{self.kernels} kernels",
                  "",
-                 f"{'layer':>5}  {'op':<18} {'kernel':<31} {'output':<16} {'MACs':>12} {'weights':>9} {'act. out':>9}"]
+                 f"{'layer':>5}  {'op':<18} {'kernel':<31} {'output':<16} {'MACs':>12} {'params':>9} "
+                 f"{'flash B':>9} {'act. out':>9}"]
         for i, s in enumerate(self.steps):
             out = g.tensors[s.output]
             shape = "x".join(map(str, out.shape))
             lines.append(f"{i:>5}  {s.op.type:<18} {s.kernel:<31} {shape:<16} {s.macs:>12,} "
-                         f"{s.weight_bytes:>9,} {out.nbytes:>9,}")
+                         f"{params(g, s.op):>9,} {s.weight_bytes:>9,} {out.nbytes:>9,}")
         macs = sum(s.macs for s in self.steps)
         wbytes = sum(s.weight_bytes for s in self.steps)
-        lines.append(f"{'':>5}  {'total':<18} {'':<31} {'':<16} {macs:>12,} {wbytes:>9,}")
+        nparams = sum(params(g, s.op) for s in self.steps)
+        lines.append(f"{'':>5}  {'total':<18} {'':<31} {'':<16} {macs:>12,} {nparams:>9,} {wbytes:>9,}")
+        lines.append("(params: weights + biases; flash B: what the layer puts in flash -- weights, "
+                     "biases and per-channel requantization constants, in the kernels' layout)")
         lines.append("")
+        blocks = separable_blocks(g, self.steps)
+        if blocks:
+            lines.append("depthwise-separable blocks: MACs vs one standard KxK convolution "
+                         "(1/N + 1/K^2, MobileNet's eq. 5)")
+            for i, k, c, n, hw, ratio in blocks:
+                lines.append(f"  layers {i:>2}+{i + 1:<2} {k}x{k} dw, {c:>4} -> {n:>4} channels at {hw}: "
+                             f"{ratio:.3f} ({1 / ratio:.1f}x fewer MACs)")
+            lines.append("")
         removed = len(g.aliases)
         if removed:
             lines.append(f"reshapes turned into aliases (no copy): {removed}")
@@ -51,6 +63,33 @@ class Report:
         else:
             lines.append("all operators supported")
         return "\n".join(lines)
+
+
+WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+
+
+def params(graph: Graph, op) -> int:
+    """Weights + biases of a layer (the architecture papers' parameter count)."""
+    if op.type not in WEIGHTED_OPS:
+        return 0
+    return sum(graph.tensors[i].size for i in op.inputs[1:3] if i >= 0 and graph.tensors[i].is_constant)
+
+
+def separable_blocks(graph: Graph, steps: list[Step]):
+    """(layer, K, C, N, "HxW", cost ratio) for every depthwise conv feeding a 1x1 conv."""
+    out = []
+    for i in range(len(steps) - 1):
+        dw, pw = steps[i].op, steps[i + 1].op
+        if dw.type != "DEPTHWISE_CONV_2D" or pw.type != "CONV_2D":
+            continue
+        w = graph.tensors[pw.inputs[1]].shape          # [N, kh, kw, C]
+        if w[1:3] != (1, 1) or graph.resolve(pw.inputs[0]) != graph.resolve(dw.outputs[0]):
+            continue
+        k = graph.tensors[dw.inputs[1]].shape[1]
+        c, n = w[3], w[0]
+        h, wd = graph.tensors[dw.outputs[0]].shape[1:3]
+        out.append((i, k, c, n, f"{h}x{wd}", 1 / n + 1 / (k * k)))
+    return out
 
 
 def inspect_model(path: str | Path, kernels: str = "reference") -> Report:

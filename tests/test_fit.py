@@ -1,0 +1,128 @@
+"""`codegen fit`: the architecture tables, the cost model, and the tool itself.
+
+The analytic MACs and parameters must equal those counted from the generated graphs of the
+fixtures, layer by layer, and the MobileNet V1 paper's figures; the cost model must predict
+QEMU's measured instruction counts within 15% on every bundled and shared model (measured here,
+on QEMU, not taken from a file).
+"""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import BENCH_MODELS, FIXTURE_MODELS
+from codegen.architectures import FAMILIES, mobilenet_v1, mobilenet_v2, to_tflite, totals
+from codegen.cost_model import CostModel, fit_kernel
+from codegen.inspect import inspect_model, params
+from codegen.pipeline import compile_graph, generate
+from firmware_tools.boards import get_board
+from firmware_tools.build import build_firmware
+from firmware_tools.qemu import parse_bench, run_qemu
+
+FIXTURE_ARCH = {
+    "mobilenet_v1_a025_96_rgb": mobilenet_v1(0.25, 96, 4),
+    "mobilenet_v1_a025_128_gray": mobilenet_v1(0.25, 128, 4, channels=1),
+    "mobilenet_v2_a035_96_rgb": mobilenet_v2(0.35, 96, 4),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE_ARCH))
+def test_analytic_macs_and_params_equal_the_fixture_graphs_layer_by_layer(name):
+    rep = inspect_model(FIXTURE_MODELS / f"{name}.tflite")
+    layers = FIXTURE_ARCH[name]
+    assert [ly.macs for ly in layers] == [s.macs for s in rep.steps]
+    assert [ly.params for ly in layers] == [params(rep.graph, s.op) for s in rep.steps]
+    assert [ly.out[2] for ly in layers] == [rep.graph.tensors[s.output].shape[-1] for s in rep.steps]
+
+
+# MobileNet V1 paper, tables 6 and 7 (million mult-adds, million parameters); V2 paper, table 4
+PAPER = [("mobilenet_v1", 1.0, 224, 569, 4.2), ("mobilenet_v1", 0.75, 224, 325, 2.6),
+         ("mobilenet_v1", 0.5, 224, 149, 1.3), ("mobilenet_v1", 0.25, 224, 41, 0.5),
+         ("mobilenet_v1", 1.0, 192, 418, 4.2), ("mobilenet_v1", 1.0, 160, 290, 4.2),
+         ("mobilenet_v1", 1.0, 128, 186, 4.2), ("mobilenet_v2", 1.0, 224, 300, None)]
+
+
+@pytest.mark.parametrize("family,alpha,res,mmacs,mparams", PAPER)
+def test_analytic_counts_match_the_papers(family, alpha, res, mmacs, mparams):
+    macs, n = totals(FAMILIES[family](alpha, res, 1000))
+    assert abs(macs / 1e6 - mmacs) <= max(0.01 * mmacs, 0.5)   # 1%, or the paper's rounding
+    if mparams is not None:
+        assert abs(n / 1e6 - mparams) <= max(0.01 * mparams, 0.05)
+    if (family, alpha, res) == ("mobilenet_v1", 1.0, 224):
+        assert abs(macs - 569e6) / 569e6 < 0.01 and abs(n - 4.2e6) / 4.2e6 < 0.01
+
+
+def test_architecture_tflite_runs_in_the_reference_interpreter(tmp_path):
+    from runtime.interpreter import make_interpreter
+    path = tmp_path / "v2.tflite"
+    layers = mobilenet_v2(0.35, 64, 10)
+    path.write_bytes(to_tflite(layers))
+    it = make_interpreter(path, reference=True)
+    it.set_tensor(it.get_input_details()[0]["index"], np.zeros((1, 64, 64, 3), np.int8))
+    it.invoke()
+    assert it.get_tensor(it.get_output_details()[0]["index"]).shape == (1, 10)
+    assert sum(s.macs for s in compile_graph(path).steps) == totals(layers)[0]
+
+
+def test_nonnegative_fit():
+    x = np.array([[1, 0, 1.0], [2, 0, 1.0], [3, 1, 1.0], [4, 1, 1.0]])
+    y = np.array([10, 20, 29, 39.0])
+    c = fit_kernel(x, y)
+    assert all(v >= 0 for v in c) and abs(np.dot(x, c) - y).max() < 1.5
+
+
+@pytest.mark.parametrize("model", sorted(FIXTURE_MODELS.glob("*.tflite")) + sorted(BENCH_MODELS.glob("*.tflite")),
+                         ids=lambda p: p.stem)
+def test_cost_model_predicts_qemu_within_15_percent(model, tmp_path):
+    board = get_board("qemu-mps2-an500")
+    generate(model, tmp_path / "gen", board.target)
+    fw = build_firmware(tmp_path / "gen", board)
+    measured = parse_bench(run_qemu(board, fw.elf, timeout=300).console)["time"]
+    c = compile_graph(model, "dsp")
+    predicted = sum(CostModel.load().predict(c.graph, c.steps))
+    assert abs(predicted / measured - 1) <= 0.15, (predicted, measured)
+
+
+def fit_cli(*args):
+    return subprocess.run([sys.executable, "-m", "codegen.cli", "fit", *map(str, args)],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_fit_cli_json_is_consistent_with_the_board(tmp_path):
+    r = fit_cli("--board", "stm32f746g-disco", "--alpha", "0.25,0.5", "--resolution", "96,224",
+                "--latency-ms", "300", "--json", "--layers")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    board = get_board("stm32f746g-disco")
+    assert d["flash_bytes"] == board.flash_bytes and d["clock_hz"] == 216_000_000
+    assert len(d["candidates"]) == 8
+    for c in d["candidates"]:
+        assert c["fits_flash"] == (c["flash"] <= board.flash_bytes)
+        assert c["fits_ram"] == (c["ram"] <= board.ram_bytes)
+        assert c["fits_latency"] == (c["ms"] <= 300)
+        assert c["fits"] == (c["fits_flash"] and c["fits_ram"] and c["fits_latency"])
+        assert c["macs"] == sum(ly["macs"] for ly in c["layers"])
+        assert c["instructions"] == pytest.approx(sum(ly["instructions"] for ly in c["layers"]), abs=len(c["layers"]))
+        assert abs(c["ms"] - c["instructions"] / 216e6 * 1e3) < 1e-6
+    by = {(c["family"], c["alpha"], c["resolution"]): c for c in d["candidates"]}
+    assert by[("mobilenet_v1", 0.25, 224)]["top1"] == 50.6 and by[("mobilenet_v1", 0.25, 96)]["top1"] is None
+    small = by[("mobilenet_v1", 0.25, 96)]
+    assert small["fits"] and 40_000 < small["arena"] < 50_000      # the fixture (4 classes) plans 46,080 B
+    assert not by[("mobilenet_v2", 0.5, 224)]["fits_flash"]
+
+
+def test_fit_cli_table_plot_and_errors(tmp_path):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "fit.png"
+    r = fit_cli("--board", "nucleo-h743zi", "--family", "mobilenet_v1", "--alpha", "0.25,1.0",
+                "--resolution", "128,224", "--plot", png)
+    assert r.returncode == 0, r.stderr
+    assert "best that fits: mobilenet_v1 alpha 0.25" in r.stdout and "70.6%" in r.stdout
+    assert "no: flash" in r.stdout and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "[4/4]" in r.stderr                                   # progress
+    r = fit_cli("--board", "nope")
+    assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
+    r = fit_cli("--board", "nucleo-h743zi", "--family", "mobilenet_v3_small")
+    assert r.returncode == 2 and "unknown family mobilenet_v3_small" in r.stderr
