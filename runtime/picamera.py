@@ -1,12 +1,13 @@
 """The Raspberry Pi camera through picamera2 -- deliberately thin.
 
-The camera's ISP resizes for free, so the low-resolution ("lores") stream is configured close
-to the model's input: the model's height, and the width that keeps the main stream's aspect
-ratio, so a centre crop (not a stretch) gives the square the model wants. The main stream
-feeds the preview, where the label is drawn as an overlay.
+The camera's ISP resizes for free, so the stream the model reads is configured close to the
+model's input: the model's height, and the width that keeps the main stream's aspect ratio,
+so a centre crop (not a stretch) gives the square the model wants. Headless, that is the main
+stream. With a preview, the main stream feeds the display (the label drawn as an overlay) and
+the model reads the low-resolution ("lores") stream.
 
 Formats, as picamera2 documents them for capture_array():
-  RGB888  (h, w, 3), bytes in [B, G, R] order        -- lores on a Pi 5 (PiSP)
+  RGB888  (h, w, 3), bytes in [B, G, R] order        -- main on any Pi, lores on a Pi 5 (PiSP)
   YUV420  (h * 3 // 2, stride): h rows of Y, then U and V at half size, rows padded to the
           stride -- the only lores format on a Pi 4 and earlier (VC4); its Y plane is exactly
           what a greyscale model wants.
@@ -84,16 +85,25 @@ class Picamera2Source(FrameSource):
                               else f"there is no camera {self.camera_num}: {NO_CAMERA_HINT}")
         cam = self._cam = Picamera2(self.camera_num)
         self.size = lores_size(want, self.main_size)
-        # Grey models read the Y plane; colour models ask for RGB, which only the Pi 5's ISP can
-        # put on the lores stream -- elsewhere configure() refuses and we convert YUV ourselves.
+        # Grey models read the Y plane of YUV420; colour models ask for RGB888. Without a preview
+        # the main stream itself is configured at the model's size: the ISP resizes and converts
+        # on every Pi. With a preview the main stream feeds the display and the model reads the
+        # lores stream, which only a Pi 5's ISP can make RGB -- on a Pi 4 configure() refuses,
+        # and YUV is converted here.
         self.format = "YUV420" if want.gray else "RGB888"
-        config = cam.create_preview_configuration(
-            main={"size": self.main_size}, lores={"size": self.size, "format": self.format},
-            display="main" if self.preview else None)
+        if self.preview:
+            self.stream = "lores"
+            config = cam.create_preview_configuration(
+                main={"size": self.main_size}, lores={"size": self.size, "format": self.format},
+                display="main")
+        else:
+            self.stream = "main"
+            config = cam.create_preview_configuration(main={"size": self.size, "format": self.format},
+                                                      display=None)
         try:
             cam.configure(config)
         except RuntimeError as e:
-            if self.format == "YUV420" or "YUV" not in str(e):
+            if self.stream == "main" or self.format == "YUV420" or "YUV" not in str(e):
                 raise SourceError(f"the camera refused the configuration: {e}") from None
             self.format = config["lores"]["format"] = "YUV420"
             cam.configure(config)
@@ -103,14 +113,14 @@ class Picamera2Source(FrameSource):
         w, h = self.size
         cw = min(w, _even(h * want.width / want.height))
         self.crop = ((w - cw) // 4 * 2, cw)
-        self.description = (f"Raspberry Pi camera {self.camera_num}, lores {self.size[0]}x{self.size[1]} "
-                            f"{self.format}" + (", preview" if self.preview else ""))
+        self.description = (f"Raspberry Pi camera {self.camera_num}, {self.stream} stream "
+                            f"{self.size[0]}x{self.size[1]} {self.format}" + (", preview" if self.preview else ""))
         self._index = 0
 
     def read(self) -> Frame:
         # capture_array blocks until the next frame; with the preview's frame queue it can be one
         # frame old, which the pipeline's keep-the-newest slot makes irrelevant.
-        arr = self._cam.capture_array("lores")
+        arr = self._cam.capture_array(self.stream)
         w, h = self.size
         x0, cw = self.crop
         if self.format == "YUV420":

@@ -229,22 +229,32 @@ def rendered(mod, rng_seed, n, w, h):
     return [fake_picamera2.shapes_scene(i, w, h, rng)[0] for i in range(n)]
 
 
-def test_picamera2_pi5_colour_model_gets_rgb_lores_at_the_model_size():
+def test_picamera2_headless_reads_the_main_stream_at_the_model_size_on_any_pi():
+    for platform in ("vc4", "pisp"):
+        mod = fake_picamera2.make_module(platform)
+        src, frames = camera_frames(mod, Want(96, 96))
+        assert (src.stream, src.format, src.size) == ("main", "RGB888", (128, 96))
+        assert src.size == lores_size(Want(96, 96)) and src.crop == (16, 96)   # centred square
+        assert mod.log[:5] == ["global_camera_info", "__init__", "create_preview_configuration",
+                               "configure", "start"]
+        assert mod.log[-2:] == ["stop", "close"] and "capture_array:main" in mod.log
+        for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
+            np.testing.assert_array_equal(f.pixels, rgb[:, 16:112])   # [B, G, R] turned back into RGB
+
+
+def test_picamera2_preview_on_a_pi5_gets_rgb_lores():
     mod = fake_picamera2.make_module("pisp")
-    src, frames = camera_frames(mod, Want(96, 96))
-    assert src.format == "RGB888" and src.size == (128, 96) == lores_size(Want(96, 96))
-    assert src.crop == (16, 96)                             # the centred square, cut in the adapter
-    assert mod.log[:5] == ["global_camera_info", "__init__", "create_preview_configuration",
-                           "configure", "start"]
-    assert mod.log[-2:] == ["stop", "close"]
+    src, frames = camera_frames(mod, Want(96, 96), preview=True)
+    assert (src.stream, src.format, src.size) == ("lores", "RGB888", (128, 96))
+    assert mod.log.count("configure") == 1 and "capture_array:lores" in mod.log
     for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
-        np.testing.assert_array_equal(f.pixels, rgb[:, 16:112])   # [B, G, R] turned back into RGB
+        np.testing.assert_array_equal(f.pixels, rgb[:, 16:112])
 
 
-def test_picamera2_pi4_colour_model_falls_back_to_yuv420_and_converts():
+def test_picamera2_preview_on_a_pi4_falls_back_to_yuv420_lores_and_converts():
     mod = fake_picamera2.make_module("vc4")
-    src, frames = camera_frames(mod, Want(96, 96))
-    assert src.format == "YUV420"
+    src, frames = camera_frames(mod, Want(96, 96), preview=True)
+    assert (src.stream, src.format) == ("lores", "YUV420")
     assert mod.log.count("configure") == 2                  # RGB888 refused, YUV420 accepted
     for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
         err = np.abs(f.pixels.astype(int) - rgb[:, 16:112].astype(int))
@@ -252,11 +262,12 @@ def test_picamera2_pi4_colour_model_falls_back_to_yuv420_and_converts():
         assert err.max() <= 2, err.max()
 
 
-def test_picamera2_grey_model_reads_the_y_plane_without_the_stride_padding():
+@pytest.mark.parametrize("preview", [False, True])
+def test_picamera2_grey_model_reads_the_y_plane_without_the_stride_padding(preview):
     mod = fake_picamera2.make_module("vc4")
-    src, frames = camera_frames(mod, Want(128, 128, gray=True))
+    src, frames = camera_frames(mod, Want(128, 128, gray=True), preview=preview)
     assert src.format == "YUV420" and src.size == (170, 128) and mod.log.count("configure") == 1
-    assert src.crop == (20, 128)
+    assert src.stream == ("lores" if preview else "main") and src.crop == (20, 128)
     for f, rgb in zip(frames, rendered(mod, 0, 6, 170, 128)):
         yuv = fake_picamera2.rgb_to_yuv420(rgb, 192)        # stride 170 -> 192: 22 bytes of padding
         y, u, v = yuv420_planes(yuv, 170, 128)
