@@ -138,10 +138,13 @@ class Fitter:
         cand.fits_flash = cand.flash <= self.board.flash_bytes
         cand.fits_ram = ram <= self.board.ram_bytes
         cand.fits_latency = latency_ms is None or ms <= latency_ms
+        # the table's layers are the compiled steps, one for one (tests/test_fit.py checks it)
+        arch = layers if len(layers) == len(c.steps) else [None] * len(c.steps)
         cand.layers = [{"op": s.op.type, "kernel": s.kernel, "macs": int(s.macs),
+                        "params": ly.params if ly else None,
                         "output": list(c.graph.tensors[s.output].shape),
-                        "weights": int(s.weight_bytes), "instructions": int(round(n))}
-                       for s, n in zip(c.steps, per_layer)]
+                        "flash_bytes": int(s.weight_bytes), "instructions": int(round(n))}
+                       for s, ly, n in zip(c.steps, arch, per_layer)]
         return cand
 
 

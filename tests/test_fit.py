@@ -104,6 +104,7 @@ def test_fit_cli_json_is_consistent_with_the_board(tmp_path):
         assert c["fits_latency"] == (c["ms"] <= 300)
         assert c["fits"] == (c["fits_flash"] and c["fits_ram"] and c["fits_latency"])
         assert c["macs"] == sum(ly["macs"] for ly in c["layers"])
+        assert c["params"] == sum(ly["params"] for ly in c["layers"])
         assert c["instructions"] == pytest.approx(sum(ly["instructions"] for ly in c["layers"]), abs=len(c["layers"]))
         assert abs(c["ms"] - c["instructions"] / 216e6 * 1e3) < 1e-6
     by = {(c["family"], c["alpha"], c["resolution"]): c for c in d["candidates"]}
