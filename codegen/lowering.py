@@ -38,8 +38,8 @@ class Step:
 
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
-                 "MAX_POOL_2D", "MEAN", "ADD", "SOFTMAX", "PAD", "PADV2", "QUANTIZE",
-                 "RELU", "RELU6", "RELU_N1_TO_1")
+                 "MAX_POOL_2D", "MEAN", "ADD", "MUL", "SOFTMAX", "PAD", "PADV2", "QUANTIZE",
+                 "RELU", "RELU6", "RELU_N1_TO_1", "HARD_SWISH")
 
 
 def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> Step:
@@ -356,6 +356,60 @@ def _lower_add(graph, op) -> Step:
                 [("in", a.index), ("in", b.index), ("out", y.index)], [a.index, b.index], y.index)
 
 
+def _broadcast_strides(shape, out_dims) -> list[int]:
+    """Element strides of a (right-aligned, NHWC) input inside the 4-D output; 0 where the
+    input has extent 1 and the output does not (broadcast)."""
+    dims = [1] * (4 - len(shape)) + list(shape)
+    strides, step = [0] * 4, 1
+    for i in range(3, -1, -1):
+        if dims[i] != out_dims[i] and dims[i] != 1:
+            raise UnsupportedModelError(f"shapes {list(shape)} and {out_dims} do not broadcast")
+        strides[i] = 0 if dims[i] == 1 and out_dims[i] != 1 else step
+        step *= dims[i]
+    return strides
+
+
+def _operand(graph, op, t, name):
+    """An elementwise operand: an arena tensor, or a constant copied into flash."""
+    if t.is_constant:
+        c = ConstArray(f"op{op.index}_{name}", "int8_t", np.asarray(t.data, np.int8).reshape(-1))
+        return ("const", c), [c], []
+    return ("in", t.index), [], [t.index]
+
+
+def _lower_mul(graph, op) -> Step:
+    a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
+    _require_int8(a, b, y)
+    if len(y.shape) > 4:
+        raise UnsupportedModelError(f"MUL of rank {len(y.shape)} (at most 4 supported)")
+    out_dims = [1] * (4 - len(y.shape)) + list(y.shape)
+    f32 = np.float32
+    # MulPrepare: the product of the scales in float32, then QuantizeMultiplier on the double
+    real = float(f32(f32(f32(a.quant.scale) * f32(b.quant.scale)) / f32(y.quant.scale)))
+    mult, shift = q.quantize_multiplier(real)
+    act_min, act_max = _act(op, y)
+    arg_a, const_a, in_a = _operand(graph, op, a, "input1")
+    arg_b, const_b, in_b = _operand(graph, op, b, "input2")
+    p = dict(out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
+             stride2=_broadcast_strides(b.shape, out_dims), input1_offset=-a.quant.zero_point,
+             input2_offset=-b.quant.zero_point, output_multiplier=mult, output_shift=shift,
+             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    return Step(op, "mcuf_mul_s8", "mcuf_mul_params", p, [arg_a, arg_b, ("out", y.index)],
+                in_a + in_b, y.index, 0, const_a + const_b)
+
+
+def _lower_hard_swish(graph, op) -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    try:
+        table = q.hard_swish_table(x.quant.scale, x.quant.zero_point, y.quant.scale, y.quant.zero_point)
+    except ValueError as e:
+        raise UnsupportedModelError(str(e)) from None
+    t = ConstArray(f"op{op.index}_table", "int8_t", table)
+    return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
+                [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
+
+
 def _lower_softmax(graph, op) -> Step:
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
@@ -413,5 +467,5 @@ _LOWERERS = {
     "MAX_POOL_2D": _lower_pool, "MEAN": _lower_mean, "ADD": _lower_add,
     "SOFTMAX": _lower_softmax, "PAD": _lower_pad, "PADV2": _lower_pad,
     "QUANTIZE": _lower_requantize, "RELU": _lower_requantize, "RELU6": _lower_requantize,
-    "RELU_N1_TO_1": _lower_requantize,
+    "RELU_N1_TO_1": _lower_requantize, "MUL": _lower_mul, "HARD_SWISH": _lower_hard_swish,
 }

@@ -73,12 +73,14 @@ def activation_range(activation: str, scale: float, zero_point: int) -> tuple[in
 
 # --- Reference integer primitives (also the oracle for the C kernels' unit tests) ---
 
-def saturating_rounding_doubling_high_mul(a: int, b: int) -> int:
-    if a == b == INT32_MIN:
-        return INT32_MAX
+def saturating_rounding_doubling_high_mul(a: int, b: int, bits: int = 32) -> int:
+    """gemmlowp's SaturatingRoundingDoublingHighMul on int32 (or int16 with bits=16)."""
+    lo = -(1 << (bits - 1))
+    if a == b == lo:
+        return -lo - 1
     ab = a * b
-    nudge = (1 << 30) if ab >= 0 else (1 - (1 << 30))
-    return _trunc_div(ab + nudge, 1 << 31)
+    nudge = (1 << (bits - 2)) if ab >= 0 else (1 - (1 << (bits - 2)))
+    return _trunc_div(ab + nudge, 1 << (bits - 1))
 
 
 def _trunc_div(a: int, b: int) -> int:
@@ -165,3 +167,55 @@ def fast_requant_apply(c, x: int) -> int:
 def fast_requant_exact_for(shift: int, acc_bound: int) -> bool:
     """Is the no-right-shift form exact for every |acc| <= acc_bound?"""
     return shift < 0 or acc_bound << (shift + 1) < 2**31
+
+
+# --- HARD_SWISH (reference_ops::HardSwish, int8): a function of one int8, so a 256-entry table ---
+
+INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+
+
+def _sdhm16(a: int, b: int) -> int:
+    """reference_ops::SaturatingDoublingHighMul on int16: truncating, no rounding nudge."""
+    if a == b == INT16_MIN:
+        return INT16_MAX
+    return _trunc_div(a * b, 1 << 15)
+
+
+def _sat_left_shift16(x: int, amount: int) -> int:
+    return max(INT16_MIN, min(INT16_MAX, x * (1 << amount)))
+
+
+def _down_scale_to_int16(m: int) -> int:
+    """DownScaleInt32ToInt16Multiplier: round a Q31 multiplier to Q15."""
+    if m >= INT32_MAX - (1 << 15):
+        return INT16_MAX
+    return (m + (1 << 15)) >> 16
+
+
+def hard_swish_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 HARD_SWISH of x. The multipliers are derived in float32
+    arithmetic, exactly as HardSwishPrepare does."""
+    f32 = np.float32
+    hires = f32(f32(1.0) / f32(128.0)) * f32(in_scale)
+    out_m, out_e = quantize_multiplier(float(f32(hires / f32(out_scale))))
+    relu_m, relu_e = quantize_multiplier(float(f32(hires / f32(f32(3.0) / f32(32768.0)))))
+    if out_e > 0:
+        raise ValueError("HARD_SWISH output scale too small for TFLite's kernel (exponent > 0)")
+    out_m16, relu_m16 = _down_scale_to_int16(out_m), _down_scale_to_int16(relu_m)
+    table = np.empty(256, np.int8)
+    for x in range(-128, 128):
+        v = x - in_zp
+        hires_v = v * (1 << 7)
+        pre_out = saturating_rounding_doubling_high_mul(hires_v, out_m16, 16)
+        r = hires_v
+        if relu_e > 0:
+            r = _sat_left_shift16(r, relu_e - 1)
+        r = saturating_rounding_doubling_high_mul(r, relu_m16, 16)
+        if relu_e > 0:
+            r = _sat_left_shift16(r, 1)
+        if relu_e < 0:
+            r = rounding_divide_by_pot(r, -relu_e)
+        r = (r + (1 << 15)) >> 1
+        out = rounding_divide_by_pot(_sdhm16(r, pre_out), -out_e) + out_zp
+        table[x + 128] = max(-128, min(127, out))
+    return table

@@ -151,3 +151,37 @@ def requantize_model(rng, *, op="QUANTIZE", shape=(1, 4, 4, 7)) -> bytes:
     y = mb.tensor(list(shape), "int8", xs * float(rng.uniform(0.2, 4.0)), int(rng.integers(-100, 100)))
     mb.op(op, [x], [y])
     return mb.build([x], [y])
+
+
+def hard_swish_model(rng, *, shape=(1, 5, 5, 7), in_scale=None, in_zp=None, out_scale=None, out_zp=None) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape), in_scale, in_zp)
+    os_ = out_scale if out_scale is not None else xs * float(rng.uniform(0.3, 1.2))
+    y = mb.tensor(list(shape), "int8", os_, out_zp if out_zp is not None else int(rng.integers(-128, 0)))
+    mb.op("HARD_SWISH", [x], [y])
+    return mb.build([x], [y])
+
+
+def mul_model(rng, *, shape_a=(1, 4, 4, 6), shape_b=(1, 1, 1, 6), const_b=False, act="NONE",
+              scales=None, zps=None) -> bytes:
+    """MUL with numpy-style broadcasting. Input2 is a constant (const_b: hard-sigmoid's scaling,
+    per-channel factors), the input itself (same shape: a square), or -- the squeeze-excite
+    pattern -- the input's MEAN over H and W, [1, 1, 1, C]."""
+    mb = ModelBuilder()
+    sa, sb, so = scales if scales is not None else rng.uniform(0.005, 0.1, 3)
+    za, zb, zo = zps if zps is not None else rng.integers(-128, 128, 3)
+    a = mb.tensor(list(shape_a), "int8", sa, int(za))
+    if const_b:
+        b = mb.tensor(list(shape_b), "int8", sb, int(zb), rng.integers(-128, 128, shape_b))
+    elif tuple(shape_b) == tuple(shape_a):
+        b = a
+    elif len(shape_a) == 4 and tuple(shape_b) == (1, 1, 1, shape_a[3]):
+        axes = mb.tensor([2], "int32", data=[1, 2])
+        b = mb.tensor(list(shape_b), "int8", sb, int(zb))
+        mb.op("MEAN", [a, axes], [b], "ReducerOptions", KeepDims=True)
+    else:
+        raise ValueError(f"no way to derive a {shape_b} input2 from {shape_a}: make it constant")
+    out_shape = list(np.broadcast_shapes(tuple(shape_a), tuple(shape_b)))
+    y = mb.tensor(out_shape, "int8", so, int(zo))
+    mb.op("MUL", [a, b], [y], "MulOptions", FusedActivationFunction=ACT[act])
+    return mb.build([a], [y])

@@ -73,3 +73,11 @@ def test_verify_command():
     r = run("verify", MODEL, "--inputs", "3")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "BIT-EXACT" in r.stdout and "input   3/3: ok" in r.stdout
+
+
+def test_readme_operator_table_is_current():
+    """The README's family x operator table is generated from the bundled models."""
+    from conftest import ROOT
+    r = subprocess.run([sys.executable, str(ROOT / "scripts/op_table.py"), "--check"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr

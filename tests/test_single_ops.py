@@ -181,3 +181,57 @@ def test_pad_standalone(write_model, tmp_path):
 def test_requantize(write_model, tmp_path, op):
     rng = seed(len(op))
     check(write_model, tmp_path, opmodels.requantize_model(rng, op=op))
+
+
+# --- MobileNet V3: HARD_SWISH (a table built by the generator) and broadcasting MUL ---
+
+HARD_SWISH_CASES = [
+    # input scale, input zero point, output scale, output zero point
+    (0.02, 0, 0.02, -10), (0.05, -128, 0.03, -128), (0.1, 127, 0.2, 0), (0.003, 5, 0.0015, -100),
+    (0.5, -20, 0.4, -128), (1.5, 0, 1.0, -100), (0.0004, -60, 0.0003, 30),
+]
+
+
+@pytest.mark.parametrize("in_scale,in_zp,out_scale,out_zp", HARD_SWISH_CASES)
+def test_hard_swish_table_equals_tflite_for_every_input(write_model, in_scale, in_zp, out_scale, out_zp):
+    """All 256 int8 inputs through TFLite's reference HARD_SWISH vs the generator's table."""
+    from codegen.quantization import hard_swish_table
+    from runtime.interpreter import make_interpreter
+    model = write_model(opmodels.hard_swish_model(seed(in_scale), shape=(1, 256), in_scale=in_scale,
+                                                  in_zp=in_zp, out_scale=out_scale, out_zp=out_zp))
+    it = make_interpreter(model, reference=True)
+    it.set_tensor(it.get_input_details()[0]["index"], np.arange(-128, 128, dtype=np.int8)[None])
+    it.invoke()
+    ref = it.get_tensor(it.get_output_details()[0]["index"])[0]
+    np.testing.assert_array_equal(hard_swish_table(in_scale, in_zp, out_scale, out_zp), ref)
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 5, 7), (1, 3, 3, 1), (2, 9), (1, 1, 1, 33)])
+def test_hard_swish(write_model, tmp_path, shape):
+    check(write_model, tmp_path, opmodels.hard_swish_model(seed("hs", shape), shape=shape))
+
+
+MUL_CASES = [
+    # shape_a, shape_b, constant input2, activation
+    ((1, 4, 4, 6), (1, 4, 4, 6), False, "NONE"),
+    ((1, 5, 5, 7), (1, 1, 1, 7), False, "NONE"),        # squeeze-excite gating
+    ((1, 3, 6, 9), (1, 1, 1, 9), False, "RELU6"),
+    ((1, 1, 1, 13), (), True, "NONE"),                   # hard-sigmoid's x * (1/6): a scalar constant
+    ((1, 1, 1, 5), (1,), True, "RELU"),
+    ((1, 4, 3, 5), (1, 4, 1, 5), True, "NONE"),         # broadcast over W
+    ((1, 1, 3, 4), (1, 5, 1, 4), True, "NONE"),         # both inputs broadcast
+    ((2, 3, 8), (8,), True, "NONE"),                     # rank 3 with a per-channel constant
+]
+
+
+@pytest.mark.parametrize("shape_a,shape_b,const_b,act", MUL_CASES)
+def test_mul_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act):
+    check(write_model, tmp_path, opmodels.mul_model(seed("mul", shape_a, shape_b), shape_a=shape_a,
+                                                    shape_b=shape_b, const_b=const_b, act=act))
+
+
+@pytest.mark.parametrize("zps", [(-128, -128, -128), (127, 127, 127), (-128, 127, 0)])
+@pytest.mark.parametrize("scales", [(0.001, 0.002, 1e-4), (0.2, 0.3, 0.05), (0.05, 0.004, 0.9)])
+def test_mul_quantization_extremes(write_model, tmp_path, zps, scales):
+    check(write_model, tmp_path, opmodels.mul_model(seed("mulx", zps, scales), shape_a=(1, 3, 3, 5),
+                                                    shape_b=(1, 1, 1, 5), scales=scales, zps=zps))

@@ -129,6 +129,26 @@ typedef struct {
 void mcuf_add_s8(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
                  int8_t *output);
 
+/* MUL with 4-D broadcasting (NHWC); strides in elements, 0 where an input is broadcast. */
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];
+    int32_t input1_offset, input2_offset;
+    int32_t output_multiplier, output_shift;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} mcuf_mul_params;
+
+void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *input1, const int8_t *input2,
+                 int8_t *output);
+
+/* A pointwise int8 function as a 256-entry table (table[x + 128]), built by the generator. */
+typedef struct {
+    uint32_t size;
+} mcuf_lut_params;
+
+void mcuf_lut_s8(const mcuf_lut_params *p, const int8_t *input, const int8_t *table, int8_t *output);
+
 typedef struct {
     uint32_t outer;
     uint32_t depth;
