@@ -81,9 +81,10 @@ def make_module(platform: str = "vc4", cameras: int = 1, scene=shapes_scene, see
             self._started = False
             self._preview = False
 
-        def create_preview_configuration(self, main={}, lores=None, raw={}, transform=None,
-                                         colour_space=None, buffer_count=4, controls={},
-                                         display="main", encode="main", queue=True, sensor={},
+        # picamera2's own signature, mutable defaults included (never mutated here: copied)
+        def create_preview_configuration(self, main={}, lores=None, raw={}, transform=None,  # noqa: B006
+                                         colour_space=None, buffer_count=4, controls={},  # noqa: B006
+                                         display="main", encode="main", queue=True, sensor={},  # noqa: B006
                                          use_case="preview") -> dict:
             mod.log.append("create_preview_configuration")
 
