@@ -120,6 +120,10 @@ void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *input, int8_t *
         const int32_t shifted_sum_minus_one =
             (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - (1u << 31));
         const int32_t shifted_scale = one_over_one_plus_x(shifted_sum_minus_one);
+        /* More than 256 classes tied near the maximum push the exponent past 31: TFLite's
+         * reference kernel aborts there, C's shift would be undefined. Capped, every output
+         * lands at the bottom of the range (-128 or -127), as probabilities below 1/256 do. */
+        const int out_exponent = num_bits_over_unit + 31 - 8 > 31 ? 31 : num_bits_over_unit + 31 - 8;
 
         for (uint32_t c = 0; c < p->depth; ++c) {
             const int32_t diff = in[c] - max_in_row;
@@ -128,7 +132,7 @@ void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *input, int8_t *
                     (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
                 const int32_t e = exp_on_negative_values(scaled);
                 const int32_t unsat =
-                    mcuf_rdbypot(mcuf_srdhm(shifted_scale, e), num_bits_over_unit + 31 - 8);
+                    mcuf_rdbypot(mcuf_srdhm(shifted_scale, e), out_exponent);
                 out[c] = mcuf_clamp_s8(unsat - 128, -128, 127);
             } else {
                 out[c] = -128;
