@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 
 ACT_SCALE = 0.05               # to_tflite's activation scale (about what trained MobileNets have)
-KINDS = ("conv", "depthwise", "pointwise", "add", "mean", "fc", "softmax")
 
 
 @dataclass(frozen=True)
@@ -52,10 +51,6 @@ class Layer:
         if self.kind == "fc":
             return self.inp[2] * c + c
         return 0
-
-    @property
-    def weights(self) -> int:
-        return self.params - (self.out[2] if self.params else 0)
 
 
 def _same(size: int, stride: int) -> int:

@@ -76,11 +76,10 @@ class Candidate:
         return d
 
 
-def _compile(layers: list[Layer], kernels: str, work: Path):
-    from .pipeline import compile_graph
-    path = work / "arch.tflite"
+def _write(layers: list[Layer], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(to_tflite(layers))
-    return path, compile_graph(path, kernels)
+    return path
 
 
 class Fitter:
@@ -96,7 +95,7 @@ class Fitter:
         self._code: dict[str, tuple[int, int, bool]] = {}
         self.log = log
 
-    def firmware_overhead(self, family: str, work: Path) -> tuple[int, int, bool]:
+    def firmware_overhead(self, family: str) -> tuple[int, int, bool]:
         """(code bytes, other RAM bytes, measured?) of the firmware around the model."""
         if family not in self._code:
             if self.measure_code:
@@ -104,17 +103,16 @@ class Fitter:
 
                 from .pipeline import generate
                 self.log(f"measuring the firmware's code for {family} (arm-none-eabi-gcc) ...")
-                small = work / f"{family}-code"
-                (small / "m").mkdir(parents=True, exist_ok=True)
-                model = small / "m" / "small.tflite"
-                model.write_bytes(to_tflite(FAMILIES[family](0.25, 32, 2)))
-                generate(model, small / "gen", self.board.target, kernels=self.kernels)
-                try:
-                    fw = build_firmware(small / "gen", self.board, small / "fw")
-                    self._code[family] = (fw.size.code + fw.size.other_rodata + fw.size.data_init,
-                                          fw.size.other_ram, True)
-                except DoesNotFit:
-                    self._code[family] = (CODE_BYTES_FALLBACK[family], 0, False)
+                with tempfile.TemporaryDirectory() as tmp:
+                    work = Path(tmp)
+                    model = _write(FAMILIES[family](0.25, 32, 2), work / "m" / "small.tflite")
+                    generate(model, work / "gen", self.board.target, kernels=self.kernels)
+                    try:
+                        fw = build_firmware(work / "gen", self.board, work / "fw")
+                        self._code[family] = (fw.size.code + fw.size.other_rodata + fw.size.data_init,
+                                              fw.size.other_ram, True)
+                    except DoesNotFit:
+                        self._code[family] = (CODE_BYTES_FALLBACK[family], 0, False)
             else:
                 self._code[family] = (CODE_BYTES_FALLBACK[family], 0, False)
         return self._code[family]
@@ -123,10 +121,10 @@ class Fitter:
                  latency_ms: float | None = None, channels: int = 3) -> Candidate:
         layers = FAMILIES[family](alpha, resolution, classes, channels)
         macs, params = totals(layers)
+        from .pipeline import compile_graph
         with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            _, c = _compile(layers, self.kernels, work)
-            code, other_ram, measured = self.firmware_overhead(family, work)
+            c = compile_graph(_write(layers, Path(tmp) / "arch.tflite"), self.kernels)
+        code, other_ram, measured = self.firmware_overhead(family)
         per_layer = self.cost.predict(c.graph, c.steps)
         weights = sum(s.weight_bytes for s in c.steps)
         instr = int(round(sum(per_layer)))

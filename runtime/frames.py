@@ -59,9 +59,14 @@ class FrameSource:
         self.close()
 
 
+def round_to_uint8(x: np.ndarray) -> np.ndarray:
+    """Float pixel values -> uint8: round half up, saturate."""
+    return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)
+
+
 def to_uint8(img: np.ndarray) -> np.ndarray:
-    """Float pixels in [0, 1] -> uint8 (round half up), as a camera would deliver them."""
-    return np.clip(np.floor(img * 255.0 + 0.5), 0, 255).astype(np.uint8)
+    """Float pixels in [0, 1] -> uint8, as a camera would deliver them."""
+    return round_to_uint8(img * 255.0)
 
 
 class SyntheticSource(FrameSource):
@@ -162,7 +167,7 @@ def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, full_range: bool = T
     r = y + 1.402 * cr
     g = y - 0.344136 * cb - 0.714136 * cr
     b = y + 1.772 * cb
-    return np.clip(np.floor(np.stack([r, g, b], axis=-1) + 0.5), 0, 255).astype(np.uint8)
+    return round_to_uint8(np.stack([r, g, b], axis=-1))
 
 
 def upsample_chroma(c: np.ndarray, h: int, w: int) -> np.ndarray:

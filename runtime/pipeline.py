@@ -66,7 +66,6 @@ class Result:
     fps: float                    # results per second, moving average over the last frames
     dropped: int                  # frames dropped so far (live sources only)
     tensor: np.ndarray | None = None   # the exact input tensor, when asked to keep it
-    raw: np.ndarray | None = None      # the raw output tensor
 
 
 @dataclass
@@ -154,7 +153,7 @@ class Pipeline:
                 fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
                 r = Result(frame, self.clf.top(raw, self.top_k), (t1 - t0) * 1e3,
                            (t1 - frame.timestamp) * 1e3, fps, slot.dropped,
-                           tensor if self.keep_tensors else None, raw)
+                           tensor if self.keep_tensors else None)
                 self.summary.add(r, self.known_labels)
                 self.summary.seconds = t1 - t_start
                 yield r

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from runtime.frames import round_to_uint8, to_uint8
 from runtime.shapes import LABELS, draw_shape
 
 GARBAGE = 0xAA
@@ -30,13 +31,12 @@ def rgb_to_yuv420(rgb: np.ndarray, stride: int) -> np.ndarray:
     cb = 128 + (-0.168736 * r - 0.331264 * g + 0.5 * b)
     cr = 128 + (0.5 * r - 0.418688 * g - 0.081312 * b)
     sub = lambda c: c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))   # noqa: E731
-    q = lambda c: np.clip(np.floor(c + 0.5), 0, 255).astype(np.uint8)  # noqa: E731
     buf = np.full(h * stride * 3 // 2, GARBAGE, np.uint8)
     ys = buf[:h * stride].reshape(h, stride)
-    ys[:, :w] = q(y)
+    ys[:, :w] = round_to_uint8(y)
     for k, c in enumerate((cb, cr)):
         plane = buf[h * stride + k * (h // 2) * (stride // 2):][: (h // 2) * (stride // 2)]
-        plane.reshape(h // 2, stride // 2)[:, :w // 2] = q(sub(c))
+        plane.reshape(h // 2, stride // 2)[:, :w // 2] = round_to_uint8(sub(c))
     return buf.reshape(h * 3 // 2, stride)
 
 
@@ -44,7 +44,7 @@ def shapes_scene(index: int, w: int, h: int, rng: np.random.Generator):
     """What the camera looks at: one of the training shapes, square, centred, the sides filled
     with the edge colour. Returns (RGB uint8 (h, w, 3), true label). h must be even."""
     kind = int(rng.integers(0, len(LABELS)))
-    img = np.clip(np.floor(draw_shape(kind, h, rng) * 255 + 0.5), 0, 255).astype(np.uint8)
+    img = to_uint8(draw_shape(kind, h, rng))
     # constant over 2x2 blocks, so 4:2:0 chroma loses nothing and colour round trips are exact
     # to rounding
     img = np.repeat(np.repeat(img[::2, ::2], 2, axis=0), 2, axis=1)

@@ -18,7 +18,7 @@ import fake_picamera2
 from conftest import FIXTURE_MODELS
 from runtime.classifier import Classifier, LabelsError, ModelLoadError, read_labels
 from runtime.frames import (Frame, FrameSource, ImageFolderSource, SourceError, SyntheticSource, Want,
-                            Y4mSource, open_source)
+                            Y4mSource, open_source, round_to_uint8)
 from runtime.interpreter import make_interpreter
 from runtime.picamera import Picamera2Source, lores_size, yuv420_planes
 from runtime.pipeline import Pipeline, Slot
@@ -185,7 +185,7 @@ def write_y4m(path, frames, full_range):
             if not full_range:                                      # studio levels
                 y = yuv[:h].astype(np.float64) * 219 / 255 + 16
                 c = (yuv[h:].astype(np.float64) - 128) * 224 / 255 + 128
-                yuv = np.clip(np.floor(np.concatenate([y, c]) + 0.5), 0, 255).astype(np.uint8)
+                yuv = round_to_uint8(np.concatenate([y, c]))
             f.write(b"FRAME\n" + yuv.tobytes())
 
 
