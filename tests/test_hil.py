@@ -91,9 +91,21 @@ def test_packet_round_trip_and_crc():
 def test_device_reset_is_reported():
     """A BOOT packet in the middle of a session means the device restarted."""
     with HilLink("loop://", timeout=1) as link:
-        link.send_raw(encode_packet(MsgType.BOOT, 0, b"\x01" * 60))   # loop:// echoes it back
+        # loop:// echoes what is sent: an answer to INFO (seq 1) starts the session ...
+        link.send_raw(encode_packet(MsgType.INFO | 0x80, 1, b"\x01" * 60))
+        assert link.request(MsgType.INFO) == b"\x01" * 60
+        link.send_raw(encode_packet(MsgType.BOOT, 0, b"\x01" * 60))   # ... then the device restarts
         with pytest.raises(DeviceReset, match="restarted"):
             link.request(MsgType.INFO)
+
+
+def test_boot_announcement_at_connect_is_not_a_reset():
+    """QEMU's firmware may start just as the host connects: its BOOT arrives before any answer.
+    That is the start of the session; the request is sent again and answered."""
+    with HilLink("loop://", timeout=1) as link:
+        link.send_raw(encode_packet(MsgType.BOOT, 0, b"\x01" * 60))
+        link.send_raw(encode_packet(MsgType.INFO | 0x80, 2, b"\x02" * 60))   # the answer to the resend
+        assert link.request(MsgType.INFO) == b"\x02" * 60
 
 
 def test_no_device_is_a_clear_error():

@@ -70,6 +70,7 @@ class HilLink:
         self._buf = bytearray()
         self.info: DeviceInfo | None = None
         self.crc_retries = 0
+        self._answered = False     # a BOOT before the first answer is start-up, not a reset
 
     def close(self) -> None:
         self.port.close()
@@ -144,6 +145,10 @@ class HilLink:
                 if pkt.type == -1:
                     break                       # our side saw a corrupt frame: resend
                 if pkt.type == MsgType.BOOT:
+                    if not self._answered:
+                        # the device started just as we connected: our request may have gone
+                        # out before it listened, so send it again
+                        break
                     raise DeviceReset(f"the device on {self.url} restarted during {name} "
                                       "(power glitch, watchdog or crash); results so far are void")
                 if pkt.type == MsgType.ERROR and pkt.seq == 0xFFFF:
@@ -167,6 +172,7 @@ class HilLink:
                     raise DeviceError(code, req, msg)
                 if pkt.type != (msg_type | 0x80):
                     continue
+                self._answered = True
                 return pkt.payload
             if damaged:
                 self.crc_retries += 1
