@@ -38,6 +38,8 @@ def _c_array(c: ConstArray) -> str:
 
 
 def _c_value(v) -> str:
+    if isinstance(v, dict):   # a nested struct
+        return "{" + ", ".join(f".{k} = {_c_value(x)}" for k, x in v.items()) + "}"
     if isinstance(v, (list, tuple)):
         return "{" + ", ".join(_c_value(x) for x in v) + "}"
     if isinstance(v, str):
@@ -150,6 +152,7 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
     guarded = []
     layer_table = []
     layers = []
+    named: set[int] = set()
     for i, step in enumerate(steps):
         op = step.op
         out_t = graph.tensors[step.output]
@@ -157,20 +160,22 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
         parts.append(f"\n/* layer {i}: {op.type} (model op #{op.index}) {in_shapes} -> {_shape(out_t)} */\n")
         for c in step.consts:
             parts.append(_c_array(c))
-        pname = f"op{op.index}_params"
+        # an op lowered to several steps (SPLIT) gets one parameter block per step
+        pname = f"op{op.index}_params" + (f"_{i}" if op.index in named else "")
+        named.add(op.index)
         parts.append(_c_struct(step, pname))
-        args = [f"&{pname}"]
-        for a in step.args:
-            if a[0] == "in":
-                args.append(f"arena + {plan.offset(graph, a[1])}")
-            elif a[0] == "out":
-                args.append(f"arena + {plan.offset(graph, a[1])}")
-            elif a[0] == "const":
-                args.append(a[1].name)
-            elif a[0] == "scratch":
-                args.append(f"(int16_t *)(void *)(arena + {plan.scratch_offset(i)})")
-            else:
-                args.append("0")
+        def c_arg(a, i=i):
+            if a[0] in ("in", "out"):
+                return f"arena + {plan.offset(graph, a[1])}"
+            if a[0] == "const":
+                return a[1].name
+            if a[0] == "ins":      # an array of input pointers (CONCATENATION)
+                return "(const int8_t *const[]){" + ", ".join(c_arg(b, i) for b in a[1]) + "}"
+            if a[0] == "scratch":
+                return f"(int16_t *)(void *)(arena + {plan.scratch_offset(i)})"
+            return "0"
+
+        args = [f"&{pname}"] + [c_arg(a) for a in step.args]
         out_off = plan.offset(graph, step.output)
         call = f"{step.kernel}({', '.join(args)});"
         calls.append(f"    {call}\n    AFTER_LAYER({i}, arena + {out_off}, {out_t.nbytes});\n")

@@ -94,12 +94,13 @@ def separable_blocks(graph: Graph, steps: list[Step]):
 
 def inspect_model(path: str | Path, kernels: str = "reference") -> Report:
     graph = read_model(path)
+    passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)
     steps, unsupported = [], []
     for op in graph.operators:
         try:
-            steps.append(lower_op(graph, op, kernels))
+            steps.extend(lower_op(graph, op, kernels))
         except UnsupportedModelError as e:
             unsupported.append((op.index, op.type, str(e)))
     report = Report(Path(path).name, graph, steps, unsupported, kernels=kernels)

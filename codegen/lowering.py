@@ -39,17 +39,22 @@ class Step:
 
 SUPPORTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
                  "MAX_POOL_2D", "MEAN", "ADD", "MUL", "SOFTMAX", "PAD", "PADV2", "QUANTIZE",
-                 "RELU", "RELU6", "RELU_N1_TO_1", "HARD_SWISH")
+                 "RELU", "RELU6", "RELU_N1_TO_1", "HARD_SWISH", "TRANSPOSE", "SPLIT", "SPLIT_V",
+                 "SLICE", "STRIDED_SLICE", "CONCATENATION", "LOGISTIC", "RSQRT",
+                 "BATCH_MATMUL", "SQUARED_DIFFERENCE", "DEQUANTIZE->NEG->QUANTIZE")
 
 
-def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> Step:
-    """kernels: 'reference' (portable C) or 'dsp' (optimized, chosen per layer where one fits)."""
+def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Step]:
+    """One operator's steps (a SPLIT makes one per output). kernels: 'reference' (portable C)
+    or 'dsp' (optimized, chosen per layer where one fits)."""
     fn = _LOWERERS.get(op.type)
     if fn is None:
         raise UnsupportedModelError("no kernel for this operator")
     if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        return fn(graph, op, kernels)
-    return fn(graph, op)
+        step = fn(graph, op, kernels)
+    else:
+        step = fn(graph, op)
+    return step if isinstance(step, list) else [step]
 
 
 def lower(graph: Graph, kernels: str = "reference") -> list[Step]:
@@ -57,7 +62,7 @@ def lower(graph: Graph, kernels: str = "reference") -> list[Step]:
     steps, problems = [], []
     for op in graph.operators:
         try:
-            steps.append(lower_op(graph, op, kernels))
+            steps.extend(lower_op(graph, op, kernels))
         except UnsupportedModelError as e:
             problems.append(f"#{op.index} {op.type}" + ("" if op.type not in _LOWERERS else f" ({e})"))
     if problems:
@@ -316,20 +321,22 @@ def _lower_pool(graph, op) -> Step:
 
 
 def _lower_mean(graph, op) -> Step:
+    """MEAN over one run of adjacent axes, the input seen as [outer, count, inner]: the
+    zero-point-corrected sum requantized with 1/count folded in (TFLite 2.21's integer path,
+    also when input and output quantization are equal; checked in test_single_ops)."""
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
-    axes = _t(graph, op.inputs[1]).data
-    if axes is None:
-        raise UnsupportedModelError("axis must be constant")
-    raw_axes = [int(a) for a in np.asarray(axes).reshape(-1)]
-    b, h, w, c = _nhwc(x)
-    if sorted(a % 4 for a in raw_axes) != [1, 2]:
-        raise UnsupportedModelError(f"only the mean over H and W is supported, not axes {raw_axes}")
-    multiplier, shift = q.mean_multiplier(x.quant.scale, y.quant.scale, h * w)
-    p = dict(batches=b, count=h * w, channels=c, input_zero_point=x.quant.zero_point,
+    axes = sorted({a % len(x.shape) for a in _const_ints(graph, op.inputs[1], "axis")})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise UnsupportedModelError(f"MEAN over axes {axes} that are not adjacent")
+    dims = list(x.shape)
+    outer, count = int(np.prod(dims[:axes[0]])), int(np.prod(dims[axes[0]:axes[-1] + 1]))
+    inner = int(np.prod(dims[axes[-1] + 1:]))
+    multiplier, shift = q.mean_multiplier(x.quant.scale, y.quant.scale, count)
+    p = dict(batches=outer, count=count, channels=inner, input_zero_point=x.quant.zero_point,
              multiplier=multiplier, shift=shift, output_zero_point=y.quant.zero_point)
-    return Step(op, "mcuf_mean_hw_s8", "mcuf_mean_params", p, [("in", x.index), ("out", y.index)],
-                [x.index], y.index, b * h * w * c)
+    return Step(op, "mcuf_mean_s8", "mcuf_mean_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index, x.size)
 
 
 # --- element-wise ---
@@ -337,10 +344,8 @@ def _lower_mean(graph, op) -> Step:
 def _lower_add(graph, op) -> Step:
     a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
     _require_int8(a, b, y)
-    if a.shape != b.shape or a.size != y.size:
-        raise UnsupportedModelError(f"broadcasting ADD {list(a.shape)} + {list(b.shape)}")
-    if a.is_constant or b.is_constant:
-        raise UnsupportedModelError("ADD of a constant tensor")
+    if len(y.shape) > 4:
+        raise UnsupportedModelError(f"ADD of rank {len(y.shape)} (at most 4 supported)")
     left_shift = 20
     sa, sb, so = (float(np.float32(t.quant.scale)) for t in (a, b, y))
     twice_max = float(np.float32(2 * np.float32(max(sa, sb))))
@@ -352,8 +357,17 @@ def _lower_add(graph, op) -> Step:
              left_shift=left_shift, input1_multiplier=m1, input1_shift=s1,
              input2_multiplier=m2, input2_shift=s2, output_multiplier=mo, output_shift=s_o,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    return Step(op, "mcuf_add_s8", "mcuf_add_params", p,
-                [("in", a.index), ("in", b.index), ("out", y.index)], [a.index, b.index], y.index)
+    if a.shape == b.shape and not (a.is_constant or b.is_constant):
+        return Step(op, "mcuf_add_s8", "mcuf_add_params", p,
+                    [("in", a.index), ("in", b.index), ("out", y.index)], [a.index, b.index], y.index)
+    # broadcasting, or a constant operand (layer norm's epsilon)
+    out_dims = [1] * (4 - len(y.shape)) + list(y.shape)
+    arg_a, const_a, in_a = _operand(graph, op, a, "input1")
+    arg_b, const_b, in_b = _operand(graph, op, b, "input2")
+    bp = dict(add=p, out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
+              stride2=_broadcast_strides(b.shape, out_dims))
+    return Step(op, "mcuf_add_broadcast_s8", "mcuf_add_broadcast_params", bp,
+                [arg_a, arg_b, ("out", y.index)], in_a + in_b, y.index, 0, const_a + const_b)
 
 
 def _broadcast_strides(shape, out_dims) -> list[int]:
@@ -398,6 +412,63 @@ def _lower_mul(graph, op) -> Step:
                 in_a + in_b, y.index, 0, const_a + const_b)
 
 
+def _lower_batch_matmul(graph, op) -> Step:
+    a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
+    _require_int8(a, b, y)
+    if len(a.shape) < 2 or len(b.shape) < 2:
+        raise UnsupportedModelError("BATCH_MATMUL operands need at least two dimensions")
+    adj_x, adj_y = op.options.get("AdjX", False), op.options.get("AdjY", False)
+    m, k = (a.shape[-1], a.shape[-2]) if adj_x else (a.shape[-2], a.shape[-1])
+    k2, n = (b.shape[-1], b.shape[-2]) if adj_y else (b.shape[-2], b.shape[-1])
+    if k != k2:
+        raise UnsupportedModelError(f"BATCH_MATMUL depths differ: {list(a.shape)} x {list(b.shape)}")
+    ba, bb = int(np.prod(a.shape[:-2])), int(np.prod(b.shape[:-2]))
+    batches = int(np.prod(y.shape[:-2]))
+    if not ((ba == batches or ba == 1) and (bb == batches or bb == 1)
+            and (a.shape[:-2] == b.shape[:-2] or 1 in (ba, bb))):
+        raise UnsupportedModelError(f"BATCH_MATMUL batch broadcast {list(a.shape)} x {list(b.shape)}")
+    f32 = np.float32
+    real = float(f32(a.quant.scale)) * float(f32(b.quant.scale)) / float(f32(y.quant.scale))
+    mult, shift = q.quantize_multiplier(real)
+    act_min, act_max = _act(op, y)
+    p = dict(batches=batches, rows=m, cols=n, depth=k,
+             lhs_batch=0 if ba == 1 else m * k, lhs_row=1 if adj_x else k, lhs_depth=m if adj_x else 1,
+             rhs_batch=0 if bb == 1 else k * n, rhs_depth=1 if adj_y else n, rhs_col=k if adj_y else 1,
+             lhs_offset=-a.quant.zero_point, rhs_offset=-b.quant.zero_point,
+             output_multiplier=mult, output_shift=shift, output_offset=y.quant.zero_point,
+             act_min=act_min, act_max=act_max)
+    arg_a, const_a, in_a = _operand(graph, op, a, "lhs")
+    arg_b, const_b, in_b = _operand(graph, op, b, "rhs")
+    return Step(op, "mcuf_batch_matmul_s8", "mcuf_batch_matmul_params", p,
+                [arg_a, arg_b, ("out", y.index)], in_a + in_b, y.index, batches * m * n * k,
+                const_a + const_b)
+
+
+def _lower_squared_difference(graph, op) -> Step:
+    a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
+    _require_int8(a, b, y)
+    if len(y.shape) > 4:
+        raise UnsupportedModelError(f"SQUARED_DIFFERENCE of rank {len(y.shape)} (at most 4 supported)")
+    left_shift = 7                      # int8: (255 << 7)^2 still fits int32
+    sa, sb, so = (float(np.float32(t.quant.scale)) for t in (a, b, y))
+    twice_max = 2.0 * max(sa, sb)
+    m1, s1 = q.quantize_multiplier(sa / twice_max)
+    m2, s2 = q.quantize_multiplier(sb / twice_max)
+    mo, s_o = q.quantize_multiplier(twice_max * twice_max / float(np.float32((1 << 2 * left_shift) * so)))
+    if max(s1, s2, s_o) > 0:
+        raise UnsupportedModelError("SQUARED_DIFFERENCE output scale too small for TFLite's kernel")
+    out_dims = [1] * (4 - len(y.shape)) + list(y.shape)
+    arg_a, const_a, in_a = _operand(graph, op, a, "input1")
+    arg_b, const_b, in_b = _operand(graph, op, b, "input2")
+    p = dict(out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
+             stride2=_broadcast_strides(b.shape, out_dims), input1_offset=-a.quant.zero_point,
+             input2_offset=-b.quant.zero_point, left_shift=left_shift, input1_multiplier=m1,
+             input1_shift=s1, input2_multiplier=m2, input2_shift=s2, output_multiplier=mo,
+             output_shift=s_o, output_offset=y.quant.zero_point, act_min=-128, act_max=127)
+    return Step(op, "mcuf_squared_difference_s8", "mcuf_squared_difference_params", p,
+                [arg_a, arg_b, ("out", y.index)], in_a + in_b, y.index, 0, const_a + const_b)
+
+
 def _lower_hard_swish(graph, op) -> Step:
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
@@ -405,6 +476,23 @@ def _lower_hard_swish(graph, op) -> Step:
         table = q.hard_swish_table(x.quant.scale, x.quant.zero_point, y.quant.scale, y.quant.zero_point)
     except ValueError as e:
         raise UnsupportedModelError(str(e)) from None
+    t = ConstArray(f"op{op.index}_table", "int8_t", table)
+    return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
+                [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
+
+
+_TABLES = {"LOGISTIC": q.logistic_table, "RSQRT": q.rsqrt_table}
+
+
+def _lower_table(graph, op) -> Step:
+    """Unary int8 ops (LOGISTIC, RSQRT, folded float islands): TFLite's result for each of
+    the 256 inputs, computed here; the device does one lookup per element."""
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    if op.type == "LUT":
+        table = op.options["_table"]
+    else:
+        table = _TABLES[op.type](x.quant.scale, x.quant.zero_point, y.quant.scale, y.quant.zero_point)
     t = ConstArray(f"op{op.index}_table", "int8_t", table)
     return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
                 [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
@@ -461,6 +549,139 @@ def _lower_requantize(graph, op) -> Step:
                 [("in", x.index), ("out", y.index)], [x.index], y.index)
 
 
+# --- ops that only move bytes ---
+
+def _same_quant(x: Tensor, y: Tensor) -> None:
+    _require_int8(x, y)
+    if x.quant.scale != y.quant.scale or x.quant.zero_point != y.quant.zero_point:
+        raise UnsupportedModelError(f"'{y.name}' is quantized differently from its input "
+                                    "(a copy cannot requantize); re-convert the model")
+
+
+COPY_MAX_DIMS = 6   # MCUF_COPY_MAX_DIMS
+
+
+def _row_major_strides(shape) -> list[int]:
+    strides, step = [], 1
+    for d in reversed(list(shape)):
+        strides.insert(0, step)
+        step *= int(d)
+    return strides
+
+
+def _copy_step(op, x: Tensor, y: Tensor, dims, strides, offset: int = 0) -> Step:
+    """A strided gather of y from x. Extent-1 dimensions are dropped and neighbours that stay
+    contiguous merged: a channel shuffle's 5-D transpose is a 3-D copy."""
+    merged: list[list[int]] = []
+    for d, s in zip(dims, strides):
+        if d == 1:
+            continue
+        if merged and merged[-1][1] == s * d:
+            merged[-1] = [merged[-1][0] * d, s]
+        else:
+            merged.append([int(d), int(s)])
+    if len(merged) > COPY_MAX_DIMS:
+        raise UnsupportedModelError(f"a copy that needs {len(merged)} dimensions (at most {COPY_MAX_DIMS})")
+    merged = merged or [[1, 1]]
+    pad = [0] * (COPY_MAX_DIMS - len(merged))
+    p = dict(offset=offset, dims=len(merged), out_dims=[d for d, _ in merged] + pad,
+             in_strides=[s for _, s in merged] + pad)
+    return Step(op, "mcuf_copy_s8", "mcuf_copy_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index)
+
+
+def _const_ints(graph, idx: int, what: str) -> list[int]:
+    v = _t(graph, idx).data
+    if v is None:
+        raise UnsupportedModelError(f"{what} must be constant")
+    return [int(a) for a in np.asarray(v).reshape(-1)]
+
+
+def _lower_transpose(graph, op) -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _same_quant(x, y)
+    perm = _const_ints(graph, op.inputs[1], "the permutation")
+    st = _row_major_strides(x.shape)
+    return _copy_step(op, x, y, [x.shape[a] for a in perm], [st[a] for a in perm])
+
+
+def _lower_split(graph, op) -> list[Step]:
+    """SPLIT (axis, x) and SPLIT_V (x, sizes, axis): one copy per output."""
+    xi, ai = (op.inputs[1], op.inputs[0]) if op.type == "SPLIT" else (op.inputs[0], op.inputs[2])
+    x = _t(graph, xi)
+    axis = _const_ints(graph, ai, "the split axis")[0] % len(x.shape)
+    st = _row_major_strides(x.shape)
+    steps, start = [], 0
+    for o in op.outputs:
+        y = _t(graph, o)
+        _same_quant(x, y)
+        steps.append(_copy_step(op, x, y, y.shape, st, start * st[axis]))
+        start += y.shape[axis]
+    return steps
+
+
+def _lower_slice(graph, op) -> Step:
+    """SLICE (begin, size) and STRIDED_SLICE (begin, end, strides, masks) with constant bounds."""
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _same_quant(x, y)
+    rank = len(x.shape)
+    begin = _const_ints(graph, op.inputs[1], "begin")
+    if op.type == "SLICE":
+        size = _const_ints(graph, op.inputs[2], "size")
+        step = [1] * rank
+        count = [x.shape[i] - begin[i] if size[i] < 0 else size[i] for i in range(rank)]
+    else:
+        o = op.options
+        if o.get("EllipsisMask", 0) or o.get("NewAxisMask", 0) or o.get("Offset", False):
+            raise UnsupportedModelError("STRIDED_SLICE with ellipsis, new-axis or offset masks")
+        end = _const_ints(graph, op.inputs[2], "end")
+        step = _const_ints(graph, op.inputs[3], "strides")
+        count = []
+        for i in range(rank):
+            b, e, s, d = begin[i], end[i], step[i], x.shape[i]
+            if s == 0:
+                raise UnsupportedModelError("STRIDED_SLICE with a zero stride")
+            if o.get("BeginMask", 0) >> i & 1:
+                b = 0 if s > 0 else d - 1
+            if o.get("EndMask", 0) >> i & 1:
+                e = d if s > 0 else -d - 1
+            b = b + d if b < 0 else b
+            e = e + d if e < 0 and not (o.get("EndMask", 0) >> i & 1) else e
+            if o.get("ShrinkAxisMask", 0) >> i & 1:
+                begin[i], count_i = b, 1
+            else:
+                b = min(max(b, 0), d) if s > 0 else min(max(b, -1), d - 1)
+                e = min(max(e, 0), d) if s > 0 else min(max(e, -1), d - 1)
+                begin[i], count_i = b, max(0, -(-(e - b) // s) if s > 0 else -(-(b - e) // -s))
+            count.append(count_i)
+    if int(np.prod(count)) != y.size:
+        raise UnsupportedModelError(f"slice of {count} elements does not match the output {list(y.shape)}")
+    st = _row_major_strides(x.shape)
+    offset = sum(b * s for b, s in zip(begin, st))
+    return _copy_step(op, x, y, count, [s * k for s, k in zip(st, step)], offset)
+
+
+def _lower_concat(graph, op) -> Step:
+    y = _t(graph, op.outputs[0])
+    if op.options.get("FusedActivationFunction", "NONE") != "NONE":
+        raise UnsupportedModelError("CONCATENATION with a fused activation")
+    axis = op.options.get("Axis", 0) % len(y.shape)
+    outer = int(np.prod(y.shape[:axis]))
+    args, consts, ins, rows = [], [], [], []
+    for k, i in enumerate(op.inputs):
+        x = _t(graph, i)
+        _same_quant(x, y)
+        a, c, n = _operand(graph, op, x, f"input{k}")
+        args.append(a)
+        consts += c
+        ins += n
+        rows.append(int(np.prod(x.shape[axis:])))
+    r = ConstArray(f"op{op.index}_rows", "int32_t", np.array(rows, np.int32))
+    p = dict(outer=outer, out_row=int(np.prod(y.shape[axis:])), count=len(rows))
+    return Step(op, "mcuf_concat_s8", "mcuf_concat_params", p,
+                [("ins", args), ("const", r), ("out", y.index)], ins, y.index, 0, consts + [r])
+
+
 _LOWERERS = {
     "CONV_2D": _lower_conv, "DEPTHWISE_CONV_2D": _lower_depthwise,
     "FULLY_CONNECTED": _lower_fully_connected, "AVERAGE_POOL_2D": _lower_pool,
@@ -468,4 +689,8 @@ _LOWERERS = {
     "SOFTMAX": _lower_softmax, "PAD": _lower_pad, "PADV2": _lower_pad,
     "QUANTIZE": _lower_requantize, "RELU": _lower_requantize, "RELU6": _lower_requantize,
     "RELU_N1_TO_1": _lower_requantize, "MUL": _lower_mul, "HARD_SWISH": _lower_hard_swish,
+    "TRANSPOSE": _lower_transpose, "SPLIT": _lower_split, "SPLIT_V": _lower_split,
+    "SLICE": _lower_slice, "STRIDED_SLICE": _lower_slice, "CONCATENATION": _lower_concat,
+    "LOGISTIC": _lower_table, "RSQRT": _lower_table, "LUT": _lower_table,
+    "BATCH_MATMUL": _lower_batch_matmul, "SQUARED_DIFFERENCE": _lower_squared_difference,
 }

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import quantization as q
 from .errors import UnsupportedModelError
 from .graph import Graph, Operator
 
@@ -79,6 +80,39 @@ def fold_shape_arithmetic(graph: Graph) -> None:
             out.data = np.asarray(value, dtype=np.int32).reshape(out.shape)
             graph.operators.remove(op)
             changed = True
+
+
+# --- float islands: DEQUANTIZE -> float op -> QUANTIZE on one int8 value ---
+
+# float ops allowed inside an island, with the table of the whole island
+_ISLAND_TABLES = {"NEG": q.dequantize_negate_quantize_table}
+
+
+def fold_float_islands(graph: Graph) -> None:
+    """The converter leaves some int8 -> float -> int8 detours (a layer norm's 'x - mean' is
+    DEQUANTIZE -> NEG -> QUANTIZE). Element-wise on one int8 value, the whole detour is a
+    256-entry table: it becomes one LUT op and the float tensors disappear."""
+    for deq in list(graph.operators):
+        if deq.type != "DEQUANTIZE":
+            continue
+        x = graph.tensors[deq.inputs[0]]
+        mid = graph.consumers(deq.outputs[0])
+        if x.dtype != "int8" or x.quant is None or len(mid) != 1 or mid[0].type not in _ISLAND_TABLES:
+            continue
+        quant = graph.consumers(mid[0].outputs[0])
+        if len(quant) != 1 or quant[0].type != "QUANTIZE" or deq.outputs[0] in graph.outputs:
+            continue
+        y = graph.tensors[quant[0].outputs[0]]
+        if y.dtype != "int8" or y.quant is None or mid[0].outputs[0] in graph.outputs:
+            continue
+        table = _ISLAND_TABLES[mid[0].type](x.quant.scale, x.quant.zero_point, y.quant.scale,
+                                            y.quant.zero_point)
+        lut = Operator(quant[0].index, "LUT", [x.index], [y.index],
+                       {"_table": table, "_from": f"DEQUANTIZE->{mid[0].type}->QUANTIZE"})
+        at = graph.operators.index(quant[0])
+        graph.operators[at] = lut
+        graph.operators.remove(deq)
+        graph.operators.remove(mid[0])
 
 
 # --- reshapes become aliases ---

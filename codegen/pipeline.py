@@ -27,6 +27,7 @@ def resolve_kernels(target: str, kernels: str = "auto") -> str:
 
 def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
     graph = read_model(model_path)
+    passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)
     steps = lower(graph, kernels)

@@ -219,3 +219,101 @@ def hard_swish_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int)
         out = rounding_divide_by_pot(_sdhm16(r, pre_out), -out_e) + out_zp
         table[x + 128] = max(-128, min(127, out))
     return table
+
+
+# --- Tables for unary ops whose TFLite int8 kernel is a function of one byte ---
+
+def _expf():
+    """The C library's expf, which TFLite's LUTPopulate calls; numpy's float32 exp elsewhere
+    (it can differ in the last bit, which matters only at exact rounding ties)."""
+    import ctypes
+    import ctypes.util
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        libm.expf.restype, libm.expf.argtypes = ctypes.c_float, [ctypes.c_float]
+        return lambda v: np.float32(libm.expf(float(v)))
+    except (OSError, AttributeError):
+        return lambda v: np.exp(np.float32(v))
+
+
+def logistic_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 LOGISTIC of x: the reference kernel looks it up in a
+    table LUTPopulate fills in float32: round(sigmoid(in_scale * (x - zp)) / out_scale) + zp."""
+    f32, expf = np.float32, _expf()
+    inv = f32(f32(1.0) / f32(out_scale))
+    table = np.empty(256, np.int8)
+    for x in range(-128, 128):
+        v = f32(f32(in_scale) * f32(x - in_zp))
+        s = f32(f32(1.0) / f32(f32(1.0) + expf(-v)))
+        out = tflite_round(float(f32(s * inv))) + out_zp
+        table[x + 128] = max(-128, min(127, out))
+    return table
+
+
+def _sat_left_shift32(x: int, e: int) -> int:
+    """gemmlowp SaturatingRoundingMultiplyByPOT<e> for e > 0 on int32."""
+    threshold = (1 << (31 - e)) - 1
+    if x > threshold:
+        return 2**31 - 1
+    if x < -threshold:
+        return -2**31
+    return x << e
+
+
+def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
+    """GetInvSqrtQuantizedMultiplierExp(value, kReverseShift): 1/sqrt(value) as a Q31
+    multiplier and a left shift, by five gemmlowp fixed-point Newton steps (F3 arithmetic)."""
+    if value <= 1:
+        return 2**31 - 1, 0
+    shift = 11
+    while value >= 1 << 29:
+        value //= 4
+        shift += 1
+    pairs = ((32 - value.bit_length()) - 1) // 2 - 1
+    shift -= pairs
+    value <<= 2 * pairs
+    srdhm = saturating_rounding_doubling_high_mul
+    half_input = rounding_divide_by_pot(value >> 1, 1)
+    half_three = (1 << 28) + (1 << 27)
+    x = 1 << 28                                             # F3 one
+    for _ in range(5):
+        x3 = _sat_left_shift32(srdhm(srdhm(x, x), x), 6)    # F9 -> F3
+        x = _sat_left_shift32(_wrap32(srdhm(half_three, x) - srdhm(half_input, x3)), 3)
+    x = srdhm(x, 1518500250)                                # * sqrt(2)/2
+    if shift < 0:
+        x <<= -shift
+        shift = 0
+    return x, -shift
+
+
+def rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 RSQRT of x (RsqrtEvalQuantized). Inputs below the zero
+    point (negative reals) are an error in TFLite; they get the largest output here."""
+    f32 = np.float32
+    scale = 1.0 / float(f32(np.sqrt(f32(in_scale)) * f32(out_scale)))
+    mult, shift = quantize_multiplier(scale)
+    k_shift = 20
+    table = np.empty(256, np.int8)
+    for x in range(-128, 128):
+        v = x - in_zp
+        if v <= 0:
+            table[x + 128] = 127
+            continue
+        m, s = inv_sqrt_multiplier(v)
+        data = multiply_by_quantized_multiplier(1, m, s + k_shift)
+        out = multiply_by_quantized_multiplier(data, mult, shift - k_shift) + out_zp
+        table[x + 128] = max(-128, min(127, out))
+    return table
+
+
+def dequantize_negate_quantize_table(in_scale: float, in_zp: int, out_scale: float,
+                                     out_zp: int) -> np.ndarray:
+    """DEQUANTIZE -> NEG -> QUANTIZE, the float island the converter leaves in a layer norm's
+    'x - mean': float32 scale * (x - zp), negated, then round(v / out_scale) + zp, clamped."""
+    f32 = np.float32
+    table = np.empty(256, np.int8)
+    for x in range(-128, 128):
+        v = -f32(float(f32(in_scale)) * (x - in_zp))
+        out = tflite_round(float(f32(v / f32(out_scale)))) + out_zp
+        table[x + 128] = max(-128, min(127, out))
+    return table

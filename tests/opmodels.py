@@ -81,12 +81,14 @@ def pool_model(rng, *, kind, k, stride, padding, c=5, h=9, w=9, act="NONE") -> b
     return mb.build([x], [y])
 
 
-def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2)) -> bytes:
+def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2), shape=None) -> bytes:
     mb = ModelBuilder()
-    x, xs = _input(mb, rng, [1, h, w, c])
+    in_shape = list(shape or (1, h, w, c))
+    x, xs = _input(mb, rng, in_shape)
     zp = mb.tensors[x]["zero_point"][0]
     axis = mb.tensor([len(axes)], "int32", data=np.array(axes, np.int32))
-    shape = [1, 1, 1, c] if keep_dims else [1, c]
+    reduced = {a % len(in_shape) for a in axes}
+    shape = [1 if i in reduced else d for i, d in enumerate(in_shape) if keep_dims or i not in reduced]
     if same_quant:
         y = mb.tensor(shape, "int8", xs, zp)
     else:
@@ -104,6 +106,42 @@ def add_model(rng, *, shape=(1, 6, 6, 5), act="NONE") -> bytes:
     mb.op("QUANTIZE", [x], [b])
     mb.op("ADD", [x, b], [y], "AddOptions", FusedActivationFunction=ACT[act])
     return mb.build([x], [y])
+
+
+def squared_difference_model(rng, *, shape_a, shape_b, const_b) -> bytes:
+    """(x - m)^2 with m = x's MEAN over the last axis (a layer norm's variance), or a constant."""
+    mb = ModelBuilder()
+    a, xs = _input(mb, rng, list(shape_a))
+    sb = xs * float(rng.uniform(0.2, 2.0))
+    if const_b:
+        b = mb.tensor(list(shape_b), "int8", sb, int(rng.integers(-128, 128)), rng.integers(-128, 128, shape_b))
+    else:
+        axes = mb.tensor([1], "int32", data=[len(shape_a) - 1])
+        b = mb.tensor(list(shape_b), "int8", sb, int(rng.integers(-100, 100)))
+        mb.op("MEAN", [a, axes], [b], "ReducerOptions", KeepDims=True)
+    out = list(np.broadcast_shapes(tuple(shape_a), tuple(shape_b)))
+    y = mb.tensor(out, "int8", xs * xs * float(rng.uniform(40, 200)), int(rng.integers(-128, -100)))
+    mb.op("SQUARED_DIFFERENCE", [a, b], [y])
+    return mb.build([a], [y])
+
+
+def add_broadcast_model(rng, *, shape_a, shape_b, const_b, act="NONE") -> bytes:
+    """ADD with broadcasting: x plus a constant of shape_b (layer norm's epsilon, a bias row)
+    or plus x's MEAN over its last axis (shape_b = shape_a with a last extent of 1)."""
+    mb = ModelBuilder()
+    a, xs = _input(mb, rng, list(shape_a))
+    sb = xs * float(rng.uniform(0.05, 3.0))
+    if const_b:
+        b = mb.tensor(list(shape_b), "int8", sb, int(rng.integers(-128, 128)),
+                      rng.integers(-128, 128, shape_b))
+    else:
+        axes = mb.tensor([1], "int32", data=[len(shape_a) - 1])
+        b = mb.tensor(list(shape_b), "int8", sb, int(rng.integers(-100, 100)))
+        mb.op("MEAN", [a, axes], [b], "ReducerOptions", KeepDims=True)
+    out = list(np.broadcast_shapes(tuple(shape_a), tuple(shape_b)))
+    y = mb.tensor(out, "int8", xs * float(rng.uniform(0.5, 3.0)), int(rng.integers(-30, 30)))
+    mb.op("ADD", [b, a] if const_b else [a, b], [y], "AddOptions", FusedActivationFunction=ACT[act])
+    return mb.build([a], [y])
 
 
 def softmax_model(rng, *, outer, depth, input_scale, beta=1.0) -> bytes:
@@ -184,4 +222,102 @@ def mul_model(rng, *, shape_a=(1, 4, 4, 6), shape_b=(1, 1, 1, 6), const_b=False,
     out_shape = list(np.broadcast_shapes(tuple(shape_a), tuple(shape_b)))
     y = mb.tensor(out_shape, "int8", so, int(zo))
     mb.op("MUL", [a, b], [y], "MulOptions", FusedActivationFunction=ACT[act])
+    return mb.build([a], [y])
+
+
+def transpose_model(rng, *, shape, perm) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    p = mb.tensor([len(perm)], "int32", data=list(perm))
+    y = mb.tensor([shape[a] for a in perm], "int8", xs, mb.tensors[x]["zero_point"][0])
+    mb.op("TRANSPOSE", [x, p], [y], "TransposeOptions")
+    return mb.build([x], [y])
+
+
+def split_concat_model(rng, *, shape, axis, sizes, split_v=False, const_part=False) -> bytes:
+    """SPLIT (equal parts) or SPLIT_V (sizes) along `axis`, then CONCATENATION of the parts in
+    reverse order (and, with const_part, a constant block in the middle) along the same axis."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    zp = int(mb.tensors[x]["zero_point"][0])
+    ax = mb.tensor([1], "int32", data=[axis])
+    parts = []
+    for n in sizes:
+        s = list(shape)
+        s[axis] = n
+        parts.append(mb.tensor(s, "int8", xs, zp))
+    if split_v:
+        sz = mb.tensor([len(sizes)], "int32", data=list(sizes))
+        mb.op("SPLIT_V", [x, sz, ax], parts, "SplitVOptions", NumSplits=len(sizes))
+    else:
+        mb.op("SPLIT", [ax, x], parts, "SplitOptions", NumSplits=len(sizes))
+    ins = parts[::-1]
+    if const_part:
+        s = list(shape)
+        s[axis] = 2
+        ins.insert(1, mb.tensor(s, "int8", xs, zp, rng.integers(-128, 128, s)))
+    out = list(shape)
+    out[axis] = sum(mb.tensors[i]["shape"][axis] for i in ins)
+    y = mb.tensor(out, "int8", xs, zp)
+    mb.op("CONCATENATION", ins, [y], "ConcatenationOptions", Axis=axis)
+    return mb.build([x], [y])
+
+
+def strided_slice_model(rng, *, shape, begin, end, strides, begin_mask=0, end_mask=0,
+                        shrink=0, out_shape) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    consts = [mb.tensor([len(shape)], "int32", data=list(v)) for v in (begin, end, strides)]
+    y = mb.tensor(list(out_shape), "int8", xs, mb.tensors[x]["zero_point"][0])
+    mb.op("STRIDED_SLICE", [x] + consts, [y], "StridedSliceOptions", BeginMask=begin_mask,
+          EndMask=end_mask, ShrinkAxisMask=shrink)
+    return mb.build([x], [y])
+
+
+def slice_model(rng, *, shape, begin, size) -> bytes:
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    b = mb.tensor([len(shape)], "int32", data=list(begin))
+    s = mb.tensor([len(shape)], "int32", data=list(size))
+    out = [d - bb if n < 0 else n for d, bb, n in zip(shape, begin, size)]
+    y = mb.tensor(out, "int8", xs, mb.tensors[x]["zero_point"][0])
+    mb.op("SLICE", [x, b, s], [y], "SliceOptions")
+    return mb.build([x], [y])
+
+
+def unary_model(op, *, shape=(1, 256), in_scale, in_zp, out_scale, out_zp) -> bytes:
+    """One unary int8 op (LOGISTIC, RSQRT), or with op="NEG" the converter's float detour
+    DEQUANTIZE -> NEG -> QUANTIZE."""
+    mb = ModelBuilder()
+    x = mb.tensor(list(shape), "int8", in_scale, in_zp)
+    y = mb.tensor(list(shape), "int8", out_scale, out_zp)
+    if op == "NEG":
+        f1, f2 = mb.tensor(list(shape), "float32"), mb.tensor(list(shape), "float32")
+        mb.op("DEQUANTIZE", [x], [f1])
+        mb.op("NEG", [f1], [f2])
+        mb.op("QUANTIZE", [f2], [y])
+    else:
+        mb.op(op, [x], [y])
+    return mb.build([x], [y])
+
+
+def batch_matmul_model(rng, *, shape_a, shape_b, adj_x=False, adj_y=False, const_b=False,
+                       zps=None) -> bytes:
+    """BATCH_MATMUL of the input with a derived operand: a constant, or the input itself
+    (self-attention's Q*K^T with adj_y). Output scale chosen so the result spans int8."""
+    mb = ModelBuilder()
+    za, zb, zo = zps if zps is not None else rng.integers(-100, 100, 3)
+    sa = float(rng.uniform(0.01, 0.05))
+    a = mb.tensor(list(shape_a), "int8", sa, int(za))
+    if const_b:
+        sb = float(rng.uniform(0.01, 0.05))
+        b = mb.tensor(list(shape_b), "int8", sb, int(zb), rng.integers(-128, 128, shape_b))
+    else:
+        b, sb = a, sa
+    k = shape_a[-2] if adj_x else shape_a[-1]
+    m = shape_a[-1] if adj_x else shape_a[-2]
+    n = shape_b[-2] if adj_y else shape_b[-1]
+    batch = list(np.broadcast_shapes(tuple(shape_a[:-2]), tuple(shape_b[:-2])))
+    y = mb.tensor(batch + [m, n], "int8", sa * sb * 128 * np.sqrt(k), int(zo))
+    mb.op("BATCH_MATMUL", [a, b], [y], "BatchMatMulOptions", AdjX=adj_x, AdjY=adj_y)
     return mb.build([a], [y])

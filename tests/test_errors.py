@@ -35,10 +35,10 @@ def float_model() -> bytes:
 def unsupported_model() -> bytes:
     mb = ModelBuilder()
     x = mb.tensor([1, 8], "int8", 0.1, 0)
-    t = mb.tensor([1, 8], "int8", 1 / 256, -128)
-    y = mb.tensor([1, 8], "int8", 1 / 128, 0)
-    mb.op("LOGISTIC", [x], [t])
-    mb.op("TANH", [t], [y])
+    t = mb.tensor([1, 8], "int8", 1 / 128, 0)
+    y = mb.tensor([1, 8], "int8", 1 / 64, 0)
+    mb.op("TANH", [x], [t])
+    mb.op("ELU", [t], [y])
     return mb.build([x], [y])
 
 
@@ -53,9 +53,9 @@ def test_unsupported_ops_are_listed_together(tmp_path):
     p = tmp_path / "ops.tflite"
     p.write_bytes(unsupported_model())
     r = run_codegen("emit", p, "-o", tmp_path / "out")
-    assert_clean_error(r, "2 unsupported", "#0 LOGISTIC", "#1 TANH")
+    assert_clean_error(r, "2 unsupported", "#0 TANH", "#1 ELU")
     ins = run_codegen("inspect", p)
-    assert ins.returncode != 0 and "#0 LOGISTIC" in ins.stdout and "#1 TANH" in ins.stdout
+    assert ins.returncode != 0 and "#0 TANH" in ins.stdout and "#1 ELU" in ins.stdout
 
 
 def test_truncated_file(tmp_path):

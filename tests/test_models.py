@@ -28,7 +28,10 @@ def shape_samples(model, count):
     from runtime.shapes import make_dataset, quantize_input
     g = read_model(model)
     x = g.tensors[g.inputs[0]]
-    images, _ = make_dataset(count, x.shape[1], x.shape[3], seed=99)
+    nchw = x.shape[1] <= 4 < x.shape[3]          # a PyTorch-layout model
+    images, _ = make_dataset(count, x.shape[2], x.shape[1] if nchw else x.shape[3], seed=99)
+    if nchw:
+        images = images.transpose(0, 3, 1, 2)
     return quantize_input(images, x.quant.scale, x.quant.zero_point)
 
 

@@ -150,10 +150,34 @@ def test_mean_hw(write_model, tmp_path, keep_dims, same_quant, axes):
                                                      axes=axes))
 
 
+@pytest.mark.parametrize("keep_dims", [True, False])
+@pytest.mark.parametrize("same_quant", [True, False])
+@pytest.mark.parametrize("shape,axes", [((4, 9, 64), (-1,)), ((1, 5, 7, 6), (3,)),
+                                        ((1, 5, 7, 6), (2, 3)), ((2, 3, 5), (1,)), ((3, 40), (1,))])
+def test_mean_other_axes(write_model, tmp_path, keep_dims, same_quant, shape, axes):
+    """Layer norm's MEAN over the last axis, and other contiguous axis sets."""
+    rng = seed("mean", shape, axes, keep_dims, same_quant)
+    check(write_model, tmp_path, opmodels.mean_model(rng, keep_dims=keep_dims, same_quant=same_quant,
+                                                     shape=shape, axes=axes), inputs=8)
+
+
 @pytest.mark.parametrize("act", ["NONE", "RELU6"])
 def test_add(write_model, tmp_path, act):
     rng = seed(3)
     check(write_model, tmp_path, opmodels.add_model(rng, act=act))
+
+
+@pytest.mark.parametrize("shape_a,shape_b,const_b,act", [
+    ((4, 9, 64), (4, 9, 1), False, "NONE"),     # layer norm: x - mean as x + (-mean)
+    ((4, 9, 1), (), True, "NONE"),              # + epsilon, a constant scalar
+    ((1, 5, 5, 7), (7,), True, "RELU6"),        # + a constant per-channel row
+    ((1, 3, 4, 5), (1, 3, 1, 5), True, "RELU"),
+])
+def test_add_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act):
+    data = opmodels.add_broadcast_model(seed("addb", shape_a, shape_b), shape_a=shape_a,
+                                        shape_b=shape_b, const_b=const_b, act=act)
+    man = check(write_model, tmp_path, data, inputs=6)
+    assert man["layers"][-1]["kernel"] == "mcuf_add_broadcast_s8"
 
 
 @pytest.mark.parametrize("outer,depth,scale,beta", [(1, 10, 0.1, 1.0), (3, 17, 0.05, 1.0),
@@ -235,3 +259,142 @@ def test_mul_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act)
 def test_mul_quantization_extremes(write_model, tmp_path, zps, scales):
     check(write_model, tmp_path, opmodels.mul_model(seed("mulx", zps, scales), shape_a=(1, 3, 3, 5),
                                                     shape_b=(1, 1, 1, 5), scales=scales, zps=zps))
+
+
+# --- ops that only move bytes: one strided-copy kernel, one concatenation kernel ---
+
+TRANSPOSE_CASES = [
+    ((1, 4, 4, 3, 5), (0, 1, 2, 4, 3)),     # channel shuffle, g=3 (RESHAPE->TRANSPOSE->RESHAPE)
+    ((1, 3, 3, 2, 7), (0, 1, 2, 4, 3)),     # g=2, odd group size
+    ((1, 3, 5, 6), (0, 2, 3, 1)),           # NCHW -> NHWC, as PyTorch exports begin
+    ((1, 5, 6, 3), (0, 3, 1, 2)),           # NHWC -> NCHW
+    ((2, 3, 4), (2, 0, 1)),
+    ((3, 2, 2, 2, 5), (1, 3, 0, 2, 4)),     # MobileViT unfold: five dimensions stay
+    ((2, 3, 2, 3, 2, 2), (5, 4, 3, 2, 1, 0)),  # six, none contiguous
+    ((7, 9), (1, 0)),
+]
+
+
+@pytest.mark.parametrize("shape,perm", TRANSPOSE_CASES)
+def test_transpose(write_model, tmp_path, shape, perm):
+    man = check(write_model, tmp_path, opmodels.transpose_model(seed("tr", shape, perm), shape=shape, perm=perm))
+    assert man["layers"][0]["kernel"] == "mcuf_copy_s8"
+
+
+SPLIT_CASES = [
+    # shape, axis, sizes, split_v, const_part
+    ((1, 4, 4, 6), 3, (3, 3), False, False),       # ShuffleNet V2 channel split
+    ((1, 4, 4, 6), -1, (2, 2, 2), False, True),    # negative axis, a constant block
+    ((1, 5, 3, 7), 3, (1, 4, 2), True, False),     # odd channel counts
+    ((1, 6, 4, 5), 1, (2, 4), True, False),        # along H: contiguous blocks
+    ((2, 9), 1, (4, 5), True, True),
+]
+
+
+@pytest.mark.parametrize("shape,axis,sizes,split_v,const_part", SPLIT_CASES)
+def test_split_and_concatenation(write_model, tmp_path, shape, axis, sizes, split_v, const_part):
+    data = opmodels.split_concat_model(seed("sp", shape, axis, sizes), shape=shape, axis=axis,
+                                       sizes=sizes, split_v=split_v, const_part=const_part)
+    man = check(write_model, tmp_path, data)
+    kinds = [layer["kernel"] for layer in man["layers"]]
+    assert kinds == ["mcuf_copy_s8"] * len(sizes) + ["mcuf_concat_s8"]
+
+
+SLICE_CASES = [
+    # shape, begin, end, strides, begin_mask, end_mask, shrink, out_shape
+    ((1, 6, 6, 8), (0, 1, 0, 2), (1, 5, 6, 7), (1, 1, 2, 1), 0, 0, 0, (1, 4, 3, 5)),
+    ((1, 6, 6, 8), (0, 0, 0, 0), (0, 0, 0, 4), (1, 1, 1, 1), 0b0111, 0b0111, 0, (1, 6, 6, 4)),
+    ((1, 5, 7, 3), (0, -1, 0, 0), (1, -6, 7, 3), (1, -1, 3, 1), 0, 0, 0, (1, 5, 3, 3)),
+    ((1, 4, 5, 6), (0, 2, 0, 0), (1, 3, 5, 6), (1, 1, 1, 1), 0, 0, 0b0010, (1, 5, 6)),
+]
+
+
+@pytest.mark.parametrize("shape,begin,end,strides,bm,em,shrink,out_shape", SLICE_CASES)
+def test_strided_slice(write_model, tmp_path, shape, begin, end, strides, bm, em, shrink, out_shape):
+    data = opmodels.strided_slice_model(seed("ss", shape, begin, end, strides), shape=shape, begin=begin,
+                                        end=end, strides=strides, begin_mask=bm, end_mask=em,
+                                        shrink=shrink, out_shape=out_shape)
+    check(write_model, tmp_path, data)
+
+
+@pytest.mark.parametrize("shape,begin,size", [((1, 6, 5, 7), (0, 1, 2, 3), (1, 4, -1, 3)),
+                                              ((3, 8), (1, 2), (2, 5))])
+def test_slice(write_model, tmp_path, shape, begin, size):
+    check(write_model, tmp_path, opmodels.slice_model(seed("sl", shape), shape=shape, begin=begin, size=size))
+
+
+# --- MobileViT's unary ops: tables the generator computes from TFLite's integer algorithms ---
+
+UNARY_CASES = {
+    # LOGISTIC's int8 output is fixed at scale 1/256, zero point -128 (TFLite requires it)
+    "LOGISTIC": [(0.02, 0, 1 / 256, -128), (0.1, -128, 1 / 256, -128), (0.0625, 127, 1 / 256, -128),
+                 (0.003, 5, 1 / 256, -128), (0.6, -20, 1 / 256, -128)],
+    "RSQRT": [(3.9e-08, -128, 1.24, -128), (0.01, -128, 0.05, -128), (0.2, -100, 0.01, 0),
+              (1e-4, -128, 0.9, -128), (5.0, -128, 0.002, -128), (0.03, -128, 0.2, 100)],
+    "NEG": [(9.19e-09, 6, 9.19e-09, -7), (0.05, -128, 0.05, 127), (0.02, 3, 0.07, -9),
+            (0.1, 0, 0.013, 0)],
+}
+TABLES = {"LOGISTIC": "logistic_table", "RSQRT": "rsqrt_table", "NEG": "dequantize_negate_quantize_table"}
+
+
+@pytest.mark.parametrize("op,case", [(op, c) for op, cases in UNARY_CASES.items() for c in cases])
+def test_unary_table_equals_tflite_for_every_input(write_model, op, case):
+    """All 256 int8 inputs through TFLite's reference kernel vs the generator's table (for
+    RSQRT only inputs at or above the zero point: TFLite rejects negative reals)."""
+    from codegen import quantization
+    from runtime.interpreter import make_interpreter
+    in_scale, in_zp, out_scale, out_zp = case
+    lo = in_zp if op == "RSQRT" else -128
+    n = 128 - lo
+    model = write_model(opmodels.unary_model(op, shape=(1, n), in_scale=in_scale, in_zp=in_zp,
+                                             out_scale=out_scale, out_zp=out_zp))
+    it = make_interpreter(model, reference=True)
+    it.set_tensor(it.get_input_details()[0]["index"], np.arange(lo, 128, dtype=np.int8)[None])
+    it.invoke()
+    ref = it.get_tensor(it.get_output_details()[0]["index"])[0]
+    table = getattr(quantization, TABLES[op])(in_scale, in_zp, out_scale, out_zp)
+    np.testing.assert_array_equal(table[lo + 128:], ref)
+
+
+@pytest.mark.parametrize("op", ["LOGISTIC", "NEG"])
+def test_unary_ops_generated(write_model, tmp_path, op):
+    in_scale, in_zp, out_scale, out_zp = UNARY_CASES[op][2]
+    data = opmodels.unary_model(op, shape=(2, 5, 7), in_scale=in_scale, in_zp=in_zp,
+                                out_scale=out_scale, out_zp=out_zp)
+    man = check(write_model, tmp_path, data)
+    assert [layer["kernel"] for layer in man["layers"]] == ["mcuf_lut_s8"]
+
+
+BATCH_MATMUL_CASES = [
+    # shape_a, shape_b, adj_x, adj_y, const_b
+    ((4, 2, 9, 32), (4, 2, 9, 32), False, True, False),    # attention scores Q*K^T
+    ((2, 5, 7), (2, 7, 3), False, False, True),
+    ((3, 6, 5), (5, 4), False, False, True),               # a constant shared by every batch
+    ((1, 7, 6), (1, 5, 7), True, True, True),
+    ((2, 3, 4, 5), (1, 5, 6), False, False, True),         # batch broadcast of the constant
+]
+
+
+@pytest.mark.parametrize("shape_a,shape_b,adj_x,adj_y,const_b", BATCH_MATMUL_CASES)
+def test_batch_matmul(write_model, tmp_path, shape_a, shape_b, adj_x, adj_y, const_b):
+    data = opmodels.batch_matmul_model(seed("bmm", shape_a, shape_b, adj_x, adj_y), shape_a=shape_a,
+                                       shape_b=shape_b, adj_x=adj_x, adj_y=adj_y, const_b=const_b)
+    man = check(write_model, tmp_path, data)
+    assert man["layers"][0]["kernel"] == "mcuf_batch_matmul_s8"
+
+
+@pytest.mark.parametrize("zps", [(-128, -128, -128), (127, 127, 127)])
+def test_batch_matmul_zero_point_extremes(write_model, tmp_path, zps):
+    data = opmodels.batch_matmul_model(seed("bmmzp", zps), shape_a=(2, 4, 6), shape_b=(2, 6, 3),
+                                       const_b=True, zps=zps)
+    check(write_model, tmp_path, data)
+
+
+@pytest.mark.parametrize("shape_a,shape_b,const_b", [((4, 9, 64), (4, 9, 1), False),
+                                                     ((1, 3, 5, 7), (1, 3, 5, 1), False),
+                                                     ((2, 6, 5), (5,), True), ((3, 7), (3, 7), True)])
+def test_squared_difference(write_model, tmp_path, shape_a, shape_b, const_b):
+    data = opmodels.squared_difference_model(seed("sqd", shape_a, shape_b), shape_a=shape_a,
+                                             shape_b=shape_b, const_b=const_b)
+    man = check(write_model, tmp_path, data, inputs=6)
+    assert man["layers"][-1]["kernel"] == "mcuf_squared_difference_s8"

@@ -102,18 +102,19 @@ typedef struct {
 void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 
-/* MEAN over H and W: reference_ops::QuantizedMeanOrSum. The 1/count factor is already
- * folded into multiplier/shift by the generator, as TFLite folds it. */
+/* MEAN over adjacent axes, the input seen as [batches][count][channels] (H*W in a global
+ * pooling, the last axis in a layer norm): the zero-point-corrected sum requantized, 1/count
+ * folded into multiplier/shift by the generator as TFLite folds it. */
 typedef struct {
-    uint16_t batches;
-    uint32_t count;            /* H * W */
-    uint16_t channels;
+    uint32_t batches;
+    uint32_t count;            /* elements averaged, e.g. H * W */
+    uint32_t channels;
     int32_t input_zero_point;
     int32_t multiplier, shift;
     int32_t output_zero_point;
 } mcuf_mean_params;
 
-void mcuf_mean_hw_s8(const mcuf_mean_params *p, const int8_t *input, int8_t *output);
+void mcuf_mean_s8(const mcuf_mean_params *p, const int8_t *input, int8_t *output);
 
 typedef struct {
     uint32_t size;
@@ -128,6 +129,17 @@ typedef struct {
 
 void mcuf_add_s8(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
                  int8_t *output);
+
+/* ADD with 4-D broadcasting (a constant, a per-row statistic): the same arithmetic; strides
+ * in elements, 0 where an input is broadcast. */
+typedef struct {
+    mcuf_add_params add;        /* .size unused */
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];
+} mcuf_add_broadcast_params;
+
+void mcuf_add_broadcast_s8(const mcuf_add_broadcast_params *p, const int8_t *input1,
+                           const int8_t *input2, int8_t *output);
 
 /* MUL with 4-D broadcasting (NHWC); strides in elements, 0 where an input is broadcast. */
 typedef struct {
@@ -177,6 +189,64 @@ typedef struct {
 
 /* QUANTIZE int8 -> int8, and standalone RELU / RELU6 (same arithmetic, narrower range). */
 void mcuf_requantize_s8(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
+
+#define MCUF_COPY_MAX_DIMS 6     /* TFLite's TRANSPOSE limit */
+
+typedef struct {
+    uint32_t offset;            /* first input element read */
+    uint32_t dims;              /* dimensions used, 1..MCUF_COPY_MAX_DIMS */
+    uint32_t out_dims[MCUF_COPY_MAX_DIMS];   /* output extents, outermost first */
+    int32_t in_strides[MCUF_COPY_MAX_DIMS];  /* input element step for each output dimension */
+} mcuf_copy_params;
+
+/* Every op that only moves bytes, as one strided gather: TRANSPOSE (permuted strides),
+ * SPLIT / SPLIT_V / SLICE / STRIDED_SLICE (an offset and strides). The generator merges
+ * dimensions that stay contiguous, so a channel shuffle is a 3-D copy and a split along
+ * channels a 2-D one. */
+void mcuf_copy_s8(const mcuf_copy_params *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    uint32_t outer;             /* product of the dimensions before the axis */
+    uint32_t out_row;           /* bytes per outer index in the output */
+    uint32_t count;             /* number of inputs */
+} mcuf_concat_params;
+
+/* CONCATENATION of `count` inputs (equal quantization, checked by the generator):
+ * input i contributes rows[i] bytes per outer index. */
+void mcuf_concat_s8(const mcuf_concat_params *p, const int8_t *const *inputs,
+                    const int32_t *rows, int8_t *output);
+
+typedef struct {
+    uint32_t batches, rows, cols, depth;        /* out[b][rows][cols] = sum over depth */
+    uint32_t lhs_batch, lhs_row, lhs_depth;     /* element strides (adjoint = swapped strides) */
+    uint32_t rhs_batch, rhs_depth, rhs_col;
+    int32_t lhs_offset, rhs_offset;             /* minus the zero points */
+    int32_t output_multiplier, output_shift;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} mcuf_batch_matmul_params;
+
+/* BATCH_MATMUL, int8 (attention's Q*K^T and A*V): reference_ops::BatchMatMul's integer path,
+ * one per-tensor requantization (double rounding). */
+void mcuf_batch_matmul_s8(const mcuf_batch_matmul_params *p, const int8_t *lhs,
+                          const int8_t *rhs, int8_t *output);
+
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];            /* 0 where an input is broadcast */
+    int32_t input1_offset, input2_offset;
+    int32_t left_shift;
+    int32_t input1_multiplier, input1_shift;
+    int32_t input2_multiplier, input2_shift;
+    int32_t output_multiplier, output_shift;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} mcuf_squared_difference_params;
+
+/* SQUARED_DIFFERENCE, int8, with 4-D broadcasting (a layer norm's variance): both inputs
+ * rescaled to a common scale, subtracted, squared, requantized. */
+void mcuf_squared_difference_s8(const mcuf_squared_difference_params *p, const int8_t *input1,
+                                const int8_t *input2, int8_t *output);
 
 #ifdef __cplusplus
 }

@@ -1,13 +1,13 @@
-/* MEAN over H and W, int8: reference_ops::QuantizedMeanOrSum (integer-only). */
+/* MEAN over adjacent axes, int8: TFLite's integer QuantizedMeanOrSum (see mcuf_nn.h). */
 #include "mcuf_math.h"
 #include "mcuf_nn.h"
 
-void mcuf_mean_hw_s8(const mcuf_mean_params *p, const int8_t *input, int8_t *output)
+void mcuf_mean_s8(const mcuf_mean_params *p, const int8_t *input, int8_t *output)
 {
     const int32_t zero_sum = p->input_zero_point * (int32_t)p->count;
-    for (int b = 0; b < p->batches; ++b) {
-        const int8_t *in = input + (int32_t)b * p->count * p->channels;
-        for (int c = 0; c < p->channels; ++c) {
+    for (uint32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in = input + b * p->count * p->channels;
+        for (uint32_t c = 0; c < p->channels; ++c) {
             int32_t sum = 0;
             for (uint32_t i = 0; i < p->count; ++i) {
                 sum += in[i * p->channels + c];
