@@ -144,10 +144,13 @@ def add_broadcast_model(rng, *, shape_a, shape_b, const_b, act="NONE") -> bytes:
     return mb.build([a], [y])
 
 
-def softmax_model(rng, *, outer, depth, input_scale, beta=1.0) -> bytes:
+def softmax_model(rng, *, outer, depth, input_scale, beta=1.0, lead=None) -> bytes:
+    """SOFTMAX over the last axis; `lead` gives the leading dimensions (e.g. attention's
+    [batch, heads, queries]) instead of [outer]."""
     mb = ModelBuilder()
-    x, _ = _input(mb, rng, [outer, depth], scale=input_scale)
-    y = mb.tensor([outer, depth], "int8", 1 / 256, -128)
+    shape = list(lead or [outer]) + [depth]
+    x, _ = _input(mb, rng, shape, scale=input_scale)
+    y = mb.tensor(shape, "int8", 1 / 256, -128)
     mb.op("SOFTMAX", [x], [y], "SoftmaxOptions", Beta=beta)
     return mb.build([x], [y])
 

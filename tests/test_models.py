@@ -15,7 +15,9 @@ REAL = sorted(BENCH_MODELS.glob("*.tflite"))
 def test_fixtures_are_bundled():
     names = {p.stem for p in FIXTURES}
     assert {"mobilenet_v1_a025_96_rgb", "mobilenet_v1_a025_128_gray", "mobilenet_v2_a035_96_rgb",
-            "mobilenet_v3_small_a050_96_rgb", "mobilenet_v3_large_a025_96_rgb"} <= names
+            "mobilenet_v3_small_a050_96_rgb", "mobilenet_v3_large_a025_96_rgb",
+            "shufflenet_v1_g3_96_rgb", "shufflenet_v2_x05_96_rgb", "mobilevit_xxs_96_rgb",
+            "torch_layout_96_nchw"} <= names
     for p in FIXTURES:
         assert p.stat().st_size < 1_000_000, f"{p.name} is over 1 MB"
     labels = (FIXTURE_MODELS / "shapes_labels.txt").read_text().split()

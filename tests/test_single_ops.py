@@ -188,6 +188,13 @@ def test_softmax(write_model, tmp_path, outer, depth, scale, beta):
                                                         input_scale=scale, beta=beta), inputs=8)
 
 
+@pytest.mark.parametrize("lead,depth", [((4, 2, 9), 9), ((2, 3), 5), ((1, 2, 3, 4), 7)])
+def test_softmax_last_axis_of_any_rank(write_model, tmp_path, lead, depth):
+    """Attention's SOFTMAX over [batch, heads, queries, keys]."""
+    check(write_model, tmp_path, opmodels.softmax_model(seed("smx", lead), outer=None, depth=depth,
+                                                        input_scale=0.05, lead=lead), inputs=6)
+
+
 @pytest.mark.parametrize("pads", [((0, 1), (0, 1)), ((1, 1), (1, 1)), ((2, 0), (1, 3))])
 def test_pad_folded_into_conv(write_model, tmp_path, pads):
     rng = seed(sum(map(sum, pads)))
@@ -398,3 +405,20 @@ def test_squared_difference(write_model, tmp_path, shape_a, shape_b, const_b):
                                              shape_b=shape_b, const_b=const_b)
     man = check(write_model, tmp_path, data, inputs=6)
     assert man["layers"][-1]["kernel"] == "mcuf_squared_difference_s8"
+
+
+@pytest.mark.parametrize("zp", [-128, 127])
+def test_squared_difference_and_broadcast_add_zero_point_extremes(write_model, tmp_path, zp):
+    """Both broadcasting kernels with every zero point at one end of the int8 range."""
+    rng = seed("sqd-zp", zp)
+    mb = opmodels.ModelBuilder()
+    x = mb.tensor([2, 3, 6], "int8", 0.03, zp)
+    m = mb.tensor([2, 3, 1], "int8", 0.02, zp)
+    axes = mb.tensor([1], "int32", data=[2])
+    mb.op("MEAN", [x, axes], [m], "ReducerOptions", KeepDims=True)
+    sq = mb.tensor([2, 3, 6], "int8", 0.03 * 0.03 * 100, zp)
+    mb.op("SQUARED_DIFFERENCE", [x, m], [sq])
+    eps = mb.tensor([], "int8", 0.05, zp, np.array(int(rng.integers(-128, 128)), np.int8))
+    y = mb.tensor([2, 3, 6], "int8", 0.2, zp)
+    mb.op("ADD", [sq, eps], [y], "AddOptions", FusedActivationFunction=0)
+    check(write_model, tmp_path, mb.build([x], [y]), inputs=6)
