@@ -161,8 +161,13 @@ def _conv_common(graph, op, depthwise: bool):
                   depth_multiplier=out_c // in_c if depthwise else 1,
                   stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
                   input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point,
-                  act_min=act_min, act_max=act_max)
+                  act_min=act_min, act_max=act_max, out_fast=0)
     return x, w, y, params, mult, shift
+
+
+def _out_fast(p: dict, shift: ConstArray) -> int:
+    """The optimized kernels' common output stage applies: right shifts, int8's full range."""
+    return int(bool((shift.values < 0).all()) and (p["act_min"], p["act_max"]) == (-128, 127))
 
 
 def _folded_bias(bias: np.ndarray, input_offset: int, filter_rows: np.ndarray) -> np.ndarray | None:
@@ -215,6 +220,8 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
     rq = _fast_requant(op, mult, shift, folded, np.abs(rows.astype(np.int64)).sum(axis=1)) \
         if kernels == "dsp" and folded is not None else None
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
+    if rq is not None:
+        p["out_fast"] = _out_fast(p, shift)
     if rq is not None and pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
         b = ConstArray(f"op{n}_bias", "int32_t", folded)
@@ -257,6 +264,7 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
         rq = _fast_requant(op, mult, shift, folded, np.abs(taps.astype(np.int64)).sum(axis=0))
         if rq is not None:
+            p["out_fast"] = _out_fast(p, shift)
             b = ConstArray(f"op{n}_bias", "int32_t", folded)
             kernel = "mcuf_depthwise_conv_s8_dsp"
             if p["k_h"] == p["k_w"] == 3 and p["in_c"] % 4 == 0:

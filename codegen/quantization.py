@@ -134,38 +134,40 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
 
 # --- The optimized kernels' output stage ---
 
-def fast_requant_constants(multiplier: int, shift: int) -> tuple[int, int, int, int, int, int]:
-    """(multiplier, left_shift, sign_mask, round_lo, round_hi, right_shift) such that
+def fast_requant_constants(multiplier: int, shift: int) -> tuple[int, int, int, int, int]:
+    """(round_lo, round_hi, multiplier, right_shift, sign_mask) such that, with
+    x' = x << (round_lo & 0xFF),
 
-        x' = x << left_shift
-        z  = ((round - (x' & sign_mask)) + x' * multiplier) >> 32 >> right_shift     (64-bit)
+        z = ((round - (x' & sign_mask)) + x' * multiplier) >> 32 >> right_shift     (64-bit)
 
     equals MultiplyByQuantizedMultiplier(x, multiplier, shift) (TFLite's double rounding):
     one SMLAL into a per-channel 64-bit rounding constant and one shift of the high word.
-    Right shifts e >= 1: round = 2^30 + 2^(30+e), minus 2^31 for negative x (the
-    round-half-away of RoundingDivideByPOT), shifted by 31 + e. No right shift: x is doubled
-    and round = 2^31, shifted by 32 -- exact while |x| << (shift + 1) fits int32, which the
-    generator checks from the weights and bias (accumulator_bound)."""
+
+    Right shift e = -shift >= 1: round = 2^30 (SaturatingRoundingDoublingHighMul's nudge,
+    whose floor form equals its truncating one) + 2^(30+e) (RoundingDivideByPOT's half);
+    sign_mask takes 2^31 off for negative x (its ties go away from zero); shifted by 31 + e.
+    No right shift: x doubled and shifted left by ls = shift + 1, round = 2^31, shifted by 32,
+    no sign term -- exact while x << ls fits int32 (fast_requant_exact_for). ls rides in
+    round_lo's low byte (zero there otherwise): x' * m + 2^31 is a multiple of 2^ls, so its low
+    word is at most 2^32 - 2^ls and adding ls < 2^ls never carries into the result."""
     if shift < 0:
         e = -shift
         r = (1 << 30) + (1 << (30 + e))
-        ls, mask, rs = 0, 0x80000000, e - 1
-    else:
-        r = 1 << 31
-        ls, mask, rs = shift + 1, 0, 0
-    lo, hi = r & 0xFFFFFFFF, r >> 32
-    return multiplier, ls, _wrap32(mask), _wrap32(lo), _wrap32(hi), rs
+        return _wrap32(r & 0xFFFFFFFF), _wrap32(r >> 32), multiplier, e - 1, _wrap32(0x80000000)
+    ls = shift + 1
+    return _wrap32((1 << 31) + ls), 0, multiplier, 0, 0
 
 
 def fast_requant_apply(c, x: int) -> int:
-    m, ls, mask, lo, hi, rs = c
-    x = _wrap32(x << ls)
-    r = ((hi << 32) | (lo & 0xFFFFFFFF)) - (x & mask & 0xFFFFFFFF)
+    lo, hi, m, rs, mask = c
+    x = _wrap32(x << (lo & 0xFF))
+    r = ((hi << 32) | (lo & 0xFFFFFFFF)) - ((x & 0xFFFFFFFF) & (mask & 0xFFFFFFFF))
     return ((r + x * m) >> 32) >> rs
 
 
 def fast_requant_exact_for(shift: int, acc_bound: int) -> bool:
-    """Is the no-right-shift form exact for every |acc| <= acc_bound?"""
+    """Is the fast output stage exact for every |acc| <= acc_bound? Always with a right
+    shift; with a left one while acc << (shift + 1) fits int32."""
     return shift < 0 or acc_bound << (shift + 1) < 2**31
 
 

@@ -21,11 +21,12 @@ def test_rounding_divide_by_pot_rounds_half_away_from_zero():
 @pytest.mark.parametrize("shift", [3, 1, 0, -1, -2, -3, -7, -12, -20, -31])
 def test_fast_output_stage_equals_tflite_double_rounding(shift):
     """The optimized kernels' one-SMLAL output stage (fast_requant_constants) gives exactly
-    MultiplyByQuantizedMultiplier, ties and power-of-two multipliers included, wherever the
-    generator's accumulator bound says it may be used."""
+    MultiplyByQuantizedMultiplier, ties, power-of-two multipliers and the int32 extremes
+    included, wherever the generator's accumulator bound says it may be used."""
     rng = np.random.default_rng(shift + 100)
     multipliers = [1 << 30, (1 << 31) - 1, (1 << 30) + 1] + [int(v) for v in rng.integers(1 << 30, 1 << 31, 40)]
-    xs = list(range(-700, 700)) + [int(v) for v in rng.integers(-(1 << 26), 1 << 26, 400)]
+    xs = (list(range(-700, 700)) + [int(v) for v in rng.integers(-(1 << 26), 1 << 26, 400)]
+          + [-(1 << 31), (1 << 31) - 1, -(1 << 30), 1 << 30])
     checked = 0
     for m in multipliers:
         c = q.fast_requant_constants(m, shift)

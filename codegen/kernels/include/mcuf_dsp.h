@@ -80,20 +80,46 @@ MCUF_INLINE void mcuf_mac_2x2(uint32_t x0e, uint32_t x0o, uint32_t x1e, uint32_t
  * compiler does not reload them after every int8 store. */
 typedef struct {
     int32_t offset, act_min, act_max;
+    int fast;   /* a compile-time constant in each specialised kernel body */
 } mcuf_out_stage;
 
 /* The output stage of the optimized kernels (constants from fast_requant_constants):
- * TFLite's double rounding as one 64-bit multiply-accumulate and one shift. */
+ * TFLite's double rounding as one 64-bit multiply-accumulate and one shift. A negative
+ * accumulator takes 2^31 off the rounding constant (sign_mask): RoundingDivideByPOT's ties
+ * away from zero. Shift counts use the low byte of their register, as LSL/ASR do. */
 MCUF_INLINE int32_t mcuf_requant_apply(const mcuf_requant *q, int32_t acc)
 {
-    const int32_t x = (int32_t)((uint32_t)acc << q->left_shift);
+    const int32_t x = (int32_t)((uint32_t)acc << (q->round_lo & 0xFF));
     const uint64_t round = ((uint64_t)(uint32_t)q->round_hi << 32) | (uint32_t)q->round_lo;
     const int64_t p = (int64_t)(round - ((uint32_t)x & (uint32_t)q->sign_mask)) + (int64_t)x * q->multiplier;
     return (int32_t)(p >> 32) >> q->right_shift;
 }
 
+MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
+{
+#if MCUF_HAS_DSP
+    return __ssat(x, 8);
+#else
+    return x < -128 ? -128 : (x > 127 ? 127 : x);
+#endif
+}
+
+/* The common case (o.fast: every channel right-shifts, the activation range is int8's):
+ * two LDRDs of constants, the rounding SMLAL, one shift, one SSAT. */
+MCUF_INLINE int8_t mcuf_out_fast(int32_t offset, int32_t acc, const mcuf_requant *q)
+{
+    uint64_t round, mr;
+    memcpy(&round, &q->round_lo, 8);
+    memcpy(&mr, &q->multiplier, 8);
+    const int64_t p = (int64_t)(round - ((uint32_t)acc & 0x80000000u)) + (int64_t)acc * (int32_t)(uint32_t)mr;
+    return (int8_t)mcuf_ssat8(((int32_t)(p >> 32) >> (int32_t)(mr >> 32)) + offset);
+}
+
 MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
 {
+    if (o.fast) {
+        return mcuf_out_fast(o.offset, acc, q);
+    }
     return mcuf_clamp_s8(mcuf_requant_apply(q, acc) + o.offset, o.act_min, o.act_max);
 }
 

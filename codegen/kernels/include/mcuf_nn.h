@@ -28,6 +28,8 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* output zero point */
     int32_t act_min, act_max;
+    uint8_t out_fast;          /* optimized kernels: every channel right-shifts and the
+                                  activation range is all of int8 (set by the generator) */
 } mcuf_conv_params;
 
 /* filter: [out_c][k_h][k_w][filter_in_c]; bias: [out_c] */
@@ -53,9 +55,10 @@ void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
  * filter row), and per output channel an mcuf_requant computed by the generator
  * (codegen/quantization.py, fast_requant_constants): TFLite's double-rounding
  * requantization as one SMLAL into a 64-bit rounding constant and one shift of the high
- * word. The generator uses them only where it has proven that form exact. */
+ * word. round_lo's low byte doubles as the (rare) left shift: it is zero when there is none,
+ * and harmless in the rounding constant when there is one (the generator proves it). */
 typedef struct {
-    int32_t multiplier, left_shift, sign_mask, round_lo, round_hi, right_shift;
+    int32_t round_lo, round_hi, multiplier, right_shift, sign_mask;
 } mcuf_requant;
 
 /* in_c % 4 == 0; filter rows interleaved in output-channel pairs word by word */

@@ -18,12 +18,12 @@ static int32_t dot(const int8_t *a, const int8_t *b, int n, int32_t acc)
     return acc;
 }
 
-void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output)
+MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output, const int fast)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
     const int C = p->in_c, OC = p->out_c;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max};
+    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
     int32_t px = 0;
     for (; px + 2 <= pixels; px += 2) {
         const int8_t *in0 = input + px * C;
@@ -42,10 +42,14 @@ void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
                 x1p += 4;
                 w += 8;
             }
-            out0[oc] = mcuf_out(o, acc[0], &rq[oc]);
-            out0[oc + 1] = mcuf_out(o, acc[1], &rq[oc + 1]);
-            out1[oc] = mcuf_out(o, acc[2], &rq[oc]);
-            out1[oc + 1] = mcuf_out(o, acc[3], &rq[oc + 1]);
+            /* all four before any store: an int8 store may alias rq, so storing first
+             * would make the compiler reload each channel's constants */
+            const int8_t y00 = mcuf_out(o, acc[0], &rq[oc]), y10 = mcuf_out(o, acc[2], &rq[oc]);
+            const int8_t y01 = mcuf_out(o, acc[1], &rq[oc + 1]), y11 = mcuf_out(o, acc[3], &rq[oc + 1]);
+            out0[oc] = y00;
+            out0[oc + 1] = y01;
+            out1[oc] = y10;
+            out1[oc + 1] = y11;
         }
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
             out0[oc] = mcuf_out(o, dot(in0, w, C, bias_folded[oc]), &rq[oc]);
@@ -70,5 +74,16 @@ void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
         if (oc < OC) {
             out[oc] = mcuf_out(o, dot(in, w, C, bias_folded[oc]), &rq[oc]);
         }
+    }
+}
+
+/* Two specialised copies: the common output stage, and the general one. */
+void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output)
+{
+    if (p->out_fast) {
+        mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias_folded, rq, output, 1);
+    } else {
+        mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias_folded, rq, output, 0);
     }
 }

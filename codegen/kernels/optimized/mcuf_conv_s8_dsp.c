@@ -45,13 +45,13 @@ static int32_t dot_col(const int16_t *col, const int8_t *w, int K4, int32_t acc)
     return acc;
 }
 
-void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output, int16_t *scratch)
+MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output, int16_t *scratch, const int fast)
 {
     const int K4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
     const int OC = p->out_c;
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max};
+    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
     int16_t *col0 = scratch, *col1 = scratch + K4;
     int32_t px = 0;
     for (; px + 2 <= pixels; px += 2) {
@@ -98,5 +98,16 @@ void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8
         if (oc < OC) {
             out[oc] = mcuf_out(o, dot_col(col0, w, K4, bias_folded[oc]), &rq[oc]);
         }
+    }
+}
+
+/* Two specialised copies: the common output stage, and the general one. */
+void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output, int16_t *scratch)
+{
+    if (p->out_fast) {
+        mcuf_conv_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 1);
+    } else {
+        mcuf_conv_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 0);
     }
 }

@@ -30,14 +30,14 @@
         (out)[(c) + 3] = mcuf_out(o, a3, &rq[(c) + 3]);                \
     } while (0)
 
-void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+MCUF_INLINE void mcuf_depthwise_conv_3x3_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
                                     const int16_t *filter16, const int32_t *bias_folded,
-                                    const mcuf_requant *rq, int8_t *output)
+                                    const mcuf_requant *rq, int8_t *output, const int fast)
 {
     const int C = p->in_c, in_h = p->in_h, in_w = p->in_w, out_w = p->out_w;
     const int sw = p->stride_w, dh = p->dil_h, dw = p->dil_w, pad_left = p->pad_left;
     const int32_t row = (int32_t)in_w * C * dh, col = (int32_t)C * dw;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max};
+    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
     const uint32_t *const w0 = (const uint32_t *)(const void *)filter16;
     const uint32_t zp4 = (uint8_t)(int8_t)(-p->input_offset) * 0x01010101u;
     /* output columns whose three taps are all inside the input: [x_lo, x_hi) */
@@ -92,5 +92,17 @@ void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
                 STORE4(out, c);
             }
         }
+    }
+}
+
+/* Two specialised copies: the common output stage, and the general one. */
+void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                    const int16_t *filter16, const int32_t *bias_folded,
+                                    const mcuf_requant *rq, int8_t *output)
+{
+    if (p->out_fast) {
+        mcuf_depthwise_conv_3x3_s8_dsp_body(p, input, filter16, bias_folded, rq, output, 1);
+    } else {
+        mcuf_depthwise_conv_3x3_s8_dsp_body(p, input, filter16, bias_folded, rq, output, 0);
     }
 }

@@ -8,15 +8,15 @@
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
-void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+MCUF_INLINE void mcuf_depthwise_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias_folded,
                                 const mcuf_requant *rq,
-                                int8_t *output)
+                                int8_t *output, const int fast)
 {
     const int C = p->in_c, C4 = C & ~3;
     const int8_t zp = (int8_t)(-p->input_offset);
     const uint32_t zp4 = (uint8_t)zp * 0x01010101u;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max};
+    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         for (int ox = 0; ox < p->out_w; ++ox) {
@@ -61,5 +61,18 @@ void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                 out[c] = mcuf_out(o, acc, &rq[c]);
             }
         }
+    }
+}
+
+/* Two specialised copies: the common output stage, and the general one. */
+void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias_folded,
+                                const mcuf_requant *rq,
+                                int8_t *output)
+{
+    if (p->out_fast) {
+        mcuf_depthwise_conv_s8_dsp_body(p, input, filter, bias_folded, rq, output, 1);
+    } else {
+        mcuf_depthwise_conv_s8_dsp_body(p, input, filter, bias_folded, rq, output, 0);
     }
 }
