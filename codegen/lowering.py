@@ -267,12 +267,16 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
             p["out_fast"] = _out_fast(p, shift)
             b = ConstArray(f"op{n}_bias", "int32_t", folded)
             kernel = "mcuf_depthwise_conv_s8_dsp"
+            args = [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index)]
+            scratch = 0
             if p["k_h"] == p["k_w"] == 3 and p["in_c"] % 4 == 0:
                 filt = ConstArray(f"op{n}_filter", "int16_t", _depthwise_simd_order(taps))
+                args[1] = ("const", filt)
                 kernel = "mcuf_depthwise_conv_3x3_s8_dsp"
-            return Step(op, kernel, "mcuf_conv_params", p,
-                        [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index)],
-                        [x.index], y.index, macs, [filt, b, rq])
+                args.append(("scratch",))          # a row of zero points for border taps
+                scratch = p["in_c"]
+            return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index, macs,
+                        [filt, b, rq], scratch)
     b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
     return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),

@@ -108,11 +108,19 @@ MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
  * two LDRDs of constants, the rounding SMLAL, one shift, one SSAT. */
 MCUF_INLINE int8_t mcuf_out_fast(int32_t offset, int32_t acc, const mcuf_requant *q)
 {
-    uint64_t round, mr;
-    memcpy(&round, &q->round_lo, 8);
-    memcpy(&mr, &q->multiplier, 8);
-    const int64_t p = (int64_t)(round - ((uint32_t)acc & 0x80000000u)) + (int64_t)acc * (int32_t)(uint32_t)mr;
-    return (int8_t)mcuf_ssat8(((int32_t)(p >> 32) >> (int32_t)(mr >> 32)) + offset);
+    uint32_t lo, hi, m, rs;
+#if MCUF_HAS_DSP
+    /* gcc splits an 8-byte memcpy from a 4-aligned struct into two LDRs; LDRD needs only
+     * word alignment on Armv7-M and Armv8-M */
+    __asm__("ldrd %0, %1, [%2]" : "=r"(lo), "=r"(hi) : "r"(q), "m"(*q));
+    __asm__("ldrd %0, %1, [%2, #8]" : "=r"(m), "=r"(rs) : "r"(q), "m"(*q));
+#else
+    lo = (uint32_t)q->round_lo, hi = (uint32_t)q->round_hi;
+    m = (uint32_t)q->multiplier, rs = (uint32_t)q->right_shift;
+#endif
+    const uint64_t round = ((uint64_t)hi << 32) | lo;
+    const int64_t p = (int64_t)(round - ((uint32_t)acc & 0x80000000u)) + (int64_t)acc * (int32_t)m;
+    return (int8_t)mcuf_ssat8(((int32_t)(p >> 32) >> (int32_t)rs) + offset);
 }
 
 MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)

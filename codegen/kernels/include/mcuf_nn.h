@@ -79,7 +79,7 @@ void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
 /* 3x3, depth multiplier 1, in_c % 4 == 0; filter16: int16 in SIMD order (see the source) */
 void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int16_t *filter16, const int32_t *bias_folded,
-                                    const mcuf_requant *rq, int8_t *output);
+                                    const mcuf_requant *rq, int8_t *output, int16_t *scratch);
 
 typedef struct {
     uint16_t batches, in_depth, out_depth;
