@@ -226,8 +226,8 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
         b = ConstArray(f"op{n}_bias", "int32_t", folded)
         return Step(op, "mcuf_conv_1x1_s8_dsp", "mcuf_conv_params", p,
-                    [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index)],
-                    [x.index], y.index, macs, [filt, b, rq])
+                    [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
+                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 4 * p["in_c"])
     if rq is not None and not grouped and not pointwise:
         k4 = (rows.shape[1] + 3) // 4 * 4   # rows padded with zero weights to whole words
         padded = np.zeros((p["out_c"], k4), np.int8)

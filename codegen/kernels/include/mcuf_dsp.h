@@ -59,6 +59,22 @@ MCUF_INLINE uint32_t mcuf_read32(const void *p)
     return v;
 }
 
+/* Two words from p, then p advanced by `step` bytes: one LDRD with write-back. gcc makes
+ * two LDRs and an ADD of the same C, which is what QEMU counts (and the core executes). */
+#if MCUF_HAS_DSP
+#define MCUF_LDRD_ADVANCE(lo, hi, p, step)                                          \
+    __asm__("ldrd %0, %1, [%2], #" #step                                             \
+            : "=r"(lo), "=r"(hi), "+r"(p)                                            \
+            : "m"(*(const uint32_t(*)[2])(const void *)(p)))
+#else
+#define MCUF_LDRD_ADVANCE(lo, hi, p, step)                                          \
+    do {                                                                             \
+        (lo) = mcuf_read32(p);                                                       \
+        (hi) = mcuf_read32((const int8_t *)(p) + 4);                                 \
+        (p) = (const void *)((const int8_t *)(p) + (step));                          \
+    } while (0)
+#endif
+
 /* The GEMM kernels' inner step: 2 pixels x 2 output channels x 4 input values.
  * x0e/x0o, x1e/x1o: the even/odd int16 pairs of 4 inputs of each pixel (SXTB16 of an int8
  * word, or an int16 im2col column in (0,2)(1,3) order); k0, k1: 4 int8 weights of each

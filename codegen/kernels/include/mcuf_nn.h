@@ -61,9 +61,11 @@ typedef struct {
     int32_t round_lo, round_hi, multiplier, right_shift, sign_mask;
 } mcuf_requant;
 
-/* in_c % 4 == 0; filter rows interleaved in output-channel pairs word by word */
+/* in_c % 4 == 0; filter rows interleaved in output-channel pairs word by word;
+ * scratch: 4 * in_c bytes (two pixels widened to int16) */
 void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output);
+                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
+                          int16_t *scratch);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
  * output-channel pairs word by word; scratch: 2*K4 int16 */

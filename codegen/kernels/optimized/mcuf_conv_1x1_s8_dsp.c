@@ -1,9 +1,11 @@
 /* 1x1 convolution (stride 1, no padding) as a GEMM over pixels, DSP extension.
  *
- * Blocked 2 pixels x 2 output channels. The generator interleaves the filter rows of each
- * output-channel pair word by word (w0[0..3] w1[0..3] w0[4..7] w1[4..7] ...), so one LDRD
- * fetches both; every word of 4 int8 values is sign-extended into two int16 pairs (SXTB16)
- * feeding two SMLADs. The input offset is folded into bias_folded. Requires in_c % 4 == 0.
+ * Blocked 2 pixels x 2 output channels. The two pixels are sign-extended once into
+ * `scratch` (int16 pairs in SXTB16 order, both pixels side by side: two LDRDs per 4 input
+ * channels), then reused by every output-channel pair. The generator interleaves the filter
+ * rows of each output-channel pair word by word (w0[0..3] w1[0..3] w0[4..7] w1[4..7] ...),
+ * so one LDRD fetches both; SXTB16 widens them. 16 MACs: 3 LDRD, 4 SXTB16, 8 SMLAD. The
+ * input offset is folded into bias_folded. Requires in_c % 4 == 0; scratch: 4 * in_c bytes.
  * Same results as the reference mcuf_conv_1x1_s8, byte for byte. */
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
@@ -19,7 +21,8 @@ static int32_t dot(const int8_t *a, const int8_t *b, int n, int32_t acc)
 }
 
 MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output, const int fast)
+                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
+                          int16_t *scratch, const int fast)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
     const int C = p->in_c, OC = p->out_c;
@@ -28,20 +31,29 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
     for (; px + 2 <= pixels; px += 2) {
         const int8_t *in0 = input + px * C;
         int8_t *out0 = output + px * OC, *out1 = out0 + OC;
+        /* both pixels widened once: per 4 channels (x0e, x0o, x1e, x1o) */
+        uint32_t *const xs = (uint32_t *)(void *)scratch;
+        for (int c = 0, k = 0; c < C; c += 4, k += 4) {
+            const uint32_t a = mcuf_read32(in0 + c), b = mcuf_read32(in0 + C + c);
+            xs[k] = mcuf_sxtb16(a);
+            xs[k + 1] = mcuf_sxtb16_ror8(a);
+            xs[k + 2] = mcuf_sxtb16(b);
+            xs[k + 3] = mcuf_sxtb16_ror8(b);
+        }
         const int8_t *w = filter;
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
             int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
-            const int8_t *x0p = in0, *x1p = in0 + C;
-            const int8_t *w_end = w + 2 * C;
-            while (w < w_end) {
-                const uint32_t x0 = mcuf_read32(x0p), x1 = mcuf_read32(x1p);
-                mcuf_mac_2x2(mcuf_sxtb16(x0), mcuf_sxtb16_ror8(x0), mcuf_sxtb16(x1), mcuf_sxtb16_ror8(x1),
-                             mcuf_read32(w), mcuf_read32(w + 4), acc);
-                x0p += 4;
-                x1p += 4;
-                w += 8;
+            const void *x = xs, *wp = w;
+            const void *const w_end = w + 2 * C;
+            while (wp != w_end) {
+                uint32_t x0e, x0o, x1e, x1o, k0, k1;
+                MCUF_LDRD_ADVANCE(x0e, x0o, x, 8);
+                MCUF_LDRD_ADVANCE(x1e, x1o, x, 8);
+                MCUF_LDRD_ADVANCE(k0, k1, wp, 8);
+                mcuf_mac_2x2(x0e, x0o, x1e, x1o, k0, k1, acc);
             }
+            w += 2 * C;
             /* all four before any store: an int8 store may alias rq, so storing first
              * would make the compiler reload each channel's constants */
             const int8_t y00 = mcuf_out(o, acc[0], &rq[oc]), y10 = mcuf_out(o, acc[2], &rq[oc]);
@@ -79,11 +91,12 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
 
 /* Two specialised copies: the common output stage, and the general one. */
 void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output)
+                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
+                          int16_t *scratch)
 {
     if (p->out_fast) {
-        mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias_folded, rq, output, 1);
+        mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 1);
     } else {
-        mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias_folded, rq, output, 0);
+        mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 0);
     }
 }
