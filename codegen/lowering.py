@@ -472,12 +472,13 @@ def _lower_squared_difference(graph, op) -> Step:
     out_dims = [1] * (4 - len(y.shape)) + list(y.shape)
     arg_a, const_a, in_a = _operand(graph, op, a, "input1")
     arg_b, const_b, in_b = _operand(graph, op, b, "input2")
-    p = dict(out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
-             stride2=_broadcast_strides(b.shape, out_dims), input1_offset=-a.quant.zero_point,
-             input2_offset=-b.quant.zero_point, left_shift=left_shift, input1_multiplier=m1,
-             input1_shift=s1, input2_multiplier=m2, input2_shift=s2, output_multiplier=mo,
-             output_shift=s_o, output_offset=y.quant.zero_point, act_min=-128, act_max=127)
-    return Step(op, "mcuf_squared_difference_s8", "mcuf_squared_difference_params", p,
+    arith = dict(size=y.size, input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
+                 left_shift=left_shift, input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2,
+                 input2_shift=s2, output_multiplier=mo, output_shift=s_o,
+                 output_offset=y.quant.zero_point, act_min=-128, act_max=127)
+    p = dict(add=arith, out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
+             stride2=_broadcast_strides(b.shape, out_dims))
+    return Step(op, "mcuf_squared_difference_s8", "mcuf_add_broadcast_params", p,
                 [arg_a, arg_b, ("out", y.index)], in_a + in_b, y.index, 0, const_a + const_b)
 
 

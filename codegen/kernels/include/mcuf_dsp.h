@@ -91,6 +91,21 @@ MCUF_INLINE void mcuf_mac_2x2(uint32_t x0e, uint32_t x0o, uint32_t x1e, uint32_t
     acc[3] = mcuf_smlad(x1o, ko, mcuf_smlad(x1e, ke, acc[3]));
 }
 
+/* The GEMM kernels' inner run: acc (2 pixels x 2 output channels) += columns c0 and c1 (int16
+ * pairs in SXTB16 order, 4 values per 8 bytes) times the interleaved int8 rows of a channel
+ * pair, w to w_end. Each step is three LDRDs, 4 SXTB16 and 8 SMLAD for 16 MACs. */
+MCUF_INLINE void mcuf_gemm_2x2(const void *c0, const void *c1, const void *w, const void *w_end,
+                               int32_t acc[4])
+{
+    while (w != w_end) {
+        uint32_t x0e, x0o, x1e, x1o, k0, k1;
+        MCUF_LDRD_ADVANCE(x0e, x0o, c0, 8);
+        MCUF_LDRD_ADVANCE(x1e, x1o, c1, 8);
+        MCUF_LDRD_ADVANCE(k0, k1, w, 8);
+        mcuf_mac_2x2(x0e, x0o, x1e, x1o, k0, k1, acc);
+    }
+}
+
 /* Per-layer output stage shared by the optimized kernels: requantize, add the output zero
  * point, clamp to the fused activation's range. Copied into locals once per call so the
  * compiler does not reload them after every int8 store. */

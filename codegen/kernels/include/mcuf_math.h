@@ -63,4 +63,22 @@ MCUF_INLINE int8_t mcuf_clamp_s8(int32_t x, int32_t lo, int32_t hi)
     return (int8_t)(x < lo ? lo : (x > hi ? hi : x));
 }
 
+/* Walks a 4-D output in order over two inputs given by element strides (0 where an input is
+ * broadcast: BroadcastBinaryFunction4DSlow's indexing), storing ELEM(p, a, b) for each. */
+#define MCUF_BROADCAST_4D(dims, s1, s2, in1, in2, out, ELEM, p)                              \
+    do {                                                                                    \
+        int8_t *o_ = (out);                                                                 \
+        for (uint32_t n_ = 0; n_ < (dims)[0]; ++n_) {                                       \
+            for (uint32_t y_ = 0; y_ < (dims)[1]; ++y_) {                                   \
+                for (uint32_t x_ = 0; x_ < (dims)[2]; ++x_) {                               \
+                    const int8_t *a_ = (in1) + n_ * (s1)[0] + y_ * (s1)[1] + x_ * (s1)[2];  \
+                    const int8_t *b_ = (in2) + n_ * (s2)[0] + y_ * (s2)[1] + x_ * (s2)[2];  \
+                    for (uint32_t c_ = 0; c_ < (dims)[3]; ++c_) {                           \
+                        *o_++ = ELEM((p), a_[c_ * (s1)[3]], b_[c_ * (s2)[3]]);              \
+                    }                                                                       \
+                }                                                                           \
+            }                                                                               \
+        }                                                                                   \
+    } while (0)
+
 #endif /* MCUF_MATH_H */

@@ -236,21 +236,10 @@ typedef struct {
 void mcuf_batch_matmul_s8(const mcuf_batch_matmul_params *p, const int8_t *lhs,
                           const int8_t *rhs, int8_t *output);
 
-typedef struct {
-    uint16_t out_dims[4];
-    uint32_t stride1[4], stride2[4];            /* 0 where an input is broadcast */
-    int32_t input1_offset, input2_offset;
-    int32_t left_shift;
-    int32_t input1_multiplier, input1_shift;
-    int32_t input2_multiplier, input2_shift;
-    int32_t output_multiplier, output_shift;
-    int32_t output_offset;
-    int32_t act_min, act_max;
-} mcuf_squared_difference_params;
-
 /* SQUARED_DIFFERENCE, int8, with 4-D broadcasting (a layer norm's variance): both inputs
- * rescaled to a common scale, subtracted, squared, requantized. */
-void mcuf_squared_difference_s8(const mcuf_squared_difference_params *p, const int8_t *input1,
+ * rescaled to a common scale, subtracted, squared, requantized. ADD's parameter block:
+ * the same fields, with SQUARED_DIFFERENCE's own left shift and multipliers. */
+void mcuf_squared_difference_s8(const mcuf_add_broadcast_params *p, const int8_t *input1,
                                 const int8_t *input2, int8_t *output);
 
 #ifdef __cplusplus

@@ -1,8 +1,8 @@
 /* 1x1 convolution (stride 1, no padding) as a GEMM over pixels, DSP extension.
  *
- * Blocked 2 pixels x 2 output channels. The two pixels are sign-extended once into
- * `scratch` (int16 pairs in SXTB16 order, both pixels side by side: two LDRDs per 4 input
- * channels), then reused by every output-channel pair. The generator interleaves the filter
+ * Blocked 2 pixels x 2 output channels. The two pixels are sign-extended once into two
+ * int16 columns in `scratch` (SXTB16 order, as mcuf_conv_s8_dsp's im2col), then reused by
+ * every output-channel pair. The generator interleaves the filter
  * rows of each output-channel pair word by word (w0[0..3] w1[0..3] w0[4..7] w1[4..7] ...),
  * so one LDRD fetches both; SXTB16 widens them. 16 MACs: 3 LDRD, 4 SXTB16, 8 SMLAD. The
  * input offset is folded into bias_folded. Requires in_c % 4 == 0; scratch: 4 * in_c bytes.
@@ -31,28 +31,20 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
     for (; px + 2 <= pixels; px += 2) {
         const int8_t *in0 = input + px * C;
         int8_t *out0 = output + px * OC, *out1 = out0 + OC;
-        /* both pixels widened once: per 4 channels (x0e, x0o, x1e, x1o) */
-        uint32_t *const xs = (uint32_t *)(void *)scratch;
-        for (int c = 0, k = 0; c < C; c += 4, k += 4) {
+        /* both pixels widened once into two int16 columns, as the im2col kernel's */
+        uint32_t *const col0 = (uint32_t *)(void *)scratch, *const col1 = col0 + C / 2;
+        for (int c = 0, k = 0; c < C; c += 4, k += 2) {
             const uint32_t a = mcuf_read32(in0 + c), b = mcuf_read32(in0 + C + c);
-            xs[k] = mcuf_sxtb16(a);
-            xs[k + 1] = mcuf_sxtb16_ror8(a);
-            xs[k + 2] = mcuf_sxtb16(b);
-            xs[k + 3] = mcuf_sxtb16_ror8(b);
+            col0[k] = mcuf_sxtb16(a);
+            col0[k + 1] = mcuf_sxtb16_ror8(a);
+            col1[k] = mcuf_sxtb16(b);
+            col1[k + 1] = mcuf_sxtb16_ror8(b);
         }
         const int8_t *w = filter;
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
             int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
-            const void *x = xs, *wp = w;
-            const void *const w_end = w + 2 * C;
-            while (wp != w_end) {
-                uint32_t x0e, x0o, x1e, x1o, k0, k1;
-                MCUF_LDRD_ADVANCE(x0e, x0o, x, 8);
-                MCUF_LDRD_ADVANCE(x1e, x1o, x, 8);
-                MCUF_LDRD_ADVANCE(k0, k1, wp, 8);
-                mcuf_mac_2x2(x0e, x0o, x1e, x1o, k0, k1, acc);
-            }
+            mcuf_gemm_2x2(col0, col1, w, w + 2 * C, acc);
             w += 2 * C;
             /* all four before any store: an int8 store may alias rq, so storing first
              * would make the compiler reload each channel's constants */

@@ -62,15 +62,7 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
             int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
-            const void *c0 = col0, *c1 = col1, *wp = w;
-            const void *const w_end = w + 2 * K4;
-            while (wp != w_end) {
-                uint32_t x0e, x0o, x1e, x1o, k0, k1;
-                MCUF_LDRD_ADVANCE(x0e, x0o, c0, 8);
-                MCUF_LDRD_ADVANCE(x1e, x1o, c1, 8);
-                MCUF_LDRD_ADVANCE(k0, k1, wp, 8);
-                mcuf_mac_2x2(x0e, x0o, x1e, x1o, k0, k1, acc);
-            }
+            mcuf_gemm_2x2(col0, col1, w, w + 2 * K4, acc);
             w += 2 * K4;
             out0[oc] = mcuf_out(o, acc[0], &rq[oc]);
             out1[oc] = mcuf_out(o, acc[2], &rq[oc]);

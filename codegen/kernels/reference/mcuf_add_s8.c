@@ -23,16 +23,5 @@ void mcuf_add_s8(const mcuf_add_params *p, const int8_t *input1, const int8_t *i
 void mcuf_add_broadcast_s8(const mcuf_add_broadcast_params *p, const int8_t *input1,
                            const int8_t *input2, int8_t *output)
 {
-    const uint16_t *d = p->out_dims;
-    for (uint32_t n = 0; n < d[0]; ++n) {
-        for (uint32_t y = 0; y < d[1]; ++y) {
-            for (uint32_t x = 0; x < d[2]; ++x) {
-                const int8_t *a = input1 + n * p->stride1[0] + y * p->stride1[1] + x * p->stride1[2];
-                const int8_t *b = input2 + n * p->stride2[0] + y * p->stride2[1] + x * p->stride2[2];
-                for (uint32_t c = 0; c < d[3]; ++c) {
-                    *output++ = add_one(&p->add, a[c * p->stride1[3]], b[c * p->stride2[3]]);
-                }
-            }
-        }
-    }
+    MCUF_BROADCAST_4D(p->out_dims, p->stride1, p->stride2, input1, input2, output, add_one, &p->add);
 }
