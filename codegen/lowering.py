@@ -356,8 +356,7 @@ def _lower_mean(graph, op) -> Step:
 def _lower_add(graph, op) -> Step:
     a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
     _require_int8(a, b, y)
-    if len(y.shape) > 4:
-        raise UnsupportedModelError(f"ADD of rank {len(y.shape)} (at most 4 supported)")
+    args, ins, consts, walk = _broadcast_operands(graph, op, a, b, y)
     left_shift = 20
     sa, sb, so = (float(np.float32(t.quant.scale)) for t in (a, b, y))
     twice_max = float(np.float32(2 * np.float32(max(sa, sb))))
@@ -369,17 +368,11 @@ def _lower_add(graph, op) -> Step:
              left_shift=left_shift, input1_multiplier=m1, input1_shift=s1,
              input2_multiplier=m2, input2_shift=s2, output_multiplier=mo, output_shift=s_o,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    if a.shape == b.shape and not (a.is_constant or b.is_constant):
-        return Step(op, "mcuf_add_s8", "mcuf_add_params", p,
-                    [("in", a.index), ("in", b.index), ("out", y.index)], [a.index, b.index], y.index)
+    if a.shape == b.shape and not consts:
+        return Step(op, "mcuf_add_s8", "mcuf_add_params", p, args, ins, y.index)
     # broadcasting, or a constant operand (layer norm's epsilon)
-    out_dims = [1] * (4 - len(y.shape)) + list(y.shape)
-    arg_a, const_a, in_a = _operand(graph, op, a, "input1")
-    arg_b, const_b, in_b = _operand(graph, op, b, "input2")
-    bp = dict(add=p, out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
-              stride2=_broadcast_strides(b.shape, out_dims))
-    return Step(op, "mcuf_add_broadcast_s8", "mcuf_add_broadcast_params", bp,
-                [arg_a, arg_b, ("out", y.index)], in_a + in_b, y.index, 0, const_a + const_b)
+    return Step(op, "mcuf_add_broadcast_s8", "mcuf_add_broadcast_params", dict(add=p, **walk),
+                args, ins, y.index, 0, consts)
 
 
 def _broadcast_strides(shape, out_dims) -> list[int]:
@@ -395,6 +388,20 @@ def _broadcast_strides(shape, out_dims) -> list[int]:
     return strides
 
 
+def _broadcast_operands(graph, op, a, b, y):
+    """Two element-wise operands walked over the (at most 4-D) output: the call's arguments,
+    the arena tensors read, the constants copied to flash, and the walk (4-D output extents,
+    each input's element strides, 0 where it is broadcast)."""
+    if len(y.shape) > 4:
+        raise UnsupportedModelError(f"{op.type} of rank {len(y.shape)} (at most 4 supported)")
+    out_dims = [1] * (4 - len(y.shape)) + list(y.shape)
+    arg_a, const_a, in_a = _operand(graph, op, a, "input1")
+    arg_b, const_b, in_b = _operand(graph, op, b, "input2")
+    walk = dict(out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
+                stride2=_broadcast_strides(b.shape, out_dims))
+    return [arg_a, arg_b, ("out", y.index)], in_a + in_b, const_a + const_b, walk
+
+
 def _operand(graph, op, t, name):
     """An elementwise operand: an arena tensor, or a constant copied into flash."""
     if t.is_constant:
@@ -406,22 +413,16 @@ def _operand(graph, op, t, name):
 def _lower_mul(graph, op) -> Step:
     a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
     _require_int8(a, b, y)
-    if len(y.shape) > 4:
-        raise UnsupportedModelError(f"MUL of rank {len(y.shape)} (at most 4 supported)")
-    out_dims = [1] * (4 - len(y.shape)) + list(y.shape)
+    args, ins, consts, walk = _broadcast_operands(graph, op, a, b, y)
     f32 = np.float32
     # MulPrepare: the product of the scales in float32, then QuantizeMultiplier on the double
     real = float(f32(f32(f32(a.quant.scale) * f32(b.quant.scale)) / f32(y.quant.scale)))
     mult, shift = q.quantize_multiplier(real)
     act_min, act_max = _act(op, y)
-    arg_a, const_a, in_a = _operand(graph, op, a, "input1")
-    arg_b, const_b, in_b = _operand(graph, op, b, "input2")
-    p = dict(out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
-             stride2=_broadcast_strides(b.shape, out_dims), input1_offset=-a.quant.zero_point,
-             input2_offset=-b.quant.zero_point, output_multiplier=mult, output_shift=shift,
-             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    return Step(op, "mcuf_mul_s8", "mcuf_mul_params", p, [arg_a, arg_b, ("out", y.index)],
-                in_a + in_b, y.index, 0, const_a + const_b)
+    p = dict(**walk, input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
+             output_multiplier=mult, output_shift=shift, output_offset=y.quant.zero_point,
+             act_min=act_min, act_max=act_max)
+    return Step(op, "mcuf_mul_s8", "mcuf_mul_params", p, args, ins, y.index, 0, consts)
 
 
 def _lower_batch_matmul(graph, op) -> Step:
@@ -459,8 +460,7 @@ def _lower_batch_matmul(graph, op) -> Step:
 def _lower_squared_difference(graph, op) -> Step:
     a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
     _require_int8(a, b, y)
-    if len(y.shape) > 4:
-        raise UnsupportedModelError(f"SQUARED_DIFFERENCE of rank {len(y.shape)} (at most 4 supported)")
+    args, ins, consts, walk = _broadcast_operands(graph, op, a, b, y)
     left_shift = 7                      # int8: (255 << 7)^2 still fits int32
     sa, sb, so = (float(np.float32(t.quant.scale)) for t in (a, b, y))
     twice_max = 2.0 * max(sa, sb)
@@ -469,43 +469,29 @@ def _lower_squared_difference(graph, op) -> Step:
     mo, s_o = q.quantize_multiplier(twice_max * twice_max / float(np.float32((1 << 2 * left_shift) * so)))
     if max(s1, s2, s_o) > 0:
         raise UnsupportedModelError("SQUARED_DIFFERENCE output scale too small for TFLite's kernel")
-    out_dims = [1] * (4 - len(y.shape)) + list(y.shape)
-    arg_a, const_a, in_a = _operand(graph, op, a, "input1")
-    arg_b, const_b, in_b = _operand(graph, op, b, "input2")
     arith = dict(size=y.size, input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
                  left_shift=left_shift, input1_multiplier=m1, input1_shift=s1, input2_multiplier=m2,
                  input2_shift=s2, output_multiplier=mo, output_shift=s_o,
                  output_offset=y.quant.zero_point, act_min=-128, act_max=127)
-    p = dict(add=arith, out_dims=out_dims, stride1=_broadcast_strides(a.shape, out_dims),
-             stride2=_broadcast_strides(b.shape, out_dims))
-    return Step(op, "mcuf_squared_difference_s8", "mcuf_add_broadcast_params", p,
-                [arg_a, arg_b, ("out", y.index)], in_a + in_b, y.index, 0, const_a + const_b)
+    return Step(op, "mcuf_squared_difference_s8", "mcuf_add_broadcast_params", dict(add=arith, **walk),
+                args, ins, y.index, 0, consts)
 
 
-def _lower_hard_swish(graph, op) -> Step:
-    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
-    _require_int8(x, y)
-    try:
-        table = q.hard_swish_table(x.quant.scale, x.quant.zero_point, y.quant.scale, y.quant.zero_point)
-    except ValueError as e:
-        raise UnsupportedModelError(str(e)) from None
-    t = ConstArray(f"op{op.index}_table", "int8_t", table)
-    return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
-                [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
-
-
-_TABLES = {"LOGISTIC": q.logistic_table, "RSQRT": q.rsqrt_table}
+_TABLES = {"HARD_SWISH": q.hard_swish_table, "LOGISTIC": q.logistic_table, "RSQRT": q.rsqrt_table}
 
 
 def _lower_table(graph, op) -> Step:
-    """Unary int8 ops (LOGISTIC, RSQRT, folded float islands): TFLite's result for each of
-    the 256 inputs, computed here; the device does one lookup per element."""
+    """Unary int8 ops (HARD_SWISH, LOGISTIC, RSQRT, folded float islands): TFLite's result for
+    each of the 256 inputs, computed here; the device does one lookup per element."""
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
     if op.type == "LUT":
         table = op.options["_table"]
     else:
-        table = _TABLES[op.type](x.quant.scale, x.quant.zero_point, y.quant.scale, y.quant.zero_point)
+        try:
+            table = _TABLES[op.type](x.quant.scale, x.quant.zero_point, y.quant.scale, y.quant.zero_point)
+        except ValueError as e:
+            raise UnsupportedModelError(str(e)) from None
     t = ConstArray(f"op{op.index}_table", "int8_t", table)
     return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
                 [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
@@ -701,7 +687,7 @@ _LOWERERS = {
     "MAX_POOL_2D": _lower_pool, "MEAN": _lower_mean, "ADD": _lower_add,
     "SOFTMAX": _lower_softmax, "PAD": _lower_pad, "PADV2": _lower_pad,
     "QUANTIZE": _lower_requantize, "RELU": _lower_requantize, "RELU6": _lower_requantize,
-    "RELU_N1_TO_1": _lower_requantize, "MUL": _lower_mul, "HARD_SWISH": _lower_hard_swish,
+    "RELU_N1_TO_1": _lower_requantize, "MUL": _lower_mul, "HARD_SWISH": _lower_table,
     "TRANSPOSE": _lower_transpose, "SPLIT": _lower_split, "SPLIT_V": _lower_split,
     "SLICE": _lower_slice, "STRIDED_SLICE": _lower_slice, "CONCATENATION": _lower_concat,
     "LOGISTIC": _lower_table, "RSQRT": _lower_table, "LUT": _lower_table,
