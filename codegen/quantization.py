@@ -183,8 +183,16 @@ def _sdhm16(a: int, b: int) -> int:
     return _trunc_div(a * b, 1 << 15)
 
 
-def _sat_left_shift16(x: int, amount: int) -> int:
-    return max(INT16_MIN, min(INT16_MAX, x * (1 << amount)))
+def _sat_left_shift(x: int, amount: int, bits: int = 32) -> int:
+    """x << amount saturated to a signed `bits`-bit integer (gemmlowp's
+    SaturatingRoundingMultiplyByPOT for a positive exponent: its threshold test is this clamp)."""
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return max(lo, min(hi, x * (1 << amount)))
+
+
+def _int8_table(fn) -> np.ndarray:
+    """table[x + 128] = fn(x) clamped to int8, for every int8 x: the device looks it up."""
+    return np.array([max(-128, min(127, fn(x))) for x in range(-128, 128)], np.int8)
 
 
 def _down_scale_to_int16(m: int) -> int:
@@ -204,23 +212,22 @@ def hard_swish_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int)
     if out_e > 0:
         raise ValueError("HARD_SWISH output scale too small for TFLite's kernel (exponent > 0)")
     out_m16, relu_m16 = _down_scale_to_int16(out_m), _down_scale_to_int16(relu_m)
-    table = np.empty(256, np.int8)
-    for x in range(-128, 128):
-        v = x - in_zp
-        hires_v = v * (1 << 7)
+
+    def hard_swish(x: int) -> int:
+        hires_v = (x - in_zp) * (1 << 7)
         pre_out = saturating_rounding_doubling_high_mul(hires_v, out_m16, 16)
         r = hires_v
         if relu_e > 0:
-            r = _sat_left_shift16(r, relu_e - 1)
+            r = _sat_left_shift(r, relu_e - 1, 16)
         r = saturating_rounding_doubling_high_mul(r, relu_m16, 16)
         if relu_e > 0:
-            r = _sat_left_shift16(r, 1)
+            r = _sat_left_shift(r, 1, 16)
         if relu_e < 0:
             r = rounding_divide_by_pot(r, -relu_e)
         r = (r + (1 << 15)) >> 1
-        out = rounding_divide_by_pot(_sdhm16(r, pre_out), -out_e) + out_zp
-        table[x + 128] = max(-128, min(127, out))
-    return table
+        return rounding_divide_by_pot(_sdhm16(r, pre_out), -out_e) + out_zp
+
+    return _int8_table(hard_swish)
 
 
 # --- Tables for unary ops whose TFLite int8 kernel is a function of one byte ---
@@ -243,23 +250,13 @@ def logistic_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -
     table LUTPopulate fills in float32: round(sigmoid(in_scale * (x - zp)) / out_scale) + zp."""
     f32, expf = np.float32, _expf()
     inv = f32(f32(1.0) / f32(out_scale))
-    table = np.empty(256, np.int8)
-    for x in range(-128, 128):
+
+    def logistic(x: int) -> int:
         v = f32(f32(in_scale) * f32(x - in_zp))
-        s = f32(f32(1.0) / f32(f32(1.0) + expf(-v)))
-        out = tflite_round(float(f32(s * inv))) + out_zp
-        table[x + 128] = max(-128, min(127, out))
-    return table
+        sigmoid = f32(f32(1.0) / f32(f32(1.0) + expf(-v)))
+        return tflite_round(float(f32(sigmoid * inv))) + out_zp
 
-
-def _sat_left_shift32(x: int, e: int) -> int:
-    """gemmlowp SaturatingRoundingMultiplyByPOT<e> for e > 0 on int32."""
-    threshold = (1 << (31 - e)) - 1
-    if x > threshold:
-        return 2**31 - 1
-    if x < -threshold:
-        return -2**31
-    return x << e
+    return _int8_table(logistic)
 
 
 def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
@@ -279,8 +276,8 @@ def inv_sqrt_multiplier(value: int) -> tuple[int, int]:
     half_three = (1 << 28) + (1 << 27)
     x = 1 << 28                                             # F3 one
     for _ in range(5):
-        x3 = _sat_left_shift32(srdhm(srdhm(x, x), x), 6)    # F9 -> F3
-        x = _sat_left_shift32(_wrap32(srdhm(half_three, x) - srdhm(half_input, x3)), 3)
+        x3 = _sat_left_shift(srdhm(srdhm(x, x), x), 6)    # F9 -> F3
+        x = _sat_left_shift(_wrap32(srdhm(half_three, x) - srdhm(half_input, x3)), 3)
     x = srdhm(x, 1518500250)                                # * sqrt(2)/2
     if shift < 0:
         x <<= -shift
@@ -295,17 +292,16 @@ def rsqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> n
     scale = 1.0 / float(f32(np.sqrt(f32(in_scale)) * f32(out_scale)))
     mult, shift = quantize_multiplier(scale)
     k_shift = 20
-    table = np.empty(256, np.int8)
-    for x in range(-128, 128):
+
+    def rsqrt(x: int) -> int:
         v = x - in_zp
         if v <= 0:
-            table[x + 128] = 127
-            continue
+            return 127
         m, s = inv_sqrt_multiplier(v)
         data = multiply_by_quantized_multiplier(1, m, s + k_shift)
-        out = multiply_by_quantized_multiplier(data, mult, shift - k_shift) + out_zp
-        table[x + 128] = max(-128, min(127, out))
-    return table
+        return multiply_by_quantized_multiplier(data, mult, shift - k_shift) + out_zp
+
+    return _int8_table(rsqrt)
 
 
 def dequantize_negate_quantize_table(in_scale: float, in_zp: int, out_scale: float,
@@ -313,9 +309,9 @@ def dequantize_negate_quantize_table(in_scale: float, in_zp: int, out_scale: flo
     """DEQUANTIZE -> NEG -> QUANTIZE, the float island the converter leaves in a layer norm's
     'x - mean': float32 scale * (x - zp), negated, then round(v / out_scale) + zp, clamped."""
     f32 = np.float32
-    table = np.empty(256, np.int8)
-    for x in range(-128, 128):
+
+    def negate(x: int) -> int:
         v = -f32(float(f32(in_scale)) * (x - in_zp))
-        out = tflite_round(float(f32(v / f32(out_scale)))) + out_zp
-        table[x + 128] = max(-128, min(127, out))
-    return table
+        return tflite_round(float(f32(v / f32(out_scale)))) + out_zp
+
+    return _int8_table(negate)
