@@ -4,13 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import passes
 from .errors import UnsupportedModelError
 from .graph import Graph
 from .lowering import Step, lower_op
+from .pipeline import load_graph
 from .planner import plan_memory
-from .tflite_reader import read_model
-from .validate import check_int8
 
 
 @dataclass
@@ -93,10 +91,7 @@ def separable_blocks(graph: Graph, steps: list[Step]):
 
 
 def inspect_model(path: str | Path, kernels: str = "reference") -> Report:
-    graph = read_model(path)
-    passes.fold_float_islands(graph)   # before the int8 check: these floats go away
-    check_int8(graph)
-    passes.run_all(graph)
+    graph = load_graph(path)
     steps, unsupported = [], []
     for op in graph.operators:
         try:

@@ -25,11 +25,17 @@ def resolve_kernels(target: str, kernels: str = "auto") -> str:
     return get_target(target).default_kernels if kernels == "auto" else kernels
 
 
-def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
+def load_graph(model_path: str | Path) -> Graph:
+    """The model read, checked to be int8 and through the graph passes: ready to lower."""
     graph = read_model(model_path)
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)
+    return graph
+
+
+def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
+    graph = load_graph(model_path)
     steps = lower(graph, kernels)
     return Compiled(graph, steps, plan_memory(graph, steps))
 
