@@ -118,12 +118,19 @@ typedef struct {
  * TFLite's double rounding as one 64-bit multiply-accumulate and one shift. A negative
  * accumulator takes 2^31 off the rounding constant (sign_mask): RoundingDivideByPOT's ties
  * away from zero. Shift counts use the low byte of their register, as LSL/ASR do. */
+MCUF_INLINE int32_t mcuf_requant_core(uint32_t round_lo, uint32_t round_hi, int32_t multiplier,
+                                      int32_t right_shift, uint32_t sign_mask, int32_t x)
+{
+    const uint64_t round = ((uint64_t)round_hi << 32) | round_lo;
+    const int64_t p = (int64_t)(round - ((uint32_t)x & sign_mask)) + (int64_t)x * multiplier;
+    return (int32_t)(p >> 32) >> right_shift;
+}
+
 MCUF_INLINE int32_t mcuf_requant_apply(const mcuf_requant *q, int32_t acc)
 {
     const int32_t x = (int32_t)((uint32_t)acc << (q->round_lo & 0xFF));
-    const uint64_t round = ((uint64_t)(uint32_t)q->round_hi << 32) | (uint32_t)q->round_lo;
-    const int64_t p = (int64_t)(round - ((uint32_t)x & (uint32_t)q->sign_mask)) + (int64_t)x * q->multiplier;
-    return (int32_t)(p >> 32) >> q->right_shift;
+    return mcuf_requant_core((uint32_t)q->round_lo, (uint32_t)q->round_hi, q->multiplier,
+                             q->right_shift, (uint32_t)q->sign_mask, x);
 }
 
 MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
@@ -136,7 +143,8 @@ MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
 }
 
 /* The common case (o.fast: every channel right-shifts, the activation range is int8's):
- * two LDRDs of constants, the rounding SMLAL, one shift, one SSAT. */
+ * two LDRDs of constants, the rounding SMLAL with the sign mask as an immediate, one shift,
+ * one SSAT. */
 MCUF_INLINE int8_t mcuf_out_fast(int32_t offset, int32_t acc, const mcuf_requant *q)
 {
     uint32_t lo, hi, m, rs;
@@ -149,9 +157,7 @@ MCUF_INLINE int8_t mcuf_out_fast(int32_t offset, int32_t acc, const mcuf_requant
     lo = (uint32_t)q->round_lo, hi = (uint32_t)q->round_hi;
     m = (uint32_t)q->multiplier, rs = (uint32_t)q->right_shift;
 #endif
-    const uint64_t round = ((uint64_t)hi << 32) | lo;
-    const int64_t p = (int64_t)(round - ((uint32_t)acc & 0x80000000u)) + (int64_t)acc * (int32_t)m;
-    return (int8_t)mcuf_ssat8(((int32_t)(p >> 32) >> (int32_t)rs) + offset);
+    return (int8_t)mcuf_ssat8(mcuf_requant_core(lo, hi, (int32_t)m, (int32_t)rs, 0x80000000u, acc) + offset);
 }
 
 MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
