@@ -198,11 +198,9 @@ def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
     return np.concatenate([pairs, rows[oc - oc % 2:].reshape(-1)])
 
 
-def _depthwise_simd_order(w: np.ndarray) -> np.ndarray:
-    """[9][C] int8 -> int16 [C/4][9][4] as (c, c+2, c+1, c+3): what SXTB16 makes of inputs."""
-    taps, c = w.shape
-    g = w.astype(np.int16).reshape(taps, c // 4, 4)[:, :, [0, 2, 1, 3]]
-    return g.transpose(1, 0, 2).reshape(-1)
+def _depthwise_plane_bytes(p: dict) -> int:
+    """Scratch of the 3x3 DSP depthwise kernel: one channel's padded plane (+4, see the C)."""
+    return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
 
 
 def _lower_conv(graph, op, kernels: str = "reference") -> Step:
@@ -269,12 +267,12 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
             kernel = "mcuf_depthwise_conv_s8_dsp"
             args = [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index)]
             scratch = 0
-            if p["k_h"] == p["k_w"] == 3 and p["in_c"] % 4 == 0:
-                filt = ConstArray(f"op{n}_filter", "int16_t", _depthwise_simd_order(taps))
+            if p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1:
+                filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps.T).reshape(-1))
                 args[1] = ("const", filt)
                 kernel = "mcuf_depthwise_conv_3x3_s8_dsp"
-                args.append(("scratch",))          # a row of zero points for border taps
-                scratch = p["in_c"]
+                args.append(("scratch",))          # one channel's padded plane
+                scratch = _depthwise_plane_bytes(p)
             return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index, macs,
                         [filt, b, rq], scratch)
     b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))

@@ -99,7 +99,10 @@ def test_depthwise_conv2d(write_model, tmp_path, k, stride, padding, dilation, i
 
 @pytest.mark.parametrize("k,stride,padding,dilation,in_c,mult,h,w,act", DW_CASES + [
     (3, 1, "SAME", 1, 8, 1, 3, 3, "NONE"), (3, 2, "VALID", 1, 12, 1, 4, 9, "RELU6"),
-    (3, 1, "SAME", 2, 16, 1, 7, 7, "RELU")])
+    (3, 1, "SAME", 2, 16, 1, 7, 7, "RELU"), (3, 1, "SAME", 1, 7, 1, 5, 7, "RELU6"),
+    (3, 2, "SAME", 1, 6, 1, 8, 10, "NONE"), (3, 1, "VALID", 1, 3, 1, 6, 5, "NONE"),
+    (3, 3, "SAME", 1, 5, 1, 10, 11, "RELU"), (3, 1, "SAME", 1, 9, 1, 1, 1, "NONE"),
+    (3, 2, "SAME", 1, 4, 1, 1, 2, "NONE")])
 def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, dilation, in_c, mult, h, w, act):
     rng = seed(k, stride, padding, dilation, in_c, mult, h)
     data = opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
@@ -108,7 +111,7 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     kernel = man["layers"][0]["kernel"]
     if mult == 1:
         assert kernel.endswith("_dsp"), kernel
-    if mult == 1 and k == 3 and in_c % 4 == 0:
+    if mult == 1 and k == 3 and dilation == 1:
         assert kernel == "mcuf_depthwise_conv_3x3_s8_dsp"
 
 

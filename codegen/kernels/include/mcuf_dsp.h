@@ -28,6 +28,8 @@ MCUF_INLINE uint32_t mcuf_sxtb16_ror8(uint32_t x)
 #define mcuf_smlad(x, y, acc) __smlad((x), (y), (acc))
 #define mcuf_smlabb(x, y, acc) __smlabb((x), (y), (acc))
 #define mcuf_smlatt(x, y, acc) __smlatt((x), (y), (acc))
+#define mcuf_smlabt(x, y, acc) __smlabt((x), (y), (acc))
+#define mcuf_smlatb(x, y, acc) __smlatb((x), (y), (acc))
 #else
 #define MCUF_HAS_DSP 0
 MCUF_INLINE uint32_t mcuf_sxtb16(uint32_t x)
@@ -48,6 +50,14 @@ MCUF_INLINE int32_t mcuf_smlabb(uint32_t x, uint32_t y, int32_t acc)
 MCUF_INLINE int32_t mcuf_smlatt(uint32_t x, uint32_t y, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x >> 16) * (int16_t)(y >> 16)));
+}
+MCUF_INLINE int32_t mcuf_smlabt(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)x * (int16_t)(y >> 16)));
+}
+MCUF_INLINE int32_t mcuf_smlatb(uint32_t x, uint32_t y, int32_t acc)
+{
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)(x >> 16) * (int16_t)y));
 }
 #endif
 

@@ -78,9 +78,10 @@ void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias_folded,
                                 const mcuf_requant *rq, int8_t *output);
 
-/* 3x3, depth multiplier 1, in_c % 4 == 0; filter16: int16 in SIMD order (see the source) */
+/* 3x3, depth multiplier 1, no dilation; filter: int8 [C][9]; scratch: the padded plane of
+ * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */
 void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
-                                    const int16_t *filter16, const int32_t *bias_folded,
+                                    const int8_t *filter, const int32_t *bias_folded,
                                     const mcuf_requant *rq, int8_t *output, int16_t *scratch);
 
 typedef struct {

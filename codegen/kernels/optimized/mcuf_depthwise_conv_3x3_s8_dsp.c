@@ -1,108 +1,121 @@
-/* 3x3 depthwise convolution (depth multiplier 1, any stride and dilation, channels a
- * multiple of 4), DSP extension: the MobileNet workhorse.
+/* 3x3 depthwise convolution (depth multiplier 1, no dilation, any stride, any channel
+ * count), DSP extension: the MobileNet workhorse.
  *
- * The generator stores the filter widened to int16 in SIMD order: for each group of four
- * channels c..c+3 and each tap t, two words (w[t][c], w[t][c+2]) and (w[t][c+1], w[t][c+3]),
- * i.e. what SXTB16 makes of the input word. A tap is then one LDR of 4 inputs, two SXTB16,
- * one LDRD of weights and four SMLABB/SMLATT. Interior pixels (their column range is
- * computed once) run the nine taps unrolled with no bounds checks; border pixels point
- * their taps in the padding at a row of input zero points in `scratch` (C bytes; the input
- * offset is folded into bias_folded), and run the same nine taps.
- * Same results as the reference kernel, byte for byte. */
+ * Channel by channel, the kernel gathers the input channel into a padded plane in `scratch`
+ * (borders hold the input zero point; the input offset is folded into bias_folded), then
+ * slides over the plane with the channel's nine weights held in five registers:
+ * (w0, w2), (w3, w5), (w6, w8) as int16 pairs and the middle column (w1, w4), (w7, 0).
+ * One LDR of four plane bytes and two SXTB16 give (p0, p2) and (p1, p3): at stride 1 that is
+ * one kernel row of two neighbouring outputs in two SMLADs and two SMLAxy -- 7 instructions
+ * for 6 MACs, where the HWC layout needs 8 for 4. The gather costs about 3 instructions per
+ * input byte; it is the price of that layout and is why stride 2 gains less.
+ * The filter is int8 [C][9] (channel-major). Same results as the reference kernel, byte for
+ * byte. */
+#include <string.h>
+
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
-#define TAP(x, t)                                                      \
-    do {                                                               \
-        const uint32_t x_ = (x);                                       \
-        const uint32_t xe_ = mcuf_sxtb16(x_), xo_ = mcuf_sxtb16_ror8(x_); \
-        const uint32_t we_ = w[2 * (t)], wo_ = w[2 * (t) + 1];         \
-        a0 = mcuf_smlabb(xe_, we_, a0);                                \
-        a2 = mcuf_smlatt(xe_, we_, a2);                                \
-        a1 = mcuf_smlabb(xo_, wo_, a1);                                \
-        a3 = mcuf_smlatt(xo_, wo_, a3);                                \
+/* The padded plane's geometry, shared with the generator's scratch size
+ * (codegen/lowering.py, _depthwise_plane_bytes): rows and columns the output reads, plus
+ * 4 bytes because a 3-tap window is read as one 4-byte word. */
+MCUF_INLINE int plane_w(const mcuf_conv_params *p) { return (p->out_w - 1) * p->stride_w + 3; }
+MCUF_INLINE int plane_h(const mcuf_conv_params *p) { return (p->out_h - 1) * p->stride_h + 3; }
+
+MCUF_INLINE uint32_t pack16(int8_t lo, int8_t hi)
+{
+    return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16);
+}
+
+/* channel c of the HWC input into the plane's interior (the border is already zero points) */
+static void gather_plane(const mcuf_conv_params *p, const int8_t *input, int c, int8_t *plane,
+                         int pw, int ph)
+{
+    const int C = p->in_c, in_w = p->in_w;
+    const int y0 = p->pad_top, x0 = p->pad_left;
+    const int rows = mcuf_min32(p->in_h, ph - y0), cols = mcuf_min32(in_w, pw - x0);
+    const int32_t c2 = 2 * C, c3 = 3 * C, c4 = 4 * C;
+    for (int y = 0; y < rows; ++y) {
+        const int8_t *s = input + (int32_t)y * in_w * C + c;
+        int8_t *d = plane + (int32_t)(y + y0) * pw + x0;
+        int n = cols;
+        for (; n >= 4; n -= 4, s += c4, d += 4) {
+            d[0] = s[0];
+            d[1] = s[C];
+            d[2] = s[c2];
+            d[3] = s[c3];
+        }
+        for (; n > 0; --n, s += C) {
+            *d++ = *s;
+        }
+    }
+}
+
+/* one kernel row of one output: (p0, p2) x (w0, w2) + p1 x the middle weight */
+#define ROW1(v, wr, mid, acc)                                      \
+    do {                                                           \
+        const uint32_t v_ = (v);                                   \
+        (acc) = mcuf_smlad(mcuf_sxtb16(v_), (wr), (acc));          \
+        (acc) = mid(mcuf_sxtb16_ror8(v_), (acc));                  \
     } while (0)
 
-#define STORE4(out, c)                                                 \
-    do {                                                               \
-        (out)[(c)] = mcuf_out(o, a0, &rq[(c)]);                        \
-        (out)[(c) + 1] = mcuf_out(o, a1, &rq[(c) + 1]);                \
-        (out)[(c) + 2] = mcuf_out(o, a2, &rq[(c) + 2]);                \
-        (out)[(c) + 3] = mcuf_out(o, a3, &rq[(c) + 3]);                \
+/* one kernel row of two neighbouring outputs (stride 1): p0..p3 serve both */
+#define ROW2(v, wr, mid_a, mid_b)                                  \
+    do {                                                           \
+        const uint32_t v_ = (v);                                   \
+        const uint32_t e_ = mcuf_sxtb16(v_), d_ = mcuf_sxtb16_ror8(v_); \
+        a = mcuf_smlad(e_, (wr), a);                               \
+        b = mcuf_smlad(d_, (wr), b);                               \
+        a = mid_a(d_, a);                                          \
+        b = mid_b(e_, b);                                          \
     } while (0)
+
+/* the middle weights: w1 and w4 in mid01's halves, w7 in mid2's bottom */
+#define MID0_A(d, acc) mcuf_smlabb((d), mid01, (acc))
+#define MID0_B(e, acc) mcuf_smlatb((e), mid01, (acc))
+#define MID1_A(d, acc) mcuf_smlabt((d), mid01, (acc))
+#define MID1_B(e, acc) mcuf_smlatt((e), mid01, (acc))
+#define MID2_A(d, acc) mcuf_smlabb((d), mid2, (acc))
+#define MID2_B(e, acc) mcuf_smlatb((e), mid2, (acc))
 
 MCUF_INLINE void mcuf_depthwise_conv_3x3_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
-                                    const int16_t *filter16, const int32_t *bias_folded,
-                                    const mcuf_requant *rq, int8_t *output, int16_t *scratch, const int fast)
+                                                      const int8_t *filter, const int32_t *bias_folded,
+                                                      const mcuf_requant *rq, int8_t *output,
+                                                      int16_t *scratch, const int fast)
 {
-    const int C = p->in_c, in_h = p->in_h, in_w = p->in_w, out_w = p->out_w;
-    const int sw = p->stride_w, dh = p->dil_h, dw = p->dil_w, pad_left = p->pad_left;
-    const int32_t row = (int32_t)in_w * C * dh, col = (int32_t)C * dw;
+    const int C = p->in_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
+    const int pw = plane_w(p), ph = plane_h(p);
     const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
-    const uint32_t *const w0 = (const uint32_t *)(const void *)filter16;
-    /* C zero points, for taps in the padding (scratch: C bytes, planned by the generator) */
-    int8_t *const zrow = (int8_t *)(void *)scratch;
-    for (int c = 0; c < C; ++c) {
-        zrow[c] = (int8_t)(-p->input_offset);
-    }
-    /* output columns whose three taps are all inside the input: [x_lo, x_hi) */
-    int x_lo = 0, x_hi = out_w;
-    while (x_lo < out_w && x_lo * sw - pad_left < 0) {
-        ++x_lo;
-    }
-    while (x_hi > x_lo && (x_hi - 1) * sw - pad_left + 2 * dw >= in_w) {
-        --x_hi;
-    }
-    int8_t *restrict out = output;
-    for (int oy = 0; oy < p->out_h; ++oy) {
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        const int rows_in = iy0 >= 0 && iy0 + 2 * dh < in_h;
-        for (int ox = 0; ox < out_w; ++ox, out += C) {
-            const int ix0 = ox * sw - pad_left;
-            const int8_t *base = input + ((int32_t)iy0 * in_w + ix0) * C;
-            const uint32_t *w = w0;
-            if (rows_in && ox >= x_lo && ox < x_hi) {
-                for (int c = 0; c < C; c += 4, w += 18) {
-                    int32_t a0 = bias_folded[c], a1 = bias_folded[c + 1];
-                    int32_t a2 = bias_folded[c + 2], a3 = bias_folded[c + 3];
-                    const int8_t *r = base + c;
-                    TAP(mcuf_read32(r), 0);
-                    TAP(mcuf_read32(r + col), 1);
-                    TAP(mcuf_read32(r + 2 * col), 2);
-                    r += row;
-                    TAP(mcuf_read32(r), 3);
-                    TAP(mcuf_read32(r + col), 4);
-                    TAP(mcuf_read32(r + 2 * col), 5);
-                    r += row;
-                    TAP(mcuf_read32(r), 6);
-                    TAP(mcuf_read32(r + col), 7);
-                    TAP(mcuf_read32(r + 2 * col), 8);
-                    STORE4(out, c);
+    int8_t *const plane = (int8_t *)(void *)scratch;
+    memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
+    for (int c = 0; c < C; ++c, filter += 9) {
+        gather_plane(p, input, c, plane, pw, ph);
+        const uint32_t w0 = pack16(filter[0], filter[2]), w1 = pack16(filter[3], filter[5]);
+        const uint32_t w2 = pack16(filter[6], filter[8]);
+        const uint32_t mid01 = pack16(filter[1], filter[4]), mid2 = pack16(filter[7], 0);
+        const int32_t bias = bias_folded[c];
+        const mcuf_requant *q = &rq[c];
+        for (int oy = 0; oy < out_h; ++oy) {
+            const int8_t *r = plane + (int32_t)oy * sh * pw;
+            int8_t *out = output + (int32_t)oy * out_w * C + c;
+            int ox = 0;
+            if (sw == 1) {
+                for (; ox + 2 <= out_w; ox += 2, r += 2) {
+                    int32_t a = bias, b = bias;
+                    ROW2(mcuf_read32(r), w0, MID0_A, MID0_B);
+                    ROW2(mcuf_read32(r + pw), w1, MID1_A, MID1_B);
+                    ROW2(mcuf_read32(r + 2 * pw), w2, MID2_A, MID2_B);
+                    out[0] = mcuf_out(o, a, q);
+                    out[C] = mcuf_out(o, b, q);
+                    out += 2 * C;
                 }
-                continue;
             }
-            /* border pixel: a tap in the padding reads a row of zero points instead */
-            const int8_t *tap[9];
-            for (int t = 0; t < 9; ++t) {
-                const int ky = t / 3, kx = t - 3 * ky;
-                const int iy = iy0 + ky * dh, ix = ix0 + kx * dw;
-                tap[t] = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w
-                             ? base + (int32_t)ky * row + (int32_t)kx * col
-                             : zrow;
-            }
-            for (int c = 0; c < C; c += 4, w += 18) {
-                int32_t a0 = bias_folded[c], a1 = bias_folded[c + 1];
-                int32_t a2 = bias_folded[c + 2], a3 = bias_folded[c + 3];
-                TAP(mcuf_read32(tap[0] + c), 0);
-                TAP(mcuf_read32(tap[1] + c), 1);
-                TAP(mcuf_read32(tap[2] + c), 2);
-                TAP(mcuf_read32(tap[3] + c), 3);
-                TAP(mcuf_read32(tap[4] + c), 4);
-                TAP(mcuf_read32(tap[5] + c), 5);
-                TAP(mcuf_read32(tap[6] + c), 6);
-                TAP(mcuf_read32(tap[7] + c), 7);
-                TAP(mcuf_read32(tap[8] + c), 8);
-                STORE4(out, c);
+            for (; ox < out_w; ++ox, r += sw, out += C) {
+                int32_t a = bias;
+                ROW1(mcuf_read32(r), w0, MID0_A, a);
+                ROW1(mcuf_read32(r + pw), w1, MID1_A, a);
+                ROW1(mcuf_read32(r + 2 * pw), w2, MID2_A, a);
+                *out = mcuf_out(o, a, q);
             }
         }
     }
@@ -110,12 +123,12 @@ MCUF_INLINE void mcuf_depthwise_conv_3x3_s8_dsp_body(const mcuf_conv_params *p, 
 
 /* Two specialised copies: the common output stage, and the general one. */
 void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
-                                    const int16_t *filter16, const int32_t *bias_folded,
+                                    const int8_t *filter, const int32_t *bias_folded,
                                     const mcuf_requant *rq, int8_t *output, int16_t *scratch)
 {
     if (p->out_fast) {
-        mcuf_depthwise_conv_3x3_s8_dsp_body(p, input, filter16, bias_folded, rq, output, scratch, 1);
+        mcuf_depthwise_conv_3x3_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 1);
     } else {
-        mcuf_depthwise_conv_3x3_s8_dsp_body(p, input, filter16, bias_folded, rq, output, scratch, 0);
+        mcuf_depthwise_conv_3x3_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 0);
     }
 }
