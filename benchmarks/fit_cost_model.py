@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from codegen.architectures import FAMILIES, to_tflite  # noqa: E402
-from codegen.cost_model import MODEL_FILE, CostModel, fit, layer_features  # noqa: E402
+from codegen.cost_model import MODEL_FILE, CostModel, cost_key, fit, layer_features  # noqa: E402
 from codegen.pipeline import compile_graph, generate  # noqa: E402
 from firmware_tools.boards import get_board  # noqa: E402
 from firmware_tools.build import build_firmware  # noqa: E402
@@ -44,7 +44,7 @@ def measure(model: Path, work: Path) -> list[dict]:
     counts = parse_bench(run_qemu(board, fw.elf, timeout=1800).console)["layers"]
     c = compile_graph(model, kernels)
     assert len(counts) == len(c.steps), (model, len(counts), len(c.steps))
-    return [{"model": model.stem, "layer": i, "kernel": s.kernel, "features": layer_features(c.graph, s),
+    return [{"model": model.stem, "layer": i, "kernel": cost_key(s), "features": layer_features(c.graph, s),
              "instructions": n} for i, (s, n) in enumerate(zip(c.steps, counts))]
 
 

@@ -18,6 +18,13 @@ MODEL_FILE = Path(__file__).with_name("cost_model.json")
 FEATURES = ("macs", "output_bytes", "input_bytes", "call")
 
 
+def cost_key(step) -> str:
+    """The kernel, and for the optimized ones which output stage runs: the general one
+    (left shifts, clamped activations) costs several instructions more per output byte."""
+    general = step.kernel.endswith("_dsp") and not step.params.get("out_fast", 1)
+    return step.kernel + "/general" * general
+
+
 def layer_features(graph, step) -> list[float]:
     out = graph.tensors[step.output]
     ins = sum(graph.tensors[i].nbytes for i in step.inputs)
@@ -61,10 +68,10 @@ class CostModel:
         return cls(data["target"], data["kernels"])
 
     def layer(self, kernel: str, features: list[float]) -> float:
-        c = self.kernels.get(kernel)
+        c = self.kernels.get(kernel) or self.kernels.get(kernel.split("/")[0])
         if c is None:
             return self.fallback_per_mac * features[0] + 20 * features[1] + 200
         return float(np.dot(c, features))
 
     def predict(self, graph, steps) -> list[float]:
-        return [self.layer(s.kernel, layer_features(graph, s)) for s in steps]
+        return [self.layer(cost_key(s), layer_features(graph, s)) for s in steps]

@@ -165,11 +165,6 @@ def _conv_common(graph, op, depthwise: bool):
     return x, w, y, params, mult, shift
 
 
-def _out_fast(p: dict, shift: ConstArray) -> int:
-    """The optimized kernels' common output stage applies: right shifts, int8's full range."""
-    return int(bool((shift.values < 0).all()) and (p["act_min"], p["act_max"]) == (-128, 127))
-
-
 def _folded_bias(bias: np.ndarray, input_offset: int, filter_rows: np.ndarray) -> np.ndarray | None:
     """bias + input_offset * sum(filter row): the kernels then multiply raw int8 inputs.
     None if that no longer fits int32 (the unfolded reference kernels are used then)."""
@@ -177,17 +172,35 @@ def _folded_bias(bias: np.ndarray, input_offset: int, filter_rows: np.ndarray) -
     return None if np.abs(folded).max(initial=0) >= 2**31 else folded.astype(np.int32)
 
 
-def _fast_requant(op, mult: ConstArray, shift: ConstArray, bias_folded: np.ndarray,
-                  abs_weight_sums: np.ndarray) -> ConstArray | None:
-    """The optimized kernels' per-channel output stage, or None where it is not provably
-    exact: the accumulator of a raw int8 input is at most |bias| + 128 * sum |w|."""
-    bound = np.abs(bias_folded.astype(np.int64)) + 128 * abs_weight_sums.astype(np.int64)
-    rows = []
-    for m, s, b in zip(mult.values, shift.values, bound):
-        if not q.fast_requant_exact_for(int(s), int(b)) or b >= 2**31:
-            return None
-        rows.append(q.fast_requant_constants(int(m), int(s)))
-    return ConstArray(f"op{op.index}_requant", "mcuf_requant", np.array(rows, np.int32))
+def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded: np.ndarray,
+                   abs_weight_sums: np.ndarray, per_channel: bool = False
+                   ) -> tuple[ConstArray | None, np.ndarray]:
+    """The optimized kernels' per-channel output constants (mcuf_requant) and the bias
+    they go with, setting p["out_fast"] where the SMMLAR stage is provably exact for every
+    channel; None where twice the accumulator (what the 3x3 depthwise kernel holds) may not
+    fit int32: the reference kernels are used then. The accumulator of a raw int8 input is
+    at most |bias| + 128 * sum |w|.
+    A channel whose weights are all zero outputs one constant; the converter often gives
+    such dead channels a bias near 2^30. They get bias 4 * (value - zero point) and the
+    multiplier 0.25 instead, which gives the same value and keeps the bound small.
+    per_channel (a kernel that chooses the stage per channel by round != 0): each exact
+    channel gets the fast constants even when others cannot."""
+    offset, lo, hi = p["output_offset"], p["act_min"], p["act_max"]
+    bias, ms, ss = bias_folded.astype(np.int64), mult.values.astype(np.int64), shift.values.astype(np.int64)
+    for c in np.flatnonzero(abs_weight_sums == 0):
+        v = min(max(q.multiply_by_quantized_multiplier(int(bias[c]), int(ms[c]), int(ss[c])) + offset, lo), hi)
+        bias[c], ms[c], ss[c] = 4 * (v - offset), 1 << 30, -1
+    bound = np.abs(bias) + 128 * abs_weight_sums.astype(np.int64)
+    if (2 * bound >= 2**31).any():
+        return None, bias_folded
+    exact = [(lo, hi) == (-128, 127) and q.fast_requant_exact_for(int(s), int(b), offset)
+             for s, b in zip(ss, bound)]
+    p["out_fast"] = int(all(exact))
+    fast = exact if per_channel else [all(exact)] * len(exact)
+    rows = [q.fast_requant_constants(int(m), int(s), offset) if f else (int(m), 0, int(s))
+            for m, s, f in zip(ms, ss, fast)]
+    return (ConstArray(f"op{op.index}_requant", "mcuf_requant", np.array(rows, np.int32)),
+            bias.astype(np.int32))
 
 
 def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
@@ -215,14 +228,13 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
                  and p["pad_top"] == p["pad_left"] == 0 and not grouped
                  and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
     folded = _folded_bias(bias, p["input_offset"], rows)
-    rq = _fast_requant(op, mult, shift, folded, np.abs(rows.astype(np.int64)).sum(axis=1)) \
-        if kernels == "dsp" and folded is not None else None
+    rq = None
+    if kernels == "dsp" and folded is not None:
+        rq, dsp_bias = _requant_table(op, p, mult, shift, folded, np.abs(rows.astype(np.int64)).sum(axis=1))
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
-    if rq is not None:
-        p["out_fast"] = _out_fast(p, shift)
     if rq is not None and pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
-        b = ConstArray(f"op{n}_bias", "int32_t", folded)
+        b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
         return Step(op, "mcuf_conv_1x1_s8_dsp", "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
                      ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 4 * p["in_c"])
@@ -231,10 +243,10 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
         padded = np.zeros((p["out_c"], k4), np.int8)
         padded[:, :rows.shape[1]] = rows
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(padded))
-        b = ConstArray(f"op{n}_bias", "int32_t", folded)
+        b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
         return Step(op, "mcuf_conv_s8_dsp", "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
-                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 2 * k4 * 2)
+                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 2 * k4 * 2 + k4)
     if pointwise and folded is not None:
         filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
         b = ConstArray(f"op{n}_bias", "int32_t", folded)
@@ -260,14 +272,15 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"]
     folded = _folded_bias(bias, p["input_offset"], taps.T)
     if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
-        rq = _fast_requant(op, mult, shift, folded, np.abs(taps.astype(np.int64)).sum(axis=0))
+        three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
+        rq, dsp_bias = _requant_table(op, p, mult, shift, folded, np.abs(taps.astype(np.int64)).sum(axis=0),
+                                      per_channel=three)
         if rq is not None:
-            p["out_fast"] = _out_fast(p, shift)
-            b = ConstArray(f"op{n}_bias", "int32_t", folded)
+            b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
             kernel = "mcuf_depthwise_conv_s8_dsp"
             args = [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index)]
             scratch = 0
-            if p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1:
+            if three:
                 filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps.T).reshape(-1))
                 args[1] = ("const", filt)
                 kernel = "mcuf_depthwise_conv_3x3_s8_dsp"
@@ -495,6 +508,9 @@ def _lower_table(graph, op) -> Step:
                 [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
 
 
+SOFTMAX_TABLE_MIN_ELEMENTS = 64
+
+
 def _lower_softmax(graph, op) -> Step:
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
@@ -507,6 +523,10 @@ def _lower_softmax(graph, op) -> Step:
         raise UnsupportedModelError(f"softmax input scale {x.quant.scale} is too small ({e})") from None
     p = dict(outer=x.size // depth, depth=depth, input_multiplier=mult, input_left_shift=shift,
              diff_min=diff_min)
+    if x.size >= SOFTMAX_TABLE_MIN_ELEMENTS:   # 1 KB of flash saves ~400 instructions per element
+        t = ConstArray(f"op{op.index}_exp", "int32_t", q.softmax_exp_table(mult, shift, diff_min))
+        return Step(op, "mcuf_softmax_s8_table", "mcuf_softmax_params", p,
+                    [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
     return Step(op, "mcuf_softmax_s8", "mcuf_softmax_params", p,
                 [("in", x.index), ("out", y.index)], [x.index], y.index)
 

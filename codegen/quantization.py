@@ -122,6 +122,47 @@ def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
     return multiplier, left_shift, diff_min
 
 
+def _mul_by_pot(x: int, e: int) -> int:
+    """gemmlowp's SaturatingRoundingMultiplyByPOT on int32."""
+    if e > 0:
+        threshold = (1 << (31 - e)) - 1
+        return (1 << 31) - 1 if x > threshold else -(1 << 31) if x < -threshold else x << e
+    return rounding_divide_by_pot(x, -e) if e < 0 else x
+
+
+def _exp_on_negative_values(a: int) -> int:
+    """gemmlowp's exp_on_negative_values, a in Q5.26 (a <= 0), result in Q0.31 -- the
+    same operations as the C kernel (reference/mcuf_softmax_s8.c)."""
+    srdhm = saturating_rounding_doubling_high_mul
+    frac_bits = 31 - SOFTMAX_SCALED_DIFF_INTEGER_BITS
+    one_quarter = 1 << (frac_bits - 2)
+    a_mod = (a & (one_quarter - 1)) - one_quarter
+    x = _wrap32(_mul_by_pot(a_mod, SOFTMAX_SCALED_DIFF_INTEGER_BITS) + (1 << 28))  # a + 1/8
+    x2 = srdhm(x, x)
+    x3 = srdhm(x2, x)
+    x4_over_4 = _mul_by_pot(srdhm(x2, x2), -2)
+    poly = _mul_by_pot(_wrap32(srdhm(_wrap32(x4_over_4 + x3), 715827883) + x2), -1)
+    result = _wrap32(1895147668 + srdhm(1895147668, _wrap32(x + poly)))
+    remainder = a_mod - a
+    for k, m in enumerate((1672461947, 1302514674, 790015084, 290630308, 39332535, 720401, 242)):
+        exponent = k - 2
+        if SOFTMAX_SCALED_DIFF_INTEGER_BITS > exponent and remainder & (1 << (frac_bits + exponent)):
+            result = srdhm(result, m)
+    return (1 << 31) - 1 if a == 0 else result
+
+
+def softmax_exp_table(multiplier: int, left_shift: int, diff_min: int) -> np.ndarray:
+    """exp(x - max) for the 256 possible differences, entry i for x - max = -i, as the
+    kernel computes it (0 below diff_min, where the kernel skips the element: a 0 adds
+    nothing to the sum and gives the -128 the kernel writes)."""
+    table = np.zeros(256, np.int64)
+    for i in range(256):
+        if -i >= diff_min:
+            scaled = saturating_rounding_doubling_high_mul(_wrap32(-i << left_shift), multiplier)
+            table[i] = _exp_on_negative_values(scaled)
+    return table.astype(np.int32)
+
+
 # --- MEAN (reference_ops::QuantizedMeanOrSum) ---
 
 def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tuple[int, int]:
@@ -134,41 +175,37 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
 
 # --- The optimized kernels' output stage ---
 
-def fast_requant_constants(multiplier: int, shift: int) -> tuple[int, int, int, int, int]:
-    """(round_lo, round_hi, multiplier, right_shift, sign_mask) such that, with
-    x' = x << (round_lo & 0xFF),
+def fast_requant_constants(multiplier: int, shift: int, output_offset: int) -> tuple[int, int, int]:
+    """(multiplier, round, e) of the optimized kernels' output stage for a right shift
+    e = -shift >= 1. With x2 = 2 * acc:
 
-        z = ((round - (x' & sign_mask)) + x' * multiplier) >> 32 >> right_shift     (64-bit)
+        y = SMMLAR(x2, multiplier, round) + (x2 < 0 ? -1 : 0);   out = y >> e
 
-    equals MultiplyByQuantizedMultiplier(x, multiplier, shift) (TFLite's double rounding):
-    one SMLAL into a per-channel 64-bit rounding constant and one shift of the high word.
-
-    Right shift e = -shift >= 1: round = 2^30 (SaturatingRoundingDoublingHighMul's nudge,
-    whose floor form equals its truncating one) + 2^(30+e) (RoundingDivideByPOT's half);
-    sign_mask takes 2^31 off for negative x (its ties go away from zero); shifted by 31 + e.
-    No right shift: x doubled and shifted left by ls = shift + 1, round = 2^31, shifted by 32,
-    no sign term -- exact while x << ls fits int32 (fast_requant_exact_for). ls rides in
-    round_lo's low byte (zero there otherwise): x' * m + 2^31 is a multiple of 2^ls, so its low
-    word is at most 2^32 - 2^ls and adding ls < 2^ls never carries into the result."""
-    if shift < 0:
-        e = -shift
-        r = (1 << 30) + (1 << (30 + e))
-        return _wrap32(r & 0xFFFFFFFF), _wrap32(r >> 32), multiplier, e - 1, _wrap32(0x80000000)
-    ls = shift + 1
-    return _wrap32((1 << 31) + ls), 0, multiplier, 0, 0
+    equals MultiplyByQuantizedMultiplier(acc, multiplier, shift) + output_offset.
+    Why: SaturatingRoundingDoublingHighMul is floor((x*m + 2^30) / 2^31) for either sign
+    (its truncating nudge and the floor agree), i.e. SMMULR(2x, m), the rounding high
+    multiply; RoundingDivideByPOT's ties away from zero are floor((y + 2^(e-1) - [x < 0]) / 2^e);
+    SMMLAR adds `round` = 2^(e-1) + output_offset * 2^e to the high word for free, which
+    carries the output zero point too. Exact while fast_requant_exact_for holds."""
+    e = -shift
+    return multiplier, (1 << (e - 1)) + output_offset * (1 << e), e
 
 
-def fast_requant_apply(c, x: int) -> int:
-    lo, hi, m, rs, mask = c
-    x = _wrap32(x << (lo & 0xFF))
-    r = ((hi << 32) | (lo & 0xFFFFFFFF)) - ((x & 0xFFFFFFFF) & (mask & 0xFFFFFFFF))
-    return ((r + x * m) >> 32) >> rs
+def fast_requant_apply(c, acc: int) -> int:
+    """The C output stage in Python (before the int8 saturation), for the tests."""
+    m, rnd, e = c
+    x2 = _wrap32(2 * acc)
+    y = _wrap32(((rnd << 32) + x2 * m + (1 << 31)) >> 32)
+    return _wrap32(y + (-1 if x2 < 0 else 0)) >> e
 
 
-def fast_requant_exact_for(shift: int, acc_bound: int) -> bool:
-    """Is the fast output stage exact for every |acc| <= acc_bound? Always with a right
-    shift; with a left one while acc << (shift + 1) fits int32."""
-    return shift < 0 or acc_bound << (shift + 1) < 2**31
+def fast_requant_exact_for(shift: int, acc_bound: int, output_offset: int) -> bool:
+    """Is the fast output stage exact for every |acc| <= acc_bound? It needs a right shift
+    of 1..31, the doubled accumulator in int32, and y (at most |round| + |acc| + 1) too."""
+    if not 1 <= -shift <= 31 or 2 * acc_bound >= 2**31:
+        return False
+    rnd = fast_requant_constants(1 << 30, shift, output_offset)[1]
+    return abs(rnd) + acc_bound + 1 < 2**31
 
 
 # --- HARD_SWISH (reference_ops::HardSwish, int8): a function of one int8, so a 256-entry table ---

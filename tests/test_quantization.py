@@ -18,24 +18,34 @@ def test_rounding_divide_by_pot_rounds_half_away_from_zero():
     assert [q.rounding_divide_by_pot(x, 1) for x in (-3, -2, -1, 0, 1, 2, 3)] == [-2, -1, -1, 0, 1, 1, 2]
 
 
-@pytest.mark.parametrize("shift", [3, 1, 0, -1, -2, -3, -7, -12, -20, -31])
-def test_fast_output_stage_equals_tflite_double_rounding(shift):
-    """The optimized kernels' one-SMLAL output stage (fast_requant_constants) gives exactly
-    MultiplyByQuantizedMultiplier, ties, power-of-two multipliers and the int32 extremes
-    included, wherever the generator's accumulator bound says it may be used."""
-    rng = np.random.default_rng(shift + 100)
+@pytest.mark.parametrize("shift", [-1, -2, -3, -7, -12, -20, -23, -31])
+@pytest.mark.parametrize("offset", [-128, 0, 5, 127])
+def test_fast_output_stage_equals_tflite_double_rounding(shift, offset):
+    """The optimized kernels' SMMLAR output stage (fast_requant_constants) gives exactly
+    MultiplyByQuantizedMultiplier + the output zero point, ties, power-of-two multipliers
+    and the int32 extremes included, wherever the generator's accumulator bound allows it."""
+    rng = np.random.default_rng(-shift * 1000 + offset + 100)
     multipliers = [1 << 30, (1 << 31) - 1, (1 << 30) + 1] + [int(v) for v in rng.integers(1 << 30, 1 << 31, 40)]
     xs = (list(range(-700, 700)) + [int(v) for v in rng.integers(-(1 << 26), 1 << 26, 400)]
-          + [-(1 << 31), (1 << 31) - 1, -(1 << 30), 1 << 30])
+          + [-(1 << 31), (1 << 31) - 1, -(1 << 30), 1 << 30, (1 << 30) - 1, -(1 << 30) + 1])
     checked = 0
     for m in multipliers:
-        c = q.fast_requant_constants(m, shift)
+        c = q.fast_requant_constants(m, shift, offset)
         for x in xs:
-            if not q.fast_requant_exact_for(shift, abs(x)):
+            if not q.fast_requant_exact_for(shift, abs(x), offset):
                 continue
-            assert q.fast_requant_apply(c, x) == q.multiply_by_quantized_multiplier(x, m, shift), (m, shift, x)
+            want = q.multiply_by_quantized_multiplier(x, m, shift) + offset
+            assert q.fast_requant_apply(c, x) == want, (m, shift, x)
             checked += 1
-    assert checked > 10_000
+    assert checked > 10_000 or shift == -31
+
+
+def test_fast_output_stage_refuses_what_it_cannot_do():
+    assert not q.fast_requant_exact_for(0, 100, 0)        # no right shift: the general stage
+    assert not q.fast_requant_exact_for(-32, 100, 0)
+    assert not q.fast_requant_exact_for(-3, 1 << 30, 0)   # 2 * acc would not fit int32
+    assert not q.fast_requant_exact_for(-26, 100, -128)   # the zero point times 2^26 would not
+    assert q.fast_requant_exact_for(-23, 100, -128)
 
 
 def test_mean_multiplier_folds_the_count():

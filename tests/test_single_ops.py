@@ -115,6 +115,39 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
         assert kernel == "mcuf_depthwise_conv_3x3_s8_dsp"
 
 
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("act", ["NONE", "RELU6"])
+def test_dead_channels(write_model, tmp_path, kernels, act):
+    """Channels with all-zero weights and a bias near 2^30 (as converters leave them) give
+    their constant output; the DSP kernels still take the fast output stage."""
+    rng = seed("dead", kernels, act)
+    for data in [
+        opmodels.conv_model(rng, k=3, stride=2, padding="SAME", dilation=1, in_c=3, out_c=8,
+                            act=act, dead=(1, 6), scale_span=(1e-5, 1e-1)),
+        opmodels.conv_model(rng, k=1, stride=1, padding="SAME", dilation=1, in_c=8, out_c=6,
+                            act=act, dead=(0, 3, 5)),
+        opmodels.depthwise_model(rng, k=3, stride=1, padding="SAME", dilation=1, in_c=7, mult=1,
+                                 act=act, dead=(2, 3))]:
+        man = check(write_model, tmp_path, data, kernels=kernels)
+        if kernels == "dsp":
+            assert man["layers"][0]["kernel"].endswith("_dsp"), man["layers"][0]["kernel"]
+
+
+def test_depthwise_3x3_mixes_output_stages_per_channel(write_model, tmp_path):
+    """Channels whose multiplier needs no right shift take the general output stage while
+    the others keep the fast one, in the same layer; the bytes stay the reference's."""
+    from codegen.pipeline import compile_graph
+    rng = seed("dw-mixed")
+    data = opmodels.depthwise_model(rng, k=3, stride=1, padding="SAME", dilation=1, in_c=24, mult=1,
+                                    h=6, w=7, scale_span=(1e-4, 1e-1), out_scale=1e-3)
+    model = write_model(data)
+    step = compile_graph(model, kernels="dsp").steps[0]
+    rounds = next(c for c in step.consts if c.ctype == "mcuf_requant").values[:, 1]
+    assert step.kernel == "mcuf_depthwise_conv_3x3_s8_dsp"
+    assert (rounds == 0).any() and (rounds != 0).any(), rounds
+    check(write_model, tmp_path, data, kernels="dsp")
+
+
 @pytest.mark.parametrize("zp", [-128, 127])
 def test_optimized_zero_point_extremes(write_model, tmp_path, zp):
     rng = seed("dsp-zp", zp)
@@ -184,11 +217,17 @@ def test_add_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act)
 
 
 @pytest.mark.parametrize("outer,depth,scale,beta", [(1, 10, 0.1, 1.0), (3, 17, 0.05, 1.0),
-                                                    (2, 100, 0.2, 1.0), (1, 4, 0.02, 0.5)])
+                                                    (2, 100, 0.2, 1.0), (1, 4, 0.02, 0.5),
+                                                    (1, 1000, 0.1, 1.0), (1, 300, 0.01, 1.0),
+                                                    (4, 64, 1.0, 1.0), (1, 256, 0.3, 0.7)])
 def test_softmax(write_model, tmp_path, outer, depth, scale, beta):
-    rng = seed(depth)
-    check(write_model, tmp_path, opmodels.softmax_model(rng, outer=outer, depth=depth,
-                                                        input_scale=scale, beta=beta), inputs=8)
+    """Wide rows take exp() from the generator's 256-entry table (softmax_exp_table, a
+    Python port of the kernel's fixed-point exp); TFLite's bytes either way."""
+    rng = seed(depth, scale)
+    man = check(write_model, tmp_path, opmodels.softmax_model(rng, outer=outer, depth=depth,
+                                                              input_scale=scale, beta=beta), inputs=8)
+    table = outer * depth >= 64
+    assert man["layers"][-1]["kernel"] == "mcuf_softmax_s8" + "_table" * table
 
 
 @pytest.mark.parametrize("lead,depth", [((4, 2, 9), 9), ((2, 3), 5), ((1, 2, 3, 4), 7)])

@@ -124,23 +124,16 @@ typedef struct {
     int fast;   /* a compile-time constant in each specialised kernel body */
 } mcuf_out_stage;
 
-/* The output stage of the optimized kernels (constants from fast_requant_constants):
- * TFLite's double rounding as one 64-bit multiply-accumulate and one shift. A negative
- * accumulator takes 2^31 off the rounding constant (sign_mask): RoundingDivideByPOT's ties
- * away from zero. Shift counts use the low byte of their register, as LSL/ASR do. */
-MCUF_INLINE int32_t mcuf_requant_core(uint32_t round_lo, uint32_t round_hi, int32_t multiplier,
-                                      int32_t right_shift, uint32_t sign_mask, int32_t x)
+/* (acc * 2^32 + a * b + 2^31) >> 32: the rounding most-significant-word multiply-accumulate */
+MCUF_INLINE int32_t mcuf_smmlar(int32_t a, int32_t b, int32_t acc)
 {
-    const uint64_t round = ((uint64_t)round_hi << 32) | round_lo;
-    const int64_t p = (int64_t)(round - ((uint32_t)x & sign_mask)) + (int64_t)x * multiplier;
-    return (int32_t)(p >> 32) >> right_shift;
-}
-
-MCUF_INLINE int32_t mcuf_requant_apply(const mcuf_requant *q, int32_t acc)
-{
-    const int32_t x = (int32_t)((uint32_t)acc << (q->round_lo & 0xFF));
-    return mcuf_requant_core((uint32_t)q->round_lo, (uint32_t)q->round_hi, q->multiplier,
-                             q->right_shift, (uint32_t)q->sign_mask, x);
+#if MCUF_HAS_DSP
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+#else
+    return (int32_t)(((int64_t)acc * 4294967296LL + (int64_t)a * b + 2147483648LL) >> 32);
+#endif
 }
 
 MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
@@ -152,30 +145,28 @@ MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
 #endif
 }
 
-/* The common case (o.fast: every channel right-shifts, the activation range is int8's):
- * two LDRDs of constants, the rounding SMLAL with the sign mask as an immediate, one shift,
- * one SSAT. */
-MCUF_INLINE int8_t mcuf_out_fast(int32_t offset, int32_t acc, const mcuf_requant *q)
+/* The fast output stage of a doubled accumulator x2 = 2 * acc (fast_requant_constants):
+ * SMMLAR, the sign correction as an ADD with ASR #31, one shift, one SSAT. */
+MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
 {
-    uint32_t lo, hi, m, rs;
-#if MCUF_HAS_DSP
-    /* gcc splits an 8-byte memcpy from a 4-aligned struct into two LDRs; LDRD needs only
-     * word alignment on Armv7-M and Armv8-M */
-    __asm__("ldrd %0, %1, [%2]" : "=r"(lo), "=r"(hi) : "r"(q), "m"(*q));
-    __asm__("ldrd %0, %1, [%2, #8]" : "=r"(m), "=r"(rs) : "r"(q), "m"(*q));
-#else
-    lo = (uint32_t)q->round_lo, hi = (uint32_t)q->round_hi;
-    m = (uint32_t)q->multiplier, rs = (uint32_t)q->right_shift;
-#endif
-    return (int8_t)mcuf_ssat8(mcuf_requant_core(lo, hi, (int32_t)m, (int32_t)rs, 0x80000000u, acc) + offset);
+    const int32_t y = mcuf_smmlar(x2, q->multiplier, q->round) + (x2 >> 31);
+    return (int8_t)mcuf_ssat8(y >> q->shift);
+}
+
+MCUF_INLINE int8_t mcuf_out_general(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
+{
+    return mcuf_clamp_s8(mcuf_requantize(acc, q->multiplier, q->shift) + o.offset, o.act_min, o.act_max);
 }
 
 MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
 {
-    if (o.fast) {
-        return mcuf_out_fast(o.offset, acc, q);
-    }
-    return mcuf_clamp_s8(mcuf_requant_apply(q, acc) + o.offset, o.act_min, o.act_max);
+    return o.fast ? mcuf_out_fast2((int32_t)((uint32_t)acc << 1), q) : mcuf_out_general(o, acc, q);
+}
+
+/* The same for a kernel that accumulates 2 * acc itself (doubled weights and bias). */
+MCUF_INLINE int8_t mcuf_out_x2(mcuf_out_stage o, int32_t acc2, const mcuf_requant *q)
+{
+    return o.fast ? mcuf_out_fast2(acc2, q) : mcuf_out_general(o, acc2 >> 1, q);
 }
 
 #endif /* MCUF_DSP_H */

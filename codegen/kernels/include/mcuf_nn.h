@@ -28,8 +28,8 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* output zero point */
     int32_t act_min, act_max;
-    uint8_t out_fast;          /* optimized kernels: every channel right-shifts and the
-                                  activation range is all of int8 (set by the generator) */
+    uint8_t out_fast;          /* optimized kernels: every channel takes the SMMLAR output
+                                  stage (see mcuf_requant; set by the generator) */
 } mcuf_conv_params;
 
 /* filter: [out_c][k_h][k_w][filter_in_c]; bias: [out_c] */
@@ -53,12 +53,13 @@ void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
  *
  * They take the input offset folded into bias_folded (bias + input_offset * sum of the
  * filter row), and per output channel an mcuf_requant computed by the generator
- * (codegen/quantization.py, fast_requant_constants): TFLite's double-rounding
- * requantization as one SMLAL into a 64-bit rounding constant and one shift of the high
- * word. round_lo's low byte doubles as the (rare) left shift: it is zero when there is none,
- * and harmless in the rounding constant when there is one (the generator proves it). */
+ * (codegen/quantization.py). In a layer with out_fast set, every channel right-shifts and
+ * the activation range is all of int8: TFLite's double rounding plus the output zero point
+ * is then one SMMLAR of the doubled accumulator into `round`, a sign correction, a shift
+ * by `shift` and SSAT (fast_requant_constants says why). Otherwise `shift` is TFLite's
+ * signed shift, `round` is unused, and the reference arithmetic applies. */
 typedef struct {
-    int32_t round_lo, round_hi, multiplier, right_shift, sign_mask;
+    int32_t multiplier, round, shift;
 } mcuf_requant;
 
 /* in_c % 4 == 0; filter rows interleaved in output-channel pairs word by word;
@@ -68,7 +69,7 @@ void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
                           int16_t *scratch);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
- * output-channel pairs word by word; scratch: 2*K4 int16 */
+ * output-channel pairs word by word; scratch: 2*K4 int16 + K4 bytes */
 void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                       const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
                       int16_t *scratch);
@@ -175,6 +176,9 @@ typedef struct {
 } mcuf_softmax_params;
 
 void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *input, int8_t *output);
+/* the same with exp() of the 256 possible differences from the row maximum precomputed */
+void mcuf_softmax_s8_table(const mcuf_softmax_params *p, const int8_t *input,
+                           const int32_t *exp_table, int8_t *output);
 
 typedef struct {
     uint16_t in_dims[4];

@@ -6,18 +6,52 @@
  * is folded into bias_folded). Then a 2 pixel x 2 output channel GEMM with SMLAD. The
  * generator pads each filter row to K4 = ceil(K / 4) * 4 with zero weights and interleaves
  * the rows of each output-channel pair word by word, as for mcuf_conv_1x1_s8_dsp.
- * scratch: 2 * K4 int16. Same results as the reference mcuf_conv_s8, byte for byte. */
+ * scratch: 2 * K4 int16 and K4 bytes. Same results as the reference mcuf_conv_s8, byte for byte. */
+#include <string.h>
+
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
 
 static const uint8_t reorder[4] = {0, 2, 1, 3};
 
+/* A pixel whose receptive field lies inside the input: its k_h rows are runs of
+ * k_w * in_c bytes, gathered into `bytes` (K4, the tail multiplies zero weights), then
+ * widened four at a time by SXTB16 -- which is exactly the (x0, x2, x1, x3) order. */
+static void im2col_interior(const mcuf_conv_params *p, const int8_t *in, int K4, int8_t *bytes,
+                            uint32_t *col)
+{
+    const int run = p->k_w * p->in_c;
+    const int32_t row = (int32_t)p->in_w * p->in_c * p->dil_h;
+    int8_t *b = bytes;
+    for (int ky = 0; ky < p->k_h; ++ky, in += row) {
+        int i = 0;
+        for (; i + 4 <= run; i += 4, b += 4) {
+            const uint32_t v = mcuf_read32(in + i);
+            memcpy(b, &v, 4);
+        }
+        for (; i < run; ++i) {
+            *b++ = in[i];
+        }
+    }
+    for (int k = 0; k < K4; k += 4, col += 2) {
+        const uint32_t v = mcuf_read32(bytes + k);
+        col[0] = mcuf_sxtb16(v);
+        col[1] = mcuf_sxtb16_ror8(v);
+    }
+}
+
 static void im2col(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int K4,
-                   int16_t *col)
+                   int16_t *col, int8_t *bytes)
 {
     const int16_t zp = (int16_t)(-p->input_offset);
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    if (p->dil_w == 1 && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0 &&
+        ix0 + p->k_w <= p->in_w) {
+        im2col_interior(p, input + ((int32_t)iy0 * p->in_w + ix0) * p->in_c, K4, bytes,
+                        (uint32_t *)(void *)col);
+        return;
+    }
     int k = 0;
     for (int ky = 0; ky < p->k_h; ++ky) {
         const int iy = iy0 + ky * p->dil_h;
@@ -53,10 +87,11 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
     const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
     int16_t *col0 = scratch, *col1 = scratch + K4;
+    int8_t *const bytes = (int8_t *)(void *)(scratch + 2 * K4);
     int32_t px = 0;
     for (; px + 2 <= pixels; px += 2) {
-        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0);
-        im2col(p, input, (int)((px + 1) / p->out_w), (int)((px + 1) % p->out_w), K4, col1);
+        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0, bytes);
+        im2col(p, input, (int)((px + 1) / p->out_w), (int)((px + 1) % p->out_w), K4, col1, bytes);
         int8_t *out0 = output + px * OC, *out1 = out0 + OC;
         const int8_t *w = filter;
         int oc = 0;
@@ -75,7 +110,7 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
         }
     }
     if (px < pixels) {   /* odd pixel count: the same 2x2 step with the column in both slots */
-        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0);
+        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0, bytes);
         int8_t *out = output + px * OC;
         const int8_t *w = filter;
         int oc = 0;

@@ -22,9 +22,10 @@
 MCUF_INLINE int plane_w(const mcuf_conv_params *p) { return (p->out_w - 1) * p->stride_w + 3; }
 MCUF_INLINE int plane_h(const mcuf_conv_params *p) { return (p->out_h - 1) * p->stride_h + 3; }
 
+/* (2 * lo, 2 * hi) as an int16 pair */
 MCUF_INLINE uint32_t pack16(int8_t lo, int8_t hi)
 {
-    return (uint32_t)(uint16_t)(int16_t)lo | ((uint32_t)(uint16_t)(int16_t)hi << 16);
+    return (uint32_t)(uint16_t)(int16_t)(2 * lo) | ((uint32_t)(uint16_t)(int16_t)(2 * hi) << 16);
 }
 
 /* channel c of the HWC input into the plane's interior (the border is already zero points) */
@@ -78,57 +79,69 @@ static void gather_plane(const mcuf_conv_params *p, const int8_t *input, int c, 
 #define MID2_A(d, acc) mcuf_smlabb((d), mid2, (acc))
 #define MID2_B(e, acc) mcuf_smlatb((e), mid2, (acc))
 
-MCUF_INLINE void mcuf_depthwise_conv_3x3_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
-                                                      const int8_t *filter, const int32_t *bias_folded,
-                                                      const mcuf_requant *rq, int8_t *output,
-                                                      int16_t *scratch, const int fast)
+/* one channel, its plane gathered: every output row */
+MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, int pw,
+                              const int8_t *filter, int32_t bias_folded, const mcuf_requant *q,
+                              int8_t *output, const int fast)
 {
     const int C = p->in_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
-    const int pw = plane_w(p), ph = plane_h(p);
     const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
-    int8_t *const plane = (int8_t *)(void *)scratch;
-    memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
-    for (int c = 0; c < C; ++c, filter += 9) {
-        gather_plane(p, input, c, plane, pw, ph);
-        const uint32_t w0 = pack16(filter[0], filter[2]), w1 = pack16(filter[3], filter[5]);
-        const uint32_t w2 = pack16(filter[6], filter[8]);
-        const uint32_t mid01 = pack16(filter[1], filter[4]), mid2 = pack16(filter[7], 0);
-        const int32_t bias = bias_folded[c];
-        const mcuf_requant *q = &rq[c];
-        for (int oy = 0; oy < out_h; ++oy) {
-            const int8_t *r = plane + (int32_t)oy * sh * pw;
-            int8_t *out = output + (int32_t)oy * out_w * C + c;
-            int ox = 0;
-            if (sw == 1) {
-                for (; ox + 2 <= out_w; ox += 2, r += 2) {
-                    int32_t a = bias, b = bias;
-                    ROW2(mcuf_read32(r), w0, MID0_A, MID0_B);
-                    ROW2(mcuf_read32(r + pw), w1, MID1_A, MID1_B);
-                    ROW2(mcuf_read32(r + 2 * pw), w2, MID2_A, MID2_B);
-                    out[0] = mcuf_out(o, a, q);
-                    out[C] = mcuf_out(o, b, q);
-                    out += 2 * C;
-                }
+    /* weights and bias doubled: the accumulators hold the 2 * acc the output stage wants */
+    const uint32_t w0 = pack16(filter[0], filter[2]), w1 = pack16(filter[3], filter[5]);
+    const uint32_t w2 = pack16(filter[6], filter[8]);
+    const uint32_t mid01 = pack16(filter[1], filter[4]), mid2 = pack16(filter[7], 0);
+    const int32_t bias = 2 * bias_folded;
+    for (int oy = 0; oy < out_h; ++oy) {
+        const int8_t *r = plane + (int32_t)oy * sh * pw;
+        int8_t *out = output + (int32_t)oy * out_w * C;
+        int ox = 0;
+        if (sw == 1) {
+            for (; ox + 2 <= out_w; ox += 2, r += 2) {
+                int32_t a = bias, b = bias;
+                ROW2(mcuf_read32(r), w0, MID0_A, MID0_B);
+                ROW2(mcuf_read32(r + pw), w1, MID1_A, MID1_B);
+                ROW2(mcuf_read32(r + 2 * pw), w2, MID2_A, MID2_B);
+                out[0] = mcuf_out_x2(o, a, q);
+                out[C] = mcuf_out_x2(o, b, q);
+                out += 2 * C;
             }
-            for (; ox < out_w; ++ox, r += sw, out += C) {
-                int32_t a = bias;
-                ROW1(mcuf_read32(r), w0, MID0_A, a);
-                ROW1(mcuf_read32(r + pw), w1, MID1_A, a);
-                ROW1(mcuf_read32(r + 2 * pw), w2, MID2_A, a);
-                *out = mcuf_out(o, a, q);
-            }
+        }
+        for (; ox < out_w; ++ox, r += sw, out += C) {
+            int32_t a = bias;
+            ROW1(mcuf_read32(r), w0, MID0_A, a);
+            ROW1(mcuf_read32(r + pw), w1, MID1_A, a);
+            ROW1(mcuf_read32(r + 2 * pw), w2, MID2_A, a);
+            *out = mcuf_out_x2(o, a, q);
         }
     }
 }
 
-/* Two specialised copies: the common output stage, and the general one. */
+/* Two specialised copies: the fast output stage, and the general one. */
+static void channel_fast(const mcuf_conv_params *p, const int8_t *plane, int pw, const int8_t *filter,
+                         int32_t bias_folded, const mcuf_requant *q, int8_t *output)
+{
+    channel_body(p, plane, pw, filter, bias_folded, q, output, 1);
+}
+
+static void channel_general(const mcuf_conv_params *p, const int8_t *plane, int pw, const int8_t *filter,
+                            int32_t bias_folded, const mcuf_requant *q, int8_t *output)
+{
+    channel_body(p, plane, pw, filter, bias_folded, q, output, 0);
+}
+
+/* The output stage is chosen per channel: the generator gives a channel the fast constants
+ * (round != 0, see fast_requant_constants) wherever they are exact, so one channel with a
+ * left shift does not slow down the layer. */
 void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int8_t *filter, const int32_t *bias_folded,
                                     const mcuf_requant *rq, int8_t *output, int16_t *scratch)
 {
-    if (p->out_fast) {
-        mcuf_depthwise_conv_3x3_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 1);
-    } else {
-        mcuf_depthwise_conv_3x3_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 0);
+    const int pw = plane_w(p), ph = plane_h(p);
+    int8_t *const plane = (int8_t *)(void *)scratch;
+    memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
+    for (int c = 0; c < p->in_c; ++c, filter += 9) {
+        gather_plane(p, input, c, plane, pw, ph);
+        (rq[c].round != 0 ? channel_fast : channel_general)(p, plane, pw, filter, bias_folded[c],
+                                                            &rq[c], output + c);
     }
 }

@@ -96,7 +96,24 @@ static int count_leading_zeros(uint32_t x)
 #endif
 }
 
-void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *input, int8_t *output)
+/* exp(diff) in Q0.31, 0 where the reference skips the element (diff < diff_min) */
+static int32_t exp_of_diff(const mcuf_softmax_params *p, const int32_t *exp_table, int32_t diff)
+{
+    if (exp_table) {
+        return exp_table[-diff];
+    }
+    if (diff < p->diff_min) {
+        return 0;
+    }
+    const int32_t scaled =
+        mcuf_srdhm((int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
+    return exp_on_negative_values(scaled);
+}
+
+/* A zero exp adds nothing to the sum and yields -128, which is what the reference does
+ * for a skipped element, so both paths below need no separate test for diff_min. */
+static void softmax(const mcuf_softmax_params *p, const int8_t *input, const int32_t *exp_table,
+                    int8_t *output)
 {
     for (uint32_t row = 0; row < p->outer; ++row) {
         const int8_t *in = input + row * p->depth;
@@ -107,12 +124,7 @@ void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *input, int8_t *
         }
         int32_t sum_of_exps = 0; /* Q12.19 */
         for (uint32_t c = 0; c < p->depth; ++c) {
-            const int32_t diff = in[c] - max_in_row;
-            if (diff >= p->diff_min) {
-                const int32_t scaled = mcuf_srdhm(
-                    (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
-                sum_of_exps += mul_by_pot(exp_on_negative_values(scaled), -ACCUM_BITS);
-            }
+            sum_of_exps += mul_by_pot(exp_of_diff(p, exp_table, in[c] - max_in_row), -ACCUM_BITS);
         }
         /* GetReciprocal */
         const int headroom_plus_one = count_leading_zeros((uint32_t)sum_of_exps);
@@ -126,17 +138,23 @@ void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *input, int8_t *
         const int out_exponent = num_bits_over_unit + 31 - 8 > 31 ? 31 : num_bits_over_unit + 31 - 8;
 
         for (uint32_t c = 0; c < p->depth; ++c) {
-            const int32_t diff = in[c] - max_in_row;
-            if (diff >= p->diff_min) {
-                const int32_t scaled = mcuf_srdhm(
-                    (int32_t)((uint32_t)diff << p->input_left_shift), p->input_multiplier);
-                const int32_t e = exp_on_negative_values(scaled);
-                const int32_t unsat =
-                    mcuf_rdbypot(mcuf_srdhm(shifted_scale, e), out_exponent);
-                out[c] = mcuf_clamp_s8(unsat - 128, -128, 127);
-            } else {
-                out[c] = -128;
-            }
+            const int32_t e = exp_of_diff(p, exp_table, in[c] - max_in_row);
+            const int32_t unsat = mcuf_rdbypot(mcuf_srdhm(shifted_scale, e), out_exponent);
+            out[c] = mcuf_clamp_s8(unsat - 128, -128, 127);
         }
     }
+}
+
+void mcuf_softmax_s8(const mcuf_softmax_params *p, const int8_t *input, int8_t *output)
+{
+    softmax(p, input, 0, output);
+}
+
+/* exp_table: the generator's 256 values of exp_of_diff for diff = 0, -1, ..., -255
+ * (codegen/quantization.py, softmax_exp_table) -- for wide rows, where evaluating the
+ * polynomial per element costs hundreds of instructions. */
+void mcuf_softmax_s8_table(const mcuf_softmax_params *p, const int8_t *input,
+                           const int32_t *exp_table, int8_t *output)
+{
+    softmax(p, input, exp_table, output);
 }
