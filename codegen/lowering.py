@@ -246,7 +246,7 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
         b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
         return Step(op, "mcuf_conv_s8_dsp", "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
-                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 2 * k4 * 2 + k4)
+                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 2 * k4 * 2 + k4 + 4)
     if pointwise and folded is not None:
         filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
         b = ConstArray(f"op{n}_bias", "int32_t", folded)

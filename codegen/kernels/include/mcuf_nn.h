@@ -69,7 +69,7 @@ void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
                           int16_t *scratch);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
- * output-channel pairs word by word; scratch: 2*K4 int16 + K4 bytes */
+ * output-channel pairs word by word; scratch: 2*K4 int16 + K4 + 4 bytes */
 void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                       const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
                       int16_t *scratch);

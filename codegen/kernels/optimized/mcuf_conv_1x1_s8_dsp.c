@@ -40,21 +40,25 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
             col1[k] = mcuf_sxtb16(b);
             col1[k + 1] = mcuf_sxtb16_ror8(b);
         }
+        /* pointers stepped per channel pair, not indexed: fewer live values for gcc */
         const int8_t *w = filter;
-        int oc = 0;
-        for (; oc + 2 <= OC; oc += 2) {
-            int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
+        const int32_t *b = bias_folded;
+        const mcuf_requant *q = rq;
+        int8_t *o0 = out0;
+        for (const int8_t *const w_stop = filter + (OC & ~1) * C; w != w_stop; b += 2, q += 2, o0 += 2) {
+            int32_t acc[4] = {b[0], b[1], b[0], b[1]};
             mcuf_gemm_2x2(col0, col1, w, w + 2 * C, acc);
             w += 2 * C;
             /* all four before any store: an int8 store may alias rq, so storing first
              * would make the compiler reload each channel's constants */
-            const int8_t y00 = mcuf_out(o, acc[0], &rq[oc]), y10 = mcuf_out(o, acc[2], &rq[oc]);
-            const int8_t y01 = mcuf_out(o, acc[1], &rq[oc + 1]), y11 = mcuf_out(o, acc[3], &rq[oc + 1]);
-            out0[oc] = y00;
-            out0[oc + 1] = y01;
-            out1[oc] = y10;
-            out1[oc + 1] = y11;
+            const int8_t y00 = mcuf_out(o, acc[0], &q[0]), y10 = mcuf_out(o, acc[2], &q[0]);
+            const int8_t y01 = mcuf_out(o, acc[1], &q[1]), y11 = mcuf_out(o, acc[3], &q[1]);
+            o0[0] = y00;
+            o0[1] = y01;
+            o0[OC] = y10;
+            o0[OC + 1] = y11;
         }
+        const int oc = OC & ~1;
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
             out0[oc] = mcuf_out(o, dot(in0, w, C, bias_folded[oc]), &rq[oc]);
             out1[oc] = mcuf_out(o, dot(in0 + C, w, C, bias_folded[oc]), &rq[oc]);

@@ -6,7 +6,7 @@
  * is folded into bias_folded). Then a 2 pixel x 2 output channel GEMM with SMLAD. The
  * generator pads each filter row to K4 = ceil(K / 4) * 4 with zero weights and interleaves
  * the rows of each output-channel pair word by word, as for mcuf_conv_1x1_s8_dsp.
- * scratch: 2 * K4 int16 and K4 bytes. Same results as the reference mcuf_conv_s8, byte for byte. */
+ * scratch: 2 * K4 int16 and K4 + 4 bytes. Same results as the reference mcuf_conv_s8, byte for byte. */
 #include <string.h>
 
 #include "mcuf_dsp.h"
@@ -16,22 +16,19 @@
 static const uint8_t reorder[4] = {0, 2, 1, 3};
 
 /* A pixel whose receptive field lies inside the input: its k_h rows are runs of
- * k_w * in_c bytes, gathered into `bytes` (K4, the tail multiplies zero weights), then
- * widened four at a time by SXTB16 -- which is exactly the (x0, x2, x1, x3) order. */
+ * k_w * in_c bytes, copied word by word into `bytes` (each run rounded up to whole words:
+ * the excess is overwritten by the next run, or lands on the zero weights of the K4 tail),
+ * then widened four at a time by SXTB16 -- which is exactly the (x0, x2, x1, x3) order. */
 static void im2col_interior(const mcuf_conv_params *p, const int8_t *in, int K4, int8_t *bytes,
                             uint32_t *col)
 {
     const int run = p->k_w * p->in_c;
     const int32_t row = (int32_t)p->in_w * p->in_c * p->dil_h;
     int8_t *b = bytes;
-    for (int ky = 0; ky < p->k_h; ++ky, in += row) {
-        int i = 0;
-        for (; i + 4 <= run; i += 4, b += 4) {
+    for (int ky = 0; ky < p->k_h; ++ky, in += row, b += run) {
+        for (int i = 0; i < run; i += 4) {
             const uint32_t v = mcuf_read32(in + i);
-            memcpy(b, &v, 4);
-        }
-        for (; i < run; ++i) {
-            *b++ = in[i];
+            memcpy(b + i, &v, 4);
         }
     }
     for (int k = 0; k < K4; k += 4, col += 2) {
@@ -46,11 +43,16 @@ static void im2col(const mcuf_conv_params *p, const int8_t *input, int oy, int o
 {
     const int16_t zp = (int16_t)(-p->input_offset);
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    if (p->dil_w == 1 && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0 &&
-        ix0 + p->k_w <= p->in_w) {
-        im2col_interior(p, input + ((int32_t)iy0 * p->in_w + ix0) * p->in_c, K4, bytes,
-                        (uint32_t *)(void *)col);
-        return;
+    const int iy_last = iy0 + (p->k_h - 1) * p->dil_h;
+    if (p->dil_w == 1 && iy0 >= 0 && iy_last < p->in_h && ix0 >= 0 && ix0 + p->k_w <= p->in_w) {
+        /* ... and whose last run, rounded up to words, does not read past the tensor */
+        const int32_t last_read = ((int32_t)iy_last * p->in_w + ix0) * p->in_c +
+                                  ((p->k_w * p->in_c + 3) & ~3);
+        if (last_read <= (int32_t)p->in_h * p->in_w * p->in_c) {
+            im2col_interior(p, input + ((int32_t)iy0 * p->in_w + ix0) * p->in_c, K4, bytes,
+                            (uint32_t *)(void *)col);
+            return;
+        }
     }
     int k = 0;
     for (int ky = 0; ky < p->k_h; ++ky) {
