@@ -173,8 +173,7 @@ def _folded_bias(bias: np.ndarray, input_offset: int, filter_rows: np.ndarray) -
 
 
 def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded: np.ndarray,
-                   abs_weight_sums: np.ndarray, per_channel: bool = False
-                   ) -> tuple[ConstArray | None, np.ndarray]:
+                   abs_weight_sums: np.ndarray) -> tuple[ConstArray | None, np.ndarray]:
     """The optimized kernels' per-channel output constants (mcuf_requant) and the bias
     they go with, setting p["out_fast"] where the SMMLAR stage is provably exact for every
     channel; None where twice the accumulator (what the 3x3 depthwise kernel holds) may not
@@ -183,8 +182,9 @@ def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded
     A channel whose weights are all zero outputs one constant; the converter often gives
     such dead channels a bias near 2^30. They get bias 4 * (value - zero point) and the
     multiplier 0.25 instead, which gives the same value and keeps the bound small.
-    per_channel (a kernel that chooses the stage per channel by round != 0): each exact
-    channel gets the fast constants even when others cannot."""
+    Every channel where the SMMLAR form is exact gets its constants (round != 0), whatever
+    the others and the activation range: the general stage computes through them too and
+    only adds the clamp; only left-shift channels take TFLite's formula."""
     offset, lo, hi = p["output_offset"], p["act_min"], p["act_max"]
     bias, ms, ss = bias_folded.astype(np.int64), mult.values.astype(np.int64), shift.values.astype(np.int64)
     for c in np.flatnonzero(abs_weight_sums == 0):
@@ -193,12 +193,10 @@ def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded
     bound = np.abs(bias) + 128 * abs_weight_sums.astype(np.int64)
     if (2 * bound >= 2**31).any():
         return None, bias_folded
-    exact = [(lo, hi) == (-128, 127) and q.fast_requant_exact_for(int(s), int(b), offset)
-             for s, b in zip(ss, bound)]
-    p["out_fast"] = int(all(exact))
-    fast = exact if per_channel else [all(exact)] * len(exact)
+    exact = [q.fast_requant_exact_for(int(s), int(b), offset) for s, b in zip(ss, bound)]
+    p["out_fast"] = int(all(exact) and (lo, hi) == (-128, 127))
     rows = [q.fast_requant_constants(int(m), int(s), offset) if f else (int(m), 0, int(s))
-            for m, s, f in zip(ms, ss, fast)]
+            for m, s, f in zip(ms, ss, exact)]
     return (ConstArray(f"op{op.index}_requant", "mcuf_requant", np.array(rows, np.int32)),
             bias.astype(np.int32))
 
@@ -273,8 +271,7 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     folded = _folded_bias(bias, p["input_offset"], taps.T)
     if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
         three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
-        rq, dsp_bias = _requant_table(op, p, mult, shift, folded, np.abs(taps.astype(np.int64)).sum(axis=0),
-                                      per_channel=three)
+        rq, dsp_bias = _requant_table(op, p, mult, shift, folded, np.abs(taps.astype(np.int64)).sum(axis=0))
         if rq is not None:
             b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
             kernel = "mcuf_depthwise_conv_s8_dsp"

@@ -157,27 +157,37 @@ MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
 }
 
 /* The fast output stage of a doubled accumulator x2 = 2 * acc (fast_requant_constants):
- * SMMLAR, the sign correction as an ADD with ASR #31, one shift, one SSAT. */
-MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
+ * SMMLAR, the sign correction as an ADD with ASR #31, one shift -- the requantized value with
+ * the output zero point added. */
+MCUF_INLINE int32_t mcuf_requant_fast2(int32_t x2, const mcuf_requant *q)
 {
-    const int32_t y = mcuf_smmlar(x2, q->multiplier, q->round) + (x2 >> 31);
-    return (int8_t)mcuf_ssat8(y >> q->shift);
+    return (mcuf_smmlar(x2, q->multiplier, q->round) + (x2 >> 31)) >> q->shift;
 }
 
-MCUF_INLINE int8_t mcuf_out_general(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
+MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
 {
-    return mcuf_clamp_s8(mcuf_requantize(acc, q->multiplier, q->shift) + o.offset, o.act_min, o.act_max);
+    return (int8_t)mcuf_ssat8(mcuf_requant_fast2(x2, q));
+}
+
+/* The general stage: a channel with fast constants (round != 0) still computes through them,
+ * others (left shifts) through TFLite's formula; then the activation's clamp. */
+MCUF_INLINE int8_t mcuf_out_general2(mcuf_out_stage o, int32_t x2, const mcuf_requant *q)
+{
+    const int32_t y = q->round ? mcuf_requant_fast2(x2, q)
+                               : mcuf_requantize(x2 >> 1, q->multiplier, q->shift) + o.offset;
+    return mcuf_clamp_s8(y, o.act_min, o.act_max);
 }
 
 MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
 {
-    return o.fast ? mcuf_out_fast2((int32_t)((uint32_t)acc << 1), q) : mcuf_out_general(o, acc, q);
+    const int32_t x2 = (int32_t)((uint32_t)acc << 1);
+    return o.fast ? mcuf_out_fast2(x2, q) : mcuf_out_general2(o, x2, q);
 }
 
 /* The same for a kernel that accumulates 2 * acc itself (doubled weights and bias). */
 MCUF_INLINE int8_t mcuf_out_x2(mcuf_out_stage o, int32_t acc2, const mcuf_requant *q)
 {
-    return o.fast ? mcuf_out_fast2(acc2, q) : mcuf_out_general(o, acc2 >> 1, q);
+    return o.fast ? mcuf_out_fast2(acc2, q) : mcuf_out_general2(o, acc2, q);
 }
 
 #endif /* MCUF_DSP_H */

@@ -53,11 +53,11 @@ void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
  *
  * They take the input offset folded into bias_folded (bias + input_offset * sum of the
  * filter row), and per output channel an mcuf_requant computed by the generator
- * (codegen/quantization.py). In a layer with out_fast set, every channel right-shifts and
- * the activation range is all of int8: TFLite's double rounding plus the output zero point
- * is then one SMMLAR of the doubled accumulator into `round`, a sign correction, a shift
- * by `shift` and SSAT (fast_requant_constants says why). Otherwise `shift` is TFLite's
- * signed shift, `round` is unused, and the reference arithmetic applies. */
+ * (codegen/quantization.py). Where round != 0, TFLite's double rounding plus the output
+ * zero point is one SMMLAR of the doubled accumulator into `round`, a sign correction and a
+ * shift by `shift` (fast_requant_constants says why); where round == 0 (left shifts),
+ * `shift` is TFLite's signed shift and the reference arithmetic applies. out_fast: every
+ * channel has round != 0 and the activation range is all of int8, so SSAT is the clamp. */
 typedef struct {
     int32_t multiplier, round, shift;
 } mcuf_requant;

@@ -131,7 +131,7 @@ static void channel_general(const mcuf_conv_params *p, const int8_t *plane, int 
 
 /* The output stage is chosen per channel: the generator gives a channel the fast constants
  * (round != 0, see fast_requant_constants) wherever they are exact, so one channel with a
- * left shift does not slow down the layer. */
+ * left shift does not slow down the layer; a clamped activation range needs the general one. */
 void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int8_t *filter, const int32_t *bias_folded,
                                     const mcuf_requant *rq, int8_t *output, int16_t *scratch)
@@ -139,9 +139,10 @@ void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
     const int pw = plane_w(p), ph = plane_h(p);
     int8_t *const plane = (int8_t *)(void *)scratch;
     memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
+    const int full_range = p->act_min == -128 && p->act_max == 127;
     for (int c = 0; c < p->in_c; ++c, filter += 9) {
         gather_plane(p, input, c, plane, pw, ph);
-        (rq[c].round != 0 ? channel_fast : channel_general)(p, plane, pw, filter, bias_folded[c],
+        (full_range && rq[c].round != 0 ? channel_fast : channel_general)(p, plane, pw, filter, bias_folded[c],
                                                             &rq[c], output + c);
     }
 }
