@@ -125,8 +125,7 @@ def softmax_params(beta: float, input_scale: float) -> tuple[int, int, int]:
 def _mul_by_pot(x: int, e: int) -> int:
     """gemmlowp's SaturatingRoundingMultiplyByPOT on int32."""
     if e > 0:
-        threshold = (1 << (31 - e)) - 1
-        return (1 << 31) - 1 if x > threshold else -(1 << 31) if x < -threshold else x << e
+        return _sat_left_shift(x, e)
     return rounding_divide_by_pot(x, -e) if e < 0 else x
 
 

@@ -178,16 +178,15 @@ MCUF_INLINE int8_t mcuf_out_general2(mcuf_out_stage o, int32_t x2, const mcuf_re
     return mcuf_clamp_s8(y, o.act_min, o.act_max);
 }
 
-MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
-{
-    const int32_t x2 = (int32_t)((uint32_t)acc << 1);
-    return o.fast ? mcuf_out_fast2(x2, q) : mcuf_out_general2(o, x2, q);
-}
-
-/* The same for a kernel that accumulates 2 * acc itself (doubled weights and bias). */
+/* The output stage of a kernel that accumulates 2 * acc itself (doubled weights and bias). */
 MCUF_INLINE int8_t mcuf_out_x2(mcuf_out_stage o, int32_t acc2, const mcuf_requant *q)
 {
     return o.fast ? mcuf_out_fast2(acc2, q) : mcuf_out_general2(o, acc2, q);
+}
+
+MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q)
+{
+    return mcuf_out_x2(o, (int32_t)((uint32_t)acc << 1), q);
 }
 
 #endif /* MCUF_DSP_H */
