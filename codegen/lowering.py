@@ -15,7 +15,7 @@ from .graph import Graph, Operator, Tensor
 @dataclass
 class ConstArray:
     name: str
-    ctype: str                  # "int8_t" or "int32_t"
+    ctype: str                  # "int8_t", "int16_t", "int32_t" or a struct (one row each)
     values: np.ndarray
 
 
@@ -214,6 +214,25 @@ def _depthwise_plane_bytes(p: dict) -> int:
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
 
 
+SHALLOW_RUN_MAX = 16   # k_w * in_c up to which the shallow-input kernel is chosen (stems)
+
+
+def _shallow_row_len(p: dict) -> int:
+    """One widened input row of mcuf_conv_shallow_s8_dsp, in int16 (see its row_len)."""
+    return (((p["out_w"] - 1) * p["stride_w"] + p["k_w"]) * p["in_c"] + 2) & ~1
+
+
+def _shallow_filter(rows: np.ndarray, p: dict) -> np.ndarray:
+    """[OC][k_h*k_w*in_c] int8 -> mcuf_conv_shallow_s8_dsp's int16 layout: each kernel row's
+    run padded to even with a zero weight, doubled, an odd channel count padded with a zero
+    row, then per channel pair [k_h * L/2][2 channels][2 values]."""
+    oc, run = p["out_c"], p["k_w"] * p["in_c"]
+    ell = run + run % 2
+    w = np.zeros((oc + oc % 2, p["k_h"], ell), np.int16)
+    w[:oc, :, :run] = 2 * rows.reshape(oc, p["k_h"], run).astype(np.int16)
+    return w.reshape(-1, 2, p["k_h"] * ell // 2, 2).transpose(0, 2, 1, 3).reshape(-1)
+
+
 def _lower_conv(graph, op, kernels: str = "reference") -> Step:
     x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
     if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
@@ -232,10 +251,18 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
     if rq is not None and pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
-        b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
+        b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
         return Step(op, "mcuf_conv_1x1_s8_dsp", "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
                      ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 4 * p["in_c"])
+    if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
+            and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
+        filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
+        b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
+        return Step(op, "mcuf_conv_shallow_s8_dsp", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
+                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq],
+                    2 * p["k_h"] * _shallow_row_len(p))
     if rq is not None and not grouped and not pointwise:
         k4 = (rows.shape[1] + 3) // 4 * 4   # rows padded with zero weights to whole words
         padded = np.zeros((p["out_c"], k4), np.int8)

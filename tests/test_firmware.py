@@ -128,3 +128,36 @@ def test_firmware_cli(tmp_path):
     assert r.returncode != 0 and "install one of" in r.stderr
     r = fw("build", "--board", "no-such-board", tmp_path / "gen")
     assert r.returncode != 0 and "firmware boards" in r.stderr
+
+
+# Shapes that take the optimized kernels' assembly and unrolled paths on a real core: an odd
+# step count (in_c 12), an odd output-channel count, an odd pixel count, the RGB stem with an
+# odd output width; a clamped activation takes the general output stage.
+ASM_CASES = [
+    # k, stride, padding, in_c, out_c, h, w, act
+    (1, 1, "VALID", 12, 7, 3, 5, "NONE"),
+    (1, 1, "VALID", 8, 16, 4, 4, "RELU6"),
+    (1, 1, "VALID", 16, 6, 5, 3, "NONE"),
+    (3, 2, "SAME", 3, 8, 11, 9, "NONE"),
+    (3, 2, "SAME", 3, 5, 8, 10, "RELU6"),
+]
+
+
+@pytest.mark.parametrize("case", ASM_CASES, ids=lambda c: "k{}s{}-c{}-oc{}-{}x{}-{}".format(c[0], c[1], *c[3:]))
+def test_optimized_kernels_on_cortex_m7(case, tmp_path, write_model):
+    """The DSP kernels' assembly runs only on a core: QEMU's output equals TFLite's."""
+    import zlib
+    import opmodels
+    from runtime.interpreter import ReferenceModel
+    k, stride, padding, in_c, out_c, h, w, act = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    model = write_model(opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=1,
+                                            in_c=in_c, out_c=out_c, h=h, w=w, act=act,
+                                            scale_span=(1e-4, 1e-1)))
+    b = get_board("qemu-mps2-an500")
+    man = generate(model, tmp_path / "gen", b.target)
+    assert man["layers"][0]["kernel"].endswith("_dsp")
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=60)
+    assert res.returncode == 0, res.console
+    x = deterministic_input(man["input"]["bytes"])
+    assert parse_bench(res.console)["output"] == ReferenceModel(model).invoke(x).reshape(-1).tolist()

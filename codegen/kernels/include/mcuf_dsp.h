@@ -26,6 +26,7 @@ MCUF_INLINE uint32_t mcuf_sxtb16_ror8(uint32_t x)
     return r;
 }
 #define mcuf_smlad(x, y, acc) __smlad((x), (y), (acc))
+#define mcuf_sadd16(x, y) __sadd16((x), (y))
 #define mcuf_smlabb(x, y, acc) __smlabb((x), (y), (acc))
 #define mcuf_smlatt(x, y, acc) __smlatt((x), (y), (acc))
 #define mcuf_smlabt(x, y, acc) __smlabt((x), (y), (acc))
@@ -38,6 +39,10 @@ MCUF_INLINE uint32_t mcuf_sxtb16(uint32_t x)
            ((uint32_t)(int16_t)(int8_t)((x >> 16) & 0xFF) << 16);
 }
 MCUF_INLINE uint32_t mcuf_sxtb16_ror8(uint32_t x) { return mcuf_sxtb16((x >> 8) | (x << 24)); }
+MCUF_INLINE uint32_t mcuf_sadd16(uint32_t x, uint32_t y)
+{
+    return ((x + y) & 0xFFFFu) | (((x >> 16) + (y >> 16)) << 16);
+}
 MCUF_INLINE int32_t mcuf_smlad(uint32_t x, uint32_t y, int32_t acc)
 {
     return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)x * (int16_t)y) +
@@ -61,6 +66,30 @@ MCUF_INLINE int32_t mcuf_smlatb(uint32_t x, uint32_t y, int32_t acc)
 }
 #endif
 
+/* (lo half of a, lo half of b) and (hi half of a, hi half of b): PKHBT / PKHTB, which gcc
+ * does not always find in the mask-and-or. With SXTB16 they widen 4 int8 in natural order. */
+MCUF_INLINE uint32_t mcuf_pack_lo16(uint32_t a, uint32_t b)
+{
+#if MCUF_HAS_DSP
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (a & 0xFFFFu) | (b << 16);
+#endif
+}
+
+MCUF_INLINE uint32_t mcuf_pack_hi16(uint32_t a, uint32_t b)
+{
+#if MCUF_HAS_DSP
+    uint32_t r;
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (a >> 16) | (b & 0xFFFF0000u);
+#endif
+}
+
 /* Unaligned 32-bit load: one LDR on Armv7-M and later (memcpy is folded by the compiler). */
 MCUF_INLINE uint32_t mcuf_read32(const void *p)
 {
@@ -68,6 +97,9 @@ MCUF_INLINE uint32_t mcuf_read32(const void *p)
     memcpy(&v, p, 4);
     return v;
 }
+
+/* Unaligned 32-bit store: one STR on Armv7-M and later. */
+MCUF_INLINE void mcuf_write32(void *p, uint32_t v) { memcpy(p, &v, 4); }
 
 /* Two words from p, then p advanced by `step` bytes: one LDRD with write-back. gcc makes
  * two LDRs and an ADD of the same C, which is what QEMU counts (and the core executes). */
@@ -85,47 +117,114 @@ MCUF_INLINE uint32_t mcuf_read32(const void *p)
     } while (0)
 #endif
 
-/* The GEMM kernels' inner step: 2 pixels x 2 output channels x 4 input values.
- * x0e/x0o, x1e/x1o: the even/odd int16 pairs of 4 inputs of each pixel (SXTB16 of an int8
- * word, or an int16 im2col column in (0,2)(1,3) order); k0, k1: 4 int8 weights of each
- * channel. Eight SMLADs, 16 MACs. */
-MCUF_INLINE void mcuf_mac_2x2(uint32_t x0e, uint32_t x0o, uint32_t x1e, uint32_t x1o, uint32_t k0,
-                              uint32_t k1, int32_t acc[4])
-{
-    uint32_t ke = mcuf_sxtb16(k0), ko = mcuf_sxtb16_ror8(k0);
-    acc[0] = mcuf_smlad(x0o, ko, mcuf_smlad(x0e, ke, acc[0]));
-    acc[2] = mcuf_smlad(x1o, ko, mcuf_smlad(x1e, ke, acc[2]));
-    ke = mcuf_sxtb16(k1);
-    ko = mcuf_sxtb16_ror8(k1);
-    acc[1] = mcuf_smlad(x0o, ko, mcuf_smlad(x0e, ke, acc[1]));
-    acc[3] = mcuf_smlad(x1o, ko, mcuf_smlad(x1e, ke, acc[3]));
-}
-
-/* The GEMM kernels' inner run: acc (2 pixels x 2 output channels) += columns c0 and c1 (int16
- * pairs in SXTB16 order, 4 values per 8 bytes) times the interleaved int8 rows of a channel
- * pair, w to w_end. Each step is three LDRDs, 4 SXTB16 and 8 SMLAD for 16 MACs. */
-#define MCUF_GEMM_2X2_STEP(c0, c1, w, acc)                                          \
+/* Loads at p + off, off a compile-time constant: one LDR, or one LDRD (p + off word
+ * aligned). Volatile so that gcc keeps them where they are written instead of hoisting
+ * them out of a loop into spilled registers, which it otherwise does with a kernel's
+ * loop-invariant input words. The memory operand starts at p (already in a register: an
+ * operand at p + off makes gcc compute that address first). */
+#if MCUF_HAS_DSP
+#define MCUF_LDR_AT(v, p, off)                                                       \
+    __asm__ volatile("ldr %0, [%1, %2]"                                              \
+                     : "=r"(v)                                                       \
+                     : "r"(p), "n"(off), "m"(*(const uint8_t(*)[(off) + 4])(const void *)(p)))
+#define MCUF_LDRD_AT(lo, hi, p, off)                                                 \
+    __asm__ volatile("ldrd %0, %1, [%2, %3]"                                         \
+                     : "=r"(lo), "=r"(hi)                                            \
+                     : "r"(p), "n"(off),                                             \
+                       "m"(*(const uint8_t(*)[(off) + 8])(const void *)(p)))
+#else
+#define MCUF_LDR_AT(v, p, off) ((v) = mcuf_read32((const char *)(p) + (off)))
+#define MCUF_LDRD_AT(lo, hi, p, off)                                                 \
     do {                                                                             \
-        uint32_t x0e, x0o, x1e, x1o, k0, k1;                                         \
-        MCUF_LDRD_ADVANCE(x0e, x0o, c0, 8);                                          \
-        MCUF_LDRD_ADVANCE(x1e, x1o, c1, 8);                                          \
-        MCUF_LDRD_ADVANCE(k0, k1, w, 8);                                             \
-        mcuf_mac_2x2(x0e, x0o, x1e, x1o, k0, k1, acc);                               \
+        (lo) = mcuf_read32((const char *)(p) + (off));                               \
+        (hi) = mcuf_read32((const char *)(p) + (off) + 4);                           \
     } while (0)
+#endif
 
-/* Unrolled twice: the loop's compare and branch are 2 of every 17 instructions otherwise
- * (four times is slower: gcc runs out of registers). */
-MCUF_INLINE void mcuf_gemm_2x2(const void *c0, const void *c1, const void *w, const void *w_end,
-                               int32_t acc[4])
+/* The GEMM kernels' inner run: acc (2 pixels x 2 output channels: acc[0], acc[1] pixel 0's
+ * channels, acc[2], acc[3] pixel 1's) += an interleaved column pair times the interleaved
+ * int8 rows of a channel pair, w to w_end (a multiple of 8 bytes).
+ * The column pair holds, per 4 inputs, 4 words: pixel 0's int16 pairs (x0, x2), (x1, x3)
+ * (SXTB16 order), then pixel 1's; the rows of the channel pair alternate word by word.
+ * One step -- 16 MACs -- is one LDM of the four column words, one LDRD of both channels' 4
+ * weights, 4 SXTB16 and 8 SMLAD: 14 instructions. gcc does not emit the LDM by itself (it
+ * needs four ascending registers), so on DSP cores the run is written in assembly; it
+ * takes 14 registers, hence only when optimizing (without, r7 is the frame pointer). */
+#define MCUF_GEMM_STEP_ASM                                                           \
+    "ldmia %[c]!, {r4, r5, r6, r7}\n\t"                                             \
+    "ldrd %[k0], %[k1], [%[w]], #8\n\t"                                             \
+    "sxtb16 %[t], %[k0]\n\t"                                                        \
+    "sxtb16 %[k0], %[k0], ror #8\n\t"                                               \
+    "smlad %[a0], r4, %[t], %[a0]\n\t"                                              \
+    "smlad %[a2], r6, %[t], %[a2]\n\t"                                              \
+    "smlad %[a0], r5, %[k0], %[a0]\n\t"                                             \
+    "smlad %[a2], r7, %[k0], %[a2]\n\t"                                             \
+    "sxtb16 %[t], %[k1]\n\t"                                                        \
+    "sxtb16 %[k1], %[k1], ror #8\n\t"                                               \
+    "smlad %[a1], r4, %[t], %[a1]\n\t"                                              \
+    "smlad %[a3], r6, %[t], %[a3]\n\t"                                              \
+    "smlad %[a1], r5, %[k1], %[a1]\n\t"                                             \
+    "smlad %[a3], r7, %[k1], %[a3]\n\t"
+
+MCUF_INLINE void mcuf_gemm_2x2(const void *col, const void *w, const void *w_end, int32_t acc[4])
 {
-    if (((const int8_t *)w_end - (const int8_t *)w) & 8) {
-        MCUF_GEMM_2X2_STEP(c0, c1, w, acc);
+#if MCUF_HAS_DSP && defined(__OPTIMIZE__)
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    uint32_t k0, k1, t;
+    if (((const int8_t *)w_end - (const int8_t *)w) & 8) {   /* an odd step count */
+        __asm__ volatile(MCUF_GEMM_STEP_ASM
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c] "+r"(col),
+                           [w] "+r"(w), [k0] "=&r"(k0), [k1] "=&r"(k1), [t] "=&r"(t)
+                         :
+                         : "r4", "r5", "r6", "r7", "memory");
     }
-    while (w != w_end) {
-        MCUF_GEMM_2X2_STEP(c0, c1, w, acc);
-        MCUF_GEMM_2X2_STEP(c0, c1, w, acc);
+    if (w != w_end) {   /* unrolled twice: the compare and branch are 2 of every 16 otherwise */
+        __asm__ volatile("1:\n\t" MCUF_GEMM_STEP_ASM MCUF_GEMM_STEP_ASM
+                         "cmp %[w], %[e]\n\t"
+                         "bne 1b\n\t"
+                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c] "+r"(col),
+                           [w] "+r"(w), [k0] "=&r"(k0), [k1] "=&r"(k1), [t] "=&r"(t)
+                         : [e] "r"(w_end)
+                         : "r4", "r5", "r6", "r7", "cc", "memory");
     }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+#else
+    const uint32_t *c = (const uint32_t *)col;
+    for (const int8_t *k = (const int8_t *)w; k != (const int8_t *)w_end; k += 8, c += 4) {
+        const uint32_t k0 = mcuf_read32(k), k1 = mcuf_read32(k + 4);
+        const uint32_t e0 = mcuf_sxtb16(k0), o0 = mcuf_sxtb16_ror8(k0);
+        const uint32_t e1 = mcuf_sxtb16(k1), o1 = mcuf_sxtb16_ror8(k1);
+        acc[0] = mcuf_smlad(c[1], o0, mcuf_smlad(c[0], e0, acc[0]));
+        acc[2] = mcuf_smlad(c[3], o0, mcuf_smlad(c[2], e0, acc[2]));
+        acc[1] = mcuf_smlad(c[1], o1, mcuf_smlad(c[0], e1, acc[1]));
+        acc[3] = mcuf_smlad(c[3], o1, mcuf_smlad(c[2], e1, acc[3]));
+    }
+#endif
 }
+
+/* One pixel pair, every channel pair, fast output stage (mcuf_gemm_2x2_fast_s8_dsp.c): the
+ * assembly routine's frame, in this order. col: the doubled column pair (mcuf_gemm_2x2's
+ * layout, each int16 twice the input); bias2: doubled biases; weight_bytes: 2 * in_c, one
+ * channel pair's interleaved rows (a multiple of 8); pairs >= 1. */
+typedef struct {
+    const int32_t *bias2;
+    const mcuf_requant *rq;
+    int8_t *out0, *out1;
+    int32_t weight_bytes;
+    const uint32_t *col;
+    int32_t pairs;
+    const int8_t *filter;
+} mcuf_gemm_job;
+
+#if MCUF_HAS_DSP
+#define MCUF_HAS_GEMM_ASM 1
+void mcuf_gemm_2x2_fast_s8(const mcuf_gemm_job *job);
+#else
+#define MCUF_HAS_GEMM_ASM 0
+#endif
 
 /* Per-layer output stage shared by the optimized kernels: requantize, add the output zero
  * point, clamp to the fused activation's range. Copied into locals once per call so the
@@ -169,12 +268,19 @@ MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
     return (int8_t)mcuf_ssat8(mcuf_requant_fast2(x2, q));
 }
 
+/* TFLite's formula for the rare channels without fast constants (left shifts): long, so out
+ * of line, once per kernel file. */
+static __attribute__((noinline, unused)) int32_t mcuf_requant_formula2(int32_t x2, const mcuf_requant *q,
+                                                                       int32_t offset)
+{
+    return mcuf_requantize(x2 >> 1, q->multiplier, q->shift) + offset;
+}
+
 /* The general stage: a channel with fast constants (round != 0) still computes through them,
  * others (left shifts) through TFLite's formula; then the activation's clamp. */
 MCUF_INLINE int8_t mcuf_out_general2(mcuf_out_stage o, int32_t x2, const mcuf_requant *q)
 {
-    const int32_t y = q->round ? mcuf_requant_fast2(x2, q)
-                               : mcuf_requantize(x2 >> 1, q->multiplier, q->shift) + o.offset;
+    const int32_t y = q->round ? mcuf_requant_fast2(x2, q) : mcuf_requant_formula2(x2, q, o.offset);
     return mcuf_clamp_s8(y, o.act_min, o.act_max);
 }
 

@@ -62,10 +62,10 @@ typedef struct {
     int32_t multiplier, round, shift;
 } mcuf_requant;
 
-/* in_c % 4 == 0; filter rows interleaved in output-channel pairs word by word;
- * scratch: 4 * in_c bytes (two pixels widened to int16) */
+/* in_c % 4 == 0; filter rows interleaved in output-channel pairs word by word; bias2:
+ * the folded bias doubled; scratch: 4 * in_c bytes (two pixels widened to int16) */
 void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
+                          const int32_t *bias2, const mcuf_requant *rq, int8_t *output,
                           int16_t *scratch);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
@@ -73,6 +73,14 @@ void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
 void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                       const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
                       int16_t *scratch);
+
+/* one group, dil_w 1, k_w * in_c small (the RGB stem): input rows widened to int16 once per
+ * output row; filter int16, widened, doubled and interleaved in output-channel pairs (see the
+ * kernel); bias2 doubled; scratch: k_h rows of
+ * (((out_w - 1) * stride_w + k_w) * in_c + 2) & ~1 int16 */
+void mcuf_conv_shallow_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
+                              const int32_t *bias2, const mcuf_requant *rq, int8_t *output,
+                              int16_t *scratch);
 
 /* depth multiplier 1 */
 void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,

@@ -2,8 +2,9 @@
  *
  * im2col: the receptive fields of two output pixels are copied into `scratch` as int16,
  * each group of four in the order (x0, x2, x1, x3) so that it lines up with SXTB16 of the
- * weights (w0, w2) and (w1, w3); padding taps hold the input zero point (the input offset
- * is folded into bias_folded). Then a 2 pixel x 2 output channel GEMM with SMLAD. The
+ * weights (w0, w2) and (w1, w3), the two pixels' groups interleaved (mcuf_gemm_2x2's column
+ * pair); padding taps hold the input zero point (the input offset is folded into
+ * bias_folded). Then a 2 pixel x 2 output channel GEMM with SMLAD. The
  * generator pads each filter row to K4 = ceil(K / 4) * 4 with zero weights and interleaves
  * the rows of each output-channel pair word by word, as for mcuf_conv_1x1_s8_dsp.
  * scratch: 2 * K4 int16 and K4 + 4 bytes. Same results as the reference mcuf_conv_s8, byte for byte. */
@@ -31,7 +32,7 @@ static void im2col_interior(const mcuf_conv_params *p, const int8_t *in, int K4,
             memcpy(b + i, &v, 4);
         }
     }
-    for (int k = 0; k < K4; k += 4, col += 2) {
+    for (int k = 0; k < K4; k += 4, col += 4) {   /* every other pair of words: the twin pixel's */
         const uint32_t v = mcuf_read32(bytes + k);
         col[0] = mcuf_sxtb16(v);
         col[1] = mcuf_sxtb16_ror8(v);
@@ -62,21 +63,22 @@ static void im2col(const mcuf_conv_params *p, const int8_t *input, int oy, int o
             const int ok = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
             const int8_t *in = input + ((int32_t)iy * p->in_w + ix) * p->in_c;
             for (int ic = 0; ic < p->in_c; ++ic, ++k) {
-                col[(k & ~3) + reorder[k & 3]] = ok ? in[ic] : zp;
+                col[2 * (k & ~3) + reorder[k & 3]] = ok ? in[ic] : zp;
             }
         }
     }
     for (; k < K4; ++k) {
-        col[(k & ~3) + reorder[k & 3]] = 0;
+        col[2 * (k & ~3) + reorder[k & 3]] = 0;
     }
 }
 
+/* pixel 0 of the column pair (or pixel 1, col + 4) times one plain filter row */
 static int32_t dot_col(const int16_t *col, const int8_t *w, int K4, int32_t acc)
 {
-    for (int k = 0; k < K4; k += 4) {
+    for (int k = 0; k < K4; k += 4, col += 8) {
         const uint32_t kw = mcuf_read32(w + k);
-        acc = mcuf_smlad(mcuf_read32(col + k), mcuf_sxtb16(kw), acc);
-        acc = mcuf_smlad(mcuf_read32(col + k + 2), mcuf_sxtb16_ror8(kw), acc);
+        acc = mcuf_smlad(mcuf_read32(col), mcuf_sxtb16(kw), acc);
+        acc = mcuf_smlad(mcuf_read32(col + 2), mcuf_sxtb16_ror8(kw), acc);
     }
     return acc;
 }
@@ -88,45 +90,30 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
     const int OC = p->out_c;
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
     const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
-    int16_t *col0 = scratch, *col1 = scratch + K4;
+    int16_t *const col = scratch;
     int8_t *const bytes = (int8_t *)(void *)(scratch + 2 * K4);
-    int32_t px = 0;
-    for (; px + 2 <= pixels; px += 2) {
-        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0, bytes);
-        im2col(p, input, (int)((px + 1) / p->out_w), (int)((px + 1) % p->out_w), K4, col1, bytes);
-        int8_t *out0 = output + px * OC, *out1 = out0 + OC;
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int two = px + 1 < pixels;   /* an odd last pixel fills both halves, stored once */
+        const int32_t px1 = two ? px + 1 : px;
+        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col, bytes);
+        im2col(p, input, (int)(px1 / p->out_w), (int)(px1 % p->out_w), K4, col + 4, bytes);
+        int8_t *out0 = output + px * OC, *out1 = output + px1 * OC;
         const int8_t *w = filter;
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
             int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
-            mcuf_gemm_2x2(col0, col1, w, w + 2 * K4, acc);
+            mcuf_gemm_2x2(col, w, w + 2 * K4, acc);
             w += 2 * K4;
-            out0[oc] = mcuf_out(o, acc[0], &rq[oc]);
-            out1[oc] = mcuf_out(o, acc[2], &rq[oc]);
-            out0[oc + 1] = mcuf_out(o, acc[1], &rq[oc + 1]);
-            out1[oc + 1] = mcuf_out(o, acc[3], &rq[oc + 1]);
+            const int8_t y00 = mcuf_out(o, acc[0], &rq[oc]), y10 = mcuf_out(o, acc[2], &rq[oc]);
+            const int8_t y01 = mcuf_out(o, acc[1], &rq[oc + 1]), y11 = mcuf_out(o, acc[3], &rq[oc + 1]);
+            out0[oc] = y00;
+            out0[oc + 1] = y01;
+            out1[oc] = y10;
+            out1[oc + 1] = y11;
         }
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
-            out0[oc] = mcuf_out(o, dot_col(col0, w, K4, bias_folded[oc]), &rq[oc]);
-            out1[oc] = mcuf_out(o, dot_col(col1, w, K4, bias_folded[oc]), &rq[oc]);
-        }
-    }
-    if (px < pixels) {   /* odd pixel count: the same 2x2 step with the column in both slots */
-        im2col(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col0, bytes);
-        int8_t *out = output + px * OC;
-        const int8_t *w = filter;
-        int oc = 0;
-        for (; oc + 2 <= OC; oc += 2) {
-            int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], 0, 0};
-            for (int k = 0; k < K4; k += 4, w += 8) {
-                const uint32_t ce = mcuf_read32(col0 + k), co = mcuf_read32(col0 + k + 2);
-                mcuf_mac_2x2(ce, co, ce, co, mcuf_read32(w), mcuf_read32(w + 4), acc);
-            }
-            out[oc] = mcuf_out(o, acc[0], &rq[oc]);
-            out[oc + 1] = mcuf_out(o, acc[1], &rq[oc + 1]);
-        }
-        if (oc < OC) {
-            out[oc] = mcuf_out(o, dot_col(col0, w, K4, bias_folded[oc]), &rq[oc]);
+            out0[oc] = mcuf_out(o, dot_col(col, w, K4, bias_folded[oc]), &rq[oc]);
+            out1[oc] = mcuf_out(o, dot_col(col + 4, w, K4, bias_folded[oc]), &rq[oc]);
         }
     }
 }
