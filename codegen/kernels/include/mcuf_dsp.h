@@ -295,4 +295,18 @@ MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q
     return mcuf_out_x2(o, (int32_t)((uint32_t)acc << 1), q);
 }
 
+/* A 2 pixel x 2 channel block's doubled accumulators (pixel 0's two channels, then pixel 1's)
+ * through the output stage into out0[0..1] and out1[0..1]. All four before any store: an int8
+ * store may alias q, and storing first would make the compiler reload the constants. */
+MCUF_INLINE void mcuf_out_2x2(mcuf_out_stage o, const int32_t acc2[4], const mcuf_requant *q,
+                              int8_t *out0, int8_t *out1)
+{
+    const int8_t y00 = mcuf_out_x2(o, acc2[0], &q[0]), y01 = mcuf_out_x2(o, acc2[1], &q[1]);
+    const int8_t y10 = mcuf_out_x2(o, acc2[2], &q[0]), y11 = mcuf_out_x2(o, acc2[3], &q[1]);
+    out0[0] = y00;
+    out0[1] = y01;
+    out1[0] = y10;
+    out1[1] = y11;
+}
+
 #endif /* MCUF_DSP_H */

@@ -73,14 +73,7 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
                 int32_t acc[4] = {b[0], b[1], b[0], b[1]};
                 mcuf_gemm_2x2(col, k, k + 2 * C, acc);
                 k += 2 * C;
-                /* all four before any store: an int8 store may alias rq, so storing first
-                 * would make the compiler reload each channel's constants */
-                const int8_t y00 = mcuf_out_x2(o, acc[0], &q[0]), y10 = mcuf_out_x2(o, acc[2], &q[0]);
-                const int8_t y01 = mcuf_out_x2(o, acc[1], &q[1]), y11 = mcuf_out_x2(o, acc[3], &q[1]);
-                o0[0] = y00;
-                o0[1] = y01;
-                o1[0] = y10;
-                o1[1] = y11;
+                mcuf_out_2x2(o, acc, q, o0, o1);
             }
         }
         const int oc = OC & ~1;

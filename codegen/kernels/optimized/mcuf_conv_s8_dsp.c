@@ -104,12 +104,10 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
             int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
             mcuf_gemm_2x2(col, w, w + 2 * K4, acc);
             w += 2 * K4;
-            const int8_t y00 = mcuf_out(o, acc[0], &rq[oc]), y10 = mcuf_out(o, acc[2], &rq[oc]);
-            const int8_t y01 = mcuf_out(o, acc[1], &rq[oc + 1]), y11 = mcuf_out(o, acc[3], &rq[oc + 1]);
-            out0[oc] = y00;
-            out0[oc + 1] = y01;
-            out1[oc] = y10;
-            out1[oc + 1] = y11;
+            for (int i = 0; i < 4; ++i) {   /* the output stage takes 2 * acc */
+                acc[i] = (int32_t)((uint32_t)acc[i] << 1);
+            }
+            mcuf_out_2x2(o, acc, &rq[oc], out0 + oc, out1 + oc);
         }
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
             out0[oc] = mcuf_out(o, dot_col(col, w, K4, bias_folded[oc]), &rq[oc]);

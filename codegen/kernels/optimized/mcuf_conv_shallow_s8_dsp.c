@@ -144,13 +144,7 @@ MCUF_INLINE void pixel_pair(const mcuf_conv_params *p, const int16_t *x0, int32_
         } else {
             tile(x0, step, &w, kh, pairs, rs, acc);
         }
-        /* all four before any store: an int8 store may alias q */
-        const int8_t y00 = mcuf_out_x2(o, acc[0], &q[0]), y01 = mcuf_out_x2(o, acc[1], &q[1]);
-        const int8_t y10 = mcuf_out_x2(o, acc[2], &q[0]), y11 = mcuf_out_x2(o, acc[3], &q[1]);
-        out0[0] = y00;
-        out0[1] = y01;
-        out1[0] = y10;
-        out1[1] = y11;
+        mcuf_out_2x2(o, acc, q, out0, out1);
     }
     if (p->out_c & 1) {
         last_channel(x0, step, w, b, q, out0, out1, o, kh, pairs, rs);
