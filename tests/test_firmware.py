@@ -132,7 +132,8 @@ def test_firmware_cli(tmp_path):
 
 # Shapes that take the optimized kernels' assembly and unrolled paths on a real core: an odd
 # step count (in_c 12), an odd output-channel count, an odd pixel count, the RGB stem with an
-# odd output width; a clamped activation takes the general output stage.
+# odd output width, the im2col convolution; a clamped activation takes the general output
+# stage (the C channel loop around the assembly run).
 ASM_CASES = [
     # k, stride, padding, in_c, out_c, h, w, act
     (1, 1, "VALID", 12, 7, 3, 5, "NONE"),
@@ -140,6 +141,8 @@ ASM_CASES = [
     (1, 1, "VALID", 16, 6, 5, 3, "NONE"),
     (3, 2, "SAME", 3, 8, 11, 9, "NONE"),
     (3, 2, "SAME", 3, 5, 8, 10, "RELU6"),
+    (3, 1, "SAME", 12, 5, 5, 4, "NONE"),
+    (3, 2, "SAME", 12, 6, 6, 7, "RELU6"),
 ]
 
 
@@ -161,3 +164,15 @@ def test_optimized_kernels_on_cortex_m7(case, tmp_path, write_model):
     assert res.returncode == 0, res.console
     x = deterministic_input(man["input"]["bytes"])
     assert parse_bench(res.console)["output"] == ReferenceModel(model).invoke(x).reshape(-1).tolist()
+
+
+@pytest.mark.parametrize("opt", ["-O0", "-Os", "-O3"])
+def test_kernels_build_and_agree_at_every_optimization_level(opt, tmp_path, references):
+    """Users pick -O0 to debug and -Os for flash: the kernels' inline assembly must still find
+    its registers (it once asked for 14, which -Os could not give) and the bytes not change."""
+    model = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
+    b = get_board("qemu-mps2-an500")
+    generate(model, tmp_path / "gen", b.target)
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b, opt=opt).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    assert parse_bench(res.console)["output"] == references[model.stem]

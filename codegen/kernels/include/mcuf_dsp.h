@@ -148,50 +148,19 @@ MCUF_INLINE void mcuf_write32(void *p, uint32_t v) { memcpy(p, &v, 4); }
  * (SXTB16 order), then pixel 1's; the rows of the channel pair alternate word by word.
  * One step -- 16 MACs -- is one LDM of the four column words, one LDRD of both channels' 4
  * weights, 4 SXTB16 and 8 SMLAD: 14 instructions. gcc does not emit the LDM by itself (it
- * needs four ascending registers), so on DSP cores the run is written in assembly; it
- * takes 14 registers, hence only when optimizing (without, r7 is the frame pointer). */
-#define MCUF_GEMM_STEP_ASM                                                           \
-    "ldmia %[c]!, {r4, r5, r6, r7}\n\t"                                             \
-    "ldrd %[k0], %[k1], [%[w]], #8\n\t"                                             \
-    "sxtb16 %[t], %[k0]\n\t"                                                        \
-    "sxtb16 %[k0], %[k0], ror #8\n\t"                                               \
-    "smlad %[a0], r4, %[t], %[a0]\n\t"                                              \
-    "smlad %[a2], r6, %[t], %[a2]\n\t"                                              \
-    "smlad %[a0], r5, %[k0], %[a0]\n\t"                                             \
-    "smlad %[a2], r7, %[k0], %[a2]\n\t"                                             \
-    "sxtb16 %[t], %[k1]\n\t"                                                        \
-    "sxtb16 %[k1], %[k1], ror #8\n\t"                                               \
-    "smlad %[a1], r4, %[t], %[a1]\n\t"                                              \
-    "smlad %[a3], r6, %[t], %[a3]\n\t"                                              \
-    "smlad %[a1], r5, %[k1], %[a1]\n\t"                                             \
-    "smlad %[a3], r7, %[k1], %[a3]\n\t"
+ * needs four ascending registers) and the run needs 14 registers, more than inline assembly
+ * can reliably get (-Os, frame pointers), so on DSP cores it is a small assembly routine
+ * (mcuf_gemm_2x2_fast_s8_dsp.c). */
+#if MCUF_HAS_DSP
+void mcuf_gemm_2x2_s8(const void *col, const void *w, const void *w_end, int32_t acc[4]);
 
 MCUF_INLINE void mcuf_gemm_2x2(const void *col, const void *w, const void *w_end, int32_t acc[4])
 {
-#if MCUF_HAS_DSP && defined(__OPTIMIZE__)
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    uint32_t k0, k1, t;
-    if (((const int8_t *)w_end - (const int8_t *)w) & 8) {   /* an odd step count */
-        __asm__ volatile(MCUF_GEMM_STEP_ASM
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c] "+r"(col),
-                           [w] "+r"(w), [k0] "=&r"(k0), [k1] "=&r"(k1), [t] "=&r"(t)
-                         :
-                         : "r4", "r5", "r6", "r7", "memory");
-    }
-    if (w != w_end) {   /* unrolled twice: the compare and branch are 2 of every 16 otherwise */
-        __asm__ volatile("1:\n\t" MCUF_GEMM_STEP_ASM MCUF_GEMM_STEP_ASM
-                         "cmp %[w], %[e]\n\t"
-                         "bne 1b\n\t"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [c] "+r"(col),
-                           [w] "+r"(w), [k0] "=&r"(k0), [k1] "=&r"(k1), [t] "=&r"(t)
-                         : [e] "r"(w_end)
-                         : "r4", "r5", "r6", "r7", "cc", "memory");
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
+    mcuf_gemm_2x2_s8(col, w, w_end, acc);
+}
 #else
+MCUF_INLINE void mcuf_gemm_2x2(const void *col, const void *w, const void *w_end, int32_t acc[4])
+{
     const uint32_t *c = (const uint32_t *)col;
     for (const int8_t *k = (const int8_t *)w; k != (const int8_t *)w_end; k += 8, c += 4) {
         const uint32_t k0 = mcuf_read32(k), k1 = mcuf_read32(k + 4);
@@ -202,8 +171,8 @@ MCUF_INLINE void mcuf_gemm_2x2(const void *col, const void *w, const void *w_end
         acc[1] = mcuf_smlad(c[1], o1, mcuf_smlad(c[0], e1, acc[1]));
         acc[3] = mcuf_smlad(c[3], o1, mcuf_smlad(c[2], e1, acc[3]));
     }
-#endif
 }
+#endif
 
 /* One pixel pair, every channel pair, fast output stage (mcuf_gemm_2x2_fast_s8_dsp.c): the
  * assembly routine's frame, in this order. col: the doubled column pair (mcuf_gemm_2x2's

@@ -1,5 +1,6 @@
-/* Every output channel of one pixel pair of a GEMM-shaped kernel, fast output stage, in
- * Armv7E-M assembly.
+/* The GEMM kernels' inner run in Armv7E-M assembly: mcuf_gemm_2x2_s8, one channel pair's run
+ * (for the kernels' C loops), and mcuf_gemm_2x2_fast_s8, every output channel of one pixel
+ * pair with the fast output stage.
  *
  * Per channel pair this is mcuf_gemm_2x2 (one LDM of the column pair, one LDRD of the
  * weights, 4 SXTB16, 8 SMLAD per 16 MACs) followed by the SMMLAR output stage of the four
@@ -40,6 +41,35 @@
     "add r10, r10, " acc ", asr #31\n\t"                                              \
     "asr r10, r10, " sh "\n\t"                                                        \
     "ssat " acc ", #8, r10\n\t"
+
+/* The run from w to w_end; an odd step count enters at the second step. Expects r11 column,
+ * ip weights, lr end, r0-r3 accumulators; uses r4-r10. */
+#define RUN                                                                          \
+    "sub r10, lr, ip\n\t"                                                            \
+    "tst r10, #8\n\t"                                                                \
+    "bne 3f\n\t"                                                                     \
+    "2:\n\t" STEP                                                                    \
+    "3:\n\t" STEP                                                                    \
+    "cmp ip, lr\n\t"                                                                 \
+    "bne 2b\n\t"
+
+/* acc[0..3] += the run of col against w .. w_end (mcuf_gemm_2x2's contract; w_end > w). */
+__attribute__((naked)) void mcuf_gemm_2x2_s8(__attribute__((unused)) const void *col,
+                                             __attribute__((unused)) const void *w,
+                                             __attribute__((unused)) const void *w_end,
+                                             __attribute__((unused)) int32_t acc[4])
+{
+    __asm__ volatile(
+        "push {r3, r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "mov r11, r0\n\t"
+        "mov ip, r1\n\t"
+        "mov lr, r2\n\t"
+        "ldmia r3, {r0, r1, r2, r3}\n\t"
+        RUN
+        "pop {r4}\n\t"                               /* acc */
+        "stmia r4, {r0, r1, r2, r3}\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
 
 __attribute__((naked)) void mcuf_gemm_2x2_fast_s8(__attribute__((unused)) const mcuf_gemm_job *job)
 {
