@@ -66,27 +66,18 @@ MCUF_INLINE int32_t mcuf_smlatb(uint32_t x, uint32_t y, int32_t acc)
 }
 #endif
 
-/* (lo half of a, lo half of b) and (hi half of a, hi half of b): PKHBT / PKHTB, which gcc
- * does not always find in the mask-and-or. With SXTB16 they widen 4 int8 in natural order. */
-MCUF_INLINE uint32_t mcuf_pack_lo16(uint32_t a, uint32_t b)
+/* Four int8 of v as int16 in natural order: lo = (v0, v1), hi = (v2, v3). SXTB16 gives
+ * (v0, v2) and (v1, v3); PKHBT / PKHTB regroup them (gcc does not always find those in the
+ * mask-and-or). */
+MCUF_INLINE void mcuf_widen4(uint32_t v, uint32_t *lo, uint32_t *hi)
 {
+    const uint32_t e = mcuf_sxtb16(v), o = mcuf_sxtb16_ror8(v);
 #if MCUF_HAS_DSP
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(*lo) : "r"(e), "r"(o));
+    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(*hi) : "r"(e), "r"(o));
 #else
-    return (a & 0xFFFFu) | (b << 16);
-#endif
-}
-
-MCUF_INLINE uint32_t mcuf_pack_hi16(uint32_t a, uint32_t b)
-{
-#if MCUF_HAS_DSP
-    uint32_t r;
-    __asm__("pkhtb %0, %2, %1, asr #16" : "=r"(r) : "r"(a), "r"(b));
-    return r;
-#else
-    return (a >> 16) | (b & 0xFFFF0000u);
+    *lo = (e & 0xFFFFu) | (o << 16);
+    *hi = (e >> 16) | (o & 0xFFFF0000u);
 #endif
 }
 

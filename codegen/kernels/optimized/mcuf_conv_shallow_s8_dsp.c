@@ -13,8 +13,8 @@
  * filter: int16 [ceil(out_c/2)][k_h][L/2][2 channels][2], L = k_w * in_c rounded up to even
  * (an odd run's extra weight is zero and meets the next value of the row), doubled so that
  * the accumulator is the 2 * acc the output stage wants; an odd last channel is paired with
- * a zero row. bias2: the doubled folded bias. scratch: k_h rows of
- * mcuf_conv_shallow_row_len(p) int16 (mirrored by _shallow_row_len in codegen/lowering.py).
+ * a zero row. bias2: the doubled folded bias. scratch: k_h rows of row_len(p) int16
+ * (mirrored by _shallow_row_len in codegen/lowering.py).
  * Same results as the reference mcuf_conv_s8, byte for byte. */
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
@@ -42,10 +42,10 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
         int16_t *d = row + start;
         int32_t k = 0;
         for (; k + 4 <= n; k += 4) {
-            const uint32_t v = mcuf_read32(s + k);
-            const uint32_t e = mcuf_sxtb16(v), o = mcuf_sxtb16_ror8(v);   /* (x0, x2), (x1, x3) */
-            mcuf_write32(d + k, mcuf_pack_lo16(e, o));
-            mcuf_write32(d + k + 2, mcuf_pack_hi16(e, o));
+            uint32_t lo, hi;
+            mcuf_widen4(mcuf_read32(s + k), &lo, &hi);
+            mcuf_write32(d + k, lo);
+            mcuf_write32(d + k + 2, hi);
         }
         for (; k < n; ++k) {
             d[k] = s[k];
@@ -55,26 +55,6 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
     for (; i < len; ++i) {
         row[i] = zp;
     }
-}
-
-/* acc (2 pixels x 2 channels) += the receptive fields at x0 and x0 + step times a channel
- * pair's weights at *w (advanced past them). */
-static void tile(const int16_t *x0, int32_t step, const void **w, int kh, int pairs, int32_t rs,
-                 int32_t acc[4])
-{
-    const void *wp = *w;
-    for (int ky = 0; ky < kh; ++ky, x0 += rs) {
-        for (int j = 0; j < pairs; ++j) {
-            uint32_t k0, k1;
-            MCUF_LDRD_ADVANCE(k0, k1, wp, 8);
-            const uint32_t a = mcuf_read32(x0 + 2 * j), b = mcuf_read32(x0 + step + 2 * j);
-            acc[0] = mcuf_smlad(a, k0, acc[0]);
-            acc[1] = mcuf_smlad(a, k1, acc[1]);
-            acc[2] = mcuf_smlad(b, k0, acc[2]);
-            acc[3] = mcuf_smlad(b, k1, acc[3]);
-        }
-    }
-    *w = wp;
 }
 
 /* one pair of values of both pixels (a, b) times the next weight pair of both channels */
@@ -87,6 +67,20 @@ static void tile(const int16_t *x0, int32_t step, const void **w, int kh, int pa
         (acc)[2] = mcuf_smlad((b), k0_, (acc)[2]);                                   \
         (acc)[3] = mcuf_smlad((b), k1_, (acc)[3]);                                   \
     } while (0)
+
+/* acc (2 pixels x 2 channels) += the receptive fields at x0 and x0 + step times a channel
+ * pair's weights at *w (advanced past them). */
+static void tile(const int16_t *x0, int32_t step, const void **w, int kh, int pairs, int32_t rs,
+                 int32_t acc[4])
+{
+    const void *wp = *w;
+    for (int ky = 0; ky < kh; ++ky, x0 += rs) {
+        for (int j = 0; j < pairs; ++j) {
+            STEP2x2(mcuf_read32(x0 + 2 * j), mcuf_read32(x0 + step + 2 * j), wp, acc);
+        }
+    }
+    *w = wp;
+}
 
 /* The stem's tile (3x3, RGB, stride 2): per kernel row the 10 values of each pixel are
  * two LDRDs and an LDR at fixed offsets (pixel 1 starts 6 values = 12 bytes later; rows

@@ -42,11 +42,10 @@
     "asr r10, r10, " sh "\n\t"                                                        \
     "ssat " acc ", #8, r10\n\t"
 
-/* The run from w to w_end; an odd step count enters at the second step. Expects r11 column,
+/* The run from w to w_end, unrolled twice; the flags of a TST of its length with 8 say
+ * whether the step count is odd, and then it enters at the second step. Expects r11 column,
  * ip weights, lr end, r0-r3 accumulators; uses r4-r10. */
-#define RUN                                                                          \
-    "sub r10, lr, ip\n\t"                                                            \
-    "tst r10, #8\n\t"                                                                \
+#define RUN_AFTER_TST                                                                \
     "bne 3f\n\t"                                                                     \
     "2:\n\t" STEP                                                                    \
     "3:\n\t" STEP                                                                    \
@@ -65,7 +64,9 @@ __attribute__((naked)) void mcuf_gemm_2x2_s8(__attribute__((unused)) const void 
         "mov ip, r1\n\t"
         "mov lr, r2\n\t"
         "ldmia r3, {r0, r1, r2, r3}\n\t"
-        RUN
+        "sub r10, lr, ip\n\t"
+        "tst r10, #8\n\t"
+        RUN_AFTER_TST
         "pop {r4}\n\t"                               /* acc */
         "stmia r4, {r0, r1, r2, r3}\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
@@ -87,13 +88,9 @@ __attribute__((naked)) void mcuf_gemm_2x2_fast_s8(__attribute__((unused)) const 
         "mov r3, r1\n\t"
         "ldr lr, [sp, #16]\n\t"
         "ldr r11, [sp, #20]\n\t"
-        "tst lr, #8\n\t"                               /* an odd step count enters at the second step */
+        "tst lr, #8\n\t"                               /* the run's length, before it becomes its end */
         "add lr, ip, lr\n\t"
-        "bne 3f\n\t"
-        "2:\n\t" STEP
-        "3:\n\t" STEP
-        "cmp ip, lr\n\t"
-        "bne 2b\n\t"
+        RUN_AFTER_TST
         "ldr r10, [sp, #4]\n\t"
         "ldmia r10!, {r4, r5, r6, r7, r8, r9}\n\t"     /* multiplier, round, shift of both channels */
         "str r10, [sp, #4]\n\t"
