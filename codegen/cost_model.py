@@ -19,10 +19,9 @@ FEATURES = ("macs", "output_bytes", "input_bytes", "call")
 
 
 def cost_key(step) -> str:
-    """The kernel, and for the optimized ones which output stage runs: the general one
-    (left shifts, clamped activations) costs several instructions more per output byte."""
-    general = step.kernel.endswith("_dsp") and not step.params.get("out_fast", 1)
-    return step.kernel + "/general" * general
+    """The kernel called: the optimized kernels' _fast and general copies differ by several
+    instructions per output byte (the general output stage handles left shifts and clamps)."""
+    return step.kernel
 
 
 def layer_features(graph, step) -> list[float]:

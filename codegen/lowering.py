@@ -161,7 +161,7 @@ def _conv_common(graph, op, depthwise: bool):
                   depth_multiplier=out_c // in_c if depthwise else 1,
                   stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
                   input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point,
-                  act_min=act_min, act_max=act_max, out_fast=0)
+                  act_min=act_min, act_max=act_max)
     return x, w, y, params, mult, shift
 
 
@@ -173,18 +173,19 @@ def _folded_bias(bias: np.ndarray, input_offset: int, filter_rows: np.ndarray) -
 
 
 def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded: np.ndarray,
-                   abs_weight_sums: np.ndarray) -> tuple[ConstArray | None, np.ndarray]:
-    """The optimized kernels' per-channel output constants (mcuf_requant) and the bias
-    they go with, setting p["out_fast"] where the SMMLAR stage is provably exact for every
-    channel; None where twice the accumulator (what the 3x3 depthwise kernel holds) may not
-    fit int32: the reference kernels are used then. The accumulator of a raw int8 input is
+                   abs_weight_sums: np.ndarray) -> tuple[list[ConstArray] | None, np.ndarray, bool]:
+    """The optimized kernels' per-channel output constants -- a multiplier and a shift byte
+    (5 flash bytes per channel, see fast_requant_constants), the bias they go with, and
+    whether the SMMLAR stage is provably exact for every channel in the full int8 range (then
+    the kernels' _fast copies are called); None where twice the accumulator (what the 3x3 depthwise kernel holds) may not fit int32: the
+    reference kernels are used then. The accumulator of a raw int8 input is
     at most |bias| + 128 * sum |w|.
     A channel whose weights are all zero outputs one constant; the converter often gives
     such dead channels a bias near 2^30. They get bias 4 * (value - zero point) and the
     multiplier 0.25 instead, which gives the same value and keeps the bound small.
-    Every channel where the SMMLAR form is exact gets its constants (round != 0), whatever
-    the others and the activation range: the general stage computes through them too and
-    only adds the clamp; only left-shift channels take TFLite's formula."""
+    Every channel where the SMMLAR form is exact gets its constants (shift byte < 32),
+    whatever the others and the activation range: the general stage computes through them
+    too and only adds the clamp; only left-shift channels take TFLite's formula."""
     offset, lo, hi = p["output_offset"], p["act_min"], p["act_max"]
     bias, ms, ss = bias_folded.astype(np.int64), mult.values.astype(np.int64), shift.values.astype(np.int64)
     for c in np.flatnonzero(abs_weight_sums == 0):
@@ -192,13 +193,15 @@ def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded
         bias[c], ms[c], ss[c] = 4 * (v - offset), 1 << 30, -1
     bound = np.abs(bias) + 128 * abs_weight_sums.astype(np.int64)
     if (2 * bound >= 2**31).any():
-        return None, bias_folded
+        return None, bias_folded, False
     exact = [q.fast_requant_exact_for(int(s), int(b), offset) for s, b in zip(ss, bound)]
-    p["out_fast"] = int(all(exact) and (lo, hi) == (-128, 127))
-    rows = [q.fast_requant_constants(int(m), int(s), offset) if f else (int(m), 0, int(s))
-            for m, s, f in zip(ms, ss, exact)]
-    return (ConstArray(f"op{op.index}_requant", "mcuf_requant", np.array(rows, np.int32)),
-            bias.astype(np.int32))
+    fast = all(exact) and (lo, hi) == (-128, 127)
+    rows = np.array([q.fast_requant_constants(int(m), int(s), offset) if f
+                     else q.formula_requant_constants(int(m), int(s))
+                     for m, s, f in zip(ms, ss, exact)], np.int64).reshape(-1, 2)
+    return ([ConstArray(f"op{op.index}_rq_multiplier", "int32_t", rows[:, 0].astype(np.int32)),
+             ConstArray(f"op{op.index}_rq_shift", "int8_t", rows[:, 1].astype(np.int8))],
+            bias.astype(np.int32), fast)
 
 
 def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
@@ -215,6 +218,11 @@ def _depthwise_plane_bytes(p: dict) -> int:
 
 
 SHALLOW_RUN_MAX = 16   # k_w * in_c up to which the shallow-input kernel is chosen (stems)
+
+
+def _is_stem(p: dict) -> bool:
+    """The shape mcuf_conv_shallow_stem_s8_dsp_fast is written for (is_stem in the C)."""
+    return (p["k_h"], p["k_w"], p["in_c"], p["stride_w"]) == (3, 3, 3, 2)
 
 
 def _shallow_row_len(p: dict) -> int:
@@ -245,23 +253,25 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
                  and p["pad_top"] == p["pad_left"] == 0 and not grouped
                  and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
     folded = _folded_bias(bias, p["input_offset"], rows)
-    rq = None
+    rq, fast = None, False
     if kernels == "dsp" and folded is not None:
-        rq, dsp_bias = _requant_table(op, p, mult, shift, folded, np.abs(rows.astype(np.int64)).sum(axis=1))
+        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
+                                            np.abs(rows.astype(np.int64)).sum(axis=1))
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
     if rq is not None and pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
-        return Step(op, "mcuf_conv_1x1_s8_dsp", "mcuf_conv_params", p,
-                    [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
-                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 4 * p["in_c"])
+        return Step(op, "mcuf_conv_1x1_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq], 4 * p["in_c"])
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
-        return Step(op, "mcuf_conv_shallow_s8_dsp", "mcuf_conv_params", p,
-                    [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
-                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq],
+        kernel = "mcuf_conv_shallow_stem_s8_dsp_fast" if fast and _is_stem(p) else "mcuf_conv_shallow_s8_dsp"
+        return Step(op, kernel, "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
                     2 * p["k_h"] * _shallow_row_len(p))
     if rq is not None and not grouped and not pointwise:
         k4 = (rows.shape[1] + 3) // 4 * 4   # rows padded with zero weights to whole words
@@ -269,9 +279,9 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
         padded[:, :rows.shape[1]] = rows
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(padded))
         b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
-        return Step(op, "mcuf_conv_s8_dsp", "mcuf_conv_params", p,
-                    [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index),
-                     ("scratch",)], [x.index], y.index, macs, [filt, b, rq], 2 * k4 * 2 + k4 + 4)
+        return Step(op, "mcuf_conv_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq], 2 * k4 * 2 + k4 + 4)
     if pointwise and folded is not None:
         filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
         b = ConstArray(f"op{n}_bias", "int32_t", folded)
@@ -298,11 +308,13 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     folded = _folded_bias(bias, p["input_offset"], taps.T)
     if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
         three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
-        rq, dsp_bias = _requant_table(op, p, mult, shift, folded, np.abs(taps.astype(np.int64)).sum(axis=0))
+        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
+                                            np.abs(taps.astype(np.int64)).sum(axis=0))
         if rq is not None:
             b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
             kernel = "mcuf_depthwise_conv_s8_dsp"
-            args = [("in", x.index), ("const", filt), ("const", b), ("const", rq), ("out", y.index)]
+            args = [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                    ("out", y.index)]
             scratch = 0
             if three:
                 filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps.T).reshape(-1))
@@ -310,8 +322,8 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
                 kernel = "mcuf_depthwise_conv_3x3_s8_dsp"
                 args.append(("scratch",))          # one channel's padded plane
                 scratch = _depthwise_plane_bytes(p)
-            return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index, macs,
-                        [filt, b, rq], scratch)
+            return Step(op, kernel + "_fast" * fast, "mcuf_conv_params", p, args, [x.index], y.index,
+                        macs, [filt, b, *rq], scratch)
     b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
     return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),

@@ -22,7 +22,7 @@ from .lowering import Step
 
 ALIGN = 16
 # Kernels that read pixel p (and p+1) completely before writing pixel p's (p+1's) output.
-PIXEL_ORDERED_1X1 = {"mcuf_conv_1x1_s8", "mcuf_conv_1x1_s8_dsp"}
+PIXEL_ORDERED_1X1 = {"mcuf_conv_1x1_s8", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_1x1_s8_dsp_fast"}
 
 
 @dataclass

@@ -174,28 +174,43 @@ def mean_multiplier(input_scale: float, output_scale: float, count: int) -> tupl
 
 # --- The optimized kernels' output stage ---
 
-def fast_requant_constants(multiplier: int, shift: int, output_offset: int) -> tuple[int, int, int]:
-    """(multiplier, round, e) of the optimized kernels' output stage for a right shift
-    e = -shift >= 1. With x2 = 2 * acc:
+FORMULA_SHIFT = 64   # a shift byte >= 32 marks a channel on TFLite's formula: its shift + 64
 
-        y = SMMLAR(x2, multiplier, round) + (x2 < 0 ? -1 : 0);   out = y >> e
+
+def fast_requant_constants(multiplier: int, shift: int, output_offset: int) -> tuple[int, int]:
+    """(multiplier, shift byte b = e - 1) of the optimized kernels' output stage for a right
+    shift e = -shift >= 1. With x2 = 2 * acc and round = (2 * output_offset + 1) << b, which the
+    kernel computes (one LSL; storing it would cost 4 flash bytes per channel):
+
+        y = SMMLAR(x2, multiplier, round) + (x2 < 0 ? -1 : 0);   out = (y >> b) >> 1
 
     equals MultiplyByQuantizedMultiplier(acc, multiplier, shift) + output_offset.
     Why: SaturatingRoundingDoublingHighMul is floor((x*m + 2^30) / 2^31) for either sign
     (its truncating nudge and the floor agree), i.e. SMMULR(2x, m), the rounding high
     multiply; RoundingDivideByPOT's ties away from zero are floor((y + 2^(e-1) - [x < 0]) / 2^e);
-    SMMLAR adds `round` = 2^(e-1) + output_offset * 2^e to the high word for free, which
-    carries the output zero point too. Exact while fast_requant_exact_for holds."""
-    e = -shift
-    return multiplier, (1 << (e - 1)) + output_offset * (1 << e), e
+    SMMLAR adds round = 2^(e-1) + output_offset * 2^e to the high word for free, which
+    carries the output zero point too; the last shift by 1 is SSAT's free ASR #1.
+    Exact while fast_requant_exact_for holds."""
+    return multiplier, -shift - 1
 
 
-def fast_requant_apply(c, acc: int) -> int:
+def formula_requant_constants(multiplier: int, shift: int) -> tuple[int, int]:
+    """A channel the fast stage cannot take (left shifts): TFLite's shift, marked."""
+    assert -31 <= shift < 128 - FORMULA_SHIFT, shift
+    return multiplier, shift + FORMULA_SHIFT
+
+
+def fast_requant_round(b: int, output_offset: int) -> int:
+    """The SMMLAR addend the kernel computes from the shift byte."""
+    return _wrap32((2 * output_offset + 1) << b)
+
+
+def fast_requant_apply(c, acc: int, output_offset: int) -> int:
     """The C output stage in Python (before the int8 saturation), for the tests."""
-    m, rnd, e = c
+    m, b = c
     x2 = _wrap32(2 * acc)
-    y = _wrap32(((rnd << 32) + x2 * m + (1 << 31)) >> 32)
-    return _wrap32(y + (-1 if x2 < 0 else 0)) >> e
+    y = _wrap32(((fast_requant_round(b, output_offset) << 32) + x2 * m + (1 << 31)) >> 32)
+    return (_wrap32(y + (-1 if x2 < 0 else 0)) >> b) >> 1
 
 
 def fast_requant_exact_for(shift: int, acc_bound: int, output_offset: int) -> bool:
@@ -203,7 +218,7 @@ def fast_requant_exact_for(shift: int, acc_bound: int, output_offset: int) -> bo
     of 1..31, the doubled accumulator in int32, and y (at most |round| + |acc| + 1) too."""
     if not 1 <= -shift <= 31 or 2 * acc_bound >= 2**31:
         return False
-    rnd = fast_requant_constants(1 << 30, shift, output_offset)[1]
+    rnd = (1 << (-shift - 1)) + output_offset * (1 << -shift)
     return abs(rnd) + acc_bound + 1 < 2**31
 
 

@@ -28,17 +28,18 @@ def _kill(weights, biases, dead, axis):
 
 
 def conv_model(rng, *, k, stride, padding, dilation, in_c, out_c, groups=1, h=8, w=8,
-               act="NONE", scale_span=(1e-3, 1e-2), in_zp=None, dead=()) -> bytes:
+               act="NONE", scale_span=(1e-3, 1e-2), in_zp=None, dead=(), out_scale=None, wmax=127,
+               bmax=3000) -> bytes:
     mb = ModelBuilder()
     x, xs = _input(mb, rng, [1, h, w, in_c], zp=in_zp)
     fic = in_c // groups
     wscales = np.exp(rng.uniform(np.log(scale_span[0]), np.log(scale_span[1]), out_c)).astype(np.float32)
-    wdata, bdata = rng.integers(-127, 128, (out_c, k, k, fic)), rng.integers(-3000, 3000, out_c)
+    wdata, bdata = rng.integers(-wmax, wmax + 1, (out_c, k, k, fic)), rng.integers(-bmax, bmax, out_c)
     _kill(wdata, bdata, dead, 0)
     wt = mb.tensor([out_c, k, k, fic], "int8", wscales, 0, wdata, axis=0)
     bias = mb.tensor([out_c], "int32", xs * wscales, 0, bdata)
     oh, ow = _out_size(padding, h, k, stride, dilation), _out_size(padding, w, k, stride, dilation)
-    out_scale = xs * float(np.median(wscales)) * 73 * 73 * np.sqrt(k * k * fic) / 60
+    out_scale = out_scale or xs * float(np.median(wscales)) * 73 * 73 * np.sqrt(k * k * fic) / 60
     y = mb.tensor([1, oh, ow, out_c], "int8", out_scale, int(rng.integers(-20, 20)))
     mb.op("CONV_2D", [x, wt, bias], [y], "Conv2DOptions", Padding=PAD[padding], StrideW=stride,
           StrideH=stride, FusedActivationFunction=ACT[act], DilationWFactor=dilation,
@@ -47,12 +48,12 @@ def conv_model(rng, *, k, stride, padding, dilation, in_c, out_c, groups=1, h=8,
 
 
 def depthwise_model(rng, *, k, stride, padding, dilation, in_c, mult, h=8, w=8, act="NONE",
-                    scale_span=(1e-3, 1e-2), dead=(), out_scale=None) -> bytes:
+                    scale_span=(1e-3, 1e-2), dead=(), out_scale=None, wmax=127, bmax=3000) -> bytes:
     mb = ModelBuilder()
     x, xs = _input(mb, rng, [1, h, w, in_c])
     out_c = in_c * mult
     wscales = np.exp(rng.uniform(np.log(scale_span[0]), np.log(scale_span[1]), out_c)).astype(np.float32)
-    wdata, bdata = rng.integers(-127, 128, (1, k, k, out_c)), rng.integers(-3000, 3000, out_c)
+    wdata, bdata = rng.integers(-wmax, wmax + 1, (1, k, k, out_c)), rng.integers(-bmax, bmax, out_c)
     _kill(wdata, bdata, dead, 3)
     wt = mb.tensor([1, k, k, out_c], "int8", wscales, 0, wdata, axis=3)
     bias = mb.tensor([out_c], "int32", xs * wscales, 0, bdata)

@@ -2,12 +2,13 @@
 three QEMU cores, its output bytes equal to the host build's and the TFLite reference's."""
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import FIXTURE_MODELS
-from codegen.pipeline import generate
+from codegen.pipeline import compile_graph, generate
 from codegen.verify import deterministic_input
 from firmware_tools.boards import get_board, list_boards
 from firmware_tools.build import build_firmware
@@ -130,6 +131,17 @@ def test_firmware_cli(tmp_path):
     assert r.returncode != 0 and "firmware boards" in r.stderr
 
 
+def _on_cortex_m7_equals_tflite(model: Path, tmp_path: Path) -> dict:
+    from runtime.interpreter import ReferenceModel
+    b = get_board("qemu-mps2-an500")
+    man = generate(model, tmp_path / "gen", b.target)
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=60)
+    assert res.returncode == 0, res.console
+    x = deterministic_input(man["input"]["bytes"])
+    assert parse_bench(res.console)["output"] == ReferenceModel(model).invoke(x).reshape(-1).tolist()
+    return man
+
+
 # Shapes that take the optimized kernels' assembly and unrolled paths on a real core: an odd
 # step count (in_c 12), an odd output-channel count, an odd pixel count, the RGB stem with an
 # odd output width, the im2col convolution; a clamped activation takes the general output
@@ -151,19 +163,39 @@ def test_optimized_kernels_on_cortex_m7(case, tmp_path, write_model):
     """The DSP kernels' assembly runs only on a core: QEMU's output equals TFLite's."""
     import zlib
     import opmodels
-    from runtime.interpreter import ReferenceModel
     k, stride, padding, in_c, out_c, h, w, act = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     model = write_model(opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=1,
                                             in_c=in_c, out_c=out_c, h=h, w=w, act=act,
                                             scale_span=(1e-4, 1e-1)))
-    b = get_board("qemu-mps2-an500")
-    man = generate(model, tmp_path / "gen", b.target)
-    assert man["layers"][0]["kernel"].endswith("_dsp")
-    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=60)
-    assert res.returncode == 0, res.console
-    x = deterministic_input(man["input"]["bytes"])
-    assert parse_bench(res.console)["output"] == ReferenceModel(model).invoke(x).reshape(-1).tolist()
+    man = _on_cortex_m7_equals_tflite(model, tmp_path)
+    assert man["layers"][0]["kernel"].endswith(("_dsp", "_dsp_fast"))
+
+
+@pytest.mark.parametrize("op", ["conv1x1", "depthwise3x3"])
+def test_formula_channels_on_cortex_m7(op, tmp_path, write_model):
+    """Channels whose multiplier needs a left shift are marked in their shift byte and take
+    TFLite's formula, the others in the same layer the fast constants: decoded on a core.
+    Small weights and biases keep the formula channels' outputs off the int8 limits, where a
+    wrong shift would not show."""
+    import opmodels
+    rng = np.random.default_rng(5)
+    small = dict(scale_span=(1e-3, 0.3), wmax=2, bmax=20)
+    if op == "conv1x1":
+        data = opmodels.conv_model(rng, k=1, stride=1, padding="VALID", dilation=1, in_c=12,
+                                   out_c=9, h=3, w=5, out_scale=0.03, **small)
+    else:
+        data = opmodels.depthwise_model(rng, k=3, stride=1, padding="SAME", dilation=1, in_c=24,
+                                        mult=1, h=6, w=7, out_scale=0.01, **small)
+    model = write_model(data)
+    step = compile_graph(model, kernels="dsp").steps[0]
+    formula = next(c for c in step.consts if c.name.endswith("_rq_shift")).values >= 32
+    assert step.kernel in ("mcuf_conv_1x1_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp"), step.kernel
+    assert formula.any() and not formula.all(), formula
+    man = _on_cortex_m7_equals_tflite(model, tmp_path)
+    from runtime.interpreter import ReferenceModel
+    y = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1, len(formula))
+    assert (np.abs(y[:, formula].astype(int)) < 127).any()
 
 
 @pytest.mark.parametrize("opt", ["-O0", "-Os", "-O3"])

@@ -35,7 +35,7 @@ def test_fast_output_stage_equals_tflite_double_rounding(shift, offset):
             if not q.fast_requant_exact_for(shift, abs(x), offset):
                 continue
             want = q.multiply_by_quantized_multiplier(x, m, shift) + offset
-            assert q.fast_requant_apply(c, x) == want, (m, shift, x)
+            assert q.fast_requant_apply(c, x, offset) == want, (m, shift, x)
             checked += 1
     assert checked > 10_000 or shift == -31
 

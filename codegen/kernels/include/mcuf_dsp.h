@@ -168,14 +168,17 @@ MCUF_INLINE void mcuf_gemm_2x2(const void *col, const void *w, const void *w_end
 /* One pixel pair, every channel pair, fast output stage (mcuf_gemm_2x2_fast_s8_dsp.c): the
  * assembly routine's frame, in this order. col: the doubled column pair (mcuf_gemm_2x2's
  * layout, each int16 twice the input); bias2: doubled biases; weight_bytes: 2 * in_c, one
- * channel pair's interleaved rows (a multiple of 8); pairs >= 1. */
+ * channel pair's interleaved rows (a multiple of 8); pairs >= 1; round1: 2 * output zero
+ * point + 1 (see mcuf_requant). */
 typedef struct {
     const int32_t *bias2;
-    const mcuf_requant *rq;
+    const int32_t *multiplier;
+    const int8_t *shift;
     int8_t *out0, *out1;
     int32_t weight_bytes;
     const uint32_t *col;
     int32_t pairs;
+    int32_t round1;
     const int8_t *filter;
 } mcuf_gemm_job;
 
@@ -191,8 +194,36 @@ void mcuf_gemm_2x2_fast_s8(const mcuf_gemm_job *job);
  * compiler does not reload them after every int8 store. */
 typedef struct {
     int32_t offset, act_min, act_max;
-    int fast;   /* a compile-time constant in each specialised kernel body */
+    int32_t round1;   /* 2 * offset + 1: the fast stage's rounding constant before its shift */
+    int fast;         /* a compile-time constant in each specialised kernel body */
 } mcuf_out_stage;
+
+MCUF_INLINE mcuf_out_stage mcuf_out_stage_of(const mcuf_conv_params *p, int fast)
+{
+    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, 2 * p->output_offset + 1, fast};
+    return o;
+}
+
+/* One channel's output constants, unpacked (in registers) from the generator's multiplier
+ * and shift byte b (mcuf_nn.h): round = (2 * offset + 1) << b = 2^b + offset * 2^(b+1), the
+ * SMMLAR addend of fast_requant_constants, for b < 32; b >= 32: a formula channel. */
+typedef struct {
+    int32_t multiplier, round, shift;
+} mcuf_requant;
+
+#define MCUF_FORMULA_SHIFT 64   /* a formula channel's shift byte: TFLite's shift + 64 */
+
+MCUF_INLINE int mcuf_requant_is_fast(int32_t b) { return b < 32; }
+
+MCUF_INLINE mcuf_requant mcuf_requant_at(mcuf_out_stage o, const int32_t *multiplier,
+                                         const int8_t *shift, int c)
+{
+    const int32_t b = shift[c];
+    /* the fast copies know every b is < 32; the general ones must not shift by more */
+    const int32_t round = (o.fast || mcuf_requant_is_fast(b)) ? (int32_t)((uint32_t)o.round1 << b) : 0;
+    const mcuf_requant q = {multiplier[c], round, b};
+    return q;
+}
 
 /* (acc * 2^32 + a * b + 2^31) >> 32: the rounding most-significant-word multiply-accumulate */
 MCUF_INLINE int32_t mcuf_smmlar(int32_t a, int32_t b, int32_t acc)
@@ -216,16 +247,22 @@ MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
 }
 
 /* The fast output stage of a doubled accumulator x2 = 2 * acc (fast_requant_constants):
- * SMMLAR, the sign correction as an ADD with ASR #31, one shift -- the requantized value with
- * the output zero point added. */
-MCUF_INLINE int32_t mcuf_requant_fast2(int32_t x2, const mcuf_requant *q)
+ * SMMLAR, the sign correction as an ADD with ASR #31, shifts by b and 1 -- the requantized
+ * value with the output zero point added. The shift by 1 is SSAT's own ASR #1. */
+MCUF_INLINE int32_t mcuf_requant_fast2_half(int32_t x2, const mcuf_requant *q)
 {
     return (mcuf_smmlar(x2, q->multiplier, q->round) + (x2 >> 31)) >> q->shift;
 }
 
 MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
 {
-    return (int8_t)mcuf_ssat8(mcuf_requant_fast2(x2, q));
+#if MCUF_HAS_DSP
+    int32_t r;
+    __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(mcuf_requant_fast2_half(x2, q)));
+    return (int8_t)r;
+#else
+    return (int8_t)mcuf_ssat8(mcuf_requant_fast2_half(x2, q) >> 1);
+#endif
 }
 
 /* TFLite's formula for the rare channels without fast constants (left shifts): long, so out
@@ -233,14 +270,15 @@ MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
 static __attribute__((noinline, unused)) int32_t mcuf_requant_formula2(int32_t x2, const mcuf_requant *q,
                                                                        int32_t offset)
 {
-    return mcuf_requantize(x2 >> 1, q->multiplier, q->shift) + offset;
+    return mcuf_requantize(x2 >> 1, q->multiplier, q->shift - MCUF_FORMULA_SHIFT) + offset;
 }
 
-/* The general stage: a channel with fast constants (round != 0) still computes through them,
+/* The general stage: a channel with fast constants (b < 32) still computes through them,
  * others (left shifts) through TFLite's formula; then the activation's clamp. */
 MCUF_INLINE int8_t mcuf_out_general2(mcuf_out_stage o, int32_t x2, const mcuf_requant *q)
 {
-    const int32_t y = q->round ? mcuf_requant_fast2(x2, q) : mcuf_requant_formula2(x2, q, o.offset);
+    const int32_t y = mcuf_requant_is_fast(q->shift) ? mcuf_requant_fast2_half(x2, q) >> 1
+                                                     : mcuf_requant_formula2(x2, q, o.offset);
     return mcuf_clamp_s8(y, o.act_min, o.act_max);
 }
 
@@ -256,9 +294,10 @@ MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q
 }
 
 /* A 2 pixel x 2 channel block's doubled accumulators (pixel 0's two channels, then pixel 1's)
- * through the output stage into out0[0..1] and out1[0..1]. All four before any store: an int8
- * store may alias q, and storing first would make the compiler reload the constants. */
-MCUF_INLINE void mcuf_out_2x2(mcuf_out_stage o, const int32_t acc2[4], const mcuf_requant *q,
+ * through the output stage of channels q[0], q[1] into out0[0..1] and out1[0..1]. All four
+ * before any store: an int8 store may alias the tables the constants came from, and storing
+ * first would make the compiler reload them. */
+MCUF_INLINE void mcuf_out_2x2(mcuf_out_stage o, const int32_t acc2[4], const mcuf_requant q[2],
                               int8_t *out0, int8_t *out1)
 {
     const int8_t y00 = mcuf_out_x2(o, acc2[0], &q[0]), y01 = mcuf_out_x2(o, acc2[1], &q[1]);

@@ -28,8 +28,6 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* output zero point */
     int32_t act_min, act_max;
-    uint8_t out_fast;          /* optimized kernels: every channel takes the SMMLAR output
-                                  stage (see mcuf_requant; set by the generator) */
 } mcuf_conv_params;
 
 /* filter: [out_c][k_h][k_w][filter_in_c]; bias: [out_c] */
@@ -52,46 +50,64 @@ void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
 /* Optimized variants (kernels/optimized/, DSP extension or its C emulation).
  *
  * They take the input offset folded into bias_folded (bias + input_offset * sum of the
- * filter row), and per output channel an mcuf_requant computed by the generator
- * (codegen/quantization.py). Where round != 0, TFLite's double rounding plus the output
- * zero point is one SMMLAR of the doubled accumulator into `round`, a sign correction and a
- * shift by `shift` (fast_requant_constants says why); where round == 0 (left shifts),
- * `shift` is TFLite's signed shift and the reference arithmetic applies. out_fast: every
- * channel has round != 0 and the activation range is all of int8, so SSAT is the clamp. */
-typedef struct {
-    int32_t multiplier, round, shift;
-} mcuf_requant;
+ * filter row), and per output channel a multiplier and a shift byte b computed by the
+ * generator (codegen/quantization.py, fast_requant_constants): where b < 32, TFLite's double
+ * rounding plus the output zero point is one SMMLAR of the doubled accumulator into
+ * (2 * output zero point + 1) << b, a sign correction and shifts by b and 1; where b >= 32
+ * (left shifts), b - 64 is TFLite's signed shift and the reference arithmetic applies.
+ * 5 flash bytes per channel. Each comes in two copies: the _fast one, which the generator
+ * calls where every channel has b < 32 and the activation range is all of int8 (so SSAT is
+ * the clamp), and the general one, right for any constants and range. */
 
 /* in_c % 4 == 0; filter rows interleaved in output-channel pairs word by word; bias2:
  * the folded bias doubled; scratch: 4 * in_c bytes (two pixels widened to int16) */
 void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias2, const mcuf_requant *rq, int8_t *output,
-                          int16_t *scratch);
+                          const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                          int8_t *output, int16_t *scratch);
+void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                               const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                               int8_t *output, int16_t *scratch);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
  * output-channel pairs word by word; scratch: 2*K4 int16 + K4 + 4 bytes */
 void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output,
-                      int16_t *scratch);
+                      const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                      int8_t *output, int16_t *scratch);
+void mcuf_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                           int8_t *output, int16_t *scratch);
 
 /* one group, dil_w 1, k_w * in_c small (the RGB stem): input rows widened to int16 once per
  * output row; filter int16, widened, doubled and interleaved in output-channel pairs (see the
  * kernel); bias2 doubled; scratch: k_h rows of
- * (((out_w - 1) * stride_w + k_w) * in_c + 2) & ~1 int16 */
+ * (((out_w - 1) * stride_w + k_w) * in_c + 2) & ~1 int16. The _fast copy is for the 3x3,
+ * stride-2 RGB stem only. */
 void mcuf_conv_shallow_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
-                              const int32_t *bias2, const mcuf_requant *rq, int8_t *output,
-                              int16_t *scratch);
+                              const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                              int8_t *output, int16_t *scratch);
+void mcuf_conv_shallow_stem_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                        const int16_t *filter, const int32_t *bias2,
+                                        const int32_t *multiplier, const int8_t *shift,
+                                        int8_t *output, int16_t *scratch);
 
 /* depth multiplier 1 */
 void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias_folded,
-                                const mcuf_requant *rq, int8_t *output);
+                                const int32_t *multiplier, const int8_t *shift, int8_t *output);
+void mcuf_depthwise_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                     const int8_t *filter, const int32_t *bias_folded,
+                                     const int32_t *multiplier, const int8_t *shift, int8_t *output);
 
 /* 3x3, depth multiplier 1, no dilation; filter: int8 [C][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */
 void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int8_t *filter, const int32_t *bias_folded,
-                                    const mcuf_requant *rq, int8_t *output, int16_t *scratch);
+                                    const int32_t *multiplier, const int8_t *shift,
+                                    int8_t *output, int16_t *scratch);
+void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias_folded,
+                                         const int32_t *multiplier, const int8_t *shift,
+                                         int8_t *output, int16_t *scratch);
 
 typedef struct {
     uint16_t batches, in_depth, out_depth;

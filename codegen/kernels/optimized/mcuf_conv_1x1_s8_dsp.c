@@ -39,15 +39,15 @@ static void widen_pair(const int8_t *in0, const int8_t *in1, int C, uint32_t *co
 }
 
 MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias2, const mcuf_requant *rq, int8_t *output,
-                          int16_t *scratch, const int fast)
+                          const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                          int8_t *output, int16_t *scratch, const int fast)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
     const int C = p->in_c, OC = p->out_c;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     uint32_t *const col = (uint32_t *)(void *)scratch;
 #if MCUF_HAS_GEMM_ASM
-    mcuf_gemm_job job = {bias2, rq, 0, 0, 2 * C, col, OC / 2, filter};
+    mcuf_gemm_job job = {bias2, multiplier, shift, 0, 0, 2 * C, col, OC / 2, o.round1, filter};
 #endif
     for (int32_t px = 0; px < pixels; px += 2) {
         const int two = px + 1 < pixels;   /* an odd last pixel is widened twice, stored once */
@@ -66,32 +66,37 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
         {
             /* pointers stepped per channel pair, not indexed: fewer live values for gcc */
             const int8_t *k = filter;
-            const int32_t *b = bias2;
-            const mcuf_requant *q = rq;
             int8_t *o0 = out0, *o1 = out1;
-            for (; k != w; b += 2, q += 2, o0 += 2, o1 += 2) {
-                int32_t acc[4] = {b[0], b[1], b[0], b[1]};
+            for (int c = 0; k != w; c += 2, o0 += 2, o1 += 2) {
+                int32_t acc[4] = {bias2[c], bias2[c + 1], bias2[c], bias2[c + 1]};
                 mcuf_gemm_2x2(col, k, k + 2 * C, acc);
                 k += 2 * C;
+                const mcuf_requant q[2] = {mcuf_requant_at(o, multiplier, shift, c),
+                                           mcuf_requant_at(o, multiplier, shift, c + 1)};
                 mcuf_out_2x2(o, acc, q, o0, o1);
             }
         }
         const int oc = OC & ~1;
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
-            out0[oc] = mcuf_out_x2(o, bias2[oc] + 2 * dot(in0, w, C), &rq[oc]);
-            out1[oc] = mcuf_out_x2(o, bias2[oc] + 2 * dot(out1 == out0 ? in0 : in0 + C, w, C), &rq[oc]);
+            const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, oc);
+            out0[oc] = mcuf_out_x2(o, bias2[oc] + 2 * dot(in0, w, C), &q);
+            out1[oc] = mcuf_out_x2(o, bias2[oc] + 2 * dot(out1 == out0 ? in0 : in0 + C, w, C), &q);
         }
     }
 }
 
-/* Two specialised copies: the common output stage, and the general one. */
-void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias2, const mcuf_requant *rq, int8_t *output,
-                          int16_t *scratch)
+/* Two specialised copies, chosen by the generator: the fast output stage for every channel,
+ * and the general one (a model links only what it calls). */
+void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                               const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                               int8_t *output, int16_t *scratch)
 {
-    if (p->out_fast) {
-        mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias2, rq, output, scratch, 1);
-    } else {
-        mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias2, rq, output, scratch, 0);
-    }
+    mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias2, multiplier, shift, output, scratch, 1);
+}
+
+void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                          int8_t *output, int16_t *scratch)
+{
+    mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias2, multiplier, shift, output, scratch, 0);
 }

@@ -84,12 +84,13 @@ static int32_t dot_col(const int16_t *col, const int8_t *w, int K4, int32_t acc)
 }
 
 MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output, int16_t *scratch, const int fast)
+                      const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                      int8_t *output, int16_t *scratch, const int fast)
 {
     const int K4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
     const int OC = p->out_c;
     const int32_t pixels = (int32_t)p->out_h * p->out_w;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     int16_t *const col = scratch;
     int8_t *const bytes = (int8_t *)(void *)(scratch + 2 * K4);
     for (int32_t px = 0; px < pixels; px += 2) {
@@ -107,22 +108,30 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
             for (int i = 0; i < 4; ++i) {   /* the output stage takes 2 * acc */
                 acc[i] = (int32_t)((uint32_t)acc[i] << 1);
             }
-            mcuf_out_2x2(o, acc, &rq[oc], out0 + oc, out1 + oc);
+            const mcuf_requant q[2] = {mcuf_requant_at(o, multiplier, shift, oc),
+                                       mcuf_requant_at(o, multiplier, shift, oc + 1)};
+            mcuf_out_2x2(o, acc, q, out0 + oc, out1 + oc);
         }
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
-            out0[oc] = mcuf_out(o, dot_col(col, w, K4, bias_folded[oc]), &rq[oc]);
-            out1[oc] = mcuf_out(o, dot_col(col + 4, w, K4, bias_folded[oc]), &rq[oc]);
+            const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, oc);
+            out0[oc] = mcuf_out(o, dot_col(col, w, K4, bias_folded[oc]), &q);
+            out1[oc] = mcuf_out(o, dot_col(col + 4, w, K4, bias_folded[oc]), &q);
         }
     }
 }
 
-/* Two specialised copies: the common output stage, and the general one. */
-void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias_folded, const mcuf_requant *rq, int8_t *output, int16_t *scratch)
+/* Two specialised copies, chosen by the generator: the fast output stage for every channel,
+ * and the general one (a model links only what it calls). */
+void mcuf_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                           int8_t *output, int16_t *scratch)
 {
-    if (p->out_fast) {
-        mcuf_conv_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 1);
-    } else {
-        mcuf_conv_s8_dsp_body(p, input, filter, bias_folded, rq, output, scratch, 0);
-    }
+    mcuf_conv_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
+}
+
+void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                      int8_t *output, int16_t *scratch)
+{
+    mcuf_conv_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
 }

@@ -108,14 +108,14 @@ MCUF_INLINE void tile_stem(const int16_t *x, int32_t rs, const void **w, int32_t
 
 /* An odd channel count's last channel (its partner row is zeros), general output stage:
  * rare, so one compact copy. */
-static void last_channel(const int16_t *x0, int32_t step, const void *w, const int32_t *bias2,
-                         const mcuf_requant *q, int8_t *out0, int8_t *out1, mcuf_out_stage o, int kh,
+static void last_channel(const int16_t *x0, int32_t step, const void *w, int32_t bias2,
+                         mcuf_requant q, int8_t *out0, int8_t *out1, mcuf_out_stage o, int kh,
                          int pairs, int32_t rs)
 {
-    int32_t acc[4] = {*bias2, 0, *bias2, 0};
+    int32_t acc[4] = {bias2, 0, bias2, 0};
     tile(x0, step, &w, kh, pairs, rs, acc);
     o.fast = 0;
-    const int8_t y0 = mcuf_out_x2(o, acc[0], q), y1 = mcuf_out_x2(o, acc[2], q);
+    const int8_t y0 = mcuf_out_x2(o, acc[0], &q), y1 = mcuf_out_x2(o, acc[2], &q);
     *out0 = y0;
     *out1 = y1;
 }
@@ -123,45 +123,46 @@ static void last_channel(const int16_t *x0, int32_t step, const void *w, const i
 /* Every output channel of the pixels at x0 and x0 + step into out0 and out1. A single
  * pixel passes step 0 and out1 == out0: the second result is the first, stored twice. */
 MCUF_INLINE void pixel_pair(const mcuf_conv_params *p, const int16_t *x0, int32_t step,
-                            const int16_t *filter, const int32_t *bias2, const mcuf_requant *rq,
-                            int8_t *out0, int8_t *out1, mcuf_out_stage o, int kh, int pairs,
-                            int32_t rs, const int stem)
+                            const int16_t *filter, const int32_t *bias2, const int32_t *multiplier,
+                            const int8_t *shift, int8_t *out0, int8_t *out1, mcuf_out_stage o, int kh,
+                            int pairs, int32_t rs, const int stem)
 {
     const void *w = filter;
-    const int32_t *b = bias2;
-    const mcuf_requant *q = rq;
-    const int32_t *const b_end = bias2 + (p->out_c & ~1);
-    for (; b != b_end; b += 2, q += 2, out0 += 2, out1 += 2) {
-        int32_t acc[4] = {b[0], b[1], b[0], b[1]};
+    const int oc = p->out_c & ~1;
+    for (int c = 0; c != oc; c += 2, out0 += 2, out1 += 2) {
+        int32_t acc[4] = {bias2[c], bias2[c + 1], bias2[c], bias2[c + 1]};
         if (stem) {
             tile_stem(x0, rs, &w, acc);
         } else {
             tile(x0, step, &w, kh, pairs, rs, acc);
         }
+        const mcuf_requant q[2] = {mcuf_requant_at(o, multiplier, shift, c),
+                                   mcuf_requant_at(o, multiplier, shift, c + 1)};
         mcuf_out_2x2(o, acc, q, out0, out1);
     }
     if (p->out_c & 1) {
-        last_channel(x0, step, w, b, q, out0, out1, o, kh, pairs, rs);
+        last_channel(x0, step, w, bias2[oc], mcuf_requant_at(o, multiplier, shift, oc), out0, out1,
+                     o, kh, pairs, rs);
     }
 }
 
 /* A lone last pixel of a row (odd output width): one compact copy, general output stage. */
 static void lone_pixel(const mcuf_conv_params *p, const int16_t *x0, const int16_t *filter,
-                       const int32_t *bias2, const mcuf_requant *rq, int8_t *out, int kh, int pairs,
-                       int32_t rs)
+                       const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                       int8_t *out, int kh, int pairs, int32_t rs)
 {
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, 0};
-    pixel_pair(p, x0, 0, filter, bias2, rq, out, out, o, kh, pairs, rs, 0);
+    pixel_pair(p, x0, 0, filter, bias2, multiplier, shift, out, out, mcuf_out_stage_of(p, 0), kh,
+               pairs, rs, 0);
 }
 
 MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
-                      const int32_t *bias2, const mcuf_requant *rq, int8_t *output, int16_t *scratch,
-                      const int fast, const int stem)
+                      const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                      int8_t *output, int16_t *scratch, const int fast, const int stem)
 {
     const int kh = p->k_h, pairs = (p->k_w * p->in_c + 1) / 2;
     const int32_t step = (int32_t)p->stride_w * p->in_c, rs = row_len(p);
     const int OC = p->out_c, out_w = p->out_w;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         for (int ky = 0; ky < kh; ++ky) {
@@ -171,26 +172,39 @@ MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int1
         const int16_t *x0 = scratch;
         int ox = 0;
         for (; ox + 2 <= out_w; ox += 2, out += 2 * OC, x0 += 2 * step) {
-            pixel_pair(p, x0, step, filter, bias2, rq, out, out + OC, o, kh, pairs, rs, stem);
+            pixel_pair(p, x0, step, filter, bias2, multiplier, shift, out, out + OC, o, kh, pairs,
+                       rs, stem);
         }
         if (ox < out_w) {
-            lone_pixel(p, x0, filter, bias2, rq, out, kh, pairs, rs);
+            lone_pixel(p, x0, filter, bias2, multiplier, shift, out, kh, pairs, rs);
         }
     }
 }
 
-/* Specialised copies: the MobileNet stem (3x3, stride 2, RGB) with the fast output stage or
- * the general one, and one for any other shape (general stage: exact for every channel). */
-void mcuf_conv_shallow_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
-                              const int32_t *bias2, const mcuf_requant *rq, int8_t *output,
-                              int16_t *scratch)
+/* The shape tile_stem is written for (codegen/lowering.py mirrors it). */
+MCUF_INLINE int is_stem(const mcuf_conv_params *p)
 {
-    const int stem = p->k_h == 3 && p->k_w == 3 && p->in_c == 3 && p->stride_w == 2;
-    if (stem && p->out_fast) {
-        body(p, input, filter, bias2, rq, output, scratch, 1, 1);
-    } else if (stem) {
-        body(p, input, filter, bias2, rq, output, scratch, 0, 1);
+    return p->k_h == 3 && p->k_w == 3 && p->in_c == 3 && p->stride_w == 2;
+}
+
+/* Specialised copies: the MobileNet stem (3x3, stride 2, RGB) with the fast output stage
+ * (chosen by the generator) or the general one, and one for any other shape (general stage:
+ * exact for every channel). */
+void mcuf_conv_shallow_stem_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                        const int16_t *filter, const int32_t *bias2,
+                                        const int32_t *multiplier, const int8_t *shift,
+                                        int8_t *output, int16_t *scratch)
+{
+    body(p, input, filter, bias2, multiplier, shift, output, scratch, 1, 1);
+}
+
+void mcuf_conv_shallow_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
+                              const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                              int8_t *output, int16_t *scratch)
+{
+    if (is_stem(p)) {
+        body(p, input, filter, bias2, multiplier, shift, output, scratch, 0, 1);
     } else {
-        body(p, input, filter, bias2, rq, output, scratch, 0, 0);
+        body(p, input, filter, bias2, multiplier, shift, output, scratch, 0, 0);
     }
 }

@@ -81,11 +81,11 @@ static void gather_plane(const mcuf_conv_params *p, const int8_t *input, int c, 
 
 /* one channel, its plane gathered: every output row */
 MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, int pw,
-                              const int8_t *filter, int32_t bias_folded, const mcuf_requant *q,
+                              const int8_t *filter, int32_t bias_folded, mcuf_requant q,
                               int8_t *output, const int fast)
 {
     const int C = p->in_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     /* weights and bias doubled: the accumulators hold the 2 * acc the output stage wants */
     const uint32_t w0 = pack16(filter[0], filter[2]), w1 = pack16(filter[3], filter[5]);
     const uint32_t w2 = pack16(filter[6], filter[8]);
@@ -101,8 +101,8 @@ MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, in
                 ROW2(mcuf_read32(r), w0, MID0_A, MID0_B);
                 ROW2(mcuf_read32(r + pw), w1, MID1_A, MID1_B);
                 ROW2(mcuf_read32(r + 2 * pw), w2, MID2_A, MID2_B);
-                out[0] = mcuf_out_x2(o, a, q);
-                out[C] = mcuf_out_x2(o, b, q);
+                out[0] = mcuf_out_x2(o, a, &q);
+                out[C] = mcuf_out_x2(o, b, &q);
                 out += 2 * C;
             }
         }
@@ -111,38 +111,62 @@ MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, in
             ROW1(mcuf_read32(r), w0, MID0_A, a);
             ROW1(mcuf_read32(r + pw), w1, MID1_A, a);
             ROW1(mcuf_read32(r + 2 * pw), w2, MID2_A, a);
-            *out = mcuf_out_x2(o, a, q);
+            *out = mcuf_out_x2(o, a, &q);
         }
     }
 }
 
 /* Two specialised copies: the fast output stage, and the general one. */
 static void channel_fast(const mcuf_conv_params *p, const int8_t *plane, int pw, const int8_t *filter,
-                         int32_t bias_folded, const mcuf_requant *q, int8_t *output)
+                         int32_t bias_folded, mcuf_requant q, int8_t *output)
 {
     channel_body(p, plane, pw, filter, bias_folded, q, output, 1);
 }
 
 static void channel_general(const mcuf_conv_params *p, const int8_t *plane, int pw, const int8_t *filter,
-                            int32_t bias_folded, const mcuf_requant *q, int8_t *output)
+                            int32_t bias_folded, mcuf_requant q, int8_t *output)
 {
     channel_body(p, plane, pw, filter, bias_folded, q, output, 0);
 }
 
-/* The output stage is chosen per channel: the generator gives a channel the fast constants
- * (round != 0, see fast_requant_constants) wherever they are exact, so one channel with a
- * left shift does not slow down the layer; a clamped activation range needs the general one. */
-void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
-                                    const int8_t *filter, const int32_t *bias_folded,
-                                    const mcuf_requant *rq, int8_t *output, int16_t *scratch)
+/* Every channel: its plane, then the fast output stage, or where the channel (or the layer)
+ * needs it the general one. */
+MCUF_INLINE void channels(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                          int8_t *output, int16_t *scratch, const int all_fast)
 {
     const int pw = plane_w(p), ph = plane_h(p);
     int8_t *const plane = (int8_t *)(void *)scratch;
     memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
     const int full_range = p->act_min == -128 && p->act_max == 127;
+    const mcuf_out_stage o = mcuf_out_stage_of(p, all_fast);
     for (int c = 0; c < p->in_c; ++c, filter += 9) {
         gather_plane(p, input, c, plane, pw, ph);
-        (full_range && rq[c].round != 0 ? channel_fast : channel_general)(p, plane, pw, filter, bias_folded[c],
-                                                            &rq[c], output + c);
+        const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, c);
+        if (all_fast || (full_range && mcuf_requant_is_fast(q.shift))) {
+            channel_fast(p, plane, pw, filter, bias_folded[c], q, output + c);
+        } else {
+            channel_general(p, plane, pw, filter, bias_folded[c], q, output + c);
+        }
     }
+}
+
+/* Chosen by the generator: every channel on the fast output stage, or the stage chosen per
+ * channel -- the generator gives a channel the fast constants (shift byte < 32, see
+ * fast_requant_constants) wherever they are exact, so one channel with a left shift does not
+ * slow down the layer; a clamped activation range needs the general one. */
+void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias_folded,
+                                         const int32_t *multiplier, const int8_t *shift,
+                                         int8_t *output, int16_t *scratch)
+{
+    channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
+}
+
+void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                    const int8_t *filter, const int32_t *bias_folded,
+                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                    int16_t *scratch)
+{
+    channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
 }

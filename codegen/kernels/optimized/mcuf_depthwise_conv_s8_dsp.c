@@ -10,13 +10,13 @@
 
 MCUF_INLINE void mcuf_depthwise_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias_folded,
-                                const mcuf_requant *rq,
+                                const int32_t *multiplier, const int8_t *shift,
                                 int8_t *output, const int fast)
 {
     const int C = p->in_c, C4 = C & ~3;
     const int8_t zp = (int8_t)(-p->input_offset);
     const uint32_t zp4 = (uint8_t)zp * 0x01010101u;
-    const mcuf_out_stage o = {p->output_offset, p->act_min, p->act_max, fast};
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         for (int ox = 0; ox < p->out_w; ++ox) {
@@ -42,10 +42,14 @@ MCUF_INLINE void mcuf_depthwise_conv_s8_dsp_body(const mcuf_conv_params *p, cons
                         a3 = mcuf_smlatt(xo, ko, a3);
                     }
                 }
-                out[c] = mcuf_out(o, a0, &rq[c]);
-                out[c + 1] = mcuf_out(o, a1, &rq[c + 1]);
-                out[c + 2] = mcuf_out(o, a2, &rq[c + 2]);
-                out[c + 3] = mcuf_out(o, a3, &rq[c + 3]);
+                const mcuf_requant q0 = mcuf_requant_at(o, multiplier, shift, c);
+                const mcuf_requant q1 = mcuf_requant_at(o, multiplier, shift, c + 1);
+                const mcuf_requant q2 = mcuf_requant_at(o, multiplier, shift, c + 2);
+                const mcuf_requant q3 = mcuf_requant_at(o, multiplier, shift, c + 3);
+                out[c] = mcuf_out(o, a0, &q0);
+                out[c + 1] = mcuf_out(o, a1, &q1);
+                out[c + 2] = mcuf_out(o, a2, &q2);
+                out[c + 3] = mcuf_out(o, a3, &q3);
             }
             for (int c = C4; c < C; ++c) {
                 int32_t acc = bias_folded[c];
@@ -58,21 +62,25 @@ MCUF_INLINE void mcuf_depthwise_conv_s8_dsp_body(const mcuf_conv_params *p, cons
                         acc += x * filter[(ky * p->k_w + kx) * C + c];
                     }
                 }
-                out[c] = mcuf_out(o, acc, &rq[c]);
+                const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, c);
+                out[c] = mcuf_out(o, acc, &q);
             }
         }
     }
 }
 
-/* Two specialised copies: the common output stage, and the general one. */
+/* Two specialised copies, chosen by the generator: the fast output stage for every channel,
+ * and the general one (a model links only what it calls). */
+void mcuf_depthwise_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                     const int8_t *filter, const int32_t *bias_folded,
+                                     const int32_t *multiplier, const int8_t *shift, int8_t *output)
+{
+    mcuf_depthwise_conv_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, 1);
+}
+
 void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias_folded,
-                                const mcuf_requant *rq,
-                                int8_t *output)
+                                const int32_t *multiplier, const int8_t *shift, int8_t *output)
 {
-    if (p->out_fast) {
-        mcuf_depthwise_conv_s8_dsp_body(p, input, filter, bias_folded, rq, output, 1);
-    } else {
-        mcuf_depthwise_conv_s8_dsp_body(p, input, filter, bias_folded, rq, output, 0);
-    }
+    mcuf_depthwise_conv_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, 0);
 }
