@@ -57,14 +57,16 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
         widen_pair(in0, two ? in0 + C : in0, C, col);
         const int8_t *w = filter + (OC & ~1) * C;
 #if MCUF_HAS_GEMM_ASM
-        if (fast && OC >= 2) {
-            job.out0 = out0;
-            job.out1 = out1;
-            mcuf_gemm_2x2_fast_s8(&job);
+        if (fast) {   /* the C loop below would do nothing for OC < 2 either */
+            if (OC >= 2) {
+                job.out0 = out0;
+                job.out1 = out1;
+                mcuf_gemm_2x2_fast_s8(&job);
+            }
         } else
 #endif
         {
-            /* pointers stepped per channel pair, not indexed: fewer live values for gcc */
+            /* the general stage (clamps, formula channels), or no assembly (host, M0+) */
             const int8_t *k = filter;
             int8_t *o0 = out0, *o1 = out1;
             for (int c = 0; k != w; c += 2, o0 += 2, o1 += 2) {
