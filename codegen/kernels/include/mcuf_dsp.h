@@ -166,19 +166,19 @@ MCUF_INLINE void mcuf_gemm_2x2(const void *col, const void *w, const void *w_end
 #endif
 
 /* One pixel pair, every channel pair, fast output stage (mcuf_gemm_2x2_fast_s8_dsp.c): the
- * assembly routine's frame, in this order. col: the doubled column pair (mcuf_gemm_2x2's
- * layout, each int16 twice the input); bias2: doubled biases; weight_bytes: 2 * in_c, one
- * channel pair's interleaved rows (a multiple of 8); pairs >= 1; round1: 2 * output zero
- * point + 1 (see mcuf_requant). */
+ * assembly routine's frame, in this order. round1: 2 * output zero point + 1 (see
+ * mcuf_requant); bias2: doubled biases; col: the doubled column pair (mcuf_gemm_2x2's
+ * layout, each int16 twice the input); weight_bytes: 2 * in_c, one channel pair's
+ * interleaved rows (a multiple of 8); shift_end: shift + the even channel count (>= 2). */
 typedef struct {
-    const int32_t *bias2;
     const int32_t *multiplier;
     const int8_t *shift;
+    int32_t round1;
+    const int32_t *bias2;
     int8_t *out0, *out1;
     int32_t weight_bytes;
     const uint32_t *col;
-    int32_t pairs;
-    int32_t round1;
+    const int8_t *shift_end;
     const int8_t *filter;
 } mcuf_gemm_job;
 
@@ -205,8 +205,11 @@ MCUF_INLINE mcuf_out_stage mcuf_out_stage_of(const mcuf_conv_params *p, int fast
 }
 
 /* One channel's output constants, unpacked (in registers) from the generator's multiplier
- * and shift byte b (mcuf_nn.h): round = (2 * offset + 1) << b = 2^b + offset * 2^(b+1), the
- * SMMLAR addend of fast_requant_constants, for b < 32; b >= 32: a formula channel. */
+ * and shift byte b (mcuf_nn.h). round = (2 * offset + 1) << b = 2^b + offset * 2^(b+1) is the
+ * SMMLAR addend of fast_requant_constants, never 0 (an odd number times 2^b, |round| < 2^31).
+ * The fast stage ends in SSAT, whose free ASR #1 takes the last bit of the shift: there
+ * shift = b. The general stage ends in a clamp that cannot shift: there shift = b + 1, and a
+ * formula channel (b >= 32) has round = 0 and TFLite's shift. */
 typedef struct {
     int32_t multiplier, round, shift;
 } mcuf_requant;
@@ -218,10 +221,14 @@ MCUF_INLINE int mcuf_requant_is_fast(int32_t b) { return b < 32; }
 MCUF_INLINE mcuf_requant mcuf_requant_at(mcuf_out_stage o, const int32_t *multiplier,
                                          const int8_t *shift, int c)
 {
-    const int32_t b = shift[c];
-    /* the fast copies know every b is < 32; the general ones must not shift by more */
-    const int32_t round = (o.fast || mcuf_requant_is_fast(b)) ? (int32_t)((uint32_t)o.round1 << b) : 0;
-    const mcuf_requant q = {multiplier[c], round, b};
+    const int32_t m = multiplier[c], b = shift[c];
+    if (o.fast) {
+        const mcuf_requant q = {m, (int32_t)((uint32_t)o.round1 << b), b};
+        return q;
+    }
+    const int fast = mcuf_requant_is_fast(b);
+    const mcuf_requant q = {m, fast ? (int32_t)((uint32_t)o.round1 << b) : 0,
+                            fast ? b + 1 : b - MCUF_FORMULA_SHIFT};
     return q;
 }
 
@@ -247,9 +254,9 @@ MCUF_INLINE int32_t mcuf_ssat8(int32_t x)
 }
 
 /* The fast output stage of a doubled accumulator x2 = 2 * acc (fast_requant_constants):
- * SMMLAR, the sign correction as an ADD with ASR #31, shifts by b and 1 -- the requantized
- * value with the output zero point added. The shift by 1 is SSAT's own ASR #1. */
-MCUF_INLINE int32_t mcuf_requant_fast2_half(int32_t x2, const mcuf_requant *q)
+ * SMMLAR, the sign correction as an ADD with ASR #31, shifts by b and (SSAT's own ASR #1) 1 --
+ * the requantized value with the output zero point added, saturated. */
+MCUF_INLINE int32_t mcuf_requant_fast2(int32_t x2, const mcuf_requant *q)
 {
     return (mcuf_smmlar(x2, q->multiplier, q->round) + (x2 >> 31)) >> q->shift;
 }
@@ -258,10 +265,10 @@ MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
 {
 #if MCUF_HAS_DSP
     int32_t r;
-    __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(mcuf_requant_fast2_half(x2, q)));
+    __asm__("ssat %0, #8, %1, asr #1" : "=r"(r) : "r"(mcuf_requant_fast2(x2, q)));
     return (int8_t)r;
 #else
-    return (int8_t)mcuf_ssat8(mcuf_requant_fast2_half(x2, q) >> 1);
+    return (int8_t)mcuf_ssat8(mcuf_requant_fast2(x2, q) >> 1);
 #endif
 }
 
@@ -270,15 +277,15 @@ MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
 static __attribute__((noinline, unused)) int32_t mcuf_requant_formula2(int32_t x2, const mcuf_requant *q,
                                                                        int32_t offset)
 {
-    return mcuf_requantize(x2 >> 1, q->multiplier, q->shift - MCUF_FORMULA_SHIFT) + offset;
+    return mcuf_requantize(x2 >> 1, q->multiplier, q->shift) + offset;
 }
 
-/* The general stage: a channel with fast constants (b < 32) still computes through them,
- * others (left shifts) through TFLite's formula; then the activation's clamp. */
+/* The general stage: a channel with fast constants (round != 0) still computes through them,
+ * with the whole shift (b + 1), others (left shifts) through TFLite's formula; then the
+ * activation's clamp. */
 MCUF_INLINE int8_t mcuf_out_general2(mcuf_out_stage o, int32_t x2, const mcuf_requant *q)
 {
-    const int32_t y = mcuf_requant_is_fast(q->shift) ? mcuf_requant_fast2_half(x2, q) >> 1
-                                                     : mcuf_requant_formula2(x2, q, o.offset);
+    const int32_t y = q->round ? mcuf_requant_fast2(x2, q) : mcuf_requant_formula2(x2, q, o.offset);
     return mcuf_clamp_s8(y, o.act_min, o.act_max);
 }
 

@@ -47,7 +47,7 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
     const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     uint32_t *const col = (uint32_t *)(void *)scratch;
 #if MCUF_HAS_GEMM_ASM
-    mcuf_gemm_job job = {bias2, multiplier, shift, 0, 0, 2 * C, col, OC / 2, o.round1, filter};
+    mcuf_gemm_job job = {multiplier, shift, o.round1, bias2, 0, 0, 2 * C, col, shift + (OC & ~1), filter};
 #endif
     for (int32_t px = 0; px < pixels; px += 2) {
         const int two = px + 1 < pixels;   /* an odd last pixel is widened twice, stored once */

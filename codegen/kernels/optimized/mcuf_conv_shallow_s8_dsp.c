@@ -109,12 +109,13 @@ MCUF_INLINE void tile_stem(const int16_t *x, int32_t rs, const void **w, int32_t
 /* An odd channel count's last channel (its partner row is zeros), general output stage:
  * rare, so one compact copy. */
 static void last_channel(const int16_t *x0, int32_t step, const void *w, int32_t bias2,
-                         mcuf_requant q, int8_t *out0, int8_t *out1, mcuf_out_stage o, int kh,
-                         int pairs, int32_t rs)
+                         int32_t multiplier, int8_t shift, int8_t *out0, int8_t *out1, mcuf_out_stage o,
+                         int kh, int pairs, int32_t rs)
 {
     int32_t acc[4] = {bias2, 0, bias2, 0};
     tile(x0, step, &w, kh, pairs, rs, acc);
     o.fast = 0;
+    const mcuf_requant q = mcuf_requant_at(o, &multiplier, &shift, 0);
     const int8_t y0 = mcuf_out_x2(o, acc[0], &q), y1 = mcuf_out_x2(o, acc[2], &q);
     *out0 = y0;
     *out1 = y1;
@@ -141,8 +142,7 @@ MCUF_INLINE void pixel_pair(const mcuf_conv_params *p, const int16_t *x0, int32_
         mcuf_out_2x2(o, acc, q, out0, out1);
     }
     if (p->out_c & 1) {
-        last_channel(x0, step, w, bias2[oc], mcuf_requant_at(o, multiplier, shift, oc), out0, out1,
-                     o, kh, pairs, rs);
+        last_channel(x0, step, w, bias2[oc], multiplier[oc], shift[oc], out0, out1, o, kh, pairs, rs);
     }
 }
 

@@ -139,14 +139,15 @@ MCUF_INLINE void channels(const mcuf_conv_params *p, const int8_t *input, const 
     int8_t *const plane = (int8_t *)(void *)scratch;
     memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
     const int full_range = p->act_min == -128 && p->act_max == 127;
-    const mcuf_out_stage o = mcuf_out_stage_of(p, all_fast);
+    const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
     for (int c = 0; c < p->in_c; ++c, filter += 9) {
         gather_plane(p, input, c, plane, pw, ph);
-        const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, c);
-        if (all_fast || (full_range && mcuf_requant_is_fast(q.shift))) {
-            channel_fast(p, plane, pw, filter, bias_folded[c], q, output + c);
+        if (all_fast || (full_range && mcuf_requant_is_fast(shift[c]))) {
+            channel_fast(p, plane, pw, filter, bias_folded[c],
+                         mcuf_requant_at(fast, multiplier, shift, c), output + c);
         } else {
-            channel_general(p, plane, pw, filter, bias_folded[c], q, output + c);
+            channel_general(p, plane, pw, filter, bias_folded[c],
+                            mcuf_requant_at(general, multiplier, shift, c), output + c);
         }
     }
 }

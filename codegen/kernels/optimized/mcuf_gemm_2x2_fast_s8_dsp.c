@@ -10,8 +10,8 @@
  * besides the MACs instead of about 70 -- on a MobileNet 1x1 layer that is most of what is
  * not multiplication. The accumulators are 2 * acc from the start (the column pair and the
  * biases are doubled), as the output stage wants. Each channel's rounding constant is one
- * LSL of 2 * zero point + 1 by its shift byte (5 instructions per pair that save 7 flash
- * bytes per channel).
+ * LSL of 2 * zero point + 1 by its shift byte (2 instructions more per pair than loading it,
+ * and 7 flash bytes less per channel).
  *
  * Register use: r0-r3 accumulators (pixel 0 channel 0, pixel 0 channel 1, pixel 1 channel 0,
  * pixel 1 channel 1), r4-r7 column words, r8/r9 weights, r10 scratch, r11 column pointer,
@@ -80,43 +80,40 @@ __attribute__((naked)) void mcuf_gemm_2x2_fast_s8(__attribute__((unused)) const 
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "sub sp, sp, #36\n\t"
-        /* frame: bias, multipliers, shifts, out0, out1, 2C, column, pairs, 2 * zero point + 1 */
+        /* frame: multipliers, shifts, 2 * zero point + 1, bias, out0, out1, 2C, column, shifts' end */
         "ldmia r0!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
         "stmia sp, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldrd r4, ip, [r0]\n\t"                       /* 2 * zero point + 1, weights */
+        "ldrd r4, ip, [r0]\n\t"                       /* shifts' end, weights */
         "str r4, [sp, #32]\n\t"
         "1:\n\t"                                       /* a channel pair */
-        "ldr r10, [sp, #0]\n\t"
+        "ldr r10, [sp, #12]\n\t"
         "ldrd r0, r1, [r10], #8\n\t"
-        "str r10, [sp, #0]\n\t"
+        "str r10, [sp, #12]\n\t"
         "mov r2, r0\n\t"
         "mov r3, r1\n\t"
-        "ldr lr, [sp, #20]\n\t"
-        "ldr r11, [sp, #24]\n\t"
+        "ldrd lr, r11, [sp, #24]\n\t"                 /* 2C, column */
         "tst lr, #8\n\t"                               /* the run's length, before it becomes its end */
         "add lr, ip, lr\n\t"
         RUN_AFTER_TST
-        "ldrd r10, lr, [sp, #4]\n\t"                  /* the two channels' constants: */
+        "ldm sp, {r10, r11, lr}\n\t"                  /* the two channels' constants: */
         "ldrd r4, r7, [r10], #8\n\t"                  /* multipliers */
-        "ldrb r6, [lr], #1\n\t"                       /* shift bytes b */
-        "ldrb r9, [lr], #1\n\t"
-        "strd r10, lr, [sp, #4]\n\t"
-        "ldr r11, [sp, #32]\n\t"
-        "lsl r5, r11, r6\n\t"                          /* round = (2 * zero point + 1) << b */
-        "lsl r8, r11, r9\n\t"
+        "ldrb r6, [r11], #1\n\t"                      /* shift bytes b */
+        "ldrb r9, [r11], #1\n\t"
+        "strd r10, r11, [sp]\n\t"
+        "lsl r5, lr, r6\n\t"                           /* round = (2 * zero point + 1) << b */
+        "lsl r8, lr, r9\n\t"
         OUT("r0", "r4", "r5", "r6")
         OUT("r2", "r4", "r5", "r6")
         OUT("r1", "r7", "r8", "r9")
         OUT("r3", "r7", "r8", "r9")
-        "ldrd r4, r5, [sp, #12]\n\t"
+        "ldrd r4, r5, [sp, #16]\n\t"
         "strb r1, [r4, #1]\n\t"
         "strb r0, [r4], #2\n\t"
         "strb r3, [r5, #1]\n\t"                       /* a lone pixel's twin: the same bytes again */
         "strb r2, [r5], #2\n\t"
-        "strd r4, r5, [sp, #12]\n\t"
-        "ldr r10, [sp, #28]\n\t"
-        "subs r10, r10, #1\n\t"
-        "str r10, [sp, #28]\n\t"
+        "strd r4, r5, [sp, #16]\n\t"
+        "ldr r10, [sp, #32]\n\t"                      /* the shift pointer is the loop counter */
+        "cmp r11, r10\n\t"
         "bne 1b\n\t"
         "add sp, sp, #36\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
