@@ -209,7 +209,8 @@ MCUF_INLINE mcuf_out_stage mcuf_out_stage_of(const mcuf_conv_params *p, int fast
  * SMMLAR addend of fast_requant_constants, never 0 (an odd number times 2^b, |round| < 2^31).
  * The fast stage ends in SSAT, whose free ASR #1 takes the last bit of the shift: there
  * shift = b. The general stage ends in a clamp that cannot shift: there shift = b + 1, and a
- * formula channel (b >= 32) has round = 0 and TFLite's shift. */
+ * formula channel (b >= 32) has round = 0 and TFLite's shift + 65 (branch-free: a register
+ * LSL by 32 or more gives 0). */
 typedef struct {
     int32_t multiplier, round, shift;
 } mcuf_requant;
@@ -218,17 +219,25 @@ typedef struct {
 
 MCUF_INLINE int mcuf_requant_is_fast(int32_t b) { return b < 32; }
 
+/* x << n as the core's register shift does it: 0 for n from 32 to 255 */
+MCUF_INLINE int32_t mcuf_lsl_reg(int32_t x, int32_t n)
+{
+#if MCUF_HAS_DSP
+    int32_t r;
+    __asm__("lsl %0, %1, %2" : "=r"(r) : "r"(x), "r"(n));
+    return r;
+#else
+    return n < 32 ? (int32_t)((uint32_t)x << n) : 0;
+#endif
+}
+
 MCUF_INLINE mcuf_requant mcuf_requant_at(mcuf_out_stage o, const int32_t *multiplier,
                                          const int8_t *shift, int c)
 {
-    const int32_t m = multiplier[c], b = shift[c];
-    if (o.fast) {
-        const mcuf_requant q = {m, (int32_t)((uint32_t)o.round1 << b), b};
-        return q;
-    }
-    const int fast = mcuf_requant_is_fast(b);
-    const mcuf_requant q = {m, fast ? (int32_t)((uint32_t)o.round1 << b) : 0,
-                            fast ? b + 1 : b - MCUF_FORMULA_SHIFT};
+    const int32_t b = shift[c];
+    const mcuf_requant q = {multiplier[c],
+                            o.fast ? (int32_t)((uint32_t)o.round1 << b) : mcuf_lsl_reg(o.round1, b),
+                            o.fast ? b : b + 1};
     return q;
 }
 
@@ -277,7 +286,7 @@ MCUF_INLINE int8_t mcuf_out_fast2(int32_t x2, const mcuf_requant *q)
 static __attribute__((noinline, unused)) int32_t mcuf_requant_formula2(int32_t x2, const mcuf_requant *q,
                                                                        int32_t offset)
 {
-    return mcuf_requantize(x2 >> 1, q->multiplier, q->shift) + offset;
+    return mcuf_requantize(x2 >> 1, q->multiplier, q->shift - 1 - MCUF_FORMULA_SHIFT) + offset;
 }
 
 /* The general stage: a channel with fast constants (round != 0) still computes through them,
@@ -300,15 +309,42 @@ MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q
     return mcuf_out_x2(o, (int32_t)((uint32_t)acc << 1), q);
 }
 
+/* A channel with fast constants (round != 0) in a copy of either stage. */
+MCUF_INLINE int8_t mcuf_out_fast_constants_x2(mcuf_out_stage o, int32_t acc2, const mcuf_requant *q)
+{
+    return o.fast ? mcuf_out_fast2(acc2, q) : mcuf_clamp_s8(mcuf_requant_fast2(acc2, q), o.act_min, o.act_max);
+}
+
+/* A 2 pixel x 2 channel block with a formula channel: rare, so out of line, once per file. */
+static __attribute__((noinline, unused)) void mcuf_out_2x2_general(mcuf_out_stage o, const int32_t acc2[4],
+                                                                   const mcuf_requant q[2], int8_t *out0,
+                                                                   int8_t *out1)
+{
+    out0[0] = mcuf_out_general2(o, acc2[0], &q[0]);
+    out0[1] = mcuf_out_general2(o, acc2[1], &q[1]);
+    out1[0] = mcuf_out_general2(o, acc2[2], &q[0]);
+    out1[1] = mcuf_out_general2(o, acc2[3], &q[1]);
+}
+
 /* A 2 pixel x 2 channel block's doubled accumulators (pixel 0's two channels, then pixel 1's)
  * through the output stage of channels q[0], q[1] into out0[0..1] and out1[0..1]. All four
  * before any store: an int8 store may alias the tables the constants came from, and storing
- * first would make the compiler reload them. */
+ * first would make the compiler reload them. A block with a formula channel goes out of line:
+ * inline, its four branches would cost every block registers. */
 MCUF_INLINE void mcuf_out_2x2(mcuf_out_stage o, const int32_t acc2[4], const mcuf_requant q[2],
                               int8_t *out0, int8_t *out1)
 {
-    const int8_t y00 = mcuf_out_x2(o, acc2[0], &q[0]), y01 = mcuf_out_x2(o, acc2[1], &q[1]);
-    const int8_t y10 = mcuf_out_x2(o, acc2[2], &q[0]), y11 = mcuf_out_x2(o, acc2[3], &q[1]);
+    if (!o.fast && !(q[0].round && q[1].round)) {
+        /* copies made here, so that only this path keeps the block in memory */
+        const int32_t a[4] = {acc2[0], acc2[1], acc2[2], acc2[3]};
+        const mcuf_requant c[2] = {q[0], q[1]};
+        mcuf_out_2x2_general(o, a, c, out0, out1);
+        return;
+    }
+    const int8_t y00 = mcuf_out_fast_constants_x2(o, acc2[0], &q[0]);
+    const int8_t y01 = mcuf_out_fast_constants_x2(o, acc2[1], &q[1]);
+    const int8_t y10 = mcuf_out_fast_constants_x2(o, acc2[2], &q[0]);
+    const int8_t y11 = mcuf_out_fast_constants_x2(o, acc2[3], &q[1]);
     out0[0] = y00;
     out0[1] = y01;
     out1[0] = y10;
