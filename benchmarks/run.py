@@ -87,8 +87,8 @@ def render(rows: list[dict], tflm: dict, commit: str) -> str:
         for r in anchored:
             a = ANCHOR[r["model"]]
             ram = r["ram_arena"] + r["ram_stack_used"]
-            out.append(f"| {r['model']} | {r['instructions']:,} / {a['instructions']:,} = {r['instructions'] / a['instructions']:.2f}x | "
-                       f"{ram:,} / {a['arena']:,} = {ram / a['arena']:.2f}x | {r['elf_text']:,} / {a['text']:,} = {r['elf_text'] / a['text']:.2f}x |")
+            out.append(f"| {r['model']} | {r['instructions']:,} / {a['instructions']:,} = {r['instructions'] / a['instructions']:.3f}x | "
+                       f"{ram:,} / {a['arena']:,} = {ram / a['arena']:.3f}x | {r['elf_text']:,} / {a['text']:,} = {r['elf_text'] / a['text']:.3f}x |")
     for r in rows:
         if "layers" in r:
             top = sorted(r["layers"], key=lambda l: -l["instructions"])[:8]

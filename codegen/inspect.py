@@ -23,20 +23,21 @@ class Report:
     def render(self) -> str:
         g = self.graph
         x, y = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+        kw = max([31] + [len(s.kernel) + 1 for s in self.steps])   # the kernel column's width
         lines = [f"{self.name}: input {list(x.shape)} {x.dtype} -> output {list(y.shape)} {y.dtype}, "
                  f"{self.kernels} kernels",
                  "",
-                 f"{'layer':>5}  {'op':<18} {'kernel':<31} {'output':<16} {'MACs':>12} {'params':>9} "
+                 f"{'layer':>5}  {'op':<18} {'kernel':<{kw}} {'output':<16} {'MACs':>12} {'params':>9} "
                  f"{'flash B':>9} {'act. out':>9}"]
         for i, s in enumerate(self.steps):
             out = g.tensors[s.output]
             shape = "x".join(map(str, out.shape))
-            lines.append(f"{i:>5}  {s.op.type:<18} {s.kernel:<31} {shape:<16} {s.macs:>12,} "
+            lines.append(f"{i:>5}  {s.op.type:<18} {s.kernel:<{kw}} {shape:<16} {s.macs:>12,} "
                          f"{params(g, s.op):>9,} {s.weight_bytes:>9,} {out.nbytes:>9,}")
         macs = sum(s.macs for s in self.steps)
         wbytes = sum(s.weight_bytes for s in self.steps)
         nparams = sum(params(g, s.op) for s in self.steps)
-        lines.append(f"{'':>5}  {'total':<18} {'':<31} {'':<16} {macs:>12,} {nparams:>9,} {wbytes:>9,}")
+        lines.append(f"{'':>5}  {'total':<18} {'':<{kw}} {'':<16} {macs:>12,} {nparams:>9,} {wbytes:>9,}")
         lines.append("(params: weights + biases; flash B: what the layer puts in flash -- weights, "
                      "biases and per-channel requantization constants, in the kernels' layout)")
         lines.append("")

@@ -61,7 +61,7 @@ class ValidationReport:
             total = sum(l.count for l in self.layers)
             lines.append(f"per layer ({self.unit}, sum {total:,}):")
             for l in self.layers:
-                lines.append(f"  {l.index:>3} {l.op:<18} {l.kernel:<32} {l.count:>12,} {100 * l.count / max(total, 1):5.1f}%")
+                lines.append(f"  {l.index:>3} {l.op:<18} {l.kernel:<36} {l.count:>12,} {100 * l.count / max(total, 1):5.1f}%")
         return "\n".join(lines)
 
 
