@@ -177,9 +177,9 @@ def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded
     """The optimized kernels' per-channel output constants -- a multiplier and a shift byte
     (5 flash bytes per channel, see fast_requant_constants), the bias they go with, and
     whether the SMMLAR stage is provably exact for every channel in the full int8 range (then
-    the kernels' _fast copies are called); None where twice the accumulator (what the 3x3 depthwise kernel holds) may not fit int32: the
-    reference kernels are used then. The accumulator of a raw int8 input is
-    at most |bias| + 128 * sum |w|.
+    the kernels' _fast copies are called); None where twice the accumulator (what the 3x3
+    depthwise kernel holds) may not fit int32: the reference kernels are used then. The
+    accumulator of a raw int8 input is at most |bias| + 128 * sum |w|.
     A channel whose weights are all zero outputs one constant; the converter often gives
     such dead channels a bias near 2^30. They get bias 4 * (value - zero point) and the
     multiplier 0.25 instead, which gives the same value and keeps the bound small.
@@ -263,12 +263,14 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
         return Step(op, "mcuf_conv_1x1_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
-                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq], 4 * p["in_c"])
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
+                    4 * p["in_c"])
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
-        kernel = "mcuf_conv_shallow_stem_s8_dsp_fast" if fast and _is_stem(p) else "mcuf_conv_shallow_s8_dsp"
+        kernel = ("mcuf_conv_shallow_stem_s8_dsp_fast" if fast and _is_stem(p)
+                  else "mcuf_conv_shallow_s8_dsp")
         return Step(op, kernel, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
@@ -281,7 +283,8 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
         b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
         return Step(op, "mcuf_conv_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
-                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq], 2 * k4 * 2 + k4 + 4)
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
+                    2 * k4 * 2 + k4 + 4)
     if pointwise and folded is not None:
         filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
         b = ConstArray(f"op{n}_bias", "int32_t", folded)

@@ -312,7 +312,8 @@ MCUF_INLINE int8_t mcuf_out(mcuf_out_stage o, int32_t acc, const mcuf_requant *q
 /* A channel with fast constants (round != 0) in a copy of either stage. */
 MCUF_INLINE int8_t mcuf_out_fast_constants_x2(mcuf_out_stage o, int32_t acc2, const mcuf_requant *q)
 {
-    return o.fast ? mcuf_out_fast2(acc2, q) : mcuf_clamp_s8(mcuf_requant_fast2(acc2, q), o.act_min, o.act_max);
+    return o.fast ? mcuf_out_fast2(acc2, q)
+                  : mcuf_clamp_s8(mcuf_requant_fast2(acc2, q), o.act_min, o.act_max);
 }
 
 /* A 2 pixel x 2 channel block with a formula channel: rare, so out of line, once per file. */
