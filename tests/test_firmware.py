@@ -131,15 +131,16 @@ def test_firmware_cli(tmp_path):
     assert r.returncode != 0 and "firmware boards" in r.stderr
 
 
-def _on_cortex_m7_equals_tflite(model: Path, tmp_path: Path) -> dict:
+def _on_cortex_m7_equals_tflite(model: Path, tmp_path: Path) -> tuple[dict, np.ndarray]:
+    """The model's output on QEMU's Cortex-M7 equals TFLite's; the manifest and that output."""
     from runtime.interpreter import ReferenceModel
     b = get_board("qemu-mps2-an500")
     man = generate(model, tmp_path / "gen", b.target)
     res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=60)
     assert res.returncode == 0, res.console
-    x = deterministic_input(man["input"]["bytes"])
-    assert parse_bench(res.console)["output"] == ReferenceModel(model).invoke(x).reshape(-1).tolist()
-    return man
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
+    assert parse_bench(res.console)["output"] == want.reshape(-1).tolist()
+    return man, want
 
 
 # Shapes that take the optimized kernels' assembly and unrolled paths on a real core: an odd
@@ -168,7 +169,7 @@ def test_optimized_kernels_on_cortex_m7(case, tmp_path, write_model):
     model = write_model(opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=1,
                                             in_c=in_c, out_c=out_c, h=h, w=w, act=act,
                                             scale_span=(1e-4, 1e-1)))
-    man = _on_cortex_m7_equals_tflite(model, tmp_path)
+    man, _ = _on_cortex_m7_equals_tflite(model, tmp_path)
     assert man["layers"][0]["kernel"].endswith(("_dsp", "_dsp_fast"))
 
 
@@ -192,9 +193,8 @@ def test_formula_channels_on_cortex_m7(op, tmp_path, write_model):
     formula = next(c for c in step.consts if c.name.endswith("_rq_shift")).values >= 32
     assert step.kernel in ("mcuf_conv_1x1_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp"), step.kernel
     assert formula.any() and not formula.all(), formula
-    man = _on_cortex_m7_equals_tflite(model, tmp_path)
-    from runtime.interpreter import ReferenceModel
-    y = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1, len(formula))
+    _, want = _on_cortex_m7_equals_tflite(model, tmp_path)
+    y = want.reshape(-1, len(formula))
     assert (np.abs(y[:, formula].astype(int)) < 127).any()
 
 
