@@ -129,9 +129,14 @@ class Picamera2Source(FrameSource):
             px = y[..., None].copy() if self.want.gray else yuv420_to_rgb(
                 y, u[:, x0 // 2:(x0 + cw) // 2], v[:, x0 // 2:(x0 + cw) // 2])
         else:
-            # [B, G, R] -> RGB. Indexing the channels with a list copies plane by plane, 7x
-            # faster than a copy through a reversed view (numpy's inner loop would be 3 long)
-            px = arr[:h, x0:x0 + cw][..., [2, 1, 0]]
+            # [B, G, R] -> RGB, a strided copy per channel: 4x faster than copying through a
+            # reversed view (numpy's inner loop would be 3 long), and unlike indexing the
+            # channels with a list, the result is interleaved (C order) as the input tensor is;
+            # a planar array cost set_tensor 50 us more than it saved here
+            bgr = arr[:h, x0:x0 + cw]
+            px = np.empty(bgr.shape, np.uint8)
+            for c in range(3):
+                px[..., c] = bgr[..., 2 - c]
         frame = Frame(self._index, px, name=f"camera #{self._index}")
         self._index += 1
         return frame

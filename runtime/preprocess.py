@@ -140,9 +140,10 @@ class Preprocessor:
         return px
 
     def __call__(self, px: np.ndarray) -> np.ndarray:
-        px = self.fit(px)
+        # C order: the interpreter's set_tensor copies anything else element by element
+        px = np.ascontiguousarray(self.fit(px))
         if self.shortcut == "flip":
             return (px ^ np.uint8(0x80)).view(np.int8)[None]
         if self.shortcut == "same":
-            return np.ascontiguousarray(px)[None]
+            return px[None]
         return np.take(self.table, px)[None]

@@ -128,6 +128,10 @@ def test_preprocessing_pieces():
     # a grey frame into a colour model is replicated, at the model size no resize happens
     g = np.random.default_rng(0).integers(0, 256, (96, 96, 1), dtype=np.uint8)
     np.testing.assert_array_equal(clf.preprocess(g), expected_tensor(np.repeat(g, 3, 2), False))
+    # a planar frame (channels indexed with a list) still gives an interleaved, C-order tensor
+    planar = np.ascontiguousarray(px[:96, :96])[..., [2, 1, 0]]
+    assert not planar.flags.c_contiguous and clf.preprocess(planar).flags.c_contiguous
+    np.testing.assert_array_equal(clf.preprocess(planar), expected_tensor(planar, False))
 
 
 def test_labels_files(tmp_path):
@@ -240,6 +244,7 @@ def test_picamera2_headless_reads_the_main_stream_at_the_model_size_on_any_pi():
         assert mod.log[-2:] == ["stop", "close"] and "capture_array:main" in mod.log
         for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
             np.testing.assert_array_equal(f.pixels, rgb[:, 16:112])   # [B, G, R] turned back into RGB
+            assert f.pixels.flags.c_contiguous      # interleaved, as the input tensor: set_tensor copies fast
 
 
 def test_picamera2_preview_on_a_pi5_gets_rgb_lores():
