@@ -95,10 +95,19 @@ class Classifier:
 
     def invoke(self, tensor: np.ndarray) -> np.ndarray:
         """The raw output (a copy) for one input tensor."""
-        it = self.interpreter
-        it.set_tensor(self.input.index, tensor)
-        it.invoke()
-        return it.get_tensor(self.output_index).reshape(-1).copy()
+        self.set_input(tensor)
+        self.run()
+        return self.output()
+
+    # invoke() in three steps, for the pipeline, which wakes its other threads between them
+    def set_input(self, tensor: np.ndarray) -> None:
+        self.interpreter.set_tensor(self.input.index, tensor)
+
+    def run(self) -> None:
+        self.interpreter.invoke()
+
+    def output(self) -> np.ndarray:
+        return self.interpreter.get_tensor(self.output_index).reshape(-1).copy()
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
         """Dequantized class scores (probabilities when the model ends in a softmax)."""

@@ -351,9 +351,9 @@ class FastCamera(FrameSource):
 
 
 class SlowClassifier(Classifier):
-    def invoke(self, tensor):
+    def run(self):
         time.sleep(0.01)
-        return super().invoke(tensor)
+        super().run()
 
 
 def test_live_pipeline_drops_stale_frames_instead_of_lagging():
@@ -361,6 +361,40 @@ def test_live_pipeline_drops_stale_frames_instead_of_lagging():
     results = list(pipe.run())
     assert len(results) == 15 and pipe.summary.dropped > 15
     assert max(r.latency_ms for r in results[3:]) < 50      # the frames classified are fresh
+
+
+class CountingSource(FrameSource):
+    """A file-like source (every frame classified) that counts the frames read."""
+    live = False
+
+    def read(self):
+        self.n = getattr(self, "n", -1) + 1
+        return Frame(self.n, np.full((96, 96, 3), self.n % 256, np.uint8))
+
+
+def test_a_slow_caller_holds_the_pipeline_back_and_stopping_ends_its_threads():
+    src = CountingSource()
+    pipe = Pipeline(src, Classifier(RGB96, LABELS_FILE))
+    seen = []
+    for r in pipe.run():
+        seen.append(r.frame.index)
+        time.sleep(0.02)                    # a caller far slower than inference
+        # bounded: 2 frames in the capture slot, 1 being classified, 2 results waiting,
+        # and 1 read but not yet handed over
+        assert src.n <= len(seen) + 6, (src.n, len(seen))
+        if len(seen) == 10:
+            break
+    assert seen == list(range(10))
+    time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name in ("capture", "inference")]
+
+
+def test_an_inference_failure_surfaces_in_the_caller():
+    class Failing(Classifier):
+        def run(self):
+            raise RuntimeError("the interpreter failed")
+    with pytest.raises(RuntimeError, match="interpreter failed"):
+        list(Pipeline(CountingSource(), Failing(RGB96)).run())
 
 
 def test_a_failing_source_surfaces_in_the_caller():
