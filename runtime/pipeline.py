@@ -1,19 +1,27 @@
 """Capture, inference and reporting overlap, each on its own thread:
 
-  capture thread    reads frame n+2 and turns it into the input tensor (crop, colour, quantize)
+  capture thread    reads the next frames and turns them into input tensors (crop, colour,
+                    quantize)
   inference thread  runs the interpreter on frame n+1 (TFLite's invoke releases the GIL)
   caller's thread   turns frame n's output into top-k, timings and the Result it yields
 
-Bounded slots sit between them. The capture slot, for a live source (a camera), holds only the
+Bounded slots sit between them. For a live source (a camera) the capture slot holds only the
 newest frame: a frame not yet taken when the next arrives is dropped, so results never lag the
-scene. For files it holds two frames and the capture thread waits, so every frame is
-classified. The result slot holds two, and a caller slower than inference holds it back.
+scene, and every result is handed over at once. For files the capture slot holds four frames
+and the capture thread waits for room, so every frame is classified; the result slot holds
+four, and a caller slower than inference holds the pipeline back.
 
-Wake-ups are timed for the GIL. The inference thread takes a frame and loads it into the
-interpreter without waking anyone, then wakes the capture thread and the caller just before
-invoke(), so their Python runs while the interpreter runs. Woken at the hand-over, they took the
-GIL the moment the input copy released it and the interpreter waited out their work: 80 us a
-frame on a 0.3 ms model.
+Every wake-up costs: a thread put to sleep and woken spends 15-20 us of CPU on it here (the
+waker a few), and a woken thread wants the GIL. So:
+- the inference thread loads a frame into the interpreter without waking anyone and wakes the
+  caller just before invoke(), so the caller's Python runs while the interpreter does (woken at
+  the hand-over, it took the GIL the moment the input copy released it and the interpreter
+  waited out its work: 80 us a frame on a 0.3 ms model);
+- the capture thread is woken by the caller, off the inference thread's path, and for files
+  only when one frame is left, so it prepares three at a time; results from files are handed
+  over two at a time. Measured on vww96 (0.3 ms a frame, benchmarks/pipeline_throughput.py):
+  with no capture or reporting work at all, the hand-over alone cost 3.5-5% of the frame rate
+  with a wake-up of each thread per frame, under 3% so.
 """
 from __future__ import annotations
 
@@ -50,6 +58,7 @@ class Slot:
         """False once the slot is closed: the other side has gone."""
         with self.cv:
             while not self.latest and len(self.items) >= self.capacity and not self.closed:
+                self.cv.notify_all()            # a deferred wake must not leave the other side asleep
                 self.cv.wait()
             if self.closed:
                 return False
@@ -65,6 +74,7 @@ class Slot:
         """The oldest item; _END once the slot is closed."""
         with self.cv:
             while not self.items and not self.closed:
+                self.cv.notify_all()            # likewise
                 self.cv.wait()
             if self.closed:
                 return _END
@@ -154,7 +164,7 @@ class Pipeline:
         ready.put(_END)
 
     def _infer(self, ready: Slot, results: Slot) -> None:
-        clf, n = self.clf, 0
+        clf, n, live = self.clf, 0, ready.latest
         try:
             while self.max_frames is None or n < self.max_frames:
                 if not len(ready):      # about to wait for a frame: let the caller have the last result
@@ -166,8 +176,8 @@ class Pipeline:
                 frame, tensor = item
                 t0 = time.perf_counter()
                 clf.set_input(tensor)
-                ready.wake()
-                results.wake()
+                if live or len(results) >= 2:
+                    results.wake()
                 clf.run()
                 raw = clf.output()
                 if not results.put((frame, tensor, raw, (time.perf_counter() - t0) * 1e3), wake=False):
@@ -183,8 +193,8 @@ class Pipeline:
         spec = self.clf.input
         self.source.open(Want(spec.width, spec.height, gray=spec.channels == 1))
         live = self.source.live
-        ready = Slot(1 if live else 2, latest=live)
-        results = Slot(2, latest=False)
+        ready = Slot(1 if live else 4, latest=live)
+        results = Slot(2 if live else 4, latest=False)
         threads = [threading.Thread(target=self._produce, args=(ready,), name="capture", daemon=True),
                    threading.Thread(target=self._infer, args=(ready, results), name="inference", daemon=True)]
         done: deque[float] = deque(maxlen=self.window)
@@ -194,6 +204,8 @@ class Pipeline:
         try:
             while True:
                 item = results.get()
+                if not live and len(ready) <= 1:
+                    ready.wake()
                 if item is _END:
                     break
                 if isinstance(item, BaseException):
