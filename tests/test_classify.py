@@ -389,20 +389,23 @@ def test_a_slow_caller_holds_the_pipeline_back_and_stopping_ends_its_threads():
     assert not [t.name for t in threading.enumerate() if t.name in ("capture", "inference")]
 
 
-def test_an_inference_failure_surfaces_in_the_caller():
-    class Failing(Classifier):
-        def run(self):
-            raise RuntimeError("the interpreter failed")
-    with pytest.raises(RuntimeError, match="interpreter failed"):
-        list(Pipeline(CountingSource(), Failing(RGB96)).run())
+class BrokenCamera(FrameSource):
+    def read(self):
+        raise SourceError("the camera stopped delivering frames")
 
 
-def test_a_failing_source_surfaces_in_the_caller():
-    class Broken(FrameSource):
-        def read(self):
-            raise SourceError("the camera stopped delivering frames")
-    with pytest.raises(SourceError, match="stopped delivering"):
-        list(Pipeline(Broken(), Classifier(RGB96)).run())
+class FailingClassifier(Classifier):
+    def run(self):
+        raise RuntimeError("the interpreter failed")
+
+
+@pytest.mark.parametrize("source, classifier, error, message", [
+    (BrokenCamera, Classifier, SourceError, "stopped delivering"),
+    (CountingSource, FailingClassifier, RuntimeError, "interpreter failed")], ids=["source", "interpreter"])
+def test_a_failure_on_the_capture_or_inference_thread_surfaces_in_the_caller(source, classifier, error,
+                                                                              message):
+    with pytest.raises(error, match=message):
+        list(Pipeline(source(), classifier(RGB96)).run())
 
 
 # --- the command line -----------------------------------------------------------------------
