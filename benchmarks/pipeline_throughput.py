@@ -11,7 +11,7 @@ pipeline  runtime.pipeline.Pipeline, frames from the picamera2 adapter (runtime/
           camera's DMA buffers, and on demand (never dropped), so the figure is the pipeline's
           own ceiling, not the camera's frame rate.
 Goal: pipeline / bare >= 0.95. Measured for both configurations of the adapter: headless
-(RGB888 main stream, any Pi) and a Pi 4 with a preview (YUV420 lores, converted here).
+(BGR888 main stream, any Pi) and a Pi 4 with a preview (YUV420 lores, converted here).
 
 This machine's speed drifts by 10-20% from one second to the next (a shared VM), so the three
 runs alternate in short chunks and each ratio is the median of the per-chunk ratios. The CPU
@@ -58,12 +58,12 @@ class OnDemandCamera(Picamera2Source):
 def frame_bank(size, platform):
     """Pre-encoded frames, as a camera's buffers arrive already encoded: the fake's own
     RGB->YUV work is the ISP's, not ours. vc4: YUV420 (a Pi 4's lores stream, used with a
-    preview); pisp: RGB888 (the main stream headless, or a Pi 5's lores)."""
+    preview); pisp: BGR888 (the main stream headless, or a Pi 5's lores)."""
     rng = np.random.default_rng(0)
     scenes = [fake_picamera2.shapes_scene(i, *size, rng)[0] for i in range(32)]
     if platform == "vc4":
         return [fake_picamera2.rgb_to_yuv420(img, (size[0] + 63) // 64 * 64) for img in scenes]
-    return [np.ascontiguousarray(img[..., ::-1]) for img in scenes]        # RGB888 = [B, G, R]
+    return [fake_picamera2.rgb_array(img, "BGR888") for img in scenes]
 
 
 def camera_module(size, platform="vc4"):
@@ -92,7 +92,7 @@ def bare_run(clf: Classifier, frames: int) -> tuple[float, float]:
 
 def pipeline_run(clf: Classifier, frames: int, platform: str = "vc4") -> tuple[float, float]:
     """vc4: the adapter as on a Pi 4 with a preview (YUV420 lores converted to RGB here);
-    pisp: as headless on any Pi (RGB888 main stream at the model's size)."""
+    pisp: as headless on any Pi (BGR888 main stream at the model's size)."""
     from runtime.frames import Want
     from runtime.picamera import lores_size
     size = lores_size(Want(clf.input.width, clf.input.height))
@@ -139,7 +139,7 @@ def main() -> int:
              f"({args.frames // 10} for the 224 model) per figure, ratios as medians of the per-chunk "
              "ratios (`benchmarks/pipeline_throughput.py`). Pipeline frames: the picamera2 adapter, "
              "cropped, colour-converted and quantized on the capture thread, top-5 on the caller's. "
-             "Headless (any Pi): the RGB888 main stream at the model's size; Pi 4 with a preview: "
+             "Headless (any Pi): the BGR888 main stream at the model's size; Pi 4 with a preview: "
              "YUV420 lores, converted to RGB on the capture thread (a Pi 5 gives RGB lores, as "
              "headless). CPU: the process CPU time per frame the pipeline spends beyond the bare "
              "loop's.", "",

@@ -6,7 +6,9 @@ so a centre crop (not a stretch) gives the square the model wants. Headless, tha
 stream. With a preview, the main stream feeds the display (the label drawn as an overlay) and
 the model reads the low-resolution ("lores") stream.
 
-Formats, as picamera2 documents them for capture_array():
+Formats, as picamera2 documents them for capture_array() (the names follow DRM's, which count
+from the most significant byte of a little-endian word):
+  BGR888  (h, w, 3), bytes in [R, G, B] order -- the model's order, asked for first -- and
   RGB888  (h, w, 3), bytes in [B, G, R] order        -- main on any Pi, lores on a Pi 5 (PiSP)
   YUV420  (h * 3 // 2, stride): h rows of Y, then U and V at half size, rows padded to the
           stride -- the only lores format on a Pi 4 and earlier (VC4); its Y plane is exactly
@@ -85,28 +87,32 @@ class Picamera2Source(FrameSource):
                               else f"there is no camera {self.camera_num}: {NO_CAMERA_HINT}")
         cam = self._cam = Picamera2(self.camera_num)
         self.size = lores_size(want, self.main_size)
-        # Grey models read the Y plane of YUV420; colour models ask for RGB888. Without a preview
-        # the main stream itself is configured at the model's size: the ISP resizes and converts
-        # on every Pi. With a preview the main stream feeds the display and the model reads the
-        # lores stream, which only a Pi 5's ISP can make RGB -- on a Pi 4 configure() refuses,
-        # and YUV is converted here.
-        self.format = "YUV420" if want.gray else "RGB888"
-        if self.preview:
-            self.stream = "lores"
-            config = cam.create_preview_configuration(
-                main={"size": self.main_size}, lores={"size": self.size, "format": self.format},
-                display="main")
-        else:
-            self.stream = "main"
-            config = cam.create_preview_configuration(main={"size": self.size, "format": self.format},
-                                                      display=None)
-        try:
-            cam.configure(config)
-        except RuntimeError as e:
-            if self.stream == "main" or self.format == "YUV420" or "YUV" not in str(e):
-                raise SourceError(f"the camera refused the configuration: {e}") from None
-            self.format = config["lores"]["format"] = "YUV420"
-            cam.configure(config)
+        # Grey models read the Y plane of YUV420. Colour models ask for BGR888, bytes already in
+        # the model's [R, G, B] order, and take RGB888 ([B, G, R], swapped here) where a
+        # libcamera build lacks it. Without a preview the main stream itself is configured at
+        # the model's size: the ISP resizes and converts on every Pi. With a preview the main
+        # stream feeds the display and the model reads the lores stream, which only a Pi 5's
+        # ISP can make RGB -- on a Pi 4 configure() refuses, and YUV is converted here.
+        formats = ["YUV420"] if want.gray else ["BGR888", "RGB888", "YUV420"]
+        while True:
+            self.format = formats.pop(0)
+            if self.preview:
+                self.stream = "lores"
+                config = cam.create_preview_configuration(
+                    main={"size": self.main_size}, lores={"size": self.size, "format": self.format},
+                    display="main")
+            else:
+                self.stream = "main"
+                config = cam.create_preview_configuration(main={"size": self.size, "format": self.format},
+                                                          display=None)
+            try:
+                cam.configure(config)
+                break
+            except RuntimeError as e:
+                if "YUV" in str(e):         # a Pi 4's lores stream: YUV only
+                    formats = [f for f in formats if f == "YUV420"]
+                if not formats:
+                    raise SourceError(f"the camera refused the configuration: {e}") from None
         cam.start(show_preview=self.preview)
         # the centred window of the model's aspect ratio, cut before any conversion (even
         # offsets, so 4:2:0 chroma stays aligned)
@@ -128,6 +134,8 @@ class Picamera2Source(FrameSource):
             y = y[:, x0:x0 + cw]
             px = y[..., None].copy() if self.want.gray else yuv420_to_rgb(
                 y, u[:, x0 // 2:(x0 + cw) // 2], v[:, x0 // 2:(x0 + cw) // 2])
+        elif self.format == "BGR888":
+            px = np.ascontiguousarray(arr[:h, x0:x0 + cw])        # [R, G, B] already: crop only
         else:
             # [B, G, R] -> RGB, a strided copy per channel: 4x faster than copying through a
             # reversed view (numpy's inner loop would be 3 long), and unlike indexing the

@@ -6,6 +6,9 @@ signatures and checks of picamera2 itself (even sizes, lores no larger than main
 must be YUV" on a Pi 4's VC4 ISP), and returns capture_array() arrays in the shapes and byte
 orders picamera2 documents (Picamera2 manual, appendix A):
   RGB888  (h, w, 3), pixels ordered [B, G, R]
+  BGR888  (h, w, 3), pixels ordered [R, G, B]
+          both with rows padded to a multiple of 64 bytes in the buffer, which picamera2 slices
+          away: the array is a view, not C-contiguous when there is padding
   YUV420  (h * 3 // 2, stride), stride = width aligned up to 64; Y rows, then half-size U and V
           rows packed two per array row; padding bytes carry garbage (0xAA here)
 Anything else the adapter touches raises AssertionError, which fails the test.
@@ -52,9 +55,22 @@ def shapes_scene(index: int, w: int, h: int, rng: np.random.Generator):
     return np.pad(img, ((0, 0), (left, w - h - left), (0, 0)), mode="edge"), LABELS[kind]
 
 
-def make_module(platform: str = "vc4", cameras: int = 1, scene=shapes_scene, seed: int = 0):
+def rgb_array(img: np.ndarray, order: str) -> np.ndarray:
+    """An RGB888 ([B, G, R]) or BGR888 ([R, G, B]) array as picamera2 hands it out: a view of a
+    buffer whose rows are padded to 64 bytes (the padding carries garbage)."""
+    h, w = img.shape[:2]
+    stride = (w * 3 + 63) // 64 * 64
+    buf = np.full((h, stride), GARBAGE, np.uint8)
+    view = buf[:, :w * 3].reshape(h, w, 3)
+    view[...] = img[..., ::-1] if order == "RGB888" else img
+    return view
+
+
+def make_module(platform: str = "vc4", cameras: int = 1, scene=shapes_scene, seed: int = 0,
+                refuse: tuple = ()):
     """A fresh fake `picamera2` module: `module.Picamera2` plus `module.log` (calls made) and
-    `module.truths` (the true label of each captured frame, in order)."""
+    `module.truths` (the true label of each captured frame, in order). `refuse`: formats
+    configure() turns down, as a libcamera build without them would."""
 
     class Module:
         pass
@@ -119,6 +135,8 @@ def make_module(platform: str = "vc4", cameras: int = 1, scene=shapes_scene, see
                     raise RuntimeError("width and height should be even")
                 if s["format"] not in ("XBGR8888", "XRGB8888", "RGB888", "BGR888", "YUV420", "YVU420"):
                     raise RuntimeError("Bad format " + s["format"] + " in stream " + name)
+                if s["format"] in refuse:
+                    raise RuntimeError(f"failed to configure stream {name} as {s['format']}")
             lores = config["lores"]
             if lores is not None:
                 (mw, mh), (lw, lh) = config["main"]["size"], lores["size"]
@@ -144,8 +162,8 @@ def make_module(platform: str = "vc4", cameras: int = 1, scene=shapes_scene, see
             w, h = s["size"]
             img, truth = scene(len(mod.truths), w, h, rng)
             mod.truths.append(truth)
-            if s["format"] == "RGB888":
-                return np.ascontiguousarray(img[..., ::-1])            # [B, G, R]
+            if s["format"] in ("RGB888", "BGR888"):
+                return rgb_array(img, s["format"])
             if s["format"] == "YUV420":
                 return rgb_to_yuv420(img, (w + 63) // 64 * 64)
             raise AssertionError(f"the fake does not render {s['format']}")

@@ -237,30 +237,43 @@ def test_picamera2_headless_reads_the_main_stream_at_the_model_size_on_any_pi():
     for platform in ("vc4", "pisp"):
         mod = fake_picamera2.make_module(platform)
         src, frames = camera_frames(mod, Want(96, 96))
-        assert (src.stream, src.format, src.size) == ("main", "RGB888", (128, 96))
+        assert (src.stream, src.format, src.size) == ("main", "BGR888", (128, 96))
         assert src.size == lores_size(Want(96, 96)) and src.crop == (16, 96)   # centred square
         assert mod.log[:5] == ["global_camera_info", "__init__", "create_preview_configuration",
                                "configure", "start"]
         assert mod.log[-2:] == ["stop", "close"] and "capture_array:main" in mod.log
         for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
-            np.testing.assert_array_equal(f.pixels, rgb[:, 16:112])   # [B, G, R] turned back into RGB
+            np.testing.assert_array_equal(f.pixels, rgb[:, 16:112])   # [R, G, B] as the ISP gave it
             assert f.pixels.flags.c_contiguous      # interleaved, as the input tensor: set_tensor copies fast
 
 
 def test_picamera2_preview_on_a_pi5_gets_rgb_lores():
     mod = fake_picamera2.make_module("pisp")
     src, frames = camera_frames(mod, Want(96, 96), preview=True)
-    assert (src.stream, src.format, src.size) == ("lores", "RGB888", (128, 96))
+    assert (src.stream, src.format, src.size) == ("lores", "BGR888", (128, 96))
     assert mod.log.count("configure") == 1 and "capture_array:lores" in mod.log
     for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
         np.testing.assert_array_equal(f.pixels, rgb[:, 16:112])
+
+
+@pytest.mark.parametrize("preview", [False, True])
+def test_picamera2_without_bgr888_takes_rgb888_and_swaps_the_bytes(preview):
+    mod = fake_picamera2.make_module("pisp", refuse=("BGR888",))
+    src, frames = camera_frames(mod, Want(120, 90), preview=preview)     # 4:3 -> 120 wide
+    assert src.format == "RGB888" and mod.log.count("configure") == 2 and src.crop == (0, 120)
+    for f, rgb in zip(frames, rendered(mod, 0, 6, 120, 90)):
+        np.testing.assert_array_equal(f.pixels, rgb)        # [B, G, R] turned into RGB, no padding
+        assert f.pixels.flags.c_contiguous
+    mod = fake_picamera2.make_module("pisp", refuse=("BGR888", "RGB888", "YUV420"))
+    with pytest.raises(SourceError, match="camera refused the configuration"):
+        Picamera2Source(module=mod, preview=preview).open(Want(96, 96))
 
 
 def test_picamera2_preview_on_a_pi4_falls_back_to_yuv420_lores_and_converts():
     mod = fake_picamera2.make_module("vc4")
     src, frames = camera_frames(mod, Want(96, 96), preview=True)
     assert (src.stream, src.format) == ("lores", "YUV420")
-    assert mod.log.count("configure") == 2                  # RGB888 refused, YUV420 accepted
+    assert mod.log.count("configure") == 2                  # BGR888 refused, YUV420 accepted
     for f, rgb in zip(frames, rendered(mod, 0, 6, 128, 96)):
         err = np.abs(f.pixels.astype(int) - rgb[:, 16:112].astype(int))
         assert f.pixels.shape == (96, 96, 3)
