@@ -99,7 +99,7 @@ class Classifier:
         self.run()
         return self.output()
 
-    # invoke() in three steps, for the pipeline, which wakes its other threads between them
+    # invoke() in three steps, for the pipeline, which wakes the caller's thread between them
     def set_input(self, tensor: np.ndarray) -> None:
         self.interpreter.set_tensor(self.input.index, tensor)
 

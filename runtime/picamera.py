@@ -6,8 +6,9 @@ so a centre crop (not a stretch) gives the square the model wants. Headless, tha
 stream. With a preview, the main stream feeds the display (the label drawn as an overlay) and
 the model reads the low-resolution ("lores") stream.
 
-Formats, as picamera2 documents them for capture_array() (the names follow DRM's, which count
-from the most significant byte of a little-endian word):
+Formats, as picamera2 documents them for capture_array() (the names are DRM's, which list a
+little-endian pixel's components from its most significant byte, so the last letter comes first
+in memory):
   BGR888  (h, w, 3), bytes in [R, G, B] order -- the model's order, asked for first -- and
   RGB888  (h, w, 3), bytes in [B, G, R] order        -- main on any Pi, lores on a Pi 5 (PiSP)
   YUV420  (h * 3 // 2, stride): h rows of Y, then U and V at half size, rows padded to the
