@@ -201,8 +201,13 @@ def formula_requant_constants(multiplier: int, shift: int) -> tuple[int, int]:
 
 
 def fast_requant_round(b: int, output_offset: int) -> int:
-    """The SMMLAR addend the kernel computes from the shift byte."""
-    return _wrap32((2 * output_offset + 1) << b)
+    """The SMMLAR addend the kernel computes from the shift byte (as int32: the kernel's LSL
+    wraps; fast_requant_exact_for checks it does not need to)."""
+    return _wrap32(_round_unwrapped(b, output_offset))
+
+
+def _round_unwrapped(b: int, output_offset: int) -> int:
+    return (2 * output_offset + 1) << b
 
 
 def fast_requant_apply(c, acc: int, output_offset: int) -> int:
@@ -218,8 +223,7 @@ def fast_requant_exact_for(shift: int, acc_bound: int, output_offset: int) -> bo
     of 1..31, the doubled accumulator in int32, and y (at most |round| + |acc| + 1) too."""
     if not 1 <= -shift <= 31 or 2 * acc_bound >= 2**31:
         return False
-    rnd = (1 << (-shift - 1)) + output_offset * (1 << -shift)
-    return abs(rnd) + acc_bound + 1 < 2**31
+    return abs(_round_unwrapped(-shift - 1, output_offset)) + acc_bound + 1 < 2**31
 
 
 # --- HARD_SWISH (reference_ops::HardSwish, int8): a function of one int8, so a 256-entry table ---
