@@ -61,13 +61,18 @@ def check_labels(labels: list[str], classes: int, path) -> None:
 
 class Classifier:
     def __init__(self, model: str | Path, labels: str | Path | None = None, threads: int | None = None,
-                 input_range: str = "auto"):
+                 input_range: str = "auto", reference: bool = False):
+        """reference: TFLite's reference kernels (BUILTIN_REF, single-threaded, slower), the
+        oracle a board running mcuforge's generated C is bit-exact with; `runtime classify
+        --device` uses them so the Pi's result and the board's can be compared byte for byte."""
         self.model = Path(model)
+        self.reference = reference
         if not self.model.is_file():
             raise ModelLoadError(f"{model}: no such model file")
         self.threads = threads or 1
         try:
-            self.interpreter = make_interpreter(self.model, num_threads=self.threads)
+            self.interpreter = make_interpreter(self.model, reference=reference,
+                                                num_threads=None if reference else self.threads)
         except InterpreterUnavailable as e:
             raise ModelLoadError(str(e)) from None
         except (ValueError, RuntimeError) as e:

@@ -102,6 +102,7 @@ class Result:
     fps: float                    # results per second, moving average over the last frames
     dropped: int                  # frames dropped so far (live sources only)
     tensor: np.ndarray | None = None   # the exact input tensor, when asked to keep it
+    raw: np.ndarray | None = None      # the raw output (quantized scores), when asked to keep tensors
 
 
 @dataclass
@@ -113,6 +114,7 @@ class Summary:
     latency_ms: list[float] = field(default_factory=list)
     correct: int = 0
     labelled: int = 0
+    skipped: list = field(default_factory=list)   # (file name, reason): unreadable files
 
     @property
     def fps(self) -> float:
@@ -137,7 +139,8 @@ class Summary:
                 "dropped": self.dropped,
                 "infer_ms_mean": round(float(np.mean(self.infer_ms)), 3) if self.infer_ms else None,
                 "latency_ms_p50": pct(self.latency_ms, 50), "latency_ms_p95": pct(self.latency_ms, 95),
-                "accuracy": self.accuracy, "labelled": self.labelled}
+                "accuracy": self.accuracy, "labelled": self.labelled,
+                "skipped": [{"name": n, "reason": why} for n, why in self.skipped]}
 
 
 class Pipeline:
@@ -215,7 +218,8 @@ class Pipeline:
                 done.append(now)
                 fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
                 r = Result(frame, self.clf.top(raw, self.top_k), infer_ms, (now - frame.timestamp) * 1e3,
-                           fps, ready.dropped, tensor if self.keep_tensors else None)
+                           fps, ready.dropped, tensor if self.keep_tensors else None,
+                           raw if self.keep_tensors else None)
                 self.summary.add(r, self.known_labels)
                 self.summary.seconds = now - t_start
                 yield r
@@ -224,4 +228,5 @@ class Pipeline:
             results.close()
             for t in threads:
                 t.join(timeout=5)
+            self.summary.skipped = list(getattr(self.source, "skipped", ()))
             self.source.close()
