@@ -182,7 +182,8 @@ def cmd_classify(args) -> int:
     from .classifier import Classifier
     from .frames import open_source
     from .pipeline import Pipeline
-    clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=bool(args.device))
+    on_device = bool(args.device or args.place)
+    clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device)
     preview = args.preview
     if preview is None:      # a desktop session shows the preview, a headless one does not
         preview = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
@@ -192,7 +193,7 @@ def cmd_classify(args) -> int:
         source.warn = lambda s: print(f"warning: {s}", file=err, flush=True)
     lo, hi = clf.preprocess.range
     print(f"model   {args.model}: input {clf.input.describe()}, pixels 0..255 -> [{lo:g}, {hi:g}]; "
-          f"{clf.classes} classes; " + ("TFLite reference kernels (compared with the device)" if args.device
+          f"{clf.classes} classes; " + ("TFLite reference kernels (compared with the device)" if on_device
                                         else f"{clf.threads} thread{'s' * (clf.threads > 1)}"), file=err)
     with _device(args) as runner:
         if runner is not None:

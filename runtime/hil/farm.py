@@ -59,6 +59,10 @@ def _reachable(address: str, timeout: float = 3.0) -> None:
                          "LG_COORDINATOR / --coordinator to its HOST:PORT") from None
 
 
+def _message(e: Exception) -> str:
+    return str(e.args[0]) if e.args else type(e).__name__
+
+
 @contextmanager
 def acquire_places(names: list[str], coordinator: str | None = None):
     """Acquire every place in `names` on the coordinator, yield {place: pyserial URL of its
@@ -80,7 +84,7 @@ def acquire_places(names: list[str], coordinator: str | None = None):
             session = start_session(address, extra={"args": argparse.Namespace(
                 place=None, allow_unmatched=False, kick=False)})
     except (LabgridError, ConnectionError, OSError) as e:
-        raise PlaceError(f"labgrid coordinator {address}: {e}") from None
+        raise PlaceError(f"labgrid coordinator {address}: {_message(e)}") from None
     loop = session.loop
     held: list[str] = []
     try:
@@ -91,7 +95,7 @@ def acquire_places(names: list[str], coordinator: str | None = None):
                 with contextlib.redirect_stdout(quiet):
                     loop.run_until_complete(session.acquire())
             except LabgridError as e:
-                raise PlaceError(f"labgrid place {name}: {e}") from None
+                raise PlaceError(f"labgrid place {name}: {_message(e)}") from None
             held.append(name)
             place = session.get_place(name)
             ports = [(n, r) for (n, cls), r in session.get_target_resources(place).items()
