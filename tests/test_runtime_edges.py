@@ -134,3 +134,27 @@ def test_hil_commands_offer_only_options_that_do_something(action, absent, prese
         assert opt in p.stdout, (action, opt)
     p = runtime("hil", "info", "--port", "socket://127.0.0.1:1", "--seed", "3")
     assert p.returncode == 2 and "unrecognized arguments: --seed" in p.stderr
+
+
+def test_the_pipeline_timeline_records_every_stage_of_every_frame_in_causal_order():
+    from runtime.frames import SyntheticSource
+    from runtime.pipeline import Timeline
+    tl = Timeline()
+    pipe = Pipeline(SyntheticSource(seed=3, count=20), Classifier(RGB96, LABELS_FILE, threads=1), timeline=tl)
+    assert len(list(pipe.run())) == 20
+    order = ["capture.read_done", "capture.pre_done", "capture.put_done", "inference.got", "inference.set_done",
+             "inference.invoke_done", "inference.out_done", "inference.put_done", "caller.got", "caller.top_done"]
+    marks = {k: {i: (w, c) for i, w, c in tl.marks[k]} for k in order}
+    for k in order:
+        assert sorted(marks[k]) == list(range(20)), k
+    # a hand-over's put_done may be marked after the other side took the frame: not in the chain
+    chain = [k for k in order if not k.endswith("put_done")]
+    for i in range(20):
+        walls = [marks[k][i][0] for k in chain]
+        assert walls == sorted(walls), (i, walls)
+        assert marks["capture.put_done"][i][0] >= marks["capture.pre_done"][i][0]
+        assert marks["inference.put_done"][i][0] >= marks["inference.out_done"][i][0]
+    # thread CPU time only grows along one thread's stages
+    assert all(marks["inference.invoke_done"][i][1] >= marks["inference.set_done"][i][1] for i in range(20))
+    # and without a timeline nothing is recorded (the default costs one test per stage)
+    assert Pipeline(SyntheticSource(count=1), Classifier(RGB96, LABELS_FILE, threads=1)).tl is None
