@@ -178,10 +178,8 @@ def save_mismatch(r, dev, clf, k, folder, crop):
 
 
 def cmd_classify(args) -> int:
-    from .annotate import caption, overlay, save_annotated
     from .classifier import Classifier
     from .frames import open_source
-    from .pipeline import Pipeline
     on_device = bool(args.device or args.place)
     clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device)
     preview = args.preview

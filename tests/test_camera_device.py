@@ -5,7 +5,6 @@ over the bundled labelled images (tests/fixtures/images, made by tests/fixtures/
 import json
 import subprocess
 import sys
-import threading
 import time
 
 import numpy as np
