@@ -180,7 +180,10 @@ def shape_problems(graph: Graph) -> list[str]:
             continue
         for k, (d, c) in enumerate(zip(declared, computed)):
             if tuple(d) != tuple(c):
-                why = (rec.explain or explain_inputs)(graph, op)
+                try:
+                    why = (rec.explain or explain_inputs)(graph, op)
+                except Exception:      # an explanation is a courtesy: never a traceback
+                    why = explain_inputs(graph, op)
                 which = "output" if len(declared) == 1 else f"output {k}"
                 problems.append(head + f"declared {which} {fmt(d)}, computed {fmt(c)}" + (f" {why}" if why else ""))
     return problems
