@@ -7,8 +7,8 @@ restructuring of the generator can be proved byte-identical:
 
 Models: tests/fixtures/models/*.tflite and benchmarks/models/*.tflite. Configurations:
 `--target host --kernels reference` and `--target cortex-m7 --kernels dsp`. Each goes to
-OUT/<model stem>/<target>_<kernels>/. A model the generator refuses gets an `error.txt`
-holding the message instead (so refusals are compared too).
+OUT/<model stem>/<target>_<kernels>/, with `inspect.txt` (what `codegen inspect` prints). A model
+the generator refuses gets an `error.txt` holding the message instead (so refusals are compared too).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from codegen.errors import CodegenError  # noqa: E402
+from codegen.inspect import inspect_model  # noqa: E402
 from codegen.pipeline import generate  # noqa: E402
 
 MODELS = sorted((ROOT / "tests/fixtures/models").glob("*.tflite")) + \
@@ -47,6 +48,7 @@ def main() -> int:
                     continue
                 for f in FILES:
                     shutil.copyfile(Path(tmp) / f, dst / f)
+            (dst / "inspect.txt").write_text(inspect_model(model, kernels).render() + "\n")
             print(f"{model.stem} {target} {kernels}: ok")
     return 0
 

@@ -312,6 +312,6 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
 
 CONV_DTYPES = (INT8, INT8, ("int32",))
 register_op(OpRecord("CONV_2D", (2, 3), CONV_DTYPES, conv_shape, lower_conv, optional=(2,),
-                     explain=explain_conv, family=F))
+                     explain=explain_conv, family=F, weights=(1, 2)))
 register_op(OpRecord("DEPTHWISE_CONV_2D", (2, 3), CONV_DTYPES, depthwise_shape, lower_depthwise,
-                     optional=(2,), explain=explain_conv, family=F))
+                     optional=(2,), explain=explain_conv, family=F, weights=(1, 2)))

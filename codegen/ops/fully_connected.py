@@ -56,4 +56,4 @@ def lower_fully_connected(graph, op, kernels: str = "reference") -> Step:
 
 
 register_op(OpRecord("FULLY_CONNECTED", (2, 3), (INT8, INT8, ("int32",)), fully_connected_shape,
-                     lower_fully_connected, optional=(2,), family="fully_connected"))
+                     lower_fully_connected, optional=(2,), family="fully_connected", weights=(1, 2)))

@@ -103,7 +103,8 @@ class OpRecord:
     codegen.ops.shapes.ShapeError; explain: (graph, op) -> the inputs/options the shape
     came from, for the error line; lower: (graph, op, kernels) -> Step or [Step], None for
     an operator that is only shape-checked (the passes turn it into something else);
-    listed_as: the names `SUPPORTED_OPS` shows for it (default: its name)."""
+    listed_as: the names `SUPPORTED_OPS` shows for it (default: its name); weights: the
+    input positions whose constants count as the layer's parameters (`codegen inspect`)."""
     name: str
     inputs: tuple[int, int]
     input_dtypes: tuple[tuple[str, ...], ...]
@@ -115,6 +116,7 @@ class OpRecord:
     explain: Callable[[Graph, Operator], str] | None = None
     listed_as: tuple[str, ...] | None = None
     family: str = ""
+    weights: tuple[int, ...] = ()     # input positions holding trained parameters (filter, bias)
 
 
 OPS: dict[str, OpRecord] = {}
