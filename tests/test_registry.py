@@ -196,3 +196,13 @@ def test_scratch_sizes_are_defined_once_in_python():
                 assert s.scratch_bytes == rec.scratch_bytes(s.params) > (0 if rec.scratch else -1)
                 seen.add(s.kernel)
     assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_depthwise_conv_3x3_s8_dsp_fast"} <= seen
+
+
+def test_kernel_records_name_real_c_functions_and_the_cost_model_uses_them():
+    """Every registered kernel is declared in mcuf_nn.h, and every kernel the cost model was
+    fitted on is a registered one (a renamed kernel cannot silently fall back to a guess)."""
+    import json
+    header = (ROOT / "codegen/kernels/include/mcuf_nn.h").read_text()
+    assert [k for k in KERNELS if f"{k}(" not in header] == []
+    fitted = json.loads((ROOT / "codegen/cost_model.json").read_text())["kernels"]
+    assert [k for k in fitted if k.split("/")[0] not in KERNELS] == []
