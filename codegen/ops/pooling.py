@@ -8,7 +8,7 @@ from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator
 from .common import _act, _const_ints, _nhwc, _require_int8, _same_padding, _t
 from .registry import INDEX, INT8, OpRecord, Step, register_kernel, register_op
-from .shapes import ShapeError, axis_index, const_ints, conv_out_size, fmt, input_shape, int_option, padding_option
+from .shapes import axis_index, const_ints, conv_out_size, fmt, input_shape, int_option, padding_option
 
 
 def pool_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
