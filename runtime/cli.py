@@ -20,8 +20,13 @@ hardware in the loop (the board runs firmware built with `firmware build --app v
   runtime hil validate --port /dev/ttyACM0 --model model.tflite --inputs 50
   runtime hil profile --port socket://127.0.0.1:4321 --model model.tflite --json
 
+  runtime hil validate --port /dev/ttyACM0 --model model.tflite --images photos/ --labels labels.txt
+  runtime classify --model model.tflite --labels labels.txt --source picamera2 --device /dev/ttyACM0
+
 --port takes anything pyserial's serial_for_url does: /dev/ttyACM0, COM3,
-socket://HOST:PORT (QEMU's UART), rfc2217://HOST:PORT.
+socket://HOST:PORT (QEMU's UART), rfc2217://HOST:PORT. --place NAME takes a labgrid place
+instead (coordinator: --coordinator or $LG_COORDINATOR); repeat --place (and --model) on
+`hil validate` to validate on several boards at once.
 """
 
 

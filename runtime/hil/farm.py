@@ -31,11 +31,15 @@ class PlaceError(HilError):
 
 
 def coordinator_address(given: str | None = None) -> str:
+    """HOST:PORT of the coordinator: `given`, else $LG_COORDINATOR, else 127.0.0.1:20408
+    (labgrid-client's own order)."""
     return given or os.environ.get("LG_COORDINATOR") or DEFAULT_COORDINATOR
 
 
 def serial_url(cls: str, args: dict) -> str:
-    """The pyserial URL of an exported serial resource's arguments."""
+    """The pyserial URL of an exported resource's arguments ({"host", "port", "protocol"}):
+    socket://HOST:PORT for protocol raw, rfc2217://HOST:PORT for rfc2217 (labgrid's default).
+    Raises PlaceError for another class or protocol."""
     if cls != "NetworkSerialPort":
         raise PlaceError(f"{cls} is not a network serial port")
     host, port = args.get("host"), args.get("port")
