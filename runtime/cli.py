@@ -19,7 +19,6 @@ hardware in the loop (the board runs firmware built with `firmware build --app v
   runtime hil info --port /dev/ttyACM0
   runtime hil validate --port /dev/ttyACM0 --model model.tflite --inputs 50
   runtime hil profile --port socket://127.0.0.1:4321 --model model.tflite --json
-
   runtime hil validate --port /dev/ttyACM0 --model model.tflite --images photos/ --labels labels.txt
   runtime classify --model model.tflite --labels labels.txt --source picamera2 --device /dev/ttyACM0
 
