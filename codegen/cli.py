@@ -32,7 +32,8 @@ def _fmt_bytes(n: int) -> str:
 def cmd_emit(args) -> int:
     from .pipeline import generate
     t0 = time.perf_counter()
-    man = generate(args.model, args.output, args.target, args.name, args.kernels)
+    man = generate(args.model, args.output, args.target, args.name, args.kernels,
+                   ram_limit=args.ram_limit)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
@@ -40,6 +41,11 @@ def cmd_emit(args) -> int:
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
     print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, one static array)")
+    if "patch_schedule" in man:
+        ps = man["patch_schedule"]
+        print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
+              f"stage MACs +{(ps['stage_macs'] / ps['stage_macs_layer_by_layer'] - 1) * 100:.1f}%, "
+              f"predicted instructions +{ps['predicted_overhead'] * 100:.1f}%")
     i, o = man["input"], man["output"]
     print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
     print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
@@ -52,6 +58,10 @@ def cmd_inspect(args) -> int:
     from .pipeline import resolve_kernels
     report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
     print(report.render())
+    if args.ram_limit is not None and not report.unsupported:
+        from .patch_schedule import choose_schedule, render_schedule
+        sched = choose_schedule(report.graph, report.steps, args.ram_limit)
+        print(render_schedule(report.graph, report.steps, sched, args.ram_limit))
     return 0 if not report.unsupported else 1
 
 
@@ -60,7 +70,7 @@ def cmd_verify(args) -> int:
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
         result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=args.kernels)
+                        kernels=args.kernels, ram_limit=args.ram_limit)
     return 0 if result.ok else 1
 
 
@@ -134,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(cortex-m4/m7/m55), the portable reference kernels elsewhere")
     e.add_argument("--name", default="model",
                    help="C prefix and file names (default: model -> model_invoke(), model.h)")
+    e.add_argument("--ram-limit", type=int, metavar="BYTES",
+                   help="arena budget: if the layer-by-layer arena is larger, run the first stage "
+                        "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
+                        "instructions; error naming the smallest reachable arena if none fits")
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
@@ -143,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--target", default="host", choices=list(TARGETS),
                    help="show the kernels and layout chosen for this target (default: host)")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
+    i.add_argument("--ram-limit", type=int, metavar="BYTES",
+                   help="also show the patch schedule `emit --ram-limit` would choose")
     i.set_defaults(fn=cmd_inspect)
 
     v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",
@@ -154,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--kernels", default="reference", choices=("reference", "dsp"),
                    help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
+    v.add_argument("--ram-limit", type=int, metavar="BYTES", help="as for emit (patch-based first stage)")
     v.set_defaults(fn=cmd_verify)
 
     f = sub.add_parser(

@@ -45,9 +45,14 @@ def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compile
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
-             name: str = "model", kernels: str = "auto") -> dict:
-    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'."""
+             name: str = "model", kernels: str = "auto", ram_limit: int | None = None) -> dict:
+    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'.
+    ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
+    patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
+    naming the smallest reachable arena when no schedule fits."""
+    from .patch_schedule import choose_schedule
     kernels = resolve_kernels(target, kernels)
     compiled = compile_graph(model_path, kernels)
+    sched = choose_schedule(compiled.graph, compiled.steps, ram_limit)
     return emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
-                Path(model_path).name, model_sha256(model_path), name, kernels)
+                Path(model_path).name, model_sha256(model_path), name, kernels, patches=sched)

@@ -83,7 +83,8 @@ def _in_place_pairs(graph: Graph, steps: list[Step], buffers: dict[int, Buffer])
     used: set[int] = set()
     outputs = {graph.resolve(o) for o in graph.outputs}
     for s, step in enumerate(steps):
-        if not KERNELS[step.kernel].pixel_ordered:   # reads pixel p (and p+1) before writing p's output
+        rec = KERNELS.get(step.kernel)     # None: a patch stage (codegen/patch_schedule.py)
+        if rec is None or not rec.pixel_ordered:   # reads pixel p (and p+1) before writing p's output
             continue
         src, dst = graph.resolve(step.inputs[0]), graph.resolve(step.output)
         bi, bo = buffers[src], buffers[dst]
