@@ -37,6 +37,18 @@ GRIDS = range(2, 17)           # patch rows tried
 SQUARE = range(2, 9)           # n x n grids tried
 
 
+@dataclass
+class LayerByLayer:
+    """No patches: layer by layer with the depthwise convolutions in place (plan)."""
+    plan: Plan
+    split: int = -1
+    overhead: float = 0.0
+
+    def describe(self) -> str:
+        return (f"layer by layer, depthwise convolutions in place: arena {self.plan.arena_bytes:,} B, "
+                "no recomputation")
+
+
 class RamLimitError(CodegenError):
     """No schedule fits the RAM limit; the message names the smallest reachable arena."""
 
@@ -111,6 +123,8 @@ class PatchSchedule:
     base_instructions: float = 0.0
     stage_peak: int = 0                 # X + S + sub-arena
     shape: tuple = ()                   # S's shape
+    lower_bound: int = 0                # of arena_bytes, before planning (_lower_bounds)
+    output_in_input: int | None = None  # S placed at this offset inside X's bytes (input_reuse_offset)
 
     @property
     def overhead(self) -> float:
@@ -248,19 +262,37 @@ def build_schedule(graph: Graph, steps: list[Step], split: int, grid: int, cols:
         last = split + 2 if t == S else max(1 + j for j, s in enumerate(steps[:split + 1])
                                            if t in {res(i) for i in s.inputs})
         when[t] = (first, last)
+    # in-place depthwise (channel_planar kernels) inside the patch: the output shares the
+    # bytes of an input that dies at that layer (the output region is never larger)
+    alias: dict = {}
+    for j, st in enumerate(steps[:split + 1]):
+        rec = KERNELS.get(st.kernel)
+        src, dst = res(st.inputs[0]), res(st.output)
+        if (rec is not None and rec.channel_planar and src in size and dst in size
+                and src not in alias.values() and when[src][1] == j + 1
+                and all(_area(p.regions[dst]) <= _area(p.regions[src]) for p in patches)):
+            size[src] = max(size[src], size.pop(dst))
+            when[src] = (when[src][0], when.pop(dst)[1])
+            alias[dst] = src
     keys = list(size)
     bufs = {k: Buffer(i, size[k], when[k][0], when[k][1]) for i, k in enumerate(keys)}
     best = None
-    for order in _orderings([[(b, 0)] for b in bufs.values()]):
+    for n, order in enumerate(_orderings([[(b, 0)] for b in bufs.values()])):
+        if n == 8:                      # the deterministic orders and a few shuffles suffice here
+            break
         total = _place(order)
         if best is None or total < best[0]:
             best = (total, {k: b.offset for k, b in bufs.items()})
-    sched = PatchSchedule(split, grid, cols, X, S, patches, best[1], _a(best[0]))
+    offsets = best[1]
+    for dst, src in alias.items():
+        offsets[dst] = offsets[src]
+    sched = PatchSchedule(split, grid, cols, X, S, patches, offsets, _a(best[0]))
     sched.shape = tuple(graph.tensors[S].shape)
     if plan:
         plan_schedule(graph, steps, sched)
     xs = graph.tensors[X].nbytes
-    sched.stage_peak = xs + graph.tensors[S].nbytes + sched.sub_bytes
+    # a lower bound of the stage's peak: X (with S inside it where input_reuse_offset allows) + sub-arena
+    sched.stage_peak = max(xs, graph.tensors[S].nbytes) + sched.sub_bytes
     sched.base_macs = sum(s.macs for s in steps[:split + 1])
     cost = cost or CostModel.load()
     base = cost.predict(graph, steps)
@@ -287,9 +319,40 @@ def plan_schedule(graph: Graph, steps: list[Step], sched: PatchSchedule) -> Patc
     """The arena plan of [the stage (X -> S, the sub-arena as its scratch)] + the layers after."""
     stage = SimpleNamespace(kernel="patch_stage", params={}, inputs=[graph.inputs[0]],
                             output=steps[sched.split].output, scratch_bytes=sched.sub_bytes)
-    sched.plan = plan_memory(graph, [stage] + list(steps[sched.split + 1:]))
+    d = input_reuse_offset(graph, steps, sched)
+    reduced = [stage] + list(steps[sched.split + 1:])
+    over = None if d is None else {sched.input: d}
+    sched.plan = min((plan_memory(graph, reduced, over, dw) for dw in (False, True)),
+                     key=lambda p: p.arena_bytes)
+    sched.output_in_input = d
     sched.arena_bytes = sched.plan.arena_bytes
     return sched
+
+
+def input_reuse_offset(graph: Graph, steps: list[Step], sched: PatchSchedule) -> int | None:
+    """Where S may start relative to the input X's first byte (negative: before it) so that
+    every patch row of S is written only below the input bytes that the patches from that
+    row on still read: d = min over patch rows i of (first input byte read by rows >= i - end
+    of S's bytes written in row i), rounded down to 16 (the planner places X and S as one
+    block). None when X is still needed after the stage (a model output or a later layer's
+    input)."""
+    res = graph.resolve
+    X, S = sched.input, sched.output
+    if X in {res(o) for o in graph.outputs} or any(
+            X in {res(i) for i in s.inputs} for s in steps[sched.split + 1:]):
+        return None
+    xrow = _hw(graph, X)[1] * _channels(graph, X)
+    srow = _hw(graph, S)[1] * _channels(graph, S)
+    rows: dict[int, list[int]] = {}
+    for p in sched.patches:
+        e = rows.setdefault(p.out[0], [0, 1 << 62])
+        e[0] = max(e[0], p.out[1] * srow)
+        e[1] = min(e[1], p.regions[X][0] * xrow)
+    d, suffix = 1 << 62, 1 << 62
+    for y0 in sorted(rows, reverse=True):
+        suffix = min(suffix, rows[y0][1])
+        d = min(d, suffix - rows[y0][0])
+    return d // ALIGN * ALIGN          # floor, also for negative d
 
 
 def _copy_cost(nbytes: int, rows: int) -> float:
@@ -306,16 +369,44 @@ def _patch_features(graph, s: Step, call: PatchCall, p: Patch) -> list[float]:
     return [full[0] * frac, full[1] * frac, float(ins), 1.0]
 
 
+def _lower_bounds(graph: Graph, steps: list[Step], scheds: list[PatchSchedule]) -> None:
+    """lower_bound = max(the stage's own peak, the largest live set of the layers after the
+    stage, in-place pairs counted as their blocks: planner.peak_live_bytes)."""
+    from .planner import peak_live_bytes
+    live = peak_live_bytes(plan_memory(graph, steps), len(steps))
+    for s in scheds:
+        s.lower_bound = max([s.stage_peak] + live[s.split + 1:])
+
+
+def smallest_schedule(graph: Graph, steps: list[Step], scheds: list[PatchSchedule]) -> PatchSchedule:
+    """The schedule with the smallest planned arena (branch and bound on lower_bound)."""
+    if not scheds[0].lower_bound:
+        _lower_bounds(graph, steps, scheds)
+    best = None
+    for s in sorted(scheds, key=lambda s: (s.lower_bound, s.instructions)):
+        if best is not None and s.lower_bound >= best.arena_bytes:
+            break
+        plan_schedule(graph, steps, s)
+        if best is None or (s.arena_bytes, s.instructions) < (best.arena_bytes, best.instructions):
+            best = s
+    return best
+
+
 def layer_by_layer_arena(graph: Graph, steps: list[Step]) -> int:
     return plan_memory(graph, steps).arena_bytes
 
 
 def all_schedules(graph: Graph, steps: list[Step], cost: CostModel | None = None,
-                  plan: bool = True) -> list[PatchSchedule]:
-    """Every candidate split with n x n grids (n in SQUARE) and n x 1 row bands (n in GRIDS)."""
+                  plan: bool = True, ram_limit: int | None = None) -> list[PatchSchedule]:
+    """Every candidate split with n x n grids (n in SQUARE) and n x 1 row bands (n in GRIDS);
+    with ram_limit, only splits after which the layers' live bytes fit it."""
+    from .planner import peak_live_bytes
     cost = cost or CostModel.load()
+    live = peak_live_bytes(plan_memory(graph, steps), len(steps)) if ram_limit else []
     out = []
     for k in candidate_splits(graph, steps):
+        if ram_limit and max(live[k + 1:], default=0) > ram_limit:
+            continue
         for n in GRIDS:
             for cols in ((1, n) if n in SQUARE else (1,)):
                 s = build_schedule(graph, steps, k, n, cols, cost, plan)
@@ -335,19 +426,22 @@ def choose_schedule(graph: Graph, steps: list[Step], ram_limit: int | None,
     lbl = layer_by_layer_arena(graph, steps)
     if lbl <= ram_limit:
         return None
-    scheds = all_schedules(graph, steps, cost, plan=False)
-    # cheapest first; the stage's own peak (X + S + sub-arena) is a lower bound of the arena
-    for s in sorted(scheds, key=lambda s: (s.instructions, s.stage_peak)):
-        if s.stage_peak <= ram_limit and plan_schedule(graph, steps, s).arena_bytes <= ram_limit:
+    in_place = plan_memory(graph, steps, in_place_depthwise=True)
+    if in_place.arena_bytes <= ram_limit:      # no recomputation at all
+        return LayerByLayer(in_place)
+    scheds = all_schedules(graph, steps, cost, plan=False, ram_limit=ram_limit)
+    _lower_bounds(graph, steps, scheds)
+    # cheapest first; planned only where the lower bound fits
+    for s in sorted(scheds, key=lambda s: (s.instructions, s.lower_bound)):
+        if s.lower_bound <= ram_limit and plan_schedule(graph, steps, s).arena_bytes <= ram_limit:
             return s
+    scheds = all_schedules(graph, steps, cost, plan=False)   # every split: the smallest reachable
     if not scheds:
         raise RamLimitError(
             f"--ram-limit {ram_limit:,} B: the layer-by-layer arena is {lbl:,} B and this model has "
             "no first stage patch execution can run (it needs convolutions/pooling from the input); "
             f"raise the limit to {lbl:,} B")
-    for s in sorted(scheds, key=lambda s: s.stage_peak)[:12]:
-        plan_schedule(graph, steps, s)
-    best = min((s for s in scheds if s.plan is not None), key=lambda s: (s.arena_bytes, s.instructions))
+    best = smallest_schedule(graph, steps, scheds)
     raise RamLimitError(
         f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is "
         f"{best.arena_bytes:,} B (layers 0..{best.split} in {best.grid}x{best.cols} patches; "
@@ -455,12 +549,17 @@ def render_schedule(graph: Graph, steps: list[Step], sched: PatchSchedule | None
     if sched is None:
         lines.append("  layer by layer (fits)")
         return "\n".join(lines)
+    if isinstance(sched, LayerByLayer):
+        lines.append(f"  {sched.describe()}")
+        return "\n".join(lines)
     xs, ss = graph.tensors[sched.input].nbytes, graph.tensors[sched.output].nbytes
     from .planner import peak_live_bytes
     rest = peak_live_bytes(sched.plan, len(steps) - sched.split)[1:]
     lines += [f"  {sched.describe()}",
-              f"  stage peak: input {xs:,} + stage output {ss:,} + one patch's buffers {sched.sub_bytes:,}"
-              f" = {sched.stage_peak:,} B",
+              f"  stage: input {xs:,} B, stage output {ss:,} B "
+              + (f"written over consumed input rows (offset {sched.output_in_input:,} in the input)"
+                 if sched.output_in_input is not None else "beside the input")
+              + f", one patch's buffers {sched.sub_bytes:,} B",
               f"  after the stage (layers {sched.split + 1}..{len(steps) - 1}), largest live set: "
               f"{max(rest, default=0):,} B",
               f"  recomputation: {sched.macs - sched.base_macs:,} extra MACs; predicted instructions "

@@ -50,9 +50,12 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
     ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
     patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
     naming the smallest reachable arena when no schedule fits."""
-    from .patch_schedule import choose_schedule
+    from .patch_schedule import LayerByLayer, choose_schedule
     kernels = resolve_kernels(target, kernels)
     compiled = compile_graph(model_path, kernels)
     sched = choose_schedule(compiled.graph, compiled.steps, ram_limit)
-    return emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
+    plan = compiled.plan
+    if isinstance(sched, LayerByLayer):          # fits with in-place depthwise, no patches
+        plan, sched = sched.plan, None
+    return emit(compiled.graph, compiled.steps, plan, get_target(target), Path(out_dir),
                 Path(model_path).name, model_sha256(model_path), name, kernels, patches=sched)

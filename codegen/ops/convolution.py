@@ -112,7 +112,8 @@ register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_ds
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
 register_kernel("mcuf_depthwise_conv_s8_dsp", weight_layout="int8 [1][KH][KW][OC]", fast_twin=True, family=F)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
-                weight_layout="int8 [C][9] (taps transposed)", fast_twin=True, family=F)
+                weight_layout="int8 [C][9] (taps transposed)", fast_twin=True, family=F,
+                channel_planar=True)   # gathers channel c's plane, then writes channel c only
 
 
 # --- lowering ---
