@@ -52,21 +52,39 @@ def run(model: Path, limit: int | None, work: Path, board) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default=",".join(str(m) for m in MODELS))
-    ap.add_argument("--fractions", default="0.8,0.65")
+    ap.add_argument("--fractions", default="0.9,0.8,0",
+                    help="limits as fractions of the layer-by-layer arena; 0: the smallest reachable")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_patches"))
+    ap.add_argument("--render", metavar="LOG", help="only write the table from a previous run's "
+                                                    "printed JSON lines")
+    ap.add_argument("--limits", help="explicit --ram-limit values (bytes, comma-separated) instead of --fractions")
+    ap.add_argument("--arch", help="FAMILY:ALPHA:RES, e.g. mobilenet_v2:1.0:224: the `codegen fit` "
+                                   "architecture as a real int8 .tflite with random weights, instead of --models")
     args = ap.parse_args()
+    if args.arch:
+        from codegen.architectures import to_tflite
+        from codegen.architectures import FAMILIES
+        fam, alpha, res = args.arch.split(":")
+        path = Path(tempfile.gettempdir()) / f"{fam}_{alpha}_{res}.tflite"
+        path.write_bytes(to_tflite(FAMILIES[fam](float(alpha), int(res))))
+        args.models = str(path)
     board = get_board("qemu-mps2-an500")
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     rows = []
+    if args.render:
+        rows = [json.loads(line) for line in Path(args.render).read_text().splitlines() if line.startswith("{")]
+        args.models = ""
     with tempfile.TemporaryDirectory(prefix="mcuforge-patches-") as tmp:
-        for m in [Path(p) for p in args.models.split(",")]:
+        for m in [Path(p) for p in args.models.split(",") if p]:
             lbl = compile_graph(m, "dsp").plan.arena_bytes
             base = run(m, None, Path(tmp), board)
             rows.append(base)
             print(json.dumps(base), flush=True)
-            for f in [float(x) for x in args.fractions.split(",")]:
-                limit = int(lbl * f)
+            done = set()
+            limits = ([int(x) for x in args.limits.split(",")] if args.limits else
+                      [int(lbl * float(f)) or 1 for f in args.fractions.split(",")])
+            for limit in limits:
                 try:
                     generate(m, Path(tmp) / "probe", board.target, ram_limit=limit)
                 except CodegenError as e:
@@ -75,6 +93,9 @@ def main() -> int:
                         print(f"{m.stem} at {limit}: {e}", flush=True)
                         continue
                     limit = int(got.group(1).replace(",", ""))
+                if limit in done:
+                    continue
+                done.add(limit)
                 r = run(m, limit, Path(tmp), board)
                 r["overhead"] = r["instructions"] / base["instructions"] - 1
                 rows.append(r)
@@ -87,7 +108,7 @@ def main() -> int:
            "| model | --ram-limit | schedule | arena | stack | arena + stack | instructions | overhead (measured / predicted) | bit-exact |",
            "|---|---:|---|---:|---:|---:|---:|---:|:-:|"]
     for r in rows:
-        ov = "" if r["limit"] is None else f"{r['overhead'] * 100:+.1f}% / {r['predicted_overhead'] * 100:+.1f}%"
+        ov = "" if r["limit"] is None else f"{r['overhead'] * 100:+.1f}% / {(r['predicted_overhead'] or 0) * 100:+.1f}%"
         out.append(f"| {r['model']} | {'' if r['limit'] is None else format(r['limit'], ',')} | {r['schedule']} | "
                    f"{r['arena']:,} | {r['stack']:,} | {r['arena'] + r['stack']:,} | {r['instructions']:,} | {ov} | "
                    f"{'yes' if r['bit_exact'] else 'NO'} |")

@@ -105,7 +105,8 @@ def cmd_fit(args) -> int:
         raise CodegenError(f"unknown family {', '.join(bad)}; known: {', '.join(FAMILIES)} "
                            "(MobileNet V3 needs hard-swish and squeeze-excite kernels, not there yet)")
     log = (lambda s: print(s, file=sys.stderr, flush=True))
-    fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log)
+    fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log,
+                    patches=args.patches)
     grid = [(f, a, r) for f in families for a in args.alpha for r in args.resolution]
     cands = []
     t0 = time.perf_counter()
@@ -186,6 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
                "Boards: `firmware boards`. Accuracy: published ImageNet top-1 (MobileNet V1 paper "
                "tables 6-7, V2 paper table 4) where the papers give it.")
     f.add_argument("--board", required=True, help="a board name (firmware boards lists them)")
+    f.add_argument("--patches", action="store_true",
+                   help="where the arena is over the board's RAM, try in-place depthwise and a "
+                        "patch-based first stage (as `emit --ram-limit`); fits then says which "
+                        "(slower: seconds per candidate)")
     f.add_argument("--family", default="mobilenet_v1,mobilenet_v2",
                    help="comma-separated: mobilenet_v1, mobilenet_v2 (default: both)")
     f.add_argument("--alpha", type=_floats, default=[0.25, 0.35, 0.5, 0.75, 1.0],

@@ -372,10 +372,28 @@ def _patch_features(graph, s: Step, call: PatchCall, p: Patch) -> list[float]:
 def _lower_bounds(graph: Graph, steps: list[Step], scheds: list[PatchSchedule]) -> None:
     """lower_bound = max(the stage's own peak, the largest live set of the layers after the
     stage, in-place pairs counted as their blocks: planner.peak_live_bytes)."""
-    from .planner import peak_live_bytes
-    live = peak_live_bytes(plan_memory(graph, steps), len(steps))
+    live = _live_after(graph, steps)
     for s in scheds:
         s.lower_bound = max([s.stage_peak] + live[s.split + 1:])
+
+
+def _live_after(graph: Graph, steps: list[Step]) -> list[int]:
+    """Per layer, the bytes its plan keeps live (planner.peak_live_bytes; with in-place
+    depthwise, the union of the live buffers' byte ranges), the smaller of the two plans: the
+    bound used to prune splits and order candidates."""
+    from .planner import peak_live_bytes
+    plain = peak_live_bytes(plan_memory(graph, steps), len(steps))
+    dw = plan_memory(graph, steps, in_place_depthwise=True)
+    out = []
+    for i in range(len(steps)):
+        spans = sorted((b.offset, b.offset + b.size) for b in dw.buffers.values() if b.first <= i <= b.last)
+        total, end = 0, -1
+        for lo, hi in spans:
+            if hi > end:
+                total += hi - max(lo, end)
+                end = hi
+        out.append(min(plain[i], total))
+    return out
 
 
 def smallest_schedule(graph: Graph, steps: list[Step], scheds: list[PatchSchedule]) -> PatchSchedule:
@@ -400,9 +418,8 @@ def all_schedules(graph: Graph, steps: list[Step], cost: CostModel | None = None
                   plan: bool = True, ram_limit: int | None = None) -> list[PatchSchedule]:
     """Every candidate split with n x n grids (n in SQUARE) and n x 1 row bands (n in GRIDS);
     with ram_limit, only splits after which the layers' live bytes fit it."""
-    from .planner import peak_live_bytes
     cost = cost or CostModel.load()
-    live = peak_live_bytes(plan_memory(graph, steps), len(steps)) if ram_limit else []
+    live = _live_after(graph, steps) if ram_limit else []
     out = []
     for k in candidate_splits(graph, steps):
         if ram_limit and max(live[k + 1:], default=0) > ram_limit:
@@ -436,12 +453,18 @@ def choose_schedule(graph: Graph, steps: list[Step], ram_limit: int | None,
         if s.lower_bound <= ram_limit and plan_schedule(graph, steps, s).arena_bytes <= ram_limit:
             return s
     scheds = all_schedules(graph, steps, cost, plan=False)   # every split: the smallest reachable
+    floor = min(lbl, in_place.arena_bytes)
     if not scheds:
         raise RamLimitError(
-            f"--ram-limit {ram_limit:,} B: the layer-by-layer arena is {lbl:,} B and this model has "
-            "no first stage patch execution can run (it needs convolutions/pooling from the input); "
-            f"raise the limit to {lbl:,} B")
+            f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is {floor:,} B "
+            "(layer by layer: this model has no first stage patch execution can run, which needs "
+            f"convolutions/pooling from the input); raise the limit to at least {floor:,} B")
     best = smallest_schedule(graph, steps, scheds)
+    if best.arena_bytes >= floor:
+        raise RamLimitError(
+            f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is {floor:,} B "
+            f"(layer by layer{', depthwise in place' if floor < lbl else ''}: no patch schedule of the "
+            f"first stage lowers it; the peak is later in the network); raise the limit to at least {floor:,} B")
     raise RamLimitError(
         f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is "
         f"{best.arena_bytes:,} B (layers 0..{best.split} in {best.grid}x{best.cols} patches; "

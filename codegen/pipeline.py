@@ -45,15 +45,26 @@ def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compile
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
-             name: str = "model", kernels: str = "auto", ram_limit: int | None = None) -> dict:
+             name: str = "model", kernels: str = "auto", ram_limit: int | None = None,
+             patches: tuple[int, int, int] | None = None) -> dict:
     """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'.
     ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
     patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
-    naming the smallest reachable arena when no schedule fits."""
+    naming the smallest reachable arena when no schedule fits. patches: (split, rows, cols) forces
+    that patch schedule (experiments, tests); UnsupportedModelError if it cannot be built."""
     from .patch_schedule import LayerByLayer, choose_schedule
     kernels = resolve_kernels(target, kernels)
     compiled = compile_graph(model_path, kernels)
-    sched = choose_schedule(compiled.graph, compiled.steps, ram_limit)
+    if patches is not None:
+        from .errors import UnsupportedModelError
+        from .patch_schedule import build_schedule, candidate_splits
+        sched = None
+        if patches[0] in candidate_splits(compiled.graph, compiled.steps):
+            sched = build_schedule(compiled.graph, compiled.steps, *patches)
+        if sched is None:
+            raise UnsupportedModelError(f"no patch schedule {patches[1]}x{patches[2]} after layer {patches[0]}")
+    else:
+        sched = choose_schedule(compiled.graph, compiled.steps, ram_limit)
     plan = compiled.plan
     if isinstance(sched, LayerByLayer):          # fits with in-place depthwise, no patches
         plan, sched = sched.plan, None

@@ -42,7 +42,7 @@ def deterministic_input(n: int) -> np.ndarray:
 def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int = 0,
            log: Callable[[str], None] = lambda s: None,
            samples: np.ndarray | None = None, kernels: str = "reference",
-           ram_limit: int | None = None) -> VerifyResult:
+           ram_limit: int | None = None, patches: tuple[int, int, int] | None = None) -> VerifyResult:
     """Compare `inputs` inputs: the anchor's deterministic pattern, then `samples` (real
     quantized inputs, if given), then uniformly random bytes. kernels='dsp' builds the
     optimized kernels for the host (their SIMD intrinsics emulated in C). ram_limit: as in
@@ -51,7 +51,8 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
     from firmware_tools.host import HostModel
     from runtime.interpreter import ReferenceModel
 
-    manifest = generate(model, out_dir, "host", kernels=kernels, ram_limit=ram_limit)
+    manifest = generate(model, out_dir, "host", kernels=kernels, ram_limit=ram_limit,
+                        patches=patches)
     host = HostModel(out_dir)
     ref = ReferenceModel(model)
     n = manifest["input"]["bytes"]
