@@ -50,11 +50,41 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
     fn = _LOWERERS.get(op.type)
     if fn is None:
         raise UnsupportedModelError("no kernel for this operator")
+    if op.options.get("_legacy_uint8"):
+        from .legacy_uint8 import lower_legacy
+        step = lower_legacy(graph, op, kernels)
+        if step is not None:
+            return [step]
     if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         step = fn(graph, op, kernels)
     else:
         step = fn(graph, op)
-    return step if isinstance(step, list) else [step]
+    steps = step if isinstance(step, list) else [step]
+    for s in steps:
+        _check_shifts(graph, s)
+    return steps
+
+
+MAX_LEFT_SHIFT = 30   # x * (1 << shift) in TFLite's MultiplyByQuantizedMultiplier: 31 overflows
+
+
+def _check_shifts(graph: Graph, step: Step) -> None:
+    """A requantization multiplier of 2^31 or more (an activation scale like 1e36) makes
+    TFLite's integer arithmetic undefined (its 1 << shift overflows; x86 and Arm then
+    differ): refused, so the host and the device never disagree."""
+    shifts = [v for k, v in step.params.items()
+              if k.endswith("shift") and "left" not in k and isinstance(v, (int, np.integer))]
+    shifts += [int(c.values.max()) for c in step.consts
+               if c.name.endswith("_shift") and c.ctype == "int32_t" and c.values.size]
+    if shifts and max(shifts) > MAX_LEFT_SHIFT:
+        scales = ", ".join(f"'{graph.tensors[i].name}' {graph.tensors[i].quant.scale:.3g}"
+                           for i in step.op.inputs + step.op.outputs
+                           if i >= 0 and graph.tensors[i].quant is not None
+                           and graph.tensors[i].data is None)
+        raise UnsupportedModelError(
+            f"its requantization multiplier is about 2^{max(shifts)} (activation scales {scales}): "
+            "TFLite's integer arithmetic overflows for 2^31 and more; re-quantize the model "
+            "with a representative dataset that gives realistic scales")
 
 
 def lower(graph: Graph, kernels: str = "reference") -> list[Step]:
@@ -135,6 +165,13 @@ def _conv_common(graph, op, depthwise: bool):
     _require_int8(x, w, y)
     if w.data is None:
         raise UnsupportedModelError("filter must be constant")
+    if not depthwise and not op.options.get("_legacy_uint8") and w.quant.zero_points.any():
+        # TFLite's int8 CONV_2D Prepare refuses it too (conv.cc: zero_point != 0); its
+        # DEPTHWISE_CONV_2D accepts and ignores a filter zero point, and so does this code
+        raise UnsupportedModelError(
+            f"filter '{w.name}' has zero point {int(w.quant.zero_points[w.quant.zero_points != 0][0])}: "
+            "int8 CONV_2D needs symmetric weights (TFLite refuses this model too); "
+            "re-quantize with symmetric (zero point 0) int8 weights")
     _, in_h, in_w, in_c = _nhwc(x)
     _, out_h, out_w, out_c = _nhwc(y)
     o = op.options
@@ -349,9 +386,13 @@ def _lower_fully_connected(graph, op) -> Step:
     n = op.index
     filt = ConstArray(f"op{n}_filter", "int8_t", w.data.reshape(-1))
     b = ConstArray(f"op{n}_bias", "int32_t", _bias(graph, op, out_depth).astype(np.int32))
+    # TFLite applies a per-tensor weight zero point (weights_offset); per-channel weights'
+    # zero points are ignored by its per-channel kernel (checked against the reference)
+    filter_offset = 0 if per_channel else -w.quant.zero_point
     p = dict(batches=x.size // in_depth, in_depth=in_depth, out_depth=out_depth,
              per_channel=int(per_channel), input_offset=-x.quant.zero_point,
-             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
+             filter_offset=filter_offset)
     return Step(op, "mcuf_fully_connected_s8", "mcuf_fc_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
                  ("out", y.index)], [x.index], y.index, p["batches"] * in_depth * out_depth,

@@ -7,6 +7,7 @@ from pathlib import Path
 from . import passes
 from .emitter import emit
 from .graph import Graph
+from .legacy_uint8 import convert_uint8_graph
 from .lowering import Step, lower
 from .planner import Plan, plan_memory
 from .targets import get_target
@@ -28,6 +29,7 @@ def resolve_kernels(target: str, kernels: str = "auto") -> str:
 def load_graph(model_path: str | Path) -> Graph:
     """The model read, checked to be int8 and through the graph passes: ready to lower."""
     graph = read_model(model_path)
+    convert_uint8_graph(graph)         # legacy uint8 graphs: stored as int8, exactly
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)

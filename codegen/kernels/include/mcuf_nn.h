@@ -28,6 +28,7 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* output zero point */
     int32_t act_min, act_max;
+    int32_t filter_offset;     /* -filter zero point: only the _wzp kernels read it */
 } mcuf_conv_params;
 
 /* filter: [out_c][k_h][k_w][filter_in_c]; bias: [out_c] */
@@ -40,6 +41,17 @@ void mcuf_conv_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *
 void mcuf_conv_1x1_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                       const int32_t *bias_folded, const int32_t *multiplier,
                       const int32_t *shift, int8_t *output);
+
+/* Weights with a zero point (legacy uint8 graphs, stored shifted to int8): every tap
+ * multiplies (filter + filter_offset) * (input + input_offset), as TFLite's uint8
+ * reference_ops::Conv / DepthwiseConv do; per-tensor or per-channel multipliers. */
+void mcuf_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                      int8_t *output);
+void mcuf_depthwise_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias,
+                                const int32_t *multiplier, const int32_t *shift,
+                                int8_t *output);
 
 /* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
 void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
@@ -114,6 +126,7 @@ typedef struct {
     uint8_t per_channel;       /* multiplier/shift have out_depth entries, else one */
     int32_t input_offset, output_offset;
     int32_t act_min, act_max;
+    int32_t filter_offset;     /* -filter zero point (per-tensor weights; legacy uint8 / QAT) */
 } mcuf_fc_params;
 
 /* filter: [out_depth][in_depth] */
@@ -131,6 +144,9 @@ typedef struct {
 } mcuf_pool_params;
 
 void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* uint8 AVERAGE_POOL_2D (reference_ops::AveragePool on uint8: (sum + n/2) / n of the
+ * non-negative uint8 sum) on values stored shifted to int8 (u - 128) */
+void mcuf_avgpool_u8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 
 /* MEAN over adjacent axes, the input seen as [batches][count][channels] (H*W in a global
