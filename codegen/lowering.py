@@ -791,3 +791,10 @@ _LOWERERS = {
     "LOGISTIC": _lower_table, "RSQRT": _lower_table, "LUT": _lower_table,
     "BATCH_MATMUL": _lower_batch_matmul, "SQUARED_DIFFERENCE": _lower_squared_difference,
 }
+
+# detection / segmentation head operators (codegen/lowering_heads.py)
+from .lowering_heads import HEAD_LOWERERS  # noqa: E402  (it imports this module)
+
+_LOWERERS.update(HEAD_LOWERERS)
+SUPPORTED_OPS = SUPPORTED_OPS + tuple(HEAD_LOWERERS)
+

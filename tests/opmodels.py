@@ -335,3 +335,73 @@ def batch_matmul_model(rng, *, shape_a, shape_b, adj_x=False, adj_y=False, const
     y = mb.tensor(batch + [m, n], "int8", sa * sb * 128 * np.sqrt(k), int(zo))
     mb.op("BATCH_MATMUL", [a, b], [y], "BatchMatMulOptions", AdjX=adj_x, AdjY=adj_y)
     return mb.build([a], [y])
+
+
+# --- detection / segmentation head operators (tests/test_heads.py) ---
+
+def head_unary_model(op, *, shape=(1, 256), in_scale, in_zp, out_scale, out_zp, **options) -> bytes:
+    """TANH or LEAKY_RELU (options: Alpha) on one int8 tensor."""
+    mb = ModelBuilder()
+    x = mb.tensor(list(shape), "int8", in_scale, in_zp)
+    y = mb.tensor(list(shape), "int8", out_scale, out_zp)
+    opts = {"LEAKY_RELU": "LeakyReluOptions"}.get(op)
+    mb.op(op, [x], [y], opts, **options)
+    return mb.build([x], [y])
+
+
+def head_binary_model(rng, op, *, shape_a, shape_b, const_b, quant, act="NONE") -> bytes:
+    """SUB, MAXIMUM, MINIMUM or PRELU of the input and a second operand: a constant of
+    shape_b, or (shape_b == shape_a) the input requantized by a QUANTIZE.
+    quant: ((scale, zp) of a, of b, of the output)."""
+    (sa, za), (sb, zb), (so, zo) = quant
+    mb = ModelBuilder()
+    a = mb.tensor(list(shape_a), "int8", sa, za)
+    if const_b:
+        b = mb.tensor(list(shape_b), "int8", sb, zb, rng.integers(-128, 128, shape_b))
+    else:
+        b = mb.tensor(list(shape_b), "int8", sb, zb)
+        mb.op("QUANTIZE", [a], [b])
+    out = list(np.broadcast_shapes(tuple(shape_a), tuple(shape_b)))
+    y = mb.tensor(out, "int8", so, zo)
+    if op == "SUB":
+        mb.op("SUB", [a, b], [y], "SubOptions", FusedActivationFunction=ACT[act])
+    elif op == "PRELU":
+        mb.op("PRELU", [a, b], [y])
+    else:
+        mb.op(op, [a, b], [y], "MaximumMinimumOptions")
+    return mb.build([a], [y])
+
+
+def resize_model(rng, kind, *, n=1, in_hw, out_hw, c, align_corners=False, half_pixel=False) -> bytes:
+    """RESIZE_NEAREST_NEIGHBOR or RESIZE_BILINEAR of an [n, h, w, c] int8 tensor."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, [n, *in_hw, c])
+    zp = int(mb.tensors[x]["zero_point"][0])
+    size = mb.tensor([2], "int32", data=list(out_hw))
+    y = mb.tensor([n, *out_hw, c], "int8", xs, zp)
+    opts = "ResizeNearestNeighborOptions" if kind == "RESIZE_NEAREST_NEIGHBOR" else "ResizeBilinearOptions"
+    mb.op(kind, [x, size], [y], opts, AlignCorners=align_corners, HalfPixelCenters=half_pixel)
+    return mb.build([x], [y])
+
+
+def concat_requantized_model(rng, *, raw=False) -> bytes:
+    """CONCATENATION of differently quantized branches as the converter writes it: each input
+    requantized to the output's scale by a QUANTIZE first (raw=True: without them, which
+    TFLite refuses)."""
+    mb = ModelBuilder()
+    x = mb.tensor([1, 4, 5, 3], "int8", 0.05, 3)
+    a = mb.tensor([1, 4, 5, 3], "int8", 0.2, -128)
+    b = mb.tensor([1, 4, 5, 3], "int8", 0.01, 127)
+    mb.op("QUANTIZE", [x], [a])
+    mb.op("QUANTIZE", [x], [b])
+    so, zo = 0.07, -9
+    ins = [x, a, b]
+    if not raw:
+        ins = []
+        for t in (x, a, b):
+            r = mb.tensor([1, 4, 5, 3], "int8", so, zo)
+            mb.op("QUANTIZE", [t], [r])
+            ins.append(r)
+    y = mb.tensor([1, 4, 5, 9], "int8", so, zo)
+    mb.op("CONCATENATION", ins, [y], "ConcatenationOptions", Axis=3)
+    return mb.build([x], [y])

@@ -202,6 +202,44 @@ void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *input1, const int8_t *i
                  int8_t *output);
 
 /* A pointwise int8 function as a 256-entry table (table[x + 128]), built by the generator. */
+/* Detection / segmentation head operators (reference/mcuf_heads_s8.c). */
+/* SUB: ADD's arithmetic with the scaled operands subtracted */
+void mcuf_sub_s8(const mcuf_add_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                 int8_t *output);
+
+/* two operands walked over a 4-D output; element strides, 0 where broadcast */
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];
+} mcuf_broadcast_params;
+
+void mcuf_maximum_s8(const mcuf_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
+void mcuf_minimum_s8(const mcuf_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
+
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];           /* input, alpha */
+    int32_t input_offset, alpha_offset, output_offset;
+    int32_t output_multiplier_1, output_shift_1;   /* x >= 0: input scale / output scale */
+    int32_t output_multiplier_2, output_shift_2;   /* x < 0: times alpha's scale too */
+} mcuf_prelu_params;
+
+void mcuf_prelu_s8(const mcuf_prelu_params *p, const int8_t *input, const int8_t *alpha,
+                   int8_t *output);
+
+typedef struct {
+    uint16_t batches, in_h, in_w, depth, out_h, out_w;
+} mcuf_resize_params;
+
+/* y_index[out_h], x_index[out_w]: the source row / column of each output one */
+void mcuf_resize_nearest_s8(const mcuf_resize_params *p, const int8_t *input,
+                            const int32_t *y_index, const int32_t *x_index, int8_t *output);
+/* y_table[out_h][3], x_table[out_w][3]: {lower, upper, 10-bit fraction} per row / column */
+void mcuf_resize_bilinear_s8(const mcuf_resize_params *p, const int8_t *input,
+                             const int32_t *y_table, const int32_t *x_table, int8_t *output);
+
 typedef struct {
     uint32_t size;
 } mcuf_lut_params;

@@ -1,0 +1,245 @@
+"""Lowering of the operators of detection and segmentation heads (issue #18 item 6): SUB,
+MAXIMUM, MINIMUM, PRELU, LEAKY_RELU, TANH, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILINEAR,
+LOG_SOFTMAX. Each mirrors TFLite's reference int8 kernel (BUILTIN_REF), named in its
+docstring; every constant, coordinate and table is computed here, on the host.
+
+Kept apart from lowering.py so that the per-operator registry can take each function as
+one record; lowering.py only registers them (HEAD_LOWERERS).
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+
+import numpy as np
+
+from . import lowering as L
+from . import quantization as q
+from .errors import UnsupportedModelError
+
+f32 = np.float32
+
+
+# --- single-input ops as 256-entry tables (kernel mcuf_lut_s8) ---
+
+def _libm_float(name: str):
+    """A float -> float function of the C library (TFLite calls std::tanh on a float,
+    i.e. tanhf), numpy's float32 version if the library cannot be loaded."""
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        fn = getattr(libm, name)
+        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        return lambda v: f32(fn(float(v)))
+    except (OSError, AttributeError):
+        return {"tanhf": lambda v: np.tanh(f32(v))}[name]
+
+
+def tanh_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 TANH of x. Its reference kernel (TanhEval with
+    kReference) looks x up in a table that PopulateLookupTable / LUTPopulate fills in float32:
+    round(tanhf(in_scale * (x - zp)) * (1 / out_scale)) + out_zp, clamped (all 256 inputs
+    checked against the reference in tests/test_heads.py)."""
+    tanhf = _libm_float("tanhf")
+    inv = f32(f32(1.0) / f32(out_scale))
+
+    def tanh(x: int) -> int:
+        v = f32(f32(in_scale) * f32(x - in_zp))
+        return q.tflite_round(float(f32(tanhf(v) * inv))) + out_zp
+
+    return q._int8_table(tanh)
+
+
+def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
+                     alpha: float) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 LEAKY_RELU of x: reference_ops::QuantizeLeakyRelu with
+    two multipliers from LeakyReluPrepare (input_scale * alpha / output_scale and
+    input_scale / output_scale, evaluated in float as written there): x - zp >= 0 takes the
+    identity one, else the alpha one; MultiplyByQuantizedMultiplier, + out_zp, clamped."""
+    ma, sa = q.quantize_multiplier(float(f32(f32(f32(in_scale) * f32(alpha)) / f32(out_scale))))
+    mi, si = q.quantize_multiplier(float(f32(f32(in_scale) / f32(out_scale))))
+    if max(sa, si) > L.MAX_LEFT_SHIFT:
+        raise ValueError("LEAKY_RELU multiplier of 2^31 or more (TFLite's arithmetic overflows)")
+
+    def leaky(x: int) -> int:
+        v = x - in_zp
+        m, s = (mi, si) if v >= 0 else (ma, sa)
+        return q.multiply_by_quantized_multiplier(v, m, s) + out_zp
+
+    return q._int8_table(leaky)
+
+
+def _table_step(op, x, y, table) -> L.Step:
+    t = L.ConstArray(f"op{op.index}_table", "int8_t", table)
+    return L.Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
+                  [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
+
+
+def lower_tanh(graph, op) -> L.Step:
+    x, y = L._t(graph, op.inputs[0]), L._t(graph, op.outputs[0])
+    L._require_int8(x, y)
+    return _table_step(op, x, y, tanh_table(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                                            y.quant.zero_point))
+
+
+def lower_leaky_relu(graph, op) -> L.Step:
+    x, y = L._t(graph, op.inputs[0]), L._t(graph, op.outputs[0])
+    L._require_int8(x, y)
+    try:
+        table = leaky_relu_table(x.quant.scale, x.quant.zero_point, y.quant.scale,
+                                 y.quant.zero_point, op.options.get("Alpha", 0.2))
+    except ValueError as e:
+        raise UnsupportedModelError(str(e)) from None
+    return _table_step(op, x, y, table)
+
+
+# --- two-operand element-wise ops (4-D broadcasting) ---
+
+def lower_sub(graph, op) -> L.Step:
+    """SUB: PrepareGeneralSubOp's multipliers (ADD's: left shift 20, both inputs scaled by
+    1 / (2 * max input scale)), then reference_ops::SubElementwise / BroadcastQuantSubSlow:
+    the scaled operands subtracted, requantized, + output zero point, clamped."""
+    a, b, y = L._t(graph, op.inputs[0]), L._t(graph, op.inputs[1]), L._t(graph, op.outputs[0])
+    L._require_int8(a, b, y)
+    args, ins, consts, walk = L._broadcast_operands(graph, op, a, b, y)
+    left_shift = 20
+    sa, sb, so = (float(f32(t.quant.scale)) for t in (a, b, y))
+    twice_max = float(f32(2 * f32(max(sa, sb))))
+    m1, s1 = q.quantize_multiplier(sa / twice_max)
+    m2, s2 = q.quantize_multiplier(sb / twice_max)
+    mo, s_o = q.quantize_multiplier(twice_max / ((1 << left_shift) * so))
+    act_min, act_max = L._act(op, y)
+    p = dict(size=y.size, input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
+             left_shift=left_shift, input1_multiplier=m1, input1_shift=s1,
+             input2_multiplier=m2, input2_shift=s2, output_multiplier=mo, output_shift=s_o,
+             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    return L.Step(op, "mcuf_sub_s8", "mcuf_add_broadcast_params", dict(add=p, **walk),
+                  args, ins, y.index, 0, consts)
+
+
+def lower_maximum_minimum(graph, op) -> L.Step:
+    """MAXIMUM / MINIMUM: reference_ops::MaximumMinimumBroadcastSlow compares the raw int8
+    values (TFLite does not requantize; neither does this)."""
+    a, b, y = L._t(graph, op.inputs[0]), L._t(graph, op.inputs[1]), L._t(graph, op.outputs[0])
+    L._require_int8(a, b, y)
+    args, ins, consts, walk = L._broadcast_operands(graph, op, a, b, y)
+    kernel = "mcuf_maximum_s8" if op.type == "MAXIMUM" else "mcuf_minimum_s8"
+    return L.Step(op, kernel, "mcuf_broadcast_params", walk, args, ins, y.index, 0, consts)
+
+
+def lower_prelu(graph, op) -> L.Step:
+    """PRELU: PreluPrepare's two multipliers (input_scale / output_scale and
+    input_scale * alpha_scale / output_scale, in float as written there), then
+    reference_ops::BroadcastPrelu4DSlow: x - zp >= 0 requantized by the first, else
+    (x - zp) * (alpha - alpha_zp) by the second; + output zero point, clamped to int8."""
+    x, alpha, y = L._t(graph, op.inputs[0]), L._t(graph, op.inputs[1]), L._t(graph, op.outputs[0])
+    L._require_int8(x, alpha, y)
+    if alpha.quant.per_channel:
+        raise UnsupportedModelError(f"PRELU alpha '{alpha.name}' quantized per channel")
+    args, ins, consts, walk = L._broadcast_operands(graph, op, x, alpha, y)
+    sx, sa, so = (f32(t.quant.scale) for t in (x, alpha, y))
+    m1, s1 = q.quantize_multiplier(float(f32(sx / so)))
+    m2, s2 = q.quantize_multiplier(float(f32(f32(sx * sa) / so)))
+    p = dict(out_dims=walk["out_dims"], stride1=walk["stride1"], stride2=walk["stride2"],
+             input_offset=-x.quant.zero_point, alpha_offset=-alpha.quant.zero_point,
+             output_offset=y.quant.zero_point, output_multiplier_1=m1, output_shift_1=s1,
+             output_multiplier_2=m2, output_shift_2=s2)
+    return L.Step(op, "mcuf_prelu_s8", "mcuf_prelu_params", p, args, ins, y.index, 0, consts)
+
+
+# --- resizing ---
+
+def nearest_indices(in_size: int, out_size: int, align_corners: bool, half_pixel: bool) -> np.ndarray:
+    """reference_ops::GetNearestNeighbor for every output coordinate, in its float32
+    arithmetic: scale = in / out (or (in-1)/(out-1) with align_corners), source =
+    floor((i + offset) * scale) (TfLiteRound with align_corners), clamped."""
+    if align_corners and out_size > 1:
+        scale = f32(in_size - 1) / f32(out_size - 1)
+    else:
+        scale = f32(in_size) / f32(out_size)
+    offset = f32(0.5) if half_pixel else f32(0.0)
+    out = []
+    for i in range(out_size):
+        v = f32(f32(f32(i) + offset) * scale)
+        s = q.tflite_round(float(v)) if align_corners else int(np.floor(v))
+        s = min(s, in_size - 1)
+        if half_pixel:
+            s = max(0, s)
+        out.append(s)
+    return np.array(out, np.int32)
+
+
+def bilinear_table(in_size: int, out_size: int, align_corners: bool, half_pixel: bool) -> np.ndarray:
+    """reference_ops::ResizeBilinearInteger's ComputeInterpolationValues for every output
+    coordinate: [out][lower, upper, scaled - 1024 * lower] with the 10-bit scale
+    ((1024 * in + out / 2) / out, or the align_corners form), C integer division."""
+    def cdiv(a: int, b: int) -> int:
+        return q._trunc_div(a, b)
+    scale = cdiv(1024 * in_size + out_size // 2, out_size)
+    if align_corners and out_size > 1:
+        scale = cdiv(1024 * (in_size - 1) + (out_size - 1) // 2, out_size - 1)
+    rows = []
+    for i in range(out_size):
+        v = i * scale + cdiv(scale, 2) - 512 if half_pixel else i * scale
+        lo = max(cdiv(v, 1024), 0)
+        hi = min(cdiv(v + 1023, 1024), in_size - 1)
+        rows.append((lo, hi, v - 1024 * lo))
+    return np.array(rows, np.int32).reshape(-1)
+
+
+def lower_resize(graph, op) -> L.Step:
+    """RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (NHWC, H and W resized): the source rows,
+    columns and fractions as tables; the kernels copy or interpolate. The output keeps the
+    input's bytes' quantization, as TFLite's kernels do (they do not requantize)."""
+    x, y = L._t(graph, op.inputs[0]), L._t(graph, op.outputs[0])
+    L._require_int8(x, y)
+    n, in_h, in_w, c = L._nhwc(x)
+    n2, out_h, out_w, c2 = L._nhwc(y)
+    size = L._const_ints(graph, op.inputs[1], "the output size")
+    if (n, c) != (n2, c2) or size != [out_h, out_w]:
+        raise UnsupportedModelError(f"output {list(y.shape)} does not match input {list(x.shape)} "
+                                    f"resized to {size}")
+    if max(n, in_h, in_w, c, out_h, out_w) >= 1 << 16:
+        raise UnsupportedModelError("a dimension of 65536 or more")
+    align = bool(op.options.get("AlignCorners", False))
+    half = bool(op.options.get("HalfPixelCenters", False))
+    if align and half:
+        raise UnsupportedModelError("align_corners and half_pixel_centers both set (TFLite refuses it)")
+    p = dict(batches=n, in_h=in_h, in_w=in_w, depth=c, out_h=out_h, out_w=out_w)
+    k = op.index
+    if op.type == "RESIZE_NEAREST_NEIGHBOR":
+        ys = L.ConstArray(f"op{k}_y_index", "int32_t", nearest_indices(in_h, out_h, align, half))
+        xs = L.ConstArray(f"op{k}_x_index", "int32_t", nearest_indices(in_w, out_w, align, half))
+        kernel = "mcuf_resize_nearest_s8"
+    else:
+        ys = L.ConstArray(f"op{k}_y_table", "int32_t", bilinear_table(in_h, out_h, align, half))
+        xs = L.ConstArray(f"op{k}_x_table", "int32_t", bilinear_table(in_w, out_w, align, half))
+        kernel = "mcuf_resize_bilinear_s8"
+    return L.Step(op, kernel, "mcuf_resize_params", p,
+                  [("in", x.index), ("const", ys), ("const", xs), ("out", y.index)],
+                  [x.index], y.index, 0, [ys, xs])
+
+
+def lower_concatenation(graph, op):
+    """CONCATENATION: int8 inputs quantized differently from the output are refused, as
+    TFLite's int8 Prepare refuses them (concatenation.cc: scale and zero point must equal
+    the output's); the converter puts a QUANTIZE (requantize) in front of such inputs, which
+    is compiled exactly (mcuf_requantize_s8). Otherwise lowering.py's byte copy."""
+    y = L._t(graph, op.outputs[0])
+    for i in op.inputs:
+        x = L._t(graph, i)
+        if (x.quant is not None and y.quant is not None
+                and (x.quant.scale != y.quant.scale or x.quant.zero_point != y.quant.zero_point)):
+            raise UnsupportedModelError(
+                f"input '{x.name}' (scale {x.quant.scale:.6g}, zero point {x.quant.zero_point}) is "
+                f"quantized differently from the output (scale {y.quant.scale:.6g}, zero point "
+                f"{y.quant.zero_point}); TFLite's int8 CONCATENATION refuses this too: re-convert, "
+                "the converter requantizes such inputs with a QUANTIZE first")
+    return L._lower_concat(graph, op)
+
+
+HEAD_LOWERERS = {
+    "CONCATENATION": lower_concatenation,
+    "TANH": lower_tanh, "LEAKY_RELU": lower_leaky_relu, "SUB": lower_sub,
+    "MAXIMUM": lower_maximum_minimum, "MINIMUM": lower_maximum_minimum, "PRELU": lower_prelu,
+    "RESIZE_NEAREST_NEIGHBOR": lower_resize, "RESIZE_BILINEAR": lower_resize,
+}

@@ -1,0 +1,102 @@
+"""Operators of detection and segmentation heads against TFLite's reference kernels
+(BUILTIN_REF), one op at a time, both kernel sets, at the quantization extremes: zero points
+-128 and 127, scales from 1e-4 to 10, broadcasting, align_corners / half_pixel_centers."""
+import json
+
+import numpy as np
+import pytest
+
+import opmodels
+from codegen.verify import verify
+from test_single_ops import seed
+
+EXTREMES = [  # (scale, zero point) of input, second operand / -, output
+    ((0.05, 3), (0.02, -7), (0.08, 1)),
+    ((1e-4, -128), (10.0, 127), (0.5, -128)),
+    ((3.0, 127), (0.01, -128), (1e-3, 127)),
+    ((0.02, -128), (0.02, -128), (0.02, -128)),
+]
+
+
+def check(write_model, tmp_path, data: bytes, kernels: str, inputs: int = 6) -> dict:
+    model = write_model(data)
+    res = verify(model, tmp_path / "gen", inputs=inputs, kernels=kernels)
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; first mismatch {res.mismatches[:1]}"
+    return json.loads((tmp_path / "gen" / "model.json").read_text())
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("quant", EXTREMES)
+@pytest.mark.parametrize("op,options", [("TANH", {}), ("LEAKY_RELU", {"Alpha": 0.1}),
+                                        ("LEAKY_RELU", {"Alpha": 1.7}), ("LEAKY_RELU", {"Alpha": -0.3})])
+def test_unary_tables(write_model, tmp_path, op, options, quant, kernels):
+    """Every one of the 256 inputs appears: the whole table is checked."""
+    (si, zi), _, (so, zo) = quant
+    if op == "TANH":
+        so = so if so <= 1 / 64 else 1 / 128
+    data = opmodels.head_unary_model(op, in_scale=si, in_zp=zi, out_scale=so, out_zp=zo, **options)
+    man = check(write_model, tmp_path, data, kernels)
+    assert man["layers"][0]["kernel"] == "mcuf_lut_s8"
+
+
+BINARY_SHAPES = [((1, 5, 6, 7), (1, 5, 6, 7), False), ((1, 5, 6, 7), (7,), True),
+                 ((1, 5, 6, 7), (1, 5, 1, 1), True), ((2, 9, 3), (1, 1, 3), True)]
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("quant", EXTREMES)
+@pytest.mark.parametrize("shape_a,shape_b,const_b", BINARY_SHAPES)
+@pytest.mark.parametrize("op", ["SUB", "MAXIMUM", "MINIMUM"])
+def test_binary(write_model, tmp_path, op, shape_a, shape_b, const_b, quant, kernels):
+    rng = seed(op, shape_a, shape_b, quant)
+    data = opmodels.head_binary_model(rng, op, shape_a=shape_a, shape_b=shape_b, const_b=const_b,
+                                      quant=quant, act="RELU6" if quant[0][0] == 0.05 and op == "SUB" else "NONE")
+    check(write_model, tmp_path, data, kernels)
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("quant", EXTREMES)
+@pytest.mark.parametrize("shape_b", [(1, 1, 7), (7,), (1, 5, 6, 7), (5, 1, 1)])
+def test_prelu(write_model, tmp_path, shape_b, quant, kernels):
+    rng = seed("prelu", shape_b, quant)
+    data = opmodels.head_binary_model(rng, "PRELU", shape_a=(1, 5, 6, 7), shape_b=shape_b,
+                                      const_b=True, quant=quant)
+    check(write_model, tmp_path, data, kernels)
+
+
+RESIZE_CASES = [  # in_hw, out_hw, align_corners, half_pixel_centers
+    ((4, 5), (8, 10), False, False), ((4, 5), (8, 10), True, False), ((4, 5), (8, 10), False, True),
+    ((3, 3), (7, 5), False, False), ((3, 3), (7, 5), True, False), ((3, 3), (7, 5), False, True),
+    ((8, 9), (3, 4), False, False), ((8, 9), (3, 4), True, False), ((8, 9), (3, 4), False, True),
+    ((1, 1), (3, 2), False, False), ((5, 5), (1, 1), True, False), ((6, 4), (6, 4), False, True),
+]
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("in_hw,out_hw,align,half", RESIZE_CASES)
+@pytest.mark.parametrize("kind", ["RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"])
+def test_resize(write_model, tmp_path, kind, in_hw, out_hw, align, half, kernels):
+    rng = seed(kind, in_hw, out_hw, align, half)
+    data = opmodels.resize_model(rng, kind, n=2 if in_hw == (3, 3) else 1, in_hw=in_hw,
+                                 out_hw=out_hw, c=3, align_corners=align, half_pixel=half)
+    check(write_model, tmp_path, data, kernels)
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+def test_concatenation_of_requantized_inputs(write_model, tmp_path, kernels):
+    """Inputs of three different scales and zero points (-128 and 127), each requantized to
+    the output's by a QUANTIZE as the converter does: bit-exact."""
+    man = check(write_model, tmp_path, opmodels.concat_requantized_model(seed("cat")), kernels, inputs=10)
+    assert [layer["op"] for layer in man["layers"]].count("QUANTIZE") == 5
+
+
+def test_concatenation_of_mixed_quantization_is_refused_like_tflite(write_model):
+    """Without the QUANTIZEs TFLite's int8 CONCATENATION refuses the model; so does codegen."""
+    from codegen.errors import UnsupportedModelError
+    from codegen.pipeline import compile_graph
+    from runtime.interpreter import ReferenceModel
+    model = write_model(opmodels.concat_requantized_model(seed("cat"), raw=True))
+    with pytest.raises(Exception, match="CONCATENATION"):
+        ReferenceModel(model)
+    with pytest.raises(UnsupportedModelError, match="#2 CONCATENATION.*refuses this too"):
+        compile_graph(model)
