@@ -157,12 +157,24 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
     layer_table = []
     layers = []
     named: set[int] = set()
+    stored: dict[tuple, str] = {}    # constant contents -> the array that holds them
+    alias: dict[str, str] = {}       # a constant's name -> the stored array with its contents
     for i, step in enumerate(steps):
         op = step.op
         out_t = graph.tensors[step.output]
         in_shapes = ", ".join(_shape(graph.tensors[t]) for t in step.inputs)
         parts.append(f"\n/* layer {i}: {op.type} (model op #{op.index}) {in_shapes} -> {_shape(out_t)} */\n")
         for c in step.consts:
+            # identical constants (a weight buffer shared by several operators, equal
+            # multiplier rows, tables) are stored once in flash
+            key = (c.ctype, c.values.dtype.str, c.values.shape, c.values.tobytes())
+            if stored.get(key) == c.name:   # the same array passed twice
+                continue
+            if key in stored:
+                alias[c.name] = stored[key]
+                parts.append(f"/* {c.name}: the same {c.values.nbytes} bytes as {stored[key]} */\n")
+                continue
+            stored[key] = c.name
             parts.append(_c_array(c))
         # an op lowered to several steps (SPLIT) gets one parameter block per step
         pname = f"op{op.index}_params" + (f"_{i}" if op.index in named else "")
@@ -172,7 +184,7 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
             if a[0] in ("in", "out"):
                 return f"arena + {plan.offset(graph, a[1])}"
             if a[0] == "const":
-                return a[1].name
+                return alias.get(a[1].name, a[1].name)
             if a[0] == "ins":      # an array of input pointers (CONCATENATION)
                 return "(const int8_t *const[]){" + ", ".join(c_arg(b, i) for b in a[1]) + "}"
             if a[0] == "scratch":
@@ -233,6 +245,8 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
 
     _copy_kernels(out_dir / "mcuf")
 
+    shared_bytes = sum(c.values.nbytes for s in steps for c in s.consts if c.name in alias)
+
     def tensor_info(t, offset):
         dtype = "uint8" if t.index in graph.uint8_edges else t.dtype
         return {"tensor": t.index, "name": t.name, "shape": list(t.shape), "dtype": dtype,
@@ -248,7 +262,8 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
         "input": tensor_info(x, x_off),
         "output": tensor_info(y, y_off),
         "arena_bytes": plan.arena_bytes,
-        "weight_bytes": weight_bytes,
+        "weight_bytes": weight_bytes - shared_bytes,   # stored once each: what flash holds
+        "weight_bytes_shared": shared_bytes,           # constants equal to an earlier one
         "macs": int(sum(s.macs for s in steps)),
         "layers": layers,
         "aliases": {str(k): v for k, v in graph.aliases.items()},

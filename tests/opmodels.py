@@ -405,3 +405,20 @@ def concat_requantized_model(rng, *, raw=False) -> bytes:
     y = mb.tensor([1, 4, 5, 9], "int8", so, zo)
     mb.op("CONCATENATION", ins, [y], "ConcatenationOptions", Axis=3)
     return mb.build([x], [y])
+
+
+def tied_conv_model(rng, *, repeats=3, c=16, h=8, w=8) -> bytes:
+    """One 3x3 CONV_2D applied `repeats` times with the same weight and bias tensors (a
+    weight-tied refinement block): the .tflite stores the weights once."""
+    mb = ModelBuilder()
+    x = mb.tensor([1, h, w, c], "int8", 0.05, -3)
+    wscales = np.exp(rng.uniform(np.log(1e-3), np.log(1e-2), c)).astype(np.float32)
+    wt = mb.tensor([c, 3, 3, c], "int8", wscales, 0, rng.integers(-127, 128, (c, 3, 3, c)), axis=0)
+    bias = mb.tensor([c], "int32", 0.05 * wscales, 0, rng.integers(-3000, 3000, c))
+    t = x
+    for _ in range(repeats):
+        y = mb.tensor([1, h, w, c], "int8", 0.05, -3)
+        mb.op("CONV_2D", [t, wt, bias], [y], "Conv2DOptions", Padding=PAD["SAME"], StrideW=1,
+              StrideH=1, FusedActivationFunction=ACT["RELU6"], DilationWFactor=1, DilationHFactor=1)
+        t = y
+    return mb.build([x], [t])
