@@ -422,3 +422,51 @@ def tied_conv_model(rng, *, repeats=3, c=16, h=8, w=8) -> bytes:
               StrideH=1, FusedActivationFunction=ACT["RELU6"], DilationWFactor=1, DilationHFactor=1)
         t = y
     return mb.build([x], [t])
+
+
+# --- legacy uint8 graphs (tests/test_legacy_uint8.py) ---
+
+def uint8_layer_model(rng, kind, *, in_zp=128, w_zp=119, h=7, w=7, c=5, out_c=6, k=3, stride=1,
+                      padding="SAME", act="NONE") -> bytes:
+    """One legacy uint8 layer (TFLite 1.x quantization): uint8 activations, uint8 weights with
+    a zero point near 128 (w_zp), per-tensor scales. kind: CONV_2D, DEPTHWISE_CONV_2D,
+    FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, SOFTMAX."""
+    mb = ModelBuilder()
+    xs = 0.02
+    if kind == "FULLY_CONNECTED":
+        x = mb.tensor([2, c * h], "uint8", xs, in_zp)
+        ws = 0.004
+        wt = mb.tensor([out_c, c * h], "uint8", ws, w_zp, rng.integers(0, 256, (out_c, c * h)))
+        b = mb.tensor([out_c], "int32", xs * ws, 0, rng.integers(-2000, 2000, out_c))
+        y = mb.tensor([2, out_c], "uint8", 0.5 if w_zp in (0, 255) else 0.1, 131)
+        mb.op(kind, [x, wt, b], [y], "FullyConnectedOptions", FusedActivationFunction=ACT[act])
+        return mb.build([x], [y])
+    x = mb.tensor([1, h, w, c], "uint8", xs, in_zp)
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        ws = 0.005
+        oh, ow = _out_size(padding, h, k, stride, 1), _out_size(padding, w, k, stride, 1)
+        if kind == "CONV_2D":
+            wt = mb.tensor([out_c, k, k, c], "uint8", ws, w_zp, rng.integers(0, 256, (out_c, k, k, c)))
+        else:
+            out_c = c
+            wt = mb.tensor([1, k, k, c], "uint8", ws, w_zp, rng.integers(0, 256, (1, k, k, c)), axis=3)
+        b = mb.tensor([out_c], "int32", xs * ws, 0, rng.integers(-3000, 3000, out_c))
+        y = mb.tensor([1, oh, ow, out_c], "uint8", 0.05 * (k if kind == "CONV_2D" else 1), 120)
+        if kind == "CONV_2D":
+            mb.op(kind, [x, wt, b], [y], "Conv2DOptions", Padding=PAD[padding], StrideW=stride,
+                  StrideH=stride, FusedActivationFunction=ACT[act], DilationWFactor=1, DilationHFactor=1)
+        else:
+            mb.op(kind, [x, wt, b], [y], "DepthwiseConv2DOptions", Padding=PAD[padding], StrideW=stride,
+                  StrideH=stride, DepthMultiplier=1, FusedActivationFunction=ACT[act],
+                  DilationWFactor=1, DilationHFactor=1)
+        return mb.build([x], [y])
+    if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        oh, ow = _out_size(padding, h, k, stride, 1), _out_size(padding, w, k, stride, 1)
+        y = mb.tensor([1, oh, ow, c], "uint8", xs, in_zp)
+        mb.op(kind, [x], [y], "Pool2DOptions", Padding=PAD[padding], StrideW=stride, StrideH=stride,
+              FilterWidth=k, FilterHeight=k, FusedActivationFunction=ACT[act])
+        return mb.build([x], [y])
+    assert kind == "SOFTMAX"
+    y = mb.tensor([1, h, w, c], "uint8", 1 / 256, 0)
+    mb.op(kind, [x], [y], "SoftmaxOptions", Beta=1.0)
+    return mb.build([x], [y])
