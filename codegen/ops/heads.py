@@ -3,8 +3,8 @@ MAXIMUM, MINIMUM, PRELU, LEAKY_RELU, TANH, RESIZE_NEAREST_NEIGHBOR, RESIZE_BILIN
 LOG_SOFTMAX. Each mirrors TFLite's reference int8 kernel (BUILTIN_REF), named in its
 docstring; every constant, coordinate and table is computed here, on the host.
 
-Kept apart from lowering.py so that the per-operator registry can take each function as
-one record; lowering.py only registers them (HEAD_LOWERERS).
+One record per operator (codegen/ops/registry.py); kernels in
+codegen/kernels/reference/mcuf_heads_s8.c.
 """
 from __future__ import annotations
 
@@ -13,9 +13,21 @@ import ctypes.util
 
 import numpy as np
 
-from . import lowering as L
-from . import quantization as q
-from .errors import UnsupportedModelError
+from .. import quantization as q
+from ..errors import UnsupportedModelError
+from ..graph import Graph, Operator
+from . import common as C
+from .elementwise import _broadcast_operands, broadcast_shape
+from .registry import INDEX, INT8, ConstArray, OpRecord, Step, register_kernel, register_op
+from .shapes import ShapeError, const_ints, fmt, input_shape, same_as_input
+
+MAX_LEFT_SHIFT = 30    # as codegen/lowering.py: larger multipliers are undefined in TFLite
+F = "heads"
+for _k in ("mcuf_sub_s8", "mcuf_maximum_s8", "mcuf_minimum_s8", "mcuf_prelu_s8"):
+    register_kernel(_k, family=F)
+register_kernel("mcuf_resize_nearest_s8", weight_layout="int32 source row [OH], column [OW]", family=F)
+register_kernel("mcuf_resize_bilinear_s8", weight_layout="int32 {lower, upper, fraction} [OH], [OW]",
+                family=F)
 
 f32 = np.float32
 
@@ -57,7 +69,7 @@ def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
     identity one, else the alpha one; MultiplyByQuantizedMultiplier, + out_zp, clamped."""
     ma, sa = q.quantize_multiplier(float(f32(f32(f32(in_scale) * f32(alpha)) / f32(out_scale))))
     mi, si = q.quantize_multiplier(float(f32(f32(in_scale) / f32(out_scale))))
-    if max(sa, si) > L.MAX_LEFT_SHIFT:
+    if max(sa, si) > MAX_LEFT_SHIFT:
         raise ValueError("LEAKY_RELU multiplier of 2^31 or more (TFLite's arithmetic overflows)")
 
     def leaky(x: int) -> int:
@@ -68,22 +80,22 @@ def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
     return q._int8_table(leaky)
 
 
-def _table_step(op, x, y, table) -> L.Step:
-    t = L.ConstArray(f"op{op.index}_table", "int8_t", table)
-    return L.Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
+def _table_step(op, x, y, table) -> Step:
+    t = ConstArray(f"op{op.index}_table", "int8_t", table)
+    return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
                   [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
 
 
-def lower_tanh(graph, op) -> L.Step:
-    x, y = L._t(graph, op.inputs[0]), L._t(graph, op.outputs[0])
-    L._require_int8(x, y)
+def lower_tanh(graph, op, kernels: str = "reference") -> Step:
+    x, y = C._t(graph, op.inputs[0]), C._t(graph, op.outputs[0])
+    C._require_int8(x, y)
     return _table_step(op, x, y, tanh_table(x.quant.scale, x.quant.zero_point, y.quant.scale,
                                             y.quant.zero_point))
 
 
-def lower_leaky_relu(graph, op) -> L.Step:
-    x, y = L._t(graph, op.inputs[0]), L._t(graph, op.outputs[0])
-    L._require_int8(x, y)
+def lower_leaky_relu(graph, op, kernels: str = "reference") -> Step:
+    x, y = C._t(graph, op.inputs[0]), C._t(graph, op.outputs[0])
+    C._require_int8(x, y)
     try:
         table = leaky_relu_table(x.quant.scale, x.quant.zero_point, y.quant.scale,
                                  y.quant.zero_point, op.options.get("Alpha", 0.2))
@@ -94,48 +106,48 @@ def lower_leaky_relu(graph, op) -> L.Step:
 
 # --- two-operand element-wise ops (4-D broadcasting) ---
 
-def lower_sub(graph, op) -> L.Step:
+def lower_sub(graph, op, kernels: str = "reference") -> Step:
     """SUB: PrepareGeneralSubOp's multipliers (ADD's: left shift 20, both inputs scaled by
     1 / (2 * max input scale)), then reference_ops::SubElementwise / BroadcastQuantSubSlow:
     the scaled operands subtracted, requantized, + output zero point, clamped."""
-    a, b, y = L._t(graph, op.inputs[0]), L._t(graph, op.inputs[1]), L._t(graph, op.outputs[0])
-    L._require_int8(a, b, y)
-    args, ins, consts, walk = L._broadcast_operands(graph, op, a, b, y)
+    a, b, y = C._t(graph, op.inputs[0]), C._t(graph, op.inputs[1]), C._t(graph, op.outputs[0])
+    C._require_int8(a, b, y)
+    args, ins, consts, walk = _broadcast_operands(graph, op, a, b, y)
     left_shift = 20
     sa, sb, so = (float(f32(t.quant.scale)) for t in (a, b, y))
     twice_max = float(f32(2 * f32(max(sa, sb))))
     m1, s1 = q.quantize_multiplier(sa / twice_max)
     m2, s2 = q.quantize_multiplier(sb / twice_max)
     mo, s_o = q.quantize_multiplier(twice_max / ((1 << left_shift) * so))
-    act_min, act_max = L._act(op, y)
+    act_min, act_max = C._act(op, y)
     p = dict(size=y.size, input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
              left_shift=left_shift, input1_multiplier=m1, input1_shift=s1,
              input2_multiplier=m2, input2_shift=s2, output_multiplier=mo, output_shift=s_o,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    return L.Step(op, "mcuf_sub_s8", "mcuf_add_broadcast_params", dict(add=p, **walk),
+    return Step(op, "mcuf_sub_s8", "mcuf_add_broadcast_params", dict(add=p, **walk),
                   args, ins, y.index, 0, consts)
 
 
-def lower_maximum_minimum(graph, op) -> L.Step:
+def lower_maximum_minimum(graph, op, kernels: str = "reference") -> Step:
     """MAXIMUM / MINIMUM: reference_ops::MaximumMinimumBroadcastSlow compares the raw int8
     values (TFLite does not requantize; neither does this)."""
-    a, b, y = L._t(graph, op.inputs[0]), L._t(graph, op.inputs[1]), L._t(graph, op.outputs[0])
-    L._require_int8(a, b, y)
-    args, ins, consts, walk = L._broadcast_operands(graph, op, a, b, y)
+    a, b, y = C._t(graph, op.inputs[0]), C._t(graph, op.inputs[1]), C._t(graph, op.outputs[0])
+    C._require_int8(a, b, y)
+    args, ins, consts, walk = _broadcast_operands(graph, op, a, b, y)
     kernel = "mcuf_maximum_s8" if op.type == "MAXIMUM" else "mcuf_minimum_s8"
-    return L.Step(op, kernel, "mcuf_broadcast_params", walk, args, ins, y.index, 0, consts)
+    return Step(op, kernel, "mcuf_broadcast_params", walk, args, ins, y.index, 0, consts)
 
 
-def lower_prelu(graph, op) -> L.Step:
+def lower_prelu(graph, op, kernels: str = "reference") -> Step:
     """PRELU: PreluPrepare's two multipliers (input_scale / output_scale and
     input_scale * alpha_scale / output_scale, in float as written there), then
     reference_ops::BroadcastPrelu4DSlow: x - zp >= 0 requantized by the first, else
     (x - zp) * (alpha - alpha_zp) by the second; + output zero point, clamped to int8."""
-    x, alpha, y = L._t(graph, op.inputs[0]), L._t(graph, op.inputs[1]), L._t(graph, op.outputs[0])
-    L._require_int8(x, alpha, y)
+    x, alpha, y = C._t(graph, op.inputs[0]), C._t(graph, op.inputs[1]), C._t(graph, op.outputs[0])
+    C._require_int8(x, alpha, y)
     if alpha.quant.per_channel:
         raise UnsupportedModelError(f"PRELU alpha '{alpha.name}' quantized per channel")
-    args, ins, consts, walk = L._broadcast_operands(graph, op, x, alpha, y)
+    args, ins, consts, walk = _broadcast_operands(graph, op, x, alpha, y)
     sx, sa, so = (f32(t.quant.scale) for t in (x, alpha, y))
     m1, s1 = q.quantize_multiplier(float(f32(sx / so)))
     m2, s2 = q.quantize_multiplier(float(f32(f32(sx * sa) / so)))
@@ -143,7 +155,7 @@ def lower_prelu(graph, op) -> L.Step:
              input_offset=-x.quant.zero_point, alpha_offset=-alpha.quant.zero_point,
              output_offset=y.quant.zero_point, output_multiplier_1=m1, output_shift_1=s1,
              output_multiplier_2=m2, output_shift_2=s2)
-    return L.Step(op, "mcuf_prelu_s8", "mcuf_prelu_params", p, args, ins, y.index, 0, consts)
+    return Step(op, "mcuf_prelu_s8", "mcuf_prelu_params", p, args, ins, y.index, 0, consts)
 
 
 # --- resizing ---
@@ -186,15 +198,15 @@ def bilinear_table(in_size: int, out_size: int, align_corners: bool, half_pixel:
     return np.array(rows, np.int32).reshape(-1)
 
 
-def lower_resize(graph, op) -> L.Step:
+def lower_resize(graph, op, kernels: str = "reference") -> Step:
     """RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (NHWC, H and W resized): the source rows,
     columns and fractions as tables; the kernels copy or interpolate. The output keeps the
     input's bytes' quantization, as TFLite's kernels do (they do not requantize)."""
-    x, y = L._t(graph, op.inputs[0]), L._t(graph, op.outputs[0])
-    L._require_int8(x, y)
-    n, in_h, in_w, c = L._nhwc(x)
-    n2, out_h, out_w, c2 = L._nhwc(y)
-    size = L._const_ints(graph, op.inputs[1], "the output size")
+    x, y = C._t(graph, op.inputs[0]), C._t(graph, op.outputs[0])
+    C._require_int8(x, y)
+    n, in_h, in_w, c = C._nhwc(x)
+    n2, out_h, out_w, c2 = C._nhwc(y)
+    size = C._const_ints(graph, op.inputs[1], "the output size")
     if (n, c) != (n2, c2) or size != [out_h, out_w]:
         raise UnsupportedModelError(f"output {list(y.shape)} does not match input {list(x.shape)} "
                                     f"resized to {size}")
@@ -207,39 +219,43 @@ def lower_resize(graph, op) -> L.Step:
     p = dict(batches=n, in_h=in_h, in_w=in_w, depth=c, out_h=out_h, out_w=out_w)
     k = op.index
     if op.type == "RESIZE_NEAREST_NEIGHBOR":
-        ys = L.ConstArray(f"op{k}_y_index", "int32_t", nearest_indices(in_h, out_h, align, half))
-        xs = L.ConstArray(f"op{k}_x_index", "int32_t", nearest_indices(in_w, out_w, align, half))
+        ys = ConstArray(f"op{k}_y_index", "int32_t", nearest_indices(in_h, out_h, align, half))
+        xs = ConstArray(f"op{k}_x_index", "int32_t", nearest_indices(in_w, out_w, align, half))
         kernel = "mcuf_resize_nearest_s8"
     else:
-        ys = L.ConstArray(f"op{k}_y_table", "int32_t", bilinear_table(in_h, out_h, align, half))
-        xs = L.ConstArray(f"op{k}_x_table", "int32_t", bilinear_table(in_w, out_w, align, half))
+        ys = ConstArray(f"op{k}_y_table", "int32_t", bilinear_table(in_h, out_h, align, half))
+        xs = ConstArray(f"op{k}_x_table", "int32_t", bilinear_table(in_w, out_w, align, half))
         kernel = "mcuf_resize_bilinear_s8"
-    return L.Step(op, kernel, "mcuf_resize_params", p,
+    return Step(op, kernel, "mcuf_resize_params", p,
                   [("in", x.index), ("const", ys), ("const", xs), ("out", y.index)],
                   [x.index], y.index, 0, [ys, xs])
 
 
-def lower_concatenation(graph, op):
-    """CONCATENATION: int8 inputs quantized differently from the output are refused, as
-    TFLite's int8 Prepare refuses them (concatenation.cc: scale and zero point must equal
-    the output's); the converter puts a QUANTIZE (requantize) in front of such inputs, which
-    is compiled exactly (mcuf_requantize_s8). Otherwise lowering.py's byte copy."""
-    y = L._t(graph, op.outputs[0])
-    for i in op.inputs:
-        x = L._t(graph, i)
-        if (x.quant is not None and y.quant is not None
-                and (x.quant.scale != y.quant.scale or x.quant.zero_point != y.quant.zero_point)):
-            raise UnsupportedModelError(
-                f"input '{x.name}' (scale {x.quant.scale:.6g}, zero point {x.quant.zero_point}) is "
-                f"quantized differently from the output (scale {y.quant.scale:.6g}, zero point "
-                f"{y.quant.zero_point}); TFLite's int8 CONCATENATION refuses this too: re-convert, "
-                "the converter requantizes such inputs with a QUANTIZE first")
-    return L._lower_concat(graph, op)
+def prelu_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """activations.cc PreluPrepare: input and alpha broadcast, and the result must be the
+    input's shape (HaveSameShapes(input, output))."""
+    x = input_shape(graph, op, 0)
+    out = broadcast_shape(graph, op)[0]
+    if tuple(out) != tuple(x):
+        raise ShapeError(f"alpha {fmt(input_shape(graph, op, 1))} broadcast widens input {fmt(x)} to {fmt(out)}")
+    return [x]
 
 
-HEAD_LOWERERS = {
-    "CONCATENATION": lower_concatenation,
-    "TANH": lower_tanh, "LEAKY_RELU": lower_leaky_relu, "SUB": lower_sub,
-    "MAXIMUM": lower_maximum_minimum, "MINIMUM": lower_maximum_minimum, "PRELU": lower_prelu,
-    "RESIZE_NEAREST_NEIGHBOR": lower_resize, "RESIZE_BILINEAR": lower_resize,
-}
+def resize_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """resize_nearest_neighbor.cc / resize_bilinear.cc Prepare: a 4-D input, a constant
+    int32 size [2] (new height, width); output [batch, height, width, channels]."""
+    x = input_shape(graph, op, 0, 4)
+    size = const_ints(graph, op, 1, "the output size")
+    if len(size) != 2 or min(size) < 1:
+        raise ShapeError(f"output size {size} must be two positive numbers")
+    return [(x[0], size[0], size[1], x[3])]
+
+
+register_op(OpRecord("TANH", (1, 1), (INT8,), same_as_input, lower_tanh, family=F))
+register_op(OpRecord("LEAKY_RELU", (1, 1), (INT8,), same_as_input, lower_leaky_relu, family=F))
+register_op(OpRecord("SUB", (2, 2), (INT8,), broadcast_shape, lower_sub, family=F))
+register_op(OpRecord("MAXIMUM", (2, 2), (INT8,), broadcast_shape, lower_maximum_minimum, family=F))
+register_op(OpRecord("MINIMUM", (2, 2), (INT8,), broadcast_shape, lower_maximum_minimum, family=F))
+register_op(OpRecord("PRELU", (2, 2), (INT8,), prelu_shape, lower_prelu, family=F, weights=(1,)))
+register_op(OpRecord("RESIZE_NEAREST_NEIGHBOR", (2, 2), (INT8, INDEX), resize_shape, lower_resize, family=F))
+register_op(OpRecord("RESIZE_BILINEAR", (2, 2), (INT8, INDEX), resize_shape, lower_resize, family=F))
