@@ -470,3 +470,11 @@ def uint8_layer_model(rng, kind, *, in_zp=128, w_zp=119, h=7, w=7, c=5, out_c=6,
     y = mb.tensor([1, h, w, c], "uint8", 1 / 256, 0)
     mb.op(kind, [x], [y], "SoftmaxOptions", Beta=1.0)
     return mb.build([x], [y])
+
+
+def log_softmax_model(rng, *, shape, in_scale, in_zp) -> bytes:
+    mb = ModelBuilder()
+    x = mb.tensor(list(shape), "int8", in_scale, in_zp)
+    y = mb.tensor(list(shape), "int8", 16 / 256, 127)
+    mb.op("LOG_SOFTMAX", [x], [y], "LogSoftmaxOptions")
+    return mb.build([x], [y])

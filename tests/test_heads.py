@@ -100,3 +100,13 @@ def test_concatenation_of_mixed_quantization_is_refused_like_tflite(write_model)
         ReferenceModel(model)
     with pytest.raises(UnsupportedModelError, match="#2 CONCATENATION.*refuses this too"):
         compile_graph(model)
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("shape,in_scale,in_zp", [((1, 10), 0.1, 3), ((2, 5, 7), 0.02, -128),
+                                                   ((1, 4, 4, 21), 1.0, 127), ((3, 256), 0.05, 0),
+                                                   ((1, 1000), 0.2, -20), ((2, 3), 1e-3, 50)])
+def test_log_softmax(write_model, tmp_path, shape, in_scale, in_zp, kernels):
+    data = opmodels.log_softmax_model(seed("logsm", shape), shape=shape, in_scale=in_scale, in_zp=in_zp)
+    man = check(write_model, tmp_path, data, kernels, inputs=10)
+    assert man["layers"][0]["kernel"] == "mcuf_log_softmax_s8"

@@ -231,6 +231,53 @@ def lower_resize(graph, op, kernels: str = "reference") -> Step:
                   [x.index], y.index, 0, [ys, xs])
 
 
+# --- LOG_SOFTMAX ---
+
+register_kernel("mcuf_log_softmax_s8", weight_layout="int32 diff_q5[256], exp_q12[256]", family=F)
+
+
+def log_softmax_tables(input_scale: float) -> tuple[dict, np.ndarray, np.ndarray]:
+    """LogSoftmaxPrepare's constants (PreprocessLogSoftmaxScalingExp with beta 1 and 5
+    integer bits; diff_min = -CalculateInputRadius(5, left shift)) and, for each of the 256
+    differences d = x - max, the Q5.26 value MultiplyByQuantizedMultiplier(d, multiplier,
+    left shift) and Rescale<12>(exp_on_negative_values(it)) as reference_integer_ops::
+    LogSoftmax computes them (exp 0 where d < diff_min: the reference skips those)."""
+    mult, left_shift, diff_min = q.softmax_params(1.0, input_scale)
+    real_reverse = (1 << (31 - left_shift)) / float(mult)
+    rev_mult, rev_shift = q.quantize_multiplier(real_reverse)
+    diff_q5 = np.zeros(256, np.int64)
+    exp_q12 = np.zeros(256, np.int64)
+    for k in range(256):
+        v = q.multiply_by_quantized_multiplier(-k, mult, left_shift)
+        diff_q5[k] = v
+        if -k >= diff_min:
+            exp_q12[k] = q.rounding_divide_by_pot(q._exp_on_negative_values(v), 12)
+    p = dict(diff_min=diff_min, reverse_multiplier=rev_mult, reverse_shift=rev_shift)
+    return p, diff_q5.astype(np.int32), exp_q12.astype(np.int32)
+
+
+def lower_log_softmax(graph, op, kernels: str = "reference") -> Step:
+    """LOG_SOFTMAX over the last axis: reference_integer_ops::LogSoftmax (int8 output scale
+    16/256, zero point 127, which LogSoftmaxPrepare requires)."""
+    x, y = C._t(graph, op.inputs[0]), C._t(graph, op.outputs[0])
+    C._require_int8(x, y)
+    if y.quant.zero_point != 127 or y.quant.scale != f32(16 / 256):
+        raise UnsupportedModelError("int8 LOG_SOFTMAX output must have scale 16/256 and zero point "
+                                    f"127 (TFLite refuses others), not {y.quant.scale:.6g} / {y.quant.zero_point}")
+    depth = x.shape[-1] if x.shape else 1
+    try:
+        p, diff_q5, exp_q12 = log_softmax_tables(x.quant.scale)
+    except ValueError as e:
+        raise UnsupportedModelError(f"LOG_SOFTMAX input scale {x.quant.scale} is too small ({e})") from None
+    k = op.index
+    d = ConstArray(f"op{k}_diff_q5", "int32_t", diff_q5)
+    e = ConstArray(f"op{k}_exp_q12", "int32_t", exp_q12)
+    return Step(op, "mcuf_log_softmax_s8", "mcuf_log_softmax_params",
+                dict(outer=x.size // depth, depth=depth, **p),
+                [("in", x.index), ("const", d), ("const", e), ("out", y.index)], [x.index], y.index,
+                0, [d, e])
+
+
 def prelu_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
     """activations.cc PreluPrepare: input and alpha broadcast, and the result must be the
     input's shape (HaveSameShapes(input, output))."""
@@ -251,6 +298,7 @@ def resize_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
     return [(x[0], size[0], size[1], x[3])]
 
 
+register_op(OpRecord("LOG_SOFTMAX", (1, 1), (INT8,), same_as_input, lower_log_softmax, family=F))
 register_op(OpRecord("TANH", (1, 1), (INT8,), same_as_input, lower_tanh, family=F))
 register_op(OpRecord("LEAKY_RELU", (1, 1), (INT8,), same_as_input, lower_leaky_relu, family=F))
 register_op(OpRecord("SUB", (2, 2), (INT8,), broadcast_shape, lower_sub, family=F))

@@ -202,6 +202,18 @@ void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *input1, const int8_t *i
                  int8_t *output);
 
 /* A pointwise int8 function as a 256-entry table (table[x + 128]), built by the generator. */
+/* LOG_SOFTMAX over the last axis (reference/mcuf_log_softmax_s8.c); output scale 16/256,
+ * zero point 127. diff_q5[d], exp_q12[d]: for the difference -d from the row maximum, its
+ * Q5.26 value and its exp() in Q12.19 (0 where the reference skips it), from the generator. */
+typedef struct {
+    uint32_t outer, depth;
+    int32_t diff_min;
+    int32_t reverse_multiplier, reverse_shift;
+} mcuf_log_softmax_params;
+
+void mcuf_log_softmax_s8(const mcuf_log_softmax_params *p, const int8_t *input,
+                         const int32_t *diff_q5, const int32_t *exp_q12, int8_t *output);
+
 /* Detection / segmentation head operators (reference/mcuf_heads_s8.c). */
 /* SUB: ADD's arithmetic with the scaled operands subtracted */
 void mcuf_sub_s8(const mcuf_add_broadcast_params *p, const int8_t *input1, const int8_t *input2,
