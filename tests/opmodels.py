@@ -478,3 +478,30 @@ def log_softmax_model(rng, *, shape, in_scale, in_zp) -> bytes:
     y = mb.tensor(list(shape), "int8", 16 / 256, 127)
     mb.op("LOG_SOFTMAX", [x], [y], "LogSoftmaxOptions")
     return mb.build([x], [y])
+
+
+def weight_zero_point_model(rng, kind, *, zp, per_channel) -> bytes:
+    """int8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED whose weights have zero point zp."""
+    mb = ModelBuilder()
+    if kind == "FULLY_CONNECTED":
+        x = mb.tensor([1, 16], "int8", 0.05, 2)
+        sc = np.full(4 if per_channel else 1, 0.01, np.float32)
+        w = mb.tensor([4, 16], "int8", sc, zp, rng.integers(-100, 100, (4, 16)))
+        b = mb.tensor([4], "int32", sc * 0.05, 0, rng.integers(-100, 100, 4))
+        y = mb.tensor([1, 4], "int8", 0.1, 0)
+        mb.op(kind, [x, w, b], [y], "FullyConnectedOptions")
+        return mb.build([x], [y])
+    x = mb.tensor([1, 5, 5, 3], "int8", 0.05, 2)
+    n = 3 if kind == "DEPTHWISE_CONV_2D" else 4
+    sc = np.full(n if per_channel else 1, 0.01, np.float32)
+    shape = [1, 3, 3, 3] if kind == "DEPTHWISE_CONV_2D" else [4, 3, 3, 3]
+    w = mb.tensor(shape, "int8", sc, zp, rng.integers(-100, 100, shape), axis=3 if n == 3 else 0)
+    b = mb.tensor([n], "int32", sc * 0.05, 0, rng.integers(-100, 100, n))
+    y = mb.tensor([1, 5, 5, n], "int8", 0.1, 0)
+    if kind == "CONV_2D":
+        mb.op(kind, [x, w, b], [y], "Conv2DOptions", Padding=0, StrideW=1, StrideH=1,
+              DilationWFactor=1, DilationHFactor=1)
+    else:
+        mb.op(kind, [x, w, b], [y], "DepthwiseConv2DOptions", Padding=0, StrideW=1, StrideH=1,
+              DepthMultiplier=1, DilationWFactor=1, DilationHFactor=1)
+    return mb.build([x], [y])

@@ -31,3 +31,27 @@ def test_huge_scale_refused_in_one_line(tmp_path):
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert "#1 CONV_2D" in lines[0] and "2^118" in lines[0] and "re-quantize" in lines[0]
+
+
+@pytest.mark.parametrize("per_channel", [False, True])
+@pytest.mark.parametrize("kind", ["CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"])
+def test_int8_weight_zero_points_where_tflite_takes_them(write_model, tmp_path, kind, per_channel):
+    """int8 weights with zero point 3: TFLite refuses CONV_2D (so does codegen, in one line);
+    it accepts DEPTHWISE_CONV_2D and per-channel FULLY_CONNECTED ignoring the zero point, and
+    applies it to per-tensor FULLY_CONNECTED -- codegen's bytes equal TFLite's in each case."""
+    import opmodels
+    from codegen.errors import UnsupportedModelError
+    from codegen.pipeline import compile_graph
+    from runtime.interpreter import ReferenceModel
+    from test_single_ops import seed
+    model = write_model(opmodels.weight_zero_point_model(seed("wzp", kind, per_channel), kind, zp=3,
+                                                         per_channel=per_channel))
+    if kind == "CONV_2D":
+        with pytest.raises(Exception, match="zero_point"):
+            ReferenceModel(model)
+        with pytest.raises(UnsupportedModelError, match="#0 CONV_2D .*zero point 3.*TFLite refuses"):
+            compile_graph(model)
+        return
+    for kernels in ("reference", "dsp"):
+        res = verify(model, tmp_path / kernels, inputs=20, kernels=kernels)
+        assert res.ok and res.distinct_outputs > 1, res.mismatches[:1]
