@@ -110,3 +110,17 @@ def test_log_softmax(write_model, tmp_path, shape, in_scale, in_zp, kernels):
     data = opmodels.log_softmax_model(seed("logsm", shape), shape=shape, in_scale=in_scale, in_zp=in_zp)
     man = check(write_model, tmp_path, data, kernels, inputs=10)
     assert man["layers"][0]["kernel"] == "mcuf_log_softmax_s8"
+
+
+def test_shape_mismatches_refused(write_model):
+    """The records' shape rules: a resize whose declared output disagrees with its size
+    tensor, and a PRELU whose alpha would widen the input, are refused in one line."""
+    from test_registry import declared_output, refusal
+    msg = refusal(write_model, declared_output(opmodels.resize_model, [1, 8, 9, 3],
+                                               kind="RESIZE_NEAREST_NEIGHBOR", in_hw=(4, 5),
+                                               out_hw=(8, 10), c=3))
+    assert msg.startswith("op #0 RESIZE_NEAREST_NEIGHBOR: declared output [1,8,9,3], computed [1,8,10,3]"), msg
+    msg = refusal(write_model, opmodels.head_binary_model(
+        seed("prelu-wide"), "PRELU", shape_a=(1, 5, 1, 7), shape_b=(1, 1, 6, 7), const_b=True,
+        quant=EXTREMES[0]))
+    assert msg.startswith("op #0 PRELU") and "widens input [1,5,1,7]" in msg and "\n" not in msg, msg
