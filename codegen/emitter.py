@@ -206,7 +206,8 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
             "weight_bytes": step.weight_bytes, "scratch_bytes": step.scratch_bytes,
         })
         if step.output in graph.reference_of:   # legacy uint8: the source tensor, byte xor
-            layers[-1]["reference"] = list(graph.reference_of[step.output])
+            ref = graph.reference_of[step.output]   # None: a tensor the source model lacks
+            layers[-1]["reference"] = None if ref is None else list(ref)
 
     parts.append(f"""
 int8_t *{name}_input(void) {{ return arena + {x_off}; }}

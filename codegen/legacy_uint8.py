@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import quantization as q
 from .errors import UnsupportedModelError
 from .graph import Graph, Operator, Quantization, Tensor
 
 # uint8 operators compiled through the shift (each checked against TFLite's uint8 kernels)
 SHIFTABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
-                 "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE")
+                 "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE", "ADD", "CONCATENATION")
 
 # byte x (read as int8) -> byte x ^ 0x80 (as int8): uint8 u <-> int8 u - 128
 XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 128)], np.int8)
@@ -60,6 +61,7 @@ def convert_uint8_graph(graph: Graph) -> None:
         graph.reference_of[t.index] = (t.index, 0x80)
     for op in graph.operators:
         op.options["_legacy_uint8"] = True
+    _requantize_concat_inputs(graph)
     next_index = max(graph.tensors) + 1
     next_op = max((op.index for op in graph.operators), default=-1) + 1   # names op<N>_*
     for pos, idx in enumerate(list(graph.inputs)):
@@ -93,6 +95,45 @@ def convert_uint8_graph(graph: Graph) -> None:
                                         {"_table": XOR80_TABLE, "_from": "int8 ^ 0x80 -> uint8 output"}))
         next_index += 1
         next_op += 1
+
+
+def concat_rescale_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """reference_ops::ConcatenationWithScaling for one uint8 input whose quantization differs
+    from the output's, as a table over the shifted byte: scale = in_scale * (1 / out_scale),
+    bias = -in_zp * scale, out = round(u * scale + bias) + out_zp clamped to [0, 255], all in
+    float32 as there; stored shifted (- 128). Zero points given in uint8 terms."""
+    f32 = np.float32
+    scale = f32(f32(in_scale) * f32(f32(1.0) / f32(out_scale)))
+    bias = f32(f32(-in_zp) * scale)
+    out = []
+    for s in range(-128, 128):
+        u = s + 128
+        v = q.tflite_round(float(f32(f32(f32(u) * scale) + bias))) + out_zp
+        out.append(min(max(v, 0), 255) - 128)
+    return np.array(out, np.int8)
+
+
+def _requantize_concat_inputs(graph: Graph) -> None:
+    """A uint8 CONCATENATION rescales each input quantized unlike its output (float per
+    element in TFLite's ConcatenationWithScaling, a function of one byte): a table layer is
+    put in front of each such input, and the concatenation becomes a copy."""
+    for op in list(graph.operators):
+        if op.type != "CONCATENATION":
+            continue
+        y = graph.tensors[op.outputs[0]]
+        for k, i in enumerate(op.inputs):
+            x = graph.tensors[i]
+            if x.quant is None or (x.quant.scale == y.quant.scale and x.quant.zero_point == y.quant.zero_point):
+                continue
+            idx = max(graph.tensors) + 1
+            graph.tensors[idx] = Tensor(idx, f"{x.name}_rescaled", x.shape, "int8", y.quant)
+            graph.reference_of[idx] = None          # not in the source model: not compared
+            table = concat_rescale_table(x.quant.scale, x.quant.zero_point + 128, y.quant.scale,
+                                         y.quant.zero_point + 128)
+            lut = Operator(max(o.index for o in graph.operators) + 1, "LUT", [i], [idx],
+                           {"_table": table, "_from": "uint8 CONCATENATION rescaling", "_legacy_uint8": True})
+            graph.operators.insert(graph.operators.index(op), lut)
+            op.inputs[k] = idx
 
 
 def _restore_edge(graph: Graph, edge: Tensor) -> None:

@@ -74,6 +74,8 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
         first = None
         for layer in manifest["layers"]:
             a = layers[layer["index"]]
+            if layer.get("reference", 0) is None:    # a generated tensor TFLite does not have
+                continue
             source, xor = layer.get("reference", (layer["output"], 0))   # legacy uint8: shifted
             b = (ref.tensor(source).reshape(-1).view(np.uint8) ^ xor).view(np.int8)
             res.layers_compared += 1

@@ -505,3 +505,25 @@ def weight_zero_point_model(rng, kind, *, zp, per_channel) -> bytes:
         mb.op(kind, [x, w, b], [y], "DepthwiseConv2DOptions", Padding=0, StrideW=1, StrideH=1,
               DepthMultiplier=1, DilationWFactor=1, DilationHFactor=1)
     return mb.build([x], [y])
+
+
+def uint8_add_concat_model(rng, kind) -> bytes:
+    """uint8 ADD, or CONCATENATION of three differently quantized uint8 inputs (one equal to
+    the output's), each derived from the input by a uint8 1x1 conv."""
+    mb = ModelBuilder()
+    x = mb.tensor([1, 4, 5, 3], "uint8", 0.02, 128)
+    branches = []
+    for k, (sc, zp) in enumerate([(0.05, 3), (0.11, 250), (0.08, 120)]):
+        w = mb.tensor([3, 1, 1, 3], "uint8", 0.01, 128 + k, rng.integers(0, 256, (3, 1, 1, 3)))
+        b = mb.tensor([3], "int32", 0.02 * 0.01, 0, rng.integers(-500, 500, 3))
+        y = mb.tensor([1, 4, 5, 3], "uint8", sc, zp)
+        mb.op("CONV_2D", [x, w, b], [y], "Conv2DOptions", Padding=0, StrideW=1, StrideH=1,
+              FusedActivationFunction=0, DilationWFactor=1, DilationHFactor=1)
+        branches.append(y)
+    if kind == "ADD":
+        out = mb.tensor([1, 4, 5, 3], "uint8", 0.07, 131)
+        mb.op("ADD", branches[:2], [out], "AddOptions", FusedActivationFunction=0)
+    else:
+        out = mb.tensor([1, 4, 5, 9], "uint8", 0.08, 120)
+        mb.op("CONCATENATION", branches, [out], "ConcatenationOptions", Axis=3, FusedActivationFunction=0)
+    return mb.build([x], [out])

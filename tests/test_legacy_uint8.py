@@ -65,3 +65,14 @@ def test_uint8_mobilenet_on_cortex_m7(tmp_path):
     want = ReferenceModel(LEGACY_MOBILENET).invoke(x).reshape(-1)
     got = np.array(parse_bench(res.console)["output"], np.int64) % 256     # bytes, as uint8
     assert got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("kind", ["ADD", "CONCATENATION"])
+def test_uint8_add_and_concatenation(write_model, tmp_path, kind, kernels):
+    """uint8 ADD (the int8 arithmetic on shifted values) and CONCATENATION of inputs with
+    three quantizations (ConcatenationWithScaling's float rescaling as a table per input)."""
+    model = write_model(opmodels.uint8_add_concat_model(seed("u8", kind), kind))
+    res = verify(model, tmp_path / "gen", inputs=20, kernels=kernels)
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
+    assert res.distinct_outputs > 1
