@@ -2,6 +2,8 @@
 (BUILTIN_REF), one op at a time, both kernel sets, at the quantization extremes: zero points
 -128 and 127, scales from 1e-4 to 10, broadcasting, align_corners / half_pixel_centers."""
 import json
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -153,3 +155,72 @@ def test_head_kernels_on_cortex_m7(write_model, tmp_path):
         assert res.returncode == 0, res.console
         want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
         assert parse_bench(res.console)["output"] == want.astype(int).tolist(), name
+
+
+def test_mutated_head_and_uint8_models_refused_cleanly():
+    """Garbage shapes, options, constants and zero points on the head operators, the legacy
+    uint8 graphs and the detection fixture: the generator lowers them or refuses them with a
+    CodegenError (one line), never another exception."""
+    import copy
+    from codegen import passes
+    from codegen.errors import CodegenError
+    from codegen.legacy_uint8 import convert_uint8_graph
+    from codegen.lowering import lower
+    from codegen.ops import check_shapes
+    from codegen.tflite_reader import parse_model
+    from codegen.validate import check_int8
+    sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
+    from make_detection import build
+    rng = np.random.default_rng(3)
+    sources = [
+        opmodels.resize_model(seed("g1"), "RESIZE_BILINEAR", in_hw=(3, 4), out_hw=(5, 7), c=2, half_pixel=True),
+        opmodels.resize_model(seed("g2"), "RESIZE_NEAREST_NEIGHBOR", in_hw=(3, 4), out_hw=(5, 7), c=2),
+        opmodels.head_binary_model(seed("g3"), "PRELU", shape_a=(1, 3, 4, 5), shape_b=(5,), const_b=True,
+                                   quant=EXTREMES[0]),
+        opmodels.head_binary_model(seed("g4"), "SUB", shape_a=(1, 3, 4, 5), shape_b=(1, 3, 1, 1), const_b=True,
+                                   quant=EXTREMES[1]),
+        opmodels.head_binary_model(seed("g5"), "MAXIMUM", shape_a=(2, 3), shape_b=(2, 3), const_b=False,
+                                   quant=EXTREMES[2]),
+        opmodels.log_softmax_model(seed("g6"), shape=(2, 7), in_scale=0.1, in_zp=0),
+        opmodels.head_unary_model("LEAKY_RELU", in_scale=0.1, in_zp=0, out_scale=0.05, out_zp=3, Alpha=0.2),
+        opmodels.uint8_layer_model(seed("g7"), "CONV_2D"),
+        opmodels.uint8_layer_model(seed("g8"), "DEPTHWISE_CONV_2D"),
+        opmodels.uint8_layer_model(seed("g9"), "AVERAGE_POOL_2D", k=2, stride=2, padding="VALID"),
+        opmodels.uint8_add_concat_model(seed("g10"), "CONCATENATION"),
+        build(),
+    ]
+    graphs = [parse_model(d) for d in sources]
+    garbage_ints = [0, -1, -7, 1, 2, 3, 2**31]
+    garbage_opts = [0, -2, None, "x", 1.5, True, 2**33, [1, 2]]
+    outcomes = {"ok": 0, "refused": 0}
+    for trial in range(400):
+        g = copy.deepcopy(graphs[trial % len(graphs)])
+        for op in rng.choice(g.operators, min(3, len(g.operators))):
+            tensors = [i for i in op.inputs + op.outputs if i >= 0]
+            t = g.tensors[int(rng.choice(tensors))]
+            kind = rng.integers(5)
+            if kind == 0:
+                t.shape = tuple(int(rng.choice(garbage_ints)) if rng.random() < 0.3 else d for d in t.shape)
+            elif kind == 1:
+                t.shape = t.shape[:int(rng.integers(0, len(t.shape) + 1))] + (1,) * int(rng.integers(0, 3))
+            elif kind == 2 and op.options:
+                key = rng.choice(sorted(op.options))
+                op.options[key] = garbage_opts[int(rng.integers(len(garbage_opts)))]
+            elif kind == 3 and t.is_constant and t.data.dtype.kind in "iu":
+                t.data = rng.integers(-5, 9, t.data.shape).astype(t.data.dtype)
+            elif t.quant is not None:
+                t.quant.zero_points = rng.integers(-128, 256, t.quant.zero_points.shape)
+        try:
+            convert_uint8_graph(g)
+            passes.fold_float_islands(g)
+            check_int8(g)
+            passes.run_all(g)
+            check_shapes(g)
+            for kernels in ("reference", "dsp"):
+                lower(copy.deepcopy(g), kernels)
+            outcomes["ok"] += 1
+        except CodegenError as e:      # one line, or one line per operator (the shape check)
+            lines = str(e).splitlines()
+            assert len(lines) == 1 or all(line.startswith("op #") for line in lines), str(e)
+            outcomes["refused"] += 1
+    assert outcomes["ok"] > 40 and outcomes["refused"] > 40, outcomes

@@ -36,8 +36,11 @@ def _out_size(padding: str, in_size: int, k: int, stride: int, dilation: int) ->
 
 
 def _act(op: Operator, out: Tensor) -> tuple[int, int]:
-    return q.activation_range(op.options.get("FusedActivationFunction", "NONE"),
-                              out.quant.scale, out.quant.zero_point)
+    try:
+        return q.activation_range(op.options.get("FusedActivationFunction", "NONE"),
+                                  out.quant.scale, out.quant.zero_point)
+    except ValueError as e:        # an activation enum this generator does not know
+        raise UnsupportedModelError(str(e)) from None
 
 
 def _channel_quant(graph, op, x, w, y, out_c):

@@ -96,11 +96,14 @@ def lower_tanh(graph, op, kernels: str = "reference") -> Step:
 def lower_leaky_relu(graph, op, kernels: str = "reference") -> Step:
     x, y = C._t(graph, op.inputs[0]), C._t(graph, op.outputs[0])
     C._require_int8(x, y)
+    alpha = op.options.get("Alpha", 0.2)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not np.isfinite(alpha):
+        raise UnsupportedModelError(f"LEAKY_RELU alpha {alpha!r} is not a finite number")
     try:
         table = leaky_relu_table(x.quant.scale, x.quant.zero_point, y.quant.scale,
-                                 y.quant.zero_point, op.options.get("Alpha", 0.2))
-    except ValueError as e:
-        raise UnsupportedModelError(str(e)) from None
+                                 y.quant.zero_point, float(alpha))
+    except (ValueError, OverflowError) as e:
+        raise UnsupportedModelError(f"LEAKY_RELU multipliers out of range ({e})") from None
     return _table_step(op, x, y, table)
 
 
