@@ -33,7 +33,18 @@ XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 1
 
 
 def is_legacy_uint8(graph: Graph) -> bool:
-    return any(t.dtype == "uint8" and t.quant is not None for t in graph.tensors.values())
+    """A graph that computes in uint8: some operator other than a QUANTIZE / DEQUANTIZE edge
+    reads or writes a quantized uint8 tensor. (uint8 input/output QUANTIZE edges around an
+    int8 body, what the converter writes for inference_input_type=tf.uint8, are not legacy
+    graphs: the edges keep their own handling.)"""
+    for op in graph.operators:
+        if op.type in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        for i in op.inputs + op.outputs:
+            t = graph.tensors.get(i) if i >= 0 else None
+            if t is not None and t.dtype == "uint8" and t.quant is not None:
+                return True
+    return False
 
 
 def convert_uint8_graph(graph: Graph) -> None:
