@@ -109,6 +109,39 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
                                          const int32_t *multiplier, const int8_t *shift,
                                          int8_t *output, int16_t *scratch);
 
+/* Helium (MVE) variants (kernels/optimized/, the _mve files: Cortex-M55/M85; plain C elsewhere):
+ * the input offset folded into bias_folded, TFLite's own per-channel multiplier and shift
+ * (shift in [-31, 30]); the output stage is CMSIS-NN's arm_requantize_mve (see mcuf_mve.h).
+ * The _fast copies need every shift in [-31, -1]; the general ones take any. */
+
+/* 1x1, stride 1, no padding, no groups: filter [OC][in_c] (TFLite's), any in_c */
+void mcuf_conv_1x1_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias_folded, const int32_t *multiplier,
+                          const int32_t *shift, int8_t *output);
+void mcuf_conv_1x1_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                               const int32_t *bias_folded, const int32_t *multiplier,
+                               const int32_t *shift, int8_t *output);
+
+/* one group: filter rows [OC][K16] (K = k_h*k_w*in_c padded with zero weights to a multiple
+ * of 16); scratch: 4 * K16 bytes */
+void mcuf_conv_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias_folded, const int32_t *multiplier, const int32_t *shift,
+                      int8_t *output, int16_t *scratch);
+void mcuf_conv_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *bias_folded, const int32_t *multiplier,
+                           const int32_t *shift, int8_t *output, int16_t *scratch);
+
+/* 3x3, depth multiplier 1, no dilation: filter [3][3][C] (TFLite's); scratch: one channel's
+ * padded plane, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4*stride_w bytes */
+void mcuf_depthwise_conv_3x3_s8_mve(const mcuf_conv_params *p, const int8_t *input,
+                                    const int8_t *filter, const int32_t *bias_folded,
+                                    const int32_t *multiplier, const int32_t *shift,
+                                    int8_t *output, int16_t *scratch);
+void mcuf_depthwise_conv_3x3_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias_folded,
+                                         const int32_t *multiplier, const int32_t *shift,
+                                         int8_t *output, int16_t *scratch);
+
 typedef struct {
     uint16_t batches, in_depth, out_depth;
     uint8_t per_channel;       /* multiplier/shift have out_depth entries, else one */
