@@ -12,38 +12,51 @@ from __future__ import annotations
 import numpy as np
 
 
-def _shifts_ok(shift) -> tuple[bool, bool]:
-    """(usable, fast): every shift in [-31, 30] (what the kernels' VSHL/VRSHL take), and every
-    shift in [-31, -1] (the _fast copies: no left shift, the rounding correction always)."""
+def _shifts_ok(shift, p: dict) -> tuple[bool, bool]:
+    """(usable, fast): every shift in [-31, 30] (what the kernels' VSHL/VRSHL take), and the
+    _fast copies' condition: every shift in [-31, -1] (no left shift, the rounding correction
+    always) and the activation range all of int8."""
     s = shift.values
-    return bool(((s >= -31) & (s <= 30)).all()), bool(((s >= -31) & (s <= -1)).all())
+    usable = bool(((s >= -31) & (s <= 30)).all())
+    return usable, usable and bool((s <= -1).all()) and (p["act_min"], p["act_max"]) == (-128, 127)
+
+
+def gemm_layout(rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray):
+    """The MVE convolutions' GEMM layout (mcuf_nn.h): rows [OC][K] int8 -> filter
+    [OC4/4][K16/16][4][16] int8 (zero-padded to K16 = K rounded up to 16 and OC4 = OC rounded
+    up to 4, so one pointer walks it 16 bytes at a time), and per block of four channels
+    [4 biases][4 multipliers][4 shifts] int32 (padding channels: 0, 0, -1)."""
+    oc, k = rows.shape
+    k16, oc4 = (k + 15) // 16 * 16, (oc + 3) // 4 * 4
+    w = np.zeros((oc4, k16), np.int8)
+    w[:oc, :k] = rows
+    filt = w.reshape(oc4 // 4, 4, k16 // 16, 16).transpose(0, 2, 1, 3).reshape(-1)
+    prm = np.zeros((3, oc4), np.int64)
+    prm[2] = -1
+    prm[0, :oc], prm[1, :oc], prm[2, :oc] = bias, mult, shift
+    prm = prm.reshape(3, oc4 // 4, 4).transpose(1, 0, 2).reshape(-1)
+    return filt, prm.astype(np.int32)
 
 
 def lower_conv(op, x, y, p: dict, mult, shift, rows: np.ndarray, folded, pointwise: bool,
                grouped: bool, macs: int):
-    """CONV_2D: mcuf_conv_1x1_s8_mve (pointwise, filter rows as they are) or mcuf_conv_s8_mve
-    (any other ungrouped convolution, rows padded with zero weights to a multiple of 16,
-    scratch 4 im2col rows). rows: [OC][k_h*k_w*in_c] int8; folded: the folded bias or None."""
+    """CONV_2D: mcuf_conv_1x1_s8_mve (pointwise) or mcuf_conv_s8_mve (any other ungrouped
+    convolution, through one im2col row of K16 bytes in scratch), both on the GEMM layout.
+    rows: [OC][k_h*k_w*in_c] int8; folded: the folded bias or None."""
     from .lowering import ConstArray, Step
-    usable, fast = _shifts_ok(shift)
+    usable, fast = _shifts_ok(shift, p)
     if folded is None or grouped or not usable:
         return None
     n = op.index
-    b = ConstArray(f"op{n}_bias", "int32_t", folded)
+    f, prm = gemm_layout(rows, folded, mult.values, shift.values)
+    filt = ConstArray(f"op{n}_filter", "int8_t", f)
+    params = ConstArray(f"op{n}_out_params", "int32_t", prm)
+    args = [("in", x.index), ("const", filt), ("const", params), ("out", y.index)]
     if pointwise:
-        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
-        return Step(op, "mcuf_conv_1x1_s8_mve" + "_fast" * fast, "mcuf_conv_params", p,
-                    [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
-                     ("out", y.index)], [x.index], y.index, macs, [filt, b, mult, shift])
-    k = rows.shape[1]
-    k16 = (k + 15) // 16 * 16
-    padded = np.zeros((rows.shape[0], k16), np.int8)
-    padded[:, :k] = rows
-    filt = ConstArray(f"op{n}_filter", "int8_t", padded.reshape(-1))
-    return Step(op, "mcuf_conv_s8_mve" + "_fast" * fast, "mcuf_conv_params", p,
-                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
-                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, mult, shift],
-                4 * k16)
+        return Step(op, "mcuf_conv_1x1_s8_mve" + "_fast" * fast, "mcuf_conv_params", p, args,
+                    [x.index], y.index, macs, [filt, params])
+    return Step(op, "mcuf_conv_s8_mve" + "_fast" * fast, "mcuf_conv_params", p, args + [("scratch",)],
+                [x.index], y.index, macs, [filt, params], (rows.shape[1] + 15) // 16 * 16)
 
 
 def depthwise_plane_bytes(p: dict) -> int:
@@ -57,7 +70,7 @@ def lower_depthwise(op, x, y, p: dict, mult, shift, taps: np.ndarray, folded, ma
     """DEPTHWISE_CONV_2D 3x3, depth multiplier 1, no dilation: mcuf_depthwise_conv_3x3_s8_mve
     (filter in TFLite's [3][3][C] layout). taps: [9][C] int8."""
     from .lowering import ConstArray, Step
-    usable, fast = _shifts_ok(shift)
+    usable, fast = _shifts_ok(shift, p)
     if (folded is None or not usable or p["depth_multiplier"] != 1
             or (p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]) != (3, 3, 1, 1)):
         return None

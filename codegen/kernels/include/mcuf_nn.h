@@ -112,24 +112,24 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
 /* Helium (MVE) variants (kernels/optimized/, the _mve files: Cortex-M55/M85; plain C elsewhere):
  * the input offset folded into bias_folded, TFLite's own per-channel multiplier and shift
  * (shift in [-31, 30]); the output stage is CMSIS-NN's arm_requantize_mve (see mcuf_mve.h).
- * The _fast copies need every shift in [-31, -1]; the general ones take any. */
+ * The _fast copies need every shift in [-31, -1] and the activation range all of int8; the
+ * general ones take any. */
 
-/* 1x1, stride 1, no padding, no groups: filter [OC][in_c] (TFLite's), any in_c */
+/* The convolutions' GEMM layout: K = k_h*k_w*in_c (in_c for 1x1) padded with zero weights to
+ * K16, a multiple of 16, and OC to OC4, a multiple of 4; filter [OC4/4][K16/16][4 rows][16];
+ * params per block of four output channels: [4 folded biases][4 multipliers][4 shifts] int32. */
+
+/* 1x1, stride 1, no padding, no groups, any in_c */
 void mcuf_conv_1x1_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias_folded, const int32_t *multiplier,
-                          const int32_t *shift, int8_t *output);
+                          const int32_t *params, int8_t *output);
 void mcuf_conv_1x1_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                               const int32_t *bias_folded, const int32_t *multiplier,
-                               const int32_t *shift, int8_t *output);
+                               const int32_t *params, int8_t *output);
 
-/* one group: filter rows [OC][K16] (K = k_h*k_w*in_c padded with zero weights to a multiple
- * of 16); scratch: 4 * K16 bytes */
+/* one group, any kernel size, stride, dilation and padding; scratch: K16 bytes (an im2col row) */
 void mcuf_conv_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias_folded, const int32_t *multiplier, const int32_t *shift,
-                      int8_t *output, int16_t *scratch);
+                      const int32_t *params, int8_t *output, int16_t *scratch);
 void mcuf_conv_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                           const int32_t *bias_folded, const int32_t *multiplier,
-                           const int32_t *shift, int8_t *output, int16_t *scratch);
+                           const int32_t *params, int8_t *output, int16_t *scratch);
 
 /* 3x3, depth multiplier 1, no dilation: filter [3][3][C] (TFLite's); scratch: one channel's
  * padded plane, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4*stride_w bytes */

@@ -1,14 +1,16 @@
 /* CONV_2D with Helium (MVE): the 1x1 convolution as a GEMM over pixels, and every other
- * ungrouped convolution through an im2col of four pixels at a time into the same GEMM.
+ * ungrouped convolution through an im2col row per pixel into the same GEMM.
  *
- * The GEMM step is CMSIS-NN's arm_nn_mat_mul_core_4x_s8: four pixels' rows against one
- * filter row, 16 bytes at a time, one VLDRB per row and one VMLADAVA (16 MACs into a scalar)
- * per pixel; the four sums become one vector of the channel's four pixels, which takes the
- * output stage (mcuf_mve.h) once and is stored with one scatter VSTRB (the pixels are OC bytes
- * apart). Rows of K <= 16 bytes are loaded once per four pixels and kept in registers across
- * the channel loop. A depth that is not a multiple of 16 ends in one tail-predicated step
- * (VCTP; inactive lanes read nothing and count zero); a pixel count that is not a multiple
- * of 4 ends in a predicated store.
+ * The GEMM step (after CMSIS-NN's arm_nn_vec_mat_mult_t_s8): one pixel's row against four
+ * filter rows, 16 bytes at a time: one VLDRB of the row, four of the filter (the generator
+ * interleaves each block of four rows 16 bytes by 16, zero-padded to a multiple of 16 bytes
+ * and of four rows, so one pointer walks the whole filter), and four VMLADAVA (16 MACs into
+ * a scalar). The four sums become one vector of four output channels, whose bias, multiplier
+ * and shift are three vector loads (params: per block of four channels [bias][mult][shift],
+ * four int32 each), take the output stage (mcuf_mve.h) and are stored with one VSTRB.32
+ * (the last block of an output-channel count not a multiple of 4 predicated). A row of at
+ * most 16 bytes is loaded once per pixel; a depth that is not a multiple of 16 ends in one
+ * tail-predicated load of the row (VCTP; the filter's padding is zero).
  *
  * The input offset is folded into the bias by the generator (bias + input_offset * sum of
  * the filter row), so raw int8 inputs are multiplied; padding in the im2col rows is the input
@@ -18,114 +20,211 @@
 #include "mcuf_nn.h"
 
 #if MCUF_HAS_MVE
-/* Rows r0..r3 (K bytes each, n of them real) against the OC filter rows (fstride bytes
- * apart); stores the n pixels' outputs at out, out + OC, ... */
-MCUF_INLINE void gemm_4xn(const mcuf_conv_params *p, const int8_t *r0, const int8_t *r1,
-                          const int8_t *r2, const int8_t *r3, int32_t K, int32_t fstride,
-                          const int8_t *filter, const int32_t *bias, const int32_t *mult,
-                          const int32_t *shift, int8_t *out, int n, const int fast)
+/* a0..a3 as one vector: two VMOVs of a register pair into two lanes each */
+MCUF_INLINE int32x4_t vec4(int32_t a0, int32_t a1, int32_t a2, int32_t a3)
+{
+    int32x4_t v;
+    __asm__("vmov %q0[2], %q0[0], %1, %2\n\tvmov %q0[3], %q0[1], %3, %4"
+            : "=w"(v) : "r"(a0), "r"(a2), "r"(a1), "r"(a3));
+    return v;
+}
+
+/* v + bias, requantized per lane, offset, clamped; stored as 4 bytes (n < 4: n of them) */
+MCUF_INLINE void out_stage4(const mcuf_conv_params *p, int32x4_t v, const int32_t *prm,
+                            int8_t *out, int32_t n, const int fast)
+{
+    const int32x4_t shift = vldrwq_s32(prm + 8);
+    v = vaddq_s32(v, vldrwq_s32(prm));
+    if (fast) {   /* every shift in [-31, -1], the activation range all of int8 */
+        v = vqrdmulhq_s32(v, vldrwq_s32(prm + 4));
+        v = vqaddq_s32(v, vshrq_n_s32(v, 31));
+        v = vaddq_n_s32(vrshlq_s32(v, shift), p->output_offset);
+        const int16x8_t h = vqmovnbq_s32(vreinterpretq_s16_s32(v), v);
+        const int8x16_t b = vqmovnbq_s16(vreinterpretq_s8_s16(h), h);
+        v = vreinterpretq_s32_s8(b);   /* each lane's low byte: the int8-saturated value */
+    } else {
+        const int32x4_t zero = vdupq_n_s32(0);
+        const int32x4_t right = vminq_s32(shift, zero);
+        v = vqrdmulhq_s32(vshlq_s32(v, vmaxq_s32(shift, zero)), vldrwq_s32(prm + 4));
+        v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, right), 31));
+        v = vaddq_n_s32(vrshlq_s32(v, right), p->output_offset);
+        v = vminq_s32(vmaxq_s32(v, vdupq_n_s32(p->act_min)), vdupq_n_s32(p->act_max));
+    }
+    if (n >= 4) {
+        vstrbq_s32(out, v);
+    } else {
+        vstrbq_p_s32(out, v, vctp32q((uint32_t)n));
+    }
+}
+
+/* The fast GEMM row in assembly: gcc's code for the loop below holds its pointers and
+ * counts on the stack and reloads them around every block (about 45 instructions per block
+ * of four channels besides the MACs); here they stay in registers: 17. Full blocks only,
+ * K >= 16. Registers: r0 row, r1 filter, r2 params, r3 row pointer, r4 out, r5 blocks left,
+ * r6 r8 r10 ip accumulators (VMLADAV wants even ones), r7 tail length, r9 zero point, r11
+ * chunk count, lr loop count; P0 the tail predicate. */
+typedef struct {
+    int8_t *out;
+    int32_t blocks, chunks, tail, zero_point;
+} row_job;
+
+__attribute__((naked, noinline)) static void gemm_row_fast_asm(
+    __attribute__((unused)) const int8_t *x, __attribute__((unused)) const int8_t *w,
+    __attribute__((unused)) const int32_t *prm, __attribute__((unused)) const row_job *j)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldr r4, [r3, #0]\n\t"
+        "ldr r5, [r3, #4]\n\t"
+        "ldr r11, [r3, #8]\n\t"
+        "ldr r7, [r3, #12]\n\t"
+        "ldr r9, [r3, #16]\n\t"
+        "vctp.8 r7\n\t"
+        "1:\n\t"
+        "mov r3, r0\n\t"
+        "vldrb.8 q0, [r3], #16\n\t"
+        "vldrb.8 q1, [r1], #16\n\t"
+        "vmladav.s8 r6, q0, q1\n\t"
+        "vldrb.8 q2, [r1], #16\n\t"
+        "vmladav.s8 r8, q0, q2\n\t"
+        "vldrb.8 q1, [r1], #16\n\t"
+        "vmladav.s8 r10, q0, q1\n\t"
+        "vldrb.8 q2, [r1], #16\n\t"
+        "vmladav.s8 ip, q0, q2\n\t"
+        "sub lr, r11, #1\n\t"
+        "wls lr, lr, 3f\n\t"
+        "2:\n\t"
+        "vldrb.8 q0, [r3], #16\n\t"
+        "vldrb.8 q1, [r1], #16\n\t"
+        "vmladava.s8 r6, q0, q1\n\t"
+        "vldrb.8 q2, [r1], #16\n\t"
+        "vmladava.s8 r8, q0, q2\n\t"
+        "vldrb.8 q1, [r1], #16\n\t"
+        "vmladava.s8 r10, q0, q1\n\t"
+        "vldrb.8 q2, [r1], #16\n\t"
+        "vmladava.s8 ip, q0, q2\n\t"
+        "le lr, 2b\n\t"
+        "3:\n\t"
+        "cbz r7, 4f\n\t"
+        "vpst\n\t"
+        "vldrbt.8 q0, [r3]\n\t"
+        "vldrb.8 q1, [r1], #16\n\t"
+        "vmladava.s8 r6, q0, q1\n\t"
+        "vldrb.8 q2, [r1], #16\n\t"
+        "vmladava.s8 r8, q0, q2\n\t"
+        "vldrb.8 q1, [r1], #16\n\t"
+        "vmladava.s8 r10, q0, q1\n\t"
+        "vldrb.8 q2, [r1], #16\n\t"
+        "vmladava.s8 ip, q0, q2\n\t"
+        "4:\n\t"
+        "vmov q0[2], q0[0], r6, r10\n\t"
+        "vmov q0[3], q0[1], r8, ip\n\t"
+        "vldrw.32 q1, [r2], #16\n\t"    /* folded biases */
+        "vadd.i32 q0, q0, q1\n\t"
+        "vldrw.32 q1, [r2], #16\n\t"    /* multipliers */
+        "vqrdmulh.s32 q0, q0, q1\n\t"
+        "vshr.s32 q1, q0, #31\n\t"
+        "vqadd.s32 q0, q0, q1\n\t"       /* -1 on negatives: ties away from zero */
+        "vldrw.32 q1, [r2], #16\n\t"    /* shifts, all negative */
+        "vrshl.s32 q0, q0, q1\n\t"
+        "vadd.i32 q0, q0, r9\n\t"
+        "vqmovnb.s32 q0, q0\n\t"         /* saturate to int16, then int8: the clamp */
+        "vqmovnb.s16 q0, q0\n\t"
+        "vstrb.32 q0, [r4], #4\n\t"
+        "subs r5, r5, #1\n\t"
+        "bne 1b\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* One pixel's row x (K bytes) against every output channel: out[0..OC) */
+MCUF_INLINE void gemm_row(const mcuf_conv_params *p, const int8_t *x, int32_t K,
+                          const int8_t *w, const int32_t *prm, int8_t *out, const int fast)
 {
     const int32_t OC = p->out_c;
-    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)OC);
-    const mve_pred16_t pst = vctp32q((uint32_t)n);
-    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
-    const int32_t zp = p->output_offset;
-    const int32_t kfull = K & ~15, ktail = K & 15;
+    int32_t oc0 = 0;
+    if (fast && K >= 16 && OC >= 4) {
+        const row_job j = {out, OC >> 2, K >> 4, K & 15, p->output_offset};
+        gemm_row_fast_asm(x, w, prm, &j);
+        oc0 = OC & ~3;
+        if (oc0 == OC) {
+            return;
+        }
+        w += (oc0 >> 2) * 64 * ((K + 15) >> 4);
+        prm += (oc0 >> 2) * 12;
+        out += oc0;
+    }
     if (K <= 16) {
-        const mve_pred16_t pk = vctp8q((uint32_t)K);
-        const int8x16_t x0 = vldrbq_z_s8(r0, pk), x1 = vldrbq_z_s8(r1, pk);
-        const int8x16_t x2 = vldrbq_z_s8(r2, pk), x3 = vldrbq_z_s8(r3, pk);
-        const int8_t *w = filter;
-        for (int32_t oc = 0; oc < OC; ++oc, w += fstride) {
-            const int8x16_t k = vldrbq_z_s8(w, pk);
-            int32x4_t v = vdupq_n_s32(vmladavq_s8(x0, k));
-            v = vsetq_lane_s32(vmladavq_s8(x1, k), v, 1);
-            v = vsetq_lane_s32(vmladavq_s8(x2, k), v, 2);
-            v = vsetq_lane_s32(vmladavq_s8(x3, k), v, 3);
-            v = mcuf_mve_requant_n(vaddq_n_s32(v, bias[oc]), mult[oc], shift[oc], fast);
-            v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), lo), hi);
-            vstrbq_scatter_offset_p_s32(out + oc, offs, v, pst);
+        const int8x16_t xv = vldrbq_z_s8(x, vctp8q((uint32_t)K));
+        for (int32_t oc = oc0; oc < OC; oc += 4, w += 64, prm += 12, out += 4) {
+            const int32_t a0 = vmladavq_s8(xv, vldrbq_s8(w));
+            const int32_t a1 = vmladavq_s8(xv, vldrbq_s8(w + 16));
+            const int32_t a2 = vmladavq_s8(xv, vldrbq_s8(w + 32));
+            const int32_t a3 = vmladavq_s8(xv, vldrbq_s8(w + 48));
+            out_stage4(p, vec4(a0, a1, a2, a3), prm, out, OC - oc, fast);
         }
         return;
     }
-    const mve_pred16_t pt = vctp8q((uint32_t)ktail);
-    const int8_t *w = filter;
-    for (int32_t oc = 0; oc < OC; ++oc, w += fstride) {
-        int32_t a0 = bias[oc], a1 = a0, a2 = a0, a3 = a0;
-        const int8_t *x0 = r0, *x1 = r1, *x2 = r2, *x3 = r3, *k = w;
-        for (int32_t i = 0; i < kfull; i += 16) {
-            const int8x16_t kv = vldrbq_s8(k);
-            a0 = vmladavaq_s8(a0, vldrbq_s8(x0), kv);
-            a1 = vmladavaq_s8(a1, vldrbq_s8(x1), kv);
-            a2 = vmladavaq_s8(a2, vldrbq_s8(x2), kv);
-            a3 = vmladavaq_s8(a3, vldrbq_s8(x3), kv);
-            k += 16, x0 += 16, x1 += 16, x2 += 16, x3 += 16;
+    const int32_t chunks = K >> 4, tail = K & 15;
+    const mve_pred16_t pt = vctp8q((uint32_t)tail);
+    for (int32_t oc = oc0; oc < OC; oc += 4, prm += 12, out += 4) {
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        const int8_t *xp = x;
+        for (int32_t i = 0; i < chunks; ++i, xp += 16, w += 64) {
+            const int8x16_t xv = vldrbq_s8(xp);
+            a0 = vmladavaq_s8(a0, xv, vldrbq_s8(w));
+            a1 = vmladavaq_s8(a1, xv, vldrbq_s8(w + 16));
+            a2 = vmladavaq_s8(a2, xv, vldrbq_s8(w + 32));
+            a3 = vmladavaq_s8(a3, xv, vldrbq_s8(w + 48));
         }
-        if (ktail) {
-            const int8x16_t kv = vldrbq_z_s8(k, pt);
-            a0 = vmladavaq_s8(a0, vldrbq_z_s8(x0, pt), kv);
-            a1 = vmladavaq_s8(a1, vldrbq_z_s8(x1, pt), kv);
-            a2 = vmladavaq_s8(a2, vldrbq_z_s8(x2, pt), kv);
-            a3 = vmladavaq_s8(a3, vldrbq_z_s8(x3, pt), kv);
+        if (tail) {
+            const int8x16_t xv = vldrbq_z_s8(xp, pt);
+            a0 = vmladavaq_s8(a0, xv, vldrbq_s8(w));
+            a1 = vmladavaq_s8(a1, xv, vldrbq_s8(w + 16));
+            a2 = vmladavaq_s8(a2, xv, vldrbq_s8(w + 32));
+            a3 = vmladavaq_s8(a3, xv, vldrbq_s8(w + 48));
+            w += 64;
         }
-        int32x4_t v = vdupq_n_s32(a0);
-        v = vsetq_lane_s32(a1, v, 1);
-        v = vsetq_lane_s32(a2, v, 2);
-        v = vsetq_lane_s32(a3, v, 3);
-        v = mcuf_mve_requant_n(v, mult[oc], shift[oc], fast);
-        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), lo), hi);
-        vstrbq_scatter_offset_p_s32(out + oc, offs, v, pst);
+        out_stage4(p, vec4(a0, a1, a2, a3), prm, out, OC - oc, fast);
     }
 }
 #else
-MCUF_INLINE void gemm_4xn(const mcuf_conv_params *p, const int8_t *r0, const int8_t *r1,
-                          const int8_t *r2, const int8_t *r3, int32_t K, int32_t fstride,
-                          const int8_t *filter, const int32_t *bias, const int32_t *mult,
-                          const int32_t *shift, int8_t *out, int n, const int fast)
+MCUF_INLINE void gemm_row(const mcuf_conv_params *p, const int8_t *x, int32_t K,
+                          const int8_t *w, const int32_t *prm, int8_t *out, const int fast)
 {
-    const int8_t *rows[4] = {r0, r1, r2, r3};
+    const int32_t K16 = (K + 15) & ~15;
     (void)fast;
-    for (int i = 0; i < n; ++i) {
-        for (int32_t oc = 0; oc < p->out_c; ++oc) {
-            int32_t acc = bias[oc];
-            for (int32_t k = 0; k < K; ++k) {
-                acc += rows[i][k] * filter[oc * fstride + k];
-            }
-            out[i * p->out_c + oc] = mcuf_mve_out1(p, acc, mult[oc], shift[oc]);
+    for (int32_t oc = 0; oc < p->out_c; ++oc) {
+        const int32_t blk = oc >> 2, lane = oc & 3;
+        const int32_t *q = prm + blk * 12;
+        int32_t acc = q[lane];
+        for (int32_t k = 0; k < K; ++k) {
+            acc += x[k] * w[(blk * K16 + (k & ~15)) * 4 + lane * 16 + (k & 15)];
         }
+        out[oc] = mcuf_mve_out1(p, acc, q[4 + lane], q[8 + lane]);
     }
 }
 #endif
 
 MCUF_INLINE void conv_1x1_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                               const int32_t *bias_folded, const int32_t *multiplier,
-                               const int32_t *shift, int8_t *output, const int fast)
+                               const int32_t *params, int8_t *output, const int fast)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w, C = p->in_c, OC = p->out_c;
-    for (int32_t px = 0; px < pixels; px += 4) {
-        const int n = pixels - px < 4 ? (int)(pixels - px) : 4;
-        const int8_t *r0 = input + px * C;
-        const int8_t *r1 = n > 1 ? r0 + C : r0;   /* missing pixels repeat a real one */
-        const int8_t *r2 = n > 2 ? r1 + C : r1;
-        const int8_t *r3 = n > 3 ? r2 + C : r2;
-        gemm_4xn(p, r0, r1, r2, r3, C, C, filter, bias_folded, multiplier, shift,
-                 output + px * OC, n, fast);
+    for (int32_t px = 0; px < pixels; ++px) {
+        gemm_row(p, input + px * C, C, filter, params, output + px * OC, fast);
     }
 }
 
-/* 1x1, stride 1, no padding: filter [OC][in_c] (TFLite's), any in_c. */
+/* 1x1, stride 1, no padding: filter and params in the GEMM's layout (see above). */
 void mcuf_conv_1x1_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                          const int32_t *bias_folded, const int32_t *multiplier,
-                          const int32_t *shift, int8_t *output)
+                          const int32_t *params, int8_t *output)
 {
-    conv_1x1_body(p, input, filter, bias_folded, multiplier, shift, output, 0);
+    conv_1x1_body(p, input, filter, params, output, 0);
 }
 
 void mcuf_conv_1x1_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                               const int32_t *bias_folded, const int32_t *multiplier,
-                               const int32_t *shift, int8_t *output)
+                               const int32_t *params, int8_t *output)
 {
-    conv_1x1_body(p, input, filter, bias_folded, multiplier, shift, output, 1);
+    conv_1x1_body(p, input, filter, params, output, 1);
 }
 
 /* The receptive field of output pixel (oy, ox) as one row of k_h * k_w * in_c bytes,
@@ -160,35 +259,29 @@ static void im2col_row(const mcuf_conv_params *p, const int8_t *input, int32_t o
 }
 
 MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                           const int32_t *bias_folded, const int32_t *multiplier,
-                           const int32_t *shift, int8_t *output, int8_t *scratch, const int fast)
+                           const int32_t *params, int8_t *output, int8_t *row, const int fast)
 {
     const int32_t K = (int32_t)p->k_h * p->k_w * p->in_c, K16 = (K + 15) & ~15;
-    const int32_t ow = p->out_w, pixels = (int32_t)p->out_h * ow, OC = p->out_c;
-    int8_t *rows[4] = {scratch, scratch + K16, scratch + 2 * K16, scratch + 3 * K16};
-    mcuf_mve_fill(scratch, 0, 4 * K16);   /* the rows' tails (zero weights) stay zero */
-    for (int32_t px = 0; px < pixels; px += 4) {
-        const int n = pixels - px < 4 ? (int)(pixels - px) : 4;
-        for (int i = 0; i < n; ++i) {
-            im2col_row(p, input, (px + i) / ow, (px + i) % ow, rows[i]);
+    const int32_t OC = p->out_c;
+    mcuf_mve_fill(row, 0, K16);   /* the row's tail (zero weights) stays zero */
+    for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        for (int32_t ox = 0; ox < p->out_w; ++ox, output += OC) {
+            im2col_row(p, input, oy, ox, row);
+            gemm_row(p, row, K16, filter, params, output, fast);
         }
-        gemm_4xn(p, rows[0], rows[n > 1], rows[n > 2 ? 2 : 0], rows[n > 3 ? 3 : 0], K16, K16, filter,
-                 bias_folded, multiplier, shift, output + px * OC, n, fast);
     }
 }
 
-/* Any ungrouped convolution: filter rows [OC][K16], K = k_h * k_w * in_c padded with zero
- * weights to K16 = a multiple of 16; scratch: 4 * K16 bytes (four im2col rows). */
+/* Any ungrouped convolution: filter and params in the GEMM's layout (see above), the depth
+ * K = k_h * k_w * in_c; scratch: K16 = K rounded up to 16 bytes (one im2col row). */
 void mcuf_conv_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                      const int32_t *bias_folded, const int32_t *multiplier, const int32_t *shift,
-                      int8_t *output, int16_t *scratch)
+                      const int32_t *params, int8_t *output, int16_t *scratch)
 {
-    conv_body(p, input, filter, bias_folded, multiplier, shift, output, (int8_t *)(void *)scratch, 0);
+    conv_body(p, input, filter, params, output, (int8_t *)(void *)scratch, 0);
 }
 
 void mcuf_conv_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                           const int32_t *bias_folded, const int32_t *multiplier, const int32_t *shift,
-                           int8_t *output, int16_t *scratch)
+                           const int32_t *params, int8_t *output, int16_t *scratch)
 {
-    conv_body(p, input, filter, bias_folded, multiplier, shift, output, (int8_t *)(void *)scratch, 1);
+    conv_body(p, input, filter, params, output, (int8_t *)(void *)scratch, 1);
 }
