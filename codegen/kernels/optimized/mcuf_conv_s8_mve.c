@@ -60,7 +60,7 @@ MCUF_INLINE void out_stage4(const mcuf_conv_params *p, int32x4_t v, const int32_
 /* The fast GEMM row in assembly: gcc's code for the loop below holds its pointers and
  * counts on the stack and reloads them around every block (about 45 instructions per block
  * of four channels besides the MACs); here they stay in registers: 17. Full blocks only,
- * K >= 16. Registers: r0 row, r1 filter, r2 params, r3 row pointer, r4 out, r5 blocks left,
+ * K > 16. Registers: r0 row, r1 filter, r2 params, r3 row pointer, r4 out, r5 blocks left,
  * r6 r8 r10 ip accumulators (VMLADAV wants even ones), r7 tail length, r9 zero point, r11
  * chunk count, lr loop count; P0 the tail predicate. */
 typedef struct {
@@ -136,15 +136,62 @@ __attribute__((naked, noinline)) static void gemm_row_fast_asm(
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
+/* The same for K <= 16: the row is one (predicated) vector, loaded once. */
+__attribute__((naked, noinline)) static void gemm_row_small_fast_asm(
+    __attribute__((unused)) const int8_t *x, __attribute__((unused)) const int8_t *w,
+    __attribute__((unused)) const int32_t *prm, __attribute__((unused)) const row_job *j)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldr r4, [r3, #0]\n\t"
+        "ldr r5, [r3, #4]\n\t"
+        "ldr r7, [r3, #12]\n\t"   /* K, 1..16 */
+        "ldr r9, [r3, #16]\n\t"
+        "vctp.8 r7\n\t"
+        "vpst\n\t"
+        "vldrbt.8 q0, [r0]\n\t"
+        "1:\n\t"
+        "vldrb.8 q1, [r1], #16\n\t"
+        "vmladav.s8 r6, q0, q1\n\t"
+        "vldrb.8 q2, [r1], #16\n\t"
+        "vmladav.s8 r8, q0, q2\n\t"
+        "vldrb.8 q1, [r1], #16\n\t"
+        "vmladav.s8 r10, q0, q1\n\t"
+        "vldrb.8 q2, [r1], #16\n\t"
+        "vmladav.s8 ip, q0, q2\n\t"
+        "vmov q3[2], q3[0], r6, r10\n\t"
+        "vmov q3[3], q3[1], r8, ip\n\t"
+        "vldrw.32 q1, [r2], #16\n\t"
+        "vadd.i32 q3, q3, q1\n\t"
+        "vldrw.32 q1, [r2], #16\n\t"
+        "vqrdmulh.s32 q3, q3, q1\n\t"
+        "vshr.s32 q1, q3, #31\n\t"
+        "vqadd.s32 q3, q3, q1\n\t"
+        "vldrw.32 q1, [r2], #16\n\t"
+        "vrshl.s32 q3, q3, q1\n\t"
+        "vadd.i32 q3, q3, r9\n\t"
+        "vqmovnb.s32 q3, q3\n\t"
+        "vqmovnb.s16 q3, q3\n\t"
+        "vstrb.32 q3, [r4], #4\n\t"
+        "subs r5, r5, #1\n\t"
+        "bne 1b\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
 /* One pixel's row x (K bytes) against every output channel: out[0..OC) */
 MCUF_INLINE void gemm_row(const mcuf_conv_params *p, const int8_t *x, int32_t K,
                           const int8_t *w, const int32_t *prm, int8_t *out, const int fast)
 {
     const int32_t OC = p->out_c;
     int32_t oc0 = 0;
-    if (fast && K >= 16 && OC >= 4) {
-        const row_job j = {out, OC >> 2, K >> 4, K & 15, p->output_offset};
-        gemm_row_fast_asm(x, w, prm, &j);
+    if (fast && OC >= 4) {
+        if (K > 16) {
+            const row_job j = {out, OC >> 2, K >> 4, K & 15, p->output_offset};
+            gemm_row_fast_asm(x, w, prm, &j);
+        } else {
+            const row_job j = {out, OC >> 2, 0, K, p->output_offset};
+            gemm_row_small_fast_asm(x, w, prm, &j);
+        }
         oc0 = OC & ~3;
         if (oc0 == OC) {
             return;
@@ -263,10 +310,31 @@ MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const
 {
     const int32_t K = (int32_t)p->k_h * p->k_w * p->in_c, K16 = (K + 15) & ~15;
     const int32_t OC = p->out_c;
+    const int32_t C = p->in_c, run = (int32_t)p->k_w * C, step = (int32_t)p->dil_h * p->in_w * C;
+    const int32_t y_last = (int32_t)(p->k_h - 1) * p->dil_h, x_last = (int32_t)(p->k_w - 1) * p->dil_w;
     mcuf_mve_fill(row, 0, K16);   /* the row's tail (zero weights) stays zero */
     for (int32_t oy = 0; oy < p->out_h; ++oy) {
+        const int32_t iy0 = oy * p->stride_h - p->pad_top;
+        const int rows_in = iy0 >= 0 && iy0 + y_last < p->in_h;
         for (int32_t ox = 0; ox < p->out_w; ++ox, output += OC) {
-            im2col_row(p, input, oy, ox, row);
+            const int32_t ix0 = ox * p->stride_w - p->pad_left;
+            if (rows_in && p->dil_w == 1 && ix0 >= 0 && ix0 + x_last < p->in_w && run <= 16) {
+                /* inside the input, one short run per kernel row (the stems) */
+                const int8_t *src = input + (iy0 * p->in_w + ix0) * C;
+                int8_t *dst = row;
+#if MCUF_HAS_MVE
+                const mve_pred16_t pr = vctp8q((uint32_t)run);
+                for (int32_t ky = 0; ky < p->k_h; ++ky, src += step, dst += run) {
+                    vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
+                }
+#else
+                for (int32_t ky = 0; ky < p->k_h; ++ky, src += step, dst += run) {
+                    memcpy(dst, src, (size_t)run);
+                }
+#endif
+            } else {
+                im2col_row(p, input, oy, ox, row);
+            }
             gemm_row(p, row, K16, filter, params, output, fast);
         }
     }
