@@ -1,0 +1,131 @@
+"""The Helium (MVE) kernel set on QEMU's Cortex-M55 (mps3-an547), against TFLite's reference.
+
+The _mve kernels' vector code runs only on a core: a whole shape sweep of single-op models is
+built into one firmware image (tests/mve_sweep.py) and every output byte of two inputs per
+model compared with the reference -- odd channel counts (tail predication), depths below,
+at and above 16 bytes, output-channel counts not a multiple of 4, strides 1/2, SAME/VALID,
+dilation, clamped activations and left-shift channels (the general copies beside the fast
+ones). The same generated code built for the host (the kernels' plain-C branch) is checked
+too, and the two real benchmark models run bit-exact on the M55 with the MVE set."""
+import zlib
+
+import numpy as np
+import pytest
+
+import opmodels
+from conftest import BENCH_MODELS
+from codegen.pipeline import compile_graph, generate
+from codegen.verify import deterministic_input, verify
+from firmware_tools.boards import get_board
+from firmware_tools.build import build_firmware
+from firmware_tools.qemu import parse_bench, run_qemu
+from mve_sweep import run_on_m55, sweep_input
+from runtime.interpreter import ReferenceModel
+
+
+def _rng(case) -> np.random.Generator:
+    return np.random.default_rng(zlib.crc32(repr(case).encode()))
+
+
+# (kind, k, stride, padding, dilation, in_c, out_c or depth multiplier, h, w, act, left_shifts)
+SWEEP = [
+    # 1x1: depth < 16 (one predicated vector), = 16, > 16 with and without a tail; out_c % 4
+    ("conv", 1, 1, "VALID", 1, 3, 5, 3, 3, "NONE", False),
+    ("conv", 1, 1, "VALID", 1, 8, 16, 4, 5, "NONE", False),
+    ("conv", 1, 1, "VALID", 1, 16, 7, 3, 3, "NONE", False),
+    ("conv", 1, 1, "VALID", 1, 20, 9, 2, 3, "NONE", False),
+    ("conv", 1, 1, "VALID", 1, 48, 13, 3, 1, "NONE", False),
+    ("conv", 1, 1, "VALID", 1, 33, 4, 1, 1, "NONE", False),
+    ("conv", 1, 1, "VALID", 1, 12, 6, 3, 3, "RELU6", False),
+    ("conv", 1, 1, "VALID", 1, 40, 11, 2, 2, "RELU", False),
+    ("conv", 1, 1, "VALID", 1, 12, 9, 3, 5, "NONE", True),
+    ("conv", 1, 1, "VALID", 1, 24, 10, 2, 3, "NONE", True),
+    # im2col: the RGB stem (odd widths), other kernels, strides, paddings, dilation
+    ("conv", 3, 2, "SAME", 1, 3, 8, 11, 9, "NONE", False),
+    ("conv", 3, 2, "SAME", 1, 3, 5, 8, 10, "RELU6", False),
+    ("conv", 3, 1, "SAME", 1, 5, 6, 5, 7, "NONE", False),
+    ("conv", 3, 2, "VALID", 1, 5, 6, 10, 9, "RELU", False),
+    ("conv", 5, 2, "SAME", 1, 7, 9, 9, 8, "NONE", False),
+    ("conv", 3, 1, "SAME", 2, 4, 3, 7, 7, "NONE", False),
+    ("conv", 1, 2, "SAME", 1, 6, 5, 7, 7, "NONE", False),
+    ("conv", 3, 1, "SAME", 1, 12, 9, 4, 5, "NONE", True),
+    # 3x3 depthwise: odd channel counts, planes narrower than a vector, strides, paddings
+    ("dw", 3, 1, "SAME", 1, 1, 1, 5, 6, "NONE", False),
+    ("dw", 3, 1, "SAME", 1, 5, 1, 7, 9, "NONE", False),
+    ("dw", 3, 1, "VALID", 1, 16, 1, 6, 5, "NONE", False),
+    ("dw", 3, 2, "SAME", 1, 8, 1, 8, 8, "NONE", False),
+    ("dw", 3, 2, "VALID", 1, 7, 1, 9, 11, "NONE", False),
+    ("dw", 3, 2, "SAME", 1, 19, 1, 13, 6, "NONE", False),
+    ("dw", 3, 1, "SAME", 1, 6, 1, 3, 3, "RELU6", False),
+    ("dw", 3, 2, "SAME", 1, 9, 1, 7, 7, "RELU", False),
+    ("dw", 3, 1, "SAME", 1, 24, 1, 6, 7, "NONE", True),
+]
+
+
+def _model(case) -> bytes:
+    kind, k, stride, padding, dil, in_c, oc, h, w, act, left = case
+    small = dict(scale_span=(1e-3, 0.3), wmax=2, bmax=20) if left else dict(scale_span=(1e-4, 1e-1))
+    if kind == "conv":
+        return opmodels.conv_model(_rng(case), k=k, stride=stride, padding=padding, dilation=dil,
+                                   in_c=in_c, out_c=oc, h=h, w=w, act=act,
+                                   out_scale=(0.003 if k == 1 else 0.001) if left else None, **small)
+    return opmodels.depthwise_model(_rng(case), k=k, stride=stride, padding=padding, dilation=dil,
+                                    in_c=in_c, mult=oc, h=h, w=w, act=act,
+                                    out_scale=0.003 if left else None, **small)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    work = tmp_path_factory.mktemp("mve")
+    models = []
+    for i, case in enumerate(SWEEP):
+        path = work / f"case{i}.tflite"
+        path.write_bytes(_model(case))
+        models.append(path)
+    mans, outs = run_on_m55(models, work)
+    return models, mans, outs
+
+
+def test_sweep_takes_every_mve_kernel_and_copy(sweep):
+    models, mans, _ = sweep
+    kernels = [m["layers"][0]["kernel"] for m in mans]
+    assert all(k.endswith(("_mve", "_mve_fast")) for k in kernels), kernels
+    for base in ("mcuf_conv_1x1_s8_mve", "mcuf_conv_s8_mve", "mcuf_depthwise_conv_3x3_s8_mve"):
+        assert base in kernels and base + "_fast" in kernels, base
+    for case, model in zip(SWEEP, models):   # the left-shift cases have left shifts
+        shifts = next(c for c in compile_graph(model, "mve").steps[0].consts
+                      if c.name.endswith(("_shift", "_out_params")))
+        vals = shifts.values.reshape(-1, 3, 4)[:, 2] if shifts.name.endswith("_out_params") else shifts.values
+        assert (vals > 0).any() == case[-1], case
+
+
+@pytest.mark.parametrize("i", range(len(SWEEP)), ids=lambda i: "{}-k{}s{}-{}-d{}-c{}-{}-{}x{}-{}{}".format(
+    *SWEEP[i][:-1], "-left" if SWEEP[i][-1] else ""))
+def test_mve_kernel_on_cortex_m55_equals_tflite(sweep, i):
+    models, mans, outs = sweep
+    ref = ReferenceModel(models[i])
+    for r, got in enumerate(outs[i]):
+        want = ref.invoke(sweep_input(mans[i]["input"]["bytes"], r)).reshape(-1).tolist()
+        assert got == want, f"run {r}: {sum(a != b for a, b in zip(got, want))} of {len(want)} bytes differ"
+
+
+@pytest.mark.parametrize("i", [0, 4, 8, 10, 14, 19, 23, 26])
+def test_mve_generated_code_on_the_host(write_model, tmp_path, i):
+    """The MVE set's generated C built for the host (the kernels' plain-C branch, the same
+    layouts and constants) equals the reference on every layer."""
+    res = verify(write_model(_model(SWEEP[i])), tmp_path / "gen", inputs=3, kernels="mve")
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ"
+
+
+@pytest.mark.parametrize("model", sorted(BENCH_MODELS.glob("*.tflite")), ids=lambda p: p.stem)
+def test_benchmark_models_on_cortex_m55_with_mve(model, tmp_path):
+    """Both real models: the M55's default kernel set is the MVE one, bit-exact on the bench input."""
+    b = get_board("qemu-mps3-an547")
+    man = generate(model, tmp_path / "gen", b.target)
+    assert man["kernels"] == "mve"
+    kernels = {l["kernel"] for l in man["layers"]}
+    assert {"mcuf_conv_1x1_s8_mve_fast", "mcuf_depthwise_conv_3x3_s8_mve_fast"} <= kernels, kernels
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
+    assert parse_bench(res.console)["output"] == want.reshape(-1).tolist()
