@@ -55,6 +55,9 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
         step = fn(graph, op, kernels)
     else:
         step = fn(graph, op)
+        if kernels == "mve":   # element-wise ops with an MVE twin of their portable kernel
+            from . import mve
+            step = mve.retarget(step)
     return step if isinstance(step, list) else [step]
 
 

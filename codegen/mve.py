@@ -83,3 +83,19 @@ def lower_depthwise(op, x, y, p: dict, mult, shift, taps: np.ndarray, folded, ma
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
                  ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, mult, shift],
                 depthwise_plane_bytes(p))
+
+
+# portable kernels with an MVE twin taking the same parameters and arguments
+_TWINS = {"mcuf_add_s8": "mcuf_add_s8_mve"}
+
+
+def retarget(step):
+    """A non-convolution step on its MVE twin where there is one (ADD of equal shapes:
+    mcuf_add_s8_mve), if every shift is one the MVE output stage takes ([-31, 30])."""
+    twin = _TWINS.get(getattr(step, "kernel", None))
+    if twin is None:
+        return step
+    p = step.params
+    if all(-31 <= p[k] <= 30 for k in ("input1_shift", "input2_shift", "output_shift")):
+        step.kernel = twin
+    return step

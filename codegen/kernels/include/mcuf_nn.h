@@ -193,6 +193,9 @@ typedef struct {
 
 void mcuf_add_s8(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
                  int8_t *output);
+/* the same with Helium (MVE), four elements per vector (plain C without MVE) */
+void mcuf_add_s8_mve(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
 
 /* ADD with 4-D broadcasting (a constant, a per-row statistic): the same arithmetic; strides
  * in elements, 0 where an input is broadcast. */
