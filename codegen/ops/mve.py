@@ -1,4 +1,6 @@
-"""Kernel choice for the Helium (MVE) kernel set (`--kernels mve`, the default on cortex-m55).
+"""The Helium (MVE) kernel set (`--kernels mve`, the default on cortex-m55): its kernel
+records, weight layouts, scratch sizes and the per-layer choice the convolution and
+element-wise families call.
 
 Each function returns the layer's Step on an `_mve` kernel (codegen/kernels/optimized/*_mve.c)
 where one fits, or None: the caller then lowers the layer as for the DSP set, whose kernels
@@ -10,6 +12,8 @@ the input offset folded into the bias.
 from __future__ import annotations
 
 import numpy as np
+
+from .registry import ConstArray, Step, register_kernel
 
 
 def _shifts_ok(shift, p: dict) -> tuple[bool, bool]:
@@ -38,12 +42,16 @@ def gemm_layout(rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.
     return filt, prm.astype(np.int32)
 
 
+def conv_s8_mve_get_buffer_size(p: dict) -> int:
+    """One im2col row: K = k_h*k_w*in_c rounded up to 16 bytes."""
+    return (p["k_h"] * p["k_w"] * p["in_c"] + 15) // 16 * 16
+
+
 def lower_conv(op, x, y, p: dict, mult, shift, rows: np.ndarray, folded, pointwise: bool,
                grouped: bool, macs: int):
     """CONV_2D: mcuf_conv_1x1_s8_mve (pointwise) or mcuf_conv_s8_mve (any other ungrouped
     convolution, through one im2col row of K16 bytes in scratch), both on the GEMM layout.
     rows: [OC][k_h*k_w*in_c] int8; folded: the folded bias or None."""
-    from .lowering import ConstArray, Step
     usable, fast = _shifts_ok(shift, p)
     if folded is None or grouped or not usable:
         return None
@@ -56,10 +64,10 @@ def lower_conv(op, x, y, p: dict, mult, shift, rows: np.ndarray, folded, pointwi
         return Step(op, "mcuf_conv_1x1_s8_mve" + "_fast" * fast, "mcuf_conv_params", p, args,
                     [x.index], y.index, macs, [filt, params])
     return Step(op, "mcuf_conv_s8_mve" + "_fast" * fast, "mcuf_conv_params", p, args + [("scratch",)],
-                [x.index], y.index, macs, [filt, params], (rows.shape[1] + 15) // 16 * 16)
+                [x.index], y.index, macs, [filt, params])
 
 
-def depthwise_plane_bytes(p: dict) -> int:
+def depthwise_conv_3x3_s8_mve_get_buffer_size(p: dict) -> int:
     """Scratch of mcuf_depthwise_conv_3x3_s8_mve: one channel's padded plane and the bytes
     the last vector of a row may read past it; at stride_w 2 the fast path's plane rows are
     128 bytes apart (even columns, then odd ones at 64)."""
@@ -71,7 +79,6 @@ def depthwise_plane_bytes(p: dict) -> int:
 def lower_depthwise(op, x, y, p: dict, mult, shift, taps: np.ndarray, folded, macs: int):
     """DEPTHWISE_CONV_2D 3x3, depth multiplier 1, no dilation: mcuf_depthwise_conv_3x3_s8_mve
     (filter in TFLite's [3][3][C] layout). taps: [9][C] int8."""
-    from .lowering import ConstArray, Step
     usable, fast = _shifts_ok(shift, p)
     if (folded is None or not usable or p["depth_multiplier"] != 1
             or (p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]) != (3, 3, 1, 1)):
@@ -81,9 +88,17 @@ def lower_depthwise(op, x, y, p: dict, mult, shift, taps: np.ndarray, folded, ma
     b = ConstArray(f"op{n}_bias", "int32_t", folded)
     return Step(op, "mcuf_depthwise_conv_3x3_s8_mve" + "_fast" * fast, "mcuf_conv_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
-                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, mult, shift],
-                depthwise_plane_bytes(p))
+                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, mult, shift])
 
+
+F = "convolution"
+register_kernel("mcuf_conv_1x1_s8_mve", pixel_ordered=True, fast_twin=True, family=F,
+                weight_layout="int8 [OC4/4][K16/16][4][16] + int32 [OC4/4][bias, mult, shift][4] (gemm_layout)")
+register_kernel("mcuf_conv_s8_mve", scratch=conv_s8_mve_get_buffer_size, fast_twin=True, family=F,
+                weight_layout="int8 [OC4/4][K16/16][4][16] + int32 [OC4/4][bias, mult, shift][4] (gemm_layout)")
+register_kernel("mcuf_depthwise_conv_3x3_s8_mve", scratch=depthwise_conv_3x3_s8_mve_get_buffer_size,
+                fast_twin=True, family=F, weight_layout="int8 [1][3][3][C] (TFLite's), folded bias")
+register_kernel("mcuf_add_s8_mve", family="elementwise")
 
 # portable kernels with an MVE twin taking the same parameters and arguments
 _TWINS = {"mcuf_add_s8": "mcuf_add_s8_mve"}
