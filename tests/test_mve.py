@@ -7,7 +7,7 @@ at and above 16 bytes, output-channel counts not a multiple of 4, strides 1/2, S
 dilation, clamped activations and left-shift channels (the general copies beside the fast
 ones). The same generated code built for the host (the kernels' plain-C branch) is checked
 too, and the two real benchmark models run bit-exact on the M55 with the MVE set. ADD of equal
-shapes rides along (mcuf_add_s8_mve)."""
+shapes and MAX_POOL_2D ride along (mcuf_add_s8_mve, mcuf_maxpool_s8_mve)."""
 import zlib
 
 import numpy as np
@@ -64,6 +64,10 @@ SWEEP = [
     ("add", 0, 0, "", 0, 5, 0, 6, 6, "NONE", False),
     ("add", 0, 0, "", 0, 7, 0, 3, 1, "RELU6", False),
     ("add", 0, 0, "", 0, 16, 0, 5, 3, "RELU", False),
+    # MAX_POOL_2D: channel counts around 16, windows cut by the padding
+    ("maxpool", 3, 2, "SAME", 1, 5, 0, 9, 9, "NONE", False),
+    ("maxpool", 2, 2, "VALID", 1, 19, 0, 8, 7, "RELU6", False),
+    ("maxpool", 3, 1, "SAME", 1, 32, 0, 4, 5, "NONE", False),
 ]
 
 
@@ -71,6 +75,9 @@ def _model(case) -> bytes:
     kind, k, stride, padding, dil, in_c, oc, h, w, act, left = case
     if kind == "add":
         return opmodels.add_model(_rng(case), shape=(1, h, w, in_c), act=act)
+    if kind == "maxpool":
+        return opmodels.pool_model(_rng(case), kind="MAX_POOL_2D", k=k, stride=stride, padding=padding,
+                                   c=in_c, h=h, w=w, act=act)
     small = dict(scale_span=(1e-3, 0.3), wmax=2, bmax=20) if left else dict(scale_span=(1e-4, 1e-1))
     if kind == "conv":
         return opmodels.conv_model(_rng(case), k=k, stride=stride, padding=padding, dilation=dil,
@@ -99,9 +106,9 @@ def test_sweep_takes_every_mve_kernel_and_copy(sweep):
     assert all(k.endswith(("_mve", "_mve_fast")) for k in kernels), kernels
     for base in ("mcuf_conv_1x1_s8_mve", "mcuf_conv_s8_mve", "mcuf_depthwise_conv_3x3_s8_mve"):
         assert base in kernels and base + "_fast" in kernels, base
-    assert "mcuf_add_s8_mve" in kernels
+    assert "mcuf_add_s8_mve" in kernels and "mcuf_maxpool_s8_mve" in kernels
     for case, model in zip(SWEEP, models):   # the left-shift cases have left shifts
-        if case[0] == "add":
+        if case[0] in ("add", "maxpool"):
             continue
         shifts = next(c for c in compile_graph(model, "mve").steps[0].consts
                       if c.name.endswith(("_shift", "_out_params")))
@@ -110,8 +117,8 @@ def test_sweep_takes_every_mve_kernel_and_copy(sweep):
 
 
 @pytest.mark.parametrize("i", range(len(SWEEP)), ids=lambda i: "{}-k{}s{}-{}-d{}-c{}-{}-{}x{}-{}{}".format(
-    *SWEEP[i][:-1], "-left" if SWEEP[i][-1] else "") if SWEEP[i][0] != "add" else "add-{}x{}x{}-{}".format(
-    SWEEP[i][7], SWEEP[i][8], SWEEP[i][5], SWEEP[i][9]))
+    *SWEEP[i][:-1], "-left" if SWEEP[i][-1] else "") if SWEEP[i][0] not in ("add", "maxpool") else
+    "{}-k{}s{}-{}-{}x{}x{}-{}".format(SWEEP[i][0], *SWEEP[i][1:4], SWEEP[i][7], SWEEP[i][8], SWEEP[i][5], SWEEP[i][9]))
 def test_mve_kernel_on_cortex_m55_equals_tflite(sweep, i):
     models, mans, outs = sweep
     ref = ReferenceModel(models[i])
@@ -120,7 +127,7 @@ def test_mve_kernel_on_cortex_m55_equals_tflite(sweep, i):
         assert got == want, f"run {r}: {sum(a != b for a, b in zip(got, want))} of {len(want)} bytes differ"
 
 
-@pytest.mark.parametrize("i", [0, 4, 8, 10, 14, 19, 23, 26, 28])
+@pytest.mark.parametrize("i", [0, 4, 8, 10, 14, 19, 23, 26, 28, 31])
 def test_mve_generated_code_on_the_host(write_model, tmp_path, i):
     """The MVE set's generated C built for the host (the kernels' plain-C branch, the same
     layouts and constants) equals the reference on every layer."""

@@ -99,18 +99,21 @@ register_kernel("mcuf_conv_s8_mve", scratch=conv_s8_mve_get_buffer_size, fast_tw
 register_kernel("mcuf_depthwise_conv_3x3_s8_mve", scratch=depthwise_conv_3x3_s8_mve_get_buffer_size,
                 fast_twin=True, family=F, weight_layout="int8 [1][3][3][C] (TFLite's), folded bias")
 register_kernel("mcuf_add_s8_mve", family="elementwise")
+register_kernel("mcuf_maxpool_s8_mve", family="pooling")
 
 # portable kernels with an MVE twin taking the same parameters and arguments
-_TWINS = {"mcuf_add_s8": "mcuf_add_s8_mve"}
+_TWINS = {"mcuf_add_s8": "mcuf_add_s8_mve", "mcuf_maxpool_s8": "mcuf_maxpool_s8_mve"}
 
 
 def retarget(step):
     """A non-convolution step on its MVE twin where there is one (ADD of equal shapes:
-    mcuf_add_s8_mve), if every shift is one the MVE output stage takes ([-31, 30])."""
+    mcuf_add_s8_mve, if every shift is one the MVE output stage takes, [-31, 30]; MAX_POOL_2D:
+    mcuf_maxpool_s8_mve). Same parameters and arguments."""
     twin = _TWINS.get(getattr(step, "kernel", None))
     if twin is None:
         return step
     p = step.params
-    if all(-31 <= p[k] <= 30 for k in ("input1_shift", "input2_shift", "output_shift")):
+    shifts = [p[k] for k in ("input1_shift", "input2_shift", "output_shift") if k in p]
+    if all(-31 <= s <= 30 for s in shifts):
         step.kernel = twin
     return step

@@ -165,6 +165,8 @@ typedef struct {
 
 void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE), sixteen channels per vector (plain C without MVE) */
+void mcuf_maxpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 
 /* MEAN over adjacent axes, the input seen as [batches][count][channels] (H*W in a global
  * pooling, the last axis in a layer norm): the zero-point-corrected sum requantized, 1/count
