@@ -69,6 +69,12 @@ SWEEP = [
     ("maxpool", 2, 2, "VALID", 1, 19, 0, 8, 7, "RELU6", False),
     ("maxpool", 3, 1, "SAME", 1, 32, 0, 4, 5, "NONE", False),
 ]
+# the strided copies that take mcuf_copy_s8_mve: (kind, shape, perm or (begin, size))
+COPIES = [
+    ("transpose", (1, 3, 9, 10), (0, 2, 3, 1)),          # NCHW -> NHWC: short rows, scattered
+    ("transpose", (1, 20, 37), (0, 2, 1)),               # rows of 20 gathered 37 apart
+    ("slice", (1, 4, 5, 40), ((0, 1, 0, 3), (1, 2, 5, 33))),   # contiguous rows of 33
+]
 
 
 def _model(case) -> bytes:
@@ -88,13 +94,21 @@ def _model(case) -> bytes:
                                     out_scale=0.003 if left else None, **small)
 
 
+def _copy_model(case) -> bytes:
+    kind, shape, arg = case
+    if kind == "transpose":
+        return opmodels.transpose_model(_rng(case), shape=shape, perm=arg)
+    return opmodels.slice_model(_rng(case), shape=shape, begin=arg[0], size=arg[1])
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
+    """SWEEP's models, then COPIES', in one firmware image."""
     work = tmp_path_factory.mktemp("mve")
     models = []
-    for i, case in enumerate(SWEEP):
+    for i, data in enumerate([*map(_model, SWEEP), *map(_copy_model, COPIES)]):
         path = work / f"case{i}.tflite"
-        path.write_bytes(_model(case))
+        path.write_bytes(data)
         models.append(path)
     mans, outs = run_on_m55(models, work)
     return models, mans, outs
@@ -106,7 +120,7 @@ def test_sweep_takes_every_mve_kernel_and_copy(sweep):
     assert all(k.endswith(("_mve", "_mve_fast")) for k in kernels), kernels
     for base in ("mcuf_conv_1x1_s8_mve", "mcuf_conv_s8_mve", "mcuf_depthwise_conv_3x3_s8_mve"):
         assert base in kernels and base + "_fast" in kernels, base
-    assert "mcuf_add_s8_mve" in kernels and "mcuf_maxpool_s8_mve" in kernels
+    assert {"mcuf_add_s8_mve", "mcuf_maxpool_s8_mve", "mcuf_copy_s8_mve"} <= set(kernels)
     for case, model in zip(SWEEP, models):   # the left-shift cases have left shifts
         if case[0] in ("add", "maxpool"):
             continue
@@ -116,10 +130,21 @@ def test_sweep_takes_every_mve_kernel_and_copy(sweep):
         assert (vals > 0).any() == case[-1], case
 
 
+@pytest.mark.parametrize("i", range(len(SWEEP), len(SWEEP) + len(COPIES)),
+                         ids=lambda i: "{}-{}".format(*COPIES[i - len(SWEEP)][:2]))
+def test_mve_copy_on_cortex_m55_equals_tflite(sweep, i):
+    _compare(sweep, i)
+
+
 @pytest.mark.parametrize("i", range(len(SWEEP)), ids=lambda i: "{}-k{}s{}-{}-d{}-c{}-{}-{}x{}-{}{}".format(
     *SWEEP[i][:-1], "-left" if SWEEP[i][-1] else "") if SWEEP[i][0] not in ("add", "maxpool") else
     "{}-k{}s{}-{}-{}x{}x{}-{}".format(SWEEP[i][0], *SWEEP[i][1:4], SWEEP[i][7], SWEEP[i][8], SWEEP[i][5], SWEEP[i][9]))
 def test_mve_kernel_on_cortex_m55_equals_tflite(sweep, i):
+    _compare(sweep, i)
+
+
+def _compare(sweep, i):
+    """Model i's outputs on the M55, every run, equal TFLite's reference bytes."""
     models, mans, outs = sweep
     ref = ReferenceModel(models[i])
     for r, got in enumerate(outs[i]):

@@ -100,20 +100,29 @@ register_kernel("mcuf_depthwise_conv_3x3_s8_mve", scratch=depthwise_conv_3x3_s8_
                 fast_twin=True, family=F, weight_layout="int8 [1][3][3][C] (TFLite's), folded bias")
 register_kernel("mcuf_add_s8_mve", family="elementwise")
 register_kernel("mcuf_maxpool_s8_mve", family="pooling")
+register_kernel("mcuf_copy_s8_mve", family="data_movement")
 
 # portable kernels with an MVE twin taking the same parameters and arguments
-_TWINS = {"mcuf_add_s8": "mcuf_add_s8_mve", "mcuf_maxpool_s8": "mcuf_maxpool_s8_mve"}
+_TWINS = {"mcuf_add_s8": "mcuf_add_s8_mve", "mcuf_maxpool_s8": "mcuf_maxpool_s8_mve",
+          "mcuf_copy_s8": "mcuf_copy_s8_mve"}
 
 
 def retarget(step):
     """A non-convolution step on its MVE twin where there is one (ADD of equal shapes:
     mcuf_add_s8_mve, if every shift is one the MVE output stage takes, [-31, 30]; MAX_POOL_2D:
-    mcuf_maxpool_s8_mve). Same parameters and arguments."""
+    mcuf_maxpool_s8_mve; the strided copies of TRANSPOSE, SPLIT, SLICE: mcuf_copy_s8_mve).
+    Same parameters and arguments."""
     twin = _TWINS.get(getattr(step, "kernel", None))
     if twin is None:
         return step
     p = step.params
     shifts = [p[k] for k in ("input1_shift", "input2_shift", "output_shift") if k in p]
+    if twin == "mcuf_copy_s8_mve":
+        # vectors pay off on long rows and on the short-row transpose the kernel walks the
+        # other way (NCHW -> NHWC); a channel shuffle's rows of 2-3 bytes stay scalar
+        row = p["out_dims"][p["dims"] - 1]
+        if not (row >= 16 or (p["dims"] == 2 and p["in_strides"][0] == 1 and row < 16)):
+            return step
     if all(-31 <= s <= 30 for s in shifts):
         step.kernel = twin
     return step

@@ -276,6 +276,8 @@ typedef struct {
  * dimensions that stay contiguous, so a channel shuffle is a 3-D copy and a split along
  * channels a 2-D one. */
 void mcuf_copy_s8(const mcuf_copy_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE): vector row copies and gathers, NCHW -> NHWC as scatters */
+void mcuf_copy_s8_mve(const mcuf_copy_params *p, const int8_t *input, int8_t *output);
 
 typedef struct {
     uint32_t outer;             /* product of the dimensions before the axis */
