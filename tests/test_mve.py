@@ -7,7 +7,8 @@ at and above 16 bytes, output-channel counts not a multiple of 4, strides 1/2, S
 dilation, clamped activations and left-shift channels (the general copies beside the fast
 ones). The same generated code built for the host (the kernels' plain-C branch) is checked
 too, and the two real benchmark models run bit-exact on the M55 with the MVE set. ADD of equal
-shapes and MAX_POOL_2D ride along (mcuf_add_s8_mve, mcuf_maxpool_s8_mve)."""
+shapes, grouped 1x1 convolutions, MAX/AVERAGE_POOL_2D, QUANTIZE/RELU and the strided copies
+ride along (their _mve twins)."""
 import zlib
 
 import numpy as np
@@ -50,6 +51,9 @@ SWEEP = [
     ("conv", 3, 1, "SAME", 2, 4, 3, 7, 7, "NONE", False),
     ("conv", 1, 2, "SAME", 1, 6, 5, 7, 7, "NONE", False),
     ("conv", 3, 1, "SAME", 1, 12, 9, 4, 5, "NONE", True),
+    # grouped 1x1 (ShuffleNet V1): one GEMM per group; the 'dilation' field is the group count
+    ("gconv", 1, 1, "VALID", 3, 24, 15, 3, 4, "NONE", False),
+    ("gconv", 1, 1, "VALID", 2, 40, 18, 2, 3, "RELU", False),
     # 3x3 depthwise: odd channel counts, planes narrower than a vector, strides, paddings
     ("dw", 3, 1, "SAME", 1, 1, 1, 5, 6, "NONE", False),
     ("dw", 3, 1, "SAME", 1, 5, 1, 7, 9, "NONE", False),
@@ -68,6 +72,13 @@ SWEEP = [
     ("maxpool", 3, 2, "SAME", 1, 5, 0, 9, 9, "NONE", False),
     ("maxpool", 2, 2, "VALID", 1, 19, 0, 8, 7, "RELU6", False),
     ("maxpool", 3, 1, "SAME", 1, 32, 0, 4, 5, "NONE", False),
+    # AVERAGE_POOL_2D: windows of 1 to 9 cells at the borders, exact rounded division
+    ("avgpool", 3, 2, "SAME", 1, 7, 0, 9, 9, "NONE", False),
+    ("avgpool", 2, 2, "VALID", 1, 19, 0, 8, 7, "RELU6", False),
+    ("avgpool", 3, 1, "SAME", 1, 6, 0, 5, 4, "NONE", False),
+    # QUANTIZE int8 -> int8 and a standalone RELU
+    ("quantize", 0, 0, "", 0, 7, 0, 5, 3, "QUANTIZE", False),
+    ("quantize", 0, 0, "", 0, 16, 0, 3, 3, "RELU", False),
 ]
 # the strided copies that take mcuf_copy_s8_mve: (kind, shape, perm or (begin, size))
 COPIES = [
@@ -81,9 +92,14 @@ def _model(case) -> bytes:
     kind, k, stride, padding, dil, in_c, oc, h, w, act, left = case
     if kind == "add":
         return opmodels.add_model(_rng(case), shape=(1, h, w, in_c), act=act)
-    if kind == "maxpool":
-        return opmodels.pool_model(_rng(case), kind="MAX_POOL_2D", k=k, stride=stride, padding=padding,
-                                   c=in_c, h=h, w=w, act=act)
+    if kind in ("maxpool", "avgpool"):
+        return opmodels.pool_model(_rng(case), kind="MAX_POOL_2D" if kind == "maxpool" else "AVERAGE_POOL_2D",
+                                   k=k, stride=stride, padding=padding, c=in_c, h=h, w=w, act=act)
+    if kind == "quantize":
+        return opmodels.requantize_model(_rng(case), op=act, shape=(1, h, w, in_c))
+    if kind == "gconv":
+        return opmodels.conv_model(_rng(case), k=k, stride=stride, padding=padding, dilation=1, groups=dil,
+                                   in_c=in_c, out_c=oc, h=h, w=w, act=act, scale_span=(1e-4, 1e-1))
     small = dict(scale_span=(1e-3, 0.3), wmax=2, bmax=20) if left else dict(scale_span=(1e-4, 1e-1))
     if kind == "conv":
         return opmodels.conv_model(_rng(case), k=k, stride=stride, padding=padding, dilation=dil,
@@ -120,9 +136,10 @@ def test_sweep_takes_every_mve_kernel_and_copy(sweep):
     assert all(k.endswith(("_mve", "_mve_fast")) for k in kernels), kernels
     for base in ("mcuf_conv_1x1_s8_mve", "mcuf_conv_s8_mve", "mcuf_depthwise_conv_3x3_s8_mve"):
         assert base in kernels and base + "_fast" in kernels, base
-    assert {"mcuf_add_s8_mve", "mcuf_maxpool_s8_mve", "mcuf_copy_s8_mve"} <= set(kernels)
+    assert {"mcuf_add_s8_mve", "mcuf_maxpool_s8_mve", "mcuf_avgpool_s8_mve", "mcuf_copy_s8_mve",
+            "mcuf_requantize_s8_mve"} <= set(kernels)
     for case, model in zip(SWEEP, models):   # the left-shift cases have left shifts
-        if case[0] in ("add", "maxpool"):
+        if case[0] not in ("conv", "dw"):
             continue
         shifts = next(c for c in compile_graph(model, "mve").steps[0].consts
                       if c.name.endswith(("_shift", "_out_params")))
@@ -137,7 +154,7 @@ def test_mve_copy_on_cortex_m55_equals_tflite(sweep, i):
 
 
 @pytest.mark.parametrize("i", range(len(SWEEP)), ids=lambda i: "{}-k{}s{}-{}-d{}-c{}-{}-{}x{}-{}{}".format(
-    *SWEEP[i][:-1], "-left" if SWEEP[i][-1] else "") if SWEEP[i][0] not in ("add", "maxpool") else
+    *SWEEP[i][:-1], "-left" if SWEEP[i][-1] else "") if SWEEP[i][0] in ("conv", "dw", "gconv") else
     "{}-k{}s{}-{}-{}x{}x{}-{}".format(SWEEP[i][0], *SWEEP[i][1:4], SWEEP[i][7], SWEEP[i][8], SWEEP[i][5], SWEEP[i][9]))
 def test_mve_kernel_on_cortex_m55_equals_tflite(sweep, i):
     _compare(sweep, i)
@@ -152,7 +169,7 @@ def _compare(sweep, i):
         assert got == want, f"run {r}: {sum(a != b for a, b in zip(got, want))} of {len(want)} bytes differ"
 
 
-@pytest.mark.parametrize("i", [0, 4, 8, 10, 14, 19, 23, 26, 28, 31])
+@pytest.mark.parametrize("i", [0, 4, 8, 10, 14, 18, 21, 25, 28, 30, 33, 36, 39])
 def test_mve_generated_code_on_the_host(write_model, tmp_path, i):
     """The MVE set's generated C built for the host (the kernels' plain-C branch, the same
     layouts and constants) equals the reference on every layer."""

@@ -74,6 +74,16 @@ def test_mve_output_stage_equals_tflite_double_rounding(shift):
         assert all((t + (1 << (right - 1))) >> right != q.rounding_divide_by_pot(t, right) for t in neg)
 
 
+def test_mve_avgpool_division_by_multiplication_is_exact():
+    """mcuf_avgpool_s8_mve divides t = |sum| + count/2 (< 2^16 for windows of at most 256
+    cells) by count as one VMULH.U32 by ceil(2^32 / count): equal to floor(t / count) for
+    every t below 2^16 and every count from 2 to 256."""
+    t = np.arange(1 << 16, dtype=np.uint64)
+    for count in range(2, 257):
+        m = np.uint64(((1 << 32) + count - 1) // count)
+        assert np.array_equal((t * m) >> np.uint64(32), t // np.uint64(count)), count
+
+
 def test_mean_multiplier_folds_the_count():
     m, s = q.mean_multiplier(0.02, 0.02, 9)
     assert abs(m * 2.0 ** (s - 31) - 1 / 9) < 1e-6

@@ -49,14 +49,23 @@ def conv_s8_mve_get_buffer_size(p: dict) -> int:
 
 def lower_conv(op, x, y, p: dict, mult, shift, rows: np.ndarray, folded, pointwise: bool,
                grouped: bool, macs: int):
-    """CONV_2D: mcuf_conv_1x1_s8_mve (pointwise) or mcuf_conv_s8_mve (any other ungrouped
-    convolution, through one im2col row of K16 bytes in scratch), both on the GEMM layout.
+    """CONV_2D: mcuf_conv_1x1_s8_mve (pointwise, grouped or not: one GEMM layout per group) or
+    mcuf_conv_s8_mve (any other ungrouped convolution, through one im2col row of K16 bytes in
+    scratch), both on the GEMM layout.
     rows: [OC][k_h*k_w*in_c] int8; folded: the folded bias or None."""
     usable, fast = _shifts_ok(shift, p)
-    if folded is None or grouped or not usable:
+    one_by_one = (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
+                  and p["pad_top"] == p["pad_left"] == 0 and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
+    if folded is None or (grouped and not one_by_one) or not usable:
         return None
     n = op.index
-    f, prm = gemm_layout(rows, folded, mult.values, shift.values)
+    groups = p["in_c"] // p["filter_in_c"]
+    ocg = p["out_c"] // groups
+    parts = [gemm_layout(rows[g * ocg:(g + 1) * ocg], folded[g * ocg:(g + 1) * ocg],
+                         mult.values[g * ocg:(g + 1) * ocg], shift.values[g * ocg:(g + 1) * ocg])
+             for g in range(groups)]   # a grouped 1x1: one GEMM layout per group
+    f, prm = np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
+    pointwise = pointwise or (grouped and one_by_one)
     filt = ConstArray(f"op{n}_filter", "int8_t", f)
     params = ConstArray(f"op{n}_out_params", "int32_t", prm)
     args = [("in", x.index), ("const", filt), ("const", params), ("out", y.index)]
@@ -100,23 +109,29 @@ register_kernel("mcuf_depthwise_conv_3x3_s8_mve", scratch=depthwise_conv_3x3_s8_
                 fast_twin=True, family=F, weight_layout="int8 [1][3][3][C] (TFLite's), folded bias")
 register_kernel("mcuf_add_s8_mve", family="elementwise")
 register_kernel("mcuf_maxpool_s8_mve", family="pooling")
+register_kernel("mcuf_avgpool_s8_mve", family="pooling")
 register_kernel("mcuf_copy_s8_mve", family="data_movement")
+register_kernel("mcuf_requantize_s8_mve", family="requantize")
 
 # portable kernels with an MVE twin taking the same parameters and arguments
 _TWINS = {"mcuf_add_s8": "mcuf_add_s8_mve", "mcuf_maxpool_s8": "mcuf_maxpool_s8_mve",
-          "mcuf_copy_s8": "mcuf_copy_s8_mve"}
+          "mcuf_avgpool_s8": "mcuf_avgpool_s8_mve",
+          "mcuf_copy_s8": "mcuf_copy_s8_mve", "mcuf_requantize_s8": "mcuf_requantize_s8_mve"}
 
 
 def retarget(step):
     """A non-convolution step on its MVE twin where there is one (ADD of equal shapes:
     mcuf_add_s8_mve, if every shift is one the MVE output stage takes, [-31, 30]; MAX_POOL_2D:
-    mcuf_maxpool_s8_mve; the strided copies of TRANSPOSE, SPLIT, SLICE: mcuf_copy_s8_mve).
+    mcuf_maxpool_s8_mve; AVERAGE_POOL_2D of at most 256 cells: mcuf_avgpool_s8_mve; the strided copies of TRANSPOSE, SPLIT, SLICE: mcuf_copy_s8_mve;
+    QUANTIZE and standalone RELUs: mcuf_requantize_s8_mve).
     Same parameters and arguments."""
     twin = _TWINS.get(getattr(step, "kernel", None))
     if twin is None:
         return step
     p = step.params
-    shifts = [p[k] for k in ("input1_shift", "input2_shift", "output_shift") if k in p]
+    shifts = [p[k] for k in ("input1_shift", "input2_shift", "output_shift", "shift") if k in p]
+    if twin == "mcuf_avgpool_s8_mve" and p["k_h"] * p["k_w"] > 256:
+        return step   # its exact division by multiplication needs sums below 2^16
     if twin == "mcuf_copy_s8_mve":
         # vectors pay off on long rows and on the short-row transpose the kernel walks the
         # other way (NCHW -> NHWC); a channel shuffle's rows of 2-3 bytes stay scalar

@@ -119,7 +119,8 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
  * K16, a multiple of 16, and OC to OC4, a multiple of 4; filter [OC4/4][K16/16][4 rows][16];
  * params per block of four output channels: [4 folded biases][4 multipliers][4 shifts] int32. */
 
-/* 1x1, stride 1, no padding, no groups, any in_c */
+/* 1x1, stride 1, no padding, any in_c and group count (the layout per group, groups after
+ * each other) */
 void mcuf_conv_1x1_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *params, int8_t *output);
 void mcuf_conv_1x1_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
@@ -167,6 +168,8 @@ void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *out
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 /* the same with Helium (MVE), sixteen channels per vector (plain C without MVE) */
 void mcuf_maxpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* AVERAGE_POOL_2D with Helium (MVE), four channels per vector, windows of at most 256 cells */
+void mcuf_avgpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 
 /* MEAN over adjacent axes, the input seen as [batches][count][channels] (H*W in a global
  * pooling, the last axis in a layer norm): the zero-point-corrected sum requantized, 1/count
@@ -261,6 +264,8 @@ typedef struct {
 
 /* QUANTIZE int8 -> int8, and standalone RELU / RELU6 (same arithmetic, narrower range). */
 void mcuf_requantize_s8(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE), four elements per vector (plain C without MVE) */
+void mcuf_requantize_s8_mve(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
 
 #define MCUF_COPY_MAX_DIMS 6     /* TFLite's TRANSPOSE limit */
 

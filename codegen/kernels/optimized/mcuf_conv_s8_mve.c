@@ -178,11 +178,10 @@ __attribute__((naked, noinline)) static void gemm_row_small_fast_asm(
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
-/* One pixel's row x (K bytes) against every output channel: out[0..OC) */
-MCUF_INLINE void gemm_row(const mcuf_conv_params *p, const int8_t *x, int32_t K,
+/* One pixel's row x (K bytes) against OC output channels: out[0..OC) */
+MCUF_INLINE void gemm_row(const mcuf_conv_params *p, const int8_t *x, int32_t K, int32_t OC,
                           const int8_t *w, const int32_t *prm, int8_t *out, const int fast)
 {
-    const int32_t OC = p->out_c;
     int32_t oc0 = 0;
     if (fast && OC >= 4) {
         if (K > 16) {
@@ -235,12 +234,12 @@ MCUF_INLINE void gemm_row(const mcuf_conv_params *p, const int8_t *x, int32_t K,
     }
 }
 #else
-MCUF_INLINE void gemm_row(const mcuf_conv_params *p, const int8_t *x, int32_t K,
+MCUF_INLINE void gemm_row(const mcuf_conv_params *p, const int8_t *x, int32_t K, int32_t OC,
                           const int8_t *w, const int32_t *prm, int8_t *out, const int fast)
 {
     const int32_t K16 = (K + 15) & ~15;
     (void)fast;
-    for (int32_t oc = 0; oc < p->out_c; ++oc) {
+    for (int32_t oc = 0; oc < OC; ++oc) {
         const int32_t blk = oc >> 2, lane = oc & 3;
         const int32_t *q = prm + blk * 12;
         int32_t acc = q[lane];
@@ -256,12 +255,25 @@ MCUF_INLINE void conv_1x1_body(const mcuf_conv_params *p, const int8_t *input, c
                                const int32_t *params, int8_t *output, const int fast)
 {
     const int32_t pixels = (int32_t)p->out_h * p->out_w, C = p->in_c, OC = p->out_c;
+    const int32_t fic = p->filter_in_c, groups = C / fic, ocg = OC / groups;
+    if (groups == 1) {
+        for (int32_t px = 0; px < pixels; ++px) {
+            gemm_row(p, input + px * C, C, OC, filter, params, output + px * OC, fast);
+        }
+        return;
+    }
+    /* per group: ceil(ocg / 4) blocks of ceil(fic / 16) * 64 filter bytes and 12 params */
+    const int32_t wg = ((ocg + 3) >> 2) * ((fic + 15) >> 4) * 64, pg = ((ocg + 3) >> 2) * 12;
     for (int32_t px = 0; px < pixels; ++px) {
-        gemm_row(p, input + px * C, C, filter, params, output + px * OC, fast);
+        for (int32_t g = 0; g < groups; ++g) {
+            gemm_row(p, input + px * C + g * fic, fic, ocg, filter + g * wg, params + g * pg,
+                     output + px * OC + g * ocg, fast);
+        }
     }
 }
 
-/* 1x1, stride 1, no padding: filter and params in the GEMM's layout (see above). */
+/* 1x1, stride 1, no padding, any group count (groups = in_c / filter_in_c): filter and params
+ * in the GEMM's layout (see above), one block of them per group. */
 void mcuf_conv_1x1_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *params, int8_t *output)
 {
@@ -335,7 +347,7 @@ MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const
             } else {
                 im2col_row(p, input, oy, ox, row);
             }
-            gemm_row(p, row, K16, filter, params, output, fast);
+            gemm_row(p, row, K16, OC, filter, params, output, fast);
         }
     }
 }
