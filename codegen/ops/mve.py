@@ -79,9 +79,9 @@ def lower_conv(op, x, y, p: dict, mult, shift, rows: np.ndarray, folded, pointwi
 def depthwise_conv_3x3_s8_mve_get_buffer_size(p: dict) -> int:
     """Scratch of mcuf_depthwise_conv_3x3_s8_mve: one channel's padded plane and the bytes
     the last vector of a row may read past it; at stride_w 2 the fast path's plane rows are
-    128 bytes apart (even columns, then odd ones at 64)."""
+    64 + ceil(wp / 2) bytes apart (even columns, then odd ones at 64)."""
     hp, wp = (p["out_h"] - 1) * p["stride_h"] + 3, (p["out_w"] - 1) * p["stride_w"] + 3
-    deint = 128 if p["stride_w"] == 2 and p["out_w"] <= 60 else wp   # the fast path's rows
+    deint = 64 + (wp + 1) // 2 if p["stride_w"] == 2 and p["out_w"] <= 60 else wp   # the fast path's rows
     return max(hp * wp + 4 * p["stride_w"], hp * deint + 16)
 
 

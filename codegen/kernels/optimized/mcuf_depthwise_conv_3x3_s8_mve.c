@@ -232,9 +232,9 @@ __attribute__((naked, noinline)) static void dw_channel_s2_asm(__attribute__((un
     __asm__ volatile(DW_CHANNEL("64", "1"));
 }
 
-/* plane interior of channel c in the de-interleaved layout (row stride 128) */
+/* plane interior of channel c in the de-interleaved layout (rows rs bytes apart) */
 static void gather_plane_deint(const mcuf_conv_params *p, const plane_geom *g, const int8_t *input,
-                               int32_t c, int8_t *plane)
+                               int32_t c, int8_t *plane, int32_t rs)
 {
     const int32_t C = p->in_c;
     const uint16x8_t offs = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)(2 * C));
@@ -243,7 +243,7 @@ static void gather_plane_deint(const mcuf_conv_params *p, const plane_geom *g, c
             const int32_t jq = g->j0 + ((q - g->j0) & 1);
             int32_t left = (g->j1 - jq + 1) >> 1;
             const int8_t *src = input + ((r - p->pad_top) * p->in_w + (jq - p->pad_left)) * C + c;
-            int8_t *dst = plane + r * 128 + q * DEINT_ODD + (jq >> 1);
+            int8_t *dst = plane + r * rs + q * DEINT_ODD + (jq >> 1);
             for (; left >= 8; left -= 8, src += 16 * C, dst += 8) {
                 vstrbq_s16(dst, vldrbq_gather_offset_s16(src, offs));
             }
@@ -255,7 +255,8 @@ static void gather_plane_deint(const mcuf_conv_params *p, const plane_geom *g, c
     }
 }
 
-/* the fast path's layout: stride_w 1 (plane rows wp apart) or 2 (de-interleaved, 128 apart) */
+/* the fast path's layout: stride_w 1 (plane rows wp apart) or 2 (de-interleaved: even columns
+ * at 0, odd ones at DEINT_ODD, rows DEINT_ODD + ceil(wp / 2) apart) */
 static int fast_layout(const mcuf_conv_params *p)
 {
     return p->stride_w == 1 || (p->stride_w == 2 && p->out_w <= 60);
@@ -267,7 +268,7 @@ static void depthwise_fast(const mcuf_conv_params *p, const int8_t *input, const
 {
     const plane_geom g = geometry(p);
     const int deint = p->stride_w == 2;
-    const int32_t rs = deint ? 128 : g.wp;
+    const int32_t rs = deint ? DEINT_ODD + (g.wp + 1) / 2 : g.wp;
     const int32_t C = p->in_c, OC = p->out_c, ow = p->out_w;
     mcuf_mve_fill(plane, (int8_t)(-p->input_offset), g.hp * rs + 16);   /* the border, once */
     dw_job j;
@@ -283,7 +284,7 @@ static void depthwise_fast(const mcuf_conv_params *p, const int8_t *input, const
     j.q[6] = vdupq_n_s32(ow * OC - used);
     for (int32_t c = 0; c < C; ++c) {
         if (deint) {
-            gather_plane_deint(p, &g, input, c, plane);
+            gather_plane_deint(p, &g, input, c, plane, rs);
         } else {
             gather_plane(p, &g, input, c, plane);
         }
