@@ -169,6 +169,24 @@ def _compare(sweep, i):
         assert got == want, f"run {r}: {sum(a != b for a, b in zip(got, want))} of {len(want)} bytes differ"
 
 
+@pytest.mark.parametrize("opt", ["-O0", "-Os"])
+def test_mve_assembly_paths_at_other_optimization_levels(tmp_path, opt):
+    """The assembly routines (GEMM rows of <= 16 and > 16 bytes with a tail, the stem through
+    the im2col row, 3x3 depthwise at stride 1 and 2) and the intrinsics built at -O0 and -Os:
+    the same bytes as TFLite."""
+    picked = [1, 3, 10, 21, 23, 35]
+    models = []
+    for i in picked:
+        path = tmp_path / f"case{i}.tflite"
+        path.write_bytes(_model(SWEEP[i]))
+        models.append(path)
+    mans, outs = run_on_m55(models, tmp_path, opt=opt, runs=1)
+    assert any(m["layers"][0]["kernel"] == "mcuf_depthwise_conv_3x3_s8_mve_fast" for m in mans)
+    for model, man, got in zip(models, mans, outs):
+        want = ReferenceModel(model).invoke(sweep_input(man["input"]["bytes"], 0)).reshape(-1).tolist()
+        assert got[0] == want, model.name
+
+
 @pytest.mark.parametrize("i", [0, 4, 8, 10, 14, 18, 21, 25, 28, 30, 33, 36, 39])
 def test_mve_generated_code_on_the_host(write_model, tmp_path, i):
     """The MVE set's generated C built for the host (the kernels' plain-C branch, the same
