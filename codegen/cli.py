@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--kernels", default="reference", choices=("reference", "dsp", "mve"),
-                   help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated)")
+                   help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated; "
+                        "mve: the Helium set's host build, plain C with its layouts and constants)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
     v.set_defaults(fn=cmd_verify)
 
