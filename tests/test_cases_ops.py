@@ -12,7 +12,7 @@ from codegen.verify import verify
 CASES = Path(__file__).parent / "fixtures" / "cases" / "models"
 
 
-@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
 @pytest.mark.parametrize("case", ["c01_fc_filter_zero_point", "c12b_legacy_uint8"])
 def test_case_bit_exact(case, kernels, tmp_path):
     """c01: FULLY_CONNECTED with int8 weights of zero point 7 (TFLite applies the weight
@@ -22,7 +22,7 @@ def test_case_bit_exact(case, kernels, tmp_path):
     assert res.layers_compared >= 20 and res.distinct_outputs > 1
 
 
-@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m0plus"])
+@pytest.mark.parametrize("target", ["host", "cortex-m7", "cortex-m0plus", "cortex-m55"])
 def test_huge_scale_refused_in_one_line(tmp_path, target):
     """c06: an activation scale of 1.3e36 makes the conv's multiplier 2^118; TFLite's
     integer arithmetic is undefined there (x86 and Arm shift differently), so it is refused,

@@ -38,7 +38,7 @@ def test_uint8_layer(write_model, tmp_path, kind, options, kernels):
 LEGACY_MOBILENET = Path(__file__).parent / "fixtures" / "legacy" / "legacy_uint8_mobilenet_v1_a025_64.tflite"
 
 
-@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
 def test_uint8_mobilenet_bit_exact_every_layer(tmp_path, kernels):
     """The legacy uint8 MobileNet V1 (tests/fixtures/make_uint8_mobilenet.py): 32 layers
     (x ^ 0x80 in, 27 convolutions, average pool, softmax, x ^ 0x80 out), 20 inputs."""
