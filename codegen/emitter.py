@@ -190,7 +190,7 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
                            "macs": int(step.macs), "weight_bytes": step.weight_bytes,
                            "scratch_bytes": 0, "patch_stage": True})
             if i == patches.split:
-                calls.append(_patch_stage_call(graph, steps, patches, plan, i, out_t, parts))
+                calls.append(_patch_stage_call(graph, steps, patches, plan, i, out_t, parts, alias))
                 guarded.append(f"    if (last < {i}) {{\n        return 0;\n    }}\n" + calls[-1])
             continue
         # an op lowered to several steps (SPLIT) gets one parameter block per step
@@ -295,11 +295,12 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
     return manifest
 
 
-def _patch_stage_call(graph, steps, sched, plan, i, out_t, parts) -> str:
+def _patch_stage_call(graph, steps, sched, plan, i, out_t, parts, alias) -> str:
     from .patch_schedule import render_patch_stage
     s_off = plan.offset(graph, sched.output)
     defs, body = render_patch_stage(graph, steps, sched, _c_struct, _c_value,
-                                    plan.offset(graph, sched.input), s_off, plan.scratch_offset(sched.split))
+                                    plan.offset(graph, sched.input), s_off, plan.scratch_offset(sched.split),
+                                    lambda n: alias.get(n, n))
     parts.append(defs)
     return body + f"    AFTER_LAYER({i}, arena + {s_off}, {out_t.nbytes});\n"
 

@@ -484,11 +484,11 @@ static void patch_copy(int8_t *dst, uint32_t dst_stride, const int8_t *src, uint
 
 
 def render_patch_stage(graph: Graph, steps: list[Step], sched: PatchSchedule, struct_fn, value_fn,
-                       x_off: int, s_off: int, sub_off: int) -> tuple[str, str]:
+                       x_off: int, s_off: int, sub_off: int, const_name=lambda n: n) -> tuple[str, str]:
     """C for the stage: (definitions: the const params structs, one per distinct patch shape of
     each layer, and patch_copy; body: the unrolled loop over patches). struct_fn/value_fn: the
     emitter's C renderers; x_off/s_off: arena offsets of the model input and of S; sub_off: the
-    sub-arena's offset."""
+    sub-arena's offset; const_name: a constant's name -> the array emitted with its contents."""
     res = graph.resolve
     X, S = sched.input, sched.output
     direct = sched.cols == 1
@@ -533,7 +533,7 @@ def render_patch_stage(graph: Graph, steps: list[Step], sched: PatchSchedule, st
                 elif a[0] == "out":
                     args.append(buf(res(a[1]), p))
                 elif a[0] == "const":
-                    args.append(a[1].name)
+                    args.append(const_name(a[1].name))
                 elif a[0] == "scratch":
                     args.append(f"(int16_t *)(void *)(arena + {sub_off + sched.sub_offsets[('scratch', call.step)]})")
                 else:
