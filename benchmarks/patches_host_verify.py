@@ -21,7 +21,10 @@ for res in sorted((ROOT / "benchmarks").glob("results_patches_*.json")):
             continue
         with tempfile.TemporaryDirectory() as tmp:
             v = verify(MODELS[r["model"]], tmp, inputs=4, seed=7, kernels="dsp", ram_limit=r["limit"])
+            man = json.loads((Path(tmp) / "model.json").read_text())
         ok &= v.ok
-        print(f"| {r['model']} | {r['limit']:,} | {r['schedule']} | {v.layers_compared} | "
+        ps = man.get("patch_schedule")
+        sched = "layer by layer" if ps is None else f"layers 0..{ps['split']}, {ps['grid'][0]}x{ps['grid'][1]}"
+        print(f"| {r['model']} | {r['limit']:,} | {sched} | {man['arena_bytes']:,} | {v.layers_compared} | "
               f"{'BIT-EXACT' if v.ok else 'MISMATCH'} |", flush=True)
 sys.exit(0 if ok else 1)
