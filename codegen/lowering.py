@@ -241,6 +241,30 @@ def _shallow_filter(rows: np.ndarray, p: dict) -> np.ndarray:
     return w.reshape(-1, 2, p["k_h"] * ell // 2, 2).transpose(0, 2, 1, 3).reshape(-1)
 
 
+def _grouped_filter(rows: np.ndarray, groups: int) -> np.ndarray:
+    """[OC][K] int8 -> mcuf_conv_grouped_s8_dsp's layout: each group's rows padded with zero
+    weights to K4 = ceil(K / 4) * 4 and interleaved in output-channel pairs, group after group."""
+    oc, k = rows.shape
+    k4 = (k + 3) // 4 * 4
+    padded = np.zeros((oc, k4), np.int8)
+    padded[:, :k] = rows
+    per = oc // groups
+    return np.concatenate([_interleave_pairs(padded[g * per:(g + 1) * per]) for g in range(groups)])
+
+
+def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
+    """A grouped CONV_2D, or a DEPTHWISE_CONV_2D with depth multiplier > 1 (rows: [OC][K], one
+    group per input channel), on mcuf_conv_grouped_s8_dsp; scratch as its _get_buffer_size."""
+    groups = p["in_c"] // p["filter_in_c"]
+    filt = ConstArray(f"op{op.index}_filter", "int8_t", _grouped_filter(rows, groups))
+    b = ConstArray(f"op{op.index}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
+    k4 = (rows.shape[1] + 3) // 4 * 4
+    return Step(op, "mcuf_conv_grouped_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
+                5 * k4 + 4)
+
+
 def _lower_conv(graph, op, kernels: str = "reference") -> Step:
     x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
     if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
@@ -265,6 +289,8 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
                     4 * p["in_c"])
+    if rq is not None and grouped:
+        return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
@@ -327,6 +353,12 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
                 scratch = _depthwise_plane_bytes(p)
             return Step(op, kernel + "_fast" * fast, "mcuf_conv_params", p, args, [x.index], y.index,
                         macs, [filt, b, *rq], scratch)
+    if kernels == "dsp" and p["depth_multiplier"] > 1 and folded is not None:
+        rows = np.ascontiguousarray(taps.T)                # [channel][tap]: a grouped conv's rows
+        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
+                                            np.abs(rows.astype(np.int64)).sum(axis=1))
+        if rq is not None:
+            return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
     return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
