@@ -50,7 +50,8 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
     fn = _LOWERERS.get(op.type)
     if fn is None:
         raise UnsupportedModelError("no kernel for this operator")
-    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+    if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "ADD", "MUL", "QUANTIZE", "RELU", "RELU6",
+                   "RELU_N1_TO_1", "MAX_POOL_2D", "AVERAGE_POOL_2D"):
         step = fn(graph, op, kernels)
     else:
         step = fn(graph, op)
@@ -392,7 +393,7 @@ def _lower_fully_connected(graph, op) -> Step:
 
 # --- pooling and reductions ---
 
-def _lower_pool(graph, op) -> Step:
+def _lower_pool(graph, op, kernels: str = "reference") -> Step:
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
     if x.quant.scale != y.quant.scale or x.quant.zero_point != y.quant.zero_point:
@@ -409,7 +410,7 @@ def _lower_pool(graph, op) -> Step:
              pad_top=_same_padding(padding, sh, 1, in_h, k_h, out_h),
              pad_left=_same_padding(padding, sw, 1, in_w, k_w, out_w),
              act_min=act_min, act_max=act_max)
-    kernel = "mcuf_avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "mcuf_maxpool_s8"
+    kernel = "mcuf_avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "mcuf_maxpool_s8" + "_dsp" * (kernels == "dsp")
     return Step(op, kernel, "mcuf_pool_params", p, [("in", x.index), ("out", y.index)],
                 [x.index], y.index)
 
@@ -435,7 +436,22 @@ def _lower_mean(graph, op) -> Step:
 
 # --- element-wise ---
 
-def _lower_add(graph, op) -> Step:
+def _elementwise_dsp_step(op, kernel: str, p: dict, walk: dict, bound: int, args, ins, y,
+                          consts) -> Step | None:
+    """ADD / MUL on mcuf_elementwise_s8_dsp.c: the accumulator (|acc| <= bound) through the
+    optimized output stage (fast constants where exact, else TFLite's formula). None where the
+    doubled accumulator may not fit int32 (the reference kernel is used then)."""
+    mult, shift, offset = p["output_multiplier"], p["output_shift"], p["output_offset"]
+    if 2 * bound >= 2**31 or not -31 <= shift < 128 - q.FORMULA_SHIFT:
+        return None
+    m, b = (q.fast_requant_constants(mult, shift, offset) if q.fast_requant_exact_for(shift, bound, offset)
+            else q.formula_requant_constants(mult, shift))
+    params = dict(**walk, input1_offset=p["input1_offset"], input2_offset=p["input2_offset"],
+                  multiplier=m, shift=b, output_offset=offset, act_min=p["act_min"], act_max=p["act_max"])
+    return Step(op, kernel, "mcuf_elementwise_dsp_params", params, args, ins, y.index, 0, consts)
+
+
+def _lower_add(graph, op, kernels: str = "reference") -> Step:
     a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
     _require_int8(a, b, y)
     args, ins, consts, walk = _broadcast_operands(graph, op, a, b, y)
@@ -450,6 +466,17 @@ def _lower_add(graph, op) -> Step:
              left_shift=left_shift, input1_multiplier=m1, input1_shift=s1,
              input2_multiplier=m2, input2_shift=s2, output_multiplier=mo, output_shift=s_o,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    if kernels == "dsp":   # each input's scaled value is a function of one int8: two tables
+        xs = np.arange(-128, 128)
+        tables = np.array([[q.multiply_by_quantized_multiplier((int(v) + off) << left_shift, m, s)
+                            for v in xs] for off, m, s in ((p["input1_offset"], m1, s1),
+                                                            (p["input2_offset"], m2, s2))], np.int64)
+        t = ConstArray(f"op{op.index}_tables", "int32_t", tables.reshape(-1).astype(np.int32))
+        bound = int(np.abs(tables).max(axis=1).sum())
+        step = _elementwise_dsp_step(op, "mcuf_add_s8_dsp", p, walk, bound,
+                                     [*args[:2], ("const", t), args[2]], ins, y, consts + [t])
+        if step is not None:
+            return step
     if a.shape == b.shape and not consts:
         return Step(op, "mcuf_add_s8", "mcuf_add_params", p, args, ins, y.index)
     # broadcasting, or a constant operand (layer norm's epsilon)
@@ -492,7 +519,7 @@ def _operand(graph, op, t, name):
     return ("in", t.index), [], [t.index]
 
 
-def _lower_mul(graph, op) -> Step:
+def _lower_mul(graph, op, kernels: str = "reference") -> Step:
     a, b, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
     _require_int8(a, b, y)
     args, ins, consts, walk = _broadcast_operands(graph, op, a, b, y)
@@ -504,6 +531,11 @@ def _lower_mul(graph, op) -> Step:
     p = dict(**walk, input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
              output_multiplier=mult, output_shift=shift, output_offset=y.quant.zero_point,
              act_min=act_min, act_max=act_max)
+    if kernels == "dsp":
+        bound = (128 + abs(p["input1_offset"])) * (128 + abs(p["input2_offset"]))
+        step = _elementwise_dsp_step(op, "mcuf_mul_s8_dsp", p, walk, bound, args, ins, y, consts)
+        if step is not None:
+            return step
     return Step(op, "mcuf_mul_s8", "mcuf_mul_params", p, args, ins, y.index, 0, consts)
 
 
@@ -624,7 +656,7 @@ def _lower_pad(graph, op) -> Step:
                 [x.index], y.index)
 
 
-def _lower_requantize(graph, op) -> Step:
+def _lower_requantize(graph, op, kernels: str = "reference") -> Step:
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
     real = float(np.float32(x.quant.scale)) / float(np.float32(y.quant.scale))
@@ -633,6 +665,13 @@ def _lower_requantize(graph, op) -> Step:
     act_min, act_max = q.activation_range(act, y.quant.scale, y.quant.zero_point)
     p = dict(size=y.size, input_offset=-x.quant.zero_point, multiplier=m, shift=s,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    if kernels == "dsp":   # a function of one int8: the reference arithmetic as a table
+        table = np.array([min(max(q.multiply_by_quantized_multiplier(v + p["input_offset"], m, s)
+                                  + p["output_offset"], act_min), act_max)
+                          for v in range(-128, 128)], np.int8)
+        t = ConstArray(f"op{op.index}_table", "int8_t", table)
+        return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
+                    [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
     return Step(op, "mcuf_requantize_s8", "mcuf_requantize_params", p,
                 [("in", x.index), ("out", y.index)], [x.index], y.index)
 

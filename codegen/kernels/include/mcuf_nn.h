@@ -147,6 +147,8 @@ typedef struct {
 
 void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* DSP extension: four channels per SSUB8 + SEL (kernels/optimized/) */
+void mcuf_maxpool_s8_dsp(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 
 /* MEAN over adjacent axes, the input seen as [batches][count][channels] (H*W in a global
  * pooling, the last axis in a layer norm): the zero-point-corrected sum requantized, 1/count
@@ -186,6 +188,25 @@ typedef struct {
 
 void mcuf_add_broadcast_s8(const mcuf_add_broadcast_params *p, const int8_t *input1,
                            const int8_t *input2, int8_t *output);
+
+/* ADD and MUL on the optimized kernels' output stage (kernels/optimized/mcuf_elementwise_s8_dsp.c):
+ * the walk of mcuf_mul_params; multiplier and shift byte as the convolutions' per-channel ones
+ * (mcuf_dsp.h), for the doubled accumulator; ADD's tables: [2][256] int32, each input's scaled
+ * value (x + offset) << left_shift times its multiplier, indexed by x + 128. */
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];
+    int32_t input1_offset, input2_offset;   /* MUL only */
+    int32_t multiplier;
+    int8_t shift;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} mcuf_elementwise_dsp_params;
+
+void mcuf_add_s8_dsp(const mcuf_elementwise_dsp_params *p, const int8_t *input1,
+                     const int8_t *input2, const int32_t *tables, int8_t *output);
+void mcuf_mul_s8_dsp(const mcuf_elementwise_dsp_params *p, const int8_t *input1,
+                     const int8_t *input2, int8_t *output);
 
 /* MUL with 4-D broadcasting (NHWC); strides in elements, 0 where an input is broadcast. */
 typedef struct {
