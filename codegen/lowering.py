@@ -358,6 +358,14 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         rows = np.ascontiguousarray(taps.T)                # [channel][tap]: a grouped conv's rows
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
+        if rq is not None and p["in_c"] == 1 and p["dil_w"] == 1 and p["k_w"] <= SHALLOW_RUN_MAX:
+            # one input channel: a plain convolution of a 1-channel image (the grayscale stem)
+            filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
+            b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
+            return Step(op, "mcuf_conv_shallow_s8_dsp", "mcuf_conv_params", p,
+                        [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                         ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
+                        2 * p["k_h"] * _shallow_row_len(p))
         if rq is not None:
             return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))

@@ -22,8 +22,8 @@ REAL_BOARDS = [b.name for b in list_boards() if not b.qemu]
 
 
 def test_boards_are_defined():
-    assert {"qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps3-an547"} <= set(QEMU_BOARDS)
-    assert {"stm32f746g-disco", "nucleo-h743zi"} <= set(REAL_BOARDS)
+    assert {"qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps3-an547", "qemu-mps2-an505"} <= set(QEMU_BOARDS)
+    assert {"stm32f746g-disco", "nucleo-h743zi", "nucleo-u575zi-q"} <= set(REAL_BOARDS)
     for b in list_boards():
         for f in ("board.json", "board.c", "linker.ld"):
             assert (b.dir / f).exists(), f"{b.name} lacks {f}"
@@ -208,3 +208,41 @@ def test_kernels_build_and_agree_at_every_optimization_level(opt, tmp_path, refe
     res = run_qemu(b, build_firmware(tmp_path / "gen", b, opt=opt).elf, timeout=120)
     assert res.returncode == 0, res.console
     assert parse_bench(res.console)["output"] == references[model.stem]
+
+
+# One image per DSP board sweeps the kernels the "no cliff" work added: depthwise with depth
+# multipliers 8, 2, 4, 3 on 1-, 3- and odd-channel inputs, kernels 1/3/5/7, strides 1/2;
+# grouped convolutions (1x1 and 3x3, channels per group not a multiple of 4, odd channels per
+# group); MAX_POOL_2D with an odd channel tail; a broadcast ADD of a constant; a squaring MUL.
+SWEEP_SHAPE = (1, 13, 11, 1)
+SWEEP_LAYERS = [("dw", 3, 2, 8), ("conv", 1, 1, 3, 1), ("dw", 3, 1, 8), ("conv", 1, 1, 15, 3),
+                ("dw", 5, 2, 2), ("conv", 3, 1, 10, 5), ("dw", 7, 1, 4), ("conv", 1, 1, 12, 4),
+                ("dw", 1, 1, 2), ("maxpool", 3, 2), ("dw", 3, 1, 3), ("conv", 1, 2, 14, 2),
+                ("add_const",), ("mul_self",)]
+DSP_QEMU_BOARDS = [b for b in QEMU_BOARDS if get_board(b).target in ("cortex-m7", "cortex-m4", "cortex-m33")]
+
+
+@pytest.mark.parametrize("board", DSP_QEMU_BOARDS)
+def test_no_cliff_kernels_sweep_on_qemu(board, tmp_path, write_model):
+    """Every new DSP kernel on a core, in one firmware image: the device's output equals
+    TFLite's, and the host build of the same C equals TFLite layer by layer."""
+    from runtime.interpreter import ReferenceModel
+    from codegen.verify import verify
+    model = write_model(opmodels_chain())
+    b = get_board(board)
+    man = generate(model, tmp_path / "gen", b.target)
+    kernels = [l["kernel"] for l in man["layers"]]
+    assert {"mcuf_conv_grouped_s8_dsp_fast", "mcuf_maxpool_s8_dsp", "mcuf_add_s8_dsp",
+            "mcuf_mul_s8_dsp"} <= set(kernels) or {"mcuf_conv_grouped_s8_dsp"} & set(kernels), kernels
+    assert not {"mcuf_conv_s8", "mcuf_depthwise_conv_s8"} & set(kernels), kernels
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
+    assert parse_bench(res.console)["output"] == want.reshape(-1).tolist()
+    if board == DSP_QEMU_BOARDS[0]:
+        assert verify(model, tmp_path / "host", inputs=3, kernels="dsp").ok
+
+
+def opmodels_chain() -> bytes:
+    import opmodels
+    return opmodels.chain_model(np.random.default_rng(22), shape=SWEEP_SHAPE, layers=SWEEP_LAYERS)
