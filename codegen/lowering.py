@@ -336,8 +336,8 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     taps = w.data.reshape(-1, p["out_c"])                   # [tap][channel]
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"]
     folded = _folded_bias(bias, p["input_offset"], taps.T)
-    if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
-        three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
+    three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
+    if kernels == "dsp" and (p["depth_multiplier"] == 1 or three) and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(taps.astype(np.int64)).sum(axis=0))
         if rq is not None:

@@ -113,7 +113,7 @@ void mcuf_depthwise_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *in
                                      const int8_t *filter, const int32_t *bias_folded,
                                      const int32_t *multiplier, const int8_t *shift, int8_t *output);
 
-/* 3x3, depth multiplier 1, no dilation; filter: int8 [C][9]; scratch: the padded plane of
+/* 3x3, any depth multiplier, no dilation; filter: int8 [out_c][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */
 void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int8_t *filter, const int32_t *bias_folded,
