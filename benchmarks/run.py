@@ -69,6 +69,31 @@ def bench_one(model: Path, board_name: str, work: Path, profile: bool) -> dict:
     return row
 
 
+ANCHORS = json.loads((ROOT / "benchmarks" / "anchors.json").read_text())
+CLIFF = 3.0   # instructions per MAC above which a CONV_2D / DEPTHWISE_CONV_2D layer is listed
+
+
+def _cores_table(rows: list[dict]) -> list[str]:
+    """Every model x core: instructions, ratio to TFLite Micro + CMSIS-NN on the same core
+    (benchmarks/anchors.json), instructions per MAC, and (with --profile) every CONV_2D /
+    DEPTHWISE_CONV_2D layer above CLIFF instructions per MAC."""
+    out = ["", "Every model on every core against TFLite Micro + CMSIS-NN on the same core "
+           "(benchmarks/anchors.json; ShuffleNet anchors are stock TFLM, which skips their 5-D transpose):", "",
+           "| model | board | core | instructions | anchor | ratio | instr/MAC | conv/dw layers > 3 instr/MAC |",
+           "|---|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        a = ANCHORS["instructions"].get(r["target"], {}).get(r["model"])
+        cliffs = [l for l in r.get("layers", []) if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")
+                  and l["macs"] and l["instructions"] / l["macs"] > CLIFF]
+        listed = "; ".join(f"#{l['index']} {l['op']} {l['kernel']} {l['instructions'] / l['macs']:.2f}"
+                           for l in cliffs) if "layers" in r else "(no --profile)"
+        ratio = "" if a is None else f"{r['instructions'] / a:.3f}x"
+        out.append(f"| {r['model']} | {r['board']} | {r['target']} | {r['instructions']:,} | "
+                   f"{'' if a is None else f'{a:,}'} | {ratio} | "
+                   f"{r['instructions'] / r['macs']:.2f} | {listed or 'none'} |")
+    return out
+
+
 def render(rows: list[dict], tflm: dict, commit: str) -> str:
     out = [f"Measured at commit `{commit}` on QEMU 7.2 with `-icount shift=0`, arm-none-eabi-gcc 12.2, -O2.",
            "Input: `input[i] = (int8)(((i*7 + 3) % 256) - 128)`. Instructions are per inference.",
@@ -89,6 +114,7 @@ def render(rows: list[dict], tflm: dict, commit: str) -> str:
             ram = r["ram_arena"] + r["ram_stack_used"]
             out.append(f"| {r['model']} | {r['instructions']:,} / {a['instructions']:,} = {r['instructions'] / a['instructions']:.3f}x | "
                        f"{ram:,} / {a['arena']:,} = {ram / a['arena']:.3f}x | {r['elf_text']:,} / {a['text']:,} = {r['elf_text'] / a['text']:.3f}x |")
+    out += _cores_table(rows)
     for r in rows:
         if "layers" in r:
             top = sorted(r["layers"], key=lambda l: -l["instructions"])[:8]
