@@ -29,6 +29,7 @@ from codegen.verify import deterministic_input  # noqa: E402
 from firmware_tools.boards import get_board, list_boards  # noqa: E402
 from firmware_tools.build import build_firmware  # noqa: E402
 from firmware_tools.qemu import parse_bench, run_qemu  # noqa: E402
+from firmware_tools.size import DoesNotFit  # noqa: E402
 from runtime.interpreter import ReferenceModel  # noqa: E402
 
 MODELS = sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite")) + \
@@ -52,7 +53,10 @@ def bench_one(model: Path, board_name: str, work: Path, profile: bool) -> dict:
     gen = work / f"{model.stem}-{board.name}"
     man = generate(model, gen, board.target)
     defines = ["BENCH_PROFILE", "MCUF_LAYER_HOOK=bench_layer_hook"] if profile else []
-    fw = build_firmware(gen, board, defines=defines)
+    try:
+        fw = build_firmware(gen, board, defines=defines)
+    except DoesNotFit as e:   # the micro:bit's 16 KB: small models only
+        return {"model": model.stem, "board": board.name, "target": board.target, "does_not_fit": str(e)}
     res = run_qemu(board, fw.elf, timeout=1800)
     bench = parse_bench(res.console)
     ref = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1).tolist()
@@ -138,12 +142,16 @@ def main() -> int:
                             text=True).stdout.strip() or "unknown"
     models = [Path(m) for m in args.models.split(",")]
     boards = args.boards.split(",")
-    rows, tflm = [], {}
+    rows, tflm, unfit = [], {}, []
     with tempfile.TemporaryDirectory(prefix="mcuforge-bench-") as tmp:
         total = len(models) * len(boards)
         for i, (m, b) in enumerate(((m, b) for m in models for b in boards), 1):
             t0 = time.perf_counter()
             row = bench_one(m, b, Path(tmp), args.profile)
+            if "does_not_fit" in row:
+                unfit.append(row)
+                print(f"[{i}/{total}] {m.stem} on {b}: does not fit ({row['does_not_fit']})", flush=True)
+                continue
             rows.append(row)
             print(f"[{i}/{total}] {m.stem} on {b}: {row['instructions']:,} instructions, arena "
                   f"{row['ram_arena']:,} B, bit-exact {row['bit_exact']} ({time.perf_counter() - t0:.1f} s)",
@@ -152,8 +160,11 @@ def main() -> int:
         for m in models:
             tflm[m.stem] = tflm_arena(m)
     md = render(rows, tflm, commit)
+    if unfit:
+        md += "\nDoes not fit (not run):\n\n" + "\n".join(f"- {r['model']} on {r['board']}: {r['does_not_fit']}"
+                                                       for r in unfit) + "\n"
     Path(args.out + ".md").write_text(md)
-    Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows, "tflm_arena": tflm}, indent=1) + "\n")
+    Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows, "does_not_fit": unfit, "tflm_arena": tflm}, indent=1) + "\n")
     print(md)
     return 0 if all(r["bit_exact"] for r in rows) else 1
 
