@@ -218,6 +218,22 @@ def _depthwise_plane_bytes(p: dict) -> int:
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
 
 
+def _depthwise_plane_pays(p: dict) -> bool:
+    """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps), which
+    also takes depth multipliers. Measured on QEMU's M7 (vww96, MobileNet V3): the HWC kernel
+    is 2x slower at stride 1 and no faster at stride 2, small planes included."""
+    return True
+
+
+def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
+    """[tap][C] int8 -> mcuf_depthwise_conv_hwc_s8_dsp's int16 [C4 / 4][tap][w0, w2, w1, w3]
+    (zero weights beyond C)."""
+    t, c = taps.shape
+    w = np.zeros((t, c4), np.int16)
+    w[:, :c] = taps
+    return w.reshape(t, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+
+
 SHALLOW_RUN_MAX = 16   # k_w * in_c up to which the shallow-input kernel is chosen (stems)
 
 
@@ -292,6 +308,16 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
                     4 * p["in_c"])
     if rq is not None and grouped:
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
+    if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
+            and p["dil_h"] == p["dil_w"] == 1):
+        # a 1-channel image (grayscale stem) is a 3x3 depthwise with depth multiplier out_c:
+        # the plane kernel gathers the image once and slides every filter over it
+        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
+        b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
+        return Step(op, "mcuf_depthwise_conv_3x3_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
+                    _depthwise_plane_bytes(p))
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
@@ -340,20 +366,20 @@ def _lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     if kernels == "dsp" and (p["depth_multiplier"] == 1 or three) and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(taps.astype(np.int64)).sum(axis=0))
-        if rq is not None:
+        if rq is not None and three and _depthwise_plane_pays(p):
+            filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps.T).reshape(-1))
             b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
-            kernel = "mcuf_depthwise_conv_s8_dsp"
-            args = [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
-                    ("out", y.index)]
-            scratch = 0
-            if three:
-                filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps.T).reshape(-1))
-                args[1] = ("const", filt)
-                kernel = "mcuf_depthwise_conv_3x3_s8_dsp"
-                args.append(("scratch",))          # one channel's padded plane
-                scratch = _depthwise_plane_bytes(p)
-            return Step(op, kernel + "_fast" * fast, "mcuf_conv_params", p, args, [x.index], y.index,
-                        macs, [filt, b, *rq], scratch)
+            return Step(op, "mcuf_depthwise_conv_3x3_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                        [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                         ("out", y.index), ("scratch",)],          # one channel's padded plane
+                        [x.index], y.index, macs, [filt, b, *rq], _depthwise_plane_bytes(p))
+        if rq is not None and p["depth_multiplier"] == 1:
+            c4 = (p["in_c"] + 3) // 4 * 4
+            filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(taps, c4))
+            b = ConstArray(f"op{n}_bias", "int32_t", np.pad(dsp_bias, (0, c4 - p["in_c"])))
+            return Step(op, "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                        [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                         ("out", y.index)], [x.index], y.index, macs, [filt, b, *rq])
     if kernels == "dsp" and p["depth_multiplier"] > 1 and folded is not None:
         rows = np.ascontiguousarray(taps.T)                # [channel][tap]: a grouped conv's rows
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,

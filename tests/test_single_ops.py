@@ -111,8 +111,10 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     kernel = man["layers"][0]["kernel"]
     if mult == 1:
         assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
-    if mult == 1 and k == 3 and dilation == 1:
+    if k == 3 and dilation == 1:   # any depth multiplier
         assert kernel.startswith("mcuf_depthwise_conv_3x3_s8_dsp"), kernel
+    elif mult == 1:
+        assert kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp"), kernel
 
 
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])

@@ -105,13 +105,15 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                    int16_t *scratch);
 
-/* depth multiplier 1 */
-void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
-                                const int8_t *filter, const int32_t *bias_folded,
-                                const int32_t *multiplier, const int8_t *shift, int8_t *output);
-void mcuf_depthwise_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
-                                     const int8_t *filter, const int32_t *bias_folded,
-                                     const int32_t *multiplier, const int8_t *shift, int8_t *output);
+/* depth multiplier 1, any kernel / stride / dilation / channel count, on the HWC layout (small
+ * planes, strides > 1); filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)] (SXTB16 order),
+ * C4 = ceil(C / 4) * 4; bias_folded: [C4], zero beyond C */
+void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                    const int16_t *filter, const int32_t *bias_folded,
+                                    const int32_t *multiplier, const int8_t *shift, int8_t *output);
+void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                         const int16_t *filter, const int32_t *bias_folded,
+                                         const int32_t *multiplier, const int8_t *shift, int8_t *output);
 
 /* 3x3, any depth multiplier, no dilation; filter: int8 [out_c][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */
