@@ -306,7 +306,8 @@ def _lower_conv(graph, op, kernels: str = "reference") -> Step:
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq],
                     4 * p["in_c"])
-    if rq is not None and grouped:
+    if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):
+        # also a 1x1 over a channel count that is not a multiple of 4: one group, K4 padded
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
             and p["dil_h"] == p["dil_w"] == 1):
