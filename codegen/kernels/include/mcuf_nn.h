@@ -94,9 +94,7 @@ void mcuf_conv_shallow_stem_s8_dsp_fast(const mcuf_conv_params *p, const int8_t 
  * and DEPTHWISE_CONV_2D with a depth multiplier > 1 as the grouped convolution it is (groups =
  * in_c, filter_in_c = 1). filter: per group, its out_c / groups rows padded to
  * K4 = ceil(k_h*k_w*filter_in_c / 4) * 4 and interleaved in output-channel pairs word by word,
- * the groups one after the other; bias2: the folded bias doubled; scratch:
- * mcuf_conv_grouped_s8_dsp_get_buffer_size(p) = 5 * K4 + 4 bytes. */
-int32_t mcuf_conv_grouped_s8_dsp_get_buffer_size(const mcuf_conv_params *p);
+ * the groups one after the other; bias2: the folded bias doubled; scratch: 5 * K4 + 4 bytes. */
 void mcuf_conv_grouped_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                               const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
                               int8_t *output, int16_t *scratch);

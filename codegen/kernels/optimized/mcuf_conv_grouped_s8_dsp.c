@@ -15,8 +15,8 @@
  *
  * filter: per group, its out_c / groups rows padded to K4 with zero weights, interleaved in
  * output-channel pairs word by word (an odd last row plain), the groups one after the other.
- * scratch: mcuf_conv_grouped_s8_dsp_get_buffer_size() bytes = 4 * K4 (the column pair) +
- * K4 + 4 (the byte row). Same results as the reference mcuf_conv_s8 (grouped) and
+ * scratch: 4 * K4 bytes (the column pair) + K4 + 4 (the byte row), the generator's
+ * scratch function in codegen/ops/convolution.py. Same results as the reference mcuf_conv_s8 (grouped) and
  * mcuf_depthwise_conv_s8, byte for byte. */
 #include <string.h>
 
@@ -84,12 +84,6 @@ static int32_t dot_col(const uint32_t *col, const int8_t *w, int K4, int32_t acc
         acc = mcuf_smlad(col[1], mcuf_sxtb16_ror8(kw), acc);
     }
     return acc;
-}
-
-int32_t mcuf_conv_grouped_s8_dsp_get_buffer_size(const mcuf_conv_params *p)
-{
-    const int K4 = (p->k_h * p->k_w * p->filter_in_c + 3) & ~3;
-    return 4 * K4 + K4 + 4;
 }
 
 MCUF_INLINE void mcuf_conv_grouped_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
