@@ -217,12 +217,13 @@ def test_kernels_build_and_agree_at_every_optimization_level(opt, tmp_path, refe
 
 
 # One image per DSP board sweeps the kernels the "no cliff" work added: depthwise with depth
-# multipliers 8, 2, 4, 3 on 1-, 3- and odd-channel inputs, kernels 1/3/5/7, strides 1/2;
-# grouped convolutions (1x1 and 3x3, channels per group not a multiple of 4, odd channels per
-# group); MAX_POOL_2D with an odd channel tail; a broadcast ADD of a constant; a squaring MUL.
+# multipliers 8, 2, 4, 3 on 1-, 3- and odd-channel inputs, kernels 1/3/5/7, strides 1/2; a 5x5
+# depthwise over 15 channels (the HWC kernel's odd tail); grouped convolutions (1x1 and 3x3,
+# channels per group not a multiple of 4, odd channels per group) and a 1x1 over 15 channels;
+# MAX_POOL_2D with an odd channel tail; a broadcast ADD of a constant; a squaring MUL.
 SWEEP_SHAPE = (1, 13, 11, 1)
 SWEEP_LAYERS = [("dw", 3, 2, 8), ("conv", 1, 1, 3, 1), ("dw", 3, 1, 8), ("conv", 1, 1, 15, 3),
-                ("dw", 5, 2, 2), ("conv", 3, 1, 10, 5), ("dw", 7, 1, 4), ("conv", 1, 1, 12, 4),
+                ("dw", 5, 1, 1), ("conv", 1, 1, 15, 1), ("dw", 5, 2, 2), ("conv", 3, 1, 10, 5), ("dw", 7, 1, 4), ("conv", 1, 1, 12, 4),
                 ("dw", 1, 1, 2), ("maxpool", 3, 2), ("dw", 3, 1, 3), ("conv", 1, 2, 14, 2),
                 ("add_const",), ("mul_self",)]
 DSP_QEMU_BOARDS = [b for b in QEMU_BOARDS if get_board(b).target in ("cortex-m7", "cortex-m4", "cortex-m33")]
@@ -237,10 +238,10 @@ def test_no_cliff_kernels_sweep_on_qemu(board, tmp_path, write_model):
     model = write_model(opmodels_chain())
     b = get_board(board)
     man = generate(model, tmp_path / "gen", b.target)
-    kernels = [l["kernel"] for l in man["layers"]]
-    assert {"mcuf_conv_grouped_s8_dsp_fast", "mcuf_maxpool_s8_dsp", "mcuf_add_s8_dsp",
-            "mcuf_mul_s8_dsp"} <= set(kernels) or {"mcuf_conv_grouped_s8_dsp"} & set(kernels), kernels
-    assert not {"mcuf_conv_s8", "mcuf_depthwise_conv_s8"} & set(kernels), kernels
+    kernels = {l["kernel"].removesuffix("_fast") for l in man["layers"]}
+    assert {"mcuf_conv_grouped_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_hwc_s8_dsp",
+            "mcuf_maxpool_s8_dsp", "mcuf_add_s8_dsp", "mcuf_mul_s8_dsp"} <= kernels, kernels
+    assert not {"mcuf_conv_s8", "mcuf_conv_1x1_s8", "mcuf_depthwise_conv_s8"} & kernels, kernels
     res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
     assert res.returncode == 0, res.console
     want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
