@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import quantization as q
 from .common import _require_int8, _t
+from . import mve
 from .registry import INT8, ConstArray, OpRecord, Step, register_kernel, register_op
 from .shapes import same_as_input
 
@@ -27,8 +28,9 @@ def lower_requantize(graph, op, kernels: str = "reference") -> Step:
         t = ConstArray(f"op{op.index}_table", "int8_t", table)
         return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
                     [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
-    return Step(op, "mcuf_requantize_s8", "mcuf_requantize_params", p,
+    step = Step(op, "mcuf_requantize_s8", "mcuf_requantize_params", p,
                 [("in", x.index), ("out", y.index)], [x.index], y.index)
+    return mve.retarget(step) if kernels == "mve" else step
 
 
 for _name in ("QUANTIZE", "RELU", "RELU6", "RELU_N1_TO_1"):
