@@ -37,7 +37,8 @@ class KernelRecord:
     before writing pixel p's output, so the planner may place its input at the tail of its
     output (see codegen/planner.py); channel_planar: it reads channel c of its input (and
     nothing else of it) before writing channel c of its output, and writes only channel c's
-    bytes, so its output may overwrite its input in place (TinyEngine's in-place depthwise)."""
+    bytes, so at depth multiplier 1 its output may overwrite its input in place (TinyEngine's
+    in-place depthwise)."""
     name: str
     scratch: Callable[[dict], int] | None = None
     weight_layout: str = ""
