@@ -31,6 +31,7 @@ from .planner import ALIGN, Buffer, Plan, _orderings, _place, plan_memory
 
 SPATIAL = ("mcuf_conv_params", "mcuf_pool_params")
 PER_PIXEL = ("mcuf_add_s8", "mcuf_lut_s8", "mcuf_requantize_s8")   # flat `size`, same shape in/out
+# (and kernels walking `out_dims` with stride1/stride2, e.g. mcuf_add_s8_dsp, on same-shape operands)
 COPY_INSTR_PER_BYTE = 0.5     # a row copy (memcpy, word loads/stores) on the M7: ~2 instr / 4 bytes
 COPY_INSTR_PER_ROW = 30
 GRIDS = range(2, 17)           # patch rows tried
@@ -149,8 +150,9 @@ def candidate_splits(graph: Graph, steps: list[Step]) -> list[int]:
     produced: set[int] = set()
     model_outputs = {graph.resolve(o) for o in graph.outputs}
     for k, s in enumerate(steps):
-        ok = s.params_type in SPATIAL or (s.kernel in PER_PIXEL and all(
-            graph.tensors[i].shape == graph.tensors[s.output].shape for i in s.inputs))
+        ok = s.params_type in SPATIAL or ((s.kernel in PER_PIXEL or "out_dims" in s.params) and all(
+            graph.tensors[i].shape == graph.tensors[s.output].shape for i in s.inputs)
+            and not any(graph.tensors[i].is_constant for i in s.op.inputs if i >= 0))
         if not ok or len(graph.tensors[s.output].shape) != 4:
             break
         if any(a[0] not in ("in", "out", "const", "scratch") for a in s.args):
@@ -201,7 +203,14 @@ def _patch(graph: Graph, steps: list[Step], split: int, out: Region) -> Patch | 
             p.update(in_h=need[1] - need[0], in_w=need[3] - need[2], out_h=r[1] - r[0],
                      out_w=r[3] - r[2], pad_top=pt, pad_left=pl)
         else:
-            p["size"] = _area(r) * c
+            if "size" in p:
+                p["size"] = _area(r) * c
+            if "out_dims" in p:       # the DSP elementwise walk: same-shape operands, contiguous
+                dims = [1, r[1] - r[0], r[3] - r[2], c]
+                p["out_dims"] = dims
+                for k in ("stride1", "stride2"):
+                    if k in p:
+                        p[k] = [dims[1] * dims[2] * c, dims[2] * c, c, 1]
             for i in s.inputs:
                 if regions[res(i)] != r:
                     call.crops.append((res(i), regions[res(i)], r))
