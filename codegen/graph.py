@@ -66,8 +66,15 @@ class Graph:
     aliases: dict[int, int] = field(default_factory=dict)  # tensor -> tensor whose bytes it shares
 
     def resolve(self, tensor_index: int) -> int:
-        """The tensor that owns the bytes of `tensor_index` (following reshape aliases)."""
+        """The tensor that owns the bytes of `tensor_index` (following reshape aliases).
+        Raises UnsupportedModelError on a cycle of aliases (a reshape reading its own output)."""
+        seen = set()
         while tensor_index in self.aliases:
+            if tensor_index in seen:
+                from .errors import UnsupportedModelError
+                raise UnsupportedModelError(f"tensor {tensor_index} is its own source through reshapes "
+                                            "(a cycle); re-export the model from the converter")
+            seen.add(tensor_index)
             tensor_index = self.aliases[tensor_index]
         return tensor_index
 

@@ -11,7 +11,7 @@ from .lowering import Step, lower
 from .planner import Plan, plan_memory
 from .targets import get_target
 from .tflite_reader import model_sha256, read_model
-from .validate import check_int8
+from .validate import check_int8, check_plan, check_steps, validate_graph
 
 
 @dataclass
@@ -28,6 +28,7 @@ def resolve_kernels(target: str, kernels: str = "auto") -> str:
 def load_graph(model_path: str | Path) -> Graph:
     """The model read, checked to be int8 and through the graph passes: ready to lower."""
     graph = read_model(model_path)
+    validate_graph(graph)              # before any pass: every problem, one line each
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)
@@ -37,7 +38,10 @@ def load_graph(model_path: str | Path) -> Graph:
 def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
     graph = load_graph(model_path)
     steps = lower(graph, kernels)
-    return Compiled(graph, steps, plan_memory(graph, steps))
+    check_steps(graph, steps)
+    plan = plan_memory(graph, steps)
+    check_plan(plan)
+    return Compiled(graph, steps, plan)
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
