@@ -278,20 +278,47 @@ def _mutate_structure(rng: random.Random, model, ed: _Edits) -> tuple[str, str]:
     return "graph_io", how
 
 
-def _mutate_bytes(rng: random.Random, data: bytes) -> tuple[bytes, str, str]:
+_TABLE_BYTES: dict[Path, list[int]] = {}
+
+
+def _table_positions(path: Path) -> list[int]:
+    """Byte positions of the file outside the constant buffers' data: the flatbuffer's
+    tables, vectors and strings, where a flipped bit changes the graph rather than a weight."""
+    pos = _TABLE_BYTES.get(path)
+    if pos is None:
+        import tflite
+        buf = path.read_bytes()
+        inside = bytearray(len(buf))
+        m = tflite.Model.GetRootAsModel(buf, 0)
+        for i in range(m.BuffersLength()):
+            b = m.Buffers(i)
+            o = b._tab.Offset(4)               # Buffer.data
+            if o and b.DataLength():
+                start = b._tab.Vector(o)
+                inside[start:start + b.DataLength()] = b"\x01" * b.DataLength()
+        pos = [i for i in range(0, len(buf), 4) if not inside[i]]
+        _TABLE_BYTES[path] = pos
+    return pos
+
+
+def _mutate_bytes(rng: random.Random, path: Path) -> tuple[bytes, str, str]:
+    data = path.read_bytes()
     b = bytearray(data)
     kind = rng.choice(["flip", "flip", "truncate", "word"])
+    table = _table_positions(path)
     if kind == "flip":
         n = rng.choice([1, 1, 2, 4, 8])
-        # half the flips land in the first 8 KiB, where the tables (not the weights) live
-        pos = [rng.randrange(min(len(b), 8192) if rng.random() < 0.5 else len(b)) for _ in range(n)]
+        # most flips land outside the weights (the graph); some anywhere in the file
+        pos = [rng.choice(table) + rng.randrange(4) if rng.random() < 0.75 else rng.randrange(len(b))
+               for _ in range(n)]
+        pos = [min(p, len(b) - 1) for p in pos]
         for p in pos:
             b[p] ^= 1 << rng.randrange(8)
         return bytes(b), kind, f"bits flipped at {pos}"
     if kind == "truncate":
         n = rng.randrange(len(b))
         return bytes(b[:n]), kind, f"truncated to {n} bytes"
-    p = rng.randrange(min(len(b), 8192) // 4) * 4
+    p = min(rng.choice(table), len(b) - 4)
     v = rng.choice(INTERESTING_INTS)
     b[p:p + 4] = struct.pack("<i", v)
     return bytes(b), kind, f"word at {p} = {v}"
@@ -301,8 +328,8 @@ def make_mutant(seed: int, index: int) -> Mutant:
     """The index-th mutant of a seed: a fixture, one to three edits, the bytes."""
     rng = random.Random(f"mcuforge-fuzz:{seed}:{index}")
     path = FIXTURES[rng.randrange(len(FIXTURES))]
-    if rng.random() < 0.35:
-        data, kind, detail = _mutate_bytes(rng, path.read_bytes())
+    if rng.random() < 0.3:
+        data, kind, detail = _mutate_bytes(rng, path)
         return Mutant(seed, index, path.name, "bytes:" + kind, detail, data)
     model = _unpacked(path)
     ed = _Edits()
@@ -523,7 +550,7 @@ class Sanitized:
         if self.lib is None:
             self.lib = self._library(out / "mcuf")
         exe = out / "fuzz_run"
-        r = subprocess.run(["gcc", *CFLAGS, "-O0", "-DMCUF_LAYER_HOOK=fuzz_hook", "-I", str(out),
+        r = subprocess.run(["gcc", *CFLAGS, "-O0", "-g0", "-DMCUF_LAYER_HOOK=fuzz_hook", "-I", str(out),
                             "-I", str(out / "mcuf" / "include"), str(out / "model.c"),
                             str(out / "fuzz_harness.c"), str(self.lib), "-o", str(exe)],
                            capture_output=True, text=True)
@@ -625,6 +652,45 @@ def fuzz(seed: int, start: int = 0, count: int | None = None, minutes: float | N
     return results
 
 
+def _worker(args) -> list[dict]:
+    seed, indices, asan, timeout, work = args
+    out = []
+    for lo, n in indices:
+        out += [asdict(r) for r in fuzz(seed, lo, n, asan=asan, timeout=timeout, work=work)]
+    return out
+
+
+def fuzz_parallel(seed: int, start: int, count: int, jobs: int, asan: bool = True,
+                  timeout: float = 60.0, log=None, jsonl: Path | None = None,
+                  chunk: int = 25) -> list[Result]:
+    """fuzz() over `jobs` processes, in chunks of `chunk` indices; same results as one
+    process (each mutant depends only on (seed, index))."""
+    import multiprocessing as mp
+    import codegen.cli, codegen.emitter, codegen.inspect, codegen.pipeline   # noqa: F401,E401
+    work = Path(tempfile.mkdtemp(prefix="mcuf-fuzz-"))
+    chunks = [(seed, [(lo, min(chunk, start + count - lo))], asan, timeout, work / f"c{lo}")
+              for lo in range(start, start + count, chunk)]
+    results: list[Result] = []
+    fh = open(jsonl, "a") if jsonl else None
+    with mp.get_context("fork").Pool(jobs) as pool:
+        for rows in pool.imap_unordered(_worker, chunks):
+            for row in rows:
+                r = Result(**row)
+                results.append(r)
+                if fh:
+                    fh.write(json.dumps(row) + "\n")
+                if log and r.outcome not in ("refused", "accepted"):
+                    log(f"#{r.index} {r.outcome}: {r.fixture} {r.kind} ({r.detail}) -> {r.command}: {r.message}")
+            if fh:
+                fh.flush()
+            if log:
+                log(f"... {len(results)} mutants, {summary_counts(results)}")
+    if fh:
+        fh.close()
+    shutil.rmtree(work, ignore_errors=True)
+    return sorted(results, key=lambda r: r.index)
+
+
 def summary_counts(results: list[Result]) -> dict[str, int]:
     counts = {o: 0 for o in OUTCOMES}
     for r in results:
@@ -664,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--minutes", type=float, help="stop after this long")
     p.add_argument("--timeout", type=float, default=60.0, help="per command, seconds (default 60)")
     p.add_argument("--no-asan", action="store_true", help="do not build and run accepted mutants")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (with --count)")
     p.add_argument("--keep", metavar="DIR", help="write the mutants' .tflite files here")
     p.add_argument("--jsonl", metavar="FILE", help="append one JSON line per mutant")
     args = p.parse_args(argv)
@@ -678,9 +745,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{keep}/seed{args.seed}_{i}.tflite: {m.fixture} {m.kind}: {m.detail}")
     t0 = time.monotonic()
     try:
-        results = fuzz(args.seed, args.start, args.count, args.minutes, not args.no_asan, args.timeout,
-                       log=lambda s: print(s, file=sys.stderr, flush=True),
-                       jsonl=Path(args.jsonl) if args.jsonl else None)
+        log = lambda s: print(s, file=sys.stderr, flush=True)   # noqa: E731
+        jsonl = Path(args.jsonl) if args.jsonl else None
+        if args.jobs > 1 and args.count:
+            results = fuzz_parallel(args.seed, args.start, args.count, args.jobs, not args.no_asan,
+                                    args.timeout, log=log, jsonl=jsonl)
+        else:
+            results = fuzz(args.seed, args.start, args.count, args.minutes, not args.no_asan,
+                           args.timeout, log=log, jsonl=jsonl)
     except KeyboardInterrupt:
         return 130
     print(render(results, time.monotonic() - t0))
