@@ -64,6 +64,7 @@ class Graph:
     outputs: list[int]
     description: str = ""
     aliases: dict[int, int] = field(default_factory=dict)  # tensor -> tensor whose bytes it shares
+    problems: list[str] = field(default_factory=list)      # found while reading (validate.py reports them)
 
     def resolve(self, tensor_index: int) -> int:
         """The tensor that owns the bytes of `tensor_index` (following reshape aliases).

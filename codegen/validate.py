@@ -96,7 +96,7 @@ def validate_graph(graph: Graph) -> None:
     Raises UnsupportedModelError with one line per problem (all of them). Runs on the graph
     as read (before any pass): structure first; the quantization and option checks only on
     operators whose tensors are all present (their messages would be noise otherwise)."""
-    problems: list[str] = []
+    problems: list[str] = list(graph.problems)
     ok_tensors = _check_tensors(graph, problems)
     ok_ops = _check_structure(graph, problems, ok_tensors)
     for op in graph.operators:
@@ -130,6 +130,10 @@ def _check_tensors(graph: Graph, problems: list[str]) -> set[int]:
         if any(int(d) < 0 for d in t.shape):
             problems.append(f"{_name(graph, idx)} has shape {list(t.shape)} with a negative dimension "
                             "(a dynamic shape): export the model with a fixed input size")
+        elif t.data is None and any(int(d) == 0 for d in t.shape) and (idx in user or idx in graph.inputs
+                                                                       or idx in graph.outputs):
+            problems.append(f"{_name(graph, idx)} has shape {list(t.shape)}, no elements: a model "
+                            "computes on at least one value per tensor; check its shape")
         elif _shape_bytes(t) > MAX_BYTES:
             problems.append(f"{_name(graph, idx)} of shape {list(t.shape)} needs {_shape_bytes(t):,} bytes, "
                             f"more than a 32-bit target can address ({MAX_BYTES:,}): check its shape")
@@ -347,7 +351,17 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         _effective(where, "the effective scale input/output", _real_scale(x) / _real_scale(y),
                    f"tensors '{x.name}' (scale {_real_scale(x):.6g}) -> '{y.name}' "
                    f"(scale {_real_scale(y):.6g})", problems)
-    elif op.type in ("LOGISTIC", "SOFTMAX") and y.dtype == "int8":
+    if op.type == "AVERAGE_POOL_2D" and len(t(0).shape) == 4:
+        o = op.options
+        window = min(int(o.get("FilterHeight", 1)), int(t(0).shape[1])) * \
+            min(int(o.get("FilterWidth", 1)), int(t(0).shape[2]))
+        if 128 * window > 2**31 - 1:
+            problems.append(f"{where}: a {window}-element window can overflow the int32 sum "
+                            f"(128 * window >= 2^31), tensor '{t(0).name}': use a smaller pooling window")
+    if op.type == "MEAN" and 255 * t(0).size > 2**31 - 1:
+        problems.append(f"{where}: the mean of up to {t(0).size} elements can overflow the int32 "
+                        f"sum (255 * count >= 2^31), tensor '{t(0).name}': reduce fewer elements")
+    if op.type in ("LOGISTIC", "SOFTMAX") and y.dtype == "int8":
         # activations.cc: int8 outputs of both are fixed to scale 1/256, zero point -128
         if y.quant.zero_point != -128 or abs(y.quant.scale - 1 / 256) > 1e-9:
             problems.append(f"{where}: output '{y.name}' has scale {y.quant.scale:.6g} and zero point "
