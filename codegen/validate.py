@@ -9,12 +9,13 @@ Three stages, each collecting every problem it finds (one line each, in the form
   32-bit address space), quantization as TFLite's Prepare() checks it (finite positive
   scales, zero points in the type's range, per-channel arrays as long as the channel count,
   LOGISTIC/SOFTMAX output quantization, effective multipliers the integer requantization can
-  represent) and the option values the kernels rely on (strides, dilations, filter sizes,
-  padding and activation enums);
+  represent, accumulators that provably fit int32) and the padding and activation enums
+  (strides, dilations, filter sizes and ranks are the shape check's, codegen/ops/shapes.py,
+  run after the passes);
 - `check_int8` (after float islands are folded): int8 end to end;
 - `check_steps` / `check_plan` (after lowering / planning): every value a C parameter struct
-  field holds fits its C type (refused, never truncated), accumulators that provably fit
-  int32, and an arena inside a 32-bit address space.
+  field holds fits its C type (refused, never truncated), and an arena inside a 32-bit
+  address space.
 """
 from __future__ import annotations
 
@@ -59,8 +60,6 @@ ARITY = {
     "EXPAND_DIMS": (2, 2, 1, 1), "SHAPE": (1, 1, 1, 1), "PACK": (1, 10**6, 1, 1),
 }
 
-# Operators whose first input and first output are NHWC activations (rank 4).
-NHWC_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
 
 _INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
                "int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
@@ -239,35 +238,15 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
 
 
 def _check_options(graph: Graph, op: Operator, problems: list[str]) -> None:
-    """Option values the lowering and the kernels divide by or index with."""
+    """Enumerated option values the lowering maps to kernel constants."""
     where, o = _where(op), op.options
     if "FusedActivationFunction" in o and o["FusedActivationFunction"] not in _ACTIVATIONS:
         problems.append(f"{where}: fused activation {o['FusedActivationFunction']!r} is not one of "
                         f"{', '.join(_ACTIVATIONS)} (TFLite refuses it for int8): " + RECONVERT)
     if "Padding" in o and o["Padding"] not in _PADDINGS:
         problems.append(f"{where}: padding {o['Padding']!r} is neither SAME nor VALID: " + RECONVERT)
-    for key in ("StrideH", "StrideW", "DilationHFactor", "DilationWFactor", "FilterHeight",
-                "FilterWidth", "DepthMultiplier"):
-        if key in o and (not isinstance(o[key], int) or o[key] < 1):
-            if key == "DepthMultiplier" and o[key] == 0:
-                continue               # ignored by TFLite (derived from the shapes)
-            problems.append(f"{where}: {key} is {o[key]}; it must be at least 1: " + RECONVERT)
-    if op.type in NHWC_OPS:
-        for role, i in (("input", op.inputs[0]), ("output", op.outputs[0])):
-            t = graph.tensors[i]
-            if len(t.shape) != 4:
-                problems.append(f"{where}: {role} {_name(graph, i)} has shape {list(t.shape)}; "
-                                f"{op.type} needs a 4-D NHWC tensor: " + RECONVERT)
-        if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-            w = graph.tensors[op.inputs[1]]
-            if len(w.shape) != 4 or any(d < 1 for d in w.shape):
-                problems.append(f"{where}: filter {_name(graph, op.inputs[1])} has shape {list(w.shape)}; "
-                                "it needs 4 dimensions of at least 1: " + RECONVERT)
-    if op.type == "FULLY_CONNECTED":
-        w = graph.tensors[op.inputs[1]]
-        if len(w.shape) != 2 or any(d < 1 for d in w.shape):
-            problems.append(f"{where}: weights {_name(graph, op.inputs[1])} have shape {list(w.shape)}; "
-                            "FULLY_CONNECTED needs [outputs, depth] of at least 1 each: " + RECONVERT)
+    # strides, dilations, filter sizes and ranks: the shape check (codegen/ops/shapes.py)
+    # recomputes every output shape from them after the passes and lists what is wrong
 
 
 def _real_scale(t: Tensor) -> float:
@@ -377,6 +356,8 @@ def _check_accumulator(graph: Graph, op: Operator, problems: list[str]) -> None:
     if w.data is None:
         return
     wd = np.asarray(w.data, np.int64)
+    if wd.ndim < 2 or wd.size == 0:
+        return                         # a malformed filter: the shape check names it
     if op.type == "DEPTHWISE_CONV_2D":
         sums = np.abs(wd).reshape(-1, wd.shape[-1]).sum(axis=0)
     else:
