@@ -332,20 +332,23 @@ def make_mutant(seed: int, index: int) -> Mutant:
         data, kind, detail = _mutate_bytes(rng, path)
         return Mutant(seed, index, path.name, "bytes:" + kind, detail, data)
     model = _unpacked(path)
-    ed = _Edits()
-    kinds, details = [], []
-    try:
-        for _ in range(rng.choice([1, 1, 1, 2, 3])):
-            k, d = _mutate_structure(rng, model, ed)
-            kinds.append(k)
-            details.append(d)
+    for _attempt in range(5):             # an edit the schema's packer cannot encode: draw again
+        ed = _Edits()
+        kinds, details = [], []
         try:
-            data = _pack(model)
-        except Exception as e:            # the schema's packer refused the edit itself
-            data, kinds, details = path.read_bytes(), ["unpackable"], [f"{type(e).__name__}"]
-    finally:
-        ed.restore()
-    return Mutant(seed, index, path.name, "struct:" + "+".join(kinds), "; ".join(details), data)
+            for _ in range(rng.choice([1, 1, 1, 2, 3])):
+                k, d = _mutate_structure(rng, model, ed)
+                kinds.append(k)
+                details.append(d)
+            try:
+                data = _pack(model)
+            except Exception:             # e.g. -2^31 into a uint8 option field
+                continue
+        finally:
+            ed.restore()
+        return Mutant(seed, index, path.name, "struct:" + "+".join(kinds), "; ".join(details), data)
+    return Mutant(seed, index, path.name, "struct:unpackable", "five edits the packer refused",
+                  path.read_bytes())
 
 
 # --- running the commands --------------------------------------------------------------
@@ -543,12 +546,19 @@ class Sanitized:
         manifest = json.loads((out / "model.json").read_text())
         (out / "fuzz_plan.h").write_text(_plan_header(manifest))
         (out / "fuzz_harness.c").write_text(HARNESS)
-        key = hashlib.sha256((out / "model.c").read_bytes() + (out / "fuzz_plan.h").read_bytes()
-                             + (out / "model.h").read_bytes()).hexdigest()
-        if key in self.results:
-            return self.results[key]
         if self.lib is None:
             self.lib = self._library(out / "mcuf")
+        key = hashlib.sha256(self.lib.name.encode() + HARNESS.encode() + (out / "model.c").read_bytes()
+                             + (out / "fuzz_plan.h").read_bytes() + (out / "model.h").read_bytes()).hexdigest()
+        if key in self.results:
+            return self.results[key]
+        disk = self.cache / "results" / f"{key[:32]}.json"     # shared by --jobs workers and runs
+        if disk.exists():
+            try:
+                self.results[key] = tuple(json.loads(disk.read_text()))
+                return self.results[key]
+            except (OSError, ValueError):
+                pass
         exe = out / "fuzz_run"
         r = subprocess.run(["gcc", *CFLAGS, "-O0", "-g0", "-DMCUF_LAYER_HOOK=fuzz_hook", "-I", str(out),
                             "-I", str(out / "mcuf" / "include"), str(out / "model.c"),
@@ -569,6 +579,10 @@ class Sanitized:
             except subprocess.TimeoutExpired:
                 res = ("hang", "the built model did not finish")
         self.results[key] = res
+        disk.parent.mkdir(exist_ok=True)
+        tmp = disk.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(list(res)))
+        os.replace(tmp, disk)
         return res
 
 
