@@ -294,13 +294,14 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         if not _scales_ok(x, w) or x.dtype != "int8" or w.dtype != "int8":
             return
         xs, ys = _real_scale(x), _real_scale(y)
-        for c, ws in enumerate(np.asarray(w.quant.scales).reshape(-1)):
-            real = xs * float(np.float32(ws)) / ys
-            _effective(where, "the effective scale input*filter/output", real,
-                       f"tensors '{x.name}' (scale {xs:.6g}), '{w.name}' (channel {c}, scale {float(ws):.6g}), "
-                       f"'{y.name}' (scale {ys:.6g})", problems)
-            if problems and problems[-1].startswith(where + ": the effective"):
-                break
+        ws = np.asarray(w.quant.scales, np.float32).astype(np.float64).reshape(-1)
+        reals = xs * ws / ys                   # in double from the float32 scales, as TFLite
+        bad = np.flatnonzero(~(reals < 2.0**30))
+        if len(bad):
+            c = int(bad[0])
+            _effective(where, "the effective scale input*filter/output", float(reals[c]),
+                       f"tensors '{x.name}' (scale {xs:.6g}), '{w.name}' (channel {c}, scale "
+                       f"{float(ws[c]):.6g}), '{y.name}' (scale {ys:.6g})", problems)
         _check_accumulator(graph, op, problems)
     elif op.type in ("ADD",):
         a, b = t(0), t(1)

@@ -54,6 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite")) + \
     sorted((ROOT / "benchmarks" / "models").glob("*.tflite"))
 
+KERNELS = "reference"   # --kernels: "dsp" emits the optimized kernels (intrinsics emulated on the host)
+
 OUTCOMES = ("hang", "crash", "traceback", "sanitizer", "build-error", "bad-message", "internal",
             "refused", "accepted")
 SEVERITY = {o: i for i, o in enumerate(OUTCOMES)}
@@ -618,7 +620,8 @@ def run_one(seed: int, index: int, work: Path, san: Sanitized | None, timeout: f
     if SEVERITY[o] < SEVERITY[worst[0]]:
         worst = (o, "inspect", msg)
     out = d / "out"
-    how, code, err = _run_forked(["emit", str(model), "--target", "host", "-o", str(out)], timeout, d)
+    how, code, err = _run_forked(["emit", str(model), "--target", "host", "--kernels", KERNELS,
+                                  "-o", str(out)], timeout, d)
     o, msg = _classify_cli("emit", how, code, err)
     if o == "accepted" and san is not None:
         o, msg = san.run(out)
@@ -745,9 +748,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=60.0, help="per command, seconds (default 60)")
     p.add_argument("--no-asan", action="store_true", help="do not build and run accepted mutants")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (with --count)")
+    p.add_argument("--kernels", default="reference", choices=("reference", "dsp"),
+                   help="kernel set of `codegen emit --target host` (dsp: the optimized kernels, "
+                        "their Arm intrinsics emulated in C)")
     p.add_argument("--keep", metavar="DIR", help="write the mutants' .tflite files here")
     p.add_argument("--jsonl", metavar="FILE", help="append one JSON line per mutant")
     args = p.parse_args(argv)
+    global KERNELS
+    KERNELS = args.kernels
     if args.count is None and args.minutes is None:
         args.count = 100
     if args.keep:
