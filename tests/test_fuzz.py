@@ -52,3 +52,21 @@ def test_poisoning_harness_catches_a_layer_outside_its_buffers(tmp_path):
     (out / "model.json").write_text(json.dumps(man))
     outcome, message = Sanitized(tmp_path, timeout=60).run(out)
     assert outcome == "sanitizer" and "use-after-poison" in message, message
+
+
+def test_reader_validation_and_passes_raise_only_project_errors(tmp_path):
+    """In process, 40 mutants through read -> validate -> passes -> shape check -> lowering:
+    nothing but a CodegenError (the CLI's one-line refusal) ever comes out."""
+    from codegen.errors import CodegenError
+    from codegen.pipeline import compile_graph
+    p = tmp_path / "m.tflite"
+    kinds = set()
+    for i in range(40):
+        m = make_mutant(SEED + 1, i)
+        p.write_bytes(m.data)
+        try:
+            compile_graph(p)
+            kinds.add("accepted")
+        except CodegenError:
+            kinds.add("refused")
+    assert kinds == {"accepted", "refused"}
