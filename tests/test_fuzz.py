@@ -70,3 +70,18 @@ def test_reader_validation_and_passes_raise_only_project_errors(tmp_path):
         except CodegenError:
             kinds.add("refused")
     assert kinds == {"accepted", "refused"}
+
+
+@pytest.mark.parametrize("seed, index", [(1, 7433)])
+def test_replayed_findings(tmp_path, seed, index):
+    """Mutants the long runs found, kept as regressions. (1, 7433): bit flips that leave a
+    signalling-NaN scale; numpy's cast warning reached stderr beside the refusal lines."""
+    import subprocess
+    import sys
+    p = tmp_path / "m.tflite"
+    p.write_bytes(make_mutant(seed, index).data)
+    for cmd in (["inspect", p], ["emit", p, "-o", tmp_path / "out"]):
+        r = subprocess.run([sys.executable, "-m", "codegen.cli", *map(str, cmd)], capture_output=True,
+                           text=True, timeout=120)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert r.returncode == 2 and lines and all(l.startswith("codegen: error: ") for l in lines), r.stderr
