@@ -124,19 +124,21 @@ def test_no_device_is_a_clear_error():
     (MsgType.INVOKE | 0x80, b"\x00\x05\x00", lambda link: link.invoke()),
     (MsgType.READ_OUTPUT | 0x80, b"", lambda link: link.read_output(4)),
     (MsgType.READ_TENSOR | 0x80, b"\x01", lambda link: link.read_tensor(0)),
-    (MsgType.READ_TENSOR | 0x80, struct.pack("<I", 8), lambda link: link.read_tensor(0)),
+    (MsgType.READ_TENSOR | 0x80, [struct.pack("<I", 8), struct.pack("<I", 8) + b"\x01\x02"],
+     lambda link: link.read_tensor(0)),
     (MsgType.PROFILE | 0x80, struct.pack("<HH", 0, 0), lambda link: link.profile()),
     (MsgType.PROFILE | 0x80, struct.pack("<HH", 0, 2) + b"\x01\x00", lambda link: link.profile()),
 ], ids=["error-empty", "error-1-byte", "info-short", "info-empty", "invoke-short", "output-empty",
-        "tensor-short", "tensor-no-progress", "profile-zero", "profile-short"])
+        "tensor-short", "tensor-short-chunk", "profile-zero", "profile-short"])
 def test_malformed_reply_is_its_own_error(reply_type, payload, call):
     """A CRC-valid reply too short for its type is a MalformedReply, never an IndexError,
     struct.error or an endless loop."""
     from types import SimpleNamespace
     with HilLink("loop://", timeout=1, retries=0) as link:
         link.info = SimpleNamespace(layers=2, output=SimpleNamespace(bytes=4), max_payload=1024)
-        link.send_raw(encode_packet(reply_type, 1, payload))   # loop:// echoes it back as the answer
-        with pytest.raises(MalformedReply, match="reply|asked|got|chunk"):
+        for seq, p in enumerate(payload if isinstance(payload, list) else [payload], 1):
+            link.send_raw(encode_packet(reply_type, seq, p))   # loop:// echoes them back as answers
+        with pytest.raises(MalformedReply, match="reply|asked|got"):
             call(link)
 
 
@@ -329,3 +331,16 @@ def test_cli(device):
     assert rep["ok"] and rep["inputs"] == 3 and len(rep["layers"]) > 10
     r = run("info", "--port", "socket://127.0.0.1:1")
     assert r.returncode == 2 and "cannot open" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_well_formed_chunked_replies_are_read():
+    """The checks above accept what a correct device sends: a size-only first READ_TENSOR
+    chunk, then the bytes; PROFILE in slices."""
+    from types import SimpleNamespace
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.info = SimpleNamespace(layers=2, output=SimpleNamespace(bytes=4), max_payload=1024)
+        link.send_raw(encode_packet(MsgType.READ_TENSOR | 0x80, 1, struct.pack("<I", 3)))
+        link.send_raw(encode_packet(MsgType.READ_TENSOR | 0x80, 2, struct.pack("<I", 3) + b"\x01\x02\x03"))
+        assert link.read_tensor(5).tolist() == [1, 2, 3]
+        link.send_raw(encode_packet(MsgType.PROFILE | 0x80, 3, struct.pack("<HH2I", 0, 2, 7, 9)))
+        assert link.profile() == [7, 9]

@@ -234,13 +234,13 @@ class HilLink:
         out = bytearray()
         total = None
         while total is None or len(out) < total:
-            k = 1020 if total is None else min(1020, total - len(out))
-            resp = self.request(MsgType.READ_TENSOR, struct.pack("<HIH", layer, len(out), k if total else 0))
+            asked = 0 if total is None else min(1020, total - len(out))   # the first asks the size
+            resp = self.request(MsgType.READ_TENSOR, struct.pack("<HIH", layer, len(out), asked))
             first = _unpack("<I", resp, 0, "READ_TENSOR")[0]
             total = first if total is None else total
-            if first != total or (len(out) < total and len(resp) == 4) or len(out) + len(resp) - 4 > total:
-                raise MalformedReply(f"READ_TENSOR of layer {layer}: a chunk of {len(resp) - 4} bytes "
-                                     f"at {len(out)} of a {total}-byte tensor")
+            if first != total or len(resp) - 4 != asked:
+                raise MalformedReply(f"READ_TENSOR of layer {layer}: asked for {asked} bytes at {len(out)} "
+                                     f"of a {total}-byte tensor, got {len(resp) - 4} of {first}")
             out += resp[4:]
         return np.frombuffer(bytes(out), np.int8)
 
