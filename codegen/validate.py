@@ -334,6 +334,20 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         _effective(where, "the effective scale input/output", _real_scale(x) / _real_scale(y),
                    f"tensors '{x.name}' (scale {_real_scale(x):.6g}) -> '{y.name}' "
                    f"(scale {_real_scale(y):.6g})", problems)
+    elif op.type in ("HARD_SWISH", "RSQRT") and _scales_ok(t(0)):
+        # the multipliers their Prepare() quantizes (HardSwishPrepare; RsqrtPrepare's
+        # 1 / (sqrt(input scale) * output scale)): finite and representable, or refused
+        f32, xs, ys = np.float32, _real_scale(t(0)), _real_scale(y)
+        if op.type == "HARD_SWISH":
+            hires = float(f32(f32(1.0 / 128.0) * f32(xs)))
+            reals = [("the output multiplier (input scale/128)/output scale", hires / ys),
+                     ("the ReLU-ish multiplier (input scale/128)/(3/32768)", hires / (3.0 / 32768.0))]
+        else:
+            reals = [("the multiplier 1/(sqrt(input scale)*output scale)",
+                      1.0 / float(f32(np.sqrt(f32(xs)) * f32(ys))) if xs * ys > 0 else math.inf)]
+        for what, real in reals:
+            _effective(where, what, real, f"tensors '{t(0).name}' (scale {xs:.6g}) -> '{y.name}' "
+                       f"(scale {ys:.6g})", problems)
     if op.type == "AVERAGE_POOL_2D" and len(t(0).shape) == 4:
         o = op.options
         window = min(int(o.get("FilterHeight", 1)), int(t(0).shape[1])) * \
