@@ -279,8 +279,9 @@ def _effective(where: str, what: str, real: float, tensors: str, problems: list[
                         f"(QuantizeMultiplierSmallerThanOneExp), {tensors}: check the output scale")
         return
     if real >= 2.0**30:
-        problems.append(f"{where}: {what} is {real:.6g}, at least 2^30: the int32 requantization "
-                        f"cannot represent it (shift >= 31), {tensors}: check the scales")
+        problems.append(f"{where}: {what} is {real:.6g} (about 2^{math.frexp(real)[1]}), at least "
+                        f"2^30: TFLite's int32 requantization overflows there (shift >= 31), {tensors}: "
+                        "re-quantize the model with a representative dataset that gives realistic scales")
 
 
 def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> None:
