@@ -1,5 +1,5 @@
 """Model fuzzer: mutated copies of every bundled fixture through `codegen inspect` and
-`codegen emit --target host`, and the emitted C of every accepted mutant run once under
+`codegen emit` (default `--target host`; any target, kernel set and `--ram-limit`), and the emitted C of every accepted mutant run once under
 AddressSanitizer + UBSan with the arena poisoned outside the running layer's buffers.
 
     python -m tests.fuzz_models --count 1000 --seed 1          # or --minutes 10
@@ -48,6 +48,8 @@ import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from codegen.targets import TARGETS
+
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # children are forked: keep numpy single-threaded
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,6 +57,8 @@ FIXTURES = sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite")) + \
     sorted((ROOT / "benchmarks" / "models").glob("*.tflite"))
 
 KERNELS = "reference"   # --kernels: "dsp" emits the optimized kernels (intrinsics emulated on the host)
+TARGET = "host"         # --target: the kernel choice and layouts of this CPU (the C is built on the host)
+RAM_LIMIT: str | None = None   # --ram-limit BYTES | "min": emit with a patch-based first stage
 
 OUTCOMES = ("hang", "crash", "traceback", "sanitizer", "build-error", "bad-message", "internal",
             "refused", "accepted")
@@ -500,6 +504,10 @@ def _plan_header(manifest: dict) -> str:
     layers = manifest["layers"]
     ranges, first = [], [0]
     for L in layers:
+        if L.get("patch_stage"):   # run patch by patch inside one call: its sub-arena moves, open all
+            ranges.append((0, manifest["arena_bytes"]))
+            first.append(len(ranges))
+            continue
         rs = [(L["offset"], L["bytes"])] + [tuple(r) for r in L.get("reads", [])]
         if L.get("scratch_offset") is not None:
             rs.append((L["scratch_offset"], L["scratch_bytes"]))
@@ -620,13 +628,22 @@ def run_one(seed: int, index: int, work: Path, san: Sanitized | None, timeout: f
     model = d / "mutant.tflite"
     model.write_bytes(m.data)
     worst = ("accepted", "", "")
-    how, code, err = _run_forked(["inspect", str(model)], timeout, d)
+    limit = ["--ram-limit", RAM_LIMIT] if RAM_LIMIT is not None else []
+    if RAM_LIMIT == "min":   # the smallest arena `emit --ram-limit 1` names: the tightest schedule
+        limit = ["--ram-limit", "1"]
+        how, code, err = _run_forked(["emit", str(model), "--target", TARGET, "--kernels", KERNELS,
+                                      *limit, "-o", str(d / "out")], timeout, d)
+        need = re.search(r"raise the limit to at least ([\d,]+) B", err)
+        if need:
+            limit = ["--ram-limit", need.group(1).replace(",", "")]
+    how, code, err = _run_forked(["inspect", str(model), "--target", TARGET, "--kernels", KERNELS, *limit],
+                                 timeout, d)
     o, msg = _classify_cli("inspect", how, code, err, accept_codes=(0, 1))
     if SEVERITY[o] < SEVERITY[worst[0]]:
         worst = (o, "inspect", msg)
     out = d / "out"
-    how, code, err = _run_forked(["emit", str(model), "--target", "host", "--kernels", KERNELS,
-                                  "-o", str(out)], timeout, d)
+    how, code, err = _run_forked(["emit", str(model), "--target", TARGET, "--kernels", KERNELS,
+                                  *limit, "-o", str(out)], timeout, d)
     o, msg = _classify_cli("emit", how, code, err)
     if o == "accepted" and san is not None:
         o, msg = san.run(out)
@@ -753,14 +770,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=60.0, help="per command, seconds (default 60)")
     p.add_argument("--no-asan", action="store_true", help="do not build and run accepted mutants")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (with --count)")
-    p.add_argument("--kernels", default="reference", choices=("reference", "dsp"),
-                   help="kernel set of `codegen emit --target host` (dsp: the optimized kernels, "
-                        "their Arm intrinsics emulated in C)")
+    p.add_argument("--kernels", default="reference", choices=("reference", "dsp", "mve"),
+                   help="kernel set of `codegen inspect/emit` (dsp: the optimized kernels, their Arm "
+                        "intrinsics emulated in C; mve: the Helium set's layouts and constants, its "
+                        "plain-C host build)")
+    p.add_argument("--target", default="host", choices=sorted(TARGETS),
+                   help="`--target` of `codegen inspect/emit` (default host); the emitted C is still "
+                        "built and run on this machine under the sanitizers")
+    p.add_argument("--ram-limit", metavar="BYTES|min",
+                   help="`--ram-limit` of `codegen inspect/emit`: accepted mutants run a patch-based "
+                        "first stage wherever the limit is below their layer-by-layer arena; min: "
+                        "each mutant at the smallest arena `emit --ram-limit 1` names")
     p.add_argument("--keep", metavar="DIR", help="write the mutants' .tflite files here")
     p.add_argument("--jsonl", metavar="FILE", help="append one JSON line per mutant")
     args = p.parse_args(argv)
-    global KERNELS
-    KERNELS = args.kernels
+    global KERNELS, TARGET, RAM_LIMIT
+    KERNELS, TARGET, RAM_LIMIT = args.kernels, args.target, args.ram_limit
     if args.count is None and args.minutes is None:
         args.count = 100
     if args.keep:

@@ -3,7 +3,9 @@ traceback, no hang, no crash, no sanitizer report, every refusal one line per pr
 The long runs are by hand: python -m tests.fuzz_models --count 10000 --seed 1."""
 import json
 import shutil
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -86,3 +88,17 @@ def test_replayed_findings(tmp_path, seed, index):
                            text=True, timeout=120)
         lines = [l for l in r.stderr.splitlines() if l.strip()]
         assert r.returncode == 2 and lines and all(l.startswith("codegen: error: ") for l in lines), r.stderr
+
+
+@needs_asan
+def test_poisoning_harness_runs_a_patch_based_first_stage(tmp_path):
+    """`--ram-limit` mutants (python -m tests.fuzz_models --ram-limit min): the patch stage's
+    layers have no planned offset in model.json; the harness opens the arena while the stage
+    runs and poisons as before after it (it used to emit `{None, 0}` rows: build-error)."""
+    out = tmp_path / "out"
+    man = generate(FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite", out, "cortex-m55", kernels="mve",
+                   ram_limit=40_000)
+    assert "patch_schedule" in man and man["layers"][0].get("patch_stage")
+    cache = Path(tempfile.gettempdir()) / "mcuf-fuzz-cache"   # fuzz()'s: the library is built once
+    cache.mkdir(parents=True, exist_ok=True)
+    assert Sanitized(cache, timeout=60).run(out) == ("accepted", "")
