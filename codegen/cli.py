@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 import sys
 import tempfile
 import time
@@ -76,16 +78,50 @@ def cmd_verify(args) -> int:
 
 def _floats(s: str) -> list[float]:
     try:
-        return [float(v) for v in s.split(",") if v]
+        vs = [float(v) for v in s.split(",") if v]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}") from None
+        vs = []
+    if not vs or not all(math.isfinite(v) and v > 0 for v in vs):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {s!r}")
+    return vs
 
 
 def _ints(s: str) -> list[int]:
     try:
-        return [int(v) for v in s.split(",") if v]
+        vs = [int(v) for v in s.split(",") if v]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+        vs = []
+    if not vs or not all(v > 0 for v in vs):
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {s!r}")
+    return vs
+
+
+def _positive_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        v = 0
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+    return v
+
+
+def _positive_float(s: str) -> float:
+    try:
+        v = float(s)
+    except ValueError:
+        v = 0.0
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
+    return v
+
+
+def _c_name(s: str) -> str:
+    """--name: the C prefix and the file names, so a C identifier (no path, no leading digit)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s):
+        raise argparse.ArgumentTypeError(f"expected a C identifier (letters, digits, _; not starting "
+                                         f"with a digit), got {s!r}")
+    return s
 
 
 def cmd_fit(args) -> int:
@@ -144,9 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
                         "kernels where the target has SIMD (cortex-m4/m7), the portable reference "
                         "kernels elsewhere")
-    e.add_argument("--name", default="model",
+    e.add_argument("--name", default="model", type=_c_name,
                    help="C prefix and file names (default: model -> model_invoke(), model.h)")
-    e.add_argument("--ram-limit", type=int, metavar="BYTES",
+    e.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
                    help="arena budget: if the layer-by-layer arena is larger, run the first stage "
                         "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
                         "instructions; error naming the smallest reachable arena if none fits")
@@ -159,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--target", default="host", choices=list(TARGETS),
                    help="show the kernels and layout chosen for this target (default: host)")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
-    i.add_argument("--ram-limit", type=int, metavar="BYTES",
+    i.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
     i.set_defaults(fn=cmd_inspect)
 
@@ -167,13 +203,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Emit, compile with gcc -Wall -Wextra -Werror, run random inputs and "
                                    "compare every layer's output with TFLite's reference kernels.")
     v.add_argument("model", metavar="MODEL")
-    v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
+    v.add_argument("--inputs", type=_positive_int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--kernels", default="reference", choices=("reference", "dsp", "mve"),
                    help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated; "
                         "mve: the Helium set's host build, plain C with its layouts and constants)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
-    v.add_argument("--ram-limit", type=int, metavar="BYTES", help="as for emit (patch-based first stage)")
+    v.add_argument("--ram-limit", type=_positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
     v.set_defaults(fn=cmd_verify)
 
     f = sub.add_parser(
@@ -199,11 +235,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="width multipliers (default: 0.25,0.35,0.5,0.75,1.0)")
     f.add_argument("--resolution", type=_ints, default=[96, 128, 160, 192, 224],
                    help="input resolutions (default: 96,128,160,192,224)")
-    f.add_argument("--classes", type=int, default=1000, help="classifier outputs (default: 1000)")
-    f.add_argument("--latency-ms", type=float, help="latency budget per inference")
+    f.add_argument("--classes", type=_positive_int, default=1000, help="classifier outputs (default: 1000)")
+    f.add_argument("--latency-ms", type=_positive_float, help="latency budget per inference")
     f.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="kernel set (default: the board's CPU's best)")
-    f.add_argument("--cpi", type=float, default=1.0,
+    f.add_argument("--cpi", type=_positive_float, default=1.0,
                    help="cycles per instruction to convert predicted instructions to time (default: 1; "
                         "calibrate with DWT cycles from `runtime hil profile` on the board)")
     f.add_argument("--sort", default="accuracy", choices=("accuracy", "macs"))

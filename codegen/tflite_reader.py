@@ -30,10 +30,21 @@ def model_sha256(path: str | Path) -> str:
 def read_model(path: str | Path) -> Graph:
     path = Path(path)
     try:
-        buf = path.read_bytes()
+        with open(path, "rb") as f:
+            # the identifier first, then at most a flatbuffer's 2 GiB: a device or a pipe
+            # (/dev/zero, /dev/urandom) is refused at once instead of read forever
+            buf = f.read(8)
+            if len(buf) == 8 and buf[4:8] == b"TFL3":
+                buf += f.read(_MAX_FLATBUFFER - 8 + 1)
     except OSError as e:
         raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
+    if len(buf) > _MAX_FLATBUFFER:
+        raise ModelFormatError(f"{path} is larger than 2 GiB, the most a TFLite flatbuffer can hold; "
+                               "pass the .tflite file written by the TFLite converter")
     return parse_model(buf, str(path))
+
+
+_MAX_FLATBUFFER = 2**31 - 1   # flatbuffers' offsets are 32-bit signed
 
 
 def parse_model(buf: bytes, name: str = "model") -> Graph:

@@ -1,0 +1,57 @@
+"""Bad arguments to the `codegen` commands: one `usage`/`error` line and exit code 2 before any
+work, never a traceback, a vacuous success, a hang or a file outside the output folder
+(found by the `attack` review; each case failed before its fix)."""
+import pytest
+
+from conftest import FIXTURE_MODELS
+from codegen.cli import main
+
+MODEL = str(FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite")
+
+
+def _refused(capsys, argv, *words):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("codegen ") and ": error: argument" in last, err
+    for w in words:
+        assert w in last, err
+
+
+@pytest.mark.parametrize("name", ["1x", "../../escaped", "a-b", "", "x.y"])
+def test_emit_name_must_be_a_c_identifier(tmp_path, capsys, name):
+    # was: `--name 1x` wrote 1x_invoke() (not C), `--name ../../escaped` wrote outside -o
+    _refused(capsys, ["emit", MODEL, "-o", str(tmp_path / "out"), "--name", name], "--name", "C identifier")
+    assert not (tmp_path / "out").exists() and not list(tmp_path.parent.glob("escaped*"))
+
+
+@pytest.mark.parametrize("cmd", ["emit", "inspect", "verify"])
+@pytest.mark.parametrize("limit", ["0", "-5", "abc", "1e5"])
+def test_ram_limit_must_be_positive(tmp_path, capsys, cmd, limit):
+    # was: `--ram-limit -5` planned and answered "--ram-limit -5 B: no schedule fits"
+    argv = [cmd, MODEL, "--ram-limit", limit] + (["-o", str(tmp_path / "o")] if cmd == "emit" else [])
+    _refused(capsys, argv, "--ram-limit")
+
+
+@pytest.mark.parametrize("n", ["0", "-3"])
+def test_verify_needs_at_least_one_input(capsys, n):
+    # was: exit 0 and "BIT-EXACT: 0 of 0 output bytes differ" (a check that checked nothing)
+    _refused(capsys, ["verify", MODEL, "--inputs", n], "--inputs")
+
+
+@pytest.mark.parametrize("opt,value", [("--alpha", "-1"), ("--alpha", "nan"), ("--alpha", "0"),
+                                       ("--alpha", ","), ("--resolution", "0,96"), ("--classes", "0"),
+                                       ("--cpi", "0"), ("--latency-ms", "-1"), ("--latency-ms", "inf")])
+def test_fit_numbers_must_be_positive(capsys, opt, value):
+    # was: --alpha -1 / nan: a numpy ValueError traceback; --alpha 0 / --classes 0: a page of
+    # zero-size-tensor errors about a model the user never gave; --cpi 0: every latency 0 ms
+    _refused(capsys, ["fit", "--board", "stm32f746g-disco", opt, value], opt)
+
+
+def test_a_device_file_is_refused_not_read_forever(capsys):
+    # was: `codegen inspect /dev/zero` read until memory ran out (a hang)
+    assert main(["inspect", "/dev/zero"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a TFLite model" in err, err
