@@ -143,7 +143,8 @@ def test_malformed_reply_is_its_own_error(reply_type, payload, call):
     struct.error or an endless loop."""
     from types import SimpleNamespace
     with HilLink("loop://", timeout=1, retries=0) as link:
-        link.info = SimpleNamespace(layers=2, output=SimpleNamespace(bytes=4), max_payload=1024)
+        link.info = SimpleNamespace(layers=2, output=SimpleNamespace(bytes=4), max_payload=1024,
+                                    arena_bytes=1024)
         for seq, p in enumerate(payload if isinstance(payload, list) else [payload], 1):
             link.send_raw(encode_packet(reply_type, seq, p))   # loop:// echoes them back as answers
         with pytest.raises(MalformedReply, match="reply|asked|got"):

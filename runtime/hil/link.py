@@ -238,6 +238,10 @@ class HilLink:
             resp = self.request(MsgType.READ_TENSOR, struct.pack("<HIH", layer, len(out), asked))
             first = _unpack("<I", resp, 0, "READ_TENSOR")[0]
             total = first if total is None else total
+            if self.info is not None and total > self.info.arena_bytes:
+                # a tensor lives in the arena: a larger size would have us ask for it forever
+                raise MalformedReply(f"READ_TENSOR of layer {layer}: a {total}-byte tensor in a "
+                                     f"{self.info.arena_bytes}-byte arena")
             if first != total or len(resp) - 4 != asked:
                 raise MalformedReply(f"READ_TENSOR of layer {layer}: asked for {asked} bytes at {len(out)} "
                                      f"of a {total}-byte tensor, got {len(resp) - 4} of {first}")

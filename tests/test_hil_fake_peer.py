@@ -1,0 +1,77 @@
+"""The host side of the HIL link against a fake device whose replies are CRC-valid but wrong
+for the model it claims to run: a MalformedReply naming what disagrees, never a numpy
+ValueError, an AssertionError or a request loop (found by the `attack` review)."""
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURE_MODELS
+from runtime.hil.link import HilLink, InvokeResult, MalformedReply
+from runtime.hil.protocol import MsgType, encode_packet
+from runtime.hil.validate import first_differing_layer, validate
+
+MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
+
+
+class FakeDevice:
+    """Answers as HilLink does, with the model's real sha256 and sizes unless told otherwise."""
+
+    def __init__(self, output_bytes=None, tensor_bytes=0, counts_off=0):
+        from codegen.tflite_reader import model_sha256
+        self.n_in = 96 * 96 * 3
+        self.n_out = output_bytes if output_bytes is not None else 4
+        self.tensor_bytes, self.counts_off = tensor_bytes, counts_off
+        self.info = SimpleNamespace(model_sha256=model_sha256(MODEL), kernels="reference", board="fake",
+                                    unit="cycles", layers=30, arena_bytes=46080,
+                                    input=SimpleNamespace(bytes=self.n_in), output=SimpleNamespace(bytes=self.n_out))
+
+    def hello(self):
+        return self.info
+
+    def write_input(self, x):
+        pass
+
+    def invoke(self, last_layer=None, timeout=None):
+        return InvokeResult(30, 300, "cycles")
+
+    def read_output(self):
+        return np.zeros(self.n_out, np.int8)
+
+    def read_tensor(self, layer):
+        return np.zeros(self.tensor_bytes, np.int8)
+
+    def profile(self):
+        return [10] * 30 if not self.counts_off else [10] * 29 + [10 + self.counts_off]
+
+
+def test_an_output_size_other_than_the_models_is_a_malformed_reply():
+    # was: ValueError: operands could not be broadcast together with shapes (7,) (4,)
+    with pytest.raises(MalformedReply, match="7 output bytes.*has 4"):
+        validate(FakeDevice(output_bytes=7), MODEL, inputs=1, profile=False)
+
+
+def test_profile_counts_that_do_not_add_up_are_a_malformed_reply():
+    # was: AssertionError (not a HilError: `runtime hil validate` printed a traceback)
+    with pytest.raises(MalformedReply, match="add up to"):
+        validate(FakeDevice(counts_off=1), MODEL, inputs=1, profile=True)
+
+
+def test_layer_tensor_sizes():
+    from codegen.pipeline import compile_graph
+    from runtime.interpreter import ReferenceModel
+    steps = compile_graph(MODEL, "reference").steps
+    ref, x = ReferenceModel(MODEL), np.zeros(96 * 96 * 3, np.int8)
+    # a layer of a patch-based first stage reports 0 bytes: skipped, not a broadcast error
+    assert first_differing_layer(FakeDevice(tensor_bytes=0), ref, steps[:3], x, 0) is None
+    with pytest.raises(MalformedReply, match="READ_TENSOR of layer 0"):
+        first_differing_layer(FakeDevice(tensor_bytes=5), ref, steps, x, 0)
+
+
+def test_read_tensor_larger_than_the_arena_is_refused_at_once():
+    # was: a size of 2^32-1 in the first reply had the host ask ~4 million chunks
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.info = SimpleNamespace(arena_bytes=46080, max_payload=1024)
+        link.send_raw(encode_packet(MsgType.READ_TENSOR | 0x80, 1, (2**32 - 1).to_bytes(4, "little")))
+        with pytest.raises(MalformedReply, match="4294967295-byte tensor in a 46080-byte arena"):
+            link.read_tensor(3)
