@@ -53,7 +53,8 @@ def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compile
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
              name: str = "model", kernels: str = "auto", ram_limit: int | None = None,
              patches: tuple[int, int, int] | None = None) -> dict:
-    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'.
+    """kernels: 'auto' (the target's default: Helium on cortex-m55, DSP where it has SIMD),
+    'reference', 'dsp' or 'mve'.
     ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
     patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
     naming the smallest reachable arena when no schedule fits. patches: (split, rows, cols) forces
