@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import FIXTURE_MODELS
-from runtime.hil.link import HilLink, InvokeResult, MalformedReply
+from runtime.hil.link import HilError, HilLink, InvokeResult, MalformedReply
 from runtime.hil.protocol import MsgType, encode_packet
 from runtime.hil.validate import first_differing_layer, validate
 
@@ -17,11 +17,11 @@ MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
 class FakeDevice:
     """Answers as HilLink does, with the model's real sha256 and sizes unless told otherwise."""
 
-    def __init__(self, output_bytes=None, tensor_bytes=0, counts_off=0):
+    def __init__(self, output_bytes=None, tensor_bytes=0, counts_off=0, patch_split=-1):
         from codegen.tflite_reader import model_sha256
         self.n_in = 96 * 96 * 3
         self.n_out = output_bytes if output_bytes is not None else 4
-        self.tensor_bytes, self.counts_off = tensor_bytes, counts_off
+        self.tensor_bytes, self.counts_off, self.split = tensor_bytes, counts_off, patch_split
         self.info = SimpleNamespace(model_sha256=model_sha256(MODEL), kernels="reference", board="fake",
                                     unit="cycles", layers=30, arena_bytes=46080,
                                     input=SimpleNamespace(bytes=self.n_in), output=SimpleNamespace(bytes=self.n_out))
@@ -33,13 +33,18 @@ class FakeDevice:
         pass
 
     def invoke(self, last_layer=None, timeout=None):
-        return InvokeResult(30, 300, "cycles")
+        # as validate.c + the emitted model_invoke_until: 0 layers run when the last asked for
+        # is inside a patch stage (layers 0..split run as one), else last + 1
+        self.last = 29 if last_layer is None else last_layer
+        return InvokeResult(0 if self.last < self.split else self.last + 1, 300, "cycles")
 
     def read_output(self):
         return np.zeros(self.n_out, np.int8)
 
     def read_tensor(self, layer):
-        return np.zeros(self.tensor_bytes, np.int8)
+        if layer != self.last or layer < self.split:
+            raise HilError("device rejected READ_TENSOR: STALE_TENSOR")
+        return np.zeros(self.tensor_bytes if layer > self.split else 0, np.int8)
 
     def profile(self):
         return [10] * 30 if not self.counts_off else [10] * 29 + [10 + self.counts_off]
@@ -66,6 +71,11 @@ def test_layer_tensor_sizes():
     assert first_differing_layer(FakeDevice(tensor_bytes=0), ref, steps[:3], x, 0) is None
     with pytest.raises(MalformedReply, match="READ_TENSOR of layer 0"):
         first_differing_layer(FakeDevice(tensor_bytes=5), ref, steps, x, 0)
+    # a firmware whose layers 0..3 run patch by patch (emit --ram-limit): layers 0..2 are
+    # skipped (was: STALE_TENSOR DeviceError on layer 0 on QEMU), 3 has 0 bytes, 4 is compared
+    want4 = ref.tensor(steps[4].output).size
+    with pytest.raises(MalformedReply, match="READ_TENSOR of layer 4"):
+        first_differing_layer(FakeDevice(tensor_bytes=want4 + 1, patch_split=3), ref, steps, x, 0)
 
 
 def test_read_tensor_larger_than_the_arena_is_refused_at_once():

@@ -219,11 +219,12 @@ def first_differing_layer(link: HilLink, ref, steps, x: np.ndarray, input_index:
     ref.invoke(x)
     for i, s in enumerate(steps):
         link.write_input(x)
-        link.invoke(last_layer=i)
+        if link.invoke(last_layer=i).layers_run <= i:
+            continue        # inside a patch-based first stage: the device stops before it, no tensor
         got = link.read_tensor(i)
         want = ref.tensor(s.output).reshape(-1)
         if got.size == 0:
-            continue        # a layer of a patch-based first stage: the device keeps no whole tensor
+            continue        # the last layer of a patch-based first stage: not kept whole either
         if got.size != want.size:
             raise MalformedReply(f"READ_TENSOR of layer {i} ({s.op.type}) gave {got.size} bytes, the "
                                  f"model's tensor has {want.size}: is the firmware built from this "
