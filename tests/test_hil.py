@@ -347,7 +347,8 @@ def test_well_formed_chunked_replies_are_read():
     chunk, then the bytes; PROFILE in slices."""
     from types import SimpleNamespace
     with HilLink("loop://", timeout=1, retries=0) as link:
-        link.info = SimpleNamespace(layers=2, output=SimpleNamespace(bytes=4), max_payload=1024)
+        link.info = SimpleNamespace(layers=2, output=SimpleNamespace(bytes=4), max_payload=1024,
+                                    arena_bytes=4096)
         link.send_raw(encode_packet(MsgType.READ_TENSOR | 0x80, 1, struct.pack("<I", 3)))
         link.send_raw(encode_packet(MsgType.READ_TENSOR | 0x80, 2, struct.pack("<I", 3) + b"\x01\x02\x03"))
         assert link.read_tensor(5).tolist() == [1, 2, 3]
