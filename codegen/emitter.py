@@ -105,6 +105,7 @@ extern "C" {{
 #define {upper}_ARENA_SIZE {plan.arena_bytes}
 #define {upper}_NUM_LAYERS {len(steps)}
 #define {upper}_KERNELS_DSP {1 if kernels in ("dsp", "mve") else 0}   /* 1: kernels/optimized (dsp or mve), 0: reference */
+#define {upper}_KERNELS_MVE {1 if kernels == "mve" else 0}   /* 1: the Helium (MVE) set */
 
 /* Input shape {list(x.shape)}, output shape {list(y.shape)} (NHWC). */
 #define {upper}_INPUT_SHAPE {{{", ".join(str(d) for d in ([1] * (4 - len(x.shape)) + list(x.shape))[-4:])}}}

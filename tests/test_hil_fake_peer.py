@@ -85,3 +85,22 @@ def test_read_tensor_larger_than_the_arena_is_refused_at_once():
         link.send_raw(encode_packet(MsgType.READ_TENSOR | 0x80, 1, (2**32 - 1).to_bytes(4, "little")))
         with pytest.raises(MalformedReply, match="4294967295-byte tensor in a 46080-byte arena"):
             link.read_tensor(3)
+
+
+@pytest.mark.parametrize("flags,kernels", [(0, "reference"), (1, "dsp"), (3, "mve")])
+def test_info_names_the_helium_kernel_set(flags, kernels):
+    # was: an MVE firmware reported "dsp" (flags bit 0 only), so `hil profile` labelled its
+    # layers with the DSP kernels' names
+    import struct
+    from runtime.hil.protocol import parse_info
+    t = struct.pack("<I4Hfi", 4, 1, 1, 1, 4, 0.5, 0)
+    payload = (struct.pack("<BBHIIHH", 1, 0, 1024, 25_000_000, 100, 3, flags) + bytes(32) + t + t
+               + b"\x04fake\x0acortex-m55")
+    assert parse_info(payload).kernels == kernels
+
+
+def test_emitted_header_says_which_kernel_set(tmp_path):
+    from codegen.pipeline import generate
+    generate(MODEL, tmp_path / "m", "cortex-m55")
+    h = (tmp_path / "m" / "model.h").read_text()
+    assert "#define MODEL_KERNELS_DSP 1" in h and "#define MODEL_KERNELS_MVE 1" in h

@@ -58,7 +58,11 @@ static uint32_t info_payload(uint8_t *buf)
     p = hil_put32(p, board_clock_hz());
     p = hil_put32(p, MODEL_ARENA_SIZE);
     p = hil_put16(p, MODEL_NUM_LAYERS);
-    p = hil_put16(p, MODEL_KERNELS_DSP);   /* flags: bit 0 = optimized (DSP) kernels */
+#ifndef MODEL_KERNELS_MVE
+#define MODEL_KERNELS_MVE 0   /* code generated before the flag existed */
+#endif
+    /* flags: bit 0 = optimized (DSP) kernels, bit 1 = the Helium (MVE) set */
+    p = hil_put16(p, MODEL_KERNELS_DSP | (MODEL_KERNELS_MVE << 1));
     for (int i = 0; i < 32; ++i) {
         *p++ = model_sha256[i];
     }

@@ -151,5 +151,5 @@ def parse_info(payload: bytes) -> DeviceInfo:
         strings.append(payload[off + 1:off + 1 + n].decode("ascii", "replace") or "?")
         off += 1 + n
     return DeviceInfo(proto, UNITS.get(unit, "?"), max_payload, clock, arena, layers,
-                      "dsp" if flags & 1 else "reference", sha,
+                      "mve" if flags & 2 else "dsp" if flags & 1 else "reference", sha,
                       tensors[0], tensors[1], strings[0], strings[1])
