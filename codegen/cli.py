@@ -9,19 +9,21 @@ from pathlib import Path
 
 from . import __version__
 from .errors import CodegenError
-from .targets import KERNEL_SETS, TARGETS
+from .build_files import LAYOUTS
+from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
 
 EPILOG = """\
 examples:
   codegen inspect --target cortex-m7 model.tflite   layers, kernels, MACs, weights, arena
   codegen emit --target cortex-m7 model.tflite -o out/
-  codegen verify model.tflite --inputs 20           host build vs the TFLite reference
+  codegen verify model.tflite --inputs 20           host build (the M7's kernels) vs the TFLite reference
   codegen fit --board stm32f746g-disco --latency-ms 200   which MobileNet fits this board
 
 The model must be fully int8-quantized (int8 input, output and activations; int8 weights,
 per-channel or per-tensor). `emit` writes out/model.h (the API), out/model.c (weights as
 static const arrays, one static arena, the layer calls), out/model.json (a manifest) and
-out/mcuf/ (the kernel library). Compile every .c under out/ with -Iout -Iout/mcuf/include.
+out/mcuf/ (the kernel library), and build files: out/CMakeLists.txt (add_subdirectory, target
+mcuforge::model), out/mcuforge.mk (Make); --layout arduino|platformio|zephyr adds theirs.
 """
 
 
@@ -32,7 +34,7 @@ def _fmt_bytes(n: int) -> str:
 def cmd_emit(args) -> int:
     from .pipeline import generate
     t0 = time.perf_counter()
-    man = generate(args.model, args.output, args.target, args.name, args.kernels)
+    man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
@@ -43,7 +45,11 @@ def cmd_emit(args) -> int:
     i, o = man["input"], man["output"]
     print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
     print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
-    print(f"  files         {args.name}.h {args.name}.c {args.name}.json mcuf/")
+    flat = args.layout in ("arduino", "platformio")
+    print(f"  files         {'src/' if flat else ''}{args.name}.h {'src/' if flat else ''}{args.name}.c "
+          f"{args.name}.json {'src/mcuf_*' if flat else 'mcuf/'} CMakeLists.txt mcuforge.mk"
+          + {"arduino": " library.properties", "platformio": " library.json",
+             "zephyr": " zephyr/"}.get(args.layout, ""))
     return 0
 
 
@@ -59,8 +65,9 @@ def cmd_verify(args) -> int:
     from .verify import verify
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
+        from .pipeline import resolve_kernels
         result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=args.kernels)
+                        kernels=resolve_kernels(args.target, args.kernels))
     return 0 if result.ok else 1
 
 
@@ -93,7 +100,8 @@ def cmd_fit(args) -> int:
     bad = [f for f in families if f not in FAMILIES]
     if bad:
         raise CodegenError(f"unknown family {', '.join(bad)}; known: {', '.join(FAMILIES)} "
-                           "(MobileNet V3 needs hard-swish and squeeze-excite kernels, not there yet)")
+                           "(fit has layer tables for these only; other models, MobileNet V3 "
+                           "included, compile: measure them with `codegen inspect` and `firmware build`)")
     log = (lambda s: print(s, file=sys.stderr, flush=True))
     fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log)
     grid = [(f, a, r) for f in families for a in args.alpha for r in args.resolution]
@@ -126,22 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate C sources for MODEL into DIR.")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     e.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    e.add_argument("--target", default="host", choices=list(TARGETS),
-                   help="CPU the code is for (default: host); " +
+    e.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"CPU the code is for (default: {DEFAULT_TARGET}); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the DSP-optimized kernels where the target has SIMD "
                         "(cortex-m4/m7/m55), the portable reference kernels elsewhere")
     e.add_argument("--name", default="model",
-                   help="C prefix and file names (default: model -> model_invoke(), model.h)")
+                   help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
+    e.add_argument("--layout", default="plain", choices=LAYOUTS,
+                   help="build files besides CMakeLists.txt and mcuforge.mk (always written): arduino "
+                        "(library.properties, sources in src/), platformio (library.json, src/), zephyr "
+                        "(zephyr/module.yml, CMakeLists.txt, Kconfig); default: plain")
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
                        description="Per-layer table of a model: kernel, output shape, MACs, weight and "
                                    "activation bytes, the planned arena, and any unsupported operators.")
     i.add_argument("model", metavar="MODEL")
-    i.add_argument("--target", default="host", choices=list(TARGETS),
-                   help="show the kernels and layout chosen for this target (default: host)")
+    i.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
     i.set_defaults(fn=cmd_inspect)
 
@@ -151,8 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("model", metavar="MODEL")
     v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--kernels", default="reference", choices=("reference", "dsp"),
-                   help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated)")
+    v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}; the DSP kernels "
+                        "run on this machine with their intrinsics emulated)")
+    v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
+                   help="override the kernel set (default: auto, the target's)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
     v.set_defaults(fn=cmd_verify)
 

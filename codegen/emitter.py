@@ -225,7 +225,7 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
 """)
     (out_dir / f"{name}.c").write_text("".join(parts))
 
-    _copy_kernels(out_dir / "mcuf")
+    _copy_kernels(out_dir / "mcuf", kernels)
 
     def tensor_info(t, offset):
         return {"tensor": t.index, "name": t.name, "shape": list(t.shape), "dtype": t.dtype,
@@ -250,10 +250,12 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
     return manifest
 
 
-def _copy_kernels(dst: Path) -> None:
+def _copy_kernels(dst: Path, kernels: str = "dsp") -> None:
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(KERNELS_DIR / "include", dst / "include")
     shutil.copytree(KERNELS_DIR / "reference", dst / "src")
+    if kernels != "dsp":   # the _dsp kernels only where they are used (they need the DSP extension)
+        return
     for f in sorted((KERNELS_DIR / "optimized").glob("*.c")):   # unused ones are dropped
         shutil.copy(f, dst / "src" / f.name)                    # by --gc-sections

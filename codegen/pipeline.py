@@ -1,11 +1,14 @@
 """The whole generator in order: read -> check -> passes -> lower -> plan -> emit."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import passes
+from .build_files import write_build_files
 from .emitter import emit
+from .errors import CodegenError
 from .graph import Graph
 from .lowering import Step, lower
 from .planner import Plan, plan_memory
@@ -22,7 +25,29 @@ class Compiled:
 
 
 def resolve_kernels(target: str, kernels: str = "auto") -> str:
-    return get_target(target).default_kernels if kernels == "auto" else kernels
+    """The kernel set for `target`: 'auto' gives the target's default. Raises CodegenError for
+    the DSP kernels on a core without the DSP extension (they would not compile there; the
+    host runs them with the intrinsics emulated)."""
+    t = get_target(target)
+    if kernels == "auto":
+        return t.default_kernels
+    if kernels == "dsp" and t.cpu is not None and not t.dsp:
+        raise CodegenError(f"--kernels dsp needs the DSP extension, which {target} does not have: "
+                           "use --kernels reference (or auto)")
+    return kernels
+
+
+C_KEYWORDS = set("auto break case char const continue default do double else enum extern float for goto "
+                 "if inline int long register restrict return short signed sizeof static struct switch "
+                 "typedef union unsigned void volatile while _Bool _Complex _Imaginary".split())
+
+
+def check_name(name: str) -> None:
+    """Raises CodegenError unless `name` can prefix C identifiers and name files (C99 6.4.2)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in C_KEYWORDS:
+        raise CodegenError(f"--name '{name}' is not a C identifier (letters, digits and '_', not starting "
+                           "with a digit, not a C keyword): it prefixes the generated functions, e.g. "
+                           "--name person_detect")
 
 
 def load_graph(model_path: str | Path) -> Graph:
@@ -41,9 +66,13 @@ def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compile
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
-             name: str = "model", kernels: str = "auto") -> dict:
-    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'."""
+             name: str = "model", kernels: str = "auto", layout: str = "plain") -> dict:
+    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'.
+    layout: the build files to add (codegen/build_files.py: plain, arduino, platformio, zephyr)."""
+    check_name(name)
     kernels = resolve_kernels(target, kernels)
     compiled = compile_graph(model_path, kernels)
-    return emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
-                Path(model_path).name, model_sha256(model_path), name, kernels)
+    manifest = emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
+                    Path(model_path).name, model_sha256(model_path), name, kernels)
+    write_build_files(out_dir, name, layout)
+    return manifest

@@ -48,7 +48,7 @@ def cmd_validate(args, profile_only: bool = False) -> int:
         return 2
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else print
     with HilLink(args.port, timeout=args.timeout) as link:
-        rep = validate(link, args.model, inputs=1 if profile_only else args.inputs, seed=args.seed, log=log)
+        rep = validate(link, args.model, inputs=args.inputs, seed=args.seed, log=log)
     print(json.dumps(rep.as_dict(), indent=1) if args.json else rep.render())
     return 0 if rep.ok else 1
 
@@ -162,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
         c = hs.add_parser(name, help=help_)
         c.add_argument("--port", required=True, help="/dev/ttyACM0, socket://127.0.0.1:PORT, rfc2217://...")
         c.add_argument("--model", help="the .tflite the firmware was generated from")
-        c.add_argument("--inputs", type=int, default=50, help="inputs to compare (default: 50)")
+        n = 1 if name == "profile" else 50   # profile: one input's per-layer times, unless asked
+        c.add_argument("--inputs", type=int, default=n, help=f"inputs to run and compare (default: {n})")
         c.add_argument("--seed", type=int, default=0)
         c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
         c.add_argument("--json", action="store_true", help="machine-readable report")
