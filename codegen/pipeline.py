@@ -11,6 +11,7 @@ from .emitter import emit
 from .errors import CodegenError
 from .graph import Graph
 from .lowering import Step, lower
+from .ops import check_shapes
 from .planner import Plan, plan_memory
 from .targets import get_target
 from .tflite_reader import model_sha256, read_model
@@ -51,11 +52,14 @@ def check_name(name: str) -> None:
 
 
 def load_graph(model_path: str | Path) -> Graph:
-    """The model read, checked to be int8 and through the graph passes: ready to lower."""
+    """The model read, checked to be int8, through the graph passes and shape-checked (every
+    operator's output shapes recomputed, codegen/ops/shapes.py): ready to lower.
+    Raises ModelFormatError / UnsupportedModelError (one line per problem)."""
     graph = read_model(model_path)
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)
+    check_shapes(graph)                # every declared shape as TFLite's Prepare computes it
     return graph
 
 
