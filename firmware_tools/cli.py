@@ -78,9 +78,15 @@ def cmd_flash(args) -> int:
 def cmd_serve(args) -> int:
     """QEMU running the firmware with its console UART on a loopback TCP port, until QEMU
     exits or Ctrl-C: the validation firmware's link for `runtime hil ... --port URL`."""
+    import signal
     import time
 
     from .qemu import QemuSerial
+
+    def stop(signum, frame):   # SIGTERM/SIGHUP as Ctrl-C: leave the `with`, which kills QEMU
+        raise KeyboardInterrupt
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
     board = get_board(args.board)
     with QemuSerial(board, args.elf, port=args.port) as q:
         print(f"{board.name} is running {args.elf}; its UART is at {q.url}", flush=True)

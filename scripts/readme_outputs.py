@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -130,7 +131,7 @@ def block_hil(r: Runner) -> str:
         info = r.run(f"runtime hil info --port {url}")
         val = r.run(f"runtime hil validate --port {url} --model {MODEL} --inputs 5")
     finally:
-        serve.terminate()
+        serve.send_signal(signal.SIGINT)   # as Ctrl-C: serve stops QEMU
         serve.wait(timeout=20)
     vl = val.splitlines()
     layers = next(i for i, ln in enumerate(vl) if ln.startswith("per layer"))

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,9 +122,17 @@ def test_serve_puts_the_validation_firmware_on_tcp(qemu_elf):
             rep = validate(link, MODEL, inputs=2)
         assert rep.ok and rep.inputs == 2
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)   # as a process manager stops it (Ctrl-C is the same path)
         proc.wait(timeout=20)
     assert proc.returncode == 0, proc.stderr.read()
+    port = url.rsplit(":", 1)[1]
+    def cmdline(p):
+        try:
+            return p.read_bytes()
+        except OSError:   # the process ended meanwhile
+            return b""
+    left = [p for p in Path("/proc").glob("[0-9]*/cmdline") if f"port={port},".encode() in cmdline(p)]
+    assert not left, "QEMU outlived `firmware serve`"
 
 
 def test_hil_profile_runs_one_input_unless_asked():
