@@ -135,14 +135,6 @@ def test_serve_puts_the_validation_firmware_on_tcp(qemu_elf):
     assert not left, "QEMU outlived `firmware serve`"
 
 
-def test_hil_profile_runs_one_input_unless_asked():
-    from runtime.cli import build_parser
-    p = build_parser()
-    assert p.parse_args(["hil", "profile", "--port", "x"]).inputs == 1
-    assert p.parse_args(["hil", "profile", "--port", "x", "--inputs", "5"]).inputs == 5
-    assert p.parse_args(["hil", "validate", "--port", "x"]).inputs == 50
-
-
 def test_fit_caches_its_firmware_measurement(tmp_path, monkeypatch):
     from codegen.fit import Fitter
     monkeypatch.setenv("MCUF_CACHE", str(tmp_path))
