@@ -138,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"CPU the code is for (default: {DEFAULT_TARGET}); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
-                   help="auto (default): the DSP-optimized kernels where the target has SIMD "
-                        "(cortex-m4/m7/m55), the portable reference kernels elsewhere")
+                   help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
+                        "kernels where the target has SIMD (cortex-m4/m7), the portable reference "
+                        "kernels elsewhere")
     e.add_argument("--name", default="model",
                    help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
     e.add_argument("--layout", default="plain", choices=LAYOUTS,
@@ -164,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
-                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}; the DSP kernels "
-                        "run on this machine with their intrinsics emulated)")
+                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
+                        "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")

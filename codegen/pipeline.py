@@ -10,6 +10,7 @@ from .build_files import write_build_files
 from .emitter import emit
 from .errors import CodegenError
 from .graph import Graph
+from .legacy_uint8 import convert_uint8_graph
 from .lowering import Step, lower
 from .ops import check_shapes
 from .planner import Plan, plan_memory
@@ -56,6 +57,7 @@ def load_graph(model_path: str | Path) -> Graph:
     operator's output shapes recomputed, codegen/ops/shapes.py): ready to lower.
     Raises ModelFormatError / UnsupportedModelError (one line per problem)."""
     graph = read_model(model_path)
+    convert_uint8_graph(graph)         # legacy uint8 graphs: stored as int8, exactly
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)

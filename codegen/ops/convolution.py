@@ -8,6 +8,7 @@ from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator
 from .common import _act, _bias, _channel_quant, _nhwc, _out_size, _require_int8, _same_padding, _t
+from . import mve
 from .registry import INT8, ConstArray, OpRecord, Step, register_kernel, register_op
 from .shapes import ShapeError, conv_out_size, fmt, input_shape, int_option, padding_option
 
@@ -122,6 +123,13 @@ def _conv_common(graph, op, depthwise: bool):
     _require_int8(x, w, y)
     if w.data is None:
         raise UnsupportedModelError("filter must be constant")
+    if not depthwise and not op.options.get("_legacy_uint8") and w.quant.zero_points.any():
+        # TFLite's int8 CONV_2D Prepare refuses it too (conv.cc: zero_point != 0); its
+        # DEPTHWISE_CONV_2D accepts and ignores a filter zero point, and so does this code
+        raise UnsupportedModelError(
+            f"filter '{w.name}' has zero point {int(w.quant.zero_points[w.quant.zero_points != 0][0])}: "
+            "int8 CONV_2D needs symmetric weights (TFLite refuses this model too); "
+            "re-quantize with symmetric (zero point 0) int8 weights")
     _, in_h, in_w, in_c = _nhwc(x)
     _, out_h, out_w, out_c = _nhwc(y)
     o = op.options
@@ -235,11 +243,16 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
                  and p["pad_top"] == p["pad_left"] == 0 and not grouped
                  and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
     folded = _folded_bias(bias, p["input_offset"], rows)
+    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
+    if kernels == "mve":   # the Helium set; the DSP kernels where none of its kernels fits
+        step = mve.lower_conv(op, x, y, p, mult, shift, rows, folded, pointwise, grouped, macs)
+        if step is not None:
+            return step
+        kernels = "dsp"
     rq, fast = None, False
     if kernels == "dsp" and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
-    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
     if rq is not None and pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
@@ -288,6 +301,11 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     taps = w.data.reshape(-1, p["out_c"])                   # [tap][channel]
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"]
     folded = _folded_bias(bias, p["input_offset"], taps.T)
+    if kernels == "mve":   # the Helium set; the DSP kernels where none of its kernels fits
+        step = mve.lower_depthwise(op, x, y, p, mult, shift, taps, folded, macs)
+        if step is not None:
+            return step
+        kernels = "dsp"
     if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
         three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,

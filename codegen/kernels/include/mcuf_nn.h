@@ -28,6 +28,7 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* output zero point */
     int32_t act_min, act_max;
+    int32_t filter_offset;     /* -filter zero point: only the _wzp kernels read it */
 } mcuf_conv_params;
 
 /* filter: [out_c][k_h][k_w][filter_in_c]; bias: [out_c] */
@@ -40,6 +41,17 @@ void mcuf_conv_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *
 void mcuf_conv_1x1_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                       const int32_t *bias_folded, const int32_t *multiplier,
                       const int32_t *shift, int8_t *output);
+
+/* Weights with a zero point (legacy uint8 graphs, stored shifted to int8): every tap
+ * multiplies (filter + filter_offset) * (input + input_offset), as TFLite's uint8
+ * reference_ops::Conv / DepthwiseConv do; per-tensor or per-channel multipliers. */
+void mcuf_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                      int8_t *output);
+void mcuf_depthwise_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias,
+                                const int32_t *multiplier, const int32_t *shift,
+                                int8_t *output);
 
 /* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
 void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
@@ -109,11 +121,46 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
                                          const int32_t *multiplier, const int8_t *shift,
                                          int8_t *output, int16_t *scratch);
 
+/* Helium (MVE) variants (kernels/optimized/, the _mve files: Cortex-M55/M85; plain C elsewhere):
+ * the input offset folded into bias_folded, TFLite's own per-channel multiplier and shift
+ * (shift in [-31, 30]); the output stage is CMSIS-NN's arm_requantize_mve (see mcuf_mve.h).
+ * The _fast copies need every shift in [-31, -1] and the activation range all of int8; the
+ * general ones take any. */
+
+/* The convolutions' GEMM layout: K = k_h*k_w*in_c (in_c for 1x1) padded with zero weights to
+ * K16, a multiple of 16, and OC to OC4, a multiple of 4; filter [OC4/4][K16/16][4 rows][16];
+ * params per block of four output channels: [4 folded biases][4 multipliers][4 shifts] int32. */
+
+/* 1x1, stride 1, no padding, any in_c and group count (the layout per group, groups after
+ * each other) */
+void mcuf_conv_1x1_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *params, int8_t *output);
+void mcuf_conv_1x1_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                               const int32_t *params, int8_t *output);
+
+/* one group, any kernel size, stride, dilation and padding; scratch: K16 bytes (an im2col row) */
+void mcuf_conv_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *params, int8_t *output, int16_t *scratch);
+void mcuf_conv_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *params, int8_t *output, int16_t *scratch);
+
+/* 3x3, depth multiplier 1, no dilation: filter [3][3][C] (TFLite's); scratch: one channel's
+ * padded plane, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4*stride_w bytes */
+void mcuf_depthwise_conv_3x3_s8_mve(const mcuf_conv_params *p, const int8_t *input,
+                                    const int8_t *filter, const int32_t *bias_folded,
+                                    const int32_t *multiplier, const int32_t *shift,
+                                    int8_t *output, int16_t *scratch);
+void mcuf_depthwise_conv_3x3_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias_folded,
+                                         const int32_t *multiplier, const int32_t *shift,
+                                         int8_t *output, int16_t *scratch);
+
 typedef struct {
     uint16_t batches, in_depth, out_depth;
     uint8_t per_channel;       /* multiplier/shift have out_depth entries, else one */
     int32_t input_offset, output_offset;
     int32_t act_min, act_max;
+    int32_t filter_offset;     /* -filter zero point (per-tensor weights; legacy uint8 / QAT) */
 } mcuf_fc_params;
 
 /* filter: [out_depth][in_depth] */
@@ -131,7 +178,14 @@ typedef struct {
 } mcuf_pool_params;
 
 void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* uint8 AVERAGE_POOL_2D (reference_ops::AveragePool on uint8: (sum + n/2) / n of the
+ * non-negative uint8 sum) on values stored shifted to int8 (u - 128) */
+void mcuf_avgpool_u8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE), sixteen channels per vector (plain C without MVE) */
+void mcuf_maxpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* AVERAGE_POOL_2D with Helium (MVE), four channels per vector, windows of at most 256 cells */
+void mcuf_avgpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 
 /* MEAN over adjacent axes, the input seen as [batches][count][channels] (H*W in a global
  * pooling, the last axis in a layer norm): the zero-point-corrected sum requantized, 1/count
@@ -160,6 +214,9 @@ typedef struct {
 
 void mcuf_add_s8(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
                  int8_t *output);
+/* the same with Helium (MVE), four elements per vector (plain C without MVE) */
+void mcuf_add_s8_mve(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
 
 /* ADD with 4-D broadcasting (a constant, a per-row statistic): the same arithmetic; strides
  * in elements, 0 where an input is broadcast. */
@@ -186,6 +243,56 @@ void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *input1, const int8_t *i
                  int8_t *output);
 
 /* A pointwise int8 function as a 256-entry table (table[x + 128]), built by the generator. */
+/* LOG_SOFTMAX over the last axis (reference/mcuf_log_softmax_s8.c); output scale 16/256,
+ * zero point 127. diff_q5[d], exp_q12[d]: for the difference -d from the row maximum, its
+ * Q5.26 value and its exp() in Q12.19 (0 where the reference skips it), from the generator. */
+typedef struct {
+    uint32_t outer, depth;
+    int32_t diff_min;
+    int32_t reverse_multiplier, reverse_shift;
+} mcuf_log_softmax_params;
+
+void mcuf_log_softmax_s8(const mcuf_log_softmax_params *p, const int8_t *input,
+                         const int32_t *diff_q5, const int32_t *exp_q12, int8_t *output);
+
+/* Detection / segmentation head operators (reference/mcuf_heads_s8.c). */
+/* SUB: ADD's arithmetic with the scaled operands subtracted */
+void mcuf_sub_s8(const mcuf_add_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                 int8_t *output);
+
+/* two operands walked over a 4-D output; element strides, 0 where broadcast */
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];
+} mcuf_broadcast_params;
+
+void mcuf_maximum_s8(const mcuf_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
+void mcuf_minimum_s8(const mcuf_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
+
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];           /* input, alpha */
+    int32_t input_offset, alpha_offset, output_offset;
+    int32_t output_multiplier_1, output_shift_1;   /* x >= 0: input scale / output scale */
+    int32_t output_multiplier_2, output_shift_2;   /* x < 0: times alpha's scale too */
+} mcuf_prelu_params;
+
+void mcuf_prelu_s8(const mcuf_prelu_params *p, const int8_t *input, const int8_t *alpha,
+                   int8_t *output);
+
+typedef struct {
+    uint16_t batches, in_h, in_w, depth, out_h, out_w;
+} mcuf_resize_params;
+
+/* y_index[out_h], x_index[out_w]: the source row / column of each output one */
+void mcuf_resize_nearest_s8(const mcuf_resize_params *p, const int8_t *input,
+                            const int32_t *y_index, const int32_t *x_index, int8_t *output);
+/* y_table[out_h][3], x_table[out_w][3]: {lower, upper, 10-bit fraction} per row / column */
+void mcuf_resize_bilinear_s8(const mcuf_resize_params *p, const int8_t *input,
+                             const int32_t *y_table, const int32_t *x_table, int8_t *output);
+
 typedef struct {
     uint32_t size;
 } mcuf_lut_params;
@@ -223,6 +330,8 @@ typedef struct {
 
 /* QUANTIZE int8 -> int8, and standalone RELU / RELU6 (same arithmetic, narrower range). */
 void mcuf_requantize_s8(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE), four elements per vector (plain C without MVE) */
+void mcuf_requantize_s8_mve(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
 
 #define MCUF_COPY_MAX_DIMS 6     /* TFLite's TRANSPOSE limit */
 
@@ -238,6 +347,8 @@ typedef struct {
  * dimensions that stay contiguous, so a channel shuffle is a 3-D copy and a split along
  * channels a 2-D one. */
 void mcuf_copy_s8(const mcuf_copy_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE): vector row copies and gathers, NCHW -> NHWC as scatters */
+void mcuf_copy_s8_mve(const mcuf_copy_params *p, const int8_t *input, int8_t *output);
 
 typedef struct {
     uint32_t outer;             /* product of the dimensions before the axis */
