@@ -72,13 +72,31 @@ def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compile
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
-             name: str = "model", kernels: str = "auto", layout: str = "plain") -> dict:
+             name: str = "model", kernels: str = "auto", layout: str = "plain", ram_limit: int | None = None,
+             patches: tuple[int, int, int] | None = None) -> dict:
     """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'.
-    layout: the build files to add (codegen/build_files.py: plain, arduino, platformio, zephyr)."""
+    ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
+    patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
+    naming the smallest reachable arena when no schedule fits. patches: (split, rows, cols) forces
+    that patch schedule (experiments, tests); UnsupportedModelError if it cannot be built."""
+    from .patch_schedule import LayerByLayer, choose_schedule
     check_name(name)
     kernels = resolve_kernels(target, kernels)
     compiled = compile_graph(model_path, kernels)
-    manifest = emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
-                    Path(model_path).name, model_sha256(model_path), name, kernels)
-    write_build_files(out_dir, name, layout)
+    if patches is not None:
+        from .errors import UnsupportedModelError
+        from .patch_schedule import build_schedule, candidate_splits
+        sched = None
+        if patches[0] in candidate_splits(compiled.graph, compiled.steps):
+            sched = build_schedule(compiled.graph, compiled.steps, *patches)
+        if sched is None:
+            raise UnsupportedModelError(f"no patch schedule {patches[1]}x{patches[2]} after layer {patches[0]}")
+    else:
+        sched = choose_schedule(compiled.graph, compiled.steps, ram_limit)
+    plan = compiled.plan
+    if isinstance(sched, LayerByLayer):          # fits with in-place depthwise, no patches
+        plan, sched = sched.plan, None
+    manifest = emit(compiled.graph, compiled.steps, plan, get_target(target), Path(out_dir),
+                    Path(model_path).name, model_sha256(model_path), name, kernels, patches=sched)
+    write_build_files(out_dir, name, layout)   # CMakeLists.txt, mcuforge.mk, --layout's files
     return manifest
