@@ -230,7 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from .cli_main import run
+    # numpy's RuntimeWarnings (overflow in a cast of a hostile scale, ...) are not messages for
+    # the user: every value that matters is checked and refused in one line by validate.py
+    warnings.simplefilter("ignore", RuntimeWarning)
     return run(build_parser(), argv, (CodegenError,))
 
 

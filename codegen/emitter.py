@@ -221,6 +221,10 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
             "output_name": out_t.name, "output_shape": list(out_t.shape),
             "offset": out_off, "bytes": out_t.nbytes, "macs": int(step.macs),
             "weight_bytes": step.weight_bytes, "scratch_bytes": step.scratch_bytes,
+            # every arena range the layer may touch: [offset, bytes] of each input, and its
+            # scratch (tests/fuzz_models.py poisons all other arena bytes while it runs)
+            "reads": [[plan.offset(graph, t), graph.tensors[t].nbytes] for t in step.inputs],
+            "scratch_offset": plan.scratch_offset(i) if step.scratch_bytes else None,
         })
         if step.output in graph.reference_of:   # legacy uint8: the source tensor, byte xor
             ref = graph.reference_of[step.output]   # None: a tensor the source model lacks

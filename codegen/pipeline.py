@@ -16,7 +16,7 @@ from .ops import check_shapes
 from .planner import Plan, plan_memory
 from .targets import get_target
 from .tflite_reader import model_sha256, read_model
-from .validate import check_int8
+from .validate import check_int8, check_plan, check_steps, validate_graph
 
 
 @dataclass
@@ -57,6 +57,7 @@ def load_graph(model_path: str | Path) -> Graph:
     operator's output shapes recomputed, codegen/ops/shapes.py): ready to lower.
     Raises ModelFormatError / UnsupportedModelError (one line per problem)."""
     graph = read_model(model_path)
+    validate_graph(graph)              # before any pass: every problem, one line each
     convert_uint8_graph(graph)         # legacy uint8 graphs: stored as int8, exactly
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
@@ -68,7 +69,10 @@ def load_graph(model_path: str | Path) -> Graph:
 def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
     graph = load_graph(model_path)
     steps = lower(graph, kernels)
-    return Compiled(graph, steps, plan_memory(graph, steps))
+    check_steps(graph, steps)
+    plan = plan_memory(graph, steps)
+    check_plan(plan)
+    return Compiled(graph, steps, plan)
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",

@@ -171,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     from .build import FirmwareBuildError
     from .flash import FlashError
     from .qemu import QemuError
-    from .size import DoesNotFit
+    from .size import DoesNotFit, ElfError
     argv = _fix_opt_value(list(sys.argv[1:] if argv is None else argv))
     return run(build_parser(), argv, (BoardError, FirmwareBuildError, DoesNotFit, QemuError, FlashError,
-                                      CodegenError, FileNotFoundError))
+                                      CodegenError, ElfError, FileNotFoundError))
 
 
 if __name__ == "__main__":
