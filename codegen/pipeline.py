@@ -7,6 +7,7 @@ from pathlib import Path
 from . import passes
 from .emitter import emit
 from .graph import Graph
+from .io_edges import strip_io_edges
 from .lowering import Step, lower
 from .planner import Plan, plan_memory
 from .targets import get_target
@@ -28,6 +29,7 @@ def resolve_kernels(target: str, kernels: str = "auto") -> str:
 def load_graph(model_path: str | Path) -> Graph:
     """The model read, checked to be int8 and through the graph passes: ready to lower."""
     graph = read_model(model_path)
+    strip_io_edges(graph)              # float/uint8 inputs and outputs become API conversions
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)

@@ -75,7 +75,8 @@ def _parse(buf: bytes) -> Graph:
             quant = Quantization(np.asarray(q.ScaleAsNumpy(), np.float32),
                                  np.asarray(zps, np.int64), int(q.QuantizedDimension()))
         data = _buffer_data(model, buf, t.Buffer(), dtype, shape)
-        tensors[i] = Tensor(i, t.Name().decode("utf-8", "replace"), shape, dtype, quant, data)
+        sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else None
+        tensors[i] = Tensor(i, t.Name().decode("utf-8", "replace"), shape, dtype, quant, data, sig)
 
     operators = []
     for i in range(sg.OperatorsLength()):

@@ -1,0 +1,110 @@
+"""The models users bring (issue 18, shared cases): float32 and uint8 edges, several outputs,
+and the kinds of model refused in one line with the fix -- dynamic shapes, zero-element
+outputs, int16x8 models, LOGISTIC's output scale, batch > 1 -- and `codegen verify` answering
+in one line (or through a repaired copy, or TFLite Micro) where TFLite refuses a file."""
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from codegen.errors import CodegenError
+from codegen.io_edges import dequantize_f32, quantize_f32, requantize_table
+from codegen.verify import verify
+
+CASES = Path(__file__).parent / "fixtures" / "cases" / "models"
+
+
+def run_codegen(*args):
+    return subprocess.run([sys.executable, "-m", "codegen.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("case", ["c16_float_io", "c12_uint8_io", "c11_two_outputs"])
+def test_shared_case_bit_exact(case, kernels, tmp_path):
+    """Every layer, every output (float32/uint8 ones bit for bit), 20 inputs, both kernel sets."""
+    res = verify(CASES / f"{case}.tflite", tmp_path / "gen", inputs=20, seed=3, kernels=kernels)
+    assert res.ok, res.mismatches[:3]
+    assert res.inputs == 20 and res.reference == "litert"
+    assert res.distinct_outputs == 20          # the outputs depend on the input
+    assert res.output_bytes_compared == 20 * {"c16_float_io": 4, "c12_uint8_io": 4, "c11_two_outputs": 7}[case]
+
+
+REFUSED = {
+    "c10_dynamic_hw": ["dynamic dimensions [1, -1, -1, 3]", "re-convert with a fixed input size"],
+    "c13b_zero_size_output": ["output 't3' has 0 elements", "#0 SLICE"],
+    "c16b_int16x8": ["int16-activation (16x8)", "TFLITE_BUILTINS_INT8"],
+    "c05_logistic_out_scale": ["#0 LOGISTIC", "1/256 and -128"],
+    "c20_batch2": ["batch 2", "#0 CONV_2D", "batch size 1"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_shared_case_refused_in_one_line(case, tmp_path):
+    for cmd in (["emit", CASES / f"{case}.tflite", "-o", tmp_path / "out"],
+                ["verify", CASES / f"{case}.tflite", "--inputs", "2"]):
+        r = run_codegen(*cmd)
+        assert r.returncode == 2 and "Traceback" not in r.stderr + r.stdout
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1, r.stderr
+        for needle in REFUSED[case]:
+            assert needle in lines[0], lines[0]
+
+
+def test_manifest_and_header_describe_every_edge_and_output(tmp_path):
+    from codegen.pipeline import generate
+    man = generate(CASES / "c16_float_io.tflite", tmp_path / "f")
+    assert [m["type"] for m in man["inputs"] + man["outputs"]] == ["float32", "float32"]
+    assert man["inputs"][0]["edge"]["name"] == "serving_default_keras_tensor:0"
+    assert [layer["op"] for layer in man["layers"]] == ["CONV_2D", "MEAN", "FULLY_CONNECTED"]
+    h = (tmp_path / "f" / "model.h").read_text()
+    assert "#define MODEL_INPUT_0_TYPE MCUF_IO_FLOAT32" in h and "model_set_input_f32" in h
+    man = generate(CASES / "c11_two_outputs.tflite", tmp_path / "two")
+    assert len(man["outputs"]) == 2 and [o["shape"] for o in man["outputs"]] == [[1, 4], [1, 3]]
+    h = (tmp_path / "two" / "model.h").read_text()
+    assert "#define MODEL_NUM_OUTPUTS 2" in h and "#define MODEL_OUTPUT_1_SIZE 3" in h
+
+
+def test_edge_entry_points_refuse_the_wrong_index(tmp_path):
+    from codegen.pipeline import generate
+    from firmware_tools.host import HostModel
+    generate(CASES / "c11_two_outputs.tflite", tmp_path / "g")
+    host = HostModel(tmp_path / "g")
+    with pytest.raises(ValueError, match="no f32 edge"):
+        host.set_input_f32(0, np.zeros(768, np.float32))
+    assert host._lib.model_input_at(1) is not None and not host._lib.model_input_at(1)   # NULL
+
+
+def test_float_conversions_against_tflite_single_ops(tmp_path):
+    """The Python model of QUANTIZE/DEQUANTIZE (which the tests' expectations use) against
+    TFLite's reference kernels on exact ties, their neighbours, clamping and every int8 value;
+    and the generated C (host build of c16) against it."""
+    from runtime.interpreter import make_interpreter
+    from codegen.tflite_writer import ModelBuilder
+    for scale, zp in ((0.1, 0), (0.007843138, -1), (1 / 3, 5), (2.5e-4, -128)):
+        mb = ModelBuilder()
+        x = mb.tensor([1, 2048], "float32")
+        q = mb.tensor([1, 2048], "int8", scale, zp)
+        y = mb.tensor([1, 2048], "float32")
+        mb.op("QUANTIZE", [x], [q])
+        mb.op("DEQUANTIZE", [q], [y])
+        it = make_interpreter(mb.build([x], [y]), reference=True, preserve_all_tensors=True)
+        rng = np.random.default_rng(0)
+        r = np.concatenate([np.arange(-200, 200) + 0.5, np.arange(-200, 200) - 0.5,
+                            rng.uniform(-300, 300, 2048 - 800)])
+        xs = (r.astype(np.float32) * np.float32(scale)).astype(np.float32)
+        xs[:3] = [np.float32(scale) * np.float32(0.5), -np.float32(scale) * np.float32(2.5), np.float32(scale) * np.float32(1e6)]
+        it.set_tensor(it.get_input_details()[0]["index"], xs.reshape(1, -1))
+        it.invoke()
+        want_q = it.get_tensor(q).reshape(-1)
+        assert np.array_equal(quantize_f32(xs, scale, zp), want_q)
+        want_y = it.get_tensor(it.get_output_details()[0]["index"]).reshape(-1)
+        assert np.array_equal(dequantize_f32(want_q, scale, zp).view(np.uint32), want_y.view(np.uint32))
+    # uint8 <-> int8 tables: same scale is the XOR with 0x80, other scales requantize
+    assert np.array_equal(requantize_table("uint8", 0.5, 128, "int8", 0.5, 0),
+                          (np.arange(256) ^ 0x80).astype(np.uint8).view(np.int8))
+    assert requantize_table("int8", 0.5, 0, "uint8", 1.0, 128)[0] == 128
+
