@@ -14,6 +14,7 @@ refused the model.
 from __future__ import annotations
 
 import os
+import signal
 import struct
 import subprocess
 import sys
@@ -71,14 +72,15 @@ def _one_line(text: str) -> str:
 
 
 def ask(model: str | Path, feeds: list[dict[int, np.ndarray]], want: list[int],
-        timeout: float = 600) -> OracleAnswer:
+        timeout: float = 600, repair: bool = True) -> OracleAnswer:
     """Run `feeds` (per sample: source input tensor index -> array) through the reference in
-    a child process and return the `want` tensors of each sample. Raises OracleRefused."""
+    a child process and return the `want` tensors of each sample (repair=False: hand TFLite
+    the file as it is). Raises OracleRefused."""
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="mcuforge-oracle-") as tmp:
         tmp = Path(tmp)
         buf = Path(model).read_bytes()
-        repaired = repair_quirks(buf, notes)
+        repaired = repair_quirks(buf, notes) if repair else buf
         path = Path(model)
         if repaired != buf:
             path = tmp / "repaired.tflite"
@@ -99,7 +101,12 @@ def ask(model: str | Path, feeds: list[dict[int, np.ndarray]], want: list[int],
                 tensors = [{t: res[f"t_{k}_{t}"] for t in want} for k in range(len(feeds))]
                 return OracleAnswer(backend, tensors, notes)
             if r.returncode < 0:
-                why = f"{BACKENDS[backend]} died with signal {-r.returncode}: {_one_line(r.stderr)}"
+                try:
+                    sig = signal.Signals(-r.returncode).name
+                except ValueError:
+                    sig = f"signal {-r.returncode}"
+                why = (f"{BACKENDS[backend]} died with {sig}"
+                       + (f": {_one_line(r.stderr)}" if r.stderr.strip() else " (it aborts on this model)"))
             else:
                 why = f"{BACKENDS[backend]}: {_one_line(r.stderr)}"
             complaints.append(why)

@@ -108,3 +108,50 @@ def test_float_conversions_against_tflite_single_ops(tmp_path):
                           (np.arange(256) ^ 0x80).astype(np.uint8).view(np.int8))
     assert requantize_table("int8", 0.5, 0, "uint8", 1.0, 128)[0] == 128
 
+
+
+def _quirk_model() -> bytes:
+    """A depthwise convolution whose per-channel int32 bias carries quantized_dimension 3 (the
+    depthwise filter's), as older converters wrote it: TFLite refuses the file."""
+    from codegen.tflite_writer import ModelBuilder
+    from opmodels import depthwise_model
+    orig = ModelBuilder.tensor
+
+    def tensor(self, shape, dtype="int8", scale=None, zero_point=None, data=None, axis=0, **kw):
+        if dtype == "int32" and len(shape) == 1 and np.size(scale) > 1:
+            axis = 3
+        return orig(self, shape, dtype, scale, zero_point, data, axis, **kw)
+    ModelBuilder.tensor = tensor
+    try:
+        return depthwise_model(np.random.default_rng(0), k=3, stride=1, padding="SAME", dilation=1,
+                               in_c=8, mult=1)
+    finally:
+        ModelBuilder.tensor = orig
+
+
+def test_verify_repairs_the_bias_quirk_and_falls_back_to_tflite_micro(tmp_path, write_model):
+    from codegen.oracle import ask
+    from runtime.interpreter import make_interpreter
+    path = write_model(_quirk_model())
+    with pytest.raises(ValueError, match="quantized_dimension"):
+        make_interpreter(path, reference=True)
+    r = run_codegen("verify", path, "--inputs", "5")
+    assert r.returncode == 0 and "BIT-EXACT" in r.stdout and "quantized_dimension 0" in r.stdout
+    # without the repair TFLite refuses; TFLite Micro answers, and says so, with the same bytes
+    feeds = [{0: np.random.default_rng(k).integers(-128, 128, (1, 8, 8, 8)).astype(np.int8)} for k in range(3)]
+    direct = ask(path, feeds, [2 + 1], repair=False)
+    assert direct.backend == "tflm" and "refused" in direct.notes[0] and "compared with TFLite Micro" in direct.notes[0]
+    repaired = ask(path, feeds, [3])
+    assert repaired.backend == "litert"
+    for a, b in zip(direct.tensors, repaired.tensors):
+        assert np.array_equal(a[3], b[3])
+
+
+def test_verify_survives_a_reference_that_aborts(tmp_path, write_model):
+    """TFLite's int8 SOFTMAX aborts the process on a flat head over 1000 classes: one line."""
+    from opmodels import softmax_model
+    path = write_model(softmax_model(np.random.default_rng(0), outer=1, depth=1000, input_scale=1e-5))
+    r = run_codegen("verify", path, "--inputs", "2")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no reference could run this model" in lines[0] and "SIGABRT" in lines[0]
