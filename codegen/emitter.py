@@ -319,6 +319,9 @@ int {name}_invoke(void);
 #endif
 #define {upper}_NUM_INPUTS {len(ins)}
 #define {upper}_NUM_OUTPUTS {len(outs)}
+/* The largest input/output with a float32 (uint8) edge, in elements; 0: the model has none. */
+#define {upper}_EDGE_F32_SIZE {max([t.size for t in ins + outs if graph.edges.get(t.index) and graph.edges[t.index].kind == "float32"], default=0)}
+#define {upper}_EDGE_U8_SIZE {max([t.size for t in ins + outs if graph.edges.get(t.index) and graph.edges[t.index].kind == "uint8"], default=0)}
 {io_macros}
 typedef struct {{
     const char *name;       /* the tensor's name in the source model */

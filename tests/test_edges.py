@@ -155,3 +155,56 @@ def test_verify_survives_a_reference_that_aborts(tmp_path, write_model):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "no reference could run this model" in lines[0] and "SIGABRT" in lines[0]
+
+
+def bench_edge_input(info: dict) -> np.ndarray:
+    """What bench.c writes through input `info`'s edge (see run_edges there), in float32/uint8."""
+    from codegen.verify import deterministic_input
+    p = deterministic_input(info["bytes"])
+    if info["type"] == "uint8":
+        return p.view(np.uint8)
+    i = np.arange(info["bytes"])
+    frac = ((i % 5) - 2).astype(np.float32) / np.float32(4)
+    return (((p.astype(np.int32) - info["zero_point"]).astype(np.float32) + frac)
+            * np.float32(info["scale"])).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", ["c16_float_io", "c12_uint8_io", "c11_two_outputs"])
+def test_edges_and_outputs_on_cortex_m7(case, tmp_path):
+    """QEMU's Cortex-M7 (single-precision FPU, hard-float ABI): every int8 output of the bench
+    input, and the float32/uint8 outputs of the pattern fed through the float32/uint8 entry
+    points, equal TFLite's reference, bit for bit."""
+    from codegen.oracle import ask
+    from codegen.pipeline import generate
+    from codegen.verify import deterministic_input
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.host import HostModel
+    from firmware_tools.qemu import parse_bench, run_qemu
+    b = get_board("qemu-mps2-an500")
+    model = CASES / f"{case}.tflite"
+    man = generate(model, tmp_path / "gen", b.target)
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=60)
+    assert res.returncode == 0, res.console
+    bench = parse_bench(res.console)
+    # int8 body: the deterministic int8 input; the host build (verified above) gives the same
+    generate(model, tmp_path / "host", "host")
+    host = HostModel(tmp_path / "host")
+    for k, info in enumerate(man["inputs"]):
+        host.set_input(k, deterministic_input(info["bytes"]))
+    host.run()
+    assert bench["outputs"] == [host.output(k).reshape(-1).tolist() for k in range(len(man["outputs"]))]
+    # through the edges, against TFLite
+    feed = {(i["edge"]["tensor"] if i.get("edge") else i["tensor"]): bench_edge_input(i) if i.get("edge")
+            else deterministic_input(i["bytes"]) for i in man["inputs"]}
+    outer = [o["edge"]["tensor"] if o.get("edge") else o["tensor"] for o in man["outputs"]]
+    ref = ask(model, [feed], outer).tensors[0]
+    for k, o in enumerate(man["outputs"]):
+        want = ref[outer[k]].reshape(-1)
+        if o["type"] == "float32":
+            assert np.array_equal(bench["outputs_f32"][k].view(np.uint32), want.astype(np.float32).view(np.uint32))
+        elif o["type"] == "uint8":
+            assert bench["outputs_u8"][k] == want.tolist()
+        else:
+            assert bench["outputs"][k] == want.tolist()
+    assert bool(bench["outputs_f32"] or bench["outputs_u8"]) == (case != "c11_two_outputs")
