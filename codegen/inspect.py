@@ -7,6 +7,7 @@ from pathlib import Path
 from .errors import UnsupportedModelError
 from .graph import Graph
 from .lowering import Step, lower_op
+from .ops import OPS
 from .pipeline import load_graph
 from .planner import plan_memory
 
@@ -64,14 +65,13 @@ class Report:
         return "\n".join(lines)
 
 
-WEIGHTED_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
-
-
 def params(graph: Graph, op) -> int:
-    """Weights + biases of a layer (the architecture papers' parameter count)."""
-    if op.type not in WEIGHTED_OPS:
-        return 0
-    return sum(graph.tensors[i].size for i in op.inputs[1:3] if i >= 0 and graph.tensors[i].is_constant)
+    """Weights + biases of a layer (the architecture papers' parameter count): the constants
+    at the input positions its operator record lists as weights."""
+    rec = OPS.get(op.type)
+    positions = rec.weights if rec else ()
+    return sum(graph.tensors[op.inputs[k]].size for k in positions
+               if k < len(op.inputs) and op.inputs[k] >= 0 and graph.tensors[op.inputs[k]].is_constant)
 
 
 def separable_blocks(graph: Graph, steps: list[Step]):

@@ -9,6 +9,7 @@ from .emitter import emit
 from .graph import Graph
 from .io_edges import strip_io_edges
 from .lowering import Step, lower
+from .ops import check_shapes
 from .planner import Plan, plan_memory
 from .targets import get_target
 from .tflite_reader import model_sha256, read_model
@@ -27,12 +28,15 @@ def resolve_kernels(target: str, kernels: str = "auto") -> str:
 
 
 def load_graph(model_path: str | Path) -> Graph:
-    """The model read, checked to be int8 and through the graph passes: ready to lower."""
+    """The model read, checked to be int8, through the graph passes and shape-checked (every
+    operator's output shapes recomputed, codegen/ops/shapes.py): ready to lower.
+    Raises ModelFormatError / UnsupportedModelError (one line per problem)."""
     graph = read_model(model_path)
     strip_io_edges(graph)              # float/uint8 inputs and outputs become API conversions
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)
+    check_shapes(graph)                # every declared shape as TFLite's Prepare computes it
     return graph
 
 

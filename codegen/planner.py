@@ -18,11 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .graph import Graph
-from .lowering import Step
+from .ops import KERNELS, Step
 
 ALIGN = 16
-# Kernels that read pixel p (and p+1) completely before writing pixel p's (p+1's) output.
-PIXEL_ORDERED_1X1 = {"mcuf_conv_1x1_s8", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_1x1_s8_dsp_fast"}
 
 
 @dataclass
@@ -85,7 +83,7 @@ def _in_place_pairs(graph: Graph, steps: list[Step], buffers: dict[int, Buffer])
     used: set[int] = set()
     outputs = {graph.resolve(o) for o in graph.outputs}
     for s, step in enumerate(steps):
-        if step.kernel not in PIXEL_ORDERED_1X1:
+        if not KERNELS[step.kernel].pixel_ordered:   # reads pixel p (and p+1) before writing p's output
             continue
         src, dst = graph.resolve(step.inputs[0]), graph.resolve(step.output)
         bi, bo = buffers[src], buffers[dst]

@@ -19,7 +19,8 @@ sys.path.insert(0, str(ROOT))
 
 from codegen import passes  # noqa: E402
 from codegen.errors import CodegenError  # noqa: E402
-from codegen.lowering import SUPPORTED_OPS, lower  # noqa: E402
+from codegen.lowering import lower  # noqa: E402
+from codegen.ops import SUPPORTED_OPS  # noqa: E402  (the registry: one record per operator)
 from codegen.tflite_reader import read_model  # noqa: E402
 
 BEGIN, END = "<!-- op-table:begin (scripts/op_table.py) -->", "<!-- op-table:end -->"

@@ -1,0 +1,317 @@
+"""CONV_2D and DEPTHWISE_CONV_2D: shape rules, kernel choice, the DSP kernels' weight
+layouts and scratch sizes, and the lowering to one kernel call each."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quantization as q
+from ..errors import UnsupportedModelError
+from ..graph import Graph, Operator
+from .common import _act, _bias, _channel_quant, _nhwc, _out_size, _require_int8, _same_padding, _t
+from .registry import INT8, ConstArray, OpRecord, Step, register_kernel, register_op
+from .shapes import ShapeError, conv_out_size, fmt, input_shape, int_option, padding_option
+
+
+# --- shapes (TFLite conv.cc / depthwise_conv.cc Prepare) ---
+
+def _conv_geometry(graph: Graph, op: Operator):
+    x = input_shape(graph, op, 0, 4, "input")
+    w = input_shape(graph, op, 1, 4, "filter")
+    sh, sw = int_option(op, "StrideH", 1), int_option(op, "StrideW", 1)
+    dh, dw = int_option(op, "DilationHFactor", 1), int_option(op, "DilationWFactor", 1)
+    padding = padding_option(op)
+    ep = op.options.get("_explicit_pad", (0, 0, 0, 0))   # a PAD folded in by the passes
+    return x, w, sh, sw, dh, dw, padding, ep
+
+
+def _spatial(x, k_h, k_w, sh, sw, dh, dw, padding, ep):
+    h = conv_out_size(padding, x[1] + ep[0] + ep[1], k_h, sh, dh, "height")
+    w = conv_out_size(padding, x[2] + ep[2] + ep[3], k_w, sw, dw, "width")
+    return h, w
+
+
+def conv_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """[N, H', W', OC]: filter [OC, KH, KW, IC / groups], the input's channels a multiple of
+    the filter depth and OC a multiple of the groups (conv.cc: groups = IC / filter depth)."""
+    x, w, sh, sw, dh, dw, padding, ep = _conv_geometry(graph, op)
+    oc, k_h, k_w, depth = w
+    if x[3] % depth:
+        raise ShapeError(f"input {fmt(x)} has {x[3]} channels, not a multiple of the filter depth {depth}")
+    if oc % (x[3] // depth):
+        raise ShapeError(f"{oc} output channels are not a multiple of the {x[3] // depth} groups")
+    return [(x[0], *_spatial(x, k_h, k_w, sh, sw, dh, dw, padding, ep), oc)]
+
+
+def depthwise_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """[N, H', W', C * depth multiplier]: filter [1, KH, KW, OC] with OC a multiple of the
+    input channels (depthwise_conv.cc; the multiplier is OC / C, as the reference kernel
+    reads it, and the DepthMultiplier option, where set, must agree)."""
+    x, w, sh, sw, dh, dw, padding, ep = _conv_geometry(graph, op)
+    one, k_h, k_w, oc = w
+    if one != 1:
+        raise ShapeError(f"filter {fmt(w)} must be [1, KH, KW, OC]")
+    if oc % x[3]:
+        raise ShapeError(f"filter {fmt(w)} has {oc} channels, not a multiple of the input's {x[3]}")
+    dm = op.options.get("DepthMultiplier", 0)
+    if isinstance(dm, (int, np.integer)) and dm > 0 and dm * x[3] != oc:
+        raise ShapeError(f"depth multiplier {dm} x {x[3]} input channels != {oc} filter channels")
+    return [(x[0], *_spatial(x, k_h, k_w, sh, sw, dh, dw, padding, ep), oc)]
+
+
+def explain_conv(graph: Graph, op: Operator) -> str:
+    """from input [1,48,48,8], stride 2, SAME, filter [1,3,3,8] (+ dilation, folded PAD)."""
+    o = op.options
+    s = (o.get("StrideH", 1), o.get("StrideW", 1))
+    text = f"from input {fmt(graph.tensors[op.inputs[0]].shape)}, stride " + \
+        (f"{s[0]}" if s[0] == s[1] else f"{s[0]}x{s[1]}") + f", {o.get('Padding', 'VALID')}"
+    text += f", filter {fmt(graph.tensors[op.inputs[1]].shape)}"
+    d = (o.get("DilationHFactor", 1), o.get("DilationWFactor", 1))
+    if d != (1, 1):
+        text += f", dilation {d[0]}x{d[1]}"
+    if any(o.get("_explicit_pad", ())):
+        text += f", explicit pad {list(o['_explicit_pad'])}"
+    return text
+
+
+# --- kernels: scratch sizes (the only definition: the C takes the buffer) and layouts ---
+
+def conv_1x1_s8_dsp_get_buffer_size(p: dict) -> int:
+    """Two pixels widened to int16: 4 * in_c bytes."""
+    return 4 * p["in_c"]
+
+
+def conv_s8_dsp_get_buffer_size(p: dict) -> int:
+    """Two im2col rows of K4 int16 + one of K4 int8 + 4, K4 = k_h*k_w*in_c rounded up to 4."""
+    k4 = (p["k_h"] * p["k_w"] * p["filter_in_c"] + 3) // 4 * 4
+    return 2 * k4 * 2 + k4 + 4
+
+
+def conv_shallow_s8_dsp_get_buffer_size(p: dict) -> int:
+    """k_h widened input rows of _shallow_row_len int16 each."""
+    return 2 * p["k_h"] * _shallow_row_len(p)
+
+
+def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
+    """One channel's padded plane (+4, see the C)."""
+    return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
+
+
+F = "convolution"
+register_kernel("mcuf_conv_s8", weight_layout="int8 [OC][KH][KW][IC/groups]", family=F)
+register_kernel("mcuf_conv_1x1_s8", weight_layout="int8 [OC][IC], folded bias", pixel_ordered=True, family=F)
+register_kernel("mcuf_conv_1x1_s8_dsp", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
+                weight_layout="int8 [OC][IC], channel pairs interleaved word by word (_interleave_pairs)",
+                fast_twin=True, family=F)
+register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
+                weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
+                fast_twin=True, family=F)
+register_kernel("mcuf_conv_shallow_s8_dsp", scratch=conv_shallow_s8_dsp_get_buffer_size,
+                weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
+register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_dsp_get_buffer_size,
+                weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
+register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
+register_kernel("mcuf_depthwise_conv_s8_dsp", weight_layout="int8 [1][KH][KW][OC]", fast_twin=True, family=F)
+register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
+                weight_layout="int8 [C][9] (taps transposed)", fast_twin=True, family=F)
+
+
+# --- lowering ---
+
+def _conv_common(graph, op, depthwise: bool):
+    x, w, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
+    _require_int8(x, w, y)
+    if w.data is None:
+        raise UnsupportedModelError("filter must be constant")
+    _, in_h, in_w, in_c = _nhwc(x)
+    _, out_h, out_w, out_c = _nhwc(y)
+    o = op.options
+    sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
+    dh, dw = o.get("DilationHFactor", 1), o.get("DilationWFactor", 1)
+    if depthwise:
+        _, k_h, k_w, w_c = w.shape
+        filter_in_c = 1
+    else:
+        w_c, k_h, k_w, filter_in_c = w.shape
+    if w_c != out_c:
+        raise UnsupportedModelError(f"filter has {w_c} output channels, output has {out_c}")
+    ep = o.get("_explicit_pad", (0, 0, 0, 0))  # folded PAD: top, bottom, left, right
+    padded_h, padded_w = in_h + ep[0] + ep[1], in_w + ep[2] + ep[3]
+    padding = o.get("Padding", "VALID")
+    if (_out_size(padding, padded_h, k_h, sh, dh), _out_size(padding, padded_w, k_w, sw, dw)) != (out_h, out_w):
+        raise UnsupportedModelError("output size does not match the padding and strides")
+    pad_top = ep[0] + _same_padding(padding, sh, dh, padded_h, k_h, out_h)
+    pad_left = ep[2] + _same_padding(padding, sw, dw, padded_w, k_w, out_w)
+    act_min, act_max = _act(op, y)
+    mult, shift = _channel_quant(graph, op, x, w, y, out_c)
+    params = dict(in_h=in_h, in_w=in_w, in_c=in_c, out_h=out_h, out_w=out_w, out_c=out_c,
+                  k_h=k_h, k_w=k_w, filter_in_c=filter_in_c,
+                  depth_multiplier=out_c // in_c if depthwise else 1,
+                  stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw, pad_top=pad_top, pad_left=pad_left,
+                  input_offset=-x.quant.zero_point, output_offset=y.quant.zero_point,
+                  act_min=act_min, act_max=act_max)
+    return x, w, y, params, mult, shift
+
+
+def _folded_bias(bias: np.ndarray, input_offset: int, filter_rows: np.ndarray) -> np.ndarray | None:
+    """bias + input_offset * sum(filter row): the kernels then multiply raw int8 inputs.
+    None if that no longer fits int32 (the unfolded reference kernels are used then)."""
+    folded = bias + input_offset * filter_rows.astype(np.int64).sum(axis=1)
+    return None if np.abs(folded).max(initial=0) >= 2**31 else folded.astype(np.int32)
+
+
+def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded: np.ndarray,
+                   abs_weight_sums: np.ndarray) -> tuple[list[ConstArray] | None, np.ndarray, bool]:
+    """The optimized kernels' per-channel output constants -- a multiplier and a shift byte
+    (5 flash bytes per channel, see fast_requant_constants), the bias they go with, and
+    whether the SMMLAR stage is provably exact for every channel in the full int8 range (then
+    the kernels' _fast copies are called); None where twice the accumulator (what the 3x3
+    depthwise kernel holds) may not fit int32: the reference kernels are used then. The
+    accumulator of a raw int8 input is at most |bias| + 128 * sum |w|.
+    A channel whose weights are all zero outputs one constant; the converter often gives
+    such dead channels a bias near 2^30. They get bias 4 * (value - zero point) and the
+    multiplier 0.25 instead, which gives the same value and keeps the bound small.
+    Every channel where the SMMLAR form is exact gets its constants (shift byte < 32),
+    whatever the others and the activation range: the general stage computes through them
+    too and only adds the clamp; only left-shift channels take TFLite's formula."""
+    offset, lo, hi = p["output_offset"], p["act_min"], p["act_max"]
+    bias, ms, ss = bias_folded.astype(np.int64), mult.values.astype(np.int64), shift.values.astype(np.int64)
+    for c in np.flatnonzero(abs_weight_sums == 0):
+        v = min(max(q.multiply_by_quantized_multiplier(int(bias[c]), int(ms[c]), int(ss[c])) + offset, lo), hi)
+        bias[c], ms[c], ss[c] = 4 * (v - offset), 1 << 30, -1
+    bound = np.abs(bias) + 128 * abs_weight_sums.astype(np.int64)
+    if (2 * bound >= 2**31).any():
+        return None, bias_folded, False
+    exact = [q.fast_requant_exact_for(int(s), int(b), offset) for s, b in zip(ss, bound)]
+    fast = all(exact) and (lo, hi) == (-128, 127)
+    rows = np.array([q.fast_requant_constants(int(m), int(s), offset) if f
+                     else q.formula_requant_constants(int(m), int(s))
+                     for m, s, f in zip(ms, ss, exact)], np.int64).reshape(-1, 2)
+    return ([ConstArray(f"op{op.index}_rq_multiplier", "int32_t", rows[:, 0].astype(np.int32)),
+             ConstArray(f"op{op.index}_rq_shift", "int8_t", rows[:, 1].astype(np.int8))],
+            bias.astype(np.int32), fast)
+
+
+def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
+    """[OC][K] (K % 4 == 0) -> the rows of each output-channel pair interleaved word by word,
+    so one LDRD fetches 4 weights of both channels; an odd last row stays plain."""
+    oc, k = rows.shape
+    pairs = rows[:oc - oc % 2].reshape(oc // 2, 2, k // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([pairs, rows[oc - oc % 2:].reshape(-1)])
+
+
+SHALLOW_RUN_MAX = 16   # k_w * in_c up to which the shallow-input kernel is chosen (stems)
+
+
+def _is_stem(p: dict) -> bool:
+    """The shape mcuf_conv_shallow_stem_s8_dsp_fast is written for (is_stem in the C)."""
+    return (p["k_h"], p["k_w"], p["in_c"], p["stride_w"]) == (3, 3, 3, 2)
+
+
+def _shallow_row_len(p: dict) -> int:
+    """One widened input row of mcuf_conv_shallow_s8_dsp, in int16 (see its row_len)."""
+    return (((p["out_w"] - 1) * p["stride_w"] + p["k_w"]) * p["in_c"] + 2) & ~1
+
+
+def _shallow_filter(rows: np.ndarray, p: dict) -> np.ndarray:
+    """[OC][k_h*k_w*in_c] int8 -> mcuf_conv_shallow_s8_dsp's int16 layout: each kernel row's
+    run padded to even with a zero weight, doubled, an odd channel count padded with a zero
+    row, then per channel pair [k_h * L/2][2 channels][2 values]."""
+    oc, run = p["out_c"], p["k_w"] * p["in_c"]
+    ell = run + run % 2
+    w = np.zeros((oc + oc % 2, p["k_h"], ell), np.int16)
+    w[:oc, :, :run] = 2 * rows.reshape(oc, p["k_h"], run).astype(np.int16)
+    return w.reshape(-1, 2, p["k_h"] * ell // 2, 2).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def lower_conv(graph, op, kernels: str = "reference") -> Step:
+    x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
+    if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
+        raise UnsupportedModelError("input channels are not a multiple of the filter depth")
+    n = op.index
+    bias = _bias(graph, op, p["out_c"])
+    rows = w.data.reshape(p["out_c"], -1)
+    grouped = p["filter_in_c"] != p["in_c"]
+    pointwise = (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
+                 and p["pad_top"] == p["pad_left"] == 0 and not grouped
+                 and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
+    folded = _folded_bias(bias, p["input_offset"], rows)
+    rq, fast = None, False
+    if kernels == "dsp" and folded is not None:
+        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
+                                            np.abs(rows.astype(np.int64)).sum(axis=1))
+    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
+    if rq is not None and pointwise and p["in_c"] % 4 == 0:
+        filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
+        b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
+        return Step(op, "mcuf_conv_1x1_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
+    if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
+            and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
+        filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
+        b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
+        kernel = ("mcuf_conv_shallow_stem_s8_dsp_fast" if fast and _is_stem(p)
+                  else "mcuf_conv_shallow_s8_dsp")
+        return Step(op, kernel, "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
+    if rq is not None and not grouped and not pointwise:
+        k4 = (rows.shape[1] + 3) // 4 * 4   # rows padded with zero weights to whole words
+        padded = np.zeros((p["out_c"], k4), np.int8)
+        padded[:, :rows.shape[1]] = rows
+        filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(padded))
+        b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
+        return Step(op, "mcuf_conv_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
+    if pointwise and folded is not None:
+        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
+        b = ConstArray(f"op{n}_bias", "int32_t", folded)
+        kernel = "mcuf_conv_1x1_s8"
+    else:
+        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
+        b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
+        kernel = "mcuf_conv_s8"
+    args = [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+            ("out", y.index)]
+    return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index, macs,
+                [filt, b, mult, shift])
+
+
+def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
+    x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=True)
+    if p["out_c"] % p["in_c"]:
+        raise UnsupportedModelError("output channels are not a multiple of input channels")
+    n = op.index
+    filt = ConstArray(f"op{n}_filter", "int8_t", w.data.reshape(-1))
+    bias = _bias(graph, op, p["out_c"])
+    taps = w.data.reshape(-1, p["out_c"])                   # [tap][channel]
+    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"]
+    folded = _folded_bias(bias, p["input_offset"], taps.T)
+    if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
+        three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
+        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
+                                            np.abs(taps.astype(np.int64)).sum(axis=0))
+        if rq is not None:
+            b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
+            kernel = "mcuf_depthwise_conv_s8_dsp"
+            args = [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                    ("out", y.index)]
+            if three:
+                filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps.T).reshape(-1))
+                args[1] = ("const", filt)
+                kernel = "mcuf_depthwise_conv_3x3_s8_dsp"
+                args.append(("scratch",))          # one channel's padded plane
+            return Step(op, kernel + "_fast" * fast, "mcuf_conv_params", p, args, [x.index], y.index,
+                        macs, [filt, b, *rq])
+    b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
+    return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+                 ("out", y.index)], [x.index], y.index, macs, [filt, b, mult, shift])
+
+
+CONV_DTYPES = (INT8, INT8, ("int32",))
+register_op(OpRecord("CONV_2D", (2, 3), CONV_DTYPES, conv_shape, lower_conv, optional=(2,),
+                     explain=explain_conv, family=F, weights=(1, 2)))
+register_op(OpRecord("DEPTHWISE_CONV_2D", (2, 3), CONV_DTYPES, depthwise_shape, lower_depthwise,
+                     optional=(2,), explain=explain_conv, family=F, weights=(1, 2)))

@@ -1,0 +1,345 @@
+"""Operators that only move bytes: PAD/PADV2, TRANSPOSE, SPLIT/SPLIT_V, SLICE/STRIDED_SLICE
+(one strided copy each), CONCATENATION; and the reshapes (RESHAPE, SQUEEZE, EXPAND_DIMS),
+which the passes turn into aliases and which are only shape-checked here."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UnsupportedModelError
+from ..graph import Graph, Operator, Tensor
+from .common import _const_ints, _operand, _require_int8, _same_quant, _t
+from .registry import INDEX, INT8, ConstArray, OpRecord, Step, register_kernel, register_op
+from .shapes import ShapeError, axis_index, const_ints, fmt, input_shape, shape_of
+
+
+# --- shapes (TFLite's Prepare of each) ---
+
+def pad_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """pad.cc ResizeOutputTensor: paddings [rank, 2], every amount >= 0; out = in + before + after."""
+    x = input_shape(graph, op, 0)
+    pads = const_ints(graph, op, 1, "paddings")
+    if len(pads) != 2 * len(x):
+        raise ShapeError(f"{len(pads)} padding amounts for a {len(x)}-D input {fmt(x)} (expects {2 * len(x)})")
+    if min(pads, default=0) < 0:
+        raise ShapeError(f"negative padding amounts {pads}")
+    return [tuple(d + pads[2 * i] + pads[2 * i + 1] for i, d in enumerate(x))]
+
+
+def explain_pad(graph: Graph, op: Operator) -> str:
+    pads = np.asarray(graph.tensors[op.inputs[1]].data).reshape(-1, 2).tolist()
+    return f"from input {fmt(graph.tensors[op.inputs[0]].shape)}, paddings {pads}"
+
+
+def transpose_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """transpose.cc Prepare: perm a permutation of 0..rank-1; out[i] = in[perm[i]]."""
+    x = input_shape(graph, op, 0)
+    perm = const_ints(graph, op, 1, "permutation")
+    if sorted(perm) != list(range(len(x))):
+        raise ShapeError(f"permutation {perm} is not one of the {len(x)} axes of {fmt(x)}")
+    return [tuple(x[a] for a in perm)]
+
+
+def split_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """split.cc: SPLIT(axis, x) into NumSplits (= the outputs) equal parts, the axis' extent a
+    multiple of it."""
+    x = input_shape(graph, op, 1)
+    axes = const_ints(graph, op, 0, "axis")
+    if len(axes) != 1:
+        raise ShapeError(f"axis must be one value, got {axes}")
+    axis = axis_index(axes[0], len(x))
+    n = len(op.outputs)
+    if op.options.get("NumSplits", n) != n:
+        raise ShapeError(f"NumSplits {op.options.get('NumSplits')} but {n} outputs")
+    if x[axis] % n:
+        raise ShapeError(f"axis {axis} of {fmt(x)} does not split into {n} equal parts")
+    return [tuple(x[axis] // n if i == axis else d for i, d in enumerate(x))] * n
+
+
+def split_v_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """split_v.cc: SPLIT_V(x, size_splits, axis); at most one size -1 (the rest), the sizes
+    summing to the axis' extent, one per output."""
+    x = input_shape(graph, op, 0)
+    sizes = const_ints(graph, op, 1, "size_splits")
+    axes = const_ints(graph, op, 2, "axis")
+    if len(axes) != 1:
+        raise ShapeError(f"axis must be one value, got {axes}")
+    axis = axis_index(axes[0], len(x))
+    if len(sizes) != len(op.outputs):
+        raise ShapeError(f"{len(sizes)} split sizes for {len(op.outputs)} outputs")
+    if sizes.count(-1) > 1 or any(s < -1 for s in sizes):
+        raise ShapeError(f"split sizes {sizes}: at most one -1, no other negative")
+    if -1 in sizes:
+        sizes[sizes.index(-1)] = x[axis] - (sum(sizes) + 1)
+    if sum(sizes) != x[axis] or min(sizes) < 0:
+        raise ShapeError(f"split sizes {sizes} do not sum to axis {axis} of {fmt(x)}")
+    return [tuple(s if i == axis else d for i, d in enumerate(x)) for s in sizes]
+
+
+def slice_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """slice.cc: begin >= 0 and size (-1: to the end) with begin + size <= extent."""
+    x = input_shape(graph, op, 0)
+    begin = const_ints(graph, op, 1, "begin")
+    size = const_ints(graph, op, 2, "size")
+    if len(begin) != len(x) or len(size) != len(x):
+        raise ShapeError(f"begin {begin} and size {size} must have one value per axis of {fmt(x)}")
+    out = []
+    for b, s, d in zip(begin, size, x):
+        n = d - b if s == -1 else s
+        if b < 0 or n < 0 or b + n > d:
+            raise ShapeError(f"slice begin {begin} size {size} outside the input {fmt(x)}")
+        out.append(n)
+    return [tuple(out)]
+
+
+def strided_slice_bounds(x, begin, end, strides, o):
+    """strided_slice_logic.h (StartForAxis / StopForAxis), masks applied: per axis the first
+    index, the count and the stride; shrunk axes have count 1."""
+    if o.get("EllipsisMask", 0) or o.get("NewAxisMask", 0) or o.get("Offset", False):
+        raise ShapeError("STRIDED_SLICE with ellipsis, new-axis or offset masks is not supported")
+    starts, counts = [], []
+    for i, d in enumerate(x):
+        b, e, s = begin[i], end[i], strides[i]
+        if s == 0:
+            raise ShapeError("STRIDED_SLICE with a zero stride")
+        if o.get("ShrinkAxisMask", 0) >> i & 1:
+            b = b + d if b < 0 else b
+            if not 0 <= b < d:
+                raise ShapeError(f"shrunk axis {i}: index {begin[i]} outside extent {d}")
+            starts.append(b)
+            counts.append(1)
+            continue
+        if o.get("BeginMask", 0) >> i & 1:
+            b = 0 if s > 0 else d - 1
+        if o.get("EndMask", 0) >> i & 1:
+            e = d if s > 0 else -d - 1
+        b = b + d if b < 0 else b
+        e = e + d if e < 0 and not (o.get("EndMask", 0) >> i & 1) else e
+        b = min(max(b, 0), d) if s > 0 else min(max(b, -1), d - 1)
+        e = min(max(e, 0), d) if s > 0 else min(max(e, -1), d - 1)
+        starts.append(b)
+        counts.append(max(0, -(-(e - b) // s) if s > 0 else -(-(b - e) // -s)))
+    return starts, counts
+
+
+def strided_slice_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """strided_slice.cc ResizeSensor: the per-axis counts, shrunk axes removed."""
+    x = input_shape(graph, op, 0)
+    begin, end, strides = (const_ints(graph, op, k, w) for k, w in ((1, "begin"), (2, "end"), (3, "strides")))
+    if not len(begin) == len(end) == len(strides) == len(x):
+        raise ShapeError(f"begin/end/strides must have one value per axis of {fmt(x)}")
+    _, counts = strided_slice_bounds(x, begin, end, strides, op.options)
+    shrink = op.options.get("ShrinkAxisMask", 0)
+    return [tuple(c for i, c in enumerate(counts) if not shrink >> i & 1)]
+
+
+def concat_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """concatenation.cc Prepare: every input of the same rank, equal except on the axis
+    (Axis, negative from the end), whose extents add up."""
+    shapes = [input_shape(graph, op, k) for k in range(len(op.inputs))]
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes):
+        raise ShapeError(f"inputs of different ranks: {', '.join(fmt(s) for s in shapes)}")
+    axis = op.options.get("Axis", 0)
+    if not isinstance(axis, (int, np.integer)):
+        raise ShapeError(f"axis {axis!r} is not an integer")
+    axis = axis_index(int(axis), rank)
+    for s in shapes[1:]:
+        if any(a != b for i, (a, b) in enumerate(zip(s, shapes[0])) if i != axis):
+            raise ShapeError(f"inputs {', '.join(fmt(s) for s in shapes)} differ outside axis {axis}")
+    return [tuple(sum(s[axis] for s in shapes) if i == axis else d for i, d in enumerate(shapes[0]))]
+
+
+def explain_concat(graph: Graph, op: Operator) -> str:
+    return (f"from inputs {' + '.join(fmt(graph.tensors[i].shape) for i in op.inputs)}, "
+            f"axis {op.options.get('Axis', 0)}")
+
+
+def reshape_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """reshape.cc: the new shape (the constant shape input, else NewShape, else the declared
+    output) with at most one -1 resolved; the element count must not change. SQUEEZE and
+    EXPAND_DIMS keep the count too (their output is checked the same way)."""
+    x = input_shape(graph, op, 0)
+    size = int(np.prod(x, dtype=np.int64))
+    target = None
+    if op.type == "RESHAPE" and len(op.inputs) > 1 and op.inputs[1] >= 0 and \
+            graph.tensors.get(op.inputs[1]) is not None and graph.tensors[op.inputs[1]].is_constant:
+        target = const_ints(graph, op, 1, "shape")
+    elif op.type == "RESHAPE" and op.options.get("NewShape"):
+        target = [int(d) for d in op.options["NewShape"]]
+    if target is None:
+        target = list(shape_of(graph, op.outputs[0], "output"))
+    if target.count(-1) > 1 or any(d < -1 or d == 0 for d in target):
+        raise ShapeError(f"new shape {target}: positive extents and at most one -1")
+    known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
+    if -1 in target:
+        if size % known:
+            raise ShapeError(f"input {fmt(x)} ({size} elements) cannot be reshaped to {target}")
+        target[target.index(-1)] = size // known
+    elif known != size:
+        raise ShapeError(f"reshape of {fmt(x)} ({size} elements) into {fmt(target)} ({known} elements)")
+    return [tuple(target)]
+
+
+# --- kernels ---
+
+F = "data_movement"
+register_kernel("mcuf_pad_s8", family=F)
+register_kernel("mcuf_copy_s8", family=F)
+register_kernel("mcuf_concat_s8", family=F)
+
+
+# --- lowering ---
+
+def lower_pad(graph, op, kernels: str = "reference") -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    pads = _t(graph, op.inputs[1]).data
+    if pads is None or len(x.shape) > 4:
+        raise UnsupportedModelError("paddings must be constant and the tensor at most 4-D")
+    rank = len(x.shape)
+    pads = np.zeros((4, 2), np.int64) if rank == 0 else np.asarray(pads).reshape(rank, 2)
+    pads = np.vstack([np.zeros((4 - rank, 2), np.int64), pads])
+    in_dims = [1] * (4 - rank) + list(x.shape)
+    value = y.quant.zero_point
+    if op.type == "PADV2" and len(op.inputs) > 2:
+        v = _t(graph, op.inputs[2]).data
+        if v is None:
+            raise UnsupportedModelError("pad value must be constant")
+        value = int(np.asarray(v).ravel()[0])
+    p = dict(in_dims=in_dims, pad_before=[int(v) for v in pads[:, 0]],
+             out_dims=[d + int(a + b) for d, (a, b) in zip(in_dims, pads)], value=value)
+    return Step(op, "mcuf_pad_s8", "mcuf_pad_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index)
+
+
+COPY_MAX_DIMS = 6   # MCUF_COPY_MAX_DIMS
+
+
+def _row_major_strides(shape) -> list[int]:
+    strides, step = [], 1
+    for d in reversed(list(shape)):
+        strides.insert(0, step)
+        step *= int(d)
+    return strides
+
+
+def _copy_step(op, x: Tensor, y: Tensor, dims, strides, offset: int = 0) -> Step:
+    """A strided gather of y from x. Extent-1 dimensions are dropped and neighbours that stay
+    contiguous merged: a channel shuffle's 5-D transpose is a 3-D copy."""
+    merged: list[list[int]] = []
+    for d, s in zip(dims, strides):
+        if d == 1:
+            continue
+        if merged and merged[-1][1] == s * d:
+            merged[-1] = [merged[-1][0] * d, s]
+        else:
+            merged.append([int(d), int(s)])
+    if len(merged) > COPY_MAX_DIMS:
+        raise UnsupportedModelError(f"a copy that needs {len(merged)} dimensions (at most {COPY_MAX_DIMS})")
+    merged = merged or [[1, 1]]
+    pad = [0] * (COPY_MAX_DIMS - len(merged))
+    p = dict(offset=offset, dims=len(merged), out_dims=[d for d, _ in merged] + pad,
+             in_strides=[s for _, s in merged] + pad)
+    return Step(op, "mcuf_copy_s8", "mcuf_copy_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index)
+
+
+def lower_transpose(graph, op, kernels: str = "reference") -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _same_quant(x, y)
+    perm = _const_ints(graph, op.inputs[1], "the permutation")
+    st = _row_major_strides(x.shape)
+    return _copy_step(op, x, y, [x.shape[a] for a in perm], [st[a] for a in perm])
+
+
+def lower_split(graph, op, kernels: str = "reference") -> list[Step]:
+    """SPLIT (axis, x) and SPLIT_V (x, sizes, axis): one copy per output."""
+    xi, ai = (op.inputs[1], op.inputs[0]) if op.type == "SPLIT" else (op.inputs[0], op.inputs[2])
+    x = _t(graph, xi)
+    axis = _const_ints(graph, ai, "the split axis")[0] % len(x.shape)
+    st = _row_major_strides(x.shape)
+    steps, start = [], 0
+    for o in op.outputs:
+        y = _t(graph, o)
+        _same_quant(x, y)
+        steps.append(_copy_step(op, x, y, y.shape, st, start * st[axis]))
+        start += y.shape[axis]
+    return steps
+
+
+def lower_slice(graph, op, kernels: str = "reference") -> Step:
+    """SLICE (begin, size) and STRIDED_SLICE (begin, end, strides, masks) with constant bounds."""
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _same_quant(x, y)
+    rank = len(x.shape)
+    begin = _const_ints(graph, op.inputs[1], "begin")
+    if op.type == "SLICE":
+        size = _const_ints(graph, op.inputs[2], "size")
+        step = [1] * rank
+        count = [x.shape[i] - begin[i] if size[i] < 0 else size[i] for i in range(rank)]
+    else:
+        o = op.options
+        if o.get("EllipsisMask", 0) or o.get("NewAxisMask", 0) or o.get("Offset", False):
+            raise UnsupportedModelError("STRIDED_SLICE with ellipsis, new-axis or offset masks")
+        end = _const_ints(graph, op.inputs[2], "end")
+        step = _const_ints(graph, op.inputs[3], "strides")
+        count = []
+        for i in range(rank):
+            b, e, s, d = begin[i], end[i], step[i], x.shape[i]
+            if s == 0:
+                raise UnsupportedModelError("STRIDED_SLICE with a zero stride")
+            if o.get("BeginMask", 0) >> i & 1:
+                b = 0 if s > 0 else d - 1
+            if o.get("EndMask", 0) >> i & 1:
+                e = d if s > 0 else -d - 1
+            b = b + d if b < 0 else b
+            e = e + d if e < 0 and not (o.get("EndMask", 0) >> i & 1) else e
+            if o.get("ShrinkAxisMask", 0) >> i & 1:
+                begin[i], count_i = b, 1
+            else:
+                b = min(max(b, 0), d) if s > 0 else min(max(b, -1), d - 1)
+                e = min(max(e, 0), d) if s > 0 else min(max(e, -1), d - 1)
+                begin[i], count_i = b, max(0, -(-(e - b) // s) if s > 0 else -(-(b - e) // -s))
+            count.append(count_i)
+    if int(np.prod(count)) != y.size:
+        raise UnsupportedModelError(f"slice of {count} elements does not match the output {list(y.shape)}")
+    st = _row_major_strides(x.shape)
+    offset = sum(b * s for b, s in zip(begin, st))
+    return _copy_step(op, x, y, count, [s * k for s, k in zip(st, step)], offset)
+
+
+def lower_concat(graph, op, kernels: str = "reference") -> Step:
+    y = _t(graph, op.outputs[0])
+    if op.options.get("FusedActivationFunction", "NONE") != "NONE":
+        raise UnsupportedModelError("CONCATENATION with a fused activation")
+    axis = op.options.get("Axis", 0) % len(y.shape)
+    outer = int(np.prod(y.shape[:axis]))
+    args, consts, ins, rows = [], [], [], []
+    for k, i in enumerate(op.inputs):
+        x = _t(graph, i)
+        _same_quant(x, y)
+        a, c, n = _operand(graph, op, x, f"input{k}")
+        args.append(a)
+        consts += c
+        ins += n
+        rows.append(int(np.prod(x.shape[axis:])))
+    r = ConstArray(f"op{op.index}_rows", "int32_t", np.array(rows, np.int32))
+    p = dict(outer=outer, out_row=int(np.prod(y.shape[axis:])), count=len(rows))
+    return Step(op, "mcuf_concat_s8", "mcuf_concat_params", p,
+                [("ins", args), ("const", r), ("out", y.index)], ins, y.index, 0, consts + [r])
+
+
+ANY = ("int8", "uint8", "int16", "int32", "int64", "float32", "float16", "bool")
+register_op(OpRecord("PAD", (2, 2), (INT8, INDEX), pad_shape, lower_pad, explain=explain_pad, family=F))
+register_op(OpRecord("PADV2", (2, 3), (INT8, INDEX, INT8), pad_shape, lower_pad, optional=(2,),
+                     explain=explain_pad, family=F))
+register_op(OpRecord("TRANSPOSE", (2, 2), (INT8, INDEX), transpose_shape, lower_transpose, family=F))
+register_op(OpRecord("SPLIT", (2, 2), (INDEX, INT8), split_shape, lower_split, outputs=(1, -1), family=F))
+register_op(OpRecord("SPLIT_V", (3, 3), (INT8, INDEX, INDEX), split_v_shape, lower_split, outputs=(1, -1), family=F))
+register_op(OpRecord("SLICE", (3, 3), (INT8, INDEX, INDEX), slice_shape, lower_slice, family=F))
+register_op(OpRecord("STRIDED_SLICE", (4, 4), (INT8, INDEX, INDEX, INDEX), strided_slice_shape, lower_slice,
+                     family=F))
+register_op(OpRecord("CONCATENATION", (1, -1), (INT8,), concat_shape, lower_concat, explain=explain_concat,
+                     family=F))
+for _name in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):   # aliases after the passes: shape-checked only
+    register_op(OpRecord(_name, (1, 2), (ANY, INDEX), reshape_shape, None, output_dtypes=ANY, family=F))

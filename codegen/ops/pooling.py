@@ -1,0 +1,97 @@
+"""AVERAGE_POOL_2D, MAX_POOL_2D and MEAN: shape rules and lowering."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quantization as q
+from ..errors import UnsupportedModelError
+from ..graph import Graph, Operator
+from .common import _act, _const_ints, _nhwc, _require_int8, _same_padding, _t
+from .registry import INDEX, INT8, OpRecord, Step, register_kernel, register_op
+from .shapes import axis_index, const_ints, conv_out_size, fmt, input_shape, int_option, padding_option
+
+
+def pool_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """pooling.cc Prepare: [N, H', W', C], H' and W' by ComputeOutSize with the filter
+    (FilterHeight x FilterWidth, >= 1) and strides (>= 1); the channels are the input's."""
+    x = input_shape(graph, op, 0, 4, "input")
+    k_h, k_w = int_option(op, "FilterHeight"), int_option(op, "FilterWidth")
+    sh, sw = int_option(op, "StrideH", 1), int_option(op, "StrideW", 1)
+    padding = padding_option(op)
+    return [(x[0], conv_out_size(padding, x[1], k_h, sh, 1, "height"),
+             conv_out_size(padding, x[2], k_w, sw, 1, "width"), x[3])]
+
+
+def explain_pool(graph: Graph, op: Operator) -> str:
+    o = op.options
+    return (f"from input {fmt(graph.tensors[op.inputs[0]].shape)}, filter "
+            f"{o.get('FilterHeight')}x{o.get('FilterWidth')}, stride {o.get('StrideH', 1)}x{o.get('StrideW', 1)}, "
+            f"{o.get('Padding', 'VALID')}")
+
+
+def mean_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """reduce.cc ResizeOutputTensor: the reduced axes (in range, repeats allowed) become 1
+    with KeepDims, or are removed."""
+    x = input_shape(graph, op, 0)
+    axes = {axis_index(a, len(x)) for a in const_ints(graph, op, 1, "axis")}
+    if op.options.get("KeepDims", False):
+        return [tuple(1 if i in axes else d for i, d in enumerate(x))]
+    return [tuple(d for i, d in enumerate(x) if i not in axes)]
+
+
+def explain_mean(graph: Graph, op: Operator) -> str:
+    axes = np.asarray(graph.tensors[op.inputs[1]].data).reshape(-1).tolist()
+    return (f"from input {fmt(graph.tensors[op.inputs[0]].shape)}, axes {axes}, "
+            f"keep_dims {bool(op.options.get('KeepDims', False))}")
+
+
+F = "pooling"
+register_kernel("mcuf_avgpool_s8", family=F)
+register_kernel("mcuf_maxpool_s8", family=F)
+register_kernel("mcuf_mean_s8", family=F)
+
+
+def lower_pool(graph, op, kernels: str = "reference") -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    if x.quant.scale != y.quant.scale or x.quant.zero_point != y.quant.zero_point:
+        raise UnsupportedModelError("pooling input and output quantization differ")
+    _, in_h, in_w, c = _nhwc(x)
+    _, out_h, out_w, _ = _nhwc(y)
+    o = op.options
+    k_h, k_w = o["FilterHeight"], o["FilterWidth"]
+    sh, sw = o.get("StrideH", 1), o.get("StrideW", 1)
+    padding = o.get("Padding", "VALID")
+    act_min, act_max = _act(op, y)
+    p = dict(in_h=in_h, in_w=in_w, channels=c, out_h=out_h, out_w=out_w, k_h=k_h, k_w=k_w,
+             stride_h=sh, stride_w=sw,
+             pad_top=_same_padding(padding, sh, 1, in_h, k_h, out_h),
+             pad_left=_same_padding(padding, sw, 1, in_w, k_w, out_w),
+             act_min=act_min, act_max=act_max)
+    kernel = "mcuf_avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "mcuf_maxpool_s8"
+    return Step(op, kernel, "mcuf_pool_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index)
+
+
+def lower_mean(graph, op, kernels: str = "reference") -> Step:
+    """MEAN over one run of adjacent axes, the input seen as [outer, count, inner]: the
+    zero-point-corrected sum requantized with 1/count folded in (TFLite 2.21's integer path,
+    also when input and output quantization are equal; checked in test_single_ops)."""
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    axes = sorted({a % len(x.shape) for a in _const_ints(graph, op.inputs[1], "axis")})
+    if axes != list(range(axes[0], axes[-1] + 1)):
+        raise UnsupportedModelError(f"MEAN over axes {axes} that are not adjacent")
+    dims = list(x.shape)
+    outer, count = int(np.prod(dims[:axes[0]])), int(np.prod(dims[axes[0]:axes[-1] + 1]))
+    inner = int(np.prod(dims[axes[-1] + 1:]))
+    multiplier, shift = q.mean_multiplier(x.quant.scale, y.quant.scale, count)
+    p = dict(batches=outer, count=count, channels=inner, input_zero_point=x.quant.zero_point,
+             multiplier=multiplier, shift=shift, output_zero_point=y.quant.zero_point)
+    return Step(op, "mcuf_mean_s8", "mcuf_mean_params", p, [("in", x.index), ("out", y.index)],
+                [x.index], y.index, x.size)
+
+
+register_op(OpRecord("AVERAGE_POOL_2D", (1, 1), (INT8,), pool_shape, lower_pool, explain=explain_pool, family=F))
+register_op(OpRecord("MAX_POOL_2D", (1, 1), (INT8,), pool_shape, lower_pool, explain=explain_pool, family=F))
+register_op(OpRecord("MEAN", (2, 2), (INT8, INDEX), mean_shape, lower_mean, explain=explain_mean, family=F))

@@ -1,0 +1,134 @@
+"""The operator and kernel registry: one record per TFLite operator, one per C kernel.
+
+An operator record (`OpRecord`) says in one place what the generator accepts and how it
+compiles it: its arity (which inputs may be omitted, i.e. -1), the element types of its
+inputs and outputs, its shape function (TFLite's Prepare rules, see `codegen/ops/shapes.py`)
+and its lowering (the operator -> `Step`s, calls into the kernel library). A kernel record
+(`KernelRecord`) says what the planner and the cost model need to know about a C function:
+its scratch size (the `*_get_buffer_size` of CMSIS-NN; defined only here, the C kernels take
+the buffer as an argument), its weight layout and whether it may write its output over its
+input pixel by pixel. Operator modules register both with `register_op` / `register_kernel`
+at import; `codegen/ops/__init__.py` imports every family module.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..graph import Graph, Operator
+
+
+@dataclass
+class ConstArray:
+    name: str
+    ctype: str                  # "int8_t", "int16_t", "int32_t" or a struct (one row each)
+    values: np.ndarray
+
+
+@dataclass
+class KernelRecord:
+    """One C kernel (all its `_fast` twins share the record).
+
+    name: the C function; scratch: params -> bytes of per-call working memory, planned in
+    the arena like a tensor (None: the kernel takes no scratch); weight_layout: how the
+    filter constant is laid out for it; pixel_ordered: it reads pixel p (and p+1) completely
+    before writing pixel p's output, so the planner may place its input at the tail of its
+    output (see codegen/planner.py)."""
+    name: str
+    scratch: Callable[[dict], int] | None = None
+    weight_layout: str = ""
+    pixel_ordered: bool = False
+    family: str = ""
+
+    def scratch_bytes(self, params: dict) -> int:
+        return 0 if self.scratch is None else int(self.scratch(params))
+
+
+KERNELS: dict[str, KernelRecord] = {}
+
+
+def register_kernel(name: str, *, scratch: Callable[[dict], int] | None = None, weight_layout: str = "",
+                    pixel_ordered: bool = False, fast_twin: bool = False, family: str = "") -> KernelRecord:
+    """Declare a C kernel; fast_twin: a `<name>_fast` copy exists with the same contract."""
+    rec = KernelRecord(name, scratch, weight_layout, pixel_ordered, family)
+    for n in (name, name + "_fast") if fast_twin else (name,):
+        if n in KERNELS:
+            raise ValueError(f"kernel {n} registered twice")
+        KERNELS[n] = rec
+    return rec
+
+
+def kernel(name: str) -> KernelRecord:
+    """The record of a C kernel called by a step (KeyError: a kernel nobody declared)."""
+    return KERNELS[name]
+
+
+@dataclass
+class Step:
+    op: Operator
+    kernel: str                 # C function called (a KERNELS key)
+    params_type: str            # C struct type of the parameter block
+    params: dict                # struct field -> value
+    args: list                  # after &params: ("in", tensor) | ("out", tensor) | ("const", ConstArray) | ("null",) | ("scratch",)
+    inputs: list[int]           # activation tensors read (source indices)
+    output: int                 # activation tensor written (source index)
+    macs: int = 0
+    consts: list[ConstArray] = field(default_factory=list)
+    scratch_bytes: int = field(init=False, default=0)   # from the kernel's record
+
+    def __post_init__(self) -> None:
+        self.scratch_bytes = KERNELS[self.kernel].scratch_bytes(self.params)
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(c.values.nbytes for c in self.consts)
+
+
+Shape = tuple[int, ...]
+INT8 = ("int8",)
+INDEX = ("int32", "int64")      # constant shape-like operands (axes, paddings, permutations)
+
+
+@dataclass
+class OpRecord:
+    """One TFLite operator as the generator accepts it.
+
+    inputs: (min, max) number of inputs, max -1 for any number (CONCATENATION);
+    optional: input positions that may be -1 (omitted); outputs: (min, max), -1 for any;
+    input_dtypes: allowed element types per input position (the last entry repeats for
+    variadic operators); output_dtypes: allowed for every output;
+    infer_shape: (graph, op) -> one shape per output, TFLite's Prepare rules; raises only
+    codegen.ops.shapes.ShapeError; explain: (graph, op) -> the inputs/options the shape
+    came from, for the error line; lower: (graph, op, kernels) -> Step or [Step], None for
+    an operator that is only shape-checked (the passes turn it into something else);
+    listed_as: the names `SUPPORTED_OPS` shows for it (default: its name); weights: the
+    input positions whose constants count as the layer's parameters (`codegen inspect`)."""
+    name: str
+    inputs: tuple[int, int]
+    input_dtypes: tuple[tuple[str, ...], ...]
+    infer_shape: Callable[[Graph, Operator], list[Shape]]
+    lower: Callable[..., object] | None
+    optional: tuple[int, ...] = ()
+    outputs: tuple[int, int] = (1, 1)
+    output_dtypes: tuple[str, ...] = INT8
+    explain: Callable[[Graph, Operator], str] | None = None
+    listed_as: tuple[str, ...] | None = None
+    family: str = ""
+    weights: tuple[int, ...] = ()     # input positions holding trained parameters (filter, bias)
+
+
+OPS: dict[str, OpRecord] = {}
+
+
+def register_op(rec: OpRecord) -> OpRecord:
+    if rec.name in OPS:
+        raise ValueError(f"operator {rec.name} registered twice")
+    OPS[rec.name] = rec
+    return rec
+
+
+def supported_ops() -> tuple[str, ...]:
+    """The names of every operator the generator compiles (records with a lowering)."""
+    return tuple(n for r in OPS.values() if r.lower is not None for n in (r.listed_as or (r.name,)))

@@ -1,0 +1,28 @@
+"""QUANTIZE (int8 -> int8) and RELU, RELU6, RELU_N1_TO_1: one requantization with a clamp."""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import quantization as q
+from .common import _require_int8, _t
+from .registry import INT8, OpRecord, Step, register_kernel, register_op
+from .shapes import same_as_input
+
+register_kernel("mcuf_requantize_s8", family="requantize")
+
+
+def lower_requantize(graph, op, kernels: str = "reference") -> Step:
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    real = float(np.float32(x.quant.scale)) / float(np.float32(y.quant.scale))
+    m, s = q.quantize_multiplier(real)
+    act = {"QUANTIZE": "NONE", "RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1"}[op.type]
+    act_min, act_max = q.activation_range(act, y.quant.scale, y.quant.zero_point)
+    p = dict(size=y.size, input_offset=-x.quant.zero_point, multiplier=m, shift=s,
+             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    return Step(op, "mcuf_requantize_s8", "mcuf_requantize_params", p,
+                [("in", x.index), ("out", y.index)], [x.index], y.index)
+
+
+for _name in ("QUANTIZE", "RELU", "RELU6", "RELU_N1_TO_1"):
+    register_op(OpRecord(_name, (1, 1), (INT8,), same_as_input, lower_requantize, family="requantize"))
