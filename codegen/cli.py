@@ -32,7 +32,7 @@ def _fmt_bytes(n: int) -> str:
 def cmd_emit(args) -> int:
     from .pipeline import generate
     t0 = time.perf_counter()
-    man = generate(args.model, args.output, args.target, args.name, args.kernels)
+    man = generate(args.model, args.output, args.target, args.name, args.kernels, args.input_shape)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
@@ -60,7 +60,7 @@ def cmd_verify(args) -> int:
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
         result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=args.kernels)
+                        kernels=args.kernels, input_shapes=args.input_shape)
     return 0 if result.ok else 1
 
 
@@ -115,6 +115,20 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def _shape(s: str) -> list[int]:
+    from .input_shape import parse_shape
+    try:
+        return parse_shape(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _input_shape_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", type=_shape, action="append", metavar="1,96,96,3",
+                   help="compile a model whose input has dynamic dimensions (-1) at this size; "
+                        "repeat for the second, third ... input")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="codegen", description="mcuforge code generator: int8 MobileNet-family .tflite -> plain C.",
@@ -134,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(cortex-m4/m7/m55), the portable reference kernels elsewhere")
     e.add_argument("--name", default="model",
                    help="C prefix and file names (default: model -> model_invoke(), model.h)")
+    _input_shape_option(e)
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
@@ -154,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--kernels", default="reference", choices=("reference", "dsp"),
                    help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
+    _input_shape_option(v)
     v.set_defaults(fn=cmd_verify)
 
     f = sub.add_parser(

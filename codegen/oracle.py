@@ -118,6 +118,14 @@ def ask(model: str | Path, feeds: list[dict[int, np.ndarray]], want: list[int],
 def _litert(model: str, feeds, want):
     from runtime.interpreter import make_interpreter
     it = make_interpreter(model, reference=True, preserve_all_tensors=True)
+    resized = False
+    for d in it.get_input_details():      # a dynamic input compiled at an explicit size
+        shape = np.shape(feeds[0][d["index"]])
+        if tuple(shape) != tuple(d["shape"]) and np.size(feeds[0][d["index"]]) != np.prod(d["shape"]):
+            it.resize_tensor_input(d["index"], list(shape), strict=True)
+            resized = True
+    if resized:
+        it.allocate_tensors()
     out = []
     for feed in feeds:
         for d in it.get_input_details():

@@ -7,6 +7,7 @@ from pathlib import Path
 from . import passes
 from .emitter import emit
 from .graph import Graph
+from .input_shape import apply_input_shapes
 from .io_edges import strip_io_edges
 from .lowering import Step, lower
 from .ops import check_shapes
@@ -27,12 +28,15 @@ def resolve_kernels(target: str, kernels: str = "auto") -> str:
     return get_target(target).default_kernels if kernels == "auto" else kernels
 
 
-def load_graph(model_path: str | Path) -> Graph:
+def load_graph(model_path: str | Path, input_shapes: list[list[int]] | None = None) -> Graph:
     """The model read, checked to be int8, through the graph passes and shape-checked (every
     operator's output shapes recomputed, codegen/ops/shapes.py): ready to lower.
+    input_shapes: the size of each dynamic input (`--input-shape`, codegen/input_shape.py).
     Raises ModelFormatError / UnsupportedModelError (one line per problem)."""
     graph = read_model(model_path)
     strip_io_edges(graph)              # float/uint8 inputs and outputs become API conversions
+    if input_shapes:
+        apply_input_shapes(graph, input_shapes)
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)
@@ -40,16 +44,19 @@ def load_graph(model_path: str | Path) -> Graph:
     return graph
 
 
-def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
-    graph = load_graph(model_path)
+def compile_graph(model_path: str | Path, kernels: str = "reference",
+                  input_shapes: list[list[int]] | None = None) -> Compiled:
+    graph = load_graph(model_path, input_shapes)
     steps = lower(graph, kernels)
     return Compiled(graph, steps, plan_memory(graph, steps))
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
-             name: str = "model", kernels: str = "auto") -> dict:
-    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'."""
+             name: str = "model", kernels: str = "auto",
+             input_shapes: list[list[int]] | None = None) -> dict:
+    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp';
+    input_shapes: sizes for dynamic inputs (see load_graph)."""
     kernels = resolve_kernels(target, kernels)
-    compiled = compile_graph(model_path, kernels)
+    compiled = compile_graph(model_path, kernels, input_shapes)
     return emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
                 Path(model_path).name, model_sha256(model_path), name, kernels)

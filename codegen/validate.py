@@ -85,9 +85,9 @@ def check_int8(graph: Graph) -> None:
         if sig is not None and any(d < 0 for d in sig[1:]):
             raise UnsupportedModelError(
                 f"input '{t.name}' has dynamic dimensions {list(sig)} (stored as {list(t.shape)}); "
-                "mcuforge plans memory for fixed shapes: re-convert with a fixed input size "
-                "(keras.Input(shape=(96, 96, 3), batch_size=1), or a concrete function with a fixed "
-                "tf.TensorSpec)")
+                "mcuforge plans memory for fixed shapes: compile it at one size with --input-shape "
+                f"{','.join(str(d) if d >= 0 else 'N' for d in sig)} (N: your size), or re-convert with a fixed "
+                "input size (keras.Input(shape, batch_size=1), or a concrete function with a fixed tf.TensorSpec)")
     for idx in sorted(activations):
         t = graph.tensors[idx]
         if t.size == 0:

@@ -63,20 +63,22 @@ def edge_inputs(info: dict, q: np.ndarray, rng: np.random.Generator, first: bool
 
 def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int = 0,
            log: Callable[[str], None] = lambda s: None,
-           samples: np.ndarray | None = None, kernels: str = "reference") -> VerifyResult:
+           samples: np.ndarray | None = None, kernels: str = "reference",
+           input_shapes: list[list[int]] | None = None) -> VerifyResult:
     """Compare `inputs` inputs: the anchor's deterministic pattern, then `samples` (real
     quantized inputs of input 0, if given), then uniformly random bytes; every input and
     output of the model, every layer. Float32/uint8 edges are compared through the generated
     conversions (<name>_set_input_f32 ...): the int8 tensor they produce, and the float32 or
     uint8 output bit for bit. kernels='dsp' builds the optimized kernels for the host (their
     SIMD intrinsics emulated in C). The reference runs in a child process (codegen/oracle.py);
-    raises CodegenError (one line) if no reference can run the model."""
+    raises CodegenError (one line) if no reference can run the model. input_shapes: sizes for
+    dynamic inputs, as `codegen emit --input-shape` (the reference is resized to them)."""
     from firmware_tools.host import HostModel
 
     from .errors import CodegenError
     from .oracle import BACKENDS, OracleRefused, ask
 
-    manifest = generate(model, out_dir, "host", kernels=kernels)
+    manifest = generate(model, out_dir, "host", kernels=kernels, input_shapes=input_shapes)
     host = HostModel(out_dir)
     ins, outs = host.inputs, host.outputs
     rng = np.random.default_rng(seed)
@@ -102,7 +104,7 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
             else:
                 q = rng.integers(-128, 128, n, dtype=np.int8)
             outer = info["edge"]["tensor"] if info.get("edge") else info["tensor"]
-            feed[outer] = edge_inputs(info, q, rng, k == 0)
+            feed[outer] = edge_inputs(info, q, rng, k == 0).reshape(info["shape"])
             q8.append(q)
         feeds.append(feed)
         qs.append(q8)

@@ -34,7 +34,8 @@ def test_shared_case_bit_exact(case, kernels, tmp_path):
 
 
 REFUSED = {
-    "c10_dynamic_hw": ["dynamic dimensions [1, -1, -1, 3]", "re-convert with a fixed input size"],
+    "c10_dynamic_hw": ["dynamic dimensions [1, -1, -1, 3]", "--input-shape 1,N,N,3",
+                       "re-convert with a fixed input size"],
     "c13b_zero_size_output": ["output 't3' has 0 elements", "#0 SLICE"],
     "c16b_int16x8": ["int16-activation (16x8)", "TFLITE_BUILTINS_INT8"],
     "c05_logistic_out_scale": ["#0 LOGISTIC", "1/256 and -128"],
@@ -208,3 +209,17 @@ def test_edges_and_outputs_on_cortex_m7(case, tmp_path):
         else:
             assert bench["outputs"][k] == want.tolist()
     assert bool(bench["outputs_f32"] or bench["outputs_u8"]) == (case != "c11_two_outputs")
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+def test_dynamic_input_compiled_at_an_explicit_size(kernels, tmp_path):
+    """c10 (shape_signature [1,-1,-1,3], stored 1x1) at 40x24 with --input-shape: shapes
+    re-inferred through every operator, TFLite resized the same way, bit-exact every layer."""
+    res = verify(CASES / "c10_dynamic_hw.tflite", tmp_path / "gen", inputs=20, seed=4, kernels=kernels,
+                 input_shapes=[[1, 40, 24, 3]])
+    assert res.ok and res.inputs == 20, res.mismatches[:3]
+    import json
+    man = json.loads((tmp_path / "gen" / "model.json").read_text())
+    assert man["input"]["shape"] == [1, 40, 24, 3] and man["layers"][0]["output_shape"] == [1, 20, 12, 8]
+    r = run_codegen("emit", CASES / "c10_dynamic_hw.tflite", "--input-shape", "2,40,24,3", "-o", tmp_path / "x")
+    assert r.returncode == 2 and "fixes dimension 0 at 1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
