@@ -65,11 +65,13 @@ def check_int8(graph: Graph) -> None:
         if op.type != "DEQUANTIZE" or graph.tensors[op.inputs[0]].is_constant:
             continue
         users = graph.consumers(op.outputs[0])
-        floats = [u for u in users if u.type != "QUANTIZE"]
+        floats = [u for u in users if u.type != "QUANTIZE"] or users
+        where = (f"inside the graph, feeding float operator(s) {_ops(graph, floats)}" if floats else
+                 "as a float32 output beside other outputs of the same tensor")
         raise UnsupportedModelError(
             f"operator #{op.index} DEQUANTIZE turns '{graph.tensors[op.inputs[0]].name}' into float32 "
-            f"inside the graph, feeding float operator(s) {_ops(graph, floats) or _ops(graph, users)}; "
-            "mcuforge computes in int8 only: " + FULL_INT8_ADVICE)
+            f"{where}; mcuforge computes in int8 only (float32 edges: one QUANTIZE at an input, one "
+            "DEQUANTIZE at an output): " + FULL_INT8_ADVICE)
     for op in graph.operators:
         for idx in op.inputs + op.outputs:
             if idx < 0:

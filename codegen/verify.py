@@ -42,8 +42,8 @@ def deterministic_input(n: int) -> np.ndarray:
 
 def edge_inputs(info: dict, q: np.ndarray, rng: np.random.Generator, first: bool) -> np.ndarray:
     """What the source model's own input gets for int8 bytes q: q itself (int8), bytes (uint8),
-    or floats (float32) -- on the first sample the dequantized q (which QUANTIZE maps back to
-    q), then values around every rounding boundary: q - zp plus a random fraction, exact
+    or floats (float32) -- with first (the deterministic input, real samples) the dequantized q
+    (which QUANTIZE maps back to q), else values around every rounding boundary: q - zp plus a random fraction, exact
     halves (ties go away from zero), and a few beyond the int8 range (clamping)."""
     kind = info.get("type", "int8")
     if kind == "int8":
@@ -59,6 +59,25 @@ def edge_inputs(info: dict, q: np.ndarray, rng: np.random.Generator, first: bool
         wide = rng.random(r.size) < 0.03
         r[wide] = rng.uniform(-400, 400, int(wide.sum()))
     return (r.astype(np.float32) * scale).astype(np.float32)
+
+
+def reference_int8_outputs(model: str | Path, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """TFLite's reference (in this process) on int8 bytes for each input of the compiled
+    graph; its int8 outputs, flat. An input with a float32/uint8 edge gets the value its
+    QUANTIZE maps to those bytes, and an output's int8 tensor before its edge is returned: what
+    the generated int8 API (and the bench firmware) computes."""
+    from runtime.interpreter import ReferenceModel
+
+    from .pipeline import load_graph
+    g = load_graph(model)
+    ref = ReferenceModel(model)
+    feed = {}
+    for idx, q in zip(g.inputs, inputs):
+        t, e = g.tensors[idx], g.edges.get(idx)
+        info = {"type": e.kind if e else "int8", "scale": t.quant.scale, "zero_point": t.quant.zero_point}
+        feed[e.outer if e else idx] = edge_inputs(info, np.asarray(q, np.int8).reshape(-1), None, True)
+    ref.run(feed)
+    return [ref.tensor(o).reshape(-1).view(np.int8).copy() for o in g.outputs]
 
 
 def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int = 0,
@@ -103,8 +122,9 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
                 q = np.asarray(samples[k - 1], np.int8).reshape(-1)
             else:
                 q = rng.integers(-128, 128, n, dtype=np.int8)
+            sample = k == 0 or (i == 0 and samples is not None and k - 1 < len(samples))
             outer = info["edge"]["tensor"] if info.get("edge") else info["tensor"]
-            feed[outer] = edge_inputs(info, q, rng, k == 0).reshape(info["shape"])
+            feed[outer] = edge_inputs(info, q, rng, sample).reshape(info["shape"])
             q8.append(q)
         feeds.append(feed)
         qs.append(q8)

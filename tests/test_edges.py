@@ -223,3 +223,21 @@ def test_dynamic_input_compiled_at_an_explicit_size(kernels, tmp_path):
     assert man["input"]["shape"] == [1, 40, 24, 3] and man["layers"][0]["output_shape"] == [1, 20, 12, 8]
     r = run_codegen("emit", CASES / "c10_dynamic_hw.tflite", "--input-shape", "2,40,24,3", "-o", tmp_path / "x")
     assert r.returncode == 2 and "fixes dimension 0 at 1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_dequantize_inside_the_graph_names_the_float_operators(tmp_path, write_model):
+    """int8 -> DEQUANTIZE -> float ADD/TANH -> QUANTIZE: refused, naming the float operators."""
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    x = mb.tensor([1, 8], "int8", 0.05, 0)
+    f = mb.tensor([1, 8], "float32")
+    g = mb.tensor([1, 8], "float32")
+    h = mb.tensor([1, 8], "float32")
+    y = mb.tensor([1, 8], "int8", 0.05, 0)
+    mb.op("DEQUANTIZE", [x], [f])
+    mb.op("TANH", [f], [g])
+    mb.op("ADD", [g, f], [h], "AddOptions", FusedActivationFunction=0)
+    mb.op("QUANTIZE", [h], [y])
+    r = run_codegen("emit", write_model(mb.build([x], [y])), "-o", tmp_path / "out")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "#0 DEQUANTIZE" in r.stderr and "#1 TANH, #2 ADD" in r.stderr, r.stderr
