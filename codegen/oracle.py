@@ -6,14 +6,17 @@ it (`repair_quirks`). Where TFLite still refuses the file, TFLite Micro's host i
 (PyPI `tflite-micro`) answers instead. The child can abort (TFLite's SOFTMAX prepare calls
 abort() on some models): that is one line of report, never the end of the parent.
 
-Child protocol: `python -m codegen.oracle BACKEND MODEL REQUEST.npz RESULT.npz`; the request
-holds `in_<sample>_<tensor>` arrays (source tensor index) and `want` (tensor indices to
-return); the result `t_<sample>_<tensor>`. Exit 3 with one line on stderr: the reference
-refused the model.
+Worker protocol (`python -m codegen.oracle --serve`, one per process, restarted after it
+dies): one JSON line [backend, model, request.npz, result.npz] in, one line [status, message]
+out (0: done, 3: the reference refused the model, with its complaint). The request holds
+`in_<sample>_<tensor>` arrays (source tensor index) and `want` (tensor indices to return);
+the result `t_<sample>_<tensor>`.
 """
 from __future__ import annotations
 
+import json
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -89,31 +92,64 @@ def ask(model: str | Path, feeds: list[dict[int, np.ndarray]], want: list[int],
         np.savez(tmp / "req.npz", want=np.asarray(want, np.int64), samples=np.int64(len(feeds)), **req)
         complaints = []
         for backend in BACKENDS:
-            r = subprocess.run([sys.executable, "-m", "codegen.oracle", backend, str(path),
-                                str(tmp / "req.npz"), str(tmp / f"{backend}.npz")],
-                               capture_output=True, text=True, timeout=timeout,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-            if r.returncode == 0:
+            rc, err = _call(backend, str(path), str(tmp / "req.npz"), str(tmp / f"{backend}.npz"), timeout)
+            if rc == 0:
                 if complaints:
                     notes.append(f"the TFLite reference refused the model ({complaints[0]}); "
                                  f"compared with {BACKENDS[backend]} instead")
                 res = np.load(tmp / f"{backend}.npz")
                 tensors = [{t: res[f"t_{k}_{t}"] for t in want} for k in range(len(feeds))]
                 return OracleAnswer(backend, tensors, notes)
-            if r.returncode < 0:
+            if rc < 0:
                 try:
-                    sig = signal.Signals(-r.returncode).name
+                    sig = signal.Signals(-rc).name
                 except ValueError:
-                    sig = f"signal {-r.returncode}"
+                    sig = f"signal {-rc}"
                 why = (f"{BACKENDS[backend]} died with {sig}"
-                       + (f": {_one_line(r.stderr)}" if r.stderr.strip() else " (it aborts on this model)"))
+                       + (f": {_one_line(err)}" if err.strip() else " (it aborts on this model)"))
             else:
-                why = f"{BACKENDS[backend]}: {_one_line(r.stderr)}"
+                why = f"{BACKENDS[backend]}: {_one_line(err)}"
             complaints.append(why)
         raise OracleRefused("no reference could run this model: " + " | ".join(complaints))
 
 
-# --- the child ---
+# --- the child: one worker process, started on first use and again after it dies ---
+
+_worker: subprocess.Popen | None = None
+_worker_log = None
+
+
+def _call(backend: str, model: str, req: str, res: str, timeout: float) -> tuple[int, str]:
+    """One request to the worker: (0, "") on success, (3, message) when the reference refused
+    the model, (-signal or exit code, its last stderr) when the worker died on it."""
+    global _worker, _worker_log
+    if _worker is None or _worker.poll() is not None:
+        _worker_log = tempfile.TemporaryFile(mode="w+")
+        _worker = subprocess.Popen([sys.executable, "-m", "codegen.oracle", "--serve"], text=True,
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=_worker_log,
+                                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    w = _worker
+    try:
+        _worker_log.seek(0)
+        _worker_log.truncate()
+        w.stdin.write(json.dumps([backend, model, req, res]) + "\n")
+        w.stdin.flush()
+        ready, _, _ = select.select([w.stdout], [], [], timeout)
+        line = w.stdout.readline() if ready else ""
+    except (BrokenPipeError, OSError):
+        line = ""
+    if line:
+        rc, msg = json.loads(line)
+        return int(rc), msg
+    if w.poll() is None:          # no answer in time
+        w.kill()
+        w.wait()
+        _worker = None
+        return 4, f"no answer within {timeout:.0f} s"
+    _worker = None
+    _worker_log.seek(0)
+    return w.returncode or 1, _worker_log.read()
+
 
 def _litert(model: str, feeds, want):
     from runtime.interpreter import make_interpreter
@@ -153,8 +189,7 @@ def _tflm(model: str, feeds, want):
     return out
 
 
-def _child(argv: list[str]) -> int:
-    backend, model, req_path, res_path = argv
+def _answer(backend: str, model: str, req_path: str, res_path: str) -> tuple[int, str]:
     req = np.load(req_path)
     want = [int(t) for t in req["want"]]
     feeds: list[dict[int, np.ndarray]] = [{} for _ in range(int(req["samples"]))]
@@ -165,11 +200,19 @@ def _child(argv: list[str]) -> int:
     try:
         out = (_litert if backend == "litert" else _tflm)(model, feeds, want)
     except Exception as e:   # noqa: BLE001 -- any refusal becomes the one line the parent reports
-        print(f"{type(e).__name__}: {_one_line(str(e))}", file=sys.stderr)
-        return 3
+        return 3, f"{type(e).__name__}: {_one_line(str(e))}"
     np.savez(res_path, **{f"t_{k}_{t}": a for k, d in enumerate(out) for t, a in d.items()})
+    return 0, ""
+
+
+def _serve() -> int:
+    """Answer one JSON request per line on stdin with one JSON line on stdout."""
+    for line in sys.stdin:
+        rc, msg = _answer(*json.loads(line))
+        sys.stdout.write(json.dumps([rc, msg]) + "\n")
+        sys.stdout.flush()
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(_child(sys.argv[1:]))
+    sys.exit(_serve())
