@@ -245,3 +245,33 @@ def test_dequantize_inside_the_graph_names_the_float_operators(tmp_path, write_m
     r = run_codegen("emit", write_model(mb.build([x], [y])), "-o", tmp_path / "out")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "#0 DEQUANTIZE" in r.stderr and "#1 TANH, #2 ADD" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("core", ["qemu-mps2-an386", "qemu-mps3-an547", "cortex-m0plus-soft"])
+def test_float_edges_on_other_cores(core, tmp_path):
+    """The float32 entry points with a single-precision FPU (M4: fpv4-sp-d16), on the M55, and
+    with soft float: code built for the Cortex-M0+ (ARMv6-M, -mfloat-abi=soft: libgcc's
+    __aeabi_fdiv/__aeabi_fmul, no VFP instruction in the ELF) runs on QEMU's Cortex-M7 model,
+    whose instruction set contains ARMv6-M's. Every core's float bits equal TFLite's."""
+    import dataclasses
+    from codegen.oracle import ask
+    from codegen.pipeline import generate
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.qemu import parse_bench, run_qemu
+    soft = core == "cortex-m0plus-soft"
+    board = get_board("qemu-mps2-an500" if soft else core)
+    build_board = dataclasses.replace(board, manifest={**board.manifest, "target": "cortex-m0plus"}) if soft else board
+    model = CASES / "c16_float_io.tflite"
+    man = generate(model, tmp_path / "gen", build_board.target)
+    fw = build_firmware(tmp_path / "gen", build_board)
+    if soft:
+        dis = subprocess.run(["arm-none-eabi-objdump", "-d", str(fw.elf)], capture_output=True, text=True).stdout
+        assert "__aeabi_fdiv" in dis and not any(f"\t{i}" in dis for i in ("vdiv", "vmul", "vcvt"))
+    res = run_qemu(board, fw.elf, timeout=60)
+    assert res.returncode == 0, res.console
+    got = parse_bench(res.console)["outputs_f32"][0]
+    i = man["inputs"][0]
+    ref = ask(model, [{i["edge"]["tensor"]: bench_edge_input(i).reshape(i["shape"])}],
+              [man["outputs"][0]["edge"]["tensor"]]).tensors[0]
+    assert np.array_equal(got.view(np.uint32), ref[man["outputs"][0]["edge"]["tensor"]].reshape(-1).view(np.uint32))
