@@ -40,9 +40,12 @@ def cmd_emit(args) -> int:
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
     print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, one static array)")
-    i, o = man["input"], man["output"]
-    print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
-    print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
+    for role, ts in (("input", man["inputs"]), ("output", man["outputs"])):
+        for k, t in enumerate(ts):
+            label = role if len(ts) == 1 else f"{role} {k}"
+            edge = f" ({t['type']} in the model: {args.name}_{'set_input' if role == 'input' else 'get_output'}_" \
+                   f"{'f32' if t['type'] == 'float32' else 'u8'}())" if t.get("edge") else ""
+            print(f"  {label:<13} {t['shape']} int8, scale {t['scale']:.6g}, zero point {t['zero_point']}{edge}")
     print(f"  files         {args.name}.h {args.name}.c {args.name}.json mcuf/")
     return 0
 

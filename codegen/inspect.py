@@ -23,10 +23,14 @@ class Report:
 
     def render(self) -> str:
         g = self.graph
-        x, y = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
+        def io(idx):   # "[1, 96, 96, 3] int8", or "... int8 (float32 edge)" behind a QUANTIZE/DEQUANTIZE
+            t, e = g.tensors[idx], g.edges.get(idx)
+            return f"{list(t.shape)} {t.dtype}" + (f" ({e.kind} edge)" if e else "")
         kw = max([31] + [len(s.kernel) + 1 for s in self.steps])   # the kernel column's width
-        lines = [f"{self.name}: input {list(x.shape)} {x.dtype} -> output {list(y.shape)} {y.dtype}, "
-                 f"{self.kernels} kernels",
+        ins = ", ".join(io(i) for i in g.inputs)
+        outs = ", ".join(io(o) for o in g.outputs)
+        lines = [f"{self.name}: input{'s' * (len(g.inputs) > 1)} {ins} -> output{'s' * (len(g.outputs) > 1)} "
+                 f"{outs}, {self.kernels} kernels",
                  "",
                  f"{'layer':>5}  {'op':<18} {'kernel':<{kw}} {'output':<16} {'MACs':>12} {'params':>9} "
                  f"{'flash B':>9} {'act. out':>9}"]
