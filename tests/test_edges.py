@@ -275,3 +275,65 @@ def test_float_edges_on_other_cores(core, tmp_path):
     ref = ask(model, [{i["edge"]["tensor"]: bench_edge_input(i).reshape(i["shape"])}],
               [man["outputs"][0]["edge"]["tensor"]]).tensors[0]
     assert np.array_equal(got.view(np.uint32), ref[man["outputs"][0]["edge"]["tensor"]].reshape(-1).view(np.uint32))
+
+
+def two_inputs_model() -> bytes:
+    """Input 0 int8, input 1 float32 (a QUANTIZE edge); output 0 ADD (int8), output 1 MUL
+    behind a DEQUANTIZE (float32)."""
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    a = mb.tensor([1, 5, 3, 4], "int8", 0.04, -3)
+    bf = mb.tensor([1, 5, 3, 4], "float32")
+    b = mb.tensor([1, 5, 3, 4], "int8", 0.03, 7)
+    s = mb.tensor([1, 5, 3, 4], "int8", 0.07, 2)
+    m = mb.tensor([1, 5, 3, 4], "int8", 0.002, -10)
+    mf = mb.tensor([1, 5, 3, 4], "float32")
+    mb.op("QUANTIZE", [bf], [b])
+    mb.op("ADD", [a, b], [s], "AddOptions", FusedActivationFunction=0)
+    mb.op("MUL", [a, b], [m], "MulOptions", FusedActivationFunction=0)
+    mb.op("DEQUANTIZE", [m], [mf])
+    return mb.build([a, bf], [s, mf])
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+def test_two_inputs_two_outputs_mixed_edges(kernels, tmp_path, write_model):
+    path = write_model(two_inputs_model())
+    res = verify(path, tmp_path / "gen", inputs=20, seed=5, kernels=kernels)
+    assert res.ok, res.mismatches[:3]
+    assert res.output_bytes_compared == 20 * 2 * 60 and res.distinct_outputs == 20
+    import json
+    man = json.loads((tmp_path / "gen" / "model.json").read_text())
+    assert [t["type"] for t in man["inputs"]] == ["int8", "float32"]
+    assert [t["type"] for t in man["outputs"]] == ["int8", "float32"]
+    h = (tmp_path / "gen" / "model.h").read_text()
+    assert "#define MODEL_NUM_INPUTS 2" in h and "#define MODEL_INPUT_1_TYPE MCUF_IO_FLOAT32" in h
+
+
+def test_two_inputs_on_cortex_m7_and_over_hil(tmp_path, write_model):
+    """The bench firmware fills both inputs (input 1 through its float entry point) and prints
+    both outputs; the HIL validator writes both inputs and reads both outputs: TFLite's bytes."""
+    from codegen.oracle import ask
+    from codegen.pipeline import generate
+    from codegen.verify import deterministic_input
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.qemu import QemuSerial, parse_bench, run_qemu
+    from runtime.hil.link import HilLink
+    from runtime.hil.validate import validate
+    path = write_model(two_inputs_model())
+    b = get_board("qemu-mps2-an500")
+    man = generate(path, tmp_path / "gen", b.target)
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=60)
+    bench = parse_bench(res.console)
+    i0, i1 = man["inputs"]
+    feed = {i0["tensor"]: deterministic_input(i0["bytes"]).reshape(i0["shape"]),
+            i1["edge"]["tensor"]: bench_edge_input(i1).reshape(i1["shape"])}
+    o0, o1 = man["outputs"]
+    ref = ask(path, [feed], [o0["tensor"], o1["edge"]["tensor"]]).tensors[0]
+    assert np.array_equal(bench["outputs_f32"][1].view(np.uint32), ref[o1["edge"]["tensor"]].reshape(-1).view(np.uint32))
+    generate(path, tmp_path / "hil", b.target)
+    elf = build_firmware(tmp_path / "hil", b, tmp_path / "fw", app="validate").elf
+    with QemuSerial(b, elf) as q, HilLink(q.url) as link:
+        rep = validate(link, path, inputs=5)
+        assert len(link.info.inputs) == 2 and [t.type for t in link.info.inputs] == ["int8", "float32"]
+    assert rep.ok and rep.bytes_compared == 5 * 120, rep.render()
