@@ -36,29 +36,29 @@ def strip_io_edges(graph: Graph) -> None:
     Anything else is left for check_int8 to refuse."""
     outputs = set(graph.outputs)
     for k, idx in enumerate(list(graph.inputs)):
-        t = graph.tensors[idx]
-        if t.dtype not in EDGE_KINDS or idx in outputs or (t.dtype == "uint8" and t.quant is None):
+        t = graph.tensors.get(idx)
+        if t is None or t.dtype not in EDGE_KINDS or idx in outputs or (t.dtype == "uint8" and t.quant is None):
             continue
         users = graph.consumers(idx)
         if len(users) != 1 or users[0].type != "QUANTIZE" or users[0].inputs[0] != idx:
             continue
         op = users[0]
-        inner = op.outputs[0]
-        if not _int8_per_tensor(graph.tensors[inner]) or inner in outputs or inner in graph.edges:
+        inner = op.outputs[0] if op.outputs else -1
+        if inner not in graph.tensors or not _int8_per_tensor(graph.tensors[inner]) or inner in outputs or inner in graph.edges:
             continue
         graph.edges[inner] = IoEdge(t.dtype, idx, inner, op.index)
         graph.inputs[k] = inner
         graph.operators.remove(op)
     for k, idx in enumerate(list(graph.outputs)):
-        t = graph.tensors[idx]
-        if t.dtype not in EDGE_KINDS or idx in graph.inputs or graph.consumers(idx):
+        t = graph.tensors.get(idx)
+        if t is None or t.dtype not in EDGE_KINDS or idx in graph.inputs or graph.consumers(idx):
             continue
         op = graph.producer(idx)
         want = "DEQUANTIZE" if t.dtype == "float32" else "QUANTIZE"
         if op is None or op.type != want or len(op.inputs) != 1:
             continue
         inner = op.inputs[0]
-        if (not _int8_per_tensor(graph.tensors[inner]) or inner in graph.outputs
+        if (inner not in graph.tensors or not _int8_per_tensor(graph.tensors[inner]) or inner in graph.outputs
                 or inner in graph.edges or (t.dtype == "uint8" and t.quant is None)):
             continue
         graph.edges[inner] = IoEdge(t.dtype, idx, inner, op.index)

@@ -33,8 +33,9 @@ def check_int8(graph: Graph) -> None:
     if not graph.inputs or not graph.outputs:
         raise UnsupportedModelError(f"the model has {len(graph.inputs)} inputs and {len(graph.outputs)} "
                                     "outputs; it needs at least one of each: re-export it")
-    activations = {i for op in graph.operators for i in op.inputs + op.outputs
-                   if i >= 0 and not graph.tensors[i].is_constant} | set(graph.inputs) | set(graph.outputs)
+    activations = ({i for op in graph.operators for i in op.inputs + op.outputs
+                    if i in graph.tensors and not graph.tensors[i].is_constant}
+                   | {i for i in graph.inputs + graph.outputs if i in graph.tensors})
     int16 = sorted(i for i in activations if graph.tensors[i].dtype == "int16")
     if int16:
         t = graph.tensors[int16[0]]
@@ -62,7 +63,8 @@ def check_int8(graph: Graph) -> None:
                                             "an activation needs one scale: re-convert the model")
     # a DEQUANTIZE inside the graph whose float result feeds float operators
     for op in graph.operators:
-        if op.type != "DEQUANTIZE" or graph.tensors[op.inputs[0]].is_constant:
+        if (op.type != "DEQUANTIZE" or not op.inputs or not op.outputs or op.inputs[0] not in graph.tensors
+                or graph.tensors[op.inputs[0]].is_constant):
             continue
         users = graph.consumers(op.outputs[0])
         floats = [u for u in users if u.type != "QUANTIZE"] or users
@@ -82,8 +84,8 @@ def check_int8(graph: Graph) -> None:
                     f"operator #{op.index} {op.type} computes in {t.dtype} (tensor '{t.name}'): "
                     "the model is not fully integer-quantized; " + FULL_INT8_ADVICE)
     for idx in graph.inputs:
-        t = graph.tensors[idx]
-        sig = t.shape_signature
+        t = graph.tensors.get(idx)
+        sig = t.shape_signature if t is not None else None
         if sig is not None and any(d < 0 for d in sig[1:]):
             raise UnsupportedModelError(
                 f"input '{t.name}' has dynamic dimensions {list(sig)} (stored as {list(t.shape)}); "
@@ -99,8 +101,9 @@ def check_int8(graph: Graph) -> None:
                 f"{role} '{t.name}' has 0 elements (shape {list(t.shape)})"
                 + (f", made by #{made.index} {made.type}" if made else "")
                 + "; a zero-size tensor cannot be computed or read: remove it from the model")
-    batched = [op for op in graph.operators if op.type in ONE_IMAGE_OPS
-               and len(graph.tensors[op.inputs[0]].shape) == 4 and graph.tensors[op.inputs[0]].shape[0] > 1]
+    batched = [op for op in graph.operators if op.type in ONE_IMAGE_OPS and op.inputs
+               and op.inputs[0] in graph.tensors and len(graph.tensors[op.inputs[0]].shape) == 4
+               and graph.tensors[op.inputs[0]].shape[0] > 1]
     if batched:
         n = graph.tensors[batched[0].inputs[0]].shape[0]
         raise UnsupportedModelError(
