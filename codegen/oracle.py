@@ -137,16 +137,20 @@ def _call(backend: str, model: str, req: str, res: str, timeout: float) -> tuple
         ready, _, _ = select.select([w.stdout], [], [], timeout)
         line = w.stdout.readline() if ready else ""
     except (BrokenPipeError, OSError):
-        line = ""
+        ready, line = True, ""
     if line:
         rc, msg = json.loads(line)
         return int(rc), msg
-    if w.poll() is None:          # no answer in time
+    _worker = None
+    if not ready:                 # no answer in time
         w.kill()
         w.wait()
-        _worker = None
         return 4, f"no answer within {timeout:.0f} s"
-    _worker = None
+    try:                          # the pipe closed: the worker is dying (an abort)
+        w.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        w.kill()
+        w.wait()
     _worker_log.seek(0)
     return w.returncode or 1, _worker_log.read()
 
