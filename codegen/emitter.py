@@ -237,7 +237,9 @@ def _c_string(s: str) -> str:
 def _io_macros(graph: Graph, upper: str, role: str, k: int, t) -> str:
     edge = graph.edges.get(t.index)
     kind = edge.kind if edge else "int8"
-    lines = [f"/* {role.lower()} {k}: '{graph.tensors[edge.outer].name if edge else t.name}', "
+    name = (graph.tensors[edge.outer].name if edge else t.name).replace("*/", "* /")
+    name = "".join(c if c.isprintable() else "?" for c in name)   # a comment stays a comment
+    lines = [f"/* {role.lower()} {k}: '{name}', "
              f"shape {list(t.shape)}, int8"
              + (f"; {kind} in the source model (its op #{edge.op} converts it: "
                 f"{'QUANTIZE' if role == 'INPUT' or kind == 'uint8' else 'DEQUANTIZE'})" if edge else "")

@@ -337,3 +337,17 @@ def test_two_inputs_on_cortex_m7_and_over_hil(tmp_path, write_model):
         rep = validate(link, path, inputs=5)
         assert len(link.info.inputs) == 2 and [t.type for t in link.info.inputs] == ["int8", "float32"]
     assert rep.ok and rep.bytes_compared == 5 * 120, rep.render()
+
+
+def test_hostile_tensor_names_stay_inside_comments_and_strings(tmp_path, write_model):
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    x = mb.tensor([1, 8], "float32", name='in */ #error x "\\\n??=')
+    q = mb.tensor([1, 8], "int8", 0.05, 0)
+    y = mb.tensor([1, 8], "int8", 0.05, 0, name="out */ int bad;")
+    mb.op("QUANTIZE", [x], [q])
+    mb.op("RELU", [q], [y])
+    res = verify(write_model(mb.build([x], [y])), tmp_path / "gen", inputs=3)   # gcc -Werror builds it
+    assert res.ok
+    h = (tmp_path / "gen" / "model.h").read_text()
+    assert "*/ #error" not in h and "*/ int bad" not in h
