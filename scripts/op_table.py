@@ -29,11 +29,12 @@ MODELS = sorted((ROOT / "tests/fixtures/models").glob("*.tflite")) + sorted((ROO
 
 
 def family(stem: str) -> str:
-    for key, name in (("shufflenet_v1", "ShuffleNet V1"), ("shufflenet_v2", "ShuffleNet V2"),
+    for key, name in (("two_heads", "MobileNet V1, two heads (classes, colour)"),
+                      ("shufflenet_v1", "ShuffleNet V1"), ("shufflenet_v2", "ShuffleNet V2"),
                       ("mobilevit", "MobileViT"), ("torch_layout", "PyTorch layout (NCHW, explicit PAD)"),
                       ("v3_small", "MobileNet V3 Small"), ("v3_large", "MobileNet V3 Large"),
                       ("v2", "MobileNet V2"), ("v1", "MobileNet V1"), ("mbnet", "MobileNet V1 (ImageNet)"),
-                      ("vww", "MobileNet V1 (visual wake words)"), ("two_heads", "two heads (classes, colour)")):
+                      ("vww", "MobileNet V1 (visual wake words)")):
         if key in stem:
             return name
     return "?"

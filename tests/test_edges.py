@@ -174,7 +174,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "models"
 
 
 @pytest.mark.parametrize("case", ["c16_float_io", "c12_uint8_io", "c11_two_outputs",
-                                  "mobilenet_v1_a025_96_float_io", "two_heads_64_rgb"])
+                                  "mobilenet_v1_a025_96_float_io", "mobilenet_v1_a025_96_two_heads"])
 def test_edges_and_outputs_on_cortex_m7(case, tmp_path):
     """QEMU's Cortex-M7 (single-precision FPU, hard-float ABI): every int8 output of the bench
     input, and the float32/uint8 outputs of the pattern fed through the float32/uint8 entry
@@ -212,7 +212,7 @@ def test_edges_and_outputs_on_cortex_m7(case, tmp_path):
             assert bench["outputs_u8"][k] == want.tolist()
         else:
             assert bench["outputs"][k] == want.tolist()
-    assert bool(bench["outputs_f32"] or bench["outputs_u8"]) == (case not in ("c11_two_outputs", "two_heads_64_rgb"))
+    assert bool(bench["outputs_f32"] or bench["outputs_u8"]) == (case not in ("c11_two_outputs", "mobilenet_v1_a025_96_two_heads"))
 
 
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])

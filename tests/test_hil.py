@@ -156,7 +156,7 @@ def test_validate_50_inputs_bit_exact(device, capsys):
 
 
 @qemu_only
-@pytest.mark.parametrize("model", ["c11_two_outputs", "c16_float_io", "two_heads_64_rgb"])
+@pytest.mark.parametrize("model", ["c11_two_outputs", "c16_float_io", "mobilenet_v1_a025_96_two_heads"])
 def test_validate_every_output_and_edge_models(model, firmware):
     """Several outputs (c11, and the trained two-heads fixture) and float32 edges (c16) over
     the v2 protocol: INFO lists every input and output with its type; every output byte equals
@@ -168,7 +168,7 @@ def test_validate_every_output_and_edge_models(model, firmware):
     assert rep.ok and rep.inputs == 20, rep.render()
     if model == "c11_two_outputs":
         assert [o.bytes for o in info.outputs] == [4, 3] and rep.bytes_compared == 20 * 7
-    elif model == "two_heads_64_rgb":
+    elif model == "mobilenet_v1_a025_96_two_heads":
         assert sorted(o.bytes for o in info.outputs) == [3, 4] and rep.bytes_compared == 20 * 7
     else:
         assert info.input.type == info.output.type == "float32" and rep.bytes_compared == 20 * 4
