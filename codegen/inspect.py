@@ -23,10 +23,12 @@ class Report:
 
     def render(self) -> str:
         g = self.graph
-        def io(idx):   # "[1, 96, 96, 3] int8", or "... int8 (float32 edge)" behind a QUANTIZE/DEQUANTIZE
-            t, e = g.tensors[idx], g.edges.get(idx)
-            return f"{list(t.shape)} {t.dtype}" + (f" ({e.kind} edge)" if e else "")
         kw = max([31] + [len(s.kernel) + 1 for s in self.steps])   # the kernel column's width
+        def io(idx):   # "[1, 96, 96, 3] int8", "(float32 edge)", "uint8 (legacy graph)"
+            t, e = g.tensors[idx], g.edges.get(idx)
+            if idx in g.uint8_edges:
+                return f"{list(t.shape)} uint8 (legacy graph)"
+            return f"{list(t.shape)} {t.dtype}" + (f" ({e.kind} edge)" if e else "")
         ins = ", ".join(io(i) for i in g.inputs)
         outs = ", ".join(io(o) for o in g.outputs)
         lines = [f"{self.name}: input{'s' * (len(g.inputs) > 1)} {ins} -> output{'s' * (len(g.outputs) > 1)} "

@@ -9,6 +9,7 @@ from .emitter import emit
 from .graph import Graph
 from .input_shape import apply_input_shapes
 from .io_edges import strip_io_edges
+from .legacy_uint8 import convert_uint8_graph
 from .lowering import Step, lower
 from .ops import check_shapes
 from .planner import Plan, plan_memory
@@ -37,6 +38,7 @@ def load_graph(model_path: str | Path, input_shapes: list[list[int]] | None = No
     strip_io_edges(graph)              # float/uint8 inputs and outputs become API conversions
     if input_shapes:
         apply_input_shapes(graph, input_shapes)
+    convert_uint8_graph(graph)         # legacy uint8 graphs: stored as int8, exactly
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)
