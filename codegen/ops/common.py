@@ -17,8 +17,6 @@ def _t(graph: Graph, idx: int) -> Tensor:
 def _nhwc(t: Tensor) -> tuple[int, int, int, int]:
     if len(t.shape) != 4:
         raise UnsupportedModelError(f"expects a 4-D NHWC tensor, got shape {list(t.shape)}")
-    if t.shape[0] != 1:   # the NHWC kernels compute one image (validate.ONE_IMAGE_OPS)
-        raise UnsupportedModelError(f"batch {t.shape[0]}: re-convert with batch size 1")
     return tuple(t.shape)  # type: ignore[return-value]
 
 
