@@ -30,16 +30,20 @@ def _fmt_bytes(n: int) -> str:
 
 
 def cmd_emit(args) -> int:
+    from .app_helpers import AppOptions, read_labels
     from .pipeline import generate
     t0 = time.perf_counter()
-    man = generate(args.model, args.output, args.target, args.name, args.kernels)
+    app = AppOptions(labels=read_labels(args.labels) if args.labels else None,
+                     input_range=args.input_range, arena_external=args.arena == "external")
+    man = generate(args.model, args.output, args.target, args.name, args.kernels, app)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
-    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, one static array)")
+    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
+          (f"the application's, given to {args.name}_init())" if man["arena_external"] else "one static array)"))
     i, o = man["input"], man["output"]
     print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
     print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
@@ -134,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "(cortex-m4/m7/m55), the portable reference kernels elsewhere")
     e.add_argument("--name", default="model",
                    help="C prefix and file names (default: model -> model_invoke(), model.h)")
+    e.add_argument("--labels", metavar="FILE",
+                   help="class names, one per line: generates <name>_label(i) (one per output class)")
+    e.add_argument("--arena", default="static", choices=("static", "external"),
+                   help="static (default): the arena is an array in <name>.c; external: the "
+                        "application passes its own to <name>_init() (e.g. one shared by two models)")
+    e.add_argument("--input-range", default="auto", choices=("auto", "0:1", "-1:1", "0:255"),
+                   help="the float range pixels 0..255 map onto for <name>_input_from_pixels() "
+                        "(default: auto, read off the input's quantization)")
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import passes
+from .app_helpers import AppOptions
 from .emitter import emit
 from .graph import Graph
 from .lowering import Step, lower
@@ -45,9 +46,10 @@ def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compile
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
-             name: str = "model", kernels: str = "auto") -> dict:
-    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'."""
+             name: str = "model", kernels: str = "auto", app: AppOptions | None = None) -> dict:
+    """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'.
+    app: labels, pixel range and arena placement for the application helpers (app_helpers.py)."""
     kernels = resolve_kernels(target, kernels)
     compiled = compile_graph(model_path, kernels)
     return emit(compiled.graph, compiled.steps, compiled.plan, get_target(target), Path(out_dir),
-                Path(model_path).name, model_sha256(model_path), name, kernels)
+                Path(model_path).name, model_sha256(model_path), name, kernels, app)
