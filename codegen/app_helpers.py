@@ -184,6 +184,7 @@ const char *{name}_label(int index);
 #define {up}_ERR_ARENA_TOO_SMALL (-2)   /* bytes < {up}_ARENA_SIZE */
 #define {up}_ERR_ARENA_MISALIGNED (-3)  /* buffer not a multiple of {up}_ARENA_ALIGN */
 #define {up}_ERR_BAD_ARGUMENT (-4)
+#define {up}_ERR_NO_COUNTER (-5)        /* {name}_counter_enable(): no cycle counter to enable */
 int {name}_init(void *arena, size_t bytes);
 
 /* ---- Application helpers ----------------------------------------------------------------
@@ -214,9 +215,10 @@ int {name}_top_k(int k, int *indices);
  * Timing: {name}_invoke_timed(&n) runs {name}_invoke() and stores the counter difference in n.
  * The counter is the function named by -DMCUF_COUNTER_READ=fn (uint32_t fn(void)); without it, on
  * Armv7-M/Armv8-M mainline cores, the DWT cycle counter CYCCNT, which {name}_counter_enable()
- * switches on (returns {up}_OK, or {up}_ERR_BAD_ARGUMENT where there is no CYCCNT: QEMU does not
- * model it -- there use SysTick, which under -icount shift=0 counts instructions, see
- * boards/common/cortexm.c); elsewhere no counter (n = 0). */
+ * switches on (returns {up}_OK, or {up}_ERR_NO_COUNTER where the core has none: QEMU does not
+ * model CYCCNT -- there use SysTick, which under -icount shift=0 counts instructions, see
+ * boards/common/cortexm.c); elsewhere no counter ({name}_counter_enable() returns
+ * {up}_ERR_NO_COUNTER, n = 0). */
 int {name}_counter_enable(void);
 int {name}_invoke_timed(uint32_t *elapsed);
 """
@@ -349,16 +351,16 @@ int {name}_counter_enable(void)
 #if defined(COUNTER_DWT)
     DEMCR_REG |= 1u << 24;
     if ((DWT_CTRL_REG & (1u << 25)) != 0) {{
-        return {up}_ERR_BAD_ARGUMENT;   /* this core has no cycle counter */
+        return {up}_ERR_NO_COUNTER;   /* NOCYCCNT: this core has no cycle counter */
     }}
     DWT_LAR_REG = 0xC5ACCE55u;
     DWT_CYCCNT_REG = 0;
     DWT_CTRL_REG |= 1u;
-    return (DWT_CTRL_REG & 1u) != 0 ? {up}_OK : {up}_ERR_BAD_ARGUMENT;
+    return (DWT_CTRL_REG & 1u) != 0 ? {up}_OK : {up}_ERR_NO_COUNTER;   /* QEMU: stays 0 */
 #elif defined(MCUF_COUNTER_READ)
     return {up}_OK;
 #else
-    return {up}_ERR_BAD_ARGUMENT;
+    return {up}_ERR_NO_COUNTER;
 #endif
 }}
 

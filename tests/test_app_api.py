@@ -264,3 +264,21 @@ def test_labels_option(tmp_path):
         r = _emit("--target", "host", "--labels", bad, RGB96, "-o", tmp_path / "bad")
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, r.stderr
+
+
+def test_per_model_layer_hook_takes_precedence(tmp_path):
+    """-D<NAME>_LAYER_HOOK=fn hooks one model even when MCUF_LAYER_HOOK names another function,
+    which is then never referenced; MCUF_LAYER_HOOK alone still works as before."""
+    generate(RGB96, tmp_path / "gen", "host", name="net")
+
+    def undefined(*defines):
+        obj = tmp_path / "net.o"
+        subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-O2", *[f"-D{d}" for d in defines],
+                        f"-I{tmp_path / 'gen'}", f"-I{tmp_path / 'gen' / 'mcuf' / 'include'}", "-c",
+                        str(tmp_path / "gen" / "net.c"), "-o", str(obj)], check=True)
+        out = subprocess.run(["nm", "-u", str(obj)], capture_output=True, text=True, check=True).stdout
+        return {line.split()[-1] for line in out.splitlines() if line.strip()}
+    assert {"model_hook", "any_hook"} & undefined() == set()
+    assert "any_hook" in undefined("MCUF_LAYER_HOOK=any_hook")
+    both = undefined("NET_LAYER_HOOK=model_hook", "MCUF_LAYER_HOOK=any_hook")
+    assert "model_hook" in both and "any_hook" not in both
