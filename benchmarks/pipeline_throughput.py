@@ -105,15 +105,72 @@ def pipeline_run(clf: Classifier, frames: int, platform: str = "vc4") -> tuple[f
     return frames / (time.perf_counter() - t), (time.process_time() - c) / frames
 
 
+def timeline_run(clf: Classifier, frames: int, platform: str) -> dict:
+    """Per-stage means over `frames` frames (after 20 warm-up), in microseconds: wall time of
+    each stage, CPU time of each thread per frame, and the interpreter's idle time between two
+    invokes broken down (runtime.pipeline.Timeline)."""
+    from runtime.frames import Want
+    from runtime.picamera import lores_size
+    from runtime.pipeline import Timeline
+    size = lores_size(Want(clf.input.width, clf.input.height))
+    warm = 20
+    tl = Timeline()
+    pipe = Pipeline(OnDemandCamera(module=camera_module(size, platform), preview=platform == "vc4"), clf,
+                    top_k=5, max_frames=frames + warm, timeline=tl)
+    t0 = time.perf_counter()
+    for _ in pipe.run():
+        pass
+    wall = time.perf_counter() - t0
+    m = {k: {i: (w, c) for i, w, c in v if i >= warm} for k, v in tl.marks.items()}
+    idx = sorted(set(m["inference.invoke_done"]) & set(m["inference.put_done"]) & set(m["caller.top_done"])
+                 & set(m["capture.put_done"]))[:-1]
+
+    def span(a, b, k=0, nxt=False):
+        """mean of b(n [+1]) - a(n): wall (k=0) or CPU (k=1), in us."""
+        return 1e6 * float(np.mean([m[b][i + nxt][k] - m[a][i][k] for i in idx if (i + nxt) in m[b]]))
+    out = {
+        "frames/s": frames / wall,
+        "capture.preprocess": span("capture.read_done", "capture.pre_done"),
+        "capture.put (waits for room)": span("capture.pre_done", "capture.put_done"),
+        "inference.set_input": span("inference.got", "inference.set_done"),
+        "inference.invoke": span("inference.set_done", "inference.invoke_done"),
+        "inference.output": span("inference.invoke_done", "inference.out_done"),
+        "inference.put": span("inference.out_done", "inference.put_done"),
+        "inference.wait for a frame": span("inference.put_done", "inference.got", nxt=True),
+        "interpreter idle between invokes": span("inference.invoke_done", "inference.set_done", nxt=True),
+        "caller.top-k": span("caller.got", "caller.top_done"),
+        "cpu capture/frame": span("capture.read_done", "capture.read_done", k=1, nxt=True),
+        "cpu inference outside invoke/frame": span("inference.invoke_done", "inference.set_done", k=1, nxt=True),
+        "cpu caller/frame": span("caller.got", "caller.got", k=1, nxt=True),
+    }
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--frames", type=int, default=500, help="frames per chunk (a tenth for the 224 model)")
     ap.add_argument("--repeats", type=int, default=9, help="alternating chunks per figure (medians reported)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_pipeline.md")
+    ap.add_argument("--timeline", action="store_true",
+                    help="instead: where each frame's time goes, stage by stage (printed, not written)")
     args = ap.parse_args()
     from codegen.architectures import mobilenet_v1, to_tflite
     big = Path(tempfile.mkdtemp()) / "mobilenet_v1_1.0_224_random.tflite"
     big.write_bytes(to_tflite(mobilenet_v1(PI_SIZED[1], PI_SIZED[2], 1000)))
+    if args.timeline:
+        for model, name, frames in [(m, m.name, args.frames) for m in MODELS] + [(big, PI_SIZED[0], args.frames // 10)]:
+            for threads in (1, 2):
+                clf = Classifier(model, threads=threads)
+                bare = bare_run(clf, frames)[0]
+                for platform_ in ("pisp", "vc4"):
+                    t = timeline_run(clf, frames, platform_)
+                    fps = t.pop("frames/s")
+                    print(f"{name} threads {threads} {'headless' if platform_ == 'pisp' else 'Pi 4 + preview'}: "
+                          f"bare {bare:.1f}/s ({1e6 / bare:.0f} us), pipeline {fps:.1f} frames/s, "
+                          f"ratio {fps / bare:.3f}", flush=True)
+                    for k, v in t.items():
+                        print(f"    {k:40s} {v:9.1f} us")
+        return 0
     rows = []
     med = lambda v: float(np.median(v))          # noqa: E731
     for model, name, frames in [(m, m.name, args.frames) for m in MODELS] + [(big, PI_SIZED[0], args.frames // 10)]:

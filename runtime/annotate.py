@@ -32,22 +32,39 @@ def _draw_text(img, lines: list[str], scale: int = 1):
     return img
 
 
-def annotated_frame(pixels: np.ndarray, lines: list[str]):
-    """The frame (scaled up if small) with the caption in its top-left corner, as a PIL image."""
-    from PIL import Image
+def annotated_frame(pixels: np.ndarray, lines: list[str], crop: tuple[int, int, int, int] | None = None):
+    """The frame (scaled up if small) with the caption in its top-left corner, as a PIL image.
+
+    crop: (x0, y0, w, h) in frame pixels, the window the model sees (Preprocessor.crop_of).
+    When it is not the whole frame, what lies outside it is dimmed and the window is outlined
+    in yellow, so a saved frame shows what the label is about."""
+    from PIL import Image, ImageDraw
     px = np.repeat(pixels, 3, axis=2) if pixels.shape[2] == 1 else pixels
+    if crop is not None and crop != (0, 0, px.shape[1], px.shape[0]):
+        x0, y0, w, h = crop
+        dim = (px.astype(np.uint16) * 2 // 5).astype(np.uint8)
+        dim[y0:y0 + h, x0:x0 + w] = px[y0:y0 + h, x0:x0 + w]
+        px = dim
+    else:
+        crop = None
     img = Image.fromarray(px, "RGB")
     k = max(1, -(-MIN_SIDE // min(img.size)))
     if k > 1:
         img = img.resize((img.width * k, img.height * k), Image.Resampling.NEAREST)
+    if crop is not None:
+        x0, y0, w, h = (v * k for v in crop)
+        ImageDraw.Draw(img).rectangle([x0, y0, x0 + w - 1, y0 + h - 1], outline=(255, 220, 0), width=max(1, k))
     return _draw_text(img, lines)
 
 
-def save_annotated(result, folder: Path) -> Path:
+def save_annotated(result, folder: Path, crop: tuple[int, int, int, int] | None = None,
+                   lines: list[str] | None = None, prefix: str = "") -> Path:
+    """Write the frame of `result`, annotated (see annotated_frame), as
+    folder/<prefix><frame index>_<label>.png; returns the path. Raises OSError if unwritable."""
     folder.mkdir(parents=True, exist_ok=True)
     safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in result.top[0].label)
-    path = folder / f"{result.frame.index:06d}_{safe}.png"
-    annotated_frame(result.frame.pixels, caption(result)).save(path)
+    path = folder / f"{prefix}{result.frame.index:06d}_{safe}.png"
+    annotated_frame(result.frame.pixels, lines or caption(result), crop).save(path)
     return path
 
 

@@ -61,13 +61,18 @@ def check_labels(labels: list[str], classes: int, path) -> None:
 
 class Classifier:
     def __init__(self, model: str | Path, labels: str | Path | None = None, threads: int | None = None,
-                 input_range: str = "auto"):
+                 input_range: str = "auto", reference: bool = False):
+        """reference: TFLite's reference kernels (BUILTIN_REF, single-threaded, slower), the
+        oracle a board running mcuforge's generated C is bit-exact with; `runtime classify
+        --device` uses them so the Pi's result and the board's can be compared byte for byte."""
         self.model = Path(model)
+        self.reference = reference
         if not self.model.is_file():
             raise ModelLoadError(f"{model}: no such model file")
         self.threads = threads or 1
         try:
-            self.interpreter = make_interpreter(self.model, num_threads=self.threads)
+            self.interpreter = make_interpreter(self.model, reference=reference,
+                                                num_threads=None if reference else self.threads)
         except InterpreterUnavailable as e:
             raise ModelLoadError(str(e)) from None
         except (ValueError, RuntimeError) as e:
@@ -107,14 +112,22 @@ class Classifier:
         self.interpreter.invoke()
 
     def output(self) -> np.ndarray:
-        return self.interpreter.get_tensor(self.output_index).reshape(-1).copy()
+        return self.interpreter.get_tensor(self.output_index).reshape(-1)    # get_tensor copies already
 
     def scores(self, raw: np.ndarray) -> np.ndarray:
         """Dequantized class scores (probabilities when the model ends in a softmax)."""
         return (raw.astype(np.float64) - self.out_zero) * self.out_scale
 
     def top(self, raw: np.ndarray, k: int) -> list[Prediction]:
-        """The k best classes, ties to the lower class index."""
-        s = self.scores(raw)
-        order = np.argsort(-s, kind="stable")[:k]
-        return [Prediction(int(i), self.labels[i], float(s[i])) for i in order]
+        """The k best classes, ties to the lower class index. Quantized outputs are ranked on
+        the raw integers (the scale is positive, so the order is the scores') and only the k
+        winners are dequantized: a third of the caller's time per frame it took to dequantize
+        everything first (about 12 -> 7 us on a 2-class model here)."""
+        if self.out_dtype == np.float32:
+            s = self.scores(raw)
+            order = np.argsort(-s, kind="stable")[:k]
+            return [Prediction(int(i), self.labels[i], float(s[i])) for i in order]
+        order = np.argsort(-raw.astype(np.int16), kind="stable")[:k].tolist()
+        values = raw.take(order).tolist()
+        zp, scale, labels = self.out_zero, self.out_scale, self.labels
+        return [Prediction(i, labels[i], (float(v) - zp) * scale) for i, v in zip(order, values)]

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 EPILOG = """\
 examples:
@@ -18,15 +19,19 @@ hardware in the loop (the board runs firmware built with `firmware build --app v
   runtime hil info --port /dev/ttyACM0
   runtime hil validate --port /dev/ttyACM0 --model model.tflite --inputs 50
   runtime hil profile --port socket://127.0.0.1:4321 --model model.tflite --json
+  runtime hil validate --port /dev/ttyACM0 --model model.tflite --images photos/ --labels labels.txt
+  runtime classify --model model.tflite --labels labels.txt --source picamera2 --device /dev/ttyACM0
 
 --port takes anything pyserial's serial_for_url does: /dev/ttyACM0, COM3,
-socket://HOST:PORT (QEMU's UART), rfc2217://HOST:PORT.
+socket://HOST:PORT (QEMU's UART), rfc2217://HOST:PORT. --place NAME takes a labgrid place
+instead (coordinator: --coordinator or $LG_COORDINATOR); repeat --place (and --model) on
+`hil validate` to validate on several boards at once.
 """
 
 
 def cmd_info(args) -> int:
     from .hil.link import HilLink
-    with HilLink(args.port, timeout=args.timeout) as link:
+    with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
         info = link.hello()
     if args.json:
         print(json.dumps(info, default=lambda o: o.__dict__, indent=1))
@@ -42,15 +47,73 @@ def cmd_info(args) -> int:
 
 def cmd_validate(args, profile_only: bool = False) -> int:
     from .hil.link import HilLink
-    from .hil.validate import validate
-    if not args.model:
+    from .hil.validate import load_images, validate
+    models = _listed(args.model)
+    places = _listed(args.place)
+    if not models:
         print("runtime: error: --model is required (the .tflite the firmware was built from)", file=sys.stderr)
         return 2
+    if len(places) > 1 or len(models) > 1:
+        if len(places) < 2 or len(models) not in (1, len(places)):
+            print("runtime: error: several --model need as many --place (one model per place, in order), "
+                  "or give one --model for every --place", file=sys.stderr)
+            return 2
+        return _validate_places(args, places, models * len(places) if len(models) == 1 else models,
+                                profile_only)
+    if not (args.port or places):
+        print("runtime: error: give --port URL or --place NAME", file=sys.stderr)
+        return 2
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else print
-    with HilLink(args.port, timeout=args.timeout) as link:
-        rep = validate(link, args.model, inputs=1 if profile_only else args.inputs, seed=args.seed, log=log)
+    images = None
+    if getattr(args, "images", None):
+        images = load_images(models[0], args.images, args.labels)
+    with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
+        rep = validate(link, models[0], inputs=1 if profile_only else args.inputs,
+                       seed=getattr(args, "seed", 0),
+                       log=log, images=images)
     print(json.dumps(rep.as_dict(), indent=1) if args.json else rep.render())
     return 0 if rep.ok else 1
+
+
+def _validate_places(args, places, models, profile_only) -> int:
+    """Validate models[i] on places[i], all at once: every place is acquired from the labgrid
+    coordinator first, each runs on its own thread (the work is serial I/O and TFLite, both
+    outside the GIL), and all are released at the end."""
+    import threading
+    import time
+    from .hil.farm import acquire_places
+    from .hil.link import HilError, HilLink
+    from .hil.validate import load_images, validate
+    images = {m: load_images(m, args.images, args.labels) for m in set(models)} if args.images else {}
+    reports, errors, spans = {}, {}, {}
+
+    def one(place, url, model):
+        t0 = time.time()
+        try:
+            with HilLink(url, timeout=args.timeout) as link:
+                reports[place] = validate(link, model, inputs=1 if profile_only else args.inputs,
+                                          seed=args.seed, images=images.get(model),
+                                          log=lambda s: print(f"[{place}] {s}", file=sys.stderr, flush=True))
+        except HilError as e:
+            errors[place] = str(e)
+        spans[place] = (t0, time.time())
+    with acquire_places(places, args.coordinator) as urls:
+        threads = [threading.Thread(target=one, args=(p, urls[p], m), name=p) for p, m in zip(places, models)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if args.json:
+        print(json.dumps({"places": {p: {"url": urls[p], "model": str(m), "started": spans[p][0],
+                                         "ended": spans[p][1], "error": errors.get(p),
+                                         "report": reports[p].as_dict() if p in reports else None}
+                                     for p, m in zip(places, models)},
+                          "ok": not errors and all(r.ok for r in reports.values())}, indent=1))
+    else:
+        for p in places:
+            print(f"== place {p} ({urls[p]}), {spans[p][1] - spans[p][0]:.1f} s")
+            print(reports[p].render() if p in reports else f"error: {errors[p]}")
+    return 0 if not errors and all(r.ok for r in reports.values()) else 1
 
 
 CLASSIFY_EPILOG = """\
@@ -65,66 +128,186 @@ newest frame is classified and the others are dropped (counted in the summary).
 """
 
 
-def result_dict(r) -> dict:
-    return {"type": "result", "frame": r.frame.index, "name": r.frame.name,
-            "top": [{"index": p.index, "label": p.label, "score": round(p.score, 6)} for p in r.top],
-            "infer_ms": round(r.infer_ms, 3), "latency_ms": round(r.latency_ms, 3),
-            "fps": round(r.fps, 2), "dropped": r.dropped, "truth": r.frame.truth}
+def result_dict(r, dev=None, clf=None, k=3, saved=None) -> dict:
+    d = {"type": "result", "frame": r.frame.index, "name": r.frame.name,
+         "top": [{"index": p.index, "label": p.label, "score": round(p.score, 6)} for p in r.top],
+         "infer_ms": round(r.infer_ms, 3), "latency_ms": round(r.latency_ms, 3),
+         "fps": round(r.fps, 2), "dropped": r.dropped, "truth": r.frame.truth}
+    if dev is not None:
+        d["device"] = {"top": [{"index": p.index, "label": p.label, "score": round(p.score, 6)}
+                               for p in clf.top(dev.raw, k)],
+                       "bit_exact": dev.exact, "differing_bytes": dev.differing, "count": dev.count,
+                       "unit": dev.unit, "link_ms": round(dev.link_ms, 3),
+                       "round_trip_ms": round(dev.round_trip_ms, 3),
+                       "first_bad_layer": dev.first_bad_layer, "saved": str(saved) if saved else None}
+    return d
 
 
-def result_line(r) -> str:
-    top = " | ".join(f"{p.label} {p.score:.2f}" for p in r.top)
-    return (f"#{r.frame.index:<5} {top}   {r.fps:6.1f} FPS  {r.infer_ms:6.2f} ms"
-            f"  (latency {r.latency_ms:.1f} ms)")
+def _tops(top) -> str:
+    return " | ".join(f"{p.label} {p.score:.2f}" for p in top)
+
+
+def result_line(r, dev=None, clf=None, k=3, saved=None) -> str:
+    """One frame: index, file name and true label when known, top-k, speed; with a device,
+    its top-k beside the Pi's, its time per inference and the link's time."""
+    f = r.frame
+    who = ""
+    if f.name and not f.name.startswith(("synthetic #", "camera #", "#")):
+        who = f"{f.name}  "
+    if f.truth is not None:
+        who += f"[truth {f.truth}{' ok' if r.top[0].label == f.truth else ' MISS'}]  "
+    if dev is None:
+        return (f"#{f.index:<5} {who}{_tops(r.top)}   {r.fps:6.1f} FPS  {r.infer_ms:6.2f} ms"
+                f"  (latency {r.latency_ms:.1f} ms)")
+    verdict = "same" if dev.exact else f"DIFFERS ({dev.differing} output bytes)"
+    if dev.first_bad_layer:
+        b = dev.first_bad_layer
+        verdict += f", first differing layer {b['layer']} ({b['op']}, {b['kernel']})"
+    if saved:
+        verdict += f", frame saved to {saved}"
+    return (f"#{f.index:<5} {who}pi: {_tops(r.top)}   device: {_tops(clf.top(dev.raw, k))}   {verdict}   "
+            f"device {dev.count:,} {dev.unit}, link {dev.link_ms:.1f} ms")
+
+
+def save_mismatch(r, dev, clf, k, folder, crop):
+    """The frame (crop box drawn, both top-k in the caption) as PNG, and the exact input tensor
+    as .npy beside it, so the case can be replayed."""
+    from .annotate import save_annotated
+    lines = [f"pi     {_tops(r.top[:2])}", f"device {_tops(clf.top(dev.raw, 2))}",
+             f"{dev.differing} output bytes differ"]
+    path = save_annotated(r, folder, crop, lines, prefix="mismatch_")
+    import numpy as np
+    np.save(path.with_suffix(".npy"), r.tensor)
+    return path
 
 
 def cmd_classify(args) -> int:
-    from .annotate import caption, overlay, save_annotated
     from .classifier import Classifier
     from .frames import open_source
-    from .pipeline import Pipeline
-    clf = Classifier(args.model, args.labels, args.threads, args.input_range)
+    on_device = bool(args.device or args.place)
+    clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device)
     preview = args.preview
     if preview is None:      # a desktop session shows the preview, a headless one does not
         preview = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-    source = open_source(args.source, clf.labels, args.frames, preview)
     err = sys.stderr
+    source = open_source(args.source, clf.labels, args.frames, preview)
+    if hasattr(source, "warn"):
+        source.warn = lambda s: print(f"warning: {s}", file=err, flush=True)
     lo, hi = clf.preprocess.range
     print(f"model   {args.model}: input {clf.input.describe()}, pixels 0..255 -> [{lo:g}, {hi:g}]; "
-          f"{clf.classes} classes; {clf.threads} thread{'s' * (clf.threads > 1)}", file=err)
-    pipe = Pipeline(source, clf, args.top_k, args.frames)
+          f"{clf.classes} classes; " + ("TFLite reference kernels (compared with the device)" if on_device
+                                        else f"{clf.threads} thread{'s' * (clf.threads > 1)}"), file=err)
+    with _device(args) as runner:
+        if runner is not None:
+            i = runner.info
+            print(f"device  {i.board}, {i.cpu} at {i.clock_hz / 1e6:g} MHz on {args.device or args.place}, "
+                  f"{i.kernels} kernels; every frame runs on it too", file=err)
+        return _classify_loop(args, clf, source, preview, runner)
+
+
+def _classify_loop(args, clf, source, preview, runner) -> int:
+    from .annotate import caption, overlay, save_annotated
+    from .pipeline import Pipeline
+    err = sys.stderr
+    pipe = Pipeline(source, clf, args.top_k, args.frames, keep_tensors=runner is not None)
     tty = sys.stdout.isatty() and not args.json
     last_draw = 0.0
+    k = pipe.top_k
+    dev_stats = {"frames": 0, "differing": 0, "count": [], "link_ms": [], "unit": None, "saved": []}
+    mismatch_dir = args.save or Path("hil-mismatches")
     try:
         for i, r in enumerate(pipe.run()):
             if i == 0:
                 print(f"source  {source.description}", file=err)
+            crop = clf.preprocess.crop_of(*r.frame.pixels.shape[:2])
+            dev = saved = None
+            if runner is not None:
+                dev = runner.run(r.tensor, r.raw, r.frame.index)
+                dev_stats["frames"] += 1
+                dev_stats["count"].append(dev.count)
+                dev_stats["link_ms"].append(dev.link_ms)
+                dev_stats["unit"] = dev.unit
+                if not dev.exact:
+                    dev_stats["differing"] += 1
+                    saved = save_mismatch(r, dev, clf, k, mismatch_dir, crop)
+                    dev_stats["saved"].append(str(saved))
             if args.json:
-                print(json.dumps(result_dict(r)), flush=True)
-            elif tty:
+                print(json.dumps(result_dict(r, dev, clf, k, saved)), flush=True)
+            elif tty and dev is None:
                 if r.frame.timestamp - last_draw > 0.1:     # ~10 updates a second
                     last_draw = r.frame.timestamp
                     print("\r\033[K" + result_line(r), end="", flush=True)
             else:
-                print(result_line(r), flush=True)
+                print(result_line(r, dev, clf, k, saved), flush=True)
             if args.save:
-                save_annotated(r, args.save)
+                save_annotated(r, args.save, crop)
             if preview and hasattr(source, "show"):
                 source.show(overlay(source.main_size, caption(r)))
     except KeyboardInterrupt:
         pass
-    if tty:
+    if tty and runner is None:
         print()
     s = pipe.summary
+    d = s.as_dict()
+    if runner is not None:
+        import numpy as np
+        d["device"] = {"frames": dev_stats["frames"], "differing_frames": dev_stats["differing"],
+                       "unit": dev_stats["unit"],
+                       "count_mean": float(np.mean(dev_stats["count"])) if dev_stats["count"] else None,
+                       "link_ms_mean": float(np.mean(dev_stats["link_ms"])) if dev_stats["link_ms"] else None,
+                       "saved": dev_stats["saved"]}
     if args.json:
-        print(json.dumps({"type": "summary", **s.as_dict()}), flush=True)
+        print(json.dumps({"type": "summary", **d}), flush=True)
     else:
         acc = f", top-1 accuracy {s.accuracy:.1%} of {s.labelled} labelled" if s.accuracy is not None else ""
-        lat = s.as_dict()
-        print(f"{s.frames} frames in {s.seconds:.2f} s: {s.fps:.1f} FPS, inference {lat['infer_ms_mean'] or 0:.2f} ms, "
-              f"latency p50 {lat['latency_ms_p50'] or 0:.1f} ms / p95 {lat['latency_ms_p95'] or 0:.1f} ms, "
+        print(f"{s.frames} frames in {s.seconds:.2f} s: {s.fps:.1f} FPS, inference {d['infer_ms_mean'] or 0:.2f} ms, "
+              f"latency p50 {d['latency_ms_p50'] or 0:.1f} ms / p95 {d['latency_ms_p95'] or 0:.1f} ms, "
               f"{s.dropped} dropped{acc}" + (f"; annotated frames in {args.save}" if args.save else ""))
-    return 0
+        if s.skipped:
+            print(f"{len(s.skipped)} unreadable file{'s' * (len(s.skipped) > 1)} skipped: "
+                  + ", ".join(n for n, _ in s.skipped))
+        if runner is not None:
+            dd = d["device"]
+            print(f"device: {dd['frames']} frames, {dd['differing_frames']} differ from the Pi's TFLite "
+                  f"reference" + (f" (saved in {mismatch_dir})" if dd["differing_frames"] else ", all bit-exact")
+                  + (f"; {dd['count_mean']:,.0f} {dd['unit']} per inference, link {dd['link_ms_mean']:.1f} ms per frame"
+                     if dd["frames"] else ""))
+    return 1 if runner is not None and dev_stats["differing"] else 0
+
+
+def _device(args):
+    """A context manager yielding a DeviceRunner on --device URL (or the --place's serial
+    port), or None without either."""
+    from contextlib import contextmanager, nullcontext
+    if not (args.device or getattr(args, "place", None)):
+        return nullcontext(None)
+
+    @contextmanager
+    def cm():
+        from .hil.device import DeviceRunner
+        from .hil.link import HilLink
+        with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
+            yield DeviceRunner(link, args.model)
+    return cm()
+
+
+def _port(args):
+    """The pyserial URL of --port/--device, or of the labgrid place's NetworkSerialPort
+    (acquired here, released on exit)."""
+    from contextlib import nullcontext
+    places = _listed(getattr(args, "place", None))
+    if places:
+        from .hil.farm import acquire_place
+        return acquire_place(places[0], args.coordinator)
+    url = getattr(args, "port", None) or getattr(args, "device", None)
+    if not url:
+        from .hil.link import HilError
+        raise HilError("give --port URL (/dev/ttyACM0, socket://HOST:PORT) or --place NAME (a labgrid place)")
+    return nullcontext(url)
+
+
+def _listed(v) -> list:
+    return v if isinstance(v, list) else [v] if v else []
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,6 +332,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-range", default="auto", metavar="auto|0:1|-1:1|0:255",
                    help="the float range pixels map to before quantization (default: auto, read off "
                    "the input's quantization; float models: -1:1)")
+    c.add_argument("--device", metavar="URL",
+                   help="also run every frame on a board running the validation firmware built from "
+                   "--model (a pyserial URL: /dev/ttyACM0, socket://HOST:PORT): its top-k beside the Pi's, "
+                   "differences flagged and the frame saved, device and link time per frame")
+    c.add_argument("--place", help="like --device, on a labgrid place's serial port (coordinator from "
+                   "--coordinator or LG_COORDINATOR)")
+    c.add_argument("--coordinator", metavar="HOST:PORT", help="labgrid coordinator (default: $LG_COORDINATOR, "
+                   "else 127.0.0.1:20408)")
+    c.add_argument("--timeout", type=float, default=10.0, help="--device: seconds to wait for an answer")
     pv = c.add_mutually_exclusive_group()
     pv.add_argument("--preview", dest="preview", action="store_true", default=None,
                     help="picamera2: show the camera preview with the label (default: when a display is set)")
@@ -157,13 +349,28 @@ def build_parser() -> argparse.ArgumentParser:
     hil = sub.add_parser("hil", help="hardware-in-the-loop validation over a serial link")
     hs = hil.add_subparsers(dest="hil_command", metavar="ACTION")
     for name, fn, help_ in (("info", cmd_info, "what the device runs"),
-                            ("validate", cmd_validate, "N inputs on the device vs the TFLite reference"),
+                            ("validate", cmd_validate, "inputs on the device vs the TFLite reference"),
                             ("profile", lambda a: cmd_validate(a, True), "time per layer")):
         c = hs.add_parser(name, help=help_)
-        c.add_argument("--port", required=True, help="/dev/ttyACM0, socket://127.0.0.1:PORT, rfc2217://...")
-        c.add_argument("--model", help="the .tflite the firmware was generated from")
-        c.add_argument("--inputs", type=int, default=50, help="inputs to compare (default: 50)")
-        c.add_argument("--seed", type=int, default=0)
+        where = c.add_mutually_exclusive_group()
+        where.add_argument("--port", help="/dev/ttyACM0, socket://127.0.0.1:PORT, rfc2217://...")
+        many = name == "validate"
+        where.add_argument("--place", action="append" if many else None,
+                           help="a labgrid place: acquired, its NetworkSerialPort used, released"
+                           + ("; repeat to validate on several places at once" if many else ""))
+        c.add_argument("--coordinator", metavar="HOST:PORT",
+                       help="labgrid coordinator (default: $LG_COORDINATOR, else 127.0.0.1:20408)")
+        if name != "info":
+            c.add_argument("--model", action="append" if many else None,
+                           help="the .tflite the firmware was generated from"
+                           + ("; with several --place, one per place in order" if many else ""))
+        if many:
+            c.add_argument("--inputs", type=int, default=50, help="random inputs to compare (default: 50)")
+            c.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+            c.add_argument("--images", metavar="DIR", help="compare on every image under DIR instead, "
+                           "through the model's own preprocessing (centre crop, resize, quantize)")
+            c.add_argument("--labels", help="with --images: the labels file (one class per line); images in "
+                           "DIR/<label>/ are labelled, and top-1 accuracy is reported for device and reference")
         c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
         c.add_argument("--json", action="store_true", help="machine-readable report")
         c.set_defaults(fn=fn)

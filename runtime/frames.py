@@ -103,7 +103,10 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".web
 def load_image(path: Path) -> np.ndarray:
     """Any image file -> uint8 RGB (H, W, 3). .npy arrays (H, W[, C]) of uint8 are read as is."""
     if path.suffix.lower() == ".npy":
-        arr = np.load(path)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError) as e:
+            raise SourceError(f"{path}: not a readable .npy array ({e})") from None
         if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
             raise SourceError(f"{path}: a .npy frame must be a uint8 array (H, W) or (H, W, C), "
                               f"not {arr.dtype} {arr.shape}")
@@ -116,13 +119,19 @@ def load_image(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
-    except OSError as e:
+    except (OSError, ValueError, SyntaxError) as e:     # PIL raises all three on damaged files
         raise SourceError(f"{path}: not a readable image ({e})") from None
 
 
 class ImageFolderSource(FrameSource):
     """Every image under a folder, in sorted order. A file in a sub-folder named after a label
-    (DIR/cat/1.jpg) carries that label as its truth."""
+    (DIR/cat/1.jpg) carries that label as its truth.
+
+    A file that cannot be read (a corrupt JPEG, a truncated PNG) is skipped, not fatal: it is
+    listed in `skipped` as (name, reason) and reported through `warn` (a callable taking one
+    line, or None) as it happens.
+    """
+    warn = None
 
     def __init__(self, folder: str | Path, labels: list[str] | None = None):
         self.folder = Path(folder)
@@ -139,16 +148,29 @@ class ImageFolderSource(FrameSource):
     def open(self, want: Want) -> None:
         super().open(want)
         self._index = 0
+        self._file = 0
+        self.skipped: list[tuple[str, str]] = []
+
+    def truth_of(self, path: Path) -> str | None:
+        parent = path.parent.name if path.parent != self.folder else None
+        return parent if parent in self.labels else None
 
     def read(self) -> Frame | None:
-        if self._index >= len(self.files):
-            return None
-        path = self.files[self._index]
-        parent = path.parent.name if path.parent != self.folder else None
-        frame = Frame(self._index, load_image(path), name=str(path.relative_to(self.folder)),
-                      truth=parent if parent in self.labels else None)
-        self._index += 1
-        return frame
+        while self._file < len(self.files):
+            path = self.files[self._file]
+            self._file += 1
+            name = str(path.relative_to(self.folder))
+            try:
+                pixels = load_image(path)
+            except SourceError as e:
+                self.skipped.append((name, str(e)))
+                if self.warn:
+                    self.warn(f"skipped {e}")
+                continue
+            frame = Frame(self._index, pixels, name=name, truth=self.truth_of(path))
+            self._index += 1
+            return frame
+        return None
 
 
 def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, full_range: bool = True) -> np.ndarray:
@@ -290,14 +312,17 @@ class OpenCVSource(FrameSource):
 SOURCE_HELP = """\
 picamera2        the Raspberry Pi camera (low-resolution stream at the model's size)
 synthetic[:SEED] generated shapes with known labels, no camera needed
-images:DIR       every image under DIR (PNG, JPEG, ...); DIR/<label>/x.png carries a label
+images:DIR       every image under DIR (PNG, JPEG, ...); DIR/<label>/x.png carries a label;
+                 a bare DIR means the same
 video:FILE       a video: .y4m needs nothing, other formats need OpenCV
 usb:N            a USB webcam through OpenCV"""
 
 
 def open_source(spec: str, labels: list[str] | None = None, frames: int | None = None,
                 preview: bool = False) -> FrameSource:
-    """A source from its command-line spelling (see SOURCE_HELP)."""
+    """A source from its command-line spelling (see SOURCE_HELP). A bare folder is images:DIR."""
+    if Path(spec).is_dir():
+        return ImageFolderSource(spec, labels)
     kind, _, arg = spec.partition(":")
     if kind == "synthetic":
         try:

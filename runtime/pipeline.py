@@ -102,6 +102,7 @@ class Result:
     fps: float                    # results per second, moving average over the last frames
     dropped: int                  # frames dropped so far (live sources only)
     tensor: np.ndarray | None = None   # the exact input tensor, when asked to keep it
+    raw: np.ndarray | None = None      # the raw output (quantized scores), when asked to keep tensors
 
 
 @dataclass
@@ -113,6 +114,7 @@ class Summary:
     latency_ms: list[float] = field(default_factory=list)
     correct: int = 0
     labelled: int = 0
+    skipped: list = field(default_factory=list)   # (file name, reason): unreadable files
 
     @property
     def fps(self) -> float:
@@ -137,12 +139,38 @@ class Summary:
                 "dropped": self.dropped,
                 "infer_ms_mean": round(float(np.mean(self.infer_ms)), 3) if self.infer_ms else None,
                 "latency_ms_p50": pct(self.latency_ms, 50), "latency_ms_p95": pct(self.latency_ms, 95),
-                "accuracy": self.accuracy, "labelled": self.labelled}
+                "accuracy": self.accuracy, "labelled": self.labelled,
+                "skipped": [{"name": n, "reason": why} for n, why in self.skipped]}
+
+
+class Timeline:
+    """Per-stage timestamps of every frame, for finding where per-frame time goes
+    (benchmarks/pipeline_throughput.py --timeline). marks[stage] is a list of
+    (frame index, wall seconds from time.perf_counter, the marking thread's CPU seconds from
+    time.thread_time), appended by the thread that runs the stage; list.append is atomic under
+    the GIL, so the three threads need no lock.
+
+    Stages, in order: capture thread: read (source.read starts), read_done, pre_done
+    (preprocessed), put_done (handed to the inference slot); inference thread: got (frame
+    taken), set_done (input copied into the interpreter), invoke_done, out_done (output
+    copied), put_done; caller's thread: got, top_done (top-k and Result made).
+    """
+
+    def __init__(self):
+        self.marks: dict[str, list] = {}
+        self._now, self._cpu = time.perf_counter, time.thread_time
+
+    def mark(self, thread: str, stage: str, index: int) -> None:
+        self.marks.setdefault(f"{thread}.{stage}", []).append((index, self._now(), self._cpu()))
 
 
 class Pipeline:
     def __init__(self, source: FrameSource, classifier: Classifier, top_k: int = 5,
-                 max_frames: int | None = None, keep_tensors: bool = False, window: int = 30):
+                 max_frames: int | None = None, keep_tensors: bool = False, window: int = 30,
+                 timeline: Timeline | None = None):
+        """timeline: record per-stage timestamps there (see Timeline); None, the default,
+        records nothing."""
+        self.tl = timeline
         self.source, self.clf = source, classifier
         self.top_k = max(1, min(top_k, classifier.classes))
         self.max_frames, self.keep_tensors = max_frames, keep_tensors
@@ -151,12 +179,23 @@ class Pipeline:
         self.known_labels = set(classifier.labels)
 
     def _produce(self, ready: Slot) -> None:
+        tl = self.tl
         try:
             while True:
+                if tl:
+                    tl.mark("capture", "read", -1)
                 frame = self.source.read()
                 if frame is None:
                     break
-                if not ready.put((frame, self.clf.preprocess(frame.pixels))):
+                if tl:
+                    tl.mark("capture", "read_done", frame.index)
+                    tensor = self.clf.preprocess(frame.pixels)
+                    tl.mark("capture", "pre_done", frame.index)
+                    ok = ready.put((frame, tensor))
+                    tl.mark("capture", "put_done", frame.index)
+                else:
+                    ok = ready.put((frame, self.clf.preprocess(frame.pixels)))
+                if not ok:
                     return
         except BaseException as e:     # handed on to the caller, which raises it
             ready.put(e)
@@ -164,7 +203,7 @@ class Pipeline:
         ready.put(_END)
 
     def _infer(self, ready: Slot, results: Slot) -> None:
-        clf, n, live = self.clf, 0, ready.latest
+        clf, n, live, tl = self.clf, 0, ready.latest, self.tl
         try:
             while self.max_frames is None or n < self.max_frames:
                 if not len(ready):      # about to wait for a frame: let the caller have the last result
@@ -175,13 +214,23 @@ class Pipeline:
                     return
                 frame, tensor = item
                 t0 = time.perf_counter()
+                if tl:
+                    tl.mark("inference", "got", frame.index)
                 clf.set_input(tensor)
+                if tl:
+                    tl.mark("inference", "set_done", frame.index)
                 if live or len(results) >= 2:
                     results.wake()
                 clf.run()
+                if tl:
+                    tl.mark("inference", "invoke_done", frame.index)
                 raw = clf.output()
+                if tl:
+                    tl.mark("inference", "out_done", frame.index)
                 if not results.put((frame, tensor, raw, (time.perf_counter() - t0) * 1e3), wake=False):
                     return
+                if tl:
+                    tl.mark("inference", "put_done", frame.index)
                 n += 1
         except BaseException as e:
             results.put(e)
@@ -211,17 +260,23 @@ class Pipeline:
                 if isinstance(item, BaseException):
                     raise item
                 frame, tensor, raw, infer_ms = item
+                if self.tl:
+                    self.tl.mark("caller", "got", frame.index)
                 now = time.perf_counter()
                 done.append(now)
                 fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
                 r = Result(frame, self.clf.top(raw, self.top_k), infer_ms, (now - frame.timestamp) * 1e3,
-                           fps, ready.dropped, tensor if self.keep_tensors else None)
+                           fps, ready.dropped, tensor if self.keep_tensors else None,
+                           raw if self.keep_tensors else None)
                 self.summary.add(r, self.known_labels)
                 self.summary.seconds = now - t_start
+                if self.tl:
+                    self.tl.mark("caller", "top_done", frame.index)
                 yield r
         finally:
             ready.close()
             results.close()
             for t in threads:
                 t.join(timeout=5)
+            self.summary.skipped = list(getattr(self.source, "skipped", ()))
             self.source.close()

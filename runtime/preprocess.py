@@ -33,6 +33,7 @@ class InputSpec:
     dtype: np.dtype
     scale: float
     zero_point: int
+    layout: str = "NHWC"          # or "NCHW" (PyTorch exports): channels first
 
     @property
     def quantized(self) -> bool:
@@ -40,22 +41,28 @@ class InputSpec:
 
     def describe(self) -> str:
         q = f", scale {self.scale:.6g}, zero point {self.zero_point}" if self.quantized else ""
-        return f"{np.dtype(self.dtype).name} [1, {self.height}, {self.width}, {self.channels}]{q}"
+        dims = ([self.channels, self.height, self.width] if self.layout == "NCHW"
+                else [self.height, self.width, self.channels])
+        return f"{np.dtype(self.dtype).name} [1, {', '.join(map(str, dims))}] {self.layout}{q}"
 
 
 def input_spec(details: dict) -> InputSpec:
     shape = [int(d) for d in details["shape"]]
     dtype = np.dtype(details["dtype"])
+    layout = "NHWC"
+    if len(shape) == 4 and shape[0] == 1 and shape[3] not in (1, 3) and shape[1] in (1, 3):
+        layout = "NCHW"            # PyTorch's layout, [1, C, H, W], as codegen accepts it
+        shape = [1, shape[2], shape[3], shape[1]]
     if len(shape) != 4 or shape[0] != 1 or shape[3] not in (1, 3):
         raise ModelInputError(f"the model's input has shape {shape}; a camera frame feeds [1, H, W, 3] "
-                              "(colour) or [1, H, W, 1] (greyscale) inputs")
+                              "(colour) or [1, H, W, 1] (greyscale) inputs, or [1, 3|1, H, W] (NCHW)")
     if dtype not in (np.int8, np.uint8, np.float32):
         raise ModelInputError(f"the model's input is {dtype.name}; frames can feed int8, uint8 or float32 "
                               "inputs (re-convert the model with one of those input types)")
     scale, zp = details.get("quantization", (0.0, 0))
     if dtype != np.float32 and not scale:
         raise ModelInputError(f"the model's {dtype.name} input has no quantization parameters")
-    return InputSpec(int(details["index"]), shape[1], shape[2], shape[3], dtype, float(scale), int(zp))
+    return InputSpec(int(details["index"]), shape[1], shape[2], shape[3], dtype, float(scale), int(zp), layout)
 
 
 def resolve_range(spec: InputSpec, choice: str = "auto") -> tuple[float, float]:
@@ -85,18 +92,22 @@ def pixel_table(spec: InputSpec, lo: float, hi: float) -> np.ndarray:
     return np.clip(q + spec.zero_point, info.min, info.max).astype(spec.dtype)
 
 
+def crop_box(height: int, width: int, aspect: float) -> tuple[int, int, int, int]:
+    """(x0, y0, w, h) of the largest centred window of width/height ratio `aspect` in a
+    height x width frame; the whole frame when it already has that ratio (to half a pixel)."""
+    if width > height * aspect + 0.5:
+        cw = max(1, int(round(height * aspect)))
+        return (width - cw) // 2, 0, cw, height
+    if height > width / aspect + 0.5:
+        ch = max(1, int(round(width / aspect)))
+        return 0, (height - ch) // 2, width, ch
+    return 0, 0, width, height
+
+
 def centre_crop(px: np.ndarray, aspect: float) -> np.ndarray:
     """The largest centred window of width/height ratio `aspect`."""
-    h, w = px.shape[:2]
-    if w > h * aspect + 0.5:
-        cw = max(1, int(round(h * aspect)))
-        x0 = (w - cw) // 2
-        return px[:, x0:x0 + cw]
-    if h > w / aspect + 0.5:
-        ch = max(1, int(round(w / aspect)))
-        y0 = (h - ch) // 2
-        return px[y0:y0 + ch]
-    return px
+    x0, y0, w, h = crop_box(px.shape[0], px.shape[1], aspect)
+    return px[y0:y0 + h, x0:x0 + w]
 
 
 def resize(px: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -124,6 +135,12 @@ class Preprocessor:
         self.shortcut = ("flip" if t.dtype == np.int8 and (t.astype(np.int16) == ramp - 128).all() else
                          "same" if t.dtype == np.uint8 and (t == ramp).all() else None)
 
+    def crop_of(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(x0, y0, w, h): the window of a height x width frame that fit() keeps."""
+        if (height, width) == (self.spec.height, self.spec.width):
+            return 0, 0, width, height
+        return crop_box(height, width, self.spec.width / self.spec.height)
+
     def fit(self, px: np.ndarray) -> np.ndarray:
         """Crop, resize and colour-match a uint8 frame to the input's (H, W, C)."""
         s = self.spec
@@ -140,8 +157,12 @@ class Preprocessor:
         return px
 
     def __call__(self, px: np.ndarray) -> np.ndarray:
+        """uint8 (H', W', 1|3) frame -> the input tensor, (1, H, W, C), or (1, C, H, W) for an
+        NCHW model, in the input's dtype. Raises ModelInputError for other frames."""
         # C order: the interpreter's set_tensor copies anything else element by element
         px = np.ascontiguousarray(self.fit(px))
+        if self.spec.layout == "NCHW":
+            px = np.ascontiguousarray(px.transpose(2, 0, 1))
         if self.shortcut == "flip":
             return (px ^ np.uint8(0x80)).view(np.int8)[None]
         if self.shortcut == "same":

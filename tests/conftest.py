@@ -18,7 +18,10 @@ def pytest_addoption(parser):
                      help="run the HIL tests against a real board on this pyserial URL "
                           "(e.g. /dev/ttyACM0) instead of QEMU")
     parser.addoption("--hil-model", default=None,
-                     help="with --port: the .tflite the board's validation firmware was built from")
+                     help="with --port or --place: the .tflite the board's validation firmware was built from")
+    parser.addoption("--place", default=None,
+                     help="run the HIL tests on a labgrid place (acquired for the session, its "
+                          "NetworkSerialPort used; coordinator from LG_COORDINATOR)")
 
 
 @pytest.fixture

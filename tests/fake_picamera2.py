@@ -11,7 +11,8 @@ orders picamera2 documents (Picamera2 manual, appendix A):
           away: the array is a view, not C-contiguous when there is padding
   YUV420  (h * 3 // 2, stride), stride = width aligned up to 64; Y rows, then half-size U and V
           rows packed two per array row; padding bytes carry garbage (0xAA here)
-Anything else the adapter touches raises AssertionError, which fails the test.
+Anything else the adapter touches raises AssertionError, which fails the test. Its method
+signatures are held to the real picamera2's source by tests/test_picamera2_contract.py.
 """
 from __future__ import annotations
 
@@ -122,8 +123,12 @@ def make_module(platform: str = "vc4", cameras: int = 1, scene=shapes_scene, see
                 assert config.get(display) is not None, f"Display stream {display} was not defined"
             return config
 
-        def configure(self, config) -> None:
+        def configure(self, camera_config=None) -> None:
             mod.log.append("configure")
+            # picamera2 configures its default preview when given nothing; the adapter always
+            # passes its own configuration
+            assert camera_config is not None, "configure() without a configuration"
+            config = camera_config
             for name in ("main", "lores"):
                 s = config[name]
                 if s is None:
@@ -154,8 +159,9 @@ def make_module(platform: str = "vc4", cameras: int = 1, scene=shapes_scene, see
             self._started = True
             self._preview = bool(show_preview)
 
-        def capture_array(self, name="main", wait=None):
+        def capture_array(self, name="main", wait=None, signal_function=None):
             mod.log.append(f"capture_array:{name}")
+            assert signal_function is None and wait in (None, True), "the adapter captures synchronously"
             assert self._started, "capture before start"
             s = self._config[name]
             assert s is not None, f"stream {name} is not configured"

@@ -2,6 +2,7 @@
 QEMU's Cortex-M7 with its UART on a loopback TCP port -- or, with --port, a real board.
 
     pytest tests/test_hil.py --port /dev/ttyACM0 --hil-model model.tflite
+    LG_COORDINATOR=farm:20408 pytest tests/test_hil.py --place board-1 --hil-model model.tflite
 """
 import struct
 import subprocess
@@ -29,7 +30,8 @@ DEFAULT_MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
 # The V3 fixtures run bit-exact on QEMU in test_firmware.py; HIL adds nothing model-specific.
 FIXTURES = [FIXTURE_MODELS / f"{n}.tflite" for n in
             ("mobilenet_v1_a025_128_gray", "mobilenet_v1_a025_96_rgb", "mobilenet_v2_a035_96_rgb")]
-qemu_only = pytest.mark.skipif("config.getoption('--port')", reason="needs the QEMU board")
+qemu_only = pytest.mark.skipif("config.getoption('--port') or config.getoption('--place')",
+                               reason="needs the QEMU board")
 
 
 def build_validation(model, out, defines=None):
@@ -58,6 +60,12 @@ def device(request, firmware):
     port = request.config.getoption("--port")
     if port:
         yield port, request.config.getoption("--hil-model") or DEFAULT_MODEL, None
+        return
+    place = request.config.getoption("--place")
+    if place:       # a labgrid place: acquired for the test, its serial port used, released
+        from runtime.hil.farm import acquire_place
+        with acquire_place(place) as url:
+            yield url, request.config.getoption("--hil-model") or DEFAULT_MODEL, None
         return
     model = getattr(request, "param", DEFAULT_MODEL)
     with QemuSerial(get_board(BOARD), firmware(model)) as q:

@@ -9,7 +9,7 @@ from typing import Callable
 
 import numpy as np
 
-from .link import HilLink, WrongModel
+from .link import HilError, HilLink, WrongModel
 
 
 @dataclass
@@ -34,25 +34,51 @@ class ValidationReport:
     layers: list[LayerTime] = field(default_factory=list)
     seconds: float = 0.0
     payload_bytes: int = 0
+    source: str = "random"              # "random (seed S)" or "N images in DIR"
+    labelled: int = 0                   # inputs with a known true class
+    device_correct: int = 0             # of those, top-1 right on the device
+    reference_correct: int = 0          # ... and on the TFLite reference
+    top1_disagree: int = 0              # inputs whose top-1 differs between device and reference
+    skipped: list = field(default_factory=list)   # unreadable image files: (name, reason)
 
     @property
     def ok(self) -> bool:
         return self.bytes_differing == 0
 
     def as_dict(self) -> dict:
-        d = {k: v for k, v in self.__dict__.items() if k != "layers"}
+        d = {k: v for k, v in self.__dict__.items() if k not in ("layers", "skipped")}
         d["layers"] = [l.__dict__ for l in self.layers]
+        d["skipped"] = [{"name": n, "reason": why} for n, why in self.skipped]
         d["ok"] = self.ok
+        d["device_accuracy"], d["reference_accuracy"] = self.device_accuracy, self.reference_accuracy
         return d
+
+    @property
+    def device_accuracy(self) -> float | None:
+        return self.device_correct / self.labelled if self.labelled else None
+
+    @property
+    def reference_accuracy(self) -> float | None:
+        return self.reference_correct / self.labelled if self.labelled else None
 
     def render(self) -> str:
         c = np.array(self.counts or [0])
-        lines = [f"{self.model} on {self.board}: {self.inputs} inputs, "
+        where = (f", in {self.inputs_differing} of {self.inputs} input{'s' * (self.inputs != 1)}"
+                 if self.inputs_differing else "")
+        lines = [f"{self.model} on {self.board}: {self.inputs} input{'s' * (self.inputs != 1)} ({self.source}), "
                  f"{'BIT-EXACT' if self.ok else 'MISMATCH'}: {self.bytes_differing} of "
-                 f"{self.bytes_compared} output bytes differ ({self.inputs_differing} inputs)",
+                 f"{self.bytes_compared} output bytes differ{where}",
                  f"time per inference: {int(c.min()):,} .. {int(c.max()):,} {self.unit} "
                  f"(mean {c.mean():,.0f})",
                  f"link: {self.payload_bytes:,} payload bytes in {self.seconds:.1f} s"]
+        if self.labelled:
+            lines.append(f"top-1 accuracy on {self.labelled} labelled input{'s' * (self.labelled != 1)}: "
+                         f"device {self.device_accuracy:.1%} ({self.device_correct}), "
+                         f"reference {self.reference_accuracy:.1%} ({self.reference_correct})"
+                         + (f"; top-1 differs on {self.top1_disagree}" if self.top1_disagree else ""))
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} unreadable image file{'s' * (len(self.skipped) > 1)} skipped: "
+                         + ", ".join(n for n, _ in self.skipped))
         if self.first_bad_layer:
             b = self.first_bad_layer
             lines.append(f"first differing layer: {b['layer']} ({b['op']}, {b['kernel']}, tensor "
@@ -74,8 +100,53 @@ def check_model(link: HilLink, model: str | Path) -> None:
                          f"{Path(model).name} ({want[:12]}...): flash the firmware built from this model")
 
 
+@dataclass
+class ImageInputs:
+    """Validation inputs made from image files by the model's own preprocessing."""
+    folder: str
+    items: list            # (file name, int8 tensor, true class index or None)
+    skipped: list          # (file name, reason): unreadable files
+
+
+def load_images(model: str | Path, folder: str | Path, labels: str | Path | None = None,
+                input_range: str = "auto") -> ImageInputs:
+    """Every image under `folder` (sorted), turned into the model's input tensor by the same
+    preprocessing `runtime classify` applies (centre crop, bilinear resize, colour, quantize).
+
+    The labelled-folder convention (as `runtime classify --source images:DIR`): an image in a
+    sub-folder named after a class (DIR/circle/001.png) has that class as its truth; `labels`
+    is the labels file, one class name per line in class-index order. Without it, or for files
+    not in such a folder, the truth is unknown (no accuracy). Unreadable files are skipped and
+    listed. Raises SourceError (no folder / no images), LabelsError (bad labels file),
+    ModelInputError (an input frames cannot feed).
+    """
+    from runtime.classifier import check_labels, read_labels
+    from runtime.frames import ImageFolderSource, SourceError, Want
+    from runtime.interpreter import make_interpreter
+    from runtime.preprocess import Preprocessor, input_spec
+    it = make_interpreter(model, reference=True)
+    spec = input_spec(it.get_input_details()[0])
+    names = None
+    if labels is not None:
+        names = read_labels(labels)
+        check_labels(names, int(np.prod(it.get_output_details()[0]["shape"])), labels)
+    pre = Preprocessor(spec, input_range)
+    src = ImageFolderSource(folder, names)
+    src.open(Want(spec.width, spec.height, gray=spec.channels == 1))
+    items = []
+    while (f := src.read()) is not None:
+        items.append((f.name, pre(f.pixels), names.index(f.truth) if names and f.truth is not None else None))
+    if not items:
+        raise SourceError(f"{folder}: none of the {len(src.files)} image files could be read")
+    return ImageInputs(str(folder), items, src.skipped)
+
+
 def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, profile: bool = True,
-             log: Callable[[str], None] = lambda s: None) -> ValidationReport:
+             log: Callable[[str], None] = lambda s: None, images: ImageInputs | None = None) -> ValidationReport:
+    """Run inputs on the device and on TFLite's reference kernels and compare every output
+    byte: `inputs` random int8 tensors (the first the anchor's deterministic input), or the
+    image tensors of `images` (load_images), with top-1 accuracy on both sides for labelled
+    ones. Raises WrongModel when the device runs another model, HilError on link failures."""
     from codegen.pipeline import compile_graph
     from codegen.verify import deterministic_input
     from runtime.interpreter import ReferenceModel
@@ -87,9 +158,22 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
     rep = ValidationReport(info.board, Path(model).name, info.unit)
     rng = np.random.default_rng(seed)
     n = info.input.bytes
+    if images is not None:
+        inputs = len(images.items)
+        rep.source = f"{inputs} images in {images.folder}"
+        rep.skipped = list(images.skipped)
+    else:
+        rep.source = f"random, seed {seed}"
     t0 = time.monotonic()
     for k in range(inputs):
-        x = deterministic_input(n) if k == 0 else rng.integers(-128, 128, n, dtype=np.int8)
+        truth = None
+        if images is not None:
+            _, x, truth = images.items[k]
+            x = np.ascontiguousarray(x).reshape(-1)
+            if x.dtype != np.int8 or x.size != n:
+                raise HilError(f"the model's input tensor is {x.dtype} x {x.size}; the device takes int8 x {n}")
+        else:
+            x = deterministic_input(n) if k == 0 else rng.integers(-128, 128, n, dtype=np.int8)
         link.write_input(x)
         res = link.invoke()
         got = link.read_output()
@@ -100,6 +184,13 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
         rep.bytes_compared += got.size
         rep.bytes_differing += diff
         rep.payload_bytes += n + got.size
+        if truth is not None:
+            top_dev, top_ref = int(np.argmax(got)), int(np.argmax(want))   # ties: the lower index
+            rep.labelled += 1
+            rep.device_correct += top_dev == truth
+            rep.reference_correct += top_ref == truth
+        if images is not None and int(np.argmax(got)) != int(np.argmax(want)):
+            rep.top1_disagree += 1
         if diff:
             rep.inputs_differing += 1
             if rep.first_bad_layer is None:
