@@ -37,12 +37,13 @@ def example(tmp_path_factory):
         _run([sys.executable, "-m", "codegen.cli", "emit", "--target", "cortex-m7", "--name", name,
               "--arena", "external", "--labels", FIXTURE_MODELS / "shapes_labels.txt", model, "-o", out])
     elfs = {}
-    for two in ("ON", "OFF"):
-        build = tmp / f"build-{two}"
-        _run(["cmake", "-S", EXAMPLE, "-B", build, f"-DMCUF_GENERATED={out}", f"-DCLASSIFY_TWO_MODELS={two}",
+    for key, options in (("ON", ["-DCLASSIFY_TWO_MODELS=ON"]), ("OFF", ["-DCLASSIFY_TWO_MODELS=OFF"]),
+                         ("PLACED", ["-DCLASSIFY_TWO_MODELS=ON", "-DCLASSIFY_PLACED=ON"])):
+        build = tmp / f"build-{key}"
+        _run(["cmake", "-S", EXAMPLE, "-B", build, f"-DMCUF_GENERATED={out}", *options,
               f"-DCMAKE_TOOLCHAIN_FILE={EXAMPLE / 'cortex-m7.cmake'}"])
         _run(["cmake", "--build", build, "-j2"])
-        elfs[two] = build / "classify_image.elf"
+        elfs[key] = build / "classify_image.elf"
     return out, elfs
 
 
@@ -98,3 +99,22 @@ def test_one_model_alone_on_qemu(example):
     assert "shapes_v1 top-1: triangle (2)" in res.console and "shapes_v2" not in res.console
     assert [int(v) for v in re.search(r"^shapes_v1 output: (.*)$", res.console, re.M)[1].split()] == \
         _reference(MODELS["shapes_v1"])
+
+
+def test_placed_arena_and_weights_on_qemu(example):
+    """CLASSIFY_PLACED: MCUF_WEIGHTS_SECTION puts every model array in .model_weights and the
+    application's arena attribute puts the arena in QEMU's PSRAM (mps2-an500-placed.ld): the
+    same output bytes, and the size report counts the arena outside the board's RAM."""
+    _, elfs = example
+    board = get_board("qemu-mps2-an500")
+    placed = run_qemu(board, elfs["PLACED"], timeout=120)
+    plain = run_qemu(board, elfs["ON"], timeout=120)
+    assert placed.returncode == 0 and placed.console == plain.console, placed.console
+    rep, ref = size_report(elfs["PLACED"], board), size_report(elfs["ON"], board)
+    where = {name: (addr, size, region) for name, addr, size, region in rep.placed}
+    assert where[".psram_arena"] == (0x60000000, ref.arena, "outside")
+    assert where[".model_weights"][2] == "flash" and rep.weights_placed == where[".model_weights"][1]
+    assert 0.99 * ref.weights < rep.weights_placed < ref.weights      # all but the params structs
+    assert rep.arena == rep.arena_placed == ref.arena and rep.flash == ref.flash
+    assert rep.ram == ref.ram - ref.arena
+    assert "(outside the board's flash and RAM)" in rep.render()

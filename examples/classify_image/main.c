@@ -29,8 +29,12 @@
 #define ARENA_ALIGN SHAPES_V1_ARENA_ALIGN
 #endif
 
-/* The one arena. (Named `arena`: `firmware size` reports a symbol of that name as the arena.) */
-static int8_t arena[ARENA_BYTES] __attribute__((aligned(ARENA_ALIGN)));
+/* The one arena. (Named `arena`: `firmware size` reports a symbol of that name as the arena.)
+ * EXAMPLE_ARENA_SECTION places it (CMake option CLASSIFY_PLACED: PSRAM). */
+#ifndef EXAMPLE_ARENA_SECTION
+#define EXAMPLE_ARENA_SECTION
+#endif
+static int8_t arena[ARENA_BYTES] __attribute__((aligned(ARENA_ALIGN))) EXAMPLE_ARENA_SECTION;
 
 /* The counter the models' _invoke_timed() reads (-DMCUF_COUNTER_READ=example_counter): the
  * board's, which counts instructions on QEMU (SysTick under -icount) and cycles on hardware. */
