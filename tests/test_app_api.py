@@ -165,6 +165,10 @@ def test_external_arena(tmp_path):
     assert lib.model_init(ctypes.c_void_p(base), ctypes.c_size_t(size - 1)) == -2
     assert lib.model_init(ctypes.c_void_p(base + 4), ctypes.c_size_t(size)) == -3
     assert not model._input()
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import FirmwareBuildError, build_firmware
+    with pytest.raises(FirmwareBuildError, match="emitted with --arena external"):
+        build_firmware(tmp_path / "gen", get_board("qemu-mps2-an500"))   # the bench has no arena to give
     ref = ReferenceModel(RGB96)
     x = deterministic_input(man["input"]["bytes"])
     for offset in (0, 48):            # two placements: the model works wherever its arena is
