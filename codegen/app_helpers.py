@@ -151,6 +151,15 @@ static int8_t arena[{up}_ARENA_SIZE] MCUF_ALIGNED({ARENA_ALIGN}) {up}_ARENA_SECT
 """
 
 
+def extend_header(header: str, section: str) -> str:
+    """model.h with `section` added before its closing `extern "C"` block, and <stddef.h>."""
+    head, sep, tail = header.rpartition("\n#ifdef __cplusplus\n}")
+    if not sep:
+        raise ValueError("model.h has no closing extern \"C\" block")
+    head = head.replace("#include <stdint.h>\n", "#include <stddef.h>\n#include <stdint.h>\n", 1)
+    return head + "\n" + section + sep + tail
+
+
 def header(name: str, out_size: int, labels: list[str] | None, pixel_how: str, key: str,
            scale: float, zero_point: int, external: bool) -> str:
     """The application section of model.h: placement, helpers, hook and timing."""

@@ -35,7 +35,7 @@ def cmd_emit(args) -> int:
     t0 = time.perf_counter()
     app = AppOptions(labels=read_labels(args.labels) if args.labels else None,
                      input_range=args.input_range, arena_external=args.arena == "external")
-    man = generate(args.model, args.output, args.target, args.name, args.kernels, app)
+    man = generate(args.model, args.output, args.target, args.name, args.kernels, app=app)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
