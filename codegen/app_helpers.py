@@ -93,6 +93,25 @@ def pixel_table(scale: float, zero_point: int, key: str) -> np.ndarray:
     return np.clip(q.astype(np.int64) + int(zero_point), -128, 127).astype(np.int8)
 
 
+@dataclass
+class PixelConversion:
+    """How <name>_input_from_pixels() turns a uint8 pixel into the int8 input.
+    key: the pixel range ("0:1", "-1:1", "0:255"); table: int8 [256]; doc: model.h's sentence."""
+    key: str
+    table: np.ndarray
+    doc: str
+
+
+def pixel_conversion(scale: float, zero_point: int, choice: str = "auto") -> PixelConversion:
+    """The conversion for an int8 input of this quantization: TFLite's QUANTIZE of the float
+    preprocessing of the range `choice` (auto: read off the quantization, see pixel_range)."""
+    key = pixel_range(scale, zero_point, choice)
+    return PixelConversion(key, pixel_table(scale, zero_point, key),
+                           f"exactly what TFLite gives for the float preprocessing x = {RANGES[key]} (pixels "
+                           f"0..255 onto [{key.replace(':', ', ')}]) followed by the model's QUANTIZE (scale "
+                           f"{scale!r}, zero point {zero_point}: round half away from zero, saturate)")
+
+
 def pixel_expression(table: np.ndarray) -> tuple[str, str]:
     """(C expression of the uint8 `p` giving the input byte, how it is computed): integer
     arithmetic where the table is an offset (`p - 128` for most models), else a lookup table."""
@@ -102,6 +121,18 @@ def pixel_expression(table: np.ndarray) -> tuple[str, str]:
         return f"(int8_t)((int)p - {-off})" if off < 0 else f"(int8_t)((int)p + {off})", \
             f"an offset: input = pixel {'-' if off < 0 else '+'} {abs(off)}"
     return "pixel_lut[p]", "a 256-entry table (the conversion is not an integer offset)"
+
+
+def _wrap(text: str, width: int = 92) -> str:
+    """A comment paragraph: ' * ' lines of at most `width` characters."""
+    lines, line = [], ""
+    for word in text.split():
+        if line and len(line) + 1 + len(word) > width - 3:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}" if line else word
+    return "\n".join(f" * {s}" for s in lines + [line])
 
 
 def _c_string(s: str) -> str:
@@ -160,8 +191,8 @@ def extend_header(header: str, section: str) -> str:
     return head + "\n" + section + sep + tail
 
 
-def header(name: str, out_size: int, labels: list[str] | None, pixel_how: str, key: str,
-           scale: float, zero_point: int, external: bool) -> str:
+def header(name: str, out_size: int, labels: list[str] | None, pixel_how: str,
+           px: PixelConversion, external: bool) -> str:
     """The application section of model.h: placement, helpers, hook and timing."""
     up = name.upper()
     ext = f"#ifndef {up}_ARENA_EXTERNAL\n#define {up}_ARENA_EXTERNAL 1\n#endif\n" if external else ""
@@ -198,12 +229,10 @@ int {name}_init(void *arena, size_t bytes);
 
 /* ---- Application helpers ----------------------------------------------------------------
  * Pixels: {name}_input_from_pixels() writes {up}_INPUT_SIZE input bytes from as many 8-bit pixel
- * values (in the input's layout, e.g. HWC RGB). The conversion is exactly what TFLite gives for
- * the float preprocessing x = {RANGES[key]} (pixels 0..255 onto [{key.replace(':', ', ')}]) followed by
- * the model's QUANTIZE (scale {scale!r}, zero point {zero_point}: round half away from zero,
- * saturate); computed at generation time, it is {pixel_how}.
+ * values (in the input's layout, e.g. HWC RGB). The conversion is
+{_wrap(px.doc + f"; computed at generation time, it is {pixel_how}.")}
  * Returns {up}_OK, {up}_ERR_NO_ARENA or {up}_ERR_BAD_ARGUMENT (null pixels, count != INPUT_SIZE). */
-#define {up}_INPUT_RANGE "{key}"
+#define {up}_INPUT_RANGE "{px.key}"
 int8_t {name}_quantize_pixel(uint8_t p);
 int {name}_input_from_pixels(const uint8_t *pixels, uint32_t count);
 
