@@ -6,7 +6,9 @@
 For each model and board: emit, build (-O2), run under QEMU with -icount shift=0, and record
 instructions per inference (exact on mps2: SysTick x 40), flash (code / weights), RAM (arena /
 stack high-water / rest), QEMU wall time, and whether the output equals TFLite's reference.
---tflm adds TFLite Micro's planned activation arena for the same model (the `tflite-micro`
+On qemu-mps3-an547 (Cortex-M55) each model runs twice: with its default kernel set, the Helium
+(MVE) one, and with the DSP kernels; a table compares both with TFLite Micro + CMSIS-NN's MVE
+build there (ANCHOR_M55). --tflm adds TFLite Micro's planned activation arena for the same model (the `tflite-micro`
 PyPI package; install it only for this). --profile adds per-layer instruction counts.
 Writes benchmarks/results.md and benchmarks/results.json.
 """
@@ -35,6 +37,17 @@ MODELS = sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite")) + \
     sorted((ROOT / "benchmarks" / "models").glob("*.tflite"))
 ANCHOR = {"vww96_q": {"instructions": 24_018_880, "arena": 100_644, "text": 444_916},
           "mbnet128_0.25_q": {"instructions": 44_688_680, "arena": 168_836, "text": 732_180}}
+# TFLite Micro + CMSIS-NN built for cortex-m55 (its Helium/MVE paths), QEMU mps3-an547, same
+# input; the ShuffleNets with TFLM's reference 5-D TRANSPOSE (stock CMSIS-NN skips it and gives
+# wrong outputs). Source: benchmarks/models/README.md ("Anchor on Cortex-M55").
+ANCHOR_M55 = {"vww96_q": 6_555_094, "mbnet128_0.25_q": 12_837_750,
+              "mobilenet_v1_a025_128_gray": 12_051_594, "mobilenet_v1_a025_96_rgb": 6_869_250,
+              "mobilenet_v2_a035_96_rgb": 13_542_938, "mobilenet_v3_large_a025_96_rgb": 25_756_719,
+              "mobilenet_v3_small_a050_96_rgb": 20_391_625, "shufflenet_v1_g3_96_rgb": 8_400_063,
+              "shufflenet_v2_x05_96_rgb": 4_923_000, "torch_layout_96_nchw": 2_704_875}
+M55_GOAL = 0.60   # issue #22: the MVE set at <= 0.60x the anchor on every model above
+# boards that run a second kernel set besides their default (the M55: its DSP kernels too)
+EXTRA_KERNELS = {"qemu-mps3-an547": ["dsp"]}
 
 
 def tflm_arena(model: Path) -> int | None:
@@ -47,16 +60,16 @@ def tflm_arena(model: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def bench_one(model: Path, board_name: str, work: Path, profile: bool) -> dict:
+def bench_one(model: Path, board_name: str, work: Path, profile: bool, kernels: str = "auto") -> dict:
     board = get_board(board_name)
-    gen = work / f"{model.stem}-{board.name}"
-    man = generate(model, gen, board.target)
+    gen = work / f"{model.stem}-{board.name}-{kernels}"
+    man = generate(model, gen, board.target, kernels=kernels)
     defines = ["BENCH_PROFILE", "MCUF_LAYER_HOOK=bench_layer_hook"] if profile else []
     fw = build_firmware(gen, board, defines=defines)
     res = run_qemu(board, fw.elf, timeout=1800)
     bench = parse_bench(res.console)
     ref = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1).tolist()
-    row = {"model": model.stem, "board": board.name, "target": board.target,
+    row = {"model": model.stem, "board": board.name, "target": board.target, "kernels": man["kernels"],
            "instructions": bench["time"], "unit": bench["unit"], "macs": man["macs"],
            "bit_exact": bench["output"] == ref, "output_head": bench["output"][:4],
            "flash_code": fw.size.code + fw.size.other_rodata + fw.size.data_init,
@@ -72,13 +85,25 @@ def bench_one(model: Path, board_name: str, work: Path, profile: bool) -> dict:
 def render(rows: list[dict], tflm: dict, commit: str) -> str:
     out = [f"Measured at commit `{commit}` on QEMU 7.2 with `-icount shift=0`, arm-none-eabi-gcc 12.2, -O2.",
            "Input: `input[i] = (int8)(((i*7 + 3) % 256) - 128)`. Instructions are per inference.",
-           "", "| model | board | instructions | instr/MAC | flash code | flash weights | arena | stack used | RAM other | TFLM arena | bit-exact | QEMU s |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|"]
+           "", "| model | board | kernels | instructions | instr/MAC | flash code | flash weights | arena | stack used | RAM other | TFLM arena | bit-exact | QEMU s |",
+           "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|"]
     for r in rows:
         t = tflm.get(r["model"])
-        out.append(f"| {r['model']} | {r['board']} | {r['instructions']:,} | {r['instructions'] / r['macs']:.2f} | "
+        out.append(f"| {r['model']} | {r['board']} | {r.get('kernels', '')} | {r['instructions']:,} | {r['instructions'] / r['macs']:.2f} | "
                    f"{r['flash_code']:,} | {r['flash_weights']:,} | {r['ram_arena']:,} | {r['ram_stack_used']:,} | {r['ram_other']:,} | "
                    f"{'' if t is None else f'{t:,}'} | {'yes' if r['bit_exact'] else 'NO'} | {r['qemu_seconds']} |")
+    m55 = {(r["model"], r.get("kernels")): r["instructions"] for r in rows if r["board"] == "qemu-mps3-an547"}
+    m55_models = [m for m in dict.fromkeys(r["model"] for r in rows) if (m, "mve") in m55]
+    if m55_models:
+        out += ["", "Cortex-M55 (mps3-an547): the DSP kernels, the Helium (MVE) kernels, and TFLite Micro + "
+                "CMSIS-NN's MVE build (benchmarks/models/README.md); goal <= "
+                f"{M55_GOAL:.2f}x:", "",
+                "| model | DSP | MVE | anchor (MVE) | MVE / anchor | DSP / MVE |", "|---|---:|---:|---:|---:|---:|"]
+        for m in m55_models:
+            mve, dsp, a = m55[m, "mve"], m55.get((m, "dsp")), ANCHOR_M55.get(m)
+            out.append(f"| {m} | {'' if dsp is None else f'{dsp:,}'} | {mve:,} | {'' if a is None else f'{a:,}'} | "
+                       f"{'' if a is None else f'{mve / a:.3f}x' + (' (over)' if mve / a > M55_GOAL else '')} | "
+                       f"{'' if dsp is None else f'{dsp / mve:.2f}x'} |")
     anchored = [r for r in rows if r["model"] in ANCHOR and r["board"] == "qemu-mps2-an500"]
     if anchored:
         out += ["", "Against the anchor (TFLite Micro + CMSIS-NN, same emulated Cortex-M7; see benchmarks/models/README.md):",
@@ -92,7 +117,7 @@ def render(rows: list[dict], tflm: dict, commit: str) -> str:
     for r in rows:
         if "layers" in r:
             top = sorted(r["layers"], key=lambda l: -l["instructions"])[:8]
-            out += ["", f"Slowest layers, {r['model']} on {r['board']}:", "",
+            out += ["", f"Slowest layers, {r['model']} on {r['board']} ({r.get('kernels', '')} kernels):", "",
                     "| layer | op | kernel | MACs | instructions | instr/MAC |", "|---:|---|---|---:|---:|---:|"]
             for l in top:
                 ratio = f"{l['instructions'] / l['macs']:.2f}" if l["macs"] else ""
@@ -113,13 +138,14 @@ def main() -> int:
     models = [Path(m) for m in args.models.split(",")]
     boards = args.boards.split(",")
     rows, tflm = [], {}
+    runs = [(m, b, k) for m in models for b in boards for k in ["auto", *EXTRA_KERNELS.get(b, [])]]
     with tempfile.TemporaryDirectory(prefix="mcuforge-bench-") as tmp:
-        total = len(models) * len(boards)
-        for i, (m, b) in enumerate(((m, b) for m in models for b in boards), 1):
+        total = len(runs)
+        for i, (m, b, k) in enumerate(runs, 1):
             t0 = time.perf_counter()
-            row = bench_one(m, b, Path(tmp), args.profile)
+            row = bench_one(m, b, Path(tmp), args.profile, k)
             rows.append(row)
-            print(f"[{i}/{total}] {m.stem} on {b}: {row['instructions']:,} instructions, arena "
+            print(f"[{i}/{total}] {m.stem} on {b} ({row['kernels']}): {row['instructions']:,} instructions, arena "
                   f"{row['ram_arena']:,} B, bit-exact {row['bit_exact']} ({time.perf_counter() - t0:.1f} s)",
                   flush=True)
     if args.tflm:

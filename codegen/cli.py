@@ -134,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU the code is for (default: host); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
-                   help="auto (default): the DSP-optimized kernels where the target has SIMD "
-                        "(cortex-m4/m7/m55), the portable reference kernels elsewhere")
+                   help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
+                        "kernels where the target has SIMD (cortex-m4/m7), the portable reference "
+                        "kernels elsewhere")
     e.add_argument("--name", default="model",
                    help="C prefix and file names (default: model -> model_invoke(), model.h)")
     e.add_argument("--labels", metavar="FILE",
@@ -163,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("model", metavar="MODEL")
     v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--kernels", default="reference", choices=("reference", "dsp"),
-                   help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated)")
+    v.add_argument("--kernels", default="reference", choices=("reference", "dsp", "mve"),
+                   help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated; "
+                        "mve: the Helium set's host build, plain C with its layouts and constants)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
     v.set_defaults(fn=cmd_verify)
 

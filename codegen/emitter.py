@@ -101,7 +101,7 @@ extern "C" {{
 #define {upper}_OUTPUT_ZERO_POINT ({y.quant.zero_point})
 #define {upper}_ARENA_SIZE {plan.arena_bytes}
 #define {upper}_NUM_LAYERS {len(steps)}
-#define {upper}_KERNELS_DSP {1 if kernels == "dsp" else 0}   /* 1: kernels/optimized, 0: reference */
+#define {upper}_KERNELS_DSP {1 if kernels in ("dsp", "mve") else 0}   /* 1: kernels/optimized (dsp or mve), 0: reference */
 
 /* Input shape {list(x.shape)}, output shape {list(y.shape)} (NHWC). */
 #define {upper}_INPUT_SHAPE {{{", ".join(str(d) for d in ([1] * (4 - len(x.shape)) + list(x.shape))[-4:])}}}

@@ -12,8 +12,9 @@ from .ops import OPS, SUPPORTED_OPS, ConstArray, Step  # noqa: F401  (re-exporte
 
 
 def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Step]:
-    """One operator's steps (a SPLIT makes one per output). kernels: 'reference' (portable C)
-    or 'dsp' (optimized, chosen per layer where one fits). UnsupportedModelError: no record
+    """One operator's steps (a SPLIT makes one per output). kernels: 'reference' (portable C),
+    'dsp' (optimized, chosen per layer where one fits) or 'mve' (Helium where one of its kernels
+    fits, else as 'dsp': codegen/ops/mve.py). UnsupportedModelError: no record
     with a lowering, or the lowering refuses the operator."""
     rec = OPS.get(op.type)
     if rec is None or rec.lower is None:

@@ -106,6 +106,30 @@ def _wrap32(x: int) -> int:
     return (x + (1 << 31)) % (1 << 32) - (1 << 31)
 
 
+# --- The Helium (MVE) kernels' output stage (codegen/kernels/include/mcuf_mve.h) ---
+
+def _sat32(x: int) -> int:
+    return max(-(1 << 31), min((1 << 31) - 1, x))
+
+
+def mve_requantize(x: int, multiplier: int, shift: int) -> int:
+    """The _mve kernels' output stage, instruction by instruction, as the Armv8.1-M
+    pseudocode defines each (CMSIS-NN's arm_requantize_mve): VSHL.S32 by the left shift
+    (wrapping), VQRDMULH.S32 (sat((2ab + 2^31) >> 32)), the correction VQADD(v, v >> 31) where
+    there is a right shift (the general copies compute it as VSHR #31 of VAND with the
+    negative shift), then VRSHL.S32 by -right ((v + 2^(right-1)) >> right in full precision).
+    Equal to multiply_by_quantized_multiplier for every int32 x and shift in [-31, 30]
+    (tests/test_quantization.py): VQRDMULH is SaturatingRoundingDoublingHighMul exactly, and
+    rounding half up of v - 1 for v < 0 is rounding half away from zero of v."""
+    left, right = max(shift, 0), max(-shift, 0)
+    v = _wrap32(x << left)
+    v = _sat32((2 * v * multiplier + (1 << 31)) >> 32)
+    if right:
+        v = _sat32(v + (v >> 31))
+        v = (v + (1 << (right - 1))) >> right
+    return v
+
+
 # --- Softmax (reference_ops::Softmax, int8) ---
 
 SOFTMAX_SCALED_DIFF_INTEGER_BITS = 5

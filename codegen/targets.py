@@ -12,11 +12,13 @@ class Target:
     fpu: str | None
     dsp: bool                   # has the DSP extension (SMLAD & co)
     description: str
+    mve: bool = False           # has Helium (M-profile Vector Extension)
 
     @property
     def default_kernels(self) -> str:
-        """'dsp' (kernels/optimized/) where the core has SIMD, else 'reference'."""
-        return "dsp" if self.dsp else "reference"
+        """'mve' (the Helium kernels, DSP ones where none fits) on Helium cores, 'dsp'
+        (kernels/optimized/) where the core has SIMD, else 'reference'."""
+        return "mve" if self.mve else "dsp" if self.dsp else "reference"
 
     @property
     def cflags(self) -> list[str]:
@@ -33,13 +35,13 @@ class Target:
 TARGETS = {t.name: t for t in (
     Target("cortex-m7", "cortex-m7", "hard", "fpv5-d16", True, "Armv7E-M, DSP, double-precision FPU"),
     Target("cortex-m4", "cortex-m4", "hard", "fpv4-sp-d16", True, "Armv7E-M, DSP, single-precision FPU"),
-    Target("cortex-m55", "cortex-m55", "hard", "auto", True, "Armv8.1-M, Helium (MVE)"),
+    Target("cortex-m55", "cortex-m55", "hard", "auto", True, "Armv8.1-M, Helium (MVE)", mve=True),
     Target("cortex-m0plus", "cortex-m0plus", "soft", None, False, "Armv6-M, no DSP, no FPU"),
     Target("host", None, None, None, False, "the machine running codegen (tests, simulation)"),
 )}
 
 
-KERNEL_SETS = ("auto", "reference", "dsp")
+KERNEL_SETS = ("auto", "reference", "dsp", "mve")
 
 
 def get_target(name: str) -> Target:

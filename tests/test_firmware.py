@@ -54,7 +54,9 @@ def test_runs_on_qemu_bit_exact(model, board, tmp_path, references):
     bench = parse_bench(res.console)
     host = HostModel(tmp_path / "gen").invoke(deterministic_input(man["input"]["bytes"]))
     assert bench["output"] == host.reshape(-1).tolist() == references[model.stem]
-    assert bench["unit"] == "instructions (QEMU)" and bench["time"] > man["macs"]
+    # above the physical floor: one MAC per instruction, 16 (VMLADAV.S8) with Helium
+    floor = man["macs"] // (16 if man["kernels"] == "mve" else 1)
+    assert bench["unit"] == "instructions (QEMU)" and bench["time"] > floor
     assert 0 < bench["stack"] < fw.size.stack
     assert bench["arena"] == man["arena_bytes"] == fw.size.arena
 

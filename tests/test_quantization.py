@@ -48,6 +48,42 @@ def test_fast_output_stage_refuses_what_it_cannot_do():
     assert q.fast_requant_exact_for(-23, 100, -128)
 
 
+@pytest.mark.parametrize("shift", [-31, -24, -12, -7, -2, -1, 0, 1, 5, 30])
+def test_mve_output_stage_equals_tflite_double_rounding(shift):
+    """The Helium kernels' output stage (CMSIS-NN's arm_requantize_mve: VQRDMULH, a saturating
+    -1 on negatives, VRSHL's round-half-up shift) is MultiplyByQuantizedMultiplier bit for bit:
+    every tie of the right shift of both signs (where half-up and half-away-from-zero differ
+    without the correction), the int32 extremes and INT32_MIN * INT32_MIN included."""
+    rng = np.random.default_rng(shift + 77)
+    right = max(-shift, 0)
+    near_one = (1 << 31) - 1      # VQRDMULH(x, 2^31 - 1) == x for |x| < 2^30: ties stay ties
+    ties = [(2 * k + 1) << (right - 1) for k in range(-300, 300)] if right else []
+    ties = [t for t in ties if abs(t) < 1 << 30]
+    multipliers = ([1 << 30, near_one, (1 << 30) + 1, -(1 << 31), 0]
+                   + [int(v) for v in rng.integers(1 << 30, 1 << 31, 12)])
+    xs = (list(range(-600, 600)) + ties + [int(v) for v in rng.integers(-(1 << 31), 1 << 31, 300)]
+          + [-(1 << 31), (1 << 31) - 1, -(1 << 31) + 1, -(1 << 30), 1 << 30, (1 << 30) - 1])
+    for m in multipliers:
+        for x in xs:
+            assert q.mve_requantize(x, m, shift) == q.multiply_by_quantized_multiplier(x, m, shift), (x, m)
+    if 0 < right < 31:   # (at 31 the only ties are +-2^30, not kept by VQRDMULH(x, ~1))
+        # the ties really are exercised: without the correction, VRSHL alone rounds the
+        # negative ones up (toward zero) where TFLite rounds away from zero
+        neg = [t for t in ties if t < 0]
+        assert neg and all(q.saturating_rounding_doubling_high_mul(t, near_one) == t for t in neg)
+        assert all((t + (1 << (right - 1))) >> right != q.rounding_divide_by_pot(t, right) for t in neg)
+
+
+def test_mve_avgpool_division_by_multiplication_is_exact():
+    """mcuf_avgpool_s8_mve divides t = |sum| + count/2 (< 2^16 for windows of at most 256
+    cells) by count as one VMULH.U32 by ceil(2^32 / count): equal to floor(t / count) for
+    every t below 2^16 and every count from 2 to 256."""
+    t = np.arange(1 << 16, dtype=np.uint64)
+    for count in range(2, 257):
+        m = np.uint64(((1 << 32) + count - 1) // count)
+        assert np.array_equal((t * m) >> np.uint64(32), t // np.uint64(count)), count
+
+
 def test_mean_multiplier_folds_the_count():
     m, s = q.mean_multiplier(0.02, 0.02, 9)
     assert abs(m * 2.0 ** (s - 31) - 1 / 9) < 1e-6

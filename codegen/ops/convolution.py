@@ -8,6 +8,7 @@ from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator
 from .common import _act, _bias, _channel_quant, _nhwc, _out_size, _require_int8, _same_padding, _t
+from . import mve
 from .registry import INT8, ConstArray, OpRecord, Step, register_kernel, register_op
 from .shapes import ShapeError, conv_out_size, fmt, input_shape, int_option, padding_option
 
@@ -235,11 +236,16 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
                  and p["pad_top"] == p["pad_left"] == 0 and not grouped
                  and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
     folded = _folded_bias(bias, p["input_offset"], rows)
+    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
+    if kernels == "mve":   # the Helium set; the DSP kernels where none of its kernels fits
+        step = mve.lower_conv(op, x, y, p, mult, shift, rows, folded, pointwise, grouped, macs)
+        if step is not None:
+            return step
+        kernels = "dsp"
     rq, fast = None, False
     if kernels == "dsp" and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
-    macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"] * p["filter_in_c"]
     if rq is not None and pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
@@ -288,6 +294,11 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     taps = w.data.reshape(-1, p["out_c"])                   # [tap][channel]
     macs = p["out_h"] * p["out_w"] * p["out_c"] * p["k_h"] * p["k_w"]
     folded = _folded_bias(bias, p["input_offset"], taps.T)
+    if kernels == "mve":   # the Helium set; the DSP kernels where none of its kernels fits
+        step = mve.lower_depthwise(op, x, y, p, mult, shift, taps, folded, macs)
+        if step is not None:
+            return step
+        kernels = "dsp"
     if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
         three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,

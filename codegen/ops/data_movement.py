@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator, Tensor
+from . import mve
 from .common import _const_ints, _operand, _require_int8, _same_quant, _t
 from .registry import INDEX, INT8, ConstArray, OpRecord, Step, register_kernel, register_op
 from .shapes import ShapeError, axis_index, const_ints, fmt, input_shape, shape_of
@@ -223,7 +224,7 @@ def _row_major_strides(shape) -> list[int]:
     return strides
 
 
-def _copy_step(op, x: Tensor, y: Tensor, dims, strides, offset: int = 0) -> Step:
+def _copy_step(op, x: Tensor, y: Tensor, dims, strides, offset: int = 0, kernels: str = "reference") -> Step:
     """A strided gather of y from x. Extent-1 dimensions are dropped and neighbours that stay
     contiguous merged: a channel shuffle's 5-D transpose is a 3-D copy."""
     merged: list[list[int]] = []
@@ -240,8 +241,9 @@ def _copy_step(op, x: Tensor, y: Tensor, dims, strides, offset: int = 0) -> Step
     pad = [0] * (COPY_MAX_DIMS - len(merged))
     p = dict(offset=offset, dims=len(merged), out_dims=[d for d, _ in merged] + pad,
              in_strides=[s for _, s in merged] + pad)
-    return Step(op, "mcuf_copy_s8", "mcuf_copy_params", p, [("in", x.index), ("out", y.index)],
+    step = Step(op, "mcuf_copy_s8", "mcuf_copy_params", p, [("in", x.index), ("out", y.index)],
                 [x.index], y.index)
+    return mve.retarget(step) if kernels == "mve" else step
 
 
 def lower_transpose(graph, op, kernels: str = "reference") -> Step:
@@ -249,7 +251,7 @@ def lower_transpose(graph, op, kernels: str = "reference") -> Step:
     _same_quant(x, y)
     perm = _const_ints(graph, op.inputs[1], "the permutation")
     st = _row_major_strides(x.shape)
-    return _copy_step(op, x, y, [x.shape[a] for a in perm], [st[a] for a in perm])
+    return _copy_step(op, x, y, [x.shape[a] for a in perm], [st[a] for a in perm], kernels=kernels)
 
 
 def lower_split(graph, op, kernels: str = "reference") -> list[Step]:
@@ -262,7 +264,7 @@ def lower_split(graph, op, kernels: str = "reference") -> list[Step]:
     for o in op.outputs:
         y = _t(graph, o)
         _same_quant(x, y)
-        steps.append(_copy_step(op, x, y, y.shape, st, start * st[axis]))
+        steps.append(_copy_step(op, x, y, y.shape, st, start * st[axis], kernels=kernels))
         start += y.shape[axis]
     return steps
 
@@ -305,7 +307,7 @@ def lower_slice(graph, op, kernels: str = "reference") -> Step:
         raise UnsupportedModelError(f"slice of {count} elements does not match the output {list(y.shape)}")
     st = _row_major_strides(x.shape)
     offset = sum(b * s for b, s in zip(begin, st))
-    return _copy_step(op, x, y, count, [s * k for s, k in zip(st, step)], offset)
+    return _copy_step(op, x, y, count, [s * k for s, k in zip(st, step)], offset, kernels=kernels)
 
 
 def lower_concat(graph, op, kernels: str = "reference") -> Step:

@@ -7,6 +7,7 @@ import numpy as np
 from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator
+from . import mve
 from .common import _act, _operand, _require_int8, _t
 from .registry import INT8, OpRecord, Step, register_kernel, register_op
 from .shapes import ShapeError, broadcast, fmt, input_shape
@@ -55,7 +56,8 @@ def lower_add(graph, op, kernels: str = "reference") -> Step:
              input2_multiplier=m2, input2_shift=s2, output_multiplier=mo, output_shift=s_o,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
     if a.shape == b.shape and not consts:
-        return Step(op, "mcuf_add_s8", "mcuf_add_params", p, args, ins, y.index)
+        step = Step(op, "mcuf_add_s8", "mcuf_add_params", p, args, ins, y.index)
+        return mve.retarget(step) if kernels == "mve" else step
     # broadcasting, or a constant operand (layer norm's epsilon)
     return Step(op, "mcuf_add_broadcast_s8", "mcuf_add_broadcast_params", dict(add=p, **walk),
                 args, ins, y.index, 0, consts)

@@ -6,6 +6,7 @@ import numpy as np
 from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator
+from . import mve
 from .common import _act, _const_ints, _nhwc, _require_int8, _same_padding, _t
 from .registry import INDEX, INT8, OpRecord, Step, register_kernel, register_op
 from .shapes import axis_index, const_ints, conv_out_size, fmt, input_shape, int_option, padding_option
@@ -69,8 +70,9 @@ def lower_pool(graph, op, kernels: str = "reference") -> Step:
              pad_left=_same_padding(padding, sw, 1, in_w, k_w, out_w),
              act_min=act_min, act_max=act_max)
     kernel = "mcuf_avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "mcuf_maxpool_s8"
-    return Step(op, kernel, "mcuf_pool_params", p, [("in", x.index), ("out", y.index)],
+    step = Step(op, kernel, "mcuf_pool_params", p, [("in", x.index), ("out", y.index)],
                 [x.index], y.index)
+    return mve.retarget(step) if kernels == "mve" else step
 
 
 def lower_mean(graph, op, kernels: str = "reference") -> Step:

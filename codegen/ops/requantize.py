@@ -5,6 +5,7 @@ import numpy as np
 
 from .. import quantization as q
 from .common import _require_int8, _t
+from . import mve
 from .registry import INT8, OpRecord, Step, register_kernel, register_op
 from .shapes import same_as_input
 
@@ -20,8 +21,9 @@ def lower_requantize(graph, op, kernels: str = "reference") -> Step:
     act_min, act_max = q.activation_range(act, y.quant.scale, y.quant.zero_point)
     p = dict(size=y.size, input_offset=-x.quant.zero_point, multiplier=m, shift=s,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
-    return Step(op, "mcuf_requantize_s8", "mcuf_requantize_params", p,
+    step = Step(op, "mcuf_requantize_s8", "mcuf_requantize_params", p,
                 [("in", x.index), ("out", y.index)], [x.index], y.index)
+    return mve.retarget(step) if kernels == "mve" else step
 
 
 for _name in ("QUANTIZE", "RELU", "RELU6", "RELU_N1_TO_1"):

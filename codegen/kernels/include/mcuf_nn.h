@@ -109,6 +109,40 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
                                          const int32_t *multiplier, const int8_t *shift,
                                          int8_t *output, int16_t *scratch);
 
+/* Helium (MVE) variants (kernels/optimized/, the _mve files: Cortex-M55/M85; plain C elsewhere):
+ * the input offset folded into bias_folded, TFLite's own per-channel multiplier and shift
+ * (shift in [-31, 30]); the output stage is CMSIS-NN's arm_requantize_mve (see mcuf_mve.h).
+ * The _fast copies need every shift in [-31, -1] and the activation range all of int8; the
+ * general ones take any. */
+
+/* The convolutions' GEMM layout: K = k_h*k_w*in_c (in_c for 1x1) padded with zero weights to
+ * K16, a multiple of 16, and OC to OC4, a multiple of 4; filter [OC4/4][K16/16][4 rows][16];
+ * params per block of four output channels: [4 folded biases][4 multipliers][4 shifts] int32. */
+
+/* 1x1, stride 1, no padding, any in_c and group count (the layout per group, groups after
+ * each other) */
+void mcuf_conv_1x1_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *params, int8_t *output);
+void mcuf_conv_1x1_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                               const int32_t *params, int8_t *output);
+
+/* one group, any kernel size, stride, dilation and padding; scratch: K16 bytes (an im2col row) */
+void mcuf_conv_s8_mve(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *params, int8_t *output, int16_t *scratch);
+void mcuf_conv_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *params, int8_t *output, int16_t *scratch);
+
+/* 3x3, depth multiplier 1, no dilation: filter [3][3][C] (TFLite's); scratch: one channel's
+ * padded plane, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4*stride_w bytes */
+void mcuf_depthwise_conv_3x3_s8_mve(const mcuf_conv_params *p, const int8_t *input,
+                                    const int8_t *filter, const int32_t *bias_folded,
+                                    const int32_t *multiplier, const int32_t *shift,
+                                    int8_t *output, int16_t *scratch);
+void mcuf_depthwise_conv_3x3_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input,
+                                         const int8_t *filter, const int32_t *bias_folded,
+                                         const int32_t *multiplier, const int32_t *shift,
+                                         int8_t *output, int16_t *scratch);
+
 typedef struct {
     uint16_t batches, in_depth, out_depth;
     uint8_t per_channel;       /* multiplier/shift have out_depth entries, else one */
@@ -132,6 +166,10 @@ typedef struct {
 
 void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE), sixteen channels per vector (plain C without MVE) */
+void mcuf_maxpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* AVERAGE_POOL_2D with Helium (MVE), four channels per vector, windows of at most 256 cells */
+void mcuf_avgpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 
 /* MEAN over adjacent axes, the input seen as [batches][count][channels] (H*W in a global
  * pooling, the last axis in a layer norm): the zero-point-corrected sum requantized, 1/count
@@ -160,6 +198,9 @@ typedef struct {
 
 void mcuf_add_s8(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
                  int8_t *output);
+/* the same with Helium (MVE), four elements per vector (plain C without MVE) */
+void mcuf_add_s8_mve(const mcuf_add_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
 
 /* ADD with 4-D broadcasting (a constant, a per-row statistic): the same arithmetic; strides
  * in elements, 0 where an input is broadcast. */
@@ -223,6 +264,8 @@ typedef struct {
 
 /* QUANTIZE int8 -> int8, and standalone RELU / RELU6 (same arithmetic, narrower range). */
 void mcuf_requantize_s8(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE), four elements per vector (plain C without MVE) */
+void mcuf_requantize_s8_mve(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
 
 #define MCUF_COPY_MAX_DIMS 6     /* TFLite's TRANSPOSE limit */
 
@@ -238,6 +281,8 @@ typedef struct {
  * dimensions that stay contiguous, so a channel shuffle is a 3-D copy and a split along
  * channels a 2-D one. */
 void mcuf_copy_s8(const mcuf_copy_params *p, const int8_t *input, int8_t *output);
+/* the same with Helium (MVE): vector row copies and gathers, NCHW -> NHWC as scatters */
+void mcuf_copy_s8_mve(const mcuf_copy_params *p, const int8_t *input, int8_t *output);
 
 typedef struct {
     uint32_t outer;             /* product of the dimensions before the axis */

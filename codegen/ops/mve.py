@@ -1,0 +1,143 @@
+"""The Helium (MVE) kernel set (`--kernels mve`, the default on cortex-m55): its kernel
+records, weight layouts, scratch sizes and the per-layer choice the convolution and
+element-wise families call.
+
+Each function returns the layer's Step on an `_mve` kernel (codegen/kernels/optimized/*_mve.c)
+where one fits, or None: the caller then lowers the layer as for the DSP set, whose kernels
+run on a Helium core too. The MVE kernels take TFLite's own per-channel multipliers and
+shifts (their output stage is CMSIS-NN's arm_requantize_mve, equal to TFLite's
+MultiplyByQuantizedMultiplier: `quantization.mve_requantize`, tests/test_quantization.py) and
+the input offset folded into the bias.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import ConstArray, Step, register_kernel
+
+
+def _shifts_ok(shift, p: dict) -> tuple[bool, bool]:
+    """(usable, fast): every shift in [-31, 30] (what the kernels' VSHL/VRSHL take), and the
+    _fast copies' condition: every shift in [-31, -1] (no left shift, the rounding correction
+    always) and the activation range all of int8."""
+    s = shift.values
+    usable = bool(((s >= -31) & (s <= 30)).all())
+    return usable, usable and bool((s <= -1).all()) and (p["act_min"], p["act_max"]) == (-128, 127)
+
+
+def gemm_layout(rows: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray):
+    """The MVE convolutions' GEMM layout (mcuf_nn.h): rows [OC][K] int8 -> filter
+    [OC4/4][K16/16][4][16] int8 (zero-padded to K16 = K rounded up to 16 and OC4 = OC rounded
+    up to 4, so one pointer walks it 16 bytes at a time), and per block of four channels
+    [4 biases][4 multipliers][4 shifts] int32 (padding channels: 0, 0, -1)."""
+    oc, k = rows.shape
+    k16, oc4 = (k + 15) // 16 * 16, (oc + 3) // 4 * 4
+    w = np.zeros((oc4, k16), np.int8)
+    w[:oc, :k] = rows
+    filt = w.reshape(oc4 // 4, 4, k16 // 16, 16).transpose(0, 2, 1, 3).reshape(-1)
+    prm = np.zeros((3, oc4), np.int64)
+    prm[2] = -1
+    prm[0, :oc], prm[1, :oc], prm[2, :oc] = bias, mult, shift
+    prm = prm.reshape(3, oc4 // 4, 4).transpose(1, 0, 2).reshape(-1)
+    return filt, prm.astype(np.int32)
+
+
+def conv_s8_mve_get_buffer_size(p: dict) -> int:
+    """One im2col row: K = k_h*k_w*in_c rounded up to 16 bytes."""
+    return (p["k_h"] * p["k_w"] * p["in_c"] + 15) // 16 * 16
+
+
+def lower_conv(op, x, y, p: dict, mult, shift, rows: np.ndarray, folded, pointwise: bool,
+               grouped: bool, macs: int):
+    """CONV_2D: mcuf_conv_1x1_s8_mve (pointwise, grouped or not: one GEMM layout per group) or
+    mcuf_conv_s8_mve (any other ungrouped convolution, through one im2col row of K16 bytes in
+    scratch), both on the GEMM layout.
+    rows: [OC][k_h*k_w*in_c] int8; folded: the folded bias or None."""
+    usable, fast = _shifts_ok(shift, p)
+    one_by_one = (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
+                  and p["pad_top"] == p["pad_left"] == 0 and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
+    if folded is None or (grouped and not one_by_one) or not usable:
+        return None
+    n = op.index
+    groups = p["in_c"] // p["filter_in_c"]
+    ocg = p["out_c"] // groups
+    parts = [gemm_layout(rows[g * ocg:(g + 1) * ocg], folded[g * ocg:(g + 1) * ocg],
+                         mult.values[g * ocg:(g + 1) * ocg], shift.values[g * ocg:(g + 1) * ocg])
+             for g in range(groups)]   # a grouped 1x1: one GEMM layout per group
+    f, prm = np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
+    pointwise = pointwise or (grouped and one_by_one)
+    filt = ConstArray(f"op{n}_filter", "int8_t", f)
+    params = ConstArray(f"op{n}_out_params", "int32_t", prm)
+    args = [("in", x.index), ("const", filt), ("const", params), ("out", y.index)]
+    if pointwise:
+        return Step(op, "mcuf_conv_1x1_s8_mve" + "_fast" * fast, "mcuf_conv_params", p, args,
+                    [x.index], y.index, macs, [filt, params])
+    return Step(op, "mcuf_conv_s8_mve" + "_fast" * fast, "mcuf_conv_params", p, args + [("scratch",)],
+                [x.index], y.index, macs, [filt, params])
+
+
+def depthwise_conv_3x3_s8_mve_get_buffer_size(p: dict) -> int:
+    """Scratch of mcuf_depthwise_conv_3x3_s8_mve: one channel's padded plane and the bytes
+    the last vector of a row may read past it; at stride_w 2 the fast path's plane rows are
+    64 + ceil(wp / 2) bytes apart (even columns, then odd ones at 64)."""
+    hp, wp = (p["out_h"] - 1) * p["stride_h"] + 3, (p["out_w"] - 1) * p["stride_w"] + 3
+    deint = 64 + (wp + 1) // 2 if p["stride_w"] == 2 and p["out_w"] <= 60 else wp   # the fast path's rows
+    return max(hp * wp + 4 * p["stride_w"], hp * deint + 16)
+
+
+def lower_depthwise(op, x, y, p: dict, mult, shift, taps: np.ndarray, folded, macs: int):
+    """DEPTHWISE_CONV_2D 3x3, depth multiplier 1, no dilation: mcuf_depthwise_conv_3x3_s8_mve
+    (filter in TFLite's [3][3][C] layout). taps: [9][C] int8."""
+    usable, fast = _shifts_ok(shift, p)
+    if (folded is None or not usable or p["depth_multiplier"] != 1
+            or (p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]) != (3, 3, 1, 1)):
+        return None
+    n = op.index
+    filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps).reshape(-1))
+    b = ConstArray(f"op{n}_bias", "int32_t", folded)
+    return Step(op, "mcuf_depthwise_conv_3x3_s8_mve" + "_fast" * fast, "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, mult, shift])
+
+
+F = "convolution"
+register_kernel("mcuf_conv_1x1_s8_mve", pixel_ordered=True, fast_twin=True, family=F,
+                weight_layout="int8 [OC4/4][K16/16][4][16] + int32 [OC4/4][bias, mult, shift][4] (gemm_layout)")
+register_kernel("mcuf_conv_s8_mve", scratch=conv_s8_mve_get_buffer_size, fast_twin=True, family=F,
+                weight_layout="int8 [OC4/4][K16/16][4][16] + int32 [OC4/4][bias, mult, shift][4] (gemm_layout)")
+register_kernel("mcuf_depthwise_conv_3x3_s8_mve", scratch=depthwise_conv_3x3_s8_mve_get_buffer_size,
+                fast_twin=True, family=F, weight_layout="int8 [1][3][3][C] (TFLite's), folded bias")
+register_kernel("mcuf_add_s8_mve", family="elementwise")
+register_kernel("mcuf_maxpool_s8_mve", family="pooling")
+register_kernel("mcuf_avgpool_s8_mve", family="pooling")
+register_kernel("mcuf_copy_s8_mve", family="data_movement")
+register_kernel("mcuf_requantize_s8_mve", family="requantize")
+
+# portable kernels with an MVE twin taking the same parameters and arguments
+_TWINS = {"mcuf_add_s8": "mcuf_add_s8_mve", "mcuf_maxpool_s8": "mcuf_maxpool_s8_mve",
+          "mcuf_avgpool_s8": "mcuf_avgpool_s8_mve",
+          "mcuf_copy_s8": "mcuf_copy_s8_mve", "mcuf_requantize_s8": "mcuf_requantize_s8_mve"}
+
+
+def retarget(step):
+    """A non-convolution step on its MVE twin where there is one (ADD of equal shapes:
+    mcuf_add_s8_mve, if every shift is one the MVE output stage takes, [-31, 30]; MAX_POOL_2D:
+    mcuf_maxpool_s8_mve; AVERAGE_POOL_2D of at most 256 cells: mcuf_avgpool_s8_mve; the strided copies of TRANSPOSE, SPLIT, SLICE: mcuf_copy_s8_mve;
+    QUANTIZE and standalone RELUs: mcuf_requantize_s8_mve).
+    Same parameters and arguments."""
+    twin = _TWINS.get(getattr(step, "kernel", None))
+    if twin is None:
+        return step
+    p = step.params
+    shifts = [p[k] for k in ("input1_shift", "input2_shift", "output_shift", "shift") if k in p]
+    if twin == "mcuf_avgpool_s8_mve" and p["k_h"] * p["k_w"] > 256:
+        return step   # its exact division by multiplication needs sums below 2^16
+    if twin == "mcuf_copy_s8_mve":
+        # vectors pay off on long rows and on the short-row transpose the kernel walks the
+        # other way (NCHW -> NHWC); a channel shuffle's rows of 2-3 bytes stay scalar
+        row = p["out_dims"][p["dims"] - 1]
+        if not (row >= 16 or (p["dims"] == 2 and p["in_strides"][0] == 1 and row < 16)):
+            return step
+    if all(-31 <= s <= 30 for s in shifts):
+        step.kernel = twin
+    return step
