@@ -61,15 +61,21 @@ def check_labels(labels: list[str] | None, output_shape: list[int]) -> None:
                            f"has {classes} classes; give exactly one non-empty line per class")
 
 
-def pixel_range(scale: float, zero_point: int, choice: str = "auto") -> str:
+LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}
+CTYPES = {"int8": "int8_t", "uint8": "uint8_t"}
+
+
+def pixel_range(scale: float, zero_point: int, choice: str = "auto", dtype: str = "int8") -> str:
     """The range key ("0:1", "-1:1" or "0:255") the pixels 0..255 map onto: `choice`, or for
-    "auto" the standard range nearest to what the int8 input's quantization represents
-    (the same rule as runtime/preprocess.py: resolve_range)."""
+    "auto" the standard range nearest to what the input's quantization represents over its
+    type's values (int8, or uint8 for a legacy uint8 model; the same rule as
+    runtime/preprocess.py: resolve_range)."""
     if choice != "auto":
         if choice not in RANGES:
             raise CodegenError(f"--input-range {choice}: choose one of auto, {', '.join(RANGES)}")
         return choice
-    lo, hi = (-128 - zero_point) * scale, (127 - zero_point) * scale
+    qmin, qmax = LIMITS[dtype]
+    lo, hi = (qmin - zero_point) * scale, (qmax - zero_point) * scale
     spans = {"0:1": (0.0, 1.0), "-1:1": (-1.0, 1.0), "0:255": (0.0, 255.0)}
     return min(spans, key=lambda k: (abs(spans[k][0] - lo) + abs(spans[k][1] - hi)) / (hi - lo))
 
@@ -85,28 +91,35 @@ def pixel_floats(key: str) -> np.ndarray:
     return p
 
 
-def pixel_table(scale: float, zero_point: int, key: str) -> np.ndarray:
-    """int8 [256]: TFLite's QUANTIZE of pixel_floats(key) (reference_ops::AffineQuantize:
-    round(x / (float)scale) half away from zero, + zero_point, saturated to int8)."""
+def pixel_table(scale: float, zero_point: int, key: str, dtype: str = "int8") -> np.ndarray:
+    """[256] of `dtype`: TFLite's QUANTIZE of pixel_floats(key) (reference_ops::AffineQuantize:
+    round(x / (float)scale) half away from zero, + zero_point, saturated to the type)."""
     v = pixel_floats(key) / np.float32(scale)
     q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
-    return np.clip(q.astype(np.int64) + int(zero_point), -128, 127).astype(np.int8)
+    return np.clip(q.astype(np.int64) + int(zero_point), *LIMITS[dtype]).astype(dtype)
 
 
 @dataclass
 class PixelConversion:
-    """How <name>_input_from_pixels() turns a uint8 pixel into the int8 input.
-    key: the pixel range ("0:1", "-1:1", "0:255"); table: int8 [256]; doc: model.h's sentence."""
+    """How <name>_input_from_pixels() turns a uint8 pixel into an input byte.
+    key: the pixel range ("0:1", "-1:1", "0:255"); table: [256] int8 (uint8 for a legacy uint8
+    model, whose input bytes are uint8); doc: model.h's sentence."""
     key: str
     table: np.ndarray
     doc: str
 
+    @property
+    def ctype(self) -> str:
+        return CTYPES[self.table.dtype.name]
 
-def pixel_conversion(scale: float, zero_point: int, choice: str = "auto") -> PixelConversion:
-    """The conversion for an int8 input of this quantization: TFLite's QUANTIZE of the float
-    preprocessing of the range `choice` (auto: read off the quantization, see pixel_range)."""
-    key = pixel_range(scale, zero_point, choice)
-    return PixelConversion(key, pixel_table(scale, zero_point, key),
+
+def pixel_conversion(scale: float, zero_point: int, choice: str = "auto",
+                     dtype: str = "int8") -> PixelConversion:
+    """The conversion for an input of this quantization and type (int8; uint8 for a legacy
+    uint8 model): TFLite's QUANTIZE of the float preprocessing of the range `choice` (auto:
+    read off the quantization, see pixel_range)."""
+    key = pixel_range(scale, zero_point, choice, dtype)
+    return PixelConversion(key, pixel_table(scale, zero_point, key, dtype),
                            f"exactly what TFLite gives for the float preprocessing x = {RANGES[key]} (pixels "
                            f"0..255 onto [{key.replace(':', ', ')}]) followed by the model's QUANTIZE (scale "
                            f"{scale!r}, zero point {zero_point}: round half away from zero, saturate)")
@@ -117,8 +130,11 @@ def pixel_expression(table: np.ndarray) -> tuple[str, str]:
     arithmetic where the table is an offset (`p - 128` for most models), else a lookup table."""
     ramp = np.arange(256, dtype=np.int64)
     off = int(table[0])
+    ctype = CTYPES[table.dtype.name]
     if ((ramp + off) == table.astype(np.int64)).all():
-        return f"(int8_t)((int)p - {-off})" if off < 0 else f"(int8_t)((int)p + {off})", \
+        if off == 0:
+            return f"({ctype})p", "the identity: input = pixel"
+        return f"({ctype})((int)p - {-off})" if off < 0 else f"({ctype})((int)p + {off})", \
             f"an offset: input = pixel {'-' if off < 0 else '+'} {abs(off)}"
     return "pixel_lut[p]", "a 256-entry table (the conversion is not an integer offset)"
 
@@ -233,7 +249,7 @@ int {name}_init(void *arena, size_t bytes);
 {_wrap(px.doc + f"; computed at generation time, it is {pixel_how}.")}
  * Returns {up}_OK, {up}_ERR_NO_ARENA or {up}_ERR_BAD_ARGUMENT (null pixels, count != INPUT_SIZE). */
 #define {up}_INPUT_RANGE "{px.key}"
-int8_t {name}_quantize_pixel(uint8_t p);
+{px.ctype} {name}_quantize_pixel(uint8_t p);
 int {name}_input_from_pixels(const uint8_t *pixels, uint32_t count);
 
 /* Output: {name}_output_float(i) = {up}_OUTPUT_SCALE * (q[i] - {up}_OUTPUT_ZERO_POINT), 0.0f if i is out
@@ -263,13 +279,17 @@ int {name}_invoke_timed(uint32_t *elapsed);
 
 
 def source(name: str, out_size: int, labels: list[str] | None, table: np.ndarray, expr: str,
-           x_off: int, y_off: int) -> str:
-    """The definitions of header()'s functions, appended to model.c."""
+           x_off: int, y_off: int, out_dtype: str = "int8") -> str:
+    """The definitions of header()'s functions, appended to model.c. The input bytes are of
+    table's type, the output bytes of out_dtype (uint8 for a legacy uint8 model)."""
     up = name.upper()
+    in_t, out_t = CTYPES[table.dtype.name], CTYPES[out_dtype]
+    in_ptr = f"ARENA_AT({x_off})" if in_t == "int8_t" else f"(uint8_t *)ARENA_AT({x_off})"
+    out_ptr = f"ARENA_AT({y_off})" if out_t == "int8_t" else f"(const uint8_t *)ARENA_AT({y_off})"
     lut = ""
     if expr.startswith("pixel_lut"):
         rows = [", ".join(str(int(v)) for v in table[i:i + 16]) for i in range(0, 256, 16)]
-        lut = "static const int8_t pixel_lut[256] = {\n    " + ",\n    ".join(rows) + ",\n};\n\n"
+        lut = f"static const {in_t} pixel_lut[256] = {{\n    " + ",\n    ".join(rows) + ",\n};\n\n"
     lab = ""
     if labels is not None:
         strings = ",\n".join(f"    {_c_string(s)}" for s in labels)
@@ -304,7 +324,7 @@ int {name}_init(void *buffer, size_t bytes)
 #endif
 }}
 
-{lut}int8_t {name}_quantize_pixel(uint8_t p)
+{lut}{in_t} {name}_quantize_pixel(uint8_t p)
 {{
     return {expr};
 }}
@@ -315,7 +335,7 @@ int {name}_input_from_pixels(const uint8_t *pixels, uint32_t count)
     if (pixels == 0 || count != (uint32_t){up}_INPUT_SIZE) {{
         return {up}_ERR_BAD_ARGUMENT;
     }}
-    int8_t *in = ARENA_AT({x_off});
+    {in_t} *in = {in_ptr};
     for (uint32_t i = 0; i < count; ++i) {{
         const uint8_t p = pixels[i];
         in[i] = {expr};
@@ -329,7 +349,7 @@ float {name}_output_float(int index)
     if (index < 0 || index >= {out_size}) {{
         return 0.0f;
     }}
-    const int8_t *out = ARENA_AT({y_off});
+    const {out_t} *out = {out_ptr};
     return {up}_OUTPUT_SCALE * (float)((int32_t)out[index] - {up}_OUTPUT_ZERO_POINT);
 }}
 
@@ -348,7 +368,7 @@ int {name}_top_k(int k, int *indices)
     if (k > {out_size}) {{
         k = {out_size};
     }}
-    const int8_t *out = ARENA_AT({y_off});
+    const {out_t} *out = {out_ptr};
     int n = 0;   /* indices[0..n) sorted: larger value first, then lower index */
     for (int i = 0; i < {out_size}; ++i) {{
         int j;

@@ -64,6 +64,10 @@ class Graph:
     outputs: list[int]
     description: str = ""
     aliases: dict[int, int] = field(default_factory=dict)  # tensor -> tensor whose bytes it shares
+    # legacy uint8 graphs (codegen/legacy_uint8.py): IR tensor -> (source tensor, byte xor) it
+    # is compared with (None: a generated tensor), and the graph inputs/outputs whose bytes are uint8
+    reference_of: dict[int, tuple[int, int] | None] = field(default_factory=dict)
+    uint8_edges: set[int] = field(default_factory=set)
 
     def resolve(self, tensor_index: int) -> int:
         """The tensor that owns the bytes of `tensor_index` (following reshape aliases)."""

@@ -25,7 +25,8 @@ class Report:
         g = self.graph
         x, y = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
         kw = max([31] + [len(s.kernel) + 1 for s in self.steps])   # the kernel column's width
-        lines = [f"{self.name}: input {list(x.shape)} {x.dtype} -> output {list(y.shape)} {y.dtype}, "
+        dt = {i: "uint8 (legacy graph)" if i in g.uint8_edges else g.tensors[i].dtype for i in (x.index, y.index)}
+        lines = [f"{self.name}: input {list(x.shape)} {dt[x.index]} -> output {list(y.shape)} {dt[y.index]}, "
                  f"{self.kernels} kernels",
                  "",
                  f"{'layer':>5}  {'op':<18} {'kernel':<{kw}} {'output':<16} {'MACs':>12} {'params':>9} "

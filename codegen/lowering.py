@@ -6,6 +6,8 @@ A thin driver: the operators' rules and lowerings live in `codegen/ops/` (one mo
 family, one record each, see docs/architecture.md)."""
 from __future__ import annotations
 
+import numpy as np
+
 from .errors import UnsupportedModelError
 from .graph import Graph, Operator
 from .ops import OPS, SUPPORTED_OPS, ConstArray, Step  # noqa: F401  (re-exported)
@@ -19,8 +21,38 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
     rec = OPS.get(op.type)
     if rec is None or rec.lower is None:
         raise UnsupportedModelError("no kernel for this operator")
-    step = rec.lower(graph, op, kernels)
-    return step if isinstance(step, list) else [step]
+    step = None
+    if op.options.get("_legacy_uint8"):     # uint8 variants (codegen/legacy_uint8.py)
+        from .ops.legacy import lower_legacy
+        step = lower_legacy(graph, op, kernels)
+    if step is None:
+        step = rec.lower(graph, op, kernels)
+    steps = step if isinstance(step, list) else [step]
+    for s in steps:
+        _check_shifts(graph, s)
+    return steps
+
+
+MAX_LEFT_SHIFT = 30   # x * (1 << shift) in TFLite's MultiplyByQuantizedMultiplier: 31 overflows
+
+
+def _check_shifts(graph: Graph, step: Step) -> None:
+    """A requantization multiplier of 2^31 or more (an activation scale like 1e36) makes
+    TFLite's integer arithmetic undefined (its 1 << shift overflows; x86 and Arm then
+    differ): refused, so the host and the device never disagree."""
+    shifts = [v for k, v in step.params.items()
+              if k.endswith("shift") and "left" not in k and isinstance(v, (int, np.integer))]
+    shifts += [int(c.values.max()) for c in step.consts
+               if c.name.endswith("_shift") and c.ctype == "int32_t" and c.values.size]
+    if shifts and max(shifts) > MAX_LEFT_SHIFT:
+        scales = ", ".join(f"'{graph.tensors[i].name}' {graph.tensors[i].quant.scale:.3g}"
+                           for i in step.op.inputs + step.op.outputs
+                           if i >= 0 and graph.tensors[i].quant is not None
+                           and graph.tensors[i].data is None)
+        raise UnsupportedModelError(
+            f"its requantization multiplier is about 2^{max(shifts)} (activation scales {scales}): "
+            "TFLite's integer arithmetic overflows for 2^31 and more; re-quantize the model "
+            "with a representative dataset that gives realistic scales")
 
 
 def lower(graph: Graph, kernels: str = "reference") -> list[Step]:

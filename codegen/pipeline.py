@@ -8,6 +8,7 @@ from . import passes
 from .app_helpers import AppOptions
 from .emitter import emit
 from .graph import Graph
+from .legacy_uint8 import convert_uint8_graph
 from .lowering import Step, lower
 from .ops import check_shapes
 from .planner import Plan, plan_memory
@@ -32,6 +33,7 @@ def load_graph(model_path: str | Path) -> Graph:
     operator's output shapes recomputed, codegen/ops/shapes.py): ready to lower.
     Raises ModelFormatError / UnsupportedModelError (one line per problem)."""
     graph = read_model(model_path)
+    convert_uint8_graph(graph)         # legacy uint8 graphs: stored as int8, exactly
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
     passes.run_all(graph)

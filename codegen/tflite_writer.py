@@ -19,6 +19,7 @@ class ModelBuilder:
     def __init__(self):
         self.tensors: list[dict] = []
         self.ops: list[dict] = []
+        self.versions: dict[str, int] = {}   # operator code version, 1 unless set (int8 ELU: 2)
 
     def tensor(self, shape, dtype="int8", scale=None, zero_point=None, data=None, axis=0,
                name=None) -> int:
@@ -96,7 +97,7 @@ class ModelBuilder:
             tflite.OperatorCodeStart(b)
             tflite.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, 127))
             tflite.OperatorCodeAddBuiltinCode(b, code)
-            tflite.OperatorCodeAddVersion(b, 1)
+            tflite.OperatorCodeAddVersion(b, self.versions.get(name, 1))
             code_offsets.append(tflite.OperatorCodeEnd(b))
 
         op_offsets = []

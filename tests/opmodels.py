@@ -335,3 +335,195 @@ def batch_matmul_model(rng, *, shape_a, shape_b, adj_x=False, adj_y=False, const
     y = mb.tensor(batch + [m, n], "int8", sa * sb * 128 * np.sqrt(k), int(zo))
     mb.op("BATCH_MATMUL", [a, b], [y], "BatchMatMulOptions", AdjX=adj_x, AdjY=adj_y)
     return mb.build([a], [y])
+
+
+# --- detection / segmentation head operators (tests/test_heads.py) ---
+
+def head_unary_model(op, *, shape=(1, 256), in_scale, in_zp, out_scale, out_zp, **options) -> bytes:
+    """TANH or LEAKY_RELU (options: Alpha) on one int8 tensor."""
+    mb = ModelBuilder()
+    x = mb.tensor(list(shape), "int8", in_scale, in_zp)
+    y = mb.tensor(list(shape), "int8", out_scale, out_zp)
+    opts = {"LEAKY_RELU": "LeakyReluOptions"}.get(op)
+    mb.op(op, [x], [y], opts, **options)
+    return mb.build([x], [y])
+
+
+def head_binary_model(rng, op, *, shape_a, shape_b, const_b, quant, act="NONE") -> bytes:
+    """SUB, MAXIMUM, MINIMUM or PRELU of the input and a second operand: a constant of
+    shape_b, or (shape_b == shape_a) the input requantized by a QUANTIZE.
+    quant: ((scale, zp) of a, of b, of the output)."""
+    (sa, za), (sb, zb), (so, zo) = quant
+    mb = ModelBuilder()
+    a = mb.tensor(list(shape_a), "int8", sa, za)
+    if const_b:
+        b = mb.tensor(list(shape_b), "int8", sb, zb, rng.integers(-128, 128, shape_b))
+    else:
+        b = mb.tensor(list(shape_b), "int8", sb, zb)
+        mb.op("QUANTIZE", [a], [b])
+    out = list(np.broadcast_shapes(tuple(shape_a), tuple(shape_b)))
+    y = mb.tensor(out, "int8", so, zo)
+    if op == "SUB":
+        mb.op("SUB", [a, b], [y], "SubOptions", FusedActivationFunction=ACT[act])
+    elif op == "PRELU":
+        mb.op("PRELU", [a, b], [y])
+    else:
+        mb.op(op, [a, b], [y], "MaximumMinimumOptions")
+    return mb.build([a], [y])
+
+
+def resize_model(rng, kind, *, n=1, in_hw, out_hw, c, align_corners=False, half_pixel=False) -> bytes:
+    """RESIZE_NEAREST_NEIGHBOR or RESIZE_BILINEAR of an [n, h, w, c] int8 tensor."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, [n, *in_hw, c])
+    zp = int(mb.tensors[x]["zero_point"][0])
+    size = mb.tensor([2], "int32", data=list(out_hw))
+    y = mb.tensor([n, *out_hw, c], "int8", xs, zp)
+    opts = "ResizeNearestNeighborOptions" if kind == "RESIZE_NEAREST_NEIGHBOR" else "ResizeBilinearOptions"
+    mb.op(kind, [x, size], [y], opts, AlignCorners=align_corners, HalfPixelCenters=half_pixel)
+    return mb.build([x], [y])
+
+
+def concat_requantized_model(rng, *, raw=False) -> bytes:
+    """CONCATENATION of differently quantized branches as the converter writes it: each input
+    requantized to the output's scale by a QUANTIZE first (raw=True: without them, which
+    TFLite refuses)."""
+    mb = ModelBuilder()
+    x = mb.tensor([1, 4, 5, 3], "int8", 0.05, 3)
+    a = mb.tensor([1, 4, 5, 3], "int8", 0.2, -128)
+    b = mb.tensor([1, 4, 5, 3], "int8", 0.01, 127)
+    mb.op("QUANTIZE", [x], [a])
+    mb.op("QUANTIZE", [x], [b])
+    so, zo = 0.07, -9
+    ins = [x, a, b]
+    if not raw:
+        ins = []
+        for t in (x, a, b):
+            r = mb.tensor([1, 4, 5, 3], "int8", so, zo)
+            mb.op("QUANTIZE", [t], [r])
+            ins.append(r)
+    y = mb.tensor([1, 4, 5, 9], "int8", so, zo)
+    mb.op("CONCATENATION", ins, [y], "ConcatenationOptions", Axis=3)
+    return mb.build([x], [y])
+
+
+def tied_conv_model(rng, *, repeats=3, c=16, h=8, w=8) -> bytes:
+    """One 3x3 CONV_2D applied `repeats` times with the same weight and bias tensors (a
+    weight-tied refinement block): the .tflite stores the weights once."""
+    mb = ModelBuilder()
+    x = mb.tensor([1, h, w, c], "int8", 0.05, -3)
+    wscales = np.exp(rng.uniform(np.log(1e-3), np.log(1e-2), c)).astype(np.float32)
+    wt = mb.tensor([c, 3, 3, c], "int8", wscales, 0, rng.integers(-127, 128, (c, 3, 3, c)), axis=0)
+    bias = mb.tensor([c], "int32", 0.05 * wscales, 0, rng.integers(-3000, 3000, c))
+    t = x
+    for _ in range(repeats):
+        y = mb.tensor([1, h, w, c], "int8", 0.05, -3)
+        mb.op("CONV_2D", [t, wt, bias], [y], "Conv2DOptions", Padding=PAD["SAME"], StrideW=1,
+              StrideH=1, FusedActivationFunction=ACT["RELU6"], DilationWFactor=1, DilationHFactor=1)
+        t = y
+    return mb.build([x], [t])
+
+
+# --- legacy uint8 graphs (tests/test_legacy_uint8.py) ---
+
+def uint8_layer_model(rng, kind, *, in_zp=128, w_zp=119, h=7, w=7, c=5, out_c=6, k=3, stride=1,
+                      padding="SAME", act="NONE") -> bytes:
+    """One legacy uint8 layer (TFLite 1.x quantization): uint8 activations, uint8 weights with
+    a zero point near 128 (w_zp), per-tensor scales. kind: CONV_2D, DEPTHWISE_CONV_2D,
+    FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, SOFTMAX."""
+    mb = ModelBuilder()
+    xs = 0.02
+    if kind == "FULLY_CONNECTED":
+        x = mb.tensor([2, c * h], "uint8", xs, in_zp)
+        ws = 0.004
+        wt = mb.tensor([out_c, c * h], "uint8", ws, w_zp, rng.integers(0, 256, (out_c, c * h)))
+        b = mb.tensor([out_c], "int32", xs * ws, 0, rng.integers(-2000, 2000, out_c))
+        y = mb.tensor([2, out_c], "uint8", 0.5 if w_zp in (0, 255) else 0.1, 131)
+        mb.op(kind, [x, wt, b], [y], "FullyConnectedOptions", FusedActivationFunction=ACT[act])
+        return mb.build([x], [y])
+    x = mb.tensor([1, h, w, c], "uint8", xs, in_zp)
+    if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        ws = 0.005
+        oh, ow = _out_size(padding, h, k, stride, 1), _out_size(padding, w, k, stride, 1)
+        if kind == "CONV_2D":
+            wt = mb.tensor([out_c, k, k, c], "uint8", ws, w_zp, rng.integers(0, 256, (out_c, k, k, c)))
+        else:
+            out_c = c
+            wt = mb.tensor([1, k, k, c], "uint8", ws, w_zp, rng.integers(0, 256, (1, k, k, c)), axis=3)
+        b = mb.tensor([out_c], "int32", xs * ws, 0, rng.integers(-3000, 3000, out_c))
+        y = mb.tensor([1, oh, ow, out_c], "uint8", 0.05 * (k if kind == "CONV_2D" else 1), 120)
+        if kind == "CONV_2D":
+            mb.op(kind, [x, wt, b], [y], "Conv2DOptions", Padding=PAD[padding], StrideW=stride,
+                  StrideH=stride, FusedActivationFunction=ACT[act], DilationWFactor=1, DilationHFactor=1)
+        else:
+            mb.op(kind, [x, wt, b], [y], "DepthwiseConv2DOptions", Padding=PAD[padding], StrideW=stride,
+                  StrideH=stride, DepthMultiplier=1, FusedActivationFunction=ACT[act],
+                  DilationWFactor=1, DilationHFactor=1)
+        return mb.build([x], [y])
+    if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
+        oh, ow = _out_size(padding, h, k, stride, 1), _out_size(padding, w, k, stride, 1)
+        y = mb.tensor([1, oh, ow, c], "uint8", xs, in_zp)
+        mb.op(kind, [x], [y], "Pool2DOptions", Padding=PAD[padding], StrideW=stride, StrideH=stride,
+              FilterWidth=k, FilterHeight=k, FusedActivationFunction=ACT[act])
+        return mb.build([x], [y])
+    assert kind == "SOFTMAX"
+    y = mb.tensor([1, h, w, c], "uint8", 1 / 256, 0)
+    mb.op(kind, [x], [y], "SoftmaxOptions", Beta=1.0)
+    return mb.build([x], [y])
+
+
+def log_softmax_model(rng, *, shape, in_scale, in_zp) -> bytes:
+    mb = ModelBuilder()
+    x = mb.tensor(list(shape), "int8", in_scale, in_zp)
+    y = mb.tensor(list(shape), "int8", 16 / 256, 127)
+    mb.op("LOG_SOFTMAX", [x], [y], "LogSoftmaxOptions")
+    return mb.build([x], [y])
+
+
+def weight_zero_point_model(rng, kind, *, zp, per_channel) -> bytes:
+    """int8 CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED whose weights have zero point zp."""
+    mb = ModelBuilder()
+    if kind == "FULLY_CONNECTED":
+        x = mb.tensor([1, 16], "int8", 0.05, 2)
+        sc = np.full(4 if per_channel else 1, 0.01, np.float32)
+        w = mb.tensor([4, 16], "int8", sc, zp, rng.integers(-100, 100, (4, 16)))
+        b = mb.tensor([4], "int32", sc * 0.05, 0, rng.integers(-100, 100, 4))
+        y = mb.tensor([1, 4], "int8", 0.1, 0)
+        mb.op(kind, [x, w, b], [y], "FullyConnectedOptions")
+        return mb.build([x], [y])
+    x = mb.tensor([1, 5, 5, 3], "int8", 0.05, 2)
+    n = 3 if kind == "DEPTHWISE_CONV_2D" else 4
+    sc = np.full(n if per_channel else 1, 0.01, np.float32)
+    shape = [1, 3, 3, 3] if kind == "DEPTHWISE_CONV_2D" else [4, 3, 3, 3]
+    w = mb.tensor(shape, "int8", sc, zp, rng.integers(-100, 100, shape), axis=3 if n == 3 else 0)
+    b = mb.tensor([n], "int32", sc * 0.05, 0, rng.integers(-100, 100, n))
+    y = mb.tensor([1, 5, 5, n], "int8", 0.1, 0)
+    if kind == "CONV_2D":
+        mb.op(kind, [x, w, b], [y], "Conv2DOptions", Padding=0, StrideW=1, StrideH=1,
+              DilationWFactor=1, DilationHFactor=1)
+    else:
+        mb.op(kind, [x, w, b], [y], "DepthwiseConv2DOptions", Padding=0, StrideW=1, StrideH=1,
+              DepthMultiplier=1, DilationWFactor=1, DilationHFactor=1)
+    return mb.build([x], [y])
+
+
+def uint8_add_concat_model(rng, kind) -> bytes:
+    """uint8 ADD, or CONCATENATION of three differently quantized uint8 inputs (one equal to
+    the output's), each derived from the input by a uint8 1x1 conv."""
+    mb = ModelBuilder()
+    x = mb.tensor([1, 4, 5, 3], "uint8", 0.02, 128)
+    branches = []
+    for k, (sc, zp) in enumerate([(0.05, 3), (0.11, 250), (0.08, 120)]):
+        w = mb.tensor([3, 1, 1, 3], "uint8", 0.01, 128 + k, rng.integers(0, 256, (3, 1, 1, 3)))
+        b = mb.tensor([3], "int32", 0.02 * 0.01, 0, rng.integers(-500, 500, 3))
+        y = mb.tensor([1, 4, 5, 3], "uint8", sc, zp)
+        mb.op("CONV_2D", [x, w, b], [y], "Conv2DOptions", Padding=0, StrideW=1, StrideH=1,
+              FusedActivationFunction=0, DilationWFactor=1, DilationHFactor=1)
+        branches.append(y)
+    if kind == "ADD":
+        out = mb.tensor([1, 4, 5, 3], "uint8", 0.07, 131)
+        mb.op("ADD", branches[:2], [out], "AddOptions", FusedActivationFunction=0)
+    else:
+        out = mb.tensor([1, 4, 5, 9], "uint8", 0.08, 120)
+        mb.op("CONCATENATION", branches, [out], "ConcatenationOptions", Axis=3, FusedActivationFunction=0)
+    return mb.build([x], [out])

@@ -286,3 +286,45 @@ def test_per_model_layer_hook_takes_precedence(tmp_path):
     assert "any_hook" in undefined("MCUF_LAYER_HOOK=any_hook")
     both = undefined("NET_LAYER_HOOK=model_hook", "MCUF_LAYER_HOOK=any_hook")
     assert "model_hook" in both and "any_hook" not in both
+
+
+def test_helpers_on_a_legacy_uint8_model(tmp_path):
+    """A legacy uint8 model (codegen/legacy_uint8.py) keeps uint8 input and output bytes: the
+    pixel helper writes TFLite's float32 QUANTIZE to uint8, the output helpers read uint8;
+    bit-exact with TFLite's uint8 reference kernels on the Pi runtime's preprocessing."""
+    from runtime.interpreter import ReferenceModel
+    from runtime.preprocess import Preprocessor, input_spec
+    model = FIXTURE_MODELS.parent / "legacy" / "legacy_uint8_mobilenet_v1_a025_64.tflite"
+    man = generate(model, tmp_path / "gen", "host")
+    i, o = man["input"], man["output"]
+    assert i["dtype"] == o["dtype"] == "uint8" and man["input_range"] == "-1:1"
+    want_table = ReferenceModel(quantize_model_u8(i["scale"], i["zero_point"])).invoke(
+        pixel_floats("-1:1")[None]).reshape(-1)
+    lib = HostModel(tmp_path / "gen")._lib
+    lib.model_quantize_pixel.restype = ctypes.c_uint8
+    assert [lib.model_quantize_pixel(ctypes.c_uint8(p)) for p in range(256)] == want_table.tolist()
+
+    ref = ReferenceModel(model)
+    px = read_ppm(IMAGE)[16:80, 16:80]                  # a 64x64 crop of the bundled image
+    want = ref.invoke(Preprocessor(input_spec(ref.input))(px)).reshape(-1)
+    flat = np.ascontiguousarray(px.reshape(-1))
+    assert lib.model_input_from_pixels(flat.ctypes.data_as(ctypes.c_void_p), ctypes.c_uint32(flat.size)) == 0
+    assert lib.model_invoke() == 0
+    lib.model_output.restype = ctypes.POINTER(ctypes.c_uint8)
+    got = np.ctypeslib.as_array(lib.model_output(), (o["bytes"],)).copy()
+    assert got.tolist() == want.tolist()
+    assert lib.model_top1() == int(np.argmax(want))
+    idx = (ctypes.c_int * 4)()
+    assert lib.model_top_k(4, idx) == 4 and list(idx) == sorted(range(4), key=lambda k: (-int(want[k]), k))
+    lib.model_output_float.restype = ctypes.c_float
+    assert [lib.model_output_float(k) for k in range(4)] == \
+        [np.float32(o["scale"]) * np.float32(int(v) - o["zero_point"]) for v in want]
+
+
+def quantize_model_u8(scale: float, zero_point: int) -> bytes:
+    """float32 [1, 256] -> QUANTIZE -> uint8: TFLite's own QUANTIZE to a legacy uint8 input."""
+    mb = ModelBuilder()
+    x = mb.tensor([1, 256], "float32")
+    y = mb.tensor([1, 256], "uint8", scale, zero_point)
+    mb.op("QUANTIZE", [x], [y])
+    return mb.build([x], [y])

@@ -4,6 +4,7 @@ registers them all; `codegen.lowering` drives the lowering from these records.""
 from __future__ import annotations
 
 from . import convolution, data_movement, elementwise, fully_connected, pooling, requantize, softmax, tables  # noqa: F401  (registration)
+from . import heads, legacy  # noqa: F401  (registration: head operators, legacy uint8 kernels)
 from .registry import KERNELS, OPS, ConstArray, KernelRecord, OpRecord, Step, kernel, supported_ops  # noqa: F401
 from .shapes import ShapeError, check_shapes, shape_problems  # noqa: F401
 

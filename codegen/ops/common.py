@@ -36,8 +36,11 @@ def _out_size(padding: str, in_size: int, k: int, stride: int, dilation: int) ->
 
 
 def _act(op: Operator, out: Tensor) -> tuple[int, int]:
-    return q.activation_range(op.options.get("FusedActivationFunction", "NONE"),
-                              out.quant.scale, out.quant.zero_point)
+    try:
+        return q.activation_range(op.options.get("FusedActivationFunction", "NONE"),
+                                  out.quant.scale, out.quant.zero_point)
+    except ValueError as e:        # an activation enum this generator does not know
+        raise UnsupportedModelError(str(e)) from None
 
 
 def _channel_quant(graph, op, x, w, y, out_c):
@@ -45,6 +48,13 @@ def _channel_quant(graph, op, x, w, y, out_c):
     if len(scales) != out_c:
         raise UnsupportedModelError(f"{len(scales)} filter scales for {out_c} output channels")
     pairs = q.conv_channel_multipliers(x.quant.scale, scales, y.quant.scale)
+    worst = max((s for _, s in pairs), default=0)
+    if worst > 30:   # as lowering._check_shifts, before any kernel encodes the shift
+        raise UnsupportedModelError(
+            f"its requantization multiplier is about 2^{worst} (activation scales '{x.name}' "
+            f"{x.quant.scale:.3g}, '{y.name}' {y.quant.scale:.3g}): TFLite's integer arithmetic "
+            "overflows for 2^31 and more; re-quantize the model with a representative dataset "
+            "that gives realistic scales")
     mult = np.array([m for m, _ in pairs], np.int32)
     shift = np.array([s for _, s in pairs], np.int32)
     n = op.index

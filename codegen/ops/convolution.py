@@ -123,6 +123,13 @@ def _conv_common(graph, op, depthwise: bool):
     _require_int8(x, w, y)
     if w.data is None:
         raise UnsupportedModelError("filter must be constant")
+    if not depthwise and not op.options.get("_legacy_uint8") and w.quant.zero_points.any():
+        # TFLite's int8 CONV_2D Prepare refuses it too (conv.cc: zero_point != 0); its
+        # DEPTHWISE_CONV_2D accepts and ignores a filter zero point, and so does this code
+        raise UnsupportedModelError(
+            f"filter '{w.name}' has zero point {int(w.quant.zero_points[w.quant.zero_points != 0][0])}: "
+            "int8 CONV_2D needs symmetric weights (TFLite refuses this model too); "
+            "re-quantize with symmetric (zero point 0) int8 weights")
     _, in_h, in_w, in_c = _nhwc(x)
     _, out_h, out_w, out_c = _nhwc(y)
     o = op.options

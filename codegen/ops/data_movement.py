@@ -319,6 +319,15 @@ def lower_concat(graph, op, kernels: str = "reference") -> Step:
     args, consts, ins, rows = [], [], [], []
     for k, i in enumerate(op.inputs):
         x = _t(graph, i)
+        if (x.quant is not None and y.quant is not None
+                and (x.quant.scale != y.quant.scale or x.quant.zero_point != y.quant.zero_point)):
+            # concatenation.cc Prepare refuses int8 inputs quantized unlike the output; the
+            # converter requantizes such inputs with a QUANTIZE first (compiled exactly)
+            raise UnsupportedModelError(
+                f"input '{x.name}' (scale {x.quant.scale:.6g}, zero point {x.quant.zero_point}) is "
+                f"quantized differently from the output (scale {y.quant.scale:.6g}, zero point "
+                f"{y.quant.zero_point}); TFLite's int8 CONCATENATION refuses this too: re-convert, "
+                "the converter requantizes such inputs with a QUANTIZE first")
         _same_quant(x, y)
         a, c, n = _operand(graph, op, x, f"input{k}")
         args.append(a)

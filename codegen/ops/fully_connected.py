@@ -46,9 +46,13 @@ def lower_fully_connected(graph, op, kernels: str = "reference") -> Step:
     n = op.index
     filt = ConstArray(f"op{n}_filter", "int8_t", w.data.reshape(-1))
     b = ConstArray(f"op{n}_bias", "int32_t", _bias(graph, op, out_depth).astype(np.int32))
+    # TFLite applies a per-tensor weight zero point (weights_offset); per-channel weights'
+    # zero points are ignored by its per-channel kernel (checked against the reference)
+    filter_offset = 0 if per_channel else -w.quant.zero_point
     p = dict(batches=x.size // in_depth, in_depth=in_depth, out_depth=out_depth,
              per_channel=int(per_channel), input_offset=-x.quant.zero_point,
-             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+             output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
+             filter_offset=filter_offset)
     return Step(op, "mcuf_fully_connected_s8", "mcuf_fc_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
                  ("out", y.index)], [x.index], y.index, p["batches"] * in_depth * out_depth,

@@ -28,6 +28,7 @@ typedef struct {
     int32_t input_offset;      /* -input zero point */
     int32_t output_offset;     /* output zero point */
     int32_t act_min, act_max;
+    int32_t filter_offset;     /* -filter zero point: only the _wzp kernels read it */
 } mcuf_conv_params;
 
 /* filter: [out_c][k_h][k_w][filter_in_c]; bias: [out_c] */
@@ -40,6 +41,17 @@ void mcuf_conv_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *
 void mcuf_conv_1x1_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                       const int32_t *bias_folded, const int32_t *multiplier,
                       const int32_t *shift, int8_t *output);
+
+/* Weights with a zero point (legacy uint8 graphs, stored shifted to int8): every tap
+ * multiplies (filter + filter_offset) * (input + input_offset), as TFLite's uint8
+ * reference_ops::Conv / DepthwiseConv do; per-tensor or per-channel multipliers. */
+void mcuf_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                      const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
+                      int8_t *output);
+void mcuf_depthwise_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input,
+                                const int8_t *filter, const int32_t *bias,
+                                const int32_t *multiplier, const int32_t *shift,
+                                int8_t *output);
 
 /* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
 void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
@@ -148,6 +160,7 @@ typedef struct {
     uint8_t per_channel;       /* multiplier/shift have out_depth entries, else one */
     int32_t input_offset, output_offset;
     int32_t act_min, act_max;
+    int32_t filter_offset;     /* -filter zero point (per-tensor weights; legacy uint8 / QAT) */
 } mcuf_fc_params;
 
 /* filter: [out_depth][in_depth] */
@@ -165,6 +178,9 @@ typedef struct {
 } mcuf_pool_params;
 
 void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* uint8 AVERAGE_POOL_2D (reference_ops::AveragePool on uint8: (sum + n/2) / n of the
+ * non-negative uint8 sum) on values stored shifted to int8 (u - 128) */
+void mcuf_avgpool_u8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 /* the same with Helium (MVE), sixteen channels per vector (plain C without MVE) */
 void mcuf_maxpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
@@ -227,6 +243,56 @@ void mcuf_mul_s8(const mcuf_mul_params *p, const int8_t *input1, const int8_t *i
                  int8_t *output);
 
 /* A pointwise int8 function as a 256-entry table (table[x + 128]), built by the generator. */
+/* LOG_SOFTMAX over the last axis (reference/mcuf_log_softmax_s8.c); output scale 16/256,
+ * zero point 127. diff_q5[d], exp_q12[d]: for the difference -d from the row maximum, its
+ * Q5.26 value and its exp() in Q12.19 (0 where the reference skips it), from the generator. */
+typedef struct {
+    uint32_t outer, depth;
+    int32_t diff_min;
+    int32_t reverse_multiplier, reverse_shift;
+} mcuf_log_softmax_params;
+
+void mcuf_log_softmax_s8(const mcuf_log_softmax_params *p, const int8_t *input,
+                         const int32_t *diff_q5, const int32_t *exp_q12, int8_t *output);
+
+/* Detection / segmentation head operators (reference/mcuf_heads_s8.c). */
+/* SUB: ADD's arithmetic with the scaled operands subtracted */
+void mcuf_sub_s8(const mcuf_add_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                 int8_t *output);
+
+/* two operands walked over a 4-D output; element strides, 0 where broadcast */
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];
+} mcuf_broadcast_params;
+
+void mcuf_maximum_s8(const mcuf_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
+void mcuf_minimum_s8(const mcuf_broadcast_params *p, const int8_t *input1, const int8_t *input2,
+                     int8_t *output);
+
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];           /* input, alpha */
+    int32_t input_offset, alpha_offset, output_offset;
+    int32_t output_multiplier_1, output_shift_1;   /* x >= 0: input scale / output scale */
+    int32_t output_multiplier_2, output_shift_2;   /* x < 0: times alpha's scale too */
+} mcuf_prelu_params;
+
+void mcuf_prelu_s8(const mcuf_prelu_params *p, const int8_t *input, const int8_t *alpha,
+                   int8_t *output);
+
+typedef struct {
+    uint16_t batches, in_h, in_w, depth, out_h, out_w;
+} mcuf_resize_params;
+
+/* y_index[out_h], x_index[out_w]: the source row / column of each output one */
+void mcuf_resize_nearest_s8(const mcuf_resize_params *p, const int8_t *input,
+                            const int32_t *y_index, const int32_t *x_index, int8_t *output);
+/* y_table[out_h][3], x_table[out_w][3]: {lower, upper, 10-bit fraction} per row / column */
+void mcuf_resize_bilinear_s8(const mcuf_resize_params *p, const int8_t *input,
+                             const int32_t *y_table, const int32_t *x_table, int8_t *output);
+
 typedef struct {
     uint32_t size;
 } mcuf_lut_params;

@@ -1,5 +1,7 @@
 /* FULLY_CONNECTED, int8 (per-tensor or per-channel weights), as TFLite's reference kernel
- * computes it: note the single-rounding requantization. */
+ * computes it (reference_integer_ops::FullyConnected): note the single-rounding
+ * requantization, and the weight offset (filter + filter_offset), 0 unless the per-tensor
+ * weights have a zero point. */
 #include "mcuf_math.h"
 #include "mcuf_nn.h"
 
@@ -12,8 +14,14 @@ void mcuf_fully_connected_s8(const mcuf_fc_params *p, const int8_t *input, const
         for (int oc = 0; oc < p->out_depth; ++oc) {
             const int8_t *w = filter + (int32_t)oc * p->in_depth;
             int32_t acc = 0;
-            for (int i = 0; i < p->in_depth; ++i) {
-                acc += w[i] * (in[i] + p->input_offset);
+            if (p->filter_offset == 0) {
+                for (int i = 0; i < p->in_depth; ++i) {
+                    acc += w[i] * (in[i] + p->input_offset);
+                }
+            } else {
+                for (int i = 0; i < p->in_depth; ++i) {
+                    acc += (w[i] + p->filter_offset) * (in[i] + p->input_offset);
+                }
             }
             if (bias) {
                 acc += bias[oc];

@@ -37,6 +37,29 @@ void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *out
     }
 }
 
+void mcuf_avgpool_u8(const mcuf_pool_params *p, const int8_t *input, int8_t *output)
+{
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        for (int ox = 0; ox < p->out_w; ++ox) {
+            int y0, y1, x0, x1;
+            pool_window(p, oy, ox, &y0, &y1, &x0, &x1);
+            const int32_t count = (int32_t)(y1 - y0) * (x1 - x0);
+            for (int c = 0; c < p->channels; ++c) {
+                int32_t acc = 0;   /* the uint8 sum: each stored value + 128 */
+                for (int y = y0; y < y1; ++y) {
+                    for (int x = x0; x < x1; ++x) {
+                        acc += input[((int32_t)y * p->in_w + x) * p->channels + c] + 128;
+                    }
+                }
+                if (count > 0) {
+                    acc = (acc + count / 2) / count;
+                }
+                *output++ = mcuf_clamp_s8(acc - 128, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output)
 {
     for (int oy = 0; oy < p->out_h; ++oy) {

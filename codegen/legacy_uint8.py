@@ -1,0 +1,154 @@
+"""Legacy uint8 graphs (asymmetric uint8 activations and weights, the TFLite 1.x
+quantization of the hosted `mobilenet_v1_*_quant.tflite`), compiled exactly.
+
+Why a shift by 128 is exact: TFLite's uint8 reference kernels compute on differences
+value - zero point (and filter + filter_offset), never on raw values, so storing every
+uint8 tensor as int8 (u - 128, zero point - 128) leaves all of their arithmetic unchanged.
+The exceptions are handled here:
+- weights keep a zero point (about 128 in uint8, so near but rarely exactly 0 in int8):
+  CONV_2D and DEPTHWISE_CONV_2D get the `_wzp` kernels, which add filter_offset to every
+  weight as reference_ops::Conv / reference_ops::DepthwiseConv do; FULLY_CONNECTED's kernel
+  takes the same offset (reference_ops::FullyConnected);
+- AVERAGE_POOL_2D rounds the non-negative uint8 sum half up ((sum + n/2) / n), where the
+  int8 kernel rounds half away from zero: mcuf_avgpool_u8 mirrors the uint8 one;
+- the graph's uint8 input and output stay uint8 bytes: a first layer turns the input bytes
+  into the shifted int8 ones (x ^ 0x80, a 256-entry table), a last one turns the result
+  back. The generated API's input and output are then the model's own uint8 bytes.
+Operators whose uint8 arithmetic is not known to equal the shifted int8 one are refused.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import quantization as q
+from .errors import UnsupportedModelError
+from .graph import Graph, Operator, Quantization, Tensor
+
+# uint8 operators compiled through the shift (each checked against TFLite's uint8 kernels)
+SHIFTABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
+                 "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE", "ADD", "CONCATENATION")
+
+# byte x (read as int8) -> byte x ^ 0x80 (as int8): uint8 u <-> int8 u - 128
+XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 128)], np.int8)
+
+
+def is_legacy_uint8(graph: Graph) -> bool:
+    """A graph that computes in uint8: some operator other than a QUANTIZE / DEQUANTIZE edge
+    reads or writes a quantized uint8 tensor. (uint8 input/output QUANTIZE edges around an
+    int8 body, what the converter writes for inference_input_type=tf.uint8, are not legacy
+    graphs: the edges keep their own handling.)"""
+    for op in graph.operators:
+        if op.type in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        for i in op.inputs + op.outputs:
+            t = graph.tensors.get(i) if i >= 0 else None
+            if t is not None and t.dtype == "uint8" and t.quant is not None:
+                return True
+    return False
+
+
+def convert_uint8_graph(graph: Graph) -> None:
+    """Store every quantized uint8 tensor of the graph as int8 (values and zero points minus
+    128), add the x ^ 0x80 layers at uint8 graph inputs and outputs, and mark each operator
+    `_legacy_uint8` so lowering picks the uint8 variants. Records in graph.reference_of which
+    source tensor (and byte xor) each IR tensor is compared with, and graph.uint8_edges.
+    Raises UnsupportedModelError naming any operator not in SHIFTABLE_OPS."""
+    if not is_legacy_uint8(graph):
+        return
+    bad = [op for op in graph.operators if op.type not in SHIFTABLE_OPS]
+    if bad:
+        raise UnsupportedModelError(
+            "legacy uint8 graph with operator(s) "
+            + ", ".join(f"#{op.index} {op.type}" for op in bad)
+            + f" that mcuforge compiles only in int8 (uint8 supports {', '.join(SHIFTABLE_OPS)}); "
+            "re-convert with full-integer int8 quantization")
+    for t in graph.tensors.values():
+        if t.dtype != "uint8" or t.quant is None:
+            continue
+        t.dtype = "int8"
+        t.quant = Quantization(t.quant.scales, t.quant.zero_points - 128, t.quant.axis)
+        if t.data is not None:
+            t.data = (t.data.astype(np.int16) - 128).astype(np.int8)
+        graph.reference_of[t.index] = (t.index, 0x80)
+    for op in graph.operators:
+        op.options["_legacy_uint8"] = True
+    _requantize_concat_inputs(graph)
+    next_index = max(graph.tensors) + 1
+    next_op = max((op.index for op in graph.operators), default=-1) + 1   # names op<N>_*
+    for pos, idx in enumerate(list(graph.inputs)):
+        if graph.reference_of.get(idx) != (idx, 0x80):
+            continue
+        edge = graph.tensors[idx]
+        inner = Tensor(next_index, edge.name + "_int8", edge.shape, "int8", edge.quant)
+        graph.tensors[next_index] = inner
+        graph.reference_of[next_index] = (idx, 0x80)
+        for op in graph.operators:
+            op.inputs = [next_index if i == idx else i for i in op.inputs]
+        _restore_edge(graph, edge)
+        graph.operators.insert(0, Operator(next_op, "LUT", [idx], [next_index],
+                                           {"_table": XOR80_TABLE, "_from": "uint8 input ^ 0x80"}))
+        next_index += 1
+        next_op += 1
+    for pos, idx in enumerate(list(graph.outputs)):
+        if graph.reference_of.get(idx) != (idx, 0x80):
+            continue
+        edge = graph.tensors[idx]
+        inner = Tensor(next_index, edge.name + "_int8", edge.shape, "int8", edge.quant)
+        graph.tensors[next_index] = inner
+        graph.reference_of[next_index] = (idx, 0x80)
+        for op in graph.operators:
+            op.outputs = [next_index if o == idx else o for o in op.outputs]
+        for k, v in list(graph.aliases.items()):
+            if v == idx:
+                graph.aliases[k] = next_index
+        _restore_edge(graph, edge)
+        graph.operators.append(Operator(next_op, "LUT", [next_index], [idx],
+                                        {"_table": XOR80_TABLE, "_from": "int8 ^ 0x80 -> uint8 output"}))
+        next_index += 1
+        next_op += 1
+
+
+def concat_rescale_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """reference_ops::ConcatenationWithScaling for one uint8 input whose quantization differs
+    from the output's, as a table over the shifted byte: scale = in_scale * (1 / out_scale),
+    bias = -in_zp * scale, out = round(u * scale + bias) + out_zp clamped to [0, 255], all in
+    float32 as there; stored shifted (- 128). Zero points given in uint8 terms."""
+    f32 = np.float32
+    scale = f32(f32(in_scale) * f32(f32(1.0) / f32(out_scale)))
+    bias = f32(f32(-in_zp) * scale)
+    out = []
+    for s in range(-128, 128):
+        u = s + 128
+        v = q.tflite_round(float(f32(f32(f32(u) * scale) + bias))) + out_zp
+        out.append(min(max(v, 0), 255) - 128)
+    return np.array(out, np.int8)
+
+
+def _requantize_concat_inputs(graph: Graph) -> None:
+    """A uint8 CONCATENATION rescales each input quantized unlike its output (float per
+    element in TFLite's ConcatenationWithScaling, a function of one byte): a table layer is
+    put in front of each such input, and the concatenation becomes a copy."""
+    for op in list(graph.operators):
+        if op.type != "CONCATENATION":
+            continue
+        y = graph.tensors[op.outputs[0]]
+        for k, i in enumerate(op.inputs):
+            x = graph.tensors[i]
+            if x.quant is None or (x.quant.scale == y.quant.scale and x.quant.zero_point == y.quant.zero_point):
+                continue
+            idx = max(graph.tensors) + 1
+            graph.tensors[idx] = Tensor(idx, f"{x.name}_rescaled", x.shape, "int8", y.quant)
+            graph.reference_of[idx] = None          # not in the source model: not compared
+            table = concat_rescale_table(x.quant.scale, x.quant.zero_point + 128, y.quant.scale,
+                                         y.quant.zero_point + 128)
+            lut = Operator(max(o.index for o in graph.operators) + 1, "LUT", [i], [idx],
+                           {"_table": table, "_from": "uint8 CONCATENATION rescaling", "_legacy_uint8": True})
+            graph.operators.insert(graph.operators.index(op), lut)
+            op.inputs[k] = idx
+
+
+def _restore_edge(graph: Graph, edge: Tensor) -> None:
+    """The API tensor keeps the model's uint8 quantization; its bytes are the model's own."""
+    edge.quant = Quantization(edge.quant.scales, edge.quant.zero_points + 128, edge.quant.axis)
+    graph.reference_of[edge.index] = (edge.index, 0)
+    graph.uint8_edges.add(edge.index)
