@@ -31,10 +31,12 @@ from codegen.verify import deterministic_input  # noqa: E402
 from firmware_tools.boards import get_board, list_boards  # noqa: E402
 from firmware_tools.build import build_firmware  # noqa: E402
 from firmware_tools.qemu import parse_bench, run_qemu  # noqa: E402
+from firmware_tools.size import DoesNotFit  # noqa: E402
 from runtime.interpreter import ReferenceModel  # noqa: E402
 
 MODELS = sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite")) + \
-    sorted((ROOT / "benchmarks" / "models").glob("*.tflite"))
+    sorted((ROOT / "benchmarks" / "models").glob("*.tflite")) + \
+    sorted((ROOT / "benchmarks" / "small").glob("*.tflite"))
 ANCHOR = {"vww96_q": {"instructions": 24_018_880, "arena": 100_644, "text": 444_916},
           "mbnet128_0.25_q": {"instructions": 44_688_680, "arena": 168_836, "text": 732_180}}
 # TFLite Micro + CMSIS-NN built for cortex-m55 (its Helium/MVE paths), QEMU mps3-an547, same
@@ -65,7 +67,10 @@ def bench_one(model: Path, board_name: str, work: Path, profile: bool, kernels: 
     gen = work / f"{model.stem}-{board.name}-{kernels}"
     man = generate(model, gen, board.target, kernels=kernels)
     defines = ["BENCH_PROFILE", "MCUF_LAYER_HOOK=bench_layer_hook"] if profile else []
-    fw = build_firmware(gen, board, defines=defines)
+    try:
+        fw = build_firmware(gen, board, defines=defines)
+    except DoesNotFit as e:   # the micro:bit's 16 KB: small models only
+        return {"model": model.stem, "board": board.name, "target": board.target, "does_not_fit": str(e)}
     res = run_qemu(board, fw.elf, timeout=1800)
     bench = parse_bench(res.console)
     ref = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1).tolist()
@@ -80,6 +85,31 @@ def bench_one(model: Path, board_name: str, work: Path, profile: bool, kernels: 
         row["layers"] = [{"index": l["index"], "op": l["op"], "kernel": l["kernel"], "macs": l["macs"],
                           "instructions": n} for l, n in zip(man["layers"], bench["layers"])]
     return row
+
+
+ANCHORS = json.loads((ROOT / "benchmarks" / "anchors.json").read_text())
+CLIFF = 3.0   # instructions per MAC above which a CONV_2D / DEPTHWISE_CONV_2D layer is listed
+
+
+def _cores_table(rows: list[dict]) -> list[str]:
+    """Every model x core: instructions, ratio to TFLite Micro + CMSIS-NN on the same core
+    (benchmarks/anchors.json), instructions per MAC, and (with --profile) every CONV_2D /
+    DEPTHWISE_CONV_2D layer above CLIFF instructions per MAC."""
+    out = ["", "Every model on every core against TFLite Micro + CMSIS-NN on the same core "
+           "(benchmarks/anchors.json; ShuffleNet anchors are stock TFLM, which skips their 5-D transpose):", "",
+           "| model | board | core | instructions | anchor | ratio | instr/MAC | conv/dw layers > 3 instr/MAC |",
+           "|---|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        a = ANCHORS["instructions"].get(r["target"], {}).get(r["model"])
+        cliffs = [l for l in r.get("layers", []) if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")
+                  and l["macs"] and l["instructions"] / l["macs"] > CLIFF]
+        listed = "; ".join(f"#{l['index']} {l['op']} {l['kernel']} {l['instructions'] / l['macs']:.2f}"
+                           for l in cliffs) if "layers" in r else "(no --profile)"
+        ratio = "" if a is None else f"{r['instructions'] / a:.3f}x"
+        out.append(f"| {r['model']} | {r['board']} | {r['target']} | {r['instructions']:,} | "
+                   f"{'' if a is None else f'{a:,}'} | {ratio} | "
+                   f"{r['instructions'] / r['macs']:.2f} | {listed or 'none'} |")
+    return out
 
 
 def render(rows: list[dict], tflm: dict, commit: str) -> str:
@@ -114,6 +144,7 @@ def render(rows: list[dict], tflm: dict, commit: str) -> str:
             ram = r["ram_arena"] + r["ram_stack_used"]
             out.append(f"| {r['model']} | {r['instructions']:,} / {a['instructions']:,} = {r['instructions'] / a['instructions']:.3f}x | "
                        f"{ram:,} / {a['arena']:,} = {ram / a['arena']:.3f}x | {r['elf_text']:,} / {a['text']:,} = {r['elf_text'] / a['text']:.3f}x |")
+    out += _cores_table(rows)
     for r in rows:
         if "layers" in r:
             top = sorted(r["layers"], key=lambda l: -l["instructions"])[:8]
@@ -137,13 +168,17 @@ def main() -> int:
                             text=True).stdout.strip() or "unknown"
     models = [Path(m) for m in args.models.split(",")]
     boards = args.boards.split(",")
-    rows, tflm = [], {}
+    rows, tflm, unfit = [], {}, []
     runs = [(m, b, k) for m in models for b in boards for k in ["auto", *EXTRA_KERNELS.get(b, [])]]
     with tempfile.TemporaryDirectory(prefix="mcuforge-bench-") as tmp:
         total = len(runs)
         for i, (m, b, k) in enumerate(runs, 1):
             t0 = time.perf_counter()
             row = bench_one(m, b, Path(tmp), args.profile, k)
+            if "does_not_fit" in row:
+                unfit.append(row)
+                print(f"[{i}/{total}] {m.stem} on {b}: does not fit ({row['does_not_fit']})", flush=True)
+                continue
             rows.append(row)
             print(f"[{i}/{total}] {m.stem} on {b} ({row['kernels']}): {row['instructions']:,} instructions, arena "
                   f"{row['ram_arena']:,} B, bit-exact {row['bit_exact']} ({time.perf_counter() - t0:.1f} s)",
@@ -152,8 +187,11 @@ def main() -> int:
         for m in models:
             tflm[m.stem] = tflm_arena(m)
     md = render(rows, tflm, commit)
+    if unfit:
+        md += "\nDoes not fit (not run):\n\n" + "\n".join(f"- {r['model']} on {r['board']}: {r['does_not_fit']}"
+                                                       for r in unfit) + "\n"
     Path(args.out + ".md").write_text(md)
-    Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows, "tflm_arena": tflm}, indent=1) + "\n")
+    Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows, "does_not_fit": unfit, "tflm_arena": tflm}, indent=1) + "\n")
     print(md)
     return 0 if all(r["bit_exact"] for r in rows) else 1
 

@@ -35,6 +35,7 @@ class Target:
 TARGETS = {t.name: t for t in (
     Target("cortex-m7", "cortex-m7", "hard", "fpv5-d16", True, "Armv7E-M, DSP, double-precision FPU"),
     Target("cortex-m4", "cortex-m4", "hard", "fpv4-sp-d16", True, "Armv7E-M, DSP, single-precision FPU"),
+    Target("cortex-m33", "cortex-m33", "hard", "fpv5-sp-d16", True, "Armv8-M Mainline, DSP, single-precision FPU"),
     Target("cortex-m55", "cortex-m55", "hard", "auto", True, "Armv8.1-M, Helium (MVE)", mve=True),
     Target("cortex-m0plus", "cortex-m0plus", "soft", None, False, "Armv6-M, no DSP, no FPU"),
     Target("host", None, None, None, False, "the machine running codegen (tests, simulation)"),

@@ -527,3 +527,60 @@ def uint8_add_concat_model(rng, kind) -> bytes:
         out = mb.tensor([1, 4, 5, 9], "uint8", 0.08, 120)
         mb.op("CONCATENATION", branches, [out], "ConcatenationOptions", Axis=3, FusedActivationFunction=0)
     return mb.build([x], [out])
+def chain_model(rng, *, shape, layers) -> bytes:
+    """Several layers one after the other in one model (one firmware image sweeps many kernel
+    shapes). layers: ("dw", k, stride, mult) depthwise, ("conv", k, stride, out_c, groups),
+    ("maxpool", k, stride), ("add_const",) a per-channel constant added, ("mul_self",) the
+    tensor squared -- SAME padding, per-channel scales over three orders of magnitude."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    first, (h, w, c) = x, shape[1:]
+    for spec in layers:
+        kind = spec[0]
+        if kind in ("dw", "conv"):
+            k, stride = spec[1], spec[2]
+            if kind == "dw":
+                out_c, fic, wshape, axis = c * spec[3], 1, [1, k, k, c * spec[3]], 3
+            else:
+                out_c, fic = spec[3], c // spec[4]
+                wshape, axis = [out_c, k, k, fic], 0
+            wscales = np.exp(rng.uniform(np.log(1e-4), np.log(1e-1), out_c)).astype(np.float32)
+            wt = mb.tensor(wshape, "int8", wscales, 0, rng.integers(-127, 128, wshape), axis=axis)
+            bias = mb.tensor([out_c], "int32", xs * wscales, 0, rng.integers(-3000, 3000, out_c))
+            oh, ow = _out_size("SAME", h, k, stride, 1), _out_size("SAME", w, k, stride, 1)
+            ys = xs * float(np.median(wscales)) * 73 * 73 * np.sqrt(k * k * fic) / 60
+            y = mb.tensor([1, oh, ow, out_c], "int8", ys, int(rng.integers(-20, 20)))
+            if kind == "dw":
+                mb.op("DEPTHWISE_CONV_2D", [x, wt, bias], [y], "DepthwiseConv2DOptions", Padding=0,
+                      StrideW=stride, StrideH=stride, DepthMultiplier=spec[3], FusedActivationFunction=0,
+                      DilationWFactor=1, DilationHFactor=1)
+            else:
+                mb.op("CONV_2D", [x, wt, bias], [y], "Conv2DOptions", Padding=0, StrideW=stride,
+                      StrideH=stride, FusedActivationFunction=0, DilationWFactor=1, DilationHFactor=1)
+            x, xs, h, w, c = y, ys, oh, ow, out_c
+        elif kind == "maxpool":
+            k, stride = spec[1], spec[2]
+            oh, ow = _out_size("SAME", h, k, stride, 1), _out_size("SAME", w, k, stride, 1)
+            y = mb.tensor([1, oh, ow, c], "int8", xs, mb_zero_point(mb, x))
+            mb.op("MAX_POOL_2D", [x], [y], "Pool2DOptions", Padding=0, StrideW=stride, StrideH=stride,
+                  FilterWidth=k, FilterHeight=k, FusedActivationFunction=0)
+            x, h, w = y, oh, ow
+        elif kind == "add_const":
+            b = mb.tensor([c], "int8", xs * 0.7, int(rng.integers(-100, 100)), rng.integers(-128, 128, [c]))
+            ys = xs * 1.6
+            y = mb.tensor([1, h, w, c], "int8", ys, int(rng.integers(-20, 20)))
+            mb.op("ADD", [x, b], [y], "AddOptions", FusedActivationFunction=0)
+            x, xs = y, ys
+        elif kind == "mul_self":
+            ys = xs * xs * 40
+            y = mb.tensor([1, h, w, c], "int8", ys, -100)
+            mb.op("MUL", [x, x], [y], "MulOptions", FusedActivationFunction=0)
+            x, xs = y, ys
+        else:
+            raise ValueError(kind)
+    return mb.build([first], [x])
+
+
+def mb_zero_point(mb, t) -> int:
+    """The zero point a ModelBuilder tensor was made with."""
+    return int(mb.tensors[t]["zero_point"][0])

@@ -17,13 +17,17 @@ from firmware_tools.size import DoesNotFit
 from codegen.tflite_writer import ModelBuilder
 
 FIXTURES = sorted(FIXTURE_MODELS.glob("*.tflite"))
-QEMU_BOARDS = [b.name for b in list_boards() if b.qemu]
+# The fixtures need ~50-480 KB of arena: QEMU boards with at least 1 MB of RAM run them all;
+# the micro:bit (16 KB) runs a small model in its own test.
+QEMU_BOARDS = [b.name for b in list_boards() if b.qemu and b.ram_bytes >= 1 << 20]
+SMALL_QEMU_BOARDS = [b.name for b in list_boards() if b.qemu and b.ram_bytes < 1 << 20]
 REAL_BOARDS = [b.name for b in list_boards() if not b.qemu]
 
 
 def test_boards_are_defined():
-    assert {"qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps3-an547"} <= set(QEMU_BOARDS)
-    assert {"stm32f746g-disco", "nucleo-h743zi"} <= set(REAL_BOARDS)
+    assert {"qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps3-an547", "qemu-mps2-an505"} <= set(QEMU_BOARDS)
+    assert {"stm32f746g-disco", "nucleo-h743zi", "nucleo-u575zi-q"} <= set(REAL_BOARDS)
+    assert {"qemu-microbit"} <= set(SMALL_QEMU_BOARDS)
     for b in list_boards():
         for f in ("board.json", "board.c", "linker.ld"):
             assert (b.dir / f).exists(), f"{b.name} lacks {f}"
@@ -81,9 +85,11 @@ def test_real_boards_build_and_fit(board, tmp_path):
 
 
 @pytest.mark.parametrize("board", [b.name for b in list_boards()])
-def test_validation_firmware_builds_for_every_board(board, tmp_path):
+def test_validation_firmware_builds_for_every_board(board, tmp_path, write_model):
     b = get_board(board)
-    generate(FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite", tmp_path / "gen", b.target)
+    model = (FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite" if board not in SMALL_QEMU_BOARDS
+             else write_model(small_model()))
+    generate(model, tmp_path / "gen", b.target)
     fw = build_firmware(tmp_path / "gen", b, app="validate")
     assert fw.size.fits and fw.elf.exists()
 
@@ -210,3 +216,71 @@ def test_kernels_build_and_agree_at_every_optimization_level(opt, tmp_path, refe
     res = run_qemu(b, build_firmware(tmp_path / "gen", b, opt=opt).elf, timeout=120)
     assert res.returncode == 0, res.console
     assert parse_bench(res.console)["output"] == references[model.stem]
+
+
+# One image per DSP board sweeps the kernels the "no cliff" work added: depthwise with depth
+# multipliers 8, 2, 4, 3 on 1-, 3- and odd-channel inputs, kernels 1/3/5/7, strides 1/2; a 5x5
+# depthwise over 15 channels (the HWC kernel's odd tail); grouped convolutions (1x1 and 3x3,
+# channels per group not a multiple of 4, odd channels per group) and a 1x1 over 15 channels;
+# MAX_POOL_2D with an odd channel tail; a broadcast ADD of a constant; a squaring MUL.
+SWEEP_SHAPE = (1, 13, 11, 1)
+SWEEP_LAYERS = [("dw", 3, 2, 8), ("conv", 1, 1, 3, 1), ("dw", 3, 1, 8), ("conv", 1, 1, 15, 3),
+                ("dw", 5, 1, 1), ("conv", 1, 1, 15, 1), ("dw", 5, 2, 2), ("conv", 3, 1, 10, 5), ("dw", 7, 1, 4), ("conv", 1, 1, 12, 4),
+                ("dw", 1, 1, 2), ("maxpool", 3, 2), ("dw", 3, 1, 3), ("conv", 1, 2, 14, 2),
+                ("add_const",), ("mul_self",)]
+DSP_QEMU_BOARDS = [b for b in QEMU_BOARDS if get_board(b).target in ("cortex-m7", "cortex-m4", "cortex-m33")]
+
+
+@pytest.mark.parametrize("board", DSP_QEMU_BOARDS)
+def test_no_cliff_kernels_sweep_on_qemu(board, tmp_path, write_model):
+    """Every new DSP kernel on a core, in one firmware image: the device's output equals
+    TFLite's, and the host build of the same C equals TFLite layer by layer."""
+    from runtime.interpreter import ReferenceModel
+    from codegen.verify import verify
+    model = write_model(opmodels_chain())
+    b = get_board(board)
+    man = generate(model, tmp_path / "gen", b.target)
+    kernels = {l["kernel"].removesuffix("_fast") for l in man["layers"]}
+    assert {"mcuf_conv_grouped_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_hwc_s8_dsp",
+            "mcuf_maxpool_s8_dsp", "mcuf_add_s8_dsp", "mcuf_mul_s8_dsp"} <= kernels, kernels
+    assert not {"mcuf_conv_s8", "mcuf_conv_1x1_s8", "mcuf_depthwise_conv_s8"} & kernels, kernels
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
+    assert parse_bench(res.console)["output"] == want.reshape(-1).tolist()
+    if board == DSP_QEMU_BOARDS[0]:
+        assert verify(model, tmp_path / "host", inputs=3, kernels="dsp").ok
+
+
+def opmodels_chain() -> bytes:
+    import opmodels
+    return opmodels.chain_model(np.random.default_rng(22), shape=SWEEP_SHAPE, layers=SWEEP_LAYERS)
+
+
+def small_model() -> bytes:
+    """A 16x16 grayscale conv / depthwise / grouped-conv net whose arena fits in a few KB."""
+    import opmodels
+    return opmodels.chain_model(np.random.default_rng(3), shape=(1, 16, 16, 1), layers=[
+        ("conv", 3, 2, 8, 1), ("dw", 3, 1, 1), ("conv", 1, 1, 12, 1), ("dw", 3, 2, 1),
+        ("conv", 1, 1, 16, 4), ("dw", 3, 1, 2), ("maxpool", 2, 2), ("add_const",), ("mul_self",)])
+
+
+@pytest.mark.parametrize("board", SMALL_QEMU_BOARDS)
+def test_portable_kernels_on_cortex_m0(board, tmp_path, write_model, references):
+    """The portable kernels on QEMU's Cortex-M0 (micro:bit, Armv6-M): a small model's output
+    equals TFLite's; a fixture that needs more RAM than the board has is refused clearly."""
+    from runtime.interpreter import ReferenceModel
+    b = get_board(board)
+    model = write_model(small_model())
+    man = generate(model, tmp_path / "gen", b.target)
+    assert all(not l["kernel"].endswith(("_dsp", "_dsp_fast")) for l in man["layers"])
+    fw = build_firmware(tmp_path / "gen", b)
+    res = run_qemu(b, fw.elf, timeout=120)
+    assert res.returncode == 0, res.console
+    bench = parse_bench(res.console)
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
+    assert bench["output"] == want.reshape(-1).tolist()
+    assert bench["unit"] == "instructions (QEMU)" and bench["time"] > man["macs"]
+    generate(FIXTURES[0], tmp_path / "big", b.target)
+    with pytest.raises(DoesNotFit, match="RAM by"):
+        build_firmware(tmp_path / "big", b)

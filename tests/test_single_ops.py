@@ -111,8 +111,10 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     kernel = man["layers"][0]["kernel"]
     if mult == 1:
         assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
-    if mult == 1 and k == 3 and dilation == 1:
+    if k == 3 and dilation == 1:   # any depth multiplier
         assert kernel.startswith("mcuf_depthwise_conv_3x3_s8_dsp"), kernel
+    elif mult == 1:
+        assert kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp"), kernel
 
 
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])
@@ -177,6 +179,18 @@ def test_pooling(write_model, tmp_path, kind, k, stride, padding, act):
                                                      padding=padding, act=act))
 
 
+@pytest.mark.parametrize("c", [4, 5, 11])
+@pytest.mark.parametrize("k,stride,padding,act", [(2, 2, "VALID", "NONE"), (3, 1, "SAME", "RELU6"),
+                                                  (3, 2, "SAME", "NONE"), (7, 1, "VALID", "RELU")])
+def test_max_pooling_optimized(write_model, tmp_path, k, stride, padding, act, c):
+    """Four channels per SSUB8 + SEL (emulated on the host), odd channel tails."""
+    rng = seed("maxdsp", k * 10 + stride, c)
+    man = check(write_model, tmp_path, opmodels.pool_model(rng, kind="MAX_POOL_2D", k=k, stride=stride,
+                                                           padding=padding, act=act, c=c),
+                kernels="dsp")
+    assert man["layers"][0]["kernel"] == "mcuf_maxpool_s8_dsp"
+
+
 @pytest.mark.parametrize("keep_dims", [True, False])
 @pytest.mark.parametrize("same_quant", [True, False])
 @pytest.mark.parametrize("axes", [(1, 2), (2, 1), (-3, -2)])
@@ -197,10 +211,12 @@ def test_mean_other_axes(write_model, tmp_path, keep_dims, same_quant, shape, ax
                                                      shape=shape, axes=axes), inputs=8)
 
 
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
 @pytest.mark.parametrize("act", ["NONE", "RELU6"])
-def test_add(write_model, tmp_path, act):
+def test_add(write_model, tmp_path, act, kernels):
     rng = seed(3)
-    check(write_model, tmp_path, opmodels.add_model(rng, act=act))
+    man = check(write_model, tmp_path, opmodels.add_model(rng, act=act), kernels=kernels)
+    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_add_s8", "dsp": "mcuf_add_s8_dsp"}[kernels]
 
 
 @pytest.mark.parametrize("shape_a,shape_b,const_b,act", [
@@ -209,11 +225,12 @@ def test_add(write_model, tmp_path, act):
     ((1, 5, 5, 7), (7,), True, "RELU6"),        # + a constant per-channel row
     ((1, 3, 4, 5), (1, 3, 1, 5), True, "RELU"),
 ])
-def test_add_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act):
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+def test_add_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act, kernels):
     data = opmodels.add_broadcast_model(seed("addb", shape_a, shape_b), shape_a=shape_a,
                                         shape_b=shape_b, const_b=const_b, act=act)
-    man = check(write_model, tmp_path, data, inputs=6)
-    assert man["layers"][-1]["kernel"] == "mcuf_add_broadcast_s8"
+    man = check(write_model, tmp_path, data, inputs=6, kernels=kernels)
+    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_add_broadcast_s8", "dsp": "mcuf_add_s8_dsp"}[kernels]
 
 
 @pytest.mark.parametrize("outer,depth,scale,beta", [(1, 10, 0.1, 1.0), (3, 17, 0.05, 1.0),
@@ -250,10 +267,13 @@ def test_pad_standalone(write_model, tmp_path):
     assert man["layers"][0]["kernel"] == "mcuf_pad_s8"
 
 
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
 @pytest.mark.parametrize("op", ["QUANTIZE", "RELU", "RELU6"])
-def test_requantize(write_model, tmp_path, op):
+def test_requantize(write_model, tmp_path, op, kernels):
+    """The DSP set takes the generator's 256-entry table of the reference arithmetic."""
     rng = seed(len(op))
-    check(write_model, tmp_path, opmodels.requantize_model(rng, op=op))
+    man = check(write_model, tmp_path, opmodels.requantize_model(rng, op=op), kernels=kernels)
+    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_requantize_s8", "dsp": "mcuf_lut_s8"}[kernels]
 
 
 # --- MobileNet V3: HARD_SWISH (a table built by the generator) and broadcasting MUL ---
@@ -298,16 +318,21 @@ MUL_CASES = [
 
 
 @pytest.mark.parametrize("shape_a,shape_b,const_b,act", MUL_CASES)
-def test_mul_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act):
-    check(write_model, tmp_path, opmodels.mul_model(seed("mul", shape_a, shape_b), shape_a=shape_a,
-                                                    shape_b=shape_b, const_b=const_b, act=act))
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+def test_mul_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act, kernels):
+    man = check(write_model, tmp_path, opmodels.mul_model(seed("mul", shape_a, shape_b), shape_a=shape_a,
+                                                          shape_b=shape_b, const_b=const_b, act=act),
+                kernels=kernels)
+    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_mul_s8", "dsp": "mcuf_mul_s8_dsp"}[kernels]
 
 
 @pytest.mark.parametrize("zps", [(-128, -128, -128), (127, 127, 127), (-128, 127, 0)])
 @pytest.mark.parametrize("scales", [(0.001, 0.002, 1e-4), (0.2, 0.3, 0.05), (0.05, 0.004, 0.9)])
-def test_mul_quantization_extremes(write_model, tmp_path, zps, scales):
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+def test_mul_quantization_extremes(write_model, tmp_path, zps, scales, kernels):
     check(write_model, tmp_path, opmodels.mul_model(seed("mulx", zps, scales), shape_a=(1, 3, 3, 5),
-                                                    shape_b=(1, 1, 1, 5), scales=scales, zps=zps))
+                                                    shape_b=(1, 1, 1, 5), scales=scales, zps=zps),
+          kernels=kernels)
 
 
 # --- ops that only move bytes: one strided-copy kernel, one concatenation kernel ---

@@ -7,7 +7,9 @@
 #include "board.h"
 #include "stm32_usart.h"
 
+#ifndef BOARD_NO_CORE_CACHES   /* Cortex-M33 parts: no L1 caches in the core */
 void board_early_init(void) { cortexm_enable_caches(); }
+#endif
 void board_putc(char c) { stm32_usart_putc(CONSOLE, c); }
 int board_getc(void) { return stm32_usart_getc(CONSOLE); }
 void board_idle(void) {}

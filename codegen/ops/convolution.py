@@ -97,6 +97,13 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
 
 
+def conv_grouped_s8_dsp_get_buffer_size(p: dict) -> int:
+    """The column pair of one group (two pixels' K4 int16) + a byte row of K4 + 4,
+    K4 = k_h*k_w*filter_in_c rounded up to 4 (mcuf_conv_grouped_s8_dsp_get_buffer_size in the C)."""
+    k4 = (p["k_h"] * p["k_w"] * p["filter_in_c"] + 3) // 4 * 4
+    return 5 * k4 + 4
+
+
 F = "convolution"
 register_kernel("mcuf_conv_s8", weight_layout="int8 [OC][KH][KW][IC/groups]", family=F)
 register_kernel("mcuf_conv_1x1_s8", weight_layout="int8 [OC][IC], folded bias", pixel_ordered=True, family=F)
@@ -111,9 +118,14 @@ register_kernel("mcuf_conv_shallow_s8_dsp", scratch=conv_shallow_s8_dsp_get_buff
 register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
-register_kernel("mcuf_depthwise_conv_s8_dsp", weight_layout="int8 [1][KH][KW][OC]", fast_twin=True, family=F)
+register_kernel("mcuf_depthwise_conv_hwc_s8_dsp",
+                weight_layout="int16 [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
+                fast_twin=True, family=F)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
-                weight_layout="int8 [C][9] (taps transposed)", fast_twin=True, family=F)
+                weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F)
+register_kernel("mcuf_conv_grouped_s8_dsp", scratch=conv_grouped_s8_dsp_get_buffer_size,
+                weight_layout="int8, per group rows padded to K4, channel pairs interleaved (_grouped_filter)",
+                fast_twin=True, family=F)
 
 
 # --- lowering ---
@@ -231,6 +243,56 @@ def _shallow_filter(rows: np.ndarray, p: dict) -> np.ndarray:
     return w.reshape(-1, 2, p["k_h"] * ell // 2, 2).transpose(0, 2, 1, 3).reshape(-1)
 
 
+def _grouped_filter(rows: np.ndarray, groups: int) -> np.ndarray:
+    """[OC][K] int8 -> mcuf_conv_grouped_s8_dsp's layout: each group's rows padded with zero
+    weights to K4 = ceil(K / 4) * 4 and interleaved in output-channel pairs, group after group."""
+    oc, k = rows.shape
+    k4 = (k + 3) // 4 * 4
+    padded = np.zeros((oc, k4), np.int8)
+    padded[:, :k] = rows
+    per = oc // groups
+    return np.concatenate([_interleave_pairs(padded[g * per:(g + 1) * per]) for g in range(groups)])
+
+
+def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
+    """A grouped CONV_2D, a 1x1 over a channel count off a multiple of 4 (one group), or a
+    DEPTHWISE_CONV_2D with depth multiplier > 1 (rows: [OC][K], one group per input channel)
+    on mcuf_conv_grouped_s8_dsp."""
+    groups = p["in_c"] // p["filter_in_c"]
+    filt = ConstArray(f"op{op.index}_filter", "int8_t", _grouped_filter(rows, groups))
+    b = ConstArray(f"op{op.index}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
+    return Step(op, "mcuf_conv_grouped_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
+
+
+def _plane_3x3_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
+    """mcuf_depthwise_conv_3x3_s8_dsp: a 3x3 depthwise of any depth multiplier, or a 3x3
+    CONV_2D of a 1-channel image (a depthwise with multiplier out_c). rows: [OC][9]."""
+    filt = ConstArray(f"op{op.index}_filter", "int8_t", np.ascontiguousarray(rows).reshape(-1))
+    b = ConstArray(f"op{op.index}_bias", "int32_t", dsp_bias)
+    return Step(op, "mcuf_depthwise_conv_3x3_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                 ("out", y.index), ("scratch",)],          # one channel's padded plane
+                [x.index], y.index, macs, [filt, b, *rq])
+
+
+def _depthwise_plane_pays(p: dict) -> bool:
+    """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps), which
+    also takes depth multipliers. Measured on QEMU's M7 (vww96, MobileNet V3): the HWC kernel
+    is 2x slower at stride 1 and no faster at stride 2, small planes included."""
+    return True
+
+
+def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
+    """[tap][C] int8 -> mcuf_depthwise_conv_hwc_s8_dsp's int16 [C4 / 4][tap][w0, w2, w1, w3]
+    (zero weights beyond C)."""
+    t, c = taps.shape
+    w = np.zeros((t, c4), np.int16)
+    w[:, :c] = taps
+    return w.reshape(t, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+
+
 def lower_conv(graph, op, kernels: str = "reference") -> Step:
     x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
     if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
@@ -259,6 +321,14 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return Step(op, "mcuf_conv_1x1_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
+    if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):
+        # also a 1x1 over a channel count that is not a multiple of 4: one group, K4 padded
+        return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
+    if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
+            and p["dil_h"] == p["dil_w"] == 1):
+        # a 1-channel image (grayscale stem) is a 3x3 depthwise with depth multiplier out_c:
+        # the plane kernel gathers the image once and slides every filter over it
+        return _plane_3x3_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
@@ -306,22 +376,32 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if step is not None:
             return step
         kernels = "dsp"
-    if kernels == "dsp" and p["depth_multiplier"] == 1 and folded is not None:
-        three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
+    three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
+    if kernels == "dsp" and (p["depth_multiplier"] == 1 or three) and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(taps.astype(np.int64)).sum(axis=0))
+        if rq is not None and three and _depthwise_plane_pays(p):
+            return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
+        if rq is not None and p["depth_multiplier"] == 1:
+            c4 = (p["in_c"] + 3) // 4 * 4
+            filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(taps, c4))
+            b = ConstArray(f"op{n}_bias", "int32_t", np.pad(dsp_bias, (0, c4 - p["in_c"])))
+            return Step(op, "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                        [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                         ("out", y.index)], [x.index], y.index, macs, [filt, b, *rq])
+    if kernels == "dsp" and p["depth_multiplier"] > 1 and folded is not None:
+        rows = np.ascontiguousarray(taps.T)                # [channel][tap]: a grouped conv's rows
+        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
+                                            np.abs(rows.astype(np.int64)).sum(axis=1))
+        if rq is not None and p["in_c"] == 1 and p["dil_w"] == 1 and p["k_w"] <= SHALLOW_RUN_MAX:
+            # one input channel: a plain convolution of a 1-channel image
+            filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
+            b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
+            return Step(op, "mcuf_conv_shallow_s8_dsp", "mcuf_conv_params", p,
+                        [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                         ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
         if rq is not None:
-            b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
-            kernel = "mcuf_depthwise_conv_s8_dsp"
-            args = [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
-                    ("out", y.index)]
-            if three:
-                filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps.T).reshape(-1))
-                args[1] = ("const", filt)
-                kernel = "mcuf_depthwise_conv_3x3_s8_dsp"
-                args.append(("scratch",))          # one channel's padded plane
-            return Step(op, kernel + "_fast" * fast, "mcuf_conv_params", p, args, [x.index], y.index,
-                        macs, [filt, b, *rq])
+            return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
     return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),

@@ -9,7 +9,7 @@ from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator
 from . import mve
 from .common import _act, _operand, _require_int8, _t
-from .registry import INT8, OpRecord, Step, register_kernel, register_op
+from .registry import INT8, ConstArray, OpRecord, Step, register_kernel, register_op
 from .shapes import ShapeError, broadcast, fmt, input_shape
 
 
@@ -38,6 +38,23 @@ register_kernel("mcuf_add_broadcast_s8", family=F)
 register_kernel("mcuf_mul_s8", family=F)
 register_kernel("mcuf_squared_difference_s8", family=F)
 register_kernel("mcuf_batch_matmul_s8", family=F)
+register_kernel("mcuf_add_s8_dsp", weight_layout="int32 [2][256] tables: each input's scaled value", family=F)
+register_kernel("mcuf_mul_s8_dsp", family=F)
+
+
+def _elementwise_dsp_step(op, kernel: str, p: dict, walk: dict, bound: int, args, ins, y,
+                          consts) -> Step | None:
+    """ADD / MUL on mcuf_elementwise_s8_dsp.c: the accumulator (|acc| <= bound) through the
+    optimized output stage (fast constants where exact, else TFLite's formula). None where the
+    doubled accumulator may not fit int32 (the reference kernel is used then)."""
+    mult, shift, offset = p["output_multiplier"], p["output_shift"], p["output_offset"]
+    if 2 * bound >= 2**31 or not -31 <= shift < 128 - q.FORMULA_SHIFT:
+        return None
+    m, b = (q.fast_requant_constants(mult, shift, offset) if q.fast_requant_exact_for(shift, bound, offset)
+            else q.formula_requant_constants(mult, shift))
+    params = dict(**walk, input1_offset=p["input1_offset"], input2_offset=p["input2_offset"],
+                  multiplier=m, shift=b, output_offset=offset, act_min=p["act_min"], act_max=p["act_max"])
+    return Step(op, kernel, "mcuf_elementwise_dsp_params", params, args, ins, y.index, 0, consts)
 
 
 def lower_add(graph, op, kernels: str = "reference") -> Step:
@@ -55,6 +72,17 @@ def lower_add(graph, op, kernels: str = "reference") -> Step:
              left_shift=left_shift, input1_multiplier=m1, input1_shift=s1,
              input2_multiplier=m2, input2_shift=s2, output_multiplier=mo, output_shift=s_o,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    if kernels == "dsp":   # each input's scaled value is a function of one int8: two tables
+        xs = np.arange(-128, 128)
+        tables = np.array([[q.multiply_by_quantized_multiplier((int(v) + off) << left_shift, m, s)
+                            for v in xs] for off, m, s in ((p["input1_offset"], m1, s1),
+                                                            (p["input2_offset"], m2, s2))], np.int64)
+        t = ConstArray(f"op{op.index}_tables", "int32_t", tables.reshape(-1).astype(np.int32))
+        bound = int(np.abs(tables).max(axis=1).sum())
+        step = _elementwise_dsp_step(op, "mcuf_add_s8_dsp", p, walk, bound,
+                                     [*args[:2], ("const", t), args[2]], ins, y, consts + [t])
+        if step is not None:
+            return step
     if a.shape == b.shape and not consts:
         step = Step(op, "mcuf_add_s8", "mcuf_add_params", p, args, ins, y.index)
         return mve.retarget(step) if kernels == "mve" else step
@@ -102,6 +130,11 @@ def lower_mul(graph, op, kernels: str = "reference") -> Step:
     p = dict(**walk, input1_offset=-a.quant.zero_point, input2_offset=-b.quant.zero_point,
              output_multiplier=mult, output_shift=shift, output_offset=y.quant.zero_point,
              act_min=act_min, act_max=act_max)
+    if kernels == "dsp":
+        bound = (128 + abs(p["input1_offset"])) * (128 + abs(p["input2_offset"]))
+        step = _elementwise_dsp_step(op, "mcuf_mul_s8_dsp", p, walk, bound, args, ins, y, consts)
+        if step is not None:
+            return step
     return Step(op, "mcuf_mul_s8", "mcuf_mul_params", p, args, ins, y.index, 0, consts)
 
 

@@ -49,6 +49,7 @@ def explain_mean(graph: Graph, op: Operator) -> str:
 F = "pooling"
 register_kernel("mcuf_avgpool_s8", family=F)
 register_kernel("mcuf_maxpool_s8", family=F)
+register_kernel("mcuf_maxpool_s8_dsp", family=F)   # four channels per SSUB8 + SEL
 register_kernel("mcuf_mean_s8", family=F)
 
 
@@ -69,7 +70,7 @@ def lower_pool(graph, op, kernels: str = "reference") -> Step:
              pad_top=_same_padding(padding, sh, 1, in_h, k_h, out_h),
              pad_left=_same_padding(padding, sw, 1, in_w, k_w, out_w),
              act_min=act_min, act_max=act_max)
-    kernel = "mcuf_avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "mcuf_maxpool_s8"
+    kernel = "mcuf_avgpool_s8" if op.type == "AVERAGE_POOL_2D" else "mcuf_maxpool_s8" + "_dsp" * (kernels == "dsp")
     step = Step(op, kernel, "mcuf_pool_params", p, [("in", x.index), ("out", y.index)],
                 [x.index], y.index)
     return mve.retarget(step) if kernels == "mve" else step

@@ -6,7 +6,7 @@ import numpy as np
 from .. import quantization as q
 from .common import _require_int8, _t
 from . import mve
-from .registry import INT8, OpRecord, Step, register_kernel, register_op
+from .registry import INT8, ConstArray, OpRecord, Step, register_kernel, register_op
 from .shapes import same_as_input
 
 register_kernel("mcuf_requantize_s8", family="requantize")
@@ -21,6 +21,13 @@ def lower_requantize(graph, op, kernels: str = "reference") -> Step:
     act_min, act_max = q.activation_range(act, y.quant.scale, y.quant.zero_point)
     p = dict(size=y.size, input_offset=-x.quant.zero_point, multiplier=m, shift=s,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max)
+    if kernels == "dsp":   # a function of one int8: the reference arithmetic as a table
+        table = np.array([min(max(q.multiply_by_quantized_multiplier(v + p["input_offset"], m, s)
+                                  + p["output_offset"], act_min), act_max)
+                          for v in range(-128, 128)], np.int8)
+        t = ConstArray(f"op{op.index}_table", "int8_t", table)
+        return Step(op, "mcuf_lut_s8", "mcuf_lut_params", dict(size=y.size),
+                    [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
     step = Step(op, "mcuf_requantize_s8", "mcuf_requantize_params", p,
                 [("in", x.index), ("out", y.index)], [x.index], y.index)
     return mve.retarget(step) if kernels == "mve" else step

@@ -102,15 +102,30 @@ void mcuf_conv_shallow_stem_s8_dsp_fast(const mcuf_conv_params *p, const int8_t 
                                         const int32_t *multiplier, const int8_t *shift,
                                         int8_t *output, int16_t *scratch);
 
-/* depth multiplier 1 */
-void mcuf_depthwise_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
-                                const int8_t *filter, const int32_t *bias_folded,
-                                const int32_t *multiplier, const int8_t *shift, int8_t *output);
-void mcuf_depthwise_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
-                                     const int8_t *filter, const int32_t *bias_folded,
-                                     const int32_t *multiplier, const int8_t *shift, int8_t *output);
+/* Grouped convolution (groups = in_c / filter_in_c > 1, any kernel, stride, dilation, padding),
+ * and DEPTHWISE_CONV_2D with a depth multiplier > 1 as the grouped convolution it is (groups =
+ * in_c, filter_in_c = 1). filter: per group, its out_c / groups rows padded to
+ * K4 = ceil(k_h*k_w*filter_in_c / 4) * 4 and interleaved in output-channel pairs word by word,
+ * the groups one after the other; bias2: the folded bias doubled; scratch: 5 * K4 + 4 bytes. */
+void mcuf_conv_grouped_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                              const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                              int8_t *output, int16_t *scratch);
+void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                   const int8_t *filter, const int32_t *bias2,
+                                   const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                   int16_t *scratch);
 
-/* 3x3, depth multiplier 1, no dilation; filter: int8 [C][9]; scratch: the padded plane of
+/* depth multiplier 1, any kernel / stride / dilation / channel count, on the HWC layout (small
+ * planes, strides > 1); filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)] (SXTB16 order),
+ * C4 = ceil(C / 4) * 4; bias_folded: [C4], zero beyond C */
+void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                    const int16_t *filter, const int32_t *bias_folded,
+                                    const int32_t *multiplier, const int8_t *shift, int8_t *output);
+void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                         const int16_t *filter, const int32_t *bias_folded,
+                                         const int32_t *multiplier, const int8_t *shift, int8_t *output);
+
+/* 3x3, any depth multiplier, no dilation; filter: int8 [out_c][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */
 void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int8_t *filter, const int32_t *bias_folded,
@@ -182,6 +197,8 @@ void mcuf_avgpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *out
  * non-negative uint8 sum) on values stored shifted to int8 (u - 128) */
 void mcuf_avgpool_u8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 void mcuf_maxpool_s8(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
+/* DSP extension: four channels per SSUB8 + SEL (kernels/optimized/) */
+void mcuf_maxpool_s8_dsp(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 /* the same with Helium (MVE), sixteen channels per vector (plain C without MVE) */
 void mcuf_maxpool_s8_mve(const mcuf_pool_params *p, const int8_t *input, int8_t *output);
 /* AVERAGE_POOL_2D with Helium (MVE), four channels per vector, windows of at most 256 cells */
@@ -228,6 +245,25 @@ typedef struct {
 
 void mcuf_add_broadcast_s8(const mcuf_add_broadcast_params *p, const int8_t *input1,
                            const int8_t *input2, int8_t *output);
+
+/* ADD and MUL on the optimized kernels' output stage (kernels/optimized/mcuf_elementwise_s8_dsp.c):
+ * the walk of mcuf_mul_params; multiplier and shift byte as the convolutions' per-channel ones
+ * (mcuf_dsp.h), for the doubled accumulator; ADD's tables: [2][256] int32, each input's scaled
+ * value (x + offset) << left_shift times its multiplier, indexed by x + 128. */
+typedef struct {
+    uint16_t out_dims[4];
+    uint32_t stride1[4], stride2[4];
+    int32_t input1_offset, input2_offset;   /* MUL only */
+    int32_t multiplier;
+    int8_t shift;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} mcuf_elementwise_dsp_params;
+
+void mcuf_add_s8_dsp(const mcuf_elementwise_dsp_params *p, const int8_t *input1,
+                     const int8_t *input2, const int32_t *tables, int8_t *output);
+void mcuf_mul_s8_dsp(const mcuf_elementwise_dsp_params *p, const int8_t *input1,
+                     const int8_t *input2, int8_t *output);
 
 /* MUL with 4-D broadcasting (NHWC); strides in elements, 0 where an input is broadcast. */
 typedef struct {

@@ -1,4 +1,5 @@
-/* 3x3 depthwise convolution (depth multiplier 1, no dilation, any stride, any channel
+/* 3x3 depthwise convolution (any depth multiplier: one gathered plane per input channel
+ * serves its multiplier's output channels; no dilation, any stride, any channel
  * count), DSP extension: the MobileNet workhorse.
  *
  * Channel by channel, the kernel gathers the input channel into a padded plane in `scratch`
@@ -84,7 +85,7 @@ MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, in
                               const int8_t *filter, int32_t bias_folded, mcuf_requant q,
                               int8_t *output, const int fast)
 {
-    const int C = p->in_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
+    const int C = p->out_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
     const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     /* weights and bias doubled: the accumulators hold the 2 * acc the output stage wants */
     const uint32_t w0 = pack16(filter[0], filter[2]), w1 = pack16(filter[3], filter[5]);
@@ -140,14 +141,17 @@ MCUF_INLINE void channels(const mcuf_conv_params *p, const int8_t *input, const 
     memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
     const int full_range = p->act_min == -128 && p->act_max == 127;
     const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
-    for (int c = 0; c < p->in_c; ++c, filter += 9) {
-        gather_plane(p, input, c, plane, pw, ph);
-        if (all_fast || (full_range && mcuf_requant_is_fast(shift[c]))) {
-            channel_fast(p, plane, pw, filter, bias_folded[c],
-                         mcuf_requant_at(fast, multiplier, shift, c), output + c);
-        } else {
-            channel_general(p, plane, pw, filter, bias_folded[c],
-                            mcuf_requant_at(general, multiplier, shift, c), output + c);
+    const int M = p->out_c / p->in_c;   /* depth multiplier: one plane serves M channels */
+    for (int ic = 0; ic < p->in_c; ++ic) {
+        gather_plane(p, input, ic, plane, pw, ph);
+        for (int c = ic * M; c < (ic + 1) * M; ++c, filter += 9) {
+            if (all_fast || (full_range && mcuf_requant_is_fast(shift[c]))) {
+                channel_fast(p, plane, pw, filter, bias_folded[c],
+                             mcuf_requant_at(fast, multiplier, shift, c), output + c);
+            } else {
+                channel_general(p, plane, pw, filter, bias_folded[c],
+                                mcuf_requant_at(general, multiplier, shift, c), output + c);
+            }
         }
     }
 }

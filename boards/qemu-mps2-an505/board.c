@@ -1,0 +1,16 @@
+/* qemu-mps2-an505: Arm MPS2 AN505 FPGA image (Cortex-M33, IoT Kit / SSE-200 style TrustZone
+ * subsystem) as QEMU 7.2 models it (hw/arm/mps2-tz.c). The core starts in the Secure state
+ * with the SAU off, so every address is Secure; the firmware runs from the Secure aliases
+ * (address bit 28 set) and needs no TrustZone setup. */
+#include <stdint.h>
+
+#define BOARD_NAME "qemu-mps2-an505"
+#define BOARD_CPU "cortex-m33"
+#define UART0 0x40200000u        /* mps2-tz.c: uart0 on apb_ppcexp1 (Secure alias 0x50200000) */
+#define UART0_RX_IRQ 0u          /* mps2-tz.c make_uart: UART i RX on IRQ 2i, TX on 2i + 1 */
+#define CLOCK_HZ 20000000u       /* mps2-tz.c: SYSCLK_FRQ for the AN505 */
+
+/* 20 MHz SysTick under -icount shift=0: one tick per 50 instructions, exactly. */
+static inline uint64_t ticks_to_instructions(uint64_t ticks) { return ticks * 50u; }
+
+#include "board_qemu_mps.h"

@@ -1,0 +1,162 @@
+/* Grouped convolution (any group count, kernel, stride, dilation, padding), DSP extension;
+ * also DEPTHWISE_CONV_2D with a depth multiplier > 1, which is the grouped convolution with
+ * one input channel per group (groups = in_c, filter_in_c = 1, out_c / groups = multiplier).
+ *
+ * Per pixel pair and group: the group's receptive field (K = k_h * k_w * filter_in_c
+ * values of each pixel) is widened and doubled into `scratch` as mcuf_gemm_2x2's column
+ * pair (per 4 values, pixel 0's (2x0, 2x2) (2x1, 2x3), then pixel 1's), padded to K4 =
+ * ceil(K / 4) * 4 with anything finite (the weights there are 0), then reused by every
+ * output-channel pair of the group: the 2x2 GEMM of mcuf_conv_1x1_s8_dsp, whose fast copy
+ * runs the assembly channel loop (mcuf_gemm_2x2_fast_s8) over the group's channels. The
+ * input offset is folded into the bias, which the generator doubles (bias2), so the
+ * accumulators hold the 2 * acc the output stage wants. A 1x1 kernel's field is a run of
+ * filter_in_c input bytes read a word at a time; other kernels copy their taps' runs into
+ * a byte row first (padding taps hold the input zero point), then widen it.
+ *
+ * filter: per group, its out_c / groups rows padded to K4 with zero weights, interleaved in
+ * output-channel pairs word by word (an odd last row plain), the groups one after the other.
+ * scratch: 4 * K4 bytes (the column pair) + K4 + 4 (the byte row), the generator's
+ * scratch function in codegen/ops/convolution.py. Same results as the reference mcuf_conv_s8 (grouped) and
+ * mcuf_depthwise_conv_s8, byte for byte. */
+#include <string.h>
+
+#include "mcuf_dsp.h"
+#include "mcuf_nn.h"
+
+/* 4 bytes as the doubled column words of one pixel: (2x0, 2x2), (2x1, 2x3) */
+MCUF_INLINE void widen_word(uint32_t v, uint32_t *col)
+{
+    const uint32_t e = mcuf_sxtb16(v), o = mcuf_sxtb16_ror8(v);
+    col[0] = mcuf_sadd16(e, e);
+    col[1] = mcuf_sadd16(o, o);
+}
+
+/* One pixel's field of group g into the column (pixel 0 at col, pixel 1 at col + 2 words).
+ * in_size: the input's bytes, so that no word is read past its end. */
+static void gather(const mcuf_conv_params *p, const int8_t *input, int32_t in_size, int oy, int ox,
+                   int c0, int K, int K4, uint32_t *col, int8_t *bytes)
+{
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int C = p->in_c, FC = p->filter_in_c;
+    if (p->k_h == 1 && p->k_w == 1 && iy0 >= 0 && iy0 < p->in_h && ix0 >= 0 && ix0 < p->in_w) {
+        const int32_t at = ((int32_t)iy0 * p->in_w + ix0) * C + c0;
+        if (at + K4 <= in_size) {   /* the run, rounded up to words, inside the tensor */
+            const int8_t *in = input + at;
+            for (int k = 0; k < K4; k += 4, col += 4) {
+                widen_word(mcuf_read32(in + k), col);
+            }
+            return;
+        }
+    }
+    const int8_t zp = (int8_t)(-p->input_offset);
+    int8_t *b = bytes;
+    for (int ky = 0; ky < p->k_h; ++ky) {
+        const int iy = iy0 + ky * p->dil_h;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        for (int kx = 0; kx < p->k_w; ++kx, b += FC) {
+            const int ix = ix0 + kx * p->dil_w;
+            if (row_ok && ix >= 0 && ix < p->in_w) {
+                const int8_t *in = input + ((int32_t)iy * p->in_w + ix) * C + c0;
+                if (FC == 1) {
+                    b[0] = in[0];
+                } else {
+                    memcpy(b, in, (size_t)FC);
+                }
+            } else {
+                memset(b, zp, (size_t)FC);
+            }
+        }
+    }
+    for (int k = K; k < K4; ++k) {
+        bytes[k] = 0;
+    }
+    for (int k = 0; k < K4; k += 4, col += 4) {
+        widen_word(mcuf_read32(bytes + k), col);
+    }
+}
+
+/* pixel 0 of the column pair (or pixel 1, col + 2 words) times one plain filter row */
+static int32_t dot_col(const uint32_t *col, const int8_t *w, int K4, int32_t acc)
+{
+    for (int k = 0; k < K4; k += 4, col += 4) {
+        const uint32_t kw = mcuf_read32(w + k);
+        acc = mcuf_smlad(col[0], mcuf_sxtb16(kw), acc);
+        acc = mcuf_smlad(col[1], mcuf_sxtb16_ror8(kw), acc);
+    }
+    return acc;
+}
+
+MCUF_INLINE void mcuf_conv_grouped_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
+                                               const int8_t *filter, const int32_t *bias2,
+                                               const int32_t *multiplier, const int8_t *shift,
+                                               int8_t *output, int16_t *scratch, const int fast)
+{
+    const int FC = p->filter_in_c;
+    const int groups = p->in_c / FC;
+    const int K = p->k_h * p->k_w * FC, K4 = (K + 3) & ~3;
+    const int OC = p->out_c, OCg = OC / groups;
+    const int32_t pixels = (int32_t)p->out_h * p->out_w;
+    const int32_t in_size = (int32_t)p->in_h * p->in_w * p->in_c;
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
+    uint32_t *const col = (uint32_t *)(void *)scratch;
+    int8_t *const bytes = (int8_t *)(void *)(col + K4);
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int two = px + 1 < pixels;   /* an odd last pixel fills both halves, stored once */
+        const int32_t px1 = two ? px + 1 : px;
+        const int oy0 = (int)(px / p->out_w), ox0 = (int)(px % p->out_w);
+        const int oy1 = (int)(px1 / p->out_w), ox1 = (int)(px1 % p->out_w);
+        int8_t *const out0 = output + px * OC, *const out1 = output + px1 * OC;
+        const int8_t *w = filter;
+        for (int g = 0; g < groups; ++g) {
+            const int c0 = g * FC, oc0 = g * OCg, oc_end = oc0 + (OCg & ~1);
+            gather(p, input, in_size, oy0, ox0, c0, K, K4, col, bytes);
+            gather(p, input, in_size, oy1, ox1, c0, K, K4, col + 2, bytes);
+#if MCUF_HAS_GEMM_ASM
+            if (fast) {
+                if (oc_end > oc0) {
+                    const mcuf_gemm_job job = {multiplier + oc0, shift + oc0, o.round1, bias2 + oc0,
+                                               out0 + oc0, out1 + oc0, 2 * K4, col, shift + oc_end, w};
+                    mcuf_gemm_2x2_fast_s8(&job);
+                    w += (oc_end - oc0) * K4;
+                }
+            } else
+#endif
+            {
+                for (int c = oc0; c < oc_end; c += 2) {
+                    int32_t acc[4] = {bias2[c], bias2[c + 1], bias2[c], bias2[c + 1]};
+                    mcuf_gemm_2x2(col, w, w + 2 * K4, acc);
+                    w += 2 * K4;
+                    const mcuf_requant q[2] = {mcuf_requant_at(o, multiplier, shift, c),
+                                               mcuf_requant_at(o, multiplier, shift, c + 1)};
+                    mcuf_out_2x2(o, acc, q, out0 + c, out1 + c);
+                }
+            }
+            if (OCg & 1) {   /* odd channels per group: the group's last row is stored plain */
+                const int c = oc_end;
+                const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, c);
+                const int8_t y0 = mcuf_out_x2(o, dot_col(col, w, K4, bias2[c]), &q);
+                const int8_t y1 = mcuf_out_x2(o, dot_col(col + 2, w, K4, bias2[c]), &q);
+                out0[c] = y0;
+                out1[c] = y1;
+                w += K4;
+            }
+        }
+    }
+}
+
+/* Two specialised copies, chosen by the generator: the fast output stage for every channel,
+ * and the general one (a model links only what it calls). */
+void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                   const int8_t *filter, const int32_t *bias2,
+                                   const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                   int16_t *scratch)
+{
+    mcuf_conv_grouped_s8_dsp_body(p, input, filter, bias2, multiplier, shift, output, scratch, 1);
+}
+
+void mcuf_conv_grouped_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                              const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                              int8_t *output, int16_t *scratch)
+{
+    mcuf_conv_grouped_s8_dsp_body(p, input, filter, bias2, multiplier, shift, output, scratch, 0);
+}
