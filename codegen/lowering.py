@@ -34,14 +34,19 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
 
 
 MAX_LEFT_SHIFT = 30   # x * (1 << shift) in TFLite's MultiplyByQuantizedMultiplier: 31 overflows
+# Params that hold the optimized output stage's encoded shift byte (quantization.FORMULA_SHIFT),
+# not TFLite's shift: their lowering refuses the DSP stage for shifts above MAX_LEFT_SHIFT first.
+ENCODED_SHIFT_PARAMS = {"mcuf_elementwise_dsp_params": ("shift",)}
 
 
 def _check_shifts(graph: Graph, step: Step) -> None:
     """A requantization multiplier of 2^31 or more (an activation scale like 1e36) makes
     TFLite's integer arithmetic undefined (its 1 << shift overflows; x86 and Arm then
     differ): refused, so the host and the device never disagree."""
+    encoded = ENCODED_SHIFT_PARAMS.get(step.params_type, ())   # a kernel's packed stage byte
     shifts = [v for k, v in step.params.items()
-              if k.endswith("shift") and "left" not in k and isinstance(v, (int, np.integer))]
+              if k.endswith("shift") and "left" not in k and k not in encoded
+              and isinstance(v, (int, np.integer))]
     shifts += [int(c.values.max()) for c in step.consts
                if c.name.endswith("_shift") and c.ctype == "int32_t" and c.values.size]
     if shifts and max(shifts) > MAX_LEFT_SHIFT:

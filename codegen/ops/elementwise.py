@@ -48,7 +48,7 @@ def _elementwise_dsp_step(op, kernel: str, p: dict, walk: dict, bound: int, args
     optimized output stage (fast constants where exact, else TFLite's formula). None where the
     doubled accumulator may not fit int32 (the reference kernel is used then)."""
     mult, shift, offset = p["output_multiplier"], p["output_shift"], p["output_offset"]
-    if 2 * bound >= 2**31 or not -31 <= shift < 128 - q.FORMULA_SHIFT:
+    if 2 * bound >= 2**31 or not -31 <= shift <= 30:   # larger: the reference step, refused
         return None
     m, b = (q.fast_requant_constants(mult, shift, offset) if q.fast_requant_exact_for(shift, bound, offset)
             else q.formula_requant_constants(mult, shift))
