@@ -35,7 +35,8 @@ def cmd_emit(args) -> int:
     t0 = time.perf_counter()
     app = AppOptions(labels=read_labels(args.labels) if args.labels else None,
                      input_range=args.input_range, arena_external=args.arena == "external")
-    man = generate(args.model, args.output, args.target, args.name, args.kernels, app=app)
+    man = generate(args.model, args.output, args.target, args.name, args.kernels,
+                   ram_limit=args.ram_limit, app=app)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
@@ -44,6 +45,11 @@ def cmd_emit(args) -> int:
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
     print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
           (f"the application's, given to {args.name}_init())" if man["arena_external"] else "one static array)"))
+    if "patch_schedule" in man:
+        ps = man["patch_schedule"]
+        print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
+              f"stage MACs +{(ps['stage_macs'] / ps['stage_macs_layer_by_layer'] - 1) * 100:.1f}%, "
+              f"predicted instructions +{ps['predicted_overhead'] * 100:.1f}%")
     i, o = man["input"], man["output"]
     print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
     print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
@@ -56,6 +62,10 @@ def cmd_inspect(args) -> int:
     from .pipeline import resolve_kernels
     report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
     print(report.render())
+    if args.ram_limit is not None and not report.unsupported:
+        from .patch_schedule import choose_schedule, render_schedule
+        sched = choose_schedule(report.graph, report.steps, args.ram_limit)
+        print(render_schedule(report.graph, report.steps, sched, args.ram_limit))
     return 0 if not report.unsupported else 1
 
 
@@ -64,7 +74,7 @@ def cmd_verify(args) -> int:
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
         result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=args.kernels)
+                        kernels=args.kernels, ram_limit=args.ram_limit)
     return 0 if result.ok else 1
 
 
@@ -99,7 +109,8 @@ def cmd_fit(args) -> int:
         raise CodegenError(f"unknown family {', '.join(bad)}; known: {', '.join(FAMILIES)} "
                            "(MobileNet V3 needs hard-swish and squeeze-excite kernels, not there yet)")
     log = (lambda s: print(s, file=sys.stderr, flush=True))
-    fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log)
+    fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log,
+                    patches=args.patches)
     grid = [(f, a, r) for f in families for a in args.alpha for r in args.resolution]
     cands = []
     t0 = time.perf_counter()
@@ -147,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--input-range", default="auto", choices=("auto", "0:1", "-1:1", "0:255"),
                    help="the float range pixels 0..255 map onto for <name>_input_from_pixels() "
                         "(default: auto, read off the input's quantization)")
+    e.add_argument("--ram-limit", type=int, metavar="BYTES",
+                   help="arena budget: if the layer-by-layer arena is larger, run the first stage "
+                        "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
+                        "instructions; error naming the smallest reachable arena if none fits")
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
@@ -156,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--target", default="host", choices=list(TARGETS),
                    help="show the kernels and layout chosen for this target (default: host)")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
+    i.add_argument("--ram-limit", type=int, metavar="BYTES",
+                   help="also show the patch schedule `emit --ram-limit` would choose")
     i.set_defaults(fn=cmd_inspect)
 
     v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",
@@ -168,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated; "
                         "mve: the Helium set's host build, plain C with its layouts and constants)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
+    v.add_argument("--ram-limit", type=int, metavar="BYTES", help="as for emit (patch-based first stage)")
     v.set_defaults(fn=cmd_verify)
 
     f = sub.add_parser(
@@ -183,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
                "Boards: `firmware boards`. Accuracy: published ImageNet top-1 (MobileNet V1 paper "
                "tables 6-7, V2 paper table 4) where the papers give it.")
     f.add_argument("--board", required=True, help="a board name (firmware boards lists them)")
+    f.add_argument("--patches", action="store_true",
+                   help="where the arena is over the board's RAM, try in-place depthwise and a "
+                        "patch-based first stage (as `emit --ram-limit`); fits then says which "
+                        "(slower: seconds per candidate)")
     f.add_argument("--family", default="mobilenet_v1,mobilenet_v2",
                    help="comma-separated: mobilenet_v1, mobilenet_v2 (default: both)")
     f.add_argument("--alpha", type=_floats, default=[0.25, 0.35, 0.5, 0.75, 1.0],
@@ -206,7 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from .cli_main import run
+    # numpy's RuntimeWarnings (overflow in a cast of a hostile scale, ...) are not messages for
+    # the user: every value that matters is checked and refused in one line by validate.py
+    warnings.simplefilter("ignore", RuntimeWarning)
     return run(build_parser(), argv, (CodegenError,))
 
 

@@ -58,6 +58,7 @@ class Candidate:
     fits_ram: bool = False
     fits_latency: bool = True
     code_measured: bool = False
+    patches: str | None = None  # with `--patches`: the patch schedule that makes it fit the RAM
     layers: list[dict] = field(default_factory=list)
 
     @property
@@ -84,7 +85,7 @@ def _write(layers: list[Layer], path: Path) -> Path:
 
 class Fitter:
     def __init__(self, board, kernels: str | None = None, cost: CostModel | None = None, cpi: float = 1.0,
-                 measure_code: bool = True, log=lambda s: None):
+                 measure_code: bool = True, log=lambda s: None, patches: bool = False):
         from .pipeline import resolve_kernels
         self.board = board
         self.kernels = kernels or resolve_kernels(board.target)
@@ -94,6 +95,7 @@ class Fitter:
         self.measure_code = measure_code and shutil.which("arm-none-eabi-gcc") is not None
         self._code: dict[str, tuple[int, int, bool]] = {}
         self.log = log
+        self.patches = patches   # try patch-based execution (codegen/patch_schedule.py) where RAM is short
 
     def firmware_overhead(self, family: str) -> tuple[int, int, bool]:
         """(code bytes, other RAM bytes, measured?) of the firmware around the model."""
@@ -135,7 +137,22 @@ class Fitter:
                          code_measured=measured)
         cand.fits_flash = cand.flash <= self.board.flash_bytes
         cand.fits_ram = ram <= self.board.ram_bytes
-        cand.fits_latency = latency_ms is None or ms <= latency_ms
+        if not cand.fits_ram and self.patches:
+            from .patch_schedule import LayerByLayer, RamLimitError, choose_schedule
+            try:
+                sched = choose_schedule(c.graph, c.steps, c.plan.arena_bytes - (ram - self.board.ram_bytes))
+            except RamLimitError:
+                sched = None
+            if sched is not None:
+                arena = sched.plan.arena_bytes
+                cand.ram, cand.arena, cand.fits_ram = ram - c.plan.arena_bytes + arena, arena, True
+                if not isinstance(sched, LayerByLayer):
+                    cand.instructions = int(round(sched.instructions))
+                    cand.ms = cand.instructions * self.cpi / self.clock * 1e3
+                    cand.patches = f"layers 0..{sched.split} in {sched.grid}x{sched.cols} patches"
+                else:
+                    cand.patches = "in-place depthwise"
+        cand.fits_latency = latency_ms is None or cand.ms <= latency_ms
         # the table's layers are the compiled steps, one for one (tests/test_fit.py checks it)
         arch = layers if len(layers) == len(c.steps) else [None] * len(c.steps)
         cand.layers = [{"op": s.op.type, "kernel": s.kernel, "macs": int(s.macs),
@@ -162,7 +179,8 @@ def render(cands: list[Candidate], board, fitter: Fitter, latency_ms: float | No
         out.append(f"{c.family:13s} {c.alpha:5g} {c.resolution:4d} {c.macs / 1e6:7.1f} {c.params / 1e6:6.2f}M "
                    f"{c.flash / 1024:9,.0f} {c.ram / 1024:7,.0f} {c.instructions / 1e6:8.1f} {c.ms:7.1f} "
                    f"{(f'{c.top1:.1f}%' if c.top1 else '-'):>6s}  "
-                   + ("yes" if c.fits else "no: " + ", ".join(why)))
+                   + ("yes" if c.fits else "no: " + ", ".join(why))
+                   + (f" ({c.patches})" if c.patches else ""))
     fitting = [c for c in cands if c.fits]
     out.append("")
     if fitting:

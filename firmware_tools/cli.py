@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     from .build import FirmwareBuildError
     from .flash import FlashError
     from .qemu import QemuError
-    from .size import DoesNotFit
+    from .size import DoesNotFit, ElfError
     return run(build_parser(), argv, (BoardError, FirmwareBuildError, DoesNotFit, QemuError, FlashError,
-                                      CodegenError, FileNotFoundError))
+                                      CodegenError, ElfError, FileNotFoundError))
 
 
 if __name__ == "__main__":
