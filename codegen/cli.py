@@ -32,17 +32,21 @@ def _fmt_bytes(n: int) -> str:
 
 
 def cmd_emit(args) -> int:
+    from .app_helpers import AppOptions, read_labels
     from .pipeline import generate
     t0 = time.perf_counter()
+    app = AppOptions(labels=read_labels(args.labels) if args.labels else None,
+                     input_range=args.input_range, arena_external=args.arena == "external")
     man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout,
-                   ram_limit=args.ram_limit, input_shapes=args.input_shape)
+                   ram_limit=args.ram_limit, input_shapes=args.input_shape, app=app)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
-    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, one static array)")
+    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
+          (f"the application's, given to {args.name}_init())" if man["arena_external"] else "one static array)"))
     if "patch_schedule" in man:
         ps = man["patch_schedule"]
         print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
@@ -176,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build files besides CMakeLists.txt and mcuforge.mk (always written): arduino "
                         "(library.properties, sources in src/), platformio (library.json, src/), zephyr "
                         "(zephyr/module.yml, CMakeLists.txt, Kconfig); default: plain")
+    e.add_argument("--labels", metavar="FILE",
+                   help="class names, one per line: generates <name>_label(i) (one per output class)")
+    e.add_argument("--arena", default="static", choices=("static", "external"),
+                   help="static (default): the arena is an array in <name>.c; external: the "
+                        "application passes its own to <name>_init() (e.g. one shared by two models)")
+    e.add_argument("--input-range", default="auto", choices=("auto", "0:1", "-1:1", "0:255"),
+                   help="the float range pixels 0..255 map onto for <name>_input_from_pixels() "
+                        "(default: auto, read off the input's quantization)")
     e.add_argument("--ram-limit", type=int, metavar="BYTES",
                    help="arena budget: if the layer-by-layer arena is larger, run the first stage "
                         "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import passes
+from .app_helpers import AppOptions
 from .build_files import write_build_files
 from .emitter import emit
 from .errors import CodegenError
@@ -85,13 +86,14 @@ def compile_graph(model_path: str | Path, kernels: str = "reference",
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
              name: str = "model", kernels: str = "auto", layout: str = "plain", ram_limit: int | None = None,
              patches: tuple[int, int, int] | None = None,
-             input_shapes: list[list[int]] | None = None) -> dict:
+             input_shapes: list[list[int]] | None = None, app: AppOptions | None = None) -> dict:
     """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'.
     ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
     patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
     naming the smallest reachable arena when no schedule fits. patches: (split, rows, cols) forces
     that patch schedule (experiments, tests); UnsupportedModelError if it cannot be built.
-    input_shapes: sizes for dynamic inputs (see load_graph)."""
+    input_shapes: sizes for dynamic inputs (see load_graph).
+    app: labels, pixel range and arena placement for the application helpers (app_helpers.py)."""
     from .patch_schedule import LayerByLayer, choose_schedule
     check_name(name)
     kernels = resolve_kernels(target, kernels)
@@ -110,6 +112,7 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
     if isinstance(sched, LayerByLayer):          # fits with in-place depthwise, no patches
         plan, sched = sched.plan, None
     manifest = emit(compiled.graph, compiled.steps, plan, get_target(target), Path(out_dir),
-                    Path(model_path).name, model_sha256(model_path), name, kernels, patches=sched)
+                    Path(model_path).name, model_sha256(model_path), name, kernels, app=app,
+                    patches=sched)
     write_build_files(out_dir, name, layout)   # CMakeLists.txt, mcuforge.mk, --layout's files
     return manifest
