@@ -278,10 +278,17 @@ def _plane_3x3_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: boo
 
 
 def _depthwise_plane_pays(p: dict) -> bool:
-    """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps), which
-    also takes depth multipliers. Measured on QEMU's M7 (vww96, MobileNet V3): the HWC kernel
-    is 2x slower at stride 1 and no faster at stride 2, small planes included."""
-    return True
+    """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps; it also
+    takes depth multipliers) unless the HWC kernel's unrolled 3x3 path is cheaper: at 32
+    channels or more (whole groups of four; the plane kernel's per-channel gather and call
+    overhead grow with the channel count) with stride 2, or an output plane of at most 16
+    pixels. Measured per layer on QEMU's M7 (instructions per MAC, vww96_q): HWC about 4.3-4.7
+    at 32-256 channels; the plane kernel 2.8-3.4 at stride 1 on 12x12 and larger planes, 4.45
+    on 6x6 (a tie), 7.9 on 3x3, and 5.4-10.5 at stride 2 (5.4 at 16 channels, where the HWC
+    kernel took 6.3)."""
+    if p["depth_multiplier"] != 1 or p["in_c"] < 32:
+        return True
+    return not ((p["stride_h"], p["stride_w"]) != (1, 1) or p["out_h"] * p["out_w"] <= 16)
 
 
 def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
