@@ -9,19 +9,21 @@ from pathlib import Path
 
 from . import __version__
 from .errors import CodegenError
-from .targets import KERNEL_SETS, TARGETS
+from .build_files import LAYOUTS
+from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
 
 EPILOG = """\
 examples:
   codegen inspect --target cortex-m7 model.tflite   layers, kernels, MACs, weights, arena
   codegen emit --target cortex-m7 model.tflite -o out/
-  codegen verify model.tflite --inputs 20           host build vs the TFLite reference
+  codegen verify model.tflite --inputs 20           host build (the M7's kernels) vs the TFLite reference
   codegen fit --board stm32f746g-disco --latency-ms 200   which MobileNet fits this board
 
 The model must be fully int8-quantized (int8 input, output and activations; int8 weights,
 per-channel or per-tensor). `emit` writes out/model.h (the API), out/model.c (weights as
 static const arrays, one static arena, the layer calls), out/model.json (a manifest) and
-out/mcuf/ (the kernel library). Compile every .c under out/ with -Iout -Iout/mcuf/include.
+out/mcuf/ (the kernel library), and build files: out/CMakeLists.txt (add_subdirectory, target
+mcuforge::model), out/mcuforge.mk (Make); --layout arduino|platformio|zephyr adds theirs.
 """
 
 
@@ -32,7 +34,8 @@ def _fmt_bytes(n: int) -> str:
 def cmd_emit(args) -> int:
     from .pipeline import generate
     t0 = time.perf_counter()
-    man = generate(args.model, args.output, args.target, args.name, args.kernels)
+    man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout,
+                   ram_limit=args.ram_limit)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
@@ -40,10 +43,19 @@ def cmd_emit(args) -> int:
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
     print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, one static array)")
+    if "patch_schedule" in man:
+        ps = man["patch_schedule"]
+        print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
+              f"stage MACs +{(ps['stage_macs'] / ps['stage_macs_layer_by_layer'] - 1) * 100:.1f}%, "
+              f"predicted instructions +{ps['predicted_overhead'] * 100:.1f}%")
     i, o = man["input"], man["output"]
     print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
     print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
-    print(f"  files         {args.name}.h {args.name}.c {args.name}.json mcuf/")
+    flat = args.layout in ("arduino", "platformio")
+    print(f"  files         {'src/' if flat else ''}{args.name}.h {'src/' if flat else ''}{args.name}.c "
+          f"{args.name}.json {'src/mcuf_*' if flat else 'mcuf/'} CMakeLists.txt mcuforge.mk"
+          + {"arduino": " library.properties", "platformio": " library.json",
+             "zephyr": " zephyr/"}.get(args.layout, ""))
     return 0
 
 
@@ -52,6 +64,10 @@ def cmd_inspect(args) -> int:
     from .pipeline import resolve_kernels
     report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
     print(report.render())
+    if args.ram_limit is not None and not report.unsupported:
+        from .patch_schedule import choose_schedule, render_schedule
+        sched = choose_schedule(report.graph, report.steps, args.ram_limit)
+        print(render_schedule(report.graph, report.steps, sched, args.ram_limit))
     return 0 if not report.unsupported else 1
 
 
@@ -59,8 +75,9 @@ def cmd_verify(args) -> int:
     from .verify import verify
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
+        from .pipeline import resolve_kernels
         result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=args.kernels)
+                        kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit)
     return 0 if result.ok else 1
 
 
@@ -93,9 +110,11 @@ def cmd_fit(args) -> int:
     bad = [f for f in families if f not in FAMILIES]
     if bad:
         raise CodegenError(f"unknown family {', '.join(bad)}; known: {', '.join(FAMILIES)} "
-                           "(MobileNet V3 needs hard-swish and squeeze-excite kernels, not there yet)")
+                           "(fit has layer tables for these only; other models, MobileNet V3 "
+                           "included, compile: measure them with `codegen inspect` and `firmware build`)")
     log = (lambda s: print(s, file=sys.stderr, flush=True))
-    fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log)
+    fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log,
+                    patches=args.patches)
     grid = [(f, a, r) for f in families for a in args.alpha for r in args.resolution]
     cands = []
     t0 = time.perf_counter()
@@ -126,24 +145,34 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate C sources for MODEL into DIR.")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     e.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    e.add_argument("--target", default="host", choices=list(TARGETS),
-                   help="CPU the code is for (default: host); " +
+    e.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"CPU the code is for (default: {DEFAULT_TARGET}); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
                         "kernels where the target has SIMD (cortex-m4/m7), the portable reference "
                         "kernels elsewhere")
     e.add_argument("--name", default="model",
-                   help="C prefix and file names (default: model -> model_invoke(), model.h)")
+                   help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
+    e.add_argument("--layout", default="plain", choices=LAYOUTS,
+                   help="build files besides CMakeLists.txt and mcuforge.mk (always written): arduino "
+                        "(library.properties, sources in src/), platformio (library.json, src/), zephyr "
+                        "(zephyr/module.yml, CMakeLists.txt, Kconfig); default: plain")
+    e.add_argument("--ram-limit", type=int, metavar="BYTES",
+                   help="arena budget: if the layer-by-layer arena is larger, run the first stage "
+                        "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
+                        "instructions; error naming the smallest reachable arena if none fits")
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
                        description="Per-layer table of a model: kernel, output shape, MACs, weight and "
                                    "activation bytes, the planned arena, and any unsupported operators.")
     i.add_argument("model", metavar="MODEL")
-    i.add_argument("--target", default="host", choices=list(TARGETS),
-                   help="show the kernels and layout chosen for this target (default: host)")
+    i.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
+    i.add_argument("--ram-limit", type=int, metavar="BYTES",
+                   help="also show the patch schedule `emit --ram-limit` would choose")
     i.set_defaults(fn=cmd_inspect)
 
     v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",
@@ -152,10 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("model", metavar="MODEL")
     v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--kernels", default="reference", choices=("reference", "dsp", "mve"),
-                   help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated; "
-                        "mve: the Helium set's host build, plain C with its layouts and constants)")
+    v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
+                        "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
+    v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
+                   help="override the kernel set (default: auto, the target's)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
+    v.add_argument("--ram-limit", type=int, metavar="BYTES", help="as for emit (patch-based first stage)")
     v.set_defaults(fn=cmd_verify)
 
     f = sub.add_parser(
@@ -171,6 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
                "Boards: `firmware boards`. Accuracy: published ImageNet top-1 (MobileNet V1 paper "
                "tables 6-7, V2 paper table 4) where the papers give it.")
     f.add_argument("--board", required=True, help="a board name (firmware boards lists them)")
+    f.add_argument("--patches", action="store_true",
+                   help="where the arena is over the board's RAM, try in-place depthwise and a "
+                        "patch-based first stage (as `emit --ram-limit`); fits then says which "
+                        "(slower: seconds per candidate)")
     f.add_argument("--family", default="mobilenet_v1,mobilenet_v2",
                    help="comma-separated: mobilenet_v1, mobilenet_v2 (default: both)")
     f.add_argument("--alpha", type=_floats, default=[0.25, 0.35, 0.5, 0.75, 1.0],
@@ -194,7 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     from .cli_main import run
+    # numpy's RuntimeWarnings (overflow in a cast of a hostile scale, ...) are not messages for
+    # the user: every value that matters is checked and refused in one line by validate.py
+    warnings.simplefilter("ignore", RuntimeWarning)
     return run(build_parser(), argv, (CodegenError,))
 
 

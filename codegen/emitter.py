@@ -57,8 +57,14 @@ def _shape(t) -> str:
 
 
 def emit(graph: Graph, steps: list[Step], plan: Plan, target: Target, out_dir: Path,
-         source_name: str, source_sha256: str, name: str = "model", kernels: str = "reference") -> dict:
+         source_name: str, source_sha256: str, name: str = "model", kernels: str = "reference",
+         patches=None) -> dict:
+    """patches: a codegen.patch_schedule.PatchSchedule (layers 0..split run patch by patch, see
+    render_patch_stage) or None (layer by layer)."""
     out_dir = Path(out_dir)
+    if patches is not None:
+        from .patch_schedule import StagePlan
+        plan = StagePlan(patches)
     out_dir.mkdir(parents=True, exist_ok=True)
     upper = name.upper()
     x = graph.tensors[graph.inputs[0]]
@@ -131,7 +137,7 @@ extern const uint8_t {name}_sha256[32];
  * of {plan.arena_bytes} bytes whose layout was planned at generation time.
  */
 #include <stdint.h>
-
+{"#include <string.h>" + chr(10) if patches is not None else ""}
 #include "mcuf_nn.h"
 #include "{name}.h"
 
@@ -176,6 +182,17 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
                 continue
             stored[key] = c.name
             parts.append(_c_array(c))
+        if patches is not None and i <= patches.split:   # inside the patch stage
+            layer_table.append("    {0u, 0u},")
+            layers.append({"index": i, "op": op.type, "source_op": op.index, "kernel": step.kernel,
+                           "inputs": step.inputs, "output": step.output, "output_name": out_t.name,
+                           "output_shape": list(out_t.shape), "offset": None, "bytes": 0,
+                           "macs": int(step.macs), "weight_bytes": step.weight_bytes,
+                           "scratch_bytes": 0, "patch_stage": True})
+            if i == patches.split:
+                calls.append(_patch_stage_call(graph, steps, patches, plan, i, out_t, parts, alias))
+                guarded.append(f"    if (last < {i}) {{\n        return 0;\n    }}\n" + calls[-1])
+            continue
         # an op lowered to several steps (SPLIT) gets one parameter block per step
         pname = f"op{op.index}_params" + (f"_{i}" if op.index in named else "")
         named.add(op.index)
@@ -204,6 +221,10 @@ static int8_t arena[{upper}_ARENA_SIZE] MCUF_ALIGNED(16);
             "output_name": out_t.name, "output_shape": list(out_t.shape),
             "offset": out_off, "bytes": out_t.nbytes, "macs": int(step.macs),
             "weight_bytes": step.weight_bytes, "scratch_bytes": step.scratch_bytes,
+            # every arena range the layer may touch: [offset, bytes] of each input, and its
+            # scratch (tests/fuzz_models.py poisons all other arena bytes while it runs)
+            "reads": [[plan.offset(graph, t), graph.tensors[t].nbytes] for t in step.inputs],
+            "scratch_offset": plan.scratch_offset(i) if step.scratch_bytes else None,
         })
         if step.output in graph.reference_of:   # legacy uint8: the source tensor, byte xor
             ref = graph.reference_of[step.output]   # None: a tensor the source model lacks
@@ -244,7 +265,7 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
 """)
     (out_dir / f"{name}.c").write_text("".join(parts))
 
-    _copy_kernels(out_dir / "mcuf")
+    _copy_kernels(out_dir / "mcuf", kernels)
 
     shared_bytes = sum(c.values.nbytes for s in steps for c in s.consts if c.name in alias)
 
@@ -269,14 +290,31 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
         "layers": layers,
         "aliases": {str(k): v for k, v in graph.aliases.items()},
     }
+    if patches is not None:
+        manifest["patch_schedule"] = {"split": patches.split, "grid": [patches.grid, patches.cols],
+                                      "sub_arena_bytes": patches.sub_bytes,
+                                      "stage_macs": patches.macs, "stage_macs_layer_by_layer": patches.base_macs,
+                                      "predicted_overhead": round(patches.overhead, 4)}
     (out_dir / f"{name}.json").write_text(json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 
-def _copy_kernels(dst: Path) -> None:
+def _patch_stage_call(graph, steps, sched, plan, i, out_t, parts, alias) -> str:
+    from .patch_schedule import render_patch_stage
+    s_off = plan.offset(graph, sched.output)
+    defs, body = render_patch_stage(graph, steps, sched, _c_struct, _c_value,
+                                    plan.offset(graph, sched.input), s_off, plan.scratch_offset(sched.split),
+                                    lambda n: alias.get(n, n))
+    parts.append(defs)
+    return body + f"    AFTER_LAYER({i}, arena + {s_off}, {out_t.nbytes});\n"
+
+
+def _copy_kernels(dst: Path, kernels: str = "dsp") -> None:
     if dst.exists():
         shutil.rmtree(dst)
     shutil.copytree(KERNELS_DIR / "include", dst / "include")
     shutil.copytree(KERNELS_DIR / "reference", dst / "src")
+    if kernels not in ("dsp", "mve"):   # the optimized kernels only where they are used
+        return                            # (the _dsp ones need the DSP extension)
     for f in sorted((KERNELS_DIR / "optimized").glob("*.c")):   # unused ones are dropped
         shutil.copy(f, dst / "src" / f.name)                    # by --gc-sections

@@ -58,6 +58,7 @@ class Candidate:
     fits_ram: bool = False
     fits_latency: bool = True
     code_measured: bool = False
+    patches: str | None = None  # with `--patches`: the patch schedule that makes it fit the RAM
     layers: list[dict] = field(default_factory=list)
 
     @property
@@ -84,19 +85,24 @@ def _write(layers: list[Layer], path: Path) -> Path:
 
 class Fitter:
     def __init__(self, board, kernels: str | None = None, cost: CostModel | None = None, cpi: float = 1.0,
-                 measure_code: bool = True, log=lambda s: None):
+                 measure_code: bool = True, log=lambda s: None, patches: bool = False):
         from .pipeline import resolve_kernels
         self.board = board
         self.kernels = kernels or resolve_kernels(board.target)
         self.cost = cost or CostModel.load()
         self.cpi = cpi
-        self.clock = int(board.manifest.get("max_clock_hz", board.clock_hz))
+        self.clock = board.clock_hz          # what boards/<name>/board.c sets up
         self.measure_code = measure_code and shutil.which("arm-none-eabi-gcc") is not None
         self._code: dict[str, tuple[int, int, bool]] = {}
         self.log = log
+        self.patches = patches   # try patch-based execution (codegen/patch_schedule.py) where RAM is short
 
     def firmware_overhead(self, family: str) -> tuple[int, int, bool]:
         """(code bytes, other RAM bytes, measured?) of the firmware around the model."""
+        if family not in self._code and self.measure_code:
+            cached = self._cached_code(family)
+            if cached is not None:
+                self._code[family] = (cached[0], cached[1], True)
         if family not in self._code:
             if self.measure_code:
                 from firmware_tools.build import DoesNotFit, build_firmware
@@ -111,11 +117,50 @@ class Fitter:
                         fw = build_firmware(work / "gen", self.board, work / "fw")
                         self._code[family] = (fw.size.code + fw.size.other_rodata + fw.size.data_init,
                                               fw.size.other_ram, True)
+                        self._store_code(family, self._code[family][:2])
                     except DoesNotFit:
                         self._code[family] = (CODE_BYTES_FALLBACK[family], 0, False)
             else:
                 self._code[family] = (CODE_BYTES_FALLBACK[family], 0, False)
         return self._code[family]
+
+    def _code_cache_file(self, family: str) -> Path:
+        """The measurement's cache file, keyed by everything that changes it: the sources of
+        the generator, kernels, boards and apps, the compiler's version, board, kernels, family."""
+        import hashlib
+        import os
+        import subprocess
+
+        from firmware_tools.boards import BOARDS_DIR
+        from firmware_tools.build import APPS_DIR
+        h = hashlib.sha256()
+        for root in (Path(__file__).parent, BOARDS_DIR, APPS_DIR):
+            for f in sorted(root.rglob("*")):
+                if f.suffix in (".py", ".c", ".h", ".ld", ".json") and "__pycache__" not in f.parts:
+                    h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+        gcc = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True).stdout
+        h.update(f"{gcc}|{self.board.name}|{self.kernels}|{family}".encode())
+        cache = Path(os.environ.get("MCUF_CACHE", Path.home() / ".cache" / "mcuforge"))
+        return cache / f"fit-code-{h.hexdigest()[:24]}.json"
+
+    def _cached_code(self, family: str) -> tuple[int, int] | None:
+        import json
+        try:
+            code, other_ram = json.loads(self._code_cache_file(family).read_text())
+            return int(code), int(other_ram)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _store_code(self, family: str, value: tuple[int, int]) -> None:
+        import json
+        f = self._code_cache_file(family)
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_suffix(f".{id(self)}.tmp")
+            tmp.write_text(json.dumps(list(value)))
+            tmp.replace(f)          # atomic: a concurrent reader sees all or nothing
+        except OSError:
+            pass                    # a read-only cache costs one rebuild next time, nothing else
 
     def evaluate(self, family: str, alpha: float, resolution: int, classes: int = 1000,
                  latency_ms: float | None = None, channels: int = 3) -> Candidate:
@@ -135,7 +180,22 @@ class Fitter:
                          code_measured=measured)
         cand.fits_flash = cand.flash <= self.board.flash_bytes
         cand.fits_ram = ram <= self.board.ram_bytes
-        cand.fits_latency = latency_ms is None or ms <= latency_ms
+        if not cand.fits_ram and self.patches:
+            from .patch_schedule import LayerByLayer, RamLimitError, choose_schedule
+            try:
+                sched = choose_schedule(c.graph, c.steps, c.plan.arena_bytes - (ram - self.board.ram_bytes))
+            except RamLimitError:
+                sched = None
+            if sched is not None:
+                arena = sched.plan.arena_bytes
+                cand.ram, cand.arena, cand.fits_ram = ram - c.plan.arena_bytes + arena, arena, True
+                if not isinstance(sched, LayerByLayer):
+                    cand.instructions = int(round(sched.instructions))
+                    cand.ms = cand.instructions * self.cpi / self.clock * 1e3
+                    cand.patches = f"layers 0..{sched.split} in {sched.grid}x{sched.cols} patches"
+                else:
+                    cand.patches = "in-place depthwise"
+        cand.fits_latency = latency_ms is None or cand.ms <= latency_ms
         # the table's layers are the compiled steps, one for one (tests/test_fit.py checks it)
         arch = layers if len(layers) == len(c.steps) else [None] * len(c.steps)
         cand.layers = [{"op": s.op.type, "kernel": s.kernel, "macs": int(s.macs),
@@ -162,7 +222,8 @@ def render(cands: list[Candidate], board, fitter: Fitter, latency_ms: float | No
         out.append(f"{c.family:13s} {c.alpha:5g} {c.resolution:4d} {c.macs / 1e6:7.1f} {c.params / 1e6:6.2f}M "
                    f"{c.flash / 1024:9,.0f} {c.ram / 1024:7,.0f} {c.instructions / 1e6:8.1f} {c.ms:7.1f} "
                    f"{(f'{c.top1:.1f}%' if c.top1 else '-'):>6s}  "
-                   + ("yes" if c.fits else "no: " + ", ".join(why)))
+                   + ("yes" if c.fits else "no: " + ", ".join(why))
+                   + (f" ({c.patches})" if c.patches else ""))
     fitting = [c for c in cands if c.fits]
     out.append("")
     if fitting:

@@ -64,14 +64,22 @@ class Graph:
     outputs: list[int]
     description: str = ""
     aliases: dict[int, int] = field(default_factory=dict)  # tensor -> tensor whose bytes it shares
+    problems: list[str] = field(default_factory=list)      # found while reading (validate.py reports them)
     # legacy uint8 graphs (codegen/legacy_uint8.py): IR tensor -> (source tensor, byte xor) it
     # is compared with (None: a generated tensor), and the graph inputs/outputs whose bytes are uint8
     reference_of: dict[int, tuple[int, int] | None] = field(default_factory=dict)
     uint8_edges: set[int] = field(default_factory=set)
 
     def resolve(self, tensor_index: int) -> int:
-        """The tensor that owns the bytes of `tensor_index` (following reshape aliases)."""
+        """The tensor that owns the bytes of `tensor_index` (following reshape aliases).
+        Raises UnsupportedModelError on a cycle of aliases (a reshape reading its own output)."""
+        seen = set()
         while tensor_index in self.aliases:
+            if tensor_index in seen:
+                from .errors import UnsupportedModelError
+                raise UnsupportedModelError(f"tensor {tensor_index} is its own source through reshapes "
+                                            "(a cycle); re-export the model from the converter")
+            seen.add(tensor_index)
             tensor_index = self.aliases[tensor_index]
         return tensor_index
 

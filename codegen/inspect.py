@@ -10,6 +10,7 @@ from .lowering import Step, lower_op
 from .ops import OPS
 from .pipeline import load_graph
 from .planner import plan_memory
+from .validate import check_plan, check_steps
 
 
 @dataclass
@@ -102,5 +103,8 @@ def inspect_model(path: str | Path, kernels: str = "reference") -> Report:
             unsupported.append((op.index, op.type, str(e)))
     report = Report(Path(path).name, graph, steps, unsupported, kernels=kernels)
     if not unsupported:
-        report.arena_bytes = plan_memory(graph, steps).arena_bytes
+        check_steps(graph, steps)          # values that do not fit their C fields: refused
+        plan = plan_memory(graph, steps)
+        check_plan(plan)
+        report.arena_bytes = plan.arena_bytes
     return report

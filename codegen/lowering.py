@@ -21,12 +21,19 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
     rec = OPS.get(op.type)
     if rec is None or rec.lower is None:
         raise UnsupportedModelError("no kernel for this operator")
-    step = None
-    if op.options.get("_legacy_uint8"):     # uint8 variants (codegen/legacy_uint8.py)
-        from .ops.legacy import lower_legacy
-        step = lower_legacy(graph, op, kernels)
-    if step is None:
-        step = rec.lower(graph, op, kernels)
+    try:
+        step = None
+        if op.options.get("_legacy_uint8"):     # uint8 variants (codegen/legacy_uint8.py)
+            from .ops.legacy import lower_legacy
+            step = lower_legacy(graph, op, kernels)
+        if step is None:
+            step = rec.lower(graph, op, kernels)
+    except (ValueError, IndexError, KeyError, TypeError, AttributeError, ZeroDivisionError,
+            OverflowError, AssertionError) as e:
+        # the last line of defence: a model validate.py let through but this lowering cannot
+        # take is refused in one line, never a traceback (the fuzzer counts these apart)
+        raise UnsupportedModelError(f"internal error ({type(e).__name__}: {e}); this model "
+                                    "is malformed in a way mcuforge does not check yet") from None
     steps = step if isinstance(step, list) else [step]
     for s in steps:
         _check_shifts(graph, s)

@@ -74,10 +74,18 @@ def fold_shape_arithmetic(graph: Graph) -> None:
             out = graph.tensors[op.outputs[0]] if op.outputs else None
             if folder is None or out is None or out.dtype != "int32":
                 continue
-            value = folder(graph, op)
+            try:
+                value = folder(graph, op)
+            except (ValueError, IndexError, TypeError, OverflowError, np.exceptions.AxisError):
+                value = None           # not foldable: left to the lowering, which refuses it
             if value is None:
                 continue
-            out.data = np.asarray(value, dtype=np.int32).reshape(out.shape)
+            value = np.asarray(value, dtype=np.int32)
+            if value.size != out.size:
+                raise UnsupportedModelError(
+                    f"op #{op.index} {op.type}: computes {value.size} values but its output "
+                    f"'{out.name}' has shape {list(out.shape)}; re-export the model from the converter")
+            out.data = value.reshape(out.shape)
             graph.operators.remove(op)
             changed = True
 
@@ -123,7 +131,8 @@ def alias_reshapes(graph: Graph) -> None:
         if op.type not in ALIAS_OPS:
             continue
         src, dst = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
-        if src.is_constant or src.dtype != dst.dtype or src.size != dst.size:
+        if (src.is_constant or src.dtype != dst.dtype or src.size != dst.size
+                or graph.resolve(src.index) == dst.index):   # never an alias cycle
             continue
         if src.quant and dst.quant and (src.quant.scale != dst.quant.scale
                                         or src.quant.zero_point != dst.quant.zero_point):
@@ -144,8 +153,9 @@ def fold_pad_into_conv(graph: Graph) -> None:
         src, dst = graph.tensors[pad.inputs[0]], graph.tensors[pad.outputs[0]]
         pads = _const(graph, pad.inputs[1])
         consumers = graph.consumers(dst.index)
-        if (pads is None or src.dtype != "int8" or len(src.shape) != 4 or len(consumers) != 1
-                or dst.index in graph.outputs):
+        if (pads is None or np.asarray(pads).size != 8 or src.dtype != "int8" or len(src.shape) != 4
+                or len(consumers) != 1 or dst.index in graph.outputs or src.quant is None
+                or dst.quant is None):
             continue
         conv = consumers[0]
         if conv.type not in ("CONV_2D", "DEPTHWISE_CONV_2D") or conv.inputs[0] != dst.index:
@@ -154,8 +164,8 @@ def fold_pad_into_conv(graph: Graph) -> None:
         if pads[0].any() or pads[3].any():
             continue
         if pad.type == "PADV2":
-            value = _const(graph, pad.inputs[2])
-            if value is None or int(np.asarray(value).ravel()[0]) != dst.quant.zero_point:
+            value = _const(graph, pad.inputs[2]) if len(pad.inputs) > 2 else None
+            if value is None or np.asarray(value).size < 1 or int(np.asarray(value).ravel()[0]) != dst.quant.zero_point:
                 continue
         if src.quant.zero_point != dst.quant.zero_point or src.quant.scale != dst.quant.scale:
             continue

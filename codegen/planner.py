@@ -83,7 +83,8 @@ def _in_place_pairs(graph: Graph, steps: list[Step], buffers: dict[int, Buffer])
     used: set[int] = set()
     outputs = {graph.resolve(o) for o in graph.outputs}
     for s, step in enumerate(steps):
-        if not KERNELS[step.kernel].pixel_ordered:   # reads pixel p (and p+1) before writing p's output
+        rec = KERNELS.get(step.kernel)     # None: a patch stage (codegen/patch_schedule.py)
+        if rec is None or not rec.pixel_ordered:   # reads pixel p (and p+1) before writing p's output
             continue
         src, dst = graph.resolve(step.inputs[0]), graph.resolve(step.output)
         bi, bo = buffers[src], buffers[dst]
@@ -97,20 +98,19 @@ def _in_place_pairs(graph: Graph, steps: list[Step], buffers: dict[int, Buffer])
     return pairs
 
 
-def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
+def plan_memory(graph: Graph, steps: list[Step], overlaps: dict[int, int] | None = None,
+                in_place_depthwise: bool = False) -> Plan:
+    """overlaps: {input tensor: offset of the next step's output inside the input's block},
+    pairs a caller has proved safe (a patch stage writing its output over input rows no
+    longer needed, codegen/patch_schedule.py). in_place_depthwise: a channel_planar kernel's
+    output shares its input's bytes where the input dies at that step. Both are off by default
+    (the default plan is unchanged)."""
     buffers = _lifetimes(graph, steps)
     pairs = _in_place_pairs(graph, steps, buffers)
-    # placement units: a buffer alone, or an output with its input at a fixed offset inside
-    units: list[list[tuple[Buffer, int]]] = []
-    grouped = {dst: src for src, (dst, _) in pairs.items()}
-    for key, b in buffers.items():
-        if key in pairs:
-            continue                       # placed with its output
-        unit = [(b, 0)]
-        if key in grouped:
-            src = grouped[key]
-            unit.append((buffers[src], pairs[src][1]))
-        units.append(unit)
+    if overlaps or in_place_depthwise:
+        units = _tree_units(graph, steps, buffers, pairs, overlaps or {}, in_place_depthwise)
+    else:
+        units = _pair_units(buffers, pairs)
     best = None
     for order in _orderings(units):
         arena = _place(order)
@@ -121,6 +121,91 @@ def plan_memory(graph: Graph, steps: list[Step]) -> Plan:
         for b, _ in u:
             b.offset = offsets[id(b)]
     return Plan(buffers, _align(best[0]), [(src, dst) for src, (dst, _) in pairs.items()])
+
+
+def _pair_units(buffers, pairs):
+    """placement units: a buffer alone, or an output with its input at a fixed offset inside"""
+    units: list[list[tuple[Buffer, int]]] = []
+    grouped = {dst: src for src, (dst, _) in pairs.items()}
+    for key, b in buffers.items():
+        if key in pairs:
+            continue                       # placed with its output
+        unit = [(b, 0)]
+        if key in grouped:
+            src = grouped[key]
+            unit.append((buffers[src], pairs[src][1]))
+        units.append(unit)
+    return units
+
+
+def _tree_units(graph, steps, buffers, pairs, overlaps, in_place_depthwise):
+    """Units as trees of (child -> parent, child offset - parent offset), each buffer with at
+    most one parent: the in-place pairs, the overlaps, and in-place depthwise convolutions."""
+    parent: dict[int, tuple[int, int]] = {src: (dst, rel) for src, (dst, rel) in pairs.items()}
+
+    def root(k):
+        while k in parent:
+            k = parent[k][0]
+        return k
+
+    def members(r):
+        out = []
+        for k in buffers:
+            rel, x = 0, k
+            while x in parent:
+                x, d = parent[x][0], parent[x][1]
+                rel += d
+            if x == r:
+                out.append((k, rel))
+        return out
+
+    def clash(r):       # two members alive together on the same bytes that no link proved safe
+        m = members(r)
+        for i, (a, ra) in enumerate(m):
+            for b, rb in m[i + 1:]:
+                ba, bb = buffers[a], buffers[b]
+                if parent.get(a, (None,))[0] == b or parent.get(b, (None,))[0] == a:
+                    continue
+                if ba.first <= bb.last and bb.first <= ba.last and ra < rb + bb.size and rb < ra + ba.size:
+                    return True
+        return False
+
+    def link(a, b, rel):                   # offset(a) = offset(b) + rel
+        if root(a) == root(b):
+            return
+        key = a if a not in parent else b if b not in parent else None
+        if key is None:
+            return
+        parent[key] = (b, rel) if key == a else (a, -rel)
+        if clash(root(key)):
+            del parent[key]
+
+    outputs = {graph.resolve(o) for o in graph.outputs}
+    for src, rel in overlaps.items():
+        src = graph.resolve(src)
+        dst = next(graph.resolve(st.output) for st in steps if src in {graph.resolve(i) for i in st.inputs})
+        link(dst, src, rel)
+    if in_place_depthwise:
+        for s, st in enumerate(steps):
+            rec = KERNELS.get(st.kernel)
+            if rec is None or not rec.channel_planar or st.params.get("out_c") != st.params.get("in_c"):
+                continue                   # in place only at depth multiplier 1
+            src, dst = graph.resolve(st.inputs[0]), graph.resolve(st.output)
+            bi, bo = buffers[src], buffers[dst]
+            if bi.last == s and bo.first == s and src not in outputs and bo.size <= bi.size:
+                link(dst, src, 0)
+    units: dict[int, list] = {}
+    for key, b in buffers.items():
+        rel, k = 0, key
+        while k in parent:
+            k, r = parent[k][0], parent[k][1]
+            rel += r
+        units.setdefault(k, []).append((b, rel))
+    out = []
+    for u in units.values():
+        low = min(r for _, r in u)
+        out.append([(b, r - low) for b, r in u])
+    return out
 
 
 def _orderings(units):

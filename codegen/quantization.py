@@ -57,7 +57,11 @@ def conv_channel_multipliers(input_scale: float, filter_scales, output_scale: fl
 def activation_range(activation: str, scale: float, zero_point: int) -> tuple[int, int]:
     """CalculateActivationRangeQuantized for int8 (f / scale computed in float32)."""
     def quantize(f: float) -> int:
-        return zero_point + tflite_round(float(np.float32(f) / np.float32(scale)))
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            v = float(np.float32(f) / np.float32(scale))
+        if not math.isfinite(v):       # a scale so small that f / scale overflows float32:
+            v = math.copysign(2.0**31, f) if f else 0.0   # beyond any int8 bound, clamped below
+        return zero_point + tflite_round(v)
 
     lo, hi = INT8_MIN, INT8_MAX
     if activation == "RELU":

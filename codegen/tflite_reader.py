@@ -63,6 +63,7 @@ def _parse(buf: bytes) -> Graph:
         opcodes.append(_OP_NAMES.get(code, f"CUSTOM:{oc.CustomCode()!r}" if code == 32 else f"OP_{code}"))
 
     tensors: dict[int, Tensor] = {}
+    problems: list[str] = []
     for i in range(sg.TensorsLength()):
         t = sg.Tensors(i)
         type_name = _TYPE_NAMES.get(t.Type(), f"TYPE_{t.Type()}")
@@ -74,8 +75,14 @@ def _parse(buf: bytes) -> Graph:
             zps = q.ZeroPointAsNumpy() if q.ZeroPointLength() else np.zeros(q.ScaleLength())
             quant = Quantization(np.asarray(q.ScaleAsNumpy(), np.float32),
                                  np.asarray(zps, np.int64), int(q.QuantizedDimension()))
-        data = _buffer_data(model, buf, t.Buffer(), dtype, shape)
-        tensors[i] = Tensor(i, t.Name().decode("utf-8", "replace"), shape, dtype, quant, data)
+        name = t.Name().decode("utf-8", "replace")
+        try:
+            data = _buffer_data(model, buf, t.Buffer(), dtype, shape)
+        except _SizeMismatch as e:     # collected: validate.py reports every such tensor
+            data = None
+            problems.append(f"tensor {i} '{name}' has a constant buffer of {e.args[0]} values but its "
+                            f"shape {list(shape)} needs {e.args[1]}: re-export the model from the converter")
+        tensors[i] = Tensor(i, name, shape, dtype, quant, data)
 
     operators = []
     for i in range(sg.OperatorsLength()):
@@ -90,8 +97,14 @@ def _parse(buf: bytes) -> Graph:
             options=_options(op)))
 
     desc = model.Description().decode("utf-8", "replace") if model.Description() else ""
-    return Graph(tensors, operators,
-                 [int(x) for x in sg.InputsAsNumpy()], [int(x) for x in sg.OutputsAsNumpy()], desc)
+    graph = Graph(tensors, operators, [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else [],
+                  [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else [], desc)
+    graph.problems = problems
+    return graph
+
+
+class _SizeMismatch(Exception):
+    """(values in the buffer, values the shape needs)"""
 
 
 def _buffer_data(model, buf: bytes, index: int, dtype: str, shape) -> np.ndarray | None:
@@ -108,13 +121,15 @@ def _buffer_data(model, buf: bytes, index: int, dtype: str, shape) -> np.ndarray
     else:
         return None
     try:
-        arr = np.frombuffer(raw, dtype=np.dtype(dtype))
+        item = np.dtype(dtype).itemsize
     except TypeError:
         return None
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if arr.size != count:
-        raise ModelFormatError(f"a constant tensor has {arr.size} values but shape {shape}")
-    return arr.reshape(shape).copy()
+    count = 1
+    for d in shape:
+        count *= int(d)                # Python integers: no wrap-around on hostile shapes
+    if len(raw) % item or len(raw) // item != count:
+        raise _SizeMismatch(len(raw) / item if len(raw) % item else len(raw) // item, count)
+    return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
 
 
 def _options(op) -> dict:

@@ -41,14 +41,18 @@ def deterministic_input(n: int) -> np.ndarray:
 
 def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int = 0,
            log: Callable[[str], None] = lambda s: None,
-           samples: np.ndarray | None = None, kernels: str = "reference") -> VerifyResult:
+           samples: np.ndarray | None = None, kernels: str = "reference",
+           ram_limit: int | None = None, patches: tuple[int, int, int] | None = None) -> VerifyResult:
     """Compare `inputs` inputs: the anchor's deterministic pattern, then `samples` (real
     quantized inputs, if given), then uniformly random bytes. kernels='dsp' builds the
-    optimized kernels for the host (their SIMD intrinsics emulated in C)."""
+    optimized kernels for the host (their SIMD intrinsics emulated in C). ram_limit: as in
+    `generate`; the layers inside a patch stage have no full output and are not compared (every
+    layer from the stage's last one on is)."""
     from firmware_tools.host import HostModel
     from runtime.interpreter import ReferenceModel
 
-    manifest = generate(model, out_dir, "host", kernels=kernels)
+    manifest = generate(model, out_dir, "host", kernels=kernels, ram_limit=ram_limit,
+                        patches=patches)
     host = HostModel(out_dir)
     ref = ReferenceModel(model)
     n = manifest["input"]["bytes"]
@@ -73,6 +77,8 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
         outputs.add(want.tobytes())
         first = None
         for layer in manifest["layers"]:
+            if layer.get("patch_stage"):
+                continue
             a = layers[layer["index"]]
             if layer.get("reference", 0) is None:    # a generated tensor TFLite does not have
                 continue

@@ -36,7 +36,7 @@ def main(argv: list[str]) -> int:
 
         print(f"\n== 2. codegen emit --target {board.target} -> {out / board.target}/")
         man = generate(model, out / board.target, board.target)
-        print(f"model.h model.c model.json mcuf/  ({len(man['layers'])} layers, arena "
+        print(f"model.h model.c model.json mcuf/ CMakeLists.txt mcuforge.mk  ({len(man['layers'])} layers, arena "
               f"{man['arena_bytes']:,} B, weights {man['weight_bytes']:,} B)")
 
         print(f"\n== 3. firmware build --board {board.name}")
@@ -56,8 +56,10 @@ def main(argv: list[str]) -> int:
               f"({bench['time'] / man['macs']:.2f} per MAC), stack high-water {bench['stack']:,} B, "
               f"QEMU took {res.seconds:.1f} s")
 
-        print("\n== 5. every layer, 20 inputs: the same C built for this machine vs the reference")
-        check = verify(model, out / "host", inputs=20, log=print)
+        kernels = resolve_kernels(board.target)
+        print(f"\n== 5. every layer, 20 inputs: the same C ({kernels} kernels) built for this machine "
+              "vs the reference")
+        check = verify(model, out / "host", inputs=20, log=print, kernels=kernels)
     except (CodegenError, FirmwareBuildError, DoesNotFit, QemuError) as e:
         print(f"demo: error: {e}", file=sys.stderr)
         return 2

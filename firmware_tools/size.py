@@ -12,6 +12,20 @@ from .boards import Board
 MODEL_SYMBOL = re.compile(r"^op\d+_")   # model.c's weight, bias and requantization arrays
 
 
+class ElfError(RuntimeError):
+    """The ELF file is missing or not one the binutils can read."""
+
+
+def _binutil(args: list[str], elf: Path) -> str:
+    if not elf.is_file():
+        raise ElfError(f"{elf}: no such ELF file; build it first (`firmware build`)")
+    r = subprocess.run(args, capture_output=True, text=True)
+    if r.returncode != 0:
+        why = (r.stderr.strip().splitlines() or ["failed"])[-1]
+        raise ElfError(f"{elf}: {Path(args[0]).name} cannot read it ({why})")
+    return r.stdout
+
+
 class DoesNotFit(RuntimeError):
     """The model and firmware need more memory than the board has."""
 
@@ -82,8 +96,7 @@ class SizeReport:
 
 
 def _sections(elf: Path) -> dict[str, int]:
-    out = subprocess.run([shutil.which("arm-none-eabi-size") or "arm-none-eabi-size", "-A", str(elf)],
-                         capture_output=True, text=True, check=True).stdout
+    out = _binutil([shutil.which("arm-none-eabi-size") or "arm-none-eabi-size", "-A", str(elf)], elf)
     sections = {}
     for line in out.splitlines():
         parts = line.split()
@@ -93,8 +106,7 @@ def _sections(elf: Path) -> dict[str, int]:
 
 
 def _symbols(elf: Path) -> list[tuple[str, str, int]]:
-    out = subprocess.run(["arm-none-eabi-nm", "-S", "-t", "d", str(elf)], capture_output=True,
-                         text=True, check=True).stdout
+    out = _binutil(["arm-none-eabi-nm", "-S", "-t", "d", str(elf)], elf)
     syms = []
     for line in out.splitlines():
         parts = line.split()

@@ -84,3 +84,54 @@ def test_garbage_after_valid_header(tmp_path):
     p.write_bytes(bytes(data))
     r = run_codegen("emit", p, "-o", tmp_path / "out")
     assert_clean_error(r)
+
+
+# --- bad paths and broken pipes, in every command (issue #17) ---
+
+SMALL = FIXTURE_MODELS / "torch_layout_96_nchw.tflite"
+
+
+def run_module(module, *args, **kw):
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], capture_output=True,
+                          text=True, timeout=120, **kw)
+
+
+@pytest.mark.parametrize("where", ["existing-file", "under-a-file", "read-only-fs"])
+def test_emit_to_a_path_that_cannot_be_a_folder(tmp_path, where):
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    out = {"existing-file": f, "under-a-file": f / "sub",
+           "read-only-fs": "/sys/mcuforge-out"}[where]   # /sys refuses even root
+    assert_clean_error(run_codegen("emit", SMALL, "-o", out), "check the path")
+
+
+def test_classify_save_at_a_file(tmp_path):
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    r = run_module("runtime.cli", "classify", "--model", FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite",
+                   "--labels", FIXTURE_MODELS / "shapes_labels.txt", "--source", "synthetic:1",
+                   "--frames", "2", "--save", f)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert [l for l in r.stderr.splitlines() if l.startswith("runtime: error:")] == \
+        [f"runtime: error: File exists: {f}; check the path"]
+
+
+@pytest.mark.parametrize("what", ["missing", "not-an-elf"])
+def test_firmware_size_on_a_bad_elf(tmp_path, what):
+    elf = tmp_path / "fw.elf"
+    if what == "not-an-elf":
+        elf.write_bytes(b"hello")
+    r = run_module("firmware_tools.cli", "size", "--board", "qemu-mps2-an500", elf)
+    assert_clean_error(r, str(elf), "no such ELF file" if what == "missing" else "cannot read it")
+
+
+@pytest.mark.parametrize("argv", [("firmware_tools.cli", "boards", "--json"), ("firmware_tools.cli", "boards"),
+                                  ("codegen.cli", "inspect", SMALL)], ids=["boards-json", "boards", "inspect"])
+def test_a_closed_pipe_is_not_a_traceback(argv):
+    """`firmware boards --json | head -1`: the reader is gone before the command writes."""
+    p = subprocess.Popen([sys.executable, "-m", *map(str, argv)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    p.stdout.close()                       # before the interpreter has even started
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) in (0, 141), err
+    assert "Traceback" not in err and "BrokenPipe" not in err

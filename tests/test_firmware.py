@@ -133,8 +133,11 @@ def test_firmware_cli(tmp_path):
     assert r.returncode == 0 and "arena" in r.stdout
     r = fw("run", "--board", "qemu-mps2-an500", elf)
     assert r.returncode == 0 and "time:" in r.stdout and "instructions (QEMU)" in r.stdout
-    r = fw("flash", "--board", "nucleo-h743zi", elf)   # no programmer on this machine
-    assert r.returncode != 0 and "install one of" in r.stderr
+    r = fw("flash", "--board", "nucleo-h743zi", elf)   # a QEMU ELF: refused before any programmer
+    assert r.returncode != 0 and "built for qemu-mps2-an500, not nucleo-h743zi" in r.stderr
+    assert fw("build", "--board", "nucleo-h743zi", tmp_path / "gen").returncode == 0
+    r = fw("flash", "--board", "nucleo-h743zi", tmp_path / "gen" / "build-nucleo-h743zi" / "fw.elf")
+    assert r.returncode != 0 and "install one of" in r.stderr   # no programmer on this machine
     r = fw("build", "--board", "no-such-board", tmp_path / "gen")
     assert r.returncode != 0 and "firmware boards" in r.stderr
 

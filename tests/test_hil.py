@@ -18,8 +18,8 @@ from codegen.pipeline import generate
 from firmware_tools.boards import get_board
 from firmware_tools.build import build_firmware
 from firmware_tools.qemu import QemuSerial
-from runtime.hil.link import (ConnectionLost, DeviceError, DeviceReset, HilLink, NoAnswer,
-                              ProtocolVersionMismatch, WrongModel)
+from runtime.hil.link import (ConnectionLost, DeviceError, DeviceReset, HilLink, MalformedReply,
+                              NoAnswer, ProtocolVersionMismatch, WrongModel)
 from runtime.hil.protocol import (ErrorCode, MsgType, cobs_decode, cobs_encode, decode_packet,
                                   encode_packet)
 from runtime.hil.validate import validate
@@ -124,6 +124,32 @@ def test_no_device_is_a_clear_error():
         assert time.monotonic() - t0 < 5
 
 
+@pytest.mark.parametrize("reply_type, payload, call", [
+    (MsgType.ERROR, b"", lambda link: link.request(MsgType.INFO)),
+    (MsgType.ERROR, b"\x06", lambda link: link.request(MsgType.INFO)),
+    (MsgType.INFO | 0x80, b"\x01" * 10, lambda link: link.hello()),
+    (MsgType.INFO | 0x80, b"", lambda link: link.hello()),
+    (MsgType.INVOKE | 0x80, b"\x00\x05\x00", lambda link: link.invoke()),
+    (MsgType.READ_OUTPUT | 0x80, b"", lambda link: link.read_output(4)),
+    (MsgType.READ_TENSOR | 0x80, b"\x01", lambda link: link.read_tensor(0)),
+    (MsgType.READ_TENSOR | 0x80, [struct.pack("<I", 8), struct.pack("<I", 8) + b"\x01\x02"],
+     lambda link: link.read_tensor(0)),
+    (MsgType.PROFILE | 0x80, struct.pack("<HH", 0, 0), lambda link: link.profile()),
+    (MsgType.PROFILE | 0x80, struct.pack("<HH", 0, 2) + b"\x01\x00", lambda link: link.profile()),
+], ids=["error-empty", "error-1-byte", "info-short", "info-empty", "invoke-short", "output-empty",
+        "tensor-short", "tensor-short-chunk", "profile-zero", "profile-short"])
+def test_malformed_reply_is_its_own_error(reply_type, payload, call):
+    """A CRC-valid reply too short for its type is a MalformedReply, never an IndexError,
+    struct.error or an endless loop."""
+    from types import SimpleNamespace
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.info = SimpleNamespace(layers=2, output=SimpleNamespace(bytes=4), max_payload=1024)
+        for seq, p in enumerate(payload if isinstance(payload, list) else [payload], 1):
+            link.send_raw(encode_packet(reply_type, seq, p))   # loop:// echoes them back as answers
+        with pytest.raises(MalformedReply, match="reply|asked|got"):
+            call(link)
+
+
 # --- on the device ---
 
 def test_info(device):
@@ -198,6 +224,19 @@ def test_bad_arguments(device):
         with pytest.raises(DeviceError) as e:   # only the last layer run is still in the arena
             link.request(MsgType.READ_TENSOR, struct.pack("<HIH", 0, 0, 4))
         assert e.value.code == ErrorCode.STALE_TENSOR
+
+
+def test_payload_over_the_documented_maximum(device):
+    """docs/protocol.md: at most 1024 payload bytes. 1024 is taken, 1025 refused (TOO_LONG)."""
+    url, _, _ = device
+    with HilLink(url) as link:
+        info = link.hello()
+        assert info.max_payload == 1024 and info.input.bytes >= 1021
+        link.request(MsgType.WRITE_INPUT, struct.pack("<I", 0) + bytes(1020))
+        with pytest.raises(DeviceError) as e:
+            link.request(MsgType.WRITE_INPUT, struct.pack("<I", 0) + bytes(1021))
+        assert e.value.code == ErrorCode.TOO_LONG and "1024" in str(e.value)
+        assert link.hello()
 
 
 def _raw_exchange(link, data: bytes, timeout=3.0):
@@ -300,3 +339,16 @@ def test_cli(device):
     assert rep["ok"] and rep["inputs"] == 3 and len(rep["layers"]) > 10
     r = run("info", "--port", "socket://127.0.0.1:1")
     assert r.returncode == 2 and "cannot open" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_well_formed_chunked_replies_are_read():
+    """The checks above accept what a correct device sends: a size-only first READ_TENSOR
+    chunk, then the bytes; PROFILE in slices."""
+    from types import SimpleNamespace
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.info = SimpleNamespace(layers=2, output=SimpleNamespace(bytes=4), max_payload=1024)
+        link.send_raw(encode_packet(MsgType.READ_TENSOR | 0x80, 1, struct.pack("<I", 3)))
+        link.send_raw(encode_packet(MsgType.READ_TENSOR | 0x80, 2, struct.pack("<I", 3) + b"\x01\x02\x03"))
+        assert link.read_tensor(5).tolist() == [1, 2, 3]
+        link.send_raw(encode_packet(MsgType.PROFILE | 0x80, 3, struct.pack("<HH2I", 0, 2, 7, 9)))
+        assert link.profile() == [7, 9]

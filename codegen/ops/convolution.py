@@ -122,7 +122,8 @@ register_kernel("mcuf_depthwise_conv_hwc_s8_dsp",
                 weight_layout="int16 [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
                 fast_twin=True, family=F)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
-                weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F)
+                weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F,
+                channel_planar=True)   # gathers channel c's plane, then writes channel c only (multiplier 1)
 register_kernel("mcuf_conv_grouped_s8_dsp", scratch=conv_grouped_s8_dsp_get_buffer_size,
                 weight_layout="int8, per group rows padded to K4, channel pairs interleaved (_grouped_filter)",
                 fast_twin=True, family=F)

@@ -35,12 +35,16 @@ class KernelRecord:
     the arena like a tensor (None: the kernel takes no scratch); weight_layout: how the
     filter constant is laid out for it; pixel_ordered: it reads pixel p (and p+1) completely
     before writing pixel p's output, so the planner may place its input at the tail of its
-    output (see codegen/planner.py)."""
+    output (see codegen/planner.py); channel_planar: it reads channel c of its input (and
+    nothing else of it) before writing channel c of its output, and writes only channel c's
+    bytes, so at depth multiplier 1 its output may overwrite its input in place (TinyEngine's
+    in-place depthwise)."""
     name: str
     scratch: Callable[[dict], int] | None = None
     weight_layout: str = ""
     pixel_ordered: bool = False
     family: str = ""
+    channel_planar: bool = False
 
     def scratch_bytes(self, params: dict) -> int:
         return 0 if self.scratch is None else int(self.scratch(params))
@@ -50,9 +54,10 @@ KERNELS: dict[str, KernelRecord] = {}
 
 
 def register_kernel(name: str, *, scratch: Callable[[dict], int] | None = None, weight_layout: str = "",
-                    pixel_ordered: bool = False, fast_twin: bool = False, family: str = "") -> KernelRecord:
+                    pixel_ordered: bool = False, fast_twin: bool = False, family: str = "",
+                    channel_planar: bool = False) -> KernelRecord:
     """Declare a C kernel; fast_twin: a `<name>_fast` copy exists with the same contract."""
-    rec = KernelRecord(name, scratch, weight_layout, pixel_ordered, family)
+    rec = KernelRecord(name, scratch, weight_layout, pixel_ordered, family, channel_planar)
     for n in (name, name + "_fast") if fast_twin else (name,):
         if n in KERNELS:
             raise ValueError(f"kernel {n} registered twice")

@@ -99,6 +99,10 @@ static void handle(const uint8_t *pkt, uint32_t n)
         hil_send_error(HIL_E_TRUNCATED, type, seq, "payload length does not match the packet");
         return;
     }
+    if (len > HIL_MAX_PAYLOAD) {   /* docs/protocol.md: at most 1024 payload bytes */
+        hil_send_error(HIL_E_TOO_LONG, type, seq, "payload longer than 1024 bytes");
+        return;
+    }
     const uint8_t *a = pkt + HIL_HEADER;
     uint8_t *p = out;
     switch (type) {

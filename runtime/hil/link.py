@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import serial
 
-from .protocol import (VERSION, DeviceInfo, ErrorCode, FrameError, MsgType, Packet, decode_packet,
+from .protocol import (MAX_PAYLOAD, VERSION, DeviceInfo, ErrorCode, FrameError, MsgType, Packet, decode_packet,
                        encode_packet, parse_info)
 
 
@@ -36,6 +36,21 @@ class ProtocolVersionMismatch(HilError):
 
 class WrongModel(HilError):
     pass
+
+
+class MalformedReply(HilError):
+    """A reply that passed the CRC but does not have the layout its type promises (too short,
+    a count that disagrees with its length, no progress): a firmware/host version skew or a
+    firmware bug, never a reason for an IndexError or struct.error in the caller."""
+
+
+def _unpack(fmt: str, payload: bytes, offset: int, what: str) -> tuple:
+    """struct.unpack_from that names the reply instead of raising struct.error."""
+    need = offset + struct.calcsize(fmt)
+    if len(payload) < need:
+        raise MalformedReply(f"{what} reply of {len(payload)} bytes is too short (needs {need}); "
+                             "is the firmware built from this mcuforge version?")
+    return struct.unpack_from(fmt, payload, offset)
 
 
 class DeviceError(HilError):
@@ -160,7 +175,7 @@ class HilLink:
                 if pkt.seq != seq:
                     continue                    # a stale answer to an earlier request
                 if pkt.type == MsgType.ERROR:
-                    code, req = pkt.payload[0], pkt.payload[1]
+                    code, req = _unpack("<BB", pkt.payload, 0, f"ERROR (to {name})")
                     msg = pkt.payload[2:].decode("ascii", "replace")
                     if code == ErrorCode.CRC:
                         self.crc_retries += 1
@@ -180,7 +195,13 @@ class HilLink:
                        f"{self.url}: check the cable, the baud rate and the ground connection")
 
     def hello(self) -> DeviceInfo:
-        info = parse_info(self.request(MsgType.INFO))
+        try:
+            info = parse_info(self.request(MsgType.INFO))
+        except FrameError as e:
+            raise MalformedReply(f"INFO reply: {e}; is the firmware built from this mcuforge "
+                                 "version?") from None
+        if not 8 <= info.max_payload <= MAX_PAYLOAD:
+            raise MalformedReply(f"INFO reply: maximum payload {info.max_payload} outside 8..{MAX_PAYLOAD}")
         if info.protocol != VERSION:
             raise ProtocolVersionMismatch(f"device speaks protocol {info.protocol}, host speaks {VERSION}")
         self.info = info
@@ -195,7 +216,7 @@ class HilLink:
     def invoke(self, last_layer: int | None = None, timeout: float | None = None) -> InvokeResult:
         payload = b"" if last_layer is None else struct.pack("<H", last_layer)
         resp = self.request(MsgType.INVOKE, payload, timeout=timeout or max(self.timeout, 60.0))
-        status, ran, unit, count = struct.unpack_from("<BHBQ", resp)
+        status, ran, unit, count = _unpack("<BHBQ", resp, 0, "INVOKE")
         return InvokeResult(ran, count, "cycles" if unit == 1 else "instructions (QEMU)")
 
     def read_output(self, n: int | None = None) -> np.ndarray:
@@ -203,16 +224,23 @@ class HilLink:
         out = bytearray()
         while len(out) < n:
             k = min(1024, n - len(out))
-            out += self.request(MsgType.READ_OUTPUT, struct.pack("<IH", len(out), k))
+            resp = self.request(MsgType.READ_OUTPUT, struct.pack("<IH", len(out), k))
+            if len(resp) != k:
+                raise MalformedReply(f"READ_OUTPUT asked for {k} bytes at {len(out)}, got {len(resp)}")
+            out += resp
         return np.frombuffer(bytes(out), np.int8)
 
     def read_tensor(self, layer: int) -> np.ndarray:
         out = bytearray()
         total = None
         while total is None or len(out) < total:
-            k = 1020 if total is None else min(1020, total - len(out))
-            resp = self.request(MsgType.READ_TENSOR, struct.pack("<HIH", layer, len(out), k if total else 0))
-            total = struct.unpack_from("<I", resp)[0] if total is None else total
+            asked = 0 if total is None else min(1020, total - len(out))   # the first asks the size
+            resp = self.request(MsgType.READ_TENSOR, struct.pack("<HIH", layer, len(out), asked))
+            first = _unpack("<I", resp, 0, "READ_TENSOR")[0]
+            total = first if total is None else total
+            if first != total or len(resp) - 4 != asked:
+                raise MalformedReply(f"READ_TENSOR of layer {layer}: asked for {asked} bytes at {len(out)} "
+                                     f"of a {total}-byte tensor, got {len(resp) - 4} of {first}")
             out += resp[4:]
         return np.frombuffer(bytes(out), np.int8)
 
@@ -222,6 +250,9 @@ class HilLink:
         while len(counts) < n:
             k = min(200, n - len(counts))
             resp = self.request(MsgType.PROFILE, struct.pack("<HH", len(counts), k))
-            first, count = struct.unpack_from("<HH", resp)
-            counts += list(struct.unpack_from(f"<{count}I", resp, 4))
+            first, count = _unpack("<HH", resp, 0, "PROFILE")
+            if first != len(counts) or not 0 < count <= k:
+                raise MalformedReply(f"PROFILE asked for {k} layers from {len(counts)}, got {count} "
+                                     f"from {first}")
+            counts += list(_unpack(f"<{count}I", resp, 4, "PROFILE"))
         return counts

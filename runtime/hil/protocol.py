@@ -123,7 +123,15 @@ class DeviceInfo:
 UNITS = {0: "instructions (QEMU)", 1: "cycles"}
 
 
+INFO_FIXED_BYTES = struct.calcsize("<BBHIIHH") + 32 + 2 * (struct.calcsize("<I4H") + 8)
+
+
 def parse_info(payload: bytes) -> DeviceInfo:
+    """The INFO reply (docs/protocol.md). Raises FrameError if it is too short for its
+    fixed part or a string runs past its end."""
+    if len(payload) < INFO_FIXED_BYTES:
+        raise FrameError(f"INFO payload of {len(payload)} bytes, the fixed part alone is "
+                         f"{INFO_FIXED_BYTES}")
     proto, unit, max_payload, clock, arena, layers, flags = struct.unpack_from("<BBHIIHH", payload)
     off = struct.calcsize("<BBHIIHH")
     sha = payload[off:off + 32].hex()
@@ -138,6 +146,8 @@ def parse_info(payload: bytes) -> DeviceInfo:
     strings = []
     for _ in range(2):          # board name, CPU (older firmware may stop after the name)
         n = payload[off] if off < len(payload) else 0
+        if off + 1 + n > len(payload) and off < len(payload):
+            raise FrameError(f"INFO string of {n} bytes at {off} runs past the {len(payload)}-byte payload")
         strings.append(payload[off + 1:off + 1 + n].decode("ascii", "replace") or "?")
         off += 1 + n
     return DeviceInfo(proto, UNITS.get(unit, "?"), max_payload, clock, arena, layers,

@@ -1,0 +1,122 @@
+"""Patch-based first stage (codegen/patch_schedule.py) on QEMU's Cortex-M7 (mps2-an500): for each
+model, layer by layer and the schedule `codegen emit --ram-limit` chooses at a few limits
+(fractions of the layer-by-layer arena; where nothing fits, the smallest reachable arena the
+error names). Instructions per inference under -icount shift=0, arena + stack high-water,
+bit-exact = the model output equals TFLite's reference (BUILTIN_REF) on the bench input.
+
+    .venv/bin/python benchmarks/patches.py [--models a.tflite,...] [--fractions 0.8,0.65]
+
+Writes benchmarks/results_patches.md and .json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from codegen.errors import CodegenError  # noqa: E402
+from codegen.pipeline import compile_graph, generate  # noqa: E402
+from codegen.verify import deterministic_input  # noqa: E402
+from firmware_tools.boards import get_board  # noqa: E402
+from firmware_tools.build import build_firmware  # noqa: E402
+from firmware_tools.qemu import parse_bench, run_qemu  # noqa: E402
+from runtime.interpreter import ReferenceModel  # noqa: E402
+
+MODELS = sorted((ROOT / "benchmarks" / "models").glob("*.tflite")) + \
+    sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite"))
+
+
+def run(model: Path, limit: int | None, work: Path, board) -> dict:
+    gen = work / f"{model.stem}-{limit}"
+    man = generate(model, gen, board.target, ram_limit=limit)
+    fw = build_firmware(gen, board)
+    res = run_qemu(board, fw.elf, timeout=1800)
+    bench = parse_bench(res.console)
+    ref = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1).tolist()
+    ps = man.get("patch_schedule")
+    return {"model": model.stem, "limit": limit, "instructions": bench["time"],
+            "arena": fw.size.arena, "stack": bench["stack"], "bit_exact": bench["output"] == ref,
+            "schedule": "layer by layer" if ps is None else
+            f"layers 0..{ps['split']}, {ps['grid'][0]}x{ps['grid'][1]}",
+            "predicted_overhead": None if ps is None else ps["predicted_overhead"],
+            "input_bytes": man["input"]["bytes"]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(str(m) for m in MODELS))
+    ap.add_argument("--fractions", default="0.9,0.8,0",
+                    help="limits as fractions of the layer-by-layer arena; 0: the smallest reachable")
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_patches"))
+    ap.add_argument("--render", metavar="LOG", help="only write the table from a previous run's "
+                                                    "printed JSON lines")
+    ap.add_argument("--limits", help="explicit --ram-limit values (bytes, comma-separated) instead of --fractions")
+    ap.add_argument("--arch", help="FAMILY:ALPHA:RES, e.g. mobilenet_v2:1.0:224: the `codegen fit` "
+                                   "architecture as a real int8 .tflite with random weights, instead of --models")
+    args = ap.parse_args()
+    if args.arch:
+        from codegen.architectures import to_tflite
+        from codegen.architectures import FAMILIES
+        fam, alpha, res = args.arch.split(":")
+        path = Path(tempfile.gettempdir()) / f"{fam}_{alpha}_{res}.tflite"
+        path.write_bytes(to_tflite(FAMILIES[fam](float(alpha), int(res))))
+        args.models = str(path)
+    board = get_board("qemu-mps2-an500")
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    rows = []
+    if args.render:
+        rows = [json.loads(line) for line in Path(args.render).read_text().splitlines() if line.startswith("{")]
+        args.models = ""
+    with tempfile.TemporaryDirectory(prefix="mcuforge-patches-") as tmp:
+        for m in [Path(p) for p in args.models.split(",") if p]:
+            lbl = compile_graph(m, "dsp").plan.arena_bytes
+            base = run(m, None, Path(tmp), board)
+            rows.append(base)
+            print(json.dumps(base), flush=True)
+            done = set()
+            limits = ([int(x) for x in args.limits.split(",")] if args.limits else
+                      [int(lbl * float(f)) or 1 for f in args.fractions.split(",")])
+            for limit in limits:
+                try:
+                    generate(m, Path(tmp) / "probe", board.target, ram_limit=limit)
+                except CodegenError as e:
+                    got = re.search(r"smallest reachable arena is ([\d,]+) B", str(e))
+                    if not got:
+                        print(f"{m.stem} at {limit}: {e}", flush=True)
+                        continue
+                    limit = int(got.group(1).replace(",", ""))
+                if limit in done:
+                    continue
+                done.add(limit)
+                r = run(m, limit, Path(tmp), board)
+                r["overhead"] = r["instructions"] / base["instructions"] - 1
+                rows.append(r)
+                print(json.dumps(r), flush=True)
+                Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows}, indent=1) + "\n")
+    out = [f"Measured at commit `{commit}`: QEMU 7.2 mps2-an500 (Cortex-M7), -icount shift=0, "
+           "arm-none-eabi-gcc -O2, DSP kernels; bench input `input[i] = (int8)(((i*7 + 3) % 256) - 128)`.",
+           "Limit: `--ram-limit` (arena bytes); where the fraction of the layer-by-layer arena was "
+           "unreachable, the smallest reachable arena the error named.", "",
+           "| model | --ram-limit | schedule | arena | stack | arena + stack | instructions | overhead (measured / predicted) | bit-exact |",
+           "|---|---:|---|---:|---:|---:|---:|---:|:-:|"]
+    for r in rows:
+        ov = "" if r["limit"] is None else f"{r['overhead'] * 100:+.1f}% / {(r['predicted_overhead'] or 0) * 100:+.1f}%"
+        out.append(f"| {r['model']} | {'' if r['limit'] is None else format(r['limit'], ',')} | {r['schedule']} | "
+                   f"{r['arena']:,} | {r['stack']:,} | {r['arena'] + r['stack']:,} | {r['instructions']:,} | {ov} | "
+                   f"{'yes' if r['bit_exact'] else 'NO'} |")
+    Path(args.out + ".md").write_text("\n".join(out) + "\n")
+    Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows}, indent=1) + "\n")
+    print("\n".join(out))
+    return 0 if all(r["bit_exact"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

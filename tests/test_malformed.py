@@ -1,0 +1,62 @@
+"""The eight damaged fixtures of issue #17 (tests/fixtures/cases/malformed/): each used to
+crash the generator, hang it, or give C that reads or writes outside its buffers. Each is
+now refused with exit code 2 and one `codegen: error: op #N TYPE: ...` line per problem,
+by `codegen emit` and by `codegen inspect`."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CASES = Path(__file__).parent / "fixtures" / "cases" / "malformed"
+
+# file -> (what each stderr line must say, in order of importance)
+EXPECTED = {
+    "conv_missing_input": ["op #7 DEPTHWISE_CONV_2D", "has 0 inputs", "takes 2 to 3"],
+    "extreme_scale_shift_overflow": ["op #4 DEPTHWISE_CONV_2D", "effective scale", "2^30",
+                                     "scale 3.4e+38"],
+    "huge_intermediate_dimension": ["tensor 102", "[1, 1073741824, 3, 240]", "32-bit"],
+    "reshape_reads_its_own_output": ["op #20 RESHAPE", "tensor 81", "read before", "cycle"],
+    "stride_zero": ["op #16 CONV_2D", "StrideW is 0", ">= 1"],
+    "tensor_index_minus_one": ["op #1 PAD", "input 1 is omitted (-1)", "required"],
+    "avgpool_output_channels_mismatch": ["op #2 AVERAGE_POOL_2D", "declared output [1,12,12,23]",
+                                         "computed [1,12,12,24]"],
+    "pad_amount_exceeds_declared_output": ["op #1 PAD", "declared output [1,98,98,3]",
+                                           "computed [5,98,98,3]", "[[0, 4], [1, 1], [1, 1], [0, 0]]"],
+}
+
+
+def run_codegen(*args):
+    return subprocess.run([sys.executable, "-m", "codegen.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def _params():
+    return sorted(EXPECTED)
+
+
+def test_every_shared_case_is_here():
+    assert sorted(p.stem for p in CASES.glob("*.tflite")) == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", _params())
+def test_malformed_is_refused_in_one_line_per_problem(name, tmp_path):
+    r = run_codegen("emit", CASES / f"{name}.tflite", "--target", "host", "-o", tmp_path / "out")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert lines and all(l.startswith("codegen: error: ") for l in lines), r.stderr
+    if name == "pad_amount_exceeds_declared_output":   # the shared paddings: all five PADs named
+        assert [l.split(":")[2].strip() for l in lines] == [f"op #{i} PAD" for i in (1, 3, 6, 9, 14)]
+    line = next((l for l in lines if EXPECTED[name][0] in l), lines[0])
+    for needle in EXPECTED[name]:
+        assert needle in line, line
+    assert not (tmp_path / "out" / "model.c").exists()
+
+
+@pytest.mark.parametrize("name", _params())
+def test_malformed_inspect_refuses_too(name):
+    r = run_codegen("inspect", CASES / f"{name}.tflite")
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    assert EXPECTED[name][0] in r.stderr
