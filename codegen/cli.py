@@ -11,19 +11,21 @@ from pathlib import Path
 
 from . import __version__
 from .errors import CodegenError
-from .targets import KERNEL_SETS, TARGETS
+from .build_files import LAYOUTS
+from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
 
 EPILOG = """\
 examples:
   codegen inspect --target cortex-m7 model.tflite   layers, kernels, MACs, weights, arena
   codegen emit --target cortex-m7 model.tflite -o out/
-  codegen verify model.tflite --inputs 20           host build vs the TFLite reference
+  codegen verify model.tflite --inputs 20           host build (the M7's kernels) vs the TFLite reference
   codegen fit --board stm32f746g-disco --latency-ms 200   which MobileNet fits this board
 
 The model must be fully int8-quantized (int8 input, output and activations; int8 weights,
 per-channel or per-tensor). `emit` writes out/model.h (the API), out/model.c (weights as
 static const arrays, one static arena, the layer calls), out/model.json (a manifest) and
-out/mcuf/ (the kernel library). Compile every .c under out/ with -Iout -Iout/mcuf/include.
+out/mcuf/ (the kernel library), and build files: out/CMakeLists.txt (add_subdirectory, target
+mcuforge::model), out/mcuforge.mk (Make); --layout arduino|platformio|zephyr adds theirs.
 """
 
 
@@ -32,26 +34,37 @@ def _fmt_bytes(n: int) -> str:
 
 
 def cmd_emit(args) -> int:
+    from .app_helpers import AppOptions, read_labels
     from .pipeline import generate
     t0 = time.perf_counter()
-    man = generate(args.model, args.output, args.target, args.name, args.kernels,
-                   ram_limit=args.ram_limit)
+    app = AppOptions(labels=read_labels(args.labels) if args.labels else None,
+                     input_range=args.input_range, arena_external=args.arena == "external")
+    man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout,
+                   ram_limit=args.ram_limit, input_shapes=args.input_shape, app=app)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
-    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, one static array)")
+    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
+          (f"the application's, given to {args.name}_init())" if man["arena_external"] else "one static array)"))
     if "patch_schedule" in man:
         ps = man["patch_schedule"]
         print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
               f"stage MACs +{(ps['stage_macs'] / ps['stage_macs_layer_by_layer'] - 1) * 100:.1f}%, "
               f"predicted instructions +{ps['predicted_overhead'] * 100:.1f}%")
-    i, o = man["input"], man["output"]
-    print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
-    print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
-    print(f"  files         {args.name}.h {args.name}.c {args.name}.json mcuf/")
+    for role, ts in (("input", man["inputs"]), ("output", man["outputs"])):
+        for k, t in enumerate(ts):
+            label = role if len(ts) == 1 else f"{role} {k}"
+            edge = f" ({t['type']} in the model: {args.name}_{'set_input' if role == 'input' else 'get_output'}_" \
+                   f"{'f32' if t['type'] == 'float32' else 'u8'}())" if t.get("edge") else ""
+            print(f"  {label:<13} {t['shape']} int8, scale {t['scale']:.6g}, zero point {t['zero_point']}{edge}")
+    flat = args.layout in ("arduino", "platformio")
+    print(f"  files         {'src/' if flat else ''}{args.name}.h {'src/' if flat else ''}{args.name}.c "
+          f"{args.name}.json {'src/mcuf_*' if flat else 'mcuf/'} CMakeLists.txt mcuforge.mk"
+          + {"arduino": " library.properties", "platformio": " library.json",
+             "zephyr": " zephyr/"}.get(args.layout, ""))
     return 0
 
 
@@ -71,8 +84,10 @@ def cmd_verify(args) -> int:
     from .verify import verify
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
+        from .pipeline import resolve_kernels
         result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=args.kernels, ram_limit=args.ram_limit)
+                        kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit,
+                        input_shapes=args.input_shape)
     return 0 if result.ok else 1
 
 
@@ -139,7 +154,8 @@ def cmd_fit(args) -> int:
     bad = [f for f in families if f not in FAMILIES]
     if bad:
         raise CodegenError(f"unknown family {', '.join(bad)}; known: {', '.join(FAMILIES)} "
-                           "(fit's layer model covers these; MobileNet V3 compiles with `codegen emit` but is not modelled here)")
+                           "(fit has layer tables for these only; other models, MobileNet V3 "
+                           "included, compile: measure them with `codegen inspect` and `firmware build`)")
     log = (lambda s: print(s, file=sys.stderr, flush=True))
     fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log,
                     patches=args.patches)
@@ -162,6 +178,20 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def _shape(s: str) -> list[int]:
+    from .input_shape import parse_shape
+    try:
+        return parse_shape(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _input_shape_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", type=_shape, action="append", metavar="1,96,96,3",
+                   help="compile a model whose input has dynamic dimensions (-1) at this size; "
+                        "repeat for the second, third ... input")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="codegen", description="mcuforge code generator: int8 MobileNet-family .tflite -> plain C.",
@@ -173,27 +203,40 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate C sources for MODEL into DIR.")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     e.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    e.add_argument("--target", default="host", choices=list(TARGETS),
-                   help="CPU the code is for (default: host); " +
+    e.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"CPU the code is for (default: {DEFAULT_TARGET}); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
                         "kernels where the target has SIMD (cortex-m4/m7/m33), the portable reference "
                         "kernels elsewhere")
     e.add_argument("--name", default="model", type=_c_name,
-                   help="C prefix and file names (default: model -> model_invoke(), model.h)")
+                   help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
+    e.add_argument("--layout", default="plain", choices=LAYOUTS,
+                   help="build files besides CMakeLists.txt and mcuforge.mk (always written): arduino "
+                        "(library.properties, sources in src/), platformio (library.json, src/), zephyr "
+                        "(zephyr/module.yml, CMakeLists.txt, Kconfig); default: plain")
+    e.add_argument("--labels", metavar="FILE",
+                   help="class names, one per line: generates <name>_label(i) (one per output class)")
+    e.add_argument("--arena", default="static", choices=("static", "external"),
+                   help="static (default): the arena is an array in <name>.c; external: the "
+                        "application passes its own to <name>_init() (e.g. one shared by two models)")
+    e.add_argument("--input-range", default="auto", choices=("auto", "0:1", "-1:1", "0:255"),
+                   help="the float range pixels 0..255 map onto for <name>_input_from_pixels() "
+                        "(default: auto, read off the input's quantization)")
     e.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
                    help="arena budget: if the layer-by-layer arena is larger, run the first stage "
                         "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
                         "instructions; error naming the smallest reachable arena if none fits")
+    _input_shape_option(e)
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
                        description="Per-layer table of a model: kernel, output shape, MACs, weight and "
                                    "activation bytes, the planned arena, and any unsupported operators.")
     i.add_argument("model", metavar="MODEL")
-    i.add_argument("--target", default="host", choices=list(TARGETS),
-                   help="show the kernels and layout chosen for this target (default: host)")
+    i.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
     i.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
@@ -206,11 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("model", metavar="MODEL")
     v.add_argument("--inputs", type=_positive_int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0)
-    v.add_argument("--kernels", default="reference", choices=("reference", "dsp", "mve"),
-                   help="which kernel set to check (dsp: the optimized kernels, intrinsics emulated; "
-                        "mve: the Helium set's host build, plain C with its layouts and constants)")
+    v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
+                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
+                        "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
+    v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
+                   help="override the kernel set (default: auto, the target's)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
     v.add_argument("--ram-limit", type=_positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
+    _input_shape_option(v)
     v.set_defaults(fn=cmd_verify)
 
     f = sub.add_parser(

@@ -91,7 +91,7 @@ class Fitter:
         self.kernels = kernels or resolve_kernels(board.target)
         self.cost = cost or CostModel.load()
         self.cpi = cpi
-        self.clock = int(board.manifest.get("max_clock_hz", board.clock_hz))
+        self.clock = board.clock_hz          # what boards/<name>/board.c sets up
         self.measure_code = measure_code and shutil.which("arm-none-eabi-gcc") is not None
         self._code: dict[str, tuple[int, int, bool]] = {}
         self.log = log
@@ -99,6 +99,10 @@ class Fitter:
 
     def firmware_overhead(self, family: str) -> tuple[int, int, bool]:
         """(code bytes, other RAM bytes, measured?) of the firmware around the model."""
+        if family not in self._code and self.measure_code:
+            cached = self._cached_code(family)
+            if cached is not None:
+                self._code[family] = (cached[0], cached[1], True)
         if family not in self._code:
             if self.measure_code:
                 from firmware_tools.build import DoesNotFit, build_firmware
@@ -113,11 +117,50 @@ class Fitter:
                         fw = build_firmware(work / "gen", self.board, work / "fw")
                         self._code[family] = (fw.size.code + fw.size.other_rodata + fw.size.data_init,
                                               fw.size.other_ram, True)
+                        self._store_code(family, self._code[family][:2])
                     except DoesNotFit:
                         self._code[family] = (CODE_BYTES_FALLBACK[family], 0, False)
             else:
                 self._code[family] = (CODE_BYTES_FALLBACK[family], 0, False)
         return self._code[family]
+
+    def _code_cache_file(self, family: str) -> Path:
+        """The measurement's cache file, keyed by everything that changes it: the sources of
+        the generator, kernels, boards and apps, the compiler's version, board, kernels, family."""
+        import hashlib
+        import os
+        import subprocess
+
+        from firmware_tools.boards import BOARDS_DIR
+        from firmware_tools.build import APPS_DIR
+        h = hashlib.sha256()
+        for root in (Path(__file__).parent, BOARDS_DIR, APPS_DIR):
+            for f in sorted(root.rglob("*")):
+                if f.suffix in (".py", ".c", ".h", ".ld", ".json") and "__pycache__" not in f.parts:
+                    h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes())
+        gcc = subprocess.run(["arm-none-eabi-gcc", "--version"], capture_output=True, text=True).stdout
+        h.update(f"{gcc}|{self.board.name}|{self.kernels}|{family}".encode())
+        cache = Path(os.environ.get("MCUF_CACHE", Path.home() / ".cache" / "mcuforge"))
+        return cache / f"fit-code-{h.hexdigest()[:24]}.json"
+
+    def _cached_code(self, family: str) -> tuple[int, int] | None:
+        import json
+        try:
+            code, other_ram = json.loads(self._code_cache_file(family).read_text())
+            return int(code), int(other_ram)
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def _store_code(self, family: str, value: tuple[int, int]) -> None:
+        import json
+        f = self._code_cache_file(family)
+        try:
+            f.parent.mkdir(parents=True, exist_ok=True)
+            tmp = f.with_suffix(f".{id(self)}.tmp")
+            tmp.write_text(json.dumps(list(value)))
+            tmp.replace(f)          # atomic: a concurrent reader sees all or nothing
+        except OSError:
+            pass                    # a read-only cache costs one rebuild next time, nothing else
 
     def evaluate(self, family: str, alpha: float, resolution: int, classes: int = 1000,
                  latency_ms: float | None = None, channels: int = 3) -> Candidate:

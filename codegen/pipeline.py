@@ -1,12 +1,18 @@
 """The whole generator in order: read -> check -> passes -> lower -> plan -> emit."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import passes
+from .app_helpers import AppOptions
+from .build_files import write_build_files
 from .emitter import emit
+from .errors import CodegenError
 from .graph import Graph
+from .input_shape import apply_input_shapes
+from .io_edges import strip_io_edges
 from .legacy_uint8 import convert_uint8_graph
 from .lowering import Step, lower
 from .ops import check_shapes
@@ -24,15 +30,41 @@ class Compiled:
 
 
 def resolve_kernels(target: str, kernels: str = "auto") -> str:
-    return get_target(target).default_kernels if kernels == "auto" else kernels
+    """The kernel set for `target`: 'auto' gives the target's default. Raises CodegenError for
+    the DSP kernels on a core without the DSP extension (they would not compile there; the
+    host runs them with the intrinsics emulated)."""
+    t = get_target(target)
+    if kernels == "auto":
+        return t.default_kernels
+    if kernels == "dsp" and t.cpu is not None and not t.dsp:
+        raise CodegenError(f"--kernels dsp needs the DSP extension, which {target} does not have: "
+                           "use --kernels reference (or auto)")
+    return kernels
 
 
-def load_graph(model_path: str | Path) -> Graph:
+C_KEYWORDS = set("auto break case char const continue default do double else enum extern float for goto "
+                 "if inline int long register restrict return short signed sizeof static struct switch "
+                 "typedef union unsigned void volatile while _Bool _Complex _Imaginary".split())
+
+
+def check_name(name: str) -> None:
+    """Raises CodegenError unless `name` can prefix C identifiers and name files (C99 6.4.2)."""
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) or name in C_KEYWORDS:
+        raise CodegenError(f"--name '{name}' is not a C identifier (letters, digits and '_', not starting "
+                           "with a digit, not a C keyword): it prefixes the generated functions, e.g. "
+                           "--name person_detect")
+
+
+def load_graph(model_path: str | Path, input_shapes: list[list[int]] | None = None) -> Graph:
     """The model read, checked to be int8, through the graph passes and shape-checked (every
     operator's output shapes recomputed, codegen/ops/shapes.py): ready to lower.
+    input_shapes: the size of each dynamic input (`--input-shape`, codegen/input_shape.py).
     Raises ModelFormatError / UnsupportedModelError (one line per problem)."""
     graph = read_model(model_path)
     validate_graph(graph)              # before any pass: every problem, one line each
+    strip_io_edges(graph)              # float/uint8 inputs and outputs become API conversions
+    if input_shapes:
+        apply_input_shapes(graph, input_shapes)
     convert_uint8_graph(graph)         # legacy uint8 graphs: stored as int8, exactly
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
@@ -41,8 +73,9 @@ def load_graph(model_path: str | Path) -> Graph:
     return graph
 
 
-def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
-    graph = load_graph(model_path)
+def compile_graph(model_path: str | Path, kernels: str = "reference",
+                  input_shapes: list[list[int]] | None = None) -> Compiled:
+    graph = load_graph(model_path, input_shapes)
     steps = lower(graph, kernels)
     check_steps(graph, steps)
     plan = plan_memory(graph, steps)
@@ -51,17 +84,21 @@ def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compile
 
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
-             name: str = "model", kernels: str = "auto", ram_limit: int | None = None,
-             patches: tuple[int, int, int] | None = None) -> dict:
+             name: str = "model", kernels: str = "auto", layout: str = "plain", ram_limit: int | None = None,
+             patches: tuple[int, int, int] | None = None,
+             input_shapes: list[list[int]] | None = None, app: AppOptions | None = None) -> dict:
     """kernels: 'auto' (the target's default: Helium on cortex-m55, DSP where it has SIMD),
     'reference', 'dsp' or 'mve'.
     ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
     patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
     naming the smallest reachable arena when no schedule fits. patches: (split, rows, cols) forces
-    that patch schedule (experiments, tests); UnsupportedModelError if it cannot be built."""
+    that patch schedule (experiments, tests); UnsupportedModelError if it cannot be built.
+    input_shapes: sizes for dynamic inputs (see load_graph).
+    app: labels, pixel range and arena placement for the application helpers (app_helpers.py)."""
     from .patch_schedule import LayerByLayer, choose_schedule
+    check_name(name)
     kernels = resolve_kernels(target, kernels)
-    compiled = compile_graph(model_path, kernels)
+    compiled = compile_graph(model_path, kernels, input_shapes)
     if patches is not None:
         from .errors import UnsupportedModelError
         from .patch_schedule import build_schedule, candidate_splits
@@ -75,5 +112,8 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
     plan = compiled.plan
     if isinstance(sched, LayerByLayer):          # fits with in-place depthwise, no patches
         plan, sched = sched.plan, None
-    return emit(compiled.graph, compiled.steps, plan, get_target(target), Path(out_dir),
-                Path(model_path).name, model_sha256(model_path), name, kernels, patches=sched)
+    manifest = emit(compiled.graph, compiled.steps, plan, get_target(target), Path(out_dir),
+                    Path(model_path).name, model_sha256(model_path), name, kernels, app=app,
+                    patches=sched)
+    write_build_files(out_dir, name, layout)   # CMakeLists.txt, mcuforge.mk, --layout's files
+    return manifest

@@ -43,6 +43,7 @@ TARGETS = {t.name: t for t in (
 
 
 KERNEL_SETS = ("auto", "reference", "dsp", "mve")
+DEFAULT_TARGET = "cortex-m7"   # codegen's default: a real MCU (the demo's), never the host
 
 
 def get_target(name: str) -> Target:

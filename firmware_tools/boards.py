@@ -5,7 +5,17 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-BOARDS_DIR = Path(__file__).resolve().parents[1] / "boards"
+
+def _boards_dir() -> Path:
+    """Where the board folders are: inside the installed package (a wheel carries the
+    repository's top-level boards/ as firmware_tools/board_files, see setup.py), else the
+    checkout's top-level boards/ (running from the repository, editable installs)."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "board_files"
+    return packaged if packaged.is_dir() else here.parent / "boards"
+
+
+BOARDS_DIR = _boards_dir()
 
 
 class BoardError(ValueError):

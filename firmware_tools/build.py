@@ -9,7 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from codegen.build_files import generated_sources
+
 from .boards import BOARDS_DIR, Board
+from .flash import BOARD_SECTION
 from .size import DoesNotFit, SizeReport, size_report
 
 APPS_DIR = Path(__file__).parent / "apps"
@@ -50,25 +53,29 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
                    defines: list[str] | None = None, extra_sources: list[Path] | None = None,
                    name: str = "fw") -> Firmware:
     gen = Path(generated_dir)
-    if not (gen / "model.c").exists():
-        raise FirmwareBuildError(f"{gen} has no model.c: run `codegen emit --target {board.target} "
+    if not (gen / "model.json").exists():
+        raise FirmwareBuildError(f"{gen} has no model.json: run `codegen emit --target {board.target} "
                                  f"MODEL -o {gen}` first")
     manifest = json.loads((gen / "model.json").read_text())
-    if manifest["target"] not in (board.target, "host"):
+    if manifest.get("arena_external"):   # the apps below use the model's own arena
+        raise FirmwareBuildError(f"{gen} was emitted with --arena external, but the {app} firmware uses "
+                                 "the model's static arena: re-emit without --arena external (an "
+                                 "application passes its arena to model_init(), see examples/classify_image)")
+    if manifest["target"] != board.target:   # host output would run, slowly, on the portable kernels
         raise FirmwareBuildError(f"{gen} was generated for {manifest['target']}, but {board.name} is a "
-                                 f"{board.target}: re-run codegen emit with --target {board.target}")
+                                 f"{board.target}: re-run `codegen emit --target {board.target}`")
     out = Path(out_dir) if out_dir else gen / f"build-{board.name}"
     obj_dir = out / "obj"
     obj_dir.mkdir(parents=True, exist_ok=True)
     cc = _tool(CC)
-    sources = [gen / "model.c", *sorted((gen / "mcuf" / "src").glob("*.c")),
-               *sorted((BOARDS_DIR / "common").glob("*.c")), board.dir / "board.c",
+    model_sources, model_includes = generated_sources(gen)
+    sources = [*model_sources, *sorted((BOARDS_DIR / "common").glob("*.c")), board.dir / "board.c",
                APPS_DIR / f"{app}.c", *APP_SUPPORT.get(app, []), *(extra_sources or [])]
     defines = [*APP_DEFINES.get(app, []), *(defines or [])]
     cflags = [*board.cflags(), opt, "-g", "-std=c99", "-Wall", "-Wextra", "-Werror",
               "-ffunction-sections", "-fdata-sections", *(["-flto"] if lto else []),
               *[f"-D{d}" for d in defines],
-              f"-I{gen}", f"-I{gen / 'mcuf' / 'include'}", f"-I{BOARDS_DIR / 'include'}",
+              *[f"-I{d}" for d in model_includes], f"-I{BOARDS_DIR / 'include'}",
               f"-I{BOARDS_DIR / 'common'}"]
 
     def compile_one(src: Path) -> Path:
@@ -92,6 +99,14 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
             raise DoesNotFit.from_overflow(board, overflow, manifest)
         raise FirmwareBuildError(f"linking failed:\n{r.stderr}")
     objcopy = _tool("arm-none-eabi-objcopy")
+    # The board the ELF is for, in a non-loaded section (not in .bin/.hex): `firmware flash` checks it.
+    tag = out / f"{name}.board"
+    tag.write_text(board.name)
+    r = _run([objcopy, f"--add-section={BOARD_SECTION}={tag}", f"--set-section-flags={BOARD_SECTION}=readonly",
+              str(elf)])
+    tag.unlink()
+    if r.returncode != 0:
+        raise FirmwareBuildError(f"objcopy failed:\n{r.stderr}")
     binf, hexf = out / f"{name}.bin", out / f"{name}.hex"
     for fmt, dst in (("binary", binf), ("ihex", hexf)):
         r = _run([objcopy, "-O", fmt, str(elf), str(dst)])

@@ -16,6 +16,7 @@ examples:
   firmware run --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf
   firmware size out/build-qemu-mps2-an500/fw.elf
   firmware flash --board nucleo-h743zi out/build-nucleo-h743zi/fw.elf
+  firmware serve --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf   # UART on socket://
 
 QEMU boards report time in executed instructions (exact: -icount shift=0); real boards in
 DWT cycles. The default app is the bench: it runs the model once on a fixed input and
@@ -69,9 +70,59 @@ def cmd_run(args) -> int:
 
 def cmd_flash(args) -> int:
     from .flash import flash
-    tool = flash(get_board(args.board), args.elf)
+    tool = flash(get_board(args.board), args.elf, force=args.force)
     print(f"flashed {args.elf} to {args.board} with {tool}")
     return 0
+
+
+def cmd_serve(args) -> int:
+    """QEMU running the firmware with its console UART on a loopback TCP port, until QEMU
+    exits or Ctrl-C: the validation firmware's link for `runtime hil ... --port URL`."""
+    import signal
+    import time
+
+    from .qemu import QemuSerial
+
+    def stop(signum, frame):   # SIGTERM/SIGHUP as Ctrl-C: leave the `with`, which kills QEMU
+        raise KeyboardInterrupt
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, stop)
+    board = get_board(args.board)
+    with QemuSerial(board, args.elf, port=args.port) as q:
+        print(f"{board.name} is running {args.elf}; its UART is at {q.url}", flush=True)
+        print(f"  e.g. runtime hil info --port {q.url}   (Ctrl-C stops QEMU)", flush=True)
+        try:
+            while q.proc.poll() is None:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            print("stopping QEMU", file=sys.stderr)
+            return 0
+    print(f"[{board.name} exited with code {q.proc.returncode}]", file=sys.stderr)
+    return q.proc.returncode
+
+
+OPT_FLAGS = ("-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Oz")
+
+
+def _opt_flag(s: str) -> str:
+    flag = s if s.startswith("-") else f"-{s}"
+    if flag not in OPT_FLAGS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(OPT_FLAGS)}, got {s!r}")
+    return flag
+
+
+def _fix_opt_value(argv: list[str]) -> list[str]:
+    """argparse takes `--opt -Os` for two options (a value starting with '-' looks like one):
+    join such a pair into `--opt=-Os`."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--opt" and i + 1 < len(argv) and argv[i + 1] in OPT_FLAGS:
+            out.append(f"--opt={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
     bd.add_argument("-o", "--output", metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
     bd.add_argument("--app", default="bench", help="firmware app (default: bench)")
-    bd.add_argument("--opt", default="-O2", help="optimization flag (default: -O2)")
+    bd.add_argument("--opt", default="-O2", type=_opt_flag, metavar="{-O0,-O1,-O2,-O3,-Os,-Og,-Oz}",
+                    help="optimization flag (default: -O2); `--opt -Os` and `--opt=-Os` both work")
     bd.add_argument("--lto", action="store_true", help="link-time optimization")
     bd.set_defaults(fn=cmd_build)
     s = sub.add_parser("size", help="flash and RAM use of a firmware ELF")
@@ -102,7 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("flash", help="flash a real board (pyocd, openocd or st-flash)")
     f.add_argument("--board", required=True)
     f.add_argument("elf", metavar="ELF")
+    f.add_argument("--force", action="store_true",
+                   help="skip the check that ELF was built for this board (its build record and load addresses)")
     f.set_defaults(fn=cmd_flash)
+    sv = sub.add_parser("serve", help="run firmware under QEMU with its UART on a TCP port (for `runtime hil`)")
+    sv.add_argument("--board", required=True, help="a QEMU board")
+    sv.add_argument("elf", metavar="ELF", help="e.g. the validation firmware (`firmware build --app validate`)")
+    sv.add_argument("--port", type=int, help="TCP port on 127.0.0.1 (default: a free one)")
+    sv.set_defaults(fn=cmd_serve)
     return p
 
 
@@ -113,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     from .flash import FlashError
     from .qemu import QemuError
     from .size import DoesNotFit, ElfError
+    argv = _fix_opt_value(list(sys.argv[1:] if argv is None else argv))
     return run(build_parser(), argv, (BoardError, FirmwareBuildError, DoesNotFit, QemuError, FlashError,
                                       CodegenError, ElfError, FileNotFoundError))
 

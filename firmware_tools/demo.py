@@ -14,7 +14,7 @@ import numpy as np
 from codegen.errors import CodegenError
 from codegen.inspect import inspect_model
 from codegen.pipeline import generate
-from codegen.verify import deterministic_input, verify
+from codegen.verify import deterministic_input, reference_int8_outputs, verify
 
 from .boards import get_board
 from .build import FirmwareBuildError, build_firmware
@@ -25,7 +25,6 @@ DEFAULT_MODEL = "tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite"
 
 
 def main(argv: list[str]) -> int:
-    from runtime.interpreter import ReferenceModel
     model = Path(argv[0] if argv else DEFAULT_MODEL)
     board = get_board(argv[1] if len(argv) > 1 else "qemu-mps2-an500")
     out = Path("out")
@@ -36,7 +35,7 @@ def main(argv: list[str]) -> int:
 
         print(f"\n== 2. codegen emit --target {board.target} -> {out / board.target}/")
         man = generate(model, out / board.target, board.target)
-        print(f"model.h model.c model.json mcuf/  ({len(man['layers'])} layers, arena "
+        print(f"model.h model.c model.json mcuf/ CMakeLists.txt mcuforge.mk  ({len(man['layers'])} layers, arena "
               f"{man['arena_bytes']:,} B, weights {man['weight_bytes']:,} B)")
 
         print(f"\n== 3. firmware build --board {board.name}")
@@ -47,7 +46,7 @@ def main(argv: list[str]) -> int:
         res = run_qemu(board, fw.elf, timeout=600, echo=lambda s: print("   |", s, flush=True))
         bench = parse_bench(res.console)
         x = deterministic_input(man["input"]["bytes"])
-        want = ReferenceModel(model).invoke(x).reshape(-1)
+        want = reference_int8_outputs(model, [x])[0]
         same = bench["output"] == want.tolist()
         diff = int(np.count_nonzero(np.array(bench["output"]) != want))
         print(f"device output == TFLite reference (BUILTIN_REF): {'yes' if same else 'NO'} "
@@ -56,8 +55,10 @@ def main(argv: list[str]) -> int:
               f"({bench['time'] / man['macs']:.2f} per MAC), stack high-water {bench['stack']:,} B, "
               f"QEMU took {res.seconds:.1f} s")
 
-        print("\n== 5. every layer, 20 inputs: the same C built for this machine vs the reference")
-        check = verify(model, out / "host", inputs=20, log=print)
+        kernels = resolve_kernels(board.target)
+        print(f"\n== 5. every layer, 20 inputs: the same C ({kernels} kernels) built for this machine "
+              "vs the reference")
+        check = verify(model, out / "host", inputs=20, log=print, kernels=kernels)
     except (CodegenError, FirmwareBuildError, DoesNotFit, QemuError) as e:
         print(f"demo: error: {e}", file=sys.stderr)
         return 2

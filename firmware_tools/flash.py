@@ -1,15 +1,91 @@
-"""Flashing a real board with whichever programmer is installed."""
+"""Flashing a real board: only an ELF built for it, with pyocd's Python API or a programmer's CLI.
+
+Before anything touches a probe, check_elf_for_board() checks that the ELF was built for this
+board: the board name `firmware build` records (the `.mcuforge_board` section, or the build
+record `fw.json` beside the ELF) and the ELF's load addresses, which must all fall in the
+board's flash (a QEMU ELF is linked at 0x0, an STM32 one at 0x08000000).
+"""
 from __future__ import annotations
 
+import json
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
 from .boards import Board
 
+BOARD_SECTION = ".mcuforge_board"
+
 
 class FlashError(RuntimeError):
     pass
+
+
+def _elf32(elf: Path) -> bytes:
+    data = elf.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 1 or data[5] != 1:
+        raise FlashError(f"{elf} is not a 32-bit little-endian ELF file (a Cortex-M firmware from "
+                         "`firmware build`)")
+    return data
+
+
+def elf_board(elf: Path) -> str | None:
+    """The board name recorded in the ELF's `.mcuforge_board` section, or None.
+    ELF32 layout: System V ABI, ch. 4 (section header table at e_shoff, e_shentsize each)."""
+    data = _elf32(elf)
+    e_shoff, = struct.unpack_from("<I", data, 0x20)
+    e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", data, 0x2E)
+    if not e_shoff or e_shstrndx >= e_shnum:
+        return None
+    headers = [struct.unpack_from("<IIIIIIIIII", data, e_shoff + i * e_shentsize) for i in range(e_shnum)]
+    strtab = headers[e_shstrndx]
+    for sh in headers:
+        start = strtab[4] + sh[0]
+        name = data[start:data.index(b"\0", start)].decode(errors="replace")
+        if name == BOARD_SECTION:
+            return data[sh[4]:sh[4] + sh[5]].decode(errors="replace").strip("\0 \n")
+    return None
+
+
+def load_segments(elf: Path) -> list[tuple[int, int]]:
+    """(physical address, file size) of the ELF's PT_LOAD segments with bytes in them: what a
+    programmer writes (ELF32 program headers, System V ABI ch. 5)."""
+    data = _elf32(elf)
+    e_phoff, = struct.unpack_from("<I", data, 0x1C)
+    e_phentsize, e_phnum = struct.unpack_from("<HH", data, 0x2A)
+    out = []
+    for i in range(e_phnum):
+        p_type, _off, _vaddr, p_paddr, p_filesz = struct.unpack_from("<IIIII", data, e_phoff + i * e_phentsize)
+        if p_type == 1 and p_filesz:
+            out.append((p_paddr, p_filesz))
+    return out
+
+
+def check_elf_for_board(board: Board, elf: str | Path) -> None:
+    """Raises FlashError unless `elf` was built for `board` and loads into its flash only."""
+    elf = Path(elf)
+    if not elf.exists():
+        raise FlashError(f"{elf} does not exist: build it with `firmware build --board {board.name} GENERATED_DIR`")
+    built_for = elf_board(elf)
+    record = elf.with_suffix(".json")
+    if built_for is None and record.exists():
+        try:
+            built_for = json.loads(record.read_text()).get("board")
+        except ValueError:
+            built_for = None
+    if built_for is None:
+        raise FlashError(f"{elf} carries no board record (not built by `firmware build`?): rebuild it with "
+                         f"`firmware build --board {board.name}`, or pass --force if you are sure")
+    if built_for != board.name:
+        raise FlashError(f"{elf} was built for {built_for}, not {board.name}: refusing to flash it; "
+                         f"build for this board with `firmware build --board {board.name} GENERATED_DIR`")
+    lo = int(board.manifest["flash"]["origin"], 0)
+    hi = lo + board.flash_bytes
+    for addr, size in load_segments(elf):
+        if not (lo <= addr and addr + size <= hi):
+            raise FlashError(f"{elf} loads {size} bytes at 0x{addr:08x}, outside {board.name}'s flash "
+                             f"(0x{lo:08x}..0x{hi:08x}): refusing to flash it")
 
 
 def flash_commands(board: Board, elf: Path) -> list[tuple[str, list[str]]]:
@@ -27,10 +103,41 @@ def flash_commands(board: Board, elf: Path) -> list[tuple[str, list[str]]]:
     return cmds
 
 
-def flash(board: Board, elf: str | Path) -> str:
+def _flash_with_pyocd_api(board: Board, elf: Path) -> bool:
+    """pyocd's Python API (`pip install mcuforge[flash]`): ConnectHelper picks the probe,
+    FileProgrammer writes the ELF's loadable segments, then a reset. False if pyocd is not
+    installed; FlashError if no probe answers or programming fails."""
+    try:
+        from pyocd.core.helpers import ConnectHelper
+        from pyocd.flash.file_programmer import FileProgrammer
+    except ImportError:
+        return False
+    target = board.manifest.get("flash_tools", {}).get("pyocd")
+    try:
+        session = ConnectHelper.session_with_chosen_probe(blocking=False, target_override=target)
+        if session is None:
+            raise FlashError(f"pyocd found no debug probe: connect {board.name}'s ST-LINK USB port")
+        with session:
+            FileProgrammer(session).program(str(elf), file_format="elf")
+            session.target.reset()
+    except FlashError:
+        raise
+    except Exception as e:   # pyocd's own exceptions (probe, target, transfer errors)
+        raise FlashError(f"pyocd failed to flash {elf} to {board.name}: {e}") from None
+    return True
+
+
+def flash(board: Board, elf: str | Path, force: bool = False) -> str:
+    """Flash `elf` to `board`; returns the tool used. Raises FlashError (wrong board, QEMU
+    board, no programmer, programmer failure)."""
     elf = Path(elf)
     if board.qemu:
-        raise FlashError(f"{board.name} runs under QEMU: use `firmware run --board {board.name} {elf}`")
+        raise FlashError(f"{board.name} runs under QEMU: use `firmware run --board {board.name} {elf}` "
+                         f"(or `firmware serve` for the validation firmware)")
+    if not force:
+        check_elf_for_board(board, elf)
+    if "pyocd" in board.manifest.get("flash_tools", {}) and _flash_with_pyocd_api(board, elf):
+        return "pyocd (Python API)"
     cmds = flash_commands(board, elf)
     for tool, cmd in cmds:
         if shutil.which(tool):
@@ -40,4 +147,4 @@ def flash(board: Board, elf: str | Path) -> str:
             return tool
     names = ", ".join(t for t, _ in cmds) or "a programmer"
     raise FlashError(f"no programmer found for {board.name}: install one of {names} "
-                     "(e.g. `pip install pyocd`, or `apt-get install openocd` / `stlink-tools`)")
+                     "(`pip install 'mcuforge[flash]'` for pyocd, or `apt-get install openocd` / `stlink-tools`)")

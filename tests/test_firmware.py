@@ -36,12 +36,12 @@ def test_boards_are_defined():
 @pytest.fixture(scope="module")
 def references():
     """Reference output for the deterministic bench input, per fixture."""
-    from runtime.interpreter import ReferenceModel
+    from codegen.pipeline import load_graph
+    from codegen.verify import reference_int8_outputs
     out = {}
-    for m in FIXTURES:
-        ref = ReferenceModel(m)
-        n = int(np.prod(ref.input["shape"]))
-        out[m.stem] = ref.invoke(deterministic_input(n)).reshape(-1).tolist()
+    for m in FIXTURES:   # int8 bytes inside any float32 edge: what the bench's int8 run computes
+        g = load_graph(m)
+        out[m.stem] = reference_int8_outputs(m, [deterministic_input(g.tensors[i].size) for i in g.inputs])[0].tolist()
     return out
 
 
@@ -133,8 +133,11 @@ def test_firmware_cli(tmp_path):
     assert r.returncode == 0 and "arena" in r.stdout
     r = fw("run", "--board", "qemu-mps2-an500", elf)
     assert r.returncode == 0 and "time:" in r.stdout and "instructions (QEMU)" in r.stdout
-    r = fw("flash", "--board", "nucleo-h743zi", elf)   # no programmer on this machine
-    assert r.returncode != 0 and "install one of" in r.stderr
+    r = fw("flash", "--board", "nucleo-h743zi", elf)   # a QEMU ELF: refused before any programmer
+    assert r.returncode != 0 and "built for qemu-mps2-an500, not nucleo-h743zi" in r.stderr
+    assert fw("build", "--board", "nucleo-h743zi", tmp_path / "gen").returncode == 0
+    r = fw("flash", "--board", "nucleo-h743zi", tmp_path / "gen" / "build-nucleo-h743zi" / "fw.elf")
+    assert r.returncode != 0 and "install one of" in r.stderr   # no programmer on this machine
     r = fw("build", "--board", "no-such-board", tmp_path / "gen")
     assert r.returncode != 0 and "firmware boards" in r.stderr
 
@@ -244,6 +247,37 @@ def test_no_cliff_kernels_sweep_on_qemu(board, tmp_path, write_model):
     assert {"mcuf_conv_grouped_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_hwc_s8_dsp",
             "mcuf_maxpool_s8_dsp", "mcuf_add_s8_dsp", "mcuf_mul_s8_dsp"} <= kernels, kernels
     assert not {"mcuf_conv_s8", "mcuf_conv_1x1_s8", "mcuf_depthwise_conv_s8"} & kernels, kernels
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
+    assert parse_bench(res.console)["output"] == want.reshape(-1).tolist()
+    if board == DSP_QEMU_BOARDS[0]:
+        assert verify(model, tmp_path / "host", inputs=3, kernels="dsp").ok
+
+
+# 3x3 depthwise layers the generator gives the HWC kernel's unrolled 3x3 path in assembly (>= 16
+# channels at stride 2 or on <= 36-pixel planes, fast output stage): a channel tail (34), stride
+# 2 with odd sizes, padding on every side, and 260 channels (wider than the path's stack
+# zero-point row: borders take the general C path)
+DW3_SHAPE = (1, 11, 9, 3)
+DW3_LAYERS = [("conv", 1, 1, 34, 1), ("dw", 3, 2, 1), ("dw", 3, 2, 1), ("dw", 3, 1, 1),
+              ("conv", 1, 1, 48, 1), ("dw", 3, 1, 1), ("conv", 1, 1, 260, 1), ("dw", 3, 1, 1),
+              ("dw", 3, 2, 1)]
+
+
+@pytest.mark.parametrize("board", DSP_QEMU_BOARDS)
+def test_depthwise_3x3_hwc_path_on_qemu(board, tmp_path, write_model):
+    """The HWC depthwise kernel's unrolled 3x3 path (inside and border pixels, channel tails,
+    the wide-layer fallback) on a core: the device's output equals TFLite's, and the host
+    build of the same C equals TFLite layer by layer."""
+    from runtime.interpreter import ReferenceModel
+    from codegen.verify import verify
+    import opmodels
+    model = write_model(opmodels.chain_model(np.random.default_rng(31), shape=DW3_SHAPE, layers=DW3_LAYERS))
+    b = get_board(board)
+    man = generate(model, tmp_path / "gen", b.target)
+    dws = [l["kernel"] for l in man["layers"] if l["op"] == "DEPTHWISE_CONV_2D"]
+    assert dws == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * 6, dws
     res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
     assert res.returncode == 0, res.console
     want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))

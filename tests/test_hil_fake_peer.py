@@ -29,7 +29,7 @@ class FakeDevice:
     def hello(self):
         return self.info
 
-    def write_input(self, x):
+    def write_input(self, x, index=0):
         pass
 
     def invoke(self, last_layer=None, timeout=None):
@@ -38,7 +38,7 @@ class FakeDevice:
         self.last = 29 if last_layer is None else last_layer
         return InvokeResult(0 if self.last < self.split else self.last + 1, 300, "cycles")
 
-    def read_output(self):
+    def read_output(self, n=None, index=0):
         return np.zeros(self.n_out, np.int8)
 
     def read_tensor(self, layer):
@@ -52,7 +52,7 @@ class FakeDevice:
 
 def test_an_output_size_other_than_the_models_is_a_malformed_reply():
     # was: ValueError: operands could not be broadcast together with shapes (7,) (4,)
-    with pytest.raises(MalformedReply, match="7 output bytes.*has 4"):
+    with pytest.raises(MalformedReply, match="7 bytes of output 0.*has 4"):
         validate(FakeDevice(output_bytes=7), MODEL, inputs=1, profile=False)
 
 
@@ -64,18 +64,22 @@ def test_profile_counts_that_do_not_add_up_are_a_malformed_reply():
 
 def test_layer_tensor_sizes():
     from codegen.pipeline import compile_graph
+    from runtime.hil.validate import _io
     from runtime.interpreter import ReferenceModel
-    steps = compile_graph(MODEL, "reference").steps
+    compiled = compile_graph(MODEL, "reference")
+    steps, (ins, _) = compiled.steps, _io(compiled.graph)
     ref, x = ReferenceModel(MODEL), np.zeros(96 * 96 * 3, np.int8)
+    feed = {ins[0][1]: x}
+    ref.run(feed)
     # a layer of a patch-based first stage reports 0 bytes: skipped, not a broadcast error
-    assert first_differing_layer(FakeDevice(tensor_bytes=0), ref, steps[:3], x, 0) is None
+    assert first_differing_layer(FakeDevice(tensor_bytes=0), ref, steps[:3], [x], 0, feed) is None
     with pytest.raises(MalformedReply, match="READ_TENSOR of layer 0"):
-        first_differing_layer(FakeDevice(tensor_bytes=5), ref, steps, x, 0)
+        first_differing_layer(FakeDevice(tensor_bytes=5), ref, steps, [x], 0, feed)
     # a firmware whose layers 0..3 run patch by patch (emit --ram-limit): layers 0..2 are
     # skipped (was: STALE_TENSOR DeviceError on layer 0 on QEMU), 3 has 0 bytes, 4 is compared
     want4 = ref.tensor(steps[4].output).size
     with pytest.raises(MalformedReply, match="READ_TENSOR of layer 4"):
-        first_differing_layer(FakeDevice(tensor_bytes=want4 + 1, patch_split=3), ref, steps, x, 0)
+        first_differing_layer(FakeDevice(tensor_bytes=want4 + 1, patch_split=3), ref, steps, [x], 0, feed)
 
 
 def test_read_tensor_larger_than_the_arena_is_refused_at_once():
@@ -93,9 +97,9 @@ def test_info_names_the_helium_kernel_set(flags, kernels):
     # layers with the DSP kernels' names
     import struct
     from runtime.hil.protocol import parse_info
-    t = struct.pack("<I4Hfi", 4, 1, 1, 1, 4, 0.5, 0)
-    payload = (struct.pack("<BBHIIHH", 1, 0, 1024, 25_000_000, 100, 3, flags) + bytes(32) + t + t
-               + b"\x04fake\x0acortex-m55")
+    t = struct.pack("<I4HfiB", 4, 1, 1, 1, 4, 0.5, 0, 0)
+    payload = (struct.pack("<BBHIIHH", 2, 0, 1024, 25_000_000, 100, 3, flags) + bytes(32)
+               + struct.pack("<BB", 1, 1) + t + t + b"\x04fake\x0acortex-m55")
     assert parse_info(payload).kernels == kernels
 
 

@@ -1,9 +1,9 @@
 /* SIMD building blocks for the optimized (_dsp) kernels.
  *
  * On cores with the DSP extension (Cortex-M4, M7, M33, M55) these are the ACLE intrinsics
- * from arm_acle.h, one instruction each. Everywhere else (the host, Cortex-M0+) they are
- * emulated in plain C with identical results, so the optimized algorithms are tested
- * byte for byte on the host too.
+ * from arm_acle.h, one instruction each. On the host they are emulated in plain C with
+ * identical results, so the optimized algorithms are tested byte for byte there too; an Arm
+ * core without the extension is refused at compile time (MCUF_DSP_EMULATE overrides).
  */
 #ifndef MCUF_DSP_H
 #define MCUF_DSP_H
@@ -32,6 +32,11 @@ MCUF_INLINE uint32_t mcuf_sxtb16_ror8(uint32_t x)
 #define mcuf_smlabt(x, y, acc) __smlabt((x), (y), (acc))
 #define mcuf_smlatb(x, y, acc) __smlatb((x), (y), (acc))
 #else
+#if defined(__arm__) && !defined(MCUF_DSP_EMULATE)
+/* An Arm core without the DSP extension (Cortex-M0/M0+/M3): the emulation below would be
+ * slower than the reference kernels. Emit with --kernels reference for it. */
+#error "mcuforge: the _dsp kernels need the DSP extension (Cortex-M4/M7/M33/M55); emit with --kernels reference"
+#endif
 #define MCUF_HAS_DSP 0
 MCUF_INLINE uint32_t mcuf_sxtb16(uint32_t x)
 {
