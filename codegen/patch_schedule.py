@@ -571,6 +571,8 @@ class StagePlan:
         return self.plan.offset(graph, tensor)
 
     def scratch_offset(self, step_index: int) -> int:
+        if step_index == self.sched.split and not self.sched.sub_bytes:
+            return 0   # a stage without a sub-arena (one layer, X -> S directly): no scratch buffer
         return self.plan.scratch_offset(step_index - self.sched.split)
 
 

@@ -86,3 +86,14 @@ def test_in_place_depthwise_alone_when_it_fits_bit_exact(tmp_path):
               and man["layers"][l["index"] - 1]["offset"] == l["offset"]]
     assert shared, "no depthwise convolution runs in place"
     assert res.ok, f"first differing layer: {res.mismatches[:1]}"
+
+
+def test_one_layer_stage_without_a_sub_arena_bit_exact(tmp_path):
+    """A limit just below the layer-by-layer arena of ShuffleNet V1 (reference kernels) picks a
+    one-layer stage (layer 0 in 2x1 patches, X -> S directly, no sub-arena): the emitter asked
+    the plan for the stage's scratch buffer, which does not exist (KeyError: -1, a traceback
+    from `codegen emit/verify --ram-limit 82943`; found by the `attack` review)."""
+    from codegen.verify import verify
+    model = FIXTURE_MODELS / "shufflenet_v1_g3_96_rgb.tflite"
+    res = verify(model, tmp_path / "gen", inputs=1, kernels="reference", ram_limit=82_943)
+    assert res.ok
