@@ -135,3 +135,27 @@ def test_a_closed_pipe_is_not_a_traceback(argv):
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) in (0, 141), err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.parametrize("what", ["missing", "not-an-elf"])
+@pytest.mark.parametrize("command", ["run", "size-without-board"])
+def test_firmware_run_and_size_refuse_a_non_elf(tmp_path, what, command):
+    """`firmware run` on a text file used to hand it to QEMU (a register dump, exit 250);
+    `firmware size` without --board asked for a board instead of saying the file is no ELF."""
+    elf = tmp_path / "fw.elf"
+    if what == "not-an-elf":
+        elf.write_text("hello\n")
+    args = ("run", "--board", "qemu-mps2-an500", elf) if command == "run" else ("size", elf)
+    r = run_module("firmware_tools.cli", *args)
+    assert r.returncode == 2
+    assert_clean_error(r, str(elf), "no such ELF file" if what == "missing" else "not an ELF file")
+
+
+def test_firmware_build_unknown_app_lists_the_apps(tmp_path):
+    r = run_module("firmware_tools.cli", "build", "--board", "qemu-mps2-an500", "--app", "nope", tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "invalid choice: 'nope'" in r.stderr and "'bench', 'validate'" in r.stderr
+    from firmware_tools.build import FirmwareBuildError, build_firmware
+    from firmware_tools.boards import get_board
+    with pytest.raises(FirmwareBuildError, match="unknown app 'nope': the apps are bench, validate"):
+        build_firmware(tmp_path, get_board("qemu-mps2-an500"), app="nope")
