@@ -83,16 +83,33 @@ def cmd_verify(args) -> int:
 
 def _floats(s: str) -> list[float]:
     try:
-        return [float(v) for v in s.split(",") if v]
+        vals = [float(v) for v in s.split(",") if v]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}") from None
+    if not vals or not all(0 < v < float("inf") for v in vals):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers above 0, got {s!r}")
+    return vals
 
 
 def _ints(s: str) -> list[int]:
     try:
-        return [int(v) for v in s.split(",") if v]
+        vals = [int(v) for v in s.split(",") if v]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers of 1 or more, got {s!r}")
+    return vals
+
+
+def _positive_int(s: str) -> int:
+    """argparse type: an integer >= 1 (a count or a byte budget; 0 would make the command vacuous)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
+    return v
 
 
 def cmd_fit(args) -> int:
@@ -158,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build files besides CMakeLists.txt and mcuforge.mk (always written): arduino "
                         "(library.properties, sources in src/), platformio (library.json, src/), zephyr "
                         "(zephyr/module.yml, CMakeLists.txt, Kconfig); default: plain")
-    e.add_argument("--ram-limit", type=int, metavar="BYTES",
+    e.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
                    help="arena budget: if the layer-by-layer arena is larger, run the first stage "
                         "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
                         "instructions; error naming the smallest reachable arena if none fits")
@@ -170,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model", metavar="MODEL")
     i.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
                    help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
-    i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
-    i.add_argument("--ram-limit", type=int, metavar="BYTES",
+    i.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
+                   help="override the kernel set (default: auto, the target's)")
+    i.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
     i.set_defaults(fn=cmd_inspect)
 
@@ -179,15 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Emit, compile with gcc -Wall -Wextra -Werror, run random inputs and "
                                    "compare every layer's output with TFLite's reference kernels.")
     v.add_argument("model", metavar="MODEL")
-    v.add_argument("--inputs", type=int, default=20, help="random inputs to try (default: 20)")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--inputs", type=_positive_int, default=20, help="random inputs to try (default: 20)")
+    v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
                    help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
                         "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
-    v.add_argument("--ram-limit", type=int, metavar="BYTES", help="as for emit (patch-based first stage)")
+    v.add_argument("--ram-limit", type=_positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
     v.set_defaults(fn=cmd_verify)
 
     f = sub.add_parser(
@@ -213,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="width multipliers (default: 0.25,0.35,0.5,0.75,1.0)")
     f.add_argument("--resolution", type=_ints, default=[96, 128, 160, 192, 224],
                    help="input resolutions (default: 96,128,160,192,224)")
-    f.add_argument("--classes", type=int, default=1000, help="classifier outputs (default: 1000)")
+    f.add_argument("--classes", type=_positive_int, default=1000, help="classifier outputs (default: 1000)")
     f.add_argument("--latency-ms", type=float, help="latency budget per inference")
     f.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="kernel set (default: the board's CPU's best)")

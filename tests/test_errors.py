@@ -159,3 +159,19 @@ def test_firmware_build_unknown_app_lists_the_apps(tmp_path):
     from firmware_tools.boards import get_board
     with pytest.raises(FirmwareBuildError, match="unknown app 'nope': the apps are bench, validate"):
         build_firmware(tmp_path, get_board("qemu-mps2-an500"), app="nope")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("verify", SMALL, "--inputs", "0"), "argument --inputs: must be 1 or more, got 0"),
+    (("verify", SMALL, "--inputs", "-3"), "argument --inputs: must be 1 or more, got -3"),
+    (("emit", SMALL, "-o", "OUT", "--ram-limit", "-5"), "argument --ram-limit: must be 1 or more"),
+    (("fit", "--board", "stm32f746g-disco", "--resolution", "0"), "argument --resolution: expected"),
+    (("fit", "--board", "stm32f746g-disco", "--alpha", "-1"), "argument --alpha: expected"),
+], ids=["verify-0", "verify-negative", "ram-limit-negative", "fit-resolution-0", "fit-alpha-negative"])
+def test_vacuous_or_impossible_counts_are_refused(tmp_path, args, needle):
+    """`verify --inputs 0` used to print BIT-EXACT after comparing nothing (exit 0); `fit
+    --resolution 0` printed a line per empty tensor of every candidate."""
+    r = run_codegen(*[tmp_path / "out" if a == "OUT" else a for a in args])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert needle in r.stderr.splitlines()[-1], r.stderr
+    assert "BIT-EXACT" not in r.stdout
