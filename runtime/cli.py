@@ -323,10 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--labels", help="labels file, one per line (default: class numbers)")
     c.add_argument("--source", default="picamera2", help="picamera2 (default), synthetic[:SEED], images:DIR, "
                    "video:FILE, usb:N")
-    c.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+    c.add_argument("--threads", type=_positive_int, default=os.cpu_count() or 1,
                    help="interpreter threads (default: all cores, %(default)s here)")
-    c.add_argument("--top-k", type=int, default=3, help="classes to report per frame (default: 3)")
-    c.add_argument("--frames", type=int, help="stop after N frames (default: until the source ends or Ctrl-C)")
+    c.add_argument("--top-k", type=_positive_int, default=3, help="classes to report per frame (default: 3)")
+    c.add_argument("--frames", type=_positive_int, help="stop after N frames (default: until the source ends or Ctrl-C)")
     c.add_argument("--json", action="store_true", help="JSON lines on stdout, for other programs")
     c.add_argument("--save", type=_path, metavar="DIR", help="save every frame, annotated, as PNG in DIR")
     c.add_argument("--input-range", default="auto", metavar="auto|0:1|-1:1|0:255",
@@ -340,7 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--coordinator or LG_COORDINATOR)")
     c.add_argument("--coordinator", metavar="HOST:PORT", help="labgrid coordinator (default: $LG_COORDINATOR, "
                    "else 127.0.0.1:20408)")
-    c.add_argument("--timeout", type=float, default=10.0, help="--device: seconds to wait for an answer")
+    c.add_argument("--timeout", type=float, default=10.0,
+                   help="--device: seconds to wait for an answer (default: 10)")
     pv = c.add_mutually_exclusive_group()
     pv.add_argument("--preview", dest="preview", action="store_true", default=None,
                     help="picamera2: show the camera preview with the label (default: when a display is set)")
@@ -365,16 +366,27 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the .tflite the firmware was generated from"
                            + ("; with several --place, one per place in order" if many else ""))
         if many:
-            c.add_argument("--inputs", type=int, default=50, help="random inputs to compare (default: 50)")
-            c.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+            c.add_argument("--inputs", type=_positive_int, default=50, help="random inputs to compare (default: 50)")
+            c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
             c.add_argument("--images", metavar="DIR", help="compare on every image under DIR instead, "
                            "through the model's own preprocessing (centre crop, resize, quantize)")
             c.add_argument("--labels", help="with --images: the labels file (one class per line); images in "
                            "DIR/<label>/ are labelled, and top-1 accuracy is reported for device and reference")
-        c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+        c.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer (default: 10)")
         c.add_argument("--json", action="store_true", help="machine-readable report")
         c.set_defaults(fn=fn)
     return p
+
+
+def _positive_int(s: str) -> int:
+    """argparse type: an integer >= 1 (a count; 0 would make the command vacuous)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
+    return v
 
 
 def _path(s: str):

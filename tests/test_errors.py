@@ -175,3 +175,18 @@ def test_vacuous_or_impossible_counts_are_refused(tmp_path, args, needle):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert needle in r.stderr.splitlines()[-1], r.stderr
     assert "BIT-EXACT" not in r.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("classify", "--source", "synthetic", "--frames", "0"), "argument --frames: must be 1 or more, got 0"),
+    (("classify", "--source", "synthetic", "--frames", "2", "--top-k", "0"), "argument --top-k: must be 1 or more"),
+    (("hil", "validate", "--port", "socket://127.0.0.1:9", "--inputs", "0"),
+     "argument --inputs: must be 1 or more, got 0"),
+], ids=["frames-0", "top-k-0", "hil-inputs-0"])
+def test_runtime_vacuous_counts_are_refused(args, needle):
+    """`hil validate --inputs 0` used to report BIT-EXACT on 0 bytes; `classify --frames 0`
+    a summary of nothing; `--top-k 0` still printed one class."""
+    r = run_module("runtime.cli", *args, "--model", FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert needle in r.stderr.splitlines()[-1], r.stderr
+    assert "BIT-EXACT" not in r.stdout
