@@ -27,12 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from codegen.pipeline import generate  # noqa: E402
-from codegen.verify import deterministic_input  # noqa: E402
+from codegen.verify import deterministic_input, reference_int8_outputs  # noqa: E402
 from firmware_tools.boards import get_board, list_boards  # noqa: E402
 from firmware_tools.build import build_firmware  # noqa: E402
 from firmware_tools.qemu import parse_bench, run_qemu  # noqa: E402
 from firmware_tools.size import DoesNotFit  # noqa: E402
-from runtime.interpreter import ReferenceModel  # noqa: E402
 
 MODELS = sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite")) + \
     sorted((ROOT / "benchmarks" / "models").glob("*.tflite")) + \
@@ -73,7 +72,7 @@ def bench_one(model: Path, board_name: str, work: Path, profile: bool, kernels: 
         return {"model": model.stem, "board": board.name, "target": board.target, "does_not_fit": str(e)}
     res = run_qemu(board, fw.elf, timeout=1800)
     bench = parse_bench(res.console)
-    ref = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1).tolist()
+    ref = reference_int8_outputs(model, [deterministic_input(t["bytes"]) for t in man["inputs"]])[0].tolist()
     row = {"model": model.stem, "board": board.name, "target": board.target, "kernels": man["kernels"],
            "instructions": bench["time"], "unit": bench["unit"], "macs": man["macs"],
            "bit_exact": bench["output"] == ref, "output_head": bench["output"][:4],

@@ -32,25 +32,32 @@ def _fmt_bytes(n: int) -> str:
 
 
 def cmd_emit(args) -> int:
+    from .app_helpers import AppOptions, read_labels
     from .pipeline import generate
     t0 = time.perf_counter()
+    app = AppOptions(labels=read_labels(args.labels) if args.labels else None,
+                     input_range=args.input_range, arena_external=args.arena == "external")
     man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout,
-                   ram_limit=args.ram_limit)
+                   ram_limit=args.ram_limit, input_shapes=args.input_shape, app=app)
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
-    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, one static array)")
+    print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
+          (f"the application's, given to {args.name}_init())" if man["arena_external"] else "one static array)"))
     if "patch_schedule" in man:
         ps = man["patch_schedule"]
         print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
               f"stage MACs +{(ps['stage_macs'] / ps['stage_macs_layer_by_layer'] - 1) * 100:.1f}%, "
               f"predicted instructions +{ps['predicted_overhead'] * 100:.1f}%")
-    i, o = man["input"], man["output"]
-    print(f"  input         {i['shape']} int8, scale {i['scale']:.6g}, zero point {i['zero_point']}")
-    print(f"  output        {o['shape']} int8, scale {o['scale']:.6g}, zero point {o['zero_point']}")
+    for role, ts in (("input", man["inputs"]), ("output", man["outputs"])):
+        for k, t in enumerate(ts):
+            label = role if len(ts) == 1 else f"{role} {k}"
+            edge = f" ({t['type']} in the model: {args.name}_{'set_input' if role == 'input' else 'get_output'}_" \
+                   f"{'f32' if t['type'] == 'float32' else 'u8'}())" if t.get("edge") else ""
+            print(f"  {label:<13} {t['shape']} int8, scale {t['scale']:.6g}, zero point {t['zero_point']}{edge}")
     flat = args.layout in ("arduino", "platformio")
     print(f"  files         {'src/' if flat else ''}{args.name}.h {'src/' if flat else ''}{args.name}.c "
           f"{args.name}.json {'src/mcuf_*' if flat else 'mcuf/'} CMakeLists.txt mcuforge.mk"
@@ -77,7 +84,8 @@ def cmd_verify(args) -> int:
         out = Path(args.output) if args.output else Path(tmp)
         from .pipeline import resolve_kernels
         result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit)
+                        kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit,
+                        input_shapes=args.input_shape)
     return 0 if result.ok else 1
 
 
@@ -151,6 +159,20 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def _shape(s: str) -> list[int]:
+    from .input_shape import parse_shape
+    try:
+        return parse_shape(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _input_shape_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", type=_shape, action="append", metavar="1,96,96,3",
+                   help="compile a model whose input has dynamic dimensions (-1) at this size; "
+                        "repeat for the second, third ... input")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="codegen", description="mcuforge code generator: int8 MobileNet-family .tflite -> plain C.",
@@ -175,10 +197,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build files besides CMakeLists.txt and mcuforge.mk (always written): arduino "
                         "(library.properties, sources in src/), platformio (library.json, src/), zephyr "
                         "(zephyr/module.yml, CMakeLists.txt, Kconfig); default: plain")
+    e.add_argument("--labels", metavar="FILE",
+                   help="class names, one per line: generates <name>_label(i) (one per output class)")
+    e.add_argument("--arena", default="static", choices=("static", "external"),
+                   help="static (default): the arena is an array in <name>.c; external: the "
+                        "application passes its own to <name>_init() (e.g. one shared by two models)")
+    e.add_argument("--input-range", default="auto", choices=("auto", "0:1", "-1:1", "0:255"),
+                   help="the float range pixels 0..255 map onto for <name>_input_from_pixels() "
+                        "(default: auto, read off the input's quantization)")
     e.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
                    help="arena budget: if the layer-by-layer arena is larger, run the first stage "
                         "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
                         "instructions; error naming the smallest reachable arena if none fits")
+    _input_shape_option(e)
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
@@ -206,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the kernel set (default: auto, the target's)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
     v.add_argument("--ram-limit", type=_positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
+    _input_shape_option(v)
     v.set_defaults(fn=cmd_verify)
 
     f = sub.add_parser(

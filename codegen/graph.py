@@ -33,6 +33,7 @@ class Tensor:
     dtype: str                  # numpy dtype name: "int8", "int32", "float32", ...
     quant: Quantization | None = None
     data: np.ndarray | None = None   # constant contents, already shaped
+    shape_signature: tuple[int, ...] | None = None   # -1 marks a dynamic dimension
 
     @property
     def is_constant(self) -> bool:
@@ -57,6 +58,18 @@ class Operator:
 
 
 @dataclass
+class IoEdge:
+    """A graph input or output whose type is not int8 in the source model, converted at the
+    edge: a leading QUANTIZE (float32 or uint8 -> int8) or a trailing DEQUANTIZE (int8 ->
+    float32) or QUANTIZE (int8 -> uint8). The generated code computes on `inner` (int8) and
+    converts at the API (`<name>_set_input_f32()` ...), exactly as that operator does."""
+    kind: str                   # "float32" or "uint8": the source model's input/output type
+    outer: int                  # that tensor (source index)
+    inner: int                  # the int8 tensor the generated code reads or writes
+    op: int                     # the QUANTIZE/DEQUANTIZE operator's index in the source model
+
+
+@dataclass
 class Graph:
     tensors: dict[int, Tensor]
     operators: list[Operator]
@@ -65,6 +78,7 @@ class Graph:
     description: str = ""
     aliases: dict[int, int] = field(default_factory=dict)  # tensor -> tensor whose bytes it shares
     problems: list[str] = field(default_factory=list)      # found while reading (validate.py reports them)
+    edges: dict[int, IoEdge] = field(default_factory=dict)  # inner int8 tensor -> its I/O edge
     # legacy uint8 graphs (codegen/legacy_uint8.py): IR tensor -> (source tensor, byte xor) it
     # is compared with (None: a generated tensor), and the graph inputs/outputs whose bytes are uint8
     reference_of: dict[int, tuple[int, int] | None] = field(default_factory=dict)

@@ -24,11 +24,16 @@ class Report:
 
     def render(self) -> str:
         g = self.graph
-        x, y = g.tensors[g.inputs[0]], g.tensors[g.outputs[0]]
         kw = max([31] + [len(s.kernel) + 1 for s in self.steps])   # the kernel column's width
-        dt = {i: "uint8 (legacy graph)" if i in g.uint8_edges else g.tensors[i].dtype for i in (x.index, y.index)}
-        lines = [f"{self.name}: input {list(x.shape)} {dt[x.index]} -> output {list(y.shape)} {dt[y.index]}, "
-                 f"{self.kernels} kernels",
+        def io(idx):   # "[1, 96, 96, 3] int8", "(float32 edge)", "uint8 (legacy graph)"
+            t, e = g.tensors[idx], g.edges.get(idx)
+            if idx in g.uint8_edges:
+                return f"{list(t.shape)} uint8 (legacy graph)"
+            return f"{list(t.shape)} {t.dtype}" + (f" ({e.kind} edge)" if e else "")
+        ins = ", ".join(io(i) for i in g.inputs)
+        outs = ", ".join(io(o) for o in g.outputs)
+        lines = [f"{self.name}: input{'s' * (len(g.inputs) > 1)} {ins} -> output{'s' * (len(g.outputs) > 1)} "
+                 f"{outs}, {self.kernels} kernels",
                  "",
                  f"{'layer':>5}  {'op':<18} {'kernel':<{kw}} {'output':<16} {'MACs':>12} {'params':>9} "
                  f"{'flash B':>9} {'act. out':>9}"]

@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import passes
+from .app_helpers import AppOptions
 from .build_files import write_build_files
 from .emitter import emit
 from .errors import CodegenError
 from .graph import Graph
+from .input_shape import apply_input_shapes
+from .io_edges import strip_io_edges
 from .legacy_uint8 import convert_uint8_graph
 from .lowering import Step, lower
 from .ops import check_shapes
@@ -52,12 +55,16 @@ def check_name(name: str) -> None:
                            "--name person_detect")
 
 
-def load_graph(model_path: str | Path) -> Graph:
+def load_graph(model_path: str | Path, input_shapes: list[list[int]] | None = None) -> Graph:
     """The model read, checked to be int8, through the graph passes and shape-checked (every
     operator's output shapes recomputed, codegen/ops/shapes.py): ready to lower.
+    input_shapes: the size of each dynamic input (`--input-shape`, codegen/input_shape.py).
     Raises ModelFormatError / UnsupportedModelError (one line per problem)."""
     graph = read_model(model_path)
     validate_graph(graph)              # before any pass: every problem, one line each
+    strip_io_edges(graph)              # float/uint8 inputs and outputs become API conversions
+    if input_shapes:
+        apply_input_shapes(graph, input_shapes)
     convert_uint8_graph(graph)         # legacy uint8 graphs: stored as int8, exactly
     passes.fold_float_islands(graph)   # before the int8 check: these floats go away
     check_int8(graph)
@@ -66,8 +73,9 @@ def load_graph(model_path: str | Path) -> Graph:
     return graph
 
 
-def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compiled:
-    graph = load_graph(model_path)
+def compile_graph(model_path: str | Path, kernels: str = "reference",
+                  input_shapes: list[list[int]] | None = None) -> Compiled:
+    graph = load_graph(model_path, input_shapes)
     steps = lower(graph, kernels)
     check_steps(graph, steps)
     plan = plan_memory(graph, steps)
@@ -77,16 +85,19 @@ def compile_graph(model_path: str | Path, kernels: str = "reference") -> Compile
 
 def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
              name: str = "model", kernels: str = "auto", layout: str = "plain", ram_limit: int | None = None,
-             patches: tuple[int, int, int] | None = None) -> dict:
+             patches: tuple[int, int, int] | None = None,
+             input_shapes: list[list[int]] | None = None, app: AppOptions | None = None) -> dict:
     """kernels: 'auto' (DSP-optimized where the target has SIMD), 'reference' or 'dsp'.
     ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
     patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
     naming the smallest reachable arena when no schedule fits. patches: (split, rows, cols) forces
-    that patch schedule (experiments, tests); UnsupportedModelError if it cannot be built."""
+    that patch schedule (experiments, tests); UnsupportedModelError if it cannot be built.
+    input_shapes: sizes for dynamic inputs (see load_graph).
+    app: labels, pixel range and arena placement for the application helpers (app_helpers.py)."""
     from .patch_schedule import LayerByLayer, choose_schedule
     check_name(name)
     kernels = resolve_kernels(target, kernels)
-    compiled = compile_graph(model_path, kernels)
+    compiled = compile_graph(model_path, kernels, input_shapes)
     if patches is not None:
         from .errors import UnsupportedModelError
         from .patch_schedule import build_schedule, candidate_splits
@@ -101,6 +112,7 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
     if isinstance(sched, LayerByLayer):          # fits with in-place depthwise, no patches
         plan, sched = sched.plan, None
     manifest = emit(compiled.graph, compiled.steps, plan, get_target(target), Path(out_dir),
-                    Path(model_path).name, model_sha256(model_path), name, kernels, patches=sched)
+                    Path(model_path).name, model_sha256(model_path), name, kernels, app=app,
+                    patches=sched)
     write_build_files(out_dir, name, layout)   # CMakeLists.txt, mcuforge.mk, --layout's files
     return manifest

@@ -330,7 +330,12 @@ def _expf():
 
 def logistic_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
     """table[x + 128] = TFLite's int8 LOGISTIC of x: the reference kernel looks it up in a
-    table LUTPopulate fills in float32: round(sigmoid(in_scale * (x - zp)) / out_scale) + zp."""
+    table LUTPopulate fills in float32: round(sigmoid(in_scale * (x - zp)) / out_scale) + zp.
+    Raises ValueError, as TFLite's SigmoidPrepare refuses it, unless the output scale is exactly
+    1/256 and the zero point -128."""
+    if float(np.float32(out_scale)) != 1.0 / 256 or out_zp != -128:
+        raise ValueError(f"LOGISTIC output scale {float(out_scale):.6g} / zero point {out_zp}: TFLite "
+                         "requires 1/256 and -128 for int8 (its Prepare refuses this model); re-convert it")
     f32, expf = np.float32, _expf()
     inv = f32(f32(1.0) / f32(out_scale))
 

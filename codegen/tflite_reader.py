@@ -82,7 +82,8 @@ def _parse(buf: bytes) -> Graph:
             data = None
             problems.append(f"tensor {i} '{name}' has a constant buffer of {e.args[0]} values but its "
                             f"shape {list(shape)} needs {e.args[1]}: re-export the model from the converter")
-        tensors[i] = Tensor(i, name, shape, dtype, quant, data)
+        sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else None
+        tensors[i] = Tensor(i, name, shape, dtype, quant, data, sig)
 
     operators = []
     for i in range(sg.OperatorsLength()):

@@ -65,6 +65,10 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
         raise FirmwareBuildError(f"{gen} has no model.json: run `codegen emit --target {board.target} "
                                  f"MODEL -o {gen}` first")
     manifest = json.loads((gen / "model.json").read_text())
+    if manifest.get("arena_external"):   # the apps below use the model's own arena
+        raise FirmwareBuildError(f"{gen} was emitted with --arena external, but the {app} firmware uses "
+                                 "the model's static arena: re-emit without --arena external (an "
+                                 "application passes its arena to model_init(), see examples/classify_image)")
     if manifest["target"] != board.target:   # host output would run, slowly, on the portable kernels
         raise FirmwareBuildError(f"{gen} was generated for {manifest['target']}, but {board.name} is a "
                                  f"{board.target}: re-run `codegen emit --target {board.target}`")

@@ -14,7 +14,7 @@ import numpy as np
 from codegen.errors import CodegenError
 from codegen.inspect import inspect_model
 from codegen.pipeline import generate
-from codegen.verify import deterministic_input, verify
+from codegen.verify import deterministic_input, reference_int8_outputs, verify
 
 from .boards import get_board
 from .build import FirmwareBuildError, build_firmware
@@ -25,7 +25,6 @@ DEFAULT_MODEL = "tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite"
 
 
 def main(argv: list[str]) -> int:
-    from runtime.interpreter import ReferenceModel
     model = Path(argv[0] if argv else DEFAULT_MODEL)
     board = get_board(argv[1] if len(argv) > 1 else "qemu-mps2-an500")
     out = Path("out")
@@ -47,7 +46,7 @@ def main(argv: list[str]) -> int:
         res = run_qemu(board, fw.elf, timeout=600, echo=lambda s: print("   |", s, flush=True))
         bench = parse_bench(res.console)
         x = deterministic_input(man["input"]["bytes"])
-        want = ReferenceModel(model).invoke(x).reshape(-1)
+        want = reference_int8_outputs(model, [x])[0]
         same = bench["output"] == want.tolist()
         diff = int(np.count_nonzero(np.array(bench["output"]) != want))
         print(f"device output == TFLite reference (BUILTIN_REF): {'yes' if same else 'NO'} "

@@ -74,17 +74,25 @@ _CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_int, ctypes.POINTER(ctypes.c_int8), 
 
 
 class HostModel:
-    """The generated model, compiled for this machine."""
+    """The generated model, compiled for this machine. invoke() is input 0 -> output 0;
+    set_input()/run()/output() reach every input and output by index, and the *_f32/*_u8
+    methods call the generated float32/uint8 edge conversions."""
 
     def __init__(self, generated_dir: str | Path, name: str = "model", **build_args):
         self.dir = Path(generated_dir)
         self.manifest = json.loads((self.dir / f"{name}.json").read_text())
         self._lib = ctypes.CDLL(str(build_shared(self.dir, name, **build_args)))
         self._invoke = getattr(self._lib, f"{name}_invoke")
-        for fn in (f"{name}_input", f"{name}_output"):
+        for fn in (f"{name}_input", f"{name}_output", f"{name}_input_at", f"{name}_output_at"):
             getattr(self._lib, fn).restype = ctypes.POINTER(ctypes.c_int8)
         self._input = getattr(self._lib, f"{name}_input")
         self._output = getattr(self._lib, f"{name}_output")
+        self._input_at = getattr(self._lib, f"{name}_input_at")
+        self._output_at = getattr(self._lib, f"{name}_output_at")
+        self._edges = {k: getattr(self._lib, f"{name}_{k}") for k in
+                       ("set_input_f32", "get_output_f32", "set_input_u8", "get_output_u8")}
+        self.inputs = self.manifest.get("inputs", [self.manifest["input"]])
+        self.outputs = self.manifest.get("outputs", [self.manifest["output"]])
         self.input_shape = tuple(self.manifest["input"]["shape"])
         self.output_shape = tuple(self.manifest["output"]["shape"])
         self._layers: dict[int, np.ndarray] | None = None
@@ -95,17 +103,59 @@ class HostModel:
         if self._layers is not None and layer >= 0:
             self._layers[layer] = np.ctypeslib.as_array(ptr, shape=(nbytes,)).copy()
 
-    def invoke(self, x: np.ndarray, trace: bool = False):
+    def set_input(self, i: int, x: np.ndarray) -> None:
+        """Input i's int8 bytes (its manifest "bytes" values; ValueError otherwise)."""
         x = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
-        n = self.manifest["input"]["bytes"]
+        n = self.inputs[i]["bytes"]
         if x.size != n:
-            raise ValueError(f"input has {x.size} values, the model takes {n}")
-        ctypes.memmove(self._input(), x.ctypes.data, n)
+            raise ValueError(f"input {i} has {x.size} values, the model takes {n}")
+        ctypes.memmove(self._input_at(i), x.ctypes.data, n)
+
+    def input(self, i: int) -> np.ndarray:
+        """Input i's int8 bytes as they are in the arena now (shape of the tensor)."""
+        n = self.inputs[i]["bytes"]
+        return np.ctypeslib.as_array(self._input_at(i), shape=(n,)).copy().reshape(self.inputs[i]["shape"])
+
+    def output(self, i: int) -> np.ndarray:
+        n = self.outputs[i]["bytes"]
+        return np.ctypeslib.as_array(self._output_at(i), shape=(n,)).copy().reshape(self.outputs[i]["shape"])
+
+    def set_input_f32(self, i: int, x: np.ndarray) -> None:
+        """<name>_set_input_f32: float32 values -> input i through the model's QUANTIZE edge."""
+        self._set_edge("set_input_f32", i, np.ascontiguousarray(x, np.float32).reshape(-1))
+
+    def set_input_u8(self, i: int, x: np.ndarray) -> None:
+        self._set_edge("set_input_u8", i, np.ascontiguousarray(x, np.uint8).reshape(-1))
+
+    def get_output_f32(self, i: int) -> np.ndarray:
+        """<name>_get_output_f32: output i through the model's DEQUANTIZE edge, as float32."""
+        return self._get_edge("get_output_f32", i, np.float32)
+
+    def get_output_u8(self, i: int) -> np.ndarray:
+        return self._get_edge("get_output_u8", i, np.uint8)
+
+    def _set_edge(self, fn: str, i: int, x: np.ndarray) -> None:
+        if x.size != self.inputs[i]["bytes"]:
+            raise ValueError(f"input {i} has {x.size} values, the model takes {self.inputs[i]['bytes']}")
+        if self._edges[fn](ctypes.c_int(i), ctypes.c_void_p(x.ctypes.data)) != 0:
+            raise ValueError(f"input {i} has no {fn[-3:]} edge")
+
+    def _get_edge(self, fn: str, i: int, dtype) -> np.ndarray:
+        y = np.zeros(self.outputs[i]["bytes"], dtype)
+        if self._edges[fn](ctypes.c_int(i), ctypes.c_void_p(y.ctypes.data)) != 0:
+            raise ValueError(f"output {i} has no {fn[-3:]} edge")
+        return y.reshape(self.outputs[i]["shape"])
+
+    def run(self, trace: bool = False) -> dict[int, np.ndarray] | None:
+        """<name>_invoke() on the inputs as they are; with trace, every layer's output bytes."""
         self._layers = {} if trace else None
         self._invoke()
-        out = np.ctypeslib.as_array(self._output(), shape=(self.manifest["output"]["bytes"],))
-        out = out.copy().reshape(self.output_shape)
-        if not trace:
-            return out
         layers, self._layers = self._layers, None
-        return out, layers
+        return layers
+
+    def invoke(self, x: np.ndarray, trace: bool = False):
+        """Input 0 -> output 0 (int8), and with trace every layer's output bytes."""
+        self.set_input(0, x)
+        layers = self.run(trace)
+        out = self.output(0)
+        return (out, layers) if trace else out

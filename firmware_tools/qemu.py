@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from .boards import Board
 
 
@@ -80,6 +82,12 @@ def parse_bench(console: str) -> dict:
     out = {}
     m = re.search(r"^output:(.*)$", console, re.M)
     out["output"] = [int(v) for v in m.group(1).split()] if m else []
+    out["outputs"] = [out["output"]] + [[int(v) for v in m.group(2).split()] for m in
+                                        re.finditer(r"^output (\d+):(.*)$", console, re.M)]
+    out["outputs_f32"] = {int(m.group(1)): np.array([int(v, 16) for v in m.group(2).split()], np.uint32)
+                          .view(np.float32) for m in re.finditer(r"^output_f32 (\d+):(.*)$", console, re.M)}
+    out["outputs_u8"] = {int(m.group(1)): [int(v) for v in m.group(2).split()]
+                         for m in re.finditer(r"^output_u8 (\d+):(.*)$", console, re.M)}
     m = re.search(r"^time: (\d+) (.+)$", console, re.M)
     out["time"], out["unit"] = (int(m.group(1)), m.group(2).strip()) if m else (None, None)
     out["layers"] = [int(v) for v in re.findall(r"^layer \d+: (\d+)$", console, re.M)]

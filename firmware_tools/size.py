@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .boards import Board
@@ -56,14 +56,24 @@ class SizeReport:
     arena: int
     stack: int           # reserved stack
     other_ram: int       # .data + .bss besides the arena
+    # Sections the application placed itself (MODEL_WEIGHTS_SECTION, an arena section...):
+    # (name, address, bytes, "flash" | "RAM" | "outside"), counted where their address is;
+    # `weights` and `arena` above include the bytes of them they hold.
+    placed: list = field(default_factory=list)
+    weights_placed: int = 0
+    arena_placed: int = 0
+
+    def _placed_in(self, region: str) -> int:
+        return sum(size for _, _, size, where in self.placed if where == region)
 
     @property
     def flash(self) -> int:
-        return self.code + self.weights + self.other_rodata + self.data_init
+        return (self.code + self.weights - self.weights_placed + self.other_rodata + self.data_init
+                + self._placed_in("flash"))
 
     @property
     def ram(self) -> int:
-        return self.arena + self.stack + self.other_ram
+        return self.arena - self.arena_placed + self.stack + self.other_ram + self._placed_in("RAM")
 
     @property
     def fits(self) -> bool:
@@ -86,6 +96,11 @@ class SizeReport:
             f"    stack (reserved){self.stack:>10,} B",
             f"    other data/bss  {self.other_ram:>10,} B",
         ]
+        if self.placed:
+            rows.append("  placed sections (in the totals by address; weights and arena above include them)")
+            rows += [f"    {name:<16}{size:>10,} B  at 0x{addr:08x} "
+                     + ("(outside the board's flash and RAM)" if where == "outside" else f"({where})")
+                     for name, addr, size, where in self.placed]
         return "\n".join(rows)
 
     def as_dict(self) -> dict:
@@ -115,6 +130,29 @@ def _symbols(elf: Path) -> list[tuple[str, str, int]]:
     return syms
 
 
+STANDARD_SECTIONS = {".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data", ".bss", ".stack"}
+
+
+def _placed_sections(elf: Path, board: Board) -> list[tuple[str, int, int, str]]:
+    """Allocated sections beyond sections.ld's (a linker script's .dtcm, .qspi...): name,
+    address, bytes and the board memory their address lies in."""
+    out = subprocess.run(["arm-none-eabi-objdump", "-h", "-w", str(elf)], capture_output=True,
+                         text=True, check=True).stdout
+    found = []
+    for line in out.splitlines():   # Idx Name Size VMA LMA File-off Algn Flags
+        parts = line.split()
+        if len(parts) >= 8 and parts[0].isdigit() and "ALLOC" in line and parts[1] not in STANDARD_SECTIONS:
+            size, addr = int(parts[2], 16), int(parts[3], 16)
+            if size:
+                where = "outside"
+                for region, key in (("flash", "flash"), ("RAM", "ram")):
+                    origin = int(str(board.manifest[key]["origin"]), 0)
+                    if origin <= addr < origin + board.manifest[key]["size"]:
+                        where = region
+                found.append((parts[1], addr, size, where))
+    return found
+
+
 def size_report(elf: str | Path, board: Board) -> SizeReport:
     elf = Path(elf)
     s = _sections(elf)
@@ -124,5 +162,19 @@ def size_report(elf: str | Path, board: Board) -> SizeReport:
     code = s.get(".text", 0) + s.get(".isr_vector", 0) + s.get(".ARM.exidx", 0)
     rodata = s.get(".rodata", 0)
     data = s.get(".data", 0)
-    return SizeReport(board, s, code, weights, rodata - weights, data, arena, s.get(".stack", 0),
-                      data + s.get(".bss", 0) - arena)
+    placed = _placed_sections(elf, board) if set(s) - STANDARD_SECTIONS else []
+    w_placed = a_placed = 0
+    if placed:   # the model arrays' and the arena's bytes that lie in those sections
+        spans = [(addr, addr + size) for _, addr, size, _ in placed]
+        out = subprocess.run(["arm-none-eabi-nm", "-S", "-t", "d", str(elf)], capture_output=True,
+                             text=True, check=True).stdout
+        for line in out.splitlines():   # address size kind name
+            parts = line.split()
+            if len(parts) == 4 and any(lo <= int(parts[0]) < hi for lo, hi in spans):
+                if parts[2] in "rR" and MODEL_SYMBOL.match(parts[3]):
+                    w_placed += int(parts[1])
+                elif parts[2] in "bB" and parts[3] == "arena":
+                    a_placed += int(parts[1])
+    return SizeReport(board, s, code, weights, rodata - (weights - w_placed), data, arena,
+                      s.get(".stack", 0), data + s.get(".bss", 0) - (arena - a_placed),
+                      placed, w_placed, a_placed)

@@ -39,8 +39,12 @@ def cmd_info(args) -> int:
     print(f"board        {info.board}, {info.cpu} at {info.clock_hz / 1e6:g} MHz (time in {info.unit})")
     print(f"protocol     {info.protocol}, max payload {info.max_payload} B")
     print(f"model        sha256 {info.model_sha256}")
-    print(f"input        {info.input.bytes} B, shape {list(info.input.shape)}, scale {info.input.scale:.6g}, zero point {info.input.zero_point}")
-    print(f"output       {info.output.bytes} B, shape {list(info.output.shape)}, scale {info.output.scale:.6g}, zero point {info.output.zero_point}")
+    for role, ts in (("input", info.inputs), ("output", info.outputs)):
+        for k, t in enumerate(ts):
+            label = role if len(ts) == 1 else f"{role} {k}"
+            edge = "" if t.type == "int8" else f" ({t.type} in the model: an edge)"
+            print(f"{label:<12} {t.bytes} B, shape {list(t.shape)}, scale {t.scale:.6g}, "
+                  f"zero point {t.zero_point}{edge}")
     print(f"arena        {info.arena_bytes:,} B, {info.layers} layers, {info.kernels} kernels")
     return 0
 

@@ -63,5 +63,13 @@ class ReferenceModel:
         it.invoke()
         return it.get_tensor(self.output["index"]).copy()
 
+    def run(self, feed: dict[int, np.ndarray]) -> None:
+        """Every input by source tensor index (a model with several inputs); read the results
+        with tensor()."""
+        it = self.interpreter
+        for d in it.get_input_details():
+            it.set_tensor(d["index"], np.asarray(feed[d["index"]], d["dtype"]).reshape(d["shape"]))
+        it.invoke()
+
     def tensor(self, index: int) -> np.ndarray:
         return self.interpreter.get_tensor(index)

@@ -19,6 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from codegen import passes  # noqa: E402
 from codegen.errors import CodegenError  # noqa: E402
+from codegen.io_edges import strip_io_edges  # noqa: E402
 from codegen.lowering import lower  # noqa: E402
 from codegen.ops import SUPPORTED_OPS  # noqa: E402  (the registry: one record per operator)
 from codegen.tflite_reader import read_model  # noqa: E402
@@ -28,7 +29,8 @@ MODELS = sorted((ROOT / "tests/fixtures/models").glob("*.tflite")) + sorted((ROO
 
 
 def family(stem: str) -> str:
-    for key, name in (("shufflenet_v1", "ShuffleNet V1"), ("shufflenet_v2", "ShuffleNet V2"),
+    for key, name in (("two_heads", "MobileNet V1, two heads (classes, colour)"),
+                      ("shufflenet_v1", "ShuffleNet V1"), ("shufflenet_v2", "ShuffleNet V2"),
                       ("mobilevit", "MobileViT"), ("torch_layout", "PyTorch layout (NCHW, explicit PAD)"),
                       ("v3_small", "MobileNet V3 Small"), ("v3_large", "MobileNet V3 Large"),
                       ("v2", "MobileNet V2"), ("v1", "MobileNet V1"), ("mbnet", "MobileNet V1 (ImageNet)"),
@@ -41,6 +43,8 @@ def family(stem: str) -> str:
 def row(path: Path) -> str:
     g = read_model(path)
     ops_before = Counter(op.type for op in g.operators)
+    strip_io_edges(g)
+    edges = sorted({e.kind for e in g.edges.values()})
     passes.fold_float_islands(g)
     passes.run_all(g)
     ops = Counter(op.options.get("_from", op.type) for op in g.operators)
@@ -51,7 +55,12 @@ def row(path: Path) -> str:
     except CodegenError as e:
         status = f"not yet: {e}".split(". Supported")[0]
     cells = ", ".join(f"{t} x{n}" + ("" if t in SUPPORTED_OPS else " (missing)") for t, n in sorted(ops.items()))
+    folded = [t for t in folded if not (edges and t in ("QUANTIZE", "DEQUANTIZE") and t not in ops)]
     note = f" (folded away: {', '.join(folded)})" if folded else ""
+    if edges:
+        note += f"; {' and '.join(edges)} I/O edges (QUANTIZE in, DEQUANTIZE out) as API conversions"
+    if len(g.outputs) > 1:
+        note += f"; {len(g.outputs)} outputs"
     return f"| {family(path.stem)} | `{path.stem}` | {cells}{note} | {status} |"
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -155,8 +156,9 @@ def block_errors(r: Runner) -> str:
     (r.work / "float_model.tflite").write_bytes(float_model())
     (r.work / "two_unsupported.tflite").write_bytes(unsupported_model())
     (r.work / "notes.txt").write_text("not a model\n")
+    shutil.copy(ROOT / "tests" / "fixtures" / "cases" / "models" / "c10_dynamic_hw.tflite", r.work)
     out = []
-    for f in ("float_model.tflite", "two_unsupported.tflite", "notes.txt"):
+    for f in ("float_model.tflite", "c10_dynamic_hw.tflite", "two_unsupported.tflite", "notes.txt"):
         cmd = f"codegen emit {f} -o out/"
         out += [f"$ {cmd}", r.run(cmd, ok=(2,), stderr=True)]
     return "\n".join(out)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from runtime.hil.protocol import (ErrorCode, MsgType, cobs_decode, cobs_encode, 
 from runtime.hil.validate import validate
 
 BOARD = "qemu-mps2-an500"
+CASES = Path(__file__).parent / "fixtures" / "cases" / "models"
 DEFAULT_MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
 # 50 inputs over QEMU's UART take about a minute per model: the three MobileNet V1/V2 fixtures.
 # The V3 fixtures run bit-exact on QEMU in test_firmware.py; HIL adds nothing model-specific.
@@ -157,7 +159,8 @@ def test_info(device):
     from codegen.tflite_reader import model_sha256
     with HilLink(url) as link:
         info = link.hello()
-    assert info.protocol == 1 and info.model_sha256 == model_sha256(model)
+    assert info.protocol == 2 and info.model_sha256 == model_sha256(model)
+    assert len(info.inputs) == len(info.outputs) == 1 and info.output.type == "int8"
     assert info.input.bytes == int(np.prod(info.input.shape)) and info.layers > 10
     assert info.unit in ("instructions (QEMU)", "cycles") and info.kernels in ("dsp", "reference")
     assert info.cpu.startswith("cortex-m") and info.board
@@ -176,6 +179,25 @@ def test_validate_50_inputs_bit_exact(device, capsys):
     text = rep.render()
     assert "BIT-EXACT" in text and "per layer" in text
     print(text)
+
+
+@qemu_only
+@pytest.mark.parametrize("model", ["c11_two_outputs", "c16_float_io", "mobilenet_v1_a025_96_two_heads"])
+def test_validate_every_output_and_edge_models(model, firmware):
+    """Several outputs (c11, and the trained two-heads fixture) and float32 edges (c16) over
+    the v2 protocol: INFO lists every input and output with its type; every output byte equals
+    TFLite's."""
+    path = CASES / f"{model}.tflite" if model.startswith("c") else FIXTURE_MODELS / f"{model}.tflite"
+    with QemuSerial(get_board(BOARD), firmware(path)) as q, HilLink(q.url) as link:
+        rep = validate(link, path, inputs=20)
+        info = link.info
+    assert rep.ok and rep.inputs == 20, rep.render()
+    if model == "c11_two_outputs":
+        assert [o.bytes for o in info.outputs] == [4, 3] and rep.bytes_compared == 20 * 7
+    elif model == "mobilenet_v1_a025_96_two_heads":
+        assert sorted(o.bytes for o in info.outputs) == [3, 4] and rep.bytes_compared == 20 * 7
+    else:
+        assert info.input.type == info.output.type == "float32" and rep.bytes_compared == 20 * 4
 
 
 @qemu_only
@@ -200,8 +222,8 @@ def test_protocol_version_mismatch(device):
     url, _, _ = device
     with HilLink(url) as link:
         with pytest.raises(ProtocolVersionMismatch, match="another protocol version"):
-            link.request(MsgType.INFO, version=2)
-        assert link.hello().protocol == 1   # and the link still works
+            link.request(MsgType.INFO, version=1)
+        assert link.hello().protocol == 2   # and the link still works
 
 
 def test_unknown_message_type(device):
@@ -218,7 +240,15 @@ def test_bad_arguments(device):
     with HilLink(url) as link:
         info = link.hello()
         with pytest.raises(DeviceError) as e:
-            link.request(MsgType.WRITE_INPUT, struct.pack("<I", info.input.bytes) + b"\x01")
+            link.request(MsgType.WRITE_INPUT, struct.pack("<BI", 0, info.input.bytes) + b"\x01")
+        assert e.value.code == ErrorCode.BAD_ARGS
+        for request in (struct.pack("<BI", 1, 0) + b"\x01",      # no input 1
+                        struct.pack("<I", 0)):                    # too short for v2
+            with pytest.raises(DeviceError) as e:
+                link.request(MsgType.WRITE_INPUT, request)
+            assert e.value.code == ErrorCode.BAD_ARGS
+        with pytest.raises(DeviceError) as e:                     # no output 1
+            link.request(MsgType.READ_OUTPUT, struct.pack("<BIH", 1, 0, 1))
         assert e.value.code == ErrorCode.BAD_ARGS
         link.invoke()
         with pytest.raises(DeviceError) as e:   # only the last layer run is still in the arena
@@ -263,7 +293,7 @@ def test_random_garbage_then_recovery(device):
         link.send_raw(b"\x00")
         time.sleep(0.2)
         link._buf.clear()
-        assert link.hello().protocol == 1
+        assert link.hello().protocol == 2
         assert time.monotonic() - t0 < 15
 
 
@@ -286,14 +316,14 @@ def test_flipped_bit_is_rejected_and_retried(device):
             real_send(bytes(data))
         link.send_raw = flaky_send
         before = link.crc_retries
-        assert link.hello().protocol == 1
+        assert link.hello().protocol == 2
         assert link.crc_retries == before + 1 and len(sent) == 2
 
 
 def test_truncated_frame(device):
     url, _, _ = device
     with HilLink(url) as link:
-        frame = encode_packet(MsgType.WRITE_INPUT, 5, struct.pack("<I", 0) + bytes(range(1, 200)))
+        frame = encode_packet(MsgType.WRITE_INPUT, 5, struct.pack("<BI", 0, 0) + bytes(range(1, 200)))
         errors = _raw_exchange(link, frame[: len(frame) // 2] + b"\x00")
         assert errors and errors[-1].type == MsgType.ERROR
         assert errors[-1].payload[0] in (ErrorCode.TRUNCATED, ErrorCode.CRC, ErrorCode.COBS)

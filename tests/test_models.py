@@ -26,9 +26,9 @@ def test_fixtures_are_bundled():
 
 def shape_samples(model, count):
     """Real inputs for a fixture: quantized images of the shapes it was trained on."""
-    from codegen.tflite_reader import read_model
+    from codegen.pipeline import load_graph
     from runtime.shapes import make_dataset, quantize_input
-    g = read_model(model)
+    g = load_graph(model)           # a float32 input's int8 tensor behind its QUANTIZE edge
     x = g.tensors[g.inputs[0]]
     nchw = x.shape[1] <= 4 < x.shape[3]          # a PyTorch-layout model
     images, _ = make_dataset(count, x.shape[2], x.shape[1] if nchw else x.shape[3], seed=99)

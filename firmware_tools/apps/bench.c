@@ -4,10 +4,13 @@
  * Output, one item per line (the host tools parse it):
  *   mcuforge-bench board=<name> clock_hz=<hz>
  *   output: <MODEL_OUTPUT_SIZE signed bytes>
+ *   output <k>: <output k's signed bytes>            (k >= 1, models with several outputs)
  *   time: <n> <unit>
  *   stack: <bytes>
  *   arena: <bytes>
  *   layer <i>: <n>          (only when built with -DBENCH_PROFILE)
+ *   output_f32 <k>: <hex of each float's bits>    (outputs with a float32 edge, after the
+ *   output_u8 <k>: <bytes>                           inputs got the pattern through their edges)
  *   done
  *
  * With -DBENCH_PROFILE -DMCUF_LAYER_HOOK=bench_layer_hook the counter is read after every
@@ -31,13 +34,101 @@ void bench_layer_hook(int layer, const int8_t *output, uint32_t bytes)
 }
 #endif
 
+static int8_t pattern(uint32_t i)
+{
+    return (int8_t)(((i * 7u + 3u) % 256u) - 128u);
+}
+
 static void fill_input(void)
 {
-    int8_t *in = model_input();
-    for (uint32_t i = 0; i < MODEL_INPUT_SIZE; ++i) {
-        in[i] = (int8_t)(((i * 7u + 3u) % 256u) - 128u);
+    for (int k = 0; k < MODEL_NUM_INPUTS; ++k) {
+        int8_t *in = model_input_at(k);
+        for (uint32_t i = 0; i < model_input_info(k)->size; ++i) {
+            in[i] = pattern(i);
+        }
     }
 }
+
+static void put_bytes(const char *label, int k, const int8_t *p, uint32_t n)
+{
+    console_puts(label);
+    if (k > 0) {
+        console_puts(" ");
+        console_put_int(k);
+    }
+    console_puts(":");
+    for (uint32_t i = 0; i < n; ++i) {
+        console_puts(" ");
+        console_put_int(p[i]);
+    }
+    console_puts("\n");
+}
+
+#if MODEL_EDGE_F32_SIZE > 0 || MODEL_EDGE_U8_SIZE > 0
+/* The float32/uint8 entry points on the device: input k gets the pattern through its edge --
+ * float32: x[i] = (pattern(i) - zero_point + ((i % 5) - 2) / 4) * scale in single precision
+ * (exact halves included), uint8: the pattern's bytes -- and every output with an edge is
+ * printed through it (float32 as the hex of its bits). */
+static float fbuf[MODEL_EDGE_F32_SIZE + 1];
+static uint8_t ubuf[MODEL_EDGE_U8_SIZE + 1];
+
+static void put_hex(uint32_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char s[9];
+    for (int i = 0; i < 8; ++i) {
+        s[i] = digits[(v >> (28 - 4 * i)) & 15u];
+    }
+    s[8] = 0;
+    console_puts(s);
+}
+
+static void run_edges(void)
+{
+    fill_input();
+    for (int k = 0; k < MODEL_NUM_INPUTS; ++k) {
+        const model_io_info *info = model_input_info(k);
+        for (uint32_t i = 0; i < info->size && info->type != MCUF_IO_INT8; ++i) {
+            const float frac = (float)((int32_t)(i % 5u) - 2) / 4.0f;
+            fbuf[i % (MODEL_EDGE_F32_SIZE + 1)] =
+                ((float)((int32_t)pattern(i) - info->zero_point) + frac) * info->scale;
+            ubuf[i % (MODEL_EDGE_U8_SIZE + 1)] = (uint8_t)pattern(i);
+        }
+        if (info->type == MCUF_IO_FLOAT32) {
+            model_set_input_f32(k, fbuf);
+        } else if (info->type == MCUF_IO_UINT8) {
+            model_set_input_u8(k, ubuf);
+        }
+    }
+    model_invoke();
+    for (int k = 0; k < MODEL_NUM_OUTPUTS; ++k) {
+        const model_io_info *info = model_output_info(k);
+        if (info->type == MCUF_IO_FLOAT32 && model_get_output_f32(k, fbuf) == 0) {
+            console_puts("output_f32 ");
+            console_put_int(k);
+            console_puts(":");
+            for (uint32_t i = 0; i < info->size; ++i) {
+                union {
+                    float f;
+                    uint32_t u;
+                } v = {fbuf[i]};
+                console_puts(" ");
+                put_hex(v.u);
+            }
+            console_puts("\n");
+        } else if (info->type == MCUF_IO_UINT8 && model_get_output_u8(k, ubuf) == 0) {
+            console_puts("output_u8 ");
+            console_put_int(k);
+            console_puts(":");
+            for (uint32_t i = 0; i < info->size; ++i) {
+                console_puts(" ");
+                console_put_uint(ubuf[i]);
+            }
+            console_puts("\n");
+        }
+    }
+}
+#endif
 
 int main(void)
 {
@@ -65,13 +156,10 @@ int main(void)
 #endif
     const uint32_t stack = stack_high_water();
 
-    console_puts("output:");
-    const int8_t *out = model_output();
-    for (uint32_t i = 0; i < MODEL_OUTPUT_SIZE; ++i) {
-        console_puts(" ");
-        console_put_int(out[i]);
+    for (int k = 0; k < MODEL_NUM_OUTPUTS; ++k) {
+        put_bytes("output", k, model_output_at(k), model_output_info(k)->size);
     }
-    console_puts("\ntime: ");
+    console_puts("time: ");
     console_put_uint(t1 - t0);
     console_puts(" ");
     console_puts(board_counter_unit());
@@ -88,6 +176,9 @@ int main(void)
         console_put_uint(layer_end[i + 1] - layer_end[i]);
         console_puts("\n");
     }
+#endif
+#if MODEL_EDGE_F32_SIZE > 0 || MODEL_EDGE_U8_SIZE > 0
+    run_edges();
 #endif
     console_puts("done\n");
     return 0;

@@ -1,10 +1,10 @@
-/* mcuforge HIL wire protocol v1, device side (docs/protocol.md): COBS framing, CRC-32. */
+/* mcuforge HIL wire protocol v2, device side (docs/protocol.md): COBS framing, CRC-32. */
 #ifndef MCUF_HIL_PROTOCOL_H
 #define MCUF_HIL_PROTOCOL_H
 
 #include <stdint.h>
 
-#define HIL_VERSION 1u
+#define HIL_VERSION 2u
 #define HIL_MAX_PAYLOAD 1024u
 #define HIL_HEADER 6u
 #define HIL_MAX_PACKET (HIL_HEADER + HIL_MAX_PAYLOAD + 4u)

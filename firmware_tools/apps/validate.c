@@ -33,23 +33,29 @@ void hil_layer_hook(int layer, const int8_t *output, uint32_t bytes)
     last_time = now;
 }
 
-static uint8_t *put_tensor(uint8_t *p, uint32_t bytes, const uint16_t shape[4], float scale, int32_t zp)
+static uint8_t *put_tensor(uint8_t *p, const model_io_info *t)
 {
     union {
         float f;
         uint32_t u;
-    } s = {scale};
-    p = hil_put32(p, bytes);
+    } s = {t->scale};
+    p = hil_put32(p, t->size);
     for (int i = 0; i < 4; ++i) {
-        p = hil_put16(p, shape[i]);
+        p = hil_put16(p, t->shape[i]);
     }
     p = hil_put32(p, s.u);
-    return hil_put32(p, (uint32_t)zp);
+    p = hil_put32(p, (uint32_t)t->zero_point);
+    *p++ = t->type;
+    return p;
 }
+
+/* 21 bytes per input/output: they must fit the INFO payload beside the rest (about 130 B) */
+#if MODEL_NUM_INPUTS + MODEL_NUM_OUTPUTS > 40
+#error "more than 40 inputs and outputs do not fit the HIL INFO payload"
+#endif
 
 static uint32_t info_payload(uint8_t *buf)
 {
-    static const uint16_t in_shape[4] = MODEL_INPUT_SHAPE, out_shape[4] = MODEL_OUTPUT_SHAPE;
     const char *unit = board_counter_unit();
     uint8_t *p = buf;
     *p++ = HIL_VERSION;
@@ -62,8 +68,14 @@ static uint32_t info_payload(uint8_t *buf)
     for (int i = 0; i < 32; ++i) {
         *p++ = model_sha256[i];
     }
-    p = put_tensor(p, MODEL_INPUT_SIZE, in_shape, MODEL_INPUT_SCALE, MODEL_INPUT_ZERO_POINT);
-    p = put_tensor(p, MODEL_OUTPUT_SIZE, out_shape, MODEL_OUTPUT_SCALE, MODEL_OUTPUT_ZERO_POINT);
+    *p++ = MODEL_NUM_INPUTS;
+    *p++ = MODEL_NUM_OUTPUTS;
+    for (int k = 0; k < MODEL_NUM_INPUTS; ++k) {
+        p = put_tensor(p, model_input_info(k));
+    }
+    for (int k = 0; k < MODEL_NUM_OUTPUTS; ++k) {
+        p = put_tensor(p, model_output_info(k));
+    }
     const char *strings[2] = {board_name(), board_cpu()};
     for (int k = 0; k < 2; ++k) {
         const char *c = strings[k];
@@ -92,7 +104,7 @@ static void handle(const uint8_t *pkt, uint32_t n)
         return;
     }
     if (pkt[0] != HIL_VERSION) {
-        hil_send_error(HIL_E_VERSION, type, seq, "unsupported protocol version; this firmware speaks 1");
+        hil_send_error(HIL_E_VERSION, type, seq, "unsupported protocol version; this firmware speaks 2");
         return;
     }
     if (HIL_HEADER + len + 4 != n) {
@@ -110,16 +122,18 @@ static void handle(const uint8_t *pkt, uint32_t n)
         hil_send(type | 0x80, seq, out, info_payload(out));
         return;
     case HIL_WRITE_INPUT: {
-        const uint32_t offset = len >= 4 ? hil_u32(a) : 0xFFFFFFFFu;
-        if (len < 4 || offset > MODEL_INPUT_SIZE || len - 4 > MODEL_INPUT_SIZE - offset) {
-            hil_send_error(HIL_E_BAD_ARGS, type, seq, "input offset/length out of range");
+        const int k = len >= 5 ? a[0] : -1;
+        const model_io_info *t = model_input_info(k);
+        const uint32_t offset = len >= 5 ? hil_u32(a + 1) : 0xFFFFFFFFu;
+        if (!t || offset > t->size || len - 5 > t->size - offset) {
+            hil_send_error(HIL_E_BAD_ARGS, type, seq, "input index/offset/length out of range");
             return;
         }
-        int8_t *in = model_input();
-        for (uint32_t i = 0; i < len - 4; ++i) {
-            in[offset + i] = (int8_t)a[4 + i];
+        int8_t *in = model_input_at(k);
+        for (uint32_t i = 0; i < len - 5; ++i) {
+            in[offset + i] = (int8_t)a[5 + i];
         }
-        p = hil_put32(hil_put32(p, offset), len - 4);
+        p = hil_put32(hil_put32(p, offset), len - 5);
         break;
     }
     case HIL_INVOKE: {
@@ -142,13 +156,15 @@ static void handle(const uint8_t *pkt, uint32_t n)
         break;
     }
     case HIL_READ_OUTPUT: {
-        const uint32_t offset = len >= 6 ? hil_u32(a) : 0xFFFFFFFFu;
-        const uint32_t count = len >= 6 ? hil_u16(a + 4) : 0;
-        if (offset > MODEL_OUTPUT_SIZE || count > MODEL_OUTPUT_SIZE - offset || count > HIL_MAX_PAYLOAD) {
-            hil_send_error(HIL_E_BAD_ARGS, type, seq, "output offset/length out of range");
+        const int k = len >= 7 ? a[0] : -1;
+        const model_io_info *t = model_output_info(k);
+        const uint32_t offset = len >= 7 ? hil_u32(a + 1) : 0xFFFFFFFFu;
+        const uint32_t count = len >= 7 ? hil_u16(a + 5) : 0;
+        if (!t || offset > t->size || count > t->size - offset || count > HIL_MAX_PAYLOAD) {
+            hil_send_error(HIL_E_BAD_ARGS, type, seq, "output index/offset/length out of range");
             return;
         }
-        const int8_t *o = model_output();
+        const int8_t *o = model_output_at(k);
         for (uint32_t i = 0; i < count; ++i) {
             *p++ = (uint8_t)o[offset + i];
         }
@@ -200,7 +216,7 @@ int main(void)
     static uint8_t packet[HIL_MAX_PACKET + HIL_MAX_PACKET / 254 + 2];
     board_init();
     {
-        static uint8_t boot[160];
+        static uint8_t boot[HIL_MAX_PAYLOAD];
         hil_send(HIL_BOOT, 0, boot, info_payload(boot));
     }
     uint32_t n = 0;

@@ -79,4 +79,5 @@ class DeviceRunner:
         if self._ref is None:
             self._ref = ReferenceModel(self.model)
             self._steps = compile_graph(self.model, self.info.kernels).steps
-        return first_differing_layer(self.link, self._ref, self._steps, x, frame_index)
+        return first_differing_layer(self.link, self._ref, self._steps, [x], frame_index,
+                                     {self._ref.input["index"]: x})

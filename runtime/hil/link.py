@@ -207,11 +207,12 @@ class HilLink:
         self.info = info
         return info
 
-    def write_input(self, data: np.ndarray) -> None:
+    def write_input(self, data: np.ndarray, index: int = 0) -> None:
+        """Input `index`'s int8 bytes, in chunks of at most one payload."""
         raw = np.ascontiguousarray(data, dtype=np.int8).tobytes()
-        chunk = (self.info.max_payload if self.info else 1024) - 4
+        chunk = (self.info.max_payload if self.info else 1024) - 5
         for off in range(0, len(raw), chunk):
-            self.request(MsgType.WRITE_INPUT, struct.pack("<I", off) + raw[off:off + chunk])
+            self.request(MsgType.WRITE_INPUT, struct.pack("<BI", index, off) + raw[off:off + chunk])
 
     def invoke(self, last_layer: int | None = None, timeout: float | None = None) -> InvokeResult:
         payload = b"" if last_layer is None else struct.pack("<H", last_layer)
@@ -219,14 +220,16 @@ class HilLink:
         status, ran, unit, count = _unpack("<BHBQ", resp, 0, "INVOKE")
         return InvokeResult(ran, count, "cycles" if unit == 1 else "instructions (QEMU)")
 
-    def read_output(self, n: int | None = None) -> np.ndarray:
-        n = self.info.output.bytes if n is None else n
+    def read_output(self, n: int | None = None, index: int = 0) -> np.ndarray:
+        """Output `index`'s int8 bytes (the first n; all by default)."""
+        n = self.info.outputs[index].bytes if n is None else n
         out = bytearray()
         while len(out) < n:
             k = min(1024, n - len(out))
-            resp = self.request(MsgType.READ_OUTPUT, struct.pack("<IH", len(out), k))
+            resp = self.request(MsgType.READ_OUTPUT, struct.pack("<BIH", index, len(out), k))
             if len(resp) != k:
-                raise MalformedReply(f"READ_OUTPUT asked for {k} bytes at {len(out)}, got {len(resp)}")
+                raise MalformedReply(f"READ_OUTPUT of output {index} asked for {k} bytes at "
+                                     f"{len(out)}, got {len(resp)}")
             out += resp
         return np.frombuffer(bytes(out), np.int8)
 

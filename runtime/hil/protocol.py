@@ -1,4 +1,4 @@
-"""mcuforge HIL wire protocol v1, host side: COBS framing, CRC-32, packets (docs/protocol.md)."""
+"""mcuforge HIL wire protocol v2, host side: COBS framing, CRC-32, packets (docs/protocol.md)."""
 from __future__ import annotations
 
 import struct
@@ -6,7 +6,7 @@ import zlib
 from dataclasses import dataclass
 from enum import IntEnum
 
-VERSION = 1
+VERSION = 2
 MAX_PAYLOAD = 1024
 HEADER = struct.Struct("<BBHH")      # version, type, seq, length
 
@@ -96,12 +96,16 @@ def decode_packet(frame: bytes) -> Packet:
     return Packet(version, msg_type, seq, body[HEADER.size:HEADER.size + length])
 
 
+IO_TYPES = {0: "int8", 1: "float32", 2: "uint8"}
+
+
 @dataclass
 class TensorInfo:
     bytes: int
     shape: tuple[int, ...]
     scale: float
     zero_point: int
+    type: str = "int8"          # the source model's type there (float32/uint8: an edge)
 
 
 @dataclass
@@ -114,21 +118,25 @@ class DeviceInfo:
     layers: int
     kernels: str
     model_sha256: str
-    input: TensorInfo
-    output: TensorInfo
+    input: TensorInfo           # inputs[0]
+    output: TensorInfo          # outputs[0]
     board: str
     cpu: str
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
 
 
 UNITS = {0: "instructions (QEMU)", 1: "cycles"}
 
 
-INFO_FIXED_BYTES = struct.calcsize("<BBHIIHH") + 32 + 2 * (struct.calcsize("<I4H") + 8)
+INFO_FIXED_BYTES = struct.calcsize("<BBHIIHH") + 32 + 2   # header, SHA-256, input and output counts
+TENSOR_RECORD_BYTES = struct.calcsize("<I4HfiB")
 
 
 def parse_info(payload: bytes) -> DeviceInfo:
-    """The INFO reply (docs/protocol.md). Raises FrameError if it is too short for its
-    fixed part or a string runs past its end."""
+    """INFO/BOOT payload (protocol v2, docs/protocol.md): the header fields, every input and
+    output, the board. Raises FrameError if it is shorter than its fixed part, lists no input
+    or output, or a tensor record or a string runs past its end."""
     if len(payload) < INFO_FIXED_BYTES:
         raise FrameError(f"INFO payload of {len(payload)} bytes, the fixed part alone is "
                          f"{INFO_FIXED_BYTES}")
@@ -136,20 +144,26 @@ def parse_info(payload: bytes) -> DeviceInfo:
     off = struct.calcsize("<BBHIIHH")
     sha = payload[off:off + 32].hex()
     off += 32
+    n_in, n_out = struct.unpack_from("<BB", payload, off)
+    off += 2
+    if n_in == 0 or n_out == 0 or off + (n_in + n_out) * TENSOR_RECORD_BYTES > len(payload):
+        raise FrameError(f"INFO lists {n_in} input(s) and {n_out} output(s), which do not fit "
+                         f"its {len(payload)}-byte payload")
     tensors = []
-    for _ in range(2):
+    for _ in range(n_in + n_out):
         n, *shape = struct.unpack_from("<I4H", payload, off)
         off += struct.calcsize("<I4H")
-        scale, zp = struct.unpack_from("<fi", payload, off)
-        off += 8
-        tensors.append(TensorInfo(n, tuple(shape), scale, zp))
+        scale, zp, kind = struct.unpack_from("<fiB", payload, off)
+        off += 9
+        tensors.append(TensorInfo(n, tuple(shape), scale, zp, IO_TYPES.get(kind, "?")))
     strings = []
-    for _ in range(2):          # board name, CPU (older firmware may stop after the name)
+    for _ in range(2):          # board name, CPU
         n = payload[off] if off < len(payload) else 0
         if off + 1 + n > len(payload) and off < len(payload):
             raise FrameError(f"INFO string of {n} bytes at {off} runs past the {len(payload)}-byte payload")
         strings.append(payload[off + 1:off + 1 + n].decode("ascii", "replace") or "?")
         off += 1 + n
+    ins, outs = tensors[:n_in], tensors[n_in:]
     return DeviceInfo(proto, UNITS.get(unit, "?"), max_payload, clock, arena, layers,
                       "dsp" if flags & 1 else "reference", sha,
-                      tensors[0], tensors[1], strings[0], strings[1])
+                      ins[0], outs[0], strings[0], strings[1], ins, outs)

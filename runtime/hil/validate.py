@@ -141,23 +141,40 @@ def load_images(model: str | Path, folder: str | Path, labels: str | Path | None
     return ImageInputs(str(folder), items, src.skipped)
 
 
+def _io(graph):
+    """(inputs, outputs) of the compiled graph: (int8 tensor, source-model tensor, its info)."""
+    def one(idx):
+        t = graph.tensors[idx]
+        e = graph.edges.get(idx)
+        info = {"bytes": t.size, "type": e.kind if e else "int8", "scale": float(t.quant.scale),
+                "zero_point": int(t.quant.zero_point)}
+        return idx, (e.outer if e else idx), info
+    return [one(i) for i in graph.inputs], [one(o) for o in graph.outputs]
+
+
 def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, profile: bool = True,
              log: Callable[[str], None] = lambda s: None, images: ImageInputs | None = None) -> ValidationReport:
     """Run inputs on the device and on TFLite's reference kernels and compare every output
     byte: `inputs` random int8 tensors (the first the anchor's deterministic input), or the
     image tensors of `images` (load_images), with top-1 accuracy on both sides for labelled
-    ones. Raises WrongModel when the device runs another model, HilError on link failures."""
+    ones. Every input and output of the model: the device computes on int8, so an input with a
+    float32/uint8 edge gets the int8 bytes TFLite's QUANTIZE made of the source-model input (an
+    image tensor for input 0, random bytes dequantized otherwise), and the int8 tensor before an
+    output's edge is compared (the conversions themselves are checked by `codegen verify` and the
+    bench firmware); accuracy is on output 0. Raises WrongModel when the device runs another
+    model, HilError on link failures."""
     from codegen.pipeline import compile_graph
-    from codegen.verify import deterministic_input
+    from codegen.verify import deterministic_input, edge_inputs
     from runtime.interpreter import ReferenceModel
 
     info = link.hello()
     check_model(link, model)
-    steps = compile_graph(model, info.kernels).steps   # the device's layers and their tensors
+    compiled = compile_graph(model, info.kernels)   # the device's layers and their tensors
+    steps = compiled.steps
+    ins, outs = _io(compiled.graph)
     ref = ReferenceModel(model)
     rep = ValidationReport(info.board, Path(model).name, info.unit)
     rng = np.random.default_rng(seed)
-    n = info.input.bytes
     if images is not None:
         inputs = len(images.items)
         rep.source = f"{inputs} images in {images.folder}"
@@ -167,23 +184,35 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
     t0 = time.monotonic()
     for k in range(inputs):
         truth = None
-        if images is not None:
-            _, x, truth = images.items[k]
-            x = np.ascontiguousarray(x).reshape(-1)
-            if x.dtype != np.int8 or x.size != n:
-                raise HilError(f"the model's input tensor is {x.dtype} x {x.size}; the device takes int8 x {n}")
-        else:
-            x = deterministic_input(n) if k == 0 else rng.integers(-128, 128, n, dtype=np.int8)
-        link.write_input(x)
+        feed = {}
+        for j, (inner, outer, i) in enumerate(ins):
+            if j == 0 and images is not None:
+                _, x, truth = images.items[k]
+                x = np.ascontiguousarray(x).reshape(-1)
+                if x.size != i["bytes"]:
+                    raise HilError(f"the model's input tensor has {x.size} values; the device takes {i['bytes']}")
+                feed[outer] = x
+                continue
+            q = deterministic_input(i["bytes"]) if k == 0 else rng.integers(-128, 128, i["bytes"], dtype=np.int8)
+            feed[outer] = edge_inputs(i, q, rng, True)
+        ref.run(feed)
+        xs = [ref.tensor(inner).reshape(-1).view(np.int8).copy() for inner, _, _ in ins]
+        for j, x in enumerate(xs):
+            link.write_input(x, j)
         res = link.invoke()
-        got = link.read_output()
-        want = ref.invoke(x).reshape(-1)
-        diff = int(np.count_nonzero(got != want))
+        diff = 0
+        for j, (inner, _, o) in enumerate(outs):
+            g = link.read_output(index=j)
+            w = ref.tensor(inner).reshape(-1).view(np.int8)
+            diff += int(np.count_nonzero(g != w))
+            rep.bytes_compared += g.size
+            rep.payload_bytes += g.size
+            if j == 0:
+                got, want = g, w
         rep.inputs += 1
         rep.counts.append(res.count)
-        rep.bytes_compared += got.size
         rep.bytes_differing += diff
-        rep.payload_bytes += n + got.size
+        rep.payload_bytes += sum(x.size for x in xs)
         if truth is not None:
             top_dev, top_ref = int(np.argmax(got)), int(np.argmax(want))   # ties: the lower index
             rep.labelled += 1
@@ -194,12 +223,13 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
         if diff:
             rep.inputs_differing += 1
             if rep.first_bad_layer is None:
-                rep.first_bad_layer = first_differing_layer(link, ref, steps, x, k)
+                rep.first_bad_layer = first_differing_layer(link, ref, steps, xs, k, feed)
         if (k + 1) % 10 == 0 or k + 1 == inputs:
             log(f"  {k + 1}/{inputs} inputs, {rep.bytes_differing} differing bytes so far, "
                 f"last {res.count:,} {res.unit}")
     if profile:
-        link.write_input(deterministic_input(n))
+        for j, (_, _, i) in enumerate(ins):
+            link.write_input(deterministic_input(i["bytes"]), j)
         total = link.invoke().count
         counts = link.profile()
         rep.layers = [LayerTime(i, s.op.type, s.kernel, c) for i, (s, c) in enumerate(zip(steps, counts))]
@@ -209,15 +239,17 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
     return rep
 
 
-def first_differing_layer(link: HilLink, ref, steps, x: np.ndarray, input_index: int) -> dict | None:
+def first_differing_layer(link: HilLink, ref, steps, xs: list[np.ndarray], input_index: int,
+                          feed: dict) -> dict | None:
     """Re-run the input layer by layer (an intermediate tensor only survives until the next
     layer overwrites the arena) and compare each with the reference's tensor."""
-    ref.invoke(x)
+    ref.run(feed)
     for i, s in enumerate(steps):
-        link.write_input(x)
+        for j, x in enumerate(xs):
+            link.write_input(x, j)
         link.invoke(last_layer=i)
         got = link.read_tensor(i)
-        want = ref.tensor(s.output).reshape(-1)
+        want = ref.tensor(s.output).reshape(-1).view(np.int8)
         bad = int(np.count_nonzero(got != want))
         if bad:
             return {"layer": i, "op": s.op.type, "kernel": s.kernel, "tensor": str(s.output),

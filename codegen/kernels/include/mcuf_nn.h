@@ -418,6 +418,16 @@ void mcuf_batch_matmul_s8(const mcuf_batch_matmul_params *p, const int8_t *lhs,
 void mcuf_squared_difference_s8(const mcuf_add_broadcast_params *p, const int8_t *input1,
                                 const int8_t *input2, int8_t *output);
 
+/* A model's float and uint8 edges (mcuf_quantize_f32.c): TFLite's reference QUANTIZE
+ * float32 -> int8 and DEQUANTIZE int8 -> float32 in single precision, bit for bit; uint8 <->
+ * int8 QUANTIZE through a 256-entry table indexed by the input byte (as unsigned). */
+void mcuf_quantize_f32_s8(const float *input, int8_t *output, uint32_t size, float scale,
+                          int32_t zero_point);
+void mcuf_dequantize_s8_f32(const int8_t *input, float *output, uint32_t size, float scale,
+                            int32_t zero_point);
+void mcuf_requantize_u8_s8(const uint8_t *input, int8_t *output, uint32_t size, const int8_t *table);
+void mcuf_requantize_s8_u8(const int8_t *input, uint8_t *output, uint32_t size, const uint8_t *table);
+
 #ifdef __cplusplus
 }
 #endif
