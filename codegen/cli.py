@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
-                        "kernels where the target has SIMD (cortex-m4/m7), the portable reference "
+                        "kernels where the target has the DSP extension (cortex-m4/m7/m33), the portable reference "
                         "kernels elsewhere")
     e.add_argument("--name", default="model",
                    help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
