@@ -20,7 +20,13 @@ FEATURES = ("macs", "output_bytes", "input_bytes", "call")
 
 def cost_key(step) -> str:
     """The kernel called: the optimized kernels' _fast and general copies differ by several
-    instructions per output byte (the general output stage handles left shifts and clamps)."""
+    instructions per output byte (the general output stage handles left shifts and clamps).
+    The HWC depthwise kernel's 3x3 path (unrolled, in assembly) is keyed apart from its other
+    kernel sizes ("/3x3"): their costs per MAC differ."""
+    p = step.params
+    if (step.kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp")
+            and (p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]) == (3, 3, 1, 1)):
+        return step.kernel + "/3x3"
     return step.kernel
 
 

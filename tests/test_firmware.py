@@ -255,6 +255,37 @@ def test_no_cliff_kernels_sweep_on_qemu(board, tmp_path, write_model):
         assert verify(model, tmp_path / "host", inputs=3, kernels="dsp").ok
 
 
+# 3x3 depthwise layers the generator gives the HWC kernel's unrolled 3x3 path in assembly (>= 16
+# channels at stride 2 or on <= 36-pixel planes, fast output stage): a channel tail (34), stride
+# 2 with odd sizes, padding on every side, and 260 channels (wider than the path's stack
+# zero-point row: borders take the general C path)
+DW3_SHAPE = (1, 11, 9, 3)
+DW3_LAYERS = [("conv", 1, 1, 34, 1), ("dw", 3, 2, 1), ("dw", 3, 2, 1), ("dw", 3, 1, 1),
+              ("conv", 1, 1, 48, 1), ("dw", 3, 1, 1), ("conv", 1, 1, 260, 1), ("dw", 3, 1, 1),
+              ("dw", 3, 2, 1)]
+
+
+@pytest.mark.parametrize("board", DSP_QEMU_BOARDS)
+def test_depthwise_3x3_hwc_path_on_qemu(board, tmp_path, write_model):
+    """The HWC depthwise kernel's unrolled 3x3 path (inside and border pixels, channel tails,
+    the wide-layer fallback) on a core: the device's output equals TFLite's, and the host
+    build of the same C equals TFLite layer by layer."""
+    from runtime.interpreter import ReferenceModel
+    from codegen.verify import verify
+    import opmodels
+    model = write_model(opmodels.chain_model(np.random.default_rng(31), shape=DW3_SHAPE, layers=DW3_LAYERS))
+    b = get_board(board)
+    man = generate(model, tmp_path / "gen", b.target)
+    dws = [l["kernel"] for l in man["layers"] if l["op"] == "DEPTHWISE_CONV_2D"]
+    assert dws == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * 6, dws
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
+    assert parse_bench(res.console)["output"] == want.reshape(-1).tolist()
+    if board == DSP_QEMU_BOARDS[0]:
+        assert verify(model, tmp_path / "host", inputs=3, kernels="dsp").ok
+
+
 def opmodels_chain() -> bytes:
     import opmodels
     return opmodels.chain_model(np.random.default_rng(22), shape=SWEEP_SHAPE, layers=SWEEP_LAYERS)

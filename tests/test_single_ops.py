@@ -102,7 +102,11 @@ def test_depthwise_conv2d(write_model, tmp_path, k, stride, padding, dilation, i
     (3, 1, "SAME", 2, 16, 1, 7, 7, "RELU"), (3, 1, "SAME", 1, 7, 1, 5, 7, "RELU6"),
     (3, 2, "SAME", 1, 6, 1, 8, 10, "NONE"), (3, 1, "VALID", 1, 3, 1, 6, 5, "NONE"),
     (3, 3, "SAME", 1, 5, 1, 10, 11, "RELU"), (3, 1, "SAME", 1, 9, 1, 1, 1, "NONE"),
-    (3, 2, "SAME", 1, 4, 1, 1, 2, "NONE")])
+    (3, 2, "SAME", 1, 4, 1, 1, 2, "NONE"),
+    # the HWC kernel's unrolled 3x3 path: >= 16 channels at stride 2 or on <= 36-pixel planes
+    (3, 2, "SAME", 1, 34, 1, 9, 7, "RELU6"), (3, 1, "SAME", 1, 32, 1, 4, 4, "RELU"),
+    (3, 2, "VALID", 1, 33, 1, 7, 8, "NONE"), (3, 1, "SAME", 1, 260, 1, 3, 3, "RELU6"),
+    (3, 1, "VALID", 1, 40, 1, 5, 6, "NONE")])
 def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, dilation, in_c, mult, h, w, act):
     rng = seed(k, stride, padding, dilation, in_c, mult, h)
     data = opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=dilation,
@@ -111,8 +115,10 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     kernel = man["layers"][0]["kernel"]
     if mult == 1:
         assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
-    if k == 3 and dilation == 1:   # any depth multiplier
+    if k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
         assert kernel.startswith("mcuf_depthwise_conv_3x3_s8_dsp"), kernel
+    elif k == 3 and dilation == 1:   # the plane kernel or the HWC kernel's 3x3 path (cost rule)
+        assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_hwc_s8_dsp")), kernel
     elif mult == 1:
         assert kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp"), kernel
 
@@ -142,6 +148,23 @@ def test_depthwise_3x3_mixes_output_stages_per_channel(write_model, tmp_path):
     rng = seed("dw-mixed")
     data = opmodels.depthwise_model(rng, k=3, stride=1, padding="SAME", dilation=1, in_c=24, mult=1,
                                     h=6, w=7, scale_span=(1e-4, 1e-1), out_scale=1e-3)
+    model = write_model(data)
+    step = compile_graph(model, kernels="dsp").steps[0]
+    shifts = next(c for c in step.consts if c.name.endswith("_rq_shift")).values
+    assert step.kernel == "mcuf_depthwise_conv_3x3_s8_dsp"
+    assert (shifts >= 32).any() and (shifts < 32).any(), shifts   # formula and fast channels
+    check(write_model, tmp_path, data, kernels="dsp")
+
+
+@pytest.mark.parametrize("h,w", [(7, 9), (4, 4)])
+def test_depthwise_3x3_hwc_path_mixes_output_stages(write_model, tmp_path, h, w):
+    """A layer the HWC kernel's 3x3 path would take by shape, but with formula (left-shift)
+    channels beside fast ones: it keeps the plane kernel (the HWC path is in assembly for the
+    fast output stage only), and the bytes stay the reference's."""
+    from codegen.pipeline import compile_graph
+    rng = seed("dw3-hwc-mixed", h)
+    data = opmodels.depthwise_model(rng, k=3, stride=2 if h > 4 else 1, padding="SAME", dilation=1,
+                                    in_c=38, mult=1, h=h, w=w, scale_span=(1e-4, 1e-1), out_scale=1e-3)
     model = write_model(data)
     step = compile_graph(model, kernels="dsp").steps[0]
     shifts = next(c for c in step.consts if c.name.endswith("_rq_shift")).values
