@@ -93,31 +93,32 @@ def cmd_verify(args) -> int:
 
 def _floats(s: str) -> list[float]:
     try:
-        vs = [float(v) for v in s.split(",") if v]
+        vals = [float(v) for v in s.split(",") if v]
     except ValueError:
-        vs = []
-    if not vs or not all(math.isfinite(v) and v > 0 for v in vs):
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive numbers, got {s!r}")
-    return vs
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {s!r}") from None
+    if not vals or not all(0 < v < float("inf") for v in vals):
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers above 0, got {s!r}")
+    return vals
 
 
 def _ints(s: str) -> list[int]:
     try:
-        vs = [int(v) for v in s.split(",") if v]
+        vals = [int(v) for v in s.split(",") if v]
     except ValueError:
-        vs = []
-    if not vs or not all(v > 0 for v in vs):
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers, got {s!r}")
-    return vs
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {s!r}") from None
+    if not vals or min(vals) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers of 1 or more, got {s!r}")
+    return vals
 
 
 def _positive_int(s: str) -> int:
+    """argparse type: an integer >= 1 (a count or a byte budget; 0 would make the command vacuous)."""
     try:
         v = int(s)
     except ValueError:
-        v = 0
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
     return v
 
 
@@ -208,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
-                        "kernels where the target has SIMD (cortex-m4/m7/m33), the portable reference "
+                        "kernels where the target has the DSP extension (cortex-m4/m7/m33), the portable reference "
                         "kernels elsewhere")
     e.add_argument("--name", default="model", type=_c_name,
                    help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
@@ -237,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model", metavar="MODEL")
     i.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
                    help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
-    i.add_argument("--kernels", default="auto", choices=KERNEL_SETS)
+    i.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
+                   help="override the kernel set (default: auto, the target's)")
     i.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
     i.set_defaults(fn=cmd_inspect)
@@ -248,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a patch stage's inner layers are never whole: its output is compared).")
     v.add_argument("model", metavar="MODEL")
     v.add_argument("--inputs", type=_positive_int, default=20, help="random inputs to try (default: 20)")
-    v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
                    help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
                         "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")

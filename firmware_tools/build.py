@@ -48,11 +48,19 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
+def list_apps() -> list[str]:
+    """Names of the firmware apps `firmware build --app` takes (one `apps/NAME.c` with a main())."""
+    return sorted(p.stem for p in APPS_DIR.glob("*.c") if p.stem not in
+                  {q.stem for v in APP_SUPPORT.values() for q in v})
+
+
 def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path | None = None,
                    app: str = "bench", opt: str = "-O2", lto: bool = False,
                    defines: list[str] | None = None, extra_sources: list[Path] | None = None,
                    name: str = "fw") -> Firmware:
     gen = Path(generated_dir)
+    if not (APPS_DIR / f"{app}.c").is_file():
+        raise FirmwareBuildError(f"unknown app {app!r}: the apps are {', '.join(list_apps())}")
     if not (gen / "model.json").exists():
         raise FirmwareBuildError(f"{gen} has no model.json: run `codegen emit --target {board.target} "
                                  f"MODEL -o {gen}` first")

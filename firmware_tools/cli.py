@@ -47,7 +47,14 @@ def cmd_build(args) -> int:
 
 def cmd_size(args) -> int:
     from .size import size_report
+    from .size import ElfError
     elf = Path(args.elf)
+    if not elf.is_file():
+        raise ElfError(f"{elf}: no such ELF file; build it first (`firmware build`)")
+    with open(elf, "rb") as fh:
+        if fh.read(4) != b"\x7fELF":
+            raise ElfError(f"{elf}: not an ELF file, the binutils cannot read it; pass the fw.elf "
+                           "`firmware build` wrote (GENERATED_DIR/build-BOARD/fw.elf)")
     name = args.board
     meta = elf.with_suffix(".json")
     if not name and meta.exists():
@@ -136,7 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--board", required=True, help="see `firmware boards`")
     bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
     bd.add_argument("-o", "--output", metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
-    bd.add_argument("--app", default="bench", help="firmware app (default: bench)")
+    from .build import list_apps
+    bd.add_argument("--app", default="bench", choices=list_apps(),
+                    help="bench (default): one inference, prints output, time, stack; validate: the HIL "
+                         "protocol on the console UART, for `firmware serve` / `runtime hil`")
     bd.add_argument("--opt", default="-O2", type=_opt_flag, metavar="{-O0,-O1,-O2,-O3,-Os,-Og,-Oz}",
                     help="optimization flag (default: -O2); `--opt -Os` and `--opt=-Os` both work")
     bd.add_argument("--lto", action="store_true", help="link-time optimization")
@@ -144,16 +154,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("size", help="flash and RAM use of a firmware ELF")
     s.add_argument("elf", metavar="ELF")
     s.add_argument("--board", help="default: the board it was built for")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--json", action="store_true", help="machine-readable report (bytes)")
     s.set_defaults(fn=cmd_size)
     r = sub.add_parser("run", help="run firmware under QEMU, streaming its console")
-    r.add_argument("--board", required=True)
-    r.add_argument("elf", metavar="ELF")
+    r.add_argument("--board", required=True, help="a QEMU board (`firmware boards`: runs on QEMU)")
+    r.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     r.add_argument("--timeout", type=float, default=300, help="seconds (default: 300)")
     r.set_defaults(fn=cmd_run)
     f = sub.add_parser("flash", help="flash a real board (pyocd, openocd or st-flash)")
-    f.add_argument("--board", required=True)
-    f.add_argument("elf", metavar="ELF")
+    f.add_argument("--board", required=True, help="a real board (`firmware boards`: runs on hardware)")
+    f.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     f.add_argument("--force", action="store_true",
                    help="skip the check that ELF was built for this board (its build record and load addresses)")
     f.set_defaults(fn=cmd_flash)

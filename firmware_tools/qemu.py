@@ -22,6 +22,14 @@ def qemu_command(board: Board, elf: str | Path, serial: list[str] | None = None)
     if not board.qemu:
         raise QemuError(f"{board.name} is a real board, not a QEMU machine: use `firmware flash` "
                         "and read its console on the ST-LINK serial port")
+    path = Path(elf)
+    if not path.is_file():
+        raise QemuError(f"{elf}: no such ELF file; build it first (`firmware build --board {board.name} "
+                        "GENERATED_DIR`)")
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"\x7fELF":
+            raise QemuError(f"{elf} is not an ELF file: pass the fw.elf `firmware build` wrote "
+                            f"(GENERATED_DIR/build-{board.name}/fw.elf)")
     exe = shutil.which("qemu-system-arm")
     if not exe:
         raise QemuError("qemu-system-arm not found: install qemu-system-arm (`make setup` does it)")

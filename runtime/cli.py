@@ -349,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--coordinator or LG_COORDINATOR)")
     c.add_argument("--coordinator", metavar="HOST:PORT", help="labgrid coordinator (default: $LG_COORDINATOR, "
                    "else 127.0.0.1:20408)")
-    c.add_argument("--timeout", type=_positive_float, default=10.0, help="--device: seconds to wait for an answer")
+    c.add_argument("--timeout", type=_positive_float, default=10.0,
+                   help="--device: seconds to wait for an answer (default: 10)")
     pv = c.add_mutually_exclusive_group()
     pv.add_argument("--preview", dest="preview", action="store_true", default=None,
                     help="picamera2: show the camera preview with the label (default: when a display is set)")
@@ -375,25 +376,25 @@ def build_parser() -> argparse.ArgumentParser:
                            + ("; with several --place, one per place in order" if many else ""))
         if many:
             c.add_argument("--inputs", type=_positive_int, default=50, help="random inputs to compare (default: 50)")
-            c.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+            c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
             c.add_argument("--images", metavar="DIR", help="compare on every image under DIR instead, "
                            "through the model's own preprocessing (centre crop, resize, quantize)")
             c.add_argument("--labels", help="with --images: the labels file (one class per line); images in "
                            "DIR/<label>/ are labelled, and top-1 accuracy is reported for device and reference")
-        c.add_argument("--timeout", type=_positive_float, default=10.0, help="seconds to wait for an answer")
+        c.add_argument("--timeout", type=_positive_float, default=10.0, help="seconds to wait for an answer (default: 10)")
         c.add_argument("--json", action="store_true", help="machine-readable report")
         c.set_defaults(fn=fn)
     return p
 
 
 def _positive_int(s: str) -> int:
-    """--inputs, --frames, --threads, --top-k: 0 or less would run nothing and report success."""
+    """argparse type: an integer >= 1 (a count; 0 would make the command vacuous)."""
     try:
         v = int(s)
     except ValueError:
-        v = 0
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
+        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
     return v
 
 

@@ -135,3 +135,58 @@ def test_a_closed_pipe_is_not_a_traceback(argv):
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) in (0, 141), err
     assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+@pytest.mark.parametrize("what", ["missing", "not-an-elf"])
+@pytest.mark.parametrize("command", ["run", "size-without-board"])
+def test_firmware_run_and_size_refuse_a_non_elf(tmp_path, what, command):
+    """`firmware run` on a text file used to hand it to QEMU (a register dump, exit 250);
+    `firmware size` without --board asked for a board instead of saying the file is no ELF."""
+    elf = tmp_path / "fw.elf"
+    if what == "not-an-elf":
+        elf.write_text("hello\n")
+    args = ("run", "--board", "qemu-mps2-an500", elf) if command == "run" else ("size", elf)
+    r = run_module("firmware_tools.cli", *args)
+    assert r.returncode == 2
+    assert_clean_error(r, str(elf), "no such ELF file" if what == "missing" else "not an ELF file")
+
+
+def test_firmware_build_unknown_app_lists_the_apps(tmp_path):
+    r = run_module("firmware_tools.cli", "build", "--board", "qemu-mps2-an500", "--app", "nope", tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "invalid choice: 'nope'" in r.stderr and "'bench', 'validate'" in r.stderr
+    from firmware_tools.build import FirmwareBuildError, build_firmware
+    from firmware_tools.boards import get_board
+    with pytest.raises(FirmwareBuildError, match="unknown app 'nope': the apps are bench, validate"):
+        build_firmware(tmp_path, get_board("qemu-mps2-an500"), app="nope")
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("verify", SMALL, "--inputs", "0"), "argument --inputs: must be 1 or more, got 0"),
+    (("verify", SMALL, "--inputs", "-3"), "argument --inputs: must be 1 or more, got -3"),
+    (("emit", SMALL, "-o", "OUT", "--ram-limit", "-5"), "argument --ram-limit: must be 1 or more"),
+    (("fit", "--board", "stm32f746g-disco", "--resolution", "0"), "argument --resolution: expected"),
+    (("fit", "--board", "stm32f746g-disco", "--alpha", "-1"), "argument --alpha: expected"),
+], ids=["verify-0", "verify-negative", "ram-limit-negative", "fit-resolution-0", "fit-alpha-negative"])
+def test_vacuous_or_impossible_counts_are_refused(tmp_path, args, needle):
+    """`verify --inputs 0` used to print BIT-EXACT after comparing nothing (exit 0); `fit
+    --resolution 0` printed a line per empty tensor of every candidate."""
+    r = run_codegen(*[tmp_path / "out" if a == "OUT" else a for a in args])
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert needle in r.stderr.splitlines()[-1], r.stderr
+    assert "BIT-EXACT" not in r.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (("classify", "--source", "synthetic", "--frames", "0"), "argument --frames: must be 1 or more, got 0"),
+    (("classify", "--source", "synthetic", "--frames", "2", "--top-k", "0"), "argument --top-k: must be 1 or more"),
+    (("hil", "validate", "--port", "socket://127.0.0.1:9", "--inputs", "0"),
+     "argument --inputs: must be 1 or more, got 0"),
+], ids=["frames-0", "top-k-0", "hil-inputs-0"])
+def test_runtime_vacuous_counts_are_refused(args, needle):
+    """`hil validate --inputs 0` used to report BIT-EXACT on 0 bytes; `classify --frames 0`
+    a summary of nothing; `--top-k 0` still printed one class."""
+    r = run_module("runtime.cli", *args, "--model", FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert needle in r.stderr.splitlines()[-1], r.stderr
+    assert "BIT-EXACT" not in r.stdout

