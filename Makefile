@@ -13,7 +13,7 @@ demo: setup
 	$(PY) -m firmware_tools.demo $(MODEL)
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 clean:
 	rm -rf $(VENV) out build .pytest_cache

@@ -132,14 +132,6 @@ def _positive_float(s: str) -> float:
     return v
 
 
-def _c_name(s: str) -> str:
-    """--name: the C prefix and the file names, so a C identifier (no path, no leading digit)."""
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", s):
-        raise argparse.ArgumentTypeError(f"expected a C identifier (letters, digits, _; not starting "
-                                         f"with a digit), got {s!r}")
-    return s
-
-
 def cmd_fit(args) -> int:
     import json
 
@@ -211,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
                         "kernels where the target has the DSP extension (cortex-m4/m7/m33), the portable reference "
                         "kernels elsewhere")
-    e.add_argument("--name", default="model", type=_c_name,
+    e.add_argument("--name", default="model",
                    help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
     e.add_argument("--layout", default="plain", choices=LAYOUTS,
                    help="build files besides CMakeLists.txt and mcuforge.mk (always written): arduino "

@@ -169,6 +169,9 @@ def _check_quant(graph: Graph, t: Tensor, problems: list[str]) -> None:
                         + RECONVERT)
     if len(scales) > 1:
         rank = len(t.shape)
+        if rank == 1 and t.shape[0] == len(scales):
+            return    # a vector with one scale per element: an older converter copied the
+            # depthwise filter's quantized_dimension (3) into its bias; the axis can only be 0
         if not 0 <= qn.axis < max(rank, 1):
             problems.append(f"{who} is quantized per channel along axis {qn.axis} but has rank {rank}: "
                             + RECONVERT)

@@ -23,7 +23,11 @@ def _refused(capsys, argv, *words):
 @pytest.mark.parametrize("name", ["1x", "../../escaped", "a-b", "", "x.y"])
 def test_emit_name_must_be_a_c_identifier(tmp_path, capsys, name):
     # was: `--name 1x` wrote 1x_invoke() (not C), `--name ../../escaped` wrote outside -o
-    _refused(capsys, ["emit", MODEL, "-o", str(tmp_path / "out"), "--name", name], "--name", "C identifier")
+    # refused by the generator's check (codegen/pipeline.check_name: also C keywords), one line
+    code = main(["emit", MODEL, "-o", str(tmp_path / "out"), "--name", name])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 1 and "--name" in err and "C identifier" in err, err
     assert not (tmp_path / "out").exists() and not list(tmp_path.parent.glob("escaped*"))
 
 
