@@ -3,22 +3,27 @@
     nice .venv/bin/python benchmarks/fit_cost_model.py --jobs 2
 
 re-measures every core (Cortex-M7, M4, M33 with the DSP kernels, Cortex-M55 with the Helium
-(MVE) kernels, Cortex-M0 with the portable kernels) and rewrites codegen/cost_model.json (the
-coefficients), benchmarks/cost_model_data.json (every measured layer) and
-benchmarks/results_cost_model.md (predicted vs measured for every model x core). Run it after
-any kernel change. `--cores cortex-m7,cortex-m4` re-measures only those cores and keeps the
-others' committed measurements; `--refit-only` refits from the committed measurements without
-QEMU (seconds). Progress is printed per firmware; the wall time is printed at the end and kept
-in the report (about 25 min at --jobs 2 on a loaded 2-core machine; the QEMU counts themselves
-do not depend on the load).
+(MVE) kernels, Cortex-M0 with the portable kernels: codegen/cost_model.py CORES) and rewrites
+codegen/cost_model.json (the coefficients), benchmarks/cost_model_data.json (every measured
+layer) and benchmarks/results_cost_model.md (predicted vs measured for every model x core).
+Run it after any kernel change; then `pytest tests/test_fit.py -k committed` checks every
+measurement is predicted within 15%. 140 firmwares (28 models x 5 cores, the ones a board
+cannot hold skipped before building); measured here: about 27 min at --jobs 2 on the shared
+2-core machine under load 10-20 (4 min for the Cortex-M55, 20 min for the other four cores, 3 min
+for the 3 models added last), printed at the end and kept in the report. QEMU counts do not
+depend on the load.
+
+    --cores cortex-m7,cortex-m4   re-measure only those cores, keep the others' measurements
+    --models NAME,NAME            re-measure only those models (file stems), keep the others
+    --refit-only                  no QEMU: recompute the features, refit, rewrite (seconds)
 
 For each core it builds the bench firmware with per-layer profiling for every bundled and
-shared model (tests/fixtures/models, benchmarks/models) plus a few MobileNet configurations made
-by codegen/architectures.py (random weights: the counts do not depend on them), skips those
-that do not fit the board (flash or RAM), runs each on the core's QEMU board (-icount shift=0)
-and fits per kernel: instructions = a*MACs + b*output bytes + c*input bytes + d
-(codegen/cost_model.py). The report gives, per model and core, the prediction of the full fit
-and of a fit made without that model (held out).
+shared model (tests/fixtures/models, benchmarks/models) plus MobileNet V1/V2 configurations made
+by codegen/architectures.py (random weights: the counts do not depend on them; small ones for
+the 16 KB Cortex-M0 board), skips those that do not fit the board (flash or RAM), runs each on
+the core's QEMU board (-icount shift=0) and fits each kernel's count as a non-negative linear
+combination of codegen/cost_model.py's FEATURES. The report gives, per model and core, the
+prediction of the full fit and of a fit made without that model (held out).
 """
 from __future__ import annotations
 
@@ -124,8 +129,9 @@ def report(rows: list[dict], coeffs: dict, commit: str, skipped: dict, wall: dic
     lines = ["# Cost model: predicted vs measured instructions per inference (QEMU, -icount shift=0)", "",
              f"Fitted at commit {commit} by `{COMMAND}` (re-measures every core, rewrites "
              "codegen/cost_model.json, benchmarks/cost_model_data.json and this file; `--cores` re-measures "
-             "some, `--refit-only` refits the committed measurements without QEMU). Per kernel: "
-             "instructions = a*MACs + b*output bytes + c*input bytes + d (codegen/cost_model.py). "
+             "some, `--refit-only` refits the committed measurements without QEMU). Per kernel (cost_key): "
+             f"instructions = a non-negative linear combination of {', '.join(FEATURES)} "
+             "(codegen/cost_model.py). "
              "'held out' = predicted by a fit made without that model. "
              "tests/test_fit.py checks every row's 'error' is within ±15%.", ""]
     if wall:
@@ -172,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated model names (file stems) to re-measure, keeping the others' rows")
     args = ap.parse_args(argv)
     cores = [c.strip() for c in args.cores.split(",") if c.strip()]
+    if args.jobs < 1:
+        print("--jobs must be at least 1", file=sys.stderr)
+        return 2
     bad = [c for c in cores if c not in CORES]
     if bad:
         print(f"unknown core {', '.join(bad)}: choose from {', '.join(CORES)}", file=sys.stderr)
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         old = {"rows": [dict(r, core="cortex-m7") for r in old], "skipped": []}
     rows = list(old["rows"])
     skipped = {(s["core"], s["model"]): s["why"] for s in old.get("skipped", [])}
-    wall = {} if set(cores) == set(CORES) else dict(old.get("wall", {}))
+    wall = {} if set(cores) == set(CORES) and not args.models else dict(old.get("wall", {}))
     if not args.refit_only:
         t0 = time.perf_counter()
         want = set(args.models.split(",")) if args.models else None
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         for key in sorted(new, key=order.get):
             rows += new[key]
         rows.sort(key=lambda r: list(CORES).index(r["core"]))
-        wall[f"cores {','.join(cores)}"] = (f"{time.perf_counter() - t0:.0f} s at --jobs {args.jobs}"
+        wall[f"cores {','.join(cores)}" + (f" models {args.models}" if args.models else "")] = (f"{time.perf_counter() - t0:.0f} s at --jobs {args.jobs}"
                                             f" ({len(jobs)} firmwares)")
     else:
         t0 = time.perf_counter()
