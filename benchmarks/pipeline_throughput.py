@@ -187,8 +187,12 @@ def timeline_table(model: Path, name: str, frames: int, repeats: int) -> list[st
             extra = cells[("", "process CPU per frame (all threads)", col)][0] - T * threads
             cells[("", "pipeline CPU per frame beyond the bare loop's", col)] = (extra, None)
             cells[("", "estimate, cores to spare: T / (T + own work outside invoke)", col)] = (T / (T + max(own, 0)), None)
-            cells[("", "estimate, as many cores as threads: T / (T + extra / threads)", col)] = (
-                T / (T + max(extra, 0) / threads), None)
+            # from the extra CPU shared out over the interpreter's threads (the best case) to the
+            # extra CPU taken whole from the frame time (XNNPACK's other threads wait at the end of
+            # each operator for the one preempted). Not a bound: at da0de79 the quiet 2-thread Pi 4
+            # preview run lost 556 us a frame (0.822) for 265 us of extra CPU on a 2,571 us invoke
+            cells[("", "estimate, as many cores as threads: T / (T + extra) .. T / (T + extra / threads)",
+                   col)] = ((T / (T + max(extra, 0)), T / (T + max(extra, 0) / threads)), None)
     rows = list(dict.fromkeys((th, st) for th, st, _ in cells))
     lines = [f"### {name}: where a frame's time goes", "",
              "Wall / CPU time of each stage per frame, us (median of "
@@ -200,7 +204,8 @@ def timeline_table(model: Path, name: str, frames: int, repeats: int) -> list[st
         vals = []
         for col in cols:
             w, c = cells[(th, st, col)]
-            vals.append(f"{w:,.3f}" if "ratio" in st or "estimate" in st else f"{w:,.1f}" if c is None else f"{w:,.1f} / {c:,.1f}")
+            vals.append(f"{w[0]:.3f} .. {w[1]:.3f}" if isinstance(w, tuple) else
+                        f"{w:,.3f}" if "ratio" in st or "estimate" in st else f"{w:,.1f}" if c is None else f"{w:,.1f} / {c:,.1f}")
         lines.append(f"| {th} | {st} | " + " | ".join(vals) + " |")
     return lines
 
