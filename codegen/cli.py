@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 import tempfile
@@ -12,6 +11,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CodegenError
 from .build_files import LAYOUTS
+from .cli_main import positive_float, positive_int
 from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
 
 EPILOG = """\
@@ -111,27 +111,6 @@ def _ints(s: str) -> list[int]:
     return vals
 
 
-def _positive_int(s: str) -> int:
-    """argparse type: an integer >= 1 (a count or a byte budget; 0 would make the command vacuous)."""
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        v = 0.0
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
-    return v
-
-
 def cmd_fit(args) -> int:
     import json
 
@@ -217,7 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--input-range", default="auto", choices=("auto", "0:1", "-1:1", "0:255"),
                    help="the float range pixels 0..255 map onto for <name>_input_from_pixels() "
                         "(default: auto, read off the input's quantization)")
-    e.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
+    e.add_argument("--ram-limit", type=positive_int, metavar="BYTES",
                    help="arena budget: if the layer-by-layer arena is larger, run the first stage "
                         "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
                         "instructions; error naming the smallest reachable arena if none fits")
@@ -232,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
-    i.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
+    i.add_argument("--ram-limit", type=positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
     i.set_defaults(fn=cmd_inspect)
 
@@ -241,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "compare every layer's output with TFLite's reference kernels (with --ram-limit, "
                                    "a patch stage's inner layers are never whole: its output is compared).")
     v.add_argument("model", metavar="MODEL")
-    v.add_argument("--inputs", type=_positive_int, default=20, help="random inputs to try (default: 20)")
+    v.add_argument("--inputs", type=positive_int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
                    help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
@@ -249,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
-    v.add_argument("--ram-limit", type=_positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
+    v.add_argument("--ram-limit", type=positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
     _input_shape_option(v)
     v.set_defaults(fn=cmd_verify)
 
@@ -276,11 +255,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="width multipliers (default: 0.25,0.35,0.5,0.75,1.0)")
     f.add_argument("--resolution", type=_ints, default=[96, 128, 160, 192, 224],
                    help="input resolutions (default: 96,128,160,192,224)")
-    f.add_argument("--classes", type=_positive_int, default=1000, help="classifier outputs (default: 1000)")
-    f.add_argument("--latency-ms", type=_positive_float, help="latency budget per inference")
+    f.add_argument("--classes", type=positive_int, default=1000, help="classifier outputs (default: 1000)")
+    f.add_argument("--latency-ms", type=positive_float(), help="latency budget per inference")
     f.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="kernel set (default: the board's CPU's best)")
-    f.add_argument("--cpi", type=_positive_float, default=1.0,
+    f.add_argument("--cpi", type=positive_float(), default=1.0,
                    help="cycles per instruction to convert predicted instructions to time (default: 1; "
                         "calibrate with DWT cycles from `runtime hil profile` on the board)")
     f.add_argument("--sort", default="accuracy", choices=("accuracy", "macs"))

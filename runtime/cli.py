@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
+
+from codegen.cli_main import positive_float, positive_int
+
+_seconds = positive_float("seconds")   # --timeout: nan would never expire (a hang)
 
 EPILOG = """\
 examples:
@@ -332,10 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--labels", help="labels file, one per line (default: class numbers)")
     c.add_argument("--source", default="picamera2", help="picamera2 (default), synthetic[:SEED], images:DIR, "
                    "video:FILE, usb:N")
-    c.add_argument("--threads", type=_positive_int, default=os.cpu_count() or 1,
+    c.add_argument("--threads", type=positive_int, default=os.cpu_count() or 1,
                    help="interpreter threads (default: all cores, %(default)s here)")
-    c.add_argument("--top-k", type=_positive_int, default=3, help="classes to report per frame (default: 3)")
-    c.add_argument("--frames", type=_positive_int, help="stop after N frames (default: until the source ends or Ctrl-C)")
+    c.add_argument("--top-k", type=positive_int, default=3, help="classes to report per frame (default: 3)")
+    c.add_argument("--frames", type=positive_int, help="stop after N frames (default: until the source ends or Ctrl-C)")
     c.add_argument("--json", action="store_true", help="JSON lines on stdout, for other programs")
     c.add_argument("--save", type=_path, metavar="DIR", help="save every frame, annotated, as PNG in DIR")
     c.add_argument("--input-range", default="auto", metavar="auto|0:1|-1:1|0:255",
@@ -349,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "--coordinator or LG_COORDINATOR)")
     c.add_argument("--coordinator", metavar="HOST:PORT", help="labgrid coordinator (default: $LG_COORDINATOR, "
                    "else 127.0.0.1:20408)")
-    c.add_argument("--timeout", type=_positive_float, default=10.0,
+    c.add_argument("--timeout", type=_seconds, default=10.0,
                    help="--device: seconds to wait for an answer (default: 10)")
     pv = c.add_mutually_exclusive_group()
     pv.add_argument("--preview", dest="preview", action="store_true", default=None,
@@ -375,38 +378,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the .tflite the firmware was generated from"
                            + ("; with several --place, one per place in order" if many else ""))
         if many:
-            c.add_argument("--inputs", type=_positive_int, default=50, help="random inputs to compare (default: 50)")
+            c.add_argument("--inputs", type=positive_int, default=50, help="random inputs to compare (default: 50)")
             c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
             c.add_argument("--images", metavar="DIR", help="compare on every image under DIR instead, "
                            "through the model's own preprocessing (centre crop, resize, quantize)")
             c.add_argument("--labels", help="with --images: the labels file (one class per line); images in "
                            "DIR/<label>/ are labelled, and top-1 accuracy is reported for device and reference")
-        c.add_argument("--timeout", type=_positive_float, default=10.0, help="seconds to wait for an answer (default: 10)")
+        c.add_argument("--timeout", type=_seconds, default=10.0, help="seconds to wait for an answer (default: 10)")
         c.add_argument("--json", action="store_true", help="machine-readable report")
         c.set_defaults(fn=fn)
     return p
-
-
-def _positive_int(s: str) -> int:
-    """argparse type: an integer >= 1 (a count; 0 would make the command vacuous)."""
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    """--timeout: nan would never expire (a hang), 0 or less never wait."""
-    try:
-        v = float(s)
-    except ValueError:
-        v = 0.0
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {s!r}")
-    return v
 
 
 def _path(s: str):
