@@ -144,7 +144,7 @@ def result_dict(r, dev=None, clf=None, k=3, saved=None) -> dict:
     d = {"type": "result", "frame": r.frame.index, "name": r.frame.name,
          "top": [{"index": p.index, "label": p.label, "score": round(p.score, 6)} for p in r.top],
          "infer_ms": round(r.infer_ms, 3), "latency_ms": round(r.latency_ms, 3),
-         "fps": round(r.fps, 2), "dropped": r.dropped, "truth": r.frame.truth}
+         "fps": round(r.fps, 2) if r.fps is not None else None, "dropped": r.dropped, "truth": r.frame.truth}
     if dev is not None:
         d["device"] = {"top": [{"index": p.index, "label": p.label, "score": round(p.score, 6)}
                                for p in clf.top(dev.raw, k)],
@@ -159,6 +159,11 @@ def _tops(top) -> str:
     return " | ".join(f"{p.label} {p.score:.2f}" for p in top)
 
 
+def _fps(fps: float | None) -> str:
+    """The frame rate in a 6-wide field; "-" until a rate is measurable (the first frame)."""
+    return f"{fps:6.1f}" if fps is not None else f"{'-':>6}"
+
+
 def result_line(r, dev=None, clf=None, k=3, saved=None) -> str:
     """One frame: index, file name and true label when known, top-k, speed; with a device,
     its top-k beside the Pi's, its time per inference and the link's time."""
@@ -169,7 +174,7 @@ def result_line(r, dev=None, clf=None, k=3, saved=None) -> str:
     if f.truth is not None:
         who += f"[truth {f.truth}{' ok' if r.top[0].label == f.truth else ' MISS'}]  "
     if dev is None:
-        return (f"#{f.index:<5} {who}{_tops(r.top)}   {r.fps:6.1f} FPS  {r.infer_ms:6.2f} ms"
+        return (f"#{f.index:<5} {who}{_tops(r.top)}   {_fps(r.fps)} FPS  {r.infer_ms:6.2f} ms"
                 f"  (latency {r.latency_ms:.1f} ms)")
     verdict = "same" if dev.exact else f"DIFFERS ({dev.differing} output bytes)"
     if dev.first_bad_layer:
