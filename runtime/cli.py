@@ -140,6 +140,48 @@ newest frame is classified and the others are dropped (counted in the summary).
 """
 
 
+HIL_PORTS = """
+--port takes anything pyserial's serial_for_url does: /dev/ttyACM0, COM3, socket://HOST:PORT
+(QEMU's UART: `firmware serve` prints it), rfc2217://HOST:PORT; --place NAME takes
+a labgrid place instead (coordinator: --coordinator or $LG_COORDINATOR).
+"""
+
+HIL_EXAMPLES = {
+    "info": """\
+examples:
+  runtime hil info --port /dev/ttyACM0
+  runtime hil info --port socket://127.0.0.1:4321 --json
+""",
+    "validate": """\
+examples:
+  runtime hil validate --port /dev/ttyACM0 --model model.tflite --inputs 50
+  runtime hil validate --port /dev/ttyACM0 --model model.tflite --images photos/ --labels labels.txt
+  runtime hil validate --place board-a --model a.tflite --place board-b --model b.tflite
+""",
+    "profile": """\
+examples:
+  runtime hil profile --port /dev/ttyACM0 --model model.tflite
+  runtime hil profile --port socket://127.0.0.1:4321 --model model.tflite --json
+""",
+}
+
+HIL_DESCRIPTIONS = {
+    "info": "Ask the device what it runs: board, CPU and clock, the model's sha256, its input and "
+            "output tensors, arena size and kernels.",
+    "validate": "Run inputs (random, or --images) on the device and compare its output, and on a "
+                "difference every layer's, byte for byte with TFLite's reference kernels.",
+    "profile": "Time every layer on the device (cycles on a board, instructions under QEMU): "
+               "each layer's operator, kernel, count and share of the inference.",
+}
+
+HIL_EPILOG = """\
+examples:
+  runtime hil info --port /dev/ttyACM0
+  runtime hil validate --port /dev/ttyACM0 --model model.tflite --inputs 50
+  runtime hil profile --port socket://127.0.0.1:4321 --model model.tflite --json
+""" + HIL_PORTS
+
+
 def result_dict(r, dev=None, clf=None, k=3, saved=None) -> dict:
     d = {"type": "result", "frame": r.frame.index, "name": r.frame.name,
          "top": [{"index": p.index, "label": p.label, "score": round(p.score, 6)} for p in r.top],
@@ -364,12 +406,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="picamera2: show the camera preview with the label (default: when a display is set)")
     pv.add_argument("--no-preview", dest="preview", action="store_false")
     c.set_defaults(fn=cmd_classify)
-    hil = sub.add_parser("hil", help="hardware-in-the-loop validation over a serial link")
+    hil = sub.add_parser("hil", help="hardware-in-the-loop validation over a serial link",
+                         description="Talk to a board running the validation firmware (`firmware build "
+                                     "--app validate`) over a serial link.",
+                         epilog=HIL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     hs = hil.add_subparsers(dest="hil_command", metavar="ACTION")
     for name, fn, help_ in (("info", cmd_info, "what the device runs"),
                             ("validate", cmd_validate, "inputs on the device vs the TFLite reference"),
                             ("profile", lambda a: cmd_validate(a, True), "time per layer")):
-        c = hs.add_parser(name, help=help_)
+        c = hs.add_parser(name, help=help_, description=HIL_DESCRIPTIONS[name], epilog=HIL_EXAMPLES[name]
+                          + HIL_PORTS, formatter_class=argparse.RawDescriptionHelpFormatter)
         where = c.add_mutually_exclusive_group()
         where.add_argument("--port", help="/dev/ttyACM0, socket://127.0.0.1:PORT, rfc2217://...")
         many = name == "validate"
