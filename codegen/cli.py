@@ -18,6 +18,7 @@ EPILOG = """\
 examples:
   codegen inspect --target cortex-m7 model.tflite   layers, kernels, MACs, weights, arena
   codegen emit --target cortex-m7 model.tflite -o out/
+  codegen emit --board stm32f746g-disco model.tflite -o out/   its CPU; patches if the arena exceeds its RAM
   codegen verify model.tflite --inputs 20           host build (the M7's kernels) vs the TFLite reference
   codegen fit --board stm32f746g-disco --latency-ms 200   which MobileNet fits this board
 
@@ -39,8 +40,21 @@ def cmd_emit(args) -> int:
     t0 = time.perf_counter()
     app = AppOptions(labels=read_labels(args.labels) if args.labels else None,
                      input_range=args.input_range, arena_external=args.arena == "external")
-    man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout,
-                   ram_limit=args.ram_limit, input_shapes=args.input_shape, app=app)
+    budget = None
+    if args.board:                    # the board's CPU, and its RAM as the default --ram-limit
+        from .board_budget import for_board
+        args.target, budget = for_board(args.board, args.target, args.kernels)
+    args.target = args.target or DEFAULT_TARGET
+    limit = args.ram_limit if args.ram_limit is not None or budget is None else max(budget.arena, 1)
+    try:
+        man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout,
+                       ram_limit=limit, input_shapes=args.input_shape, app=app)
+    except CodegenError as e:
+        from .board_budget import does_not_fit
+        from .patch_schedule import RamLimitError
+        if budget is None or args.ram_limit is not None or not isinstance(e, RamLimitError):
+            raise
+        raise does_not_fit(budget, e) from None
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
@@ -49,6 +63,9 @@ def cmd_emit(args) -> int:
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
     print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
           (f"the application's, given to {args.name}_init())" if man["arena_external"] else "one static array)"))
+    if budget is not None:
+        print(f"  board         {budget.describe()}" + (f" (--ram-limit {args.ram_limit:,} B given)"
+                                                          if args.ram_limit is not None else ""))
     if "patch_schedule" in man:
         ps = man["patch_schedule"]
         print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
@@ -175,8 +192,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate C sources for MODEL into DIR.")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     e.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    e.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
-                   help=f"CPU the code is for (default: {DEFAULT_TARGET}); " +
+    e.add_argument("--board", metavar="NAME",
+                   help="a board (`firmware boards` lists them): sets --target to its CPU and "
+                        "--ram-limit to its RAM less the reserved stack and the firmware's other data")
+    e.add_argument("--target", choices=list(TARGETS),
+                   help=f"CPU the code is for (default: {DEFAULT_TARGET}, or the --board's); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
