@@ -44,6 +44,9 @@ def cmd_emit(args) -> int:
     if args.board:                    # the board's CPU, and its RAM as the default --ram-limit
         from .board_budget import for_board
         args.target, budget = for_board(args.board, args.target, args.kernels)
+        if args.ram_limit is not None and args.ram_limit > budget.arena:
+            raise CodegenError(f"--ram-limit {args.ram_limit:,} B is more than --board leaves for the arena "
+                               f"({budget.describe()}): lower it, or drop it to use the board's")
     args.target = args.target or DEFAULT_TARGET
     limit = args.ram_limit if args.ram_limit is not None or budget is None else max(budget.arena, 1)
     try:

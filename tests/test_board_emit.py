@@ -72,7 +72,9 @@ def test_a_model_the_board_cannot_hold_is_refused_in_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("argv, words", [
     (["--board", "stm32f746g-disco", "--target", "cortex-m4"], ["--target cortex-m4", "--board", "cortex-m7"]),
     (["--board", "no-such-board"], ["--board", "no-such-board", "firmware boards"]),
-], ids=["conflicting-target", "unknown-board"])
+    (["--board", "qemu-microbit", "--ram-limit", "20000"], ["--ram-limit 20,000 B", "qemu-microbit: 16,384 B RAM",
+                                                             "2,048 B stack", "lower it"]),
+], ids=["conflicting-target", "unknown-board", "limit-over-the-board"])
 def test_bad_board_options_are_refused_in_one_line(tmp_path, capsys, argv, words):
     code, out, err = _emit(capsys, *argv, MODEL, "-o", tmp_path / "o")
     assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists(), err
