@@ -37,6 +37,9 @@ def read_labels(path: str | Path) -> list[str]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise LabelsError(f"labels file {path} is not UTF-8 text: give a text file with one label per "
+                          "line") from None
     while lines and not lines[-1].strip():
         lines.pop()
     numbered = [re.match(r"\s*(\d+)\s*[:\s]\s*(.*)$", ln) for ln in lines]
