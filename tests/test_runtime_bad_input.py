@@ -1,8 +1,9 @@
 """`runtime classify` / `runtime hil validate` with the inputs users get wrong: a --source with
 a negative or non-numeric seed or camera number, a source kind without its argument, an
-unknown source, a labels file that is not text. One line naming the problem, exit code 2,
-never a traceback (a negative seed reached numpy, a non-numeric camera number int(), a binary
-labels file the UTF-8 decoder: three tracebacks)."""
+unknown source, a labels file that is not text, a negative --seed (`hil validate`, and
+`codegen verify` beside it). One line naming the problem, exit code 2, never a traceback (a
+negative seed reached numpy, a non-numeric camera number int(), a binary labels file the UTF-8
+decoder: tracebacks all)."""
 import subprocess
 import sys
 
@@ -65,3 +66,13 @@ def test_classify_cli_bad_seed_and_labels(tmp_path):
     bad.write_bytes(b"\xd9\xff\x00\x80" * 16)
     one_line_error(run("classify", "--model", MODEL, "--labels", bad, "--source", "synthetic", "--frames", 1),
                    "not UTF-8 text")
+
+
+def test_negative_seed_is_one_line_not_numpys_traceback():
+    from runtime.hil.link import HilError
+    from runtime.hil.validate import validate
+    with pytest.raises(HilError, match="--seed -1: give a seed of 0 or more"):
+        validate(None, MODEL, inputs=1, seed=-1)        # refused before the link is used
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "verify", "--seed", "-1", "--inputs", "1", MODEL],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip() == "codegen: error: --seed -1: give a seed of 0 or more", r.stderr
