@@ -76,3 +76,10 @@ def test_negative_seed_is_one_line_not_numpys_traceback():
     r = subprocess.run([sys.executable, "-m", "codegen.cli", "verify", "--seed", "-1", "--inputs", "1", MODEL],
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and r.stderr.strip() == "codegen: error: --seed -1: give a seed of 0 or more", r.stderr
+
+
+def test_absurd_thread_count_is_refused_before_any_thread_starts():
+    """--threads 99999 made the interpreter start 99999 threads: the host ran out, the pipeline
+    could not start its own (a RuntimeError traceback), and the process crashed (SIGSEGV)."""
+    r = run("classify", "--model", MODEL, "--source", "synthetic", "--frames", 1, "--threads", 99999)
+    one_line_error(r, "--threads 99999", "at most 64")
