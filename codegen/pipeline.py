@@ -97,8 +97,8 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
     app: labels, pixel range and arena placement for the application helpers (app_helpers.py)."""
     from .patch_schedule import LayerByLayer, choose_schedule
     check_name(name)
-    check_output_folder(out_dir, name, layout)   # never overwrite the user's own files
     kernels = resolve_kernels(target, kernels)
+    check_output_folder(out_dir, name, layout, target, kernels)   # the user's files, the other models'
     compiled = compile_graph(model_path, kernels, input_shapes)
     if patches is not None:
         from .errors import UnsupportedModelError

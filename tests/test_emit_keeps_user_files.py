@@ -1,7 +1,9 @@
 """`codegen emit -o .` in a project's root used to overwrite the project's own CMakeLists.txt
 (and a model.c, a mcuforge.mk, a `mcuf/` folder) without a word. Emit now refuses in one line,
 before writing anything, to replace a file it did not write; what an earlier emit wrote is
-rewritten as before (re-running emit, several models in one folder, every layout)."""
+rewritten as before (re-running emit, several models in one folder, every layout). A second
+model for another target or kernel set is refused: it would replace the kernel library the
+first one uses."""
 import subprocess
 import sys
 
@@ -46,3 +48,19 @@ def test_emit_rewrites_its_own_output(tmp_path):
     for _ in range(2):
         r = emit("--layout", "platformio", "-o", flat)
         assert r.returncode == 0, r.stderr
+
+
+def test_a_second_model_for_another_core_does_not_replace_the_first_ones_kernels(tmp_path):
+    """Two models share a folder's one kernel library: a cortex-m0plus model emitted beside a
+    cortex-m7 one used to replace the DSP kernels the first calls (it no longer linked)."""
+    out = tmp_path / "gen"
+    assert emit("--name", "a", "-o", out).returncode == 0
+    dsp = sorted(p.name for p in (out / "mcuf" / "src").glob("*_dsp.c"))
+    assert dsp
+    r = emit("--name", "b", "--target", "cortex-m0plus", "-o", out)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "model 'a' for cortex-m7 (dsp kernels)" in r.stderr and "cortex-m0plus (reference kernels)" in r.stderr
+    assert sorted(p.name for p in (out / "mcuf" / "src").glob("*_dsp.c")) == dsp
+    assert not (out / "b.c").exists()
+    assert emit("--name", "b", "-o", out).returncode == 0                 # same target and kernels: fine
+    assert emit("--name", "a", "--target", "cortex-m4", "-o", out).returncode == 2   # b is still cortex-m7
