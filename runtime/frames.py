@@ -366,12 +366,17 @@ def open_source(spec: str, labels: list[str] | None = None, frames: int | None =
     if Path(spec).is_dir():
         return ImageFolderSource(spec, labels)
     kind, _, arg = spec.partition(":")
-    if kind == "synthetic":
+
+    def number(what: str) -> int:      # synthetic:SEED, usb:N, picamera2:N: an integer >= 0
         try:
-            seed = int(arg) if arg else 0
+            n = int(arg) if arg else 0
         except ValueError:
-            raise SourceError(f"synthetic:{arg}: the seed must be an integer") from None
-        return SyntheticSource(seed, frames)
+            n = -1
+        if n < 0:
+            raise SourceError(f"{spec}: the {what} must be an integer, 0 or more")
+        return n
+    if kind == "synthetic":
+        return SyntheticSource(number("seed"), frames)
     if kind == "images" and arg:
         return ImageFolderSource(arg, labels)
     if kind == "video" and arg:
@@ -379,8 +384,12 @@ def open_source(spec: str, labels: list[str] | None = None, frames: int | None =
             return Y4mSource(arg)
         return OpenCVSource(arg, live=False)
     if kind == "usb":
-        return OpenCVSource(int(arg or 0), live=True)
+        return OpenCVSource(number("camera number"), live=True)
     if kind == "picamera2":
         from .picamera import Picamera2Source
-        return Picamera2Source(camera_num=int(arg or 0), preview=preview)
-    raise SourceError(f"unknown source {spec!r}; the sources are:\n{SOURCE_HELP}")
+        return Picamera2Source(camera_num=number("camera number"), preview=preview)
+    if kind in ("images", "video"):
+        raise SourceError(f"{spec}: name the {'folder' if kind == 'images' else 'file'} after the colon, "
+                          f"e.g. {kind}:{'photos/' if kind == 'images' else 'clip.y4m'}")
+    raise SourceError(f"unknown source {spec!r}: use picamera2, synthetic[:SEED], images:DIR (or a bare DIR), "
+                      "video:FILE or usb:N (`runtime classify --help` describes them)")
