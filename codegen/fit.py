@@ -88,7 +88,7 @@ class Fitter:
                  measure_code: bool = True, log=lambda s: None, patches: bool = False):
         from .pipeline import resolve_kernels
         self.board = board
-        self.kernels = kernels or resolve_kernels(board.target)
+        self.kernels = resolve_kernels(board.target, kernels or "auto")   # CodegenError: no DSP for dsp/mve
         self.cost = cost or CostModel.load(target=board.target, kernels=self.kernels)
         self.cpi = cpi
         self.clock = board.clock_hz          # what boards/<name>/board.c sets up

@@ -31,13 +31,15 @@ class Compiled:
 
 def resolve_kernels(target: str, kernels: str = "auto") -> str:
     """The kernel set for `target`: 'auto' gives the target's default. Raises CodegenError for
-    the DSP kernels on a core without the DSP extension (they would not compile there; the
-    host runs them with the intrinsics emulated)."""
+    the DSP kernels, or the Helium ones (which use the DSP kernels where they have none), on a
+    core without the DSP extension (they would not compile there; the host runs them with the
+    intrinsics emulated)."""
     t = get_target(target)
     if kernels == "auto":
         return t.default_kernels
-    if kernels == "dsp" and t.cpu is not None and not t.dsp:
-        raise CodegenError(f"--kernels dsp needs the DSP extension, which {target} does not have: "
+    if kernels in ("dsp", "mve") and t.cpu is not None and not t.dsp:
+        # the Helium set calls the DSP kernels for the layers it has no kernel for
+        raise CodegenError(f"--kernels {kernels} needs the DSP extension, which {target} does not have: "
                            "use --kernels reference (or auto)")
     return kernels
 

@@ -76,6 +76,18 @@ def test_dsp_kernels_never_reach_a_core_without_dsp(tmp_path):
     assert r.returncode != 0 and "need the DSP extension" in r.stderr
 
 
+def test_helium_kernels_never_reach_a_core_without_dsp(tmp_path):
+    """--kernels mve calls the _dsp kernels for the layers it has none for: on a Cortex-M0+ that
+    library cannot compile (emit wrote it, exit 0; `fit --kernels mve` was a FirmwareBuildError
+    traceback, exit 1, after building the bench firmware)."""
+    one_line_error(cli("codegen.cli", "emit", "--target", "cortex-m0plus", "--kernels", "mve", MODEL,
+                       "-o", tmp_path / "o"), "--kernels mve needs the DSP extension", "--kernels reference")
+    assert not (tmp_path / "o" / "model.c").exists()
+    for k in ("mve", "dsp"):
+        one_line_error(cli("codegen.cli", "fit", "--board", "qemu-microbit", "--kernels", k, "--alpha", "0.25",
+                           "--resolution", "32"), f"--kernels {k} needs the DSP extension")
+
+
 def test_verify_checks_the_targets_kernels():
     r = cli("codegen.cli", "verify", MODEL, "--inputs", "2")
     assert r.returncode == 0, r.stderr
