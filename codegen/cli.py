@@ -192,7 +192,14 @@ def _check_fit_request(args, families: list[str]) -> None:
     for f in families:
         for a in args.alpha:
             for r in args.resolution:
-                params = totals(FAMILIES[f](a, r, args.classes))[1]
+                layers = FAMILIES[f](a, r, args.classes)
+                empty = next((n for n, l in enumerate(layers) if 0 in l.out), None)
+                if empty is not None:    # int(32 * alpha) == 0: a tensor of 0 channels
+                    raise CodegenError(
+                        f"{f} alpha {a:g} at {r}x{r}: layer {empty} ({layers[empty].kind}) would have "
+                        f"output {list(layers[empty].out)} (H, W, C), 0 elements; raise --alpha "
+                        "(mobilenet_v1 needs alpha >= 1/32 = 0.03125: its first layer has int(32 * alpha) channels)")
+                params = totals(layers)[1]
                 if params > most:
                     raise CodegenError(
                         f"{f} alpha {a:g} at {r}x{r} with {args.classes:,} classes has {params:,} parameters, "

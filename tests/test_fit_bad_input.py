@@ -19,6 +19,10 @@ def fit(*args):
     (["--alpha", "1e9", "--resolution", "96"], ["alpha 1e+09", "parameters", "lower --alpha or --classes"]),
     (["--alpha", "0.25", "--resolution", "96", "--classes", "99999999"], ["99,999,999 classes", "64 MiB"]),
     (["--alpha", "0.25", "--resolution", "96", "--plot", "fit.txt"], ["--plot fit.txt", ".png"]),
+    # int(32 * 0.03) = 0 channels: was three 'tensor ... is read before any operator writes it:
+    # re-export the model from the converter' lines about fit's own synthetic model
+    (["--family", "mobilenet_v1", "--alpha", "0.03", "--resolution", "32"],
+     ["mobilenet_v1 alpha 0.03", "layer 0 (conv)", "[16, 16, 0]", "alpha >= 1/32"]),
     (["--alpha", "0.25", "--resolution", "96", "--plot", "no/such/folder/fit.png"], ["no folder no/such/folder"]),
 ])
 def test_fit_refuses_in_one_line_before_any_work(args, words):
