@@ -105,11 +105,13 @@ def run_qemu(board: Board, elf: str | Path, timeout: float = 300,
     try:
         while (remaining := deadline - time.perf_counter()) > 0:
             try:
-                line = lines.get(timeout=remaining)
+                # a --timeout of centuries waits as long as the platform can (queue.get raised
+                # OverflowError above threading.TIMEOUT_MAX, about 292 years)
+                line = lines.get(timeout=min(remaining, threading.TIMEOUT_MAX))
             except queue.Empty:
                 break
             if line is None:      # QEMU closed its console: it is exiting
-                proc.wait(timeout=max(1.0, deadline - time.perf_counter()))
+                proc.wait(timeout=min(max(1.0, deadline - time.perf_counter()), threading.TIMEOUT_MAX))
                 exited = True
                 break
             line = line.replace("\r", "")

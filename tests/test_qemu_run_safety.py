@@ -145,3 +145,11 @@ def test_run_still_runs_its_own_board_and_an_unrecorded_elf(elfs, tmp_path):
                    check=True)
     r = firmware("run", "--board", BOARD, bare)
     assert r.returncode == 0 and "done" in r.stdout.split(), (r.stdout, r.stderr)
+
+
+@pytest.mark.parametrize("value", ["1e10", "1e308"])
+def test_run_timeout_of_centuries_runs_to_the_end(elfs, value):
+    """A finite --timeout above threading.TIMEOUT_MAX (~292 years) was an OverflowError
+    traceback from queue.get, exit 1; it now waits for the firmware as any long timeout."""
+    r = firmware("run", "--board", BOARD, "--timeout", value, elfs["bench"])
+    assert r.returncode == 0 and "done" in r.stdout.split(), (r.stdout, r.stderr)
