@@ -52,6 +52,16 @@ void mcuf_depthwise_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias,
                                 const int32_t *multiplier, const int32_t *shift,
                                 int8_t *output);
+/* The same on cores with the DSP extension (optimized/mcuf_conv_wzp_s8_dsp.c): int16 weights
+ * with the weight offset folded in, in the layouts of codegen/ops/legacy.py; the output
+ * stage's multiplier and shift byte (mcuf_dsp.h). scratch: one int16 im2col column. */
+void mcuf_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
+                          const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
+                          int8_t *output, int16_t *scratch);
+void mcuf_depthwise_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                    const int16_t *filter, const int32_t *bias,
+                                    const int32_t *multiplier, const int8_t *shift,
+                                    int8_t *output);
 
 /* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
 void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
