@@ -12,6 +12,7 @@ from ..graph import Graph, Operator, Tensor
 from .common import _bias, _t
 from .convolution import _conv_common
 from .fully_connected import lower_fully_connected
+from .heads import MAX_LEFT_SHIFT
 from .pooling import lower_pool
 from .registry import ConstArray, Step, register_kernel
 
@@ -69,7 +70,7 @@ def depthwise_conv_wzp_s8_dsp_weights(w: np.ndarray, filter_offset: int) -> np.n
 def _dsp_output_stage(op: Operator, p: dict, mult: int, shift: int, bound: int):
     """The optimized kernels' output constants (mcuf_dsp.h) of a per-tensor multiplier for
     accumulators |acc| <= bound, or None where twice the accumulator may not fit int32."""
-    if 2 * bound >= 2**31:
+    if 2 * bound >= 2**31 or shift > MAX_LEFT_SHIFT:   # the latter: refused by the reference path
         return None
     m, b = (q.fast_requant_constants(mult, shift, p["output_offset"])
             if q.fast_requant_exact_for(shift, bound, p["output_offset"])

@@ -227,6 +227,21 @@ typedef struct {
 } mcuf_mean_params;
 
 void mcuf_mean_s8(const mcuf_mean_params *p, const int8_t *input, int8_t *output);
+/* The same on cores with the DSP extension (optimized/mcuf_mean_s8_dsp.c): four channels per
+ * load, summed in 16-bit lanes (SXTAB16); multiplier and shift are the optimized kernels'
+ * output constants (mcuf_dsp.h: a shift byte, fast constants where the generator proved them
+ * exact for |sum - zero_sum| <= 255 * count, the output zero point carried in their rounding
+ * term; TFLite's formula otherwise). */
+typedef struct {
+    uint32_t batches;
+    uint32_t count;
+    uint32_t channels;
+    int32_t zero_sum;          /* input zero point * count */
+    int32_t multiplier, shift;
+    int32_t output_zero_point;
+} mcuf_mean_dsp_params;
+
+void mcuf_mean_s8_dsp(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t *output);
 
 typedef struct {
     uint32_t size;
