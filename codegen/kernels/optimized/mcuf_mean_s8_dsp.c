@@ -77,27 +77,32 @@ static int32_t sum_contiguous(const int8_t *in, uint32_t n)
     return s;
 }
 
-void mcuf_mean_s8_dsp(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t *output)
+MCUF_INLINE void body(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t *output,
+                      const int fast)
 {
-    const mcuf_out_stage o = {p->output_zero_point, -128, 127, 2 * p->output_zero_point + 1,
-                              mcuf_requant_is_fast(p->shift)};
+    const mcuf_out_stage o = {p->output_zero_point, -128, 127, 2 * p->output_zero_point + 1, fast};
     const int8_t b = (int8_t)p->shift;
     const mcuf_requant q = mcuf_requant_at(o, &p->multiplier, &b, 0);
+    const int32_t zero_sum = p->zero_sum;
     const uint32_t count = p->count, ch = p->channels, c4 = ch & ~3u;
     for (uint32_t batch = 0; batch < p->batches; ++batch) {
         const int8_t *in = input + batch * count * ch;
         if (ch == 1) {
-            *output++ = out_of(o, &q, sum_contiguous(in, count), p->zero_sum);
+            *output++ = out_of(o, &q, sum_contiguous(in, count), zero_sum);
             continue;
         }
         uint32_t c = 0;
         for (; c < c4; c += 4, output += 4) {
             int32_t s[4] = {0, 0, 0, 0};
-            for (uint32_t r = 0; r < count; r += RUN) {
-                run4(in + r * ch + c, count - r < RUN ? count - r : RUN, ch, s);
+            if (count <= RUN) {
+                run4(in + c, count, ch, s);
+            } else {
+                for (uint32_t r = 0; r < count; r += RUN) {
+                    run4(in + r * ch + c, count - r < RUN ? count - r : RUN, ch, s);
+                }
             }
-            const int8_t y0 = out_of(o, &q, s[0], p->zero_sum), y1 = out_of(o, &q, s[1], p->zero_sum);
-            const int8_t y2 = out_of(o, &q, s[2], p->zero_sum), y3 = out_of(o, &q, s[3], p->zero_sum);
+            const int8_t y0 = out_of(o, &q, s[0], zero_sum), y1 = out_of(o, &q, s[1], zero_sum);
+            const int8_t y2 = out_of(o, &q, s[2], zero_sum), y3 = out_of(o, &q, s[3], zero_sum);
             mcuf_write32(output, (uint32_t)(uint8_t)y0 | (uint32_t)(uint8_t)y1 << 8 |
                                      (uint32_t)(uint8_t)y2 << 16 | (uint32_t)(uint8_t)y3 << 24);
         }
@@ -106,7 +111,16 @@ void mcuf_mean_s8_dsp(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t
             for (uint32_t i = 0; i < count; ++i) {
                 s += in[i * ch + c];
             }
-            *output++ = out_of(o, &q, s, p->zero_sum);
+            *output++ = out_of(o, &q, s, zero_sum);
         }
+    }
+}
+
+void mcuf_mean_s8_dsp(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t *output)
+{
+    if (mcuf_requant_is_fast(p->shift)) {
+        body(p, input, output, 1);
+    } else {
+        body(p, input, output, 0);
     }
 }
