@@ -1,6 +1,6 @@
 """The _dsp kernels of legacy uint8 convolutions (mcuf_conv_wzp_s8_dsp,
-mcuf_depthwise_conv_wzp_s8_dsp) and of MEAN (mcuf_mean_s8_dsp) against TFLite's reference
-kernels over a shape sweep: odd channel counts, small and large planes, strides, paddings,
+mcuf_depthwise_conv_wzp_s8_dsp) and of MEAN (mcuf_mean_s8_dsp), and the contiguous-row paths of
+mcuf_mul_s8_dsp / mcuf_add_s8_dsp, against TFLite's reference kernels over a shape sweep: odd channel counts, small and large planes, strides, paddings,
 dilations, zero points at both ends; once on the host (the DSP intrinsics emulated in C,
 every layer compared by verify) and once on QEMU's Cortex-M7 (the whole sweep in one
 firmware image, tests/mve_sweep.py)."""
@@ -46,6 +46,24 @@ MEAN = [
     ((1, 5, 7, 6), (2, 3)),
 ]
 
+# MUL: shape_a, shape_b, const_b, act; ADD: shape, act (tests/opmodels.py)
+ELEMENTWISE = [
+    ("MUL", (1, 6, 6, 13), (1, 1, 1, 13), False, "RELU6"),   # squeeze-excite scaling
+    ("MUL", (1, 5, 5, 16), (1, 1, 1, 16), False, "NONE"),
+    ("MUL", (1, 3, 7, 5), (1, 3, 7, 5), True, "NONE"),        # equal shapes (x * sigmoid(x))
+    ("MUL", (1, 1, 1, 13), (), True, "NONE"),                  # a scalar: strided, not a row
+    ("ADD", (1, 6, 6, 5), "RELU6"),
+    ("ADD", (1, 4, 4, 16), "NONE"),
+    ("ADD", (1, 3, 3, 7), "RELU"),
+]
+
+
+def elementwise_model(case) -> bytes:
+    if case[0] == "MUL":
+        _, a, b, const_b, act = case
+        return opmodels.mul_model(seed("ewdsp", case), shape_a=a, shape_b=b, const_b=const_b, act=act)
+    return opmodels.add_model(seed("ewdsp", case), shape=case[1], act=case[2])
+
 
 def conv_model(case) -> bytes:
     kind, h, w, c, out_c, k, stride, padding, dilation, act, in_zp, w_zp = case
@@ -81,7 +99,7 @@ def m7_sweep(tmp_path_factory):
     """Every CONV and MEAN case in one Cortex-M7 image, --kernels dsp, two inputs each."""
     work = tmp_path_factory.mktemp("legacy_dsp")
     models = []
-    for i, data in enumerate([*map(conv_model, CONV), *map(mean_model, MEAN)]):
+    for i, data in enumerate([*map(conv_model, CONV), *map(mean_model, MEAN), *map(elementwise_model, ELEMENTWISE)]):
         path = work / f"case{i}.tflite"
         path.write_bytes(data)
         models.append(path)
@@ -91,14 +109,22 @@ def m7_sweep(tmp_path_factory):
 
 def test_sweep_takes_the_dsp_kernels(m7_sweep):
     _, mans, _ = m7_sweep
-    kernels = [next(l["kernel"] for l in m["layers"] if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN"))
+    kernels = [[l["kernel"] for l in m["layers"] if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "MUL", "ADD")][-1]
                for m in mans]
     want = [("mcuf_conv_wzp_s8_dsp" if c[0] == "CONV_2D" else "mcuf_depthwise_conv_wzp_s8_dsp") for c in CONV]
-    assert kernels == want + ["mcuf_mean_s8_dsp"] * len(MEAN)
+    want += ["mcuf_mean_s8_dsp"] * len(MEAN) + [f"mcuf_{c[0].lower()}_s8_dsp" for c in ELEMENTWISE]
+    assert kernels == want
 
 
-@pytest.mark.parametrize("i", range(len(CONV) + len(MEAN)),
-                         ids=lambda i: _id(CONV[i]) if i < len(CONV) else "MEAN-" + _id(MEAN[i - len(CONV)]))
+def _sweep_id(i):
+    if i < len(CONV):
+        return _id(CONV[i])
+    if i < len(CONV) + len(MEAN):
+        return "MEAN-" + _id(MEAN[i - len(CONV)])
+    return _id(ELEMENTWISE[i - len(CONV) - len(MEAN)])
+
+
+@pytest.mark.parametrize("i", range(len(CONV) + len(MEAN) + len(ELEMENTWISE)), ids=_sweep_id)
 def test_dsp_kernel_on_cortex_m7_equals_tflite(m7_sweep, i):
     models, mans, outs = m7_sweep
     ref = ReferenceModel(models[i])
