@@ -9,8 +9,9 @@
  * generator's multiplier and shift byte (fast constants where provably exact for the
  * accumulator's bound, TFLite's formula otherwise), and the activation's clamp. The walk is
  * the reference's (BroadcastBinaryFunction4DSlow order); its innermost dimension runs with
- * the two inputs' strides. Where both strides are 1 (equal shapes, and the squeeze-excite
- * broadcast [1, H, W, C] x [1, 1, 1, C]) a row with fast constants takes row_mul / row_add:
+ * the two inputs' strides. With fast constants, equal shapes run as one row, and where both
+ * innermost strides are 1 (the squeeze-excite broadcast [1, H, W, C] x [1, 1, 1, C]) each row
+ * takes it too -- row_mul / row_add:
  * MUL four elements per word pair (SXTB16, SADD16 of the offsets and of itself for the
  * doubling, SMULBB / SMULTT), ADD a tight loop of table look-ups, both storing a word per
  * four outputs. Same results as mcuf_add_s8 / mcuf_mul_s8, byte for byte. */
@@ -127,6 +128,19 @@ static __attribute__((noinline)) void row_add(const int8_t *a, const int8_t *b, 
     }
 }
 
+/* Is an input laid out as the output (row-major, no broadcast dimension of extent > 1)? */
+MCUF_INLINE int dense(const mcuf_elementwise_dsp_params *p, const uint32_t *stride)
+{
+    uint32_t want = 1;
+    for (int d = 3; d >= 0; --d) {
+        if (p->out_dims[d] > 1 && stride[d] != want) {
+            return 0;
+        }
+        want *= p->out_dims[d];
+    }
+    return 1;
+}
+
 MCUF_INLINE void walk(const mcuf_elementwise_dsp_params *p, const int8_t *in1, const int8_t *in2,
                       const int32_t *t1, const int32_t *t2, int8_t *out, const int mul)
 {
@@ -134,6 +148,15 @@ MCUF_INLINE void walk(const mcuf_elementwise_dsp_params *p, const int8_t *in1, c
     const mcuf_requant q = stage_of(p, &o);
     const int32_t off1 = p->input1_offset, off2 = p->input2_offset;
     const uint32_t n3 = p->out_dims[3], s13 = p->stride1[3], s23 = p->stride2[3];
+    if (q.round && dense(p, p->stride1) && dense(p, p->stride2)) {   /* equal shapes: one row */
+        const uint32_t total = (uint32_t)p->out_dims[0] * p->out_dims[1] * p->out_dims[2] * n3;
+        if (mul) {
+            row_mul(in1, in2, out, total, off1, off2, q, o.act_min, o.act_max);
+        } else {
+            row_add(in1, in2, out, total, t1, t2, q, o.act_min, o.act_max);
+        }
+        return;
+    }
     for (uint32_t n = 0; n < p->out_dims[0]; ++n) {
         for (uint32_t y = 0; y < p->out_dims[1]; ++y) {
             for (uint32_t x = 0; x < p->out_dims[2]; ++x) {
