@@ -34,8 +34,16 @@ def _k4(p: dict) -> int:
 register_kernel("mcuf_conv_wzp_s8_dsp", scratch=conv_wzp_s8_dsp_get_buffer_size,
                 weight_layout="int16 channel pairs interleaved per 4 taps, w - zero point, "
                               "SXTB16 order per 4 channels", family=F)
-register_kernel("mcuf_depthwise_conv_wzp_s8_dsp",
-                weight_layout="int16 [KH][KW][C], w - zero point, SXTB16 order per 4 channels", family=F)
+def depthwise_conv_wzp_s8_dsp_get_buffer_size(p: dict) -> int:
+    """k_h input rows padded to the output row's span: (out_w - 1) * stride_w +
+    (k_w - 1) * dil_w + 1 pixels of in_c bytes each."""
+    pw = (p["out_w"] - 1) * p["stride_w"] + (p["k_w"] - 1) * p["dil_w"] + 1
+    return p["k_h"] * pw * p["in_c"]
+
+
+register_kernel("mcuf_depthwise_conv_wzp_s8_dsp", scratch=depthwise_conv_wzp_s8_dsp_get_buffer_size,
+                weight_layout="int16 pairs in words: per 4 channels [KH][KW][4] (SXTB16 order), "
+                              "then the tail's [KH][KW][C % 4]; 2 * (w - zero point)", family=F)
 
 
 def _sxtb16_order(n: int) -> np.ndarray:
@@ -62,9 +70,18 @@ def conv_wzp_s8_dsp_weights(w: np.ndarray, filter_offset: int) -> np.ndarray:
 
 
 def depthwise_conv_wzp_s8_dsp_weights(w: np.ndarray, filter_offset: int) -> np.ndarray:
-    """int8 [1][KH][KW][C] -> int16 [KH][KW][C] of mcuf_depthwise_conv_wzp_s8_dsp:
-    2 * (w + filter_offset), the channels in _sxtb16_order."""
-    return 2 * (w.astype(np.int16) + filter_offset)[..., _sxtb16_order(w.shape[-1])].reshape(-1)
+    """int8 [1][KH][KW][C] -> the words of mcuf_depthwise_conv_wzp_s8_dsp: int16
+    2 * (w + filter_offset), per group of four channels all its taps in order, each tap's four
+    in SXTB16 order (c0, c2, c1, c3); then the C % 4 tail channels as [KH][KW][tail]; two int16
+    a little-endian word (a zero pads the last)."""
+    taps, c = w.shape[1] * w.shape[2], w.shape[3]
+    ww = 2 * (w.astype(np.int16) + filter_offset).reshape(taps, c)
+    g = c // 4 * 4
+    groups = ww[:, :g].reshape(taps, g // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+    flat = np.concatenate([groups, ww[:, g:].reshape(-1)]).astype(np.int16)
+    if flat.size % 2:
+        flat = np.append(flat, np.int16(0))
+    return flat.astype("<i2").view("<i4")
 
 
 def _dsp_output_stage(op: Operator, p: dict, mult: int, shift: int, bound: int):
@@ -148,7 +165,7 @@ def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
         return None
     n = op.index
     if depthwise:
-        filt = ConstArray(f"op{n}_filter", "int16_t", depthwise_conv_wzp_s8_dsp_weights(w.data, p["filter_offset"]))
+        filt = ConstArray(f"op{n}_filter", "int32_t", depthwise_conv_wzp_s8_dsp_weights(w.data, p["filter_offset"]))
     else:
         filt = ConstArray(f"op{n}_filter", "int16_t", conv_wzp_s8_dsp_weights(w.data, p["filter_offset"]))
     bias2 = 2 * bias.astype(np.int64)
@@ -158,6 +175,6 @@ def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
     taps = p["k_h"] * p["k_w"] * (1 if depthwise else p["filter_in_c"])
     kernel = "mcuf_depthwise_conv_wzp_s8_dsp" if depthwise else "mcuf_conv_wzp_s8_dsp"
     args = [("in", x.index), ("const", filt), ("const", b), ("const", rq[0]), ("const", rq[1]),
-            ("out", y.index)] + ([] if depthwise else [("scratch",)])
+            ("out", y.index), ("scratch",)]
     return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index,
                 p["out_h"] * p["out_w"] * p["out_c"] * taps, [filt, b, *rq])

@@ -54,14 +54,16 @@ void mcuf_depthwise_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input,
                                 int8_t *output);
 /* The same on cores with the DSP extension (optimized/mcuf_conv_wzp_s8_dsp.c): int16 weights
  * with the weight offset folded in, in the layouts of codegen/ops/legacy.py; the output
- * stage's multiplier and shift byte (mcuf_dsp.h). scratch: one int16 im2col column. */
+ * stage's multiplier and shift byte (mcuf_dsp.h). scratch: two int16 im2col columns. The
+ * depthwise filter: int16 pairs packed in words (word aligned); its scratch: k_h padded input
+ * rows (codegen/ops/legacy.py: depthwise_conv_wzp_s8_dsp_get_buffer_size). */
 void mcuf_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
                           const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                           int8_t *output, int16_t *scratch);
 void mcuf_depthwise_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
-                                    const int16_t *filter, const int32_t *bias,
+                                    const int32_t *filter, const int32_t *bias,
                                     const int32_t *multiplier, const int8_t *shift,
-                                    int8_t *output);
+                                    int8_t *output, int16_t *scratch);
 
 /* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
 void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,

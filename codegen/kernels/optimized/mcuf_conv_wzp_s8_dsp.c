@@ -14,9 +14,13 @@
  * SXTB16 gives it, (c0, c2, c1, c3), the rest in order, and the weight rows are permuted the
  * same way (conv_wzp_s8_dsp_weights). Channel pairs' rows are interleaved per 4 values, so
  * one step -- 8 MACs -- is 2 column words, 4 weight words and 4 SMLAD.
- * DEPTHWISE_CONV_2D (mcuf_depthwise_conv_wzp_s8_dsp, depth multiplier 1): four channels at a
- * time, per in-bounds tap one input word, two SXTB16 + SADD16, two weight words (int16
- * [tap][in_c], each group of four channels as (c0, c2, c1, c3)) and four SMLAxy.
+ * DEPTHWISE_CONV_2D (mcuf_depthwise_conv_wzp_s8_dsp, depth multiplier 1): per output row, its
+ * k_h input rows copied into `scratch` padded with the input zero point (x + input_offset = 0
+ * there, which is what a skipped tap adds), so that every window is whole and takes the bias
+ * with the input offset folded in, 2 * (bias + input_offset * sum W). Four channels at a
+ * time, per tap one input word, two SXTB16, two weight words (per group of four channels its
+ * taps in order, each (c0, c2) (c1, c3)) and four SMLAxy; 3x3 unrolled. Fast constants: SSAT
+ * per output, the activation's clamp per word (SSUB8 / SEL).
  * The output stage is the optimized kernels' (mcuf_dsp.h: fast constants where the generator
  * proved them exact for the layer's accumulator bound, TFLite's formula otherwise). */
 #include "mcuf_dsp.h"
@@ -148,91 +152,120 @@ void mcuf_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
     }
 }
 
-/* The first tap index t >= 0 with 0 <= i0 + t * d < n, and one past the last. */
-MCUF_INLINE void tap_range(int i0, int d, int k, int n, int *lo, int *hi)
-{
-    int a = 0, b = k;
-    while (a < k && i0 + a * d < 0) {
-        ++a;
-    }
-    while (b > a && i0 + (b - 1) * d >= n) {
-        --b;
-    }
-    *lo = a;
-    *hi = b;
-}
+/* One tap of four channels: their input word (SXTB16 order) times the tap's weight pairs
+ * (w0 = (W0, W2), w1 = (W1, W3)). */
+#define TAP4(v, w0, w1)                                                              \
+    do {                                                                             \
+        const uint32_t e_ = mcuf_sxtb16(v), o_ = mcuf_sxtb16_ror8(v);                \
+        a0 = mcuf_smlabb(e_, (uint32_t)(w0), a0);                                    \
+        a2 = mcuf_smlatt(e_, (uint32_t)(w0), a2);                                    \
+        a1 = mcuf_smlabb(o_, (uint32_t)(w1), a1);                                    \
+        a3 = mcuf_smlatt(o_, (uint32_t)(w1), a3);                                    \
+    } while (0)
 
-/* Four channels' doubled accumulators over the in-bounds taps; `border`: add the input
- * offset to each loaded input (an interior window has it in its bias instead). */
-MCUF_INLINE void taps4(const int8_t *in_row, const int16_t *w_row, int rows, int nx, int32_t row_step,
-                       int32_t col_step, int w_row_step, int ch, uint32_t off2, int border, int32_t a[4])
+/* The k_h input rows of output row oy, each padded to pw pixels, into rows (row r at
+ * r * pw * ch): pixels outside the input hold the input zero point, whose x + input_offset
+ * is 0 -- what TFLite's skipped taps contribute. */
+static void padded_rows(const mcuf_conv_params *p, const int8_t *input, int oy, int pw, int8_t *rows)
 {
-    int32_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
-    for (int ky = 0; ky < rows; ++ky, in_row += row_step, w_row += w_row_step) {
-        const int8_t *in = in_row;
-        const int16_t *w = w_row;
-        for (int kx = 0; kx < nx; ++kx, in += col_step, w += ch) {
-            const uint32_t v = mcuf_read32(in);
-            uint32_t e = mcuf_sxtb16(v), od = mcuf_sxtb16_ror8(v);
-            if (border) {
-                e = mcuf_sadd16(e, off2);
-                od = mcuf_sadd16(od, off2);
+    const int ch = p->in_c;
+    const int32_t row_bytes = (int32_t)pw * ch, in_bytes = (int32_t)p->in_w * ch;
+    const uint32_t zp4 = mcuf_splat4_s8(-p->input_offset);
+    const int ix0 = -p->pad_left;   /* input column of padded pixel 0 */
+    for (int ky = 0; ky < p->k_h; ++ky, rows += row_bytes) {
+        const int iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+        /* padded bytes [0, lo) and [hi, row_bytes) are padding, [lo, hi) input bytes */
+        int32_t lo = 0, hi = 0;
+        if (iy >= 0 && iy < p->in_h) {
+            const int first = ix0 < 0 ? -ix0 : 0;                     /* padded pixel of input column 0 or ix0 */
+            const int last = p->in_w - ix0 < pw ? p->in_w - ix0 : pw; /* one past the last input pixel */
+            lo = (int32_t)first * ch;
+            hi = last > first ? (int32_t)last * ch : lo;
+            const int8_t *src = input + (int32_t)iy * in_bytes + (int32_t)(first + ix0) * ch;
+            int32_t i = lo;
+            for (; i + 4 <= hi; i += 4, src += 4) {
+                mcuf_write32(rows + i, mcuf_read32(src));
             }
-            const uint32_t we = mcuf_read32(w), wo = mcuf_read32(w + 2);
-            a0 = mcuf_smlabb(e, we, a0);
-            a2 = mcuf_smlatt(e, we, a2);
-            a1 = mcuf_smlabb(od, wo, a1);
-            a3 = mcuf_smlatt(od, wo, a3);
+            for (; i < hi; ++i) {
+                rows[i] = *src++;
+            }
+        }
+        int32_t i = 0;
+        for (; i + 4 <= lo; i += 4) {
+            mcuf_write32(rows + i, zp4);
+        }
+        for (; i < lo; ++i) {
+            rows[i] = (int8_t)zp4;
+        }
+        for (i = hi; i + 4 <= row_bytes; i += 4) {
+            mcuf_write32(rows + i, zp4);
+        }
+        for (; i < row_bytes; ++i) {
+            rows[i] = (int8_t)zp4;
         }
     }
-    a[0] = a0;
-    a[1] = a1;
-    a[2] = a2;
-    a[3] = a3;
 }
 
-MCUF_INLINE void depthwise_body(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
-                                const int32_t *bias2, const mcuf_requant q, int8_t *output, const int fast)
+MCUF_INLINE void depthwise_body(const mcuf_conv_params *p, const int8_t *input, const int32_t *filter,
+                                const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                                const mcuf_requant q, int8_t *output, int8_t *scratch, const int fast)
 {
     const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
-    const int ch = p->in_c, c4 = ch & ~3;
-    const uint32_t off2 = pair_of(p->input_offset);
-    const int32_t row_step = (int32_t)p->dil_h * p->in_w * ch, col_step = (int32_t)p->dil_w * ch;
-    const int w_row_step = p->k_w * ch;
+    const int ch = p->in_c, c4 = ch & ~3, taps = p->k_h * p->k_w, tail = ch - c4;
+    const int three = p->k_h == 3 && p->k_w == 3;
+    const int pw = (p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+    const int32_t row_step = (int32_t)pw * ch, col_step = (int32_t)p->dil_w * ch;
+    const int32_t px_step = (int32_t)p->stride_w * ch;
+    const int16_t *tail_w = (const int16_t *)(const void *)(filter + (c4 / 4) * taps * 2);
+    const int32_t *b = bias2 + ch;   /* every window has the input offset folded into its bias */
+    /* the general stage's constants (shift b + 1) for the per-word clamp */
+    const mcuf_requant qc = mcuf_requant_at(mcuf_out_stage_of(p, 0), multiplier, shift, 0);
+    const int act = p->act_min > -128 || p->act_max < 127;
+    const uint32_t lo4 = mcuf_splat4_s8(p->act_min), hi4 = mcuf_splat4_s8(p->act_max);
     for (int oy = 0; oy < p->out_h; ++oy) {
-        const int iy0 = oy * p->stride_h - p->pad_top;
-        int ky0, ky1;
-        tap_range(iy0, p->dil_h, p->k_h, p->in_h, &ky0, &ky1);
-        for (int ox = 0; ox < p->out_w; ++ox, output += ch) {
-            const int ix0 = ox * p->stride_w - p->pad_left;
-            int kx0, kx1;
-            tap_range(ix0, p->dil_w, p->k_w, p->in_w, &kx0, &kx1);
-            const int8_t *in0 = input + ((int32_t)(iy0 + ky0 * p->dil_h) * p->in_w +
-                                         (ix0 + kx0 * p->dil_w)) * ch;
-            const int16_t *w0 = filter + (int32_t)(ky0 * p->k_w + kx0) * ch;
-            const int rows = ky1 - ky0, nx = kx1 - kx0;
-            const int border = rows != p->k_h || nx != p->k_w;
-            const int32_t *b = border ? bias2 : bias2 + ch;
-            int c = 0;
-            for (; c < c4; c += 4) {
-                int32_t a[4] = {b[c], b[c + 1], b[c + 2], b[c + 3]};
-                if (border) {
-                    taps4(in0 + c, w0 + c, rows, nx, row_step, col_step, w_row_step, ch, off2, 1, a);
+        padded_rows(p, input, oy, pw, scratch);
+        const int8_t *in0 = scratch;
+        for (int ox = 0; ox < p->out_w; ++ox, output += ch, in0 += px_step) {
+            const int32_t *w = filter;
+            for (int c = 0; c < c4; c += 4, w += 2 * taps) {
+                int32_t a0 = b[c], a1 = b[c + 1], a2 = b[c + 2], a3 = b[c + 3];
+                const int8_t *in = in0 + c;
+                if (three) {   /* unrolled, constant weight offsets */
+                    const int32_t cs2 = 2 * col_step;
+                    for (int ky = 0; ky < 3; ++ky, in += row_step) {
+                        const int32_t *wr = w + 6 * ky;
+                        TAP4(mcuf_read32(in), wr[0], wr[1]);
+                        TAP4(mcuf_read32(in + col_step), wr[2], wr[3]);
+                        TAP4(mcuf_read32(in + cs2), wr[4], wr[5]);
+                    }
                 } else {
-                    taps4(in0 + c, w0 + c, rows, nx, row_step, col_step, w_row_step, ch, off2, 0, a);
+                    const int32_t *wr = w;
+                    for (int ky = 0; ky < p->k_h; ++ky, in += row_step) {
+                        for (int kx = 0; kx < p->k_w; ++kx, wr += 2) {
+                            TAP4(mcuf_read32(in + kx * col_step), wr[0], wr[1]);
+                        }
+                    }
                 }
-                const int8_t y0 = mcuf_out_x2(o, a[0], &q), y1 = mcuf_out_x2(o, a[1], &q);
-                const int8_t y2 = mcuf_out_x2(o, a[2], &q), y3 = mcuf_out_x2(o, a[3], &q);
-                mcuf_write32(output + c, (uint32_t)(uint8_t)y0 | (uint32_t)(uint8_t)y1 << 8 |
-                                             (uint32_t)(uint8_t)y2 << 16 | (uint32_t)(uint8_t)y3 << 24);
+                if (q.round) {   /* fast constants: SSAT each, the activation per word */
+                    const uint32_t y = mcuf_pack4_s8(mcuf_ssat8(mcuf_requant_fast2(a0, &qc)),
+                                                     mcuf_ssat8(mcuf_requant_fast2(a1, &qc)),
+                                                     mcuf_ssat8(mcuf_requant_fast2(a2, &qc)),
+                                                     mcuf_ssat8(mcuf_requant_fast2(a3, &qc)));
+                    mcuf_write32(output + c, act ? mcuf_clamp4_s8(y, lo4, hi4) : y);
+                } else {
+                    const int8_t y0 = mcuf_out_x2(o, a0, &q), y1 = mcuf_out_x2(o, a1, &q);
+                    const int8_t y2 = mcuf_out_x2(o, a2, &q), y3 = mcuf_out_x2(o, a3, &q);
+                    mcuf_write32(output + c, mcuf_pack4_s8(y0, y1, y2, y3));
+                }
             }
-            for (; c < ch; ++c) {
-                int32_t a = bias2[c];   /* the tail channels always add the offset per tap */
-                const int8_t *in_row = in0 + c;
-                const int16_t *w_row = w0 + c;
-                for (int ky = 0; ky < rows; ++ky, in_row += row_step, w_row += w_row_step) {
-                    for (int kx = 0; kx < nx; ++kx) {
-                        a += (in_row[kx * col_step] + p->input_offset) * w_row[kx * ch];
+            for (int j = 0; j < tail; ++j) {
+                const int c = c4 + j;
+                int32_t a = b[c];
+                const int8_t *in = in0 + c;
+                const int16_t *wr = tail_w + j;
+                for (int ky = 0; ky < p->k_h; ++ky, in += row_step) {
+                    for (int kx = 0; kx < p->k_w; ++kx, wr += tail) {
+                        a += in[kx * col_step] * *wr;
                     }
                 }
                 output[c] = mcuf_out_x2(o, a, &q);
@@ -242,15 +275,16 @@ MCUF_INLINE void depthwise_body(const mcuf_conv_params *p, const int8_t *input, 
 }
 
 void mcuf_depthwise_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
-                                    const int16_t *filter, const int32_t *bias2,
+                                    const int32_t *filter, const int32_t *bias2,
                                     const int32_t *multiplier, const int8_t *shift,
-                                    int8_t *output)
+                                    int8_t *output, int16_t *scratch)
 {
+    int8_t *const rows = (int8_t *)(void *)scratch;   /* the padded input rows are bytes */
     int fast;
     const mcuf_requant q = stage(p, multiplier, shift, &fast);
     if (fast) {
-        depthwise_body(p, input, filter, bias2, q, output, 1);
+        depthwise_body(p, input, filter, bias2, multiplier, shift, q, output, rows, 1);
     } else {
-        depthwise_body(p, input, filter, bias2, q, output, 0);
+        depthwise_body(p, input, filter, bias2, multiplier, shift, q, output, rows, 0);
     }
 }

@@ -40,56 +40,18 @@ MCUF_INLINE int32_t smultt(uint32_t x, uint32_t y)
     return (int32_t)(int16_t)(x >> 16) * (int16_t)(y >> 16);
 }
 
-/* four int8 values (each already within [-128, 127]) as one word, y0 in the low byte:
- * three BFI */
-MCUF_INLINE uint32_t pack4(int32_t y0, int32_t y1, int32_t y2, int32_t y3)
-{
-#if MCUF_HAS_DSP
-    uint32_t r = (uint32_t)y0;
-    __asm__("bfi %0, %1, #8, #8" : "+r"(r) : "r"(y1));
-    __asm__("bfi %0, %1, #16, #8" : "+r"(r) : "r"(y2));
-    __asm__("bfi %0, %1, #24, #8" : "+r"(r) : "r"(y3));
-    return r;
-#else
-    return (uint32_t)(uint8_t)y0 | (uint32_t)(uint8_t)y1 << 8 | (uint32_t)(uint8_t)y2 << 16 |
-           (uint32_t)(uint8_t)y3 << 24;
-#endif
-}
-
-/* per signed byte: max(x, lo), then min(that, hi) -- SSUB8 + SEL twice */
-MCUF_INLINE uint32_t clamp4(uint32_t x, uint32_t lo, uint32_t hi)
-{
-#if MCUF_HAS_DSP
-    uint32_t r, t;
-    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(t) : "r"(x), "r"(lo) : "cc");
-    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(t), "r"(hi) : "cc");
-    return r;
-#else
-    uint32_t r = 0;
-    for (int i = 0; i < 32; i += 8) {
-        int32_t v = (int8_t)(x >> i);
-        const int32_t l = (int8_t)(lo >> i), h = (int8_t)(hi >> i);
-        v = v < l ? l : (v > h ? h : v);
-        r |= (uint32_t)(uint8_t)v << i;
-    }
-    return r;
-#endif
-}
-
 /* the fast stage of a doubled accumulator, saturated to int8 (the clamp comes per word) */
 MCUF_INLINE int32_t stage_fast(int32_t x2, const mcuf_requant *q)
 {
     return mcuf_ssat8(mcuf_requant_fast2(x2, q));
 }
 
-MCUF_INLINE int32_t byte4(int32_t v) { return (int32_t)((uint32_t)(uint8_t)v * 0x01010101u); }
-
 /* n outputs of MUL, both inputs contiguous; q has fast constants */
 static __attribute__((noinline)) void row_mul(const int8_t *a, const int8_t *b, int8_t *out, uint32_t n, int32_t off1,
                     int32_t off2, mcuf_requant q, int32_t lo, int32_t hi)
 {
     const uint32_t o1 = pair_of(off1), o2 = pair_of(off2);
-    const uint32_t lo4 = (uint32_t)byte4(lo), hi4 = (uint32_t)byte4(hi);
+    const uint32_t lo4 = mcuf_splat4_s8(lo), hi4 = mcuf_splat4_s8(hi);
     const int act = lo > -128 || hi < 127;
     uint32_t i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -100,8 +62,8 @@ static __attribute__((noinline)) void row_mul(const int8_t *a, const int8_t *b, 
         ao = mcuf_sadd16(ao, ao);
         const int32_t y0 = stage_fast(smulbb(ae, be), &q), y1 = stage_fast(smulbb(ao, bo), &q);
         const int32_t y2 = stage_fast(smultt(ae, be), &q), y3 = stage_fast(smultt(ao, bo), &q);
-        const uint32_t y = pack4(y0, y1, y2, y3);
-        mcuf_write32(out + i, act ? clamp4(y, lo4, hi4) : y);
+        const uint32_t y = mcuf_pack4_s8(y0, y1, y2, y3);
+        mcuf_write32(out + i, act ? mcuf_clamp4_s8(y, lo4, hi4) : y);
     }
     for (; i < n; ++i) {
         out[i] = mcuf_clamp_s8(mcuf_requant_fast2(2 * (a[i] + off1) * (b[i] + off2), &q), lo, hi);
@@ -112,7 +74,7 @@ static __attribute__((noinline)) void row_mul(const int8_t *a, const int8_t *b, 
 static __attribute__((noinline)) void row_add(const int8_t *a, const int8_t *b, int8_t *out, uint32_t n, const int32_t *t1,
                     const int32_t *t2, mcuf_requant q, int32_t lo, int32_t hi)
 {
-    const uint32_t lo4 = (uint32_t)byte4(lo), hi4 = (uint32_t)byte4(hi);
+    const uint32_t lo4 = mcuf_splat4_s8(lo), hi4 = mcuf_splat4_s8(hi);
     const int act = lo > -128 || hi < 127;
     uint32_t i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -120,8 +82,8 @@ static __attribute__((noinline)) void row_add(const int8_t *a, const int8_t *b, 
         const int32_t y1 = stage_fast((int32_t)((uint32_t)(t1[a[i + 1]] + t2[b[i + 1]]) << 1), &q);
         const int32_t y2 = stage_fast((int32_t)((uint32_t)(t1[a[i + 2]] + t2[b[i + 2]]) << 1), &q);
         const int32_t y3 = stage_fast((int32_t)((uint32_t)(t1[a[i + 3]] + t2[b[i + 3]]) << 1), &q);
-        const uint32_t y = pack4(y0, y1, y2, y3);
-        mcuf_write32(out + i, act ? clamp4(y, lo4, hi4) : y);
+        const uint32_t y = mcuf_pack4_s8(y0, y1, y2, y3);
+        mcuf_write32(out + i, act ? mcuf_clamp4_s8(y, lo4, hi4) : y);
     }
     for (; i < n; ++i) {
         out[i] = mcuf_clamp_s8(mcuf_requant_fast2((int32_t)((uint32_t)(t1[a[i]] + t2[b[i]]) << 1), &q), lo, hi);

@@ -103,8 +103,7 @@ MCUF_INLINE void body(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t
             }
             const int8_t y0 = out_of(o, &q, s[0], zero_sum), y1 = out_of(o, &q, s[1], zero_sum);
             const int8_t y2 = out_of(o, &q, s[2], zero_sum), y3 = out_of(o, &q, s[3], zero_sum);
-            mcuf_write32(output, (uint32_t)(uint8_t)y0 | (uint32_t)(uint8_t)y1 << 8 |
-                                     (uint32_t)(uint8_t)y2 << 16 | (uint32_t)(uint8_t)y3 << 24);
+            mcuf_write32(output, mcuf_pack4_s8(y0, y1, y2, y3));
         }
         for (; c < ch; ++c) {
             int32_t s = 0;
