@@ -133,3 +133,23 @@ def test_dsp_kernel_on_cortex_m7_equals_tflite(m7_sweep, i):
         want = ref.invoke(x.view(np.uint8) if i < len(CONV) else x).reshape(-1).astype(np.int64)
         got = np.array(got, np.int64) % 256 if i < len(CONV) else np.array(got, np.int64)
         assert got.tolist() == want.tolist(), f"run {r}: {int((got != want).sum())} of {want.size} bytes differ"
+
+
+@pytest.mark.parametrize("board,opt", [("qemu-mps2-an386", "-O0"), ("qemu-mps2-an505", "-Os")])
+def test_dsp_kernels_on_cortex_m4_and_m33_at_other_levels(tmp_path, board, opt):
+    """The same sweep on the Cortex-M4 at -O0 and the Cortex-M33 at -Os (the inline assembly
+    and intrinsics at other optimization levels and cores), one input each."""
+    models = []
+    for i, data in enumerate([*map(conv_model, CONV), *map(mean_model, MEAN), *map(elementwise_model, ELEMENTWISE)]):
+        path = tmp_path / f"case{i}.tflite"
+        path.write_bytes(data)
+        models.append(path)
+    mans, outs = run_on_m55(models, tmp_path, kernels="dsp", opt=opt, runs=1, board_name=board)
+    bad = []
+    for i, (model, man) in enumerate(zip(models, mans)):
+        x = sweep_input(man["input"]["bytes"], 0)
+        want = ReferenceModel(model).invoke(x.view(np.uint8) if i < len(CONV) else x).reshape(-1).astype(np.int64)
+        got = np.array(outs[i][0], np.int64) % 256 if i < len(CONV) else np.array(outs[i][0], np.int64)
+        if got.tolist() != want.tolist():
+            bad.append(_sweep_id(i))
+    assert not bad, bad
