@@ -56,7 +56,7 @@ void mcuf_depthwise_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input,
  * with the weight offset folded in, in the layouts of codegen/ops/legacy.py; the output
  * stage's multiplier and shift byte (mcuf_dsp.h). scratch: two int16 im2col columns. The
  * depthwise filter: int16 pairs packed in words (word aligned); its scratch: k_h padded input
- * rows (codegen/ops/legacy.py: depthwise_conv_wzp_s8_dsp_get_buffer_size). */
+ * rows (the size: codegen/ops/legacy.py). */
 void mcuf_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
                           const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
                           int8_t *output, int16_t *scratch);
