@@ -148,6 +148,12 @@ def build_line_buffer(graph: Graph, steps: list[Step], split: int, rate: int,
             return max(y * st - pad, 0)
         return y
 
+    # rows a layer may add per step: the input rate scaled by the strides before it (so that
+    # once the input is complete the remaining rows still stream instead of all at once)
+    scale = {X: 1.0}
+    for s in stage:
+        st = s.params["stride_h"] if s.params_type in SPATIAL else 1
+        scale[res(s.output)] = max(scale[res(i)] for i in s.inputs) * st
     done = {t: 0 for t in H}
     base_prev: dict[int, int] = {}
     out_steps: list[RowStep] = []
@@ -180,7 +186,7 @@ def build_line_buffer(graph: Graph, steps: list[Step], split: int, rate: int,
                 target = H[t] if a_in >= H[ins[0]] else max(0, (a_in + pad - ext) // st + 1)
             else:
                 target = min(avail[i] for i in ins)
-            target = min(max(target, done[t]), H[t])
+            target = min(max(target, done[t]), H[t], done[t] + max(1, -(-rate // int(scale[t]))))
             avail[t] = target
             if target == done[t]:
                 continue
@@ -214,7 +220,7 @@ def build_line_buffer(graph: Graph, steps: list[Step], split: int, rate: int,
         out_steps.append(RowStep(moves, calls, base))
         base_prev = base
         b += 1
-        if b > 4 * H[X] + 8:      # no progress: a layer this schedule cannot stream
+        if b > 4 * H[X] + 8 * len(stage):      # no progress: a layer this schedule cannot stream
             return None
     windows, off = {}, 0
     for t in sorted(cap, key=lambda t: -cap[t] * row[t]):

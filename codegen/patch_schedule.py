@@ -332,7 +332,8 @@ def plan_schedule(graph: Graph, steps: list[Step], sched: PatchSchedule) -> Patc
     d = input_reuse_offset(graph, steps, sched)
     reduced = [stage] + list(steps[sched.split + 1:])
     over = None if d is None else {sched.input: d}
-    sched.plan = min((plan_memory(graph, reduced, over, dw) for dw in (False, True)),
+    sched.plan = min((plan_memory(graph, reduced, over, dw, no) for dw in (False, True)
+                      for no in ((frozenset(), frozenset({sched.output})) if over else (frozenset(),))),
                      key=lambda p: p.arena_bytes)
     sched.output_in_input = d
     sched.arena_bytes = sched.plan.arena_bytes
