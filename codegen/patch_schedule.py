@@ -436,14 +436,15 @@ def all_schedules(graph: Graph, steps: list[Step], cost: CostModel | None = None
     cost = cost or CostModel.load()
     live = _live_after(graph, steps) if ram_limit else []
     out = []
-    from .line_buffer import RATES, build_line_buffer
+    from .line_buffer import RATES, STRIPS, build_line_buffer
     for k in candidate_splits(graph, steps):
         if ram_limit and max(live[k + 1:], default=0) > ram_limit:
             continue
-        for r in RATES:               # full-width row bands with cached halos (line buffers)
-            s = build_line_buffer(graph, steps, k, r, cost, plan)
-            if s is not None:
-                out.append(s)
+        for r in RATES:               # row bands with cached halos (line buffers), full width
+            for strips in STRIPS:     # or in column strips
+                s = build_line_buffer(graph, steps, k, r, strips, cost, plan)
+                if s is not None:
+                    out.append(s)
         for n in GRIDS:
             for cols in ((1, n) if n in SQUARE else (1,)):
                 s = build_schedule(graph, steps, k, n, cols, cost, plan)

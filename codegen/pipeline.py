@@ -104,9 +104,9 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
         from .patch_schedule import build_schedule, candidate_splits
         sched = None
         if patches[0] in candidate_splits(compiled.graph, compiled.steps):
-            if patches[1] == "rows":        # (split, "rows", input rows a step): line buffers
+            if patches[1] == "rows":        # (split, "rows", input rows a step[, strips]): line buffers
                 from .line_buffer import build_line_buffer
-                sched = build_line_buffer(compiled.graph, compiled.steps, patches[0], patches[2])
+                sched = build_line_buffer(compiled.graph, compiled.steps, patches[0], *patches[2:])
             else:
                 sched = build_schedule(compiled.graph, compiled.steps, *patches)
         if sched is None:
