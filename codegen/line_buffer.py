@@ -200,7 +200,8 @@ def _row_schedule(graph, stage, X, S, rate, spatial):
                 st, pad, ext, in_h = _extent(p)
                 r0, r1 = a * st - pad, (c - 1) * st - pad + ext
                 y0, y1 = max(r0, 0), min(r1, in_h)
-                assert base[ins[0]] <= y0 and y1 <= avail[ins[0]], (j, y0, y1)
+                if not base[ins[0]] <= y0 < y1 <= avail[ins[0]]:
+                    return None             # rows this schedule does not hold (never seen)
                 p.update(in_h=y1 - y0, out_h=c - a, pad_top=y0 - r0)
                 reads = [(ins[0], y0)]
             else:
@@ -390,6 +391,29 @@ def build_line_buffer(graph: Graph, steps: list[Step], split: int, rate: int, st
     if plan:
         plan_schedule(graph, steps, sched)
     return sched
+
+
+def streaming_input_bound(graph: Graph, steps: list[Step]) -> tuple[int, int, int] | None:
+    """What a streaming input (camera rows arriving, the input never resident) would need:
+    min over stage splits k and RATES of max(the stage's working set: the input rows its first
+    layer still reads + the windows + the scratch + S, the live bytes of the layers after it
+    (patch_schedule._live_after)) -> (bytes, split, rate); None without a stage. A bound before
+    planning (alignment and placement add a little), not a schedule the generator emits."""
+    from .patch_schedule import _live_after, candidate_splits
+    live = _live_after(graph, steps)
+    best = None
+    for k in candidate_splits(graph, steps):
+        for r in RATES:
+            s = build_line_buffer(graph, steps, k, r, 1, plan=False)
+            if s is None:
+                continue
+            x = s.input
+            xrow = graph.tensors[x].shape[2] * graph.tensors[x].shape[3]
+            xrows = max(st.x_rows[1] - st.base[x] for st in s.steps)
+            need = max([s.sub_bytes + xrows * xrow + graph.tensors[s.output].nbytes] + live[k + 1:])
+            if best is None or need < best[0]:
+                best = (need, k, r)
+    return best
 
 
 def line_buffer_reuse_offset(sched: LineBufferSchedule) -> int | None:
