@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from .cost_model import CostModel, cost_key, layer_features
+from .line_buffer import CALL_INSTR
 from .errors import CodegenError
 from .graph import Graph
 from .ops import KERNELS, Step
@@ -313,7 +314,12 @@ def build_schedule(graph: Graph, steps: list[Step], split: int, grid: int, cols:
             s = steps[call.step]
             f = _patch_features(graph, s, call, p)
             sched.macs += int(f[0])
-            stage_instr += cost.layer(cost_key(s), f)
+            # the call's share of its layer's linear terms (not the fitted per-layer constant
+            # again: that constant is the layer's, and counted once per patch it over-predicted
+            # the patch overhead 2-3x) plus a kernel call's measured fixed cost
+            c = cost.kernels.get(cost_key(s)) or cost.kernels.get(s.kernel)
+            stage_instr += (cost.layer(cost_key(s), f[:3] + [0.0]) if c is not None
+                            else cost.layer(cost_key(s), f)) + CALL_INSTR
             for t, _, r in call.crops:
                 stage_instr += _copy_cost(_area(r) * _channels(graph, t), r[1] - r[0])
         if direct:
@@ -321,6 +327,8 @@ def build_schedule(graph: Graph, steps: list[Step], split: int, grid: int, cols:
         win = p.regions[X]
         stage_instr += _copy_cost(_area(win) * _channels(graph, X), win[1] - win[0])
         stage_instr += _copy_cost(_area(p.out) * _channels(graph, S), p.out[1] - p.out[0])
+    stage_instr += sum(base[:split + 1]) - sum(cost.layer(cost_key(s), layer_features(graph, s)[:3] + [0.0])
+                                               for s in steps[:split + 1]) - CALL_INSTR * (split + 1)
     sched.instructions = sched.base_instructions - sum(base[:split + 1]) + stage_instr
     return sched
 
