@@ -22,7 +22,12 @@ def test_model_too_big_layer_by_layer_fits_with_patches_bit_exact(tmp_path):
     man = json.loads((tmp_path / "gen" / "model.json").read_text())
     assert man["arena_bytes"] <= limit
     ps = man["patch_schedule"]
-    assert ps["split"] >= 1 and ps["stage_macs"] > ps["stage_macs_layer_by_layer"]
+    assert ps["split"] >= 1
+    # 2-D patches recompute halos; full-width line buffers (kind "rows", one strip) compute nothing twice
+    if ps.get("kind") == "rows" and ps["grid"][1] == 1:
+        assert ps["stage_macs"] == ps["stage_macs_layer_by_layer"]
+    else:
+        assert ps["stage_macs"] > ps["stage_macs_layer_by_layer"]
     assert res.ok, f"first differing layer: {res.mismatches[:1]}"
     compared = sum(1 for l in man["layers"] if not l.get("patch_stage"))
     assert res.layers_compared == 4 * compared and compared > len(man["layers"]) // 2
