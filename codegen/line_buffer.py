@@ -448,6 +448,9 @@ def render_line_buffer(graph: Graph, steps: list[Step], sched: LineBufferSchedul
             return f"arena + {sub_off + sched.windows[t][0] + (y - base[t]) * rowbytes(t)}"
 
         for n, st in enumerate(sched.steps):
+            if not (st.calls or any(m.tensor in sched.windows for m in st.moves)
+                    or (st.x_rows[1] > st.x_rows[0] and X in sched.windows)):
+                continue                                    # nothing moves, arrives or is computed
             body.append(f"    /* strip {k}, step {n} */\n" if sched.strips > 1 else f"    /* step {n} */\n")
             for m in st.moves:
                 if m.tensor not in sched.windows:
