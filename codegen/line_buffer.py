@@ -129,8 +129,8 @@ class LineBufferSchedule:
                 + f" ({self.rate} input rows each, halos cached)")
 
     def describe(self) -> str:
-        return (f"line-buffer stage: {self.label()}, S {list(self.shape)}; windows + scratch "
-                f"{self.sub_bytes:,} B; arena {self.arena_bytes:,} B; {self.calls} kernel calls, "
+        return (f"line-buffer stage: {self.label()}, S {list(self.shape)}; sub-arena (windows + "
+                f"scratch) {self.sub_bytes:,} B; arena {self.arena_bytes:,} B; {self.calls} kernel calls, "
                 f"{self.moved_bytes:,} B of halo rows moved; stage MACs {self.macs:,} vs "
                 f"{self.base_macs:,} layer by layer; predicted instructions "
                 f"+{self.overhead * 100:.1f}% over layer by layer")

@@ -174,4 +174,4 @@ def test_inspect_shows_the_line_buffer_schedule(tmp_path):
     r = subprocess.run([sys.executable, "-m", "codegen.cli", "inspect", str(VWW), "--ram-limit", "34000"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "line-buffer stage" in r.stdout and "halos cached" in r.stdout
+    assert "line-buffer stage" in r.stdout and "halos cached" in r.stdout and "sub-arena" in r.stdout
