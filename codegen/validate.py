@@ -267,6 +267,27 @@ def _effective(where: str, what: str, real: float, tensors: str, problems: list[
                         "re-quantize the model with a representative dataset that gives realistic scales")
 
 
+# the real bounds of each fused activation: CalculateActivationRangeQuantizedImpl quantizes them
+_ACTIVATION_BOUNDS = {"RELU": (0.0,), "RELU6": (0.0, 6.0), "RELU_N1_TO_1": (-1.0, 1.0)}
+
+
+def _check_fused_activation(op: Operator, y: Tensor, problems: list[str]) -> None:
+    """tensorflow/lite/kernels/kernel_util.cc Quantize(): every bound of a fused activation,
+    round(f / output scale) in float32, must lie in int32's range (no_integer_overflow_from_
+    quantization), or the op's Prepare() fails: RELU6 with an output scale below 6 / 2^31
+    (about 2.8e-9) has no TFLite reference, so it is refused rather than compiled."""
+    act = op.options.get("FusedActivationFunction", "NONE")
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        for f in _ACTIVATION_BOUNDS.get(act, ()):
+            v = np.round(np.float32(f) / np.float32(y.quant.scale))
+            if not (np.float32(-2.0**31) <= v <= np.float32(2.0**31 - 1)):
+                problems.append(f"{_where(op)}: fused {act}: its bound {f:g} / output scale "
+                                f"{_real_scale(y):.6g} of tensor '{y.name}' is {float(v):.6g}, outside int32 "
+                                "(TFLite's Prepare fails: no_integer_overflow_from_quantization): "
+                                "re-quantize the model with a realistic output scale")
+                return
+
+
 def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> None:
     """The per-operator rules of TFLite's Prepare() for int8 kernels, and the accumulator
     range of the convolutions (bias + 255 * sum |w| must fit int32, or the int32
@@ -276,6 +297,7 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
     y = graph.tensors[op.outputs[0]] if op.outputs else None
     if y is None or y.dtype not in ("int8", "uint8") or not _scales_ok(y):
         return
+    _check_fused_activation(op, y, problems)
     if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
         x, w = t(0), t(1)
         if not _scales_ok(x, w) or x.dtype != "int8" or w.dtype != "int8":
