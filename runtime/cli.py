@@ -208,13 +208,17 @@ def _fps(fps: float | None) -> str:
 
 def result_line(r, dev=None, clf=None, k=3, saved=None) -> str:
     """One frame: index, file name and true label when known, top-k, speed; with a device,
-    its top-k beside the Pi's, its time per inference and the link's time."""
+    its top-k beside the Pi's, its time per inference and the link's time. clf: the Classifier;
+    the true label is marked ok/MISS only when clf's labels name it."""
     f = r.frame
     who = ""
     if f.name and not f.name.startswith(("synthetic #", "camera #", "#")):
         who = f"{f.name}  "
     if f.truth is not None:
-        who += f"[truth {f.truth}{' ok' if r.top[0].label == f.truth else ' MISS'}]  "
+        # ok/MISS only when the labels name the truth (as the summary's accuracy): without
+        # --labels the classes are "class N" and "square" is no verdict on "class 1"
+        named = clf is not None and f.truth in clf.labels
+        who += f"[truth {f.truth}{(' ok' if r.top[0].label == f.truth else ' MISS') if named else ''}]  "
     if dev is None:
         return (f"#{f.index:<5} {who}{_tops(r.top)}   {_fps(r.fps)} FPS  {r.infer_ms:6.2f} ms"
                 f"  (latency {r.latency_ms:.1f} ms)")
@@ -295,7 +299,7 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
             elif tty and dev is None:
                 if r.frame.timestamp - last_draw > 0.1:     # ~10 updates a second
                     last_draw = r.frame.timestamp
-                    print("\r\033[K" + result_line(r), end="", flush=True)
+                    print("\r\033[K" + result_line(r, clf=clf), end="", flush=True)
             else:
                 print(result_line(r, dev, clf, k, saved), flush=True)
             if args.save:
