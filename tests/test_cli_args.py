@@ -91,3 +91,11 @@ def _all_actions(parser):
                 yield from _all_actions(sp)
         else:
             yield a
+
+
+@pytest.mark.parametrize("cmd", ["emit", "verify"])
+@pytest.mark.parametrize("shape", ["nan", "1,96.5,96,3", "1,96,96,c"])
+def test_input_shape_names_the_expected_form(tmp_path, capsys, cmd, shape):
+    # was: "argument --input-shape: invalid literal for int() with base 10: 'nan'"
+    argv = [cmd, MODEL, "--input-shape", shape] + (["-o", str(tmp_path / "o")] if cmd == "emit" else [])
+    _refused(capsys, argv, "--input-shape", "like 1,96,96,3", repr(shape))
