@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CodegenError
 from .build_files import LAYOUTS
-from .cli_main import positive_float, positive_int
+from .cli_main import nonempty_path, positive_float, positive_int
 from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
 
 EPILOG = """\
@@ -224,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("emit", help="generate C for a target",
                        description="Generate C sources for MODEL into DIR.")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
-    e.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    e.add_argument("-o", "--output", required=True, type=nonempty_path, metavar="DIR", help="output directory")
     e.add_argument("--board", metavar="NAME",
                    help="a board (`firmware boards` lists them): sets --target to its CPU and "
                         "--ram-limit to its RAM less the reserved stack and the firmware's other data")
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
-    v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
+    v.add_argument("-o", "--output", type=nonempty_path, metavar="DIR", help="keep the generated code here")
     v.add_argument("--ram-limit", type=positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
     _input_shape_option(v)
     v.set_defaults(fn=cmd_verify)

@@ -7,6 +7,8 @@ import math
 import sys
 from pathlib import Path
 
+from codegen.cli_main import nonempty_path
+
 from .boards import BoardError, get_board, list_boards
 
 EPILOG = """\
@@ -167,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     bd = sub.add_parser("build", help="cross-compile generated code into firmware for a board")
     bd.add_argument("--board", required=True, help="see `firmware boards`")
     bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
-    bd.add_argument("-o", "--output", metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
+    bd.add_argument("-o", "--output", type=nonempty_path, metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
     from .build import list_apps
     bd.add_argument("--app", default="bench", choices=list_apps(),
                     help="bench (default): one inference, prints output, time, stack; validate: the HIL "

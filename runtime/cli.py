@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from codegen.cli_main import positive_float, positive_int
+from codegen.cli_main import nonempty_path, positive_float, positive_int
 
 _seconds = positive_float("seconds")   # --timeout: nan would never expire (a hang)
 
@@ -446,8 +446,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _path(s: str):
+    """--save DIR: a Path; refuses "" (the current folder) as codegen's -o does."""
     from pathlib import Path
-    return Path(s)
+    return Path(nonempty_path(s))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,6 +93,27 @@ def _all_actions(parser):
             yield a
 
 
+@pytest.mark.parametrize("prog,argv", [
+    ("codegen", ["emit", MODEL, "-o", ""]),
+    ("codegen", ["verify", MODEL, "-o", ""]),
+    ("firmware", ["build", "--board", "qemu-mps2-an500", "GEN", "-o", ""]),
+    ("runtime", ["classify", "--model", MODEL, "--save", ""])])
+def test_an_empty_output_path_is_refused(tmp_path, monkeypatch, capsys, prog, argv):
+    # was: `codegen emit M -o ""` (an unset shell variable) wrote model.c, mcuf/ ... into the
+    # current folder; runtime --save "" saved PNGs there
+    import importlib
+    monkeypatch.chdir(tmp_path)
+    cli = importlib.import_module({"codegen": "codegen.cli", "firmware": "firmware_tools.cli",
+                                   "runtime": "runtime.cli"}[prog])
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(prog) and "empty path" in last and ("-o/--output" in last or "--save" in last), err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("cmd", ["emit", "verify"])
 @pytest.mark.parametrize("shape", ["nan", "1,96.5,96,3", "1,96,96,c"])
 def test_input_shape_names_the_expected_form(tmp_path, capsys, cmd, shape):
