@@ -116,6 +116,35 @@ def test_classify_save_at_a_file(tmp_path):
         [f"runtime: error: File exists: {f}; check the path"]
 
 
+@pytest.mark.parametrize("built_before", [False, True])
+def test_firmware_build_in_a_read_only_generated_folder(tmp_path, built_before):
+    # was: two raw assembler lines ("Assembler messages:", "can't create .../obj/gen__model.o:
+    # Read-only file system") when build-BOARD/obj already existed; now one line with the fix
+    import os
+    import shutil
+    gen = tmp_path / "gen"
+    assert run_codegen("emit", SMALL, "--target", "cortex-m7", "-o", gen).returncode == 0
+    if built_before:
+        (gen / "build-qemu-mps2-an500" / "obj").mkdir(parents=True)
+    cmd = [sys.executable, "-m", "firmware_tools.cli", "build", "--board", "qemu-mps2-an500", str(gen)]
+    if os.geteuid() == 0:          # root ignores permissions: a read-only bind mount, in its own namespace
+        if not shutil.which("unshare") or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+            pytest.skip("root without mount namespaces: cannot make a read-only folder")
+        cmd = ["unshare", "-m", "--", "sh", "-c", 'mount --bind -o ro "$1" "$1" && shift && exec "$@"', "sh",
+               str(gen), *cmd]
+    else:
+        for d in [gen, *(p for p in gen.rglob("*") if p.is_dir())]:
+            d.chmod(0o555)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    finally:
+        for d in [gen, *(p for p in gen.rglob("*") if p.is_dir())]:
+            d.chmod(0o755)
+    assert_clean_error(r, f"cannot write the build into {gen / 'build-qemu-mps2-an500'}", "-o OUT",
+                       f"copy {gen} somewhere writable")
+    assert not list(gen.glob("build-*/obj/*.o"))
+
+
 @pytest.mark.parametrize("what", ["missing", "not-an-elf"])
 def test_firmware_size_on_a_bad_elf(tmp_path, what):
     elf = tmp_path / "fw.elf"
