@@ -175,9 +175,10 @@ PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".ps", ".eps", ".jpg", ".jpeg",
 
 
 def _check_fit_request(args, families: list[str]) -> None:
-    """What `fit` can refuse before any work: a --plot it could not write at the end, and a
-    grid point whose weights alone would be far beyond any board's flash (alpha 1e9 or 10^8
-    classes: the random weights of its .tflite would exhaust the host's memory)."""
+    """What `fit` can refuse before any work: a --plot it could not write at the end, a grid
+    point whose weights alone would be far beyond any board's flash (alpha 1e9 or 10^8
+    classes: the random weights of its .tflite would exhaust the host's memory), and a
+    resolution the network cannot run (architectures.resolution_problem)."""
     from firmware_tools.boards import list_boards
 
     from .architectures import FAMILIES, totals
@@ -198,6 +199,12 @@ def _check_fit_request(args, families: list[str]) -> None:
                         f"{f} alpha {a:g} at {r}x{r} with {args.classes:,} classes has {params:,} parameters, "
                         f"more than {most // 2**20} MiB of int8 weights (16x the largest flash of any board); "
                         "lower --alpha or --classes")
+    from .architectures import resolution_problem
+    ram = 16 * max(b.ram_bytes for b in list_boards())
+    for problem in (resolution_problem(f, a, r, args.classes, ram)
+                    for r in args.resolution for f in families for a in args.alpha):
+        if problem:
+            raise CodegenError(problem)
 
 
 def _shape(s: str) -> list[int]:
