@@ -244,9 +244,30 @@ def save_mismatch(r, dev, clf, k, folder, crop):
     return path
 
 
+class SaveFolderError(RuntimeError):
+    """--save DIR cannot hold the annotated frames (a file in its place, a read-only folder)."""
+
+
+def _check_save_folder(folder: Path) -> None:
+    """--save DIR: created and probed with a temporary file before the model loads, so that a
+    file in its place or a folder it cannot write is refused before any frame is classified
+    (it was refused after the first). Raises SaveFolderError (one line)."""
+    import tempfile
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        why = "is a file, not a folder" if folder.exists() and not folder.is_dir() else \
+            f"cannot be written ({e.strerror or e})"
+        raise SaveFolderError(f"--save {folder}: {why}; give a folder it can write (created if missing)") from None
+
+
 def cmd_classify(args) -> int:
     from .classifier import Classifier
     from .frames import open_source
+    if args.save:
+        _check_save_folder(args.save)
     on_device = bool(args.device or args.place)
     clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device)
     preview = args.preview
@@ -457,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     from .frames import SourceError
     from .hil.link import HilError
     from .preprocess import ModelInputError
-    return run(build_parser(), argv, (HilError, SourceError, ModelLoadError, LabelsError, ModelInputError))
+    return run(build_parser(), argv, (HilError, SourceError, ModelLoadError, LabelsError, ModelInputError,
+                                      SaveFolderError))
 
 
 if __name__ == "__main__":

@@ -113,7 +113,15 @@ def test_classify_save_at_a_file(tmp_path):
                    "--frames", "2", "--save", f)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert [l for l in r.stderr.splitlines() if l.startswith("runtime: error:")] == \
-        [f"runtime: error: File exists: {f}; check the path"]
+        [f"runtime: error: --save {f}: is a file, not a folder; give a folder it can write (created if missing)"]
+    assert r.stdout == "" and "model " not in r.stderr     # refused before the model loads (was: after frame #0)
+
+
+def test_classify_save_in_a_read_only_place(tmp_path):
+    r = run_module("runtime.cli", "classify", "--model", FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite",
+                   "--source", "synthetic:1", "--frames", "2", "--save", "/sys/mcuforge-frames")  # /sys: even root
+    assert_clean_error(r, "--save /sys/mcuforge-frames: cannot be written", "give a folder it can write")
+    assert r.stdout == ""
 
 
 @pytest.mark.parametrize("built_before", [False, True])
