@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
-from codegen.cli_main import nonempty_path
+from codegen.cli_main import nonempty_path, positive_float
 
 from .boards import BoardError, get_board, list_boards
 
@@ -113,15 +112,7 @@ def cmd_serve(args) -> int:
     return q.proc.returncode
 
 
-def _seconds(s: str) -> float:
-    """--timeout: a finite number of seconds above 0 (nan or 0 would end a run at its first line)."""
-    try:
-        v = float(s)
-    except ValueError:
-        v = math.nan
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {s!r}")
-    return v
+_seconds = positive_float("seconds")   # --timeout: nan or 0 would end a run at its first line
 
 
 def _tcp_port(s: str) -> int:

@@ -81,6 +81,13 @@ def test_positive_number_types_are_one_shared_definition():
         with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number, got {s!r}"):
             positive_float()(s)
     assert positive_float()("2.5") == 2.5 and positive_int("7") == 7
+    # firmware's --timeout too (it had its own _seconds): the shared type, the same message
+    import firmware_tools.cli as fcli
+    timeouts = [a for p in (fcli.build_parser(), rcli.build_parser()) for a in _all_actions(p) if a.dest == "timeout"]
+    assert len(timeouts) >= 4 and {a.type.__name__ for a in timeouts} == {"positive_float"}
+    for a in timeouts:
+        with pytest.raises(argparse.ArgumentTypeError, match="expected a positive number of seconds, got 'nan'"):
+            a.type("nan")
 
 
 def _all_actions(parser):
