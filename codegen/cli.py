@@ -241,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
                         "kernels where the target has the DSP extension (cortex-m4/m7/m33), the portable reference "
-                        "kernels elsewhere")
+                        "kernels elsewhere; mve on a core without Helium (cortex-m4/m7/m33, host) builds the "
+                        "Helium kernels as plain C (same results, no vectors)")
     e.add_argument("--name", default="model",
                    help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
     e.add_argument("--layout", default="plain", choices=LAYOUTS,
