@@ -28,7 +28,8 @@ prints the output bytes, the time and the stack high-water mark.
 
 def cmd_boards(args) -> int:
     rows = [(b.name, b.manifest["cpu"], f"{b.flash_bytes // 1024:,} KB", f"{b.ram_bytes // 1024:,} KB",
-             f"{b.clock_hz / 1e6:g} MHz", "QEMU" if b.qemu else "hardware") for b in list_boards()]
+             f"{b.clock_hz / 1e6:g} MHz", ("QEMU" if b.qemu else "hardware") + (f", {b.clock_note}" if b.clock_note else ""))
+            for b in list_boards()]
     if args.json:
         print(json.dumps([b.manifest for b in list_boards()], indent=1))
         return 0
