@@ -119,7 +119,7 @@ register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_ds
                 weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
 register_kernel("mcuf_depthwise_conv_hwc_s8_dsp",
-                weight_layout="int16 [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
+                weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
                 fast_twin=True, family=F)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
                 weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F,
@@ -300,11 +300,11 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
 
 
 def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
-    """[tap][C] int8 -> mcuf_depthwise_conv_hwc_s8_dsp's int16 [C4 / 4][tap][w0, w2, w1, w3]
-    (zero weights beyond C)."""
+    """[tap][C] int8 -> mcuf_depthwise_conv_hwc_s8_dsp's int16 [C4 / 4][tap][w0, w2, w1, w3],
+    doubled (zero weights beyond C)."""
     t, c = taps.shape
     w = np.zeros((t, c4), np.int16)
-    w[:, :c] = taps
+    w[:, :c] = 2 * taps.astype(np.int16)   # doubled: the kernel accumulates 2 * acc
     return w.reshape(t, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
 
 
@@ -400,7 +400,7 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if rq is not None and p["depth_multiplier"] == 1:
             c4 = (p["in_c"] + 3) // 4 * 4
             filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(taps, c4))
-            b = ConstArray(f"op{n}_bias", "int32_t", np.pad(dsp_bias, (0, c4 - p["in_c"])))
+            b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
             return Step(op, "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                         [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                          ("out", y.index)], [x.index], y.index, macs, [filt, b, *rq])

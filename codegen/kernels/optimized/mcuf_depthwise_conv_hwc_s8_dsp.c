@@ -80,7 +80,7 @@ static void pixel(const mcuf_conv_params *p, const int8_t *input, int iy0, int i
         const int32_t acc[4] = {a0, a1, a2, a3};
         for (int i = 0; i < lanes; ++i) {
             const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, c + i);
-            out[c + i] = mcuf_out(o, acc[i], &q);
+            out[c + i] = mcuf_out_x2(o, acc[i], &q);
         }
     }
 }
@@ -114,13 +114,13 @@ static void pixel_3x3(const mcuf_conv_params *p, const int8_t *const tap[9], con
         MAC4(mcuf_read32(tap[7] + c), w + 14);
         MAC4(mcuf_read32(tap[8] + c), w + 16);
         mcuf_requant q0 = mcuf_requant_at(o, multiplier, shift, c);
-        out[c] = mcuf_out(o, a0, &q0);
+        out[c] = mcuf_out_x2(o, a0, &q0);
         q0 = mcuf_requant_at(o, multiplier, shift, c + 1);
-        out[c + 1] = mcuf_out(o, a1, &q0);
+        out[c + 1] = mcuf_out_x2(o, a1, &q0);
         q0 = mcuf_requant_at(o, multiplier, shift, c + 2);
-        out[c + 2] = mcuf_out(o, a2, &q0);
+        out[c + 2] = mcuf_out_x2(o, a2, &q0);
         q0 = mcuf_requant_at(o, multiplier, shift, c + 3);
-        out[c + 3] = mcuf_out(o, a3, &q0);
+        out[c + 3] = mcuf_out_x2(o, a3, &q0);
     }
     if (C4 < C) {
         pixel(p, input, iy0, ix0, inside, C4, filter, bias_folded, multiplier, shift, out, fast);
@@ -186,10 +186,6 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
         DW3_TAP(0) DW3_TAP(1) DW3_TAP(2) DW3_TAP(3) DW3_TAP(4) DW3_TAP(5) DW3_TAP(6) DW3_TAP(7)
         DW3_TAP(8)
         "str r2, [r0, #24]\n\t"
-        "lsl r4, r4, #1\n\t"
-        "lsl r5, r5, #1\n\t"
-        "lsl r6, r6, #1\n\t"
-        "lsl r7, r7, #1\n\t"
         "ldr r12, [r0, #4]\n\t"
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
         "str r12, [r0, #4]\n\t"
@@ -212,6 +208,143 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
         "cmp r1, r12\n\t"
         "bne 1b\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* Two output pixels A and B of one row (any stride, inside or on the border) through the
+ * unrolled 3x3 path at once: each tap's weights (one LDRD) serve both, and the output
+ * constants of a group are loaded once for both. Per group of four channels: the biases
+ * (two LDM), nine taps of LDRD weights then for A and B each LDR tap address, LDR input
+ * word, 2 SXTB16, 4 SMLAxy (153 instructions for 72 MACs), then the fast output stage on
+ * the eight (doubled) accumulators and eight byte stores.
+ * The job (below) is copied onto the stack, so the loop reads it SP-relative and every
+ * other register serves the arithmetic. tab[t] (A) and tab[9 + t] (B): each tap's address
+ * at channel 0, or the zero-point row's; cur: the group's channel offset, from its initial
+ * value by 4 up to end. At least one group.
+ * Registers: r4-r7 A's accumulators, r8-r11 B's (then outputs), r0 input word, r3 its
+ * even lanes, r12/lr weights (then output-stage temporaries), r1 cur, r2 weights. */
+typedef struct {
+    const int8_t *tab[18];      /* +0: A's nine taps, +36: B's */
+    const int32_t *bias;        /* +72 */
+    const int32_t *multiplier;  /* +76 */
+    const int8_t *shift;        /* +80 */
+    int8_t *out_a;              /* +84 */
+    int8_t *out_b;              /* +88 */
+    intptr_t end;               /* +92 */
+    int32_t round1;             /* +96 */
+    const uint32_t *w;          /* +100: the weights' pointer while r2 serves the output stage */
+    intptr_t cur;               /* +104: cur while r1 does */
+} dw3x2_job;
+
+#define DW3X2_PIX(off, a0, a1, a2, a3)                                               \
+    "ldr r0, [sp, #" #off "]\n\t"                                                    \
+    "ldr r0, [r0, r1]\n\t"                                                           \
+    "sxtb16 r3, r0\n\t"                                                              \
+    "sxtb16 r0, r0, ror #8\n\t"                                                      \
+    "smlabb " a0 ", r3, r12, " a0 "\n\t"                                             \
+    "smlatt " a2 ", r3, r12, " a2 "\n\t"                                             \
+    "smlabb " a1 ", r0, lr, " a1 "\n\t"                                              \
+    "smlatt " a3 ", r0, lr, " a3 "\n\t"
+
+#define DW3X2_TAP(k, kb)                                                             \
+    "ldrd r12, lr, [r2], #8\n\t"                                                     \
+    DW3X2_PIX(k, "r4", "r5", "r6", "r7")                                             \
+    DW3X2_PIX(kb, "r8", "r9", "r10", "r11")
+
+/* channel i of both pixels: round = round1 << b; (SMMLAR(acc, m, round) + (acc >> 31)) >> b,
+ * SSAT #8 ASR #1 (mcuf_out_fast2); r12 multipliers, r1 shifts */
+#define DW3X2_OUT(i, ra, rb)                                                         \
+    "ldr r2, [r12, #" #i "*4]\n\t"                                                   \
+    "ldrsb r3, [r1, #" #i "]\n\t"                                                    \
+    "ldr lr, [sp, #96]\n\t"                                                          \
+    "lsl r0, lr, r3\n\t"                                                             \
+    "smmlar lr, " ra ", r2, r0\n\t"                                                  \
+    "add lr, lr, " ra ", asr #31\n\t"                                                \
+    "asr lr, lr, r3\n\t"                                                             \
+    "ssat " ra ", #8, lr, asr #1\n\t"                                                \
+    "smmlar lr, " rb ", r2, r0\n\t"                                                  \
+    "add lr, lr, " rb ", asr #31\n\t"                                                \
+    "asr lr, lr, r3\n\t"                                                             \
+    "ssat " rb ", #8, lr, asr #1\n\t"
+
+__attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                               __attribute__((unused)) intptr_t cur,
+                                                               __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #108\n\t"
+        "mov r12, sp\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "1:\n\t"
+        "ldr r12, [sp, #72]\n\t"
+        "ldmia r12, {r4, r5, r6, r7}\n\t"
+        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        "str r12, [sp, #72]\n\t"
+        DW3X2_TAP(0, 36) DW3X2_TAP(4, 40) DW3X2_TAP(8, 44) DW3X2_TAP(12, 48) DW3X2_TAP(16, 52)
+        DW3X2_TAP(20, 56) DW3X2_TAP(24, 60) DW3X2_TAP(28, 64) DW3X2_TAP(32, 68)
+        "str r2, [sp, #100]\n\t"
+        "str r1, [sp, #104]\n\t"
+        "ldr r12, [sp, #76]\n\t"
+        "ldr r1, [sp, #80]\n\t"
+        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
+        DW3X2_OUT(3, "r7", "r11")
+        "add r12, r12, #16\n\t"
+        "str r12, [sp, #76]\n\t"
+        "add r1, r1, #4\n\t"
+        "str r1, [sp, #80]\n\t"
+        "ldr r12, [sp, #84]\n\t"
+        "ldr lr, [sp, #88]\n\t"
+        "strb r4, [r12, #0]\n\t"
+        "strb r5, [r12, #1]\n\t"
+        "strb r6, [r12, #2]\n\t"
+        "strb r7, [r12, #3]\n\t"
+        "strb r8, [lr, #0]\n\t"
+        "strb r9, [lr, #1]\n\t"
+        "strb r10, [lr, #2]\n\t"
+        "strb r11, [lr, #3]\n\t"
+        "add r12, r12, #4\n\t"
+        "add lr, lr, #4\n\t"
+        "str r12, [sp, #84]\n\t"
+        "str lr, [sp, #88]\n\t"
+        "ldr r2, [sp, #100]\n\t"
+        "ldr r1, [sp, #104]\n\t"
+        "add r1, r1, #4\n\t"
+        "ldr r12, [sp, #92]\n\t"
+        "cmp r1, r12\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #108\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+#if MCUF_HAS_DSP
+/* the nine tap addresses (channel 0) of the 3x3 window at (iy0, ix0); padding taps get zp */
+MCUF_INLINE void taps3(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
+                       const intptr_t offs[9], const int8_t *zp, const int8_t **tab)
+{
+    const int C = p->in_c;
+    const int32_t row = (int32_t)p->in_w * C;
+    if (inside) {
+        const int8_t *base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
+        for (int t = 0; t < 9; ++t) {
+            tab[t] = base + offs[t];
+        }
+        return;
+    }
+    for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        for (int kx = 0; kx < 3; ++kx) {
+            const int ix = ix0 + kx;
+            tab[3 * ky + kx] = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
+                                   ? input + (int32_t)iy * row + (int32_t)ix * C
+                                   : zp;
+        }
+    }
 }
 #endif
 
@@ -245,6 +378,35 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         for (int ox = 0; ox < p->out_w; ++ox, out += C) {
             const int ix0 = ox * sw - p->pad_left;
             const int inside = rows_in && ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < p->in_w;
+#if MCUF_HAS_DSP
+            if (fast && k3 && C >= 4 && ox + 1 < p->out_w) {   /* two pixels at once */
+                const int ix1 = ix0 + sw;
+                const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
+                if ((inside || border3) && (inside1 || border3)) {
+                    dw3x2_job job;
+                    taps3(p, input, iy0, ix0, inside, offs, (const int8_t *)(const void *)zp_row, job.tab);
+                    taps3(p, input, iy0, ix1, inside1, offs, (const int8_t *)(const void *)zp_row,
+                          job.tab + 9);
+                    job.bias = bias_folded;
+                    job.multiplier = multiplier;
+                    job.shift = shift;
+                    job.out_a = out;
+                    job.out_b = out + C;
+                    job.end = C & ~3;
+                    job.round1 = 2 * p->output_offset + 1;
+                    dw3x2_groups_fast(&job, 0, filter_w);
+                    if (C & 3) {
+                        pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
+                              out, fast);
+                        pixel(p, input, iy0, ix1, inside1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out + C, fast);
+                    }
+                    ++ox;
+                    out += C;
+                    continue;
+                }
+            }
+#endif
             if (inside ? k3 : border3) {
                 const int8_t *tap[9];
                 const int asm_path = MCUF_HAS_DSP && fast && C >= 4;
