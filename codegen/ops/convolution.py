@@ -285,18 +285,18 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps; it also
     takes depth multipliers) unless the HWC kernel's unrolled 3x3 path in assembly (fast output
     stage only) is cheaper: at 16 channels or more with stride 2, or on an output plane of at
-    most 36 pixels. Measured per layer on QEMU's M7 (instructions per MAC, vww96_q and
-    mbnet128_0.25_q, every 3x3 depthwise on each kernel): the HWC path 3.8-4.2 at 16-256
-    channels (4.7-9.9 at 8 channels, or with the general output stage in C); the plane
-    kernel 5.3-10.5 at stride 2, 4.45 on 6x6, 3.82 on 8x8 (a tie), 2.8-3.4 on 12x12 and
-    larger planes at stride 1. Inputs over DW3_HWC_MAX_INPUT bytes keep the plane kernel: it can
+    most 64 pixels. Measured per layer on QEMU's M7 (instructions per MAC, vww96_q and
+    mbnet128_0.25_q, every 3x3 depthwise on each kernel), with the HWC path's two-pixel
+    assembly: the HWC path 3.4-3.7 at 32-256 channels, 4.0 at 16 channels stride 2, 4.8 at
+    8 channels; the plane kernel 5.3 at stride 2, 3.82 on 8x8 (HWC 3.38), 2.8-3.4 on 12x12
+    and larger planes at stride 1 (HWC 3.5-3.7). Inputs over DW3_HWC_MAX_INPUT bytes keep the plane kernel: it can
     run in place (channel_planar; the planner's in-place depthwise), and such tensors are the
     ones that set a MobileNet's arena peak (V2 96x96: 48x48x48 at stride 2)."""
     if p["depth_multiplier"] != 1 or p["in_c"] < 16 or not fast:
         return True
     if p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT:
         return True
-    return not ((p["stride_h"], p["stride_w"]) != (1, 1) or p["out_h"] * p["out_w"] <= 36)
+    return not ((p["stride_h"], p["stride_w"]) != (1, 1) or p["out_h"] * p["out_w"] <= 64)
 
 
 def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:

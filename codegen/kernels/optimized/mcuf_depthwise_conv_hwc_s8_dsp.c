@@ -87,7 +87,7 @@ static void pixel(const mcuf_conv_params *p, const int8_t *input, int iy0, int i
 
 /* The widest channel count whose border pixels take the 3x3 path (its zero-point row is on
  * the stack); wider layers' borders go through pixel(). */
-#define MCUF_DW3_BORDER_MAX_C 256
+#define MCUF_DW3_BORDER_MAX_C 512
 
 /* One pixel of a 3x3, undilated depthwise: the nine taps of each whole group of four
  * channels unrolled (72 instructions for 36 MACs, no bounds checks, no loop counters).
@@ -323,6 +323,168 @@ __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((un
 #endif
 
 #if MCUF_HAS_DSP
+/* The same two-pixel loop for a K x K kernel (K = 5, 7: MobileNet V3's 5x5), written once
+ * with the assembler's .irp over the taps. The job's scalar fields come first (so their
+ * offsets do not depend on K), then A's K*K tap addresses and B's; it is copied onto the
+ * stack four words at a time. */
+#define DWX2_JOB(K)                                                                  \
+    typedef struct {                                                                 \
+        const int32_t *bias;        /* +0 */                                         \
+        const int32_t *multiplier;  /* +4 */                                         \
+        const int8_t *shift;        /* +8 */                                         \
+        int8_t *out_a;              /* +12 */                                        \
+        int8_t *out_b;              /* +16 */                                        \
+        intptr_t end;               /* +20 */                                        \
+        int32_t round1;             /* +24 */                                        \
+        const uint32_t *w;          /* +28 */                                        \
+        intptr_t cur;               /* +32 */                                        \
+        int32_t unused;             /* +36 */                                        \
+        const int8_t *tab[2 * (K) * (K)]; /* +40: A's taps, then B's */              \
+    } dwx2_job##K;
+
+#define DWX2_OUT(i, ra, rb)                                                          \
+    "ldr r2, [r12, #" #i "*4]\n\t"                                                   \
+    "ldrsb r3, [r1, #" #i "]\n\t"                                                    \
+    "ldr lr, [sp, #24]\n\t"                                                          \
+    "lsl r0, lr, r3\n\t"                                                             \
+    "smmlar lr, " ra ", r2, r0\n\t"                                                  \
+    "add lr, lr, " ra ", asr #31\n\t"                                                \
+    "asr lr, lr, r3\n\t"                                                             \
+    "ssat " ra ", #8, lr, asr #1\n\t"                                                \
+    "smmlar lr, " rb ", r2, r0\n\t"                                                  \
+    "add lr, lr, " rb ", asr #31\n\t"                                                \
+    "asr lr, lr, r3\n\t"                                                             \
+    "ssat " rb ", #8, lr, asr #1\n\t"
+
+/* KK: K * K as a literal; TAPS: "0, 1, ..., KK - 1"; NW: the job's words, 10 + 2 * KK */
+#define DWX2_FN(K, KK, NW, TAPS)                                                     \
+    __attribute__((naked, noinline)) static void dwx2_groups_fast_##K(               \
+        __attribute__((unused)) const dwx2_job##K *job, __attribute__((unused)) intptr_t cur, \
+        __attribute__((unused)) const uint32_t *w)                                   \
+    {                                                                                \
+        __asm__ volatile(                                                            \
+            "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                        \
+            "sub sp, sp, #(" #NW "*4)\n\t"                                           \
+            "mov r12, sp\n\t"                                                        \
+            ".rept (" #NW "/4)\n\t"                                                  \
+            "ldmia r0!, {r3, r4, r5, r6}\n\t"                                        \
+            "stmia r12!, {r3, r4, r5, r6}\n\t"                                       \
+            ".endr\n\t"                                                              \
+            "1:\n\t"                                                                 \
+            "ldr r12, [sp, #0]\n\t"                                                  \
+            "ldmia r12, {r4, r5, r6, r7}\n\t"                                        \
+            "ldmia r12!, {r8, r9, r10, r11}\n\t"                                     \
+            "str r12, [sp, #0]\n\t"                                                  \
+            ".irp tap, " TAPS "\n\t"                                                 \
+            "ldrd r12, lr, [r2], #8\n\t"                                             \
+            "ldr r0, [sp, #(40+4*\\tap)]\n\t"                                        \
+            "ldr r0, [r0, r1]\n\t"                                                   \
+            "sxtb16 r3, r0\n\t"                                                      \
+            "sxtb16 r0, r0, ror #8\n\t"                                              \
+            "smlabb r4, r3, r12, r4\n\t"                                             \
+            "smlatt r6, r3, r12, r6\n\t"                                             \
+            "smlabb r5, r0, lr, r5\n\t"                                              \
+            "smlatt r7, r0, lr, r7\n\t"                                              \
+            "ldr r0, [sp, #(40+4*" #KK "+4*\\tap)]\n\t"                              \
+            "ldr r0, [r0, r1]\n\t"                                                   \
+            "sxtb16 r3, r0\n\t"                                                      \
+            "sxtb16 r0, r0, ror #8\n\t"                                              \
+            "smlabb r8, r3, r12, r8\n\t"                                             \
+            "smlatt r10, r3, r12, r10\n\t"                                           \
+            "smlabb r9, r0, lr, r9\n\t"                                              \
+            "smlatt r11, r0, lr, r11\n\t"                                            \
+            ".endr\n\t"                                                              \
+            "str r2, [sp, #28]\n\t"                                                  \
+            "str r1, [sp, #32]\n\t"                                                  \
+            "ldr r12, [sp, #4]\n\t"                                                  \
+            "ldr r1, [sp, #8]\n\t"                                                   \
+            DWX2_OUT(0, "r4", "r8") DWX2_OUT(1, "r5", "r9") DWX2_OUT(2, "r6", "r10")  \
+            DWX2_OUT(3, "r7", "r11")                                                 \
+            "add r12, r12, #16\n\t"                                                  \
+            "str r12, [sp, #4]\n\t"                                                  \
+            "add r1, r1, #4\n\t"                                                     \
+            "str r1, [sp, #8]\n\t"                                                   \
+            "ldr r12, [sp, #12]\n\t"                                                 \
+            "ldr lr, [sp, #16]\n\t"                                                  \
+            "strb r4, [r12, #0]\n\t"                                                 \
+            "strb r5, [r12, #1]\n\t"                                                 \
+            "strb r6, [r12, #2]\n\t"                                                 \
+            "strb r7, [r12, #3]\n\t"                                                 \
+            "strb r8, [lr, #0]\n\t"                                                  \
+            "strb r9, [lr, #1]\n\t"                                                  \
+            "strb r10, [lr, #2]\n\t"                                                 \
+            "strb r11, [lr, #3]\n\t"                                                 \
+            "add r12, r12, #4\n\t"                                                   \
+            "add lr, lr, #4\n\t"                                                     \
+            "str r12, [sp, #12]\n\t"                                                 \
+            "str lr, [sp, #16]\n\t"                                                  \
+            "ldr r2, [sp, #28]\n\t"                                                  \
+            "ldr r1, [sp, #32]\n\t"                                                  \
+            "add r1, r1, #4\n\t"                                                     \
+            "ldr r12, [sp, #20]\n\t"                                                 \
+            "cmp r1, r12\n\t"                                                        \
+            "bne 1b\n\t"                                                             \
+            "add sp, sp, #(" #NW "*4)\n\t"                                           \
+            "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");                       \
+    }
+
+DWX2_JOB(5)
+DWX2_JOB(7)
+DWX2_FN(5, 25, 60, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24")
+DWX2_FN(7, 49, 108, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,"
+                    "31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48")
+
+/* the K*K tap addresses (channel 0) of the undilated window at (iy0, ix0); padding taps get zp */
+MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, int iy0, int ix0,
+                        const int8_t *zp, const int8_t **tab)
+{
+    const int C = p->in_c;
+    const int32_t row = (int32_t)p->in_w * C;
+    for (int ky = 0; ky < K; ++ky) {
+        const int iy = iy0 + ky;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        const int8_t *r = input + (int32_t)iy * row;
+        for (int kx = 0; kx < K; ++kx) {
+            const int ix = ix0 + kx;
+            *tab++ = row_ok && ix >= 0 && ix < p->in_w ? r + (int32_t)ix * C : zp;
+        }
+    }
+}
+
+/* Pixels (oy, ox) and (oy, ox + 1) of a K x K (K = 5, 7) undilated layer with C >= 4, C <= the
+ * zero-point row's length; the channel tail (C % 4) through pixel(). */
+static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, const int16_t *filter,
+                   const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                   int8_t *out, const int8_t *zp)
+{
+    const int C = p->in_c, K = p->k_w;
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int ix1 = ix0 + p->stride_w;
+    const uint32_t *w = (const uint32_t *)(const void *)filter;
+    if (K == 5) {
+        dwx2_job5 job = {bias_folded, multiplier, shift, out, out + C, C & ~3, 2 * p->output_offset + 1,
+                         w, 0, 0, {0}};
+        taps_k(p, input, 5, iy0, ix0, zp, job.tab);
+        taps_k(p, input, 5, iy0, ix1, zp, job.tab + 25);
+        dwx2_groups_fast_5(&job, 0, w);
+    } else {
+        dwx2_job7 job = {bias_folded, multiplier, shift, out, out + C, C & ~3, 2 * p->output_offset + 1,
+                         w, 0, 0, {0}};
+        taps_k(p, input, 7, iy0, ix0, zp, job.tab);
+        taps_k(p, input, 7, iy0, ix1, zp, job.tab + 49);
+        dwx2_groups_fast_7(&job, 0, w);
+    }
+    if (C & 3) {
+        const int rows_in = iy0 >= 0 && iy0 + K - 1 < p->in_h;
+        pixel(p, input, iy0, ix0, rows_in && ix0 >= 0 && ix0 + K - 1 < p->in_w, C & ~3, filter, bias_folded,
+              multiplier, shift, out, 1);
+        pixel(p, input, iy0, ix1, rows_in && ix1 >= 0 && ix1 + K - 1 < p->in_w, C & ~3, filter, bias_folded,
+              multiplier, shift, out + C, 1);
+    }
+}
+#endif
+
+#if MCUF_HAS_DSP
 /* the nine tap addresses (channel 0) of the 3x3 window at (iy0, ix0); padding taps get zp */
 MCUF_INLINE void taps3(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
                        const intptr_t offs[9], const int8_t *zp, const int8_t **tab)
@@ -356,6 +518,9 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     const int C = p->in_c, kh = p->k_h, kw = p->k_w, sw = p->stride_w;
     const int k3 = kh == 3 && kw == 3 && p->dil_h == 1 && p->dil_w == 1;
     const int border3 = k3 && C <= MCUF_DW3_BORDER_MAX_C;
+    /* K x K (5, 7), undilated: the two-pixel assembly everywhere (fast output stage) */
+    const int kpair = MCUF_HAS_DSP && fast && kh == kw && (kh == 5 || kh == 7) && p->dil_h == 1 &&
+                      p->dil_w == 1 && C >= 4 && C <= MCUF_DW3_BORDER_MAX_C;
     const int32_t row = (int32_t)p->in_w * C;
     uint32_t zp_row[MCUF_DW3_BORDER_MAX_C / 4];
 #if MCUF_HAS_DSP
@@ -365,7 +530,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         offs[t] = (intptr_t)(t / 3) * row + (intptr_t)(t % 3) * C;
     }
 #endif
-    if (border3) {
+    if (border3 || kpair) {
         const uint32_t zp4 = (uint8_t)(-p->input_offset) * 0x01010101u;
         for (int i = 0; i < (C + 3) / 4; ++i) {
             zp_row[i] = zp4;
@@ -376,6 +541,15 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         const int rows_in = iy0 >= 0 && iy0 + (kh - 1) * p->dil_h < p->in_h;
         int8_t *out = output + (int32_t)oy * p->out_w * C;
         for (int ox = 0; ox < p->out_w; ++ox, out += C) {
+#if MCUF_HAS_DSP
+            if (kpair && ox + 1 < p->out_w) {
+                pair_k(p, input, oy, ox, filter, bias_folded, multiplier, shift, out,
+                       (const int8_t *)(const void *)zp_row);
+                ++ox;
+                out += C;
+                continue;
+            }
+#endif
             const int ix0 = ox * sw - p->pad_left;
             const int inside = rows_in && ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < p->in_w;
 #if MCUF_HAS_DSP
