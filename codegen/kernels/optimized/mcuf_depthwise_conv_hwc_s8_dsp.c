@@ -452,23 +452,25 @@ MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, i
 }
 
 /* Pixels (oy, ox) and (oy, ox + 1) of a K x K (K = 5, 7) undilated layer with C >= 4, C <= the
- * zero-point row's length; the channel tail (C % 4) through pixel(). */
-static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, const int16_t *filter,
-                   const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
-                   int8_t *out, const int8_t *zp)
+ * zero-point row's length (two = 0: pixel (oy, ox) twice, its bytes stored twice); the channel
+ * tail (C % 4) through pixel(). */
+static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
+                   const int16_t *filter, const int32_t *bias_folded, const int32_t *multiplier,
+                   const int8_t *shift, int8_t *out, const int8_t *zp)
 {
     const int C = p->in_c, K = p->k_w;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int ix1 = ix0 + p->stride_w;
+    const int ix1 = ix0 + two * p->stride_w;
+    int8_t *const out_b = out + two * C;
     const uint32_t *w = (const uint32_t *)(const void *)filter;
     if (K == 5) {
-        dwx2_job5 job = {bias_folded, multiplier, shift, out, out + C, C & ~3, 2 * p->output_offset + 1,
+        dwx2_job5 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
                          w, 0, 0, {0}};
         taps_k(p, input, 5, iy0, ix0, zp, job.tab);
         taps_k(p, input, 5, iy0, ix1, zp, job.tab + 25);
         dwx2_groups_fast_5(&job, 0, w);
     } else {
-        dwx2_job7 job = {bias_folded, multiplier, shift, out, out + C, C & ~3, 2 * p->output_offset + 1,
+        dwx2_job7 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
                          w, 0, 0, {0}};
         taps_k(p, input, 7, iy0, ix0, zp, job.tab);
         taps_k(p, input, 7, iy0, ix1, zp, job.tab + 49);
@@ -478,8 +480,10 @@ static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int o
         const int rows_in = iy0 >= 0 && iy0 + K - 1 < p->in_h;
         pixel(p, input, iy0, ix0, rows_in && ix0 >= 0 && ix0 + K - 1 < p->in_w, C & ~3, filter, bias_folded,
               multiplier, shift, out, 1);
-        pixel(p, input, iy0, ix1, rows_in && ix1 >= 0 && ix1 + K - 1 < p->in_w, C & ~3, filter, bias_folded,
-              multiplier, shift, out + C, 1);
+        if (two) {
+            pixel(p, input, iy0, ix1, rows_in && ix1 >= 0 && ix1 + K - 1 < p->in_w, C & ~3, filter,
+                  bias_folded, multiplier, shift, out_b, 1);
+        }
     }
 }
 #endif
@@ -542,11 +546,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         int8_t *out = output + (int32_t)oy * p->out_w * C;
         for (int ox = 0; ox < p->out_w; ++ox, out += C) {
 #if MCUF_HAS_DSP
-            if (kpair && ox + 1 < p->out_w) {
-                pair_k(p, input, oy, ox, filter, bias_folded, multiplier, shift, out,
+            if (kpair) {   /* a row's odd last pixel: a pair of it with itself (same bytes twice) */
+                const int two = ox + 1 < p->out_w;
+                pair_k(p, input, oy, ox, two, filter, bias_folded, multiplier, shift, out,
                        (const int8_t *)(const void *)zp_row);
-                ++ox;
-                out += C;
+                ox += two;
+                out += two * C;
                 continue;
             }
 #endif
