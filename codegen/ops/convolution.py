@@ -97,6 +97,30 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
 
 
+def depthwise_conv_hwc_s8_dsp_in_place(p: dict) -> bool:
+    """Whether mcuf_depthwise_conv_hwc_s8_dsp may write its output over its input (output at
+    the input's address): at stride 2x2, undilated, top and left padding at most 1 and an
+    output no larger than the input in each dimension. The kernel writes pixel p (whole
+    groups of four channels, each after reading that group of its taps) while every later
+    pixel reads only input pixels past p: the next pixels of the row start at input column
+    2 * (ox + 1) - pad_left >= ox + 1 of a row >= oy, and the next row at input row
+    2 * (oy + 1) - pad_top >= 2 * oy + 1, whose first pixel (2 * oy + 1) * in_w is past the
+    (oy + 1) * out_w pixels written. Stride 1 is never safe (the next row reads the row
+    just overwritten)."""
+    return ((p["stride_h"], p["stride_w"], p["dil_h"], p["dil_w"]) == (2, 2, 1, 1)
+            and p["pad_top"] <= 1 and p["pad_left"] <= 1
+            and p["out_h"] <= p["in_h"] and p["out_w"] <= p["in_w"])
+
+
+def depthwise_conv_hwc_s8_dsp_runs_in_place(p: dict) -> bool:
+    """The layers the planner may run in place on mcuf_depthwise_conv_hwc_s8_dsp: safe
+    (depthwise_conv_hwc_s8_dsp_in_place) and with an input over DW3_HWC_MAX_INPUT bytes, the
+    ones the plane kernel ran in place before the HWC kernel took them. Offering every safe
+    layer made the planner's in-place plan larger (its placement is greedy): vww96_q 47,840 ->
+    53,424 B, mbnet128_0.25_q 84,256 -> 94,640 B; offering these keeps both."""
+    return depthwise_conv_hwc_s8_dsp_in_place(p) and p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT
+
+
 def conv_grouped_s8_dsp_get_buffer_size(p: dict) -> int:
     """The column pair of one group (two pixels' K4 int16) + a byte row of K4 + 4,
     K4 = k_h*k_w*filter_in_c rounded up to 4 (mcuf_conv_grouped_s8_dsp_get_buffer_size in the C)."""
@@ -120,7 +144,7 @@ register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_ds
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
 register_kernel("mcuf_depthwise_conv_hwc_s8_dsp",
                 weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
-                fast_twin=True, family=F)
+                fast_twin=True, family=F, in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
                 weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F,
                 channel_planar=True)   # gathers channel c's plane, then writes channel c only (multiplier 1)
@@ -278,25 +302,31 @@ def _plane_3x3_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: boo
                 [x.index], y.index, macs, [filt, b, *rq])
 
 
-DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs keep the (in-place capable) plane kernel
+DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs take an in-place capable kernel
 
 
 def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps; it also
     takes depth multipliers) unless the HWC kernel's unrolled 3x3 path in assembly (fast output
-    stage only) is cheaper: at 16 channels or more with stride 2, or on an output plane of at
-    most 64 pixels. Measured per layer on QEMU's M7 (instructions per MAC, vww96_q and
+    stage only) is cheaper: at 8 channels or more at a stride other than 1, or at 16 channels
+    or more on an output plane of at most 64 pixels. Measured per layer on QEMU's M7 (instructions per MAC, vww96_q and
     mbnet128_0.25_q, every 3x3 depthwise on each kernel), with the HWC path's two-pixel
     assembly: the HWC path 3.4-3.7 at 32-256 channels, 4.0 at 16 channels stride 2, 4.8 at
     8 channels; the plane kernel 5.3 at stride 2, 3.82 on 8x8 (HWC 3.38), 2.8-3.4 on 12x12
-    and larger planes at stride 1 (HWC 3.5-3.7). Inputs over DW3_HWC_MAX_INPUT bytes keep the plane kernel: it can
-    run in place (channel_planar; the planner's in-place depthwise), and such tensors are the
-    ones that set a MobileNet's arena peak (V2 96x96: 48x48x48 at stride 2)."""
-    if p["depth_multiplier"] != 1 or p["in_c"] < 16 or not fast:
+    and larger planes at stride 1 (HWC 3.5-3.7); at stride 2 with 8-15 channels the plane
+    kernel 5.3-8.5 (small_gray16_chain: 8.5 at 12 channels). Inputs over DW3_HWC_MAX_INPUT
+    bytes need a kernel that can run in place (the planner's in-place depthwise under
+    --ram-limit), and such tensors are the ones that set a MobileNet's arena peak (V2 96x96:
+    48x48x48 at stride 2): the plane kernel (channel_planar), or at stride 2 the HWC kernel
+    (depthwise_conv_hwc_s8_dsp_in_place)."""
+    if p["depth_multiplier"] != 1 or p["in_c"] < 8 or not fast:
         return True
-    if p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT:
+    if (p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT
+            and not depthwise_conv_hwc_s8_dsp_in_place(p)):
         return True
-    return not ((p["stride_h"], p["stride_w"]) != (1, 1) or p["out_h"] * p["out_w"] <= 64)
+    if (p["stride_h"], p["stride_w"]) != (1, 1):
+        return False
+    return p["in_c"] < 16 or p["out_h"] * p["out_w"] > 64
 
 
 def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
