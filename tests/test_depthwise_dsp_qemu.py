@@ -20,6 +20,9 @@ DW_DSP_SWEEP = [
     (3, 1, "SAME", 16, 1, 6, 6, "RELU6"), (3, 2, "SAME", 19, 1, 9, 8, "NONE"),
     (3, 1, "SAME", 36, 1, 8, 8, "RELU"), (3, 2, "VALID", 20, 1, 10, 9, "NONE"),
     (3, 1, "SAME", 300, 1, 3, 3, "NONE"), (3, 2, "SAME", 16, 1, 2, 3, "RELU6"),
+    (3, 1, "SAME", 20, 1, 7, 9, "NONE"), (3, 1, "VALID", 18, 1, 8, 10, "NONE"),
+    (3, 1, "SAME", 64, 1, 6, 6, "NONE"), (3, 1, "SAME", 17, 1, 5, 8, "NONE"),
+    (3, 2, "SAME", 10, 1, 9, 9, "NONE"), (3, 2, "SAME", 8, 1, 8, 8, "NONE"),
     (5, 1, "SAME", 8, 1, 7, 7, "RELU6"), (5, 2, "SAME", 13, 1, 9, 9, "NONE"),
     (5, 1, "VALID", 4, 1, 6, 7, "NONE"), (5, 2, "SAME", 24, 1, 5, 5, "RELU"),
     (5, 1, "SAME", 3, 1, 6, 6, "NONE"), (5, 1, "SAME", 40, 1, 3, 3, "NONE"),
@@ -53,7 +56,7 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
         if case[4] == 1 and case[0] > 3 and case[3] >= 4:   # the K x K two-pixel assembly
             want = "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * (case[7] == "NONE")   # (clamps in C)
             assert kernel == want, (case, kernel)
-    assert sum(k == "mcuf_depthwise_conv_hwc_s8_dsp_fast" for k in kernels) >= 7, kernels
+    assert sum(k == "mcuf_depthwise_conv_hwc_s8_dsp_fast" for k in kernels) >= 12, kernels
     bad = []
     for case, model, man, got_runs in zip(DW_DSP_SWEEP, models, mans, outs):
         ref = ReferenceModel(model)

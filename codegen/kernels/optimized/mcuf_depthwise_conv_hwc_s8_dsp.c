@@ -323,6 +323,110 @@ __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((un
 #endif
 
 #if MCUF_HAS_DSP
+/* Stride 1: A's window is columns 0-2 of a 3x4 block and B's columns 1-3, so each row loads
+ * four input words instead of six and the middle two serve both pixels (129 instructions for
+ * 72 MACs). The same job, tab[4 * ky + j]: column j of the block's row ky (tab[12..17] unused). */
+#define DW3S1_X(off)                                                                 \
+    "ldr r0, [sp, #" #off "]\n\t"                                                    \
+    "ldr r0, [r0, r1]\n\t"                                                           \
+    "sxtb16 r3, r0\n\t"                                                              \
+    "sxtb16 r0, r0, ror #8\n\t"
+
+#define DW3S1_MAC(a0, a1, a2, a3)                                                    \
+    "smlabb " a0 ", r3, r12, " a0 "\n\t"                                             \
+    "smlatt " a2 ", r3, r12, " a2 "\n\t"                                             \
+    "smlabb " a1 ", r0, lr, " a1 "\n\t"                                              \
+    "smlatt " a3 ", r0, lr, " a3 "\n\t"
+
+#define DW3S1_A DW3S1_MAC("r4", "r5", "r6", "r7")
+#define DW3S1_B DW3S1_MAC("r8", "r9", "r10", "r11")
+#define DW3S1_W "ldrd r12, lr, [r2], #8\n\t"
+
+#define DW3S1_ROW(o0, o1, o2, o3)                                                    \
+    DW3S1_W DW3S1_X(o0) DW3S1_A DW3S1_X(o1) DW3S1_B                                  \
+    DW3S1_W DW3S1_A DW3S1_X(o2) DW3S1_B                                              \
+    DW3S1_W DW3S1_A DW3S1_X(o3) DW3S1_B
+
+__attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                                 __attribute__((unused)) intptr_t cur,
+                                                                 __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #108\n\t"
+        "mov r12, sp\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "1:\n\t"
+        "ldr r12, [sp, #72]\n\t"
+        "ldmia r12, {r4, r5, r6, r7}\n\t"
+        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        "str r12, [sp, #72]\n\t"
+        DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44)
+        "str r2, [sp, #100]\n\t"
+        "str r1, [sp, #104]\n\t"
+        "ldr r12, [sp, #76]\n\t"
+        "ldr r1, [sp, #80]\n\t"
+        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
+        DW3X2_OUT(3, "r7", "r11")
+        "add r12, r12, #16\n\t"
+        "str r12, [sp, #76]\n\t"
+        "add r1, r1, #4\n\t"
+        "str r1, [sp, #80]\n\t"
+        "ldr r12, [sp, #84]\n\t"
+        "ldr lr, [sp, #88]\n\t"
+        "strb r4, [r12, #0]\n\t"
+        "strb r5, [r12, #1]\n\t"
+        "strb r6, [r12, #2]\n\t"
+        "strb r7, [r12, #3]\n\t"
+        "strb r8, [lr, #0]\n\t"
+        "strb r9, [lr, #1]\n\t"
+        "strb r10, [lr, #2]\n\t"
+        "strb r11, [lr, #3]\n\t"
+        "add r12, r12, #4\n\t"
+        "add lr, lr, #4\n\t"
+        "str r12, [sp, #84]\n\t"
+        "str lr, [sp, #88]\n\t"
+        "ldr r2, [sp, #100]\n\t"
+        "ldr r1, [sp, #104]\n\t"
+        "add r1, r1, #4\n\t"
+        "ldr r12, [sp, #92]\n\t"
+        "cmp r1, r12\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #108\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* the 3x4 block of tap addresses (channel 0) from (iy0, ix0), row by row; padding taps get zp */
+MCUF_INLINE void taps3x4(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
+                         const int8_t *zp, const int8_t **tab)
+{
+    const int C = p->in_c;
+    const int32_t row = (int32_t)p->in_w * C;
+    if (inside) {
+        const int8_t *r = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
+        for (int ky = 0; ky < 3; ++ky, r += row, tab += 4) {
+            tab[0] = r;
+            tab[1] = r + C;
+            tab[2] = r + 2 * C;
+            tab[3] = r + 3 * C;
+        }
+        return;
+    }
+    for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        for (int kx = 0; kx < 4; ++kx) {
+            const int ix = ix0 + kx;
+            *tab++ = row_ok && ix >= 0 && ix < p->in_w ? input + (int32_t)iy * row + (int32_t)ix * C : zp;
+        }
+    }
+}
+
 /* The same two-pixel loop for a K x K kernel (K = 5, 7: MobileNet V3's 5x5), written once
  * with the assembler's .irp over the taps. The job's scalar fields come first (so their
  * offsets do not depend on K), then A's K*K tap addresses and B's; it is copied onto the
@@ -443,10 +547,9 @@ MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, i
     for (int ky = 0; ky < K; ++ky) {
         const int iy = iy0 + ky;
         const int row_ok = iy >= 0 && iy < p->in_h;
-        const int8_t *r = input + (int32_t)iy * row;
         for (int kx = 0; kx < K; ++kx) {
             const int ix = ix0 + kx;
-            *tab++ = row_ok && ix >= 0 && ix < p->in_w ? r + (int32_t)ix * C : zp;
+            *tab++ = row_ok && ix >= 0 && ix < p->in_w ? input + (int32_t)iy * row + (int32_t)ix * C : zp;
         }
     }
 }
@@ -563,9 +666,14 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
                 if ((inside || border3) && (inside1 || border3)) {
                     dw3x2_job job;
-                    taps3(p, input, iy0, ix0, inside, offs, (const int8_t *)(const void *)zp_row, job.tab);
-                    taps3(p, input, iy0, ix1, inside1, offs, (const int8_t *)(const void *)zp_row,
-                          job.tab + 9);
+                    if (sw == 1) {
+                        taps3x4(p, input, iy0, ix0, inside && inside1, (const int8_t *)(const void *)zp_row,
+                                job.tab);
+                    } else {
+                        taps3(p, input, iy0, ix0, inside, offs, (const int8_t *)(const void *)zp_row, job.tab);
+                        taps3(p, input, iy0, ix1, inside1, offs, (const int8_t *)(const void *)zp_row,
+                              job.tab + 9);
+                    }
                     job.bias = bias_folded;
                     job.multiplier = multiplier;
                     job.shift = shift;
@@ -573,7 +681,11 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     job.out_b = out + C;
                     job.end = C & ~3;
                     job.round1 = 2 * p->output_offset + 1;
-                    dw3x2_groups_fast(&job, 0, filter_w);
+                    if (sw == 1) {
+                        dw3x2s1_groups_fast(&job, 0, filter_w);
+                    } else {
+                        dw3x2_groups_fast(&job, 0, filter_w);
+                    }
                     if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
