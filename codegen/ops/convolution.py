@@ -307,18 +307,17 @@ DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs take an in-plac
 
 def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps; it also
-    takes depth multipliers) unless the HWC kernel's unrolled 3x3 path in assembly (fast output
-    stage only) is cheaper: at 8 channels or more at a stride other than 1, or at 16 channels
-    or more on an output plane of at most 64 pixels. Measured per layer on QEMU's M7 (instructions per MAC, vww96_q and
-    mbnet128_0.25_q, every 3x3 depthwise on each kernel), with the HWC path's two-pixel
-    assembly: the HWC path 3.4-3.7 at 32-256 channels, 4.0 at 16 channels stride 2, 4.8 at
-    8 channels; the plane kernel 5.3 at stride 2, 3.82 on 8x8 (HWC 3.38), 2.8-3.4 on 12x12
-    and larger planes at stride 1 (HWC 3.5-3.7); at stride 2 with 8-15 channels the plane
-    kernel 5.3-8.5 (small_gray16_chain: 8.5 at 12 channels). Inputs over DW3_HWC_MAX_INPUT
-    bytes need a kernel that can run in place (the planner's in-place depthwise under
-    --ram-limit), and such tensors are the ones that set a MobileNet's arena peak (V2 96x96:
-    48x48x48 at stride 2): the plane kernel (channel_planar), or at stride 2 the HWC kernel
-    (depthwise_conv_hwc_s8_dsp_in_place)."""
+    takes depth multipliers) unless the HWC kernel's two-pixel 3x3 assembly (fast output stage
+    only) is cheaper: at 8 channels or more at a stride other than 1, or at 16 channels or more
+    on an output plane of at most 256 pixels. Measured per layer on QEMU's M7 (instructions per
+    MAC, vww96_q and mbnet128_0.25_q, each 3x3 depthwise on each kernel): at stride 1 the HWC
+    kernel 3.0 on 6x6 and 8x8, 3.09 on 12x12 (plane 3.36), 3.08 on 16x16 (plane 3.16), 3.22 on
+    24x24 (plane 2.98), 3.20 on 32x32 (plane 2.89), 4.8 at 8 channels; at stride 2 the HWC
+    kernel 3.5-3.7 at 32-256 channels and 4.1 at 16, the plane kernel 5.3-5.4 (8.5 at 12
+    channels on an 8x8 input). Inputs over DW3_HWC_MAX_INPUT bytes need a kernel that can run
+    in place (the planner's in-place depthwise under --ram-limit), and such tensors are the ones
+    that set a MobileNet's arena peak (V2 96x96: 48x48x48 at stride 2): the plane kernel
+    (channel_planar), or at stride 2 the HWC kernel (depthwise_conv_hwc_s8_dsp_in_place)."""
     if p["depth_multiplier"] != 1 or p["in_c"] < 8 or not fast:
         return True
     if (p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT
@@ -326,7 +325,7 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
         return True
     if (p["stride_h"], p["stride_w"]) != (1, 1):
         return False
-    return p["in_c"] < 16 or p["out_h"] * p["out_w"] > 64
+    return p["in_c"] < 16 or p["out_h"] * p["out_w"] > 256
 
 
 def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
