@@ -99,7 +99,8 @@ class Result:
     top: list[Prediction]
     infer_ms: float               # set_tensor + invoke + get_tensor
     latency_ms: float             # frame captured -> result in the caller's hands
-    fps: float                    # results per second, moving average over the last frames
+    fps: float | None             # results per second, moving average over the last frames;
+                                  # None until two results give a rate (the first frame)
     dropped: int                  # frames dropped so far (live sources only)
     tensor: np.ndarray | None = None   # the exact input tensor, when asked to keep it
     raw: np.ndarray | None = None      # the raw output (quantized scores), when asked to keep tensors
@@ -264,7 +265,7 @@ class Pipeline:
                     self.tl.mark("caller", "got", frame.index)
                 now = time.perf_counter()
                 done.append(now)
-                fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
+                fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else None
                 r = Result(frame, self.clf.top(raw, self.top_k), infer_ms, (now - frame.timestamp) * 1e3,
                            fps, ready.dropped, tensor if self.keep_tensors else None,
                            raw if self.keep_tensors else None)

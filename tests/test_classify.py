@@ -6,6 +6,7 @@ fixture models must recognise the shapes they were trained on. The picamera2 ada
 against tests/fake_picamera2.py, which refuses any call outside the adapter's contract.
 """
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -438,6 +439,8 @@ def test_cli_json_lines_and_annotated_frames(tmp_path):
     assert [d["type"] for d in lines] == ["result"] * 6 + ["summary"]
     assert all(len(d["top"]) == 2 and d["truth"] in LABELS for d in lines[:-1])
     assert lines[-1]["frames"] == 6 and lines[-1]["labelled"] == 6
+    # no rate from one result: null, not a measured-looking 0.0 (was 0.0 on the first frame)
+    assert lines[0]["fps"] is None and all(d["fps"] > 0 for d in lines[1:-1])
     saved = sorted(out.glob("*.png"))
     assert len(saved) == 6 and saved[0].name.startswith("000000_")
     from PIL import Image
@@ -448,6 +451,8 @@ def test_cli_terminal_output_and_errors(tmp_path):
     p = cli("--model", GRAY128, "--labels", LABELS_FILE, "--source", "synthetic:4", "--frames", "20")
     assert p.returncode == 0, p.stderr
     assert len(p.stdout.splitlines()) == 21 and "20 frames in" in p.stdout
+    first, second = p.stdout.splitlines()[:2]
+    assert "     - FPS" in first and " 0.0 FPS" not in first and re.search(r"\d\.\d FPS", second), first
     assert "top-1 accuracy" in p.stdout and "int8 [1, 128, 128, 1]" in p.stderr
     bad = tmp_path / "l.txt"
     bad.write_text("x\n")
