@@ -97,6 +97,11 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
 
 
+def depthwise_conv_hwc_s8_dsp_get_buffer_size(p: dict) -> int:
+    """A row of input zero points for the padding taps: C4 = in_c rounded up to 4 bytes."""
+    return (p["in_c"] + 3) // 4 * 4
+
+
 def depthwise_conv_hwc_s8_dsp_in_place(p: dict) -> bool:
     """Whether mcuf_depthwise_conv_hwc_s8_dsp may write its output over its input (output at
     the input's address): at stride 2x2, undilated, top and left padding at most 1 and an
@@ -142,7 +147,7 @@ register_kernel("mcuf_conv_shallow_s8_dsp", scratch=conv_shallow_s8_dsp_get_buff
 register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
-register_kernel("mcuf_depthwise_conv_hwc_s8_dsp",
+register_kernel("mcuf_depthwise_conv_hwc_s8_dsp", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
                 fast_twin=True, family=F, in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
@@ -432,7 +437,7 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
             b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
             return Step(op, "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                         [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
-                         ("out", y.index)], [x.index], y.index, macs, [filt, b, *rq])
+                         ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     if kernels == "dsp" and p["depth_multiplier"] > 1 and folded is not None:
         rows = np.ascontiguousarray(taps.T)                # [channel][tap]: a grouped conv's rows
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,

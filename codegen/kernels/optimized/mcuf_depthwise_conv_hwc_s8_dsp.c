@@ -14,6 +14,8 @@
  * filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)], C4 = ceil(C / 4) * 4 (each group's
  * taps consecutive);
  * bias_folded: [C4] (zero beyond C). Same results as mcuf_depthwise_conv_s8, byte for byte. */
+#include <string.h>
+
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
@@ -85,9 +87,6 @@ static void pixel(const mcuf_conv_params *p, const int8_t *input, int iy0, int i
     }
 }
 
-/* The widest channel count whose border pixels take the 3x3 path (its zero-point row is on
- * the stack); wider layers' borders go through pixel(). */
-#define MCUF_DW3_BORDER_MAX_C 512
 
 /* One pixel of a 3x3, undilated depthwise: the nine taps of each whole group of four
  * channels unrolled (72 instructions for 36 MACs, no bounds checks, no loop counters).
@@ -557,7 +556,7 @@ MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, i
 /* Pixels (oy, ox) and (oy, ox + 1) of a K x K (K = 5, 7) undilated layer with C >= 4, C <= the
  * zero-point row's length (two = 0: pixel (oy, ox) twice, its bytes stored twice); the channel
  * tail (C % 4) through pixel(). */
-static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
+__attribute__((noinline)) static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
                    const int16_t *filter, const int32_t *bias_folded, const int32_t *multiplier,
                    const int8_t *shift, int8_t *out, const int8_t *zp)
 {
@@ -620,16 +619,16 @@ MCUF_INLINE void taps3(const mcuf_conv_params *p, const int8_t *input, int iy0, 
 MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
                                                      const int16_t *filter, const int32_t *bias_folded,
                                                      const int32_t *multiplier, const int8_t *shift,
-                                                     int8_t *output, const int fast)
+                                                     int8_t *output, int16_t *scratch, const int fast)
 {
     const int C = p->in_c, kh = p->k_h, kw = p->k_w, sw = p->stride_w;
     const int k3 = kh == 3 && kw == 3 && p->dil_h == 1 && p->dil_w == 1;
-    const int border3 = k3 && C <= MCUF_DW3_BORDER_MAX_C;
+    const int border3 = k3;   /* border pixels too: padding taps read the zero-point row */
     /* K x K (5, 7), undilated: the two-pixel assembly everywhere (fast output stage) */
     const int kpair = MCUF_HAS_DSP && fast && kh == kw && (kh == 5 || kh == 7) && p->dil_h == 1 &&
-                      p->dil_w == 1 && C >= 4 && C <= MCUF_DW3_BORDER_MAX_C;
+                      p->dil_w == 1 && C >= 4;
     const int32_t row = (int32_t)p->in_w * C;
-    uint32_t zp_row[MCUF_DW3_BORDER_MAX_C / 4];
+    const int8_t *const zp_row = (const int8_t *)(void *)scratch;   /* C4 input zero points */
 #if MCUF_HAS_DSP
     const uint32_t *filter_w = (const uint32_t *)(const void *)filter;
     intptr_t offs[9];   /* an inside pixel's taps: byte offsets from its window's top-left */
@@ -638,10 +637,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     }
 #endif
     if (border3 || kpair) {
-        const uint32_t zp4 = (uint8_t)(-p->input_offset) * 0x01010101u;
-        for (int i = 0; i < (C + 3) / 4; ++i) {
-            zp_row[i] = zp4;
-        }
+        memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
     }
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
@@ -652,7 +648,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             if (kpair) {   /* a row's odd last pixel: a pair of it with itself (same bytes twice) */
                 const int two = ox + 1 < p->out_w;
                 pair_k(p, input, oy, ox, two, filter, bias_folded, multiplier, shift, out,
-                       (const int8_t *)(const void *)zp_row);
+                       zp_row);
                 ox += two;
                 out += two * C;
                 continue;
@@ -667,11 +663,11 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 if ((inside || border3) && (inside1 || border3)) {
                     dw3x2_job job;
                     if (sw == 1) {
-                        taps3x4(p, input, iy0, ix0, inside && inside1, (const int8_t *)(const void *)zp_row,
+                        taps3x4(p, input, iy0, ix0, inside && inside1, zp_row,
                                 job.tab);
                     } else {
-                        taps3(p, input, iy0, ix0, inside, offs, (const int8_t *)(const void *)zp_row, job.tab);
-                        taps3(p, input, iy0, ix1, inside1, offs, (const int8_t *)(const void *)zp_row,
+                        taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab);
+                        taps3(p, input, iy0, ix1, inside1, offs, zp_row,
                               job.tab + 9);
                     }
                     job.bias = bias_folded;
@@ -707,7 +703,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                         const int ix = ix0 + kx;
                         tap[3 * ky + kx] = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
                                                ? input + (int32_t)iy * row + (int32_t)ix * C
-                                               : (const int8_t *)(const void *)zp_row;
+                                               : zp_row;
                     }
                 }
 #if MCUF_HAS_DSP
@@ -737,14 +733,16 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
  * and the general one (a model links only what it calls). */
 void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                          const int16_t *filter, const int32_t *bias_folded,
-                                         const int32_t *multiplier, const int8_t *shift, int8_t *output)
+                                         const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                         int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, 1);
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
 }
 
 void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int16_t *filter, const int32_t *bias_folded,
-                                    const int32_t *multiplier, const int8_t *shift, int8_t *output)
+                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                    int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, 0);
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
 }
