@@ -313,8 +313,8 @@ DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs take an in-plac
 def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps; it also
     takes depth multipliers) unless the HWC kernel's two-pixel 3x3 assembly (fast output stage
-    only) is cheaper: at 8 channels or more at a stride other than 1, or at 16 channels or more
-    on an output plane of at most 256 pixels. Measured per layer on QEMU's M7 (instructions per
+    only) is cheaper: at a stride other than 1 with 16 channels or more (or 8 or 12), or at 16
+    channels or more on an output plane of at most 256 pixels (36 with a channel tail). Measured per layer on QEMU's M7 (instructions per
     MAC, vww96_q and mbnet128_0.25_q, each 3x3 depthwise on each kernel): at stride 1 the HWC
     kernel 3.0 on 6x6 and 8x8, 3.09 on 12x12 (plane 3.36), 3.08 on 16x16 (plane 3.16), 3.22 on
     24x24 (plane 2.98), 3.20 on 32x32 (plane 2.89), 4.8 at 8 channels; at stride 2 the HWC
@@ -329,8 +329,10 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
             and not depthwise_conv_hwc_s8_dsp_in_place(p)):
         return True
     if (p["stride_h"], p["stride_w"]) != (1, 1):
-        return False
-    return p["in_c"] < 16 or p["out_h"] * p["out_w"] > 256
+        return p["in_c"] < 16 and p["in_c"] % 4 != 0
+    # a channel tail (C % 4) takes the HWC kernel's C path per pixel: 5.2 on ShuffleNet V1's
+    # 12x12x30 (plane 3.37), so such layers keep the old 36-pixel limit
+    return p["in_c"] < 16 or p["out_h"] * p["out_w"] > (256 if p["in_c"] % 4 == 0 else 36)
 
 
 def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
