@@ -148,6 +148,7 @@ def cmd_fit(args) -> int:
         raise CodegenError(f"unknown family {', '.join(bad)}; known: {', '.join(FAMILIES)} "
                            "(fit has layer tables for these only; other models, MobileNet V3 "
                            "included, compile: measure them with `codegen inspect` and `firmware build`)")
+    _check_fit_request(args, families)
     log = (lambda s: print(s, file=sys.stderr, flush=True))
     fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log,
                     patches=args.patches)
@@ -168,6 +169,35 @@ def cmd_fit(args) -> int:
     else:
         print(render(cands, board, fitter, args.latency_ms, args.sort))
     return 0
+
+
+PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".ps", ".eps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".gif")
+
+
+def _check_fit_request(args, families: list[str]) -> None:
+    """What `fit` can refuse before any work: a --plot it could not write at the end, and a
+    grid point whose weights alone would be far beyond any board's flash (alpha 1e9 or 10^8
+    classes: the random weights of its .tflite would exhaust the host's memory)."""
+    from firmware_tools.boards import list_boards
+
+    from .architectures import FAMILIES, totals
+    if args.plot:
+        plot = Path(args.plot)
+        if plot.suffix.lower() not in PLOT_FORMATS:
+            raise CodegenError(f"--plot {plot}: give a file name ending in {', '.join(PLOT_FORMATS)} "
+                               "(the suffix picks the format)")
+        if not plot.parent.is_dir():
+            raise CodegenError(f"--plot {plot}: there is no folder {plot.parent}; create it first")
+    most = 16 * max(b.flash_bytes for b in list_boards())
+    for f in families:
+        for a in args.alpha:
+            for r in args.resolution:
+                params = totals(FAMILIES[f](a, r, args.classes))[1]
+                if params > most:
+                    raise CodegenError(
+                        f"{f} alpha {a:g} at {r}x{r} with {args.classes:,} classes has {params:,} parameters, "
+                        f"more than {most // 2**20} MiB of int8 weights (16x the largest flash of any board); "
+                        "lower --alpha or --classes")
 
 
 def _shape(s: str) -> list[int]:

@@ -151,7 +151,8 @@ class Timeline:
     time.thread_time), appended by the thread that runs the stage; list.append is atomic under
     the GIL, so the three threads need no lock.
 
-    Stages, in order: capture thread: read (source.read starts), read_done, pre_done
+    Stages, in order: capture thread: read (source.read starts; marked with the index the
+    frame will have, so for sources that number their frames 0, 1, 2, ...), read_done, pre_done
     (preprocessed), put_done (handed to the inference slot); inference thread: got (frame
     taken), set_done (input copied into the interpreter), invoke_done, out_done (output
     copied), put_done; caller's thread: got, top_done (top-k and Result made).
@@ -180,11 +181,12 @@ class Pipeline:
         self.known_labels = set(classifier.labels)
 
     def _produce(self, ready: Slot) -> None:
-        tl = self.tl
+        tl, n = self.tl, 0
         try:
             while True:
-                if tl:
-                    tl.mark("capture", "read", -1)
+                if tl:      # the index the frame will have: sources number frames 0, 1, 2, ...
+                    tl.mark("capture", "read", n)
+                    n += 1
                 frame = self.source.read()
                 if frame is None:
                     break

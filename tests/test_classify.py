@@ -173,9 +173,8 @@ def test_errors_name_the_problem(tmp_path, write_model):
     bad.write_bytes(b"RIFF....")
     with pytest.raises(SourceError, match="not a YUV4MPEG2 file"):
         open_source(f"video:{bad}")
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
+    with pytest.MonkeyPatch.context() as mp:      # OpenCV is in the test extra: hide it
+        mp.setitem(sys.modules, "cv2", None)
         with pytest.raises(SourceError, match="needs OpenCV.*ffmpeg -i clip.mp4 -pix_fmt yuv420p"):
             open_source("video:clip.mp4")
 
@@ -192,6 +191,35 @@ def write_y4m(path, frames, full_range):
                 c = (yuv[h:].astype(np.float64) - 128) * 224 / 255 + 128
                 yuv = round_to_uint8(np.concatenate([y, c]))
             f.write(b"FRAME\n" + yuv.tobytes())
+
+
+def jfif_yuv420_to_rgb(y, u, v):
+    """ITU-T T.871 (JPEG/JFIF, sYCC) YCbCr -> RGB in float64, chroma replicated 2x2: written
+    here without runtime code."""
+    h, w = y.shape
+    up = [np.repeat(np.repeat(c.astype(np.float64) - 128, 2, 0), 2, 1)[:h, :w] for c in (u, v)]
+    f = y.astype(np.float64)
+    rgb = np.stack([f + 1.402 * up[1], f - 0.344136 * up[0] - 0.714136 * up[1], f + 1.772 * up[0]], -1)
+    return np.clip(np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("impl", ["default", "pil"])
+def test_yuv420_to_rgb_is_within_one_of_the_jfif_formula(impl):
+    """The Pi 4 preview path's conversion (OpenCV when installed, Pillow otherwise) on every
+    (Y, Cb, Cr) corner case the random planes reach, odd sizes and strided crops included."""
+    from runtime import frames
+    convert = frames.yuv420_to_rgb if impl == "default" else frames.yuv420_to_rgb_pil
+    if impl == "default":
+        assert frames._cv2() is not None, "opencv-python-headless (the test extra) is not installed"
+    rng = np.random.default_rng(7)
+    for h, w in [(224, 224), (96, 96), (7, 5), (2, 3), (1, 1)]:
+        ch, cw = (h + 1) // 2, (w + 1) // 2
+        y, u, v = (rng.integers(0, 256, s, dtype=np.uint8) for s in [(h, w + 9), (ch, cw + 5), (ch, cw + 5)])
+        y, u, v = y[:, 4:4 + w], u[:, 2:2 + cw], v[:, 2:2 + cw]          # strided views, as cropped
+        rgb = convert(y, u, v)
+        assert rgb.shape == (h, w, 3) and rgb.dtype == np.uint8 and rgb.flags.c_contiguous
+        err = np.abs(rgb.astype(int) - jfif_yuv420_to_rgb(y, u, v))
+        assert err.max() <= 1, (h, w, err.max())
 
 
 @pytest.mark.parametrize("full_range", [True, False])
