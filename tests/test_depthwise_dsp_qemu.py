@@ -73,7 +73,7 @@ def test_hwc_depthwise_in_place_on_qemu_equals_tflite(board, which, tmp_path):
     """The HWC kernel's stride-2 layers over an input larger than DW3_HWC_MAX_INPUT run in
     place under --ram-limit (the planner's in-place plan, output at the input's address): the
     device's output equals TFLite's. MobileNet V2's 48x48x48 layer (no padding; its arena peak:
-    138,288 B layer by layer, 110,640 B with it in place), and a chain with a 65x65x14 input (top
+    138,288 B layer by layer, 110,640 B with it in place), and a chain with a 65x65x18 input (top
     and left padding 1, a channel tail)."""
     from conftest import FIXTURE_MODELS
     from codegen.pipeline import compile_graph, generate
@@ -87,7 +87,7 @@ def test_hwc_depthwise_in_place_on_qemu_equals_tflite(board, which, tmp_path):
     else:
         model = tmp_path / "chain.tflite"
         model.write_bytes(opmodels.chain_model(np.random.default_rng(60), shape=(1, 65, 65, 3), layers=[
-            ("conv", 1, 1, 14, 1), ("dw", 3, 2, 1), ("conv", 1, 1, 8, 1)]))
+            ("conv", 1, 1, 18, 1), ("dw", 3, 2, 1), ("conv", 1, 1, 8, 1)]))
     b = get_board(board)
     c = compile_graph(model, "dsp")
     plan = plan_memory(c.graph, c.steps, in_place_depthwise=True)
@@ -96,7 +96,7 @@ def test_hwc_depthwise_in_place_on_qemu_equals_tflite(board, which, tmp_path):
                and plan.buffers[c.graph.resolve(st.inputs[0])].offset == plan.buffers[c.graph.resolve(st.output)].offset]
     assert aliased and all(st.params["stride_h"] == 2 for st in aliased), [st.kernel for st in c.steps]
     if which == "chain":
-        assert (aliased[0].params["pad_top"], aliased[0].params["in_c"]) == (1, 14)
+        assert (aliased[0].params["pad_top"], aliased[0].params["in_c"]) == (1, 18)
     man = generate(model, tmp_path / "gen", b.target, ram_limit=plan.arena_bytes)
     assert man["arena_bytes"] <= plan.arena_bytes and not man.get("patch_schedule")
     res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
