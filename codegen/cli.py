@@ -71,7 +71,7 @@ def cmd_emit(args) -> int:
                                                           if args.ram_limit is not None else ""))
     if "patch_schedule" in man:
         ps = man["patch_schedule"]
-        print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
+        print(f"  patches       {ps['label']}, "
               f"stage MACs +{(ps['stage_macs'] / ps['stage_macs_layer_by_layer'] - 1) * 100:.1f}%, "
               f"predicted instructions +{ps['predicted_overhead'] * 100:.1f}%")
     for role, ts in (("input", man["inputs"]), ("output", man["outputs"])):

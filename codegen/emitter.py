@@ -272,7 +272,10 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
         "aliases": {str(k): v for k, v in graph.aliases.items()},
     }
     if patches is not None:
+        from .patch_schedule import schedule_label
         manifest["patch_schedule"] = {"split": patches.split, "grid": [patches.grid, patches.cols],
+                                      "kind": getattr(patches, "kind", "patches"),
+                                      "label": schedule_label(patches),
                                       "sub_arena_bytes": patches.sub_bytes,
                                       "stage_macs": patches.macs, "stage_macs_layer_by_layer": patches.base_macs,
                                       "predicted_overhead": round(patches.overhead, 4)}

@@ -181,7 +181,7 @@ class Fitter:
         cand.fits_flash = cand.flash <= self.board.flash_bytes
         cand.fits_ram = ram <= self.board.ram_bytes
         if not cand.fits_ram and self.patches:
-            from .patch_schedule import LayerByLayer, RamLimitError, choose_schedule
+            from .patch_schedule import LayerByLayer, RamLimitError, choose_schedule, schedule_label
             try:
                 sched = choose_schedule(c.graph, c.steps, c.plan.arena_bytes - (ram - self.board.ram_bytes))
             except RamLimitError:
@@ -192,7 +192,7 @@ class Fitter:
                 if not isinstance(sched, LayerByLayer):
                     cand.instructions = int(round(sched.instructions))
                     cand.ms = cand.instructions * self.cpi / self.clock * 1e3
-                    cand.patches = f"layers 0..{sched.split} in {sched.grid}x{sched.cols} patches"
+                    cand.patches = schedule_label(sched)
                 else:
                     cand.patches = "in-place depthwise"
         cand.fits_latency = latency_ms is None or cand.ms <= latency_ms

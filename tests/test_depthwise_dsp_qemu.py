@@ -49,7 +49,7 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
         path = tmp_path / f"case{i}.tflite"
         path.write_bytes(sweep_model(case))
         models.append(path)
-    mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board=board)
+    mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     kernels = [m["layers"][0]["kernel"] for m in mans]
     assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
     for case, kernel in zip(DW_DSP_SWEEP, kernels):
