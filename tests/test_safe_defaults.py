@@ -66,6 +66,10 @@ def test_name_must_be_a_c_identifier(name, tmp_path):
 def test_dsp_kernels_never_reach_a_core_without_dsp(tmp_path):
     one_line_error(cli("codegen.cli", "emit", "--target", "cortex-m0plus", "--kernels", "dsp", MODEL, "-o", tmp_path),
                    "DSP extension", "--kernels reference")
+    # nor through --kernels mve, whose fallback is the DSP set (was: _dsp sources copied for an M0+)
+    one_line_error(cli("codegen.cli", "emit", "--target", "cortex-m0plus", "--kernels", "mve", MODEL, "-o",
+                       tmp_path / "mve"), "--kernels mve", "DSP extension", "--kernels reference")
+    assert not (tmp_path / "mve").exists()
     generate(MODEL, tmp_path / "m0", "cortex-m0plus")
     assert not list((tmp_path / "m0" / "mcuf" / "src").glob("*_dsp.c"))
     # and the header refuses to build them for such a core
@@ -76,16 +80,13 @@ def test_dsp_kernels_never_reach_a_core_without_dsp(tmp_path):
     assert r.returncode != 0 and "need the DSP extension" in r.stderr
 
 
-def test_helium_kernels_never_reach_a_core_without_dsp(tmp_path):
-    """--kernels mve calls the _dsp kernels for the layers it has none for: on a Cortex-M0+ that
-    library cannot compile (emit wrote it, exit 0; `fit --kernels mve` was a FirmwareBuildError
-    traceback, exit 1, after building the bench firmware)."""
-    one_line_error(cli("codegen.cli", "emit", "--target", "cortex-m0plus", "--kernels", "mve", MODEL,
-                       "-o", tmp_path / "o"), "--kernels mve needs the DSP extension", "--kernels reference")
-    assert not (tmp_path / "o" / "model.c").exists()
+def test_fit_refuses_dsp_and_helium_kernels_on_a_core_without_dsp():
+    """`fit --board qemu-microbit --kernels mve` built the bench firmware with the _dsp fallbacks
+    for a Cortex-M0+: a FirmwareBuildError traceback, exit 1 (--kernels dsp logged the grid
+    before refusing): the Fitter now resolves the kernel set as emit does, before any work."""
     for k in ("mve", "dsp"):
         one_line_error(cli("codegen.cli", "fit", "--board", "qemu-microbit", "--kernels", k, "--alpha", "0.25",
-                           "--resolution", "32"), f"--kernels {k} needs the DSP extension")
+                           "--resolution", "32"), f"--kernels {k}", "DSP extension")
 
 
 def test_verify_checks_the_targets_kernels():
