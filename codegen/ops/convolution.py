@@ -109,7 +109,10 @@ register_kernel("mcuf_conv_s8", weight_layout="int8 [OC][KH][KW][IC/groups]", fa
 register_kernel("mcuf_conv_1x1_s8", weight_layout="int8 [OC][IC], folded bias", pixel_ordered=True, family=F)
 register_kernel("mcuf_conv_1x1_s8_dsp", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
                 weight_layout="int8 [OC][IC], channel pairs interleaved word by word (_interleave_pairs)",
-                fast_twin=True, family=F)
+                family=F)
+register_kernel("mcuf_conv_1x1_s8_dsp_fast", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
+                weight_layout="one stream of channel-pair records: doubled biases, the pair's rows "
+                "interleaved word by word, output constants (_packed_pairs)", family=F)
 register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
                 fast_twin=True, family=F)
@@ -218,6 +221,34 @@ def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
     oc, k = rows.shape
     pairs = rows[:oc - oc % 2].reshape(oc // 2, 2, k // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
     return np.concatenate([pairs, rows[oc - oc % 2:].reshape(-1)])
+
+
+def _packed_pairs(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                  output_offset: int) -> np.ndarray:
+    """[OC][K] int8 rows (K % 4 == 0), doubled biases and fast output constants (shift bytes
+    b < 32) -> the packed stream of mcuf_gemm_2x2_packed_s8 (mcuf_gemm_packed_job in mcuf_dsp.h),
+    as bytes: per channel pair int32 [2b0, 2b1, 2b0, 2b1], the two rows interleaved word by
+    word, int32 [m0, round0, b0 | b1 << 8, m1, round1]; an odd last channel is paired with a
+    zero channel (never stored)."""
+    oc, k = rows.shape
+    n = oc + oc % 2
+    r = np.zeros((n, k), np.int8)
+    r[:oc] = rows
+    b2 = np.zeros(n, np.int64)
+    b2[:oc] = bias2
+    m = np.zeros(n, np.int64)
+    m[:oc] = multiplier
+    b = np.zeros(n, np.int64)
+    b[:oc] = shift
+    rnd = np.array([q.fast_requant_round(int(x), output_offset) for x in b], np.int64)
+    recs = []
+    for c in range(0, n, 2):
+        head = np.array([b2[c], b2[c + 1], b2[c], b2[c + 1]], np.int64).astype(np.int32).view(np.int8)
+        w = r[c:c + 2].reshape(2, k // 4, 4).transpose(1, 0, 2).reshape(-1)
+        tail = np.array([m[c], rnd[c], b[c] | (b[c + 1] << 8), m[c + 1], rnd[c + 1]],
+                        np.int64).astype(np.int32).view(np.int8)
+        recs += [head, w, tail]
+    return np.concatenate(recs)
 
 
 SHALLOW_RUN_MAX = 16   # k_w * in_c up to which the shallow-input kernel is chosen (stems)
@@ -330,10 +361,17 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
     if kernels == "dsp" and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
+    if rq is not None and pointwise and p["in_c"] % 4 == 0 and fast:
+        packed = ConstArray(f"op{n}_packed", "int8_t",
+                            _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
+                                          p["output_offset"]))
+        return Step(op, "mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                    [x.index], y.index, macs, [packed])
     if rq is not None and pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
-        return Step(op, "mcuf_conv_1x1_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+        return Step(op, "mcuf_conv_1x1_s8_dsp", "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):

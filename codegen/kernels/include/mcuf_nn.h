@@ -76,8 +76,9 @@ void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
 void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
                           int8_t *output, int16_t *scratch);
-void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                               const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+/* the fast copy (every channel fast, full int8 range): one packed stream of channel-pair
+ * records, biases, weights and output constants together (mcuf_gemm_packed_job in mcuf_dsp.h) */
+void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *packed,
                                int8_t *output, int16_t *scratch);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
