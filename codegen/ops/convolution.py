@@ -92,6 +92,11 @@ def conv_shallow_s8_dsp_get_buffer_size(p: dict) -> int:
     return 2 * p["k_h"] * _shallow_row_len(p)
 
 
+def conv_shallow_stem_s8_dsp_fast_get_buffer_size(p: dict) -> int:
+    """One column-major strip of the three input rows: 9 int16 per column, 2 * out_w + 4 columns."""
+    return 2 * 9 * (2 * p["out_w"] + 4)
+
+
 def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
     """One channel's padded plane (+4, see the C)."""
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
@@ -118,8 +123,9 @@ register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 fast_twin=True, family=F)
 register_kernel("mcuf_conv_shallow_s8_dsp", scratch=conv_shallow_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
-register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_dsp_get_buffer_size,
-                weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
+register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_stem_s8_dsp_fast_get_buffer_size,
+                weight_layout="one stream of 4-channel records: doubled biases, int16 doubled weight pairs "
+                "of the [kx][ky][ch] field, output constants (_stem_records)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
 register_kernel("mcuf_depthwise_conv_hwc_s8_dsp",
                 weight_layout="int16 [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
@@ -275,6 +281,26 @@ def _shallow_filter(rows: np.ndarray, p: dict) -> np.ndarray:
     return w.reshape(-1, 2, p["k_h"] * ell // 2, 2).transpose(0, 2, 1, 3).reshape(-1)
 
 
+def _stem_records(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                  output_offset: int) -> np.ndarray:
+    """[OC][3*3*3] int8 rows of the RGB stem (OC % 4 == 0), doubled biases and fast output
+    constants -> mcuf_conv_shallow_stem_s8_dsp_fast's stream, as bytes: per 4 channels int32
+    2 * bias of channels 0-3 twice, 14 steps x 4 channels of int16 weight pairs (2w[2j],
+    2w[2j+1]) over the field ordered [kx][ky][ch] (its 28th weight 0), then per channel int32
+    multiplier, round, shift byte."""
+    oc = rows.shape[0]
+    field = np.zeros((oc, 28), np.int16)
+    field[:, :27] = 2 * rows.reshape(oc, 3, 3, 3).transpose(0, 2, 1, 3).reshape(oc, 27).astype(np.int16)
+    recs = []
+    for c in range(0, oc, 4):
+        head = np.tile(bias2[c:c + 4].astype(np.int64), 2).astype(np.int32).view(np.int8)
+        w = field[c:c + 4].reshape(4, 14, 2).transpose(1, 0, 2).reshape(-1).view(np.int8)
+        tail = np.array([[int(multiplier[k]), q.fast_requant_round(int(shift[k]), output_offset), int(shift[k])]
+                         for k in range(c, c + 4)], np.int64).astype(np.int32).reshape(-1).view(np.int8)
+        recs += [head, w, tail]
+    return np.concatenate(recs)
+
+
 def _grouped_filter(rows: np.ndarray, groups: int) -> np.ndarray:
     """[OC][K] int8 -> mcuf_conv_grouped_s8_dsp's layout: each group's rows padded with zero
     weights to K4 = ceil(K / 4) * 4 and interleaved in output-channel pairs, group after group."""
@@ -384,10 +410,16 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return _plane_3x3_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
+        if fast and _is_stem(p) and p["out_c"] % 4 == 0 and p["dil_h"] == 1:
+            packed = ConstArray(f"op{n}_packed", "int8_t",
+                                _stem_records(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
+                                              p["output_offset"]))
+            return Step(op, "mcuf_conv_shallow_stem_s8_dsp_fast", "mcuf_conv_params", p,
+                        [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                        [x.index], y.index, macs, [packed])
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
-        kernel = ("mcuf_conv_shallow_stem_s8_dsp_fast" if fast and _is_stem(p)
-                  else "mcuf_conv_shallow_s8_dsp")
+        kernel = "mcuf_conv_shallow_s8_dsp"
         return Step(op, kernel, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])

@@ -98,10 +98,10 @@ void mcuf_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const
 void mcuf_conv_shallow_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
                               const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
                               int8_t *output, int16_t *scratch);
+/* the RGB stem (3x3, stride 2, 3 channels), out_c % 4 == 0, fast output stage: one packed
+ * stream of 4-channel records (see the kernel); scratch: 9 * (2 * out_w + 4) int16 */
 void mcuf_conv_shallow_stem_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
-                                        const int16_t *filter, const int32_t *bias2,
-                                        const int32_t *multiplier, const int8_t *shift,
-                                        int8_t *output, int16_t *scratch);
+                                        const int8_t *packed, int8_t *output, int16_t *scratch);
 
 /* Grouped convolution (groups = in_c / filter_in_c > 1, any kernel, stride, dilation, padding),
  * and DEPTHWISE_CONV_2D with a depth multiplier > 1 as the grouped convolution it is (groups =
