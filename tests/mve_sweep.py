@@ -24,10 +24,10 @@ def sweep_input(n: int, run: int) -> np.ndarray:
 
 
 def run_on_m55(models: list[Path], work: Path, kernels: str = "mve", opt: str = "-O2",
-               runs: int = 2) -> tuple[list[dict], list[list[list[int]]]]:
-    """models -> (manifests, for each model the output bytes of each run on QEMU's Cortex-M55,
-    run r on sweep_input(size, r))."""
-    board = get_board(BOARD)
+               runs: int = 2, board_name: str = BOARD) -> tuple[list[dict], list[list[list[int]]]]:
+    """models -> (manifests, for each model the output bytes of each run on QEMU's Cortex-M55
+    (or board_name's core), run r on sweep_input(size, r))."""
+    board = get_board(board_name)
     gen = work / "gen"
     gen.mkdir(parents=True, exist_ok=True)
     mans = [generate(m, gen, board.target, name=f"m{i}", kernels=kernels) for i, m in enumerate(models)]

@@ -215,6 +215,8 @@ typedef struct {
 
 #if MCUF_HAS_DSP
 void mcuf_gemm_2x2_packed_s8(const mcuf_gemm_packed_job *job);
+/* the same for one pixel (skip_bytes: 40 per skipped step) */
+void mcuf_gemm_1x2_packed_s8(const mcuf_gemm_packed_job *job);
 #endif
 
 /* Per-layer output stage shared by the optimized kernels: requantize, add the output zero

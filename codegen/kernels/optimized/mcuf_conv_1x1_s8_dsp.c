@@ -128,7 +128,8 @@ void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, c
     const int8_t *const pairs_end = packed + (OC >> 1) * rec_bytes;
     uint32_t *const col = (uint32_t *)(void *)scratch;
 #if MCUF_HAS_DSP
-    mcuf_gemm_packed_job job = {0, 0, col, pairs_end, 56 * ((-(C >> 2)) & 3), 2 * C, packed};
+    const int32_t skip2 = 56 * ((-(C >> 2)) & 3), skip1 = 40 * ((-(C >> 2)) & 3);
+    mcuf_gemm_packed_job job = {0, 0, col, pairs_end, skip2, 2 * C, packed};
 #endif
     for (int32_t px = 0; px < pixels; px += 2) {
         const int two = px + 1 < pixels;   /* an odd last pixel is widened twice, stored once */
@@ -140,7 +141,13 @@ void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, c
         if (OC >= 2) {
             job.out0 = out0;
             job.out1 = out1;
-            mcuf_gemm_2x2_packed_s8(&job);
+            if (two) {
+                job.skip_bytes = skip2;
+                mcuf_gemm_2x2_packed_s8(&job);
+            } else {   /* a lone pixel: one pixel's run */
+                job.skip_bytes = skip1;
+                mcuf_gemm_1x2_packed_s8(&job);
+            }
         }
 #else
         {

@@ -167,4 +167,56 @@ __attribute__((naked)) void mcuf_gemm_2x2_packed_s8(__attribute__((unused)) cons
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
+/* One pixel (the column pair's pixel 0) times 4 weights of both channels of a pair */
+#define STEP1                                                                        \
+    "ldrd r4, r5, [r11], #16\n\t"      /* (x0,x2) (x1,x3); pixel 1's words skipped */ \
+    "ldrd r8, r9, [ip], #8\n\t"                                                      \
+    "sxtb16 r10, r8\n\t"                                                              \
+    "sxtb16 r8, r8, ror #8\n\t"                                                       \
+    "smlad r0, r4, r10, r0\n\t"                                                       \
+    "smlad r0, r5, r8, r0\n\t"                                                        \
+    "sxtb16 r10, r9\n\t"                                                              \
+    "sxtb16 r9, r9, ror #8\n\t"                                                       \
+    "smlad r1, r4, r10, r1\n\t"                                                       \
+    "smlad r1, r5, r9, r1\n\t"
+
+/* mcuf_gemm_1x2_packed_s8: mcuf_gemm_2x2_packed_s8 for one pixel (a 1x1 plane, a layer's odd
+ * last pixel): the same stream and job (out1 unused; skip_bytes: 40 bytes per skipped step,
+ * each step 10 32-bit instructions), the column pair's pixel 0 only. */
+__attribute__((naked)) void mcuf_gemm_1x2_packed_s8(__attribute__((unused)) const mcuf_gemm_packed_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #24\n\t"
+        "ldmia r0, {r4, r5, r6, r7, r8, r9}\n\t"     /* out0 out1 col end skip_bytes run_bytes */
+        "ldr ip, [r0, #24]\n\t"
+        "adr r10, 2f\n\t"
+        "add r8, r8, r10\n\t"
+        "orr r8, r8, #1\n\t"
+        "stmia sp, {r4, r5, r6, r7, r8, r9}\n\t"
+        "1:\n\t"
+        "ldmia ip!, {r0, r1, r2, r3}\n\t"             /* r2, r3: pixel 1's copies, unused */
+        "ldr r11, [sp, #8]\n\t"
+        "ldrd r10, lr, [sp, #16]\n\t"
+        "add lr, ip, lr\n\t"
+        "bx r10\n\t"
+        ".p2align 2\n\t"
+        "2:\n\t" STEP1 STEP1 STEP1 STEP1
+        "cmp ip, lr\n\t"
+        "bne 2b\n\t"
+        "ldmia ip!, {r4, r5, r6, r7, r8}\n\t"
+        "lsr r9, r6, #8\n\t"
+        OUT("r0", "r4", "r5", "r6")
+        OUT("r1", "r7", "r8", "r9")
+        "ldr r4, [sp]\n\t"
+        "strb r1, [r4, #1]\n\t"
+        "strb r0, [r4], #2\n\t"
+        "str r4, [sp]\n\t"
+        "ldr r10, [sp, #12]\n\t"
+        "cmp ip, r10\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
 #endif
