@@ -2,7 +2,8 @@
 TFLite's reference, over a shape sweep in one firmware image per core: the packed 1x1 kernel
 (mcuf_conv_1x1_s8_dsp_fast: its 2-pixel and 1-pixel assembly runs, entered at every step
 remainder -- in_c / 4 = 1..16 -- odd output-channel counts, odd pixel counts, 1x1 planes), the
-RGB stem (mcuf_conv_shallow_stem_s8_dsp_fast: odd and even widths, SAME / VALID, out_c 4..16),
+RGB stem (mcuf_conv_shallow_stem_s8_dsp_fast: odd and even widths, SAME / VALID, out_c 4..16) and the
+grayscale stem on the same kernel,
 and, beside them, the general copies (clamped activations, left-shift channels), the grouped
 kernel and 1x1 over channel counts that are not a multiple of 4. Every output byte of two
 inputs per model is compared; the host build of the same C is checked model by model in
@@ -52,6 +53,11 @@ SWEEP = [
     (3, 2, "SAME", 3, 8, 1, 2, 2, "NONE", NARROW),
     (3, 2, "SAME", 3, 6, 1, 9, 9, "NONE", NARROW),
     (3, 2, "SAME", 3, 8, 1, 9, 9, "RELU6", NARROW),
+    # the grayscale stem (1 input channel): the same kernel, 5 steps
+    (3, 2, "SAME", 1, 8, 1, 16, 16, "NONE", NARROW),
+    (3, 2, "SAME", 1, 4, 1, 9, 11, "NONE", NARROW),
+    (3, 2, "VALID", 1, 12, 1, 10, 7, "NONE", NARROW),
+    (3, 2, "SAME", 1, 16, 1, 1, 1, "NONE", NARROW),
     # im2col convolution
     (3, 1, "SAME", 12, 5, 1, 5, 4, "NONE", NARROW),
 ]
@@ -75,6 +81,8 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
     kernels = {m["layers"][0]["kernel"] for m in mans}
     assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_shallow_stem_s8_dsp_fast",
             "mcuf_conv_shallow_s8_dsp", "mcuf_conv_grouped_s8_dsp_fast"} <= kernels, kernels
+    gray = [m["layers"][0]["kernel"] for c, m in zip(SWEEP, mans) if c[3] == 1 and c[0] == 3]
+    assert gray == ["mcuf_conv_shallow_stem_s8_dsp_fast"] * 4, gray
     bad = []
     for case, path, man, got in zip(SWEEP, models, mans, outs):
         ref = ReferenceModel(path)

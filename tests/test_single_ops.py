@@ -40,6 +40,9 @@ CONV_CASES = [
     (1, 1, "VALID", 1, 12, 9, 3, 5, 5, "RELU"),
     (3, 2, "SAME", 1, 8, 8, 4, 8, 8, "RELU6"),
     (1, 1, "SAME", 1, 16, 24, 8, 4, 4, "NONE"),
+    (3, 2, "SAME", 1, 1, 8, 1, 9, 10, "NONE"),      # the grayscale stem
+    (3, 2, "VALID", 1, 3, 12, 1, 8, 11, "NONE"),    # the RGB stem, 4-channel records
+    (1, 1, "VALID", 1, 16, 5, 1, 1, 1, "NONE"),     # a 1x1 plane (squeeze-excite)
 ]
 
 

@@ -261,8 +261,24 @@ SHALLOW_RUN_MAX = 16   # k_w * in_c up to which the shallow-input kernel is chos
 
 
 def _is_stem(p: dict) -> bool:
-    """The shape mcuf_conv_shallow_stem_s8_dsp_fast is written for (is_stem in the C)."""
+    """The shape of mcuf_conv_shallow_s8_dsp's stem tile (is_stem in the C)."""
     return (p["k_h"], p["k_w"], p["in_c"], p["stride_w"]) == (3, 3, 3, 2)
+
+
+def _fast_stem(p: dict, fast: bool) -> bool:
+    """The shapes mcuf_conv_shallow_stem_s8_dsp_fast takes: 3x3, stride 2 along the width, an RGB
+    or grayscale input, out_c % 4 == 0, no dilation, the fast output stage."""
+    return (fast and (p["k_h"], p["k_w"], p["stride_w"], p["dil_h"], p["dil_w"]) == (3, 3, 2, 1, 1)
+            and p["in_c"] in (1, 3) and p["out_c"] % 4 == 0)
+
+
+def _stem_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, macs: int) -> Step:
+    packed = ConstArray(f"op{op.index}_packed", "int8_t",
+                        _stem_records(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
+                                      p["output_offset"]))
+    return Step(op, "mcuf_conv_shallow_stem_s8_dsp_fast", "mcuf_conv_params", p,
+                [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                [x.index], y.index, macs, [packed])
 
 
 def _shallow_row_len(p: dict) -> int:
@@ -283,18 +299,20 @@ def _shallow_filter(rows: np.ndarray, p: dict) -> np.ndarray:
 
 def _stem_records(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
                   output_offset: int) -> np.ndarray:
-    """[OC][3*3*3] int8 rows of the RGB stem (OC % 4 == 0), doubled biases and fast output
-    constants -> mcuf_conv_shallow_stem_s8_dsp_fast's stream, as bytes: per 4 channels int32
-    2 * bias of channels 0-3 twice, 14 steps x 4 channels of int16 weight pairs (2w[2j],
-    2w[2j+1]) over the field ordered [kx][ky][ch] (its 28th weight 0), then per channel int32
-    multiplier, round, shift byte."""
-    oc = rows.shape[0]
-    field = np.zeros((oc, 28), np.int16)
-    field[:, :27] = 2 * rows.reshape(oc, 3, 3, 3).transpose(0, 2, 1, 3).reshape(oc, 27).astype(np.int16)
+    """[OC][3*3*C] int8 rows of an RGB (C = 3) or grayscale (C = 1) stem (OC % 4 == 0), doubled
+    biases and fast output constants -> mcuf_conv_shallow_stem_s8_dsp_fast's stream, as bytes:
+    per 4 channels int32 2 * bias of channels 0-3 twice, 14 (RGB) or 5 (gray) steps x 4 channels
+    of int16 weight pairs (2w[2j], 2w[2j+1]) over the field ordered [kx][ky][ch] (its last,
+    padding weight 0), then per channel int32 multiplier, round, shift byte."""
+    oc, k = rows.shape
+    ch = k // 9                       # 3 (RGB) or 1 (grayscale)
+    steps = (k + 1) // 2              # 14 or 5
+    field = np.zeros((oc, 2 * steps), np.int16)
+    field[:, :k] = 2 * rows.reshape(oc, 3, 3, ch).transpose(0, 2, 1, 3).reshape(oc, k).astype(np.int16)
     recs = []
     for c in range(0, oc, 4):
         head = np.tile(bias2[c:c + 4].astype(np.int64), 2).astype(np.int32).view(np.int8)
-        w = field[c:c + 4].reshape(4, 14, 2).transpose(1, 0, 2).reshape(-1).view(np.int8)
+        w = field[c:c + 4].reshape(4, steps, 2).transpose(1, 0, 2).reshape(-1).view(np.int8)
         tail = np.array([[int(multiplier[k]), q.fast_requant_round(int(shift[k]), output_offset), int(shift[k])]
                          for k in range(c, c + 4)], np.int64).astype(np.int32).reshape(-1).view(np.int8)
         recs += [head, w, tail]
@@ -403,6 +421,8 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
     if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):
         # also a 1x1 over a channel count that is not a multiple of 4: one group, K4 padded
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
+    if rq is not None and not grouped and _fast_stem(p, fast):   # the RGB or grayscale stem
+        return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
     if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
             and p["dil_h"] == p["dil_w"] == 1):
         # a 1-channel image (grayscale stem) is a 3x3 depthwise with depth multiplier out_c:
@@ -410,13 +430,8 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return _plane_3x3_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
-        if fast and _is_stem(p) and p["out_c"] % 4 == 0 and p["dil_h"] == 1:
-            packed = ConstArray(f"op{n}_packed", "int8_t",
-                                _stem_records(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
-                                              p["output_offset"]))
-            return Step(op, "mcuf_conv_shallow_stem_s8_dsp_fast", "mcuf_conv_params", p,
-                        [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
-                        [x.index], y.index, macs, [packed])
+        if _fast_stem(p, fast):
+            return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
         kernel = "mcuf_conv_shallow_s8_dsp"
