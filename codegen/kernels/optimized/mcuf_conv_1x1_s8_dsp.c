@@ -38,6 +38,19 @@ static void widen_pair(const int8_t *in0, const int8_t *in1, int C, uint32_t *co
     }
 }
 
+#if MCUF_HAS_DSP
+/* one pixel as doubled words, (2x0, 2x2) (2x1, 2x3) per 4 inputs (mcuf_gemm_1x2_packed_s8) */
+static void widen_one(const int8_t *in, int C, uint32_t *col)
+{
+    for (int c = 0; c < C; c += 4, col += 2) {
+        const uint32_t a = mcuf_read32(in + c);
+        const uint32_t ae = mcuf_sxtb16(a), ao = mcuf_sxtb16_ror8(a);
+        col[0] = mcuf_sadd16(ae, ae);
+        col[1] = mcuf_sadd16(ao, ao);
+    }
+}
+#endif
+
 MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
                           int8_t *output, int16_t *scratch, const int fast)
@@ -136,8 +149,12 @@ void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, c
         const int8_t *in0 = input + px * C;
         int8_t *out0 = output + px * OC;
         int8_t *out1 = two ? out0 + OC : out0;   /* a lone pixel's twin lands on itself */
-        widen_pair(in0, two ? in0 + C : in0, C, col);
 #if MCUF_HAS_DSP
+        if (two) {
+            widen_pair(in0, in0 + C, C, col);
+        } else {
+            widen_one(in0, C, col);
+        }
         if (OC >= 2) {
             job.out0 = out0;
             job.out1 = out1;
@@ -150,6 +167,7 @@ void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, c
             }
         }
 #else
+        widen_pair(in0, two ? in0 + C : in0, C, col);
         {
             int8_t *o0 = out0, *o1 = out1;
             for (const int8_t *rec = packed; rec != pairs_end; rec += rec_bytes, o0 += 2, o1 += 2) {
@@ -163,6 +181,11 @@ void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, c
         }
 #endif
         if (OC & 1) {   /* odd channel count: the last record's first channel */
+#if MCUF_HAS_DSP
+            if (!two) {   /* the column holds the one pixel compactly: widen it as a pair */
+                widen_pair(in0, in0, C, col);
+            }
+#endif
             const int8_t y0 = packed_out(pairs_end, col, C, 0, 0), y1 = packed_out(pairs_end, col, C, 1, 0);
             out0[OC - 1] = y0;
             out1[OC - 1] = y1;

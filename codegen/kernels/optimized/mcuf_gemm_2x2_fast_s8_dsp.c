@@ -169,7 +169,7 @@ __attribute__((naked)) void mcuf_gemm_2x2_packed_s8(__attribute__((unused)) cons
 
 /* One pixel (the column pair's pixel 0) times 4 weights of both channels of a pair */
 #define STEP1                                                                        \
-    "ldrd r4, r5, [r11], #16\n\t"      /* (x0,x2) (x1,x3); pixel 1's words skipped */ \
+    "ldrd r4, r5, [r11], #8\n\t"       /* (2x0,2x2) (2x1,2x3) of the one pixel */     \
     "ldrd r8, r9, [ip], #8\n\t"                                                      \
     "sxtb16 r10, r8\n\t"                                                              \
     "sxtb16 r8, r8, ror #8\n\t"                                                       \
@@ -182,7 +182,8 @@ __attribute__((naked)) void mcuf_gemm_2x2_packed_s8(__attribute__((unused)) cons
 
 /* mcuf_gemm_1x2_packed_s8: mcuf_gemm_2x2_packed_s8 for one pixel (a 1x1 plane, a layer's odd
  * last pixel): the same stream and job (out1 unused; skip_bytes: 40 bytes per skipped step,
- * each step 10 32-bit instructions), the column pair's pixel 0 only. */
+ * each step 10 32-bit instructions); col: the one pixel's doubled words, (2x0, 2x2) (2x1, 2x3)
+ * per 4 inputs, without a twin's. */
 __attribute__((naked)) void mcuf_gemm_1x2_packed_s8(__attribute__((unused)) const mcuf_gemm_packed_job *job)
 {
     __asm__ volatile(
