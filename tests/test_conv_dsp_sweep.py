@@ -5,7 +5,8 @@ remainder -- in_c / 4 = 1..16 -- odd output-channel counts, odd pixel counts, 1x
 RGB stem (mcuf_conv_shallow_stem_s8_dsp_fast: odd and even widths, SAME / VALID, out_c 4..16) and the
 grayscale stem on the same kernel,
 and, beside them, the general copies (clamped activations, left-shift channels), the grouped
-kernel and 1x1 over channel counts that are not a multiple of 4. Every output byte of two
+kernel and 1x1 over channel counts that are not a multiple of 4; FULLY_CONNECTED on its DSP
+kernel (odd batches and units, depths off a multiple of 4). Every output byte of two
 inputs per model is compared; the host build of the same C is checked model by model in
 tests/test_single_ops.py."""
 import zlib
@@ -63,7 +64,17 @@ SWEEP = [
 ]
 
 
+# FULLY_CONNECTED on mcuf_fully_connected_s8_dsp: (batches, in_depth, out_depth, per_channel, act)
+FC_SWEEP = [(1, 16, 10, False, "NONE"), (3, 37, 5, False, "RELU"), (4, 8, 6, True, "NONE"),
+            (5, 30, 9, False, "NONE"), (2, 3, 1, True, "RELU6"), (1, 256, 4, True, "NONE"),
+            (6, 64, 33, True, "NONE")]
+
+
 def _model(case) -> bytes:
+    if len(case) == 5:
+        rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+        b, d, u, pc, act = case
+        return opmodels.fully_connected_model(rng, batches=b, in_depth=d, out_depth=u, per_channel=pc, act=act)
     k, stride, padding, in_c, out_c, groups, h, w, act, span = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
     return opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=1, in_c=in_c,
@@ -73,7 +84,7 @@ def _model(case) -> bytes:
 @pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386"])
 def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
     models = []
-    for i, case in enumerate(SWEEP):
+    for i, case in enumerate(SWEEP + FC_SWEEP):
         path = tmp_path / f"c{i}.tflite"
         path.write_bytes(_model(case))
         models.append(path)
@@ -81,13 +92,15 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
     kernels = {m["layers"][0]["kernel"] for m in mans}
     assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_shallow_stem_s8_dsp_fast",
             "mcuf_conv_shallow_s8_dsp", "mcuf_conv_grouped_s8_dsp_fast"} <= kernels, kernels
+    fcs = [m["layers"][0]["kernel"] for m in mans[len(SWEEP):]]
+    assert fcs == ["mcuf_fully_connected_s8_dsp"] * len(FC_SWEEP), fcs
     gray = [m["layers"][0]["kernel"] for c, m in zip(SWEEP, mans) if c[3] == 1 and c[0] == 3]
     assert gray == ["mcuf_conv_shallow_stem_s8_dsp_fast"] * 4, gray
     bad = []
-    for case, path, man, got in zip(SWEEP, models, mans, outs):
+    for case, path, man, got in zip(SWEEP + FC_SWEEP, models, mans, outs):
         ref = ReferenceModel(path)
         for r, out in enumerate(got):
             want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1)
             if out != want.tolist():
-                bad.append((case[:9], man["layers"][0]["kernel"], r))
+                bad.append((case[:9] if len(case) > 5 else case, man["layers"][0]["kernel"], r))
     assert not bad, bad

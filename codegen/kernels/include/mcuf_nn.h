@@ -179,6 +179,13 @@ typedef struct {
     int32_t filter_offset;     /* -filter zero point (per-tensor weights; legacy uint8 / QAT) */
 } mcuf_fc_params;
 
+/* DSP extension (kernels/optimized/): bias_folded = bias + input_offset * sum of the unit's
+ * weights; filter rows padded to D4 = ceil(in_depth / 4) * 4 and interleaved in unit pairs word
+ * by word (an odd last unit plain); scratch: 4 * D4 bytes; filter_offset must be 0 */
+void mcuf_fully_connected_s8_dsp(const mcuf_fc_params *p, const int8_t *input, const int8_t *filter,
+                                 const int32_t *bias_folded, const int32_t *multiplier,
+                                 const int32_t *shift, int8_t *output, int16_t *scratch);
+
 /* filter: [out_depth][in_depth] */
 void mcuf_fully_connected_s8(const mcuf_fc_params *p, const int8_t *input, const int8_t *filter,
                              const int32_t *bias, const int32_t *multiplier,
