@@ -1,7 +1,8 @@
 """The DSP convolution kernels' assembly paths on real cores (QEMU's Cortex-M7 and M4), against
 TFLite's reference, over a shape sweep in one firmware image per core: the packed 1x1 kernel
-(mcuf_conv_1x1_s8_dsp_fast: its 2-pixel and 1-pixel assembly runs, entered at every step
-remainder -- in_c / 4 = 1..16 -- odd output-channel counts, odd pixel counts, 1x1 planes), the
+(mcuf_conv_1x1_shallow_s8_dsp_fast, int16 weights up to 64 input channels, its run entered at
+every step count 1..16; mcuf_conv_1x1_s8_dsp_fast deeper and on 1x1 planes: its 2-pixel and
+1-pixel assembly runs at every step remainder; odd output-channel and pixel counts), the
 RGB stem (mcuf_conv_shallow_stem_s8_dsp_fast: odd and even widths, SAME / VALID, out_c 4..16) and the
 grayscale stem on the same kernel,
 and, beside them, the general copies (clamped activations, left-shift channels), the grouped
@@ -33,6 +34,10 @@ SWEEP = [
     (1, 1, "VALID", 36, 5, 1, 1, 3, "NONE", NARROW),
     (1, 1, "VALID", 64, 13, 1, 3, 3, "NONE", NARROW),
     (1, 1, "VALID", 60, 3, 1, 2, 2, "NONE", NARROW),
+    # deeper than 64: int8 weights (mcuf_conv_1x1_s8_dsp_fast), 4-step loop with remainders
+    (1, 1, "VALID", 68, 6, 1, 3, 3, "NONE", NARROW),
+    (1, 1, "VALID", 100, 7, 1, 2, 3, "NONE", NARROW),
+    (1, 1, "VALID", 128, 4, 1, 1, 2, "NONE", NARROW),
     # 1x1 planes (squeeze-excite): one pixel, the 1-pixel run only
     (1, 1, "VALID", 16, 4, 1, 1, 1, "NONE", NARROW),
     (1, 1, "VALID", 8, 17, 1, 1, 1, "NONE", NARROW),
@@ -90,7 +95,7 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
         models.append(path)
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     kernels = {m["layers"][0]["kernel"] for m in mans}
-    assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_shallow_stem_s8_dsp_fast",
+    assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_1x1_shallow_s8_dsp_fast", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_shallow_stem_s8_dsp_fast",
             "mcuf_conv_shallow_s8_dsp", "mcuf_conv_grouped_s8_dsp_fast"} <= kernels, kernels
     fcs = [m["layers"][0]["kernel"] for m in mans[len(SWEEP):]]
     assert fcs == ["mcuf_fully_connected_s8_dsp"] * len(FC_SWEEP), fcs

@@ -118,6 +118,10 @@ register_kernel("mcuf_conv_1x1_s8_dsp", scratch=conv_1x1_s8_dsp_get_buffer_size,
 register_kernel("mcuf_conv_1x1_s8_dsp_fast", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
                 weight_layout="one stream of channel-pair records: doubled biases, the pair's rows "
                 "interleaved word by word, output constants (_packed_pairs)", family=F)
+register_kernel("mcuf_conv_1x1_shallow_s8_dsp_fast", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
+                weight_layout="one stream of channel-pair records: doubled biases, int16 weights "
+                "(w0, w2) (w1, w3) per 4 inputs and channel, output constants (_packed_pairs, int16)",
+                family=F)
 register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
                 fast_twin=True, family=F)
@@ -229,13 +233,18 @@ def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
     return np.concatenate([pairs, rows[oc - oc % 2:].reshape(-1)])
 
 
+PACKED16_MAX_IN_C = 64   # 1x1 layers up to this depth store int16 weights (no SXTB16 in the run;
+                         # in_c * out_c more flash bytes: 12 KB on vww96)
+
+
 def _packed_pairs(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
-                  output_offset: int) -> np.ndarray:
+                  output_offset: int, wide: bool = False) -> np.ndarray:
     """[OC][K] int8 rows (K % 4 == 0), doubled biases and fast output constants (shift bytes
     b < 32) -> the packed stream of mcuf_gemm_2x2_packed_s8 (mcuf_gemm_packed_job in mcuf_dsp.h),
     as bytes: per channel pair int32 [2b0, 2b1, 2b0, 2b1], the two rows interleaved word by
     word, int32 [m0, round0, b0 | b1 << 8, m1, round1]; an odd last channel is paired with a
-    zero channel (never stored)."""
+    zero channel (never stored). wide: the weights as int16 in SXTB16 order, per 4 inputs
+    channel 0's (w0, w2) (w1, w3), then channel 1's (mcuf_gemm_2x2_packed16_s8)."""
     oc, k = rows.shape
     n = oc + oc % 2
     r = np.zeros((n, k), np.int8)
@@ -250,7 +259,11 @@ def _packed_pairs(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, s
     recs = []
     for c in range(0, n, 2):
         head = np.array([b2[c], b2[c + 1], b2[c], b2[c + 1]], np.int64).astype(np.int32).view(np.int8)
-        w = r[c:c + 2].reshape(2, k // 4, 4).transpose(1, 0, 2).reshape(-1)
+        if wide:
+            w = r[c:c + 2].astype(np.int16).reshape(2, k // 4, 4)[:, :, [0, 2, 1, 3]]
+            w = w.transpose(1, 0, 2).reshape(-1).view(np.int8)
+        else:
+            w = r[c:c + 2].reshape(2, k // 4, 4).transpose(1, 0, 2).reshape(-1)
         tail = np.array([m[c], rnd[c], b[c] | (b[c + 1] << 8), m[c + 1], rnd[c + 1]],
                         np.int64).astype(np.int32).view(np.int8)
         recs += [head, w, tail]
@@ -406,10 +419,12 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
     if rq is not None and pointwise and p["in_c"] % 4 == 0 and fast:
+        wide = p["in_c"] <= PACKED16_MAX_IN_C and p["out_h"] * p["out_w"] > 1
         packed = ConstArray(f"op{n}_packed", "int8_t",
                             _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
-                                          p["output_offset"]))
-        return Step(op, "mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_params", p,
+                                          p["output_offset"], wide))
+        return Step(op, "mcuf_conv_1x1_shallow_s8_dsp_fast" if wide else "mcuf_conv_1x1_s8_dsp_fast",
+                    "mcuf_conv_params", p,
                     [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
                     [x.index], y.index, macs, [packed])
     if rq is not None and pointwise and p["in_c"] % 4 == 0:

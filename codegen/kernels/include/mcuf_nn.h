@@ -80,6 +80,9 @@ void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const 
  * records, biases, weights and output constants together (mcuf_gemm_packed_job in mcuf_dsp.h) */
 void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *packed,
                                int8_t *output, int16_t *scratch);
+/* the same for in_c <= 64 with int16 weights in the records (no SXTB16 in the run) */
+void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                       const int8_t *packed, int8_t *output, int16_t *scratch);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
  * output-channel pairs word by word; scratch: 2*K4 int16 + K4 + 4 bytes */
