@@ -1,90 +1,251 @@
-"""Fits `codegen fit`'s cost model to QEMU measurements (run by hand after kernel changes).
+"""Refits `codegen fit`'s cost model to QEMU measurements, every core in one command.
 
-    .venv/bin/python benchmarks/fit_cost_model.py
+    nice .venv/bin/python benchmarks/fit_cost_model.py --jobs 2
 
-Builds the bench firmware with per-layer profiling for every bundled and shared model plus a
-few MobileNet configurations made by codegen/architectures.py (random weights: the counts do
-not depend on them), runs each on QEMU's Cortex-M7 (qemu-mps2-an500, -icount shift=0), and fits
-per kernel: instructions = a*MACs + b*output bytes + c*input bytes + d. Writes
+re-measures every core (Cortex-M7, M4, M33 with the DSP kernels, Cortex-M55 with the Helium
+(MVE) kernels, Cortex-M0 with the portable kernels: codegen/cost_model.py CORES) and rewrites
 codegen/cost_model.json (the coefficients), benchmarks/cost_model_data.json (every measured
-layer) and benchmarks/results_cost_model.md (predicted vs measured, per model, including
-leave-one-model-out figures: each model predicted by a fit that never saw it).
+layer) and benchmarks/results_cost_model.md (predicted vs measured for every model x core).
+Run it after any kernel change; then `pytest tests/test_fit.py -k committed` checks every
+measurement is predicted within 15%. 140 firmwares (28 models x 5 cores, the ones a board
+cannot hold skipped before building); measured here: about 27 min at --jobs 2 on the shared
+2-core machine under load 10-20 (4 min for the Cortex-M55, 20 min for the other four cores, 3 min
+for the 3 models added last), printed at the end and kept in the report. QEMU counts do not
+depend on the load.
+
+    --cores cortex-m7,cortex-m4   re-measure only those cores, keep the others' measurements
+    --models NAME,NAME            re-measure only those models (file stems), keep the others
+    --refit-only                  no QEMU: recompute the features, refit, rewrite (seconds)
+
+For each core it builds the bench firmware with per-layer profiling for every bundled and
+shared model (tests/fixtures/models, benchmarks/models) plus MobileNet V1/V2 configurations made
+by codegen/architectures.py (random weights: the counts do not depend on them; small ones for
+the 16 KB Cortex-M0 board), skips those that do not fit the board (flash or RAM), runs each on
+the core's QEMU board (-icount shift=0) and fits each kernel's count as a non-negative linear
+combination of codegen/cost_model.py's FEATURES. The report gives, per model and core, the
+prediction of the full fit and of a fit made without that model (held out).
 """
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from codegen.architectures import FAMILIES, to_tflite  # noqa: E402
-from codegen.cost_model import MODEL_FILE, CostModel, cost_key, fit, layer_features  # noqa: E402
-from codegen.pipeline import compile_graph, generate  # noqa: E402
-from firmware_tools.boards import get_board  # noqa: E402
-from firmware_tools.build import build_firmware  # noqa: E402
-from firmware_tools.qemu import parse_bench, run_qemu  # noqa: E402
+from codegen.cost_model import (CORES, DATA_FILE, FEATURES, MODEL_FILE, CostModel, cost_key, fit,  # noqa: E402
+                                layer_features)
 
-BOARD = "qemu-mps2-an500"
+COMMAND = "nice .venv/bin/python benchmarks/fit_cost_model.py --jobs 2"
 FILES = sorted((ROOT / "tests/fixtures/models").glob("*.tflite")) + sorted((ROOT / "benchmarks/models").glob("*.tflite"))
-CONFIGS = [("mobilenet_v1", 0.25, 224), ("mobilenet_v1", 0.5, 128), ("mobilenet_v1", 0.75, 96),
-           ("mobilenet_v1", 0.35, 128),     # channel counts that are not multiples of 4: generic kernels
-           ("mobilenet_v2", 0.35, 160), ("mobilenet_v2", 0.5, 128), ("mobilenet_v2", 0.75, 96)]
+CONFIGS = [("mobilenet_v1", 0.25, 224, 1000), ("mobilenet_v1", 0.5, 128, 1000), ("mobilenet_v1", 0.75, 96, 1000),
+           ("mobilenet_v1", 0.35, 128, 1000),  # channel counts that are not multiples of 4: generic kernels
+           ("mobilenet_v2", 0.35, 160, 1000), ("mobilenet_v2", 0.5, 128, 1000), ("mobilenet_v2", 0.75, 96, 1000)]
+# small enough for the Cortex-M0 board (16 KB RAM, 256 KB flash), measured on every core
+SMALL_CONFIGS = [("mobilenet_v1", 0.25, 32, 10), ("mobilenet_v1", 0.25, 40, 10), ("mobilenet_v1", 0.35, 32, 10),
+                 ("mobilenet_v2", 0.35, 32, 10), ("mobilenet_v2", 0.25, 40, 10),
+                 ("mobilenet_v1", 0.25, 24, 10), ("mobilenet_v1", 0.25, 48, 10), ("mobilenet_v1", 0.25, 16, 10)]
 
 
-def measure(model: Path, work: Path) -> list[dict]:
-    board = get_board(BOARD)
-    kernels = "dsp"
-    gen = work / model.stem
-    generate(model, gen, board.target, kernels=kernels)
-    fw = build_firmware(gen, board, defines=["BENCH_PROFILE", "MCUF_LAYER_HOOK=bench_layer_hook"])
+def config_name(fam: str, a: float, r: int, classes: int) -> str:
+    return f"{fam}_{a}_{r}" + ("" if classes == 1000 else f"_c{classes}")
+
+
+def write_models(work: Path) -> list[Path]:
+    """The bundled and shared models, then CONFIGS and SMALL_CONFIGS written into `work`."""
+    models = list(FILES)
+    for fam, a, r, k in CONFIGS + SMALL_CONFIGS:
+        p = work / f"{config_name(fam, a, r, k)}.tflite"
+        p.write_bytes(to_tflite(FAMILIES[fam](a, r, k)))
+        models.append(p)
+    return models
+
+
+def refeature(rows: list[dict], models: list[Path]) -> None:
+    """Recomputes every row's features with today's layer_features (no QEMU: the instruction
+    counts stay), checking each measured model still compiles to the same kernels."""
+    from codegen.pipeline import compile_graph
+    paths = {m.stem: m for m in models}
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["core"], r["model"]), []).append(r)
+    compiled = {}
+    for (core, name), rs in groups.items():
+        kernels = CORES[core][1]
+        if name not in paths:
+            raise SystemExit(f"{core} {name}: the model is gone; re-measure: --cores {core}")
+        if (name, kernels) not in compiled:
+            compiled[(name, kernels)] = compile_graph(paths[name], kernels)
+        c = compiled[(name, kernels)]
+        base = (lambda k: k.split("/")[0])    # the C function: a refined key (cost_key) needs no QEMU
+        if [base(s.kernel) for s in c.steps] != [base(r["kernel"]) for r in sorted(rs, key=lambda r: r["layer"])]:
+            raise SystemExit(f"{core} {name}: the model's kernels changed since it was measured; "
+                             f"re-measure: --cores {core}")
+        for r in rs:
+            r["kernel"], r["features"] = cost_key(c.steps[r["layer"]]), layer_features(c.graph, c.steps[r["layer"]])
+
+
+def measure(core: str, model: str, work: str) -> tuple[str, str, list[dict] | str]:
+    """One model on one core's QEMU board: its per-layer rows, or why it was skipped."""
+    from codegen.pipeline import compile_graph, generate
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import DoesNotFit, build_firmware
+    from firmware_tools.qemu import parse_bench, run_qemu
+
+    board_name, kernels = CORES[core]
+    board = get_board(board_name)
+    model = Path(model)
+    gen = Path(work) / f"{core}-{model.stem}"
+    try:
+        c = compile_graph(model, kernels)
+        weights, ram = sum(s.weight_bytes for s in c.steps), c.plan.arena_bytes + int(board.manifest["stack_bytes"])
+        if weights > board.flash_bytes or ram > board.ram_bytes:   # skip the build (minutes for a big model)
+            return core, model.stem, (f"does not fit {board_name}: weights {weights:,} B (flash {board.flash_bytes:,}),"
+                                      f" arena + stack {ram:,} B (RAM {board.ram_bytes:,})")
+        generate(model, gen / "gen", board.target, kernels=kernels)
+        fw = build_firmware(gen / "gen", board, gen / "fw",
+                            defines=["BENCH_PROFILE", "MCUF_LAYER_HOOK=bench_layer_hook"])
+    except DoesNotFit as e:
+        return core, model.stem, f"does not fit {board_name}: {str(e).splitlines()[0]}"
+    except Exception as e:  # noqa: BLE001 - refused by the generator (e.g. an op the kernels lack)
+        return core, model.stem, f"not built: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
     counts = parse_bench(run_qemu(board, fw.elf, timeout=1800).console)["layers"]
-    c = compile_graph(model, kernels)
-    assert len(counts) == len(c.steps), (model, len(counts), len(c.steps))
-    return [{"model": model.stem, "layer": i, "kernel": cost_key(s), "features": layer_features(c.graph, s),
-             "instructions": n} for i, (s, n) in enumerate(zip(c.steps, counts))]
+    assert len(counts) == len(c.steps), (model, core, len(counts), len(c.steps))
+    return core, model.stem, [{"core": core, "model": model.stem, "layer": i, "kernel": cost_key(s),
+                               "features": layer_features(c.graph, s), "instructions": n}
+                              for i, (s, n) in enumerate(zip(c.steps, counts))]
 
 
-def main() -> int:
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        models = list(FILES)
-        for fam, a, r in CONFIGS:
-            p = work / f"{fam}_{a}_{r}.tflite"
-            p.write_bytes(to_tflite(FAMILIES[fam](a, r, 1000)))
-            models.append(p)
-        for m in models:
-            print(f"measuring {m.stem} on {BOARD} ...", flush=True)
-            rows += measure(m, work)
-    coeffs = fit(rows)
+def report(rows: list[dict], coeffs: dict, commit: str, skipped: dict, wall: dict) -> str:
+    cores = [c for c in CORES if c in coeffs]
+    lines = ["# Cost model: predicted vs measured instructions per inference (QEMU, -icount shift=0)", "",
+             f"Fitted at commit {commit} by `{COMMAND}` (re-measures every core, rewrites "
+             "codegen/cost_model.json, benchmarks/cost_model_data.json and this file; `--cores` re-measures "
+             "some, `--refit-only` refits the committed measurements without QEMU). Per kernel (cost_key): "
+             f"instructions = a non-negative linear combination of {', '.join(FEATURES)} "
+             "(codegen/cost_model.py). "
+             "'held out' = predicted by a fit made without that model. "
+             "tests/test_fit.py checks every row's 'error' is within ±15%.", ""]
+    if wall:
+        lines += ["Measurement wall time: " + "; ".join(f"{k} {v}" for k, v in wall.items()), ""]
+    lines += ["| core | board | kernels | layers | models | worst error | worst held out |",
+              "|---|---|---|---:|---:|---:|---:|"]
+    table = []
+    for core in cores:
+        mine = [r for r in rows if r["core"] == core]
+        names = list(dict.fromkeys(r["model"] for r in mine))
+        full = CostModel(core, coeffs[core])
+        errs, loos = [], []
+        for name in names:
+            rs = [r for r in mine if r["model"] == name]
+            measured = sum(r["instructions"] for r in rs)
+            pred = sum(full.layer(r["kernel"], r["features"]) for r in rs)
+            loo = CostModel(core, fit([r for r in mine if r["model"] != name]))
+            pred_loo = sum(loo.layer(r["kernel"], r["features"]) for r in rs)
+            e, el = pred / measured - 1, pred_loo / measured - 1
+            errs.append(e)
+            loos.append(el)
+            table.append(f"| {core} | {name} | {measured:,} | {pred:,.0f} | {100 * e:+.1f}% | "
+                         f"{pred_loo:,.0f} | {100 * el:+.1f}% |")
+        lines.append(f"| {core} | {CORES[core][0]} | {CORES[core][1]} | {len(mine)} | {len(names)} | "
+                     f"{100 * max(errs, key=abs):+.1f}% | {100 * max(loos, key=abs):+.1f}% |")
+    lines += ["", "| core | model | measured | predicted | error | predicted, held out | error, held out |",
+              "|---|---|---:|---:|---:|---:|---:|"] + table
+    if skipped:
+        lines += ["", "Not measured (the board refuses them):", ""]
+        lines += [f"- {core} {name}: {why}" for (core, name), why in sorted(skipped.items())]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cores", default=",".join(CORES),
+                    help=f"comma-separated cores to re-measure (default all: {','.join(CORES)})")
+    ap.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 2)),
+                    help="firmwares built and run in parallel (default: the CPU count)")
+    ap.add_argument("--refit-only", action="store_true",
+                    help="no QEMU: refit and rewrite the report from benchmarks/cost_model_data.json")
+    ap.add_argument("--models", default="",
+                    help="comma-separated model names (file stems) to re-measure, keeping the others' rows")
+    args = ap.parse_args(argv)
+    cores = [c.strip() for c in args.cores.split(",") if c.strip()]
+    if args.jobs < 1:
+        print("--jobs must be at least 1", file=sys.stderr)
+        return 2
+    bad = [c for c in cores if c not in CORES]
+    if bad:
+        print(f"unknown core {', '.join(bad)}: choose from {', '.join(CORES)}", file=sys.stderr)
+        return 2
+    old = json.loads(DATA_FILE.read_text()) if DATA_FILE.exists() else {"rows": [], "skipped": []}
+    if isinstance(old, list):          # the format before per-core data: Cortex-M7 only
+        old = {"rows": [dict(r, core="cortex-m7") for r in old], "skipped": []}
+    rows = list(old["rows"])
+    skipped = {(s["core"], s["model"]): s["why"] for s in old.get("skipped", [])}
+    wall = {} if set(cores) == set(CORES) and not args.models else dict(old.get("wall", {}))
+    if not args.refit_only:
+        t0 = time.perf_counter()
+        want = set(args.models.split(",")) if args.models else None
+        again = (lambda core, name: core in cores and (want is None or name in want))
+        rows = [r for r in rows if not again(r["core"], r["model"])]
+        skipped = {k: v for k, v in skipped.items() if not again(*k)}
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            models = write_models(work)
+            if want is not None:
+                models = [m for m in models if m.stem in want]
+            jobs = [(core, str(m), str(work)) for core in cores for m in models]
+            print(f"measuring {len(models)} models on {len(cores)} cores ({len(jobs)} firmwares, "
+                  f"{args.jobs} at a time) ...", flush=True)
+            new: dict[tuple[str, str], list[dict]] = {}
+            with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+                futs = [pool.submit(measure, *j) for j in jobs]
+                for n, f in enumerate(as_completed(futs), 1):
+                    core, name, res = f.result()
+                    if isinstance(res, str):
+                        skipped[(core, name)] = res
+                        what = f"skipped ({res})"
+                    else:
+                        new[(core, name)] = res
+                        what = f"{sum(r['instructions'] for r in res):,} instructions, {len(res)} layers"
+                    print(f"[{n}/{len(jobs)}] {time.perf_counter() - t0:6.0f} s  {core:13s} {name}: {what}",
+                          flush=True)
+        order = {(c, m.stem): i for i, (c, m) in enumerate((c, m) for c in cores for m in models)}
+        for key in sorted(new, key=order.get):
+            rows += new[key]
+        rows.sort(key=lambda r: list(CORES).index(r["core"]))
+        wall[f"cores {','.join(cores)}" + (f" models {args.models}" if args.models else "")] = (f"{time.perf_counter() - t0:.0f} s at --jobs {args.jobs}"
+                                            f" ({len(jobs)} firmwares)")
+    else:
+        t0 = time.perf_counter()
+        with tempfile.TemporaryDirectory() as tmp:
+            refeature(rows, write_models(Path(tmp)))
+        print(f"features recomputed in {time.perf_counter() - t0:.0f} s", flush=True)
+        wall = dict(old.get("wall", {}))
+    by_core: dict[str, list] = {}
+    for r in rows:
+        by_core.setdefault(r["core"], []).append(r)
+    coeffs = {core: fit(by_core[core]) for core in CORES if core in by_core}
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
-    MODEL_FILE.write_text(json.dumps({"target": "cortex-m7", "board": BOARD, "commit": commit,
-                                      "features": ["macs", "output_bytes", "input_bytes", "call"],
-                                      "kernels": coeffs}, indent=1) + "\n")
-    (ROOT / "benchmarks/cost_model_data.json").write_text(json.dumps(rows) + "\n")
-    names = list(dict.fromkeys(r["model"] for r in rows))
-    lines = ["# Cost model: predicted vs measured instructions (QEMU Cortex-M7)", "",
-             f"Fitted at commit {commit} by `benchmarks/fit_cost_model.py` on {len(rows)} layers of "
-             f"{len(names)} models. 'held out' = predicted by a fit made without that model.", "",
-             "| model | measured | predicted | error | predicted, held out | error, held out |",
-             "|---|---:|---:|---:|---:|---:|"]
-    full = CostModel("cortex-m7", coeffs)
-    for name in names:
-        mine = [r for r in rows if r["model"] == name]
-        measured = sum(r["instructions"] for r in mine)
-        pred = sum(full.layer(r["kernel"], r["features"]) for r in mine)
-        loo = CostModel("cortex-m7", fit([r for r in rows if r["model"] != name]))
-        pred_loo = sum(loo.layer(r["kernel"], r["features"]) for r in mine)
-        lines.append(f"| {name} | {measured:,} | {pred:,.0f} | {100 * (pred / measured - 1):+.1f}% | "
-                     f"{pred_loo:,.0f} | {100 * (pred_loo / measured - 1):+.1f}% |")
-        print(lines[-1])
-    (ROOT / "benchmarks/results_cost_model.md").write_text("\n".join(lines) + "\n")
-    print(f"written {MODEL_FILE}")
+    MODEL_FILE.write_text(json.dumps({
+        "features": list(FEATURES), "commit": commit, "command": COMMAND,
+        "cores": {core: {"board": CORES[core][0], "kernels": CORES[core][1], "coefficients": coeffs[core]}
+                  for core in coeffs}}, indent=1) + "\n")
+    DATA_FILE.write_text(json.dumps({"commit": commit, "wall": wall, "rows": rows, "skipped": [
+        {"core": c, "model": m, "why": w} for (c, m), w in sorted(skipped.items())]}) + "\n")
+    text = report(rows, coeffs, commit, skipped, wall)
+    (ROOT / "benchmarks/results_cost_model.md").write_text(text)
+    print(text)
+    print(f"written {MODEL_FILE.relative_to(ROOT)}, {DATA_FILE.relative_to(ROOT)}, benchmarks/results_cost_model.md")
     return 0
 
 

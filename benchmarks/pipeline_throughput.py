@@ -117,10 +117,10 @@ def timeline_run(clf: Classifier, frames: int, platform: str) -> dict:
     tl = Timeline()
     pipe = Pipeline(OnDemandCamera(module=camera_module(size, platform), preview=platform == "vc4"), clf,
                     top_k=5, max_frames=frames + warm, timeline=tl)
-    t0 = time.perf_counter()
-    for _ in pipe.run():
-        pass
-    wall = time.perf_counter() - t0
+    for r in pipe.run():
+        if r.frame.index == warm - 1:
+            c0 = time.process_time()
+    cpu = time.process_time() - c0
     m = {k: {i: (w, c) for i, w, c in v if i >= warm} for k, v in tl.marks.items()}
     idx = sorted(set(m["inference.invoke_done"]) & set(m["inference.put_done"]) & set(m["caller.top_done"])
                  & set(m["capture.put_done"]))[:-1]
@@ -128,22 +128,104 @@ def timeline_run(clf: Classifier, frames: int, platform: str) -> dict:
     def span(a, b, k=0, nxt=False):
         """mean of b(n [+1]) - a(n): wall (k=0) or CPU (k=1), in us."""
         return 1e6 * float(np.mean([m[b][i + nxt][k] - m[a][i][k] for i in idx if (i + nxt) in m[b]]))
-    out = {
-        "frames/s": frames / wall,
-        "capture.preprocess": span("capture.read_done", "capture.pre_done"),
-        "capture.put (waits for room)": span("capture.pre_done", "capture.put_done"),
-        "inference.set_input": span("inference.got", "inference.set_done"),
-        "inference.invoke": span("inference.set_done", "inference.invoke_done"),
-        "inference.output": span("inference.invoke_done", "inference.out_done"),
-        "inference.put": span("inference.out_done", "inference.put_done"),
-        "inference.wait for a frame": span("inference.put_done", "inference.got", nxt=True),
-        "interpreter idle between invokes": span("inference.invoke_done", "inference.set_done", nxt=True),
-        "caller.top-k": span("caller.got", "caller.top_done"),
-        "cpu capture/frame": span("capture.read_done", "capture.read_done", k=1, nxt=True),
-        "cpu inference outside invoke/frame": span("inference.invoke_done", "inference.set_done", k=1, nxt=True),
-        "cpu caller/frame": span("caller.got", "caller.got", k=1, nxt=True),
-    }
+    stages = [("capture", "read: capture_array, crop, colour", "capture.read", "capture.read_done", 0),
+              ("capture", "quantize (preprocess)", "capture.read_done", "capture.pre_done", 0),
+              ("capture", "put (incl. waiting for room)", "capture.pre_done", "capture.put_done", 0),
+              ("inference", "set_input (set_tensor)", "inference.got", "inference.set_done", 0),
+              ("inference", "invoke", "inference.set_done", "inference.invoke_done", 0),
+              ("inference", "output (get_tensor)", "inference.invoke_done", "inference.out_done", 0),
+              ("inference", "put", "inference.out_done", "inference.put_done", 0),
+              ("inference", "wait for the next frame", "inference.put_done", "inference.got", 1),
+              ("caller", "top-k and Result", "caller.got", "caller.top_done", 0)]
+    got = sorted(w for w, _ in m["caller.got"].values())     # results after the warm-up
+    out = {"frames/s": (len(got) - 1) / (got[-1] - got[0]), "stages": [(th, name, span(a, b, 0, nxt), span(a, b, 1, nxt))
+                                                 for th, name, a, b, nxt in stages]}
+    out.update({
+        "process CPU per frame (all threads)": 1e6 * cpu / frames,
+        "interpreter idle between invokes (wall)": span("inference.invoke_done", "inference.set_done", nxt=True),
+        "capture thread CPU per frame": span("capture.read", "capture.read", k=1, nxt=True),
+        "inference thread CPU per frame outside invoke": span("inference.invoke_done", "inference.set_done",
+                                                               k=1, nxt=True),
+        "caller thread CPU per frame": span("caller.got", "caller.got", k=1, nxt=True),
+    })
     return out
+
+
+def timeline_table(model: Path, name: str, frames: int, repeats: int) -> list[str]:
+    """Markdown: each stage's wall and CPU time per frame (medians of `repeats` timeline runs)
+    for 1 and 2 interpreter threads, headless and Pi 4 + preview, and what it implies."""
+    cols, cells, notes = [], {}, []
+    for threads in (1, 2):
+        clf = Classifier(model, threads=threads)
+        for platform_ in ("pisp", "vc4"):
+            col = f"{threads} thread{'s' if threads > 1 else ''}, {'headless' if platform_ == 'pisp' else 'Pi 4 + preview'}"
+            cols.append(col)
+            runs = []
+            for _ in range(repeats):
+                bare, bare_cpu = bare_run(clf, frames)
+                t = timeline_run(clf, frames, platform_)
+                runs.append((bare, bare_cpu, t))
+            med = lambda f: float(np.median([f(r) for r in runs]))    # noqa: E731
+            for i, (th, stage, _, _) in enumerate(runs[0][2]["stages"]):
+                cells[(th, stage, col)] = (med(lambda r: r[2]["stages"][i][2]), med(lambda r: r[2]["stages"][i][3]))
+            for k in runs[0][2]:
+                if k != "stages":
+                    cells[("", k, col)] = (med(lambda r: r[2][k]), None)
+            cells[("", "bare loop: frames/s", col)] = (med(lambda r: r[0]), None)
+            cells[("", "bare loop: process CPU per frame", col)] = (med(lambda r: 1e6 * r[1]), None)
+            cells[("", "ratio (this run)", col)] = (med(lambda r: r[2]["frames/s"] / r[0]), None)
+            # estimates from CPU times, which a loaded machine disturbs far less than wall times:
+            # T = the bare loop's CPU per frame / threads (its invoke keeps `threads` cores busy);
+            # a spare core leaves on the interpreter's path only the inference thread's own work
+            # beyond the bare loop's (which does set_tensor and get_tensor too); with no spare core
+            # all the CPU the pipeline spends beyond the bare loop comes out of the interpreter's
+            # cores (a bound: XNNPACK's threads wait for each other when one is preempted)
+            T = cells[("", "bare loop: process CPU per frame", col)][0] / threads
+            own = (cells[("", "inference thread CPU per frame outside invoke", col)][0]
+                   - cells[("inference", "set_input (set_tensor)", col)][1]
+                   - cells[("inference", "output (get_tensor)", col)][1])
+            extra = cells[("", "process CPU per frame (all threads)", col)][0] - T * threads
+            cells[("", "pipeline CPU per frame beyond the bare loop's", col)] = (extra, None)
+            cells[("", "estimate, cores to spare: T / (T + own work outside invoke)", col)] = (T / (T + max(own, 0)), None)
+            # from the extra CPU shared out over the interpreter's threads (the best case) to the
+            # extra CPU taken whole from the frame time (XNNPACK's other threads wait at the end of
+            # each operator for the one preempted). Not a bound: at da0de79 the quiet 2-thread Pi 4
+            # preview run lost 556 us a frame (0.822) for 265 us of extra CPU on a 2,571 us invoke
+            cells[("", "estimate, as many cores as threads: T / (T + extra) .. T / (T + extra / threads)",
+                   col)] = ((T / (T + max(extra, 0)), T / (T + max(extra, 0) / threads)), None)
+    rows = list(dict.fromkeys((th, st) for th, st, _ in cells))
+    lines = [f"### {name}: where a frame's time goes", "",
+             "Wall / CPU time of each stage per frame, us (median of "
+             f"{repeats} run{'s' if repeats > 1 else ''} of {frames} frames; CPU: the stage's own "
+             "thread, so invoke's CPU leaves out the interpreter's worker thread). "
+             "`benchmarks/pipeline_throughput.py --timeline`.", "",
+             "| thread | stage | " + " | ".join(cols) + " |", "|---|---|" + "---:|" * len(cols)]
+    for th, st in rows:
+        vals = []
+        for col in cols:
+            w, c = cells[(th, st, col)]
+            vals.append(f"{w[0]:.3f} .. {w[1]:.3f}" if isinstance(w, tuple) else
+                        f"{w:,.3f}" if "ratio" in st or "estimate" in st else f"{w:,.1f}" if c is None else f"{w:,.1f} / {c:,.1f}")
+        lines.append(f"| {th} | {st} | " + " | ".join(vals) + " |")
+    return lines
+
+
+def machine() -> str:
+    """CPU model, the interpreter package and whether XNNPACK is applied, the load average."""
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor() or "?") if Path("/proc/cpuinfo").exists() else "?"
+    from importlib import metadata
+    try:
+        pkg = f"ai-edge-litert {metadata.version('ai-edge-litert')}"
+    except metadata.PackageNotFoundError:
+        pkg = f"tflite-runtime {metadata.version('tflite-runtime')}"
+    return f"{cpu}, {pkg}"
+
+
+def delegate_applied(clf: Classifier) -> bool:
+    """Whether the interpreter runs (part of) the model in a delegate (XNNPACK, the default one):
+    a DELEGATE node appears in its execution plan."""
+    return any(op["op_name"] == "DELEGATE" for op in clf.interpreter._get_ops_details())
 
 
 def main() -> int:
@@ -153,41 +235,52 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results_pipeline.md")
     ap.add_argument("--timeline", action="store_true",
                     help="instead: where each frame's time goes, stage by stage (printed, not written)")
+    ap.add_argument("--models", default="",
+                    help="only the models whose name contains this (e.g. 224); the table is then printed, "
+                         "not written")
+    ap.add_argument("--no-opencv", action="store_true",
+                    help="hide OpenCV: the YUV420 -> RGB conversion falls back to Pillow, as on a Pi without it")
     args = ap.parse_args()
+    if args.no_opencv:
+        sys.modules["cv2"] = None       # makes `import cv2` fail
     from codegen.architectures import mobilenet_v1, to_tflite
     big = Path(tempfile.mkdtemp()) / "mobilenet_v1_1.0_224_random.tflite"
     big.write_bytes(to_tflite(mobilenet_v1(PI_SIZED[1], PI_SIZED[2], 1000)))
+    todo = [(m, m.name, args.frames) for m in MODELS] + [(big, PI_SIZED[0], args.frames // 10)]
+    todo = [t for t in todo if args.models in t[1]]
     if args.timeline:
-        for model, name, frames in [(m, m.name, args.frames) for m in MODELS] + [(big, PI_SIZED[0], args.frames // 10)]:
-            for threads in (1, 2):
-                clf = Classifier(model, threads=threads)
-                bare = bare_run(clf, frames)[0]
-                for platform_ in ("pisp", "vc4"):
-                    t = timeline_run(clf, frames, platform_)
-                    fps = t.pop("frames/s")
-                    print(f"{name} threads {threads} {'headless' if platform_ == 'pisp' else 'Pi 4 + preview'}: "
-                          f"bare {bare:.1f}/s ({1e6 / bare:.0f} us), pipeline {fps:.1f} frames/s, "
-                          f"ratio {fps / bare:.3f}", flush=True)
-                    for k, v in t.items():
-                        print(f"    {k:40s} {v:9.1f} us")
+        for model, name, frames in todo:
+            lines = timeline_table(model, name, frames, max(1, args.repeats // 3))
+            print("\n".join(lines), flush=True)
         return 0
     rows = []
     med = lambda v: float(np.median(v))          # noqa: E731
-    for model, name, frames in [(m, m.name, args.frames) for m in MODELS] + [(big, PI_SIZED[0], args.frames // 10)]:
+    load0, delegated, invoke_cpu = os.getloadavg(), set(), {}
+    for model, name, frames in todo:
         for threads in (1, 2):
             clf = Classifier(model, threads=threads)
+            delegated.add(delegate_applied(clf))
             runs = [(bare_run(clf, frames), pipeline_run(clf, frames, "vc4"), pipeline_run(clf, frames, "pisp"))
                     for _ in range(args.repeats)]
             bare = med([b[0] for b, _, _ in runs])
-            row = [name, threads, bare]
+            # the bare loop's CPU per frame and interpreter thread: its invoke time on a quiet
+            # machine, which a loaded one does not inflate as it does wall time
+            cpu_ms = 1e3 * med([b[1] for b, _, _ in runs]) / threads
+            invoke_cpu[name] = max(invoke_cpu.get(name, 0.0), cpu_ms / 1e3)
+            row = [name, threads, bare, cpu_ms]
             for k in (1, 2):        # Pi 4 + preview, headless
                 ratio = med([r[k][0] / r[0][0] for r in runs])
                 extra_cpu = med([r[k][1] - r[0][1] for r in runs])
                 row += [bare * ratio, ratio, extra_cpu * 1e6]
             rows.append(row)
             print(f"{name:40s} threads {threads}: bare {bare:8.1f}/s ({1e3 / bare:.3f} ms); "
-                  f"Pi 4 + preview {row[3]:8.1f}/s ({row[4]:.3f}, +{row[5]:.0f} us CPU); "
-                  f"headless {row[6]:8.1f}/s ({row[7]:.3f}, +{row[8]:.0f} us CPU)", flush=True)
+                  f"Pi 4 + preview {row[4]:8.1f}/s ({row[5]:.3f}, +{row[6]:.0f} us CPU); "
+                  f"headless {row[7]:8.1f}/s ({row[8]:.3f}, +{row[9]:.0f} us CPU)", flush=True)
+    load1 = os.getloadavg()
+    timelines = []
+    for model, name, frames in todo:
+        if invoke_cpu.get(name, 0.0) >= 1e-3:     # models whose invoke takes 1 ms or more
+            timelines += [""] + timeline_table(model, name, frames, max(1, args.repeats // 3))
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
     lines = ["# Live-classification pipeline throughput", "",
@@ -199,12 +292,23 @@ def main() -> int:
              "Headless (any Pi): the BGR888 main stream at the model's size; Pi 4 with a preview: "
              "YUV420 lores, converted to RGB on the capture thread (a Pi 5 gives RGB lores, as "
              "headless). CPU: the process CPU time per frame the pipeline spends beyond the bare "
-             "loop's.", "",
-             "| model | threads | bare invoke/s | ms | Pi 4 + preview frames/s | ratio | CPU us | "
+             "loop's. CPU ms: the bare loop's CPU time per frame and interpreter thread, what its "
+             "invoke takes on an idle machine (a loaded one stretches the wall-clock ms beside it).", "",
+             f"Machine: {machine()}; load average {load0[0]:.1f} at the start, {load1[0]:.1f} at the end "
+             f"(other work shared the {os.cpu_count()} cores). Interpreter: the bare loop and the pipeline "
+             "use the same Interpreter object (default op resolver, "
+             + ("XNNPACK delegate applied" if delegated == {True} else
+                "XNNPACK delegate NOT applied" if delegated == {False} else "XNNPACK delegate on some models")
+             + ", `num_threads` as in the table).", "",
+             "| model | threads | bare invoke/s | ms | CPU ms | Pi 4 + preview frames/s | ratio | CPU us | "
              "headless frames/s | ratio | CPU us |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    lines += [f"| {m} | {t} | {b:,.1f} | {1e3 / b:.3f} | {p:,.1f} | {pr:.3f} | {pc:,.0f} | {h:,.1f} | "
-              f"{hr:.3f} | {hc:,.0f} |" for m, t, b, p, pr, pc, h, hr, hc in rows]
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += [f"| {m} | {t} | {b:,.1f} | {1e3 / b:.3f} | {cm:.3f} | {p:,.1f} | {pr:.3f} | {pc:,.0f} | {h:,.1f} | "
+              f"{hr:.3f} | {hc:,.0f} |" for m, t, b, cm, p, pr, pc, h, hr, hc in rows]
+    lines += timelines
+    if args.models:
+        print("\n".join(lines))
+        return 0
     args.out.write_text("\n".join(lines) + "\n")
     print(f"written {args.out}")
     return 0

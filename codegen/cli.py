@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import re
 import sys
 import tempfile
@@ -12,12 +11,14 @@ from pathlib import Path
 from . import __version__
 from .errors import CodegenError
 from .build_files import LAYOUTS
+from .cli_main import positive_float, positive_int
 from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
 
 EPILOG = """\
 examples:
   codegen inspect --target cortex-m7 model.tflite   layers, kernels, MACs, weights, arena
   codegen emit --target cortex-m7 model.tflite -o out/
+  codegen emit --board stm32f746g-disco model.tflite -o out/   its CPU; patches if the arena exceeds its RAM
   codegen verify model.tflite --inputs 20           host build (the M7's kernels) vs the TFLite reference
   codegen fit --board stm32f746g-disco --latency-ms 200   which MobileNet fits this board
 
@@ -39,8 +40,24 @@ def cmd_emit(args) -> int:
     t0 = time.perf_counter()
     app = AppOptions(labels=read_labels(args.labels) if args.labels else None,
                      input_range=args.input_range, arena_external=args.arena == "external")
-    man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout,
-                   ram_limit=args.ram_limit, input_shapes=args.input_shape, app=app)
+    budget = None
+    if args.board:                    # the board's CPU, and its RAM as the default --ram-limit
+        from .board_budget import for_board
+        args.target, budget = for_board(args.board, args.target, args.kernels)
+        if args.ram_limit is not None and args.ram_limit > budget.arena:
+            raise CodegenError(f"--ram-limit {args.ram_limit:,} B is more than --board leaves for the arena "
+                               f"({budget.describe()}): lower it, or drop it to use the board's")
+    args.target = args.target or DEFAULT_TARGET
+    limit = args.ram_limit if args.ram_limit is not None or budget is None else max(budget.arena, 1)
+    try:
+        man = generate(args.model, args.output, args.target, args.name, args.kernels, args.layout,
+                       ram_limit=limit, input_shapes=args.input_shape, app=app)
+    except CodegenError as e:
+        from .board_budget import does_not_fit
+        from .patch_schedule import RamLimitError
+        if budget is None or args.ram_limit is not None or not isinstance(e, RamLimitError):
+            raise
+        raise does_not_fit(budget, e) from None
     out = Path(args.output)
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
@@ -49,6 +66,9 @@ def cmd_emit(args) -> int:
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
     print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
           (f"the application's, given to {args.name}_init())" if man["arena_external"] else "one static array)"))
+    if budget is not None:
+        print(f"  board         {budget.describe()}" + (f" (--ram-limit {args.ram_limit:,} B given)"
+                                                          if args.ram_limit is not None else ""))
     if "patch_schedule" in man:
         ps = man["patch_schedule"]
         print(f"  patches       layers 0..{ps['split']} in {ps['grid'][0]}x{ps['grid'][1]} patches, "
@@ -111,27 +131,6 @@ def _ints(s: str) -> list[int]:
     return vals
 
 
-def _positive_int(s: str) -> int:
-    """argparse type: an integer >= 1 (a count or a byte budget; 0 would make the command vacuous)."""
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        v = 0.0
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {s!r}")
-    return v
-
-
 def cmd_fit(args) -> int:
     import json
 
@@ -149,6 +148,7 @@ def cmd_fit(args) -> int:
         raise CodegenError(f"unknown family {', '.join(bad)}; known: {', '.join(FAMILIES)} "
                            "(fit has layer tables for these only; other models, MobileNet V3 "
                            "included, compile: measure them with `codegen inspect` and `firmware build`)")
+    _check_fit_request(args, families)
     log = (lambda s: print(s, file=sys.stderr, flush=True))
     fitter = Fitter(board, args.kernels if args.kernels != "auto" else None, cpi=args.cpi, log=log,
                     patches=args.patches)
@@ -169,6 +169,35 @@ def cmd_fit(args) -> int:
     else:
         print(render(cands, board, fitter, args.latency_ms, args.sort))
     return 0
+
+
+PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".ps", ".eps", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".gif")
+
+
+def _check_fit_request(args, families: list[str]) -> None:
+    """What `fit` can refuse before any work: a --plot it could not write at the end, and a
+    grid point whose weights alone would be far beyond any board's flash (alpha 1e9 or 10^8
+    classes: the random weights of its .tflite would exhaust the host's memory)."""
+    from firmware_tools.boards import list_boards
+
+    from .architectures import FAMILIES, totals
+    if args.plot:
+        plot = Path(args.plot)
+        if plot.suffix.lower() not in PLOT_FORMATS:
+            raise CodegenError(f"--plot {plot}: give a file name ending in {', '.join(PLOT_FORMATS)} "
+                               "(the suffix picks the format)")
+        if not plot.parent.is_dir():
+            raise CodegenError(f"--plot {plot}: there is no folder {plot.parent}; create it first")
+    most = 16 * max(b.flash_bytes for b in list_boards())
+    for f in families:
+        for a in args.alpha:
+            for r in args.resolution:
+                params = totals(FAMILIES[f](a, r, args.classes))[1]
+                if params > most:
+                    raise CodegenError(
+                        f"{f} alpha {a:g} at {r}x{r} with {args.classes:,} classes has {params:,} parameters, "
+                        f"more than {most // 2**20} MiB of int8 weights (16x the largest flash of any board); "
+                        "lower --alpha or --classes")
 
 
 def _shape(s: str) -> list[int]:
@@ -196,8 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Generate C sources for MODEL into DIR.")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     e.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
-    e.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
-                   help=f"CPU the code is for (default: {DEFAULT_TARGET}); " +
+    e.add_argument("--board", metavar="NAME",
+                   help="a board (`firmware boards` lists them): sets --target to its CPU and "
+                        "--ram-limit to its RAM less the reserved stack and the firmware's other data")
+    e.add_argument("--target", choices=list(TARGETS),
+                   help=f"CPU the code is for (default: {DEFAULT_TARGET}, or the --board's); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
@@ -217,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--input-range", default="auto", choices=("auto", "0:1", "-1:1", "0:255"),
                    help="the float range pixels 0..255 map onto for <name>_input_from_pixels() "
                         "(default: auto, read off the input's quantization)")
-    e.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
+    e.add_argument("--ram-limit", type=positive_int, metavar="BYTES",
                    help="arena budget: if the layer-by-layer arena is larger, run the first stage "
                         "patch by patch (MCUNetV2), the fitting schedule with the fewest predicted "
                         "instructions; error naming the smallest reachable arena if none fits")
@@ -232,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
-    i.add_argument("--ram-limit", type=_positive_int, metavar="BYTES",
+    i.add_argument("--ram-limit", type=positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
     i.set_defaults(fn=cmd_inspect)
 
@@ -241,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "compare every layer's output with TFLite's reference kernels (with --ram-limit, "
                                    "a patch stage's inner layers are never whole: its output is compared).")
     v.add_argument("model", metavar="MODEL")
-    v.add_argument("--inputs", type=_positive_int, default=20, help="random inputs to try (default: 20)")
+    v.add_argument("--inputs", type=positive_int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
                    help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
@@ -249,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
     v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
-    v.add_argument("--ram-limit", type=_positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
+    v.add_argument("--ram-limit", type=positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
     _input_shape_option(v)
     v.set_defaults(fn=cmd_verify)
 
@@ -276,11 +308,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="width multipliers (default: 0.25,0.35,0.5,0.75,1.0)")
     f.add_argument("--resolution", type=_ints, default=[96, 128, 160, 192, 224],
                    help="input resolutions (default: 96,128,160,192,224)")
-    f.add_argument("--classes", type=_positive_int, default=1000, help="classifier outputs (default: 1000)")
-    f.add_argument("--latency-ms", type=_positive_float, help="latency budget per inference")
+    f.add_argument("--classes", type=positive_int, default=1000, help="classifier outputs (default: 1000)")
+    f.add_argument("--latency-ms", type=positive_float(), help="latency budget per inference")
     f.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="kernel set (default: the board's CPU's best)")
-    f.add_argument("--cpi", type=_positive_float, default=1.0,
+    f.add_argument("--cpi", type=positive_float(), default=1.0,
                    help="cycles per instruction to convert predicted instructions to time (default: 1; "
                         "calibrate with DWT cycles from `runtime hil profile` on the board)")
     f.add_argument("--sort", default="accuracy", choices=("accuracy", "macs"))

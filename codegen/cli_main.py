@@ -3,8 +3,41 @@ errors a user can fix into one line on stderr and exit code 2, never a traceback
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
+
+
+def positive_int(s: str) -> int:
+    """argparse type: an integer >= 1 (a count or a byte budget; 0 would make the command vacuous).
+
+    Raises argparse.ArgumentTypeError (argparse prints it as `argument --X: ...`, exit 2)."""
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
+    return v
+
+
+def positive_float(unit: str = ""):
+    """An argparse type: a finite number > 0 (nan would never expire as a timeout, a hang;
+    0 or less is vacuous). `unit` names what the number counts in the message ("seconds").
+
+    Returns the type function; it raises argparse.ArgumentTypeError."""
+    what = f"a positive number of {unit}" if unit else "a positive number"
+
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            v = 0.0
+        if not (math.isfinite(v) and v > 0):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {s!r}")
+        return v
+    parse.__name__ = "positive_float"
+    return parse
 
 
 def run(parser: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[type[BaseException], ...]) -> int:

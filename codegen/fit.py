@@ -89,7 +89,7 @@ class Fitter:
         from .pipeline import resolve_kernels
         self.board = board
         self.kernels = kernels or resolve_kernels(board.target)
-        self.cost = cost or CostModel.load()
+        self.cost = cost or CostModel.load(target=board.target, kernels=self.kernels)
         self.cpi = cpi
         self.clock = board.clock_hz          # what boards/<name>/board.c sets up
         self.measure_code = measure_code and shutil.which("arm-none-eabi-gcc") is not None

@@ -52,7 +52,7 @@ def apply_input_shapes(graph: Graph, shapes: list[list[int]]) -> None:
                 graph.operators.remove(op)
                 continue
         rec = OPS.get(op.type)
-        if rec is None:
+        if rec is None or rec.infer_shape is None:
             raise UnsupportedModelError(
                 f"--input-shape: no shape function for #{op.index} {op.type}, so its output size at the new "
                 "input size is unknown; re-convert the model with a fixed input size instead")

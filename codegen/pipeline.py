@@ -7,7 +7,7 @@ from pathlib import Path
 
 from . import passes
 from .app_helpers import AppOptions
-from .build_files import write_build_files
+from .build_files import check_output_folder, write_build_files
 from .emitter import emit
 from .errors import CodegenError
 from .graph import Graph
@@ -98,6 +98,7 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
     from .patch_schedule import LayerByLayer, choose_schedule
     check_name(name)
     kernels = resolve_kernels(target, kernels)
+    check_output_folder(out_dir, name, layout, target, kernels)   # the user's files, the other models'
     compiled = compile_graph(model_path, kernels, input_shapes)
     if patches is not None:
         from .errors import UnsupportedModelError

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,10 @@ def parse_model(buf: bytes, name: str = "model") -> Graph:
     except ModelFormatError:
         raise
     except Exception as e:  # a damaged flatbuffer fails anywhere inside the generated reader
+        why = (f"an offset points past its end ({type(e).__module__}.{type(e).__name__})"
+               if isinstance(e, (struct.error, IndexError)) else f"reading it failed with {type(e).__name__}")
         raise ModelFormatError(
-            f"{name} is corrupt or truncated ({len(buf)} bytes; reading it failed with "
-            f"{type(e).__name__}); re-export it from the converter") from None
+            f"{name} is corrupt or truncated ({len(buf):,} bytes; {why}); re-export it from the converter") from None
 
 
 def _parse(buf: bytes) -> Graph:

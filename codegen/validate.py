@@ -28,6 +28,7 @@ import numpy as np
 
 from .errors import UnsupportedModelError
 from .graph import Graph, Operator, Tensor
+from .ops import OPS
 
 FULL_INT8_ADVICE = (
     "convert with full-integer quantization: converter.optimizations = [tf.lite.Optimize.DEFAULT], "
@@ -38,28 +39,6 @@ RECONVERT = "re-export the model from the converter"
 
 # Largest object the 32-bit targets can address (sizes and offsets are int32/uint32 in C).
 MAX_BYTES = 2**31 - 1
-
-# Operators' inputs that TFLite allows to be omitted (tensor index -1): bias of the
-# convolutions and FULLY_CONNECTED (conv.cc, depthwise_conv.cc, fully_connected.cc).
-OPTIONAL_INPUTS = {"CONV_2D": {2}, "DEPTHWISE_CONV_2D": {2}, "FULLY_CONNECTED": {2},
-                   "TRANSPOSE_CONV": {3}}
-
-# (min inputs, max inputs, min outputs, max outputs) of the operators the generator and its
-# passes touch, from each TFLite kernel's Prepare() (NumInputs / NumOutputs checks).
-ARITY = {
-    "CONV_2D": (2, 3, 1, 1), "DEPTHWISE_CONV_2D": (2, 3, 1, 1), "FULLY_CONNECTED": (2, 3, 1, 1),
-    "AVERAGE_POOL_2D": (1, 1, 1, 1), "MAX_POOL_2D": (1, 1, 1, 1), "MEAN": (2, 2, 1, 1),
-    "ADD": (2, 2, 1, 1), "MUL": (2, 2, 1, 1), "SQUARED_DIFFERENCE": (2, 2, 1, 1),
-    "BATCH_MATMUL": (2, 2, 1, 1), "SOFTMAX": (1, 1, 1, 1), "PAD": (2, 2, 1, 1),
-    "PADV2": (2, 3, 1, 1), "QUANTIZE": (1, 1, 1, 1), "DEQUANTIZE": (1, 1, 1, 1),
-    "RELU": (1, 1, 1, 1), "RELU6": (1, 1, 1, 1), "RELU_N1_TO_1": (1, 1, 1, 1),
-    "HARD_SWISH": (1, 1, 1, 1), "LOGISTIC": (1, 1, 1, 1), "RSQRT": (1, 1, 1, 1),
-    "NEG": (1, 1, 1, 1), "TRANSPOSE": (2, 2, 1, 1), "SPLIT": (2, 2, 1, 10**6),
-    "SPLIT_V": (3, 3, 1, 10**6), "SLICE": (3, 3, 1, 1), "STRIDED_SLICE": (4, 4, 1, 1),
-    "CONCATENATION": (1, 10**6, 1, 1), "RESHAPE": (1, 2, 1, 1), "SQUEEZE": (1, 1, 1, 1),
-    "EXPAND_DIMS": (2, 2, 1, 1), "SHAPE": (1, 1, 1, 1), "PACK": (1, 10**6, 1, 1),
-}
-
 
 _INT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
                "int32": (-2**31, 2**31 - 1), "int64": (-2**63, 2**63 - 1)}
@@ -197,9 +176,10 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
     for op in graph.operators:
         before = len(problems)
         where = _where(op)
-        arity = ARITY.get(op.type)
-        if arity is not None:
-            lo, hi, olo, ohi = arity
+        rec = OPS.get(op.type)     # arity and optional inputs: the operator's record (codegen/ops/)
+        if rec is not None:
+            (lo, hi), (olo, ohi) = rec.inputs, rec.outputs
+            hi, ohi = (hi if hi >= 0 else 10**6), (ohi if ohi >= 0 else 10**6)   # -1: any number
             if not lo <= len(op.inputs) <= hi:
                 want = f"{lo}" if lo == hi else f"{lo} to {hi}"
                 problems.append(f"{where}: has {len(op.inputs)} inputs, TFLite's {op.type} takes {want}: "
@@ -208,7 +188,7 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
                 problems.append(f"{where}: has {len(op.outputs)} outputs: " + RECONVERT)
         elif not op.outputs:
             problems.append(f"{where}: has no output: " + RECONVERT)
-        optional = OPTIONAL_INPUTS.get(op.type, set())
+        optional = set(rec.optional) if rec is not None else set()
         for k, i in enumerate(op.inputs):
             if i == -1 and k in optional:
                 continue

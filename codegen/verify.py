@@ -100,6 +100,8 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
     from .errors import CodegenError
     from .oracle import BACKENDS, OracleRefused, ask
 
+    if seed < 0:     # numpy's generators take non-negative seeds only (a ValueError traceback)
+        raise CodegenError(f"--seed {seed}: give a seed of 0 or more")
     manifest = generate(model, out_dir, "host", kernels=kernels, input_shapes=input_shapes,
                         ram_limit=ram_limit, patches=patches)
     host = HostModel(out_dir)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -68,8 +69,9 @@ def cmd_size(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .qemu import run_qemu
+    from .qemu import check_elf_for_qemu, run_qemu
     board = get_board(args.board)
+    check_elf_for_qemu(board, args.elf)
     res = run_qemu(board, args.elf, timeout=args.timeout, echo=lambda s: print(s, flush=True))
     print(f"[{board.name} exited with code {res.returncode} after {res.seconds:.1f} s]", file=sys.stderr)
     return res.returncode
@@ -88,13 +90,14 @@ def cmd_serve(args) -> int:
     import signal
     import time
 
-    from .qemu import QemuSerial
+    from .qemu import QemuSerial, check_elf_for_qemu
 
     def stop(signum, frame):   # SIGTERM/SIGHUP as Ctrl-C: leave the `with`, which kills QEMU
         raise KeyboardInterrupt
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, stop)
     board = get_board(args.board)
+    check_elf_for_qemu(board, args.elf, serve=True)
     with QemuSerial(board, args.elf, port=args.port) as q:
         print(f"{board.name} is running {args.elf}; its UART is at {q.url}", flush=True)
         print(f"  e.g. runtime hil info --port {q.url}   (Ctrl-C stops QEMU)", flush=True)
@@ -106,6 +109,28 @@ def cmd_serve(args) -> int:
             return 0
     print(f"[{board.name} exited with code {q.proc.returncode}]", file=sys.stderr)
     return q.proc.returncode
+
+
+def _seconds(s: str) -> float:
+    """--timeout: a finite number of seconds above 0 (nan or 0 would end a run at its first line)."""
+    try:
+        v = float(s)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {s!r}")
+    return v
+
+
+def _tcp_port(s: str) -> int:
+    """--port: a TCP port, 1..65535 (0: a free one, as without --port)."""
+    try:
+        v = int(s)
+    except ValueError:
+        v = -1
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a TCP port 1..65535, got {s!r}")
+    return v
 
 
 OPT_FLAGS = ("-O0", "-O1", "-O2", "-O3", "-Os", "-Og", "-Oz")
@@ -159,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run firmware under QEMU, streaming its console")
     r.add_argument("--board", required=True, help="a QEMU board (`firmware boards`: runs on QEMU)")
     r.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
-    r.add_argument("--timeout", type=float, default=300, help="seconds (default: 300)")
+    r.add_argument("--timeout", type=_seconds, default=300, help="seconds (default: 300)")
     r.set_defaults(fn=cmd_run)
     f = sub.add_parser("flash", help="flash a real board (pyocd, openocd or st-flash)")
     f.add_argument("--board", required=True, help="a real board (`firmware boards`: runs on hardware)")
@@ -170,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     sv = sub.add_parser("serve", help="run firmware under QEMU with its UART on a TCP port (for `runtime hil`)")
     sv.add_argument("--board", required=True, help="a QEMU board")
     sv.add_argument("elf", metavar="ELF", help="e.g. the validation firmware (`firmware build --app validate`)")
-    sv.add_argument("--port", type=int, help="TCP port on 127.0.0.1 (default: a free one)")
+    sv.add_argument("--port", type=_tcp_port, help="TCP port on 127.0.0.1 (default: a free one)")
     sv.set_defaults(fn=cmd_serve)
     return p
 

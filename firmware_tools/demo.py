@@ -6,6 +6,7 @@ of the same C built for this machine.
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -61,6 +62,17 @@ def main(argv: list[str]) -> int:
         check = verify(model, out / "host", inputs=20, log=print, kernels=kernels)
     except (CodegenError, FirmwareBuildError, DoesNotFit, QemuError) as e:
         print(f"demo: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:            # Ctrl-C: one line, as every mcuforge command
+        print("demo: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:              # `make demo | head`: stop quietly, as SIGPIPE would
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as e:                 # out/ not writable, a model path that is a folder ...
+        names = " -> ".join(str(n) for n in (e.filename, e.filename2) if n)
+        print(f"demo: error: {e.strerror or type(e).__name__}{': ' + names if names else ''}; check the path",
+              file=sys.stderr)
         return 2
     return 0 if same and check.ok else 1
 

@@ -1,9 +1,11 @@
 """Runs firmware under qemu-system-arm with exact instruction timing (-icount shift=0)."""
 from __future__ import annotations
 
+import queue
 import re
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +41,39 @@ def qemu_command(board: Board, elf: str | Path, serial: list[str] | None = None)
             "-kernel", str(elf)]
 
 
+def check_elf_for_qemu(board: Board, elf: str | Path, serve: bool = False) -> None:
+    """Raises QemuError when `elf` carries a build record (`firmware build`'s `.mcuforge_board`
+    section, or fw.json beside it) naming another board, or, for `firmware run` (not `serve`),
+    when it is the validation firmware, which waits for the HIL link and would print nothing
+    until --timeout. An ELF without a record (an application's own build) is not checked."""
+    import json
+    from .flash import FlashError, elf_board
+    path = Path(elf)
+    qemu_command(board, path)            # exists, is an ELF, a QEMU board
+    record = {}
+    try:
+        record = json.loads(path.with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        pass
+    try:
+        built_for = elf_board(path) or record.get("board")
+    except FlashError:
+        built_for = record.get("board")
+    if built_for and built_for != board.name:
+        from .boards import BoardError, get_board
+        try:
+            on_qemu = bool(get_board(built_for).qemu)
+        except BoardError:
+            on_qemu = False
+        use = f"pass --board {built_for}" if on_qemu else f"flash it with `firmware flash --board {built_for}`"
+        raise QemuError(f"{elf} was built for {built_for}, not {board.name}: {use}, or build for "
+                        f"{board.name} with `firmware build --board {board.name} GENERATED_DIR`")
+    if not serve and record.get("app") == "validate":
+        raise QemuError(f"{elf} is the validation firmware: it waits for the HIL link on its UART and prints "
+                        f"nothing; run it with `firmware serve --board {board.name} {elf}` and talk to it with "
+                        "`runtime hil`, or build the bench app (`firmware build` without --app) for `firmware run`")
+
+
 @dataclass
 class RunResult:
     returncode: int
@@ -48,31 +83,49 @@ class RunResult:
 
 def run_qemu(board: Board, elf: str | Path, timeout: float = 300,
              echo: Callable[[str], None] | None = None) -> RunResult:
+    """Runs `elf` on `board`'s QEMU machine until it exits (semihosting), streaming its
+    console to `echo` line by line. Raises QemuError when it has not exited after `timeout`
+    seconds, whether or not it still prints (a stuck firmware usually prints nothing). Any
+    other exception (Ctrl-C's KeyboardInterrupt, a BrokenPipeError from `echo`) propagates
+    unchanged; QEMU is killed on every way out."""
     cmd = qemu_command(board, elf)
     t0 = time.perf_counter()
+    deadline = t0 + timeout
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, errors="replace")
-    lines = []
+    # a thread reads the console, so that the deadline holds while the firmware is silent
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump(stream) -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+    threading.Thread(target=pump, args=(proc.stdout,), daemon=True).start()
+    console, exited = [], False
     try:
-        deadline = t0 + timeout
-        assert proc.stdout is not None
-        for line in proc.stdout:      # the console streams as the firmware prints
+        while (remaining := deadline - time.perf_counter()) > 0:
+            try:
+                line = lines.get(timeout=remaining)
+            except queue.Empty:
+                break
+            if line is None:      # QEMU closed its console: it is exiting
+                proc.wait(timeout=max(1.0, deadline - time.perf_counter()))
+                exited = True
+                break
             line = line.replace("\r", "")
-            lines.append(line)
+            console.append(line)
             if echo:
                 echo(line.rstrip("\n"))
-            if time.perf_counter() > deadline:
-                break
-        proc.wait(timeout=max(1.0, deadline - time.perf_counter()))
     except subprocess.TimeoutExpired:
         pass
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
-            raise QemuError(f"{Path(elf).name} did not finish within {timeout:.0f} s on {board.name}; "
-                            "the firmware is stuck or the model is very large (raise --timeout)")
-    return RunResult(proc.returncode, "".join(lines), time.perf_counter() - t0)
+        proc.wait()
+    if not exited:
+        raise QemuError(f"{Path(elf).name} did not finish within {timeout:g} s on {board.name}; "
+                        "the firmware is stuck or the model is very large (raise --timeout)")
+    return RunResult(proc.returncode, "".join(console), time.perf_counter() - t0)
 
 
 def parse_bench(console: str) -> dict:

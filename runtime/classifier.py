@@ -5,6 +5,7 @@ explicitly -- tflite-runtime's default is one thread -- and built once, not per 
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,9 @@ import numpy as np
 
 from .interpreter import InterpreterUnavailable, make_interpreter
 from .preprocess import ModelInputError, Preprocessor, input_spec
+
+
+MAX_THREADS = 64      # interpreter threads; a Raspberry Pi has 4 cores
 
 
 class ModelLoadError(RuntimeError):
@@ -37,6 +41,9 @@ def read_labels(path: str | Path) -> list[str]:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise LabelsError(f"labels file {path} is not UTF-8 text: give a text file with one label per "
+                          "line") from None
     while lines and not lines[-1].strip():
         lines.pop()
     numbered = [re.match(r"\s*(\d+)\s*[:\s]\s*(.*)$", ln) for ln in lines]
@@ -70,6 +77,9 @@ class Classifier:
         if not self.model.is_file():
             raise ModelLoadError(f"{model}: no such model file")
         self.threads = threads or 1
+        if self.threads > MAX_THREADS:   # each is a real thread: 99999 exhausted the host's and crashed
+            raise ModelLoadError(f"--threads {self.threads}: at most {MAX_THREADS} (this machine has "
+                                 f"{os.cpu_count()} cores; threads beyond the cores add no speed)")
         try:
             self.interpreter = make_interpreter(self.model, reference=reference,
                                                 num_threads=None if reference else self.threads)

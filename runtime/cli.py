@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
+
+from codegen.cli_main import positive_float, positive_int
+
+_seconds = positive_float("seconds")   # --timeout: nan would never expire (a hang)
 
 EPILOG = """\
 examples:
@@ -137,11 +140,53 @@ newest frame is classified and the others are dropped (counted in the summary).
 """
 
 
+HIL_PORTS = """
+--port takes anything pyserial's serial_for_url does: /dev/ttyACM0, COM3, socket://HOST:PORT
+(QEMU's UART: `firmware serve` prints it), rfc2217://HOST:PORT; --place NAME takes
+a labgrid place instead (coordinator: --coordinator or $LG_COORDINATOR).
+"""
+
+HIL_EXAMPLES = {
+    "info": """\
+examples:
+  runtime hil info --port /dev/ttyACM0
+  runtime hil info --port socket://127.0.0.1:4321 --json
+""",
+    "validate": """\
+examples:
+  runtime hil validate --port /dev/ttyACM0 --model model.tflite --inputs 50
+  runtime hil validate --port /dev/ttyACM0 --model model.tflite --images photos/ --labels labels.txt
+  runtime hil validate --place board-a --model a.tflite --place board-b --model b.tflite
+""",
+    "profile": """\
+examples:
+  runtime hil profile --port /dev/ttyACM0 --model model.tflite
+  runtime hil profile --port socket://127.0.0.1:4321 --model model.tflite --json
+""",
+}
+
+HIL_DESCRIPTIONS = {
+    "info": "Ask the device what it runs: board, CPU and clock, the model's sha256, its input and "
+            "output tensors, arena size and kernels.",
+    "validate": "Run inputs (random, or --images) on the device and compare its output, and on a "
+                "difference every layer's, byte for byte with TFLite's reference kernels.",
+    "profile": "Time every layer on the device (cycles on a board, instructions under QEMU): "
+               "each layer's operator, kernel, count and share of the inference.",
+}
+
+HIL_EPILOG = """\
+examples:
+  runtime hil info --port /dev/ttyACM0
+  runtime hil validate --port /dev/ttyACM0 --model model.tflite --inputs 50
+  runtime hil profile --port socket://127.0.0.1:4321 --model model.tflite --json
+""" + HIL_PORTS
+
+
 def result_dict(r, dev=None, clf=None, k=3, saved=None) -> dict:
     d = {"type": "result", "frame": r.frame.index, "name": r.frame.name,
          "top": [{"index": p.index, "label": p.label, "score": round(p.score, 6)} for p in r.top],
          "infer_ms": round(r.infer_ms, 3), "latency_ms": round(r.latency_ms, 3),
-         "fps": round(r.fps, 2), "dropped": r.dropped, "truth": r.frame.truth}
+         "fps": round(r.fps, 2) if r.fps is not None else None, "dropped": r.dropped, "truth": r.frame.truth}
     if dev is not None:
         d["device"] = {"top": [{"index": p.index, "label": p.label, "score": round(p.score, 6)}
                                for p in clf.top(dev.raw, k)],
@@ -156,6 +201,11 @@ def _tops(top) -> str:
     return " | ".join(f"{p.label} {p.score:.2f}" for p in top)
 
 
+def _fps(fps: float | None) -> str:
+    """The frame rate in a 6-wide field; "-" until a rate is measurable (the first frame)."""
+    return f"{fps:6.1f}" if fps is not None else f"{'-':>6}"
+
+
 def result_line(r, dev=None, clf=None, k=3, saved=None) -> str:
     """One frame: index, file name and true label when known, top-k, speed; with a device,
     its top-k beside the Pi's, its time per inference and the link's time."""
@@ -166,7 +216,7 @@ def result_line(r, dev=None, clf=None, k=3, saved=None) -> str:
     if f.truth is not None:
         who += f"[truth {f.truth}{' ok' if r.top[0].label == f.truth else ' MISS'}]  "
     if dev is None:
-        return (f"#{f.index:<5} {who}{_tops(r.top)}   {r.fps:6.1f} FPS  {r.infer_ms:6.2f} ms"
+        return (f"#{f.index:<5} {who}{_tops(r.top)}   {_fps(r.fps)} FPS  {r.infer_ms:6.2f} ms"
                 f"  (latency {r.latency_ms:.1f} ms)")
     verdict = "same" if dev.exact else f"DIFFERS ({dev.differing} output bytes)"
     if dev.first_bad_layer:
@@ -332,10 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--labels", help="labels file, one per line (default: class numbers)")
     c.add_argument("--source", default="picamera2", help="picamera2 (default), synthetic[:SEED], images:DIR, "
                    "video:FILE, usb:N")
-    c.add_argument("--threads", type=_positive_int, default=os.cpu_count() or 1,
+    c.add_argument("--threads", type=positive_int, default=os.cpu_count() or 1,
                    help="interpreter threads (default: all cores, %(default)s here)")
-    c.add_argument("--top-k", type=_positive_int, default=3, help="classes to report per frame (default: 3)")
-    c.add_argument("--frames", type=_positive_int, help="stop after N frames (default: until the source ends or Ctrl-C)")
+    c.add_argument("--top-k", type=positive_int, default=3, help="classes to report per frame (default: 3)")
+    c.add_argument("--frames", type=positive_int, help="stop after N frames (default: until the source ends or Ctrl-C)")
     c.add_argument("--json", action="store_true", help="JSON lines on stdout, for other programs")
     c.add_argument("--save", type=_path, metavar="DIR", help="save every frame, annotated, as PNG in DIR")
     c.add_argument("--input-range", default="auto", metavar="auto|0:1|-1:1|0:255",
@@ -349,19 +399,23 @@ def build_parser() -> argparse.ArgumentParser:
                    "--coordinator or LG_COORDINATOR)")
     c.add_argument("--coordinator", metavar="HOST:PORT", help="labgrid coordinator (default: $LG_COORDINATOR, "
                    "else 127.0.0.1:20408)")
-    c.add_argument("--timeout", type=_positive_float, default=10.0,
+    c.add_argument("--timeout", type=_seconds, default=10.0,
                    help="--device: seconds to wait for an answer (default: 10)")
     pv = c.add_mutually_exclusive_group()
     pv.add_argument("--preview", dest="preview", action="store_true", default=None,
                     help="picamera2: show the camera preview with the label (default: when a display is set)")
     pv.add_argument("--no-preview", dest="preview", action="store_false")
     c.set_defaults(fn=cmd_classify)
-    hil = sub.add_parser("hil", help="hardware-in-the-loop validation over a serial link")
+    hil = sub.add_parser("hil", help="hardware-in-the-loop validation over a serial link",
+                         description="Talk to a board running the validation firmware (`firmware build "
+                                     "--app validate`) over a serial link.",
+                         epilog=HIL_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     hs = hil.add_subparsers(dest="hil_command", metavar="ACTION")
     for name, fn, help_ in (("info", cmd_info, "what the device runs"),
                             ("validate", cmd_validate, "inputs on the device vs the TFLite reference"),
                             ("profile", lambda a: cmd_validate(a, True), "time per layer")):
-        c = hs.add_parser(name, help=help_)
+        c = hs.add_parser(name, help=help_, description=HIL_DESCRIPTIONS[name], epilog=HIL_EXAMPLES[name]
+                          + HIL_PORTS, formatter_class=argparse.RawDescriptionHelpFormatter)
         where = c.add_mutually_exclusive_group()
         where.add_argument("--port", help="/dev/ttyACM0, socket://127.0.0.1:PORT, rfc2217://...")
         many = name == "validate"
@@ -375,38 +429,16 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the .tflite the firmware was generated from"
                            + ("; with several --place, one per place in order" if many else ""))
         if many:
-            c.add_argument("--inputs", type=_positive_int, default=50, help="random inputs to compare (default: 50)")
+            c.add_argument("--inputs", type=positive_int, default=50, help="random inputs to compare (default: 50)")
             c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
             c.add_argument("--images", metavar="DIR", help="compare on every image under DIR instead, "
                            "through the model's own preprocessing (centre crop, resize, quantize)")
             c.add_argument("--labels", help="with --images: the labels file (one class per line); images in "
                            "DIR/<label>/ are labelled, and top-1 accuracy is reported for device and reference")
-        c.add_argument("--timeout", type=_positive_float, default=10.0, help="seconds to wait for an answer (default: 10)")
+        c.add_argument("--timeout", type=_seconds, default=10.0, help="seconds to wait for an answer (default: 10)")
         c.add_argument("--json", action="store_true", help="machine-readable report")
         c.set_defaults(fn=fn)
     return p
-
-
-def _positive_int(s: str) -> int:
-    """argparse type: an integer >= 1 (a count; 0 would make the command vacuous)."""
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
-    return v
-
-
-def _positive_float(s: str) -> float:
-    """--timeout: nan would never expire (a hang), 0 or less never wait."""
-    try:
-        v = float(s)
-    except ValueError:
-        v = 0.0
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {s!r}")
-    return v
 
 
 def _path(s: str):

@@ -99,7 +99,8 @@ class Result:
     top: list[Prediction]
     infer_ms: float               # set_tensor + invoke + get_tensor
     latency_ms: float             # frame captured -> result in the caller's hands
-    fps: float                    # results per second, moving average over the last frames
+    fps: float | None             # results per second, moving average over the last frames;
+                                  # None until two results give a rate (the first frame)
     dropped: int                  # frames dropped so far (live sources only)
     tensor: np.ndarray | None = None   # the exact input tensor, when asked to keep it
     raw: np.ndarray | None = None      # the raw output (quantized scores), when asked to keep tensors
@@ -150,7 +151,8 @@ class Timeline:
     time.thread_time), appended by the thread that runs the stage; list.append is atomic under
     the GIL, so the three threads need no lock.
 
-    Stages, in order: capture thread: read (source.read starts), read_done, pre_done
+    Stages, in order: capture thread: read (source.read starts; marked with the index the
+    frame will have, so for sources that number their frames 0, 1, 2, ...), read_done, pre_done
     (preprocessed), put_done (handed to the inference slot); inference thread: got (frame
     taken), set_done (input copied into the interpreter), invoke_done, out_done (output
     copied), put_done; caller's thread: got, top_done (top-k and Result made).
@@ -179,11 +181,12 @@ class Pipeline:
         self.known_labels = set(classifier.labels)
 
     def _produce(self, ready: Slot) -> None:
-        tl = self.tl
+        tl, n = self.tl, 0
         try:
             while True:
-                if tl:
-                    tl.mark("capture", "read", -1)
+                if tl:      # the index the frame will have: sources number frames 0, 1, 2, ...
+                    tl.mark("capture", "read", n)
+                    n += 1
                 frame = self.source.read()
                 if frame is None:
                     break
@@ -264,7 +267,7 @@ class Pipeline:
                     self.tl.mark("caller", "got", frame.index)
                 now = time.perf_counter()
                 done.append(now)
-                fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else 0.0
+                fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else None
                 r = Result(frame, self.clf.top(raw, self.top_k), infer_ms, (now - frame.timestamp) * 1e3,
                            fps, ready.dropped, tensor if self.keep_tensors else None,
                            raw if self.keep_tensors else None)

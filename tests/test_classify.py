@@ -6,6 +6,7 @@ fixture models must recognise the shapes they were trained on. The picamera2 ada
 against tests/fake_picamera2.py, which refuses any call outside the adapter's contract.
 """
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -172,9 +173,8 @@ def test_errors_name_the_problem(tmp_path, write_model):
     bad.write_bytes(b"RIFF....")
     with pytest.raises(SourceError, match="not a YUV4MPEG2 file"):
         open_source(f"video:{bad}")
-    try:
-        import cv2  # noqa: F401
-    except ImportError:
+    with pytest.MonkeyPatch.context() as mp:      # OpenCV is in the test extra: hide it
+        mp.setitem(sys.modules, "cv2", None)
         with pytest.raises(SourceError, match="needs OpenCV.*ffmpeg -i clip.mp4 -pix_fmt yuv420p"):
             open_source("video:clip.mp4")
 
@@ -191,6 +191,35 @@ def write_y4m(path, frames, full_range):
                 c = (yuv[h:].astype(np.float64) - 128) * 224 / 255 + 128
                 yuv = round_to_uint8(np.concatenate([y, c]))
             f.write(b"FRAME\n" + yuv.tobytes())
+
+
+def jfif_yuv420_to_rgb(y, u, v):
+    """ITU-T T.871 (JPEG/JFIF, sYCC) YCbCr -> RGB in float64, chroma replicated 2x2: written
+    here without runtime code."""
+    h, w = y.shape
+    up = [np.repeat(np.repeat(c.astype(np.float64) - 128, 2, 0), 2, 1)[:h, :w] for c in (u, v)]
+    f = y.astype(np.float64)
+    rgb = np.stack([f + 1.402 * up[1], f - 0.344136 * up[0] - 0.714136 * up[1], f + 1.772 * up[0]], -1)
+    return np.clip(np.floor(rgb + 0.5), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("impl", ["default", "pil"])
+def test_yuv420_to_rgb_is_within_one_of_the_jfif_formula(impl):
+    """The Pi 4 preview path's conversion (OpenCV when installed, Pillow otherwise) on every
+    (Y, Cb, Cr) corner case the random planes reach, odd sizes and strided crops included."""
+    from runtime import frames
+    convert = frames.yuv420_to_rgb if impl == "default" else frames.yuv420_to_rgb_pil
+    if impl == "default":
+        assert frames._cv2() is not None, "opencv-python-headless (the test extra) is not installed"
+    rng = np.random.default_rng(7)
+    for h, w in [(224, 224), (96, 96), (7, 5), (2, 3), (1, 1)]:
+        ch, cw = (h + 1) // 2, (w + 1) // 2
+        y, u, v = (rng.integers(0, 256, s, dtype=np.uint8) for s in [(h, w + 9), (ch, cw + 5), (ch, cw + 5)])
+        y, u, v = y[:, 4:4 + w], u[:, 2:2 + cw], v[:, 2:2 + cw]          # strided views, as cropped
+        rgb = convert(y, u, v)
+        assert rgb.shape == (h, w, 3) and rgb.dtype == np.uint8 and rgb.flags.c_contiguous
+        err = np.abs(rgb.astype(int) - jfif_yuv420_to_rgb(y, u, v))
+        assert err.max() <= 1, (h, w, err.max())
 
 
 @pytest.mark.parametrize("full_range", [True, False])
@@ -438,6 +467,8 @@ def test_cli_json_lines_and_annotated_frames(tmp_path):
     assert [d["type"] for d in lines] == ["result"] * 6 + ["summary"]
     assert all(len(d["top"]) == 2 and d["truth"] in LABELS for d in lines[:-1])
     assert lines[-1]["frames"] == 6 and lines[-1]["labelled"] == 6
+    # no rate from one result: null, not a measured-looking 0.0 (was 0.0 on the first frame)
+    assert lines[0]["fps"] is None and all(d["fps"] > 0 for d in lines[1:-1])
     saved = sorted(out.glob("*.png"))
     assert len(saved) == 6 and saved[0].name.startswith("000000_")
     from PIL import Image
@@ -448,6 +479,8 @@ def test_cli_terminal_output_and_errors(tmp_path):
     p = cli("--model", GRAY128, "--labels", LABELS_FILE, "--source", "synthetic:4", "--frames", "20")
     assert p.returncode == 0, p.stderr
     assert len(p.stdout.splitlines()) == 21 and "20 frames in" in p.stdout
+    first, second = p.stdout.splitlines()[:2]
+    assert "     - FPS" in first and " 0.0 FPS" not in first and re.search(r"\d\.\d FPS", second), first
     assert "top-1 accuracy" in p.stdout and "int8 [1, 128, 128, 1]" in p.stderr
     bad = tmp_path / "l.txt"
     bad.write_text("x\n")

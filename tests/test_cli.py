@@ -81,3 +81,24 @@ def test_readme_operator_table_is_current():
     r = subprocess.run([sys.executable, str(ROOT / "scripts/op_table.py"), "--check"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("kernels, limit", [("dsp", 56_000), ("dsp", 75_000), ("reference", 64_000)])
+def test_inspect_ram_limit_reports_the_schedule_emit_builds(tmp_path, capsys, kernels, limit):
+    """`inspect --ram-limit` shows the patch stage `emit --ram-limit` writes: the same grid,
+    sub-arena and arena (ShuffleNet V1, whose first stage has the most schedules of the fixtures)."""
+    import json
+    import re
+
+    from codegen.cli import main
+    shuffle = str(FIXTURE_MODELS / "shufflenet_v1_g3_96_rgb.tflite")
+    assert main(["inspect", shuffle, "--kernels", kernels, "--ram-limit", str(limit)]) == 0
+    m = re.search(r"layers 0\.\.(\d+) in (\d+)x(\d+) patches .*; sub-arena ([\d,]+) B; arena ([\d,]+) B",
+                  capsys.readouterr().out)
+    assert m, "inspect shows no patch stage"
+    assert main(["emit", shuffle, "-o", str(tmp_path), "--kernels", kernels, "--ram-limit", str(limit)]) == 0
+    man = json.loads((tmp_path / "model.json").read_text())
+    ps = man["patch_schedule"]
+    emitted = (ps["split"], *ps["grid"], ps["sub_arena_bytes"], man["arena_bytes"])
+    assert tuple(int(g.replace(",", "")) for g in m.groups()) == emitted
+    assert man["arena_bytes"] <= limit

@@ -59,3 +59,35 @@ def test_a_device_file_is_refused_not_read_forever(capsys):
     assert main(["inspect", "/dev/zero"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a TFLite model" in err, err
+
+
+def test_positive_number_types_are_one_shared_definition():
+    # D3: codegen and runtime had each their own copy; one definition now, same messages
+    import argparse
+
+    import codegen.cli as ccli
+    import runtime.cli as rcli
+    from codegen.cli_main import positive_float, positive_int
+    assert not hasattr(ccli, "_positive_int") and not hasattr(rcli, "_positive_int")
+    actions = [a for p in (ccli.build_parser(), rcli.build_parser()) for a in _all_actions(p)]
+    assert {a.type for a in actions if a.dest in ("inputs", "ram_limit", "frames", "top_k")} == {positive_int}
+    cases = {"0": "must be 1 or more, got 0", "x": "invalid int value: 'x'"}
+    for s, msg in cases.items():
+        with pytest.raises(argparse.ArgumentTypeError, match=msg):
+            positive_int(s)
+    for s in ("nan", "inf", "0", "-1", "x"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number of seconds, got {s!r}"):
+            rcli._seconds(s)
+        with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number, got {s!r}"):
+            positive_float()(s)
+    assert positive_float()("2.5") == 2.5 and positive_int("7") == 7
+
+
+def _all_actions(parser):
+    import argparse
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction):
+            for sp in a.choices.values():
+                yield from _all_actions(sp)
+        else:
+            yield a

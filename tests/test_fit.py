@@ -2,8 +2,9 @@
 
 The analytic MACs and parameters must equal those counted from the generated graphs of the
 fixtures, layer by layer, and the MobileNet V1 paper's figures; the cost model must predict
-QEMU's measured instruction counts within 15% on every bundled and shared model (measured here,
-on QEMU, not taken from a file).
+QEMU's measured instruction counts within 15% on every bundled and shared model: on Cortex-M7
+measured here, on QEMU, and on every core the committed coefficients cover, against the committed
+measurements (benchmarks/cost_model_data.json, refitted by benchmarks/fit_cost_model.py).
 """
 import json
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 
 from conftest import BENCH_MODELS, FIXTURE_MODELS
 from codegen.architectures import FAMILIES, mobilenet_v1, mobilenet_v2, to_tflite, totals
-from codegen.cost_model import CostModel, fit_kernel
+from codegen.cost_model import CORES, DATA_FILE, MODEL_FILE, CostModel, fit_kernel
 from codegen.inspect import inspect_model, params
 from codegen.pipeline import compile_graph, generate
 from firmware_tools.boards import get_board
@@ -83,6 +84,55 @@ def test_cost_model_predicts_qemu_within_15_percent(model, tmp_path):
     c = compile_graph(model, "dsp")
     predicted = sum(CostModel.load().predict(c.graph, c.steps))
     assert abs(predicted / measured - 1) <= 0.15, (predicted, measured)
+
+
+def _committed():
+    return json.loads(DATA_FILE.read_text()), json.loads(MODEL_FILE.read_text())
+
+
+def test_committed_coefficients_predict_every_committed_measurement_within_15_percent():
+    """No QEMU: the committed coefficients against the committed per-layer measurements, per
+    model and core (the loaded model, as `codegen fit` loads it for the core's board)."""
+    data, coeffs = _committed()
+    assert set(coeffs["cores"]) == set(CORES)
+    bad = []
+    for core, (board, kernels) in CORES.items():
+        model = CostModel.load(target=core, kernels=kernels)
+        rows = [r for r in data["rows"] if r["core"] == core]
+        assert rows, f"no measurements for {core}"
+        for name in dict.fromkeys(r["model"] for r in rows):
+            rs = [r for r in rows if r["model"] == name]
+            measured = sum(r["instructions"] for r in rs)
+            predicted = sum(model.layer(r["kernel"], r["features"]) for r in rs)
+            if abs(predicted / measured - 1) > 0.15:
+                bad.append(f"{core} {name}: predicted {predicted:,.0f}, measured {measured:,} "
+                           f"({100 * (predicted / measured - 1):+.1f}%)")
+    assert bad == []
+
+
+def test_committed_measurements_cover_every_bundled_and_shared_model_on_every_core():
+    """Each core's data has every fixture and shared model, or says why the board refused it."""
+    data, _ = _committed()
+    names = [p.stem for p in sorted(FIXTURE_MODELS.glob("*.tflite")) + sorted(BENCH_MODELS.glob("*.tflite"))]
+    measured = {(r["core"], r["model"]) for r in data["rows"]}
+    skipped = {(s["core"], s["model"]) for s in data["skipped"]}
+    missing = [(c, n) for c in CORES for n in names if (c, n) not in measured | skipped]
+    assert missing == []
+    dsp = [n for n in names if ("cortex-m7", n) in measured]
+    assert len(dsp) == len(names) and all(("cortex-m55", n) in measured for n in names)
+
+
+def test_fit_uses_the_boards_core_coefficients():
+    """`codegen fit` on the Cortex-M55 board predicts the Helium kernels with the M55's fit."""
+    from codegen.fit import Fitter
+    _, coeffs = _committed()
+    for board, core, kernels in (("qemu-mps3-an547", "cortex-m55", "mve"), ("qemu-mps2-an500", "cortex-m7", "dsp"),
+                                 ("qemu-microbit", "cortex-m0plus", "reference")):
+        f = Fitter(get_board(board), measure_code=False)
+        assert f.kernels == kernels and f.cost.target == core
+        mine = coeffs["cores"][core]["coefficients"]
+        assert any(k.endswith("_mve") for k in mine) == (kernels == "mve")
+        assert {k: f.cost.kernels[k] for k in mine} == mine
 
 
 def fit_cli(*args):

@@ -126,6 +126,20 @@ def test_no_device_is_a_clear_error():
         assert time.monotonic() - t0 < 5
 
 
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0, -1, "10", None])
+def test_a_timeout_that_never_expires_or_never_waits_is_refused(timeout):
+    """HilLink used as a library: timeout=nan never passed a deadline (a hang, found in review);
+    a ValueError names it before the port is opened, as does a per-request timeout."""
+    t0 = time.monotonic()
+    with pytest.raises(ValueError, match="timeout must be"):
+        HilLink("loop://", timeout=timeout)
+    with HilLink("loop://", timeout=0.3) as link, pytest.raises(ValueError, match="timeout must be"):
+        link.request(MsgType.INFO, timeout=float("nan") if timeout is None else timeout)
+    with pytest.raises(ValueError, match="retries must be"):
+        HilLink("loop://", retries=-1)
+    assert time.monotonic() - t0 < 2
+
+
 @pytest.mark.parametrize("reply_type, payload, call", [
     (MsgType.ERROR, b"", lambda link: link.request(MsgType.INFO)),
     (MsgType.ERROR, b"\x06", lambda link: link.request(MsgType.INFO)),

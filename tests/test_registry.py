@@ -206,5 +206,31 @@ def test_kernel_records_name_real_c_functions_and_the_cost_model_uses_them():
     import json
     header = (ROOT / "codegen/kernels/include/mcuf_nn.h").read_text()
     assert [k for k in KERNELS if f"{k}(" not in header] == []
-    fitted = json.loads((ROOT / "codegen/cost_model.json").read_text())["kernels"]
+    cores = json.loads((ROOT / "codegen/cost_model.json").read_text())["cores"]
+    fitted = [k for c in cores.values() for k in c["coefficients"]]
     assert [k for k in fitted if k.split("/")[0] not in KERNELS] == []
+
+
+def test_validation_takes_arity_and_optional_inputs_from_the_records(monkeypatch):
+    """validate.py has no operator table of its own: change a record's arity or optional
+    inputs and the validation stage (before any pass) follows, with its one-line message."""
+    import codegen.validate as validate
+    from codegen.errors import UnsupportedModelError
+    from codegen.validate import validate_graph
+    assert not hasattr(validate, "ARITY") and not hasattr(validate, "OPTIONAL_INPUTS")
+    path = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
+    validate_graph(read_model(path))                        # as recorded: accepted
+    monkeypatch.setattr(OPS["SOFTMAX"], "inputs", (2, 2))
+    with pytest.raises(UnsupportedModelError, match=r"SOFTMAX: has 1 inputs, TFLite's SOFTMAX takes 2: re-export"):
+        validate_graph(read_model(path))
+    monkeypatch.undo()
+    g = read_model(path)
+    conv = next(op for op in g.operators if op.type == "CONV_2D")
+    conv.inputs = [conv.inputs[0], conv.inputs[1], -1]      # bias omitted: TFLite allows it
+    validate_graph(g)
+    monkeypatch.setattr(OPS["CONV_2D"], "optional", ())
+    with pytest.raises(UnsupportedModelError, match=r"CONV_2D: input 2 is omitted \(-1\); this input is required"):
+        validate_graph(g)
+    # structure-only records (the passes fold these): arity checked, never shape-checked
+    for name in ("SHAPE", "PACK", "DEQUANTIZE", "NEG", "TRANSPOSE_CONV"):
+        assert OPS[name].infer_shape is None and OPS[name].lower is None and name not in SUPPORTED_OPS

@@ -36,3 +36,21 @@ def test_a_missing_model_is_named_before_the_link_is_tried():
     p = runtime("hil", "validate", "--port", "loop://", "--model", "/nonexistent.tflite")
     assert p.returncode == 2 and p.stderr.strip() == "runtime: error: /nonexistent.tflite: no such model file"
     assert time.monotonic() - t0 < 8     # was: NoAnswer after the 10 s timeout
+
+
+@pytest.mark.parametrize("cmd", [["hil"], ["hil", "info"], ["hil", "validate"], ["hil", "profile"]])
+def test_hil_help_teaches_with_examples_that_parse(cmd, capsys):
+    """`runtime hil [ACTION] --help` ends in examples (it had none); each example is a command
+    line this parser accepts, so the help cannot drift from the options."""
+    import shlex
+
+    from runtime.cli import build_parser
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*cmd, "--help"])
+    out = capsys.readouterr().out
+    examples = [l.strip() for l in out.split("examples:", 1)[1].splitlines() if l.startswith("  runtime ")]
+    assert examples and all(e.split()[1:3] == cmd[:2] or len(cmd) == 1 for e in examples), out
+    for e in examples:
+        args = build_parser().parse_args(shlex.split(e)[1:])
+        assert args.fn and (args.port or args.place), e
+    assert "socket://" in out and "--place" in out

@@ -154,6 +154,10 @@ def test_the_pipeline_timeline_records_every_stage_of_every_frame_in_causal_orde
         assert walls == sorted(walls), (i, walls)
         assert marks["capture.put_done"][i][0] >= marks["capture.pre_done"][i][0]
         assert marks["inference.put_done"][i][0] >= marks["inference.out_done"][i][0]
+    # read is marked with the index the frame will get (one more: the read that found the end)
+    reads = {i: w for i, w, _ in tl.marks["capture.read"]}
+    assert sorted(reads) == list(range(21))
+    assert all(reads[i] <= marks["capture.read_done"][i][0] for i in range(20))
     # thread CPU time only grows along one thread's stages
     assert all(marks["inference.invoke_done"][i][1] >= marks["inference.set_done"][i][1] for i in range(20))
     # and without a timeline nothing is recorded (the default costs one test per stage)

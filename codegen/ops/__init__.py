@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from . import convolution, data_movement, elementwise, fully_connected, pooling, requantize, softmax, tables  # noqa: F401  (registration)
 from . import heads, legacy  # noqa: F401  (registration: head operators, legacy uint8 kernels)
+from . import folded  # noqa: F401  (registration: structure-only records of operators the passes fold)
 from .registry import KERNELS, OPS, ConstArray, KernelRecord, OpRecord, Step, kernel, supported_ops  # noqa: F401
 from .shapes import ShapeError, check_shapes, shape_problems  # noqa: F401
 

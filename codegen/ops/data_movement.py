@@ -342,7 +342,9 @@ def lower_concat(graph, op, kernels: str = "reference") -> Step:
 
 ANY = ("int8", "uint8", "int16", "int32", "int64", "float32", "float16", "bool")
 register_op(OpRecord("PAD", (2, 2), (INT8, INDEX), pad_shape, lower_pad, explain=explain_pad, family=F))
-register_op(OpRecord("PADV2", (2, 3), (INT8, INDEX, INT8), pad_shape, lower_pad, optional=(2,),
+# PADV2: TFLite lets constant_values (input 2) be omitted; lower_pad reads it when present, so
+# it is not declared optional (validate.py refuses -1 there, as before the registry was its source)
+register_op(OpRecord("PADV2", (2, 3), (INT8, INDEX, INT8), pad_shape, lower_pad,
                      explain=explain_pad, family=F))
 register_op(OpRecord("TRANSPOSE", (2, 2), (INT8, INDEX), transpose_shape, lower_transpose, family=F))
 register_op(OpRecord("SPLIT", (2, 2), (INDEX, INT8), split_shape, lower_split, outputs=(1, -1), family=F))
@@ -352,5 +354,6 @@ register_op(OpRecord("STRIDED_SLICE", (4, 4), (INT8, INDEX, INDEX, INDEX), strid
                      family=F))
 register_op(OpRecord("CONCATENATION", (1, -1), (INT8,), concat_shape, lower_concat, explain=explain_concat,
                      family=F))
-for _name in ("RESHAPE", "SQUEEZE", "EXPAND_DIMS"):   # aliases after the passes: shape-checked only
-    register_op(OpRecord(_name, (1, 2), (ANY, INDEX), reshape_shape, None, output_dtypes=ANY, family=F))
+# aliases after the passes: shape-checked only; arity from reshape.cc, squeeze.cc, expand_dims.cc
+for _name, _arity in (("RESHAPE", (1, 2)), ("SQUEEZE", (1, 1)), ("EXPAND_DIMS", (2, 2))):
+    register_op(OpRecord(_name, _arity, (ANY, INDEX), reshape_shape, None, output_dtypes=ANY, family=F))

@@ -105,7 +105,9 @@ class OpRecord:
     input_dtypes: allowed element types per input position (the last entry repeats for
     variadic operators); output_dtypes: allowed for every output;
     infer_shape: (graph, op) -> one shape per output, TFLite's Prepare rules; raises only
-    codegen.ops.shapes.ShapeError; explain: (graph, op) -> the inputs/options the shape
+    codegen.ops.shapes.ShapeError; None for a structure-only record (an operator the passes
+    fold or replace, codegen/ops/folded.py: its arity is checked before the passes by
+    codegen/validate.py, nothing else); explain: (graph, op) -> the inputs/options the shape
     came from, for the error line; lower: (graph, op, kernels) -> Step or [Step], None for
     an operator that is only shape-checked (the passes turn it into something else);
     listed_as: the names `SUPPORTED_OPS` shows for it (default: its name); weights: the
@@ -113,7 +115,7 @@ class OpRecord:
     name: str
     inputs: tuple[int, int]
     input_dtypes: tuple[tuple[str, ...], ...]
-    infer_shape: Callable[[Graph, Operator], list[Shape]]
+    infer_shape: Callable[[Graph, Operator], list[Shape]] | None
     lower: Callable[..., object] | None
     optional: tuple[int, ...] = ()
     outputs: tuple[int, int] = (1, 1)

@@ -159,7 +159,7 @@ def shape_problems(graph: Graph) -> list[str]:
     problems = []
     for op in graph.operators:
         rec = OPS.get(op.type)
-        if rec is None:
+        if rec is None or rec.infer_shape is None:
             continue
         head = f"op #{op.index} {op.type}: "
         sig = _signature_problems(graph, op, rec)

@@ -3,6 +3,8 @@
 CRC errors, and exceptions that say what went wrong and what to check."""
 from __future__ import annotations
 
+import math
+import numbers
 import struct
 import time
 from dataclasses import dataclass
@@ -68,8 +70,28 @@ class InvokeResult:
     unit: str
 
 
+def _seconds(timeout, what: str = "timeout") -> float:
+    """A finite timeout > 0 in seconds, else ValueError: nan never compares past a deadline (the
+    link would wait forever), infinity is the same hang, 0 or less never waits for an answer."""
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real):
+        raise ValueError(f"{what} must be a number of seconds, got {timeout!r}")
+    t = float(timeout)
+    if not (math.isfinite(t) and t > 0):
+        raise ValueError(f"{what} must be a finite number of seconds above 0, got {timeout!r}")
+    return t
+
+
 class HilLink:
+    """A request/response link to the validation firmware over any pyserial URL.
+
+    timeout: seconds to wait for each answer (finite, > 0); retries: resends of a request whose
+    answer arrived damaged (an integer >= 0). Raises ValueError on either out of range (before
+    the port is opened), ConnectionLost when the port cannot be opened."""
+
     def __init__(self, url: str, timeout: float = 10.0, retries: int = 3, baudrate: int = 115200):
+        timeout = _seconds(timeout)
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries must be an integer of 0 or more, got {retries!r}")
         self.url, self.timeout, self.retries = url, timeout, retries
         try:
             self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
@@ -141,7 +163,7 @@ class HilLink:
 
     def request(self, msg_type: MsgType | int, payload: bytes = b"", timeout: float | None = None,
                 version: int = VERSION) -> bytes:
-        timeout = self.timeout if timeout is None else timeout
+        timeout = self.timeout if timeout is None else _seconds(timeout)
         name = msg_type.name if isinstance(msg_type, MsgType) else f"request 0x{msg_type:02x}"
         for _ in range(self.retries + 1):
             self._seq = (self._seq + 1) & 0x7FFF

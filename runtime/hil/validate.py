@@ -167,6 +167,8 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
     from codegen.verify import deterministic_input, edge_inputs
     from runtime.interpreter import ReferenceModel
 
+    if seed < 0:     # numpy's generators take non-negative seeds only (a ValueError traceback)
+        raise HilError(f"--seed {seed}: give a seed of 0 or more")
     info = link.hello()
     check_model(link, model)
     compiled = compile_graph(model, info.kernels)   # the device's layers and their tensors

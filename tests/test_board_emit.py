@@ -1,0 +1,101 @@
+"""`codegen emit --board NAME`: the board's CPU as the target and its RAM (less the reserved
+stack and the firmware's other data/bss) as the default --ram-limit; a model that cannot fit
+even with patches is refused in one line naming the board, its RAM and the smallest peak."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURE_MODELS
+from codegen.cli import main
+from firmware_tools.boards import BOARDS_DIR, get_board, list_boards
+
+MODEL = str(FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite")
+
+
+def _emit(capsys, *argv):
+    code = main(["emit", *map(str, argv)])
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err, out.err
+    return code, out.out, out.err
+
+
+def test_board_sets_the_target_and_a_model_that_fits_is_laid_out_as_without(tmp_path, capsys):
+    code, out, err = _emit(capsys, "--board", "stm32f746g-disco", MODEL, "-o", tmp_path / "b")
+    assert code == 0, err
+    man = json.loads((tmp_path / "b" / "model.json").read_text())
+    assert man["target"] == "cortex-m7" and man["kernels"] == "dsp" and "patch_schedule" not in man
+    line = next(l for l in out.splitlines() if l.strip().startswith("board"))
+    assert re.search(r"stm32f746g-disco: 327,680 B RAM - 8,192 B stack - [\d,]+ B other data/bss "
+                     r"= [\d,]+ B for the arena", line), line
+    # the same arena as --target cortex-m7 without a limit (the model fits the board)
+    assert main(["emit", "--target", "cortex-m7", MODEL, "-o", str(tmp_path / "t")]) == 0
+    assert man["arena_bytes"] == json.loads((tmp_path / "t" / "model.json").read_text())["arena_bytes"]
+
+
+def test_board_ram_chooses_patches_and_the_firmware_links_in_that_ram(tmp_path, capsys):
+    """A 56x56 MobileNet V1 needs 15,680 B layer by layer; the micro:bit's 16 KB less its 2 KB
+    stack leave about 14.3 KB: emit picks a patch schedule, and the bench firmware built from it
+    links into the board's RAM (the linker script's region) with the arena it planned."""
+    from codegen.architectures import FAMILIES
+    from codegen.fit import _write
+    from codegen.pipeline import compile_graph
+    from codegen.verify import verify
+    from firmware_tools.build import build_firmware
+    model = _write(FAMILIES["mobilenet_v1"](0.25, 56, 2, 1), tmp_path / "m56.tflite")
+    board = get_board("qemu-microbit")
+    assert compile_graph(model, "reference").plan.arena_bytes > board.ram_bytes - 2048   # not layer by layer
+    code, out, err = _emit(capsys, "--board", board.name, model, "-o", tmp_path / "gen")
+    assert code == 0, err
+    man = json.loads((tmp_path / "gen" / "model.json").read_text())
+    assert man["target"] == "cortex-m0plus" and "patch_schedule" in man and "patches" in out
+    budget = int(re.search(r"= ([\d,]+) B for the arena", out).group(1).replace(",", ""))
+    assert man["arena_bytes"] <= budget
+    fw = build_firmware(tmp_path / "gen", board, tmp_path / "fw")
+    assert fw.size.arena == man["arena_bytes"] and fw.size.ram <= board.ram_bytes
+    # and the schedule it chose is bit-exact with TFLite's reference (host build, every layer after the stage)
+    res = verify(model, tmp_path / "v", inputs=2, seed=1, kernels="reference", ram_limit=budget)
+    assert res.ok, res.mismatches[:1]
+
+
+def test_a_model_the_board_cannot_hold_is_refused_in_one_line(tmp_path, capsys):
+    code, out, err = _emit(capsys, "--board", "qemu-microbit", MODEL, "-o", tmp_path / "o")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    m = re.search(r"--board qemu-microbit: .*16,384 B of RAM.*smallest reachable peak is ([\d,]+) B "
+                  r"\(arena ([\d,]+) B.*2,048 B stack.*smaller model.*at least ([\d,]+) B of RAM", err)
+    assert m, err
+    peak, arena, need = (int(g.replace(",", "")) for g in m.groups())
+    assert peak == need and peak >= arena + 2048 and arena > 96 * 96 * 3   # the input alone is 27,648 B
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--board", "stm32f746g-disco", "--target", "cortex-m4"], ["--target cortex-m4", "--board", "cortex-m7"]),
+    (["--board", "no-such-board"], ["--board", "no-such-board", "firmware boards"]),
+    (["--board", "qemu-microbit", "--ram-limit", "20000"], ["--ram-limit 20,000 B", "qemu-microbit: 16,384 B RAM",
+                                                             "2,048 B stack", "lower it"]),
+], ids=["conflicting-target", "unknown-board", "limit-over-the-board"])
+def test_bad_board_options_are_refused_in_one_line(tmp_path, capsys, argv, words):
+    code, out, err = _emit(capsys, *argv, MODEL, "-o", tmp_path / "o")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and not (tmp_path / "o").exists(), err
+    assert all(w in err for w in words), err
+
+
+def test_the_matching_target_is_accepted_and_help_teaches_board(tmp_path, capsys):
+    code, _, err = _emit(capsys, "--board", "qemu-mps2-an500", "--target", "cortex-m7", MODEL, "-o", tmp_path)
+    assert code == 0, err
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "codegen emit --board stm32f746g-disco" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["emit", "--help"])
+    assert "--board NAME" in capsys.readouterr().out
+
+
+def test_board_stack_is_the_linker_scripts():
+    """The budget subtracts board.json's stack_bytes: it must be what linker.ld reserves."""
+    units = {"": 1, "K": 1024, "M": 1024 * 1024}
+    for b in list_boards():
+        m = re.search(r"__stack_size\s*=\s*(\d+)([KM]?)\s*;", (BOARDS_DIR / b.name / "linker.ld").read_text())
+        assert m and int(m.group(1)) * units[m.group(2)] == b.manifest["stack_bytes"], b.name
+    assert Path(BOARDS_DIR).is_dir()

@@ -1,0 +1,85 @@
+"""`runtime classify` / `runtime hil validate` with the inputs users get wrong: a --source with
+a negative or non-numeric seed or camera number, a source kind without its argument, an
+unknown source, a labels file that is not text, a negative --seed (`hil validate`, and
+`codegen verify` beside it). One line naming the problem, exit code 2, never a traceback (a
+negative seed reached numpy, a non-numeric camera number int(), a binary labels file the UTF-8
+decoder: tracebacks all)."""
+import subprocess
+import sys
+
+import pytest
+
+from conftest import FIXTURE_MODELS, ROOT
+from runtime.classifier import LabelsError, read_labels
+from runtime.frames import SourceError, open_source
+
+MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("synthetic:-1", ["synthetic:-1", "seed", "0 or more"]),
+    ("synthetic:x", ["synthetic:x", "seed"]),
+    ("usb:abc", ["usb:abc", "camera number"]),
+    ("usb:-2", ["usb:-2", "camera number"]),
+    ("picamera2:x", ["picamera2:x", "camera number"]),
+    ("images:", ["images:", "folder"]),
+    ("video:", ["video:", "file"]),
+    ("webcam", ["unknown source 'webcam'", "synthetic[:SEED]", "usb:N"]),
+])
+def test_bad_sources_are_one_line(spec, words):
+    with pytest.raises(SourceError) as e:
+        open_source(spec)
+    msg = str(e.value)
+    assert "\n" not in msg, msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_synthetic_seed_zero_and_positive_still_open():
+    assert open_source("synthetic").seed == 0
+    assert open_source("synthetic:5").seed == 5
+
+
+def test_binary_labels_file(tmp_path):
+    bad = tmp_path / "labels.bin"
+    bad.write_bytes(bytes(range(256)))
+    with pytest.raises(LabelsError, match="not UTF-8 text"):
+        read_labels(bad)
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "runtime.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=120, cwd=ROOT)
+
+
+def one_line_error(r, *words):
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    errs = [ln for ln in r.stderr.splitlines() if ln.startswith("runtime")]
+    assert "Traceback" not in r.stderr and len(errs) == 1, r.stderr
+    for w in words:
+        assert w in errs[0], r.stderr
+
+
+def test_classify_cli_bad_seed_and_labels(tmp_path):
+    one_line_error(run("classify", "--model", MODEL, "--source", "synthetic:-1", "--frames", 1), "synthetic:-1")
+    bad = tmp_path / "labels.bin"
+    bad.write_bytes(b"\xd9\xff\x00\x80" * 16)
+    one_line_error(run("classify", "--model", MODEL, "--labels", bad, "--source", "synthetic", "--frames", 1),
+                   "not UTF-8 text")
+
+
+def test_negative_seed_is_one_line_not_numpys_traceback():
+    from runtime.hil.link import HilError
+    from runtime.hil.validate import validate
+    with pytest.raises(HilError, match="--seed -1: give a seed of 0 or more"):
+        validate(None, MODEL, inputs=1, seed=-1)        # refused before the link is used
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "verify", "--seed", "-1", "--inputs", "1", MODEL],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and r.stderr.strip() == "codegen: error: --seed -1: give a seed of 0 or more", r.stderr
+
+
+def test_absurd_thread_count_is_refused_before_any_thread_starts():
+    """--threads 99999 made the interpreter start 99999 threads: the host ran out, the pipeline
+    could not start its own (a RuntimeError traceback), and the process crashed (SIGSEGV)."""
+    r = run("classify", "--model", MODEL, "--source", "synthetic", "--frames", 1, "--threads", 99999)
+    one_line_error(r, "--threads 99999", "at most 64")
