@@ -43,7 +43,7 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
 MAX_LEFT_SHIFT = 30   # x * (1 << shift) in TFLite's MultiplyByQuantizedMultiplier: 31 overflows
 # Params that hold the optimized output stage's encoded shift byte (quantization.FORMULA_SHIFT),
 # not TFLite's shift: their lowering refuses the DSP stage for shifts above MAX_LEFT_SHIFT first.
-ENCODED_SHIFT_PARAMS = {"mcuf_elementwise_dsp_params": ("shift",)}
+ENCODED_SHIFT_PARAMS = {"mcuf_elementwise_dsp_params": ("shift",), "mcuf_mean_dsp_params": ("shift",)}
 
 
 def _check_shifts(graph: Graph, step: Step) -> None:

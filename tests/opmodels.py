@@ -427,7 +427,7 @@ def tied_conv_model(rng, *, repeats=3, c=16, h=8, w=8) -> bytes:
 # --- legacy uint8 graphs (tests/test_legacy_uint8.py) ---
 
 def uint8_layer_model(rng, kind, *, in_zp=128, w_zp=119, h=7, w=7, c=5, out_c=6, k=3, stride=1,
-                      padding="SAME", act="NONE") -> bytes:
+                      padding="SAME", act="NONE", dilation=1) -> bytes:
     """One legacy uint8 layer (TFLite 1.x quantization): uint8 activations, uint8 weights with
     a zero point near 128 (w_zp), per-tensor scales. kind: CONV_2D, DEPTHWISE_CONV_2D,
     FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, SOFTMAX."""
@@ -444,7 +444,7 @@ def uint8_layer_model(rng, kind, *, in_zp=128, w_zp=119, h=7, w=7, c=5, out_c=6,
     x = mb.tensor([1, h, w, c], "uint8", xs, in_zp)
     if kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         ws = 0.005
-        oh, ow = _out_size(padding, h, k, stride, 1), _out_size(padding, w, k, stride, 1)
+        oh, ow = _out_size(padding, h, k, stride, dilation), _out_size(padding, w, k, stride, dilation)
         if kind == "CONV_2D":
             wt = mb.tensor([out_c, k, k, c], "uint8", ws, w_zp, rng.integers(0, 256, (out_c, k, k, c)))
         else:
@@ -454,11 +454,12 @@ def uint8_layer_model(rng, kind, *, in_zp=128, w_zp=119, h=7, w=7, c=5, out_c=6,
         y = mb.tensor([1, oh, ow, out_c], "uint8", 0.05 * (k if kind == "CONV_2D" else 1), 120)
         if kind == "CONV_2D":
             mb.op(kind, [x, wt, b], [y], "Conv2DOptions", Padding=PAD[padding], StrideW=stride,
-                  StrideH=stride, FusedActivationFunction=ACT[act], DilationWFactor=1, DilationHFactor=1)
+                  StrideH=stride, FusedActivationFunction=ACT[act], DilationWFactor=dilation,
+                  DilationHFactor=dilation)
         else:
             mb.op(kind, [x, wt, b], [y], "DepthwiseConv2DOptions", Padding=PAD[padding], StrideW=stride,
                   StrideH=stride, DepthMultiplier=1, FusedActivationFunction=ACT[act],
-                  DilationWFactor=1, DilationHFactor=1)
+                  DilationWFactor=dilation, DilationHFactor=dilation)
         return mb.build([x], [y])
     if kind in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
         oh, ow = _out_size(padding, h, k, stride, 1), _out_size(padding, w, k, stride, 1)

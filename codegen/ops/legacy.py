@@ -12,6 +12,7 @@ from ..graph import Graph, Operator, Tensor
 from .common import _bias, _t
 from .convolution import _conv_common
 from .fully_connected import lower_fully_connected
+from .heads import MAX_LEFT_SHIFT
 from .pooling import lower_pool
 from .registry import ConstArray, Step, register_kernel
 
@@ -19,6 +20,80 @@ F = "legacy_uint8"
 register_kernel("mcuf_conv_wzp_s8", weight_layout="int8 [OC][KH][KW][IC] (uint8 - 128)", family=F)
 register_kernel("mcuf_depthwise_conv_wzp_s8", weight_layout="int8 [1][KH][KW][OC] (uint8 - 128)", family=F)
 register_kernel("mcuf_avgpool_u8", family=F)
+
+
+def conv_wzp_s8_dsp_get_buffer_size(p: dict) -> int:
+    """Two im2col columns (a pixel pair): k_h * k_w * in_c int16 each, rounded up to 4 values."""
+    return 4 * _k4(p)
+
+
+def _k4(p: dict) -> int:
+    return (p["k_h"] * p["k_w"] * p["in_c"] + 3) // 4 * 4
+
+
+register_kernel("mcuf_conv_wzp_s8_dsp", scratch=conv_wzp_s8_dsp_get_buffer_size,
+                weight_layout="int16 channel pairs interleaved per 4 taps, w - zero point, "
+                              "SXTB16 order per 4 channels", family=F)
+def depthwise_conv_wzp_s8_dsp_get_buffer_size(p: dict) -> int:
+    """k_h input rows padded to the output row's span: (out_w - 1) * stride_w +
+    (k_w - 1) * dil_w + 1 pixels of in_c bytes each."""
+    pw = (p["out_w"] - 1) * p["stride_w"] + (p["k_w"] - 1) * p["dil_w"] + 1
+    return p["k_h"] * pw * p["in_c"]
+
+
+register_kernel("mcuf_depthwise_conv_wzp_s8_dsp", scratch=depthwise_conv_wzp_s8_dsp_get_buffer_size,
+                weight_layout="int16 pairs in words: per 4 channels [KH][KW][4] (SXTB16 order), "
+                              "then the tail's [KH][KW][C % 4]; 2 * (w - zero point)", family=F)
+
+
+def _sxtb16_order(n: int) -> np.ndarray:
+    """Channel order within one tap as the _dsp kernels load it: every group of four as
+    SXTB16 and its ROR 8 give it, (c0, c2, c1, c3), the remaining n % 4 in order."""
+    idx = np.arange(n)
+    g = n // 4 * 4
+    idx[:g] = idx[:g].reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1)
+    return idx
+
+
+def conv_wzp_s8_dsp_weights(w: np.ndarray, filter_offset: int) -> np.ndarray:
+    """int8 [OC][KH][KW][IC] -> the int16 rows of mcuf_conv_wzp_s8_dsp: 2 * (w + filter_offset),
+    each tap's channels in _sxtb16_order, a row zero-padded to K4 (k_h*k_w*in_c rounded up
+    to 4); channel pairs interleaved per 4 values (channel a's 4, then b's), an odd last
+    channel's row alone."""
+    oc, kh, kw, ic = w.shape
+    rows = 2 * (w.astype(np.int16) + filter_offset)[..., _sxtb16_order(ic)].reshape(oc, -1)
+    k4 = (rows.shape[1] + 3) // 4 * 4
+    rows = np.pad(rows, ((0, 0), (0, k4 - rows.shape[1])))
+    pairs = oc // 2 * 2
+    inter = rows[:pairs].reshape(pairs // 2, 2, k4 // 4, 4).transpose(0, 2, 1, 3).reshape(-1)
+    return np.concatenate([inter, rows[pairs:].reshape(-1)]).astype(np.int16)
+
+
+def depthwise_conv_wzp_s8_dsp_weights(w: np.ndarray, filter_offset: int) -> np.ndarray:
+    """int8 [1][KH][KW][C] -> the words of mcuf_depthwise_conv_wzp_s8_dsp: int16
+    2 * (w + filter_offset), per group of four channels all its taps in order, each tap's four
+    in SXTB16 order (c0, c2, c1, c3); then the C % 4 tail channels as [KH][KW][tail]; two int16
+    a little-endian word (a zero pads the last)."""
+    taps, c = w.shape[1] * w.shape[2], w.shape[3]
+    ww = 2 * (w.astype(np.int16) + filter_offset).reshape(taps, c)
+    g = c // 4 * 4
+    groups = ww[:, :g].reshape(taps, g // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
+    flat = np.concatenate([groups, ww[:, g:].reshape(-1)]).astype(np.int16)
+    if flat.size % 2:
+        flat = np.append(flat, np.int16(0))
+    return flat.astype("<i2").view("<i4")
+
+
+def _dsp_output_stage(op: Operator, p: dict, mult: int, shift: int, bound: int):
+    """The optimized kernels' output constants (mcuf_dsp.h) of a per-tensor multiplier for
+    accumulators |acc| <= bound, or None where twice the accumulator may not fit int32."""
+    if 2 * bound >= 2**31 or shift > MAX_LEFT_SHIFT:   # the latter: refused by the reference path
+        return None
+    m, b = (q.fast_requant_constants(mult, shift, p["output_offset"])
+            if q.fast_requant_exact_for(shift, bound, p["output_offset"])
+            else q.formula_requant_constants(mult, shift))
+    return [ConstArray(f"op{op.index}_rq_multiplier", "int32_t", np.array([m], np.int32)),
+            ConstArray(f"op{op.index}_rq_shift", "int8_t", np.array([b], np.int8))]
 
 
 def _uint8_multiplier(x: Tensor, w: Tensor, y: Tensor) -> tuple[int, int]:
@@ -55,6 +130,10 @@ def lower_legacy(graph: Graph, op: Operator, kernels: str):
         taps = p["k_h"] * p["k_w"] * (1 if depthwise else p["filter_in_c"])
         kernel = "mcuf_depthwise_conv_wzp_s8" if depthwise else "mcuf_conv_wzp_s8"
         mult.values[:], shift.values[:] = _uint8_multiplier(x, w, y)
+        if kernels in ("dsp", "mve") and (not depthwise or p["depth_multiplier"] == 1):
+            step = _lower_wzp_dsp(op, p, w, b.values, int(mult.values[0]), int(shift.values[0]), x, y, depthwise)
+            if step is not None:
+                return step
         return Step(op, kernel, "mcuf_conv_params", p,
                       [("in", x.index), ("const", filt), ("const", b), ("const", mult),
                        ("const", shift), ("out", y.index)], [x.index], y.index,
@@ -70,3 +149,32 @@ def lower_legacy(graph: Graph, op: Operator, kernels: str):
         step.kernel = "mcuf_avgpool_u8"
         return step
     return None
+
+
+def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
+    """The _dsp twin of a _wzp convolution, or None where its output stage cannot hold twice
+    the accumulator (|bias| + 255 * sum |w + filter_offset|: inputs and weights are offset
+    uint8 differences, within +-255). Its constants: the doubled weights, the doubled bias
+    (a depthwise layer's followed by the interior windows' 2 * (bias + input_offset * sum w),
+    whose partial sums may wrap int32 but end exact), one multiplier and shift byte."""
+    ww = w.data.astype(np.int64) + p["filter_offset"]
+    sums = np.abs(ww).reshape(-1, ww.shape[-1]).sum(axis=0) if depthwise else np.abs(ww).reshape(ww.shape[0], -1).sum(axis=1)
+    bound = int((np.abs(bias.astype(np.int64)) + 255 * sums).max(initial=0))
+    rq = _dsp_output_stage(op, p, mult, shift, bound)
+    if rq is None:
+        return None
+    n = op.index
+    if depthwise:
+        filt = ConstArray(f"op{n}_filter", "int32_t", depthwise_conv_wzp_s8_dsp_weights(w.data, p["filter_offset"]))
+    else:
+        filt = ConstArray(f"op{n}_filter", "int16_t", conv_wzp_s8_dsp_weights(w.data, p["filter_offset"]))
+    bias2 = 2 * bias.astype(np.int64)
+    if depthwise:   # then the interior windows' bias, the input offset folded in
+        bias2 = np.concatenate([bias2, bias2 + 2 * p["input_offset"] * ww.reshape(-1, ww.shape[-1]).sum(axis=0)])
+    b = ConstArray(f"op{n}_bias", "int32_t", bias2.astype(np.int32))
+    taps = p["k_h"] * p["k_w"] * (1 if depthwise else p["filter_in_c"])
+    kernel = "mcuf_depthwise_conv_wzp_s8_dsp" if depthwise else "mcuf_conv_wzp_s8_dsp"
+    args = [("in", x.index), ("const", filt), ("const", b), ("const", rq[0]), ("const", rq[1]),
+            ("out", y.index), ("scratch",)]
+    return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index,
+                p["out_h"] * p["out_w"] * p["out_c"] * taps, [filt, b, *rq])

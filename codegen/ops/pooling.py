@@ -7,6 +7,7 @@ from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator
 from . import mve
+from .heads import MAX_LEFT_SHIFT
 from .common import _act, _const_ints, _nhwc, _require_int8, _same_padding, _t
 from .registry import INDEX, INT8, OpRecord, Step, register_kernel, register_op
 from .shapes import axis_index, const_ints, conv_out_size, fmt, input_shape, int_option, padding_option
@@ -51,6 +52,7 @@ register_kernel("mcuf_avgpool_s8", family=F)
 register_kernel("mcuf_maxpool_s8", family=F)
 register_kernel("mcuf_maxpool_s8_dsp", family=F)   # four channels per SSUB8 + SEL
 register_kernel("mcuf_mean_s8", family=F)
+register_kernel("mcuf_mean_s8_dsp", family=F)   # four channels per load, SXTAB16 into 16-bit lanes
 
 
 def lower_pool(graph, op, kernels: str = "reference") -> Step:
@@ -91,6 +93,17 @@ def lower_mean(graph, op, kernels: str = "reference") -> Step:
     multiplier, shift = q.mean_multiplier(x.quant.scale, y.quant.scale, count)
     p = dict(batches=outer, count=count, channels=inner, input_zero_point=x.quant.zero_point,
              multiplier=multiplier, shift=shift, output_zero_point=y.quant.zero_point)
+    if kernels in ("dsp", "mve") and shift <= MAX_LEFT_SHIFT:
+        # the optimized output stage: fast constants where exact for |sum - zero_sum| <= 255 * count
+        m, b = (q.fast_requant_constants(multiplier, shift, p["output_zero_point"])
+                if q.fast_requant_exact_for(shift, 255 * count, p["output_zero_point"])
+                else q.formula_requant_constants(multiplier, shift))
+        if 2 * 255 * count < 2**31:   # mcuf_out doubles sum - zero_sum
+            d = dict(batches=outer, count=count, channels=inner, zero_sum=x.quant.zero_point * count,
+                     multiplier=m, shift=b, output_zero_point=y.quant.zero_point)
+            step = Step(op, "mcuf_mean_s8_dsp", "mcuf_mean_dsp_params", d, [("in", x.index), ("out", y.index)],
+                        [x.index], y.index, x.size)
+            return mve.retarget(step) if kernels == "mve" else step
     return Step(op, "mcuf_mean_s8", "mcuf_mean_params", p, [("in", x.index), ("out", y.index)],
                 [x.index], y.index, x.size)
 

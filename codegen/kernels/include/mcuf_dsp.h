@@ -384,4 +384,43 @@ MCUF_INLINE void mcuf_out_2x2(mcuf_out_stage o, const int32_t acc2[4], const mcu
     out1[1] = y11;
 }
 
+/* Four int8 values (each already within [-128, 127]) as one word, y0 in the low byte: three
+ * BFI. */
+MCUF_INLINE uint32_t mcuf_pack4_s8(int32_t y0, int32_t y1, int32_t y2, int32_t y3)
+{
+#if MCUF_HAS_DSP
+    uint32_t r = (uint32_t)y0;
+    __asm__("bfi %0, %1, #8, #8" : "+r"(r) : "r"(y1));
+    __asm__("bfi %0, %1, #16, #8" : "+r"(r) : "r"(y2));
+    __asm__("bfi %0, %1, #24, #8" : "+r"(r) : "r"(y3));
+    return r;
+#else
+    return (uint32_t)(uint8_t)y0 | (uint32_t)(uint8_t)y1 << 8 | (uint32_t)(uint8_t)y2 << 16 |
+           (uint32_t)(uint8_t)y3 << 24;
+#endif
+}
+
+/* Per signed byte: min(max(x, lo), hi) -- SSUB8 + SEL twice. */
+MCUF_INLINE uint32_t mcuf_clamp4_s8(uint32_t x, uint32_t lo, uint32_t hi)
+{
+#if MCUF_HAS_DSP
+    uint32_t r, t;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(t) : "r"(x), "r"(lo) : "cc");
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(t), "r"(hi) : "cc");
+    return r;
+#else
+    uint32_t r = 0;
+    for (int i = 0; i < 32; i += 8) {
+        int32_t v = (int8_t)(x >> i);
+        const int32_t l = (int8_t)(lo >> i), h = (int8_t)(hi >> i);
+        v = v < l ? l : (v > h ? h : v);
+        r |= (uint32_t)(uint8_t)v << i;
+    }
+    return r;
+#endif
+}
+
+/* v's low byte in all four bytes */
+MCUF_INLINE uint32_t mcuf_splat4_s8(int32_t v) { return (uint32_t)(uint8_t)v * 0x01010101u; }
+
 #endif /* MCUF_DSP_H */

@@ -52,6 +52,18 @@ void mcuf_depthwise_conv_wzp_s8(const mcuf_conv_params *p, const int8_t *input,
                                 const int8_t *filter, const int32_t *bias,
                                 const int32_t *multiplier, const int32_t *shift,
                                 int8_t *output);
+/* The same on cores with the DSP extension (optimized/mcuf_conv_wzp_s8_dsp.c): int16 weights
+ * with the weight offset folded in, in the layouts of codegen/ops/legacy.py; the output
+ * stage's multiplier and shift byte (mcuf_dsp.h). scratch: two int16 im2col columns. The
+ * depthwise filter: int16 pairs packed in words (word aligned); its scratch: k_h padded input
+ * rows (the size: codegen/ops/legacy.py). */
+void mcuf_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
+                          const int32_t *bias, const int32_t *multiplier, const int8_t *shift,
+                          int8_t *output, int16_t *scratch);
+void mcuf_depthwise_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                    const int32_t *filter, const int32_t *bias,
+                                    const int32_t *multiplier, const int8_t *shift,
+                                    int8_t *output, int16_t *scratch);
 
 /* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
 void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
@@ -121,13 +133,16 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
 
 /* depth multiplier 1, any kernel / stride / dilation / channel count, on the HWC layout (small
  * planes, strides > 1); filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)] (SXTB16 order),
- * C4 = ceil(C / 4) * 4; bias_folded: [C4], zero beyond C */
+ * doubled, C4 = ceil(C / 4) * 4; bias_folded: [C4], doubled, zero beyond C; scratch: a row of
+ * C4 input zero points (padding taps), C4 bytes */
 void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int16_t *filter, const int32_t *bias_folded,
-                                    const int32_t *multiplier, const int8_t *shift, int8_t *output);
+                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                    int16_t *scratch);
 void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                          const int16_t *filter, const int32_t *bias_folded,
-                                         const int32_t *multiplier, const int8_t *shift, int8_t *output);
+                                         const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                         int16_t *scratch);
 
 /* 3x3, any depth multiplier, no dilation; filter: int8 [out_c][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */
@@ -228,6 +243,21 @@ typedef struct {
 } mcuf_mean_params;
 
 void mcuf_mean_s8(const mcuf_mean_params *p, const int8_t *input, int8_t *output);
+/* The same on cores with the DSP extension (optimized/mcuf_mean_s8_dsp.c): four channels per
+ * load, summed in 16-bit lanes (SXTAB16); multiplier and shift are the optimized kernels'
+ * output constants (mcuf_dsp.h: a shift byte, fast constants where the generator proved them
+ * exact for |sum - zero_sum| <= 255 * count, the output zero point carried in their rounding
+ * term; TFLite's formula otherwise). */
+typedef struct {
+    uint32_t batches;
+    uint32_t count;
+    uint32_t channels;
+    int32_t zero_sum;          /* input zero point * count */
+    int32_t multiplier, shift;
+    int32_t output_zero_point;
+} mcuf_mean_dsp_params;
+
+void mcuf_mean_s8_dsp(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t *output);
 
 typedef struct {
     uint32_t size;

@@ -8,27 +8,9 @@
  * here is the per-row part: the sum, its logarithm -- gemmlowp's
  * log_x_for_x_greater_than_or_equal_to_1<5> on the Q12.19 sum, reproduced operation for
  * operation (tensorflow/lite/kernels/internal/common.h) -- and the output rescaling. */
+#include "mcuf_fixedpoint.h"
 #include "mcuf_math.h"
 #include "mcuf_nn.h"
-
-/* SaturatingRoundingMultiplyByPOT with a run-time exponent */
-static int32_t mul_by_pot(int32_t x, int e)
-{
-    if (e > 0) {
-        const int32_t threshold = (int32_t)((1u << (31 - e)) - 1);
-        if (x > threshold) {
-            return INT32_MAX;
-        }
-        if (x < -threshold) {
-            return INT32_MIN;
-        }
-        return (int32_t)((uint32_t)x << e);
-    }
-    return e < 0 ? mcuf_rdbypot(x, -e) : x;
-}
-
-static int32_t wrap_add(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
-static int32_t wrap_sub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
 
 static int32_t sat_add(int32_t a, int32_t b)
 {
@@ -48,33 +30,6 @@ static int32_t rounding_half_sum(int32_t a, int32_t b)
     return (int32_t)((s + (s >= 0 ? 1 : -1)) / 2);
 }
 
-static int clz32(uint32_t x)
-{
-#if defined(__GNUC__)
-    return x ? __builtin_clz(x) : 32;
-#else
-    int n = 0;
-    while (n < 32 && !(x & 0x80000000u)) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-#endif
-}
-
-/* gemmlowp::one_over_one_plus_x_for_x_in_0_1, Q0.31 */
-static int32_t one_over_one_plus_x(int32_t a)
-{
-    const int64_t sum = (int64_t)a + INT32_MAX;
-    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-    int32_t x = wrap_add(1515870810, mcuf_srdhm(half_denominator, -1010580540));
-    for (int i = 0; i < 3; ++i) {
-        const int32_t one_minus = wrap_sub(1 << 29, mcuf_srdhm(half_denominator, x));
-        x = wrap_add(x, mul_by_pot(mcuf_srdhm(x, one_minus), 2));
-    }
-    return mul_by_pot(x, 1);
-}
-
 /* log_x_for_x_greater_than_or_equal_to_1_impl<5, 12>: Q12.19 in, Q5.26 out */
 static int32_t log_q12_to_q5(int32_t z_a)
 {
@@ -82,35 +37,35 @@ static int32_t log_q12_to_q5(int32_t z_a)
     const int32_t log_2 = 1488522236, sqrt_sqrt_half = 1805811301, sqrt_half = 1518500250;
     const int32_t alpha_n = 117049297, alpha_d = 127690142, alpha_i = 1057819769,
                   alpha_f = 638450708;
-    const int32_t shifted_quarter = mul_by_pot(536870912, -ACC_BITS);
+    const int32_t shifted_quarter = mcuf_mul_by_pot(536870912, -ACC_BITS);
 
-    const int z_a_headroom_plus_1 = clz32((uint32_t)z_a);
-    const int32_t r_a_tmp = mul_by_pot(z_a, z_a_headroom_plus_1 - 1);
-    const int32_t r_a_raw = mul_by_pot(mcuf_srdhm(r_a_tmp, sqrt_half), 1);
+    const int z_a_headroom_plus_1 = mcuf_clz32((uint32_t)z_a);
+    const int32_t r_a_tmp = mcuf_mul_by_pot(z_a, z_a_headroom_plus_1 - 1);
+    const int32_t r_a_raw = mcuf_mul_by_pot(mcuf_srdhm(r_a_tmp, sqrt_half), 1);
     const int32_t z_a_pow_2_adj =
-        sat_add(mul_by_pot(IN_BITS - z_a_headroom_plus_1, 31 - ACC_BITS), shifted_quarter);
+        sat_add(mcuf_mul_by_pot(IN_BITS - z_a_headroom_plus_1, 31 - ACC_BITS), shifted_quarter);
 
     const int32_t z_b = mcuf_srdhm(z_a, sqrt_half);
-    const int z_b_headroom = clz32((uint32_t)z_b) - 1;
-    const int32_t r_b_raw = mul_by_pot(z_a, z_b_headroom);
+    const int z_b_headroom = mcuf_clz32((uint32_t)z_b) - 1;
+    const int32_t r_b_raw = mcuf_mul_by_pot(z_a, z_b_headroom);
     const int32_t z_b_pow_2_adj =
-        sat_sub(mul_by_pot(IN_BITS - z_b_headroom, 31 - ACC_BITS), shifted_quarter);
+        sat_sub(mcuf_mul_by_pot(IN_BITS - z_b_headroom, 31 - ACC_BITS), shifted_quarter);
 
     const int32_t r = mcuf_min32(r_a_raw, r_b_raw);
     const int32_t z_pow_2_adj = mcuf_max32(z_a_pow_2_adj, z_b_pow_2_adj);
 
     const int32_t p = rounding_half_sum(r, sqrt_sqrt_half);
-    int32_t q = wrap_sub(r, sqrt_sqrt_half);
-    q = wrap_add(q, q);
+    int32_t q = mcuf_wrap_sub(r, sqrt_sqrt_half);
+    q = mcuf_wrap_add(q, q);
     const int32_t common_sq = mcuf_srdhm(q, q);
-    const int32_t num = wrap_add(mcuf_srdhm(q, r), mcuf_srdhm(mcuf_srdhm(q, common_sq), alpha_n));
+    const int32_t num = mcuf_wrap_add(mcuf_srdhm(q, r), mcuf_srdhm(mcuf_srdhm(q, common_sq), alpha_n));
     const int32_t denom_minus_one_0 =
-        wrap_add(mcuf_srdhm(p, wrap_add(wrap_add(alpha_i, q), mcuf_srdhm(alpha_d, common_sq))),
+        mcuf_wrap_add(mcuf_srdhm(p, mcuf_wrap_add(mcuf_wrap_add(alpha_i, q), mcuf_srdhm(alpha_d, common_sq))),
                  mcuf_srdhm(alpha_f, q));
-    const int32_t recip_denom = one_over_one_plus_x(denom_minus_one_0);
-    const int32_t num_scaled = mul_by_pot(num, -ACC_BITS);
-    const int32_t sum = wrap_add(mcuf_srdhm(z_pow_2_adj, log_2), mcuf_srdhm(num_scaled, recip_denom));
-    return mul_by_pot(sum, ACC_BITS - OUT_BITS);
+    const int32_t recip_denom = mcuf_one_over_one_plus_x(denom_minus_one_0);
+    const int32_t num_scaled = mcuf_mul_by_pot(num, -ACC_BITS);
+    const int32_t sum = mcuf_wrap_add(mcuf_srdhm(z_pow_2_adj, log_2), mcuf_srdhm(num_scaled, recip_denom));
+    return mcuf_mul_by_pot(sum, ACC_BITS - OUT_BITS);
 }
 
 void mcuf_log_softmax_s8(const mcuf_log_softmax_params *p, const int8_t *input,
@@ -125,16 +80,16 @@ void mcuf_log_softmax_s8(const mcuf_log_softmax_params *p, const int8_t *input,
         }
         int32_t sum = 0;                       /* Q12.19; the table holds 0 below diff_min */
         for (uint32_t i = 0; i < p->depth; ++i) {
-            sum = wrap_add(sum, exp_q12[max - in[i]]);
+            sum = mcuf_wrap_add(sum, exp_q12[max - in[i]]);
         }
         const int32_t log_sum = log_q12_to_q5(sum);
         const int32_t adjusted_diff_min = mcuf_max32(
             p->diff_min - 1,
-            mcuf_requantize(wrap_add(log_sum, INT32_MIN), p->reverse_multiplier, p->reverse_shift));
+            mcuf_requantize(mcuf_wrap_add(log_sum, INT32_MIN), p->reverse_multiplier, p->reverse_shift));
         for (uint32_t i = 0; i < p->depth; ++i) {
             const int32_t diff = in[i] - max;
             if (diff > adjusted_diff_min) {
-                const int32_t v = mcuf_rdbypot(wrap_sub(diff_q5[-diff], log_sum), 31 - 5 - 4) + 127;
+                const int32_t v = mcuf_rdbypot(mcuf_wrap_sub(diff_q5[-diff], log_sum), 31 - 5 - 4) + 127;
                 out[i] = mcuf_clamp_s8(v, -128, 127);
             } else {
                 out[i] = -128;

@@ -1,30 +1,15 @@
 /* SOFTMAX, int8 -> int8 (output scale 1/256, zero point -128): reference_ops::Softmax.
  *
  * TFLite's reference evaluates exp() and 1/x in gemmlowp's fixed-point formats; the
- * helpers below reproduce those routines operation for operation. Qm.n comments give
+ * helpers below and in mcuf_fixedpoint.h reproduce those routines operation for operation. Qm.n comments give
  * the number of integer bits of each 32-bit value.
  */
+#include "mcuf_fixedpoint.h"
 #include "mcuf_math.h"
 #include "mcuf_nn.h"
 
 #define SCALED_DIFF_BITS 5  /* input differences in Q5.26 */
 #define ACCUM_BITS 12       /* sum of exps in Q12.19 */
-
-/* SaturatingRoundingMultiplyByPOT: x * 2^e with saturation (e > 0) or rounding (e < 0). */
-static int32_t mul_by_pot(int32_t x, int e)
-{
-    if (e > 0) {
-        const int32_t threshold = (int32_t)((1u << (31 - e)) - 1);
-        if (x > threshold) {
-            return INT32_MAX;
-        }
-        if (x < -threshold) {
-            return INT32_MIN;
-        }
-        return (int32_t)((uint32_t)x << e);
-    }
-    return e < 0 ? mcuf_rdbypot(x, -e) : x;
-}
 
 /* exp(a) for a in [-1/4, 0), all Q0.31: Taylor series around -1/8. */
 static int32_t exp_quarter(int32_t a)
@@ -35,9 +20,9 @@ static int32_t exp_quarter(int32_t a)
     const int32_t x2 = mcuf_srdhm(x, x);
     const int32_t x3 = mcuf_srdhm(x2, x);
     const int32_t x4 = mcuf_srdhm(x2, x2);
-    const int32_t x4_over_4 = mul_by_pot(x4, -2);
+    const int32_t x4_over_4 = mcuf_mul_by_pot(x4, -2);
     const int32_t poly =
-        mul_by_pot(mcuf_srdhm(x4_over_4 + x3, one_third) + x2, -1);
+        mcuf_mul_by_pot(mcuf_srdhm(x4_over_4 + x3, one_third) + x2, -1);
     return constant_term + mcuf_srdhm(constant_term, x + poly);
 }
 
@@ -49,7 +34,7 @@ static int32_t exp_on_negative_values(int32_t a)
     const int32_t mask = one_quarter - 1;
     const int32_t a_mod_quarter_minus_quarter = (a & mask) - one_quarter;
     /* Rescale Q5.26 -> Q0.31 */
-    int32_t result = exp_quarter(mul_by_pot(a_mod_quarter_minus_quarter, SCALED_DIFF_BITS));
+    int32_t result = exp_quarter(mcuf_mul_by_pot(a_mod_quarter_minus_quarter, SCALED_DIFF_BITS));
     const int32_t remainder = a_mod_quarter_minus_quarter - a;
     /* exp(-2^k) for k = -2..4, applied for each set bit of the remainder. */
     static const int32_t multipliers[7] = {1672461947, 1302514674, 790015084, 290630308,
@@ -63,40 +48,6 @@ static int32_t exp_on_negative_values(int32_t a)
     return a == 0 ? INT32_MAX : result;
 }
 
-/* 1 / (1 + x) for x in [0, 1), Q0.31 in and out: three Newton-Raphson steps in Q2.29. */
-static int32_t one_over_one_plus_x(int32_t a)
-{
-    const int64_t sum = (int64_t)a + INT32_MAX;
-    const int32_t half_denominator = (int32_t)((sum + (sum >= 0 ? 1 : -1)) / 2);
-    const int32_t c48_17 = 1515870810;
-    const int32_t cneg32_17 = -1010580540;
-    int32_t x = c48_17 + mcuf_srdhm(half_denominator, cneg32_17);
-    const int32_t one_q2 = 1 << 29;
-    for (int i = 0; i < 3; ++i) {
-        const int32_t hdx = mcuf_srdhm(half_denominator, x);
-        const int32_t one_minus = one_q2 - hdx;
-        x = x + mul_by_pot(mcuf_srdhm(x, one_minus), 2);
-    }
-    /* ExactMulByPot<-1> reinterprets Q2.29 as Q1.30 (same raw bits); Rescale<0> then
-     * multiplies by 2 with saturation. */
-    return mul_by_pot(x, 1);
-}
-
-static int count_leading_zeros(uint32_t x)
-{
-#if defined(__GNUC__)
-    return x ? __builtin_clz(x) : 32;
-#else
-    int n = 0;
-    while (n < 32 && !(x & 0x80000000u)) {
-        x <<= 1;
-        ++n;
-    }
-    return n;
-#endif
-}
-
-/* exp(diff) in Q0.31, 0 where the reference skips the element (diff < diff_min) */
 static int32_t exp_of_diff(const mcuf_softmax_params *p, const int32_t *exp_table, int32_t diff)
 {
     if (exp_table) {
@@ -124,14 +75,14 @@ static void softmax(const mcuf_softmax_params *p, const int8_t *input, const int
         }
         int32_t sum_of_exps = 0; /* Q12.19 */
         for (uint32_t c = 0; c < p->depth; ++c) {
-            sum_of_exps += mul_by_pot(exp_of_diff(p, exp_table, in[c] - max_in_row), -ACCUM_BITS);
+            sum_of_exps += mcuf_mul_by_pot(exp_of_diff(p, exp_table, in[c] - max_in_row), -ACCUM_BITS);
         }
         /* GetReciprocal */
-        const int headroom_plus_one = count_leading_zeros((uint32_t)sum_of_exps);
+        const int headroom_plus_one = mcuf_clz32((uint32_t)sum_of_exps);
         const int num_bits_over_unit = ACCUM_BITS - headroom_plus_one;
         const int32_t shifted_sum_minus_one =
             (int32_t)(((uint32_t)sum_of_exps << headroom_plus_one) - (1u << 31));
-        const int32_t shifted_scale = one_over_one_plus_x(shifted_sum_minus_one);
+        const int32_t shifted_scale = mcuf_one_over_one_plus_x(shifted_sum_minus_one);
         /* More than 256 classes tied near the maximum push the exponent past 31: TFLite's
          * reference kernel aborts there, C's shift would be undefined. Capped, every output
          * lands at the bottom of the range (-128 or -127), as probabilities below 1/256 do. */
