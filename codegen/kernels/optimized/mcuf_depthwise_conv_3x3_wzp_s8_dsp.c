@@ -114,39 +114,54 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
     }
 }
 
-/* One kernel row of a stride-1 pixel pair: (x0, x1) (x2, x3), weights (W0, W1) (W1, W2). */
-#define ROW_S1(xr, wa, wb)                                                           \
+/* One kernel row of a stride-1 pixel pair: c_ = (x0, x1) carried from the pair before,
+ * m_ = (x2, x3) loaded (and carried to the next); weights (W0, W1) (W1, W2). */
+#define ROW_S1(xr, c_, wa, wb)                                                       \
     do {                                                                             \
-        const uint32_t a_ = mcuf_read32(xr), m_ = mcuf_read32((xr) + 2);             \
-        p0 = mcuf_smlad(a_, (uint32_t)(wa), p0);                                     \
+        const uint32_t m_ = mcuf_read32((xr) + 2);                                   \
+        p0 = mcuf_smlad(c_, (uint32_t)(wa), p0);                                     \
         p0 = mcuf_smlabt(m_, (uint32_t)(wb), p0);                                    \
-        p1 = mcuf_smlatb(a_, (uint32_t)(wa), p1);                                    \
+        p1 = mcuf_smlatb(c_, (uint32_t)(wa), p1);                                    \
         p1 = mcuf_smlad(m_, (uint32_t)(wb), p1);                                     \
+        c_ = m_;                                                                     \
     } while (0)
-/* ... of a stride-2 pair: (x0, x1) (x2, x3) (x4, x5) */
-#define ROW_S2(xr, wa, wb)                                                           \
+/* ... of a stride-2 pair: c_ = (x0, x1) carried, (x2, x3) (x4, x5) loaded, the last carried */
+#define ROW_S2(xr, c_, wa, wb)                                                       \
     do {                                                                             \
-        const uint32_t a_ = mcuf_read32(xr), m_ = mcuf_read32((xr) + 2);             \
-        const uint32_t n_ = mcuf_read32((xr) + 4);                                   \
-        p0 = mcuf_smlad(a_, (uint32_t)(wa), p0);                                     \
+        const uint32_t m_ = mcuf_read32((xr) + 2), n_ = mcuf_read32((xr) + 4);       \
+        p0 = mcuf_smlad(c_, (uint32_t)(wa), p0);                                     \
         p0 = mcuf_smlabt(m_, (uint32_t)(wb), p0);                                    \
         p1 = mcuf_smlad(m_, (uint32_t)(wa), p1);                                     \
         p1 = mcuf_smlabt(n_, (uint32_t)(wb), p1);                                    \
+        c_ = n_;                                                                     \
     } while (0)
 
-/* One channel of one output row: its doubled accumulators, pixel pairs, into acc[0 .. ow2).
- * w: the channel's block (bias, then the kernel rows' weight pairs); x0 / x1 / x2: its
- * padded rows. */
-#define CHANNEL_ROW(ROW, step)                                                       \
+/* One output row's doubled accumulators, channel by channel, pixel pairs, into a ([C][ow2]).
+ * w: channel 0's block (bias, then the kernel rows' weight pairs); x0 / x1 / x2: its padded
+ * rows; step: int16 values per pair; skip: from the end of a channel's pairs to the next
+ * channel's row. The pointers carry over from channel to channel (no per-channel setup). */
+#define ALL_CHANNELS(ROW, step)                                                      \
     do {                                                                             \
-        for (int32_t *a = acc; a != acc_end; a += 2, x0 += (step), x1 += (step), x2 += (step)) { \
-            int32_t p0 = w[0], p1 = p0;                                              \
-            ROW(x0, w[1], w[2]);                                                     \
-            ROW(x1, w[3], w[4]);                                                     \
-            ROW(x2, w[5], w[6]);                                                     \
-            a[0] = p0;                                                               \
-            a[1] = p1;                                                               \
-        }                                                                            \
+        do {                                                                         \
+            int32_t *const a_end = a + ow2;                                          \
+            uint32_t c0 = mcuf_read32(x0), c1 = mcuf_read32(x1), c2 = mcuf_read32(x2); \
+            do {                                                                     \
+                int32_t p0 = w[0], p1 = p0;                                          \
+                ROW(x0, c0, w[1], w[2]);                                             \
+                ROW(x1, c1, w[3], w[4]);                                             \
+                ROW(x2, c2, w[5], w[6]);                                             \
+                a[0] = p0;                                                           \
+                a[1] = p1;                                                           \
+                a += 2;                                                              \
+                x0 += (step);                                                        \
+                x1 += (step);                                                        \
+                x2 += (step);                                                        \
+            } while (a != a_end);                                                    \
+            x0 += skip;                                                              \
+            x1 += skip;                                                              \
+            x2 += skip;                                                              \
+            w += 8;                                                                  \
+        } while (w != w_end);                                                        \
     } while (0)
 
 /* mode: 0 full range and fast constants, 1 fast constants and a clamp, 2 TFLite's formula */
@@ -200,16 +215,16 @@ MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int3
             }
             r[ky] = scratch + slot[ky] * plane;
         }
-        /* the accumulators, channel by channel */
-        const int32_t *w = filter;
-        int32_t *acc = accs;
-        for (int32_t off = 0; off < plane; off += rw, w += 8, acc += ow2) {
-            const int16_t *x0 = r[0] + off, *x1 = r[1] + off, *x2 = r[2] + off;
-            int32_t *const acc_end = acc + ow2;
+        {   /* the accumulators */
+            const int32_t *w = filter, *const w_end = filter + 8 * ch;
+            const int16_t *x0 = r[0], *x1 = r[1], *x2 = r[2];
+            int32_t *a = accs;
             if (s2) {
-                CHANNEL_ROW(ROW_S2, 4);
+                const int32_t skip = rw - 2 * ow2;
+                ALL_CHANNELS(ROW_S2, 4);
             } else {
-                CHANNEL_ROW(ROW_S1, 2);
+                const int32_t skip = rw - ow2;
+                ALL_CHANNELS(ROW_S1, 2);
             }
         }
         /* the output stage, pixel by pixel, four channels a word */
