@@ -164,6 +164,33 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
         } while (w != w_end);                                                        \
     } while (0)
 
+/* The same for rows of four output pixels (two pairs, unrolled: no inner loop). */
+#define PAIR_AT(ROW, step)                                                           \
+    do {                                                                             \
+        int32_t p0 = w[0], p1 = p0;                                                  \
+        ROW(x0, c0, w[1], w[2]);                                                     \
+        ROW(x1, c1, w[3], w[4]);                                                     \
+        ROW(x2, c2, w[5], w[6]);                                                     \
+        a[0] = p0;                                                                   \
+        a[1] = p1;                                                                   \
+        a += 2;                                                                      \
+        x0 += (step);                                                                \
+        x1 += (step);                                                                \
+        x2 += (step);                                                                \
+    } while (0)
+#define ALL_CHANNELS_4(ROW, step)                                                    \
+    do {                                                                             \
+        do {                                                                         \
+            uint32_t c0 = mcuf_read32(x0), c1 = mcuf_read32(x1), c2 = mcuf_read32(x2); \
+            PAIR_AT(ROW, step);                                                      \
+            PAIR_AT(ROW, step);                                                      \
+            x0 += skip;                                                              \
+            x1 += skip;                                                              \
+            x2 += skip;                                                              \
+            w += 8;                                                                  \
+        } while (w != w_end);                                                        \
+    } while (0)
+
 /* mode: 0 full range and fast constants, 1 fast constants and a clamp, 2 TFLite's formula */
 MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int32_t *filter,
                       const int32_t *multiplier, const int8_t *shift, int8_t *output,
@@ -222,6 +249,9 @@ MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int3
             if (s2) {
                 const int32_t skip = rw - 2 * ow2;
                 ALL_CHANNELS(ROW_S2, 4);
+            } else if (ow2 == 4) {
+                const int32_t skip = rw - 4;
+                ALL_CHANNELS_4(ROW_S1, 2);
             } else {
                 const int32_t skip = rw - ow2;
                 ALL_CHANNELS(ROW_S1, 2);
