@@ -181,7 +181,7 @@ class Fitter:
         cand.fits_flash = cand.flash <= self.board.flash_bytes
         cand.fits_ram = ram <= self.board.ram_bytes
         if not cand.fits_ram and self.patches:
-            from .patch_schedule import LayerByLayer, RamLimitError, choose_schedule
+            from .patch_schedule import LayerByLayer, RamLimitError, choose_schedule, schedule_label
             try:
                 sched = choose_schedule(c.graph, c.steps, c.plan.arena_bytes - (ram - self.board.ram_bytes))
             except RamLimitError:
@@ -192,7 +192,7 @@ class Fitter:
                 if not isinstance(sched, LayerByLayer):
                     cand.instructions = int(round(sched.instructions))
                     cand.ms = cand.instructions * self.cpi / self.clock * 1e3
-                    cand.patches = f"layers 0..{sched.split} in {sched.grid}x{sched.cols} patches"
+                    cand.patches = schedule_label(sched)
                 else:
                     cand.patches = "in-place depthwise"
         cand.fits_latency = latency_ms is None or cand.ms <= latency_ms
@@ -212,7 +212,8 @@ def render(cands: list[Candidate], board, fitter: Fitter, latency_ms: float | No
     cands = sorted(cands, key=key)
     lim = (f"{board.name}: flash {board.flash_bytes / 1024:,.0f} KB, RAM {board.ram_bytes / 1024:,.0f} KB "
            f"(stack {int(board.manifest.get('stack_bytes', 0)) / 1024:g} KB reserved), "
-           f"{fitter.clock / 1e6:g} MHz, {fitter.kernels} kernels"
+           f"{fitter.clock / 1e6:g} MHz" + (f" ({board.clock_note})" if board.clock_note else "")
+           + f", {fitter.kernels} kernels"
            + (f", latency budget {latency_ms:g} ms" if latency_ms else ""))
     head = (f"{'family':13s} {'alpha':>5s} {'res':>4s} {'MMACs':>7s} {'params':>7s} {'flash KB':>9s} "
             f"{'RAM KB':>7s} {'M instr':>8s} {'ms':>7s} {'top-1':>6s}  fits")

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from .cost_model import CostModel, cost_key, layer_features
+from .line_buffer import CALL_INSTR
 from .errors import CodegenError
 from .graph import Graph
 from .ops import KERNELS, Step
@@ -277,7 +278,7 @@ def build_schedule(graph: Graph, steps: list[Step], split: int, grid: int, cols:
     for j, st in enumerate(steps[:split + 1]):
         rec = KERNELS.get(st.kernel)
         src, dst = res(st.inputs[0]), res(st.output)
-        if (rec is not None and rec.channel_planar and src in size and dst in size
+        if (rec is not None and rec.writes_in_place(st.params) and src in size and dst in size
                 and st.params.get("out_c") == st.params.get("in_c")
                 and src not in alias.values() and when[src][1] == j + 1
                 and all(_area(p.regions[dst]) <= _area(p.regions[src]) for p in patches)):
@@ -313,7 +314,12 @@ def build_schedule(graph: Graph, steps: list[Step], split: int, grid: int, cols:
             s = steps[call.step]
             f = _patch_features(graph, s, call, p)
             sched.macs += int(f[0])
-            stage_instr += cost.layer(cost_key(s), f)
+            # the call's share of its layer's linear terms (not the fitted per-layer constant
+            # again: that constant is the layer's, and counted once per patch it over-predicted
+            # the patch overhead 2-3x) plus a kernel call's measured fixed cost
+            c = cost.kernels.get(cost_key(s)) or cost.kernels.get(s.kernel)
+            stage_instr += (cost.layer(cost_key(s), f[:3] + [0.0]) if c is not None
+                            else cost.layer(cost_key(s), f)) + CALL_INSTR
             for t, _, r in call.crops:
                 stage_instr += _copy_cost(_area(r) * _channels(graph, t), r[1] - r[0])
         if direct:
@@ -321,6 +327,8 @@ def build_schedule(graph: Graph, steps: list[Step], split: int, grid: int, cols:
         win = p.regions[X]
         stage_instr += _copy_cost(_area(win) * _channels(graph, X), win[1] - win[0])
         stage_instr += _copy_cost(_area(p.out) * _channels(graph, S), p.out[1] - p.out[0])
+    stage_instr += sum(base[:split + 1]) - sum(cost.layer(cost_key(s), layer_features(graph, s)[:3] + [0.0])
+                                               for s in steps[:split + 1]) - CALL_INSTR * (split + 1)
     sched.instructions = sched.base_instructions - sum(base[:split + 1]) + stage_instr
     return sched
 
@@ -332,7 +340,8 @@ def plan_schedule(graph: Graph, steps: list[Step], sched: PatchSchedule) -> Patc
     d = input_reuse_offset(graph, steps, sched)
     reduced = [stage] + list(steps[sched.split + 1:])
     over = None if d is None else {sched.input: d}
-    sched.plan = min((plan_memory(graph, reduced, over, dw) for dw in (False, True)),
+    sched.plan = min((plan_memory(graph, reduced, over, dw, no) for dw in (False, True)
+                      for no in ((frozenset(), frozenset({sched.output})) if over else (frozenset(),))),
                      key=lambda p: p.arena_bytes)
     sched.output_in_input = d
     sched.arena_bytes = sched.plan.arena_bytes
@@ -351,6 +360,9 @@ def input_reuse_offset(graph: Graph, steps: list[Step], sched: PatchSchedule) ->
     if X in {res(o) for o in graph.outputs} or any(
             X in {res(i) for i in s.inputs} for s in steps[sched.split + 1:]):
         return None
+    if getattr(sched, "kind", "") == "rows":      # codegen/line_buffer.py
+        from .line_buffer import line_buffer_reuse_offset
+        return line_buffer_reuse_offset(sched)
     xrow = _hw(graph, X)[1] * _channels(graph, X)
     srow = _hw(graph, S)[1] * _channels(graph, S)
     rows: dict[int, list[int]] = {}
@@ -426,14 +438,21 @@ def layer_by_layer_arena(graph: Graph, steps: list[Step]) -> int:
 
 def all_schedules(graph: Graph, steps: list[Step], cost: CostModel | None = None,
                   plan: bool = True, ram_limit: int | None = None) -> list[PatchSchedule]:
-    """Every candidate split with n x n grids (n in SQUARE) and n x 1 row bands (n in GRIDS);
+    """Every candidate split with line-buffer row bands (codegen/line_buffer.py, r input rows a
+    step, r in RATES), n x n grids (n in SQUARE) and n x 1 row bands (n in GRIDS);
     with ram_limit, only splits after which the layers' live bytes fit it."""
     cost = cost or CostModel.load()
     live = _live_after(graph, steps) if ram_limit else []
     out = []
+    from .line_buffer import RATES, STRIPS, build_line_buffer
     for k in candidate_splits(graph, steps):
         if ram_limit and max(live[k + 1:], default=0) > ram_limit:
             continue
+        for r in RATES:               # row bands with cached halos (line buffers), full width
+            for strips in STRIPS:     # or in column strips
+                s = build_line_buffer(graph, steps, k, r, strips, cost, plan)
+                if s is not None:
+                    out.append(s)
         for n in GRIDS:
             for cols in ((1, n) if n in SQUARE else (1,)):
                 s = build_schedule(graph, steps, k, n, cols, cost, plan)
@@ -477,8 +496,15 @@ def choose_schedule(graph: Graph, steps: list[Step], ram_limit: int | None,
             f"first stage lowers it; the peak is later in the network); raise the limit to at least {floor:,} B")
     raise RamLimitError(
         f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is "
-        f"{best.arena_bytes:,} B (layers 0..{best.split} in {best.grid}x{best.cols} patches; "
+        f"{best.arena_bytes:,} B ({schedule_label(best)}; "
         f"layer by layer: {lbl:,} B); raise the limit to at least {best.arena_bytes:,} B")
+
+
+def schedule_label(sched) -> str:
+    """One line naming a stage schedule: 'layers 0..k in RxC patches' or its line-buffer form."""
+    if hasattr(sched, "label"):
+        return sched.label()
+    return f"layers 0..{sched.split} in {sched.grid}x{sched.cols} patches"
 
 
 PATCH_COPY_C = """
@@ -499,6 +525,9 @@ def render_patch_stage(graph: Graph, steps: list[Step], sched: PatchSchedule, st
     each layer, and patch_copy; body: the unrolled loop over patches). struct_fn/value_fn: the
     emitter's C renderers; x_off/s_off: arena offsets of the model input and of S; sub_off: the
     sub-arena's offset; const_name: a constant's name -> the array emitted with its contents."""
+    if getattr(sched, "kind", "") == "rows":      # codegen/line_buffer.py
+        from .line_buffer import render_line_buffer
+        return render_line_buffer(graph, steps, sched, struct_fn, x_off, s_off, sub_off, const_name)
     res = graph.resolve
     X, S = sched.input, sched.output
     direct = sched.cols == 1

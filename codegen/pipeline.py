@@ -31,14 +31,18 @@ class Compiled:
 
 def resolve_kernels(target: str, kernels: str = "auto") -> str:
     """The kernel set for `target`: 'auto' gives the target's default. Raises CodegenError for
-    the DSP kernels on a core without the DSP extension (they would not compile there; the
-    host runs them with the intrinsics emulated)."""
+    the DSP kernels, or the Helium set (which falls back to them), on a core without the DSP
+    extension (they would not compile there; the host runs them with the intrinsics emulated).
+    'mve' on a core without Helium is the _mve kernels' plain-C build (include/mcuf_mve.h)."""
     t = get_target(target)
     if kernels == "auto":
         return t.default_kernels
     if kernels == "dsp" and t.cpu is not None and not t.dsp:
         raise CodegenError(f"--kernels dsp needs the DSP extension, which {target} does not have: "
                            "use --kernels reference (or auto)")
+    if kernels == "mve" and t.cpu is not None and not t.dsp:   # its fallback is the DSP set
+        raise CodegenError(f"--kernels mve falls back to the DSP kernels where no Helium one fits, and they "
+                           f"need the DSP extension, which {target} does not have: use --kernels reference (or auto)")
     return kernels
 
 
@@ -92,7 +96,7 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
     ram_limit: arena bytes allowed; when the layer-by-layer arena exceeds it, the first stage runs
     patch by patch (codegen/patch_schedule.py: choose_schedule); RamLimitError (a CodegenError)
     naming the smallest reachable arena when no schedule fits. patches: (split, rows, cols) forces
-    that patch schedule (experiments, tests); UnsupportedModelError if it cannot be built.
+    that patch schedule, (split, "rows", r) the line-buffer one (codegen/line_buffer.py) (experiments, tests); UnsupportedModelError if it cannot be built.
     input_shapes: sizes for dynamic inputs (see load_graph).
     app: labels, pixel range and arena placement for the application helpers (app_helpers.py)."""
     from .patch_schedule import LayerByLayer, choose_schedule
@@ -105,7 +109,11 @@ def generate(model_path: str | Path, out_dir: str | Path, target: str = "host",
         from .patch_schedule import build_schedule, candidate_splits
         sched = None
         if patches[0] in candidate_splits(compiled.graph, compiled.steps):
-            sched = build_schedule(compiled.graph, compiled.steps, *patches)
+            if patches[1] == "rows":        # (split, "rows", input rows a step[, strips]): line buffers
+                from .line_buffer import build_line_buffer
+                sched = build_line_buffer(compiled.graph, compiled.steps, patches[0], *patches[2:])
+            else:
+                sched = build_schedule(compiled.graph, compiled.steps, *patches)
         if sched is None:
             raise UnsupportedModelError(f"no patch schedule {patches[1]}x{patches[2]} after layer {patches[0]}")
     else:

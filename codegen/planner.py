@@ -99,14 +99,15 @@ def _in_place_pairs(graph: Graph, steps: list[Step], buffers: dict[int, Buffer])
 
 
 def plan_memory(graph: Graph, steps: list[Step], overlaps: dict[int, int] | None = None,
-                in_place_depthwise: bool = False) -> Plan:
+                in_place_depthwise: bool = False, no_pair_from: frozenset = frozenset()) -> Plan:
     """overlaps: {input tensor: offset of the next step's output inside the input's block},
     pairs a caller has proved safe (a patch stage writing its output over input rows no
     longer needed, codegen/patch_schedule.py). in_place_depthwise: a channel_planar kernel's
     output shares its input's bytes where the input dies at that step. Both are off by default
-    (the default plan is unchanged)."""
+    (the default plan is unchanged). no_pair_from: tensors whose consumer's output is not written
+    over them (a patch stage's output inside its input can leave more room that way)."""
     buffers = _lifetimes(graph, steps)
-    pairs = _in_place_pairs(graph, steps, buffers)
+    pairs = {k: v for k, v in _in_place_pairs(graph, steps, buffers).items() if k not in no_pair_from}
     if overlaps or in_place_depthwise:
         units = _tree_units(graph, steps, buffers, pairs, overlaps or {}, in_place_depthwise)
     else:
@@ -188,7 +189,7 @@ def _tree_units(graph, steps, buffers, pairs, overlaps, in_place_depthwise):
     if in_place_depthwise:
         for s, st in enumerate(steps):
             rec = KERNELS.get(st.kernel)
-            if rec is None or not rec.channel_planar or st.params.get("out_c") != st.params.get("in_c"):
+            if rec is None or not rec.writes_in_place(st.params) or st.params.get("out_c") != st.params.get("in_c"):
                 continue                   # in place only at depth multiplier 1
             src, dst = graph.resolve(st.inputs[0]), graph.resolve(st.output)
             bi, bo = buffers[src], buffers[dst]

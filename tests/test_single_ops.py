@@ -123,6 +123,21 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
         assert kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp"), kernel
 
 
+from test_depthwise_dsp_qemu import DW_DSP_SWEEP  # noqa: E402  (the same sweep on QEMU there)
+
+
+@pytest.mark.parametrize("k,stride,padding,in_c,mult,h,w,act", DW_DSP_SWEEP)
+def test_depthwise_dsp_sweep(write_model, tmp_path, k, stride, padding, in_c, mult, h, w, act):
+    rng = seed("dw-sweep", k, stride, padding, in_c, mult, h, w)
+    data = opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=1,
+                                    in_c=in_c, mult=mult, h=h, w=w, act=act, scale_span=(1e-4, 1e-1))
+    man = check(write_model, tmp_path, data, kernels="dsp")
+    kernel = man["layers"][0]["kernel"]
+    assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
+    if mult == 1 and k > 3:
+        assert kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp"), kernel
+
+
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])
 @pytest.mark.parametrize("act", ["NONE", "RELU6"])
 def test_dead_channels(write_model, tmp_path, kernels, act):

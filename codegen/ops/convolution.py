@@ -97,6 +97,35 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
 
 
+def depthwise_conv_hwc_s8_dsp_get_buffer_size(p: dict) -> int:
+    """A row of input zero points for the padding taps: C4 = in_c rounded up to 4 bytes."""
+    return (p["in_c"] + 3) // 4 * 4
+
+
+def depthwise_conv_hwc_s8_dsp_in_place(p: dict) -> bool:
+    """Whether mcuf_depthwise_conv_hwc_s8_dsp may write its output over its input (output at
+    the input's address): at stride 2x2, undilated, top and left padding at most 1 and an
+    output no larger than the input in each dimension. The kernel writes pixel p (whole
+    groups of four channels, each after reading that group of its taps) while every later
+    pixel reads only input pixels past p: the next pixels of the row start at input column
+    2 * (ox + 1) - pad_left >= ox + 1 of a row >= oy, and the next row at input row
+    2 * (oy + 1) - pad_top >= 2 * oy + 1, whose first pixel (2 * oy + 1) * in_w is past the
+    (oy + 1) * out_w pixels written. Stride 1 is never safe (the next row reads the row
+    just overwritten)."""
+    return ((p["stride_h"], p["stride_w"], p["dil_h"], p["dil_w"]) == (2, 2, 1, 1)
+            and p["pad_top"] <= 1 and p["pad_left"] <= 1
+            and p["out_h"] <= p["in_h"] and p["out_w"] <= p["in_w"])
+
+
+def depthwise_conv_hwc_s8_dsp_runs_in_place(p: dict) -> bool:
+    """The layers the planner may run in place on mcuf_depthwise_conv_hwc_s8_dsp: safe
+    (depthwise_conv_hwc_s8_dsp_in_place) and with an input over DW3_HWC_MAX_INPUT bytes, the
+    ones the plane kernel ran in place before the HWC kernel took them. Offering every safe
+    layer made the planner's in-place plan larger (its placement is greedy): vww96_q 47,840 ->
+    53,424 B, mbnet128_0.25_q 84,256 -> 94,640 B; offering these keeps both."""
+    return depthwise_conv_hwc_s8_dsp_in_place(p) and p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT
+
+
 def conv_grouped_s8_dsp_get_buffer_size(p: dict) -> int:
     """The column pair of one group (two pixels' K4 int16) + a byte row of K4 + 4,
     K4 = k_h*k_w*filter_in_c rounded up to 4 (mcuf_conv_grouped_s8_dsp_get_buffer_size in the C)."""
@@ -118,9 +147,9 @@ register_kernel("mcuf_conv_shallow_s8_dsp", scratch=conv_shallow_s8_dsp_get_buff
 register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
-register_kernel("mcuf_depthwise_conv_hwc_s8_dsp",
-                weight_layout="int16 [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
-                fast_twin=True, family=F)
+register_kernel("mcuf_depthwise_conv_hwc_s8_dsp", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
+                weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
+                fast_twin=True, family=F, in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
                 weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F,
                 channel_planar=True)   # gathers channel c's plane, then writes channel c only (multiplier 1)
@@ -278,33 +307,40 @@ def _plane_3x3_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: boo
                 [x.index], y.index, macs, [filt, b, *rq])
 
 
-DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs keep the (in-place capable) plane kernel
+DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs take an in-place capable kernel
 
 
 def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps; it also
-    takes depth multipliers) unless the HWC kernel's unrolled 3x3 path in assembly (fast output
-    stage only) is cheaper: at 16 channels or more with stride 2, or on an output plane of at
-    most 36 pixels. Measured per layer on QEMU's M7 (instructions per MAC, vww96_q and
-    mbnet128_0.25_q, every 3x3 depthwise on each kernel): the HWC path 3.8-4.2 at 16-256
-    channels (4.7-9.9 at 8 channels, or with the general output stage in C); the plane
-    kernel 5.3-10.5 at stride 2, 4.45 on 6x6, 3.82 on 8x8 (a tie), 2.8-3.4 on 12x12 and
-    larger planes at stride 1. Inputs over DW3_HWC_MAX_INPUT bytes keep the plane kernel: it can
-    run in place (channel_planar; the planner's in-place depthwise), and such tensors are the
-    ones that set a MobileNet's arena peak (V2 96x96: 48x48x48 at stride 2)."""
-    if p["depth_multiplier"] != 1 or p["in_c"] < 16 or not fast:
+    takes depth multipliers) unless the HWC kernel's two-pixel 3x3 assembly (fast output stage
+    only) is cheaper: at a stride other than 1 with 16 channels or more (or 8 or 12), or at 16
+    channels or more on an output plane of at most 256 pixels (36 with a channel tail). Measured per layer on QEMU's M7 (instructions per
+    MAC, vww96_q and mbnet128_0.25_q, each 3x3 depthwise on each kernel): at stride 1 the HWC
+    kernel 3.0 on 6x6 and 8x8, 3.09 on 12x12 (plane 3.36), 3.08 on 16x16 (plane 3.16), 3.22 on
+    24x24 (plane 2.98), 3.20 on 32x32 (plane 2.89), 4.8 at 8 channels; at stride 2 the HWC
+    kernel 3.5-3.7 at 32-256 channels and 4.1 at 16, the plane kernel 5.3-5.4 (8.5 at 12
+    channels on an 8x8 input). Inputs over DW3_HWC_MAX_INPUT bytes need a kernel that can run
+    in place (the planner's in-place depthwise under --ram-limit), and such tensors are the ones
+    that set a MobileNet's arena peak (V2 96x96: 48x48x48 at stride 2): the plane kernel
+    (channel_planar), or at stride 2 the HWC kernel (depthwise_conv_hwc_s8_dsp_in_place)."""
+    if p["depth_multiplier"] != 1 or p["in_c"] < 8 or not fast:
         return True
-    if p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT:
+    if (p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT
+            and not depthwise_conv_hwc_s8_dsp_in_place(p)):
         return True
-    return not ((p["stride_h"], p["stride_w"]) != (1, 1) or p["out_h"] * p["out_w"] <= 36)
+    if (p["stride_h"], p["stride_w"]) != (1, 1):
+        return p["in_c"] < 16 and p["in_c"] % 4 != 0
+    # a channel tail (C % 4) takes the HWC kernel's C path per pixel: 5.2 on ShuffleNet V1's
+    # 12x12x30 (plane 3.37), so such layers keep the old 36-pixel limit
+    return p["in_c"] < 16 or p["out_h"] * p["out_w"] > (256 if p["in_c"] % 4 == 0 else 36)
 
 
 def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
-    """[tap][C] int8 -> mcuf_depthwise_conv_hwc_s8_dsp's int16 [C4 / 4][tap][w0, w2, w1, w3]
-    (zero weights beyond C)."""
+    """[tap][C] int8 -> mcuf_depthwise_conv_hwc_s8_dsp's int16 [C4 / 4][tap][w0, w2, w1, w3],
+    doubled (zero weights beyond C)."""
     t, c = taps.shape
     w = np.zeros((t, c4), np.int16)
-    w[:, :c] = taps
+    w[:, :c] = 2 * taps.astype(np.int16)   # doubled: the kernel accumulates 2 * acc
     return w.reshape(t, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
 
 
@@ -400,10 +436,10 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if rq is not None and p["depth_multiplier"] == 1:
             c4 = (p["in_c"] + 3) // 4 * 4
             filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(taps, c4))
-            b = ConstArray(f"op{n}_bias", "int32_t", np.pad(dsp_bias, (0, c4 - p["in_c"])))
+            b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
             return Step(op, "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                         [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
-                         ("out", y.index)], [x.index], y.index, macs, [filt, b, *rq])
+                         ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     if kernels == "dsp" and p["depth_multiplier"] > 1 and folded is not None:
         rows = np.ascontiguousarray(taps.T)                # [channel][tap]: a grouped conv's rows
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,

@@ -136,13 +136,16 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
 
 /* depth multiplier 1, any kernel / stride / dilation / channel count, on the HWC layout (small
  * planes, strides > 1); filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)] (SXTB16 order),
- * C4 = ceil(C / 4) * 4; bias_folded: [C4], zero beyond C */
+ * doubled, C4 = ceil(C / 4) * 4; bias_folded: [C4], doubled, zero beyond C; scratch: a row of
+ * C4 input zero points (padding taps), C4 bytes */
 void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int16_t *filter, const int32_t *bias_folded,
-                                    const int32_t *multiplier, const int8_t *shift, int8_t *output);
+                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                    int16_t *scratch);
 void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                          const int16_t *filter, const int32_t *bias_folded,
-                                         const int32_t *multiplier, const int8_t *shift, int8_t *output);
+                                         const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                         int16_t *scratch);
 
 /* 3x3, any depth multiplier, no dilation; filter: int8 [out_c][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */
