@@ -41,6 +41,7 @@ CONV = [
     ("DEPTHWISE_CONV_2D", 6, 5, 2, 2, 3, 1, "SAME", 1, "NONE", 128, 128),
     ("DEPTHWISE_CONV_2D", 2, 4, 5, 5, 3, 1, "SAME", 1, "NONE", 128, 119),   # a 2x4 plane
     ("DEPTHWISE_CONV_2D", 7, 16, 1, 1, 3, 2, "SAME", 1, "RELU6", 60, 190),  # one channel
+    ("DEPTHWISE_CONV_2D", 5, 4, 18, 18, 3, 1, "SAME", 1, "RELU6", 128, 119),  # more groups than pairs
     ("DEPTHWISE_CONV_2D", 3, 2, 1, 1, 3, 2, "SAME", 1, "RELU6", 60, 190),   # HWC kernel: narrow
     ("DEPTHWISE_CONV_2D", 4, 1, 8, 8, 3, 1, "SAME", 1, "NONE", 128, 119),
 ]

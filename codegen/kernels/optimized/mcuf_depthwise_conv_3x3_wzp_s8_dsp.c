@@ -90,6 +90,30 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
     }
     const int8_t *src = input + ((int32_t)iy * p->in_w) * ch;
     int32_t px = lo;
+    const int32_t pairs = (hi - lo) / 2;
+    if (pairs >= c4 / 4) {   /* long rows: pixel pairs in the inner loop */
+        for (int c = 0; c < c4; c += 4) {
+            const int8_t *sp = src + c;
+            int16_t *d = dst + c * rw + lo;
+            int16_t *const d_end = d + 2 * pairs;
+            for (; d != d_end; d += 2, sp += 2 * ch) {
+                const uint32_t v0 = mcuf_read32(sp), v1 = mcuf_read32(sp + ch);
+                const uint32_t e0 = mcuf_sxtb16(v0), e1 = mcuf_sxtb16(v1);
+                const uint32_t o0 = mcuf_sxtb16_ror8(v0), o1 = mcuf_sxtb16_ror8(v1);
+                mcuf_write32(d, lo_pair(e0, e1));
+                mcuf_write32(d + rw, lo_pair(o0, o1));
+                mcuf_write32(d + 2 * rw, hi_pair(e0, e1));
+                mcuf_write32(d + 3 * rw, hi_pair(o0, o1));
+            }
+        }
+        for (int c = c4; c < ch; ++c) {
+            for (int32_t i = 0; i < 2 * pairs; ++i) {
+                dst[c * rw + lo + i] = src[i * ch + c];
+            }
+        }
+        px = lo + 2 * pairs;
+        src += 2 * pairs * ch;
+    }
     for (; px + 2 <= hi; px += 2, src += 2 * ch) {
         int16_t *d = dst + px;
         int c = 0;
