@@ -188,16 +188,16 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
         } while (w != w_end);                                                        \
     } while (0)
 
-/* The same for rows of four output pixels (two pairs, unrolled: no inner loop). */
-#define PAIR_AT(ROW, step)                                                           \
+/* The same for rows of four output pixels (two pairs, unrolled: no inner loop; the stores
+ * after both, so that the weights need not be reloaded for the second). */
+#define PAIR_AT(ROW, step, r0_, r1_)                                                 \
     do {                                                                             \
         int32_t p0 = w[0], p1 = p0;                                                  \
         ROW(x0, c0, w[1], w[2]);                                                     \
         ROW(x1, c1, w[3], w[4]);                                                     \
         ROW(x2, c2, w[5], w[6]);                                                     \
-        a[0] = p0;                                                                   \
-        a[1] = p1;                                                                   \
-        a += 2;                                                                      \
+        r0_ = p0;                                                                    \
+        r1_ = p1;                                                                    \
         x0 += (step);                                                                \
         x1 += (step);                                                                \
         x2 += (step);                                                                \
@@ -206,8 +206,14 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
     do {                                                                             \
         do {                                                                         \
             uint32_t c0 = mcuf_read32(x0), c1 = mcuf_read32(x1), c2 = mcuf_read32(x2); \
-            PAIR_AT(ROW, step);                                                      \
-            PAIR_AT(ROW, step);                                                      \
+            int32_t y0, y1, y2, y3;                                                  \
+            PAIR_AT(ROW, step, y0, y1);                                              \
+            PAIR_AT(ROW, step, y2, y3);                                              \
+            a[0] = y0;                                                               \
+            a[1] = y1;                                                               \
+            a[2] = y2;                                                               \
+            a[3] = y3;                                                               \
+            a += 4;                                                                  \
             x0 += skip;                                                              \
             x1 += skip;                                                              \
             x2 += skip;                                                              \
