@@ -64,6 +64,13 @@ void mcuf_depthwise_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
                                     const int32_t *filter, const int32_t *bias,
                                     const int32_t *multiplier, const int8_t *shift,
                                     int8_t *output, int16_t *scratch);
+/* 3x3, stride_w 1 or 2, no dilation (optimized/mcuf_depthwise_conv_3x3_wzp_s8_dsp.c): filter
+ * int32 [C][8], per channel the bias with the input offset folded in (doubled), the kernel
+ * rows' pairs (W0, W1), (W1, W2), W = 2 * (w + filter_offset), and 0; scratch: a ring of
+ * three int16 channel-major input rows and a row of accumulators (codegen/ops/legacy.py). */
+void mcuf_depthwise_conv_3x3_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                        const int32_t *filter, const int32_t *multiplier,
+                                        const int8_t *shift, int8_t *output, int16_t *scratch);
 
 /* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
 void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
