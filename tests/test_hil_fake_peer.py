@@ -108,3 +108,22 @@ def test_emitted_header_says_which_kernel_set(tmp_path):
     generate(MODEL, tmp_path / "m", "cortex-m55")
     h = (tmp_path / "m" / "model.h").read_text()
     assert "#define MODEL_KERNELS_DSP 1" in h and "#define MODEL_KERNELS_MVE 1" in h
+
+
+@pytest.mark.parametrize("call, what", [
+    (lambda L: L.write_input(np.zeros(4, np.int8), index=256), "input index must be an integer in 0..255"),
+    (lambda L: L.write_input(np.zeros(4, np.int8), index=-1), "input index"),
+    (lambda L: L.invoke(last_layer=70000), "last_layer must be an integer in 0..65535"),
+    (lambda L: L.invoke(last_layer=-1), "last_layer"),
+    (lambda L: L.read_output(4, index=-1), "output index"),
+    (lambda L: L.read_tensor(-1), "layer must be an integer in 0..65535"),
+    (lambda L: L.read_tensor(1.5), "layer"),
+    (lambda L: L.read_output(index=5), "output index 5: the device's model has 1 output"),
+])
+def test_link_arguments_outside_the_protocol_fields_are_value_errors(call, what):
+    """Before any byte is sent: was struct.error ('ubyte format requires 0 <= number <= 255',
+    no argument named) or, for an output the model lacks, an IndexError."""
+    with HilLink("loop://", timeout=0.2) as link:
+        link.info = SimpleNamespace(outputs=[SimpleNamespace(bytes=4)])
+        with pytest.raises(ValueError, match=what):
+            call(link)

@@ -81,6 +81,15 @@ def _seconds(timeout, what: str = "timeout") -> float:
     return t
 
 
+def _field(value, bits: int, what: str) -> int:
+    """An integer that fits the protocol's unsigned `bits`-bit field, else ValueError naming
+    the argument (struct.pack's bare 'ubyte format requires 0 <= number <= 255' named none)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < 1 << bits:
+        raise ValueError(f"{what} must be an integer in 0..{(1 << bits) - 1} (the protocol's "
+                         f"{bits}-bit field), got {value!r}")
+    return int(value)
+
+
 class HilLink:
     """A request/response link to the validation firmware over any pyserial URL.
 
@@ -231,19 +240,23 @@ class HilLink:
 
     def write_input(self, data: np.ndarray, index: int = 0) -> None:
         """Input `index`'s int8 bytes, in chunks of at most one payload."""
+        index = _field(index, 8, "input index")
         raw = np.ascontiguousarray(data, dtype=np.int8).tobytes()
         chunk = (self.info.max_payload if self.info else 1024) - 5
         for off in range(0, len(raw), chunk):
             self.request(MsgType.WRITE_INPUT, struct.pack("<BI", index, off) + raw[off:off + chunk])
 
     def invoke(self, last_layer: int | None = None, timeout: float | None = None) -> InvokeResult:
-        payload = b"" if last_layer is None else struct.pack("<H", last_layer)
+        payload = b"" if last_layer is None else struct.pack("<H", _field(last_layer, 16, "last_layer"))
         resp = self.request(MsgType.INVOKE, payload, timeout=timeout or max(self.timeout, 60.0))
         status, ran, unit, count = _unpack("<BHBQ", resp, 0, "INVOKE")
         return InvokeResult(ran, count, "cycles" if unit == 1 else "instructions (QEMU)")
 
     def read_output(self, n: int | None = None, index: int = 0) -> np.ndarray:
         """Output `index`'s int8 bytes (the first n; all by default)."""
+        index = _field(index, 8, "output index")
+        if n is None and self.info is not None and index >= len(self.info.outputs):
+            raise ValueError(f"output index {index}: the device's model has {len(self.info.outputs)} output(s)")
         n = self.info.outputs[index].bytes if n is None else n
         out = bytearray()
         while len(out) < n:
@@ -256,6 +269,7 @@ class HilLink:
         return np.frombuffer(bytes(out), np.int8)
 
     def read_tensor(self, layer: int) -> np.ndarray:
+        layer = _field(layer, 16, "layer")
         out = bytearray()
         total = None
         while total is None or len(out) < total:
