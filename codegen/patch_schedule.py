@@ -405,16 +405,23 @@ def _live_after(graph: Graph, steps: list[Step]) -> list[int]:
     bound used to prune splits and order candidates."""
     from .planner import peak_live_bytes
     plain = peak_live_bytes(plan_memory(graph, steps), len(steps))
-    dw = plan_memory(graph, steps, in_place_depthwise=True)
+    dw = planned_live_bytes(plan_memory(graph, steps, in_place_depthwise=True), len(steps))
+    return [min(a, b) for a, b in zip(plain, dw)]
+
+
+def planned_live_bytes(plan: Plan, steps: int) -> list[int]:
+    """Per step of `plan` (0..steps-1), the bytes of the arena its live buffers occupy: the
+    union of their [offset, offset + size) ranges, so a buffer written over another (in-place
+    depthwise, S over the consumed input rows) counts once. At most plan.arena_bytes."""
     out = []
-    for i in range(len(steps)):
-        spans = sorted((b.offset, b.offset + b.size) for b in dw.buffers.values() if b.first <= i <= b.last)
+    for i in range(steps):
+        spans = sorted((b.offset, b.offset + b.size) for b in plan.buffers.values() if b.first <= i <= b.last)
         total, end = 0, -1
         for lo, hi in spans:
             if hi > end:
                 total += hi - max(lo, end)
                 end = hi
-        out.append(min(plain[i], total))
+        out.append(total)
     return out
 
 
@@ -617,15 +624,15 @@ def render_schedule(graph: Graph, steps: list[Step], sched: PatchSchedule | None
         lines.append(f"  {sched.describe()}")
         return "\n".join(lines)
     xs, ss = graph.tensors[sched.input].nbytes, graph.tensors[sched.output].nbytes
-    from .planner import peak_live_bytes
-    rest = peak_live_bytes(sched.plan, len(steps) - sched.split)[1:]
+    live = planned_live_bytes(sched.plan, len(steps) - sched.split)   # step 0: the stage
     lines += [f"  {sched.describe()}",
               f"  stage: input {xs:,} B, stage output {ss:,} B "
               + (f"written over consumed input rows (offset {sched.output_in_input:,} in the input)"
                  if sched.output_in_input is not None else "beside the input")
-              + f", one patch's buffers {sched.sub_bytes:,} B",
-              f"  after the stage (layers {sched.split + 1}..{len(steps) - 1}), largest live set: "
-              f"{max(rest, default=0):,} B",
+              + f", one patch's buffers {sched.sub_bytes:,} B; arena in use during the stage "
+              f"{live[0]:,} B",
+              f"  after the stage (layers {sched.split + 1}..{len(steps) - 1}), arena in use at most "
+              f"{max(live[1:], default=0):,} B (live buffers' byte ranges as planned)",
               f"  recomputation: {sched.macs - sched.base_macs:,} extra MACs; predicted instructions "
               f"{sched.instructions:,.0f} vs {sched.base_instructions:,.0f} layer by layer "
               f"(+{sched.overhead * 100:.1f}%)"]
