@@ -447,24 +447,44 @@ def all_schedules(graph: Graph, steps: list[Step], cost: CostModel | None = None
                   plan: bool = True, ram_limit: int | None = None) -> list[PatchSchedule]:
     """Every candidate split with line-buffer row bands (codegen/line_buffer.py, r input rows a
     step, r in RATES), n x n grids (n in SQUARE) and n x 1 row bands (n in GRIDS);
-    with ram_limit, only splits after which the layers' live bytes fit it."""
+    with ram_limit, only splits after which the layers' live bytes fit it and stages whose
+    resident input and output (a lower bound of their stage_peak) fit it. On a terminal, a
+    search longer than 3 s shows its progress on stderr."""
+    import sys
+    import time
     cost = cost or CostModel.load()
     live = _live_after(graph, steps) if ram_limit else []
     out = []
     from .line_buffer import RATES, STRIPS, build_line_buffer
-    for k in candidate_splits(graph, steps):
+    xs = graph.tensors[graph.resolve(graph.inputs[0])].nbytes if graph.inputs else 0
+    splits, t0, shown = candidate_splits(graph, steps), time.monotonic(), False
+    for n_k, k in enumerate(splits):
+        if sys.stderr.isatty() and time.monotonic() - t0 > 3:      # a long search: say where it is
+            print(f"\rsearching patch schedules: split {n_k + 1}/{len(splits)} (layers 0..{k}), "
+                  f"{len(out)} candidates", end="", file=sys.stderr, flush=True)
+            shown = True
         if ram_limit and max(live[k + 1:], default=0) > ram_limit:
             continue
+        # every stage keeps X and S resident (beside each other with column strips): a candidate
+        # whose stage_peak (so lower_bound) cannot fit is not built (choose_schedule drops it anyway)
+        ss = graph.tensors[graph.resolve(steps[k].output)].nbytes
         for r in RATES:               # row bands with cached halos (line buffers), full width
             for strips in STRIPS:     # or in column strips
+                if ram_limit and (xs + ss if strips > 1 else max(xs, ss)) > ram_limit:
+                    continue
                 s = build_line_buffer(graph, steps, k, r, strips, cost, plan)
                 if s is not None:
                     out.append(s)
+        if ram_limit and max(xs, ss) > ram_limit:
+            continue
         for n in GRIDS:
             for cols in ((1, n) if n in SQUARE else (1,)):
                 s = build_schedule(graph, steps, k, n, cols, cost, plan)
                 if s is not None:
                     out.append(s)
+    if shown:
+        print(f"\rsearched patch schedules: {len(splits)} splits, {len(out)} candidates in "
+              f"{time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     return out
 
 

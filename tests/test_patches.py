@@ -219,3 +219,20 @@ def test_line_buffer_steady_state_emitted_as_a_loop(tmp_path, monkeypatch):
     assert _expand_loops(a) == _expand_loops(b)
     calls = [len(re.findall(r"\n\s*mcuf_\w+\(", c)) for c in (a, b)]
     assert calls[0] * 3 < calls[1], calls
+
+
+def test_pruned_search_chooses_what_the_full_search_chose():
+    """all_schedules skips candidates whose resident input and stage output alone exceed the
+    limit (they could never be chosen); the choices are those of the unpruned search (recorded
+    from main before the pruning, QEMU M7 DSP kernels: benchmarks/results_patches_fixtures.md)."""
+    from codegen.patch_schedule import choose_schedule, schedule_label
+    cases = {"mobilenet_v1_a025_128_gray": {43_080: "layers 0..3 in 17 row bands (8 input rows each, halos cached)",
+                                            25_792: "layers 0..7 in 8x8 patches"},
+             "shufflenet_v2_x05_96_rgb": {31_536: "layers 0..1 in 8x8 patches"},
+             "mobilenet_v1_a025_96_rgb": {36_372: "layers 0..3 in 26 row bands (4 input rows each, halos cached)"}}
+    for name, want in cases.items():
+        c = compile_graph(FIXTURE_MODELS / f"{name}.tflite", "dsp")
+        for limit, label in want.items():
+            s = choose_schedule(c.graph, c.steps, limit)
+            assert schedule_label(s) == label, (name, limit)
+            assert s.arena_bytes <= limit
