@@ -129,6 +129,41 @@ def totals(layers: list[Layer]) -> tuple[int, int]:
     return sum(ly.macs for ly in layers), sum(ly.params for ly in layers)
 
 
+# Five stride-2 layers (total stride 32): below 32x32 the later stages would run on 1x1 maps
+# padded from nothing. keras.applications.MobileNet / MobileNetV2 refuse it too: "width and
+# height should be no smaller than 32" (their input_shape docstrings).
+MIN_RESOLUTION = 32
+
+
+def min_arena_bytes(layers: list[Layer]) -> int:
+    """A lower bound of any layer-by-layer arena, in bytes (int8): the largest input + output
+    of one layer, which must be live at the same time."""
+    return max(int(np.prod(ly.inp)) + int(np.prod(ly.out)) for ly in layers)
+
+
+def resolution_problem(family: str, alpha: float, resolution: int, classes: int, most_bytes: int) -> str | None:
+    """Why `fit` should refuse this resolution before any work, in one line naming --resolution
+    and the range that works, or None. Below MIN_RESOLUTION the strides leave no image; above,
+    the smallest arena (min_arena_bytes) must stay within most_bytes (16x the largest RAM of any
+    board, the caller's bound: beyond it no schedule fits anywhere and the tensors exceed what a
+    32-bit target addresses). The largest resolution that keeps it there is found by bisection."""
+    make = FAMILIES[family]
+    if resolution < MIN_RESOLUTION:
+        return (f"--resolution {resolution}: below {MIN_RESOLUTION} the network's five stride-2 layers leave "
+                f"no image (keras.applications refuses it too); give {MIN_RESOLUTION} or more "
+                "(96..224 are the published ones)")
+    need = min_arena_bytes(make(alpha, resolution, classes))
+    if need <= most_bytes:
+        return None
+    lo, hi = MIN_RESOLUTION, resolution          # lo fits (or is the floor), hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if min_arena_bytes(make(alpha, mid, classes)) <= most_bytes else (lo, mid)
+    return (f"--resolution {resolution}: {family} alpha {alpha:g} needs at least {need / 2**20:,.0f} MiB of "
+            f"arena at {resolution}x{resolution} (one layer's input and output), more than {most_bytes // 2**20} "
+            f"MiB (16x the largest RAM of any board); give at most {lo}")
+
+
 def to_tflite(layers: list[Layer], seed: int = 0) -> bytes:
     """A real int8 .tflite of the table: random per-channel-quantized weights, output scales
     that keep activations in range. Right for sizes and instruction counts, not for answers."""

@@ -220,6 +220,21 @@ MCUF_CFLAGS = -std=c99 -ffunction-sections -fdata-sections $(MCUF_INCLUDES) $(ad
     return "".join(parts)
 
 
+# Why architectures=* holds (one '#' comment line: Arduino's properties reader skips them). The
+# _dsp sources use the DSP intrinsics only under __ARM_FEATURE_DSP, plain C on other
+# processors, and #error with the fix on an Arm core without DSP (include/mcuf_dsp.h); the
+# field cannot say "Arm with DSP" (an architecture such as samd holds both M0+ and M4 boards).
+_ARDUINO_ARCH_NOTE = {
+    "reference": "# architectures=*: portable C99 (the reference kernels), for any processor",
+    "dsp": "# architectures=*: C99; the _dsp kernels use the DSP intrinsics where __ARM_FEATURE_DSP is set, "
+           "plain C on other processors, and stop with an #error naming the fix (--kernels reference) "
+           "on an Arm core without DSP (Cortex-M0/M0+/M3)",
+    "mve": "# architectures=*: C99; the _mve and _dsp kernels use Helium and DSP where __ARM_FEATURE_MVE and "
+           "__ARM_FEATURE_DSP are set, plain C on other processors, and stop with an #error naming the fix "
+           "(--kernels reference) on an Arm core without DSP (Cortex-M0/M0+/M3)",
+}
+
+
 def arduino_properties(inv: Inventory, lib_name: str) -> str:
     m = inv.models[0]
     return (f"name={lib_name}\n"
@@ -231,6 +246,7 @@ def arduino_properties(inv: Inventory, lib_name: str) -> str:
             "Bit-exact with TFLite's reference kernels.\n"
             "category=Data Processing\n"
             "url=https://github.com/\n"
+            f"{_ARDUINO_ARCH_NOTE[m['kernels']]}\n"
             "architectures=*\n"
             f"includes={','.join(n + '.h' for n in inv.model_sources)}\n")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CodegenError
 from .build_files import LAYOUTS
-from .cli_main import positive_float, positive_int
+from .cli_main import nonempty_path, positive_float, positive_int
 from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
 
 EPILOG = """\
@@ -175,9 +175,10 @@ PLOT_FORMATS = (".png", ".svg", ".svgz", ".pdf", ".ps", ".eps", ".jpg", ".jpeg",
 
 
 def _check_fit_request(args, families: list[str]) -> None:
-    """What `fit` can refuse before any work: a --plot it could not write at the end, and a
-    grid point whose weights alone would be far beyond any board's flash (alpha 1e9 or 10^8
-    classes: the random weights of its .tflite would exhaust the host's memory)."""
+    """What `fit` can refuse before any work: a --plot it could not write at the end, a grid
+    point whose weights alone would be far beyond any board's flash (alpha 1e9 or 10^8
+    classes: the random weights of its .tflite would exhaust the host's memory), and a
+    resolution the network cannot run (architectures.resolution_problem)."""
     from firmware_tools.boards import list_boards
 
     from .architectures import FAMILIES, totals
@@ -198,6 +199,12 @@ def _check_fit_request(args, families: list[str]) -> None:
                         f"{f} alpha {a:g} at {r}x{r} with {args.classes:,} classes has {params:,} parameters, "
                         f"more than {most // 2**20} MiB of int8 weights (16x the largest flash of any board); "
                         "lower --alpha or --classes")
+    from .architectures import resolution_problem
+    ram = 16 * max(b.ram_bytes for b in list_boards())
+    for problem in (resolution_problem(f, a, r, args.classes, ram)
+                    for r in args.resolution for f in families for a in args.alpha):
+        if problem:
+            raise CodegenError(problem)
 
 
 def _shape(s: str) -> list[int]:
@@ -224,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("emit", help="generate C for a target",
                        description="Generate C sources for MODEL into DIR.")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
-    e.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    e.add_argument("-o", "--output", required=True, type=nonempty_path, metavar="DIR", help="output directory")
     e.add_argument("--board", metavar="NAME",
                    help="a board (`firmware boards` lists them): sets --target to its CPU and "
                         "--ram-limit to its RAM less the reserved stack and the firmware's other data")
@@ -234,7 +241,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="auto (default): the Helium (MVE) kernels on cortex-m55, the DSP-optimized "
                         "kernels where the target has the DSP extension (cortex-m4/m7/m33), the portable reference "
-                        "kernels elsewhere")
+                        "kernels elsewhere; mve on a core without Helium (cortex-m4/m7/m33, host) builds the "
+                        "Helium kernels as plain C (same results, no vectors)")
     e.add_argument("--name", default="model",
                    help="C prefix and file names, a C identifier (default: model -> model_invoke(), model.h)")
     e.add_argument("--layout", default="plain", choices=LAYOUTS,
@@ -280,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
-    v.add_argument("-o", "--output", metavar="DIR", help="keep the generated code here")
+    v.add_argument("-o", "--output", type=nonempty_path, metavar="DIR", help="keep the generated code here")
     v.add_argument("--ram-limit", type=positive_int, metavar="BYTES", help="as for emit (patch-based first stage)")
     _input_shape_option(v)
     v.set_defaults(fn=cmd_verify)

@@ -40,6 +40,16 @@ def positive_float(unit: str = ""):
     return parse
 
 
+def nonempty_path(s: str) -> str:
+    """argparse type for a path the command writes to: refuses the empty string, which
+    pathlib reads as the current folder (`-o ""` from an unset shell variable wrote the
+    generated files beside the user's own). Raises argparse.ArgumentTypeError."""
+    if not s:
+        raise argparse.ArgumentTypeError("empty path (it would mean the current folder): give a folder "
+                                         "name, or . for the current folder")
+    return s
+
+
 def run(parser: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[type[BaseException], ...]) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "fn", None):

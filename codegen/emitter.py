@@ -313,6 +313,13 @@ def _shape4(t) -> list[int]:
     return ([1] * (4 - len(t.shape)) + list(t.shape))[-4:]
 
 
+def _padded_note(x, y) -> str:
+    """The model's own shapes where _shape4 padded them, for the header's shape comment (the
+    comment then says what the SHAPE macros say: "[1, 4]" beside {1, 1, 1, 4} read as a mistake)."""
+    own = [f"{role} is {list(t.shape)}" for role, t in (("input", x), ("output", y)) if len(t.shape) != 4]
+    return f"; the model's {' and '.join(own)}, padded with leading 1s" if own else ""
+
+
 def _c_string(s: str) -> str:
     return '"' + "".join(c if c.isprintable() and c not in '"\\?' else f"\\{ord(c) & 0xFF:03o}"
                          for c in s) + '"'
@@ -324,7 +331,7 @@ def _io_macros(graph: Graph, upper: str, role: str, k: int, t) -> str:
     name = (graph.tensors[edge.outer].name if edge else t.name).replace("*/", "* /")
     name = "".join(c if c.isprintable() else "?" for c in name)   # a comment stays a comment
     lines = [f"/* {role.lower()} {k}: '{name}', "
-             f"shape {list(t.shape)}, int8"
+             f"shape {_shape4(t)}" + (f" (the model's {list(t.shape)})" if len(t.shape) != 4 else "") + ", int8"
              + (f"; {kind} in the source model (its op #{edge.op} converts it: "
                 f"{'QUANTIZE' if role == 'INPUT' or kind == 'uint8' else 'DEQUANTIZE'})" if edge else "")
              + " */",
@@ -390,7 +397,7 @@ extern "C" {{
 #define {upper}_KERNELS_DSP {1 if kernels in ("dsp", "mve") else 0}   /* 1: kernels/optimized (dsp or mve), 0: reference */
 #define {upper}_KERNELS_MVE {1 if kernels == "mve" else 0}   /* 1: the Helium (MVE) set */
 
-/* Input shape {list(x.shape)}, output shape {list(y.shape)} (NHWC). */
+/* Input shape {_shape4(x)}, output shape {_shape4(y)} (NHWC{_padded_note(x, y)}). */
 #define {upper}_INPUT_SHAPE {{{", ".join(str(d) for d in _shape4(x))}}}
 #define {upper}_OUTPUT_SHAPE {{{", ".join(str(d) for d in _shape4(y))}}}
 int8_t *{name}_input(void);

@@ -212,7 +212,8 @@ def render(cands: list[Candidate], board, fitter: Fitter, latency_ms: float | No
     cands = sorted(cands, key=key)
     lim = (f"{board.name}: flash {board.flash_bytes / 1024:,.0f} KB, RAM {board.ram_bytes / 1024:,.0f} KB "
            f"(stack {int(board.manifest.get('stack_bytes', 0)) / 1024:g} KB reserved), "
-           f"{fitter.clock / 1e6:g} MHz, {fitter.kernels} kernels"
+           f"{fitter.clock / 1e6:g} MHz" + (f" ({board.clock_note})" if board.clock_note else "")
+           + f", {fitter.kernels} kernels"
            + (f", latency budget {latency_ms:g} ms" if latency_ms else ""))
     head = (f"{'family':13s} {'alpha':>5s} {'res':>4s} {'MMACs':>7s} {'params':>7s} {'flash KB':>9s} "
             f"{'RAM KB':>7s} {'M instr':>8s} {'ms':>7s} {'top-1':>6s}  fits")

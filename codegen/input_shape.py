@@ -13,8 +13,11 @@ from .graph import Graph
 
 
 def parse_shape(text: str) -> list[int]:
-    """'1,96,96,3' -> [1, 96, 96, 3]; ValueError unless positive integers."""
-    dims = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
+    """'1,96,96,3' -> [1, 96, 96, 3]; ValueError (one line: the expected form) unless positive integers."""
+    try:
+        dims = [int(v) for v in text.replace("x", ",").split(",") if v.strip()]
+    except ValueError:       # 'nan', '96.5': int()'s own message names neither the option nor the form
+        dims = []
     if not dims or any(d <= 0 for d in dims):
         raise ValueError(f"expected positive integers like 1,96,96,3, got {text!r}")
     return dims

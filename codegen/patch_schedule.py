@@ -278,7 +278,7 @@ def build_schedule(graph: Graph, steps: list[Step], split: int, grid: int, cols:
     for j, st in enumerate(steps[:split + 1]):
         rec = KERNELS.get(st.kernel)
         src, dst = res(st.inputs[0]), res(st.output)
-        if (rec is not None and rec.channel_planar and src in size and dst in size
+        if (rec is not None and rec.writes_in_place(st.params) and src in size and dst in size
                 and st.params.get("out_c") == st.params.get("in_c")
                 and src not in alias.values() and when[src][1] == j + 1
                 and all(_area(p.regions[dst]) <= _area(p.regions[src]) for p in patches)):

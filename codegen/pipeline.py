@@ -31,14 +31,18 @@ class Compiled:
 
 def resolve_kernels(target: str, kernels: str = "auto") -> str:
     """The kernel set for `target`: 'auto' gives the target's default. Raises CodegenError for
-    the DSP kernels on a core without the DSP extension (they would not compile there; the
-    host runs them with the intrinsics emulated)."""
+    the DSP kernels, or the Helium set (which falls back to them), on a core without the DSP
+    extension (they would not compile there; the host runs them with the intrinsics emulated).
+    'mve' on a core without Helium is the _mve kernels' plain-C build (include/mcuf_mve.h)."""
     t = get_target(target)
     if kernels == "auto":
         return t.default_kernels
     if kernels == "dsp" and t.cpu is not None and not t.dsp:
         raise CodegenError(f"--kernels dsp needs the DSP extension, which {target} does not have: "
                            "use --kernels reference (or auto)")
+    if kernels == "mve" and t.cpu is not None and not t.dsp:   # its fallback is the DSP set
+        raise CodegenError(f"--kernels mve falls back to the DSP kernels where no Helium one fits, and they "
+                           f"need the DSP extension, which {target} does not have: use --kernels reference (or auto)")
     return kernels
 
 

@@ -189,7 +189,7 @@ def _tree_units(graph, steps, buffers, pairs, overlaps, in_place_depthwise):
     if in_place_depthwise:
         for s, st in enumerate(steps):
             rec = KERNELS.get(st.kernel)
-            if rec is None or not rec.channel_planar or st.params.get("out_c") != st.params.get("in_c"):
+            if rec is None or not rec.writes_in_place(st.params) or st.params.get("out_c") != st.params.get("in_c"):
                 continue                   # in place only at depth multiplier 1
             src, dst = graph.resolve(st.inputs[0]), graph.resolve(st.output)
             bi, bo = buffers[src], buffers[dst]

@@ -45,6 +45,13 @@ class Board:
         return int(self.manifest["clock_hz"])
 
     @property
+    def clock_note(self) -> str:
+        """'' when the board's startup code runs the core at its rated clock; else what
+        `firmware boards` adds: it runs at the reset clock (clock_hz) and the part's max_clock_hz."""
+        top = int(self.manifest.get("max_clock_hz", 0))
+        return f"reset clock, not raised by board.c; max {top / 1e6:g} MHz" if top > self.clock_hz else ""
+
+    @property
     def qemu(self) -> dict | None:
         return self.manifest.get("qemu")
 

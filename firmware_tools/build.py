@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,21 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
+def _check_writable(folder: Path, gen: Path, given: bool) -> None:
+    """Create `folder` and write a probe file in it, so that a read-only place (a generated
+    folder on a read-only mount, a copy without write permission) is refused in one line
+    before the compiler runs, not by the assembler's "can't create ...o" after it.
+    Raises FirmwareBuildError naming the folder and the fix."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        fix = ("give a writable -o OUT" if given else
+               f"build into a writable folder with -o OUT (e.g. -o /tmp/fw), or copy {gen} somewhere writable")
+        raise FirmwareBuildError(f"cannot write the build into {folder} ({e.strerror or e}): {fix}") from None
+
+
 def list_apps() -> list[str]:
     """Names of the firmware apps `firmware build --app` takes (one `apps/NAME.c` with a main())."""
     return sorted(p.stem for p in APPS_DIR.glob("*.c") if p.stem not in
@@ -74,7 +90,7 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
                                  f"{board.target}: re-run `codegen emit --target {board.target}`")
     out = Path(out_dir) if out_dir else gen / f"build-{board.name}"
     obj_dir = out / "obj"
-    obj_dir.mkdir(parents=True, exist_ok=True)
+    _check_writable(obj_dir, gen, given=out_dir is not None)
     cc = _tool(CC)
     model_sources, model_includes = generated_sources(gen)
     sources = [*model_sources, *sorted((BOARDS_DIR / "common").glob("*.c")), board.dir / "board.c",

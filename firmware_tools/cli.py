@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
+
+from codegen.cli_main import nonempty_path, positive_float
 
 from .boards import BoardError, get_board, list_boards
 
@@ -27,7 +28,8 @@ prints the output bytes, the time and the stack high-water mark.
 
 def cmd_boards(args) -> int:
     rows = [(b.name, b.manifest["cpu"], f"{b.flash_bytes // 1024:,} KB", f"{b.ram_bytes // 1024:,} KB",
-             f"{b.clock_hz / 1e6:g} MHz", "QEMU" if b.qemu else "hardware") for b in list_boards()]
+             f"{b.clock_hz / 1e6:g} MHz", ("QEMU" if b.qemu else "hardware") + (f", {b.clock_note}" if b.clock_note else ""))
+            for b in list_boards()]
     if args.json:
         print(json.dumps([b.manifest for b in list_boards()], indent=1))
         return 0
@@ -111,15 +113,7 @@ def cmd_serve(args) -> int:
     return q.proc.returncode
 
 
-def _seconds(s: str) -> float:
-    """--timeout: a finite number of seconds above 0 (nan or 0 would end a run at its first line)."""
-    try:
-        v = float(s)
-    except ValueError:
-        v = math.nan
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {s!r}")
-    return v
+_seconds = positive_float("seconds")   # --timeout: nan or 0 would end a run at its first line
 
 
 def _tcp_port(s: str) -> int:
@@ -167,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     bd = sub.add_parser("build", help="cross-compile generated code into firmware for a board")
     bd.add_argument("--board", required=True, help="see `firmware boards`")
     bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
-    bd.add_argument("-o", "--output", metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
+    bd.add_argument("-o", "--output", type=nonempty_path, metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
     from .build import list_apps
     bd.add_argument("--app", default="bench", choices=list_apps(),
                     help="bench (default): one inference, prints output, time, stack; validate: the HIL "

@@ -95,7 +95,11 @@ class Classifier:
         self.preprocess = Preprocessor(self.input, input_range)
         out = it.get_output_details()[0]
         self.output_index = out["index"]
-        self.classes = int(np.prod(out["shape"]))
+        shape = [int(d) for d in out["shape"]]
+        if not shape or any(d != 1 for d in shape[:-1]):   # [1,8,8,4] is a feature map, not 256 classes
+            raise ModelInputError(f"{model}: output '{out['name']}' has shape {shape}, not a class vector "
+                                  "([1, N] or [1, 1, 1, N] scores); give an image classifier")
+        self.classes = shape[-1]
         self.out_dtype = np.dtype(out["dtype"])
         scale, zp = out.get("quantization", (0.0, 0))
         self.out_scale, self.out_zero = (float(scale), int(zp)) if scale else (1.0, 0)

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-from codegen.cli_main import positive_float, positive_int
+from codegen.cli_main import nonempty_path, positive_float, positive_int
 
 _seconds = positive_float("seconds")   # --timeout: nan would never expire (a hang)
 
@@ -208,13 +208,17 @@ def _fps(fps: float | None) -> str:
 
 def result_line(r, dev=None, clf=None, k=3, saved=None) -> str:
     """One frame: index, file name and true label when known, top-k, speed; with a device,
-    its top-k beside the Pi's, its time per inference and the link's time."""
+    its top-k beside the Pi's, its time per inference and the link's time. clf: the Classifier;
+    the true label is marked ok/MISS only when clf's labels name it."""
     f = r.frame
     who = ""
     if f.name and not f.name.startswith(("synthetic #", "camera #", "#")):
         who = f"{f.name}  "
     if f.truth is not None:
-        who += f"[truth {f.truth}{' ok' if r.top[0].label == f.truth else ' MISS'}]  "
+        # ok/MISS only when the labels name the truth (as the summary's accuracy): without
+        # --labels the classes are "class N" and "square" is no verdict on "class 1"
+        named = clf is not None and f.truth in clf.labels
+        who += f"[truth {f.truth}{(' ok' if r.top[0].label == f.truth else ' MISS') if named else ''}]  "
     if dev is None:
         return (f"#{f.index:<5} {who}{_tops(r.top)}   {_fps(r.fps)} FPS  {r.infer_ms:6.2f} ms"
                 f"  (latency {r.latency_ms:.1f} ms)")
@@ -240,9 +244,30 @@ def save_mismatch(r, dev, clf, k, folder, crop):
     return path
 
 
+class SaveFolderError(RuntimeError):
+    """--save DIR cannot hold the annotated frames (a file in its place, a read-only folder)."""
+
+
+def _check_save_folder(folder: Path) -> None:
+    """--save DIR: created and probed with a temporary file before the model loads, so that a
+    file in its place or a folder it cannot write is refused before any frame is classified
+    (it was refused after the first). Raises SaveFolderError (one line)."""
+    import tempfile
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        why = "is a file, not a folder" if folder.exists() and not folder.is_dir() else \
+            f"cannot be written ({e.strerror or e})"
+        raise SaveFolderError(f"--save {folder}: {why}; give a folder it can write (created if missing)") from None
+
+
 def cmd_classify(args) -> int:
     from .classifier import Classifier
     from .frames import open_source
+    if args.save:
+        _check_save_folder(args.save)
     on_device = bool(args.device or args.place)
     clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device)
     preview = args.preview
@@ -295,7 +320,7 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
             elif tty and dev is None:
                 if r.frame.timestamp - last_draw > 0.1:     # ~10 updates a second
                     last_draw = r.frame.timestamp
-                    print("\r\033[K" + result_line(r), end="", flush=True)
+                    print("\r\033[K" + result_line(r, clf=clf), end="", flush=True)
             else:
                 print(result_line(r, dev, clf, k, saved), flush=True)
             if args.save:
@@ -442,8 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _path(s: str):
+    """--save DIR: a Path; refuses "" (the current folder) as codegen's -o does."""
     from pathlib import Path
-    return Path(s)
+    return Path(nonempty_path(s))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -452,7 +478,8 @@ def main(argv: list[str] | None = None) -> int:
     from .frames import SourceError
     from .hil.link import HilError
     from .preprocess import ModelInputError
-    return run(build_parser(), argv, (HilError, SourceError, ModelLoadError, LabelsError, ModelInputError))
+    return run(build_parser(), argv, (HilError, SourceError, ModelLoadError, LabelsError, ModelInputError,
+                                      SaveFolderError))
 
 
 if __name__ == "__main__":

@@ -328,3 +328,17 @@ def quantize_model_u8(scale: float, zero_point: int) -> bytes:
     y = mb.tensor([1, 256], "uint8", scale, zero_point)
     mb.op("QUANTIZE", [x], [y])
     return mb.build([x], [y])
+
+
+def test_header_shape_comment_says_what_the_shape_macros_say(tmp_path, write_model):
+    # was: "output shape [1, 4] (NHWC)" right above MODEL_OUTPUT_SHAPE {1, 1, 1, 4}
+    from opmodels import fully_connected_model
+    generate(write_model(fully_connected_model(np.random.default_rng(0), batches=1, in_depth=10, out_depth=4,
+                                               per_channel=False)), tmp_path / "gen", "host")
+    h = (tmp_path / "gen" / "model.h").read_text()
+    comment = re.search(r"/\* Input shape (\[[\d, ]+\]), output shape (\[[\d, ]+\]) \(NHWC(.*)\)\. \*/", h)
+    macros = [re.search(rf"#define MODEL_{io}_SHAPE \{{([\d, ]+)\}}", h).group(1) for io in ("INPUT", "OUTPUT")]
+    assert comment and [comment.group(1), comment.group(2)] == [f"[{m}]" for m in macros], h
+    assert macros == ["1, 1, 1, 10", "1, 1, 1, 4"]
+    assert "the model's input is [1, 10] and output is [1, 4], padded with leading 1s" in comment.group(3)
+    assert "/* output 0: 't3', shape [1, 1, 1, 4] (the model's [1, 4]), int8 */\n" in h    # beside MODEL_OUTPUT_0_SHAPE

@@ -99,3 +99,14 @@ def test_board_stack_is_the_linker_scripts():
         m = re.search(r"__stack_size\s*=\s*(\d+)([KM]?)\s*;", (BOARDS_DIR / b.name / "linker.ld").read_text())
         assert m and int(m.group(1)) * units[m.group(2)] == b.manifest["stack_bytes"], b.name
     assert Path(BOARDS_DIR).is_dir()
+
+
+def test_boards_listing_says_which_board_runs_at_its_reset_clock(capsys):
+    # was: "nucleo-u575zi-q ... 4 MHz  hardware", read as the part's speed (fit predicted at 4 MHz
+    # without a word); its board.c leaves the core on the 4 MHz MSIS, the STM32U575 is rated to 160
+    from firmware_tools.cli import main
+    assert main(["boards"]) == 0
+    rows = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()[1:]}
+    assert rows["nucleo-u575zi-q"].endswith("4 MHz  hardware, reset clock, not raised by board.c; max 160 MHz")
+    assert rows["stm32f746g-disco"].endswith("216 MHz  hardware")     # board.c raises it to the max
+    assert rows["qemu-mps2-an500"].endswith("25 MHz  QEMU")

@@ -259,3 +259,29 @@ def test_kernels_and_model_compile_with_clang(target, tmp_path):
         run(["clang", *flags, "-c", s, "-o", tmp_path / (s.stem + ".o")])
     attrs = run(["arm-none-eabi-readelf", "-A", tmp_path / "mcuf_conv_1x1_s8_dsp.o"])
     assert "Tag_CPU_arch: v7E-M" in attrs and "Tag_THUMB_ISA_use" in attrs
+
+
+@pytest.mark.parametrize("target", ["cortex-m7", "cortex-m55", "cortex-m0plus"])
+def test_arduino_architectures_star_is_explained_and_holds(tmp_path, target):
+    """architectures=* with the DSP/Helium kernels inside: true because their sources fall back
+    to plain C off Arm (compiled here with the host's gcc, no emulation define) and stop with an
+    #error naming the fix on an Arm core without DSP; library.properties says so in a comment."""
+    out = tmp_path / "lib"
+    generate(MODEL, out, target, layout="arduino")
+    text = (out / "library.properties").read_text()
+    props = configparser.ConfigParser()
+    props.read_string("[lib]\n" + text)
+    assert props["lib"]["architectures"] == "*"
+    note = [ln for ln in text.splitlines() if ln.startswith("# architectures=*: ")]
+    assert len(note) == 1, text
+    fast = sorted((out / "src").glob("*_dsp.c")) + sorted((out / "src").glob("*_mve.c"))
+    if target == "cortex-m0plus":
+        assert not fast and "portable C99" in note[0]
+        return
+    assert fast and "plain C on other processors" in note[0] and "--kernels reference" in note[0]
+    for s in fast:
+        run(["gcc", "-std=c99", "-O1", "-Wall", "-Wextra", "-Werror", f"-I{out / 'src'}", "-c", s,
+             "-o", tmp_path / "x.o"])
+    r = subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m0plus", "-mthumb", "-std=c99", f"-I{out / 'src'}",
+                        "-c", str(fast[0]), "-o", str(tmp_path / "m0.o")], capture_output=True, text=True)
+    assert r.returncode != 0 and "--kernels reference" in r.stderr

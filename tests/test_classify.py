@@ -162,6 +162,11 @@ def test_errors_name_the_problem(tmp_path, write_model):
                                            out_depth=4, per_channel=False))
     with pytest.raises(ModelInputError, match=r"input has shape \[1, 10\]"):
         Classifier(fc)
+    from opmodels import conv_model        # a feature map [1, 8, 8, 4]: not 256 "classes"
+    conv = write_model(conv_model(np.random.default_rng(0), k=3, stride=1, padding="SAME", dilation=1,
+                                  in_c=3, out_c=4), "conv.tflite")
+    with pytest.raises(ModelInputError, match=r"output '\w+' has shape \[1, 8, 8, 4\], not a class vector"):
+        Classifier(conv)
     with pytest.raises(SourceError, match="unknown source 'webcam'"):
         open_source("webcam")
     (tmp_path / "empty").mkdir()

@@ -81,6 +81,13 @@ def test_positive_number_types_are_one_shared_definition():
         with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number, got {s!r}"):
             positive_float()(s)
     assert positive_float()("2.5") == 2.5 and positive_int("7") == 7
+    # firmware's --timeout too (it had its own _seconds): the shared type, the same message
+    import firmware_tools.cli as fcli
+    timeouts = [a for p in (fcli.build_parser(), rcli.build_parser()) for a in _all_actions(p) if a.dest == "timeout"]
+    assert len(timeouts) >= 4 and {a.type.__name__ for a in timeouts} == {"positive_float"}
+    for a in timeouts:
+        with pytest.raises(argparse.ArgumentTypeError, match="expected a positive number of seconds, got 'nan'"):
+            a.type("nan")
 
 
 def _all_actions(parser):
@@ -91,3 +98,32 @@ def _all_actions(parser):
                 yield from _all_actions(sp)
         else:
             yield a
+
+
+@pytest.mark.parametrize("prog,argv", [
+    ("codegen", ["emit", MODEL, "-o", ""]),
+    ("codegen", ["verify", MODEL, "-o", ""]),
+    ("firmware", ["build", "--board", "qemu-mps2-an500", "GEN", "-o", ""]),
+    ("runtime", ["classify", "--model", MODEL, "--save", ""])])
+def test_an_empty_output_path_is_refused(tmp_path, monkeypatch, capsys, prog, argv):
+    # was: `codegen emit M -o ""` (an unset shell variable) wrote model.c, mcuf/ ... into the
+    # current folder; runtime --save "" saved PNGs there
+    import importlib
+    monkeypatch.chdir(tmp_path)
+    cli = importlib.import_module({"codegen": "codegen.cli", "firmware": "firmware_tools.cli",
+                                   "runtime": "runtime.cli"}[prog])
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(prog) and "empty path" in last and ("-o/--output" in last or "--save" in last), err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("cmd", ["emit", "verify"])
+@pytest.mark.parametrize("shape", ["nan", "1,96.5,96,3", "1,96,96,c"])
+def test_input_shape_names_the_expected_form(tmp_path, capsys, cmd, shape):
+    # was: "argument --input-shape: invalid literal for int() with base 10: 'nan'"
+    argv = [cmd, MODEL, "--input-shape", shape] + (["-o", str(tmp_path / "o")] if cmd == "emit" else [])
+    _refused(capsys, argv, "--input-shape", "like 1,96,96,3", repr(shape))

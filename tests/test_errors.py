@@ -113,7 +113,44 @@ def test_classify_save_at_a_file(tmp_path):
                    "--frames", "2", "--save", f)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert [l for l in r.stderr.splitlines() if l.startswith("runtime: error:")] == \
-        [f"runtime: error: File exists: {f}; check the path"]
+        [f"runtime: error: --save {f}: is a file, not a folder; give a folder it can write (created if missing)"]
+    assert r.stdout == "" and "model " not in r.stderr     # refused before the model loads (was: after frame #0)
+
+
+def test_classify_save_in_a_read_only_place(tmp_path):
+    r = run_module("runtime.cli", "classify", "--model", FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite",
+                   "--source", "synthetic:1", "--frames", "2", "--save", "/sys/mcuforge-frames")  # /sys: even root
+    assert_clean_error(r, "--save /sys/mcuforge-frames: cannot be written", "give a folder it can write")
+    assert r.stdout == ""
+
+
+@pytest.mark.parametrize("built_before", [False, True])
+def test_firmware_build_in_a_read_only_generated_folder(tmp_path, built_before):
+    # was: two raw assembler lines ("Assembler messages:", "can't create .../obj/gen__model.o:
+    # Read-only file system") when build-BOARD/obj already existed; now one line with the fix
+    import os
+    import shutil
+    gen = tmp_path / "gen"
+    assert run_codegen("emit", SMALL, "--target", "cortex-m7", "-o", gen).returncode == 0
+    if built_before:
+        (gen / "build-qemu-mps2-an500" / "obj").mkdir(parents=True)
+    cmd = [sys.executable, "-m", "firmware_tools.cli", "build", "--board", "qemu-mps2-an500", str(gen)]
+    if os.geteuid() == 0:          # root ignores permissions: a read-only bind mount, in its own namespace
+        if not shutil.which("unshare") or subprocess.run(["unshare", "-m", "true"]).returncode != 0:
+            pytest.skip("root without mount namespaces: cannot make a read-only folder")
+        cmd = ["unshare", "-m", "--", "sh", "-c", 'mount --bind -o ro "$1" "$1" && shift && exec "$@"', "sh",
+               str(gen), *cmd]
+    else:
+        for d in [gen, *(p for p in gen.rglob("*") if p.is_dir())]:
+            d.chmod(0o555)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    finally:
+        for d in [gen, *(p for p in gen.rglob("*") if p.is_dir())]:
+            d.chmod(0o755)
+    assert_clean_error(r, f"cannot write the build into {gen / 'build-qemu-mps2-an500'}", "-o OUT",
+                       f"copy {gen} somewhere writable")
+    assert not list(gen.glob("build-*/obj/*.o"))
 
 
 @pytest.mark.parametrize("what", ["missing", "not-an-elf"])

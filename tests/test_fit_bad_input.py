@@ -20,6 +20,10 @@ def fit(*args):
     (["--alpha", "0.25", "--resolution", "96", "--classes", "99999999"], ["99,999,999 classes", "64 MiB"]),
     (["--alpha", "0.25", "--resolution", "96", "--plot", "fit.txt"], ["--plot fit.txt", ".png"]),
     (["--alpha", "0.25", "--resolution", "96", "--plot", "no/such/folder/fit.png"], ["no folder no/such/folder"]),
+    # was: --resolution 3 "fits" (1x1 maps from the second stage on); 100000 a page of errors
+    (["--resolution", "3"], ["--resolution 3", "give 32 or more"]),
+    (["--resolution", "96,31"], ["--resolution 31", "give 32 or more"]),
+    (["--alpha", "0.25", "--resolution", "100000"], ["--resolution 100000", "alpha 0.25", "give at most 3344"]),
 ])
 def test_fit_refuses_in_one_line_before_any_work(args, words):
     r = fit(*args)
@@ -35,3 +39,14 @@ def test_fit_largest_published_mobilenet_still_fits_the_check(tmp_path):
     r = fit("--family", "mobilenet_v2", "--alpha", "1.4", "--resolution", "224", "--plot", tmp_path / "f.png")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "f.png").stat().st_size > 0
+
+
+def test_the_largest_resolution_fit_names_is_the_largest_it_takes():
+    from codegen.architectures import resolution_problem
+    most = 64 << 20
+    for family, alpha in (("mobilenet_v1", 0.25), ("mobilenet_v2", 1.4)):
+        top = int(resolution_problem(family, alpha, 100000, 1000, most).rsplit(" ", 1)[1])
+        assert 224 < top < 100000
+        assert resolution_problem(family, alpha, top, 1000, most) is None
+        assert f"give at most {top}" in resolution_problem(family, alpha, top + 1, 1000, most)
+    assert resolution_problem("mobilenet_v1", 0.25, 32, 1000, most) is None

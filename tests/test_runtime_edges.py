@@ -162,3 +162,17 @@ def test_the_pipeline_timeline_records_every_stage_of_every_frame_in_causal_orde
     assert all(marks["inference.invoke_done"][i][1] >= marks["inference.set_done"][i][1] for i in range(20))
     # and without a timeline nothing is recorded (the default costs one test per stage)
     assert Pipeline(SyntheticSource(count=1), Classifier(RGB96, LABELS_FILE, threads=1)).tl is None
+
+
+def test_without_labels_the_truth_is_shown_but_not_judged():
+    # "class 1" is no verdict on "square": ok/MISS only when the labels name the truth
+    p = runtime("classify", "--model", RGB96, "--source", "synthetic", "--frames", "4", "--threads", "1")
+    assert p.returncode == 0, p.stderr
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("#")]
+    assert len(lines) == 4
+    for line in lines:
+        verdict = line.split("[truth ")[1].split("]")[0]
+        assert verdict in ("circle", "square", "triangle", "line"), line
+    p = runtime("classify", "--model", RGB96, "--labels", LABELS_FILE, "--source", "synthetic", "--frames", "4",
+                "--threads", "1")
+    assert all(ln.split("]")[0].endswith((" ok", " MISS")) for ln in p.stdout.splitlines() if ln.startswith("#"))

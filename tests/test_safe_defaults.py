@@ -66,6 +66,10 @@ def test_name_must_be_a_c_identifier(name, tmp_path):
 def test_dsp_kernels_never_reach_a_core_without_dsp(tmp_path):
     one_line_error(cli("codegen.cli", "emit", "--target", "cortex-m0plus", "--kernels", "dsp", MODEL, "-o", tmp_path),
                    "DSP extension", "--kernels reference")
+    # nor through --kernels mve, whose fallback is the DSP set (was: _dsp sources copied for an M0+)
+    one_line_error(cli("codegen.cli", "emit", "--target", "cortex-m0plus", "--kernels", "mve", MODEL, "-o",
+                       tmp_path / "mve"), "--kernels mve", "DSP extension", "--kernels reference")
+    assert not (tmp_path / "mve").exists()
     generate(MODEL, tmp_path / "m0", "cortex-m0plus")
     assert not list((tmp_path / "m0" / "mcuf" / "src").glob("*_dsp.c"))
     # and the header refuses to build them for such a core

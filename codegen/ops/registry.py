@@ -38,13 +38,20 @@ class KernelRecord:
     output (see codegen/planner.py); channel_planar: it reads channel c of its input (and
     nothing else of it) before writing channel c of its output, and writes only channel c's
     bytes, so at depth multiplier 1 its output may overwrite its input in place (TinyEngine's
-    in-place depthwise)."""
+    in-place depthwise); in_place: params -> whether, for that layer, the kernel reads every
+    input byte it needs before it writes over it when its output starts at its input's address
+    (the same use as channel_planar, for kernels that are safe only on some shapes)."""
     name: str
     scratch: Callable[[dict], int] | None = None
     weight_layout: str = ""
     pixel_ordered: bool = False
     family: str = ""
     channel_planar: bool = False
+    in_place: Callable[[dict], bool] | None = None
+
+    def writes_in_place(self, params: dict) -> bool:
+        """channel_planar, or in_place(params): the planner may alias output and input."""
+        return self.channel_planar or (self.in_place is not None and bool(self.in_place(params)))
 
     def scratch_bytes(self, params: dict) -> int:
         return 0 if self.scratch is None else int(self.scratch(params))
@@ -55,9 +62,10 @@ KERNELS: dict[str, KernelRecord] = {}
 
 def register_kernel(name: str, *, scratch: Callable[[dict], int] | None = None, weight_layout: str = "",
                     pixel_ordered: bool = False, fast_twin: bool = False, family: str = "",
-                    channel_planar: bool = False) -> KernelRecord:
+                    channel_planar: bool = False,
+                    in_place: Callable[[dict], bool] | None = None) -> KernelRecord:
     """Declare a C kernel; fast_twin: a `<name>_fast` copy exists with the same contract."""
-    rec = KernelRecord(name, scratch, weight_layout, pixel_ordered, family, channel_planar)
+    rec = KernelRecord(name, scratch, weight_layout, pixel_ordered, family, channel_planar, in_place)
     for n in (name, name + "_fast") if fast_twin else (name,):
         if n in KERNELS:
             raise ValueError(f"kernel {n} registered twice")

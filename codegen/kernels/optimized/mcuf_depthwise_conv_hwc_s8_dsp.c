@@ -14,6 +14,8 @@
  * filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)], C4 = ceil(C / 4) * 4 (each group's
  * taps consecutive);
  * bias_folded: [C4] (zero beyond C). Same results as mcuf_depthwise_conv_s8, byte for byte. */
+#include <string.h>
+
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
@@ -80,14 +82,11 @@ static void pixel(const mcuf_conv_params *p, const int8_t *input, int iy0, int i
         const int32_t acc[4] = {a0, a1, a2, a3};
         for (int i = 0; i < lanes; ++i) {
             const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, c + i);
-            out[c + i] = mcuf_out(o, acc[i], &q);
+            out[c + i] = mcuf_out_x2(o, acc[i], &q);
         }
     }
 }
 
-/* The widest channel count whose border pixels take the 3x3 path (its zero-point row is on
- * the stack); wider layers' borders go through pixel(). */
-#define MCUF_DW3_BORDER_MAX_C 256
 
 /* One pixel of a 3x3, undilated depthwise: the nine taps of each whole group of four
  * channels unrolled (72 instructions for 36 MACs, no bounds checks, no loop counters).
@@ -114,13 +113,13 @@ static void pixel_3x3(const mcuf_conv_params *p, const int8_t *const tap[9], con
         MAC4(mcuf_read32(tap[7] + c), w + 14);
         MAC4(mcuf_read32(tap[8] + c), w + 16);
         mcuf_requant q0 = mcuf_requant_at(o, multiplier, shift, c);
-        out[c] = mcuf_out(o, a0, &q0);
+        out[c] = mcuf_out_x2(o, a0, &q0);
         q0 = mcuf_requant_at(o, multiplier, shift, c + 1);
-        out[c + 1] = mcuf_out(o, a1, &q0);
+        out[c + 1] = mcuf_out_x2(o, a1, &q0);
         q0 = mcuf_requant_at(o, multiplier, shift, c + 2);
-        out[c + 2] = mcuf_out(o, a2, &q0);
+        out[c + 2] = mcuf_out_x2(o, a2, &q0);
         q0 = mcuf_requant_at(o, multiplier, shift, c + 3);
-        out[c + 3] = mcuf_out(o, a3, &q0);
+        out[c + 3] = mcuf_out_x2(o, a3, &q0);
     }
     if (C4 < C) {
         pixel(p, input, iy0, ix0, inside, C4, filter, bias_folded, multiplier, shift, out, fast);
@@ -186,10 +185,6 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
         DW3_TAP(0) DW3_TAP(1) DW3_TAP(2) DW3_TAP(3) DW3_TAP(4) DW3_TAP(5) DW3_TAP(6) DW3_TAP(7)
         DW3_TAP(8)
         "str r2, [r0, #24]\n\t"
-        "lsl r4, r4, #1\n\t"
-        "lsl r5, r5, #1\n\t"
-        "lsl r6, r6, #1\n\t"
-        "lsl r7, r7, #1\n\t"
         "ldr r12, [r0, #4]\n\t"
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
         "str r12, [r0, #4]\n\t"
@@ -213,18 +208,427 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
         "bne 1b\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
+
+/* Two output pixels A and B of one row (any stride, inside or on the border) through the
+ * unrolled 3x3 path at once: each tap's weights (one LDRD) serve both, and the output
+ * constants of a group are loaded once for both. Per group of four channels: the biases
+ * (two LDM), nine taps of LDRD weights then for A and B each LDR tap address, LDR input
+ * word, 2 SXTB16, 4 SMLAxy (153 instructions for 72 MACs), then the fast output stage on
+ * the eight (doubled) accumulators and eight byte stores.
+ * The job (below) is copied onto the stack, so the loop reads it SP-relative and every
+ * other register serves the arithmetic. tab[t] (A) and tab[9 + t] (B): each tap's address
+ * at channel 0, or the zero-point row's; cur: the group's channel offset, from its initial
+ * value by 4 up to end. At least one group.
+ * Registers: r4-r7 A's accumulators, r8-r11 B's (then outputs), r0 input word, r3 its
+ * even lanes, r12/lr weights (then output-stage temporaries), r1 cur, r2 weights. */
+typedef struct {
+    const int8_t *tab[18];      /* +0: A's nine taps, +36: B's */
+    const int32_t *bias;        /* +72 */
+    const int32_t *multiplier;  /* +76 */
+    const int8_t *shift;        /* +80 */
+    int8_t *out_a;              /* +84 */
+    int8_t *out_b;              /* +88 */
+    intptr_t end;               /* +92 */
+    int32_t round1;             /* +96 */
+    const uint32_t *w;          /* +100: the weights' pointer while r2 serves the output stage */
+    intptr_t cur;               /* +104: cur while r1 does */
+} dw3x2_job;
+
+#define DW3X2_PIX(off, a0, a1, a2, a3)                                               \
+    "ldr r0, [sp, #" #off "]\n\t"                                                    \
+    "ldr r0, [r0, r1]\n\t"                                                           \
+    "sxtb16 r3, r0\n\t"                                                              \
+    "sxtb16 r0, r0, ror #8\n\t"                                                      \
+    "smlabb " a0 ", r3, r12, " a0 "\n\t"                                             \
+    "smlatt " a2 ", r3, r12, " a2 "\n\t"                                             \
+    "smlabb " a1 ", r0, lr, " a1 "\n\t"                                              \
+    "smlatt " a3 ", r0, lr, " a3 "\n\t"
+
+#define DW3X2_TAP(k, kb)                                                             \
+    "ldrd r12, lr, [r2], #8\n\t"                                                     \
+    DW3X2_PIX(k, "r4", "r5", "r6", "r7")                                             \
+    DW3X2_PIX(kb, "r8", "r9", "r10", "r11")
+
+/* channel i of both pixels: round = round1 << b; (SMMLAR(acc, m, round) + (acc >> 31)) >> b,
+ * SSAT #8 ASR #1 (mcuf_out_fast2); r12 multipliers, r1 shifts */
+#define DW3X2_OUT(i, ra, rb)                                                         \
+    "ldr r2, [r12, #" #i "*4]\n\t"                                                   \
+    "ldrsb r3, [r1, #" #i "]\n\t"                                                    \
+    "ldr lr, [sp, #96]\n\t"                                                          \
+    "lsl r0, lr, r3\n\t"                                                             \
+    "smmlar lr, " ra ", r2, r0\n\t"                                                  \
+    "add lr, lr, " ra ", asr #31\n\t"                                                \
+    "asr lr, lr, r3\n\t"                                                             \
+    "ssat " ra ", #8, lr, asr #1\n\t"                                                \
+    "smmlar lr, " rb ", r2, r0\n\t"                                                  \
+    "add lr, lr, " rb ", asr #31\n\t"                                                \
+    "asr lr, lr, r3\n\t"                                                             \
+    "ssat " rb ", #8, lr, asr #1\n\t"
+
+__attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                               __attribute__((unused)) intptr_t cur,
+                                                               __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #108\n\t"
+        "mov r12, sp\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "1:\n\t"
+        "ldr r12, [sp, #72]\n\t"
+        "ldmia r12, {r4, r5, r6, r7}\n\t"
+        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        "str r12, [sp, #72]\n\t"
+        DW3X2_TAP(0, 36) DW3X2_TAP(4, 40) DW3X2_TAP(8, 44) DW3X2_TAP(12, 48) DW3X2_TAP(16, 52)
+        DW3X2_TAP(20, 56) DW3X2_TAP(24, 60) DW3X2_TAP(28, 64) DW3X2_TAP(32, 68)
+        "str r2, [sp, #100]\n\t"
+        "str r1, [sp, #104]\n\t"
+        "ldr r12, [sp, #76]\n\t"
+        "ldr r1, [sp, #80]\n\t"
+        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
+        DW3X2_OUT(3, "r7", "r11")
+        "add r12, r12, #16\n\t"
+        "str r12, [sp, #76]\n\t"
+        "add r1, r1, #4\n\t"
+        "str r1, [sp, #80]\n\t"
+        "ldr r12, [sp, #84]\n\t"
+        "ldr lr, [sp, #88]\n\t"
+        "strb r4, [r12, #0]\n\t"
+        "strb r5, [r12, #1]\n\t"
+        "strb r6, [r12, #2]\n\t"
+        "strb r7, [r12, #3]\n\t"
+        "strb r8, [lr, #0]\n\t"
+        "strb r9, [lr, #1]\n\t"
+        "strb r10, [lr, #2]\n\t"
+        "strb r11, [lr, #3]\n\t"
+        "add r12, r12, #4\n\t"
+        "add lr, lr, #4\n\t"
+        "str r12, [sp, #84]\n\t"
+        "str lr, [sp, #88]\n\t"
+        "ldr r2, [sp, #100]\n\t"
+        "ldr r1, [sp, #104]\n\t"
+        "add r1, r1, #4\n\t"
+        "ldr r12, [sp, #92]\n\t"
+        "cmp r1, r12\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #108\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+#if MCUF_HAS_DSP
+/* Stride 1: A's window is columns 0-2 of a 3x4 block and B's columns 1-3, so each row loads
+ * four input words instead of six and the middle two serve both pixels (129 instructions for
+ * 72 MACs). The same job, tab[4 * ky + j]: column j of the block's row ky (tab[12..17] unused). */
+#define DW3S1_X(off)                                                                 \
+    "ldr r0, [sp, #" #off "]\n\t"                                                    \
+    "ldr r0, [r0, r1]\n\t"                                                           \
+    "sxtb16 r3, r0\n\t"                                                              \
+    "sxtb16 r0, r0, ror #8\n\t"
+
+#define DW3S1_MAC(a0, a1, a2, a3)                                                    \
+    "smlabb " a0 ", r3, r12, " a0 "\n\t"                                             \
+    "smlatt " a2 ", r3, r12, " a2 "\n\t"                                             \
+    "smlabb " a1 ", r0, lr, " a1 "\n\t"                                              \
+    "smlatt " a3 ", r0, lr, " a3 "\n\t"
+
+#define DW3S1_A DW3S1_MAC("r4", "r5", "r6", "r7")
+#define DW3S1_B DW3S1_MAC("r8", "r9", "r10", "r11")
+#define DW3S1_W "ldrd r12, lr, [r2], #8\n\t"
+
+#define DW3S1_ROW(o0, o1, o2, o3)                                                    \
+    DW3S1_W DW3S1_X(o0) DW3S1_A DW3S1_X(o1) DW3S1_B                                  \
+    DW3S1_W DW3S1_A DW3S1_X(o2) DW3S1_B                                              \
+    DW3S1_W DW3S1_A DW3S1_X(o3) DW3S1_B
+
+__attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                                 __attribute__((unused)) intptr_t cur,
+                                                                 __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #108\n\t"
+        "mov r12, sp\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "1:\n\t"
+        "ldr r12, [sp, #72]\n\t"
+        "ldmia r12, {r4, r5, r6, r7}\n\t"
+        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        "str r12, [sp, #72]\n\t"
+        DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44)
+        "str r2, [sp, #100]\n\t"
+        "str r1, [sp, #104]\n\t"
+        "ldr r12, [sp, #76]\n\t"
+        "ldr r1, [sp, #80]\n\t"
+        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
+        DW3X2_OUT(3, "r7", "r11")
+        "add r12, r12, #16\n\t"
+        "str r12, [sp, #76]\n\t"
+        "add r1, r1, #4\n\t"
+        "str r1, [sp, #80]\n\t"
+        "ldr r12, [sp, #84]\n\t"
+        "ldr lr, [sp, #88]\n\t"
+        "strb r4, [r12, #0]\n\t"
+        "strb r5, [r12, #1]\n\t"
+        "strb r6, [r12, #2]\n\t"
+        "strb r7, [r12, #3]\n\t"
+        "strb r8, [lr, #0]\n\t"
+        "strb r9, [lr, #1]\n\t"
+        "strb r10, [lr, #2]\n\t"
+        "strb r11, [lr, #3]\n\t"
+        "add r12, r12, #4\n\t"
+        "add lr, lr, #4\n\t"
+        "str r12, [sp, #84]\n\t"
+        "str lr, [sp, #88]\n\t"
+        "ldr r2, [sp, #100]\n\t"
+        "ldr r1, [sp, #104]\n\t"
+        "add r1, r1, #4\n\t"
+        "ldr r12, [sp, #92]\n\t"
+        "cmp r1, r12\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #108\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* the 3x4 block of tap addresses (channel 0) from (iy0, ix0), row by row; padding taps get zp */
+MCUF_INLINE void taps3x4(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
+                         const int8_t *zp, const int8_t **tab)
+{
+    const int C = p->in_c;
+    const int32_t row = (int32_t)p->in_w * C;
+    if (inside) {
+        const int8_t *r = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
+        for (int ky = 0; ky < 3; ++ky, r += row, tab += 4) {
+            tab[0] = r;
+            tab[1] = r + C;
+            tab[2] = r + 2 * C;
+            tab[3] = r + 3 * C;
+        }
+        return;
+    }
+    for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        for (int kx = 0; kx < 4; ++kx) {
+            const int ix = ix0 + kx;
+            *tab++ = row_ok && ix >= 0 && ix < p->in_w ? input + (int32_t)iy * row + (int32_t)ix * C : zp;
+        }
+    }
+}
+
+/* The same two-pixel loop for a K x K kernel (K = 5, 7: MobileNet V3's 5x5), written once
+ * with the assembler's .irp over the taps. The job's scalar fields come first (so their
+ * offsets do not depend on K), then A's K*K tap addresses and B's; it is copied onto the
+ * stack four words at a time. */
+#define DWX2_JOB(K)                                                                  \
+    typedef struct {                                                                 \
+        const int32_t *bias;        /* +0 */                                         \
+        const int32_t *multiplier;  /* +4 */                                         \
+        const int8_t *shift;        /* +8 */                                         \
+        int8_t *out_a;              /* +12 */                                        \
+        int8_t *out_b;              /* +16 */                                        \
+        intptr_t end;               /* +20 */                                        \
+        int32_t round1;             /* +24 */                                        \
+        const uint32_t *w;          /* +28 */                                        \
+        intptr_t cur;               /* +32 */                                        \
+        int32_t unused;             /* +36 */                                        \
+        const int8_t *tab[2 * (K) * (K)]; /* +40: A's taps, then B's */              \
+    } dwx2_job##K;
+
+#define DWX2_OUT(i, ra, rb)                                                          \
+    "ldr r2, [r12, #" #i "*4]\n\t"                                                   \
+    "ldrsb r3, [r1, #" #i "]\n\t"                                                    \
+    "ldr lr, [sp, #24]\n\t"                                                          \
+    "lsl r0, lr, r3\n\t"                                                             \
+    "smmlar lr, " ra ", r2, r0\n\t"                                                  \
+    "add lr, lr, " ra ", asr #31\n\t"                                                \
+    "asr lr, lr, r3\n\t"                                                             \
+    "ssat " ra ", #8, lr, asr #1\n\t"                                                \
+    "smmlar lr, " rb ", r2, r0\n\t"                                                  \
+    "add lr, lr, " rb ", asr #31\n\t"                                                \
+    "asr lr, lr, r3\n\t"                                                             \
+    "ssat " rb ", #8, lr, asr #1\n\t"
+
+/* KK: K * K as a literal; TAPS: "0, 1, ..., KK - 1"; NW: the job's words, 10 + 2 * KK */
+#define DWX2_FN(K, KK, NW, TAPS)                                                     \
+    __attribute__((naked, noinline)) static void dwx2_groups_fast_##K(               \
+        __attribute__((unused)) const dwx2_job##K *job, __attribute__((unused)) intptr_t cur, \
+        __attribute__((unused)) const uint32_t *w)                                   \
+    {                                                                                \
+        __asm__ volatile(                                                            \
+            "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                        \
+            "sub sp, sp, #(" #NW "*4)\n\t"                                           \
+            "mov r12, sp\n\t"                                                        \
+            ".rept (" #NW "/4)\n\t"                                                  \
+            "ldmia r0!, {r3, r4, r5, r6}\n\t"                                        \
+            "stmia r12!, {r3, r4, r5, r6}\n\t"                                       \
+            ".endr\n\t"                                                              \
+            "1:\n\t"                                                                 \
+            "ldr r12, [sp, #0]\n\t"                                                  \
+            "ldmia r12, {r4, r5, r6, r7}\n\t"                                        \
+            "ldmia r12!, {r8, r9, r10, r11}\n\t"                                     \
+            "str r12, [sp, #0]\n\t"                                                  \
+            ".irp tap, " TAPS "\n\t"                                                 \
+            "ldrd r12, lr, [r2], #8\n\t"                                             \
+            "ldr r0, [sp, #(40+4*\\tap)]\n\t"                                        \
+            "ldr r0, [r0, r1]\n\t"                                                   \
+            "sxtb16 r3, r0\n\t"                                                      \
+            "sxtb16 r0, r0, ror #8\n\t"                                              \
+            "smlabb r4, r3, r12, r4\n\t"                                             \
+            "smlatt r6, r3, r12, r6\n\t"                                             \
+            "smlabb r5, r0, lr, r5\n\t"                                              \
+            "smlatt r7, r0, lr, r7\n\t"                                              \
+            "ldr r0, [sp, #(40+4*" #KK "+4*\\tap)]\n\t"                              \
+            "ldr r0, [r0, r1]\n\t"                                                   \
+            "sxtb16 r3, r0\n\t"                                                      \
+            "sxtb16 r0, r0, ror #8\n\t"                                              \
+            "smlabb r8, r3, r12, r8\n\t"                                             \
+            "smlatt r10, r3, r12, r10\n\t"                                           \
+            "smlabb r9, r0, lr, r9\n\t"                                              \
+            "smlatt r11, r0, lr, r11\n\t"                                            \
+            ".endr\n\t"                                                              \
+            "str r2, [sp, #28]\n\t"                                                  \
+            "str r1, [sp, #32]\n\t"                                                  \
+            "ldr r12, [sp, #4]\n\t"                                                  \
+            "ldr r1, [sp, #8]\n\t"                                                   \
+            DWX2_OUT(0, "r4", "r8") DWX2_OUT(1, "r5", "r9") DWX2_OUT(2, "r6", "r10")  \
+            DWX2_OUT(3, "r7", "r11")                                                 \
+            "add r12, r12, #16\n\t"                                                  \
+            "str r12, [sp, #4]\n\t"                                                  \
+            "add r1, r1, #4\n\t"                                                     \
+            "str r1, [sp, #8]\n\t"                                                   \
+            "ldr r12, [sp, #12]\n\t"                                                 \
+            "ldr lr, [sp, #16]\n\t"                                                  \
+            "strb r4, [r12, #0]\n\t"                                                 \
+            "strb r5, [r12, #1]\n\t"                                                 \
+            "strb r6, [r12, #2]\n\t"                                                 \
+            "strb r7, [r12, #3]\n\t"                                                 \
+            "strb r8, [lr, #0]\n\t"                                                  \
+            "strb r9, [lr, #1]\n\t"                                                  \
+            "strb r10, [lr, #2]\n\t"                                                 \
+            "strb r11, [lr, #3]\n\t"                                                 \
+            "add r12, r12, #4\n\t"                                                   \
+            "add lr, lr, #4\n\t"                                                     \
+            "str r12, [sp, #12]\n\t"                                                 \
+            "str lr, [sp, #16]\n\t"                                                  \
+            "ldr r2, [sp, #28]\n\t"                                                  \
+            "ldr r1, [sp, #32]\n\t"                                                  \
+            "add r1, r1, #4\n\t"                                                     \
+            "ldr r12, [sp, #20]\n\t"                                                 \
+            "cmp r1, r12\n\t"                                                        \
+            "bne 1b\n\t"                                                             \
+            "add sp, sp, #(" #NW "*4)\n\t"                                           \
+            "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");                       \
+    }
+
+DWX2_JOB(5)
+DWX2_JOB(7)
+DWX2_FN(5, 25, 60, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24")
+DWX2_FN(7, 49, 108, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,"
+                    "31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,48")
+
+/* the K*K tap addresses (channel 0) of the undilated window at (iy0, ix0); padding taps get zp */
+MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, int iy0, int ix0,
+                        const int8_t *zp, const int8_t **tab)
+{
+    const int C = p->in_c;
+    const int32_t row = (int32_t)p->in_w * C;
+    for (int ky = 0; ky < K; ++ky) {
+        const int iy = iy0 + ky;
+        const int row_ok = iy >= 0 && iy < p->in_h;
+        for (int kx = 0; kx < K; ++kx) {
+            const int ix = ix0 + kx;
+            *tab++ = row_ok && ix >= 0 && ix < p->in_w ? input + (int32_t)iy * row + (int32_t)ix * C : zp;
+        }
+    }
+}
+
+/* Pixels (oy, ox) and (oy, ox + 1) of a K x K (K = 5, 7) undilated layer with C >= 4, C <= the
+ * zero-point row's length (two = 0: pixel (oy, ox) twice, its bytes stored twice); the channel
+ * tail (C % 4) through pixel(). */
+__attribute__((noinline)) static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
+                   const int16_t *filter, const int32_t *bias_folded, const int32_t *multiplier,
+                   const int8_t *shift, int8_t *out, const int8_t *zp)
+{
+    const int C = p->in_c, K = p->k_w;
+    const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int ix1 = ix0 + two * p->stride_w;
+    int8_t *const out_b = out + two * C;
+    const uint32_t *w = (const uint32_t *)(const void *)filter;
+    if (K == 5) {
+        dwx2_job5 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
+                         w, 0, 0, {0}};
+        taps_k(p, input, 5, iy0, ix0, zp, job.tab);
+        taps_k(p, input, 5, iy0, ix1, zp, job.tab + 25);
+        dwx2_groups_fast_5(&job, 0, w);
+    } else {
+        dwx2_job7 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
+                         w, 0, 0, {0}};
+        taps_k(p, input, 7, iy0, ix0, zp, job.tab);
+        taps_k(p, input, 7, iy0, ix1, zp, job.tab + 49);
+        dwx2_groups_fast_7(&job, 0, w);
+    }
+    if (C & 3) {
+        const int rows_in = iy0 >= 0 && iy0 + K - 1 < p->in_h;
+        pixel(p, input, iy0, ix0, rows_in && ix0 >= 0 && ix0 + K - 1 < p->in_w, C & ~3, filter, bias_folded,
+              multiplier, shift, out, 1);
+        if (two) {
+            pixel(p, input, iy0, ix1, rows_in && ix1 >= 0 && ix1 + K - 1 < p->in_w, C & ~3, filter,
+                  bias_folded, multiplier, shift, out_b, 1);
+        }
+    }
+}
+#endif
+
+#if MCUF_HAS_DSP
+/* the nine tap addresses (channel 0) of the 3x3 window at (iy0, ix0); padding taps get zp */
+MCUF_INLINE void taps3(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
+                       const intptr_t offs[9], const int8_t *zp, const int8_t **tab)
+{
+    const int C = p->in_c;
+    const int32_t row = (int32_t)p->in_w * C;
+    if (inside) {
+        const int8_t *base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
+        for (int t = 0; t < 9; ++t) {
+            tab[t] = base + offs[t];
+        }
+        return;
+    }
+    for (int ky = 0; ky < 3; ++ky) {
+        const int iy = iy0 + ky;
+        for (int kx = 0; kx < 3; ++kx) {
+            const int ix = ix0 + kx;
+            tab[3 * ky + kx] = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
+                                   ? input + (int32_t)iy * row + (int32_t)ix * C
+                                   : zp;
+        }
+    }
+}
 #endif
 
 MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
                                                      const int16_t *filter, const int32_t *bias_folded,
                                                      const int32_t *multiplier, const int8_t *shift,
-                                                     int8_t *output, const int fast)
+                                                     int8_t *output, int16_t *scratch, const int fast)
 {
     const int C = p->in_c, kh = p->k_h, kw = p->k_w, sw = p->stride_w;
     const int k3 = kh == 3 && kw == 3 && p->dil_h == 1 && p->dil_w == 1;
-    const int border3 = k3 && C <= MCUF_DW3_BORDER_MAX_C;
+    const int border3 = k3;   /* border pixels too: padding taps read the zero-point row */
+    /* K x K (5, 7), undilated: the two-pixel assembly everywhere (fast output stage) */
+    const int kpair = MCUF_HAS_DSP && fast && kh == kw && (kh == 5 || kh == 7) && p->dil_h == 1 &&
+                      p->dil_w == 1 && C >= 4;
     const int32_t row = (int32_t)p->in_w * C;
-    uint32_t zp_row[MCUF_DW3_BORDER_MAX_C / 4];
+    const int8_t *const zp_row = (const int8_t *)(void *)scratch;   /* C4 input zero points */
 #if MCUF_HAS_DSP
     const uint32_t *filter_w = (const uint32_t *)(const void *)filter;
     intptr_t offs[9];   /* an inside pixel's taps: byte offsets from its window's top-left */
@@ -232,19 +636,64 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         offs[t] = (intptr_t)(t / 3) * row + (intptr_t)(t % 3) * C;
     }
 #endif
-    if (border3) {
-        const uint32_t zp4 = (uint8_t)(-p->input_offset) * 0x01010101u;
-        for (int i = 0; i < (C + 3) / 4; ++i) {
-            zp_row[i] = zp4;
-        }
+    if (border3 || kpair) {
+        memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
     }
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         const int rows_in = iy0 >= 0 && iy0 + (kh - 1) * p->dil_h < p->in_h;
         int8_t *out = output + (int32_t)oy * p->out_w * C;
         for (int ox = 0; ox < p->out_w; ++ox, out += C) {
+#if MCUF_HAS_DSP
+            if (kpair) {   /* a row's odd last pixel: a pair of it with itself (same bytes twice) */
+                const int two = ox + 1 < p->out_w;
+                pair_k(p, input, oy, ox, two, filter, bias_folded, multiplier, shift, out,
+                       zp_row);
+                ox += two;
+                out += two * C;
+                continue;
+            }
+#endif
             const int ix0 = ox * sw - p->pad_left;
             const int inside = rows_in && ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < p->in_w;
+#if MCUF_HAS_DSP
+            if (fast && k3 && C >= 4 && ox + 1 < p->out_w) {   /* two pixels at once */
+                const int ix1 = ix0 + sw;
+                const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
+                if ((inside || border3) && (inside1 || border3)) {
+                    dw3x2_job job;
+                    if (sw == 1) {
+                        taps3x4(p, input, iy0, ix0, inside && inside1, zp_row,
+                                job.tab);
+                    } else {
+                        taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab);
+                        taps3(p, input, iy0, ix1, inside1, offs, zp_row,
+                              job.tab + 9);
+                    }
+                    job.bias = bias_folded;
+                    job.multiplier = multiplier;
+                    job.shift = shift;
+                    job.out_a = out;
+                    job.out_b = out + C;
+                    job.end = C & ~3;
+                    job.round1 = 2 * p->output_offset + 1;
+                    if (sw == 1) {
+                        dw3x2s1_groups_fast(&job, 0, filter_w);
+                    } else {
+                        dw3x2_groups_fast(&job, 0, filter_w);
+                    }
+                    if (C & 3) {
+                        pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
+                              out, fast);
+                        pixel(p, input, iy0, ix1, inside1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out + C, fast);
+                    }
+                    ++ox;
+                    out += C;
+                    continue;
+                }
+            }
+#endif
             if (inside ? k3 : border3) {
                 const int8_t *tap[9];
                 const int asm_path = MCUF_HAS_DSP && fast && C >= 4;
@@ -254,7 +703,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                         const int ix = ix0 + kx;
                         tap[3 * ky + kx] = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w
                                                ? input + (int32_t)iy * row + (int32_t)ix * C
-                                               : (const int8_t *)(const void *)zp_row;
+                                               : zp_row;
                     }
                 }
 #if MCUF_HAS_DSP
@@ -284,14 +733,16 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
  * and the general one (a model links only what it calls). */
 void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                          const int16_t *filter, const int32_t *bias_folded,
-                                         const int32_t *multiplier, const int8_t *shift, int8_t *output)
+                                         const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                         int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, 1);
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
 }
 
 void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int16_t *filter, const int32_t *bias_folded,
-                                    const int32_t *multiplier, const int8_t *shift, int8_t *output)
+                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                    int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, 0);
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
 }

@@ -1,0 +1,105 @@
+"""The DSP depthwise kernels over a shape sweep on QEMU's Cortex-M7, M4 and M33: every single-op
+model of DW_DSP_SWEEP built into one firmware image per core (tests/mve_sweep.py), every output
+byte of two inputs equal to TFLite's reference kernels. The host build of the same models is
+checked in tests/test_single_ops.py (test_depthwise_dsp_sweep); only the device build runs the
+assembly (the two-pixel 3x3 and K x K paths of mcuf_depthwise_conv_hwc_s8_dsp)."""
+import zlib
+
+import numpy as np
+import pytest
+
+import opmodels
+from mve_sweep import run_on_m55, sweep_input
+from runtime.interpreter import ReferenceModel
+
+DW_DSP_SWEEP = [
+    # k, stride, padding, in_c, mult, h, w, act: the HWC kernel's two-pixel assembly (3x3 at
+    # >= 16 channels on small planes or stride 2; every 5x5 and 7x7 at >= 4 channels), with
+    # channel tails, borders, both paddings, odd plane widths and a zero-point row wider than
+    # 256 channels; depth multipliers and 1- and 3-channel inputs on the kernels that take them
+    (3, 1, "SAME", 16, 1, 6, 6, "RELU6"), (3, 2, "SAME", 19, 1, 9, 8, "NONE"),
+    (3, 1, "SAME", 36, 1, 8, 8, "RELU"), (3, 2, "VALID", 20, 1, 10, 9, "NONE"),
+    (3, 1, "SAME", 300, 1, 3, 3, "NONE"), (3, 2, "SAME", 16, 1, 2, 3, "RELU6"),
+    (3, 1, "SAME", 20, 1, 7, 9, "NONE"), (3, 1, "VALID", 18, 1, 8, 10, "NONE"),
+    (3, 1, "SAME", 64, 1, 6, 6, "NONE"), (3, 1, "SAME", 17, 1, 5, 8, "NONE"),
+    (3, 2, "SAME", 10, 1, 9, 9, "NONE"), (3, 2, "SAME", 8, 1, 8, 8, "NONE"),
+    (5, 1, "SAME", 8, 1, 7, 7, "RELU6"), (5, 2, "SAME", 13, 1, 9, 9, "NONE"),
+    (5, 1, "VALID", 4, 1, 6, 7, "NONE"), (5, 2, "SAME", 24, 1, 5, 5, "RELU"),
+    (5, 1, "SAME", 3, 1, 6, 6, "NONE"), (5, 1, "SAME", 40, 1, 3, 3, "NONE"),
+    (7, 1, "SAME", 8, 1, 9, 9, "NONE"), (7, 2, "SAME", 6, 1, 11, 10, "RELU6"),
+    (7, 1, "VALID", 5, 1, 8, 8, "NONE"), (7, 2, "SAME", 12, 1, 4, 4, "NONE"),
+    (3, 1, "SAME", 1, 8, 7, 7, "NONE"), (3, 2, "SAME", 3, 4, 9, 9, "RELU6"),
+    (3, 1, "SAME", 4, 2, 6, 5, "NONE"), (5, 2, "SAME", 2, 2, 9, 9, "RELU"),
+    (5, 1, "SAME", 1, 4, 6, 6, "NONE"), (7, 1, "SAME", 3, 8, 8, 8, "NONE")]
+
+BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
+
+
+def sweep_model(case) -> bytes:
+    k, stride, padding, in_c, mult, h, w, act = case
+    rng = np.random.default_rng(zlib.crc32(repr(("dw-sweep", case)).encode()))
+    return opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=1, in_c=in_c,
+                                    mult=mult, h=h, w=w, act=act, scale_span=(1e-4, 1e-1))
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
+    models = []
+    for i, case in enumerate(DW_DSP_SWEEP):
+        path = tmp_path / f"case{i}.tflite"
+        path.write_bytes(sweep_model(case))
+        models.append(path)
+    mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
+    kernels = [m["layers"][0]["kernel"] for m in mans]
+    assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
+    for case, kernel in zip(DW_DSP_SWEEP, kernels):
+        if case[4] == 1 and case[0] > 3 and case[3] >= 4:   # the K x K two-pixel assembly
+            want = "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * (case[7] == "NONE")   # (clamps in C)
+            assert kernel == want, (case, kernel)
+    assert sum(k == "mcuf_depthwise_conv_hwc_s8_dsp_fast" for k in kernels) >= 12, kernels
+    bad = []
+    for case, model, man, got_runs in zip(DW_DSP_SWEEP, models, mans, outs):
+        ref = ReferenceModel(model)
+        for r, got in enumerate(got_runs):
+            want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1).tolist()
+            if got != want:
+                bad.append((case, r, sum(a != b for a, b in zip(got, want)), len(want)))
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("board", BOARDS[:2])
+@pytest.mark.parametrize("which", ["v2", "chain"])
+def test_hwc_depthwise_in_place_on_qemu_equals_tflite(board, which, tmp_path):
+    """The HWC kernel's stride-2 layers over an input larger than DW3_HWC_MAX_INPUT run in
+    place under --ram-limit (the planner's in-place plan, output at the input's address): the
+    device's output equals TFLite's. MobileNet V2's 48x48x48 layer (no padding; its arena peak:
+    138,288 B layer by layer, 110,640 B with it in place), and a chain with a 65x65x18 input (top
+    and left padding 1, a channel tail)."""
+    from conftest import FIXTURE_MODELS
+    from codegen.pipeline import compile_graph, generate
+    from codegen.planner import plan_memory
+    from codegen.verify import deterministic_input
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.qemu import parse_bench, run_qemu
+    if which == "v2":
+        model = FIXTURE_MODELS / "mobilenet_v2_a035_96_rgb.tflite"
+    else:
+        model = tmp_path / "chain.tflite"
+        model.write_bytes(opmodels.chain_model(np.random.default_rng(60), shape=(1, 65, 65, 3), layers=[
+            ("conv", 1, 1, 18, 1), ("dw", 3, 2, 1), ("conv", 1, 1, 8, 1)]))
+    b = get_board(board)
+    c = compile_graph(model, "dsp")
+    plan = plan_memory(c.graph, c.steps, in_place_depthwise=True)
+    assert plan.arena_bytes < c.plan.arena_bytes   # else --ram-limit keeps the layer-by-layer plan
+    aliased = [st for st in c.steps if st.kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp")
+               and plan.buffers[c.graph.resolve(st.inputs[0])].offset == plan.buffers[c.graph.resolve(st.output)].offset]
+    assert aliased and all(st.params["stride_h"] == 2 for st in aliased), [st.kernel for st in c.steps]
+    if which == "chain":
+        assert (aliased[0].params["pad_top"], aliased[0].params["in_c"]) == (1, 18)
+    man = generate(model, tmp_path / "gen", b.target, ram_limit=plan.arena_bytes)
+    assert man["arena_bytes"] <= plan.arena_bytes and not man.get("patch_schedule")
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"]))
+    assert parse_bench(res.console)["output"] == want.reshape(-1).tolist()
