@@ -510,7 +510,7 @@ def render_line_buffer(graph: Graph, steps: list[Step], sched: LineBufferSchedul
     return "".join(defs), body
 
 
-_NUM = re.compile(r"(?<![A-Za-z_0-9])(\d+)(u?)")
+_NUM = re.compile(r"(?<![A-Za-z_0-9])(-?\d+)(u?)")     # a sign stays with its literal
 LOOP_MIN = 3            # runs of identical steps shorter than this stay unrolled
 
 
@@ -540,6 +540,9 @@ def _run(sk: list, i: int, period: int) -> tuple[int, list[int]]:
         if sk_k != s0 or any(v != a + k * d for v, a, d in zip(vk, v0, delta)):
             break
         k += 1
+    vk = block(k - 1)[1]
+    if any(d and (a < 0 or v < 0) for a, d, v in zip(v0, delta, vk)):
+        return 1, []                # an advancing negative literal: stays unrolled (unsigned loop)
     return k, delta
 
 
