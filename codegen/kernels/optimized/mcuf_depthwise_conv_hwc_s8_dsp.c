@@ -556,11 +556,11 @@ MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, i
 /* Pixels (oy, ox) and (oy, ox + 1) of a K x K (K = 5, 7) undilated layer with C >= 4, C <= the
  * zero-point row's length (two = 0: pixel (oy, ox) twice, its bytes stored twice); the channel
  * tail (C % 4) through pixel(). */
-__attribute__((noinline)) static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
+MCUF_INLINE void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
                    const int16_t *filter, const int32_t *bias_folded, const int32_t *multiplier,
-                   const int8_t *shift, int8_t *out, const int8_t *zp)
+                   const int8_t *shift, int8_t *out, const int8_t *zp, const int K)
 {
-    const int C = p->in_c, K = p->k_w;
+    const int C = p->in_c;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int ix1 = ix0 + two * p->stride_w;
     int8_t *const out_b = out + two * C;
@@ -616,16 +616,19 @@ MCUF_INLINE void taps3(const mcuf_conv_params *p, const int8_t *input, int iy0, 
 }
 #endif
 
+/* kk: 0 for the general entry points; 5 or 7 for the K x K ones (fast output stage), whose
+ * two-pixel assembly only they link */
 MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
                                                      const int16_t *filter, const int32_t *bias_folded,
                                                      const int32_t *multiplier, const int8_t *shift,
-                                                     int8_t *output, int16_t *scratch, const int fast)
+                                                     int8_t *output, int16_t *scratch, const int fast,
+                                                     const int kk)
 {
     const int C = p->in_c, kh = p->k_h, kw = p->k_w, sw = p->stride_w;
     const int k3 = kh == 3 && kw == 3 && p->dil_h == 1 && p->dil_w == 1;
     const int border3 = k3;   /* border pixels too: padding taps read the zero-point row */
     /* K x K (5, 7), undilated: the two-pixel assembly everywhere (fast output stage) */
-    const int kpair = MCUF_HAS_DSP && fast && kh == kw && (kh == 5 || kh == 7) && p->dil_h == 1 &&
+    const int kpair = MCUF_HAS_DSP && fast && kk != 0 && kh == kk && kw == kk && p->dil_h == 1 &&
                       p->dil_w == 1 && C >= 4;
     const int32_t row = (int32_t)p->in_w * C;
     const int8_t *const zp_row = (const int8_t *)(void *)scratch;   /* C4 input zero points */
@@ -648,7 +651,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             if (kpair) {   /* a row's odd last pixel: a pair of it with itself (same bytes twice) */
                 const int two = ox + 1 < p->out_w;
                 pair_k(p, input, oy, ox, two, filter, bias_folded, multiplier, shift, out,
-                       zp_row);
+                       zp_row, kk);
                 ox += two;
                 out += two * C;
                 continue;
@@ -720,8 +723,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     continue;
                 }
 #endif
-                pixel_3x3(p, tap, input, iy0, ix0, inside, filter, bias_folded, multiplier, shift, out,
-                          fast);
+                if (fast) {   /* fewer than 4 channels (the generator never sends them here) */
+                    pixel(p, input, iy0, ix0, inside, 0, filter, bias_folded, multiplier, shift, out, 1);
+                } else {
+                    pixel_3x3(p, tap, input, iy0, ix0, inside, filter, bias_folded, multiplier, shift, out,
+                              0);
+                }
             } else {
                 pixel(p, input, iy0, ix0, inside, 0, filter, bias_folded, multiplier, shift, out, fast);
             }
@@ -729,14 +736,17 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     }
 }
 
-/* Two specialised copies, chosen by the generator: the fast output stage for every channel,
- * and the general one (a model links only what it calls). */
+/* Specialised copies, chosen by the generator: the fast output stage for every channel, the
+ * general one, and the fast stage for undilated 5x5 and 7x7 layers with the two-pixel K x K
+ * assembly (own entry points, so --gc-sections drops the 1.9 KB and 3.4 KB loops from the
+ * models without such layers). Every entry point is correct on any parameters (a K x K one
+ * given other kernel sizes takes the general C path). */
 void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                          const int16_t *filter, const int32_t *bias_folded,
                                          const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                          int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 0);
 }
 
 void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
@@ -744,5 +754,21 @@ void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
                                     const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                     int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0, 0);
+}
+
+void mcuf_depthwise_conv_hwc_5x5_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                             const int16_t *filter, const int32_t *bias_folded,
+                                             const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                             int16_t *scratch)
+{
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 5);
+}
+
+void mcuf_depthwise_conv_hwc_7x7_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                             const int16_t *filter, const int32_t *bias_folded,
+                                             const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                             int16_t *scratch)
+{
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 7);
 }
