@@ -222,7 +222,10 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
  * Registers: r4-r7 A's accumulators, r8-r11 B's (then outputs), r0 input word, r3 its
  * even lanes, r12/lr weights (then output-stage temporaries), r1 cur, r2 weights. */
 typedef struct {
-    const int8_t *tab[18];      /* +0: A's nine taps, +36: B's */
+    union {
+        const int8_t *p[18];    /* +0: A's nine taps, +36: B's */
+        intptr_t off[18];       /* pixels inside the input: byte offsets from A's window, which is cur */
+    } tab;
     const int32_t *bias;        /* +72 */
     const int32_t *multiplier;  /* +76 */
     const int8_t *shift;        /* +80 */
@@ -642,6 +645,27 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     if (border3 || kpair) {
         memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
     }
+#if MCUF_HAS_DSP
+    /* two pixels inside the input: one job for the layer, its taps as byte offsets from A's
+     * window (whose address the call passes as cur), so no tap table per pair */
+    dw3x2_job jin;
+    memset(&jin, 0, sizeof jin);
+    for (int t = 0; t < 9 && fast && k3 && sw != 1; ++t) {
+        jin.tab.off[t] = offs[t];
+        jin.tab.off[9 + t] = offs[t] + (intptr_t)sw * C;
+    }
+    if (fast && k3 && sw == 1) {   /* the 3x4 block of dw3x2s1_groups_fast: (ky, j) at 4 * ky + j */
+        for (int ky = 0; ky < 3; ++ky) {
+            for (int j = 0; j < 4; ++j) {
+                jin.tab.off[4 * ky + j] = (intptr_t)ky * row + (intptr_t)j * C;
+            }
+        }
+    }
+    jin.bias = bias_folded;
+    jin.multiplier = multiplier;
+    jin.shift = shift;
+    jin.round1 = 2 * p->output_offset + 1;
+#endif
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         const int rows_in = iy0 >= 0 && iy0 + (kh - 1) * p->dil_h < p->in_h;
@@ -663,15 +687,35 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             if (fast && k3 && C >= 4 && ox + 1 < p->out_w) {   /* two pixels at once */
                 const int ix1 = ix0 + sw;
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
+                if (inside && inside1) {
+                    const int8_t *const base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
+                    jin.out_a = out;
+                    jin.out_b = out + C;
+                    jin.end = (intptr_t)base + (C & ~3);
+                    if (sw == 1) {
+                        dw3x2s1_groups_fast(&jin, (intptr_t)base, filter_w);
+                    } else {
+                        dw3x2_groups_fast(&jin, (intptr_t)base, filter_w);
+                    }
+                    if (C & 3) {
+                        pixel(p, input, iy0, ix0, 1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out, fast);
+                        pixel(p, input, iy0, ix1, 1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out + C, fast);
+                    }
+                    ++ox;
+                    out += C;
+                    continue;
+                }
                 if ((inside || border3) && (inside1 || border3)) {
                     dw3x2_job job;
                     if (sw == 1) {
                         taps3x4(p, input, iy0, ix0, inside && inside1, zp_row,
-                                job.tab);
+                                job.tab.p);
                     } else {
-                        taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab);
+                        taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
                         taps3(p, input, iy0, ix1, inside1, offs, zp_row,
-                              job.tab + 9);
+                              job.tab.p + 9);
                     }
                     job.bias = bias_folded;
                     job.multiplier = multiplier;
