@@ -403,26 +403,93 @@ __attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
-/* the 3x4 block of tap addresses (channel 0) from (iy0, ix0), row by row; padding taps get zp */
-MCUF_INLINE void taps3x4(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
-                         const int8_t *zp, const int8_t **tab)
+/* Stride 2: A's window is columns 0-2 of a 3x5 block and B's columns 2-4, so each row loads
+ * five input words instead of six: column 2 serves A (weight 2) and B (weight 0), the weights
+ * of a row loaded in the order 0, 2, 1 (142 instructions for 72 MACs against 153).
+ * The same job, tab[5 * ky + j]: column j of the block's row ky (tab[15..17] unused). */
+#define DW3S2_W(o) "ldrd r12, lr, [r2, #" #o "]\n\t"
+
+#define DW3S2_ROW(o0, o1, o2, o3, o4, w0, w1, w2)                                     \
+    DW3S2_W(w0) DW3S1_X(o0) DW3S1_A DW3S1_X(o2) DW3S1_B                              \
+    DW3S2_W(w2) DW3S1_A DW3S1_X(o4) DW3S1_B                                          \
+    DW3S2_W(w1) DW3S1_X(o1) DW3S1_A DW3S1_X(o3) DW3S1_B
+
+__attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                                 __attribute__((unused)) intptr_t cur,
+                                                                 __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #108\n\t"
+        "mov r12, sp\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "1:\n\t"
+        "ldr r12, [sp, #72]\n\t"
+        "ldmia r12, {r4, r5, r6, r7}\n\t"
+        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        "str r12, [sp, #72]\n\t"
+        DW3S2_ROW(0, 4, 8, 12, 16, 0, 8, 16) DW3S2_ROW(20, 24, 28, 32, 36, 24, 32, 40)
+        DW3S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
+        "add r2, r2, #72\n\t"
+        "str r2, [sp, #100]\n\t"
+        "str r1, [sp, #104]\n\t"
+        "ldr r12, [sp, #76]\n\t"
+        "ldr r1, [sp, #80]\n\t"
+        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
+        DW3X2_OUT(3, "r7", "r11")
+        "add r12, r12, #16\n\t"
+        "str r12, [sp, #76]\n\t"
+        "add r1, r1, #4\n\t"
+        "str r1, [sp, #80]\n\t"
+        "ldr r12, [sp, #84]\n\t"
+        "ldr lr, [sp, #88]\n\t"
+        "strb r4, [r12, #0]\n\t"
+        "strb r5, [r12, #1]\n\t"
+        "strb r6, [r12, #2]\n\t"
+        "strb r7, [r12, #3]\n\t"
+        "strb r8, [lr, #0]\n\t"
+        "strb r9, [lr, #1]\n\t"
+        "strb r10, [lr, #2]\n\t"
+        "strb r11, [lr, #3]\n\t"
+        "add r12, r12, #4\n\t"
+        "add lr, lr, #4\n\t"
+        "str r12, [sp, #84]\n\t"
+        "str lr, [sp, #88]\n\t"
+        "ldr r2, [sp, #100]\n\t"
+        "ldr r1, [sp, #104]\n\t"
+        "add r1, r1, #4\n\t"
+        "ldr r12, [sp, #92]\n\t"
+        "cmp r1, r12\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #108\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* the 3xW block (W = 4, 5) of tap addresses (channel 0) from (iy0, ix0), row by row; padding
+ * taps get zp */
+MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
+                         const int8_t *zp, const int8_t **tab, const int W)
 {
     const int C = p->in_c;
     const int32_t row = (int32_t)p->in_w * C;
     if (inside) {
         const int8_t *r = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
-        for (int ky = 0; ky < 3; ++ky, r += row, tab += 4) {
-            tab[0] = r;
-            tab[1] = r + C;
-            tab[2] = r + 2 * C;
-            tab[3] = r + 3 * C;
+        for (int ky = 0; ky < 3; ++ky, r += row) {
+            for (int kx = 0; kx < W; ++kx) {
+                *tab++ = r + kx * C;
+            }
         }
         return;
     }
     for (int ky = 0; ky < 3; ++ky) {
         const int iy = iy0 + ky;
         const int row_ok = iy >= 0 && iy < p->in_h;
-        for (int kx = 0; kx < 4; ++kx) {
+        for (int kx = 0; kx < W; ++kx) {
             const int ix = ix0 + kx;
             *tab++ = row_ok && ix >= 0 && ix < p->in_w ? input + (int32_t)iy * row + (int32_t)ix * C : zp;
         }
@@ -650,14 +717,14 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
      * window (whose address the call passes as cur), so no tap table per pair */
     dw3x2_job jin;
     memset(&jin, 0, sizeof jin);
-    for (int t = 0; t < 9 && fast && k3 && sw != 1; ++t) {
+    for (int t = 0; t < 9 && fast && k3 && sw > 2; ++t) {
         jin.tab.off[t] = offs[t];
         jin.tab.off[9 + t] = offs[t] + (intptr_t)sw * C;
     }
-    if (fast && k3 && sw == 1) {   /* the 3x4 block of dw3x2s1_groups_fast: (ky, j) at 4 * ky + j */
+    if (fast && k3 && (sw == 1 || sw == 2)) {   /* dw3x2s1/s2_groups_fast's 3x4 / 3x5 block */
         for (int ky = 0; ky < 3; ++ky) {
-            for (int j = 0; j < 4; ++j) {
-                jin.tab.off[4 * ky + j] = (intptr_t)ky * row + (intptr_t)j * C;
+            for (int j = 0; j < sw + 3; ++j) {
+                jin.tab.off[(sw + 3) * ky + j] = (intptr_t)ky * row + (intptr_t)j * C;
             }
         }
     }
@@ -694,6 +761,8 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     jin.end = (intptr_t)base + (C & ~3);
                     if (sw == 1) {
                         dw3x2s1_groups_fast(&jin, (intptr_t)base, filter_w);
+                    } else if (sw == 2) {
+                        dw3x2s2_groups_fast(&jin, (intptr_t)base, filter_w);
                     } else {
                         dw3x2_groups_fast(&jin, (intptr_t)base, filter_w);
                     }
@@ -709,9 +778,8 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 }
                 if ((inside || border3) && (inside1 || border3)) {
                     dw3x2_job job;
-                    if (sw == 1) {
-                        taps3x4(p, input, iy0, ix0, inside && inside1, zp_row,
-                                job.tab.p);
+                    if (sw <= 2) {
+                        taps3xw(p, input, iy0, ix0, inside && inside1, zp_row, job.tab.p, sw + 3);
                     } else {
                         taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
                         taps3(p, input, iy0, ix1, inside1, offs, zp_row,
@@ -726,6 +794,8 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     job.round1 = 2 * p->output_offset + 1;
                     if (sw == 1) {
                         dw3x2s1_groups_fast(&job, 0, filter_w);
+                    } else if (sw == 2) {
+                        dw3x2s2_groups_fast(&job, 0, filter_w);
                     } else {
                         dw3x2_groups_fast(&job, 0, filter_w);
                     }
