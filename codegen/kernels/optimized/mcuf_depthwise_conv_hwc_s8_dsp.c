@@ -512,7 +512,10 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
         const uint32_t *w;          /* +28 */                                        \
         intptr_t cur;               /* +32 */                                        \
         int32_t unused;             /* +36 */                                        \
-        const int8_t *tab[2 * (K) * (K)]; /* +40: A's taps, then B's */              \
+        union {                     /* +40: A's taps, then B's */                    \
+            const int8_t *p[2 * (K) * (K)];                                          \
+            intptr_t off[2 * (K) * (K)];   /* inside: offsets from A's window (cur) */ \
+        } tab;                                                                       \
     } dwx2_job##K;
 
 #define DWX2_OUT(i, ra, rb)                                                          \
@@ -628,24 +631,38 @@ MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, i
  * tail (C % 4) through pixel(). */
 MCUF_INLINE void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
                    const int16_t *filter, const int32_t *bias_folded, const int32_t *multiplier,
-                   const int8_t *shift, int8_t *out, const int8_t *zp, const int K)
+                   const int8_t *shift, int8_t *out, const int8_t *zp, const int K, dwx2_job5 *in5,
+                   dwx2_job7 *in7)
 {
     const int C = p->in_c;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int ix1 = ix0 + two * p->stride_w;
     int8_t *const out_b = out + two * C;
     const uint32_t *w = (const uint32_t *)(const void *)filter;
-    if (K == 5) {
+    /* both windows inside the input: the layer's job (offsets from A's window, passed as cur) */
+    const int both_in = two && iy0 >= 0 && iy0 + K - 1 < p->in_h && ix0 >= 0 && ix1 + K - 1 < p->in_w;
+    const intptr_t base = both_in ? (intptr_t)(input + (int32_t)iy0 * p->in_w * C + (int32_t)ix0 * C) : 0;
+    if (K == 5 && both_in) {
+        in5->out_a = out;
+        in5->out_b = out_b;
+        in5->end = base + (C & ~3);
+        dwx2_groups_fast_5(in5, base, w);
+    } else if (K == 5) {
         dwx2_job5 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
-                         w, 0, 0, {0}};
-        taps_k(p, input, 5, iy0, ix0, zp, job.tab);
-        taps_k(p, input, 5, iy0, ix1, zp, job.tab + 25);
+                         w, 0, 0, {{0}}};
+        taps_k(p, input, 5, iy0, ix0, zp, job.tab.p);
+        taps_k(p, input, 5, iy0, ix1, zp, job.tab.p + 25);
         dwx2_groups_fast_5(&job, 0, w);
+    } else if (both_in) {
+        in7->out_a = out;
+        in7->out_b = out_b;
+        in7->end = base + (C & ~3);
+        dwx2_groups_fast_7(in7, base, w);
     } else {
         dwx2_job7 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
-                         w, 0, 0, {0}};
-        taps_k(p, input, 7, iy0, ix0, zp, job.tab);
-        taps_k(p, input, 7, iy0, ix1, zp, job.tab + 49);
+                         w, 0, 0, {{0}}};
+        taps_k(p, input, 7, iy0, ix0, zp, job.tab.p);
+        taps_k(p, input, 7, iy0, ix1, zp, job.tab.p + 49);
         dwx2_groups_fast_7(&job, 0, w);
     }
     if (C & 3) {
@@ -732,6 +749,34 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     jin.multiplier = multiplier;
     jin.shift = shift;
     jin.round1 = 2 * p->output_offset + 1;
+    /* K x K pairs inside the input: the same, one job for the layer */
+    dwx2_job5 kin5;
+    dwx2_job7 kin7;
+    if (kpair) {
+        intptr_t *const off = kk == 5 ? kin5.tab.off : kin7.tab.off;
+        if (kk == 5) {
+            memset(&kin5, 0, sizeof kin5);
+        } else {
+            memset(&kin7, 0, sizeof kin7);
+        }
+        for (int ky = 0; ky < kk; ++ky) {
+            for (int kx = 0; kx < kk; ++kx) {
+                off[ky * kk + kx] = (intptr_t)ky * row + (intptr_t)kx * C;
+                off[kk * kk + ky * kk + kx] = (intptr_t)ky * row + (intptr_t)(kx + sw) * C;
+            }
+        }
+        if (kk == 5) {
+            kin5.bias = bias_folded;
+            kin5.multiplier = multiplier;
+            kin5.shift = shift;
+            kin5.round1 = 2 * p->output_offset + 1;
+        } else {
+            kin7.bias = bias_folded;
+            kin7.multiplier = multiplier;
+            kin7.shift = shift;
+            kin7.round1 = 2 * p->output_offset + 1;
+        }
+    }
 #endif
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
@@ -742,7 +787,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             if (kpair) {   /* a row's odd last pixel: a pair of it with itself (same bytes twice) */
                 const int two = ox + 1 < p->out_w;
                 pair_k(p, input, oy, ox, two, filter, bias_folded, multiplier, shift, out,
-                       zp_row, kk);
+                       zp_row, kk, &kin5, &kin7);
                 ox += two;
                 out += two * C;
                 continue;
