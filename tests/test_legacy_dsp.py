@@ -33,6 +33,17 @@ CONV = [
     ("DEPTHWISE_CONV_2D", 24, 24, 16, 16, 3, 1, "SAME", 1, "RELU6", 128, 119),
     ("DEPTHWISE_CONV_2D", 1, 1, 4, 4, 3, 1, "SAME", 1, "NONE", 90, 30),
     ("DEPTHWISE_CONV_2D", 2, 3, 3, 3, 3, 2, "SAME", 1, "NONE", 128, 119),
+    # the planar 3x3 kernel (mcuf_depthwise_conv_3x3_wzp_s8_dsp): odd widths and channels,
+    # strides 1 and 2, SAME / VALID, rows of padding above and below
+    ("DEPTHWISE_CONV_2D", 5, 17, 13, 13, 3, 2, "SAME", 1, "RELU6", 128, 119),
+    ("DEPTHWISE_CONV_2D", 8, 18, 6, 6, 3, 2, "VALID", 1, "NONE", 7, 200),
+    ("DEPTHWISE_CONV_2D", 3, 11, 9, 9, 3, 1, "VALID", 1, "RELU", 20, 15),
+    ("DEPTHWISE_CONV_2D", 6, 5, 2, 2, 3, 1, "SAME", 1, "NONE", 128, 128),
+    ("DEPTHWISE_CONV_2D", 2, 4, 5, 5, 3, 1, "SAME", 1, "NONE", 128, 119),   # a 2x4 plane
+    ("DEPTHWISE_CONV_2D", 7, 16, 1, 1, 3, 2, "SAME", 1, "RELU6", 60, 190),  # one channel
+    ("DEPTHWISE_CONV_2D", 5, 4, 18, 18, 3, 1, "SAME", 1, "RELU6", 128, 119),  # more groups than pairs
+    ("DEPTHWISE_CONV_2D", 3, 2, 1, 1, 3, 2, "SAME", 1, "RELU6", 60, 190),   # HWC kernel: narrow
+    ("DEPTHWISE_CONV_2D", 4, 1, 8, 8, 3, 1, "SAME", 1, "NONE", 128, 119),
 ]
 # shape, axes
 MEAN = [
@@ -111,9 +122,18 @@ def test_sweep_takes_the_dsp_kernels(m7_sweep):
     _, mans, _ = m7_sweep
     kernels = [[l["kernel"] for l in m["layers"] if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "MUL", "ADD")][-1]
                for m in mans]
-    want = [("mcuf_conv_wzp_s8_dsp" if c[0] == "CONV_2D" else "mcuf_depthwise_conv_wzp_s8_dsp") for c in CONV]
+    want = [("mcuf_conv_wzp_s8_dsp" if c[0] == "CONV_2D" else
+             "mcuf_depthwise_conv_3x3_wzp_s8_dsp" if _planar(c) else
+             "mcuf_depthwise_conv_wzp_s8_dsp") for c in CONV]
     want += ["mcuf_mean_s8_dsp"] * len(MEAN) + [f"mcuf_{c[0].lower()}_s8_dsp" for c in ELEMENTWISE]
     assert kernels == want
+
+
+def _planar(case) -> bool:
+    """The planar 3x3 kernel's cases (codegen/ops/legacy.py _planar_3x3)."""
+    _, h, w, c, out_c, k, stride, padding, dilation, *_ = case
+    out_w = -(-w // stride) if padding == "SAME" else (w - k) // stride + 1
+    return k == 3 and dilation == 1 and out_w >= (4 if stride == 1 else 8)
 
 
 def _sweep_id(i):

@@ -40,6 +40,9 @@ CONV_CASES = [
     (1, 1, "VALID", 1, 12, 9, 3, 5, 5, "RELU"),
     (3, 2, "SAME", 1, 8, 8, 4, 8, 8, "RELU6"),
     (1, 1, "SAME", 1, 16, 24, 8, 4, 4, "NONE"),
+    (3, 2, "SAME", 1, 1, 8, 1, 9, 10, "NONE"),      # the grayscale stem
+    (3, 2, "VALID", 1, 3, 12, 1, 8, 11, "NONE"),    # the RGB stem, 4-channel records
+    (1, 1, "VALID", 1, 16, 5, 1, 1, 1, "NONE"),     # a 1x1 plane (squeeze-excite)
 ]
 
 
@@ -199,13 +202,21 @@ def test_optimized_zero_point_extremes(write_model, tmp_path, zp):
                                                      scale_span=(1e-5, 1e-1)), kernels="dsp")
 
 
-@pytest.mark.parametrize("batches,in_depth,out_depth,per_channel,act",
-                         [(1, 16, 10, False, "NONE"), (3, 37, 5, False, "RELU"),
-                          (1, 64, 7, True, "RELU6")])
-def test_fully_connected(write_model, tmp_path, batches, in_depth, out_depth, per_channel, act):
+FC_CASES = [(1, 16, 10, False, "NONE"), (3, 37, 5, False, "RELU"), (1, 64, 7, True, "RELU6"),
+            # the DSP kernel: odd batches and units, depths off a multiple of 4, one unit
+            (4, 8, 6, True, "NONE"), (5, 30, 9, False, "NONE"), (2, 3, 1, True, "RELU"),
+            (1, 256, 4, False, "NONE")]
+
+
+@pytest.mark.parametrize("batches,in_depth,out_depth,per_channel,act", FC_CASES)
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+def test_fully_connected(write_model, tmp_path, batches, in_depth, out_depth, per_channel, act, kernels):
     rng = seed(in_depth)
-    check(write_model, tmp_path, opmodels.fully_connected_model(
-        rng, batches=batches, in_depth=in_depth, out_depth=out_depth, per_channel=per_channel, act=act))
+    man = check(write_model, tmp_path, opmodels.fully_connected_model(
+        rng, batches=batches, in_depth=in_depth, out_depth=out_depth, per_channel=per_channel, act=act),
+        kernels=kernels)
+    want = {"reference": "mcuf_fully_connected_s8", "dsp": "mcuf_fully_connected_s8_dsp"}[kernels]
+    assert man["layers"][-1]["kernel"] == want
 
 
 @pytest.mark.parametrize("kind", ["AVERAGE_POOL_2D", "MAX_POOL_2D"])

@@ -92,6 +92,11 @@ def conv_shallow_s8_dsp_get_buffer_size(p: dict) -> int:
     return 2 * p["k_h"] * _shallow_row_len(p)
 
 
+def conv_shallow_stem_s8_dsp_fast_get_buffer_size(p: dict) -> int:
+    """One column-major strip of the three input rows: 9 int16 per column, 2 * out_w + 4 columns."""
+    return 2 * 9 * (2 * p["out_w"] + 4)
+
+
 def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
     """One channel's padded plane (+4, see the C)."""
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
@@ -138,14 +143,22 @@ register_kernel("mcuf_conv_s8", weight_layout="int8 [OC][KH][KW][IC/groups]", fa
 register_kernel("mcuf_conv_1x1_s8", weight_layout="int8 [OC][IC], folded bias", pixel_ordered=True, family=F)
 register_kernel("mcuf_conv_1x1_s8_dsp", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
                 weight_layout="int8 [OC][IC], channel pairs interleaved word by word (_interleave_pairs)",
-                fast_twin=True, family=F)
+                family=F)
+register_kernel("mcuf_conv_1x1_s8_dsp_fast", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
+                weight_layout="one stream of channel-pair records: doubled biases, the pair's rows "
+                "interleaved word by word, output constants (_packed_pairs)", family=F)
+register_kernel("mcuf_conv_1x1_shallow_s8_dsp_fast", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
+                weight_layout="one stream of channel-pair records: doubled biases, int16 weights "
+                "(w0, w2) (w1, w3) per 4 inputs and channel, output constants (_packed_pairs, int16)",
+                family=F)
 register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
                 fast_twin=True, family=F)
 register_kernel("mcuf_conv_shallow_s8_dsp", scratch=conv_shallow_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
-register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_s8_dsp_get_buffer_size,
-                weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
+register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_stem_s8_dsp_fast_get_buffer_size,
+                weight_layout="one stream of 4-channel records: doubled biases, int16 doubled weight pairs "
+                "of the [kx][ky][ch] field, output constants (_stem_records)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
 register_kernel("mcuf_depthwise_conv_hwc_s8_dsp", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
@@ -253,12 +266,65 @@ def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
     return np.concatenate([pairs, rows[oc - oc % 2:].reshape(-1)])
 
 
+PACKED16_MAX_IN_C = 64   # 1x1 layers up to this depth store int16 weights (no SXTB16 in the run;
+                         # in_c * out_c more flash bytes: 12 KB on vww96)
+
+
+def _packed_pairs(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                  output_offset: int, wide: bool = False) -> np.ndarray:
+    """[OC][K] int8 rows (K % 4 == 0), doubled biases and fast output constants (shift bytes
+    b < 32) -> the packed stream of mcuf_gemm_2x2_packed_s8 (mcuf_gemm_packed_job in mcuf_dsp.h),
+    as bytes: per channel pair int32 [2b0, 2b1, 2b0, 2b1], the two rows interleaved word by
+    word, int32 [m0, round0, b0 | b1 << 8, m1, round1]; an odd last channel is paired with a
+    zero channel (never stored). wide: the weights as int16 in SXTB16 order, per 4 inputs
+    channel 0's (w0, w2) (w1, w3), then channel 1's (mcuf_gemm_2x2_packed16_s8)."""
+    oc, k = rows.shape
+    n = oc + oc % 2
+    r = np.zeros((n, k), np.int8)
+    r[:oc] = rows
+    b2 = np.zeros(n, np.int64)
+    b2[:oc] = bias2
+    m = np.zeros(n, np.int64)
+    m[:oc] = multiplier
+    b = np.zeros(n, np.int64)
+    b[:oc] = shift
+    rnd = np.array([q.fast_requant_round(int(x), output_offset) for x in b], np.int64)
+    recs = []
+    for c in range(0, n, 2):
+        head = np.array([b2[c], b2[c + 1], b2[c], b2[c + 1]], np.int64).astype(np.int32).view(np.int8)
+        if wide:
+            w = r[c:c + 2].astype(np.int16).reshape(2, k // 4, 4)[:, :, [0, 2, 1, 3]]
+            w = w.transpose(1, 0, 2).reshape(-1).view(np.int8)
+        else:
+            w = r[c:c + 2].reshape(2, k // 4, 4).transpose(1, 0, 2).reshape(-1)
+        tail = np.array([m[c], rnd[c], b[c] | (b[c + 1] << 8), m[c + 1], rnd[c + 1]],
+                        np.int64).astype(np.int32).view(np.int8)
+        recs += [head, w, tail]
+    return np.concatenate(recs)
+
+
 SHALLOW_RUN_MAX = 16   # k_w * in_c up to which the shallow-input kernel is chosen (stems)
 
 
 def _is_stem(p: dict) -> bool:
-    """The shape mcuf_conv_shallow_stem_s8_dsp_fast is written for (is_stem in the C)."""
+    """The shape of mcuf_conv_shallow_s8_dsp's stem tile (is_stem in the C)."""
     return (p["k_h"], p["k_w"], p["in_c"], p["stride_w"]) == (3, 3, 3, 2)
+
+
+def _fast_stem(p: dict, fast: bool) -> bool:
+    """The shapes mcuf_conv_shallow_stem_s8_dsp_fast takes: 3x3, stride 2 along the width, an RGB
+    or grayscale input, out_c % 4 == 0, no dilation, the fast output stage."""
+    return (fast and (p["k_h"], p["k_w"], p["stride_w"], p["dil_h"], p["dil_w"]) == (3, 3, 2, 1, 1)
+            and p["in_c"] in (1, 3) and p["out_c"] % 4 == 0)
+
+
+def _stem_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, macs: int) -> Step:
+    packed = ConstArray(f"op{op.index}_packed", "int8_t",
+                        _stem_records(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
+                                      p["output_offset"]))
+    return Step(op, "mcuf_conv_shallow_stem_s8_dsp_fast", "mcuf_conv_params", p,
+                [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                [x.index], y.index, macs, [packed])
 
 
 def _shallow_row_len(p: dict) -> int:
@@ -275,6 +341,28 @@ def _shallow_filter(rows: np.ndarray, p: dict) -> np.ndarray:
     w = np.zeros((oc + oc % 2, p["k_h"], ell), np.int16)
     w[:oc, :, :run] = 2 * rows.reshape(oc, p["k_h"], run).astype(np.int16)
     return w.reshape(-1, 2, p["k_h"] * ell // 2, 2).transpose(0, 2, 1, 3).reshape(-1)
+
+
+def _stem_records(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                  output_offset: int) -> np.ndarray:
+    """[OC][3*3*C] int8 rows of an RGB (C = 3) or grayscale (C = 1) stem (OC % 4 == 0), doubled
+    biases and fast output constants -> mcuf_conv_shallow_stem_s8_dsp_fast's stream, as bytes:
+    per 4 channels int32 2 * bias of channels 0-3 twice, 14 (RGB) or 5 (gray) steps x 4 channels
+    of int16 weight pairs (2w[2j], 2w[2j+1]) over the field ordered [kx][ky][ch] (its last,
+    padding weight 0), then per channel int32 multiplier, round, shift byte."""
+    oc, k = rows.shape
+    ch = k // 9                       # 3 (RGB) or 1 (grayscale)
+    steps = (k + 1) // 2              # 14 or 5
+    field = np.zeros((oc, 2 * steps), np.int16)
+    field[:, :k] = 2 * rows.reshape(oc, 3, 3, ch).transpose(0, 2, 1, 3).reshape(oc, k).astype(np.int16)
+    recs = []
+    for c in range(0, oc, 4):
+        head = np.tile(bias2[c:c + 4].astype(np.int64), 2).astype(np.int32).view(np.int8)
+        w = field[c:c + 4].reshape(4, steps, 2).transpose(1, 0, 2).reshape(-1).view(np.int8)
+        tail = np.array([[int(multiplier[k]), q.fast_requant_round(int(shift[k]), output_offset), int(shift[k])]
+                         for k in range(c, c + 4)], np.int64).astype(np.int32).reshape(-1).view(np.int8)
+        recs += [head, w, tail]
+    return np.concatenate(recs)
 
 
 def _grouped_filter(rows: np.ndarray, groups: int) -> np.ndarray:
@@ -380,15 +468,26 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
     if kernels == "dsp" and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
+    if rq is not None and pointwise and p["in_c"] % 4 == 0 and fast:
+        wide = p["in_c"] <= PACKED16_MAX_IN_C and p["out_h"] * p["out_w"] > 1
+        packed = ConstArray(f"op{n}_packed", "int8_t",
+                            _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
+                                          p["output_offset"], wide))
+        return Step(op, "mcuf_conv_1x1_shallow_s8_dsp_fast" if wide else "mcuf_conv_1x1_s8_dsp_fast",
+                    "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                    [x.index], y.index, macs, [packed])
     if rq is not None and pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
-        return Step(op, "mcuf_conv_1x1_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+        return Step(op, "mcuf_conv_1x1_s8_dsp", "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):
         # also a 1x1 over a channel count that is not a multiple of 4: one group, K4 padded
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
+    if rq is not None and not grouped and _fast_stem(p, fast):   # the RGB or grayscale stem
+        return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
     if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
             and p["dil_h"] == p["dil_w"] == 1):
         # a 1-channel image (grayscale stem) is a 3x3 depthwise with depth multiplier out_c:
@@ -396,10 +495,11 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return _plane_3x3_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
+        if _fast_stem(p, fast):
+            return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
-        kernel = ("mcuf_conv_shallow_stem_s8_dsp_fast" if fast and _is_stem(p)
-                  else "mcuf_conv_shallow_s8_dsp")
+        kernel = "mcuf_conv_shallow_s8_dsp"
         return Step(op, kernel, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])

@@ -30,6 +30,16 @@ def fully_connected_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
 register_kernel("mcuf_fully_connected_s8", weight_layout="int8 [units][depth]", family="fully_connected")
 
 
+def fully_connected_s8_dsp_get_buffer_size(p: dict) -> int:
+    """Two input rows widened to int16: 4 * D4 bytes, D4 = in_depth rounded up to 4."""
+    return 4 * ((p["in_depth"] + 3) // 4 * 4)
+
+
+register_kernel("mcuf_fully_connected_s8_dsp", scratch=fully_connected_s8_dsp_get_buffer_size,
+                weight_layout="int8 rows padded to D4, unit pairs interleaved word by word "
+                "(convolution._interleave_pairs), folded bias", family="fully_connected")
+
+
 def lower_fully_connected(graph, op, kernels: str = "reference") -> Step:
     x, w, y = _t(graph, op.inputs[0]), _t(graph, op.inputs[1]), _t(graph, op.outputs[0])
     _require_int8(x, w, y)
@@ -53,6 +63,20 @@ def lower_fully_connected(graph, op, kernels: str = "reference") -> Step:
              per_channel=int(per_channel), input_offset=-x.quant.zero_point,
              output_offset=y.quant.zero_point, act_min=act_min, act_max=act_max,
              filter_offset=filter_offset)
+    if kernels == "dsp" and filter_offset == 0:
+        from .convolution import _folded_bias, _interleave_pairs
+        rows = w.data.reshape(out_depth, in_depth)
+        folded = _folded_bias(b.values.astype(np.int64), p["input_offset"], rows)
+        if folded is not None:
+            d4 = (in_depth + 3) // 4 * 4
+            padded = np.zeros((out_depth, d4), np.int8)
+            padded[:, :in_depth] = rows
+            fd = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(padded))
+            bf = ConstArray(f"op{n}_bias", "int32_t", folded)
+            return Step(op, "mcuf_fully_connected_s8_dsp", "mcuf_fc_params", p,
+                        [("in", x.index), ("const", fd), ("const", bf), ("const", mult), ("const", shift),
+                         ("out", y.index), ("scratch",)], [x.index], y.index,
+                        p["batches"] * in_depth * out_depth, [fd, bf, mult, shift])
     return Step(op, "mcuf_fully_connected_s8", "mcuf_fc_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
                  ("out", y.index)], [x.index], y.index, p["batches"] * in_depth * out_depth,

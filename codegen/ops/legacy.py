@@ -46,6 +46,46 @@ register_kernel("mcuf_depthwise_conv_wzp_s8_dsp", scratch=depthwise_conv_wzp_s8_
                               "then the tail's [KH][KW][C % 4]; 2 * (w - zero point)", family=F)
 
 
+def depthwise_conv_3x3_wzp_s8_dsp_get_buffer_size(p: dict) -> int:
+    """A ring of three input rows, int16 channel-major: 3 * in_c * RW * 2 bytes, RW the
+    padded row width ((out_w rounded up to even) - 1) * stride_w + 3, rounded up to even;
+    then one output row's int32 accumulators, in_c * (out_w rounded up to even) * 4 bytes."""
+    ow2 = (p["out_w"] + 1) // 2 * 2
+    rw = ((ow2 - 1) * p["stride_w"] + 3 + 1) // 2 * 2
+    return 3 * p["in_c"] * rw * 2 + p["in_c"] * ow2 * 4
+
+
+register_kernel("mcuf_depthwise_conv_3x3_wzp_s8_dsp", scratch=depthwise_conv_3x3_wzp_s8_dsp_get_buffer_size,
+                weight_layout="int32 [C][8]: the folded bias, per kernel row int16 pairs (W0, W1), "
+                              "(W1, W2), 0; W = 2 * (w - zero point)",
+                family=F)
+
+
+def depthwise_conv_3x3_wzp_s8_dsp_weights(w: np.ndarray, filter_offset: int,
+                                          bias_folded: np.ndarray) -> np.ndarray:
+    """int8 [1][3][3][C] and the C doubled biases with the input offset folded in -> the
+    int32 [C][8] blocks of mcuf_depthwise_conv_3x3_wzp_s8_dsp: the bias, then per kernel row
+    the int16 pairs (W0, W1) and (W1, W2) of W = 2 * (w + filter_offset), the first in the
+    low half, then 0."""
+    ww = 2 * (w.astype(np.int32)[0] + filter_offset)          # [3][3][C]
+    ww = ww.transpose(2, 0, 1)                                 # [C][3][3]
+    pairs = np.stack([ww[..., [0, 1]], ww[..., [1, 2]]], axis=2)   # [C][3][2][2]
+    words = pairs.astype("<i2").reshape(len(ww), -1).view("<i4")    # [C][6]
+    blocks = np.zeros((len(ww), 8), np.int32)
+    blocks[:, 0] = bias_folded
+    blocks[:, 1:7] = words
+    return blocks.reshape(-1)
+
+
+def _planar_3x3(p: dict) -> bool:
+    """Whether a depthwise layer takes mcuf_depthwise_conv_3x3_wzp_s8_dsp: 3x3, undilated,
+    stride_w 1 with 4 or more output columns, stride_w 2 with 8 or more (measured on the
+    Cortex-M7 on the legacy MobileNet V1 fixture: narrower rows are cheaper on the HWC
+    kernel, whose cost has no per-row widening or per-channel setup)."""
+    return (p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
+            and ((p["stride_w"] == 1 and p["out_w"] >= 4) or (p["stride_w"] == 2 and p["out_w"] >= 8)))
+
+
 def _sxtb16_order(n: int) -> np.ndarray:
     """Channel order within one tap as the _dsp kernels load it: every group of four as
     SXTB16 and its ROR 8 give it, (c0, c2, c1, c3), the remaining n % 4 in order."""
@@ -164,6 +204,7 @@ def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
     if rq is None:
         return None
     n = op.index
+    planar = depthwise and _planar_3x3(p)
     if depthwise:
         filt = ConstArray(f"op{n}_filter", "int32_t", depthwise_conv_wzp_s8_dsp_weights(w.data, p["filter_offset"]))
     else:
@@ -172,6 +213,14 @@ def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
     if depthwise:   # then the interior windows' bias, the input offset folded in
         bias2 = np.concatenate([bias2, bias2 + 2 * p["input_offset"] * ww.reshape(-1, ww.shape[-1]).sum(axis=0)])
     b = ConstArray(f"op{n}_bias", "int32_t", bias2.astype(np.int32))
+    if planar:   # the folded biases go into the filter's blocks
+        c = p["out_c"]
+        filt = ConstArray(f"op{n}_filter", "int32_t",
+                          depthwise_conv_3x3_wzp_s8_dsp_weights(w.data, p["filter_offset"], bias2[c:].astype(np.int32)))
+        args = [("in", x.index), ("const", filt), ("const", rq[0]), ("const", rq[1]),
+                ("out", y.index), ("scratch",)]
+        return Step(op, "mcuf_depthwise_conv_3x3_wzp_s8_dsp", "mcuf_conv_params", p, args, [x.index],
+                    y.index, p["out_h"] * p["out_w"] * p["out_c"] * 9, [filt, *rq])
     taps = p["k_h"] * p["k_w"] * (1 if depthwise else p["filter_in_c"])
     kernel = "mcuf_depthwise_conv_wzp_s8_dsp" if depthwise else "mcuf_conv_wzp_s8_dsp"
     args = [("in", x.index), ("const", filt), ("const", b), ("const", rq[0]), ("const", rq[1]),

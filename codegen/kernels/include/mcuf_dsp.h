@@ -194,6 +194,33 @@ void mcuf_gemm_2x2_fast_s8(const mcuf_gemm_job *job);
 #define MCUF_HAS_GEMM_ASM 0
 #endif
 
+/* One pixel pair, every channel pair, fast output stage, over a packed stream
+ * (mcuf_gemm_2x2_fast_s8_dsp.c, mcuf_gemm_2x2_packed_s8): per channel pair one record of
+ * 36 + weight_bytes bytes -- int32 2 * bias of channel 0, 1, 0, 1; the pair's weights
+ * interleaved word by word (mcuf_gemm_2x2's layout); int32 multiplier 0, round 0,
+ * b0 | b1 << 8, multiplier 1, round 1 (round = (2 * output zero point + 1) << b, see
+ * mcuf_requant) -- the records one after the other, word aligned. skip_bytes: 56 times the
+ * steps of 4 inputs that the run's 4-step unrolled loop skips on entry, (-(in_c / 4)) & 3.
+ * In this order (the routine reads it as words). */
+typedef struct {
+    int8_t *out0, *out1;
+    const uint32_t *col;
+    const int8_t *end;        /* the end of the pairs' records */
+    int32_t skip_bytes;
+    int32_t weight_bytes;     /* 2 * in_c, a multiple of 8 */
+    const int8_t *packed;     /* the first record */
+} mcuf_gemm_packed_job;
+
+#define MCUF_PACKED_PAIR_BYTES(in_c) (36 + 2 * (in_c))
+
+#if MCUF_HAS_DSP
+void mcuf_gemm_2x2_packed_s8(const mcuf_gemm_packed_job *job);
+/* the same for one pixel (skip_bytes: 40 per skipped step) */
+void mcuf_gemm_1x2_packed_s8(const mcuf_gemm_packed_job *job);
+/* in_c <= 64, int16 weights (records of 36 + 4 * in_c bytes; skip_bytes: 40 * (16 - in_c / 4)) */
+void mcuf_gemm_2x2_packed16_s8(const mcuf_gemm_packed_job *job);
+#endif
+
 /* Per-layer output stage shared by the optimized kernels: requantize, add the output zero
  * point, clamp to the fused activation's range. Copied into locals once per call so the
  * compiler does not reload them after every int8 store. */

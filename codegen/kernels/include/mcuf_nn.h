@@ -64,6 +64,13 @@ void mcuf_depthwise_conv_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
                                     const int32_t *filter, const int32_t *bias,
                                     const int32_t *multiplier, const int8_t *shift,
                                     int8_t *output, int16_t *scratch);
+/* 3x3, stride_w 1 or 2, no dilation (optimized/mcuf_depthwise_conv_3x3_wzp_s8_dsp.c): filter
+ * int32 [C][8], per channel the bias with the input offset folded in (doubled), the kernel
+ * rows' pairs (W0, W1), (W1, W2), W = 2 * (w + filter_offset), and 0; scratch: a ring of
+ * three int16 channel-major input rows and a row of accumulators (codegen/ops/legacy.py). */
+void mcuf_depthwise_conv_3x3_wzp_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                        const int32_t *filter, const int32_t *multiplier,
+                                        const int8_t *shift, int8_t *output, int16_t *scratch);
 
 /* filter: [k_h][k_w][out_c] (TFLite layout); out_c = in_c * depth_multiplier */
 void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
@@ -88,9 +95,13 @@ void mcuf_depthwise_conv_s8(const mcuf_conv_params *p, const int8_t *input,
 void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
                           int8_t *output, int16_t *scratch);
-void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                               const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+/* the fast copy (every channel fast, full int8 range): one packed stream of channel-pair
+ * records, biases, weights and output constants together (mcuf_gemm_packed_job in mcuf_dsp.h) */
+void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *packed,
                                int8_t *output, int16_t *scratch);
+/* the same for in_c <= 64 with int16 weights in the records (no SXTB16 in the run) */
+void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                       const int8_t *packed, int8_t *output, int16_t *scratch);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
  * output-channel pairs word by word; scratch: 2*K4 int16 + K4 + 4 bytes */
@@ -109,10 +120,10 @@ void mcuf_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const
 void mcuf_conv_shallow_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
                               const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
                               int8_t *output, int16_t *scratch);
+/* the RGB stem (3x3, stride 2, 3 channels), out_c % 4 == 0, fast output stage: one packed
+ * stream of 4-channel records (see the kernel); scratch: 9 * (2 * out_w + 4) int16 */
 void mcuf_conv_shallow_stem_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
-                                        const int16_t *filter, const int32_t *bias2,
-                                        const int32_t *multiplier, const int8_t *shift,
-                                        int8_t *output, int16_t *scratch);
+                                        const int8_t *packed, int8_t *output, int16_t *scratch);
 
 /* Grouped convolution (groups = in_c / filter_in_c > 1, any kernel, stride, dilation, padding),
  * and DEPTHWISE_CONV_2D with a depth multiplier > 1 as the grouped convolution it is (groups =
@@ -202,6 +213,13 @@ typedef struct {
     int32_t act_min, act_max;
     int32_t filter_offset;     /* -filter zero point (per-tensor weights; legacy uint8 / QAT) */
 } mcuf_fc_params;
+
+/* DSP extension (kernels/optimized/): bias_folded = bias + input_offset * sum of the unit's
+ * weights; filter rows padded to D4 = ceil(in_depth / 4) * 4 and interleaved in unit pairs word
+ * by word (an odd last unit plain); scratch: 4 * D4 bytes; filter_offset must be 0 */
+void mcuf_fully_connected_s8_dsp(const mcuf_fc_params *p, const int8_t *input, const int8_t *filter,
+                                 const int32_t *bias_folded, const int32_t *multiplier,
+                                 const int32_t *shift, int8_t *output, int16_t *scratch);
 
 /* filter: [out_depth][in_depth] */
 void mcuf_fully_connected_s8(const mcuf_fc_params *p, const int8_t *input, const int8_t *filter,

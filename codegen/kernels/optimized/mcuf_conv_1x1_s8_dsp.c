@@ -38,6 +38,19 @@ static void widen_pair(const int8_t *in0, const int8_t *in1, int C, uint32_t *co
     }
 }
 
+#if MCUF_HAS_DSP
+/* one pixel as doubled words, (2x0, 2x2) (2x1, 2x3) per 4 inputs (mcuf_gemm_1x2_packed_s8) */
+static void widen_one(const int8_t *in, int C, uint32_t *col)
+{
+    for (int c = 0; c < C; c += 4, col += 2) {
+        const uint32_t a = mcuf_read32(in + c);
+        const uint32_t ae = mcuf_sxtb16(a), ao = mcuf_sxtb16_ror8(a);
+        col[0] = mcuf_sadd16(ae, ae);
+        col[1] = mcuf_sadd16(ao, ao);
+    }
+}
+#endif
+
 MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
                           int8_t *output, int16_t *scratch, const int fast)
@@ -87,18 +100,163 @@ MCUF_INLINE void mcuf_conv_1x1_s8_dsp_body(const mcuf_conv_params *p, const int8
     }
 }
 
-/* Two specialised copies, chosen by the generator: the fast output stage for every channel,
- * and the general one (a model links only what it calls). */
-void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                               const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
-                               int8_t *output, int16_t *scratch)
-{
-    mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias2, multiplier, shift, output, scratch, 1);
-}
-
+/* The general copy (any constants, clamps): the C channel loop above. */
 void mcuf_conv_1x1_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
                           int8_t *output, int16_t *scratch)
 {
     mcuf_conv_1x1_s8_dsp_body(p, input, filter, bias2, multiplier, shift, output, scratch, 0);
+}
+
+/* One channel pair's record of the packed stream (mcuf_gemm_packed_job): pixel x of the column
+ * pair (0 or 1) times channel k (0 or 1) of the pair, through the fast output stage. */
+static int8_t packed_out(const int8_t *rec, const uint32_t *col, int C, int x, int k)
+{
+    int32_t acc = mcuf_read32(rec + 4 * k);
+    const int8_t *w = rec + 16 + 4 * k;
+    const uint32_t *c = col + 2 * x;
+    for (int i = 0; i < C; i += 4, w += 8, c += 4) {
+        const uint32_t kw = mcuf_read32(w);
+        acc = mcuf_smlad(c[0], mcuf_sxtb16(kw), acc);
+        acc = mcuf_smlad(c[1], mcuf_sxtb16_ror8(kw), acc);
+    }
+    const int8_t *t = rec + 16 + 2 * C;
+    const int32_t sh = (int32_t)mcuf_read32(t + 8);
+    const mcuf_requant q = {(int32_t)mcuf_read32(t + 12 * k), (int32_t)mcuf_read32(t + 4 + 12 * k),
+                            k ? (sh >> 8) & 0xFF : sh & 0xFF};
+    return mcuf_out_fast2(acc, &q);
+}
+
+/* The fast copy, for layers whose every channel has fast constants and whose activation range
+ * is all of int8 (SSAT is the clamp). packed: the generator's stream of channel-pair records
+ * (mcuf_gemm_packed_job, MCUF_PACKED_PAIR_BYTES(in_c) bytes each); an odd last channel is a
+ * record whose second channel is all zeros and never stored. scratch: 4 * in_c bytes.
+ * Same results as the reference mcuf_conv_1x1_s8, byte for byte. */
+void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *packed,
+                               int8_t *output, int16_t *scratch)
+{
+    const int32_t pixels = (int32_t)p->out_h * p->out_w;
+    const int C = p->in_c, OC = p->out_c;
+    const int32_t rec_bytes = MCUF_PACKED_PAIR_BYTES(C);
+    const int8_t *const pairs_end = packed + (OC >> 1) * rec_bytes;
+    uint32_t *const col = (uint32_t *)(void *)scratch;
+#if MCUF_HAS_DSP
+    const int32_t skip2 = 56 * ((-(C >> 2)) & 3), skip1 = 40 * ((-(C >> 2)) & 3);
+    mcuf_gemm_packed_job job = {0, 0, col, pairs_end, skip2, 2 * C, packed};
+#endif
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int two = px + 1 < pixels;   /* an odd last pixel is widened twice, stored once */
+        const int8_t *in0 = input + px * C;
+        int8_t *out0 = output + px * OC;
+        int8_t *out1 = two ? out0 + OC : out0;   /* a lone pixel's twin lands on itself */
+#if MCUF_HAS_DSP
+        if (two) {
+            widen_pair(in0, in0 + C, C, col);
+        } else {
+            widen_one(in0, C, col);
+        }
+        if (OC >= 2) {
+            job.out0 = out0;
+            job.out1 = out1;
+            if (two) {
+                job.skip_bytes = skip2;
+                mcuf_gemm_2x2_packed_s8(&job);
+            } else {   /* a lone pixel: one pixel's run */
+                job.skip_bytes = skip1;
+                mcuf_gemm_1x2_packed_s8(&job);
+            }
+        }
+#else
+        widen_pair(in0, two ? in0 + C : in0, C, col);
+        {
+            int8_t *o0 = out0, *o1 = out1;
+            for (const int8_t *rec = packed; rec != pairs_end; rec += rec_bytes, o0 += 2, o1 += 2) {
+                const int8_t y00 = packed_out(rec, col, C, 0, 0), y01 = packed_out(rec, col, C, 0, 1);
+                const int8_t y10 = packed_out(rec, col, C, 1, 0), y11 = packed_out(rec, col, C, 1, 1);
+                o0[0] = y00;
+                o0[1] = y01;
+                o1[0] = y10;
+                o1[1] = y11;
+            }
+        }
+#endif
+        if (OC & 1) {   /* odd channel count: the last record's first channel */
+#if MCUF_HAS_DSP
+            if (!two) {   /* the column holds the one pixel compactly: widen it as a pair */
+                widen_pair(in0, in0, C, col);
+            }
+#endif
+            const int8_t y0 = packed_out(pairs_end, col, C, 0, 0), y1 = packed_out(pairs_end, col, C, 1, 0);
+            out0[OC - 1] = y0;
+            out1[OC - 1] = y1;
+        }
+    }
+}
+
+/* packed_out for records with int16 weights (mcuf_gemm_2x2_packed16_s8): per 4 inputs channel
+ * 0's (w0, w2) (w1, w3), then channel 1's */
+static int8_t packed16_out(const int8_t *rec, const uint32_t *col, int C, int x, int k)
+{
+    int32_t acc = mcuf_read32(rec + 4 * k);
+    const int8_t *w = rec + 16 + 8 * k;
+    const uint32_t *c = col + 2 * x;
+    for (int i = 0; i < C; i += 4, w += 16, c += 4) {
+        acc = mcuf_smlad(c[0], mcuf_read32(w), acc);
+        acc = mcuf_smlad(c[1], mcuf_read32(w + 4), acc);
+    }
+    const int8_t *t = rec + 16 + 4 * C;
+    const int32_t sh = (int32_t)mcuf_read32(t + 8);
+    const mcuf_requant q = {(int32_t)mcuf_read32(t + 12 * k), (int32_t)mcuf_read32(t + 4 + 12 * k),
+                            k ? (sh >> 8) & 0xFF : sh & 0xFF};
+    return mcuf_out_fast2(acc, &q);
+}
+
+/* The fast copy for at most 64 input channels (in_c % 4 == 0): the packed stream with the
+ * weights stored as int16 (records of 36 + 4 * in_c bytes: doubled biases, per 4 inputs
+ * channel 0's (w0, w2) (w1, w3) then channel 1's, output constants), so that the run needs no
+ * SXTB16 (mcuf_gemm_2x2_packed16_s8: 10 instructions per 16 MACs). The flash cost, in_c * out_c
+ * bytes, is small at these depths. scratch: 4 * in_c bytes. Same results as the reference
+ * mcuf_conv_1x1_s8, byte for byte. */
+void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                       const int8_t *packed, int8_t *output, int16_t *scratch)
+{
+    const int32_t pixels = (int32_t)p->out_h * p->out_w;
+    const int C = p->in_c, OC = p->out_c;
+    const int32_t rec_bytes = 36 + 4 * C;
+    const int8_t *const pairs_end = packed + (OC >> 1) * rec_bytes;
+    uint32_t *const col = (uint32_t *)(void *)scratch;
+#if MCUF_HAS_DSP
+    mcuf_gemm_packed_job job = {0, 0, col, pairs_end, 40 * (16 - (C >> 2)), 4 * C, packed};
+#endif
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int two = px + 1 < pixels;   /* an odd last pixel is widened twice, stored once */
+        const int8_t *in0 = input + px * C;
+        int8_t *out0 = output + px * OC;
+        int8_t *out1 = two ? out0 + OC : out0;
+        widen_pair(in0, two ? in0 + C : in0, C, col);
+#if MCUF_HAS_DSP
+        if (OC >= 2) {
+            job.out0 = out0;
+            job.out1 = out1;
+            mcuf_gemm_2x2_packed16_s8(&job);
+        }
+#else
+        {
+            int8_t *o0 = out0, *o1 = out1;
+            for (const int8_t *rec = packed; rec != pairs_end; rec += rec_bytes, o0 += 2, o1 += 2) {
+                const int8_t y00 = packed16_out(rec, col, C, 0, 0), y01 = packed16_out(rec, col, C, 0, 1);
+                const int8_t y10 = packed16_out(rec, col, C, 1, 0), y11 = packed16_out(rec, col, C, 1, 1);
+                o0[0] = y00;
+                o0[1] = y01;
+                o1[0] = y10;
+                o1[1] = y11;
+            }
+        }
+#endif
+        if (OC & 1) {
+            const int8_t y0 = packed16_out(pairs_end, col, C, 0, 0), y1 = packed16_out(pairs_end, col, C, 1, 0);
+            out0[OC - 1] = y0;
+            out1[OC - 1] = y1;
+        }
+    }
 }

@@ -119,4 +119,163 @@ __attribute__((naked)) void mcuf_gemm_2x2_fast_s8(__attribute__((unused)) const 
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
+/* mcuf_gemm_2x2_packed_s8: every channel pair of one pixel pair, fast output stage, over the
+ * generator's packed stream (mcuf_gemm_packed_job in mcuf_dsp.h): per channel pair one LDM of
+ * the four doubled biases, the run, one LDM of the five output constants -- no constants,
+ * biases or pointers read from separate tables. The run is unrolled four steps deep and
+ * entered at the step that leaves a whole number of passes (every step is 14 32-bit
+ * instructions, 56 bytes, so the entry is the loop's address + 56 * skipped steps). About 32
+ * instructions per channel pair besides the MACs, against 43 in mcuf_gemm_2x2_fast_s8.
+ * Frame: out0, out1, column, end of the pairs, entry address (Thumb bit set), run bytes. */
+__attribute__((naked)) void mcuf_gemm_2x2_packed_s8(__attribute__((unused)) const mcuf_gemm_packed_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #24\n\t"
+        "ldmia r0, {r4, r5, r6, r7, r8, r9}\n\t"     /* out0 out1 col end skip_bytes run_bytes */
+        "ldr ip, [r0, #24]\n\t"                        /* the first record */
+        "adr r10, 2f\n\t"
+        "add r8, r8, r10\n\t"
+        "orr r8, r8, #1\n\t"                           /* a Thumb address for BX */
+        "stmia sp, {r4, r5, r6, r7, r8, r9}\n\t"
+        "1:\n\t"                                       /* a channel pair */
+        "ldmia ip!, {r0, r1, r2, r3}\n\t"             /* 2 * bias: channel 0, 1, 0, 1 */
+        "ldr r11, [sp, #8]\n\t"                        /* column */
+        "ldrd r10, lr, [sp, #16]\n\t"                 /* entry, run bytes */
+        "add lr, ip, lr\n\t"                           /* the run's end */
+        "bx r10\n\t"
+        ".p2align 2\n\t"
+        "2:\n\t" STEP STEP STEP STEP
+        "cmp ip, lr\n\t"
+        "bne 2b\n\t"
+        "ldmia ip!, {r4, r5, r6, r7, r8}\n\t"         /* m0, round0, b0 | b1 << 8, m1, round1 */
+        "lsr r9, r6, #8\n\t"                           /* ASR by a register reads its low byte */
+        OUT("r0", "r4", "r5", "r6")
+        OUT("r2", "r4", "r5", "r6")
+        OUT("r1", "r7", "r8", "r9")
+        OUT("r3", "r7", "r8", "r9")
+        "ldrd r4, r5, [sp]\n\t"
+        "strb r1, [r4, #1]\n\t"
+        "strb r0, [r4], #2\n\t"
+        "strb r3, [r5, #1]\n\t"                       /* a lone pixel's twin: the same bytes again */
+        "strb r2, [r5], #2\n\t"
+        "strd r4, r5, [sp]\n\t"
+        "ldr r10, [sp, #12]\n\t"
+        "cmp ip, r10\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* One pixel (the column pair's pixel 0) times 4 weights of both channels of a pair */
+#define STEP1                                                                        \
+    "ldrd r4, r5, [r11], #8\n\t"       /* (2x0,2x2) (2x1,2x3) of the one pixel */     \
+    "ldrd r8, r9, [ip], #8\n\t"                                                      \
+    "sxtb16 r10, r8\n\t"                                                              \
+    "sxtb16 r8, r8, ror #8\n\t"                                                       \
+    "smlad r0, r4, r10, r0\n\t"                                                       \
+    "smlad r0, r5, r8, r0\n\t"                                                        \
+    "sxtb16 r10, r9\n\t"                                                              \
+    "sxtb16 r9, r9, ror #8\n\t"                                                       \
+    "smlad r1, r4, r10, r1\n\t"                                                       \
+    "smlad r1, r5, r9, r1\n\t"
+
+/* mcuf_gemm_1x2_packed_s8: mcuf_gemm_2x2_packed_s8 for one pixel (a 1x1 plane, a layer's odd
+ * last pixel): the same stream and job (out1 unused; skip_bytes: 40 bytes per skipped step,
+ * each step 10 32-bit instructions); col: the one pixel's doubled words, (2x0, 2x2) (2x1, 2x3)
+ * per 4 inputs, without a twin's. */
+__attribute__((naked)) void mcuf_gemm_1x2_packed_s8(__attribute__((unused)) const mcuf_gemm_packed_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #24\n\t"
+        "ldmia r0, {r4, r5, r6, r7, r8, r9}\n\t"     /* out0 out1 col end skip_bytes run_bytes */
+        "ldr ip, [r0, #24]\n\t"
+        "adr r10, 2f\n\t"
+        "add r8, r8, r10\n\t"
+        "orr r8, r8, #1\n\t"
+        "stmia sp, {r4, r5, r6, r7, r8, r9}\n\t"
+        "1:\n\t"
+        "ldmia ip!, {r0, r1, r2, r3}\n\t"             /* r2, r3: pixel 1's copies, unused */
+        "ldr r11, [sp, #8]\n\t"
+        "ldrd r10, lr, [sp, #16]\n\t"
+        "add lr, ip, lr\n\t"
+        "bx r10\n\t"
+        ".p2align 2\n\t"
+        "2:\n\t" STEP1 STEP1 STEP1 STEP1
+        "cmp ip, lr\n\t"
+        "bne 2b\n\t"
+        "ldmia ip!, {r4, r5, r6, r7, r8}\n\t"
+        "lsr r9, r6, #8\n\t"
+        OUT("r0", "r4", "r5", "r6")
+        OUT("r1", "r7", "r8", "r9")
+        "ldr r4, [sp]\n\t"
+        "strb r1, [r4, #1]\n\t"
+        "strb r0, [r4], #2\n\t"
+        "str r4, [sp]\n\t"
+        "ldr r10, [sp, #12]\n\t"
+        "cmp ip, r10\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* 4 inputs of both pixels times both channels' 4 int16 weights, (w0,w2) (w1,w3) per channel */
+#define STEP16                                                                       \
+    "ldmia lr!, {r4, r5, r6, r7}\n\t"   /* (x0,x2) (x1,x3) of pixel 0, then pixel 1 */ \
+    "ldmia ip!, {r8, r9, r10, r11}\n\t" /* channel 0's two words, then channel 1's */ \
+    "smlad r0, r4, r8, r0\n\t"                                                        \
+    "smlad r0, r5, r9, r0\n\t"                                                        \
+    "smlad r2, r6, r8, r2\n\t"                                                        \
+    "smlad r2, r7, r9, r2\n\t"                                                        \
+    "smlad r1, r4, r10, r1\n\t"                                                       \
+    "smlad r1, r5, r11, r1\n\t"                                                       \
+    "smlad r3, r6, r10, r3\n\t"                                                       \
+    "smlad r3, r7, r11, r3\n\t"
+
+/* mcuf_gemm_2x2_packed16_s8: mcuf_gemm_2x2_packed_s8 for at most 64 input channels with the
+ * weights stored as int16 (SXTB16 order, (w0, w2) (w1, w3)): per step one LDM of the column
+ * pair, one LDM of both channels' weights, 8 SMLAD -- 10 instructions for 16 MACs instead of
+ * 14. The run is unrolled all 16 steps deep, without a loop: entered at the step that leaves
+ * in_c / 4 of them (skip_bytes: 40 per skipped step, each step 10 32-bit instructions), so
+ * no end pointer is held and the 14 registers suffice. Records: 36 + 4 * in_c bytes (the
+ * weights int16), otherwise mcuf_gemm_packed_job's. */
+__attribute__((naked)) void mcuf_gemm_2x2_packed16_s8(__attribute__((unused)) const mcuf_gemm_packed_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #24\n\t"
+        "ldmia r0, {r4, r5, r6, r7, r8, r9}\n\t"     /* out0 out1 col end skip_bytes run_bytes */
+        "ldr ip, [r0, #24]\n\t"
+        "adr r10, 2f\n\t"
+        "add r8, r8, r10\n\t"
+        "orr r8, r8, #1\n\t"
+        "stmia sp, {r4, r5, r6, r7, r8, r9}\n\t"
+        "1:\n\t"
+        "ldmia ip!, {r0, r1, r2, r3}\n\t"
+        "ldr lr, [sp, #8]\n\t"
+        "ldr r10, [sp, #16]\n\t"
+        "bx r10\n\t"
+        ".p2align 2\n\t"
+        "2:\n\t" STEP16 STEP16 STEP16 STEP16 STEP16 STEP16 STEP16 STEP16
+        STEP16 STEP16 STEP16 STEP16 STEP16 STEP16 STEP16 STEP16
+        "ldmia ip!, {r4, r5, r6, r7, r8}\n\t"
+        "lsr r9, r6, #8\n\t"
+        OUT("r0", "r4", "r5", "r6")
+        OUT("r2", "r4", "r5", "r6")
+        OUT("r1", "r7", "r8", "r9")
+        OUT("r3", "r7", "r8", "r9")
+        "ldrd r4, r5, [sp]\n\t"
+        "strb r1, [r4, #1]\n\t"
+        "strb r0, [r4], #2\n\t"
+        "strb r3, [r5, #1]\n\t"
+        "strb r2, [r5], #2\n\t"
+        "strd r4, r5, [sp]\n\t"
+        "ldr r10, [sp, #12]\n\t"
+        "cmp ip, r10\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
 #endif

@@ -1,0 +1,111 @@
+"""The DSP convolution kernels' assembly paths on real cores (QEMU's Cortex-M7 and M4), against
+TFLite's reference, over a shape sweep in one firmware image per core: the packed 1x1 kernel
+(mcuf_conv_1x1_shallow_s8_dsp_fast, int16 weights up to 64 input channels, its run entered at
+every step count 1..16; mcuf_conv_1x1_s8_dsp_fast deeper and on 1x1 planes: its 2-pixel and
+1-pixel assembly runs at every step remainder; odd output-channel and pixel counts), the
+RGB stem (mcuf_conv_shallow_stem_s8_dsp_fast: odd and even widths, SAME / VALID, out_c 4..16) and the
+grayscale stem on the same kernel,
+and, beside them, the general copies (clamped activations, left-shift channels), the grouped
+kernel and 1x1 over channel counts that are not a multiple of 4; FULLY_CONNECTED on its DSP
+kernel (odd batches and units, depths off a multiple of 4). Every output byte of two
+inputs per model is compared; the host build of the same C is checked model by model in
+tests/test_single_ops.py."""
+import zlib
+
+import numpy as np
+import pytest
+
+import opmodels
+from mve_sweep import run_on_m55, sweep_input
+from runtime.interpreter import ReferenceModel
+
+# (k, stride, padding, in_c, out_c, groups, h, w, act, scale_span)
+NARROW = (1e-3, 1e-2)        # every channel gets fast constants
+WIDE = (1e-4, 1e-1)          # some channels need left shifts: the general copies
+SWEEP = [
+    # 1x1, every step remainder of the 4-step unrolled run, odd and even OC and pixel counts
+    (1, 1, "VALID", 4, 6, 1, 3, 3, "NONE", NARROW),
+    (1, 1, "VALID", 8, 16, 1, 4, 5, "NONE", NARROW),
+    (1, 1, "VALID", 12, 7, 1, 3, 5, "NONE", NARROW),
+    (1, 1, "VALID", 16, 9, 1, 2, 3, "NONE", NARROW),
+    (1, 1, "VALID", 20, 2, 1, 5, 1, "NONE", NARROW),
+    (1, 1, "VALID", 28, 11, 1, 3, 3, "NONE", NARROW),
+    (1, 1, "VALID", 32, 32, 1, 3, 4, "NONE", NARROW),
+    (1, 1, "VALID", 36, 5, 1, 1, 3, "NONE", NARROW),
+    (1, 1, "VALID", 64, 13, 1, 3, 3, "NONE", NARROW),
+    (1, 1, "VALID", 60, 3, 1, 2, 2, "NONE", NARROW),
+    # deeper than 64: int8 weights (mcuf_conv_1x1_s8_dsp_fast), 4-step loop with remainders
+    (1, 1, "VALID", 68, 6, 1, 3, 3, "NONE", NARROW),
+    (1, 1, "VALID", 100, 7, 1, 2, 3, "NONE", NARROW),
+    (1, 1, "VALID", 128, 4, 1, 1, 2, "NONE", NARROW),
+    # 1x1 planes (squeeze-excite): one pixel, the 1-pixel run only
+    (1, 1, "VALID", 16, 4, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 8, 17, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 40, 1, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 4, 2, 1, 1, 1, "NONE", NARROW),
+    # the general 1x1 copy and the grouped kernel (clamps, left shifts, in_c % 4 != 0, groups)
+    (1, 1, "VALID", 12, 7, 1, 3, 3, "RELU6", NARROW),
+    (1, 1, "VALID", 24, 9, 1, 3, 3, "NONE", WIDE),
+    (1, 1, "VALID", 6, 5, 1, 3, 3, "NONE", NARROW),
+    (1, 1, "VALID", 15, 8, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 12, 9, 3, 3, 3, "NONE", NARROW),
+    (3, 1, "SAME", 8, 8, 4, 5, 5, "NONE", NARROW),
+    # the RGB stem: widths odd / even, SAME / VALID, out_c 4..16; out_c 6 and a clamp: general
+    (3, 2, "SAME", 3, 8, 1, 11, 9, "NONE", NARROW),
+    (3, 2, "SAME", 3, 4, 1, 8, 10, "NONE", NARROW),
+    (3, 2, "VALID", 3, 12, 1, 9, 12, "NONE", NARROW),
+    (3, 2, "SAME", 3, 16, 1, 7, 7, "NONE", NARROW),
+    (3, 2, "VALID", 3, 8, 1, 3, 3, "NONE", NARROW),
+    (3, 2, "SAME", 3, 8, 1, 2, 2, "NONE", NARROW),
+    (3, 2, "SAME", 3, 6, 1, 9, 9, "NONE", NARROW),
+    (3, 2, "SAME", 3, 8, 1, 9, 9, "RELU6", NARROW),
+    # the grayscale stem (1 input channel): the same kernel, 5 steps
+    (3, 2, "SAME", 1, 8, 1, 16, 16, "NONE", NARROW),
+    (3, 2, "SAME", 1, 4, 1, 9, 11, "NONE", NARROW),
+    (3, 2, "VALID", 1, 12, 1, 10, 7, "NONE", NARROW),
+    (3, 2, "SAME", 1, 16, 1, 1, 1, "NONE", NARROW),
+    # im2col convolution
+    (3, 1, "SAME", 12, 5, 1, 5, 4, "NONE", NARROW),
+]
+
+
+# FULLY_CONNECTED on mcuf_fully_connected_s8_dsp: (batches, in_depth, out_depth, per_channel, act)
+FC_SWEEP = [(1, 16, 10, False, "NONE"), (3, 37, 5, False, "RELU"), (4, 8, 6, True, "NONE"),
+            (5, 30, 9, False, "NONE"), (2, 3, 1, True, "RELU6"), (1, 256, 4, True, "NONE"),
+            (6, 64, 33, True, "NONE")]
+
+
+def _model(case) -> bytes:
+    if len(case) == 5:
+        rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+        b, d, u, pc, act = case
+        return opmodels.fully_connected_model(rng, batches=b, in_depth=d, out_depth=u, per_channel=pc, act=act)
+    k, stride, padding, in_c, out_c, groups, h, w, act, span = case
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    return opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=1, in_c=in_c,
+                               out_c=out_c, groups=groups, h=h, w=w, act=act, scale_span=span)
+
+
+@pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386"])
+def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
+    models = []
+    for i, case in enumerate(SWEEP + FC_SWEEP):
+        path = tmp_path / f"c{i}.tflite"
+        path.write_bytes(_model(case))
+        models.append(path)
+    mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
+    kernels = {m["layers"][0]["kernel"] for m in mans}
+    assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_1x1_shallow_s8_dsp_fast", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_shallow_stem_s8_dsp_fast",
+            "mcuf_conv_shallow_s8_dsp", "mcuf_conv_grouped_s8_dsp_fast"} <= kernels, kernels
+    fcs = [m["layers"][0]["kernel"] for m in mans[len(SWEEP):]]
+    assert fcs == ["mcuf_fully_connected_s8_dsp"] * len(FC_SWEEP), fcs
+    gray = [m["layers"][0]["kernel"] for c, m in zip(SWEEP, mans) if c[3] == 1 and c[0] == 3]
+    assert gray == ["mcuf_conv_shallow_stem_s8_dsp_fast"] * 4, gray
+    bad = []
+    for case, path, man, got in zip(SWEEP + FC_SWEEP, models, mans, outs):
+        ref = ReferenceModel(path)
+        for r, out in enumerate(got):
+            want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1)
+            if out != want.tolist():
+                bad.append((case[:9] if len(case) > 5 else case, man["layers"][0]["kernel"], r))
+    assert not bad, bad
