@@ -36,17 +36,14 @@ def cost_key(step) -> str:
     """The kernel called: the optimized kernels' _fast and general copies differ by several
     instructions per output byte (the general output stage handles left shifts and clamps).
     The HWC depthwise kernel's 3x3 path (unrolled, in assembly) is keyed apart from its other
-    kernel sizes ("/3x3"), and so are its undilated 5x5 and 7x7 on the fast stage at >= 4
-    channels, also in assembly ("/kxk"): their costs per MAC differ; so are the Helium 3x3
+    kernel sizes ("/3x3"): their costs per MAC differ (its undilated 5x5 and 7x7 on the fast
+    stage at >= 4 channels, also in assembly, are entry points of their own); so are the Helium 3x3
     depthwise kernel's strided path ("/s2") and the Helium GEMM's rows of at most 16 bytes
     ("/k16")."""
     p = step.params
     if step.kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp"):
         if (p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]) == (3, 3, 1, 1):
             return step.kernel + "/3x3"
-        if (step.kernel.endswith("_fast") and p["k_h"] == p["k_w"] in (5, 7)
-                and (p["dil_h"], p["dil_w"]) == (1, 1) and p["in_c"] >= 4):
-            return step.kernel + "/kxk"
     if step.kernel.startswith("mcuf_depthwise_conv_3x3_s8_mve") and p["stride_w"] != 1:
         return step.kernel + "/s2"     # gathers (or a de-interleaved plane) instead of two rows at once
     if (step.kernel.startswith(("mcuf_conv_1x1_s8_mve", "mcuf_conv_s8_mve"))

@@ -22,6 +22,7 @@ to the MCUNetV2 first stage (Lin et al., NeurIPS 2021).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .cost_model import CostModel, cost_key, layer_features
@@ -434,7 +435,7 @@ def render_line_buffer(graph: Graph, steps: list[Step], sched: LineBufferSchedul
     from .patch_schedule import PATCH_COPY_C
     res = graph.resolve
     X, S = sched.input, sched.output
-    defs, body = [], []
+    defs, chunks, body = [], [], None
     names: dict = {}
     shape = {t: graph.tensors[t].shape for t in (X, S)}
 
@@ -451,18 +452,19 @@ def render_line_buffer(graph: Graph, steps: list[Step], sched: LineBufferSchedul
             if not (st.calls or any(m.tensor in sched.windows for m in st.moves)
                     or (st.x_rows[1] > st.x_rows[0] and X in sched.windows)):
                 continue                                    # nothing moves, arrives or is computed
-            body.append(f"    /* strip {k}, step {n} */\n" if sched.strips > 1 else f"    /* step {n} */\n")
+            chunks.append([f"strip {k}, step {n}" if sched.strips > 1 else f"step {n}", ""])
+            body = chunks[-1]
             for m in st.moves:
                 if m.tensor not in sched.windows:
                     continue
                 w = sub_off + sched.windows[m.tensor][0]
                 rb = rowbytes(m.tensor)
-                body.append(f"    memmove(arena + {w}, arena + {w + m.shift * rb}, {m.rows * rb}u);\n")
+                body[1] += (f"    memmove(arena + {w}, arena + {w + m.shift * rb}, {m.rows * rb}u);\n")
             if X in sched.windows and st.x_rows[1] > st.x_rows[0]:
                 y0, y1 = st.x_rows
                 c = shape[X][3]
                 x0 = strip.cols[X][0]
-                body.append(f"    patch_copy({ptr(X, y0, st.base)}, {rowbytes(X)}u, arena + "
+                body[1] += (f"    patch_copy({ptr(X, y0, st.base)}, {rowbytes(X)}u, arena + "
                             f"{x_off + (y0 * shape[X][2] + x0) * c}, {shape[X][2] * c}u, {y1 - y0}u, {rowbytes(X)}u);\n")
             for m, call in enumerate(st.calls):
                 s = steps[call.step]
@@ -478,7 +480,7 @@ def render_line_buffer(graph: Graph, steps: list[Step], sched: LineBufferSchedul
                 for i, ix0, ox0 in strip.crops.get((n, m), []):
                     c = graph.tensors[i].shape[3]
                     w = strip.cols[t_out][1] - strip.cols[t_out][0]
-                    body.append(f"    patch_copy(arena + {at}, {w * c}u, {ptr(i, reads[i], st.base)} + "
+                    body[1] += (f"    patch_copy(arena + {at}, {w * c}u, {ptr(i, reads[i], st.base)} + "
                                 f"{(ox0 - ix0) * c}, {rowbytes(i)}u, {rows}u, {w * c}u);\n")
                     crop_of[i] = f"arena + {at}"
                     at += _a(rows * w * c)
@@ -495,14 +497,89 @@ def render_line_buffer(graph: Graph, steps: list[Step], sched: LineBufferSchedul
                         args.append(f"(int16_t *)(void *)(arena + {sub_off + sched.scratch_offset})")
                     else:
                         args.append("0")
-                body.append(f"    {s.kernel}({', '.join(args)});\n")
+                body[1] += (f"    {s.kernel}({', '.join(args)});\n")
                 if t_out == S and S in sched.windows:
                     c = shape[S][3]
                     x0 = strip.cols[S][0]
-                    body.append(f"    patch_copy(arena + {s_off + (call.rows[0] * shape[S][2] + x0) * c}, "
+                    body[1] += (f"    patch_copy(arena + {s_off + (call.rows[0] * shape[S][2] + x0) * c}, "
                                 f"{shape[S][2] * c}u, {ptr(S, call.rows[0], st.base)}, {rowbytes(S)}u, "
                                 f"{rows}u, {rowbytes(S)}u);\n")
-    body = "".join(body)
+    body = loop_steady_state(chunks)
     if "patch_copy(" in body:
         defs.insert(0, PATCH_COPY_C)
     return "".join(defs), body
+
+
+_NUM = re.compile(r"(?<![A-Za-z_0-9])(-?\d+)(u?)")     # a sign stays with its literal
+LOOP_MIN = 3            # runs of identical steps shorter than this stay unrolled
+
+
+def _skeleton(code: str) -> tuple[str, list[int]]:
+    """(code with every integer literal replaced by a placeholder, the literals in order)."""
+    nums = [int(m.group(1)) for m in _NUM.finditer(code)]
+    return _NUM.sub(lambda m: "\0" + m.group(2), code), nums     # the suffix stays: 5u != 5
+
+
+def _run(sk: list, i: int, period: int) -> tuple[int, list[int]]:
+    """How many consecutive blocks of `period` chunks from chunk i share one skeleton with
+    literals in arithmetic progression, and the progression's deltas."""
+    def block(k):
+        parts = sk[i + k * period:i + (k + 1) * period]
+        return "".join(p[0] for p in parts), [v for p in parts for v in p[1]]
+    n = (len(sk) - i) // period
+    if n < 2:
+        return 1, []
+    s0, v0 = block(0)
+    s1, v1 = block(1)
+    if s1 != s0 or not v0:
+        return 1, []
+    delta = [b - a for a, b in zip(v0, v1)]
+    k = 2
+    while k < n:
+        sk_k, vk = block(k)
+        if sk_k != s0 or any(v != a + k * d for v, a, d in zip(vk, v0, delta)):
+            break
+        k += 1
+    vk = block(k - 1)[1]
+    if any(d and (a < 0 or v < 0) for a, d, v in zip(v0, delta, vk)):
+        return 1, []                # an advancing negative literal: stays unrolled (unsigned loop)
+    return k, delta
+
+
+def loop_steady_state(chunks: list[list[str]], max_period: int = 8) -> str:
+    """The stage's C body with runs of steps that repeat (a block of 1..max_period consecutive
+    steps, the same calls, differing only in integer literals forming arithmetic progressions:
+    row offsets, block k's value = first + k * delta) emitted as one `for` loop over the
+    blocks; chunks: [comment, C of one step] in execution order. Every call is the same as
+    unrolled (same kernels, params structs, pointers and sizes: only a literal that advances by
+    the same amount at every block of the run becomes `first + delta * lb_step`); irregular
+    steps (the first band's padding, the last band's short rows) stay unrolled."""
+    out, i = [], 0
+    sk = [_skeleton(c) for _, c in chunks]
+    while i < len(chunks):
+        best = (1, 1, [])                                   # (chunks covered, period, deltas)
+        for period in range(1, max_period + 1):
+            reps, delta = _run(sk, i, period)
+            if reps >= LOOP_MIN and reps * period > best[0]:
+                best = (reps * period, period, delta)
+        covered, period, delta = best
+        if covered == 1:
+            out.append(f"    /* {chunks[i][0]} */\n{chunks[i][1]}")
+            i += 1
+            continue
+        parts = "".join(sk[k][0] for k in range(i, i + period)).split("\0")
+        v0 = [v for k in range(i, i + period) for v in sk[k][1]]
+        code = [parts[0]]
+        for a, d, p in zip(v0, delta, parts[1:]):       # p starts with the literal's suffix
+            if d == 0:
+                code.append(f"{a}{p}")
+            else:
+                code.append((f"({a}u + {d}u * lb_step)" if d > 0 else f"({a}u - {-d}u * lb_step)")
+                            + (p[1:] if p.startswith("u") else p))
+        loop = "".join("    " + ln + "\n" for ln in "".join(code).splitlines())
+        j = i + covered
+        out.append(f"    /* {chunks[i][0]} .. {chunks[j - 1][0]}: {covered // period} times the same "
+                   f"{period} step(s), row offsets advancing */\n"
+                   f"    for (uint32_t lb_step = 0; lb_step < {covered // period}u; lb_step++) {{\n{loop}    }}\n")
+        i = j
+    return "".join(out)

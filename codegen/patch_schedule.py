@@ -405,16 +405,23 @@ def _live_after(graph: Graph, steps: list[Step]) -> list[int]:
     bound used to prune splits and order candidates."""
     from .planner import peak_live_bytes
     plain = peak_live_bytes(plan_memory(graph, steps), len(steps))
-    dw = plan_memory(graph, steps, in_place_depthwise=True)
+    dw = planned_live_bytes(plan_memory(graph, steps, in_place_depthwise=True), len(steps))
+    return [min(a, b) for a, b in zip(plain, dw)]
+
+
+def planned_live_bytes(plan: Plan, steps: int) -> list[int]:
+    """Per step of `plan` (0..steps-1), the bytes of the arena its live buffers occupy: the
+    union of their [offset, offset + size) ranges, so a buffer written over another (in-place
+    depthwise, S over the consumed input rows) counts once. At most plan.arena_bytes."""
     out = []
-    for i in range(len(steps)):
-        spans = sorted((b.offset, b.offset + b.size) for b in dw.buffers.values() if b.first <= i <= b.last)
+    for i in range(steps):
+        spans = sorted((b.offset, b.offset + b.size) for b in plan.buffers.values() if b.first <= i <= b.last)
         total, end = 0, -1
         for lo, hi in spans:
             if hi > end:
                 total += hi - max(lo, end)
                 end = hi
-        out.append(min(plain[i], total))
+        out.append(total)
     return out
 
 
@@ -440,24 +447,44 @@ def all_schedules(graph: Graph, steps: list[Step], cost: CostModel | None = None
                   plan: bool = True, ram_limit: int | None = None) -> list[PatchSchedule]:
     """Every candidate split with line-buffer row bands (codegen/line_buffer.py, r input rows a
     step, r in RATES), n x n grids (n in SQUARE) and n x 1 row bands (n in GRIDS);
-    with ram_limit, only splits after which the layers' live bytes fit it."""
+    with ram_limit, only splits after which the layers' live bytes fit it and stages whose
+    resident input and output (a lower bound of their stage_peak) fit it. On a terminal, a
+    search longer than 3 s shows its progress on stderr."""
+    import sys
+    import time
     cost = cost or CostModel.load()
     live = _live_after(graph, steps) if ram_limit else []
     out = []
     from .line_buffer import RATES, STRIPS, build_line_buffer
-    for k in candidate_splits(graph, steps):
+    xs = graph.tensors[graph.resolve(graph.inputs[0])].nbytes if graph.inputs else 0
+    splits, t0, shown = candidate_splits(graph, steps), time.monotonic(), False
+    for n_k, k in enumerate(splits):
+        if sys.stderr.isatty() and time.monotonic() - t0 > 3:      # a long search: say where it is
+            print(f"\rsearching patch schedules: split {n_k + 1}/{len(splits)} (layers 0..{k}), "
+                  f"{len(out)} candidates", end="", file=sys.stderr, flush=True)
+            shown = True
         if ram_limit and max(live[k + 1:], default=0) > ram_limit:
             continue
+        # every stage keeps X and S resident (beside each other with column strips): a candidate
+        # whose stage_peak (so lower_bound) cannot fit is not built (choose_schedule drops it anyway)
+        ss = graph.tensors[graph.resolve(steps[k].output)].nbytes
         for r in RATES:               # row bands with cached halos (line buffers), full width
             for strips in STRIPS:     # or in column strips
+                if ram_limit and (xs + ss if strips > 1 else max(xs, ss)) > ram_limit:
+                    continue
                 s = build_line_buffer(graph, steps, k, r, strips, cost, plan)
                 if s is not None:
                     out.append(s)
+        if ram_limit and max(xs, ss) > ram_limit:
+            continue
         for n in GRIDS:
             for cols in ((1, n) if n in SQUARE else (1,)):
                 s = build_schedule(graph, steps, k, n, cols, cost, plan)
                 if s is not None:
                     out.append(s)
+    if shown:
+        print(f"\rsearched patch schedules: {len(splits)} splits, {len(out)} candidates in "
+              f"{time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     return out
 
 
@@ -617,15 +644,15 @@ def render_schedule(graph: Graph, steps: list[Step], sched: PatchSchedule | None
         lines.append(f"  {sched.describe()}")
         return "\n".join(lines)
     xs, ss = graph.tensors[sched.input].nbytes, graph.tensors[sched.output].nbytes
-    from .planner import peak_live_bytes
-    rest = peak_live_bytes(sched.plan, len(steps) - sched.split)[1:]
+    live = planned_live_bytes(sched.plan, len(steps) - sched.split)   # step 0: the stage
     lines += [f"  {sched.describe()}",
               f"  stage: input {xs:,} B, stage output {ss:,} B "
               + (f"written over consumed input rows (offset {sched.output_in_input:,} in the input)"
                  if sched.output_in_input is not None else "beside the input")
-              + f", one patch's buffers {sched.sub_bytes:,} B",
-              f"  after the stage (layers {sched.split + 1}..{len(steps) - 1}), largest live set: "
-              f"{max(rest, default=0):,} B",
+              + f", one patch's buffers {sched.sub_bytes:,} B; arena in use during the stage "
+              f"{live[0]:,} B",
+              f"  after the stage (layers {sched.split + 1}..{len(steps) - 1}), arena in use at most "
+              f"{max(live[1:], default=0):,} B (live buffers' byte ranges as planned)",
               f"  recomputation: {sched.macs - sched.base_macs:,} extra MACs; predicted instructions "
               f"{sched.instructions:,.0f} vs {sched.base_instructions:,.0f} layer by layer "
               f"(+{sched.overhead * 100:.1f}%)"]

@@ -2,7 +2,8 @@
 model of DW_DSP_SWEEP built into one firmware image per core (tests/mve_sweep.py), every output
 byte of two inputs equal to TFLite's reference kernels. The host build of the same models is
 checked in tests/test_single_ops.py (test_depthwise_dsp_sweep); only the device build runs the
-assembly (the two-pixel 3x3 and K x K paths of mcuf_depthwise_conv_hwc_s8_dsp)."""
+assembly (the two-pixel 3x3 and K x K paths of mcuf_depthwise_conv_hwc_s8_dsp_fast and its 5x5 / 7x7
+entry points)."""
 import zlib
 
 import numpy as np
@@ -23,6 +24,7 @@ DW_DSP_SWEEP = [
     (3, 1, "SAME", 20, 1, 7, 9, "NONE"), (3, 1, "VALID", 18, 1, 8, 10, "NONE"),
     (3, 1, "SAME", 64, 1, 6, 6, "NONE"), (3, 1, "SAME", 17, 1, 5, 8, "NONE"),
     (3, 2, "SAME", 10, 1, 9, 9, "NONE"), (3, 2, "SAME", 8, 1, 8, 8, "NONE"),
+    (3, 2, "SAME", 24, 1, 11, 13, "NONE"), (3, 2, "VALID", 12, 1, 7, 12, "NONE"),
     (5, 1, "SAME", 8, 1, 7, 7, "RELU6"), (5, 2, "SAME", 13, 1, 9, 9, "NONE"),
     (5, 1, "VALID", 4, 1, 6, 7, "NONE"), (5, 2, "SAME", 24, 1, 5, 5, "RELU"),
     (5, 1, "SAME", 3, 1, 6, 6, "NONE"), (5, 1, "SAME", 40, 1, 3, 3, "NONE"),
@@ -54,9 +56,10 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
     for case, kernel in zip(DW_DSP_SWEEP, kernels):
         if case[4] == 1 and case[0] > 3 and case[3] >= 4:   # the K x K two-pixel assembly
-            want = "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * (case[7] == "NONE")   # (clamps in C)
+            want = (f"mcuf_depthwise_conv_hwc_{case[0]}x{case[0]}_s8_dsp_fast" if case[7] == "NONE"
+                    else "mcuf_depthwise_conv_hwc_s8_dsp")   # (clamps in C)
             assert kernel == want, (case, kernel)
-    assert sum(k == "mcuf_depthwise_conv_hwc_s8_dsp_fast" for k in kernels) >= 12, kernels
+    assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
     bad = []
     for case, model, man, got_runs in zip(DW_DSP_SWEEP, models, mans, outs):
         ref = ReferenceModel(model)

@@ -175,3 +175,74 @@ def test_inspect_shows_the_line_buffer_schedule(tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "line-buffer stage" in r.stdout and "halos cached" in r.stdout and "sub-arena" in r.stdout
+    # the figures are what the planner builds: never above the planned arena (was 37,544 B > 33,248 B)
+    arena = int(re.search(r"; arena ([\d,]+) B;", r.stdout).group(1).replace(",", ""))
+    during = int(re.search(r"arena in use during the stage ([\d,]+) B", r.stdout).group(1).replace(",", ""))
+    after = int(re.search(r"arena in use at most ([\d,]+) B", r.stdout).group(1).replace(",", ""))
+    assert after <= arena and during <= arena and max(during, after) == arena
+    man = generate(VWW, tmp_path / "gen", "host", kernels="dsp", ram_limit=34_000)
+    assert man["arena_bytes"] == arena
+
+
+def _expand_loops(c: str) -> list[str]:
+    """The statements model_invoke runs, in order, with each `for (lb_step ...)` unrolled and
+    literals written without their `u` suffix."""
+    body = c[c.index("int model_invoke(void)"):]
+    out, lines, i = [], body.splitlines(), 0
+    while i < len(lines):
+        m = re.match(r"\s*for \(uint32_t lb_step = 0; lb_step < (\d+)u; lb_step\+\+\) \{", lines[i])
+        if m:
+            end = lines.index("    }", i)
+            for k in range(int(m.group(1))):
+                for ln in lines[i + 1:end]:
+                    out.append(re.sub(r"\((\d+)u ([+-]) (\d+)u \* lb_step\)", lambda g: str(
+                        int(g.group(1)) + (1 if g.group(2) == "+" else -1) * int(g.group(3)) * k), ln))
+            i = end + 1
+            continue
+        out.append(lines[i])
+        i += 1
+    return [re.sub(r"(?<![A-Za-z_0-9])(\d+)u", r"\1", ln.strip()) for ln in out
+            if ln.strip() and not ln.strip().startswith("/*")]
+
+
+def test_line_buffer_steady_state_emitted_as_a_loop(tmp_path, monkeypatch):
+    """The stage's repeating steps (the same calls, row offsets advancing) become one loop: the
+    loop runs exactly the unrolled calls (same kernels, params, pointers, sizes, order) and the
+    stage's text shrinks (bit-exactness on every layer: the line-buffer tests above)."""
+    import codegen.line_buffer as lb
+    loop = generate(VWW, tmp_path / "loop", "host", kernels="dsp", ram_limit=34_000)
+    monkeypatch.setattr(lb, "LOOP_MIN", 10 ** 9)
+    flat = generate(VWW, tmp_path / "flat", "host", kernels="dsp", ram_limit=34_000)
+    assert loop["arena_bytes"] == flat["arena_bytes"]
+    a, b = ((tmp_path / d / "model.c").read_text() for d in ("loop", "flat"))
+    assert "lb_step" in a and "lb_step" not in b
+    assert _expand_loops(a) == _expand_loops(b)
+    calls = [len(re.findall(r"\n\s*mcuf_\w+\(", c)) for c in (a, b)]
+    assert calls[0] * 3 < calls[1], calls
+
+
+def test_pruned_search_chooses_what_the_full_search_chose(monkeypatch):
+    """all_schedules skips candidates whose resident input and stage output alone exceed the
+    limit (they could never be chosen): the choice (or the error naming the smallest reachable
+    arena) equals that of the unpruned search over every candidate, at a few limits."""
+    import codegen.patch_schedule as ps
+    from codegen.errors import CodegenError
+    full = ps.all_schedules
+
+    def choose(c, limit):
+        try:
+            s = ps.choose_schedule(c.graph, c.steps, limit)
+            return ps.schedule_label(s), s.arena_bytes
+        except CodegenError as e:
+            return str(e)
+    cases = {"mobilenet_v1_a025_128_gray": (43_080, 32_832), "shufflenet_v2_x05_96_rgb": (42_352, 31_536),
+             "mobilenet_v1_a025_96_rgb": (36_372, 30_000)}
+    for name, limits in cases.items():
+        c = compile_graph(FIXTURE_MODELS / f"{name}.tflite", "dsp")
+        pruned = [choose(c, limit) for limit in limits]
+        monkeypatch.setattr(ps, "all_schedules", lambda g, st, cost=None, plan=True, ram_limit=None:
+                            full(g, st, cost, plan))
+        unpruned = [choose(c, limit) for limit in limits]
+        monkeypatch.setattr(ps, "all_schedules", full)
+        assert pruned == unpruned, name
+        assert any(isinstance(p, tuple) and p[1] <= limit for p, limit in zip(pruned, limits))

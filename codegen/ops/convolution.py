@@ -163,6 +163,10 @@ register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", 
 register_kernel("mcuf_depthwise_conv_hwc_s8_dsp", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
                 fast_twin=True, family=F, in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
+for _k in (5, 7):   # its undilated K x K layers at >= 4 channels, fast stage: own entry points
+    register_kernel(f"mcuf_depthwise_conv_hwc_{_k}x{_k}_s8_dsp_fast", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
+                    weight_layout="as mcuf_depthwise_conv_hwc_s8_dsp", family=F,
+                    in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
                 weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F,
                 channel_planar=True)   # gathers channel c's plane, then writes channel c only (multiplier 1)
@@ -423,6 +427,16 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     return p["in_c"] < 16 or p["out_h"] * p["out_w"] > (256 if p["in_c"] % 4 == 0 else 36)
 
 
+def _hwc_depthwise_kernel(p: dict, fast: bool) -> str:
+    """The entry point of the HWC depthwise kernel for a layer: undilated 5x5 and 7x7 layers
+    with at least 4 channels on the fast output stage have their own (the two-pixel K x K
+    assembly, 1.9 KB and 3.4 KB of code a model links only if it calls them)."""
+    k = p["k_h"]
+    if fast and k == p["k_w"] and k in (5, 7) and (p["dil_h"], p["dil_w"]) == (1, 1) and p["in_c"] >= 4:
+        return f"mcuf_depthwise_conv_hwc_{k}x{k}_s8_dsp_fast"
+    return "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * fast
+
+
 def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
     """[tap][C] int8 -> mcuf_depthwise_conv_hwc_s8_dsp's int16 [C4 / 4][tap][w0, w2, w1, w3],
     doubled (zero weights beyond C)."""
@@ -537,7 +551,7 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
             c4 = (p["in_c"] + 3) // 4 * 4
             filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(taps, c4))
             b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
-            return Step(op, "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+            return Step(op, _hwc_depthwise_kernel(p, fast), "mcuf_conv_params", p,
                         [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                          ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     if kernels == "dsp" and p["depth_multiplier"] > 1 and folded is not None:

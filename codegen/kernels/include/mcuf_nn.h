@@ -150,6 +150,16 @@ void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
                                          const int16_t *filter, const int32_t *bias_folded,
                                          const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                          int16_t *scratch);
+/* the same contract, fast output stage; the two-pixel assembly of undilated 5x5 / 7x7 layers
+ * with >= 4 channels (own entry points: unused ones are dropped at link time) */
+void mcuf_depthwise_conv_hwc_5x5_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                             const int16_t *filter, const int32_t *bias_folded,
+                                             const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                             int16_t *scratch);
+void mcuf_depthwise_conv_hwc_7x7_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                             const int16_t *filter, const int32_t *bias_folded,
+                                             const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                             int16_t *scratch);
 
 /* 3x3, any depth multiplier, no dilation; filter: int8 [out_c][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */

@@ -222,7 +222,10 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
  * Registers: r4-r7 A's accumulators, r8-r11 B's (then outputs), r0 input word, r3 its
  * even lanes, r12/lr weights (then output-stage temporaries), r1 cur, r2 weights. */
 typedef struct {
-    const int8_t *tab[18];      /* +0: A's nine taps, +36: B's */
+    union {
+        const int8_t *p[18];    /* +0: A's nine taps, +36: B's */
+        intptr_t off[18];       /* pixels inside the input: byte offsets from A's window, which is cur */
+    } tab;
     const int32_t *bias;        /* +72 */
     const int32_t *multiplier;  /* +76 */
     const int8_t *shift;        /* +80 */
@@ -400,26 +403,93 @@ __attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
-/* the 3x4 block of tap addresses (channel 0) from (iy0, ix0), row by row; padding taps get zp */
-MCUF_INLINE void taps3x4(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
-                         const int8_t *zp, const int8_t **tab)
+/* Stride 2: A's window is columns 0-2 of a 3x5 block and B's columns 2-4, so each row loads
+ * five input words instead of six: column 2 serves A (weight 2) and B (weight 0), the weights
+ * of a row loaded in the order 0, 2, 1 (142 instructions for 72 MACs against 153).
+ * The same job, tab[5 * ky + j]: column j of the block's row ky (tab[15..17] unused). */
+#define DW3S2_W(o) "ldrd r12, lr, [r2, #" #o "]\n\t"
+
+#define DW3S2_ROW(o0, o1, o2, o3, o4, w0, w1, w2)                                     \
+    DW3S2_W(w0) DW3S1_X(o0) DW3S1_A DW3S1_X(o2) DW3S1_B                              \
+    DW3S2_W(w2) DW3S1_A DW3S1_X(o4) DW3S1_B                                          \
+    DW3S2_W(w1) DW3S1_X(o1) DW3S1_A DW3S1_X(o3) DW3S1_B
+
+__attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                                 __attribute__((unused)) intptr_t cur,
+                                                                 __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #108\n\t"
+        "mov r12, sp\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "1:\n\t"
+        "ldr r12, [sp, #72]\n\t"
+        "ldmia r12, {r4, r5, r6, r7}\n\t"
+        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        "str r12, [sp, #72]\n\t"
+        DW3S2_ROW(0, 4, 8, 12, 16, 0, 8, 16) DW3S2_ROW(20, 24, 28, 32, 36, 24, 32, 40)
+        DW3S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
+        "add r2, r2, #72\n\t"
+        "str r2, [sp, #100]\n\t"
+        "str r1, [sp, #104]\n\t"
+        "ldr r12, [sp, #76]\n\t"
+        "ldr r1, [sp, #80]\n\t"
+        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
+        DW3X2_OUT(3, "r7", "r11")
+        "add r12, r12, #16\n\t"
+        "str r12, [sp, #76]\n\t"
+        "add r1, r1, #4\n\t"
+        "str r1, [sp, #80]\n\t"
+        "ldr r12, [sp, #84]\n\t"
+        "ldr lr, [sp, #88]\n\t"
+        "strb r4, [r12, #0]\n\t"
+        "strb r5, [r12, #1]\n\t"
+        "strb r6, [r12, #2]\n\t"
+        "strb r7, [r12, #3]\n\t"
+        "strb r8, [lr, #0]\n\t"
+        "strb r9, [lr, #1]\n\t"
+        "strb r10, [lr, #2]\n\t"
+        "strb r11, [lr, #3]\n\t"
+        "add r12, r12, #4\n\t"
+        "add lr, lr, #4\n\t"
+        "str r12, [sp, #84]\n\t"
+        "str lr, [sp, #88]\n\t"
+        "ldr r2, [sp, #100]\n\t"
+        "ldr r1, [sp, #104]\n\t"
+        "add r1, r1, #4\n\t"
+        "ldr r12, [sp, #92]\n\t"
+        "cmp r1, r12\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #108\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* the 3xW block (W = 4, 5) of tap addresses (channel 0) from (iy0, ix0), row by row; padding
+ * taps get zp */
+MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
+                         const int8_t *zp, const int8_t **tab, const int W)
 {
     const int C = p->in_c;
     const int32_t row = (int32_t)p->in_w * C;
     if (inside) {
         const int8_t *r = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
-        for (int ky = 0; ky < 3; ++ky, r += row, tab += 4) {
-            tab[0] = r;
-            tab[1] = r + C;
-            tab[2] = r + 2 * C;
-            tab[3] = r + 3 * C;
+        for (int ky = 0; ky < 3; ++ky, r += row) {
+            for (int kx = 0; kx < W; ++kx) {
+                *tab++ = r + kx * C;
+            }
         }
         return;
     }
     for (int ky = 0; ky < 3; ++ky) {
         const int iy = iy0 + ky;
         const int row_ok = iy >= 0 && iy < p->in_h;
-        for (int kx = 0; kx < 4; ++kx) {
+        for (int kx = 0; kx < W; ++kx) {
             const int ix = ix0 + kx;
             *tab++ = row_ok && ix >= 0 && ix < p->in_w ? input + (int32_t)iy * row + (int32_t)ix * C : zp;
         }
@@ -442,7 +512,10 @@ MCUF_INLINE void taps3x4(const mcuf_conv_params *p, const int8_t *input, int iy0
         const uint32_t *w;          /* +28 */                                        \
         intptr_t cur;               /* +32 */                                        \
         int32_t unused;             /* +36 */                                        \
-        const int8_t *tab[2 * (K) * (K)]; /* +40: A's taps, then B's */              \
+        union {                     /* +40: A's taps, then B's */                    \
+            const int8_t *p[2 * (K) * (K)];                                          \
+            intptr_t off[2 * (K) * (K)];   /* inside: offsets from A's window (cur) */ \
+        } tab;                                                                       \
     } dwx2_job##K;
 
 #define DWX2_OUT(i, ra, rb)                                                          \
@@ -556,26 +629,40 @@ MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, i
 /* Pixels (oy, ox) and (oy, ox + 1) of a K x K (K = 5, 7) undilated layer with C >= 4, C <= the
  * zero-point row's length (two = 0: pixel (oy, ox) twice, its bytes stored twice); the channel
  * tail (C % 4) through pixel(). */
-__attribute__((noinline)) static void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
+MCUF_INLINE void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
                    const int16_t *filter, const int32_t *bias_folded, const int32_t *multiplier,
-                   const int8_t *shift, int8_t *out, const int8_t *zp)
+                   const int8_t *shift, int8_t *out, const int8_t *zp, const int K, dwx2_job5 *in5,
+                   dwx2_job7 *in7)
 {
-    const int C = p->in_c, K = p->k_w;
+    const int C = p->in_c;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int ix1 = ix0 + two * p->stride_w;
     int8_t *const out_b = out + two * C;
     const uint32_t *w = (const uint32_t *)(const void *)filter;
-    if (K == 5) {
+    /* both windows inside the input: the layer's job (offsets from A's window, passed as cur) */
+    const int both_in = two && iy0 >= 0 && iy0 + K - 1 < p->in_h && ix0 >= 0 && ix1 + K - 1 < p->in_w;
+    const intptr_t base = both_in ? (intptr_t)(input + (int32_t)iy0 * p->in_w * C + (int32_t)ix0 * C) : 0;
+    if (K == 5 && both_in) {
+        in5->out_a = out;
+        in5->out_b = out_b;
+        in5->end = base + (C & ~3);
+        dwx2_groups_fast_5(in5, base, w);
+    } else if (K == 5) {
         dwx2_job5 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
-                         w, 0, 0, {0}};
-        taps_k(p, input, 5, iy0, ix0, zp, job.tab);
-        taps_k(p, input, 5, iy0, ix1, zp, job.tab + 25);
+                         w, 0, 0, {{0}}};
+        taps_k(p, input, 5, iy0, ix0, zp, job.tab.p);
+        taps_k(p, input, 5, iy0, ix1, zp, job.tab.p + 25);
         dwx2_groups_fast_5(&job, 0, w);
+    } else if (both_in) {
+        in7->out_a = out;
+        in7->out_b = out_b;
+        in7->end = base + (C & ~3);
+        dwx2_groups_fast_7(in7, base, w);
     } else {
         dwx2_job7 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
-                         w, 0, 0, {0}};
-        taps_k(p, input, 7, iy0, ix0, zp, job.tab);
-        taps_k(p, input, 7, iy0, ix1, zp, job.tab + 49);
+                         w, 0, 0, {{0}}};
+        taps_k(p, input, 7, iy0, ix0, zp, job.tab.p);
+        taps_k(p, input, 7, iy0, ix1, zp, job.tab.p + 49);
         dwx2_groups_fast_7(&job, 0, w);
     }
     if (C & 3) {
@@ -616,16 +703,19 @@ MCUF_INLINE void taps3(const mcuf_conv_params *p, const int8_t *input, int iy0, 
 }
 #endif
 
+/* kk: 0 for the general entry points; 5 or 7 for the K x K ones (fast output stage), whose
+ * two-pixel assembly only they link */
 MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
                                                      const int16_t *filter, const int32_t *bias_folded,
                                                      const int32_t *multiplier, const int8_t *shift,
-                                                     int8_t *output, int16_t *scratch, const int fast)
+                                                     int8_t *output, int16_t *scratch, const int fast,
+                                                     const int kk)
 {
     const int C = p->in_c, kh = p->k_h, kw = p->k_w, sw = p->stride_w;
     const int k3 = kh == 3 && kw == 3 && p->dil_h == 1 && p->dil_w == 1;
     const int border3 = k3;   /* border pixels too: padding taps read the zero-point row */
     /* K x K (5, 7), undilated: the two-pixel assembly everywhere (fast output stage) */
-    const int kpair = MCUF_HAS_DSP && fast && kh == kw && (kh == 5 || kh == 7) && p->dil_h == 1 &&
+    const int kpair = MCUF_HAS_DSP && fast && kk != 0 && kh == kk && kw == kk && p->dil_h == 1 &&
                       p->dil_w == 1 && C >= 4;
     const int32_t row = (int32_t)p->in_w * C;
     const int8_t *const zp_row = (const int8_t *)(void *)scratch;   /* C4 input zero points */
@@ -639,6 +729,55 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     if (border3 || kpair) {
         memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
     }
+#if MCUF_HAS_DSP
+    /* two pixels inside the input: one job for the layer, its taps as byte offsets from A's
+     * window (whose address the call passes as cur), so no tap table per pair */
+    dw3x2_job jin;
+    memset(&jin, 0, sizeof jin);
+    for (int t = 0; t < 9 && fast && k3 && sw > 2; ++t) {
+        jin.tab.off[t] = offs[t];
+        jin.tab.off[9 + t] = offs[t] + (intptr_t)sw * C;
+    }
+    if (fast && k3 && (sw == 1 || sw == 2)) {   /* dw3x2s1/s2_groups_fast's 3x4 / 3x5 block */
+        for (int ky = 0; ky < 3; ++ky) {
+            for (int j = 0; j < sw + 3; ++j) {
+                jin.tab.off[(sw + 3) * ky + j] = (intptr_t)ky * row + (intptr_t)j * C;
+            }
+        }
+    }
+    jin.bias = bias_folded;
+    jin.multiplier = multiplier;
+    jin.shift = shift;
+    jin.round1 = 2 * p->output_offset + 1;
+    /* K x K pairs inside the input: the same, one job for the layer */
+    dwx2_job5 kin5;
+    dwx2_job7 kin7;
+    if (kpair) {
+        intptr_t *const off = kk == 5 ? kin5.tab.off : kin7.tab.off;
+        if (kk == 5) {
+            memset(&kin5, 0, sizeof kin5);
+        } else {
+            memset(&kin7, 0, sizeof kin7);
+        }
+        for (int ky = 0; ky < kk; ++ky) {
+            for (int kx = 0; kx < kk; ++kx) {
+                off[ky * kk + kx] = (intptr_t)ky * row + (intptr_t)kx * C;
+                off[kk * kk + ky * kk + kx] = (intptr_t)ky * row + (intptr_t)(kx + sw) * C;
+            }
+        }
+        if (kk == 5) {
+            kin5.bias = bias_folded;
+            kin5.multiplier = multiplier;
+            kin5.shift = shift;
+            kin5.round1 = 2 * p->output_offset + 1;
+        } else {
+            kin7.bias = bias_folded;
+            kin7.multiplier = multiplier;
+            kin7.shift = shift;
+            kin7.round1 = 2 * p->output_offset + 1;
+        }
+    }
+#endif
     for (int oy = 0; oy < p->out_h; ++oy) {
         const int iy0 = oy * p->stride_h - p->pad_top;
         const int rows_in = iy0 >= 0 && iy0 + (kh - 1) * p->dil_h < p->in_h;
@@ -648,7 +787,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             if (kpair) {   /* a row's odd last pixel: a pair of it with itself (same bytes twice) */
                 const int two = ox + 1 < p->out_w;
                 pair_k(p, input, oy, ox, two, filter, bias_folded, multiplier, shift, out,
-                       zp_row);
+                       zp_row, kk, &kin5, &kin7);
                 ox += two;
                 out += two * C;
                 continue;
@@ -660,15 +799,36 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             if (fast && k3 && C >= 4 && ox + 1 < p->out_w) {   /* two pixels at once */
                 const int ix1 = ix0 + sw;
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
+                if (inside && inside1) {
+                    const int8_t *const base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
+                    jin.out_a = out;
+                    jin.out_b = out + C;
+                    jin.end = (intptr_t)base + (C & ~3);
+                    if (sw == 1) {
+                        dw3x2s1_groups_fast(&jin, (intptr_t)base, filter_w);
+                    } else if (sw == 2) {
+                        dw3x2s2_groups_fast(&jin, (intptr_t)base, filter_w);
+                    } else {
+                        dw3x2_groups_fast(&jin, (intptr_t)base, filter_w);
+                    }
+                    if (C & 3) {
+                        pixel(p, input, iy0, ix0, 1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out, fast);
+                        pixel(p, input, iy0, ix1, 1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out + C, fast);
+                    }
+                    ++ox;
+                    out += C;
+                    continue;
+                }
                 if ((inside || border3) && (inside1 || border3)) {
                     dw3x2_job job;
-                    if (sw == 1) {
-                        taps3x4(p, input, iy0, ix0, inside && inside1, zp_row,
-                                job.tab);
+                    if (sw <= 2) {
+                        taps3xw(p, input, iy0, ix0, inside && inside1, zp_row, job.tab.p, sw + 3);
                     } else {
-                        taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab);
+                        taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
                         taps3(p, input, iy0, ix1, inside1, offs, zp_row,
-                              job.tab + 9);
+                              job.tab.p + 9);
                     }
                     job.bias = bias_folded;
                     job.multiplier = multiplier;
@@ -679,6 +839,8 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     job.round1 = 2 * p->output_offset + 1;
                     if (sw == 1) {
                         dw3x2s1_groups_fast(&job, 0, filter_w);
+                    } else if (sw == 2) {
+                        dw3x2s2_groups_fast(&job, 0, filter_w);
                     } else {
                         dw3x2_groups_fast(&job, 0, filter_w);
                     }
@@ -720,8 +882,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     continue;
                 }
 #endif
-                pixel_3x3(p, tap, input, iy0, ix0, inside, filter, bias_folded, multiplier, shift, out,
-                          fast);
+                if (fast) {   /* fewer than 4 channels (the generator never sends them here) */
+                    pixel(p, input, iy0, ix0, inside, 0, filter, bias_folded, multiplier, shift, out, 1);
+                } else {
+                    pixel_3x3(p, tap, input, iy0, ix0, inside, filter, bias_folded, multiplier, shift, out,
+                              0);
+                }
             } else {
                 pixel(p, input, iy0, ix0, inside, 0, filter, bias_folded, multiplier, shift, out, fast);
             }
@@ -729,14 +895,17 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     }
 }
 
-/* Two specialised copies, chosen by the generator: the fast output stage for every channel,
- * and the general one (a model links only what it calls). */
+/* Specialised copies, chosen by the generator: the fast output stage for every channel, the
+ * general one, and the fast stage for undilated 5x5 and 7x7 layers with the two-pixel K x K
+ * assembly (own entry points, so --gc-sections drops the 1.9 KB and 3.4 KB loops from the
+ * models without such layers). Every entry point is correct on any parameters (a K x K one
+ * given other kernel sizes takes the general C path). */
 void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                          const int16_t *filter, const int32_t *bias_folded,
                                          const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                          int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 0);
 }
 
 void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
@@ -744,5 +913,21 @@ void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
                                     const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                     int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0, 0);
+}
+
+void mcuf_depthwise_conv_hwc_5x5_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                             const int16_t *filter, const int32_t *bias_folded,
+                                             const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                             int16_t *scratch)
+{
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 5);
+}
+
+void mcuf_depthwise_conv_hwc_7x7_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                             const int16_t *filter, const int32_t *bias_folded,
+                                             const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                             int16_t *scratch)
+{
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 7);
 }
