@@ -513,8 +513,9 @@ def choose_schedule(graph: Graph, steps: list[Step], ram_limit: int | None,
     if not scheds:
         raise RamLimitError(
             f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is {floor:,} B "
-            "(layer by layer: this model has no first stage patch execution can run, which needs "
-            f"convolutions/pooling from the input); raise the limit to at least {floor:,} B")
+            f"(layer by layer{', depthwise in place' if floor < lbl else ''}); patch-based execution "
+            "cannot lower it because the model does not start with a convolution or pooling layer; "
+            f"raise --ram-limit to at least {floor:,} B")
     best = smallest_schedule(graph, steps, scheds)
     if best.arena_bytes >= floor:
         raise RamLimitError(

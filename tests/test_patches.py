@@ -77,6 +77,18 @@ def test_unreachable_limit_names_the_smallest_reachable_arena(tmp_path):
     assert json.loads((tmp_path / str(smallest) / "model.json").read_text())["arena_bytes"] <= smallest
 
 
+def test_limit_below_a_model_without_a_first_stage_is_a_clear_sentence(tmp_path):
+    """was: "(layer by layer: this model has no first stage patch execution can run, which needs
+    convolutions/pooling from the input)" -- garbled. A model starting with FULLY_CONNECTED."""
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", "--ram-limit", "1", "-o",
+                        str(tmp_path / "o"), str(FIXTURE_MODELS.parent / "cases" / "models" / "c01_fc_filter_zero_point.tflite")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert re.search(r"smallest reachable arena is [\d,]+ B \(layer by layer\); patch-based execution "
+                     r"cannot lower it because the model does not start with a convolution or pooling "
+                     r"layer; raise --ram-limit to at least [\d,]+ B$", r.stderr.strip()), r.stderr
+
+
 def test_in_place_depthwise_alone_when_it_fits_bit_exact(tmp_path):
     """Between the in-place-depthwise arena and the layer-by-layer one: no patches, no
     recomputation, each 3x3 depthwise output written over its input channel by channel."""
