@@ -119,6 +119,13 @@ def test_emitted_header_says_which_kernel_set(tmp_path):
     (lambda L: L.read_tensor(-1), "layer must be an integer in 0..65535"),
     (lambda L: L.read_tensor(1.5), "layer"),
     (lambda L: L.read_output(index=5), "output index 5: the device's model has 1 output"),
+    # was: 0 is falsy, so invoke(timeout=0) silently waited the default 60 s
+    (lambda L: L.invoke(timeout=0), "timeout must be a finite number of seconds above 0"),
+    (lambda L: L.invoke(timeout=float("nan")), "timeout"),
+    # was: numpy's cast silently truncated/wrapped floats and wide integers into int8
+    (lambda L: L.write_input(np.full(10, 1e9)), "data must be an int8 .*float64"),
+    (lambda L: L.write_input(np.full(4, 200, np.int32)), "data must hold int8 values in -128..127"),
+    (lambda L: L.write_input(np.ones(4, bool)), "data must be an int8"),
 ])
 def test_link_arguments_outside_the_protocol_fields_are_value_errors(call, what):
     """Before any byte is sent: was struct.error ('ubyte format requires 0 <= number <= 255',

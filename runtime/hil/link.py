@@ -239,16 +239,33 @@ class HilLink:
         return info
 
     def write_input(self, data: np.ndarray, index: int = 0) -> None:
-        """Input `index`'s int8 bytes, in chunks of at most one payload."""
+        """Input `index`'s int8 bytes, in chunks of at most one payload.
+
+        data: any shape; int8 or uint8 (sent byte for byte), or another integer dtype whose
+        values all lie in -128..127. Raises ValueError naming `data` for a float/bool/object
+        array or an out-of-range value (numpy's cast would wrap or truncate them silently)."""
         index = _field(index, 8, "input index")
-        raw = np.ascontiguousarray(data, dtype=np.int8).tobytes()
+        arr = np.asarray(data)
+        if arr.dtype in (np.int8, np.uint8):
+            raw = np.ascontiguousarray(arr).view(np.int8).tobytes()
+        elif arr.dtype.kind in "iu":
+            if arr.size and (arr.min() < -128 or arr.max() > 127):
+                raise ValueError(f"data must hold int8 values in -128..127, got {arr.dtype} values in "
+                                 f"{arr.min()}..{arr.max()}; quantize the input first")
+            raw = np.ascontiguousarray(arr, dtype=np.int8).tobytes()
+        else:
+            raise ValueError(f"data must be an int8 (or uint8) array, got dtype {arr.dtype}; "
+                             "quantize the input to int8 first")
         chunk = (self.info.max_payload if self.info else 1024) - 5
         for off in range(0, len(raw), chunk):
             self.request(MsgType.WRITE_INPUT, struct.pack("<BI", index, off) + raw[off:off + chunk])
 
     def invoke(self, last_layer: int | None = None, timeout: float | None = None) -> InvokeResult:
+        """Run the model (up to layer `last_layer`, all by default). timeout: seconds (finite,
+        > 0; ValueError otherwise, as in the constructor), default max(self.timeout, 60)."""
         payload = b"" if last_layer is None else struct.pack("<H", _field(last_layer, 16, "last_layer"))
-        resp = self.request(MsgType.INVOKE, payload, timeout=timeout or max(self.timeout, 60.0))
+        resp = self.request(MsgType.INVOKE, payload,
+                            timeout=max(self.timeout, 60.0) if timeout is None else _seconds(timeout))
         status, ran, unit, count = _unpack("<BHBQ", resp, 0, "INVOKE")
         return InvokeResult(ran, count, "cycles" if unit == 1 else "instructions (QEMU)")
 
