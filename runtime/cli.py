@@ -387,7 +387,38 @@ def _port(args):
     if not url:
         from .hil.link import HilError
         raise HilError("give --port URL (/dev/ttyACM0, socket://HOST:PORT) or --place NAME (a labgrid place)")
+    _check_port_url(url, "--port" if getattr(args, "port", None) else "--device")
     return nullcontext(url)
+
+
+PORT_FORMS = ("a device path (/dev/ttyACM0, COM3), socket://HOST:PORT or rfc2217://HOST:PORT "
+              "(PORT 1..65535), or another pyserial URL (loop://, spy://..., hwgrep://...)")
+
+
+def _check_port_url(url: str, option: str) -> None:
+    """HilError (one line naming `option` and the valid forms) for a pyserial URL that cannot
+    name a port: an unknown protocol, or a socket:// / rfc2217:// address without a host or with
+    a port outside 1..65535 (pyserial's own messages there were "'debug|info|warning|error'" or a
+    TypeError's text). Query options (?logging=...) are left to pyserial."""
+    import importlib.util
+    from urllib.parse import urlsplit
+    from .hil.link import HilError
+    if "://" not in url:
+        return                                     # a device path: opening it names any problem
+    scheme = url.split("://", 1)[0].lower()
+    bad = None
+    if not scheme.isidentifier() or importlib.util.find_spec(f"serial.urlhandler.protocol_{scheme}") is None:
+        bad = f"protocol {scheme!r} is not one pyserial knows"
+    elif scheme in ("socket", "rfc2217"):
+        parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        if not parts.hostname or port is None or not 1 <= port <= 65535:
+            bad = f"{scheme}:// needs HOST:PORT with PORT in 1..65535"
+    if bad:
+        raise HilError(f"{option} {url}: {bad}; give {PORT_FORMS}")
 
 
 def _listed(v) -> list:

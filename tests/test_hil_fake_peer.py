@@ -1,6 +1,8 @@
 """The host side of the HIL link against a fake device whose replies are CRC-valid but wrong
 for the model it claims to run: a MalformedReply naming what disagrees, never a numpy
 ValueError, an AssertionError or a request loop (found by the `attack` review)."""
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -134,3 +136,17 @@ def test_link_arguments_outside_the_protocol_fields_are_value_errors(call, what)
         link.info = SimpleNamespace(outputs=[SimpleNamespace(bytes=4)])
         with pytest.raises(ValueError, match=what):
             call(link)
+
+
+@pytest.mark.parametrize("url, what", [
+    ("socket://127.0.0.1:99999", "socket:// needs HOST:PORT with PORT in 1..65535"),  # was: 'debug|info|warning|error'
+    ("socket://127.0.0.1:abc", "socket:// needs HOST:PORT"),                          # the same
+    ("socket://nohost", "socket:// needs HOST:PORT"),        # was: "'<=' not supported between ..."
+    ("rfc2217://h:70000", "rfc2217:// needs HOST:PORT"),
+    ("foo://x", "protocol 'foo' is not one pyserial knows"),
+])
+def test_hil_port_url_that_names_no_port_is_one_line(url, what):
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "hil", "info", "--port", url, "--timeout", "0.3"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"--port {url}: {what}" in r.stderr and "give a device path" in r.stderr, r.stderr
