@@ -172,9 +172,10 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
     written: set[int] = {i for i in graph.inputs if i in graph.tensors}
     written |= {i for i, t in graph.tensors.items() if t.is_constant}
     producer: dict[int, int] = {}
+    short: list[Tensor] = []     # first outputs of operators with fewer outputs than their option
     ok_ops = set()
     for op in graph.operators:
-        before = len(problems)
+        before, quiet = len(problems), False
         where = _where(op)
         rec = OPS.get(op.type)     # arity and optional inputs: the operator's record (codegen/ops/)
         if rec is not None:
@@ -186,6 +187,13 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
                                 + RECONVERT)
             if not olo <= len(op.outputs) <= ohi:
                 problems.append(f"{where}: has {len(op.outputs)} outputs: " + RECONVERT)
+            want_n = op.options.get(rec.outputs_option) if rec.outputs_option else None
+            if want_n is not None and want_n != len(op.outputs):
+                # before the read-before-write check: a dropped output otherwise surfaces as
+                # its consumer reading an unwritten tensor, naming the wrong operator
+                problems.append(f"{where}: has {len(op.outputs)} outputs but {rec.outputs_option} "
+                                f"{want_n} (TFLite requires one output per split): " + RECONVERT)
+                short.extend(graph.tensors[o] for o in op.outputs[:1] if o in graph.tensors)
         elif not op.outputs:
             problems.append(f"{where}: has no output: " + RECONVERT)
         optional = set(rec.optional) if rec is not None else set()
@@ -198,6 +206,11 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
             elif i not in written:
                 cycle = i in op.outputs or i in producer or any(
                     i in later.outputs for later in graph.operators[graph.operators.index(op):])
+                t = graph.tensors[i]
+                if not cycle and any(tuple(t.shape) == tuple(s.shape) and t.dtype == s.dtype
+                                     for s in short):
+                    quiet = True     # most likely the output a SPLIT above dropped: reported there
+                    continue
                 problems.append(
                     f"{where}: input {k} {_name(graph, i)} is read before any operator writes it"
                     + (" (a cycle: it is written by this or a later operator)" if cycle else
@@ -215,7 +228,7 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
                                 "once: " + RECONVERT)
             producer.setdefault(o, op.index)
         written.update(o for o in op.outputs if o in graph.tensors)
-        if len(problems) == before and all(i in ok_tensors for i in op.inputs + op.outputs if i != -1):
+        if len(problems) == before and not quiet and all(i in ok_tensors for i in op.inputs + op.outputs if i != -1):
             ok_ops.add(op.index)
     for o in graph.outputs:
         if o in graph.tensors and o not in written:

@@ -60,3 +60,26 @@ def test_malformed_inspect_refuses_too(name):
     assert r.returncode == 2, r.stdout + r.stderr
     assert "Traceback" not in r.stderr + r.stdout
     assert EXPECTED[name][0] in r.stderr
+
+
+def test_split_with_fewer_outputs_than_num_splits_names_the_split(tmp_path):
+    """shufflenet_v2's op #11 SPLIT (NumSplits 2) with its last output dropped from the op's
+    outputs: was "op #12 CONV_2D: input 0 ... is read before any operator writes it" (the
+    consumer of the dropped output); TFLite's split.cc requires outputs == num_splits."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+    src = Path(__file__).parent / "fixtures" / "models" / "shufflenet_v2_x05_96_rgb.tflite"
+    m = schema.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
+    op = m.subgraphs[0].operators[11]
+    assert m.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.SPLIT
+    assert op.builtinOptions.numSplits == len(op.outputs) == 2
+    op.outputs = list(op.outputs)[:-1]
+    b = flatbuffers.Builder(1 << 20)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "split_short.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    r = run_codegen("emit", bad, "-o", tmp_path / "o")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "op #11 SPLIT: has 1 outputs but NumSplits 2" in lines[0] and "re-export" in lines[0], r.stderr

@@ -119,7 +119,8 @@ class OpRecord:
     came from, for the error line; lower: (graph, op, kernels) -> Step or [Step], None for
     an operator that is only shape-checked (the passes turn it into something else);
     listed_as: the names `SUPPORTED_OPS` shows for it (default: its name); weights: the
-    input positions whose constants count as the layer's parameters (`codegen inspect`)."""
+    input positions whose constants count as the layer's parameters (`codegen inspect`);
+    outputs_option: the option the number of outputs must equal (SPLIT's NumSplits)."""
     name: str
     inputs: tuple[int, int]
     input_dtypes: tuple[tuple[str, ...], ...]
@@ -132,6 +133,9 @@ class OpRecord:
     listed_as: tuple[str, ...] | None = None
     family: str = ""
     weights: tuple[int, ...] = ()     # input positions holding trained parameters (filter, bias)
+    # the option whose value the number of outputs must equal (TFLite's Prepare:
+    # TF_LITE_ENSURE_EQ(NumOutputs(node), params->num_splits) in split.cc / split_v.cc)
+    outputs_option: str | None = None
 
 
 OPS: dict[str, OpRecord] = {}
