@@ -83,3 +83,26 @@ def test_split_with_fewer_outputs_than_num_splits_names_the_split(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     assert "op #11 SPLIT: has 1 outputs but NumSplits 2" in lines[0] and "re-export" in lines[0], r.stderr
+
+
+def test_split_v_whose_num_splits_disagrees_with_its_outputs_names_the_split_v(tmp_path):
+    """split_v.cc also requires NumOutputs == num_splits (was: accepted)."""
+    import flatbuffers
+    import numpy as np
+    import opmodels
+    from ai_edge_litert import schema_py_generated as schema
+    data = opmodels.split_concat_model(np.random.default_rng(0), shape=(1, 6, 4, 5), axis=1,
+                                       sizes=(2, 4), split_v=True)
+    m = schema.ModelT.InitFromPackedBuf(data, 0)
+    op = m.subgraphs[0].operators[0]
+    assert m.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.SPLIT_V
+    op.builtinOptions.numSplits = 3
+    b = flatbuffers.Builder(1 << 20)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "split_v_num_splits.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    r = run_codegen("emit", bad, "-o", tmp_path / "o")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().splitlines() == [
+        "codegen: error: op #0 SPLIT_V: has 2 outputs but NumSplits 3 (TFLite requires one output "
+        "per split): re-export the model from the converter"], r.stderr

@@ -349,7 +349,8 @@ register_op(OpRecord("PADV2", (2, 3), (INT8, INDEX, INT8), pad_shape, lower_pad,
 register_op(OpRecord("TRANSPOSE", (2, 2), (INT8, INDEX), transpose_shape, lower_transpose, family=F))
 register_op(OpRecord("SPLIT", (2, 2), (INDEX, INT8), split_shape, lower_split, outputs=(1, -1), family=F,
                      outputs_option="NumSplits"))
-register_op(OpRecord("SPLIT_V", (3, 3), (INT8, INDEX, INDEX), split_v_shape, lower_split, outputs=(1, -1), family=F))
+register_op(OpRecord("SPLIT_V", (3, 3), (INT8, INDEX, INDEX), split_v_shape, lower_split, outputs=(1, -1), family=F,
+                     outputs_option="NumSplits"))
 register_op(OpRecord("SLICE", (3, 3), (INT8, INDEX, INDEX), slice_shape, lower_slice, family=F))
 register_op(OpRecord("STRIDED_SLICE", (4, 4), (INT8, INDEX, INDEX, INDEX), strided_slice_shape, lower_slice,
                      family=F))
