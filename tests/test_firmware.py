@@ -1,5 +1,6 @@
 """Generated code as firmware: built with arm-none-eabi-gcc for every board, run on the
 three QEMU cores, its output bytes equal to the host build's and the TFLite reference's."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -243,7 +244,8 @@ def test_no_cliff_kernels_sweep_on_qemu(board, tmp_path, write_model):
     model = write_model(opmodels_chain())
     b = get_board(board)
     man = generate(model, tmp_path / "gen", b.target)
-    kernels = {l["kernel"].removesuffix("_fast") for l in man["layers"]}
+    # the HWC depthwise family: its 5x5 and 7x7 two-pixel runs have their own entry points
+    kernels = {re.sub(r"_hwc_[57]x[57]_", "_hwc_", l["kernel"].removesuffix("_fast")) for l in man["layers"]}
     assert {"mcuf_conv_grouped_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_hwc_s8_dsp",
             "mcuf_maxpool_s8_dsp", "mcuf_add_s8_dsp", "mcuf_mul_s8_dsp"} <= kernels, kernels
     assert not {"mcuf_conv_s8", "mcuf_conv_1x1_s8", "mcuf_depthwise_conv_s8"} & kernels, kernels
