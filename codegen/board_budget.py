@@ -7,10 +7,10 @@ arena and everything else the firmware keeps in RAM: the reserved stack (board.j
 arena budget is what is left; `codegen fit --board` uses the same three terms (codegen/fit.py)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .errors import CodegenError
+from .patch_schedule import RamLimitError
 
 
 @dataclass
@@ -67,16 +67,13 @@ def for_board(board_name: str, target: str | None, kernels: str) -> tuple[str, B
     return target, board_budget(board, resolve_kernels(target, kernels))
 
 
-def does_not_fit(budget: BoardBudget, err: CodegenError) -> CodegenError:
+def does_not_fit(budget: BoardBudget, err: RamLimitError) -> CodegenError:
     """The one-line refusal when no schedule fits the board's arena budget: the board, its RAM,
-    the smallest reachable peak (arena + stack + other data/bss) and the fix. `err` is the patch
-    scheduler's RamLimitError, whose message names the smallest reachable arena."""
-    m = re.search(r"smallest reachable arena is ([\d,]+) B(?: \(([^;):]*))?", str(err))
-    if m is None:                     # a message of another form: pass it on, prefixed
-        return CodegenError(f"--board {budget.board.name}: {err}")
-    arena = int(m.group(1).replace(",", ""))
+    the smallest reachable peak (arena + stack + other data/bss) and the fix, from the patch
+    scheduler's RamLimitError (its smallest reachable arena and the schedule reaching it)."""
+    arena = err.smallest
     peak = arena + budget.stack + budget.other
-    how = f", {m.group(2)}" if m.group(2) else ""
+    how = f", {err.how}" if err.how else ""
     return CodegenError(
         f"--board {budget.board.name}: the model does not fit its {budget.ram:,} B of RAM even with "
         f"patches: the smallest reachable peak is {peak:,} B (arena {arena:,} B{how}, + "

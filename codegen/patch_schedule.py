@@ -52,7 +52,15 @@ class LayerByLayer:
 
 
 class RamLimitError(CodegenError):
-    """No schedule fits the RAM limit; the message names the smallest reachable arena."""
+    """No schedule fits the RAM limit; the message names the smallest reachable arena.
+
+    `smallest` is that arena in bytes and `how` the schedule reaching it (e.g. "layer by
+    layer" or a patch schedule's label), for callers that word their own refusal
+    (codegen/board_budget.py)."""
+
+    def __init__(self, message: str, smallest: int, how: str):
+        super().__init__(message)
+        self.smallest, self.how = smallest, how
 
 
 Region = tuple[int, int, int, int]     # y0, y1, x0, x1
@@ -510,22 +518,24 @@ def choose_schedule(graph: Graph, steps: list[Step], ram_limit: int | None,
             return s
     scheds = all_schedules(graph, steps, cost, plan=False)   # every split: the smallest reachable
     floor = min(lbl, in_place.arena_bytes)
+    floor_how = "layer by layer" + (", depthwise in place" if floor < lbl else "")
     if not scheds:
         raise RamLimitError(
             f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is {floor:,} B "
-            f"(layer by layer{', depthwise in place' if floor < lbl else ''}); patch-based execution "
+            f"({floor_how}); patch-based execution "
             "cannot lower it because the model does not start with a convolution or pooling layer; "
-            f"raise --ram-limit to at least {floor:,} B")
+            f"raise --ram-limit to at least {floor:,} B", floor, floor_how)
     best = smallest_schedule(graph, steps, scheds)
     if best.arena_bytes >= floor:
         raise RamLimitError(
             f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is {floor:,} B "
-            f"(layer by layer{', depthwise in place' if floor < lbl else ''}: no patch schedule of the "
-            f"first stage lowers it; the peak is later in the network); raise the limit to at least {floor:,} B")
+            f"({floor_how}: no patch schedule of the first stage lowers it; the peak is later in the "
+            f"network); raise the limit to at least {floor:,} B", floor, floor_how)
     raise RamLimitError(
         f"--ram-limit {ram_limit:,} B: no schedule fits; the smallest reachable arena is "
         f"{best.arena_bytes:,} B ({schedule_label(best)}; "
-        f"layer by layer: {lbl:,} B); raise the limit to at least {best.arena_bytes:,} B")
+        f"layer by layer: {lbl:,} B); raise the limit to at least {best.arena_bytes:,} B",
+        best.arena_bytes, schedule_label(best))
 
 
 def schedule_label(sched) -> str:
