@@ -47,9 +47,6 @@ MODELS = [ROOT / "tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite",
 # The size of model people run on a Pi (mobilenet_v1_1.0_224_quant), built here with random
 # weights -- speed does not depend on them -- since nothing may be downloaded.
 PI_SIZED = ("mobilenet_v1 1.0 224 (random weights)", 1.0, 224)
-# Pipeline(overlap=): None lets the pipeline choose (an inference thread of its own only when the
-# interpreter leaves a core spare); --overlap on/off forces it
-OVERLAP: bool | None = None
 
 
 class OnDemandCamera(Picamera2Source):
@@ -101,7 +98,7 @@ def pipeline_run(clf: Classifier, frames: int, platform: str = "vc4") -> tuple[f
     size = lores_size(Want(clf.input.width, clf.input.height))
     warm = 20
     pipe = Pipeline(OnDemandCamera(module=camera_module(size, platform), preview=platform == "vc4"), clf,
-                    top_k=5, max_frames=frames + warm, overlap=OVERLAP)
+                    top_k=5, max_frames=frames + warm)
     for r in pipe.run():
         if r.frame.index == warm - 1:
             t, c = time.perf_counter(), time.process_time()
@@ -119,7 +116,7 @@ def timeline_run(clf: Classifier, frames: int, platform: str) -> dict:
     warm = 20
     tl = Timeline()
     pipe = Pipeline(OnDemandCamera(module=camera_module(size, platform), preview=platform == "vc4"), clf,
-                    top_k=5, max_frames=frames + warm, timeline=tl, overlap=OVERLAP)
+                    top_k=5, max_frames=frames + warm, timeline=tl)
     for r in pipe.run():
         if r.frame.index == warm - 1:
             c0 = time.process_time()
@@ -151,15 +148,12 @@ def timeline_run(clf: Classifier, frames: int, platform: str) -> dict:
                                                                k=1, nxt=True),
         "caller thread CPU per frame": span("caller.got", "caller.got", k=1, nxt=True),
     })
-    out["inference on its own thread (1) or the caller's (0)"] = float(pipe.overlap)
-    if not pipe.overlap:        # one thread: the caller's work is in its CPU outside invoke
-        out["caller thread CPU per frame"] -= span("inference.set_done", "inference.invoke_done", k=1)
     # the pipeline's own work: its threads' CPU outside invoke (thread CPU clocks, so unlike
     # process CPU it leaves out the interpreter's worker threads, whose spinning and cache
     # misses vary with the machine's load)
     out["pipeline threads' CPU per frame outside invoke"] = (
         out["capture thread CPU per frame"] + out["inference thread CPU per frame outside invoke"]
-        + (out["caller thread CPU per frame"] if pipe.overlap else 0.0))
+        + out["caller thread CPU per frame"])
     return out
 
 
@@ -250,14 +244,9 @@ def main() -> int:
     ap.add_argument("--models", default="",
                     help="only the models whose name contains this (e.g. 224); the table is then printed, "
                          "not written")
-    ap.add_argument("--overlap", choices=("auto", "on", "off"), default="auto",
-                    help="inference on a thread of its own (on), on the caller's (off), or as the pipeline "
-                         "chooses (auto: its own only when the interpreter's threads leave a core spare)")
     ap.add_argument("--no-opencv", action="store_true",
                     help="hide OpenCV: the YUV420 -> RGB conversion falls back to Pillow, as on a Pi without it")
     args = ap.parse_args()
-    global OVERLAP
-    OVERLAP = {"auto": None, "on": True, "off": False}[args.overlap]
     if args.no_opencv:
         sys.modules["cv2"] = None       # makes `import cv2` fail
     from codegen.architectures import mobilenet_v1, to_tflite
@@ -316,11 +305,7 @@ def main() -> int:
              "use the same Interpreter object (default op resolver, "
              + ("XNNPACK delegate applied" if delegated == {True} else
                 "XNNPACK delegate NOT applied" if delegated == {False} else "XNNPACK delegate on some models")
-             + ", `num_threads` as in the table). Inference: "
-             + {None: "on a thread of its own when the interpreter leaves a core spare, else on the caller's "
-                      "(the pipeline's default)",
-                True: "on a thread of its own (--overlap on)",
-                False: "on the caller's thread (--overlap off)"}[OVERLAP] + ".", "",
+             + ", `num_threads` as in the table).", "",
              "| model | threads | bare invoke/s | ms | CPU ms | Pi 4 + preview frames/s | ratio | CPU us | "
              "headless frames/s | ratio | CPU us |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

@@ -1,16 +1,17 @@
 """Capture, inference and reporting overlap, each on its own thread:
 
-  capture thread    reads the next frames and stages them for the model (crop, colour, and
-                    the quantization table when the model's needs one: Preprocessor.stage)
-  inference thread  writes frame n+1 straight into the interpreter's input buffer (a bit flip
-                    or a copy on the way: Classifier.load; no tensor in between) and runs the
-                    interpreter on it (TFLite's invoke releases the GIL)
+  capture thread    reads the next frames and stages them for the model: crop, colour and
+                    quantize in one pass into a body reused frame after frame
+                    (Preprocessor.stage)
+  inference thread  copies frame n+1's body straight into the interpreter's input buffer
+                    (Classifier.load; no tensor in between) and runs the interpreter on it
+                    (TFLite's invoke releases the GIL)
   caller's thread   turns frame n's output into top-k, timings and the Result it yields
 
-When the interpreter's threads take every core the process may use (2 threads on 2 cores),
-there is no inference thread: the caller's thread runs inference between its turns
-(Pipeline(overlap=False), chosen by default then), since overlapping would only move the
-caller's work onto a core the interpreter needs, at the price of a wake-up per hand-over.
+Running inference on the caller's thread instead (no hand-over, no wake-up) when the
+interpreter's threads take every core measured worse (MobileNet V1 1.0 224, 2 threads on 2
+cores: 396 against 340 us of the pipeline threads' CPU a frame outside invoke): the caller's
+work then runs between two invokes, while XNNPACK's worker threads spin waiting for the next.
 
 Bounded slots sit between them. For a live source (a camera) the capture slot holds only the
 newest frame: a frame not yet taken when the next arrives is dropped, so results never lag the
@@ -32,7 +33,6 @@ waker a few), and a woken thread wants the GIL. So:
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import deque
@@ -44,15 +44,6 @@ from .classifier import Classifier, Prediction
 from .frames import Frame, FrameSource, Want
 
 _END = object()
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (its affinity mask; os.cpu_count() where there is
-    none)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 class Slot:
@@ -186,17 +177,10 @@ class Timeline:
 class Pipeline:
     def __init__(self, source: FrameSource, classifier: Classifier, top_k: int = 5,
                  max_frames: int | None = None, keep_tensors: bool = False, window: int = 30,
-                 timeline: Timeline | None = None, overlap: bool | None = None):
+                 timeline: Timeline | None = None):
         """timeline: record per-stage timestamps there (see Timeline); None, the default,
-        records nothing. overlap: run inference on a thread of its own, overlapped with the
-        caller's work; None, the default: when the interpreter leaves a core spare (its
-        threads fewer than the cores this process may use), else inference runs on the
-        caller's thread (see _run_inline)."""
+        records nothing."""
         self.tl = timeline
-        if overlap is None:
-            threads = 1 if getattr(classifier, "reference", False) else getattr(classifier, "threads", 1)
-            overlap = threads < usable_cores()
-        self.overlap = overlap
         self.source, self.clf = source, classifier
         self.top_k = max(1, min(top_k, classifier.classes))
         self.max_frames, self.keep_tensors = max_frames, keep_tensors
@@ -207,9 +191,7 @@ class Pipeline:
 
     def _produce(self, ready: Slot) -> None:
         tl, n, stage = self.tl, 0, self.clf.preprocess.stage
-        # bodies the inference thread has loaded and handed back, for stage(out=) to reuse
-        # (a deferred preprocessor stages the frame itself, a view: nothing to reuse)
-        free = None if self.clf.preprocess.deferred else self._free
+        free = self._free       # bodies the inference thread has loaded, for stage(out=) to reuse
         try:
             while True:
                 if tl:      # the index the frame will have: sources number frames 0, 1, 2, ...
@@ -236,7 +218,7 @@ class Pipeline:
 
     def _infer(self, ready: Slot, results: Slot) -> None:
         clf, n, live, tl = self.clf, 0, ready.latest, self.tl
-        keep, free = self.keep_tensors, None if clf.preprocess.deferred else self._free
+        keep, free = self.keep_tensors, self._free
         try:
             while self.max_frames is None or n < self.max_frames:
                 if not len(ready):      # about to wait for a frame: let the caller have the last result
@@ -250,8 +232,7 @@ class Pipeline:
                 if tl:
                     tl.mark("inference", "got", frame.index)
                 clf.load(staged)
-                if free is not None:
-                    free.append(staged)
+                free.append(staged)
                 tensor = clf.input_tensor() if keep else None
                 if tl:
                     tl.mark("inference", "set_done", frame.index)
@@ -273,92 +254,45 @@ class Pipeline:
             return
         results.put(_END)
 
-    def _result(self, item, ready: Slot, done: deque, t_start: float) -> Result:
-        """The caller's share of a frame: top-k, rates, the Result, the summary."""
-        frame, tensor, raw, infer_ms = item
-        if self.tl:
-            self.tl.mark("caller", "got", frame.index)
-        now = time.perf_counter()
-        done.append(now)
-        fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else None
-        r = Result(frame, self.clf.top(raw, self.top_k), infer_ms, (now - frame.timestamp) * 1e3,
-                   fps, ready.dropped, tensor, raw if self.keep_tensors else None)
-        self.summary.add(r, self.known_labels)
-        self.summary.seconds = now - t_start
-        if self.tl:
-            self.tl.mark("caller", "top_done", frame.index)
-        return r
-
     def run(self):
         """Yield one Result per classified frame. The source is opened and closed here."""
         spec = self.clf.input
         self.source.open(Want(spec.width, spec.height, gray=spec.channels == 1))
         live = self.source.live
         ready = Slot(1 if live else 4, latest=live)
-        threads = [threading.Thread(target=self._produce, args=(ready,), name="capture", daemon=True)]
-        if self.overlap:
-            results = Slot(2 if live else 4, latest=False)
-            threads.append(threading.Thread(target=self._infer, args=(ready, results), name="inference",
-                                            daemon=True))
+        results = Slot(2 if live else 4, latest=False)
+        threads = [threading.Thread(target=self._produce, args=(ready,), name="capture", daemon=True),
+                   threading.Thread(target=self._infer, args=(ready, results), name="inference", daemon=True)]
         done: deque[float] = deque(maxlen=self.window)
         t_start = time.perf_counter()
         for t in threads:
             t.start()
         try:
-            if self.overlap:
-                while True:
-                    item = results.get()
-                    if not live and len(ready) <= 1:
-                        ready.wake()
-                    if item is _END:
-                        break
-                    if isinstance(item, BaseException):
-                        raise item
-                    yield self._result(item, ready, done, t_start)
-            else:
-                yield from self._run_inline(ready, done, t_start)
+            while True:
+                item = results.get()
+                if not live and len(ready) <= 1:
+                    ready.wake()
+                if item is _END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                frame, tensor, raw, infer_ms = item
+                if self.tl:
+                    self.tl.mark("caller", "got", frame.index)
+                now = time.perf_counter()
+                done.append(now)
+                fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else None
+                r = Result(frame, self.clf.top(raw, self.top_k), infer_ms, (now - frame.timestamp) * 1e3,
+                           fps, ready.dropped, tensor, raw if self.keep_tensors else None)
+                self.summary.add(r, self.known_labels)
+                self.summary.seconds = now - t_start
+                if self.tl:
+                    self.tl.mark("caller", "top_done", frame.index)
+                yield r
         finally:
             ready.close()
-            if self.overlap:
-                results.close()
+            results.close()
             for t in threads:
                 t.join(timeout=5)
             self.summary.skipped = list(getattr(self.source, "skipped", ()))
             self.source.close()
-
-    def _run_inline(self, ready: Slot, done: deque, t_start: float):
-        """Inference on the caller's thread, between the caller's turns (no inference thread):
-        what the pipeline does when the interpreter's threads take every core. The caller's
-        work would then take its core from the interpreter anyway, and each hand-over between
-        two threads costs a wake-up (15-20 us of CPU here) and stalls the interpreter's other
-        threads at their next barrier while the woken one runs."""
-        clf, tl, n, live = self.clf, self.tl, 0, ready.latest
-        keep, free = self.keep_tensors, None if clf.preprocess.deferred else self._free
-        while self.max_frames is None or n < self.max_frames:
-            item = ready.get(wake=False)
-            if not live and len(ready) <= 1:     # files: the capture thread refills three at a time
-                ready.wake()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            frame, staged = item
-            t0 = time.perf_counter()
-            if tl:
-                tl.mark("inference", "got", frame.index)
-            clf.load(staged)
-            if free is not None:
-                free.append(staged)
-            tensor = clf.input_tensor() if keep else None
-            if tl:
-                tl.mark("inference", "set_done", frame.index)
-            clf.run()
-            if tl:
-                tl.mark("inference", "invoke_done", frame.index)
-            raw = clf.output()
-            infer_ms = (time.perf_counter() - t0) * 1e3
-            if tl:
-                tl.mark("inference", "out_done", frame.index)
-                tl.mark("inference", "put_done", frame.index)
-            n += 1
-            yield self._result((frame, tensor, raw, infer_ms), ready, done, t_start)

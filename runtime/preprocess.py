@@ -151,12 +151,11 @@ class Preprocessor:
     """Frames -> input tensors. Two ways in:
 
     - __call__(frame) -> a new tensor (1, H, W, C) (or (1, C, H, W) for NCHW);
-    - stage(frame) on one thread, then load(staged, dst) writing into the interpreter's own
-      input buffer on another (the live pipeline): one pass over the frame's bytes from the
-      camera's buffer into the interpreter's, where __call__ + set_tensor made three. stage()
-      crops, resizes and colour-matches (a view where it can: a crop is free) and, when the
-      pixel mapping needs the table (`deferred` False), maps into `out`; load() copies, or
-      maps on the way when the mapping is a bit flip or the identity (`deferred` True).
+    - stage(frame, out) on one thread, into a body reused frame after frame, then load(staged,
+      dst) copying it into the interpreter's own input buffer on another (the live pipeline):
+      stage() reads the frame once -- crop (a view), colour where needed, and the pixel mapping
+      (a bit flip, a copy or the 256-entry table) straight into `out` --, where the previous
+      path copied the crop, mapped it into a new array and set_tensor copied that.
     The two ways give the same bytes (tests/test_runtime_buffers.py)."""
 
     def __init__(self, spec: InputSpec, input_range: str = "auto"):
@@ -168,8 +167,6 @@ class Preprocessor:
         ramp = np.arange(256)
         self.shortcut = ("flip" if t.dtype == np.int8 and (t.astype(np.int16) == ramp - 128).all() else
                          "same" if t.dtype == np.uint8 and (t == ramp).all() else None)
-        # load() maps a fitted frame itself: the mapping costs no more than the copy would
-        self.deferred = self.shortcut is not None and spec.layout == "NHWC"
         h, w, c = spec.height, spec.width, spec.channels
         self.body_shape = (c, h, w) if spec.layout == "NCHW" else (h, w, c)
 
@@ -201,14 +198,11 @@ class Preprocessor:
         return np.empty(self.body_shape, self.table.dtype)
 
     def stage(self, px: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """The first half of preprocessing, for the capture thread. uint8 (H', W', 1|3) frame ->
-        deferred: the fitted uint8 (H, W, C) frame, possibly a view of px (do not change px
-        until load() has read it); otherwise the tensor's body ((H, W, C), or (C, H, W) for
-        NCHW, in the input's dtype) written into `out` (new_body(); a new array when None).
-        Raises ModelInputError for other frames."""
+        """The first half of preprocessing, for the capture thread: uint8 (H', W', 1|3) frame ->
+        the tensor's body ((H, W, C), or (C, H, W) for NCHW, in the input's dtype) written into
+        `out` (from new_body(); a new array when None), which is returned. Raises
+        ModelInputError for other frames."""
         px = self.fit(px)
-        if self.deferred:
-            return px
         out = self.new_body() if out is None else out
         if self.spec.layout == "NCHW":
             px = np.ascontiguousarray(px.transpose(2, 0, 1))
@@ -220,23 +214,17 @@ class Preprocessor:
             apply_table(self.table, px, out)
         return out
 
-    def load(self, staged: np.ndarray, dst: np.ndarray) -> None:
-        """The second half: write stage()'s result into dst, the input tensor (1, ...) in the
+    @staticmethod
+    def load(staged: np.ndarray, dst: np.ndarray) -> None:
+        """The second half: copy stage()'s body into dst, the input tensor (1, ...) in the
         input's dtype -- the interpreter's own buffer (Interpreter.tensor(index)()) or any
-        C-contiguous array."""
-        body = dst[0]
-        if self.deferred and self.shortcut == "flip":
-            np.bitwise_xor(staged, np.uint8(0x80), out=body.view(np.uint8))
-        else:
-            np.copyto(body, staged)
+        array. Mapping there instead (a bit flip costs what the copy does) measured worse with
+        two interpreter threads on two cores: it runs between two invokes, while XNNPACK's
+        worker threads spin waiting for the next one."""
+        np.copyto(dst[0], staged)
 
     def __call__(self, px: np.ndarray) -> np.ndarray:
         """uint8 (H', W', 1|3) frame -> a new input tensor, (1, H, W, C), or (1, C, H, W) for an
         NCHW model, in the input's dtype, C order (set_tensor copies anything else element by
         element). Raises ModelInputError for other frames."""
-        staged = self.stage(px)
-        if not self.deferred:
-            return staged[None]
-        out = np.empty((1, *self.body_shape), self.table.dtype)
-        self.load(staged, out)
-        return out
+        return self.stage(px)[None]

@@ -1,7 +1,7 @@
-"""The live pipeline's buffer paths: frames staged on the capture thread and written straight
-into a real ai-edge-litert interpreter's input buffer (Preprocessor.stage + Classifier.load),
-the 256-entry quantization table applied with OpenCV's LUT (or numpy's take without OpenCV),
-and top-k from a partition. Every input byte is checked against the previous path (a fresh
+"""The live pipeline's buffer paths: frames staged on the capture thread into reused bodies and
+copied straight into a real ai-edge-litert interpreter's input buffer (Preprocessor.stage +
+Classifier.load), the 256-entry quantization table applied with OpenCV's LUT (or numpy's take
+without OpenCV), and top-k from a partition. Every input byte is checked against the previous path (a fresh
 tensor through set_tensor, re-implemented here as it was at a64f356) and against the
 quantization formula evaluated pixel value by pixel value.
 """
@@ -124,8 +124,8 @@ def check_both_paths(clf: Classifier):
         it.invoke()
         want_out = it.get_tensor(clf.output_index)
         it.set_tensor(clf.input.index, np.zeros_like(want))       # no stale bytes left to find
-        staged = pre.stage(px, None if pre.deferred else spare)
-        assert pre.deferred or staged is spare
+        staged = pre.stage(px, spare)
+        assert staged is spare
         clf.load(staged)
         got = clf.input_tensor()
         assert got.dtype == want.dtype and got.shape == want.shape
@@ -138,7 +138,6 @@ def check_both_paths(clf: Classifier):
 def test_staged_frames_loaded_into_the_interpreter_match_the_previous_path(dtype, scale, zp, rng_choice,
                                                                            write_model):
     clf = Classifier(mean_model(write_model, dtype, scale, zp), input_range=rng_choice)
-    assert clf.preprocess.deferred == (clf.preprocess.shortcut is not None)
     check_both_paths(clf)
 
 
@@ -181,17 +180,16 @@ class Frames(FrameSource):
         return Frame(self.i - 1, self.rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
 
 
-@pytest.mark.parametrize("overlap", [True, False], ids=["inference-thread", "inline"])
 @pytest.mark.parametrize("dtype, scale, zp", [("int8", 1 / 255, -128), ("int8", 0.0123, 7),
                                               ("uint8", 0.0078125, 128)])
-def test_the_pipeline_feeds_the_interpreter_the_previous_paths_bytes(overlap, dtype, scale, zp, write_model):
-    """Both ways the pipeline runs inference, with the table on the capture thread (bodies
-    reused from the free list) and without: every input tensor as the previous path made it,
-    every top-k as the interpreter's own output ranks it."""
+def test_the_pipeline_feeds_the_interpreter_the_previous_paths_bytes(dtype, scale, zp, write_model):
+    """The pipeline, with and without the table (a bit flip): every
+    input tensor as the previous path made it, every top-k as the interpreter's own output
+    ranks it, and the bodies reused."""
     clf = Classifier(mean_model(write_model, dtype, scale, zp, h=96, w=96), threads=2, input_range="-1:1")
-    pipe = Pipeline(Frames(40), clf, top_k=3, keep_tensors=True, overlap=overlap)
+    pipe = Pipeline(Frames(40), clf, top_k=3, keep_tensors=True)
     results = list(pipe.run())
-    assert [r.frame.index for r in results] == list(range(40)) and pipe.overlap == overlap
+    assert [r.frame.index for r in results] == list(range(40))
     oracle = Classifier(mean_model(write_model, dtype, scale, zp, h=96, w=96), input_range="-1:1")
     for r in results:
         np.testing.assert_array_equal(r.tensor, previous_path(clf.preprocess, r.frame.pixels))
@@ -200,16 +198,7 @@ def test_the_pipeline_feeds_the_interpreter_the_previous_paths_bytes(overlap, dt
         order = sorted(range(raw.size), key=lambda i: (-int(raw[i]), i))[:3]
         assert [p.index for p in r.top] == order
         assert [p.score for p in r.top] == [(int(raw[i]) - clf.out_zero) * clf.out_scale for i in order]
-    assert len(pipe._free) <= 6 and (len(pipe._free) > 0) != clf.preprocess.deferred
-
-
-def test_overlap_by_default_only_with_a_core_to_spare(monkeypatch):
-    from runtime import pipeline
-    monkeypatch.setattr(pipeline, "usable_cores", lambda: 2)
-    assert Pipeline(Frames(1), Classifier(RGB96, threads=1)).overlap
-    assert not Pipeline(Frames(1), Classifier(RGB96, threads=2)).overlap
-    monkeypatch.setattr(pipeline, "usable_cores", lambda: 4)
-    assert Pipeline(Frames(1), Classifier(RGB96, threads=2)).overlap
+    assert 0 < len(pipe._free) <= 6         # bodies reused, not one per frame
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8"])
