@@ -151,8 +151,8 @@ class Preprocessor:
     """Frames -> input tensors. Two ways in:
 
     - __call__(frame) -> a new tensor (1, H, W, C) (or (1, C, H, W) for NCHW);
-    - stage(frame, out) on one thread, into a body reused frame after frame, then load(staged,
-      dst) copying it into the interpreter's own input buffer on another (the live pipeline):
+    - stage(frame, out) on one thread, into a body reused frame after frame, which another
+      copies into the interpreter's own input buffer (Classifier.load; the live pipeline):
       stage() reads the frame once -- crop (a view), colour where needed, and the pixel mapping
       (a bit flip, a copy or the 256-entry table) straight into `out` --, where the previous
       path copied the crop, mapped it into a new array and set_tensor copied that.
@@ -213,15 +213,6 @@ class Preprocessor:
         else:
             apply_table(self.table, px, out)
         return out
-
-    @staticmethod
-    def load(staged: np.ndarray, dst: np.ndarray) -> None:
-        """The second half: copy stage()'s body into dst, the input tensor (1, ...) in the
-        input's dtype -- the interpreter's own buffer (Interpreter.tensor(index)()) or any
-        array. Mapping there instead (a bit flip costs what the copy does) measured worse with
-        two interpreter threads on two cores: it runs between two invokes, while XNNPACK's
-        worker threads spin waiting for the next one."""
-        np.copyto(dst[0], staged)
 
     def __call__(self, px: np.ndarray) -> np.ndarray:
         """uint8 (H', W', 1|3) frame -> a new input tensor, (1, H, W, C), or (1, C, H, W) for an

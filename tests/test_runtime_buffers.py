@@ -1,7 +1,7 @@
 """The live pipeline's buffer paths: frames staged on the capture thread into reused bodies and
 copied straight into a real ai-edge-litert interpreter's input buffer (Preprocessor.stage +
 Classifier.load), the 256-entry quantization table applied with OpenCV's LUT (or numpy's take
-without OpenCV), and top-k from a partition. Every input byte is checked against the previous path (a fresh
+without OpenCV), and top-k from an 8-bit sort. Every input byte is checked against the previous path (a fresh
 tensor through set_tensor, re-implemented here as it was at a64f356) and against the
 quantization formula evaluated pixel value by pixel value.
 """
@@ -202,7 +202,7 @@ def test_the_pipeline_feeds_the_interpreter_the_previous_paths_bytes(dtype, scal
 
 
 @pytest.mark.parametrize("dtype", ["int8", "uint8"])
-def test_top_k_from_a_partition_ranks_as_a_full_sort(dtype):
+def test_top_k_ranks_as_a_full_sort_with_ties_to_the_lower_index(dtype):
     clf = Classifier(RGB96)
     info = np.iinfo(dtype)
     rng = np.random.default_rng(5)
