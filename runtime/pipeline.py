@@ -105,7 +105,7 @@ class Slot:
 class Result:
     frame: Frame
     top: list[Prediction]
-    infer_ms: float               # set_tensor + invoke + get_tensor
+    infer_ms: float               # input copy (Classifier.load) + invoke + get_tensor
     latency_ms: float             # frame captured -> result in the caller's hands
     fps: float | None             # results per second, moving average over the last frames;
                                   # None until two results give a rate (the first frame)
