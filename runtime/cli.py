@@ -53,6 +53,24 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _model_file_problem(m) -> str | None:
+    """What is wrong with --model m as a TFLite file, in one line (None when it parses).
+    A text file or a truncated model was reported as 'the device runs a different model'
+    (its sha256 compared before anything read it)."""
+    from codegen.errors import ModelFormatError
+    from codegen.tflite_reader import read_model
+    path = Path(m)
+    if not path.exists():
+        return f"{m}: no such model file"
+    if path.is_dir():
+        return f"{m} is a folder, not a model file: give --model the .tflite the firmware was built from"
+    try:
+        read_model(path)
+    except ModelFormatError as e:
+        return str(e)
+    return None
+
+
 def cmd_validate(args, profile_only: bool = False) -> int:
     from .hil.link import HilLink
     from .hil.validate import load_images, validate
@@ -62,8 +80,9 @@ def cmd_validate(args, profile_only: bool = False) -> int:
         print("runtime: error: --model is required (the .tflite the firmware was built from)", file=sys.stderr)
         return 2
     for m in models:   # before connecting: a missing file is not worth a link timeout
-        if not Path(m).is_file():
-            print(f"runtime: error: {m}: no such model file", file=sys.stderr)
+        problem = _model_file_problem(m)
+        if problem:
+            print(f"runtime: error: {problem}", file=sys.stderr)
             return 2
     if len(places) > 1 or len(models) > 1:
         if len(places) < 2 or len(models) not in (1, len(places)):
