@@ -75,3 +75,27 @@ def test_a_model_that_is_not_tflite_is_named_before_the_link(tmp_path, content, 
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1 and expect in lines[0], p.stderr
     assert lines[0].startswith(f"runtime: error: {m}")
+
+
+def _free_tcp_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]   # closed again: nothing listens there
+
+
+@pytest.mark.parametrize("url,expect", [
+    ("/dev/ttyMCUF_NOPE", "no such serial port; is the board plugged in?"),
+    (__file__, "it is not a serial port"),
+    ("socket://127.0.0.1:{free}", "nothing listens on 127.0.0.1:{free}; start the firmware there"),
+])
+def test_a_port_that_cannot_be_opened_says_why_and_what_to_do(url, expect):
+    """pyserial's text repeated the path and errno ('could not open port X: [Errno 2] No such file
+    or directory: 'X'') and gave no fix; each case is now one line naming the port and the fix."""
+    free = _free_tcp_port()
+    url, expect = url.format(free=free), expect.format(free=free)
+    p = runtime("hil", "info", "--port", url)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert lines[0].startswith(f"runtime: error: cannot open {url}: "), lines[0]
+    assert expect in lines[0] and "Errno" not in lines[0], lines[0]
