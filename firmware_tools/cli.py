@@ -50,10 +50,10 @@ def cmd_build(args) -> int:
 
 def cmd_size(args) -> int:
     from .size import size_report
-    from .size import ElfError
+    from .size import ElfError, missing_elf_message
     elf = Path(args.elf)
     if not elf.is_file():
-        raise ElfError(f"{elf}: no such ELF file; build it first (`firmware build`)")
+        raise ElfError(missing_elf_message(elf, args.board))
     with open(elf, "rb") as fh:
         if fh.read(4) != b"\x7fELF":
             raise ElfError(f"{elf}: not an ELF file, the binutils cannot read it; pass the fw.elf "

@@ -67,6 +67,9 @@ def check_elf_for_board(board: Board, elf: str | Path) -> None:
     elf = Path(elf)
     if not elf.exists():
         raise FlashError(f"{elf} does not exist: build it with `firmware build --board {board.name} GENERATED_DIR`")
+    if elf.is_dir():
+        from .size import missing_elf_message
+        raise FlashError(missing_elf_message(elf, board.name))
     built_for = elf_board(elf)
     record = elf.with_suffix(".json")
     if built_for is None and record.exists():

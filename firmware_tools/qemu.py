@@ -26,8 +26,8 @@ def qemu_command(board: Board, elf: str | Path, serial: list[str] | None = None)
                         "and read its console on the ST-LINK serial port")
     path = Path(elf)
     if not path.is_file():
-        raise QemuError(f"{elf}: no such ELF file; build it first (`firmware build --board {board.name} "
-                        "GENERATED_DIR`)")
+        from .size import missing_elf_message
+        raise QemuError(missing_elf_message(elf, board.name))
     with open(path, "rb") as fh:
         if fh.read(4) != b"\x7fELF":
             raise QemuError(f"{elf} is not an ELF file: pass the fw.elf `firmware build` wrote "

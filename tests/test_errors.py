@@ -227,3 +227,29 @@ def test_runtime_vacuous_counts_are_refused(args, needle):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert needle in r.stderr.splitlines()[-1], r.stderr
     assert "BIT-EXACT" not in r.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "size", "serve", "flash"])
+def test_firmware_given_a_folder_for_the_elf_names_the_elf_inside(tmp_path, command):
+    """`firmware run out/` (the generated folder, not its fw.elf) said 'no such ELF file; build it
+    first' of a folder that exists; now it names the fw.elf inside it to pass instead."""
+    board = "nucleo-h743zi" if command == "flash" else "qemu-mps2-an500"
+    elf = tmp_path / f"build-{board}" / "fw.elf"
+    elf.parent.mkdir()
+    elf.write_bytes(b"\x7fELF")       # never read: the folder is refused first
+    args = (command, tmp_path) if command == "size" else (command, "--board", board, tmp_path)
+    r = run_module("firmware_tools.cli", *args)
+    assert r.returncode == 2
+    assert_clean_error(r, f"{tmp_path} is a folder, not an ELF file", f"pass {elf}")
+
+
+@pytest.mark.parametrize("name", ["model.tflite", "notes.txt"])
+def test_firmware_build_given_a_file_says_to_emit_first(tmp_path, name):
+    """`firmware build --board B model.tflite` said 'has no model.json: run codegen emit ... -o
+    model.tflite' (the file as an output folder); now: a file, emit it into a folder first."""
+    f = tmp_path / name
+    f.write_bytes(b"hello")
+    r = run_module("firmware_tools.cli", "build", "--board", "qemu-mps2-an500", f)
+    assert r.returncode == 2
+    assert_clean_error(r, f"{f} is a file, not the folder `codegen emit` writes",
+                       f"codegen emit --target cortex-m7 {f if name.endswith('.tflite') else 'MODEL'} -o out/")
