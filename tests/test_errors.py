@@ -253,3 +253,17 @@ def test_firmware_build_given_a_file_says_to_emit_first(tmp_path, name):
     assert r.returncode == 2
     assert_clean_error(r, f"{f} is a file, not the folder `codegen emit` writes",
                        f"codegen emit --target cortex-m7 {f if name.endswith('.tflite') else 'MODEL'} -o out/")
+
+
+@pytest.mark.parametrize("where", ["existing-file", "under-a-file"])
+@pytest.mark.parametrize("command", ["emit", "verify"])
+def test_a_file_where_the_output_folder_goes_is_named_as_such(tmp_path, where, command):
+    """`codegen emit -o notes.txt` said 'File exists: notes.txt; check the path' (the folder it
+    wanted to make); now the line says a file is in the way of the -o folder."""
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    out = f if where == "existing-file" else f / "sub"
+    args = ("emit", SMALL, "-o", out) if command == "emit" else ("verify", SMALL, "--inputs", 1, "-o", out)
+    r = run_codegen(*args)
+    assert r.returncode == 2
+    assert_clean_error(r, f"{out}: a file is in the way where a folder is written", "-o names a folder")
