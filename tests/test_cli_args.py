@@ -1,6 +1,8 @@
 """Bad arguments to the `codegen` commands: one `usage`/`error` line and exit code 2 before any
 work, never a traceback, a vacuous success, a hang or a file outside the output folder
 (found by the `attack` review; each case failed before its fix)."""
+import argparse
+
 import pytest
 
 from conftest import FIXTURE_MODELS
@@ -127,3 +129,26 @@ def test_input_shape_names_the_expected_form(tmp_path, capsys, cmd, shape):
     # was: "argument --input-shape: invalid literal for int() with base 10: 'nan'"
     argv = [cmd, MODEL, "--input-shape", shape] + (["-o", str(tmp_path / "o")] if cmd == "emit" else [])
     _refused(capsys, argv, "--input-shape", "like 1,96,96,3", repr(shape))
+
+
+@pytest.mark.parametrize("cmd", ["emit", "inspect", "verify", "fit"])
+def test_every_codegen_help_teaches_with_examples_that_parse(cmd, capsys):
+    """`codegen emit/inspect/verify --help` had no examples, `fit --sort` and the MODEL of
+    inspect/verify no help line, `--latency-ms` no unit or default. Each subcommand's help now
+    ends in examples this parser accepts, and every option and argument says what it is."""
+    import shlex
+
+    from codegen.cli import build_parser
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args([cmd, "--help"])
+    out = capsys.readouterr().out
+    examples = [l.split("#")[0].strip() for l in out.split("examples:", 1)[1].splitlines()
+                if l.startswith(f"  codegen {cmd} ")]
+    assert examples, out
+    for e in examples:
+        assert build_parser().parse_args(shlex.split(e)[1:]).command == cmd, e
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[cmd]
+    undocumented = [a.dest for a in sub._actions if not a.help]
+    assert not undocumented, undocumented
+    assert "milliseconds" in out if cmd == "fit" else True
