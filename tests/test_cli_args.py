@@ -152,3 +152,24 @@ def test_every_codegen_help_teaches_with_examples_that_parse(cmd, capsys):
     undocumented = [a.dest for a in sub._actions if not a.help]
     assert not undocumented, undocumented
     assert "milliseconds" in out if cmd == "fit" else True
+
+
+@pytest.mark.parametrize("cmd", ["boards", "build", "run", "size", "serve", "flash"])
+def test_every_firmware_help_teaches_with_examples_that_parse(cmd, capsys):
+    """`firmware build/run/size/serve/flash/boards --help` had no examples and `size ELF`,
+    `boards --json` no help line; each now ends in examples this parser accepts."""
+    import shlex
+
+    from firmware_tools.cli import _fix_opt_value, build_parser
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args([cmd, "--help"])
+    out = capsys.readouterr().out
+    examples = [l.split("#")[0].strip() for l in out.split("examples:", 1)[1].splitlines()
+                if l.startswith(f"  firmware {cmd}")]
+    assert examples, out
+    for e in examples:
+        argv = _fix_opt_value(shlex.split(e)[1:])     # as main() does: `--opt -Os`
+        assert build_parser().parse_args(argv).fn.__name__ == f"cmd_{cmd}", e
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[cmd]
+    assert not [a.dest for a in sub._actions if not a.help]
