@@ -181,6 +181,9 @@ class QemuSerial:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                if "Address already in use" in err:   # QEMU's own chardev text named no fix
+                    raise QemuError(f"port {self.port} on 127.0.0.1 is already in use (another `firmware "
+                                    "serve`?): give another --port, or leave --port out for a free one")
                 raise QemuError(f"QEMU exited at start ({self.proc.returncode}): {err.strip()}")
             if self._listening():
                 return self
