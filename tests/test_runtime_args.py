@@ -99,3 +99,14 @@ def test_a_port_that_cannot_be_opened_says_why_and_what_to_do(url, expect):
     assert p.returncode == 2 and len(lines) == 1, p.stderr
     assert lines[0].startswith(f"runtime: error: cannot open {url}: "), lines[0]
     assert expect in lines[0] and "Errno" not in lines[0], lines[0]
+
+
+def test_no_answer_names_the_timeout_given():
+    """`hil info --timeout 0.0001` against a peer that never answers said 'within 0.0 s'."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        p = runtime("hil", "info", "--port", f"socket://127.0.0.1:{s.getsockname()[1]}", "--timeout", "0.0001")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and "within 0.0001 s" in lines[0], p.stderr

@@ -212,7 +212,7 @@ class HilLink:
                 if pkt is None:
                     if damaged:
                         break                   # it was ours: resend
-                    raise NoAnswer(f"no answer to {name} from {self.url} within {timeout:.1f} s: "
+                    raise NoAnswer(f"no answer to {name} from {self.url} within {timeout:.3g} s: "
                                    "is the board powered, flashed with the validation firmware "
                                    "(`firmware build --app validate`) and on this port?")
                 if pkt.type == -1:
