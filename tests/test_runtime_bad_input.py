@@ -101,3 +101,12 @@ def test_a_file_where_a_folder_or_source_is_expected_names_the_fix(tmp_path):
     with pytest.raises(SourceError) as e:
         open_source(f"video:{f}")
     assert "OpenCV cannot decode it" in str(e.value) and "ffmpeg -i" in str(e.value), str(e.value)
+
+
+def test_a_folder_for_the_model_or_labels_says_what_to_give(tmp_path):
+    """`classify --model DIR` said 'no such model file' of a folder that is there, `--labels DIR`
+    'Is a directory' with no fix."""
+    r = run("classify", "--model", tmp_path, "--source", "synthetic", "--frames", "1")
+    one_line_error(r, f"{tmp_path} is a folder, not a model file", "give --model the .tflite file")
+    r = run("classify", "--model", MODEL, "--source", "synthetic", "--frames", "1", "--labels", tmp_path)
+    one_line_error(r, f"labels file {tmp_path}: Is a directory", "one label per line")
