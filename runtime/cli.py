@@ -71,6 +71,16 @@ def _model_file_problem(m) -> str | None:
     return None
 
 
+RANDOM_INPUTS = 50   # hil validate's default count of random inputs
+
+
+def _first(images, n):
+    """--images with --inputs N: the first N images (sorted by path); --inputs was ignored."""
+    if n is not None:
+        images.items = images.items[:n]
+    return images
+
+
 def cmd_validate(args, profile_only: bool = False) -> int:
     from .hil.link import HilLink
     from .hil.validate import load_images, validate
@@ -97,9 +107,9 @@ def cmd_validate(args, profile_only: bool = False) -> int:
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else print
     images = None
     if getattr(args, "images", None):
-        images = load_images(models[0], args.images, args.labels)
+        images = _first(load_images(models[0], args.images, args.labels), args.inputs)
     with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
-        rep = validate(link, models[0], inputs=1 if profile_only else args.inputs,
+        rep = validate(link, models[0], inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                        seed=getattr(args, "seed", 0),
                        log=log, images=images)
     print(json.dumps(rep.as_dict(), indent=1) if args.json else rep.render())
@@ -115,14 +125,15 @@ def _validate_places(args, places, models, profile_only) -> int:
     from .hil.farm import acquire_places
     from .hil.link import HilError, HilLink
     from .hil.validate import load_images, validate
-    images = {m: load_images(m, args.images, args.labels) for m in set(models)} if args.images else {}
+    images = ({m: _first(load_images(m, args.images, args.labels), args.inputs) for m in set(models)}
+              if args.images else {})
     reports, errors, spans = {}, {}, {}
 
     def one(place, url, model):
         t0 = time.time()
         try:
             with HilLink(url, timeout=args.timeout) as link:
-                reports[place] = validate(link, model, inputs=1 if profile_only else args.inputs,
+                reports[place] = validate(link, model, inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                                           seed=args.seed, images=images.get(model),
                                           log=lambda s: print(f"[{place}] {s}", file=sys.stderr, flush=True))
         except HilError as e:
@@ -504,7 +515,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the .tflite the firmware was generated from"
                            + ("; with several --place, one per place in order" if many else ""))
         if many:
-            c.add_argument("--inputs", type=positive_int, default=50, help="random inputs to compare (default: 50)")
+            c.add_argument("--inputs", type=positive_int,
+                           help=f"random inputs to compare (default: {RANDOM_INPUTS}); with --images, the first N "
+                                "images (default: all)")
             c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
             c.add_argument("--images", metavar="DIR", help="compare on every image under DIR instead, "
                            "through the model's own preprocessing (centre crop, resize, quantize)")

@@ -110,3 +110,41 @@ def test_no_answer_names_the_timeout_given():
         p = runtime("hil", "info", "--port", f"socket://127.0.0.1:{s.getsockname()[1]}", "--timeout", "0.0001")
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1 and "within 0.0001 s" in lines[0], p.stderr
+
+
+def test_inputs_with_images_takes_the_first_n_images(monkeypatch):
+    """`hil validate --images DIR --inputs 3` validated all 12 images: --inputs was silently
+    ignored beside --images. It now takes the first N images (sorted by path); without --inputs
+    every image, and random inputs still default to 50."""
+    from runtime import cli
+    from runtime.hil import validate as hv
+    seen = {}
+
+    class Link:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+    def fake_validate(link, model, inputs, seed, log, images):
+        seen["inputs"], seen["images"] = inputs, images and [n for n, _, _ in images.items]
+
+        class Rep:
+            ok = True
+
+            def render(self):
+                return ""
+        return Rep()
+    monkeypatch.setattr("runtime.hil.link.HilLink", Link)
+    monkeypatch.setattr(hv, "validate", fake_validate)
+    from conftest import ROOT
+    images = str(ROOT / "tests" / "fixtures" / "images" / "shapes")
+    base = ["hil", "validate", "--port", "loop://", "--model", MODEL]
+    assert cli.main([*base, "--images", images, "--inputs", "3"]) == 0
+    assert seen["images"] == ["circle/00.png", "circle/01.png", "circle/02.png"]   # sorted by path
+    assert cli.main([*base, "--images", images]) == 0 and len(seen["images"]) == 12
+    assert cli.main(base) == 0 and seen["inputs"] == 50 and seen["images"] is None
