@@ -142,7 +142,8 @@ def _fix_opt_value(argv: list[str]) -> list[str]:
     join such a pair into `--opt=-Os`."""
     out, i = [], 0
     while i < len(argv):
-        if argv[i] == "--opt" and i + 1 < len(argv) and argv[i + 1] in OPT_FLAGS:
+        # any -O...: `--opt -O7` said "expected one argument" instead of naming the valid flags
+        if argv[i] == "--opt" and i + 1 < len(argv) and (argv[i + 1] in OPT_FLAGS or argv[i + 1].startswith("-O")):
             out.append(f"--opt={argv[i + 1]}")
             i += 2
         else:

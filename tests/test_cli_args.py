@@ -173,3 +173,14 @@ def test_every_firmware_help_teaches_with_examples_that_parse(cmd, capsys):
         assert build_parser().parse_args(argv).fn.__name__ == f"cmd_{cmd}", e
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[cmd]
     assert not [a.dest for a in sub._actions if not a.help]
+
+
+@pytest.mark.parametrize("argv", [["--opt", "-O7"], ["--opt=-O7"], ["--opt", "O9"]])
+def test_firmware_build_names_the_valid_opt_flags(tmp_path, capsys, argv):
+    """`firmware build --opt -O7` said 'argument --opt: expected one argument' (argparse took
+    -O7 for an option); every spelling now lists the valid flags."""
+    from firmware_tools.cli import main as firmware_main
+    with pytest.raises(SystemExit) as e:
+        firmware_main(["build", "--board", "qemu-mps2-an500", *argv, str(tmp_path)])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and "argument --opt: expected one of -O0, -O1, -O2, -O3, -Os, -Og, -Oz" in last, last
