@@ -155,6 +155,8 @@ def _fix_opt_value(argv: list[str]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="firmware", description="mcuforge firmware tools.", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from codegen import __version__   # one version for the three commands (codegen --version had it alone)
+    p.add_argument("--version", action="version", version=f"mcuforge firmware {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     b = sub.add_parser("boards", help="list the boards and their memories", formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="The boards: CPU, flash, RAM, clock, QEMU or hardware.",

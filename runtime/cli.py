@@ -458,6 +458,8 @@ def _listed(v) -> list:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runtime", description="mcuforge host runtime.", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from codegen import __version__   # one version for the three commands (codegen --version had it alone)
+    p.add_argument("--version", action="version", version=f"mcuforge runtime {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     from .frames import SOURCE_HELP
     c = sub.add_parser("classify", help="classify camera frames, videos or images live",

@@ -184,3 +184,15 @@ def test_firmware_build_names_the_valid_opt_flags(tmp_path, capsys, argv):
         firmware_main(["build", "--board", "qemu-mps2-an500", *argv, str(tmp_path)])
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert e.value.code == 2 and "argument --opt: expected one of -O0, -O1, -O2, -O3, -Os, -Og, -Oz" in last, last
+
+
+@pytest.mark.parametrize("module,prog", [("codegen.cli", "codegen"), ("firmware_tools.cli", "firmware"),
+                                         ("runtime.cli", "runtime")])
+def test_every_command_has_version(module, prog, capsys):
+    """`firmware --version` and `runtime --version` were 'unrecognized arguments'; codegen had it."""
+    import importlib
+
+    from codegen import __version__
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).build_parser().parse_args(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"mcuforge {prog} {__version__}"
