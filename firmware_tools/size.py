@@ -54,8 +54,14 @@ class DoesNotFit(RuntimeError):
                          f"the model's arena alone is {manifest['arena_bytes']:,})")
         for region in set(overflow) - {"FLASH", "RAM"}:
             parts.append(f"{region} by {overflow[region]:,} bytes")
+        # RAM alone, emitted without a patch schedule: emit --board may fit it (a patch-based
+        # first stage within the board's RAM) with the same model; the hint named only smaller models
+        emit = (f"Re-emit with `codegen emit --board {board.name} MODEL -o DIR` (it runs the first layers "
+                "in patches to fit the board's RAM, or says by how much it cannot), try "
+                if "RAM" in overflow and "FLASH" not in overflow and not manifest.get("patch_schedule")
+                else "Try ")
         return cls(f"the model does not fit {board.name}: it overflows {' and '.join(parts)}. "
-                   "Try a smaller width multiplier (alpha 0.25 or 0.35), a lower input resolution "
+                   f"{emit}a smaller width multiplier (alpha 0.25 or 0.35), a lower input resolution "
                    "(96 or 128), or a board with more memory (`firmware boards`).")
 
 

@@ -267,3 +267,18 @@ def test_a_file_where_the_output_folder_goes_is_named_as_such(tmp_path, where, c
     r = run_codegen(*args)
     assert r.returncode == 2
     assert_clean_error(r, f"{out}: a file is in the way where a folder is written", "-o names a folder")
+
+
+def test_ram_overflow_points_to_emit_board_first():
+    """A model over the board's RAM only, emitted without a patch schedule: `codegen emit
+    --board B` may fit it with the same model (a patch-based first stage), but the hint named
+    only smaller models and bigger boards. Flash overflow, or a schedule already there: unchanged."""
+    from firmware_tools.boards import get_board
+    from firmware_tools.size import DoesNotFit
+    board = get_board("qemu-microbit")
+    man = {"weight_bytes": 200_000, "arena_bytes": 46_080}
+    ram = str(DoesNotFit.from_overflow(board, {"RAM": 31_752}, man))
+    assert "Re-emit with `codegen emit --board qemu-microbit MODEL -o DIR`" in ram and "\n" not in ram
+    for overflow, m in (({"FLASH": 10, "RAM": 10}, man), ({"RAM": 10}, {**man, "patch_schedule": {"split": 3}})):
+        msg = str(DoesNotFit.from_overflow(board, overflow, m))
+        assert "codegen emit" not in msg and "Try a smaller width multiplier" in msg
