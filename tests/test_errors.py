@@ -282,3 +282,33 @@ def test_ram_overflow_points_to_emit_board_first():
     for overflow, m in (({"FLASH": 10, "RAM": 10}, man), ({"RAM": 10}, {**man, "patch_schedule": {"split": 3}})):
         msg = str(DoesNotFit.from_overflow(board, overflow, m))
         assert "codegen emit" not in msg and "Try a smaller width multiplier" in msg
+
+
+@pytest.fixture(scope="module")
+def one_op_elf(tmp_path_factory):
+    """A real bench firmware of a one-op model for qemu-mps2-an500 (a short build)."""
+    from codegen.pipeline import generate
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from opmodels import add_model
+    tmp = tmp_path_factory.mktemp("elf")
+    model = tmp / "m.tflite"
+    model.write_bytes(add_model(np.random.default_rng(0)))
+    generate(model, tmp / "gen", "cortex-m7")
+    return build_firmware(tmp / "gen", get_board("qemu-mps2-an500"), tmp / "b").elf
+
+
+@pytest.mark.parametrize("command", ["run", "serve", "flash"])
+@pytest.mark.parametrize("cut", [4, 1000])
+def test_a_truncated_elf_is_refused_before_qemu(tmp_path, one_op_elf, command, cut):
+    """An ELF cut short (an interrupted link, a partial copy): `firmware run` gave a struct.error
+    traceback (1,000 bytes) or QEMU's register dump ('Lockup: can't escalate 3 to HardFault',
+    4 bytes), `firmware serve` served garbage until Ctrl-C. Now one line, before QEMU starts."""
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(one_op_elf.read_bytes()[:cut])
+    board = "nucleo-h743zi" if command == "flash" else "qemu-mps2-an500"
+    r = run_module("firmware_tools.cli", command, "--board", board, elf)
+    assert r.returncode == 2
+    assert_clean_error(r, str(elf), "truncated or damaged" if cut > 4 else "not a 32-bit little-endian ELF")
+    r = run_module("firmware_tools.cli", "run", "--board", "qemu-mps2-an500", one_op_elf)
+    assert r.returncode == 0 and "done" in r.stdout, r.stderr      # the whole file still runs
