@@ -10,7 +10,8 @@ from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator, Tensor
 from .common import _bias, _t
-from .convolution import _conv_common
+from .convolution import (PACKED16_MAX_IN_C, _conv_common, _fast_stem, _hwc_depthwise_filter,
+                          _hwc_depthwise_kernel, _packed_pairs, _requant_table, _stem_step)
 from .fully_connected import lower_fully_connected
 from .heads import MAX_LEFT_SHIFT
 from .pooling import lower_pool
@@ -200,6 +201,9 @@ def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
     ww = w.data.astype(np.int64) + p["filter_offset"]
     sums = np.abs(ww).reshape(-1, ww.shape[-1]).sum(axis=0) if depthwise else np.abs(ww).reshape(ww.shape[0], -1).sum(axis=1)
     bound = int((np.abs(bias.astype(np.int64)) + 255 * sums).max(initial=0))
+    step = _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise)
+    if step is not None:
+        return step
     rq = _dsp_output_stage(op, p, mult, shift, bound)
     if rq is None:
         return None
@@ -227,3 +231,46 @@ def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
             ("out", y.index), ("scratch",)]
     return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index,
                 p["out_h"] * p["out_w"] * p["out_c"] * taps, [filt, b, *rq])
+
+
+def _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise):
+    """A _wzp convolution on an int8 _dsp kernel whose weights are int16 (filled at generation
+    time with W = w + filter_offset, [-255, 255]; doubled where the kernel doubles): TFLite's
+    sum over the taps inside the input of (x + input_offset) * W equals sum x * W over the
+    whole window padded with the input zero point plus input_offset * sum W, so the bias
+    takes input_offset * sum W (_folded_bias) and the kernels multiply raw inputs, exactly as
+    for int8 layers. Taken where the fast output stage is exact for the layer (_requant_table,
+    whose bound |bias| + 128 * sum |W| holds for raw int8 inputs) and the layer has the shape
+    of the RGB stem (mcuf_conv_shallow_stem_s8_dsp_fast), of a 1x1 over at most
+    PACKED16_MAX_IN_C channels (mcuf_conv_1x1_shallow_s8_dsp_fast) or of a depthwise layer the
+    planar wzp kernel does not take (mcuf_depthwise_conv_hwc_s8_dsp_fast). None otherwise."""
+    n, oc = op.index, p["out_c"]
+    rows = ww[0].reshape(-1, oc).T if depthwise else ww.reshape(oc, -1)     # [OC][K] int64
+    folded = bias.astype(np.int64) + p["input_offset"] * rows.sum(axis=1)
+    if np.abs(folded).max(initial=0) >= 2**31:
+        return None
+    m = ConstArray(f"op{n}_multiplier", "int32_t", np.full(oc, mult, np.int32))
+    s = ConstArray(f"op{n}_shift", "int32_t", np.full(oc, shift, np.int32))
+    rq, dsp_bias, fast = _requant_table(op, p, m, s, folded, np.abs(rows).sum(axis=1))
+    if rq is None or not fast:
+        return None
+    macs = p["out_h"] * p["out_w"] * oc * p["k_h"] * p["k_w"] * (1 if depthwise else p["filter_in_c"])
+    pointwise = (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
+                 and p["pad_top"] == p["pad_left"] == 0 and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
+    if not depthwise and pointwise and p["in_c"] % 4 == 0 and p["in_c"] <= PACKED16_MAX_IN_C:
+        packed = ConstArray(f"op{n}_packed", "int8_t",
+                            _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
+                                          p["output_offset"], wide=True))
+        return Step(op, "mcuf_conv_1x1_shallow_s8_dsp_fast", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                    [x.index], y.index, macs, [packed])
+    if not depthwise and _fast_stem(p, fast) and p["in_c"] == 3:
+        return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
+    if depthwise and not _planar_3x3(p):
+        c4 = (p["in_c"] + 3) // 4 * 4
+        filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(rows.T, c4))
+        b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
+        return Step(op, _hwc_depthwise_kernel(p, fast), "mcuf_conv_params", p,
+                    [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                     ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
+    return None
