@@ -243,7 +243,12 @@ def _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise):
     whose bound |bias| + 128 * sum |W| holds for raw int8 inputs) and the layer has the shape
     of the RGB stem (mcuf_conv_shallow_stem_s8_dsp_fast), of a 1x1 over at most
     PACKED16_MAX_IN_C channels (mcuf_conv_1x1_shallow_s8_dsp_fast) or of a depthwise layer the
-    planar wzp kernel does not take (mcuf_depthwise_conv_hwc_s8_dsp_fast). None otherwise."""
+    planar wzp kernel does not take or at stride 2 (mcuf_depthwise_conv_hwc_s8_dsp_fast).
+    Measured on QEMU's M7, legacy MobileNet V1 0.25 64x64, instructions per MAC: stem 4.41 ->
+    1.35, 1x1 8->16 3.81 -> 1.89 (16..64 inputs 2.25-1.41 -> 1.22-0.77), stride-2 depthwise
+    at 16 and 32 channels 3.93 / 4.19 -> 3.56 / 3.42 (the planar wzp kernel's widening of
+    every input row weighs double there), 4x4 / 2x2 outputs 5.2 / 4.9 -> 3.36 / 3.03; at
+    stride 1 the planar kernel stays (2.83-3.03, the HWC one 3.06-3.77). None otherwise."""
     n, oc = op.index, p["out_c"]
     rows = ww[0].reshape(-1, oc).T if depthwise else ww.reshape(oc, -1)     # [OC][K] int64
     folded = bias.astype(np.int64) + p["input_offset"] * rows.sum(axis=1)
@@ -266,7 +271,7 @@ def _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise):
                     [x.index], y.index, macs, [packed])
     if not depthwise and _fast_stem(p, fast) and p["in_c"] == 3:
         return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
-    if depthwise and not _planar_3x3(p):
+    if depthwise and (not _planar_3x3(p) or p["stride_w"] == 2):
         c4 = (p["in_c"] + 3) // 4 * 4
         filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(rows.T, c4))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
