@@ -316,25 +316,46 @@ MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int3
                 ALL_CHANNELS(ROW_S1, 2);
             }
         }
-        /* the output stage, pixel by pixel, four channels a word */
-        int8_t *out = output + (int32_t)oy * ow * ch;
-        for (int ox = 0; ox < ow; ++ox, out += ch) {
-            const int32_t *a = accs + ox;
-            int c = 0;
-            if (mode != 2) {
-                for (; c < c4; c += 4, a += 4 * ow2) {
+        /* the output stage, four channels a word: wide rows of few channels pixel after pixel
+         * per group of four (the group's accumulator rows through their own pointers, no
+         * per-pixel setup: 3.03 -> 2.74 instructions per MAC on a 32x32x8 layer), others
+         * group after group per pixel (no per-group setup: 2.89 -> 3.04 the other way on 4x4x128) */
+        int8_t *const out_row = output + (int32_t)oy * ow * ch;
+        int c = 0;
+        if (mode != 2 && 2 * ow >= ch) {
+            for (; c < c4; c += 4) {
+                const int32_t *a0 = accs + (int32_t)c * ow2;
+                const int32_t *a1 = a0 + ow2, *a2 = a1 + ow2, *a3 = a2 + ow2;
+                const int32_t *const a0_end = a0 + ow;
+                int8_t *out = out_row + c;
+                for (; a0 != a0_end; out += ch) {
+                    const int32_t y0 = out_fast(*a0++, &q), y1 = out_fast(*a1++, &q);
+                    const int32_t y2 = out_fast(*a2++, &q), y3 = out_fast(*a3++, &q);
+                    const uint32_t y = mcuf_pack4_s8(y0, y1, y2, y3);
+                    mcuf_write32(out, mode == 1 ? mcuf_clamp4_s8(y, lo4, hi4) : y);
+                }
+            }
+        } else if (mode != 2) {
+            int8_t *out = out_row;
+            for (int ox = 0; ox < ow; ++ox, out += ch) {
+                const int32_t *a = accs + ox;
+                for (c = 0; c < c4; c += 4, a += 4 * ow2) {
                     const int32_t y0 = out_fast(a[0], &q), y1 = out_fast(a[ow2], &q);
                     const int32_t y2 = out_fast(a[2 * ow2], &q), y3 = out_fast(a[3 * ow2], &q);
                     const uint32_t y = mcuf_pack4_s8(y0, y1, y2, y3);
                     mcuf_write32(out + c, mode == 1 ? mcuf_clamp4_s8(y, lo4, hi4) : y);
                 }
             }
-            for (; c < ch; ++c, a += ow2) {
-                int32_t y = mode == 2 ? mcuf_out_general2(o, a[0], &q) : mcuf_out_fast2(a[0], &q);
+        }
+        for (; c < ch; ++c) {   /* the channels past the last group of four; all with TFLite's formula */
+            const int32_t *a = accs + (int32_t)c * ow2;
+            int8_t *out = out_row + c;
+            for (int ox = 0; ox < ow; ++ox, out += ch) {
+                int32_t y = mode == 2 ? mcuf_out_general2(o, a[ox], &q) : mcuf_out_fast2(a[ox], &q);
                 if (mode == 1) {
                     y = y < o.act_min ? o.act_min : (y > o.act_max ? o.act_max : y);
                 }
-                out[c] = (int8_t)y;
+                *out = (int8_t)y;
             }
         }
     }
