@@ -191,6 +191,55 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
         } while (w != w_end);                                                        \
     } while (0)
 
+#if MCUF_HAS_DSP
+/* ALL_CHANNELS(ROW_S1, 2) with its pair loop in assembly: the compiler's kept the three rows'
+ * carried words and reloaded weights through the stack (24 instructions a pair on the M7, 30
+ * on the M33); here each kernel row is one LDRD of its weight pair, one post-indexed LDRD of
+ * the input words (x0, x1) (x2, x3) and four MACs, the bias the first row's accumulator
+ * input: 21 instructions a pair (18 MACs) on every core. The rows and the accumulators are
+ * word aligned (even int16 offsets in the word-aligned scratch), as LDRD / STRD need. */
+#define ALL_CHANNELS_S1_ASM(skip_)                                                   \
+    do {                                                                             \
+        do {                                                                         \
+            int32_t *const a_end = a + ow2;                                          \
+            const int32_t b_ = w[0];                                                 \
+            uint32_t p0_, p1_, t0_, t1_, c_, m_;                                     \
+            __asm__ volatile(                                                        \
+                "1:\n\t"                                                             \
+                "ldrd %[t0], %[t1], [%[w], #4]\n\t"                                  \
+                "ldrd %[c], %[m], [%[x0]], #4\n\t"                                   \
+                "smlatb %[p1], %[c], %[t0], %[b]\n\t"                                \
+                "smlad %[p0], %[c], %[t0], %[b]\n\t"                                 \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t1], %[p1]\n\t"                                \
+                "ldrd %[t0], %[t1], [%[w], #12]\n\t"                                 \
+                "ldrd %[c], %[m], [%[x1]], #4\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[p0]\n\t"                                \
+                "smlatb %[p1], %[c], %[t0], %[p1]\n\t"                               \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t1], %[p1]\n\t"                                \
+                "ldrd %[t0], %[t1], [%[w], #20]\n\t"                                 \
+                "ldrd %[c], %[m], [%[x2]], #4\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[p0]\n\t"                                \
+                "smlatb %[p1], %[c], %[t0], %[p1]\n\t"                               \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t1], %[p1]\n\t"                                \
+                "strd %[p0], %[p1], [%[a]], #8\n\t"                                  \
+                "cmp %[a], %[e]\n\t"                                                 \
+                "bne 1b\n\t"                                                         \
+                : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [a] "+r"(a),          \
+                  [p0] "=&r"(p0_), [p1] "=&r"(p1_), [t0] "=&r"(t0_), [t1] "=&r"(t1_), \
+                  [c] "=&r"(c_), [m] "=&r"(m_)                                       \
+                : [w] "r"(w), [e] "r"(a_end), [b] "r"(b_)                            \
+                : "memory", "cc");                                                   \
+            x0 += (skip_);                                                           \
+            x1 += (skip_);                                                           \
+            x2 += (skip_);                                                           \
+            w += 8;                                                                  \
+        } while (w != w_end);                                                        \
+    } while (0)
+#endif
+
 /* The same for rows of four output pixels (two pairs, unrolled: no inner loop; the stores
  * after both, so that the weights need not be reloaded for the second). */
 #define PAIR_AT(ROW, step, r0_, r1_)                                                 \
@@ -313,7 +362,11 @@ MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int3
                 ALL_CHANNELS_4(ROW_S1, 2);
             } else {   /* (two pairs per step measured slower here: spills) */
                 const int32_t skip = rw - ow2;
+#if MCUF_HAS_DSP
+                ALL_CHANNELS_S1_ASM(skip);
+#else
                 ALL_CHANNELS(ROW_S1, 2);
+#endif
             }
         }
         /* the output stage, four channels a word: wide rows of few channels pixel after pixel
