@@ -359,7 +359,11 @@ MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int3
                 ALL_CHANNELS(ROW_S2, 4);
             } else if (ow2 == 4) {
                 const int32_t skip = rw - 4;
+#if MCUF_HAS_DSP
+                ALL_CHANNELS_S1_ASM(skip);
+#else
                 ALL_CHANNELS_4(ROW_S1, 2);
+#endif
             } else {   /* (two pairs per step measured slower here: spills) */
                 const int32_t skip = rw - ow2;
 #if MCUF_HAS_DSP
