@@ -240,6 +240,55 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
     } while (0)
 #endif
 
+#if MCUF_HAS_DSP
+/* The same at stride 2: per kernel row the pair's words (x0, x1) (x2, x3) by one
+ * post-indexed LDRD, then (x4, x5) into the first's register once it is used: 24
+ * instructions a pair. */
+#define ALL_CHANNELS_S2_ASM(skip_)                                                   \
+    do {                                                                             \
+        do {                                                                         \
+            int32_t *const a_end = a + ow2;                                          \
+            const int32_t b_ = w[0];                                                 \
+            uint32_t p0_, p1_, t0_, t1_, c_, m_;                                     \
+            __asm__ volatile(                                                        \
+                "1:\n\t"                                                             \
+                "ldrd %[t0], %[t1], [%[w], #4]\n\t"                                  \
+                "ldrd %[c], %[m], [%[x0]], #8\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[b]\n\t"                                 \
+                "ldr %[c], [%[x0]]\n\t"                                              \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t0], %[b]\n\t"                                 \
+                "smlabt %[p1], %[c], %[t1], %[p1]\n\t"                               \
+                "ldrd %[t0], %[t1], [%[w], #12]\n\t"                                 \
+                "ldrd %[c], %[m], [%[x1]], #8\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[p0]\n\t"                                \
+                "ldr %[c], [%[x1]]\n\t"                                              \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t0], %[p1]\n\t"                                \
+                "smlabt %[p1], %[c], %[t1], %[p1]\n\t"                               \
+                "ldrd %[t0], %[t1], [%[w], #20]\n\t"                                 \
+                "ldrd %[c], %[m], [%[x2]], #8\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[p0]\n\t"                                \
+                "ldr %[c], [%[x2]]\n\t"                                              \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t0], %[p1]\n\t"                                \
+                "smlabt %[p1], %[c], %[t1], %[p1]\n\t"                               \
+                "strd %[p0], %[p1], [%[a]], #8\n\t"                                  \
+                "cmp %[a], %[e]\n\t"                                                 \
+                "bne 1b\n\t"                                                         \
+                : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [a] "+r"(a),          \
+                  [p0] "=&r"(p0_), [p1] "=&r"(p1_), [t0] "=&r"(t0_), [t1] "=&r"(t1_), \
+                  [c] "=&r"(c_), [m] "=&r"(m_)                                       \
+                : [w] "r"(w), [e] "r"(a_end), [b] "r"(b_)                            \
+                : "memory", "cc");                                                   \
+            x0 += (skip_);                                                           \
+            x1 += (skip_);                                                           \
+            x2 += (skip_);                                                           \
+            w += 8;                                                                  \
+        } while (w != w_end);                                                        \
+    } while (0)
+#endif
+
 /* The same for rows of four output pixels (two pairs, unrolled: no inner loop; the stores
  * after both, so that the weights need not be reloaded for the second). */
 #define PAIR_AT(ROW, step, r0_, r1_)                                                 \
@@ -351,12 +400,17 @@ MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int3
             const int32_t *w = filter, *const w_end = filter + 8 * ch;
             const int16_t *x0 = r[0], *x1 = r[1], *x2 = r[2];
             int32_t *a = accs;
-            if (s2 && ow2 % 4 == 0) {
+            if (s2) {
                 const int32_t skip = rw - 2 * ow2;
-                ALL_CHANNELS_X4(ROW_S2, 4);
-            } else if (s2) {
-                const int32_t skip = rw - 2 * ow2;
-                ALL_CHANNELS(ROW_S2, 4);
+#if MCUF_HAS_DSP
+                ALL_CHANNELS_S2_ASM(skip);
+#else
+                if (ow2 % 4 == 0) {
+                    ALL_CHANNELS_X4(ROW_S2, 4);
+                } else {
+                    ALL_CHANNELS(ROW_S2, 4);
+                }
+#endif
             } else if (ow2 == 4) {
                 const int32_t skip = rw - 4;
 #if MCUF_HAS_DSP
