@@ -18,9 +18,13 @@
  * (x0, x1) (x2, x3) (x4, x5): p0 = (x0, x1) . (W0, W1) + x2 W2, p1 = (x2, x3) . (W0, W1) + x4 W2.
  * The doubled accumulators of an output row go to `scratch` ([C][out_w rounded up to even]);
  * then the output stage (mcuf_dsp.h) runs per pixel, four channels a word.
- * Measured on the Cortex-M7 (legacy MobileNet V1 0.25, 64x64): about 2.8-3.0 instructions
- * per MAC at stride 1 from 4 output columns up, 3.9-4.2 at stride 2 (the widening of every
- * input row weighs four times more there). */
+ * The pair loops are inline assembly on DSP cores (ALL_CHANNELS_S1_ASM / _S2_ASM: the
+ * compiler spilled the carried words and weights, worse on the M33 than on the M7).
+ * Measured (legacy MobileNet V1 0.25, 64x64, instructions per MAC, M7 / M4 / M33 alike):
+ * 2.45-2.64 at stride 1 on 8x8 to 32x32 outputs, 2.92-2.98 on 4x4x128; at stride 2
+ * 3.66 / 3.95 (16x16x16 / 8x8x32 outputs: the widening of every input row weighs four
+ * times more there), so codegen/ops/legacy.py sends stride-2 layers to the int8 HWC kernel
+ * where the fast output stage allows. */
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
