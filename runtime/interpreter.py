@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from contextlib import contextmanager
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,8 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
         kwargs["experimental_preserve_all_tensors"] = True
     if num_threads:
         kwargs["num_threads"] = num_threads
-    with _without_xnnpack_banner():
+    quiet = _without_xnnpack_banner() if not reference else nullcontext()   # BUILTIN_REF: no delegate
+    with quiet:
         if isinstance(model, (bytes, bytearray)):
             it = mod.Interpreter(model_content=bytes(model), **kwargs)
         else:
@@ -55,6 +57,7 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
 
 
 XNNPACK_BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_STDERR_SWAP = threading.Lock()   # descriptor 2 is process-wide: one swap at a time
 
 
 @contextmanager
@@ -63,13 +66,13 @@ def _without_xnnpack_banner():
     delegate is applied; it preceded every `runtime classify` line on stderr, errors included.
     Descriptor 2 is captured for the block and everything else it received is written back
     unchanged when the block ends (a real warning or error is kept, a line later)."""
+    fd = 2                        # where the C++ logger writes, whatever sys.stderr is
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, ValueError, OSError):   # a replaced sys.stderr (an IDE, a test): leave it
-        fd = 2
-    sys.stderr.flush()
-    saved = os.dup(fd)
-    with tempfile.TemporaryFile() as tmp:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+    with _STDERR_SWAP, tempfile.TemporaryFile() as tmp:
+        saved = os.dup(fd)
         os.dup2(tmp.fileno(), fd)
         try:
             yield

@@ -219,3 +219,16 @@ def test_classify_argument_errors_come_before_the_interpreter(argv, expect):
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1 and expect in lines[0], p.stderr
     assert "XNNPACK" not in p.stderr
+
+
+def test_only_the_xnnpack_banner_is_dropped_from_stderr(capfd):
+    """The banner TFLite's C++ logger writes to descriptor 2 is dropped; anything else written
+    there meanwhile (a real warning or error) is kept."""
+    import os
+
+    from runtime.interpreter import XNNPACK_BANNER, _without_xnnpack_banner
+    with _without_xnnpack_banner():
+        os.write(2, XNNPACK_BANNER + b"\nERROR: a real problem\n")
+    assert capfd.readouterr().err == "ERROR: a real problem\n"
+    p = runtime("classify", "--model", SHAPES, "--source", "synthetic", "--frames", "1", "--no-preview")
+    assert p.returncode == 0 and "XNNPACK" not in p.stderr and p.stderr.startswith("labels  "), p.stderr
