@@ -227,14 +227,14 @@ typedef struct {
         intptr_t off[18];       /* pixels inside the input: byte offsets from A's window, which is cur */
     } tab;
     const int32_t *bias;        /* +72 */
-    const int32_t *multiplier;  /* +76 */
-    const int8_t *shift;        /* +80 */
-    int8_t *out_a;              /* +84 */
-    int8_t *out_b;              /* +88 */
+    const int32_t *otab;        /* +76: the output table (mcuf_hwc_out_table), group by group */
+    intptr_t unused;            /* +80 */
+    intptr_t da;                /* +84: A's output minus cur (constant: both advance by 4) */
+    intptr_t db;                /* +88: B's */
     intptr_t end;               /* +92 */
-    int32_t round1;             /* +96 */
+    int32_t round1;             /* +96 (unused) */
     const uint32_t *w;          /* +100: the weights' pointer while r2 serves the output stage */
-    intptr_t cur;               /* +104: cur while r1 does */
+    intptr_t cur;               /* +104 (unused) */
 } dw3x2_job;
 
 #define DW3X2_PIX(off, a0, a1, a2, a3)                                               \
@@ -252,21 +252,44 @@ typedef struct {
     DW3X2_PIX(k, "r4", "r5", "r6", "r7")                                             \
     DW3X2_PIX(kb, "r8", "r9", "r10", "r11")
 
-/* channel i of both pixels: round = round1 << b; (SMMLAR(acc, m, round) + (acc >> 31)) >> b,
- * SSAT #8 ASR #1 (mcuf_out_fast2); r12 multipliers, r1 shifts */
-#define DW3X2_OUT(i, ra, rb)                                                         \
-    "ldr r2, [r12, #" #i "*4]\n\t"                                                   \
-    "ldrsb r3, [r1, #" #i "]\n\t"                                                    \
-    "ldr lr, [sp, #96]\n\t"                                                          \
-    "lsl r0, lr, r3\n\t"                                                             \
-    "smmlar lr, " ra ", r2, r0\n\t"                                                  \
+/* channel ra/rb of both pixels from its output-table record (m, round, b) at r2 (advanced):
+ * (SMMLAR(acc, m, round) + (acc >> 31)) >> b, SSAT #8 ASR #1 (mcuf_out_fast2) */
+#define DW3X2_OUT(ra, rb)                                                            \
+    "ldmia r2!, {r0, r3, r12}\n\t"                                                   \
+    "smmlar lr, " ra ", r0, r3\n\t"                                                  \
     "add lr, lr, " ra ", asr #31\n\t"                                                \
-    "asr lr, lr, r3\n\t"                                                             \
+    "asr lr, lr, r12\n\t"                                                            \
     "ssat " ra ", #8, lr, asr #1\n\t"                                                \
-    "smmlar lr, " rb ", r2, r0\n\t"                                                  \
+    "smmlar lr, " rb ", r0, r3\n\t"                                                  \
     "add lr, lr, " rb ", asr #31\n\t"                                                \
-    "asr lr, lr, r3\n\t"                                                             \
+    "asr lr, lr, r12\n\t"                                                            \
     "ssat " rb ", #8, lr, asr #1\n\t"
+
+/* a group's end (r1 = cur, r2 = weights): the output stage on the eight accumulators through
+ * the output table (its pointer in the job), the eight bytes stored at cur + da / cur + db,
+ * then the next group while cur != end (41 + 11 + 5 instructions) */
+#define DW3X2_TAIL                                                                   \
+    "str r2, [sp, #100]\n\t"                                                         \
+    "ldr r2, [sp, #76]\n\t"                                                          \
+    DW3X2_OUT("r4", "r8") DW3X2_OUT("r5", "r9") DW3X2_OUT("r6", "r10")               \
+    DW3X2_OUT("r7", "r11")                                                           \
+    "str r2, [sp, #76]\n\t"                                                          \
+    "ldrd r12, lr, [sp, #84]\n\t"                                                    \
+    "add r12, r12, r1\n\t"                                                           \
+    "add lr, lr, r1\n\t"                                                             \
+    "strb r4, [r12, #0]\n\t"                                                         \
+    "strb r5, [r12, #1]\n\t"                                                         \
+    "strb r6, [r12, #2]\n\t"                                                         \
+    "strb r7, [r12, #3]\n\t"                                                         \
+    "strb r8, [lr, #0]\n\t"                                                          \
+    "strb r9, [lr, #1]\n\t"                                                          \
+    "strb r10, [lr, #2]\n\t"                                                         \
+    "strb r11, [lr, #3]\n\t"                                                         \
+    "ldr r2, [sp, #100]\n\t"                                                         \
+    "add r1, r1, #4\n\t"                                                             \
+    "ldr r12, [sp, #92]\n\t"                                                         \
+    "cmp r1, r12\n\t"                                                                \
+    "bne 1b\n\t"
 
 __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
                                                                __attribute__((unused)) intptr_t cur,
@@ -289,36 +312,8 @@ __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((un
         "str r12, [sp, #72]\n\t"
         DW3X2_TAP(0, 36) DW3X2_TAP(4, 40) DW3X2_TAP(8, 44) DW3X2_TAP(12, 48) DW3X2_TAP(16, 52)
         DW3X2_TAP(20, 56) DW3X2_TAP(24, 60) DW3X2_TAP(28, 64) DW3X2_TAP(32, 68)
-        "str r2, [sp, #100]\n\t"
-        "str r1, [sp, #104]\n\t"
-        "ldr r12, [sp, #76]\n\t"
-        "ldr r1, [sp, #80]\n\t"
-        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
-        DW3X2_OUT(3, "r7", "r11")
-        "add r12, r12, #16\n\t"
-        "str r12, [sp, #76]\n\t"
-        "add r1, r1, #4\n\t"
-        "str r1, [sp, #80]\n\t"
-        "ldr r12, [sp, #84]\n\t"
-        "ldr lr, [sp, #88]\n\t"
-        "strb r4, [r12, #0]\n\t"
-        "strb r5, [r12, #1]\n\t"
-        "strb r6, [r12, #2]\n\t"
-        "strb r7, [r12, #3]\n\t"
-        "strb r8, [lr, #0]\n\t"
-        "strb r9, [lr, #1]\n\t"
-        "strb r10, [lr, #2]\n\t"
-        "strb r11, [lr, #3]\n\t"
-        "add r12, r12, #4\n\t"
-        "add lr, lr, #4\n\t"
-        "str r12, [sp, #84]\n\t"
-        "str lr, [sp, #88]\n\t"
-        "ldr r2, [sp, #100]\n\t"
-        "ldr r1, [sp, #104]\n\t"
-        "add r1, r1, #4\n\t"
-        "ldr r12, [sp, #92]\n\t"
-        "cmp r1, r12\n\t"
-        "bne 1b\n\t"
+        DW3X2_TAIL
+
         "add sp, sp, #108\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
@@ -369,36 +364,8 @@ __attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
         "str r12, [sp, #72]\n\t"
         DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44)
-        "str r2, [sp, #100]\n\t"
-        "str r1, [sp, #104]\n\t"
-        "ldr r12, [sp, #76]\n\t"
-        "ldr r1, [sp, #80]\n\t"
-        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
-        DW3X2_OUT(3, "r7", "r11")
-        "add r12, r12, #16\n\t"
-        "str r12, [sp, #76]\n\t"
-        "add r1, r1, #4\n\t"
-        "str r1, [sp, #80]\n\t"
-        "ldr r12, [sp, #84]\n\t"
-        "ldr lr, [sp, #88]\n\t"
-        "strb r4, [r12, #0]\n\t"
-        "strb r5, [r12, #1]\n\t"
-        "strb r6, [r12, #2]\n\t"
-        "strb r7, [r12, #3]\n\t"
-        "strb r8, [lr, #0]\n\t"
-        "strb r9, [lr, #1]\n\t"
-        "strb r10, [lr, #2]\n\t"
-        "strb r11, [lr, #3]\n\t"
-        "add r12, r12, #4\n\t"
-        "add lr, lr, #4\n\t"
-        "str r12, [sp, #84]\n\t"
-        "str lr, [sp, #88]\n\t"
-        "ldr r2, [sp, #100]\n\t"
-        "ldr r1, [sp, #104]\n\t"
-        "add r1, r1, #4\n\t"
-        "ldr r12, [sp, #92]\n\t"
-        "cmp r1, r12\n\t"
-        "bne 1b\n\t"
+        DW3X2_TAIL
+
         "add sp, sp, #108\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
@@ -436,36 +403,8 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
         DW3S2_ROW(0, 4, 8, 12, 16, 0, 8, 16) DW3S2_ROW(20, 24, 28, 32, 36, 24, 32, 40)
         DW3S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
         "add r2, r2, #72\n\t"
-        "str r2, [sp, #100]\n\t"
-        "str r1, [sp, #104]\n\t"
-        "ldr r12, [sp, #76]\n\t"
-        "ldr r1, [sp, #80]\n\t"
-        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
-        DW3X2_OUT(3, "r7", "r11")
-        "add r12, r12, #16\n\t"
-        "str r12, [sp, #76]\n\t"
-        "add r1, r1, #4\n\t"
-        "str r1, [sp, #80]\n\t"
-        "ldr r12, [sp, #84]\n\t"
-        "ldr lr, [sp, #88]\n\t"
-        "strb r4, [r12, #0]\n\t"
-        "strb r5, [r12, #1]\n\t"
-        "strb r6, [r12, #2]\n\t"
-        "strb r7, [r12, #3]\n\t"
-        "strb r8, [lr, #0]\n\t"
-        "strb r9, [lr, #1]\n\t"
-        "strb r10, [lr, #2]\n\t"
-        "strb r11, [lr, #3]\n\t"
-        "add r12, r12, #4\n\t"
-        "add lr, lr, #4\n\t"
-        "str r12, [sp, #84]\n\t"
-        "str lr, [sp, #88]\n\t"
-        "ldr r2, [sp, #100]\n\t"
-        "ldr r1, [sp, #104]\n\t"
-        "add r1, r1, #4\n\t"
-        "ldr r12, [sp, #92]\n\t"
-        "cmp r1, r12\n\t"
-        "bne 1b\n\t"
+        DW3X2_TAIL
+
         "add sp, sp, #108\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
@@ -721,6 +660,8 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     const int8_t *const zp_row = (const int8_t *)(void *)scratch;   /* C4 input zero points */
 #if MCUF_HAS_DSP
     const uint32_t *filter_w = (const uint32_t *)(const void *)filter;
+    /* the fast entry points' output table, after the weights (mcuf_hwc_out_table) */
+    const int32_t *const otab = (const int32_t *)(const void *)(filter_w + ((C + 3) / 4) * kh * kw * 2);
     intptr_t offs[9];   /* an inside pixel's taps: byte offsets from its window's top-left */
     for (int t = 0; t < 9; ++t) {
         offs[t] = (intptr_t)(t / 3) * row + (intptr_t)(t % 3) * C;
@@ -746,9 +687,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         }
     }
     jin.bias = bias_folded;
-    jin.multiplier = multiplier;
-    jin.shift = shift;
-    jin.round1 = 2 * p->output_offset + 1;
+    jin.otab = otab;
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
@@ -801,8 +740,8 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
                 if (inside && inside1) {
                     const int8_t *const base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
-                    jin.out_a = out;
-                    jin.out_b = out + C;
+                    jin.da = (intptr_t)out - (intptr_t)base;
+                    jin.db = (intptr_t)(out + C) - (intptr_t)base;
                     jin.end = (intptr_t)base + (C & ~3);
                     if (sw == 1) {
                         dw3x2s1_groups_fast(&jin, (intptr_t)base, filter_w);
@@ -831,12 +770,10 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                               job.tab.p + 9);
                     }
                     job.bias = bias_folded;
-                    job.multiplier = multiplier;
-                    job.shift = shift;
-                    job.out_a = out;
-                    job.out_b = out + C;
+                    job.otab = otab;
+                    job.da = (intptr_t)out;
+                    job.db = (intptr_t)(out + C);
                     job.end = C & ~3;
-                    job.round1 = 2 * p->output_offset + 1;
                     if (sw == 1) {
                         dw3x2s1_groups_fast(&job, 0, filter_w);
                     } else if (sw == 2) {
