@@ -235,6 +235,15 @@ typedef struct {
     int32_t round1;             /* +96 (unused) */
     const uint32_t *w;          /* +100: the weights' pointer while r2 serves the output stage */
     intptr_t cur;               /* +104 (unused) */
+    /* a run of pairs inside the input (one row, cur = A's window): after each pair's groups */
+    intptr_t pairs;             /* +108: pairs left in the run, >= 1 (1 for a border pair) */
+    intptr_t in_step;           /* +112: cur to the next pair's window: 2 * sw * C - (C & ~3) */
+    intptr_t end_step;          /* +116: end to the next pair's: 2 * sw * C */
+    intptr_t d_step;            /* +120: da and db to the next pair's: 2 * C - 2 * sw * C */
+    const int32_t *bias0;       /* +124: bias, otab and the weights from their starts again */
+    const int32_t *otab0;       /* +128 */
+    const uint32_t *w0;         /* +132 */
+    intptr_t pad[2];            /* +136: the job is copied 36 words at a time */
 } dw3x2_job;
 
 #define DW3X2_PIX(off, a0, a1, a2, a3)                                               \
@@ -251,6 +260,38 @@ typedef struct {
     "ldrd r12, lr, [r2], #8\n\t"                                                     \
     DW3X2_PIX(k, "r4", "r5", "r6", "r7")                                             \
     DW3X2_PIX(kb, "r8", "r9", "r10", "r11")
+
+/* the job onto the stack (36 words) */
+#define DW3X2_ENTER                                                                  \
+    "sub sp, sp, #144\n\t"                                                           \
+    "mov r12, sp\n\t"                                                                \
+    ".rept 4\n\t"                                                                    \
+    "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                          \
+    "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                         \
+    ".endr\n\t"
+
+/* after a pair's last group: the run's next pair (cur, end, da, db one pair on; bias, otab and
+ * the weights from their starts) while pairs remain */
+#define DW3X2_NEXT_PAIR                                                              \
+    "ldr r12, [sp, #108]\n\t"                                                        \
+    "subs r12, r12, #1\n\t"                                                          \
+    "beq 2f\n\t"                                                                     \
+    "str r12, [sp, #108]\n\t"                                                        \
+    "ldrd r12, lr, [sp, #112]\n\t"                                                   \
+    "add r1, r1, r12\n\t"                                                            \
+    "ldr r12, [sp, #92]\n\t"                                                         \
+    "add r12, r12, lr\n\t"                                                           \
+    "str r12, [sp, #92]\n\t"                                                         \
+    "ldrd r12, lr, [sp, #84]\n\t"                                                    \
+    "ldr r0, [sp, #120]\n\t"                                                         \
+    "add r12, r12, r0\n\t"                                                           \
+    "add lr, lr, r0\n\t"                                                             \
+    "strd r12, lr, [sp, #84]\n\t"                                                    \
+    "ldrd r12, lr, [sp, #124]\n\t"                                                   \
+    "strd r12, lr, [sp, #72]\n\t"                                                    \
+    "ldr r2, [sp, #132]\n\t"                                                         \
+    "b 1b\n\t"                                                                       \
+    "2:\n\t"
 
 /* channel ra/rb of both pixels from its output-table record (m, round, b) at r2 (advanced):
  * (SMMLAR(acc, m, round) + (acc >> 31)) >> b, SSAT #8 ASR #1 (mcuf_out_fast2) */
@@ -297,14 +338,7 @@ __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((un
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #108\n\t"
-        "mov r12, sp\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        DW3X2_ENTER
         "1:\n\t"
         "ldr r12, [sp, #72]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
@@ -314,7 +348,8 @@ __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((un
         DW3X2_TAP(20, 56) DW3X2_TAP(24, 60) DW3X2_TAP(28, 64) DW3X2_TAP(32, 68)
         DW3X2_TAIL
 
-        "add sp, sp, #108\n\t"
+        DW3X2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 #endif
@@ -350,14 +385,7 @@ __attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #108\n\t"
-        "mov r12, sp\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        DW3X2_ENTER
         "1:\n\t"
         "ldr r12, [sp, #72]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
@@ -366,7 +394,8 @@ __attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((
         DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44)
         DW3X2_TAIL
 
-        "add sp, sp, #108\n\t"
+        DW3X2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
@@ -387,14 +416,7 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #108\n\t"
-        "mov r12, sp\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        DW3X2_ENTER
         "1:\n\t"
         "ldr r12, [sp, #72]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
@@ -405,7 +427,8 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
         "add r2, r2, #72\n\t"
         DW3X2_TAIL
 
-        "add sp, sp, #108\n\t"
+        DW3X2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
@@ -688,6 +711,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     }
     jin.bias = bias_folded;
     jin.otab = otab;
+    jin.in_step = 2 * (intptr_t)sw * C - (C & ~3);
+    jin.end_step = 2 * (intptr_t)sw * C;
+    jin.d_step = 2 * (intptr_t)C - 2 * (intptr_t)sw * C;
+    jin.bias0 = bias_folded;
+    jin.otab0 = otab;
+    jin.w0 = filter_w;
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
@@ -738,11 +767,16 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             if (fast && k3 && C >= 4 && ox + 1 < p->out_w) {   /* two pixels at once */
                 const int ix1 = ix0 + sw;
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
-                if (inside && inside1) {
+                if (inside && inside1) {   /* the row's run of pairs inside the input: one call */
+                    int n = 1;
+                    while (ox + 2 * n + 1 < p->out_w && ix0 + (2 * n + 1) * sw + 2 < p->in_w) {
+                        ++n;
+                    }
                     const int8_t *const base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
                     jin.da = (intptr_t)out - (intptr_t)base;
                     jin.db = (intptr_t)(out + C) - (intptr_t)base;
                     jin.end = (intptr_t)base + (C & ~3);
+                    jin.pairs = n;
                     if (sw == 1) {
                         dw3x2s1_groups_fast(&jin, (intptr_t)base, filter_w);
                     } else if (sw == 2) {
@@ -750,14 +784,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     } else {
                         dw3x2_groups_fast(&jin, (intptr_t)base, filter_w);
                     }
-                    if (C & 3) {
-                        pixel(p, input, iy0, ix0, 1, C & ~3, filter, bias_folded, multiplier, shift,
-                              out, fast);
-                        pixel(p, input, iy0, ix1, 1, C & ~3, filter, bias_folded, multiplier, shift,
-                              out + C, fast);
+                    for (int i = 0; i < 2 * n && (C & 3); ++i) {   /* then the run's channel tails */
+                        pixel(p, input, iy0, ix0 + i * sw, 1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out + i * C, fast);
                     }
-                    ++ox;
-                    out += C;
+                    ox += 2 * n - 1;
+                    out += (2 * n - 1) * C;
                     continue;
                 }
                 if ((inside || border3) && (inside1 || border3)) {
@@ -774,6 +806,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     job.da = (intptr_t)out;
                     job.db = (intptr_t)(out + C);
                     job.end = C & ~3;
+                    job.pairs = 1;
                     if (sw == 1) {
                         dw3x2s1_groups_fast(&job, 0, filter_w);
                     } else if (sw == 2) {
