@@ -135,20 +135,16 @@ static void pixel_3x3(const mcuf_conv_params *p, const int8_t *const tap[9], con
  * Tap t's input word of the group is at tab[t] + cur: for a pixel inside the input tab holds
  * the taps' byte offsets and cur the window's address; for a border pixel tab holds each
  * tap's address (or the zero-point row's) and cur the group's channel offset. cur advances
- * by 4 per group up to job->end; the job's bias, multiplier, shift and out pointers advance
- * with it. At least one group.
+ * by 4 per group up to job->end; the job's bias and output-table pointers advance with it, the
+ * output bytes go to cur + job->d. At least one group (116 instructions for 36 MACs).
  * Registers: r4-r7 accumulators (then outputs), r8/r9 input pair, r10/r11 weights (then
- * multipliers), r0 job, r1 cur, r2 weights, r3 tab, r12/lr pointers; r2/r3 serve as the
- * output stage's temporaries (saved in the job). */
+ * r8-r10 a channel's output record), r0 job, r1 cur, r2 weights, r3 tab, r12/lr pointers. */
 typedef struct {
     const int32_t *bias;        /* +0 */
-    const int32_t *multiplier;  /* +4 */
-    const int8_t *shift;        /* +8 */
-    int8_t *out;                /* +12 */
+    const int32_t *otab;        /* +4: the output table (mcuf_hwc_out_table), group by group */
+    intptr_t unused;            /* +8 */
+    intptr_t d;                 /* +12: the output minus cur (both advance by 4) */
     intptr_t end;               /* +16 */
-    int32_t round1;             /* +20 */
-    const uint32_t *w;          /* +24: the weights' pointer while r2 serves the output stage */
-    const intptr_t *tab;        /* +28 */
 } dw3_job;
 
 #define DW3_TAP(k)                                                                   \
@@ -162,14 +158,14 @@ typedef struct {
     "smlabb r5, r8, r11, r5\n\t"                                                     \
     "smlatt r7, r8, r11, r7\n\t"
 
-/* acc (doubled) -> (SMMLAR(acc, m, round1 << b) + (acc >> 31)) >> b, SSAT #8 ASR #1 */
-#define DW3_OUT(acc, m, k)                                                           \
-    "ldrsb r2, [r12, #" #k "]\n\t"                                                   \
-    "lsl r3, lr, r2\n\t"                                                             \
-    "smmlar r3, " acc ", " m ", r3\n\t"                                              \
-    "add r3, r3, " acc ", asr #31\n\t"                                               \
-    "asr r3, r3, r2\n\t"                                                             \
-    "ssat " acc ", #8, r3, asr #1\n\t"
+/* acc (doubled) -> (SMMLAR(acc, m, round) + (acc >> 31)) >> b, SSAT #8 ASR #1, with the
+ * channel's output-table record (m, round, b) at r12 (advanced) */
+#define DW3_OUT(acc)                                                                 \
+    "ldmia r12!, {r8, r9, r10}\n\t"                                                  \
+    "smmlar lr, " acc ", r8, r9\n\t"                                                 \
+    "add lr, lr, " acc ", asr #31\n\t"                                               \
+    "asr lr, lr, r10\n\t"                                                            \
+    "ssat " acc ", #8, lr, asr #1\n\t"
 
 __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unused)) dw3_job *job,
                                                              __attribute__((unused)) intptr_t cur,
@@ -184,24 +180,15 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
         "str r12, [r0, #0]\n\t"
         DW3_TAP(0) DW3_TAP(1) DW3_TAP(2) DW3_TAP(3) DW3_TAP(4) DW3_TAP(5) DW3_TAP(6) DW3_TAP(7)
         DW3_TAP(8)
-        "str r2, [r0, #24]\n\t"
         "ldr r12, [r0, #4]\n\t"
-        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        DW3_OUT("r4") DW3_OUT("r5") DW3_OUT("r6") DW3_OUT("r7")
         "str r12, [r0, #4]\n\t"
-        "ldr r12, [r0, #8]\n\t"
-        "ldr lr, [r0, #20]\n\t"
-        DW3_OUT("r4", "r8", 0) DW3_OUT("r5", "r9", 1) DW3_OUT("r6", "r10", 2) DW3_OUT("r7", "r11", 3)
-        "add r12, r12, #4\n\t"
-        "str r12, [r0, #8]\n\t"
         "ldr r12, [r0, #12]\n\t"
+        "add r12, r12, r1\n\t"
         "strb r4, [r12, #0]\n\t"
         "strb r5, [r12, #1]\n\t"
         "strb r6, [r12, #2]\n\t"
         "strb r7, [r12, #3]\n\t"
-        "add r12, r12, #4\n\t"
-        "str r12, [r0, #12]\n\t"
-        "ldr r2, [r0, #24]\n\t"
-        "ldr r3, [r0, #28]\n\t"
         "add r1, r1, #4\n\t"
         "ldr r12, [r0, #16]\n\t"
         "cmp r1, r12\n\t"
@@ -840,11 +827,9 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 }
 #if MCUF_HAS_DSP
                 if (asm_path) {   /* the whole groups in assembly, then a tail in C */
-                    dw3_job job = {bias_folded, multiplier, shift, out, 0, 2 * p->output_offset + 1,
-                                   filter_w, inside ? offs : (const intptr_t *)(const void *)tap};
                     const intptr_t cur = inside ? (intptr_t)(input + (int32_t)iy0 * row + (int32_t)ix0 * C) : 0;
-                    job.end = cur + (C & ~3);
-                    dw3_groups_fast(&job, cur, filter_w, job.tab);
+                    dw3_job job = {bias_folded, otab, 0, (intptr_t)out - cur, cur + (C & ~3)};
+                    dw3_groups_fast(&job, cur, filter_w, inside ? offs : (const intptr_t *)(const void *)tap);
                     if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
