@@ -296,13 +296,17 @@ typedef struct {
 /* a group's end (r1 = cur, r2 = weights): the output stage on the eight accumulators through
  * the output table (its pointer in the job), the eight bytes stored at cur + da / cur + db,
  * then the next group while cur != end (41 + 11 + 5 instructions) */
-#define DW3X2_TAIL                                                                   \
-    "str r2, [sp, #100]\n\t"                                                         \
-    "ldr r2, [sp, #76]\n\t"                                                          \
+#define DW3X2_TAIL DWX2_TAIL_AT(100, 76, 84, 92)
+
+/* the same with the job's slots at other offsets: W the weights' pointer, T the output
+ * table's, D da (db after it), E end */
+#define DWX2_TAIL_AT(W, T, D, E)                                                     \
+    "str r2, [sp, #" #W "]\n\t"                                                      \
+    "ldr r2, [sp, #" #T "]\n\t"                                                      \
     DW3X2_OUT("r4", "r8") DW3X2_OUT("r5", "r9") DW3X2_OUT("r6", "r10")               \
     DW3X2_OUT("r7", "r11")                                                           \
-    "str r2, [sp, #76]\n\t"                                                          \
-    "ldrd r12, lr, [sp, #84]\n\t"                                                    \
+    "str r2, [sp, #" #T "]\n\t"                                                      \
+    "ldrd r12, lr, [sp, #" #D "]\n\t"                                                \
     "add r12, r12, r1\n\t"                                                           \
     "add lr, lr, r1\n\t"                                                             \
     "strb r4, [r12, #0]\n\t"                                                         \
@@ -313,9 +317,9 @@ typedef struct {
     "strb r9, [lr, #1]\n\t"                                                          \
     "strb r10, [lr, #2]\n\t"                                                         \
     "strb r11, [lr, #3]\n\t"                                                         \
-    "ldr r2, [sp, #100]\n\t"                                                         \
+    "ldr r2, [sp, #" #W "]\n\t"                                                      \
     "add r1, r1, #4\n\t"                                                             \
-    "ldr r12, [sp, #92]\n\t"                                                         \
+    "ldr r12, [sp, #" #E "]\n\t"                                                     \
     "cmp r1, r12\n\t"                                                                \
     "bne 1b\n\t"
 
@@ -452,10 +456,10 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
 #define DWX2_JOB(K)                                                                  \
     typedef struct {                                                                 \
         const int32_t *bias;        /* +0 */                                         \
-        const int32_t *multiplier;  /* +4 */                                         \
-        const int8_t *shift;        /* +8 */                                         \
-        int8_t *out_a;              /* +12 */                                        \
-        int8_t *out_b;              /* +16 */                                        \
+        const int32_t *otab;        /* +4: the output table */                       \
+        intptr_t unused0;           /* +8 */                                         \
+        intptr_t da;                /* +12: A's output minus cur */                  \
+        intptr_t db;                /* +16: B's */                                   \
         intptr_t end;               /* +20 */                                        \
         int32_t round1;             /* +24 */                                        \
         const uint32_t *w;          /* +28 */                                        \
@@ -466,20 +470,6 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
             intptr_t off[2 * (K) * (K)];   /* inside: offsets from A's window (cur) */ \
         } tab;                                                                       \
     } dwx2_job##K;
-
-#define DWX2_OUT(i, ra, rb)                                                          \
-    "ldr r2, [r12, #" #i "*4]\n\t"                                                   \
-    "ldrsb r3, [r1, #" #i "]\n\t"                                                    \
-    "ldr lr, [sp, #24]\n\t"                                                          \
-    "lsl r0, lr, r3\n\t"                                                             \
-    "smmlar lr, " ra ", r2, r0\n\t"                                                  \
-    "add lr, lr, " ra ", asr #31\n\t"                                                \
-    "asr lr, lr, r3\n\t"                                                             \
-    "ssat " ra ", #8, lr, asr #1\n\t"                                                \
-    "smmlar lr, " rb ", r2, r0\n\t"                                                  \
-    "add lr, lr, " rb ", asr #31\n\t"                                                \
-    "asr lr, lr, r3\n\t"                                                             \
-    "ssat " rb ", #8, lr, asr #1\n\t"
 
 /* KK: K * K as a literal; TAPS: "0, 1, ..., KK - 1"; NW: the job's words, 10 + 2 * KK */
 #define DWX2_FN(K, KK, NW, TAPS)                                                     \
@@ -519,36 +509,7 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
             "smlabb r9, r0, lr, r9\n\t"                                              \
             "smlatt r11, r0, lr, r11\n\t"                                            \
             ".endr\n\t"                                                              \
-            "str r2, [sp, #28]\n\t"                                                  \
-            "str r1, [sp, #32]\n\t"                                                  \
-            "ldr r12, [sp, #4]\n\t"                                                  \
-            "ldr r1, [sp, #8]\n\t"                                                   \
-            DWX2_OUT(0, "r4", "r8") DWX2_OUT(1, "r5", "r9") DWX2_OUT(2, "r6", "r10")  \
-            DWX2_OUT(3, "r7", "r11")                                                 \
-            "add r12, r12, #16\n\t"                                                  \
-            "str r12, [sp, #4]\n\t"                                                  \
-            "add r1, r1, #4\n\t"                                                     \
-            "str r1, [sp, #8]\n\t"                                                   \
-            "ldr r12, [sp, #12]\n\t"                                                 \
-            "ldr lr, [sp, #16]\n\t"                                                  \
-            "strb r4, [r12, #0]\n\t"                                                 \
-            "strb r5, [r12, #1]\n\t"                                                 \
-            "strb r6, [r12, #2]\n\t"                                                 \
-            "strb r7, [r12, #3]\n\t"                                                 \
-            "strb r8, [lr, #0]\n\t"                                                  \
-            "strb r9, [lr, #1]\n\t"                                                  \
-            "strb r10, [lr, #2]\n\t"                                                 \
-            "strb r11, [lr, #3]\n\t"                                                 \
-            "add r12, r12, #4\n\t"                                                   \
-            "add lr, lr, #4\n\t"                                                     \
-            "str r12, [sp, #12]\n\t"                                                 \
-            "str lr, [sp, #16]\n\t"                                                  \
-            "ldr r2, [sp, #28]\n\t"                                                  \
-            "ldr r1, [sp, #32]\n\t"                                                  \
-            "add r1, r1, #4\n\t"                                                     \
-            "ldr r12, [sp, #20]\n\t"                                                 \
-            "cmp r1, r12\n\t"                                                        \
-            "bne 1b\n\t"                                                             \
+            DWX2_TAIL_AT(28, 4, 12, 20)                                              \
             "add sp, sp, #(" #NW "*4)\n\t"                                           \
             "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");                       \
     }
@@ -581,45 +542,46 @@ MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, i
 MCUF_INLINE void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
                    const int16_t *filter, const int32_t *bias_folded, const int32_t *multiplier,
                    const int8_t *shift, int8_t *out, const int8_t *zp, const int K, dwx2_job5 *in5,
-                   dwx2_job7 *in7)
+                   dwx2_job7 *in7, const int col)
 {
     const int C = p->in_c;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int ix1 = ix0 + two * p->stride_w;
-    int8_t *const out_b = out + two * C;
+    const int ix1 = col ? ix0 : ix0 + two * p->stride_w;
+    const int iy1 = col ? iy0 + p->stride_h : iy0;
+    int8_t *const out_b = col ? out + (int32_t)p->out_w * C : out + two * C;
     const uint32_t *w = (const uint32_t *)(const void *)filter;
+    const int32_t *const otab = (const int32_t *)(const void *)(w + ((C + 3) / 4) * K * K * 2);
     /* both windows inside the input: the layer's job (offsets from A's window, passed as cur) */
-    const int both_in = two && iy0 >= 0 && iy0 + K - 1 < p->in_h && ix0 >= 0 && ix1 + K - 1 < p->in_w;
+    const int both_in = !col && two && iy0 >= 0 && iy0 + K - 1 < p->in_h && ix0 >= 0 && ix1 + K - 1 < p->in_w;
     const intptr_t base = both_in ? (intptr_t)(input + (int32_t)iy0 * p->in_w * C + (int32_t)ix0 * C) : 0;
     if (K == 5 && both_in) {
-        in5->out_a = out;
-        in5->out_b = out_b;
+        in5->da = (intptr_t)out - base;
+        in5->db = (intptr_t)out_b - base;
         in5->end = base + (C & ~3);
         dwx2_groups_fast_5(in5, base, w);
     } else if (K == 5) {
-        dwx2_job5 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
-                         w, 0, 0, {{0}}};
+        dwx2_job5 job = {bias_folded, otab, 0, (intptr_t)out, (intptr_t)out_b, C & ~3, 0, w, 0, 0, {{0}}};
         taps_k(p, input, 5, iy0, ix0, zp, job.tab.p);
-        taps_k(p, input, 5, iy0, ix1, zp, job.tab.p + 25);
+        taps_k(p, input, 5, iy1, ix1, zp, job.tab.p + 25);
         dwx2_groups_fast_5(&job, 0, w);
     } else if (both_in) {
-        in7->out_a = out;
-        in7->out_b = out_b;
+        in7->da = (intptr_t)out - base;
+        in7->db = (intptr_t)out_b - base;
         in7->end = base + (C & ~3);
         dwx2_groups_fast_7(in7, base, w);
     } else {
-        dwx2_job7 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
-                         w, 0, 0, {{0}}};
+        dwx2_job7 job = {bias_folded, otab, 0, (intptr_t)out, (intptr_t)out_b, C & ~3, 0, w, 0, 0, {{0}}};
         taps_k(p, input, 7, iy0, ix0, zp, job.tab.p);
-        taps_k(p, input, 7, iy0, ix1, zp, job.tab.p + 49);
+        taps_k(p, input, 7, iy1, ix1, zp, job.tab.p + 49);
         dwx2_groups_fast_7(&job, 0, w);
     }
     if (C & 3) {
         const int rows_in = iy0 >= 0 && iy0 + K - 1 < p->in_h;
         pixel(p, input, iy0, ix0, rows_in && ix0 >= 0 && ix0 + K - 1 < p->in_w, C & ~3, filter, bias_folded,
               multiplier, shift, out, 1);
-        if (two) {
-            pixel(p, input, iy0, ix1, rows_in && ix1 >= 0 && ix1 + K - 1 < p->in_w, C & ~3, filter,
+        if (two || col) {
+            const int rows_in1 = iy1 >= 0 && iy1 + K - 1 < p->in_h;
+            pixel(p, input, iy1, ix1, rows_in1 && ix1 >= 0 && ix1 + K - 1 < p->in_w, C & ~3, filter,
                   bias_folded, multiplier, shift, out_b, 1);
         }
     }
@@ -680,6 +642,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     if (border3 || kpair) {
         memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
     }
+    /* an odd plane width: the last column's pixels in pairs of rows (the two-pixel assembly
+     * takes any two windows), unless the output overlaps the input (in place: then pixel by
+     * pixel in order, see depthwise_conv_hwc_s8_dsp_in_place) */
+    const int alias = (uintptr_t)output < (uintptr_t)(input + (int32_t)p->in_h * row) &&
+                      (uintptr_t)input < (uintptr_t)(output + (int32_t)p->out_h * p->out_w * C);
+    const int colpair = MCUF_HAS_DSP && (p->out_w & 1) && !alias;
 #if MCUF_HAS_DSP
     /* two pixels inside the input: one job for the layer, its taps as byte offsets from A's
      * window (whose address the call passes as cur), so no tap table per pair */
@@ -722,14 +690,10 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         }
         if (kk == 5) {
             kin5.bias = bias_folded;
-            kin5.multiplier = multiplier;
-            kin5.shift = shift;
-            kin5.round1 = 2 * p->output_offset + 1;
+            kin5.otab = otab;
         } else {
             kin7.bias = bias_folded;
-            kin7.multiplier = multiplier;
-            kin7.shift = shift;
-            kin7.round1 = 2 * p->output_offset + 1;
+            kin7.otab = otab;
         }
     }
 #endif
@@ -739,10 +703,14 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         int8_t *out = output + (int32_t)oy * p->out_w * C;
         for (int ox = 0; ox < p->out_w; ++ox, out += C) {
 #if MCUF_HAS_DSP
-            if (kpair) {   /* a row's odd last pixel: a pair of it with itself (same bytes twice) */
+            if (kpair) {   /* a row's odd last pixel: a pair with the next row's (colpair), or of it
+                            * with itself (same bytes twice) */
                 const int two = ox + 1 < p->out_w;
+                if (!two && colpair && (oy & 1)) {
+                    continue;   /* done with the row above */
+                }
                 pair_k(p, input, oy, ox, two, filter, bias_folded, multiplier, shift, out,
-                       zp_row, kk, &kin5, &kin7);
+                       zp_row, kk, &kin5, &kin7, !two && colpair && oy + 1 < p->out_h);
                 ox += two;
                 out += two * C;
                 continue;
@@ -751,6 +719,33 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             const int ix0 = ox * sw - p->pad_left;
             const int inside = rows_in && ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < p->in_w;
 #if MCUF_HAS_DSP
+            if (fast && k3 && C >= 4 && ox + 1 == p->out_w && colpair) {   /* an odd last column */
+                if (oy & 1) {
+                    continue;   /* done with the row above */
+                }
+                if (oy + 1 < p->out_h) {   /* with the next row's last pixel */
+                    const int iy1 = iy0 + p->stride_h;
+                    const int inside1 = iy1 >= 0 && iy1 + 2 < p->in_h && ix0 >= 0 && ix0 + 2 < p->in_w;
+                    int8_t *const out1 = out + (int32_t)p->out_w * C;
+                    dw3x2_job job;
+                    taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
+                    taps3(p, input, iy1, ix0, inside1, offs, zp_row, job.tab.p + 9);
+                    job.bias = bias_folded;
+                    job.otab = otab;
+                    job.da = (intptr_t)out;
+                    job.db = (intptr_t)out1;
+                    job.end = C & ~3;
+                    job.pairs = 1;
+                    dw3x2_groups_fast(&job, 0, filter_w);
+                    if (C & 3) {
+                        pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
+                              out, fast);
+                        pixel(p, input, iy1, ix0, inside1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out1, fast);
+                    }
+                    continue;
+                }
+            }
             if (fast && k3 && C >= 4 && ox + 1 < p->out_w) {   /* two pixels at once */
                 const int ix1 = ix0 + sw;
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
