@@ -423,6 +423,18 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
+/* a pair's (or run's) groups through the two-pixel assembly for the stride */
+MCUF_INLINE void dw3x2_call(const dw3x2_job *job, intptr_t cur, const uint32_t *w, int sw)
+{
+    if (sw == 1) {
+        dw3x2s1_groups_fast(job, cur, w);
+    } else if (sw == 2) {
+        dw3x2s2_groups_fast(job, cur, w);
+    } else {
+        dw3x2_groups_fast(job, cur, w);
+    }
+}
+
 /* the 3xW block (W = 4, 5) of tap addresses (channel 0) from (iy0, ix0), row by row; padding
  * taps get zp */
 MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
@@ -642,12 +654,14 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     if (border3 || kpair) {
         memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
     }
+#if MCUF_HAS_DSP
     /* an odd plane width: the last column's pixels in pairs of rows (the two-pixel assembly
      * takes any two windows), unless the output overlaps the input (in place: then pixel by
      * pixel in order, see depthwise_conv_hwc_s8_dsp_in_place) */
     const int alias = (uintptr_t)output < (uintptr_t)(input + (int32_t)p->in_h * row) &&
                       (uintptr_t)input < (uintptr_t)(output + (int32_t)p->out_h * p->out_w * C);
-    const int colpair = MCUF_HAS_DSP && (p->out_w & 1) && !alias;
+    const int colpair = (p->out_w & 1) && !alias;
+#endif
 #if MCUF_HAS_DSP
     /* two pixels inside the input: one job for the layer, its taps as byte offsets from A's
      * window (whose address the call passes as cur), so no tap table per pair */
@@ -672,6 +686,17 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     jin.bias0 = bias_folded;
     jin.otab0 = otab;
     jin.w0 = filter_w;
+    /* a channel tail (C % 4, C > 4, the output not over the input): the last 4 channels as one
+     * more group (channels C-4 .. C-1; C-4 .. C4-5 computed twice, the same bytes stored
+     * twice), with its own weights, biases and table after the output table */
+    const int xtail = fast && k3 && (C & 3) && C > 4 && !alias;
+    const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 3 * ((C + 3) & ~3));
+    const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);
+    dw3x2_job jtl = jin;
+    jtl.bias = jtl.bias0 = xbias;
+    jtl.otab = jtl.otab0 = xbias + 4;
+    jtl.w0 = xw;
+    jtl.in_step = 2 * (intptr_t)sw * C - 4;
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
@@ -737,7 +762,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     job.end = C & ~3;
                     job.pairs = 1;
                     dw3x2_groups_fast(&job, 0, filter_w);
-                    if (C & 3) {
+                    if (xtail) {
+                        job.bias = xbias;
+                        job.otab = xbias + 4;
+                        job.end = C;
+                        dw3x2_groups_fast(&job, C - 4, xw);
+                    } else if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
                         pixel(p, input, iy1, ix0, inside1, C & ~3, filter, bias_folded, multiplier, shift,
@@ -766,7 +796,14 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     } else {
                         dw3x2_groups_fast(&jin, (intptr_t)base, filter_w);
                     }
-                    for (int i = 0; i < 2 * n && (C & 3); ++i) {   /* then the run's channel tails */
+                    if (xtail) {   /* the run's channel tails: one more group per pair */
+                        jtl.da = jin.da;
+                        jtl.db = jin.db;
+                        jtl.end = (intptr_t)base + C;
+                        jtl.pairs = n;
+                        dw3x2_call(&jtl, (intptr_t)base + C - 4, xw, sw);
+                    }
+                    for (int i = 0; i < 2 * n && (C & 3) && !xtail; ++i) {   /* then the run's channel tails */
                         pixel(p, input, iy0, ix0 + i * sw, 1, C & ~3, filter, bias_folded, multiplier, shift,
                               out + i * C, fast);
                     }
@@ -789,14 +826,13 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     job.db = (intptr_t)(out + C);
                     job.end = C & ~3;
                     job.pairs = 1;
-                    if (sw == 1) {
-                        dw3x2s1_groups_fast(&job, 0, filter_w);
-                    } else if (sw == 2) {
-                        dw3x2s2_groups_fast(&job, 0, filter_w);
-                    } else {
-                        dw3x2_groups_fast(&job, 0, filter_w);
-                    }
-                    if (C & 3) {
+                    dw3x2_call(&job, 0, filter_w, sw);
+                    if (xtail) {
+                        job.bias = xbias;
+                        job.otab = xbias + 4;
+                        job.end = C;
+                        dw3x2_call(&job, C - 4, xw, sw);
+                    } else if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
                         pixel(p, input, iy0, ix1, inside1, C & ~3, filter, bias_folded, multiplier, shift,
