@@ -692,11 +692,14 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     const int xtail = fast && k3 && (C & 3) && C > 4 && !alias;
     const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 3 * ((C + 3) & ~3));
     const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);
-    dw3x2_job jtl = jin;
-    jtl.bias = jtl.bias0 = xbias;
-    jtl.otab = jtl.otab0 = xbias + 4;
-    jtl.w0 = xw;
-    jtl.in_step = 2 * (intptr_t)sw * C - 4;
+    dw3x2_job jtl;
+    if (xtail) {
+        jtl = jin;
+        jtl.bias = jtl.bias0 = xbias;
+        jtl.otab = jtl.otab0 = xbias + 4;
+        jtl.w0 = xw;
+        jtl.in_step = 2 * (intptr_t)sw * C - 4;
+    }
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
