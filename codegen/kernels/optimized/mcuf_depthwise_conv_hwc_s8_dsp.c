@@ -175,12 +175,10 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "1:\n\t"
-        "ldr r12, [r0, #0]\n\t"
+        "ldr r12, [r0, #4]\n\t"
         "ldmia r12!, {r4, r5, r6, r7}\n\t"
-        "str r12, [r0, #0]\n\t"
         DW3_TAP(0) DW3_TAP(1) DW3_TAP(2) DW3_TAP(3) DW3_TAP(4) DW3_TAP(5) DW3_TAP(6) DW3_TAP(7)
         DW3_TAP(8)
-        "ldr r12, [r0, #4]\n\t"
         DW3_OUT("r4") DW3_OUT("r5") DW3_OUT("r6") DW3_OUT("r7")
         "str r12, [r0, #4]\n\t"
         "ldr r12, [r0, #12]\n\t"
@@ -274,8 +272,10 @@ typedef struct {
     "add r12, r12, r0\n\t"                                                           \
     "add lr, lr, r0\n\t"                                                             \
     "strd r12, lr, [sp, #84]\n\t"                                                    \
-    "ldrd r12, lr, [sp, #124]\n\t"                                                   \
-    "strd r12, lr, [sp, #72]\n\t"                                                    \
+    "ldr r12, [sp, #128]\n\t"                                                        \
+    "ldmia r12, {r4, r5, r6, r7}\n\t"                                                \
+    "ldmia r12!, {r8, r9, r10, r11}\n\t"                                             \
+    "str r12, [sp, #76]\n\t"                                                         \
     "ldr r2, [sp, #132]\n\t"                                                         \
     "b 1b\n\t"                                                                       \
     "2:\n\t"
@@ -305,7 +305,6 @@ typedef struct {
     "ldr r2, [sp, #" #T "]\n\t"                                                      \
     DW3X2_OUT("r4", "r8") DW3X2_OUT("r5", "r9") DW3X2_OUT("r6", "r10")               \
     DW3X2_OUT("r7", "r11")                                                           \
-    "str r2, [sp, #" #T "]\n\t"                                                      \
     "ldrd r12, lr, [sp, #" #D "]\n\t"                                                \
     "add r12, r12, r1\n\t"                                                           \
     "add lr, lr, r1\n\t"                                                             \
@@ -317,6 +316,9 @@ typedef struct {
     "strb r9, [lr, #1]\n\t"                                                          \
     "strb r10, [lr, #2]\n\t"                                                         \
     "strb r11, [lr, #3]\n\t"                                                         \
+    "ldmia r2, {r4, r5, r6, r7}\n\t"                                                 \
+    "ldmia r2!, {r8, r9, r10, r11}\n\t"                                              \
+    "str r2, [sp, #" #T "]\n\t"                                                      \
     "ldr r2, [sp, #" #W "]\n\t"                                                      \
     "add r1, r1, #4\n\t"                                                             \
     "ldr r12, [sp, #" #E "]\n\t"                                                     \
@@ -330,11 +332,11 @@ __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((un
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         DW3X2_ENTER
-        "1:\n\t"
-        "ldr r12, [sp, #72]\n\t"
+        "ldr r12, [sp, #76]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #72]\n\t"
+        "str r12, [sp, #76]\n\t"
+        "1:\n\t"
         DW3X2_TAP(0, 36) DW3X2_TAP(4, 40) DW3X2_TAP(8, 44) DW3X2_TAP(12, 48) DW3X2_TAP(16, 52)
         DW3X2_TAP(20, 56) DW3X2_TAP(24, 60) DW3X2_TAP(28, 64) DW3X2_TAP(32, 68)
         DW3X2_TAIL
@@ -377,11 +379,11 @@ __attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         DW3X2_ENTER
-        "1:\n\t"
-        "ldr r12, [sp, #72]\n\t"
+        "ldr r12, [sp, #76]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #72]\n\t"
+        "str r12, [sp, #76]\n\t"
+        "1:\n\t"
         DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44)
         DW3X2_TAIL
 
@@ -408,11 +410,11 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         DW3X2_ENTER
-        "1:\n\t"
-        "ldr r12, [sp, #72]\n\t"
+        "ldr r12, [sp, #76]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #72]\n\t"
+        "str r12, [sp, #76]\n\t"
+        "1:\n\t"
         DW3S2_ROW(0, 4, 8, 12, 16, 0, 8, 16) DW3S2_ROW(20, 24, 28, 32, 36, 24, 32, 40)
         DW3S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
         "add r2, r2, #72\n\t"
@@ -497,11 +499,11 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
             "ldmia r0!, {r3, r4, r5, r6}\n\t"                                        \
             "stmia r12!, {r3, r4, r5, r6}\n\t"                                       \
             ".endr\n\t"                                                              \
-            "1:\n\t"                                                                 \
-            "ldr r12, [sp, #0]\n\t"                                                  \
+            "ldr r12, [sp, #4]\n\t"                                                  \
             "ldmia r12, {r4, r5, r6, r7}\n\t"                                        \
             "ldmia r12!, {r8, r9, r10, r11}\n\t"                                     \
-            "str r12, [sp, #0]\n\t"                                                  \
+            "str r12, [sp, #4]\n\t"                                                  \
+            "1:\n\t"                                                                 \
             ".irp tap, " TAPS "\n\t"                                                 \
             "ldrd r12, lr, [r2], #8\n\t"                                             \
             "ldr r0, [sp, #(40+4*\\tap)]\n\t"                                        \
@@ -690,13 +692,13 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
      * more group (channels C-4 .. C-1; C-4 .. C4-5 computed twice, the same bytes stored
      * twice), with its own weights, biases and table after the output table */
     const int xtail = fast && k3 && (C & 3) && C > 4 && !alias;
-    const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 3 * ((C + 3) & ~3));
-    const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);
+    const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 4 * ((C + 3) & ~3) + 4);
+    const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);   /* its record */
     dw3x2_job jtl;
     if (xtail) {
         jtl = jin;
         jtl.bias = jtl.bias0 = xbias;
-        jtl.otab = jtl.otab0 = xbias + 4;
+        jtl.otab = jtl.otab0 = xbias;
         jtl.w0 = xw;
         jtl.in_step = 2 * (intptr_t)sw * C - 4;
     }
@@ -767,7 +769,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     dw3x2_groups_fast(&job, 0, filter_w);
                     if (xtail) {
                         job.bias = xbias;
-                        job.otab = xbias + 4;
+                        job.otab = xbias;
                         job.end = C;
                         dw3x2_groups_fast(&job, C - 4, xw);
                     } else if (C & 3) {
@@ -832,7 +834,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     dw3x2_call(&job, 0, filter_w, sw);
                     if (xtail) {
                         job.bias = xbias;
-                        job.otab = xbias + 4;
+                        job.otab = xbias;
                         job.end = C;
                         dw3x2_call(&job, C - 4, xw, sw);
                     } else if (C & 3) {
