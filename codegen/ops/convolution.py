@@ -448,6 +448,25 @@ def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
     return w.reshape(t, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
 
 
+def _hwc_depthwise_weights(taps: np.ndarray, rq: list[ConstArray], dsp_bias: np.ndarray, p: dict,
+                           fast: bool) -> np.ndarray:
+    """The filter constant of mcuf_depthwise_conv_hwc_s8_dsp (int16): [tap][C] int8 taps as
+    _hwc_depthwise_filter; on the _fast entry points (fast) then their assembly's output table
+    (_hwc_out_table: biases and output constants per 4 channels) and, with a channel tail
+    (C % 4, C > 4), the last 4 channels' weights and table (the tail as one more group)."""
+    c = p["in_c"]
+    c4 = (c + 3) // 4 * 4
+    w16 = _hwc_depthwise_filter(taps, c4)
+    if not fast:
+        return w16
+    m, sh, b2 = rq[0].values, rq[1].values, 2 * dsp_bias.astype(np.int64)
+    parts = [w16, _hwc_out_table(m, sh, b2, p["output_offset"], c4)]
+    if c % 4 and c > 4:
+        parts += [_hwc_depthwise_filter(taps[:, c - 4:], 4),
+                  _hwc_out_table(m[c - 4:], sh[c - 4:], b2[c - 4:], p["output_offset"], 4)]
+    return np.concatenate(parts)
+
+
 def _hwc_out_table(multiplier: np.ndarray, shift: np.ndarray, bias2: np.ndarray, output_offset: int,
                    c4: int) -> np.ndarray:
     """The biases and fast output constants of mcuf_depthwise_conv_hwc_s8_dsp's _fast entry
@@ -574,14 +593,7 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
         if rq is not None and p["depth_multiplier"] == 1:
             c4 = (p["in_c"] + 3) // 4 * 4
-            w16 = _hwc_depthwise_filter(taps, c4)
-            if fast:   # the fast entry points' assembly reads its output constants from a table after the weights
-                m, sh, c, b2 = rq[0].values, rq[1].values, p["in_c"], 2 * dsp_bias.astype(np.int64)
-                w16 = np.concatenate([w16, _hwc_out_table(m, sh, b2, p["output_offset"], c4)])
-                if c % 4 and c > 4:   # the channel tail as a whole group of the last 4 channels
-                    w16 = np.concatenate([w16, _hwc_depthwise_filter(taps[:, c - 4:], 4),
-                                          _hwc_out_table(m[c - 4:], sh[c - 4:], b2[c - 4:], p["output_offset"], 4)])
-            filt = ConstArray(f"op{n}_filter", "int16_t", w16)
+            filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_weights(taps, rq, dsp_bias, p, fast))
             b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
             return Step(op, _hwc_depthwise_kernel(p, fast), "mcuf_conv_params", p,
                         [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
