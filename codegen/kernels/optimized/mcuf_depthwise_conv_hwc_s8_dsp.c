@@ -12,7 +12,9 @@
  * are read byte by byte (never past the tensor) and never stored.
  *
  * filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)], C4 = ceil(C / 4) * 4 (each group's
- * taps consecutive);
+ * taps consecutive); for the fast entry points then the output table of the assembly (the
+ * biases and output constants per group of 4 channels, see mcuf_nn.h), and with a channel tail
+ * (C % 4, C > 4, run as one more group over the last 4 channels) their weights and table;
  * bias_folded: [C4] (zero beyond C). Same results as mcuf_depthwise_conv_s8, byte for byte. */
 #include <string.h>
 
