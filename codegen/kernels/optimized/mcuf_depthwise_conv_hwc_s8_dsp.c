@@ -704,6 +704,10 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         jtl.w0 = xw;
         jtl.in_step = 2 * (intptr_t)sw * C - 4;
     }
+    /* a border pair at stride 1 or 2: jin's block offsets from A's window (cur), its taps outside
+     * the input pointed at the zero-point row by offset (zp_row - window; cur then steps by 4
+     * through zp_row's C4 bytes as through a pixel's channels), restored after the call */
+    dw3x2_job jbd = jin;
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
@@ -787,10 +791,11 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 const int ix1 = ix0 + sw;
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
                 if (inside && inside1) {   /* the row's run of pairs inside the input: one call */
-                    int n = 1;
-                    while (ox + 2 * n + 1 < p->out_w && ix0 + (2 * n + 1) * sw + 2 < p->in_w) {
-                        ++n;
-                    }
+                    /* pairs k = 0 .. n-1 with ox + 2k + 1 < out_w and ix0 + (2k + 1) * sw + 2 < in_w
+                     * (both hold for k = 0, both numerators >= 0) */
+                    const int n_out = (p->out_w - ox - 2) / 2;
+                    const int n_in = ((p->in_w - 3 - ix0) / sw - 1) / 2;
+                    const int n = 1 + (n_out < n_in ? n_out : n_in);
                     const int8_t *const base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
                     jin.da = (intptr_t)out - (intptr_t)base;
                     jin.db = (intptr_t)(out + C) - (intptr_t)base;
@@ -819,10 +824,53 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     continue;
                 }
                 if ((inside || border3) && (inside1 || border3)) {
-                    dw3x2_job job;
                     if (sw <= 2) {
-                        taps3xw(p, input, iy0, ix0, inside && inside1, zp_row, job.tab.p, sw + 3);
-                    } else {
+                        const int W = sw + 3;
+                        const uintptr_t base =
+                            (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row + (intptr_t)ix0 * C);
+                        const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
+                        /* rows ky in [ylo, yhi) and block columns j in [xlo, xhi) are inside */
+                        const int ylo = iy0 < 0 ? -iy0 : 0, yhi = p->in_h - iy0;
+                        const int xlo = ix0 < 0 ? -ix0 : 0, xhi = p->in_w - ix0;
+                        for (int ky = 0; ky < 3; ++ky) {
+                            if (ky < ylo || ky >= yhi) {
+                                for (int j = 0; j < W; ++j) {
+                                    jbd.tab.off[W * ky + j] = zoff;
+                                }
+                            } else {
+                                for (int j = 0; j < xlo; ++j) {
+                                    jbd.tab.off[W * ky + j] = zoff;
+                                }
+                                for (int j = xhi > 0 ? xhi : 0; j < W; ++j) {
+                                    jbd.tab.off[W * ky + j] = zoff;
+                                }
+                            }
+                        }
+                        jbd.da = (intptr_t)((uintptr_t)out - base);
+                        jbd.db = (intptr_t)((uintptr_t)(out + C) - base);
+                        jbd.end = (intptr_t)(base + (uintptr_t)(C & ~3));
+                        jbd.pairs = 1;
+                        dw3x2_call(&jbd, (intptr_t)base, filter_w, sw);
+                        if (xtail) {
+                            jbd.otab = xbias;
+                            jbd.end = (intptr_t)(base + (uintptr_t)C);
+                            dw3x2_call(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sw);
+                            jbd.otab = otab;
+                        } else if (C & 3) {
+                            pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
+                                  out, fast);
+                            pixel(p, input, iy0, ix1, inside1, C & ~3, filter, bias_folded, multiplier, shift,
+                                  out + C, fast);
+                        }
+                        for (int t = 0; t < 3 * W; ++t) {   /* back to the block's offsets */
+                            jbd.tab.off[t] = jin.tab.off[t];
+                        }
+                        ++ox;
+                        out += C;
+                        continue;
+                    }
+                    dw3x2_job job;
+                    {
                         taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
                         taps3(p, input, iy0, ix1, inside1, offs, zp_row,
                               job.tab.p + 9);
