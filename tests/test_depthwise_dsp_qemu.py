@@ -14,6 +14,7 @@ from mve_sweep import run_on_m55, sweep_input
 from runtime.interpreter import ReferenceModel
 
 NARROW = (1e-3, 1e-2)   # every channel on fast constants (the _fast entry, or the clamped pairs)
+LEFT = dict(scale_span=(1e-3, 0.3), wmax=2, bmax=20, out_scale=0.01)   # left shifts, small bounds
 
 DW_DSP_SWEEP = [
     # k, stride, padding, in_c, mult, h, w, act: the HWC kernel's two-pixel assembly (3x3 at
@@ -39,23 +40,28 @@ DW_DSP_SWEEP = [
 # the plane kernel's stride-1 pair assembly (mcuf_depthwise_conv_3x3_s8_dsp[_fast]): every
 # channel on fast constants (NARROW), full range and clamped, odd and even widths, 1 and 2
 # output columns, depth multipliers, a plane over 256 pixels; stride 2 stays in C; one clamped
-# layer with left-shift channels (the default span: formula channels in C beside the pairs)
+# layer with left-shift channels (the default span: formula channels in C beside the pairs);
+# left-shift channels with small accumulators (LEFT: the pairs' left-shift output stage)
 DW_PLANE_SWEEP = [
     (3, 1, "SAME", 8, 1, 7, 9, "RELU6", NARROW), (3, 1, "SAME", 8, 1, 6, 6, "NONE", NARROW),
     (3, 1, "VALID", 4, 1, 5, 4, "RELU", NARROW), (3, 1, "SAME", 5, 1, 4, 1, "NONE", NARROW),
     (3, 1, "SAME", 2, 3, 6, 7, "RELU6", NARROW), (3, 1, "SAME", 16, 1, 20, 17, "RELU6", NARROW),
     (3, 1, "VALID", 6, 1, 3, 10, "RELU"), (3, 2, "SAME", 6, 1, 9, 9, "NONE", NARROW),
-    (3, 1, "SAME", 1, 8, 5, 6, "NONE", NARROW), (3, 1, "SAME", 12, 1, 2, 2, "RELU", NARROW)]
+    (3, 1, "SAME", 1, 8, 5, 6, "NONE", NARROW), (3, 1, "SAME", 12, 1, 2, 2, "RELU", NARROW),
+    # left-shift channels (TFLite's formula) with small accumulators: the pairs' left-shift stage
+    (3, 1, "SAME", 24, 1, 6, 7, "NONE", LEFT), (3, 1, "SAME", 10, 1, 5, 8, "RELU6", LEFT),
+    (3, 1, "VALID", 8, 2, 6, 9, "NONE", dict(LEFT, out_scale=0.002))]
 
 BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
 
 
 def sweep_model(case) -> bytes:
     k, stride, padding, in_c, mult, h, w, act = case[:8]
-    span = case[8] if len(case) > 8 else (1e-4, 1e-1)   # default: some channels need left shifts
+    extra = case[8] if len(case) > 8 else (1e-4, 1e-1)   # default: some channels need left shifts
+    kw = extra if isinstance(extra, dict) else dict(scale_span=extra)
     rng = np.random.default_rng(zlib.crc32(repr(("dw-sweep", case)).encode()))
     return opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=1, in_c=in_c,
-                                    mult=mult, h=h, w=w, act=act, scale_span=span)
+                                    mult=mult, h=h, w=w, act=act, **kw)
 
 
 @pytest.mark.parametrize("board", BOARDS)

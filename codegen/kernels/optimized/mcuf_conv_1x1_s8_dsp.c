@@ -227,35 +227,43 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
     const int8_t *const pairs_end = packed + (OC >> 1) * rec_bytes;
     uint32_t *const col = (uint32_t *)(void *)scratch;
 #if MCUF_HAS_DSP
-    const int32_t skip2 = 40 * (16 - (C >> 2)), skip1 = 24 * (16 - (C >> 2));
-    mcuf_gemm_packed_job job = {0, 0, col, pairs_end, skip2, 4 * C, packed};
-#endif
-    for (int32_t px = 0; px < pixels; px += 2) {
-        const int two = px + 1 < pixels;   /* an odd last pixel (or a 1x1 plane) runs alone */
+    mcuf_gemm_packed_job job = {0, 0, col, pairs_end, 40 * (16 - (C >> 2)), 4 * C, packed};
+    int32_t px = 0;
+    for (; px + 1 < pixels; px += 2) {   /* pixel pairs */
         const int8_t *in0 = input + px * C;
-        int8_t *out0 = output + px * OC;
-        int8_t *out1 = two ? out0 + OC : out0;
-#if MCUF_HAS_DSP
-        if (two) {
-            widen_pair(in0, in0 + C, C, col);
-        } else {
-            widen_one(in0, C, col);
-        }
+        int8_t *out0 = output + px * OC, *out1 = out0 + OC;
+        widen_pair(in0, in0 + C, C, col);
         if (OC >= 2) {
             job.out0 = out0;
             job.out1 = out1;
-            if (two) {
-                job.skip_bytes = skip2;
-                mcuf_gemm_2x2_packed16_s8(&job);
-            } else {   /* a lone pixel: one pixel's run (a squeeze-excite 1x1 plane) */
-                job.skip_bytes = skip1;
-                mcuf_gemm_1x2_packed16_s8(&job);
-            }
+            mcuf_gemm_2x2_packed16_s8(&job);
         }
-        if ((OC & 1) && !two) {   /* the odd last channel below reads the column pair */
+        if (OC & 1) {
+            const int8_t y0 = packed16_out(pairs_end, col, C, 0, 0), y1 = packed16_out(pairs_end, col, C, 1, 0);
+            out0[OC - 1] = y0;
+            out1[OC - 1] = y1;
+        }
+    }
+    if (px < pixels) {   /* an odd last pixel (or a 1x1 plane) alone: one pixel's run */
+        const int8_t *in0 = input + px * C;
+        int8_t *out0 = output + px * OC;
+        if (OC >= 2) {
+            widen_one(in0, C, col);
+            job.out0 = out0;
+            job.skip_bytes = 24 * (16 - (C >> 2));
+            mcuf_gemm_1x2_packed16_s8(&job);
+        }
+        if (OC & 1) {   /* its column pair twice */
             widen_pair(in0, in0, C, col);
+            out0[OC - 1] = packed16_out(pairs_end, col, C, 0, 0);
         }
+    }
 #else
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int two = px + 1 < pixels;   /* an odd last pixel is widened twice, stored once */
+        const int8_t *in0 = input + px * C;
+        int8_t *out0 = output + px * OC;
+        int8_t *out1 = two ? out0 + OC : out0;
         widen_pair(in0, two ? in0 + C : in0, C, col);
         {
             int8_t *o0 = out0, *o1 = out1;
@@ -268,11 +276,11 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
                 o1[1] = y11;
             }
         }
-#endif
         if (OC & 1) {
             const int8_t y0 = packed16_out(pairs_end, col, C, 0, 0), y1 = packed16_out(pairs_end, col, C, 1, 0);
             out0[OC - 1] = y0;
             out1[OC - 1] = y1;
         }
     }
+#endif
 }
