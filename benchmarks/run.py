@@ -35,7 +35,8 @@ from firmware_tools.size import DoesNotFit  # noqa: E402
 
 MODELS = sorted((ROOT / "tests" / "fixtures" / "models").glob("*.tflite")) + \
     sorted((ROOT / "benchmarks" / "models").glob("*.tflite")) + \
-    sorted((ROOT / "benchmarks" / "small").glob("*.tflite"))
+    sorted((ROOT / "benchmarks" / "small").glob("*.tflite")) + \
+    sorted((ROOT / "tests" / "fixtures" / "legacy").glob("*.tflite"))   # legacy uint8 graphs
 ANCHOR = {"vww96_q": {"instructions": 24_018_880, "arena": 100_644, "text": 444_916},
           "mbnet128_0.25_q": {"instructions": 44_688_680, "arena": 168_836, "text": 732_180}}
 # TFLite Micro + CMSIS-NN built for cortex-m55 (its Helium/MVE paths), QEMU mps3-an547, same

@@ -236,9 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     e = sub.add_parser("emit", help="generate C for a target",
-                       description="Generate C sources for MODEL into DIR.")
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Generate C sources for MODEL into DIR.",
+                       epilog="examples:\n"
+                              "  codegen emit --target cortex-m7 model.tflite -o out/\n"
+                              "  codegen emit --board stm32f746g-disco model.tflite -o out/   # its CPU and RAM\n"
+                              "  codegen emit model.tflite -o out/ --ram-limit 40000          # arena <= 40,000 B\n"
+                              "  codegen emit --name person model.tflite -o out/ --labels labels.txt --layout zephyr\n\n"
+                              "then: firmware build --board qemu-mps2-an500 out/")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
-    e.add_argument("-o", "--output", required=True, type=nonempty_path, metavar="DIR", help="output directory")
+    e.add_argument("-o", "--output", required=True, type=nonempty_path, metavar="DIR",
+                   help="output folder (created if missing; generated files in it are replaced)")
     e.add_argument("--board", metavar="NAME",
                    help="a board (`firmware boards` lists them): sets --target to its CPU and "
                         "--ram-limit to its RAM less the reserved stack and the firmware's other data")
@@ -272,9 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(fn=cmd_emit)
 
     i = sub.add_parser("inspect", help="show layers, cost and memory of a model",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Per-layer table of a model: kernel, output shape, MACs, weight and "
-                                   "activation bytes, the planned arena, and any unsupported operators.")
-    i.add_argument("model", metavar="MODEL")
+                                   "activation bytes, the planned arena, and any unsupported operators.",
+                       epilog="examples:\n"
+                              "  codegen inspect model.tflite\n"
+                              "  codegen inspect --target cortex-m55 model.tflite\n"
+                              "  codegen inspect model.tflite --ram-limit 40000   # the patch schedule too")
+    i.add_argument("model", metavar="MODEL", help="a .tflite file")
     i.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
                    help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
@@ -286,8 +299,14 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",
                        description="Emit, compile with gcc -Wall -Wextra -Werror, run random inputs and "
                                    "compare every layer's output with TFLite's reference kernels (with --ram-limit, "
-                                   "a patch stage's inner layers are never whole: its output is compared).")
-    v.add_argument("model", metavar="MODEL")
+                                   "a patch stage's inner layers are never whole: its output is compared).",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n"
+                              "  codegen verify model.tflite\n"
+                              "  codegen verify model.tflite --target cortex-m4 --inputs 50 --seed 1\n"
+                              "  codegen verify model.tflite --ram-limit 40000 -o out/   # keep the code\n\n"
+                              "Exit code 0 when bit-exact, 1 when any byte differs, 2 on bad input.")
+    v.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     v.add_argument("--inputs", type=positive_int, default=20, help="random inputs to try (default: 20)")
     v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
@@ -303,9 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser(
         "fit", help="which MobileNet (width x resolution) fits a board and a latency budget",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="For every width multiplier and resolution: MACs, parameters, flash (weights + "
-                    "per-channel constants as emitted + firmware code), RAM (the real memory "
-                    "planner's arena + stack) and predicted latency (a cost model fitted to QEMU "
+        description="For every width multiplier and resolution: MACs, parameters, flash (weights +\n"
+                    "per-channel constants as emitted + firmware code), RAM (the real memory\n"
+                    "planner's arena + stack) and predicted latency (a cost model fitted to QEMU\n"
                     "instruction counts of the generated kernels), and whether it fits the board.",
         epilog="examples:\n  codegen fit --board stm32f746g-disco\n"
                "  codegen fit --board nucleo-h743zi --family mobilenet_v2 --latency-ms 100 --plot fit.png\n"
@@ -324,13 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--resolution", type=_ints, default=[96, 128, 160, 192, 224],
                    help="input resolutions (default: 96,128,160,192,224)")
     f.add_argument("--classes", type=positive_int, default=1000, help="classifier outputs (default: 1000)")
-    f.add_argument("--latency-ms", type=positive_float(), help="latency budget per inference")
+    f.add_argument("--latency-ms", type=positive_float(), metavar="MS",
+                   help="latency budget per inference, in milliseconds at the board's clock "
+                        "(default: none, only flash and RAM decide)")
     f.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="kernel set (default: the board's CPU's best)")
     f.add_argument("--cpi", type=positive_float(), default=1.0,
                    help="cycles per instruction to convert predicted instructions to time (default: 1; "
                         "calibrate with DWT cycles from `runtime hil profile` on the board)")
-    f.add_argument("--sort", default="accuracy", choices=("accuracy", "macs"))
+    f.add_argument("--sort", default="accuracy", choices=("accuracy", "macs"),
+                   help="row order: accuracy (default: published top-1, best first) or macs (most first)")
     f.add_argument("--plot", type=Path, metavar="FILE.png", help="latency vs accuracy and flash vs RAM plot "
                    "(needs matplotlib)")
     f.add_argument("--json", action="store_true", help="machine-readable output")

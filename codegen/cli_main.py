@@ -72,6 +72,12 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[t
         # folder is expected, a read-only folder, a missing file): one line, no traceback
         what = f"{e.strerror or type(e).__name__}"
         names = [str(n) for n in (e.filename, e.filename2) if n]
+        if isinstance(e, (FileExistsError, NotADirectoryError)) and names:
+            # mkdir on an existing file ('File exists: out; check the path' named no fix)
+            print(f"{parser.prog}: error: {names[0]}: a file is in the way where a folder is written "
+                  "(-o names a folder, created if missing); check the path: give another or move the file",
+                  file=sys.stderr)
+            return 2
         print(f"{parser.prog}: error: {what}" + (f": {' -> '.join(names)}" if names else "")
               + "; check the path", file=sys.stderr)
         return 2

@@ -235,7 +235,9 @@ def render(cands: list[Candidate], board, fitter: Fitter, latency_ms: float | No
     else:
         out.append("nothing fits: try smaller alpha or resolution, fewer classes, or a bigger board")
     code_note = ("measured by building firmware" if all(c.code_measured for c in cands)
-                 else "estimated (arm-none-eabi-gcc not found)")
+                 else "estimated (arm-none-eabi-gcc not found)" if not fitter.measure_code
+                 else "estimated for " + ", ".join(sorted({c.family for c in cands if not c.code_measured}))
+                 + f": the smallest firmware that measures it does not fit {board.name}")
     out.append(f"flash = weights + per-channel constants (as emitted) + firmware code ({code_note}); "
                f"RAM = planned arena + reserved stack; ms = predicted instructions / clock (CPI {fitter.cpi:g}, "
                "cost model fitted on QEMU); top-1 = published ImageNet accuracy (float), "

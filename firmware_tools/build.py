@@ -77,6 +77,10 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
     gen = Path(generated_dir)
     if not (APPS_DIR / f"{app}.c").is_file():
         raise FirmwareBuildError(f"unknown app {app!r}: the apps are {', '.join(list_apps())}")
+    if gen.is_file():   # was "has no model.json: run codegen emit ... -o model.tflite"
+        raise FirmwareBuildError(f"{gen} is a file, not the folder `codegen emit` writes: run `codegen emit "
+                                 f"--target {board.target} {gen if gen.suffix == '.tflite' else 'MODEL'} -o out/` "
+                                 "and build out/")
     if not (gen / "model.json").exists():
         raise FirmwareBuildError(f"{gen} has no model.json: run `codegen emit --target {board.target} "
                                  f"MODEL -o {gen}` first")

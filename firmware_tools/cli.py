@@ -50,10 +50,10 @@ def cmd_build(args) -> int:
 
 def cmd_size(args) -> int:
     from .size import size_report
-    from .size import ElfError
+    from .size import ElfError, missing_elf_message
     elf = Path(args.elf)
     if not elf.is_file():
-        raise ElfError(f"{elf}: no such ELF file; build it first (`firmware build`)")
+        raise ElfError(missing_elf_message(elf, args.board))
     with open(elf, "rb") as fh:
         if fh.read(4) != b"\x7fELF":
             raise ElfError(f"{elf}: not an ELF file, the binutils cannot read it; pass the fw.elf "
@@ -142,7 +142,8 @@ def _fix_opt_value(argv: list[str]) -> list[str]:
     join such a pair into `--opt=-Os`."""
     out, i = [], 0
     while i < len(argv):
-        if argv[i] == "--opt" and i + 1 < len(argv) and argv[i + 1] in OPT_FLAGS:
+        # any -O...: `--opt -O7` said "expected one argument" instead of naming the valid flags
+        if argv[i] == "--opt" and i + 1 < len(argv) and (argv[i + 1] in OPT_FLAGS or argv[i + 1].startswith("-O")):
             out.append(f"--opt={argv[i + 1]}")
             i += 2
         else:
@@ -154,11 +155,21 @@ def _fix_opt_value(argv: list[str]) -> list[str]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="firmware", description="mcuforge firmware tools.", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from codegen import __version__   # one version for the three commands (codegen --version had it alone)
+    p.add_argument("--version", action="version", version=f"mcuforge firmware {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    b = sub.add_parser("boards", help="list the boards and their memories")
-    b.add_argument("--json", action="store_true")
+    b = sub.add_parser("boards", help="list the boards and their memories", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="The boards: CPU, flash, RAM, clock, QEMU or hardware.",
+                       epilog="examples:\n  firmware boards\n  firmware boards --json")
+    b.add_argument("--json", action="store_true", help="machine-readable list (bytes, Hz)")
     b.set_defaults(fn=cmd_boards)
-    bd = sub.add_parser("build", help="cross-compile generated code into firmware for a board")
+    bd = sub.add_parser("build", help="cross-compile generated code into firmware for a board", formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Cross-compile the folder `codegen emit` wrote, with an app, into "
+                                    "fw.elf/.bin/.hex/.map\nfor a board, and print its flash and RAM use.",
+                        epilog="examples:\n"
+                               "  firmware build --board qemu-mps2-an500 out/            # -> out/build-qemu-mps2-an500/fw.elf\n"
+                               "  firmware build --board qemu-mps2-an500 --app validate out/   # for `firmware serve`\n"
+                               "  firmware build --board nucleo-h743zi --opt -Os --lto out/")
     bd.add_argument("--board", required=True, help="see `firmware boards`")
     bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
     bd.add_argument("-o", "--output", type=nonempty_path, metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
@@ -170,24 +181,39 @@ def build_parser() -> argparse.ArgumentParser:
                     help="optimization flag (default: -O2); `--opt -Os` and `--opt=-Os` both work")
     bd.add_argument("--lto", action="store_true", help="link-time optimization")
     bd.set_defaults(fn=cmd_build)
-    s = sub.add_parser("size", help="flash and RAM use of a firmware ELF")
-    s.add_argument("elf", metavar="ELF")
+    s = sub.add_parser("size", help="flash and RAM use of a firmware ELF", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Flash and RAM use of a firmware ELF, by section and against the board's memories.",
+                       epilog="examples:\n  firmware size out/build-qemu-mps2-an500/fw.elf\n"
+                              "  firmware size --board stm32f746g-disco --json out/build-stm32f746g-disco/fw.elf")
+    s.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     s.add_argument("--board", help="default: the board it was built for")
     s.add_argument("--json", action="store_true", help="machine-readable report (bytes)")
     s.set_defaults(fn=cmd_size)
-    r = sub.add_parser("run", help="run firmware under QEMU, streaming its console")
+    r = sub.add_parser("run", help="run firmware under QEMU, streaming its console", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Run firmware on a QEMU board (-icount shift=0: time in executed "
+                                   "instructions),\nstreaming its console; the exit code is the firmware's.",
+                       epilog="examples:\n  firmware run --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf\n"
+                              "  firmware run --board qemu-mps3-an547 --timeout 60 out/build-qemu-mps3-an547/fw.elf")
     r.add_argument("--board", required=True, help="a QEMU board (`firmware boards`: runs on QEMU)")
     r.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     r.add_argument("--timeout", type=_seconds, default=300, help="seconds (default: 300)")
     r.set_defaults(fn=cmd_run)
-    f = sub.add_parser("flash", help="flash a real board (pyocd, openocd or st-flash)")
+    f = sub.add_parser("flash", help="flash a real board (pyocd, openocd or st-flash)", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       epilog="examples:\n  firmware flash --board nucleo-h743zi out/build-nucleo-h743zi/fw.elf")
     f.add_argument("--board", required=True, help="a real board (`firmware boards`: runs on hardware)")
     f.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     f.add_argument("--force", action="store_true",
                    help="skip the check that ELF was built for this board (its build record and load addresses)")
     f.set_defaults(fn=cmd_flash)
-    sv = sub.add_parser("serve", help="run firmware under QEMU with its UART on a TCP port (for `runtime hil`)")
-    sv.add_argument("--board", required=True, help="a QEMU board")
+    sv = sub.add_parser("serve", help="run firmware under QEMU with its UART on a TCP port (for `runtime hil`)",
+                        formatter_class=argparse.RawDescriptionHelpFormatter,
+                        description="Run firmware on a QEMU board with its UART on a loopback TCP port, "
+                                    "until Ctrl-C;\nit prints the socket:// URL `runtime hil` opens.",
+                        epilog="examples:\n"
+                               "  firmware serve --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf\n"
+                               "  firmware serve --board qemu-mps2-an500 --port 4321 out/build-qemu-mps2-an500/fw.elf\n"
+                               "then, in another terminal: runtime hil info --port socket://127.0.0.1:4321")
+    sv.add_argument("--board", required=True, help="a QEMU board (`firmware boards`: runs on QEMU)")
     sv.add_argument("elf", metavar="ELF", help="e.g. the validation firmware (`firmware build --app validate`)")
     sv.add_argument("--port", type=_tcp_port, help="TCP port on 127.0.0.1 (default: a free one)")
     sv.set_defaults(fn=cmd_serve)

@@ -24,16 +24,31 @@ class FlashError(RuntimeError):
 
 def _elf32(elf: Path) -> bytes:
     data = elf.read_bytes()
-    if data[:4] != b"\x7fELF" or data[4] != 1 or data[5] != 1:
+    if len(data) < 6 or data[:4] != b"\x7fELF" or data[4] != 1 or data[5] != 1:   # a 4-byte file: IndexError
         raise FlashError(f"{elf} is not a 32-bit little-endian ELF file (a Cortex-M firmware from "
                          "`firmware build`)")
     return data
 
 
+def _damaged(elf: Path, data: bytes) -> FlashError:
+    """A truncated or damaged ELF (an interrupted link, a partial copy): its headers point past
+    its end. Was a struct.error traceback from `firmware run` / `firmware flash`."""
+    return FlashError(f"{elf} is truncated or damaged (its headers point past its {len(data):,} bytes): "
+                      "rebuild it with `firmware build`")
+
+
 def elf_board(elf: Path) -> str | None:
     """The board name recorded in the ELF's `.mcuforge_board` section, or None.
-    ELF32 layout: System V ABI, ch. 4 (section header table at e_shoff, e_shentsize each)."""
+    ELF32 layout: System V ABI, ch. 4 (section header table at e_shoff, e_shentsize each).
+    Raises FlashError for a file that is no 32-bit little-endian ELF or is truncated."""
     data = _elf32(elf)
+    try:
+        return _elf_board(data)
+    except (struct.error, ValueError, IndexError):
+        raise _damaged(elf, data) from None
+
+
+def _elf_board(data: bytes) -> str | None:
     e_shoff, = struct.unpack_from("<I", data, 0x20)
     e_shentsize, e_shnum, e_shstrndx = struct.unpack_from("<HHH", data, 0x2E)
     if not e_shoff or e_shstrndx >= e_shnum:
@@ -52,11 +67,20 @@ def load_segments(elf: Path) -> list[tuple[int, int]]:
     """(physical address, file size) of the ELF's PT_LOAD segments with bytes in them: what a
     programmer writes (ELF32 program headers, System V ABI ch. 5)."""
     data = _elf32(elf)
+    try:
+        return _load_segments(data)
+    except (struct.error, IndexError):
+        raise _damaged(elf, data) from None
+
+
+def _load_segments(data: bytes) -> list[tuple[int, int]]:
     e_phoff, = struct.unpack_from("<I", data, 0x1C)
     e_phentsize, e_phnum = struct.unpack_from("<HH", data, 0x2A)
     out = []
     for i in range(e_phnum):
-        p_type, _off, _vaddr, p_paddr, p_filesz = struct.unpack_from("<IIIII", data, e_phoff + i * e_phentsize)
+        p_type, p_offset, _vaddr, p_paddr, p_filesz = struct.unpack_from("<IIIII", data, e_phoff + i * e_phentsize)
+        if p_type == 1 and p_offset + p_filesz > len(data):   # the bytes to load are not all there
+            raise IndexError(p_offset + p_filesz)
         if p_type == 1 and p_filesz:
             out.append((p_paddr, p_filesz))
     return out
@@ -67,6 +91,9 @@ def check_elf_for_board(board: Board, elf: str | Path) -> None:
     elf = Path(elf)
     if not elf.exists():
         raise FlashError(f"{elf} does not exist: build it with `firmware build --board {board.name} GENERATED_DIR`")
+    if elf.is_dir():
+        from .size import missing_elf_message
+        raise FlashError(missing_elf_message(elf, board.name))
     built_for = elf_board(elf)
     record = elf.with_suffix(".json")
     if built_for is None and record.exists():

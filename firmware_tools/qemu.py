@@ -26,12 +26,20 @@ def qemu_command(board: Board, elf: str | Path, serial: list[str] | None = None)
                         "and read its console on the ST-LINK serial port")
     path = Path(elf)
     if not path.is_file():
-        raise QemuError(f"{elf}: no such ELF file; build it first (`firmware build --board {board.name} "
-                        "GENERATED_DIR`)")
+        from .size import missing_elf_message
+        raise QemuError(missing_elf_message(elf, board.name))
     with open(path, "rb") as fh:
         if fh.read(4) != b"\x7fELF":
             raise QemuError(f"{elf} is not an ELF file: pass the fw.elf `firmware build` wrote "
                             f"(GENERATED_DIR/build-{board.name}/fw.elf)")
+    # a truncated ELF (an interrupted link, a partial copy) ran garbage: a QEMU register dump
+    # ('Lockup: can't escalate 3 to HardFault') under run, a hang under serve
+    from .flash import FlashError, elf_board, load_segments
+    try:
+        load_segments(path)
+        elf_board(path)
+    except FlashError as e:
+        raise QemuError(str(e)) from None
     exe = shutil.which("qemu-system-arm")
     if not exe:
         raise QemuError("qemu-system-arm not found: install qemu-system-arm (`make setup` does it)")
@@ -181,7 +189,11 @@ class QemuSerial:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise QemuError(f"QEMU exited at start ({self.proc.returncode}): {err.strip()}")
+                if "Address already in use" in err:   # QEMU's own chardev text named no fix
+                    raise QemuError(f"port {self.port} on 127.0.0.1 is already in use (another `firmware "
+                                    "serve`?): give another --port, or leave --port out for a free one")
+                first = next((l for l in err.splitlines() if l.strip()), "")   # not its register dump
+                raise QemuError(f"QEMU exited at start ({self.proc.returncode}): {first.strip()}")
             if self._listening():
                 return self
             time.sleep(0.05)

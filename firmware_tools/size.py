@@ -16,9 +16,23 @@ class ElfError(RuntimeError):
     """The ELF file is missing or not one the binutils can read."""
 
 
+def missing_elf_message(elf: str | Path, board: str | None = None) -> str:
+    """One line for an ELF path that is not a file: a folder names the fw.elf files inside it
+    (a generated folder's build-BOARD/fw.elf; a folder was reported as 'no such ELF file'),
+    anything else says to build it."""
+    path = Path(elf)
+    if path.is_dir():
+        found = sorted([*path.glob("fw.elf"), *path.glob(f"build-{board or '*'}/*.elf")])
+        hint = (f"pass {' or '.join(map(str, found[:3]))}" if found else
+                f"pass the fw.elf `firmware build` wrote (GENERATED_DIR/build-{board or 'BOARD'}/fw.elf)")
+        return f"{elf} is a folder, not an ELF file: {hint}"
+    build = f"firmware build --board {board} GENERATED_DIR" if board else "firmware build"
+    return f"{elf}: no such ELF file; build it first (`{build}`)"
+
+
 def _binutil(args: list[str], elf: Path) -> str:
     if not elf.is_file():
-        raise ElfError(f"{elf}: no such ELF file; build it first (`firmware build`)")
+        raise ElfError(missing_elf_message(elf))
     r = subprocess.run(args, capture_output=True, text=True)
     if r.returncode != 0:
         why = (r.stderr.strip().splitlines() or ["failed"])[-1]
@@ -40,8 +54,14 @@ class DoesNotFit(RuntimeError):
                          f"the model's arena alone is {manifest['arena_bytes']:,})")
         for region in set(overflow) - {"FLASH", "RAM"}:
             parts.append(f"{region} by {overflow[region]:,} bytes")
+        # RAM alone, emitted without a patch schedule: emit --board may fit it (a patch-based
+        # first stage within the board's RAM) with the same model; the hint named only smaller models
+        emit = (f"Re-emit with `codegen emit --board {board.name} MODEL -o DIR` (it runs the first layers "
+                "in patches to fit the board's RAM, or says by how much it cannot), try "
+                if "RAM" in overflow and "FLASH" not in overflow and not manifest.get("patch_schedule")
+                else "Try ")
         return cls(f"the model does not fit {board.name}: it overflows {' and '.join(parts)}. "
-                   "Try a smaller width multiplier (alpha 0.25 or 0.35), a lower input resolution "
+                   f"{emit}a smaller width multiplier (alpha 0.25 or 0.35), a lower input resolution "
                    "(96 or 128), or a board with more memory (`firmware boards`).")
 
 

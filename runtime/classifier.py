@@ -40,7 +40,8 @@ def read_labels(path: str | Path) -> list[str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as e:
-        raise LabelsError(f"labels file {path}: {e.strerror}") from None
+        raise LabelsError(f"labels file {path}: {e.strerror}; give the text file with one label per line "
+                          "that came with the model") from None
     except UnicodeDecodeError:
         raise LabelsError(f"labels file {path} is not UTF-8 text: give a text file with one label per "
                           "line") from None
@@ -74,6 +75,8 @@ class Classifier:
         --device` uses them so the Pi's result and the board's can be compared byte for byte."""
         self.model = Path(model)
         self.reference = reference
+        if self.model.is_dir():   # was 'no such model file' of a folder that is there
+            raise ModelLoadError(f"{model} is a folder, not a model file: give --model the .tflite file")
         if not self.model.is_file():
             raise ModelLoadError(f"{model}: no such model file")
         self.threads = threads or 1

@@ -53,6 +53,34 @@ def cmd_info(args) -> int:
     return 0
 
 
+def _model_file_problem(m) -> str | None:
+    """What is wrong with --model m as a TFLite file, in one line (None when it parses).
+    A text file or a truncated model was reported as 'the device runs a different model'
+    (its sha256 compared before anything read it)."""
+    from codegen.errors import ModelFormatError
+    from codegen.tflite_reader import read_model
+    path = Path(m)
+    if not path.exists():
+        return f"{m}: no such model file"
+    if path.is_dir():
+        return f"{m} is a folder, not a model file: give --model the .tflite the firmware was built from"
+    try:
+        read_model(path)
+    except ModelFormatError as e:
+        return str(e)
+    return None
+
+
+RANDOM_INPUTS = 50   # hil validate's default count of random inputs
+
+
+def _first(images, n):
+    """--images with --inputs N: the first N images (sorted by path); --inputs was ignored."""
+    if n is not None:
+        images.items = images.items[:n]
+    return images
+
+
 def cmd_validate(args, profile_only: bool = False) -> int:
     from .hil.link import HilLink
     from .hil.validate import load_images, validate
@@ -62,8 +90,9 @@ def cmd_validate(args, profile_only: bool = False) -> int:
         print("runtime: error: --model is required (the .tflite the firmware was built from)", file=sys.stderr)
         return 2
     for m in models:   # before connecting: a missing file is not worth a link timeout
-        if not Path(m).is_file():
-            print(f"runtime: error: {m}: no such model file", file=sys.stderr)
+        problem = _model_file_problem(m)
+        if problem:
+            print(f"runtime: error: {problem}", file=sys.stderr)
             return 2
     if len(places) > 1 or len(models) > 1:
         if len(places) < 2 or len(models) not in (1, len(places)):
@@ -78,9 +107,9 @@ def cmd_validate(args, profile_only: bool = False) -> int:
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else print
     images = None
     if getattr(args, "images", None):
-        images = load_images(models[0], args.images, args.labels)
+        images = _first(load_images(models[0], args.images, args.labels), args.inputs)
     with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
-        rep = validate(link, models[0], inputs=1 if profile_only else args.inputs,
+        rep = validate(link, models[0], inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                        seed=getattr(args, "seed", 0),
                        log=log, images=images)
     print(json.dumps(rep.as_dict(), indent=1) if args.json else rep.render())
@@ -96,14 +125,15 @@ def _validate_places(args, places, models, profile_only) -> int:
     from .hil.farm import acquire_places
     from .hil.link import HilError, HilLink
     from .hil.validate import load_images, validate
-    images = {m: load_images(m, args.images, args.labels) for m in set(models)} if args.images else {}
+    images = ({m: _first(load_images(m, args.images, args.labels), args.inputs) for m in set(models)}
+              if args.images else {})
     reports, errors, spans = {}, {}, {}
 
     def one(place, url, model):
         t0 = time.time()
         try:
             with HilLink(url, timeout=args.timeout) as link:
-                reports[place] = validate(link, model, inputs=1 if profile_only else args.inputs,
+                reports[place] = validate(link, model, inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                                           seed=args.seed, images=images.get(model),
                                           log=lambda s: print(f"[{place}] {s}", file=sys.stderr, flush=True))
         except HilError as e:
@@ -428,6 +458,8 @@ def _listed(v) -> list:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="runtime", description="mcuforge host runtime.", epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    from codegen import __version__   # one version for the three commands (codegen --version had it alone)
+    p.add_argument("--version", action="version", version=f"mcuforge runtime {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     from .frames import SOURCE_HELP
     c = sub.add_parser("classify", help="classify camera frames, videos or images live",
@@ -485,7 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="the .tflite the firmware was generated from"
                            + ("; with several --place, one per place in order" if many else ""))
         if many:
-            c.add_argument("--inputs", type=positive_int, default=50, help="random inputs to compare (default: 50)")
+            c.add_argument("--inputs", type=positive_int,
+                           help=f"random inputs to compare (default: {RANDOM_INPUTS}); with --images, the first N "
+                                "images (default: all)")
             c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
             c.add_argument("--images", metavar="DIR", help="compare on every image under DIR instead, "
                            "through the model's own preprocessing (centre crop, resize, quantize)")

@@ -136,8 +136,12 @@ class ImageFolderSource(FrameSource):
     def __init__(self, folder: str | Path, labels: list[str] | None = None):
         self.folder = Path(folder)
         self.labels = set(labels or ())
+        if self.folder.exists() and not self.folder.is_dir():
+            raise SourceError(f"images:{folder} is a file, not a folder: give the folder of images "
+                              f"(images:{self.folder.parent}/ takes every image in it)")
         if not self.folder.is_dir():
-            raise SourceError(f"images:{folder}: no such folder")
+            raise SourceError(f"images:{folder}: no such folder; give a folder of images "
+                              "(PNG, JPEG, ...; DIR/<label>/x.png carries a label)")
         self.files = sorted(p for p in self.folder.rglob("*")
                             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
@@ -324,13 +328,21 @@ class OpenCVSource(FrameSource):
             hint = ("" if live else " -- or convert the video to YUV4MPEG2, which needs nothing: "
                     f"ffmpeg -i {target} -pix_fmt yuv420p clip.y4m")
             raise SourceError(f"{what} needs OpenCV: pip install opencv-python-headless{hint}") from None
+        try:   # OpenCV's WARN lines (cap_v4l.cpp, cap_ffmpeg_impl.hpp) came above our one-line error
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        except AttributeError:
+            pass
         self._cv2 = cv2
         self.live = live
         if not live and not Path(str(target)).is_file():
             raise SourceError(f"video:{target}: no such file")
         self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
-            raise SourceError(f"cannot open {'camera' if live else 'video'} {target} with OpenCV")
+            if live:
+                raise SourceError(f"usb:{target}: OpenCV cannot open camera {target}; is a USB camera "
+                                  "plugged in? (`ls /dev/video*` lists them; usb:N picks the Nth)")
+            raise SourceError(f"video:{target}: OpenCV cannot decode it; is it a video? Convert it with "
+                              f"`ffmpeg -i {target} -pix_fmt yuv420p clip.y4m` and give video:clip.y4m")
         self.description = f"OpenCV {'camera' if live else 'video'} {target}"
 
     def open(self, want: Want) -> None:
@@ -391,5 +403,8 @@ def open_source(spec: str, labels: list[str] | None = None, frames: int | None =
     if kind in ("images", "video"):
         raise SourceError(f"{spec}: name the {'folder' if kind == 'images' else 'file'} after the colon, "
                           f"e.g. {kind}:{'photos/' if kind == 'images' else 'clip.y4m'}")
+    if Path(spec).is_file():
+        raise SourceError(f"--source {spec} is a file: for images give their folder (images:DIR, or a bare "
+                          f"DIR: {Path(spec).parent}/), for a video video:{spec}")
     raise SourceError(f"unknown source {spec!r}: use picamera2, synthetic[:SEED], images:DIR (or a bare DIR), "
                       "video:FILE or usb:N (`runtime classify --help` describes them)")

@@ -1,6 +1,8 @@
 """Bad arguments to the `codegen` commands: one `usage`/`error` line and exit code 2 before any
 work, never a traceback, a vacuous success, a hang or a file outside the output folder
 (found by the `attack` review; each case failed before its fix)."""
+import argparse
+
 import pytest
 
 from conftest import FIXTURE_MODELS
@@ -127,3 +129,70 @@ def test_input_shape_names_the_expected_form(tmp_path, capsys, cmd, shape):
     # was: "argument --input-shape: invalid literal for int() with base 10: 'nan'"
     argv = [cmd, MODEL, "--input-shape", shape] + (["-o", str(tmp_path / "o")] if cmd == "emit" else [])
     _refused(capsys, argv, "--input-shape", "like 1,96,96,3", repr(shape))
+
+
+@pytest.mark.parametrize("cmd", ["emit", "inspect", "verify", "fit"])
+def test_every_codegen_help_teaches_with_examples_that_parse(cmd, capsys):
+    """`codegen emit/inspect/verify --help` had no examples, `fit --sort` and the MODEL of
+    inspect/verify no help line, `--latency-ms` no unit or default. Each subcommand's help now
+    ends in examples this parser accepts, and every option and argument says what it is."""
+    import shlex
+
+    from codegen.cli import build_parser
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args([cmd, "--help"])
+    out = capsys.readouterr().out
+    examples = [l.split("#")[0].strip() for l in out.split("examples:", 1)[1].splitlines()
+                if l.startswith(f"  codegen {cmd} ")]
+    assert examples, out
+    for e in examples:
+        assert build_parser().parse_args(shlex.split(e)[1:]).command == cmd, e
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[cmd]
+    undocumented = [a.dest for a in sub._actions if not a.help]
+    assert not undocumented, undocumented
+    assert "milliseconds" in out if cmd == "fit" else True
+
+
+@pytest.mark.parametrize("cmd", ["boards", "build", "run", "size", "serve", "flash"])
+def test_every_firmware_help_teaches_with_examples_that_parse(cmd, capsys):
+    """`firmware build/run/size/serve/flash/boards --help` had no examples and `size ELF`,
+    `boards --json` no help line; each now ends in examples this parser accepts."""
+    import shlex
+
+    from firmware_tools.cli import _fix_opt_value, build_parser
+    parser = build_parser()
+    with pytest.raises(SystemExit):
+        parser.parse_args([cmd, "--help"])
+    out = capsys.readouterr().out
+    examples = [l.split("#")[0].strip() for l in out.split("examples:", 1)[1].splitlines()
+                if l.startswith(f"  firmware {cmd}")]
+    assert examples, out
+    for e in examples:
+        argv = _fix_opt_value(shlex.split(e)[1:])     # as main() does: `--opt -Os`
+        assert build_parser().parse_args(argv).fn.__name__ == f"cmd_{cmd}", e
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[cmd]
+    assert not [a.dest for a in sub._actions if not a.help]
+
+
+@pytest.mark.parametrize("argv", [["--opt", "-O7"], ["--opt=-O7"], ["--opt", "O9"]])
+def test_firmware_build_names_the_valid_opt_flags(tmp_path, capsys, argv):
+    """`firmware build --opt -O7` said 'argument --opt: expected one argument' (argparse took
+    -O7 for an option); every spelling now lists the valid flags."""
+    from firmware_tools.cli import main as firmware_main
+    with pytest.raises(SystemExit) as e:
+        firmware_main(["build", "--board", "qemu-mps2-an500", *argv, str(tmp_path)])
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert e.value.code == 2 and "argument --opt: expected one of -O0, -O1, -O2, -O3, -Os, -Og, -Oz" in last, last
+
+
+@pytest.mark.parametrize("module,prog", [("codegen.cli", "codegen"), ("firmware_tools.cli", "firmware"),
+                                         ("runtime.cli", "runtime")])
+def test_every_command_has_version(module, prog, capsys):
+    """`firmware --version` and `runtime --version` were 'unrecognized arguments'; codegen had it."""
+    import importlib
+
+    from codegen import __version__
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).build_parser().parse_args(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"mcuforge {prog} {__version__}"

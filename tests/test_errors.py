@@ -227,3 +227,88 @@ def test_runtime_vacuous_counts_are_refused(args, needle):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert needle in r.stderr.splitlines()[-1], r.stderr
     assert "BIT-EXACT" not in r.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "size", "serve", "flash"])
+def test_firmware_given_a_folder_for_the_elf_names_the_elf_inside(tmp_path, command):
+    """`firmware run out/` (the generated folder, not its fw.elf) said 'no such ELF file; build it
+    first' of a folder that exists; now it names the fw.elf inside it to pass instead."""
+    board = "nucleo-h743zi" if command == "flash" else "qemu-mps2-an500"
+    elf = tmp_path / f"build-{board}" / "fw.elf"
+    elf.parent.mkdir()
+    elf.write_bytes(b"\x7fELF")       # never read: the folder is refused first
+    args = (command, tmp_path) if command == "size" else (command, "--board", board, tmp_path)
+    r = run_module("firmware_tools.cli", *args)
+    assert r.returncode == 2
+    assert_clean_error(r, f"{tmp_path} is a folder, not an ELF file", f"pass {elf}")
+
+
+@pytest.mark.parametrize("name", ["model.tflite", "notes.txt"])
+def test_firmware_build_given_a_file_says_to_emit_first(tmp_path, name):
+    """`firmware build --board B model.tflite` said 'has no model.json: run codegen emit ... -o
+    model.tflite' (the file as an output folder); now: a file, emit it into a folder first."""
+    f = tmp_path / name
+    f.write_bytes(b"hello")
+    r = run_module("firmware_tools.cli", "build", "--board", "qemu-mps2-an500", f)
+    assert r.returncode == 2
+    assert_clean_error(r, f"{f} is a file, not the folder `codegen emit` writes",
+                       f"codegen emit --target cortex-m7 {f if name.endswith('.tflite') else 'MODEL'} -o out/")
+
+
+@pytest.mark.parametrize("where", ["existing-file", "under-a-file"])
+@pytest.mark.parametrize("command", ["emit", "verify"])
+def test_a_file_where_the_output_folder_goes_is_named_as_such(tmp_path, where, command):
+    """`codegen emit -o notes.txt` said 'File exists: notes.txt; check the path' (the folder it
+    wanted to make); now the line says a file is in the way of the -o folder."""
+    f = tmp_path / "a_file"
+    f.write_text("x")
+    out = f if where == "existing-file" else f / "sub"
+    args = ("emit", SMALL, "-o", out) if command == "emit" else ("verify", SMALL, "--inputs", 1, "-o", out)
+    r = run_codegen(*args)
+    assert r.returncode == 2
+    assert_clean_error(r, f"{out}: a file is in the way where a folder is written", "-o names a folder")
+
+
+def test_ram_overflow_points_to_emit_board_first():
+    """A model over the board's RAM only, emitted without a patch schedule: `codegen emit
+    --board B` may fit it with the same model (a patch-based first stage), but the hint named
+    only smaller models and bigger boards. Flash overflow, or a schedule already there: unchanged."""
+    from firmware_tools.boards import get_board
+    from firmware_tools.size import DoesNotFit
+    board = get_board("qemu-microbit")
+    man = {"weight_bytes": 200_000, "arena_bytes": 46_080}
+    ram = str(DoesNotFit.from_overflow(board, {"RAM": 31_752}, man))
+    assert "Re-emit with `codegen emit --board qemu-microbit MODEL -o DIR`" in ram and "\n" not in ram
+    for overflow, m in (({"FLASH": 10, "RAM": 10}, man), ({"RAM": 10}, {**man, "patch_schedule": {"split": 3}})):
+        msg = str(DoesNotFit.from_overflow(board, overflow, m))
+        assert "codegen emit" not in msg and "Try a smaller width multiplier" in msg
+
+
+@pytest.fixture(scope="module")
+def one_op_elf(tmp_path_factory):
+    """A real bench firmware of a one-op model for qemu-mps2-an500 (a short build)."""
+    from codegen.pipeline import generate
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from opmodels import add_model
+    tmp = tmp_path_factory.mktemp("elf")
+    model = tmp / "m.tflite"
+    model.write_bytes(add_model(np.random.default_rng(0)))
+    generate(model, tmp / "gen", "cortex-m7")
+    return build_firmware(tmp / "gen", get_board("qemu-mps2-an500"), tmp / "b").elf
+
+
+@pytest.mark.parametrize("command", ["run", "serve", "flash"])
+@pytest.mark.parametrize("cut", [4, 1000])
+def test_a_truncated_elf_is_refused_before_qemu(tmp_path, one_op_elf, command, cut):
+    """An ELF cut short (an interrupted link, a partial copy): `firmware run` gave a struct.error
+    traceback (1,000 bytes) or QEMU's register dump ('Lockup: can't escalate 3 to HardFault',
+    4 bytes), `firmware serve` served garbage until Ctrl-C. Now one line, before QEMU starts."""
+    elf = tmp_path / "fw.elf"
+    elf.write_bytes(one_op_elf.read_bytes()[:cut])
+    board = "nucleo-h743zi" if command == "flash" else "qemu-mps2-an500"
+    r = run_module("firmware_tools.cli", command, "--board", board, elf)
+    assert r.returncode == 2
+    assert_clean_error(r, str(elf), "truncated or damaged" if cut > 4 else "not a 32-bit little-endian ELF")
+    r = run_module("firmware_tools.cli", "run", "--board", "qemu-mps2-an500", one_op_elf)
+    assert r.returncode == 0 and "done" in r.stdout, r.stderr      # the whole file still runs

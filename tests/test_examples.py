@@ -118,3 +118,23 @@ def test_placed_arena_and_weights_on_qemu(example):
     assert rep.arena == rep.arena_placed == ref.arena and rep.flash == ref.flash
     assert rep.ram == ref.ram - ref.arena
     assert "(outside the board's flash and RAM)" in rep.render()
+
+
+def test_readme_example_block_is_what_the_firmware_prints(example):
+    """README's classify_image walk-through is pasted, not scripted: it had gone stale (arena
+    140,656 B, 11,667,960 and 20,587,440 instructions, weights 228.1 KiB, where the firmware now
+    prints 138,288 B, 9,349,400 and 15,473,000). Its console lines and the arena figures of its
+    two `firmware size` blocks must be what this build prints (instruction counts are exact)."""
+    out, elfs = example
+    board = get_board("qemu-mps2-an500")
+    res = run_qemu(board, elfs["ON"], timeout=120)
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("$ firmware run --board qemu-mps2-an500 build/classify/classify_image.elf\n", 1)[1]
+    block = block.split("\ndone\n", 1)[0].splitlines()
+    console = [l for l in res.console.splitlines() if l.startswith(("classify_image ", "shapes_v"))]
+    assert block == console, (block, console)
+    both = size_report(elfs["ON"], board)
+    for elf in ("build/classify/classify_image.elf", "build/placed/classify_image.elf"):
+        size = readme.split(f"$ firmware size --board qemu-mps2-an500 {elf}\n", 1)[1].split("```", 1)[0]
+        assert re.search(rf"^    arena +{both.arena:,} B$", size, re.M), size
+        assert re.search(rf"^    \.psram_arena +{both.arena:,} B", size, re.M) or "classify/" in elf, size

@@ -44,7 +44,31 @@ CONV = [
     ("DEPTHWISE_CONV_2D", 5, 4, 18, 18, 3, 1, "SAME", 1, "RELU6", 128, 119),  # more groups than pairs
     ("DEPTHWISE_CONV_2D", 3, 2, 1, 1, 3, 2, "SAME", 1, "RELU6", 60, 190),   # HWC kernel: narrow
     ("DEPTHWISE_CONV_2D", 4, 1, 8, 8, 3, 1, "SAME", 1, "NONE", 128, 119),
+    # the full int8 range and exact fast constants: the int8 _dsp kernels with int16 weights
+    # w + filter_offset (codegen/ops/legacy.py _lower_wzp_as_int8); weight zero points 0 and
+    # 255 give W = +-255, the ends of what the int16 weights and the accumulator bound hold
+    ("CONV_2D", 16, 16, 3, 8, 3, 2, "SAME", 1, "NONE", 128, 119),     # the RGB stem kernel
+    ("CONV_2D", 9, 7, 3, 4, 3, 2, "VALID", 1, "NONE", 100, 0),        # odd plane, W up to 255
+    ("CONV_2D", 6, 6, 8, 16, 1, 1, "SAME", 1, "NONE", 3, 140),        # the 1x1 int16 kernel
+    ("CONV_2D", 5, 3, 64, 7, 1, 1, "VALID", 1, "NONE", 128, 250),     # 64 inputs, odd pixels and channels
+    ("DEPTHWISE_CONV_2D", 16, 16, 16, 16, 3, 2, "SAME", 1, "NONE", 0, 255),   # stride 2: HWC
+    ("DEPTHWISE_CONV_2D", 7, 7, 10, 10, 3, 2, "SAME", 1, "NONE", 128, 0),     # channel tail
 ]
+# the cases above that take an int8 _dsp kernel (the others a _wzp one)
+INT8_KERNEL = {
+    ("DEPTHWISE_CONV_2D", 10, 10, 4, 4, 3, 2, "VALID", 1, "NONE", 250, 30): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
+    ("DEPTHWISE_CONV_2D", 8, 8, 7, 7, 5, 1, "SAME", 1, "NONE", 128, 128): "mcuf_depthwise_conv_hwc_5x5_s8_dsp_fast",
+    ("DEPTHWISE_CONV_2D", 1, 1, 4, 4, 3, 1, "SAME", 1, "NONE", 90, 30): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
+    ("DEPTHWISE_CONV_2D", 2, 3, 3, 3, 3, 2, "SAME", 1, "NONE", 128, 119): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
+    ("DEPTHWISE_CONV_2D", 8, 18, 6, 6, 3, 2, "VALID", 1, "NONE", 7, 200): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
+    ("DEPTHWISE_CONV_2D", 4, 1, 8, 8, 3, 1, "SAME", 1, "NONE", 128, 119): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
+    ("CONV_2D", 16, 16, 3, 8, 3, 2, "SAME", 1, "NONE", 128, 119): "mcuf_conv_shallow_stem_s8_dsp_fast",
+    ("CONV_2D", 9, 7, 3, 4, 3, 2, "VALID", 1, "NONE", 100, 0): "mcuf_conv_shallow_stem_s8_dsp_fast",
+    ("CONV_2D", 6, 6, 8, 16, 1, 1, "SAME", 1, "NONE", 3, 140): "mcuf_conv_1x1_shallow_s8_dsp_fast",
+    ("CONV_2D", 5, 3, 64, 7, 1, 1, "VALID", 1, "NONE", 128, 250): "mcuf_conv_1x1_shallow_s8_dsp_fast",
+    ("DEPTHWISE_CONV_2D", 16, 16, 16, 16, 3, 2, "SAME", 1, "NONE", 0, 255): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
+    ("DEPTHWISE_CONV_2D", 7, 7, 10, 10, 3, 2, "SAME", 1, "NONE", 128, 0): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
+}
 # shape, axes
 MEAN = [
     ((1, 24, 24, 16), (1, 2)),      # 576 rows: the 16-bit lanes flush every 256
@@ -122,7 +146,8 @@ def test_sweep_takes_the_dsp_kernels(m7_sweep):
     _, mans, _ = m7_sweep
     kernels = [[l["kernel"] for l in m["layers"] if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "MUL", "ADD")][-1]
                for m in mans]
-    want = [("mcuf_conv_wzp_s8_dsp" if c[0] == "CONV_2D" else
+    want = [(INT8_KERNEL[c] if c in INT8_KERNEL else
+             "mcuf_conv_wzp_s8_dsp" if c[0] == "CONV_2D" else
              "mcuf_depthwise_conv_3x3_wzp_s8_dsp" if _planar(c) else
              "mcuf_depthwise_conv_wzp_s8_dsp") for c in CONV]
     want += ["mcuf_mean_s8_dsp"] * len(MEAN) + [f"mcuf_{c[0].lower()}_s8_dsp" for c in ELEMENTWISE]

@@ -153,3 +153,17 @@ def test_run_timeout_of_centuries_runs_to_the_end(elfs, value):
     traceback from queue.get, exit 1; it now waits for the firmware as any long timeout."""
     r = firmware("run", "--board", BOARD, "--timeout", value, elfs["bench"])
     assert r.returncode == 0 and "done" in r.stdout.split(), (r.stdout, r.stderr)
+
+
+def test_serve_on_a_port_in_use_names_the_fix(elfs):
+    """`firmware serve --port N` on a port something listens on passed QEMU's chardev text
+    through ('-chardev socket,...: Failed to find an available port: Address already in use');
+    now one line: the port is in use, give another or none."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        r = firmware("serve", "--board", BOARD, "--port", port, elfs["validate"])
+    one_line_error(r, f"port {port} on 127.0.0.1 is already in use", "give another --port")
+    assert not qemu_running(elfs["validate"])

@@ -54,3 +54,97 @@ def test_hil_help_teaches_with_examples_that_parse(cmd, capsys):
         args = build_parser().parse_args(shlex.split(e)[1:])
         assert args.fn and (args.port or args.place), e
     assert "socket://" in out and "--place" in out
+
+
+@pytest.mark.parametrize("content,expect", [
+    (b"hello\n", "is not a TFLite model"),
+    (None, "is corrupt or truncated"),          # the bundled model cut to 5,000 bytes
+    ("dir", "is a folder, not a model file"),
+])
+@pytest.mark.parametrize("action", ["validate", "profile"])
+def test_a_model_that_is_not_tflite_is_named_before_the_link(tmp_path, content, expect, action):
+    """A text file or a truncated model given to `hil validate/profile` was reported as 'the
+    device runs a different model' (its sha256 compared first); now the file's problem, in one
+    line, before the port is opened (loop:// would answer nothing)."""
+    if content == "dir":
+        m = tmp_path
+    else:
+        m = tmp_path / "m.tflite"
+        m.write_bytes(content if content is not None else open(MODEL, "rb").read()[:5000])
+    p = runtime("hil", action, "--port", "loop://", "--model", str(m))
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and expect in lines[0], p.stderr
+    assert lines[0].startswith(f"runtime: error: {m}")
+
+
+def _free_tcp_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]   # closed again: nothing listens there
+
+
+@pytest.mark.parametrize("url,expect", [
+    ("/dev/ttyMCUF_NOPE", "no such serial port; is the board plugged in?"),
+    (__file__, "it is not a serial port"),
+    ("socket://127.0.0.1:{free}", "nothing listens on 127.0.0.1:{free}; start the firmware there"),
+])
+def test_a_port_that_cannot_be_opened_says_why_and_what_to_do(url, expect):
+    """pyserial's text repeated the path and errno ('could not open port X: [Errno 2] No such file
+    or directory: 'X'') and gave no fix; each case is now one line naming the port and the fix."""
+    free = _free_tcp_port()
+    url, expect = url.format(free=free), expect.format(free=free)
+    p = runtime("hil", "info", "--port", url)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert lines[0].startswith(f"runtime: error: cannot open {url}: "), lines[0]
+    assert expect in lines[0] and "Errno" not in lines[0], lines[0]
+
+
+def test_no_answer_names_the_timeout_given():
+    """`hil info --timeout 0.0001` against a peer that never answers said 'within 0.0 s'."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        p = runtime("hil", "info", "--port", f"socket://127.0.0.1:{s.getsockname()[1]}", "--timeout", "0.0001")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and "within 0.0001 s" in lines[0], p.stderr
+
+
+def test_inputs_with_images_takes_the_first_n_images(monkeypatch):
+    """`hil validate --images DIR --inputs 3` validated all 12 images: --inputs was silently
+    ignored beside --images. It now takes the first N images (sorted by path); without --inputs
+    every image, and random inputs still default to 50."""
+    from runtime import cli
+    from runtime.hil import validate as hv
+    seen = {}
+
+    class Link:
+        def __init__(self, *a, **k):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            return False
+
+    def fake_validate(link, model, inputs, seed, log, images):
+        seen["inputs"], seen["images"] = inputs, images and [n for n, _, _ in images.items]
+
+        class Rep:
+            ok = True
+
+            def render(self):
+                return ""
+        return Rep()
+    monkeypatch.setattr("runtime.hil.link.HilLink", Link)
+    monkeypatch.setattr(hv, "validate", fake_validate)
+    from conftest import ROOT
+    images = str(ROOT / "tests" / "fixtures" / "images" / "shapes")
+    base = ["hil", "validate", "--port", "loop://", "--model", MODEL]
+    assert cli.main([*base, "--images", images, "--inputs", "3"]) == 0
+    assert seen["images"] == ["circle/00.png", "circle/01.png", "circle/02.png"]   # sorted by path
+    assert cli.main([*base, "--images", images]) == 0 and len(seen["images"]) == 12
+    assert cli.main(base) == 0 and seen["inputs"] == 50 and seen["images"] is None

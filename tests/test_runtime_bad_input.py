@@ -83,3 +83,30 @@ def test_absurd_thread_count_is_refused_before_any_thread_starts():
     could not start its own (a RuntimeError traceback), and the process crashed (SIGSEGV)."""
     r = run("classify", "--model", MODEL, "--source", "synthetic", "--frames", 1, "--threads", 99999)
     one_line_error(r, "--threads 99999", "at most 64")
+
+
+def test_a_file_where_a_folder_or_source_is_expected_names_the_fix(tmp_path):
+    """images:FILE said 'no such folder' (it is there: a file), a bare file path 'unknown source',
+    a video OpenCV cannot decode 'cannot open video X with OpenCV' with no fix: each now names what
+    the path is and what to give instead."""
+    f = tmp_path / "notes.txt"
+    f.write_text("hello\n")
+    for spec, words in [(f"images:{f}", ["is a file, not a folder", f"images:{tmp_path}/"]),
+                        (f"images:{tmp_path / 'nope'}", ["no such folder", "give a folder of images"]),
+                        (str(f), ["is a file", "images:DIR", f"video:{f}"])]:
+        with pytest.raises(SourceError) as e:
+            open_source(spec)
+        assert "\n" not in str(e.value) and all(w in str(e.value) for w in words), str(e.value)
+    pytest.importorskip("cv2")
+    with pytest.raises(SourceError) as e:
+        open_source(f"video:{f}")
+    assert "OpenCV cannot decode it" in str(e.value) and "ffmpeg -i" in str(e.value), str(e.value)
+
+
+def test_a_folder_for_the_model_or_labels_says_what_to_give(tmp_path):
+    """`classify --model DIR` said 'no such model file' of a folder that is there, `--labels DIR`
+    'Is a directory' with no fix."""
+    r = run("classify", "--model", tmp_path, "--source", "synthetic", "--frames", "1")
+    one_line_error(r, f"{tmp_path} is a folder, not a model file", "give --model the .tflite file")
+    r = run("classify", "--model", MODEL, "--source", "synthetic", "--frames", "1", "--labels", tmp_path)
+    one_line_error(r, f"labels file {tmp_path}: Is a directory", "one label per line")

@@ -280,7 +280,7 @@ def _packed_pairs(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, s
     channel 0's (w0, w2) (w1, w3), then channel 1's (mcuf_gemm_2x2_packed16_s8)."""
     oc, k = rows.shape
     n = oc + oc % 2
-    r = np.zeros((n, k), np.int8)
+    r = np.zeros((n, k), np.int16 if wide else np.int8)   # wide: int16 rows may exceed int8
     r[:oc] = rows
     b2 = np.zeros(n, np.int64)
     b2[:oc] = bias2

@@ -90,6 +90,33 @@ def _field(value, bits: int, what: str) -> int:
     return int(value)
 
 
+def _open_failure(url: str, e: Exception) -> str:
+    """One line for a port pyserial could not open: what is wrong and what to do. pyserial's
+    own text repeated the path and the errno twice ("could not open port X: [Errno 2] No such
+    file or directory: 'X'") and said nothing of the fix."""
+    text = str(e)
+    errno = e.errno if isinstance(getattr(e, "errno", None), int) else None
+    if url.startswith(("socket://", "rfc2217://")):
+        where = url.split("://", 1)[1].split("?", 1)[0]
+        if "Connection refused" in text or errno == 111:
+            return (f"cannot open {url}: nothing listens on {where}; start the firmware there "
+                    "(`firmware serve --board BOARD fw.elf` prints its socket:// URL) or fix the port")
+        if "Name or service not known" in text or "nodename nor servname" in text:
+            return f"cannot open {url}: unknown host in {where}; give a host name or address that resolves"
+    else:
+        if errno == 2 or "No such file or directory" in text:
+            return (f"cannot open {url}: no such serial port; is the board plugged in? "
+                    "(`ls /dev/ttyACM* /dev/ttyUSB*` lists USB serial ports; COM3 and the like on Windows)")
+        if errno == 13 or "Permission denied" in text:
+            return (f"cannot open {url}: permission denied; add yourself to the port's group "
+                    "(`sudo usermod -aG dialout $USER`, then log in again)")
+        if "Inappropriate ioctl" in text or errno == 25:
+            return f"cannot open {url}: it is not a serial port; give the board's port (/dev/ttyACM0, COM3)"
+        if errno == 16 or "Device or resource busy" in text:
+            return f"cannot open {url}: the port is busy; close the other program using it (a serial monitor?)"
+    return f"cannot open {url}: {text}"
+
+
 class HilLink:
     """A request/response link to the validation firmware over any pyserial URL.
 
@@ -105,7 +132,7 @@ class HilLink:
         try:
             self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
         except (serial.SerialException, OSError, ValueError) as e:
-            raise ConnectionLost(f"cannot open {url}: {e}") from None
+            raise ConnectionLost(_open_failure(url, e)) from None
         sock = getattr(self.port, "_socket", None)
         if sock is not None:
             # request/response over TCP: without this, Nagle's algorithm and the peer's
@@ -185,7 +212,7 @@ class HilLink:
                 if pkt is None:
                     if damaged:
                         break                   # it was ours: resend
-                    raise NoAnswer(f"no answer to {name} from {self.url} within {timeout:.1f} s: "
+                    raise NoAnswer(f"no answer to {name} from {self.url} within {timeout:.3g} s: "
                                    "is the board powered, flashed with the validation firmware "
                                    "(`firmware build --app validate`) and on this port?")
                 if pkt.type == -1:

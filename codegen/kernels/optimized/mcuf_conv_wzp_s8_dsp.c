@@ -102,6 +102,28 @@ MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const
         int8_t *out0 = output + px * out_c, *out1 = two ? out0 + out_c : out0;
         const int16_t *w = filter;
         int oc = 0;
+        if (!two) {   /* an odd last pixel (a 1x1 head's only one): its column alone */
+            for (; oc + 2 <= out_c; oc += 2) {
+                int32_t a00 = bias2[oc], a01 = bias2[oc + 1];
+                for (const int16_t *c = col0; c < col1; c += 4, w += 8) {
+                    const uint32_t x0 = mcuf_read32(c), x1 = mcuf_read32(c + 2);
+                    a00 = mcuf_smlad(x0, mcuf_read32(w), a00);
+                    a01 = mcuf_smlad(x0, mcuf_read32(w + 4), a01);
+                    a00 = mcuf_smlad(x1, mcuf_read32(w + 2), a00);
+                    a01 = mcuf_smlad(x1, mcuf_read32(w + 6), a01);
+                }
+                out0[oc] = mcuf_out_x2(o, a00, &q);
+                out0[oc + 1] = mcuf_out_x2(o, a01, &q);
+            }
+            if (oc < out_c) {
+                int32_t a0 = bias2[oc];
+                for (const int16_t *c = col0; c < col1; c += 2, w += 2) {
+                    a0 = mcuf_smlad(mcuf_read32(c), mcuf_read32(w), a0);
+                }
+                out0[oc] = mcuf_out_x2(o, a0, &q);
+            }
+            continue;
+        }
         for (; oc + 2 <= out_c; oc += 2) {
             int32_t a00 = bias2[oc], a01 = bias2[oc + 1], a10 = a00, a11 = a01;
             for (const int16_t *c = col0; c < col1; c += 4, w += 8) {

@@ -18,9 +18,13 @@
  * (x0, x1) (x2, x3) (x4, x5): p0 = (x0, x1) . (W0, W1) + x2 W2, p1 = (x2, x3) . (W0, W1) + x4 W2.
  * The doubled accumulators of an output row go to `scratch` ([C][out_w rounded up to even]);
  * then the output stage (mcuf_dsp.h) runs per pixel, four channels a word.
- * Measured on the Cortex-M7 (legacy MobileNet V1 0.25, 64x64): about 2.8-3.0 instructions
- * per MAC at stride 1 from 4 output columns up, 3.9-4.2 at stride 2 (the widening of every
- * input row weighs four times more there). */
+ * The pair loops are inline assembly on DSP cores (ALL_CHANNELS_S1_ASM / _S2_ASM: the
+ * compiler spilled the carried words and weights, worse on the M33 than on the M7).
+ * Measured (legacy MobileNet V1 0.25, 64x64, instructions per MAC, M7 / M4 / M33 alike):
+ * 2.45-2.64 at stride 1 on 8x8 to 32x32 outputs, 2.92-2.98 on 4x4x128; at stride 2
+ * 3.66 / 3.95 (16x16x16 / 8x8x32 outputs: the widening of every input row weighs four
+ * times more there), so codegen/ops/legacy.py sends stride-2 layers to the int8 HWC kernel
+ * where the fast output stage allows. */
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
@@ -191,6 +195,104 @@ static void widen_row(const mcuf_conv_params *p, const int8_t *input, int iy, in
         } while (w != w_end);                                                        \
     } while (0)
 
+#if MCUF_HAS_DSP
+/* ALL_CHANNELS(ROW_S1, 2) with its pair loop in assembly: the compiler's kept the three rows'
+ * carried words and reloaded weights through the stack (24 instructions a pair on the M7, 30
+ * on the M33); here each kernel row is one LDRD of its weight pair, one post-indexed LDRD of
+ * the input words (x0, x1) (x2, x3) and four MACs, the bias the first row's accumulator
+ * input: 21 instructions a pair (18 MACs) on every core. The rows and the accumulators are
+ * word aligned (even int16 offsets in the word-aligned scratch), as LDRD / STRD need. */
+#define ALL_CHANNELS_S1_ASM(skip_)                                                   \
+    do {                                                                             \
+        do {                                                                         \
+            int32_t *const a_end = a + ow2;                                          \
+            const int32_t b_ = w[0];                                                 \
+            uint32_t p0_, p1_, t0_, t1_, c_, m_;                                     \
+            __asm__ volatile(                                                        \
+                "1:\n\t"                                                             \
+                "ldrd %[t0], %[t1], [%[w], #4]\n\t"                                  \
+                "ldrd %[c], %[m], [%[x0]], #4\n\t"                                   \
+                "smlatb %[p1], %[c], %[t0], %[b]\n\t"                                \
+                "smlad %[p0], %[c], %[t0], %[b]\n\t"                                 \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t1], %[p1]\n\t"                                \
+                "ldrd %[t0], %[t1], [%[w], #12]\n\t"                                 \
+                "ldrd %[c], %[m], [%[x1]], #4\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[p0]\n\t"                                \
+                "smlatb %[p1], %[c], %[t0], %[p1]\n\t"                               \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t1], %[p1]\n\t"                                \
+                "ldrd %[t0], %[t1], [%[w], #20]\n\t"                                 \
+                "ldrd %[c], %[m], [%[x2]], #4\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[p0]\n\t"                                \
+                "smlatb %[p1], %[c], %[t0], %[p1]\n\t"                               \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t1], %[p1]\n\t"                                \
+                "strd %[p0], %[p1], [%[a]], #8\n\t"                                  \
+                "cmp %[a], %[e]\n\t"                                                 \
+                "bne 1b\n\t"                                                         \
+                : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [a] "+r"(a),          \
+                  [p0] "=&r"(p0_), [p1] "=&r"(p1_), [t0] "=&r"(t0_), [t1] "=&r"(t1_), \
+                  [c] "=&r"(c_), [m] "=&r"(m_)                                       \
+                : [w] "r"(w), [e] "r"(a_end), [b] "r"(b_)                            \
+                : "memory", "cc");                                                   \
+            x0 += (skip_);                                                           \
+            x1 += (skip_);                                                           \
+            x2 += (skip_);                                                           \
+            w += 8;                                                                  \
+        } while (w != w_end);                                                        \
+    } while (0)
+#endif
+
+#if MCUF_HAS_DSP
+/* The same at stride 2: per kernel row the pair's words (x0, x1) (x2, x3) by one
+ * post-indexed LDRD, then (x4, x5) into the first's register once it is used: 24
+ * instructions a pair. */
+#define ALL_CHANNELS_S2_ASM(skip_)                                                   \
+    do {                                                                             \
+        do {                                                                         \
+            int32_t *const a_end = a + ow2;                                          \
+            const int32_t b_ = w[0];                                                 \
+            uint32_t p0_, p1_, t0_, t1_, c_, m_;                                     \
+            __asm__ volatile(                                                        \
+                "1:\n\t"                                                             \
+                "ldrd %[t0], %[t1], [%[w], #4]\n\t"                                  \
+                "ldrd %[c], %[m], [%[x0]], #8\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[b]\n\t"                                 \
+                "ldr %[c], [%[x0]]\n\t"                                              \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t0], %[b]\n\t"                                 \
+                "smlabt %[p1], %[c], %[t1], %[p1]\n\t"                               \
+                "ldrd %[t0], %[t1], [%[w], #12]\n\t"                                 \
+                "ldrd %[c], %[m], [%[x1]], #8\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[p0]\n\t"                                \
+                "ldr %[c], [%[x1]]\n\t"                                              \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t0], %[p1]\n\t"                                \
+                "smlabt %[p1], %[c], %[t1], %[p1]\n\t"                               \
+                "ldrd %[t0], %[t1], [%[w], #20]\n\t"                                 \
+                "ldrd %[c], %[m], [%[x2]], #8\n\t"                                   \
+                "smlad %[p0], %[c], %[t0], %[p0]\n\t"                                \
+                "ldr %[c], [%[x2]]\n\t"                                              \
+                "smlabt %[p0], %[m], %[t1], %[p0]\n\t"                               \
+                "smlad %[p1], %[m], %[t0], %[p1]\n\t"                                \
+                "smlabt %[p1], %[c], %[t1], %[p1]\n\t"                               \
+                "strd %[p0], %[p1], [%[a]], #8\n\t"                                  \
+                "cmp %[a], %[e]\n\t"                                                 \
+                "bne 1b\n\t"                                                         \
+                : [x0] "+r"(x0), [x1] "+r"(x1), [x2] "+r"(x2), [a] "+r"(a),          \
+                  [p0] "=&r"(p0_), [p1] "=&r"(p1_), [t0] "=&r"(t0_), [t1] "=&r"(t1_), \
+                  [c] "=&r"(c_), [m] "=&r"(m_)                                       \
+                : [w] "r"(w), [e] "r"(a_end), [b] "r"(b_)                            \
+                : "memory", "cc");                                                   \
+            x0 += (skip_);                                                           \
+            x1 += (skip_);                                                           \
+            x2 += (skip_);                                                           \
+            w += 8;                                                                  \
+        } while (w != w_end);                                                        \
+    } while (0)
+#endif
+
 /* The same for rows of four output pixels (two pairs, unrolled: no inner loop; the stores
  * after both, so that the weights need not be reloaded for the second). */
 #define PAIR_AT(ROW, step, r0_, r1_)                                                 \
@@ -302,39 +404,73 @@ MCUF_INLINE void body(const mcuf_conv_params *p, const int8_t *input, const int3
             const int32_t *w = filter, *const w_end = filter + 8 * ch;
             const int16_t *x0 = r[0], *x1 = r[1], *x2 = r[2];
             int32_t *a = accs;
-            if (s2 && ow2 % 4 == 0) {
+            if (s2) {
                 const int32_t skip = rw - 2 * ow2;
-                ALL_CHANNELS_X4(ROW_S2, 4);
-            } else if (s2) {
-                const int32_t skip = rw - 2 * ow2;
-                ALL_CHANNELS(ROW_S2, 4);
+#if MCUF_HAS_DSP
+                ALL_CHANNELS_S2_ASM(skip);
+#else
+                if (ow2 % 4 == 0) {
+                    ALL_CHANNELS_X4(ROW_S2, 4);
+                } else {
+                    ALL_CHANNELS(ROW_S2, 4);
+                }
+#endif
             } else if (ow2 == 4) {
                 const int32_t skip = rw - 4;
+#if MCUF_HAS_DSP
+                ALL_CHANNELS_S1_ASM(skip);
+#else
                 ALL_CHANNELS_4(ROW_S1, 2);
+#endif
             } else {   /* (two pairs per step measured slower here: spills) */
                 const int32_t skip = rw - ow2;
+#if MCUF_HAS_DSP
+                ALL_CHANNELS_S1_ASM(skip);
+#else
                 ALL_CHANNELS(ROW_S1, 2);
+#endif
             }
         }
-        /* the output stage, pixel by pixel, four channels a word */
-        int8_t *out = output + (int32_t)oy * ow * ch;
-        for (int ox = 0; ox < ow; ++ox, out += ch) {
-            const int32_t *a = accs + ox;
-            int c = 0;
-            if (mode != 2) {
-                for (; c < c4; c += 4, a += 4 * ow2) {
+        /* the output stage, four channels a word: wide rows of few channels pixel after pixel
+         * per group of four (the group's accumulator rows through their own pointers, no
+         * per-pixel setup: 3.03 -> 2.74 instructions per MAC on a 32x32x8 layer), others
+         * group after group per pixel (no per-group setup: 2.89 -> 3.04 the other way on 4x4x128) */
+        int8_t *const out_row = output + (int32_t)oy * ow * ch;
+        int c = 0;
+        if (mode != 2 && 2 * ow >= ch) {
+            for (; c < c4; c += 4) {
+                const int32_t *a0 = accs + (int32_t)c * ow2;
+                const int32_t *a1 = a0 + ow2, *a2 = a1 + ow2, *a3 = a2 + ow2;
+                const int32_t *const a0_end = a0 + ow;
+                int8_t *out = out_row + c;
+                for (; a0 != a0_end; out += ch) {
+                    const int32_t y0 = out_fast(*a0++, &q), y1 = out_fast(*a1++, &q);
+                    const int32_t y2 = out_fast(*a2++, &q), y3 = out_fast(*a3++, &q);
+                    const uint32_t y = mcuf_pack4_s8(y0, y1, y2, y3);
+                    mcuf_write32(out, mode == 1 ? mcuf_clamp4_s8(y, lo4, hi4) : y);
+                }
+            }
+        } else if (mode != 2) {
+            int8_t *out = out_row;
+            for (int ox = 0; ox < ow; ++ox, out += ch) {
+                const int32_t *a = accs + ox;
+                for (c = 0; c < c4; c += 4, a += 4 * ow2) {
                     const int32_t y0 = out_fast(a[0], &q), y1 = out_fast(a[ow2], &q);
                     const int32_t y2 = out_fast(a[2 * ow2], &q), y3 = out_fast(a[3 * ow2], &q);
                     const uint32_t y = mcuf_pack4_s8(y0, y1, y2, y3);
                     mcuf_write32(out + c, mode == 1 ? mcuf_clamp4_s8(y, lo4, hi4) : y);
                 }
             }
-            for (; c < ch; ++c, a += ow2) {
-                int32_t y = mode == 2 ? mcuf_out_general2(o, a[0], &q) : mcuf_out_fast2(a[0], &q);
+        }
+        for (; c < ch; ++c) {   /* the channels past the last group of four; all with TFLite's formula */
+            const int32_t *a = accs + (int32_t)c * ow2;
+            int8_t *out = out_row + c;
+            for (int ox = 0; ox < ow; ++ox, out += ch) {
+                int32_t y = mode == 2 ? mcuf_out_general2(o, a[ox], &q) : mcuf_out_fast2(a[ox], &q);
                 if (mode == 1) {
                     y = y < o.act_min ? o.act_min : (y > o.act_max ? o.act_max : y);
                 }
-                out[c] = (int8_t)y;
+                *out = (int8_t)y;
             }
         }
     }
