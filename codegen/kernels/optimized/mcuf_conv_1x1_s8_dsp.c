@@ -227,6 +227,16 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
     const int8_t *const pairs_end = packed + (OC >> 1) * rec_bytes;
     uint32_t *const col = (uint32_t *)(void *)scratch;
 #if MCUF_HAS_DSP
+    if (pixels == 1 && OC >= 2) {   /* a 1x1 plane (squeeze-excite): straight to the one-pixel run */
+        widen_one(input, C, col);
+        const mcuf_gemm_packed_job one = {output, output, col, pairs_end, 24 * (16 - (C >> 2)), 4 * C, packed};
+        mcuf_gemm_1x2_packed16_s8(&one);
+        if (OC & 1) {
+            widen_pair(input, input, C, col);
+            output[OC - 1] = packed16_out(pairs_end, col, C, 0, 0);
+        }
+        return;
+    }
     mcuf_gemm_packed_job job = {0, 0, col, pairs_end, 40 * (16 - (C >> 2)), 4 * C, packed};
     int32_t px = 0;
     for (; px + 1 < pixels; px += 2) {   /* pixel pairs */
