@@ -148,6 +148,12 @@ def timeline_run(clf: Classifier, frames: int, platform: str) -> dict:
                                                                k=1, nxt=True),
         "caller thread CPU per frame": span("caller.got", "caller.got", k=1, nxt=True),
     })
+    # the pipeline's own work: its threads' CPU outside invoke (thread CPU clocks, so unlike
+    # process CPU it leaves out the interpreter's worker threads, whose spinning and cache
+    # misses vary with the machine's load)
+    out["pipeline threads' CPU per frame outside invoke"] = (
+        out["capture thread CPU per frame"] + out["inference thread CPU per frame outside invoke"]
+        + out["caller thread CPU per frame"])
     return out
 
 

@@ -43,8 +43,8 @@ def board_target(board_name: str, target: str | None) -> tuple[object, str]:
     except BoardError as e:
         raise CodegenError(f"--board: {e}") from None
     if target is not None and target != board.target:
-        raise CodegenError(f"--target {target} conflicts with --board {board.name}, a {board.target} "
-                           f"board: drop --target (the board sets {board.target}) or drop --board")
+        raise CodegenError(f"--target {target} conflicts with --board {board.name} ("
+                           f"{board.cpu_and_target}): drop --target (the board sets {board.target}) or drop --board")
     return board, board.target
 
 

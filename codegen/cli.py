@@ -100,8 +100,15 @@ def cmd_inspect(args) -> int:
     return 0 if not report.unsupported else 1
 
 
+MAX_VERIFY_INPUTS = 10_000   # each input is a host run and a reference run, every layer compared
+
+
 def cmd_verify(args) -> int:
     from .verify import verify
+    if args.inputs > MAX_VERIFY_INPUTS:   # 100000000 was accepted: days of runs, no sooner answer
+        print(f"codegen verify: error: argument --inputs: must be 1..{MAX_VERIFY_INPUTS:,}, got {args.inputs:,}",
+              file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
         from .pipeline import resolve_kernels
@@ -307,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
                               "  codegen verify model.tflite --ram-limit 40000 -o out/   # keep the code\n\n"
                               "Exit code 0 when bit-exact, 1 when any byte differs, 2 on bad input.")
     v.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
-    v.add_argument("--inputs", type=positive_int, default=20, help="random inputs to try (default: 20)")
+    v.add_argument("--inputs", type=positive_int, default=20,
+                   help=f"random inputs to try, 1..{MAX_VERIFY_INPUTS:,} (default: 20)")
     v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
                    help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "

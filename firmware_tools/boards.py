@@ -52,6 +52,20 @@ class Board:
         return f"reset clock, not raised by board.c; max {top / 1e6:g} MHz" if top > self.clock_hz else ""
 
     @property
+    def target_note(self) -> str:
+        """'' when the board's CPU is the codegen target's; else what `firmware boards` adds,
+        e.g. QEMU's microbit is a Cortex-M0 (nRF51) that runs the cortex-m0plus target's code
+        (both Armv6-M)."""
+        return "" if self.manifest["cpu"] == self.target else f"runs the {self.target} target's code"
+
+    @property
+    def cpu_and_target(self) -> str:
+        """The CPU, and the codegen target when it differs: 'cortex-m0, runs the cortex-m0plus
+        target's code' or 'cortex-m7'."""
+        note = self.target_note
+        return f"{self.manifest['cpu']}" + (f", {note}" if note else "")
+
+    @property
     def qemu(self) -> dict | None:
         return self.manifest.get("qemu")
 

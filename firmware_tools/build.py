@@ -90,8 +90,9 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
                                  "the model's static arena: re-emit without --arena external (an "
                                  "application passes its arena to model_init(), see examples/classify_image)")
     if manifest["target"] != board.target:   # host output would run, slowly, on the portable kernels
-        raise FirmwareBuildError(f"{gen} was generated for {manifest['target']}, but {board.name} is a "
-                                 f"{board.target}: re-run `codegen emit --target {board.target}`")
+        raise FirmwareBuildError(f"{gen} was generated for {manifest['target']}, but {board.name} ("
+                                 f"{board.cpu_and_target}) needs {board.target}: re-run "
+                                 f"`codegen emit --target {board.target}`")
     out = Path(out_dir) if out_dir else gen / f"build-{board.name}"
     obj_dir = out / "obj"
     _check_writable(obj_dir, gen, given=out_dir is not None)

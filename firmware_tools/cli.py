@@ -28,7 +28,8 @@ prints the output bytes, the time and the stack high-water mark.
 
 def cmd_boards(args) -> int:
     rows = [(b.name, b.manifest["cpu"], f"{b.flash_bytes // 1024:,} KB", f"{b.ram_bytes // 1024:,} KB",
-             f"{b.clock_hz / 1e6:g} MHz", ("QEMU" if b.qemu else "hardware") + (f", {b.clock_note}" if b.clock_note else ""))
+             f"{b.clock_hz / 1e6:g} MHz", ("QEMU" if b.qemu else "hardware") + (f", {b.clock_note}" if b.clock_note else "")
+             + (f", {b.target_note}" if b.target_note else ""))
             for b in list_boards()]
     if args.json:
         print(json.dumps([b.manifest for b in list_boards()], indent=1))
@@ -60,14 +61,34 @@ def cmd_size(args) -> int:
                            "`firmware build` wrote (GENERATED_DIR/build-BOARD/fw.elf)")
     name = args.board
     meta = elf.with_suffix(".json")
-    if not name and meta.exists():
-        name = json.loads(meta.read_text())["board"]
+    built_for = _built_for(elf, meta)
+    if not name:
+        name = built_for
     if not name:
         print("firmware: error: which board? pass --board (no build record next to the ELF)", file=sys.stderr)
         return 2
+    if built_for and built_for != name:   # flash refuses such an ELF; size reported it silently
+        print(f"firmware: warning: {elf} was built for {built_for}, not {name}: the sizes below are measured "
+              f"against {name}'s memories (--board {built_for}, or leave --board out, for its own)", file=sys.stderr)
     report = size_report(elf, get_board(name))
     print(json.dumps(report.as_dict(), indent=1) if args.json else report.render())
     return 0 if report.fits else 1
+
+
+def _built_for(elf: Path, meta: Path) -> str | None:
+    """The board `firmware build` built `elf` for: its `.mcuforge_board` section, else the
+    build record (fw.json) beside it; None when neither says (an ELF from elsewhere)."""
+    from .flash import FlashError, elf_board
+    try:
+        board = elf_board(elf)
+    except FlashError:             # not a 32-bit ELF: size_report names the problem
+        board = None
+    if not board and meta.exists():
+        try:
+            board = json.loads(meta.read_text()).get("board")
+        except (ValueError, AttributeError):
+            board = None
+    return board
 
 
 def cmd_run(args) -> int:

@@ -89,6 +89,11 @@ def cmd_validate(args, profile_only: bool = False) -> int:
     if not models:
         print("runtime: error: --model is required (the .tflite the firmware was built from)", file=sys.stderr)
         return 2
+    if getattr(args, "images", None) and getattr(args, "seed", None) is not None:
+        # the seed only draws random inputs: beside --images it was silently ignored
+        print("runtime: error: --seed draws the random inputs, and --images replaces them: drop --seed "
+              "(or --images to validate on random inputs)", file=sys.stderr)
+        return 2
     for m in models:   # before connecting: a missing file is not worth a link timeout
         problem = _model_file_problem(m)
         if problem:
@@ -110,7 +115,7 @@ def cmd_validate(args, profile_only: bool = False) -> int:
         images = _first(load_images(models[0], args.images, args.labels), args.inputs)
     with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
         rep = validate(link, models[0], inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
-                       seed=getattr(args, "seed", 0),
+                       seed=getattr(args, "seed", None) or 0,
                        log=log, images=images)
     print(json.dumps(rep.as_dict(), indent=1) if args.json else rep.render())
     return 0 if rep.ok else 1
@@ -134,7 +139,7 @@ def _validate_places(args, places, models, profile_only) -> int:
         try:
             with HilLink(url, timeout=args.timeout) as link:
                 reports[place] = validate(link, model, inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
-                                          seed=args.seed, images=images.get(model),
+                                          seed=args.seed or 0, images=images.get(model),
                                           log=lambda s: print(f"[{place}] {s}", file=sys.stderr, flush=True))
         except HilError as e:
             errors[place] = str(e)
@@ -293,18 +298,50 @@ def _check_save_folder(folder: Path) -> None:
         raise SaveFolderError(f"--save {folder}: {why}; give a folder it can write (created if missing)") from None
 
 
+def _synthetic_labels(clf, err) -> None:
+    """--source synthetic without --labels: the frames' true labels are the shapes' class names
+    (runtime/shapes.LABELS, the order the bundled shapes models were trained in), so a model
+    with that many classes is named with them and the summary reports accuracy (it printed
+    "class 1" beside "[truth square]" and no accuracy); any other model: one warning line."""
+    from .shapes import LABELS
+    if clf.classes == len(LABELS):
+        clf.labels = list(LABELS)
+        print(f"labels  {', '.join(LABELS)} (the synthetic shapes' classes; --labels FILE overrides)", file=err)
+    else:
+        print(f"warning: the synthetic shapes are {len(LABELS)} classes ({', '.join(LABELS)}) but the model has "
+              f"{clf.classes}: no accuracy; give --labels FILE naming them", file=err)
+
+
+DEVICE_TIMEOUT = 10.0   # classify --device: seconds to wait for the board's answer
+
+
 def cmd_classify(args) -> int:
-    from .classifier import Classifier
-    from .frames import open_source
+    from .classifier import Classifier, read_labels
+    from .frames import ImageFolderSource, SyntheticSource, open_source
+    on_device = bool(args.device or args.place)
+    if args.timeout is not None and not on_device:
+        # it was silently accepted: only the --device link waits for anything
+        print(f"runtime: error: --timeout {args.timeout:g} is the wait for --device's answers; without "
+              "--device URL or --place NAME nothing waits: drop --timeout", file=sys.stderr)
+        return 2
+    # what can be checked without the model first: the interpreter's XNNPACK banner
+    # ("INFO: Created TensorFlow Lite XNNPACK delegate") no longer precedes these errors
+    if args.device:
+        _check_port_url(args.device, "--device")
+    if args.labels:
+        read_labels(args.labels)
     if args.save:
         _check_save_folder(args.save)
-    on_device = bool(args.device or args.place)
-    clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device)
     preview = args.preview
     if preview is None:      # a desktop session shows the preview, a headless one does not
         preview = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     err = sys.stderr
-    source = open_source(args.source, clf.labels, args.frames, preview)
+    source = open_source(args.source, None, args.frames, preview)   # the spec checked before the model
+    clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device)
+    if isinstance(source, ImageFolderSource):
+        source.labels = set(clf.labels)       # DIR/<label>/ is labelled when the labels name it
+    if isinstance(source, SyntheticSource) and not args.labels:
+        _synthetic_labels(clf, err)
     if hasattr(source, "warn"):
         source.warn = lambda s: print(f"warning: {s}", file=err, flush=True)
     lo, hi = clf.preprocess.range
@@ -400,7 +437,7 @@ def _device(args):
     def cm():
         from .hil.device import DeviceRunner
         from .hil.link import HilLink
-        with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
+        with _port(args) as url, HilLink(url, timeout=args.timeout or DEVICE_TIMEOUT) as link:
             yield DeviceRunner(link, args.model)
     return cm()
 
@@ -487,8 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "--coordinator or LG_COORDINATOR)")
     c.add_argument("--coordinator", metavar="HOST:PORT", help="labgrid coordinator (default: $LG_COORDINATOR, "
                    "else 127.0.0.1:20408)")
-    c.add_argument("--timeout", type=_seconds, default=10.0,
-                   help="--device: seconds to wait for an answer (default: 10)")
+    c.add_argument("--timeout", type=_seconds,
+                   help="with --device or --place: seconds to wait for an answer (default: 10)")
     pv = c.add_mutually_exclusive_group()
     pv.add_argument("--preview", dest="preview", action="store_true", default=None,
                     help="picamera2: show the camera preview with the label (default: when a display is set)")
@@ -520,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--inputs", type=positive_int,
                            help=f"random inputs to compare (default: {RANDOM_INPUTS}); with --images, the first N "
                                 "images (default: all)")
-            c.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
+            c.add_argument("--seed", type=int, help="seed of the random inputs (default: 0); not with --images")
             c.add_argument("--images", metavar="DIR", help="compare on every image under DIR instead, "
                            "through the model's own preprocessing (centre crop, resize, quantize)")
             c.add_argument("--labels", help="with --images: the labels file (one class per line); images in "

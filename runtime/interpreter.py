@@ -7,6 +7,11 @@ from it by a few LSB on some models.
 """
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+import threading
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -41,12 +46,44 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
         kwargs["experimental_preserve_all_tensors"] = True
     if num_threads:
         kwargs["num_threads"] = num_threads
-    if isinstance(model, (bytes, bytearray)):
-        it = mod.Interpreter(model_content=bytes(model), **kwargs)
-    else:
-        it = mod.Interpreter(model_path=str(model), **kwargs)
-    it.allocate_tensors()
+    quiet = _without_xnnpack_banner() if not reference else nullcontext()   # BUILTIN_REF: no delegate
+    with quiet:
+        if isinstance(model, (bytes, bytearray)):
+            it = mod.Interpreter(model_content=bytes(model), **kwargs)
+        else:
+            it = mod.Interpreter(model_path=str(model), **kwargs)
+        it.allocate_tensors()
     return it
+
+
+XNNPACK_BANNER = b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."
+_STDERR_SWAP = threading.Lock()   # descriptor 2 is process-wide: one swap at a time
+
+
+@contextmanager
+def _without_xnnpack_banner():
+    """TFLite's C++ logger writes XNNPACK_BANNER to file descriptor 2 whenever the default
+    delegate is applied; it preceded every `runtime classify` line on stderr, errors included.
+    Descriptor 2 is captured for the block and everything else it received is written back
+    unchanged when the block ends (a real warning or error is kept, a line later)."""
+    fd = 2                        # where the C++ logger writes, whatever sys.stderr is
+    try:
+        sys.stderr.flush()
+    except (AttributeError, ValueError, OSError):
+        pass
+    with _STDERR_SWAP, tempfile.TemporaryFile() as tmp:
+        saved = os.dup(fd)
+        os.dup2(tmp.fileno(), fd)
+        try:
+            yield
+        finally:
+            os.dup2(saved, fd)
+            os.close(saved)
+            tmp.seek(0)
+            kept = b"".join(line for line in tmp.read().splitlines(keepends=True)
+                            if line.strip() != XNNPACK_BANNER)
+            if kept:
+                os.write(fd, kept)
 
 
 class ReferenceModel:

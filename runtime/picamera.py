@@ -138,7 +138,9 @@ class Picamera2Source(FrameSource):
             px = y[..., None].copy() if self.want.gray else yuv420_to_rgb(
                 y, u[:, x0 // 2:(x0 + cw) // 2], v[:, x0 // 2:(x0 + cw) // 2])
         elif self.format == "BGR888":
-            px = np.ascontiguousarray(arr[:h, x0:x0 + cw])        # [R, G, B] already: crop only
+            # [R, G, B] already: crop only, a view (capture_array's array is the frame's own,
+            # a copy of the camera's buffer); preprocessing reads it once, into the interpreter
+            px = arr[:h, x0:x0 + cw]
         else:
             # [B, G, R] -> RGB, a strided copy per channel: 4x faster than copying through a
             # reversed view (numpy's inner loop would be 3 long), and unlike indexing the

@@ -1,9 +1,17 @@
 """Capture, inference and reporting overlap, each on its own thread:
 
-  capture thread    reads the next frames and turns them into input tensors (crop, colour,
-                    quantize)
-  inference thread  runs the interpreter on frame n+1 (TFLite's invoke releases the GIL)
+  capture thread    reads the next frames and stages them for the model: crop, colour and
+                    quantize in one pass into a body reused frame after frame
+                    (Preprocessor.stage)
+  inference thread  copies frame n+1's body straight into the interpreter's input buffer
+                    (Classifier.load; no tensor in between) and runs the interpreter on it
+                    (TFLite's invoke releases the GIL)
   caller's thread   turns frame n's output into top-k, timings and the Result it yields
+
+Running inference on the caller's thread instead (no hand-over, no wake-up) when the
+interpreter's threads take every core measured worse (MobileNet V1 1.0 224, 2 threads on 2
+cores: 396 against 340 us of the pipeline threads' CPU a frame outside invoke): the caller's
+work then runs between two invokes, while XNNPACK's worker threads spin waiting for the next.
 
 Bounded slots sit between them. For a live source (a camera) the capture slot holds only the
 newest frame: a frame not yet taken when the next arrives is dropped, so results never lag the
@@ -97,7 +105,7 @@ class Slot:
 class Result:
     frame: Frame
     top: list[Prediction]
-    infer_ms: float               # set_tensor + invoke + get_tensor
+    infer_ms: float               # input copy (Classifier.load) + invoke + get_tensor
     latency_ms: float             # frame captured -> result in the caller's hands
     fps: float | None             # results per second, moving average over the last frames;
                                   # None until two results give a rate (the first frame)
@@ -179,9 +187,11 @@ class Pipeline:
         self.window = window
         self.summary = Summary()
         self.known_labels = set(classifier.labels)
+        self._free: deque = deque()     # preprocessed bodies to reuse (Preprocessor.stage(out=))
 
     def _produce(self, ready: Slot) -> None:
-        tl, n = self.tl, 0
+        tl, n, stage = self.tl, 0, self.clf.preprocess.stage
+        free = self._free       # bodies the inference thread has loaded, for stage(out=) to reuse
         try:
             while True:
                 if tl:      # the index the frame will have: sources number frames 0, 1, 2, ...
@@ -190,14 +200,15 @@ class Pipeline:
                 frame = self.source.read()
                 if frame is None:
                     break
+                out = free.pop() if free else None
                 if tl:
                     tl.mark("capture", "read_done", frame.index)
-                    tensor = self.clf.preprocess(frame.pixels)
+                    staged = stage(frame.pixels, out)
                     tl.mark("capture", "pre_done", frame.index)
-                    ok = ready.put((frame, tensor))
+                    ok = ready.put((frame, staged))
                     tl.mark("capture", "put_done", frame.index)
                 else:
-                    ok = ready.put((frame, self.clf.preprocess(frame.pixels)))
+                    ok = ready.put((frame, stage(frame.pixels, out)))
                 if not ok:
                     return
         except BaseException as e:     # handed on to the caller, which raises it
@@ -207,6 +218,7 @@ class Pipeline:
 
     def _infer(self, ready: Slot, results: Slot) -> None:
         clf, n, live, tl = self.clf, 0, ready.latest, self.tl
+        keep, free = self.keep_tensors, self._free
         try:
             while self.max_frames is None or n < self.max_frames:
                 if not len(ready):      # about to wait for a frame: let the caller have the last result
@@ -215,11 +227,13 @@ class Pipeline:
                 if item is _END or isinstance(item, BaseException):
                     results.put(item)
                     return
-                frame, tensor = item
+                frame, staged = item
                 t0 = time.perf_counter()
                 if tl:
                     tl.mark("inference", "got", frame.index)
-                clf.set_input(tensor)
+                clf.load(staged)
+                free.append(staged)
+                tensor = clf.input_tensor() if keep else None
                 if tl:
                     tl.mark("inference", "set_done", frame.index)
                 if live or len(results) >= 2:
@@ -269,8 +283,7 @@ class Pipeline:
                 done.append(now)
                 fps = (len(done) - 1) / (done[-1] - done[0]) if len(done) > 1 and done[-1] > done[0] else None
                 r = Result(frame, self.clf.top(raw, self.top_k), infer_ms, (now - frame.timestamp) * 1e3,
-                           fps, ready.dropped, tensor if self.keep_tensors else None,
-                           raw if self.keep_tensors else None)
+                           fps, ready.dropped, tensor, raw if self.keep_tensors else None)
                 self.summary.add(r, self.known_labels)
                 self.summary.seconds = now - t_start
                 if self.tl:

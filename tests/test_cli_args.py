@@ -47,6 +47,32 @@ def test_verify_needs_at_least_one_input(capsys, n):
     _refused(capsys, ["verify", MODEL, "--inputs", n], "--inputs")
 
 
+def test_verify_inputs_has_an_upper_bound(capsys):
+    # was: --inputs 100000000 accepted (days of host and reference runs)
+    from codegen.cli import MAX_VERIFY_INPUTS
+    assert main(["verify", MODEL, "--inputs", "100000000"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--inputs" in err and f"1..{MAX_VERIFY_INPUTS:,}" in err, err
+    assert "100,000,000" in err
+
+
+def test_board_names_say_which_target_code_a_board_runs(capsys):
+    # `firmware boards` said cortex-m0 for qemu-microbit, `firmware build` "a cortex-m0plus"
+    from codegen.board_budget import board_target
+    from codegen.errors import CodegenError
+    from firmware_tools.boards import get_board
+    from firmware_tools.cli import main as firmware
+    mb = get_board("qemu-microbit")
+    assert mb.manifest["cpu"] == "cortex-m0" and mb.target == "cortex-m0plus"
+    assert mb.cpu_and_target == "cortex-m0, runs the cortex-m0plus target's code"
+    assert get_board("qemu-mps2-an500").cpu_and_target == "cortex-m7"
+    assert firmware(["boards"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("qemu-microbit"))
+    assert "cortex-m0 " in row and row.endswith("QEMU, runs the cortex-m0plus target's code"), row
+    with pytest.raises(CodegenError, match=r"qemu-microbit \(cortex-m0, runs the cortex-m0plus target's code\)"):
+        board_target("qemu-microbit", "cortex-m7")
+
+
 @pytest.mark.parametrize("opt,value", [("--alpha", "-1"), ("--alpha", "nan"), ("--alpha", "0"),
                                        ("--alpha", ","), ("--resolution", "0,96"), ("--classes", "0"),
                                        ("--cpi", "0"), ("--latency-ms", "-1"), ("--latency-ms", "inf")])

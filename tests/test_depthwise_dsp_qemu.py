@@ -35,7 +35,10 @@ DW_DSP_SWEEP = [
     (7, 1, "VALID", 5, 1, 8, 8, "NONE"), (7, 2, "SAME", 12, 1, 4, 4, "NONE"),
     (3, 1, "SAME", 1, 8, 7, 7, "NONE"), (3, 2, "SAME", 3, 4, 9, 9, "RELU6"),
     (3, 1, "SAME", 4, 2, 6, 5, "NONE"), (5, 2, "SAME", 2, 2, 9, 9, "RELU"),
-    (5, 1, "SAME", 1, 4, 6, 6, "NONE"), (7, 1, "SAME", 3, 8, 8, 8, "NONE")]
+    (5, 1, "SAME", 1, 4, 6, 6, "NONE"), (7, 1, "SAME", 3, 8, 8, 8, "NONE"),
+    # 3x3 channel tails through the assembly's extra group over the last 4 channels, with an odd
+    # plane width (the last column in pairs of rows)
+    (3, 1, "SAME", 30, 1, 5, 5, "NONE"), (3, 2, "SAME", 22, 1, 9, 9, "NONE")]
 
 # the plane kernel's stride-1 pair assembly (mcuf_depthwise_conv_3x3_s8_dsp[_fast]): every
 # channel on fast constants (NARROW), full range and clamped, odd and even widths, 1 and 2

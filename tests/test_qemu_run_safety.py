@@ -167,3 +167,17 @@ def test_serve_on_a_port_in_use_names_the_fix(elfs):
         r = firmware("serve", "--board", BOARD, "--port", port, elfs["validate"])
     one_line_error(r, f"port {port} on 127.0.0.1 is already in use", "give another --port")
     assert not qemu_running(elfs["validate"])
+
+
+def test_size_against_another_board_names_both_boards(elfs):
+    """`firmware size --board X fw.elf` on another board's ELF reported against X silently
+    (flash refuses such an ELF); one warning line now names both boards."""
+    r = subprocess.run([sys.executable, "-m", "firmware_tools.cli", "size", "--board", "qemu-mps2-an386",
+                        str(elfs["bench"])], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode in (0, 1) and len(lines) == 1, r.stderr
+    assert lines[0].startswith("firmware: warning: ") and f"built for {BOARD}, not qemu-mps2-an386" in lines[0]
+    assert "qemu-mps2-an386" in r.stdout or "4,096" in r.stdout
+    for argv in (["--board", BOARD], []):         # its own board, named or read off the ELF: no warning
+        r = firmware("size", *argv, elfs["bench"])
+        assert r.returncode == 0 and r.stderr == "", r.stderr

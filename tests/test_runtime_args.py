@@ -148,3 +148,87 @@ def test_inputs_with_images_takes_the_first_n_images(monkeypatch):
     assert seen["images"] == ["circle/00.png", "circle/01.png", "circle/02.png"]   # sorted by path
     assert cli.main([*base, "--images", images]) == 0 and len(seen["images"]) == 12
     assert cli.main(base) == 0 and seen["inputs"] == 50 and seen["images"] is None
+
+
+SHAPES = str(FIXTURE_MODELS / "mobilenet_v2_a035_96_rgb.tflite")   # trained on runtime/shapes.py
+
+
+def test_seed_with_images_is_refused(tmp_path):
+    """`hil validate --images DIR --seed 3` ignored --seed silently (the images are the inputs)."""
+    (tmp_path / "a.npy").write_bytes(b"")
+    p = runtime("hil", "validate", "--port", "loop://", "--model", MODEL, "--images", str(tmp_path), "--seed", "3")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and "--seed" in lines[0] and "--images" in lines[0], p.stderr
+    assert "drop --seed" in lines[0]
+
+
+def test_seed_defaults_to_zero_for_random_inputs():
+    from runtime.cli import build_parser
+    args = build_parser().parse_args(["hil", "validate", "--port", "loop://", "--model", MODEL])
+    assert args.seed is None       # unset: cmd_validate passes 0 to validate()
+
+
+def test_classify_timeout_without_device_is_refused():
+    """`classify --timeout 5` without --device was accepted silently: nothing waits."""
+    p = runtime("classify", "--model", SHAPES, "--source", "synthetic", "--frames", "1", "--timeout", "5")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert "--timeout 5" in lines[0] and "--device" in lines[0] and "drop --timeout" in lines[0]
+    assert "XNNPACK" not in p.stderr
+
+
+def test_synthetic_without_labels_names_the_shapes_and_reports_accuracy():
+    """--source synthetic without --labels printed "class 1" beside "[truth square]" and no
+    accuracy; the shapes' own class names are used for a model with that many classes."""
+    p = runtime("classify", "--model", SHAPES, "--source", "synthetic:1", "--frames", "40", "--no-preview")
+    assert p.returncode == 0, p.stderr
+    assert "labels  circle, square, triangle, line" in p.stderr
+    assert "class " not in p.stdout and "top-1 accuracy" in p.stdout, p.stdout
+    assert " ok]" in p.stdout
+    # the fixtures' recorded class order is the one used (tests/fixtures/models/fixtures.json)
+    import json
+    from runtime.shapes import LABELS
+    meta = json.loads((FIXTURE_MODELS / "fixtures.json").read_text())
+    assert list(LABELS) == meta["mobilenet_v2_a035_96_rgb"]["classes"]
+
+
+def test_synthetic_with_another_class_count_warns_and_keeps_class_numbers(capsys):
+    import io
+
+    from runtime.cli import _synthetic_labels
+
+    class Clf:
+        classes, labels = 10, [f"class {i}" for i in range(10)]
+    err = io.StringIO()
+    _synthetic_labels(Clf, err)
+    line = err.getvalue().strip()
+    assert line.count("\n") == 0 and line.startswith("warning: the synthetic shapes are 4 classes")
+    assert "has 10" in line and "--labels" in line and Clf.labels[1] == "class 1"
+
+
+@pytest.mark.parametrize("argv,expect", [
+    (["--source", "bogus"], "unknown source"),
+    (["--source", "synthetic", "--labels", "/nonexistent_labels.txt"], "labels file"),
+    (["--source", "synthetic", "--device", "socket://nohost"], "--device"),
+    (["--source", "images:/nonexistent_dir"], "no such folder"),
+])
+def test_classify_argument_errors_come_before_the_interpreter(argv, expect):
+    """TFLite's "INFO: Created TensorFlow Lite XNNPACK delegate for CPU." preceded every
+    classify error: the arguments and files are checked before the interpreter is made."""
+    p = runtime("classify", "--model", SHAPES, "--frames", "1", "--no-preview", *argv)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and expect in lines[0], p.stderr
+    assert "XNNPACK" not in p.stderr
+
+
+def test_only_the_xnnpack_banner_is_dropped_from_stderr(capfd):
+    """The banner TFLite's C++ logger writes to descriptor 2 is dropped; anything else written
+    there meanwhile (a real warning or error) is kept."""
+    import os
+
+    from runtime.interpreter import XNNPACK_BANNER, _without_xnnpack_banner
+    with _without_xnnpack_banner():
+        os.write(2, XNNPACK_BANNER + b"\nERROR: a real problem\n")
+    assert capfd.readouterr().err == "ERROR: a real problem\n"
+    p = runtime("classify", "--model", SHAPES, "--source", "synthetic", "--frames", "1", "--no-preview")
+    assert p.returncode == 0 and "XNNPACK" not in p.stderr and p.stderr.startswith("labels  "), p.stderr

@@ -166,13 +166,23 @@ def test_the_pipeline_timeline_records_every_stage_of_every_frame_in_causal_orde
 
 def test_without_labels_the_truth_is_shown_but_not_judged():
     # "class 1" is no verdict on "square": ok/MISS only when the labels name the truth
+    import numpy as np
+
+    from runtime.cli import result_line
+    from runtime.frames import Frame
+    from runtime.pipeline import Result
+    from runtime.classifier import Prediction
+
+    class Clf:
+        labels = [f"class {i}" for i in range(4)]
+    r = Result(Frame(0, np.zeros((2, 2, 3), np.uint8), name="synthetic #0", truth="square"),
+               [Prediction(1, "class 1", 1.0)], 0.1, 0.2, None, 0)
+    assert "[truth square]  class 1" in result_line(r, clf=Clf)
+    # the synthetic source without --labels names a 4-class model's classes with the shapes'
+    # names (runtime/cli._synthetic_labels), so its lines are judged
     p = runtime("classify", "--model", RGB96, "--source", "synthetic", "--frames", "4", "--threads", "1")
     assert p.returncode == 0, p.stderr
-    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("#")]
-    assert len(lines) == 4
-    for line in lines:
-        verdict = line.split("[truth ")[1].split("]")[0]
-        assert verdict in ("circle", "square", "triangle", "line"), line
+    assert all(ln.split("]")[0].endswith((" ok", " MISS")) for ln in p.stdout.splitlines() if ln.startswith("#"))
     p = runtime("classify", "--model", RGB96, "--labels", LABELS_FILE, "--source", "synthetic", "--frames", "4",
                 "--threads", "1")
     assert all(ln.split("]")[0].endswith((" ok", " MISS")) for ln in p.stdout.splitlines() if ln.startswith("#"))

@@ -161,7 +161,9 @@ register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_stem_
                 "of the [kx][ky][ch] field, output constants (_stem_records)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
 register_kernel("mcuf_depthwise_conv_hwc_s8_dsp", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
-                weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter)",
+                weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter); "
+                "_fast: then per 4 channels int32 biases and [multiplier, round, shift] (_hwc_out_table), and with a channel tail "
+                "the last 4 channels' weights, biases and table",
                 fast_twin=True, family=F, in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
 for _k in (5, 7):   # its undilated K x K layers at >= 4 channels, fast stage: own entry points
     register_kernel(f"mcuf_depthwise_conv_hwc_{_k}x{_k}_s8_dsp_fast", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
@@ -446,6 +448,48 @@ def _hwc_depthwise_filter(taps: np.ndarray, c4: int) -> np.ndarray:
     return w.reshape(t, c4 // 4, 4)[:, :, [0, 2, 1, 3]].transpose(1, 0, 2).reshape(-1)
 
 
+def _hwc_depthwise_weights(taps: np.ndarray, rq: list[ConstArray], dsp_bias: np.ndarray, p: dict,
+                           fast: bool) -> np.ndarray:
+    """The filter constant of mcuf_depthwise_conv_hwc_s8_dsp (int16): [tap][C] int8 taps as
+    _hwc_depthwise_filter; on the _fast entry points (fast) then their assembly's output table
+    (_hwc_out_table: biases and output constants per 4 channels) and, with a channel tail
+    (C % 4, C > 4), the last 4 channels' weights and table (the tail as one more group)."""
+    c = p["in_c"]
+    c4 = (c + 3) // 4 * 4
+    w16 = _hwc_depthwise_filter(taps, c4)
+    if not fast:
+        return w16
+    m, sh, b2 = rq[0].values, rq[1].values, 2 * dsp_bias.astype(np.int64)
+    parts = [w16, _hwc_out_table(m, sh, b2, p["output_offset"], c4)]
+    if c % 4 and c > 4:
+        parts += [_hwc_depthwise_filter(taps[:, c - 4:], 4),
+                  _hwc_out_table(m[c - 4:], sh[c - 4:], b2[c - 4:], p["output_offset"], 4)]
+    return np.concatenate(parts)
+
+
+def _hwc_out_table(multiplier: np.ndarray, shift: np.ndarray, bias2: np.ndarray, output_offset: int,
+                   c4: int) -> np.ndarray:
+    """The biases and fast output constants of mcuf_depthwise_conv_hwc_s8_dsp's _fast entry
+    points, as the int16 halves (little-endian) of int32 records, one per group of 4 channels:
+    the 4 doubled biases, then per channel [multiplier, round, shift byte b], round =
+    (2 * output_offset + 1) << b (fast_requant_round; zeros beyond C); then 4 zero words (the
+    assembly loads the next group's biases after each group, the last one's included). The
+    assembly loads the biases with one LDM per pixel and one channel's constants with one LDM,
+    where it computed round per channel. A layer with a channel tail (C % 4, C > 4) then has
+    the last 4 channels' group: their weights as _hwc_depthwise_filter, then this table of theirs."""
+    m, b, n = multiplier.astype(np.int64), shift.astype(np.int64), len(multiplier)
+    t = np.zeros((c4 // 4 + 1, 16), np.int64)
+    bias = np.zeros(c4, np.int64)
+    bias[:n] = bias2
+    out = np.zeros((c4, 3), np.int64)
+    out[:n, 0] = m
+    out[:n, 1] = [q.fast_requant_round(int(x), output_offset) for x in b]
+    out[:n, 2] = b
+    t[:-1, :4] = bias.reshape(-1, 4)
+    t[:-1, 4:] = out.reshape(-1, 12)
+    return t.reshape(-1)[:-12].astype("<i4").view("<i2").astype(np.int16)
+
+
 def lower_conv(graph, op, kernels: str = "reference") -> Step:
     x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
     if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
@@ -549,7 +593,7 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
         if rq is not None and p["depth_multiplier"] == 1:
             c4 = (p["in_c"] + 3) // 4 * 4
-            filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(taps, c4))
+            filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_weights(taps, rq, dsp_bias, p, fast))
             b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
             return Step(op, _hwc_depthwise_kernel(p, fast), "mcuf_conv_params", p,
                         [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],

@@ -10,8 +10,8 @@ from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator, Tensor
 from .common import _bias, _t
-from .convolution import (PACKED16_MAX_IN_C, _conv_common, _fast_stem, _hwc_depthwise_filter,
-                          _hwc_depthwise_kernel, _packed_pairs, _requant_table, _stem_step)
+from .convolution import (PACKED16_MAX_IN_C, _conv_common, _fast_stem, _hwc_depthwise_kernel,
+                          _hwc_depthwise_weights, _packed_pairs, _requant_table, _stem_step)
 from .fully_connected import lower_fully_connected
 from .heads import MAX_LEFT_SHIFT
 from .pooling import lower_pool
@@ -274,7 +274,7 @@ def _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise):
         return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
     if depthwise and (not _planar_3x3(p) or p["stride_w"] == 2):
         c4 = (p["in_c"] + 3) // 4 * 4
-        filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_filter(rows.T, c4))
+        filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_weights(rows.T, rq, dsp_bias, p, fast))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
         return Step(op, _hwc_depthwise_kernel(p, fast), "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],

@@ -141,7 +141,10 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
 /* depth multiplier 1, any kernel / stride / dilation / channel count, on the HWC layout (small
  * planes, strides > 1); filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)] (SXTB16 order),
  * doubled, C4 = ceil(C / 4) * 4; bias_folded: [C4], doubled, zero beyond C; scratch: a row of
- * C4 input zero points (padding taps), C4 bytes */
+ * C4 input zero points (padding taps), C4 bytes. The _fast, 5x5 and 7x7 entry points' filter
+ * continues (generator: _hwc_depthwise_weights) with an int32 output table, per 4 channels the
+ * doubled biases then (multiplier, round, shift) per channel, 4 zero words, and with a channel
+ * tail (C % 4, C > 4) the last 4 channels' weights and table. */
 void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                     const int16_t *filter, const int32_t *bias_folded,
                                     const int32_t *multiplier, const int8_t *shift, int8_t *output,

@@ -12,7 +12,9 @@
  * are read byte by byte (never past the tensor) and never stored.
  *
  * filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)], C4 = ceil(C / 4) * 4 (each group's
- * taps consecutive);
+ * taps consecutive); for the fast entry points then the output table of the assembly (the
+ * biases and output constants per group of 4 channels, see mcuf_nn.h), and with a channel tail
+ * (C % 4, C > 4, run as one more group over the last 4 channels) their weights and table;
  * bias_folded: [C4] (zero beyond C). Same results as mcuf_depthwise_conv_s8, byte for byte. */
 #include <string.h>
 
@@ -135,20 +137,16 @@ static void pixel_3x3(const mcuf_conv_params *p, const int8_t *const tap[9], con
  * Tap t's input word of the group is at tab[t] + cur: for a pixel inside the input tab holds
  * the taps' byte offsets and cur the window's address; for a border pixel tab holds each
  * tap's address (or the zero-point row's) and cur the group's channel offset. cur advances
- * by 4 per group up to job->end; the job's bias, multiplier, shift and out pointers advance
- * with it. At least one group.
+ * by 4 per group up to job->end; the job's bias and output-table pointers advance with it, the
+ * output bytes go to cur + job->d. At least one group (116 instructions for 36 MACs).
  * Registers: r4-r7 accumulators (then outputs), r8/r9 input pair, r10/r11 weights (then
- * multipliers), r0 job, r1 cur, r2 weights, r3 tab, r12/lr pointers; r2/r3 serve as the
- * output stage's temporaries (saved in the job). */
+ * r8-r10 a channel's output record), r0 job, r1 cur, r2 weights, r3 tab, r12/lr pointers. */
 typedef struct {
     const int32_t *bias;        /* +0 */
-    const int32_t *multiplier;  /* +4 */
-    const int8_t *shift;        /* +8 */
-    int8_t *out;                /* +12 */
+    const int32_t *otab;        /* +4: the output table (mcuf_hwc_out_table), group by group */
+    intptr_t unused;            /* +8 */
+    intptr_t d;                 /* +12: the output minus cur (both advance by 4) */
     intptr_t end;               /* +16 */
-    int32_t round1;             /* +20 */
-    const uint32_t *w;          /* +24: the weights' pointer while r2 serves the output stage */
-    const intptr_t *tab;        /* +28 */
 } dw3_job;
 
 #define DW3_TAP(k)                                                                   \
@@ -162,14 +160,14 @@ typedef struct {
     "smlabb r5, r8, r11, r5\n\t"                                                     \
     "smlatt r7, r8, r11, r7\n\t"
 
-/* acc (doubled) -> (SMMLAR(acc, m, round1 << b) + (acc >> 31)) >> b, SSAT #8 ASR #1 */
-#define DW3_OUT(acc, m, k)                                                           \
-    "ldrsb r2, [r12, #" #k "]\n\t"                                                   \
-    "lsl r3, lr, r2\n\t"                                                             \
-    "smmlar r3, " acc ", " m ", r3\n\t"                                              \
-    "add r3, r3, " acc ", asr #31\n\t"                                               \
-    "asr r3, r3, r2\n\t"                                                             \
-    "ssat " acc ", #8, r3, asr #1\n\t"
+/* acc (doubled) -> (SMMLAR(acc, m, round) + (acc >> 31)) >> b, SSAT #8 ASR #1, with the
+ * channel's output-table record (m, round, b) at r12 (advanced) */
+#define DW3_OUT(acc)                                                                 \
+    "ldmia r12!, {r8, r9, r10}\n\t"                                                  \
+    "smmlar lr, " acc ", r8, r9\n\t"                                                 \
+    "add lr, lr, " acc ", asr #31\n\t"                                               \
+    "asr lr, lr, r10\n\t"                                                            \
+    "ssat " acc ", #8, lr, asr #1\n\t"
 
 __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unused)) dw3_job *job,
                                                              __attribute__((unused)) intptr_t cur,
@@ -179,29 +177,18 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
         "1:\n\t"
-        "ldr r12, [r0, #0]\n\t"
+        "ldr r12, [r0, #4]\n\t"
         "ldmia r12!, {r4, r5, r6, r7}\n\t"
-        "str r12, [r0, #0]\n\t"
         DW3_TAP(0) DW3_TAP(1) DW3_TAP(2) DW3_TAP(3) DW3_TAP(4) DW3_TAP(5) DW3_TAP(6) DW3_TAP(7)
         DW3_TAP(8)
-        "str r2, [r0, #24]\n\t"
-        "ldr r12, [r0, #4]\n\t"
-        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        DW3_OUT("r4") DW3_OUT("r5") DW3_OUT("r6") DW3_OUT("r7")
         "str r12, [r0, #4]\n\t"
-        "ldr r12, [r0, #8]\n\t"
-        "ldr lr, [r0, #20]\n\t"
-        DW3_OUT("r4", "r8", 0) DW3_OUT("r5", "r9", 1) DW3_OUT("r6", "r10", 2) DW3_OUT("r7", "r11", 3)
-        "add r12, r12, #4\n\t"
-        "str r12, [r0, #8]\n\t"
         "ldr r12, [r0, #12]\n\t"
+        "add r12, r12, r1\n\t"
         "strb r4, [r12, #0]\n\t"
         "strb r5, [r12, #1]\n\t"
         "strb r6, [r12, #2]\n\t"
         "strb r7, [r12, #3]\n\t"
-        "add r12, r12, #4\n\t"
-        "str r12, [r0, #12]\n\t"
-        "ldr r2, [r0, #24]\n\t"
-        "ldr r3, [r0, #28]\n\t"
         "add r1, r1, #4\n\t"
         "ldr r12, [r0, #16]\n\t"
         "cmp r1, r12\n\t"
@@ -227,14 +214,23 @@ typedef struct {
         intptr_t off[18];       /* pixels inside the input: byte offsets from A's window, which is cur */
     } tab;
     const int32_t *bias;        /* +72 */
-    const int32_t *multiplier;  /* +76 */
-    const int8_t *shift;        /* +80 */
-    int8_t *out_a;              /* +84 */
-    int8_t *out_b;              /* +88 */
+    const int32_t *otab;        /* +76: the output table (mcuf_hwc_out_table), group by group */
+    intptr_t unused;            /* +80 */
+    intptr_t da;                /* +84: A's output minus cur (constant: both advance by 4) */
+    intptr_t db;                /* +88: B's */
     intptr_t end;               /* +92 */
-    int32_t round1;             /* +96 */
+    int32_t round1;             /* +96 (unused) */
     const uint32_t *w;          /* +100: the weights' pointer while r2 serves the output stage */
-    intptr_t cur;               /* +104: cur while r1 does */
+    intptr_t cur;               /* +104 (unused) */
+    /* a run of pairs inside the input (one row, cur = A's window): after each pair's groups */
+    intptr_t pairs;             /* +108: pairs left in the run, >= 1 (1 for a border pair) */
+    intptr_t in_step;           /* +112: cur to the next pair's window: 2 * sw * C - (C & ~3) */
+    intptr_t end_step;          /* +116: end to the next pair's: 2 * sw * C */
+    intptr_t d_step;            /* +120: da and db to the next pair's: 2 * C - 2 * sw * C */
+    const int32_t *bias0;       /* +124: bias, otab and the weights from their starts again */
+    const int32_t *otab0;       /* +128 */
+    const uint32_t *w0;         /* +132 */
+    intptr_t pad[2];            /* +136: the job is copied 36 words at a time */
 } dw3x2_job;
 
 #define DW3X2_PIX(off, a0, a1, a2, a3)                                               \
@@ -252,21 +248,84 @@ typedef struct {
     DW3X2_PIX(k, "r4", "r5", "r6", "r7")                                             \
     DW3X2_PIX(kb, "r8", "r9", "r10", "r11")
 
-/* channel i of both pixels: round = round1 << b; (SMMLAR(acc, m, round) + (acc >> 31)) >> b,
- * SSAT #8 ASR #1 (mcuf_out_fast2); r12 multipliers, r1 shifts */
-#define DW3X2_OUT(i, ra, rb)                                                         \
-    "ldr r2, [r12, #" #i "*4]\n\t"                                                   \
-    "ldrsb r3, [r1, #" #i "]\n\t"                                                    \
-    "ldr lr, [sp, #96]\n\t"                                                          \
-    "lsl r0, lr, r3\n\t"                                                             \
-    "smmlar lr, " ra ", r2, r0\n\t"                                                  \
+/* the job onto the stack (36 words) */
+#define DW3X2_ENTER                                                                  \
+    "sub sp, sp, #144\n\t"                                                           \
+    "mov r12, sp\n\t"                                                                \
+    ".rept 4\n\t"                                                                    \
+    "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                          \
+    "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                         \
+    ".endr\n\t"
+
+/* after a pair's last group: the run's next pair (cur, end, da, db one pair on; bias, otab and
+ * the weights from their starts) while pairs remain */
+#define DW3X2_NEXT_PAIR                                                              \
+    "ldr r12, [sp, #108]\n\t"                                                        \
+    "subs r12, r12, #1\n\t"                                                          \
+    "beq 2f\n\t"                                                                     \
+    "str r12, [sp, #108]\n\t"                                                        \
+    "ldrd r12, lr, [sp, #112]\n\t"                                                   \
+    "add r1, r1, r12\n\t"                                                            \
+    "ldr r12, [sp, #92]\n\t"                                                         \
+    "add r12, r12, lr\n\t"                                                           \
+    "str r12, [sp, #92]\n\t"                                                         \
+    "ldrd r12, lr, [sp, #84]\n\t"                                                    \
+    "ldr r0, [sp, #120]\n\t"                                                         \
+    "add r12, r12, r0\n\t"                                                           \
+    "add lr, lr, r0\n\t"                                                             \
+    "strd r12, lr, [sp, #84]\n\t"                                                    \
+    "ldr r12, [sp, #128]\n\t"                                                        \
+    "ldmia r12, {r4, r5, r6, r7}\n\t"                                                \
+    "ldmia r12!, {r8, r9, r10, r11}\n\t"                                             \
+    "str r12, [sp, #76]\n\t"                                                         \
+    "ldr r2, [sp, #132]\n\t"                                                         \
+    "b 1b\n\t"                                                                       \
+    "2:\n\t"
+
+/* channel ra/rb of both pixels from its output-table record (m, round, b) at r2 (advanced):
+ * (SMMLAR(acc, m, round) + (acc >> 31)) >> b, SSAT #8 ASR #1 (mcuf_out_fast2) */
+#define DW3X2_OUT(ra, rb)                                                            \
+    "ldmia r2!, {r0, r3, r12}\n\t"                                                   \
+    "smmlar lr, " ra ", r0, r3\n\t"                                                  \
     "add lr, lr, " ra ", asr #31\n\t"                                                \
-    "asr lr, lr, r3\n\t"                                                             \
+    "asr lr, lr, r12\n\t"                                                            \
     "ssat " ra ", #8, lr, asr #1\n\t"                                                \
-    "smmlar lr, " rb ", r2, r0\n\t"                                                  \
+    "smmlar lr, " rb ", r0, r3\n\t"                                                  \
     "add lr, lr, " rb ", asr #31\n\t"                                                \
-    "asr lr, lr, r3\n\t"                                                             \
+    "asr lr, lr, r12\n\t"                                                            \
     "ssat " rb ", #8, lr, asr #1\n\t"
+
+/* a group's end (r1 = cur, r2 = weights): the output stage on the eight accumulators through
+ * the output table (its pointer in the job), the eight bytes stored at cur + da / cur + db,
+ * then the next group while cur != end (41 + 11 + 5 instructions) */
+#define DW3X2_TAIL DWX2_TAIL_AT(100, 76, 84, 92)
+
+/* the same with the job's slots at other offsets: W the weights' pointer, T the output
+ * table's, D da (db after it), E end */
+#define DWX2_TAIL_AT(W, T, D, E)                                                     \
+    "str r2, [sp, #" #W "]\n\t"                                                      \
+    "ldr r2, [sp, #" #T "]\n\t"                                                      \
+    DW3X2_OUT("r4", "r8") DW3X2_OUT("r5", "r9") DW3X2_OUT("r6", "r10")               \
+    DW3X2_OUT("r7", "r11")                                                           \
+    "ldrd r12, lr, [sp, #" #D "]\n\t"                                                \
+    "add r12, r12, r1\n\t"                                                           \
+    "add lr, lr, r1\n\t"                                                             \
+    "strb r4, [r12, #0]\n\t"                                                         \
+    "strb r5, [r12, #1]\n\t"                                                         \
+    "strb r6, [r12, #2]\n\t"                                                         \
+    "strb r7, [r12, #3]\n\t"                                                         \
+    "strb r8, [lr, #0]\n\t"                                                          \
+    "strb r9, [lr, #1]\n\t"                                                          \
+    "strb r10, [lr, #2]\n\t"                                                         \
+    "strb r11, [lr, #3]\n\t"                                                         \
+    "ldmia r2, {r4, r5, r6, r7}\n\t"                                                 \
+    "ldmia r2!, {r8, r9, r10, r11}\n\t"                                              \
+    "str r2, [sp, #" #T "]\n\t"                                                      \
+    "ldr r2, [sp, #" #W "]\n\t"                                                      \
+    "add r1, r1, #4\n\t"                                                             \
+    "ldr r12, [sp, #" #E "]\n\t"                                                     \
+    "cmp r1, r12\n\t"                                                                \
+    "bne 1b\n\t"
 
 __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
                                                                __attribute__((unused)) intptr_t cur,
@@ -274,52 +333,18 @@ __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((un
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #108\n\t"
-        "mov r12, sp\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "1:\n\t"
-        "ldr r12, [sp, #72]\n\t"
+        DW3X2_ENTER
+        "ldr r12, [sp, #76]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #72]\n\t"
+        "str r12, [sp, #76]\n\t"
+        "1:\n\t"
         DW3X2_TAP(0, 36) DW3X2_TAP(4, 40) DW3X2_TAP(8, 44) DW3X2_TAP(12, 48) DW3X2_TAP(16, 52)
         DW3X2_TAP(20, 56) DW3X2_TAP(24, 60) DW3X2_TAP(28, 64) DW3X2_TAP(32, 68)
-        "str r2, [sp, #100]\n\t"
-        "str r1, [sp, #104]\n\t"
-        "ldr r12, [sp, #76]\n\t"
-        "ldr r1, [sp, #80]\n\t"
-        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
-        DW3X2_OUT(3, "r7", "r11")
-        "add r12, r12, #16\n\t"
-        "str r12, [sp, #76]\n\t"
-        "add r1, r1, #4\n\t"
-        "str r1, [sp, #80]\n\t"
-        "ldr r12, [sp, #84]\n\t"
-        "ldr lr, [sp, #88]\n\t"
-        "strb r4, [r12, #0]\n\t"
-        "strb r5, [r12, #1]\n\t"
-        "strb r6, [r12, #2]\n\t"
-        "strb r7, [r12, #3]\n\t"
-        "strb r8, [lr, #0]\n\t"
-        "strb r9, [lr, #1]\n\t"
-        "strb r10, [lr, #2]\n\t"
-        "strb r11, [lr, #3]\n\t"
-        "add r12, r12, #4\n\t"
-        "add lr, lr, #4\n\t"
-        "str r12, [sp, #84]\n\t"
-        "str lr, [sp, #88]\n\t"
-        "ldr r2, [sp, #100]\n\t"
-        "ldr r1, [sp, #104]\n\t"
-        "add r1, r1, #4\n\t"
-        "ldr r12, [sp, #92]\n\t"
-        "cmp r1, r12\n\t"
-        "bne 1b\n\t"
-        "add sp, sp, #108\n\t"
+        DW3X2_TAIL
+
+        DW3X2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 #endif
@@ -355,51 +380,17 @@ __attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #108\n\t"
-        "mov r12, sp\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "1:\n\t"
-        "ldr r12, [sp, #72]\n\t"
+        DW3X2_ENTER
+        "ldr r12, [sp, #76]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #72]\n\t"
-        DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44)
-        "str r2, [sp, #100]\n\t"
-        "str r1, [sp, #104]\n\t"
-        "ldr r12, [sp, #76]\n\t"
-        "ldr r1, [sp, #80]\n\t"
-        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
-        DW3X2_OUT(3, "r7", "r11")
-        "add r12, r12, #16\n\t"
         "str r12, [sp, #76]\n\t"
-        "add r1, r1, #4\n\t"
-        "str r1, [sp, #80]\n\t"
-        "ldr r12, [sp, #84]\n\t"
-        "ldr lr, [sp, #88]\n\t"
-        "strb r4, [r12, #0]\n\t"
-        "strb r5, [r12, #1]\n\t"
-        "strb r6, [r12, #2]\n\t"
-        "strb r7, [r12, #3]\n\t"
-        "strb r8, [lr, #0]\n\t"
-        "strb r9, [lr, #1]\n\t"
-        "strb r10, [lr, #2]\n\t"
-        "strb r11, [lr, #3]\n\t"
-        "add r12, r12, #4\n\t"
-        "add lr, lr, #4\n\t"
-        "str r12, [sp, #84]\n\t"
-        "str lr, [sp, #88]\n\t"
-        "ldr r2, [sp, #100]\n\t"
-        "ldr r1, [sp, #104]\n\t"
-        "add r1, r1, #4\n\t"
-        "ldr r12, [sp, #92]\n\t"
-        "cmp r1, r12\n\t"
-        "bne 1b\n\t"
-        "add sp, sp, #108\n\t"
+        "1:\n\t"
+        DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44)
+        DW3X2_TAIL
+
+        DW3X2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
@@ -420,54 +411,32 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #108\n\t"
-        "mov r12, sp\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "stmia r12!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
-        "1:\n\t"
-        "ldr r12, [sp, #72]\n\t"
+        DW3X2_ENTER
+        "ldr r12, [sp, #76]\n\t"
         "ldmia r12, {r4, r5, r6, r7}\n\t"
         "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #72]\n\t"
+        "str r12, [sp, #76]\n\t"
+        "1:\n\t"
         DW3S2_ROW(0, 4, 8, 12, 16, 0, 8, 16) DW3S2_ROW(20, 24, 28, 32, 36, 24, 32, 40)
         DW3S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
         "add r2, r2, #72\n\t"
-        "str r2, [sp, #100]\n\t"
-        "str r1, [sp, #104]\n\t"
-        "ldr r12, [sp, #76]\n\t"
-        "ldr r1, [sp, #80]\n\t"
-        DW3X2_OUT(0, "r4", "r8") DW3X2_OUT(1, "r5", "r9") DW3X2_OUT(2, "r6", "r10")
-        DW3X2_OUT(3, "r7", "r11")
-        "add r12, r12, #16\n\t"
-        "str r12, [sp, #76]\n\t"
-        "add r1, r1, #4\n\t"
-        "str r1, [sp, #80]\n\t"
-        "ldr r12, [sp, #84]\n\t"
-        "ldr lr, [sp, #88]\n\t"
-        "strb r4, [r12, #0]\n\t"
-        "strb r5, [r12, #1]\n\t"
-        "strb r6, [r12, #2]\n\t"
-        "strb r7, [r12, #3]\n\t"
-        "strb r8, [lr, #0]\n\t"
-        "strb r9, [lr, #1]\n\t"
-        "strb r10, [lr, #2]\n\t"
-        "strb r11, [lr, #3]\n\t"
-        "add r12, r12, #4\n\t"
-        "add lr, lr, #4\n\t"
-        "str r12, [sp, #84]\n\t"
-        "str lr, [sp, #88]\n\t"
-        "ldr r2, [sp, #100]\n\t"
-        "ldr r1, [sp, #104]\n\t"
-        "add r1, r1, #4\n\t"
-        "ldr r12, [sp, #92]\n\t"
-        "cmp r1, r12\n\t"
-        "bne 1b\n\t"
-        "add sp, sp, #108\n\t"
+        DW3X2_TAIL
+
+        DW3X2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* a pair's (or run's) groups through the two-pixel assembly for the stride */
+MCUF_INLINE void dw3x2_call(const dw3x2_job *job, intptr_t cur, const uint32_t *w, int sw)
+{
+    if (sw == 1) {
+        dw3x2s1_groups_fast(job, cur, w);
+    } else if (sw == 2) {
+        dw3x2s2_groups_fast(job, cur, w);
+    } else {
+        dw3x2_groups_fast(job, cur, w);
+    }
 }
 
 /* the 3xW block (W = 4, 5) of tap addresses (channel 0) from (iy0, ix0), row by row; padding
@@ -503,10 +472,10 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
 #define DWX2_JOB(K)                                                                  \
     typedef struct {                                                                 \
         const int32_t *bias;        /* +0 */                                         \
-        const int32_t *multiplier;  /* +4 */                                         \
-        const int8_t *shift;        /* +8 */                                         \
-        int8_t *out_a;              /* +12 */                                        \
-        int8_t *out_b;              /* +16 */                                        \
+        const int32_t *otab;        /* +4: the output table */                       \
+        intptr_t unused0;           /* +8 */                                         \
+        intptr_t da;                /* +12: A's output minus cur */                  \
+        intptr_t db;                /* +16: B's */                                   \
         intptr_t end;               /* +20 */                                        \
         int32_t round1;             /* +24 */                                        \
         const uint32_t *w;          /* +28 */                                        \
@@ -517,20 +486,6 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
             intptr_t off[2 * (K) * (K)];   /* inside: offsets from A's window (cur) */ \
         } tab;                                                                       \
     } dwx2_job##K;
-
-#define DWX2_OUT(i, ra, rb)                                                          \
-    "ldr r2, [r12, #" #i "*4]\n\t"                                                   \
-    "ldrsb r3, [r1, #" #i "]\n\t"                                                    \
-    "ldr lr, [sp, #24]\n\t"                                                          \
-    "lsl r0, lr, r3\n\t"                                                             \
-    "smmlar lr, " ra ", r2, r0\n\t"                                                  \
-    "add lr, lr, " ra ", asr #31\n\t"                                                \
-    "asr lr, lr, r3\n\t"                                                             \
-    "ssat " ra ", #8, lr, asr #1\n\t"                                                \
-    "smmlar lr, " rb ", r2, r0\n\t"                                                  \
-    "add lr, lr, " rb ", asr #31\n\t"                                                \
-    "asr lr, lr, r3\n\t"                                                             \
-    "ssat " rb ", #8, lr, asr #1\n\t"
 
 /* KK: K * K as a literal; TAPS: "0, 1, ..., KK - 1"; NW: the job's words, 10 + 2 * KK */
 #define DWX2_FN(K, KK, NW, TAPS)                                                     \
@@ -546,11 +501,11 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
             "ldmia r0!, {r3, r4, r5, r6}\n\t"                                        \
             "stmia r12!, {r3, r4, r5, r6}\n\t"                                       \
             ".endr\n\t"                                                              \
-            "1:\n\t"                                                                 \
-            "ldr r12, [sp, #0]\n\t"                                                  \
+            "ldr r12, [sp, #4]\n\t"                                                  \
             "ldmia r12, {r4, r5, r6, r7}\n\t"                                        \
             "ldmia r12!, {r8, r9, r10, r11}\n\t"                                     \
-            "str r12, [sp, #0]\n\t"                                                  \
+            "str r12, [sp, #4]\n\t"                                                  \
+            "1:\n\t"                                                                 \
             ".irp tap, " TAPS "\n\t"                                                 \
             "ldrd r12, lr, [r2], #8\n\t"                                             \
             "ldr r0, [sp, #(40+4*\\tap)]\n\t"                                        \
@@ -570,36 +525,7 @@ MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0
             "smlabb r9, r0, lr, r9\n\t"                                              \
             "smlatt r11, r0, lr, r11\n\t"                                            \
             ".endr\n\t"                                                              \
-            "str r2, [sp, #28]\n\t"                                                  \
-            "str r1, [sp, #32]\n\t"                                                  \
-            "ldr r12, [sp, #4]\n\t"                                                  \
-            "ldr r1, [sp, #8]\n\t"                                                   \
-            DWX2_OUT(0, "r4", "r8") DWX2_OUT(1, "r5", "r9") DWX2_OUT(2, "r6", "r10")  \
-            DWX2_OUT(3, "r7", "r11")                                                 \
-            "add r12, r12, #16\n\t"                                                  \
-            "str r12, [sp, #4]\n\t"                                                  \
-            "add r1, r1, #4\n\t"                                                     \
-            "str r1, [sp, #8]\n\t"                                                   \
-            "ldr r12, [sp, #12]\n\t"                                                 \
-            "ldr lr, [sp, #16]\n\t"                                                  \
-            "strb r4, [r12, #0]\n\t"                                                 \
-            "strb r5, [r12, #1]\n\t"                                                 \
-            "strb r6, [r12, #2]\n\t"                                                 \
-            "strb r7, [r12, #3]\n\t"                                                 \
-            "strb r8, [lr, #0]\n\t"                                                  \
-            "strb r9, [lr, #1]\n\t"                                                  \
-            "strb r10, [lr, #2]\n\t"                                                 \
-            "strb r11, [lr, #3]\n\t"                                                 \
-            "add r12, r12, #4\n\t"                                                   \
-            "add lr, lr, #4\n\t"                                                     \
-            "str r12, [sp, #12]\n\t"                                                 \
-            "str lr, [sp, #16]\n\t"                                                  \
-            "ldr r2, [sp, #28]\n\t"                                                  \
-            "ldr r1, [sp, #32]\n\t"                                                  \
-            "add r1, r1, #4\n\t"                                                     \
-            "ldr r12, [sp, #20]\n\t"                                                 \
-            "cmp r1, r12\n\t"                                                        \
-            "bne 1b\n\t"                                                             \
+            DWX2_TAIL_AT(28, 4, 12, 20)                                              \
             "add sp, sp, #(" #NW "*4)\n\t"                                           \
             "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");                       \
     }
@@ -632,45 +558,46 @@ MCUF_INLINE void taps_k(const mcuf_conv_params *p, const int8_t *input, int K, i
 MCUF_INLINE void pair_k(const mcuf_conv_params *p, const int8_t *input, int oy, int ox, int two,
                    const int16_t *filter, const int32_t *bias_folded, const int32_t *multiplier,
                    const int8_t *shift, int8_t *out, const int8_t *zp, const int K, dwx2_job5 *in5,
-                   dwx2_job7 *in7)
+                   dwx2_job7 *in7, const int col)
 {
     const int C = p->in_c;
     const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int ix1 = ix0 + two * p->stride_w;
-    int8_t *const out_b = out + two * C;
+    const int ix1 = col ? ix0 : ix0 + two * p->stride_w;
+    const int iy1 = col ? iy0 + p->stride_h : iy0;
+    int8_t *const out_b = col ? out + (int32_t)p->out_w * C : out + two * C;
     const uint32_t *w = (const uint32_t *)(const void *)filter;
+    const int32_t *const otab = (const int32_t *)(const void *)(w + ((C + 3) / 4) * K * K * 2);
     /* both windows inside the input: the layer's job (offsets from A's window, passed as cur) */
-    const int both_in = two && iy0 >= 0 && iy0 + K - 1 < p->in_h && ix0 >= 0 && ix1 + K - 1 < p->in_w;
+    const int both_in = !col && two && iy0 >= 0 && iy0 + K - 1 < p->in_h && ix0 >= 0 && ix1 + K - 1 < p->in_w;
     const intptr_t base = both_in ? (intptr_t)(input + (int32_t)iy0 * p->in_w * C + (int32_t)ix0 * C) : 0;
     if (K == 5 && both_in) {
-        in5->out_a = out;
-        in5->out_b = out_b;
+        in5->da = (intptr_t)out - base;
+        in5->db = (intptr_t)out_b - base;
         in5->end = base + (C & ~3);
         dwx2_groups_fast_5(in5, base, w);
     } else if (K == 5) {
-        dwx2_job5 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
-                         w, 0, 0, {{0}}};
+        dwx2_job5 job = {bias_folded, otab, 0, (intptr_t)out, (intptr_t)out_b, C & ~3, 0, w, 0, 0, {{0}}};
         taps_k(p, input, 5, iy0, ix0, zp, job.tab.p);
-        taps_k(p, input, 5, iy0, ix1, zp, job.tab.p + 25);
+        taps_k(p, input, 5, iy1, ix1, zp, job.tab.p + 25);
         dwx2_groups_fast_5(&job, 0, w);
     } else if (both_in) {
-        in7->out_a = out;
-        in7->out_b = out_b;
+        in7->da = (intptr_t)out - base;
+        in7->db = (intptr_t)out_b - base;
         in7->end = base + (C & ~3);
         dwx2_groups_fast_7(in7, base, w);
     } else {
-        dwx2_job7 job = {bias_folded, multiplier, shift, out, out_b, C & ~3, 2 * p->output_offset + 1,
-                         w, 0, 0, {{0}}};
+        dwx2_job7 job = {bias_folded, otab, 0, (intptr_t)out, (intptr_t)out_b, C & ~3, 0, w, 0, 0, {{0}}};
         taps_k(p, input, 7, iy0, ix0, zp, job.tab.p);
-        taps_k(p, input, 7, iy0, ix1, zp, job.tab.p + 49);
+        taps_k(p, input, 7, iy1, ix1, zp, job.tab.p + 49);
         dwx2_groups_fast_7(&job, 0, w);
     }
     if (C & 3) {
         const int rows_in = iy0 >= 0 && iy0 + K - 1 < p->in_h;
         pixel(p, input, iy0, ix0, rows_in && ix0 >= 0 && ix0 + K - 1 < p->in_w, C & ~3, filter, bias_folded,
               multiplier, shift, out, 1);
-        if (two) {
-            pixel(p, input, iy0, ix1, rows_in && ix1 >= 0 && ix1 + K - 1 < p->in_w, C & ~3, filter,
+        if (two || col) {
+            const int rows_in1 = iy1 >= 0 && iy1 + K - 1 < p->in_h;
+            pixel(p, input, iy1, ix1, rows_in1 && ix1 >= 0 && ix1 + K - 1 < p->in_w, C & ~3, filter,
                   bias_folded, multiplier, shift, out_b, 1);
         }
     }
@@ -721,6 +648,8 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     const int8_t *const zp_row = (const int8_t *)(void *)scratch;   /* C4 input zero points */
 #if MCUF_HAS_DSP
     const uint32_t *filter_w = (const uint32_t *)(const void *)filter;
+    /* the fast entry points' output table, after the weights (mcuf_hwc_out_table) */
+    const int32_t *const otab = (const int32_t *)(const void *)(filter_w + ((C + 3) / 4) * kh * kw * 2);
     intptr_t offs[9];   /* an inside pixel's taps: byte offsets from its window's top-left */
     for (int t = 0; t < 9; ++t) {
         offs[t] = (intptr_t)(t / 3) * row + (intptr_t)(t % 3) * C;
@@ -729,6 +658,14 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     if (border3 || kpair) {
         memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
     }
+#if MCUF_HAS_DSP
+    /* an odd plane width: the last column's pixels in pairs of rows (the two-pixel assembly
+     * takes any two windows), unless the output overlaps the input (in place: then pixel by
+     * pixel in order, see depthwise_conv_hwc_s8_dsp_in_place) */
+    const int alias = (uintptr_t)output < (uintptr_t)(input + (int32_t)p->in_h * row) &&
+                      (uintptr_t)input < (uintptr_t)(output + (int32_t)p->out_h * p->out_w * C);
+    const int colpair = (p->out_w & 1) && !alias;
+#endif
 #if MCUF_HAS_DSP
     /* two pixels inside the input: one job for the layer, its taps as byte offsets from A's
      * window (whose address the call passes as cur), so no tap table per pair */
@@ -746,9 +683,27 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         }
     }
     jin.bias = bias_folded;
-    jin.multiplier = multiplier;
-    jin.shift = shift;
-    jin.round1 = 2 * p->output_offset + 1;
+    jin.otab = otab;
+    jin.in_step = 2 * (intptr_t)sw * C - (C & ~3);
+    jin.end_step = 2 * (intptr_t)sw * C;
+    jin.d_step = 2 * (intptr_t)C - 2 * (intptr_t)sw * C;
+    jin.bias0 = bias_folded;
+    jin.otab0 = otab;
+    jin.w0 = filter_w;
+    /* a channel tail (C % 4, C > 4, the output not over the input): the last 4 channels as one
+     * more group (channels C-4 .. C-1; C-4 .. C4-5 computed twice, the same bytes stored
+     * twice), with its own weights, biases and table after the output table */
+    const int xtail = fast && k3 && (C & 3) && C > 4 && !alias;
+    const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 4 * ((C + 3) & ~3) + 4);
+    const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);   /* its record */
+    dw3x2_job jtl;
+    if (xtail) {
+        jtl = jin;
+        jtl.bias = jtl.bias0 = xbias;
+        jtl.otab = jtl.otab0 = xbias;
+        jtl.w0 = xw;
+        jtl.in_step = 2 * (intptr_t)sw * C - 4;
+    }
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
@@ -767,14 +722,10 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         }
         if (kk == 5) {
             kin5.bias = bias_folded;
-            kin5.multiplier = multiplier;
-            kin5.shift = shift;
-            kin5.round1 = 2 * p->output_offset + 1;
+            kin5.otab = otab;
         } else {
             kin7.bias = bias_folded;
-            kin7.multiplier = multiplier;
-            kin7.shift = shift;
-            kin7.round1 = 2 * p->output_offset + 1;
+            kin7.otab = otab;
         }
     }
 #endif
@@ -784,10 +735,14 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         int8_t *out = output + (int32_t)oy * p->out_w * C;
         for (int ox = 0; ox < p->out_w; ++ox, out += C) {
 #if MCUF_HAS_DSP
-            if (kpair) {   /* a row's odd last pixel: a pair of it with itself (same bytes twice) */
+            if (kpair) {   /* a row's odd last pixel: a pair with the next row's (colpair), or of it
+                            * with itself (same bytes twice) */
                 const int two = ox + 1 < p->out_w;
+                if (!two && colpair && (oy & 1)) {
+                    continue;   /* done with the row above */
+                }
                 pair_k(p, input, oy, ox, two, filter, bias_folded, multiplier, shift, out,
-                       zp_row, kk, &kin5, &kin7);
+                       zp_row, kk, &kin5, &kin7, !two && colpair && oy + 1 < p->out_h);
                 ox += two;
                 out += two * C;
                 continue;
@@ -796,14 +751,51 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             const int ix0 = ox * sw - p->pad_left;
             const int inside = rows_in && ix0 >= 0 && ix0 + (kw - 1) * p->dil_w < p->in_w;
 #if MCUF_HAS_DSP
+            if (fast && k3 && C >= 4 && ox + 1 == p->out_w && colpair) {   /* an odd last column */
+                if (oy & 1) {
+                    continue;   /* done with the row above */
+                }
+                if (oy + 1 < p->out_h) {   /* with the next row's last pixel */
+                    const int iy1 = iy0 + p->stride_h;
+                    const int inside1 = iy1 >= 0 && iy1 + 2 < p->in_h && ix0 >= 0 && ix0 + 2 < p->in_w;
+                    int8_t *const out1 = out + (int32_t)p->out_w * C;
+                    dw3x2_job job;
+                    taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
+                    taps3(p, input, iy1, ix0, inside1, offs, zp_row, job.tab.p + 9);
+                    job.bias = bias_folded;
+                    job.otab = otab;
+                    job.da = (intptr_t)out;
+                    job.db = (intptr_t)out1;
+                    job.end = C & ~3;
+                    job.pairs = 1;
+                    dw3x2_groups_fast(&job, 0, filter_w);
+                    if (xtail) {
+                        job.bias = xbias;
+                        job.otab = xbias;
+                        job.end = C;
+                        dw3x2_groups_fast(&job, C - 4, xw);
+                    } else if (C & 3) {
+                        pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
+                              out, fast);
+                        pixel(p, input, iy1, ix0, inside1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out1, fast);
+                    }
+                    continue;
+                }
+            }
             if (fast && k3 && C >= 4 && ox + 1 < p->out_w) {   /* two pixels at once */
                 const int ix1 = ix0 + sw;
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
-                if (inside && inside1) {
+                if (inside && inside1) {   /* the row's run of pairs inside the input: one call */
+                    int n = 1;
+                    while (ox + 2 * n + 1 < p->out_w && ix0 + (2 * n + 1) * sw + 2 < p->in_w) {
+                        ++n;
+                    }
                     const int8_t *const base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
-                    jin.out_a = out;
-                    jin.out_b = out + C;
+                    jin.da = (intptr_t)out - (intptr_t)base;
+                    jin.db = (intptr_t)(out + C) - (intptr_t)base;
                     jin.end = (intptr_t)base + (C & ~3);
+                    jin.pairs = n;
                     if (sw == 1) {
                         dw3x2s1_groups_fast(&jin, (intptr_t)base, filter_w);
                     } else if (sw == 2) {
@@ -811,14 +803,19 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     } else {
                         dw3x2_groups_fast(&jin, (intptr_t)base, filter_w);
                     }
-                    if (C & 3) {
-                        pixel(p, input, iy0, ix0, 1, C & ~3, filter, bias_folded, multiplier, shift,
-                              out, fast);
-                        pixel(p, input, iy0, ix1, 1, C & ~3, filter, bias_folded, multiplier, shift,
-                              out + C, fast);
+                    if (xtail) {   /* the run's channel tails: one more group per pair */
+                        jtl.da = jin.da;
+                        jtl.db = jin.db;
+                        jtl.end = (intptr_t)base + C;
+                        jtl.pairs = n;
+                        dw3x2_call(&jtl, (intptr_t)base + C - 4, xw, sw);
                     }
-                    ++ox;
-                    out += C;
+                    for (int i = 0; i < 2 * n && (C & 3) && !xtail; ++i) {   /* then the run's channel tails */
+                        pixel(p, input, iy0, ix0 + i * sw, 1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out + i * C, fast);
+                    }
+                    ox += 2 * n - 1;
+                    out += (2 * n - 1) * C;
                     continue;
                 }
                 if ((inside || border3) && (inside1 || border3)) {
@@ -831,20 +828,18 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                               job.tab.p + 9);
                     }
                     job.bias = bias_folded;
-                    job.multiplier = multiplier;
-                    job.shift = shift;
-                    job.out_a = out;
-                    job.out_b = out + C;
+                    job.otab = otab;
+                    job.da = (intptr_t)out;
+                    job.db = (intptr_t)(out + C);
                     job.end = C & ~3;
-                    job.round1 = 2 * p->output_offset + 1;
-                    if (sw == 1) {
-                        dw3x2s1_groups_fast(&job, 0, filter_w);
-                    } else if (sw == 2) {
-                        dw3x2s2_groups_fast(&job, 0, filter_w);
-                    } else {
-                        dw3x2_groups_fast(&job, 0, filter_w);
-                    }
-                    if (C & 3) {
+                    job.pairs = 1;
+                    dw3x2_call(&job, 0, filter_w, sw);
+                    if (xtail) {
+                        job.bias = xbias;
+                        job.otab = xbias;
+                        job.end = C;
+                        dw3x2_call(&job, C - 4, xw, sw);
+                    } else if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
                         pixel(p, input, iy0, ix1, inside1, C & ~3, filter, bias_folded, multiplier, shift,
@@ -870,11 +865,9 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 }
 #if MCUF_HAS_DSP
                 if (asm_path) {   /* the whole groups in assembly, then a tail in C */
-                    dw3_job job = {bias_folded, multiplier, shift, out, 0, 2 * p->output_offset + 1,
-                                   filter_w, inside ? offs : (const intptr_t *)(const void *)tap};
                     const intptr_t cur = inside ? (intptr_t)(input + (int32_t)iy0 * row + (int32_t)ix0 * C) : 0;
-                    job.end = cur + (C & ~3);
-                    dw3_groups_fast(&job, cur, filter_w, job.tab);
+                    dw3_job job = {bias_folded, otab, 0, (intptr_t)out - cur, cur + (C & ~3)};
+                    dw3_groups_fast(&job, cur, filter_w, inside ? offs : (const intptr_t *)(const void *)tap);
                     if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
