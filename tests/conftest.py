@@ -1,4 +1,9 @@
+import hashlib
+import os
+import shutil
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,3 +37,72 @@ def write_model(tmp_path):
         path.write_bytes(data)
         return path
     return write
+
+
+# ---- one compile of the kernel library per board and flags, shared by the session's firmware builds
+#
+# Every firmware test builds its generated folder with build_firmware(), which compiles the
+# whole copied kernel library (mcuf/src, ~40 files: 80-90% of a build's compiler time) although
+# only model.c differs between two models built for the same board. Like the host build's
+# kernel-object cache (firmware_tools/host.py), a kernel object is compiled once per content
+# and command line and then reused: keyed by the compiler command with the generated folder's
+# path taken out, the source's bytes and the bytes of every header in the folder's
+# mcuf/include (the only headers the kernels include besides the toolchain's). Model, board,
+# app and support sources always compile for real, and so does every command that is not a
+# kernel compile. The objects live in the session's temporary folder (shared by the xdist
+# workers of one run, never across runs). MCUF_TEST_OBJECT_CACHE=0 turns it off.
+
+_OBJ_CACHE: dict = {"dir": None}
+
+
+def _kernel_compile(cmd: list[str]) -> tuple[Path, Path, Path] | None:
+    """(source, object, generated folder) if cmd compiles one file of a generated folder's
+    kernel library (GEN/mcuf/src/*.c), else None."""
+    try:
+        src, obj = Path(cmd[cmd.index("-c") + 1]), Path(cmd[cmd.index("-o") + 1])
+    except (ValueError, IndexError):
+        return None
+    if src.suffix != ".c" or src.parent.name != "src" or src.parent.parent.name != "mcuf":
+        return None
+    return src, obj, src.parent.parent.parent
+
+
+def _cached_compile(run, cmd: list[str]) -> subprocess.CompletedProcess:
+    job = _kernel_compile(cmd)
+    if job is None or _OBJ_CACHE["dir"] is None:
+        return run(cmd)
+    src, obj, gen = job
+    h = hashlib.sha256()
+    for arg in cmd:
+        if arg != str(obj):
+            h.update(arg.replace(str(gen), "<gen>").encode() + b"\0")
+    for f in [src, *sorted((gen / "mcuf" / "include").glob("*.h"))]:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    cached = _OBJ_CACHE["dir"] / f"{h.hexdigest()[:24]}.o"
+    if cached.exists():
+        shutil.copyfile(cached, obj)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+    r = run(cmd)
+    if r.returncode == 0 and obj.exists():
+        tmp = cached.with_name(f"{cached.name}.{os.getpid()}-{threading.get_ident()}.tmp")
+        shutil.copyfile(obj, tmp)
+        tmp.replace(cached)    # atomic: a concurrent builder of the same object wins or ties
+    return r
+
+
+@pytest.hookimpl(trylast=True)   # after the tmp_path plugin has made its factory
+def pytest_configure(config):
+    import firmware_tools.build as build
+    factory = getattr(config, "_tmp_path_factory", None)
+    if factory is None or os.environ.get("MCUF_TEST_OBJECT_CACHE") == "0" or getattr(build._run, "kernel_object_cache", False):
+        return
+    base = factory.getbasetemp()
+    root = base.parent if hasattr(config, "workerinput") else base   # xdist: the run's shared folder
+    _OBJ_CACHE["dir"] = root / "firmware-kernel-objects"
+    _OBJ_CACHE["dir"].mkdir(parents=True, exist_ok=True)
+    run = build._run
+
+    def cached_run(cmd):
+        return _cached_compile(run, cmd)
+    cached_run.kernel_object_cache = True
+    build._run = cached_run

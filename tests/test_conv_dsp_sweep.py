@@ -1,8 +1,9 @@
 """The DSP convolution kernels' assembly paths on real cores (QEMU's Cortex-M7 and M4), against
 TFLite's reference, over a shape sweep in one firmware image per core: the packed 1x1 kernel
-(mcuf_conv_1x1_shallow_s8_dsp_fast, int16 weights up to 64 input channels, its run entered at
-every step count 1..16; mcuf_conv_1x1_s8_dsp_fast deeper and on 1x1 planes: its 2-pixel and
-1-pixel assembly runs at every step remainder; odd output-channel and pixel counts), the
+(mcuf_conv_1x1_shallow_s8_dsp_fast, int16 weights up to 64 input channels, its 2-pixel run entered at
+every step count 1..16 and its 1-pixel run (odd last pixels, 1x1 planes) at most;
+mcuf_conv_1x1_s8_dsp_fast deeper: its 2-pixel and 1-pixel assembly runs at every step remainder;
+odd output-channel and pixel counts), the
 RGB stem (mcuf_conv_shallow_stem_s8_dsp_fast: odd and even widths, SAME / VALID, out_c 4..16) and the
 grayscale stem on the same kernel,
 and, beside them, the general copies (clamped activations, left-shift channels), the grouped
@@ -43,6 +44,14 @@ SWEEP = [
     (1, 1, "VALID", 8, 17, 1, 1, 1, "NONE", NARROW),
     (1, 1, "VALID", 40, 1, 1, 1, 1, "NONE", NARROW),
     (1, 1, "VALID", 4, 2, 1, 1, 1, "NONE", NARROW),
+    # more 1x1 planes up to 64 channels (mcuf_conv_1x1_shallow_s8_dsp_fast's one-pixel run,
+    # entered at step counts 6, 8, 11, 14, 15) and one deeper (int8 records, 1-pixel run)
+    (1, 1, "VALID", 24, 8, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 32, 10, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 44, 6, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 56, 3, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 60, 24, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 72, 5, 1, 1, 1, "NONE", NARROW),
     # the general 1x1 copy and the grouped kernel (clamps, left shifts, in_c % 4 != 0, groups)
     (1, 1, "VALID", 12, 7, 1, 3, 3, "RELU6", NARROW),
     (1, 1, "VALID", 24, 9, 1, 3, 3, "NONE", WIDE),

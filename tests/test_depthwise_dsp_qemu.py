@@ -3,7 +3,7 @@ model of DW_DSP_SWEEP built into one firmware image per core (tests/mve_sweep.py
 byte of two inputs equal to TFLite's reference kernels. The host build of the same models is
 checked in tests/test_single_ops.py (test_depthwise_dsp_sweep); only the device build runs the
 assembly (the two-pixel 3x3 and K x K paths of mcuf_depthwise_conv_hwc_s8_dsp_fast and its 5x5 / 7x7
-entry points)."""
+entry points; the stride-1 pair run of mcuf_depthwise_conv_3x3_s8_dsp[_fast], DW_PLANE_SWEEP)."""
 import zlib
 
 import numpy as np
@@ -12,6 +12,9 @@ import pytest
 import opmodels
 from mve_sweep import run_on_m55, sweep_input
 from runtime.interpreter import ReferenceModel
+
+NARROW = (1e-3, 1e-2)   # every channel on fast constants (the _fast entry, or the clamped pairs)
+LEFT = dict(scale_span=(1e-3, 0.3), wmax=2, bmax=20, out_scale=0.01)   # left shifts, small bounds
 
 DW_DSP_SWEEP = [
     # k, stride, padding, in_c, mult, h, w, act: the HWC kernel's two-pixel assembly (3x3 at
@@ -37,34 +40,54 @@ DW_DSP_SWEEP = [
     # plane width (the last column in pairs of rows)
     (3, 1, "SAME", 30, 1, 5, 5, "NONE"), (3, 2, "SAME", 22, 1, 9, 9, "NONE")]
 
+# the plane kernel's stride-1 pair assembly (mcuf_depthwise_conv_3x3_s8_dsp[_fast]): every
+# channel on fast constants (NARROW), full range and clamped, odd and even widths, 1 and 2
+# output columns, depth multipliers, a plane over 256 pixels; stride 2 stays in C; one clamped
+# layer with left-shift channels (the default span: formula channels in C beside the pairs);
+# left-shift channels with small accumulators (LEFT: the pairs' left-shift output stage)
+DW_PLANE_SWEEP = [
+    (3, 1, "SAME", 8, 1, 7, 9, "RELU6", NARROW), (3, 1, "SAME", 8, 1, 6, 6, "NONE", NARROW),
+    (3, 1, "VALID", 4, 1, 5, 4, "RELU", NARROW), (3, 1, "SAME", 5, 1, 4, 1, "NONE", NARROW),
+    (3, 1, "SAME", 2, 3, 6, 7, "RELU6", NARROW), (3, 1, "SAME", 16, 1, 20, 17, "RELU6", NARROW),
+    (3, 1, "VALID", 6, 1, 3, 10, "RELU"), (3, 2, "SAME", 6, 1, 9, 9, "NONE", NARROW),
+    (3, 1, "SAME", 1, 8, 5, 6, "NONE", NARROW), (3, 1, "SAME", 12, 1, 2, 2, "RELU", NARROW),
+    # left-shift channels (TFLite's formula) with small accumulators: the pairs' left-shift stage
+    (3, 1, "SAME", 24, 1, 6, 7, "NONE", LEFT), (3, 1, "SAME", 10, 1, 5, 8, "RELU6", LEFT),
+    (3, 1, "VALID", 8, 2, 6, 9, "NONE", dict(LEFT, out_scale=0.002))]
+
 BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
 
 
 def sweep_model(case) -> bytes:
-    k, stride, padding, in_c, mult, h, w, act = case
+    k, stride, padding, in_c, mult, h, w, act = case[:8]
+    extra = case[8] if len(case) > 8 else (1e-4, 1e-1)   # default: some channels need left shifts
+    kw = extra if isinstance(extra, dict) else dict(scale_span=extra)
     rng = np.random.default_rng(zlib.crc32(repr(("dw-sweep", case)).encode()))
     return opmodels.depthwise_model(rng, k=k, stride=stride, padding=padding, dilation=1, in_c=in_c,
-                                    mult=mult, h=h, w=w, act=act, scale_span=(1e-4, 1e-1))
+                                    mult=mult, h=h, w=w, act=act, **kw)
 
 
 @pytest.mark.parametrize("board", BOARDS)
 def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     models = []
-    for i, case in enumerate(DW_DSP_SWEEP):
+    for i, case in enumerate(DW_DSP_SWEEP + DW_PLANE_SWEEP):
         path = tmp_path / f"case{i}.tflite"
         path.write_bytes(sweep_model(case))
         models.append(path)
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     kernels = [m["layers"][0]["kernel"] for m in mans]
     assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
-    for case, kernel in zip(DW_DSP_SWEEP, kernels):
+    for case, kernel in zip(DW_DSP_SWEEP + DW_PLANE_SWEEP, kernels):
         if case[4] == 1 and case[0] > 3 and case[3] >= 4:   # the K x K two-pixel assembly
             want = (f"mcuf_depthwise_conv_hwc_{case[0]}x{case[0]}_s8_dsp_fast" if case[7] == "NONE"
                     else "mcuf_depthwise_conv_hwc_s8_dsp")   # (clamps in C)
             assert kernel == want, (case, kernel)
     assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
+    plane = kernels[len(DW_DSP_SWEEP):]
+    assert all(k.startswith("mcuf_depthwise_conv_3x3_s8_dsp") for k in plane), plane
+    assert {"mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp_fast"} <= set(plane), plane
     bad = []
-    for case, model, man, got_runs in zip(DW_DSP_SWEEP, models, mans, outs):
+    for case, model, man, got_runs in zip(DW_DSP_SWEEP + DW_PLANE_SWEEP, models, mans, outs):
         ref = ReferenceModel(model)
         for r, got in enumerate(got_runs):
             want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1).tolist()

@@ -1,5 +1,6 @@
 """Generated code as firmware: built with arm-none-eabi-gcc for every board, run on the
 three QEMU cores, its output bytes equal to the host build's and the TFLite reference's."""
+import functools
 import re
 import subprocess
 import sys
@@ -34,16 +35,27 @@ def test_boards_are_defined():
             assert (b.dir / f).exists(), f"{b.name} lacks {f}"
 
 
-@pytest.fixture(scope="module")
-def references():
-    """Reference output for the deterministic bench input, per fixture."""
+@functools.lru_cache(maxsize=None)
+def _reference(stem: str) -> list[int]:
+    """Reference output of fixture `stem` for the deterministic bench input: the int8 bytes
+    inside any float32 edge (what the bench's int8 run computes)."""
     from codegen.pipeline import load_graph
     from codegen.verify import reference_int8_outputs
-    out = {}
-    for m in FIXTURES:   # int8 bytes inside any float32 edge: what the bench's int8 run computes
-        g = load_graph(m)
-        out[m.stem] = reference_int8_outputs(m, [deterministic_input(g.tensors[i].size) for i in g.inputs])[0].tolist()
-    return out
+    m = FIXTURE_MODELS / f"{stem}.tflite"
+    g = load_graph(m)
+    return reference_int8_outputs(m, [deterministic_input(g.tensors[i].size) for i in g.inputs])[0].tolist()
+
+
+class _References:
+    def __getitem__(self, stem: str) -> list[int]:
+        return _reference(stem)
+
+
+@pytest.fixture
+def references():
+    """Reference output for the deterministic bench input, per fixture stem: computed when a
+    test first asks for it, once per process (xdist spreads these tests over its workers)."""
+    return _References()
 
 
 @pytest.mark.parametrize("board", QEMU_BOARDS)

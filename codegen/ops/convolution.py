@@ -513,7 +513,7 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
     if rq is not None and pointwise and p["in_c"] % 4 == 0 and fast:
-        wide = p["in_c"] <= PACKED16_MAX_IN_C and p["out_h"] * p["out_w"] > 1
+        wide = p["in_c"] <= PACKED16_MAX_IN_C   # any pixel count (1x1 planes: one-pixel run)
         packed = ConstArray(f"op{n}_packed", "int8_t",
                             _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
                                           p["output_offset"], wide))

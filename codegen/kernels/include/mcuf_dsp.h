@@ -219,6 +219,8 @@ void mcuf_gemm_2x2_packed_s8(const mcuf_gemm_packed_job *job);
 void mcuf_gemm_1x2_packed_s8(const mcuf_gemm_packed_job *job);
 /* in_c <= 64, int16 weights (records of 36 + 4 * in_c bytes; skip_bytes: 40 * (16 - in_c / 4)) */
 void mcuf_gemm_2x2_packed16_s8(const mcuf_gemm_packed_job *job);
+/* the same for one pixel (skip_bytes: 24 * (16 - in_c / 4)) */
+void mcuf_gemm_1x2_packed16_s8(const mcuf_gemm_packed_job *job);
 #endif
 
 /* Per-layer output stage shared by the optimized kernels: requantize, add the output zero

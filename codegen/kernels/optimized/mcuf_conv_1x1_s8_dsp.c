@@ -211,7 +211,8 @@ static int8_t packed16_out(const int8_t *rec, const uint32_t *col, int C, int x,
     return mcuf_out_fast2(acc, &q);
 }
 
-/* The fast copy for at most 64 input channels (in_c % 4 == 0): the packed stream with the
+/* The fast copy for at most 64 input channels (in_c % 4 == 0), any pixel count (a lone pixel,
+ * e.g. a squeeze-excite layer's 1x1 plane, runs mcuf_gemm_1x2_packed16_s8): the packed stream with the
  * weights stored as int16 (records of 36 + 4 * in_c bytes: doubled biases, per 4 inputs
  * channel 0's (w0, w2) (w1, w3) then channel 1's, output constants), so that the run needs no
  * SXTB16 (mcuf_gemm_2x2_packed16_s8: 10 instructions per 16 MACs). The flash cost, in_c * out_c
@@ -226,21 +227,54 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
     const int8_t *const pairs_end = packed + (OC >> 1) * rec_bytes;
     uint32_t *const col = (uint32_t *)(void *)scratch;
 #if MCUF_HAS_DSP
+    if (pixels == 1 && OC >= 2) {   /* a 1x1 plane (squeeze-excite): straight to the one-pixel run */
+        widen_one(input, C, col);
+        const mcuf_gemm_packed_job one = {output, output, col, pairs_end, 24 * (16 - (C >> 2)), 4 * C, packed};
+        mcuf_gemm_1x2_packed16_s8(&one);
+        if (OC & 1) {
+            widen_pair(input, input, C, col);
+            output[OC - 1] = packed16_out(pairs_end, col, C, 0, 0);
+        }
+        return;
+    }
     mcuf_gemm_packed_job job = {0, 0, col, pairs_end, 40 * (16 - (C >> 2)), 4 * C, packed};
-#endif
+    int32_t px = 0;
+    for (; px + 1 < pixels; px += 2) {   /* pixel pairs */
+        const int8_t *in0 = input + px * C;
+        int8_t *out0 = output + px * OC, *out1 = out0 + OC;
+        widen_pair(in0, in0 + C, C, col);
+        if (OC >= 2) {
+            job.out0 = out0;
+            job.out1 = out1;
+            mcuf_gemm_2x2_packed16_s8(&job);
+        }
+        if (OC & 1) {
+            const int8_t y0 = packed16_out(pairs_end, col, C, 0, 0), y1 = packed16_out(pairs_end, col, C, 1, 0);
+            out0[OC - 1] = y0;
+            out1[OC - 1] = y1;
+        }
+    }
+    if (px < pixels) {   /* an odd last pixel (or a 1x1 plane) alone: one pixel's run */
+        const int8_t *in0 = input + px * C;
+        int8_t *out0 = output + px * OC;
+        if (OC >= 2) {
+            widen_one(in0, C, col);
+            job.out0 = out0;
+            job.skip_bytes = 24 * (16 - (C >> 2));
+            mcuf_gemm_1x2_packed16_s8(&job);
+        }
+        if (OC & 1) {   /* its column pair twice */
+            widen_pair(in0, in0, C, col);
+            out0[OC - 1] = packed16_out(pairs_end, col, C, 0, 0);
+        }
+    }
+#else
     for (int32_t px = 0; px < pixels; px += 2) {
         const int two = px + 1 < pixels;   /* an odd last pixel is widened twice, stored once */
         const int8_t *in0 = input + px * C;
         int8_t *out0 = output + px * OC;
         int8_t *out1 = two ? out0 + OC : out0;
         widen_pair(in0, two ? in0 + C : in0, C, col);
-#if MCUF_HAS_DSP
-        if (OC >= 2) {
-            job.out0 = out0;
-            job.out1 = out1;
-            mcuf_gemm_2x2_packed16_s8(&job);
-        }
-#else
         {
             int8_t *o0 = out0, *o1 = out1;
             for (const int8_t *rec = packed; rec != pairs_end; rec += rec_bytes, o0 += 2, o1 += 2) {
@@ -252,11 +286,11 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
                 o1[1] = y11;
             }
         }
-#endif
         if (OC & 1) {
             const int8_t y0 = packed16_out(pairs_end, col, C, 0, 0), y1 = packed16_out(pairs_end, col, C, 1, 0);
             out0[OC - 1] = y0;
             out1[OC - 1] = y1;
         }
     }
+#endif
 }

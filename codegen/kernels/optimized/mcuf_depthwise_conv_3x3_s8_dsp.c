@@ -10,8 +10,11 @@
  * one kernel row of two neighbouring outputs in two SMLADs and two SMLAxy -- 7 instructions
  * for 6 MACs, where the HWC layout needs 8 for 4. The gather costs about 3 instructions per
  * input byte; it is the price of that layout and is why stride 2 gains less.
- * The filter is int8 [C][9] (channel-major). Same results as the reference kernel, byte for
- * byte. */
+ * At stride 1 the column pairs of every channel run in assembly (dw3_pairs_*: the fast output
+ * stage, or it plus the activation's clamp; a channel whose TFLite shift is a left shift, and
+ * whose accumulator provably fits, on its own exact stage), an odd last column and other
+ * strides in C. The filter is int8 [C][9] (channel-major). Same results as the reference
+ * kernel, byte for byte. */
 #include <string.h>
 
 #include "mcuf_dsp.h"
@@ -80,10 +83,10 @@ static void gather_plane(const mcuf_conv_params *p, const int8_t *input, int c, 
 #define MID2_A(d, acc) mcuf_smlabb((d), mid2, (acc))
 #define MID2_B(e, acc) mcuf_smlatb((e), mid2, (acc))
 
-/* one channel, its plane gathered: every output row */
+/* one channel, its plane gathered: every output row from column ox0 on */
 MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, int pw,
                               const int8_t *filter, int32_t bias_folded, mcuf_requant q,
-                              int8_t *output, const int fast)
+                              int8_t *output, int ox0, const int fast)
 {
     const int C = p->out_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
     const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
@@ -93,9 +96,9 @@ MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, in
     const uint32_t mid01 = pack16(filter[1], filter[4]), mid2 = pack16(filter[7], 0);
     const int32_t bias = 2 * bias_folded;
     for (int oy = 0; oy < out_h; ++oy) {
-        const int8_t *r = plane + (int32_t)oy * sh * pw;
-        int8_t *out = output + (int32_t)oy * out_w * C;
-        int ox = 0;
+        const int8_t *r = plane + (int32_t)oy * sh * pw + ox0 * sw;
+        int8_t *out = output + ((int32_t)oy * out_w + ox0) * C;
+        int ox = ox0;
         if (sw == 1) {
             for (; ox + 2 <= out_w; ox += 2, r += 2) {
                 int32_t a = bias, b = bias;
@@ -117,17 +120,255 @@ MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, in
     }
 }
 
+#if MCUF_HAS_DSP
+/* The stride-1 pair run of one channel in assembly: every output row's column pairs
+ * (columns 0 .. out_w & ~1), the two outputs of a pair from three plane words (ROW2 above:
+ * 22 instructions for 18 MACs), then the fast output stage of both (SMMLAR, sign correction,
+ * shifts, SSAT) -- about 38 instructions per pair against about 45 in gcc's code, which has
+ * to spill around the 16 values the loop holds. The clamped copy adds the activation's range
+ * after the SSAT (DW3_CLAMP_*).
+ * Registers: r0/r1 the two accumulators, r2-r4 and lr scratch, r5-r9 the weights (w0 w2),
+ * (w3 w5), (w6 w8), (w1 w4), (w7 0), r10 the plane row, r11 the plane width, ip the output.
+ * The job's first 13 words are copied to the frame; the last 8 go to r5-r11, ip. */
+typedef struct {
+    int32_t multiplier, round, shift;   /* 0: the channel's fast constants (mcuf_requant) */
+    int32_t out_stride;                 /* 12: out_c */
+    const int8_t *row_end;              /* 16: the first row's plane pointer after its pairs */
+    int32_t bias2, bias2_again;         /* 20: 2 * bias_folded, twice (one LDRD sets both) */
+    int32_t act_min, act_max;           /* 28: each as two int16 halves */
+    int32_t plane_step;                 /* 36: sh * pw - 2 * pairs */
+    int32_t out_step;                   /* 40: (out_w - 2 * pairs) * out_c */
+    int32_t row_bytes;                  /* 44: sh * pw */
+    const int8_t *stop;                 /* 48: row_end + out_h * row_bytes */
+    uint32_t w0, w1, w2, mid01, mid2;   /* 52: the doubled weights as in channel_body */
+    const int8_t *plane;                /* 72 */
+    int32_t pw;                         /* 76 */
+    int8_t *out;                        /* 80 */
+} dw3_job;
+
+#define DW3_PAIR                                                                        \
+    "ldrd r0, r1, [sp, #20]\n\t"                                                        \
+    "ldr r2, [r10]\n\t"                                                                 \
+    "sxtb16 r3, r2\n\t"                                                                 \
+    "sxtb16 r4, r2, ror #8\n\t"                                                         \
+    "smlad r0, r3, r5, r0\n\t"                                                          \
+    "smlad r1, r4, r5, r1\n\t"                                                          \
+    "smlabb r0, r4, r8, r0\n\t"                                                         \
+    "smlatb r1, r3, r8, r1\n\t"                                                         \
+    "ldr r2, [r10, r11]\n\t"                                                            \
+    "sxtb16 r3, r2\n\t"                                                                 \
+    "sxtb16 r4, r2, ror #8\n\t"                                                         \
+    "smlad r0, r3, r6, r0\n\t"                                                          \
+    "smlad r1, r4, r6, r1\n\t"                                                          \
+    "smlabt r0, r4, r8, r0\n\t"                                                         \
+    "smlatt r1, r3, r8, r1\n\t"                                                         \
+    "ldr r2, [r10, r11, lsl #1]\n\t"                                                    \
+    "sxtb16 r3, r2\n\t"                                                                 \
+    "sxtb16 r4, r2, ror #8\n\t"                                                         \
+    "smlad r0, r3, r7, r0\n\t"                                                          \
+    "smlad r1, r4, r7, r1\n\t"                                                          \
+    "smlabb r0, r4, r9, r0\n\t"                                                         \
+    "smlatb r1, r3, r9, r1\n\t"                                                         \
+    "add r10, r10, #2\n\t"
+
+/* The fast output stage of both accumulators (mcuf_out_fast2) */
+#define DW3_OUT                                                                         \
+    "ldmia sp, {r2, r3, r4}\n\t"                                                        \
+    "smmlar lr, r0, r2, r3\n\t"                                                         \
+    "add r0, lr, r0, asr #31\n\t"                                                       \
+    "smmlar lr, r1, r2, r3\n\t"                                                         \
+    "add r1, lr, r1, asr #31\n\t"                                                       \
+    "asr r0, r0, r4\n\t"                                                                \
+    "asr r1, r1, r4\n\t"                                                                \
+    "ssat r0, #8, r0, asr #1\n\t"                                                       \
+    "ssat r1, #8, r1, asr #1\n\t"
+
+/* A left-shift channel's output stage: the weights and bias come scaled by 2^(s + 1), so the
+ * accumulator is 2 * (acc << s), and TFLite's SaturatingRoundingDoublingHighMul(acc << s, M)
+ * + zero point is SMMLAR(2 * (acc << s), M, zero point) (see fast_requant_constants; no
+ * rounding shift follows a left shift). Frame: M, zero point. */
+#define DW3_OUT_LEFT                                                                    \
+    "ldrd r2, r3, [sp]\n\t"                                                             \
+    "smmlar r0, r0, r2, r3\n\t"                                                         \
+    "smmlar r1, r1, r2, r3\n\t"                                                         \
+    "ssat r0, #8, r0\n\t"                                                               \
+    "ssat r1, #8, r1\n\t"
+
+/* The activation's range after the SSAT (exact: the range lies inside int8); the frame holds
+ * each bound twice, as int16 halves. Only the upper bound (ReLU6 with zero point -128: SSUB8
+ * and SEL per output on the low bytes), only the lower one, or both, on the two outputs
+ * packed as int16 halves (SSUB16 and SEL per bound). */
+#define DW3_CLAMP_HI                                                                    \
+    "ldr r3, [sp, #32]\n\t"                                                             \
+    "ssub8 lr, r3, r0\n\t"                                                              \
+    "sel r0, r0, r3\n\t"                                                                \
+    "ssub8 lr, r3, r1\n\t"                                                              \
+    "sel r1, r1, r3\n\t"
+
+#define DW3_CLAMP_LO                                                                    \
+    "ldr r2, [sp, #28]\n\t"                                                             \
+    "ssub8 lr, r0, r2\n\t"                                                              \
+    "sel r0, r0, r2\n\t"                                                                \
+    "ssub8 lr, r1, r2\n\t"                                                              \
+    "sel r1, r1, r2\n\t"
+
+#define DW3_CLAMP_BOTH                                                                  \
+    "pkhbt r0, r0, r1, lsl #16\n\t"                                                     \
+    "ldrd r2, r3, [sp, #28]\n\t"                                                        \
+    "ssub16 lr, r0, r2\n\t"                                                             \
+    "sel r0, r0, r2\n\t"                                                                \
+    "ssub16 lr, r3, r0\n\t"                                                             \
+    "sel r0, r0, r3\n\t"                                                                \
+    "lsr r1, r0, #16\n\t"
+
+#define DW3_RUN(out, clamp)                                                                \
+    "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                   \
+    "sub sp, sp, #52\n\t"                                                               \
+    "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                 \
+    "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                  \
+    "ldr r1, [r0], #4\n\t"                                                              \
+    "str r1, [sp, #48]\n\t"                                                             \
+    "ldmia r0, {r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                                  \
+    "1:\n\t" DW3_PAIR out clamp                                                           \
+    "ldrd r2, r3, [sp, #12]\n\t"                                                        \
+    "strb r0, [ip]\n\t"                                                                 \
+    "strb r1, [ip, r2]\n\t"                                                             \
+    "add ip, ip, r2, lsl #1\n\t"                                                        \
+    "cmp r10, r3\n\t"                                                                   \
+    "bne 1b\n\t"                                                                        \
+    "ldr r2, [sp, #36]\n\t"               /* the next row */                            \
+    "add r10, r10, r2\n\t"                                                              \
+    "ldr r2, [sp, #40]\n\t"                                                             \
+    "add ip, ip, r2\n\t"                                                                \
+    "ldr r2, [sp, #44]\n\t"                                                             \
+    "add r3, r3, r2\n\t"                                                                \
+    "str r3, [sp, #16]\n\t"                                                             \
+    "ldr r2, [sp, #48]\n\t"                                                             \
+    "cmp r3, r2\n\t"                                                                    \
+    "bne 1b\n\t"                                                                        \
+    "add sp, sp, #52\n\t"                                                               \
+    "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+
+__attribute__((naked)) static void dw3_pairs_fast(__attribute__((unused)) const dw3_job *job)
+{
+    __asm__ volatile(DW3_RUN(DW3_OUT, ""));
+}
+
+__attribute__((naked)) static void dw3_pairs_clamp_hi(__attribute__((unused)) const dw3_job *job)
+{
+    __asm__ volatile(DW3_RUN(DW3_OUT, DW3_CLAMP_HI));
+}
+
+__attribute__((naked)) static void dw3_pairs_clamp_lo(__attribute__((unused)) const dw3_job *job)
+{
+    __asm__ volatile(DW3_RUN(DW3_OUT, DW3_CLAMP_LO));
+}
+
+__attribute__((naked)) static void dw3_pairs_clamp(__attribute__((unused)) const dw3_job *job)
+{
+    __asm__ volatile(DW3_RUN(DW3_OUT, DW3_CLAMP_BOTH));
+}
+
+__attribute__((naked)) static void dw3_pairs_left(__attribute__((unused)) const dw3_job *job)
+{
+    __asm__ volatile(DW3_RUN(DW3_OUT_LEFT, ""));
+}
+
+__attribute__((naked)) static void dw3_pairs_left_clamp(__attribute__((unused)) const dw3_job *job)
+{
+    __asm__ volatile(DW3_RUN(DW3_OUT_LEFT, DW3_CLAMP_BOTH));
+}
+
+/* (lo << k, hi << k) as an int16 pair */
+MCUF_INLINE uint32_t pack16_shl(int8_t lo, int8_t hi, int k)
+{
+    return (uint32_t)(uint16_t)(int16_t)(lo * (1 << k)) | ((uint32_t)(uint16_t)(int16_t)(hi * (1 << k)) << 16);
+}
+
+/* A formula channel (shift byte >= 32) whose TFLite shift s is a left shift of at most 7 and
+ * whose accumulator, scaled by 2^(s + 1), provably fits int32 (|bias_folded| + 128 * sum |w|,
+ * the input being int8): s, for the assembly's left-shift stage; else -1 (TFLite's formula
+ * in C). At most 7: 2^(s + 1) * 127 and 2^(s + 1) * -128 are int16 weights. */
+static int left_shift_of(int32_t b, const int8_t *filter, int32_t bias_folded)
+{
+    const int32_t s = b - MCUF_FORMULA_SHIFT;
+    if (s < 0 || s > 7) {
+        return -1;
+    }
+    int64_t bound = bias_folded < 0 ? -(int64_t)bias_folded : bias_folded;
+    for (int i = 0; i < 9; ++i) {
+        bound += 128 * (filter[i] < 0 ? -filter[i] : filter[i]);
+    }
+    return (bound << (s + 1)) < ((int64_t)1 << 31) ? (int)s : -1;
+}
+
+/* Every row's column pairs of one channel (stride 1, out_w >= 2) on the fast constants q,
+ * clamped to the activation's range unless it is all of int8. */
+static void channel_pairs_asm(const mcuf_conv_params *p, const int8_t *plane, int pw, const int8_t *filter,
+                              int32_t bias_folded, const mcuf_requant *q, int8_t *output, int full_range,
+                              int left)
+{
+    const int C = p->out_c, pairs = p->out_w >> 1;
+    const int32_t row_bytes = (int32_t)p->stride_h * pw;
+    dw3_job j;
+    j.multiplier = q->multiplier;
+    j.round = q->round;
+    j.shift = q->shift;
+    j.out_stride = C;
+    j.row_end = plane + 2 * pairs;
+    j.bias2 = j.bias2_again = 2 * bias_folded;
+    j.act_min = (int32_t)(((uint32_t)p->act_min & 0xFFFFu) * 0x10001u);   /* as two int16 halves */
+    j.act_max = (int32_t)(((uint32_t)p->act_max & 0xFFFFu) * 0x10001u);
+    j.plane_step = row_bytes - 2 * pairs;
+    j.out_step = (int32_t)(p->out_w - 2 * pairs) * C;
+    j.row_bytes = row_bytes;
+    j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+    j.plane = plane;
+    j.pw = pw;
+    j.out = output;
+    if (left >= 0) {   /* the weights and bias scaled by 2^(s + 1) */
+        const int k = left + 1;
+        j.w0 = pack16_shl(filter[0], filter[2], k);
+        j.w1 = pack16_shl(filter[3], filter[5], k);
+        j.w2 = pack16_shl(filter[6], filter[8], k);
+        j.mid01 = pack16_shl(filter[1], filter[4], k);
+        j.mid2 = pack16_shl(filter[7], 0, k);
+        j.bias2 = j.bias2_again = bias_folded * (1 << k);
+        if (full_range) {
+            dw3_pairs_left(&j);
+        } else {
+            dw3_pairs_left_clamp(&j);
+        }
+        return;
+    }
+    j.w0 = pack16(filter[0], filter[2]);   /* doubled, as the fast stage wants */
+    j.w1 = pack16(filter[3], filter[5]);
+    j.w2 = pack16(filter[6], filter[8]);
+    j.mid01 = pack16(filter[1], filter[4]);
+    j.mid2 = pack16(filter[7], 0);
+    if (full_range) {
+        dw3_pairs_fast(&j);
+    } else if (p->act_min == -128) {
+        dw3_pairs_clamp_hi(&j);
+    } else if (p->act_max == 127) {
+        dw3_pairs_clamp_lo(&j);
+    } else {
+        dw3_pairs_clamp(&j);
+    }
+}
+#endif
+
 /* Two specialised copies: the fast output stage, and the general one. */
 static void channel_fast(const mcuf_conv_params *p, const int8_t *plane, int pw, const int8_t *filter,
-                         int32_t bias_folded, mcuf_requant q, int8_t *output)
+                         int32_t bias_folded, mcuf_requant q, int8_t *output, int ox0)
 {
-    channel_body(p, plane, pw, filter, bias_folded, q, output, 1);
+    channel_body(p, plane, pw, filter, bias_folded, q, output, ox0, 1);
 }
 
 static void channel_general(const mcuf_conv_params *p, const int8_t *plane, int pw, const int8_t *filter,
-                            int32_t bias_folded, mcuf_requant q, int8_t *output)
+                            int32_t bias_folded, mcuf_requant q, int8_t *output, int ox0)
 {
-    channel_body(p, plane, pw, filter, bias_folded, q, output, 0);
+    channel_body(p, plane, pw, filter, bias_folded, q, output, ox0, 0);
 }
 
 /* Every channel: its plane, then the fast output stage, or where the channel (or the layer)
@@ -142,15 +383,40 @@ MCUF_INLINE void channels(const mcuf_conv_params *p, const int8_t *input, const 
     const int full_range = p->act_min == -128 && p->act_max == 127;
     const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
     const int M = p->out_c / p->in_c;   /* depth multiplier: one plane serves M channels */
+#if MCUF_HAS_DSP
+    /* stride 1: the column pairs of every channel with fast constants in assembly (the clamped
+     * copy where the range is not all of int8), an odd last column in C */
+    const int pairs_asm = p->stride_w == 1 && p->out_w >= 2;
+    const int ox0 = pairs_asm ? p->out_w & ~1 : 0;
+#else
+    const int pairs_asm = 0, ox0 = 0;
+#endif
     for (int ic = 0; ic < p->in_c; ++ic) {
         gather_plane(p, input, ic, plane, pw, ph);
         for (int c = ic * M; c < (ic + 1) * M; ++c, filter += 9) {
-            if (all_fast || (full_range && mcuf_requant_is_fast(shift[c]))) {
+            const int fast_c = all_fast || mcuf_requant_is_fast(shift[c]);
+#if MCUF_HAS_DSP
+            const int left = pairs_asm && !fast_c ? left_shift_of(shift[c], filter, bias_folded[c]) : -1;
+            if (pairs_asm && (fast_c || left >= 0)) {
+                /* a left-shift channel: its multiplier and the zero point (DW3_OUT_LEFT) */
+                const mcuf_requant q = left >= 0 ? (mcuf_requant){multiplier[c], p->output_offset, 0}
+                                                 : mcuf_requant_at(fast, multiplier, shift, c);
+                channel_pairs_asm(p, plane, pw, filter, bias_folded[c], &q, output + c, all_fast || full_range,
+                                  left);
+                if (ox0 == p->out_w) {
+                    continue;
+                }
+            }
+#else
+            const int left = -1;
+#endif
+            const int x0 = pairs_asm && (fast_c || left >= 0) ? ox0 : 0;
+            if (all_fast || (full_range && fast_c)) {
                 channel_fast(p, plane, pw, filter, bias_folded[c],
-                             mcuf_requant_at(fast, multiplier, shift, c), output + c);
+                             mcuf_requant_at(fast, multiplier, shift, c), output + c, x0);
             } else {
                 channel_general(p, plane, pw, filter, bias_folded[c],
-                                mcuf_requant_at(general, multiplier, shift, c), output + c);
+                                mcuf_requant_at(general, multiplier, shift, c), output + c, x0);
             }
         }
     }

@@ -278,4 +278,50 @@ __attribute__((naked)) void mcuf_gemm_2x2_packed16_s8(__attribute__((unused)) co
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
+/* One pixel's 4 inputs times both channels' 4 int16 weights (mcuf_gemm_1x2_packed16_s8) */
+#define STEP16_1                                                                     \
+    "ldrd r4, r5, [lr], #8\n\t"          /* (2x0,2x2) (2x1,2x3) of the one pixel */ \
+    "ldmia ip!, {r8, r9, r10, r11}\n\t" /* channel 0's two words, then channel 1's */ \
+    "smlad r0, r4, r8, r0\n\t"                                                        \
+    "smlad r0, r5, r9, r0\n\t"                                                        \
+    "smlad r1, r4, r10, r1\n\t"                                                       \
+    "smlad r1, r5, r11, r1\n\t"
+
+/* mcuf_gemm_1x2_packed16_s8: mcuf_gemm_2x2_packed16_s8 for one pixel (a 1x1 plane such as a
+ * squeeze-excite layer's, or a layer's odd last pixel): the same records and job (out1
+ * unused), 6 instructions per 8 MACs; skip_bytes: 24 per skipped step (each step six 32-bit
+ * instructions), 24 * (16 - in_c / 4); col: the one pixel's doubled words, (2x0, 2x2)
+ * (2x1, 2x3) per 4 inputs, without a twin's. */
+__attribute__((naked)) void mcuf_gemm_1x2_packed16_s8(__attribute__((unused)) const mcuf_gemm_packed_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #8\n\t"
+        "ldmia r0, {r4, r5, r6, r7, r8}\n\t"         /* out0 out1 col end skip_bytes */
+        "ldr ip, [r0, #24]\n\t"
+        "adr r10, 2f\n\t"
+        "add r8, r8, r10\n\t"
+        "orr r8, r8, #1\n\t"
+        "strd r6, r8, [sp]\n\t"                       /* frame: column, entry */
+        "mov r2, r4\n\t"                              /* r2 out, r3 end: the steps leave them */
+        "mov r3, r7\n\t"
+        "1:\n\t"
+        "ldrd r0, r1, [ip], #16\n\t"                 /* 2 * bias of both channels (pixel 0's) */
+        "ldrd lr, r10, [sp]\n\t"
+        "bx r10\n\t"
+        ".p2align 2\n\t"
+        "2:\n\t" STEP16_1 STEP16_1 STEP16_1 STEP16_1 STEP16_1 STEP16_1 STEP16_1 STEP16_1
+        STEP16_1 STEP16_1 STEP16_1 STEP16_1 STEP16_1 STEP16_1 STEP16_1 STEP16_1
+        "ldmia ip!, {r4, r5, r6, r7, r8}\n\t"
+        "lsr r9, r6, #8\n\t"
+        OUT("r0", "r4", "r5", "r6")
+        OUT("r1", "r7", "r8", "r9")
+        "strb r1, [r2, #1]\n\t"
+        "strb r0, [r2], #2\n\t"
+        "cmp ip, r3\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #8\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
 #endif
