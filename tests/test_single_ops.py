@@ -209,13 +209,14 @@ FC_CASES = [(1, 16, 10, False, "NONE"), (3, 37, 5, False, "RELU"), (1, 64, 7, Tr
 
 
 @pytest.mark.parametrize("batches,in_depth,out_depth,per_channel,act", FC_CASES)
-@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
 def test_fully_connected(write_model, tmp_path, batches, in_depth, out_depth, per_channel, act, kernels):
     rng = seed(in_depth)
     man = check(write_model, tmp_path, opmodels.fully_connected_model(
         rng, batches=batches, in_depth=in_depth, out_depth=out_depth, per_channel=per_channel, act=act),
         kernels=kernels)
-    want = {"reference": "mcuf_fully_connected_s8", "dsp": "mcuf_fully_connected_s8_dsp"}[kernels]
+    want = {"reference": "mcuf_fully_connected_s8", "dsp": "mcuf_fully_connected_s8_dsp",
+            "mve": "mcuf_fully_connected_s8_dsp"}[kernels]   # no Helium FC: the DSP one
     assert man["layers"][-1]["kernel"] == want
 
 
@@ -260,12 +261,13 @@ def test_mean_other_axes(write_model, tmp_path, keep_dims, same_quant, shape, ax
                                                      shape=shape, axes=axes), inputs=8)
 
 
-@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
 @pytest.mark.parametrize("act", ["NONE", "RELU6"])
 def test_add(write_model, tmp_path, act, kernels):
     rng = seed(3)
     man = check(write_model, tmp_path, opmodels.add_model(rng, act=act), kernels=kernels)
-    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_add_s8", "dsp": "mcuf_add_s8_dsp"}[kernels]
+    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_add_s8", "dsp": "mcuf_add_s8_dsp",
+                                           "mve": "mcuf_add_s8_mve"}[kernels]
 
 
 @pytest.mark.parametrize("shape_a,shape_b,const_b,act", [
@@ -274,12 +276,13 @@ def test_add(write_model, tmp_path, act, kernels):
     ((1, 5, 5, 7), (7,), True, "RELU6"),        # + a constant per-channel row
     ((1, 3, 4, 5), (1, 3, 1, 5), True, "RELU"),
 ])
-@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
 def test_add_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act, kernels):
     data = opmodels.add_broadcast_model(seed("addb", shape_a, shape_b), shape_a=shape_a,
                                         shape_b=shape_b, const_b=const_b, act=act)
     man = check(write_model, tmp_path, data, inputs=6, kernels=kernels)
-    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_add_broadcast_s8", "dsp": "mcuf_add_s8_dsp"}[kernels]
+    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_add_broadcast_s8", "dsp": "mcuf_add_s8_dsp",
+                                           "mve": "mcuf_add_s8_dsp"}[kernels]   # no broadcasting Helium ADD
 
 
 @pytest.mark.parametrize("outer,depth,scale,beta", [(1, 10, 0.1, 1.0), (3, 17, 0.05, 1.0),
@@ -367,12 +370,13 @@ MUL_CASES = [
 
 
 @pytest.mark.parametrize("shape_a,shape_b,const_b,act", MUL_CASES)
-@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
 def test_mul_broadcasting(write_model, tmp_path, shape_a, shape_b, const_b, act, kernels):
     man = check(write_model, tmp_path, opmodels.mul_model(seed("mul", shape_a, shape_b), shape_a=shape_a,
                                                           shape_b=shape_b, const_b=const_b, act=act),
                 kernels=kernels)
-    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_mul_s8", "dsp": "mcuf_mul_s8_dsp"}[kernels]
+    assert man["layers"][-1]["kernel"] == {"reference": "mcuf_mul_s8", "dsp": "mcuf_mul_s8_dsp",
+                                           "mve": "mcuf_mul_s8_dsp"}[kernels]   # no Helium MUL: the DSP one
 
 
 @pytest.mark.parametrize("zps", [(-128, -128, -128), (127, 127, 127), (-128, 127, 0)])
