@@ -55,15 +55,16 @@ SWEEP = [
     # grouped 1x1 (ShuffleNet V1): one GEMM per group; the 'dilation' field is the group count
     ("gconv", 1, 1, "VALID", 3, 24, 15, 3, 4, "NONE", False),
     ("gconv", 1, 1, "VALID", 2, 40, 18, 2, 3, "RELU", False),
-    # 3x3 depthwise: odd channel counts, planes narrower than a vector, strides, paddings
+    # 3x3 depthwise: odd channel counts, planes narrower than a vector, strides, paddings (stride 2
+    # on planes above DW_MVE_MIN_STRIDE2_PLANE output pixels: smaller ones take the DSP kernel)
     ("dw", 3, 1, "SAME", 1, 1, 1, 5, 6, "NONE", False),
     ("dw", 3, 1, "SAME", 1, 5, 1, 7, 9, "NONE", False),
     ("dw", 3, 1, "VALID", 1, 16, 1, 6, 5, "NONE", False),
-    ("dw", 3, 2, "SAME", 1, 8, 1, 8, 8, "NONE", False),
-    ("dw", 3, 2, "VALID", 1, 7, 1, 9, 11, "NONE", False),
-    ("dw", 3, 2, "SAME", 1, 19, 1, 13, 6, "NONE", False),
+    ("dw", 3, 2, "SAME", 1, 8, 1, 26, 26, "NONE", False),
+    ("dw", 3, 2, "VALID", 1, 7, 1, 27, 29, "NONE", False),
+    ("dw", 3, 2, "SAME", 1, 19, 1, 31, 20, "NONE", False),
     ("dw", 3, 1, "SAME", 1, 6, 1, 3, 3, "RELU6", False),
-    ("dw", 3, 2, "SAME", 1, 9, 1, 7, 7, "RELU", False),
+    ("dw", 3, 2, "SAME", 1, 9, 1, 25, 25, "RELU", False),
     ("dw", 3, 1, "SAME", 1, 24, 1, 6, 7, "NONE", True),
     # ADD of equal shapes (after a QUANTIZE that makes its second operand): odd sizes, clamps
     ("add", 0, 0, "", 0, 5, 0, 6, 6, "NONE", False),

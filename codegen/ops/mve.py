@@ -85,6 +85,12 @@ def depthwise_conv_3x3_s8_mve_get_buffer_size(p: dict) -> int:
     return max(hp * wp + 4 * p["stride_w"], hp * deint + 16)
 
 
+# Below this many output pixels a stride-2 3x3 depthwise costs more on the MVE kernel (one
+# padded plane per channel) than on the DSP set's HWC one on mps3-an547 (mobilevit_xxs_96_rgb:
+# 12x12 407k vs 352k, 6x6 210k vs 119k, 3x3 152k vs 46k; 24x24 664k vs 936k).
+DW_MVE_MIN_STRIDE2_PLANE = 144
+
+
 def lower_depthwise(op, x, y, p: dict, mult, shift, taps: np.ndarray, folded, macs: int):
     """DEPTHWISE_CONV_2D 3x3, depth multiplier 1, no dilation: mcuf_depthwise_conv_3x3_s8_mve
     (filter in TFLite's [3][3][C] layout). taps: [9][C] int8."""
@@ -92,6 +98,8 @@ def lower_depthwise(op, x, y, p: dict, mult, shift, taps: np.ndarray, folded, ma
     if (folded is None or not usable or p["depth_multiplier"] != 1
             or (p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]) != (3, 3, 1, 1)):
         return None
+    if p["stride_h"] == p["stride_w"] == 2 and p["out_h"] * p["out_w"] <= DW_MVE_MIN_STRIDE2_PLANE:
+        return None   # a small strided plane: the DSP set's HWC kernel is cheaper on an M55
     n = op.index
     filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps).reshape(-1))
     b = ConstArray(f"op{n}_bias", "int32_t", folded)
