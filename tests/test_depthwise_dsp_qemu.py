@@ -38,7 +38,10 @@ DW_DSP_SWEEP = [
     (5, 1, "SAME", 1, 4, 6, 6, "NONE"), (7, 1, "SAME", 3, 8, 8, 8, "NONE"),
     # 3x3 channel tails through the assembly's extra group over the last 4 channels, with an odd
     # plane width (the last column in pairs of rows)
-    (3, 1, "SAME", 30, 1, 5, 5, "NONE"), (3, 2, "SAME", 22, 1, 9, 9, "NONE")]
+    (3, 1, "SAME", 30, 1, 5, 5, "NONE"), (3, 2, "SAME", 22, 1, 9, 9, "NONE"),
+    # a 3x3 output plane at stride 2 with a channel tail: border pairs, the last column's row
+    # pair and the corner pixel with their outside taps as offsets to the zero-point row
+    (3, 2, "SAME", 18, 1, 6, 6, "RELU6")]
 
 # the plane kernel's stride-1 pair assembly (mcuf_depthwise_conv_3x3_s8_dsp[_fast]): every
 # channel on fast constants (NARROW), full range and clamped, odd and even widths, 1 and 2

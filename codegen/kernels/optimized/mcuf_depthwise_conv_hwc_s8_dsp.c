@@ -630,6 +630,30 @@ MCUF_INLINE void taps3(const mcuf_conv_params *p, const int8_t *input, int iy0, 
 }
 #endif
 
+#if MCUF_HAS_DSP
+/* a 3xW block of tap offsets from its window (iy0, ix0), row by row: the taps outside the
+ * input set to zoff (the zero-point row minus the window's address) */
+MCUF_INLINE void zp_taps(intptr_t *off, int W, int iy0, int ix0, int in_h, int in_w, intptr_t zoff)
+{
+    const int ylo = iy0 < 0 ? -iy0 : 0, yhi = in_h - iy0;   /* rows ky in [ylo, yhi) inside */
+    const int xlo = ix0 < 0 ? -ix0 : 0, xhi = in_w - ix0;   /* columns j in [xlo, xhi) */
+    for (int ky = 0; ky < 3; ++ky, off += W) {
+        if (ky < ylo || ky >= yhi) {
+            for (int j = 0; j < W; ++j) {
+                off[j] = zoff;
+            }
+        } else {
+            for (int j = 0; j < xlo; ++j) {
+                off[j] = zoff;
+            }
+            for (int j = xhi > 0 ? xhi : 0; j < W; ++j) {
+                off[j] = zoff;
+            }
+        }
+    }
+}
+#endif
+
 /* kk: 0 for the general entry points; 5 or 7 for the K x K ones (fast output stage), whose
  * two-pixel assembly only they link */
 MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
@@ -704,6 +728,10 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         jtl.w0 = xw;
         jtl.in_step = 2 * (intptr_t)sw * C - 4;
     }
+    /* a border pair at stride 1 or 2: jin's block offsets from A's window (cur), its taps outside
+     * the input pointed at the zero-point row by offset (zp_row - window; cur then steps by 4
+     * through zp_row's C4 bytes as through a pixel's channels), restored after the call */
+    dw3x2_job jbd = jin;
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
@@ -759,21 +787,34 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     const int iy1 = iy0 + p->stride_h;
                     const int inside1 = iy1 >= 0 && iy1 + 2 < p->in_h && ix0 >= 0 && ix0 + 2 < p->in_w;
                     int8_t *const out1 = out + (int32_t)p->out_w * C;
+                    /* A's taps from its window (cur), B's from A's window too (sh rows down) */
                     dw3x2_job job;
-                    taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
-                    taps3(p, input, iy1, ix0, inside1, offs, zp_row, job.tab.p + 9);
+                    const intptr_t dy = (intptr_t)p->stride_h * row;
+                    const uintptr_t base =
+                        (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row + (intptr_t)ix0 * C);
+                    const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
+                    for (int t = 0; t < 9; ++t) {
+                        job.tab.off[t] = offs[t];
+                        job.tab.off[9 + t] = offs[t] + dy;
+                    }
+                    if (!inside) {
+                        zp_taps(job.tab.off, 3, iy0, ix0, p->in_h, p->in_w, zoff);
+                    }
+                    if (!inside1) {
+                        zp_taps(job.tab.off + 9, 3, iy1, ix0, p->in_h, p->in_w, zoff);
+                    }
                     job.bias = bias_folded;
                     job.otab = otab;
-                    job.da = (intptr_t)out;
-                    job.db = (intptr_t)out1;
-                    job.end = C & ~3;
+                    job.da = (intptr_t)((uintptr_t)out - base);
+                    job.db = (intptr_t)((uintptr_t)out1 - base);
+                    job.end = (intptr_t)(base + (uintptr_t)(C & ~3));
                     job.pairs = 1;
-                    dw3x2_groups_fast(&job, 0, filter_w);
+                    dw3x2_groups_fast(&job, (intptr_t)base, filter_w);
                     if (xtail) {
                         job.bias = xbias;
                         job.otab = xbias;
-                        job.end = C;
-                        dw3x2_groups_fast(&job, C - 4, xw);
+                        job.end = (intptr_t)(base + (uintptr_t)C);
+                        dw3x2_groups_fast(&job, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
                     } else if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
@@ -787,10 +828,11 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 const int ix1 = ix0 + sw;
                 const int inside1 = rows_in && ix1 >= 0 && ix1 + 2 < p->in_w;
                 if (inside && inside1) {   /* the row's run of pairs inside the input: one call */
-                    int n = 1;
-                    while (ox + 2 * n + 1 < p->out_w && ix0 + (2 * n + 1) * sw + 2 < p->in_w) {
-                        ++n;
-                    }
+                    /* pairs k = 0 .. n-1 with ox + 2k + 1 < out_w and ix0 + (2k + 1) * sw + 2 < in_w
+                     * (both hold for k = 0, both numerators >= 0) */
+                    const int n_out = (p->out_w - ox - 2) / 2;
+                    const int n_in = ((p->in_w - 3 - ix0) / sw - 1) / 2;
+                    const int n = 1 + (n_out < n_in ? n_out : n_in);
                     const int8_t *const base = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
                     jin.da = (intptr_t)out - (intptr_t)base;
                     jin.db = (intptr_t)(out + C) - (intptr_t)base;
@@ -819,10 +861,53 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     continue;
                 }
                 if ((inside || border3) && (inside1 || border3)) {
-                    dw3x2_job job;
                     if (sw <= 2) {
-                        taps3xw(p, input, iy0, ix0, inside && inside1, zp_row, job.tab.p, sw + 3);
-                    } else {
+                        const int W = sw + 3;
+                        const uintptr_t base =
+                            (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row + (intptr_t)ix0 * C);
+                        const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
+                        /* rows ky in [ylo, yhi) and block columns j in [xlo, xhi) are inside */
+                        const int ylo = iy0 < 0 ? -iy0 : 0, yhi = p->in_h - iy0;
+                        const int xlo = ix0 < 0 ? -ix0 : 0, xhi = p->in_w - ix0;
+                        for (int ky = 0; ky < 3; ++ky) {
+                            if (ky < ylo || ky >= yhi) {
+                                for (int j = 0; j < W; ++j) {
+                                    jbd.tab.off[W * ky + j] = zoff;
+                                }
+                            } else {
+                                for (int j = 0; j < xlo; ++j) {
+                                    jbd.tab.off[W * ky + j] = zoff;
+                                }
+                                for (int j = xhi > 0 ? xhi : 0; j < W; ++j) {
+                                    jbd.tab.off[W * ky + j] = zoff;
+                                }
+                            }
+                        }
+                        jbd.da = (intptr_t)((uintptr_t)out - base);
+                        jbd.db = (intptr_t)((uintptr_t)(out + C) - base);
+                        jbd.end = (intptr_t)(base + (uintptr_t)(C & ~3));
+                        jbd.pairs = 1;
+                        dw3x2_call(&jbd, (intptr_t)base, filter_w, sw);
+                        if (xtail) {
+                            jbd.otab = xbias;
+                            jbd.end = (intptr_t)(base + (uintptr_t)C);
+                            dw3x2_call(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sw);
+                            jbd.otab = otab;
+                        } else if (C & 3) {
+                            pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
+                                  out, fast);
+                            pixel(p, input, iy0, ix1, inside1, C & ~3, filter, bias_folded, multiplier, shift,
+                                  out + C, fast);
+                        }
+                        for (int t = 0; t < 3 * W; ++t) {   /* back to the block's offsets */
+                            jbd.tab.off[t] = jin.tab.off[t];
+                        }
+                        ++ox;
+                        out += C;
+                        continue;
+                    }
+                    dw3x2_job job;
+                    {
                         taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
                         taps3(p, input, iy0, ix1, inside1, offs, zp_row,
                               job.tab.p + 9);
@@ -854,7 +939,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
             if (inside ? k3 : border3) {
                 const int8_t *tap[9];
                 const int asm_path = MCUF_HAS_DSP && fast && C >= 4;
-                for (int ky = 0; ky < 3 && !(inside && asm_path); ++ky) {
+                for (int ky = 0; ky < 3 && !asm_path; ++ky) {
                     const int iy = iy0 + ky;
                     for (int kx = 0; kx < 3; ++kx) {
                         const int ix = ix0 + kx;
@@ -865,9 +950,20 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                 }
 #if MCUF_HAS_DSP
                 if (asm_path) {   /* the whole groups in assembly, then a tail in C */
-                    const intptr_t cur = inside ? (intptr_t)(input + (int32_t)iy0 * row + (int32_t)ix0 * C) : 0;
-                    dw3_job job = {bias_folded, otab, 0, (intptr_t)out - cur, cur + (C & ~3)};
-                    dw3_groups_fast(&job, cur, filter_w, inside ? offs : (const intptr_t *)(const void *)tap);
+                    /* taps as offsets from the window (cur), those outside the input to zp_row */
+                    const uintptr_t base =
+                        (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row + (intptr_t)ix0 * C);
+                    intptr_t o9[9];
+                    if (!inside) {
+                        for (int t = 0; t < 9; ++t) {
+                            o9[t] = offs[t];
+                        }
+                        zp_taps(o9, 3, iy0, ix0, p->in_h, p->in_w, (intptr_t)((uintptr_t)zp_row - base));
+                    }
+                    const intptr_t cur = (intptr_t)base;
+                    dw3_job job = {bias_folded, otab, 0, (intptr_t)((uintptr_t)out - base),
+                                   (intptr_t)(base + (uintptr_t)(C & ~3))};
+                    dw3_groups_fast(&job, cur, filter_w, inside ? offs : o9);
                     if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
