@@ -554,7 +554,9 @@ class Sanitized:
                 subprocess.run(["gcc", *CFLAGS, "-I", str(mcuf / "include"), "-c", str(s), "-o", str(o)],
                                check=True, capture_output=True)
                 objs.append(str(o))
-            tmp = lib.with_suffix(".tmp")
+            # a name of this build's own: another worker or fuzzer run sharing the cache may be
+            # writing the same library (a shared .tmp made `ar` fail on the other's half-written file)
+            tmp = objdir / (lib.name + ".tmp")
             subprocess.run(["ar", "rcs", str(tmp), *objs], check=True, capture_output=True)
             os.replace(tmp, lib)
             shutil.rmtree(objdir, ignore_errors=True)

@@ -427,10 +427,11 @@ def tied_conv_model(rng, *, repeats=3, c=16, h=8, w=8) -> bytes:
 # --- legacy uint8 graphs (tests/test_legacy_uint8.py) ---
 
 def uint8_layer_model(rng, kind, *, in_zp=128, w_zp=119, h=7, w=7, c=5, out_c=6, k=3, stride=1,
-                      padding="SAME", act="NONE", dilation=1) -> bytes:
+                      padding="SAME", act="NONE", dilation=1, groups=1) -> bytes:
     """One legacy uint8 layer (TFLite 1.x quantization): uint8 activations, uint8 weights with
     a zero point near 128 (w_zp), per-tensor scales. kind: CONV_2D, DEPTHWISE_CONV_2D,
-    FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, SOFTMAX."""
+    FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D, SOFTMAX. groups: a CONV_2D's filter
+    depth is c / groups."""
     mb = ModelBuilder()
     xs = 0.02
     if kind == "FULLY_CONNECTED":
@@ -446,7 +447,7 @@ def uint8_layer_model(rng, kind, *, in_zp=128, w_zp=119, h=7, w=7, c=5, out_c=6,
         ws = 0.005
         oh, ow = _out_size(padding, h, k, stride, dilation), _out_size(padding, w, k, stride, dilation)
         if kind == "CONV_2D":
-            wt = mb.tensor([out_c, k, k, c], "uint8", ws, w_zp, rng.integers(0, 256, (out_c, k, k, c)))
+            wt = mb.tensor([out_c, k, k, c // groups], "uint8", ws, w_zp, rng.integers(0, 256, (out_c, k, k, c // groups)))
         else:
             out_c = c
             wt = mb.tensor([1, k, k, c], "uint8", ws, w_zp, rng.integers(0, 256, (1, k, k, c)), axis=3)

@@ -102,3 +102,23 @@ def test_poisoning_harness_runs_a_patch_based_first_stage(tmp_path):
     cache = Path(tempfile.gettempdir()) / "mcuf-fuzz-cache"   # fuzz()'s: the library is built once
     cache.mkdir(parents=True, exist_ok=True)
     assert Sanitized(cache, timeout=60).run(out) == ("accepted", "")
+
+
+def test_sanitized_library_build_ignores_another_runs_half_written_archive(tmp_path):
+    """Two fuzzer workers (or two fuzzer runs sharing the cache) building the same kernel
+    library at once: each writes its archive under a name of its own. It was one shared
+    `<lib>.tmp`, and `ar rcs` onto the other's half-written file failed with a
+    CalledProcessError that ended the whole run (seen with --jobs 2, seed 78500)."""
+    mcuf = tmp_path / "mcuf"
+    (mcuf / "src").mkdir(parents=True)
+    (mcuf / "include").mkdir()
+    (mcuf / "src" / "k.c").write_text("int mcuf_k(int x);\nint mcuf_k(int x) { return x + 1; }\n")
+    (mcuf / "include" / "k.h").write_text("int mcuf_k(int x);\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    name = Sanitized(other, timeout=60)._library(mcuf).name     # the library's cache name
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / name).with_suffix(".tmp").write_bytes(b"half-written by another worker")
+    built = Sanitized(cache, timeout=60)._library(mcuf)
+    assert built.name == name and b"mcuf_k" in built.read_bytes()

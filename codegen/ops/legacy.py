@@ -157,8 +157,10 @@ def lower_legacy(graph: Graph, op: Operator, kernels: str):
     if op.type in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         depthwise = op.type == "DEPTHWISE_CONV_2D"
         x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=depthwise)
-        if not depthwise and (p["in_c"] != p["filter_in_c"]):
-            raise UnsupportedModelError("grouped uint8 convolution")
+        # a grouped CONV_2D (filter depth in_c / groups; the graph check refused groups that do
+        # not divide the channels): TFLite's uint8 reference_ops::Conv takes groups, so does
+        # mcuf_conv_wzp_s8 (the _dsp twins below take one group)
+        grouped = not depthwise and p["in_c"] != p["filter_in_c"]
         if depthwise and p["out_c"] % p["in_c"]:
             raise UnsupportedModelError("output channels are not a multiple of input channels")
         zps = np.unique(w.quant.zero_points)
@@ -172,7 +174,7 @@ def lower_legacy(graph: Graph, op: Operator, kernels: str):
         taps = p["k_h"] * p["k_w"] * (1 if depthwise else p["filter_in_c"])
         kernel = "mcuf_depthwise_conv_wzp_s8" if depthwise else "mcuf_conv_wzp_s8"
         mult.values[:], shift.values[:] = _uint8_multiplier(x, w, y)
-        if kernels in ("dsp", "mve") and (not depthwise or p["depth_multiplier"] == 1):
+        if kernels in ("dsp", "mve") and not grouped and (not depthwise or p["depth_multiplier"] == 1):
             step = _lower_wzp_dsp(op, p, w, b.values, int(mult.values[0]), int(shift.values[0]), x, y, depthwise)
             if step is not None:
                 return step
