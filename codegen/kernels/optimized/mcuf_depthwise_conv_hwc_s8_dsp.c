@@ -439,32 +439,6 @@ MCUF_INLINE void dw3x2_call(const dw3x2_job *job, intptr_t cur, const uint32_t *
     }
 }
 
-/* the 3xW block (W = 4, 5) of tap addresses (channel 0) from (iy0, ix0), row by row; padding
- * taps get zp */
-MCUF_INLINE void taps3xw(const mcuf_conv_params *p, const int8_t *input, int iy0, int ix0, int inside,
-                         const int8_t *zp, const int8_t **tab, const int W)
-{
-    const int C = p->in_c;
-    const int32_t row = (int32_t)p->in_w * C;
-    if (inside) {
-        const int8_t *r = input + (int32_t)iy0 * row + (int32_t)ix0 * C;
-        for (int ky = 0; ky < 3; ++ky, r += row) {
-            for (int kx = 0; kx < W; ++kx) {
-                *tab++ = r + kx * C;
-            }
-        }
-        return;
-    }
-    for (int ky = 0; ky < 3; ++ky) {
-        const int iy = iy0 + ky;
-        const int row_ok = iy >= 0 && iy < p->in_h;
-        for (int kx = 0; kx < W; ++kx) {
-            const int ix = ix0 + kx;
-            *tab++ = row_ok && ix >= 0 && ix < p->in_w ? input + (int32_t)iy * row + (int32_t)ix * C : zp;
-        }
-    }
-}
-
 /* The same two-pixel loop for a K x K kernel (K = 5, 7: MobileNet V3's 5x5), written once
  * with the assembler's .irp over the taps. The job's scalar fields come first (so their
  * offsets do not depend on K), then A's K*K tap addresses and B's; it is copied onto the
