@@ -29,6 +29,8 @@ def main(argv: list[str]) -> int:
     model = Path(argv[0] if argv else DEFAULT_MODEL)
     board = get_board(argv[1] if len(argv) > 1 else "qemu-mps2-an500")
     out = Path("out")
+    if hasattr(sys.stdout, "reconfigure"):   # each step's line as it happens, also through a pipe (`make demo | tee`)
+        sys.stdout.reconfigure(line_buffering=True)
     try:
         print(f"== 1. codegen inspect --target {board.target} {model}")
         from codegen.pipeline import resolve_kernels
