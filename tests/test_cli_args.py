@@ -157,6 +157,20 @@ def test_input_shape_names_the_expected_form(tmp_path, capsys, cmd, shape):
     _refused(capsys, argv, "--input-shape", "like 1,96,96,3", repr(shape))
 
 
+def _help_examples(parser, prog, cmd, capsys):
+    """The example lines that end `PROG CMD --help` (the part before any '#' comment)."""
+    with pytest.raises(SystemExit):
+        parser.parse_args([cmd, "--help"])
+    out = capsys.readouterr().out
+    examples = [l.split("#")[0].strip() for l in out.split("examples:", 1)[1].splitlines()
+                if l.startswith(f"  {prog} {cmd}")]
+    assert examples, out
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[cmd]
+    undocumented = [a.dest for a in sub._actions if not a.help]
+    assert not undocumented, undocumented
+    return out, examples
+
+
 @pytest.mark.parametrize("cmd", ["emit", "inspect", "verify", "fit"])
 def test_every_codegen_help_teaches_with_examples_that_parse(cmd, capsys):
     """`codegen emit/inspect/verify --help` had no examples, `fit --sort` and the MODEL of
@@ -165,18 +179,9 @@ def test_every_codegen_help_teaches_with_examples_that_parse(cmd, capsys):
     import shlex
 
     from codegen.cli import build_parser
-    parser = build_parser()
-    with pytest.raises(SystemExit):
-        parser.parse_args([cmd, "--help"])
-    out = capsys.readouterr().out
-    examples = [l.split("#")[0].strip() for l in out.split("examples:", 1)[1].splitlines()
-                if l.startswith(f"  codegen {cmd} ")]
-    assert examples, out
+    out, examples = _help_examples(build_parser(), "codegen", cmd, capsys)
     for e in examples:
         assert build_parser().parse_args(shlex.split(e)[1:]).command == cmd, e
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[cmd]
-    undocumented = [a.dest for a in sub._actions if not a.help]
-    assert not undocumented, undocumented
     assert "milliseconds" in out if cmd == "fit" else True
 
 
@@ -187,18 +192,10 @@ def test_every_firmware_help_teaches_with_examples_that_parse(cmd, capsys):
     import shlex
 
     from firmware_tools.cli import _fix_opt_value, build_parser
-    parser = build_parser()
-    with pytest.raises(SystemExit):
-        parser.parse_args([cmd, "--help"])
-    out = capsys.readouterr().out
-    examples = [l.split("#")[0].strip() for l in out.split("examples:", 1)[1].splitlines()
-                if l.startswith(f"  firmware {cmd}")]
-    assert examples, out
+    _, examples = _help_examples(build_parser(), "firmware", cmd, capsys)
     for e in examples:
         argv = _fix_opt_value(shlex.split(e)[1:])     # as main() does: `--opt -Os`
         assert build_parser().parse_args(argv).fn.__name__ == f"cmd_{cmd}", e
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[cmd]
-    assert not [a.dest for a in sub._actions if not a.help]
 
 
 @pytest.mark.parametrize("argv", [["--opt", "-O7"], ["--opt=-O7"], ["--opt", "O9"]])
