@@ -92,6 +92,13 @@ def _cached_compile(run, cmd: list[str]) -> subprocess.CompletedProcess:
 
 @pytest.hookimpl(trylast=True)   # after the tmp_path plugin has made its factory
 def pytest_configure(config):
+    # A suite started in the background by a non-interactive shell (`nohup make test &`) inherits
+    # SIGINT ignored, and so would every command the tests start: the Ctrl-C tests (demo, firmware
+    # run, serve in the README check) would then see their interrupt ignored. Python's own handler
+    # here is reset to the default in each child at exec, as under an interactive shell.
+    import signal
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     import firmware_tools.build as build
     factory = getattr(config, "_tmp_path_factory", None)
     if factory is None or os.environ.get("MCUF_TEST_OBJECT_CACHE") == "0" or getattr(build._run, "kernel_object_cache", False):
