@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fuzz_models import _pack   # an edited ModelT back to .tflite bytes
 
 CASES = Path(__file__).parent / "fixtures" / "cases" / "malformed"
 
@@ -66,7 +67,6 @@ def test_split_with_fewer_outputs_than_num_splits_names_the_split(tmp_path):
     """shufflenet_v2's op #11 SPLIT (NumSplits 2) with its last output dropped from the op's
     outputs: was "op #12 CONV_2D: input 0 ... is read before any operator writes it" (the
     consumer of the dropped output); TFLite's split.cc requires outputs == num_splits."""
-    import flatbuffers
     from ai_edge_litert import schema_py_generated as schema
     src = Path(__file__).parent / "fixtures" / "models" / "shufflenet_v2_x05_96_rgb.tflite"
     m = schema.ModelT.InitFromPackedBuf(src.read_bytes(), 0)
@@ -74,10 +74,8 @@ def test_split_with_fewer_outputs_than_num_splits_names_the_split(tmp_path):
     assert m.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.SPLIT
     assert op.builtinOptions.numSplits == len(op.outputs) == 2
     op.outputs = list(op.outputs)[:-1]
-    b = flatbuffers.Builder(1 << 20)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     bad = tmp_path / "split_short.tflite"
-    bad.write_bytes(bytes(b.Output()))
+    bad.write_bytes(_pack(m))
     r = run_codegen("emit", bad, "-o", tmp_path / "o")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     lines = r.stderr.strip().splitlines()
@@ -87,7 +85,6 @@ def test_split_with_fewer_outputs_than_num_splits_names_the_split(tmp_path):
 
 def test_split_v_whose_num_splits_disagrees_with_its_outputs_names_the_split_v(tmp_path):
     """split_v.cc also requires NumOutputs == num_splits (was: accepted)."""
-    import flatbuffers
     import numpy as np
     import opmodels
     from ai_edge_litert import schema_py_generated as schema
@@ -97,10 +94,8 @@ def test_split_v_whose_num_splits_disagrees_with_its_outputs_names_the_split_v(t
     op = m.subgraphs[0].operators[0]
     assert m.operatorCodes[op.opcodeIndex].builtinCode == schema.BuiltinOperator.SPLIT_V
     op.builtinOptions.numSplits = 3
-    b = flatbuffers.Builder(1 << 20)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     bad = tmp_path / "split_v_num_splits.tflite"
-    bad.write_bytes(bytes(b.Output()))
+    bad.write_bytes(_pack(m))
     r = run_codegen("emit", bad, "-o", tmp_path / "o")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [
