@@ -706,6 +706,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
      * the input pointed at the zero-point row by offset (zp_row - window; cur then steps by 4
      * through zp_row's C4 bytes as through a pixel's channels), restored after the call */
     dw3x2_job jbd = jin;
+    uint32_t bd_mask = 0;   /* jbd's taps pointed at the zero-point row (bit W * ky + j) */
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
@@ -840,23 +841,29 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                         const uintptr_t base =
                             (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row + (intptr_t)ix0 * C);
                         const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
-                        /* rows ky in [ylo, yhi) and block columns j in [xlo, xhi) are inside */
-                        const int ylo = iy0 < 0 ? -iy0 : 0, yhi = p->in_h - iy0;
-                        const int xlo = ix0 < 0 ? -ix0 : 0, xhi = p->in_w - ix0;
+                        /* the block's taps outside the input, bit W * ky + j: rows ky outside
+                         * [0, in_h) whole, and in every row the columns j outside [0, in_w) */
+                        const uint32_t wmask = (1u << W) - 1;
+                        const int xlo = ix0 < 0 ? (-ix0 < W ? -ix0 : W) : 0;
+                        const int xhi = p->in_w - ix0 < W ? (p->in_w - ix0 > 0 ? p->in_w - ix0 : 0) : W;
+                        const uint32_t cols = ((1u << xlo) - 1) | (wmask & ~((1u << xhi) - 1));
+                        uint32_t mask = cols * (1u | 1u << W | 1u << 2 * W);
                         for (int ky = 0; ky < 3; ++ky) {
-                            if (ky < ylo || ky >= yhi) {
-                                for (int j = 0; j < W; ++j) {
-                                    jbd.tab.off[W * ky + j] = zoff;
-                                }
-                            } else {
-                                for (int j = 0; j < xlo; ++j) {
-                                    jbd.tab.off[W * ky + j] = zoff;
-                                }
-                                for (int j = xhi > 0 ? xhi : 0; j < W; ++j) {
-                                    jbd.tab.off[W * ky + j] = zoff;
-                                }
+                            if (iy0 + ky < 0 || iy0 + ky >= p->in_h) {
+                                mask |= wmask << (W * ky);
                             }
                         }
+                        /* jbd's taps of the previous border pair back to the block's offsets
+                         * (those this pair does not point at the zero-point row), then this pair's
+                         * outside taps to the zero-point row (by offset from the window) */
+                        for (uint32_t m = bd_mask & ~mask; m != 0; m &= m - 1) {
+                            const int t = __builtin_ctz(m);
+                            jbd.tab.off[t] = jin.tab.off[t];
+                        }
+                        for (uint32_t m = mask; m != 0; m &= m - 1) {
+                            jbd.tab.off[__builtin_ctz(m)] = zoff;
+                        }
+                        bd_mask = mask;
                         jbd.da = (intptr_t)((uintptr_t)out - base);
                         jbd.db = (intptr_t)((uintptr_t)(out + C) - base);
                         jbd.end = (intptr_t)(base + (uintptr_t)(C & ~3));
@@ -872,9 +879,6 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                                   out, fast);
                             pixel(p, input, iy0, ix1, inside1, C & ~3, filter, bias_folded, multiplier, shift,
                                   out + C, fast);
-                        }
-                        for (int t = 0; t < 3 * W; ++t) {   /* back to the block's offsets */
-                            jbd.tab.off[t] = jin.tab.off[t];
                         }
                         ++ox;
                         out += C;
