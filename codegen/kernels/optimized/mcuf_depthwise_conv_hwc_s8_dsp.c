@@ -439,6 +439,72 @@ MCUF_INLINE void dw3x2_call(const dw3x2_job *job, intptr_t cur, const uint32_t *
     }
 }
 
+/* Two pixels of one column (rows oy and oy + 1, a plane's odd last column) at stride_h 1 or 2:
+ * A's window is rows 0-2 of a 4x3 / 5x3 block and B's rows 1-3 / 2-4, so each block column
+ * loads four / five input words instead of six (the stride-1 / stride-2 loop's sharing turned
+ * by 90 degrees). The same job, tab[(sh + 3) * kx + j]: row j of the block's column kx; the
+ * weights of a column read at their offsets (tap 3 * ky + kx at 8 * (3 * ky + kx)). */
+#define DW3V1_COL(o0, o1, o2, o3, w0, w1, w2)                                        \
+    DW3S2_W(w0) DW3S1_X(o0) DW3S1_A DW3S1_X(o1) DW3S1_B                              \
+    DW3S2_W(w1) DW3S1_A DW3S1_X(o2) DW3S1_B                                          \
+    DW3S2_W(w2) DW3S1_A DW3S1_X(o3) DW3S1_B
+
+__attribute__((naked, noinline)) static void dw3x2v1_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                                 __attribute__((unused)) intptr_t cur,
+                                                                 __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        DW3X2_ENTER
+        "ldr r12, [sp, #76]\n\t"
+        "ldmia r12, {r4, r5, r6, r7}\n\t"
+        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        "str r12, [sp, #76]\n\t"
+        "1:\n\t"
+        DW3V1_COL(0, 4, 8, 12, 0, 24, 48) DW3V1_COL(16, 20, 24, 28, 8, 32, 56)
+        DW3V1_COL(32, 36, 40, 44, 16, 40, 64)
+        "add r2, r2, #72\n\t"
+        DW3X2_TAIL
+
+        DW3X2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+__attribute__((naked, noinline)) static void dw3x2v2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                                 __attribute__((unused)) intptr_t cur,
+                                                                 __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        DW3X2_ENTER
+        "ldr r12, [sp, #76]\n\t"
+        "ldmia r12, {r4, r5, r6, r7}\n\t"
+        "ldmia r12!, {r8, r9, r10, r11}\n\t"
+        "str r12, [sp, #76]\n\t"
+        "1:\n\t"
+        DW3S2_ROW(0, 4, 8, 12, 16, 0, 24, 48) DW3S2_ROW(20, 24, 28, 32, 36, 8, 32, 56)
+        DW3S2_ROW(40, 44, 48, 52, 56, 16, 40, 64)
+        "add r2, r2, #72\n\t"
+        DW3X2_TAIL
+
+        DW3X2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* a column pair's groups through the vertical two-pixel assembly for stride_h (1, 2) */
+MCUF_INLINE void dw3x2v_call(const dw3x2_job *job, intptr_t cur, const uint32_t *w, int sh)
+{
+    if (sh == 1) {
+        dw3x2v1_groups_fast(job, cur, w);
+    } else if (sh == 2) {
+        dw3x2v2_groups_fast(job, cur, w);
+    } else {
+        dw3x2_groups_fast(job, cur, w);
+    }
+}
+
 /* The same two-pixel loop for a K x K kernel (K = 5, 7: MobileNet V3's 5x5), written once
  * with the assembler's .irp over the taps. The job's scalar fields come first (so their
  * offsets do not depend on K), then A's K*K tap addresses and B's; it is copied onto the
@@ -605,24 +671,235 @@ MCUF_INLINE void taps3(const mcuf_conv_params *p, const int8_t *input, int iy0, 
 #endif
 
 #if MCUF_HAS_DSP
-/* a 3xW block of tap offsets from its window (iy0, ix0), row by row: the taps outside the
- * input set to zoff (the zero-point row minus the window's address) */
-MCUF_INLINE void zp_taps(intptr_t *off, int W, int iy0, int ix0, int in_h, int in_w, intptr_t zoff)
+/* The taps of a block of 3 x N outside the input, bit N * k + j (k = 0..2, j = 0..N-1): set when
+ * position o0 + k of the outer dimension is outside [0, o_size) or position i0 + j of the inner
+ * one outside [0, i_size). A row-major block (3 rows of N columns): o0 = iy0, i0 = ix0; a
+ * column-major one (3 columns of N rows, the vertical pairs): o0 = ix0, i0 = iy0. */
+MCUF_INLINE uint32_t zp_mask(int o0, int o_size, int i0, int i_size, int N)
 {
-    const int ylo = iy0 < 0 ? -iy0 : 0, yhi = in_h - iy0;   /* rows ky in [ylo, yhi) inside */
-    const int xlo = ix0 < 0 ? -ix0 : 0, xhi = in_w - ix0;   /* columns j in [xlo, xhi) */
-    for (int ky = 0; ky < 3; ++ky, off += W) {
-        if (ky < ylo || ky >= yhi) {
-            for (int j = 0; j < W; ++j) {
-                off[j] = zoff;
+    const uint32_t nmask = (1u << N) - 1;
+    const int lo = i0 < 0 ? (-i0 < N ? -i0 : N) : 0;                           /* inner j < lo outside */
+    const int hi = i_size - i0 < N ? (i_size - i0 > 0 ? i_size - i0 : 0) : N;   /* and j >= hi */
+    uint32_t m = (((1u << lo) - 1) | (nmask & ~((1u << hi) - 1))) * (1u | 1u << N | 1u << 2 * N);
+    for (int k = 0; k < 3; ++k) {
+        if (o0 + k < 0 || o0 + k >= o_size) {
+            m |= nmask << (N * k);
+        }
+    }
+    return m;
+}
+
+/* the taps of mask (bit t: off[t]) pointed at the zero-point row: zoff (its offset from the window) */
+MCUF_INLINE void zp_point(intptr_t *off, uint32_t mask, intptr_t zoff)
+{
+    for (; mask != 0; mask &= mask - 1) {
+        off[__builtin_ctz(mask)] = zoff;
+    }
+}
+#endif
+
+#if MCUF_HAS_DSP
+/* The _fast entry point's 3x3, undilated layers at stride_w 1 or 2 with C >= 4: the body's
+ * two-pixel paths in a loop of their own (its registers for the pairs, not the general paths'):
+ * per row, the runs of pairs inside the input (one call each), border pairs (their outside taps
+ * pointed at the zero-point row by offset, bit mask zp_mask), an odd last column in pairs of
+ * rows (dw3x2v1/v2) or pixel by pixel (in place, and the last row's), and the channel tail
+ * (C % 4) as one more group over the last 4 channels (xtail) or through pixel() in place.
+ * Same results and same order of writes as the body's paths it replaces. */
+static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                      const int16_t *filter, const int32_t *bias_folded,
+                                                      const int32_t *multiplier, const int8_t *shift,
+                                                      int8_t *output, int16_t *scratch)
+{
+    const int C = p->in_c, sw = p->stride_w, sh = p->stride_h, W = sw + 3;
+    const int in_h = p->in_h, in_w = p->in_w, out_w = p->out_w, out_h = p->out_h;
+    const int32_t row = (int32_t)in_w * C;
+    const int8_t *const zp_row = (const int8_t *)(void *)scratch;   /* C4 input zero points */
+    const uint32_t *const filter_w = (const uint32_t *)(const void *)filter;
+    const int32_t *const otab = (const int32_t *)(const void *)(filter_w + ((C + 3) / 4) * 18);
+    memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
+    intptr_t offs[9];   /* a pixel's taps: byte offsets from its window's top-left */
+    for (int ky = 0, t = 0; ky < 3; ++ky, t += 3) {
+        offs[t] = (intptr_t)ky * row;
+        offs[t + 1] = offs[t] + C;
+        offs[t + 2] = offs[t] + 2 * C;
+    }
+    const int alias = (uintptr_t)output < (uintptr_t)(input + (int32_t)in_h * row) &&
+                      (uintptr_t)input < (uintptr_t)(output + (int32_t)out_h * out_w * C);
+    const int colpair = (out_w & 1) && !alias;
+    /* pairs inside the input: one job for the layer, dw3x2s1/s2's 3x4 / 3x5 block as byte
+     * offsets from A's window (whose address the call passes as cur) */
+    dw3x2_job jin;
+    memset(&jin, 0, sizeof jin);
+    {
+        intptr_t *o = jin.tab.off;
+        for (int ky = 0; ky < 3; ++ky) {
+            for (intptr_t j = 0, v = (intptr_t)ky * row; j < W; ++j, v += C) {
+                *o++ = v;
             }
-        } else {
-            for (int j = 0; j < xlo; ++j) {
-                off[j] = zoff;
+        }
+    }
+    jin.bias = bias_folded;
+    jin.otab = otab;
+    jin.in_step = 2 * (intptr_t)sw * C - (C & ~3);
+    jin.end_step = 2 * (intptr_t)sw * C;
+    jin.d_step = 2 * (intptr_t)C - 2 * (intptr_t)sw * C;
+    jin.bias0 = bias_folded;
+    jin.otab0 = otab;
+    jin.w0 = filter_w;
+    /* a channel tail (C % 4, C > 4, the output not over the input): the last 4 channels as one
+     * more group (channels C-4 .. C-1; C-4 .. C4-5 computed twice, the same bytes stored
+     * twice), with its own weights, biases and table after the output table */
+    const int xtail = (C & 3) && C > 4 && !alias;
+    const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 4 * ((C + 3) & ~3) + 4);
+    const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);   /* its record */
+    dw3x2_job jtl;
+    if (xtail) {
+        jtl = jin;
+        jtl.bias = jtl.bias0 = xbias;
+        jtl.otab = jtl.otab0 = xbias;
+        jtl.w0 = xw;
+        jtl.in_step = 2 * (intptr_t)sw * C - 4;
+    }
+    /* border pairs: jin's block, the taps outside the input (bd_mask) pointed at the
+     * zero-point row; the previous pair's put back where this one differs */
+    dw3x2_job jbd = jin;
+    uint32_t bd_mask = 0;
+    /* output columns whose window is inside the input horizontally: ox_lo .. ox_hi */
+    const int ox_lo = (p->pad_left + sw - 1) / sw;
+    const int ox_hi = in_w - 3 + p->pad_left >= 0 ? (in_w - 3 + p->pad_left) / sw : -1;
+    const int m_hi = (ox_hi < out_w - 1 ? ox_hi : out_w - 1) + 1;   /* run pairs end before m_hi */
+    for (int oy = 0; oy < out_h; ++oy) {
+        const int iy0 = oy * sh - p->pad_top;
+        const int rows_in = iy0 >= 0 && iy0 + 2 < in_h;
+        int8_t *const orow = output + (int32_t)oy * out_w * C;
+        const uintptr_t rbase = (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row);
+        int ox = 0;
+        for (; ox + 1 < out_w;) {
+            const int ix0 = ox * sw - p->pad_left;
+            const uintptr_t base = rbase + (uintptr_t)((intptr_t)ix0 * C);
+            int8_t *const out = orow + (int32_t)ox * C;
+            if (rows_in && ox >= ox_lo && ox < m_hi - 1) {   /* a run of pairs inside the input */
+                const int n = (m_hi - ox) / 2;
+                jin.da = (intptr_t)((uintptr_t)out - base);
+                jin.db = jin.da + C;
+                jin.end = (intptr_t)(base + (uintptr_t)(C & ~3));
+                jin.pairs = n;
+                dw3x2_call(&jin, (intptr_t)base, filter_w, sw);
+                if (xtail) {   /* the run's channel tails: one more group per pair */
+                    jtl.da = jin.da;
+                    jtl.db = jin.db;
+                    jtl.end = (intptr_t)(base + (uintptr_t)C);
+                    jtl.pairs = n;
+                    dw3x2_call(&jtl, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sw);
+                } else if (C & 3) {
+                    for (int i = 0; i < 2 * n; ++i) {
+                        pixel(p, input, iy0, ix0 + i * sw, 1, C & ~3, filter, bias_folded, multiplier, shift,
+                              out + i * C, 1);
+                    }
+                }
+                ox += 2 * n;
+                continue;
             }
-            for (int j = xhi > 0 ? xhi : 0; j < W; ++j) {
-                off[j] = zoff;
+            const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
+            const uint32_t mask = zp_mask(iy0, in_h, ix0, in_w, W);
+            for (uint32_t m = bd_mask & ~mask; m != 0; m &= m - 1) {
+                const int t = __builtin_ctz(m);
+                jbd.tab.off[t] = jin.tab.off[t];
             }
+            zp_point(jbd.tab.off, mask, zoff);
+            bd_mask = mask;
+            jbd.da = (intptr_t)((uintptr_t)out - base);
+            jbd.db = jbd.da + C;
+            jbd.end = (intptr_t)(base + (uintptr_t)(C & ~3));
+            jbd.pairs = 1;
+            dw3x2_call(&jbd, (intptr_t)base, filter_w, sw);
+            if (xtail) {
+                jbd.otab = xbias;
+                jbd.end = (intptr_t)(base + (uintptr_t)C);
+                dw3x2_call(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sw);
+                jbd.otab = otab;
+            } else if (C & 3) {
+                const int ins0 = rows_in && ix0 >= 0 && ix0 + 2 < in_w;
+                const int ins1 = rows_in && ix0 + sw >= 0 && ix0 + sw + 2 < in_w;
+                pixel(p, input, iy0, ix0, ins0, C & ~3, filter, bias_folded, multiplier, shift, out, 1);
+                pixel(p, input, iy0, ix0 + sw, ins1, C & ~3, filter, bias_folded, multiplier, shift, out + C, 1);
+            }
+            ox += 2;
+        }
+        if (ox == out_w) {
+            continue;
+        }
+        /* an odd last column */
+        const int ix0 = ox * sw - p->pad_left;
+        const int inside = rows_in && ix0 >= 0 && ix0 + 2 < in_w;
+        const uintptr_t base = rbase + (uintptr_t)((intptr_t)ix0 * C);
+        const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
+        int8_t *const out = orow + (int32_t)ox * C;
+        if (colpair && (oy & 1)) {
+            continue;   /* done with the row above */
+        }
+        if (colpair && oy + 1 < out_h) {   /* with the next row's last pixel */
+            const int iy1 = iy0 + sh;
+            const int inside1 = iy1 >= 0 && iy1 + 2 < in_h && ix0 >= 0 && ix0 + 2 < in_w;
+            int8_t *const out1 = out + (int32_t)out_w * C;
+            dw3x2_job job;
+            if (sh <= 2) {   /* dw3x2v1/v2's column-major 4x3 / 5x3 block */
+                const int H = sh + 3;
+                intptr_t *o = job.tab.off;
+                for (int kx = 0; kx < 3; ++kx) {
+                    for (intptr_t j = 0, v = (intptr_t)kx * C; j < H; ++j, v += row) {
+                        *o++ = v;
+                    }
+                }
+                if (!inside || !inside1) {
+                    zp_point(job.tab.off, zp_mask(ix0, in_w, iy0, in_h, H), zoff);
+                }
+            } else {   /* A's taps from its window (cur), B's from A's window too (sh rows down) */
+                const intptr_t dy = (intptr_t)sh * row;
+                for (int t = 0; t < 9; ++t) {
+                    job.tab.off[t] = offs[t];
+                    job.tab.off[9 + t] = offs[t] + dy;
+                }
+                if (!inside) {
+                    zp_point(job.tab.off, zp_mask(iy0, in_h, ix0, in_w, 3), zoff);
+                }
+                if (!inside1) {
+                    zp_point(job.tab.off + 9, zp_mask(iy1, in_h, ix0, in_w, 3), zoff);
+                }
+            }
+            job.bias = bias_folded;
+            job.otab = otab;
+            job.da = (intptr_t)((uintptr_t)out - base);
+            job.db = (intptr_t)((uintptr_t)out1 - base);
+            job.end = (intptr_t)(base + (uintptr_t)(C & ~3));
+            job.pairs = 1;
+            dw3x2v_call(&job, (intptr_t)base, filter_w, sh);
+            if (xtail) {
+                job.bias = xbias;
+                job.otab = xbias;
+                job.end = (intptr_t)(base + (uintptr_t)C);
+                dw3x2v_call(&job, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sh);
+            } else if (C & 3) {
+                pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift, out, 1);
+                pixel(p, input, iy1, ix0, inside1, C & ~3, filter, bias_folded, multiplier, shift, out1, 1);
+            }
+            continue;
+        }
+        /* one pixel: the whole groups in assembly (taps outside the input to the zero-point
+         * row by offset), then a channel tail in C */
+        intptr_t o9[9];
+        if (!inside) {
+            for (int t = 0; t < 9; ++t) {
+                o9[t] = offs[t];
+            }
+            zp_point(o9, zp_mask(iy0, in_h, ix0, in_w, 3), zoff);
+        }
+        dw3_job job = {bias_folded, otab, 0, (intptr_t)((uintptr_t)out - base),
+                       (intptr_t)(base + (uintptr_t)(C & ~3))};
+        dw3_groups_fast(&job, (intptr_t)base, filter_w, inside ? offs : o9);
+        if (C & 3) {
+            pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift, out, 1);
         }
     }
 }
@@ -649,8 +926,10 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     /* the fast entry points' output table, after the weights (mcuf_hwc_out_table) */
     const int32_t *const otab = (const int32_t *)(const void *)(filter_w + ((C + 3) / 4) * kh * kw * 2);
     intptr_t offs[9];   /* an inside pixel's taps: byte offsets from its window's top-left */
-    for (int t = 0; t < 9; ++t) {
-        offs[t] = (intptr_t)(t / 3) * row + (intptr_t)(t % 3) * C;
+    for (int ky = 0, t = 0; ky < 3; ++ky, t += 3) {
+        offs[t] = (intptr_t)ky * row;
+        offs[t + 1] = offs[t] + C;
+        offs[t + 2] = offs[t] + 2 * C;
     }
 #endif
     if (border3 || kpair) {
@@ -674,9 +953,11 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
         jin.tab.off[9 + t] = offs[t] + (intptr_t)sw * C;
     }
     if (fast && k3 && (sw == 1 || sw == 2)) {   /* dw3x2s1/s2_groups_fast's 3x4 / 3x5 block */
+        intptr_t *o = jin.tab.off;
         for (int ky = 0; ky < 3; ++ky) {
+            const intptr_t r = (intptr_t)ky * row;
             for (int j = 0; j < sw + 3; ++j) {
-                jin.tab.off[(sw + 3) * ky + j] = (intptr_t)ky * row + (intptr_t)j * C;
+                *o++ = r + (intptr_t)j * C;
             }
         }
     }
@@ -768,15 +1049,29 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     const uintptr_t base =
                         (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row + (intptr_t)ix0 * C);
                     const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
-                    for (int t = 0; t < 9; ++t) {
-                        job.tab.off[t] = offs[t];
-                        job.tab.off[9 + t] = offs[t] + dy;
-                    }
-                    if (!inside) {
-                        zp_taps(job.tab.off, 3, iy0, ix0, p->in_h, p->in_w, zoff);
-                    }
-                    if (!inside1) {
-                        zp_taps(job.tab.off + 9, 3, iy1, ix0, p->in_h, p->in_w, zoff);
+                    const int sh = p->stride_h;
+                    if (sh <= 2) {   /* dw3x2v1/v2's column-major 4x3 / 5x3 block */
+                        const int H = sh + 3;
+                        intptr_t *o = job.tab.off;
+                        for (int kx = 0; kx < 3; ++kx) {
+                            for (intptr_t j = 0, v = (intptr_t)kx * C; j < H; ++j, v += row) {
+                                *o++ = v;
+                            }
+                        }
+                        if (!inside || !inside1) {
+                            zp_point(job.tab.off, zp_mask(ix0, p->in_w, iy0, p->in_h, H), zoff);
+                        }
+                    } else {
+                        for (int t = 0; t < 9; ++t) {
+                            job.tab.off[t] = offs[t];
+                            job.tab.off[9 + t] = offs[t] + dy;
+                        }
+                        if (!inside) {
+                            zp_point(job.tab.off, zp_mask(iy0, p->in_h, ix0, p->in_w, 3), zoff);
+                        }
+                        if (!inside1) {
+                            zp_point(job.tab.off + 9, zp_mask(iy1, p->in_h, ix0, p->in_w, 3), zoff);
+                        }
                     }
                     job.bias = bias_folded;
                     job.otab = otab;
@@ -784,12 +1079,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     job.db = (intptr_t)((uintptr_t)out1 - base);
                     job.end = (intptr_t)(base + (uintptr_t)(C & ~3));
                     job.pairs = 1;
-                    dw3x2_groups_fast(&job, (intptr_t)base, filter_w);
+                    dw3x2v_call(&job, (intptr_t)base, filter_w, sh);
                     if (xtail) {
                         job.bias = xbias;
                         job.otab = xbias;
                         job.end = (intptr_t)(base + (uintptr_t)C);
-                        dw3x2_groups_fast(&job, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
+                        dw3x2v_call(&job, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sh);
                     } else if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
@@ -841,18 +1136,8 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                         const uintptr_t base =
                             (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row + (intptr_t)ix0 * C);
                         const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
-                        /* the block's taps outside the input, bit W * ky + j: rows ky outside
-                         * [0, in_h) whole, and in every row the columns j outside [0, in_w) */
-                        const uint32_t wmask = (1u << W) - 1;
-                        const int xlo = ix0 < 0 ? (-ix0 < W ? -ix0 : W) : 0;
-                        const int xhi = p->in_w - ix0 < W ? (p->in_w - ix0 > 0 ? p->in_w - ix0 : 0) : W;
-                        const uint32_t cols = ((1u << xlo) - 1) | (wmask & ~((1u << xhi) - 1));
-                        uint32_t mask = cols * (1u | 1u << W | 1u << 2 * W);
-                        for (int ky = 0; ky < 3; ++ky) {
-                            if (iy0 + ky < 0 || iy0 + ky >= p->in_h) {
-                                mask |= wmask << (W * ky);
-                            }
-                        }
+                        /* the block's taps outside the input, bit W * ky + j */
+                        const uint32_t mask = zp_mask(iy0, p->in_h, ix0, p->in_w, W);
                         /* jbd's taps of the previous border pair back to the block's offsets
                          * (those this pair does not point at the zero-point row), then this pair's
                          * outside taps to the zero-point row (by offset from the window) */
@@ -860,9 +1145,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                             const int t = __builtin_ctz(m);
                             jbd.tab.off[t] = jin.tab.off[t];
                         }
-                        for (uint32_t m = mask; m != 0; m &= m - 1) {
-                            jbd.tab.off[__builtin_ctz(m)] = zoff;
-                        }
+                        zp_point(jbd.tab.off, mask, zoff);
                         bd_mask = mask;
                         jbd.da = (intptr_t)((uintptr_t)out - base);
                         jbd.db = (intptr_t)((uintptr_t)(out + C) - base);
@@ -936,7 +1219,7 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                         for (int t = 0; t < 9; ++t) {
                             o9[t] = offs[t];
                         }
-                        zp_taps(o9, 3, iy0, ix0, p->in_h, p->in_w, (intptr_t)((uintptr_t)zp_row - base));
+                        zp_point(o9, zp_mask(iy0, p->in_h, ix0, p->in_w, 3), (intptr_t)((uintptr_t)zp_row - base));
                     }
                     const intptr_t cur = (intptr_t)base;
                     dw3_job job = {bias_folded, otab, 0, (intptr_t)((uintptr_t)out - base),
@@ -967,12 +1250,26 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
  * assembly (own entry points, so --gc-sections drops the 1.9 KB and 3.4 KB loops from the
  * models without such layers). Every entry point is correct on any parameters (a K x K one
  * given other kernel sizes takes the general C path). */
+static __attribute__((noinline)) void hwc_body_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                    const int16_t *filter, const int32_t *bias_folded,
+                                                    const int32_t *multiplier, const int8_t *shift,
+                                                    int8_t *output, int16_t *scratch)
+{
+    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 0);
+}
+
 void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                          const int16_t *filter, const int32_t *bias_folded,
                                          const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                          int16_t *scratch)
 {
-    mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 0);
+#if MCUF_HAS_DSP
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->in_c >= 4 && p->stride_w <= 2) {
+        hwc3_pairs_fast(p, input, filter, bias_folded, multiplier, shift, output, scratch);
+        return;
+    }
+#endif
+    hwc_body_fast(p, input, filter, bias_folded, multiplier, shift, output, scratch);
 }
 
 void mcuf_depthwise_conv_hwc_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
