@@ -137,10 +137,11 @@ static void pixel_3x3(const mcuf_conv_params *p, const int8_t *const tap[9], con
  * Tap t's input word of the group is at tab[t] + cur: for a pixel inside the input tab holds
  * the taps' byte offsets and cur the window's address; for a border pixel tab holds each
  * tap's address (or the zero-point row's) and cur the group's channel offset. cur advances
- * by 4 per group up to job->end; the job's bias and output-table pointers advance with it, the
- * output bytes go to cur + job->d. At least one group (116 instructions for 36 MACs).
+ * by 4 per group up to job->end; the output table is read from job->otab on (group by group),
+ * the output bytes go to cur + job->d. At least one group (114 instructions for 36 MACs).
  * Registers: r4-r7 accumulators (then outputs), r8/r9 input pair, r10/r11 weights (then
- * r8-r10 a channel's output record), r0 job, r1 cur, r2 weights, r3 tab, r12/lr pointers. */
+ * r8-r10 a channel's output record), r0 job, r1 cur, r2 weights, r3 tab, r12 the output
+ * table, lr output-stage temporary and pointers. */
 typedef struct {
     const int32_t *bias;        /* +0 */
     const int32_t *otab;        /* +4: the output table (mcuf_hwc_out_table), group by group */
@@ -176,22 +177,21 @@ __attribute__((naked, noinline)) static void dw3_groups_fast(__attribute__((unus
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "1:\n\t"
         "ldr r12, [r0, #4]\n\t"
+        "1:\n\t"
         "ldmia r12!, {r4, r5, r6, r7}\n\t"
         DW3_TAP(0) DW3_TAP(1) DW3_TAP(2) DW3_TAP(3) DW3_TAP(4) DW3_TAP(5) DW3_TAP(6) DW3_TAP(7)
         DW3_TAP(8)
         DW3_OUT("r4") DW3_OUT("r5") DW3_OUT("r6") DW3_OUT("r7")
-        "str r12, [r0, #4]\n\t"
-        "ldr r12, [r0, #12]\n\t"
-        "add r12, r12, r1\n\t"
-        "strb r4, [r12, #0]\n\t"
-        "strb r5, [r12, #1]\n\t"
-        "strb r6, [r12, #2]\n\t"
-        "strb r7, [r12, #3]\n\t"
+        "ldr lr, [r0, #12]\n\t"
+        "add lr, lr, r1\n\t"
+        "strb r4, [lr, #0]\n\t"
+        "strb r5, [lr, #1]\n\t"
+        "strb r6, [lr, #2]\n\t"
+        "strb r7, [lr, #3]\n\t"
         "add r1, r1, #4\n\t"
-        "ldr r12, [r0, #16]\n\t"
-        "cmp r1, r12\n\t"
+        "ldr lr, [r0, #16]\n\t"
+        "cmp r1, lr\n\t"
         "bne 1b\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
@@ -729,8 +729,7 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
     const int colpair = (out_w & 1) && !alias;
     /* pairs inside the input: one job for the layer, dw3x2s1/s2's 3x4 / 3x5 block as byte
      * offsets from A's window (whose address the call passes as cur) */
-    dw3x2_job jin;
-    memset(&jin, 0, sizeof jin);
+    dw3x2_job jin;   /* every field the assembly reads set (it copies the rest unread) */
     {
         intptr_t *o = jin.tab.off;
         for (int ky = 0; ky < 3; ++ky) {
@@ -763,7 +762,11 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
     }
     /* border pairs: jin's block, the taps outside the input (bd_mask) pointed at the
      * zero-point row; the previous pair's put back where this one differs */
-    dw3x2_job jbd = jin;
+    dw3x2_job jbd;   /* pairs = 1: the assembly reads its block, otab, da, db and end */
+    for (int t = 0; t < 3 * W; ++t) {
+        jbd.tab.off[t] = jin.tab.off[t];
+    }
+    jbd.otab = otab;
     uint32_t bd_mask = 0;
     /* output columns whose window is inside the input horizontally: ox_lo .. ox_hi */
     const int ox_lo = (p->pad_left + sw - 1) / sw;
@@ -774,6 +777,8 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
         const int rows_in = iy0 >= 0 && iy0 + 2 < in_h;
         int8_t *const orow = output + (int32_t)oy * out_w * C;
         const uintptr_t rbase = (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row);
+        /* the row's block rows outside the input (bit W * ky + j, every j) */
+        const uint32_t rows_out = rows_in ? 0 : zp_mask(iy0, in_h, 0, W, W);
         int ox = 0;
         for (; ox + 1 < out_w;) {
             const int ix0 = ox * sw - p->pad_left;
@@ -802,7 +807,10 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
                 continue;
             }
             const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
-            const uint32_t mask = zp_mask(iy0, in_h, ix0, in_w, W);
+            uint32_t mask = rows_out;
+            if (ix0 < 0 || ix0 + W > in_w) {   /* block columns outside the input, in every row */
+                mask |= zp_mask(0, 3, ix0, in_w, W);
+            }
             for (uint32_t m = bd_mask & ~mask; m != 0; m &= m - 1) {
                 const int t = __builtin_ctz(m);
                 jbd.tab.off[t] = jin.tab.off[t];
