@@ -409,11 +409,14 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     takes depth multipliers) unless the HWC kernel's two-pixel 3x3 assembly (fast output stage
     only) is cheaper: at a stride other than 1 with 16 channels or more (or 8 or 12), or at 16
     channels or more on an output plane of at most 256 pixels (36 with a channel tail). Measured per layer on QEMU's M7 (instructions per
-    MAC, vww96_q and mbnet128_0.25_q, each 3x3 depthwise on each kernel): at stride 1 the HWC
-    kernel 3.0 on 6x6 and 8x8, 3.09 on 12x12 (plane 3.36), 3.08 on 16x16 (plane 3.16), 3.22 on
-    24x24 (plane 2.98), 3.20 on 32x32 (plane 2.89), 4.8 at 8 channels; at stride 2 the HWC
-    kernel 3.5-3.7 at 32-256 channels and 4.1 at 16, the plane kernel 5.3-5.4 (8.5 at 12
-    channels on an 8x8 input). Inputs over DW3_HWC_MAX_INPUT bytes need a kernel that can run
+    MAC, every 3x3 depthwise of vww96_q, the ShuffleNets, torch_layout_96_nchw and the legacy
+    uint8 MobileNet on each kernel, dw5): at stride 2 the HWC kernel 2.88-2.98 at 16-128
+    channels (3.12 on ShuffleNet V1's 24x24x30, its channel tail), the plane kernel 5.4 on a
+    48x48 input, 5.9 on 24x24, 7.1 on 12x12, 10.8 on 6x6 (8.7 at 12 channels on 8x8); at
+    stride 1 the HWC kernel 2.66-2.72 on 3x3, 6x6 and 12x12 planes at 64-256 channels and 2.80
+    at 24 on 12x12, the plane kernel 2.94 on 12x12, 3.86 on 6x6 and 9.35 on 3x3 but 2.54-2.65
+    on 24x24 and 48x48 planes (8 and 32 channels), and 2.94 on ShuffleNet V1's 12x12x30.
+    Inputs over DW3_HWC_MAX_INPUT bytes need a kernel that can run
     in place (the planner's in-place depthwise under --ram-limit), and such tensors are the ones
     that set a MobileNet's arena peak (V2 96x96: 48x48x48 at stride 2): the plane kernel
     (channel_planar), or at stride 2 the HWC kernel (depthwise_conv_hwc_s8_dsp_in_place)."""

@@ -427,18 +427,6 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
-/* a pair's (or run's) groups through the two-pixel assembly for the stride */
-MCUF_INLINE void dw3x2_call(const dw3x2_job *job, intptr_t cur, const uint32_t *w, int sw)
-{
-    if (sw == 1) {
-        dw3x2s1_groups_fast(job, cur, w);
-    } else if (sw == 2) {
-        dw3x2s2_groups_fast(job, cur, w);
-    } else {
-        dw3x2_groups_fast(job, cur, w);
-    }
-}
-
 /* Two pixels of one column (rows oy and oy + 1, a plane's odd last column) at stride_h 1 or 2:
  * A's window is rows 0-2 of a 4x3 / 5x3 block and B's rows 1-3 / 2-4, so each block column
  * loads four / five input words instead of six (the stride-1 / stride-2 loop's sharing turned
@@ -762,6 +750,8 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
     }
     /* border pairs: jin's block, the taps outside the input (bd_mask) pointed at the
      * zero-point row; the previous pair's put back where this one differs */
+    void (*const pair_fn)(const dw3x2_job *, intptr_t, const uint32_t *) =
+        sw == 1 ? dw3x2s1_groups_fast : dw3x2s2_groups_fast;
     dw3x2_job jbd;   /* pairs = 1: the assembly reads its block, otab, da, db and end */
     for (int t = 0; t < 3 * W; ++t) {
         jbd.tab.off[t] = jin.tab.off[t];
@@ -790,13 +780,13 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
                 jin.db = jin.da + C;
                 jin.end = (intptr_t)(base + (uintptr_t)(C & ~3));
                 jin.pairs = n;
-                dw3x2_call(&jin, (intptr_t)base, filter_w, sw);
+                pair_fn(&jin, (intptr_t)base, filter_w);
                 if (xtail) {   /* the run's channel tails: one more group per pair */
                     jtl.da = jin.da;
                     jtl.db = jin.db;
                     jtl.end = (intptr_t)(base + (uintptr_t)C);
                     jtl.pairs = n;
-                    dw3x2_call(&jtl, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sw);
+                    pair_fn(&jtl, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
                 } else if (C & 3) {
                     for (int i = 0; i < 2 * n; ++i) {
                         pixel(p, input, iy0, ix0 + i * sw, 1, C & ~3, filter, bias_folded, multiplier, shift,
@@ -821,11 +811,11 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
             jbd.db = jbd.da + C;
             jbd.end = (intptr_t)(base + (uintptr_t)(C & ~3));
             jbd.pairs = 1;
-            dw3x2_call(&jbd, (intptr_t)base, filter_w, sw);
+            pair_fn(&jbd, (intptr_t)base, filter_w);
             if (xtail) {
                 jbd.otab = xbias;
                 jbd.end = (intptr_t)(base + (uintptr_t)C);
-                dw3x2_call(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sw);
+                pair_fn(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
                 jbd.otab = otab;
             } else if (C & 3) {
                 const int ins0 = rows_in && ix0 >= 0 && ix0 + 2 < in_w;
@@ -956,18 +946,9 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
      * window (whose address the call passes as cur), so no tap table per pair */
     dw3x2_job jin;
     memset(&jin, 0, sizeof jin);
-    for (int t = 0; t < 9 && fast && k3 && sw > 2; ++t) {
+    for (int t = 0; t < 9 && fast && k3; ++t) {
         jin.tab.off[t] = offs[t];
         jin.tab.off[9 + t] = offs[t] + (intptr_t)sw * C;
-    }
-    if (fast && k3 && (sw == 1 || sw == 2)) {   /* dw3x2s1/s2_groups_fast's 3x4 / 3x5 block */
-        intptr_t *o = jin.tab.off;
-        for (int ky = 0; ky < 3; ++ky) {
-            const intptr_t r = (intptr_t)ky * row;
-            for (int j = 0; j < sw + 3; ++j) {
-                *o++ = r + (intptr_t)j * C;
-            }
-        }
     }
     jin.bias = bias_folded;
     jin.otab = otab;
@@ -994,8 +975,6 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
     /* a border pair at stride 1 or 2: jin's block offsets from A's window (cur), its taps outside
      * the input pointed at the zero-point row by offset (zp_row - window; cur then steps by 4
      * through zp_row's C4 bytes as through a pixel's channels), restored after the call */
-    dw3x2_job jbd = jin;
-    uint32_t bd_mask = 0;   /* jbd's taps pointed at the zero-point row (bit W * ky + j) */
     /* K x K pairs inside the input: the same, one job for the layer */
     dwx2_job5 kin5;
     dwx2_job7 kin7;
@@ -1116,19 +1095,13 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     jin.db = (intptr_t)(out + C) - (intptr_t)base;
                     jin.end = (intptr_t)base + (C & ~3);
                     jin.pairs = n;
-                    if (sw == 1) {
-                        dw3x2s1_groups_fast(&jin, (intptr_t)base, filter_w);
-                    } else if (sw == 2) {
-                        dw3x2s2_groups_fast(&jin, (intptr_t)base, filter_w);
-                    } else {
-                        dw3x2_groups_fast(&jin, (intptr_t)base, filter_w);
-                    }
+                    dw3x2_groups_fast(&jin, (intptr_t)base, filter_w);
                     if (xtail) {   /* the run's channel tails: one more group per pair */
                         jtl.da = jin.da;
                         jtl.db = jin.db;
                         jtl.end = (intptr_t)base + C;
                         jtl.pairs = n;
-                        dw3x2_call(&jtl, (intptr_t)base + C - 4, xw, sw);
+                        dw3x2_groups_fast(&jtl, (intptr_t)base + C - 4, xw);
                     }
                     for (int i = 0; i < 2 * n && (C & 3) && !xtail; ++i) {   /* then the run's channel tails */
                         pixel(p, input, iy0, ix0 + i * sw, 1, C & ~3, filter, bias_folded, multiplier, shift,
@@ -1139,42 +1112,6 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     continue;
                 }
                 if ((inside || border3) && (inside1 || border3)) {
-                    if (sw <= 2) {
-                        const int W = sw + 3;
-                        const uintptr_t base =
-                            (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row + (intptr_t)ix0 * C);
-                        const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
-                        /* the block's taps outside the input, bit W * ky + j */
-                        const uint32_t mask = zp_mask(iy0, p->in_h, ix0, p->in_w, W);
-                        /* jbd's taps of the previous border pair back to the block's offsets
-                         * (those this pair does not point at the zero-point row), then this pair's
-                         * outside taps to the zero-point row (by offset from the window) */
-                        for (uint32_t m = bd_mask & ~mask; m != 0; m &= m - 1) {
-                            const int t = __builtin_ctz(m);
-                            jbd.tab.off[t] = jin.tab.off[t];
-                        }
-                        zp_point(jbd.tab.off, mask, zoff);
-                        bd_mask = mask;
-                        jbd.da = (intptr_t)((uintptr_t)out - base);
-                        jbd.db = (intptr_t)((uintptr_t)(out + C) - base);
-                        jbd.end = (intptr_t)(base + (uintptr_t)(C & ~3));
-                        jbd.pairs = 1;
-                        dw3x2_call(&jbd, (intptr_t)base, filter_w, sw);
-                        if (xtail) {
-                            jbd.otab = xbias;
-                            jbd.end = (intptr_t)(base + (uintptr_t)C);
-                            dw3x2_call(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sw);
-                            jbd.otab = otab;
-                        } else if (C & 3) {
-                            pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
-                                  out, fast);
-                            pixel(p, input, iy0, ix1, inside1, C & ~3, filter, bias_folded, multiplier, shift,
-                                  out + C, fast);
-                        }
-                        ++ox;
-                        out += C;
-                        continue;
-                    }
                     dw3x2_job job;
                     {
                         taps3(p, input, iy0, ix0, inside, offs, zp_row, job.tab.p);
@@ -1187,12 +1124,12 @@ MCUF_INLINE void mcuf_depthwise_conv_hwc_s8_dsp_body(const mcuf_conv_params *p, 
                     job.db = (intptr_t)(out + C);
                     job.end = C & ~3;
                     job.pairs = 1;
-                    dw3x2_call(&job, 0, filter_w, sw);
+                    dw3x2_groups_fast(&job, 0, filter_w);
                     if (xtail) {
                         job.bias = xbias;
                         job.otab = xbias;
                         job.end = C;
-                        dw3x2_call(&job, C - 4, xw, sw);
+                        dw3x2_groups_fast(&job, C - 4, xw);
                     } else if (C & 3) {
                         pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift,
                               out, fast);
