@@ -175,6 +175,13 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
                                          const int32_t *multiplier, const int8_t *shift,
                                          int8_t *output, int16_t *scratch);
 
+/* the same, fast output stage on every channel, for small planes; packed: per output channel
+ * 9 int32 words -- multiplier, round = (2 * output_offset + 1) << b, the shift byte b (the fast
+ * constants, mcuf_requant), 2 * bias_folded, then the doubled weights as int16 pairs (w0, w2),
+ * (w3, w5), (w6, w8), (w1, w4), (w7, 0); scratch as above */
+void mcuf_depthwise_conv_3x3_s8_dsp_packed_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                const int32_t *packed, int8_t *output, int16_t *scratch);
+
 /* Helium (MVE) variants (kernels/optimized/, the _mve files: Cortex-M55/M85; plain C elsewhere):
  * the input offset folded into bias_folded, TFLite's own per-channel multiplier and shift
  * (shift in [-31, 30]); the output stage is CMSIS-NN's arm_requantize_mve (see mcuf_mve.h).

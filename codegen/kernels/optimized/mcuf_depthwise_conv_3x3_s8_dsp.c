@@ -83,18 +83,14 @@ static void gather_plane(const mcuf_conv_params *p, const int8_t *input, int c, 
 #define MID2_A(d, acc) mcuf_smlabb((d), mid2, (acc))
 #define MID2_B(e, acc) mcuf_smlatb((e), mid2, (acc))
 
-/* one channel, its plane gathered: every output row from column ox0 on */
-MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, int pw,
-                              const int8_t *filter, int32_t bias_folded, mcuf_requant q,
-                              int8_t *output, int ox0, const int fast)
+/* one channel, its plane gathered, its weights and bias doubled as packed words (w0, w2),
+ * (w3, w5), (w6, w8), (w1, w4), (w7, 0) and 2 * bias_folded: every output row from column ox0 on */
+MCUF_INLINE void channel_body_packed(const mcuf_conv_params *p, const int8_t *plane, int pw, uint32_t w0,
+                                     uint32_t w1, uint32_t w2, uint32_t mid01, uint32_t mid2, int32_t bias,
+                                     mcuf_requant q, int8_t *output, int ox0, const int fast)
 {
     const int C = p->out_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
     const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
-    /* weights and bias doubled: the accumulators hold the 2 * acc the output stage wants */
-    const uint32_t w0 = pack16(filter[0], filter[2]), w1 = pack16(filter[3], filter[5]);
-    const uint32_t w2 = pack16(filter[6], filter[8]);
-    const uint32_t mid01 = pack16(filter[1], filter[4]), mid2 = pack16(filter[7], 0);
-    const int32_t bias = 2 * bias_folded;
     for (int oy = 0; oy < out_h; ++oy) {
         const int8_t *r = plane + (int32_t)oy * sh * pw + ox0 * sw;
         int8_t *out = output + ((int32_t)oy * out_w + ox0) * C;
@@ -118,6 +114,17 @@ MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, in
             *out = mcuf_out_x2(o, a, &q);
         }
     }
+}
+
+/* one channel from its int8 filter (weights and bias doubled: the accumulators hold the
+ * 2 * acc the output stage wants) */
+MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, int pw,
+                              const int8_t *filter, int32_t bias_folded, mcuf_requant q,
+                              int8_t *output, int ox0, const int fast)
+{
+    channel_body_packed(p, plane, pw, pack16(filter[0], filter[2]), pack16(filter[3], filter[5]),
+                        pack16(filter[6], filter[8]), pack16(filter[1], filter[4]), pack16(filter[7], 0),
+                        2 * bias_folded, q, output, ox0, fast);
 }
 
 #if MCUF_HAS_DSP
@@ -221,14 +228,8 @@ typedef struct {
     "sel r0, r0, r3\n\t"                                                                \
     "lsr r1, r0, #16\n\t"
 
-#define DW3_RUN(out, clamp)                                                                \
-    "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                   \
-    "sub sp, sp, #52\n\t"                                                               \
-    "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                 \
-    "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                  \
-    "ldr r1, [r0], #4\n\t"                                                              \
-    "str r1, [sp, #48]\n\t"                                                             \
-    "ldmia r0, {r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                                  \
+/* Every row's column pairs of one channel, its constants in the frame and r5-r11, ip */
+#define DW3_ROWS(out, clamp)                                                               \
     "1:\n\t" DW3_PAIR out clamp                                                           \
     "ldrd r2, r3, [sp, #12]\n\t"                                                        \
     "strb r0, [ip]\n\t"                                                                 \
@@ -245,7 +246,17 @@ typedef struct {
     "str r3, [sp, #16]\n\t"                                                             \
     "ldr r2, [sp, #48]\n\t"                                                             \
     "cmp r3, r2\n\t"                                                                    \
-    "bne 1b\n\t"                                                                        \
+    "bne 1b\n\t"
+
+#define DW3_RUN(out, clamp)                                                                \
+    "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                   \
+    "sub sp, sp, #52\n\t"                                                               \
+    "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                 \
+    "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                  \
+    "ldr r1, [r0], #4\n\t"                                                              \
+    "str r1, [sp, #48]\n\t"                                                             \
+    "ldmia r0, {r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                                  \
+    DW3_ROWS(out, clamp)                                                                  \
     "add sp, sp, #52\n\t"                                                               \
     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 
@@ -277,6 +288,57 @@ __attribute__((naked)) static void dw3_pairs_left(__attribute__((unused)) const 
 __attribute__((naked)) static void dw3_pairs_left_clamp(__attribute__((unused)) const dw3_job *job)
 {
     __asm__ volatile(DW3_RUN(DW3_OUT_LEFT, DW3_CLAMP_BOTH));
+}
+
+/* The packed entry point's run: every channel of one gathered plane (the depth multiplier's
+ * channels) from the generator's records, 9 words each: multiplier, round, shift byte b (the
+ * fast constants, mcuf_requant), 2 * bias_folded, then the doubled weights w0, w1, w2, mid01,
+ * mid2 as channel_body packs them. Per channel one LDM to the frame and one to r5-r9 where
+ * dw3_pairs_fast's C caller built a job of 21 words. The routine advances rec and out. */
+typedef struct {
+    int32_t out_stride;                 /* 0: out_c */
+    const int8_t *row_end;              /* 4: the first row's plane pointer after its pairs */
+    int32_t plane_step, out_step;       /* 8: as dw3_job */
+    int32_t row_bytes;                  /* 16 */
+    const int8_t *stop;                 /* 20 */
+    const int8_t *plane;                /* 24 */
+    int32_t pw;                         /* 28 */
+    int8_t *out;                        /* 32: the next channel's first output */
+    const int32_t *rec, *rec_end;       /* 36: the next channel's record, the plane's last's end */
+} dw3_packed_job;
+
+__attribute__((naked)) static void dw3_packed_run(__attribute__((unused)) dw3_packed_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #56\n\t"
+        "str r0, [sp, #52]\n\t"
+        "ldr r1, [r0]\n\t"
+        "str r1, [sp, #12]\n\t"
+        "ldrd r1, r2, [r0, #8]\n\t"
+        "strd r1, r2, [sp, #36]\n\t"
+        "ldrd r1, r2, [r0, #16]\n\t"
+        "strd r1, r2, [sp, #44]\n\t"
+        "2:\n\t"                                  /* the next channel */
+        "ldr r1, [r0, #36]\n\t"
+        "ldmia r1!, {r2, r3, r4}\n\t"
+        "stmia sp, {r2, r3, r4}\n\t"
+        "ldmia r1!, {r2, r5, r6, r7, r8, r9}\n\t"
+        "str r1, [r0, #36]\n\t"
+        "ldr r1, [r0, #4]\n\t"
+        "strd r1, r2, [sp, #16]\n\t"
+        "str r2, [sp, #24]\n\t"
+        "ldrd r10, r11, [r0, #24]\n\t"
+        "ldr ip, [r0, #32]\n\t"
+        "add r1, ip, #1\n\t"
+        "str r1, [r0, #32]\n\t"
+        DW3_ROWS(DW3_OUT, "")
+        "ldr r0, [sp, #52]\n\t"
+        "ldrd r1, r2, [r0, #36]\n\t"
+        "cmp r1, r2\n\t"
+        "bne 2b\n\t"
+        "add sp, sp, #56\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
 /* (lo << k, hi << k) as an int16 pair */
@@ -440,4 +502,60 @@ void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
                                     int16_t *scratch)
 {
     channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+}
+
+
+/* The fast output stage on every channel and the generator's packed records (9 int32 words
+ * per channel, dw3_packed_run: multiplier, round, b, 2 * bias_folded, the five doubled weight
+ * words), chosen for small planes where the per-channel setup of the _fast entry (its
+ * constants unpacked and the weights widened in C) costs as much as the channel's pairs. The
+ * stride-1 column pairs of all the channels of one plane in one assembly call, an odd last
+ * column (and every column off the DSP build) in C from the same records. */
+void mcuf_depthwise_conv_3x3_s8_dsp_packed_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                const int32_t *packed, int8_t *output, int16_t *scratch)
+{
+    const int pw = plane_w(p), ph = plane_h(p);
+    int8_t *const plane = (int8_t *)(void *)scratch;
+    memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
+    const int M = p->out_c / p->in_c;
+#if MCUF_HAS_DSP
+    const int pairs_asm = p->stride_w == 1 && p->out_w >= 2;
+    const int ox0 = pairs_asm ? p->out_w & ~1 : 0;
+    dw3_packed_job j;
+    if (pairs_asm) {
+        const int pairs = p->out_w >> 1;
+        const int32_t row_bytes = (int32_t)p->stride_h * pw;
+        j.out_stride = p->out_c;
+        j.row_end = plane + 2 * pairs;
+        j.plane_step = row_bytes - 2 * pairs;
+        j.out_step = (int32_t)(p->out_w - 2 * pairs) * p->out_c;
+        j.row_bytes = row_bytes;
+        j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+        j.plane = plane;
+        j.pw = pw;
+        j.out = output;
+        j.rec = packed;
+    }
+#else
+    const int pairs_asm = 0, ox0 = 0;
+#endif
+    const int32_t *rec = packed;
+    for (int ic = 0; ic < p->in_c; ++ic) {
+        gather_plane(p, input, ic, plane, pw, ph);
+#if MCUF_HAS_DSP
+        if (pairs_asm) {
+            j.rec_end = rec + 9 * M;
+            dw3_packed_run(&j);
+        }
+#endif
+        if (ox0 < p->out_w) {
+            for (int c = ic * M; c < (ic + 1) * M; ++c) {
+                const int32_t *r = rec + 9 * (c - ic * M);
+                const mcuf_requant q = {r[0], r[1], r[2]};
+                channel_body_packed(p, plane, pw, (uint32_t)r[4], (uint32_t)r[5], (uint32_t)r[6],
+                                    (uint32_t)r[7], (uint32_t)r[8], r[3], q, output + c, ox0, 1);
+            }
+        }
+        rec += 9 * M;
+    }
 }
