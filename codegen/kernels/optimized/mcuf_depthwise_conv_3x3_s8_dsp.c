@@ -290,11 +290,13 @@ __attribute__((naked)) static void dw3_pairs_left_clamp(__attribute__((unused)) 
     __asm__ volatile(DW3_RUN(DW3_OUT_LEFT, DW3_CLAMP_BOTH));
 }
 
-/* The packed entry point's run: every channel of one gathered plane (the depth multiplier's
+/* The packed entry point's runs: every channel of one gathered plane (the depth multiplier's
  * channels) from the generator's records, 9 words each: multiplier, round, shift byte b (the
  * fast constants, mcuf_requant), 2 * bias_folded, then the doubled weights w0, w1, w2, mid01,
- * mid2 as channel_body packs them. Per channel one LDM to the frame and one to r5-r9 where
- * dw3_pairs_fast's C caller built a job of 21 words. The routine advances rec and out. */
+ * mid2 as channel_body packs them -- per channel one LDM to the frame and one to r5-r9, where
+ * dw3_pairs_fast's C caller builds a job of 21 words. dw3_packed_run: the channels of the
+ * plane in scratch; dw3_packed_all: every input channel, its plane gathered first (4 bytes of
+ * a row, 4 LDRB at stride C, one STR; needs cols % 4 == 0). Both advance rec and out. */
 typedef struct {
     int32_t out_stride;                 /* 0: out_c */
     const int8_t *row_end;              /* 4: the first row's plane pointer after its pairs */
@@ -305,38 +307,94 @@ typedef struct {
     int32_t pw;                         /* 28 */
     int8_t *out;                        /* 32: the next channel's first output */
     const int32_t *rec, *rec_end;       /* 36: the next channel's record, the plane's last's end */
+    const int8_t *in;                   /* 44: dw3_packed_all: the next input channel's first byte */
+    int8_t *interior;                   /* 48: the plane's first interior byte */
+    int32_t rows, words;                /* 52: input rows gathered, 4-byte words per row */
+    int32_t row_in, in_c;               /* 60: input bytes per row, input channels */
+    int32_t plane_rec_bytes;            /* 68: 36 * the depth multiplier */
+    const int8_t *in_end;               /* 72: input + in_c */
 } dw3_packed_job;
+
+#define DW3_PACKED_FRAME                                                                \
+    "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                   \
+    "sub sp, sp, #56\n\t"                                                               \
+    "str r0, [sp, #52]\n\t"                                                             \
+    "ldr r1, [r0]\n\t"                                                                  \
+    "str r1, [sp, #12]\n\t"                                                             \
+    "ldrd r1, r2, [r0, #8]\n\t"                                                         \
+    "strd r1, r2, [sp, #36]\n\t"                                                        \
+    "ldrd r1, r2, [r0, #16]\n\t"                                                        \
+    "strd r1, r2, [sp, #44]\n\t"
+
+#define DW3_PACKED_CHANNELS                                                             \
+    "2:\n\t"                                  /* the next channel */                    \
+    "ldr r1, [r0, #36]\n\t"                                                             \
+    "ldmia r1!, {r2, r3, r4}\n\t"                                                       \
+    "stmia sp, {r2, r3, r4}\n\t"                                                        \
+    "ldmia r1!, {r2, r5, r6, r7, r8, r9}\n\t"                                           \
+    "str r1, [r0, #36]\n\t"                                                             \
+    "ldr r1, [r0, #4]\n\t"                                                              \
+    "strd r1, r2, [sp, #16]\n\t"                                                        \
+    "str r2, [sp, #24]\n\t"                                                             \
+    "ldrd r10, r11, [r0, #24]\n\t"                                                      \
+    "ldr ip, [r0, #32]\n\t"                                                             \
+    "add r1, ip, #1\n\t"                                                                \
+    "str r1, [r0, #32]\n\t"                                                             \
+    DW3_ROWS(DW3_OUT, "")                                                                 \
+    "ldr r0, [sp, #52]\n\t"                                                             \
+    "ldrd r1, r2, [r0, #36]\n\t"                                                        \
+    "cmp r1, r2\n\t"                                                                    \
+    "bne 2b\n\t"
 
 __attribute__((naked)) static void dw3_packed_run(__attribute__((unused)) dw3_packed_job *job)
 {
+    __asm__ volatile(DW3_PACKED_FRAME DW3_PACKED_CHANNELS
+                     "add sp, sp, #56\n\t"
+                     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+__attribute__((naked)) static void dw3_packed_all(__attribute__((unused)) dw3_packed_job *job)
+{
     __asm__ volatile(
-        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #56\n\t"
-        "str r0, [sp, #52]\n\t"
-        "ldr r1, [r0]\n\t"
-        "str r1, [sp, #12]\n\t"
-        "ldrd r1, r2, [r0, #8]\n\t"
-        "strd r1, r2, [sp, #36]\n\t"
-        "ldrd r1, r2, [r0, #16]\n\t"
-        "strd r1, r2, [sp, #44]\n\t"
-        "2:\n\t"                                  /* the next channel */
-        "ldr r1, [r0, #36]\n\t"
-        "ldmia r1!, {r2, r3, r4}\n\t"
-        "stmia sp, {r2, r3, r4}\n\t"
-        "ldmia r1!, {r2, r5, r6, r7, r8, r9}\n\t"
-        "str r1, [r0, #36]\n\t"
-        "ldr r1, [r0, #4]\n\t"
-        "strd r1, r2, [sp, #16]\n\t"
-        "str r2, [sp, #24]\n\t"
-        "ldrd r10, r11, [r0, #24]\n\t"
-        "ldr ip, [r0, #32]\n\t"
-        "add r1, ip, #1\n\t"
-        "str r1, [r0, #32]\n\t"
-        DW3_ROWS(DW3_OUT, "")
-        "ldr r0, [sp, #52]\n\t"
-        "ldrd r1, r2, [r0, #36]\n\t"
-        "cmp r1, r2\n\t"
-        "bne 2b\n\t"
+        DW3_PACKED_FRAME
+        "3:\n\t"                                  /* the next input channel: its plane */
+        "ldr r1, [r0, #44]\n\t"
+        "add r2, r1, #1\n\t"
+        "str r2, [r0, #44]\n\t"
+        "ldrd r2, r3, [r0, #48]\n\t"              /* interior, rows */
+        "ldrd r4, r5, [r0, #60]\n\t"              /* row_in, in_c */
+        "ldr r6, [r0, #56]\n\t"                   /* words */
+        "ldr lr, [r0, #28]\n\t"                   /* pw */
+        "add r7, r5, r5, lsl #1\n\t"
+        "4:\n\t"
+        "mov r8, r1\n\t"
+        "mov r9, r2\n\t"
+        "mov r10, r6\n\t"
+        "5:\n\t"
+        "ldrb r11, [r8]\n\t"
+        "ldrb ip, [r8, r5]\n\t"
+        "orr r11, r11, ip, lsl #8\n\t"
+        "ldrb ip, [r8, r5, lsl #1]\n\t"
+        "orr r11, r11, ip, lsl #16\n\t"
+        "ldrb ip, [r8, r7]\n\t"
+        "orr r11, r11, ip, lsl #24\n\t"
+        "str r11, [r9], #4\n\t"
+        "add r8, r8, r5, lsl #2\n\t"
+        "subs r10, r10, #1\n\t"
+        "bne 5b\n\t"
+        "add r1, r1, r4\n\t"
+        "add r2, r2, lr\n\t"
+        "subs r3, r3, #1\n\t"
+        "bne 4b\n\t"
+        "ldr r1, [r0, #36]\n\t"                   /* its channels' records */
+        "ldr r2, [r0, #68]\n\t"
+        "add r1, r1, r2\n\t"
+        "str r1, [r0, #40]\n\t"
+        DW3_PACKED_CHANNELS
+        "ldrd r1, r2, [r0, #44]\n\t"
+        "ldr r3, [r0, #72]\n\t"
+        "cmp r1, r3\n\t"
+        "bne 3b\n\t"
         "add sp, sp, #56\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
@@ -540,8 +598,39 @@ void mcuf_depthwise_conv_3x3_s8_dsp_packed_fast(const mcuf_conv_params *p, const
     const int pairs_asm = 0, ox0 = 0;
 #endif
     const int32_t *rec = packed;
+    /* gather_plane with its geometry hoisted out of the channel loop, 4 bytes a word store */
+    const int32_t C = p->in_c, row_in = (int32_t)p->in_w * C;
+    const int rows = mcuf_min32(p->in_h, ph - p->pad_top), cols = mcuf_min32(p->in_w, pw - p->pad_left);
+    int8_t *const d0 = plane + (int32_t)p->pad_top * pw + p->pad_left;
+#if MCUF_HAS_DSP
+    if (pairs_asm && ox0 == p->out_w && rows > 0 && cols > 0 && cols % 4 == 0) {
+        /* even width, whole words per row: everything in one assembly call */
+        j.in = input;
+        j.interior = d0;
+        j.rows = rows;
+        j.words = cols >> 2;
+        j.row_in = row_in;
+        j.in_c = C;
+        j.plane_rec_bytes = 36 * M;
+        j.in_end = input + C;
+        dw3_packed_all(&j);
+        return;
+    }
+#endif
     for (int ic = 0; ic < p->in_c; ++ic) {
-        gather_plane(p, input, ic, plane, pw, ph);
+        const int8_t *s = input + ic;
+        int8_t *d = d0;
+        for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+            const int8_t *t = s;
+            int n = 0;
+            for (; n + 4 <= cols; n += 4, t += 4 * C) {
+                mcuf_write32(d + n, (uint32_t)(uint8_t)t[0] | (uint32_t)(uint8_t)t[C] << 8 |
+                                    (uint32_t)(uint8_t)t[2 * C] << 16 | (uint32_t)(uint8_t)t[3 * C] << 24);
+            }
+            for (; n < cols; ++n, t += C) {
+                d[n] = *t;
+            }
+        }
 #if MCUF_HAS_DSP
         if (pairs_asm) {
             j.rec_end = rec + 9 * M;
