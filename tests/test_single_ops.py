@@ -119,9 +119,10 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     if mult == 1:
         assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
     if k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
-        assert kernel.startswith("mcuf_depthwise_conv_3x3_s8_dsp"), kernel
+        assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")), kernel
     elif k == 3 and dilation == 1:   # the plane kernel or the HWC kernel's 3x3 path (cost rule)
-        assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_hwc_s8_dsp")), kernel
+        assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp",
+                                  "mcuf_depthwise_conv_hwc_s8_dsp")), kernel
     elif mult == 1:
         assert kernel.startswith("mcuf_depthwise_conv_hwc_"), kernel
 
@@ -139,6 +140,19 @@ def test_depthwise_dsp_sweep(write_model, tmp_path, k, stride, padding, in_c, mu
     assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
     if mult == 1 and k > 3:
         assert kernel.startswith("mcuf_depthwise_conv_hwc_"), kernel
+
+
+from test_depthwise_dsp_qemu import DW_PLANE_SWEEP, NARROW, sweep_model  # noqa: E402
+
+
+@pytest.mark.parametrize("case", [c for c in DW_PLANE_SWEEP if c[7] == "NONE" and c[8] is NARROW and c[3] * c[4] <= 64],
+                         ids=lambda c: "x".join(map(str, c[:8])))
+def test_depthwise_plane_packed_host(write_model, tmp_path, case):
+    """mcuf_depthwise_conv_3x3_packed_s8_dsp_fast's C path (the host build has no DSP: every
+    column through channel_body_packed from the generator's records) equals TFLite's reference;
+    the QEMU sweep (test_depthwise_dsp_qemu) runs its assembly on the same models."""
+    man = check(write_model, tmp_path, sweep_model(case), kernels="dsp")
+    assert man["layers"][0]["kernel"] == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", man["layers"][0]["kernel"]
 
 
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])

@@ -172,7 +172,7 @@ for _k in (5, 7):   # its undilated K x K layers at >= 4 channels, fast stage: o
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
                 weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F,
                 channel_planar=True)   # gathers channel c's plane, then writes channel c only (multiplier 1)
-register_kernel("mcuf_depthwise_conv_3x3_s8_dsp_packed_fast", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
+register_kernel("mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
                 weight_layout="int32 per output channel [multiplier, round, b, 2 * bias, the doubled "
                 "weights as int16 pairs (w0, w2) (w3, w5) (w6, w8) (w1, w4) (w7, 0)] (_plane_3x3_records)",
                 family=F, channel_planar=True)
@@ -401,7 +401,7 @@ PLANE_PACKED_MAX_C = 64   # output channels up to this take the packed records (
 def _plane_3x3_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
                        output_offset: int) -> np.ndarray:
     """[OC][9] int8 taps, folded biases and fast output constants (shift bytes b < 32) ->
-    mcuf_depthwise_conv_3x3_s8_dsp_packed_fast's int32 records, 9 words per channel:
+    mcuf_depthwise_conv_3x3_packed_s8_dsp_fast's int32 records, 9 words per channel:
     multiplier, round = (2 * output_offset + 1) << b (fast_requant_round), b, 2 * bias, then
     the doubled taps as int16 pairs (low half first) (w0, w2), (w3, w5), (w6, w8), (w1, w4), (w7, 0)."""
     w2 = 2 * rows.astype(np.int64)
@@ -422,7 +422,7 @@ def _plane_3x3_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: boo
     if fast and p["out_c"] <= PLANE_PACKED_MAX_C:
         packed = ConstArray(f"op{op.index}_packed", "int32_t",
                             _plane_3x3_records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"]))
-        return Step(op, "mcuf_depthwise_conv_3x3_s8_dsp_packed_fast", "mcuf_conv_params", p,
+        return Step(op, "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", "mcuf_conv_params", p,
                     [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
                     [x.index], y.index, macs, [packed])
     filt = ConstArray(f"op{op.index}_filter", "int8_t", np.ascontiguousarray(rows).reshape(-1))

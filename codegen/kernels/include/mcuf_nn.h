@@ -179,7 +179,7 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
  * 9 int32 words -- multiplier, round = (2 * output_offset + 1) << b, the shift byte b (the fast
  * constants, mcuf_requant), 2 * bias_folded, then the doubled weights as int16 pairs (w0, w2),
  * (w3, w5), (w6, w8), (w1, w4), (w7, 0); scratch as above */
-void mcuf_depthwise_conv_3x3_s8_dsp_packed_fast(const mcuf_conv_params *p, const int8_t *input,
+void mcuf_depthwise_conv_3x3_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                                 const int32_t *packed, int8_t *output, int16_t *scratch);
 
 /* Helium (MVE) variants (kernels/optimized/, the _mve files: Cortex-M55/M85; plain C elsewhere):

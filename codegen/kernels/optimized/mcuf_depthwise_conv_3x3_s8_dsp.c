@@ -569,7 +569,7 @@ void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
  * constants unpacked and the weights widened in C) costs as much as the channel's pairs. The
  * stride-1 column pairs of all the channels of one plane in one assembly call, an odd last
  * column (and every column off the DSP build) in C from the same records. */
-void mcuf_depthwise_conv_3x3_s8_dsp_packed_fast(const mcuf_conv_params *p, const int8_t *input,
+void mcuf_depthwise_conv_3x3_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                                 const int32_t *packed, int8_t *output, int16_t *scratch)
 {
     const int pw = plane_w(p), ph = plane_h(p);
@@ -595,7 +595,7 @@ void mcuf_depthwise_conv_3x3_s8_dsp_packed_fast(const mcuf_conv_params *p, const
         j.rec = packed;
     }
 #else
-    const int pairs_asm = 0, ox0 = 0;
+    const int ox0 = 0;
 #endif
     const int32_t *rec = packed;
     /* gather_plane with its geometry hoisted out of the channel loop, 4 bytes a word store */
