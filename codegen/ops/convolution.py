@@ -176,6 +176,10 @@ register_kernel("mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", scratch=depthwise_
                 weight_layout="int32 per output channel [multiplier, round, b, 2 * bias, the doubled "
                 "weights as int16 pairs (w0, w2) (w3, w5) (w6, w8) (w1, w4) (w7, 0)] (_plane_3x3_records)",
                 family=F, channel_planar=True)
+register_kernel("mcuf_conv_grouped_1x1_packed_s8_dsp_fast",
+                weight_layout="int32 stream: per pixel, per 4 output channels of a group the input offsets "
+                "then 7 words per channel (doubled weight pairs, doubled bias twice, output constants); "
+                "a rewind header (_grouped_1x1_records)", family=F)
 register_kernel("mcuf_conv_grouped_s8_dsp", scratch=conv_grouped_s8_dsp_get_buffer_size,
                 weight_layout="int8, per group rows padded to K4, channel pairs interleaved (_grouped_filter)",
                 fast_twin=True, family=F)
@@ -382,10 +386,64 @@ def _grouped_filter(rows: np.ndarray, groups: int) -> np.ndarray:
     return np.concatenate([_interleave_pairs(padded[g * per:(g + 1) * per]) for g in range(groups)])
 
 
+def _grouped_1x1_packed(p: dict, fast: bool) -> bool:
+    """Does mcuf_conv_grouped_1x1_packed_s8_dsp_fast take the layer: a 1x1 at stride 1 without
+    padding, 2 or 3 input channels per group, at least 2 groups, a multiple of 4 output
+    channels per group, at least 2 pixels, the fast output stage on every channel."""
+    groups = p["in_c"] // p["filter_in_c"]
+    return (fast and p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
+            and p["pad_top"] == p["pad_left"] == 0 and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"])
+            and p["filter_in_c"] in (2, 3) and groups >= 2 and (p["out_c"] // groups) % 4 == 0
+            and p["out_h"] * p["out_w"] >= 2)
+
+
+def _grouped_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                         output_offset: int, in_c: int) -> np.ndarray:
+    """[OC][FC] int8 (FC 2 or 3, in_c = groups * FC >= 4), folded biases and fast output
+    constants (shift bytes b < 32) -> mcuf_conv_grouped_1x1_packed_s8_dsp_fast's int32 stream:
+    per 4 output channels of group g a header {o, o + in_c}, o the byte offset of the 4-byte
+    word the kernel reads from pixel A -- g * FC (forward: the group's bytes first), for the last
+    group in_c - 4 (backward: its bytes last), stored as ~o -- then per channel the doubled
+    weights of the word's bytes as int16 pairs (low half first) (byte e0, byte e1), (byte s, 0),
+    where forward e0, s, e1 = bytes 0, 1, 2 and backward bytes 1, 2, 3 (SXTB16's halves), then
+    2 * bias twice, multiplier, round = (2 * output_offset + 1) << b (fast_requant_round), b + 1;
+    after the last group {0, -(the stream's bytes)}. Every word lies in the pixel pair's bytes.
+    Exact as fast_requant_constants: the doubled accumulator fits int32 (_requant_table)."""
+    oc, fc = rows.shape
+    groups = in_c // fc
+    per = oc // groups
+    w = 2 * rows.astype(np.int64)
+    rnd = [q.fast_requant_round(int(b), output_offset) for b in shift]
+    tail = np.stack([2 * bias.astype(np.int64), 2 * bias.astype(np.int64), multiplier.astype(np.int64),
+                     np.array(rnd, np.int64), shift.astype(np.int64) + 1], axis=1)      # [OC][5]
+    out = []
+    for g in range(groups):
+        back = g == groups - 1
+        lead = 4 - fc if back else 0          # the word's bytes before x0
+        byte = np.zeros((oc, 4), np.int64)    # the weight of each byte of the word
+        byte[:, lead:lead + fc] = w
+        e0, s, e1 = (1, 2, 3) if back else (0, 1, 2)
+        pairs = np.stack([byte[:, e0], byte[:, e1], byte[:, s], np.zeros(oc, np.int64)], axis=1)
+        words = pairs.astype(np.int16).view(np.int32).astype(np.int64)                # [OC][2]
+        o = in_c - 4 if back else g * fc
+        for c in range(g * per, (g + 1) * per, 4):
+            out += [~o if back else o, o + in_c]
+            out += np.concatenate([words[c:c + 4], tail[c:c + 4]], axis=1).reshape(-1).tolist()
+    out += [0, -4 * (len(out) + 2)]
+    return np.array(out, np.int64).astype(np.int32)
+
+
 def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
     """A grouped CONV_2D, a 1x1 over a channel count off a multiple of 4 (one group), or a
     DEPTHWISE_CONV_2D with depth multiplier > 1 (rows: [OC][K], one group per input channel)
-    on mcuf_conv_grouped_s8_dsp."""
+    on mcuf_conv_grouped_s8_dsp; the 1x1 layers _grouped_1x1_packed takes on its packed entry."""
+    if _grouped_1x1_packed(p, fast):
+        packed = ConstArray(f"op{op.index}_packed", "int32_t",
+                            _grouped_1x1_records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"],
+                                                 p["in_c"]))
+        return Step(op, "mcuf_conv_grouped_1x1_packed_s8_dsp_fast", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index)],
+                    [x.index], y.index, macs, [packed])
     groups = p["in_c"] // p["filter_in_c"]
     filt = ConstArray(f"op{op.index}_filter", "int8_t", _grouped_filter(rows, groups))
     b = ConstArray(f"op{op.index}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc

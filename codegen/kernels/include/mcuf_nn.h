@@ -138,6 +138,14 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                    int16_t *scratch);
 
+/* Grouped 1x1, stride 1, no padding, filter_in_c 2 or 3, at least 2 groups, out_c / groups a
+ * multiple of 4, at least 2 pixels, fast output stage on every channel; packed: per 4 output
+ * channels of a group int32 {pixel A's input offset (~offset for the last group), + in_c}, then
+ * 7 words per channel (doubled int16 weight pairs in the read word's byte order, 2 * bias_folded
+ * twice, multiplier, round, b + 1), then {0, -(the stream's bytes)}. */
+void mcuf_conv_grouped_1x1_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                              const int32_t *packed, int8_t *output);
+
 /* depth multiplier 1, any kernel / stride / dilation / channel count, on the HWC layout (small
  * planes, strides > 1); filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)] (SXTB16 order),
  * doubled, C4 = ceil(C / 4) * 4; bias_folded: [C4], doubled, zero beyond C; scratch: a row of
