@@ -556,3 +556,15 @@ def test_squared_difference_and_broadcast_add_zero_point_extremes(write_model, t
     y = mb.tensor([2, 3, 6], "int8", 0.2, zp)
     mb.op("ADD", [sq, eps], [y], "AddOptions", FusedActivationFunction=0)
     check(write_model, tmp_path, mb.build([x], [y]), inputs=6)
+
+
+from test_conv_dsp_sweep import GROUPED_SWEEP, _grouped_model  # noqa: E402
+
+
+@pytest.mark.parametrize("case,kernel", GROUPED_SWEEP, ids=lambda c: "x".join(map(str, c[:9])) if isinstance(c, tuple) else c)
+def test_grouped_1x1_packed_host(write_model, tmp_path, case, kernel):
+    """mcuf_conv_grouped_1x1_packed_s8_dsp_fast's C path (the host build has no DSP) and the
+    layers it leaves to the grouped kernel equal TFLite's reference; test_conv_dsp_sweep runs
+    the assembly on QEMU's M7, M4 and M33 on the same models."""
+    man = check(write_model, tmp_path, _grouped_model(case), kernels="dsp")
+    assert man["layers"][0]["kernel"] == kernel
