@@ -58,15 +58,17 @@ DW_PLANE_SWEEP = [
     (3, 1, "SAME", 24, 1, 6, 7, "NONE", LEFT), (3, 1, "SAME", 10, 1, 5, 8, "RELU6", LEFT),
     (3, 1, "VALID", 8, 2, 6, 9, "NONE", dict(LEFT, out_scale=0.002)),
     # the packed entry (mcuf_depthwise_conv_3x3_packed_s8_dsp_fast: fast stage, <= 64 output
-    # channels): one assembly call for the whole layer (even width, whole words per plane row:
-    # 8x8x8 and 4x4x16 x2 as in small_gray16_chain, multiplier 8 of one channel, VALID with 5
-    # rows, a 3x4 plane), the per-plane calls with the gather in C (6 and 10 columns), an odd
-    # width's last column in C, stride 2 all in C, 64 channels; 66 take the _fast entry
+    # channels, <= 64 output pixels): one assembly call for the whole layer (even width, whole
+    # words per plane row: 8x8x8 and 4x4x16 x2 as in small_gray16_chain, multiplier 8 of one
+    # channel, VALID with 5 rows, a 3x4 plane), the per-plane calls with the gather in C (6 and
+    # 10 columns), an odd width's last column in C, stride 2 all in C, 64 channels; 66 channels
+    # and a 72-pixel plane take the _fast entry
     (3, 1, "SAME", 8, 1, 8, 8, "NONE", NARROW), (3, 1, "SAME", 16, 2, 4, 4, "NONE", NARROW),
     (3, 1, "SAME", 1, 8, 4, 8, "NONE", NARROW), (3, 1, "VALID", 3, 3, 5, 4, "NONE", NARROW),
     (3, 1, "SAME", 7, 1, 3, 4, "NONE", NARROW), (3, 1, "VALID", 5, 2, 4, 12, "NONE", NARROW),
     (3, 1, "SAME", 5, 1, 4, 7, "NONE", NARROW), (3, 2, "SAME", 4, 2, 7, 8, "NONE", NARROW),
-    (3, 1, "SAME", 32, 2, 2, 4, "NONE", NARROW), (3, 1, "SAME", 33, 2, 4, 6, "NONE", NARROW)]
+    (3, 1, "SAME", 32, 2, 2, 4, "NONE", NARROW), (3, 1, "SAME", 33, 2, 4, 6, "NONE", NARROW),
+    (3, 1, "SAME", 4, 2, 8, 9, "NONE", NARROW)]
 
 BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
 

@@ -452,8 +452,10 @@ def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: b
                  ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
 
 
-PLANE_PACKED_MAX_C = 64   # output channels up to this take the packed records (18 more flash
-                         # bytes per channel than the int8 filter and the output tables)
+PLANE_PACKED_MAX_C = 64        # small planes up to this many output channels take the packed
+PLANE_PACKED_MAX_PIXELS = 64   # records (18 more flash bytes per channel than the int8 filter and
+                               # the output tables): there the per-channel setup of the _fast
+                               # entry costs as much as the channel's pairs
 
 
 def _plane_3x3_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
@@ -474,10 +476,12 @@ def _plane_3x3_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarra
 def _plane_3x3_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
     """mcuf_depthwise_conv_3x3_s8_dsp: a 3x3 depthwise of any depth multiplier, or a 3x3
     CONV_2D of a 1-channel image (a depthwise with multiplier out_c). rows: [OC][9]. On the
-    fast output stage, up to PLANE_PACKED_MAX_C output channels: its _packed_fast entry (the
-    channels' constants and doubled weights precomputed, one LDM each; small planes went from
-    19,000 to ... instructions, see _plane_3x3_records)."""
-    if fast and p["out_c"] <= PLANE_PACKED_MAX_C:
+    fast output stage, up to PLANE_PACKED_MAX_C output channels on an output plane of up to
+    PLANE_PACKED_MAX_PIXELS: mcuf_depthwise_conv_3x3_packed_s8_dsp_fast (the channels' constants
+    and doubled weights precomputed, one LDM each, and at an even width the gather in the same
+    assembly call; measured on QEMU's M7, small_gray16_chain: 4x4x16 x2 19,000 -> 13,160
+    instructions, 8x8x8 15,440 -> 12,720; see _plane_3x3_records)."""
+    if fast and p["out_c"] <= PLANE_PACKED_MAX_C and p["out_h"] * p["out_w"] <= PLANE_PACKED_MAX_PIXELS:
         packed = ConstArray(f"op{op.index}_packed", "int32_t",
                             _plane_3x3_records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"]))
         return Step(op, "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", "mcuf_conv_params", p,
