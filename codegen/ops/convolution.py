@@ -398,17 +398,19 @@ def _grouped_1x1_packed(p: dict, fast: bool) -> bool:
 
 
 def _grouped_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
-                         output_offset: int, in_c: int) -> np.ndarray:
+                         output_offset: int, in_c: int, pixels: int) -> np.ndarray:
     """[OC][FC] int8 (FC 2 or 3, in_c = groups * FC >= 4), folded biases and fast output
     constants (shift bytes b < 32) -> mcuf_conv_grouped_1x1_packed_s8_dsp_fast's int32 stream:
-    per 4 output channels of group g a header {o, o + in_c}, o the byte offset of the 4-byte
-    word the kernel reads from pixel A -- g * FC (forward: the group's bytes first), for the last
-    group in_c - 4 (backward: its bytes last), stored as ~o -- then per channel the doubled
-    weights of the word's bytes as int16 pairs (low half first) (byte e0, byte e1), (byte s, 0),
-    where forward e0, s, e1 = bytes 0, 1, 2 and backward bytes 1, 2, 3 (SXTB16's halves), then
-    2 * bias twice, multiplier, round = (2 * output_offset + 1) << b (fast_requant_round), b + 1;
-    after the last group {0, -(the stream's bytes)}. Every word lies in the pixel pair's bytes.
-    Exact as fast_requant_constants: the doubled accumulator fits int32 (_requant_table)."""
+    in_c, ceil(pixels / 2) * in_c, (pixels // 2) * out_c; per 4 output channels of group g a
+    header {o, o + h * in_c} (pixel A's and pixel B's, h = pixels // 2 pixels later; for the
+    last group the other way round), o the byte offset of the 4-byte word the kernel reads from
+    pixel A -- g * FC (forward: the group's bytes first), for the last group in_c - 4
+    (backward: its bytes last) -- then per channel the doubled weights of the word's bytes as
+    int16 pairs (low half first) (byte e0, byte e1), (byte s, 0), where forward e0, s, e1 =
+    bytes 0, 1, 2 and backward bytes 1, 2, 3 (SXTB16's halves), then 2 * bias twice,
+    multiplier, round = (2 * output_offset + 1) << b (fast_requant_round), b + 1; after the last
+    group {0, -(the pair's stream bytes)}. Every word lies in its pixel's bytes. Exact as
+    fast_requant_constants: the doubled accumulator fits int32 (_requant_table)."""
     oc, fc = rows.shape
     groups = in_c // fc
     per = oc // groups
@@ -426,11 +428,11 @@ def _grouped_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndar
         pairs = np.stack([byte[:, e0], byte[:, e1], byte[:, s], np.zeros(oc, np.int64)], axis=1)
         words = pairs.astype(np.int16).view(np.int32).astype(np.int64)                # [OC][2]
         o = in_c - 4 if back else g * fc
+        head = [o + (pixels // 2) * in_c, o] if back else [o, o + (pixels // 2) * in_c]
         for c in range(g * per, (g + 1) * per, 4):
-            out += [~o if back else o, o + in_c]
-            out += np.concatenate([words[c:c + 4], tail[c:c + 4]], axis=1).reshape(-1).tolist()
+            out += head + np.concatenate([words[c:c + 4], tail[c:c + 4]], axis=1).reshape(-1).tolist()
     out += [0, -4 * (len(out) + 2)]
-    return np.array(out, np.int64).astype(np.int32)
+    return np.array([in_c, (pixels + 1) // 2 * in_c, pixels // 2 * oc, *out], np.int64).astype(np.int32)
 
 
 def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
@@ -440,7 +442,7 @@ def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: b
     if _grouped_1x1_packed(p, fast):
         packed = ConstArray(f"op{op.index}_packed", "int32_t",
                             _grouped_1x1_records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"],
-                                                 p["in_c"]))
+                                                 p["in_c"], p["out_h"] * p["out_w"]))
         return Step(op, "mcuf_conv_grouped_1x1_packed_s8_dsp_fast", "mcuf_conv_params", p,
                     [("in", x.index), ("const", packed), ("out", y.index)],
                     [x.index], y.index, macs, [packed])

@@ -139,10 +139,11 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
                                    int16_t *scratch);
 
 /* Grouped 1x1, stride 1, no padding, filter_in_c 2 or 3, at least 2 groups, out_c / groups a
- * multiple of 4, at least 2 pixels, fast output stage on every channel; packed: per 4 output
- * channels of a group int32 {pixel A's input offset (~offset for the last group), + in_c}, then
- * 7 words per channel (doubled int16 weight pairs in the read word's byte order, 2 * bias_folded
- * twice, multiplier, round, b + 1), then {0, -(the stream's bytes)}. */
+ * multiple of 4, at least 2 pixels, fast output stage on every channel; packed: int32 in_c,
+ * ceil(P / 2) * in_c, (P / 2) * out_c, then per 4 output channels of a group {pixel A's input
+ * offset, pixel B's (B = A + P / 2)} (the last group's the other way round), 7 words per
+ * channel (doubled int16 weight pairs in the read word's byte order, 2 * bias_folded twice,
+ * multiplier, round, b + 1), then {0, -(the pair's stream bytes)}. */
 void mcuf_conv_grouped_1x1_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                               const int32_t *packed, int8_t *output);
 
