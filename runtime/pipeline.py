@@ -189,7 +189,7 @@ class Pipeline:
         self.window = window
         self.summary = Summary()
         self.known_labels = set(classifier.labels)
-        self._free: deque = deque()     # preprocessed bodies to reuse (Preprocessor.stage(out=))
+        self._free: deque = deque()     # preprocessed bodies to reuse (Preprocessor.prepare(out=))
 
     def _produce(self, ready: Slot) -> None:
         tl, n, pre = self.tl, 0, self.clf.preprocess
