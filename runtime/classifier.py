@@ -127,22 +127,14 @@ class Classifier:
         self.interpreter.set_tensor(self.input.index, tensor)
 
     def load(self, staged: np.ndarray) -> None:
-        """set_input for a body staged by self.preprocess.stage(), or a frame from
-        self.preprocess.prepare(): copied straight into the interpreter's input buffer
-        (Interpreter.tensor()'s view), with no tensor in between; a prepared uint8 frame for an
-        int8 input whose mapping is the bit flip (p - 128) is flipped as it is copied, in the
-        same pass.
+        """set_input for a body staged by self.preprocess.stage(): copied straight into the
+        interpreter's input buffer (Interpreter.tensor()'s view), with no tensor in between.
         The view is a temporary, gone when this returns or raises (a local would outlive an
         exception in its traceback): invoke() refuses to run while any array points into the
-        interpreter (TFLite's _ensure_safe). For a strided frame (a crop of a camera's buffer),
-        staging it on the capture thread and copying here measured better with two interpreter
-        threads on two cores than mapping it here: this runs between two invokes, while
-        XNNPACK's worker threads spin. A C-contiguous frame is read as fast as a staged body,
-        so the flip costs here what the copy does (prepare())."""
-        if staged.dtype == np.uint8 and self.preprocess.shortcut == "flip":   # from prepare(): unmapped
-            np.bitwise_xor(staged, np.uint8(0x80), out=self._input_view()[0].view(np.uint8))
-        else:
-            np.copyto(self._input_view()[0], staged)
+        interpreter (TFLite's _ensure_safe). Copying there rather than mapping pixels there
+        (a bit flip costs what the copy does) measured better with two interpreter threads on
+        two cores: this runs between two invokes, while XNNPACK's worker threads spin."""
+        np.copyto(self._input_view()[0], staged)
 
     def input_tensor(self) -> np.ndarray:
         """A copy of the input tensor as the interpreter holds it, (1, ...) in its dtype."""

@@ -2,12 +2,10 @@
 
   capture thread    reads the next frames and stages them for the model: crop, colour and
                     quantize in one pass into a body reused frame after frame
-                    (Preprocessor.prepare), or, where the quantization is a bit flip or the
-                    identity and the frame is already contiguous at the model's size, no
-                    pass at all
-  inference thread  copies frame n+1's body (or flips the frame) straight into the
-                    interpreter's input buffer (Classifier.load; no tensor in between) and runs
-                    the interpreter on it (TFLite's invoke releases the GIL)
+                    (Preprocessor.stage)
+  inference thread  copies frame n+1's body straight into the interpreter's input buffer
+                    (Classifier.load; no tensor in between) and runs the interpreter on it
+                    (TFLite's invoke releases the GIL)
   caller's thread   turns frame n's output into top-k, timings and the Result it yields
 
 Running inference on the caller's thread instead (no hand-over, no wake-up) when the
@@ -189,12 +187,11 @@ class Pipeline:
         self.window = window
         self.summary = Summary()
         self.known_labels = set(classifier.labels)
-        self._free: deque = deque()     # preprocessed bodies to reuse (Preprocessor.prepare(out=))
+        self._free: deque = deque()     # preprocessed bodies to reuse (Preprocessor.stage(out=))
 
     def _produce(self, ready: Slot) -> None:
-        tl, n, pre = self.tl, 0, self.clf.preprocess
-        prepare, new_body = pre.prepare, pre.new_body
-        free = self._free       # bodies the inference thread has loaded, for prepare(out=) to reuse
+        tl, n, stage = self.tl, 0, self.clf.preprocess.stage
+        free = self._free       # bodies the inference thread has loaded, for stage(out=) to reuse
         try:
             while True:
                 if tl:      # the index the frame will have: sources number frames 0, 1, 2, ...
@@ -203,18 +200,15 @@ class Pipeline:
                 frame = self.source.read()
                 if frame is None:
                     break
-                out = free.pop() if free else new_body()
+                out = free.pop() if free else None
                 if tl:
                     tl.mark("capture", "read_done", frame.index)
-                staged = prepare(frame.pixels, out)
-                if staged is not out:       # the frame itself, mapped as it is loaded: body unused
-                    free.append(out)
-                if tl:
+                    staged = stage(frame.pixels, out)
                     tl.mark("capture", "pre_done", frame.index)
-                    ok = ready.put((frame, staged, staged is out))
+                    ok = ready.put((frame, staged))
                     tl.mark("capture", "put_done", frame.index)
                 else:
-                    ok = ready.put((frame, staged, staged is out))
+                    ok = ready.put((frame, stage(frame.pixels, out)))
                 if not ok:
                     return
         except BaseException as e:     # handed on to the caller, which raises it
@@ -233,13 +227,12 @@ class Pipeline:
                 if item is _END or isinstance(item, BaseException):
                     results.put(item)
                     return
-                frame, staged, body = item
+                frame, staged = item
                 t0 = time.perf_counter()
                 if tl:
                     tl.mark("inference", "got", frame.index)
                 clf.load(staged)
-                if body:
-                    free.append(staged)
+                free.append(staged)
                 tensor = clf.input_tensor() if keep else None
                 if tl:
                     tl.mark("inference", "set_done", frame.index)

@@ -214,22 +214,6 @@ class Preprocessor:
             apply_table(self.table, px, out)
         return out
 
-    def prepare(self, px: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """stage(px, out), or no pass at all where none is needed: when the mapping is a bit
-        flip or the identity, the input is NHWC and the fitted frame is C-contiguous (the frame
-        itself at the model's size, a Pi 4 preview frame as converted, or a resized copy), that
-        fitted frame comes back untouched, uint8, and Classifier.load applies the mapping as it
-        copies it into the interpreter (what a staged body's copy costs), so the frame is written
-        once, not twice. Otherwise `out` (from new_body(); a new array when None), staged.
-        The input tensor's bytes are stage()'s either way (tests/test_runtime_buffers.py).
-        The caller must not hand the returned frame to stage(out=) later: it is the frame's."""
-        if self.shortcut is not None and self.spec.layout == "NHWC":
-            fitted = self.fit(px)
-            if fitted.flags.c_contiguous:
-                return fitted
-            px = fitted                 # fit() again in stage() finds it fitted: a few tests
-        return self.stage(px, out)
-
     def __call__(self, px: np.ndarray) -> np.ndarray:
         """uint8 (H', W', 1|3) frame -> a new input tensor, (1, H, W, C), or (1, C, H, W) for an
         NCHW model, in the input's dtype, C order (set_tensor copies anything else element by
