@@ -57,11 +57,12 @@ def depthwise_model(rng, *, k, stride, padding, dilation, in_c, mult, h=8, w=8, 
     _kill(wdata, bdata, dead, 3)
     wt = mb.tensor([1, k, k, out_c], "int8", wscales, 0, wdata, axis=3)
     bias = mb.tensor([out_c], "int32", xs * wscales, 0, bdata)
-    oh, ow = _out_size(padding, h, k, stride, dilation), _out_size(padding, w, k, stride, dilation)
+    sh, sw = stride if isinstance(stride, tuple) else (stride, stride)   # (stride_h, stride_w)
+    oh, ow = _out_size(padding, h, k, sh, dilation), _out_size(padding, w, k, sw, dilation)
     out_scale = out_scale or xs * float(np.median(wscales)) * 73 * 73 * k / 60
     y = mb.tensor([1, oh, ow, out_c], "int8", out_scale, int(rng.integers(-20, 20)))
     mb.op("DEPTHWISE_CONV_2D", [x, wt, bias], [y], "DepthwiseConv2DOptions", Padding=PAD[padding],
-          StrideW=stride, StrideH=stride, DepthMultiplier=mult, FusedActivationFunction=ACT[act],
+          StrideW=sw, StrideH=sh, DepthMultiplier=mult, FusedActivationFunction=ACT[act],
           DilationWFactor=dilation, DilationHFactor=dilation)
     return mb.build([x], [y])
 

@@ -70,6 +70,14 @@ DW_PLANE_SWEEP = [
     (3, 1, "SAME", 32, 2, 2, 4, "NONE", NARROW), (3, 1, "SAME", 33, 2, 4, 6, "NONE", NARROW),
     (3, 1, "SAME", 4, 2, 8, 9, "NONE", NARROW)]
 
+# mcuf_depthwise_conv_hwc_s8_dsp_fast's own loop for 3x3 at stride_w 1-2 (hwc3_pairs_fast) with
+# other vertical strides (stride_h, stride_w): an odd last column in pairs of rows through the
+# column-major assembly at stride_h 1 and 2 (dw3x2v1/v2) and through the any-stride pair at 3,
+# with and without a channel tail, borders on every side
+DW_ASYM_SWEEP = [
+    (3, (3, 1), "SAME", 20, 1, 10, 9, "NONE", NARROW), (3, (1, 2), "SAME", 22, 1, 7, 9, "NONE", NARROW),
+    (3, (2, 1), "VALID", 16, 1, 9, 7, "NONE", NARROW), (3, (3, 2), "SAME", 17, 1, 8, 10, "NONE", NARROW)]
+
 BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
 
 
@@ -85,27 +93,30 @@ def sweep_model(case) -> bytes:
 @pytest.mark.parametrize("board", BOARDS)
 def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     models = []
-    for i, case in enumerate(DW_DSP_SWEEP + DW_PLANE_SWEEP):
+    cases = DW_DSP_SWEEP + DW_ASYM_SWEEP + DW_PLANE_SWEEP
+    for i, case in enumerate(cases):
         path = tmp_path / f"case{i}.tflite"
         path.write_bytes(sweep_model(case))
         models.append(path)
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     kernels = [m["layers"][0]["kernel"] for m in mans]
     assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
-    for case, kernel in zip(DW_DSP_SWEEP + DW_PLANE_SWEEP, kernels):
+    for case, kernel in zip(cases, kernels):
         if case[4] == 1 and case[0] > 3 and case[3] >= 4:   # the K x K two-pixel assembly
             want = (f"mcuf_depthwise_conv_hwc_{case[0]}x{case[0]}_s8_dsp_fast" if case[7] == "NONE"
                     else "mcuf_depthwise_conv_hwc_s8_dsp")   # (clamps in C)
             assert kernel == want, (case, kernel)
     assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
-    plane = kernels[len(DW_DSP_SWEEP):]
+    asym = kernels[len(DW_DSP_SWEEP):len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP)]
+    assert asym == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_ASYM_SWEEP), asym
+    plane = kernels[len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP):]
     assert all(k.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")) for k in plane), plane
     assert {"mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp_fast",
             "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast"} <= set(plane), plane
     packed = [c for c, k in zip(DW_PLANE_SWEEP, plane) if k == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast"]
     assert len(packed) >= 9, packed
     bad = []
-    for case, model, man, got_runs in zip(DW_DSP_SWEEP + DW_PLANE_SWEEP, models, mans, outs):
+    for case, model, man, got_runs in zip(cases, models, mans, outs):
         ref = ReferenceModel(model)
         for r, got in enumerate(got_runs):
             want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1).tolist()
