@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "  codegen emit --board stm32f746g-disco model.tflite -o out/   # its CPU and RAM\n"
                               "  codegen emit model.tflite -o out/ --ram-limit 40000          # arena <= 40,000 B\n"
                               "  codegen emit --name person model.tflite -o out/ --labels labels.txt --layout zephyr\n\n"
-                              "then: firmware build --board qemu-mps2-an500 out/")
+                              "then (a model emitted without --name): firmware build --board qemu-mps2-an500 out/")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     e.add_argument("-o", "--output", required=True, type=nonempty_path, metavar="DIR",
                    help="output folder (created if missing; generated files in it are replaced)")
