@@ -403,7 +403,9 @@ extern "C" {{
 int8_t *{name}_input(void);
 const int8_t *{name}_output(void);
 
-/* Runs the model on the current input. Returns 0. Not reentrant (one static arena). */
+/* Runs the model on the current input. Returns 0 ({upper}_OK), or {upper}_ERR_NO_ARENA while
+ * an external arena ({upper}_ARENA_EXTERNAL, emit --arena external) has not been given to
+ * {name}_init(). Not reentrant (one arena). */
 int {name}_invoke(void);
 
 /* --- every input and output, by index --- */
