@@ -133,19 +133,21 @@ class ImageFolderSource(FrameSource):
     """
     warn = None
 
-    def __init__(self, folder: str | Path, labels: list[str] | None = None):
+    def __init__(self, folder: str | Path, labels: list[str] | None = None, given: str = "images:"):
+        # given: how the user named the folder in errors ("images:" for --source, "--images "
+        # for `hil validate --images`)
         self.folder = Path(folder)
         self.labels = set(labels or ())
         if self.folder.exists() and not self.folder.is_dir():
-            raise SourceError(f"images:{folder} is a file, not a folder: give the folder of images "
-                              f"(images:{self.folder.parent}/ takes every image in it)")
+            raise SourceError(f"{given}{folder} is a file, not a folder: give the folder of images "
+                              f"({given}{self.folder.parent}/ takes every image in it)")
         if not self.folder.is_dir():
-            raise SourceError(f"images:{folder}: no such folder; give a folder of images "
+            raise SourceError(f"{given}{folder}: no such folder; give a folder of images "
                               "(PNG, JPEG, ...; DIR/<label>/x.png carries a label)")
         self.files = sorted(p for p in self.folder.rglob("*")
                             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
-            raise SourceError(f"images:{folder}: no images found (looked for "
+            raise SourceError(f"{given}{folder}: no images found (looked for "
                               f"{', '.join(sorted(IMAGE_SUFFIXES))})")
         self.description = f"{len(self.files)} images in {self.folder}"
 

@@ -103,6 +103,21 @@ def test_a_file_where_a_folder_or_source_is_expected_names_the_fix(tmp_path):
     assert "OpenCV cannot decode it" in str(e.value) and "ffmpeg -i" in str(e.value), str(e.value)
 
 
+def test_hil_validate_images_errors_name_the_option_given(tmp_path):
+    """`hil validate --images X` said 'images:X: no such folder' (classify's --source spelling,
+    which the user never typed); each line now names --images as given."""
+    from runtime.hil.validate import load_images
+    f = tmp_path / "notes.txt"
+    f.write_text("hello\n")
+    for folder, words in [(tmp_path / "nope", [f"--images {tmp_path / 'nope'}: no such folder"]),
+                          (f, [f"--images {f} is a file, not a folder", f"--images {tmp_path}/"]),
+                          (tmp_path, [f"--images {tmp_path}: no images found"])]:
+        with pytest.raises(SourceError) as e:
+            load_images(MODEL, folder)
+        assert "\n" not in str(e.value) and "images:" not in str(e.value), str(e.value)
+        assert all(w in str(e.value) for w in words), str(e.value)
+
+
 def test_a_folder_for_the_model_or_labels_says_what_to_give(tmp_path):
     """`classify --model DIR` said 'no such model file' of a folder that is there, `--labels DIR`
     'Is a directory' with no fix."""

@@ -131,7 +131,7 @@ def load_images(model: str | Path, folder: str | Path, labels: str | Path | None
         names = read_labels(labels)
         check_labels(names, int(np.prod(it.get_output_details()[0]["shape"])), labels)
     pre = Preprocessor(spec, input_range)
-    src = ImageFolderSource(folder, names)
+    src = ImageFolderSource(folder, names, given="--images ")
     src.open(Want(spec.width, spec.height, gray=spec.channels == 1))
     items = []
     while (f := src.read()) is not None:
