@@ -194,8 +194,12 @@ def _check_fit_request(args, families: list[str]) -> None:
         if plot.suffix.lower() not in PLOT_FORMATS:
             raise CodegenError(f"--plot {plot}: give a file name ending in {', '.join(PLOT_FORMATS)} "
                                "(the suffix picks the format)")
+        if plot.parent.exists() and not plot.parent.is_dir():
+            raise CodegenError(f"--plot {plot}: {plot.parent} is a file, not a folder; give a path in a folder")
         if not plot.parent.is_dir():
             raise CodegenError(f"--plot {plot}: there is no folder {plot.parent}; create it first")
+        if plot.is_dir():
+            raise CodegenError(f"--plot {plot} is a folder; give a file name in it, e.g. {plot / ('fit' + plot.suffix)}")
     most = 16 * max(b.flash_bytes for b in list_boards())
     for f in families:
         for a in args.alpha:
