@@ -94,6 +94,12 @@ def cmd_validate(args, profile_only: bool = False) -> int:
         print("runtime: error: --seed draws the random inputs, and --images replaces them: drop --seed "
               "(or --images to validate on random inputs)", file=sys.stderr)
         return 2
+    if getattr(args, "labels", None) and not getattr(args, "images", None):
+        # the labels score images: without --images it was silently ignored (random inputs, no accuracy)
+        print(f"runtime: error: --labels {args.labels} scores the images of --images DIR "
+              "(DIR/<class>/x.png): give --images DIR with it, or drop --labels to validate on random inputs",
+              file=sys.stderr)
+        return 2
     for m in models:   # before connecting: a missing file is not worth a link timeout
         problem = _model_file_problem(m)
         if problem:

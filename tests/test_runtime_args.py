@@ -162,6 +162,16 @@ def test_seed_with_images_is_refused(tmp_path):
     assert "drop --seed" in lines[0]
 
 
+def test_labels_without_images_is_refused():
+    """`hil validate --labels FILE` without --images ran 50 random inputs and printed no
+    accuracy, the labels silently ignored (they score the images of --images DIR)."""
+    labels = str(FIXTURE_MODELS / "shapes_labels.txt")
+    p = runtime("hil", "validate", "--port", "loop://", "--model", MODEL, "--labels", labels)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert f"--labels {labels}" in lines[0] and "give --images DIR with it" in lines[0], p.stderr
+
+
 def test_seed_defaults_to_zero_for_random_inputs():
     from runtime.cli import build_parser
     args = build_parser().parse_args(["hil", "validate", "--port", "loop://", "--model", MODEL])
