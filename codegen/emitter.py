@@ -100,6 +100,10 @@ def emit(graph: Graph, steps: list[Step], plan: Plan, target: Target, out_dir: P
 #include "mcuf_nn.h"
 #include "{name}.h"
 
+#if {upper}_ARENA_SIZE != {plan.arena_bytes} || {upper}_INPUT_SIZE != {x.size} || {upper}_OUTPUT_SIZE != {y.size} || {upper}_NUM_LAYERS != {len(steps)}
+#error "{name}.h is not the header of this {name}.c (another model's: a stale copy earlier on the include path?): use the {name}.h the same codegen emit wrote"
+#endif
+
 #if defined(__GNUC__)
 #define MCUF_ALIGNED(n) __attribute__((aligned(n)))
 #else

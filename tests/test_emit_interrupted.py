@@ -34,3 +34,22 @@ def test_an_interrupted_re_emit_leaves_no_mixed_folder(tmp_path, monkeypatch):
     man = generate(NEW, out, "cortex-m7")             # emitting again completes the folder
     assert man["input"]["shape"] == [1, 128, 128, 1] and (out / "model.json").exists()
     assert "MODEL_INPUT_SIZE 16384" in (out / "model.h").read_text()
+
+
+def test_model_c_refuses_another_models_header(tmp_path):
+    """The same mix by other means (a stale model.h earlier on the include path) built and ran
+    with the other model's sizes in the application's hands (measured: the bench firmware of the
+    96x96 model with the 128x128 model's header printed arena 84304, its own being 47888).
+    model.c now checks the header's sizes and refuses to compile with another one."""
+    import subprocess
+    generate(OLD, tmp_path / "a", "host")
+    generate(NEW, tmp_path / "b", "host")
+
+    def compile_a(include_first):
+        return subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-fsyntax-only",
+                               f"-I{include_first}", f"-I{tmp_path / 'a' / 'mcuf' / 'include'}",
+                               str(tmp_path / "a" / "model.c")], capture_output=True, text=True)
+    assert compile_a(tmp_path / "a").returncode == 0
+    (tmp_path / "a" / "model.h").rename(tmp_path / "a" / "model.h.own")
+    r = compile_a(tmp_path / "b")          # "model.h" found in b/ only
+    assert r.returncode != 0 and "model.h is not the header of this model.c" in r.stderr, r.stderr
