@@ -170,6 +170,13 @@ def _validate_places(args, places, models, profile_only) -> int:
 
 
 CLASSIFY_EPILOG = """\
+examples:
+  runtime classify --model tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite \\
+      --labels tests/fixtures/models/shapes_labels.txt --source images:tests/fixtures/images/shapes
+  runtime classify --model tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite --source synthetic --frames 200
+  runtime classify --model model.tflite --labels labels.txt --source picamera2 --threads 4
+  runtime classify --model model.tflite --labels labels.txt --source images:photos/ --device socket://127.0.0.1:4321
+
 sources:
 {sources}
 
