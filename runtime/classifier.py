@@ -89,6 +89,16 @@ class Classifier:
         except InterpreterUnavailable as e:
             raise ModelLoadError(str(e)) from None
         except (ValueError, RuntimeError) as e:
+            # a text file or a cut download: say which, as `codegen` and `hil validate` do (the
+            # interpreter's own words were "mmap of size 0 requested.The model allocation is null")
+            from codegen.errors import ModelFormatError
+            from codegen.tflite_reader import read_model
+            try:
+                read_model(self.model)
+            except ModelFormatError as fmt:
+                raise ModelLoadError(str(fmt)) from None
+            except Exception:     # noqa: BLE001 -- only a better message was sought
+                pass
             raise ModelLoadError(f"{model}: the TFLite interpreter cannot load it ({str(e).strip()}); "
                                  "is it a .tflite file?") from None
         it = self.interpreter

@@ -78,19 +78,25 @@ def test_classify_help_examples_parse_and_the_bundled_ones_run(capsys):
 @pytest.mark.parametrize("content,expect", [
     (b"hello\n", "is not a TFLite model"),
     (None, "is corrupt or truncated"),          # the bundled model cut to 5,000 bytes
+    (b"", "is not a TFLite model"),
     ("dir", "is a folder, not a model file"),
 ])
-@pytest.mark.parametrize("action", ["validate", "profile"])
+@pytest.mark.parametrize("action", ["validate", "profile", "classify"])
 def test_a_model_that_is_not_tflite_is_named_before_the_link(tmp_path, content, expect, action):
     """A text file or a truncated model given to `hil validate/profile` was reported as 'the
     device runs a different model' (its sha256 compared first); now the file's problem, in one
-    line, before the port is opened (loop:// would answer nothing)."""
+    line, before the port is opened (loop:// would answer nothing). `classify` gave the
+    interpreter's words ('mmap of size 0 requested.The model allocation is null/empty'); now the
+    same line as the others."""
     if content == "dir":
         m = tmp_path
     else:
         m = tmp_path / "m.tflite"
         m.write_bytes(content if content is not None else open(MODEL, "rb").read()[:5000])
-    p = runtime("hil", action, "--port", "loop://", "--model", str(m))
+    if action == "classify":
+        p = runtime("classify", "--model", str(m), "--source", "synthetic", "--frames", "1")
+    else:
+        p = runtime("hil", action, "--port", "loop://", "--model", str(m))
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1 and expect in lines[0], p.stderr
     assert lines[0].startswith(f"runtime: error: {m}")
