@@ -302,6 +302,11 @@ class HilLink:
         if n is None and self.info is not None and index >= len(self.info.outputs):
             raise ValueError(f"output index {index}: the device's model has {len(self.info.outputs)} output(s)")
         n = self.info.outputs[index].bytes if n is None else n
+        if self.info is not None and n > self.info.arena_bytes:
+            # an output lives in the arena: a larger size (INFO of 2^32-1 bytes) would have us
+            # ask ~4 million chunks of it
+            raise MalformedReply(f"READ_OUTPUT of output {index}: {n} bytes in a "
+                                 f"{self.info.arena_bytes}-byte arena")
         out = bytearray()
         while len(out) < n:
             k = min(1024, n - len(out))
