@@ -181,6 +181,34 @@ def test_output_larger_than_the_arena_is_refused_at_once():
         runner.run(np.zeros(96 * 96 * 3, np.int8), np.zeros(4, np.int8))
 
 
+def test_device_text_reaches_the_user_as_one_printable_line():
+    # was: a device's ERROR message or board name went to the terminal as sent: a newline split
+    # the one-line error in two, an ESC sequence cleared the screen
+    import struct
+    from runtime.hil.link import DeviceError
+    from runtime.hil.protocol import parse_info
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.send_raw(encode_packet(MsgType.ERROR, 1, b"\x06\x02bad\nsecond line\x1b[2J\x00"))
+        with pytest.raises(DeviceError) as e:
+            link.request(MsgType.WRITE_INPUT, b"")
+        assert str(e.value).endswith("BAD_ARGS: bad?second line?[2J")
+    t = struct.pack("<I4HfiB", 4, 1, 1, 1, 4, 0.5, 0, 0)
+    info = parse_info(struct.pack("<BBHIIHH", 2, 0, 1024, 1, 100, 3, 0) + bytes(32) + b"\x01\x01" + t + t
+                      + b"\x06\x1b[2J\r\n\x03m\xff7")
+    assert (info.board, info.cpu) == ("?[2J??", "m?7")
+
+
+def test_a_boot_loop_is_named_as_such():
+    # was: a device answering every request with BOOT (restarting) got "failed 4 times with
+    # corrupted frames: check the cable"
+    from runtime.hil.link import DeviceReset
+    with HilLink("loop://", timeout=1, retries=2) as link:
+        for _ in range(3):
+            link.send_raw(encode_packet(MsgType.BOOT, 0, b""))
+        with pytest.raises(DeviceReset, match="restarted 3 times in a row instead of answering INFO: a boot loop"):
+            link.request(MsgType.INFO)
+
+
 def test_hil_validate_against_a_peer_claiming_a_4gb_output_is_one_line(tmp_path):
     """End to end over TCP: `runtime hil validate` against a loopback peer that answers INFO
     with the model's sha256 and an output of 2^32-1 bytes (and everything else as asked)."""
