@@ -110,3 +110,64 @@ def test_a_folder_for_the_model_or_labels_says_what_to_give(tmp_path):
     one_line_error(r, f"{tmp_path} is a folder, not a model file", "give --model the .tflite file")
     r = run("classify", "--model", MODEL, "--source", "synthetic", "--frames", "1", "--labels", tmp_path)
     one_line_error(r, f"labels file {tmp_path}: Is a directory", "one label per line")
+
+
+# --- found by the `attack4` review: hostile image, video and labels files ---
+
+def _png_header(w, h):
+    """A PNG whose IHDR promises w x h RGB pixels and whose data is empty (a header-only bomb)."""
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _npy_header(shape):
+    import struct
+    hdr = f"{{'descr': '|u1', 'fortran_order': False, 'shape': {shape}, }}"
+    hdr = hdr.ljust(118) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + bytes(100)
+
+
+@pytest.mark.parametrize("name, data, why", [
+    # was: PIL.Image.DecompressionBombError traceback (not an OSError)
+    ("bomb.png", _png_header(100_000, 100_000), "exceeds limit of 178956970 pixels"),
+    # between Pillow's warning and error limits: decoded, 2 GB for a 60 KB file
+    ("bomb2.png", _png_header(12_000, 12_000), "12000 x 12000 pixels is over 89,478,485"),
+    # was: numpy _ArrayMemoryError traceback (27.9 GiB for a 220-byte file)
+    ("huge.npy", _npy_header((100000, 100000, 3)), "not a readable .npy"),
+    ("empty.npy", None, "0 x 0 pixels has nothing to classify"),   # was: classified
+    ("two.npy", None, "(H, W, 1) or (H, W, 3)"),     # was: a fatal error for the whole folder
+    ("float.tif", None, "floating-point pixels have no standard 0..255 range"),   # was: saturated
+])
+def test_hostile_image_files_are_skipped_with_the_reason(tmp_path, name, data, why):
+    import numpy as np
+    from PIL import Image
+    from runtime.frames import load_image
+    path = tmp_path / name
+    if data is not None:
+        path.write_bytes(data)
+    elif name == "empty.npy":
+        np.save(path, np.zeros((0, 0, 3), np.uint8))
+    elif name == "two.npy":
+        np.save(path, np.zeros((4, 4, 2), np.uint8))
+    else:
+        Image.fromarray(np.full((4, 4), 1000.0, np.float32)).save(path)
+    with pytest.raises(SourceError) as e:
+        load_image(path)
+    assert why in str(e.value) and "\n" not in str(e.value)
+
+
+def test_16_bit_greyscale_keeps_its_range(tmp_path):
+    # was: convert("RGB") saturated every value above 255: a 16-bit PNG became nearly white
+    import numpy as np
+    from PIL import Image
+    from runtime.frames import load_image
+    v = np.array([[0, 255, 256, 32896], [40000, 65535, 1000, 5000]], np.uint16)
+    Image.fromarray(v).save(tmp_path / "a.png")
+    px = load_image(tmp_path / "a.png")
+    assert px.dtype == np.uint8 and px.shape == (2, 4, 3)
+    assert px[..., 0].tolist() == (v >> 8).tolist() and (px[..., 1] == px[..., 0]).all()
