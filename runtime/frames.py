@@ -284,6 +284,9 @@ def yuv420_to_rgb_pil(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray
     return np.asarray(Image.merge("YCbCr", (Image.fromarray(np.ascontiguousarray(y)), *up)).convert("RGB"))
 
 
+Y4M_MAX_LINE = 4096     # a YUV4MPEG2 header or FRAME line; longer is damage, not a header
+
+
 class Y4mSource(FrameSource):
     """A YUV4MPEG2 (.y4m) video, read with numpy alone. Any video converts to it with
     `ffmpeg -i clip.mp4 -pix_fmt yuv420p clip.y4m`."""
@@ -294,11 +297,19 @@ class Y4mSource(FrameSource):
             self._file = open(self.path, "rb")
         except OSError as e:
             raise SourceError(f"video:{path}: {e.strerror}") from None
-        header = self._file.readline()
+        header = self._file.readline(Y4M_MAX_LINE)
         if not header.startswith(b"YUV4MPEG2 "):
+            self._file.close()
             raise SourceError(f"video:{path}: not a YUV4MPEG2 file (no 'YUV4MPEG2' header)")
-        tags = {t[:1].decode(): t[1:].decode() for t in header.split()[1:]}
-        self.width, self.height = int(tags.get("W", 0)), int(tags.get("H", 0))
+        # every field checked: a bad one was a ValueError/UnicodeDecodeError/MemoryError traceback
+        tags = {t[:1].decode("latin-1"): t[1:].decode("latin-1") for t in header.split()[1:]}
+        w, h = tags.get("W", ""), tags.get("H", "")
+        if not (header.endswith(b"\n") and (w + h).isascii() and w.isdigit() and h.isdigit()
+                and 0 < int(w) * int(h) <= MAX_IMAGE_PIXELS):
+            self._file.close()
+            raise SourceError(f"video:{path}: damaged YUV4MPEG2 header (it needs W<width> H<height> of 1 to "
+                              f"{MAX_IMAGE_PIXELS:,} pixels and a newline, got {header[:80]!r})")
+        self.width, self.height = int(w), int(h)
         self.chroma = tags.get("C", "420jpeg")
         self.full_range = "XCOLORRANGE=FULL" in header.decode(errors="replace")
         if self.chroma.startswith("420"):
@@ -308,6 +319,7 @@ class Y4mSource(FrameSource):
         elif self.chroma == "mono":
             cw, ch = 0, 0
         else:
+            self._file.close()
             raise SourceError(f"video:{path}: chroma format C{self.chroma} is not supported "
                               "(convert with ffmpeg -pix_fmt yuv420p)")
         self._plane = (self.height * self.width, ch * cw, (ch, cw))
@@ -318,10 +330,10 @@ class Y4mSource(FrameSource):
         self._index = 0
 
     def read(self) -> Frame | None:
-        marker = self._file.readline()
+        marker = self._file.readline(Y4M_MAX_LINE)
         if not marker:
             return None
-        if not marker.startswith(b"FRAME"):
+        if not (marker.startswith(b"FRAME") and marker.endswith(b"\n")):
             raise SourceError(f"video:{self.path}: frame {self._index} has no FRAME marker; "
                               "the file is damaged")
         ysize, csize, cshape = self._plane

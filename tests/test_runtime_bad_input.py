@@ -171,3 +171,20 @@ def test_16_bit_greyscale_keeps_its_range(tmp_path):
     px = load_image(tmp_path / "a.png")
     assert px.dtype == np.uint8 and px.shape == (2, 4, 3)
     assert px[..., 0].tolist() == (v >> 8).tolist() and (px[..., 1] == px[..., 0]).all()
+
+
+@pytest.mark.parametrize("header", [
+    b"YUV4MPEG2 Wabc H10\n",                 # was: ValueError: invalid literal for int()
+    b"YUV4MPEG2 W\xff\xfe H10\n",            # was: UnicodeDecodeError
+    b"YUV4MPEG2 W99999999 H99999999\n",      # was: MemoryError
+    b"YUV4MPEG2 W-8 H10\n",                  # was: ValueError: read length must be non-negative
+    b"YUV4MPEG2 W0 H0\n",                    # was: a 0 x 0 frame classified
+    b"YUV4MPEG2 W8 H8" + b"\x01" * 100_000,  # no newline: was read whole, then int() traceback
+])
+def test_damaged_y4m_header_is_one_line(tmp_path, header):
+    from runtime.frames import Y4mSource
+    path = tmp_path / "clip.y4m"
+    path.write_bytes(header + b"FRAME\n" + bytes(200))
+    with pytest.raises(SourceError, match="damaged YUV4MPEG2 header") as e:
+        Y4mSource(path)
+    assert "\n" not in str(e.value)
