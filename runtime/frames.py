@@ -419,6 +419,9 @@ usb:N            a USB webcam through OpenCV"""
 def open_source(spec: str, labels: list[str] | None = None, frames: int | None = None,
                 preview: bool = False) -> FrameSource:
     """A source from its command-line spelling (see SOURCE_HELP). A bare folder is images:DIR."""
+    if not spec:   # pathlib reads "" as ".": an unset shell variable classified every image below
+        raise SourceError("--source is empty: give picamera2, synthetic, images:DIR, video:FILE or usb:N "
+                          "(images:. for the current folder)")
     if Path(spec).is_dir():
         return ImageFolderSource(spec, labels)
     kind, _, arg = spec.partition(":")

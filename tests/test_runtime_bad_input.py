@@ -188,3 +188,16 @@ def test_damaged_y4m_header_is_one_line(tmp_path, header):
     with pytest.raises(SourceError, match="damaged YUV4MPEG2 header") as e:
         Y4mSource(path)
     assert "\n" not in str(e.value)
+
+
+def test_empty_source_is_refused_not_the_current_folder():
+    # was: pathlib reads "" as ".", so `--source "$UNSET"` classified every image below the cwd
+    with pytest.raises(SourceError, match="--source is empty"):
+        open_source("")
+
+
+def test_labels_file_with_a_byte_order_mark(tmp_path):
+    # was: the BOM stayed in the first label ('\ufeffcircle'), and a numbered file kept its numbers
+    p = tmp_path / "labels.txt"
+    p.write_bytes("\ufeff0 background\n1 circle\n".encode())
+    assert read_labels(p) == ["background", "circle"]
