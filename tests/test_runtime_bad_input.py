@@ -201,3 +201,14 @@ def test_labels_file_with_a_byte_order_mark(tmp_path):
     p = tmp_path / "labels.txt"
     p.write_bytes("\ufeff0 background\n1 circle\n".encode())
     assert read_labels(p) == ["background", "circle"]
+
+
+def test_save_with_a_long_label_names_the_file_within_the_limit(tmp_path):
+    # was: a 300-character label made `--save DIR` fail with 'File name too long ...; check the path'
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(["x" * 300] * 4) + "\n")
+    r = run("classify", "--model", MODEL, "--labels", labels, "--source", "synthetic", "--frames", "2",
+            "--save", tmp_path / "saved")
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "saved").iterdir())
+    assert len(names) == 2 and all(n.endswith("_" + "x" * 64 + ".png") for n in names), names
