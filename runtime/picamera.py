@@ -15,7 +15,7 @@ in memory):
           stride -- the only lores format on a Pi 4 and earlier (VC4); its Y plane is exactly
           what a greyscale model wants.
 The default preview colour space is sYCC (full-range BT.601), which yuv420_to_rgb expects
-(in OpenCV when installed -- python3-opencv on Raspberry Pi OS, or the `video` extra --, 3.6x
+(in OpenCV when installed -- python3-opencv on Raspberry Pi OS, or the `video` extra --, 6x
 less CPU than the Pillow fallback: the capture thread shares the Pi's cores with inference).
 The frame handed on is already cropped to the model's aspect ratio, before any conversion.
 

@@ -227,6 +227,32 @@ def test_yuv420_to_rgb_is_within_one_of_the_jfif_formula(impl):
         assert err.max() <= 1, (h, w, err.max())
 
 
+
+def test_yuv420_to_rgb_by_row_parity_equals_converting_the_upsampled_image_byte_for_byte(monkeypatch):
+    """yuv420_to_rgb converts the even and the odd rows separately against half-height chroma
+    replicated across the row (not a full-size upsampled image): per-pixel conversion, so the
+    bytes must be exactly OpenCV's on the fully upsampled image -- checked here on random planes,
+    odd sizes and strided crops, written into a given array (out=) and a new one."""
+    cv2 = pytest.importorskip("cv2")
+    from runtime import frames
+    rng = np.random.default_rng(11)
+    for h, w in [(224, 224), (96, 128), (7, 5), (2, 3), (1, 1), (3, 8)]:
+        ch, cw = (h + 1) // 2, (w + 1) // 2
+        y, u, v = (rng.integers(0, 256, s, dtype=np.uint8) for s in [(h, w + 9), (ch, cw + 5), (ch, cw + 5)])
+        y, u, v = y[:, 4:4 + w], u[:, 2:2 + cw], v[:, 2:2 + cw]
+        up = [np.ascontiguousarray(np.repeat(np.repeat(c, 2, 0), 2, 1)[:h, :w]) for c in (v, u)]
+        want = cv2.cvtColor(cv2.merge([np.ascontiguousarray(y), *up]), cv2.COLOR_YCrCb2RGB)
+        np.testing.assert_array_equal(frames.yuv420_to_rgb(y, u, v), want)
+        out = np.full((h, w, 3), 7, np.uint8)
+        assert frames.yuv420_to_rgb(y, u, v, out=out) is out
+        np.testing.assert_array_equal(out, want)
+    with monkeypatch.context() as mp:       # without OpenCV: Pillow's bytes, into out= too
+        mp.setattr(frames, "_cv2", lambda: None)
+        out = np.zeros((h, w, 3), np.uint8)
+        assert frames.yuv420_to_rgb(y, u, v, out=out) is out
+        np.testing.assert_array_equal(out, frames.yuv420_to_rgb_pil(y, u, v))
+
+
 @pytest.mark.parametrize("full_range", [True, False])
 def test_y4m_video_source(tmp_path, full_range):
     rng = np.random.default_rng(3)

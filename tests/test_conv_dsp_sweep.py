@@ -118,3 +118,55 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
             if out != want.tolist():
                 bad.append((case[:9] if len(case) > 5 else case, man["layers"][0]["kernel"], r))
     assert not bad, bad
+
+
+# mcuf_conv_grouped_1x1_packed_s8_dsp_fast (grouped 1x1, 2 or 3 input channels per group, a
+# multiple of 4 outputs per group, >= 2 pixels, fast stage): even and odd pixel counts (the
+# last pixel as the pair (P - 2, P - 1)), 2 pixels, 2 blocks per group (forward and backward),
+# many groups, a dead channel (multiplier 2^30, b = 0), biases near the fast stage's bound
+# (saturating outputs); beside them the layers it leaves to mcuf_conv_grouped_s8_dsp[_fast]:
+# 1 pixel, 2 outputs per group, 4 inputs per group, a clamp, left shifts.
+# (k, stride, padding, in_c, out_c, groups, h, w, act, scale_span[, conv_model keywords])
+GROUPED_PACKED = "mcuf_conv_grouped_1x1_packed_s8_dsp_fast"
+GROUPED_SWEEP = [
+    ((1, 1, "VALID", 12, 16, 4, 4, 4, "NONE", NARROW), GROUPED_PACKED),
+    ((1, 1, "VALID", 6, 8, 2, 3, 3, "NONE", NARROW), GROUPED_PACKED),
+    ((1, 1, "VALID", 8, 16, 4, 1, 2, "NONE", NARROW), GROUPED_PACKED),
+    ((1, 1, "VALID", 6, 24, 3, 3, 1, "NONE", NARROW), GROUPED_PACKED),
+    ((1, 1, "VALID", 9, 12, 3, 5, 5, "NONE", NARROW), GROUPED_PACKED),
+    ((1, 1, "VALID", 30, 40, 10, 2, 3, "NONE", NARROW), GROUPED_PACKED),
+    ((1, 1, "VALID", 4, 8, 2, 2, 5, "NONE", NARROW, dict(dead=(1, 6))), GROUPED_PACKED),
+    ((1, 1, "VALID", 12, 16, 4, 3, 4, "NONE", NARROW, dict(bmax=2**27)), GROUPED_PACKED),
+    ((1, 1, "VALID", 12, 16, 4, 1, 1, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
+    ((1, 1, "VALID", 12, 8, 4, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
+    ((1, 1, "VALID", 16, 16, 4, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
+    ((1, 1, "VALID", 12, 16, 4, 3, 3, "RELU6", NARROW), "mcuf_conv_grouped_s8_dsp"),
+    ((1, 1, "VALID", 12, 16, 4, 3, 3, "NONE", (1e-3, 0.3), dict(wmax=2, bmax=20, out_scale=0.01)),
+     "mcuf_conv_grouped_s8_dsp"),
+]
+
+
+def _grouped_model(case) -> bytes:
+    k, stride, padding, in_c, out_c, groups, h, w, act, span = case[:10]
+    rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    return opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=1, in_c=in_c, out_c=out_c,
+                               groups=groups, h=h, w=w, act=act, scale_span=span, **(case[10] if len(case) > 10 else {}))
+
+
+@pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"])
+def test_grouped_1x1_packed_on_qemu(board, tmp_path):
+    models = []
+    for i, (case, _) in enumerate(GROUPED_SWEEP):
+        path = tmp_path / f"g{i}.tflite"
+        path.write_bytes(_grouped_model(case))
+        models.append(path)
+    mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
+    assert [m["layers"][0]["kernel"] for m in mans] == [k for _, k in GROUPED_SWEEP]
+    bad = []
+    for (case, _), path, man, got in zip(GROUPED_SWEEP, models, mans, outs):
+        ref = ReferenceModel(path)
+        for r, out in enumerate(got):
+            want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1)
+            if out != want.tolist():
+                bad.append((case[:9], r, int((np.array(out) != want).sum())))
+    assert not bad, bad

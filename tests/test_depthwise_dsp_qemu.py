@@ -56,7 +56,19 @@ DW_PLANE_SWEEP = [
     (3, 1, "SAME", 1, 8, 5, 6, "NONE", NARROW), (3, 1, "SAME", 12, 1, 2, 2, "RELU", NARROW),
     # left-shift channels (TFLite's formula) with small accumulators: the pairs' left-shift stage
     (3, 1, "SAME", 24, 1, 6, 7, "NONE", LEFT), (3, 1, "SAME", 10, 1, 5, 8, "RELU6", LEFT),
-    (3, 1, "VALID", 8, 2, 6, 9, "NONE", dict(LEFT, out_scale=0.002))]
+    (3, 1, "VALID", 8, 2, 6, 9, "NONE", dict(LEFT, out_scale=0.002)),
+    # the packed entry (mcuf_depthwise_conv_3x3_packed_s8_dsp_fast: fast stage, <= 64 output
+    # channels, <= 64 output pixels): one assembly call for the whole layer (even width, whole
+    # words per plane row: 8x8x8 and 4x4x16 x2 as in small_gray16_chain, multiplier 8 of one
+    # channel, VALID with 5 rows, a 3x4 plane), the per-plane calls with the gather in C (6 and
+    # 10 columns), an odd width's last column in C, stride 2 all in C, 64 channels; 66 channels
+    # and a 72-pixel plane take the _fast entry
+    (3, 1, "SAME", 8, 1, 8, 8, "NONE", NARROW), (3, 1, "SAME", 16, 2, 4, 4, "NONE", NARROW),
+    (3, 1, "SAME", 1, 8, 4, 8, "NONE", NARROW), (3, 1, "VALID", 3, 3, 5, 4, "NONE", NARROW),
+    (3, 1, "SAME", 7, 1, 3, 4, "NONE", NARROW), (3, 1, "VALID", 5, 2, 4, 12, "NONE", NARROW),
+    (3, 1, "SAME", 5, 1, 4, 7, "NONE", NARROW), (3, 2, "SAME", 4, 2, 7, 8, "NONE", NARROW),
+    (3, 1, "SAME", 32, 2, 2, 4, "NONE", NARROW), (3, 1, "SAME", 33, 2, 4, 6, "NONE", NARROW),
+    (3, 1, "SAME", 4, 2, 8, 9, "NONE", NARROW)]
 
 BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
 
@@ -87,8 +99,11 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
             assert kernel == want, (case, kernel)
     assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
     plane = kernels[len(DW_DSP_SWEEP):]
-    assert all(k.startswith("mcuf_depthwise_conv_3x3_s8_dsp") for k in plane), plane
-    assert {"mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp_fast"} <= set(plane), plane
+    assert all(k.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")) for k in plane), plane
+    assert {"mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp_fast",
+            "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast"} <= set(plane), plane
+    packed = [c for c, k in zip(DW_PLANE_SWEEP, plane) if k == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast"]
+    assert len(packed) >= 9, packed
     bad = []
     for case, model, man, got_runs in zip(DW_DSP_SWEEP + DW_PLANE_SWEEP, models, mans, outs):
         ref = ReferenceModel(model)

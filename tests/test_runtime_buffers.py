@@ -180,17 +180,19 @@ class Frames(FrameSource):
         return Frame(self.i - 1, self.rng.integers(0, 256, (120, 160, 3), dtype=np.uint8))
 
 
-@pytest.mark.parametrize("dtype, scale, zp", [("int8", 1 / 255, -128), ("int8", 0.0123, 7),
-                                              ("uint8", 0.0078125, 128)])
-def test_the_pipeline_feeds_the_interpreter_the_previous_paths_bytes(dtype, scale, zp, write_model):
-    """The pipeline, with and without the table (a bit flip): every
+@pytest.mark.parametrize("dtype, scale, zp, rng_choice", [
+    ("int8", 1 / 255, -128, "-1:1"), ("int8", 0.0123, 7, "-1:1"), ("uint8", 0.0078125, 128, "-1:1"),
+    ("int8", 1 / 255, -128, "auto"), ("uint8", 1.0, 0, "auto")])
+def test_the_pipeline_feeds_the_interpreter_the_previous_paths_bytes(dtype, scale, zp, rng_choice, write_model):
+    """The pipeline, with the table, a bit flip and the identity: every
     input tensor as the previous path made it, every top-k as the interpreter's own output
     ranks it, and the bodies reused."""
-    clf = Classifier(mean_model(write_model, dtype, scale, zp, h=96, w=96), threads=2, input_range="-1:1")
+    clf = Classifier(mean_model(write_model, dtype, scale, zp, h=96, w=96), threads=2, input_range=rng_choice)
+    assert (clf.preprocess.shortcut is None) == (rng_choice != "auto")
     pipe = Pipeline(Frames(40), clf, top_k=3, keep_tensors=True)
     results = list(pipe.run())
     assert [r.frame.index for r in results] == list(range(40))
-    oracle = Classifier(mean_model(write_model, dtype, scale, zp, h=96, w=96), input_range="-1:1")
+    oracle = Classifier(mean_model(write_model, dtype, scale, zp, h=96, w=96), input_range=rng_choice)
     for r in results:
         np.testing.assert_array_equal(r.tensor, previous_path(clf.preprocess, r.frame.pixels))
         raw = oracle.invoke(r.tensor)

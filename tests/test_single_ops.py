@@ -119,9 +119,10 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     if mult == 1:
         assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
     if k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
-        assert kernel.startswith("mcuf_depthwise_conv_3x3_s8_dsp"), kernel
+        assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")), kernel
     elif k == 3 and dilation == 1:   # the plane kernel or the HWC kernel's 3x3 path (cost rule)
-        assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_hwc_s8_dsp")), kernel
+        assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp",
+                                  "mcuf_depthwise_conv_hwc_s8_dsp")), kernel
     elif mult == 1:
         assert kernel.startswith("mcuf_depthwise_conv_hwc_"), kernel
 
@@ -139,6 +140,26 @@ def test_depthwise_dsp_sweep(write_model, tmp_path, k, stride, padding, in_c, mu
     assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
     if mult == 1 and k > 3:
         assert kernel.startswith("mcuf_depthwise_conv_hwc_"), kernel
+
+
+from test_depthwise_dsp_qemu import DW_PLANE_SWEEP, NARROW, sweep_model  # noqa: E402
+
+
+def _out_pixels(case) -> int:
+    k, stride, padding, _, _, h, w = case[:7]
+    side = (lambda n: -(-n // stride)) if padding == "SAME" else (lambda n: (n - k) // stride + 1)
+    return side(h) * side(w)
+
+
+@pytest.mark.parametrize("case", [c for c in DW_PLANE_SWEEP if c[7] == "NONE" and c[8] is NARROW
+                                  and c[3] * c[4] <= 64 and _out_pixels(c) <= 64],
+                         ids=lambda c: "x".join(map(str, c[:8])))
+def test_depthwise_plane_packed_host(write_model, tmp_path, case):
+    """mcuf_depthwise_conv_3x3_packed_s8_dsp_fast's C path (the host build has no DSP: every
+    column through channel_body_packed from the generator's records) equals TFLite's reference;
+    the QEMU sweep (test_depthwise_dsp_qemu) runs its assembly on the same models."""
+    man = check(write_model, tmp_path, sweep_model(case), kernels="dsp")
+    assert man["layers"][0]["kernel"] == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", man["layers"][0]["kernel"]
 
 
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])
@@ -542,3 +563,15 @@ def test_squared_difference_and_broadcast_add_zero_point_extremes(write_model, t
     y = mb.tensor([2, 3, 6], "int8", 0.2, zp)
     mb.op("ADD", [sq, eps], [y], "AddOptions", FusedActivationFunction=0)
     check(write_model, tmp_path, mb.build([x], [y]), inputs=6)
+
+
+from test_conv_dsp_sweep import GROUPED_SWEEP, _grouped_model  # noqa: E402
+
+
+@pytest.mark.parametrize("case,kernel", GROUPED_SWEEP, ids=lambda c: "x".join(map(str, c[:9])) if isinstance(c, tuple) else c)
+def test_grouped_1x1_packed_host(write_model, tmp_path, case, kernel):
+    """mcuf_conv_grouped_1x1_packed_s8_dsp_fast's C path (the host build has no DSP) and the
+    layers it leaves to the grouped kernel equal TFLite's reference; test_conv_dsp_sweep runs
+    the assembly on QEMU's M7, M4 and M33 on the same models."""
+    man = check(write_model, tmp_path, _grouped_model(case), kernels="dsp")
+    assert man["layers"][0]["kernel"] == kernel

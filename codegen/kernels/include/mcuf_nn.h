@@ -138,6 +138,15 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                    int16_t *scratch);
 
+/* Grouped 1x1, stride 1, no padding, filter_in_c 2 or 3, at least 2 groups, out_c / groups a
+ * multiple of 4, at least 2 pixels, fast output stage on every channel; packed: int32 in_c,
+ * ceil(P / 2) * in_c, (P / 2) * out_c, then per 4 output channels of a group {pixel A's input
+ * offset, pixel B's (B = A + P / 2)} (the last group's the other way round), 7 words per
+ * channel (doubled int16 weight pairs in the read word's byte order, 2 * bias_folded twice,
+ * multiplier, round, b + 1), then {0, -(the pair's stream bytes)}. */
+void mcuf_conv_grouped_1x1_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                              const int32_t *packed, int8_t *output);
+
 /* depth multiplier 1, any kernel / stride / dilation / channel count, on the HWC layout (small
  * planes, strides > 1); filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)] (SXTB16 order),
  * doubled, C4 = ceil(C / 4) * 4; bias_folded: [C4], doubled, zero beyond C; scratch: a row of
@@ -174,6 +183,13 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
                                          const int8_t *filter, const int32_t *bias_folded,
                                          const int32_t *multiplier, const int8_t *shift,
                                          int8_t *output, int16_t *scratch);
+
+/* the same, fast output stage on every channel, for small planes; packed: per output channel
+ * 9 int32 words -- multiplier, round = (2 * output_offset + 1) << b, the shift byte b (the fast
+ * constants, mcuf_requant), 2 * bias_folded, then the doubled weights as int16 pairs (w0, w2),
+ * (w3, w5), (w6, w8), (w1, w4), (w7, 0); scratch as above */
+void mcuf_depthwise_conv_3x3_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                const int32_t *packed, int8_t *output, int16_t *scratch);
 
 /* Helium (MVE) variants (kernels/optimized/, the _mve files: Cortex-M55/M85; plain C elsewhere):
  * the input offset folded into bias_folded, TFLite's own per-channel multiplier and shift

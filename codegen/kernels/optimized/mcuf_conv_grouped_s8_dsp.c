@@ -160,3 +160,122 @@ void mcuf_conv_grouped_s8_dsp(const mcuf_conv_params *p, const int8_t *input, co
 {
     mcuf_conv_grouped_s8_dsp_body(p, input, filter, bias2, multiplier, shift, output, scratch, 0);
 }
+
+/* A grouped 1x1 convolution of 2 or 3 input channels per group (filter_in_c), at least 2
+ * groups, a multiple of 4 output channels per group, stride 1, no padding, fast output stage
+ * on every channel: the generator's packed stream (codegen/ops/convolution.py,
+ * _grouped_1x1_records). Two pixels at a time, A = p and B = p + h (h = P / 2 of the P pixels;
+ * p = 0 .. ceil(P / 2) - 1, so an odd count's last pair computes pixel h twice), one block
+ * per 4 output channels of a group: the block's header {A's input offset, B's}, then per
+ * channel 7 words -- the doubled weights as two int16 pairs, 2 * bias_folded twice, the
+ * multiplier, round = (2 * output_offset + 1) << b and b + 1 (see fast_requant_constants).
+ * One LDR of each pixel's group, two SXTB16 and a PKHBT + SXTB16 give each pixel's (x0, x2)
+ * and (x1 of A, x1 of B), shared by the block's channels; per channel and both pixels one
+ * LDM, SMLAD + SMLAxB each, then SMMLAR, the sign correction, ASR and SSAT: 15 instructions
+ * for 6 MACs. A group's word is read forward (x0 x1 x2 and the next byte), the last group's
+ * backward (the byte before, then x0 x1 x2; its headers hold B's offset first), so that no
+ * word leaves the pixel's bytes; the weights follow the bytes' places. A header
+ * {0, -(stream bytes)} ends the pair and rewinds the stream. The stream starts with 3 words:
+ * in_c, ceil(P / 2) * in_c and h * out_c. Same results as mcuf_conv_grouped_s8_dsp_fast, byte for byte. */
+#define G1_CHANNEL                                                                      \
+    "ldmia r0!, {r6, r7, r8, r9, r10, r11, ip}\n\t"                                     \
+    "smlad r8, r3, r6, r8\n\t"                                                          \
+    "smlad r9, r4, r6, r9\n\t"                                                          \
+    "smlabb r8, r5, r7, r8\n\t"                                                         \
+    "smlatb r9, r5, r7, r9\n\t"                                                         \
+    "smmlar r6, r8, r10, r11\n\t"                                                       \
+    "smmlar r7, r9, r10, r11\n\t"                                                       \
+    "add r6, r6, r8, asr #31\n\t"                                                       \
+    "add r7, r7, r9, asr #31\n\t"                                                       \
+    "asr r6, r6, ip\n\t"                                                                \
+    "asr r7, r7, ip\n\t"                                                                \
+    "ssat r6, #8, r6\n\t"                                                               \
+    "ssat r7, #8, r7\n\t"                                                               \
+    "strb r7, [r2, lr]\n\t"                                                             \
+    "strb r6, [r2], #1\n\t"
+
+#define G1_BLOCK G1_CHANNEL G1_CHANNEL G1_CHANNEL G1_CHANNEL
+
+#if MCUF_HAS_DSP
+/* The whole layer in assembly. Registers: r0 the stream, r1 pixel A's input, r2 its output,
+ * lr h * out_c (B's outputs), r3-r5 the inputs, r6-r11 and ip one channel's record; frame:
+ * in_c, the input after the last pair's pixel A. */
+__attribute__((naked)) void mcuf_conv_grouped_1x1_packed_s8_dsp_fast(
+    __attribute__((unused)) const mcuf_conv_params *p, __attribute__((unused)) const int8_t *input,
+    __attribute__((unused)) const int32_t *packed, __attribute__((unused)) int8_t *output)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #8\n\t"
+        "mov r0, r2\n\t"
+        "ldmia r0!, {r4, r5, lr}\n\t"          /* in_c, ceil(P / 2) * in_c, h * out_c */
+        "add r5, r5, r1\n\t"
+        "strd r4, r5, [sp]\n\t"
+        "mov r2, r3\n\t"
+        "ldmia r0!, {r6, r7}\n\t"
+        "1:\n\t"                                 /* a forward block */
+        "ldr r3, [r1, r6]\n\t"
+        "ldr r4, [r1, r7]\n\t"
+        "pkhbt r5, r3, r4, lsl #16\n\t"          /* x0 x1 of A, x0 x1 of B */
+        "sxtb16 r3, r3\n\t"
+        "sxtb16 r4, r4\n\t"
+        "sxtb16 r5, r5, ror #8\n\t"
+        G1_BLOCK
+        "ldmia r0!, {r6, r7}\n\t"
+        "cmp r7, r6\n\t"
+        "bgt 1b\n\t"
+        "2:\n\t"                                 /* a backward block (the last group) */
+        "ldr r3, [r1, r7]\n\t"
+        "ldr r4, [r1, r6]\n\t"
+        "pkhtb r5, r4, r3, asr #16\n\t"          /* x1 x2 of A, x1 x2 of B */
+        "sxtb16 r3, r3, ror #8\n\t"
+        "sxtb16 r4, r4, ror #8\n\t"
+        "sxtb16 r5, r5\n\t"
+        G1_BLOCK
+        "ldmia r0!, {r6, r7}\n\t"
+        "cbz r6, 3f\n\t"
+        "b 2b\n\t"
+        "3:\n\t"                                 /* the pair's end: rewind the stream */
+        "add r0, r0, r7\n\t"
+        "ldrd r6, r7, [sp]\n\t"
+        "add r1, r1, r6\n\t"
+        "cmp r1, r7\n\t"
+        "ldmia r0!, {r6, r7}\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #8\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#else
+/* the same in C (builds without the DSP extension) */
+void mcuf_conv_grouped_1x1_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                              const int32_t *packed, int8_t *output)
+{
+    const int32_t P = (int32_t)p->out_h * p->out_w, in_c = packed[0], b_out = packed[2];
+    const int32_t *r = packed + 3;
+    const int8_t *in = input;
+    int8_t *out = output;
+    for (int32_t pair = 0; pair < (P + 1) / 2; ++pair, in += in_c) {
+        for (;;) {
+            if (r[1] < 0) {   /* the pair's end {0, -(stream bytes)} */
+                r += 2 + r[1] / 4;
+                break;
+            }
+            const int back = r[1] < r[0];   /* the last group: B's offset first */
+            const int32_t off_a = back ? r[1] : r[0], off_b = back ? r[0] : r[1];
+            r += 2;
+            const uint32_t a = mcuf_read32(in + off_a), b = mcuf_read32(in + off_b);
+            /* (x0, x2) of each pixel and x1 of A | x1 of B << 16, as the assembly's halves */
+            const uint32_t xa = back ? mcuf_sxtb16_ror8(a) : mcuf_sxtb16(a);
+            const uint32_t xb = back ? mcuf_sxtb16_ror8(b) : mcuf_sxtb16(b);
+            const uint32_t x1 = back ? mcuf_sxtb16((b & 0xFFFF0000u) | (a >> 16))
+                                     : mcuf_sxtb16_ror8((a & 0xFFFFu) | (b << 16));
+            for (int k = 0; k < 4; ++k, r += 7, ++out) {
+                const int32_t acc_a = mcuf_smlabb(x1, (uint32_t)r[1], mcuf_smlad(xa, (uint32_t)r[0], r[2]));
+                const int32_t acc_b = mcuf_smlatb(x1, (uint32_t)r[1], mcuf_smlad(xb, (uint32_t)r[0], r[3]));
+                out[0] = (int8_t)mcuf_ssat8((mcuf_smmlar(acc_a, r[4], r[5]) + (acc_a >> 31)) >> r[6]);
+                out[b_out] = (int8_t)mcuf_ssat8((mcuf_smmlar(acc_b, r[4], r[5]) + (acc_b >> 31)) >> r[6]);
+            }
+        }
+    }
+}
+#endif

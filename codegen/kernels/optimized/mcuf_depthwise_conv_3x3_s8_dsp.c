@@ -83,18 +83,14 @@ static void gather_plane(const mcuf_conv_params *p, const int8_t *input, int c, 
 #define MID2_A(d, acc) mcuf_smlabb((d), mid2, (acc))
 #define MID2_B(e, acc) mcuf_smlatb((e), mid2, (acc))
 
-/* one channel, its plane gathered: every output row from column ox0 on */
-MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, int pw,
-                              const int8_t *filter, int32_t bias_folded, mcuf_requant q,
-                              int8_t *output, int ox0, const int fast)
+/* one channel, its plane gathered, its weights and bias doubled as packed words (w0, w2),
+ * (w3, w5), (w6, w8), (w1, w4), (w7, 0) and 2 * bias_folded: every output row from column ox0 on */
+MCUF_INLINE void channel_body_packed(const mcuf_conv_params *p, const int8_t *plane, int pw, uint32_t w0,
+                                     uint32_t w1, uint32_t w2, uint32_t mid01, uint32_t mid2, int32_t bias,
+                                     mcuf_requant q, int8_t *output, int ox0, const int fast)
 {
     const int C = p->out_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
     const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
-    /* weights and bias doubled: the accumulators hold the 2 * acc the output stage wants */
-    const uint32_t w0 = pack16(filter[0], filter[2]), w1 = pack16(filter[3], filter[5]);
-    const uint32_t w2 = pack16(filter[6], filter[8]);
-    const uint32_t mid01 = pack16(filter[1], filter[4]), mid2 = pack16(filter[7], 0);
-    const int32_t bias = 2 * bias_folded;
     for (int oy = 0; oy < out_h; ++oy) {
         const int8_t *r = plane + (int32_t)oy * sh * pw + ox0 * sw;
         int8_t *out = output + ((int32_t)oy * out_w + ox0) * C;
@@ -118,6 +114,17 @@ MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, in
             *out = mcuf_out_x2(o, a, &q);
         }
     }
+}
+
+/* one channel from its int8 filter (weights and bias doubled: the accumulators hold the
+ * 2 * acc the output stage wants) */
+MCUF_INLINE void channel_body(const mcuf_conv_params *p, const int8_t *plane, int pw,
+                              const int8_t *filter, int32_t bias_folded, mcuf_requant q,
+                              int8_t *output, int ox0, const int fast)
+{
+    channel_body_packed(p, plane, pw, pack16(filter[0], filter[2]), pack16(filter[3], filter[5]),
+                        pack16(filter[6], filter[8]), pack16(filter[1], filter[4]), pack16(filter[7], 0),
+                        2 * bias_folded, q, output, ox0, fast);
 }
 
 #if MCUF_HAS_DSP
@@ -221,14 +228,8 @@ typedef struct {
     "sel r0, r0, r3\n\t"                                                                \
     "lsr r1, r0, #16\n\t"
 
-#define DW3_RUN(out, clamp)                                                                \
-    "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                   \
-    "sub sp, sp, #52\n\t"                                                               \
-    "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                 \
-    "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                  \
-    "ldr r1, [r0], #4\n\t"                                                              \
-    "str r1, [sp, #48]\n\t"                                                             \
-    "ldmia r0, {r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                                  \
+/* Every row's column pairs of one channel, its constants in the frame and r5-r11, ip */
+#define DW3_ROWS(out, clamp)                                                               \
     "1:\n\t" DW3_PAIR out clamp                                                           \
     "ldrd r2, r3, [sp, #12]\n\t"                                                        \
     "strb r0, [ip]\n\t"                                                                 \
@@ -245,7 +246,17 @@ typedef struct {
     "str r3, [sp, #16]\n\t"                                                             \
     "ldr r2, [sp, #48]\n\t"                                                             \
     "cmp r3, r2\n\t"                                                                    \
-    "bne 1b\n\t"                                                                        \
+    "bne 1b\n\t"
+
+#define DW3_RUN(out, clamp)                                                                \
+    "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                   \
+    "sub sp, sp, #52\n\t"                                                               \
+    "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                 \
+    "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                  \
+    "ldr r1, [r0], #4\n\t"                                                              \
+    "str r1, [sp, #48]\n\t"                                                             \
+    "ldmia r0, {r5, r6, r7, r8, r9, r10, r11, ip}\n\t"                                  \
+    DW3_ROWS(out, clamp)                                                                  \
     "add sp, sp, #52\n\t"                                                               \
     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 
@@ -277,6 +288,115 @@ __attribute__((naked)) static void dw3_pairs_left(__attribute__((unused)) const 
 __attribute__((naked)) static void dw3_pairs_left_clamp(__attribute__((unused)) const dw3_job *job)
 {
     __asm__ volatile(DW3_RUN(DW3_OUT_LEFT, DW3_CLAMP_BOTH));
+}
+
+/* The packed entry point's runs: every channel of one gathered plane (the depth multiplier's
+ * channels) from the generator's records, 9 words each: multiplier, round, shift byte b (the
+ * fast constants, mcuf_requant), 2 * bias_folded, then the doubled weights w0, w1, w2, mid01,
+ * mid2 as channel_body packs them -- per channel one LDM to the frame and one to r5-r9, where
+ * dw3_pairs_fast's C caller builds a job of 21 words. dw3_packed_run: the channels of the
+ * plane in scratch; dw3_packed_all: every input channel, its plane gathered first (4 bytes of
+ * a row, 4 LDRB at stride C, one STR; needs cols % 4 == 0). Both advance rec and out. */
+typedef struct {
+    int32_t out_stride;                 /* 0: out_c */
+    const int8_t *row_end;              /* 4: the first row's plane pointer after its pairs */
+    int32_t plane_step, out_step;       /* 8: as dw3_job */
+    int32_t row_bytes;                  /* 16 */
+    const int8_t *stop;                 /* 20 */
+    const int8_t *plane;                /* 24 */
+    int32_t pw;                         /* 28 */
+    int8_t *out;                        /* 32: the next channel's first output */
+    const int32_t *rec, *rec_end;       /* 36: the next channel's record, the plane's last's end */
+    const int8_t *in;                   /* 44: dw3_packed_all: the next input channel's first byte */
+    int8_t *interior;                   /* 48: the plane's first interior byte */
+    int32_t rows, words;                /* 52: input rows gathered, 4-byte words per row */
+    int32_t row_in, in_c;               /* 60: input bytes per row, input channels */
+    int32_t plane_rec_bytes;            /* 68: 36 * the depth multiplier */
+    const int8_t *in_end;               /* 72: input + in_c */
+} dw3_packed_job;
+
+#define DW3_PACKED_FRAME                                                                \
+    "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                   \
+    "sub sp, sp, #56\n\t"                                                               \
+    "str r0, [sp, #52]\n\t"                                                             \
+    "ldr r1, [r0]\n\t"                                                                  \
+    "str r1, [sp, #12]\n\t"                                                             \
+    "ldrd r1, r2, [r0, #8]\n\t"                                                         \
+    "strd r1, r2, [sp, #36]\n\t"                                                        \
+    "ldrd r1, r2, [r0, #16]\n\t"                                                        \
+    "strd r1, r2, [sp, #44]\n\t"
+
+#define DW3_PACKED_CHANNELS                                                             \
+    "2:\n\t"                                  /* the next channel */                    \
+    "ldr r1, [r0, #36]\n\t"                                                             \
+    "ldmia r1!, {r2, r3, r4}\n\t"                                                       \
+    "stmia sp, {r2, r3, r4}\n\t"                                                        \
+    "ldmia r1!, {r2, r5, r6, r7, r8, r9}\n\t"                                           \
+    "str r1, [r0, #36]\n\t"                                                             \
+    "ldr r1, [r0, #4]\n\t"                                                              \
+    "strd r1, r2, [sp, #16]\n\t"                                                        \
+    "str r2, [sp, #24]\n\t"                                                             \
+    "ldrd r10, r11, [r0, #24]\n\t"                                                      \
+    "ldr ip, [r0, #32]\n\t"                                                             \
+    "add r1, ip, #1\n\t"                                                                \
+    "str r1, [r0, #32]\n\t"                                                             \
+    DW3_ROWS(DW3_OUT, "")                                                                 \
+    "ldr r0, [sp, #52]\n\t"                                                             \
+    "ldrd r1, r2, [r0, #36]\n\t"                                                        \
+    "cmp r1, r2\n\t"                                                                    \
+    "bne 2b\n\t"
+
+__attribute__((naked)) static void dw3_packed_run(__attribute__((unused)) dw3_packed_job *job)
+{
+    __asm__ volatile(DW3_PACKED_FRAME DW3_PACKED_CHANNELS
+                     "add sp, sp, #56\n\t"
+                     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+__attribute__((naked)) static void dw3_packed_all(__attribute__((unused)) dw3_packed_job *job)
+{
+    __asm__ volatile(
+        DW3_PACKED_FRAME
+        "3:\n\t"                                  /* the next input channel: its plane */
+        "ldr r1, [r0, #44]\n\t"
+        "add r2, r1, #1\n\t"
+        "str r2, [r0, #44]\n\t"
+        "ldrd r2, r3, [r0, #48]\n\t"              /* interior, rows */
+        "ldrd r4, r5, [r0, #60]\n\t"              /* row_in, in_c */
+        "ldr r6, [r0, #56]\n\t"                   /* words */
+        "ldr lr, [r0, #28]\n\t"                   /* pw */
+        "add r7, r5, r5, lsl #1\n\t"
+        "4:\n\t"
+        "mov r8, r1\n\t"
+        "mov r9, r2\n\t"
+        "mov r10, r6\n\t"
+        "5:\n\t"
+        "ldrb r11, [r8]\n\t"
+        "ldrb ip, [r8, r5]\n\t"
+        "orr r11, r11, ip, lsl #8\n\t"
+        "ldrb ip, [r8, r5, lsl #1]\n\t"
+        "orr r11, r11, ip, lsl #16\n\t"
+        "ldrb ip, [r8, r7]\n\t"
+        "orr r11, r11, ip, lsl #24\n\t"
+        "str r11, [r9], #4\n\t"
+        "add r8, r8, r5, lsl #2\n\t"
+        "subs r10, r10, #1\n\t"
+        "bne 5b\n\t"
+        "add r1, r1, r4\n\t"
+        "add r2, r2, lr\n\t"
+        "subs r3, r3, #1\n\t"
+        "bne 4b\n\t"
+        "ldr r1, [r0, #36]\n\t"                   /* its channels' records */
+        "ldr r2, [r0, #68]\n\t"
+        "add r1, r1, r2\n\t"
+        "str r1, [r0, #40]\n\t"
+        DW3_PACKED_CHANNELS
+        "ldrd r1, r2, [r0, #44]\n\t"
+        "ldr r3, [r0, #72]\n\t"
+        "cmp r1, r3\n\t"
+        "bne 3b\n\t"
+        "add sp, sp, #56\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
 /* (lo << k, hi << k) as an int16 pair */
@@ -440,4 +560,91 @@ void mcuf_depthwise_conv_3x3_s8_dsp(const mcuf_conv_params *p, const int8_t *inp
                                     int16_t *scratch)
 {
     channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+}
+
+
+/* The fast output stage on every channel and the generator's packed records (9 int32 words
+ * per channel, dw3_packed_run: multiplier, round, b, 2 * bias_folded, the five doubled weight
+ * words), chosen for small planes where the per-channel setup of the _fast entry (its
+ * constants unpacked and the weights widened in C) costs as much as the channel's pairs. The
+ * stride-1 column pairs of all the channels of one plane in one assembly call, an odd last
+ * column (and every column off the DSP build) in C from the same records. */
+void mcuf_depthwise_conv_3x3_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                const int32_t *packed, int8_t *output, int16_t *scratch)
+{
+    const int pw = plane_w(p), ph = plane_h(p);
+    int8_t *const plane = (int8_t *)(void *)scratch;
+    memset(plane, -p->input_offset, (size_t)(pw * ph + 4));
+    const int M = p->out_c / p->in_c;
+#if MCUF_HAS_DSP
+    const int pairs_asm = p->stride_w == 1 && p->out_w >= 2;
+    const int ox0 = pairs_asm ? p->out_w & ~1 : 0;
+    dw3_packed_job j;
+    if (pairs_asm) {
+        const int pairs = p->out_w >> 1;
+        const int32_t row_bytes = (int32_t)p->stride_h * pw;
+        j.out_stride = p->out_c;
+        j.row_end = plane + 2 * pairs;
+        j.plane_step = row_bytes - 2 * pairs;
+        j.out_step = (int32_t)(p->out_w - 2 * pairs) * p->out_c;
+        j.row_bytes = row_bytes;
+        j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+        j.plane = plane;
+        j.pw = pw;
+        j.out = output;
+        j.rec = packed;
+    }
+#else
+    const int ox0 = 0;
+#endif
+    const int32_t *rec = packed;
+    /* gather_plane with its geometry hoisted out of the channel loop, 4 bytes a word store */
+    const int32_t C = p->in_c, row_in = (int32_t)p->in_w * C;
+    const int rows = mcuf_min32(p->in_h, ph - p->pad_top), cols = mcuf_min32(p->in_w, pw - p->pad_left);
+    int8_t *const d0 = plane + (int32_t)p->pad_top * pw + p->pad_left;
+#if MCUF_HAS_DSP
+    if (pairs_asm && ox0 == p->out_w && rows > 0 && cols > 0 && cols % 4 == 0) {
+        /* even width, whole words per row: everything in one assembly call */
+        j.in = input;
+        j.interior = d0;
+        j.rows = rows;
+        j.words = cols >> 2;
+        j.row_in = row_in;
+        j.in_c = C;
+        j.plane_rec_bytes = 36 * M;
+        j.in_end = input + C;
+        dw3_packed_all(&j);
+        return;
+    }
+#endif
+    for (int ic = 0; ic < p->in_c; ++ic) {
+        const int8_t *s = input + ic;
+        int8_t *d = d0;
+        for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+            const int8_t *t = s;
+            int n = 0;
+            for (; n + 4 <= cols; n += 4, t += 4 * C) {
+                mcuf_write32(d + n, (uint32_t)(uint8_t)t[0] | (uint32_t)(uint8_t)t[C] << 8 |
+                                    (uint32_t)(uint8_t)t[2 * C] << 16 | (uint32_t)(uint8_t)t[3 * C] << 24);
+            }
+            for (; n < cols; ++n, t += C) {
+                d[n] = *t;
+            }
+        }
+#if MCUF_HAS_DSP
+        if (pairs_asm) {
+            j.rec_end = rec + 9 * M;
+            dw3_packed_run(&j);
+        }
+#endif
+        if (ox0 < p->out_w) {
+            for (int c = ic * M; c < (ic + 1) * M; ++c) {
+                const int32_t *r = rec + 9 * (c - ic * M);
+                const mcuf_requant q = {r[0], r[1], r[2]};
+                channel_body_packed(p, plane, pw, (uint32_t)r[4], (uint32_t)r[5], (uint32_t)r[6],
+                                    (uint32_t)r[7], (uint32_t)r[8], r[3], q, output + c, ox0, 1);
+            }
+        }
+        rec += 9 * M;
+    }
 }
