@@ -211,11 +211,11 @@ int {name}_invoke_until(int last)
 {{
     RETURN_IF_NO_ARENA({upper}_ERR_NO_ARENA);
     AFTER_LAYER(-1, 0, 0);
-{''.join(guarded)}    return {len(steps)};
+{''.join(guarded) or "    (void)last;   /* no layer: the output is an input */" + chr(10)}    return {len(steps)};
 }}
 
 static const uint32_t layer_outputs[{max(len(steps), 1)}][2] = {{
-{chr(10).join(layer_table)}
+{chr(10).join(layer_table) or "    {0u, 0u},"}
 }};
 
 const int8_t *{name}_layer_output(int layer, uint32_t *bytes)

@@ -38,7 +38,8 @@ def read_labels(path: str | Path) -> list[str]:
     """One label per line. A leading index ("0 background", "7: cat") is dropped when every
     line has one, as in the Coral and TF Hub label files."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: a byte-order mark (Windows Notepad's UTF-8) was kept in the first label
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}; give the text file with one label per line "
                           "that came with the model") from None
