@@ -115,3 +115,26 @@ def test_a_3000_operator_chain_compiles(tmp_path):
     path.write_bytes(_chain_model(3000))
     c = compile_graph(path, "dsp")
     assert len(c.steps) == 3000 and c.plan.arena_bytes == 2 * 8 * 8 * 4
+
+
+def test_a_depthwise_bias_omitted_as_minus_one_is_refused_and_two_inputs_are_bit_exact(tmp_path):
+    """TFLite's DEPTHWISE_CONV_2D runs without a bias given as 2 inputs, and refuses a third
+    input of -1 at prepare ('Tensor at index 2 was optional but was expected'): mcuforge
+    compiled the -1 form, with no reference to be bit-exact with (attack4)."""
+    import subprocess
+    import sys
+    from codegen.verify import verify
+
+    def drop(sg, minus_one):
+        op = sg.operators[1]
+        op.inputs = np.asarray(list(op.inputs[:2]) + ([-1] if minus_one else []), np.int32)
+    absent = _edited(tmp_path, "dw_bias_absent", lambda sg: drop(sg, True))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", "--target", "cortex-m7", str(absent),
+                        "-o", str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if "DEPTHWISE_CONV_2D" in ln]
+    assert len(lines) == 1 and "input 2 is omitted (-1)" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    missing = _edited(tmp_path, "dw_bias_missing", lambda sg: drop(sg, False))
+    res = verify(missing, tmp_path / "host", inputs=2)
+    assert res.ok and res.inputs == 2
