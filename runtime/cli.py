@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -33,12 +34,25 @@ instead (coordinator: --coordinator or $LG_COORDINATOR); repeat --place (and --m
 """
 
 
+def _finite(v):
+    """`v` (JSON-like) with NaN and infinities, which a device may report (a scale) and strict
+    JSON (RFC 8259) has no token for, as null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    return v
+
+
 def cmd_info(args) -> int:
     from .hil.link import HilLink
     with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
         info = link.hello()
     if args.json:
-        print(json.dumps(info, default=lambda o: o.__dict__, indent=1))
+        print(json.dumps(_finite(json.loads(json.dumps(info, default=lambda o: o.__dict__))), indent=1,
+                         allow_nan=False))
         return 0
     print(f"board        {info.board}, {info.cpu} at {info.clock_hz / 1e6:g} MHz (time in {info.unit})")
     print(f"protocol     {info.protocol}, max payload {info.max_payload} B")

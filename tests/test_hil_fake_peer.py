@@ -209,19 +209,23 @@ def test_a_boot_loop_is_named_as_such():
             link.request(MsgType.INFO)
 
 
-def test_hil_validate_against_a_peer_claiming_a_4gb_output_is_one_line(tmp_path):
-    """End to end over TCP: `runtime hil validate` against a loopback peer that answers INFO
-    with the model's sha256 and an output of 2^32-1 bytes (and everything else as asked)."""
+def _info_bytes(out_bytes=4, out_scale=1 / 256):
+    """An INFO reply for MODEL (its sha256, input 96x96x3) with the given output size and scale."""
+    import struct
+    from codegen.tflite_reader import model_sha256
+    t_in = struct.pack("<I4HfiB", 96 * 96 * 3, 1, 96, 96, 3, 1 / 255, -128, 0)
+    t_out = struct.pack("<I4HfiB", out_bytes, 1, 1, 1, 4, out_scale, -128, 0)
+    return (struct.pack("<BBHIIHH", 2, 0, 1024, 25_000_000, 47888, 30, 1) + bytes.fromhex(model_sha256(MODEL))
+            + b"\x01\x01" + t_in + t_out + b"\x04fake\x02m7")
+
+
+def _loopback_peer(info: bytes):
+    """A TCP peer on 127.0.0.1 answering INFO with `info` and anything else with 1024 zero
+    bytes; returns the listening socket (close it when done)."""
     import socket
     import struct
     import threading
-    import time
-    from codegen.tflite_reader import model_sha256
     from runtime.hil.protocol import cobs_decode
-    t_in = struct.pack("<I4HfiB", 96 * 96 * 3, 1, 96, 96, 3, 1 / 255, -128, 0)
-    t_out = struct.pack("<I4HfiB", 2**32 - 1, 1, 1, 1, 4, 1 / 256, -128, 0)
-    info = (struct.pack("<BBHIIHH", 2, 0, 1024, 25_000_000, 47888, 30, 1) + bytes.fromhex(model_sha256(MODEL))
-            + b"\x01\x01" + t_in + t_out + b"\x04fake\x02m7")
     srv = socket.create_server(("127.0.0.1", 0))
     srv.settimeout(30)
 
@@ -240,8 +244,15 @@ def test_hil_validate_against_a_peer_claiming_a_4gb_output_is_one_line(tmp_path)
                     del buf[:i + 1]
                     _, t, seq, _ = struct.unpack_from("<BBHH", body)
                     c.sendall(encode_packet(t | 0x80, seq, info if t == MsgType.INFO else bytes(1024)))
-    th = threading.Thread(target=peer, daemon=True)
-    th.start()
+    threading.Thread(target=peer, daemon=True).start()
+    return srv
+
+
+def test_hil_validate_against_a_peer_claiming_a_4gb_output_is_one_line(tmp_path):
+    """End to end over TCP: `runtime hil validate` against a loopback peer that answers INFO
+    with the model's sha256 and an output of 2^32-1 bytes (and everything else as asked)."""
+    import time
+    srv = _loopback_peer(_info_bytes(out_bytes=2**32 - 1))
     t0 = time.monotonic()
     r = subprocess.run([sys.executable, "-m", "runtime.cli", "hil", "validate", "--port",
                         f"socket://127.0.0.1:{srv.getsockname()[1]}", "--model", str(MODEL), "--inputs", "1",
@@ -249,3 +260,20 @@ def test_hil_validate_against_a_peer_claiming_a_4gb_output_is_one_line(tmp_path)
     srv.close()
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "gives 4294967295 bytes of output 0" in r.stderr and time.monotonic() - t0 < 60
+
+
+def test_hil_info_json_is_strict_json_when_the_device_reports_a_nan_scale():
+    """`hil info --json` printed the token NaN (not JSON, RFC 8259) for a device's NaN scale;
+    non-finite numbers are null now (attack4's note)."""
+    import json
+    srv = _loopback_peer(_info_bytes(out_scale=float("nan")))
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "hil", "info", "--json", "--port",
+                        f"socket://127.0.0.1:{srv.getsockname()[1]}", "--timeout", "2"],
+                       capture_output=True, text=True, timeout=120)
+    srv.close()
+    assert r.returncode == 0, r.stderr
+
+    def refuse(token):
+        raise AssertionError(f"{token} in --json output")
+    info = json.loads(r.stdout, parse_constant=refuse)
+    assert info["outputs"][0]["scale"] is None and info["inputs"][0]["scale"] == pytest.approx(1 / 255)
