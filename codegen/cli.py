@@ -62,6 +62,10 @@ def cmd_emit(args) -> int:
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
+    from .targets import get_target
+    if man["kernels"] == "mve" and not get_target(args.target).mve and get_target(args.target).cpu is not None:
+        print(f"  note          {args.target} has no Helium: the _mve kernels build as plain C here, "
+              "about 10x the instructions of --kernels dsp (same results); use auto or dsp on this core")
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
     print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
