@@ -62,6 +62,10 @@ def cmd_emit(args) -> int:
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
+    from .targets import get_target
+    if man["kernels"] == "mve" and not get_target(args.target).mve and get_target(args.target).cpu is not None:
+        print(f"  note          {args.target} has no Helium: the _mve kernels build as plain C here, "
+              "about 10x the instructions of --kernels dsp (same results); use auto or dsp on this core")
     print(f"  MACs          {man['macs']:,}")
     print(f"  weights       {_fmt_bytes(man['weight_bytes'])} (flash, incl. biases and requant constants)")
     print(f"  arena         {_fmt_bytes(man['arena_bytes'])} (RAM, " +
@@ -194,8 +198,12 @@ def _check_fit_request(args, families: list[str]) -> None:
         if plot.suffix.lower() not in PLOT_FORMATS:
             raise CodegenError(f"--plot {plot}: give a file name ending in {', '.join(PLOT_FORMATS)} "
                                "(the suffix picks the format)")
+        if plot.parent.exists() and not plot.parent.is_dir():
+            raise CodegenError(f"--plot {plot}: {plot.parent} is a file, not a folder; give a path in a folder")
         if not plot.parent.is_dir():
             raise CodegenError(f"--plot {plot}: there is no folder {plot.parent}; create it first")
+        if plot.is_dir():
+            raise CodegenError(f"--plot {plot} is a folder; give a file name in it, e.g. {plot / ('fit' + plot.suffix)}")
     most = 16 * max(b.flash_bytes for b in list_boards())
     for f in families:
         for a in args.alpha:
@@ -250,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "  codegen emit --board stm32f746g-disco model.tflite -o out/   # its CPU and RAM\n"
                               "  codegen emit model.tflite -o out/ --ram-limit 40000          # arena <= 40,000 B\n"
                               "  codegen emit --name person model.tflite -o out/ --labels labels.txt --layout zephyr\n\n"
-                              "then: firmware build --board qemu-mps2-an500 out/")
+                              "then (a model emitted without --name): firmware build --board qemu-mps2-an500 out/")
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     e.add_argument("-o", "--output", required=True, type=nonempty_path, metavar="DIR",
                    help="output folder (created if missing; generated files in it are replaced)")

@@ -64,6 +64,19 @@ def _check_writable(folder: Path, gen: Path, given: bool) -> None:
         raise FirmwareBuildError(f"cannot write the build into {folder} ({e.strerror or e}): {fix}") from None
 
 
+def _named_manifests(gen: Path) -> list[str]:
+    """The --name of every model `codegen emit` wrote into `gen` (its NAME.json manifest)."""
+    names = []
+    for f in gen.glob("*.json") if gen.is_dir() else []:
+        try:
+            m = json.loads(f.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(m, dict) and m.get("name") == f.stem and "layers" in m and "target" in m:
+            names.append(f.stem)
+    return names
+
+
 def list_apps() -> list[str]:
     """Names of the firmware apps `firmware build --app` takes (one `apps/NAME.c` with a main())."""
     return sorted(p.stem for p in APPS_DIR.glob("*.c") if p.stem not in
@@ -82,6 +95,14 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
                                  f"--target {board.target} {gen if gen.suffix == '.tflite' else 'MODEL'} -o out/` "
                                  "and build out/")
     if not (gen / "model.json").exists():
+        named = sorted(_named_manifests(gen))
+        if named:   # emitted with --name: the apps call model_invoke() and friends
+            raise FirmwareBuildError(
+                f"{gen} holds {', '.join(f'{n}.json' for n in named)} (emitted with --name "
+                f"{named[0]}), but the firmware apps call the model named `model`: emit it without "
+                f"--name into a folder of its own (`codegen emit --target {board.target} MODEL -o "
+                f"out/`) to build firmware; the named folder goes into your own build "
+                "(its CMakeLists.txt or mcuforge.mk)")
         raise FirmwareBuildError(f"{gen} has no model.json: run `codegen emit --target {board.target} "
                                  f"MODEL -o {gen}` first")
     manifest = json.loads((gen / "model.json").read_text())

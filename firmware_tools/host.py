@@ -11,8 +11,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -96,10 +98,22 @@ class HostModel:
         self.input_shape = tuple(self.manifest["input"]["shape"])
         self.output_shape = tuple(self.manifest["output"]["shape"])
         self._layers: dict[int, np.ndarray] | None = None
+        self._error: BaseException | None = None
         self._cb = _CALLBACK(self._on_layer)  # keep a reference: C holds the pointer
         self._lib.mcuf_host_set_callback(self._cb)
 
     def _on_layer(self, layer, ptr, nbytes):
+        # ctypes prints and drops an exception raised in a callback, and C carries on: a Ctrl-C
+        # landing here was lost and the layer left out of the trace (`codegen verify` then
+        # ended in a KeyError traceback). run() defers Ctrl-C while C runs; any other exception
+        # raised here is kept (the first) and raised by run() once C returns.
+        try:
+            self._record(layer, ptr, nbytes)
+        except BaseException as e:   # KeyboardInterrupt included
+            if self._error is None:
+                self._error = e
+
+    def _record(self, layer, ptr, nbytes):
         if self._layers is not None and layer >= 0:
             self._layers[layer] = np.ctypeslib.as_array(ptr, shape=(nbytes,)).copy()
 
@@ -149,8 +163,24 @@ class HostModel:
     def run(self, trace: bool = False) -> dict[int, np.ndarray] | None:
         """<name>_invoke() on the inputs as they are; with trace, every layer's output bytes."""
         self._layers = {} if trace else None
-        self._invoke()
+        self._error = None
+        # A Ctrl-C while C runs is noted and raised once it returns: raised in the callback it
+        # could land before any `try` there (at the call's first instruction) and be dropped.
+        old, noted = signal.getsignal(signal.SIGINT), []
+        defer = callable(old) and threading.current_thread() is threading.main_thread()
+        if defer:
+            signal.signal(signal.SIGINT, lambda signum, frame: noted.append(frame))
+        try:
+            self._invoke()
+        finally:
+            if defer:
+                signal.signal(signal.SIGINT, old)
         layers, self._layers = self._layers, None
+        error, self._error = self._error, None
+        if noted:
+            old(signal.SIGINT, noted[0])   # Python's handler: KeyboardInterrupt
+        if error is not None:       # raised in the layer callback: raise it here
+            raise error
         return layers
 
     def invoke(self, x: np.ndarray, trace: bool = False):

@@ -139,7 +139,11 @@ def run_qemu(board: Board, elf: str | Path, timeout: float = 300,
 
 
 def parse_bench(console: str) -> dict:
-    """The bench app's report (firmware_tools/apps/bench.c) as a dict."""
+    """The bench app's report (firmware_tools/apps/bench.c) as a dict: output bytes, time (the
+    counter's units; with -DBENCH_PROFILE it includes one hook per layer), stack, arena, and with
+    -DBENCH_PROFILE hook (the hook's measured cost), layers_raw (counter per layer) and layers
+    (per layer net of the hook, never below 0: the mps2 counter ticks every 40 instructions).
+    Raises QemuError when the report is incomplete."""
     if "done" not in console.split():
         raise QemuError(f"the bench firmware did not finish its report:\n{console[-2000:]}")
     out = {}
@@ -153,7 +157,12 @@ def parse_bench(console: str) -> dict:
                          for m in re.finditer(r"^output_u8 (\d+):(.*)$", console, re.M)}
     m = re.search(r"^time: (\d+) (.+)$", console, re.M)
     out["time"], out["unit"] = (int(m.group(1)), m.group(2).strip()) if m else (None, None)
-    out["layers"] = [int(v) for v in re.findall(r"^layer \d+: (\d+)$", console, re.M)]
+    # per-layer counts (-DBENCH_PROFILE) net of the profiling hook's own cost, which each raw
+    # figure holds once and a production build does not run ("hook:", measured on the device)
+    m = re.search(r"^hook: (\d+)$", console, re.M)
+    out["hook"] = int(m.group(1)) if m else 0
+    out["layers_raw"] = [int(v) for v in re.findall(r"^layer \d+: (\d+)$", console, re.M)]
+    out["layers"] = [max(n - out["hook"], 0) for n in out["layers_raw"]]
     for key in ("stack", "arena"):
         m = re.search(rf"^{key}: (\d+)$", console, re.M)
         out[key] = int(m.group(1)) if m else None

@@ -62,7 +62,8 @@ def save_annotated(result, folder: Path, crop: tuple[int, int, int, int] | None 
     """Write the frame of `result`, annotated (see annotated_frame), as
     folder/<prefix><frame index>_<label>.png; returns the path. Raises OSError if unwritable."""
     folder.mkdir(parents=True, exist_ok=True)
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in result.top[0].label)
+    # at most 64 characters: a long label (a labels file line of 300) was 'File name too long'
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in result.top[0].label)[:64]
     path = folder / f"{prefix}{result.frame.index:06d}_{safe}.png"
     annotated_frame(result.frame.pixels, lines or caption(result), crop).save(path)
     return path

@@ -38,7 +38,8 @@ def read_labels(path: str | Path) -> list[str]:
     """One label per line. A leading index ("0 background", "7: cat") is dropped when every
     line has one, as in the Coral and TF Hub label files."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        # utf-8-sig: a byte-order mark (Windows Notepad's UTF-8) was kept in the first label
+        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}; give the text file with one label per line "
                           "that came with the model") from None
@@ -89,6 +90,16 @@ class Classifier:
         except InterpreterUnavailable as e:
             raise ModelLoadError(str(e)) from None
         except (ValueError, RuntimeError) as e:
+            # a text file or a cut download: say which, as `codegen` and `hil validate` do (the
+            # interpreter's own words were "mmap of size 0 requested.The model allocation is null")
+            from codegen.errors import ModelFormatError
+            from codegen.tflite_reader import read_model
+            try:
+                read_model(self.model)
+            except ModelFormatError as fmt:
+                raise ModelLoadError(str(fmt)) from None
+            except Exception:     # noqa: BLE001 -- only a better message was sought
+                pass
             raise ModelLoadError(f"{model}: the TFLite interpreter cannot load it ({str(e).strip()}); "
                                  "is it a .tflite file?") from None
         it = self.interpreter

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -33,12 +34,25 @@ instead (coordinator: --coordinator or $LG_COORDINATOR); repeat --place (and --m
 """
 
 
+def _finite(v):
+    """`v` (JSON-like) with NaN and infinities, which a device may report (a scale) and strict
+    JSON (RFC 8259) has no token for, as null."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_finite(x) for x in v]
+    return v
+
+
 def cmd_info(args) -> int:
     from .hil.link import HilLink
     with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
         info = link.hello()
     if args.json:
-        print(json.dumps(info, default=lambda o: o.__dict__, indent=1))
+        print(json.dumps(_finite(json.loads(json.dumps(info, default=lambda o: o.__dict__))), indent=1,
+                         allow_nan=False))
         return 0
     print(f"board        {info.board}, {info.cpu} at {info.clock_hz / 1e6:g} MHz (time in {info.unit})")
     print(f"protocol     {info.protocol}, max payload {info.max_payload} B")
@@ -93,6 +107,12 @@ def cmd_validate(args, profile_only: bool = False) -> int:
         # the seed only draws random inputs: beside --images it was silently ignored
         print("runtime: error: --seed draws the random inputs, and --images replaces them: drop --seed "
               "(or --images to validate on random inputs)", file=sys.stderr)
+        return 2
+    if getattr(args, "labels", None) and not getattr(args, "images", None):
+        # the labels score images: without --images it was silently ignored (random inputs, no accuracy)
+        print(f"runtime: error: --labels {args.labels} scores the images of --images DIR "
+              "(DIR/<class>/x.png): give --images DIR with it, or drop --labels to validate on random inputs",
+              file=sys.stderr)
         return 2
     for m in models:   # before connecting: a missing file is not worth a link timeout
         problem = _model_file_problem(m)
@@ -164,6 +184,13 @@ def _validate_places(args, places, models, profile_only) -> int:
 
 
 CLASSIFY_EPILOG = """\
+examples:
+  runtime classify --model tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite \\
+      --labels tests/fixtures/models/shapes_labels.txt --source images:tests/fixtures/images/shapes
+  runtime classify --model tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite --source synthetic --frames 200
+  runtime classify --model model.tflite --labels labels.txt --source picamera2 --threads 4
+  runtime classify --model model.tflite --labels labels.txt --source images:photos/ --device socket://127.0.0.1:4321
+
 sources:
 {sources}
 

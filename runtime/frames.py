@@ -100,17 +100,31 @@ class SyntheticSource(FrameSource):
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".webp", ".tif", ".tiff", ".npy"}
 
 
+# Pillow's decompression-bomb threshold (Image.MAX_IMAGE_PIXELS, 89,478,485 pixels: 256 MB of
+# RGB): above it Pillow only warns up to twice that, and a 12000 x 12000 PNG of 60 KB took 2 GB.
+MAX_IMAGE_PIXELS = 89_478_485
+
+
 def load_image(path: Path) -> np.ndarray:
-    """Any image file -> uint8 RGB (H, W, 3). .npy arrays (H, W[, C]) of uint8 are read as is."""
+    """Any image file -> uint8 RGB (H, W, 3). .npy arrays (H, W[, C]) of uint8 are read as is.
+
+    16-bit greyscale (a 16-bit PNG) keeps its high byte, as Pillow reads 16-bit RGB. Raises SourceError
+    (the caller skips the file) for a damaged file, no pixels, more than MAX_IMAGE_PIXELS
+    pixels (a decompression bomb: the size is read from the header, before any decoding),
+    32-bit integer or float pixels (no standard 0..255 range), or a .npy that is not uint8
+    (H, W), (H, W, 1) or (H, W, C >= 3)."""
     if path.suffix.lower() == ".npy":
         try:
-            arr = np.load(path, allow_pickle=False)
+            # memory-mapped: a header promising 30 GB in a 200-byte file is a ValueError here,
+            # not an allocation (was: numpy's _ArrayMemoryError traceback)
+            arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
             raise SourceError(f"{path}: not a readable .npy array ({e})") from None
-        if arr.dtype != np.uint8 or arr.ndim not in (2, 3):
-            raise SourceError(f"{path}: a .npy frame must be a uint8 array (H, W) or (H, W, C), "
+        if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] == 2):
+            raise SourceError(f"{path}: a .npy frame must be a uint8 array (H, W), (H, W, 1) or (H, W, 3), "
                               f"not {arr.dtype} {arr.shape}")
-        arr = arr[..., None] if arr.ndim == 2 else arr
+        _check_pixels(path, arr.shape[1], arr.shape[0])
+        arr = np.array(arr[..., None] if arr.ndim == 2 else arr)
         return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
     try:
         from PIL import Image
@@ -118,9 +132,27 @@ def load_image(path: Path) -> np.ndarray:
         raise SourceError("reading image files needs Pillow: pip install pillow") from None
     try:
         with Image.open(path) as im:
+            _check_pixels(path, *im.size)
+            if im.mode in ("I", "F") and not (im.mode == "I" and im.format == "PNG"):
+                raise SourceError(f"{path}: {'32-bit integer' if im.mode == 'I' else 'floating-point'} "
+                                  "pixels have no standard 0..255 range; save it as an 8- or 16-bit image")
+            if im.mode.startswith("I"):
+                # 16-bit greyscale: convert("RGB") saturated every value above 255 (a nearly
+                # white frame). Keep the high byte, as Pillow itself reads a 16-bit RGB PNG.
+                v = np.clip(np.asarray(im, dtype=np.int64), 0, 65535) >> 8
+                return np.repeat(v.astype(np.uint8)[..., None], 3, axis=2)
             return np.asarray(im.convert("RGB"))
-    except (OSError, ValueError, SyntaxError) as e:     # PIL raises all three on damaged files
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        # PIL raises the first three on damaged files
         raise SourceError(f"{path}: not a readable image ({e})") from None
+
+
+def _check_pixels(path: Path, w: int, h: int) -> None:
+    if w * h == 0:
+        raise SourceError(f"{path}: an image of {w} x {h} pixels has nothing to classify")
+    if w * h > MAX_IMAGE_PIXELS:
+        raise SourceError(f"{path}: {w} x {h} pixels is over {MAX_IMAGE_PIXELS:,} (a decompression bomb, "
+                          "or too large to decode safely); downscale it first")
 
 
 class ImageFolderSource(FrameSource):
@@ -133,19 +165,21 @@ class ImageFolderSource(FrameSource):
     """
     warn = None
 
-    def __init__(self, folder: str | Path, labels: list[str] | None = None):
+    def __init__(self, folder: str | Path, labels: list[str] | None = None, given: str = "images:"):
+        # given: how the user named the folder in errors ("images:" for --source, "--images "
+        # for `hil validate --images`)
         self.folder = Path(folder)
         self.labels = set(labels or ())
         if self.folder.exists() and not self.folder.is_dir():
-            raise SourceError(f"images:{folder} is a file, not a folder: give the folder of images "
-                              f"(images:{self.folder.parent}/ takes every image in it)")
+            raise SourceError(f"{given}{folder} is a file, not a folder: give the folder of images "
+                              f"({given}{self.folder.parent}/ takes every image in it)")
         if not self.folder.is_dir():
-            raise SourceError(f"images:{folder}: no such folder; give a folder of images "
+            raise SourceError(f"{given}{folder}: no such folder; give a folder of images "
                               "(PNG, JPEG, ...; DIR/<label>/x.png carries a label)")
         self.files = sorted(p for p in self.folder.rglob("*")
                             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
-            raise SourceError(f"images:{folder}: no images found (looked for "
+            raise SourceError(f"{given}{folder}: no images found (looked for "
                               f"{', '.join(sorted(IMAGE_SUFFIXES))})")
         self.description = f"{len(self.files)} images in {self.folder}"
 
@@ -272,6 +306,9 @@ def yuv420_to_rgb_pil(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray
     return np.asarray(Image.merge("YCbCr", (Image.fromarray(np.ascontiguousarray(y)), *up)).convert("RGB"))
 
 
+Y4M_MAX_LINE = 4096     # a YUV4MPEG2 header or FRAME line; longer is damage, not a header
+
+
 class Y4mSource(FrameSource):
     """A YUV4MPEG2 (.y4m) video, read with numpy alone. Any video converts to it with
     `ffmpeg -i clip.mp4 -pix_fmt yuv420p clip.y4m`."""
@@ -282,11 +319,19 @@ class Y4mSource(FrameSource):
             self._file = open(self.path, "rb")
         except OSError as e:
             raise SourceError(f"video:{path}: {e.strerror}") from None
-        header = self._file.readline()
+        header = self._file.readline(Y4M_MAX_LINE)
         if not header.startswith(b"YUV4MPEG2 "):
+            self._file.close()
             raise SourceError(f"video:{path}: not a YUV4MPEG2 file (no 'YUV4MPEG2' header)")
-        tags = {t[:1].decode(): t[1:].decode() for t in header.split()[1:]}
-        self.width, self.height = int(tags.get("W", 0)), int(tags.get("H", 0))
+        # every field checked: a bad one was a ValueError/UnicodeDecodeError/MemoryError traceback
+        tags = {t[:1].decode("latin-1"): t[1:].decode("latin-1") for t in header.split()[1:]}
+        w, h = tags.get("W", ""), tags.get("H", "")
+        if not (header.endswith(b"\n") and (w + h).isascii() and w.isdigit() and h.isdigit()
+                and 0 < int(w) * int(h) <= MAX_IMAGE_PIXELS):
+            self._file.close()
+            raise SourceError(f"video:{path}: damaged YUV4MPEG2 header (it needs W<width> H<height> of 1 to "
+                              f"{MAX_IMAGE_PIXELS:,} pixels and a newline, got {header[:80]!r})")
+        self.width, self.height = int(w), int(h)
         self.chroma = tags.get("C", "420jpeg")
         self.full_range = "XCOLORRANGE=FULL" in header.decode(errors="replace")
         if self.chroma.startswith("420"):
@@ -296,6 +341,7 @@ class Y4mSource(FrameSource):
         elif self.chroma == "mono":
             cw, ch = 0, 0
         else:
+            self._file.close()
             raise SourceError(f"video:{path}: chroma format C{self.chroma} is not supported "
                               "(convert with ffmpeg -pix_fmt yuv420p)")
         self._plane = (self.height * self.width, ch * cw, (ch, cw))
@@ -306,10 +352,10 @@ class Y4mSource(FrameSource):
         self._index = 0
 
     def read(self) -> Frame | None:
-        marker = self._file.readline()
+        marker = self._file.readline(Y4M_MAX_LINE)
         if not marker:
             return None
-        if not marker.startswith(b"FRAME"):
+        if not (marker.startswith(b"FRAME") and marker.endswith(b"\n")):
             raise SourceError(f"video:{self.path}: frame {self._index} has no FRAME marker; "
                               "the file is damaged")
         ysize, csize, cshape = self._plane
@@ -395,6 +441,9 @@ usb:N            a USB webcam through OpenCV"""
 def open_source(spec: str, labels: list[str] | None = None, frames: int | None = None,
                 preview: bool = False) -> FrameSource:
     """A source from its command-line spelling (see SOURCE_HELP). A bare folder is images:DIR."""
+    if not spec:   # pathlib reads "" as ".": an unset shell variable classified every image below
+        raise SourceError("--source is empty: give picamera2, synthetic, images:DIR, video:FILE or usb:N "
+                          "(images:. for the current folder)")
     if Path(spec).is_dir():
         return ImageFolderSource(spec, labels)
     kind, _, arg = spec.partition(":")

@@ -12,6 +12,8 @@ command -v arm-none-eabi-gcc >/dev/null || need_apt+=(gcc-arm-none-eabi)
 [ -e /usr/lib/arm-none-eabi/newlib ] || [ -e /usr/lib/arm-none-eabi/lib/libc.a ] || need_apt+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null || need_apt+=(qemu-system-arm)
 command -v gcc >/dev/null || need_apt+=(gcc)
+# Debian/Ubuntu ship python3 without ensurepip: `python3 -m venv` fails until python3-venv is in
+python3 -c "import ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 command -v make >/dev/null || need_apt+=(make)
 command -v cmake >/dev/null || need_apt+=(cmake)
 command -v clang >/dev/null || need_apt+=(clang)

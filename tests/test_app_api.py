@@ -153,7 +153,11 @@ def test_external_arena(tmp_path):
     from runtime.interpreter import ReferenceModel
     from codegen.verify import deterministic_input
     man = generate(RGB96, tmp_path / "gen", "host", app=AppOptions(arena_external=True))
-    assert "#define MODEL_ARENA_EXTERNAL 1" in (tmp_path / "gen" / "model.h").read_text()
+    header = (tmp_path / "gen" / "model.h").read_text()
+    assert "#define MODEL_ARENA_EXTERNAL 1" in header
+    # the header's word on model_invoke() (it said "Returns 0." whatever the arena)
+    doc = header[:header.index("int model_invoke(void);")].rsplit("/*", 1)[1]
+    assert "MODEL_ERR_NO_ARENA" in doc and "model_init()" in doc, doc
     assert man["arena_external"] and man["arena_align"] == 16
     model = HostModel(tmp_path / "gen")
     lib = model._lib

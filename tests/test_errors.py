@@ -255,6 +255,18 @@ def test_firmware_build_given_a_file_says_to_emit_first(tmp_path, name):
                        f"codegen emit --target cortex-m7 {f if name.endswith('.tflite') else 'MODEL'} -o out/")
 
 
+def test_firmware_build_of_a_named_model_says_why(tmp_path):
+    """`codegen emit --name person ... -o out/` then `firmware build out/` (as `codegen emit
+    --help` suggested) said 'out has no model.json: run codegen emit ... -o out first', which
+    the user had just done; the apps call model_*(), so the line now says to emit without --name."""
+    out = tmp_path / "out"
+    assert run_codegen("emit", "--name", "person", SMALL, "-o", out).returncode == 0
+    r = run_module("firmware_tools.cli", "build", "--board", "qemu-mps2-an500", out)
+    assert r.returncode == 2
+    assert_clean_error(r, f"{out} holds person.json (emitted with --name person)",
+                       "emit it without --name", "codegen emit --target cortex-m7 MODEL -o out/")
+
+
 @pytest.mark.parametrize("where", ["existing-file", "under-a-file"])
 @pytest.mark.parametrize("command", ["emit", "verify"])
 def test_a_file_where_the_output_folder_goes_is_named_as_such(tmp_path, where, command):

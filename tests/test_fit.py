@@ -177,3 +177,22 @@ def test_fit_cli_table_plot_and_errors(tmp_path):
     assert r.returncode == 2 and "nope" in r.stderr and "Traceback" not in r.stderr
     r = fit_cli("--board", "nucleo-h743zi", "--family", "mobilenet_v3_small")
     assert r.returncode == 2 and "unknown family mobilenet_v3_small" in r.stderr
+
+
+def test_profiled_layers_leave_out_the_profiling_hook(tmp_path):
+    """bench.c's -DBENCH_PROFILE counts: the hook's cost is measured on the device and each layer
+    holds it once, so the layers net of it add up to the unprofiled total (to the mps2 counter's
+    40-instruction tick, once per counter read) -- the figures benchmarks/run.py --profile and the
+    cost model's fit use."""
+    board = get_board("qemu-mps2-an500")
+    model = BENCH_MODELS.parent / "small" / "small_gray16_chain.tflite"
+    generate(model, tmp_path / "gen", board.target)
+    plain = parse_bench(run_qemu(board, build_firmware(tmp_path / "gen", board, tmp_path / "a").elf,
+                                 timeout=300).console)
+    prof = parse_bench(run_qemu(board, build_firmware(tmp_path / "gen", board, tmp_path / "b", defines=[
+        "BENCH_PROFILE", "MCUF_LAYER_HOOK=bench_layer_hook"]).elf, timeout=300).console)
+    assert 10 <= prof["hook"] <= 120, prof["hook"]
+    assert plain["hook"] == 0 and plain["layers"] == []
+    assert sum(prof["layers_raw"]) == prof["time"]
+    assert prof["layers"] == [n - prof["hook"] for n in prof["layers_raw"]]
+    assert abs(sum(prof["layers"]) - plain["time"]) <= 80, (sum(prof["layers"]), plain["time"])

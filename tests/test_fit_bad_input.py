@@ -24,6 +24,8 @@ def fit(*args):
     (["--family", "mobilenet_v1", "--alpha", "0.03", "--resolution", "32"],
      ["mobilenet_v1 alpha 0.03", "layer 0 (conv)", "[16, 16, 0]", "alpha >= 1/32"]),
     (["--alpha", "0.25", "--resolution", "96", "--plot", "no/such/folder/fit.png"], ["no folder no/such/folder"]),
+    # was "there is no folder README.md; create it first" (it is there: a file)
+    (["--alpha", "0.25", "--resolution", "96", "--plot", "README.md/fit.png"], ["README.md is a file, not a folder"]),
     # was: --resolution 3 "fits" (1x1 maps from the second stage on); 100000 a page of errors
     (["--resolution", "3"], ["--resolution 3", "give 32 or more"]),
     (["--resolution", "96,31"], ["--resolution 31", "give 32 or more"]),
@@ -67,3 +69,12 @@ def test_a_board_too_small_to_measure_code_on_does_not_blame_the_compiler():
     assert "arm-none-eabi-gcc not found" not in r.stdout
     assert "estimated for mobilenet_v2: the smallest firmware that measures it does not fit qemu-microbit" \
         in r.stdout
+
+
+def test_fit_plot_onto_a_folder_is_refused_before_any_work(tmp_path):
+    """--plot DIR.png where DIR.png is a folder: matplotlib's IsADirectoryError after the grid."""
+    (tmp_path / "fit.png").mkdir()
+    r = fit("--alpha", "0.25", "--resolution", "96", "--plot", tmp_path / "fit.png")
+    assert r.returncode == 2 and "[1/" not in r.stderr, r.stderr
+    assert r.stderr.strip() == (f"codegen: error: --plot {tmp_path / 'fit.png'} is a folder; give a file "
+                                f"name in it, e.g. {tmp_path / 'fit.png' / 'fit.png'}"), r.stderr

@@ -19,14 +19,15 @@ MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
 class FakeDevice:
     """Answers as HilLink does, with the model's real sha256 and sizes unless told otherwise."""
 
-    def __init__(self, output_bytes=None, tensor_bytes=0, counts_off=0, patch_split=-1):
+    def __init__(self, output_bytes=None, tensor_bytes=0, counts_off=0, patch_split=-1, model=MODEL, n_in=96 * 96 * 3):
         from codegen.tflite_reader import model_sha256
-        self.n_in = 96 * 96 * 3
+        self.n_in = n_in
         self.n_out = output_bytes if output_bytes is not None else 4
         self.tensor_bytes, self.counts_off, self.split = tensor_bytes, counts_off, patch_split
-        self.info = SimpleNamespace(model_sha256=model_sha256(MODEL), kernels="reference", board="fake",
+        self.info = SimpleNamespace(model_sha256=model_sha256(model), kernels="reference", board="fake",
                                     unit="cycles", layers=30, arena_bytes=46080,
                                     input=SimpleNamespace(bytes=self.n_in), output=SimpleNamespace(bytes=self.n_out))
+        self.info.inputs, self.info.outputs = [self.info.input], [self.info.output]
 
     def hello(self):
         return self.info
@@ -150,3 +151,129 @@ def test_hil_port_url_that_names_no_port_is_one_line(url, what):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert f"--port {url}: {what}" in r.stderr and "give a device path" in r.stderr, r.stderr
+
+
+# --- found by the `attack4` review: a hostile or skewed peer on the link ---
+
+def test_info_io_sizes_other_than_the_models_are_refused_before_any_transfer():
+    # was: an INFO of 2^32-1 output bytes (the right sha256) had `hil validate` ask ~4 million
+    # READ_OUTPUT chunks (killed after 120 s), and a device listing fewer outputs than the model
+    # was a ValueError traceback from read_output
+    with pytest.raises(MalformedReply, match="gives 4294967295 bytes of output 0, .* has 4"):
+        validate(FakeDevice(output_bytes=2**32 - 1), MODEL, inputs=1, profile=False)
+    two = FIXTURE_MODELS.parent / "cases" / "models" / "c11_two_outputs.tflite"
+    with pytest.raises(MalformedReply, match="lists 1 output.*c11_two_outputs.tflite has 2"):
+        validate(FakeDevice(model=two, n_in=768), two, inputs=1, profile=False)
+    dev = FakeDevice()
+    dev.info.outputs = [dev.info.output] * 2
+    with pytest.raises(MalformedReply, match="lists 2 output.*has 1"):
+        validate(dev, MODEL, inputs=1, profile=False)
+
+
+def test_output_larger_than_the_arena_is_refused_at_once():
+    from runtime.hil.device import DeviceRunner
+    with HilLink("loop://", timeout=1, retries=0) as link:   # no request goes out
+        link.info = SimpleNamespace(outputs=[SimpleNamespace(bytes=2**32 - 1)], arena_bytes=46080)
+        with pytest.raises(MalformedReply, match="4294967295 bytes in a 46080-byte arena"):
+            link.read_output()
+    runner = DeviceRunner(FakeDevice(output_bytes=2**32 - 1), MODEL)   # `classify --device`
+    with pytest.raises(MalformedReply, match="gives 4294967295 bytes of output 0, the model 4"):
+        runner.run(np.zeros(96 * 96 * 3, np.int8), np.zeros(4, np.int8))
+
+
+def test_device_text_reaches_the_user_as_one_printable_line():
+    # was: a device's ERROR message or board name went to the terminal as sent: a newline split
+    # the one-line error in two, an ESC sequence cleared the screen
+    import struct
+    from runtime.hil.link import DeviceError
+    from runtime.hil.protocol import parse_info
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.send_raw(encode_packet(MsgType.ERROR, 1, b"\x06\x02bad\nsecond line\x1b[2J\x00"))
+        with pytest.raises(DeviceError) as e:
+            link.request(MsgType.WRITE_INPUT, b"")
+        assert str(e.value).endswith("BAD_ARGS: bad?second line?[2J")
+    t = struct.pack("<I4HfiB", 4, 1, 1, 1, 4, 0.5, 0, 0)
+    info = parse_info(struct.pack("<BBHIIHH", 2, 0, 1024, 1, 100, 3, 0) + bytes(32) + b"\x01\x01" + t + t
+                      + b"\x06\x1b[2J\r\n\x03m\xff7")
+    assert (info.board, info.cpu) == ("?[2J??", "m?7")
+
+
+def test_a_boot_loop_is_named_as_such():
+    # was: a device answering every request with BOOT (restarting) got "failed 4 times with
+    # corrupted frames: check the cable"
+    from runtime.hil.link import DeviceReset
+    with HilLink("loop://", timeout=1, retries=2) as link:
+        for _ in range(3):
+            link.send_raw(encode_packet(MsgType.BOOT, 0, b""))
+        with pytest.raises(DeviceReset, match="restarted 3 times in a row instead of answering INFO: a boot loop"):
+            link.request(MsgType.INFO)
+
+
+def _info_bytes(out_bytes=4, out_scale=1 / 256):
+    """An INFO reply for MODEL (its sha256, input 96x96x3) with the given output size and scale."""
+    import struct
+    from codegen.tflite_reader import model_sha256
+    t_in = struct.pack("<I4HfiB", 96 * 96 * 3, 1, 96, 96, 3, 1 / 255, -128, 0)
+    t_out = struct.pack("<I4HfiB", out_bytes, 1, 1, 1, 4, out_scale, -128, 0)
+    return (struct.pack("<BBHIIHH", 2, 0, 1024, 25_000_000, 47888, 30, 1) + bytes.fromhex(model_sha256(MODEL))
+            + b"\x01\x01" + t_in + t_out + b"\x04fake\x02m7")
+
+
+def _loopback_peer(info: bytes):
+    """A TCP peer on 127.0.0.1 answering INFO with `info` and anything else with 1024 zero
+    bytes; returns the listening socket (close it when done)."""
+    import socket
+    import struct
+    import threading
+    from runtime.hil.protocol import cobs_decode
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(30)
+
+    def peer():
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        with c:
+            buf = bytearray()
+            c.settimeout(30)
+            while (d := c.recv(4096)):
+                buf += d
+                while (i := buf.find(0)) >= 0:
+                    body = cobs_decode(bytes(buf[:i]))
+                    del buf[:i + 1]
+                    _, t, seq, _ = struct.unpack_from("<BBHH", body)
+                    c.sendall(encode_packet(t | 0x80, seq, info if t == MsgType.INFO else bytes(1024)))
+    threading.Thread(target=peer, daemon=True).start()
+    return srv
+
+
+def test_hil_validate_against_a_peer_claiming_a_4gb_output_is_one_line(tmp_path):
+    """End to end over TCP: `runtime hil validate` against a loopback peer that answers INFO
+    with the model's sha256 and an output of 2^32-1 bytes (and everything else as asked)."""
+    import time
+    srv = _loopback_peer(_info_bytes(out_bytes=2**32 - 1))
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "hil", "validate", "--port",
+                        f"socket://127.0.0.1:{srv.getsockname()[1]}", "--model", str(MODEL), "--inputs", "1",
+                        "--timeout", "2"], capture_output=True, text=True, timeout=120)
+    srv.close()
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "gives 4294967295 bytes of output 0" in r.stderr and time.monotonic() - t0 < 60
+
+
+def test_hil_info_json_is_strict_json_when_the_device_reports_a_nan_scale():
+    """`hil info --json` printed the token NaN (not JSON, RFC 8259) for a device's NaN scale;
+    non-finite numbers are null now (attack4's note)."""
+    import json
+    srv = _loopback_peer(_info_bytes(out_scale=float("nan")))
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "hil", "info", "--json", "--port",
+                        f"socket://127.0.0.1:{srv.getsockname()[1]}", "--timeout", "2"],
+                       capture_output=True, text=True, timeout=120)
+    srv.close()
+    assert r.returncode == 0, r.stderr
+
+    def refuse(token):
+        raise AssertionError(f"{token} in --json output")
+    info = json.loads(r.stdout, parse_constant=refuse)
+    assert info["outputs"][0]["scale"] is None and info["inputs"][0]["scale"] == pytest.approx(1 / 255)

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import FIXTURE_MODELS
+from conftest import FIXTURE_MODELS, ROOT
 
 MODEL = str(FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite")
 
@@ -56,22 +56,47 @@ def test_hil_help_teaches_with_examples_that_parse(cmd, capsys):
     assert "socket://" in out and "--place" in out
 
 
+def test_classify_help_examples_parse_and_the_bundled_ones_run(capsys):
+    """`runtime classify --help` had no examples (only `runtime --help` did). Each one parses;
+    those on the bundled fixtures run as typed from the checkout's root."""
+    import shlex
+
+    from runtime.cli import build_parser
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["classify", "--help"])
+    out = capsys.readouterr().out.split("examples:", 1)[1].split("\n\n", 1)[0]
+    examples = [shlex.split(e)[1:] for e in out.replace("\\\n", " ").splitlines() if e.strip()]
+    assert len(examples) >= 3 and all(e[0] == "classify" for e in examples), out
+    for e in examples:
+        assert build_parser().parse_args(e).model, e
+        if "tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite" in e:
+            p = subprocess.run([sys.executable, "-m", "runtime.cli", *e[:e.index("--source") + 2], "--frames", "3"],
+                               capture_output=True, text=True, timeout=60, cwd=ROOT)   # as typed, three frames
+            assert p.returncode == 0 and "3 frames in" in p.stdout, (e, p.stderr)
+
+
 @pytest.mark.parametrize("content,expect", [
     (b"hello\n", "is not a TFLite model"),
     (None, "is corrupt or truncated"),          # the bundled model cut to 5,000 bytes
+    (b"", "is not a TFLite model"),
     ("dir", "is a folder, not a model file"),
 ])
-@pytest.mark.parametrize("action", ["validate", "profile"])
+@pytest.mark.parametrize("action", ["validate", "profile", "classify"])
 def test_a_model_that_is_not_tflite_is_named_before_the_link(tmp_path, content, expect, action):
     """A text file or a truncated model given to `hil validate/profile` was reported as 'the
     device runs a different model' (its sha256 compared first); now the file's problem, in one
-    line, before the port is opened (loop:// would answer nothing)."""
+    line, before the port is opened (loop:// would answer nothing). `classify` gave the
+    interpreter's words ('mmap of size 0 requested.The model allocation is null/empty'); now the
+    same line as the others."""
     if content == "dir":
         m = tmp_path
     else:
         m = tmp_path / "m.tflite"
         m.write_bytes(content if content is not None else open(MODEL, "rb").read()[:5000])
-    p = runtime("hil", action, "--port", "loop://", "--model", str(m))
+    if action == "classify":
+        p = runtime("classify", "--model", str(m), "--source", "synthetic", "--frames", "1")
+    else:
+        p = runtime("hil", action, "--port", "loop://", "--model", str(m))
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1 and expect in lines[0], p.stderr
     assert lines[0].startswith(f"runtime: error: {m}")
@@ -160,6 +185,16 @@ def test_seed_with_images_is_refused(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1 and "--seed" in lines[0] and "--images" in lines[0], p.stderr
     assert "drop --seed" in lines[0]
+
+
+def test_labels_without_images_is_refused():
+    """`hil validate --labels FILE` without --images ran 50 random inputs and printed no
+    accuracy, the labels silently ignored (they score the images of --images DIR)."""
+    labels = str(FIXTURE_MODELS / "shapes_labels.txt")
+    p = runtime("hil", "validate", "--port", "loop://", "--model", MODEL, "--labels", labels)
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert f"--labels {labels}" in lines[0] and "give --images DIR with it" in lines[0], p.stderr
 
 
 def test_seed_defaults_to_zero_for_random_inputs():

@@ -103,6 +103,21 @@ def test_a_file_where_a_folder_or_source_is_expected_names_the_fix(tmp_path):
     assert "OpenCV cannot decode it" in str(e.value) and "ffmpeg -i" in str(e.value), str(e.value)
 
 
+def test_hil_validate_images_errors_name_the_option_given(tmp_path):
+    """`hil validate --images X` said 'images:X: no such folder' (classify's --source spelling,
+    which the user never typed); each line now names --images as given."""
+    from runtime.hil.validate import load_images
+    f = tmp_path / "notes.txt"
+    f.write_text("hello\n")
+    for folder, words in [(tmp_path / "nope", [f"--images {tmp_path / 'nope'}: no such folder"]),
+                          (f, [f"--images {f} is a file, not a folder", f"--images {tmp_path}/"]),
+                          (tmp_path, [f"--images {tmp_path}: no images found"])]:
+        with pytest.raises(SourceError) as e:
+            load_images(MODEL, folder)
+        assert "\n" not in str(e.value) and "images:" not in str(e.value), str(e.value)
+        assert all(w in str(e.value) for w in words), str(e.value)
+
+
 def test_a_folder_for_the_model_or_labels_says_what_to_give(tmp_path):
     """`classify --model DIR` said 'no such model file' of a folder that is there, `--labels DIR`
     'Is a directory' with no fix."""
@@ -110,3 +125,105 @@ def test_a_folder_for_the_model_or_labels_says_what_to_give(tmp_path):
     one_line_error(r, f"{tmp_path} is a folder, not a model file", "give --model the .tflite file")
     r = run("classify", "--model", MODEL, "--source", "synthetic", "--frames", "1", "--labels", tmp_path)
     one_line_error(r, f"labels file {tmp_path}: Is a directory", "one label per line")
+
+
+# --- found by the `attack4` review: hostile image, video and labels files ---
+
+def _png_header(w, h):
+    """A PNG whose IHDR promises w x h RGB pixels and whose data is empty (a header-only bomb)."""
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _npy_header(shape):
+    import struct
+    hdr = f"{{'descr': '|u1', 'fortran_order': False, 'shape': {shape}, }}"
+    hdr = hdr.ljust(118) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + bytes(100)
+
+
+@pytest.mark.parametrize("name, data, why", [
+    # was: PIL.Image.DecompressionBombError traceback (not an OSError)
+    ("bomb.png", _png_header(100_000, 100_000), "exceeds limit of 178956970 pixels"),
+    # between Pillow's warning and error limits: decoded, 2 GB for a 60 KB file
+    ("bomb2.png", _png_header(12_000, 12_000), "12000 x 12000 pixels is over 89,478,485"),
+    # was: numpy _ArrayMemoryError traceback (27.9 GiB for a 220-byte file)
+    ("huge.npy", _npy_header((100000, 100000, 3)), "not a readable .npy"),
+    ("empty.npy", None, "0 x 0 pixels has nothing to classify"),   # was: classified
+    ("two.npy", None, "(H, W, 1) or (H, W, 3)"),     # was: a fatal error for the whole folder
+    ("float.tif", None, "floating-point pixels have no standard 0..255 range"),   # was: saturated
+])
+def test_hostile_image_files_are_skipped_with_the_reason(tmp_path, name, data, why):
+    import numpy as np
+    from PIL import Image
+    from runtime.frames import load_image
+    path = tmp_path / name
+    if data is not None:
+        path.write_bytes(data)
+    elif name == "empty.npy":
+        np.save(path, np.zeros((0, 0, 3), np.uint8))
+    elif name == "two.npy":
+        np.save(path, np.zeros((4, 4, 2), np.uint8))
+    else:
+        Image.fromarray(np.full((4, 4), 1000.0, np.float32)).save(path)
+    with pytest.raises(SourceError) as e:
+        load_image(path)
+    assert why in str(e.value) and "\n" not in str(e.value)
+
+
+def test_16_bit_greyscale_keeps_its_range(tmp_path):
+    # was: convert("RGB") saturated every value above 255: a 16-bit PNG became nearly white
+    import numpy as np
+    from PIL import Image
+    from runtime.frames import load_image
+    v = np.array([[0, 255, 256, 32896], [40000, 65535, 1000, 5000]], np.uint16)
+    Image.fromarray(v).save(tmp_path / "a.png")
+    px = load_image(tmp_path / "a.png")
+    assert px.dtype == np.uint8 and px.shape == (2, 4, 3)
+    assert px[..., 0].tolist() == (v >> 8).tolist() and (px[..., 1] == px[..., 0]).all()
+
+
+@pytest.mark.parametrize("header", [
+    b"YUV4MPEG2 Wabc H10\n",                 # was: ValueError: invalid literal for int()
+    b"YUV4MPEG2 W\xff\xfe H10\n",            # was: UnicodeDecodeError
+    b"YUV4MPEG2 W99999999 H99999999\n",      # was: MemoryError
+    b"YUV4MPEG2 W-8 H10\n",                  # was: ValueError: read length must be non-negative
+    b"YUV4MPEG2 W0 H0\n",                    # was: a 0 x 0 frame classified
+    b"YUV4MPEG2 W8 H8" + b"\x01" * 100_000,  # no newline: was read whole, then int() traceback
+])
+def test_damaged_y4m_header_is_one_line(tmp_path, header):
+    from runtime.frames import Y4mSource
+    path = tmp_path / "clip.y4m"
+    path.write_bytes(header + b"FRAME\n" + bytes(200))
+    with pytest.raises(SourceError, match="damaged YUV4MPEG2 header") as e:
+        Y4mSource(path)
+    assert "\n" not in str(e.value)
+
+
+def test_empty_source_is_refused_not_the_current_folder():
+    # was: pathlib reads "" as ".", so `--source "$UNSET"` classified every image below the cwd
+    with pytest.raises(SourceError, match="--source is empty"):
+        open_source("")
+
+
+def test_labels_file_with_a_byte_order_mark(tmp_path):
+    # was: the BOM stayed in the first label ('\ufeffcircle'), and a numbered file kept its numbers
+    p = tmp_path / "labels.txt"
+    p.write_bytes("\ufeff0 background\n1 circle\n".encode())
+    assert read_labels(p) == ["background", "circle"]
+
+
+def test_save_with_a_long_label_names_the_file_within_the_limit(tmp_path):
+    # was: a 300-character label made `--save DIR` fail with 'File name too long ...; check the path'
+    labels = tmp_path / "labels.txt"
+    labels.write_text("\n".join(["x" * 300] * 4) + "\n")
+    r = run("classify", "--model", MODEL, "--labels", labels, "--source", "synthetic", "--frames", "2",
+            "--save", tmp_path / "saved")
+    assert r.returncode == 0, r.stderr
+    names = sorted(p.name for p in (tmp_path / "saved").iterdir())
+    assert len(names) == 2 and all(n.endswith("_" + "x" * 64 + ".png") for n in names), names

@@ -142,11 +142,13 @@ static void handle(const uint8_t *pkt, uint32_t n)
     }
     case HIL_INVOKE: {
         const uint16_t last = len >= 2 ? hil_u16(a) : 0xFFFF;
+        const int layers = MODEL_NUM_LAYERS;   /* a variable: with 0 layers (the output is an
+                                                  input) `last >= 0 - 1` was -Werror=type-limits */
         board_counter_start();
         total_time = 0;
         last_time = board_counter_read();
         int ran;
-        if (last == 0xFFFF || last >= MODEL_NUM_LAYERS - 1) {
+        if (last == 0xFFFF || last >= layers - 1) {
             model_invoke();
             ran = MODEL_NUM_LAYERS;
         } else {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .link import HilLink, HilError
+from .link import HilError, HilLink, MalformedReply
 from .validate import check_model, first_differing_layer
 
 
@@ -58,6 +58,11 @@ class DeviceRunner:
         if x.dtype != np.int8 or x.size != self.info.input.bytes:
             raise HilError(f"the input tensor is {x.dtype} x {x.size}; the board takes int8 x "
                            f"{self.info.input.bytes}")
+        want = np.asarray(pi_raw).reshape(-1)
+        if self.info.output.bytes != want.size:
+            # before asking for it: an INFO of 2^32-1 output bytes was ~4 million READ_OUTPUTs
+            raise MalformedReply(f"the board gives {self.info.output.bytes} bytes of output 0, the model "
+                                 f"{want.size}: is the firmware built from this mcuforge version?")
         t0 = time.perf_counter()
         self.link.write_input(x)
         t1 = time.perf_counter()
@@ -65,7 +70,6 @@ class DeviceRunner:
         t2 = time.perf_counter()
         got = self.link.read_output()
         t3 = time.perf_counter()
-        want = np.asarray(pi_raw).reshape(-1)
         differing = int(np.count_nonzero(got != want)) if got.size == want.size else max(got.size, want.size)
         r = DeviceResult(got.copy(), res.count, res.unit, (t1 - t0 + t3 - t2) * 1e3, (t3 - t0) * 1e3, differing)
         if differing and self.locate and not self.located:

@@ -13,7 +13,7 @@ import numpy as np
 import serial
 
 from .protocol import (MAX_PAYLOAD, VERSION, DeviceInfo, ErrorCode, FrameError, MsgType, Packet, decode_packet,
-                       encode_packet, parse_info)
+                       encode_packet, parse_info, printable)
 
 
 class HilError(RuntimeError):
@@ -201,6 +201,7 @@ class HilLink:
                 version: int = VERSION) -> bytes:
         timeout = self.timeout if timeout is None else _seconds(timeout)
         name = msg_type.name if isinstance(msg_type, MsgType) else f"request 0x{msg_type:02x}"
+        boots = 0
         for _ in range(self.retries + 1):
             self._seq = (self._seq + 1) & 0x7FFF
             seq = self._seq
@@ -221,6 +222,7 @@ class HilLink:
                     if not self._answered:
                         # the device started just as we connected: our request may have gone
                         # out before it listened, so send it again
+                        boots += 1
                         break
                     raise DeviceReset(f"the device on {self.url} restarted during {name} "
                                       "(power glitch, watchdog or crash); results so far are void")
@@ -234,7 +236,7 @@ class HilLink:
                     continue                    # a stale answer to an earlier request
                 if pkt.type == MsgType.ERROR:
                     code, req = _unpack("<BB", pkt.payload, 0, f"ERROR (to {name})")
-                    msg = pkt.payload[2:].decode("ascii", "replace")
+                    msg = printable(pkt.payload[2:].rstrip(b"\0"))
                     if code == ErrorCode.CRC:
                         self.crc_retries += 1
                         break                   # damaged on the way out: resend
@@ -249,6 +251,11 @@ class HilLink:
                 return pkt.payload
             if damaged:
                 self.crc_retries += 1
+        if boots == self.retries + 1:
+            # every attempt was answered by a start-up announcement, not by a damaged frame
+            raise DeviceReset(f"the device on {self.url} restarted {boots} times in a row instead of "
+                              f"answering {name}: a boot loop (a crash, the watchdog or a brown-out "
+                              "at start-up); watch its console or debugger")
         raise HilError(f"{name} failed {self.retries + 1} times with corrupted frames on "
                        f"{self.url}: check the cable, the baud rate and the ground connection")
 
@@ -302,6 +309,11 @@ class HilLink:
         if n is None and self.info is not None and index >= len(self.info.outputs):
             raise ValueError(f"output index {index}: the device's model has {len(self.info.outputs)} output(s)")
         n = self.info.outputs[index].bytes if n is None else n
+        if self.info is not None and n > self.info.arena_bytes:
+            # an output lives in the arena: a larger size (INFO of 2^32-1 bytes) would have us
+            # ask ~4 million chunks of it
+            raise MalformedReply(f"READ_OUTPUT of output {index}: {n} bytes in a "
+                                 f"{self.info.arena_bytes}-byte arena")
         out = bytearray()
         while len(out) < n:
             k = min(1024, n - len(out))

@@ -96,6 +96,13 @@ def decode_packet(frame: bytes) -> Packet:
     return Packet(version, msg_type, seq, body[HEADER.size:HEADER.size + length])
 
 
+def printable(raw: bytes) -> str:
+    """Device text (ERROR message, board and CPU names) as printable ASCII: any other byte
+    becomes '?'. A device's newline split its one-line error in two, an ESC sequence reached
+    the user's terminal (b"\\x1b[2J" cleared it)."""
+    return "".join(chr(b) if 0x20 <= b < 0x7F else "?" for b in raw)
+
+
 IO_TYPES = {0: "int8", 1: "float32", 2: "uint8"}
 
 
@@ -161,7 +168,7 @@ def parse_info(payload: bytes) -> DeviceInfo:
         n = payload[off] if off < len(payload) else 0
         if off + 1 + n > len(payload) and off < len(payload):
             raise FrameError(f"INFO string of {n} bytes at {off} runs past the {len(payload)}-byte payload")
-        strings.append(payload[off + 1:off + 1 + n].decode("ascii", "replace") or "?")
+        strings.append(printable(payload[off + 1:off + 1 + n]) or "?")
         off += 1 + n
     ins, outs = tensors[:n_in], tensors[n_in:]
     return DeviceInfo(proto, UNITS.get(unit, "?"), max_payload, clock, arena, layers,

@@ -131,7 +131,7 @@ def load_images(model: str | Path, folder: str | Path, labels: str | Path | None
         names = read_labels(labels)
         check_labels(names, int(np.prod(it.get_output_details()[0]["shape"])), labels)
     pre = Preprocessor(spec, input_range)
-    src = ImageFolderSource(folder, names)
+    src = ImageFolderSource(folder, names, given="--images ")
     src.open(Want(spec.width, spec.height, gray=spec.channels == 1))
     items = []
     while (f := src.read()) is not None:
@@ -150,6 +150,21 @@ def _io(graph):
                 "zero_point": int(t.quant.zero_point)}
         return idx, (e.outer if e else idx), info
     return [one(i) for i in graph.inputs], [one(o) for o in graph.outputs]
+
+
+def _check_io(info, ins, outs, name: str) -> None:
+    """The device's INFO lists as many inputs and outputs as the compiled model, of the same
+    sizes, else MalformedReply: a firmware built from another mcuforge version (the sha256
+    matched). Was: an output INFO gave as 2^32-1 bytes had the host ask ~4 million chunks of
+    it, and an output INFO did not list was a ValueError traceback."""
+    for role, dev, ours in (("input", info.inputs, ins), ("output", info.outputs, outs)):
+        if len(dev) != len(ours):
+            raise MalformedReply(f"the device lists {len(dev)} {role}(s), {name} has {len(ours)}: "
+                                 "is the firmware built from this mcuforge version?")
+        for j, (t, (_, _, i)) in enumerate(zip(dev, ours)):
+            if t.bytes != i["bytes"]:
+                raise MalformedReply(f"the device gives {t.bytes} bytes of {role} {j}, {name} has "
+                                     f"{i['bytes']}: is the firmware built from this mcuforge version?")
 
 
 def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, profile: bool = True,
@@ -174,6 +189,7 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
     compiled = compile_graph(model, info.kernels)   # the device's layers and their tensors
     steps = compiled.steps
     ins, outs = _io(compiled.graph)
+    _check_io(info, ins, outs, Path(model).name)
     ref = ReferenceModel(model)
     rep = ValidationReport(info.board, Path(model).name, info.unit)
     rng = np.random.default_rng(seed)

@@ -221,9 +221,11 @@ typedef struct {
     "vpop {d8, d9, d10, d11, d12, d13, d14, d15}\n\t"                                     \
     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 
+/* outside the naked functions: clang allows only asm statements in their bodies */
+_Static_assert(__builtin_offsetof(dw_job, q) == 80, "the assembly's frame");
+
 __attribute__((naked, noinline)) static void dw_channel_s1_asm(__attribute__((unused)) dw_job *j)
 {
-    _Static_assert(__builtin_offsetof(dw_job, q) == 80, "the assembly's frame");
     __asm__ volatile(DW_CHANNEL("1", "2"));
 }
 
