@@ -13,6 +13,15 @@ from mve_sweep import run_on_m55, sweep_input
 from runtime.interpreter import ReferenceModel
 from test_single_ops import seed
 
+INT8_KERNEL: dict[tuple, str] = {}   # the cases that take an int8 _dsp kernel (the others a _wzp one)
+
+
+def int8(kernel: str, *case) -> tuple:
+    """`case`, recorded as one the int8 _dsp kernel `kernel` runs."""
+    INT8_KERNEL[case] = kernel
+    return case
+
+
 # kind, h, w, c, out_c, k, stride, padding, dilation, act, in_zp, w_zp
 CONV = [
     ("CONV_2D", 16, 16, 3, 8, 3, 2, "SAME", 1, "RELU6", 128, 119),    # a stem
@@ -27,48 +36,33 @@ CONV = [
     ("DEPTHWISE_CONV_2D", 16, 16, 8, 8, 3, 1, "SAME", 1, "RELU6", 128, 119),
     ("DEPTHWISE_CONV_2D", 7, 7, 5, 5, 3, 1, "SAME", 1, "NONE", 3, 97),
     ("DEPTHWISE_CONV_2D", 9, 9, 12, 12, 3, 2, "SAME", 1, "RELU6", 128, 140),
-    ("DEPTHWISE_CONV_2D", 10, 10, 4, 4, 3, 2, "VALID", 1, "NONE", 250, 30),
+    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 10, 10, 4, 4, 3, 2, "VALID", 1, "NONE", 250, 30),
     ("DEPTHWISE_CONV_2D", 9, 9, 6, 6, 3, 1, "SAME", 2, "RELU", 10, 230),
-    ("DEPTHWISE_CONV_2D", 8, 8, 7, 7, 5, 1, "SAME", 1, "NONE", 128, 128),
+    int8("mcuf_depthwise_conv_hwc_5x5_s8_dsp_fast", "DEPTHWISE_CONV_2D", 8, 8, 7, 7, 5, 1, "SAME", 1, "NONE", 128, 128),
     ("DEPTHWISE_CONV_2D", 24, 24, 16, 16, 3, 1, "SAME", 1, "RELU6", 128, 119),
-    ("DEPTHWISE_CONV_2D", 1, 1, 4, 4, 3, 1, "SAME", 1, "NONE", 90, 30),
-    ("DEPTHWISE_CONV_2D", 2, 3, 3, 3, 3, 2, "SAME", 1, "NONE", 128, 119),
+    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 1, 1, 4, 4, 3, 1, "SAME", 1, "NONE", 90, 30),
+    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 2, 3, 3, 3, 3, 2, "SAME", 1, "NONE", 128, 119),
     # the planar 3x3 kernel (mcuf_depthwise_conv_3x3_wzp_s8_dsp): odd widths and channels,
     # strides 1 and 2, SAME / VALID, rows of padding above and below
     ("DEPTHWISE_CONV_2D", 5, 17, 13, 13, 3, 2, "SAME", 1, "RELU6", 128, 119),
-    ("DEPTHWISE_CONV_2D", 8, 18, 6, 6, 3, 2, "VALID", 1, "NONE", 7, 200),
+    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 8, 18, 6, 6, 3, 2, "VALID", 1, "NONE", 7, 200),
     ("DEPTHWISE_CONV_2D", 3, 11, 9, 9, 3, 1, "VALID", 1, "RELU", 20, 15),
     ("DEPTHWISE_CONV_2D", 6, 5, 2, 2, 3, 1, "SAME", 1, "NONE", 128, 128),
     ("DEPTHWISE_CONV_2D", 2, 4, 5, 5, 3, 1, "SAME", 1, "NONE", 128, 119),   # a 2x4 plane
     ("DEPTHWISE_CONV_2D", 7, 16, 1, 1, 3, 2, "SAME", 1, "RELU6", 60, 190),  # one channel
     ("DEPTHWISE_CONV_2D", 5, 4, 18, 18, 3, 1, "SAME", 1, "RELU6", 128, 119),  # more groups than pairs
     ("DEPTHWISE_CONV_2D", 3, 2, 1, 1, 3, 2, "SAME", 1, "RELU6", 60, 190),   # HWC kernel: narrow
-    ("DEPTHWISE_CONV_2D", 4, 1, 8, 8, 3, 1, "SAME", 1, "NONE", 128, 119),
+    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 4, 1, 8, 8, 3, 1, "SAME", 1, "NONE", 128, 119),
     # the full int8 range and exact fast constants: the int8 _dsp kernels with int16 weights
     # w + filter_offset (codegen/ops/legacy.py _lower_wzp_as_int8); weight zero points 0 and
     # 255 give W = +-255, the ends of what the int16 weights and the accumulator bound hold
-    ("CONV_2D", 16, 16, 3, 8, 3, 2, "SAME", 1, "NONE", 128, 119),     # the RGB stem kernel
-    ("CONV_2D", 9, 7, 3, 4, 3, 2, "VALID", 1, "NONE", 100, 0),        # odd plane, W up to 255
-    ("CONV_2D", 6, 6, 8, 16, 1, 1, "SAME", 1, "NONE", 3, 140),        # the 1x1 int16 kernel
-    ("CONV_2D", 5, 3, 64, 7, 1, 1, "VALID", 1, "NONE", 128, 250),     # 64 inputs, odd pixels and channels
-    ("DEPTHWISE_CONV_2D", 16, 16, 16, 16, 3, 2, "SAME", 1, "NONE", 0, 255),   # stride 2: HWC
-    ("DEPTHWISE_CONV_2D", 7, 7, 10, 10, 3, 2, "SAME", 1, "NONE", 128, 0),     # channel tail
+    int8("mcuf_conv_shallow_stem_s8_dsp_fast", "CONV_2D", 16, 16, 3, 8, 3, 2, "SAME", 1, "NONE", 128, 119),     # the RGB stem kernel
+    int8("mcuf_conv_shallow_stem_s8_dsp_fast", "CONV_2D", 9, 7, 3, 4, 3, 2, "VALID", 1, "NONE", 100, 0),        # odd plane, W up to 255
+    int8("mcuf_conv_1x1_shallow_s8_dsp_fast", "CONV_2D", 6, 6, 8, 16, 1, 1, "SAME", 1, "NONE", 3, 140),        # the 1x1 int16 kernel
+    int8("mcuf_conv_1x1_shallow_s8_dsp_fast", "CONV_2D", 5, 3, 64, 7, 1, 1, "VALID", 1, "NONE", 128, 250),     # 64 inputs, odd pixels and channels
+    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 16, 16, 16, 16, 3, 2, "SAME", 1, "NONE", 0, 255),   # stride 2: HWC
+    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 7, 7, 10, 10, 3, 2, "SAME", 1, "NONE", 128, 0),     # channel tail
 ]
-# the cases above that take an int8 _dsp kernel (the others a _wzp one)
-INT8_KERNEL = {
-    ("DEPTHWISE_CONV_2D", 10, 10, 4, 4, 3, 2, "VALID", 1, "NONE", 250, 30): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
-    ("DEPTHWISE_CONV_2D", 8, 8, 7, 7, 5, 1, "SAME", 1, "NONE", 128, 128): "mcuf_depthwise_conv_hwc_5x5_s8_dsp_fast",
-    ("DEPTHWISE_CONV_2D", 1, 1, 4, 4, 3, 1, "SAME", 1, "NONE", 90, 30): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
-    ("DEPTHWISE_CONV_2D", 2, 3, 3, 3, 3, 2, "SAME", 1, "NONE", 128, 119): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
-    ("DEPTHWISE_CONV_2D", 8, 18, 6, 6, 3, 2, "VALID", 1, "NONE", 7, 200): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
-    ("DEPTHWISE_CONV_2D", 4, 1, 8, 8, 3, 1, "SAME", 1, "NONE", 128, 119): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
-    ("CONV_2D", 16, 16, 3, 8, 3, 2, "SAME", 1, "NONE", 128, 119): "mcuf_conv_shallow_stem_s8_dsp_fast",
-    ("CONV_2D", 9, 7, 3, 4, 3, 2, "VALID", 1, "NONE", 100, 0): "mcuf_conv_shallow_stem_s8_dsp_fast",
-    ("CONV_2D", 6, 6, 8, 16, 1, 1, "SAME", 1, "NONE", 3, 140): "mcuf_conv_1x1_shallow_s8_dsp_fast",
-    ("CONV_2D", 5, 3, 64, 7, 1, 1, "VALID", 1, "NONE", 128, 250): "mcuf_conv_1x1_shallow_s8_dsp_fast",
-    ("DEPTHWISE_CONV_2D", 16, 16, 16, 16, 3, 2, "SAME", 1, "NONE", 0, 255): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
-    ("DEPTHWISE_CONV_2D", 7, 7, 10, 10, 3, 2, "SAME", 1, "NONE", 128, 0): "mcuf_depthwise_conv_hwc_s8_dsp_fast",
-}
 # shape, axes
 MEAN = [
     ((1, 24, 24, 16), (1, 2)),      # 576 rows: the 16-bit lanes flush every 256
