@@ -11,6 +11,7 @@ File sources are read as fast as inference consumes them, and no frame is skippe
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -131,7 +132,11 @@ def load_image(path: Path) -> np.ndarray:
     except ImportError:
         raise SourceError("reading image files needs Pillow: pip install pillow") from None
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            # Image.open warns (stderr) between 1x and 2x its limit: _check_pixels refuses it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             _check_pixels(path, *im.size)
             if im.mode in ("I", "F") and not (im.mode == "I" and im.format == "PNG"):
                 raise SourceError(f"{path}: {'32-bit integer' if im.mode == 'I' else 'floating-point'} "
