@@ -78,10 +78,10 @@ DW_ASYM_SWEEP = [
     (3, (3, 1), "SAME", 20, 1, 10, 9, "NONE", NARROW), (3, (1, 2), "SAME", 22, 1, 7, 9, "NONE", NARROW),
     (3, (2, 1), "VALID", 16, 1, 9, 7, "NONE", NARROW), (3, (3, 2), "SAME", 17, 1, 8, 10, "NONE", NARROW)]
 
-# hwc3_pairs_fast's channel tails (C % 4, C > 16 so the generator picks the HWC kernel): 4k + 2 and 4k + 1 channels on the two-lane tail
-# pairs (dwt2s1/s2: lanes C-2, C-1 only), 4k + 3 on the four-lane group, at strides 1 and 2, in
-# runs and border pairs, odd widths (the last column's row pairs keep the four-lane tail), tiny
-# planes (one pair, one column, one row) and VALID
+# hwc3_pairs_fast's channel tails (C % 4, C > 16 so the generator picks the HWC kernel): 4k + 2 and
+# 4k + 1 channels at stride 2 on the two-lane tail pairs (dwt2s2: lanes C-2, C-1 only), 4k + 3 and
+# stride 1 on the four-lane group, in runs and border pairs, odd widths (the last column's row
+# pairs keep the four-lane tail), tiny planes (one pair, one column, one row) and VALID
 DW_TAIL_SWEEP = [
     (3, 2, "SAME", 30, 1, 8, 8, "NONE", NARROW), (3, 1, "SAME", 18, 1, 5, 6, "NONE", NARROW),
     (3, 2, "SAME", 17, 1, 7, 9, "NONE", NARROW), (3, 1, "SAME", 21, 1, 4, 7, "NONE", NARROW),

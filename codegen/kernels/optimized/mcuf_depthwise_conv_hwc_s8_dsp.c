@@ -427,25 +427,22 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
-/* The channel tail of 4k + 2 (or 4k + 1) channels for a horizontal pair at stride 1 or 2: the
+/* The channel tail of 4k + 2 (or 4k + 1) channels for a horizontal pair at stride 2: the
  * tail group's word at channel C-4 as above, but only lanes C-2 and C-1 (the tops of its two
  * SXTB16 halves, SMLATT) accumulated, and only their outputs computed and stored (for 4k + 1,
  * C-2 is a whole group's channel: the same byte stored twice). Exactly one group per pair
  * (cur = A's window + C - 4; otab the tail's record, read, not advanced); in a run, in_step
  * is 2 * sw * C (cur is not advanced), and end and otab0 are not read.
- * Stride 2: 106 instructions for 36 MACs against 142 for the four-lane group, and an output
- * stage of two channels instead of four. */
+ * 106 instructions for 36 MACs against 142 for the four-lane group, and an output stage of two
+ * channels instead of four (ShuffleNet V1's 24x24x30 at stride 2: 3.12 -> 2.99 instructions per
+ * MAC on the M7). Stride 1 keeps the four-lane group: no bundled layer takes it (the plane
+ * kernel has them), and the copy would cost every model with this kernel 0.6 KB of code. */
 #define DWT2_MAC(a2, a3)                                                             \
     "smlatt " a2 ", r3, r12, " a2 "\n\t"                                             \
     "smlatt " a3 ", r0, lr, " a3 "\n\t"
 
 #define DWT2_A DWT2_MAC("r6", "r7")
 #define DWT2_B DWT2_MAC("r10", "r11")
-
-#define DWT2S1_ROW(o0, o1, o2, o3)                                                   \
-    DW3S1_W DW3S1_X(o0) DWT2_A DW3S1_X(o1) DWT2_B                                    \
-    DW3S1_W DWT2_A DW3S1_X(o2) DWT2_B                                                \
-    DW3S1_W DWT2_A DW3S1_X(o3) DWT2_B
 
 #define DWT2S2_ROW(o0, o1, o2, o3, o4, w0, w1, w2)                                    \
     DW3S2_W(w0) DW3S1_X(o0) DWT2_A DW3S1_X(o2) DWT2_B                                \
@@ -488,23 +485,6 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
     "ldr r2, [sp, #132]\n\t"                                                         \
     "b 1b\n\t"                                                                       \
     "2:\n\t"
-
-__attribute__((naked, noinline)) static void dwt2s1_groups_fast(__attribute__((unused)) const dw3x2_job *job,
-                                                                __attribute__((unused)) intptr_t cur,
-                                                                __attribute__((unused)) const uint32_t *w)
-{
-    __asm__ volatile(
-        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        DW3X2_ENTER
-        DWT2_BIAS
-        "1:\n\t"
-        DWT2S1_ROW(0, 4, 8, 12) DWT2S1_ROW(16, 20, 24, 28) DWT2S1_ROW(32, 36, 40, 44)
-        DWT2_TAIL
-
-        DWT2_NEXT_PAIR
-        "add sp, sp, #144\n\t"
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
-}
 
 __attribute__((naked, noinline)) static void dwt2s2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
                                                                 __attribute__((unused)) intptr_t cur,
@@ -835,7 +815,7 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
      * more group (channels C-4 .. C-1; C-4 .. C4-5 computed twice, the same bytes stored
      * twice), with its own weights, biases and table after the output table */
     const int xtail = (C & 3) && C > 4 && !alias;
-    const int tail2 = xtail && (C & 3) != 3;   /* the tail's pairs on two lanes (dwt2s1/s2) */
+    const int tail2 = xtail && (C & 3) != 3 && sw == 2;   /* the tail's pairs on two lanes (dwt2s2) */
     const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 4 * ((C + 3) & ~3) + 4);
     const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);   /* its record */
     dw3x2_job jtl;
@@ -850,9 +830,9 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
      * zero-point row; the previous pair's put back where this one differs */
     void (*const pair_fn)(const dw3x2_job *, intptr_t, const uint32_t *) =
         sw == 1 ? dw3x2s1_groups_fast : dw3x2s2_groups_fast;
-    /* the channel tail's pairs: two lanes (C-2, C-1) for 4k + 2 and 4k + 1 channels */
+    /* the channel tail's pairs: two lanes (C-2, C-1) for 4k + 2 and 4k + 1 channels at stride 2 */
     void (*const tail_fn)(const dw3x2_job *, intptr_t, const uint32_t *) =
-        !tail2 ? pair_fn : sw == 1 ? dwt2s1_groups_fast : dwt2s2_groups_fast;
+        tail2 ? dwt2s2_groups_fast : pair_fn;
     dw3x2_job jbd;   /* pairs = 1: the assembly reads its block, otab, da, db and end */
     for (int t = 0; t < 3 * W; ++t) {
         jbd.tab.off[t] = jin.tab.off[t];
