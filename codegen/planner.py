@@ -227,6 +227,18 @@ def _orderings(units):
         yield order
 
 
+def _lowest_base(forbidden: list[tuple[int, int]]) -> int:
+    """The lowest aligned offset >= 0 outside every [lo, hi) of `forbidden` (first fit)."""
+    base = 0
+    for lo, hi in sorted(forbidden):
+        if hi <= base:
+            continue
+        if lo > base:
+            break
+        base = _align(hi)
+    return base
+
+
 def _place(units) -> int:
     placed: list[Buffer] = []
     # placed buffers by the steps they live in: a unit meets only those alive with it (was: every
@@ -245,13 +257,7 @@ def _place(units) -> int:
             for p in near:
                 if p.first <= b.last and b.first <= p.last:
                     forbidden.append((p.offset - rel - b.size + 1, p.offset + p.size - rel))
-        base = 0
-        for lo, hi in sorted(forbidden):
-            if hi <= base:
-                continue
-            if lo > base:
-                break
-            base = _align(hi)
+        base = _lowest_base(forbidden)
         for b, rel in unit:
             b.offset = base + rel
             placed.append(b)

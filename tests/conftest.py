@@ -113,3 +113,21 @@ def pytest_configure(config):
         return _cached_compile(run, cmd)
     cached_run.kernel_object_cache = True
     build._run = cached_run
+
+
+def interrupt_when(cmd: list[str], ready, cwd, env=None, timeout: float = 120) -> tuple[int, str]:
+    """Runs `cmd`, sends it SIGINT (a real Ctrl-C) once a line of its stdout satisfies
+    `ready(line)`, and returns (exit code, stderr); the process is killed if it outlives
+    `timeout` seconds after the interrupt."""
+    import signal
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if ready(line):
+                break
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, err

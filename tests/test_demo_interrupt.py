@@ -2,29 +2,19 @@
 into `head`. One line and exit code 130, or a quiet 141; it used to end in a
 KeyboardInterrupt / BrokenPipeError traceback."""
 import os
-import signal
 import subprocess
 import sys
 
-from conftest import FIXTURE_MODELS, ROOT
+from conftest import FIXTURE_MODELS, ROOT, interrupt_when
 
 MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def test_demo_ctrl_c_during_the_build(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "firmware_tools.demo", str(MODEL)], cwd=tmp_path, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        for line in proc.stdout:
-            if line.startswith("== 3. firmware build"):
-                break
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, err = interrupt_when([sys.executable, "-m", "firmware_tools.demo", str(MODEL)],
+                               lambda line: line.startswith("== 3. firmware build"), cwd=tmp_path, env=ENV)
+    assert code == 130, err
     assert "Traceback" not in err and err.strip() == "demo: interrupted", err
 
 

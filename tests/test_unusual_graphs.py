@@ -74,20 +74,14 @@ def test_the_planner_places_like_first_fit_over_every_buffer():
     buffer, O(n^2) per ordering; a 5000-operator chain took 138 s to emit, now 5 s): the
     offsets must be those of the exhaustive first fit, on random lifetimes and in-place pairs."""
     import random
-    from codegen.planner import Buffer, _align, _place
+    from codegen.planner import Buffer, _lowest_base, _place
 
     def exhaustive(units):
         placed = []
         for unit in units:
             forbidden = [(p.offset - rel - b.size + 1, p.offset + p.size - rel)
                          for b, rel in unit for p in placed if p.first <= b.last and b.first <= p.last]
-            base = 0
-            for lo, hi in sorted(forbidden):
-                if hi <= base:
-                    continue
-                if lo > base:
-                    break
-                base = _align(hi)
+            base = _lowest_base(forbidden)
             for b, rel in unit:
                 b.offset = base + rel
                 placed.append(b)

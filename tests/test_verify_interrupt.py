@@ -4,13 +4,12 @@ so a Ctrl-C that landed in it was lost and the layer left out of the trace: veri
 `KeyError` traceback with exit code 1 (its "bytes differ" code) instead of one line and 130."""
 import os
 import signal
-import subprocess
 import sys
 
 import pytest
 
 from codegen.pipeline import generate
-from conftest import FIXTURE_MODELS, ROOT
+from conftest import FIXTURE_MODELS, ROOT, interrupt_when
 from firmware_tools.host import HostModel
 
 MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
@@ -35,17 +34,8 @@ def test_sigint_inside_the_layer_callback_reaches_the_caller(tmp_path, monkeypat
 
 def test_verify_ctrl_c_is_one_line_and_130(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "codegen.cli", "verify", str(MODEL), "--inputs", "200",
-                             "-o", str(tmp_path / "gen")], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        for line in proc.stdout:
-            if "input   2/" in line:            # running inputs: most of the time is in the C layers
-                break
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 130, err
+    code, err = interrupt_when([sys.executable, "-m", "codegen.cli", "verify", str(MODEL), "--inputs", "200",
+                                "-o", str(tmp_path / "gen")], lambda line: "input   2/" in line,
+                               cwd=tmp_path, env=env)      # running inputs: most of the time is in the C layers
+    assert code == 130, err
     assert "Traceback" not in err and err.strip() == "codegen: interrupted", err
