@@ -78,6 +78,19 @@ DW_ASYM_SWEEP = [
     (3, (3, 1), "SAME", 20, 1, 10, 9, "NONE", NARROW), (3, (1, 2), "SAME", 22, 1, 7, 9, "NONE", NARROW),
     (3, (2, 1), "VALID", 16, 1, 9, 7, "NONE", NARROW), (3, (3, 2), "SAME", 17, 1, 8, 10, "NONE", NARROW)]
 
+# hwc3_pairs_fast's channel tails (C % 4, C > 16 so the generator picks the HWC kernel): 4k + 2 and
+# 4k + 1 channels at stride 2 on the two-lane tail pairs (dwt2s2: lanes C-2, C-1 only), 4k + 3 and
+# stride 1 on the four-lane group, in runs and border pairs, odd widths (the last column's row
+# pairs keep the four-lane tail), tiny planes (one pair, one column, one row) and VALID
+DW_TAIL_SWEEP = [
+    (3, 2, "SAME", 30, 1, 8, 8, "NONE", NARROW), (3, 1, "SAME", 18, 1, 5, 6, "NONE", NARROW),
+    (3, 2, "SAME", 17, 1, 7, 9, "NONE", NARROW), (3, 1, "SAME", 21, 1, 4, 7, "NONE", NARROW),
+    (3, 1, "SAME", 22, 1, 3, 4, "NONE", NARROW), (3, 2, "VALID", 25, 1, 7, 7, "NONE", NARROW),
+    (3, 2, "SAME", 19, 1, 6, 7, "NONE", NARROW), (3, 1, "SAME", 23, 1, 5, 5, "NONE", NARROW),
+    (3, 2, "SAME", 26, 1, 2, 2, "NONE", NARROW), (3, 1, "SAME", 26, 1, 1, 3, "NONE", NARROW),
+    (3, 1, "VALID", 18, 1, 3, 5, "NONE", NARROW), (3, 2, "SAME", 21, 1, 4, 3, "NONE", NARROW),
+    (3, 2, "SAME", 18, 1, 9, 10, "NONE", NARROW), (3, 1, "SAME", 34, 1, 6, 6, "NONE", NARROW)]
+
 BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
 
 
@@ -93,7 +106,7 @@ def sweep_model(case) -> bytes:
 @pytest.mark.parametrize("board", BOARDS)
 def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     models = []
-    cases = DW_DSP_SWEEP + DW_ASYM_SWEEP + DW_PLANE_SWEEP
+    cases = DW_DSP_SWEEP + DW_ASYM_SWEEP + DW_PLANE_SWEEP + DW_TAIL_SWEEP
     for i, case in enumerate(cases):
         path = tmp_path / f"case{i}.tflite"
         path.write_bytes(sweep_model(case))
@@ -109,7 +122,9 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
     asym = kernels[len(DW_DSP_SWEEP):len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP)]
     assert asym == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_ASYM_SWEEP), asym
-    plane = kernels[len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP):]
+    plane = kernels[len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP):len(kernels) - len(DW_TAIL_SWEEP)]
+    tails = kernels[len(kernels) - len(DW_TAIL_SWEEP):]
+    assert tails == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_TAIL_SWEEP), tails
     assert all(k.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")) for k in plane), plane
     assert {"mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp_fast",
             "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast"} <= set(plane), plane

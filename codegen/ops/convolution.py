@@ -507,7 +507,7 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     channels or more on an output plane of at most 256 pixels (36 with a channel tail). Measured per layer on QEMU's M7 (instructions per
     MAC, every 3x3 depthwise of vww96_q, the ShuffleNets, torch_layout_96_nchw and the legacy
     uint8 MobileNet on each kernel, dw5): at stride 2 the HWC kernel 2.88-2.98 at 16-128
-    channels (3.12 on ShuffleNet V1's 24x24x30, its channel tail), the plane kernel 5.4 on a
+    channels (2.99 on ShuffleNet V1's 24x24x30, its 2-channel tail on two lanes; 3.12 on four), the plane kernel 5.4 on a
     48x48 input, 5.9 on 24x24, 7.1 on 12x12, 10.8 on 6x6 (8.7 at 12 channels on 8x8); at
     stride 1 the HWC kernel 2.66-2.72 on 3x3, 6x6 and 12x12 planes at 64-256 channels and 2.80
     at 24 on 12x12, the plane kernel 2.94 on 12x12, 3.86 on 6x6 and 9.35 on 3x3 but 2.54-2.65

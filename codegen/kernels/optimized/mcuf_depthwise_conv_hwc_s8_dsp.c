@@ -427,6 +427,83 @@ __attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 
+/* The channel tail of 4k + 2 (or 4k + 1) channels for a horizontal pair at stride 2: the
+ * tail group's word at channel C-4 as above, but only lanes C-2 and C-1 (the tops of its two
+ * SXTB16 halves, SMLATT) accumulated, and only their outputs computed and stored (for 4k + 1,
+ * C-2 is a whole group's channel: the same byte stored twice). Exactly one group per pair
+ * (cur = A's window + C - 4; otab the tail's record, read, not advanced); in a run, in_step
+ * is 2 * sw * C (cur is not advanced), and end and otab0 are not read.
+ * 106 instructions for 36 MACs against 142 for the four-lane group, and an output stage of two
+ * channels instead of four (ShuffleNet V1's 24x24x30 at stride 2: 3.12 -> 2.99 instructions per
+ * MAC on the M7). Stride 1 keeps the four-lane group: no bundled layer takes it (the plane
+ * kernel has them), and the copy would cost every model with this kernel 0.6 KB of code. */
+#define DWT2_MAC(a2, a3)                                                             \
+    "smlatt " a2 ", r3, r12, " a2 "\n\t"                                             \
+    "smlatt " a3 ", r0, lr, " a3 "\n\t"
+
+#define DWT2_A DWT2_MAC("r6", "r7")
+#define DWT2_B DWT2_MAC("r10", "r11")
+
+#define DWT2S2_ROW(o0, o1, o2, o3, o4, w0, w1, w2)                                    \
+    DW3S2_W(w0) DW3S1_X(o0) DWT2_A DW3S1_X(o2) DWT2_B                                \
+    DW3S2_W(w2) DWT2_A DW3S1_X(o4) DWT2_B                                            \
+    DW3S2_W(w1) DW3S1_X(o1) DWT2_A DW3S1_X(o3) DWT2_B
+
+/* the tail's biases of lanes C-2 and C-1 (A's and B's) from its record (otab, not advanced) */
+#define DWT2_BIAS                                                                    \
+    "ldr r12, [sp, #76]\n\t"                                                         \
+    "ldrd r6, r7, [r12, #8]\n\t"                                                     \
+    "ldrd r10, r11, [r12, #8]\n\t"
+
+/* the pair's two lanes through records 2 and 3 of the tail's output table, four bytes stored */
+#define DWT2_TAIL                                                                    \
+    "ldr r2, [sp, #76]\n\t"                                                          \
+    "add r2, r2, #40\n\t"                                                            \
+    DW3X2_OUT("r6", "r10") DW3X2_OUT("r7", "r11")                                    \
+    "ldrd r12, lr, [sp, #84]\n\t"                                                    \
+    "add r12, r12, r1\n\t"                                                           \
+    "add lr, lr, r1\n\t"                                                             \
+    "strb r6, [r12, #2]\n\t"                                                         \
+    "strb r7, [r12, #3]\n\t"                                                         \
+    "strb r10, [lr, #2]\n\t"                                                         \
+    "strb r11, [lr, #3]\n\t"
+
+/* after a pair: the run's next pair (cur and da, db one pair on, the weights from their start) */
+#define DWT2_NEXT_PAIR                                                               \
+    "ldr r12, [sp, #108]\n\t"                                                        \
+    "subs r12, r12, #1\n\t"                                                          \
+    "beq 2f\n\t"                                                                     \
+    "str r12, [sp, #108]\n\t"                                                        \
+    "ldr r12, [sp, #112]\n\t"                                                        \
+    "add r1, r1, r12\n\t"                                                            \
+    "ldrd r12, lr, [sp, #84]\n\t"                                                    \
+    "ldr r0, [sp, #120]\n\t"                                                         \
+    "add r12, r12, r0\n\t"                                                           \
+    "add lr, lr, r0\n\t"                                                             \
+    "strd r12, lr, [sp, #84]\n\t"                                                    \
+    DWT2_BIAS                                                                        \
+    "ldr r2, [sp, #132]\n\t"                                                         \
+    "b 1b\n\t"                                                                       \
+    "2:\n\t"
+
+__attribute__((naked, noinline)) static void dwt2s2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                                __attribute__((unused)) intptr_t cur,
+                                                                __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        DW3X2_ENTER
+        DWT2_BIAS
+        "1:\n\t"
+        DWT2S2_ROW(0, 4, 8, 12, 16, 0, 8, 16) DWT2S2_ROW(20, 24, 28, 32, 36, 24, 32, 40)
+        DWT2S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
+        DWT2_TAIL
+
+        DWT2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
 /* Two pixels of one column (rows oy and oy + 1, a plane's odd last column) at stride_h 1 or 2:
  * A's window is rows 0-2 of a 4x3 / 5x3 block and B's rows 1-3 / 2-4, so each block column
  * loads four / five input words instead of six (the stride-1 / stride-2 loop's sharing turned
@@ -738,6 +815,7 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
      * more group (channels C-4 .. C-1; C-4 .. C4-5 computed twice, the same bytes stored
      * twice), with its own weights, biases and table after the output table */
     const int xtail = (C & 3) && C > 4 && !alias;
+    const int tail2 = xtail && (C & 3) != 3 && sw == 2;   /* the tail's pairs on two lanes (dwt2s2) */
     const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 4 * ((C + 3) & ~3) + 4);
     const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);   /* its record */
     dw3x2_job jtl;
@@ -746,12 +824,15 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
         jtl.bias = jtl.bias0 = xbias;
         jtl.otab = jtl.otab0 = xbias;
         jtl.w0 = xw;
-        jtl.in_step = 2 * (intptr_t)sw * C - 4;
+        jtl.in_step = 2 * (intptr_t)sw * C - (tail2 ? 0 : 4);
     }
     /* border pairs: jin's block, the taps outside the input (bd_mask) pointed at the
      * zero-point row; the previous pair's put back where this one differs */
     void (*const pair_fn)(const dw3x2_job *, intptr_t, const uint32_t *) =
         sw == 1 ? dw3x2s1_groups_fast : dw3x2s2_groups_fast;
+    /* the channel tail's pairs: two lanes (C-2, C-1) for 4k + 2 and 4k + 1 channels at stride 2 */
+    void (*const tail_fn)(const dw3x2_job *, intptr_t, const uint32_t *) =
+        tail2 ? dwt2s2_groups_fast : pair_fn;
     dw3x2_job jbd;   /* pairs = 1: the assembly reads its block, otab, da, db and end */
     for (int t = 0; t < 3 * W; ++t) {
         jbd.tab.off[t] = jin.tab.off[t];
@@ -786,7 +867,7 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
                     jtl.db = jin.db;
                     jtl.end = (intptr_t)(base + (uintptr_t)C);
                     jtl.pairs = n;
-                    pair_fn(&jtl, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
+                    tail_fn(&jtl, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
                 } else if (C & 3) {
                     for (int i = 0; i < 2 * n; ++i) {
                         pixel(p, input, iy0, ix0 + i * sw, 1, C & ~3, filter, bias_folded, multiplier, shift,
@@ -815,7 +896,7 @@ static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p,
             if (xtail) {
                 jbd.otab = xbias;
                 jbd.end = (intptr_t)(base + (uintptr_t)C);
-                pair_fn(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
+                tail_fn(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
                 jbd.otab = otab;
             } else if (C & 3) {
                 const int ins0 = rows_in && ix0 >= 0 && ix0 + 2 < in_w;
