@@ -374,25 +374,31 @@ __attribute__((naked, noinline)) static void dw3x2_groups_fast(__attribute__((un
     DW3S1_W DW3S1_A DW3S1_X(o2) DW3S1_B                                              \
     DW3S1_W DW3S1_A DW3S1_X(o3) DW3S1_B
 
-__attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((unused)) const dw3x2_job *job,
-                                                                 __attribute__((unused)) intptr_t cur,
-                                                                 __attribute__((unused)) const uint32_t *w)
-{
-    __asm__ volatile(
-        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        DW3X2_ENTER
-        "ldr r12, [sp, #76]\n\t"
-        "ldmia r12, {r4, r5, r6, r7}\n\t"
-        "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #76]\n\t"
-        "1:\n\t"
-        DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44)
-        DW3X2_TAIL
+/* A pair routine of the groups loop: BODY loads the block's nine taps (rows, or
+ * columns for the vertical pairs) and accumulates both pixels; the entry, the output stage and
+ * the pair stepping are shared. */
+#define DW3X2_GROUPS_FAST(name, BODY)                                                         \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const dw3x2_job *job, \
+                                                      __attribute__((unused)) intptr_t cur,  \
+                                                      __attribute__((unused)) const uint32_t *w) \
+    {                                                                                         \
+        __asm__ volatile(                                                                     \
+            "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                 \
+            DW3X2_ENTER                                                                       \
+            "ldr r12, [sp, #76]\n\t"                                                          \
+            "ldmia r12, {r4, r5, r6, r7}\n\t"                                                 \
+            "ldmia r12!, {r8, r9, r10, r11}\n\t"                                              \
+            "str r12, [sp, #76]\n\t"                                                          \
+            "1:\n\t"                                                                          \
+            BODY                                                                              \
+            DW3X2_TAIL                                                                        \
+            DW3X2_NEXT_PAIR                                                                   \
+            "add sp, sp, #144\n\t"                                                            \
+            "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");                                \
+    }
 
-        DW3X2_NEXT_PAIR
-        "add sp, sp, #144\n\t"
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
-}
+DW3X2_GROUPS_FAST(dw3x2s1_groups_fast,
+                  DW3S1_ROW(0, 4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44))
 
 /* Stride 2: A's window is columns 0-2 of a 3x5 block and B's columns 2-4, so each row loads
  * five input words instead of six: column 2 serves A (weight 2) and B (weight 0), the weights
@@ -405,27 +411,10 @@ __attribute__((naked, noinline)) static void dw3x2s1_groups_fast(__attribute__((
     DW3S2_W(w2) DW3S1_A DW3S1_X(o4) DW3S1_B                                          \
     DW3S2_W(w1) DW3S1_X(o1) DW3S1_A DW3S1_X(o3) DW3S1_B
 
-__attribute__((naked, noinline)) static void dw3x2s2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
-                                                                 __attribute__((unused)) intptr_t cur,
-                                                                 __attribute__((unused)) const uint32_t *w)
-{
-    __asm__ volatile(
-        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        DW3X2_ENTER
-        "ldr r12, [sp, #76]\n\t"
-        "ldmia r12, {r4, r5, r6, r7}\n\t"
-        "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #76]\n\t"
-        "1:\n\t"
-        DW3S2_ROW(0, 4, 8, 12, 16, 0, 8, 16) DW3S2_ROW(20, 24, 28, 32, 36, 24, 32, 40)
-        DW3S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
-        "add r2, r2, #72\n\t"
-        DW3X2_TAIL
-
-        DW3X2_NEXT_PAIR
-        "add sp, sp, #144\n\t"
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
-}
+DW3X2_GROUPS_FAST(dw3x2s2_groups_fast,
+                  DW3S2_ROW(0, 4, 8, 12, 16, 0, 8, 16) DW3S2_ROW(20, 24, 28, 32, 36, 24, 32, 40)
+                  DW3S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
+                  "add r2, r2, #72\n\t")
 
 /* The channel tail of 4k + 2 (or 4k + 1) channels for a horizontal pair at stride 2: the
  * tail group's word at channel C-4 as above, but only lanes C-2 and C-1 (the tops of its two
@@ -514,49 +503,15 @@ __attribute__((naked, noinline)) static void dwt2s2_groups_fast(__attribute__((u
     DW3S2_W(w1) DW3S1_A DW3S1_X(o2) DW3S1_B                                          \
     DW3S2_W(w2) DW3S1_A DW3S1_X(o3) DW3S1_B
 
-__attribute__((naked, noinline)) static void dw3x2v1_groups_fast(__attribute__((unused)) const dw3x2_job *job,
-                                                                 __attribute__((unused)) intptr_t cur,
-                                                                 __attribute__((unused)) const uint32_t *w)
-{
-    __asm__ volatile(
-        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        DW3X2_ENTER
-        "ldr r12, [sp, #76]\n\t"
-        "ldmia r12, {r4, r5, r6, r7}\n\t"
-        "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #76]\n\t"
-        "1:\n\t"
-        DW3V1_COL(0, 4, 8, 12, 0, 24, 48) DW3V1_COL(16, 20, 24, 28, 8, 32, 56)
-        DW3V1_COL(32, 36, 40, 44, 16, 40, 64)
-        "add r2, r2, #72\n\t"
-        DW3X2_TAIL
+DW3X2_GROUPS_FAST(dw3x2v1_groups_fast,
+                  DW3V1_COL(0, 4, 8, 12, 0, 24, 48) DW3V1_COL(16, 20, 24, 28, 8, 32, 56)
+                  DW3V1_COL(32, 36, 40, 44, 16, 40, 64)
+                  "add r2, r2, #72\n\t")
 
-        DW3X2_NEXT_PAIR
-        "add sp, sp, #144\n\t"
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
-}
-
-__attribute__((naked, noinline)) static void dw3x2v2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
-                                                                 __attribute__((unused)) intptr_t cur,
-                                                                 __attribute__((unused)) const uint32_t *w)
-{
-    __asm__ volatile(
-        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        DW3X2_ENTER
-        "ldr r12, [sp, #76]\n\t"
-        "ldmia r12, {r4, r5, r6, r7}\n\t"
-        "ldmia r12!, {r8, r9, r10, r11}\n\t"
-        "str r12, [sp, #76]\n\t"
-        "1:\n\t"
-        DW3S2_ROW(0, 4, 8, 12, 16, 0, 24, 48) DW3S2_ROW(20, 24, 28, 32, 36, 8, 32, 56)
-        DW3S2_ROW(40, 44, 48, 52, 56, 16, 40, 64)
-        "add r2, r2, #72\n\t"
-        DW3X2_TAIL
-
-        DW3X2_NEXT_PAIR
-        "add sp, sp, #144\n\t"
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
-}
+DW3X2_GROUPS_FAST(dw3x2v2_groups_fast,
+                  DW3S2_ROW(0, 4, 8, 12, 16, 0, 24, 48) DW3S2_ROW(20, 24, 28, 32, 36, 8, 32, 56)
+                  DW3S2_ROW(40, 44, 48, 52, 56, 16, 40, 64)
+                  "add r2, r2, #72\n\t")
 
 /* a column pair's groups through the vertical two-pixel assembly for stride_h (1, 2) */
 MCUF_INLINE void dw3x2v_call(const dw3x2_job *job, intptr_t cur, const uint32_t *w, int sh)
