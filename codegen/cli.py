@@ -63,7 +63,8 @@ def cmd_emit(args) -> int:
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
     from .targets import get_target
-    if man["kernels"] == "mve" and not get_target(args.target).mve and get_target(args.target).cpu is not None:
+    t = get_target(args.target)
+    if man["kernels"] == "mve" and not t.mve and t.cpu is not None:
         print(f"  note          {args.target} has no Helium: the _mve kernels build as plain C here, "
               "about 10x the instructions of --kernels dsp (same results); use auto or dsp on this core")
     print(f"  MACs          {man['macs']:,}")

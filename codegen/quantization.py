@@ -234,6 +234,12 @@ def fast_requant_round(b: int, output_offset: int) -> int:
     return _wrap32(_round_unwrapped(b, output_offset))
 
 
+def fast_requant_rounds(shift_bytes, output_offset: int) -> np.ndarray:
+    """fast_requant_round of every channel's shift byte: int64 array, shape of shift_bytes."""
+    return np.array([fast_requant_round(int(b), output_offset) for b in np.asarray(shift_bytes).reshape(-1)],
+                    np.int64).reshape(np.shape(shift_bytes))
+
+
 def _round_unwrapped(b: int, output_offset: int) -> int:
     return (2 * output_offset + 1) << b
 

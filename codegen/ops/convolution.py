@@ -298,7 +298,7 @@ def _packed_pairs(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, s
     m[:oc] = multiplier
     b = np.zeros(n, np.int64)
     b[:oc] = shift
-    rnd = np.array([q.fast_requant_round(int(x), output_offset) for x in b], np.int64)
+    rnd = q.fast_requant_rounds(b, output_offset)
     recs = []
     for c in range(0, n, 2):
         head = np.array([b2[c], b2[c + 1], b2[c], b2[c + 1]], np.int64).astype(np.int32).view(np.int8)
@@ -365,12 +365,13 @@ def _stem_records(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, s
     steps = (k + 1) // 2              # 14 or 5
     field = np.zeros((oc, 2 * steps), np.int16)
     field[:, :k] = 2 * rows.reshape(oc, 3, 3, ch).transpose(0, 2, 1, 3).reshape(oc, k).astype(np.int16)
+    rnd = q.fast_requant_rounds(shift, output_offset)
     recs = []
     for c in range(0, oc, 4):
         head = np.tile(bias2[c:c + 4].astype(np.int64), 2).astype(np.int32).view(np.int8)
         w = field[c:c + 4].reshape(4, steps, 2).transpose(1, 0, 2).reshape(-1).view(np.int8)
-        tail = np.array([[int(multiplier[k]), q.fast_requant_round(int(shift[k]), output_offset), int(shift[k])]
-                         for k in range(c, c + 4)], np.int64).astype(np.int32).reshape(-1).view(np.int8)
+        tail = np.stack([np.asarray(multiplier[c:c + 4], np.int64), rnd[c:c + 4],
+                         np.asarray(shift[c:c + 4], np.int64)], axis=1).astype(np.int32).reshape(-1).view(np.int8)
         recs += [head, w, tail]
     return np.concatenate(recs)
 
@@ -415,7 +416,7 @@ def _grouped_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndar
     groups = in_c // fc
     per = oc // groups
     w = 2 * rows.astype(np.int64)
-    rnd = [q.fast_requant_round(int(b), output_offset) for b in shift]
+    rnd = q.fast_requant_rounds(shift, output_offset)
     tail = np.stack([2 * bias.astype(np.int64), 2 * bias.astype(np.int64), multiplier.astype(np.int64),
                      np.array(rnd, np.int64), shift.astype(np.int64) + 1], axis=1)      # [OC][5]
     out = []
@@ -470,7 +471,7 @@ def _plane_3x3_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarra
     halves = np.stack([w2[:, 0], w2[:, 2], w2[:, 3], w2[:, 5], w2[:, 6], w2[:, 8], w2[:, 1], w2[:, 4],
                        w2[:, 7], np.zeros(len(rows), np.int64)], axis=1)
     words = halves.astype(np.int16).view(np.int32)                     # [OC][5], little-endian pairs
-    rnd = np.array([q.fast_requant_round(int(b), output_offset) for b in shift], np.int64)
+    rnd = q.fast_requant_rounds(shift, output_offset)
     head = np.stack([multiplier.astype(np.int64), rnd, shift.astype(np.int64), 2 * bias.astype(np.int64)], axis=1)
     return np.concatenate([head.astype(np.int32), words], axis=1).reshape(-1)
 
@@ -582,7 +583,7 @@ def _hwc_out_table(multiplier: np.ndarray, shift: np.ndarray, bias2: np.ndarray,
     bias[:n] = bias2
     out = np.zeros((c4, 3), np.int64)
     out[:n, 0] = m
-    out[:n, 1] = [q.fast_requant_round(int(x), output_offset) for x in b]
+    out[:n, 1] = q.fast_requant_rounds(b, output_offset)
     out[:n, 2] = b
     t[:-1, :4] = bias.reshape(-1, 4)
     t[:-1, 4:] = out.reshape(-1, 12)
