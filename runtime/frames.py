@@ -324,16 +324,24 @@ class Y4mSource(FrameSource):
             self._file = open(self.path, "rb")
         except OSError as e:
             raise SourceError(f"video:{path}: {e.strerror}") from None
+        try:
+            self._read_header(path)
+        except SourceError:
+            self._file.close()
+            raise
+        self.description = f"{self.path.name}, {self.width}x{self.height} YUV4MPEG2 C{self.chroma}"
+
+    def _read_header(self, path: str | Path) -> None:
+        """Parses the header line into width, height, chroma and plane sizes; SourceError when
+        it is damaged or unsupported (the caller closes the file)."""
         header = self._file.readline(Y4M_MAX_LINE)
         if not header.startswith(b"YUV4MPEG2 "):
-            self._file.close()
             raise SourceError(f"video:{path}: not a YUV4MPEG2 file (no 'YUV4MPEG2' header)")
         # every field checked: a bad one was a ValueError/UnicodeDecodeError/MemoryError traceback
         tags = {t[:1].decode("latin-1"): t[1:].decode("latin-1") for t in header.split()[1:]}
         w, h = tags.get("W", ""), tags.get("H", "")
         if not (header.endswith(b"\n") and (w + h).isascii() and w.isdigit() and h.isdigit()
                 and 0 < int(w) * int(h) <= MAX_IMAGE_PIXELS):
-            self._file.close()
             raise SourceError(f"video:{path}: damaged YUV4MPEG2 header (it needs W<width> H<height> of 1 to "
                               f"{MAX_IMAGE_PIXELS:,} pixels and a newline, got {header[:80]!r})")
         self.width, self.height = int(w), int(h)
@@ -346,11 +354,9 @@ class Y4mSource(FrameSource):
         elif self.chroma == "mono":
             cw, ch = 0, 0
         else:
-            self._file.close()
             raise SourceError(f"video:{path}: chroma format C{self.chroma} is not supported "
                               "(convert with ffmpeg -pix_fmt yuv420p)")
         self._plane = (self.height * self.width, ch * cw, (ch, cw))
-        self.description = f"{self.path.name}, {self.width}x{self.height} YUV4MPEG2 C{self.chroma}"
 
     def open(self, want: Want) -> None:
         super().open(want)
