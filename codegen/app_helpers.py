@@ -42,11 +42,21 @@ class AppOptions:
     extra: dict = field(default_factory=dict)
 
 
+MAX_LABELS_BYTES = 16 << 20   # ImageNet's 1,001 labels are 11 KB; 21k classes about 300 KB
+
+
 def read_labels(path: str | Path) -> list[str]:
     """One label per non-empty line of a UTF-8 text file (the emitter checks there is one per
     output class). Raises CodegenError (one line) when the file is unreadable."""
+    from .tflite_reader import open_for_reading
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        # a named pipe nobody writes to hung here, /dev/zero read until a MemoryError traceback
+        with open_for_reading(path) as f:
+            raw = f.read(MAX_LABELS_BYTES + 1)
+        if len(raw) > MAX_LABELS_BYTES:
+            raise CodegenError(f"--labels {path} is larger than {MAX_LABELS_BYTES >> 20} MiB: give a UTF-8 text "
+                               "file with one label per line")
+        lines = raw.decode("utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise CodegenError(f"--labels {path}: cannot read it ({e.__class__.__name__}: {e}); "
                            "give a UTF-8 text file with one label per line") from None

@@ -116,10 +116,15 @@ def cmd_verify(args) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
+        from firmware_tools.host import BuildError
+
         from .pipeline import resolve_kernels
-        result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit,
-                        input_shapes=args.input_shape)
+        try:
+            result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
+                            kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit,
+                            input_shapes=args.input_shape)
+        except BuildError as e:        # was a traceback (e.g. gcc without its cc1 under `env -i`)
+            raise CodegenError(e.summary()) from None
     return 0 if result.ok else 1
 
 

@@ -78,6 +78,9 @@ class Graph:
     description: str = ""
     aliases: dict[int, int] = field(default_factory=dict)  # tensor -> tensor whose bytes it shares
     problems: list[str] = field(default_factory=list)      # found while reading (validate.py reports them)
+    # op index -> (options table stored, the table TFLite reads for its type): the reader gave
+    # that op the expected table's fields as 0 (TFLite's parser); validate.py refuses it
+    wrong_options: dict[int, tuple[str, str]] = field(default_factory=dict)
     edges: dict[int, IoEdge] = field(default_factory=dict)  # inner int8 tensor -> its I/O edge
     # legacy uint8 graphs (codegen/legacy_uint8.py): IR tensor -> (source tensor, byte xor) it
     # is compared with (None: a generated tensor), and the graph inputs/outputs whose bytes are uint8

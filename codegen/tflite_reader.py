@@ -31,7 +31,7 @@ def model_sha256(path: str | Path) -> str:
 def read_model(path: str | Path) -> Graph:
     path = Path(path)
     try:
-        with open(path, "rb") as f:
+        with open_for_reading(path) as f:
             # the identifier first, then at most a flatbuffer's 2 GiB: a device or a pipe
             # (/dev/zero, /dev/urandom) is refused at once instead of read forever
             buf = f.read(8)
@@ -46,6 +46,22 @@ def read_model(path: str | Path) -> Graph:
 
 
 _MAX_FLATBUFFER = 2**31 - 1   # flatbuffers' offsets are 32-bit signed
+
+
+def open_for_reading(path: str | Path):
+    """`open(path, "rb")` that cannot block in open(): a named pipe (FIFO) nobody writes to
+    made open() wait forever (`codegen emit fifo`, `runtime classify --labels fifo`). It is
+    opened non-blocking, then reads block as usual: a pipe without a writer reads as empty.
+    Raises OSError as open() does."""
+    import os
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def parse_model(buf: bytes, name: str = "model") -> Graph:
@@ -85,35 +101,45 @@ def _parse(buf: bytes) -> Graph:
         q = t.Quantization()
         quant = None
         if q is not None and q.ScaleLength() > 0:
-            zps = q.ZeroPointAsNumpy() if q.ZeroPointLength() else np.zeros(q.ScaleLength())
+            # kept as stored: TFLite refuses scales without as many zero points (validate.py
+            # names it); filling in zeros gave C that differs from TFLite Micro (attack5)
+            zps = q.ZeroPointAsNumpy() if q.ZeroPointLength() else np.zeros(0, np.int64)
             quant = Quantization(np.asarray(q.ScaleAsNumpy(), np.float32),
                                  np.asarray(zps, np.int64), int(q.QuantizedDimension()))
-        name = t.Name().decode("utf-8", "replace")
+        name = (t.Name() or b"").decode("utf-8", "replace")   # optional in the schema, as in TFLite
         try:
             data = _buffer_data(model, buf, t.Buffer(), dtype, shape)
         except _SizeMismatch as e:     # collected: validate.py reports every such tensor
             data = None
             problems.append(f"tensor {i} '{name}' has a constant buffer of {e.args[0]} values but its "
                             f"shape {list(shape)} needs {e.args[1]}: re-export the model from the converter")
+        if t.IsVariable() and data is not None:   # interpreter_builder.cc refuses it
+            problems.append(f"tensor {i} '{name}' is a variable tensor with a constant buffer, which TFLite "
+                            f"refuses: re-export the model from the converter")
         sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else None
         tensors[i] = Tensor(i, name, shape, dtype, quant, data, sig)
 
     operators = []
+    wrong_options: dict[int, tuple[str, str]] = {}
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
         idx = op.OpcodeIndex()
         if idx >= len(opcodes):
             raise ModelFormatError(f"operator {i} refers to opcode {idx}, which does not exist")
+        options, wrong = _options(op, opcodes[idx])
+        if wrong:                      # validate.py names it (after the structure checks)
+            wrong_options[i] = wrong
         operators.append(Operator(
             index=i, type=opcodes[idx],
             inputs=[int(x) for x in op.InputsAsNumpy()] if op.InputsLength() else [],
             outputs=[int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else [],
-            options=_options(op)))
+            options=options))
 
     desc = model.Description().decode("utf-8", "replace") if model.Description() else ""
     graph = Graph(tensors, operators, [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else [],
                   [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else [], desc)
     graph.problems = problems
+    graph.wrong_options = wrong_options
     return graph
 
 
@@ -146,21 +172,51 @@ def _buffer_data(model, buf: bytes, index: int, dtype: str, shape) -> np.ndarray
     return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
 
 
-def _options(op) -> dict:
-    """All scalar and vector fields of the operator's builtin options table, by name."""
+# the options table TFLite's parser reads for an operator (flatbuffer_conversions.cc:
+# op->builtin_options_as_<Table>()), where it is not the operator's name + "Options"
+_OPTIONS_OF = {"AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
+               "L2_POOL_2D": "Pool2DOptions", "MEAN": "ReducerOptions", "SUM": "ReducerOptions",
+               "REDUCE_MAX": "ReducerOptions", "REDUCE_MIN": "ReducerOptions",
+               "REDUCE_PROD": "ReducerOptions", "REDUCE_ANY": "ReducerOptions",
+               "BATCH_MATMUL": "BatchMatMulOptions", "PADV2": "PadV2Options",
+               "MAXIMUM": "MaximumMinimumOptions", "MINIMUM": "MaximumMinimumOptions"}
+
+
+def _expected_options(op_type: str) -> str | None:
+    name = _OPTIONS_OF.get(op_type)
+    if name is None:
+        name = "".join(p.capitalize() if not p[0].isdigit() else p.upper() for p in op_type.split("_") if p) + "Options"
+    return name if hasattr(tflite.BuiltinOptions, name) and hasattr(tflite, name) else None
+
+
+def _fields(cls) -> list[str]:
+    return [a for a in dir(cls) if not (a.startswith(("_", "Init", "GetRootAs"))
+                                        or a.endswith(("Length", "IsNone", "AsNumpy", "BufferHasIdentifier"))
+                                        or not a[0].isupper())]
+
+
+def _options(op, op_type: str = "") -> tuple[dict, tuple[str, str] | None]:
+    """All scalar and vector fields of the operator's builtin options table, by name, and
+    (stored, expected) table names when the table is not the one TFLite reads for op_type.
+    No table (or another operator's): TFLite's parser leaves every parameter 0 (its params
+    struct value-initialized), so the fields of the expected table are given as 0 / [] here,
+    not the schema's defaults (stride 1, beta 1.0...) an empty table would read as."""
     kind = op.BuiltinOptionsType()
     table = op.BuiltinOptions()
     name = _OPTION_CLASSES.get(kind)
+    expected = _expected_options(op_type) if op_type else None
+    if expected is not None and (not kind or table is None or name != expected):
+        cls = getattr(tflite, expected)
+        zeros = {a: ([] if hasattr(cls, a + "AsNumpy") else _ENUMS[a].get(0, 0) if a in _ENUMS else 0)
+                 for a in _fields(cls)}
+        return zeros, ((name or f"type {kind}", expected) if kind and name != expected else None)
     if not kind or table is None or name is None or not hasattr(tflite, name):
-        return {}
+        return {}, None
     cls = getattr(tflite, name)
     opts = cls()
     opts.Init(table.Bytes, table.Pos)
     out = {}
-    for attr in dir(cls):
-        if (attr.startswith(("_", "Init", "GetRootAs")) or attr.endswith(("Length", "IsNone", "AsNumpy"))
-                or not attr[0].isupper()):
-            continue
+    for attr in _fields(cls):
         fn = getattr(opts, attr)
         if hasattr(opts, attr + "AsNumpy"):
             n = getattr(opts, attr + "Length")()
@@ -171,4 +227,4 @@ def _options(op) -> dict:
         except TypeError:
             continue
         out[attr] = _ENUMS[attr].get(value, value) if attr in _ENUMS else value
-    return out
+    return out, None

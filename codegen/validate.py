@@ -133,14 +133,15 @@ def _check_quant(graph: Graph, t: Tensor, problems: list[str]) -> None:
     scales = np.asarray(qn.scales, np.float64).reshape(-1)
     zps = np.asarray(qn.zero_points).reshape(-1)
     who = _name(graph, t.index)
+    if len(zps) != len(scales):       # TFLite's InterpreterBuilder refuses it for every type
+        problems.append(f"{who} has {len(scales)} scales but {len(zps)} zero points: " + RECONVERT)
+        return
     if t.dtype.startswith("float"):
         return                         # float tensors' quantization is unused
     if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
         bad = scales[~(np.isfinite(scales) & (scales > 0))][0]
         problems.append(f"{who} has quantization scale {float(bad)!r}; scales must be finite and positive: "
                         + RECONVERT)
-    if len(zps) != len(scales):
-        problems.append(f"{who} has {len(scales)} scales but {len(zps)} zero points: " + RECONVERT)
     rng = _INT_RANGES.get(t.dtype)
     if rng is not None and len(zps) and (int(zps.min()) < rng[0] or int(zps.max()) > rng[1]):
         bad = int(zps.min()) if int(zps.min()) < rng[0] else int(zps.max())
@@ -169,6 +170,10 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
         for i in lst:
             if i not in graph.tensors:
                 problems.append(f"graph {role} {i} is not a tensor (the model has {n}): " + RECONVERT)
+    for i in graph.inputs:            # TFLite's set_tensor() wrote into its read-only weights
+        if i in graph.tensors and graph.tensors[i].is_constant:   # (a segfault; TFLite Micro ran it)
+            problems.append(f"graph input {_name(graph, i)} is a constant (it has data in the model); "
+                            "the caller writes a graph input: " + RECONVERT)
     written: set[int] = {i for i in graph.inputs if i in graph.tensors}
     written |= {i for i, t in graph.tensors.items() if t.is_constant}
     producer: dict[int, int] = {}
@@ -239,6 +244,10 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
 def _check_options(graph: Graph, op: Operator, problems: list[str]) -> None:
     """Enumerated option values the lowering maps to kernel constants."""
     where, o = _where(op), op.options
+    wrong = graph.wrong_options.get(op.index)
+    if wrong:     # the reader gave the expected table's fields as 0, as TFLite's parser does
+        problems.append(f"{where}: its options are a {wrong[0]} table, not the {wrong[1]} TFLite reads "
+                        "for it (TFLite would run it with every option 0): " + RECONVERT)
     if "FusedActivationFunction" in o and o["FusedActivationFunction"] not in _ACTIVATIONS:
         problems.append(f"{where}: fused activation {o['FusedActivationFunction']!r} is not one of "
                         f"{', '.join(_ACTIVATIONS)} (TFLite refuses it for int8): " + RECONVERT)

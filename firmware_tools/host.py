@@ -24,13 +24,27 @@ STRICT_CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
 
 
 class BuildError(RuntimeError):
-    pass
+    """The host compiler failed; the message holds the command and its whole stderr."""
+    def __init__(self, message: str, compiler: str = "cc", stderr: str = ""):
+        super().__init__(message)
+        self.compiler, self.stderr = compiler, stderr
+
+    def summary(self) -> str:
+        """The compiler's error lines (at most 10), one problem per line, and the fix."""
+        lines = [l.strip() for l in self.stderr.splitlines() if "error" in l.lower()][:10] or \
+                [l.strip() for l in self.stderr.splitlines() if l.strip()][:3] or ["no output"]
+        return "\n".join(f"the host build ({self.compiler}) failed: {l}" for l in lines) + \
+            f"\nthe host build ({self.compiler}) failed: check that `{self.compiler} --version` works in " \
+            "this environment (PATH), and keep the code with -o DIR to build it by hand"
 
 
 def _run(cmd: list[str]) -> None:
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    # no PATH at all (`env -i`): Python still finds gcc on os.defpath, but gcc then found
+    # neither cc1 nor ld ("cannot execute 'cc1'"); give it the same default search path
+    env = None if os.environ.get("PATH") else {**os.environ, "PATH": os.defpath}
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
-        raise BuildError(f"host build failed:\n{' '.join(cmd)}\n{r.stderr}")
+        raise BuildError(f"host build failed:\n{' '.join(cmd)}\n{r.stderr}", cmd[0], r.stderr)
 
 
 def _kernel_objects(generated_dir: Path, cc: str, cflags: list[str]) -> list[Path]:

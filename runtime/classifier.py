@@ -34,12 +34,22 @@ class Prediction:
     score: float
 
 
+MAX_LABELS_BYTES = 16 << 20   # ImageNet's 1,001 labels are 11 KB; 21k classes about 300 KB
+
+
 def read_labels(path: str | Path) -> list[str]:
     """One label per line. A leading index ("0 background", "7: cat") is dropped when every
     line has one, as in the Coral and TF Hub label files."""
+    from codegen.tflite_reader import open_for_reading
     try:
+        # a named pipe nobody writes to or /dev/zero (read until memory ran out) must not hang
+        with open_for_reading(path) as f:
+            raw = f.read(MAX_LABELS_BYTES + 1)
+        if len(raw) > MAX_LABELS_BYTES:
+            raise LabelsError(f"labels file {path} is larger than {MAX_LABELS_BYTES >> 20} MiB: give the text "
+                              "file with one label per line that came with the model")
         # utf-8-sig: a byte-order mark (Windows Notepad's UTF-8) was kept in the first label
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        lines = raw.decode("utf-8-sig").splitlines()
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}; give the text file with one label per line "
                           "that came with the model") from None

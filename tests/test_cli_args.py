@@ -89,6 +89,22 @@ def test_a_device_file_is_refused_not_read_forever(capsys):
     assert err.count("\n") == 1 and "not a TFLite model" in err, err
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_nobody_writes_to_is_refused_not_waited_for(tmp_path, capsys):
+    """attack5: open() of a FIFO blocks until a writer comes: `codegen emit fifo` and
+    `--labels fifo` hung; `--labels /dev/zero` read until a MemoryError traceback."""
+    import os
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for argv in (["emit", str(fifo), "-o", str(tmp_path / "a")], ["inspect", str(fifo)],
+                 ["emit", MODEL, "--labels", str(fifo), "-o", str(tmp_path / "b")],
+                 ["emit", MODEL, "--labels", "/dev/zero", "-o", str(tmp_path / "c")]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("codegen: error: "), err
+    assert "larger than 16 MiB" in err
+
+
 def test_positive_number_types_are_one_shared_definition():
     # D3: codegen and runtime had each their own copy; one definition now, same messages
     import argparse

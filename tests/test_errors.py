@@ -324,3 +324,38 @@ def test_a_truncated_elf_is_refused_before_qemu(tmp_path, one_op_elf, command, c
     assert_clean_error(r, str(elf), "truncated or damaged" if cut > 4 else "not a 32-bit little-endian ELF")
     r = run_module("firmware_tools.cli", "run", "--board", "qemu-mps2-an500", one_op_elf)
     assert r.returncode == 0 and "done" in r.stdout, r.stderr      # the whole file still runs
+
+
+def _fc_model(tmp_path):
+    import opmodels
+    p = tmp_path / "fc.tflite"
+    p.write_bytes(opmodels.fully_connected_model(np.random.default_rng(0), batches=1, in_depth=16,
+                                                 out_depth=4, per_channel=True))
+    return p
+
+
+def test_verify_without_path_finds_the_compilers_own_tools(tmp_path):
+    """attack5: under `env -i` (no PATH) Python found gcc on os.defpath, but gcc then found
+    neither cc1 nor ld: a BuildError traceback."""
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "PATH"}
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "verify", str(_fc_model(tmp_path)), "--target",
+                        "host", "--inputs", "2"], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and "BIT-EXACT" in r.stdout, r.stdout + r.stderr
+
+
+def test_a_failing_host_compiler_is_named_in_one_line_per_error_not_a_traceback(tmp_path, capsys,
+                                                                                monkeypatch):
+    import os
+    from codegen.cli import main
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    gcc = bin_dir / "gcc"
+    gcc.write_text("#!/bin/sh\necho 'gcc: fatal error: cannot execute cc1' >&2\nexit 1\n")
+    gcc.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("MCUF_CACHE", str(tmp_path / "cache"))   # the first kernel object fails to build
+    assert main(["verify", str(_fc_model(tmp_path)), "--target", "host", "--inputs", "1"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines and all(l.startswith("codegen: error: the host build (gcc) failed: ") for l in lines), lines
+    assert "cannot execute cc1" in lines[0] and "--version" in lines[-1]

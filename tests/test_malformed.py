@@ -101,3 +101,116 @@ def test_split_v_whose_num_splits_disagrees_with_its_outputs_names_the_split_v(t
     assert r.stderr.strip().splitlines() == [
         "codegen: error: op #0 SPLIT_V: has 2 outputs but NumSplits 3 (TFLite requires one output "
         "per split): re-export the model from the converter"], r.stderr
+
+
+# --- attack5: tensors, options tables and quantization vectors as TFLite's InterpreterBuilder
+# reads them (each case was accepted before its fix; TFLite refused it or computed otherwise)
+
+def _mutated(tmp_path, base: bytes, edit, name="m.tflite"):
+    from ai_edge_litert import schema_py_generated as schema
+    m = schema.ModelT.InitFromPackedBuf(base, 0)
+    edit(m, m.subgraphs[0], schema)
+    p = tmp_path / name
+    p.write_bytes(_pack(m))
+    return p
+
+
+def _conv():
+    import numpy as np
+    import opmodels
+    return opmodels.conv_model(np.random.default_rng(0), k=3, stride=1, padding="SAME", dilation=1,
+                               in_c=4, out_c=6)
+
+
+def _emit(capsys, path, tmp_path):
+    from codegen.cli import main
+    code = main(["emit", str(path), "--target", "host", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return code, [l for l in err.splitlines() if l.strip()]
+
+
+def _refused_with(capsys, tmp_path, path, *words):
+    code, lines = _emit(capsys, path, tmp_path)
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("codegen: error: "), lines
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def _pool_options(m, g, s):
+    o = s.Pool2DOptionsT()
+    o.strideW = o.strideH = o.filterWidth = o.filterHeight = 1
+    g.operators[0].builtinOptions, g.operators[0].builtinOptionsType = o, s.BuiltinOptions.Pool2DOptions
+
+
+def _no_zero_points(which):
+    def edit(m, g, s):
+        op = g.operators[0]
+        q = g.tensors[op.outputs[0] if which == "output" else op.inputs[2]].quantization
+        q.zeroPoint = []
+    return edit
+
+
+def _input_with_data(m, g, s):
+    import numpy as np
+    b = s.BufferT()
+    b.data = np.zeros(8 * 8 * 4, np.uint8)
+    m.buffers.append(b)
+    g.tensors[g.inputs[0]].buffer = len(m.buffers) - 1
+
+
+def _variable_filter(m, g, s):
+    g.tensors[g.operators[0].inputs[1]].isVariable = True
+
+
+@pytest.mark.parametrize("edit, words", [
+    # TFLite reads Conv2DOptions only (builtin_options_as_Conv2DOptions() is null for another
+    # table): it ran the op with stride 0 and refused it; we read the Pool2DOptions' strides
+    # (TFLite Micro: 1137 of 1152 outputs differed)
+    (_pool_options, ["op #0 CONV_2D", "Pool2DOptions table, not the Conv2DOptions", "re-export"]),
+    # zero points missing: TFLite refuses "0 zero_point values and 1 scale values"; the reader
+    # filled in zeros (TFLite Micro: 1132 of 1152 outputs differed)
+    (_no_zero_points("output"), ["op #0 CONV_2D", "tensor 3 't3' has 1 scales but 0 zero points"]),
+    (_no_zero_points("bias"), ["op #0 CONV_2D", "tensor 2 't2' has 6 scales but 0 zero points"]),
+    # TFLite's set_tensor() wrote into the input's read-only data: a segfault
+    (_input_with_data, ["graph input tensor 0 't0' is a constant", "the caller writes"]),
+    (_variable_filter, ["tensor 1 't1' is a variable tensor with a constant buffer"]),
+], ids=["options-of-another-op", "output-zero-points", "bias-zero-points", "input-with-data",
+        "variable-with-data"])
+def test_what_tflites_interpreter_builder_refuses_is_refused(edit, words, tmp_path, capsys):
+    _refused_with(capsys, tmp_path, _mutated(tmp_path, _conv(), edit), *words)
+
+
+def test_an_absent_options_table_means_every_option_zero_as_in_tflite(tmp_path, capsys):
+    """No options table: TFLite's parser leaves its params struct zeroed (beta 0, stride 0),
+    not the schema defaults an empty table reads as (we ran SOFTMAX with beta 1.0)."""
+    import numpy as np
+    import opmodels
+    from codegen.tflite_reader import read_model
+
+    def drop(m, g, s):
+        g.operators[0].builtinOptions, g.operators[0].builtinOptionsType = None, 0
+    soft = _mutated(tmp_path, opmodels.softmax_model(np.random.default_rng(0), outer=2, depth=10,
+                                                     input_scale=0.05), drop, "softmax.tflite")
+    assert read_model(soft).operators[0].options == {"Beta": 0}
+    code, lines = _emit(capsys, soft, tmp_path)
+    assert code == 2 and len(lines) == 1 and "#0 SOFTMAX" in lines[0], lines
+    conv = _mutated(tmp_path, _conv(), drop, "conv.tflite")
+    _refused_with(capsys, tmp_path, conv, "op #0 CONV_2D", "StrideH is 0")
+
+
+def test_nameless_tensors_and_an_fc_without_options_are_bit_exact(tmp_path):
+    """Tensor names are optional (TFLite names them ""): the reader's None.decode() was
+    reported as a corrupt file. FULLY_CONNECTED without options runs in TFLite with every
+    option 0, as here."""
+    import numpy as np
+    import opmodels
+
+    def edit(m, g, s):
+        for t in g.tensors:
+            t.name = None
+        g.operators[0].builtinOptions, g.operators[0].builtinOptionsType = None, 0
+    p = _mutated(tmp_path, opmodels.fully_connected_model(np.random.default_rng(0), batches=1, in_depth=16,
+                                                          out_depth=4, per_channel=True), edit)
+    r = run_codegen("verify", p, "--target", "host", "--inputs", "3")
+    assert r.returncode == 0 and "BIT-EXACT" in r.stdout and "BUILTIN_REF" in r.stdout, r.stdout + r.stderr

@@ -230,3 +230,15 @@ def test_save_with_a_long_label_names_the_file_within_the_limit(tmp_path):
     assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in (tmp_path / "saved").iterdir())
     assert len(names) == 2 and all(n.endswith("_" + "x" * 64 + ".png") for n in names), names
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="named pipes are POSIX")
+def test_labels_from_a_named_pipe_or_a_device_are_refused_not_read_forever(tmp_path):
+    """attack5: `classify --labels fifo` hung in open(); `--labels /dev/zero` grew until the
+    kernel killed it. A pipe nobody writes to reads as empty; a device stops at 16 MiB."""
+    import os
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert read_labels(fifo) == []
+    with pytest.raises(LabelsError, match="larger than 16 MiB"):
+        read_labels("/dev/zero")
