@@ -81,6 +81,9 @@ class Graph:
     # op index -> (options table stored, the table TFLite reads for its type): the reader gave
     # that op the expected table's fields as 0 (TFLite's parser); validate.py refuses it
     wrong_options: dict[int, tuple[str, str]] = field(default_factory=dict)
+    # tensors whose constant data the reader could not take (named in `problems`): constants
+    # all the same, so that their readers are not also reported as reading unwritten tensors
+    bad_constants: set[int] = field(default_factory=set)
     edges: dict[int, IoEdge] = field(default_factory=dict)  # inner int8 tensor -> its I/O edge
     # legacy uint8 graphs (codegen/legacy_uint8.py): IR tensor -> (source tensor, byte xor) it
     # is compared with (None: a generated tensor), and the graph inputs/outputs whose bytes are uint8

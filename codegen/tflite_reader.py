@@ -83,7 +83,8 @@ def parse_model(buf: bytes, name: str = "model") -> Graph:
 def _parse(buf: bytes) -> Graph:
     model = tflite.Model.GetRootAsModel(buf, 0)
     if model.SubgraphsLength() < 1:
-        raise ModelFormatError("model has no subgraph")
+        raise ModelFormatError("the model has no subgraph (no operators, no tensors): re-export the model "
+                               "from the converter")
     sg = model.Subgraphs(0)
     opcodes = []
     for i in range(model.OperatorCodesLength()):
@@ -93,6 +94,7 @@ def _parse(buf: bytes) -> Graph:
 
     tensors: dict[int, Tensor] = {}
     problems: list[str] = []
+    bad_constants: set[int] = set()
     for i in range(sg.TensorsLength()):
         t = sg.Tensors(i)
         type_name = _TYPE_NAMES.get(t.Type(), f"TYPE_{t.Type()}")
@@ -111,8 +113,13 @@ def _parse(buf: bytes) -> Graph:
             data = _buffer_data(model, buf, t.Buffer(), dtype, shape)
         except _SizeMismatch as e:     # collected: validate.py reports every such tensor
             data = None
+            bad_constants.add(i)
             problems.append(f"tensor {i} '{name}' has a constant buffer of {e.args[0]} values but its "
                             f"shape {list(shape)} needs {e.args[1]}: re-export the model from the converter")
+        except _Unreadable as e:       # was: one line naming no tensor, or "read before written"
+            data = None
+            bad_constants.add(i)
+            problems.append(f"tensor {i} '{name}' {e.args[0]}")
         if t.IsVariable() and data is not None:   # interpreter_builder.cc refuses it
             problems.append(f"tensor {i} '{name}' is a variable tensor with a constant buffer, which TFLite "
                             f"refuses: re-export the model from the converter")
@@ -125,7 +132,8 @@ def _parse(buf: bytes) -> Graph:
         op = sg.Operators(i)
         idx = op.OpcodeIndex()
         if idx >= len(opcodes):
-            raise ModelFormatError(f"operator {i} refers to opcode {idx}, which does not exist")
+            raise ModelFormatError(f"operator {i} refers to opcode {idx}, which does not exist (the model has "
+                                   f"{len(opcodes)}): re-export the model from the converter")
         options, wrong = _options(op, opcodes[idx])
         if wrong:                      # validate.py names it (after the structure checks)
             wrong_options[i] = wrong
@@ -140,11 +148,16 @@ def _parse(buf: bytes) -> Graph:
                   [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else [], desc)
     graph.problems = problems
     graph.wrong_options = wrong_options
+    graph.bad_constants = bad_constants
     return graph
 
 
 class _SizeMismatch(Exception):
     """(values in the buffer, values the shape needs)"""
+
+
+class _Unreadable(Exception):
+    """(what is wrong with the tensor's constant data, and the fix)"""
 
 
 def _buffer_data(model, buf: bytes, index: int, dtype: str, shape) -> np.ndarray | None:
@@ -154,7 +167,9 @@ def _buffer_data(model, buf: bytes, index: int, dtype: str, shape) -> np.ndarray
     if b.Offset() > 1:  # large models keep data after the flatbuffer
         start, size = b.Offset(), b.Size()
         if start + size > len(buf):
-            raise ModelFormatError("a weight buffer points past the end of the file (truncated?)")
+            raise _Unreadable(f"has its data in buffer {index} at offset {start:,}, {size:,} bytes, past the end "
+                              f"of the file ({len(buf):,} bytes): the file is truncated or damaged; "
+                              "re-export the model from the converter")
         raw = buf[start:start + size]
     elif b.DataLength() > 0:
         raw = b.DataAsNumpy().tobytes()
@@ -163,7 +178,8 @@ def _buffer_data(model, buf: bytes, index: int, dtype: str, shape) -> np.ndarray
     try:
         item = np.dtype(dtype).itemsize
     except TypeError:
-        return None
+        raise _Unreadable(f"holds constant {dtype} data, which mcuforge cannot read (int8 weights, int32 "
+                          "biases): convert with full-integer int8 quantization") from None
     count = 1
     for d in shape:
         count *= int(d)                # Python integers: no wrap-around on hostile shapes

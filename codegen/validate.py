@@ -175,7 +175,7 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
             problems.append(f"graph input {_name(graph, i)} is a constant (it has data in the model); "
                             "the caller writes a graph input: " + RECONVERT)
     written: set[int] = {i for i in graph.inputs if i in graph.tensors}
-    written |= {i for i, t in graph.tensors.items() if t.is_constant}
+    written |= {i for i, t in graph.tensors.items() if t.is_constant} | graph.bad_constants
     producer: dict[int, int] = {}
     short: list[Tensor] = []     # first outputs of operators with fewer outputs than their option
     ok_ops = set()
