@@ -41,6 +41,23 @@ def test_unary_tables(write_model, tmp_path, op, options, quant, kernels):
     assert man["layers"][0]["kernel"] == "mcuf_lut_s8"
 
 
+@pytest.mark.parametrize("alpha", [-1.0, -0.5, -0.25, -2.0])
+def test_leaky_relu_negative_alpha_rounds_exact_halves_as_tflite(alpha):
+    """attack5: scales whose ratio makes exact .5 products (0.05 -> 0.04, alpha -1: -102 *
+    -1.25 = 127.5): TFLite gives 127, the signed product gave 128. The whole table of each
+    (scale, zero point) pair against the reference interpreter, in process (no build)."""
+    from codegen.ops.heads import leaky_relu_table
+    from runtime.interpreter import make_interpreter
+    for (si, zi), (so, zo) in [((0.05, 3), (0.04, -2)), ((0.1, 0), (0.08, 5)), ((1 / 64, -7), (1 / 128, 1)),
+                               ((0.025, 10), (0.02, -10))]:
+        it = make_interpreter(opmodels.head_unary_model("LEAKY_RELU", in_scale=si, in_zp=zi, out_scale=so,
+                                                        out_zp=zo, Alpha=alpha), reference=True)
+        it.set_tensor(it.get_input_details()[0]["index"], np.arange(-128, 128, dtype=np.int8).reshape(1, 256))
+        it.invoke()
+        ref = it.get_tensor(it.get_output_details()[0]["index"]).reshape(-1)
+        assert np.array_equal(leaky_relu_table(si, zi, so, zo, alpha), ref), (si, zi, so, zo)
+
+
 BINARY_SHAPES = [((1, 5, 6, 7), (1, 5, 6, 7), False), ((1, 5, 6, 7), (7,), True),
                  ((1, 5, 6, 7), (1, 5, 1, 1), True), ((2, 9, 3), (1, 1, 3), True)]
 

@@ -66,7 +66,11 @@ def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
     """table[x + 128] = TFLite's int8 LEAKY_RELU of x: reference_ops::QuantizeLeakyRelu with
     two multipliers from LeakyReluPrepare (input_scale * alpha / output_scale and
     input_scale / output_scale, evaluated in float as written there): x - zp >= 0 takes the
-    identity one, else the alpha one; MultiplyByQuantizedMultiplier, + out_zp, clamped."""
+    identity one, else the alpha one; MultiplyByQuantizedMultiplier, + out_zp, clamped.
+    A negative alpha (a negative multiplier): TFLite's result is the negation of the product
+    by |multiplier|, so that an exact .5 rounds toward zero (attack5: 0.05 -> 0.04 with alpha
+    -1 gave 128 where TFLite gives 127 at x - zp = -102; matched on 60 tie-prone scale
+    pairs, where the plain signed product missed on 19)."""
     ma, sa = q.quantize_multiplier(float(f32(f32(f32(in_scale) * f32(alpha)) / f32(out_scale))))
     mi, si = q.quantize_multiplier(float(f32(f32(in_scale) / f32(out_scale))))
     if max(sa, si) > MAX_LEFT_SHIFT:
@@ -75,6 +79,8 @@ def leaky_relu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
     def leaky(x: int) -> int:
         v = x - in_zp
         m, s = (mi, si) if v >= 0 else (ma, sa)
+        if m < 0:
+            return -q.multiply_by_quantized_multiplier(v, -m, s) + out_zp
         return q.multiply_by_quantized_multiplier(v, m, s) + out_zp
 
     return q._int8_table(leaky)
