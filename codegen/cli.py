@@ -213,6 +213,9 @@ def _check_fit_request(args, families: list[str]) -> None:
     most = 16 * max(b.flash_bytes for b in list_boards())
     for f in families:
         for a in args.alpha:
+            if a * 1280 == float("inf"):   # 1e308: int(32 * alpha) of inf was an OverflowError traceback
+                raise CodegenError(f"--alpha {a:g}: the widest MobileNet layer's 1280 x alpha channels are "
+                                   "beyond any number; MobileNets are published at alpha 0.25..1.4")
             for r in args.resolution:
                 layers = FAMILIES[f](a, r, args.classes)
                 empty = next((n for n, l in enumerate(layers) if 0 in l.out), None)

@@ -82,6 +82,13 @@ def test_fit_numbers_must_be_positive(capsys, opt, value):
     _refused(capsys, ["fit", "--board", "stm32f746g-disco", opt, value], opt)
 
 
+def test_fit_alpha_too_wide_to_index_is_one_line(capsys):
+    # attack5: --alpha 1e308 (finite) made int(32 * alpha) an OverflowError traceback
+    assert main(["fit", "--board", "stm32f746g-disco", "--alpha", "1e308"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--alpha 1e+308" in err and "0.25..1.4" in err, err
+
+
 def test_a_device_file_is_refused_not_read_forever(capsys):
     # was: `codegen inspect /dev/zero` read until memory ran out (a hang)
     assert main(["inspect", "/dev/zero"]) == 2
