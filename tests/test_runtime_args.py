@@ -126,6 +126,14 @@ def test_a_port_that_cannot_be_opened_says_why_and_what_to_do(url, expect):
     assert expect in lines[0] and "Errno" not in lines[0], lines[0]
 
 
+def test_a_port_name_with_a_newline_is_one_error_line():
+    """attack5: --port 'a\nb' printed two `runtime: error:` lines for one problem."""
+    p = runtime("hil", "info", "--port", "/dev/ttyMCUF\nNOPE")
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert lines[0].startswith("runtime: error: cannot open '/dev/ttyMCUF\\nNOPE': no such serial port"), lines[0]
+
+
 def test_no_answer_names_the_timeout_given():
     """`hil info --timeout 0.0001` against a peer that never answers said 'within 0.0 s'."""
     import socket

@@ -94,8 +94,10 @@ def _open_failure(url: str, e: Exception) -> str:
     """One line for a port pyserial could not open: what is wrong and what to do. pyserial's
     own text repeated the path and the errno twice ("could not open port X: [Errno 2] No such
     file or directory: 'X'") and said nothing of the fix."""
-    text = str(e)
+    text = " ".join(str(e).split())
     errno = e.errno if isinstance(getattr(e, "errno", None), int) else None
+    if not url.isprintable():   # a newline in --port made two error lines of one (attack5)
+        url = repr(url)
     if url.startswith(("socket://", "rfc2217://")):
         where = url.split("://", 1)[1].split("?", 1)[0]
         if "Connection refused" in text or errno == 111:
