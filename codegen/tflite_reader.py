@@ -120,6 +120,12 @@ def _parse(buf: bytes) -> Graph:
             data = None
             bad_constants.add(i)
             problems.append(f"tensor {i} '{name}' {e.args[0]}")
+        ext = _external_buffer(t)
+        if ext:      # schema field 10, newer than the `tflite` package's reader (attack5: was ignored)
+            problems.append(f"tensor {i} '{name}' keeps its data in external buffer {ext}, outside the "
+                            ".tflite file; mcuforge reads the weights from the model file: re-export the model "
+                            "with its weights inside")
+            bad_constants.add(i)
         if t.IsVariable() and data is not None:   # interpreter_builder.cc refuses it
             problems.append(f"tensor {i} '{name}' is a variable tensor with a constant buffer, which TFLite "
                             f"refuses: re-export the model from the converter")
@@ -150,6 +156,13 @@ def _parse(buf: bytes) -> Graph:
     graph.wrong_options = wrong_options
     graph.bad_constants = bad_constants
     return graph
+
+
+def _external_buffer(t) -> int:
+    """Tensor.external_buffer (schema.fbs field 10, vtable slot 24), 0 when absent."""
+    import flatbuffers
+    o = t._tab.Offset(24)
+    return int(t._tab.Get(flatbuffers.number_types.Uint32Flags, o + t._tab.Pos)) if o else 0
 
 
 class _SizeMismatch(Exception):

@@ -13,7 +13,11 @@ bytes on every machine, so any finding is replayed by its index. Mutations:
   input/output lists and tensor indices (-1, 2147483647, out of range, its own output),
   opcode, quantization scales (0, NaN, inf, 1e10, 1e-45, ...), zero points, quantized
   dimension, builtin options (strides 0, dilations, filter sizes, padding and fused
-  activation codes, axes), constant data (a bias of 2^31-1), graph inputs/outputs.
+  activation codes, axes), constant data (a bias of 2^31-1), graph inputs/outputs;
+- `--kinds tables` (a stream of its own): what TFLite's InterpreterBuilder reads beside those
+  fields: options tables of another type or none, zero-point vectors shorter than the scales,
+  variable / sparse / external tensors, graph inputs with data, shared or repeated graph I/O,
+  extra subgraphs, opcodes' two codes, float options' signs (_mutate_tables).
 
 Each mutant runs in a forked child of this process (codegen already imported: ~50x cheaper
 than a new interpreter) with a timeout. Outcome classes, worst first:
@@ -338,8 +342,123 @@ def _mutate_bytes(rng: random.Random, path: Path) -> tuple[bytes, str, str]:
     return bytes(b), kind, f"word at {p} = {v}"
 
 
+TABLE_KINDS = ("options_table", "options_table", "zero_points", "variable", "sparsity", "io_constant",
+               "names", "io_shared", "subgraphs", "opcode_code", "external_buffer", "alpha")
+
+
+def _mutate_tables(rng: random.Random, model, ed: _Edits) -> tuple[str, str]:
+    """--kinds tables (attack5): what TFLite's InterpreterBuilder and op parsers read beside
+    the fields above: the options table's type (another op's, none), zero-point vectors
+    shorter than the scales, variable and sparse tensors, a graph input with data, absent
+    names, inputs/outputs listed twice or shared, extra subgraphs, opcodes with both codes,
+    external buffers, LEAKY_RELU alphas."""
+    import numpy as np
+    s = _schema()
+    sg = model.subgraphs[0]
+    tensors, ops = sg.tensors, sg.operators
+    if not ops or not tensors or not len(sg.inputs):   # a first edit put an empty subgraph first
+        return "noop", "empty subgraph"
+    kind = rng.choice(TABLE_KINDS)
+    oi = rng.randrange(len(ops))
+    op = ops[oi]
+    ti = rng.randrange(len(tensors))
+    t = tensors[ti]
+    if kind == "options_table":
+        if rng.random() < 0.5 or op.builtinOptions is None:
+            ed.set(op, "builtinOptions", None)
+            ed.set(op, "builtinOptionsType", 0)
+            return kind, f"op {oi} options table removed"
+        other = next((o for o in ops if o.builtinOptions is not None
+                      and o.builtinOptionsType != op.builtinOptionsType), None)
+        if other is None:
+            return "noop", "one options type"
+        ed.set(op, "builtinOptions", other.builtinOptions)
+        ed.set(op, "builtinOptionsType", other.builtinOptionsType)
+        return kind, f"op {oi} takes op {ops.index(other)}'s options table"
+    if kind == "zero_points":
+        q = t.quantization
+        if q is None or q.scale is None or not len(q.scale):
+            return "noop", "tensor not quantized"
+        n = rng.choice([0, max(len(q.scale) - 1, 0), len(q.scale) + 1])
+        ed.set(q, "zeroPoint", np.zeros(n, np.int64))
+        return kind, f"tensor {ti} {n} zero points for {len(q.scale)} scales"
+    if kind == "variable":
+        ed.set(t, "isVariable", True)
+        return kind, f"tensor {ti} variable"
+    if kind == "sparsity":
+        shape = list(t.shape) if t.shape is not None else []
+        sp = s.SparsityParametersT()
+        sp.traversalOrder = list(range(len(shape)))
+        sp.dimMetadata = []
+        for d in shape:
+            dm = s.DimensionMetadataT()
+            dm.format, dm.denseSize = s.DimensionType.DENSE, int(d)
+            sp.dimMetadata.append(dm)
+        ed.set(t, "sparsity", sp)
+        return kind, f"tensor {ti} sparse (all dimensions dense)"
+    if kind == "io_constant":
+        const = [i for i, x in enumerate(tensors) if 0 < x.buffer < len(model.buffers)
+                 and model.buffers[x.buffer].data is not None and len(model.buffers[x.buffer].data)]
+        if not const or not len(sg.inputs):
+            return "noop", "no constant"
+        c = rng.choice(const)
+        if rng.random() < 0.5:
+            ed.set(sg, "inputs", np.asarray([c] + list(sg.inputs)[1:], np.int32))
+            return kind, f"graph input 0 -> constant tensor {c}"
+        ed.set(tensors[sg.inputs[0]], "buffer", tensors[c].buffer)
+        return kind, f"graph input {sg.inputs[0]} given tensor {c}'s buffer"
+    if kind == "names":
+        for x in tensors:
+            ed.set(x, "name", None if rng.random() < 0.7 else "*/\n#error x")
+        return kind, "tensor names removed or hostile"
+    if kind == "io_shared":
+        how = rng.choice(["inputs_twice", "outputs_twice", "output_is_input", "op_output_is_graph_input"])
+        if how == "inputs_twice":
+            ed.set(sg, "inputs", np.asarray(list(sg.inputs) * 2, np.int32))
+        elif how == "outputs_twice":
+            ed.set(sg, "outputs", np.asarray(list(sg.outputs) * 2, np.int32))
+        elif how == "output_is_input":
+            ed.set(sg, "outputs", np.asarray(list(sg.outputs) + list(sg.inputs), np.int32))
+        else:
+            ed.set(op, "outputs", np.asarray([sg.inputs[0]] + list(op.outputs)[1:], np.int32))
+        return kind, how
+    if kind == "subgraphs":
+        how = rng.choice(["extra", "empty_first"])
+        if how == "extra":
+            ed.set(model, "subgraphs", list(model.subgraphs) + [model.subgraphs[0]])
+        else:
+            g0 = s.SubGraphT()
+            g0.tensors, g0.operators, g0.inputs, g0.outputs = [], [], [], []
+            ed.set(model, "subgraphs", [g0] + list(model.subgraphs))
+        return kind, how
+    if kind == "opcode_code":
+        oc = model.operatorCodes[rng.randrange(len(model.operatorCodes))]
+        v = rng.choice([0, 3, 4, 32, 127, 200, -1])
+        ed.set(oc, "deprecatedBuiltinCode", v)
+        return kind, f"deprecated builtin code -> {v}"
+    if kind == "external_buffer":
+        ed.set(t, "externalBuffer", rng.choice([1, 2**31 - 1]))
+        return kind, f"tensor {ti} external buffer"
+    # alpha: LEAKY_RELU / any float option at a sign or tie-prone value
+    opts = op.builtinOptions
+    floats = sorted(k for k, v in vars(opts).items() if isinstance(v, float)) if opts is not None else []
+    if not floats:
+        return "noop", f"op {oi} has no float option"
+    name = rng.choice(floats)
+    v = rng.choice([-1.0, -0.5, -0.25, -2.0, 0.5, 2.0])
+    ed.set(opts, name, v)
+    return kind, f"op {oi} {type(opts).__name__}.{name} -> {v}"
+
+
+KINDS = "classic"     # --kinds: "classic" (the mutations above) or "tables" (_mutate_tables)
+
+
 def make_mutant(seed: int, index: int) -> Mutant:
-    """The index-th mutant of a seed: a fixture, one to three edits, the bytes."""
+    """The index-th mutant of a seed: a fixture, one to three edits, the bytes. With
+    KINDS == "tables", a stream of its own (another rng name: the classic (seed, index)
+    findings keep replaying the same mutants)."""
+    if KINDS == "tables":
+        return _make_table_mutant(seed, index)
     rng = random.Random(f"mcuforge-fuzz:{seed}:{index}")
     path = FIXTURES[rng.randrange(len(FIXTURES))]
     if rng.random() < 0.3:
@@ -362,6 +481,29 @@ def make_mutant(seed: int, index: int) -> Mutant:
             ed.restore()
         return Mutant(seed, index, path.name, "struct:" + "+".join(kinds), "; ".join(details), data)
     return Mutant(seed, index, path.name, "struct:unpackable", "five edits the packer refused",
+                  path.read_bytes())
+
+
+def _make_table_mutant(seed: int, index: int) -> Mutant:
+    rng = random.Random(f"mcuforge-fuzz-tables:{seed}:{index}")
+    path = FIXTURES[rng.randrange(len(FIXTURES))]
+    model = _unpacked(path)
+    for _attempt in range(5):
+        ed = _Edits()
+        kinds, details = [], []
+        try:
+            for _ in range(rng.choice([1, 1, 2])):
+                k, d = _mutate_tables(rng, model, ed)
+                kinds.append(k)
+                details.append(d)
+            try:
+                data = _pack(model)
+            except Exception:
+                continue
+        finally:
+            ed.restore()
+        return Mutant(seed, index, path.name, "tables:" + "+".join(kinds), "; ".join(details), data)
+    return Mutant(seed, index, path.name, "tables:unpackable", "five edits the packer refused",
                   path.read_bytes())
 
 
@@ -791,11 +933,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="`--ram-limit` of `codegen inspect/emit`: accepted mutants run a patch-based "
                         "first stage wherever the limit is below their layer-by-layer arena; min: "
                         "each mutant at the smallest arena `emit --ram-limit 1` names")
+    p.add_argument("--kinds", default="classic", choices=("classic", "tables"),
+                   help="mutation family: classic (bytes, fields, options values, constants) or "
+                        "tables (options tables of another type or none, zero-point vectors, variable, "
+                        "sparse and external tensors, graph inputs with data, shared I/O, subgraphs, "
+                        "opcodes, float options' signs): a stream of its own")
     p.add_argument("--keep", metavar="DIR", help="write the mutants' .tflite files here")
     p.add_argument("--jsonl", metavar="FILE", help="append one JSON line per mutant")
     args = p.parse_args(argv)
-    global KERNELS, TARGET, RAM_LIMIT
-    KERNELS, TARGET, RAM_LIMIT = args.kernels, args.target, args.ram_limit
+    global KERNELS, TARGET, RAM_LIMIT, KINDS
+    KERNELS, TARGET, RAM_LIMIT, KINDS = args.kernels, args.target, args.ram_limit, args.kinds
     if args.count is None and args.minutes is None:
         args.count = 100
     if args.keep:

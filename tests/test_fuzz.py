@@ -56,6 +56,22 @@ def test_poisoning_harness_catches_a_layer_outside_its_buffers(tmp_path):
     assert outcome == "sanitizer" and "use-after-poison" in message, message
 
 
+@needs_asan
+def test_table_mutants_slice(tmp_path, monkeypatch):
+    """`--kinds tables` (attack5: options tables of another type or none, zero-point vectors,
+    variable / sparse / external tensors, graph inputs with data, shared I/O, subgraphs): a
+    fixed slice, the same outcome classes as the classic one."""
+    import fuzz_models
+    monkeypatch.setattr(fuzz_models, "KINDS", "tables")
+    assert make_mutant(1, 3).kind.startswith("tables:")
+    results = fuzz(1, 0, 12, asan=True, timeout=60, work=tmp_path)
+    counts = summary_counts(results)
+    report = render(results, 0)
+    for bad in ("hang", "crash", "traceback", "sanitizer", "build-error", "bad-message", "internal"):
+        assert counts[bad] == 0, report
+    assert counts["refused"] > 0 and counts["accepted"] > 0, report
+
+
 def test_reader_validation_and_passes_raise_only_project_errors(tmp_path):
     """In process, 40 mutants through read -> validate -> passes -> shape check -> lowering:
     nothing but a CodegenError (the CLI's one-line refusal) ever comes out."""

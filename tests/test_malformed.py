@@ -168,6 +168,10 @@ def _filter_past_the_end(m, g, s):
     b.data, b.offset, b.size = None, 2**64 - 8, 16
 
 
+def _external_filter(m, g, s):
+    g.tensors[g.operators[0].inputs[1]].externalBuffer = 1
+
+
 def _int4_filter(m, g, s):
     g.tensors[g.operators[0].inputs[1]].type = s.TensorType.INT4
 
@@ -178,6 +182,8 @@ def _int4_filter(m, g, s):
     (_filter_past_the_end, ["tensor 1 't1' has its data in buffer 1 at offset 18,446,744,073,709,551,608",
                             "past the end of the file"]),
     (_int4_filter, ["tensor 1 't1' holds constant int4 data", "full-integer int8"]),
+    # Tensor.external_buffer was not read at all: the inline bytes were taken (TFLite refuses)
+    (_external_filter, ["tensor 1 't1' keeps its data in external buffer 1", "weights inside"]),
     # TFLite reads Conv2DOptions only (builtin_options_as_Conv2DOptions() is null for another
     # table): it ran the op with stride 0 and refused it; we read the Pool2DOptions' strides
     # (TFLite Micro: 1137 of 1152 outputs differed)
@@ -189,7 +195,7 @@ def _int4_filter(m, g, s):
     # TFLite's set_tensor() wrote into the input's read-only data: a segfault
     (_input_with_data, ["graph input tensor 0 't0' is a constant", "the caller writes"]),
     (_variable_filter, ["tensor 1 't1' is a variable tensor with a constant buffer"]),
-], ids=["offset-past-the-end", "int4-filter", "options-of-another-op", "output-zero-points", "bias-zero-points", "input-with-data",
+], ids=["offset-past-the-end", "int4-filter", "external-buffer", "options-of-another-op", "output-zero-points", "bias-zero-points", "input-with-data",
         "variable-with-data"])
 def test_what_tflites_interpreter_builder_refuses_is_refused(edit, words, tmp_path, capsys):
     _refused_with(capsys, tmp_path, _mutated(tmp_path, _conv(), edit), *words)
