@@ -64,12 +64,27 @@ def _check_writable(folder: Path, gen: Path, given: bool) -> None:
         raise FirmwareBuildError(f"cannot write the build into {folder} ({e.strerror or e}): {fix}") from None
 
 
+MAX_JSON_BYTES = 64 << 20   # a manifest of the largest model is a few hundred KB
+
+
+def read_json(path: Path):
+    """A JSON file's value. Raises OSError (unreadable) or ValueError (not JSON, not UTF-8,
+    larger than MAX_JSON_BYTES). A named pipe nobody writes to reads as empty (a ValueError)
+    instead of blocking in open() (attack5: `firmware build` hung on a FIFO model.json)."""
+    from codegen.tflite_reader import open_for_reading
+    with open_for_reading(path) as f:
+        raw = f.read(MAX_JSON_BYTES + 1)
+    if len(raw) > MAX_JSON_BYTES:
+        raise ValueError(f"larger than {MAX_JSON_BYTES >> 20} MiB")
+    return json.loads(raw.decode("utf-8"))
+
+
 def _named_manifests(gen: Path) -> list[str]:
     """The --name of every model `codegen emit` wrote into `gen` (its NAME.json manifest)."""
     names = []
     for f in gen.glob("*.json") if gen.is_dir() else []:
         try:
-            m = json.loads(f.read_text())
+            m = read_json(f)
         except (OSError, ValueError):
             continue
         if isinstance(m, dict) and m.get("name") == f.stem and "layers" in m and "target" in m:
@@ -105,7 +120,15 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
                 "(its CMakeLists.txt or mcuforge.mk)")
         raise FirmwareBuildError(f"{gen} has no model.json: run `codegen emit --target {board.target} "
                                  f"MODEL -o {gen}` first")
-    manifest = json.loads((gen / "model.json").read_text())
+    why = "no target or model entry"
+    try:
+        manifest = read_json(gen / "model.json")
+    except ValueError as e:       # was a JSONDecodeError / KeyError / AttributeError traceback
+        manifest, why = None, f"not JSON: {' '.join(str(e).split())[:80]}"
+    if not (isinstance(manifest, dict) and isinstance(manifest.get("target"), str)
+            and isinstance(manifest.get("model"), dict)):
+        raise FirmwareBuildError(f"{gen / 'model.json'} is not the manifest `codegen emit` writes ({why}): "
+                                 f"re-run `codegen emit --target {board.target} MODEL -o {gen}`")
     if manifest.get("arena_external"):   # the apps below use the model's own arena
         raise FirmwareBuildError(f"{gen} was emitted with --arena external, but the {app} firmware uses "
                                  "the model's static arena: re-emit without --arena external (an "

@@ -85,7 +85,8 @@ def _built_for(elf: Path, meta: Path) -> str | None:
         board = None
     if not board and meta.exists():
         try:
-            board = json.loads(meta.read_text()).get("board")
+            from .build import read_json
+            board = read_json(meta).get("board")
         except (ValueError, AttributeError):
             board = None
     return board

@@ -97,9 +97,10 @@ def check_elf_for_board(board: Board, elf: str | Path) -> None:
     built_for = elf_board(elf)
     record = elf.with_suffix(".json")
     if built_for is None and record.exists():
+        from .build import read_json
         try:
-            built_for = json.loads(record.read_text()).get("board")
-        except ValueError:
+            built_for = read_json(record).get("board")
+        except (ValueError, AttributeError):   # not JSON, or JSON that is not an object
             built_for = None
     if built_for is None:
         raise FlashError(f"{elf} carries no board record (not built by `firmware build`?): rebuild it with "

@@ -255,6 +255,24 @@ def test_firmware_build_given_a_file_says_to_emit_first(tmp_path, name):
                        f"codegen emit --target cortex-m7 {f if name.endswith('.tflite') else 'MODEL'} -o out/")
 
 
+@pytest.mark.parametrize("content, why", [(b"garbage", "not JSON"), (b"{}", "no target or model entry"),
+                                          (b"[]", "no target or model entry"), (None, "not JSON")])
+def test_firmware_build_of_a_damaged_manifest_says_to_emit_again(tmp_path, content, why):
+    """attack5: model.json not JSON, {} or [] were JSONDecodeError / KeyError / AttributeError
+    tracebacks; a named pipe there (None) blocked open() forever."""
+    import os
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    if content is None:
+        os.mkfifo(gen / "model.json")
+    else:
+        (gen / "model.json").write_bytes(content)
+    r = run_module("firmware_tools.cli", "build", "--board", "qemu-mps2-an500", gen)
+    assert r.returncode == 2
+    assert_clean_error(r, f"{gen / 'model.json'} is not the manifest `codegen emit` writes ({why}",
+                       f"codegen emit --target cortex-m7 MODEL -o {gen}")
+
+
 def test_firmware_build_of_a_named_model_says_why(tmp_path):
     """`codegen emit --name person ... -o out/` then `firmware build out/` (as `codegen emit
     --help` suggested) said 'out has no model.json: run codegen emit ... -o out first', which
