@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 import struct
 from pathlib import Path
 
@@ -35,11 +37,14 @@ def read_model(path: str | Path) -> Graph:
             # the identifier first, then at most a flatbuffer's 2 GiB: a device or a pipe
             # (/dev/zero, /dev/urandom) is refused at once instead of read forever
             buf = f.read(8)
-            if len(buf) == 8 and buf[4:8] == b"TFL3":
+            st = os.fstat(f.fileno())
+            # a file's size is known: refused unread (a 3 GB file took 4 GB of RAM to refuse)
+            too_big = stat.S_ISREG(st.st_mode) and st.st_size > _MAX_FLATBUFFER
+            if len(buf) == 8 and buf[4:8] == b"TFL3" and not too_big:
                 buf += f.read(_MAX_FLATBUFFER - 8 + 1)
     except OSError as e:
         raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
-    if len(buf) > _MAX_FLATBUFFER:
+    if too_big or len(buf) > _MAX_FLATBUFFER:
         raise ModelFormatError(f"{path} is larger than 2 GiB, the most a TFLite flatbuffer can hold; "
                                "pass the .tflite file written by the TFLite converter")
     return parse_model(buf, str(path))
@@ -53,7 +58,6 @@ def open_for_reading(path: str | Path):
     made open() wait forever (`codegen emit fifo`, `runtime classify --labels fifo`). It is
     opened non-blocking, then reads block as usual: a pipe without a writer reads as empty.
     Raises OSError as open() does."""
-    import os
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     try:
         if hasattr(os, "set_blocking"):

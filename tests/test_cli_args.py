@@ -112,6 +112,25 @@ def test_a_named_pipe_nobody_writes_to_is_refused_not_waited_for(tmp_path, capsy
     assert "larger than 16 MiB" in err
 
 
+def test_a_model_file_over_2_gib_is_refused_unread(tmp_path):
+    """attack5: a sparse 3 GB file with the TFL3 identifier was read whole (4 GB of RAM) to
+    be refused; its size is known before reading. Under a 1.5 GB address-space limit."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    big = tmp_path / "big.tflite"
+    with open(big, "wb") as f:
+        f.write(b"XXXXTFL3")
+        f.truncate(3 << 30)
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_AS, (1500 << 20, 1500 << 20))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "inspect", str(big)], capture_output=True, text=True,
+                       timeout=120, preexec_fn=limit, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "larger than 2 GiB" in r.stderr, r.stderr
+
+
 def test_positive_number_types_are_one_shared_definition():
     # D3: codegen and runtime had each their own copy; one definition now, same messages
     import argparse
