@@ -3,8 +3,9 @@
   capture thread    reads the next frames and stages them for the model: crop, colour and
                     quantize in one pass into a body reused frame after frame
                     (Preprocessor.stage)
-  inference thread  copies frame n+1's body straight into the interpreter's input buffer
-                    (Classifier.load; no tensor in between) and runs the interpreter on it
+  inference thread  copies frame n+1's body into the interpreter's input buffer
+                    (Classifier.load: set_tensor from the body's batch view, made once per
+                    body; no tensor in between) and runs the interpreter on it
                     (TFLite's invoke releases the GIL)
   caller's thread   turns frame n's output into top-k, timings and the Result it yields
 
@@ -222,7 +223,7 @@ class Pipeline:
         self._free: deque = deque()     # preprocessed bodies to reuse (Preprocessor.stage(out=))
 
     def _produce(self, ready: Slot) -> None:
-        tl, n, stage = self.tl, 0, self.clf.preprocess.stage
+        tl, n, stage, new_body = self.tl, 0, self.clf.preprocess.stage, self.clf.preprocess.new_body
         free = self._free       # bodies the inference thread has loaded, for stage(out=) to reuse
         try:
             while True:
@@ -232,15 +233,20 @@ class Pipeline:
                 frame = self.source.read()
                 if frame is None:
                     break
-                out = free.pop() if free else None
+                if free:
+                    body, batch = free.pop()
+                else:       # a body and its batch view (Classifier.load), made once
+                    body = new_body()
+                    batch = body[None]
                 if tl:
                     tl.mark("capture", "read_done", frame.index)
-                    staged = stage(frame.pixels, out)
+                    stage(frame.pixels, body)
                     tl.mark("capture", "pre_done", frame.index)
-                    ok = ready.put((frame, staged))
+                    ok = ready.put((frame, body, batch))
                     tl.mark("capture", "put_done", frame.index)
                 else:
-                    ok = ready.put((frame, stage(frame.pixels, out)))
+                    stage(frame.pixels, body)
+                    ok = ready.put((frame, body, batch))
                 if not ok:
                     return
         except BaseException as e:     # handed on to the caller, which raises it
@@ -259,12 +265,12 @@ class Pipeline:
                 if item is _END or isinstance(item, BaseException):
                     results.put(item)
                     return
-                frame, staged = item
+                frame, body, batch = item
                 t0 = time.perf_counter()
                 if tl:
                     tl.mark("inference", "got", frame.index)
-                clf.load(staged)
-                free.append(staged)
+                clf.load(batch)
+                free.append((body, batch))
                 tensor = clf.input_tensor() if keep else None
                 if tl:
                     tl.mark("inference", "set_done", frame.index)
