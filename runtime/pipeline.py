@@ -28,9 +28,13 @@ waker a few), and a woken thread wants the GIL. So:
   waited out its work: 80 us a frame on a 0.3 ms model);
 - the capture thread is woken by the caller, off the inference thread's path, and for files
   only when one frame is left, so it prepares three at a time; results from files are handed
-  over two at a time. Measured on vww96 (0.3 ms a frame, benchmarks/pipeline_throughput.py):
+  over three at a time. Measured on vww96 (0.3 ms a frame, benchmarks/pipeline_throughput.py):
   with no capture or reporting work at all, the hand-over alone cost 3.5-5% of the frame rate
-  with a wake-up of each thread per frame, under 3% so.
+  with a wake-up of each thread per frame, under 3% so;
+- and for files the caller wakes the capture thread only as it goes to sleep itself (no result
+  left), so the two do not take turns at the GIL. The caller's first result after a wake-up
+  cost 95-110 us of CPU (cold caches), the next ones 20 (MobileNet V1 1.0 224, 2 threads):
+  three a wake-up instead of two measured 19-25 us a frame less on the caller's thread.
 """
 from __future__ import annotations
 
@@ -274,7 +278,7 @@ class Pipeline:
                 tensor = clf.input_tensor() if keep else None
                 if tl:
                     tl.mark("inference", "set_done", frame.index)
-                if live or len(results) >= 2:
+                if live or len(results) >= 3:
                     results.wake()
                 clf.run()
                 if tl:
@@ -307,9 +311,9 @@ class Pipeline:
             t.start()
         try:
             while True:
+                if not live and len(ready) <= 1 and not len(results):
+                    ready.wake()        # about to wait: the capture thread runs while this one sleeps
                 item = results.get()
-                if not live and len(ready) <= 1:
-                    ready.wake()
                 if item is _END:
                     break
                 if isinstance(item, BaseException):
