@@ -144,7 +144,8 @@ class Classifier:
         for another shape or dtype. SetTensor, not np.copyto into the buffer's
         Interpreter.tensor() view: with the interpreter's threads on both cores here, making the
         view, indexing it and copying took 80-90 us of CPU a frame against 40-55 us for
-        set_tensor (/tmp timing of each, 200 frames, an interpreter invoking meanwhile)."""
+        set_tensor (200 frames of each, a second interpreter invoking meanwhile), and in the
+        pipeline 45-55 against 25-35 (benchmarks/pipeline_ab.py --stages)."""
         self.interpreter.set_tensor(self.input.index, staged if staged.ndim == 4 else staged[None])
 
     def input_tensor(self) -> np.ndarray:
