@@ -23,10 +23,29 @@ import numpy as np
 from . import quantization as q
 from .errors import UnsupportedModelError
 from .graph import Graph, Operator, Quantization, Tensor
+from .io_edges import strip_io_edges
 
-# uint8 operators compiled through the shift (each checked against TFLite's uint8 kernels)
+# uint8 operators compiled through the shift (each checked against TFLite's uint8 kernels,
+# every layer, in tests/test_legacy_uint8.py). Why each one is exact (TFLite's kernels/*.cc):
+# - MUL, SUB: the uint8 and int8 reference kernels are the same arithmetic on x + offset
+#   (reference_ops::MulElementwise / SubElementwise and their broadcast twins, one Prepare);
+# - HARD_SWISH, MEAN, PAD, PADV2, RESIZE_NEAREST_NEIGHBOR, MAXIMUM, MINIMUM: one template
+#   for both types (reference_ops::HardSwish<T> on x - zero point; QuantizedMeanOrSum<T> on
+#   sum - zero point * count; the pad value the output zero point or a constant of the
+#   output's quantization; a copy; a comparison, which the shift keeps in order);
+# - LOGISTIC, TANH: both types look x up in a table LUTPopulate<T> fills from
+#   scale * (x - zero point); the uint8 output quantization 1/256, 0 (TANH 1/128, 128) is
+#   the int8 one shifted;
+# - RELU, RELU6, RELU_N1_TO_1, QUANTIZE (uint8 or int8 to uint8 or int8): QuantizedReluX<T>
+#   / Requantize<T> requantize x - zero point and clamp to the type's range (the clamp
+#   bounds shift with it).
+# Refused: RESIZE_BILINEAR (uint8 interpolates raw values in float and truncates, int8 in
+# 10-bit fixed point on signed values), and every operator not listed.
 SHIFTABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
-                 "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE", "ADD", "CONCATENATION")
+                 "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE", "ADD", "CONCATENATION",
+                 "MUL", "SUB", "HARD_SWISH", "LOGISTIC", "TANH", "MEAN", "PAD", "PADV2",
+                 "RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE", "RESIZE_NEAREST_NEIGHBOR",
+                 "MAXIMUM", "MINIMUM")
 
 # byte x (read as int8) -> byte x ^ 0x80 (as int8): uint8 u <-> int8 u - 128
 XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 128)], np.int8)
@@ -38,10 +57,10 @@ def is_legacy_uint8(graph: Graph) -> bool:
     int8 body, what the converter writes for inference_input_type=tf.uint8, are not legacy
     graphs: the edges keep their own handling.)"""
     for op in graph.operators:
-        if op.type in ("QUANTIZE", "DEQUANTIZE"):
-            continue
-        for i in op.inputs + op.outputs:
-            t = graph.tensors.get(i) if i >= 0 else None
+        ts = [graph.tensors.get(i) for i in op.inputs + op.outputs if i >= 0]
+        if op.type in ("QUANTIZE", "DEQUANTIZE") and not all(t is not None and t.dtype == "uint8" for t in ts):
+            continue        # an edge; a uint8 -> uint8 requantization is a legacy operator
+        for t in ts:
             if t is not None and t.dtype == "uint8" and t.quant is not None:
                 return True
     return False
@@ -55,7 +74,9 @@ def convert_uint8_graph(graph: Graph) -> None:
     Raises UnsupportedModelError naming any operator not in SHIFTABLE_OPS."""
     if not is_legacy_uint8(graph):
         return
-    bad = [op for op in graph.operators if op.type not in SHIFTABLE_OPS]
+    bad = [op for op in graph.operators if op.type not in SHIFTABLE_OPS and not _float_edge(graph, op)]
+    bad += [op for op in graph.operators if op.type == "QUANTIZE" and op not in bad
+            and not _float_edge(graph, op) and graph.tensors[op.inputs[0]].dtype.startswith("float")]
     if bad:
         raise UnsupportedModelError(
             "legacy uint8 graph with operator(s) "
@@ -72,11 +93,12 @@ def convert_uint8_graph(graph: Graph) -> None:
         graph.reference_of[t.index] = (t.index, 0x80)
     for op in graph.operators:
         op.options["_legacy_uint8"] = True
+    strip_io_edges(graph)     # float edges (QUANTIZE float -> uint8 in, DEQUANTIZE out), now int8
     _requantize_concat_inputs(graph)
     next_index = max(graph.tensors) + 1
     next_op = max((op.index for op in graph.operators), default=-1) + 1   # names op<N>_*
     for pos, idx in enumerate(list(graph.inputs)):
-        if graph.reference_of.get(idx) != (idx, 0x80):
+        if graph.reference_of.get(idx) != (idx, 0x80) or idx in graph.edges:
             continue
         edge = graph.tensors[idx]
         inner = Tensor(next_index, edge.name + "_int8", edge.shape, "int8", edge.quant)
@@ -90,7 +112,7 @@ def convert_uint8_graph(graph: Graph) -> None:
         next_index += 1
         next_op += 1
     for pos, idx in enumerate(list(graph.outputs)):
-        if graph.reference_of.get(idx) != (idx, 0x80):
+        if graph.reference_of.get(idx) != (idx, 0x80) or idx in graph.edges:
             continue
         edge = graph.tensors[idx]
         inner = Tensor(next_index, edge.name + "_int8", edge.shape, "int8", edge.quant)
@@ -106,6 +128,24 @@ def convert_uint8_graph(graph: Graph) -> None:
                                         {"_table": XOR80_TABLE, "_from": "int8 ^ 0x80 -> uint8 output"}))
         next_index += 1
         next_op += 1
+
+
+def _float_edge(graph: Graph, op: Operator) -> bool:
+    """A QUANTIZE float32 -> uint8 reading a graph input (its only reader), or a DEQUANTIZE
+    uint8 -> float32 writing a graph output: after the shift these are the float edges
+    io_edges.strip_io_edges turns into API conversions (AffineQuantize's round(x / scale) +
+    zero point clamped to [0, 255] is the int8 one with zero point - 128, clamped to
+    [-128, 127]; Dequantize's scale * (q - zero point) is unchanged by the shift)."""
+    if op.type not in ("QUANTIZE", "DEQUANTIZE") or len(op.inputs) != 1 or len(op.outputs) != 1:
+        return False
+    x, y = graph.tensors.get(op.inputs[0]), graph.tensors.get(op.outputs[0])
+    if x is None or y is None:
+        return False
+    if op.type == "QUANTIZE":
+        return (x.dtype == "float32" and y.dtype == "uint8" and y.quant is not None
+                and x.index in graph.inputs and len(graph.consumers(x.index)) == 1)
+    return (x.dtype == "uint8" and x.quant is not None and y.dtype == "float32"
+            and y.index in graph.outputs and not graph.consumers(y.index))
 
 
 def concat_rescale_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:

@@ -1,12 +1,14 @@
 """Legacy uint8 graphs against TFLite's uint8 reference kernels, every layer: the values
 stored shifted to int8, weight zero points applied per tap, uint8 average-pool rounding."""
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import opmodels
-from codegen.verify import verify
+from codegen.verify import deterministic_input, verify
 from test_single_ops import seed
 
 LAYERS = [  # kind, options
@@ -76,3 +78,113 @@ def test_uint8_add_and_concatenation(write_model, tmp_path, kind, kernels):
     res = verify(model, tmp_path / "gen", inputs=20, kernels=kernels)
     assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
     assert res.distinct_outputs > 1
+
+
+# --- the operators of uint8 MobileNet V3 / EdgeTPU-style and segmentation graphs ---
+
+OPERATORS = [  # kind, options of opmodels.uint8_op_model
+    ("HARD_SWISH", dict(in_scale=0.03, in_zp=120, out_scale=0.02, out_zp=40)),
+    ("HARD_SWISH", dict(in_scale=0.05, in_zp=200, out_scale=0.04, out_zp=10)),
+    ("LOGISTIC", dict(in_scale=0.06, in_zp=130)),
+    ("LOGISTIC", dict(in_scale=0.1, in_zp=20)),
+    ("TANH", dict(in_scale=0.02, in_zp=100)),
+    ("RELU", dict(in_scale=0.03, in_zp=120, out_scale=0.02, out_zp=3)),
+    ("RELU6", dict(in_scale=0.05, in_zp=100, out_scale=6 / 255, out_zp=0)),   # ties: float multiplier
+    ("RELU_N1_TO_1", dict(in_scale=0.01, in_zp=128, out_scale=2 / 255, out_zp=128)),
+    ("QUANTIZE", dict(in_scale=0.05, in_zp=128, out_scale=0.07, out_zp=100)),
+    ("QUANTIZE", dict(in_scale=0.02, in_zp=3, out_scale=0.011, out_zp=250)),
+    ("MUL", dict(b="const", out_scale=0.04, out_zp=100)),
+    ("MUL", dict(b="self", out_scale=0.05, out_zp=10, act="RELU6")),
+    ("MUL", dict(b="mean", out_scale=0.05, out_zp=120)),
+    ("SUB", dict(b="const", out_scale=0.06, out_zp=128)),
+    ("SUB", dict(b="mean", out_scale=0.04, out_zp=128, act="RELU")),
+    ("MAXIMUM", dict(b="const", b_scale=0.05, b_zp=128)),
+    ("MINIMUM", dict(b="const", b_shape=[1, 1, 7, 6], b_scale=0.05, b_zp=128)),
+    ("MEAN", dict(axes=[1, 2], keep_dims=True, out_scale=0.03, out_zp=100)),
+    ("MEAN", dict(axes=[1, 2], keep_dims=True)),
+    ("MEAN", dict(axes=[1, 2], keep_dims=False, out_scale=0.03, out_zp=100)),
+    ("MEAN", dict(axes=[2], keep_dims=True, in_zp=30, out_scale=0.02, out_zp=150)),
+    ("MEAN", dict(axes=[-1], keep_dims=False, in_zp=200, out_scale=0.02, out_zp=50)),
+    ("PAD", dict(pads=[0, 0, 1, 2, 2, 1, 0, 0], in_zp=77)),
+    ("PADV2", dict(pads=[0, 0, 1, 2, 2, 1, 0, 0], in_zp=77, value=5)),
+    ("RESIZE_NEAREST_NEIGHBOR", dict(out_hw=[9, 13])),
+    ("RESIZE_NEAREST_NEIGHBOR", dict(out_hw=[10, 14], half_pixel=True)),
+    ("RESIZE_NEAREST_NEIGHBOR", dict(out_hw=[9, 13], align_corners=True)),
+]
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("kind,options", OPERATORS, ids=lambda v: v if isinstance(v, str) else "-".join(f"{k}{x}" for k, x in v.items()))
+def test_uint8_operator(write_model, tmp_path, kind, options, kernels):
+    """One legacy uint8 operator, compiled through the shift (codegen/legacy_uint8.py says
+    why each is exact), against TFLite's uint8 reference kernels, 8 inputs. A unary one reads
+    [1, 256]: verify's first input, (i * 7 + 3) % 256, holds every byte once."""
+    model = write_model(opmodels.uint8_op_model(seed("u8op", kind, options), kind, **options))
+    res = verify(model, tmp_path / "gen", inputs=8, kernels=kernels)
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
+    assert res.reference == "litert" and res.distinct_outputs > 1
+    if kind in opmodels.UINT8_UNARY:
+        assert len(set(deterministic_input(256).tolist())) == 256
+
+
+def test_relu6_multiplier_ties_int8(write_model, tmp_path):
+    """ReluPrepare divides the scales in float (found on the uint8 RELU6 above): int8
+    0.05 -> 6/255 puts (x - zp) * 2.125 on exact halves, where the double quotient rounds
+    the other way."""
+    model = write_model(opmodels.unary_model("RELU6", in_scale=0.05, in_zp=-28, out_scale=6 / 255, out_zp=-128))
+    res = verify(model, tmp_path / "gen", inputs=2)
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
+
+
+def test_uint8_float_edges(write_model, tmp_path):
+    """A legacy uint8 graph behind float32 edges (QUANTIZE float32 -> uint8 in, DEQUANTIZE
+    out): the edges become the float API conversions of the shifted int8 tensors."""
+    model = write_model(opmodels.uint8_float_edges_model(seed("u8", "float edges")))
+    res = verify(model, tmp_path / "gen", inputs=8)
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
+    assert res.distinct_outputs > 1 and res.layers_compared == 8 * 3   # input edge, conv, HARD_SWISH
+
+
+@pytest.mark.parametrize("kind,options", [("RESIZE_BILINEAR", dict(out_hw=[9, 13]))])
+def test_uint8_operator_refused(write_model, tmp_path, kind, options):
+    """uint8 RESIZE_BILINEAR interpolates the raw bytes in float and truncates
+    (reference_ops::ResizeBilinear<uint8_t>), int8 in 10-bit fixed point on signed values
+    (ResizeBilinearInteger): not a shift apart, so refused in one line, exit code 2."""
+    model = write_model(opmodels.uint8_op_model(seed("u8op", kind, options), kind, **options))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", "-o", str(tmp_path / "gen"), str(model)],
+                       capture_output=True, text=True, timeout=120)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert f"#0 {kind}" in lines[0] and "re-convert with full-integer int8 quantization" in lines[0]
+
+
+LEGACY_V3 = Path(__file__).parent / "fixtures" / "legacy" / "legacy_uint8_v3_blocks.tflite"
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
+def test_uint8_v3_blocks_bit_exact_every_layer(tmp_path, kernels):
+    """The legacy uint8 V3-style network (tests/fixtures/make_uint8_mobilenet_v3.py):
+    HARD_SWISH, PAD folded into a depthwise, squeeze-excite (MEAN, MULs), residual ADD,
+    QUANTIZE requantization, RESIZE_NEAREST_NEIGHBOR, CONCATENATION of two quantizations,
+    LOGISTIC, standalone RELU6, MEAN, FULLY_CONNECTED, SOFTMAX; 22 layers compared, 20 inputs."""
+    res = verify(LEGACY_V3, tmp_path / "gen", inputs=20, kernels=kernels)
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
+    assert res.layers_compared == 20 * 22 and res.distinct_outputs == 20
+
+
+def test_uint8_v3_blocks_on_cortex_m7(tmp_path):
+    """The V3-style network's bytes on QEMU's Cortex-M7 equal TFLite's uint8 reference."""
+    from codegen.pipeline import generate
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.qemu import parse_bench, run_qemu
+    from runtime.interpreter import ReferenceModel
+    b = get_board("qemu-mps2-an500")
+    man = generate(LEGACY_V3, tmp_path / "gen", b.target)
+    assert man["input"]["dtype"] == man["output"]["dtype"] == "uint8"
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    x = deterministic_input(man["input"]["bytes"])
+    want = ReferenceModel(LEGACY_V3).invoke(x).reshape(-1)
+    got = np.array(parse_bench(res.console)["output"], np.int64) % 256     # bytes, as uint8
+    assert got.tolist() == want.tolist()
