@@ -39,13 +39,15 @@ from .io_edges import strip_io_edges
 # - RELU, RELU6, RELU_N1_TO_1, QUANTIZE (uint8 or int8 to uint8 or int8): QuantizedReluX<T>
 #   / Requantize<T> requantize x - zero point and clamp to the type's range (the clamp
 #   bounds shift with it).
-# Refused: RESIZE_BILINEAR (uint8 interpolates raw values in float and truncates, int8 in
-# 10-bit fixed point on signed values), and every operator not listed.
+# - RESIZE_BILINEAR is not a shift apart (uint8 interpolates the raw bytes in float and
+#   rounds with + 0.5, int8 in 10-bit fixed point on signed values): its own kernel,
+#   mcuf_resize_bilinear_u8, mirrors the uint8 one.
+# Refused: every operator not listed.
 SHIFTABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
                  "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE", "ADD", "CONCATENATION",
                  "MUL", "SUB", "HARD_SWISH", "LOGISTIC", "TANH", "MEAN", "PAD", "PADV2",
                  "RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE", "RESIZE_NEAREST_NEIGHBOR",
-                 "MAXIMUM", "MINIMUM")
+                 "MAXIMUM", "MINIMUM", "RESIZE_BILINEAR")
 
 # byte x (read as int8) -> byte x ^ 0x80 (as int8): uint8 u <-> int8 u - 128
 XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 128)], np.int8)

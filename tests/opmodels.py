@@ -589,7 +589,7 @@ def mb_zero_point(mb, t) -> int:
     return int(mb.tensors[t]["zero_point"][0])
 
 
-UINT8_UNARY = ("HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE")
+UINT8_UNARY = ("HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE", "LEAKY_RELU")
 
 
 def uint8_op_model(rng, kind, *, in_scale=0.05, in_zp=128, out_scale=None, out_zp=None, shape=None,
@@ -612,7 +612,10 @@ def uint8_op_model(rng, kind, *, in_scale=0.05, in_zp=128, out_scale=None, out_z
             out_scale, out_zp = 1 / 128, 128
         y = mb.tensor(shape, "uint8", out_scale if out_scale is not None else in_scale,
                       out_zp if out_zp is not None else in_zp)
-        mb.op(kind, [x], [y])
+        if kind == "LEAKY_RELU":
+            mb.op(kind, [x], [y], "LeakyReluOptions", Alpha=0.2)
+        else:
+            mb.op(kind, [x], [y])
         return mb.build([x], [y])
     shape = list(shape or [1, 5, 7, 6])
     x = mb.tensor(shape, "uint8", in_scale, in_zp)

@@ -110,6 +110,10 @@ OPERATORS = [  # kind, options of opmodels.uint8_op_model
     ("RESIZE_NEAREST_NEIGHBOR", dict(out_hw=[9, 13])),
     ("RESIZE_NEAREST_NEIGHBOR", dict(out_hw=[10, 14], half_pixel=True)),
     ("RESIZE_NEAREST_NEIGHBOR", dict(out_hw=[9, 13], align_corners=True)),
+    ("RESIZE_BILINEAR", dict(out_hw=[9, 13])),
+    ("RESIZE_BILINEAR", dict(out_hw=[10, 14], half_pixel=True)),
+    ("RESIZE_BILINEAR", dict(out_hw=[9, 13], align_corners=True)),
+    ("RESIZE_BILINEAR", dict(out_hw=[17, 3], half_pixel=True, in_zp=0)),
 ]
 
 
@@ -145,11 +149,10 @@ def test_uint8_float_edges(write_model, tmp_path):
     assert res.distinct_outputs > 1 and res.layers_compared == 8 * 3   # input edge, conv, HARD_SWISH
 
 
-@pytest.mark.parametrize("kind,options", [("RESIZE_BILINEAR", dict(out_hw=[9, 13]))])
+@pytest.mark.parametrize("kind,options", [("LEAKY_RELU", dict(in_scale=0.03, in_zp=120, out_scale=0.02, out_zp=100))])
 def test_uint8_operator_refused(write_model, tmp_path, kind, options):
-    """uint8 RESIZE_BILINEAR interpolates the raw bytes in float and truncates
-    (reference_ops::ResizeBilinear<uint8_t>), int8 in 10-bit fixed point on signed values
-    (ResizeBilinearInteger): not a shift apart, so refused in one line, exit code 2."""
+    """A uint8 operator not checked against TFLite's uint8 kernel (codegen/legacy_uint8.py's
+    SHIFTABLE_OPS) is refused in one line naming it, exit code 2."""
     model = write_model(opmodels.uint8_op_model(seed("u8op", kind, options), kind, **options))
     r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", "-o", str(tmp_path / "gen"), str(model)],
                        capture_output=True, text=True, timeout=120)
@@ -166,10 +169,11 @@ def test_uint8_v3_blocks_bit_exact_every_layer(tmp_path, kernels):
     """The legacy uint8 V3-style network (tests/fixtures/make_uint8_mobilenet_v3.py):
     HARD_SWISH, PAD folded into a depthwise, squeeze-excite (MEAN, MULs), residual ADD,
     QUANTIZE requantization, RESIZE_NEAREST_NEIGHBOR, CONCATENATION of two quantizations,
-    LOGISTIC, standalone RELU6, MEAN, FULLY_CONNECTED, SOFTMAX; 22 layers compared, 20 inputs."""
+    RESIZE_BILINEAR (align_corners), LOGISTIC, standalone RELU6, MEAN, FULLY_CONNECTED, SOFTMAX;
+    23 layers compared, 20 inputs."""
     res = verify(LEGACY_V3, tmp_path / "gen", inputs=20, kernels=kernels)
     assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
-    assert res.layers_compared == 20 * 22 and res.distinct_outputs == 20
+    assert res.layers_compared == 20 * 23 and res.distinct_outputs == 20
 
 
 def test_uint8_v3_blocks_on_cortex_m7(tmp_path):
@@ -188,3 +192,24 @@ def test_uint8_v3_blocks_on_cortex_m7(tmp_path):
     want = ReferenceModel(LEGACY_V3).invoke(x).reshape(-1)
     got = np.array(parse_bench(res.console)["output"], np.int64) % 256     # bytes, as uint8
     assert got.tolist() == want.tolist()
+
+
+@pytest.mark.parametrize("options", [dict(out_hw=[10, 14], half_pixel=True), dict(out_hw=[9, 13], align_corners=True)],
+                         ids=["half_pixel", "align_corners"])
+def test_uint8_resize_bilinear_on_cortex_m7(write_model, tmp_path, options):
+    """mcuf_resize_bilinear_u8's float interpolation on QEMU's Cortex-M7 (FPv5, where GCC
+    would fuse a multiply and an add unless told not to): every output byte equals TFLite's
+    uint8 reference."""
+    from codegen.pipeline import generate
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.qemu import parse_bench, run_qemu
+    from runtime.interpreter import ReferenceModel
+    model = write_model(opmodels.uint8_op_model(seed("u8op", "RESIZE_BILINEAR", options), "RESIZE_BILINEAR", **options))
+    b = get_board("qemu-mps2-an500")
+    man = generate(model, tmp_path / "gen", b.target)
+    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
+    assert res.returncode == 0, res.console
+    want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
+    got = np.array(parse_bench(res.console)["output"], np.int64) % 256
+    assert got.size == want.size > 500 and got.tolist() == want.tolist()
