@@ -39,6 +39,12 @@ from .io_edges import strip_io_edges
 # - RELU, RELU6, RELU_N1_TO_1, QUANTIZE (uint8 or int8 to uint8 or int8): QuantizedReluX<T>
 #   / Requantize<T> requantize x - zero point and clamp to the type's range (the clamp
 #   bounds shift with it).
+# - LEAKY_RELU, PRELU: one template for both types (reference_ops::QuantizeLeakyRelu<T>,
+#   BroadcastPrelu4DSlow<T> / Prelu<T>) on x - zero point, clamped to the type's range;
+# - LOG_SOFTMAX: the uint8 reference_ops::LogSoftmax and the int8 LogSoftmaxQuantized are the
+#   same fixed-point steps on x - max of the row, output + 255 (int8: + 127, the zero point
+#   LogSoftmaxPrepare requires of each) clamped, the type's minimum below the cut-off;
+# - TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V: copies of bytes;
 # - RESIZE_BILINEAR is not a shift apart (uint8 interpolates the raw bytes in float and
 #   rounds with + 0.5, int8 in 10-bit fixed point on signed values): its own kernel,
 #   mcuf_resize_bilinear_u8, mirrors the uint8 one.
@@ -47,7 +53,8 @@ SHIFTABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POO
                  "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE", "ADD", "CONCATENATION",
                  "MUL", "SUB", "HARD_SWISH", "LOGISTIC", "TANH", "MEAN", "PAD", "PADV2",
                  "RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE", "RESIZE_NEAREST_NEIGHBOR",
-                 "MAXIMUM", "MINIMUM", "RESIZE_BILINEAR")
+                 "MAXIMUM", "MINIMUM", "RESIZE_BILINEAR", "LEAKY_RELU", "PRELU", "LOG_SOFTMAX",
+                 "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V")
 
 # byte x (read as int8) -> byte x ^ 0x80 (as int8): uint8 u <-> int8 u - 128
 XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 128)], np.int8)

@@ -688,3 +688,29 @@ def uint8_float_edges_model(rng) -> bytes:
     out = mb.tensor([1, 6, 6, 4], "float32")
     mb.op("DEQUANTIZE", [h], [out])
     return mb.build([f], [out])
+
+
+class _Uint8Builder(ModelBuilder):
+    """A ModelBuilder whose int8 tensors are written as uint8 (zero points and values + 128):
+    the int8 one-op models above as legacy uint8 graphs (uint8_variant)."""
+
+    def build(self, inputs, outputs) -> bytes:
+        for t in self.tensors:
+            if t["dtype"] == "int8":
+                t["dtype"] = "uint8"
+                if t["zero_point"] is not None:
+                    t["zero_point"] = t["zero_point"] + 128
+                if t["data"] is not None:
+                    t["data"] = (t["data"].astype(np.int16) + 128).astype(np.uint8)
+        return super().build(inputs, outputs)
+
+
+def uint8_variant(build, *args, **kwargs) -> bytes:
+    """`build` (one of this module's int8 model functions) with every int8 tensor uint8, the
+    quantized values shifted by 128: the same reals in TFLite 1.x's uint8 quantization."""
+    global ModelBuilder
+    int8_builder, ModelBuilder = ModelBuilder, _Uint8Builder
+    try:
+        return build(*args, **kwargs)
+    finally:
+        ModelBuilder = int8_builder

@@ -1,5 +1,6 @@
 """Legacy uint8 graphs against TFLite's uint8 reference kernels, every layer: the values
 stored shifted to int8, weight zero points applied per tap, uint8 average-pool rounding."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -149,11 +150,46 @@ def test_uint8_float_edges(write_model, tmp_path):
     assert res.distinct_outputs > 1 and res.layers_compared == 8 * 3   # input edge, conv, HARD_SWISH
 
 
-@pytest.mark.parametrize("kind,options", [("LEAKY_RELU", dict(in_scale=0.03, in_zp=120, out_scale=0.02, out_zp=100))])
-def test_uint8_operator_refused(write_model, tmp_path, kind, options):
+# the int8 one-op models of tests/opmodels.py written as uint8 (opmodels.uint8_variant)
+VARIANTS = [
+    ("LEAKY_RELU", lambda r: opmodels.head_unary_model("LEAKY_RELU", in_scale=0.03, in_zp=-8, out_scale=0.02,
+                                                       out_zp=-28, Alpha=0.2)),
+    ("LEAKY_RELU", lambda r: opmodels.head_unary_model("LEAKY_RELU", in_scale=0.03, in_zp=40, out_scale=0.05,
+                                                       out_zp=0, Alpha=1.7)),
+    ("PRELU", lambda r: opmodels.head_binary_model(r, "PRELU", shape_a=(1, 5, 6, 7), shape_b=(7,), const_b=True,
+                                                   quant=((0.05, 3), (0.01, -20), (0.04, -10)))),
+    ("LOG_SOFTMAX", lambda r: opmodels.log_softmax_model(r, shape=(4, 100), in_scale=0.1, in_zp=-3)),
+    ("LOG_SOFTMAX", lambda r: opmodels.log_softmax_model(r, shape=(3, 1000), in_scale=0.25, in_zp=127)),
+    ("LOG_SOFTMAX", lambda r: opmodels.log_softmax_model(r, shape=(16, 10), in_scale=1.3, in_zp=20)),
+    ("TRANSPOSE", lambda r: opmodels.transpose_model(r, shape=(1, 3, 4, 5), perm=(0, 2, 3, 1))),
+    ("SLICE", lambda r: opmodels.slice_model(r, shape=(1, 6, 5, 4), begin=(0, 1, 2, 1), size=(1, 3, -1, 2))),
+    ("STRIDED_SLICE", lambda r: opmodels.strided_slice_model(r, shape=(1, 6, 5, 4), begin=(0, 1, 0, 0),
+                                                             end=(1, 6, 5, 4), strides=(1, 2, 2, 1),
+                                                             out_shape=(1, 3, 3, 4))),
+    ("SPLIT", lambda r: opmodels.split_concat_model(r, shape=(1, 6, 4, 6), axis=3, sizes=(3, 3))),
+    ("SPLIT_V", lambda r: opmodels.split_concat_model(r, shape=(1, 6, 4, 6), axis=1, sizes=(1, 2, 3), split_v=True)),
+]
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+@pytest.mark.parametrize("case", range(len(VARIANTS)), ids=[f"{k}{i}" for i, (k, _) in enumerate(VARIANTS)])
+def test_uint8_operator_variant(write_model, tmp_path, case, kernels):
+    """LEAKY_RELU, PRELU, LOG_SOFTMAX and the copies in uint8 (the int8 test models with every
+    int8 tensor uint8, values and zero points + 128) against TFLite's uint8 reference."""
+    kind, make = VARIANTS[case]
+    model = write_model(opmodels.uint8_variant(make, seed("u8var", case)))
+    res = verify(model, tmp_path / "gen", inputs=8, kernels=kernels)
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
+    assert res.reference == "litert" and res.distinct_outputs > 1
+    assert any(l["op"] == kind for l in json.loads((tmp_path / "gen" / "model.json").read_text())["layers"])
+
+
+@pytest.mark.parametrize("kind", ["SQUARED_DIFFERENCE"])
+def test_uint8_operator_refused(write_model, tmp_path, kind):
     """A uint8 operator not checked against TFLite's uint8 kernel (codegen/legacy_uint8.py's
     SHIFTABLE_OPS) is refused in one line naming it, exit code 2."""
-    model = write_model(opmodels.uint8_op_model(seed("u8op", kind, options), kind, **options))
+    model = write_model(opmodels.uint8_variant(opmodels.squared_difference_model, seed("u8", kind),
+                                               shape_a=(1, 4, 4, 3), shape_b=(1, 4, 4, 3), const_b=True))
     r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", "-o", str(tmp_path / "gen"), str(model)],
                        capture_output=True, text=True, timeout=120)
     lines = [line for line in r.stderr.splitlines() if line.strip()]
