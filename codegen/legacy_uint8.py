@@ -84,8 +84,9 @@ def convert_uint8_graph(graph: Graph) -> None:
     if not is_legacy_uint8(graph):
         return
     bad = [op for op in graph.operators if op.type not in SHIFTABLE_OPS and not _float_edge(graph, op)]
-    bad += [op for op in graph.operators if op.type == "QUANTIZE" and op not in bad
-            and not _float_edge(graph, op) and graph.tensors[op.inputs[0]].dtype.startswith("float")]
+    bad += [op for op in graph.operators if op.type == "QUANTIZE" and op not in bad and not _float_edge(graph, op)
+            and any(t is not None and t.dtype.startswith("float")
+                    for t in (graph.tensors.get(i) for i in op.inputs + op.outputs))]
     if bad:
         raise UnsupportedModelError(
             "legacy uint8 graph with operator(s) "
