@@ -11,6 +11,10 @@ The exceptions are handled here:
   takes the same offset (reference_ops::FullyConnected);
 - AVERAGE_POOL_2D rounds the non-negative uint8 sum half up ((sum + n/2) / n), where the
   int8 kernel rounds half away from zero: mcuf_avgpool_u8 mirrors the uint8 one;
+- RESIZE_BILINEAR interpolates the raw uint8 bytes in float32 (int8: 10-bit fixed point):
+  mcuf_resize_bilinear_u8 mirrors the uint8 one;
+- float32 edges (QUANTIZE float32 -> uint8 in, DEQUANTIZE out) become the int8 edges'
+  API conversions (io_edges), the same bytes after the shift;
 - the graph's uint8 input and output stay uint8 bytes: a first layer turns the input bytes
   into the shifted int8 ones (x ^ 0x80, a 256-entry table), a last one turns the result
   back. The generated API's input and output are then the model's own uint8 bytes.
@@ -62,9 +66,10 @@ XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 1
 
 def is_legacy_uint8(graph: Graph) -> bool:
     """A graph that computes in uint8: some operator other than a QUANTIZE / DEQUANTIZE edge
-    reads or writes a quantized uint8 tensor. (uint8 input/output QUANTIZE edges around an
-    int8 body, what the converter writes for inference_input_type=tf.uint8, are not legacy
-    graphs: the edges keep their own handling.)"""
+    reads or writes a quantized uint8 tensor; a QUANTIZE uint8 -> uint8 (a requantization)
+    counts. (uint8 input/output QUANTIZE edges around an int8 body, what the converter
+    writes for inference_input_type=tf.uint8, are not legacy graphs: the edges keep their
+    own handling.)"""
     for op in graph.operators:
         ts = [graph.tensors.get(i) for i in op.inputs + op.outputs if i >= 0]
         if op.type in ("QUANTIZE", "DEQUANTIZE") and not all(t is not None and t.dtype == "uint8" for t in ts):
@@ -79,8 +84,10 @@ def convert_uint8_graph(graph: Graph) -> None:
     """Store every quantized uint8 tensor of the graph as int8 (values and zero points minus
     128), add the x ^ 0x80 layers at uint8 graph inputs and outputs, and mark each operator
     `_legacy_uint8` so lowering picks the uint8 variants. Records in graph.reference_of which
-    source tensor (and byte xor) each IR tensor is compared with, and graph.uint8_edges.
-    Raises UnsupportedModelError naming any operator not in SHIFTABLE_OPS."""
+    source tensor (and byte xor) each IR tensor is compared with, and graph.uint8_edges;
+    float32 edges (_float_edge) are stripped as io_edges does for int8 bodies.
+    Raises UnsupportedModelError naming every operator not in SHIFTABLE_OPS (and every
+    QUANTIZE / DEQUANTIZE from or to float32 that is not such an edge), in one line."""
     if not is_legacy_uint8(graph):
         return
     bad = [op for op in graph.operators if op.type not in SHIFTABLE_OPS and not _float_edge(graph, op)]
