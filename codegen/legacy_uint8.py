@@ -42,7 +42,7 @@ from .io_edges import strip_io_edges
 #   the int8 one shifted;
 # - RELU, RELU6, RELU_N1_TO_1, QUANTIZE (uint8 or int8 to uint8 or int8): QuantizedReluX<T>
 #   / Requantize<T> requantize x - zero point and clamp to the type's range (the clamp
-#   bounds shift with it).
+#   bounds shift with it);
 # - LEAKY_RELU, PRELU: one template for both types (reference_ops::QuantizeLeakyRelu<T>,
 #   BroadcastPrelu4DSlow<T> / Prelu<T>) on x - zero point, clamped to the type's range;
 # - LOG_SOFTMAX: the uint8 reference_ops::LogSoftmax and the int8 LogSoftmaxQuantized are the
