@@ -80,6 +80,32 @@ def is_legacy_uint8(graph: Graph) -> bool:
     return False
 
 
+# uint8 outputs TFLite's Prepare fixes (activations.cc, SigmoidPrepare: exactly 1/256 and 0,
+# as quantization.logistic_table checks the int8 1/256 and -128): op type -> (scale, zero point)
+FIXED_UINT8_OUTPUTS = {"LOGISTIC": (1 / 256, 0)}
+
+
+def _check_fixed_outputs(graph: Graph) -> None:
+    """Refuse, in the model's own uint8 terms (before the shift turns 0 into -128), a uint8
+    LOGISTIC whose output quantization TFLite's Prepare refuses.
+    Raises UnsupportedModelError, one line per such operator."""
+    problems = []
+    for op in graph.operators:
+        if op.type not in FIXED_UINT8_OUTPUTS or not op.outputs:
+            continue
+        y = graph.tensors.get(op.outputs[0])
+        if y is None or y.dtype != "uint8" or y.quant is None or len(y.quant.scales) != 1:
+            continue
+        scale, zp = FIXED_UINT8_OUTPUTS[op.type]
+        if float(np.float32(y.quant.scale)) != scale or int(y.quant.zero_point) != zp:
+            problems.append(f"#{op.index} {op.type}: output '{y.name}' has scale {float(y.quant.scale):.6g} "
+                            f"and zero point {int(y.quant.zero_point)}; TFLite's uint8 {op.type} requires "
+                            f"1/256 and {zp} (its Prepare refuses this "
+                            "model): re-convert it")
+    if problems:
+        raise UnsupportedModelError("\n".join(problems))
+
+
 def convert_uint8_graph(graph: Graph) -> None:
     """Store every quantized uint8 tensor of the graph as int8 (values and zero points minus
     128), add the x ^ 0x80 layers at uint8 graph inputs and outputs, and mark each operator
@@ -100,6 +126,7 @@ def convert_uint8_graph(graph: Graph) -> None:
             + ", ".join(f"#{op.index} {op.type}" for op in bad)
             + f" that mcuforge compiles only in int8 (uint8 supports {', '.join(SHIFTABLE_OPS)}); "
             "re-convert with full-integer int8 quantization")
+    _check_fixed_outputs(graph)
     for t in graph.tensors.values():
         if t.dtype != "uint8" or t.quant is None:
             continue

@@ -606,8 +606,8 @@ def uint8_op_model(rng, kind, *, in_scale=0.05, in_zp=128, out_scale=None, out_z
     if kind in UINT8_UNARY:
         shape = list(shape or [1, 256])
         x = mb.tensor(shape, "uint8", in_scale, in_zp)
-        if kind == "LOGISTIC":
-            out_scale, out_zp = 1 / 256, 0
+        if kind == "LOGISTIC":   # (another out_scale/out_zp given: a model TFLite refuses)
+            out_scale, out_zp = out_scale or 1 / 256, 0 if out_zp is None else out_zp
         elif kind == "TANH":
             out_scale, out_zp = 1 / 128, 128
         y = mb.tensor(shape, "uint8", out_scale if out_scale is not None else in_scale,

@@ -197,6 +197,17 @@ def test_uint8_operator_refused(write_model, tmp_path, kind):
     assert f"#0 {kind}" in lines[0] and "re-convert with full-integer int8 quantization" in lines[0]
 
 
+
+def test_uint8_logistic_with_a_foreign_output_quantization_is_named_in_uint8_terms(write_model, tmp_path):
+    """TFLite refuses a uint8 LOGISTIC whose output is not 1/256 and zero point 0; the refusal
+    names the model's own uint8 zero point and requirement, not the int8 ones of the shift."""
+    model = write_model(opmodels.uint8_op_model(seed("u8logq"), "LOGISTIC", out_scale=1 / 128, out_zp=3))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", "-o", str(tmp_path / "gen"), str(model)],
+                       capture_output=True, text=True, timeout=120)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "zero point 3;" in lines[0] and "uint8 LOGISTIC requires 1/256 and 0" in lines[0], lines[0]
+
 LEGACY_V3 = Path(__file__).parent / "fixtures" / "legacy" / "legacy_uint8_v3_blocks.tflite"
 
 
