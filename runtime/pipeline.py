@@ -61,7 +61,8 @@ class Slot:
     re-checks, so a put or get that finds nobody waiting needs to wake nobody (in threading's
     Condition, Python code, each lock and notify measured 10-20 us of CPU a frame with the
     interpreter's threads on every core). A `latest` slot's put, which may drop the oldest, and
-    every wait stay under the lock.
+    every wait stay under the lock. The lock-free paths rely on the GIL ordering every step of
+    both threads (a free-threaded CPython build would need them under the lock).
     """
 
     def __init__(self, capacity: int, latest: bool):
