@@ -504,12 +504,12 @@ def _check_port_url(url: str, option: str) -> None:
     if not scheme.isidentifier() or importlib.util.find_spec(f"serial.urlhandler.protocol_{scheme}") is None:
         bad = f"protocol {scheme!r} is not one pyserial knows"
     elif scheme in ("socket", "rfc2217"):
-        parts = urlsplit(url)
         try:
-            port = parts.port
+            parts = urlsplit(url)      # socket://[::1 (an unclosed IPv6 bracket): a ValueError traceback
+            host, port = parts.hostname, parts.port
         except ValueError:
-            port = None
-        if not parts.hostname or port is None or not 1 <= port <= 65535:
+            host = port = None
+        if not host or port is None or not 1 <= port <= 65535:
             bad = f"{scheme}:// needs HOST:PORT with PORT in 1..65535"
     if bad:
         raise HilError(f"{option} {url}: {bad}; give {PORT_FORMS}")

@@ -459,13 +459,15 @@ def open_source(spec: str, labels: list[str] | None = None, frames: int | None =
         return ImageFolderSource(spec, labels)
     kind, _, arg = spec.partition(":")
 
-    def number(what: str) -> int:      # synthetic:SEED, usb:N, picamera2:N: an integer >= 0
+    def number(what: str, most: int | None = None) -> int:   # synthetic:SEED, usb:N, picamera2:N
         try:
             n = int(arg) if arg else 0
         except ValueError:
             n = -1
         if n < 0:
             raise SourceError(f"{spec}: the {what} must be an integer, 0 or more")
+        if most is not None and n > most:   # usb:99999999999999999999 was OpenCV's TypeError traceback
+            raise SourceError(f"{spec}: the {what} must be at most {most:,}; give the camera's number (0 is the first)")
         return n
     if kind == "synthetic":
         return SyntheticSource(number("seed"), frames)
@@ -476,10 +478,10 @@ def open_source(spec: str, labels: list[str] | None = None, frames: int | None =
             return Y4mSource(arg)
         return OpenCVSource(arg, live=False)
     if kind == "usb":
-        return OpenCVSource(number("camera number"), live=True)
+        return OpenCVSource(number("camera number", 2**31 - 1), live=True)
     if kind == "picamera2":
         from .picamera import Picamera2Source
-        return Picamera2Source(camera_num=number("camera number"), preview=preview)
+        return Picamera2Source(camera_num=number("camera number", 2**31 - 1), preview=preview)
     if kind in ("images", "video"):
         raise SourceError(f"{spec}: name the {'folder' if kind == 'images' else 'file'} after the colon, "
                           f"e.g. {kind}:{'photos/' if kind == 'images' else 'clip.y4m'}")

@@ -144,6 +144,7 @@ def test_link_arguments_outside_the_protocol_fields_are_value_errors(call, what)
     ("socket://127.0.0.1:abc", "socket:// needs HOST:PORT"),                          # the same
     ("socket://nohost", "socket:// needs HOST:PORT"),        # was: "'<=' not supported between ..."
     ("rfc2217://h:70000", "rfc2217:// needs HOST:PORT"),
+    ("socket://[::1", "socket:// needs HOST:PORT"),          # attack5: urlsplit's ValueError traceback
     ("foo://x", "protocol 'foo' is not one pyserial knows"),
 ])
 def test_hil_port_url_that_names_no_port_is_one_line(url, what):

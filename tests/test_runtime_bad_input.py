@@ -23,6 +23,8 @@ MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
     ("synthetic:x", ["synthetic:x", "seed"]),
     ("usb:abc", ["usb:abc", "camera number"]),
     ("usb:-2", ["usb:-2", "camera number"]),
+    # attack5: OpenCV's TypeError traceback ("Python int too large to convert to C long")
+    ("usb:99999999999999999999", ["usb:99999999999999999999", "at most 2,147,483,647"]),
     ("picamera2:x", ["picamera2:x", "camera number"]),
     ("images:", ["images:", "folder"]),
     ("video:", ["video:", "file"]),
