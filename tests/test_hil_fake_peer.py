@@ -154,6 +154,14 @@ def test_hil_port_url_that_names_no_port_is_one_line(url, what):
     assert f"--port {url}: {what}" in r.stderr and "give a device path" in r.stderr, r.stderr
 
 
+def test_hil_port_url_options_pyserial_cannot_read_are_one_line():
+    """attack5: loop://?logging=zzz was pyserial's KeyError traceback."""
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "hil", "info", "--port", "loop://?logging=zzz",
+                        "--timeout", "0.3"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "cannot open loop://?logging=zzz: pyserial cannot read its options (KeyError" in r.stderr, r.stderr
+
+
 # --- found by the `attack4` review: a hostile or skewed peer on the link ---
 
 def test_info_io_sizes_other_than_the_models_are_refused_before_any_transfer():

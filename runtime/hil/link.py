@@ -135,6 +135,10 @@ class HilLink:
             self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)
         except (serial.SerialException, OSError, ValueError) as e:
             raise ConnectionLost(_open_failure(url, e)) from None
+        except (KeyError, IndexError, TypeError) as e:   # pyserial's URL options: loop://?logging=zzz
+            raise ConnectionLost(f"cannot open {url if url.isprintable() else repr(url)}: pyserial cannot "
+                                 f"read its options ({type(e).__name__}: {e}); check the part after '?' "
+                                 "(pyserial's URL handlers document them)") from None
         sock = getattr(self.port, "_socket", None)
         if sock is not None:
             # request/response over TCP: without this, Nagle's algorithm and the peer's
