@@ -47,6 +47,22 @@ def _run(cmd: list[str]) -> None:
         raise BuildError(f"host build failed:\n{' '.join(cmd)}\n{r.stderr}", cmd[0], r.stderr)
 
 
+def _cache_root() -> Path:
+    """$MCUF_CACHE, else ~/.cache/mcuforge; a temporary folder of this user's when that cannot
+    be written (HOME=/proc or a read-only home: `codegen verify` stopped with "No such file or
+    directory: /proc/.cache")."""
+    root = Path(os.environ.get("MCUF_CACHE", Path.home() / ".cache" / "mcuforge"))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if os.access(root, os.W_OK | os.X_OK):
+            return root
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"mcuforge-cache-{getattr(os, 'getuid', lambda: 0)()}"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
+
+
 def _kernel_objects(generated_dir: Path, cc: str, cflags: list[str]) -> list[Path]:
     """The kernel library compiled once per content and flags, then reused: a test sweep
     builds hundreds of one-layer models and only their model.c differs."""
@@ -55,7 +71,7 @@ def _kernel_objects(generated_dir: Path, cc: str, cflags: list[str]) -> list[Pat
     h = hashlib.sha256(" ".join([cc, *cflags]).encode())
     for f in headers + sources:
         h.update(f.name.encode() + f.read_bytes())
-    cache = Path(os.environ.get("MCUF_CACHE", Path.home() / ".cache" / "mcuforge")) / f"host-{h.hexdigest()[:16]}"
+    cache = _cache_root() / f"host-{h.hexdigest()[:16]}"
     objects = [cache / (f.stem + ".o") for f in sources]
     if not all(o.exists() for o in objects):
         tmp = Path(tempfile.mkdtemp(prefix="build-", dir=cache.parent if cache.parent.exists() else None))

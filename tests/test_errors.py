@@ -377,3 +377,14 @@ def test_a_failing_host_compiler_is_named_in_one_line_per_error_not_a_traceback(
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines and all(l.startswith("codegen: error: the host build (gcc) failed: ") for l in lines), lines
     assert "cannot execute cc1" in lines[0] and "--version" in lines[-1]
+
+
+def test_verify_with_an_unwritable_home_builds_in_a_temporary_cache(tmp_path):
+    """attack5: HOME=/proc made `codegen verify` stop with 'No such file or directory:
+    /proc/.cache' (its kernel-object cache); it falls back to a temporary folder."""
+    import os
+    env = {k: v for k, v in os.environ.items() if k != "MCUF_CACHE"}
+    env["HOME"] = "/proc"
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "verify", str(_fc_model(tmp_path)), "--target",
+                        "host", "--inputs", "1"], capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and "BIT-EXACT" in r.stdout, r.stdout + r.stderr
