@@ -219,3 +219,33 @@ def test_every_command_has_version(module, prog, capsys):
     with pytest.raises(SystemExit) as e:
         importlib.import_module(module).build_parser().parse_args(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"mcuforge {prog} {__version__}"
+
+
+@pytest.mark.parametrize("module,argv,usage,words", [
+    ("codegen.cli", ["emit", MODEL, "-o", "out", "--ramlimit", "40000"], "usage: codegen emit ",
+     ["--ramlimit -> --ram-limit", "`codegen emit --help`"]),
+    ("runtime.cli", ["hil", "info", "--port", "socket://127.0.0.1:1", "--seed", "3"], "usage: runtime hil info ",
+     ["unrecognized arguments: --seed 3", "`runtime hil info --help`"]),
+    ("firmware_tools.cli", ["build", "--board", "qemu-mps2-an500", "out", "--ltoo"], "usage: firmware build ",
+     ["--ltoo -> --lto"]),
+])
+def test_an_unknown_option_shows_its_command_usage_and_the_nearest_option(module, argv, usage, words, capsys):
+    """`runtime classify ... --port URL` printed the top-level `usage: runtime [-h] [--version]
+    COMMAND ...` and 'unrecognized arguments' (argparse reports a subcommand's leftovers at the
+    top; trial5's find): now the command's own usage, the nearest option and where to look."""
+    import importlib
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith(usage) and "Traceback" not in err, err
+    for w in words:
+        assert w in err.strip().splitlines()[-1], err
+
+
+def test_classify_takes_port_as_hil_does():
+    """`runtime hil info --port URL`, then `runtime classify --port URL`: was unrecognized
+    (classify spells it --device); both spellings now name the device."""
+    from runtime.cli import build_parser
+    for flag in ("--port", "--device"):
+        args = build_parser().parse_args(["classify", "--model", "m.tflite", flag, "socket://127.0.0.1:4321"])
+        assert args.device == "socket://127.0.0.1:4321"
