@@ -93,14 +93,38 @@ def cmd_emit(args) -> int:
     return 0
 
 
+def _board_limit(args):
+    """inspect/verify --board NAME, as emit's: the board's CPU as --target and, unless given,
+    its RAM less the stack and other data as --ram-limit. Returns the BoardBudget, or None."""
+    if not args.board:
+        args.target = args.target or DEFAULT_TARGET
+        return None
+    from .board_budget import for_board
+    args.target, budget = for_board(args.board, args.target, args.kernels)
+    if args.ram_limit is not None and args.ram_limit > budget.arena:
+        raise CodegenError(f"--ram-limit {args.ram_limit:,} B is more than --board leaves for the arena "
+                           f"({budget.describe()}): lower it, or drop it to use the board's")
+    args.ram_limit = args.ram_limit or max(budget.arena, 1)
+    return budget
+
+
 def cmd_inspect(args) -> int:
     from .inspect import inspect_model
     from .pipeline import resolve_kernels
+    budget = _board_limit(args)
     report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
     print(report.render())
+    if budget is not None:
+        print(f"board: {budget.describe()}")
     if args.ram_limit is not None and not report.unsupported:
-        from .patch_schedule import choose_schedule, render_schedule
-        sched = choose_schedule(report.graph, report.steps, args.ram_limit)
+        from .patch_schedule import RamLimitError, choose_schedule, render_schedule
+        try:
+            sched = choose_schedule(report.graph, report.steps, args.ram_limit)
+        except RamLimitError as e:
+            if budget is None:
+                raise
+            from .board_budget import does_not_fit
+            raise does_not_fit(budget, e) from None
         print(render_schedule(report.graph, report.steps, sched, args.ram_limit))
     return 0 if not report.unsupported else 1
 
@@ -114,6 +138,7 @@ def cmd_verify(args) -> int:
         print(f"codegen verify: error: argument --inputs: must be 1..{MAX_VERIFY_INPUTS:,}, got {args.inputs:,}",
               file=sys.stderr)
         return 2
+    _board_limit(args)
     with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
         out = Path(args.output) if args.output else Path(tmp)
         from .pipeline import resolve_kernels
@@ -302,10 +327,13 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n"
                               "  codegen inspect model.tflite\n"
                               "  codegen inspect --target cortex-m55 model.tflite\n"
-                              "  codegen inspect model.tflite --ram-limit 40000   # the patch schedule too")
+                              "  codegen inspect model.tflite --ram-limit 40000   # the patch schedule too\n"
+                              "  codegen inspect --board stm32f746g-disco model.tflite   # its CPU; fits its RAM?")
     i.add_argument("model", metavar="MODEL", help="a .tflite file")
-    i.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
-                   help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
+    i.add_argument("--board", metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
+                   "(less the stack and other data) as --ram-limit")
+    i.add_argument("--target", choices=list(TARGETS),
+                   help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET}, or the --board's)")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
     i.add_argument("--ram-limit", type=positive_int, metavar="BYTES",
@@ -326,8 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--inputs", type=positive_int, default=20,
                    help=f"random inputs to try, 1..{MAX_VERIFY_INPUTS:,} (default: 20)")
     v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
-    v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
-                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
+    v.add_argument("--board", metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
+                   "(less the stack and other data) as --ram-limit")
+    v.add_argument("--target", choices=list(TARGETS),
+                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}, or the --board's): built for this "
                         "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")

@@ -110,3 +110,23 @@ def test_boards_listing_says_which_board_runs_at_its_reset_clock(capsys):
     assert rows["nucleo-u575zi-q"].endswith("4 MHz  hardware, reset clock, not raised by board.c; max 160 MHz")
     assert rows["stm32f746g-disco"].endswith("216 MHz  hardware")     # board.c raises it to the max
     assert rows["qemu-mps2-an500"].endswith("25 MHz  QEMU")
+
+
+def test_inspect_and_verify_take_board_as_emit_does(tmp_path, capsys):
+    """`codegen emit --board B`, then `codegen inspect --board B` to see why: was 'unrecognized
+    arguments' (only emit and fit had --board; trial5's find). inspect and verify now take the
+    board's CPU and RAM budget as emit does, and refuse what emit refuses in the same line."""
+    assert main(["inspect", "--board", "qemu-mps2-an505", MODEL]) == 0
+    out = capsys.readouterr().out
+    assert "dsp kernels" in out.splitlines()[0] and "board: qemu-mps2-an505: 4,194,304 B RAM" in out
+    assert "layer by layer (fits)" in out
+    assert main(["inspect", "--board", "qemu-microbit", MODEL]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--board qemu-microbit: the model does not fit its 16,384 B of RAM" in err[0], err
+    _, _, emit_err = _emit(capsys, "--board", "qemu-microbit", MODEL, "-o", tmp_path / "o")
+    assert err[0] == emit_err.strip()
+    assert main(["verify", "--board", "qemu-mps2-an505", MODEL, "--inputs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "(dsp kernels)" in out and "BIT-EXACT" in out
+    assert main(["verify", "--board", "qemu-mps2-an505", "--target", "cortex-m7", MODEL]) == 2
+    assert "conflicts with --board qemu-mps2-an505" in capsys.readouterr().err
