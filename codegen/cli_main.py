@@ -76,8 +76,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[t
     if extra:   # the command's own usage line, not the top-level `usage: codegen [-h] COMMAND ...`
         cmd = _command_parser(parser, args)
         cmd.error(_unrecognized(cmd, extra))
-    if not getattr(args, "fn", None):
-        parser.print_help()
+    if not getattr(args, "fn", None):   # `runtime hil` alone: hil's help, not runtime's
+        _command_parser(parser, args).print_help()
         return 2
     try:
         return args.fn(args)

@@ -249,3 +249,11 @@ def test_classify_takes_port_as_hil_does():
     for flag in ("--port", "--device"):
         args = build_parser().parse_args(["classify", "--model", "m.tflite", flag, "socket://127.0.0.1:4321"])
         assert args.device == "socket://127.0.0.1:4321"
+
+
+def test_a_command_without_its_action_prints_its_own_help(capsys):
+    """`runtime hil` alone printed `runtime --help` (classify and hil), not hil's actions."""
+    from runtime.cli import main as runtime_main
+    assert runtime_main(["hil"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: runtime hil ") and "validate" in out and "classify" not in out.split("\n")[0]
