@@ -113,9 +113,11 @@ def cmd_inspect(args) -> int:
     from .pipeline import resolve_kernels
     budget = _board_limit(args)
     report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
-    print(report.render())
-    if budget is not None:
-        print(f"board: {budget.describe()}")
+    if not args.json:
+        print(report.render())
+        if budget is not None:
+            print(f"board: {budget.describe()}")
+    sched = None
     if args.ram_limit is not None and not report.unsupported:
         from .patch_schedule import RamLimitError, choose_schedule, render_schedule
         try:
@@ -125,7 +127,16 @@ def cmd_inspect(args) -> int:
                 raise
             from .board_budget import does_not_fit
             raise does_not_fit(budget, e) from None
-        print(render_schedule(report.graph, report.steps, sched, args.ram_limit))
+        if not args.json:
+            print(render_schedule(report.graph, report.steps, sched, args.ram_limit))
+    if args.json:
+        import json
+
+        from .patch_schedule import schedule_label
+        print(json.dumps({**report.as_dict(), "target": args.target, "ram_limit": args.ram_limit,
+                          "schedule": (schedule_label(sched) if sched is not None else
+                                       None if args.ram_limit is None else "layer by layer"),
+                          "board": None if budget is None else budget.describe()}, indent=1))
     return 0 if not report.unsupported else 1
 
 
@@ -338,6 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override the kernel set (default: auto, the target's)")
     i.add_argument("--ram-limit", type=positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
+    i.add_argument("--json", action="store_true", help="machine-readable report: per layer op, kernel, output "
+                   "shape, MACs, params, flash and activation bytes; totals, arena, unsupported operators")
     i.set_defaults(fn=cmd_inspect)
 
     v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",

@@ -257,3 +257,22 @@ def test_a_command_without_its_action_prints_its_own_help(capsys):
     assert runtime_main(["hil"]) == 2
     out = capsys.readouterr().out
     assert out.startswith("usage: runtime hil ") and "validate" in out and "classify" not in out.split("\n")[0]
+
+
+def test_inspect_json_has_the_tables_figures(capsys):
+    """Every other report had --json (fit, size, boards, hil, classify) but inspect (trial5's
+    find): its JSON carries the table's per-layer figures and totals, the arena and the schedule."""
+    import json
+
+    from codegen.cli import main as codegen_main
+    assert codegen_main(["inspect", MODEL]) == 0
+    text = capsys.readouterr().out
+    assert codegen_main(["inspect", "--json", MODEL, "--ram-limit", "40000"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["target"] == "cortex-m7" and d["kernels"] == "dsp" and not d["unsupported"]
+    assert len(d["layers"]) == 30 and d["layers"][0]["op"] == "CONV_2D" and d["inputs"][0]["shape"] == [1, 96, 96, 3]
+    for figure in (d["macs"], d["params"], d["flash_bytes"]):
+        assert f"{figure:,}" in text.split("total", 1)[1].splitlines()[0]
+    assert f"planned arena: {d['arena_bytes']:,} bytes" in text
+    assert d["ram_limit"] == 40000 and "layers 0..3" in d["schedule"]
+    assert sum(ly["macs"] for ly in d["layers"]) == d["macs"]
