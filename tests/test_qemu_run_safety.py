@@ -196,3 +196,12 @@ def test_run_and_serve_default_to_the_board_the_elf_was_built_for(elfs, tmp_path
         one_line_error(firmware(cmd, bare), "which board?", "--board NAME")
         one_line_error(firmware(cmd, tmp_path / "missing.elf"), "no such ELF file")
     assert not qemu_running(bare)
+
+
+def test_serve_points_the_bench_firmware_to_run(elfs):
+    """`firmware serve` of the bench firmware printed its socket:// URL and 'e.g. runtime hil
+    info', then QEMU exited at once (the bench runs once): `runtime hil` found nothing there
+    (trial5's find). As run refuses the validation firmware, serve now refuses the bench."""
+    r = firmware("serve", "--board", BOARD, elfs["bench"])
+    one_line_error(r, "is the bench firmware", "firmware run", "--app validate")
+    assert "socket://" not in r.stdout and not qemu_running(elfs["bench"])
