@@ -391,7 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  codegen fit --board stm32f746g-disco --alpha 0.25 --resolution 96 --json --layers\n\n"
                "Boards: `firmware boards`. Accuracy: published ImageNet top-1 (MobileNet V1 paper "
                "tables 6-7, V2 paper table 4) where the papers give it.")
-    f.add_argument("--board", required=True, help="a board name (firmware boards lists them)")
+    f.add_argument("--board", required=True, metavar="NAME", help="a board (`firmware boards` lists them)")
     f.add_argument("--patches", action="store_true",
                    help="where the arena is over the board's RAM, try in-place depthwise and a "
                         "patch-based first stage (as `emit --ram-limit`); fits then says which "
