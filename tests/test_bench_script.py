@@ -24,3 +24,19 @@ def test_a_partial_benchmark_run_prints_and_leaves_the_committed_results(tmp_pat
     r = subprocess.run(cmd + ["--out", str(tmp_path / "mine")], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert r.returncode == 0 and "| mine | qemu-mps2-an500 |" in (tmp_path / "mine.md").read_text(), r.stderr
     assert (tmp_path / "mine.json").exists()
+
+
+def test_hil_throughput_of_a_users_board_is_printed_not_committed(monkeypatch, capsys):
+    """`benchmarks/hil_throughput.py --port /dev/ttyACM0` (a real board's link) overwrote
+    results_hil.md, the QEMU figure the README quotes; it now prints it only."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("hil_throughput", ROOT / "benchmarks" / "hil_throughput.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "measure", lambda url: {"board": "nucleo-h743zi", "rtt_ms": 1.0,
+                                                     "write_Bps": 10240.0, "read_Bps": 20480.0})
+    committed = (ROOT / "benchmarks" / "results_hil.md").read_bytes()
+    monkeypatch.setattr(sys, "argv", ["hil_throughput.py", "--port", "socket://127.0.0.1:1"])
+    assert mod.main() == 0
+    assert "nucleo-h743zi: INFO round trip 1.0 ms, WRITE_INPUT 10.0 KiB/s" in capsys.readouterr().out
+    assert (ROOT / "benchmarks" / "results_hil.md").read_bytes() == committed
