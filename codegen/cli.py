@@ -111,7 +111,7 @@ def _board_limit(args):
 def cmd_inspect(args) -> int:
     from .inspect import inspect_model
     from .pipeline import resolve_kernels
-    budget = _board_limit(args)
+    given, budget = args.ram_limit, _board_limit(args)
     report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
     if not args.json:
         print(report.render())
@@ -123,7 +123,7 @@ def cmd_inspect(args) -> int:
         try:
             sched = choose_schedule(report.graph, report.steps, args.ram_limit)
         except RamLimitError as e:
-            if budget is None:
+            if budget is None or given is not None:
                 raise
             from .board_budget import does_not_fit
             raise does_not_fit(budget, e) from None
@@ -149,13 +149,20 @@ def cmd_verify(args) -> int:
         print(f"codegen verify: error: argument --inputs: must be 1..{MAX_VERIFY_INPUTS:,}, got {args.inputs:,}",
               file=sys.stderr)
         return 2
-    _board_limit(args)
-    with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
-        out = Path(args.output) if args.output else Path(tmp)
-        from .pipeline import resolve_kernels
-        result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit,
-                        input_shapes=args.input_shape)
+    given, budget = args.ram_limit, _board_limit(args)
+    from .patch_schedule import RamLimitError
+    try:
+        with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
+            out = Path(args.output) if args.output else Path(tmp)
+            from .pipeline import resolve_kernels
+            result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
+                            kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit,
+                            input_shapes=args.input_shape)
+    except RamLimitError as e:   # the board's budget, not a --ram-limit the user gave: emit's board line
+        if budget is None or given is not None:
+            raise
+        from .board_budget import does_not_fit
+        raise does_not_fit(budget, e) from None
     return 0 if result.ok else 1
 
 

@@ -125,6 +125,8 @@ def test_inspect_and_verify_take_board_as_emit_does(tmp_path, capsys):
     assert len(err) == 1 and "--board qemu-microbit: the model does not fit its 16,384 B of RAM" in err[0], err
     _, _, emit_err = _emit(capsys, "--board", "qemu-microbit", MODEL, "-o", tmp_path / "o")
     assert err[0] == emit_err.strip()
+    assert main(["verify", "--board", "qemu-microbit", MODEL, "--inputs", "1"]) == 2   # the same line
+    assert capsys.readouterr().err.strip() == emit_err.strip()
     assert main(["verify", "--board", "qemu-mps2-an505", MODEL, "--inputs", "1"]) == 0
     out = capsys.readouterr().out
     assert "(dsp kernels)" in out and "BIT-EXACT" in out
