@@ -59,6 +59,10 @@ def cmd_emit(args) -> int:
             raise
         raise does_not_fit(budget, e) from None
     out = Path(args.output)
+    if budget is not None:   # `firmware build` takes this board when --board is left out
+        import json
+        man["board"] = budget.board.name
+        (out / f"{args.name}.json").write_text(json.dumps(man, indent=1) + "\n")
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")

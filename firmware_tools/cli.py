@@ -42,11 +42,23 @@ def cmd_boards(args) -> int:
 
 def cmd_build(args) -> int:
     from .build import build_firmware
-    board = get_board(args.board)
+    board = get_board(args.board or _emitted_for(Path(args.generated)))
     fw = build_firmware(args.generated, board, args.output, app=args.app, opt=args.opt, lto=args.lto)
     print(f"built {fw.elf} (+ .bin .hex .map) for {board.name}")
     print(fw.size.render())
     return 0
+
+
+def _emitted_for(gen: Path) -> str:
+    """`build` without --board: the board `codegen emit --board` recorded in model.json."""
+    try:
+        board = json.loads((gen / "model.json").read_text()).get("board")
+    except (OSError, ValueError, AttributeError):
+        board = None
+    if not board:
+        raise BoardError(f"which board? pass --board NAME (`firmware boards` lists them); {gen} names none "
+                         "(`codegen emit --board NAME` records its board for `firmware build`)")
+    return board
 
 
 def cmd_size(args) -> int:
@@ -207,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "  firmware build --board qemu-mps2-an500 out/            # -> out/build-qemu-mps2-an500/fw.elf\n"
                                "  firmware build --board qemu-mps2-an500 --app validate out/   # for `firmware serve`\n"
                                "  firmware build --board nucleo-h743zi --opt -Os --lto out/")
-    bd.add_argument("--board", required=True, help="see `firmware boards`")
+    bd.add_argument("--board", help="see `firmware boards` (default: the one `codegen emit --board` recorded)")
     bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
     bd.add_argument("-o", "--output", type=nonempty_path, metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
     from .build import list_apps

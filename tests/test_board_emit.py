@@ -132,3 +132,21 @@ def test_inspect_and_verify_take_board_as_emit_does(tmp_path, capsys):
     assert "(dsp kernels)" in out and "BIT-EXACT" in out
     assert main(["verify", "--board", "qemu-mps2-an505", "--target", "cortex-m7", MODEL]) == 2
     assert "conflicts with --board qemu-mps2-an505" in capsys.readouterr().err
+
+
+def test_firmware_build_takes_the_board_emit_was_given(tmp_path, capsys):
+    """`codegen emit --board B ... -o out/`, then `firmware build out/`: was 'the following
+    arguments are required: --board' (trial5's find). emit records B in model.json and build
+    takes it; a folder emitted without --board is one line asking for it."""
+    from firmware_tools.cli import main as firmware_main
+    code, _, err = _emit(capsys, "--board", "qemu-mps2-an505", MODEL, "-o", tmp_path / "b")
+    assert code == 0 and json.loads((tmp_path / "b" / "model.json").read_text())["board"] == "qemu-mps2-an505", err
+    assert firmware_main(["build", str(tmp_path / "b")]) == 0
+    assert "for qemu-mps2-an505" in capsys.readouterr().out
+    assert json.loads((tmp_path / "b" / "build-qemu-mps2-an505" / "fw.json").read_text())["board"] == "qemu-mps2-an505"
+    assert main(["emit", "--target", "cortex-m7", MODEL, "-o", str(tmp_path / "t")]) == 0
+    assert "board" not in json.loads((tmp_path / "t" / "model.json").read_text())
+    capsys.readouterr()
+    assert firmware_main(["build", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "which board? pass --board NAME" in err[0], err
