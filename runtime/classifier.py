@@ -107,7 +107,6 @@ class Classifier:
             raise ModelInputError(f"{model} has {len(it.get_input_details())} inputs; a classifier has one")
         self.input = input_spec(it.get_input_details()[0])
         self.preprocess = Preprocessor(self.input, input_range)
-        self._input_view = it.tensor(self.input.index)     # holds the Interpreter, not its buffer
         out = it.get_output_details()[0]
         self.output_index = out["index"]
         shape = [int(d) for d in out["shape"]]
@@ -138,14 +137,16 @@ class Classifier:
         self.interpreter.set_tensor(self.input.index, tensor)
 
     def load(self, staged: np.ndarray) -> None:
-        """set_input for a body staged by self.preprocess.stage(): copied straight into the
-        interpreter's input buffer (Interpreter.tensor()'s view), with no tensor in between.
-        The view is a temporary, gone when this returns or raises (a local would outlive an
-        exception in its traceback): invoke() refuses to run while any array points into the
-        interpreter (TFLite's _ensure_safe). Copying there rather than mapping pixels there
-        (a bit flip costs what the copy does) measured better with two interpreter threads on
-        two cores: this runs between two invokes, while XNNPACK's worker threads spin."""
-        np.copyto(self._input_view()[0], staged)
+        """set_input for a body staged by self.preprocess.stage(): (H, W, C), or (C, H, W) for
+        NCHW, in the input's dtype, C order -- or the same with its batch dimension (body[None]),
+        which the pipeline makes once per body so that no view is made per frame. Copied into
+        the interpreter's input buffer by TFLite's SetTensor (one memcpy); raises ValueError
+        for another shape or dtype. SetTensor, not np.copyto into the buffer's
+        Interpreter.tensor() view: with the interpreter's threads on both cores here, making the
+        view, indexing it and copying took 80-90 us of CPU a frame against 40-55 us for
+        set_tensor (200 frames of each, a second interpreter invoking meanwhile), and in the
+        pipeline 45-55 against 25-35 (benchmarks/pipeline_ab.py --stages)."""
+        self.interpreter.set_tensor(self.input.index, staged if staged.ndim == 4 else staged[None])
 
     def input_tensor(self) -> np.ndarray:
         """A copy of the input tensor as the interpreter holds it, (1, ...) in its dtype."""
