@@ -12,7 +12,7 @@ from . import __version__
 from .errors import CodegenError
 from .build_files import LAYOUTS
 from .cli_main import nonempty_path, positive_float, positive_int
-from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
+from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS, target_name
 
 EPILOG = """\
 examples:
@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--board", metavar="NAME",
                    help="a board (`firmware boards` lists them): sets --target to its CPU and "
                         "--ram-limit to its RAM less the reserved stack and the firmware's other data")
-    e.add_argument("--target", choices=list(TARGETS),
+    e.add_argument("--target", choices=list(TARGETS), type=target_name,
                    help=f"CPU the code is for (default: {DEFAULT_TARGET}, or the --board's); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("model", metavar="MODEL", help="a .tflite file")
     i.add_argument("--board", metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
                    "(less the stack and other data) as --ram-limit")
-    i.add_argument("--target", choices=list(TARGETS),
+    i.add_argument("--target", choices=list(TARGETS), type=target_name,
                    help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET}, or the --board's)")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
     v.add_argument("--board", metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
                    "(less the stack and other data) as --ram-limit")
-    v.add_argument("--target", choices=list(TARGETS),
+    v.add_argument("--target", choices=list(TARGETS), type=target_name,
                    help=f"check the kernels this target uses (default: {DEFAULT_TARGET}, or the --board's): built for this "
                         "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,

@@ -276,3 +276,20 @@ def test_inspect_json_has_the_tables_figures(capsys):
     assert f"planned arena: {d['arena_bytes']:,} bytes" in text
     assert d["ram_limit"] == 40000 and "layers 0..3" in d["schedule"]
     assert sum(ly["macs"] for ly in d["layers"]) == d["macs"]
+
+
+@pytest.mark.parametrize("cmd", ["emit", "inspect", "verify"])
+@pytest.mark.parametrize("given,says", [
+    ("cortex-m3", "'cortex-m3' has no target of its own; use --target cortex-m0plus"),
+    ("cortex-m85", "use --target cortex-m55"),
+    ("M7", "'M7': the target is spelled cortex-m7"),
+    ("Cortex-M0+", "the target is spelled cortex-m0plus"),
+    ("cortex-a53", "invalid choice: 'cortex-a53' (choose from 'cortex-m7'"),
+])
+def test_a_target_name_that_is_not_one_names_the_one_to_use(tmp_path, capsys, cmd, given, says):
+    """A core without a target of its own (M3, M85, ...) or another spelling of a target gets
+    the --target to give, in argparse's one-line error (exit 2)."""
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--target", given, MODEL, *(["-o", str(tmp_path / "o")] if cmd == "emit" else [])])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and says in err, err
