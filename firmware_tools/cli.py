@@ -51,11 +51,12 @@ def cmd_build(args) -> int:
 
 def _emitted_for(gen: Path) -> str:
     """`build` without --board: the board `codegen emit --board` recorded in model.json."""
+    from .build import read_json   # a named pipe there must not block open()
     try:
-        board = json.loads((gen / "model.json").read_text()).get("board")
+        board = read_json(gen / "model.json").get("board")
     except (OSError, ValueError, AttributeError):
         board = None
-    if not board:
+    if not board or not isinstance(board, str):
         raise BoardError(f"which board? pass --board NAME (`firmware boards` lists them); {gen} names none "
                          "(`codegen emit --board NAME` records its board for `firmware build`)")
     return board

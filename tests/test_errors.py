@@ -276,6 +276,9 @@ def test_firmware_build_of_a_damaged_manifest_says_to_emit_again(tmp_path, conte
     assert r.returncode == 2
     assert_clean_error(r, f"{gen / 'model.json'} is not the manifest `codegen emit` writes ({why}",
                        f"codegen emit --target cortex-m7 MODEL -o {gen}")
+    r = run_module("firmware_tools.cli", "build", gen)      # the board read from model.json
+    assert r.returncode == 2
+    assert_clean_error(r, "which board? pass --board NAME")
 
 
 def test_firmware_build_of_a_named_model_says_why(tmp_path):
