@@ -301,7 +301,8 @@ def slice_model(rng, *, shape, begin, size) -> bytes:
 
 
 def unary_model(op, *, shape=(1, 256), in_scale, in_zp, out_scale, out_zp) -> bytes:
-    """One unary int8 op (LOGISTIC, RSQRT), or with op="NEG" the converter's float detour
+    """One unary int8 op (LOGISTIC, RSQRT, EXP, LOG, ABS; "GELU" and "GELU_APPROX" for GELU with
+    approximate false / true), or with op="NEG" the converter's float detour
     DEQUANTIZE -> NEG -> QUANTIZE."""
     mb = ModelBuilder()
     x = mb.tensor(list(shape), "int8", in_scale, in_zp)
@@ -311,8 +312,10 @@ def unary_model(op, *, shape=(1, 256), in_scale, in_zp, out_scale, out_zp) -> by
         mb.op("DEQUANTIZE", [x], [f1])
         mb.op("NEG", [f1], [f2])
         mb.op("QUANTIZE", [f2], [y])
+    elif op.startswith("GELU"):
+        mb.op("GELU", [x], [y], "GeluOptions", Approximate=op == "GELU_APPROX")
     else:
-        mb.op(op, [x], [y])
+        mb.op(op, [x], [y], {"EXP": "ExpOptions", "ABS": "AbsOptions"}.get(op))
     return mb.build([x], [y])
 
 

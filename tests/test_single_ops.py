@@ -481,8 +481,16 @@ UNARY_CASES = {
               (1e-4, -128, 0.9, -128), (5.0, -128, 0.002, -128), (0.03, -128, 0.2, 100)],
     "NEG": [(9.19e-09, 6, 9.19e-09, -7), (0.05, -128, 0.05, 127), (0.02, 3, 0.07, -9),
             (0.1, 0, 0.013, 0)],
+    # GELU (erfcf / tanhf), EXP (expf), LOG (logf): TFLite's LUTPopulate tables in float32
+    "GELU": [(0.05, 3, 0.04, -5), (0.1, -128, 0.05, -100), (0.0123, -17, 0.0077, 40), (0.2, 0, 0.1, -128)],
+    "GELU_APPROX": [(0.05, 3, 0.04, -5), (0.02, 127, 0.01, 0), (0.0123, -17, 0.0077, 40)],
+    "EXP": [(0.05, 3, 0.04, -5), (0.05, -128, 0.3, -100), (0.0123, -17, 0.0077, 40)],
+    "LOG": [(0.05, 3, 0.04, -5), (0.1, -128, 0.05, -100), (0.0123, -17, 0.0077, 40)],
+    "ABS": [(0.05, 3, 0.04, -5), (0.1, -128, 0.1, -100), (0.0123, 127, 0.0077, -128)],
 }
-TABLES = {"LOGISTIC": "logistic_table", "RSQRT": "rsqrt_table", "NEG": "dequantize_negate_quantize_table"}
+TABLES = {"LOGISTIC": "logistic_table", "RSQRT": "rsqrt_table", "NEG": "dequantize_negate_quantize_table",
+          "GELU": "gelu_table", "GELU_APPROX": "gelu_table", "EXP": "exp_table", "LOG": "log_table",
+          "ABS": "abs_table"}
 
 
 @pytest.mark.parametrize("op,case", [(op, c) for op, cases in UNARY_CASES.items() for c in cases])
@@ -500,16 +508,19 @@ def test_unary_table_equals_tflite_for_every_input(write_model, op, case):
     it.set_tensor(it.get_input_details()[0]["index"], np.arange(lo, 128, dtype=np.int8)[None])
     it.invoke()
     ref = it.get_tensor(it.get_output_details()[0]["index"])[0]
-    table = getattr(quantization, TABLES[op])(in_scale, in_zp, out_scale, out_zp)
+    extra = {"approximate": op == "GELU_APPROX"} if op.startswith("GELU") else {}
+    table = getattr(quantization, TABLES[op])(in_scale, in_zp, out_scale, out_zp, **extra)
     np.testing.assert_array_equal(table[lo + 128:], ref)
 
 
-@pytest.mark.parametrize("op", ["LOGISTIC", "NEG"])
-def test_unary_ops_generated(write_model, tmp_path, op):
+@pytest.mark.parametrize("op,kernels", [("LOGISTIC", "reference"), ("NEG", "reference"),
+                                        ("GELU", "reference"), ("GELU_APPROX", "dsp"), ("EXP", "dsp"),
+                                        ("LOG", "reference"), ("ABS", "dsp")])
+def test_unary_ops_generated(write_model, tmp_path, op, kernels):
     in_scale, in_zp, out_scale, out_zp = UNARY_CASES[op][2]
     data = opmodels.unary_model(op, shape=(2, 5, 7), in_scale=in_scale, in_zp=in_zp,
                                 out_scale=out_scale, out_zp=out_zp)
-    man = check(write_model, tmp_path, data)
+    man = check(write_model, tmp_path, data, kernels=kernels)
     assert [layer["kernel"] for layer in man["layers"]] == ["mcuf_lut_s8"]
 
 
@@ -575,3 +586,21 @@ def test_grouped_1x1_packed_host(write_model, tmp_path, case, kernel):
     the assembly on QEMU's M7, M4 and M33 on the same models."""
     man = check(write_model, tmp_path, _grouped_model(case), kernels="dsp")
     assert man["layers"][0]["kernel"] == kernel
+
+
+@pytest.mark.parametrize("op,quant,words", [
+    ("EXP", (0.1, -128, 0.3, -100), ["#0 EXP", "beyond int32", "larger scale", "tensor 't1'"]),
+    ("ABS", (0.5, 0, 1e-12, 0), ["#0 ABS", "2^31 or more", "larger output scale", "tensor 't1'"])])
+def test_unary_table_refusals_name_op_tensor_and_fix(write_model, tmp_path, op, quant, words):
+    """Where TFLite's own table arithmetic is undefined (a float beyond int32 cast to int,
+    a multiplier of 2^31 or more), `codegen emit` refuses in one line, exit code 2."""
+    import subprocess
+    import sys
+    in_scale, in_zp, out_scale, out_zp = quant
+    model = write_model(opmodels.unary_model(op, shape=(1, 8), in_scale=in_scale, in_zp=in_zp,
+                                             out_scale=out_scale, out_zp=out_zp))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", str(model), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in lines[0] for w in words), lines[0]
