@@ -93,7 +93,8 @@ def pool_model(rng, *, kind, k, stride, padding, c=5, h=9, w=9, act="NONE") -> b
     return mb.build([x], [y])
 
 
-def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2), shape=None) -> bytes:
+def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2), shape=None, op="MEAN") -> bytes:
+    """MEAN or REDUCE_MAX (op) over `axes`, as the converter writes them (ReducerOptions)."""
     mb = ModelBuilder()
     in_shape = list(shape or (1, h, w, c))
     x, xs = _input(mb, rng, in_shape)
@@ -105,7 +106,7 @@ def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2), shape=
         y = mb.tensor(shape, "int8", xs, zp)
     else:
         y = mb.tensor(shape, "int8", xs * float(rng.uniform(0.3, 1.5)), int(rng.integers(-50, 50)))
-    mb.op("MEAN", [x, axis], [y], "ReducerOptions", KeepDims=keep_dims)
+    mb.op(op, [x, axis], [y], "ReducerOptions", KeepDims=keep_dims)
     return mb.build([x], [y])
 
 

@@ -100,6 +100,13 @@ def test_pad_amounts_disagreeing_with_the_output_refused(write_model):
                    "paddings [[0, 0], [1, 2], [3, 0], [0, 0]]")
 
 
+def test_reduce_max_keep_dims_disagreeing_with_the_output_refused(write_model):
+    msg = refusal(write_model, declared_output(opmodels.mean_model, [1, 6], keep_dims=True, same_quant=True,
+                                               shape=(1, 5, 7, 6), axes=(1, 2), op="REDUCE_MAX"))
+    assert msg == ("op #0 REDUCE_MAX: declared output [1,6], computed [1,1,1,6] from input [1,5,7,6], "
+                   "axes [1, 2], keep_dims True")
+
+
 def test_conv_stride_2_same_size_refused(write_model):
     msg = refusal(write_model, declared_output(opmodels.conv_model, [1, 4, 4, 6], k=3, stride=2,
                                                padding="SAME", dilation=1, in_c=3, out_c=6, h=9, w=9))

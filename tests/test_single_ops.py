@@ -282,6 +282,38 @@ def test_mean_other_axes(write_model, tmp_path, keep_dims, same_quant, shape, ax
                                                      shape=shape, axes=axes), inputs=8)
 
 
+REDUCE_MAX_CASES = [
+    # shape, axes, keep_dims, same_quant, kernels
+    ((1, 5, 7, 6), (1, 2), True, True, "reference"),
+    ((1, 5, 7, 6), (-3, -2), False, True, "dsp"),
+    ((4, 9, 16), (-1,), False, True, "reference"),
+    ((3, 40), (1,), True, True, "reference"),
+]
+
+
+@pytest.mark.parametrize("shape,axes,keep_dims,same_quant,kernels", REDUCE_MAX_CASES)
+def test_reduce_max(write_model, tmp_path, shape, axes, keep_dims, same_quant, kernels):
+    """REDUCE_MAX (mcuf_reduce_max_s8) over H,W and the last axis, keep_dims both ways."""
+    rng = seed("reduce_max", shape, axes, keep_dims, same_quant)
+    man = check(write_model, tmp_path, opmodels.mean_model(rng, keep_dims=keep_dims, same_quant=same_quant,
+                                                           shape=shape, axes=axes, op="REDUCE_MAX"),
+                inputs=6, kernels=kernels)
+    assert man["layers"][0]["kernel"] == "mcuf_reduce_max_s8"
+
+
+def test_reduce_max_with_a_requantizing_output_refused(write_model, tmp_path):
+    """TFLite's REDUCE_MAX fails at Eval when the output's scale differs from the input's."""
+    import subprocess
+    import sys
+    model = write_model(opmodels.mean_model(seed("rmaxq"), keep_dims=True, same_quant=False,
+                                            shape=(3, 40), axes=(1,), op="REDUCE_MAX"))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", str(model), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in lines[0] for w in ("#0 REDUCE_MAX", "output 't2'", "requires them equal", "re-convert"))
+
+
 @pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
 @pytest.mark.parametrize("act", ["NONE", "RELU6"])
 def test_add(write_model, tmp_path, act, kernels):
@@ -604,3 +636,31 @@ def test_unary_table_refusals_name_op_tensor_and_fix(write_model, tmp_path, op, 
     lines = r.stderr.strip().splitlines()
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_reduce_max_and_gelu_on_cortex_m7(write_model, tmp_path):
+    """mcuf_reduce_max_s8 (H,W and last axis) and a GELU table on QEMU's Cortex-M7: the
+    firmware's output bytes equal TFLite's reference."""
+    from codegen.pipeline import generate
+    from codegen.verify import deterministic_input
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.qemu import parse_bench, run_qemu
+    from runtime.interpreter import ReferenceModel
+    models = {
+        "rmax_hw": opmodels.mean_model(seed("m7-rmax"), keep_dims=True, same_quant=True, shape=(1, 6, 5, 7),
+                                       axes=(1, 2), op="REDUCE_MAX"),
+        "rmax_last": opmodels.mean_model(seed("m7-rmax2"), keep_dims=False, same_quant=True, shape=(4, 9, 16),
+                                         axes=(-1,), op="REDUCE_MAX"),
+        "gelu": opmodels.unary_model("GELU_APPROX", shape=(2, 5, 7), in_scale=0.05, in_zp=3, out_scale=0.04,
+                                     out_zp=-5),
+    }
+    b = get_board("qemu-mps2-an500")
+    for name, data in models.items():
+        model = write_model(data, f"{name}.tflite")
+        man = generate(model, tmp_path / name, b.target)
+        res = run_qemu(b, build_firmware(tmp_path / name, b).elf, timeout=120)
+        assert res.returncode == 0, res.console
+        want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
+        got = parse_bench(res.console)["output"]
+        assert got == want.astype(int).tolist() and len(set(got)) > 1, name

@@ -295,6 +295,17 @@ typedef struct {
 
 void mcuf_mean_s8_dsp(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t *output);
 
+/* REDUCE_MAX over adjacent axes, the input seen as [batches][count][channels]: the largest
+ * raw int8 value of each (batch, channel), as reduce.cc's EvalGeneric<kMax> compares them
+ * (no requantization). No scratch. */
+typedef struct {
+    uint32_t batches;
+    uint32_t count;            /* elements compared, e.g. H * W, >= 1 */
+    uint32_t channels;
+} mcuf_reduce_params;
+
+void mcuf_reduce_max_s8(const mcuf_reduce_params *p, const int8_t *input, int8_t *output);
+
 typedef struct {
     uint32_t size;
     int32_t input1_offset, input2_offset;
