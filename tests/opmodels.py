@@ -718,3 +718,38 @@ def uint8_variant(build, *args, **kwargs) -> bytes:
         return build(*args, **kwargs)
     finally:
         ModelBuilder = int8_builder
+
+
+def depth_space_model(rng, op, *, shape, block) -> bytes:
+    """DEPTH_TO_SPACE or SPACE_TO_DEPTH of an int8 NHWC input (BlockSize `block`)."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    n, h, w, c = shape
+    out = [n, h * block, w * block, c // block**2] if op == "DEPTH_TO_SPACE" else \
+        [n, h // block, w // block, c * block**2]
+    y = mb.tensor(out, "int8", xs, mb.tensors[x]["zero_point"][0])
+    mb.op(op, [x], [y], "DepthToSpaceOptions" if op == "DEPTH_TO_SPACE" else "SpaceToDepthOptions",
+          BlockSize=block)
+    return mb.build([x], [y])
+
+
+def pack_unpack_model(rng, *, shape, axis, count) -> bytes:
+    """UNPACK the input along `axis` into `count` tensors, ADD a requantized copy to each (so
+    they are real activations), PACK them back along `axis`: both ops in one model."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    zp = mb.tensors[x]["zero_point"][0]
+    a = axis % len(shape)
+    part = [d for i, d in enumerate(shape) if i != a]
+    parts = [mb.tensor(part, "int8", xs, zp) for _ in range(count)]
+    mb.op("UNPACK", [x], parts, "UnpackOptions", Num=count, Axis=axis)
+    ys = float(xs * rng.uniform(1.0, 2.0))
+    yz = int(rng.integers(-30, 30))
+    outs = []
+    for p in parts:
+        o = mb.tensor(part, "int8", ys, yz)
+        mb.op("ADD", [p, p], [o], "AddOptions", FusedActivationFunction=0)
+        outs.append(o)
+    y = mb.tensor(list(shape), "int8", ys, yz)   # the same axis of the same rank
+    mb.op("PACK", outs, [y], "PackOptions", ValuesCount=count, Axis=axis)
+    return mb.build([x], [y])

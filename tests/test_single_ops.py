@@ -664,3 +664,30 @@ def test_reduce_max_and_gelu_on_cortex_m7(write_model, tmp_path):
         want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
         got = parse_bench(res.console)["output"]
         assert got == want.astype(int).tolist() and len(set(got)) > 1, name
+
+
+DEPTH_SPACE_CASES = [
+    ("DEPTH_TO_SPACE", (1, 3, 4, 8), 2, "reference"),
+    ("DEPTH_TO_SPACE", (2, 2, 3, 27), 3, "mve"),
+    ("SPACE_TO_DEPTH", (1, 6, 4, 3), 2, "reference"),
+    ("SPACE_TO_DEPTH", (1, 6, 9, 5), 3, "dsp"),
+]
+
+
+@pytest.mark.parametrize("op,shape,block,kernels", DEPTH_SPACE_CASES)
+def test_depth_to_space_and_space_to_depth(write_model, tmp_path, op, shape, block, kernels):
+    """One strided copy each (mcuf_copy_s8, up to 6 dimensions; _mve on Helium)."""
+    man = check(write_model, tmp_path, opmodels.depth_space_model(seed("d2s", op, shape), op, shape=shape,
+                                                                  block=block), kernels=kernels)
+    assert man["layers"][0]["kernel"] in ("mcuf_copy_s8", "mcuf_copy_s8_mve")
+
+
+@pytest.mark.parametrize("shape,axis,kernels", [((1, 4, 5, 3), 1, "reference"), ((3, 7, 4), -1, "dsp"),
+                                                ((2, 6), 0, "reference")])
+def test_unpack_and_pack(write_model, tmp_path, shape, axis, kernels):
+    """UNPACK (a strided copy per output) and PACK (mcuf_concat_s8 along a new axis)."""
+    count = shape[axis]
+    man = check(write_model, tmp_path, opmodels.pack_unpack_model(seed("pack", shape, axis), shape=shape,
+                                                                  axis=axis, count=count), kernels=kernels)
+    kinds = [layer["kernel"] for layer in man["layers"]]
+    assert kinds[-1] == "mcuf_concat_s8" and kinds[0].startswith("mcuf_copy_s8"), kinds
