@@ -753,3 +753,16 @@ def pack_unpack_model(rng, *, shape, axis, count) -> bytes:
     y = mb.tensor(list(shape), "int8", ys, yz)   # the same axis of the same rank
     mb.op("PACK", outs, [y], "PackOptions", ValuesCount=count, Axis=axis)
     return mb.build([x], [y])
+
+
+def gather_model(rng, *, shape, indices, axis) -> bytes:
+    """GATHER of the int8 input along `axis` with constant int32 `indices` (any shape)."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    ind = np.asarray(indices, np.int32)
+    a = axis % len(shape)
+    idx = mb.tensor(list(ind.shape), "int32", data=ind)
+    y = mb.tensor(list(shape[:a]) + list(ind.shape) + list(shape[a + 1:]), "int8", xs,
+                  mb.tensors[x]["zero_point"][0])
+    mb.op("GATHER", [x, idx], [y], "GatherOptions", Axis=axis)
+    return mb.build([x], [y])

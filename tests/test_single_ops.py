@@ -638,9 +638,9 @@ def test_unary_table_refusals_name_op_tensor_and_fix(write_model, tmp_path, op, 
     assert all(w in lines[0] for w in words), lines[0]
 
 
-def test_reduce_max_and_gelu_on_cortex_m7(write_model, tmp_path):
-    """mcuf_reduce_max_s8 (H,W and last axis) and a GELU table on QEMU's Cortex-M7: the
-    firmware's output bytes equal TFLite's reference."""
+def test_new_kernels_on_cortex_m7(write_model, tmp_path):
+    """mcuf_reduce_max_s8 (H,W and last axis), mcuf_gather_s8 and a GELU table on QEMU's
+    Cortex-M7: the firmware's output bytes equal TFLite's reference."""
     from codegen.pipeline import generate
     from codegen.verify import deterministic_input
     from firmware_tools.boards import get_board
@@ -654,6 +654,7 @@ def test_reduce_max_and_gelu_on_cortex_m7(write_model, tmp_path):
                                          axes=(-1,), op="REDUCE_MAX"),
         "gelu": opmodels.unary_model("GELU_APPROX", shape=(2, 5, 7), in_scale=0.05, in_zp=3, out_scale=0.04,
                                      out_zp=-5),
+        "gather": opmodels.gather_model(seed("m7-gather"), shape=(10, 8), indices=[[2, 9], [0, 4]], axis=0),
     }
     b = get_board("qemu-mps2-an500")
     for name, data in models.items():
@@ -691,3 +692,25 @@ def test_unpack_and_pack(write_model, tmp_path, shape, axis, kernels):
                                                                   axis=axis, count=count), kernels=kernels)
     kinds = [layer["kernel"] for layer in man["layers"]]
     assert kinds[-1] == "mcuf_concat_s8" and kinds[0].startswith("mcuf_copy_s8"), kinds
+
+
+@pytest.mark.parametrize("shape,indices,axis,kernels", [
+    ((1, 6, 5, 4), [3, 0, 0, 5], 1, "reference"),
+    ((10, 8), [[2, 9], [0, 4]], 0, "dsp"),          # an embedding lookup, 2-D indices
+    ((3, 7, 12), [11, 0, 5], -1, "reference"),      # channel selection on the last axis
+])
+def test_gather_constant_indices(write_model, tmp_path, shape, indices, axis, kernels):
+    man = check(write_model, tmp_path, opmodels.gather_model(seed("gather", shape, axis), shape=shape,
+                                                             indices=indices, axis=axis), kernels=kernels)
+    assert man["layers"][0]["kernel"] == "mcuf_gather_s8"
+
+
+def test_gather_index_out_of_range_refused(write_model, tmp_path):
+    import subprocess
+    import sys
+    model = write_model(opmodels.gather_model(seed("gather-oob"), shape=(4, 5), indices=[1, 4], axis=0))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", str(model), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in lines[0] for w in ("#0 GATHER", "[4]", "'t1'", "extent 4", "fix the indices")), lines[0]

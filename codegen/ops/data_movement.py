@@ -1,5 +1,6 @@
 """Operators that only move bytes: PAD/PADV2, TRANSPOSE, SPLIT/SPLIT_V, SLICE/STRIDED_SLICE,
-DEPTH_TO_SPACE/SPACE_TO_DEPTH, UNPACK (one strided copy each), CONCATENATION and PACK; and the reshapes (RESHAPE, SQUEEZE, EXPAND_DIMS),
+DEPTH_TO_SPACE/SPACE_TO_DEPTH, UNPACK (one strided copy each), CONCATENATION and PACK,
+GATHER with constant indices; and the reshapes (RESHAPE, SQUEEZE, EXPAND_DIMS),
 which the passes turn into aliases and which are only shape-checked here."""
 from __future__ import annotations
 
@@ -228,12 +229,24 @@ def unpack_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
     return [tuple(d for i, d in enumerate(x) if i != axis)] * len(op.outputs)
 
 
+def gather_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """gather.cc Prepare: Axis in [-rank, rank) (negative from the end), BatchDims 0 here;
+    out = params.shape[:axis] + indices.shape + params.shape[axis + 1:]."""
+    x = input_shape(graph, op, 0, what="params")
+    idx = input_shape(graph, op, 1, what="indices")
+    if op.options.get("BatchDims", 0):
+        raise ShapeError(f"batch_dims {op.options.get('BatchDims')} (only 0 is supported)")
+    axis = axis_index(int(op.options.get("Axis", 0)), len(x))
+    return [tuple(x[:axis]) + tuple(idx) + tuple(x[axis + 1:])]
+
+
 # --- kernels ---
 
 F = "data_movement"
 register_kernel("mcuf_pad_s8", family=F)
 register_kernel("mcuf_copy_s8", family=F)
 register_kernel("mcuf_concat_s8", family=F)
+register_kernel("mcuf_gather_s8", weight_layout="int32 indices [count]", family=F)
 
 
 # --- lowering ---
@@ -354,6 +367,29 @@ def lower_unpack(graph, op, kernels: str = "reference") -> list[Step]:
     return steps
 
 
+def lower_gather(graph, op, kernels: str = "reference") -> Step:
+    """GATHER of int8 params with constant indices along one axis (reference_ops::Gather: rows
+    copied unchanged). UnsupportedModelError for indices that are not constant or outside
+    [0, axis extent) (TFLite's Eval fails on those), or params quantized unlike the output."""
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _same_quant(x, y)
+    axis = axis_index(int(op.options.get("Axis", 0)), len(x.shape))
+    if _t(graph, op.inputs[1]).data is None:
+        raise UnsupportedModelError(f"GATHER indices '{_t(graph, op.inputs[1]).name}' are computed at run "
+                                    "time; only constant indices compile (make them a constant)")
+    idx = _const_ints(graph, op.inputs[1], "GATHER indices")
+    bad = [i for i in idx if not 0 <= i < x.shape[axis]]
+    if bad:
+        raise UnsupportedModelError(
+            f"GATHER indices {bad[:4]} of '{_t(graph, op.inputs[1]).name}' outside axis {axis} of "
+            f"'{x.name}' (extent {x.shape[axis]}); TFLite fails on them too: fix the indices")
+    t = ConstArray(f"op{op.index}_indices", "int32_t", np.array(idx, np.int32))
+    p = dict(outer=int(np.prod(x.shape[:axis])), axis_size=int(x.shape[axis]),
+             inner=int(np.prod(x.shape[axis + 1:])), count=len(idx))
+    return Step(op, "mcuf_gather_s8", "mcuf_gather_params", p,
+                [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
+
+
 def lower_split(graph, op, kernels: str = "reference") -> list[Step]:
     """SPLIT (axis, x) and SPLIT_V (x, sizes, axis): one copy per output."""
     xi, ai = (op.inputs[1], op.inputs[0]) if op.type == "SPLIT" else (op.inputs[0], op.inputs[2])
@@ -460,6 +496,7 @@ register_op(OpRecord("DEPTH_TO_SPACE", (1, 1), (INT8,), depth_space_shape, lower
                      explain=explain_depth_space, family=F))
 register_op(OpRecord("SPACE_TO_DEPTH", (1, 1), (INT8,), depth_space_shape, lower_depth_space,
                      explain=explain_depth_space, family=F))
+register_op(OpRecord("GATHER", (2, 2), (INT8, INDEX), gather_shape, lower_gather, family=F))
 register_op(OpRecord("UNPACK", (1, 1), (INT8,), unpack_shape, lower_unpack, outputs=(1, -1), family=F))
 # aliases after the passes: shape-checked only; arity from reshape.cc, squeeze.cc, expand_dims.cc
 for _name, _arity in (("RESHAPE", (1, 2)), ("SQUEEZE", (1, 1)), ("EXPAND_DIMS", (2, 2))):

@@ -489,6 +489,19 @@ typedef struct {
 void mcuf_concat_s8(const mcuf_concat_params *p, const int8_t *const *inputs,
                     const int32_t *rows, int8_t *output);
 
+/* GATHER with constant indices along one axis, the input seen as [outer][axis_size][inner]:
+ * output [outer][count][inner], row k = input row indices[k] (reference_ops::Gather; every
+ * index checked in [0, axis_size) by the generator). No scratch. */
+typedef struct {
+    uint32_t outer;
+    uint32_t axis_size;
+    uint32_t inner;             /* bytes per gathered row */
+    uint32_t count;             /* number of indices */
+} mcuf_gather_params;
+
+void mcuf_gather_s8(const mcuf_gather_params *p, const int8_t *input, const int32_t *indices,
+                    int8_t *output);
+
 typedef struct {
     uint32_t batches, rows, cols, depth;        /* out[b][rows][cols] = sum over depth */
     uint32_t lhs_batch, lhs_row, lhs_depth;     /* element strides (adjoint = swapped strides) */
