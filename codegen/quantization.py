@@ -514,3 +514,22 @@ def abs_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.
         return (multiply_by_quantized_multiplier(v, mult, shift) if rescale else v) + out_zp
 
     return _int8_table(absq)
+
+
+def sqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 SQRT of x (elementwise.cc, SqrtEvalQuantized), in
+    float32: sqrt(in_scale * (x - in_zp)) / out_scale truncated toward zero (a static_cast,
+    not a rounding), + out_zp, clamped. Inputs below the zero point (negative reals) make
+    TFLite's Eval fail; they get sqrt(0)'s output here. Raises ValueError where the quotient
+    reaches 2^30 (TFLite's cast to int is undefined beyond int32)."""
+    f32 = np.float32
+
+    def sqrtq(x: int) -> int:
+        v = f32(f32(in_scale) * f32(max(x - in_zp, 0)))
+        r = f32(np.sqrt(v) / f32(out_scale))      # sqrtf is correctly rounded, as numpy's
+        if not np.isfinite(r) or abs(float(r)) >= 2.0**30:
+            raise ValueError(f"SQRT of input {x} is {float(r):.6g} output steps, beyond int32 "
+                             "(undefined in TFLite); give the output a larger scale")
+        return int(math.trunc(float(r))) + out_zp
+
+    return _int8_table(sqrtq)

@@ -519,20 +519,22 @@ UNARY_CASES = {
     "EXP": [(0.05, 3, 0.04, -5), (0.05, -128, 0.3, -100), (0.0123, -17, 0.0077, 40)],
     "LOG": [(0.05, 3, 0.04, -5), (0.1, -128, 0.05, -100), (0.0123, -17, 0.0077, 40)],
     "ABS": [(0.05, 3, 0.04, -5), (0.1, -128, 0.1, -100), (0.0123, 127, 0.0077, -128)],
+    # SQRT: truncated, not rounded; only inputs at or above the zero point (TFLite fails below)
+    "SQRT": [(0.3, -20, 0.05, -100), (0.0123, 0, 0.0077, 40), (0.05, -128, 0.01, -128)],
 }
 TABLES = {"LOGISTIC": "logistic_table", "RSQRT": "rsqrt_table", "NEG": "dequantize_negate_quantize_table",
           "GELU": "gelu_table", "GELU_APPROX": "gelu_table", "EXP": "exp_table", "LOG": "log_table",
-          "ABS": "abs_table"}
+          "ABS": "abs_table", "SQRT": "sqrt_table"}
 
 
 @pytest.mark.parametrize("op,case", [(op, c) for op, cases in UNARY_CASES.items() for c in cases])
 def test_unary_table_equals_tflite_for_every_input(write_model, op, case):
     """All 256 int8 inputs through TFLite's reference kernel vs the generator's table (for
-    RSQRT only inputs at or above the zero point: TFLite rejects negative reals)."""
+    RSQRT and SQRT only inputs at or above the zero point: TFLite rejects negative reals)."""
     from codegen import quantization
     from runtime.interpreter import make_interpreter
     in_scale, in_zp, out_scale, out_zp = case
-    lo = in_zp if op == "RSQRT" else -128
+    lo = in_zp if op in ("RSQRT", "SQRT") else -128
     n = 128 - lo
     model = write_model(opmodels.unary_model(op, shape=(1, n), in_scale=in_scale, in_zp=in_zp,
                                              out_scale=out_scale, out_zp=out_zp))
@@ -547,7 +549,7 @@ def test_unary_table_equals_tflite_for_every_input(write_model, op, case):
 
 @pytest.mark.parametrize("op,kernels", [("LOGISTIC", "reference"), ("NEG", "reference"),
                                         ("GELU", "reference"), ("GELU_APPROX", "dsp"), ("EXP", "dsp"),
-                                        ("LOG", "reference"), ("ABS", "dsp")])
+                                        ("LOG", "reference"), ("ABS", "dsp"), ("SQRT", "reference")])
 def test_unary_ops_generated(write_model, tmp_path, op, kernels):
     in_scale, in_zp, out_scale, out_zp = UNARY_CASES[op][2]
     data = opmodels.unary_model(op, shape=(2, 5, 7), in_scale=in_scale, in_zp=in_zp,

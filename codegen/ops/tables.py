@@ -1,5 +1,5 @@
 """Unary int8 operators computed as a 256-entry table on the host: HARD_SWISH, LOGISTIC,
-RSQRT, GELU, EXP, LOG, ABS and LUT (a float island DEQUANTIZE -> op -> QUANTIZE folded by the
+RSQRT, GELU, EXP, LOG, ABS, SQRT and LUT (a float island DEQUANTIZE -> op -> QUANTIZE folded by the
 passes)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ register_kernel("mcuf_lut_s8", weight_layout="int8 [256], indexed by input + 128
 
 
 _TABLES = {"HARD_SWISH": q.hard_swish_table, "LOGISTIC": q.logistic_table, "RSQRT": q.rsqrt_table,
-           "EXP": q.exp_table, "LOG": q.log_table, "ABS": q.abs_table}
+           "EXP": q.exp_table, "LOG": q.log_table, "ABS": q.abs_table, "SQRT": q.sqrt_table}
 
 
 def _gelu_table(op):
@@ -25,7 +25,7 @@ def _gelu_table(op):
 
 
 def lower_table(graph, op, kernels: str = "reference") -> Step:
-    """Unary int8 ops (HARD_SWISH, LOGISTIC, RSQRT, GELU, EXP, LOG, ABS, folded float
+    """Unary int8 ops (HARD_SWISH, LOGISTIC, RSQRT, GELU, EXP, LOG, ABS, SQRT, folded float
     islands): TFLite's result for each of the 256 inputs, computed here (codegen/quantization.py
     cites each op's TFLite source); the device does one lookup per element.
     UnsupportedModelError where TFLite's own arithmetic is undefined or refuses the model."""
@@ -44,7 +44,7 @@ def lower_table(graph, op, kernels: str = "reference") -> Step:
                 [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
 
 
-for _name in ("HARD_SWISH", "LOGISTIC", "RSQRT", "GELU", "EXP", "LOG", "ABS"):
+for _name in ("HARD_SWISH", "LOGISTIC", "RSQRT", "GELU", "EXP", "LOG", "ABS", "SQRT"):
     register_op(OpRecord(_name, (1, 1), (INT8,), same_as_input, lower_table, family="tables"))
 register_op(OpRecord("LUT", (1, 1), (INT8,), same_as_input, lower_table,
                      listed_as=("DEQUANTIZE->NEG->QUANTIZE",), family="tables"))
