@@ -493,7 +493,8 @@ def log_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.
     (-128 - out_zp) * out_scale (in float)."""
     f32 = np.float32
     logf = _libm("logf")
-    low = f32(f32(INT8_MIN - out_zp) * f32(out_scale))
+    with np.errstate(over="ignore"):
+        low = f32(f32(INT8_MIN - out_zp) * f32(out_scale))
     return lut_populate(in_scale, in_zp, out_scale, out_zp,
                         lambda v: low if v <= 0 else logf(v), "LOG")
 
@@ -504,7 +505,12 @@ def abs_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.
     out_scale) (a float quotient) only when the two scales differ, + out_zp, clamped."""
     f32 = np.float32
     rescale = f32(in_scale) != f32(out_scale)
-    mult, shift = quantize_multiplier(float(f32(f32(in_scale) / f32(out_scale)))) if rescale else (0, 0)
+    with np.errstate(over="ignore"):
+        ratio = f32(f32(in_scale) / f32(out_scale))
+    if rescale and not np.isfinite(ratio):
+        raise ValueError("ABS scale ratio overflows float (TFLite's arithmetic overflows); "
+                         "choose a larger output scale")
+    mult, shift = quantize_multiplier(float(ratio)) if rescale else (0, 0)
     if rescale and shift > 30:
         raise ValueError("ABS multiplier of 2^31 or more (TFLite's arithmetic overflows); "
                          "choose a larger output scale")
@@ -525,8 +531,9 @@ def sqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np
     f32 = np.float32
 
     def sqrtq(x: int) -> int:
-        v = f32(f32(in_scale) * f32(max(x - in_zp, 0)))
-        r = f32(np.sqrt(v) / f32(out_scale))      # sqrtf is correctly rounded, as numpy's
+        with np.errstate(over="ignore"):
+            v = f32(f32(in_scale) * f32(max(x - in_zp, 0)))
+            r = f32(np.sqrt(v) / f32(out_scale))      # sqrtf is correctly rounded, as numpy's
         if not np.isfinite(r) or abs(float(r)) >= 2.0**30:
             raise ValueError(f"SQRT of input {x} is {float(r):.6g} output steps, beyond int32 "
                              "(undefined in TFLite); give the output a larger scale")
