@@ -56,6 +56,11 @@ def test_unsupported_ops_are_listed_together(tmp_path):
     assert_clean_error(r, "2 unsupported", "#0 SIN", "#1 ELU")
     ins = run_codegen("inspect", p)
     assert ins.returncode != 0 and "#0 SIN" in ins.stdout and "#1 ELU" in ins.stdout
+    # emit says "run `codegen inspect` for details", whose details were "no kernel for this
+    # operator" and no fix (trial5's find): each line now says what to do
+    lines = {ln.split(":")[0].strip(): ln for ln in ins.stdout.splitlines() if ln.startswith("  #")}
+    assert all("re-export the model" in ln and "Adding an operator" in ln for ln in lines.values()), lines
+    assert "RELU6 or LEAKY_RELU" in lines["#1 ELU"], lines
 
 
 def test_truncated_file(tmp_path):
