@@ -6,7 +6,6 @@ explicitly -- tflite-runtime's default is one thread -- and built once, not per 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,23 +34,20 @@ class Prediction:
 
 
 def read_labels(path: str | Path) -> list[str]:
-    """One label per line. A leading index ("0 background", "7: cat") is dropped when every
-    line has one, as in the Coral and TF Hub label files."""
+    """One label per line, by codegen's rule (app_helpers.label_lines: positions kept, a
+    leading index dropped when every line has one, as in the Coral and TF Hub label files), so
+    the device's labels and the Pi's are the same list. Raises LabelsError (one line)."""
+    from codegen.app_helpers import label_lines
     try:
         # utf-8-sig: a byte-order mark (Windows Notepad's UTF-8) was kept in the first label
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}; give the text file with one label per line "
                           "that came with the model") from None
     except UnicodeDecodeError:
         raise LabelsError(f"labels file {path} is not UTF-8 text: give a text file with one label per "
                           "line") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    numbered = [re.match(r"\s*(\d+)\s*[:\s]\s*(.*)$", ln) for ln in lines]
-    if lines and all(numbered) and [int(m.group(1)) for m in numbered] == list(range(len(lines))):
-        return [m.group(2).strip() for m in numbered]
-    return [ln.strip() for ln in lines]
+    return label_lines(text)
 
 
 def check_labels(labels: list[str], classes: int, path) -> None:
