@@ -14,8 +14,7 @@ from .ops import OPS, SUPPORTED_OPS, ConstArray, Step  # noqa: F401  (re-exporte
 
 
 # Supported operators that stand in for unsupported ones (README: "refused | why | fix").
-INSTEAD = {"ELU": "with RELU6 or LEAKY_RELU in its place (TFLite's reference resolver, the oracle, has no int8 ELU)",
-           "GELU": "with swish in its place (x * sigmoid(x): LOGISTIC and MUL, as Keras' MobileViT blocks use)"}
+INSTEAD = {"ELU": "with RELU6 or LEAKY_RELU in its place (TFLite's reference resolver, the oracle, has no int8 ELU)"}
 
 
 def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Step]:

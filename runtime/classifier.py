@@ -6,7 +6,6 @@ explicitly -- tflite-runtime's default is one thread -- and built once, not per 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +37,10 @@ MAX_LABELS_BYTES = 16 << 20   # ImageNet's 1,001 labels are 11 KB; 21k classes a
 
 
 def read_labels(path: str | Path) -> list[str]:
-    """One label per line. A leading index ("0 background", "7: cat") is dropped when every
-    line has one, as in the Coral and TF Hub label files."""
+    """One label per line, by codegen's rule (app_helpers.label_lines: positions kept, a
+    leading index dropped when every line has one, as in the Coral and TF Hub label files), so
+    the device's labels and the Pi's are the same list. Raises LabelsError (one line)."""
+    from codegen.app_helpers import label_lines
     from codegen.tflite_reader import open_for_reading
     try:
         # a named pipe nobody writes to or /dev/zero (read until memory ran out) must not hang
@@ -49,19 +50,14 @@ def read_labels(path: str | Path) -> list[str]:
             raise LabelsError(f"labels file {path} is larger than {MAX_LABELS_BYTES >> 20} MiB: give the text "
                               "file with one label per line that came with the model")
         # utf-8-sig: a byte-order mark (Windows Notepad's UTF-8) was kept in the first label
-        lines = raw.decode("utf-8-sig").splitlines()
+        text = raw.decode("utf-8-sig")
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}; give the text file with one label per line "
                           "that came with the model") from None
     except UnicodeDecodeError:
         raise LabelsError(f"labels file {path} is not UTF-8 text: give a text file with one label per "
                           "line") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    numbered = [re.match(r"\s*(\d+)\s*[:\s]\s*(.*)$", ln) for ln in lines]
-    if lines and all(numbered) and [int(m.group(1)) for m in numbered] == list(range(len(lines))):
-        return [m.group(2).strip() for m in numbered]
-    return [ln.strip() for ln in lines]
+    return label_lines(text)
 
 
 def check_labels(labels: list[str], classes: int, path) -> None:
