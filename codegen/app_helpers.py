@@ -86,6 +86,10 @@ def check_labels(labels: list[str] | None, output_shape: list[int]) -> None:
         raise CodegenError(f"--labels: {len(labels)} labels for a model whose output {list(output_shape)} "
                            f"has {classes} classes; give exactly one line per class (a blank line inside the "
                            "file is a class too)")
+    nul = [i for i, label in enumerate(labels or []) if "\0" in label]
+    if nul:   # a C string ends there: the device would print a cut label
+        raise CodegenError(f"--labels: label {nul[0]} holds a NUL byte, which would end its C string; "
+                           "give a text file (this one looks binary or UTF-16: save it as UTF-8)")
 
 
 LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}

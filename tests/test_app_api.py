@@ -270,8 +270,11 @@ def test_labels_option(tmp_path):
     short.write_text("circle\nsquare\ntriangle\n")
     gap = tmp_path / "gap.txt"   # an interior blank line is a class (positions kept, as the runtime reads it)
     gap.write_text("circle\n\nsquare\ntriangle\nstar\n")
+    nul = tmp_path / "nul.txt"
+    nul.write_text("circle\nsq\0uare\ntriangle\nstar\n")
     for bad, msg in ((short, "3 labels for a model whose output [1, 4] has 4 classes"),
                      (gap, "5 labels for a model whose output [1, 4] has 4 classes"),
+                     (nul, "label 1 holds a NUL byte"),
                      (tmp_path / "missing.txt", "cannot read it")):
         r = _emit("--target", "host", "--labels", bad, RGB96, "-o", tmp_path / "bad")
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

@@ -102,7 +102,7 @@ def strided_slice_bounds(x, begin, end, strides, o):
     for i, d in enumerate(x):
         b, e, s = begin[i], end[i], strides[i]
         if s == 0:
-            raise ShapeError("STRIDED_SLICE with a zero stride")
+            raise ShapeError("STRIDED_SLICE with a zero stride (TFLite refuses it too): re-export the model; a slice steps by 1 or more")
         if o.get("ShrinkAxisMask", 0) >> i & 1:
             b = b + d if b < 0 else b
             if not 0 <= b < d:
@@ -425,7 +425,7 @@ def lower_slice(graph, op, kernels: str = "reference") -> Step:
         for i in range(rank):
             b, e, s, d = begin[i], end[i], step[i], x.shape[i]
             if s == 0:
-                raise UnsupportedModelError("STRIDED_SLICE with a zero stride")
+                raise UnsupportedModelError("STRIDED_SLICE with a zero stride (TFLite refuses it too): re-export the model; a slice steps by 1 or more")
             if o.get("BeginMask", 0) >> i & 1:
                 b = 0 if s > 0 else d - 1
             if o.get("EndMask", 0) >> i & 1:
