@@ -256,6 +256,8 @@ const uint8_t {name}_sha256[32] = {{{", ".join(f"0x{source_sha256[i:i + 2]}" for
             info["edge"] = {"type": edge.kind, "tensor": o.index, "name": o.name, "op": edge.op,
                             "scale": float(o.quant.scale) if o.quant else None,
                             "zero_point": int(o.quant.zero_point) if o.quant else None}
+            if graph.reference_of.get(t.index):   # a legacy uint8 graph's shifted tensor
+                info["edge"]["reference"] = list(graph.reference_of[t.index])
         return info
 
     manifest = {

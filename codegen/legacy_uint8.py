@@ -11,6 +11,10 @@ The exceptions are handled here:
   takes the same offset (reference_ops::FullyConnected);
 - AVERAGE_POOL_2D rounds the non-negative uint8 sum half up ((sum + n/2) / n), where the
   int8 kernel rounds half away from zero: mcuf_avgpool_u8 mirrors the uint8 one;
+- RESIZE_BILINEAR interpolates the raw uint8 bytes in float32 (int8: 10-bit fixed point):
+  mcuf_resize_bilinear_u8 mirrors the uint8 one;
+- float32 edges (QUANTIZE float32 -> uint8 in, DEQUANTIZE out) become the int8 edges'
+  API conversions (io_edges), the same bytes after the shift;
 - the graph's uint8 input and output stay uint8 bytes: a first layer turns the input bytes
   into the shifted int8 ones (x ^ 0x80, a 256-entry table), a last one turns the result
   back. The generated API's input and output are then the model's own uint8 bytes.
@@ -23,10 +27,38 @@ import numpy as np
 from . import quantization as q
 from .errors import UnsupportedModelError
 from .graph import Graph, Operator, Quantization, Tensor
+from .io_edges import strip_io_edges
 
-# uint8 operators compiled through the shift (each checked against TFLite's uint8 kernels)
+# uint8 operators compiled through the shift (each checked against TFLite's uint8 kernels,
+# every layer, in tests/test_legacy_uint8.py). Why each one is exact (TFLite's kernels/*.cc):
+# - MUL, SUB: the uint8 and int8 reference kernels are the same arithmetic on x + offset
+#   (reference_ops::MulElementwise / SubElementwise and their broadcast twins, one Prepare);
+# - HARD_SWISH, MEAN, PAD, PADV2, RESIZE_NEAREST_NEIGHBOR, MAXIMUM, MINIMUM: one template
+#   for both types (reference_ops::HardSwish<T> on x - zero point; QuantizedMeanOrSum<T> on
+#   sum - zero point * count; the pad value the output zero point or a constant of the
+#   output's quantization; a copy; a comparison, which the shift keeps in order);
+# - LOGISTIC, TANH: both types look x up in a table LUTPopulate<T> fills from
+#   scale * (x - zero point); the uint8 output quantization 1/256, 0 (TANH 1/128, 128) is
+#   the int8 one shifted;
+# - RELU, RELU6, RELU_N1_TO_1, QUANTIZE (uint8 or int8 to uint8 or int8): QuantizedReluX<T>
+#   / Requantize<T> requantize x - zero point and clamp to the type's range (the clamp
+#   bounds shift with it);
+# - LEAKY_RELU, PRELU: one template for both types (reference_ops::QuantizeLeakyRelu<T>,
+#   BroadcastPrelu4DSlow<T> / Prelu<T>) on x - zero point, clamped to the type's range;
+# - LOG_SOFTMAX: the uint8 reference_ops::LogSoftmax and the int8 LogSoftmaxQuantized are the
+#   same fixed-point steps on x - max of the row, output + 255 (int8: + 127, the zero point
+#   LogSoftmaxPrepare requires of each) clamped, the type's minimum below the cut-off;
+# - TRANSPOSE, SLICE, STRIDED_SLICE, SPLIT, SPLIT_V: copies of bytes;
+# - RESIZE_BILINEAR is not a shift apart (uint8 interpolates the raw bytes in float and
+#   rounds with + 0.5, int8 in 10-bit fixed point on signed values): its own kernel,
+#   mcuf_resize_bilinear_u8, mirrors the uint8 one.
+# Refused: every operator not listed.
 SHIFTABLE_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "AVERAGE_POOL_2D",
-                 "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE", "ADD", "CONCATENATION")
+                 "MAX_POOL_2D", "SOFTMAX", "RESHAPE", "SQUEEZE", "ADD", "CONCATENATION",
+                 "MUL", "SUB", "HARD_SWISH", "LOGISTIC", "TANH", "MEAN", "PAD", "PADV2",
+                 "RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE", "RESIZE_NEAREST_NEIGHBOR",
+                 "MAXIMUM", "MINIMUM", "RESIZE_BILINEAR", "LEAKY_RELU", "PRELU", "LOG_SOFTMAX",
+                 "TRANSPOSE", "SLICE", "STRIDED_SLICE", "SPLIT", "SPLIT_V")
 
 # byte x (read as int8) -> byte x ^ 0x80 (as int8): uint8 u <-> int8 u - 128
 XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 128)], np.int8)
@@ -34,34 +66,67 @@ XOR80_TABLE = np.array([(x + 128) if x < 0 else (x - 128) for x in range(-128, 1
 
 def is_legacy_uint8(graph: Graph) -> bool:
     """A graph that computes in uint8: some operator other than a QUANTIZE / DEQUANTIZE edge
-    reads or writes a quantized uint8 tensor. (uint8 input/output QUANTIZE edges around an
-    int8 body, what the converter writes for inference_input_type=tf.uint8, are not legacy
-    graphs: the edges keep their own handling.)"""
+    reads or writes a quantized uint8 tensor; a QUANTIZE uint8 -> uint8 (a requantization)
+    counts. (uint8 input/output QUANTIZE edges around an int8 body, what the converter
+    writes for inference_input_type=tf.uint8, are not legacy graphs: the edges keep their
+    own handling.)"""
     for op in graph.operators:
-        if op.type in ("QUANTIZE", "DEQUANTIZE"):
-            continue
-        for i in op.inputs + op.outputs:
-            t = graph.tensors.get(i) if i >= 0 else None
+        ts = [graph.tensors.get(i) for i in op.inputs + op.outputs if i >= 0]
+        if op.type in ("QUANTIZE", "DEQUANTIZE") and not all(t is not None and t.dtype == "uint8" for t in ts):
+            continue        # an edge; a uint8 -> uint8 requantization is a legacy operator
+        for t in ts:
             if t is not None and t.dtype == "uint8" and t.quant is not None:
                 return True
     return False
+
+
+# uint8 outputs TFLite's Prepare fixes (activations.cc, SigmoidPrepare: exactly 1/256 and 0,
+# as quantization.logistic_table checks the int8 1/256 and -128): op type -> (scale, zero point)
+FIXED_UINT8_OUTPUTS = {"LOGISTIC": (1 / 256, 0)}
+
+
+def _check_fixed_outputs(graph: Graph) -> None:
+    """Refuse, in the model's own uint8 terms (before the shift turns 0 into -128), a uint8
+    LOGISTIC whose output quantization TFLite's Prepare refuses.
+    Raises UnsupportedModelError, one line per such operator."""
+    problems = []
+    for op in graph.operators:
+        if op.type not in FIXED_UINT8_OUTPUTS or not op.outputs:
+            continue
+        y = graph.tensors.get(op.outputs[0])
+        if y is None or y.dtype != "uint8" or y.quant is None or len(y.quant.scales) != 1:
+            continue
+        scale, zp = FIXED_UINT8_OUTPUTS[op.type]
+        if float(np.float32(y.quant.scale)) != scale or int(y.quant.zero_point) != zp:
+            problems.append(f"#{op.index} {op.type}: output '{y.name}' has scale {float(y.quant.scale):.6g} "
+                            f"and zero point {int(y.quant.zero_point)}; TFLite's uint8 {op.type} requires "
+                            f"1/256 and {zp} (its Prepare refuses this "
+                            "model): re-convert it")
+    if problems:
+        raise UnsupportedModelError("\n".join(problems))
 
 
 def convert_uint8_graph(graph: Graph) -> None:
     """Store every quantized uint8 tensor of the graph as int8 (values and zero points minus
     128), add the x ^ 0x80 layers at uint8 graph inputs and outputs, and mark each operator
     `_legacy_uint8` so lowering picks the uint8 variants. Records in graph.reference_of which
-    source tensor (and byte xor) each IR tensor is compared with, and graph.uint8_edges.
-    Raises UnsupportedModelError naming any operator not in SHIFTABLE_OPS."""
+    source tensor (and byte xor) each IR tensor is compared with, and graph.uint8_edges;
+    float32 edges (_float_edge) are stripped as io_edges does for int8 bodies.
+    Raises UnsupportedModelError naming every operator not in SHIFTABLE_OPS (and every
+    QUANTIZE / DEQUANTIZE from or to float32 that is not such an edge), in one line."""
     if not is_legacy_uint8(graph):
         return
-    bad = [op for op in graph.operators if op.type not in SHIFTABLE_OPS]
+    bad = [op for op in graph.operators if op.type not in SHIFTABLE_OPS and not _float_edge(graph, op)]
+    bad += [op for op in graph.operators if op.type == "QUANTIZE" and op not in bad and not _float_edge(graph, op)
+            and any(t is not None and t.dtype.startswith("float")
+                    for t in (graph.tensors.get(i) for i in op.inputs + op.outputs))]
     if bad:
         raise UnsupportedModelError(
             "legacy uint8 graph with operator(s) "
             + ", ".join(f"#{op.index} {op.type}" for op in bad)
             + f" that mcuforge compiles only in int8 (uint8 supports {', '.join(SHIFTABLE_OPS)}); "
             "re-convert with full-integer int8 quantization")
+    _check_fixed_outputs(graph)
     for t in graph.tensors.values():
         if t.dtype != "uint8" or t.quant is None:
             continue
@@ -72,11 +137,12 @@ def convert_uint8_graph(graph: Graph) -> None:
         graph.reference_of[t.index] = (t.index, 0x80)
     for op in graph.operators:
         op.options["_legacy_uint8"] = True
+    strip_io_edges(graph)     # float edges (QUANTIZE float -> uint8 in, DEQUANTIZE out), now int8
     _requantize_concat_inputs(graph)
     next_index = max(graph.tensors) + 1
     next_op = max((op.index for op in graph.operators), default=-1) + 1   # names op<N>_*
     for pos, idx in enumerate(list(graph.inputs)):
-        if graph.reference_of.get(idx) != (idx, 0x80):
+        if graph.reference_of.get(idx) != (idx, 0x80) or idx in graph.edges:
             continue
         edge = graph.tensors[idx]
         inner = Tensor(next_index, edge.name + "_int8", edge.shape, "int8", edge.quant)
@@ -90,7 +156,7 @@ def convert_uint8_graph(graph: Graph) -> None:
         next_index += 1
         next_op += 1
     for pos, idx in enumerate(list(graph.outputs)):
-        if graph.reference_of.get(idx) != (idx, 0x80):
+        if graph.reference_of.get(idx) != (idx, 0x80) or idx in graph.edges:
             continue
         edge = graph.tensors[idx]
         inner = Tensor(next_index, edge.name + "_int8", edge.shape, "int8", edge.quant)
@@ -106,6 +172,24 @@ def convert_uint8_graph(graph: Graph) -> None:
                                         {"_table": XOR80_TABLE, "_from": "int8 ^ 0x80 -> uint8 output"}))
         next_index += 1
         next_op += 1
+
+
+def _float_edge(graph: Graph, op: Operator) -> bool:
+    """A QUANTIZE float32 -> uint8 reading a graph input (its only reader), or a DEQUANTIZE
+    uint8 -> float32 writing a graph output: after the shift these are the float edges
+    io_edges.strip_io_edges turns into API conversions (AffineQuantize's round(x / scale) +
+    zero point clamped to [0, 255] is the int8 one with zero point - 128, clamped to
+    [-128, 127]; Dequantize's scale * (q - zero point) is unchanged by the shift)."""
+    if op.type not in ("QUANTIZE", "DEQUANTIZE") or len(op.inputs) != 1 or len(op.outputs) != 1:
+        return False
+    x, y = graph.tensors.get(op.inputs[0]), graph.tensors.get(op.outputs[0])
+    if x is None or y is None:
+        return False
+    if op.type == "QUANTIZE":
+        return (x.dtype == "float32" and y.dtype == "uint8" and y.quant is not None
+                and x.index in graph.inputs and len(graph.consumers(x.index)) == 1)
+    return (x.dtype == "uint8" and x.quant is not None and y.dtype == "float32"
+            and y.index in graph.outputs and not graph.consumers(y.index))
 
 
 def concat_rescale_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:

@@ -9,7 +9,8 @@ class Target:
     name: str
     cpu: str | None             # -mcpu for arm-none-eabi-gcc; None for the host compiler
     float_abi: str | None       # -mfloat-abi (the kernels use no floating point either way)
-    fpu: str | None
+    fpu: str | None             # -mfpu; None where -mcpu implies it (gcc's default is 'auto', and
+                                # clang 14 refuses -mfpu=auto)
     dsp: bool                   # has the DSP extension (SMLAD & co)
     description: str
     mve: bool = False           # has Helium (M-profile Vector Extension)
@@ -36,7 +37,7 @@ TARGETS = {t.name: t for t in (
     Target("cortex-m7", "cortex-m7", "hard", "fpv5-d16", True, "Armv7E-M, DSP, double-precision FPU"),
     Target("cortex-m4", "cortex-m4", "hard", "fpv4-sp-d16", True, "Armv7E-M, DSP, single-precision FPU"),
     Target("cortex-m33", "cortex-m33", "hard", "fpv5-sp-d16", True, "Armv8-M Mainline, DSP, single-precision FPU"),
-    Target("cortex-m55", "cortex-m55", "hard", "auto", True, "Armv8.1-M, Helium (MVE)", mve=True),
+    Target("cortex-m55", "cortex-m55", "hard", None, True, "Armv8.1-M, Helium (MVE)", mve=True),
     Target("cortex-m0plus", "cortex-m0plus", "soft", None, False, "Armv6-M, no DSP, no FPU"),
     Target("host", None, None, None, False, "the machine running codegen (tests, simulation)"),
 )}

@@ -174,7 +174,8 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
         res.output_bytes_differing += diff
         outputs.add(signature)
         first = None
-        checks = [(-1, "QUANTIZE (input edge)", info["name"], a.reshape(-1), ref[info["tensor"]].reshape(-1))
+        checks = [(-1, "QUANTIZE (input edge)", info["name"], a.reshape(-1),
+                   (ref[info["tensor"]].reshape(-1).view(np.uint8) ^ info["edge"].get("reference", (0, 0))[1]).view(np.int8))
                   for a, info in zip(edge_in, [x for x in ins if x.get("edge")])]
         for l in manifest["layers"]:
             if l.get("patch_stage") or l.get("reference", 0) is None:

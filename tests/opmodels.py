@@ -587,3 +587,130 @@ def chain_model(rng, *, shape, layers) -> bytes:
 def mb_zero_point(mb, t) -> int:
     """The zero point a ModelBuilder tensor was made with."""
     return int(mb.tensors[t]["zero_point"][0])
+
+
+UINT8_UNARY = ("HARD_SWISH", "LOGISTIC", "TANH", "RELU", "RELU6", "RELU_N1_TO_1", "QUANTIZE", "LEAKY_RELU")
+
+
+def uint8_op_model(rng, kind, *, in_scale=0.05, in_zp=128, out_scale=None, out_zp=None, shape=None,
+                   **o) -> bytes:
+    """One legacy uint8 operator on a uint8 input (TFLite 1.x quantization), for the ops the
+    shift to int8 takes beyond uint8_layer_model's. kind: one of UINT8_UNARY ([1, 256] by
+    default: the first verify input then holds all 256 bytes; LOGISTIC's output 1/256 and 0,
+    TANH's 1/128 and 128, as TFLite requires), MUL / SUB / MAXIMUM / MINIMUM (o["b"]: "const"
+    a uint8 constant of shape o["b_shape"], "self" the input itself, "mean" the input's MEAN
+    over H and W -- squeeze-excite), MEAN (o["axes"], o["keep_dims"]), PAD / PADV2 (o["pads"];
+    PADV2 with o["value"], a uint8 constant in the output's quantization),
+    RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR (o["out_hw"], align_corners, half_pixel)."""
+    mb = ModelBuilder()
+    if kind in UINT8_UNARY:
+        shape = list(shape or [1, 256])
+        x = mb.tensor(shape, "uint8", in_scale, in_zp)
+        if kind == "LOGISTIC":   # (another out_scale/out_zp given: a model TFLite refuses)
+            out_scale, out_zp = out_scale or 1 / 256, 0 if out_zp is None else out_zp
+        elif kind == "TANH":
+            out_scale, out_zp = 1 / 128, 128
+        y = mb.tensor(shape, "uint8", out_scale if out_scale is not None else in_scale,
+                      out_zp if out_zp is not None else in_zp)
+        if kind == "LEAKY_RELU":
+            mb.op(kind, [x], [y], "LeakyReluOptions", Alpha=0.2)
+        else:
+            mb.op(kind, [x], [y])
+        return mb.build([x], [y])
+    shape = list(shape or [1, 5, 7, 6])
+    x = mb.tensor(shape, "uint8", in_scale, in_zp)
+    os_ = out_scale if out_scale is not None else in_scale
+    oz = out_zp if out_zp is not None else in_zp
+    if kind in ("MUL", "SUB", "MAXIMUM", "MINIMUM"):
+        bs, bz = o.get("b_scale", 0.03), o.get("b_zp", 140)
+        if o["b"] == "const":
+            b_shape = list(o.get("b_shape", [shape[-1]]))
+            b = mb.tensor(b_shape, "uint8", bs, bz, rng.integers(0, 256, b_shape))
+        elif o["b"] == "self":
+            b, b_shape = x, shape
+        else:
+            axes = mb.tensor([2], "int32", data=[1, 2])
+            b_shape = [1, 1, 1, shape[-1]]
+            b = mb.tensor(b_shape, "uint8", bs, bz)
+            mb.op("MEAN", [x, axes], [b], "ReducerOptions", KeepDims=True)
+        out_shape = list(np.broadcast_shapes(tuple(shape), tuple(b_shape)))
+        y = mb.tensor(out_shape, "uint8", os_, oz)
+        if kind == "MUL":
+            mb.op(kind, [x, b], [y], "MulOptions", FusedActivationFunction=ACT[o.get("act", "NONE")])
+        elif kind == "SUB":
+            mb.op(kind, [x, b], [y], "SubOptions", FusedActivationFunction=ACT[o.get("act", "NONE")])
+        else:
+            mb.op(kind, [x, b], [y], "MaximumMinimumOptions")
+        return mb.build([x], [y])
+    if kind == "MEAN":
+        axes = list(o.get("axes", [1, 2]))
+        keep = o.get("keep_dims", True)
+        a = mb.tensor([len(axes)], "int32", data=axes)
+        red = {ax % len(shape) for ax in axes}
+        out_shape = [1 if i in red else d for i, d in enumerate(shape) if keep or i not in red]
+        y = mb.tensor(out_shape, "uint8", os_, oz)
+        mb.op(kind, [x, a], [y], "ReducerOptions", KeepDims=keep)
+        return mb.build([x], [y])
+    if kind in ("PAD", "PADV2"):
+        pads = np.asarray(o["pads"], np.int32).reshape(len(shape), 2)
+        p = mb.tensor([len(shape), 2], "int32", data=pads)
+        y = mb.tensor([d + int(a + b) for d, (a, b) in zip(shape, pads)], "uint8", in_scale, in_zp)
+        ins = [x, p]
+        if kind == "PADV2":
+            ins.append(mb.tensor([1], "uint8", in_scale, in_zp, [o["value"]]))
+        mb.op(kind, ins, [y])
+        return mb.build([x], [y])
+    if kind in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):
+        out_hw = list(o["out_hw"])
+        size = mb.tensor([2], "int32", data=out_hw)
+        y = mb.tensor([shape[0], *out_hw, shape[3]], "uint8", in_scale, in_zp)
+        opts = "ResizeNearestNeighborOptions" if kind == "RESIZE_NEAREST_NEIGHBOR" else "ResizeBilinearOptions"
+        mb.op(kind, [x, size], [y], opts, AlignCorners=o.get("align_corners", False),
+              HalfPixelCenters=o.get("half_pixel", False))
+        return mb.build([x], [y])
+    raise ValueError(kind)
+
+
+def uint8_float_edges_model(rng) -> bytes:
+    """A legacy uint8 graph with float32 edges: QUANTIZE float32 -> uint8, a uint8 3x3 conv
+    with ReLU6, HARD_SWISH, DEQUANTIZE uint8 -> float32."""
+    mb = ModelBuilder()
+    f = mb.tensor([1, 6, 6, 3], "float32")
+    x = mb.tensor([1, 6, 6, 3], "uint8", 1 / 127.5, 128)
+    mb.op("QUANTIZE", [f], [x])
+    w = mb.tensor([4, 3, 3, 3], "uint8", 0.01, 131, rng.integers(0, 256, (4, 3, 3, 3)))
+    b = mb.tensor([4], "int32", 0.01 / 127.5, 0, rng.integers(-800, 800, 4))
+    c = mb.tensor([1, 6, 6, 4], "uint8", 6 / 255, 0)
+    mb.op("CONV_2D", [x, w, b], [c], "Conv2DOptions", Padding=PAD["SAME"], StrideW=1, StrideH=1,
+          FusedActivationFunction=ACT["RELU6"], DilationWFactor=1, DilationHFactor=1)
+    h = mb.tensor([1, 6, 6, 4], "uint8", 0.025, 15)
+    mb.op("HARD_SWISH", [c], [h])
+    out = mb.tensor([1, 6, 6, 4], "float32")
+    mb.op("DEQUANTIZE", [h], [out])
+    return mb.build([f], [out])
+
+
+class _Uint8Builder(ModelBuilder):
+    """A ModelBuilder whose int8 tensors are written as uint8 (zero points and values + 128):
+    the int8 one-op models above as legacy uint8 graphs (uint8_variant)."""
+
+    def build(self, inputs, outputs) -> bytes:
+        for t in self.tensors:
+            if t["dtype"] == "int8":
+                t["dtype"] = "uint8"
+                if t["zero_point"] is not None:
+                    t["zero_point"] = t["zero_point"] + 128
+                if t["data"] is not None:
+                    t["data"] = (t["data"].astype(np.int16) + 128).astype(np.uint8)
+        return super().build(inputs, outputs)
+
+
+def uint8_variant(build, *args, **kwargs) -> bytes:
+    """`build` (one of this module's int8 model functions) with every int8 tensor uint8, the
+    quantized values shifted by 128: the same reals in TFLite 1.x's uint8 quantization."""
+    global ModelBuilder
+    int8_builder, ModelBuilder = ModelBuilder, _Uint8Builder
+    try:
+        return build(*args, **kwargs)
+    finally:
+        ModelBuilder = int8_builder

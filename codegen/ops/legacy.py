@@ -13,6 +13,7 @@ from .common import _bias, _t
 from .convolution import (PACKED16_MAX_IN_C, _conv_common, _fast_stem, _hwc_depthwise_kernel,
                           _hwc_depthwise_weights, _packed_pairs, _requant_table, _stem_step)
 from .fully_connected import lower_fully_connected
+from .heads import lower_resize
 from .heads import MAX_LEFT_SHIFT
 from .pooling import lower_pool
 from .registry import ConstArray, Step, register_kernel
@@ -21,6 +22,27 @@ F = "legacy_uint8"
 register_kernel("mcuf_conv_wzp_s8", weight_layout="int8 [OC][KH][KW][IC] (uint8 - 128)", family=F)
 register_kernel("mcuf_depthwise_conv_wzp_s8", weight_layout="int8 [1][KH][KW][OC] (uint8 - 128)", family=F)
 register_kernel("mcuf_avgpool_u8", family=F)
+register_kernel("mcuf_resize_bilinear_u8", weight_layout="int32 [out][4] per row and per column: lower, "
+                                                         "upper, float32 bits of 1 - fraction and of fraction", family=F)
+
+
+def bilinear_float_table(in_size: int, out_size: int, align_corners: bool, half_pixel: bool) -> np.ndarray:
+    """TFLite's float ComputeInterpolationValues (reference_ops::ResizeBilinear<T>, the
+    uint8 path) for every output coordinate v, in float32: scale = in / out (align_corners:
+    (in - 1) / (out - 1)), s = v * scale or (v + 0.5) * scale - 0.5 (half_pixel_centers),
+    lower = max(floor(s), 0), upper = min(ceil(s), in - 1), w1 = s - lower, w0 = 1 - w1.
+    Returns int32 [out][4]: lower, upper and the bit patterns of w0 and w1."""
+    f32 = np.float32
+    scale = (f32(in_size - 1) / f32(out_size - 1) if align_corners and out_size > 1
+             else f32(in_size) / f32(out_size))
+    rows = []
+    for v in range(out_size):
+        s = f32(f32(f32(f32(v) + f32(0.5)) * scale) - f32(0.5)) if half_pixel else f32(f32(v) * scale)
+        lo, hi = max(int(np.floor(s)), 0), min(int(np.ceil(s)), in_size - 1)
+        w1 = f32(s - f32(lo))
+        w0 = f32(f32(1.0) - w1)
+        rows.append((lo, hi, int(np.array(w0, np.float32).view(np.int32)), int(np.array(w1, np.float32).view(np.int32))))
+    return np.array(rows, np.int64).astype(np.int32).reshape(-1)
 
 
 def conv_wzp_s8_dsp_get_buffer_size(p: dict) -> int:
@@ -191,6 +213,17 @@ def lower_legacy(graph: Graph, op: Operator, kernels: str):
     if op.type == "AVERAGE_POOL_2D":
         step = lower_pool(graph, op, kernels)
         step.kernel = "mcuf_avgpool_u8"
+        return step
+    if op.type == "RESIZE_BILINEAR":   # the int8 lowering's checks and shapes, the uint8 tables
+        step = lower_resize(graph, op, kernels)
+        align, half = bool(op.options.get("AlignCorners", False)), bool(op.options.get("HalfPixelCenters", False))
+        p = step.params
+        ys = ConstArray(f"op{op.index}_y_table", "int32_t", bilinear_float_table(p["in_h"], p["out_h"], align, half))
+        xs = ConstArray(f"op{op.index}_x_table", "int32_t", bilinear_float_table(p["in_w"], p["out_w"], align, half))
+        step.kernel = "mcuf_resize_bilinear_u8"
+        tables = iter([ys, xs])
+        step.args = [("const", next(tables)) if a[0] == "const" else a for a in step.args]
+        step.consts = [ys, xs]
         return step
     return None
 

@@ -15,7 +15,11 @@ register_kernel("mcuf_requantize_s8", family="requantize")
 def lower_requantize(graph, op, kernels: str = "reference") -> Step:
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
-    real = float(np.float32(x.quant.scale)) / float(np.float32(y.quant.scale))
+    f32 = np.float32
+    # QuantizePrepare divides the scales as doubles; ReluPrepare (RELU, RELU6, RELU_N1_TO_1)
+    # as floats (input->params.scale / output->params.scale), then widens the quotient
+    real = (float(f32(x.quant.scale)) / float(f32(y.quant.scale)) if op.type == "QUANTIZE"
+            else float(f32(x.quant.scale) / f32(y.quant.scale)))
     m, s = q.quantize_multiplier(real)
     act = {"QUANTIZE": "NONE", "RELU": "RELU", "RELU6": "RELU6", "RELU_N1_TO_1": "RELU_N1_TO_1"}[op.type]
     act_min, act_max = q.activation_range(act, y.quant.scale, y.quant.zero_point)

@@ -412,6 +412,10 @@ void mcuf_resize_nearest_s8(const mcuf_resize_params *p, const int8_t *input,
 /* y_table[out_h][3], x_table[out_w][3]: {lower, upper, 10-bit fraction} per row / column */
 void mcuf_resize_bilinear_s8(const mcuf_resize_params *p, const int8_t *input,
                              const int32_t *y_table, const int32_t *x_table, int8_t *output);
+/* legacy uint8 (stored u - 128): y_table[out_h][4], x_table[out_w][4]: {lower, upper,
+ * float bits of 1 - fraction, of fraction}; TFLite's uint8 float interpolation */
+void mcuf_resize_bilinear_u8(const mcuf_resize_params *p, const int8_t *input,
+                             const int32_t *y_table, const int32_t *x_table, int8_t *output);
 
 typedef struct {
     uint32_t size;
