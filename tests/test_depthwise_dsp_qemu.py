@@ -111,6 +111,17 @@ DW_HWCP_SWEEP = [
     (3, 2, "SAME", 12, 1, 8, 8, "NONE", dict(scale_span=NARROW, bmax=1 << 27, wmax=127)),
     (3, 2, "SAME", 11, 1, 5, 8, "NONE", dict(scale_span=NARROW, bmax=1 << 27, wmax=127))]
 HWCP = "mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast"
+# the same entry behind an explicit PAD folded into the layer (asymmetric pads of 0 to 2 rows and
+# columns on each side): pads ((top, bottom), (left, right)), in_c, stride, h, w
+DW_HWCP_PADS = [(((2, 0), (1, 2)), 12, 2, 7, 6), (((0, 2), (2, 0)), 16, 1, 5, 4),
+                (((1, 2), (0, 1)), 7, 2, 6, 8), (((2, 1), (2, 2)), 8, 2, 4, 4)]
+
+
+def hwcp_pad_model(case) -> bytes:
+    pads, in_c, stride, h, w = case
+    rng = np.random.default_rng(zlib.crc32(repr(("dw-hwcp-pad", case)).encode()))
+    return opmodels.pad_then_depthwise_model(rng, pads=pads, in_c=in_c, stride=stride, h=h, w=w,
+                                             scale_span=NARROW)
 
 BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
 
@@ -128,10 +139,11 @@ def sweep_model(case) -> bytes:
 def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     models = []
     cases = DW_DSP_SWEEP + DW_ASYM_SWEEP + DW_PLANE_SWEEP + DW_TAIL_SWEEP + DW_HWCP_SWEEP
-    for i, case in enumerate(cases):
+    for i, case in enumerate(cases + DW_HWCP_PADS):
         path = tmp_path / f"case{i}.tflite"
-        path.write_bytes(sweep_model(case))
+        path.write_bytes(sweep_model(case) if i < len(cases) else hwcp_pad_model(case))
         models.append(path)
+    cases = cases + DW_HWCP_PADS
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     kernels = [m["layers"][0]["kernel"] for m in mans]
     assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
@@ -143,9 +155,9 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
     asym = kernels[len(DW_DSP_SWEEP):len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP)]
     assert asym == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_ASYM_SWEEP), asym
-    hwcp = kernels[len(kernels) - len(DW_HWCP_SWEEP):]
-    assert hwcp == [HWCP] * len(DW_HWCP_SWEEP), hwcp
-    kernels = kernels[:len(kernels) - len(DW_HWCP_SWEEP)]
+    hwcp = kernels[len(kernels) - len(DW_HWCP_SWEEP) - len(DW_HWCP_PADS):]
+    assert hwcp == [HWCP] * len(hwcp), hwcp
+    kernels = kernels[:len(kernels) - len(hwcp)]
     plane = kernels[len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP):len(kernels) - len(DW_TAIL_SWEEP)]
     tails = kernels[len(kernels) - len(DW_TAIL_SWEEP):]
     assert tails == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_TAIL_SWEEP), tails

@@ -165,7 +165,7 @@ def test_depthwise_plane_packed_host(write_model, tmp_path, case):
     assert man["layers"][0]["kernel"] == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", man["layers"][0]["kernel"]
 
 
-from test_depthwise_dsp_qemu import DW_HWCP_SWEEP, HWCP  # noqa: E402
+from test_depthwise_dsp_qemu import DW_HWCP_PADS, DW_HWCP_SWEEP, HWCP, hwcp_pad_model  # noqa: E402
 
 
 @pytest.mark.parametrize("case", DW_HWCP_SWEEP, ids=lambda c: "x".join(map(str, c[:8])))
@@ -175,6 +175,13 @@ def test_depthwise_hwc3_packed_host(write_model, tmp_path, case):
     (test_depthwise_dsp_qemu) runs its copy and pair assembly on the same models."""
     man = check(write_model, tmp_path, sweep_model(case), kernels="dsp")
     assert man["layers"][0]["kernel"] == HWCP, man["layers"][0]["kernel"]
+
+
+@pytest.mark.parametrize("case", DW_HWCP_PADS, ids=str)
+def test_depthwise_hwc3_packed_pads_host(write_model, tmp_path, case):
+    """The same behind an explicit PAD folded into the layer (pads of 0 to 2 on each side)."""
+    man = check(write_model, tmp_path, hwcp_pad_model(case), kernels="dsp")
+    assert [l["kernel"] for l in man["layers"]] == [HWCP], man["layers"]
 
 
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])
