@@ -2,7 +2,7 @@
 commit's (extracted with `git archive` into a temporary folder and imported as a second
 package), in alternating chunks, so that a loaded or drifting machine disturbs both alike.
 
-    .venv/bin/python benchmarks/pipeline_ab.py --baseline main [--repeats 9] [--frames 100]
+    .venv/bin/python benchmarks/pipeline_ab.py --baseline main [--repeats 9] [--frames 100] [--stages]
 
 Per configuration (interpreter threads x headless / Pi 4 + preview) and side, the medians over
 the chunks of: the pipeline threads' CPU per frame outside invoke (capture thread + inference
@@ -47,8 +47,24 @@ def import_baseline(commit: str, into: Path) -> str:
     return "runtime_baseline"
 
 
-def chunk(pkg: str, clf, frames: int, platform: str) -> tuple[float, float, float]:
-    """(frames/s, process CPU us per frame, pipeline threads' CPU us per frame outside invoke)."""
+# --stages: (name, from mark, to mark, to the next frame's mark?) -- thread CPU of each stage
+STAGES = [("capture: read (capture_array, crop, colour)", "capture.read", "capture.read_done", False),
+          ("capture: quantize", "capture.read_done", "capture.pre_done", False),
+          ("capture: put", "capture.pre_done", "capture.put_done", False),
+          ("inference: set_input", "inference.got", "inference.set_done", False),
+          ("inference: output (get_tensor)", "inference.invoke_done", "inference.out_done", False),
+          ("inference: put", "inference.out_done", "inference.put_done", False),
+          ("inference: wait for the next frame", "inference.put_done", "inference.got", True),
+          ("caller: top-k and Result", "caller.got", "caller.top_done", False),
+          ("capture thread", "capture.read", "capture.read", True),
+          ("inference thread outside invoke", "inference.invoke_done", "inference.set_done", True),
+          ("caller thread", "caller.got", "caller.got", True)]
+
+
+def chunk(pkg: str, clf, frames: int, platform: str, stages: dict | None = None) -> tuple[float, float, float]:
+    """(frames/s, process CPU us per frame, pipeline threads' CPU us per frame outside invoke).
+    stages: a dict to fill with each of STAGES' mean thread CPU per frame, us, and the median
+    wall time the interpreter idles between two invokes ("interpreter idle (wall, median)")."""
     P, PC, F = (importlib.import_module(f"{pkg}.{m}") for m in ("pipeline", "picamera", "frames"))
 
     class Camera(PC.Picamera2Source):
@@ -64,10 +80,17 @@ def chunk(pkg: str, clf, frames: int, platform: str) -> tuple[float, float, floa
     m = {k: {i: c for i, _, c in v if i >= warm} for k, v in tl.marks.items()}
     idx = sorted(set(m["inference.invoke_done"]) & set(m["caller.top_done"]) & set(m["capture.put_done"]))[:-1]
 
-    def cpu_span(a, b):         # mean CPU from a(n) to b(n + 1), us
-        return 1e6 * float(np.mean([m[b][i + 1] - m[a][i] for i in idx if i + 1 in m[b]]))
+    def cpu_span(a, b, nxt=True):         # mean CPU from a(n) to b(n + 1) (or b(n)), us
+        return 1e6 * float(np.mean([m[b][i + nxt] - m[a][i] for i in idx if i + nxt in m[b]]))
     own = (cpu_span("capture.read", "capture.read") + cpu_span("inference.invoke_done", "inference.set_done")
            + cpu_span("caller.got", "caller.got"))
+    if stages is not None:
+        for name, a, b, nxt in STAGES:
+            stages[name] = cpu_span(a, b, nxt)
+        w = {k: {i: t for i, t, _ in v} for k, v in tl.marks.items()}
+        stages["interpreter idle (wall, median)"] = 1e6 * float(np.median(
+            [w["inference.set_done"][i + 1] - w["inference.invoke_done"][i] for i in idx
+             if i + 1 in w["inference.set_done"]]))
     return frames / wall, 1e6 * cpu / frames, own
 
 
@@ -78,6 +101,9 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=100, help="frames per chunk")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--platforms", default="pisp,vc4", help="pisp: headless; vc4: Pi 4 + preview")
+    ap.add_argument("--stages", action="store_true",
+                    help="also each stage's thread CPU per frame (medians over the chunks, us; the stages of "
+                         "pipeline_throughput.py --timeline) and the interpreter's idle wall time between invokes")
     args = ap.parse_args()
     from codegen.architectures import mobilenet_v1, to_tflite
     tmp = Path(tempfile.mkdtemp())
@@ -90,17 +116,27 @@ def main() -> int:
                 for _, pkg in sides}
         for platform in args.platforms.split(","):
             rows: dict[str, list] = {name: [] for name, _ in sides}
+            per_stage: dict[str, list] = {name: [] for name, _ in sides}
             for _ in range(args.repeats):
                 for name, pkg in sides:
                     bare, bare_cpu = pt.bare_run(clfs[pkg], args.frames)
-                    fps, cpu, own = chunk(pkg, clfs[pkg], args.frames, platform)
+                    stages: dict = {}
+                    fps, cpu, own = chunk(pkg, clfs[pkg], args.frames, platform, stages)
                     rows[name].append((own, cpu - 1e6 * bare_cpu, fps / bare))
+                    per_stage[name].append(stages)
+            config = (f"{threads} thread{'s' if threads > 1 else ''}, "
+                      f"{'headless' if platform == 'pisp' else 'Pi 4 + preview':14s}")
             for name, _ in sides:
                 own, extra, ratio = np.median(np.array(rows[name]), axis=0)
-                print(f"{threads} thread{'s' if threads > 1 else ''}, "
-                      f"{'headless' if platform == 'pisp' else 'Pi 4 + preview':14s} {name:14s}: pipeline threads' "
+                print(f"{config} {name:14s}: pipeline threads' "
                       f"CPU outside invoke {own:6.1f} us/frame; process CPU beyond bare {extra:6.1f} us/frame; "
                       f"ratio {ratio:.3f}", flush=True)
+            if args.stages:
+                (a, _), (b, _) = sides
+                print(f"  {config.rstrip()}, thread CPU us/frame (median of {args.repeats} chunks): {a} -> {b}")
+                for stage in per_stage[a][0]:
+                    va, vb = (float(np.median([s[stage] for s in per_stage[n]])) for n in (a, b))
+                    print(f"    {stage:44s} {va:7.1f} -> {vb:7.1f} ({vb - va:+6.1f})", flush=True)
     return 0
 
 

@@ -11,7 +11,8 @@ On qemu-mps3-an547 (Cortex-M55) each model runs twice: with its default kernel s
 build there (ANCHOR_M55). --tflm adds TFLite Micro's planned activation arena for the same model (the `tflite-micro`
 PyPI package; install it only for this). --profile adds per-layer instruction counts (net of the
 profiling hook's own cost, measured on the device; the totals too).
-Writes benchmarks/results.md and benchmarks/results.json.
+Writes benchmarks/results.md and benchmarks/results.json (a run over some --boards or --models
+prints its table and writes only to --out).
 """
 from __future__ import annotations
 
@@ -91,6 +92,11 @@ def bench_one(model: Path, board_name: str, work: Path, profile: bool, kernels: 
     return row
 
 
+def _per_mac(r: dict) -> str:
+    """Instructions per MAC; blank for a model without MACs (ADD, pooling: it divided by zero)."""
+    return f"{r['instructions'] / r['macs']:.2f}" if r["macs"] else ""
+
+
 ANCHORS = json.loads((ROOT / "benchmarks" / "anchors.json").read_text())
 CLIFF = 3.0   # instructions per MAC above which a CONV_2D / DEPTHWISE_CONV_2D layer is listed
 
@@ -112,7 +118,7 @@ def _cores_table(rows: list[dict]) -> list[str]:
         ratio = "" if a is None else f"{r['instructions'] / a:.3f}x"
         out.append(f"| {r['model']} | {r['board']} | {r['target']} | {r['instructions']:,} | "
                    f"{'' if a is None else f'{a:,}'} | {ratio} | "
-                   f"{r['instructions'] / r['macs']:.2f} | {listed or 'none'} |")
+                   f"{_per_mac(r)} | {listed or 'none'} |")
     return out
 
 
@@ -125,7 +131,7 @@ def render(rows: list[dict], tflm: dict, commit: str) -> str:
            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|"]
     for r in rows:
         t = tflm.get(r["model"])
-        out.append(f"| {r['model']} | {r['board']} | {r.get('kernels', '')} | {r['instructions']:,} | {r['instructions'] / r['macs']:.2f} | "
+        out.append(f"| {r['model']} | {r['board']} | {r.get('kernels', '')} | {r['instructions']:,} | {_per_mac(r)} | "
                    f"{r['flash_code']:,} | {r['flash_weights']:,} | {r['ram_arena']:,} | {r['ram_stack_used']:,} | {r['ram_other']:,} | "
                    f"{'' if t is None else f'{t:,}'} | {'yes' if r['bit_exact'] else 'NO'} | {r['qemu_seconds']} |")
     m55 = {(r["model"], r.get("kernels")): r["instructions"] for r in rows if r["board"] == "qemu-mps3-an547"}
@@ -164,12 +170,18 @@ def render(rows: list[dict], tflm: dict, commit: str) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--boards", default=",".join(b.name for b in list_boards() if b.qemu))
-    ap.add_argument("--models", default=",".join(str(m) for m in MODELS))
+    ap.add_argument("--boards", help="comma-separated QEMU boards (default: every one)")
+    ap.add_argument("--models", help="comma-separated .tflite files (default: the bundled models)")
     ap.add_argument("--profile", action="store_true", help="per-layer instruction counts")
     ap.add_argument("--tflm", action="store_true", help="compare with TFLite Micro's arena")
-    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    ap.add_argument("--out", help="write OUT.md and OUT.json (default: benchmarks/results, the committed "
+                    "tables, for a full run; a run with --boards or --models only prints its table)")
     args = ap.parse_args()
+    if args.out is None and args.boards is None and args.models is None:
+        args.out = str(ROOT / "benchmarks" / "results")
+    # a user's own model or board used to overwrite the committed results with a one-row table
+    args.boards = args.boards or ",".join(b.name for b in list_boards() if b.qemu)
+    args.models = args.models or ",".join(str(m) for m in MODELS)
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip() or "unknown"
     models = [Path(m) for m in args.models.split(",")]
@@ -196,8 +208,9 @@ def main() -> int:
     if unfit:
         md += "\nDoes not fit (not run):\n\n" + "\n".join(f"- {r['model']} on {r['board']}: {r['does_not_fit']}"
                                                        for r in unfit) + "\n"
-    Path(args.out + ".md").write_text(md)
-    Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows, "does_not_fit": unfit, "tflm_arena": tflm}, indent=1) + "\n")
+    if args.out:
+        Path(args.out + ".md").write_text(md)
+        Path(args.out + ".json").write_text(json.dumps({"commit": commit, "rows": rows, "does_not_fit": unfit, "tflm_arena": tflm}, indent=1) + "\n")
     print(md)
     return 0 if all(r["bit_exact"] for r in rows) else 1
 

@@ -17,6 +17,7 @@ nothing and the arena is the same static array (same machine code, same instruct
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,15 +43,29 @@ class AppOptions:
     extra: dict = field(default_factory=dict)
 
 
+def label_lines(text: str) -> list[str]:
+    """The labels of a label file's text, one per line, positions kept (an interior blank line
+    is an unnamed class); trailing blank lines dropped; a leading index ("0 background",
+    "7: cat") dropped when every line has one, numbered 0, 1, 2, ... as in the Coral and TF Hub
+    label files. One rule for codegen's --labels and the runtime's."""
+    lines = text.splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    numbered = [re.match(r"\s*(\d+)\s*[:\s]\s*(.*)$", ln) for ln in lines]
+    if lines and all(numbered) and [int(m.group(1)) for m in numbered] == list(range(len(lines))):
+        return [m.group(2).strip() for m in numbered]
+    return [ln.strip() for ln in lines]
+
+
 def read_labels(path: str | Path) -> list[str]:
-    """One label per non-empty line of a UTF-8 text file (the emitter checks there is one per
-    output class). Raises CodegenError (one line) when the file is unreadable."""
+    """label_lines() of a UTF-8 text file (a byte-order mark dropped); the emitter checks there
+    is one per output class. Raises CodegenError (one line) when the file is unreadable."""
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as e:
         raise CodegenError(f"--labels {path}: cannot read it ({e.__class__.__name__}: {e}); "
                            "give a UTF-8 text file with one label per line") from None
-    return [s.strip() for s in lines if s.strip()]
+    return label_lines(text)
 
 
 def check_labels(labels: list[str] | None, output_shape: list[int]) -> None:
@@ -58,7 +73,8 @@ def check_labels(labels: list[str] | None, output_shape: list[int]) -> None:
     classes = int(output_shape[-1]) if output_shape else 1
     if labels is not None and len(labels) != classes:
         raise CodegenError(f"--labels: {len(labels)} labels for a model whose output {list(output_shape)} "
-                           f"has {classes} classes; give exactly one non-empty line per class")
+                           f"has {classes} classes; give exactly one line per class (a blank line inside the "
+                           "file is a class too)")
 
 
 LIMITS = {"int8": (-128, 127), "uint8": (0, 255)}

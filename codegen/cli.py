@@ -12,7 +12,7 @@ from . import __version__
 from .errors import CodegenError
 from .build_files import LAYOUTS
 from .cli_main import nonempty_path, positive_float, positive_int
-from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS
+from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS, target_name
 
 EPILOG = """\
 examples:
@@ -59,6 +59,10 @@ def cmd_emit(args) -> int:
             raise
         raise does_not_fit(budget, e) from None
     out = Path(args.output)
+    if budget is not None:   # `firmware build` takes this board when --board is left out
+        import json
+        man["board"] = budget.board.name
+        (out / f"{args.name}.json").write_text(json.dumps(man, indent=1) + "\n")
     print(f"{Path(args.model).name} -> {out}/ for {args.target} ({man['kernels']} kernels) "
           f"in {time.perf_counter() - t0:.2f} s")
     print(f"  layers        {len(man['layers'])}")
@@ -93,15 +97,50 @@ def cmd_emit(args) -> int:
     return 0
 
 
+def _board_limit(args):
+    """inspect/verify --board NAME, as emit's: the board's CPU as --target and, unless given,
+    its RAM less the stack and other data as --ram-limit. Returns the BoardBudget, or None."""
+    if not args.board:
+        args.target = args.target or DEFAULT_TARGET
+        return None
+    from .board_budget import for_board
+    args.target, budget = for_board(args.board, args.target, args.kernels)
+    if args.ram_limit is not None and args.ram_limit > budget.arena:
+        raise CodegenError(f"--ram-limit {args.ram_limit:,} B is more than --board leaves for the arena "
+                           f"({budget.describe()}): lower it, or drop it to use the board's")
+    args.ram_limit = args.ram_limit or max(budget.arena, 1)
+    return budget
+
+
 def cmd_inspect(args) -> int:
     from .inspect import inspect_model
     from .pipeline import resolve_kernels
+    given, budget = args.ram_limit, _board_limit(args)
     report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
-    print(report.render())
+    if not args.json:
+        print(report.render())
+        if budget is not None:
+            print(f"board: {budget.describe()}")
+    sched = None
     if args.ram_limit is not None and not report.unsupported:
-        from .patch_schedule import choose_schedule, render_schedule
-        sched = choose_schedule(report.graph, report.steps, args.ram_limit)
-        print(render_schedule(report.graph, report.steps, sched, args.ram_limit))
+        from .patch_schedule import RamLimitError, choose_schedule, render_schedule
+        try:
+            sched = choose_schedule(report.graph, report.steps, args.ram_limit)
+        except RamLimitError as e:
+            if budget is None or given is not None:
+                raise
+            from .board_budget import does_not_fit
+            raise does_not_fit(budget, e) from None
+        if not args.json:
+            print(render_schedule(report.graph, report.steps, sched, args.ram_limit))
+    if args.json:
+        import json
+
+        from .patch_schedule import schedule_label
+        print(json.dumps({**report.as_dict(), "target": args.target, "ram_limit": args.ram_limit,
+                          "schedule": (schedule_label(sched) if sched is not None else
+                                       None if args.ram_limit is None else "layer by layer"),
+                          "board": None if budget is None else budget.describe()}, indent=1))
     return 0 if not report.unsupported else 1
 
 
@@ -114,12 +153,20 @@ def cmd_verify(args) -> int:
         print(f"codegen verify: error: argument --inputs: must be 1..{MAX_VERIFY_INPUTS:,}, got {args.inputs:,}",
               file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
-        out = Path(args.output) if args.output else Path(tmp)
-        from .pipeline import resolve_kernels
-        result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
-                        kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit,
-                        input_shapes=args.input_shape)
+    given, budget = args.ram_limit, _board_limit(args)
+    from .patch_schedule import RamLimitError
+    try:
+        with tempfile.TemporaryDirectory(prefix="mcuforge-") as tmp:
+            out = Path(args.output) if args.output else Path(tmp)
+            from .pipeline import resolve_kernels
+            result = verify(args.model, out, inputs=args.inputs, seed=args.seed, log=print,
+                            kernels=resolve_kernels(args.target, args.kernels), ram_limit=args.ram_limit,
+                            input_shapes=args.input_shape)
+    except RamLimitError as e:   # the board's budget, not a --ram-limit the user gave: emit's board line
+        if budget is None or given is not None:
+            raise
+        from .board_budget import does_not_fit
+        raise does_not_fit(budget, e) from None
     return 0 if result.ok else 1
 
 
@@ -266,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--board", metavar="NAME",
                    help="a board (`firmware boards` lists them): sets --target to its CPU and "
                         "--ram-limit to its RAM less the reserved stack and the firmware's other data")
-    e.add_argument("--target", choices=list(TARGETS),
+    e.add_argument("--target", choices=list(TARGETS), type=target_name,
                    help=f"CPU the code is for (default: {DEFAULT_TARGET}, or the --board's); " +
                         "; ".join(f"{t.name}: {t.description}" for t in TARGETS.values()))
     e.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
@@ -302,14 +349,19 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n"
                               "  codegen inspect model.tflite\n"
                               "  codegen inspect --target cortex-m55 model.tflite\n"
-                              "  codegen inspect model.tflite --ram-limit 40000   # the patch schedule too")
+                              "  codegen inspect model.tflite --ram-limit 40000   # the patch schedule too\n"
+                              "  codegen inspect --board stm32f746g-disco model.tflite   # its CPU; fits its RAM?")
     i.add_argument("model", metavar="MODEL", help="a .tflite file")
-    i.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
-                   help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET})")
+    i.add_argument("--board", metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
+                   "(less the stack and other data) as --ram-limit")
+    i.add_argument("--target", choices=list(TARGETS), type=target_name,
+                   help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET}, or the --board's)")
     i.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
     i.add_argument("--ram-limit", type=positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
+    i.add_argument("--json", action="store_true", help="machine-readable report: per layer op, kernel, output "
+                   "shape, MACs, params, flash and activation bytes; totals, arena, unsupported operators")
     i.set_defaults(fn=cmd_inspect)
 
     v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",
@@ -326,8 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--inputs", type=positive_int, default=20,
                    help=f"random inputs to try, 1..{MAX_VERIFY_INPUTS:,} (default: 20)")
     v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
-    v.add_argument("--target", default=DEFAULT_TARGET, choices=list(TARGETS),
-                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}): built for this "
+    v.add_argument("--board", metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
+                   "(less the stack and other data) as --ram-limit")
+    v.add_argument("--target", choices=list(TARGETS), type=target_name,
+                   help=f"check the kernels this target uses (default: {DEFAULT_TARGET}, or the --board's): built for this "
                         "machine, the DSP intrinsics emulated, the Helium set as its plain-C build")
     v.add_argument("--kernels", default="auto", choices=KERNEL_SETS,
                    help="override the kernel set (default: auto, the target's)")
@@ -348,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  codegen fit --board stm32f746g-disco --alpha 0.25 --resolution 96 --json --layers\n\n"
                "Boards: `firmware boards`. Accuracy: published ImageNet top-1 (MobileNet V1 paper "
                "tables 6-7, V2 paper table 4) where the papers give it.")
-    f.add_argument("--board", required=True, help="a board name (firmware boards lists them)")
+    f.add_argument("--board", required=True, metavar="NAME", help="a board (`firmware boards` lists them)")
     f.add_argument("--patches", action="store_true",
                    help="where the arena is over the board's RAM, try in-place depthwise and a "
                         "patch-based first stage (as `emit --ram-limit`); fits then says which "

@@ -50,10 +50,34 @@ def nonempty_path(s: str) -> str:
     return s
 
 
+def _command_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
+    """The (sub)parser of the command `args` ran (`codegen emit`, `runtime hil info`)."""
+    while True:
+        sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+        name = getattr(args, sub.dest, None) if sub else None
+        if name not in (sub.choices if sub else {}):
+            return parser
+        parser = sub.choices[name]
+
+
+def _unrecognized(parser: argparse.ArgumentParser, extra: list[str]) -> str:
+    """argparse's 'unrecognized arguments' line, with the nearest option of this command for
+    each misspelt one (`--ramlimit` -> --ram-limit)."""
+    import difflib
+    options = [o for a in parser._actions for o in a.option_strings if o.startswith("--")]
+    hints = [f"{x} -> {m[0]}" for x in extra if x.startswith("--")
+             for m in [difflib.get_close_matches(x.split("=")[0], options, n=1, cutoff=0.7)] if m]
+    return (f"unrecognized arguments: {' '.join(extra)}" + (f" (did you mean: {', '.join(hints)}?)" if hints else "")
+            + f"; `{parser.prog} --help` lists its options")
+
+
 def run(parser: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[type[BaseException], ...]) -> int:
-    args = parser.parse_args(argv)
-    if not getattr(args, "fn", None):
-        parser.print_help()
+    args, extra = parser.parse_known_args(argv)
+    if extra:   # the command's own usage line, not the top-level `usage: codegen [-h] COMMAND ...`
+        cmd = _command_parser(parser, args)
+        cmd.error(_unrecognized(cmd, extra))
+    if not getattr(args, "fn", None):   # `runtime hil` alone: hil's help, not runtime's
+        _command_parser(parser, args).print_help()
         return 2
     try:
         return args.fn(args)

@@ -233,7 +233,10 @@ def render(cands: list[Candidate], board, fitter: Fitter, latency_ms: float | No
                    f" ({best.macs / 1e6:.1f} M MACs, {best.flash / 1024:,.0f} KB flash, {best.ram / 1024:,.0f} KB RAM,"
                    f" ~{best.ms:.1f} ms)")
     else:
-        out.append("nothing fits: try smaller alpha or resolution, fewer classes, or a bigger board")
+        ram_only = [c for c in cands if c.fits_flash and c.fits_latency and not c.fits_ram]
+        out.append("nothing fits: " + (f"{len(ram_only)} fail on RAM alone: add --patches (a patch-based first "
+                                       "stage, as `codegen emit --ram-limit`), or " if ram_only and not fitter.patches
+                                       else "") + "try smaller alpha or resolution, fewer classes, or a bigger board")
     code_note = ("measured by building firmware" if all(c.code_measured for c in cands)
                  else "estimated (arm-none-eabi-gcc not found)" if not fitter.measure_code
                  else "estimated for " + ", ".join(sorted({c.family for c in cands if not c.code_measured}))

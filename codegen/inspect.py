@@ -22,6 +22,23 @@ class Report:
     arena_bytes: int | None = None
     kernels: str = "reference"
 
+    def as_dict(self) -> dict:
+        """`codegen inspect --json`: the table's figures (bytes, MACs), the planned arena (None
+        with unsupported operators) and each unsupported operator with what to do."""
+        g = self.graph
+
+        def io(idx):
+            t = g.tensors[idx]
+            return {"name": t.name, "shape": list(t.shape), "type": "uint8" if idx in g.uint8_edges else t.dtype}
+        layers = [{"index": i, "op": s.op.type, "kernel": s.kernel, "output": list(g.tensors[s.output].shape),
+                   "macs": int(s.macs), "params": int(params(g, s.op)), "flash_bytes": int(s.weight_bytes),
+                   "activation_bytes": int(g.tensors[s.output].nbytes)} for i, s in enumerate(self.steps)]
+        return {"model": self.name, "kernels": self.kernels, "inputs": [io(i) for i in g.inputs],
+                "outputs": [io(o) for o in g.outputs], "layers": layers,
+                "macs": sum(ly["macs"] for ly in layers), "params": sum(ly["params"] for ly in layers),
+                "flash_bytes": sum(ly["flash_bytes"] for ly in layers), "arena_bytes": self.arena_bytes,
+                "unsupported": [{"index": i, "op": t, "why": w} for i, t, w in self.unsupported]}
+
     def render(self) -> str:
         g = self.graph
         kw = max([31] + [len(s.kernel) + 1 for s in self.steps])   # the kernel column's width

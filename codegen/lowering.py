@@ -13,6 +13,10 @@ from .graph import Graph, Operator
 from .ops import OPS, SUPPORTED_OPS, ConstArray, Step  # noqa: F401  (re-exported)
 
 
+# Supported operators that stand in for unsupported ones (README: "refused | why | fix").
+INSTEAD = {"ELU": "with RELU6 or LEAKY_RELU in its place (TFLite's reference resolver, the oracle, has no int8 ELU)"}
+
+
 def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Step]:
     """One operator's steps (a SPLIT makes one per output). kernels: 'reference' (portable C),
     'dsp' (optimized, chosen per layer where one fits) or 'mve' (Helium where one of its kernels
@@ -20,7 +24,10 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
     with a lowering, or the lowering refuses the operator."""
     rec = OPS.get(op.type)
     if rec is None or rec.lower is None:
-        raise UnsupportedModelError("no kernel for this operator")
+        # `codegen emit` sends the user here "for details": say what to do, not only what is missing
+        instead = INSTEAD.get(op.type, "without it (README, Supported operators, lists what compiles)")
+        raise UnsupportedModelError(f"no kernel for this operator; re-export the model {instead}, or add a "
+                                    "kernel (docs/architecture.md: Adding an operator)")
     try:
         step = None
         if op.options.get("_legacy_uint8"):     # uint8 variants (codegen/legacy_uint8.py)

@@ -409,3 +409,134 @@ def dequantize_negate_quantize_table(in_scale: float, in_zp: int, out_scale: flo
         return tflite_round(float(f32(v / f32(out_scale)))) + out_zp
 
     return _int8_table(negate)
+
+
+# --- LUTPopulate: the float32 table TFLite fills for GELU, EXP, LOG (and TANH, LOGISTIC) ---
+
+def _libm(name: str):
+    """The C library's float function `name` (erfcf, tanhf, expf, logf: what std::erfc,
+    std::tanh, std::exp, std::log resolve to for a float argument in TFLite's C++) as a
+    float32 -> float32 Python function; numpy's float32 version if libm cannot be loaded."""
+    import ctypes
+    import ctypes.util
+    try:
+        libm = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+        fn = getattr(libm, name)
+        fn.restype, fn.argtypes = ctypes.c_float, [ctypes.c_float]
+        return lambda v: np.float32(fn(float(v)))
+    except (OSError, AttributeError):
+        fallback = {"erfcf": math.erfc, "tanhf": math.tanh, "expf": math.exp, "logf": math.log}[name]
+        return lambda v: np.float32(fallback(float(v)))   # pragma: no cover - libm is always there
+
+
+def lut_populate(in_scale: float, in_zp: int, out_scale: float, out_zp: int, transform,
+                 op: str = "op") -> np.ndarray:
+    """table[x + 128] for every int8 x, as TFLite's LUTPopulateInt8
+    (tensorflow/lite/kernels/internal/common.h) fills it, all in float32:
+    dequantized = in_scale * (x - in_zp); transformed = transform(dequantized); a NaN or
+    infinite result gives -128; else quantized = int(round(transformed * (1 / out_scale)) +
+    out_zp), clamped to int8 (round: half away from zero). `transform` takes and returns
+    numpy float32. Raises ValueError when a rescaled value reaches 2^30 in magnitude: near
+    and beyond 2^31 TFLite's float -> int32 cast is undefined (x86 gives -2^31, so the
+    table's entry is -128 for a huge positive value): no defined result to mirror."""
+    f32 = np.float32
+    inv = f32(f32(1.0) / f32(out_scale))
+    out = []
+    for x in range(-128, 128):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            dequantized = f32(f32(in_scale) * f32(x - in_zp))
+            transformed = f32(transform(dequantized))
+            if not np.isfinite(transformed):
+                out.append(INT8_MIN)
+                continue
+            scaled = f32(transformed * inv)
+        if not np.isfinite(scaled) or abs(float(scaled)) >= 2.0**30:
+            raise ValueError(f"{op} of input {x} is {float(scaled):.6g} output steps, beyond int32 "
+                             "(undefined in TFLite's table); give the output a larger scale")
+        out.append(max(INT8_MIN, min(INT8_MAX, tflite_round(float(scaled)) + out_zp)))
+    return np.array(out, np.int8)
+
+
+def gelu_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int,
+               approximate: bool) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 GELU of x: GeluPrepare fills a LUTPopulate table with
+    reference_ops::GeluTransform (tensorflow/lite/kernels/internal/reference/gelu.h, in float):
+    0.5f * x * erfcf(x * (float)-M_SQRT1_2), or with approximate
+    0.5f * x * (1.f + tanhf(kSqrt2dPi * (x + 0.044715f * x * x * x))),
+    kSqrt2dPi = (float)(M_2_SQRTPI * M_SQRT1_2). All 256 inputs checked against ai-edge-litert's
+    reference kernel (tests/test_single_ops.py)."""
+    f32 = np.float32
+    half, one = f32(0.5), f32(1.0)
+    if approximate:
+        tanhf, k, c = _libm("tanhf"), f32(1.12837916709551257390 * 0.70710678118654752440), f32(0.044715)
+
+        def transform(v):
+            inner = f32(v + f32(f32(f32(c * v) * v) * v))
+            return f32(f32(half * v) * f32(one + tanhf(f32(k * inner))))
+    else:
+        erfcf, m = _libm("erfcf"), f32(-0.70710678118654752440)
+
+        def transform(v):
+            return f32(f32(half * v) * erfcf(f32(v * m)))
+    return lut_populate(in_scale, in_zp, out_scale, out_zp, transform, "GELU")
+
+
+def exp_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 EXP of x: exp.cc's Prepare fills a LUTPopulate table
+    with std::exp on a float (expf)."""
+    return lut_populate(in_scale, in_zp, out_scale, out_zp, _libm("expf"), "EXP")
+
+
+def log_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 LOG of x: elementwise.cc's LogLUTPrepare fills a
+    LUTPopulate table with logf(v), and for v <= 0 the output's lowest real value
+    (-128 - out_zp) * out_scale (in float)."""
+    f32 = np.float32
+    logf = _libm("logf")
+    with np.errstate(over="ignore"):
+        low = f32(f32(INT8_MIN - out_zp) * f32(out_scale))
+    return lut_populate(in_scale, in_zp, out_scale, out_zp,
+                        lambda v: low if v <= 0 else logf(v), "LOG")
+
+
+def abs_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 ABS of x (elementwise.cc, AbsEvalQuantized):
+    |x - in_zp|, rescaled with MultiplyByQuantizedMultiplier by QuantizeMultiplier(in_scale /
+    out_scale) (a float quotient) only when the two scales differ, + out_zp, clamped."""
+    f32 = np.float32
+    rescale = f32(in_scale) != f32(out_scale)
+    with np.errstate(over="ignore"):
+        ratio = f32(f32(in_scale) / f32(out_scale))
+    if rescale and not np.isfinite(ratio):
+        raise ValueError("ABS scale ratio overflows float (TFLite's arithmetic overflows); "
+                         "choose a larger output scale")
+    mult, shift = quantize_multiplier(float(ratio)) if rescale else (0, 0)
+    if rescale and shift > 30:
+        raise ValueError("ABS multiplier of 2^31 or more (TFLite's arithmetic overflows); "
+                         "choose a larger output scale")
+
+    def absq(x: int) -> int:
+        v = abs(x - in_zp)
+        return (multiply_by_quantized_multiplier(v, mult, shift) if rescale else v) + out_zp
+
+    return _int8_table(absq)
+
+
+def sqrt_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np.ndarray:
+    """table[x + 128] = TFLite's int8 SQRT of x (elementwise.cc, SqrtEvalQuantized), in
+    float32: sqrt(in_scale * (x - in_zp)) / out_scale truncated toward zero (a static_cast,
+    not a rounding), + out_zp, clamped. Inputs below the zero point (negative reals) make
+    TFLite's Eval fail; they get sqrt(0)'s output here. Raises ValueError where the quotient
+    reaches 2^30 (TFLite's cast to int is undefined beyond int32)."""
+    f32 = np.float32
+
+    def sqrtq(x: int) -> int:
+        with np.errstate(over="ignore"):
+            v = f32(f32(in_scale) * f32(max(x - in_zp, 0)))
+            r = f32(np.sqrt(v) / f32(out_scale))      # sqrtf is correctly rounded, as numpy's
+        if not np.isfinite(r) or abs(float(r)) >= 2.0**30:
+            raise ValueError(f"SQRT of input {x} is {float(r):.6g} output steps, beyond int32 "
+                             "(undefined in TFLite); give the output a larger scale")
+        return int(math.trunc(float(r))) + out_zp
+
+    return _int8_table(sqrtq)

@@ -47,6 +47,39 @@ KERNEL_SETS = ("auto", "reference", "dsp", "mve")
 DEFAULT_TARGET = "cortex-m7"   # codegen's default: a real MCU (the demo's), never the host
 
 
+# Cores with no target of their own -> the target whose code runs on them (its instruction
+# set is a subset of theirs) and why.
+NEAREST_TARGET = {
+    "cortex-m0": ("cortex-m0plus", "Armv6-M, the same instruction set"),
+    "cortex-m1": ("cortex-m0plus", "Armv6-M, the same instruction set"),
+    "cortex-m3": ("cortex-m0plus", "Armv7-M without the DSP extension: the portable kernels"),
+    "cortex-m23": ("cortex-m0plus", "Armv8-M Baseline runs Armv6-M code: the portable kernels"),
+    "cortex-m35p": ("cortex-m33", "Armv8-M Mainline with DSP, as the M33"),
+    "cortex-m52": ("cortex-m55", "Armv8.1-M with Helium, as the M55"),
+    "cortex-m85": ("cortex-m55", "Armv8.1-M with Helium, as the M55"),
+}
+
+
+def target_name(text: str) -> str:
+    """argparse type of --target: the name as given when it is a target; raises
+    argparse.ArgumentTypeError naming the target to use for a known core without one of its
+    own (cortex-m3 -> cortex-m0plus) or for another spelling of a target (M7, Cortex-M7, cm7)."""
+    import argparse
+    if text in TARGETS:
+        return text
+    key = text.strip().lower().replace("_", "-")
+    key = "cortex-" + key[len("cortex"):].lstrip("-") if key.startswith("cortex") else key
+    key = "cortex-m" + key[2:] if key.startswith("cm") and key[2:3].isdigit() else key
+    key = "cortex-" + key if key[:1] == "m" and key[1:2].isdigit() else key
+    key = {"cortex-m0+": "cortex-m0plus", "cortex-m0-plus": "cortex-m0plus"}.get(key, key)
+    if key in TARGETS:
+        raise argparse.ArgumentTypeError(f"'{text}': the target is spelled {key}")
+    if key in NEAREST_TARGET:
+        use, why = NEAREST_TARGET[key]
+        raise argparse.ArgumentTypeError(f"'{text}' has no target of its own; use --target {use} ({why})")
+    return text   # argparse's choices check then lists the targets
+
+
 def get_target(name: str) -> Target:
     try:
         return TARGETS[name]

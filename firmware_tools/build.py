@@ -5,7 +5,9 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ APPS_DIR = Path(__file__).parent / "apps"
 APP_SUPPORT = {"validate": [APPS_DIR / "hil_protocol.c"]}
 APP_DEFINES = {"validate": ["MCUF_LAYER_HOOK=hil_layer_hook"]}
 CC = "arm-none-eabi-gcc"
+PROGRESS_AFTER = 3.0   # seconds of compiling before a terminal sees progress (as the patch search)
 
 
 class FirmwareBuildError(RuntimeError):
@@ -135,8 +138,17 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
             raise FirmwareBuildError(f"compiling {src} failed:\n{r.stderr}")
         return obj
 
+    objects, t0, shown = [], time.monotonic(), False
     with ThreadPoolExecutor(max_workers=2) as pool:
-        objects = list(pool.map(compile_one, sources))
+        for obj in pool.map(compile_one, sources):
+            objects.append(obj)
+            if sys.stderr.isatty() and time.monotonic() - t0 > PROGRESS_AFTER:   # a slow build: say where it is
+                print(f"\rcompiling for {board.name}: {len(objects)}/{len(sources)} sources", end="",
+                      file=sys.stderr, flush=True)
+                shown = True
+    if shown:
+        print(f"\rcompiled {len(sources)} sources for {board.name} in {time.monotonic() - t0:.0f} s, linking",
+              file=sys.stderr, flush=True)
 
     elf, mapf = out / f"{name}.elf", out / f"{name}.map"
     r = _run([cc, *board.cflags(), opt, *(["-flto"] if lto else []), "-nostartfiles",

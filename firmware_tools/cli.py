@@ -42,11 +42,23 @@ def cmd_boards(args) -> int:
 
 def cmd_build(args) -> int:
     from .build import build_firmware
-    board = get_board(args.board)
+    board = get_board(args.board or _emitted_for(Path(args.generated)))
     fw = build_firmware(args.generated, board, args.output, app=args.app, opt=args.opt, lto=args.lto)
     print(f"built {fw.elf} (+ .bin .hex .map) for {board.name}")
     print(fw.size.render())
     return 0
+
+
+def _emitted_for(gen: Path) -> str:
+    """`build` without --board: the board `codegen emit --board` recorded in model.json."""
+    try:
+        board = json.loads((gen / "model.json").read_text()).get("board")
+    except (OSError, ValueError, AttributeError):
+        board = None
+    if not board:
+        raise BoardError(f"which board? pass --board NAME (`firmware boards` lists them); {gen} names none "
+                         "(`codegen emit --board NAME` records its board for `firmware build`)")
+    return board
 
 
 def cmd_size(args) -> int:
@@ -91,9 +103,25 @@ def _built_for(elf: Path, meta: Path) -> str | None:
     return board
 
 
+def _qemu_board(args):
+    """`run`/`serve`: --board, else the board `firmware build` recorded in the ELF (as `size`
+    does); a missing ELF or one without a record is one line saying what to pass."""
+    if args.board:
+        return get_board(args.board)
+    from .size import ElfError, missing_elf_message
+    elf = Path(args.elf)
+    if not elf.is_file():
+        raise ElfError(missing_elf_message(elf))
+    built_for = _built_for(elf, elf.with_suffix(".json"))
+    if not built_for:
+        raise BoardError(f"which board? {elf} has no build record (`firmware build` writes one): "
+                         "pass --board NAME (`firmware boards`: the ones that run on QEMU)")
+    return get_board(built_for)
+
+
 def cmd_run(args) -> int:
     from .qemu import check_elf_for_qemu, run_qemu
-    board = get_board(args.board)
+    board = _qemu_board(args)
     check_elf_for_qemu(board, args.elf)
     res = run_qemu(board, args.elf, timeout=args.timeout, echo=lambda s: print(s, flush=True))
     print(f"[{board.name} exited with code {res.returncode} after {res.seconds:.1f} s]", file=sys.stderr)
@@ -119,7 +147,7 @@ def cmd_serve(args) -> int:
         raise KeyboardInterrupt
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, stop)
-    board = get_board(args.board)
+    board = _qemu_board(args)
     check_elf_for_qemu(board, args.elf, serve=True)
     with QemuSerial(board, args.elf, port=args.port) as q:
         print(f"{board.name} is running {args.elf}; its UART is at {q.url}", flush=True)
@@ -191,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "  firmware build --board qemu-mps2-an500 out/            # -> out/build-qemu-mps2-an500/fw.elf\n"
                                "  firmware build --board qemu-mps2-an500 --app validate out/   # for `firmware serve`\n"
                                "  firmware build --board nucleo-h743zi --opt -Os --lto out/")
-    bd.add_argument("--board", required=True, help="see `firmware boards`")
+    bd.add_argument("--board", help="see `firmware boards` (default: the one `codegen emit --board` recorded)")
     bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
     bd.add_argument("-o", "--output", type=nonempty_path, metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
     from .build import list_apps
@@ -215,11 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "instructions),\nstreaming its console; the exit code is the firmware's.",
                        epilog="examples:\n  firmware run --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf\n"
                               "  firmware run --board qemu-mps3-an547 --timeout 60 out/build-qemu-mps3-an547/fw.elf")
-    r.add_argument("--board", required=True, help="a QEMU board (`firmware boards`: runs on QEMU)")
+    r.add_argument("--board", help="a QEMU board (`firmware boards`: runs on QEMU; default: the one "
+                                   "`firmware build` built ELF for)")
     r.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     r.add_argument("--timeout", type=_seconds, default=300, help="seconds (default: 300)")
     r.set_defaults(fn=cmd_run)
     f = sub.add_parser("flash", help="flash a real board (pyocd, openocd or st-flash)", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Write a firmware ELF to a real board's flash: pyocd's Python API if installed "
+                                   "(pip install '.[flash]'),\nelse the first of the pyocd, openocd or st-flash "
+                                   "commands found. Refuses an ELF built for another board.",
                        epilog="examples:\n  firmware flash --board nucleo-h743zi out/build-nucleo-h743zi/fw.elf")
     f.add_argument("--board", required=True, help="a real board (`firmware boards`: runs on hardware)")
     f.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
@@ -234,7 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "  firmware serve --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf\n"
                                "  firmware serve --board qemu-mps2-an500 --port 4321 out/build-qemu-mps2-an500/fw.elf\n"
                                "then, in another terminal: runtime hil info --port socket://127.0.0.1:4321")
-    sv.add_argument("--board", required=True, help="a QEMU board (`firmware boards`: runs on QEMU)")
+    sv.add_argument("--board", help="a QEMU board (`firmware boards`: runs on QEMU; default: the one "
+                                    "`firmware build` built ELF for)")
     sv.add_argument("elf", metavar="ELF", help="e.g. the validation firmware (`firmware build --app validate`)")
     sv.add_argument("--port", type=_tcp_port, help="TCP port on 127.0.0.1 (default: a free one)")
     sv.set_defaults(fn=cmd_serve)

@@ -53,7 +53,7 @@ def check_elf_for_qemu(board: Board, elf: str | Path, serve: bool = False) -> No
     """Raises QemuError when `elf` carries a build record (`firmware build`'s `.mcuforge_board`
     section, or fw.json beside it) naming another board, or, for `firmware run` (not `serve`),
     when it is the validation firmware, which waits for the HIL link and would print nothing
-    until --timeout. An ELF without a record (an application's own build) is not checked."""
+    until --timeout, or for `serve` when it is the bench firmware, which exits at once. An ELF without a record (an application's own build) is not checked."""
     import json
     from .flash import FlashError, elf_board
     path = Path(elf)
@@ -76,6 +76,11 @@ def check_elf_for_qemu(board: Board, elf: str | Path, serve: bool = False) -> No
         use = f"pass --board {built_for}" if on_qemu else f"flash it with `firmware flash --board {built_for}`"
         raise QemuError(f"{elf} was built for {built_for}, not {board.name}: {use}, or build for "
                         f"{board.name} with `firmware build --board {board.name} GENERATED_DIR`")
+    if serve and record.get("app") == "bench":   # it ran, printed and exited: `runtime hil` found no one
+        raise QemuError(f"{elf} is the bench firmware: it runs the model once, prints on its console and exits, "
+                        f"so nothing would answer `runtime hil`; run it with `firmware run --board {board.name} "
+                        f"{elf}`, or build the validation firmware for `firmware serve` (`firmware build --board "
+                        f"{board.name} --app validate GENERATED_DIR`)")
     if not serve and record.get("app") == "validate":
         raise QemuError(f"{elf} is the validation firmware: it waits for the HIL link on its UART and prints "
                         f"nothing; run it with `firmware serve --board {board.name} {elf}` and talk to it with "

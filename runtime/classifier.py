@@ -6,7 +6,6 @@ explicitly -- tflite-runtime's default is one thread -- and built once, not per 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,23 +34,20 @@ class Prediction:
 
 
 def read_labels(path: str | Path) -> list[str]:
-    """One label per line. A leading index ("0 background", "7: cat") is dropped when every
-    line has one, as in the Coral and TF Hub label files."""
+    """One label per line, by codegen's rule (app_helpers.label_lines: positions kept, a
+    leading index dropped when every line has one, as in the Coral and TF Hub label files), so
+    the device's labels and the Pi's are the same list. Raises LabelsError (one line)."""
+    from codegen.app_helpers import label_lines
     try:
         # utf-8-sig: a byte-order mark (Windows Notepad's UTF-8) was kept in the first label
-        lines = Path(path).read_text(encoding="utf-8-sig").splitlines()
+        text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}; give the text file with one label per line "
                           "that came with the model") from None
     except UnicodeDecodeError:
         raise LabelsError(f"labels file {path} is not UTF-8 text: give a text file with one label per "
                           "line") from None
-    while lines and not lines[-1].strip():
-        lines.pop()
-    numbered = [re.match(r"\s*(\d+)\s*[:\s]\s*(.*)$", ln) for ln in lines]
-    if lines and all(numbered) and [int(m.group(1)) for m in numbered] == list(range(len(lines))):
-        return [m.group(2).strip() for m in numbered]
-    return [ln.strip() for ln in lines]
+    return label_lines(text)
 
 
 def check_labels(labels: list[str], classes: int, path) -> None:
@@ -107,7 +103,6 @@ class Classifier:
             raise ModelInputError(f"{model} has {len(it.get_input_details())} inputs; a classifier has one")
         self.input = input_spec(it.get_input_details()[0])
         self.preprocess = Preprocessor(self.input, input_range)
-        self._input_view = it.tensor(self.input.index)     # holds the Interpreter, not its buffer
         out = it.get_output_details()[0]
         self.output_index = out["index"]
         shape = [int(d) for d in out["shape"]]
@@ -138,14 +133,16 @@ class Classifier:
         self.interpreter.set_tensor(self.input.index, tensor)
 
     def load(self, staged: np.ndarray) -> None:
-        """set_input for a body staged by self.preprocess.stage(): copied straight into the
-        interpreter's input buffer (Interpreter.tensor()'s view), with no tensor in between.
-        The view is a temporary, gone when this returns or raises (a local would outlive an
-        exception in its traceback): invoke() refuses to run while any array points into the
-        interpreter (TFLite's _ensure_safe). Copying there rather than mapping pixels there
-        (a bit flip costs what the copy does) measured better with two interpreter threads on
-        two cores: this runs between two invokes, while XNNPACK's worker threads spin."""
-        np.copyto(self._input_view()[0], staged)
+        """set_input for a body staged by self.preprocess.stage(): (H, W, C), or (C, H, W) for
+        NCHW, in the input's dtype, C order -- or the same with its batch dimension (body[None]),
+        which the pipeline makes once per body so that no view is made per frame. Copied into
+        the interpreter's input buffer by TFLite's SetTensor (one memcpy); raises ValueError
+        for another shape or dtype. SetTensor, not np.copyto into the buffer's
+        Interpreter.tensor() view: with the interpreter's threads on both cores here, making the
+        view, indexing it and copying took 80-90 us of CPU a frame against 40-55 us for
+        set_tensor (200 frames of each, a second interpreter invoking meanwhile), and in the
+        pipeline 45-55 against 25-35 (benchmarks/pipeline_ab.py --stages)."""
+        self.interpreter.set_tensor(self.input.index, staged if staged.ndim == 4 else staged[None])
 
     def input_tensor(self) -> np.ndarray:
         """A copy of the input tensor as the interpreter holds it, (1, ...) in its dtype."""

@@ -543,7 +543,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-range", default="auto", metavar="auto|0:1|-1:1|0:255",
                    help="the float range pixels map to before quantization (default: auto, read off "
                    "the input's quantization; float models: -1:1)")
-    c.add_argument("--device", metavar="URL",
+    c.add_argument("--device", "--port", dest="device", metavar="URL",   # --port: as `runtime hil` spells it
                    help="also run every frame on a board running the validation firmware built from "
                    "--model (a pyserial URL: /dev/ttyACM0, socket://HOST:PORT): its top-k beside the Pi's, "
                    "differences flagged and the frame saved, device and link time per frame")

@@ -3,8 +3,9 @@
   capture thread    reads the next frames and stages them for the model: crop, colour and
                     quantize in one pass into a body reused frame after frame
                     (Preprocessor.stage)
-  inference thread  copies frame n+1's body straight into the interpreter's input buffer
-                    (Classifier.load; no tensor in between) and runs the interpreter on it
+  inference thread  copies frame n+1's body into the interpreter's input buffer
+                    (Classifier.load: set_tensor from the body's batch view, made once per
+                    body; no tensor in between) and runs the interpreter on it
                     (TFLite's invoke releases the GIL)
   caller's thread   turns frame n's output into top-k, timings and the Result it yields
 
@@ -27,9 +28,13 @@ waker a few), and a woken thread wants the GIL. So:
   waited out its work: 80 us a frame on a 0.3 ms model);
 - the capture thread is woken by the caller, off the inference thread's path, and for files
   only when one frame is left, so it prepares three at a time; results from files are handed
-  over two at a time. Measured on vww96 (0.3 ms a frame, benchmarks/pipeline_throughput.py):
+  over three at a time. Measured on vww96 (0.3 ms a frame, benchmarks/pipeline_throughput.py):
   with no capture or reporting work at all, the hand-over alone cost 3.5-5% of the frame rate
-  with a wake-up of each thread per frame, under 3% so.
+  with a wake-up of each thread per frame, under 3% so;
+- and for files the caller wakes the capture thread only as it goes to sleep itself (no result
+  left), so the two do not take turns at the GIL. The caller's first result after a wake-up
+  cost 95-110 us of CPU (cold caches), the next ones 20 (MobileNet V1 1.0 224, 2 threads):
+  three a wake-up instead of two measured 19-25 us a frame less on the caller's thread.
 """
 from __future__ import annotations
 
@@ -47,9 +52,17 @@ _END = object()
 
 
 class Slot:
-    """A bounded hand-over between two threads; `latest` drops the oldest instead of waiting.
+    """A bounded hand-over between two threads (one producer, one consumer); `latest` drops
+    the oldest instead of waiting.
 
     put and get wake the other side unless told not to (wake=False); then wake() does it later.
+    A hand-over that needs no waiting touches no lock: deque appends and pops are atomic under
+    the GIL, and a side about to wait first counts itself in `waiting` under the lock, then
+    re-checks, so a put or get that finds nobody waiting needs to wake nobody (in threading's
+    Condition, Python code, each lock and notify measured 10-20 us of CPU a frame with the
+    interpreter's threads on every core). A `latest` slot's put, which may drop the oldest, and
+    every wait stay under the lock. The lock-free paths rely on the GIL ordering every step of
+    both threads (a free-threaded CPython build would need them under the lock).
     """
 
     def __init__(self, capacity: int, latest: bool):
@@ -57,43 +70,68 @@ class Slot:
         self.items: deque = deque()
         self.dropped = 0
         self.closed = False
+        self.waiting = 0            # threads in (or about to enter) cv.wait()
         self.cv = threading.Condition()
 
     def __len__(self) -> int:
         return len(self.items)
 
+    def _wait(self) -> None:
+        """Under self.cv, once the caller has counted itself in self.waiting and re-checked."""
+        self.cv.notify_all()            # a deferred wake must not leave the other side asleep
+        self.cv.wait()
+
     def put(self, item, wake: bool = True) -> bool:
         """False once the slot is closed: the other side has gone."""
+        items = self.items
+        if not self.latest and not self.closed and len(items) < self.capacity:
+            items.append(item)          # only this thread adds, so there is still room
+            if wake and self.waiting:
+                self.wake()
+            return True
         with self.cv:
-            while not self.latest and len(self.items) >= self.capacity and not self.closed:
-                self.cv.notify_all()            # a deferred wake must not leave the other side asleep
-                self.cv.wait()
+            self.waiting += 1
+            try:
+                while not self.latest and len(items) >= self.capacity and not self.closed:
+                    self._wait()
+            finally:
+                self.waiting -= 1
             if self.closed:
                 return False
-            if self.latest and len(self.items) >= self.capacity and self.items[0] is not _END:
-                self.items.popleft()
+            if self.latest and len(items) >= self.capacity and items[0] is not _END:
+                items.popleft()
                 self.dropped += 1
-            self.items.append(item)
+            items.append(item)
             if wake:
                 self.cv.notify_all()
             return True
 
     def get(self, wake: bool = True):
         """The oldest item; _END once the slot is closed."""
+        items = self.items
+        if not self.latest and items and not self.closed:
+            item = items.popleft()      # only this thread takes, so it is still there
+            if wake and self.waiting:
+                self.wake()
+            return item
         with self.cv:
-            while not self.items and not self.closed:
-                self.cv.notify_all()            # likewise
-                self.cv.wait()
+            self.waiting += 1
+            try:
+                while not items and not self.closed:
+                    self._wait()
+            finally:
+                self.waiting -= 1
             if self.closed:
                 return _END
-            item = self.items.popleft()
+            item = items.popleft()
             if wake:
                 self.cv.notify_all()
             return item
 
     def wake(self) -> None:
-        with self.cv:
-            self.cv.notify_all()
+        if self.waiting:
+            with self.cv:
+                self.cv.notify_all()
 
     def close(self) -> None:
         with self.cv:
@@ -190,7 +228,7 @@ class Pipeline:
         self._free: deque = deque()     # preprocessed bodies to reuse (Preprocessor.stage(out=))
 
     def _produce(self, ready: Slot) -> None:
-        tl, n, stage = self.tl, 0, self.clf.preprocess.stage
+        tl, n, stage, new_body = self.tl, 0, self.clf.preprocess.stage, self.clf.preprocess.new_body
         free = self._free       # bodies the inference thread has loaded, for stage(out=) to reuse
         try:
             while True:
@@ -200,15 +238,20 @@ class Pipeline:
                 frame = self.source.read()
                 if frame is None:
                     break
-                out = free.pop() if free else None
+                if free:
+                    body, batch = free.pop()
+                else:       # a body and its batch view (Classifier.load), made once
+                    body = new_body()
+                    batch = body[None]
                 if tl:
                     tl.mark("capture", "read_done", frame.index)
-                    staged = stage(frame.pixels, out)
+                    stage(frame.pixels, body)
                     tl.mark("capture", "pre_done", frame.index)
-                    ok = ready.put((frame, staged))
+                    ok = ready.put((frame, body, batch))
                     tl.mark("capture", "put_done", frame.index)
                 else:
-                    ok = ready.put((frame, stage(frame.pixels, out)))
+                    stage(frame.pixels, body)
+                    ok = ready.put((frame, body, batch))
                 if not ok:
                     return
         except BaseException as e:     # handed on to the caller, which raises it
@@ -227,16 +270,16 @@ class Pipeline:
                 if item is _END or isinstance(item, BaseException):
                     results.put(item)
                     return
-                frame, staged = item
+                frame, body, batch = item
                 t0 = time.perf_counter()
                 if tl:
                     tl.mark("inference", "got", frame.index)
-                clf.load(staged)
-                free.append(staged)
+                clf.load(batch)
+                free.append((body, batch))
                 tensor = clf.input_tensor() if keep else None
                 if tl:
                     tl.mark("inference", "set_done", frame.index)
-                if live or len(results) >= 2:
+                if live or len(results) >= 3:
                     results.wake()
                 clf.run()
                 if tl:
@@ -269,9 +312,9 @@ class Pipeline:
             t.start()
         try:
             while True:
+                if not live and len(ready) <= 1 and not len(results):
+                    ready.wake()        # about to wait: the capture thread runs while this one sleeps
                 item = results.get()
-                if not live and len(ready) <= 1:
-                    ready.wake()
                 if item is _END:
                     break
                 if isinstance(item, BaseException):

@@ -15,6 +15,7 @@ a minute each, so --check leaves them out (tests/test_readme_outputs.py checks s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL = "tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite"
 PORT = 4321   # the port the README shows; the real one is whatever was free
 TOOLS = {"codegen": "codegen.cli", "firmware": "firmware_tools.cli", "runtime": "runtime.cli"}
-TIMINGS = [r"in \d+\.\d+ s\b", r"after \d+\.\d+ s\b", r"took \d+\.\d+ s\b", r"\d+\.\d+ s\)", r"socket://127\.0\.0\.1:\d+"]
+TIMINGS = [r"in \d+\.\d+ s\b", r"after \d+\.\d+ s\b", r"took \d+\.\d+ s\b", r"\d+\.\d+ s\)", r"socket://127\.0\.0\.1:\d+", r"link \d+\.\d+ ms"]
 
 
 def marker(name: str, end: bool = False) -> str:
@@ -143,6 +144,51 @@ def block_hil(r: Runner) -> str:
     return text.replace(f"127.0.0.1:{port}", f"127.0.0.1:{PORT}")
 
 
+@contextlib.contextmanager
+def _validation_served(r: Runner):
+    """The URL of `firmware serve` running MODEL's validation firmware (built once per run, in
+    hilv/: out/ holds the bench build), stopped as Ctrl-C stops it."""
+    from firmware_tools.qemu import free_tcp_port
+    elf = "hilv/build-qemu-mps2-an500/fw.elf"
+    if not (r.work / elf).exists():
+        r.run(f"codegen emit --target cortex-m7 {MODEL} -o hilv/")
+        r.run("firmware build --board qemu-mps2-an500 --app validate hilv/")
+    port = free_tcp_port()
+    serve = subprocess.Popen([sys.executable, "-m", "firmware_tools.cli", "serve", "--board", "qemu-mps2-an500",
+                              "--port", str(port), elf], cwd=r.work, env=r.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True)
+    try:
+        serve.stdout.readline()            # "... its UART is at socket://...": QEMU listens
+        yield f"socket://127.0.0.1:{port}"
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.wait(timeout=20)
+
+
+IMAGES = "tests/fixtures/images/shapes"
+LABELS = "tests/fixtures/models/shapes_labels.txt"
+
+
+def block_hil_images(r: Runner) -> str:
+    """`hil validate --images --labels` on QEMU: the report up to the first layer's time."""
+    with _validation_served(r) as url:
+        val = r.run(f"runtime hil validate --port {url} --model {MODEL} --images {IMAGES} --labels {LABELS}")
+    vl = val.splitlines()
+    layers = next(i for i, ln in enumerate(vl) if ln.startswith("per layer"))
+    return (f"$ runtime hil validate --port socket://127.0.0.1:{PORT} --model {MODEL} \\\n"
+            f"      --images {IMAGES} --labels {LABELS}\n" + "\n".join(vl[:layers + 2] + ["  ..."]))
+
+
+def block_classify_device(r: Runner) -> str:
+    """`runtime classify --device` on QEMU: the first frame's line and the device summary."""
+    with _validation_served(r) as url:
+        out = r.run(f"runtime classify --model {MODEL} --labels {LABELS} --source images:{IMAGES} --device {url}")
+    lines = out.splitlines()
+    return (f"$ runtime classify --model {MODEL} \\\n      --labels {LABELS} --source images:{IMAGES} \\\n"
+            f"      --device socket://127.0.0.1:{PORT}\n...\n{lines[0]}\n...\n"
+            + next(ln for ln in lines if ln.startswith("device: ")))
+
+
 def _test_models():
     """The bad and oversized models the tests build (tests/test_errors.py, test_firmware.py)."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -183,7 +229,8 @@ def block_fit_h743(r: Runner) -> str:
 
 BLOCKS = {"emit": block_emit, "inspect": block_inspect, "errors": block_errors, "does-not-fit": block_does_not_fit,
           "boards": block_boards, "demo": block_demo,
-          "build-run": block_build_run, "hil": block_hil,
+          "build-run": block_build_run, "hil": block_hil, "hil-images": block_hil_images,
+          "classify-device": block_classify_device,
           "fit-stm32f746g-disco": block_fit_f746, "fit-nucleo-h743zi": block_fit_h743}
 SLOW = {"fit-stm32f746g-disco", "fit-nucleo-h743zi"}
 

@@ -93,7 +93,8 @@ def pool_model(rng, *, kind, k, stride, padding, c=5, h=9, w=9, act="NONE") -> b
     return mb.build([x], [y])
 
 
-def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2), shape=None) -> bytes:
+def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2), shape=None, op="MEAN") -> bytes:
+    """MEAN or REDUCE_MAX (op) over `axes`, as the converter writes them (ReducerOptions)."""
     mb = ModelBuilder()
     in_shape = list(shape or (1, h, w, c))
     x, xs = _input(mb, rng, in_shape)
@@ -105,7 +106,7 @@ def mean_model(rng, *, keep_dims, same_quant, h=5, w=7, c=6, axes=(1, 2), shape=
         y = mb.tensor(shape, "int8", xs, zp)
     else:
         y = mb.tensor(shape, "int8", xs * float(rng.uniform(0.3, 1.5)), int(rng.integers(-50, 50)))
-    mb.op("MEAN", [x, axis], [y], "ReducerOptions", KeepDims=keep_dims)
+    mb.op(op, [x, axis], [y], "ReducerOptions", KeepDims=keep_dims)
     return mb.build([x], [y])
 
 
@@ -301,7 +302,8 @@ def slice_model(rng, *, shape, begin, size) -> bytes:
 
 
 def unary_model(op, *, shape=(1, 256), in_scale, in_zp, out_scale, out_zp) -> bytes:
-    """One unary int8 op (LOGISTIC, RSQRT), or with op="NEG" the converter's float detour
+    """One unary int8 op (LOGISTIC, RSQRT, EXP, LOG, ABS; "GELU" and "GELU_APPROX" for GELU with
+    approximate false / true), or with op="NEG" the converter's float detour
     DEQUANTIZE -> NEG -> QUANTIZE."""
     mb = ModelBuilder()
     x = mb.tensor(list(shape), "int8", in_scale, in_zp)
@@ -311,8 +313,10 @@ def unary_model(op, *, shape=(1, 256), in_scale, in_zp, out_scale, out_zp) -> by
         mb.op("DEQUANTIZE", [x], [f1])
         mb.op("NEG", [f1], [f2])
         mb.op("QUANTIZE", [f2], [y])
+    elif op.startswith("GELU"):
+        mb.op("GELU", [x], [y], "GeluOptions", Approximate=op == "GELU_APPROX")
     else:
-        mb.op(op, [x], [y])
+        mb.op(op, [x], [y], {"EXP": "ExpOptions", "ABS": "AbsOptions"}.get(op))
     return mb.build([x], [y])
 
 
@@ -714,6 +718,54 @@ def uint8_variant(build, *args, **kwargs) -> bytes:
         return build(*args, **kwargs)
     finally:
         ModelBuilder = int8_builder
+
+
+def depth_space_model(rng, op, *, shape, block) -> bytes:
+    """DEPTH_TO_SPACE or SPACE_TO_DEPTH of an int8 NHWC input (BlockSize `block`)."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    n, h, w, c = shape
+    out = [n, h * block, w * block, c // block**2] if op == "DEPTH_TO_SPACE" else \
+        [n, h // block, w // block, c * block**2]
+    y = mb.tensor(out, "int8", xs, mb.tensors[x]["zero_point"][0])
+    mb.op(op, [x], [y], "DepthToSpaceOptions" if op == "DEPTH_TO_SPACE" else "SpaceToDepthOptions",
+          BlockSize=block)
+    return mb.build([x], [y])
+
+
+def pack_unpack_model(rng, *, shape, axis, count) -> bytes:
+    """UNPACK the input along `axis` into `count` tensors, ADD a requantized copy to each (so
+    they are real activations), PACK them back along `axis`: both ops in one model."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    zp = mb.tensors[x]["zero_point"][0]
+    a = axis % len(shape)
+    part = [d for i, d in enumerate(shape) if i != a]
+    parts = [mb.tensor(part, "int8", xs, zp) for _ in range(count)]
+    mb.op("UNPACK", [x], parts, "UnpackOptions", Num=count, Axis=axis)
+    ys = float(xs * rng.uniform(1.0, 2.0))
+    yz = int(rng.integers(-30, 30))
+    outs = []
+    for p in parts:
+        o = mb.tensor(part, "int8", ys, yz)
+        mb.op("ADD", [p, p], [o], "AddOptions", FusedActivationFunction=0)
+        outs.append(o)
+    y = mb.tensor(list(shape), "int8", ys, yz)   # the same axis of the same rank
+    mb.op("PACK", outs, [y], "PackOptions", ValuesCount=count, Axis=axis)
+    return mb.build([x], [y])
+
+
+def gather_model(rng, *, shape, indices, axis) -> bytes:
+    """GATHER of the int8 input along `axis` with constant int32 `indices` (any shape)."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, list(shape))
+    ind = np.asarray(indices, np.int32)
+    a = axis % len(shape)
+    idx = mb.tensor(list(ind.shape), "int32", data=ind)
+    y = mb.tensor(list(shape[:a]) + list(ind.shape) + list(shape[a + 1:]), "int8", xs,
+                  mb.tensors[x]["zero_point"][0])
+    mb.op("GATHER", [x, idx], [y], "GatherOptions", Axis=axis)
+    return mb.build([x], [y])
 
 
 def pad_then_depthwise_model(rng, *, pads, in_c, stride, h, w, scale_span=(1e-3, 1e-2)) -> bytes:

@@ -259,7 +259,7 @@ def _emit(*args):
 
 def test_labels_option(tmp_path):
     odd = tmp_path / "odd.txt"
-    odd.write_text('a "quoted" one\nback\\slash\n\nnaïve ??=\nlast\n', encoding="utf-8")
+    odd.write_text('a "quoted" one\nback\\slash\nnaïve ??=\nlast\n\n', encoding="utf-8")
     r = _emit("--target", "host", "--labels", odd, "--name", "odd", RGB96, "-o", tmp_path / "gen")
     assert r.returncode == 0, r.stderr
     model = HostModel(tmp_path / "gen", name="odd")
@@ -268,7 +268,10 @@ def test_labels_option(tmp_path):
         ['a "quoted" one', "back\\slash", "naïve ??=", "last"]
     short = tmp_path / "short.txt"
     short.write_text("circle\nsquare\ntriangle\n")
+    gap = tmp_path / "gap.txt"   # an interior blank line is a class (positions kept, as the runtime reads it)
+    gap.write_text("circle\n\nsquare\ntriangle\nstar\n")
     for bad, msg in ((short, "3 labels for a model whose output [1, 4] has 4 classes"),
+                     (gap, "5 labels for a model whose output [1, 4] has 4 classes"),
                      (tmp_path / "missing.txt", "cannot read it")):
         r = _emit("--target", "host", "--labels", bad, RGB96, "-o", tmp_path / "bad")
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr

@@ -110,3 +110,43 @@ def test_boards_listing_says_which_board_runs_at_its_reset_clock(capsys):
     assert rows["nucleo-u575zi-q"].endswith("4 MHz  hardware, reset clock, not raised by board.c; max 160 MHz")
     assert rows["stm32f746g-disco"].endswith("216 MHz  hardware")     # board.c raises it to the max
     assert rows["qemu-mps2-an500"].endswith("25 MHz  QEMU")
+
+
+def test_inspect_and_verify_take_board_as_emit_does(tmp_path, capsys):
+    """`codegen emit --board B`, then `codegen inspect --board B` to see why: was 'unrecognized
+    arguments' (only emit and fit had --board; trial5's find). inspect and verify now take the
+    board's CPU and RAM budget as emit does, and refuse what emit refuses in the same line."""
+    assert main(["inspect", "--board", "qemu-mps2-an505", MODEL]) == 0
+    out = capsys.readouterr().out
+    assert "dsp kernels" in out.splitlines()[0] and "board: qemu-mps2-an505: 4,194,304 B RAM" in out
+    assert "layer by layer (fits)" in out
+    assert main(["inspect", "--board", "qemu-microbit", MODEL]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--board qemu-microbit: the model does not fit its 16,384 B of RAM" in err[0], err
+    _, _, emit_err = _emit(capsys, "--board", "qemu-microbit", MODEL, "-o", tmp_path / "o")
+    assert err[0] == emit_err.strip()
+    assert main(["verify", "--board", "qemu-microbit", MODEL, "--inputs", "1"]) == 2   # the same line
+    assert capsys.readouterr().err.strip() == emit_err.strip()
+    assert main(["verify", "--board", "qemu-mps2-an505", MODEL, "--inputs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "(dsp kernels)" in out and "BIT-EXACT" in out
+    assert main(["verify", "--board", "qemu-mps2-an505", "--target", "cortex-m7", MODEL]) == 2
+    assert "conflicts with --board qemu-mps2-an505" in capsys.readouterr().err
+
+
+def test_firmware_build_takes_the_board_emit_was_given(tmp_path, capsys):
+    """`codegen emit --board B ... -o out/`, then `firmware build out/`: was 'the following
+    arguments are required: --board' (trial5's find). emit records B in model.json and build
+    takes it; a folder emitted without --board is one line asking for it."""
+    from firmware_tools.cli import main as firmware_main
+    code, _, err = _emit(capsys, "--board", "qemu-mps2-an505", MODEL, "-o", tmp_path / "b")
+    assert code == 0 and json.loads((tmp_path / "b" / "model.json").read_text())["board"] == "qemu-mps2-an505", err
+    assert firmware_main(["build", str(tmp_path / "b")]) == 0
+    assert "for qemu-mps2-an505" in capsys.readouterr().out
+    assert json.loads((tmp_path / "b" / "build-qemu-mps2-an505" / "fw.json").read_text())["board"] == "qemu-mps2-an505"
+    assert main(["emit", "--target", "cortex-m7", MODEL, "-o", str(tmp_path / "t")]) == 0
+    assert "board" not in json.loads((tmp_path / "t" / "model.json").read_text())
+    capsys.readouterr()
+    assert firmware_main(["build", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "which board? pass --board NAME" in err[0], err

@@ -22,7 +22,7 @@ from runtime.frames import (Frame, FrameSource, ImageFolderSource, SourceError, 
                             Y4mSource, open_source, round_to_uint8)
 from runtime.interpreter import make_interpreter
 from runtime.picamera import Picamera2Source, lores_size, yuv420_planes
-from runtime.pipeline import Pipeline, Slot
+from runtime.pipeline import _END, Pipeline, Slot
 from runtime.preprocess import ModelInputError, centre_crop, luma
 from runtime.shapes import LABELS
 
@@ -413,6 +413,47 @@ def test_slot_keeps_only_the_newest_for_live_sources():
     assert b.get() == 1
     t.join(1)
     assert [b.get(), b.get()] == [2, 3] and b.dropped == 0
+
+
+def test_slot_hand_overs_without_the_lock_lose_nothing_and_wake_a_waiting_side():
+    """A put or get that needs no wait skips the lock; a side that waits is still woken: by a
+    put or get (wake=True), or by wake() after a deferred one (wake=False)."""
+    s = Slot(3, latest=False)
+    got, n = [], 3000
+
+    def consume():
+        while len(got) < n:
+            got.append(s.get(wake=len(got) % 3 != 0))
+            if len(got) % 7 == 0:
+                time.sleep(0.0001)          # the producer finds the slot full and waits
+    t = threading.Thread(target=consume)
+    t.start()
+    for i in range(n):
+        assert s.put(i, wake=i % 2 == 0)
+        if i % 2:
+            s.wake()                        # the deferred wake
+        if i % 11 == 0:
+            time.sleep(0.0001)              # the consumer finds the slot empty and waits
+    t.join(10)
+    assert not t.is_alive() and got == list(range(n)) and s.waiting == 0 and s.dropped == 0
+    waiting = threading.Thread(target=lambda: got.append(s.get()))
+    waiting.start()
+    time.sleep(0.05)
+    assert waiting.is_alive() and s.waiting == 1        # counted before it sleeps
+    s.put("late", wake=False)
+    time.sleep(0.05)
+    assert waiting.is_alive()                            # deferred: not woken yet
+    s.wake()
+    waiting.join(1)
+    assert not waiting.is_alive() and got[-1] == "late"
+    waiting = threading.Thread(target=lambda: got.append(s.get()))
+    waiting.start()
+    time.sleep(0.05)
+    s.put("now")                                         # a put that finds room wakes it itself
+    waiting.join(1)
+    assert not waiting.is_alive() and got[-1] == "now"
+    s.close()
+    assert s.get() is _END and s.put(1) is False        # closed: the end marker, no more items
 
 
 class FastCamera(FrameSource):

@@ -219,3 +219,77 @@ def test_every_command_has_version(module, prog, capsys):
     with pytest.raises(SystemExit) as e:
         importlib.import_module(module).build_parser().parse_args(["--version"])
     assert e.value.code == 0 and capsys.readouterr().out.strip() == f"mcuforge {prog} {__version__}"
+
+
+@pytest.mark.parametrize("module,argv,usage,words", [
+    ("codegen.cli", ["emit", MODEL, "-o", "out", "--ramlimit", "40000"], "usage: codegen emit ",
+     ["--ramlimit -> --ram-limit", "`codegen emit --help`"]),
+    ("runtime.cli", ["hil", "info", "--port", "socket://127.0.0.1:1", "--seed", "3"], "usage: runtime hil info ",
+     ["unrecognized arguments: --seed 3", "`runtime hil info --help`"]),
+    ("firmware_tools.cli", ["build", "--board", "qemu-mps2-an500", "out", "--ltoo"], "usage: firmware build ",
+     ["--ltoo -> --lto"]),
+])
+def test_an_unknown_option_shows_its_command_usage_and_the_nearest_option(module, argv, usage, words, capsys):
+    """`runtime classify ... --port URL` printed the top-level `usage: runtime [-h] [--version]
+    COMMAND ...` and 'unrecognized arguments' (argparse reports a subcommand's leftovers at the
+    top; trial5's find): now the command's own usage, the nearest option and where to look."""
+    import importlib
+    with pytest.raises(SystemExit) as e:
+        importlib.import_module(module).main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith(usage) and "Traceback" not in err, err
+    for w in words:
+        assert w in err.strip().splitlines()[-1], err
+
+
+def test_classify_takes_port_as_hil_does():
+    """`runtime hil info --port URL`, then `runtime classify --port URL`: was unrecognized
+    (classify spells it --device); both spellings now name the device."""
+    from runtime.cli import build_parser
+    for flag in ("--port", "--device"):
+        args = build_parser().parse_args(["classify", "--model", "m.tflite", flag, "socket://127.0.0.1:4321"])
+        assert args.device == "socket://127.0.0.1:4321"
+
+
+def test_a_command_without_its_action_prints_its_own_help(capsys):
+    """`runtime hil` alone printed `runtime --help` (classify and hil), not hil's actions."""
+    from runtime.cli import main as runtime_main
+    assert runtime_main(["hil"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: runtime hil ") and "validate" in out and "classify" not in out.split("\n")[0]
+
+
+def test_inspect_json_has_the_tables_figures(capsys):
+    """Every other report had --json (fit, size, boards, hil, classify) but inspect (trial5's
+    find): its JSON carries the table's per-layer figures and totals, the arena and the schedule."""
+    import json
+
+    from codegen.cli import main as codegen_main
+    assert codegen_main(["inspect", MODEL]) == 0
+    text = capsys.readouterr().out
+    assert codegen_main(["inspect", "--json", MODEL, "--ram-limit", "40000"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["target"] == "cortex-m7" and d["kernels"] == "dsp" and not d["unsupported"]
+    assert len(d["layers"]) == 30 and d["layers"][0]["op"] == "CONV_2D" and d["inputs"][0]["shape"] == [1, 96, 96, 3]
+    for figure in (d["macs"], d["params"], d["flash_bytes"]):
+        assert f"{figure:,}" in text.split("total", 1)[1].splitlines()[0]
+    assert f"planned arena: {d['arena_bytes']:,} bytes" in text
+    assert d["ram_limit"] == 40000 and "layers 0..3" in d["schedule"]
+    assert sum(ly["macs"] for ly in d["layers"]) == d["macs"]
+
+
+@pytest.mark.parametrize("cmd", ["emit", "inspect", "verify"])
+@pytest.mark.parametrize("given,says", [
+    ("cortex-m3", "'cortex-m3' has no target of its own; use --target cortex-m0plus"),
+    ("cortex-m85", "use --target cortex-m55"),
+    ("M7", "'M7': the target is spelled cortex-m7"),
+    ("Cortex-M0+", "the target is spelled cortex-m0plus"),
+    ("cortex-a53", "invalid choice: 'cortex-a53' (choose from 'cortex-m7'"),
+])
+def test_a_target_name_that_is_not_one_names_the_one_to_use(tmp_path, capsys, cmd, given, says):
+    """A core without a target of its own (M3, M85, ...) or another spelling of a target gets
+    the --target to give, in argparse's one-line error (exit 2)."""
+    with pytest.raises(SystemExit) as e:
+        main([cmd, "--target", given, MODEL, *(["-o", str(tmp_path / "o")] if cmd == "emit" else [])])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and says in err, err

@@ -138,3 +138,31 @@ def test_readme_example_block_is_what_the_firmware_prints(example):
         size = readme.split(f"$ firmware size --board qemu-mps2-an500 {elf}\n", 1)[1].split("```", 1)[0]
         assert re.search(rf"^    arena +{both.arena:,} B$", size, re.M), size
         assert re.search(rf"^    \.psram_arena +{both.arena:,} B", size, re.M) or "classify/" in elf, size
+
+
+def test_readme_example_figures_are_what_the_build_gives(example, tmp_path):
+    """The walk-through's other figures were stale too (trial5's find: emit's 'weights 267.4
+    KiB' where it prints 286.3, flash 961,264 B where `firmware size` says 1,030,692, the placed
+    weights 904,296 B at 0x0000de90, '633,716 B of weights' for the second model): every line of
+    its `firmware size` blocks must be a line of the report, its emit summary what emit prints
+    (wall time aside), and the prose's RAM and flash differences what the two builds give."""
+    _, elfs = example
+    board = get_board("qemu-mps2-an500")
+    readme = (ROOT / "README.md").read_text()
+    for key, elf in (("ON", "build/classify/classify_image.elf"), ("PLACED", "build/placed/classify_image.elf")):
+        shown = readme.split(f"$ firmware size --board qemu-mps2-an500 {elf}\n", 1)[1].split("```", 1)[0]
+        report = size_report(elfs[key], board).render().splitlines()
+        for line in shown.splitlines():
+            assert line.strip() == "..." or line in report, (line, report)
+    cmd = "$ codegen emit --target cortex-m7 --name shapes_v1 --arena external \\\n"
+    shown = readme.split(cmd, 1)[1].split("\n$ ", 1)[0].splitlines()[1:]
+    emitted = _run([sys.executable, "-m", "codegen.cli", "emit", "--target", "cortex-m7", "--name", "shapes_v1",
+                    "--arena", "external", "--labels", FIXTURE_MODELS / "shapes_labels.txt", MODELS["shapes_v1"],
+                    "-o", "out/"], cwd=tmp_path).stdout.splitlines()
+    timeless = [re.sub(r" in \d+\.\d+ s$", "", ln) for ln in emitted]
+    assert [re.sub(r" in \d+\.\d+ s$", "", ln) for ln in shown] == timeless, (shown, emitted)
+    both, alone = size_report(elfs["ON"], board), size_report(elfs["OFF"], board)
+    prose = " ".join(readme.split())
+    assert f"needs {alone.ram:,} B of RAM" in prose
+    assert f"the second model adds {both.ram - alone.ram:,} B of RAM" in prose
+    assert f"its {both.weights - alone.weights:,} B of weights and constants to flash" in prose

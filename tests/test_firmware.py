@@ -332,3 +332,30 @@ def test_portable_kernels_on_cortex_m0(board, tmp_path, write_model, references)
     generate(FIXTURES[0], tmp_path / "big", b.target)
     with pytest.raises(DoesNotFit, match="RAM by"):
         build_firmware(tmp_path / "big", b)
+
+
+def test_a_slow_build_shows_progress_on_a_terminal_only(tmp_path, monkeypatch, capsys):
+    """`firmware build` of a MobileNet took 18 s on this loaded machine without a word (trial5's
+    find); on a terminal, after PROGRESS_AFTER seconds, it counts the sources compiled, as the
+    patch search does. Piped or captured stderr stays clean."""
+    import io
+
+    import firmware_tools.build as build
+    from opmodels import add_model
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    path = tmp_path / "add.tflite"
+    path.write_bytes(add_model(np.random.default_rng(2)))
+    generate(path, tmp_path / "gen", "cortex-m7")
+    board = get_board("qemu-mps2-an500")
+    monkeypatch.setattr(build, "PROGRESS_AFTER", 0.0)
+    build_firmware(tmp_path / "gen", board, tmp_path / "piped")
+    assert "compiling" not in capsys.readouterr().err
+    tty = Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    build_firmware(tmp_path / "gen", board, tmp_path / "tty")
+    text = tty.getvalue()
+    assert re.search(r"\rcompiling for qemu-mps2-an500: 1/\d+ sources", text), text
+    assert re.search(r"\rcompiled (\d+) sources for qemu-mps2-an500 in \d+ s, linking\n$", text), text

@@ -78,3 +78,16 @@ def test_fit_plot_onto_a_folder_is_refused_before_any_work(tmp_path):
     assert r.returncode == 2 and "[1/" not in r.stderr, r.stderr
     assert r.stderr.strip() == (f"codegen: error: --plot {tmp_path / 'fit.png'} is a folder; give a file "
                                 f"name in it, e.g. {tmp_path / 'fit.png' / 'fit.png'}"), r.stderr
+
+
+@pytest.mark.skipif(__import__("shutil").which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
+def test_nothing_fits_on_ram_alone_points_to_patches():
+    """Every candidate failing on RAM alone got 'try smaller alpha or resolution, ... or a bigger
+    board', not fit's own --patches (trial5's find); the hint now names it, and only without it."""
+    argv = [sys.executable, "-m", "codegen.cli", "fit", "--board", "qemu-microbit", "--family", "mobilenet_v1",
+            "--alpha", "0.25", "--resolution", "64", "--classes", "2"]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0 and "no: RAM\n" in r.stdout, r.stdout + r.stderr
+    assert "nothing fits: 1 fail on RAM alone: add --patches" in r.stdout, r.stdout
+    r = subprocess.run(argv + ["--patches"], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert r.returncode == 0 and "add --patches" not in r.stdout, r.stdout + r.stderr

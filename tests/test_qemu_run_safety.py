@@ -181,3 +181,27 @@ def test_size_against_another_board_names_both_boards(elfs):
     for argv in (["--board", BOARD], []):         # its own board, named or read off the ELF: no warning
         r = firmware("size", *argv, elfs["bench"])
         assert r.returncode == 0 and r.stderr == "", r.stderr
+
+
+def test_run_and_serve_default_to_the_board_the_elf_was_built_for(elfs, tmp_path):
+    """`firmware run fw.elf` without --board was argparse's "required: --board", though the ELF
+    names its board (size defaulted to it; trial5's find): run and serve now take that board,
+    and an ELF without a record, or no ELF, is one line saying what to pass."""
+    r = firmware("run", elfs["bench"])
+    assert r.returncode == 0 and "done" in r.stdout.split() and f"board={BOARD}" in r.stdout, (r.stdout, r.stderr)
+    bare = tmp_path / "bare.elf"
+    subprocess.run(["arm-none-eabi-objcopy", "--remove-section=.mcuforge_board", str(elfs["bench"]), str(bare)],
+                   check=True)
+    for cmd in ("run", "serve"):
+        one_line_error(firmware(cmd, bare), "which board?", "--board NAME")
+        one_line_error(firmware(cmd, tmp_path / "missing.elf"), "no such ELF file")
+    assert not qemu_running(bare)
+
+
+def test_serve_points_the_bench_firmware_to_run(elfs):
+    """`firmware serve` of the bench firmware printed its socket:// URL and 'e.g. runtime hil
+    info', then QEMU exited at once (the bench runs once): `runtime hil` found nothing there
+    (trial5's find). As run refuses the validation firmware, serve now refuses the bench."""
+    r = firmware("serve", "--board", BOARD, elfs["bench"])
+    one_line_error(r, "is the bench firmware", "firmware run", "--app validate")
+    assert "socket://" not in r.stdout and not qemu_running(elfs["bench"])

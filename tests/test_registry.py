@@ -100,6 +100,13 @@ def test_pad_amounts_disagreeing_with_the_output_refused(write_model):
                    "paddings [[0, 0], [1, 2], [3, 0], [0, 0]]")
 
 
+def test_reduce_max_keep_dims_disagreeing_with_the_output_refused(write_model):
+    msg = refusal(write_model, declared_output(opmodels.mean_model, [1, 6], keep_dims=True, same_quant=True,
+                                               shape=(1, 5, 7, 6), axes=(1, 2), op="REDUCE_MAX"))
+    assert msg == ("op #0 REDUCE_MAX: declared output [1,6], computed [1,1,1,6] from input [1,5,7,6], "
+                   "axes [1, 2], keep_dims True")
+
+
 def test_conv_stride_2_same_size_refused(write_model):
     msg = refusal(write_model, declared_output(opmodels.conv_model, [1, 4, 4, 6], k=3, stride=2,
                                                padding="SAME", dilation=1, in_c=3, out_c=6, h=9, w=9))
@@ -232,5 +239,7 @@ def test_validation_takes_arity_and_optional_inputs_from_the_records(monkeypatch
     with pytest.raises(UnsupportedModelError, match=r"CONV_2D: input 2 is omitted \(-1\); this input is required"):
         validate_graph(g)
     # structure-only records (the passes fold these): arity checked, never shape-checked
-    for name in ("SHAPE", "PACK", "DEQUANTIZE", "NEG", "TRANSPOSE_CONV"):
+    for name in ("SHAPE", "DEQUANTIZE", "NEG", "TRANSPOSE_CONV"):
         assert OPS[name].infer_shape is None and OPS[name].lower is None and name not in SUPPORTED_OPS
+    # PACK: its int32 shape arithmetic is folded by the passes, an int8 PACK is lowered
+    assert OPS["PACK"].infer_shape is not None and OPS["PACK"].lower is not None and "PACK" in SUPPORTED_OPS

@@ -230,3 +230,17 @@ def test_save_with_a_long_label_names_the_file_within_the_limit(tmp_path):
     assert r.returncode == 0, r.stderr
     names = sorted(p.name for p in (tmp_path / "saved").iterdir())
     assert len(names) == 2 and all(n.endswith("_" + "x" * 64 + ".png") for n in names), names
+
+
+def test_codegen_and_the_runtime_read_a_label_file_alike(tmp_path):
+    """One rule for both (codegen.app_helpers.label_lines): a byte-order mark, an interior blank
+    line (an unnamed class: positions kept), trailing blank lines, a numbered file. The device's
+    labels (codegen --labels) and the Pi's (runtime --labels) were counted differently."""
+    from codegen.app_helpers import read_labels as codegen_labels
+    cases = {"bom.txt": ("\ufeffcat\n\ndog\n\n\n", ["cat", "", "dog"]),
+             "numbered.txt": ("0 background\n1: cat\n2  dog\n", ["background", "cat", "dog"]),
+             "plain.txt": ("  a b \nc\n", ["a b", "c"])}
+    for name, (text, want) in cases.items():
+        p = tmp_path / name
+        p.write_text(text, encoding="utf-8")
+        assert read_labels(p) == codegen_labels(p) == want, name

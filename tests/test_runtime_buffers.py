@@ -166,6 +166,22 @@ def test_a_failed_load_leaves_no_view_into_the_interpreter():
     assert clf.interpreter._safe_to_run()
 
 
+def test_load_takes_the_body_with_or_without_its_batch_dimension():
+    """The pipeline hands Classifier.load the body's batch view (body[None], made once per
+    body); callers may give the body itself. Both load the same bytes."""
+    clf = Classifier(RGB96)
+    rng = np.random.default_rng(3)
+    body = clf.preprocess.stage(rng.integers(0, 256, (96, 96, 3), dtype=np.uint8))
+    for given in (body, body[None]):
+        clf.load(np.zeros_like(body))
+        clf.load(given)
+        np.testing.assert_array_equal(clf.input_tensor(), body[None])
+        clf.run()
+    with pytest.raises(ValueError):
+        clf.load(body[None, :, :48])                     # not the input's shape
+    assert clf.interpreter._safe_to_run()
+
+
 class Frames(FrameSource):
     """Fixed random frames (4:3, so cropped and resized), every one classified."""
 

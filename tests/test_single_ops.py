@@ -304,6 +304,38 @@ def test_mean_other_axes(write_model, tmp_path, keep_dims, same_quant, shape, ax
                                                      shape=shape, axes=axes), inputs=8)
 
 
+REDUCE_MAX_CASES = [
+    # shape, axes, keep_dims, same_quant, kernels
+    ((1, 5, 7, 6), (1, 2), True, True, "reference"),
+    ((1, 5, 7, 6), (-3, -2), False, True, "dsp"),
+    ((4, 9, 16), (-1,), False, True, "reference"),
+    ((3, 40), (1,), True, True, "reference"),
+]
+
+
+@pytest.mark.parametrize("shape,axes,keep_dims,same_quant,kernels", REDUCE_MAX_CASES)
+def test_reduce_max(write_model, tmp_path, shape, axes, keep_dims, same_quant, kernels):
+    """REDUCE_MAX (mcuf_reduce_max_s8) over H,W and the last axis, keep_dims both ways."""
+    rng = seed("reduce_max", shape, axes, keep_dims, same_quant)
+    man = check(write_model, tmp_path, opmodels.mean_model(rng, keep_dims=keep_dims, same_quant=same_quant,
+                                                           shape=shape, axes=axes, op="REDUCE_MAX"),
+                inputs=6, kernels=kernels)
+    assert man["layers"][0]["kernel"] == "mcuf_reduce_max_s8"
+
+
+def test_reduce_max_with_a_requantizing_output_refused(write_model, tmp_path):
+    """TFLite's REDUCE_MAX fails at Eval when the output's scale differs from the input's."""
+    import subprocess
+    import sys
+    model = write_model(opmodels.mean_model(seed("rmaxq"), keep_dims=True, same_quant=False,
+                                            shape=(3, 40), axes=(1,), op="REDUCE_MAX"))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", str(model), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in lines[0] for w in ("#0 REDUCE_MAX", "output 't2'", "requires them equal", "re-convert"))
+
+
 @pytest.mark.parametrize("kernels", ["reference", "dsp", "mve"])
 @pytest.mark.parametrize("act", ["NONE", "RELU6"])
 def test_add(write_model, tmp_path, act, kernels):
@@ -503,18 +535,28 @@ UNARY_CASES = {
               (1e-4, -128, 0.9, -128), (5.0, -128, 0.002, -128), (0.03, -128, 0.2, 100)],
     "NEG": [(9.19e-09, 6, 9.19e-09, -7), (0.05, -128, 0.05, 127), (0.02, 3, 0.07, -9),
             (0.1, 0, 0.013, 0)],
+    # GELU (erfcf / tanhf), EXP (expf), LOG (logf): TFLite's LUTPopulate tables in float32
+    "GELU": [(0.05, 3, 0.04, -5), (0.1, -128, 0.05, -100), (0.0123, -17, 0.0077, 40), (0.2, 0, 0.1, -128)],
+    "GELU_APPROX": [(0.05, 3, 0.04, -5), (0.02, 127, 0.01, 0), (0.0123, -17, 0.0077, 40)],
+    "EXP": [(0.05, 3, 0.04, -5), (0.05, -128, 0.3, -100), (0.0123, -17, 0.0077, 40)],
+    "LOG": [(0.05, 3, 0.04, -5), (0.1, -128, 0.05, -100), (0.0123, -17, 0.0077, 40)],
+    "ABS": [(0.05, 3, 0.04, -5), (0.1, -128, 0.1, -100), (0.0123, 127, 0.0077, -128)],
+    # SQRT: truncated, not rounded; only inputs at or above the zero point (TFLite fails below)
+    "SQRT": [(0.3, -20, 0.05, -100), (0.0123, 0, 0.0077, 40), (0.05, -128, 0.01, -128)],
 }
-TABLES = {"LOGISTIC": "logistic_table", "RSQRT": "rsqrt_table", "NEG": "dequantize_negate_quantize_table"}
+TABLES = {"LOGISTIC": "logistic_table", "RSQRT": "rsqrt_table", "NEG": "dequantize_negate_quantize_table",
+          "GELU": "gelu_table", "GELU_APPROX": "gelu_table", "EXP": "exp_table", "LOG": "log_table",
+          "ABS": "abs_table", "SQRT": "sqrt_table"}
 
 
 @pytest.mark.parametrize("op,case", [(op, c) for op, cases in UNARY_CASES.items() for c in cases])
 def test_unary_table_equals_tflite_for_every_input(write_model, op, case):
     """All 256 int8 inputs through TFLite's reference kernel vs the generator's table (for
-    RSQRT only inputs at or above the zero point: TFLite rejects negative reals)."""
+    RSQRT and SQRT only inputs at or above the zero point: TFLite rejects negative reals)."""
     from codegen import quantization
     from runtime.interpreter import make_interpreter
     in_scale, in_zp, out_scale, out_zp = case
-    lo = in_zp if op == "RSQRT" else -128
+    lo = in_zp if op in ("RSQRT", "SQRT") else -128
     n = 128 - lo
     model = write_model(opmodels.unary_model(op, shape=(1, n), in_scale=in_scale, in_zp=in_zp,
                                              out_scale=out_scale, out_zp=out_zp))
@@ -522,16 +564,19 @@ def test_unary_table_equals_tflite_for_every_input(write_model, op, case):
     it.set_tensor(it.get_input_details()[0]["index"], np.arange(lo, 128, dtype=np.int8)[None])
     it.invoke()
     ref = it.get_tensor(it.get_output_details()[0]["index"])[0]
-    table = getattr(quantization, TABLES[op])(in_scale, in_zp, out_scale, out_zp)
+    extra = {"approximate": op == "GELU_APPROX"} if op.startswith("GELU") else {}
+    table = getattr(quantization, TABLES[op])(in_scale, in_zp, out_scale, out_zp, **extra)
     np.testing.assert_array_equal(table[lo + 128:], ref)
 
 
-@pytest.mark.parametrize("op", ["LOGISTIC", "NEG"])
-def test_unary_ops_generated(write_model, tmp_path, op):
+@pytest.mark.parametrize("op,kernels", [("LOGISTIC", "reference"), ("NEG", "reference"),
+                                        ("GELU", "reference"), ("GELU_APPROX", "dsp"), ("EXP", "dsp"),
+                                        ("LOG", "reference"), ("ABS", "dsp"), ("SQRT", "reference")])
+def test_unary_ops_generated(write_model, tmp_path, op, kernels):
     in_scale, in_zp, out_scale, out_zp = UNARY_CASES[op][2]
     data = opmodels.unary_model(op, shape=(2, 5, 7), in_scale=in_scale, in_zp=in_zp,
                                 out_scale=out_scale, out_zp=out_zp)
-    man = check(write_model, tmp_path, data)
+    man = check(write_model, tmp_path, data, kernels=kernels)
     assert [layer["kernel"] for layer in man["layers"]] == ["mcuf_lut_s8"]
 
 
@@ -597,3 +642,99 @@ def test_grouped_1x1_packed_host(write_model, tmp_path, case, kernel):
     the assembly on QEMU's M7, M4 and M33 on the same models."""
     man = check(write_model, tmp_path, _grouped_model(case), kernels="dsp")
     assert man["layers"][0]["kernel"] == kernel
+
+
+@pytest.mark.parametrize("op,quant,words", [
+    ("EXP", (0.1, -128, 0.3, -100), ["#0 EXP", "beyond int32", "larger scale", "tensor 't1'"]),
+    ("ABS", (0.5, 0, 1e-12, 0), ["#0 ABS", "2^31 or more", "larger output scale", "tensor 't1'"])])
+def test_unary_table_refusals_name_op_tensor_and_fix(write_model, tmp_path, op, quant, words):
+    """Where TFLite's own table arithmetic is undefined (a float beyond int32 cast to int,
+    a multiplier of 2^31 or more), `codegen emit` refuses in one line, exit code 2."""
+    import subprocess
+    import sys
+    in_scale, in_zp, out_scale, out_zp = quant
+    model = write_model(opmodels.unary_model(op, shape=(1, 8), in_scale=in_scale, in_zp=in_zp,
+                                             out_scale=out_scale, out_zp=out_zp))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", str(model), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_new_kernels_on_cortex_m7(write_model, tmp_path):
+    """mcuf_reduce_max_s8 (H,W and last axis), mcuf_gather_s8 and a GELU table on QEMU's
+    Cortex-M7: the firmware's output bytes equal TFLite's reference."""
+    from codegen.pipeline import generate
+    from codegen.verify import deterministic_input
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.qemu import parse_bench, run_qemu
+    from runtime.interpreter import ReferenceModel
+    models = {
+        "rmax_hw": opmodels.mean_model(seed("m7-rmax"), keep_dims=True, same_quant=True, shape=(1, 6, 5, 7),
+                                       axes=(1, 2), op="REDUCE_MAX"),
+        "rmax_last": opmodels.mean_model(seed("m7-rmax2"), keep_dims=False, same_quant=True, shape=(4, 9, 16),
+                                         axes=(-1,), op="REDUCE_MAX"),
+        "gelu": opmodels.unary_model("GELU_APPROX", shape=(2, 5, 7), in_scale=0.05, in_zp=3, out_scale=0.04,
+                                     out_zp=-5),
+        "gather": opmodels.gather_model(seed("m7-gather"), shape=(10, 8), indices=[[2, 9], [0, 4]], axis=0),
+    }
+    b = get_board("qemu-mps2-an500")
+    for name, data in models.items():
+        model = write_model(data, f"{name}.tflite")
+        man = generate(model, tmp_path / name, b.target)
+        res = run_qemu(b, build_firmware(tmp_path / name, b).elf, timeout=120)
+        assert res.returncode == 0, res.console
+        want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
+        got = parse_bench(res.console)["output"]
+        assert got == want.astype(int).tolist() and len(set(got)) > 1, name
+
+
+DEPTH_SPACE_CASES = [
+    ("DEPTH_TO_SPACE", (1, 3, 4, 8), 2, "reference"),
+    ("DEPTH_TO_SPACE", (2, 2, 3, 27), 3, "mve"),
+    ("SPACE_TO_DEPTH", (1, 6, 4, 3), 2, "reference"),
+    ("SPACE_TO_DEPTH", (1, 6, 9, 5), 3, "dsp"),
+]
+
+
+@pytest.mark.parametrize("op,shape,block,kernels", DEPTH_SPACE_CASES)
+def test_depth_to_space_and_space_to_depth(write_model, tmp_path, op, shape, block, kernels):
+    """One strided copy each (mcuf_copy_s8, up to 6 dimensions; _mve on Helium)."""
+    man = check(write_model, tmp_path, opmodels.depth_space_model(seed("d2s", op, shape), op, shape=shape,
+                                                                  block=block), kernels=kernels)
+    assert man["layers"][0]["kernel"] in ("mcuf_copy_s8", "mcuf_copy_s8_mve")
+
+
+@pytest.mark.parametrize("shape,axis,kernels", [((1, 4, 5, 3), 1, "reference"), ((3, 7, 4), -1, "dsp"),
+                                                ((2, 6), 0, "reference")])
+def test_unpack_and_pack(write_model, tmp_path, shape, axis, kernels):
+    """UNPACK (a strided copy per output) and PACK (mcuf_concat_s8 along a new axis)."""
+    count = shape[axis]
+    man = check(write_model, tmp_path, opmodels.pack_unpack_model(seed("pack", shape, axis), shape=shape,
+                                                                  axis=axis, count=count), kernels=kernels)
+    kinds = [layer["kernel"] for layer in man["layers"]]
+    assert kinds[-1] == "mcuf_concat_s8" and kinds[0].startswith("mcuf_copy_s8"), kinds
+
+
+@pytest.mark.parametrize("shape,indices,axis,kernels", [
+    ((1, 6, 5, 4), [3, 0, 0, 5], 1, "reference"),
+    ((10, 8), [[2, 9], [0, 4]], 0, "dsp"),          # an embedding lookup, 2-D indices
+    ((3, 7, 12), [11, 0, 5], -1, "reference"),      # channel selection on the last axis
+])
+def test_gather_constant_indices(write_model, tmp_path, shape, indices, axis, kernels):
+    man = check(write_model, tmp_path, opmodels.gather_model(seed("gather", shape, axis), shape=shape,
+                                                             indices=indices, axis=axis), kernels=kernels)
+    assert man["layers"][0]["kernel"] == "mcuf_gather_s8"
+
+
+def test_gather_index_out_of_range_refused(write_model, tmp_path):
+    import subprocess
+    import sys
+    model = write_model(opmodels.gather_model(seed("gather-oob"), shape=(4, 5), indices=[1, 4], axis=0))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", str(model), "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in lines[0] for w in ("#0 GATHER", "[4]", "'t1'", "extent 4", "fix the indices")), lines[0]

@@ -7,7 +7,8 @@
 #define BOARD_NAME "qemu-mps2-an505"
 #define BOARD_CPU "cortex-m33"
 #define UART0 0x40200000u        /* mps2-tz.c: uart0 on apb_ppcexp1 (Secure alias 0x50200000) */
-#define UART0_RX_IRQ 0u          /* mps2-tz.c make_uart: UART i RX on IRQ 2i, TX on 2i + 1 */
+#define UART0_RX_IRQ 32u         /* mps2-tz.c: uart0 irqs { 33 (TX), 32 (RX), 42 }, numbered as the CPU sees
+                                  * them (the SSE's first external interrupt is 32) */
 #define CLOCK_HZ 20000000u       /* mps2-tz.c: SYSCLK_FRQ for the AN505 */
 
 /* 20 MHz SysTick under -icount shift=0: one tick per 50 instructions, exactly. */

@@ -1,5 +1,6 @@
-"""Operators that only move bytes: PAD/PADV2, TRANSPOSE, SPLIT/SPLIT_V, SLICE/STRIDED_SLICE
-(one strided copy each), CONCATENATION; and the reshapes (RESHAPE, SQUEEZE, EXPAND_DIMS),
+"""Operators that only move bytes: PAD/PADV2, TRANSPOSE, SPLIT/SPLIT_V, SLICE/STRIDED_SLICE,
+DEPTH_TO_SPACE/SPACE_TO_DEPTH, UNPACK (one strided copy each), CONCATENATION and PACK,
+GATHER with constant indices; and the reshapes (RESHAPE, SQUEEZE, EXPAND_DIMS),
 which the passes turn into aliases and which are only shape-checked here."""
 from __future__ import annotations
 
@@ -181,12 +182,71 @@ def reshape_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
     return [tuple(target)]
 
 
+def depth_space_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """depth_to_space.cc / space_to_depth.cc Prepare: a 4-D NHWC input, BlockSize b >= 1;
+    DEPTH_TO_SPACE: C a multiple of b*b, out [N, H*b, W*b, C/(b*b)]; SPACE_TO_DEPTH: H and W
+    multiples of b, out [N, H/b, W/b, C*b*b]."""
+    x = input_shape(graph, op, 0, 4, "input")
+    b = op.options.get("BlockSize")
+    if isinstance(b, bool) or not isinstance(b, (int, np.integer)) or b < 1:
+        raise ShapeError(f"block size {b!r} is not a positive integer")
+    n, h, w, c = x
+    if op.type == "DEPTH_TO_SPACE":
+        if c % (b * b):
+            raise ShapeError(f"{c} channels of {fmt(x)} are not a multiple of block size {b} squared")
+        return [(n, h * b, w * b, c // (b * b))]
+    if h % b or w % b:
+        raise ShapeError(f"height and width of {fmt(x)} are not multiples of block size {b}")
+    return [(n, h // b, w // b, c * b * b)]
+
+
+def explain_depth_space(graph: Graph, op: Operator) -> str:
+    return f"from input {fmt(graph.tensors[op.inputs[0]].shape)}, block size {op.options.get('BlockSize')}"
+
+
+def pack_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """pack.cc Prepare: every input of one shape S, Axis in [-(rank+1), rank] (negative from
+    the end of the output); ValuesCount, when given, the number of inputs; out S with the
+    input count inserted at the axis."""
+    shapes = [input_shape(graph, op, k) for k in range(len(op.inputs))]
+    if any(s != shapes[0] for s in shapes):
+        raise ShapeError(f"inputs of different shapes: {', '.join(fmt(s) for s in shapes)}")
+    if op.options.get("ValuesCount", len(shapes)) not in (0, len(shapes)):
+        raise ShapeError(f"ValuesCount {op.options.get('ValuesCount')} but {len(shapes)} inputs")
+    axis = axis_index(int(op.options.get("Axis", 0)), len(shapes[0]) + 1)
+    s = list(shapes[0])
+    return [tuple(s[:axis] + [len(shapes)] + s[axis:])]
+
+
+def unpack_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """unpack.cc Prepare: Axis in [-rank, rank); Num (the outputs) equal to the axis' extent;
+    every output the input without that axis."""
+    x = input_shape(graph, op, 0)
+    axis = axis_index(int(op.options.get("Axis", 0)), len(x))
+    if x[axis] != len(op.outputs) or op.options.get("Num", len(op.outputs)) not in (0, len(op.outputs)):
+        raise ShapeError(f"axis {axis} of {fmt(x)} unpacks into {x[axis]} tensors, "
+                         f"the model has {len(op.outputs)} outputs (Num {op.options.get('Num')})")
+    return [tuple(d for i, d in enumerate(x) if i != axis)] * len(op.outputs)
+
+
+def gather_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
+    """gather.cc Prepare: Axis in [-rank, rank) (negative from the end), BatchDims 0 here;
+    out = params.shape[:axis] + indices.shape + params.shape[axis + 1:]."""
+    x = input_shape(graph, op, 0, what="params")
+    idx = input_shape(graph, op, 1, what="indices")
+    if op.options.get("BatchDims", 0):
+        raise ShapeError(f"batch_dims {op.options.get('BatchDims')} (only 0 is supported)")
+    axis = axis_index(int(op.options.get("Axis", 0)), len(x))
+    return [tuple(x[:axis]) + tuple(idx) + tuple(x[axis + 1:])]
+
+
 # --- kernels ---
 
 F = "data_movement"
 register_kernel("mcuf_pad_s8", family=F)
 register_kernel("mcuf_copy_s8", family=F)
 register_kernel("mcuf_concat_s8", family=F)
+register_kernel("mcuf_gather_s8", weight_layout="int32 indices [count]", family=F)
 
 
 # --- lowering ---
@@ -252,6 +312,82 @@ def lower_transpose(graph, op, kernels: str = "reference") -> Step:
     perm = _const_ints(graph, op.inputs[1], "the permutation")
     st = _row_major_strides(x.shape)
     return _copy_step(op, x, y, [x.shape[a] for a in perm], [st[a] for a in perm], kernels=kernels)
+
+
+def lower_depth_space(graph, op, kernels: str = "reference") -> Step:
+    """DEPTH_TO_SPACE (TFLite's only mode, DCR) and SPACE_TO_DEPTH as one strided copy
+    (reference_ops::DepthToSpace / SpaceToDepth): out[n, h*b + i, w*b + j, c] =
+    in[n, h, w, (i*b + j)*C' + c], and its inverse; the bytes are copied unchanged."""
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _same_quant(x, y)
+    b = int(op.options["BlockSize"])
+    n, h, w, c = x.shape
+    if op.type == "DEPTH_TO_SPACE":
+        co = c // (b * b)        # output dims [N, H, i, W, j, C'] in its row-major order
+        dims, strides = [n, h, b, w, b, co], [h * w * c, w * c, b * co, c, co, 1]
+    else:
+        dims, strides = [n, h // b, w // b, b, b, c], [h * w * c, b * w * c, b * c, w * c, c, 1]
+    return _copy_step(op, x, y, dims, strides, kernels=kernels)
+
+
+def lower_pack(graph, op, kernels: str = "reference") -> Step:
+    """PACK of int8 tensors (the int32 shape arithmetic of Keras' dynamic reshape is folded
+    by the passes first): a concatenation along a new axis, mcuf_concat_s8 (pack.cc copies
+    the bytes; it requires every input quantized as the output)."""
+    y = _t(graph, op.outputs[0])
+    axis = axis_index(int(op.options.get("Axis", 0)), len(y.shape))
+    outer = int(np.prod(y.shape[:axis]))
+    row = int(np.prod(y.shape[axis + 1:]))
+    args, consts, ins = [], [], []
+    for k, i in enumerate(op.inputs):
+        x = _t(graph, i)
+        _same_quant(x, y)
+        a, c, n = _operand(graph, op, x, f"input{k}")
+        args.append(a)
+        consts += c
+        ins += n
+    r = ConstArray(f"op{op.index}_rows", "int32_t", np.full(len(op.inputs), row, np.int32))
+    p = dict(outer=outer, out_row=row * len(op.inputs), count=len(op.inputs))
+    return Step(op, "mcuf_concat_s8", "mcuf_concat_params", p,
+                [("ins", args), ("const", r), ("out", y.index)], ins, y.index, 0, consts + [r])
+
+
+def lower_unpack(graph, op, kernels: str = "reference") -> list[Step]:
+    """UNPACK: one strided copy per output, slice k of the axis (unpack.cc copies bytes)."""
+    x = _t(graph, op.inputs[0])
+    axis = axis_index(int(op.options.get("Axis", 0)), len(x.shape))
+    st = _row_major_strides(x.shape)
+    rest = [i for i in range(len(x.shape)) if i != axis]
+    steps = []
+    for k, o in enumerate(op.outputs):
+        y = _t(graph, o)
+        _same_quant(x, y)
+        steps.append(_copy_step(op, x, y, [x.shape[i] for i in rest], [st[i] for i in rest],
+                                k * st[axis], kernels=kernels))
+    return steps
+
+
+def lower_gather(graph, op, kernels: str = "reference") -> Step:
+    """GATHER of int8 params with constant indices along one axis (reference_ops::Gather: rows
+    copied unchanged). UnsupportedModelError for indices that are not constant or outside
+    [0, axis extent) (TFLite's Eval fails on those), or params quantized unlike the output."""
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _same_quant(x, y)
+    axis = axis_index(int(op.options.get("Axis", 0)), len(x.shape))
+    if _t(graph, op.inputs[1]).data is None:
+        raise UnsupportedModelError(f"GATHER indices '{_t(graph, op.inputs[1]).name}' are computed at run "
+                                    "time; only constant indices compile (make them a constant)")
+    idx = _const_ints(graph, op.inputs[1], "GATHER indices")
+    bad = [i for i in idx if not 0 <= i < x.shape[axis]]
+    if bad:
+        raise UnsupportedModelError(
+            f"GATHER indices {bad[:4]} of '{_t(graph, op.inputs[1]).name}' outside axis {axis} of "
+            f"'{x.name}' (extent {x.shape[axis]}); TFLite fails on them too: fix the indices")
+    t = ConstArray(f"op{op.index}_indices", "int32_t", np.array(idx, np.int32))
+    p = dict(outer=int(np.prod(x.shape[:axis])), axis_size=int(x.shape[axis]),
+             inner=int(np.prod(x.shape[axis + 1:])), count=len(idx))
+    return Step(op, "mcuf_gather_s8", "mcuf_gather_params", p,
+                [("in", x.index), ("const", t), ("out", y.index)], [x.index], y.index, 0, [t])
 
 
 def lower_split(graph, op, kernels: str = "reference") -> list[Step]:
@@ -356,6 +492,12 @@ register_op(OpRecord("STRIDED_SLICE", (4, 4), (INT8, INDEX, INDEX, INDEX), strid
                      family=F))
 register_op(OpRecord("CONCATENATION", (1, -1), (INT8,), concat_shape, lower_concat, explain=explain_concat,
                      family=F))
+register_op(OpRecord("DEPTH_TO_SPACE", (1, 1), (INT8,), depth_space_shape, lower_depth_space,
+                     explain=explain_depth_space, family=F))
+register_op(OpRecord("SPACE_TO_DEPTH", (1, 1), (INT8,), depth_space_shape, lower_depth_space,
+                     explain=explain_depth_space, family=F))
+register_op(OpRecord("GATHER", (2, 2), (INT8, INDEX), gather_shape, lower_gather, family=F))
+register_op(OpRecord("UNPACK", (1, 1), (INT8,), unpack_shape, lower_unpack, outputs=(1, -1), family=F))
 # aliases after the passes: shape-checked only; arity from reshape.cc, squeeze.cc, expand_dims.cc
 for _name, _arity in (("RESHAPE", (1, 2)), ("SQUEEZE", (1, 1)), ("EXPAND_DIMS", (2, 2))):
     register_op(OpRecord(_name, _arity, (ANY, INDEX), reshape_shape, None, output_dtypes=ANY, family=F))

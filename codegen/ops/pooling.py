@@ -1,4 +1,4 @@
-"""AVERAGE_POOL_2D, MAX_POOL_2D and MEAN: shape rules and lowering."""
+"""AVERAGE_POOL_2D, MAX_POOL_2D, MEAN and REDUCE_MAX: shape rules and lowering."""
 from __future__ import annotations
 
 import numpy as np
@@ -53,6 +53,7 @@ register_kernel("mcuf_maxpool_s8", family=F)
 register_kernel("mcuf_maxpool_s8_dsp", family=F)   # four channels per SSUB8 + SEL
 register_kernel("mcuf_mean_s8", family=F)
 register_kernel("mcuf_mean_s8_dsp", family=F)   # four channels per load, SXTAB16 into 16-bit lanes
+register_kernel("mcuf_reduce_max_s8", family=F)
 
 
 def lower_pool(graph, op, kernels: str = "reference") -> Step:
@@ -78,18 +79,48 @@ def lower_pool(graph, op, kernels: str = "reference") -> Step:
     return mve.retarget(step) if kernels == "mve" else step
 
 
+def _reduced_run(graph, op, x) -> tuple[int, int, int]:
+    """The input seen as [outer, count, inner] for a reduction over one run of adjacent axes
+    (the constant axis input, negative axes counted from the end, repeats allowed; no axes:
+    count 1). UnsupportedModelError for axes that are not adjacent."""
+    axes = sorted({a % len(x.shape) for a in _const_ints(graph, op.inputs[1], "axis")}) if x.shape else []
+    if axes and axes != list(range(axes[0], axes[-1] + 1)):
+        raise UnsupportedModelError(f"{op.type} over axes {axes} that are not adjacent; transpose them "
+                                    "next to each other first, or reduce in two steps")
+    if not axes:
+        return int(np.prod(x.shape)), 1, 1
+    dims = list(x.shape)
+    return (int(np.prod(dims[:axes[0]])), int(np.prod(dims[axes[0]:axes[-1] + 1])),
+            int(np.prod(dims[axes[-1] + 1:])))
+
+
+def lower_reduce_max(graph, op, kernels: str = "reference") -> Step:
+    """REDUCE_MAX over one run of adjacent axes: reduce.cc's EvalGeneric<kMax> compares the
+    raw int8 values (from numeric_limits<int8_t>::lowest()) and stores the largest unchanged.
+    UnsupportedModelError when input and output quantization differ (TFLite's Eval fails:
+    reduce.cc checks input scale == output scale)."""
+    x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
+    _require_int8(x, y)
+    if np.float32(x.quant.scale) != np.float32(y.quant.scale) or x.quant.zero_point != y.quant.zero_point:
+        raise UnsupportedModelError(
+            f"REDUCE_MAX output '{y.name}' quantized (scale {y.quant.scale:.6g}, zero point "
+            f"{y.quant.zero_point}) unlike its input (scale {x.quant.scale:.6g}, zero point "
+            f"{x.quant.zero_point}); TFLite requires them equal: re-convert the model")
+    outer, count, inner = _reduced_run(graph, op, x)
+    return Step(op, "mcuf_reduce_max_s8", "mcuf_reduce_params",
+                dict(batches=outer, count=count, channels=inner),
+                [("in", x.index), ("out", y.index)], [x.index], y.index, x.size)
+
+
 def lower_mean(graph, op, kernels: str = "reference") -> Step:
     """MEAN over one run of adjacent axes, the input seen as [outer, count, inner]: the
     zero-point-corrected sum requantized with 1/count folded in (TFLite 2.21's integer path,
-    also when input and output quantization are equal; checked in test_single_ops)."""
+    also when input and output quantization are equal; checked in test_single_ops).
+    (SUM is not registered: ai-edge-litert 2.3.0's reference int8 SUM reads the int8 bytes as
+    uint8 and clamps to [0, 255]; its optimized kernel gives this path with count 1.)"""
     x, y = _t(graph, op.inputs[0]), _t(graph, op.outputs[0])
     _require_int8(x, y)
-    axes = sorted({a % len(x.shape) for a in _const_ints(graph, op.inputs[1], "axis")})
-    if axes != list(range(axes[0], axes[-1] + 1)):
-        raise UnsupportedModelError(f"MEAN over axes {axes} that are not adjacent")
-    dims = list(x.shape)
-    outer, count = int(np.prod(dims[:axes[0]])), int(np.prod(dims[axes[0]:axes[-1] + 1]))
-    inner = int(np.prod(dims[axes[-1] + 1:]))
+    outer, count, inner = _reduced_run(graph, op, x)
     multiplier, shift = q.mean_multiplier(x.quant.scale, y.quant.scale, count)
     p = dict(batches=outer, count=count, channels=inner, input_zero_point=x.quant.zero_point,
              multiplier=multiplier, shift=shift, output_zero_point=y.quant.zero_point)
@@ -111,3 +142,5 @@ def lower_mean(graph, op, kernels: str = "reference") -> Step:
 register_op(OpRecord("AVERAGE_POOL_2D", (1, 1), (INT8,), pool_shape, lower_pool, explain=explain_pool, family=F))
 register_op(OpRecord("MAX_POOL_2D", (1, 1), (INT8,), pool_shape, lower_pool, explain=explain_pool, family=F))
 register_op(OpRecord("MEAN", (2, 2), (INT8, INDEX), mean_shape, lower_mean, explain=explain_mean, family=F))
+register_op(OpRecord("REDUCE_MAX", (2, 2), (INT8, INDEX), mean_shape, lower_reduce_max, explain=explain_mean,
+                     family=F))

@@ -302,6 +302,17 @@ typedef struct {
 
 void mcuf_mean_s8_dsp(const mcuf_mean_dsp_params *p, const int8_t *input, int8_t *output);
 
+/* REDUCE_MAX over adjacent axes, the input seen as [batches][count][channels]: the largest
+ * raw int8 value of each (batch, channel), as reduce.cc's EvalGeneric<kMax> compares them
+ * (no requantization). No scratch. */
+typedef struct {
+    uint32_t batches;
+    uint32_t count;            /* elements compared, e.g. H * W, >= 1 */
+    uint32_t channels;
+} mcuf_reduce_params;
+
+void mcuf_reduce_max_s8(const mcuf_reduce_params *p, const int8_t *input, int8_t *output);
+
 typedef struct {
     uint32_t size;
     int32_t input1_offset, input2_offset;
@@ -484,6 +495,19 @@ typedef struct {
  * input i contributes rows[i] bytes per outer index. */
 void mcuf_concat_s8(const mcuf_concat_params *p, const int8_t *const *inputs,
                     const int32_t *rows, int8_t *output);
+
+/* GATHER with constant indices along one axis, the input seen as [outer][axis_size][inner]:
+ * output [outer][count][inner], row k = input row indices[k] (reference_ops::Gather; every
+ * index checked in [0, axis_size) by the generator). No scratch. */
+typedef struct {
+    uint32_t outer;
+    uint32_t axis_size;
+    uint32_t inner;             /* bytes per gathered row */
+    uint32_t count;             /* number of indices */
+} mcuf_gather_params;
+
+void mcuf_gather_s8(const mcuf_gather_params *p, const int8_t *input, const int32_t *indices,
+                    int8_t *output);
 
 typedef struct {
     uint32_t batches, rows, cols, depth;        /* out[b][rows][cols] = sum over depth */
