@@ -766,3 +766,26 @@ def gather_model(rng, *, shape, indices, axis) -> bytes:
                   mb.tensors[x]["zero_point"][0])
     mb.op("GATHER", [x, idx], [y], "GatherOptions", Axis=axis)
     return mb.build([x], [y])
+
+
+def pad_then_depthwise_model(rng, *, pads, in_c, stride, h, w, scale_span=(1e-3, 1e-2)) -> bytes:
+    """PAD (explicit, any rows and columns before and after) -> DEPTHWISE_CONV_2D 3x3 VALID,
+    multiplier 1 (the generator folds the PAD into the layer's padding)."""
+    mb = ModelBuilder()
+    x, xs = _input(mb, rng, [1, h, w, in_c])
+    zp = int(mb.tensors[x]["zero_point"][0])
+    (t, b_), (l, r) = pads
+    paddings = mb.tensor([4, 2], "int32", data=np.array([[0, 0], [t, b_], [l, r], [0, 0]], np.int32))
+    ph, pw = h + t + b_, w + l + r
+    p = mb.tensor([1, ph, pw, in_c], "int8", xs, zp)
+    mb.op("PAD", [x, paddings], [p])
+    wscales = np.exp(rng.uniform(np.log(scale_span[0]), np.log(scale_span[1]), in_c)).astype(np.float32)
+    wt = mb.tensor([1, 3, 3, in_c], "int8", wscales, 0, rng.integers(-127, 128, (1, 3, 3, in_c)), axis=3)
+    bias = mb.tensor([in_c], "int32", xs * wscales, 0, rng.integers(-3000, 3000, in_c))
+    oh, ow = _out_size("VALID", ph, 3, stride, 1), _out_size("VALID", pw, 3, stride, 1)
+    y = mb.tensor([1, oh, ow, in_c], "int8", xs * float(np.median(wscales)) * 73 * 73 * 3 / 60,
+                  int(rng.integers(-20, 20)))
+    mb.op("DEPTHWISE_CONV_2D", [p, wt, bias], [y], "DepthwiseConv2DOptions", Padding=PAD["VALID"],
+          StrideW=stride, StrideH=stride, DepthMultiplier=1, FusedActivationFunction=ACT["NONE"],
+          DilationWFactor=1, DilationHFactor=1)
+    return mb.build([x], [y])

@@ -118,7 +118,10 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     kernel = man["layers"][0]["kernel"]
     if mult == 1:
         assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
-    if k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
+    side = (lambda n: -(-n // stride)) if padding == "SAME" else (lambda n: (n - k) // stride + 1)
+    if kernel == "mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast":   # the small-plane entry
+        assert (k, dilation, mult) == (3, 1, 1) and 4 <= in_c <= 16 and side(h) * side(w) <= 64, kernel
+    elif k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
         assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")), kernel
     elif k == 3 and dilation == 1:   # the plane kernel or the HWC kernel's 3x3 path (cost rule)
         assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp",
@@ -160,6 +163,25 @@ def test_depthwise_plane_packed_host(write_model, tmp_path, case):
     the QEMU sweep (test_depthwise_dsp_qemu) runs its assembly on the same models."""
     man = check(write_model, tmp_path, sweep_model(case), kernels="dsp")
     assert man["layers"][0]["kernel"] == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", man["layers"][0]["kernel"]
+
+
+from test_depthwise_dsp_qemu import DW_HWCP_PADS, DW_HWCP_SWEEP, HWCP, hwcp_pad_model  # noqa: E402
+
+
+@pytest.mark.parametrize("case", DW_HWCP_SWEEP, ids=lambda c: "x".join(map(str, c[:8])))
+def test_depthwise_hwc3_packed_host(write_model, tmp_path, case):
+    """mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast's C path (the host build has no DSP: every
+    pixel and group from the generator's records) equals TFLite's reference; the QEMU sweep
+    (test_depthwise_dsp_qemu) runs its copy and pair assembly on the same models."""
+    man = check(write_model, tmp_path, sweep_model(case), kernels="dsp")
+    assert man["layers"][0]["kernel"] == HWCP, man["layers"][0]["kernel"]
+
+
+@pytest.mark.parametrize("case", DW_HWCP_PADS, ids=str)
+def test_depthwise_hwc3_packed_pads_host(write_model, tmp_path, case):
+    """The same behind an explicit PAD folded into the layer (pads of 0 to 2 on each side)."""
+    man = check(write_model, tmp_path, hwcp_pad_model(case), kernels="dsp")
+    assert [l["kernel"] for l in man["layers"]] == [HWCP], man["layers"]
 
 
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])
