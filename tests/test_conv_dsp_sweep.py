@@ -124,19 +124,24 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
 # multiple of 4 outputs per group, >= 2 pixels, fast stage): even and odd pixel counts (the
 # last pixel as the pair (P - 2, P - 1)), 2 pixels, 2 blocks per group (forward and backward),
 # many groups, a dead channel (multiplier 2^30, b = 0), biases near the fast stage's bound
-# (saturating outputs); beside them the layers it leaves to mcuf_conv_grouped_s8_dsp[_fast]:
-# 1 pixel, 2 outputs per group, 4 inputs per group, a clamp, left shifts.
+# (saturating outputs); those with exactly 4 outputs per group and at most 4 groups on
+# mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast (2, 3 and 4 groups, 2 and 3 inputs per group,
+# 2 pixels, even and odd pixel counts, near-bound biases); beside them the layers both leave
+# to mcuf_conv_grouped_s8_dsp[_fast]: 1 pixel, 2 outputs per group, 4 inputs per group, a clamp, left shifts.
 # (k, stride, padding, in_c, out_c, groups, h, w, act, scale_span[, conv_model keywords])
 GROUPED_PACKED = "mcuf_conv_grouped_1x1_packed_s8_dsp_fast"
+GROUPED_OC4 = "mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast"
 GROUPED_SWEEP = [
-    ((1, 1, "VALID", 12, 16, 4, 4, 4, "NONE", NARROW), GROUPED_PACKED),
-    ((1, 1, "VALID", 6, 8, 2, 3, 3, "NONE", NARROW), GROUPED_PACKED),
-    ((1, 1, "VALID", 8, 16, 4, 1, 2, "NONE", NARROW), GROUPED_PACKED),
+    ((1, 1, "VALID", 12, 16, 4, 4, 4, "NONE", NARROW), GROUPED_OC4),
+    ((1, 1, "VALID", 6, 8, 2, 3, 3, "NONE", NARROW), GROUPED_OC4),
+    ((1, 1, "VALID", 8, 16, 4, 1, 2, "NONE", NARROW), GROUPED_OC4),
     ((1, 1, "VALID", 6, 24, 3, 3, 1, "NONE", NARROW), GROUPED_PACKED),
-    ((1, 1, "VALID", 9, 12, 3, 5, 5, "NONE", NARROW), GROUPED_PACKED),
+    ((1, 1, "VALID", 9, 12, 3, 5, 5, "NONE", NARROW), GROUPED_OC4),
     ((1, 1, "VALID", 30, 40, 10, 2, 3, "NONE", NARROW), GROUPED_PACKED),
-    ((1, 1, "VALID", 4, 8, 2, 2, 5, "NONE", NARROW, dict(dead=(1, 6))), GROUPED_PACKED),
-    ((1, 1, "VALID", 12, 16, 4, 3, 4, "NONE", NARROW, dict(bmax=2**27)), GROUPED_PACKED),
+    ((1, 1, "VALID", 4, 8, 2, 2, 5, "NONE", NARROW, dict(dead=(1, 6))), GROUPED_OC4),
+    ((1, 1, "VALID", 12, 16, 4, 3, 4, "NONE", NARROW, dict(bmax=2**27)), GROUPED_OC4),
+    ((1, 1, "VALID", 6, 12, 3, 3, 5, "NONE", NARROW, dict(bmax=2**27)), GROUPED_OC4),
+    ((1, 1, "VALID", 15, 20, 5, 2, 2, "NONE", NARROW), GROUPED_PACKED),
     ((1, 1, "VALID", 12, 16, 4, 1, 1, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
     ((1, 1, "VALID", 12, 8, 4, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
     ((1, 1, "VALID", 16, 16, 4, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),

@@ -193,6 +193,10 @@ register_kernel("mcuf_conv_grouped_1x1_packed_s8_dsp_fast",
                 weight_layout="int32 stream: per pixel, per 4 output channels of a group the input offsets "
                 "then 7 words per channel (doubled weight pairs, doubled bias twice, output constants); "
                 "a rewind header (_grouped_1x1_records)", family=F)
+register_kernel("mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast",
+                weight_layout="int32 stream: skip, in_c, pair input step, pixel B's output offset; per group "
+                "the input offsets then 6 words per channel (doubled weight pair, b + 1 | doubled weight << 16, "
+                "doubled bias twice, multiplier, round) (_grouped_1x1_oc4_records)", family=F)
 register_kernel("mcuf_conv_grouped_s8_dsp", scratch=conv_grouped_s8_dsp_get_buffer_size,
                 weight_layout="int8, per group rows padded to K4, channel pairs interleaved (_grouped_filter)",
                 fast_twin=True, family=F)
@@ -449,10 +453,58 @@ def _grouped_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndar
     return np.array([in_c, (pixels + 1) // 2 * in_c, pixels // 2 * oc, *out], np.int64).astype(np.int32)
 
 
+G1_OC4_MAX_GROUPS = 4   # MCUF_G1_OC4_MAX_GROUPS in mcuf_nn.h: the forward chain's length + 1
+
+
+def _grouped_1x1_oc4(p: dict) -> bool:
+    """Of the layers _grouped_1x1_packed takes, does mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast:
+    exactly 4 output channels per group and at most G1_OC4_MAX_GROUPS groups."""
+    groups = p["in_c"] // p["filter_in_c"]
+    return p["out_c"] == 4 * groups and groups <= G1_OC4_MAX_GROUPS
+
+
+def _grouped_1x1_oc4_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                             output_offset: int, in_c: int, pixels: int) -> np.ndarray:
+    """[OC][FC] int8 (OC = 4 * groups, FC 2 or 3), folded biases and fast output constants (shift
+    bytes b < 32) -> mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast's int32 stream: skip =
+    G1_OC4_MAX_GROUPS - groups, in_c, ceil(pixels / 2) * in_c, (pixels // 2) * out_c; per group g
+    {o, o + h * in_c} (pixel A's and pixel B's input offsets, h = pixels // 2; o = g * FC read
+    forward, the last group's o = in_c - 4 read backward, as _grouped_1x1_records), then per
+    channel the doubled weights (byte e0, byte e1) as an int16 pair, (b + 1) | (the doubled
+    weight of byte s) << 16, 2 * bias twice, multiplier, round = (2 * output_offset + 1) << b
+    (fast_requant_round). Exact as fast_requant_constants (_requant_table)."""
+    oc, fc = rows.shape
+    groups = in_c // fc
+    w = 2 * rows.astype(np.int64)
+    rnd = q.fast_requant_rounds(shift, output_offset)
+    out = []
+    for g in range(groups):
+        back = g == groups - 1
+        lead = 4 - fc if back else 0
+        byte = np.zeros((oc, 4), np.int64)
+        byte[:, lead:lead + fc] = w
+        e0, s, e1 = (1, 2, 3) if back else (0, 1, 2)
+        o = in_c - 4 if back else g * fc
+        out += [o, o + (pixels // 2) * in_c]
+        for c in range(4 * g, 4 * g + 4):
+            pair = np.array([byte[c, e0], byte[c, e1]], np.int64).astype(np.int16).view(np.int32)[0]
+            ws = np.array([int(shift[c]) + 1, byte[c, s]], np.int64).astype(np.int16).view(np.int32)[0]
+            out += [int(pair), int(ws), 2 * int(bias[c]), 2 * int(bias[c]), int(multiplier[c]), int(rnd[c])]
+    head = [G1_OC4_MAX_GROUPS - groups, in_c, (pixels + 1) // 2 * in_c, pixels // 2 * oc]
+    return np.array(head + out, np.int64).astype(np.int32)
+
+
 def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
     """A grouped CONV_2D, a 1x1 over a channel count off a multiple of 4 (one group), or a
     DEPTHWISE_CONV_2D with depth multiplier > 1 (rows: [OC][K], one group per input channel)
     on mcuf_conv_grouped_s8_dsp; the 1x1 layers _grouped_1x1_packed takes on its packed entry."""
+    if _grouped_1x1_packed(p, fast) and _grouped_1x1_oc4(p):
+        packed = ConstArray(f"op{op.index}_packed", "int32_t",
+                            _grouped_1x1_oc4_records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"],
+                                                     p["in_c"], p["out_h"] * p["out_w"]))
+        return Step(op, "mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index)],
+                    [x.index], y.index, macs, [packed])
     if _grouped_1x1_packed(p, fast):
         packed = ConstArray(f"op{op.index}_packed", "int32_t",
                             _grouped_1x1_records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"],

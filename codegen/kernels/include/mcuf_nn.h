@@ -147,6 +147,15 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
 void mcuf_conv_grouped_1x1_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                               const int32_t *packed, int8_t *output);
 
+/* The layers above with exactly 4 output channels per group and 2 .. MCUF_G1_OC4_MAX_GROUPS
+ * groups, run without loop tests; packed: int32 skip = MCUF_G1_OC4_MAX_GROUPS - groups, in_c,
+ * ceil(P / 2) * in_c, (P / 2) * out_c, then per group {pixel A's input offset, pixel B's} and
+ * 6 words per channel (the doubled weight pair (e0, e1), b + 1 | the doubled weight of s << 16,
+ * 2 * bias_folded twice, multiplier, round). */
+#define MCUF_G1_OC4_MAX_GROUPS 4
+void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                  const int32_t *packed, int8_t *output);
+
 /* depth multiplier 1, any kernel / stride / dilation / channel count, on the HWC layout (small
  * planes, strides > 1); filter: int16 [C4 / 4][k_h * k_w][(w0, w2), (w1, w3)] (SXTB16 order),
  * doubled, C4 = ceil(C / 4) * 4; bias_folded: [C4], doubled, zero beyond C; scratch: a row of

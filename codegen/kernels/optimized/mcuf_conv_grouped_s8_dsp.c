@@ -279,3 +279,123 @@ void mcuf_conv_grouped_1x1_packed_s8_dsp_fast(const mcuf_conv_params *p, const i
     }
 }
 #endif
+
+/* mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast: the layers of the kernel above with exactly 4
+ * output channels per group and 2 .. MCUF_G1_OC4_MAX_GROUPS groups, without its loop tests.
+ * One block per group, the first G - 1 read forward, the last backward (as above); the
+ * assembly runs a pair as straight code: a chain of MCUF_G1_OC4_MAX_GROUPS - 1 forward blocks
+ * entered at the (skip + 1)-th, skip = MCUF_G1_OC4_MAX_GROUPS - G, then the backward block.
+ * Each block's header {A's input offset, B's} is loaded with its first channel's record and
+ * the next block's with its last channel's (one LDM of 8 words), so a channel costs 15
+ * instructions and a block 6 more. Per channel 6 words: the doubled weights (byte e0, byte
+ * e1) as an int16 pair, then b + 1 in the low half and the doubled weight of byte s in the
+ * high half of one word (ASR by register reads its low byte, SMLAxT its high half), 2 * bias
+ * twice, the multiplier and round = (2 * output_offset + 1) << b. The stream starts with
+ * skip, in_c, ceil(P / 2) * in_c and h * out_c (codegen/ops/convolution.py,
+ * _grouped_1x1_oc4_records). Same results as mcuf_conv_grouped_1x1_packed_s8_dsp_fast. */
+#define G4_MAC(XA, XB, X1)                                                              \
+    "smlad r8, " XA ", r6, r8\n\t"                                                      \
+    "smlad r9, " XB ", r6, r9\n\t"                                                      \
+    "smlabt r8, " X1 ", r7, r8\n\t"                                                     \
+    "smlatt r9, " X1 ", r7, r9\n\t"                                                     \
+    "smmlar r6, r8, r10, r11\n\t"                                                       \
+    "add r6, r6, r8, asr #31\n\t"                                                       \
+    "smmlar r8, r9, r10, r11\n\t"                                                       \
+    "add r8, r8, r9, asr #31\n\t"                                                       \
+    "asr.w r6, r6, r7\n\t"                                                              \
+    "asr.w r8, r8, r7\n\t"                                                              \
+    "ssat r6, #8, r6\n\t"                                                               \
+    "ssat r8, #8, r8\n\t"                                                               \
+    "strb r8, [r2, lr]\n\t"                                                             \
+    "strb r6, [r2], #1\n\t"
+#define G4_LDM "ldmia r0!, {r6, r7, r8, r9, r10, r11}\n\t"
+#define G4_CHANNELS(XA, XB, X1) \
+    G4_MAC(XA, XB, X1) G4_LDM G4_MAC(XA, XB, X1) G4_LDM G4_MAC(XA, XB, X1) G4_LDM G4_MAC(XA, XB, X1)
+#define G4_FORWARD                                                                      \
+    "ldr r3, [r1, r3]\n\t"                                                              \
+    "ldr r4, [r1, r4]\n\t"                                                              \
+    "pkhbt r5, r3, r4, lsl #16\n\t"                                                     \
+    "sxtb16 r3, r3\n\t"                                                                 \
+    "sxtb16 r4, r4\n\t"                                                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                                                         \
+    G4_CHANNELS("r3", "r4", "r5")                                                       \
+    "ldmia r0!, {r3, r4, r6, r7, r8, r9, r10, r11}\n\t"
+#define G4_BACKWARD                                                                     \
+    "ldr r3, [r1, r3]\n\t"                                                              \
+    "ldr r4, [r1, r4]\n\t"                                                              \
+    "pkhtb r5, r4, r3, asr #16\n\t"                                                     \
+    "sxtb16 r3, r3, ror #8\n\t"                                                         \
+    "sxtb16 r4, r4, ror #8\n\t"                                                         \
+    "sxtb16 r5, r5\n\t"                                                                 \
+    G4_CHANNELS("r3", "r4", "r5")
+
+#if MCUF_HAS_DSP
+/* Registers: r0 the stream, r1 pixel A's input, r2 its output, lr h * out_c, ip the input
+ * after the last pair's pixel A, r3-r5 the inputs (first the header), r6-r11 a record;
+ * frame: the chain's entry (Thumb address), the stream's first block, in_c. */
+__attribute__((naked)) void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(
+    __attribute__((unused)) const mcuf_conv_params *p, __attribute__((unused)) const int8_t *input,
+    __attribute__((unused)) const int32_t *packed, __attribute__((unused)) int8_t *output)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #12\n\t"
+        "ldmia r2!, {r4, r5, r6, lr}\n\t"      /* skip, in_c, ceil(P / 2) * in_c, h * out_c */
+        "add ip, r1, r6\n\t"
+        "strd r2, r5, [sp, #4]\n\t"
+        "mov r0, r2\n\t"
+        "mov r2, r3\n\t"
+        "adr.w r5, 11f\n\t"
+        "adr.w r6, 12f\n\t"
+        "sub r6, r6, r5\n\t"
+        "mla r5, r6, r4, r5\n\t"               /* the (skip + 1)-th forward block */
+        "orr r5, r5, #1\n\t"
+        "str r5, [sp]\n\t"
+        "ldmia r0!, {r3, r4, r6, r7, r8, r9, r10, r11}\n\t"
+        "bx r5\n\t"
+        "11:\n\t"                                 /* MCUF_G1_OC4_MAX_GROUPS - 1 forward blocks */
+        G4_FORWARD
+        "12:\n\t"
+        G4_FORWARD G4_FORWARD
+        G4_BACKWARD
+        "ldrd r0, r6, [sp, #4]\n\t"            /* the pair's end: rewind, next pixel */
+        "add r1, r1, r6\n\t"
+        "cmp r1, ip\n\t"
+        "ldmia r0!, {r3, r4, r6, r7, r8, r9, r10, r11}\n\t"
+        "beq 4f\n\t"
+        "ldr pc, [sp]\n\t"
+        "4:\n\t"
+        "add sp, sp, #12\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#else
+/* the same in C (builds without the DSP extension) */
+void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                  const int32_t *packed, int8_t *output)
+{
+    (void)p;
+    const int groups = MCUF_G1_OC4_MAX_GROUPS - packed[0];
+    const int32_t in_c = packed[1], end = packed[2], b_out = packed[3];
+    int8_t *out = output;
+    for (int32_t at = 0; at < end; at += in_c) {
+        const int8_t *in = input + at;
+        const int32_t *r = packed + 4;
+        for (int g = 0; g < groups; ++g) {
+            const int back = g == groups - 1;
+            const uint32_t a = mcuf_read32(in + r[0]), b = mcuf_read32(in + r[1]);
+            r += 2;
+            const uint32_t xa = back ? mcuf_sxtb16_ror8(a) : mcuf_sxtb16(a);
+            const uint32_t xb = back ? mcuf_sxtb16_ror8(b) : mcuf_sxtb16(b);
+            const uint32_t x1 = back ? mcuf_sxtb16((b & 0xFFFF0000u) | (a >> 16))
+                                     : mcuf_sxtb16_ror8((a & 0xFFFFu) | (b << 16));
+            for (int k = 0; k < 4; ++k, r += 6, ++out) {
+                const int32_t acc_a = mcuf_smlabt(x1, (uint32_t)r[1], mcuf_smlad(xa, (uint32_t)r[0], r[2]));
+                const int32_t acc_b = mcuf_smlatt(x1, (uint32_t)r[1], mcuf_smlad(xb, (uint32_t)r[0], r[3]));
+                const int sh = r[1] & 0xFF;
+                out[0] = (int8_t)mcuf_ssat8((mcuf_smmlar(acc_a, r[4], r[5]) + (acc_a >> 31)) >> sh);
+                out[b_out] = (int8_t)mcuf_ssat8((mcuf_smmlar(acc_b, r[4], r[5]) + (acc_b >> 31)) >> sh);
+            }
+        }
+    }
+}
+#endif
