@@ -148,12 +148,7 @@ def test_shape_mismatches_refused(write_model):
 def test_head_kernels_on_cortex_m7(write_model, tmp_path):
     """The new kernels' bytes on QEMU's Cortex-M7 equal TFLite's reference (int64
     interpolation with negative half-pixel fractions, the fixed-point log, broadcasts)."""
-    from codegen.pipeline import generate
-    from codegen.verify import deterministic_input
-    from firmware_tools.boards import get_board
-    from firmware_tools.build import build_firmware
-    from firmware_tools.qemu import parse_bench, run_qemu
-    from runtime.interpreter import ReferenceModel
+    from conftest import assert_models_bit_exact_on_qemu
     models = {
         "bilinear": opmodels.resize_model(seed("m7-bil"), "RESIZE_BILINEAR", in_hw=(3, 5), out_hw=(7, 9),
                                           c=3, half_pixel=True),
@@ -164,14 +159,7 @@ def test_head_kernels_on_cortex_m7(write_model, tmp_path):
                                           const_b=True, quant=EXTREMES[2]),
         "tanh": opmodels.head_unary_model("TANH", in_scale=0.05, in_zp=3, out_scale=1 / 128, out_zp=0),
     }
-    b = get_board("qemu-mps2-an500")
-    for name, data in models.items():
-        model = write_model(data, f"{name}.tflite")
-        man = generate(model, tmp_path / name, b.target)
-        res = run_qemu(b, build_firmware(tmp_path / name, b).elf, timeout=120)
-        assert res.returncode == 0, res.console
-        want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
-        assert parse_bench(res.console)["output"] == want.astype(int).tolist(), name
+    assert_models_bit_exact_on_qemu(write_model, tmp_path, models)
 
 
 def test_mutated_head_and_uint8_models_refused_cleanly():
