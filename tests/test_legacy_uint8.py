@@ -50,22 +50,25 @@ def test_uint8_mobilenet_bit_exact_every_layer(tmp_path, kernels):
     assert res.layers_compared == 20 * 32 and res.distinct_outputs == 20
 
 
-def test_uint8_mobilenet_on_cortex_m7(tmp_path):
+@pytest.mark.parametrize("name", ["mobilenet", "v3_blocks"])
+def test_uint8_network_on_cortex_m7(tmp_path, name):
     """The same bytes as TFLite's uint8 reference on QEMU's Cortex-M7 (DSP kernels where
-    they apply, the _wzp kernels for the weight offsets)."""
+    they apply, the _wzp kernels for the weight offsets): the MobileNet V1 and the V3-style
+    network (defined below)."""
     from codegen.pipeline import generate
     from codegen.verify import deterministic_input
     from firmware_tools.boards import get_board
     from firmware_tools.build import build_firmware
     from firmware_tools.qemu import parse_bench, run_qemu
     from runtime.interpreter import ReferenceModel
+    model = {"mobilenet": LEGACY_MOBILENET, "v3_blocks": LEGACY_V3}[name]
     b = get_board("qemu-mps2-an500")
-    man = generate(LEGACY_MOBILENET, tmp_path / "gen", b.target)
+    man = generate(model, tmp_path / "gen", b.target)
     assert man["input"]["dtype"] == man["output"]["dtype"] == "uint8"
     res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
     assert res.returncode == 0, res.console
     x = deterministic_input(man["input"]["bytes"])
-    want = ReferenceModel(LEGACY_MOBILENET).invoke(x).reshape(-1)
+    want = ReferenceModel(model).invoke(x).reshape(-1)
     got = np.array(parse_bench(res.console)["output"], np.int64) % 256     # bytes, as uint8
     assert got.tolist() == want.tolist()
 
@@ -208,6 +211,7 @@ def test_uint8_logistic_with_a_foreign_output_quantization_is_named_in_uint8_ter
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert "zero point 3;" in lines[0] and "uint8 LOGISTIC requires 1/256 and 0" in lines[0], lines[0]
 
+
 LEGACY_V3 = Path(__file__).parent / "fixtures" / "legacy" / "legacy_uint8_v3_blocks.tflite"
 
 
@@ -222,23 +226,6 @@ def test_uint8_v3_blocks_bit_exact_every_layer(tmp_path, kernels):
     assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
     assert res.layers_compared == 20 * 23 and res.distinct_outputs == 20
 
-
-def test_uint8_v3_blocks_on_cortex_m7(tmp_path):
-    """The V3-style network's bytes on QEMU's Cortex-M7 equal TFLite's uint8 reference."""
-    from codegen.pipeline import generate
-    from firmware_tools.boards import get_board
-    from firmware_tools.build import build_firmware
-    from firmware_tools.qemu import parse_bench, run_qemu
-    from runtime.interpreter import ReferenceModel
-    b = get_board("qemu-mps2-an500")
-    man = generate(LEGACY_V3, tmp_path / "gen", b.target)
-    assert man["input"]["dtype"] == man["output"]["dtype"] == "uint8"
-    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
-    assert res.returncode == 0, res.console
-    x = deterministic_input(man["input"]["bytes"])
-    want = ReferenceModel(LEGACY_V3).invoke(x).reshape(-1)
-    got = np.array(parse_bench(res.console)["output"], np.int64) % 256     # bytes, as uint8
-    assert got.tolist() == want.tolist()
 
 
 @pytest.mark.parametrize("options", [dict(out_hw=[10, 14], half_pixel=True), dict(out_hw=[9, 13], align_corners=True)],
