@@ -665,12 +665,7 @@ def test_unary_table_refusals_name_op_tensor_and_fix(write_model, tmp_path, op, 
 def test_new_kernels_on_cortex_m7(write_model, tmp_path):
     """mcuf_reduce_max_s8 (H,W and last axis), mcuf_gather_s8 and a GELU table on QEMU's
     Cortex-M7: the firmware's output bytes equal TFLite's reference."""
-    from codegen.pipeline import generate
-    from codegen.verify import deterministic_input
-    from firmware_tools.boards import get_board
-    from firmware_tools.build import build_firmware
-    from firmware_tools.qemu import parse_bench, run_qemu
-    from runtime.interpreter import ReferenceModel
+    from conftest import assert_models_bit_exact_on_qemu
     models = {
         "rmax_hw": opmodels.mean_model(seed("m7-rmax"), keep_dims=True, same_quant=True, shape=(1, 6, 5, 7),
                                        axes=(1, 2), op="REDUCE_MAX"),
@@ -680,15 +675,7 @@ def test_new_kernels_on_cortex_m7(write_model, tmp_path):
                                      out_zp=-5),
         "gather": opmodels.gather_model(seed("m7-gather"), shape=(10, 8), indices=[[2, 9], [0, 4]], axis=0),
     }
-    b = get_board("qemu-mps2-an500")
-    for name, data in models.items():
-        model = write_model(data, f"{name}.tflite")
-        man = generate(model, tmp_path / name, b.target)
-        res = run_qemu(b, build_firmware(tmp_path / name, b).elf, timeout=120)
-        assert res.returncode == 0, res.console
-        want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
-        got = parse_bench(res.console)["output"]
-        assert got == want.astype(int).tolist() and len(set(got)) > 1, name
+    assert_models_bit_exact_on_qemu(write_model, tmp_path, models, distinct=True)
 
 
 DEPTH_SPACE_CASES = [
