@@ -131,3 +131,25 @@ def interrupt_when(cmd: list[str], ready, cwd, env=None, timeout: float = 120) -
         if proc.poll() is None:
             proc.kill()
     return proc.returncode, err
+
+
+def assert_models_bit_exact_on_qemu(write_model, tmp_path, models: dict, board: str = "qemu-mps2-an500",
+                                    distinct: bool = False) -> None:
+    """Each of `models` ({name: .tflite bytes}) emitted for the board's target, built as the bench
+    firmware, run under QEMU: its output bytes equal TFLite's reference for verify's first
+    deterministic input (and, with distinct, hold more than one value)."""
+    from codegen.pipeline import generate
+    from codegen.verify import deterministic_input
+    from firmware_tools.boards import get_board
+    from firmware_tools.build import build_firmware
+    from firmware_tools.qemu import parse_bench, run_qemu
+    from runtime.interpreter import ReferenceModel
+    b = get_board(board)
+    for name, data in models.items():
+        model = write_model(data, f"{name}.tflite")
+        man = generate(model, tmp_path / name, b.target)
+        res = run_qemu(b, build_firmware(tmp_path / name, b).elf, timeout=120)
+        assert res.returncode == 0, res.console
+        want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
+        got = parse_bench(res.console)["output"]
+        assert got == want.astype(int).tolist() and (len(set(got)) > 1 or not distinct), name

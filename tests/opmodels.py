@@ -168,9 +168,10 @@ def softmax_model(rng, *, outer, depth, input_scale, beta=1.0, lead=None) -> byt
     return mb.build([x], [y])
 
 
-def pad_then_conv_model(rng, *, pads, k=3, stride=2, in_c=4, out_c=6, h=9, w=9) -> bytes:
-    """PAD (explicit, as PyTorch exporters and Keras ZeroPadding2D emit) -> CONV VALID."""
-    mb = ModelBuilder()
+
+def _explicit_pad(mb, rng, pads, h, w, in_c):
+    """A random int8 input [1, h, w, in_c] and a PAD op of ((top, bottom), (left, right)) rows
+    and columns in its quantization: (input, padded tensor, input scale, zero point, padded h, w)."""
     x, xs = _input(mb, rng, [1, h, w, in_c])
     zp = int(mb.tensors[x]["zero_point"][0])
     (t, b_), (l, r) = pads
@@ -178,6 +179,12 @@ def pad_then_conv_model(rng, *, pads, k=3, stride=2, in_c=4, out_c=6, h=9, w=9) 
     ph, pw = h + t + b_, w + l + r
     p = mb.tensor([1, ph, pw, in_c], "int8", xs, zp)
     mb.op("PAD", [x, paddings], [p])
+    return x, p, xs, zp, ph, pw
+
+def pad_then_conv_model(rng, *, pads, k=3, stride=2, in_c=4, out_c=6, h=9, w=9) -> bytes:
+    """PAD (explicit, as PyTorch exporters and Keras ZeroPadding2D emit) -> CONV VALID."""
+    mb = ModelBuilder()
+    x, p, xs, zp, ph, pw = _explicit_pad(mb, rng, pads, h, w, in_c)
     wscales = np.exp(rng.uniform(np.log(1e-3), np.log(1e-2), out_c)).astype(np.float32)
     wt = mb.tensor([out_c, k, k, in_c], "int8", wscales, 0, rng.integers(-127, 128, (out_c, k, k, in_c)))
     bias = mb.tensor([out_c], "int32", xs * wscales, 0, rng.integers(-3000, 3000, out_c))
@@ -765,4 +772,21 @@ def gather_model(rng, *, shape, indices, axis) -> bytes:
     y = mb.tensor(list(shape[:a]) + list(ind.shape) + list(shape[a + 1:]), "int8", xs,
                   mb.tensors[x]["zero_point"][0])
     mb.op("GATHER", [x, idx], [y], "GatherOptions", Axis=axis)
+    return mb.build([x], [y])
+
+
+def pad_then_depthwise_model(rng, *, pads, in_c, stride, h, w, scale_span=(1e-3, 1e-2)) -> bytes:
+    """PAD (explicit, any rows and columns before and after) -> DEPTHWISE_CONV_2D 3x3 VALID,
+    multiplier 1 (the generator folds the PAD into the layer's padding)."""
+    mb = ModelBuilder()
+    x, p, xs, zp, ph, pw = _explicit_pad(mb, rng, pads, h, w, in_c)
+    wscales = np.exp(rng.uniform(np.log(scale_span[0]), np.log(scale_span[1]), in_c)).astype(np.float32)
+    wt = mb.tensor([1, 3, 3, in_c], "int8", wscales, 0, rng.integers(-127, 128, (1, 3, 3, in_c)), axis=3)
+    bias = mb.tensor([in_c], "int32", xs * wscales, 0, rng.integers(-3000, 3000, in_c))
+    oh, ow = _out_size("VALID", ph, 3, stride, 1), _out_size("VALID", pw, 3, stride, 1)
+    y = mb.tensor([1, oh, ow, in_c], "int8", xs * float(np.median(wscales)) * 73 * 73 * 3 / 60,
+                  int(rng.integers(-20, 20)))
+    mb.op("DEPTHWISE_CONV_2D", [p, wt, bias], [y], "DepthwiseConv2DOptions", Padding=PAD["VALID"],
+          StrideW=stride, StrideH=stride, DepthMultiplier=1, FusedActivationFunction=ACT["NONE"],
+          DilationWFactor=1, DilationHFactor=1)
     return mb.build([x], [y])

@@ -3,7 +3,8 @@ model of DW_DSP_SWEEP built into one firmware image per core (tests/mve_sweep.py
 byte of two inputs equal to TFLite's reference kernels. The host build of the same models is
 checked in tests/test_single_ops.py (test_depthwise_dsp_sweep); only the device build runs the
 assembly (the two-pixel 3x3 and K x K paths of mcuf_depthwise_conv_hwc_s8_dsp_fast and its 5x5 / 7x7
-entry points; the stride-1 pair run of mcuf_depthwise_conv_3x3_s8_dsp[_fast], DW_PLANE_SWEEP)."""
+entry points; the stride-1 pair run of mcuf_depthwise_conv_3x3_s8_dsp[_fast], DW_PLANE_SWEEP; the
+small-plane entry mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast, DW_HWCP_SWEEP)."""
 import zlib
 
 import numpy as np
@@ -73,10 +74,11 @@ DW_PLANE_SWEEP = [
 # mcuf_depthwise_conv_hwc_s8_dsp_fast's own loop for 3x3 at stride_w 1-2 (hwc3_pairs_fast) with
 # other vertical strides (stride_h, stride_w): an odd last column in pairs of rows through the
 # column-major assembly at stride_h 1 and 2 (dw3x2v1/v2) and through the any-stride pair at 3,
-# with and without a channel tail, borders on every side
+# with and without a channel tail, borders on every side (planes over 64 pixels or over 16
+# channels: smaller ones take the small-plane entry, DW_HWCP_SWEEP)
 DW_ASYM_SWEEP = [
     (3, (3, 1), "SAME", 20, 1, 10, 9, "NONE", NARROW), (3, (1, 2), "SAME", 22, 1, 7, 9, "NONE", NARROW),
-    (3, (2, 1), "VALID", 16, 1, 9, 7, "NONE", NARROW), (3, (3, 2), "SAME", 17, 1, 8, 10, "NONE", NARROW)]
+    (3, (2, 1), "VALID", 16, 1, 17, 11, "NONE", NARROW), (3, (3, 2), "SAME", 17, 1, 8, 10, "NONE", NARROW)]
 
 # hwc3_pairs_fast's channel tails (C % 4, C > 16 so the generator picks the HWC kernel): 4k + 2 and
 # 4k + 1 channels at stride 2 on the two-lane tail pairs (dwt2s2: lanes C-2, C-1 only), 4k + 3 and
@@ -90,6 +92,36 @@ DW_TAIL_SWEEP = [
     (3, 2, "SAME", 26, 1, 2, 2, "NONE", NARROW), (3, 1, "SAME", 26, 1, 1, 3, "NONE", NARROW),
     (3, 1, "VALID", 18, 1, 3, 5, "NONE", NARROW), (3, 2, "SAME", 21, 1, 4, 3, "NONE", NARROW),
     (3, 2, "SAME", 18, 1, 9, 10, "NONE", NARROW), (3, 1, "SAME", 34, 1, 6, 6, "NONE", NARROW)]
+
+# mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast (3x3, multiplier 1, 4-16 channels, <= 64 output
+# pixels, whole words per input row; the input copied into a zero-point padded scratch, every
+# pair in one assembly call): small_gray16_chain's 8x8x12 at stride 2, odd channel counts (5, 7,
+# 9, 13, 15: the last group over channels C-4..C-1), 4 channels (one group), strides 1 and 2 and
+# (1, 2), (2, 1), (3, 2), SAME on even and odd sizes (pads after only, or on both sides), VALID,
+# odd widths (phantom pairs: one column, 5 columns), rows with a word remainder (the copy's word
+# ladder), one output pixel, biases near the bound of the doubled accumulator
+DW_HWCP_SWEEP = [
+    (3, 2, "SAME", 12, 1, 8, 8, "NONE", NARROW), (3, 2, "SAME", 5, 1, 8, 8, "NONE", NARROW),
+    (3, 2, "SAME", 7, 1, 7, 4, "NONE", NARROW), (3, 2, "VALID", 13, 1, 9, 4, "NONE", NARROW),
+    (3, 1, "SAME", 16, 1, 5, 5, "NONE", NARROW), (3, 1, "VALID", 16, 1, 6, 7, "NONE", NARROW),
+    (3, 2, "SAME", 4, 1, 2, 2, "NONE", NARROW), (3, 2, "SAME", 9, 1, 4, 12, "NONE", NARROW),
+    (3, 2, "SAME", 15, 1, 7, 8, "NONE", NARROW), (3, 2, "SAME", 6, 1, 9, 10, "NONE", NARROW),
+    (3, (1, 2), "SAME", 8, 1, 6, 8, "NONE", NARROW), (3, (2, 1), "SAME", 12, 1, 8, 5, "NONE", NARROW),
+    (3, (3, 2), "VALID", 10, 1, 10, 8, "NONE", NARROW), (3, 2, "SAME", 16, 1, 15, 16, "NONE", NARROW),
+    (3, 2, "SAME", 12, 1, 8, 8, "NONE", dict(scale_span=NARROW, bmax=1 << 27, wmax=127)),
+    (3, 2, "SAME", 11, 1, 5, 8, "NONE", dict(scale_span=NARROW, bmax=1 << 27, wmax=127))]
+HWCP = "mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast"
+# the same entry behind an explicit PAD folded into the layer (asymmetric pads of 0 to 2 rows and
+# columns on each side): pads ((top, bottom), (left, right)), in_c, stride, h, w
+DW_HWCP_PADS = [(((2, 0), (1, 2)), 12, 2, 7, 6), (((0, 2), (2, 0)), 16, 1, 5, 4),
+                (((1, 2), (0, 1)), 7, 2, 6, 8), (((2, 1), (2, 2)), 8, 2, 4, 4)]
+
+
+def hwcp_pad_model(case) -> bytes:
+    pads, in_c, stride, h, w = case
+    rng = np.random.default_rng(zlib.crc32(repr(("dw-hwcp-pad", case)).encode()))
+    return opmodels.pad_then_depthwise_model(rng, pads=pads, in_c=in_c, stride=stride, h=h, w=w,
+                                             scale_span=NARROW)
 
 BOARDS = ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"]   # M7, M4, M33
 
@@ -106,11 +138,12 @@ def sweep_model(case) -> bytes:
 @pytest.mark.parametrize("board", BOARDS)
 def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     models = []
-    cases = DW_DSP_SWEEP + DW_ASYM_SWEEP + DW_PLANE_SWEEP + DW_TAIL_SWEEP
-    for i, case in enumerate(cases):
+    cases = DW_DSP_SWEEP + DW_ASYM_SWEEP + DW_PLANE_SWEEP + DW_TAIL_SWEEP + DW_HWCP_SWEEP
+    for i, case in enumerate(cases + DW_HWCP_PADS):
         path = tmp_path / f"case{i}.tflite"
-        path.write_bytes(sweep_model(case))
+        path.write_bytes(sweep_model(case) if i < len(cases) else hwcp_pad_model(case))
         models.append(path)
+    cases = cases + DW_HWCP_PADS
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     kernels = [m["layers"][0]["kernel"] for m in mans]
     assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
@@ -122,6 +155,9 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
     asym = kernels[len(DW_DSP_SWEEP):len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP)]
     assert asym == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_ASYM_SWEEP), asym
+    hwcp = kernels[len(kernels) - len(DW_HWCP_SWEEP) - len(DW_HWCP_PADS):]
+    assert hwcp == [HWCP] * len(hwcp), hwcp
+    kernels = kernels[:len(kernels) - len(hwcp)]
     plane = kernels[len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP):len(kernels) - len(DW_TAIL_SWEEP)]
     tails = kernels[len(kernels) - len(DW_TAIL_SWEEP):]
     assert tails == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_TAIL_SWEEP), tails

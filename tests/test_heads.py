@@ -148,12 +148,7 @@ def test_shape_mismatches_refused(write_model):
 def test_head_kernels_on_cortex_m7(write_model, tmp_path):
     """The new kernels' bytes on QEMU's Cortex-M7 equal TFLite's reference (int64
     interpolation with negative half-pixel fractions, the fixed-point log, broadcasts)."""
-    from codegen.pipeline import generate
-    from codegen.verify import deterministic_input
-    from firmware_tools.boards import get_board
-    from firmware_tools.build import build_firmware
-    from firmware_tools.qemu import parse_bench, run_qemu
-    from runtime.interpreter import ReferenceModel
+    from conftest import assert_models_bit_exact_on_qemu
     models = {
         "bilinear": opmodels.resize_model(seed("m7-bil"), "RESIZE_BILINEAR", in_hw=(3, 5), out_hw=(7, 9),
                                           c=3, half_pixel=True),
@@ -164,14 +159,7 @@ def test_head_kernels_on_cortex_m7(write_model, tmp_path):
                                           const_b=True, quant=EXTREMES[2]),
         "tanh": opmodels.head_unary_model("TANH", in_scale=0.05, in_zp=3, out_scale=1 / 128, out_zp=0),
     }
-    b = get_board("qemu-mps2-an500")
-    for name, data in models.items():
-        model = write_model(data, f"{name}.tflite")
-        man = generate(model, tmp_path / name, b.target)
-        res = run_qemu(b, build_firmware(tmp_path / name, b).elf, timeout=120)
-        assert res.returncode == 0, res.console
-        want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
-        assert parse_bench(res.console)["output"] == want.astype(int).tolist(), name
+    assert_models_bit_exact_on_qemu(write_model, tmp_path, models)
 
 
 def test_mutated_head_and_uint8_models_refused_cleanly():
@@ -179,13 +167,8 @@ def test_mutated_head_and_uint8_models_refused_cleanly():
     uint8 graphs and the detection fixture: the generator lowers them or refuses them with a
     CodegenError (one line), never another exception."""
     import copy
-    from codegen import passes
-    from codegen.errors import CodegenError
-    from codegen.legacy_uint8 import convert_uint8_graph
-    from codegen.lowering import lower
-    from codegen.ops import check_shapes
     from codegen.tflite_reader import parse_model
-    from codegen.validate import check_int8
+    from graph_mutants import lowers_or_refuses, mutate
     sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
     from make_detection import build
     rng = np.random.default_rng(3)
@@ -207,37 +190,9 @@ def test_mutated_head_and_uint8_models_refused_cleanly():
         build(),
     ]
     graphs = [parse_model(d) for d in sources]
-    garbage_ints = [0, -1, -7, 1, 2, 3, 2**31]
-    garbage_opts = [0, -2, None, "x", 1.5, True, 2**33, [1, 2]]
     outcomes = {"ok": 0, "refused": 0}
     for trial in range(400):
         g = copy.deepcopy(graphs[trial % len(graphs)])
-        for op in rng.choice(g.operators, min(3, len(g.operators))):
-            tensors = [i for i in op.inputs + op.outputs if i >= 0]
-            t = g.tensors[int(rng.choice(tensors))]
-            kind = rng.integers(5)
-            if kind == 0:
-                t.shape = tuple(int(rng.choice(garbage_ints)) if rng.random() < 0.3 else d for d in t.shape)
-            elif kind == 1:
-                t.shape = t.shape[:int(rng.integers(0, len(t.shape) + 1))] + (1,) * int(rng.integers(0, 3))
-            elif kind == 2 and op.options:
-                key = rng.choice(sorted(op.options))
-                op.options[key] = garbage_opts[int(rng.integers(len(garbage_opts)))]
-            elif kind == 3 and t.is_constant and t.data.dtype.kind in "iu":
-                t.data = rng.integers(-5, 9, t.data.shape).astype(t.data.dtype)
-            elif t.quant is not None:
-                t.quant.zero_points = rng.integers(-128, 256, t.quant.zero_points.shape)
-        try:
-            convert_uint8_graph(g)
-            passes.fold_float_islands(g)
-            check_int8(g)
-            passes.run_all(g)
-            check_shapes(g)
-            for kernels in ("reference", "dsp"):
-                lower(copy.deepcopy(g), kernels)
-            outcomes["ok"] += 1
-        except CodegenError as e:      # one line, or one line per operator (the shape check)
-            lines = str(e).splitlines()
-            assert len(lines) == 1 or all(line.startswith("op #") for line in lines), str(e)
-            outcomes["refused"] += 1
+        mutate(g, rng)
+        outcomes["ok" if lowers_or_refuses(g) else "refused"] += 1
     assert outcomes["ok"] > 40 and outcomes["refused"] > 40, outcomes

@@ -50,22 +50,25 @@ def test_uint8_mobilenet_bit_exact_every_layer(tmp_path, kernels):
     assert res.layers_compared == 20 * 32 and res.distinct_outputs == 20
 
 
-def test_uint8_mobilenet_on_cortex_m7(tmp_path):
+@pytest.mark.parametrize("name", ["mobilenet", "v3_blocks"])
+def test_uint8_network_on_cortex_m7(tmp_path, name):
     """The same bytes as TFLite's uint8 reference on QEMU's Cortex-M7 (DSP kernels where
-    they apply, the _wzp kernels for the weight offsets)."""
+    they apply, the _wzp kernels for the weight offsets): the MobileNet V1 and the V3-style
+    network (defined below)."""
     from codegen.pipeline import generate
     from codegen.verify import deterministic_input
     from firmware_tools.boards import get_board
     from firmware_tools.build import build_firmware
     from firmware_tools.qemu import parse_bench, run_qemu
     from runtime.interpreter import ReferenceModel
+    model = {"mobilenet": LEGACY_MOBILENET, "v3_blocks": LEGACY_V3}[name]
     b = get_board("qemu-mps2-an500")
-    man = generate(LEGACY_MOBILENET, tmp_path / "gen", b.target)
+    man = generate(model, tmp_path / "gen", b.target)
     assert man["input"]["dtype"] == man["output"]["dtype"] == "uint8"
     res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
     assert res.returncode == 0, res.console
     x = deterministic_input(man["input"]["bytes"])
-    want = ReferenceModel(LEGACY_MOBILENET).invoke(x).reshape(-1)
+    want = ReferenceModel(model).invoke(x).reshape(-1)
     got = np.array(parse_bench(res.console)["output"], np.int64) % 256     # bytes, as uint8
     assert got.tolist() == want.tolist()
 
@@ -226,6 +229,7 @@ def test_uint8_logistic_with_a_foreign_output_quantization_is_named_in_uint8_ter
     assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
     assert "zero point 3;" in lines[0] and "uint8 LOGISTIC requires 1/256 and 0" in lines[0], lines[0]
 
+
 LEGACY_V3 = Path(__file__).parent / "fixtures" / "legacy" / "legacy_uint8_v3_blocks.tflite"
 
 
@@ -240,23 +244,6 @@ def test_uint8_v3_blocks_bit_exact_every_layer(tmp_path, kernels):
     assert res.ok, f"{res.output_bytes_differing} output bytes differ; {res.mismatches[:1]}"
     assert res.layers_compared == 20 * 23 and res.distinct_outputs == 20
 
-
-def test_uint8_v3_blocks_on_cortex_m7(tmp_path):
-    """The V3-style network's bytes on QEMU's Cortex-M7 equal TFLite's uint8 reference."""
-    from codegen.pipeline import generate
-    from firmware_tools.boards import get_board
-    from firmware_tools.build import build_firmware
-    from firmware_tools.qemu import parse_bench, run_qemu
-    from runtime.interpreter import ReferenceModel
-    b = get_board("qemu-mps2-an500")
-    man = generate(LEGACY_V3, tmp_path / "gen", b.target)
-    assert man["input"]["dtype"] == man["output"]["dtype"] == "uint8"
-    res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
-    assert res.returncode == 0, res.console
-    x = deterministic_input(man["input"]["bytes"])
-    want = ReferenceModel(LEGACY_V3).invoke(x).reshape(-1)
-    got = np.array(parse_bench(res.console)["output"], np.int64) % 256     # bytes, as uint8
-    assert got.tolist() == want.tolist()
 
 
 @pytest.mark.parametrize("options", [dict(out_hw=[10, 14], half_pixel=True), dict(out_hw=[9, 13], align_corners=True)],
@@ -285,14 +272,8 @@ def test_mutated_uint8_models_refused_cleanly():
     (the V3-style fixture, RESIZE_BILINEAR, float edges, a requantization, LOG_SOFTMAX): the
     generator lowers them or refuses them in one line, never another exception."""
     import copy
-    from codegen import passes
-    from codegen.errors import CodegenError
-    from codegen.legacy_uint8 import convert_uint8_graph
-    from codegen.lowering import lower
-    from codegen.ops import check_shapes
     from codegen.tflite_reader import parse_model
-    from codegen.validate import check_int8
-    from codegen.io_edges import strip_io_edges
+    from graph_mutants import lowers_or_refuses, mutate
     rng = np.random.default_rng(5)
     sources = [
         LEGACY_V3.read_bytes(),
@@ -303,40 +284,9 @@ def test_mutated_uint8_models_refused_cleanly():
         opmodels.uint8_variant(opmodels.log_softmax_model, seed("m5"), shape=(2, 7), in_scale=0.1, in_zp=0),
     ]
     graphs = [parse_model(d) for d in sources]
-    garbage_ints = [0, -1, -7, 1, 2, 3, 2**31]
-    garbage_opts = [0, -2, None, "x", 1.5, True, 2**33, [1, 2]]
     outcomes = {"ok": 0, "refused": 0}
     for trial in range(300):
         g = copy.deepcopy(graphs[trial % len(graphs)])
-        for op in rng.choice(g.operators, min(3, len(g.operators))):
-            tensors = [i for i in op.inputs + op.outputs if i >= 0]
-            t = g.tensors[int(rng.choice(tensors))]
-            kind = rng.integers(6)
-            if kind == 0:
-                t.shape = tuple(int(rng.choice(garbage_ints)) if rng.random() < 0.3 else d for d in t.shape)
-            elif kind == 1:
-                t.shape = t.shape[:int(rng.integers(0, len(t.shape) + 1))] + (1,) * int(rng.integers(0, 3))
-            elif kind == 2 and op.options:
-                key = rng.choice(sorted(op.options))
-                op.options[key] = garbage_opts[int(rng.integers(len(garbage_opts)))]
-            elif kind == 3 and t.is_constant and t.data.dtype.kind in "iu":
-                t.data = rng.integers(-5, 9, t.data.shape).astype(t.data.dtype)
-            elif kind == 4:
-                t.dtype = str(rng.choice(["uint8", "int8", "float32"]))
-            elif t.quant is not None:
-                t.quant.zero_points = rng.integers(-128, 256, t.quant.zero_points.shape)
-        try:
-            strip_io_edges(g)
-            convert_uint8_graph(g)
-            passes.fold_float_islands(g)
-            check_int8(g)
-            passes.run_all(g)
-            check_shapes(g)
-            for kernels in ("reference", "dsp"):
-                lower(copy.deepcopy(g), kernels)
-            outcomes["ok"] += 1
-        except CodegenError as e:      # one line, or one line per operator (the shape check)
-            lines = str(e).splitlines()
-            assert len(lines) == 1 or all(line.startswith("op #") for line in lines), str(e)
-            outcomes["refused"] += 1
+        mutate(g, rng, dtypes=["uint8", "int8", "float32"])
+        outcomes["ok" if lowers_or_refuses(g, strip_edges=True) else "refused"] += 1
     assert outcomes["ok"] > 20 and outcomes["refused"] > 20, outcomes

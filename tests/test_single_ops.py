@@ -118,7 +118,10 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     kernel = man["layers"][0]["kernel"]
     if mult == 1:
         assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
-    if k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
+    side = (lambda n: -(-n // stride)) if padding == "SAME" else (lambda n: (n - k) // stride + 1)
+    if kernel == "mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast":   # the small-plane entry
+        assert (k, dilation, mult) == (3, 1, 1) and 4 <= in_c <= 16 and side(h) * side(w) <= 64, kernel
+    elif k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
         assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")), kernel
     elif k == 3 and dilation == 1:   # the plane kernel or the HWC kernel's 3x3 path (cost rule)
         assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp",
@@ -160,6 +163,25 @@ def test_depthwise_plane_packed_host(write_model, tmp_path, case):
     the QEMU sweep (test_depthwise_dsp_qemu) runs its assembly on the same models."""
     man = check(write_model, tmp_path, sweep_model(case), kernels="dsp")
     assert man["layers"][0]["kernel"] == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", man["layers"][0]["kernel"]
+
+
+from test_depthwise_dsp_qemu import DW_HWCP_PADS, DW_HWCP_SWEEP, HWCP, hwcp_pad_model  # noqa: E402
+
+
+@pytest.mark.parametrize("case", DW_HWCP_SWEEP, ids=lambda c: "x".join(map(str, c[:8])))
+def test_depthwise_hwc3_packed_host(write_model, tmp_path, case):
+    """mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast's C path (the host build has no DSP: every
+    pixel and group from the generator's records) equals TFLite's reference; the QEMU sweep
+    (test_depthwise_dsp_qemu) runs its copy and pair assembly on the same models."""
+    man = check(write_model, tmp_path, sweep_model(case), kernels="dsp")
+    assert man["layers"][0]["kernel"] == HWCP, man["layers"][0]["kernel"]
+
+
+@pytest.mark.parametrize("case", DW_HWCP_PADS, ids=str)
+def test_depthwise_hwc3_packed_pads_host(write_model, tmp_path, case):
+    """The same behind an explicit PAD folded into the layer (pads of 0 to 2 on each side)."""
+    man = check(write_model, tmp_path, hwcp_pad_model(case), kernels="dsp")
+    assert [l["kernel"] for l in man["layers"]] == [HWCP], man["layers"]
 
 
 @pytest.mark.parametrize("kernels", ["reference", "dsp"])
@@ -645,12 +667,7 @@ def test_unary_table_refusals_name_op_tensor_and_fix(write_model, tmp_path, op, 
 def test_new_kernels_on_cortex_m7(write_model, tmp_path):
     """mcuf_reduce_max_s8 (H,W and last axis), mcuf_gather_s8 and a GELU table on QEMU's
     Cortex-M7: the firmware's output bytes equal TFLite's reference."""
-    from codegen.pipeline import generate
-    from codegen.verify import deterministic_input
-    from firmware_tools.boards import get_board
-    from firmware_tools.build import build_firmware
-    from firmware_tools.qemu import parse_bench, run_qemu
-    from runtime.interpreter import ReferenceModel
+    from conftest import assert_models_bit_exact_on_qemu
     models = {
         "rmax_hw": opmodels.mean_model(seed("m7-rmax"), keep_dims=True, same_quant=True, shape=(1, 6, 5, 7),
                                        axes=(1, 2), op="REDUCE_MAX"),
@@ -660,15 +677,7 @@ def test_new_kernels_on_cortex_m7(write_model, tmp_path):
                                      out_zp=-5),
         "gather": opmodels.gather_model(seed("m7-gather"), shape=(10, 8), indices=[[2, 9], [0, 4]], axis=0),
     }
-    b = get_board("qemu-mps2-an500")
-    for name, data in models.items():
-        model = write_model(data, f"{name}.tflite")
-        man = generate(model, tmp_path / name, b.target)
-        res = run_qemu(b, build_firmware(tmp_path / name, b).elf, timeout=120)
-        assert res.returncode == 0, res.console
-        want = ReferenceModel(model).invoke(deterministic_input(man["input"]["bytes"])).reshape(-1)
-        got = parse_bench(res.console)["output"]
-        assert got == want.astype(int).tolist() and len(set(got)) > 1, name
+    assert_models_bit_exact_on_qemu(write_model, tmp_path, models, distinct=True)
 
 
 DEPTH_SPACE_CASES = [

@@ -107,6 +107,12 @@ def depthwise_conv_hwc_s8_dsp_get_buffer_size(p: dict) -> int:
     return (p["in_c"] + 3) // 4 * 4
 
 
+def depthwise_conv_hwc_3x3_packed_s8_dsp_fast_get_buffer_size(p: dict) -> int:
+    """Bytes: the zero-point padded copy of the input, 32 bytes of fill slack and a C-byte
+    sink for an odd width's last phantom pixel (_hwc3_packed_geometry)."""
+    return _hwc3_packed_geometry(p)["scratch"]
+
+
 def depthwise_conv_hwc_s8_dsp_in_place(p: dict) -> bool:
     """Whether mcuf_depthwise_conv_hwc_s8_dsp may write its output over its input (output at
     the input's address): at stride 2x2, undilated, top and left padding at most 1 and an
@@ -169,6 +175,13 @@ for _k in (5, 7):   # its undilated K x K layers at >= 4 channels, fast stage: o
     register_kernel(f"mcuf_depthwise_conv_hwc_{_k}x{_k}_s8_dsp_fast", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
                     weight_layout="as mcuf_depthwise_conv_hwc_s8_dsp", family=F,
                     in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
+register_kernel("mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast",
+                scratch=depthwise_conv_hwc_3x3_packed_s8_dsp_fast_get_buffer_size,
+                weight_layout="int32: a 40-word header (tap offsets in the padded copy, pair / row steps, "
+                "copy geometry), then per group of 4 channels (the last over channels C-4..C-1) doubled "
+                "biases twice, doubled int16 weight pairs in load order, [multiplier, round, b] per "
+                "channel, the group step in the last b word's upper bits (_hwc3_packed_records)",
+                family=F)
 register_kernel("mcuf_depthwise_conv_3x3_s8_dsp", scratch=depthwise_conv_3x3_s8_dsp_get_buffer_size,
                 weight_layout="int8 [OC][9] (taps transposed; any depth multiplier)", fast_twin=True, family=F,
                 channel_planar=True)   # gathers channel c's plane, then writes channel c only (multiplier 1)
@@ -498,6 +511,119 @@ def _plane_3x3_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: boo
                 [x.index], y.index, macs, [filt, b, *rq])
 
 
+HWC3_PACKED_MAX_PIXELS = 64   # output planes up to this many pixels, 4 to HWC3_PACKED_MAX_C channels:
+HWC3_PACKED_MAX_C = 16        # there the _fast entry's per-call set-up (tap tables, border pairs,
+                              # one assembly call per pair) costs as much as the arithmetic
+HWC3_PACKED_HEADER = 48       # int32 words before the group records
+
+
+def _hwc3_packed_geometry(p: dict) -> dict:
+    """The zero-point padded copy of mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast, in bytes
+    from the scratch: T bytes of zero points, then the input rows at pitch P = in_w * C + g (each
+    followed by g >= pad_left * C, right * C zero-point bytes, g a multiple of 4), then `bottom`
+    rows of zero points; the windows of output row oy, column ox at win0 + oy * sh * P +
+    ox * sw * C. ceil(out_w / 2) pairs per row (an odd width's last pair has a phantom B, its
+    window inside the copy). Fills run in 32-byte units (slack included)."""
+    c, sh, sw = p["in_c"], p["stride_h"], p["stride_w"]
+    pt, pl, in_h, in_w = p["pad_top"], p["pad_left"], p["in_h"], p["in_w"]
+    n = (p["out_w"] + 1) // 2
+    w_need = (2 * n - 1) * sw + 3
+    h_need = (p["out_h"] - 1) * sh + 3
+    right = max(0, w_need - pl - in_w)
+    bottom = max(0, h_need - pt - in_h)
+    g = (max(pl, right) * c + 3) // 4 * 4
+    row = in_w * c
+    pitch = row + g
+    top = pt * pitch + g
+    end = top + (in_h + bottom) * pitch
+    return dict(n=n, g=g, row=row, pitch=pitch, top=top, bottom=bottom, end=end,
+                win0=top - pt * pitch - pl * c, junk=end + 32, scratch=end + 32 + c + 4)
+
+
+def _hwc3_packed_takes(p: dict, fast: bool) -> bool:
+    """Does mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast take the depthwise layer (3x3,
+    multiplier 1, undilated, the fast output stage): 4 to HWC3_PACKED_MAX_C channels, stride_w 1
+    or 2, an output plane of at most HWC3_PACKED_MAX_PIXELS, whole words per input row, pads
+    of at most 2, input rows of at most 512 bytes, zero-point gaps of at most 32 bytes, at stride 1 only where the HWC kernel would be chosen (else the packed plane
+    kernel's stride-1 pairs)."""
+    if not (fast and p["depth_multiplier"] == 1 and p["k_h"] == p["k_w"] == 3
+            and p["dil_h"] == p["dil_w"] == 1 and 4 <= p["in_c"] <= HWC3_PACKED_MAX_C
+            and p["stride_w"] in (1, 2) and p["stride_h"] >= 1
+            and p["out_h"] * p["out_w"] <= HWC3_PACKED_MAX_PIXELS and (p["in_w"] * p["in_c"]) % 4 == 0
+            and 0 <= p["pad_top"] <= 2 and 0 <= p["pad_left"] <= 2):
+        return False
+    geo = _hwc3_packed_geometry(p)   # the copy's ladders: <= 16 chunks a row, one unit a gap
+    if geo["row"] > 512 or geo["g"] > 32:
+        return False
+    return (p["stride_h"], p["stride_w"]) != (1, 1) or not _depthwise_plane_pays(p, fast)
+
+
+def _hwc3_packed_records(taps: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                         p: dict) -> np.ndarray:
+    """[9][C] int8 taps, folded biases and fast output constants (shift bytes b < 32) ->
+    mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast's int32 stream. The header
+    (HWC3_PACKED_HEADER words; offsets in bytes, _hwc3_packed_geometry):
+    0-14 the taps of a pair's block from A's window (stride 2: 3 rows x 5 columns, ky * P +
+    j * C; stride 1: 3 x 4), 15 the pair step of the window (from its last group, at C - 4:
+    2 * sw * C - (C - 4)), 16 the outputs' step against it (2 * C - 2 * sw * C), 17 and 18 the
+    same from a row's last pair to the next row's first, 19 sh * P, 20 C, 21 win0, 22 pairs per
+    row, 23 the phantom sink's offset, 24-31 the copy (32-byte zero-point units before the first
+    row, in_h, the first gap, P, the bottom rows' start and units, the first row's start, g),
+    32 (in_w * C) / 32, 33 the remaining words, 34 a row's last group from its first window,
+    35-39 zero, 40-47 the input zero point in every byte.
+    Then per group of 4 channels at offsets 0, 4, ..., and C - 4 last (a channel tail computes
+    C-4 .. C4-5 twice: same bytes): 2 * bias of its 4 channels twice; its 9 taps' doubled
+    weights as int16 pairs (w0, w2) (w1, w3) in the assembly's load order (stride 2 per row
+    columns 0, 2, 1; stride 1: 0, 1, 2); per channel multiplier, round (fast_requant_round), b,
+    the last b word with the step to the next group's offset in bits 8 and up (0: the last)."""
+    c, sh, sw = p["in_c"], p["stride_h"], p["stride_w"]
+    geo = _hwc3_packed_geometry(p)
+    pitch, n = geo["pitch"], geo["n"]
+    cols = 5 if sw == 2 else 4
+    tab = [ky * pitch + j * c for ky in range(3) for j in range(cols)]
+    tab += [0] * (15 - len(tab))
+    pair_step = 2 * sw * c - (c - 4)
+    d_step = 2 * c - 2 * sw * c
+    # a row's last pair's last group (window (n-1) * 2sw * C on, group C-4) -> next row's first
+    row_step = sh * pitch - (n - 1) * 2 * sw * c - (c - 4)
+    row_d = (p["out_w"] * c - sh * pitch) - (n - 1) * d_step
+    zp = (-p["input_offset"]) & 0xFF
+    units = lambda b: max(1, (b + 31) // 32)   # noqa: E731
+    hdr = tab + [pair_step, d_step, row_step, row_d, sh * pitch, c, geo["win0"], n, geo["junk"],
+                 units(geo["top"]), p["in_h"], geo["top"] + geo["row"], pitch, geo["top"] + p["in_h"] * pitch,
+                 units(geo["bottom"] * pitch), geo["top"], geo["g"],
+                 geo["row"] // 32, (geo["row"] % 32) // 4, (n - 1) * 2 * sw * c + c - 4, 0, 0, 0, 0, 0]
+    hdr += [zp * 0x01010101 - (1 << 32 if zp >= 128 else 0)] * 8
+    assert len(hdr) == HWC3_PACKED_HEADER
+    offs = list(range(0, c - 4, 4)) + [c - 4]
+    order = [(ky, kx) for ky in range(3) for kx in ((0, 2, 1) if sw == 2 else (0, 1, 2))]
+    w2 = 2 * taps.astype(np.int64).reshape(3, 3, c)
+    rnd = q.fast_requant_rounds(shift, p["output_offset"])
+    out = list(hdr)
+    for i, o in enumerate(offs):
+        ch = slice(o, o + 4)
+        b2 = 2 * bias[ch].astype(np.int64)
+        out += list(b2) * 2
+        for ky, kx in order:
+            w = w2[ky, kx, ch]
+            out += np.array([w[0], w[2], w[1], w[3]], np.int64).astype(np.int16).view(np.int32).tolist()
+        step = offs[i + 1] - o if i + 1 < len(offs) else 0
+        for l in range(4):
+            out += [int(multiplier[o + l]), int(rnd[o + l]), int(shift[o + l]) | (step << 8 if l == 3 else 0)]
+    return np.array(out, np.int64).astype(np.int32)
+
+
+def _hwc3_packed_step(op, p: dict, x, y, taps: np.ndarray, dsp_bias, rq, macs: int) -> Step:
+    """mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast (_hwc3_packed_takes): the input copied
+    once into a zero-point padded scratch, then every pair of the plane in one assembly call
+    (small_gray16_chain's 8x8x12 at stride 2 on QEMU's M7: see the kernel's comment)."""
+    packed = ConstArray(f"op{op.index}_packed", "int32_t",
+                        _hwc3_packed_records(taps, dsp_bias, rq[0].values, rq[1].values, p))
+    return Step(op, "mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast", "mcuf_conv_params", p,
+                [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                [x.index], y.index, macs, [packed])
+
+
 DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs take an in-place capable kernel
 
 
@@ -689,6 +815,8 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     if kernels == "dsp" and (p["depth_multiplier"] == 1 or three) and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(taps.astype(np.int64)).sum(axis=0))
+        if rq is not None and three and _hwc3_packed_takes(p, fast):
+            return _hwc3_packed_step(op, p, x, y, taps, dsp_bias, rq, macs)
         if rq is not None and three and _depthwise_plane_pays(p, fast):
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
         if rq is not None and p["depth_multiplier"] == 1:

@@ -184,6 +184,13 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
                                          const int32_t *multiplier, const int8_t *shift,
                                          int8_t *output, int16_t *scratch);
 
+/* 3x3, depth multiplier 1, HWC, fast output stage, small planes (the generator's
+ * _hwc3_packed_records: a header, then per group of 4 channels biases, weights and output
+ * constants); scratch: the zero-point padded copy of the input (its size: the kernel's
+ * record in codegen/ops/convolution.py) */
+void mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                    const int32_t *packed, int8_t *output, int16_t *scratch);
+
 /* the same, fast output stage on every channel, for small planes; packed: per output channel
  * 9 int32 words -- multiplier, round = (2 * output_offset + 1) << b, the shift byte b (the fast
  * constants, mcuf_requant), 2 * bias_folded, then the doubled weights as int16 pairs (w0, w2),

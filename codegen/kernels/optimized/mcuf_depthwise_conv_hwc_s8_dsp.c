@@ -300,13 +300,8 @@ typedef struct {
  * then the next group while cur != end (41 + 11 + 5 instructions) */
 #define DW3X2_TAIL DWX2_TAIL_AT(100, 76, 84, 92)
 
-/* the same with the job's slots at other offsets: W the weights' pointer, T the output
- * table's, D da (db after it), E end */
-#define DWX2_TAIL_AT(W, T, D, E)                                                     \
-    "str r2, [sp, #" #W "]\n\t"                                                      \
-    "ldr r2, [sp, #" #T "]\n\t"                                                      \
-    DW3X2_OUT("r4", "r8") DW3X2_OUT("r5", "r9") DW3X2_OUT("r6", "r10")               \
-    DW3X2_OUT("r7", "r11")                                                           \
+/* the eight output bytes of a pair's group: A's at cur + da, B's at cur + db (da, db at sp + D) */
+#define DWX2_STORE_AT(D)                                                             \
     "ldrd r12, lr, [sp, #" #D "]\n\t"                                                \
     "add r12, r12, r1\n\t"                                                           \
     "add lr, lr, r1\n\t"                                                             \
@@ -317,7 +312,16 @@ typedef struct {
     "strb r8, [lr, #0]\n\t"                                                          \
     "strb r9, [lr, #1]\n\t"                                                          \
     "strb r10, [lr, #2]\n\t"                                                         \
-    "strb r11, [lr, #3]\n\t"                                                         \
+    "strb r11, [lr, #3]\n\t"
+
+/* DW3X2_TAIL with the job's slots at other offsets: W the weights' pointer, T the output
+ * table's, D da (db after it), E end */
+#define DWX2_TAIL_AT(W, T, D, E)                                                     \
+    "str r2, [sp, #" #W "]\n\t"                                                      \
+    "ldr r2, [sp, #" #T "]\n\t"                                                      \
+    DW3X2_OUT("r4", "r8") DW3X2_OUT("r5", "r9") DW3X2_OUT("r6", "r10")               \
+    DW3X2_OUT("r7", "r11")                                                           \
+    DWX2_STORE_AT(D)                                                                 \
     "ldmia r2, {r4, r5, r6, r7}\n\t"                                                 \
     "ldmia r2!, {r8, r9, r10, r11}\n\t"                                              \
     "str r2, [sp, #" #T "]\n\t"                                                      \
@@ -1275,4 +1279,261 @@ void mcuf_depthwise_conv_hwc_7x7_s8_dsp_fast(const mcuf_conv_params *p, const in
                                              int16_t *scratch)
 {
     mcuf_depthwise_conv_hwc_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 7);
+}
+
+/* The small-plane entry (mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast; the generator's
+ * _hwc3_packed_takes / _hwc3_packed_records: 3x3, multiplier 1, stride_w 1 or 2, 4 to 16
+ * channels, output planes up to 64 pixels, the fast output stage). The input is first copied
+ * into the scratch with zero-point rows and gaps around it (one pass of 32-byte LDM/STM), so
+ * every pair of output pixels has the same block of taps and no pair is a border pair; then
+ * every pair of the plane runs in one assembly call, the channel groups of a pair from one
+ * record stream (biases, weights in load order, output constants, the next group's offset in
+ * the last shift word: one LDM of biases, no pointer juggling, a 3-instruction group loop).
+ * An odd width's last pair has a phantom B whose bytes land on the next row's first pixel
+ * (written again after) or, on the last row, in a sink in the scratch. The copy also makes the
+ * kernel safe with the output over the input. */
+typedef struct {
+    intptr_t cur;       /* the first pair's window in the copy */
+    intptr_t da, db;    /* its A's and B's output minus cur */
+    intptr_t row_end;   /* cur at the first row's last pair's last group */
+    intptr_t rows;      /* >= 1 */
+} hwcp_job;
+
+#if MCUF_HAS_DSP
+/* the zero-point fill (r4-r11 = the zero point in every byte: the region before the first
+ * row, one 32-byte unit at each row's gap, the bottom rows) and the copy of the rows, each
+ * through one call into a ladder of 32-byte LDM/STM pairs entered at its row's chunk count
+ * (at most 16), then a ladder of words; cp: the header's words 24 on (the zero point in
+ * every byte at cp + 64) */
+__attribute__((naked, noinline)) static void hwcp_copy(__attribute__((unused)) const int32_t *cp,
+                                                       __attribute__((unused)) int8_t *s,
+                                                       __attribute__((unused)) const int8_t *in)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "add r4, r0, #64\n\t"
+        "ldmia r4, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "mov r3, r1\n\t"
+        "ldr r12, [r0, #0]\n\t"          /* units before the first row */
+        "1:\n\t"
+        "stmia r3!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "subs r12, r12, #1\n\t"
+        "bne 1b\n\t"
+        "ldr r12, [r0, #8]\n\t"          /* the first gap */
+        "add r3, r1, r12\n\t"
+        "ldr lr, [r0, #12]\n\t"          /* P */
+        "ldr r12, [r0, #4]\n\t"          /* rows */
+        "2:\n\t"
+        "stmia r3, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "add r3, r3, lr\n\t"
+        "subs r12, r12, #1\n\t"
+        "bne 2b\n\t"
+        "ldr r12, [r0, #16]\n\t"         /* the bottom rows */
+        "add r3, r1, r12\n\t"
+        "ldr r12, [r0, #20]\n\t"
+        "3:\n\t"
+        "stmia r3!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "subs r12, r12, #1\n\t"
+        "bne 3b\n\t"
+        "ldr r3, [r0, #28]\n\t"          /* g, at sp */
+        "push {r3}\n\t"
+        "ldr r3, [r0, #32]\n\t"          /* the ladders' entries */
+        "adr r12, 20f\n\t"
+        "sub r12, r12, r3, lsl #3\n\t"
+        "orr r12, r12, #1\n\t"
+        "ldr r3, [r0, #36]\n\t"
+        "adr r4, 21f\n\t"
+        "sub r4, r4, r3, lsl #3\n\t"
+        "orr r4, r4, #1\n\t"
+        "ldr r3, [r0, #24]\n\t"          /* the first row */
+        "add r1, r1, r3\n\t"
+        "ldr r3, [r0, #4]\n\t"
+        "mov r0, r4\n\t"
+        "4:\n\t"
+        "blx r12\n\t"
+        "ldr r4, [sp]\n\t"
+        "add r1, r1, r4\n\t"
+        "subs r3, r3, #1\n\t"
+        "bne 4b\n\t"
+        "add sp, sp, #4\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+        ".rept 16\n\t"
+        "ldmia.w r2!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        "stmia.w r1!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
+        ".endr\n\t"
+        "20:\n\t"
+        "bx r0\n\t"
+        ".rept 7\n\t"
+        "ldr.w r4, [r2], #4\n\t"
+        "str.w r4, [r1], #4\n\t"
+        ".endr\n\t"
+        "21:\n\t"
+        "bx lr\n\t");
+}
+
+/* the first tap of a block (its offset 0): the window itself */
+#define HWCP_X0                                                                      \
+    "ldr r0, [r1]\n\t"                                                               \
+    "sxtb16 r3, r0\n\t"                                                              \
+    "sxtb16 r0, r0, ror #8\n\t"
+
+#define HWCP_S1_ROW0(o1, o2, o3)                                                     \
+    DW3S1_W HWCP_X0 DW3S1_A DW3S1_X(o1) DW3S1_B                                      \
+    DW3S1_W DW3S1_A DW3S1_X(o2) DW3S1_B                                              \
+    DW3S1_W DW3S1_A DW3S1_X(o3) DW3S1_B
+
+/* stride 2's block row with the weights in load order (columns 0, 2, 1) */
+#define HWCP_S2_ROW(X0, o1, o2, o3, o4)                                              \
+    DW3S1_W X0 DW3S1_A DW3S1_X(o2) DW3S1_B                                           \
+    DW3S1_W DW3S1_A DW3S1_X(o4) DW3S1_B                                              \
+    DW3S1_W DW3S1_X(o1) DW3S1_A DW3S1_X(o3) DW3S1_B
+
+/* Every pair of the job: the header's words 0-23 copied onto the stack (the block's taps at
+ * sp + 0, the steps at sp + 60), da, db at sp + 96, row_end at +104, rows left at +108, the
+ * group stream at +112. Per group of a pair: the biases (one LDM), BODY (the block's nine taps
+ * of A and B), the output stage on the stream's records, eight byte stores, then the next group
+ * while the step (the last shift word >> 8) is not 0 (192 instructions for 72 MACs at stride 2,
+ * 180 at stride 1); per pair the window, da and db stepped, per row likewise. */
+#define HWCP_PAIRS(name, BODY)                                                                \
+    __attribute__((naked, noinline)) static void name(__attribute__((unused)) const int32_t *hdr, \
+                                                      __attribute__((unused)) const hwcp_job *job) \
+    {                                                                                         \
+        __asm__ volatile(                                                                     \
+            "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                 \
+            "sub sp, sp, #120\n\t"                                                            \
+            "mov r12, sp\n\t"                                                                 \
+            ".rept 3\n\t"                                                                     \
+            "ldmia r0!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                               \
+            "stmia r12!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                              \
+            ".endr\n\t"                                                                       \
+            "add r2, r0, #96\n\t"                                                             \
+            "str r2, [sp, #112]\n\t"                                                          \
+            "ldmia r1, {r1, r3, r4, r5, r6}\n\t"                                              \
+            "strd r3, r4, [sp, #96]\n\t"                                                      \
+            "strd r5, r6, [sp, #104]\n\t"                                                     \
+            "1:\n\t"                                                                          \
+            "ldmia r2!, {r4, r5, r6, r7, r8, r9, r10, r11}\n\t"                               \
+            BODY                                                                              \
+            DW3X2_OUT("r4", "r8") DW3X2_OUT("r5", "r9") DW3X2_OUT("r6", "r10")                \
+            DW3X2_OUT("r7", "r11")                                                            \
+            "asrs r0, r12, #8\n\t"                                                            \
+            DWX2_STORE_AT(96)                                                                 \
+            "add r1, r1, r0\n\t"                                                              \
+            "bne 1b\n\t"                                                                      \
+            "ldr r12, [sp, #104]\n\t"                                                         \
+            "cmp r1, r12\n\t"                                                                 \
+            "beq 2f\n\t"                                                                      \
+            "ldrd r12, r0, [sp, #60]\n\t"                                                     \
+            "4:\n\t"                                                                          \
+            "add r1, r1, r12\n\t"                                                             \
+            "ldrd r12, lr, [sp, #96]\n\t"                                                     \
+            "add r12, r12, r0\n\t"                                                            \
+            "add lr, lr, r0\n\t"                                                              \
+            "strd r12, lr, [sp, #96]\n\t"                                                     \
+            "ldr r2, [sp, #112]\n\t"                                                          \
+            "b 1b\n\t"                                                                        \
+            "2:\n\t"                                                                          \
+            "ldr r0, [sp, #108]\n\t"                                                          \
+            "subs r0, r0, #1\n\t"                                                             \
+            "beq 3f\n\t"                                                                      \
+            "str r0, [sp, #108]\n\t"                                                          \
+            "ldr r0, [sp, #76]\n\t"                                                           \
+            "add r12, r12, r0\n\t"                                                            \
+            "str r12, [sp, #104]\n\t"                                                         \
+            "ldrd r12, r0, [sp, #68]\n\t"                                                     \
+            "b 4b\n\t"                                                                        \
+            "3:\n\t"                                                                          \
+            "add sp, sp, #120\n\t"                                                            \
+            "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");                                \
+    }
+
+HWCP_PAIRS(hwcp_pairs_s1, HWCP_S1_ROW0(4, 8, 12) DW3S1_ROW(16, 20, 24, 28) DW3S1_ROW(32, 36, 40, 44))
+HWCP_PAIRS(hwcp_pairs_s2, HWCP_S2_ROW(HWCP_X0, 4, 8, 12, 16) HWCP_S2_ROW(DW3S1_X(20), 24, 28, 32, 36)
+                          HWCP_S2_ROW(DW3S1_X(40), 44, 48, 52, 56))
+#endif
+
+/* The same from the records in C (the host build; unaligned pointers): every output pixel
+ * and group straight from the input, padding taps at the zero point. */
+static __attribute__((noinline)) void hwcp_c(const mcuf_conv_params *p, const int8_t *input, const int32_t *packed, int8_t *output)
+{
+    const int C = p->in_c, sw = p->stride_w;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    /* the weights' load order: stride 2 per row columns 0, 2, 1 */
+    static const uint8_t kx2[3] = {0, 2, 1}, kx1[3] = {0, 1, 2};
+    const uint8_t *const kxo = sw == 2 ? kx2 : kx1;
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        for (int ox = 0; ox < p->out_w; ++ox) {
+            const int iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * sw - p->pad_left;
+            int8_t *const out = output + ((int32_t)oy * p->out_w + ox) * C;
+            const int32_t *g = packed + 48;
+            for (int o = 0;;) {
+                int32_t acc[4] = {g[0], g[1], g[2], g[3]};
+                const int32_t *w = g + 8;
+                for (int ky = 0; ky < 3; ++ky) {
+                    for (int k = 0; k < 3; ++k, w += 2) {
+                        const int iy = iy0 + ky, ix = ix0 + kxo[k];
+                        const int in = iy >= 0 && iy < p->in_h && ix >= 0 && ix < p->in_w;
+                        for (int l = 0; l < 4; ++l) {
+                            const int16_t wl = (int16_t)((uint32_t)w[l & 1] >> (l & 2 ? 16 : 0));
+                            const int8_t x = in ? input[((int32_t)iy * p->in_w + ix) * C + o + l] : zp;
+                            acc[l] += (int32_t)x * wl;
+                        }
+                    }
+                }
+                const int32_t *r = w;
+                for (int l = 0; l < 4; ++l, r += 3) {
+                    const mcuf_requant q = {r[0], r[1], r[2] & 0xFF};
+                    out[o + l] = mcuf_out_fast2(acc[l], &q);
+                }
+                const int step = (int)(r[-1] >> 8);
+                if (step == 0) {
+                    break;
+                }
+                o += step;
+                g = r;
+            }
+        }
+    }
+}
+
+void mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                    const int32_t *packed, int8_t *output, int16_t *scratch)
+{
+#if MCUF_HAS_DSP
+    int8_t *const s = (int8_t *)(void *)scratch;
+    if ((((uintptr_t)input | (uintptr_t)s) & 3) == 0 && (p->stride_w == 1 || p->stride_w == 2)) {
+        void (*const run)(const int32_t *, const hwcp_job *) = p->stride_w == 2 ? hwcp_pairs_s2 : hwcp_pairs_s1;
+        hwcp_copy(packed + 24, s, input);
+        const int32_t C = p->in_c, adv = 2 * (int32_t)p->stride_w * C, n = packed[22];
+        const intptr_t cur = (intptr_t)(s + packed[21]);
+        hwcp_job j = {cur, (intptr_t)output - cur, (intptr_t)output - cur + C, cur + packed[34], p->out_h};
+        if ((p->out_w & 1) == 0) {
+            run(packed, &j);
+            return;
+        }
+        /* an odd width: the phantom Bs of rows but the last on the next row's first pixel */
+        const int32_t last = p->out_h - 1, row_in = packed[19];
+        if (last > 0) {
+            j.rows = last;
+            run(packed, &j);
+        }
+        j.cur = cur + last * row_in;
+        j.da = (intptr_t)(output + last * p->out_w * C) - j.cur;
+        j.rows = 1;
+        if (n > 1) {   /* the last row's whole pairs */
+            j.db = j.da + C;
+            j.row_end = j.cur + (n - 2) * adv + C - 4;
+            run(packed, &j);
+            j.cur += (n - 1) * adv;
+            j.da = (intptr_t)(output + (last * p->out_w + 2 * (n - 1)) * C) - j.cur;
+        }
+        j.db = (intptr_t)(s + packed[23]) - j.cur;   /* the last phantom into the sink */
+        j.row_end = j.cur + C - 4;
+        run(packed, &j);
+        return;
+    }
+#else
+    (void)scratch;
+#endif
+    hwcp_c(p, input, packed, output);
 }
