@@ -106,6 +106,27 @@ def _check_fixed_outputs(graph: Graph) -> None:
         raise UnsupportedModelError("\n".join(problems))
 
 
+def _check_mixed_types(graph: Graph) -> None:
+    """Refuse an operator other than QUANTIZE / DEQUANTIZE that reads or writes both uint8 and
+    int8 tensors: TFLite's kernels dispatch on one of them and reinterpret the other's bytes
+    (attack6: a RESIZE_BILINEAR uint8 -> int8 read its uint8 input as int8), or fail in
+    Prepare (ADD); after the shift both would be int8 and the difference lost.
+    Raises UnsupportedModelError, one line per such operator."""
+    problems = []
+    for op in graph.operators:
+        if op.type in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        ts = [graph.tensors.get(i) for i in op.inputs + op.outputs if i >= 0]
+        u8 = [t for t in ts if t is not None and t.dtype == "uint8"]
+        i8 = [t for t in ts if t is not None and t.dtype == "int8"]
+        if u8 and i8:
+            problems.append(f"op #{op.index} {op.type}: mixes uint8 tensor '{u8[0].name}' and int8 tensor "
+                            f"'{i8[0].name}'; TFLite reads one as the other: re-convert the model with one "
+                            "type, or put a QUANTIZE between them")
+    if problems:
+        raise UnsupportedModelError("\n".join(problems))
+
+
 def convert_uint8_graph(graph: Graph) -> None:
     """Store every quantized uint8 tensor of the graph as int8 (values and zero points minus
     128), add the x ^ 0x80 layers at uint8 graph inputs and outputs, and mark each operator
@@ -126,6 +147,7 @@ def convert_uint8_graph(graph: Graph) -> None:
             + ", ".join(f"#{op.index} {op.type}" for op in bad)
             + f" that mcuforge compiles only in int8 (uint8 supports {', '.join(SHIFTABLE_OPS)}); "
             "re-convert with full-integer int8 quantization")
+    _check_mixed_types(graph)
     _check_fixed_outputs(graph)
     for t in graph.tensors.values():
         if t.dtype != "uint8" or t.quant is None:

@@ -43,8 +43,24 @@ def lower_op(graph: Graph, op: Operator, kernels: str = "reference") -> list[Ste
                                     "is malformed in a way mcuforge does not check yet") from None
     steps = step if isinstance(step, list) else [step]
     for s in steps:
+        _check_constant_inputs(graph, s)
         _check_shifts(graph, s)
     return steps
+
+
+def _check_constant_inputs(graph: Graph, step: Step) -> None:
+    """An arena input ("in") that is a constant tensor: the emitted C would read its arena
+    bytes, which nothing writes (attack6: GATHER, TRANSPOSE, EXP, REDUCE_MAX, DEPTH_TO_SPACE,
+    UNPACK of a constant gave garbage). Operands that may be constant take the ("const", ...)
+    form (ops.common._operand); this operator's data input may not: refused in one line."""
+    for a in step.args:
+        if a[0] == "in" and isinstance(a[1], (int, np.integer)):
+            t = graph.tensors.get(graph.resolve(a[1])) or graph.tensors.get(a[1])
+            if t is not None and (t.is_constant or graph.tensors[a[1]].is_constant):
+                raise UnsupportedModelError(
+                    f"its data input '{graph.tensors[a[1]].name}' is a constant; mcuforge computes it only "
+                    "on activations: fold it into a constant when converting (TFLite's converter "
+                    "folds an operator whose inputs are all constant), or feed it an activation")
 
 
 MAX_LEFT_SHIFT = 30   # x * (1 << shift) in TFLite's MultiplyByQuantizedMultiplier: 31 overflows

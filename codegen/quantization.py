@@ -433,12 +433,14 @@ def lut_populate(in_scale: float, in_zp: int, out_scale: float, out_zp: int, tra
                  op: str = "op") -> np.ndarray:
     """table[x + 128] for every int8 x, as TFLite's LUTPopulateInt8
     (tensorflow/lite/kernels/internal/common.h) fills it, all in float32:
-    dequantized = in_scale * (x - in_zp); transformed = transform(dequantized); a NaN or
-    infinite result gives -128; else quantized = int(round(transformed * (1 / out_scale)) +
+    dequantized = in_scale * (x - in_zp); transformed = transform(dequantized); a NaN result
+    gives -128; else quantized = int(round(transformed * (1 / out_scale)) +
     out_zp), clamped to int8 (round: half away from zero). `transform` takes and returns
     numpy float32. Raises ValueError when a rescaled value reaches 2^30 in magnitude: near
     and beyond 2^31 TFLite's float -> int32 cast is undefined (x86 gives -2^31, so the
-    table's entry is -128 for a huge positive value): no defined result to mirror."""
+    table's entry is -128 for a huge positive value): no defined result to mirror. An
+    infinite result is refused the same way (attack6: EXP with input scale 1e30 gives inf,
+    ai-edge-litert's table held 127 there, not the -128 a NaN gives)."""
     f32 = np.float32
     inv = f32(f32(1.0) / f32(out_scale))
     out = []
@@ -446,10 +448,13 @@ def lut_populate(in_scale: float, in_zp: int, out_scale: float, out_zp: int, tra
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             dequantized = f32(f32(in_scale) * f32(x - in_zp))
             transformed = f32(transform(dequantized))
-            if not np.isfinite(transformed):
+            if np.isnan(transformed):
                 out.append(INT8_MIN)
                 continue
             scaled = f32(transformed * inv)
+        if not np.isfinite(transformed):
+            raise ValueError(f"{op} of input {x} is {float(transformed)} in float32 (undefined in "
+                             "TFLite's table); re-quantize the model so the input's scale is realistic")
         if not np.isfinite(scaled) or abs(float(scaled)) >= 2.0**30:
             raise ValueError(f"{op} of input {x} is {float(scaled):.6g} output steps, beyond int32 "
                              "(undefined in TFLite's table); give the output a larger scale")

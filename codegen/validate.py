@@ -468,6 +468,11 @@ def check_int8(graph: Graph) -> None:
     for role, ids in (("input", graph.inputs), ("output", graph.outputs)):
         for idx in ids:
             t = graph.tensors[idx]
+            if any(d > 65535 for d in t.shape):   # model_io_info's uint16_t shape[4] (attack6: a
+                raise UnsupportedModelError(     # 70,000-wide input gave C that did not compile)
+                    f"{role} '{t.name}' has shape {list(t.shape)}: a graph {role}'s dimensions are "
+                    "at most 65,535 (model.h describes them as uint16_t): reshape it in the model "
+                    "(e.g. [1, 70000] as [1, 280, 250])")
             if t.dtype != "int8" or t.quant is None:
                 if t.dtype.startswith("float") and role == "input" and graph.consumers(idx):
                     users = graph.consumers(idx)

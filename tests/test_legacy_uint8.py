@@ -187,6 +187,24 @@ def test_uint8_operator_variant(write_model, tmp_path, case, kernels):
     assert any(l["op"] == kind for l in json.loads((tmp_path / "gen" / "model.json").read_text())["layers"])
 
 
+def test_an_operator_mixing_uint8_and_int8_refused(write_model, tmp_path):
+    """attack6: RESIZE_BILINEAR uint8 -> int8 (TFLite's kernel dispatches on the output type
+    and reads the uint8 bytes as int8) compiled with every output byte different; refused in
+    one line naming the operator, both tensors and the fix."""
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    x = mb.tensor([1, 4, 4, 3], "uint8", 0.05, 128)
+    y = mb.tensor([1, 8, 8, 3], "int8", 0.05, 0)
+    mb.op("RESIZE_BILINEAR", [x, mb.tensor([2], "int32", data=[8, 8])], [y], "ResizeBilinearOptions")
+    model = write_model(mb.build([x], [y]))
+    r = subprocess.run([sys.executable, "-m", "codegen.cli", "emit", "-o", str(tmp_path / "gen"), str(model)],
+                       capture_output=True, text=True, timeout=120)
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert all(w in lines[0] for w in ("op #0 RESIZE_BILINEAR", "uint8 tensor 't0'", "int8 tensor 't1'",
+                                       "QUANTIZE between")), lines[0]
+
+
 @pytest.mark.parametrize("kind", ["SQUARED_DIFFERENCE"])
 def test_uint8_operator_refused(write_model, tmp_path, kind):
     """A uint8 operator not checked against TFLite's uint8 kernel (codegen/legacy_uint8.py's

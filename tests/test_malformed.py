@@ -234,3 +234,64 @@ def test_nameless_tensors_and_an_fc_without_options_are_bit_exact(tmp_path):
                                                           out_depth=4, per_channel=True), edit)
     r = run_codegen("verify", p, "--target", "host", "--inputs", "3")
     assert r.returncode == 0 and "BIT-EXACT" in r.stdout and "BUILTIN_REF" in r.stdout, r.stdout + r.stderr
+
+
+def _const_data_input(kind):
+    """attack6: an operator whose data input is a constant tensor, its result ADDed to the
+    graph input (the emitted C read the constant's arena bytes, never written: garbage)."""
+    import numpy as np
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    x = mb.tensor([1, 2, 2, 4], "int8", 0.05, 3)
+    p = mb.tensor([1, 2, 2, 4], "int8", 0.05, 3, (np.arange(16) * 7 - 50).reshape(1, 2, 2, 4))
+    g = mb.tensor([1, 2, 2, 4], "int8", 0.05, 3)
+    if kind == "GATHER":
+        mb.op("GATHER", [p, mb.tensor([2], "int32", data=[1, 0])], [g], "GatherOptions", Axis=1)
+    elif kind == "TRANSPOSE":
+        mb.op("TRANSPOSE", [p, mb.tensor([4], "int32", data=[0, 2, 1, 3])], [g])
+    else:
+        mb.op("EXP", [p], [g], "ExpOptions")
+    y = mb.tensor([1, 2, 2, 4], "int8", 0.1, 0)
+    mb.op("ADD", [g, x], [y], "AddOptions", FusedActivationFunction=0)
+    return mb.build([x], [y])
+
+
+@pytest.mark.parametrize("kind", ["GATHER", "TRANSPOSE", "EXP"])
+def test_an_operator_on_a_constant_data_input_is_refused(kind, tmp_path, capsys):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_const_data_input(kind))
+    _refused_with(capsys, tmp_path, path, f"#0 {kind}", "data input 't1' is a constant", "fold it")
+
+
+def _pack_unpack_count_zero(op):
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    if op == "PACK":
+        xs = [mb.tensor([2, 3], "int8", 0.05, 3) for _ in range(3)]
+        y = mb.tensor([3, 2, 3], "int8", 0.05, 3)
+        mb.op("PACK", xs, [y], "PackOptions", ValuesCount=0, Axis=0)
+        return mb.build(xs, [y])
+    x = mb.tensor([2, 3, 4], "int8", 0.05, 3)
+    ys = [mb.tensor([2, 4], "int8", 0.05, 3) for _ in range(3)]
+    mb.op("UNPACK", [x], ys, "UnpackOptions", Num=0, Axis=1)
+    return mb.build([x], ys)
+
+
+@pytest.mark.parametrize("op,words", [("PACK", ["op #0 PACK", "ValuesCount 0 but 3 inputs"]),
+                                      ("UNPACK", ["op #0 UNPACK", "(Num 0;"])])
+def test_pack_unpack_count_zero_is_refused_as_tflite_refuses_it(op, words, tmp_path, capsys):
+    """attack6: ValuesCount / Num 0 was taken for 'not given' (TFLite's Prepare fails on it:
+    TF_LITE_ENSURE_EQ(NumInputs, values_count)); the model compiled."""
+    path = tmp_path / "m.tflite"
+    path.write_bytes(_pack_unpack_count_zero(op))
+    _refused_with(capsys, tmp_path, path, *words)
+
+
+def test_a_graph_input_dimension_above_65535_is_refused(tmp_path, capsys):
+    """attack6: model_io_info's uint16_t shape[4] truncated 70,000 (gcc -Werror refused the C)."""
+    import opmodels
+    path = tmp_path / "m.tflite"
+    import numpy as np
+    path.write_bytes(opmodels.gather_model(np.random.default_rng(0), shape=(70000, 1), indices=[69999, 0],
+                                           axis=0))
+    _refused_with(capsys, tmp_path, path, "input 't0' has shape [70000, 1]", "at most 65,535", "reshape")

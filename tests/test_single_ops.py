@@ -646,7 +646,9 @@ def test_grouped_1x1_packed_host(write_model, tmp_path, case, kernel):
 
 @pytest.mark.parametrize("op,quant,words", [
     ("EXP", (0.1, -128, 0.3, -100), ["#0 EXP", "beyond int32", "larger scale", "tensor 't1'"]),
-    ("ABS", (0.5, 0, 1e-12, 0), ["#0 ABS", "2^31 or more", "larger output scale", "tensor 't1'"])])
+    ("ABS", (0.5, 0, 1e-12, 0), ["#0 ABS", "2^31 or more", "larger output scale", "tensor 't1'"]),
+    # attack6: expf(1e30 * x) is inf; the table held -128, ai-edge-litert 127 (an undefined cast)
+    ("EXP", (1e30, 0, 0.05, 0), ["#0 EXP", "inf in float32", "re-quantize", "tensor 't1'"])])
 def test_unary_table_refusals_name_op_tensor_and_fix(write_model, tmp_path, op, quant, words):
     """Where TFLite's own table arithmetic is undefined (a float beyond int32 cast to int,
     a multiplier of 2^31 or more), `codegen emit` refuses in one line, exit code 2."""

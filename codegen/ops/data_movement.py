@@ -206,26 +206,30 @@ def explain_depth_space(graph: Graph, op: Operator) -> str:
 
 def pack_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
     """pack.cc Prepare: every input of one shape S, Axis in [-(rank+1), rank] (negative from
-    the end of the output); ValuesCount, when given, the number of inputs; out S with the
-    input count inserted at the axis."""
+    the end of the output); ValuesCount, when given, the number of inputs (0 too: pack.cc's
+    TF_LITE_ENSURE_EQ(NumInputs, values_count) fails on it); out S with the input count
+    inserted at the axis."""
     shapes = [input_shape(graph, op, k) for k in range(len(op.inputs))]
     if any(s != shapes[0] for s in shapes):
         raise ShapeError(f"inputs of different shapes: {', '.join(fmt(s) for s in shapes)}")
-    if op.options.get("ValuesCount", len(shapes)) not in (0, len(shapes)):
-        raise ShapeError(f"ValuesCount {op.options.get('ValuesCount')} but {len(shapes)} inputs")
+    if op.options.get("ValuesCount", len(shapes)) != len(shapes):
+        raise ShapeError(f"ValuesCount {op.options.get('ValuesCount')} but {len(shapes)} inputs "
+                         "(TFLite requires them equal): re-export the model")
     axis = axis_index(int(op.options.get("Axis", 0)), len(shapes[0]) + 1)
     s = list(shapes[0])
     return [tuple(s[:axis] + [len(shapes)] + s[axis:])]
 
 
 def unpack_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
-    """unpack.cc Prepare: Axis in [-rank, rank); Num (the outputs) equal to the axis' extent;
-    every output the input without that axis."""
+    """unpack.cc Prepare: Axis in [-rank, rank); Num, when given, the number of outputs (0
+    too: TF_LITE_ENSURE_EQ(NumOutputs, num) fails on it), equal to the axis' extent; every
+    output the input without that axis."""
     x = input_shape(graph, op, 0)
     axis = axis_index(int(op.options.get("Axis", 0)), len(x))
-    if x[axis] != len(op.outputs) or op.options.get("Num", len(op.outputs)) not in (0, len(op.outputs)):
+    if x[axis] != len(op.outputs) or op.options.get("Num", len(op.outputs)) != len(op.outputs):
         raise ShapeError(f"axis {axis} of {fmt(x)} unpacks into {x[axis]} tensors, "
-                         f"the model has {len(op.outputs)} outputs (Num {op.options.get('Num')})")
+                         f"the model has {len(op.outputs)} outputs (Num {op.options.get('Num')}; TFLite "
+                         "requires all three equal): re-export the model")
     return [tuple(d for i, d in enumerate(x) if i != axis)] * len(op.outputs)
 
 
