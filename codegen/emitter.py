@@ -12,7 +12,7 @@ from pathlib import Path
 from . import __version__
 from . import app_helpers
 from .app_helpers import AppOptions
-from .graph import Graph
+from .graph import Graph, shape4
 from .lowering import ConstArray, Step
 from .planner import Plan
 from .targets import Target
@@ -320,14 +320,17 @@ IO_TYPES = {"int8": "MCUF_IO_INT8", "float32": "MCUF_IO_FLOAT32", "uint8": "MCUF
 
 
 def _shape4(t) -> list[int]:
-    return ([1] * (4 - len(t.shape)) + list(t.shape))[-4:]
+    return shape4(t.shape)
 
 
 def _padded_note(x, y) -> str:
     """The model's own shapes where _shape4 padded them, for the header's shape comment (the
     comment then says what the SHAPE macros say: "[1, 4]" beside {1, 1, 1, 4} read as a mistake)."""
     own = [f"{role} is {list(t.shape)}" for role, t in (("input", x), ("output", y)) if len(t.shape) != 4]
-    return f"; the model's {' and '.join(own)}, padded with leading 1s" if own else ""
+    how = " and ".join(w for w, hit in (("padded with leading 1s", any(len(t.shape) < 4 for t in (x, y))),
+                                        ("its leading dimensions multiplied into the first",
+                                         any(len(t.shape) > 4 for t in (x, y)))) if hit)
+    return f"; the model's {' and '.join(own)}, {how}" if own else ""
 
 
 def _c_string(s: str) -> str:
@@ -433,7 +436,7 @@ int {name}_invoke(void);
 typedef struct {{
     const char *name;       /* the tensor's name in the source model */
     uint32_t size;          /* elements (= int8 bytes in the arena) */
-    uint16_t shape[4];      /* NHWC, padded with leading 1s */
+    uint16_t shape[4];      /* NHWC; a lower rank padded with leading 1s, a higher one folded into N */
     float scale;            /* int8 quantization: real = scale * (q - zero_point) */
     int32_t zero_point;
     uint8_t type;           /* MCUF_IO_INT8, MCUF_IO_FLOAT32 or MCUF_IO_UINT8 */

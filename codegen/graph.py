@@ -114,3 +114,16 @@ class Graph:
 
     def tensor(self, index: int) -> Tensor:
         return self.tensors[index]
+
+
+def shape4(shape) -> list[int]:
+    """A graph edge's shape as the 4 dimensions of model.h's SHAPE macros and io_info: a lower
+    rank padded with leading 1s, a higher one (5-D, 6-D) with its leading dimensions multiplied
+    into the first (so the 4 still multiply to the tensor's size)."""
+    dims = [int(d) for d in shape]
+    if len(dims) > 4:
+        lead = 1
+        for d in dims[:-3]:
+            lead *= d
+        dims = [lead] + dims[-3:]
+    return [1] * (4 - len(dims)) + dims

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UnsupportedModelError
-from .graph import Graph, Operator, Tensor
+from .graph import Graph, Operator, Tensor, shape4
 from .ops import OPS
 
 FULL_INT8_ADVICE = (
@@ -468,8 +468,10 @@ def check_int8(graph: Graph) -> None:
     for role, ids in (("input", graph.inputs), ("output", graph.outputs)):
         for idx in ids:
             t = graph.tensors[idx]
-            if any(d > 65535 for d in t.shape):   # model_io_info's uint16_t shape[4] (attack6: a
-                raise UnsupportedModelError(     # 70,000-wide input gave C that did not compile)
+            if any(d > 65535 for d in t.shape) or max(shape4(t.shape), default=0) > 65535:
+                # model_io_info's uint16_t shape[4] (graph.shape4; attack6: a
+                # 70,000-wide input gave C that did not compile)
+                raise UnsupportedModelError(
                     f"{role} '{t.name}' has shape {list(t.shape)}: a graph {role}'s dimensions are "
                     "at most 65,535 (model.h describes them as uint16_t): reshape it in the model "
                     "(e.g. [1, 70000] as [1, 280, 250])")

@@ -354,3 +354,15 @@ def test_header_shape_comment_says_what_the_shape_macros_say(tmp_path, write_mod
     assert macros == ["1, 1, 1, 10", "1, 1, 1, 4"]
     assert "the model's input is [1, 10] and output is [1, 4], padded with leading 1s" in comment.group(3)
     assert "/* output 0: 't3', shape [1, 1, 1, 4] (the model's [1, 4]), int8 */\n" in h    # beside MODEL_OUTPUT_0_SHAPE
+
+
+def test_shape_macros_of_a_5d_edge_fold_its_leading_dimensions(tmp_path, write_model):
+    """A rank-5 graph input/output: the 4 SHAPE entries multiply to its size (the leading
+    dimensions folded into the first; they kept only the last 4, attack6), and the comment says so."""
+    from opmodels import mean_model
+    generate(write_model(mean_model(np.random.default_rng(1), keep_dims=True, same_quant=True, shape=(2, 3, 4, 5, 6),
+                                    axes=(-2,), op="REDUCE_MAX")), tmp_path / "gen", "host")
+    h = (tmp_path / "gen" / "model.h").read_text()
+    macros = [re.search(rf"#define MODEL_{io}_SHAPE \{{([\d, ]+)\}}", h).group(1) for io in ("INPUT", "OUTPUT")]
+    assert macros == ["6, 4, 5, 6", "6, 4, 1, 6"], macros
+    assert "its leading dimensions multiplied into the first" in h
