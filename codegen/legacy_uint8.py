@@ -98,7 +98,7 @@ def _check_fixed_outputs(graph: Graph) -> None:
             continue
         scale, zp = FIXED_UINT8_OUTPUTS[op.type]
         if float(np.float32(y.quant.scale)) != scale or int(y.quant.zero_point) != zp:
-            problems.append(f"#{op.index} {op.type}: output '{y.name}' has scale {float(y.quant.scale):.6g} "
+            problems.append(f"op #{op.index} {op.type}: output '{y.name}' has scale {float(y.quant.scale):.6g} "
                             f"and zero point {int(y.quant.zero_point)}; TFLite's uint8 {op.type} requires "
                             f"1/256 and {zp} (its Prepare refuses this "
                             "model): re-convert it")
