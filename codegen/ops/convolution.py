@@ -498,19 +498,14 @@ def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: b
     """A grouped CONV_2D, a 1x1 over a channel count off a multiple of 4 (one group), or a
     DEPTHWISE_CONV_2D with depth multiplier > 1 (rows: [OC][K], one group per input channel)
     on mcuf_conv_grouped_s8_dsp; the 1x1 layers _grouped_1x1_packed takes on its packed entry."""
-    if _grouped_1x1_packed(p, fast) and _grouped_1x1_oc4(p):
+    if _grouped_1x1_packed(p, fast):   # the 4-outputs-per-group straight-line entry, else the looped one
+        oc4 = _grouped_1x1_oc4(p)
+        records = _grouped_1x1_oc4_records if oc4 else _grouped_1x1_records
         packed = ConstArray(f"op{op.index}_packed", "int32_t",
-                            _grouped_1x1_oc4_records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"],
-                                                     p["in_c"], p["out_h"] * p["out_w"]))
-        return Step(op, "mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast", "mcuf_conv_params", p,
-                    [("in", x.index), ("const", packed), ("out", y.index)],
-                    [x.index], y.index, macs, [packed])
-    if _grouped_1x1_packed(p, fast):
-        packed = ConstArray(f"op{op.index}_packed", "int32_t",
-                            _grouped_1x1_records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"],
-                                                 p["in_c"], p["out_h"] * p["out_w"]))
-        return Step(op, "mcuf_conv_grouped_1x1_packed_s8_dsp_fast", "mcuf_conv_params", p,
-                    [("in", x.index), ("const", packed), ("out", y.index)],
+                            records(rows, dsp_bias, rq[0].values, rq[1].values, p["output_offset"],
+                                    p["in_c"], p["out_h"] * p["out_w"]))
+        kernel = "mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast" if oc4 else "mcuf_conv_grouped_1x1_packed_s8_dsp_fast"
+        return Step(op, kernel, "mcuf_conv_params", p, [("in", x.index), ("const", packed), ("out", y.index)],
                     [x.index], y.index, macs, [packed])
     groups = p["in_c"] // p["filter_in_c"]
     filt = ConstArray(f"op{op.index}_filter", "int8_t", _grouped_filter(rows, groups))
