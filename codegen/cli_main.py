@@ -3,9 +3,12 @@ errors a user can fix into one line on stderr and exit code 2, never a traceback
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 
 
 def positive_int(s: str) -> int:
@@ -71,6 +74,47 @@ def _unrecognized(parser: argparse.ArgumentParser, extra: list[str]) -> str:
             + f"; `{parser.prog} --help` lists its options")
 
 
+_interrupted = False
+
+
+def _on_sigint(signum, frame):
+    """Python's default SIGINT handler (raise KeyboardInterrupt), noting that it ran."""
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
+
+
+def watch_interrupts() -> None:
+    """Let was_interrupted() tell whether Ctrl-C arrived: an error raised while the interrupt
+    unwinds reports as the interrupt it is (exit 130), not as a bad path (CPython's subprocess
+    can close a pipe twice when KeyboardInterrupt lands inside Popen: 'Bad file descriptor',
+    seen in `make demo` stopped during the firmware build). Main thread, default handler only."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
+
+
+def was_interrupted() -> bool:
+    """Whether Ctrl-C arrived since watch_interrupts()."""
+    return _interrupted
+
+
+@contextlib.contextmanager
+def interrupts_first():
+    """watch_interrupts(); inside, any exception raised once Ctrl-C has arrived is re-raised
+    as KeyboardInterrupt (from it), so the command's `except KeyboardInterrupt` reports it.
+    Each entry starts afresh (a command run in-process after an interrupted one)."""
+    global _interrupted
+    _interrupted = False
+    watch_interrupts()
+    try:
+        yield
+    except BaseException as e:
+        if _interrupted and not isinstance(e, (KeyboardInterrupt, SystemExit)):
+            raise KeyboardInterrupt from e
+        raise
+
+
 def run(parser: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[type[BaseException], ...]) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra:   # the command's own usage line, not the top-level `usage: codegen [-h] COMMAND ...`
@@ -80,7 +124,8 @@ def run(parser: argparse.ArgumentParser, argv: list[str] | None, errors: tuple[t
         _command_parser(parser, args).print_help()
         return 2
     try:
-        return args.fn(args)
+        with interrupts_first():
+            return args.fn(args)
     except errors as e:
         for line in str(e).splitlines() or [type(e).__name__]:   # one problem per line
             print(f"{parser.prog}: error: {line}", file=sys.stderr)

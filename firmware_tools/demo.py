@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from codegen.cli_main import interrupts_first
 from codegen.errors import CodegenError
 from codegen.inspect import inspect_model
 from codegen.pipeline import generate
@@ -25,6 +26,41 @@ from .size import DoesNotFit
 DEFAULT_MODEL = "tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite"
 
 
+def _steps(model: Path, board, out: Path) -> int:
+    """The demo's five steps; 0 when the device and the reference agree on every layer."""
+    print(f"== 1. codegen inspect --target {board.target} {model}")
+    from codegen.pipeline import resolve_kernels
+    print(inspect_model(model, resolve_kernels(board.target)).render())
+
+    print(f"\n== 2. codegen emit --target {board.target} -> {out / board.target}/")
+    man = generate(model, out / board.target, board.target)
+    print(f"model.h model.c model.json mcuf/ CMakeLists.txt mcuforge.mk  ({len(man['layers'])} layers, arena "
+          f"{man['arena_bytes']:,} B, weights {man['weight_bytes']:,} B)")
+
+    print(f"\n== 3. firmware build --board {board.name}")
+    fw = build_firmware(out / board.target, board)
+    print(f"{fw.elf}\n{fw.size.render()}")
+
+    print(f"\n== 4. firmware run --board {board.name} (QEMU, -icount shift=0)")
+    res = run_qemu(board, fw.elf, timeout=600, echo=lambda s: print("   |", s, flush=True))
+    bench = parse_bench(res.console)
+    x = deterministic_input(man["input"]["bytes"])
+    want = reference_int8_outputs(model, [x])[0]
+    same = bench["output"] == want.tolist()
+    diff = int(np.count_nonzero(np.array(bench["output"]) != want))
+    print(f"device output == TFLite reference (BUILTIN_REF): {'yes' if same else 'NO'} "
+          f"({diff} of {want.size} bytes differ)")
+    print(f"{bench['time']:,} {bench['unit']} per inference "
+          f"({bench['time'] / man['macs']:.2f} per MAC), stack high-water {bench['stack']:,} B, "
+          f"QEMU took {res.seconds:.1f} s")
+
+    kernels = resolve_kernels(board.target)
+    print(f"\n== 5. every layer, 20 inputs: the same C ({kernels} kernels) built for this machine "
+          "vs the reference")
+    check = verify(model, out / "host", inputs=20, log=print, kernels=kernels)
+    return 0 if same and check.ok else 1
+
+
 def main(argv: list[str]) -> int:
     model = Path(argv[0] if argv else DEFAULT_MODEL)
     board = get_board(argv[1] if len(argv) > 1 else "qemu-mps2-an500")
@@ -32,36 +68,8 @@ def main(argv: list[str]) -> int:
     if hasattr(sys.stdout, "reconfigure"):   # each step's line as it happens, also through a pipe (`make demo | tee`)
         sys.stdout.reconfigure(line_buffering=True)
     try:
-        print(f"== 1. codegen inspect --target {board.target} {model}")
-        from codegen.pipeline import resolve_kernels
-        print(inspect_model(model, resolve_kernels(board.target)).render())
-
-        print(f"\n== 2. codegen emit --target {board.target} -> {out / board.target}/")
-        man = generate(model, out / board.target, board.target)
-        print(f"model.h model.c model.json mcuf/ CMakeLists.txt mcuforge.mk  ({len(man['layers'])} layers, arena "
-              f"{man['arena_bytes']:,} B, weights {man['weight_bytes']:,} B)")
-
-        print(f"\n== 3. firmware build --board {board.name}")
-        fw = build_firmware(out / board.target, board)
-        print(f"{fw.elf}\n{fw.size.render()}")
-
-        print(f"\n== 4. firmware run --board {board.name} (QEMU, -icount shift=0)")
-        res = run_qemu(board, fw.elf, timeout=600, echo=lambda s: print("   |", s, flush=True))
-        bench = parse_bench(res.console)
-        x = deterministic_input(man["input"]["bytes"])
-        want = reference_int8_outputs(model, [x])[0]
-        same = bench["output"] == want.tolist()
-        diff = int(np.count_nonzero(np.array(bench["output"]) != want))
-        print(f"device output == TFLite reference (BUILTIN_REF): {'yes' if same else 'NO'} "
-              f"({diff} of {want.size} bytes differ)")
-        print(f"{bench['time']:,} {bench['unit']} per inference "
-              f"({bench['time'] / man['macs']:.2f} per MAC), stack high-water {bench['stack']:,} B, "
-              f"QEMU took {res.seconds:.1f} s")
-
-        kernels = resolve_kernels(board.target)
-        print(f"\n== 5. every layer, 20 inputs: the same C ({kernels} kernels) built for this machine "
-              "vs the reference")
-        check = verify(model, out / "host", inputs=20, log=print, kernels=kernels)
+        with interrupts_first():
+            return _steps(model, board, out)
     except (CodegenError, FirmwareBuildError, DoesNotFit, QemuError) as e:
         print(f"demo: error: {e}", file=sys.stderr)
         return 2
@@ -76,7 +84,6 @@ def main(argv: list[str]) -> int:
         print(f"demo: error: {e.strerror or type(e).__name__}{': ' + names if names else ''}; check the path",
               file=sys.stderr)
         return 2
-    return 0 if same and check.ok else 1
 
 
 if __name__ == "__main__":
