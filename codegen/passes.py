@@ -126,11 +126,18 @@ def fold_float_islands(graph: Graph) -> None:
 # --- reshapes become aliases ---
 
 def alias_reshapes(graph: Graph) -> None:
-    """RESHAPE/SQUEEZE/EXPAND_DIMS move no bytes in NHWC: map the output onto the input."""
+    """RESHAPE/SQUEEZE/EXPAND_DIMS move no bytes in NHWC: map the output onto the input. Of a
+    constant, the output becomes that constant's bytes in the output's shape (TFLite's Reshape
+    copies the bytes; the converter folds such ops, a hand-made or older model may not)."""
     for op in list(graph.operators):
-        if op.type not in ALIAS_OPS:
+        if op.type not in ALIAS_OPS or not op.inputs or not op.outputs:
             continue
         src, dst = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
+        if (src.is_constant and not dst.is_constant and src.dtype == dst.dtype and src.size == dst.size
+                and dst.index not in graph.outputs and all(d >= 0 for d in dst.shape)):
+            dst.data = np.asarray(src.data).reshape(dst.shape)
+            graph.operators.remove(op)
+            continue
         if (src.is_constant or src.dtype != dst.dtype or src.size != dst.size
                 or graph.resolve(src.index) == dst.index):   # never an alias cycle
             continue
