@@ -60,23 +60,33 @@ def label_lines(text: str) -> list[str]:
     return [ln.strip() for ln in lines]
 
 
-def read_labels(path: str | Path) -> list[str]:
-    """label_lines() of a UTF-8 text file (a byte-order mark dropped); the emitter checks there
-    is one per output class. Raises CodegenError (one line) when the file is unreadable or
-    larger than MAX_LABELS_BYTES."""
+class LabelFileTooLarge(ValueError):
+    """A label file over MAX_LABELS_BYTES."""
+
+
+def label_text(path: str | Path) -> str:
+    """A label file's text (UTF-8, a byte-order mark dropped), read without blocking on a named
+    pipe nobody writes to and at most MAX_LABELS_BYTES (/dev/zero read until a MemoryError).
+    Raises OSError, UnicodeDecodeError or LabelFileTooLarge; codegen's and the runtime's
+    read_labels name them in their own terms."""
     from .tflite_reader import open_for_reading
+    with open_for_reading(path) as f:
+        raw = f.read(MAX_LABELS_BYTES + 1)
+    if len(raw) > MAX_LABELS_BYTES:
+        raise LabelFileTooLarge(f"larger than {MAX_LABELS_BYTES >> 20} MiB")
+    return raw.decode("utf-8-sig")   # utf-8-sig: Windows Notepad's byte-order mark is no label
+
+
+def read_labels(path: str | Path) -> list[str]:
+    """label_lines() of label_text(path); the emitter checks there is one per output class.
+    Raises CodegenError (one line) when the file is unreadable or too large."""
     try:
-        # a named pipe nobody writes to hung here, /dev/zero read until a MemoryError traceback
-        with open_for_reading(path) as f:
-            raw = f.read(MAX_LABELS_BYTES + 1)
-        if len(raw) > MAX_LABELS_BYTES:
-            raise CodegenError(f"--labels {path} is larger than {MAX_LABELS_BYTES >> 20} MiB: give a UTF-8 text "
-                               "file with one label per line")
-        text = raw.decode("utf-8-sig")
+        return label_lines(label_text(path))
+    except LabelFileTooLarge as e:
+        raise CodegenError(f"--labels {path} is {e}: give a UTF-8 text file with one label per line") from None
     except (OSError, UnicodeDecodeError) as e:
         raise CodegenError(f"--labels {path}: cannot read it ({e.__class__.__name__}: {e}); "
                            "give a UTF-8 text file with one label per line") from None
-    return label_lines(text)
 
 
 def check_labels(labels: list[str] | None, output_shape: list[int]) -> None:

@@ -33,31 +33,23 @@ class Prediction:
     score: float
 
 
-MAX_LABELS_BYTES = 16 << 20   # ImageNet's 1,001 labels are 11 KB; 21k classes about 300 KB
-
-
 def read_labels(path: str | Path) -> list[str]:
-    """One label per line, by codegen's rule (app_helpers.label_lines: positions kept, a
-    leading index dropped when every line has one, as in the Coral and TF Hub label files), so
-    the device's labels and the Pi's are the same list. Raises LabelsError (one line)."""
-    from codegen.app_helpers import label_lines
-    from codegen.tflite_reader import open_for_reading
+    """One label per line, read and split as codegen reads them (app_helpers.label_text and
+    label_lines: positions kept, a leading index dropped when every line has one, as in the
+    Coral and TF Hub label files), so the device's labels and the Pi's are the same list.
+    Raises LabelsError (one line)."""
+    from codegen.app_helpers import LabelFileTooLarge, label_lines, label_text
     try:
-        # a named pipe nobody writes to or /dev/zero (read until memory ran out) must not hang
-        with open_for_reading(path) as f:
-            raw = f.read(MAX_LABELS_BYTES + 1)
-        if len(raw) > MAX_LABELS_BYTES:
-            raise LabelsError(f"labels file {path} is larger than {MAX_LABELS_BYTES >> 20} MiB: give the text "
-                              "file with one label per line that came with the model")
-        # utf-8-sig: a byte-order mark (Windows Notepad's UTF-8) was kept in the first label
-        text = raw.decode("utf-8-sig")
+        return label_lines(label_text(path))
+    except LabelFileTooLarge as e:
+        raise LabelsError(f"labels file {path} is {e}: give the text file with one label per line "
+                          "that came with the model") from None
     except OSError as e:
         raise LabelsError(f"labels file {path}: {e.strerror}; give the text file with one label per line "
                           "that came with the model") from None
     except UnicodeDecodeError:
         raise LabelsError(f"labels file {path} is not UTF-8 text: give a text file with one label per "
                           "line") from None
-    return label_lines(text)
 
 
 def check_labels(labels: list[str], classes: int, path) -> None:
