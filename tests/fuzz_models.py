@@ -464,13 +464,20 @@ def make_mutant(seed: int, index: int) -> Mutant:
     if rng.random() < 0.3:
         data, kind, detail = _mutate_bytes(rng, path)
         return Mutant(seed, index, path.name, "bytes:" + kind, detail, data)
+    return _edited_mutant(seed, index, rng, path, _mutate_structure, [1, 1, 1, 2, 3], "struct")
+
+
+def _edited_mutant(seed: int, index: int, rng, path, mutate, counts: list[int], prefix: str) -> Mutant:
+    """One to a few `mutate(rng, model, edits)` edits (how many: rng.choice(counts)) on the
+    unpacked fixture at `path`, packed; an edit the schema's packer cannot encode is drawn
+    again, up to five times (then the fixture's own bytes, kind '<prefix>:unpackable')."""
     model = _unpacked(path)
-    for _attempt in range(5):             # an edit the schema's packer cannot encode: draw again
+    for _attempt in range(5):
         ed = _Edits()
         kinds, details = [], []
         try:
-            for _ in range(rng.choice([1, 1, 1, 2, 3])):
-                k, d = _mutate_structure(rng, model, ed)
+            for _ in range(rng.choice(counts)):
+                k, d = mutate(rng, model, ed)
                 kinds.append(k)
                 details.append(d)
             try:
@@ -479,32 +486,15 @@ def make_mutant(seed: int, index: int) -> Mutant:
                 continue
         finally:
             ed.restore()
-        return Mutant(seed, index, path.name, "struct:" + "+".join(kinds), "; ".join(details), data)
-    return Mutant(seed, index, path.name, "struct:unpackable", "five edits the packer refused",
+        return Mutant(seed, index, path.name, f"{prefix}:" + "+".join(kinds), "; ".join(details), data)
+    return Mutant(seed, index, path.name, f"{prefix}:unpackable", "five edits the packer refused",
                   path.read_bytes())
 
 
 def _make_table_mutant(seed: int, index: int) -> Mutant:
     rng = random.Random(f"mcuforge-fuzz-tables:{seed}:{index}")
     path = FIXTURES[rng.randrange(len(FIXTURES))]
-    model = _unpacked(path)
-    for _attempt in range(5):
-        ed = _Edits()
-        kinds, details = [], []
-        try:
-            for _ in range(rng.choice([1, 1, 2])):
-                k, d = _mutate_tables(rng, model, ed)
-                kinds.append(k)
-                details.append(d)
-            try:
-                data = _pack(model)
-            except Exception:
-                continue
-        finally:
-            ed.restore()
-        return Mutant(seed, index, path.name, "tables:" + "+".join(kinds), "; ".join(details), data)
-    return Mutant(seed, index, path.name, "tables:unpackable", "five edits the packer refused",
-                  path.read_bytes())
+    return _edited_mutant(seed, index, rng, path, _mutate_tables, [1, 1, 2], "tables")
 
 
 # --- running the commands --------------------------------------------------------------
