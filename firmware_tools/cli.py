@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -168,12 +169,22 @@ _seconds = positive_float("seconds")   # --timeout: nan or 0 would end a run at 
 
 
 def _tcp_port(s: str) -> int:
-    """--port: a TCP port, 1..65535 (0: a free one, as without --port)."""
+    """--port of `firmware serve`: a TCP port number, 0..65535 (0: a free one, as without
+    --port). The URL `runtime --port` takes is accepted too when it names this machine's
+    loopback (socket://127.0.0.1:4321, 127.0.0.1:4321, localhost:4321): it is the port number
+    a user copies from `firmware serve`'s own output. Anything else: ArgumentTypeError naming
+    the form wanted."""
+    text = s.strip()
+    m = re.fullmatch(r"(?:socket://)?(?:127\.0\.0\.1|localhost):(\d{1,5})/?", text, re.IGNORECASE)
     try:
-        v = int(s)
+        v = int(m.group(1) if m else text)
     except ValueError:
         v = -1
     if not 0 <= v <= 65535:
+        if "://" in text or ":" in text:
+            raise argparse.ArgumentTypeError(
+                f"expected a TCP port number on 127.0.0.1 (e.g. 4321), got {s!r}; QEMU's UART listens on "
+                "this machine's loopback only, and `runtime ... --port socket://127.0.0.1:4321` then opens it")
         raise argparse.ArgumentTypeError(f"expected a TCP port 1..65535, got {s!r}")
     return v
 
@@ -271,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--board", help="a QEMU board (`firmware boards`: runs on QEMU; default: the one "
                                     "`firmware build` built ELF for)")
     sv.add_argument("elf", metavar="ELF", help="e.g. the validation firmware (`firmware build --app validate`)")
-    sv.add_argument("--port", type=_tcp_port, help="TCP port on 127.0.0.1 (default: a free one)")
+    sv.add_argument("--port", type=_tcp_port, metavar="N",
+                    help="TCP port number on 127.0.0.1 (default: a free one); the socket://127.0.0.1:N URL "
+                         "it prints is what `runtime ... --port` takes (socket://127.0.0.1:N is accepted here too)")
     sv.set_defaults(fn=cmd_serve)
     return p
 

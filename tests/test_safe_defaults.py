@@ -148,6 +148,22 @@ def test_serve_puts_the_validation_firmware_on_tcp(qemu_elf):
     assert not left, "QEMU outlived `firmware serve`"
 
 
+def test_serve_port_takes_the_number_or_the_url_it_prints():
+    """`firmware serve --port` is a TCP port number while `runtime --port` is a pyserial URL: the
+    URL serve itself prints (socket://127.0.0.1:N) is accepted as N; a remote host is refused
+    in one line saying the number is wanted, not as a bare 'expected a TCP port'."""
+    from firmware_tools.cli import _tcp_port
+    assert [_tcp_port(s) for s in ("4321", "socket://127.0.0.1:4321", "127.0.0.1:4321", "localhost:4321",
+                                   "SOCKET://LOCALHOST:4321/")] == [4321] * 5
+    r = cli("firmware_tools.cli", "serve", "--board", "qemu-mps2-an500", "--port", "socket://10.0.0.1:4321",
+            "nothing.elf")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "expected a TCP port number on 127.0.0.1 (e.g. 4321), got 'socket://10.0.0.1:4321'" in r.stderr
+    assert "runtime ... --port socket://127.0.0.1:4321" in r.stderr
+    r = cli("firmware_tools.cli", "serve", "--port", "70000", "nothing.elf")
+    assert r.returncode == 2 and "expected a TCP port 1..65535, got '70000'" in r.stderr
+
+
 def test_fit_caches_its_firmware_measurement(tmp_path, monkeypatch):
     from codegen.fit import Fitter
     monkeypatch.setenv("MCUF_CACHE", str(tmp_path))
