@@ -27,10 +27,15 @@ _DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "INT32": "int32", "UINT8"
 
 
 def model_sha256(path: str | Path) -> str:
+    """The SHA-256 of the file's bytes as 64 hex digits (what the manifest and the HIL INFO carry).
+    Raises OSError when the file cannot be read."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_model(path: str | Path) -> Graph:
+    """The Graph of a .tflite file (tensors with shapes, dtypes, quantization and constant data;
+    operators with their options). Raises ModelFormatError (one line naming the file and the fix)
+    for an unreadable, oversized (> 2 GiB), non-TFLite or damaged file."""
     path = Path(path)
     try:
         with open_for_reading(path) as f:
@@ -69,6 +74,8 @@ def open_for_reading(path: str | Path):
 
 
 def parse_model(buf: bytes, name: str = "model") -> Graph:
+    """read_model on bytes already in memory; `name` is the file named in error lines. Raises
+    ModelFormatError when buf lacks the 'TFL3' identifier or its flatbuffer is damaged."""
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelFormatError(
             f"{name} is not a TFLite model (no 'TFL3' flatbuffer identifier); "
