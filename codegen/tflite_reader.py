@@ -48,11 +48,26 @@ def read_model(path: str | Path) -> Graph:
             if len(buf) == 8 and buf[4:8] == b"TFL3" and not too_big:
                 buf += f.read(_MAX_FLATBUFFER - 8 + 1)
     except OSError as e:
-        raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
+        raise ModelFormatError(f"cannot read {path}: {e.strerror}; {_read_fix(path, e)}") from None
     if too_big or len(buf) > _MAX_FLATBUFFER:
         raise ModelFormatError(f"{path} is larger than 2 GiB, the most a TFLite flatbuffer can hold; "
                                "pass the .tflite file written by the TFLite converter")
     return parse_model(buf, str(path))
+
+
+def _read_fix(path: Path, e: OSError) -> str:
+    """What to do about a model path that cannot be opened: a folder names the .tflite files in
+    it (the user meant one of them), a missing file its folder's, else check the permissions."""
+    import errno
+    if e.errno == errno.EISDIR or path.is_dir():
+        found = sorted(p.name for p in path.glob("*.tflite"))[:3]
+        return ("give the .tflite file, not its folder" +
+                (f" (in it: {', '.join(found)})" if found else ""))
+    if e.errno == errno.ENOENT:
+        return "check the path (a .tflite file the TFLite converter wrote)"
+    if e.errno == errno.EACCES:
+        return "check its permissions (`ls -l`)"
+    return "check the path"
 
 
 _MAX_FLATBUFFER = 2**31 - 1   # flatbuffers' offsets are 32-bit signed
