@@ -132,7 +132,24 @@ def cmd_run(args) -> int:
 
 
 def cmd_flash(args) -> int:
-    from .flash import flash
+    from .flash import FlashError, elf_board, flash
+    if not args.board:
+        # unlike run/size/serve, flashing writes a real board: the board is never guessed, but
+        # the ELF's build record gives the line to type ('required: --board' gave nothing)
+        try:
+            recorded = elf_board(Path(args.elf))
+        except (FlashError, OSError):
+            recorded = None
+        hint = ""
+        if recorded:
+            try:
+                qemu = bool(get_board(recorded).qemu)
+            except BoardError:
+                qemu = False
+            hint = (f"; {args.elf} was built for {recorded}, a QEMU machine: `firmware run` it instead" if qemu
+                    else f"; {args.elf} was built for {recorded}: --board {recorded}")
+        raise BoardError("which board? pass --board NAME (`firmware boards`: the ones that run on hardware); "
+                         "flash never guesses the board it writes" + hint)
     tool = flash(get_board(args.board), args.elf, force=args.force)
     print(f"flashed {args.elf} to {args.board} with {tool}")
     return 0
@@ -266,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(pip install '.[flash]'),\nelse the first of the pyocd, openocd or st-flash "
                                    "commands found. Refuses an ELF built for another board.",
                        epilog="examples:\n  firmware flash --board nucleo-h743zi out/build-nucleo-h743zi/fw.elf")
-    f.add_argument("--board", required=True, help="a real board (`firmware boards`: runs on hardware)")
+    f.add_argument("--board", help="a real board (`firmware boards`: runs on hardware); required: "
+                                   "flash never guesses the board it writes")
     f.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     f.add_argument("--force", action="store_true",
                    help="skip the check that ELF was built for this board (its build record and load addresses)")

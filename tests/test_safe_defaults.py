@@ -121,6 +121,21 @@ def test_flash_refuses_an_elf_built_for_another_board(qemu_elf, tmp_path):
                    "at 0x00000000, outside nucleo-h743zi's flash")
 
 
+def test_flash_without_board_gives_the_line_to_type(qemu_elf, tmp_path):
+    """`firmware flash ELF` said argparse's 'the following arguments are required: --board'. The
+    board is still never guessed (flash writes hardware), but the ELF's build record gives the
+    line to type -- or, for a QEMU build, says to run it instead."""
+    one_line_error(cli("firmware_tools.cli", "flash", qemu_elf), "which board? pass --board NAME",
+                   "built for qemu-mps2-an500, a QEMU machine: `firmware run` it instead")
+    record = tmp_path / "record"
+    record.write_bytes(b"nucleo-h743zi\0")
+    real = tmp_path / "real.elf"
+    subprocess.run(["arm-none-eabi-objcopy", f"--update-section=.mcuforge_board={record}", str(qemu_elf),
+                    str(real)], check=True)
+    one_line_error(cli("firmware_tools.cli", "flash", real), "flash never guesses the board it writes",
+                   f"{real} was built for nucleo-h743zi: --board nucleo-h743zi")
+
+
 def test_serve_puts_the_validation_firmware_on_tcp(qemu_elf):
     """`firmware serve` as the README's HIL walk-through runs it: the printed socket:// URL
     answers the HIL link, two inputs are bit-exact, Ctrl-C stops QEMU."""
