@@ -2,6 +2,7 @@
 work, never a traceback, a vacuous success, a hang or a file outside the output folder
 (found by the `attack` review; each case failed before its fix)."""
 import argparse
+import os
 
 import pytest
 
@@ -323,6 +324,21 @@ def test_inspect_json_has_the_tables_figures(capsys):
     assert f"planned arena: {d['arena_bytes']:,} bytes" in text
     assert d["ram_limit"] == 40000 and "layers 0..3" in d["schedule"]
     assert sum(ly["macs"] for ly in d["layers"]) == d["macs"]
+
+
+def test_inspect_json_of_a_refused_model_is_json_too(capsys):
+    """A script reading `inspect --json`'s stdout got nothing for a refused model (trial6's find):
+    it gets {"model", "refused": [one line per problem]}; stderr and exit 2 as for every refusal."""
+    import json
+
+    from codegen.cli import main as codegen_main
+    bad = os.path.join(os.path.dirname(__file__), "fixtures", "cases", "malformed", "stride_zero.tflite")
+    assert codegen_main(["inspect", "--json", bad]) == 2
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert d["model"] == bad and d["refused"] == ["op #16 CONV_2D: option StrideW is 0, must be >= 1: "
+                                                  "re-export the model from the converter"]
+    assert "codegen: error: op #16 CONV_2D: option StrideW is 0" in err
 
 
 @pytest.mark.parametrize("cmd", ["emit", "inspect", "verify"])
