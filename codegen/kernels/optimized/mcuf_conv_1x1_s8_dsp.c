@@ -317,7 +317,7 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
     "add.w r7, r7, r6, asr #31\n\t"                                                \
     "asr.w r7, r7, r11\n\t"                                                        \
     "ssat r7, #8, r7, asr #1\n\t"                                                  \
-    "strb.w r7, [r3], #1\n\t"
+    "strb r7, [r3], #1\n\t"  
 #define ONE_PIXEL_4X4 ONE_PIXEL_4 ONE_PIXEL_4 ONE_PIXEL_4 ONE_PIXEL_4
 /* in8: r5 (x0, x2), r4 (x1, x3), r6 (x4, x6), r7 (x5, x7); record r0, r1, r8-r12, lr */
 #define ONE_PIXEL_8                                                              \
@@ -330,7 +330,7 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
     "add.w r1, r1, r0, asr #31\n\t"                                                \
     "asr.w r1, r1, lr\n\t"                                                         \
     "ssat r1, #8, r1, asr #1\n\t"                                                  \
-    "strb.w r1, [r3], #1\n\t"
+    "strb r1, [r3], #1\n\t"  
 #define ONE_PIXEL_8X4 ONE_PIXEL_8 ONE_PIXEL_8 ONE_PIXEL_8 ONE_PIXEL_8
 
 __attribute__((naked)) void mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast(__attribute__((unused)) const mcuf_conv_params *p,
