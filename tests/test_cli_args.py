@@ -151,6 +151,11 @@ def test_positive_number_types_are_one_shared_definition():
         with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number, got {s!r}"):
             positive_float()(s)
     assert positive_float()("2.5") == 2.5 and positive_int("7") == 7
+    # a budget pasted as the tools print it (47,888) is read; a unit is refused with the form wanted
+    assert positive_int("47,888") == positive_int("47_888") == 47888 and positive_int("1,000,000") == 10**6
+    for s in ("40k", "4,00", "1,2345"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"invalid int value: {s!r}; give a whole number such as 40000"):
+            positive_int(s)
     # firmware's --timeout too (it had its own _seconds): the shared type, the same message
     import firmware_tools.cli as fcli
     timeouts = [a for p in (fcli.build_parser(), rcli.build_parser()) for a in _all_actions(p) if a.dest == "timeout"]
