@@ -1,7 +1,7 @@
 """The live pipeline's buffer paths: frames staged on the capture thread into reused bodies and
 copied straight into a real ai-edge-litert interpreter's input buffer (Preprocessor.stage +
 Classifier.load), the 256-entry quantization table applied with OpenCV's LUT (or numpy's take
-without OpenCV), and top-k from an 8-bit sort. Every input byte is checked against the previous path (a fresh
+without OpenCV), and top-k (k passes of argmax, or an 8-bit sort for k > 8). Every input byte is checked against the previous path (a fresh
 tensor through set_tensor, re-implemented here as it was at a64f356) and against the
 quantization formula evaluated pixel value by pixel value.
 """
