@@ -16,6 +16,7 @@ from .preprocess import ModelInputError, Preprocessor, input_spec
 
 
 MAX_THREADS = 64      # interpreter threads; a Raspberry Pi has 4 cores
+TOP_BY_ARGMAX = 8     # Classifier.top: up to this k, k passes of argmax; beyond, one sort
 
 
 class ModelLoadError(RuntimeError):
@@ -163,16 +164,28 @@ class Classifier:
     def top(self, raw: np.ndarray, k: int) -> list[Prediction]:
         """The k best classes, ties to the lower class index. raw: the output, (classes,).
         Quantized outputs are ranked on the raw integers (the scale is positive, so the order is
-        the scores') and only the k winners are dequantized. The ranking is a stable sort of
-        ~raw (bitwise NOT: -raw - 1 for int8, 255 - raw for uint8, so descending without a
-        wider copy), which numpy does as an 8-bit radix sort: 4-7 us on a 1000-class output
-        here, against 10 us for sorting -raw in int16 and 8-13 us for an argpartition
-        followed by sorting the classes at or above the k-th."""
+        the scores') and only the k winners are dequantized. Up to TOP_BY_ARGMAX classes are
+        found by k passes of argmax over an int16 copy (argmax takes the first of equal
+        values: ties to the lower index), each winner then set below any 8-bit score; more by
+        a stable sort of ~raw (bitwise NOT: -raw - 1 for int8, 255 - raw for uint8, so
+        descending without a wider copy), which numpy does as an 8-bit radix sort. In the
+        pipeline this runs on a thread woken with cold caches, where fewer distinct numpy
+        calls is what counts: top-5 of a 1000-class output, 2 interpreter threads on 2 cores
+        (benchmarks/pipeline_ab.py chunks), 49 -> 34 us of the caller's CPU a frame, though
+        warm the sort alone is 4-7 us."""
         if self.out_dtype == np.float32:
             s = self.scores(raw)
             order = np.argsort(-s, kind="stable")[:k]
             return [Prediction(int(i), self.labels[i], float(s[i])) for i in order]
-        order = np.argsort(~raw, kind="stable")[:k].tolist()
-        values = raw.take(order).tolist()
+        if k <= TOP_BY_ARGMAX:
+            k = min(k, raw.size)
+            work = raw.astype(np.int16)
+            order = []
+            for _ in range(k):
+                i = int(work.argmax())
+                order.append(i)
+                work[i] = -32768
+        else:
+            order = np.argsort(~raw, kind="stable")[:k].tolist()
         zp, scale, labels = self.out_zero, self.out_scale, self.labels
-        return [Prediction(i, labels[i], (float(v) - zp) * scale) for i, v in zip(order, values)]
+        return [Prediction(i, labels[i], (raw.item(i) - zp) * scale) for i in order]

@@ -419,7 +419,7 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
         for i, r in enumerate(pipe.run()):
             if i == 0:
                 print(f"source  {source.description}", file=err)
-            crop = clf.preprocess.crop_of(*r.frame.pixels.shape[:2])
+            crop = clf.preprocess.crop_of(*r.frame.shape[:2])
             dev = saved = None
             if runner is not None:
                 dev = runner.run(r.tensor, r.raw, r.frame.index)
