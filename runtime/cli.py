@@ -354,6 +354,7 @@ def _synthetic_labels(clf, err) -> None:
 
 
 DEVICE_TIMEOUT = 10.0   # classify --device: seconds to wait for the board's answer
+SKIPPED_LISTED = 20     # unreadable files named in the summary line (every one was warned of)
 
 
 def cmd_classify(args) -> int:
@@ -458,8 +459,11 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
               f"latency p50 {d['latency_ms_p50'] or 0:.1f} ms / p95 {d['latency_ms_p95'] or 0:.1f} ms, "
               f"{s.dropped} dropped{acc}" + (f"; annotated frames in {args.save}" if args.save else ""))
         if s.skipped:
-            print(f"{len(s.skipped)} unreadable file{'s' * (len(s.skipped) > 1)} skipped: "
-                  + ", ".join(n for n, _ in s.skipped))
+            # each was a warning line as it happened: 100,000 empty files made a 1.2 MB line here
+            names = ", ".join(n for n, _ in s.skipped[:SKIPPED_LISTED])
+            more = len(s.skipped) - SKIPPED_LISTED
+            print(f"{len(s.skipped)} unreadable file{'s' * (len(s.skipped) > 1)} skipped: {names}"
+                  + (f" and {more:,} more (each in a warning above)" if more > 0 else ""))
         if runner is not None:
             dd = d["device"]
             print(f"device: {dd['frames']} frames, {dd['differing_frames']} differ from the Pi's TFLite "

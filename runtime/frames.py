@@ -138,7 +138,7 @@ def load_image(path: Path) -> np.ndarray:
         arr = np.array(arr[..., None] if arr.ndim == 2 else arr)
         return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError:
         raise SourceError("reading image files needs Pillow: pip install pillow") from None
     try:
@@ -151,6 +151,10 @@ def load_image(path: Path) -> np.ndarray:
             if im.mode in ("I", "F") and not (im.mode == "I" and im.format == "PNG"):
                 raise SourceError(f"{path}: {'32-bit integer' if im.mode == 'I' else 'floating-point'} "
                                   "pixels have no standard 0..255 range; save it as an 8- or 16-bit image")
+            # a phone photo is stored sideways with an EXIF Orientation tag (274) saying how to
+            # turn it: the camera saw it upright, so classify it upright, as viewers show it
+            if im.getexif().get(0x0112, 1) != 1:
+                im = ImageOps.exif_transpose(im)
             if im.mode.startswith("I"):
                 # 16-bit greyscale: convert("RGB") saturated every value above 255 (a nearly
                 # white frame). Keep the high byte, as Pillow itself reads a 16-bit RGB PNG.
@@ -368,6 +372,8 @@ class Y4mSource(FrameSource):
     """A YUV4MPEG2 (.y4m) video, read with numpy alone. Any video converts to it with
     `ffmpeg -i clip.mp4 -pix_fmt yuv420p clip.y4m`."""
 
+    warn = None   # a callable taking one line (a truncated last frame), or None
+
     def __init__(self, path: str | Path):
         self.path = Path(path)
         try:
@@ -397,7 +403,13 @@ class Y4mSource(FrameSource):
         self.width, self.height = int(w), int(h)
         self.chroma = tags.get("C", "420jpeg")
         self.full_range = "XCOLORRANGE=FULL" in header.decode(errors="replace")
-        if self.chroma.startswith("420"):
+        letters = [t[:1] for t in header.split()[1:]]
+        if max(letters.count(k) for k in (b"W", b"H", b"C")) > 1:
+            # which one counts? (the last one did, and every frame was read at the wrong size)
+            raise SourceError(f"video:{path}: damaged YUV4MPEG2 header: a W, H or C tag given twice "
+                              f"({header[:80]!r})")
+        if self.chroma in ("420", "420jpeg", "420paldv", "420mpeg2"):
+            # 8-bit only: C420p10, C420p12, ... (2 bytes a sample) were read as 8-bit pixels
             cw, ch = (self.width + 1) // 2, (self.height + 1) // 2
         elif self.chroma == "444":
             cw, ch = self.width, self.height
@@ -405,7 +417,7 @@ class Y4mSource(FrameSource):
             cw, ch = 0, 0
         else:
             raise SourceError(f"video:{path}: chroma format C{self.chroma} is not supported "
-                              "(convert with ffmpeg -pix_fmt yuv420p)")
+                              "(8-bit C420*, C444 and Cmono are; convert with ffmpeg -pix_fmt yuv420p)")
         self._plane = (self.height * self.width, ch * cw, (ch, cw))
 
     def open(self, want: Want) -> None:
@@ -422,7 +434,12 @@ class Y4mSource(FrameSource):
         ysize, csize, cshape = self._plane
         data = self._file.read(ysize + 2 * csize)
         if len(data) < ysize + 2 * csize:
-            return None   # a truncated last frame: the end of the video
+            # a truncated last frame: the end of the video, said (a file of one short frame
+            # was '0 frames' and exit 0, nothing said)
+            if self.warn:
+                self.warn(f"video:{self.path}: frame {self._index} is truncated ({len(data):,} of "
+                          f"{ysize + 2 * csize:,} bytes): the video ends before it")
+            return None
         y = np.frombuffer(data, np.uint8, ysize).reshape(self.height, self.width)
         if self.want.gray or csize == 0:
             px = y[..., None].copy()

@@ -1,0 +1,89 @@
+"""Frame sources fed hostile files (attack8): a YUV4MPEG2 header whose samples are not 8-bit
+or whose W/H/C tags are given twice, a truncated last frame, a sideways (EXIF-rotated) JPEG,
+thousands of unreadable files. Refused with one line naming the fix, or skipped/ended with a
+warning -- never a frame read at the wrong size or bit depth without a word."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import FIXTURE_MODELS
+from runtime.frames import SourceError, Want, Y4mSource, load_image
+
+MODEL = FIXTURE_MODELS / "mobilenet_v1_a025_96_rgb.tflite"
+
+
+def _frame(n: int) -> bytes:
+    return b"FRAME\n" + bytes([0x80]) * n
+
+
+@pytest.mark.parametrize("chroma", [b"420p10", b"420p12", b"444p16", b"mono16", b"422", b"444alpha"])
+def test_y4m_chroma_that_is_not_8_bit_420_444_or_mono_is_refused(tmp_path, chroma):
+    # was: C420p10 (2 bytes a sample) passed the `startswith("420")` test: its first frame was
+    # classified from misread bytes, then "frame 1 has no FRAME marker"
+    path = tmp_path / "clip.y4m"
+    path.write_bytes(b"YUV4MPEG2 W16 H16 C" + chroma + b"\n" + _frame(16 * 16 * 6))
+    with pytest.raises(SourceError, match=f"C{chroma.decode()} is not supported.*8-bit C420.*pix_fmt yuv420p"):
+        Y4mSource(path)
+
+
+@pytest.mark.parametrize("chroma, size", [(b"420jpeg", 384), (b"420mpeg2", 384), (b"420paldv", 384),
+                                          (b"420", 384), (b"444", 768), (b"mono", 256)])
+def test_y4m_8_bit_chroma_formats_still_read(tmp_path, chroma, size):
+    path = tmp_path / "clip.y4m"
+    path.write_bytes(b"YUV4MPEG2 W16 H16 F25:1 Ip A1:1 C" + chroma + b"\n" + _frame(size))
+    with Y4mSource(path) as src:
+        src.open(Want(16, 16))
+        assert src.read().shape[:2] == (16, 16) and src.read() is None
+
+
+@pytest.mark.parametrize("header", [b"YUV4MPEG2 W16 H16 W32\n", b"YUV4MPEG2 W16 H16 H8\n",
+                                    b"YUV4MPEG2 W16 H16 C420 C444\n"])
+def test_y4m_tag_given_twice_is_refused(tmp_path, header):
+    # was: the last W counted, every frame was read 32 wide, the first came out truncated:
+    # '0 frames', exit 0
+    path = tmp_path / "clip.y4m"
+    path.write_bytes(header + _frame(384))
+    with pytest.raises(SourceError, match="given twice"):
+        Y4mSource(path)
+
+
+def test_y4m_truncated_last_frame_ends_the_video_with_a_warning(tmp_path):
+    path = tmp_path / "clip.y4m"
+    path.write_bytes(b"YUV4MPEG2 W16 H16\n" + _frame(384) + _frame(10))
+    said = []
+    with Y4mSource(path) as src:
+        src.warn = said.append
+        src.open(Want(16, 16))
+        assert src.read() is not None and src.read() is None
+    assert said == [f"video:{path}: frame 1 is truncated (10 of 384 bytes): the video ends before it"]
+
+
+def test_exif_rotated_jpeg_is_read_upright(tmp_path):
+    # was: read as stored -- a phone photo (Orientation 6: turn 90 degrees clockwise) reached
+    # the model on its side
+    from PIL import Image
+    img = np.zeros((20, 40, 3), np.uint8)
+    img[:, :20] = (255, 0, 0)            # left half red, as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(img).save(tmp_path / "phone.jpg", quality=95, exif=exif.tobytes())
+    px = load_image(tmp_path / "phone.jpg")
+    assert px.shape == (40, 20, 3)        # upright: 20 wide, 40 high
+    assert px[5, 10, 0] > 200 and px[35, 10, 0] < 50   # stored left half is now on top
+
+
+def test_thousands_of_unreadable_files_are_warned_each_and_summed_up_in_one_short_line(tmp_path):
+    # was: the summary named all of them on one line (100,000 empty files: 1.2 MB)
+    for i in range(300):
+        (tmp_path / f"{i:04d}.png").write_bytes(b"")
+    from PIL import Image
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", str(MODEL),
+                        "--source", f"images:{tmp_path}"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("warning: skipped") == 300
+    summary = [l for l in r.stdout.splitlines() if "unreadable" in l]
+    assert len(summary) == 1 and len(summary[0]) < 600, summary
+    assert summary[0].startswith("300 unreadable files skipped: 0000.png, ") and "and 280 more" in summary[0]
