@@ -320,8 +320,11 @@ def _check_save_folder(folder: Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        why = "is a file, not a folder" if folder.exists() and not folder.is_dir() else \
-            f"cannot be written ({e.strerror or e})"
+        try:   # exists() itself raises for a name over NAME_MAX (was: 'File name too long: ...' alone)
+            other = folder.exists() and not folder.is_dir()
+        except OSError:
+            other = False
+        why = "is a file, not a folder" if other else f"cannot be written ({e.strerror or e})"
         raise SaveFolderError(f"--save {folder}: {why}; give a folder it can write (created if missing)") from None
 
 
@@ -353,6 +356,18 @@ def _synthetic_labels(clf, err) -> None:
               f"{clf.classes}: no accuracy; give --labels FILE naming them", file=err)
 
 
+def _warn_duplicate_labels(labels: list[str], path) -> None:
+    """One warning line when a label names several classes: results print the same name for
+    them and a DIR/<label>/ image counts as right for any of them (ImageNet's own list has two
+    'crane' and two 'maillot', so it is not refused)."""
+    from collections import Counter
+    twice = [(name, n) for name, n in Counter(labels).items() if n > 1 and name]
+    if twice:
+        shown = ", ".join(f"{name!r} x{n}" for name, n in twice[:5]) + (" ..." if len(twice) > 5 else "")
+        print(f"warning: labels file {path} names several classes alike ({shown}): results cannot tell "
+              "them apart and an image in DIR/<label>/ counts as right for any of them", file=sys.stderr)
+
+
 DEVICE_TIMEOUT = 10.0   # classify --device: seconds to wait for the board's answer
 SKIPPED_LISTED = 20     # unreadable files named in the summary line (every one was warned of)
 
@@ -371,7 +386,7 @@ def cmd_classify(args) -> int:
     if args.device:
         _check_port_url(args.device, "--device")
     if args.labels:
-        read_labels(args.labels)
+        _warn_duplicate_labels(read_labels(args.labels), args.labels)
     if args.save:
         _check_save_folder(args.save)
     preview = args.preview

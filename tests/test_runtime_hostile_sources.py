@@ -2,6 +2,7 @@
 or whose W/H/C tags are given twice, a truncated last frame, a sideways (EXIF-rotated) JPEG,
 thousands of unreadable files. Refused with one line naming the fix, or skipped/ended with a
 warning -- never a frame read at the wrong size or bit depth without a word."""
+import re
 import subprocess
 import sys
 
@@ -87,3 +88,45 @@ def test_thousands_of_unreadable_files_are_warned_each_and_summed_up_in_one_shor
     summary = [l for l in r.stdout.splitlines() if "unreadable" in l]
     assert len(summary) == 1 and len(summary[0]) < 600, summary
     assert summary[0].startswith("300 unreadable files skipped: 0000.png, ") and "and 280 more" in summary[0]
+
+
+def _classify(*args):
+    return subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", str(MODEL),
+                           "--source", "synthetic", "--frames", "1", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("text, code", [("a\x1b[2J\nb\nc\nd\n", "U+001B"),      # ESC reached the terminal
+                                        ("a\u2028b\nc\nd\n", "U+2028"),         # split into 2 labels
+                                        ("a\nb\x0bc\nd\n", "U+000B")])
+def test_labels_with_control_characters_are_refused_naming_the_line(tmp_path, text, code):
+    from runtime.classifier import LabelsError, read_labels
+    f = tmp_path / "labels.txt"
+    f.write_text(text, encoding="utf-8")
+    line = 2 if "\x0b" in text else 1
+    with pytest.raises(LabelsError, match=re.escape(f"line {line} holds the control character {code}")):
+        read_labels(f)
+
+
+def test_labels_with_crlf_tabs_and_a_bom_still_read(tmp_path):
+    from runtime.classifier import read_labels
+    f = tmp_path / "labels.txt"
+    f.write_bytes(b"\xef\xbb\xbf0\ta\r\n1\tb\r\n2\tc c\r\n3\td\r\n")
+    assert read_labels(f) == ["a", "b", "c c", "d"]
+
+
+def test_duplicated_labels_are_one_warning_line(tmp_path):
+    f = tmp_path / "labels.txt"
+    f.write_text("a\nb\na\na\n")
+    r = _classify("--labels", f)
+    assert r.returncode == 0, r.stderr
+    warns = [l for l in r.stderr.splitlines() if l.startswith("warning:")]
+    assert warns == [f"warning: labels file {f} names several classes alike ('a' x3): results cannot tell "
+                     "them apart and an image in DIR/<label>/ counts as right for any of them"]
+
+
+def test_save_folder_name_too_long_is_one_line_naming_save(tmp_path):
+    # was: "runtime: error: File name too long: ..." (Path.exists raised inside the handler)
+    r = _classify("--save", tmp_path / ("x" * 300))
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stderr.startswith("runtime: error: --save ") and "cannot be written (File name too long)" in r.stderr
