@@ -286,3 +286,58 @@ def test_hil_info_json_is_strict_json_when_the_device_reports_a_nan_scale():
         raise AssertionError(f"{token} in --json output")
     info = json.loads(r.stdout, parse_constant=refuse)
     assert info["outputs"][0]["scale"] is None and info["inputs"][0]["scale"] == pytest.approx(1 / 255)
+
+
+def test_bytes_without_a_delimiter_are_bounded_and_reported_as_damaged_frames():
+    """attack8: a peer streaming bytes with no 0x00 grew the link's buffer without limit (and
+    each byte read rescanned it) until the timeout, then 'no answer'. Now every
+    MAX_FRAME_BYTES of them is one damaged frame, the rest of it is dropped at its delimiter,
+    and the next frame reads."""
+    from runtime.hil.link import OVERLONG
+    from runtime.hil.protocol import MAX_FRAME_BYTES
+    import time
+    good = encode_packet(0x81, 7, b"ok")
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        deadline = time.monotonic() + 5
+        for tail in (b"", b"\x02" * 10):    # the delimiter in the same read as the garbage, or later
+            link.send_raw(b"\x01" * (3 * MAX_FRAME_BYTES + 5))
+            if tail:
+                assert link.read_frame(deadline) == OVERLONG and len(link._buf) <= MAX_FRAME_BYTES + 4096
+            link.send_raw(tail + b"\x00" + good)
+            got = []
+            while not got or got[-1] == OVERLONG:
+                got.append(link.read_frame(deadline))
+                assert len(link._buf) <= MAX_FRAME_BYTES + 4096
+            assert got[-1] + b"\x00" == good, got[-1][:20]
+        # a frame of exactly the longest legal size still reads
+        big = encode_packet(0x84, 0x0101, b"\x01" * 1024)   # no zero but the length's: near the worst case
+        assert MAX_FRAME_BYTES - 2 <= len(big) - 1 <= MAX_FRAME_BYTES
+        link.send_raw(big)
+        assert link.read_frame(deadline) + b"\x00" == big
+
+
+def test_hil_info_against_a_peer_streaming_garbage_is_one_line_well_within_the_timeout():
+    import socket
+    import threading
+    import time
+    srv = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def flood():
+        c, _ = srv.accept()
+        with c:
+            try:
+                while not stop.is_set():
+                    c.sendall(b"\x01" * 65536)
+            except OSError:
+                pass
+    threading.Thread(target=flood, daemon=True).start()
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "hil", "info", "--port",
+                        f"socket://127.0.0.1:{srv.getsockname()[1]}", "--timeout", "5"],
+                       capture_output=True, text=True, timeout=120)
+    stop.set()
+    srv.close()
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "INFO failed 4 times with corrupted frames" in r.stderr and "baud rate" in r.stderr
+    assert time.monotonic() - t0 < 5 + 10    # interpreter start-up included; was: 4 timeouts

@@ -13,8 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import serial
 
-from .protocol import (MAX_PAYLOAD, VERSION, DeviceInfo, ErrorCode, FrameError, MsgType, Packet, decode_packet,
+from .protocol import (MAX_FRAME_BYTES, MAX_PAYLOAD, VERSION, DeviceInfo, ErrorCode, FrameError, MsgType, Packet, decode_packet,
                        encode_packet, parse_info, printable)
+
+
+OVERLONG = b"\x00"   # read_frame's stand-in for a frame over MAX_FRAME_BYTES: never decodes (COBS code 0)
 
 
 class HilError(RuntimeError):
@@ -153,6 +156,7 @@ class HilLink:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._seq = 0
         self._buf = bytearray()
+        self._overlong = False     # dropping the rest of a frame longer than MAX_FRAME_BYTES
         self.info: DeviceInfo | None = None
         self.crc_retries = 0
         self._answered = False     # a BOOT before the first answer is start-up, not a reset
@@ -176,21 +180,39 @@ class HilLink:
             raise ConnectionLost(f"writing to {self.url} failed: {e}") from None
 
     def read_frame(self, deadline: float) -> bytes | None:
-        """The next complete frame (without delimiter), or None at the deadline."""
+        """The next complete frame (without delimiter), or None at the deadline. More than
+        MAX_FRAME_BYTES without a delimiter (line noise, a wrong baud rate, a peer streaming
+        garbage) is dropped up to the next delimiter and returned as OVERLONG (once for every
+        MAX_FRAME_BYTES), a frame that never decodes: the request resends, and gives up after its
+        retries (check the cable, the baud rate) instead of waiting out every timeout. The buffer
+        holds at most MAX_FRAME_BYTES + one read (it grew without limit, and each byte read
+        rescanned all of it)."""
         while True:
-            i = self._buf.find(0)
+            i = self._buf.find(0, 0, MAX_FRAME_BYTES + 1)
             if i >= 0:
                 frame = bytes(self._buf[:i])
                 del self._buf[:i + 1]
+                if self._overlong:
+                    self._overlong = False      # the tail of a frame already reported
+                    continue
                 if frame:
                     return frame
                 continue
+            if len(self._buf) > MAX_FRAME_BYTES:
+                # no delimiter where the longest frame ends: drop it up to its delimiter
+                j = self._buf.find(0)
+                if j >= 0:
+                    del self._buf[:j + 1]
+                else:
+                    self._buf.clear()
+                    self._overlong = True       # its delimiter is still to come
+                return OVERLONG                 # each MAX_FRAME_BYTES of garbage: one damaged frame
             if time.monotonic() > deadline:
                 return None
             try:
-                # at least one byte (or the 50 ms timeout), then whatever else is waiting:
-                # read(4096) would sit out the timeout on every short answer
-                chunk = self.port.read(max(1, self.port.in_waiting))
+                # at least one byte (or the 50 ms timeout), then whatever else is waiting, up to
+                # 4 KB: read(4096) would sit out the timeout on every short answer
+                chunk = self.port.read(min(max(1, self.port.in_waiting), 4096))
             except (serial.SerialException, OSError) as e:
                 raise ConnectionLost(f"reading from {self.url} failed: {e}") from None
             if chunk:
