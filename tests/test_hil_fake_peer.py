@@ -341,3 +341,16 @@ def test_hil_info_against_a_peer_streaming_garbage_is_one_line_well_within_the_t
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert "INFO failed 4 times with corrupted frames" in r.stderr and "baud rate" in r.stderr
     assert time.monotonic() - t0 < 5 + 10    # interpreter start-up included; was: 4 timeouts
+
+
+def test_a_reply_in_another_protocol_version_is_named_as_such():
+    """attack8: an INFO answered in a v9 header was parsed as v2 ("INFO payload of 0 bytes")."""
+    import zlib
+    import struct
+    from runtime.hil.link import ProtocolVersionMismatch
+    from runtime.hil.protocol import HEADER, cobs_encode
+    body = HEADER.pack(9, MsgType.INFO | 0x80, 1, 0)
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.send_raw(cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00")
+        with pytest.raises(ProtocolVersionMismatch, match="answered INFO in protocol version 9; this host speaks 2"):
+            link.hello()

@@ -281,6 +281,12 @@ class HilLink:
                     raise DeviceError(code, req, msg)
                 if pkt.type != (msg_type | 0x80):
                     continue
+                if pkt.version != version:
+                    # its payload is laid out for another version: parsed as ours it was
+                    # "INFO payload of 0 bytes" or worse
+                    raise ProtocolVersionMismatch(
+                        f"the device answered {name} in protocol version {pkt.version}; this host speaks "
+                        f"{version}: rebuild the firmware with this mcuforge")
                 self._answered = True
                 return pkt.payload
             if damaged:
