@@ -375,9 +375,12 @@ class Y4mSource(FrameSource):
     warn = None   # a callable taking one line (a truncated last frame), or None
 
     def __init__(self, path: str | Path):
+        from codegen.tflite_reader import open_for_reading
         self.path = Path(path)
         try:
-            self._file = open(self.path, "rb")
+            # open() of a named pipe waited forever for a writer; a pipe with one (ffmpeg ...
+            # -f yuv4mpegpipe - | runtime classify --source video:/dev/stdin) still streams
+            self._file = open_for_reading(self.path)
         except OSError as e:
             raise SourceError(f"video:{path}: {e.strerror}") from None
         try:
@@ -391,6 +394,9 @@ class Y4mSource(FrameSource):
         """Parses the header line into width, height, chroma and plane sizes; SourceError when
         it is damaged or unsupported (the caller closes the file)."""
         header = self._file.readline(Y4M_MAX_LINE)
+        if not header and not self.path.is_file():
+            raise SourceError(f"video:{path}: nothing to read (a named pipe reads as empty until something "
+                              "writes to it); give a YUV4MPEG2 file or a pipe with a writer")
         if not header.startswith(b"YUV4MPEG2 "):
             raise SourceError(f"video:{path}: not a YUV4MPEG2 file (no 'YUV4MPEG2' header)")
         # every field checked: a bad one was a ValueError/UnicodeDecodeError/MemoryError traceback

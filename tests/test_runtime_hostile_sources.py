@@ -130,3 +130,27 @@ def test_save_folder_name_too_long_is_one_line_naming_save(tmp_path):
     r = _classify("--save", tmp_path / ("x" * 300))
     assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
     assert r.stderr.startswith("runtime: error: --save ") and "cannot be written (File name too long)" in r.stderr
+
+
+def test_y4m_named_pipe_without_a_writer_is_one_line_not_a_hang(tmp_path):
+    # was: open() waited forever for a writer (`timeout 10` killed it)
+    import os
+    import threading
+    fifo = tmp_path / "clip.y4m"
+    os.mkfifo(fifo)
+    with pytest.raises(SourceError, match="nothing to read .*named pipe"):
+        Y4mSource(fifo)
+    # a pipe with a writer still streams
+    clip = b"YUV4MPEG2 W16 H16\n" + _frame(384) * 2
+
+    def write():
+        with open(fifo, "wb") as f:
+            f.write(clip)
+    w = threading.Thread(target=write)
+    w.start()
+    import time
+    time.sleep(0.2)       # the writer's open() is waiting: a reader opening now finds it
+    with Y4mSource(fifo) as src:
+        src.open(Want(16, 16))
+        assert src.read() is not None and src.read() is not None and src.read() is None
+    w.join(10)
