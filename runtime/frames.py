@@ -123,7 +123,7 @@ def load_image(path: Path) -> np.ndarray:
     (the caller skips the file) for a damaged file, no pixels, more than MAX_IMAGE_PIXELS
     pixels (a decompression bomb: the size is read from the header, before any decoding),
     32-bit integer or float pixels (no standard 0..255 range), or a .npy that is not uint8
-    (H, W), (H, W, 1) or (H, W, C >= 3)."""
+    (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (RGBA: alpha dropped)."""
     if path.suffix.lower() == ".npy":
         try:
             # memory-mapped: a header promising 30 GB in a 200-byte file is a ValueError here,
@@ -131,12 +131,17 @@ def load_image(path: Path) -> np.ndarray:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
             raise SourceError(f"{path}: not a readable .npy array ({e})") from None
-        if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] == 2):
-            raise SourceError(f"{path}: a .npy frame must be a uint8 array (H, W), (H, W, 1) or (H, W, 3), "
-                              f"not {arr.dtype} {arr.shape}")
+        # channels 1, 3 or 4 (RGBA) only: a sparse (1000, 1000, 100000) file passed as "C >= 3"
+        # and its copy was a 93 GiB _ArrayMemoryError traceback (its first 3 channels alone:
+        # a page of the map for every pixel, 19 GB resident)
+        if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise SourceError(f"{path}: a .npy frame must be a uint8 array (H, W), (H, W, 1) or (H, W, 3) "
+                              f"(or RGBA (H, W, 4)), not {arr.dtype} {arr.shape}")
         _check_pixels(path, arr.shape[1], arr.shape[0])
-        arr = np.array(arr[..., None] if arr.ndim == 2 else arr)
-        return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
+        # only the 3 channels used leave the memory map: copying all of them first was a 93 GiB
+        # _ArrayMemoryError traceback for a sparse (1000, 1000, 100000) file
+        arr = np.array(arr[..., None] if arr.ndim == 2 else arr[..., :3])
+        return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
     try:
         from PIL import Image, ImageOps
     except ImportError:

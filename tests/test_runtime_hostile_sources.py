@@ -154,3 +154,17 @@ def test_y4m_named_pipe_without_a_writer_is_one_line_not_a_hang(tmp_path):
         src.open(Want(16, 16))
         assert src.read() is not None and src.read() is not None and src.read() is None
     w.join(10)
+
+
+def test_npy_with_thousands_of_channels_is_skipped_not_a_memory_error(tmp_path):
+    # was: a sparse 100 GB (1000, 1000, 100000) uint8 .npy passed "C >= 3": numpy's
+    # _ArrayMemoryError traceback (93.1 GiB) ended the whole run
+    from numpy.lib import format as npformat
+    with open(tmp_path / "big.npy", "wb") as f:
+        npformat.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False, "shape": (1000, 1000, 100000)})
+        f.truncate(f.tell() + 10**11)
+    with pytest.raises(SourceError, match=r"\(H, W, 1\) or \(H, W, 3\) \(or RGBA \(H, W, 4\)\), not uint8 \(1000, 1000, 100000\)"):
+        load_image(tmp_path / "big.npy")
+    rgba = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    np.save(tmp_path / "rgba.npy", rgba)
+    assert np.array_equal(load_image(tmp_path / "rgba.npy"), rgba[..., :3])
