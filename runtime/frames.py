@@ -194,10 +194,10 @@ class ImageFolderSource(FrameSource):
         # for `hil validate --images`)
         self.folder = Path(folder)
         self.labels = set(labels or ())
-        if self.folder.exists() and not self.folder.is_dir():
+        if _is(Path.exists, self.folder) and not _is(Path.is_dir, self.folder):
             raise SourceError(f"{given}{folder} is a file, not a folder: give the folder of images "
                               f"({given}{self.folder.parent}/ takes every image in it)")
-        if not self.folder.is_dir():
+        if not _is(Path.is_dir, self.folder):
             raise SourceError(f"{given}{folder}: no such folder; give a folder of images "
                               "(PNG, JPEG, ...; DIR/<label>/x.png carries a label)")
         self.files = sorted(p for p in self.folder.rglob("*")
@@ -489,8 +489,9 @@ class OpenCVSource(FrameSource):
             pass
         self._cv2 = cv2
         self.live = live
-        if not live and not Path(str(target)).is_file():
-            raise SourceError(f"video:{target}: no such file")
+        if not live and not _is(Path.is_file, target):
+            raise SourceError(f"video:{target}: " + ("a folder, not a video file" if _is(Path.is_dir, target)
+                                                    else "no such file"))
         self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
             if live:
@@ -527,13 +528,22 @@ video:FILE       a video: .y4m needs nothing, other formats need OpenCV
 usb:N            a USB webcam through OpenCV"""
 
 
+def _is(test, path) -> bool:
+    """Path.is_dir/is_file that is False where the OS refuses the name: a spec over NAME_MAX
+    (synthetic:<5000 digits>) was a bare 'File name too long' error."""
+    try:
+        return test(Path(str(path)))
+    except (OSError, ValueError):
+        return False
+
+
 def open_source(spec: str, labels: list[str] | None = None, frames: int | None = None,
                 preview: bool = False) -> FrameSource:
     """A source from its command-line spelling (see SOURCE_HELP). A bare folder is images:DIR."""
     if not spec:   # pathlib reads "" as ".": an unset shell variable classified every image below
         raise SourceError("--source is empty: give picamera2, synthetic, images:DIR, video:FILE or usb:N "
                           "(images:. for the current folder)")
-    if Path(spec).is_dir():
+    if _is(Path.is_dir, spec):
         return ImageFolderSource(spec, labels)
     kind, _, arg = spec.partition(":")
 
@@ -563,7 +573,7 @@ def open_source(spec: str, labels: list[str] | None = None, frames: int | None =
     if kind in ("images", "video"):
         raise SourceError(f"{spec}: name the {'folder' if kind == 'images' else 'file'} after the colon, "
                           f"e.g. {kind}:{'photos/' if kind == 'images' else 'clip.y4m'}")
-    if Path(spec).is_file():
+    if _is(Path.is_file, spec):
         raise SourceError(f"--source {spec} is a file: for images give their folder (images:DIR, or a bare "
                           f"DIR: {Path(spec).parent}/), for a video video:{spec}")
     raise SourceError(f"unknown source {spec!r}: use picamera2, synthetic[:SEED], images:DIR (or a bare DIR), "

@@ -168,3 +168,24 @@ def test_npy_with_thousands_of_channels_is_skipped_not_a_memory_error(tmp_path):
     rgba = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     np.save(tmp_path / "rgba.npy", rgba)
     assert np.array_equal(load_image(tmp_path / "rgba.npy"), rgba[..., :3])
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("synthetic:" + "9" * 5000, "the seed must be an integer"),   # was: 'File name too long: synthetic:999...'
+    ("images:" + "x" * 5000, "no such folder"),                    # was: the same, from Path.exists
+    ("x" * 5000, "unknown source"),
+])
+def test_source_spec_over_the_file_name_limit_is_refused_in_its_own_terms(spec, words):
+    from runtime.frames import open_source
+    with pytest.raises(SourceError, match=words):
+        open_source(spec)
+
+
+def test_video_folder_says_folder(tmp_path):
+    from runtime.frames import open_source
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        pytest.skip("video:FILE other than .y4m needs OpenCV")
+    with pytest.raises(SourceError, match="a folder, not a video file"):
+        open_source(f"video:{tmp_path}")
