@@ -354,3 +354,21 @@ def test_a_reply_in_another_protocol_version_is_named_as_such():
         link.send_raw(cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00")
         with pytest.raises(ProtocolVersionMismatch, match="answered INFO in protocol version 9; this host speaks 2"):
             link.hello()
+
+
+def test_a_peer_that_hangs_up_mid_session_is_connection_lost_naming_the_fix():
+    """attack8: it said only pyserial's 'read failed: socket disconnected'."""
+    import socket
+    import threading
+    from runtime.hil.link import ConnectionLost
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up():
+        c, _ = srv.accept()
+        c.recv(100)
+        c.close()
+    threading.Thread(target=hang_up, daemon=True).start()
+    with HilLink(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=5) as link:
+        with pytest.raises(ConnectionLost, match="closed the connection or went away .*restart it"):
+            link.hello()
+    srv.close()

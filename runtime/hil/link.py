@@ -20,6 +20,12 @@ from .protocol import (MAX_FRAME_BYTES, MAX_PAYLOAD, VERSION, DeviceInfo, ErrorC
 OVERLONG = b"\x00"   # read_frame's stand-in for a frame over MAX_FRAME_BYTES: never decodes (COBS code 0)
 
 
+# what a ConnectionLost in the middle of a session asks for (it said only pyserial's "read
+# failed: socket disconnected")
+LOST_HINT = ("the device closed the connection or went away (a board unplugged or reset, QEMU or "
+             "`firmware serve` stopped): restart it and run again")
+
+
 class HilError(RuntimeError):
     pass
 
@@ -177,7 +183,7 @@ class HilLink:
             self.port.write(data)
             self.port.flush()
         except (serial.SerialException, OSError) as e:
-            raise ConnectionLost(f"writing to {self.url} failed: {e}") from None
+            raise ConnectionLost(f"writing to {self.url} failed: {e}; {LOST_HINT}") from None
 
     def read_frame(self, deadline: float) -> bytes | None:
         """The next complete frame (without delimiter), or None at the deadline. More than
@@ -214,7 +220,7 @@ class HilLink:
                 # 4 KB: read(4096) would sit out the timeout on every short answer
                 chunk = self.port.read(min(max(1, self.port.in_waiting), 4096))
             except (serial.SerialException, OSError) as e:
-                raise ConnectionLost(f"reading from {self.url} failed: {e}") from None
+                raise ConnectionLost(f"reading from {self.url} failed: {e}; {LOST_HINT}") from None
             if chunk:
                 self._buf += chunk
 
