@@ -153,7 +153,9 @@ def load_image(path: Path) -> np.ndarray:
             im = Image.open(path)
         with im:
             _check_pixels(path, *im.size)
-            if im.mode in ("I", "F") and not (im.mode == "I" and im.format == "PNG"):
+            # Pillow reads 16-bit PNG and PGM (maxval over 255, scaled to 0..65535) as mode "I":
+            # 16 bits in it (a 16-bit PGM was refused as '32-bit integer pixels')
+            if im.mode in ("I", "F") and not (im.mode == "I" and im.format in ("PNG", "PPM")):
                 raise SourceError(f"{path}: {'32-bit integer' if im.mode == 'I' else 'floating-point'} "
                                   "pixels have no standard 0..255 range; save it as an 8- or 16-bit image")
             # a phone photo is stored sideways with an EXIF Orientation tag (274) saying how to

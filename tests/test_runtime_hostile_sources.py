@@ -189,3 +189,15 @@ def test_video_folder_says_folder(tmp_path):
         pytest.skip("video:FILE other than .y4m needs OpenCV")
     with pytest.raises(SourceError, match="a folder, not a video file"):
         open_source(f"video:{tmp_path}")
+
+
+def test_16_bit_pgm_reads_as_its_8_bit_and_rgb_equivalents(tmp_path):
+    # was: refused as "32-bit integer pixels" (Pillow reads a PGM of maxval > 255 as mode I)
+    w, h = 8, 4
+    (tmp_path / "g16.pgm").write_bytes(b"P5 8 4 65535\n" + np.full(w * h, 40000, ">u2").tobytes())
+    (tmp_path / "rgb16.ppm").write_bytes(b"P6 8 4 65535\n" + np.full(w * h * 3, 40000, ">u2").tobytes())
+    (tmp_path / "g1000.pgm").write_bytes(b"P5 8 4 1000\n" + np.full(w * h, 500, ">u2").tobytes())
+    (tmp_path / "g100.pgm").write_bytes(b"P5 8 4 100\n" + bytes([50] * (w * h)))
+    assert np.array_equal(load_image(tmp_path / "g16.pgm"), load_image(tmp_path / "rgb16.ppm"))
+    assert load_image(tmp_path / "g16.pgm")[0, 0, 0] == 40000 >> 8
+    assert np.array_equal(load_image(tmp_path / "g1000.pgm"), load_image(tmp_path / "g100.pgm"))
