@@ -450,7 +450,12 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
             else:
                 print(result_line(r, dev, clf, k, saved), flush=True)
             if args.save:
-                save_annotated(r, args.save, crop)
+                try:
+                    save_annotated(r, args.save, crop)
+                except OSError as e:
+                    # a full disk mid-run was "No space left on device; check the path"
+                    raise SaveFolderError(f"--save {args.save}: saving frame {r.frame.index} failed "
+                                          f"({e.strerror or e}); free some space or give another folder") from None
             if preview and hasattr(source, "show"):
                 source.show(overlay(source.main_size, caption(r)))
     except KeyboardInterrupt:

@@ -201,3 +201,22 @@ def test_16_bit_pgm_reads_as_its_8_bit_and_rgb_equivalents(tmp_path):
     assert np.array_equal(load_image(tmp_path / "g16.pgm"), load_image(tmp_path / "rgb16.ppm"))
     assert load_image(tmp_path / "g16.pgm")[0, 0, 0] == 40000 >> 8
     assert np.array_equal(load_image(tmp_path / "g1000.pgm"), load_image(tmp_path / "g100.pgm"))
+
+
+def test_save_failing_mid_run_is_one_line_naming_save(tmp_path):
+    """A full disk mid-run said "No space left on device; check the path". A file-size limit
+    (RLIMIT_FSIZE, SIGXFSZ ignored: writes past it fail with EFBIG) stands in for the full disk."""
+    import resource
+    import signal
+
+    def limit():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", str(MODEL), "--source",
+                        "synthetic", "--frames", "3", "--save", str(tmp_path / "out")],
+                       capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert [l for l in r.stderr.splitlines() if not l.startswith(("model ", "labels ", "source "))] == \
+        r.stderr.strip().splitlines()[-1:], r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"runtime: error: --save {tmp_path / 'out'}: saving frame 0 failed (File too large)"), last
