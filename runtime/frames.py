@@ -501,6 +501,14 @@ class OpenCVSource(FrameSource):
                                   "plugged in? (`ls /dev/video*` lists them; usb:N picks the Nth)")
             raise SourceError(f"video:{target}: OpenCV cannot decode it; is it a video? Convert it with "
                               f"`ffmpeg -i {target} -pix_fmt yuv420p clip.y4m` and give video:clip.y4m")
+        w, h = (int(self._cap.get(p) or 0) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        if w * h > MAX_IMAGE_PIXELS:
+            # the size its header declares, before a frame is decoded (16000 x 16000: 768 MB a frame)
+            self._cap.release()
+            raise SourceError(f"video:{target}: {w} x {h} pixels is over {MAX_IMAGE_PIXELS:,} a frame (a "
+                              f"decompression bomb, or too large to decode safely); downscale it first "
+                              f"(ffmpeg -i {target} -vf scale=1280:-2 small.mp4)")
+        self.target = target
         self.description = f"OpenCV {'camera' if live else 'video'} {target}"
 
     def open(self, want: Want) -> None:
@@ -512,6 +520,12 @@ class OpenCVSource(FrameSource):
         if not ok:
             if self.live:
                 raise SourceError("the camera stopped delivering frames")
+            if self._index == 0:
+                # OpenCV opened it and decoded nothing (a damaged stream, a size FFmpeg refuses):
+                # it was '0 frames', exit 0
+                raise SourceError(f"video:{self.target}: OpenCV opened it but decodes no frame of it; is it "
+                                  f"damaged? Try `ffmpeg -i {self.target} -pix_fmt yuv420p clip.y4m` and give "
+                                  "video:clip.y4m")
             return None
         frame = Frame(self._index, np.ascontiguousarray(bgr[..., ::-1]), name=f"#{self._index}")
         self._index += 1

@@ -220,3 +220,37 @@ def test_save_failing_mid_run_is_one_line_naming_save(tmp_path):
         r.stderr.strip().splitlines()[-1:], r.stderr
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith(f"runtime: error: --save {tmp_path / 'out'}: saving frame 0 failed (File too large)"), last
+
+
+def _mjpeg_avi(path, w, h):
+    """A 3-frame 64x48 MJPEG AVI (OpenCV's writer), its header and every JPEG's SOF0 then made
+    to declare w x h."""
+    import struct
+    cv2 = pytest.importorskip("cv2")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 5, (64, 48))
+    if not writer.isOpened():
+        pytest.skip("this OpenCV cannot write MJPEG AVI")
+    for i in range(3):
+        writer.write(np.full((48, 64, 3), i * 80, np.uint8))
+    writer.release()
+    d = bytearray(path.read_bytes())
+    i = 0
+    while (i := d.find(b"\xff\xc0", i)) >= 0:
+        d[i + 5:i + 9] = struct.pack(">HH", h, w)
+        i += 2
+    j = d.find(b"avih")
+    d[j + 40:j + 48] = struct.pack("<II", w, h)
+    j = d.find(b"strf")
+    d[j + 12:j + 20] = struct.pack("<ii", w, h)
+    path.write_bytes(d)
+
+
+@pytest.mark.parametrize("w, h, words", [
+    (16000, 16000, "16000 x 16000 pixels is over 89,478,485 a frame"),   # was: '0 frames', exit 0
+    (30000, 30000, "OpenCV opened it but decodes no frame"),              # FFmpeg refuses the size
+])
+def test_opencv_video_declaring_a_huge_size_is_refused(tmp_path, w, h, words):
+    _mjpeg_avi(tmp_path / "clip.avi", w, h)
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", str(MODEL), "--source",
+                        f"video:{tmp_path / 'clip.avi'}"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and words in r.stderr.strip().splitlines()[-1], r.stderr
