@@ -48,7 +48,7 @@ def _finite(v):
 
 def cmd_info(args) -> int:
     from .hil.link import HilLink
-    with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
+    with _port(args) as url, HilLink(url, timeout=args.timeout or HIL_TIMEOUT, invoke_timeout=args.timeout) as link:
         info = link.hello()
     if args.json:
         print(json.dumps(_finite(json.loads(json.dumps(info, default=lambda o: o.__dict__))), indent=1,
@@ -86,6 +86,7 @@ def _model_file_problem(m) -> str | None:
 
 
 RANDOM_INPUTS = 50   # hil validate's default count of random inputs
+HIL_TIMEOUT = 10.0   # hil commands: seconds to wait for an answer without --timeout (an inference: 60)
 
 
 def _first(images, n):
@@ -133,7 +134,7 @@ def cmd_validate(args, profile_only: bool = False) -> int:
     images = None
     if getattr(args, "images", None):
         images = _first(load_images(models[0], args.images, args.labels), args.inputs)
-    with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
+    with _port(args) as url, HilLink(url, timeout=args.timeout or HIL_TIMEOUT, invoke_timeout=args.timeout) as link:
         rep = validate(link, models[0], inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                        seed=getattr(args, "seed", None) or 0,
                        log=log, images=images)
@@ -157,7 +158,7 @@ def _validate_places(args, places, models, profile_only) -> int:
     def one(place, url, model):
         t0 = time.time()
         try:
-            with HilLink(url, timeout=args.timeout) as link:
+            with HilLink(url, timeout=args.timeout or HIL_TIMEOUT, invoke_timeout=args.timeout) as link:
                 reports[place] = validate(link, model, inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                                           seed=args.seed or 0, images=images.get(model),
                                           log=lambda s: print(f"[{place}] {s}", file=sys.stderr, flush=True))
@@ -504,7 +505,8 @@ def _device(args, output: int = 0):
     def cm():
         from .hil.device import DeviceRunner
         from .hil.link import HilLink
-        with _port(args) as url, HilLink(url, timeout=args.timeout or DEVICE_TIMEOUT) as link:
+        with _port(args) as url, HilLink(url, timeout=args.timeout or DEVICE_TIMEOUT,
+                                         invoke_timeout=args.timeout) as link:
             yield DeviceRunner(link, args.model, output=output)
     return cm()
 
@@ -596,7 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--coordinator", metavar="HOST:PORT", help="labgrid coordinator (default: $LG_COORDINATOR, "
                    "else 127.0.0.1:20408)")
     c.add_argument("--timeout", type=_seconds,
-                   help="with --device or --place: seconds to wait for an answer (default: 10)")
+                   help="with --device or --place: seconds to wait for each answer, an inference's included "
+                   "(default: 10, and 60 for an inference)")
     pv = c.add_mutually_exclusive_group()
     pv.add_argument("--preview", dest="preview", action="store_true", default=None,
                     help="picamera2: show the camera preview with the label (default: when a display is set)")
@@ -633,7 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "through the model's own preprocessing (centre crop, resize, quantize)")
             c.add_argument("--labels", help="with --images: the labels file (one class per line); images in "
                            "DIR/<label>/ are labelled, and top-1 accuracy is reported for device and reference")
-        c.add_argument("--timeout", type=_seconds, default=10.0, help="seconds to wait for an answer (default: 10)")
+        c.add_argument("--timeout", type=_seconds, help="seconds to wait for each answer, an inference's "
+                       "included (default: 10, and 60 for an inference)")
         c.add_argument("--json", action="store_true", help="machine-readable report")
         c.set_defaults(fn=fn)
     return p

@@ -372,3 +372,63 @@ def test_a_peer_that_hangs_up_mid_session_is_connection_lost_naming_the_fix():
         with pytest.raises(ConnectionLost, match="closed the connection or went away .*restart it"):
             link.hello()
     srv.close()
+
+
+def _stalling_peer(info: bytes):
+    """A TCP peer answering INFO with `info` and WRITE_INPUT as asked, then silent from the first
+    INVOKE on (a board hung in its inference); returns the listening socket."""
+    import socket
+    import struct
+    import threading
+    from runtime.hil.protocol import cobs_decode
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(30)
+
+    def peer():
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        with c:
+            buf = bytearray()
+            c.settimeout(30)
+            try:
+                while (d := c.recv(4096)):
+                    buf += d
+                    while (i := buf.find(0)) >= 0:
+                        body = cobs_decode(bytes(buf[:i]))
+                        del buf[:i + 1]
+                        _, t, seq, _ = struct.unpack_from("<BBHH", body)
+                        if t == MsgType.INVOKE:
+                            continue                       # hung
+                        c.sendall(encode_packet(t | 0x80, seq, info if t == MsgType.INFO else b""))
+            except OSError:
+                pass
+    threading.Thread(target=peer, daemon=True).start()
+    return srv
+
+
+@pytest.mark.parametrize("command", [["hil", "validate", "--model", str(MODEL), "--inputs", "1", "--port"],
+                                     ["classify", "--model", str(MODEL), "--source", "synthetic", "--frames", "1",
+                                      "--device"]])
+def test_a_board_hung_in_its_inference_is_reported_within_the_given_timeout(command):
+    """attack8: an INVOKE waited max(--timeout, 60 s) whatever --timeout said: 61 s with
+    --timeout 2. An explicit --timeout now bounds the inference too (60 s stays the default)."""
+    import time
+    srv = _stalling_peer(_info_bytes())
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", *command, f"socket://127.0.0.1:{srv.getsockname()[1]}",
+                        "--timeout", "2"], capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - t0
+    srv.close()
+    assert r.returncode == 2 and "no answer to INVOKE" in r.stderr.strip().splitlines()[-1], r.stderr
+    assert "within 2 s" in r.stderr and took < 2 + 20, took
+
+
+def test_the_inference_timeout_defaults_to_a_minute_and_follows_an_explicit_one():
+    with HilLink("loop://", timeout=2) as link:
+        assert link.invoke_timeout == 60
+    with HilLink("loop://", timeout=2, invoke_timeout=2) as link:
+        assert link.invoke_timeout == 2
+    with pytest.raises(ValueError, match="invoke_timeout"):
+        HilLink("loop://", invoke_timeout=float("nan"))

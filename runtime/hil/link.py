@@ -137,12 +137,17 @@ def _open_failure(url: str, e: Exception) -> str:
 class HilLink:
     """A request/response link to the validation firmware over any pyserial URL.
 
-    timeout: seconds to wait for each answer (finite, > 0); retries: resends of a request whose
-    answer arrived damaged (an integer >= 0). Raises ValueError on either out of range (before
-    the port is opened), ConnectionLost when the port cannot be opened."""
+    timeout: seconds to wait for each answer (finite, > 0); invoke_timeout: for an INVOKE's
+    answer (the inference runs first; default max(timeout, 60) -- a user's explicit --timeout is
+    passed here too, so that a stalled board is reported within it, not after 60 s); retries:
+    resends of a request whose answer arrived damaged (an integer >= 0). Raises ValueError on
+    any out of range (before the port is opened), ConnectionLost when the port cannot be opened."""
 
-    def __init__(self, url: str, timeout: float = 10.0, retries: int = 3, baudrate: int = 115200):
+    def __init__(self, url: str, timeout: float = 10.0, retries: int = 3, baudrate: int = 115200,
+                 invoke_timeout: float | None = None):
         timeout = _seconds(timeout)
+        self.invoke_timeout = (max(timeout, 60.0) if invoke_timeout is None
+                               else _seconds(invoke_timeout, "invoke_timeout"))
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an integer of 0 or more, got {retries!r}")
         self.url, self.timeout, self.retries = url, timeout, retries
@@ -342,10 +347,10 @@ class HilLink:
 
     def invoke(self, last_layer: int | None = None, timeout: float | None = None) -> InvokeResult:
         """Run the model (up to layer `last_layer`, all by default). timeout: seconds (finite,
-        > 0; ValueError otherwise, as in the constructor), default max(self.timeout, 60)."""
+        > 0; ValueError otherwise, as in the constructor), default the constructor's invoke_timeout."""
         payload = b"" if last_layer is None else struct.pack("<H", _field(last_layer, 16, "last_layer"))
         resp = self.request(MsgType.INVOKE, payload,
-                            timeout=max(self.timeout, 60.0) if timeout is None else _seconds(timeout))
+                            timeout=self.invoke_timeout if timeout is None else _seconds(timeout))
         status, ran, unit, count = _unpack("<BHBQ", resp, 0, "INVOKE")
         return InvokeResult(ran, count, "cycles" if unit == 1 else "instructions (QEMU)")
 
