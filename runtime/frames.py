@@ -10,6 +10,7 @@ File sources are read as fast as inference consumes them, and no frame is skippe
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -181,6 +182,28 @@ def _check_pixels(path: Path, w: int, h: int) -> None:
                           "or too large to decode safely); downscale it first")
 
 
+def _list_images(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """(every image file under folder, sorted; (name, reason) of every sub-folder that cannot be
+    listed). Symbolic links to folders are not followed (a link to its own folder is no loop).
+    A sub-folder past PATH_MAX or without read permission was an OSError from Path.rglob that
+    ended the whole run ('File name too long: ...'); now it is skipped like an unreadable image."""
+    unlisted: list[tuple[str, str]] = []
+
+    def failed(e: OSError) -> None:
+        where = Path(e.filename) if e.filename else folder
+        name = str(where.relative_to(folder)) if where != folder else str(folder)
+        if where == folder:
+            raise SourceError(f"{folder}: cannot list it ({e.strerror or e}); give a folder you can read")
+        unlisted.append((name, f"{where}/: cannot list it ({e.strerror or e})"))
+    files = []
+    for top, _, names in os.walk(folder, onerror=failed):
+        for n in names:
+            p = Path(top, n)
+            if p.suffix.lower() in IMAGE_SUFFIXES and _is(Path.is_file, p):
+                files.append(p)
+    return sorted(files), unlisted
+
+
 class ImageFolderSource(FrameSource):
     """Every image under a folder, in sorted order. A file in a sub-folder named after a label
     (DIR/cat/1.jpg) carries that label as its truth.
@@ -202,8 +225,7 @@ class ImageFolderSource(FrameSource):
         if not _is(Path.is_dir, self.folder):
             raise SourceError(f"{given}{folder}: no such folder; give a folder of images "
                               "(PNG, JPEG, ...; DIR/<label>/x.png carries a label)")
-        self.files = sorted(p for p in self.folder.rglob("*")
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        self.files, self._unlisted = _list_images(self.folder)
         if not self.files:
             raise SourceError(f"{given}{folder}: no images found (looked for "
                               f"{', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -214,12 +236,19 @@ class ImageFolderSource(FrameSource):
         self._index = 0
         self._file = 0
         self.skipped: list[tuple[str, str]] = []
+        self._said = False
 
     def truth_of(self, path: Path) -> str | None:
         parent = path.parent.name if path.parent != self.folder else None
         return parent if parent in self.labels else None
 
     def read(self) -> Frame | None:
+        if not self._said:       # sub-folders that could not be listed: skipped like unreadable files
+            self._said = True
+            for name, why in self._unlisted:
+                self.skipped.append((name, why))
+                if self.warn:
+                    self.warn(f"skipped {why}")
         while self._file < len(self.files):
             path = self.files[self._file]
             self._file += 1

@@ -254,3 +254,31 @@ def test_opencv_video_declaring_a_huge_size_is_refused(tmp_path, w, h, words):
     r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", str(MODEL), "--source",
                         f"video:{tmp_path / 'clip.avi'}"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and words in r.stderr.strip().splitlines()[-1], r.stderr
+
+
+def test_a_sub_folder_past_path_max_is_skipped_not_the_whole_folder(tmp_path):
+    # was: "runtime: error: File name too long: ..." from Path.rglob: no image classified
+    import os
+    from PIL import Image
+    import io
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(png, "PNG")
+    fd = os.open(tmp_path, os.O_RDONLY)
+    for _ in range(100):                     # 100 x 51 characters: past PATH_MAX (4096)
+        os.mkdir("a" * 50, dir_fd=fd)
+        nxt = os.open("a" * 50, os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+    out = os.open("deep.png", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+    os.write(out, png.getvalue())
+    os.close(out)
+    os.close(fd)
+    from runtime.frames import ImageFolderSource
+    src = ImageFolderSource(tmp_path)
+    said = []
+    src.warn = said.append
+    src.open(Want(8, 8))
+    assert src.read().name == "ok.png" and src.read() is None
+    assert len(src.skipped) == 1 and "cannot list it (File name too long)" in src.skipped[0][1]
+    assert said and said[0].startswith("skipped ")
