@@ -435,6 +435,12 @@ def test_hostile_requests_are_each_refused_and_the_firmware_keeps_serving(device
             (MsgType.READ_TENSOR, struct.pack("<HIH", 0, 0xFFFFFFFF, 2), bad),
             (MsgType.READ_TENSOR, struct.pack("<HIH", 0, 0, 0xFFFF), bad),
             (MsgType.READ_TENSOR, struct.pack("<HI", 0, 0) + b"\x01", bad),
+            (MsgType.INVOKE, b"\x05", bad),                # was: ran the whole model
+            (MsgType.INVOKE, b"\x05\x00\x00", bad),
+            (MsgType.INFO, b"\x01", bad),
+            (MsgType.READ_OUTPUT, struct.pack("<BIHB", 0, 0, 1, 0), bad),
+            (MsgType.PROFILE, struct.pack("<HHB", 0, 1, 0), bad),
+            (MsgType.READ_TENSOR, struct.pack("<HIHB", 0, 0, 1, 0), bad),
             (0x81, b"", ErrorCode.UNKNOWN_TYPE),           # a reply type sent to the device
             (MsgType.BOOT, b"", ErrorCode.UNKNOWN_TYPE),
             (MsgType.ERROR, b"\x01\x01", ErrorCode.UNKNOWN_TYPE),
