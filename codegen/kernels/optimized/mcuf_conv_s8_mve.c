@@ -344,7 +344,29 @@ MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const
                     memcpy(dst, src, (size_t)run);
                 }
 #endif
-            } else {
+            }
+#if MCUF_HAS_MVE
+            else if (p->dil_w == 1 && run <= 16) {
+                /* at the plane's edge, rows of at most 16 bytes: per kernel row the zero point
+                 * (one predicated store), then the columns inside the input over it */
+                const int8x16_t zpv = vdupq_n_s8((int8_t)(-p->input_offset));
+                const mve_pred16_t pr = vctp8q((uint32_t)run);
+                const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+                const int32_t kx1 = ix0 + (int32_t)p->k_w > p->in_w ? p->in_w - ix0 : (int32_t)p->k_w;
+                const uint32_t n = kx1 > kx0 ? (uint32_t)((kx1 - kx0) * C) : 0u;
+                const mve_pred16_t pn = vctp8q(n);
+                int8_t *dst = row;
+                for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run) {
+                    const int32_t iy = iy0 + ky * p->dil_h;
+                    vstrbq_p_s8(dst, zpv, pr);
+                    if (n > 0 && iy >= 0 && iy < p->in_h) {
+                        const int8_t *src = input + (iy * p->in_w + ix0 + kx0) * C;
+                        vstrbq_p_s8(dst + kx0 * C, vldrbq_z_s8(src, pn), pn);
+                    }
+                }
+            }
+#endif
+            else {
                 im2col_row(p, input, oy, ox, row);
             }
             gemm_row(p, row, K16, OC, filter, params, output, fast);
