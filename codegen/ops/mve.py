@@ -95,7 +95,7 @@ def depthwise_conv_3x3_s8_mve_get_buffer_size(p: dict) -> int:
 
 # mcuf_depthwise_conv_3x3_hwc_s8_mve's scratch (about the input's size) is bounded like the DSP
 # set's HWC copy (convolution.DW3_HWC_MAX_INPUT): larger planes keep the one-channel plane kernel
-DW_HWC_MVE_MAX_SCRATCH = 32768
+DW_HWC_MVE_MAX_SCRATCH = 16384
 
 
 def _hwc_cost(p: dict, fast: bool) -> float:
