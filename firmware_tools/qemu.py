@@ -21,6 +21,10 @@ class QemuError(RuntimeError):
 
 
 def qemu_command(board: Board, elf: str | Path, serial: list[str] | None = None) -> list[str]:
+    """The qemu-system-arm argument list that runs `elf` on `board`'s machine with -icount shift=0
+    (one instruction per virtual ns) and semihosting; serial: extra -serial/-chardev arguments
+    (default: the console on stdio). Raises QemuError (one line) for a board QEMU does not model,
+    a missing, non-ELF or truncated file, or no qemu-system-arm."""
     if not board.qemu:
         raise QemuError(f"{board.name} is a real board, not a QEMU machine: use `firmware flash` "
                         "and read its console on the ST-LINK serial port")

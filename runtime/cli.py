@@ -325,6 +325,27 @@ def _check_save_folder(folder: Path) -> None:
         raise SaveFolderError(f"--save {folder}: {why}; give a folder it can write (created if missing)") from None
 
 
+def _softmax_like(detail: dict) -> bool:
+    """An output quantized as TFLite's int8/uint8 SOFTMAX must be: scale 1/256."""
+    scale = (detail.get("quantization") or (0.0, 0))[0]
+    return bool(scale) and abs(scale * 256 - 1) < 1e-6
+
+
+def _warn_on_other_heads(outs: list[dict], err) -> None:
+    """Classify reads output 0. A model with two heads (say boxes first, classes second) would
+    show the boxes as scores without a word: say so when output 0 is not quantized like class
+    probabilities and another output is."""
+    if len(outs) < 2 or _softmax_like(outs[0]):
+        return
+    for k, o in enumerate(outs[1:], 1):
+        if _softmax_like(o):
+            print(f"warning: the model has {len(outs)} outputs and classify reads output 0 "
+                  f"'{outs[0]['name']}' {[int(d) for d in outs[0]['shape']]}, but output {k} '{o['name']}' "
+                  f"{[int(d) for d in o['shape']]} looks like the class scores (a SOFTMAX's 1/256 scale): "
+                  "re-convert with the classes as the first output", file=err, flush=True)
+            return
+
+
 def _synthetic_labels(clf, err) -> None:
     """--source synthetic without --labels: the frames' true labels are the shapes' class names
     (runtime/shapes.LABELS, the order the bundled shapes models were trained in), so a model
@@ -375,6 +396,7 @@ def cmd_classify(args) -> int:
     print(f"model   {args.model}: input {clf.input.describe()}, pixels 0..255 -> [{lo:g}, {hi:g}]; "
           f"{clf.classes} classes; " + ("TFLite reference kernels (compared with the device)" if on_device
                                         else f"{clf.threads} thread{'s' * (clf.threads > 1)}"), file=err)
+    _warn_on_other_heads(clf.interpreter.get_output_details(), err)
     with _device(args) as runner:
         if runner is not None:
             i = runner.info
