@@ -253,7 +253,7 @@ MCUF_INLINE void depthwise_hwc_body(const mcuf_conv_params *p, const int8_t *inp
 
 /* packed: per block of eight channels, 42 words (see above); scratch: the padded plane,
  * ceil(C / 8) * 8 * ((out_h - 1) * stride_h + 3) * ((out_w - 1) * stride_w + 3) bytes
- * (codegen/ops/mve.py, depthwise_conv_3x3_hwc_s8_mve_get_buffer_size). */
+ * (its size function in codegen/ops/mve.py). */
 void mcuf_depthwise_conv_3x3_hwc_s8_mve(const mcuf_conv_params *p, const int8_t *input,
                                         const int32_t *packed, int8_t *output, int16_t *scratch)
 {
