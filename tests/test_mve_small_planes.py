@@ -128,3 +128,21 @@ def test_small_plane_paths_on_the_host(write_model, tmp_path, i):
     depthwise constants, the block-diagonal filter) equals the reference on every layer."""
     res = verify(write_model(_model(CASES[i])), tmp_path / "gen", inputs=3, kernels="mve")
     assert res.ok, f"{res.output_bytes_differing} output bytes differ"
+
+
+@pytest.mark.parametrize("opt", ["-O0", "-Os"])
+def test_small_plane_assembly_at_other_optimization_levels(tmp_path, opt):
+    """The depthwise kernel's two assembly routines (fast and general stage, strides 1 and 2,
+    a channel tail) and the edge im2col built at -O0 and -Os: the same bytes as TFLite."""
+    picked = [3, 4, 9, 13, 21]
+    models = []
+    for i in picked:
+        path = tmp_path / f"case{i}.tflite"
+        path.write_bytes(_model(CASES[i]))
+        models.append(path)
+    mans, outs = run_on_m55(models, tmp_path, opt=opt, runs=1)
+    kernels = {m["layers"][-1]["kernel"] for m in mans}
+    assert {"mcuf_depthwise_conv_3x3_hwc_s8_mve", "mcuf_depthwise_conv_3x3_hwc_s8_mve_fast"} <= kernels
+    for model, man, got in zip(models, mans, outs):
+        want = ReferenceModel(model).invoke(sweep_input(man["input"]["bytes"], 0)).reshape(-1).tolist()
+        assert got[0] == want, model.name
