@@ -297,15 +297,22 @@ def _check_fused_activation(op: Operator, y: Tensor, problems: list[str]) -> Non
     """tensorflow/lite/kernels/kernel_util.cc Quantize(): every bound of a fused activation,
     round(f / output scale) in float32, must lie in int32's range (no_integer_overflow_from_
     quantization), or the op's Prepare() fails: RELU6 with an output scale below 6 / 2^31
-    (about 2.8e-9) has no TFLite reference, so it is refused rather than compiled."""
-    act = op.options.get("FusedActivationFunction", "NONE")
+    (about 2.8e-9) has no TFLite reference, so it is refused rather than compiled. The same
+    for a standalone RELU6 / RELU_N1_TO_1 (activations.cc QuantizedReluX casts
+    roundf(bound / scale) to int32 unchecked: undefined beyond int32, INT_MIN on x86)."""
+    standalone = op.type in ("RELU6", "RELU_N1_TO_1")   # activations.cc QuantizedReluX: the same
+    act = op.type if standalone else op.options.get("FusedActivationFunction", "NONE")
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         for f in _ACTIVATION_BOUNDS.get(act, ()):
             v = np.round(np.float32(f) / np.float32(y.quant.scale))
-            if not (np.float32(-2.0**31) <= v <= np.float32(2.0**31 - 1)):
-                problems.append(f"{_where(op)}: fused {act}: its bound {f:g} / output scale "
-                                f"{_real_scale(y):.6g} of tensor '{y.name}' is {float(v):.6g}, outside int32 "
-                                "(TFLite's Prepare fails: no_integer_overflow_from_quantization): "
+            # zero point + the cast: both in int32 (else the cast or the sum is undefined in C++)
+            if not (np.float32(-2.0**31) <= v <= np.float32(2.0**31 - 1)) or \
+                    not -2**31 <= int(v) + int(y.quant.zero_point) < 2**31:
+                why = ("TFLite casts it to int32 unchecked (QuantizedReluX): no defined result" if standalone
+                       else "TFLite's Prepare fails: no_integer_overflow_from_quantization")
+                problems.append(f"{_where(op)}: {'its' if standalone else f'fused {act}: its'} bound {f:g} / "
+                                f"output scale {_real_scale(y):.6g} of tensor '{y.name}' is {float(v):.6g} (zero point "
+                                f"{y.quant.zero_point}), outside int32 ({why}): "
                                 "re-quantize the model with a realistic output scale")
                 return
 
@@ -334,7 +341,7 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
                        f"tensors '{x.name}' (scale {xs:.6g}), '{w.name}' (channel {c}, scale "
                        f"{float(ws[c]):.6g}), '{y.name}' (scale {ys:.6g})", problems)
         _check_accumulator(graph, op, problems)
-    elif op.type in ("ADD",):
+    elif op.type in ("ADD", "SUB"):    # PrepareGeneralSubOp takes ADD's multipliers
         a, b = t(0), t(1)
         if not _scales_ok(a, b):
             return
@@ -362,6 +369,14 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         _effective(where, "the effective scale input/output", _real_scale(x) / _real_scale(y),
                    f"tensors '{x.name}' (scale {_real_scale(x):.6g}) -> '{y.name}' "
                    f"(scale {_real_scale(y):.6g})", problems)
+    elif op.type == "PRELU" and len(op.inputs) > 1 and _scales_ok(t(0), t(1)):
+        # PreluPrepare's two multipliers (QuantizeMultiplier unchecked: a shift of 31 or more
+        # is an undefined left shift in reference_ops::BroadcastPrelu4DSlow)
+        x, al = t(0), t(1)
+        xs, als, ys = _real_scale(x), _real_scale(al), _real_scale(y)
+        names = f"tensors '{x.name}' (scale {xs:.6g}), '{al.name}' (scale {als:.6g}) -> '{y.name}' (scale {ys:.6g})"
+        _effective(where, "the multiplier input/output", xs / ys, names, problems)
+        _effective(where, "the multiplier input*alpha/output", xs * als / ys, names, problems)
     elif op.type in ("HARD_SWISH", "RSQRT") and _scales_ok(t(0)):
         # the multipliers their Prepare() quantizes (HardSwishPrepare; RsqrtPrepare's
         # 1 / (sqrt(input scale) * output scale)): finite and representable, or refused

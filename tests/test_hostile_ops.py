@@ -1,0 +1,65 @@
+"""Hostile one-op models (tests/hostile_ops.py, attack7) for the operators added last and the
+legacy uint8 ones: each is refused in one line per problem naming the operator and the tensor
+(exit 2), or compiled bit-exact with TFLite's reference. The cases here broke before attack7:
+they were compiled although TFLite has no defined result (or refuses them)."""
+import pytest
+
+import hostile_ops
+from codegen.cli import main
+from codegen.verify import verify
+
+CASES = dict((name, data) for _, name, data in hostile_ops.all_cases(["legacy", "reduce", "misc"]))
+
+
+def _refused(capsys, tmp_path, name) -> str:
+    model = tmp_path / "m.tflite"
+    model.write_bytes(CASES[name])
+    code = main(["emit", str(model), "--target", "host", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("codegen: error: op #0 "), err
+    assert not (tmp_path / "out" / "model.c").exists()
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", ["u8_SUB_outscale1e-30", "u8_SUB_bscale1e+30", "SUB_0.05_0.05_1e-30_b4"])
+def test_sub_with_an_output_multiplier_of_one_or_more_is_refused(capsys, tmp_path, name):
+    """PrepareGeneralSubOp takes ADD's multipliers (QuantizeMultiplierSmallerThanOneExp: TFLite
+    aborts on >= 1). Compiled before: the C shifted an int32 left by 77 (UBSan)."""
+    line = _refused(capsys, tmp_path, name)
+    for w in ("SUB", "output multiplier", "below 1", "-> 't", "check the output scale"):
+        assert w in line, line
+
+
+@pytest.mark.parametrize("name", ["u8_RELU6_inscale1e-30"])
+def test_standalone_relu6_whose_bound_overflows_int32_is_refused(capsys, tmp_path, name):
+    """activations.cc QuantizedReluX: zero point + (int32)roundf(6 / 1e-30), undefined in C++
+    (INT_MIN on x86: every output 128); compiled before, 383 of 768 bytes differed."""
+    line = _refused(capsys, tmp_path, name)
+    for w in ("RELU6", "bound 6", "'t1'", "outside int32", "re-quantize"):
+        assert w in line, line
+
+
+@pytest.mark.parametrize("name", ["REDUCE_MAX_int64_axes", "MEAN_int64_axes"])
+def test_reduce_with_int64_axes_is_refused(capsys, tmp_path, name):
+    """reduce.cc PrepareSimple requires int32 axes (TFLite's Prepare fails on int64 ones)."""
+    line = _refused(capsys, tmp_path, name)
+    assert "input 1 't1' is int64, expected int32" in line, line
+
+
+@pytest.mark.parametrize("name", ["SUB_1e-30_0.05_0.05_b4", "ADD_0.05_1e-30_0.05_b1"])
+def test_a_tiny_input_scale_is_still_bit_exact(tmp_path, name):
+    """Just beside the refusals: an input multiplier below 2^-31 is 0 in TFLite and here."""
+    model = tmp_path / "m.tflite"
+    model.write_bytes(CASES[name])
+    res = verify(model, tmp_path / "gen", inputs=3)
+    assert res.ok, res.mismatches[:1]
+
+
+@pytest.mark.parametrize("name", ["PRELU_int8_alpha[1, 5, 7, 6]_1e+30", "PRELU_uint8_alpha[5, 1, 1]_1e+30"])
+def test_prelu_whose_alpha_multiplier_overflows_is_refused(capsys, tmp_path, name):
+    """PreluPrepare's input*alpha/output multiplier of 1e30 (shift 100): compiled before, the C
+    shifted an int32 left by 100 (UBSan)."""
+    line = _refused(capsys, tmp_path, name)
+    for w in ("PRELU", "input*alpha/output", "'t1' (scale 1e+30)", "re-quantize"):
+        assert w in line, line
