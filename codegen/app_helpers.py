@@ -135,8 +135,12 @@ def pixel_floats(key: str) -> np.ndarray:
 def pixel_table(scale: float, zero_point: int, key: str, dtype: str = "int8") -> np.ndarray:
     """[256] of `dtype`: TFLite's QUANTIZE of pixel_floats(key) (reference_ops::AffineQuantize:
     round(x / (float)scale) half away from zero, + zero_point, saturated to the type)."""
-    v = pixel_floats(key) / np.float32(scale)
+    with np.errstate(over="ignore"):     # a denormal scale: +-inf, saturated below
+        v = pixel_floats(key) / np.float32(scale)
     q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
+    # saturated before the cast: a tiny scale (1e-30) gives 2.6e32 steps, which numpy's cast to
+    # int64 turned into INT64_MIN (every pixel but 0 became -128 instead of 127)
+    q = np.clip(q, -2.0**40, 2.0**40)
     return np.clip(q.astype(np.int64) + int(zero_point), *LIMITS[dtype]).astype(dtype)
 
 

@@ -63,3 +63,17 @@ def test_prelu_whose_alpha_multiplier_overflows_is_refused(capsys, tmp_path, nam
     line = _refused(capsys, tmp_path, name)
     for w in ("PRELU", "input*alpha/output", "'t1' (scale 1e+30)", "re-quantize"):
         assert w in line, line
+
+
+def test_pixel_table_saturates_for_a_tiny_input_scale():
+    """An input scale of 1e-30 puts pixel 1 at 2.6e32 steps: numpy's cast to int64 turned that
+    into INT64_MIN and the table into -128 (the Pi runtime's table, in float64, said 127).
+    The ADD cases of hostile_ops with a 1e-30 input hit it when their helpers were emitted."""
+    import numpy as np
+    from codegen.app_helpers import pixel_table
+    from runtime.preprocess import InputSpec, pixel_table as runtime_table
+    for scale, zp, key, lo, hi in ((1e-30, 0, "0:1", 0.0, 1.0), (1e-45, 3, "-1:1", -1.0, 1.0)):
+        ours = pixel_table(scale, zp, key)
+        spec = InputSpec(0, 4, 4, 3, np.dtype(np.int8), float(np.float32(scale)), zp)
+        assert ours.tolist() == runtime_table(spec, lo, hi).tolist()
+        assert ours[255] == 127
