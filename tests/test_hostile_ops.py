@@ -8,7 +8,7 @@ import hostile_ops
 from codegen.cli import main
 from codegen.verify import verify
 
-CASES = dict((name, data) for _, name, data in hostile_ops.all_cases(["legacy", "reduce", "misc"]))
+CASES = dict((name, data) for _, name, data in hostile_ops.all_cases(["legacy", "reduce", "misc", "reshape"]))
 
 
 def _refused(capsys, tmp_path, name) -> str:
@@ -77,3 +77,31 @@ def test_pixel_table_saturates_for_a_tiny_input_scale():
         spec = InputSpec(0, 4, 4, 3, np.dtype(np.int8), float(np.float32(scale)), zp)
         assert ours.tolist() == runtime_table(spec, lo, hi).tolist()
         assert ours[255] == 127
+
+
+@pytest.mark.parametrize("name", ["RESHAPE_fold_two_minus1", "RESHAPE_fold_zero", "RESHAPE_fold_count_mismatch",
+                                  "RESHAPE_fold_huge", "RESHAPE_fold_neg2"])
+def test_a_constant_reshape_tflite_refuses_is_refused(capsys, tmp_path, name):
+    """alias_reshapes folded a RESHAPE of a constant before check_shapes saw it: a new shape
+    with two -1s, a 0, -2 or another element count compiled (TFLite's Prepare refuses each,
+    reshape_utils.h; `verify` then fell back to TFLite Micro and called it bit-exact)."""
+    line = _refused(capsys, tmp_path, name)
+    for w in ("RESHAPE", "shape tensor 't2'", "re-export the model"):
+        assert w in line, line
+
+
+def test_an_activation_reshape_with_two_unknown_extents_is_refused(capsys, tmp_path):
+    """The same for a RESHAPE of an activation: the alias was taken whenever the element counts
+    agreed, whatever the shape tensor said."""
+    import numpy as np
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    x = mb.tensor([1, 2, 3, 4], "int8", 0.05, 3)
+    shape = mb.tensor([3], "int32", data=np.array([-1, 6, -1], np.int32))
+    r = mb.tensor([4, 6, 1], "int8", 0.05, 3)
+    y = mb.tensor([4, 6, 1], "int8", 0.05, 3)
+    mb.op("RESHAPE", [x, shape], [r], "ReshapeOptions")
+    mb.op("RELU", [r], [y])
+    CASES["activation_two_minus1"] = mb.build([x], [y])
+    line = _refused(capsys, tmp_path, "activation_two_minus1")
+    assert "new shape [-1, 6, -1] (shape tensor 't1'): extents must be positive with at most one -1" in line, line
