@@ -430,7 +430,22 @@ def all_cases(groups=None):
     for g, fn in GROUPS.items():
         if groups is None or g in groups:
             for name, data in _guarded(fn()):
-                yield g, name, data
+                yield g, name.replace(" ", ""), data
+
+
+def _litert_refuses(model) -> str:
+    """'' if TFLite's reference kernels prepare and run the model on zeros, else why not (in a
+    child process: the reference aborts on some models)."""
+    import subprocess
+    import sys
+    code = ("import sys, numpy as np\n"
+            "from ai_edge_litert.interpreter import Interpreter, OpResolverType\n"
+            "i = Interpreter(model_path=sys.argv[1], experimental_op_resolver_type=OpResolverType.BUILTIN_REF)\n"
+            "i.allocate_tensors()\n"
+            "for d in i.get_input_details(): i.set_tensor(d['index'], np.zeros(d['shape'], d['dtype']))\n"
+            "i.invoke()\n")
+    r = subprocess.run([sys.executable, "-c", code, str(model)], capture_output=True, text=True, timeout=120)
+    return "" if r.returncode == 0 else (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1][:200]
 
 
 def main(argv=None) -> int:
@@ -445,6 +460,7 @@ def main(argv=None) -> int:
     from fuzz_models import Sanitized, _classify_cli, _run_forked
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", default="")
+    ap.add_argument("--names", default=None, help="a file of case names, one a line: run only those")
     ap.add_argument("--groups", default=None)
     ap.add_argument("--targets", default="host")
     ap.add_argument("--no-verify", action="store_true")
@@ -452,10 +468,11 @@ def main(argv=None) -> int:
                     "on the host (reference,dsp,mve)")
     a = ap.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="hostile-"))
+    names = set(Path(a.names).read_text().split("\n")) if a.names else None
     sans = {}   # one per kernel set: Sanitized builds its kernel library once, from the first output
     counts = collections.Counter()
     for g, name, data in all_cases(a.groups.split(",") if a.groups else None):
-        if a.only not in name:
+        if a.only not in name or (names is not None and name not in names):
             continue
         d = work / "case"
         shutil.rmtree(d, ignore_errors=True)
@@ -489,6 +506,10 @@ def main(argv=None) -> int:
                     if o != "accepted":
                         msg = f"[{kernels}] {msg}"
                         break
+                if o == "accepted" and not a.no_verify:
+                    why = _litert_refuses(model)
+                    if why:     # verify fell back to TFLite Micro: TFLite itself refuses the model
+                        o, msg = "tflite-refuses", why
             counts[o] += 1
             print(f"{o:12s} {tgt:10s} {g:11s} {name:45s} {msg}", flush=True)
     print(dict(counts))

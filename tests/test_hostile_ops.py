@@ -56,7 +56,7 @@ def test_a_tiny_input_scale_is_still_bit_exact(tmp_path, name):
     assert res.ok, res.mismatches[:1]
 
 
-@pytest.mark.parametrize("name", ["PRELU_int8_alpha[1, 5, 7, 6]_1e+30", "PRELU_uint8_alpha[5, 1, 1]_1e+30"])
+@pytest.mark.parametrize("name", ["PRELU_int8_alpha[1,5,7,6]_1e+30", "PRELU_uint8_alpha[5,1,1]_1e+30"])
 def test_prelu_whose_alpha_multiplier_overflows_is_refused(capsys, tmp_path, name):
     """PreluPrepare's input*alpha/output multiplier of 1e30 (shift 100): compiled before, the C
     shifted an int32 left by 100 (UBSan)."""
@@ -105,3 +105,22 @@ def test_an_activation_reshape_with_two_unknown_extents_is_refused(capsys, tmp_p
     CASES["activation_two_minus1"] = mb.build([x], [y])
     line = _refused(capsys, tmp_path, "activation_two_minus1")
     assert "new shape [-1, 6, -1] (shape tensor 't1'): extents must be positive with at most one -1" in line, line
+
+
+@pytest.mark.parametrize("name", ["TANH_uint8_outscale1e-30", "TANH_int8_outscale1e-30", "TANH_int8_outscale1e-45"])
+def test_tanh_whose_table_leaves_int32_is_refused(capsys, tmp_path, name):
+    """TANH's table entry tanh(x) / 1e-30 is 1e30 steps: TFLite's float -> int32 cast is
+    undefined (its uint8 TANH gave 0 for every positive input; compiled, 31 of 48 bytes
+    differed); with 1e-45, 1/scale is inf and the table's round() raised OverflowError
+    ("internal error")."""
+    model = tmp_path / "m.tflite"
+    model.write_bytes(UNARY[name])
+    code = main(["emit", str(model), "--target", "host", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err and "internal" not in err, err
+    for w in ("#0 TANH", "output steps, beyond int32", "(tensor 't1", "larger scale"):
+        assert w in lines[0], lines[0]
+
+
+UNARY = {name: data for _, name, data in hostile_ops.all_cases(["unary"]) if name.startswith("TANH")}
