@@ -386,8 +386,9 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
             reals = [("the output multiplier (input scale/128)/output scale", hires / ys),
                      ("the ReLU-ish multiplier (input scale/128)/(3/32768)", hires / (3.0 / 32768.0))]
         else:
-            reals = [("the multiplier 1/(sqrt(input scale)*output scale)",
-                      1.0 / float(f32(np.sqrt(f32(xs)) * f32(ys))) if xs * ys > 0 else math.inf)]
+            with np.errstate(under="ignore"):   # a denormal output scale: the float32 product is 0
+                den = float(f32(np.sqrt(f32(xs)) * f32(ys)))
+            reals = [("the multiplier 1/(sqrt(input scale)*output scale)", 1.0 / den if den > 0 else math.inf)]
         for what, real in reals:
             _effective(where, what, real, f"tensors '{t(0).name}' (scale {xs:.6g}) -> '{y.name}' "
                        f"(scale {ys:.6g})", problems)

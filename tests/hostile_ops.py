@@ -270,8 +270,8 @@ def legacy_cases():
                  [[1, 0], [0, 0], [0, 0], [0, 0]], [[0, 0], [0, 2**31 - 1], [0, 0], [0, 0]]):
         try:
             yield f"u8_PAD_{pads}", _legacy("PAD", pads=pads)
-        except Exception as e:     # the builder cannot write it
-            print("skip", pads, e)
+        except (ValueError, OverflowError):     # the builder cannot write it (beyond int32)
+            continue
     yield "u8_PADV2_value_300", _legacy("PADV2", pads=[[0, 0], [1, 1], [1, 1], [0, 0]], value=44)
     for hw in ((0, 0), (1, 1), (2**15, 2**15), (-1, 4), (200, 1)):
         for kind in ("RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR"):

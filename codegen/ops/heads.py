@@ -59,8 +59,8 @@ def tanh_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np
         inv = f32(f32(1.0) / f32(out_scale))
 
     def tanh(x: int) -> int:
-        v = f32(f32(in_scale) * f32(x - in_zp))
         with np.errstate(over="ignore", invalid="ignore"):
+            v = f32(f32(in_scale) * f32(x - in_zp))
             r = f32(tanhf(v) * inv)
         if not np.isfinite(r) or abs(float(r)) >= 2.0**30:
             raise ValueError(f"TANH of input {x} is {float(r):.6g} output steps, beyond int32 (undefined "
