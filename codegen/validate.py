@@ -303,7 +303,7 @@ def _check_fused_activation(op: Operator, y: Tensor, problems: list[str]) -> Non
     standalone = op.type in ("RELU6", "RELU_N1_TO_1")   # activations.cc QuantizedReluX: the same
     act = op.type if standalone else op.options.get("FusedActivationFunction", "NONE")
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        for f in _ACTIVATION_BOUNDS.get(act, ()):
+        for f in (_ACTIVATION_BOUNDS.get(act, ()) if isinstance(act, str) else ()):
             v = np.round(np.float32(f) / np.float32(y.quant.scale))
             # zero point + the cast: both in int32 (else the cast or the sum is undefined in C++)
             if not (np.float32(-2.0**31) <= v <= np.float32(2.0**31 - 1)) or \
