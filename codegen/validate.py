@@ -136,6 +136,14 @@ def _check_quant(graph: Graph, t: Tensor, problems: list[str]) -> None:
     if len(zps) != len(scales):       # TFLite's InterpreterBuilder refuses it for every type
         problems.append(f"{who} has {len(scales)} scales but {len(zps)} zero points: " + RECONVERT)
         return
+    rank = len(t.shape)
+    if len(scales) == 1 and (qn.axis < 0 or (rank > 0 and qn.axis >= rank)):
+        # InterpreterBuilder::ParseQuantization checks the dimension of every quantized tensor,
+        # per-tensor ones too ("quantized_dimension must be in range [0, rank)"): TFLite refuses
+        # the model (attack7: a LOG_SOFTMAX input [1, 10] with dimension 3 was compiled)
+        problems.append(f"{who} has quantized_dimension {qn.axis} but rank {rank} (TFLite requires "
+                        f"[0, {rank})): " + RECONVERT)
+        return
     if t.dtype.startswith("float"):
         return                         # float tensors' quantization is unused
     if not np.all(np.isfinite(scales)) or np.any(scales <= 0):

@@ -169,3 +169,17 @@ def test_every_hostile_case_lowers_or_is_refused_in_one_line(tmp_path):
             except CodegenError as e:
                 lines = str(e).splitlines()
                 assert len(lines) == 1 or all(l.startswith("op #") for l in lines), str(e)
+
+
+def test_a_per_tensor_quantized_dimension_beyond_the_rank_is_refused(capsys, tmp_path):
+    """InterpreterBuilder::ParseQuantization: quantized_dimension in [0, rank) for every
+    quantized tensor, one scale or many. Found by fuzzing the hostile corpus (tests/fuzz_models
+    on LOG_SOFTMAX_inscale1e+30, dimension 3 on a [1, 10] input): compiled, and `verify` fell
+    back to TFLite Micro, which does not check it."""
+    from ai_edge_litert import schema_py_generated as schema
+    from fuzz_models import _pack
+    m = schema.ModelT.InitFromPackedBuf(CASES["LOG_SOFTMAX_inscale1e+30"], 0)
+    m.subgraphs[0].tensors[0].quantization.quantizedDimension = 3
+    CASES["qdim3"] = _pack(m)
+    line = _refused(capsys, tmp_path, "qdim3")
+    assert "tensor 0 't0' has quantized_dimension 3 but rank 2 (TFLite requires [0, 2))" in line, line
