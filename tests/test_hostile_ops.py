@@ -2,6 +2,8 @@
 legacy uint8 ones: each is refused in one line per problem naming the operator and the tensor
 (exit 2), or compiled bit-exact with TFLite's reference. The cases here broke before attack7:
 they were compiled although TFLite has no defined result (or refuses them)."""
+from pathlib import Path
+
 import pytest
 
 import hostile_ops
@@ -183,3 +185,32 @@ def test_a_per_tensor_quantized_dimension_beyond_the_rank_is_refused(capsys, tmp
     CASES["qdim3"] = _pack(m)
     line = _refused(capsys, tmp_path, "qdim3")
     assert "tensor 0 't0' has quantized_dimension 3 but rank 2 (TFLite requires [0, 2))" in line, line
+
+
+FLATBUFFERS = Path(__file__).parent / "fixtures" / "cases" / "hostile"
+
+
+@pytest.mark.parametrize("name, words", [
+    ("vtable_size_127", "the table at byte 480 has a vtable of 127 bytes"),
+    ("second_subgraph_past_end", "an offset points past its end (byte 917588)"),
+    ("string_length_past_end", "a string at byte 780 of 262146 bytes runs past the end"),
+])
+def test_a_flatbuffer_tflite_does_not_verify_is_refused(capsys, tmp_path, name, words):
+    """Fuzzed hostile models (tests/fuzz_models on the hostile corpus, seed 11: mutants 18,
+    152, 296) that TFLite refuses ("The model is not a valid Flatbuffer buffer"): the reader
+    read past them and compiled each (`verify` then fell back to TFLite Micro, or its oracle's
+    repair pass died with a struct.error traceback on the second subgraph)."""
+    code = main(["emit", str(FLATBUFFERS / f"{name}.tflite"), "--target", "host", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1 and "corrupt or truncated" in lines[0] and words in lines[0], err
+
+
+@pytest.mark.parametrize("kernels", ["reference", "dsp"])
+def test_a_uint8_output_read_inside_the_graph_is_bit_exact(tmp_path, kernels):
+    """A legacy uint8 graph whose MEAN output is a graph output and feeds the MUL too (fuzzed
+    u8_MUL_mean, seed 11 mutant 238: an extra graph output). convert_uint8_graph moved the
+    MEAN's write to an int8 twin but left the MUL reading the uint8 output, which the last
+    layer writes: 416 of 432 output bytes differed from TFLite's reference."""
+    res = verify(FLATBUFFERS / "uint8_output_read_inside.tflite", tmp_path / "gen", inputs=3, kernels=kernels)
+    assert res.ok and res.distinct_outputs > 1, res.mismatches[:1]
