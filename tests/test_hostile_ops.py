@@ -214,3 +214,19 @@ def test_a_uint8_output_read_inside_the_graph_is_bit_exact(tmp_path, kernels):
     layer writes: 416 of 432 output bytes differed from TFLite's reference."""
     res = verify(FLATBUFFERS / "uint8_output_read_inside.tflite", tmp_path / "gen", inputs=3, kernels=kernels)
     assert res.ok and res.distinct_outputs > 1, res.mismatches[:1]
+
+
+@pytest.mark.parametrize("op", ["ADD", "SUB"])
+def test_add_sub_whose_float32_denominator_overflows_is_refused(capsys, tmp_path, op):
+    """(1 << 20) * output scale is a float32 product in add.cc / sub.cc: with an output scale
+    of 1e33 it is inf, the multiplier 0, and QuantizeMultiplierSmallerThanOneExp aborts the
+    process (measured: 1e32 prepares, 1e33 aborts). Found by fuzzing (seed 11 mutant 166);
+    compiled before, `verify` fell back to TFLite Micro."""
+    CASES[f"{op}_den_inf"] = hostile_ops._binary(op, 1e20, 1e10, 1e33)
+    line = _refused(capsys, tmp_path, f"{op}_den_inf")
+    for w in (f"#0 {op}", "is 0", "overflows float32", "'t2'", "check the output scale"):
+        assert w in line, line
+    CASES[f"{op}_den_ok"] = hostile_ops._binary(op, 1e20, 1e10, 1e32)
+    model = tmp_path / "ok.tflite"
+    model.write_bytes(CASES[f"{op}_den_ok"])
+    assert main(["emit", str(model), "--target", "host", "-o", str(tmp_path / "ok")]) == 0
