@@ -48,8 +48,8 @@ def import_baseline(commit: str, into: Path) -> str:
 
 
 # --stages: (name, from mark, to mark, to the next frame's mark?) -- thread CPU of each stage
-STAGES = [("capture: read (capture_array, crop, colour)", "capture.read", "capture.read_done", False),
-          ("capture: quantize", "capture.read_done", "capture.pre_done", False),
+STAGES = [("capture: read (capture_array, crop)", "capture.read", "capture.read_done", False),
+          ("capture: preprocess (YUV420 -> RGB, quantize)", "capture.read_done", "capture.pre_done", False),
           ("capture: put", "capture.pre_done", "capture.put_done", False),
           ("inference: set_input", "inference.got", "inference.set_done", False),
           ("inference: output (get_tensor)", "inference.invoke_done", "inference.out_done", False),

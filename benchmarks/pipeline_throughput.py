@@ -128,8 +128,8 @@ def timeline_run(clf: Classifier, frames: int, platform: str) -> dict:
     def span(a, b, k=0, nxt=False):
         """mean of b(n [+1]) - a(n): wall (k=0) or CPU (k=1), in us."""
         return 1e6 * float(np.mean([m[b][i + nxt][k] - m[a][i][k] for i in idx if (i + nxt) in m[b]]))
-    stages = [("capture", "read: capture_array, crop, colour", "capture.read", "capture.read_done", 0),
-              ("capture", "quantize (preprocess)", "capture.read_done", "capture.pre_done", 0),
+    stages = [("capture", "read: capture_array, crop", "capture.read", "capture.read_done", 0),
+              ("capture", "preprocess: YUV420 -> RGB (Pi 4 preview), quantize", "capture.read_done", "capture.pre_done", 0),
               ("capture", "put (incl. waiting for room)", "capture.pre_done", "capture.put_done", 0),
               ("inference", "set_input (set_tensor)", "inference.got", "inference.set_done", 0),
               ("inference", "invoke", "inference.set_done", "inference.invoke_done", 0),

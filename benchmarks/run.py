@@ -126,7 +126,8 @@ def render(rows: list[dict], tflm: dict, commit: str) -> str:
     out = [f"Measured at commit `{commit}` on QEMU 7.2 with `-icount shift=0`, arm-none-eabi-gcc 12.2, -O2.",
            "Input: `input[i] = (int8)(((i*7 + 3) % 256) - 128)`. Instructions are per inference.",
            "With --profile, per-layer counts and totals leave out the profiling hook's own cost (a production "
-           "build has none), measured on the device as the mean of 64 calls (firmware_tools/apps/bench.c).",
+           "build has none), measured on the device as the mean of 64 calls (firmware_tools/apps/bench.c); "
+           "each is the mean over runs started 5 instructions apart in the counter's tick, within 5 instructions of exact.",
            "", "| model | board | kernels | instructions | instr/MAC | flash code | flash weights | arena | stack used | RAM other | TFLM arena | bit-exact | QEMU s |",
            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|:-:|---:|"]
     for r in rows:

@@ -134,13 +134,18 @@ def pixel_floats(key: str) -> np.ndarray:
 
 def pixel_table(scale: float, zero_point: int, key: str, dtype: str = "int8") -> np.ndarray:
     """[256] of `dtype`: TFLite's QUANTIZE of pixel_floats(key) (reference_ops::AffineQuantize:
-    round(x / (float)scale) half away from zero, + zero_point, saturated to the type)."""
-    with np.errstate(over="ignore"):     # a denormal scale: +-inf, saturated below
+    round(x / (float)scale) half away from zero, + zero_point, saturated to the type).
+
+    Where the quotient leaves int32 (an absurd scale such as 1e-30, or a subnormal one whose
+    quotient is inf) TFLite's float-to-int cast is undefined (x86 gives INT32_MIN, so a bright
+    pixel became -128): the table saturates towards the quotient's sign instead, and a NaN
+    (scale 0) gives the zero point, as <name>_set_input_f32() does and as the Pi runtime's
+    table (runtime/preprocess.py) does; no numpy warning."""
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         v = pixel_floats(key) / np.float32(scale)
-    q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
-    # saturated before the cast: a tiny scale (1e-30) gives 2.6e32 steps, which numpy's cast to
-    # int64 turned into INT64_MIN (every pixel but 0 became -128 instead of 127)
-    q = np.clip(q, -2.0**40, 2.0**40)
+        q = np.sign(v) * np.floor(np.abs(v) + np.float32(0.5))
+    big = 2.0 ** 40         # far outside every dtype's range, exact in float32 and int64
+    q = np.clip(np.nan_to_num(q, nan=0.0, posinf=big, neginf=-big), -big, big)
     return np.clip(q.astype(np.int64) + int(zero_point), *LIMITS[dtype]).astype(dtype)
 
 

@@ -52,8 +52,18 @@ def board_budget(board, kernels: str) -> BoardBudget:
     """The arena budget on `board` with `kernels` ('reference', 'dsp' or 'mve'). The firmware's
     other RAM is measured as `codegen fit` measures it (the bench firmware around a small
     MobileNet V1, built with arm-none-eabi-gcc; cached in ~/.cache/mcuforge or $MCUF_CACHE)."""
+    import sys
+
     from .fit import STACK_MEASURED, Fitter
-    fitter = Fitter(board, kernels)
+
+    def log(_line: str) -> None:
+        # the first use of a board builds firmware (~15 s, then cached), whose compile progress
+        # alone did not say why `codegen emit` compiles firmware: say so on a terminal (as the
+        # patch search does); pipes and the tests' one-line errors stay unchanged
+        if sys.stderr.isatty():
+            print(f"codegen: measuring {board.name}'s RAM outside the arena with a firmware build "
+                  "(once for this board and compiler, then cached)", file=sys.stderr, flush=True)
+    fitter = Fitter(board, kernels, log=log)
     _, other, measured = fitter.firmware_overhead("mobilenet_v1")
     stack = int(board.manifest.get("stack_bytes", STACK_MEASURED))
     return BoardBudget(board, board.ram_bytes, stack, int(other), measured)

@@ -245,6 +245,8 @@ def arduino_properties(inv: Inventory, lib_name: str) -> str:
             f"paragraph=Generated; call {m['name']}_input(), {m['name']}_invoke(), {m['name']}_output(). "
             "Bit-exact with TFLite's reference kernels.\n"
             "category=Data Processing\n"
+            "# url: the library's page, which the IDE's \"More info\" opens; a generated library has none "
+            "of its own: put your project's page here (a valid URL is required, so a neutral one stands in)\n"
             "url=https://github.com/\n"
             f"{_ARDUINO_ARCH_NOTE[m['kernels']]}\n"
             "architectures=*\n"

@@ -116,7 +116,13 @@ def cmd_inspect(args) -> int:
     from .inspect import inspect_model
     from .pipeline import resolve_kernels
     given, budget = args.ram_limit, _board_limit(args)
-    report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
+    try:
+        report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
+    except CodegenError as e:
+        if args.json:   # a script reading stdout gets the refusal too (stderr and exit 2 as always)
+            import json
+            print(json.dumps({"model": str(args.model), "refused": str(e).splitlines()}, indent=1))
+        raise
     if not args.json:
         print(report.render())
         if budget is not None:
@@ -368,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--ram-limit", type=positive_int, metavar="BYTES",
                    help="also show the patch schedule `emit --ram-limit` would choose")
     i.add_argument("--json", action="store_true", help="machine-readable report: per layer op, kernel, output "
-                   "shape, MACs, params, flash and activation bytes; totals, arena, unsupported operators")
+                   "shape, MACs, params, flash and activation bytes; totals, arena, unsupported operators; "
+                   "a refused model gives {\"model\", \"refused\": [one line per problem]} and exit 2")
     i.set_defaults(fn=cmd_inspect)
 
     v = sub.add_parser("verify", help="build for this machine and compare with the TFLite reference",

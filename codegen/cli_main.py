@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import signal
 import sys
 import threading
@@ -13,12 +14,14 @@ import threading
 
 def positive_int(s: str) -> int:
     """argparse type: an integer >= 1 (a count or a byte budget; 0 would make the command vacuous).
+    Thousands separators as the tools print them are read (47,888 is 47888; 47_888 too).
 
     Raises argparse.ArgumentTypeError (argparse prints it as `argument --X: ...`, exit 2)."""
     try:
-        v = int(s)
+        v = int(re.sub(r"(?<=\d)[,_](?=\d{3}(\D|$))", "", s.strip()))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}") from None
+        raise argparse.ArgumentTypeError(f"invalid int value: {s!r}; give a whole number such as 40000 "
+                                         "(no unit: bytes where it is a size)") from None
     if v < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {v}")
     return v

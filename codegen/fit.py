@@ -206,6 +206,17 @@ class Fitter:
         return cand
 
 
+def _smaller(cands: list[Candidate]) -> str:
+    """' (the smallest tried: alpha 0.25 at 96x96; e.g. --alpha 0.125 --resolution 48)': the
+    flags one step below the grid, so 'try smaller' says what to type (32 is the least
+    resolution `fit` takes)."""
+    if not cands:
+        return ""
+    amin, rmin = min(c.alpha for c in cands), min(c.resolution for c in cands)
+    flags = [f"--alpha {amin / 2:g}"] + ([f"--resolution {max(32, rmin // 2 // 16 * 16)}"] if rmin > 32 else [])
+    return f" (the smallest tried: alpha {amin:g} at {rmin}x{rmin}; e.g. {' '.join(flags)})"
+
+
 def render(cands: list[Candidate], board, fitter: Fitter, latency_ms: float | None, sort: str) -> str:
     key = {"accuracy": lambda c: (-(c.top1 or -1), -c.macs),
            "macs": lambda c: -c.macs}[sort]
@@ -236,7 +247,8 @@ def render(cands: list[Candidate], board, fitter: Fitter, latency_ms: float | No
         ram_only = [c for c in cands if c.fits_flash and c.fits_latency and not c.fits_ram]
         out.append("nothing fits: " + (f"{len(ram_only)} fail on RAM alone: add --patches (a patch-based first "
                                        "stage, as `codegen emit --ram-limit`), or " if ram_only and not fitter.patches
-                                       else "") + "try smaller alpha or resolution, fewer classes, or a bigger board")
+                                       else "") + "try smaller alpha or resolution" + _smaller(cands)
+                   + ", fewer classes, or a bigger board")
     code_note = ("measured by building firmware" if all(c.code_measured for c in cands)
                  else "estimated (arm-none-eabi-gcc not found)" if not fitter.measure_code
                  else "estimated for " + ", ".join(sorted({c.family for c in cands if not c.code_measured}))

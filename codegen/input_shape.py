@@ -34,13 +34,20 @@ def apply_input_shapes(graph: Graph, shapes: list[list[int]]) -> None:
         t = graph.tensors[graph.inputs[k]]
         sig = t.shape_signature or t.shape
         if len(shape) != len(sig):
+            free = [i for i, s in enumerate(sig) if s < 0]
+            # the user's numbers in the free (-1) places when they are as many, else N there
+            fill = iter(shape) if len(shape) == len(free) else iter(["N"] * len(free))
+            example = ",".join(str(next(fill)) if s < 0 else str(s) for s in sig)
             raise UnsupportedModelError(f"--input-shape {','.join(map(str, shape))} has {len(shape)} dimensions, "
-                                        f"input '{t.name}' has {len(sig)} ({list(sig)})")
+                                        f"input '{t.name}' has {len(sig)} ({list(sig)}): give all {len(sig)}, "
+                                        f"e.g. --input-shape {example}")
         fixed = [i for i, (d, s) in enumerate(zip(shape, sig)) if s >= 0 and d != s]
         if fixed:
+            example = ",".join(str(s if s >= 0 else d) for d, s in zip(shape, sig))
             raise UnsupportedModelError(
                 f"--input-shape {','.join(map(str, shape))}: input '{t.name}' fixes dimension {fixed[0]} at "
-                f"{sig[fixed[0]]} (signature {list(sig)}); only its -1 dimensions can be chosen")
+                f"{sig[fixed[0]]} (signature {list(sig)}); only its -1 dimensions can be chosen: "
+                f"--input-shape {example}")
         for idx in {t.index} | {e.outer for e in graph.edges.values() if e.inner == t.index}:
             graph.tensors[idx].shape = tuple(shape)
             graph.tensors[idx].shape_signature = tuple(shape)

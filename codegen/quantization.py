@@ -34,6 +34,9 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
 
 
 def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
+    """quantize_multiplier for a real multiplier above 1 (TFLite's QuantizeMultiplierGreaterThanOne,
+    tensorflow/lite/kernels/internal/quantization_util.cc): (int32 Q31 multiplier, left shift >= 0).
+    Raises ValueError when real <= 1 or the shift would be negative."""
     if not real > 1.0:
         raise ValueError(f"multiplier {real} must be > 1")
     multiplier, shift = quantize_multiplier(real)
@@ -93,6 +96,8 @@ def _trunc_div(a: int, b: int) -> int:
 
 
 def rounding_divide_by_pot(x: int, exponent: int) -> int:
+    """gemmlowp's RoundingDivideByPOT (fixedpoint.h): x / 2^exponent rounded half away from zero,
+    on Python ints (x an int32 value, exponent 0..31); no errors raised."""
     mask = (1 << exponent) - 1
     remainder = x & mask
     threshold = (mask >> 1) + (1 if x < 0 else 0)
@@ -100,6 +105,10 @@ def rounding_divide_by_pot(x: int, exponent: int) -> int:
 
 
 def multiply_by_quantized_multiplier(x: int, multiplier: int, shift: int) -> int:
+    """TFLite's MultiplyByQuantizedMultiplier (common.h, the double-rounding form): x * multiplier *
+    2^shift / 2^31, as SaturatingRoundingDoublingHighMul then RoundingDivideByPOT. x: an int32
+    accumulator; multiplier: Q31 in [2^30, 2^31), or 0; shift: -31..30 (left when positive; x << shift
+    wraps to int32 as the C does). Returns an int32 value; no errors raised."""
     left = shift if shift > 0 else 0
     right = 0 if shift > 0 else -shift
     x = _wrap32(x * (1 << left))

@@ -81,6 +81,9 @@ def target_name(text: str) -> str:
 
 
 def get_target(name: str) -> Target:
+    """The Target record of `name` (one of TARGETS: cortex-m7, cortex-m4, cortex-m33, cortex-m55,
+    cortex-m0plus, host): its CPU flags, kernel set and features. Raises ValueError listing the
+    targets for any other name."""
     try:
         return TARGETS[name]
     except KeyError:

@@ -28,10 +28,15 @@ _DTYPES = {"FLOAT32": "float32", "FLOAT16": "float16", "INT32": "int32", "UINT8"
 
 
 def model_sha256(path: str | Path) -> str:
+    """The SHA-256 of the file's bytes as 64 hex digits (what the manifest and the HIL INFO carry).
+    Raises OSError when the file cannot be read."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_model(path: str | Path) -> Graph:
+    """The Graph of a .tflite file (tensors with shapes, dtypes, quantization and constant data;
+    operators with their options). Raises ModelFormatError (one line naming the file and the fix)
+    for an unreadable, oversized (> 2 GiB), non-TFLite or damaged file."""
     path = Path(path)
     try:
         with open_for_reading(path) as f:
@@ -44,11 +49,26 @@ def read_model(path: str | Path) -> Graph:
             if len(buf) == 8 and buf[4:8] == b"TFL3" and not too_big:
                 buf += f.read(_MAX_FLATBUFFER - 8 + 1)
     except OSError as e:
-        raise ModelFormatError(f"cannot read {path}: {e.strerror}") from None
+        raise ModelFormatError(f"cannot read {path}: {e.strerror}; {_read_fix(path, e)}") from None
     if too_big or len(buf) > _MAX_FLATBUFFER:
         raise ModelFormatError(f"{path} is larger than 2 GiB, the most a TFLite flatbuffer can hold; "
                                "pass the .tflite file written by the TFLite converter")
     return parse_model(buf, str(path))
+
+
+def _read_fix(path: Path, e: OSError) -> str:
+    """What to do about a model path that cannot be opened: a folder names the .tflite files in
+    it (the user meant one of them), a missing file its folder's, else check the permissions."""
+    import errno
+    if e.errno == errno.EISDIR or path.is_dir():
+        found = sorted(p.name for p in path.glob("*.tflite"))[:3]
+        return ("give the .tflite file, not its folder" +
+                (f" (in it: {', '.join(found)})" if found else ""))
+    if e.errno == errno.ENOENT:
+        return "check the path (a .tflite file the TFLite converter wrote)"
+    if e.errno == errno.EACCES:
+        return "check its permissions (`ls -l`)"
+    return "check the path"
 
 
 _MAX_FLATBUFFER = 2**31 - 1   # flatbuffers' offsets are 32-bit signed
@@ -70,6 +90,8 @@ def open_for_reading(path: str | Path):
 
 
 def parse_model(buf: bytes, name: str = "model") -> Graph:
+    """read_model on bytes already in memory; `name` is the file named in error lines. Raises
+    ModelFormatError when buf lacks the 'TFL3' identifier or its flatbuffer is damaged."""
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelFormatError(
             f"{name} is not a TFLite model (no 'TFL3' flatbuffer identifier); "

@@ -82,6 +82,7 @@ class Board:
 
 
 def list_boards() -> list[Board]:
+    """Every board folder under boards/ (one Board per `*/board.json`), sorted by name."""
     out = []
     for f in sorted(BOARDS_DIR.glob("*/board.json")):
         out.append(Board(f.parent.name, f.parent, json.loads(f.read_text())))
@@ -89,6 +90,8 @@ def list_boards() -> list[Board]:
 
 
 def get_board(name: str) -> Board:
+    """The Board named `name` (a folder of boards/). Raises BoardError listing the boards for an
+    unknown name."""
     for b in list_boards():
         if b.name == name:
             return b

@@ -105,6 +105,12 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
                    app: str = "bench", opt: str = "-O2", lto: bool = False,
                    defines: list[str] | None = None, extra_sources: list[Path] | None = None,
                    name: str = "fw") -> Firmware:
+    """Cross-compile the folder `codegen emit` wrote, with firmware app `app` (bench, validate, ...),
+    for `board` into out_dir (default generated_dir/build-BOARD): NAME.elf/.bin/.hex/.map and the
+    size report (bytes of flash and RAM by section). opt: a gcc -O flag; defines: extra -D values;
+    extra_sources: more C files to link. Raises FirmwareBuildError (one line with the fix) for a
+    missing or foreign folder, a target the board's CPU cannot run, or a compiler failure, and
+    DoesNotFit when the link overflows the board's flash or RAM."""
     gen = Path(generated_dir)
     if not (APPS_DIR / f"{app}.c").is_file():
         raise FirmwareBuildError(f"unknown app {app!r}: the apps are {', '.join(list_apps())}")

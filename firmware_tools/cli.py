@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -131,7 +132,24 @@ def cmd_run(args) -> int:
 
 
 def cmd_flash(args) -> int:
-    from .flash import flash
+    from .flash import FlashError, elf_board, flash
+    if not args.board:
+        # unlike run/size/serve, flashing writes a real board: the board is never guessed, but
+        # the ELF's build record gives the line to type ('required: --board' gave nothing)
+        try:
+            recorded = elf_board(Path(args.elf))
+        except (FlashError, OSError):
+            recorded = None
+        hint = ""
+        if recorded:
+            try:
+                qemu = bool(get_board(recorded).qemu)
+            except BoardError:
+                qemu = False
+            hint = (f"; {args.elf} was built for {recorded}, a QEMU machine: `firmware run` it instead" if qemu
+                    else f"; {args.elf} was built for {recorded}: --board {recorded}")
+        raise BoardError("which board? pass --board NAME (`firmware boards`: the ones that run on hardware); "
+                         "flash never guesses the board it writes" + hint)
     tool = flash(get_board(args.board), args.elf, force=args.force)
     print(f"flashed {args.elf} to {args.board} with {tool}")
     return 0
@@ -168,12 +186,22 @@ _seconds = positive_float("seconds")   # --timeout: nan or 0 would end a run at 
 
 
 def _tcp_port(s: str) -> int:
-    """--port: a TCP port, 1..65535 (0: a free one, as without --port)."""
+    """--port of `firmware serve`: a TCP port number, 0..65535 (0: a free one, as without
+    --port). The URL `runtime --port` takes is accepted too when it names this machine's
+    loopback (socket://127.0.0.1:4321, 127.0.0.1:4321, localhost:4321): it is the port number
+    a user copies from `firmware serve`'s own output. Anything else: ArgumentTypeError naming
+    the form wanted."""
+    text = s.strip()
+    m = re.fullmatch(r"(?:socket://)?(?:127\.0\.0\.1|localhost):(\d{1,5})/?", text, re.IGNORECASE)
     try:
-        v = int(s)
+        v = int(m.group(1) if m else text)
     except ValueError:
         v = -1
     if not 0 <= v <= 65535:
+        if "://" in text or ":" in text:
+            raise argparse.ArgumentTypeError(
+                f"expected a TCP port number on 127.0.0.1 (e.g. 4321), got {s!r}; QEMU's UART listens on "
+                "this machine's loopback only, and `runtime ... --port socket://127.0.0.1:4321` then opens it")
         raise argparse.ArgumentTypeError(f"expected a TCP port 1..65535, got {s!r}")
     return v
 
@@ -255,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(pip install '.[flash]'),\nelse the first of the pyocd, openocd or st-flash "
                                    "commands found. Refuses an ELF built for another board.",
                        epilog="examples:\n  firmware flash --board nucleo-h743zi out/build-nucleo-h743zi/fw.elf")
-    f.add_argument("--board", required=True, help="a real board (`firmware boards`: runs on hardware)")
+    f.add_argument("--board", help="a real board (`firmware boards`: runs on hardware); required: "
+                                   "flash never guesses the board it writes")
     f.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     f.add_argument("--force", action="store_true",
                    help="skip the check that ELF was built for this board (its build record and load addresses)")
@@ -271,7 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--board", help="a QEMU board (`firmware boards`: runs on QEMU; default: the one "
                                     "`firmware build` built ELF for)")
     sv.add_argument("elf", metavar="ELF", help="e.g. the validation firmware (`firmware build --app validate`)")
-    sv.add_argument("--port", type=_tcp_port, help="TCP port on 127.0.0.1 (default: a free one)")
+    sv.add_argument("--port", type=_tcp_port, metavar="N",
+                    help="TCP port number on 127.0.0.1 (default: a free one); the socket://127.0.0.1:N URL "
+                         "it prints is what `runtime ... --port` takes (socket://127.0.0.1:N is accepted here too)")
     sv.set_defaults(fn=cmd_serve)
     return p
 

@@ -21,6 +21,10 @@ class QemuError(RuntimeError):
 
 
 def qemu_command(board: Board, elf: str | Path, serial: list[str] | None = None) -> list[str]:
+    """The qemu-system-arm argument list that runs `elf` on `board`'s machine with -icount shift=0
+    (one instruction per virtual ns) and semihosting; serial: extra -serial/-chardev arguments
+    (default: the console on stdio). Raises QemuError (one line) for a board QEMU does not model,
+    a missing, non-ELF or truncated file, or no qemu-system-arm."""
     if not board.qemu:
         raise QemuError(f"{board.name} is a real board, not a QEMU machine: use `firmware flash` "
                         "and read its console on the ST-LINK serial port")
@@ -147,7 +151,8 @@ def parse_bench(console: str) -> dict:
     """The bench app's report (firmware_tools/apps/bench.c) as a dict: output bytes, time (the
     counter's units; with -DBENCH_PROFILE it includes one hook per layer), stack, arena, and with
     -DBENCH_PROFILE hook (the hook's measured cost), layers_raw (counter per layer) and layers
-    (per layer net of the hook, never below 0: the mps2 counter ticks every 40 instructions).
+    (per layer net of the hook, never below 0; with -DBENCH_PROFILE every figure is bench.c's mean over
+    runs started 5 instructions apart in the counter's tick, within 5 instructions of exact).
     Raises QemuError when the report is incomplete."""
     if "done" not in console.split():
         raise QemuError(f"the bench firmware did not finish its report:\n{console[-2000:]}")

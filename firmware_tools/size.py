@@ -174,6 +174,10 @@ def _placed_sections(elf: Path, board: Board) -> list[tuple[str, int, int, str]]
 
 
 def size_report(elf: str | Path, board: Board) -> SizeReport:
+    """Flash and RAM use of `elf` on `board`, in bytes: code, weights and constants (the model's
+    read-only symbols), other rodata, .data, the arena, the reserved stack and other data/bss,
+    placed sections counted where their addresses lie (arm-none-eabi-size -A and nm). Raises
+    ElfError (one line) when the ELF is missing or the tools cannot read it."""
     elf = Path(elf)
     s = _sections(elf)
     syms = _symbols(elf)

@@ -16,6 +16,7 @@ from .preprocess import ModelInputError, Preprocessor, input_spec
 
 
 MAX_THREADS = 64      # interpreter threads; a Raspberry Pi has 4 cores
+TOP_BY_ARGMAX = 8     # Classifier.top: up to this k, k passes of argmax; beyond, one sort
 
 
 class ModelLoadError(RuntimeError):
@@ -66,12 +67,34 @@ def check_labels(labels: list[str], classes: int, path) -> None:
                       f"classes.{hint or ' Use the labels file that came with the model.'}")
 
 
+def softmax_like(detail: dict) -> bool:
+    """An output quantized as TFLite's int8/uint8 SOFTMAX must be (scale 1/256, the
+    SoftmaxPrepare requirement of tensorflow/lite/kernels/activations.cc): class probabilities."""
+    scale = (detail.get("quantization") or (0.0, 0))[0]
+    return bool(scale) and abs(scale * 256 - 1) < 1e-6
+
+
+def class_scores_output(details: list[dict]) -> int:
+    """The position (in the interpreter's output order) of a classifier's class scores: 0,
+    unless output 0 is not quantized like probabilities and exactly one other output is (a
+    two-head model exported with its regression head first)."""
+    if len(details) < 2 or softmax_like(details[0]):
+        return 0
+    like = [k for k, d in enumerate(details) if softmax_like(d)]
+    return like[0] if len(like) == 1 else 0
+
+
 class Classifier:
     def __init__(self, model: str | Path, labels: str | Path | None = None, threads: int | None = None,
-                 input_range: str = "auto", reference: bool = False):
+                 input_range: str = "auto", reference: bool = False, output: int | None = None):
         """reference: TFLite's reference kernels (BUILTIN_REF, single-threaded, slower), the
         oracle a board running mcuforge's generated C is bit-exact with; `runtime classify
-        --device` uses them so the Pi's result and the board's can be compared byte for byte."""
+        --device` uses them so the Pi's result and the board's can be compared byte for byte.
+        output: which of the model's outputs holds the class scores (its position in the
+        interpreter's output order); None picks it with class_scores_output (self.output_pos).
+
+        Raises ModelLoadError (no file, not a model, too many threads), ModelInputError (not a
+        one-input classifier, output out of range, not a class vector), LabelsError."""
         self.model = Path(model)
         self.reference = reference
         if self.model.is_dir():   # was 'no such model file' of a folder that is there
@@ -105,7 +128,12 @@ class Classifier:
             raise ModelInputError(f"{model} has {len(it.get_input_details())} inputs; a classifier has one")
         self.input = input_spec(it.get_input_details()[0])
         self.preprocess = Preprocessor(self.input, input_range)
-        out = it.get_output_details()[0]
+        details = it.get_output_details()
+        if output is not None and not 0 <= output < len(details):
+            raise ModelInputError(f"--output {output}: {model} has {len(details)} output"
+                                  f"{'s' * (len(details) != 1)} (0..{len(details) - 1})")
+        self.output_pos = class_scores_output(details) if output is None else output
+        out = details[self.output_pos]
         self.output_index = out["index"]
         shape = [int(d) for d in out["shape"]]
         if not shape or any(d != 1 for d in shape[:-1]):   # [1,8,8,4] is a feature map, not 256 classes
@@ -163,16 +191,28 @@ class Classifier:
     def top(self, raw: np.ndarray, k: int) -> list[Prediction]:
         """The k best classes, ties to the lower class index. raw: the output, (classes,).
         Quantized outputs are ranked on the raw integers (the scale is positive, so the order is
-        the scores') and only the k winners are dequantized. The ranking is a stable sort of
-        ~raw (bitwise NOT: -raw - 1 for int8, 255 - raw for uint8, so descending without a
-        wider copy), which numpy does as an 8-bit radix sort: 4-7 us on a 1000-class output
-        here, against 10 us for sorting -raw in int16 and 8-13 us for an argpartition
-        followed by sorting the classes at or above the k-th."""
+        the scores') and only the k winners are dequantized. Up to TOP_BY_ARGMAX classes are
+        found by k passes of argmax over an int16 copy (argmax takes the first of equal
+        values: ties to the lower index), each winner then set below any 8-bit score; more by
+        a stable sort of ~raw (bitwise NOT: -raw - 1 for int8, 255 - raw for uint8, so
+        descending without a wider copy), which numpy does as an 8-bit radix sort. In the
+        pipeline this runs on a thread woken with cold caches, where fewer distinct numpy
+        calls is what counts: top-5 of a 1000-class output, 2 interpreter threads on 2 cores
+        (benchmarks/pipeline_ab.py chunks), 49 -> 34 us of the caller's CPU a frame, though
+        warm the sort alone is 4-7 us."""
         if self.out_dtype == np.float32:
             s = self.scores(raw)
             order = np.argsort(-s, kind="stable")[:k]
             return [Prediction(int(i), self.labels[i], float(s[i])) for i in order]
-        order = np.argsort(~raw, kind="stable")[:k].tolist()
-        values = raw.take(order).tolist()
+        if k <= TOP_BY_ARGMAX:
+            k = min(k, raw.size)
+            work = raw.astype(np.int16)
+            order = []
+            for _ in range(k):
+                i = int(work.argmax())
+                order.append(i)
+                work[i] = -32768
+        else:
+            order = np.argsort(~raw, kind="stable")[:k].tolist()
         zp, scale, labels = self.out_zero, self.out_scale, self.labels
-        return [Prediction(i, labels[i], (float(v) - zp) * scale) for i, v in zip(order, values)]
+        return [Prediction(i, labels[i], (raw.item(i) - zp) * scale) for i in order]

@@ -325,6 +325,20 @@ def _check_save_folder(folder: Path) -> None:
         raise SaveFolderError(f"--save {folder}: {why}; give a folder it can write (created if missing)") from None
 
 
+def _say_which_output(clf, chosen: bool, err) -> None:
+    """With several outputs, say which holds the class scores: a model whose first output is
+    a regression head (the bundled two-heads fixture lists its colour [1, 3] first) had it
+    shown as '3 classes' without a word."""
+    outs = clf.interpreter.get_output_details()
+    if len(outs) < 2:
+        return
+    o = outs[clf.output_pos]
+    how = ("--output" if chosen else "the one quantized like probabilities (a SOFTMAX's 1/256 scale)"
+           if clf.output_pos else "the first")
+    print(f"output  {clf.output_pos} '{o['name']}' {[int(d) for d in o['shape']]} of {len(outs)}: "
+          f"{how}; --output N reads another", file=err, flush=True)
+
+
 def _synthetic_labels(clf, err) -> None:
     """--source synthetic without --labels: the frames' true labels are the shapes' class names
     (runtime/shapes.LABELS, the order the bundled shapes models were trained in), so a model
@@ -364,7 +378,8 @@ def cmd_classify(args) -> int:
         preview = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     err = sys.stderr
     source = open_source(args.source, None, args.frames, preview)   # the spec checked before the model
-    clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device)
+    clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device,
+                     output=args.output)
     if isinstance(source, ImageFolderSource):
         source.labels = set(clf.labels)       # DIR/<label>/ is labelled when the labels name it
     if isinstance(source, SyntheticSource) and not args.labels:
@@ -375,7 +390,8 @@ def cmd_classify(args) -> int:
     print(f"model   {args.model}: input {clf.input.describe()}, pixels 0..255 -> [{lo:g}, {hi:g}]; "
           f"{clf.classes} classes; " + ("TFLite reference kernels (compared with the device)" if on_device
                                         else f"{clf.threads} thread{'s' * (clf.threads > 1)}"), file=err)
-    with _device(args) as runner:
+    _say_which_output(clf, args.output is not None, err)
+    with _device(args, clf.output_pos) as runner:
         if runner is not None:
             i = runner.info
             print(f"device  {i.board}, {i.cpu} at {i.clock_hz / 1e6:g} MHz on {args.device or args.place}, "
@@ -397,7 +413,7 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
         for i, r in enumerate(pipe.run()):
             if i == 0:
                 print(f"source  {source.description}", file=err)
-            crop = clf.preprocess.crop_of(*r.frame.pixels.shape[:2])
+            crop = clf.preprocess.crop_of(*r.frame.shape[:2])
             dev = saved = None
             if runner is not None:
                 dev = runner.run(r.tensor, r.raw, r.frame.index)
@@ -453,9 +469,9 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
     return 1 if runner is not None and dev_stats["differing"] else 0
 
 
-def _device(args):
+def _device(args, output: int = 0):
     """A context manager yielding a DeviceRunner on --device URL (or the --place's serial
-    port), or None without either."""
+    port) comparing the model's output `output` (its position), or None without either."""
     from contextlib import contextmanager, nullcontext
     if not (args.device or getattr(args, "place", None)):
         return nullcontext(None)
@@ -465,7 +481,7 @@ def _device(args):
         from .hil.device import DeviceRunner
         from .hil.link import HilLink
         with _port(args) as url, HilLink(url, timeout=args.timeout or DEVICE_TIMEOUT) as link:
-            yield DeviceRunner(link, args.model)
+            yield DeviceRunner(link, args.model, output=output)
     return cm()
 
 
@@ -539,6 +555,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--top-k", type=positive_int, default=3, help="classes to report per frame (default: 3)")
     c.add_argument("--frames", type=positive_int, help="stop after N frames (default: until the source ends or Ctrl-C)")
     c.add_argument("--json", action="store_true", help="JSON lines on stdout, for other programs")
+    c.add_argument("--output", type=_output_position, metavar="N",
+                   help="which output holds the class scores, counted from 0 in the model's output "
+                   "order (default: 0, or the only one quantized like SOFTMAX probabilities when "
+                   "output 0 is not)")
     c.add_argument("--save", type=_path, metavar="DIR", help="save every frame, annotated, as PNG in DIR")
     c.add_argument("--input-range", default="auto", metavar="auto|0:1|-1:1|0:255",
                    help="the float range pixels map to before quantization (default: auto, read off "
@@ -593,6 +613,19 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--json", action="store_true", help="machine-readable report")
         c.set_defaults(fn=fn)
     return p
+
+
+def _output_position(s: str) -> int:
+    """--output N: an output's position, 0 or more (range checked against the model by
+    Classifier). Raises argparse.ArgumentTypeError."""
+    import argparse
+    try:
+        v = int(s)
+    except ValueError:
+        v = -1
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an output's position (0, 1, ...), got {s!r}")
+    return v
 
 
 def _path(s: str):

@@ -38,6 +38,16 @@ class Frame:
     name: str = ""                # file name, "synthetic #12", ...
     truth: str | None = None      # the true label when the source knows it
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """pixels.shape, (H, W, 3 | 1), without making the pixels of a frame that makes them
+        on demand (YUV420Frame)."""
+        return self.pixels.shape
+
+    # fill(out) -> out: only on frames whose pixels are made on demand (YUV420Frame): writes
+    # them into a C-contiguous uint8 array of their shape instead of a new one
+    fill = None
+
 
 class FrameSource:
     live = False
@@ -287,16 +297,56 @@ def yuv420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, out: np.ndarray |
         out = np.empty((h, w, 3), np.uint8)
     # each chroma sample twice across its row: (ch, cw) -> (ch, 2 cw), cut to w
     cr, cb = (np.multiply(c, 257, dtype=np.uint16).view(np.uint8)[:, :w] for c in (v, u))
+    # one interleaved (Y, Cr, Cb) buffer for both row parities: the odd rows' merge finds it
+    # in the cache where the even rows' conversion left it
+    ycc = np.empty(((h + 1) // 2, w, 3), np.uint8)
     for k in (0, 1):
         rows = y[k::2]                   # rows k, k + 2, ...: chroma rows 0, 1, ...
         n = rows.shape[0]
         if n == 0:
             continue
         dst = out[k::2]
-        got = cv2.cvtColor(cv2.merge([rows, cr[:n], cb[:n]]), cv2.COLOR_YCrCb2RGB, dst=dst)
+        merged = cv2.merge([rows, cr[:n], cb[:n]], dst=ycc[:n])
+        got = cv2.cvtColor(merged, cv2.COLOR_YCrCb2RGB, dst=dst)
         if got is not dst and not np.shares_memory(got, dst):
             np.copyto(dst, got)          # an OpenCV that would not write into the strided rows
     return out
+
+
+class YUV420Frame(Frame):
+    """A camera frame kept as its full-range 4:2:0 planes (picamera2's YUV420 lores stream on
+    a Pi 4): the RGB pixels (yuv420_to_rgb) are made on first use of `pixels` and kept, and
+    fill(out) writes them straight into a caller's buffer -- the live pipeline's staged input
+    (Preprocessor.stage_frame) --, so a frame nobody looks at is converted once, into the
+    buffer the interpreter's input is copied from, with no array of its own.
+
+    y: uint8 (H, W); u, v: uint8 (ceil(H/2), ceil(W/2)); views of an array that nothing
+    writes into afterwards (picamera2's capture_array returns a copy of the camera's buffer)."""
+
+    def __init__(self, index: int, y: np.ndarray, u: np.ndarray, v: np.ndarray, name: str = "",
+                 truth: str | None = None):
+        self.index, self.name, self.truth = index, name, truth
+        self.timestamp = time.perf_counter()
+        self.planes = (y, u, v)
+        self._pixels = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.planes[0].shape, 3)
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """uint8 (H, W, 3) RGB, C order: yuv420_to_rgb of the planes, made on first use."""
+        if self._pixels is None:
+            self._pixels = yuv420_to_rgb(*self.planes)
+        return self._pixels
+
+    def fill(self, out: np.ndarray) -> np.ndarray:
+        """The pixels' bytes written into out (C-contiguous uint8 (H, W, 3)); returns out."""
+        if self._pixels is not None:
+            np.copyto(out, self._pixels)
+            return out
+        return yuv420_to_rgb(*self.planes, out=out)
 
 
 def yuv420_to_rgb_pil(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:

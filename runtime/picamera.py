@@ -15,7 +15,7 @@ in memory):
           stride -- the only lores format on a Pi 4 and earlier (VC4); its Y plane is exactly
           what a greyscale model wants.
 The default preview colour space is sYCC (full-range BT.601), which yuv420_to_rgb expects
-(in OpenCV when installed -- python3-opencv on Raspberry Pi OS, or the `video` extra --, 6x
+(a YUV420Frame converts on use, straight into the model's staged input; in OpenCV when installed -- python3-opencv on Raspberry Pi OS, or the `video` extra --, 6x
 less CPU than the Pillow fallback: the capture thread shares the Pi's cores with inference).
 The frame handed on is already cropped to the model's aspect ratio, before any conversion.
 
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .frames import Frame, FrameSource, SourceError, Want, yuv420_to_rgb
+from .frames import Frame, FrameSource, SourceError, Want, YUV420Frame
 
 INSTALL_HINT = ("picamera2 is not installed. On Raspberry Pi OS: sudo apt install python3-picamera2, "
                 "and make the venv with `python3 -m venv --system-site-packages .venv` so it can see "
@@ -135,8 +135,14 @@ class Picamera2Source(FrameSource):
         if self.format == "YUV420":
             y, u, v = yuv420_planes(arr, w, h)
             y = y[:, x0:x0 + cw]
-            px = y[..., None].copy() if self.want.gray else yuv420_to_rgb(
-                y, u[:, x0 // 2:(x0 + cw) // 2], v[:, x0 // 2:(x0 + cw) // 2])
+            if not self.want.gray:
+                # converted to RGB where it is used: into the staged input (Preprocessor.stage_frame),
+                # and into an array of its own only if the frame's pixels are asked for
+                frame = YUV420Frame(self._index, y, u[:, x0 // 2:(x0 + cw) // 2],
+                                    v[:, x0 // 2:(x0 + cw) // 2], name=f"camera #{self._index}")
+                self._index += 1
+                return frame
+            px = y[..., None].copy()
         elif self.format == "BGR888":
             # [R, G, B] already: crop only, a view (capture_array's array is the frame's own,
             # a copy of the camera's buffer); preprocessing reads it once, into the interpreter

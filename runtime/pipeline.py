@@ -228,7 +228,7 @@ class Pipeline:
         self._free: deque = deque()     # preprocessed bodies to reuse (Preprocessor.stage(out=))
 
     def _produce(self, ready: Slot) -> None:
-        tl, n, stage, new_body = self.tl, 0, self.clf.preprocess.stage, self.clf.preprocess.new_body
+        tl, n, stage, new_body = self.tl, 0, self.clf.preprocess.stage_frame, self.clf.preprocess.new_body
         free = self._free       # bodies the inference thread has loaded, for stage(out=) to reuse
         try:
             while True:
@@ -245,12 +245,12 @@ class Pipeline:
                     batch = body[None]
                 if tl:
                     tl.mark("capture", "read_done", frame.index)
-                    stage(frame.pixels, body)
+                    stage(frame, body)
                     tl.mark("capture", "pre_done", frame.index)
                     ok = ready.put((frame, body, batch))
                     tl.mark("capture", "put_done", frame.index)
                 else:
-                    stage(frame.pixels, body)
+                    stage(frame, body)
                     ok = ready.put((frame, body, batch))
                 if not ok:
                     return

@@ -214,6 +214,24 @@ class Preprocessor:
             apply_table(self.table, px, out)
         return out
 
+    def stage_frame(self, frame, out: np.ndarray) -> np.ndarray:
+        """stage(frame.pixels, out) for a runtime.frames.Frame, with the same bytes; a frame
+        that makes its pixels on demand (YUV420Frame: fill) at the input's size, for a
+        channels-last colour model with an 8-bit input, writes them straight into `out` (the
+        RGB bytes, then the pixel mapping in place: a bit flip, nothing, or the table), so the
+        frame's own pixels are never made and no frame-sized array is written beside `out`."""
+        s = self.spec
+        fill = frame.fill
+        if (fill is None or s.layout != "NHWC" or s.channels != 3 or out.dtype.itemsize != 1
+                or frame.shape != (s.height, s.width, 3)):
+            return self.stage(frame.pixels, out)
+        rgb = fill(out.view(np.uint8))
+        if self.shortcut == "flip":
+            np.bitwise_xor(rgb, np.uint8(0x80), out=rgb)
+        elif self.shortcut is None:
+            apply_table(self.table, rgb, out)
+        return out
+
     def __call__(self, px: np.ndarray) -> np.ndarray:
         """uint8 (H', W', 1|3) frame -> a new input tensor, (1, H, W, C), or (1, C, H, W) for an
         NCHW model, in the input's dtype, C order (set_tensor copies anything else element by

@@ -541,11 +541,12 @@ def uint8_add_concat_model(rng, kind) -> bytes:
         out = mb.tensor([1, 4, 5, 9], "uint8", 0.08, 120)
         mb.op("CONCATENATION", branches, [out], "ConcatenationOptions", Axis=3, FusedActivationFunction=0)
     return mb.build([x], [out])
-def chain_model(rng, *, shape, layers) -> bytes:
+def chain_model(rng, *, shape, layers, scale_span=(1e-4, 1e-1)) -> bytes:
     """Several layers one after the other in one model (one firmware image sweeps many kernel
     shapes). layers: ("dw", k, stride, mult) depthwise, ("conv", k, stride, out_c, groups),
     ("maxpool", k, stride), ("add_const",) a per-channel constant added, ("mul_self",) the
-    tensor squared -- SAME padding, per-channel scales over three orders of magnitude."""
+    tensor squared -- SAME padding, per-channel weight scales drawn from scale_span (default
+    three orders of magnitude)."""
     mb = ModelBuilder()
     x, xs = _input(mb, rng, list(shape))
     first, (h, w, c) = x, shape[1:]
@@ -558,7 +559,7 @@ def chain_model(rng, *, shape, layers) -> bytes:
             else:
                 out_c, fic = spec[3], c // spec[4]
                 wshape, axis = [out_c, k, k, fic], 0
-            wscales = np.exp(rng.uniform(np.log(1e-4), np.log(1e-1), out_c)).astype(np.float32)
+            wscales = np.exp(rng.uniform(np.log(scale_span[0]), np.log(scale_span[1]), out_c)).astype(np.float32)
             wt = mb.tensor(wshape, "int8", wscales, 0, rng.integers(-127, 128, wshape), axis=axis)
             bias = mb.tensor([out_c], "int32", xs * wscales, 0, rng.integers(-3000, 3000, out_c))
             oh, ow = _out_size("SAME", h, k, stride, 1), _out_size("SAME", w, k, stride, 1)

@@ -97,6 +97,25 @@ def test_auto_range_matches_the_runtime_preprocessor():
         assert (np.abs(np.abs(exact[differ]) % 1 - 0.5) < 1e-4).all()
 
 
+@pytest.mark.parametrize("scale", [1e-30, 1e-40, 1e-45])
+def test_pixel_table_saturates_for_absurd_input_scales(scale):
+    """A scale whose quotient leaves int32 (1e-30; 1e-45 is subnormal, the quotient inf) warned
+    'invalid value encountered in cast' and put -128 at every bright pixel of a [0, 1] input
+    (the undefined cast's INT32_MIN): it saturates towards the sign now, with no warning, and
+    equals the Pi runtime's table (float64, where the quotient stays finite)."""
+    import warnings
+    from runtime.preprocess import InputSpec, pixel_table as runtime_table
+    spec = InputSpec(0, 4, 4, 3, np.dtype(np.int8), scale, 5)
+    for key, (lo, hi) in (("0:1", (0.0, 1.0)), ("-1:1", (-1.0, 1.0)), ("0:255", (0.0, 255.0))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            table = pixel_table(scale, 5, key)
+        want = np.sign(pixel_floats(key).astype(np.float64))
+        want = np.where(want > 0, 127, np.where(want < 0, -128, 5))
+        assert table.tolist() == want.tolist(), key
+        assert table.tolist() == runtime_table(spec, lo, hi).tolist(), key
+
+
 @pytest.fixture(scope="module")
 def shapes(tmp_path_factory):
     """The shapes classifier emitted with labels, built for the host; the image's reference."""

@@ -150,3 +150,29 @@ def test_firmware_build_takes_the_board_emit_was_given(tmp_path, capsys):
     assert firmware_main(["build", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "which board? pass --board NAME" in err[0], err
+
+
+def test_the_first_board_measurement_says_why_it_builds_firmware(monkeypatch):
+    """`codegen emit --board B` builds firmware once per board (~15 s) to measure the RAM beside
+    the arena; on a terminal only its compile progress showed, not why: a line says so now. On a
+    pipe nothing is added (the one-line refusals stay one line)."""
+    import io
+    import sys
+    from codegen import board_budget as bb
+    from codegen.fit import Fitter
+
+    def overhead(self, family):
+        self.log("measuring")          # what a cold cache does before building
+        return 0, 4, True
+    monkeypatch.setattr(Fitter, "firmware_overhead", overhead)
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    for stream, said in ((Tty(), True), (io.StringIO(), False)):
+        monkeypatch.setattr(sys, "stderr", stream)
+        budget = bb.board_budget(get_board("qemu-mps2-an500"), "dsp")
+        assert budget.other == 4
+        text = stream.getvalue()
+        assert ("measuring qemu-mps2-an500's RAM outside the arena with a firmware build" in text) == said, text
+        assert text.count("\n") == int(said)

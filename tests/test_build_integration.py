@@ -175,6 +175,10 @@ def test_arduino_layout(tmp_path):
                 "architectures"):
         assert lib.get(key), key
     assert re.fullmatch(r"[A-Za-z0-9_.\- ]+", lib["name"])
+    # the url is a stand-in (a generated library has no page): a comment line says to replace it
+    text = (out / "library.properties").read_text().splitlines()
+    assert text[text.index(f"url={lib['url']}") - 1].startswith("# url: ") and "put your project's page" in \
+        text[text.index(f"url={lib['url']}") - 1]
     assert lib["includes"] == "model.h" and (out / "src" / "model.h").exists()
     assert not (out / "mcuf").exists() and not (out / "model.c").exists()
     srcs = sorted((out / "src").glob("*.c"))

@@ -53,6 +53,28 @@ def test_classify_device_top_k_equals_the_reference_on_every_frame(firmware, mod
     assert summary["labelled"] == 12 and summary["accuracy"] >= 0.5
 
 
+def test_classify_device_compares_the_class_head_of_a_two_head_model(firmware):
+    """The two-heads fixture lists a colour regression [1, 3] first and the SOFTMAX classes
+    [1, 4] second: classify reads output 1 (said on stderr), on the Pi and on the board (its
+    READ_OUTPUT of output 1), equal on every frame; --output 0 reads the regression head."""
+    two = FIXTURE_MODELS / "mobilenet_v1_a025_96_two_heads.tflite"
+    with QemuSerial(get_board(BOARD), firmware(two)) as q:
+        p = runtime("classify", "--model", two, "--labels", LABELS_FILE, "--source", IMAGES,
+                    "--frames", "3", "--device", q.url, "--json")
+        assert p.returncode == 0, p.stderr
+        assert "output  1 'StatefulPartitionedCall_1:0' [1, 4] of 2: the one quantized like probabilities" in p.stderr
+        lines = [json.loads(s) for s in p.stdout.splitlines()]
+        assert len(lines) == 4 and all(r["device"]["bit_exact"] and r["device"]["top"] == r["top"]
+                                       for r in lines[:3]), lines
+        p = runtime("classify", "--model", two, "--source", IMAGES, "--frames", "2", "--device", q.url,
+                    "--output", "0", "--json")
+    assert p.returncode == 0, p.stderr
+    assert "output  0 'StatefulPartitionedCall_1:1' [1, 3] of 2: --output" in p.stderr or \
+        "of 2: --output" in p.stderr, p.stderr
+    lines = [json.loads(s) for s in p.stdout.splitlines()]
+    assert all(r["device"]["bit_exact"] and len(r["top"]) == 3 for r in lines[:2]), lines
+
+
 def test_classify_device_flags_a_perturbed_layer_on_the_first_frame(firmware, tmp_path):
     """The test-only HIL_PERTURB_LAYER=5 build flips one bit of layer 5's output: the very first
     frame is flagged, layer 5 named, and the frame saved (PNG) with its exact input (.npy)."""

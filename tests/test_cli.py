@@ -75,6 +75,37 @@ def test_verify_command():
     assert "BIT-EXACT" in r.stdout and "input   3/3: ok" in r.stdout
 
 
+def test_verify_asks_the_reference_in_bounded_chunks(tmp_path, monkeypatch):
+    """The reference returns every layer's tensors; one request for all inputs held them all
+    (3 GB at --inputs 10000 on the 96x96 fixture) and printed nothing until the last. Asked in
+    chunks (here of 2), the inputs, their order and the result are those of one request."""
+    from conftest import ROOT
+    from codegen import oracle, verify as verify_mod
+    model = ROOT / "tests/fixtures/cases/models/c16_float_io.tflite"   # a float32 edge: rng used per input too
+    sizes, sent, real_ask = [], [], oracle.ask
+
+    def counting_ask(m, feeds, want, **kw):
+        sizes.append(len(feeds))
+        sent.extend(feeds)
+        return real_ask(m, feeds, want, **kw)
+    monkeypatch.setattr(oracle, "ask", counting_ask)
+    lines = []
+    monkeypatch.setattr(verify_mod, "VERIFY_CHUNK", 2)
+    small = verify_mod.verify(model, tmp_path / "a", inputs=5, seed=3, log=lines.append)
+    assert sizes == [2, 2, 1]
+    monkeypatch.setattr(verify_mod, "VERIFY_CHUNK", 50)
+    whole = verify_mod.verify(model, tmp_path / "b", inputs=5, seed=3)
+    assert sizes[3:] == [5]
+    import numpy as np
+    for a, b in zip(sent[:5], sent[5:]):      # the same inputs, in the same order
+        assert a.keys() == b.keys() and all(np.array_equal(a[t], b[t]) for t in a)
+    assert small.ok and whole.ok and small.inputs == whole.inputs == 5
+    assert (small.distinct_outputs, small.layers_compared, small.output_bytes_compared) == \
+        (whole.distinct_outputs, whole.layers_compared, whole.output_bytes_compared)
+    assert [ln for ln in lines if ln.startswith("  input ") and ln.endswith(": ok")] == [f"  input {k:>3}/5: ok" for k in range(1, 6)]
+    assert sum(ln.startswith("  reference: ") for ln in lines) == 1
+
+
 def test_readme_operator_table_is_current():
     """The README's family x operator table is generated from the bundled models."""
     from conftest import ROOT

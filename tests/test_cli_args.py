@@ -2,6 +2,7 @@
 work, never a traceback, a vacuous success, a hang or a file outside the output folder
 (found by the `attack` review; each case failed before its fix)."""
 import argparse
+import os
 
 import pytest
 
@@ -151,6 +152,11 @@ def test_positive_number_types_are_one_shared_definition():
         with pytest.raises(argparse.ArgumentTypeError, match=f"expected a positive number, got {s!r}"):
             positive_float()(s)
     assert positive_float()("2.5") == 2.5 and positive_int("7") == 7
+    # a budget pasted as the tools print it (47,888) is read; a unit is refused with the form wanted
+    assert positive_int("47,888") == positive_int("47_888") == 47888 and positive_int("1,000,000") == 10**6
+    for s in ("40k", "4,00", "1,2345"):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"invalid int value: {s!r}; give a whole number such as 40000"):
+            positive_int(s)
     # firmware's --timeout too (it had its own _seconds): the shared type, the same message
     import firmware_tools.cli as fcli
     timeouts = [a for p in (fcli.build_parser(), rcli.build_parser()) for a in _all_actions(p) if a.dest == "timeout"]
@@ -318,6 +324,21 @@ def test_inspect_json_has_the_tables_figures(capsys):
     assert f"planned arena: {d['arena_bytes']:,} bytes" in text
     assert d["ram_limit"] == 40000 and "layers 0..3" in d["schedule"]
     assert sum(ly["macs"] for ly in d["layers"]) == d["macs"]
+
+
+def test_inspect_json_of_a_refused_model_is_json_too(capsys):
+    """A script reading `inspect --json`'s stdout got nothing for a refused model (trial6's find):
+    it gets {"model", "refused": [one line per problem]}; stderr and exit 2 as for every refusal."""
+    import json
+
+    from codegen.cli import main as codegen_main
+    bad = os.path.join(os.path.dirname(__file__), "fixtures", "cases", "malformed", "stride_zero.tflite")
+    assert codegen_main(["inspect", "--json", bad]) == 2
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert d["model"] == bad and d["refused"] == ["op #16 CONV_2D: option StrideW is 0, must be >= 1: "
+                                                  "re-export the model from the converter"]
+    assert "codegen: error: op #16 CONV_2D: option StrideW is 0" in err
 
 
 @pytest.mark.parametrize("cmd", ["emit", "inspect", "verify"])

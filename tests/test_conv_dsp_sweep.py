@@ -78,6 +78,24 @@ SWEEP = [
 ]
 
 
+# one-pixel 1x1 planes over 4 and 8 inputs on mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast: output
+# counts entering the first pass of the unrolled channel loop at every kind of place (in4: 16 a
+# pass, in8: 8) and over several passes, per-channel and per-tensor constants (one scale), and
+# biases near the bound of the doubled accumulator
+ONE_PIXEL_SWEEP = [
+    (1, 1, "VALID", 4, 1, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 4, 16, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 4, 33, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 4, 7, 1, 1, 1, "NONE", (2e-3, 2e-3)),
+    (1, 1, "VALID", 8, 1, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 8, 8, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 8, 25, 1, 1, 1, "NONE", NARROW),
+    (1, 1, "VALID", 8, 3, 1, 1, 1, "NONE", (3e-3, 3e-3)),
+    (1, 1, "VALID", 8, 12, 1, 1, 1, "NONE", dict(scale_span=NARROW, bmax=1 << 27, wmax=127)),
+    (1, 1, "VALID", 4, 9, 1, 1, 1, "NONE", dict(scale_span=NARROW, bmax=1 << 27, wmax=127)),
+]
+ONE_PIXEL = ("mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast", "mcuf_conv_1x1_one_pixel_in8_s8_dsp_fast")
+
 # FULLY_CONNECTED on mcuf_fully_connected_s8_dsp: (batches, in_depth, out_depth, per_channel, act)
 FC_SWEEP = [(1, 16, 10, False, "NONE"), (3, 37, 5, False, "RELU"), (4, 8, 6, True, "NONE"),
             (5, 30, 9, False, "NONE"), (2, 3, 1, True, "RELU6"), (1, 256, 4, True, "NONE"),
@@ -91,14 +109,15 @@ def _model(case) -> bytes:
         return opmodels.fully_connected_model(rng, batches=b, in_depth=d, out_depth=u, per_channel=pc, act=act)
     k, stride, padding, in_c, out_c, groups, h, w, act, span = case
     rng = np.random.default_rng(zlib.crc32(repr(case).encode()))
+    kw = span if isinstance(span, dict) else dict(scale_span=span)
     return opmodels.conv_model(rng, k=k, stride=stride, padding=padding, dilation=1, in_c=in_c,
-                               out_c=out_c, groups=groups, h=h, w=w, act=act, scale_span=span)
+                               out_c=out_c, groups=groups, h=h, w=w, act=act, **kw)
 
 
 @pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386"])
 def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
     models = []
-    for i, case in enumerate(SWEEP + FC_SWEEP):
+    for i, case in enumerate(SWEEP + ONE_PIXEL_SWEEP + FC_SWEEP):
         path = tmp_path / f"c{i}.tflite"
         path.write_bytes(_model(case))
         models.append(path)
@@ -106,12 +125,14 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
     kernels = {m["layers"][0]["kernel"] for m in mans}
     assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_1x1_shallow_s8_dsp_fast", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_shallow_stem_s8_dsp_fast",
             "mcuf_conv_shallow_s8_dsp", "mcuf_conv_grouped_s8_dsp_fast"} <= kernels, kernels
-    fcs = [m["layers"][0]["kernel"] for m in mans[len(SWEEP):]]
+    one = [m["layers"][0]["kernel"] for m in mans[len(SWEEP):len(SWEEP) + len(ONE_PIXEL_SWEEP)]]
+    assert one == [ONE_PIXEL[c[3] == 8] for c in ONE_PIXEL_SWEEP], one
+    fcs = [m["layers"][0]["kernel"] for m in mans[len(SWEEP) + len(ONE_PIXEL_SWEEP):]]
     assert fcs == ["mcuf_fully_connected_s8_dsp"] * len(FC_SWEEP), fcs
     gray = [m["layers"][0]["kernel"] for c, m in zip(SWEEP, mans) if c[3] == 1 and c[0] == 3]
     assert gray == ["mcuf_conv_shallow_stem_s8_dsp_fast"] * 4, gray
     bad = []
-    for case, path, man, got in zip(SWEEP + FC_SWEEP, models, mans, outs):
+    for case, path, man, got in zip(SWEEP + ONE_PIXEL_SWEEP + FC_SWEEP, models, mans, outs):
         ref = ReferenceModel(path)
         for r, out in enumerate(got):
             want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1)

@@ -176,6 +176,37 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     assert not bad, bad
 
 
+# the small-plane entry on planes over HWC3_PACKED_MAX_PIXELS, taken where the layer's input, output
+# and padded copy fit in the graph's largest operator (hwc3_packed_room): a wider 1x1 before each
+# depthwise gives the room. (input shape, 1x1 output channels, depthwise stride): 32x32x8 at
+# stride 2 (legacy_uint8_v3_blocks' shape, 256 pixels), an odd width (phantom pairs, 195 pixels),
+# 16 channels at stride 1 on 144 pixels (the HWC kernel's before), 7 channels (a channel tail)
+HWCP_ROOM_CHAINS = [((1, 32, 32, 16), 8, 2), ((1, 30, 26, 24), 8, 2), ((1, 12, 12, 64), 16, 1),
+                    ((1, 20, 20, 16), 7, 2)]
+
+
+@pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an505"])
+def test_hwc3_packed_large_planes_on_qemu_equals_tflite(board, tmp_path):
+    models = []
+    for i, (shape, c, stride) in enumerate(HWCP_ROOM_CHAINS):
+        rng = np.random.default_rng(zlib.crc32(repr(("hwcp-room", i)).encode()))
+        path = tmp_path / f"chain{i}.tflite"
+        path.write_bytes(opmodels.chain_model(rng, shape=shape, layers=[("conv", 1, 1, c, 1), ("dw", 3, stride, 1)],
+                                              scale_span=NARROW))
+        models.append(path)
+    mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
+    dws = [[l["kernel"] for l in m["layers"] if l["op"] == "DEPTHWISE_CONV_2D"] for m in mans]
+    assert dws == [[HWCP]] * len(models), dws
+    bad = []
+    for i, (model, man) in enumerate(zip(models, mans)):
+        ref = ReferenceModel(model)
+        for r, got in enumerate(outs[i]):
+            want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1).tolist()
+            if got != want:
+                bad.append((HWCP_ROOM_CHAINS[i], r, sum(a != b for a, b in zip(got, want))))
+    assert not bad, bad
+
+
 @pytest.mark.parametrize("board", BOARDS[:2])
 @pytest.mark.parametrize("which", ["v2", "chain"])
 def test_hwc_depthwise_in_place_on_qemu_equals_tflite(board, which, tmp_path):

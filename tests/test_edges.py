@@ -229,6 +229,19 @@ def test_dynamic_input_compiled_at_an_explicit_size(kernels, tmp_path):
     assert r.returncode == 2 and "fixes dimension 0 at 1" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("given,want", [
+    ("2,40,24,3", "only its -1 dimensions can be chosen: --input-shape 1,40,24,3"),
+    ("40,24", "has 4 ([1, -1, -1, 3]): give all 4, e.g. --input-shape 1,40,24,3"),
+    ("1,40,24", "give all 4, e.g. --input-shape 1,N,N,3"),
+])
+def test_input_shape_refusals_show_the_shape_to_give(given, want, tmp_path):
+    """A wrong --input-shape said what was wrong ('has 2 dimensions, input ... has 4') but not
+    what to type: the line now ends in a shape the model takes."""
+    r = run_codegen("emit", CASES / "c10_dynamic_hw.tflite", "--input-shape", given, "-o", tmp_path / "x")
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert r.stderr.strip().endswith(want), r.stderr
+
+
 def test_dequantize_inside_the_graph_names_the_float_operators(tmp_path, write_model):
     """int8 -> DEQUANTIZE -> float ADD/TANH -> QUANTIZE: refused, naming the float operators."""
     from codegen.tflite_writer import ModelBuilder

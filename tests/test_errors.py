@@ -79,7 +79,16 @@ def test_not_a_flatbuffer(tmp_path, content):
 
 
 def test_missing_file(tmp_path):
-    assert_clean_error(run_codegen("inspect", tmp_path / "nope.tflite"), "cannot read")
+    assert_clean_error(run_codegen("inspect", tmp_path / "nope.tflite"), "cannot read",
+                       "No such file or directory; check the path")
+
+
+def test_a_folder_given_as_the_model_names_the_models_in_it(tmp_path):
+    """'cannot read DIR: Is a directory' said what but not what to do: the .tflite files in it."""
+    (tmp_path / "b.tflite").write_bytes(b"")
+    (tmp_path / "a.tflite").write_bytes(b"")
+    assert_clean_error(run_codegen("inspect", tmp_path), f"cannot read {tmp_path}: Is a directory; give "
+                       "the .tflite file, not its folder (in it: a.tflite, b.tflite)")
 
 
 def test_garbage_after_valid_header(tmp_path):

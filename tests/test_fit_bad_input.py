@@ -89,5 +89,8 @@ def test_nothing_fits_on_ram_alone_points_to_patches():
     r = subprocess.run(argv, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0 and "no: RAM\n" in r.stdout, r.stdout + r.stderr
     assert "nothing fits: 1 fail on RAM alone: add --patches" in r.stdout, r.stdout
+    # 'try smaller' says what to type: one step below the grid tried
+    assert "try smaller alpha or resolution (the smallest tried: alpha 0.25 at 64x64; e.g. --alpha 0.125 " \
+           "--resolution 32), fewer classes" in r.stdout, r.stdout
     r = subprocess.run(argv + ["--patches"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0 and "add --patches" not in r.stdout, r.stdout + r.stderr

@@ -36,7 +36,7 @@ CONV = [
     ("DEPTHWISE_CONV_2D", 16, 16, 8, 8, 3, 1, "SAME", 1, "RELU6", 128, 119),
     ("DEPTHWISE_CONV_2D", 7, 7, 5, 5, 3, 1, "SAME", 1, "NONE", 3, 97),
     ("DEPTHWISE_CONV_2D", 9, 9, 12, 12, 3, 2, "SAME", 1, "RELU6", 128, 140),
-    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 10, 10, 4, 4, 3, 2, "VALID", 1, "NONE", 250, 30),
+    int8("mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast", "DEPTHWISE_CONV_2D", 10, 10, 4, 4, 3, 2, "VALID", 1, "NONE", 250, 30),
     ("DEPTHWISE_CONV_2D", 9, 9, 6, 6, 3, 1, "SAME", 2, "RELU", 10, 230),
     int8("mcuf_depthwise_conv_hwc_5x5_s8_dsp_fast", "DEPTHWISE_CONV_2D", 8, 8, 7, 7, 5, 1, "SAME", 1, "NONE", 128, 128),
     ("DEPTHWISE_CONV_2D", 24, 24, 16, 16, 3, 1, "SAME", 1, "RELU6", 128, 119),
@@ -45,7 +45,7 @@ CONV = [
     # the planar 3x3 kernel (mcuf_depthwise_conv_3x3_wzp_s8_dsp): odd widths and channels,
     # strides 1 and 2, SAME / VALID, rows of padding above and below
     ("DEPTHWISE_CONV_2D", 5, 17, 13, 13, 3, 2, "SAME", 1, "RELU6", 128, 119),
-    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 8, 18, 6, 6, 3, 2, "VALID", 1, "NONE", 7, 200),
+    int8("mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast", "DEPTHWISE_CONV_2D", 8, 18, 6, 6, 3, 2, "VALID", 1, "NONE", 7, 200),
     ("DEPTHWISE_CONV_2D", 3, 11, 9, 9, 3, 1, "VALID", 1, "RELU", 20, 15),
     ("DEPTHWISE_CONV_2D", 6, 5, 2, 2, 3, 1, "SAME", 1, "NONE", 128, 128),
     ("DEPTHWISE_CONV_2D", 2, 4, 5, 5, 3, 1, "SAME", 1, "NONE", 128, 119),   # a 2x4 plane
@@ -60,8 +60,19 @@ CONV = [
     int8("mcuf_conv_shallow_stem_s8_dsp_fast", "CONV_2D", 9, 7, 3, 4, 3, 2, "VALID", 1, "NONE", 100, 0),        # odd plane, W up to 255
     int8("mcuf_conv_1x1_shallow_s8_dsp_fast", "CONV_2D", 6, 6, 8, 16, 1, 1, "SAME", 1, "NONE", 3, 140),        # the 1x1 int16 kernel
     int8("mcuf_conv_1x1_shallow_s8_dsp_fast", "CONV_2D", 5, 3, 64, 7, 1, 1, "VALID", 1, "NONE", 128, 250),     # 64 inputs, odd pixels and channels
-    int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 16, 16, 16, 16, 3, 2, "SAME", 1, "NONE", 0, 255),   # stride 2: HWC
+    int8("mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast", "DEPTHWISE_CONV_2D", 16, 16, 16, 16, 3, 2, "SAME", 1, "NONE", 0, 255),   # stride 2: HWC
     int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 7, 7, 10, 10, 3, 2, "SAME", 1, "NONE", 128, 0),     # channel tail
+    # stride-2 3x3 layers of 4-16 channels on the small-plane entry (the input copied with
+    # zero-point padding; codegen/ops/convolution.py _hwc3_packed_takes): odd channels (the last
+    # group over C-4..C-1), W = +-255
+    int8("mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast", "DEPTHWISE_CONV_2D", 9, 12, 5, 5, 3, 2, "SAME", 1, "NONE", 255, 0),
+    # one-pixel 1x1 planes (squeeze-excite) on mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast: 8 -> 4
+    # and 4 -> 8 as in legacy_uint8_v3_blocks, 19 and 13 outputs (a second pass of the unrolled
+    # channel loop, the first entered part-way), W up to +-255
+    int8("mcuf_conv_1x1_one_pixel_in8_s8_dsp_fast", "CONV_2D", 1, 1, 8, 4, 1, 1, "VALID", 1, "NONE", 128, 119),
+    int8("mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast", "CONV_2D", 1, 1, 4, 8, 1, 1, "VALID", 1, "NONE", 3, 255),
+    int8("mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast", "CONV_2D", 1, 1, 4, 19, 1, 1, "VALID", 1, "NONE", 250, 0),
+    int8("mcuf_conv_1x1_one_pixel_in8_s8_dsp_fast", "CONV_2D", 1, 1, 8, 13, 1, 1, "SAME", 1, "NONE", 128, 128),
 ]
 # shape, axes
 MEAN = [

@@ -113,6 +113,9 @@ def _free_tcp_port():
     ("/dev/ttyMCUF_NOPE", "no such serial port; is the board plugged in?"),
     (__file__, "it is not a serial port"),
     ("socket://127.0.0.1:{free}", "nothing listens on 127.0.0.1:{free}; start the firmware there"),
+    # `firmware serve --port 4321` takes a number, `runtime --port` a URL: the number is pointed at it
+    ("{free}", "a TCP port (QEMU under `firmware serve`) is given as a URL: --port socket://127.0.0.1:{free}"),
+    ("localhost:{free}", "is given as a URL: --port socket://localhost:{free}"),
 ])
 def test_a_port_that_cannot_be_opened_says_why_and_what_to_do(url, expect):
     """pyserial's text repeated the path and errno ('could not open port X: [Errno 2] No such file

@@ -1,7 +1,7 @@
 """The live pipeline's buffer paths: frames staged on the capture thread into reused bodies and
 copied straight into a real ai-edge-litert interpreter's input buffer (Preprocessor.stage +
 Classifier.load), the 256-entry quantization table applied with OpenCV's LUT (or numpy's take
-without OpenCV), and top-k from an 8-bit sort. Every input byte is checked against the previous path (a fresh
+without OpenCV), and top-k (k passes of argmax, or an 8-bit sort for k > 8). Every input byte is checked against the previous path (a fresh
 tensor through set_tensor, re-implemented here as it was at a64f356) and against the
 quantization formula evaluated pixel value by pixel value.
 """
@@ -235,3 +235,50 @@ def test_top_k_ranks_as_a_full_sort_with_ties_to_the_lower_index(dtype):
                 got = clf.top(raw, k)
                 assert [p.index for p in got] == order, (n, spread, k)
                 assert [p.score for p in got] == [(int(raw[i]) - clf.out_zero) * clf.out_scale for i in order]
+
+
+def yuv_frame(h, w, seed=0):
+    """A YUV420Frame over strided planes (crops of wider, padded ones, as the picamera2 adapter
+    cuts them), at (h, w)."""
+    from runtime.frames import YUV420Frame
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 256, (h, w + 40), dtype=np.uint8)[:, 20:20 + w]
+    u, v = (rng.integers(0, 256, ((h + 1) // 2, (w + 1) // 2 + 16), dtype=np.uint8)[:, 10:10 + (w + 1) // 2]
+            for _ in range(2))
+    return YUV420Frame(seed, y, u, v)
+
+
+@pytest.mark.parametrize("dtype, scale, zp, rng_choice", QUANTIZATIONS, ids=QIDS)
+@pytest.mark.parametrize("layout, channels, size", [("NHWC", 3, (24, 32)), ("NHWC", 3, (23, 31)),
+                                                     ("NHWC", 1, (24, 32)), ("NCHW", 3, (24, 32))])
+def test_a_yuv420_frame_staged_straight_into_the_body_gives_the_bytes_of_its_pixels(
+        dtype, scale, zp, rng_choice, layout, channels, size):
+    """Preprocessor.stage_frame on a frame that makes its RGB on demand (the Pi 4 preview
+    path): converted into the body and mapped in place where the input allows it, else through
+    its pixels -- the same bytes as stage() of its pixels either way (the frame's own size,
+    odd sizes, and a frame that must be cropped and resized), and without OpenCV too. Where it
+    is converted into the body, the frame's own pixels are not made."""
+    from runtime import frames
+    pre = Preprocessor(spec_of(dtype, scale, zp, *size, c=channels, layout=layout), rng_choice)
+    direct = layout == "NHWC" and channels == 3 and dtype != "float32"
+    for opencv in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            if not opencv:       # Pillow's conversion (within 1 of OpenCV's, not equal)
+                mp.setattr(frames, "_cv2", lambda: None)
+                mp.setattr(preprocess, "_cv2", lambda: None)     # numpy's take, in place
+            check_yuv420_frame(pre, size, direct)
+
+
+def check_yuv420_frame(pre, size, direct):
+    from runtime import frames
+    for shape, seed in ((size, 1), ((30, 48), 2)):
+        frame = yuv_frame(*shape, seed=seed)
+        body = np.full(pre.body_shape, 77, pre.table.dtype)
+        assert pre.stage_frame(frame, body) is body
+        assert (frame._pixels is None) == (direct and shape == size)
+        rgb = frames.yuv420_to_rgb(*frame.planes)
+        np.testing.assert_array_equal(frame.pixels, rgb)
+        assert frame.shape == rgb.shape and frame.pixels.flags.c_contiguous
+        np.testing.assert_array_equal(body, pre.stage(rgb))
+        again = np.full(pre.body_shape, 77, pre.table.dtype)       # pixels made first: copied in
+        np.testing.assert_array_equal(pre.stage_frame(frame, again), body)

@@ -186,3 +186,25 @@ def test_without_labels_the_truth_is_shown_but_not_judged():
     p = runtime("classify", "--model", RGB96, "--labels", LABELS_FILE, "--source", "synthetic", "--frames", "4",
                 "--threads", "1")
     assert all(ln.split("]")[0].endswith((" ok", " MISS")) for ln in p.stdout.splitlines() if ln.startswith("#"))
+
+
+def test_classify_reads_the_class_head_of_a_two_head_model():
+    """classify read output 0. The bundled two-heads fixture lists its colour regression
+    [1, 3] first and the SOFTMAX classes [1, 4] second: its colour was shown as '3 classes'.
+    The output quantized like probabilities is read and named; --output N picks another;
+    a one-output model says nothing."""
+    two = FIXTURE_MODELS / "mobilenet_v1_a025_96_two_heads.tflite"
+    r = runtime("classify", "--model", two, "--source", TESTS / "fixtures/images/shapes", "--frames", "1")
+    assert r.returncode == 0, r.stderr
+    assert "4 classes" in r.stderr and "output  1 'StatefulPartitionedCall_1:0' [1, 4] of 2" in r.stderr, r.stderr
+    r = runtime("classify", "--model", two, "--source", TESTS / "fixtures/images/shapes", "--frames", "1",
+                "--output", "0")
+    assert r.returncode == 0 and "3 classes" in r.stderr and "of 2: --output;" in r.stderr, r.stderr
+    r = runtime("classify", "--model", two, "--source", TESTS / "fixtures/images/shapes", "--frames", "1",
+                "--output", "2")
+    assert r.returncode == 2 and "--output 2: " in r.stderr and "has 2 outputs (0..1)" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    r = runtime("classify", "--model", two, "--source", "synthetic", "--frames", "1", "--output", "-1")
+    assert r.returncode == 2 and "expected an output's position" in r.stderr, r.stderr
+    r = runtime("classify", "--model", RGB96, "--source", TESTS / "fixtures/images/shapes", "--frames", "1")
+    assert r.returncode == 0 and "output  " not in r.stderr, r.stderr

@@ -121,6 +121,21 @@ def test_flash_refuses_an_elf_built_for_another_board(qemu_elf, tmp_path):
                    "at 0x00000000, outside nucleo-h743zi's flash")
 
 
+def test_flash_without_board_gives_the_line_to_type(qemu_elf, tmp_path):
+    """`firmware flash ELF` said argparse's 'the following arguments are required: --board'. The
+    board is still never guessed (flash writes hardware), but the ELF's build record gives the
+    line to type -- or, for a QEMU build, says to run it instead."""
+    one_line_error(cli("firmware_tools.cli", "flash", qemu_elf), "which board? pass --board NAME",
+                   "built for qemu-mps2-an500, a QEMU machine: `firmware run` it instead")
+    record = tmp_path / "record"
+    record.write_bytes(b"nucleo-h743zi\0")
+    real = tmp_path / "real.elf"
+    subprocess.run(["arm-none-eabi-objcopy", f"--update-section=.mcuforge_board={record}", str(qemu_elf),
+                    str(real)], check=True)
+    one_line_error(cli("firmware_tools.cli", "flash", real), "flash never guesses the board it writes",
+                   f"{real} was built for nucleo-h743zi: --board nucleo-h743zi")
+
+
 def test_serve_puts_the_validation_firmware_on_tcp(qemu_elf):
     """`firmware serve` as the README's HIL walk-through runs it: the printed socket:// URL
     answers the HIL link, two inputs are bit-exact, Ctrl-C stops QEMU."""
@@ -146,6 +161,22 @@ def test_serve_puts_the_validation_firmware_on_tcp(qemu_elf):
             return b""
     left = [p for p in Path("/proc").glob("[0-9]*/cmdline") if f"port={port},".encode() in cmdline(p)]
     assert not left, "QEMU outlived `firmware serve`"
+
+
+def test_serve_port_takes_the_number_or_the_url_it_prints():
+    """`firmware serve --port` is a TCP port number while `runtime --port` is a pyserial URL: the
+    URL serve itself prints (socket://127.0.0.1:N) is accepted as N; a remote host is refused
+    in one line saying the number is wanted, not as a bare 'expected a TCP port'."""
+    from firmware_tools.cli import _tcp_port
+    assert [_tcp_port(s) for s in ("4321", "socket://127.0.0.1:4321", "127.0.0.1:4321", "localhost:4321",
+                                   "SOCKET://LOCALHOST:4321/")] == [4321] * 5
+    r = cli("firmware_tools.cli", "serve", "--board", "qemu-mps2-an500", "--port", "socket://10.0.0.1:4321",
+            "nothing.elf")
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert "expected a TCP port number on 127.0.0.1 (e.g. 4321), got 'socket://10.0.0.1:4321'" in r.stderr
+    assert "runtime ... --port socket://127.0.0.1:4321" in r.stderr
+    r = cli("firmware_tools.cli", "serve", "--port", "70000", "nothing.elf")
+    assert r.returncode == 2 and "expected a TCP port 1..65535, got '70000'" in r.stderr
 
 
 def test_fit_caches_its_firmware_measurement(tmp_path, monkeypatch):

@@ -177,6 +177,18 @@ def test_depthwise_hwc3_packed_host(write_model, tmp_path, case):
     assert man["layers"][0]["kernel"] == HWCP, man["layers"][0]["kernel"]
 
 
+from test_conv_dsp_sweep import ONE_PIXEL, ONE_PIXEL_SWEEP, _model as conv_sweep_model  # noqa: E402
+
+
+@pytest.mark.parametrize("case", ONE_PIXEL_SWEEP, ids=lambda c: f"{c[3]}to{c[4]}-" + ("pc" if c[9] == (1e-3, 1e-2) else "x"))
+def test_conv_1x1_one_pixel_host(write_model, tmp_path, case):
+    """mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast's C path (the host build: every output
+    channel from the generator's records) equals TFLite's reference; the QEMU sweep
+    (test_conv_dsp_sweep) runs its assembly on the same models."""
+    man = check(write_model, tmp_path, conv_sweep_model(case), kernels="dsp")
+    assert man["layers"][0]["kernel"] == ONE_PIXEL[case[3] == 8], man["layers"][0]["kernel"]
+
+
 @pytest.mark.parametrize("case", DW_HWCP_PADS, ids=str)
 def test_depthwise_hwc3_packed_pads_host(write_model, tmp_path, case):
     """The same behind an explicit PAD folded into the layer (pads of 0 to 2 on each side)."""

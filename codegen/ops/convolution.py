@@ -145,6 +145,7 @@ def conv_grouped_s8_dsp_get_buffer_size(p: dict) -> int:
 
 
 F = "convolution"
+ONE_PIXEL_1X1_IN_C = (4, 8)   # mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast: the pixel in registers
 register_kernel("mcuf_conv_s8", weight_layout="int8 [OC][KH][KW][IC/groups]", family=F)
 register_kernel("mcuf_conv_1x1_s8", weight_layout="int8 [OC][IC], folded bias", pixel_ordered=True, family=F)
 register_kernel("mcuf_conv_1x1_s8_dsp", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
@@ -157,6 +158,11 @@ register_kernel("mcuf_conv_1x1_shallow_s8_dsp_fast", scratch=conv_1x1_s8_dsp_get
                 weight_layout="one stream of channel-pair records: doubled biases, int16 weights "
                 "(w0, w2) (w1, w3) per 4 inputs and channel, output constants (_packed_pairs, int16)",
                 family=F)
+for _c in ONE_PIXEL_1X1_IN_C:   # a 1x1 plane over 4 or 8 inputs: own entry points (no dispatch)
+    register_kernel(f"mcuf_conv_1x1_one_pixel_in{_c}_s8_dsp_fast", pixel_ordered=True,
+                    weight_layout="int32: header [passes - 1, skip bytes], then per output channel 2 * bias, "
+                    "doubled int16 weight pairs (w0, w2) (w1, w3) per 4 inputs, multiplier, round, b "
+                    "(_one_pixel_1x1_records)", family=F)
 register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
                 fast_twin=True, family=F)
@@ -295,6 +301,50 @@ def _interleave_pairs(rows: np.ndarray) -> np.ndarray:
 
 PACKED16_MAX_IN_C = 64   # 1x1 layers up to this depth store int16 weights (no SXTB16 in the run;
                          # in_c * out_c more flash bytes: 12 KB on vww96)
+
+
+def _one_pixel_1x1(p: dict, fast: bool) -> bool:
+    """Does mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast take the pointwise layer: a 1x1 plane
+    (the squeeze-excite convolutions after a global MEAN) over ONE_PIXEL_1X1_IN_C input
+    channels, any output channel count, the fast output stage. There the packed pair kernel's
+    set-up (widening into scratch, its job, the computed entry per channel pair) outweighs the
+    arithmetic: measured on QEMU, legacy_uint8_v3_blocks' 8 -> 4 and 4 -> 8 (32 MACs each),
+    see the README's per-layer figures."""
+    return (fast and p["k_h"] == p["k_w"] == 1 and p["out_h"] * p["out_w"] == 1
+            and p["in_c"] in ONE_PIXEL_1X1_IN_C and p["filter_in_c"] == p["in_c"])
+
+
+ONE_PIXEL_1X1_UNROLL = {4: (16, 32), 8: (8, 40)}   # in_c -> (channel blocks a pass, bytes a block)
+
+
+def _one_pixel_1x1_records(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                           output_offset: int) -> np.ndarray:
+    """[OC][C] weights (int8, or a legacy layer's w + filter_offset in [-255, 255]), C 4 or 8,
+    doubled biases and fast output constants (shift bytes b < 32) ->
+    mcuf_conv_1x1_one_pixel_in{C}_s8_dsp_fast's int32 stream: [passes - 1, skip bytes] (passes
+    of ONE_PIXEL_1X1_UNROLL[C] channel blocks, the first entered after (-OC) mod that many
+    blocks of 8 (C 4) or 10 (C 8) 32-bit instructions), then per channel 2 * bias, the
+    doubled weights as int16 pairs (w0, w2) (w1, w3) per 4 inputs, multiplier, round
+    (fast_requant_round), b."""
+    oc, c = rows.shape
+    unroll, block = ONE_PIXEL_1X1_UNROLL[c]
+    w2 = (2 * rows.astype(np.int64)).reshape(oc, c // 4, 4)[:, :, [0, 2, 1, 3]]
+    words = np.ascontiguousarray(w2.astype(np.int16).reshape(oc, -1)).view(np.int32).astype(np.int64)
+    rnd = q.fast_requant_rounds(shift, output_offset)
+    recs = np.concatenate([np.asarray(bias2, np.int64)[:, None], words,
+                           np.stack([np.asarray(multiplier, np.int64), rnd, np.asarray(shift, np.int64)], axis=1)],
+                          axis=1)
+    head = [(oc + unroll - 1) // unroll - 1, ((-oc) % unroll) * block]
+    return np.concatenate([np.array(head, np.int64), recs.reshape(-1)]).astype(np.int32)
+
+
+def _one_pixel_1x1_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, macs: int) -> Step:
+    """mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast (_one_pixel_1x1) on its record stream."""
+    packed = ConstArray(f"op{op.index}_packed", "int32_t",
+                        _one_pixel_1x1_records(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
+                                               p["output_offset"]))
+    return Step(op, f"mcuf_conv_1x1_one_pixel_in{p['in_c']}_s8_dsp_fast", "mcuf_conv_params", p,
+                [("in", x.index), ("const", packed), ("out", y.index)], [x.index], y.index, macs, [packed])
 
 
 def _packed_pairs(rows: np.ndarray, bias2: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
@@ -587,21 +637,42 @@ def _hwc3_packed_geometry(p: dict) -> dict:
                 win0=top - pt * pitch - pl * c, junk=end + 32, scratch=end + 32 + c + 4)
 
 
-def _hwc3_packed_takes(p: dict, fast: bool) -> bool:
+def hwc3_packed_room(graph: Graph) -> int:
+    """The most bytes of activations one operator of the graph reads and writes at once (its
+    non-constant inputs and outputs, int8): every memory plan's arena holds at least that
+    much, so a layer whose input, output and _hwc3_packed_geometry copy fit in it takes the
+    packed entry on a plane of any size without raising the arena beyond that bound (the
+    planner places the copy like any scratch)."""
+    room = 0
+    for o in graph.operators:
+        ts = [graph.tensors[i] for i in [*o.inputs, *o.outputs] if i >= 0 and i in graph.tensors]
+        room = max(room, sum(t.size for t in ts if not t.is_constant))
+    return room
+
+
+def _hwc3_packed_takes(p: dict, fast: bool, room: int = 0) -> bool:
     """Does mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast take the depthwise layer (3x3,
     multiplier 1, undilated, the fast output stage): 4 to HWC3_PACKED_MAX_C channels, stride_w 1
-    or 2, an output plane of at most HWC3_PACKED_MAX_PIXELS, whole words per input row, pads
-    of at most 2, input rows of at most 512 bytes, zero-point gaps of at most 32 bytes, at stride 1 only where the HWC kernel would be chosen (else the packed plane
-    kernel's stride-1 pairs)."""
+    or 2, an output plane of at most HWC3_PACKED_MAX_PIXELS -- or larger where its input,
+    output and zero-point padded copy together fit in `room` bytes (hwc3_packed_room: the
+    graph's largest operator; there the packed pairs also beat the general HWC kernel, whose
+    per-row and border-pair set-up weighs on few channels: legacy_uint8_v3_blocks' 32x32x8 at
+    stride 2, QEMU's M7, 3.14 -> 2.80 instructions per MAC) --, whole words per input row, pads
+    of at most 2, input rows of at most 512 bytes, zero-point gaps of at most 32 bytes, at
+    stride 1 only where the HWC kernel would be chosen (else the packed plane kernel's stride-1
+    pairs)."""
     if not (fast and p["depth_multiplier"] == 1 and p["k_h"] == p["k_w"] == 3
             and p["dil_h"] == p["dil_w"] == 1 and 4 <= p["in_c"] <= HWC3_PACKED_MAX_C
-            and p["stride_w"] in (1, 2) and p["stride_h"] >= 1
-            and p["out_h"] * p["out_w"] <= HWC3_PACKED_MAX_PIXELS and (p["in_w"] * p["in_c"]) % 4 == 0
+            and p["stride_w"] in (1, 2) and p["stride_h"] >= 1 and (p["in_w"] * p["in_c"]) % 4 == 0
             and 0 <= p["pad_top"] <= 2 and 0 <= p["pad_left"] <= 2):
         return False
     geo = _hwc3_packed_geometry(p)   # the copy's ladders: <= 16 chunks a row, one unit a gap
     if geo["row"] > 512 or geo["g"] > 32:
         return False
+    if p["out_h"] * p["out_w"] > HWC3_PACKED_MAX_PIXELS:
+        io = p["in_h"] * p["in_w"] * p["in_c"] + p["out_h"] * p["out_w"] * p["out_c"]
+        if io + geo["scratch"] > room:
+            return False
     return (p["stride_h"], p["stride_w"]) != (1, 1) or not _depthwise_plane_pays(p, fast)
 
 
@@ -785,6 +856,8 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
     if kernels == "dsp" and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
+    if rq is not None and pointwise and _one_pixel_1x1(p, fast):
+        return _one_pixel_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
     if rq is not None and pointwise and p["in_c"] % 4 == 0 and fast:
         wide = p["in_c"] <= PACKED16_MAX_IN_C   # any pixel count (1x1 planes: one-pixel run)
         packed = ConstArray(f"op{n}_packed", "int8_t",
@@ -862,7 +935,7 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     if kernels == "dsp" and (p["depth_multiplier"] == 1 or three) and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(taps.astype(np.int64)).sum(axis=0))
-        if rq is not None and three and _hwc3_packed_takes(p, fast):
+        if rq is not None and three and _hwc3_packed_takes(p, fast, hwc3_packed_room(graph)):
             return _hwc3_packed_step(op, p, x, y, taps, dsp_bias, rq, macs)
         if rq is not None and three and _depthwise_plane_pays(p, fast):
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)

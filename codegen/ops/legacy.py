@@ -10,7 +10,8 @@ from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator, Tensor
 from .common import _bias, _t
-from .convolution import (PACKED16_MAX_IN_C, _conv_common, _fast_stem, _hwc_depthwise_kernel,
+from .convolution import (PACKED16_MAX_IN_C, _conv_common, _fast_stem, _hwc3_packed_step, _hwc3_packed_takes,
+                          _hwc_depthwise_kernel, _one_pixel_1x1, _one_pixel_1x1_step, hwc3_packed_room,
                           _hwc_depthwise_weights, _packed_pairs, _requant_table, _stem_step)
 from .fully_connected import lower_fully_connected
 from .heads import lower_resize
@@ -197,7 +198,8 @@ def lower_legacy(graph: Graph, op: Operator, kernels: str):
         kernel = "mcuf_depthwise_conv_wzp_s8" if depthwise else "mcuf_conv_wzp_s8"
         mult.values[:], shift.values[:] = _uint8_multiplier(x, w, y)
         if kernels in ("dsp", "mve") and not grouped and (not depthwise or p["depth_multiplier"] == 1):
-            step = _lower_wzp_dsp(op, p, w, b.values, int(mult.values[0]), int(shift.values[0]), x, y, depthwise)
+            step = _lower_wzp_dsp(op, p, w, b.values, int(mult.values[0]), int(shift.values[0]), x, y, depthwise,
+                                  hwc3_packed_room(graph) if depthwise else 0)
             if step is not None:
                 return step
         return Step(op, kernel, "mcuf_conv_params", p,
@@ -228,7 +230,7 @@ def lower_legacy(graph: Graph, op: Operator, kernels: str):
     return None
 
 
-def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
+def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise, room: int = 0):
     """The _dsp twin of a _wzp convolution, or None where its output stage cannot hold twice
     the accumulator (|bias| + 255 * sum |w + filter_offset|: inputs and weights are offset
     uint8 differences, within +-255). Its constants: the doubled weights, the doubled bias
@@ -237,7 +239,7 @@ def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
     ww = w.data.astype(np.int64) + p["filter_offset"]
     sums = np.abs(ww).reshape(-1, ww.shape[-1]).sum(axis=0) if depthwise else np.abs(ww).reshape(ww.shape[0], -1).sum(axis=1)
     bound = int((np.abs(bias.astype(np.int64)) + 255 * sums).max(initial=0))
-    step = _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise)
+    step = _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise, room)
     if step is not None:
         return step
     rq = _dsp_output_stage(op, p, mult, shift, bound)
@@ -269,7 +271,7 @@ def _lower_wzp_dsp(op, p, w, bias, mult, shift, x, y, depthwise):
                 p["out_h"] * p["out_w"] * p["out_c"] * taps, [filt, b, *rq])
 
 
-def _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise):
+def _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise, room: int = 0):
     """A _wzp convolution on an int8 _dsp kernel whose weights are int16 (filled at generation
     time with W = w + filter_offset, [-255, 255]; doubled where the kernel doubles): TFLite's
     sum over the taps inside the input of (x + input_offset) * W equals sum x * W over the
@@ -298,6 +300,8 @@ def _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise):
     macs = p["out_h"] * p["out_w"] * oc * p["k_h"] * p["k_w"] * (1 if depthwise else p["filter_in_c"])
     pointwise = (p["k_h"] == p["k_w"] == 1 and p["stride_h"] == p["stride_w"] == 1
                  and p["pad_top"] == p["pad_left"] == 0 and (p["in_h"], p["in_w"]) == (p["out_h"], p["out_w"]))
+    if not depthwise and pointwise and _one_pixel_1x1(p, fast):
+        return _one_pixel_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
     if not depthwise and pointwise and p["in_c"] % 4 == 0 and p["in_c"] <= PACKED16_MAX_IN_C:
         packed = ConstArray(f"op{n}_packed", "int8_t",
                             _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
@@ -307,6 +311,10 @@ def _lower_wzp_as_int8(op, p, ww, bias, mult, shift, x, y, depthwise):
                     [x.index], y.index, macs, [packed])
     if not depthwise and _fast_stem(p, fast) and p["in_c"] == 3:
         return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
+    if (depthwise and (not _planar_3x3(p) or p["stride_w"] == 2) and p["k_h"] == p["k_w"] == 3
+            and p["dil_h"] == p["dil_w"] == 1 and _hwc3_packed_takes(p, fast, room)):
+        # the small-plane entry (any plane whose copy fits the graph's largest operator, room)
+        return _hwc3_packed_step(op, p, x, y, rows.T, dsp_bias, rq, macs)
     if depthwise and (not _planar_3x3(p) or p["stride_w"] == 2):
         c4 = (p["in_c"] + 3) // 4 * 4
         filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_weights(rows.T, rq, dsp_bias, p, fast))

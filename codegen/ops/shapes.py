@@ -153,9 +153,10 @@ def _signature_problems(graph: Graph, op: Operator, rec) -> list[str]:
 
 def shape_problems(graph: Graph) -> list[str]:
     """One line per operator whose signature or declared output shapes disagree with its
-    record: `op #12 DEPTHWISE_CONV_2D: declared output [1,24,24,16], computed [1,24,24,8]
-    from input [1,48,48,8], stride 2, SAME`. Operators without a record are left to the
-    lowering (which lists them as unsupported)."""
+    record, naming the operator, the tensor and the fix: `op #12 DEPTHWISE_CONV_2D: declared
+    output [1,24,24,16], computed [1,24,24,8] from input [1,48,48,8], stride 2, SAME, filter
+    [1,3,3,8]; output tensor 13 'dw': re-export the model from the converter`. Operators
+    without a record are left to the lowering (which lists them as unsupported)."""
     problems = []
     for op in graph.operators:
         rec = OPS.get(op.type)
@@ -185,8 +186,20 @@ def shape_problems(graph: Graph) -> list[str]:
                 except Exception:      # an explanation is a courtesy: never a traceback
                     why = explain_inputs(graph, op)
                 which = "output" if len(declared) == 1 else f"output {k}"
-                problems.append(head + f"declared {which} {fmt(d)}, computed {fmt(c)}" + (f" {why}" if why else ""))
-    return problems
+                t = graph.tensors[op.outputs[k]]
+                problems.append(head + f"declared {which} {fmt(d)}, computed {fmt(c)}" + (f" {why}" if why else "")
+                                + f"; output tensor {op.outputs[k]} '{t.name}'")
+    return [_with_fix(p) for p in problems]
+
+
+FIX = "re-export the model from the converter"
+
+
+def _with_fix(line: str) -> str:
+    """A shape or signature problem means the file contradicts TFLite's own rules (a damaged
+    or hand-edited file, or a broken exporter): the line ends in what to do, unless it
+    already names a fix."""
+    return line if "re-export" in line or "re-convert" in line else f"{line}: {FIX}"
 
 
 def check_shapes(graph: Graph) -> None:

@@ -42,10 +42,16 @@ class DeviceRunner:
     generated C takes int8 only).
     """
 
-    def __init__(self, link: HilLink, model: str | Path, locate: bool = True):
+    def __init__(self, link: HilLink, model: str | Path, locate: bool = True, output: int = 0):
+        """output: the position of the model output compared (the classifier's class scores),
+        in the model's output order, which the generated C keeps."""
         self.link, self.model, self.locate = link, Path(model), locate
         self.info = link.hello()
         check_model(link, model)
+        if not 0 <= output < len(self.info.outputs):
+            raise MalformedReply(f"the board's model has {len(self.info.outputs)} output(s), not an output {output}: "
+                                 "is the firmware built from this model?")
+        self.output = output
         self.located = False
         self._ref = None
         self._steps = None
@@ -59,16 +65,17 @@ class DeviceRunner:
             raise HilError(f"the input tensor is {x.dtype} x {x.size}; the board takes int8 x "
                            f"{self.info.input.bytes}")
         want = np.asarray(pi_raw).reshape(-1)
-        if self.info.output.bytes != want.size:
+        if self.info.outputs[self.output].bytes != want.size:
             # before asking for it: an INFO of 2^32-1 output bytes was ~4 million READ_OUTPUTs
-            raise MalformedReply(f"the board gives {self.info.output.bytes} bytes of output 0, the model "
+            raise MalformedReply(f"the board gives {self.info.outputs[self.output].bytes} bytes of output "
+                                 f"{self.output}, the model "
                                  f"{want.size}: is the firmware built from this mcuforge version?")
         t0 = time.perf_counter()
         self.link.write_input(x)
         t1 = time.perf_counter()
         res = self.link.invoke()
         t2 = time.perf_counter()
-        got = self.link.read_output()
+        got = self.link.read_output(index=self.output)
         t3 = time.perf_counter()
         differing = int(np.count_nonzero(got != want)) if got.size == want.size else max(got.size, want.size)
         r = DeviceResult(got.copy(), res.count, res.unit, (t1 - t0 + t3 - t2) * 1e3, (t3 - t0) * 1e3, differing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import struct
 import time
 from dataclasses import dataclass
@@ -106,6 +107,11 @@ def _open_failure(url: str, e: Exception) -> str:
         if "Name or service not known" in text or "nodename nor servname" in text:
             return f"cannot open {url}: unknown host in {where}; give a host name or address that resolves"
     else:
+        tcp = re.fullmatch(r"(?:([A-Za-z0-9.-]+):)?(\d{1,5})", url)
+        if tcp and (errno == 2 or "No such file or directory" in text):
+            # `firmware serve --port 4321` takes a number; here a URL is needed (the naming clash)
+            return (f"cannot open {url}: no such serial port; a TCP port (QEMU under `firmware serve`) "
+                    f"is given as a URL: --port socket://{tcp.group(1) or '127.0.0.1'}:{tcp.group(2)}")
         if errno == 2 or "No such file or directory" in text:
             return (f"cannot open {url}: no such serial port; is the board plugged in? "
                     "(`ls /dev/ttyACM* /dev/ttyUSB*` lists USB serial ports; COM3 and the like on Windows)")

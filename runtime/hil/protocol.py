@@ -38,6 +38,9 @@ class FrameError(ValueError):
 
 
 def cobs_encode(data: bytes) -> bytes:
+    """Consistent Overhead Byte Stuffing (Cheshire and Baker, IEEE/ACM Trans. Networking 1999):
+    data with no 0x00 left in it, 1 + floor(len(data) / 254) bytes longer; the 0x00 frame
+    delimiter is not appended (encode_packet does that). Raises nothing."""
     out = bytearray()
     block = bytearray()
     for b in data:
@@ -54,6 +57,8 @@ def cobs_encode(data: bytes) -> bytes:
 
 
 def cobs_decode(data: bytes) -> bytes:
+    """The inverse of cobs_encode, for one frame without its 0x00 delimiter. Raises FrameError for
+    a zero byte or a block length running past the end (a damaged frame)."""
     out = bytearray()
     i = 0
     while i < len(data):

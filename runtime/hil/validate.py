@@ -92,6 +92,9 @@ class ValidationReport:
 
 
 def check_model(link: HilLink, model: str | Path) -> None:
+    """Compare the sha256 of `model` with the one the device's INFO reports (asking for INFO if the
+    link has none yet). Raises WrongModel naming both (and the fix: flash the firmware built from
+    this model), HilError subclasses when the link fails, OSError when the file cannot be read."""
     from codegen.tflite_reader import model_sha256
     want = model_sha256(model)
     info = link.info or link.hello()

@@ -294,3 +294,120 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
     }
 #endif
 }
+
+/* The one-pixel entries (mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast and _in8_; the generator's
+ * _one_pixel_1x1 / _one_pixel_1x1_records): a 1x1 convolution of a 1x1 plane over 4 or 8
+ * input channels (the small layers of a squeeze-excite block), the fast output stage. The
+ * pixel is sign-extended into registers once ((x0, x2) (x1, x3) per 4 inputs, SXTB16); then
+ * per output channel one LDM of its record -- 2 * bias, its doubled weights as int16 pairs
+ * (w0, w2) (w1, w3) per 4 inputs, multiplier, round, b (fast_requant_round) -- in_c / 2
+ * SMLAD, the fast output stage (mcuf_out_fast2) and one byte store: 8 instructions per 4 MACs
+ * (in4), 10 per 8 (in8). No scratch, no set-up beyond one computed entry (ADD PC) into the
+ * unrolled channel loop (16 channels a pass for in4, 8 for in8; the first pass skips
+ * (-out_c) mod 16 (8) channel blocks of 32 (40) bytes). packed: int32 header [passes - 1,
+ * skip bytes], then the out_c records. Same results as the reference mcuf_conv_1x1_s8, byte
+ * for byte. */
+#if MCUF_HAS_DSP
+/* in4: r5 (x0, x2), r4 (x1, x3); record r6-r11; r3 output */
+#define ONE_PIXEL_4                                                              \
+    "ldmia.w r2!, {r6, r7, r8, r9, r10, r11}\n\t" /* 2b, w(0,2), w(1,3), m, round, b */ \
+    "smlad r6, r5, r7, r6\n\t"                                                     \
+    "smlad r6, r4, r8, r6\n\t"                                                     \
+    "smmlar r7, r6, r9, r10\n\t"                                                   \
+    "add.w r7, r7, r6, asr #31\n\t"                                                \
+    "asr.w r7, r7, r11\n\t"                                                        \
+    "ssat r7, #8, r7, asr #1\n\t"                                                  \
+    "strb r7, [r3], #1\n\t"  
+#define ONE_PIXEL_4X4 ONE_PIXEL_4 ONE_PIXEL_4 ONE_PIXEL_4 ONE_PIXEL_4
+/* in8: r5 (x0, x2), r4 (x1, x3), r6 (x4, x6), r7 (x5, x7); record r0, r1, r8-r12, lr */
+#define ONE_PIXEL_8                                                              \
+    "ldmia.w r2!, {r0, r1, r8, r9, r10, r11, r12, lr}\n\t"                         \
+    "smlad r0, r5, r1, r0\n\t"                                                     \
+    "smlad r0, r4, r8, r0\n\t"                                                     \
+    "smlad r0, r6, r9, r0\n\t"                                                     \
+    "smlad r0, r7, r10, r0\n\t"                                                    \
+    "smmlar r1, r0, r11, r12\n\t"                                                  \
+    "add.w r1, r1, r0, asr #31\n\t"                                                \
+    "asr.w r1, r1, lr\n\t"                                                         \
+    "ssat r1, #8, r1, asr #1\n\t"                                                  \
+    "strb r1, [r3], #1\n\t"  
+#define ONE_PIXEL_8X4 ONE_PIXEL_8 ONE_PIXEL_8 ONE_PIXEL_8 ONE_PIXEL_8
+
+__attribute__((naked)) void mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast(__attribute__((unused)) const mcuf_conv_params *p,
+                                                                    __attribute__((unused)) const int8_t *input,
+                                                                    __attribute__((unused)) const int32_t *packed,
+                                                                    __attribute__((unused)) int8_t *output)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldr r4, [r1]\n\t"
+        "ldmia r2!, {r0, r12}\n\t"            /* passes - 1, skip bytes */
+        "sxtb16 r5, r4\n\t"
+        "sxtb16 r4, r4, ror #8\n\t"
+        "add pc, r12\n\t"                     /* PC reads as this instruction + 4: label 4 */
+        "nop\n\t"
+        "4:\n\t" ONE_PIXEL_4X4 ONE_PIXEL_4X4 ONE_PIXEL_4X4 ONE_PIXEL_4X4
+        "cbz r0, 3f\n\t"
+        "subs r0, r0, #1\n\t"
+        "b 4b\n\t"
+        "3:\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+__attribute__((naked)) void mcuf_conv_1x1_one_pixel_in8_s8_dsp_fast(__attribute__((unused)) const mcuf_conv_params *p,
+                                                                    __attribute__((unused)) const int8_t *input,
+                                                                    __attribute__((unused)) const int32_t *packed,
+                                                                    __attribute__((unused)) int8_t *output)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldr r5, [r1]\n\t"
+        "ldr r7, [r1, #4]\n\t"
+        "ldmia r2!, {r0, r12}\n\t"            /* passes - 1, skip bytes */
+        "sxtb16 r4, r5, ror #8\n\t"
+        "sxtb16 r5, r5\n\t"
+        "sxtb16 r6, r7\n\t"
+        "sxtb16 r7, r7, ror #8\n\t"
+        "str r0, [sp, #-8]!\n\t"              /* passes left: the channel blocks take every register */
+        "add pc, r12\n\t"                     /* PC reads as this instruction + 4: label 4 */
+        "nop\n\t"
+        "4:\n\t" ONE_PIXEL_8X4 ONE_PIXEL_8X4
+        "ldr r0, [sp]\n\t"
+        "cbz r0, 3f\n\t"
+        "subs r0, r0, #1\n\t"
+        "str r0, [sp]\n\t"
+        "b 4b\n\t"
+        "3:\n\t"
+        "add sp, sp, #8\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#else
+static void one_pixel_c(const mcuf_conv_params *p, const int8_t *input, const int32_t *packed, int8_t *output)
+{
+    const int C = p->in_c, OC = p->out_c;
+    const int32_t *rec = packed + 2;
+    for (int oc = 0; oc < OC; ++oc, rec += 4 + C / 2) {
+        int32_t acc = rec[0];
+        for (int i = 0; i < C; i += 4) {
+            const uint32_t x = mcuf_read32(input + i);
+            acc = mcuf_smlad(mcuf_sxtb16(x), (uint32_t)rec[1 + i / 2], acc);
+            acc = mcuf_smlad(mcuf_sxtb16_ror8(x), (uint32_t)rec[2 + i / 2], acc);
+        }
+        const int32_t *t = rec + 1 + C / 2;
+        const mcuf_requant q = {t[0], t[1], t[2]};
+        output[oc] = mcuf_out_fast2(acc, &q);
+    }
+}
+
+void mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int32_t *packed,
+                                             int8_t *output)
+{
+    one_pixel_c(p, input, packed, output);
+}
+
+void mcuf_conv_1x1_one_pixel_in8_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int32_t *packed,
+                                             int8_t *output)
+{
+    one_pixel_c(p, input, packed, output);
+}
+#endif
