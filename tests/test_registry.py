@@ -83,42 +83,42 @@ def test_depthwise_output_channels_refused_by_the_cli(write_model):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip().splitlines() == [
         "codegen: error: op #0 DEPTHWISE_CONV_2D: declared output [1,24,24,16], computed [1,24,24,8] "
-        "from input [1,48,48,8], stride 2, SAME, filter [1,3,3,8]"]
+        "from input [1,48,48,8], stride 2, SAME, filter [1,3,3,8]; output tensor 3 't3': re-export the model from the converter"]
 
 
 def test_avgpool_output_with_fewer_channels_refused(write_model):
     msg = refusal(write_model, declared_output(opmodels.pool_model, [1, 5, 5, 4], kind="AVERAGE_POOL_2D",
                                                k=2, stride=2, padding="SAME", c=5))
     assert msg == ("op #0 AVERAGE_POOL_2D: declared output [1,5,5,4], computed [1,5,5,5] "
-                   "from input [1,9,9,5], filter 2x2, stride 2x2, SAME")
+                   "from input [1,9,9,5], filter 2x2, stride 2x2, SAME; output tensor 1 't1': re-export the model from the converter")
 
 
 def test_pad_amounts_disagreeing_with_the_output_refused(write_model):
     pads = [[0, 0], [1, 2], [3, 0], [0, 0]]
     msg = refusal(write_model, declared_output(opmodels.pad_model, [1, 6, 8, 3], pads=pads))
     assert msg == ("op #0 PAD: declared output [1,6,8,3], computed [1,7,8,3] from input [1,4,5,3], "
-                   "paddings [[0, 0], [1, 2], [3, 0], [0, 0]]")
+                   "paddings [[0, 0], [1, 2], [3, 0], [0, 0]]; output tensor 2 't2': re-export the model from the converter")
 
 
 def test_reduce_max_keep_dims_disagreeing_with_the_output_refused(write_model):
     msg = refusal(write_model, declared_output(opmodels.mean_model, [1, 6], keep_dims=True, same_quant=True,
                                                shape=(1, 5, 7, 6), axes=(1, 2), op="REDUCE_MAX"))
     assert msg == ("op #0 REDUCE_MAX: declared output [1,6], computed [1,1,1,6] from input [1,5,7,6], "
-                   "axes [1, 2], keep_dims True")
+                   "axes [1, 2], keep_dims True; output tensor 2 't2': re-export the model from the converter")
 
 
 def test_conv_stride_2_same_size_refused(write_model):
     msg = refusal(write_model, declared_output(opmodels.conv_model, [1, 4, 4, 6], k=3, stride=2,
                                                padding="SAME", dilation=1, in_c=3, out_c=6, h=9, w=9))
     assert msg == ("op #0 CONV_2D: declared output [1,4,4,6], computed [1,5,5,6] from input [1,9,9,3], "
-                   "stride 2, SAME, filter [6,3,3,3]")
+                   "stride 2, SAME, filter [6,3,3,3]; output tensor 3 't3': re-export the model from the converter")
 
 
 def test_concat_axis_sum_refused(write_model):
     msg = refusal(write_model, declared_output(opmodels.split_concat_model, [1, 4, 9, 3], shape=(1, 4, 6, 3),
                                                axis=2, sizes=(2, 4), split_v=True))
     assert msg == ("op #1 CONCATENATION: declared output [1,4,9,3], computed [1,4,6,3] "
-                   "from inputs [1,4,4,3] + [1,4,2,3], axis 2")
+                   "from inputs [1,4,4,3] + [1,4,2,3], axis 2; output tensor 5 't5': re-export the model from the converter")
 
 
 def reshape_model(out_shape) -> bytes:
@@ -151,8 +151,8 @@ def test_every_problem_is_listed_one_line_each(write_model):
           FilterHeight=2, FusedActivationFunction=0)
     lines = refusal(write_model, mb.build([x], [y])).splitlines()
     assert lines == ["op #0 MAX_POOL_2D: declared output [1,5,5,3], computed [1,5,5,4] "
-                     "from input [1,9,9,4], filter 2x2, stride 2x2, SAME",
-                     "op #1 MAX_POOL_2D: option StrideW is 0, must be >= 1"]
+                     "from input [1,9,9,4], filter 2x2, stride 2x2, SAME; output tensor 1 't1': re-export the model from the converter",
+                     "op #1 MAX_POOL_2D: option StrideW is 0, must be >= 1: re-export the model from the converter"]
 
 
 def test_shape_functions_survive_garbage():
