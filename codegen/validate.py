@@ -182,6 +182,10 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
         if i in graph.tensors and graph.tensors[i].is_constant:   # (a segfault; TFLite Micro ran it)
             problems.append(f"graph input {_name(graph, i)} is a constant (it has data in the model); "
                             "the caller writes a graph input: " + RECONVERT)
+    for i in graph.outputs:           # no layer writes it: its planned bytes held another tensor's
+        if i in graph.tensors and graph.tensors[i].is_constant:   # (attack7: the input's first byte)
+            problems.append(f"graph output {_name(graph, i)} is a constant (it has data in the model); "
+                            "no operator computes it: drop it from the graph's outputs, or " + RECONVERT)
     written: set[int] = {i for i in graph.inputs if i in graph.tensors}
     written |= {i for i, t in graph.tensors.items() if t.is_constant} | graph.bad_constants
     producer: dict[int, int] = {}

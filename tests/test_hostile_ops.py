@@ -230,3 +230,15 @@ def test_add_sub_whose_float32_denominator_overflows_is_refused(capsys, tmp_path
     model = tmp_path / "ok.tflite"
     model.write_bytes(CASES[f"{op}_den_ok"])
     assert main(["emit", str(model), "--target", "host", "-o", str(tmp_path / "ok")]) == 0
+
+
+def test_a_constant_graph_output_is_refused(capsys, tmp_path):
+    """A fuzzed SUB (hostile corpus, seed 13 mutant 321) whose constant operand is also a graph
+    output: no layer writes it, and its planned arena bytes were the input's (1 byte of 291
+    differed from TFLite's reference on every input)."""
+    code = main(["emit", str(FLATBUFFERS / "constant_graph_output.tflite"), "--target", "host",
+                 "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert "graph output tensor 1 't1' is a constant" in lines[0] and "drop it from the graph's outputs" in lines[0]
