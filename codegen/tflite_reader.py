@@ -100,7 +100,8 @@ def parse_model(buf: bytes, name: str = "model") -> Graph:
         with _verified_reads():
             graph = _parse(buf)
             model = tflite.Model.GetRootAsModel(buf, 0)
-            for k in range(1, model.SubgraphsLength()):   # TFLite verifies every subgraph
+            model.Description()
+            for k in range(model.SubgraphsLength()):   # TFLite verifies every subgraph, all of it
                 _touch_subgraph(model.Subgraphs(k))
         return graph
     except ModelFormatError:

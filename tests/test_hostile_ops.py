@@ -194,6 +194,7 @@ FLATBUFFERS = Path(__file__).parent / "fixtures" / "cases" / "hostile"
     ("vtable_size_127", "the table at byte 480 has a vtable of 127 bytes"),
     ("second_subgraph_past_end", "an offset points past its end (byte 917588)"),
     ("string_length_past_end", "a string at byte 780 of 262146 bytes runs past the end"),
+    ("subgraph_name_unterminated", "a string at byte 136 of 4 bytes runs past the end or is not zero-terminated"),
 ])
 def test_a_flatbuffer_tflite_does_not_verify_is_refused(capsys, tmp_path, name, words):
     """Fuzzed hostile models (tests/fuzz_models on the hostile corpus, seed 11: mutants 18,
