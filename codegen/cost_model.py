@@ -60,7 +60,9 @@ def vector_macs(step) -> float:
     """MACs as the Helium kernels' loops execute them, idle lanes included: the GEMM
     (mcuf_conv_*_s8_mve) takes four output channels by 16 bytes of depth per step, so
     pixels x groups x up4(out_c / groups) x up16(k_h*k_w*filter_in_c); the 3x3 depthwise
-    kernel four outputs of one row per step, so 9 x out_c x out_h x up4(out_w). Other kernels:
+    kernel four outputs of one row per step, so 9 x out_c x out_h x up4(out_w), its
+    channel-vectorized twin (_hwc_) eight channels per step, 9 x out_h x out_w x up8(out_c)
+    (its coefficients, hand-fitted on seven layers, are not in cost_model_data.json yet). Other kernels:
     their MACs."""
     p, k = step.params, step.kernel
     if k.startswith(("mcuf_conv_1x1_s8_mve", "mcuf_conv_s8_mve")):
@@ -69,6 +71,8 @@ def vector_macs(step) -> float:
                      * _up(p["k_h"] * p["k_w"] * p["filter_in_c"], 16))
     if k.startswith("mcuf_depthwise_conv_3x3_s8_mve"):
         return float(9 * p["out_c"] * p["out_h"] * _up(p["out_w"], 4))
+    if k.startswith("mcuf_depthwise_conv_3x3_hwc_s8_mve"):   # eight channels per step
+        return float(9 * p["out_h"] * p["out_w"] * _up(p["out_c"], 8))
     return float(step.macs)
 
 

@@ -186,6 +186,10 @@ def convert_uint8_graph(graph: Graph) -> None:
         graph.reference_of[next_index] = (idx, 0x80)
         for op in graph.operators:
             op.outputs = [next_index if o == idx else o for o in op.outputs]
+            # an output read inside the graph too (a squeeze-excite MEAN that is also a head):
+            # its readers take the int8 twin, not the uint8 bytes the last LUT writes (attack7:
+            # the MUL read them before they were written, with the uint8 zero point; 416/432 off)
+            op.inputs = [next_index if i == idx else i for i in op.inputs]
         for k, v in list(graph.aliases.items()):
             if v == idx:
                 graph.aliases[k] = next_index

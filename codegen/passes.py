@@ -128,9 +128,18 @@ def fold_float_islands(graph: Graph) -> None:
 def alias_reshapes(graph: Graph) -> None:
     """RESHAPE/SQUEEZE/EXPAND_DIMS move no bytes in NHWC: map the output onto the input. Of a
     constant, the output becomes that constant's bytes in the output's shape (TFLite's Reshape
-    copies the bytes; the converter folds such ops, a hand-made or older model may not)."""
+    copies the bytes; the converter folds such ops, a hand-made or older model may not).
+    Only a reshape whose new shape TFLite's Prepare accepts (reshape.cc, ops.data_movement.
+    reshape_shape) and which gives its declared output: any other is left in the graph for
+    check_shapes to refuse in one line (two -1s, a 0, a count that differs were folded)."""
+    from .ops.data_movement import reshape_shape
     for op in list(graph.operators):
         if op.type not in ALIAS_OPS or not op.inputs or not op.outputs:
+            continue
+        try:
+            if tuple(reshape_shape(graph, op)[0]) != tuple(graph.tensors[op.outputs[0]].shape):
+                continue
+        except Exception:     # ShapeError, a missing tensor: check_shapes names it
             continue
         src, dst = graph.tensors[op.inputs[0]], graph.tensors[op.outputs[0]]
         if (src.is_constant and not dst.is_constant and src.dtype == dst.dtype and src.size == dst.size

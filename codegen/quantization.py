@@ -451,7 +451,8 @@ def lut_populate(in_scale: float, in_zp: int, out_scale: float, out_zp: int, tra
     infinite result is refused the same way (attack6: EXP with input scale 1e30 gives inf,
     ai-edge-litert's table held 127 there, not the -128 a NaN gives)."""
     f32 = np.float32
-    inv = f32(f32(1.0) / f32(out_scale))
+    with np.errstate(over="ignore", divide="ignore"):   # a denormal scale: inf, refused below
+        inv = f32(f32(1.0) / f32(out_scale))
     out = []
     for x in range(-128, 128):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):

@@ -1,6 +1,7 @@
 """Reads a .tflite flatbuffer (through the `tflite` schema package) into the graph IR."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import stat
@@ -96,14 +97,92 @@ def parse_model(buf: bytes, name: str = "model") -> Graph:
             f"{name} is not a TFLite model (no 'TFL3' flatbuffer identifier); "
             "pass the .tflite file written by the TFLite converter")
     try:
-        return _parse(buf)
+        with _verified_reads():
+            graph = _parse(buf)
+            model = tflite.Model.GetRootAsModel(buf, 0)
+            model.Description()
+            for k in range(model.SubgraphsLength()):   # TFLite verifies every subgraph, all of it
+                _touch_subgraph(model.Subgraphs(k))
+        return graph
     except ModelFormatError:
         raise
     except Exception as e:  # a damaged flatbuffer fails anywhere inside the generated reader
         why = (f"an offset points past its end ({type(e).__module__}.{type(e).__name__})"
-               if isinstance(e, (struct.error, IndexError)) else f"reading it failed with {type(e).__name__}")
+               if isinstance(e, (struct.error, IndexError)) else str(e) if isinstance(e, _Unverifiable)
+               else f"reading it failed with {type(e).__name__}")
         raise ModelFormatError(
             f"{name} is corrupt or truncated ({len(buf):,} bytes; {why}); re-export it from the converter") from None
+
+
+class _Unverifiable(Exception):
+    """A table or string the flatbuffers Verifier (TFLite's VerifyAndBuildFromBuffer) refuses."""
+
+
+@contextlib.contextmanager
+def _verified_reads():
+    """While parsing: every table's vtable and every string the generated reader touches is
+    checked as flatbuffers' Verifier checks it (TFLite refuses such a file: "The model is not a
+    valid Flatbuffer buffer"); the reader alone sliced a string's length past the end, or took a
+    vtable of odd size 127, and compiled the model (attack7, fuzzed hostile models)."""
+    from flatbuffers import encode
+    from flatbuffers import number_types as N
+    from flatbuffers.table import Table
+    offset, string = Table.Offset, Table.String
+
+    def get(fmt, buf, at, size):
+        if at < 0 or at + size > len(buf):
+            raise _Unverifiable(f"an offset points past its end (byte {at})")
+        return encode.Get(fmt.packer_type, buf, at)
+
+    def checked_offset(self, slot):
+        buf, pos = self.Bytes, self.Pos
+        if pos % 4:
+            raise _Unverifiable(f"a table at byte {pos} is not 4-byte aligned")
+        vtable = pos - get(N.SOffsetTFlags, buf, pos, 4)
+        if vtable % 2:
+            raise _Unverifiable(f"the vtable of the table at byte {pos} is not 2-byte aligned")
+        vlen, olen = get(N.VOffsetTFlags, buf, vtable, 2), get(N.VOffsetTFlags, buf, vtable + 2, 2)
+        if vlen < 4 or vlen % 2 or vtable + vlen > len(buf) or olen < 4 or pos + olen > len(buf):
+            raise _Unverifiable(f"the table at byte {pos} has a vtable of {vlen} bytes for {olen} "
+                                "bytes of fields, outside the file or not a valid size")
+        if slot < vlen:
+            field = get(N.VOffsetTFlags, buf, vtable + slot, 2)
+            if field >= olen:
+                raise _Unverifiable(f"a field of the table at byte {pos} lies outside its {olen} bytes")
+            return field
+        return 0
+
+    def checked_string(self, off):
+        buf = self.Bytes
+        at = off + get(N.UOffsetTFlags, buf, off, 4)
+        length = get(N.UOffsetTFlags, buf, at, 4)
+        end = at + 4 + length
+        if at % 4 or end >= len(buf) or buf[end] != 0:
+            raise _Unverifiable(f"a string at byte {at} of {length} bytes runs past the end or is not "
+                                "zero-terminated")
+        return bytes(buf[at + 4:end])
+
+    Table.Offset, Table.String = checked_offset, checked_string
+    try:
+        yield
+    finally:
+        Table.Offset, Table.String = offset, string
+
+
+def _touch_subgraph(sg) -> None:
+    """Reads every table and string of a subgraph the generator does not compile (TFLite
+    verifies them all): raises on a damaged one."""
+    sg.Name()
+    for i in range(sg.TensorsLength()):
+        t = sg.Tensors(i)
+        t.Name(), t.ShapeAsNumpy() if t.ShapeLength() else None, t.Buffer(), t.Type()
+        q = t.Quantization()
+        if q is not None:
+            q.ScaleLength(), q.ZeroPointLength(), q.QuantizedDimension()
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        op.OpcodeIndex(), op.InputsLength(), op.OutputsLength(), op.BuiltinOptionsType()
+    sg.InputsLength(), sg.OutputsLength()
 
 
 def _parse(buf: bytes) -> Graph:

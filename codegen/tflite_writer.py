@@ -12,7 +12,8 @@ import numpy as np
 import tflite
 
 _TYPES = {"int8": tflite.TensorType.INT8, "int32": tflite.TensorType.INT32,
-          "float32": tflite.TensorType.FLOAT32, "uint8": tflite.TensorType.UINT8}
+          "float32": tflite.TensorType.FLOAT32, "uint8": tflite.TensorType.UINT8,
+          "int16": tflite.TensorType.INT16, "int64": tflite.TensorType.INT64}
 
 
 class ModelBuilder:

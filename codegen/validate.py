@@ -136,6 +136,14 @@ def _check_quant(graph: Graph, t: Tensor, problems: list[str]) -> None:
     if len(zps) != len(scales):       # TFLite's InterpreterBuilder refuses it for every type
         problems.append(f"{who} has {len(scales)} scales but {len(zps)} zero points: " + RECONVERT)
         return
+    rank = len(t.shape)
+    if len(scales) == 1 and (qn.axis < 0 or (rank > 0 and qn.axis >= rank)):
+        # InterpreterBuilder::ParseQuantization checks the dimension of every quantized tensor,
+        # per-tensor ones too ("quantized_dimension must be in range [0, rank)"): TFLite refuses
+        # the model (attack7: a LOG_SOFTMAX input [1, 10] with dimension 3 was compiled)
+        problems.append(f"{who} has quantized_dimension {qn.axis} but rank {rank} (TFLite requires "
+                        f"[0, {rank})): " + RECONVERT)
+        return
     if t.dtype.startswith("float"):
         return                         # float tensors' quantization is unused
     if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
@@ -174,6 +182,10 @@ def _check_structure(graph: Graph, problems: list[str], ok_tensors: set[int]) ->
         if i in graph.tensors and graph.tensors[i].is_constant:   # (a segfault; TFLite Micro ran it)
             problems.append(f"graph input {_name(graph, i)} is a constant (it has data in the model); "
                             "the caller writes a graph input: " + RECONVERT)
+    for i in graph.outputs:           # no layer writes it: its planned bytes held another tensor's
+        if i in graph.tensors and graph.tensors[i].is_constant:   # (attack7: the input's first byte)
+            problems.append(f"graph output {_name(graph, i)} is a constant (it has data in the model); "
+                            "no operator computes it: drop it from the graph's outputs, or " + RECONVERT)
     written: set[int] = {i for i in graph.inputs if i in graph.tensors}
     written |= {i for i, t in graph.tensors.items() if t.is_constant} | graph.bad_constants
     producer: dict[int, int] = {}
@@ -297,15 +309,22 @@ def _check_fused_activation(op: Operator, y: Tensor, problems: list[str]) -> Non
     """tensorflow/lite/kernels/kernel_util.cc Quantize(): every bound of a fused activation,
     round(f / output scale) in float32, must lie in int32's range (no_integer_overflow_from_
     quantization), or the op's Prepare() fails: RELU6 with an output scale below 6 / 2^31
-    (about 2.8e-9) has no TFLite reference, so it is refused rather than compiled."""
-    act = op.options.get("FusedActivationFunction", "NONE")
+    (about 2.8e-9) has no TFLite reference, so it is refused rather than compiled. The same
+    for a standalone RELU6 / RELU_N1_TO_1 (activations.cc QuantizedReluX casts
+    roundf(bound / scale) to int32 unchecked: undefined beyond int32, INT_MIN on x86)."""
+    standalone = op.type in ("RELU6", "RELU_N1_TO_1")   # activations.cc QuantizedReluX: the same
+    act = op.type if standalone else op.options.get("FusedActivationFunction", "NONE")
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
-        for f in _ACTIVATION_BOUNDS.get(act, ()):
+        for f in (_ACTIVATION_BOUNDS.get(act, ()) if isinstance(act, str) else ()):
             v = np.round(np.float32(f) / np.float32(y.quant.scale))
-            if not (np.float32(-2.0**31) <= v <= np.float32(2.0**31 - 1)):
-                problems.append(f"{_where(op)}: fused {act}: its bound {f:g} / output scale "
-                                f"{_real_scale(y):.6g} of tensor '{y.name}' is {float(v):.6g}, outside int32 "
-                                "(TFLite's Prepare fails: no_integer_overflow_from_quantization): "
+            # zero point + the cast: both in int32 (else the cast or the sum is undefined in C++)
+            if not (np.float32(-2.0**31) <= v <= np.float32(2.0**31 - 1)) or \
+                    not -2**31 <= int(v) + int(y.quant.zero_point) < 2**31:
+                why = ("TFLite casts it to int32 unchecked (QuantizedReluX): no defined result" if standalone
+                       else "TFLite's Prepare fails: no_integer_overflow_from_quantization")
+                problems.append(f"{_where(op)}: {'its' if standalone else f'fused {act}: its'} bound {f:g} / "
+                                f"output scale {_real_scale(y):.6g} of tensor '{y.name}' is {float(v):.6g} (zero point "
+                                f"{y.quant.zero_point}), outside int32 ({why}): "
                                 "re-quantize the model with a realistic output scale")
                 return
 
@@ -334,15 +353,23 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
                        f"tensors '{x.name}' (scale {xs:.6g}), '{w.name}' (channel {c}, scale "
                        f"{float(ws[c]):.6g}), '{y.name}' (scale {ys:.6g})", problems)
         _check_accumulator(graph, op, problems)
-    elif op.type in ("ADD",):
+    elif op.type in ("ADD", "SUB"):    # PrepareGeneralSubOp takes ADD's multipliers
         a, b = t(0), t(1)
         if not _scales_ok(a, b):
             return
         sa, sb, so = _real_scale(a), _real_scale(b), _real_scale(y)
         twice_max = float(np.float32(2 * np.float32(max(sa, sb))))
-        _effective(where, "the output multiplier 2*max(input scales)/(2^20*output scale)",
-                   twice_max / ((1 << 20) * so),
-                   f"tensors '{a.name}', '{b.name}' -> '{y.name}'", problems, smaller_than_one=True)
+        with np.errstate(over="ignore"):   # (1 << 20) * output->params.scale: a float32 product
+            den = float(np.float32(np.float32(1 << 20) * np.float32(so)))
+        if math.isinf(den) and math.isfinite(twice_max):
+            # the multiplier is then 0: QuantizeMultiplierSmallerThanOneExp's CHECK_GT(0) aborts
+            problems.append(f"{where}: the output multiplier 2*max(input scales)/(2^20*output scale) is 0 "
+                            f"(2^20 * output scale {so:.6g} overflows float32 in TFLite's Prepare, which then "
+                            f"aborts), tensors '{a.name}', '{b.name}' -> '{y.name}': check the output scale")
+        else:
+            _effective(where, "the output multiplier 2*max(input scales)/(2^20*output scale)",
+                       twice_max / ((1 << 20) * so),
+                       f"tensors '{a.name}', '{b.name}' -> '{y.name}'", problems, smaller_than_one=True)
     elif op.type in ("MUL", "BATCH_MATMUL"):
         a, b = t(0), t(1)
         if not _scales_ok(a, b):
@@ -362,6 +389,14 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         _effective(where, "the effective scale input/output", _real_scale(x) / _real_scale(y),
                    f"tensors '{x.name}' (scale {_real_scale(x):.6g}) -> '{y.name}' "
                    f"(scale {_real_scale(y):.6g})", problems)
+    elif op.type == "PRELU" and len(op.inputs) > 1 and _scales_ok(t(0), t(1)):
+        # PreluPrepare's two multipliers (QuantizeMultiplier unchecked: a shift of 31 or more
+        # is an undefined left shift in reference_ops::BroadcastPrelu4DSlow)
+        x, al = t(0), t(1)
+        xs, als, ys = _real_scale(x), _real_scale(al), _real_scale(y)
+        names = f"tensors '{x.name}' (scale {xs:.6g}), '{al.name}' (scale {als:.6g}) -> '{y.name}' (scale {ys:.6g})"
+        _effective(where, "the multiplier input/output", xs / ys, names, problems)
+        _effective(where, "the multiplier input*alpha/output", xs * als / ys, names, problems)
     elif op.type in ("HARD_SWISH", "RSQRT") and _scales_ok(t(0)):
         # the multipliers their Prepare() quantizes (HardSwishPrepare; RsqrtPrepare's
         # 1 / (sqrt(input scale) * output scale)): finite and representable, or refused
@@ -371,8 +406,9 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
             reals = [("the output multiplier (input scale/128)/output scale", hires / ys),
                      ("the ReLU-ish multiplier (input scale/128)/(3/32768)", hires / (3.0 / 32768.0))]
         else:
-            reals = [("the multiplier 1/(sqrt(input scale)*output scale)",
-                      1.0 / float(f32(np.sqrt(f32(xs)) * f32(ys))) if xs * ys > 0 else math.inf)]
+            with np.errstate(under="ignore"):   # a denormal output scale: the float32 product is 0
+                den = float(f32(np.sqrt(f32(xs)) * f32(ys)))
+            reals = [("the multiplier 1/(sqrt(input scale)*output scale)", 1.0 / den if den > 0 else math.inf)]
         for what, real in reals:
             _effective(where, what, real, f"tensors '{t(0).name}' (scale {xs:.6g}) -> '{y.name}' "
                        f"(scale {ys:.6g})", problems)

@@ -144,8 +144,9 @@ def test_sweep_takes_every_mve_kernel_and_copy(sweep):
         if case[0] not in ("conv", "dw"):
             continue
         shifts = next(c for c in compile_graph(model, "mve").steps[0].consts
-                      if c.name.endswith(("_shift", "_out_params")))
-        vals = shifts.values.reshape(-1, 3, 4)[:, 2] if shifts.name.endswith("_out_params") else shifts.values
+                      if c.name.endswith(("_shift", "_out_params", "_packed")))
+        vals = (shifts.values.reshape(-1, 3, 4)[:, 2] if shifts.name.endswith("_out_params") else
+                shifts.values.reshape(-1, 42)[:, 34:] if shifts.name.endswith("_packed") else shifts.values)
         assert (vals > 0).any() == case[-1], case
 
 

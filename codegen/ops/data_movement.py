@@ -168,17 +168,23 @@ def reshape_shape(graph: Graph, op: Operator) -> list[tuple[int, ...]]:
         target = const_ints(graph, op, 1, "shape")
     elif op.type == "RESHAPE" and op.options.get("NewShape"):
         target = [int(d) for d in op.options["NewShape"]]
+    src = "NewShape option"
     if target is None:
         target = list(shape_of(graph, op.outputs[0], "output"))
+        src = "declared output shape"
+    elif op.type == "RESHAPE" and len(op.inputs) > 1 and op.inputs[1] >= 0 and op.inputs[1] in graph.tensors:
+        src = f"shape tensor '{graph.tensors[op.inputs[1]].name}'"
+    fix = "TFLite's Prepare refuses it too (reshape_utils.h): re-export the model"
     if target.count(-1) > 1 or any(d < -1 or d == 0 for d in target):
-        raise ShapeError(f"new shape {target}: positive extents and at most one -1")
-    known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
+        raise ShapeError(f"new shape {target} ({src}): extents must be positive with at most one -1; {fix}")
+    known = int(np.prod([d for d in target if d != -1], dtype=object))
     if -1 in target:
         if size % known:
-            raise ShapeError(f"input {fmt(x)} ({size} elements) cannot be reshaped to {target}")
+            raise ShapeError(f"input {fmt(x)} ({size} elements) cannot be reshaped to {target} ({src}); {fix}")
         target[target.index(-1)] = size // known
     elif known != size:
-        raise ShapeError(f"reshape of {fmt(x)} ({size} elements) into {fmt(target)} ({known} elements)")
+        raise ShapeError(f"reshape of {fmt(x)} ({size} elements) into {fmt(target)} ({known} elements, "
+                         f"{src}); {fix}")
     return [tuple(target)]
 
 

@@ -50,13 +50,22 @@ def tanh_table(in_scale: float, in_zp: int, out_scale: float, out_zp: int) -> np
     """table[x + 128] = TFLite's int8 TANH of x. Its reference kernel (TanhEval with
     kReference) looks x up in a table that PopulateLookupTable / LUTPopulate fills in float32:
     round(tanhf(in_scale * (x - zp)) * (1 / out_scale)) + out_zp, clamped (all 256 inputs
-    checked against the reference in tests/test_heads.py)."""
+    checked against the reference in tests/test_heads.py). Raises ValueError where an entry
+    reaches 2^30 output steps or is not finite (an output scale of 1e-30 or 1e-45): TFLite's
+    float -> int32 cast is undefined there (its uint8 TANH gave 0 for every positive input,
+    attack7), as lut_populate refuses for GELU, EXP and LOG."""
     tanhf = _libm_float("tanhf")
-    inv = f32(f32(1.0) / f32(out_scale))
+    with np.errstate(over="ignore", divide="ignore"):
+        inv = f32(f32(1.0) / f32(out_scale))
 
     def tanh(x: int) -> int:
-        v = f32(f32(in_scale) * f32(x - in_zp))
-        return q.tflite_round(float(f32(tanhf(v) * inv))) + out_zp
+        with np.errstate(over="ignore", invalid="ignore"):
+            v = f32(f32(in_scale) * f32(x - in_zp))
+            r = f32(tanhf(v) * inv)
+        if not np.isfinite(r) or abs(float(r)) >= 2.0**30:
+            raise ValueError(f"TANH of input {x} is {float(r):.6g} output steps, beyond int32 (undefined "
+                             "in TFLite); give the output a larger scale (TFLite's converter writes 1/128)")
+        return q.tflite_round(float(r)) + out_zp
 
     return q._int8_table(tanh)
 
@@ -95,8 +104,11 @@ def _table_step(op, x, y, table) -> Step:
 def lower_tanh(graph, op, kernels: str = "reference") -> Step:
     x, y = C._t(graph, op.inputs[0]), C._t(graph, op.outputs[0])
     C._require_int8(x, y)
-    return _table_step(op, x, y, tanh_table(x.quant.scale, x.quant.zero_point, y.quant.scale,
-                                            y.quant.zero_point))
+    try:
+        table = tanh_table(x.quant.scale, x.quant.zero_point, y.quant.scale, y.quant.zero_point)
+    except ValueError as e:
+        raise UnsupportedModelError(f"{e} (tensor '{y.name}')") from None
+    return _table_step(op, x, y, table)
 
 
 def lower_leaky_relu(graph, op, kernels: str = "reference") -> Step:

@@ -61,6 +61,14 @@ def lower_conv(op, x, y, p: dict, mult, shift, rows: np.ndarray, folded, pointwi
     n = op.index
     groups = p["in_c"] // p["filter_in_c"]
     ocg = p["out_c"] // groups
+    if groups > 1 and one_by_one and (p["in_c"] + 15) // 16 == (p["filter_in_c"] + 15) // 16:
+        # the whole depth in as many 16-byte chunks as one group's: one GEMM over a
+        # block-diagonal filter (zero weights outside each group) does no more MACs and takes
+        # one call per pixel instead of one per group (small_gray16_chain #4: 4 groups of 3)
+        dense = np.zeros((p["out_c"], p["in_c"]), np.int8)
+        for g in range(groups):
+            dense[g * ocg:(g + 1) * ocg, g * p["filter_in_c"]:(g + 1) * p["filter_in_c"]] = rows[g * ocg:(g + 1) * ocg]
+        rows, p, groups, ocg, pointwise = dense, dict(p, filter_in_c=p["in_c"]), 1, p["out_c"], True
     parts = [gemm_layout(rows[g * ocg:(g + 1) * ocg], folded[g * ocg:(g + 1) * ocg],
                          mult.values[g * ocg:(g + 1) * ocg], shift.values[g * ocg:(g + 1) * ocg])
              for g in range(groups)]   # a grouped 1x1: one GEMM layout per group
@@ -85,22 +93,97 @@ def depthwise_conv_3x3_s8_mve_get_buffer_size(p: dict) -> int:
     return max(hp * wp + 4 * p["stride_w"], hp * deint + 16)
 
 
+# mcuf_depthwise_conv_3x3_hwc_s8_mve's scratch (about the input's size) is bounded like the DSP
+# set's HWC copy (convolution.DW3_HWC_MAX_INPUT): larger planes keep the one-channel plane kernel
+DW_HWC_MVE_MAX_SCRATCH = 16384
+
+
+def _hwc_cost(p: dict, fast: bool) -> float:
+    """Instructions of mcuf_depthwise_conv_3x3_hwc_s8_mve(_fast), fitted (least squares, within
+    3%) to seven layers on mps3-an547 (3x3x256, 4x4x128, 6x6x128, 8x8x64, 12x12x64 outputs at
+    stride 1; 3x3x256 and 6x6x128 at stride 2): 76 per pixel and block of eight channels, 1.1
+    per scratch byte (the zero-point fill and the copy), 83 per pixel; the general copy's
+    blocks (left shifts, clamps) 87 on four such layers (3x3x256 to 12x12x64), taken as 90."""
+    px = p["out_h"] * p["out_w"]
+    blocks = (p["in_c"] + 7) // 8
+    return (76 if fast else 90) * px * blocks + 1.1 * depthwise_conv_3x3_hwc_s8_mve_get_buffer_size(p) + 83 * px
+
+
+def _plane_cost(p: dict, fast: bool) -> float:
+    """Instructions of mcuf_depthwise_conv_3x3_s8_mve(_fast) as the fitted cost model
+    (codegen/cost_model.json, cortex-m55) predicts them."""
+    from ..cost_model import CostModel
+    key = "mcuf_depthwise_conv_3x3_s8_mve" + "_fast" * fast + ("/s2" if p["stride_w"] != 1 else "")
+    c, oh, ow = p["out_c"], p["out_h"], p["out_w"]
+    macs = 9 * oh * ow * c
+    feats = [macs, oh * ow * c, p["in_h"] * p["in_w"] * p["in_c"], 1.0, 9 * c * oh * ((ow + 3) // 4 * 4),
+             c, oh * c, p["in_h"] * p["in_c"], oh * ow]
+    return CostModel.load(target="cortex-m55", kernels="mve").layer(key, feats)
+
+
+def _hwc_pays(p: dict, fast: bool) -> bool:
+    """The channel-vectorized kernel where it is predicted cheaper than the one-channel plane
+    kernel (small planes: that kernel's per-channel and per-row setup outweigh the MACs on a
+    3x3 or 4x4 plane, 4.74 instructions per MAC on MobileNet V1's last 3x3x256) or than the
+    DSP set's HWC kernel (the strided planes of at most DW_MVE_MIN_STRIDE2_PLANE pixels, 2.8
+    instructions per MAC there), its scratch within DW_HWC_MVE_MAX_SCRATCH."""
+    if depthwise_conv_3x3_hwc_s8_mve_get_buffer_size(p) > DW_HWC_MVE_MAX_SCRATCH:
+        return False
+    other = _plane_cost(p, fast)
+    if p["stride_h"] == p["stride_w"] == 2 and p["out_h"] * p["out_w"] <= DW_MVE_MIN_STRIDE2_PLANE:
+        other = min(other, 2.8 * 9 * p["out_h"] * p["out_w"] * p["out_c"])
+    return _hwc_cost(p, fast) < other
+
+
 # Below this many output pixels a stride-2 3x3 depthwise costs more on the MVE kernel (one
 # padded plane per channel) than on the DSP set's HWC one on mps3-an547 (mobilevit_xxs_96_rgb:
 # 12x12 407k vs 352k, 6x6 210k vs 119k, 3x3 152k vs 46k; 24x24 664k vs 936k).
 DW_MVE_MIN_STRIDE2_PLANE = 144
 
 
+def depthwise_hwc_records(taps: np.ndarray, folded, mult, shift) -> np.ndarray:
+    """mcuf_depthwise_conv_3x3_hwc_s8_mve's packed constants: per block of eight channels
+    (C rounded up to 8; padding channels: zero taps, bias 0, multiplier 0, shift -1) 42 int32
+    words: the taps [9][8] int8 (18 words, little-endian bytes), then [bias][mult][shift], each
+    as the block's even channels (0, 2, 4, 6) then its odd ones. taps: [9][C] int8."""
+    c = taps.shape[1]
+    c8 = (c + 7) // 8 * 8
+    t = np.zeros((9, c8), np.int8)
+    t[:, :c] = taps
+    prm = np.zeros((3, c8), np.int64)
+    prm[2] = -1
+    prm[0, :c], prm[1, :c], prm[2, :c] = folded, mult, shift
+    blocks = c8 // 8
+    tw = t.reshape(9, blocks, 8).transpose(1, 0, 2).reshape(blocks, 72).view("<i4")     # [blocks][18]
+    pw = prm.reshape(3, blocks, 4, 2).transpose(1, 0, 3, 2).reshape(blocks, 24)        # even, odd
+    return np.concatenate([tw.astype(np.int64), pw], axis=1).reshape(-1).astype(np.int32)
+
+
+def depthwise_conv_3x3_hwc_s8_mve_get_buffer_size(p: dict) -> int:
+    """Scratch of mcuf_depthwise_conv_3x3_hwc_s8_mve: the zero-point padded input plane in
+    blocks of eight channels, C8 * ((out_h - 1) * stride_h + 3) * ((out_w - 1) * stride_w + 3)
+    bytes (C8: in_c rounded up to 8)."""
+    hp, wp = (p["out_h"] - 1) * p["stride_h"] + 3, (p["out_w"] - 1) * p["stride_w"] + 3
+    return (p["in_c"] + 7) // 8 * 8 * hp * wp
+
+
 def lower_depthwise(op, x, y, p: dict, mult, shift, taps: np.ndarray, folded, macs: int):
-    """DEPTHWISE_CONV_2D 3x3, depth multiplier 1, no dilation: mcuf_depthwise_conv_3x3_s8_mve
-    (filter in TFLite's [3][3][C] layout). taps: [9][C] int8."""
+    """DEPTHWISE_CONV_2D 3x3, depth multiplier 1, no dilation: mcuf_depthwise_conv_3x3_hwc_s8_mve
+    (vectorized over channels, packed constants) where it is cheaper (_hwc_pays), else
+    mcuf_depthwise_conv_3x3_s8_mve (filter in TFLite's [3][3][C] layout). taps: [9][C] int8."""
     usable, fast = _shifts_ok(shift, p)
     if (folded is None or not usable or p["depth_multiplier"] != 1
             or (p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]) != (3, 3, 1, 1)):
         return None
+    n = op.index
+    if _hwc_pays(p, fast):
+        packed = ConstArray(f"op{n}_packed", "int32_t",
+                            depthwise_hwc_records(taps, folded, mult.values, shift.values))
+        return Step(op, "mcuf_depthwise_conv_3x3_hwc_s8_mve" + "_fast" * fast, "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                    [x.index], y.index, macs, [packed])
     if p["stride_h"] == p["stride_w"] == 2 and p["out_h"] * p["out_w"] <= DW_MVE_MIN_STRIDE2_PLANE:
         return None   # a small strided plane: the DSP set's HWC kernel is cheaper on an M55
-    n = op.index
     filt = ConstArray(f"op{n}_filter", "int8_t", np.ascontiguousarray(taps).reshape(-1))
     b = ConstArray(f"op{n}_bias", "int32_t", folded)
     return Step(op, "mcuf_depthwise_conv_3x3_s8_mve" + "_fast" * fast, "mcuf_conv_params", p,
@@ -115,6 +198,9 @@ register_kernel("mcuf_conv_s8_mve", scratch=conv_s8_mve_get_buffer_size, fast_tw
                 weight_layout="int8 [OC4/4][K16/16][4][16] + int32 [OC4/4][bias, mult, shift][4] (gemm_layout)")
 register_kernel("mcuf_depthwise_conv_3x3_s8_mve", scratch=depthwise_conv_3x3_s8_mve_get_buffer_size,
                 fast_twin=True, family=F, weight_layout="int8 [1][3][3][C] (TFLite's), folded bias")
+register_kernel("mcuf_depthwise_conv_3x3_hwc_s8_mve", scratch=depthwise_conv_3x3_hwc_s8_mve_get_buffer_size,
+                fast_twin=True, family=F,
+                weight_layout="int32 [C8/8][taps [9][8] int8, bias, mult, shift even/odd] (depthwise_hwc_records)")
 register_kernel("mcuf_add_s8_mve", family="elementwise")
 register_kernel("mcuf_maxpool_s8_mve", family="pooling")
 register_kernel("mcuf_avgpool_s8_mve", family="pooling")

@@ -141,6 +141,8 @@ def lower_mean(graph, op, kernels: str = "reference") -> Step:
 
 register_op(OpRecord("AVERAGE_POOL_2D", (1, 1), (INT8,), pool_shape, lower_pool, explain=explain_pool, family=F))
 register_op(OpRecord("MAX_POOL_2D", (1, 1), (INT8,), pool_shape, lower_pool, explain=explain_pool, family=F))
-register_op(OpRecord("MEAN", (2, 2), (INT8, INDEX), mean_shape, lower_mean, explain=explain_mean, family=F))
-register_op(OpRecord("REDUCE_MAX", (2, 2), (INT8, INDEX), mean_shape, lower_reduce_max, explain=explain_mean,
+# reduce.cc PrepareSimple: TF_LITE_ENSURE_TYPES_EQ(axis->type, kTfLiteInt32) (int64 axes are refused)
+AXES = ("int32",)
+register_op(OpRecord("MEAN", (2, 2), (INT8, AXES), mean_shape, lower_mean, explain=explain_mean, family=F))
+register_op(OpRecord("REDUCE_MAX", (2, 2), (INT8, AXES), mean_shape, lower_reduce_max, explain=explain_mean,
                      family=F))

@@ -247,6 +247,16 @@ void mcuf_depthwise_conv_3x3_s8_mve_fast(const mcuf_conv_params *p, const int8_t
                                          const int32_t *multiplier, const int32_t *shift,
                                          int8_t *output, int16_t *scratch);
 
+/* 3x3, depth multiplier 1, no dilation, vectorized over channels (small planes): packed per
+ * block of eight channels, 42 words: taps [9][8] int8, then int32 [bias][mult][shift] of the
+ * even and of the odd channels, four each; scratch: the zero-point padded input plane in
+ * blocks of eight channels, ceil(C/8)*8 * ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3)
+ * bytes */
+void mcuf_depthwise_conv_3x3_hwc_s8_mve(const mcuf_conv_params *p, const int8_t *input,
+                                        const int32_t *packed, int8_t *output, int16_t *scratch);
+void mcuf_depthwise_conv_3x3_hwc_s8_mve_fast(const mcuf_conv_params *p, const int8_t *input,
+                                             const int32_t *packed, int8_t *output, int16_t *scratch);
+
 typedef struct {
     uint16_t batches, in_depth, out_depth;
     uint8_t per_channel;       /* multiplier/shift have out_depth entries, else one */

@@ -317,8 +317,9 @@ static void im2col_row(const mcuf_conv_params *p, const int8_t *input, int32_t o
     }
 }
 
-MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
-                           const int32_t *params, int8_t *output, int8_t *row, const int fast)
+MCUF_INLINE void conv_pixels(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                             const int32_t *params, int8_t *output, int8_t *row, const int fast,
+                             const int short_rows)
 {
     const int32_t K = (int32_t)p->k_h * p->k_w * p->in_c, K16 = (K + 15) & ~15;
     const int32_t OC = p->out_c;
@@ -330,7 +331,7 @@ MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const
         const int rows_in = iy0 >= 0 && iy0 + y_last < p->in_h;
         for (int32_t ox = 0; ox < p->out_w; ++ox, output += OC) {
             const int32_t ix0 = ox * p->stride_w - p->pad_left;
-            if (rows_in && p->dil_w == 1 && ix0 >= 0 && ix0 + x_last < p->in_w && run <= 16) {
+            if (short_rows && rows_in && ix0 >= 0 && ix0 + x_last < p->in_w) {
                 /* inside the input, one short run per kernel row (the stems) */
                 const int8_t *src = input + (iy0 * p->in_w + ix0) * C;
                 int8_t *dst = row;
@@ -344,11 +345,44 @@ MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const
                     memcpy(dst, src, (size_t)run);
                 }
 #endif
-            } else {
+            }
+#if MCUF_HAS_MVE
+            else if (short_rows) {
+                /* at the plane's edge, rows of at most 16 bytes: per kernel row the zero point
+                 * (one predicated store), then the columns inside the input over it */
+                const int8x16_t zpv = vdupq_n_s8((int8_t)(-p->input_offset));
+                const mve_pred16_t pr = vctp8q((uint32_t)run);
+                const int32_t kx0 = ix0 < 0 ? -ix0 : 0;
+                const int32_t kx1 = ix0 + (int32_t)p->k_w > p->in_w ? p->in_w - ix0 : (int32_t)p->k_w;
+                const uint32_t n = kx1 > kx0 ? (uint32_t)((kx1 - kx0) * C) : 0u;
+                const mve_pred16_t pn = vctp8q(n);
+                int8_t *dst = row;
+                for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run) {
+                    const int32_t iy = iy0 + ky * p->dil_h;
+                    vstrbq_p_s8(dst, zpv, pr);
+                    if (n > 0 && iy >= 0 && iy < p->in_h) {
+                        const int8_t *src = input + (iy * p->in_w + ix0 + kx0) * C;
+                        vstrbq_p_s8(dst + kx0 * C, vldrbq_z_s8(src, pn), pn);
+                    }
+                }
+            }
+#endif
+            else {
                 im2col_row(p, input, oy, ox, row);
             }
             gemm_row(p, row, K16, OC, filter, params, output, fast);
         }
+    }
+}
+
+MCUF_INLINE void conv_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                           const int32_t *params, int8_t *output, int8_t *row, const int fast)
+{
+    /* undilated rows of at most 16 bytes (the stems): one predicated copy per kernel row */
+    if (p->dil_w == 1 && (int32_t)p->k_w * p->in_c <= 16) {
+        conv_pixels(p, input, filter, params, output, row, fast, 1);
+    } else {
+        conv_pixels(p, input, filter, params, output, row, fast, 0);
     }
 }
 
