@@ -6,6 +6,7 @@ explicitly -- tflite-runtime's default is one thread -- and built once, not per 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def read_labels(path: str | Path) -> list[str]:
     Raises LabelsError (one line)."""
     from codegen.app_helpers import LabelFileTooLarge, label_lines, label_text
     try:
-        return label_lines(label_text(path))
+        text = label_text(path)
     except LabelFileTooLarge as e:
         raise LabelsError(f"labels file {path} is {e}: give the text file with one label per line "
                           "that came with the model") from None
@@ -51,6 +52,19 @@ def read_labels(path: str | Path) -> list[str]:
     except UnicodeDecodeError:
         raise LabelsError(f"labels file {path} is not UTF-8 text: give a text file with one label per "
                           "line") from None
+    bad = _CONTROL.search(text)
+    if bad:
+        # an ESC sequence in a label reached the terminal with every result naming it (b"\x1b[2J"
+        # cleared it); a vertical tab, form feed, NEL or U+2028 split one line into two labels
+        # (str.splitlines), shifting every label after it
+        line = text.count("\n", 0, bad.start()) + 1
+        raise LabelsError(f"labels file {path} line {line} holds the control character "
+                          f"U+{ord(bad.group()):04X}: give plain text, one label per line")
+    return label_lines(text)
+
+
+# C0/C1 control characters but tab, CR and LF; the line and paragraph separators (splitlines splits there)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def check_labels(labels: list[str], classes: int, path) -> None:

@@ -48,7 +48,7 @@ def _finite(v):
 
 def cmd_info(args) -> int:
     from .hil.link import HilLink
-    with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
+    with _port(args) as url, HilLink(url, timeout=args.timeout or HIL_TIMEOUT, invoke_timeout=args.timeout) as link:
         info = link.hello()
     if args.json:
         print(json.dumps(_finite(json.loads(json.dumps(info, default=lambda o: o.__dict__))), indent=1,
@@ -86,6 +86,7 @@ def _model_file_problem(m) -> str | None:
 
 
 RANDOM_INPUTS = 50   # hil validate's default count of random inputs
+HIL_TIMEOUT = 10.0   # hil commands: seconds to wait for an answer without --timeout (an inference: 60)
 
 
 def _first(images, n):
@@ -133,7 +134,7 @@ def cmd_validate(args, profile_only: bool = False) -> int:
     images = None
     if getattr(args, "images", None):
         images = _first(load_images(models[0], args.images, args.labels), args.inputs)
-    with _port(args) as url, HilLink(url, timeout=args.timeout) as link:
+    with _port(args) as url, HilLink(url, timeout=args.timeout or HIL_TIMEOUT, invoke_timeout=args.timeout) as link:
         rep = validate(link, models[0], inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                        seed=getattr(args, "seed", None) or 0,
                        log=log, images=images)
@@ -157,7 +158,7 @@ def _validate_places(args, places, models, profile_only) -> int:
     def one(place, url, model):
         t0 = time.time()
         try:
-            with HilLink(url, timeout=args.timeout) as link:
+            with HilLink(url, timeout=args.timeout or HIL_TIMEOUT, invoke_timeout=args.timeout) as link:
                 reports[place] = validate(link, model, inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                                           seed=args.seed or 0, images=images.get(model),
                                           log=lambda s: print(f"[{place}] {s}", file=sys.stderr, flush=True))
@@ -320,8 +321,11 @@ def _check_save_folder(folder: Path) -> None:
         with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as e:
-        why = "is a file, not a folder" if folder.exists() and not folder.is_dir() else \
-            f"cannot be written ({e.strerror or e})"
+        try:   # exists() itself raises for a name over NAME_MAX (was: 'File name too long: ...' alone)
+            other = folder.exists() and not folder.is_dir()
+        except OSError:
+            other = False
+        why = "is a file, not a folder" if other else f"cannot be written ({e.strerror or e})"
         raise SaveFolderError(f"--save {folder}: {why}; give a folder it can write (created if missing)") from None
 
 
@@ -353,7 +357,20 @@ def _synthetic_labels(clf, err) -> None:
               f"{clf.classes}: no accuracy; give --labels FILE naming them", file=err)
 
 
+def _warn_duplicate_labels(labels: list[str], path) -> None:
+    """One warning line when a label names several classes: results print the same name for
+    them and a DIR/<label>/ image counts as right for any of them (ImageNet's own list has two
+    'crane' and two 'maillot', so it is not refused)."""
+    from collections import Counter
+    twice = [(name, n) for name, n in Counter(labels).items() if n > 1 and name]
+    if twice:
+        shown = ", ".join(f"{name!r} x{n}" for name, n in twice[:5]) + (" ..." if len(twice) > 5 else "")
+        print(f"warning: labels file {path} names several classes alike ({shown}): results cannot tell "
+              "them apart and an image in DIR/<label>/ counts as right for any of them", file=sys.stderr)
+
+
 DEVICE_TIMEOUT = 10.0   # classify --device: seconds to wait for the board's answer
+SKIPPED_LISTED = 20     # unreadable files named in the summary line (every one was warned of)
 
 
 def cmd_classify(args) -> int:
@@ -370,7 +387,7 @@ def cmd_classify(args) -> int:
     if args.device:
         _check_port_url(args.device, "--device")
     if args.labels:
-        read_labels(args.labels)
+        _warn_duplicate_labels(read_labels(args.labels), args.labels)
     if args.save:
         _check_save_folder(args.save)
     preview = args.preview
@@ -434,7 +451,12 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
             else:
                 print(result_line(r, dev, clf, k, saved), flush=True)
             if args.save:
-                save_annotated(r, args.save, crop)
+                try:
+                    save_annotated(r, args.save, crop)
+                except OSError as e:
+                    # a full disk mid-run was "No space left on device; check the path"
+                    raise SaveFolderError(f"--save {args.save}: saving frame {r.frame.index} failed "
+                                          f"({e.strerror or e}); free some space or give another folder") from None
             if preview and hasattr(source, "show"):
                 source.show(overlay(source.main_size, caption(r)))
     except KeyboardInterrupt:
@@ -458,8 +480,11 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
               f"latency p50 {d['latency_ms_p50'] or 0:.1f} ms / p95 {d['latency_ms_p95'] or 0:.1f} ms, "
               f"{s.dropped} dropped{acc}" + (f"; annotated frames in {args.save}" if args.save else ""))
         if s.skipped:
-            print(f"{len(s.skipped)} unreadable file{'s' * (len(s.skipped) > 1)} skipped: "
-                  + ", ".join(n for n, _ in s.skipped))
+            # each was a warning line as it happened: 100,000 empty files made a 1.2 MB line here
+            names = ", ".join(n for n, _ in s.skipped[:SKIPPED_LISTED])
+            more = len(s.skipped) - SKIPPED_LISTED
+            print(f"{len(s.skipped)} unreadable file{'s' * (len(s.skipped) > 1)} skipped: {names}"
+                  + (f" and {more:,} more (each in a warning above)" if more > 0 else ""))
         if runner is not None:
             dd = d["device"]
             print(f"device: {dd['frames']} frames, {dd['differing_frames']} differ from the Pi's TFLite "
@@ -480,7 +505,8 @@ def _device(args, output: int = 0):
     def cm():
         from .hil.device import DeviceRunner
         from .hil.link import HilLink
-        with _port(args) as url, HilLink(url, timeout=args.timeout or DEVICE_TIMEOUT) as link:
+        with _port(args) as url, HilLink(url, timeout=args.timeout or DEVICE_TIMEOUT,
+                                         invoke_timeout=args.timeout) as link:
             yield DeviceRunner(link, args.model, output=output)
     return cm()
 
@@ -572,7 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--coordinator", metavar="HOST:PORT", help="labgrid coordinator (default: $LG_COORDINATOR, "
                    "else 127.0.0.1:20408)")
     c.add_argument("--timeout", type=_seconds,
-                   help="with --device or --place: seconds to wait for an answer (default: 10)")
+                   help="with --device or --place: seconds to wait for each answer, an inference's included "
+                   "(default: 10, and 60 for an inference)")
     pv = c.add_mutually_exclusive_group()
     pv.add_argument("--preview", dest="preview", action="store_true", default=None,
                     help="picamera2: show the camera preview with the label (default: when a display is set)")
@@ -609,7 +636,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "through the model's own preprocessing (centre crop, resize, quantize)")
             c.add_argument("--labels", help="with --images: the labels file (one class per line); images in "
                            "DIR/<label>/ are labelled, and top-1 accuracy is reported for device and reference")
-        c.add_argument("--timeout", type=_seconds, default=10.0, help="seconds to wait for an answer (default: 10)")
+        c.add_argument("--timeout", type=_seconds, help="seconds to wait for each answer, an inference's "
+                       "included (default: 10, and 60 for an inference)")
         c.add_argument("--json", action="store_true", help="machine-readable report")
         c.set_defaults(fn=fn)
     return p

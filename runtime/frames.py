@@ -10,6 +10,7 @@ File sources are read as fast as inference consumes them, and no frame is skippe
 """
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -123,7 +124,7 @@ def load_image(path: Path) -> np.ndarray:
     (the caller skips the file) for a damaged file, no pixels, more than MAX_IMAGE_PIXELS
     pixels (a decompression bomb: the size is read from the header, before any decoding),
     32-bit integer or float pixels (no standard 0..255 range), or a .npy that is not uint8
-    (H, W), (H, W, 1) or (H, W, C >= 3)."""
+    (H, W), (H, W, 1), (H, W, 3) or (H, W, 4) (RGBA: alpha dropped)."""
     if path.suffix.lower() == ".npy":
         try:
             # memory-mapped: a header promising 30 GB in a 200-byte file is a ValueError here,
@@ -131,14 +132,19 @@ def load_image(path: Path) -> np.ndarray:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError, EOFError) as e:
             raise SourceError(f"{path}: not a readable .npy array ({e})") from None
-        if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] == 2):
-            raise SourceError(f"{path}: a .npy frame must be a uint8 array (H, W), (H, W, 1) or (H, W, 3), "
-                              f"not {arr.dtype} {arr.shape}")
+        # channels 1, 3 or 4 (RGBA) only: a sparse (1000, 1000, 100000) file passed as "C >= 3"
+        # and its copy was a 93 GiB _ArrayMemoryError traceback (its first 3 channels alone:
+        # a page of the map for every pixel, 19 GB resident)
+        if arr.dtype != np.uint8 or arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (1, 3, 4)):
+            raise SourceError(f"{path}: a .npy frame must be a uint8 array (H, W), (H, W, 1) or (H, W, 3) "
+                              f"(or RGBA (H, W, 4)), not {arr.dtype} {arr.shape}")
         _check_pixels(path, arr.shape[1], arr.shape[0])
-        arr = np.array(arr[..., None] if arr.ndim == 2 else arr)
-        return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr[..., :3]
+        # only the 3 channels used leave the memory map: copying all of them first was a 93 GiB
+        # _ArrayMemoryError traceback for a sparse (1000, 1000, 100000) file
+        arr = np.array(arr[..., None] if arr.ndim == 2 else arr[..., :3])
+        return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else arr
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError:
         raise SourceError("reading image files needs Pillow: pip install pillow") from None
     try:
@@ -148,9 +154,15 @@ def load_image(path: Path) -> np.ndarray:
             im = Image.open(path)
         with im:
             _check_pixels(path, *im.size)
-            if im.mode in ("I", "F") and not (im.mode == "I" and im.format == "PNG"):
+            # Pillow reads 16-bit PNG and PGM (maxval over 255, scaled to 0..65535) as mode "I":
+            # 16 bits in it (a 16-bit PGM was refused as '32-bit integer pixels')
+            if im.mode in ("I", "F") and not (im.mode == "I" and im.format in ("PNG", "PPM")):
                 raise SourceError(f"{path}: {'32-bit integer' if im.mode == 'I' else 'floating-point'} "
                                   "pixels have no standard 0..255 range; save it as an 8- or 16-bit image")
+            # a phone photo is stored sideways with an EXIF Orientation tag (274) saying how to
+            # turn it: the camera saw it upright, so classify it upright, as viewers show it
+            if im.getexif().get(0x0112, 1) != 1:
+                im = ImageOps.exif_transpose(im)
             if im.mode.startswith("I"):
                 # 16-bit greyscale: convert("RGB") saturated every value above 255 (a nearly
                 # white frame). Keep the high byte, as Pillow itself reads a 16-bit RGB PNG.
@@ -170,6 +182,28 @@ def _check_pixels(path: Path, w: int, h: int) -> None:
                           "or too large to decode safely); downscale it first")
 
 
+def _list_images(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
+    """(every image file under folder, sorted; (name, reason) of every sub-folder that cannot be
+    listed). Symbolic links to folders are not followed (a link to its own folder is no loop).
+    A sub-folder past PATH_MAX or without read permission was an OSError from Path.rglob that
+    ended the whole run ('File name too long: ...'); now it is skipped like an unreadable image."""
+    unlisted: list[tuple[str, str]] = []
+
+    def failed(e: OSError) -> None:
+        where = Path(e.filename) if e.filename else folder
+        name = str(where.relative_to(folder)) if where != folder else str(folder)
+        if where == folder:
+            raise SourceError(f"{folder}: cannot list it ({e.strerror or e}); give a folder you can read")
+        unlisted.append((name, f"{where}/: cannot list it ({e.strerror or e})"))
+    files = []
+    for top, _, names in os.walk(folder, onerror=failed):
+        for n in names:
+            p = Path(top, n)
+            if p.suffix.lower() in IMAGE_SUFFIXES and _is(Path.is_file, p):
+                files.append(p)
+    return sorted(files), unlisted
+
+
 class ImageFolderSource(FrameSource):
     """Every image under a folder, in sorted order. A file in a sub-folder named after a label
     (DIR/cat/1.jpg) carries that label as its truth.
@@ -185,14 +219,13 @@ class ImageFolderSource(FrameSource):
         # for `hil validate --images`)
         self.folder = Path(folder)
         self.labels = set(labels or ())
-        if self.folder.exists() and not self.folder.is_dir():
+        if _is(Path.exists, self.folder) and not _is(Path.is_dir, self.folder):
             raise SourceError(f"{given}{folder} is a file, not a folder: give the folder of images "
                               f"({given}{self.folder.parent}/ takes every image in it)")
-        if not self.folder.is_dir():
+        if not _is(Path.is_dir, self.folder):
             raise SourceError(f"{given}{folder}: no such folder; give a folder of images "
                               "(PNG, JPEG, ...; DIR/<label>/x.png carries a label)")
-        self.files = sorted(p for p in self.folder.rglob("*")
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        self.files, self._unlisted = _list_images(self.folder)
         if not self.files:
             raise SourceError(f"{given}{folder}: no images found (looked for "
                               f"{', '.join(sorted(IMAGE_SUFFIXES))})")
@@ -203,12 +236,19 @@ class ImageFolderSource(FrameSource):
         self._index = 0
         self._file = 0
         self.skipped: list[tuple[str, str]] = []
+        self._said = False
 
     def truth_of(self, path: Path) -> str | None:
         parent = path.parent.name if path.parent != self.folder else None
         return parent if parent in self.labels else None
 
     def read(self) -> Frame | None:
+        if not self._said:       # sub-folders that could not be listed: skipped like unreadable files
+            self._said = True
+            for name, why in self._unlisted:
+                self.skipped.append((name, why))
+                if self.warn:
+                    self.warn(f"skipped {why}")
         while self._file < len(self.files):
             path = self.files[self._file]
             self._file += 1
@@ -368,10 +408,15 @@ class Y4mSource(FrameSource):
     """A YUV4MPEG2 (.y4m) video, read with numpy alone. Any video converts to it with
     `ffmpeg -i clip.mp4 -pix_fmt yuv420p clip.y4m`."""
 
+    warn = None   # a callable taking one line (a truncated last frame), or None
+
     def __init__(self, path: str | Path):
+        from codegen.tflite_reader import open_for_reading
         self.path = Path(path)
         try:
-            self._file = open(self.path, "rb")
+            # open() of a named pipe waited forever for a writer; a pipe with one (ffmpeg ...
+            # -f yuv4mpegpipe - | runtime classify --source video:/dev/stdin) still streams
+            self._file = open_for_reading(self.path)
         except OSError as e:
             raise SourceError(f"video:{path}: {e.strerror}") from None
         try:
@@ -385,6 +430,9 @@ class Y4mSource(FrameSource):
         """Parses the header line into width, height, chroma and plane sizes; SourceError when
         it is damaged or unsupported (the caller closes the file)."""
         header = self._file.readline(Y4M_MAX_LINE)
+        if not header and not self.path.is_file():
+            raise SourceError(f"video:{path}: nothing to read (a named pipe reads as empty until something "
+                              "writes to it); give a YUV4MPEG2 file or a pipe with a writer")
         if not header.startswith(b"YUV4MPEG2 "):
             raise SourceError(f"video:{path}: not a YUV4MPEG2 file (no 'YUV4MPEG2' header)")
         # every field checked: a bad one was a ValueError/UnicodeDecodeError/MemoryError traceback
@@ -397,7 +445,13 @@ class Y4mSource(FrameSource):
         self.width, self.height = int(w), int(h)
         self.chroma = tags.get("C", "420jpeg")
         self.full_range = "XCOLORRANGE=FULL" in header.decode(errors="replace")
-        if self.chroma.startswith("420"):
+        letters = [t[:1] for t in header.split()[1:]]
+        if max(letters.count(k) for k in (b"W", b"H", b"C")) > 1:
+            # which one counts? (the last one did, and every frame was read at the wrong size)
+            raise SourceError(f"video:{path}: damaged YUV4MPEG2 header: a W, H or C tag given twice "
+                              f"({header[:80]!r})")
+        if self.chroma in ("420", "420jpeg", "420paldv", "420mpeg2"):
+            # 8-bit only: C420p10, C420p12, ... (2 bytes a sample) were read as 8-bit pixels
             cw, ch = (self.width + 1) // 2, (self.height + 1) // 2
         elif self.chroma == "444":
             cw, ch = self.width, self.height
@@ -405,7 +459,7 @@ class Y4mSource(FrameSource):
             cw, ch = 0, 0
         else:
             raise SourceError(f"video:{path}: chroma format C{self.chroma} is not supported "
-                              "(convert with ffmpeg -pix_fmt yuv420p)")
+                              "(8-bit C420*, C444 and Cmono are; convert with ffmpeg -pix_fmt yuv420p)")
         self._plane = (self.height * self.width, ch * cw, (ch, cw))
 
     def open(self, want: Want) -> None:
@@ -422,7 +476,12 @@ class Y4mSource(FrameSource):
         ysize, csize, cshape = self._plane
         data = self._file.read(ysize + 2 * csize)
         if len(data) < ysize + 2 * csize:
-            return None   # a truncated last frame: the end of the video
+            # a truncated last frame: the end of the video, said (a file of one short frame
+            # was '0 frames' and exit 0, nothing said)
+            if self.warn:
+                self.warn(f"video:{self.path}: frame {self._index} is truncated ({len(data):,} of "
+                          f"{ysize + 2 * csize:,} bytes): the video ends before it")
+            return None
         y = np.frombuffer(data, np.uint8, ysize).reshape(self.height, self.width)
         if self.want.gray or csize == 0:
             px = y[..., None].copy()
@@ -461,8 +520,9 @@ class OpenCVSource(FrameSource):
             pass
         self._cv2 = cv2
         self.live = live
-        if not live and not Path(str(target)).is_file():
-            raise SourceError(f"video:{target}: no such file")
+        if not live and not _is(Path.is_file, target):
+            raise SourceError(f"video:{target}: " + ("a folder, not a video file" if _is(Path.is_dir, target)
+                                                    else "no such file"))
         self._cap = cv2.VideoCapture(target)
         if not self._cap.isOpened():
             if live:
@@ -470,6 +530,14 @@ class OpenCVSource(FrameSource):
                                   "plugged in? (`ls /dev/video*` lists them; usb:N picks the Nth)")
             raise SourceError(f"video:{target}: OpenCV cannot decode it; is it a video? Convert it with "
                               f"`ffmpeg -i {target} -pix_fmt yuv420p clip.y4m` and give video:clip.y4m")
+        w, h = (int(self._cap.get(p) or 0) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT))
+        if w * h > MAX_IMAGE_PIXELS:
+            # the size its header declares, before a frame is decoded (16000 x 16000: 768 MB a frame)
+            self._cap.release()
+            raise SourceError(f"video:{target}: {w} x {h} pixels is over {MAX_IMAGE_PIXELS:,} a frame (a "
+                              f"decompression bomb, or too large to decode safely); downscale it first "
+                              f"(ffmpeg -i {target} -vf scale=1280:-2 small.mp4)")
+        self.target = target
         self.description = f"OpenCV {'camera' if live else 'video'} {target}"
 
     def open(self, want: Want) -> None:
@@ -481,6 +549,12 @@ class OpenCVSource(FrameSource):
         if not ok:
             if self.live:
                 raise SourceError("the camera stopped delivering frames")
+            if self._index == 0:
+                # OpenCV opened it and decoded nothing (a damaged stream, a size FFmpeg refuses):
+                # it was '0 frames', exit 0
+                raise SourceError(f"video:{self.target}: OpenCV opened it but decodes no frame of it; is it "
+                                  f"damaged? Try `ffmpeg -i {self.target} -pix_fmt yuv420p clip.y4m` and give "
+                                  "video:clip.y4m")
             return None
         frame = Frame(self._index, np.ascontiguousarray(bgr[..., ::-1]), name=f"#{self._index}")
         self._index += 1
@@ -499,13 +573,22 @@ video:FILE       a video: .y4m needs nothing, other formats need OpenCV
 usb:N            a USB webcam through OpenCV"""
 
 
+def _is(test, path) -> bool:
+    """Path.is_dir/is_file that is False where the OS refuses the name: a spec over NAME_MAX
+    (synthetic:<5000 digits>) was a bare 'File name too long' error."""
+    try:
+        return test(Path(str(path)))
+    except (OSError, ValueError):
+        return False
+
+
 def open_source(spec: str, labels: list[str] | None = None, frames: int | None = None,
                 preview: bool = False) -> FrameSource:
     """A source from its command-line spelling (see SOURCE_HELP). A bare folder is images:DIR."""
     if not spec:   # pathlib reads "" as ".": an unset shell variable classified every image below
         raise SourceError("--source is empty: give picamera2, synthetic, images:DIR, video:FILE or usb:N "
                           "(images:. for the current folder)")
-    if Path(spec).is_dir():
+    if _is(Path.is_dir, spec):
         return ImageFolderSource(spec, labels)
     kind, _, arg = spec.partition(":")
 
@@ -535,7 +618,7 @@ def open_source(spec: str, labels: list[str] | None = None, frames: int | None =
     if kind in ("images", "video"):
         raise SourceError(f"{spec}: name the {'folder' if kind == 'images' else 'file'} after the colon, "
                           f"e.g. {kind}:{'photos/' if kind == 'images' else 'clip.y4m'}")
-    if Path(spec).is_file():
+    if _is(Path.is_file, spec):
         raise SourceError(f"--source {spec} is a file: for images give their folder (images:DIR, or a bare "
                           f"DIR: {Path(spec).parent}/), for a video video:{spec}")
     raise SourceError(f"unknown source {spec!r}: use picamera2, synthetic[:SEED], images:DIR (or a bare DIR), "

@@ -398,3 +398,75 @@ def test_well_formed_chunked_replies_are_read():
         assert link.read_tensor(5).tolist() == [1, 2, 3]
         link.send_raw(encode_packet(MsgType.PROFILE | 0x80, 3, struct.pack("<HH2I", 0, 2, 7, 9)))
         assert link.profile() == [7, 9]
+
+
+def test_hostile_requests_are_each_refused_and_the_firmware_keeps_serving(device):
+    """attack8: requests whose fields point outside the input, output, tensor or profile --
+    offsets near 2^32 (where offset + length wraps), lengths of 65535, payloads one byte short,
+    reply/BOOT/ERROR types sent to the device, a header length that disagrees with the packet,
+    runs of empty frames and garbage glued to a frame -- each answered with the documented
+    error (docs/protocol.md), and the device still answers correctly afterwards."""
+    import zlib
+    from runtime.hil.protocol import HEADER
+    url, model, _ = device
+    with HilLink(url, timeout=5, retries=0) as link:
+        info = link.hello()
+        n_in, n_out = info.input.bytes, info.output.bytes
+        link.invoke(last_layer=0)          # layer 0 is the last run: READ_TENSOR's stale check passes
+        bad = ErrorCode.BAD_ARGS
+        cases = [
+            (MsgType.WRITE_INPUT, struct.pack("<BI", 0, 0xFFFFFFFF) + b"\x01", bad),
+            (MsgType.WRITE_INPUT, struct.pack("<BI", 0, 0xFFFFFFFC) + b"\x01" * 8, bad),   # wraps
+            (MsgType.WRITE_INPUT, struct.pack("<BI", 0, n_in - 1) + b"\x01\x02", bad),
+            (MsgType.WRITE_INPUT, struct.pack("<BI", 255, 0) + b"\x01", bad),
+            (MsgType.WRITE_INPUT, b"\x00\x00\x00\x00", bad),                              # 4 of 5 bytes
+            (MsgType.READ_OUTPUT, struct.pack("<BIH", 0, 0xFFFFFFFF, 0xFFFF), bad),
+            (MsgType.READ_OUTPUT, struct.pack("<BIH", 0, 0xFFFFFFFF, 2), bad),           # wraps
+            (MsgType.READ_OUTPUT, struct.pack("<BIH", 0, 1, n_out), bad),
+            (MsgType.READ_OUTPUT, struct.pack("<BIH", 0, 0, 0xFFFF), bad),
+            (MsgType.READ_OUTPUT, struct.pack("<BIH", 200, 0, 1), bad),
+            (MsgType.READ_OUTPUT, struct.pack("<BI", 0, 0) + b"\x01", bad),             # 6 of 7 bytes
+            (MsgType.PROFILE, struct.pack("<HH", 0xFFFF, 1), bad),
+            (MsgType.PROFILE, struct.pack("<HH", 0, 0xFFFF), bad),
+            (MsgType.PROFILE, struct.pack("<HH", info.layers, 1), bad),
+            (MsgType.PROFILE, b"\x00\x00\x01", bad),
+            (MsgType.READ_TENSOR, struct.pack("<HIH", 0xFFFF, 0, 1), bad),
+            (MsgType.READ_TENSOR, struct.pack("<HIH", info.layers, 0, 1), bad),
+            (MsgType.READ_TENSOR, struct.pack("<HIH", 0, 0xFFFFFFFF, 2), bad),
+            (MsgType.READ_TENSOR, struct.pack("<HIH", 0, 0, 0xFFFF), bad),
+            (MsgType.READ_TENSOR, struct.pack("<HI", 0, 0) + b"\x01", bad),
+            (MsgType.INVOKE, b"\x05", bad),                # was: ran the whole model
+            (MsgType.INVOKE, b"\x05\x00\x00", bad),
+            (MsgType.INFO, b"\x01", bad),
+            (MsgType.READ_OUTPUT, struct.pack("<BIHB", 0, 0, 1, 0), bad),
+            (MsgType.PROFILE, struct.pack("<HHB", 0, 1, 0), bad),
+            (MsgType.READ_TENSOR, struct.pack("<HIHB", 0, 0, 1, 0), bad),
+            (0x81, b"", ErrorCode.UNKNOWN_TYPE),           # a reply type sent to the device
+            (MsgType.BOOT, b"", ErrorCode.UNKNOWN_TYPE),
+            (MsgType.ERROR, b"\x01\x01", ErrorCode.UNKNOWN_TYPE),
+            (0x00, b"", ErrorCode.UNKNOWN_TYPE),
+        ]
+        for msg_type, payload, code in cases:
+            with pytest.raises(DeviceError) as e:
+                link.request(msg_type, payload)
+            assert e.value.code == code, (msg_type, payload.hex(), str(e.value))
+        # edges that are legal: an empty write at the end of the input, 0 bytes at the end of the output
+        link.request(MsgType.WRITE_INPUT, struct.pack("<BI", 0, n_in))
+        assert link.request(MsgType.READ_OUTPUT, struct.pack("<BIH", 0, n_out, 0)) == b""
+
+        def raw(version, msg_type, seq, payload, length):
+            body = HEADER.pack(version, msg_type, seq, length) + payload
+            return cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00"
+        # a CRC-valid packet whose header length says more (or less) than it carries
+        for length in (0xFFFF, 1025, 3):
+            errors = _raw_exchange(link, raw(2, MsgType.INFO, 77, b"\x01\x02", length))
+            assert [p.payload[0] for p in errors if p.type == MsgType.ERROR] == [ErrorCode.TRUNCATED]
+        # empty frames are skipped silently; garbage glued in front of a frame spoils that frame only
+        assert _raw_exchange(link, b"\x00" * 500, timeout=1.0) == []
+        errors = _raw_exchange(link, b"\x07garbage" + encode_packet(MsgType.INFO, 78))
+        assert errors and errors[-1].type == MsgType.ERROR
+        assert errors[-1].payload[0] in (ErrorCode.CRC, ErrorCode.COBS, ErrorCode.TRUNCATED)
+        # still serving, and still right: bit-exact with the reference after all of it
+        assert link.hello().model_sha256 == info.model_sha256
+        rep = validate(link, model, inputs=2, profile=False)
+        assert rep.inputs == 2 and rep.bytes_differing == 0, rep.render()

@@ -286,3 +286,149 @@ def test_hil_info_json_is_strict_json_when_the_device_reports_a_nan_scale():
         raise AssertionError(f"{token} in --json output")
     info = json.loads(r.stdout, parse_constant=refuse)
     assert info["outputs"][0]["scale"] is None and info["inputs"][0]["scale"] == pytest.approx(1 / 255)
+
+
+def test_bytes_without_a_delimiter_are_bounded_and_reported_as_damaged_frames():
+    """attack8: a peer streaming bytes with no 0x00 grew the link's buffer without limit (and
+    each byte read rescanned it) until the timeout, then 'no answer'. Now every
+    MAX_FRAME_BYTES of them is one damaged frame, the rest of it is dropped at its delimiter,
+    and the next frame reads."""
+    from runtime.hil.link import OVERLONG
+    from runtime.hil.protocol import MAX_FRAME_BYTES
+    import time
+    good = encode_packet(0x81, 7, b"ok")
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        deadline = time.monotonic() + 5
+        for tail in (b"", b"\x02" * 10):    # the delimiter in the same read as the garbage, or later
+            link.send_raw(b"\x01" * (3 * MAX_FRAME_BYTES + 5))
+            if tail:
+                assert link.read_frame(deadline) == OVERLONG and len(link._buf) <= MAX_FRAME_BYTES + 4096
+            link.send_raw(tail + b"\x00" + good)
+            got = []
+            while not got or got[-1] == OVERLONG:
+                got.append(link.read_frame(deadline))
+                assert len(link._buf) <= MAX_FRAME_BYTES + 4096
+            assert got[-1] + b"\x00" == good, got[-1][:20]
+        # a frame of exactly the longest legal size still reads
+        big = encode_packet(0x84, 0x0101, b"\x01" * 1024)   # no zero but the length's: near the worst case
+        assert MAX_FRAME_BYTES - 2 <= len(big) - 1 <= MAX_FRAME_BYTES
+        link.send_raw(big)
+        assert link.read_frame(deadline) + b"\x00" == big
+
+
+def test_hil_info_against_a_peer_streaming_garbage_is_one_line_well_within_the_timeout():
+    import socket
+    import threading
+    import time
+    srv = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def flood():
+        c, _ = srv.accept()
+        with c:
+            try:
+                while not stop.is_set():
+                    c.sendall(b"\x01" * 65536)
+            except OSError:
+                pass
+    threading.Thread(target=flood, daemon=True).start()
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "hil", "info", "--port",
+                        f"socket://127.0.0.1:{srv.getsockname()[1]}", "--timeout", "5"],
+                       capture_output=True, text=True, timeout=120)
+    stop.set()
+    srv.close()
+    assert r.returncode == 2 and len(r.stderr.splitlines()) == 1, r.stderr
+    assert "INFO failed 4 times with corrupted frames" in r.stderr and "baud rate" in r.stderr
+    assert time.monotonic() - t0 < 5 + 10    # interpreter start-up included; was: 4 timeouts
+
+
+def test_a_reply_in_another_protocol_version_is_named_as_such():
+    """attack8: an INFO answered in a v9 header was parsed as v2 ("INFO payload of 0 bytes")."""
+    import zlib
+    import struct
+    from runtime.hil.link import ProtocolVersionMismatch
+    from runtime.hil.protocol import HEADER, cobs_encode
+    body = HEADER.pack(9, MsgType.INFO | 0x80, 1, 0)
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.send_raw(cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00")
+        with pytest.raises(ProtocolVersionMismatch, match="answered INFO in protocol version 9; this host speaks 2"):
+            link.hello()
+
+
+def test_a_peer_that_hangs_up_mid_session_is_connection_lost_naming_the_fix():
+    """attack8: it said only pyserial's 'read failed: socket disconnected'."""
+    import socket
+    import threading
+    from runtime.hil.link import ConnectionLost
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def hang_up():
+        c, _ = srv.accept()
+        c.recv(100)
+        c.close()
+    threading.Thread(target=hang_up, daemon=True).start()
+    with HilLink(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=5) as link:
+        with pytest.raises(ConnectionLost, match="closed the connection or went away .*restart it"):
+            link.hello()
+    srv.close()
+
+
+def _stalling_peer(info: bytes):
+    """A TCP peer answering INFO with `info` and WRITE_INPUT as asked, then silent from the first
+    INVOKE on (a board hung in its inference); returns the listening socket."""
+    import socket
+    import struct
+    import threading
+    from runtime.hil.protocol import cobs_decode
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(30)
+
+    def peer():
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        with c:
+            buf = bytearray()
+            c.settimeout(30)
+            try:
+                while (d := c.recv(4096)):
+                    buf += d
+                    while (i := buf.find(0)) >= 0:
+                        body = cobs_decode(bytes(buf[:i]))
+                        del buf[:i + 1]
+                        _, t, seq, _ = struct.unpack_from("<BBHH", body)
+                        if t == MsgType.INVOKE:
+                            continue                       # hung
+                        c.sendall(encode_packet(t | 0x80, seq, info if t == MsgType.INFO else b""))
+            except OSError:
+                pass
+    threading.Thread(target=peer, daemon=True).start()
+    return srv
+
+
+@pytest.mark.parametrize("command", [["hil", "validate", "--model", str(MODEL), "--inputs", "1", "--port"],
+                                     ["classify", "--model", str(MODEL), "--source", "synthetic", "--frames", "1",
+                                      "--device"]])
+def test_a_board_hung_in_its_inference_is_reported_within_the_given_timeout(command):
+    """attack8: an INVOKE waited max(--timeout, 60 s) whatever --timeout said: 61 s with
+    --timeout 2. An explicit --timeout now bounds the inference too (60 s stays the default)."""
+    import time
+    srv = _stalling_peer(_info_bytes())
+    t0 = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", *command, f"socket://127.0.0.1:{srv.getsockname()[1]}",
+                        "--timeout", "2"], capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - t0
+    srv.close()
+    assert r.returncode == 2 and "no answer to INVOKE" in r.stderr.strip().splitlines()[-1], r.stderr
+    assert "within 2 s" in r.stderr and took < 2 + 20, took
+
+
+def test_the_inference_timeout_defaults_to_a_minute_and_follows_an_explicit_one():
+    with HilLink("loop://", timeout=2) as link:
+        assert link.invoke_timeout == 60
+    with HilLink("loop://", timeout=2, invoke_timeout=2) as link:
+        assert link.invoke_timeout == 2
+    with pytest.raises(ValueError, match="invoke_timeout"):
+        HilLink("loop://", invoke_timeout=float("nan"))

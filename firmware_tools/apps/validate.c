@@ -119,6 +119,14 @@ static void handle(const uint8_t *pkt, uint32_t n)
         hil_send_error(HIL_E_TOO_LONG, type, seq, "payload longer than 1024 bytes");
         return;
     }
+    /* fixed-size requests take exactly their size (docs/protocol.md): a 1-byte INVOKE ran the
+       whole model as if last_layer were absent, extra bytes were ignored without a word */
+    if ((type == HIL_INFO && len != 0) || (type == HIL_INVOKE && len != 0 && len != 2) ||
+        (type == HIL_READ_OUTPUT && len != 7) || (type == HIL_PROFILE && len != 4) ||
+        (type == HIL_READ_TENSOR && len != 8)) {
+        hil_send_error(HIL_E_BAD_ARGS, type, seq, "payload length is not the request's");
+        return;
+    }
     const uint8_t *a = pkt + HIL_HEADER;
     uint8_t *p = out;
     switch (type) {

@@ -13,8 +13,17 @@ from dataclasses import dataclass
 import numpy as np
 import serial
 
-from .protocol import (MAX_PAYLOAD, VERSION, DeviceInfo, ErrorCode, FrameError, MsgType, Packet, decode_packet,
+from .protocol import (MAX_FRAME_BYTES, MAX_PAYLOAD, VERSION, DeviceInfo, ErrorCode, FrameError, MsgType, Packet, decode_packet,
                        encode_packet, parse_info, printable)
+
+
+OVERLONG = b"\x00"   # read_frame's stand-in for a frame over MAX_FRAME_BYTES: never decodes (COBS code 0)
+
+
+# what a ConnectionLost in the middle of a session asks for (it said only pyserial's "read
+# failed: socket disconnected")
+LOST_HINT = ("the device closed the connection or went away (a board unplugged or reset, QEMU or "
+             "`firmware serve` stopped): restart it and run again")
 
 
 class HilError(RuntimeError):
@@ -128,12 +137,17 @@ def _open_failure(url: str, e: Exception) -> str:
 class HilLink:
     """A request/response link to the validation firmware over any pyserial URL.
 
-    timeout: seconds to wait for each answer (finite, > 0); retries: resends of a request whose
-    answer arrived damaged (an integer >= 0). Raises ValueError on either out of range (before
-    the port is opened), ConnectionLost when the port cannot be opened."""
+    timeout: seconds to wait for each answer (finite, > 0); invoke_timeout: for an INVOKE's
+    answer (the inference runs first; default max(timeout, 60) -- a user's explicit --timeout is
+    passed here too, so that a stalled board is reported within it, not after 60 s); retries:
+    resends of a request whose answer arrived damaged (an integer >= 0). Raises ValueError on
+    any out of range (before the port is opened), ConnectionLost when the port cannot be opened."""
 
-    def __init__(self, url: str, timeout: float = 10.0, retries: int = 3, baudrate: int = 115200):
+    def __init__(self, url: str, timeout: float = 10.0, retries: int = 3, baudrate: int = 115200,
+                 invoke_timeout: float | None = None):
         timeout = _seconds(timeout)
+        self.invoke_timeout = (max(timeout, 60.0) if invoke_timeout is None
+                               else _seconds(invoke_timeout, "invoke_timeout"))
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries must be an integer of 0 or more, got {retries!r}")
         self.url, self.timeout, self.retries = url, timeout, retries
@@ -153,6 +167,7 @@ class HilLink:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._seq = 0
         self._buf = bytearray()
+        self._overlong = False     # dropping the rest of a frame longer than MAX_FRAME_BYTES
         self.info: DeviceInfo | None = None
         self.crc_retries = 0
         self._answered = False     # a BOOT before the first answer is start-up, not a reset
@@ -173,26 +188,44 @@ class HilLink:
             self.port.write(data)
             self.port.flush()
         except (serial.SerialException, OSError) as e:
-            raise ConnectionLost(f"writing to {self.url} failed: {e}") from None
+            raise ConnectionLost(f"writing to {self.url} failed: {e}; {LOST_HINT}") from None
 
     def read_frame(self, deadline: float) -> bytes | None:
-        """The next complete frame (without delimiter), or None at the deadline."""
+        """The next complete frame (without delimiter), or None at the deadline. More than
+        MAX_FRAME_BYTES without a delimiter (line noise, a wrong baud rate, a peer streaming
+        garbage) is dropped up to the next delimiter and returned as OVERLONG (once for every
+        MAX_FRAME_BYTES), a frame that never decodes: the request resends, and gives up after its
+        retries (check the cable, the baud rate) instead of waiting out every timeout. The buffer
+        holds at most MAX_FRAME_BYTES + one read (it grew without limit, and each byte read
+        rescanned all of it)."""
         while True:
-            i = self._buf.find(0)
+            i = self._buf.find(0, 0, MAX_FRAME_BYTES + 1)
             if i >= 0:
                 frame = bytes(self._buf[:i])
                 del self._buf[:i + 1]
+                if self._overlong:
+                    self._overlong = False      # the tail of a frame already reported
+                    continue
                 if frame:
                     return frame
                 continue
+            if len(self._buf) > MAX_FRAME_BYTES:
+                # no delimiter where the longest frame ends: drop it up to its delimiter
+                j = self._buf.find(0)
+                if j >= 0:
+                    del self._buf[:j + 1]
+                else:
+                    self._buf.clear()
+                    self._overlong = True       # its delimiter is still to come
+                return OVERLONG                 # each MAX_FRAME_BYTES of garbage: one damaged frame
             if time.monotonic() > deadline:
                 return None
             try:
-                # at least one byte (or the 50 ms timeout), then whatever else is waiting:
-                # read(4096) would sit out the timeout on every short answer
-                chunk = self.port.read(max(1, self.port.in_waiting))
+                # at least one byte (or the 50 ms timeout), then whatever else is waiting, up to
+                # 4 KB: read(4096) would sit out the timeout on every short answer
+                chunk = self.port.read(min(max(1, self.port.in_waiting), 4096))
             except (serial.SerialException, OSError) as e:
-                raise ConnectionLost(f"reading from {self.url} failed: {e}") from None
+                raise ConnectionLost(f"reading from {self.url} failed: {e}; {LOST_HINT}") from None
             if chunk:
                 self._buf += chunk
 
@@ -259,6 +292,12 @@ class HilLink:
                     raise DeviceError(code, req, msg)
                 if pkt.type != (msg_type | 0x80):
                     continue
+                if pkt.version != version:
+                    # its payload is laid out for another version: parsed as ours it was
+                    # "INFO payload of 0 bytes" or worse
+                    raise ProtocolVersionMismatch(
+                        f"the device answered {name} in protocol version {pkt.version}; this host speaks "
+                        f"{version}: rebuild the firmware with this mcuforge")
                 self._answered = True
                 return pkt.payload
             if damaged:
@@ -308,10 +347,10 @@ class HilLink:
 
     def invoke(self, last_layer: int | None = None, timeout: float | None = None) -> InvokeResult:
         """Run the model (up to layer `last_layer`, all by default). timeout: seconds (finite,
-        > 0; ValueError otherwise, as in the constructor), default max(self.timeout, 60)."""
+        > 0; ValueError otherwise, as in the constructor), default the constructor's invoke_timeout."""
         payload = b"" if last_layer is None else struct.pack("<H", _field(last_layer, 16, "last_layer"))
         resp = self.request(MsgType.INVOKE, payload,
-                            timeout=max(self.timeout, 60.0) if timeout is None else _seconds(timeout))
+                            timeout=self.invoke_timeout if timeout is None else _seconds(timeout))
         status, ran, unit, count = _unpack("<BHBQ", resp, 0, "INVOKE")
         return InvokeResult(ran, count, "cycles" if unit == 1 else "instructions (QEMU)")
 

@@ -9,6 +9,9 @@ from enum import IntEnum
 VERSION = 2
 MAX_PAYLOAD = 1024
 HEADER = struct.Struct("<BBHH")      # version, type, seq, length
+# the longest frame on the wire, delimiter excluded: COBS of header + MAX_PAYLOAD + CRC-32
+# (cobs_encode adds 1 + floor(n / 254) bytes)
+MAX_FRAME_BYTES = HEADER.size + MAX_PAYLOAD + 4 + 1 + (HEADER.size + MAX_PAYLOAD + 4) // 254
 
 
 class MsgType(IntEnum):
