@@ -89,13 +89,6 @@ RANDOM_INPUTS = 50   # hil validate's default count of random inputs
 HIL_TIMEOUT = 10.0   # hil commands: seconds to wait for an answer without --timeout (an inference: 60)
 
 
-def _first(images, n):
-    """--images with --inputs N: the first N images (sorted by path); --inputs was ignored."""
-    if n is not None:
-        images.items = images.items[:n]
-    return images
-
-
 def cmd_validate(args, profile_only: bool = False) -> int:
     from .hil.link import HilLink
     from .hil.validate import load_images, validate
@@ -133,7 +126,7 @@ def cmd_validate(args, profile_only: bool = False) -> int:
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else print
     images = None
     if getattr(args, "images", None):
-        images = _first(load_images(models[0], args.images, args.labels), args.inputs)
+        images = load_images(models[0], args.images, args.labels, limit=args.inputs)   # --inputs N: the first N
     with _port(args) as url, HilLink(url, timeout=args.timeout or HIL_TIMEOUT, invoke_timeout=args.timeout) as link:
         rep = validate(link, models[0], inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                        seed=getattr(args, "seed", None) or 0,
@@ -151,7 +144,7 @@ def _validate_places(args, places, models, profile_only) -> int:
     from .hil.farm import acquire_places
     from .hil.link import HilError, HilLink
     from .hil.validate import load_images, validate
-    images = ({m: _first(load_images(m, args.images, args.labels), args.inputs) for m in set(models)}
+    images = ({m: load_images(m, args.images, args.labels, limit=args.inputs) for m in set(models)}
               if args.images else {})
     reports, errors, spans = {}, {}, {}
 

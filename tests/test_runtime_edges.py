@@ -57,8 +57,8 @@ def test_a_corrupt_jpeg_is_reported_and_counted_not_fatal(tmp_path):
                                                                                   "square/empty.png"]
     # and `hil validate --images` loads the same way (no device needed for loading)
     from runtime.hil.validate import load_images
-    imgs = load_images(RGB96, folder, LABELS_FILE)
-    assert len(imgs.items) == 12 and len(imgs.skipped) == 2
+    items, skipped = load_images(RGB96, folder, LABELS_FILE).read()
+    assert len(list(items)) == 12 and len(skipped) == 2
 
 
 def test_a_bare_folder_is_an_image_source(tmp_path):
