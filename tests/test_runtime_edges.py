@@ -199,7 +199,14 @@ def test_classify_reads_the_class_head_of_a_two_head_model():
     assert "4 classes" in r.stderr and "output  1 'StatefulPartitionedCall_1:0' [1, 4] of 2" in r.stderr, r.stderr
     r = runtime("classify", "--model", two, "--source", TESTS / "fixtures/images/shapes", "--frames", "1",
                 "--output", "0")
-    assert r.returncode == 0 and "3 classes" in r.stderr and "of 2: --output;" in r.stderr, r.stderr
+    assert r.returncode == 0 and "3 classes" in r.stderr and "of 2: chosen by --output 0;" in r.stderr, r.stderr
+    # the 4 shapes labels on the 3-value head: the fix is the other output (trial7; was "use the
+    # labels file that came with the model")
+    r = runtime("classify", "--model", two, "--labels", LABELS_FILE, "--source", "synthetic", "--frames", "1",
+                "--output", "0")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == (
+        f"runtime: error: labels file {LABELS_FILE} has 4 labels but output 0 of 2 has 3 values; "
+        "output 1 has 4: give --output 1"), r.stderr
     r = runtime("classify", "--model", two, "--source", TESTS / "fixtures/images/shapes", "--frames", "1",
                 "--output", "2")
     assert r.returncode == 2 and "--output 2: " in r.stderr and "has 2 outputs (0..1)" in r.stderr, r.stderr
