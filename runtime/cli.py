@@ -61,7 +61,7 @@ def cmd_info(args) -> int:
         for k, t in enumerate(ts):
             label = role if len(ts) == 1 else f"{role} {k}"
             edge = "" if t.type == "int8" else f" ({t.type} in the model: an edge)"
-            print(f"{label:<12} {t.bytes} B, shape {list(t.shape)}, scale {t.scale:.6g}, "
+            print(f"{label:<12} {t.bytes:,} B, shape {list(t.shape)}, scale {t.scale:.6g}, "
                   f"zero point {t.zero_point}{edge}")
     print(f"arena        {info.arena_bytes:,} B, {info.layers} layers, {info.kernels} kernels")
     return 0
