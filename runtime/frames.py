@@ -229,7 +229,8 @@ class ImageFolderSource(FrameSource):
         if not self.files:
             raise SourceError(f"{given}{folder}: no images found (looked for "
                               f"{', '.join(sorted(IMAGE_SUFFIXES))})")
-        self.description = f"{len(self.files)} images in {self.folder}"
+        n = len(self.files)   # "1 images in DIR" read oddly (trial7)
+        self.description = f"{n} image{'s' * (n != 1)} in {self.folder}"
 
     def open(self, want: Want) -> None:
         super().open(want)

@@ -70,6 +70,13 @@ def test_a_bare_folder_is_an_image_source(tmp_path):
     assert json.loads(p.stdout.splitlines()[-1])["labelled"] == 12
 
 
+def test_a_folder_of_one_image_says_1_image(tmp_path):
+    # "source  1 images in DIR" (trial7)
+    shutil.copy(IMAGES / "circle" / "00.png", tmp_path / "one.png")
+    assert ImageFolderSource(str(tmp_path)).description == f"1 image in {tmp_path}"
+    assert open_source(str(IMAGES), None).description == f"12 images in {IMAGES}"
+
+
 def test_saved_frames_show_the_centre_crop(tmp_path):
     """Saved frames keep the whole picture, dim what the centre crop cuts away and outline the
     window the model saw: a 128x96 image shows its middle 96x96."""

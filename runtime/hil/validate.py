@@ -198,7 +198,7 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
     rng = np.random.default_rng(seed)
     if images is not None:
         inputs = len(images.items)
-        rep.source = f"{inputs} images in {images.folder}"
+        rep.source = f"{inputs} image{'s' * (inputs != 1)} in {images.folder}"
         rep.skipped = list(images.skipped)
     else:
         rep.source = f"random, seed {seed}"
