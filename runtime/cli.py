@@ -460,7 +460,9 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
             if preview and hasattr(source, "show"):
                 source.show(overlay(source.main_size, caption(r)))
     except KeyboardInterrupt:
-        pass
+        interrupted = True
+    else:
+        interrupted = False
     if tty and runner is None:
         print()
     s = pipe.summary
@@ -491,6 +493,14 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
                   f"reference" + (f" (saved in {mismatch_dir})" if dd["differing_frames"] else ", all bit-exact")
                   + (f"; {dd['count_mean']:,.0f} {dd['unit']} per inference, link {dd['link_ms_mean']:.1f} ms per frame"
                      if dd["frames"] else ""))
+    if s.frames == 0 and not interrupted:
+        # every file unreadable, or a video without one whole frame: was '0 frames ... 0.0 FPS', exit 0
+        from .frames import ImageFolderSource
+        why = ("every image is unreadable (skipped above)" if isinstance(source, ImageFolderSource)
+               else "it gave no whole frame")
+        print(f"runtime: error: no frame classified from {args.source} ({source.description}): {why}; "
+              "give a source with at least one readable frame", file=err)
+        return 2
     return 1 if runner is not None and dev_stats["differing"] else 0
 
 
