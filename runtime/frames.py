@@ -419,7 +419,9 @@ class Y4mSource(FrameSource):
             # -f yuv4mpegpipe - | runtime classify --source video:/dev/stdin) still streams
             self._file = open_for_reading(self.path)
         except OSError as e:
-            raise SourceError(f"video:{path}: {e.strerror}") from None
+            # was the bare strerror ("No such file or directory"): the fix too (trial7)
+            raise SourceError(f"video:{path}: cannot open it ({e.strerror or e}); give a readable "
+                              ".y4m file (or a named pipe a writer feeds)") from None
         try:
             self._read_header(path)
         except SourceError:

@@ -300,3 +300,12 @@ def test_a_source_that_gives_no_frame_at_all_is_an_error_not_0_frames(tmp_path, 
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith(f"runtime: error: no frame classified from {spec} (") and why in last, r.stderr
     assert last.endswith("give a source with at least one readable frame"), r.stderr
+
+
+def test_a_y4m_that_cannot_be_opened_names_the_fix(tmp_path):
+    # trial7: 'video:clip.y4m: No such file or directory', nothing to do
+    for path, why in [(tmp_path / "none.y4m", "No such file or directory"), (tmp_path, "Is a directory")]:
+        with pytest.raises(SourceError) as e:
+            Y4mSource(path)
+        assert str(e.value) == (f"video:{path}: cannot open it ({why}); give a readable .y4m file "
+                                "(or a named pipe a writer feeds)")
