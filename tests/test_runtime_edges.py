@@ -125,6 +125,10 @@ def test_hil_validate_report_never_says_0_inputs():
     assert "(0 inputs)" not in text
     rep.bytes_differing, rep.inputs_differing = 2, 1
     assert "MISMATCH: 2 of 12 output bytes differ, in 1 of 3 inputs" in rep.render()
+    assert "time per inference: 5 .. 7 cycles (mean 6)\n" in text
+    # one input, or every run equal: one figure (trial7: '9,040,920 .. 9,040,920 (mean 9,040,920)')
+    rep.counts = [9_040_920]
+    assert "time per inference: 9,040,920 cycles\n" in rep.render()
 
 
 @pytest.mark.parametrize("action,absent,present", [

@@ -68,6 +68,8 @@ class ValidationReport:
         lines = [f"{self.model} on {self.board}: {self.inputs} input{'s' * (self.inputs != 1)} ({self.source}), "
                  f"{'BIT-EXACT' if self.ok else 'MISMATCH'}: {self.bytes_differing} of "
                  f"{self.bytes_compared} output bytes differ{where}",
+                 # one figure when every run took the same ('9,040,920 .. 9,040,920 (mean 9,040,920)')
+                 f"time per inference: {int(c.min()):,} {self.unit}" if c.min() == c.max() else
                  f"time per inference: {int(c.min()):,} .. {int(c.max()):,} {self.unit} "
                  f"(mean {c.mean():,.0f})",
                  f"link: {self.payload_bytes:,} payload bytes in {self.seconds:.1f} s"]
