@@ -113,16 +113,20 @@ def _board_limit(args):
 
 
 def cmd_inspect(args) -> int:
+    try:
+        return _inspect(args)
+    except CodegenError as e:
+        if args.json:   # a script reading stdout gets the refusal too (stderr and exit 2 as always):
+            import json   # the model's problems, and --board / --ram-limit ones (was: stdout empty)
+            print(json.dumps({"model": str(args.model), "refused": str(e).splitlines()}, indent=1))
+        raise
+
+
+def _inspect(args) -> int:
     from .inspect import inspect_model
     from .pipeline import resolve_kernels
     given, budget = args.ram_limit, _board_limit(args)
-    try:
-        report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
-    except CodegenError as e:
-        if args.json:   # a script reading stdout gets the refusal too (stderr and exit 2 as always)
-            import json
-            print(json.dumps({"model": str(args.model), "refused": str(e).splitlines()}, indent=1))
-        raise
+    report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
     if not args.json:
         print(report.render())
         if budget is not None:

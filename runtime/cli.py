@@ -61,7 +61,7 @@ def cmd_info(args) -> int:
         for k, t in enumerate(ts):
             label = role if len(ts) == 1 else f"{role} {k}"
             edge = "" if t.type == "int8" else f" ({t.type} in the model: an edge)"
-            print(f"{label:<12} {t.bytes} B, shape {list(t.shape)}, scale {t.scale:.6g}, "
+            print(f"{label:<12} {t.bytes:,} B, shape {list(t.shape)}, scale {t.scale:.6g}, "
                   f"zero point {t.zero_point}{edge}")
     print(f"arena        {info.arena_bytes:,} B, {info.layers} layers, {info.kernels} kernels")
     return 0
@@ -330,7 +330,7 @@ def _say_which_output(clf, chosen: bool, err) -> None:
     if len(outs) < 2:
         return
     o = outs[clf.output_pos]
-    how = ("--output" if chosen else "the one quantized like probabilities (a SOFTMAX's 1/256 scale)"
+    how = (f"chosen by --output {clf.output_pos}" if chosen else "the one quantized like probabilities (a SOFTMAX's 1/256 scale)"
            if clf.output_pos else "the first")
     print(f"output  {clf.output_pos} '{o['name']}' {[int(d) for d in o['shape']]} of {len(outs)}: "
           f"{how}; --output N reads another", file=err, flush=True)
@@ -453,7 +453,9 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
             if preview and hasattr(source, "show"):
                 source.show(overlay(source.main_size, caption(r)))
     except KeyboardInterrupt:
-        pass
+        interrupted = True
+    else:
+        interrupted = False
     if tty and runner is None:
         print()
     s = pipe.summary
@@ -484,6 +486,14 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
                   f"reference" + (f" (saved in {mismatch_dir})" if dd["differing_frames"] else ", all bit-exact")
                   + (f"; {dd['count_mean']:,.0f} {dd['unit']} per inference, link {dd['link_ms_mean']:.1f} ms per frame"
                      if dd["frames"] else ""))
+    if s.frames == 0 and not interrupted:
+        # every file unreadable, or a video without one whole frame: was '0 frames ... 0.0 FPS', exit 0
+        from .frames import ImageFolderSource
+        why = ("every image is unreadable (skipped above)" if isinstance(source, ImageFolderSource)
+               else "it gave no whole frame")
+        print(f"runtime: error: no frame classified from {args.source} ({source.description}): {why}; "
+              "give a source with at least one readable frame", file=err)
+        return 2
     return 1 if runner is not None and dev_stats["differing"] else 0
 
 

@@ -341,6 +341,19 @@ def test_inspect_json_of_a_refused_model_is_json_too(capsys):
     assert "codegen: error: op #16 CONV_2D: option StrideW is 0" in err
 
 
+@pytest.mark.parametrize("opts,says", [(["--ram-limit", "100"], "--ram-limit 100 B: no schedule fits"),
+                                       (["--board", "nosuch"], "--board: unknown board 'nosuch'")])
+def test_inspect_json_of_a_budget_or_board_refusal_is_json_too(capsys, opts, says):
+    """`inspect --json --ram-limit 100` (or an unknown --board) printed nothing on stdout (trial7's
+    find): the refusal is the same {"model", "refused"} object, stderr and exit 2 unchanged."""
+    import json
+    assert main(["inspect", "--json", MODEL, *opts]) == 2
+    out, err = capsys.readouterr()
+    d = json.loads(out)
+    assert d["model"] == MODEL and len(d["refused"]) == 1 and d["refused"][0].startswith(says)
+    assert f"codegen: error: {says}" in err
+
+
 @pytest.mark.parametrize("cmd", ["emit", "inspect", "verify"])
 @pytest.mark.parametrize("given,says", [
     ("cortex-m3", "'cortex-m3' has no target of its own; use --target cortex-m0plus"),

@@ -71,6 +71,8 @@ class ValidationReport:
         lines = [f"{self.model} on {self.board}: {self.inputs} input{'s' * (self.inputs != 1)} ({self.source}), "
                  f"{'BIT-EXACT' if self.ok else 'MISMATCH'}: {self.bytes_differing} of "
                  f"{self.bytes_compared} output bytes differ{where}",
+                 # one figure when every run took the same ('9,040,920 .. 9,040,920 (mean 9,040,920)')
+                 f"time per inference: {int(c.min()):,} {self.unit}" if c.min() == c.max() else
                  f"time per inference: {int(c.min()):,} .. {int(c.max()):,} {self.unit} "
                  f"(mean {c.mean():,.0f})",
                  f"link: {self.payload_bytes:,} payload bytes in {self.seconds:.1f} s"]
@@ -291,7 +293,7 @@ def validate(link: HilLink, model: str | Path, inputs: int = 50, seed: int = 0, 
             log(f"  {k + 1}/{inputs} inputs, {rep.bytes_differing} differing bytes so far, "
                 f"last {res.count:,} {res.unit}")
     if images is not None:
-        rep.source = f"{rep.inputs} images in {images.folder}"
+        rep.source = f"{rep.inputs} image{'s' * (rep.inputs != 1)} in {images.folder}"
         rep.skipped = list(skipped)
     if profile:
         for j, (_, _, i) in enumerate(ins):
