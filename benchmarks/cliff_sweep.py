@@ -9,7 +9,8 @@ activation) built with codegen/tflite_writer.py's ModelBuilder:
 
 - CONV_2D: kernel 1/3/5/7 x stride 1/2 x input channels 1/3/8/13/16 x output channels 8/13/32;
 - DEPTHWISE_CONV_2D: kernel 3/5/7 x stride 1/2 x channels 1/3/8/13/32 x depth multiplier 1/2/4/8;
-- grouped CONV_2D: kernel 1/3 x groups 2/3/4/8 x per-group channels 2/3/4/8 (in = out channels).
+- grouped CONV_2D: kernel 1/3 x stride 1/2 x groups 2/3/4/8 x per-group channels 2/3/4/8 (in = out
+  channels).
 
 Planes (input height = width) as in a MobileNet at that depth: 48 for 1 and 3 input channels
 (a 96x96 model after its stem, or a 48x48 input), 24 for 8/13/16, 12 for 32 and more; a layer whose
@@ -78,10 +79,11 @@ def grid() -> list[dict]:
                 for mult in (1, 2, 4, 8):
                     specs.append(dict(op="DEPTHWISE_CONV_2D", k=k, stride=stride, in_c=c, mult=mult))
     for k in (1, 3):
-        for groups in (2, 3, 4, 8):
-            for per in (2, 3, 4, 8):
-                specs.append(dict(op="CONV_2D", k=k, stride=1, in_c=groups * per, out_c=groups * per,
-                                  groups=groups))
+        for stride in (1, 2):
+            for groups in (2, 3, 4, 8):
+                for per in (2, 3, 4, 8):
+                    specs.append(dict(op="CONV_2D", k=k, stride=stride, in_c=groups * per,
+                                      out_c=groups * per, groups=groups))
     for s in specs:
         h = base_plane(s["in_c"])
         while layer_macs(s, h) < MIN_MACS and h < 96:
@@ -170,12 +172,17 @@ def render(specs: list[dict], commit: str, command: str, board: str, seconds: fl
            "Grid (random int8 weights, per-channel scales, SAME padding, no fused activation): CONV_2D kernel "
            "1/3/5/7 x stride 1/2 x input channels 1/3/8/13/16 x output channels 8/13/32; DEPTHWISE_CONV_2D "
            "kernel 3/5/7 x stride 1/2 x channels 1/3/8/13/32 x depth multiplier 1/2/4/8; grouped CONV_2D "
-           "kernel 1/3, stride 1, groups 2/3/4/8 x per-group channels 2/3/4/8 (in = out channels). Planes: "
+           "kernel 1/3 x stride 1/2 x groups 2/3/4/8 x per-group channels 2/3/4/8 (in = out channels). Planes: "
            f"48x48 for 1/3 input channels, 24x24 for 8-16, 12x12 for 32 and more, doubled (up to 96) "
            f"while a layer has under {MIN_MACS:,} MACs. Every layer's output was compared with TFLite's "
            "reference kernels: "
            f"{sum(s['bit_exact'] for s in specs)} of {len(specs)} bit-exact.", "",
-           f"**{len(over)} of {len(specs)} layers above {CLIFF:g} instructions per MAC.**", "",
+           f"**{len(over)} of {len(specs)} layers above {CLIFF:g} instructions per MAC.** By kernel chosen:", "",
+           "| kernel chosen | layers | above 3 | worst instr/MAC | best instr/MAC |", "|---|---:|---:|---:|---:|"]
+    for kern in sorted({s["kernel"] for s in rows}, key=lambda k: -sum(s["kernel"] == k for s in over)):
+        ks = [s["instructions"] / s["macs"] for s in rows if s["kernel"] == kern]
+        out.append(f"| {kern} | {len(ks)} | {sum(r > CLIFF for r in ks)} | {max(ks):.2f} | {min(ks):.2f} |")
+    out += ["", "Every layer, worst first:", "",
            "| op | kernel | stride | in_c | out_c / mult / groups | plane | MACs | kernel chosen | instructions | instr/MAC | bit-exact |",
            "|---|---:|---:|---:|---|---:|---:|---|---:|---:|:-:|"]
     for s in rows:
