@@ -337,7 +337,7 @@ def _say_which_output(clf, chosen: bool, err) -> None:
     if len(outs) < 2:
         return
     o = outs[clf.output_pos]
-    how = ("--output" if chosen else "the one quantized like probabilities (a SOFTMAX's 1/256 scale)"
+    how = ("chosen by --output" if chosen else "the one quantized like probabilities (a SOFTMAX's 1/256 scale)"
            if clf.output_pos else "the first")
     print(f"output  {clf.output_pos} '{o['name']}' {[int(d) for d in o['shape']]} of {len(outs)}: "
           f"{how}; --output N reads another", file=err, flush=True)
