@@ -113,16 +113,23 @@ def _board_limit(args):
 
 
 def cmd_inspect(args) -> int:
-    from .inspect import inspect_model
-    from .pipeline import resolve_kernels
-    given, budget = args.ram_limit, _board_limit(args)
     try:
-        report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
+        return _inspect(args)
     except CodegenError as e:
-        if args.json:   # a script reading stdout gets the refusal too (stderr and exit 2 as always)
+        # a script reading stdout gets the refusal too (stderr and exit 2 as always): the
+        # model's problems, and a --ram-limit or --board no schedule fits (that one printed
+        # nothing on stdout)
+        if args.json:
             import json
             print(json.dumps({"model": str(args.model), "refused": str(e).splitlines()}, indent=1))
         raise
+
+
+def _inspect(args) -> int:
+    from .inspect import inspect_model
+    from .pipeline import resolve_kernels
+    given, budget = args.ram_limit, _board_limit(args)
+    report = inspect_model(args.model, resolve_kernels(args.target, args.kernels))
     if not args.json:
         print(report.render())
         if budget is not None:
