@@ -1,7 +1,7 @@
 """Benchmarks every bundled model on every QEMU board (run by hand; results go in README).
 
     .venv/bin/python benchmarks/run.py [--boards qemu-mps2-an500,...] [--models a.tflite,...]
-                                       [--profile] [--tflm]
+                                       [--profile] [--tflm] [--out /tmp/bench/]
 
 For each model and board: emit, build (-O2), run under QEMU with -icount shift=0, and record
 instructions per inference (exact on mps2: SysTick x 40), flash (code / weights), RAM (arena /
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from codegen.pipeline import generate  # noqa: E402
 from codegen.verify import deterministic_input, reference_int8_outputs  # noqa: E402
-from firmware_tools.boards import get_board, list_boards  # noqa: E402
+from firmware_tools.boards import BoardError, get_board, list_boards  # noqa: E402
 from firmware_tools.build import build_firmware  # noqa: E402
 from firmware_tools.qemu import parse_bench, run_qemu  # noqa: E402
 from firmware_tools.size import DoesNotFit  # noqa: E402
@@ -175,9 +175,28 @@ def main() -> int:
     ap.add_argument("--models", help="comma-separated .tflite files (default: the bundled models)")
     ap.add_argument("--profile", action="store_true", help="per-layer instruction counts")
     ap.add_argument("--tflm", action="store_true", help="compare with TFLite Micro's arena")
-    ap.add_argument("--out", help="write OUT.md and OUT.json (default: benchmarks/results, the committed "
-                    "tables, for a full run; a run with --boards or --models only prints its table)")
+    ap.add_argument("--out", help="write OUT.md and OUT.json, or DIR/results.md and .json for a folder "
+                    "(an existing one, or OUT ending in /; created if missing) (default: benchmarks/results, "
+                    "the committed tables, for a full run; a run with --boards or --models only prints its table)")
     args = ap.parse_args()
+    # checked before the first run (trial7: an unknown board, a missing model or `--out /tmp/b/`
+    # ended a run of minutes in a traceback, the last one after every row was measured)
+    for b in args.boards.split(",") if args.boards else []:
+        try:
+            if not get_board(b).qemu:
+                ap.error(f"--boards: {b} is not a QEMU board; `firmware boards` lists them (runs on QEMU)")
+        except BoardError as e:
+            ap.error(f"--boards: {e}")
+    for m in args.models.split(",") if args.models else []:
+        if not Path(m).is_file():
+            ap.error(f"--models: {m}: no such file; give .tflite files, comma-separated")
+    if args.out is not None:
+        if args.out.endswith(("/", "\\")) or Path(args.out).is_dir():
+            args.out = str(Path(args.out) / "results")
+        try:
+            Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            ap.error(f"--out {args.out}: cannot create its folder ({e.strerror or e}); give a writable path")
     if args.out is None and args.boards is None and args.models is None:
         args.out = str(ROOT / "benchmarks" / "results")
     # a user's own model or board used to overwrite the committed results with a one-row table

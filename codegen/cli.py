@@ -116,11 +116,8 @@ def cmd_inspect(args) -> int:
     try:
         return _inspect(args)
     except CodegenError as e:
-        # a script reading stdout gets the refusal too (stderr and exit 2 as always): the
-        # model's problems, and a --ram-limit or --board no schedule fits (that one printed
-        # nothing on stdout)
-        if args.json:
-            import json
+        if args.json:   # a script reading stdout gets the refusal too (stderr and exit 2 as always):
+            import json   # the model's problems, and --board / --ram-limit ones (was: stdout empty)
             print(json.dumps({"model": str(args.model), "refused": str(e).splitlines()}, indent=1))
         raise
 

@@ -112,7 +112,7 @@ def verify(model: str | Path, out_dir: str | Path, inputs: int = 20, seed: int =
     res = VerifyResult()
     outputs = set()
     log(f"verifying {Path(model).name} ({kernels} kernels): {len(manifest['layers'])} layers, "
-        f"{len(ins)} input(s), {len(outs)} output(s), {inputs} inputs, every layer compared with "
+        f"{len(ins)} input(s), {len(outs)} output(s); {inputs} random inputs (seed {seed}), every layer compared with "
         "TFLite's reference kernels")
     for k, info in enumerate(ins + outs):
         if info.get("edge"):

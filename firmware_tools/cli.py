@@ -57,6 +57,15 @@ def _emitted_for(gen: Path) -> str:
         board = read_json(gen / "model.json").get("board")
     except (OSError, ValueError, AttributeError):
         board = None
+    if not board and gen.is_file():   # model.tflite, a mistyped or an empty folder were asked
+        raise BoardError(f"{gen} is a file, not the folder `codegen emit` writes: run `codegen emit "   # "which board?"
+                         "--board NAME MODEL -o out/` (it records the board) and build out/")
+    if not board and not (gen / "model.json").exists():
+        from .build import _named_manifests
+        if not _named_manifests(gen):
+            raise BoardError(f"{gen} {'has no model.json' if gen.is_dir() else 'does not exist'}: run "
+                             f"`codegen emit --board NAME MODEL -o {gen}` first (it records the board), "
+                             "or give the folder `codegen emit` wrote")
     if not board or not isinstance(board, str):
         raise BoardError(f"which board? pass --board NAME (`firmware boards` lists them); {gen} names none "
                          "(`codegen emit --board NAME` records its board for `firmware build`)")

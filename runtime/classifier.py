@@ -165,6 +165,14 @@ class Classifier:
                                   "class scores are supported")
         if labels is not None:
             self.labels = read_labels(labels)
+            fits = [i for i, d in enumerate(details) if i != self.output_pos
+                    and int(np.prod(d["shape"])) == len(self.labels)]
+            if len(details) > 1 and len(self.labels) != self.classes and fits:
+                # --output 0 of the two-heads model (colour [1, 3]) with the 4 shapes labels said
+                # "use the labels file that came with the model": the other output is the fix
+                raise LabelsError(f"labels file {labels} has {len(self.labels)} labels but output "
+                                  f"{self.output_pos} of {len(details)} has {self.classes} values; output "
+                                  f"{fits[0]} has {len(self.labels)}: give --output {fits[0]}")
             check_labels(self.labels, self.classes, labels)
         else:
             self.labels = [f"class {i}" for i in range(self.classes)]

@@ -61,7 +61,7 @@ def cmd_info(args) -> int:
         for k, t in enumerate(ts):
             label = role if len(ts) == 1 else f"{role} {k}"
             edge = "" if t.type == "int8" else f" ({t.type} in the model: an edge)"
-            print(f"{label:<12} {t.bytes} B, shape {list(t.shape)}, scale {t.scale:.6g}, "
+            print(f"{label:<12} {t.bytes:,} B, shape {list(t.shape)}, scale {t.scale:.6g}, "
                   f"zero point {t.zero_point}{edge}")
     print(f"arena        {info.arena_bytes:,} B, {info.layers} layers, {info.kernels} kernels")
     return 0
@@ -87,13 +87,6 @@ def _model_file_problem(m) -> str | None:
 
 RANDOM_INPUTS = 50   # hil validate's default count of random inputs
 HIL_TIMEOUT = 10.0   # hil commands: seconds to wait for an answer without --timeout (an inference: 60)
-
-
-def _first(images, n):
-    """--images with --inputs N: the first N images (sorted by path); --inputs was ignored."""
-    if n is not None:
-        images.items = images.items[:n]
-    return images
 
 
 def cmd_validate(args, profile_only: bool = False) -> int:
@@ -133,7 +126,7 @@ def cmd_validate(args, profile_only: bool = False) -> int:
     log = (lambda s: print(s, file=sys.stderr, flush=True)) if args.json else print
     images = None
     if getattr(args, "images", None):
-        images = _first(load_images(models[0], args.images, args.labels), args.inputs)
+        images = load_images(models[0], args.images, args.labels, limit=args.inputs)   # --inputs N: the first N
     with _port(args) as url, HilLink(url, timeout=args.timeout or HIL_TIMEOUT, invoke_timeout=args.timeout) as link:
         rep = validate(link, models[0], inputs=1 if profile_only else args.inputs or RANDOM_INPUTS,
                        seed=getattr(args, "seed", None) or 0,
@@ -151,7 +144,7 @@ def _validate_places(args, places, models, profile_only) -> int:
     from .hil.farm import acquire_places
     from .hil.link import HilError, HilLink
     from .hil.validate import load_images, validate
-    images = ({m: _first(load_images(m, args.images, args.labels), args.inputs) for m in set(models)}
+    images = ({m: load_images(m, args.images, args.labels, limit=args.inputs) for m in set(models)}
               if args.images else {})
     reports, errors, spans = {}, {}, {}
 
@@ -337,7 +330,7 @@ def _say_which_output(clf, chosen: bool, err) -> None:
     if len(outs) < 2:
         return
     o = outs[clf.output_pos]
-    how = ("chosen by --output" if chosen else "the one quantized like probabilities (a SOFTMAX's 1/256 scale)"
+    how = (f"chosen by --output {clf.output_pos}" if chosen else "the one quantized like probabilities (a SOFTMAX's 1/256 scale)"
            if clf.output_pos else "the first")
     print(f"output  {clf.output_pos} '{o['name']}' {[int(d) for d in o['shape']]} of {len(outs)}: "
           f"{how}; --output N reads another", file=err, flush=True)
@@ -460,7 +453,9 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
             if preview and hasattr(source, "show"):
                 source.show(overlay(source.main_size, caption(r)))
     except KeyboardInterrupt:
-        pass
+        interrupted = True
+    else:
+        interrupted = False
     if tty and runner is None:
         print()
     s = pipe.summary
@@ -491,6 +486,14 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
                   f"reference" + (f" (saved in {mismatch_dir})" if dd["differing_frames"] else ", all bit-exact")
                   + (f"; {dd['count_mean']:,.0f} {dd['unit']} per inference, link {dd['link_ms_mean']:.1f} ms per frame"
                      if dd["frames"] else ""))
+    if s.frames == 0 and not interrupted:
+        # every file unreadable, or a video without one whole frame: was '0 frames ... 0.0 FPS', exit 0
+        from .frames import ImageFolderSource
+        why = ("every image is unreadable (skipped above)" if isinstance(source, ImageFolderSource)
+               else "it gave no whole frame")
+        print(f"runtime: error: no frame classified from {args.source} ({source.description}): {why}; "
+              "give a source with at least one readable frame", file=err)
+        return 2
     return 1 if runner is not None and dev_stats["differing"] else 0
 
 

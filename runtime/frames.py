@@ -229,7 +229,8 @@ class ImageFolderSource(FrameSource):
         if not self.files:
             raise SourceError(f"{given}{folder}: no images found (looked for "
                               f"{', '.join(sorted(IMAGE_SUFFIXES))})")
-        self.description = f"{len(self.files)} images in {self.folder}"
+        n = len(self.files)   # "1 images in DIR" read oddly (trial7)
+        self.description = f"{n} image{'s' * (n != 1)} in {self.folder}"
 
     def open(self, want: Want) -> None:
         super().open(want)
@@ -418,7 +419,9 @@ class Y4mSource(FrameSource):
             # -f yuv4mpegpipe - | runtime classify --source video:/dev/stdin) still streams
             self._file = open_for_reading(self.path)
         except OSError as e:
-            raise SourceError(f"video:{path}: {e.strerror}") from None
+            # was the bare strerror ("No such file or directory"): the fix too (trial7)
+            raise SourceError(f"video:{path}: cannot open it ({e.strerror or e}); give a readable "
+                              ".y4m file (or a named pipe a writer feeds)") from None
         try:
             self._read_header(path)
         except SourceError:

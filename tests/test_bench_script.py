@@ -40,3 +40,23 @@ def test_hil_throughput_of_a_users_board_is_printed_not_committed(monkeypatch, c
     assert mod.main() == 0
     assert "nucleo-h743zi: INFO round trip 1.0 ms, WRITE_INPUT 10.0 KiB/s" in capsys.readouterr().out
     assert (ROOT / "benchmarks" / "results_hil.md").read_bytes() == committed
+
+
+def test_bad_boards_models_or_out_are_refused_before_the_first_run(tmp_path):
+    """trial7: an unknown board or a missing model ended the run in a traceback; `--out /tmp/b/`
+    (a folder, as the brief says) wrote '/tmp/b/.md', or a traceback after every row was measured."""
+    run = [sys.executable, str(ROOT / "benchmarks" / "run.py")]
+    for args, says in [(["--boards", "nosuch"], "--boards: unknown board 'nosuch'"),
+                       (["--boards", "stm32f746g-disco"], "--boards: stm32f746g-disco is not a QEMU board"),
+                       (["--models", str(tmp_path / "no.tflite")], "no such file"),
+                       (["--boards", "qemu-mps2-an500", "--out", "/proc/no/"], "cannot create its folder")]:
+        r = subprocess.run(run + args, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        last = r.stderr.strip().splitlines()[-1]
+        assert r.returncode == 2 and last.startswith("run.py: error: ") and says in last, r.stderr
+    model = tmp_path / "mine.tflite"
+    model.write_bytes(add_model(np.random.default_rng(3)))
+    r = subprocess.run(run + ["--boards", "qemu-mps2-an500", "--models", str(model), "--out", str(tmp_path / "res") + "/"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "| mine | qemu-mps2-an500 |" in (tmp_path / "res" / "results.md").read_text()
+    assert (tmp_path / "res" / "results.json").exists()

@@ -152,6 +152,19 @@ def test_firmware_build_takes_the_board_emit_was_given(tmp_path, capsys):
     assert len(err) == 1 and "which board? pass --board NAME" in err[0], err
 
 
+def test_build_of_a_missing_empty_or_file_folder_says_so_not_which_board(tmp_path, capsys):
+    """trial7: `firmware build out/` on a mistyped or empty folder, or on model.tflite, asked
+    'which board?'; given --board, the next error was the real one."""
+    from firmware_tools.cli import main as firmware_main
+    (tmp_path / "empty").mkdir()
+    for gen, says in [(tmp_path / "nope", "does not exist: run `codegen emit --board NAME MODEL -o"),
+                      (tmp_path / "empty", "has no model.json: run `codegen emit --board NAME MODEL -o"),
+                      (MODEL, "is a file, not the folder `codegen emit` writes")]:
+        assert firmware_main(["build", str(gen)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"firmware: error: {gen} {says.split(':')[0]}") and says in err[0], err
+
+
 def test_the_first_board_measurement_says_why_it_builds_firmware(monkeypatch):
     """`codegen emit --board B` builds firmware once per board (~15 s) to measure the RAM beside
     the arena; on a terminal only its compile progress showed, not why: a line says so now. On a

@@ -73,6 +73,8 @@ def test_verify_command():
     r = run("verify", MODEL, "--inputs", "3")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "BIT-EXACT" in r.stdout and "input   3/3: ok" in r.stdout
+    # the model's inputs and the random test inputs were both "inputs" on one line (trial7)
+    assert "1 input(s), 1 output(s); 3 random inputs (seed 0), every layer compared" in r.stdout
 
 
 def test_verify_asks_the_reference_in_bounded_chunks(tmp_path, monkeypatch):

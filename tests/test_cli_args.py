@@ -341,23 +341,19 @@ def test_inspect_json_of_a_refused_model_is_json_too(capsys):
     assert "codegen: error: op #16 CONV_2D: option StrideW is 0" in err
 
 
-@pytest.mark.parametrize("argv,says", [
-    (["--ram-limit", "1"], "--ram-limit 1 B: no schedule fits"),
-    (["--board", "no-such-board"], "--board: unknown board 'no-such-board'"),
-    (["--board", "stm32f746g-disco", "--ram-limit", "99999999"], "--ram-limit 99,999,999 B is more than --board"),
-])
-def test_inspect_json_of_a_refused_limit_or_board_is_json_too(capsys, argv, says):
-    """A --ram-limit no schedule fits, an unknown --board or a limit above the board's printed
-    nothing on `inspect --json`'s stdout (only model refusals had the JSON): the same
-    {"model", "refused": [the line]}, stderr and exit 2 unchanged."""
+@pytest.mark.parametrize("opts,says", [(["--ram-limit", "100"], "--ram-limit 100 B: no schedule fits"),
+                                       (["--board", "nosuch"], "--board: unknown board 'nosuch'"),
+                                       (["--board", "stm32f746g-disco", "--ram-limit", "99999999"],
+                                        "--ram-limit 99,999,999 B is more than --board")])
+def test_inspect_json_of_a_budget_or_board_refusal_is_json_too(capsys, opts, says):
+    """`inspect --json --ram-limit 100` (or an unknown --board) printed nothing on stdout (trial7's
+    find): the refusal is the same {"model", "refused"} object, stderr and exit 2 unchanged."""
     import json
-
-    from codegen.cli import main as codegen_main
-    assert codegen_main(["inspect", "--json", MODEL, *argv]) == 2
+    assert main(["inspect", "--json", MODEL, *opts]) == 2
     out, err = capsys.readouterr()
     d = json.loads(out)
-    assert d["model"] == MODEL and len(d["refused"]) == 1 and d["refused"][0].startswith(says), d
-    assert err.count("\n") == 1 and says in err, err
+    assert d["model"] == MODEL and len(d["refused"]) == 1 and d["refused"][0].startswith(says)
+    assert f"codegen: error: {says}" in err
 
 
 @pytest.mark.parametrize("cmd", ["emit", "inspect", "verify"])

@@ -4,6 +4,7 @@ QEMU's Cortex-M7 with its UART on a loopback TCP port -- or, with --port, a real
     pytest tests/test_hil.py --port /dev/ttyACM0 --hil-model model.tflite
     LG_COORDINATOR=farm:20408 pytest tests/test_hil.py --place board-1 --hil-model model.tflite
 """
+import re
 import struct
 import subprocess
 import sys
@@ -377,6 +378,8 @@ def test_cli(device):
                               capture_output=True, text=True, timeout=300)
     r = run("info", "--port", url)
     assert r.returncode == 0 and "qemu-mps2-an500, cortex-m7" in r.stdout and "sha256" in r.stdout
+    # sizes with thousands separators, as the arena's line (trial7: "input        27648 B")
+    assert re.search(r"^input +\d{1,3}(,\d{3})* B, shape", r.stdout, re.M), r.stdout
     r = run("validate", "--port", url, "--model", model, "--inputs", "3", "--json")
     assert r.returncode == 0, r.stderr
     import json

@@ -356,6 +356,24 @@ def test_a_reply_in_another_protocol_version_is_named_as_such():
             link.hello()
 
 
+@pytest.mark.parametrize("field,value,says", [
+    (0, 3, "the device's INFO says protocol 3; this host speaks 2: rebuild the firmware with this mcuforge"),
+    (2, 4, "maximum payload 4 outside 8..1024; is the firmware built from this mcuforge version?")])
+def test_an_info_payload_of_another_version_names_the_fix(field, value, says):
+    """trial7: 'device speaks protocol 3, host speaks 2' (the INFO payload's own field) gave no fix."""
+    import re
+    import struct
+    import zlib
+    from runtime.hil.protocol import HEADER, cobs_encode
+    info = bytearray(_info_bytes())
+    struct.pack_into("<B" if field == 0 else "<H", info, field, value)
+    body = HEADER.pack(2, MsgType.INFO | 0x80, 1, len(info)) + bytes(info)
+    with HilLink("loop://", timeout=1, retries=0) as link:
+        link.send_raw(cobs_encode(body + struct.pack("<I", zlib.crc32(body))) + b"\x00")
+        with pytest.raises(HilError, match=re.escape(says)):
+            link.hello()
+
+
 def test_a_peer_that_hangs_up_mid_session_is_connection_lost_naming_the_fix():
     """attack8: it said only pyserial's 'read failed: socket disconnected'."""
     import socket

@@ -167,7 +167,7 @@ def test_inputs_with_images_takes_the_first_n_images(monkeypatch):
             return False
 
     def fake_validate(link, model, inputs, seed, log, images):
-        seen["inputs"], seen["images"] = inputs, images and [n for n, _, _ in images.items]
+        seen["inputs"], seen["images"] = inputs, images and [n for n, _, _ in images]
 
         class Rep:
             ok = True

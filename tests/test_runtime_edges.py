@@ -57,8 +57,8 @@ def test_a_corrupt_jpeg_is_reported_and_counted_not_fatal(tmp_path):
                                                                                   "square/empty.png"]
     # and `hil validate --images` loads the same way (no device needed for loading)
     from runtime.hil.validate import load_images
-    imgs = load_images(RGB96, folder, LABELS_FILE)
-    assert len(imgs.items) == 12 and len(imgs.skipped) == 2
+    items, skipped = load_images(RGB96, folder, LABELS_FILE).read()
+    assert len(list(items)) == 12 and len(skipped) == 2
 
 
 def test_a_bare_folder_is_an_image_source(tmp_path):
@@ -68,6 +68,13 @@ def test_a_bare_folder_is_an_image_source(tmp_path):
                 "--json")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout.splitlines()[-1])["labelled"] == 12
+
+
+def test_a_folder_of_one_image_says_1_image(tmp_path):
+    # "source  1 images in DIR" (trial7)
+    shutil.copy(IMAGES / "circle" / "00.png", tmp_path / "one.png")
+    assert ImageFolderSource(str(tmp_path)).description == f"1 image in {tmp_path}"
+    assert open_source(str(IMAGES), None).description == f"12 images in {IMAGES}"
 
 
 def test_saved_frames_show_the_centre_crop(tmp_path):
@@ -118,6 +125,10 @@ def test_hil_validate_report_never_says_0_inputs():
     assert "(0 inputs)" not in text
     rep.bytes_differing, rep.inputs_differing = 2, 1
     assert "MISMATCH: 2 of 12 output bytes differ, in 1 of 3 inputs" in rep.render()
+    assert "time per inference: 5 .. 7 cycles (mean 6)\n" in text
+    # one input, or every run equal: one figure (trial7: '9,040,920 .. 9,040,920 (mean 9,040,920)')
+    rep.counts = [9_040_920]
+    assert "time per inference: 9,040,920 cycles\n" in rep.render()
 
 
 @pytest.mark.parametrize("action,absent,present", [
@@ -199,7 +210,14 @@ def test_classify_reads_the_class_head_of_a_two_head_model():
     assert "4 classes" in r.stderr and "output  1 'StatefulPartitionedCall_1:0' [1, 4] of 2" in r.stderr, r.stderr
     r = runtime("classify", "--model", two, "--source", TESTS / "fixtures/images/shapes", "--frames", "1",
                 "--output", "0")
-    assert r.returncode == 0 and "3 classes" in r.stderr and "of 2: chosen by --output;" in r.stderr, r.stderr
+    assert r.returncode == 0 and "3 classes" in r.stderr and "of 2: chosen by --output 0;" in r.stderr, r.stderr
+    # the 4 shapes labels on the 3-value head: the fix is the other output (trial7; was "use the
+    # labels file that came with the model")
+    r = runtime("classify", "--model", two, "--labels", LABELS_FILE, "--source", "synthetic", "--frames", "1",
+                "--output", "0")
+    assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == (
+        f"runtime: error: labels file {LABELS_FILE} has 4 labels but output 0 of 2 has 3 values; "
+        "output 1 has 4: give --output 1"), r.stderr
     r = runtime("classify", "--model", two, "--source", TESTS / "fixtures/images/shapes", "--frames", "1",
                 "--output", "2")
     assert r.returncode == 2 and "--output 2: " in r.stderr and "has 2 outputs (0..1)" in r.stderr, r.stderr

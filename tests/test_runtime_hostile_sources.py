@@ -282,3 +282,30 @@ def test_a_sub_folder_past_path_max_is_skipped_not_the_whole_folder(tmp_path):
     assert src.read().name == "ok.png" and src.read() is None
     assert len(src.skipped) == 1 and "cannot list it (File name too long)" in src.skipped[0][1]
     assert said and said[0].startswith("skipped ")
+
+
+@pytest.mark.parametrize("kind", ["images", "video"])
+def test_a_source_that_gives_no_frame_at_all_is_an_error_not_0_frames(tmp_path, kind):
+    # trial7: every image unreadable, or a .y4m with a header and one truncated frame, ended
+    # with '0 frames in 0.00 s: 0.0 FPS ...' and exit 0
+    if kind == "images":
+        (tmp_path / "a.png").write_bytes(b"not a png")
+        spec, why = f"images:{tmp_path}", "every image is unreadable (skipped above)"
+    else:
+        (tmp_path / "clip.y4m").write_bytes(b"YUV4MPEG2 W16 H16 C420jpeg\n" + _frame(10))
+        spec, why = f"video:{tmp_path / 'clip.y4m'}", "it gave no whole frame"
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", str(MODEL),
+                        "--source", spec], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"runtime: error: no frame classified from {spec} (") and why in last, r.stderr
+    assert last.endswith("give a source with at least one readable frame"), r.stderr
+
+
+def test_a_y4m_that_cannot_be_opened_names_the_fix(tmp_path):
+    # trial7: 'video:clip.y4m: No such file or directory', nothing to do
+    for path, why in [(tmp_path / "none.y4m", "No such file or directory"), (tmp_path, "Is a directory")]:
+        with pytest.raises(SourceError) as e:
+            Y4mSource(path)
+        assert str(e.value) == (f"video:{path}: cannot open it ({why}); give a readable .y4m file "
+                                "(or a named pipe a writer feeds)")

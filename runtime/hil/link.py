@@ -317,9 +317,11 @@ class HilLink:
             raise MalformedReply(f"INFO reply: {e}; is the firmware built from this mcuforge "
                                  "version?") from None
         if not 8 <= info.max_payload <= MAX_PAYLOAD:
-            raise MalformedReply(f"INFO reply: maximum payload {info.max_payload} outside 8..{MAX_PAYLOAD}")
-        if info.protocol != VERSION:
-            raise ProtocolVersionMismatch(f"device speaks protocol {info.protocol}, host speaks {VERSION}")
+            raise MalformedReply(f"INFO reply: maximum payload {info.max_payload} outside 8..{MAX_PAYLOAD}; "
+                                 "is the firmware built from this mcuforge version?")
+        if info.protocol != VERSION:   # the fix, as the header's own version check says it (trial7)
+            raise ProtocolVersionMismatch(f"the device's INFO says protocol {info.protocol}; this host speaks "
+                                          f"{VERSION}: rebuild the firmware with this mcuforge")
         self.info = info
         return info
 
