@@ -80,8 +80,10 @@ def cmd_emit(args) -> int:
                                                           if args.ram_limit is not None else ""))
     if "patch_schedule" in man:
         ps = man["patch_schedule"]
+        # a stage of MAC-free layers (a MAX_POOL_2D alone) has 0 of both: was a ZeroDivisionError
+        extra = ps["stage_macs"] / ps["stage_macs_layer_by_layer"] - 1 if ps["stage_macs_layer_by_layer"] else 0
         print(f"  patches       {ps['label']}, "
-              f"stage MACs +{(ps['stage_macs'] / ps['stage_macs_layer_by_layer'] - 1) * 100:.1f}%, "
+              f"stage MACs +{extra * 100:.1f}%, "
               f"predicted instructions +{ps['predicted_overhead'] * 100:.1f}%")
     for role, ts in (("input", man["inputs"]), ("output", man["outputs"])):
         for k, t in enumerate(ts):

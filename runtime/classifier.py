@@ -143,6 +143,9 @@ class Classifier:
         self.input = input_spec(it.get_input_details()[0])
         self.preprocess = Preprocessor(self.input, input_range)
         details = it.get_output_details()
+        if not details:   # was an IndexError traceback (and '0 outputs (0..-1)' with --output)
+            raise ModelInputError(f"{model} has no outputs; a classifier has one (class scores): "
+                                  "give an image classifier")
         if output is not None and not 0 <= output < len(details):
             raise ModelInputError(f"--output {output}: {model} has {len(details)} output"
                                   f"{'s' * (len(details) != 1)} (0..{len(details) - 1})")

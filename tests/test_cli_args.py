@@ -342,7 +342,9 @@ def test_inspect_json_of_a_refused_model_is_json_too(capsys):
 
 
 @pytest.mark.parametrize("opts,says", [(["--ram-limit", "100"], "--ram-limit 100 B: no schedule fits"),
-                                       (["--board", "nosuch"], "--board: unknown board 'nosuch'")])
+                                       (["--board", "nosuch"], "--board: unknown board 'nosuch'"),
+                                       (["--board", "stm32f746g-disco", "--ram-limit", "99999999"],
+                                        "--ram-limit 99,999,999 B is more than --board")])
 def test_inspect_json_of_a_budget_or_board_refusal_is_json_too(capsys, opts, says):
     """`inspect --json --ram-limit 100` (or an unknown --board) printed nothing on stdout (trial7's
     find): the refusal is the same {"model", "refused"} object, stderr and exit 2 unchanged."""

@@ -258,3 +258,24 @@ def test_pruned_search_chooses_what_the_full_search_chose(monkeypatch):
         monkeypatch.setattr(ps, "all_schedules", full)
         assert pruned == unpruned, name
         assert any(isinstance(p, tuple) and p[1] <= limit for p, limit in zip(pruned, limits))
+
+
+def test_a_stage_without_macs_is_reported_not_a_division_by_zero(tmp_path):
+    """A first stage of MAC-free layers (a 2x2 MAX_POOL_2D alone in row bands, before a 3x3
+    depthwise): `emit --ram-limit` printed its summary with 0 / 0 stage MACs, a
+    ZeroDivisionError traceback after the files were written (attack9)."""
+    import numpy as np
+
+    import opmodels
+    model = tmp_path / "pool_dw.tflite"
+    model.write_bytes(opmodels.chain_model(np.random.default_rng(17), shape=(1, 80, 80, 17),
+                                           layers=[("maxpool", 2, 2), ("dw", 3, 2, 1)], scale_span=(1e-3, 1e-2)))
+
+    def emit(limit):
+        return subprocess.run([sys.executable, "-m", "codegen.cli", "emit", str(model), "--target", "cortex-m7",
+                               "-o", str(tmp_path / str(limit)), "--ram-limit", str(limit)],
+                              capture_output=True, text=True, timeout=300)
+    m = re.search(r"smallest reachable arena is ([\d,]+) B", emit(1).stderr)
+    ok = emit(int(m.group(1).replace(",", "")))
+    assert ok.returncode == 0 and "Traceback" not in ok.stderr, ok.stderr
+    assert "stage MACs +0.0%" in ok.stdout, ok.stdout

@@ -226,3 +226,28 @@ def test_classify_reads_the_class_head_of_a_two_head_model():
     assert r.returncode == 2 and "expected an output's position" in r.stderr, r.stderr
     r = runtime("classify", "--model", RGB96, "--source", TESTS / "fixtures/images/shapes", "--frames", "1")
     assert r.returncode == 0 and "output  " not in r.stderr, r.stderr
+
+
+def test_classify_a_model_with_no_outputs_or_hundreds(tmp_path):
+    """A model with no outputs was an IndexError traceback (and '0 outputs (0..-1)' with
+    --output); one with 300 [1, 1, 1, 3] SOFTMAX heads reads --output 299 and refuses 300."""
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    x, y = mb.tensor([1, 8, 8, 3], "int8", 0.02, 0), mb.tensor([1, 8, 8, 3], "int8", 0.02, 0)
+    mb.op("RELU", [x], [y])
+    none = tmp_path / "no_outputs.tflite"
+    none.write_bytes(mb.build([x], []))
+    for extra in ([], ["--output", "0"]):
+        r = runtime("classify", "--model", none, "--source", "synthetic", "--frames", "1", *extra)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "has no outputs" in r.stderr, r.stderr
+    mb = ModelBuilder()
+    x = mb.tensor([1, 1, 1, 3], "int8", 0.02, 0)
+    heads = [mb.tensor([1, 1, 1, 3], "int8", 1 / 256, -128) for _ in range(300)]
+    for h in heads:
+        mb.op("SOFTMAX", [x], [h], "SoftmaxOptions", Beta=1.0)
+    many = tmp_path / "many_outputs.tflite"
+    many.write_bytes(mb.build([x], heads))
+    r = runtime("classify", "--model", many, "--source", "synthetic", "--frames", "2", "--output", "299")
+    assert r.returncode == 0 and "output  299 " in r.stderr and "of 300: chosen by --output" in r.stderr, r.stderr
+    r = runtime("classify", "--model", many, "--source", "synthetic", "--frames", "1", "--output", "300")
+    assert r.returncode == 2 and "has 300 outputs (0..299)" in r.stderr, r.stderr
