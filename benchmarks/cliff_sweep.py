@@ -174,7 +174,8 @@ def render(specs: list[dict], commit: str, command: str, board: str, seconds: fl
            "kernel 3/5/7 x stride 1/2 x channels 1/3/8/13/32 x depth multiplier 1/2/4/8; grouped CONV_2D "
            "kernel 1/3 x stride 1/2 x groups 2/3/4/8 x per-group channels 2/3/4/8 (in = out channels). Planes: "
            f"48x48 for 1/3 input channels, 24x24 for 8-16, 12x12 for 32 and more, doubled (up to 96) "
-           f"while a layer has under {MIN_MACS:,} MACs. Every layer's output was compared with TFLite's "
+           f"while a layer has under {MIN_MACS:,} MACs ({sum(s['macs'] < MIN_MACS for s in specs)} still under it at 96x96); "
+           "plane is the input's height x width. Every layer's output was compared with TFLite's "
            "reference kernels: "
            f"{sum(s['bit_exact'] for s in specs)} of {len(specs)} bit-exact.", "",
            f"**{len(over)} of {len(specs)} layers above {CLIFF:g} instructions per MAC.** By kernel chosen:", "",
@@ -183,7 +184,7 @@ def render(specs: list[dict], commit: str, command: str, board: str, seconds: fl
         ks = [s["instructions"] / s["macs"] for s in rows if s["kernel"] == kern]
         out.append(f"| {kern} | {len(ks)} | {sum(r > CLIFF for r in ks)} | {max(ks):.2f} | {min(ks):.2f} |")
     out += ["", "Every layer, worst first:", "",
-           "| op | kernel | stride | in_c | out_c / mult / groups | plane | MACs | kernel chosen | instructions | instr/MAC | bit-exact |",
+           "| op | kernel | stride | in_c | out_c / mult / groups | input plane | MACs | kernel chosen | instructions | instr/MAC | bit-exact |",
            "|---|---:|---:|---:|---|---:|---:|---|---:|---:|:-:|"]
     for s in rows:
         if s["op"] == "DEPTHWISE_CONV_2D":
