@@ -228,9 +228,9 @@ def _info_bytes(out_bytes=4, out_scale=1 / 256):
             + b"\x01\x01" + t_in + t_out + b"\x04fake\x02m7")
 
 
-def _loopback_peer(info: bytes):
-    """A TCP peer on 127.0.0.1 answering INFO with `info` and anything else with 1024 zero
-    bytes; returns the listening socket (close it when done)."""
+def _tcp_peer(reply):
+    """A TCP peer on 127.0.0.1 answering each request (type, seq) with reply(type): a payload
+    to send, or None to stay silent; returns the listening socket (close it when done)."""
     import socket
     import struct
     import threading
@@ -246,15 +246,24 @@ def _loopback_peer(info: bytes):
         with c:
             buf = bytearray()
             c.settimeout(30)
-            while (d := c.recv(4096)):
-                buf += d
-                while (i := buf.find(0)) >= 0:
-                    body = cobs_decode(bytes(buf[:i]))
-                    del buf[:i + 1]
-                    _, t, seq, _ = struct.unpack_from("<BBHH", body)
-                    c.sendall(encode_packet(t | 0x80, seq, info if t == MsgType.INFO else bytes(1024)))
+            try:
+                while (d := c.recv(4096)):
+                    buf += d
+                    while (i := buf.find(0)) >= 0:
+                        body = cobs_decode(bytes(buf[:i]))
+                        del buf[:i + 1]
+                        _, t, seq, _ = struct.unpack_from("<BBHH", body)
+                        if (payload := reply(t)) is not None:
+                            c.sendall(encode_packet(t | 0x80, seq, payload))
+            except OSError:
+                pass
     threading.Thread(target=peer, daemon=True).start()
     return srv
+
+
+def _loopback_peer(info: bytes):
+    """A peer answering INFO with `info` and anything else with 1024 zero bytes."""
+    return _tcp_peer(lambda t: info if t == MsgType.INFO else bytes(1024))
 
 
 def test_hil_validate_against_a_peer_claiming_a_4gb_output_is_one_line(tmp_path):
@@ -393,37 +402,9 @@ def test_a_peer_that_hangs_up_mid_session_is_connection_lost_naming_the_fix():
 
 
 def _stalling_peer(info: bytes):
-    """A TCP peer answering INFO with `info` and WRITE_INPUT as asked, then silent from the first
-    INVOKE on (a board hung in its inference); returns the listening socket."""
-    import socket
-    import struct
-    import threading
-    from runtime.hil.protocol import cobs_decode
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(30)
-
-    def peer():
-        try:
-            c, _ = srv.accept()
-        except OSError:
-            return
-        with c:
-            buf = bytearray()
-            c.settimeout(30)
-            try:
-                while (d := c.recv(4096)):
-                    buf += d
-                    while (i := buf.find(0)) >= 0:
-                        body = cobs_decode(bytes(buf[:i]))
-                        del buf[:i + 1]
-                        _, t, seq, _ = struct.unpack_from("<BBHH", body)
-                        if t == MsgType.INVOKE:
-                            continue                       # hung
-                        c.sendall(encode_packet(t | 0x80, seq, info if t == MsgType.INFO else b""))
-            except OSError:
-                pass
-    threading.Thread(target=peer, daemon=True).start()
-    return srv
+    """A peer answering INFO with `info` and WRITE_INPUT as asked, then silent from the first
+    INVOKE on (a board hung in its inference)."""
+    return _tcp_peer(lambda t: None if t == MsgType.INVOKE else info if t == MsgType.INFO else b"")
 
 
 @pytest.mark.parametrize("command", [["hil", "validate", "--model", str(MODEL), "--inputs", "1", "--port"],

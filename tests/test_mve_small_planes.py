@@ -115,11 +115,8 @@ def test_small_planes_take_the_new_paths(sweep):
 @pytest.mark.parametrize("i", range(len(CASES)), ids=lambda i: "{}-k{}s{}-{}-c{}-{}-{}x{}-{}{}{}".format(
     *CASES[i][:9], "-left" if CASES[i][9] else "", "-dead" if CASES[i][10] else ""))
 def test_small_plane_kernel_on_cortex_m55_equals_tflite(sweep, i):
-    models, mans, outs = sweep
-    ref = ReferenceModel(models[i])
-    for r, got in enumerate(outs[i]):
-        want = ref.invoke(sweep_input(mans[i]["input"]["bytes"], r)).reshape(-1).tolist()
-        assert got == want, f"run {r}: {sum(a != b for a, b in zip(got, want))} of {len(want)} bytes differ"
+    from test_mve import _compare   # every run's outputs equal TFLite's reference bytes
+    _compare(sweep, i)
 
 
 @pytest.mark.parametrize("i", [3, 4, 9, 13, 17, 19, 24])
