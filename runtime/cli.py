@@ -86,7 +86,7 @@ def _model_file_problem(m) -> str | None:
 
 
 RANDOM_INPUTS = 50   # hil validate's default count of random inputs
-HIL_TIMEOUT = 10.0   # hil commands: seconds to wait for an answer without --timeout (an inference: 60)
+HIL_TIMEOUT = 10.0   # hil commands and classify --device: seconds to wait for an answer without --timeout (an inference: 60)
 
 
 def cmd_validate(args, profile_only: bool = False) -> int:
@@ -362,8 +362,6 @@ def _warn_duplicate_labels(labels: list[str], path) -> None:
               "them apart and an image in DIR/<label>/ counts as right for any of them", file=sys.stderr)
 
 
-DEVICE_TIMEOUT = 10.0   # classify --device: seconds to wait for the board's answer
-SKIPPED_LISTED = 20     # unreadable files named in the summary line (every one was warned of)
 
 
 def cmd_classify(args) -> int:
@@ -475,9 +473,9 @@ def _classify_loop(args, clf, source, preview, runner) -> int:
               f"latency p50 {d['latency_ms_p50'] or 0:.1f} ms / p95 {d['latency_ms_p95'] or 0:.1f} ms, "
               f"{s.dropped} dropped{acc}" + (f"; annotated frames in {args.save}" if args.save else ""))
         if s.skipped:
-            # each was a warning line as it happened: 100,000 empty files made a 1.2 MB line here
-            names = ", ".join(n for n, _ in s.skipped[:SKIPPED_LISTED])
-            more = len(s.skipped) - SKIPPED_LISTED
+            # each was a warning line as it happened
+            from .frames import skipped_names
+            names, more = skipped_names(s.skipped)
             print(f"{len(s.skipped)} unreadable file{'s' * (len(s.skipped) > 1)} skipped: {names}"
                   + (f" and {more:,} more (each in a warning above)" if more > 0 else ""))
         if runner is not None:
@@ -508,7 +506,7 @@ def _device(args, output: int = 0):
     def cm():
         from .hil.device import DeviceRunner
         from .hil.link import HilLink
-        with _port(args) as url, HilLink(url, timeout=args.timeout or DEVICE_TIMEOUT,
+        with _port(args) as url, HilLink(url, timeout=args.timeout or HIL_TIMEOUT,
                                          invoke_timeout=args.timeout) as link:
             yield DeviceRunner(link, args.model, output=output)
     return cm()

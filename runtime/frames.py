@@ -204,6 +204,15 @@ def _list_images(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     return sorted(files), unlisted
 
 
+SKIPPED_SHOWN = 20   # unreadable files a summary line names (100,000 empty files made a 1.2 MB line)
+
+
+def skipped_names(skipped: list) -> tuple[str, int]:
+    """A summary's view of (name, reason) skipped files: the first SKIPPED_SHOWN names,
+    comma-separated, and how many more there are (0 or more)."""
+    return ", ".join(n for n, _ in skipped[:SKIPPED_SHOWN]), max(len(skipped) - SKIPPED_SHOWN, 0)
+
+
 class ImageFolderSource(FrameSource):
     """Every image under a folder, in sorted order. A file in a sub-folder named after a label
     (DIR/cat/1.jpg) carries that label as its truth.

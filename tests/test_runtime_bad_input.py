@@ -131,7 +131,8 @@ def test_hil_validate_images_are_read_as_used_not_held(tmp_path):
 
     import numpy as np
 
-    from runtime.hil.validate import SKIPPED_SHOWN, ImageInputs, ValidationReport, load_images
+    from runtime.frames import SKIPPED_SHOWN
+    from runtime.hil.validate import ImageInputs, ValidationReport, load_images
     folder = tmp_path / "imgs"
     shutil.copytree(ROOT / "tests" / "fixtures" / "images" / "shapes", folder)
     (folder / "circle" / "00_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")

@@ -20,9 +20,6 @@ class LayerTime:
     count: int
 
 
-SKIPPED_SHOWN = 20   # unreadable files named in the text report (100k empty files: a 1.2 MB line)
-
-
 @dataclass
 class ValidationReport:
     board: str
@@ -82,10 +79,10 @@ class ValidationReport:
                          f"reference {self.reference_accuracy:.1%} ({self.reference_correct})"
                          + (f"; top-1 differs on {self.top1_disagree}" if self.top1_disagree else ""))
         if self.skipped:
-            more = len(self.skipped) - SKIPPED_SHOWN
+            from runtime.frames import skipped_names
+            names, more = skipped_names(self.skipped)
             lines.append(f"{len(self.skipped)} unreadable image file{'s' * (len(self.skipped) > 1)} skipped: "
-                         + ", ".join(n for n, _ in self.skipped[:SKIPPED_SHOWN])
-                         + (f", and {more} more (--json lists every one)" if more > 0 else ""))
+                         + names + (f", and {more} more (--json lists every one)" if more else ""))
         if self.first_bad_layer:
             b = self.first_bad_layer
             lines.append(f"first differing layer: {b['layer']} ({b['op']}, {b['kernel']}, tensor "
@@ -115,17 +112,18 @@ class ImageInputs:
     time as they are used (a folder of 10,000 224x224 images held as tensors was 1.5 GB).
 
     Iterating gives (file name, int8 tensor, true class index or None) for the first `limit`
-    readable images in sorted order; each iteration reads the folder afresh (several places
-    validating one model each take their own pass). `skipped` lists (file name, reason) of the
-    unreadable files the check in load_images met; `count` is an upper bound of the items (image files
-    found, at most `limit`)."""
+    readable images in sorted order; each pass (read()) lists and reads the folder afresh
+    (several places validating one model each take their own). `files`: the image files found;
+    `count`: an upper bound of the items (`files`, at most `limit`)."""
 
-    def __init__(self, folder, src_factory, pre, names, limit: int | None = None):
+    def __init__(self, folder, make_source, want, pre, names, limit: int | None = None):
+        """make_source() -> a new runtime.frames.ImageFolderSource of `folder` (its refusals,
+        SourceError, are raised here); want: the Want it is opened with; pre: the Preprocessor;
+        names: the labels (or None)."""
         self.folder = str(folder)
-        self._src_factory, self._pre, self._names = src_factory, pre, names
-        self.files = len(src_factory().files)
+        self._make_source, self._want, self._pre, self._names = make_source, want, pre, names
+        self.files = len(make_source().files)
         self.limit = limit
-        self.skipped: list = []
 
     @property
     def count(self) -> int:
@@ -133,7 +131,7 @@ class ImageInputs:
 
     def read(self):
         """A fresh pass: (iterator of items, the list its unreadable files are added to as met)."""
-        src = self._src_factory()
+        src = self._make_source()
         src.open(self._want)
 
         def items():
@@ -173,11 +171,9 @@ def load_images(model: str | Path, folder: str | Path, labels: str | Path | None
         names = read_labels(labels)
         check_labels(names, int(np.prod(it.get_output_details()[0]["shape"])), labels)
     pre = Preprocessor(spec, input_range)
-    ImageFolderSource(folder, names, given="--images ")       # the folder's refusals, now
-    images = ImageInputs(folder, lambda: ImageFolderSource(folder, names, given="--images "), pre, names, limit)
-    images._want = Want(spec.width, spec.height, gray=spec.channels == 1)
-    first, images.skipped = images.read()
-    if next(first, None) is None:
+    images = ImageInputs(folder, lambda: ImageFolderSource(folder, names, given="--images "),
+                         Want(spec.width, spec.height, gray=spec.channels == 1), pre, names, limit)
+    if next(iter(images), None) is None:
         raise SourceError(f"{folder}: none of the {images.files} image files could be read")
     return images
 
