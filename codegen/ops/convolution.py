@@ -144,6 +144,18 @@ def conv_grouped_s8_dsp_get_buffer_size(p: dict) -> int:
     return 5 * k4 + 4
 
 
+def _direct_row_bytes(p: dict) -> int:
+    """One padded input row of mcuf_conv_grouped_direct_s8_dsp: Wp * in_c bytes,
+    Wp = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1 (the row's taps of every output pixel)."""
+    return ((p["out_w"] - 1) * p["stride_w"] + (p["k_w"] - 1) * p["dil_w"] + 1) * p["in_c"]
+
+
+def conv_grouped_direct_s8_dsp_get_buffer_size(p: dict) -> int:
+    """k_h padded input rows + 4 slack bytes (the last step's word may reach 3 bytes past the
+    rows): mcuf_conv_grouped_direct_s8_dsp_get_buffer_size in mcuf_nn.h."""
+    return p["k_h"] * _direct_row_bytes(p) + 4
+
+
 F = "convolution"
 ONE_PIXEL_1X1_IN_C = (4, 8)   # mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast: the pixel in registers
 register_kernel("mcuf_conv_s8", weight_layout="int8 [OC][KH][KW][IC/groups]", family=F)
@@ -203,6 +215,10 @@ register_kernel("mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast",
                 weight_layout="int32 stream: skip, in_c, pair input step, pixel B's output offset; per group "
                 "the input offsets then 6 words per channel (doubled weight pair, b + 1 | doubled weight << 16, "
                 "doubled bias twice, multiplier, round) (_grouped_1x1_oc4_records)", family=F)
+register_kernel("mcuf_conv_grouped_direct_s8_dsp", scratch=conv_grouped_direct_s8_dsp_get_buffer_size,
+                weight_layout="int32 tap offsets (one per step); int32 words per group, channel pair and step: "
+                "both channels' doubled int16 weight pairs (byte 0, byte 2), (byte 1, byte 3), an odd last "
+                "channel alone (_grouped_direct_filter)", fast_twin=True, family=F)
 register_kernel("mcuf_conv_grouped_s8_dsp", scratch=conv_grouped_s8_dsp_get_buffer_size,
                 weight_layout="int8, per group rows padded to K4, channel pairs interleaved (_grouped_filter)",
                 fast_twin=True, family=F)
@@ -544,6 +560,56 @@ def _grouped_1x1_oc4_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.
     return np.array(head + out, np.int64).astype(np.int32)
 
 
+def _grouped_direct_takes(p: dict) -> bool:
+    """Does mcuf_conv_grouped_direct_s8_dsp take the grouped CONV_2D (or the 1x1 over in_c % 4
+    != 0, one group) that _grouped_dsp_step would get: not the 1x1s of _grouped_1x1_packed
+    (ShuffleNet's, on their own assembly), not one input channel (a plain image), and at most
+    GROUPED_DIRECT_MAX_STEPS words per output (deeper groups: the im2col kernel reuses its
+    widened column over more channels)."""
+    steps = p["k_h"] * p["k_w"] * ((p["filter_in_c"] + 3) // 4)
+    return p["in_c"] > 1 and steps <= GROUPED_DIRECT_MAX_STEPS
+
+
+GROUPED_DIRECT_MAX_STEPS = 64
+
+
+def _grouped_direct_filter(rows: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """[OC][KH*KW*FC] int8 -> (mcuf_conv_grouped_direct_s8_dsp's step offsets, its int32 weight
+    words): per tap (ky, kx) and word j < ceil(FC / 4) the offset ky * row + kx * dil_w * in_c
+    + 4 j in the row buffer (row = _direct_row_bytes); per group, channel pair and step both
+    channels' doubled weights of the word's bytes as int16 pairs (byte 0, byte 2), (byte 1,
+    byte 3) -- bytes past the group's FC channels weigh 0 -- an odd last channel's alone."""
+    oc, fc, kh, kw = p["out_c"], p["filter_in_c"], p["k_h"], p["k_w"]
+    groups, j4 = p["in_c"] // fc, (fc + 3) // 4
+    row = _direct_row_bytes(p)
+    taps = np.array([ky * row + kx * p["dil_w"] * p["in_c"] + 4 * j
+                     for ky in range(kh) for kx in range(kw) for j in range(j4)], np.int64)
+    byte = np.zeros((oc, kh * kw, 4 * j4), np.int64)
+    byte[:, :, :fc] = 2 * rows.reshape(oc, kh * kw, fc).astype(np.int64)
+    byte = byte.reshape(oc, -1, 4)                                  # [OC][step][byte]
+    words = np.ascontiguousarray(byte[:, :, [0, 2, 1, 3]].astype(np.int16)).view(np.int32).reshape(oc, -1, 2)
+    per = oc // groups
+    out = []
+    for g in range(groups):
+        c0 = g * per
+        for c in range(c0, c0 + per - 1, 2):
+            out.append(np.concatenate([words[c], words[c + 1]], axis=1).reshape(-1))
+        if per % 2:
+            out.append(words[c0 + per - 1].reshape(-1))
+    return taps.astype(np.int32), np.concatenate(out).astype(np.int32)
+
+
+def _grouped_direct_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
+    """The layer on mcuf_conv_grouped_direct_s8_dsp[_fast] (_grouped_direct_takes)."""
+    taps, words = _grouped_direct_filter(rows, p)
+    t = ConstArray(f"op{op.index}_taps", "int32_t", taps)
+    filt = ConstArray(f"op{op.index}_filter", "int32_t", words)
+    b = ConstArray(f"op{op.index}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
+    return Step(op, "mcuf_conv_grouped_direct_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                [("in", x.index), ("const", t), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [t, filt, b, *rq])
+
+
 def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
     """A grouped CONV_2D, a 1x1 over a channel count off a multiple of 4 (one group), or a
     DEPTHWISE_CONV_2D with depth multiplier > 1 (rows: [OC][K], one group per input channel)
@@ -875,6 +941,8 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):
         # also a 1x1 over a channel count that is not a multiple of 4: one group, K4 padded
+        if not _grouped_1x1_packed(p, fast) and _grouped_direct_takes(p):
+            return _grouped_direct_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if rq is not None and not grouped and _fast_stem(p, fast):   # the RGB or grayscale stem
         return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)

@@ -399,3 +399,131 @@ void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(const mcuf_conv_params *p, con
     }
 }
 #endif
+
+/* mcuf_conv_grouped_direct_s8_dsp[_fast]: a grouped CONV_2D (or a 1x1 over a channel count off a
+ * multiple of 4) without im2col: per output row, its k_h input rows are copied into `scratch`
+ * padded to Wp = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1 pixels with the input zero
+ * point (the row buffer; padding taps then need no test), then every output channel pair of a
+ * group is accumulated for two neighbouring pixels of the row straight from the buffer: per
+ * step one word of each pixel at the step's offset (taps[s] = ky * Wp * in_c + kx * dil_w *
+ * in_c + 4 j, j = 0 .. ceil(filter_in_c / 4) - 1, plus g * filter_in_c), SXTB16 twice each,
+ * then SMLAD with both channels' doubled int16 weight pairs (w of byte 0, byte 2), (byte 1,
+ * byte 3): 16 MACs (4 bytes x 2 pixels x 2 channels) per step. A word's bytes past the group's
+ * channels (the next group's, or the buffer's 4 slack bytes, zeroed) have weight 0. An odd
+ * last channel of a group runs alone (2 words per step), an odd last pixel of a row as its own
+ * twin (the same bytes stored twice).
+ * filter: int32 words, per group, per channel pair, per step: channel c's (w0, w2), (w1, w3),
+ * channel c + 1's (int16, doubled, SXTB16 order), an odd last channel's per step 2 words
+ * (generator: _grouped_direct_filter in codegen/ops/convolution.py); bias2: the folded bias
+ * doubled; scratch: k_h * Wp * in_c + 4 bytes (mcuf_conv_grouped_direct_s8_dsp_get_buffer_size).
+ * Same results as the reference mcuf_conv_s8 (grouped), byte for byte. */
+static void direct_rows(const mcuf_conv_params *p, const int8_t *input, int oy, int32_t row_bytes,
+                        int32_t wp, int8_t *rows)
+{
+    const int C = p->in_c;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    int32_t left = p->pad_left, right = (int32_t)p->pad_left + p->in_w;   /* buffer columns of the input */
+    if (left < 0) {
+        left = 0;
+    }
+    if (left > wp) {
+        left = wp;
+    }
+    if (right > wp) {
+        right = wp;
+    }
+    if (right < left) {
+        right = left;
+    }
+    for (int ky = 0; ky < p->k_h; ++ky) {
+        int8_t *dst = rows + ky * row_bytes;
+        const int iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h || right == left) {
+            memset(dst, zp, (size_t)row_bytes);
+            continue;
+        }
+        memset(dst, zp, (size_t)(left * C));
+        memcpy(dst + left * C, input + ((int32_t)iy * p->in_w + (left - p->pad_left)) * C,
+               (size_t)((right - left) * C));
+        memset(dst + right * C, zp, (size_t)((wp - right) * C));
+    }
+}
+
+MCUF_INLINE void mcuf_conv_grouped_direct_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
+                                                      const int32_t *taps, const int32_t *filter,
+                                                      const int32_t *bias2, const int32_t *multiplier,
+                                                      const int8_t *shift, int8_t *output,
+                                                      int8_t *scratch, const int fast)
+{
+    const int C = p->in_c, FC = p->filter_in_c, OC = p->out_c;
+    const int groups = C / FC, OCg = OC / groups;
+    const int S = p->k_h * p->k_w * ((FC + 3) >> 2);
+    const int32_t wp = (int32_t)(p->out_w - 1) * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+    const int32_t row_bytes = wp * C, step = (int32_t)p->stride_w * C;
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
+    memset(scratch + p->k_h * row_bytes, 0, 4);   /* the slack the last word may reach */
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        direct_rows(p, input, oy, row_bytes, wp, scratch);
+        for (int ox = 0; ox < p->out_w; ox += 2) {
+            const int two = ox + 1 < p->out_w;
+            const int32_t d = two ? step : 0;
+            const int8_t *const base = scratch + ox * step;
+            int8_t *const out0 = output + ((int32_t)oy * p->out_w + ox) * OC;
+            int8_t *const out1 = two ? out0 + OC : out0;
+            const uint32_t *w = (const uint32_t *)(const void *)filter;
+            int c = 0;
+            for (int g = 0; g < groups; ++g) {
+                const int8_t *const src = base + g * FC;
+                for (int k = 0; k + 1 < OCg; k += 2, c += 2) {
+                    int32_t a0 = bias2[c], a1 = bias2[c + 1], b0 = a0, b1 = a1;
+                    for (int s = 0; s < S; ++s, w += 4) {
+                        const int8_t *q = src + taps[s];
+                        const uint32_t xa = mcuf_read32(q), xb = mcuf_read32(q + d);
+                        const uint32_t ae = mcuf_sxtb16(xa), ao = mcuf_sxtb16_ror8(xa);
+                        const uint32_t be = mcuf_sxtb16(xb), bo = mcuf_sxtb16_ror8(xb);
+                        a0 = mcuf_smlad(ao, w[1], mcuf_smlad(ae, w[0], a0));
+                        b0 = mcuf_smlad(bo, w[1], mcuf_smlad(be, w[0], b0));
+                        a1 = mcuf_smlad(ao, w[3], mcuf_smlad(ae, w[2], a1));
+                        b1 = mcuf_smlad(bo, w[3], mcuf_smlad(be, w[2], b1));
+                    }
+                    const int32_t acc[4] = {a0, a1, b0, b1};
+                    const mcuf_requant rq[2] = {mcuf_requant_at(o, multiplier, shift, c),
+                                                mcuf_requant_at(o, multiplier, shift, c + 1)};
+                    mcuf_out_2x2(o, acc, rq, out0 + c, out1 + c);
+                }
+                if (OCg & 1) {
+                    int32_t a0 = bias2[c], b0 = a0;
+                    for (int s = 0; s < S; ++s, w += 2) {
+                        const int8_t *q = src + taps[s];
+                        const uint32_t xa = mcuf_read32(q), xb = mcuf_read32(q + d);
+                        a0 = mcuf_smlad(mcuf_sxtb16_ror8(xa), w[1], mcuf_smlad(mcuf_sxtb16(xa), w[0], a0));
+                        b0 = mcuf_smlad(mcuf_sxtb16_ror8(xb), w[1], mcuf_smlad(mcuf_sxtb16(xb), w[0], b0));
+                    }
+                    const mcuf_requant rq = mcuf_requant_at(o, multiplier, shift, c);
+                    const int8_t y0 = mcuf_out_x2(o, a0, &rq), y1 = mcuf_out_x2(o, b0, &rq);
+                    out0[c] = y0;
+                    out1[c] = y1;
+                    ++c;
+                }
+            }
+        }
+    }
+}
+
+void mcuf_conv_grouped_direct_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                          const int32_t *taps, const int32_t *filter,
+                                          const int32_t *bias2, const int32_t *multiplier,
+                                          const int8_t *shift, int8_t *output, int16_t *scratch)
+{
+    mcuf_conv_grouped_direct_s8_dsp_body(p, input, taps, filter, bias2, multiplier, shift, output,
+                                         (int8_t *)(void *)scratch, 1);
+}
+
+void mcuf_conv_grouped_direct_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                     const int32_t *taps, const int32_t *filter, const int32_t *bias2,
+                                     const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                     int16_t *scratch)
+{
+    mcuf_conv_grouped_direct_s8_dsp_body(p, input, taps, filter, bias2, multiplier, shift, output,
+                                         (int8_t *)(void *)scratch, 0);
+}
