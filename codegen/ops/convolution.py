@@ -146,8 +146,9 @@ def conv_grouped_s8_dsp_get_buffer_size(p: dict) -> int:
 
 def _direct_row_bytes(p: dict) -> int:
     """One padded input row of mcuf_conv_grouped_direct_s8_dsp: Wp * in_c bytes,
-    Wp = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1 (the row's taps of every output pixel)."""
-    return ((p["out_w"] - 1) * p["stride_w"] + (p["k_w"] - 1) * p["dil_w"] + 1) * p["in_c"]
+    Wp = out_w * stride_w + (k_w - 1) * dil_w + 1 (the row's taps of every output pixel and of
+    a lone last pixel's twin, which the packed entry computes and overwrites)."""
+    return (p["out_w"] * p["stride_w"] + (p["k_w"] - 1) * p["dil_w"] + 1) * p["in_c"]
 
 
 def conv_grouped_direct_s8_dsp_get_buffer_size(p: dict) -> int:
@@ -219,6 +220,10 @@ register_kernel("mcuf_conv_grouped_direct_s8_dsp", scratch=conv_grouped_direct_s
                 weight_layout="int32 tap offsets (one per step); int32 words per group, channel pair and step: "
                 "both channels' doubled int16 weight pairs (byte 0, byte 2), (byte 1, byte 3), an odd last "
                 "channel alone (_grouped_direct_filter)", fast_twin=True, family=F)
+register_kernel("mcuf_conv_grouped_direct_packed_s8_dsp_fast", scratch=conv_grouped_direct_s8_dsp_get_buffer_size,
+                weight_layout="int32 stream per channel pair of a group: doubled biases, per step pixel A's and "
+                "B's offsets and both channels' doubled int16 weight pairs, output constants and the channels' "
+                "indices (_grouped_direct_records)", family=F)
 register_kernel("mcuf_conv_grouped_s8_dsp", scratch=conv_grouped_s8_dsp_get_buffer_size,
                 weight_layout="int8, per group rows padded to K4, channel pairs interleaved (_grouped_filter)",
                 fast_twin=True, family=F)
@@ -599,8 +604,51 @@ def _grouped_direct_filter(rows: np.ndarray, p: dict) -> tuple[np.ndarray, np.nd
     return taps.astype(np.int32), np.concatenate(out).astype(np.int32)
 
 
+GROUPED_DIRECT_PACKED_MAX_STEPS = 36   # MCUF_GROUPED_DIRECT_MAX_STEPS in mcuf_nn.h: the unrolled run
+
+
+def _grouped_direct_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                            p: dict) -> np.ndarray:
+    """[OC][KH*KW*FC] int8, folded biases and fast output constants (shift bytes b < 32) ->
+    mcuf_conv_grouped_direct_packed_s8_dsp_fast's int32 stream: per channel pair (c0, c1) of a
+    group (an odd last channel as (c, c)): 2 * bias of c0 and c1; per step (_grouped_direct_filter's
+    taps, plus g * FC) pixel A's offset, pixel B's (+ stride_w * in_c), c0's and c1's doubled
+    int16 weight pairs (byte 0, byte 2) (byte 1, byte 3); multiplier c0, round c0, multiplier
+    c1, round c1 (round = (2 * output_offset + 1) << b, fast_requant_rounds), b0 | b1 << 8, c0, c1."""
+    taps, _ = _grouped_direct_filter(rows, p)
+    oc, fc = p["out_c"], p["filter_in_c"]
+    groups, j4, kk = p["in_c"] // fc, (fc + 3) // 4, p["k_h"] * p["k_w"]
+    byte = np.zeros((oc, kk, 4 * j4), np.int64)
+    byte[:, :, :fc] = 2 * rows.reshape(oc, kk, fc).astype(np.int64)
+    byte = byte.reshape(oc, -1, 4)
+    words = np.ascontiguousarray(byte[:, :, [0, 2, 1, 3]].astype(np.int16)).view(np.int32).reshape(oc, -1, 2)
+    words = words.astype(np.int64)
+    rnd = np.array(q.fast_requant_rounds(shift, p["output_offset"]), np.int64)
+    d = p["stride_w"] * p["in_c"]
+    per = oc // groups
+    out = []
+    for g in range(groups):
+        off = taps.astype(np.int64) + g * fc
+        for c0 in range(g * per, (g + 1) * per, 2):
+            c1 = min(c0 + 1, (g + 1) * per - 1)
+            steps = np.stack([off, off + d, words[c0, :, 0], words[c0, :, 1], words[c1, :, 0], words[c1, :, 1]], axis=1)
+            out += [2 * int(bias[c0]), 2 * int(bias[c1]), *steps.reshape(-1).tolist(),
+                    int(multiplier[c0]), int(rnd[c0]), int(multiplier[c1]), int(rnd[c1]),
+                    int(shift[c0]) | int(shift[c1]) << 8, c0, c1]
+    return np.array(out, np.int64).astype(np.int32)
+
+
 def _grouped_direct_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
-    """The layer on mcuf_conv_grouped_direct_s8_dsp[_fast] (_grouped_direct_takes)."""
+    """The layer on mcuf_conv_grouped_direct_packed_s8_dsp_fast (the fast output stage, at most
+    GROUPED_DIRECT_PACKED_MAX_STEPS steps), else mcuf_conv_grouped_direct_s8_dsp[_fast]
+    (_grouped_direct_takes)."""
+    steps = p["k_h"] * p["k_w"] * ((p["filter_in_c"] + 3) // 4)
+    if fast and steps <= GROUPED_DIRECT_PACKED_MAX_STEPS:
+        packed = ConstArray(f"op{op.index}_packed", "int32_t",
+                            _grouped_direct_records(rows, dsp_bias, rq[0].values, rq[1].values, p))
+        return Step(op, "mcuf_conv_grouped_direct_packed_s8_dsp_fast", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                    [x.index], y.index, macs, [packed])
     taps, words = _grouped_direct_filter(rows, p)
     t = ConstArray(f"op{op.index}_taps", "int32_t", taps)
     filt = ConstArray(f"op{op.index}_filter", "int32_t", words)
