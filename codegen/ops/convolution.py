@@ -219,7 +219,7 @@ register_kernel("mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast",
 register_kernel("mcuf_conv_grouped_direct_s8_dsp", scratch=conv_grouped_direct_s8_dsp_get_buffer_size,
                 weight_layout="int32 tap offsets (one per step); int32 words per group, channel pair and step: "
                 "both channels' doubled int16 weight pairs (byte 0, byte 2), (byte 1, byte 3), an odd last "
-                "channel alone (_grouped_direct_filter)", fast_twin=True, family=F)
+                "channel alone (_grouped_direct_filter)", family=F)
 register_kernel("mcuf_conv_grouped_direct_packed_s8_dsp_fast", scratch=conv_grouped_direct_s8_dsp_get_buffer_size,
                 weight_layout="int32 stream per channel pair of a group: doubled biases, per step pixel A's and "
                 "B's offsets and both channels' doubled int16 weight pairs, output constants and the channels' "
@@ -578,6 +578,31 @@ def _grouped_direct_takes(p: dict) -> bool:
 GROUPED_DIRECT_MAX_STEPS = 64
 
 
+def _grouped_direct_pays(p: dict, fast: bool) -> bool:
+    """Is the direct kernel predicted cheaper than mcuf_conv_grouped_s8_dsp's im2col? Estimated
+    M7 instructions per channel pair and pixel pair (4 outputs), fitted on ShuffleNet V1's
+    grouped 1x1s and the cliff sweep's grouped layers (benchmarks/cliff_sweep.py): direct
+    32 + 16 S (S words per output) on the packed entry, 60 + 24 S in C (the general output
+    stage, or more than GROUPED_DIRECT_PACKED_MAX_STEPS steps), times the lone pixels' waste of
+    rows of odd width (a row's pixels pair among themselves); im2col 45 + 14 K4 / 4 for the
+    channel pair, plus both pixels' gather (a 1x1's run: 25 + 7 K4 / 4, otherwise about 65
+    per tap more) and the GEMM call (20), shared by the group's channel pairs, times the waste
+    of an odd pixel count. ShuffleNet's deep groups on 3x3 planes (40 inputs, 80-160 outputs
+    per group) stay on the im2col kernel: it widens a pixel's inputs once for all the group's
+    channels."""
+    taps = p["k_h"] * p["k_w"]
+    steps = taps * ((p["filter_in_c"] + 3) // 4)
+    k4 = (taps * p["filter_in_c"] + 3) // 4 * 4
+    pairs_per_group = max(1, p["out_c"] // (p["in_c"] // p["filter_in_c"]) // 2)
+    w, pixels = p["out_w"], p["out_h"] * p["out_w"]
+    packed = fast and steps <= GROUPED_DIRECT_PACKED_MAX_STEPS
+    direct = ((32 + 16 * steps) if packed else (60 + 24 * steps)) * (2 * ((w + 1) // 2)) / w
+    gather = 25 + 7 * k4 / 4 + (65 * taps if taps > 1 else 0)
+    im2col = ((45 + 14 * k4 / 4 + (2 * gather + 20) / pairs_per_group)
+              * (2 * ((pixels + 1) // 2)) / pixels)
+    return direct < im2col
+
+
 def _grouped_direct_filter(rows: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
     """[OC][KH*KW*FC] int8 -> (mcuf_conv_grouped_direct_s8_dsp's step offsets, its int32 weight
     words): per tap (ky, kx) and word j < ceil(FC / 4) the offset ky * row + kx * dil_w * in_c
@@ -640,8 +665,8 @@ def _grouped_direct_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.n
 
 def _grouped_direct_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
     """The layer on mcuf_conv_grouped_direct_packed_s8_dsp_fast (the fast output stage, at most
-    GROUPED_DIRECT_PACKED_MAX_STEPS steps), else mcuf_conv_grouped_direct_s8_dsp[_fast]
-    (_grouped_direct_takes)."""
+    GROUPED_DIRECT_PACKED_MAX_STEPS steps), else mcuf_conv_grouped_direct_s8_dsp (C, either
+    output stage; _grouped_direct_takes, _grouped_direct_pays)."""
     steps = p["k_h"] * p["k_w"] * ((p["filter_in_c"] + 3) // 4)
     if fast and steps <= GROUPED_DIRECT_PACKED_MAX_STEPS:
         packed = ConstArray(f"op{op.index}_packed", "int32_t",
@@ -653,7 +678,7 @@ def _grouped_direct_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast
     t = ConstArray(f"op{op.index}_taps", "int32_t", taps)
     filt = ConstArray(f"op{op.index}_filter", "int32_t", words)
     b = ConstArray(f"op{op.index}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
-    return Step(op, "mcuf_conv_grouped_direct_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+    return Step(op, "mcuf_conv_grouped_direct_s8_dsp", "mcuf_conv_params", p,
                 [("in", x.index), ("const", t), ("const", filt), ("const", b), *[("const", c) for c in rq],
                  ("out", y.index), ("scratch",)], [x.index], y.index, macs, [t, filt, b, *rq])
 
@@ -989,7 +1014,7 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):
         # also a 1x1 over a channel count that is not a multiple of 4: one group, K4 padded
-        if not _grouped_1x1_packed(p, fast) and _grouped_direct_takes(p):
+        if not _grouped_1x1_packed(p, fast) and _grouped_direct_takes(p) and _grouped_direct_pays(p, fast):
             return _grouped_direct_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if rq is not None and not grouped and _fast_stem(p, fast):   # the RGB or grayscale stem

@@ -154,10 +154,6 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
 void mcuf_conv_grouped_direct_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int32_t *taps,
                                      const int32_t *filter, const int32_t *bias2, const int32_t *multiplier,
                                      const int8_t *shift, int8_t *output, int16_t *scratch);
-void mcuf_conv_grouped_direct_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int32_t *taps,
-                                          const int32_t *filter, const int32_t *bias2,
-                                          const int32_t *multiplier, const int8_t *shift, int8_t *output,
-                                          int16_t *scratch);
 
 /* The layers above with at most MCUF_GROUPED_DIRECT_MAX_STEPS steps and the fast output stage on
  * every channel, over one packed int32 stream: per channel pair of a group (an odd last

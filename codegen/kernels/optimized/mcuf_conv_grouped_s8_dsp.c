@@ -400,7 +400,7 @@ void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(const mcuf_conv_params *p, con
 }
 #endif
 
-/* mcuf_conv_grouped_direct_s8_dsp[_fast]: a grouped CONV_2D (or a 1x1 over a channel count off a
+/* mcuf_conv_grouped_direct_s8_dsp: a grouped CONV_2D (or a 1x1 over a channel count off a
  * multiple of 4) without im2col: per output row, its k_h input rows are copied into `scratch`
  * padded to Wp = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1 pixels with the input zero
  * point (the row buffer; padding taps then need no test), then every output channel pair of a
@@ -518,15 +518,6 @@ MCUF_INLINE void mcuf_conv_grouped_direct_s8_dsp_body(const mcuf_conv_params *p,
     }
 }
 
-void mcuf_conv_grouped_direct_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
-                                          const int32_t *taps, const int32_t *filter,
-                                          const int32_t *bias2, const int32_t *multiplier,
-                                          const int8_t *shift, int8_t *output, int16_t *scratch)
-{
-    mcuf_conv_grouped_direct_s8_dsp_body(p, input, taps, filter, bias2, multiplier, shift, output,
-                                         (int8_t *)(void *)scratch, 1);
-}
-
 void mcuf_conv_grouped_direct_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
                                      const int32_t *taps, const int32_t *filter, const int32_t *bias2,
                                      const int32_t *multiplier, const int8_t *shift, int8_t *output,
@@ -536,8 +527,8 @@ void mcuf_conv_grouped_direct_s8_dsp(const mcuf_conv_params *p, const int8_t *in
                                          (int8_t *)(void *)scratch, 0);
 }
 
-/* mcuf_conv_grouped_direct_packed_s8_dsp_fast: the layers of mcuf_conv_grouped_direct_s8_dsp_fast
- * with at most MCUF_GROUPED_DIRECT_MAX_STEPS steps, over one packed int32 stream (generator:
+/* mcuf_conv_grouped_direct_packed_s8_dsp_fast: the layers of mcuf_conv_grouped_direct_s8_dsp
+ * with the fast output stage and at most MCUF_GROUPED_DIRECT_MAX_STEPS steps, over one packed int32 stream (generator:
  * _grouped_direct_records): per channel pair of a group (an odd last channel paired with
  * itself) 2 * bias of both channels, per step {pixel A's offset, pixel B's (A's + stride_w *
  * in_c)} and both channels' doubled weight pairs (w0, w2) (w1, w3), then multiplier 0, round 0,
