@@ -535,15 +535,19 @@ void mcuf_conv_grouped_direct_s8_dsp(const mcuf_conv_params *p, const int8_t *in
  * multiplier 1, round 1, b0 | b1 << 8 and both channels' indices (round = (2 * output_offset
  * + 1) << b, fast_requant_constants). The same row buffer; per pixel pair one call of the
  * assembly, which runs the pairs' steps fully unrolled (entered at the step that leaves S of
- * them): per step one LDRD of the offsets, two LDR, four SXTB16, one LDM of the weights and
- * 8 SMLAD -- 16 instructions for 16 MACs -- and per pair about 32 more (the output stage of 4
- * results and their stores at the indices). A lone last pixel's twin is computed one stride
- * further (the buffer holds it) and stored first, to the same place. */
-typedef struct {
-    const int8_t *src;       /* pixel A's window in the row buffer */
-    int8_t *out_a, *out_b;   /* the pixels' outputs (out_b = out_a for a lone pixel) */
-    const int32_t *stream, *end;
+ * them) and a row's pixel pairs in one call: per step one LDRD of the offsets, two LDR, four
+ * SXTB16, one LDM of the weights and 8 SMLAD -- 16 instructions for 16 MACs -- per channel
+ * pair about 32 more (the output stage of 4 results and their stores at the indices), per
+ * pixel pair 12. A lone last pixel's twin is computed one stride further (the buffer holds
+ * it) and stored first, to the same place. */
+typedef struct {             /* in this order: the assembly's frame */
+    const int8_t *src;       /* the first pixel A's window in the row buffer */
+    int8_t *out_a, *out_b;   /* its pixels' outputs (out_b = out_a for a lone pixel) */
+    const int32_t *end;      /* the stream's end */
     int32_t skip;            /* MCUF_GROUPED_DIRECT_MAX_STEPS - steps */
+    const int32_t *stream;
+    int32_t pairs;           /* pixel pairs to run (>= 1), each src_step and out_step further */
+    int32_t src_step, out_step;
 } grouped_direct_job;
 
 #if MCUF_HAS_DSP
@@ -572,21 +576,24 @@ typedef struct {
     "asr lr, lr, " b "\n\t"                                                             \
     "ssat " acc ", #8, lr, asr #1\n\t"
 
-/* Frame: src, out_a, out_b, end, the entry (Thumb address). Registers: r0-r3 the accumulators
- * (A c0, A c1, B c0, B c1), r4-r11 inputs and weights, ip the stream, lr the window. */
+/* Frame: src, out_a, out_b, end, the entry (Thumb address), stream, pairs, src_step, out_step.
+ * Registers: r0-r3 the accumulators (A c0, A c1, B c0, B c1), r4-r11 inputs and weights, ip
+ * the stream, lr the window. */
 __attribute__((naked)) static void grouped_direct_pair(__attribute__((unused)) const grouped_direct_job *job)
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #20\n\t"
-        "ldmia r0, {r4, r5, r6, r7, r8, r9}\n\t"     /* src out_a out_b stream end skip */
-        "adr.w r10, 11f\n\t"
-        "adr.w r11, 12f\n\t"
-        "sub r11, r11, r10\n\t"
-        "mla r10, r11, r9, r10\n\t"                   /* the (skip + 1)-th step */
-        "orr r10, r10, #1\n\t"
-        "stmia sp, {r4, r5, r6, r8, r10}\n\t"
-        "mov ip, r7\n\t"
+        "sub sp, sp, #36\n\t"
+        /* src out_a out_b end skip stream pairs src_step out_step */
+        "ldmia r0, {r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "strd r11, ip, [sp, #28]\n\t"
+        "adr.w r11, 11f\n\t"
+        "adr.w ip, 12f\n\t"
+        "sub ip, ip, r11\n\t"
+        "mla r8, ip, r8, r11\n\t"                     /* the (skip + 1)-th step */
+        "orr r8, r8, #1\n\t"
+        "stmia sp, {r4, r5, r6, r7, r8, r9, r10}\n\t"
+        "mov ip, r9\n\t"
         "1:\n\t"                                       /* a channel pair */
         "ldmia ip!, {r0, r1}\n\t"
         "mov r2, r0\n\t"
@@ -611,7 +618,20 @@ __attribute__((naked)) static void grouped_direct_pair(__attribute__((unused)) c
         "ldr r6, [sp, #12]\n\t"
         "cmp ip, r6\n\t"
         "bne 1b\n\t"
-        "add sp, sp, #20\n\t"
+        "ldr r4, [sp, #24]\n\t"                       /* the next pixel pair */
+        "subs r4, r4, #1\n\t"
+        "beq 9f\n\t"
+        "str r4, [sp, #24]\n\t"
+        "ldmia sp, {r4, r5, r6}\n\t"
+        "ldrd r7, r8, [sp, #28]\n\t"
+        "add r4, r4, r7\n\t"
+        "add r5, r5, r8\n\t"
+        "add r6, r6, r8\n\t"
+        "stmia sp, {r4, r5, r6}\n\t"
+        "ldr ip, [sp, #20]\n\t"
+        "b 1b\n\t"
+        "9:\n\t"
+        "add sp, sp, #36\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 #else
@@ -619,25 +639,29 @@ __attribute__((naked)) static void grouped_direct_pair(__attribute__((unused)) c
 static void grouped_direct_pair(const grouped_direct_job *job)
 {
     const int steps = MCUF_GROUPED_DIRECT_MAX_STEPS - job->skip;
-    for (const int32_t *r = job->stream; r != job->end;) {
-        int32_t a0 = r[0], a1 = r[1], b0 = r[0], b1 = r[1];
-        r += 2;
-        for (int s = 0; s < steps; ++s, r += 6) {
-            const uint32_t xa = mcuf_read32(job->src + r[0]), xb = mcuf_read32(job->src + r[1]);
-            const uint32_t ae = mcuf_sxtb16(xa), ao = mcuf_sxtb16_ror8(xa);
-            const uint32_t be = mcuf_sxtb16(xb), bo = mcuf_sxtb16_ror8(xb);
-            a0 = mcuf_smlad(ao, (uint32_t)r[3], mcuf_smlad(ae, (uint32_t)r[2], a0));
-            b0 = mcuf_smlad(bo, (uint32_t)r[3], mcuf_smlad(be, (uint32_t)r[2], b0));
-            a1 = mcuf_smlad(ao, (uint32_t)r[5], mcuf_smlad(ae, (uint32_t)r[4], a1));
-            b1 = mcuf_smlad(bo, (uint32_t)r[5], mcuf_smlad(be, (uint32_t)r[4], b1));
+    const int8_t *src = job->src;
+    int8_t *out_a = job->out_a, *out_b = job->out_b;
+    for (int32_t n = 0; n < job->pairs; ++n, src += job->src_step, out_a += job->out_step, out_b += job->out_step) {
+        for (const int32_t *r = job->stream; r != job->end;) {
+            int32_t a0 = r[0], a1 = r[1], b0 = r[0], b1 = r[1];
+            r += 2;
+            for (int s = 0; s < steps; ++s, r += 6) {
+                const uint32_t xa = mcuf_read32(src + r[0]), xb = mcuf_read32(src + r[1]);
+                const uint32_t ae = mcuf_sxtb16(xa), ao = mcuf_sxtb16_ror8(xa);
+                const uint32_t be = mcuf_sxtb16(xb), bo = mcuf_sxtb16_ror8(xb);
+                a0 = mcuf_smlad(ao, (uint32_t)r[3], mcuf_smlad(ae, (uint32_t)r[2], a0));
+                b0 = mcuf_smlad(bo, (uint32_t)r[3], mcuf_smlad(be, (uint32_t)r[2], b0));
+                a1 = mcuf_smlad(ao, (uint32_t)r[5], mcuf_smlad(ae, (uint32_t)r[4], a1));
+                b1 = mcuf_smlad(bo, (uint32_t)r[5], mcuf_smlad(be, (uint32_t)r[4], b1));
+            }
+            const mcuf_requant q0 = {r[0], r[1], r[4] & 0xFF}, q1 = {r[2], r[3], (r[4] >> 8) & 0xFF};
+            const int32_t c0 = r[5], c1 = r[6];
+            r += 7;
+            out_b[c0] = mcuf_out_fast2(b0, &q0);   /* pixel B first: a lone pixel's twin */
+            out_b[c1] = mcuf_out_fast2(b1, &q1);
+            out_a[c0] = mcuf_out_fast2(a0, &q0);
+            out_a[c1] = mcuf_out_fast2(a1, &q1);
         }
-        const mcuf_requant q0 = {r[0], r[1], r[4] & 0xFF}, q1 = {r[2], r[3], (r[4] >> 8) & 0xFF};
-        const int32_t c0 = r[5], c1 = r[6];
-        r += 7;
-        job->out_b[c0] = mcuf_out_fast2(b0, &q0);
-        job->out_b[c1] = mcuf_out_fast2(b1, &q1);
-        job->out_a[c0] = mcuf_out_fast2(a0, &q0);
-        job->out_a[c1] = mcuf_out_fast2(a1, &q1);
     }
 }
 #endif
@@ -651,17 +675,28 @@ void mcuf_conv_grouped_direct_packed_s8_dsp_fast(const mcuf_conv_params *p, cons
     const int32_t wp = mcuf_grouped_direct_row_pixels(p);
     const int32_t row_bytes = wp * C, step = (int32_t)p->stride_w * C;
     int8_t *const rows = (int8_t *)(void *)scratch;
+    const int full = p->out_w >> 1;
     grouped_direct_job job;
-    job.stream = packed;
     job.end = packed + (int32_t)groups * ((OCg + 1) >> 1) * (9 + 6 * S);
     job.skip = MCUF_GROUPED_DIRECT_MAX_STEPS - S;
+    job.stream = packed;
+    job.src_step = 2 * step;
+    job.out_step = 2 * OC;
     memset(rows + p->k_h * row_bytes, 0, 4);   /* the slack the last word may reach */
     for (int oy = 0; oy < p->out_h; ++oy) {
         direct_rows(p, input, oy, row_bytes, wp, rows);
-        for (int ox = 0; ox < p->out_w; ox += 2) {
-            job.src = rows + ox * step;
-            job.out_a = output + ((int32_t)oy * p->out_w + ox) * OC;
-            job.out_b = ox + 1 < p->out_w ? job.out_a + OC : job.out_a;
+        int8_t *const out = output + (int32_t)oy * p->out_w * OC;
+        if (full > 0) {   /* the row's pixel pairs in one call */
+            job.src = rows;
+            job.out_a = out;
+            job.out_b = out + OC;
+            job.pairs = full;
+            grouped_direct_pair(&job);
+        }
+        if (p->out_w & 1) {   /* a lone last pixel, its twin one stride further */
+            job.src = rows + (p->out_w - 1) * step;
+            job.out_a = job.out_b = out + (p->out_w - 1) * OC;
+            job.pairs = 1;
             grouped_direct_pair(&job);
         }
     }
