@@ -153,7 +153,8 @@ def _direct_row_bytes(p: dict) -> int:
 
 def conv_grouped_direct_s8_dsp_get_buffer_size(p: dict) -> int:
     """k_h padded input rows + 4 slack bytes (the last step's word may reach 3 bytes past the
-    rows): mcuf_conv_grouped_direct_s8_dsp_get_buffer_size in mcuf_nn.h."""
+    rows), bytes; the scratch of mcuf_conv_grouped_direct[_packed]_s8_dsp[_fast] (mcuf_nn.h
+    states the same size)."""
     return p["k_h"] * _direct_row_bytes(p) + 4
 
 

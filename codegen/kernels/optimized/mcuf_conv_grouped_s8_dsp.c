@@ -416,7 +416,7 @@ void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(const mcuf_conv_params *p, con
  * channel c + 1's (int16, doubled, SXTB16 order), an odd last channel's per step 2 words
  * (generator: _grouped_direct_filter in codegen/ops/convolution.py); bias2: the folded bias
  * doubled; scratch: k_h * Wp * in_c + 4 bytes, Wp = out_w * stride_w + (k_w - 1) * dil_w + 1 (the taps of every output
- * pixel and of a lone last pixel's twin; mcuf_conv_grouped_direct_s8_dsp_get_buffer_size).
+ * pixel and of a lone last pixel's twin; the generator's scratch function in codegen/ops/convolution.py).
  * Same results as the reference mcuf_conv_s8 (grouped), byte for byte. */
 /* The row buffer's width in pixels: every output pixel's taps, and a lone last pixel's
  * twin (one stride more), which the packed entry computes and then overwrites. */
