@@ -3,9 +3,10 @@ from k_h padded input rows, codegen/ops/convolution.py: _grouped_direct_takes) a
 reference: groups 2/3/4/8, 1..8 input channels per group (odd ones, odd channels per group),
 kernel 1 and 3, stride 1 and 2, SAME / VALID, dilation 2, odd widths, planes down to 1x1, fused
 RELU6 (the general copy), input zero points at both ends of int8. One firmware image per core
-(QEMU's Cortex-M7, M4, and the M55 with its own kernel set, where the grouped layers MVE does
-not take fall back to the DSP kernels); the host build of the same C (no DSP: the portable
-intrinsics) under tests/test_single_ops.py's check on a few of them."""
+(QEMU's Cortex-M7, and the M55 with its own kernel set, where the grouped layers MVE does not
+take fall back to the DSP kernels; the M4 and M33 run the packed entry in
+tests/test_conv_dsp_sweep.py's grouped sweep); the host build of the same C (no DSP: the
+portable intrinsics) under tests/test_single_ops.py's check on a few of them."""
 import zlib
 
 import numpy as np
@@ -62,8 +63,7 @@ def _model(case) -> bytes:
                                out_c=out_c, groups=groups, h=h, w=w, act=act, scale_span=NARROW, in_zp=zp)
 
 
-@pytest.mark.parametrize("board,kernels", [("qemu-mps2-an500", "dsp"), ("qemu-mps2-an386", "dsp"),
-                                           ("qemu-mps3-an547", "mve")])
+@pytest.mark.parametrize("board,kernels", [("qemu-mps2-an500", "dsp"), ("qemu-mps3-an547", "mve")])
 def test_grouped_direct_on_qemu(board, kernels, tmp_path):
     models = []
     for i, (case, _) in enumerate(CASES):
