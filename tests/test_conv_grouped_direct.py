@@ -40,7 +40,7 @@ CASES = [
     ((1, 2, "SAME", 1, 16, 10, 2, 5, 8, "RELU6", -128), GENERAL),
     ((3, 1, "SAME", 1, 12, 6, 2, 4, 4, "RELU6", None), GENERAL),
     ((3, 1, "SAME", 1, 34, 6, 2, 4, 5, "NONE", None), GENERAL),     # 45 steps: more than the packed run
-    ((3, 1, "SAME", 1, 32, 32, 2, 3, 3, "NONE", None), DIRECT),     # 16 per group: 36 steps, the whole run
+    ((3, 1, "SAME", 1, 32, 8, 2, 4, 4, "NONE", None), DIRECT),      # 16 per group: 36 steps, the whole run
     ((1, 1, "SAME", 1, 4, 4, 2, 5, 7, "NONE", None), DIRECT),
     ((1, 2, "SAME", 1, 6, 6, 3, 9, 9, "NONE", None), DIRECT),
     ((1, 1, "VALID", 1, 8, 8, 4, 3, 5, "NONE", 127), DIRECT),

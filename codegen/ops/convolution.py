@@ -601,7 +601,24 @@ def _grouped_direct_pays(p: dict, fast: bool) -> bool:
     gather = 25 + 7 * k4 / 4 + (65 * taps if taps > 1 else 0)
     im2col = ((45 + 14 * k4 / 4 + (2 * gather + 20) / pairs_per_group)
               * (2 * ((pixels + 1) // 2)) / pixels)
-    return direct < im2col
+    groups = p["in_c"] // p["filter_in_c"]
+    per = p["out_c"] // groups
+    direct_bytes = (4 * groups * ((per + 1) // 2) * (9 + 6 * steps) if packed
+                    else 4 * (steps + groups * ((per + 1) // 2) * 2 * steps) + 4 * p["out_c"])
+    extra_flash = direct_bytes - p["out_c"] * (k4 + 4)   # the im2col kernel's int8 filter, bias
+    return direct < im2col and (im2col >= GROUPED_DIRECT_MIN_GAIN * direct
+                                or extra_flash <= GROUPED_DIRECT_FLASH_FREE)
+
+
+# The direct kernels' weights are int16 (and the packed stream repeats each step's offsets per
+# channel pair): up to 3x the im2col kernel's int8 filter. A layer takes them if that costs at
+# most GROUPED_DIRECT_FLASH_FREE more flash bytes, or if they are predicted at least
+# GROUPED_DIRECT_MIN_GAIN times faster. On ShuffleNet V1 (M7) taking every layer predicted
+# faster gave 10,273,304 -> 9,887,079 instructions for 64.8 KB more weights; with these bounds
+# its three layers predicted >= 1.15x faster keep most of the gain for about 10 KB. The cliff
+# sweep's grouped layers are predicted 1.4x or more.
+GROUPED_DIRECT_MIN_GAIN = 1.15
+GROUPED_DIRECT_FLASH_FREE = 2048
 
 
 def _grouped_direct_filter(rows: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
