@@ -606,8 +606,9 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
     in_c when out_w is 1, as the C picks its pairs), then per channel: c 2: (w0, w1), b + 1;
     c 3: (w0, w2), (b + 1) | w1 << 16; c 4: (w0, w2), (w1, w3) (the doubled weights as int16
     pairs, low half first); 2 * bias twice, multiplier, round = (2 * output_offset + 1) << b
-    (fast_requant_rounds), and for c 4 b + 1; then {-1} and 7 zero words (the last block's
-    LDM reads them). Exact as fast_requant_constants: the doubled accumulator fits int32."""
+    (fast_requant_rounds), and for c 4 b + 1; for c 2 and 3 a selector word 0 after each
+    block's first record. The end: c 4 {-1} and 7 zero words, c 2 and 3 {0, 0}, 6 zero words
+    and the selector 1 (the last block's LDM reads them). Exact as fast_requant_constants: the doubled accumulator fits int32."""
     oc, fc = rows.shape
     groups = p["in_c"] // fc
     per, L = oc // groups, _few_1x1_block(p)
@@ -631,8 +632,8 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
                 else:
                     words = [pair(w[c, 0], w[c, 2]), pair(w[c, 1], w[c, 3])]
                 words += [2 * int(bias[c]), 2 * int(bias[c]), int(multiplier[c]), int(rnd[c])]
-                out += words + ([b1] if fc == 4 else [])
-    out += [-1] + [0] * 7
+                out += words + ([b1] if fc == 4 else [0] if c == c0 else [])   # c 2, 3: the selector
+    out += [-1] + [0] * 7 if fc == 4 else [0] * 8 + [1]
     return np.array(out, np.int64).astype(np.int32)
 
 

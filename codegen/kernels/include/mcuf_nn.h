@@ -190,7 +190,9 @@ void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(const mcuf_conv_params *p, con
  * then per block {A's word offset g * c (read forward), B's d + g * c + c - 4 (backward)} and
  * L records -- c 2: (w0, w1), b + 1, c 3: (w0, w2), b + 1 | w1 << 16, c 4: (w0, w2), (w1, w3)
  * (doubled int16 pairs), then 2 * bias_folded twice, multiplier, round, and for c 4 b + 1 --
- * ended by {-1} and 7 zero words (generator: _few_1x1_records in codegen/ops/convolution.py). */
+ * for c 2 and 3 a selector word 0 after each block's first record; ended (c 4) by {-1} and 7 zero
+ * words, (c 2, 3) by {0, 0}, 6 zero words and 1 (generator: _few_1x1_records in
+ * codegen/ops/convolution.py). */
 #define MCUF_G1_FEW_MAX_OC 16
 void mcuf_conv_1x1_few_c2_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                       const int32_t *packed, int8_t *output);

@@ -13,7 +13,7 @@
  * then L channel units, run straight from the (skip + 1)-th of MCUF_G1_FEW_MAX_OC units: one LDM
  * of the channel's record (its doubled biases are the accumulators), the MACs of both pixels,
  * SMMLAR, the sign correction, ASR, SSAT and STRB for each: 13 (c 2), 15 (c 3) or 16 (c 4)
- * instructions for 2 outputs; 10 more per block and about 8 per pixel pair. The pairs of a
+ * instructions for 2 outputs; 8 (c 2, 3) or 10 (c 4) more per block and about 8 per pixel pair. The pairs of a
  * row (or of the whole plane at stride 1, or of the column when out_w is 1) run in one call;
  * an odd count's last pair is the two last pixels (the one before is computed twice, the same
  * bytes stored again). Same results as mcuf_conv_grouped_s8_dsp_fast, byte for byte. */
@@ -98,7 +98,7 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
     "smlabt r8, r5, r7, r8\n\t"                                                         \
     "smlatt r9, r5, r7, r9\n\t" FEW_OUT("r8", "r9", "r6", "r8", "r10", "r11", "r7")
 #define FEW23_LDM "ldmia r0!, {r6, r7, r8, r9, r10, r11}\n\t"
-#define FEW23_HEAD "ldmia r0!, {r3, r4, r6, r7, r8, r9, r10, r11}\n\t"
+#define FEW23_HEAD "ldmia r0!, {r3, r4, r6, r7, r8, r9, r10, r11, ip}\n\t"   /* + the selector */
 /* c 4: record r7 (w0, w2), r8 (w1, w3), r9 r10 the accumulators, r11 m, ip round, then b + 1 */
 #define FEW4_MAC                                                                        \
     "smlad r9, r3, r7, r9\n\t"                                                          \
@@ -175,13 +175,53 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
         "add sp, sp, #16\n\t"                                                           \
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
 
+/* c 2 and 3: no loop test per block. The block's first LDM also loads a selector word (ip):
+ * 0, the chain's entry, or 1 at the end block {0, 0} (whose reads stay in pixel A), the pair's
+ * end; the chain's last unit falls through to the next block's LDM, widening and dispatch (8
+ * instructions per block). Frame: the entry, the pair's end (Thumb addresses), the stream's
+ * first block, in_step, pairs left. */
+#define FEW_BODY_SEL(PREP, MAC, LDM, HEAD)                                              \
+    __asm__ volatile(                                                                   \
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                               \
+        "sub sp, sp, #24\n\t"                                                           \
+        "ldmia r0, {r4, r5, r6, r7, r8, lr}\n\t" /* stream in out pairs in_step out_c */ \
+        "mov r1, r5\n\t"                                                                \
+        "mov r2, r6\n\t"                                                                \
+        "ldr r9, [r4], #4\n\t"                   /* skip */                             \
+        "str r4, [sp, #8]\n\t"                                                          \
+        "strd r8, r7, [sp, #12]\n\t"                                                    \
+        "adr.w r10, 11f\n\t"                                                            \
+        "adr.w r11, 12f\n\t"                                                            \
+        "sub r11, r11, r10\n\t"                                                         \
+        "mla r10, r11, r9, r10\n\t"              /* the (skip + 1)-th unit */           \
+        "orr r10, r10, #1\n\t"                                                          \
+        "adr.w r11, 3f\n\t"                                                             \
+        "orr r11, r11, #1\n\t"                                                          \
+        "strd r10, r11, [sp]\n\t"                                                       \
+        "mov r0, r4\n\t"                                                                \
+        "1:\n\t" HEAD PREP                                                              \
+        "ldr pc, [sp, ip, lsl #2]\n\t"                                                  \
+        FEW_CHAIN(MAC, LDM)                                                             \
+        HEAD PREP                                                                       \
+        "ldr pc, [sp, ip, lsl #2]\n\t"                                                  \
+        "3:\n\t"                                 /* the pair's end */                   \
+        "ldrd r3, r4, [sp, #12]\n\t"                                                    \
+        "add r1, r1, r3\n\t"                                                            \
+        "add r2, r2, lr\n\t"                     /* past B's outputs */                 \
+        "subs r4, r4, #1\n\t"                                                           \
+        "str r4, [sp, #16]\n\t"                                                         \
+        "ldr r0, [sp, #8]\n\t"                                                          \
+        "bne 1b\n\t"                                                                    \
+        "add sp, sp, #24\n\t"                                                           \
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
+
 __attribute__((naked)) static void few_c2(__attribute__((unused)) const few_job *j)
 {
-    FEW_BODY(FEW2_PREP, FEW2_MAC, FEW23_LDM, FEW23_HEAD);
+    FEW_BODY_SEL(FEW2_PREP, FEW2_MAC, FEW23_LDM, FEW23_HEAD);
 }
 __attribute__((naked)) static void few_c3(__attribute__((unused)) const few_job *j)
 {
-    FEW_BODY(FEW3_PREP, FEW3_MAC, FEW23_LDM, FEW23_HEAD);
+    FEW_BODY_SEL(FEW3_PREP, FEW3_MAC, FEW23_LDM, FEW23_HEAD);
 }
 __attribute__((naked)) static void few_c4(__attribute__((unused)) const few_job *j)
 {
@@ -202,10 +242,13 @@ static void few_generic(const few_job *j, const int c)
         const int8_t *in = j->in + n * j->in_step;
         int8_t *o = j->out + n * 2 * j->out_c;
         const int32_t *r = j->stream + 1;
-        while (r[0] >= 0) {
+        for (;;) {
+            if (c == 4 ? r[0] < 0 : r[8] == 1) {   /* the end block */
+                break;
+            }
             const int8_t *a = in + r[0], *b = in + r[1] + (4 - c);   /* b: B's first channel */
             r += 2;
-            for (int k = 0; k < L; ++k, r += words, ++o) {
+            for (int k = 0; k < L; r += words + (k == 0 && c != 4), ++k, ++o) {
                 int32_t acc_a = r[2], acc_b = r[3];
                 const int16_t w0 = (int16_t)r[0], wh = (int16_t)(r[0] >> 16);
                 if (c == 2) {
