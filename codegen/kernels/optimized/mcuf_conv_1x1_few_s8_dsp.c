@@ -13,10 +13,10 @@
  * then L channel units, run straight from the (skip + 1)-th of MCUF_G1_FEW_MAX_OC units: one LDM
  * of the channel's record (its doubled biases are the accumulators), the MACs of both pixels,
  * SMMLAR, the sign correction, ASR, SSAT and STRB for each: 13 (c 2), 15 (c 3) or 16 (c 4)
- * instructions for 2 outputs; 8 (c 2, 3) or 10 (c 4) more per block and about 8 per pixel pair. The pairs of a
- * row (or of the whole plane at stride 1, or of the column when out_w is 1) run in one call;
- * an odd count's last pair is the two last pixels (the one before is computed twice, the same
- * bytes stored again). Same results as mcuf_conv_grouped_s8_dsp_fast, byte for byte. */
+ * instructions for 2 outputs; 8 (c 2, 3) or 10 (c 4) more per block, about 8 per pixel pair.
+ * The pairs of a row (or of the whole plane at stride 1, or of the column when out_w is 1) run
+ * in one call; an odd count's last pair is the two last pixels (the one before is computed
+ * twice, the same bytes stored again). Same results as mcuf_conv_grouped_s8_dsp_fast, byte for byte. */
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
