@@ -586,12 +586,15 @@ def _few_1x1_takes(p: dict, fast: bool) -> bool:
     """Does mcuf_conv_1x1_few_c{c}_s8_dsp_fast take the layer: a 1x1 without padding (any
     stride), c = filter_in_c 2, 3 or 4 input channels per group (dense when in_c = c, except
     in_c 4: the dense 1x1 kernels), the fast output stage on every channel, at least 2 output
-    pixels, out_c / groups split in equal blocks (_few_1x1_block), and not a layer of the
+    pixels, each reading a pixel inside the input plane (at stride 1 rows as wide as the
+    output's: the plane is one line), out_c / groups split in equal blocks (_few_1x1_block), and not a layer of the
     ShuffleNet-shaped packed entries (_grouped_1x1_packed). Measured on the cliff sweep (M7):
     8-9 instructions per output for 2 channels per group, 8.5-9.5 for 3, 9-10 for 4 (the
     im2col and direct kernels: 13-19)."""
     fc = p["filter_in_c"]
-    return (fast and p["k_h"] == p["k_w"] == 1 and p["pad_top"] == p["pad_left"] == 0
+    inside = ((p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"]
+              and (p["stride_h"] != 1 or p["stride_w"] != 1 or p["in_w"] == p["out_w"]))   # a folded PAD
+    return (fast and p["k_h"] == p["k_w"] == 1 and p["pad_top"] == p["pad_left"] == 0 and inside
             and fc in (2, 3, 4) and not (p["in_c"] == 4 and fc == 4)
             and p["out_h"] * p["out_w"] >= 2 and _few_1x1_block(p) > 0
             and not _grouped_1x1_packed(p, fast))
@@ -601,14 +604,13 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
                      p: dict) -> np.ndarray:
     """[OC][c] int8 (c = filter_in_c 2-4), folded biases and fast output constants (shift bytes
     b < 32) -> mcuf_conv_1x1_few_c{c}_s8_dsp_fast's int32 stream: skip = FEW_1X1_MAX_OC - L
-    (L = _few_1x1_block); per block of L channels of group g {g * c, d + g * c + c - 4} (pixel
+    (L = _few_1x1_block); per block of L channels of group g {g * c, d + g * c + c - 4, 0} (pixel
     A's word read forward, B's backward, B = A + d: d = stride_w * in_c, or stride_h * in_w *
     in_c when out_w is 1, as the C picks its pairs), then per channel: c 2: (w0, w1), b + 1;
     c 3: (w0, w2), (b + 1) | w1 << 16; c 4: (w0, w2), (w1, w3) (the doubled weights as int16
     pairs, low half first); 2 * bias twice, multiplier, round = (2 * output_offset + 1) << b
-    (fast_requant_rounds), and for c 4 b + 1; for c 2 and 3 a selector word 0 after each
-    block's first record. The end: c 4 {-1} and 7 zero words, c 2 and 3 {0, 0}, 6 zero words
-    and the selector 1 (the last block's LDM reads them). Exact as fast_requant_constants: the doubled accumulator fits int32."""
+    (fast_requant_rounds), and for c 4 b + 1; the end block {0, 0, 1} and 6 zero words (the
+    block header's third word: its end flag, 0 on the others; the last LDM reads 9 words). Exact as fast_requant_constants: the doubled accumulator fits int32."""
     oc, fc = rows.shape
     groups = p["in_c"] // fc
     per, L = oc // groups, _few_1x1_block(p)
@@ -622,7 +624,7 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
     out = [FEW_1X1_MAX_OC - L]
     for g in range(groups):
         for c0 in range(g * per, (g + 1) * per, L):
-            out += [g * fc, d + g * fc + fc - 4]
+            out += [g * fc, d + g * fc + fc - 4, 0]
             for c in range(c0, c0 + L):
                 b1 = int(shift[c]) + 1
                 if fc == 2:
@@ -632,8 +634,8 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
                 else:
                     words = [pair(w[c, 0], w[c, 2]), pair(w[c, 1], w[c, 3])]
                 words += [2 * int(bias[c]), 2 * int(bias[c]), int(multiplier[c]), int(rnd[c])]
-                out += words + ([b1] if fc == 4 else [0] if c == c0 else [])   # c 2, 3: the selector
-    out += [-1] + [0] * 7 if fc == 4 else [0] * 8 + [1]
+                out += words + ([b1] if fc == 4 else [])
+    out += [0, 0, 1] + [0] * 6
     return np.array(out, np.int64).astype(np.int32)
 
 

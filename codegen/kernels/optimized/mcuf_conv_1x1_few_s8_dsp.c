@@ -13,7 +13,8 @@
  * then L channel units, run straight from the (skip + 1)-th of MCUF_G1_FEW_MAX_OC units: one LDM
  * of the channel's record (its doubled biases are the accumulators), the MACs of both pixels,
  * SMMLAR, the sign correction, ASR, SSAT and STRB for each: 13 (c 2), 15 (c 3) or 16 (c 4)
- * instructions for 2 outputs; 8 (c 2, 3) or 10 (c 4) more per block, about 8 per pixel pair.
+ * instructions for 2 outputs; 9 more per block (its LDM, CBNZ, widening, dispatch), about 8 per
+ * pixel pair.
  * The pairs of a row (or of the whole plane at stride 1, or of the column when out_w is 1) run
  * in one call; an odd count's last pair is the two last pixels (the one before is computed
  * twice, the same bytes stored again). Same results as mcuf_conv_grouped_s8_dsp_fast, byte for byte. */
@@ -98,7 +99,7 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
     "smlabt r8, r5, r7, r8\n\t"                                                         \
     "smlatt r9, r5, r7, r9\n\t" FEW_OUT("r8", "r9", "r6", "r8", "r10", "r11", "r7")
 #define FEW23_LDM "ldmia r0!, {r6, r7, r8, r9, r10, r11}\n\t"
-#define FEW23_HEAD "ldmia r0!, {r3, r4, r6, r7, r8, r9, r10, r11, ip}\n\t"   /* + the selector */
+#define FEW23_HEAD "ldmia r0!, {r3, r4, r5, r6, r7, r8, r9, r10, r11}\n\t"
 /* c 4: record r7 (w0, w2), r8 (w1, w3), r9 r10 the accumulators, r11 m, ip round, then b + 1 */
 #define FEW4_MAC                                                                        \
     "smlad r9, r3, r7, r9\n\t"                                                          \
@@ -107,7 +108,7 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
     "smlad r10, r6, r8, r10\n\t"                                                        \
     "ldr r8, [r0], #4\n\t" FEW_OUT("r9", "r10", "r7", "r9", "r11", "ip", "r8")
 #define FEW4_LDM "ldmia r0!, {r7, r8, r9, r10, r11, ip}\n\t"
-#define FEW4_HEAD "ldmia r0!, {r3, r4, r7, r8, r9, r10, r11, ip}\n\t"
+#define FEW4_HEAD "ldmia r0!, {r3, r4, r5, r7, r8, r9, r10, r11, ip}\n\t"
 
 #define FEW2_PREP                                                                       \
     "ldr r3, [r1, r3]\n\t"                                                              \
@@ -139,7 +140,8 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
     FEW_X2(MAC LDM) MAC
 
 /* Registers: r0 the stream, r1 pixel A, r2 its outputs, lr out_c, r3-r6 the inputs (first the
- * block's offsets), the rest a record. Frame: the chain's entry (Thumb address), the stream's
+ * block's offsets and r5 its end flag: 1 for the end block, read by CBNZ before the widening
+ * overwrites it), the rest a record. Frame: the chain's entry (Thumb address), the stream's
  * first block, in_step, pairs left. */
 #define FEW_BODY(PREP, MAC, LDM, HEAD)                                                  \
     __asm__ volatile(                                                                   \
@@ -158,13 +160,14 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
         "orr r10, r10, #1\n\t"                                                          \
         "str r10, [sp]\n\t"                                                             \
         "mov r0, r4\n\t"                                                                \
-        "1:\n\t" HEAD                                                                   \
-        "2:\n\t" PREP                                                                   \
+        "1:\n\t" HEAD PREP                                                              \
         "ldr pc, [sp]\n\t"                                                              \
         FEW_CHAIN(MAC, LDM)                                                             \
         HEAD                                                                            \
-        "cmp r3, #0\n\t"                         /* {-1}: the pair's end */             \
-        "bge 2b\n\t"                                                                    \
+        "cbnz r5, 3f\n\t"                        /* the end block: the pair's end */    \
+        PREP                                                                            \
+        "ldr pc, [sp]\n\t"                                                              \
+        "3:\n\t"                                                                        \
         "ldrd r3, r4, [sp, #8]\n\t"                                                     \
         "add r1, r1, r3\n\t"                                                            \
         "add r2, r2, lr\n\t"                     /* past B's outputs */                 \
@@ -175,53 +178,13 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
         "add sp, sp, #16\n\t"                                                           \
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
 
-/* c 2 and 3: no loop test per block. The block's first LDM also loads a selector word (ip):
- * 0, the chain's entry, or 1 at the end block {0, 0} (whose reads stay in pixel A), the pair's
- * end; the chain's last unit falls through to the next block's LDM, widening and dispatch (8
- * instructions per block). Frame: the entry, the pair's end (Thumb addresses), the stream's
- * first block, in_step, pairs left. */
-#define FEW_BODY_SEL(PREP, MAC, LDM, HEAD)                                              \
-    __asm__ volatile(                                                                   \
-        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                               \
-        "sub sp, sp, #24\n\t"                                                           \
-        "ldmia r0, {r4, r5, r6, r7, r8, lr}\n\t" /* stream in out pairs in_step out_c */ \
-        "mov r1, r5\n\t"                                                                \
-        "mov r2, r6\n\t"                                                                \
-        "ldr r9, [r4], #4\n\t"                   /* skip */                             \
-        "str r4, [sp, #8]\n\t"                                                          \
-        "strd r8, r7, [sp, #12]\n\t"                                                    \
-        "adr.w r10, 11f\n\t"                                                            \
-        "adr.w r11, 12f\n\t"                                                            \
-        "sub r11, r11, r10\n\t"                                                         \
-        "mla r10, r11, r9, r10\n\t"              /* the (skip + 1)-th unit */           \
-        "orr r10, r10, #1\n\t"                                                          \
-        "adr.w r11, 3f\n\t"                                                             \
-        "orr r11, r11, #1\n\t"                                                          \
-        "strd r10, r11, [sp]\n\t"                                                       \
-        "mov r0, r4\n\t"                                                                \
-        "1:\n\t" HEAD PREP                                                              \
-        "ldr pc, [sp, ip, lsl #2]\n\t"                                                  \
-        FEW_CHAIN(MAC, LDM)                                                             \
-        HEAD PREP                                                                       \
-        "ldr pc, [sp, ip, lsl #2]\n\t"                                                  \
-        "3:\n\t"                                 /* the pair's end */                   \
-        "ldrd r3, r4, [sp, #12]\n\t"                                                    \
-        "add r1, r1, r3\n\t"                                                            \
-        "add r2, r2, lr\n\t"                     /* past B's outputs */                 \
-        "subs r4, r4, #1\n\t"                                                           \
-        "str r4, [sp, #16]\n\t"                                                         \
-        "ldr r0, [sp, #8]\n\t"                                                          \
-        "bne 1b\n\t"                                                                    \
-        "add sp, sp, #24\n\t"                                                           \
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
-
 __attribute__((naked)) static void few_c2(__attribute__((unused)) const few_job *j)
 {
-    FEW_BODY_SEL(FEW2_PREP, FEW2_MAC, FEW23_LDM, FEW23_HEAD);
+    FEW_BODY(FEW2_PREP, FEW2_MAC, FEW23_LDM, FEW23_HEAD);
 }
 __attribute__((naked)) static void few_c3(__attribute__((unused)) const few_job *j)
 {
-    FEW_BODY_SEL(FEW3_PREP, FEW3_MAC, FEW23_LDM, FEW23_HEAD);
+    FEW_BODY(FEW3_PREP, FEW3_MAC, FEW23_LDM, FEW23_HEAD);
 }
 __attribute__((naked)) static void few_c4(__attribute__((unused)) const few_job *j)
 {
@@ -243,12 +206,12 @@ static void few_generic(const few_job *j, const int c)
         int8_t *o = j->out + n * 2 * j->out_c;
         const int32_t *r = j->stream + 1;
         for (;;) {
-            if (c == 4 ? r[0] < 0 : r[8] == 1) {   /* the end block */
+            if (r[2]) {   /* the end block */
                 break;
             }
             const int8_t *a = in + r[0], *b = in + r[1] + (4 - c);   /* b: B's first channel */
-            r += 2;
-            for (int k = 0; k < L; r += words + (k == 0 && c != 4), ++k, ++o) {
+            r += 3;
+            for (int k = 0; k < L; ++k, r += words, ++o) {
                 int32_t acc_a = r[2], acc_b = r[3];
                 const int16_t w0 = (int16_t)r[0], wh = (int16_t)(r[0] >> 16);
                 if (c == 2) {
