@@ -153,6 +153,7 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
         "ldr r9, [r4], #4\n\t"                   /* skip */                             \
         "str r4, [sp, #4]\n\t"                                                          \
         "strd r8, r7, [sp, #8]\n\t"                                                     \
+        ".p2align 2\n\t"   /* ADR is relative to Align(PC, 4): the section word aligned (-Os) */ \
         "adr.w r10, 11f\n\t"                                                            \
         "adr.w r11, 12f\n\t"                                                            \
         "sub r11, r11, r10\n\t"                                                         \
