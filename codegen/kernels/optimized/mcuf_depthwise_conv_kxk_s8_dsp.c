@@ -1,0 +1,268 @@
+/* K x K depthwise convolution (K = 3, 5 or 7) on one gathered channel plane at a time, DSP
+ * extension: any depth multiplier (one plane serves the multiplier's output channels), any
+ * channel count (1- and 3-channel inputs included), any stride, no dilation. Also a K x K
+ * CONV_2D of a 1-channel image (a depthwise with multiplier out_c).
+ *
+ * The 3x3 plane kernel's approach (mcuf_depthwise_conv_3x3_s8_dsp.c) for larger kernels:
+ * channel by channel the input is gathered into a padded int8 plane in `scratch` (borders
+ * hold the input zero point, whose offset is folded into the bias), then every output pair
+ * of a row slides over it. A kernel row of K taps is cut in groups of 4 (g): one LDR of the
+ * plane bytes x+4g .. x+4g+3 and two SXTB16 give e_g = (p0, p2) and d_g = (p1, p3), which
+ * meet the doubled weights WE_g = (w4g, w4g+2) and WO_g = (w4g+1, w4g+3) (zero beyond K) in
+ * SMLAD. The pair's second output (at x + stride) reuses the same words: at stride 1 its
+ * even taps are d_g and its odd ones (p2, p4) = PKHBT(e_g+1, e_g) with SMLADX; at stride 2
+ * its even taps are PKHBT(e_g+1, e_g), its odd ones PKHBT(d_g+1, d_g); a group's last,
+ * lone tap takes SMLAxy. 5x5 at stride 1: 13 instructions per kernel row for 10 MACs.
+ *
+ * filter: int16 [OC][K][G][4], G = ceil(K / 4): per kernel row and group the doubled weights
+ * (w4g, w4g+2, w4g+1, w4g+3), zero beyond K (the generator's _kxk_plane_filter); bias_folded:
+ * 2 * (bias + input_offset * sum w) per output channel (the accumulators hold 2 * acc, as
+ * the fast output stage wants); multiplier / shift: the output constants (mcuf_requant).
+ * scratch: the plane, ((out_h - 1) * stride_h + K) * ((out_w - 1) * stride_w + K) + KXK_SLACK
+ * bytes (the generator's depthwise_conv_kxk_plane_s8_dsp_get_buffer_size). Same results as the
+ * reference kernel, byte for byte. */
+#include <string.h>
+
+#include "mcuf_dsp.h"
+#include "mcuf_nn.h"
+
+/* bytes read past the plane's last row by a word load of the last group (a pair at stride 2
+ * reads one group further): the plane is followed by this much zero-point slack */
+#define KXK_SLACK 16
+
+MCUF_INLINE int kxk_plane_w(const mcuf_conv_params *p) { return (p->out_w - 1) * p->stride_w + p->k_w; }
+MCUF_INLINE int kxk_plane_h(const mcuf_conv_params *p) { return (p->out_h - 1) * p->stride_h + p->k_h; }
+
+/* Rd.lo = x.lo, Rd.hi = y.hi */
+MCUF_INLINE uint32_t kxk_pkhbt(uint32_t x, uint32_t y)
+{
+#if MCUF_HAS_DSP
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(x), "r"(y));
+    return r;
+#else
+    return (x & 0xFFFFu) | (y & 0xFFFF0000u);
+#endif
+}
+
+/* acc + x.lo * y.hi + x.hi * y.lo */
+MCUF_INLINE int32_t kxk_smladx(uint32_t x, uint32_t y, int32_t acc)
+{
+#if MCUF_HAS_DSP
+    return __smladx(x, y, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)x * (int16_t)(y >> 16)) +
+                     (uint32_t)((int32_t)(int16_t)(x >> 16) * (int16_t)y));
+#endif
+}
+
+/* One kernel row of two outputs, a at plane byte r and b at r + S (S = 1 or 2), or of a
+ * alone (two = 0); w: the row's 2 * G weight words. K, S, two: compile-time constants. */
+MCUF_INLINE void kxk_row(const int8_t *r, const uint32_t *w, const int K, const int S, const int two,
+                         int32_t *pa, int32_t *pb)
+{
+    const int G = (K + 3) / 4;
+    uint32_t e[3], d[3];
+    int32_t a = *pa, b = *pb;
+    /* the groups' words, and for a pair at stride 2 whose last even taps are both used
+     * (K = 3, 7) one group further (only its e half) */
+    const int extra = two && S == 2 && 4 * (G - 1) + 2 < K;
+#pragma GCC unroll 3
+    for (int g = 0; g < G + extra; ++g) {
+        const uint32_t v = mcuf_read32(r + 4 * g);
+        e[g] = mcuf_sxtb16(v);
+        if (g < G) {
+            d[g] = mcuf_sxtb16_ror8(v);
+        }
+    }
+#pragma GCC unroll 2
+    for (int g = 0; g < G; ++g) {
+        const uint32_t we = w[2 * g], wo = w[2 * g + 1];
+        a = mcuf_smlad(e[g], we, a);
+        if (4 * g + 3 < K) {
+            a = mcuf_smlad(d[g], wo, a);
+        } else if (4 * g + 1 < K) {
+            a = mcuf_smlabb(d[g], wo, a);
+        }
+        if (!two) {
+            continue;
+        }
+        if (S == 1) {
+            b = mcuf_smlad(d[g], we, b);
+            if (4 * g + 3 < K) {
+                b = kxk_smladx(kxk_pkhbt(e[g + 1], e[g]), wo, b);
+            } else if (4 * g + 1 < K) {
+                b = mcuf_smlatb(e[g], wo, b);
+            }
+        } else {
+            if (4 * g + 2 < K) {
+                b = kxk_smladx(kxk_pkhbt(e[g + 1], e[g]), we, b);
+            } else {
+                b = mcuf_smlatb(e[g], we, b);
+            }
+            if (4 * g + 3 < K) {
+                b = kxk_smladx(kxk_pkhbt(d[g + 1], d[g]), wo, b);
+            } else if (4 * g + 1 < K) {
+                b = mcuf_smlatb(d[g], wo, b);
+            }
+        }
+    }
+    *pa = a;
+    *pb = b;
+}
+
+/* One output channel over its gathered plane: pairs of each row (stride_w 1 or 2), the rest
+ * alone. w: its K * 2G weight words; bias2: 2 * bias_folded. */
+MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                             int32_t bias2, mcuf_requant q, int8_t *output, const int K, const int fast)
+{
+    const int G = (K + 3) / 4;
+    const int C = p->out_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
+    const int pairs = sw <= 2 ? out_w >> 1 : 0;
+    for (int oy = 0; oy < out_h; ++oy) {
+        const int8_t *r = plane + (int32_t)oy * sh * pw;
+        int8_t *out = output + (int32_t)oy * out_w * C;
+        int ox = 0;
+        if (sw == 1) {
+            for (; ox < 2 * pairs; ox += 2, r += 2, out += 2 * C) {
+                int32_t a = bias2, b = bias2;
+#pragma GCC unroll 7
+                for (int ky = 0; ky < K; ++ky) {
+                    kxk_row(r + ky * pw, w + ky * 2 * G, K, 1, 1, &a, &b);
+                }
+                out[0] = mcuf_out_x2(o, a, &q);
+                out[C] = mcuf_out_x2(o, b, &q);
+            }
+        } else if (sw == 2) {
+            for (; ox < 2 * pairs; ox += 2, r += 4, out += 2 * C) {
+                int32_t a = bias2, b = bias2;
+#pragma GCC unroll 7
+                for (int ky = 0; ky < K; ++ky) {
+                    kxk_row(r + ky * pw, w + ky * 2 * G, K, 2, 1, &a, &b);
+                }
+                out[0] = mcuf_out_x2(o, a, &q);
+                out[C] = mcuf_out_x2(o, b, &q);
+            }
+        }
+        for (; ox < out_w; ++ox, r += sw, out += C) {
+            int32_t a = bias2, b = 0;
+#pragma GCC unroll 7
+            for (int ky = 0; ky < K; ++ky) {
+                kxk_row(r + ky * pw, w + ky * 2 * G, K, 1, 0, &a, &b);
+            }
+            *out = mcuf_out_x2(o, a, &q);
+        }
+    }
+}
+
+static void kxk_channel_fast5(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                              int32_t bias2, mcuf_requant q, int8_t *output)
+{
+    kxk_channel(p, plane, pw, w, bias2, q, output, 5, 1);
+}
+
+static void kxk_channel_fast7(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                              int32_t bias2, mcuf_requant q, int8_t *output)
+{
+    kxk_channel(p, plane, pw, w, bias2, q, output, 7, 1);
+}
+
+static void kxk_channel_fast3(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                              int32_t bias2, mcuf_requant q, int8_t *output)
+{
+    kxk_channel(p, plane, pw, w, bias2, q, output, 3, 1);
+}
+
+/* the general output stage (clamped ranges, formula channels): one copy for every K */
+static void kxk_channel_general(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                                int32_t bias2, mcuf_requant q, int8_t *output)
+{
+    if (p->k_h == 3) {
+        kxk_channel(p, plane, pw, w, bias2, q, output, 3, 0);
+    } else if (p->k_h == 5) {
+        kxk_channel(p, plane, pw, w, bias2, q, output, 5, 0);
+    } else {
+        kxk_channel(p, plane, pw, w, bias2, q, output, 7, 0);
+    }
+}
+
+/* input channel c into the plane's interior (the border already holds zero points) */
+static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, int8_t *plane, int pw, int ph)
+{
+    const int32_t C = p->in_c, row_in = (int32_t)p->in_w * C;
+    const int rows = mcuf_min32(p->in_h, ph - p->pad_top), cols = mcuf_min32(p->in_w, pw - p->pad_left);
+    if (rows <= 0 || cols <= 0) {
+        return;
+    }
+    const int8_t *s = input + c;
+    int8_t *d = plane + (int32_t)p->pad_top * pw + p->pad_left;
+    if (C == 1) {
+        for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+            memcpy(d, s, (size_t)cols);
+        }
+        return;
+    }
+    for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+        const int8_t *t = s;
+        int n = 0;
+        for (; n + 4 <= cols; n += 4, t += 4 * C) {
+            mcuf_write32(d + n, (uint32_t)(uint8_t)t[0] | (uint32_t)(uint8_t)t[C] << 8 |
+                                (uint32_t)(uint8_t)t[2 * C] << 16 | (uint32_t)(uint8_t)t[3 * C] << 24);
+        }
+        for (; n < cols; ++n, t += C) {
+            d[n] = *t;
+        }
+    }
+}
+
+MCUF_INLINE void kxk_channels(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
+                              const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                              int8_t *output, int16_t *scratch, const int all_fast)
+{
+    const int pw = kxk_plane_w(p), ph = kxk_plane_h(p), K = p->k_h;
+    const int words = K * 2 * ((K + 3) / 4);   /* weight words per output channel */
+    int8_t *const plane = (int8_t *)(void *)scratch;
+    memset(plane, -p->input_offset, (size_t)pw * ph + KXK_SLACK);
+    const int full_range = p->act_min == -128 && p->act_max == 127;
+    const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
+    const int M = p->out_c / p->in_c;
+    const uint32_t *w = (const uint32_t *)(const void *)filter;
+    for (int ic = 0; ic < p->in_c; ++ic) {
+        kxk_gather(p, input, ic, plane, pw, ph);
+        for (int c = ic * M; c < (ic + 1) * M; ++c, w += words) {
+            if (all_fast || (full_range && mcuf_requant_is_fast(shift[c]))) {
+                const mcuf_requant q = mcuf_requant_at(fast, multiplier, shift, c);
+                if (K == 5) {
+                    kxk_channel_fast5(p, plane, pw, w, bias_folded[c], q, output + c);
+                } else if (K == 7) {
+                    kxk_channel_fast7(p, plane, pw, w, bias_folded[c], q, output + c);
+                } else {
+                    kxk_channel_fast3(p, plane, pw, w, bias_folded[c], q, output + c);
+                }
+            } else {
+                kxk_channel_general(p, plane, pw, w, bias_folded[c],
+                                    mcuf_requant_at(general, multiplier, shift, c), output + c);
+            }
+        }
+    }
+}
+
+/* Every channel on the fast output stage (the generator's choice where every channel has fast
+ * constants and the activation range is all of int8). */
+void mcuf_depthwise_conv_kxk_plane_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                               const int16_t *filter, const int32_t *bias_folded,
+                                               const int32_t *multiplier, const int8_t *shift,
+                                               int8_t *output, int16_t *scratch)
+{
+    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
+}
+
+/* The output stage chosen per channel (a clamped range or formula channels: the general one). */
+void mcuf_depthwise_conv_kxk_plane_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                          const int16_t *filter, const int32_t *bias_folded,
+                                          const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                          int16_t *scratch)
+{
+    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+}
