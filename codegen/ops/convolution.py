@@ -104,8 +104,8 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
 
 def depthwise_conv_kxk_plane_s8_dsp_get_buffer_size(p: dict) -> int:
     """One channel's padded plane, ((out_h - 1) * stride_h + K) * ((out_w - 1) * stride_w + K)
-    bytes, + 16 of slack for the last row's word loads (KXK_SLACK in the C)."""
-    return ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * ((p["out_w"] - 1) * p["stride_w"] + p["k_w"]) + 16
+    bytes, + 4 of slack for the last row's word loads (KXK_SLACK in the C)."""
+    return ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * ((p["out_w"] - 1) * p["stride_w"] + p["k_w"]) + 4
 
 
 def depthwise_conv_hwc_s8_dsp_get_buffer_size(p: dict) -> int:
@@ -989,6 +989,10 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if rq is not None and three and _hwc3_packed_takes(p, fast, hwc3_packed_room(graph)):
             return _hwc3_packed_step(op, p, x, y, taps, dsp_bias, rq, macs)
         if rq is not None and three and _depthwise_plane_pays(p, fast):
+            if p["stride_w"] == 2 and fast:   # the K x K plane kernel's stride-2 pairs (fewer
+                # instructions per MAC at every stride-2 row of benchmarks/cliff_sweep.py: 4.23 -> 3.71
+                # on 8 channels at multiplier 8, 5.41 -> 4.79 on 13 at multiplier 1)
+                return _kxk_plane_step(op, p, x, y, np.ascontiguousarray(taps.T), dsp_bias, rq, fast, macs)
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
         if rq is not None and p["depth_multiplier"] == 1:
             c4 = (p["in_c"] + 3) // 4 * 4

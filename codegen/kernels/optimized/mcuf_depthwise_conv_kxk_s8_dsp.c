@@ -26,9 +26,12 @@
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
-/* bytes read past the plane's last row by a word load of the last group (a pair at stride 2
- * reads one group further): the plane is followed by this much zero-point slack */
-#define KXK_SLACK 16
+/* Bytes read past the plane's last row, set to zero points (their weights are 0): a word load
+ * of a row's last group reads at most 3 bytes past the row's last tap (K = 3: a lone output's
+ * word at x <= pw - 3 ends at pw; a stride-2 pair's extra word at a + 4 <= pw - 1 ends at
+ * pw + 2; K = 5: a lone output's second word at x + 4 <= pw - 1; K = 7: a stride-2 pair's
+ * third word at x + 8 <= pw - 1), so 4 bytes, as the 3x3 plane kernel's. */
+#define KXK_SLACK 4
 
 MCUF_INLINE int kxk_plane_w(const mcuf_conv_params *p) { return (p->out_w - 1) * p->stride_w + p->k_w; }
 MCUF_INLINE int kxk_plane_h(const mcuf_conv_params *p) { return (p->out_h - 1) * p->stride_h + p->k_h; }
@@ -120,6 +123,12 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
     const int C = p->out_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
     const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     const int pairs = sw <= 2 ? out_w >> 1 : 0;
+    /* the weights in a local copy: the int8 output stores may alias the filter, and gcc would
+     * reload every weight after every store */
+    uint32_t wl[7 * 4];
+    for (int i = 0; i < K * 2 * G; ++i) {
+        wl[i] = w[i];
+    }
     for (int oy = 0; oy < out_h; ++oy) {
         const int8_t *r = plane + (int32_t)oy * sh * pw;
         int8_t *out = output + (int32_t)oy * out_w * C;
@@ -127,9 +136,11 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
         if (sw == 1) {
             for (; ox < 2 * pairs; ox += 2, r += 2, out += 2 * C) {
                 int32_t a = bias2, b = bias2;
+                const int8_t *rr = r;
 #pragma GCC unroll 7
                 for (int ky = 0; ky < K; ++ky) {
-                    kxk_row(r + ky * pw, w + ky * 2 * G, K, 1, 1, &a, &b);
+                    kxk_row(rr, wl + ky * 2 * G, K, 1, 1, &a, &b);
+                    rr += pw;
                 }
                 out[0] = mcuf_out_x2(o, a, &q);
                 out[C] = mcuf_out_x2(o, b, &q);
@@ -137,9 +148,11 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
         } else if (sw == 2) {
             for (; ox < 2 * pairs; ox += 2, r += 4, out += 2 * C) {
                 int32_t a = bias2, b = bias2;
+                const int8_t *rr = r;
 #pragma GCC unroll 7
                 for (int ky = 0; ky < K; ++ky) {
-                    kxk_row(r + ky * pw, w + ky * 2 * G, K, 2, 1, &a, &b);
+                    kxk_row(rr, wl + ky * 2 * G, K, 2, 1, &a, &b);
+                    rr += pw;
                 }
                 out[0] = mcuf_out_x2(o, a, &q);
                 out[C] = mcuf_out_x2(o, b, &q);
@@ -147,9 +160,11 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
         }
         for (; ox < out_w; ++ox, r += sw, out += C) {
             int32_t a = bias2, b = 0;
+            const int8_t *rr = r;
 #pragma GCC unroll 7
             for (int ky = 0; ky < K; ++ky) {
-                kxk_row(r + ky * pw, w + ky * 2 * G, K, 1, 0, &a, &b);
+                kxk_row(rr, wl + ky * 2 * G, K, 1, 0, &a, &b);
+                rr += pw;
             }
             *out = mcuf_out_x2(o, a, &q);
         }
