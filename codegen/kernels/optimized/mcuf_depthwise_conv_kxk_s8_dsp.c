@@ -19,7 +19,7 @@
  * 2 * (bias + input_offset * sum w) per output channel (the accumulators hold 2 * acc, as
  * the fast output stage wants); multiplier / shift: the output constants (mcuf_requant).
  * scratch: the plane, ((out_h - 1) * stride_h + K) * ((out_w - 1) * stride_w + K) + KXK_SLACK
- * bytes (the generator's depthwise_conv_kxk_plane_s8_dsp_get_buffer_size). Same results as the
+ * bytes (the kernel record's scratch size in codegen/ops/convolution.py). Same results as the
  * reference kernel, byte for byte. */
 #include <string.h>
 
