@@ -16,6 +16,7 @@ NARROW = (1e-3, 1e-2)   # every channel on fast constants: the _fast entry (full
 KXK = "mcuf_depthwise_conv_kxk_plane_s8_dsp"
 
 # DEPTHWISE_CONV_2D: k, stride, padding, in_c, mult, h, w, act, scale span, input zero point.
+# (3x3 at stride_w 2 on the fast stage: the pairs in assembly, kxk3s2_pairs_fast)
 # Strides 1, 2 (pairs) and 3 (single outputs), SAME and VALID, odd widths, planes narrower than
 # the kernel, 1x1 input and output planes, fused ReLU6 / ReLU (the general stage), left-shift
 # channels (the default span), input zero points at -128 and 127
@@ -38,7 +39,10 @@ DW_KXK_SWEEP = [
     (3, 2, "SAME", 1, 1, 9, 9, "NONE", NARROW, -128), (3, 2, "SAME", 3, 4, 8, 11, "NONE", NARROW, 127),
     (3, 2, "VALID", 3, 1, 9, 8, "NONE", NARROW, None), (3, 2, "SAME", 8, 2, 1, 1, "NONE", NARROW, None),
     (3, 2, "SAME", 2, 8, 2, 3, "NONE", NARROW, None), (3, 2, "VALID", 1, 2, 3, 3, "NONE", NARROW, None),
-    (3, 2, "SAME", 32, 2, 6, 7, "NONE", NARROW, None)]
+    (3, 2, "SAME", 32, 2, 6, 7, "NONE", NARROW, None),
+    # other vertical strides (stride_h, stride_w)
+    (3, (1, 2), "SAME", 4, 2, 7, 9, "NONE", NARROW, None), (3, (3, 2), "VALID", 2, 4, 10, 9, "NONE", NARROW, None),
+    (5, (2, 1), "SAME", 3, 2, 9, 8, "NONE", NARROW, None), (7, (1, 2), "SAME", 1, 4, 8, 11, "NONE", NARROW, None)]
 
 # CONV_2D of a 1-channel image: k, stride, padding, out_c, h, w, act, input zero point
 CONV1_KXK_SWEEP = [

@@ -117,7 +117,8 @@ MCUF_INLINE void kxk_row(const int8_t *r, const uint32_t *w, const int K, const 
 /* One output channel over its gathered plane: pairs of each row (stride_w 1 or 2), the rest
  * alone. w: its K * 2G weight words; bias2: 2 * bias_folded. */
 MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
-                             int32_t bias2, mcuf_requant q, int8_t *output, const int K, const int fast)
+                             int32_t bias2, mcuf_requant q, int8_t *output, int ox0, const int K,
+                             const int fast)
 {
     const int G = (K + 3) / 4;
     const int C = p->out_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
@@ -130,9 +131,9 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
         wl[i] = w[i];
     }
     for (int oy = 0; oy < out_h; ++oy) {
-        const int8_t *r = plane + (int32_t)oy * sh * pw;
-        int8_t *out = output + (int32_t)oy * out_w * C;
-        int ox = 0;
+        const int8_t *r = plane + (int32_t)oy * sh * pw + ox0 * sw;
+        int8_t *out = output + ((int32_t)oy * out_w + ox0) * C;
+        int ox = ox0;
         if (sw == 1) {
             for (; ox < 2 * pairs; ox += 2, r += 2, out += 2 * C) {
                 int32_t a = bias2, b = bias2;
@@ -174,19 +175,153 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
 static void kxk_channel_fast5(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
                               int32_t bias2, mcuf_requant q, int8_t *output)
 {
-    kxk_channel(p, plane, pw, w, bias2, q, output, 5, 1);
+    kxk_channel(p, plane, pw, w, bias2, q, output, 0, 5, 1);
 }
 
 static void kxk_channel_fast7(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
                               int32_t bias2, mcuf_requant q, int8_t *output)
 {
-    kxk_channel(p, plane, pw, w, bias2, q, output, 7, 1);
+    kxk_channel(p, plane, pw, w, bias2, q, output, 0, 7, 1);
 }
+
+#if MCUF_HAS_DSP
+/* The 3x3 stride-2 pair run of one channel in assembly: every output row's column pairs, the
+ * pair (a at plane byte x, b at x + 2) per kernel row from the words at x and x + 4: e0 =
+ * (p0, p2), d0 = (p1, p3), (p4, p2) = PKHBT(SXTB16(word 1), e0); a += e0 . (w0, w2) + p1 w1,
+ * b += (p4, p2) x (w0, w2) (SMLADX) + p3 w1 -- 32 instructions for 18 MACs --, then the fast
+ * output stage of both (as dw3_pairs_fast in mcuf_depthwise_conv_3x3_s8_dsp.c). Registers:
+ * r0/r1 the accumulators, r2-r4 scratch, r5-r10 the rows' weight words (w0, w2), (w1, 0),
+ * r11 the plane row, ip the output, lr the plane width. The job's first 13 words go to the
+ * frame, the last 9 to r5-r11, ip, lr. */
+typedef struct {
+    int32_t multiplier, round, shift;   /* 0: the channel's fast constants (mcuf_requant) */
+    int32_t out_stride;                 /* 12: out_c */
+    const int8_t *row_end;              /* 16: the first row's plane pointer after its pairs */
+    int32_t bias2, bias2_again;         /* 20 */
+    int32_t unused0, unused1;           /* 28 */
+    int32_t plane_step;                 /* 36: sh * pw - 4 * pairs */
+    int32_t out_step;                   /* 40: (out_w - 2 * pairs) * out_c */
+    int32_t row_bytes;                  /* 44: sh * pw */
+    const int8_t *stop;                 /* 48: row_end + out_h * row_bytes */
+    uint32_t w[6];                      /* 52: per kernel row (w0, w2), (w1, 0), doubled */
+    const int8_t *plane;                /* 76 */
+    int8_t *out;                        /* 80 */
+    int32_t pw;                         /* 84 */
+} kxk3s2_job;
+
+#define KXK3S2_ROW(addr0, addr4, we, wo)                                                \
+    "ldr r2, " addr0 "\n\t"                                                           \
+    "ldr r3, " addr4 "\n\t"                                                           \
+    "sxtb16 r4, r2\n\t"                                                               \
+    "sxtb16 r3, r3\n\t"                                                               \
+    "pkhbt r3, r3, r4\n\t"                                                            \
+    "smlad r0, r4, " we ", r0\n\t"                                                    \
+    "smladx r1, r3, " we ", r1\n\t"                                                   \
+    "sxtb16 r2, r2, ror #8\n\t"                                                       \
+    "smlabb r0, r2, " wo ", r0\n\t"                                                   \
+    "smlatb r1, r2, " wo ", r1\n\t"
+
+__attribute__((naked)) static void kxk3s2_pairs_fast(__attribute__((unused)) const kxk3s2_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #52\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "ldr r1, [r0], #4\n\t"
+        "str r1, [sp, #48]\n\t"
+        "ldmia r0, {r5, r6, r7, r8, r9, r10, r11, ip, lr}\n\t"
+        "1:\n\t"
+        "ldrd r0, r1, [sp, #20]\n\t"
+        KXK3S2_ROW("[r11]", "[r11, #4]", "r5", "r6")
+        "add r4, r11, lr\n\t"
+        "ldr r2, [r4]\n\t"
+        "ldr r3, [r4, #4]\n\t"
+        "sxtb16 r4, r2\n\t"
+        "sxtb16 r3, r3\n\t"
+        "pkhbt r3, r3, r4\n\t"
+        "smlad r0, r4, r7, r0\n\t"
+        "smladx r1, r3, r7, r1\n\t"
+        "sxtb16 r2, r2, ror #8\n\t"
+        "smlabb r0, r2, r8, r0\n\t"
+        "smlatb r1, r2, r8, r1\n\t"
+        "add r4, r11, lr, lsl #1\n\t"
+        "ldr r2, [r4]\n\t"
+        "ldr r3, [r4, #4]\n\t"
+        "sxtb16 r4, r2\n\t"
+        "sxtb16 r3, r3\n\t"
+        "pkhbt r3, r3, r4\n\t"
+        "smlad r0, r4, r9, r0\n\t"
+        "smladx r1, r3, r9, r1\n\t"
+        "sxtb16 r2, r2, ror #8\n\t"
+        "smlabb r0, r2, r10, r0\n\t"
+        "smlatb r1, r2, r10, r1\n\t"
+        "add r11, r11, #4\n\t"
+        "ldmia sp, {r2, r3, r4}\n\t"          /* the fast output stage (mcuf_out_fast2) */
+        "smmlar r2, r0, r2, r3\n\t"
+        "add r0, r2, r0, asr #31\n\t"
+        "ldr r2, [sp]\n\t"
+        "smmlar r2, r1, r2, r3\n\t"
+        "add r1, r2, r1, asr #31\n\t"
+        "asr r0, r0, r4\n\t"
+        "asr r1, r1, r4\n\t"
+        "ssat r0, #8, r0, asr #1\n\t"
+        "ssat r1, #8, r1, asr #1\n\t"
+        "ldrd r2, r3, [sp, #12]\n\t"
+        "strb r0, [ip]\n\t"
+        "strb r1, [ip, r2]\n\t"
+        "add ip, ip, r2, lsl #1\n\t"
+        "cmp r11, r3\n\t"
+        "bne 1b\n\t"
+        "ldr r2, [sp, #36]\n\t"               /* the next row */
+        "add r11, r11, r2\n\t"
+        "ldr r2, [sp, #40]\n\t"
+        "add ip, ip, r2\n\t"
+        "ldr r2, [sp, #44]\n\t"
+        "add r3, r3, r2\n\t"
+        "str r3, [sp, #16]\n\t"
+        "ldr r2, [sp, #48]\n\t"
+        "cmp r3, r2\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #52\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
 
 static void kxk_channel_fast3(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
                               int32_t bias2, mcuf_requant q, int8_t *output)
 {
-    kxk_channel(p, plane, pw, w, bias2, q, output, 3, 1);
+    int ox0 = 0;
+#if MCUF_HAS_DSP
+    if (p->stride_w == 2 && p->out_w >= 2) {   /* the column pairs in assembly, an odd last column in C */
+        const int pairs = p->out_w >> 1;
+        const int32_t row_bytes = (int32_t)p->stride_h * pw;
+        kxk3s2_job j;
+        j.multiplier = q.multiplier;
+        j.round = q.round;
+        j.shift = q.shift;
+        j.out_stride = p->out_c;
+        j.row_end = plane + 4 * pairs;
+        j.bias2 = j.bias2_again = bias2;
+        j.unused0 = j.unused1 = 0;
+        j.plane_step = row_bytes - 4 * pairs;
+        j.out_step = (int32_t)(p->out_w - 2 * pairs) * p->out_c;
+        j.row_bytes = row_bytes;
+        j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+        for (int i = 0; i < 6; ++i) {
+            j.w[i] = w[i];
+        }
+        j.plane = plane;
+        j.out = output;
+        j.pw = pw;
+        kxk3s2_pairs_fast(&j);
+        ox0 = 2 * pairs;
+        if (ox0 == p->out_w) {
+            return;
+        }
+    }
+#endif
+    kxk_channel(p, plane, pw, w, bias2, q, output, ox0, 3, 1);
 }
 
 /* the general output stage (clamped ranges, formula channels): one copy for every K */
@@ -194,11 +329,11 @@ static void kxk_channel_general(const mcuf_conv_params *p, const int8_t *plane, 
                                 int32_t bias2, mcuf_requant q, int8_t *output)
 {
     if (p->k_h == 3) {
-        kxk_channel(p, plane, pw, w, bias2, q, output, 3, 0);
+        kxk_channel(p, plane, pw, w, bias2, q, output, 0, 3, 0);
     } else if (p->k_h == 5) {
-        kxk_channel(p, plane, pw, w, bias2, q, output, 5, 0);
+        kxk_channel(p, plane, pw, w, bias2, q, output, 0, 5, 0);
     } else {
-        kxk_channel(p, plane, pw, w, bias2, q, output, 7, 0);
+        kxk_channel(p, plane, pw, w, bias2, q, output, 0, 7, 0);
     }
 }
 
