@@ -172,10 +172,132 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
     }
 }
 
+#if MCUF_HAS_DSP
+/* The 5x5 stride-2 pair run of one channel in assembly: every output row's column pairs; per
+ * kernel row one LDM of its weights (w0, w2), (w1, w3), (w4, 0), the words at x and x + 4:
+ * e0 = (p0, p2), d0 = (p1, p3), e1 = (p4, p6), d1 = (p5, p7); a += e0 . (w0, w2) + d0 . (w1, w3)
+ * + p4 w4, b (at x + 2) += (p4, p2) x (w0, w2) + (p5, p3) x (w1, w3) (PKHBT, SMLADX) + p6 w4
+ * -- 15 instructions for 10 MACs --, then the fast output stage of both. Registers: r0/r1 the
+ * accumulators, r2-r4, r9, r10 scratch, r5-r7 a row's weights, r8 the weight pointer, r11 the
+ * plane (walked down the rows), ip the output, lr the plane width. The job's first 13 words go
+ * to the frame (kxk3s2_job's), then r8, r11, ip, lr. */
+typedef struct {
+    int32_t multiplier, round, shift, out_stride;
+    const int8_t *row_end;
+    int32_t bias2, bias2_again, unused0, unused1;
+    int32_t plane_step, out_step, row_bytes;
+    const int8_t *stop;
+    const uint32_t *wp;                 /* 52: w */
+    const int8_t *plane;                /* 56 */
+    int8_t *out;                        /* 60 */
+    int32_t pw;                         /* 64 */
+    uint32_t w[15];                     /* 68: per kernel row (w0, w2), (w1, w3), (w4, 0), doubled */
+} kxk5s2_job;
+
+#define KXK5S2_ROW                                                                      \
+    "ldmia r8!, {r5, r6, r7}\n\t"                                                     \
+    "ldr r2, [r11]\n\t"                                                               \
+    "ldr r3, [r11, #4]\n\t"                                                           \
+    "sxtb16 r4, r2\n\t"                                                               \
+    "sxtb16 r2, r2, ror #8\n\t"                                                       \
+    "sxtb16 r9, r3\n\t"                                                               \
+    "sxtb16 r3, r3, ror #8\n\t"                                                       \
+    "smlad r0, r4, r5, r0\n\t"                                                        \
+    "pkhbt r10, r9, r4\n\t"                                                           \
+    "smladx r1, r10, r5, r1\n\t"                                                      \
+    "smlad r0, r2, r6, r0\n\t"                                                        \
+    "pkhbt r10, r3, r2\n\t"                                                           \
+    "smladx r1, r10, r6, r1\n\t"                                                      \
+    "smlabb r0, r9, r7, r0\n\t"                                                       \
+    "smlatb r1, r9, r7, r1\n\t"
+
+__attribute__((naked)) static void kxk5s2_pairs_fast(__attribute__((unused)) const kxk5s2_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #52\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "ldr r1, [r0], #4\n\t"
+        "str r1, [sp, #48]\n\t"
+        "ldmia r0, {r8, r11, ip, lr}\n\t"
+        "1:\n\t"
+        "ldrd r0, r1, [sp, #20]\n\t"
+        KXK5S2_ROW "add r11, r11, lr\n\t"
+        KXK5S2_ROW "add r11, r11, lr\n\t"
+        KXK5S2_ROW "add r11, r11, lr\n\t"
+        KXK5S2_ROW "add r11, r11, lr\n\t"
+        KXK5S2_ROW
+        "sub r11, r11, lr, lsl #2\n\t"
+        "add r11, r11, #4\n\t"
+        "sub r8, r8, #60\n\t"
+        "ldmia sp, {r2, r3, r4}\n\t"          /* the fast output stage (mcuf_out_fast2) */
+        "smmlar r9, r0, r2, r3\n\t"
+        "add r0, r9, r0, asr #31\n\t"
+        "smmlar r9, r1, r2, r3\n\t"
+        "add r1, r9, r1, asr #31\n\t"
+        "asr r0, r0, r4\n\t"
+        "asr r1, r1, r4\n\t"
+        "ssat r0, #8, r0, asr #1\n\t"
+        "ssat r1, #8, r1, asr #1\n\t"
+        "ldrd r2, r3, [sp, #12]\n\t"
+        "strb r0, [ip]\n\t"
+        "strb r1, [ip, r2]\n\t"
+        "add ip, ip, r2, lsl #1\n\t"
+        "cmp r11, r3\n\t"
+        "bne 1b\n\t"
+        "ldr r2, [sp, #36]\n\t"               /* the next row */
+        "add r11, r11, r2\n\t"
+        "ldr r2, [sp, #40]\n\t"
+        "add ip, ip, r2\n\t"
+        "ldr r2, [sp, #44]\n\t"
+        "add r3, r3, r2\n\t"
+        "str r3, [sp, #16]\n\t"
+        "ldr r2, [sp, #48]\n\t"
+        "cmp r3, r2\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #52\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
 static void kxk_channel_fast5(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
                               int32_t bias2, mcuf_requant q, int8_t *output)
 {
-    kxk_channel(p, plane, pw, w, bias2, q, output, 0, 5, 1);
+    int ox0 = 0;
+#if MCUF_HAS_DSP
+    if (p->stride_w == 2 && p->out_w >= 2) {   /* the column pairs in assembly, an odd last column in C */
+        const int pairs = p->out_w >> 1;
+        const int32_t row_bytes = (int32_t)p->stride_h * pw;
+        kxk5s2_job j;
+        j.multiplier = q.multiplier;
+        j.round = q.round;
+        j.shift = q.shift;
+        j.out_stride = p->out_c;
+        j.row_end = plane + 4 * pairs;
+        j.bias2 = j.bias2_again = bias2;
+        j.unused0 = j.unused1 = 0;
+        j.plane_step = row_bytes - 4 * pairs;
+        j.out_step = (int32_t)(p->out_w - 2 * pairs) * p->out_c;
+        j.row_bytes = row_bytes;
+        j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+        for (int ky = 0; ky < 5; ++ky) {   /* the filter's rows: WE0, WO0, WE1 (WO1 is 0) */
+            j.w[3 * ky] = w[4 * ky];
+            j.w[3 * ky + 1] = w[4 * ky + 1];
+            j.w[3 * ky + 2] = w[4 * ky + 2];
+        }
+        j.wp = j.w;
+        j.plane = plane;
+        j.out = output;
+        j.pw = pw;
+        kxk5s2_pairs_fast(&j);
+        ox0 = 2 * pairs;
+        if (ox0 == p->out_w) {
+            return;
+        }
+    }
+#endif
+    kxk_channel(p, plane, pw, w, bias2, q, output, ox0, 5, 1);
 }
 
 static void kxk_channel_fast7(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
