@@ -103,9 +103,13 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
 
 
 def depthwise_conv_kxk_plane_s8_dsp_get_buffer_size(p: dict) -> int:
-    """One channel's padded plane, ((out_h - 1) * stride_h + K) * ((out_w - 1) * stride_w + K)
-    bytes, + 4 of slack for the last row's word loads (KXK_SLACK in the C)."""
-    return ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * ((p["out_w"] - 1) * p["stride_w"] + p["k_w"]) + 4
+    """One channel's padded plane, ((out_h - 1) * stride_h + K) * pw bytes, pw = (out_w - 1) *
+    stride_w + K (3x3 at stride_w 2: rounded up to a multiple of 4, whole words per row for the
+    pairs' LDRD; kxk_plane_w in the C), + 4 of slack for the last row's word loads (KXK_SLACK)."""
+    pw = (p["out_w"] - 1) * p["stride_w"] + p["k_w"]
+    if p["k_w"] == 3 and p["stride_w"] == 2:
+        pw = (pw + 3) // 4 * 4
+    return ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * pw + 4
 
 
 def depthwise_conv_hwc_s8_dsp_get_buffer_size(p: dict) -> int:

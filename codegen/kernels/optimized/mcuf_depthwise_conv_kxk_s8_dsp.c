@@ -18,8 +18,8 @@
  * (w4g, w4g+2, w4g+1, w4g+3), zero beyond K (the generator's _kxk_plane_filter); bias_folded:
  * 2 * (bias + input_offset * sum w) per output channel (the accumulators hold 2 * acc, as
  * the fast output stage wants); multiplier / shift: the output constants (mcuf_requant).
- * scratch: the plane, ((out_h - 1) * stride_h + K) * ((out_w - 1) * stride_w + K) + KXK_SLACK
- * bytes (the kernel record's scratch size in codegen/ops/convolution.py). Same results as the
+ * scratch (word aligned): the plane, ((out_h - 1) * stride_h + K) * pw + KXK_SLACK bytes, pw =
+ * (out_w - 1) * stride_w + K (3x3 at stride_w 2: rounded up to a multiple of 4) (the kernel record's scratch size in codegen/ops/convolution.py). Same results as the
  * reference kernel, byte for byte. */
 #include <string.h>
 
@@ -33,7 +33,13 @@
  * third word at x + 8 <= pw - 1), so 4 bytes, as the 3x3 plane kernel's. */
 #define KXK_SLACK 4
 
-MCUF_INLINE int kxk_plane_w(const mcuf_conv_params *p) { return (p->out_w - 1) * p->stride_w + p->k_w; }
+/* the plane's width: the taps' columns; for 3x3 at stride_w 2 rounded up to whole words, so that
+ * every pair's two words (at 4 * pair from a row's start) are one aligned LDRD */
+MCUF_INLINE int kxk_plane_w(const mcuf_conv_params *p)
+{
+    const int pw = (p->out_w - 1) * p->stride_w + p->k_w;
+    return p->k_w == 3 && p->stride_w == 2 ? (pw + 3) & ~3 : pw;
+}
 MCUF_INLINE int kxk_plane_h(const mcuf_conv_params *p) { return (p->out_h - 1) * p->stride_h + p->k_h; }
 
 /* Rd.lo = x.lo, Rd.hi = y.hi */
@@ -331,9 +337,9 @@ typedef struct {
     int32_t pw;                         /* 84 */
 } kxk3s2_job;
 
-#define KXK3S2_ROW(addr0, addr4, we, wo)                                                \
-    "ldr r2, " addr0 "\n\t"                                                           \
-    "ldr r3, " addr4 "\n\t"                                                           \
+/* one kernel row of the pair from the words r2, r3 (one LDRD: the plane's rows are whole words
+ * at stride_w 2, kxk_plane_w) */
+#define KXK3S2_ROW(we, wo)                                                              \
     "sxtb16 r4, r2\n\t"                                                               \
     "sxtb16 r3, r3\n\t"                                                               \
     "pkhbt r3, r3, r4\n\t"                                                            \
@@ -355,29 +361,14 @@ __attribute__((naked)) static void kxk3s2_pairs_fast(__attribute__((unused)) con
         "ldmia r0, {r5, r6, r7, r8, r9, r10, r11, ip, lr}\n\t"
         "1:\n\t"
         "ldrd r0, r1, [sp, #20]\n\t"
-        KXK3S2_ROW("[r11]", "[r11, #4]", "r5", "r6")
+        "ldrd r2, r3, [r11]\n\t"
+        KXK3S2_ROW("r5", "r6")
         "add r4, r11, lr\n\t"
-        "ldr r2, [r4]\n\t"
-        "ldr r3, [r4, #4]\n\t"
-        "sxtb16 r4, r2\n\t"
-        "sxtb16 r3, r3\n\t"
-        "pkhbt r3, r3, r4\n\t"
-        "smlad r0, r4, r7, r0\n\t"
-        "smladx r1, r3, r7, r1\n\t"
-        "sxtb16 r2, r2, ror #8\n\t"
-        "smlabb r0, r2, r8, r0\n\t"
-        "smlatb r1, r2, r8, r1\n\t"
+        "ldrd r2, r3, [r4]\n\t"
+        KXK3S2_ROW("r7", "r8")
         "add r4, r11, lr, lsl #1\n\t"
-        "ldr r2, [r4]\n\t"
-        "ldr r3, [r4, #4]\n\t"
-        "sxtb16 r4, r2\n\t"
-        "sxtb16 r3, r3\n\t"
-        "pkhbt r3, r3, r4\n\t"
-        "smlad r0, r4, r9, r0\n\t"
-        "smladx r1, r3, r9, r1\n\t"
-        "sxtb16 r2, r2, ror #8\n\t"
-        "smlabb r0, r2, r10, r0\n\t"
-        "smlatb r1, r2, r10, r1\n\t"
+        "ldrd r2, r3, [r4]\n\t"
+        KXK3S2_ROW("r9", "r10")
         "add r11, r11, #4\n\t"
         "ldmia sp, {r2, r3, r4}\n\t"          /* the fast output stage (mcuf_out_fast2) */
         "smmlar r2, r0, r2, r3\n\t"
@@ -415,7 +406,9 @@ static void kxk_channel_fast3(const mcuf_conv_params *p, const int8_t *plane, in
 {
     int ox0 = 0;
 #if MCUF_HAS_DSP
-    if (p->stride_w == 2 && p->out_w >= 2) {   /* the column pairs in assembly, an odd last column in C */
+    /* the column pairs in assembly (their LDRD: a word-aligned plane, as the planner places
+     * scratch), an odd last column in C */
+    if (p->stride_w == 2 && p->out_w >= 2 && ((uintptr_t)plane & 3u) == 0) {
         const int pairs = p->out_w >> 1;
         const int32_t row_bytes = (int32_t)p->stride_h * pw;
         kxk3s2_job j;
