@@ -1152,9 +1152,9 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if rq is not None and three and _hwc3_packed_takes(p, fast, hwc3_packed_room(graph)):
             return _hwc3_packed_step(op, p, x, y, taps, dsp_bias, rq, macs)
         if rq is not None and three and _depthwise_plane_pays(p, fast):
-            if p["stride_w"] == 2 and fast:   # the K x K plane kernel's stride-2 pairs (fewer
-                # instructions per MAC at every stride-2 row of benchmarks/cliff_sweep.py: 4.23 -> 3.71
-                # on 8 channels at multiplier 8, 5.41 -> 4.79 on 13 at multiplier 1)
+            if p["stride_w"] == 2 and fast:   # the K x K plane kernel's stride-2 pairs in assembly
+                # (fewer instructions per MAC at every stride-2 row of benchmarks/cliff_sweep.py on
+                # QEMU's M7: 4.23 -> 3.02 on 8 channels at multiplier 8, 5.41 -> 4.25 on 13 at 1)
                 return _kxk_plane_step(op, p, x, y, np.ascontiguousarray(taps.T), dsp_bias, rq, fast, macs)
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
         if rq is not None and p["depth_multiplier"] == 1:
