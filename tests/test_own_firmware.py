@@ -1,7 +1,7 @@
 """The embedded engineer's path, from scratch: `codegen emit --target cortex-m33` into a firmware
 of one's own (its own vector table, linker script and semihosting console; none of boards/ or
 firmware_tools/apps), built through out/mcuforge.mk under -Wall -Wextra -Werror -pedantic with
-model.h included from C++ too, with arm-none-eabi-gcc or with clang (linked by
+model.h included from C++98 too, with arm-none-eabi-gcc or with clang (linked by
 arm-none-eabi-gcc against newlib), run on QEMU's mps2-an505 (Cortex-M33): the output is
 TFLite's reference output, byte for byte (README, Integrating into your project / Toolchains)."""
 import shutil
@@ -84,7 +84,7 @@ int main(void)
 
 CPP = r"""#include "model.h"
 extern "C" int probe_from_cpp(void);
-extern "C" int probe_from_cpp(void) { return model_output() != nullptr ? MODEL_OUTPUT_SIZE : -1; }
+extern "C" int probe_from_cpp(void) { return model_output() != 0 ? MODEL_OUTPUT_SIZE : -1; }
 """
 
 LINKER = """MEMORY { FLASH (rx) : ORIGIN = 0x10000000, LENGTH = 4M
@@ -118,7 +118,7 @@ app.elf: $(OBJS)
 \tarm-none-eabi-gcc $(MODEL_CPU_FLAGS) -T app.ld -nostartfiles --specs=nano.specs --specs=nosys.specs \\
 \t    -Wl,--gc-sections -Wl,--no-warn-mismatch -o $@ $^
 probe.o: probe.cpp
-\t$(CXX) -std=c++11 -fno-exceptions -fno-rtti -O2 $(WARN) $(MCUF_INCLUDES) $(MODEL_CPU_FLAGS) -c $< -o $@
+\t$(CXX) -std=c++98 -fno-exceptions -fno-rtti -O2 $(WARN) $(MCUF_INCLUDES) $(MODEL_CPU_FLAGS) -c $< -o $@
 """
 
 
