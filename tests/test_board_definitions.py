@@ -120,3 +120,16 @@ def test_every_builtin_board_is_valid():
     from firmware_tools.boards import BOARDS_DIR, load_board
     for d in sorted(BOARDS_DIR.glob("*/board.json")):
         load_board(d.parent)
+
+
+def test_the_readme_line_for_the_cortex_m0plus_board(tmp_path):
+    """README (Firmware and boards): no bundled MobileNet fits qemu-microbit's 16 KB; the line
+    it gives instead emits, builds and runs."""
+    model = ROOT / "tests" / "fixtures" / "cases" / "models" / "c16_float_io.tflite"
+    r = run("codegen.cli", "emit", "--board", "qemu-microbit", model, "-o", tmp_path / "out0")
+    assert r.returncode == 0, r.stderr
+    r = run("firmware_tools.cli", "build", tmp_path / "out0")
+    assert r.returncode == 0, r.stderr
+    r = run("firmware_tools.cli", "run", tmp_path / "out0" / "build-qemu-microbit" / "fw.elf")
+    assert r.returncode == 0, r.stderr
+    assert "mcuforge-bench board=qemu-microbit" in r.stdout and "output_f32 0:" in r.stdout and "done" in r.stdout
