@@ -133,3 +133,8 @@ def test_the_readme_line_for_the_cortex_m0plus_board(tmp_path):
     r = run("firmware_tools.cli", "run", tmp_path / "out0" / "build-qemu-microbit" / "fw.elf")
     assert r.returncode == 0, r.stderr
     assert "mcuforge-bench board=qemu-microbit" in r.stdout and "output_f32 0:" in r.stdout and "done" in r.stdout
+
+
+def test_boards_help_says_where_your_own_go():
+    r = run("firmware_tools.cli", "boards", "--help")
+    assert r.returncode == 0 and "$MCUFORGE_BOARDS" in r.stdout and "MCUFORGE_BOARDS=~/boards" in r.stdout
