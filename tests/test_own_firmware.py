@@ -145,3 +145,13 @@ def test_own_firmware_on_cortex_m33(tmp_path, compiler):
     ref = ReferenceModel(MODEL)
     want = ref.invoke(deterministic_input(int(np.prod(ref.input["shape"])))).reshape(-1).tolist()
     assert got == want
+    # `firmware size` on this ELF, whose linker script puts .rodata into .text: the weights are
+    # still weights (they were counted as code: "weights+consts 0 B")
+    import json
+    import sys
+    r = subprocess.run([sys.executable, "-m", "firmware_tools.cli", "size", "--board", "qemu-mps2-an505", "--json",
+                        str(tmp_path / "app.elf")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    size = json.loads(r.stdout)
+    manifest = json.loads((tmp_path / "gen" / "model.json").read_text())
+    assert size["weights"] >= manifest["weight_bytes"] > size["code"], size
