@@ -21,6 +21,10 @@
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
+/* The unrolled inline assembly below is one string literal longer than the 4,095 characters
+ * C99 asks compilers to support; gcc and clang take it, so -pedantic's warning is off here. */
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+
 /* c .. C-1 (1 to 3 bytes) of a pixel, the rest zero */
 MCUF_INLINE uint32_t read_tail(const int8_t *in, int n)
 {
@@ -1338,6 +1342,7 @@ __attribute__((naked, noinline)) static void hwcp_copy(__attribute__((unused)) c
         "ldr r3, [r0, #28]\n\t"          /* g, at sp */
         "push {r3}\n\t"
         "ldr r3, [r0, #32]\n\t"          /* the ladders' entries */
+        ".p2align 2\n\t"                /* ADR is relative to Align(PC, 4): the section word aligned (-Os aligns functions to 2) */
         "adr r12, 20f\n\t"
         "sub r12, r12, r3, lsl #3\n\t"
         "orr r12, r12, #1\n\t"
