@@ -21,6 +21,10 @@
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
+/* The unrolled inline assembly below is one string literal longer than the 4,095 characters
+ * C99 asks compilers to support; gcc and clang take it, so -pedantic's warning is off here. */
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+
 typedef struct {   /* in this order: the assembly loads it with one LDM */
     const int32_t *stream;
     const int8_t *in;   /* the first pair's pixel A */
