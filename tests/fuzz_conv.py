@@ -20,6 +20,8 @@ For each model:
      gcc -O1 -fsanitize=address,undefined -fno-sanitize-recover=all (tests/fuzz_models.CFLAGS),
      on RUNS random inputs gives exactly TFLite's reference int8 outputs
      (codegen/verify.reference_int8_outputs); many models run in one executable;
+  2b. host: each model alone with every arena byte outside the running layer's planned
+     buffers poisoned (tests/fuzz_models.Sanitized; --no-poison skips it);
   3. QEMU's Cortex-M7 (qemu-mps2-an500, --kernels dsp, -O2), and each `--targets` core, gives
      the reference's bytes too: many models in one firmware image (tests/mve_sweep.run_on_m55),
      batches split in half when one does not build or run.
@@ -66,6 +68,7 @@ BATCH_MODELS = 40
 
 def _layer(rng: np.random.Generator, in_c: int | None, h: int | None, w: int | None) -> dict:
     pick = lambda xs: xs[int(rng.integers(len(xs)))]   # noqa: E731 (plain Python values)
+    route = -1
     kind = "DEPTHWISE_CONV_2D" if rng.random() < 0.45 else "CONV_2D"
     kh = pick([1, 1, 2, 3, 3, 3, 4, 5, 5, 6, 7, 7])
     kw = kh if rng.random() < 0.75 else pick([1, 2, 3, 4, 5, 6, 7])
@@ -75,6 +78,20 @@ def _layer(rng: np.random.Generator, in_c: int | None, h: int | None, w: int | N
     dh, dw = (d, d) if rng.random() < 0.8 else (pick([1, 2]), pick([1, 2]))
     c = in_c if in_c is not None else pick([1, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 40,
                                             int(rng.integers(1, 41))])
+    if in_c is None and rng.random() < 0.25:  # the shapes the newest routes are for, more often
+        route = int(rng.integers(4))
+        if route == 0:      # 1x1 at stride 2 (or 3, unequal)
+            kind, kh, kw, dh, dw = "CONV_2D", 1, 1, 1, 1
+            sh, sw = pick([(2, 2), (2, 2), (3, 3), (2, 1), (1, 2)])
+        elif route == 1:    # one input channel 1x1 (a table look-up per output channel)
+            kind, kh, kw, c = "CONV_2D", 1, 1, 1
+            sh = sw = pick([1, 1, 2])
+        elif route == 2:    # KxK depthwise with a multiplier
+            kind = "DEPTHWISE_CONV_2D"
+            kw = kh
+        else:               # grouped direct convolution
+            kind = "CONV_2D"
+            c = pick([4, 6, 8, 12, 16, 24, 32, 36, 40])
     L = dict(kind=kind, kh=kh, kw=kw, sh=sh, sw=sw, dh=dh, dw=dw, c=c, groups=1, mult=1,
              padding=pick(["SAME", "VALID"]), act=pick(ACTS), per_channel=bool(rng.random() < 0.75),
              bias=pick(["normal", "normal", "normal", "absent", "extreme", "big"]),
@@ -86,12 +103,12 @@ def _layer(rng: np.random.Generator, in_c: int | None, h: int | None, w: int | N
             L["bias"] = "normal"
         L["out_c"] = pick([1, 2, 3, 4, 5, 8, 9, 16, 17, 24, 32, 33, 40, int(rng.integers(1, 41))])
         divs = [g for g in range(2, c + 1) if c % g == 0]
-        if divs and rng.random() < 0.25:     # grouped: filter depth c / g, out_c a multiple of g
+        if divs and rng.random() < (0.9 if route == 3 else 0.25):     # grouped: filter depth c / g, out_c a multiple of g
             g = pick(divs)
             L["groups"] = g
             L["out_c"] = g * max(1, min(40 // g, int(rng.integers(1, 5))))
     else:
-        L["mult"] = pick([1, 1, 1, 2, 3, 4, 5, 8, int(rng.integers(1, 9))])
+        L["mult"] = pick([2, 3, 4, 8] if route == 2 else [1, 1, 1, 2, 3, 4, 5, 8, int(rng.integers(1, 9))])
         L["out_c"] = c * L["mult"]
     if h is None:
         r = rng.random()
@@ -342,6 +359,23 @@ def _qemu_batch(items: list[dict], work: Path, target: str, fail) -> None:
         _compare(it, target, out, [sweep_input(man["input"]["bytes"], r) for r in range(2)], fail)
 
 
+def _poisoned(it: dict, work: Path, fail) -> None:
+    """One model alone under tests/fuzz_models.Sanitized: every arena byte outside the running
+    layer's planned input, output and scratch poisoned (an over-read past a row or a plane that
+    stays inside the arena is caught too), one input."""
+    from codegen.pipeline import generate
+    from fuzz_models import Sanitized
+    out = work / f"poison{it['case']['index']}"
+    shutil.rmtree(out, ignore_errors=True)
+    generate(it["path"], out, "host", kernels="dsp")
+    cache = Path(tempfile.gettempdir()) / "mcuf-fuzz-conv-cache"
+    cache.mkdir(exist_ok=True)
+    outcome, msg = Sanitized(cache, timeout=300).run(out)
+    if outcome != "accepted":
+        fail(it, "host-poisoned", f"{outcome}: {msg}")
+    shutil.rmtree(out, ignore_errors=True)
+
+
 def _batches(items: list[dict]):
     batch, macs, arena = [], 0, 0
     for it in items:
@@ -401,7 +435,7 @@ def _prepare(case: dict, work: Path, counts, fail) -> dict | None:
 
 
 def fuzz(seed: int, indices: list[int], targets: list[str], runs: int = 2, host: bool = True,
-         work: Path | None = None, log=print) -> tuple[list[str], collections.Counter, list[dict]]:
+         poison: bool = True, work: Path | None = None, log=print) -> tuple[list[str], collections.Counter, list[dict]]:
     """Run the cases (seed, i) for i in indices. Returns (failure lines, outcome counts, the
     accepted items with their kernels). log gets progress and failure lines."""
     own = work is None
@@ -430,6 +464,11 @@ def fuzz(seed: int, indices: list[int], targets: list[str], runs: int = 2, host:
         for b in _batches(items):
             _host_batch(b, work, runs, fail)
         log(f"host (ASan/UBSan, -O1, dsp kernels, {runs} random inputs each): {time.time() - t0:.0f} s")
+    if poison:
+        t0 = time.time()
+        for it in items:
+            _poisoned(it, work, fail)
+        log(f"host, arena poisoned outside each layer's buffers (tests/fuzz_models.Sanitized): {time.time() - t0:.0f} s")
     for tgt in targets:
         t0 = time.time()
         for b in _batches(items):
@@ -455,6 +494,8 @@ def main(argv=None) -> int:
                          " (default cortex-m7; '' for the host only)")
     ap.add_argument("--runs", type=int, default=2, choices=range(1, 5), help="random inputs per model on the host")
     ap.add_argument("--no-host", action="store_true", help="skip the ASan/UBSan host run")
+    ap.add_argument("--no-poison", action="store_true",
+                    help="skip the per-model run with the arena poisoned outside each layer's buffers")
     ap.add_argument("--keep", type=Path, default=None, help="keep the models and generated C in this folder")
     ap.add_argument("--list", action="store_true", help="print each case's shape (and the kernels chosen)")
     a = ap.parse_args(argv)
@@ -470,7 +511,8 @@ def main(argv=None) -> int:
         a.keep.mkdir(parents=True, exist_ok=True)
         work = a.keep
     t0 = time.time()
-    failures, counts, items = fuzz(a.seed, indices, targets, runs=a.runs, host=not a.no_host, work=work)
+    failures, counts, items = fuzz(a.seed, indices, targets, runs=a.runs, host=not a.no_host,
+                                   poison=not (a.no_host or a.no_poison), work=work)
     if a.list:
         for it in items:
             print(f"seed={a.seed} index={it['case']['index']} {describe(it['case'])} -> {','.join(it['kernels'])}")
