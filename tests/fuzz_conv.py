@@ -8,7 +8,8 @@ per axis (unequal included), dilation 1/2, SAME/VALID, 1..40 input and output ch
 1x1..60x60 (odd sizes, planes narrower or lower than the kernel, VALID windows that do not fit);
 per-tensor and per-channel weight scales; input/output zero points at -128, 127, 0 or random;
 effective multipliers from 1e-6 to 4 (right and left shifts); NONE/RELU/RELU6/RELU_N1_TO_1;
-bias absent, ordinary, or near +-2^31; weights at -128/127 or all zero in some channels; a
+bias ordinary, large, at the accumulator bound codegen accepts (|bias| + 256 sum|w| < 2^31) or
+over it, absent (DEPTHWISE_CONV_2D; TFLite's int8 CONV_2D needs one); weights at -128/127 or all zero in some channels; a
 quarter of the cases are two layers (the first one's output, with its own quantization, feeds
 the second). Each case is a pure function of (seed, index).
 
@@ -22,7 +23,8 @@ For each model:
      (codegen/verify.reference_int8_outputs); many models run in one executable;
   2b. host: each model alone with every arena byte outside the running layer's planned
      buffers poisoned (tests/fuzz_models.Sanitized; --no-poison skips it);
-  3. QEMU's Cortex-M7 (qemu-mps2-an500, --kernels dsp, -O2), and each `--targets` core, gives
+  3. QEMU's Cortex-M7 (qemu-mps2-an500, --kernels dsp, -O2), and each `--targets` core (M55:
+     --kernels mve), gives
      the reference's bytes too: many models in one firmware image (tests/mve_sweep.run_on_m55),
      batches split in half when one does not build or run.
 
@@ -489,9 +491,10 @@ def main(argv=None) -> int:
     ap.add_argument("--start", type=int, default=0, help="first index (default 0)")
     ap.add_argument("--index", type=int, action="append", default=None,
                     help="run only this index (repeatable): the reproducer of a FAIL line")
-    ap.add_argument("--targets", default="cortex-m7",
-                    help="QEMU cores to run on, comma separated, of " + ", ".join(BOARDS) +
-                         " (default cortex-m7; '' for the host only)")
+    ap.add_argument("--targets", default="",
+                    help="more QEMU cores to run on besides cortex-m7, comma separated, of "
+                         + ", ".join(t for t in BOARDS if t != "cortex-m7"))
+    ap.add_argument("--no-qemu", action="store_true", help="no QEMU run at all (the host checks only)")
     ap.add_argument("--runs", type=int, default=2, choices=range(1, 5), help="random inputs per model on the host")
     ap.add_argument("--no-host", action="store_true", help="skip the ASan/UBSan host run")
     ap.add_argument("--no-poison", action="store_true",
@@ -501,7 +504,7 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.seed < 0 or a.count < 0 or a.start < 0:
         ap.error("--seed, --count and --start take 0 or more")
-    targets = [t for t in a.targets.split(",") if t]
+    targets = [] if a.no_qemu else list(dict.fromkeys(["cortex-m7", *(t for t in a.targets.split(",") if t)]))
     bad = [t for t in targets if t not in BOARDS]
     if bad:
         ap.error(f"--targets: unknown {', '.join(bad)} (choose from {', '.join(BOARDS)})")
