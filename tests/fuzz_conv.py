@@ -340,21 +340,21 @@ def _compare(it: dict, where: str, lines: list, inputs: list[np.ndarray], fail) 
             return
 
 
-def _qemu_batch(items: list[dict], work: Path, target: str, fail) -> None:
+def _qemu_batch(items: list[dict], work: Path, target: str, fail, opt: str = "-O2") -> None:
     from mve_sweep import run_on_m55, sweep_input
     board = BOARDS[target]
     sub = work / f"q-{target}"
     shutil.rmtree(sub, ignore_errors=True)
     try:
         mans, outs = run_on_m55([it["path"] for it in items], sub, kernels=KERNELS.get(target, "dsp"), runs=2,
-                                board_name=board)
+                                board_name=board, opt=opt)
     except Exception as e:          # a build error, a crash or a timeout in one of them: split
         if len(items) == 1:
             fail(items[0], target, f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e) else ''}")
             return
         half = len(items) // 2
-        _qemu_batch(items[:half], work, target, fail)
-        _qemu_batch(items[half:], work, target, fail)
+        _qemu_batch(items[:half], work, target, fail, opt)
+        _qemu_batch(items[half:], work, target, fail, opt)
         return
     for it, man, out in zip(items, mans, outs):
         it.setdefault("kernels_on", {})[target] = [l["kernel"] for l in man["layers"]]
@@ -437,7 +437,7 @@ def _prepare(case: dict, work: Path, counts, fail) -> dict | None:
 
 
 def fuzz(seed: int, indices: list[int], targets: list[str], runs: int = 2, host: bool = True,
-         poison: bool = True, work: Path | None = None, log=print) -> tuple[list[str], collections.Counter, list[dict]]:
+         poison: bool = True, work: Path | None = None, log=print, opt: str = "-O2") -> tuple[list[str], collections.Counter, list[dict]]:
     """Run the cases (seed, i) for i in indices. Returns (failure lines, outcome counts, the
     accepted items with their kernels). log gets progress and failure lines."""
     own = work is None
@@ -474,8 +474,8 @@ def fuzz(seed: int, indices: list[int], targets: list[str], runs: int = 2, host:
     for tgt in targets:
         t0 = time.time()
         for b in _batches(items):
-            _qemu_batch(b, work, tgt, fail)
-        log(f"{tgt} on {BOARDS[tgt]} ({KERNELS.get(tgt, 'dsp')} kernels, 2 inputs each): {time.time() - t0:.0f} s")
+            _qemu_batch(b, work, tgt, fail, opt)
+        log(f"{tgt} on {BOARDS[tgt]} ({KERNELS.get(tgt, 'dsp')} kernels, {opt}, 2 inputs each): {time.time() - t0:.0f} s")
     if own:
         shutil.rmtree(work, ignore_errors=True)
     return failures, counts, items
@@ -499,6 +499,8 @@ def main(argv=None) -> int:
     ap.add_argument("--no-host", action="store_true", help="skip the ASan/UBSan host run")
     ap.add_argument("--no-poison", action="store_true",
                     help="skip the per-model run with the arena poisoned outside each layer's buffers")
+    ap.add_argument("--opt", default="-O2", choices=["-O0", "-O1", "-O2", "-O3", "-Os"],
+                    help="the firmware images' optimisation level (default -O2; -Os moves code to 2 mod 4)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the models and generated C in this folder")
     ap.add_argument("--list", action="store_true", help="print each case's shape (and the kernels chosen)")
     a = ap.parse_args(argv)
@@ -515,7 +517,7 @@ def main(argv=None) -> int:
         work = a.keep
     t0 = time.time()
     failures, counts, items = fuzz(a.seed, indices, targets, runs=a.runs, host=not a.no_host,
-                                   poison=not (a.no_host or a.no_poison), work=work)
+                                   poison=not (a.no_host or a.no_poison), work=work, opt=a.opt)
     if a.list:
         for it in items:
             print(f"seed={a.seed} index={it['case']['index']} {describe(it['case'])} -> {','.join(it['kernels'])}")
