@@ -500,7 +500,7 @@ def main(argv=None) -> int:
     ap.add_argument("--no-poison", action="store_true",
                     help="skip the per-model run with the arena poisoned outside each layer's buffers")
     ap.add_argument("--opt", default="-O2", choices=["-O0", "-O1", "-O2", "-O3", "-Os"],
-                    help="the firmware images' optimisation level (default -O2; -Os moves code to 2 mod 4)")
+                    help="the firmware images' optimisation level, written --opt=-Os (default -O2)")
     ap.add_argument("--keep", type=Path, default=None, help="keep the models and generated C in this folder")
     ap.add_argument("--list", action="store_true", help="print each case's shape (and the kernels chosen)")
     a = ap.parse_args(argv)
