@@ -103,7 +103,7 @@ SECTIONS {
 # project turns on; clang: the README's flags (Toolchains).
 MAKEFILE = """include gen/mcuforge.mk
 WARN := -Wall -Wextra -Werror -pedantic
-CLANG := --target=arm-none-eabi -isystem /usr/lib/arm-none-eabi/include -Wno-overlength-strings
+CLANG := --target=arm-none-eabi -isystem /usr/lib/arm-none-eabi/include
 ifeq ($(COMPILER),clang)
 CC := clang $(CLANG)
 CXX := clang++ $(CLANG)

@@ -23,6 +23,10 @@
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
+/* The unrolled inline assembly below is one string literal longer than the 4,095 characters
+ * C99 asks compilers to support; gcc and clang take it, so -pedantic's warning is off here. */
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+
 /* 4 bytes as the doubled column words of one pixel: (2x0, 2x2), (2x1, 2x3) */
 MCUF_INLINE void widen_word(uint32_t v, uint32_t *col)
 {

@@ -19,6 +19,10 @@
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
+/* The unrolled inline assembly below is one string literal longer than the 4,095 characters
+ * C99 asks compilers to support; gcc and clang take it, so -pedantic's warning is off here. */
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+
 /* The columns the output reads, times in_c, plus one value for an odd run's extra weight,
  * rounded up to even so that every row starts word aligned. */
 MCUF_INLINE int32_t row_len(const mcuf_conv_params *p)

@@ -222,7 +222,8 @@ typedef struct {
     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 
 /* outside the naked functions: clang allows only asm statements in their bodies */
-_Static_assert(__builtin_offsetof(dw_job, q) == 80, "the assembly's frame");
+/* the assembly's frame: q at byte 80 (a C99 compile-time check; _Static_assert is C11) */
+typedef char dw_job_q_at_80[(__builtin_offsetof(dw_job, q) == 80) ? 1 : -1];
 
 __attribute__((naked, noinline)) static void dw_channel_s1_asm(__attribute__((unused)) dw_job *j)
 {

@@ -21,6 +21,10 @@
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
+/* The unrolled inline assembly below is one string literal longer than the 4,095 characters
+ * C99 asks compilers to support; gcc and clang take it, so -pedantic's warning is off here. */
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+
 /* c .. C-1 (1 to 3 bytes) of a pixel, the rest zero */
 MCUF_INLINE uint32_t read_tail(const int8_t *in, int n)
 {
