@@ -163,6 +163,9 @@ for _c in ONE_PIXEL_1X1_IN_C:   # a 1x1 plane over 4 or 8 inputs: own entry poin
                     weight_layout="int32: header [passes - 1, skip bytes], then per output channel 2 * bias, "
                     "doubled int16 weight pairs (w0, w2) (w1, w3) per 4 inputs, multiplier, round, b "
                     "(_one_pixel_1x1_records)", family=F)
+register_kernel("mcuf_conv_1x1_lut_s8_dsp", weight_layout="uint8-indexed table [256][OC] of int8 outputs: "
+                "row r holds every channel's output for the input byte (int8_t)r (_lut_1x1_table)",
+                pixel_ordered=True, family=F)
 register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
                 fast_twin=True, family=F)
@@ -834,6 +837,50 @@ def _hwc_out_table(multiplier: np.ndarray, shift: np.ndarray, bias2: np.ndarray,
     return t.reshape(-1)[:-12].astype("<i4").view("<i2").astype(np.int16)
 
 
+LUT_1X1_MAX_BYTES = 8192   # the table's flash budget: out_c <= 32 (256 bytes per output channel,
+                           # against about 10 for the weights and output constants it replaces)
+
+
+def _lut_1x1(p: dict, grouped: bool) -> bool:
+    """Does mcuf_conv_1x1_lut_s8_dsp take the CONV_2D: a 1x1 over ONE input channel (groups 1),
+    any stride, no padding before the first row / column (SAME and VALID 1x1 have none; a
+    folded PAD may add some), every output reading an input pixel inside the plane, and a
+    table of 256 * out_c bytes within LUT_1X1_MAX_BYTES. One MAC per output leaves nothing
+    for a MAC kernel to amortize its requantization over (18-41 instructions per MAC on the
+    grouped and shallow kernels, benchmarks/results_cliff_sweep.md); the table copy is about
+    1-2 instructions per output (out_c 8-32) at 256 flash bytes per output channel."""
+    return (p["k_h"] == p["k_w"] == 1 and p["in_c"] == p["filter_in_c"] == 1 and not grouped
+            and p["pad_top"] == p["pad_left"] == 0
+            and (p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"]
+            and 256 * p["out_c"] <= LUT_1X1_MAX_BYTES)
+
+
+def _lut_1x1_table(p: dict, weights: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
+                   shift: np.ndarray) -> np.ndarray:
+    """The table of mcuf_conv_1x1_lut_s8_dsp, int8 [256][OC]: row r, channel c is TFLite's
+    reference integer conv (reference_integer_ops::ConvPerChannel) for the input byte
+    x = (int8_t)r: MultiplyByQuantizedMultiplier(bias[c] + (x + input_offset) * weights[c],
+    multiplier[c], shift[c]) + output_offset, clamped to [act_min, act_max].
+    weights: [OC] int8 (the 1x1 filter over one channel); bias: [OC] int32; multiplier,
+    shift: [OC] int32 (TFLite's convention: shift > 0 is a left shift)."""
+    x = np.arange(256, dtype=np.int64)
+    x = np.where(x < 128, x, x - 256)
+    out = np.empty((256, p["out_c"]), np.int64)
+    for c in range(p["out_c"]):
+        m, sh = int(multiplier[c]), int(shift[c])
+        accs = (int(bias[c]) + (x + p["input_offset"]) * int(weights[c])).tolist()
+        out[:, c] = [q.multiply_by_quantized_multiplier(a, m, sh) for a in accs]
+    return np.clip(out + p["output_offset"], p["act_min"], p["act_max"]).astype(np.int8)
+
+
+def _lut_1x1_step(op, p: dict, x, y, rows: np.ndarray, bias: np.ndarray, mult, shift, macs: int) -> Step:
+    """mcuf_conv_1x1_lut_s8_dsp (_lut_1x1) on its table."""
+    lut = ConstArray(f"op{op.index}_lut", "int8_t",
+                     _lut_1x1_table(p, rows[:, 0], bias, mult.values, shift.values).reshape(-1))
+    return Step(op, "mcuf_conv_1x1_lut_s8_dsp", "mcuf_conv_params", p,
+                [("in", x.index), ("const", lut), ("out", y.index)], [x.index], y.index, macs, [lut])
+
+
 def lower_conv(graph, op, kernels: str = "reference") -> Step:
     x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
     if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
@@ -852,6 +899,8 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         if step is not None:
             return step
         kernels = "dsp"
+    if kernels == "dsp" and _lut_1x1(p, grouped) and not w.quant.zero_points.any():   # one MAC per output
+        return _lut_1x1_step(op, p, x, y, rows, bias, mult, shift, macs)
     rq, fast = None, False
     if kernels == "dsp" and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,

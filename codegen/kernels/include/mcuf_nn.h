@@ -108,6 +108,10 @@ void mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast(const mcuf_conv_params *p, const in
                                              const int32_t *packed, int8_t *output);
 void mcuf_conv_1x1_one_pixel_in8_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                              const int32_t *packed, int8_t *output);
+/* a 1x1 over ONE input channel (any stride, no padding): lut[(uint8_t)x][c] is the output of
+ * channel c for input byte x (256 * out_c bytes, requantization and clamp folded in); no scratch */
+void mcuf_conv_1x1_lut_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *lut,
+                              int8_t *output);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
  * output-channel pairs word by word; scratch: 2*K4 int16 + K4 + 4 bytes */

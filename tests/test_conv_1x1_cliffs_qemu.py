@@ -1,0 +1,79 @@
+"""The 1x1 CONV_2D routes of issue #22 on real cores (QEMU's Cortex-M7, M4 and M33), against
+TFLite's reference, every layer in one firmware image per core:
+- mcuf_conv_1x1_lut_s8_dsp (one input channel: a table of the 256 outputs per channel): out_c
+  1/3/8/13/16/32, stride 1 and 2, odd and even planes down to 1x1, SAME / VALID, RELU / RELU6,
+  per-tensor and per-channel scales, left-shift multipliers, extreme input zero points, a
+  saturating output scale; beside it the layers it must leave alone (a table over the flash
+  budget, a folded PAD reading past the plane).
+Every output byte of two inputs per model is compared."""
+import zlib
+
+import numpy as np
+import pytest
+
+import opmodels
+from mve_sweep import run_on_m55, sweep_input
+from runtime.interpreter import ReferenceModel
+
+NARROW = (1e-3, 1e-2)
+WIDE = (1e-4, 1e-1)            # some channels need left shifts
+ONE = (3e-3, 3e-3)             # one scale: per-tensor constants
+LUT = "mcuf_conv_1x1_lut_s8_dsp"
+
+# (conv_model keywords, the kernel expected to take the layer; None: anything but LUT)
+LUT_SWEEP = [
+    (dict(stride=1, padding="SAME", in_c=1, out_c=8, h=9, w=7), LUT),
+    (dict(stride=2, padding="SAME", in_c=1, out_c=8, h=9, w=7), LUT),
+    (dict(stride=2, padding="VALID", in_c=1, out_c=13, h=8, w=10), LUT),
+    (dict(stride=1, padding="VALID", in_c=1, out_c=13, h=3, w=5), LUT),
+    (dict(stride=2, padding="SAME", in_c=1, out_c=32, h=7, w=6), LUT),
+    (dict(stride=1, padding="SAME", in_c=1, out_c=32, h=4, w=4, act="RELU6"), LUT),
+    (dict(stride=2, padding="SAME", in_c=1, out_c=16, h=5, w=5, act="RELU"), LUT),
+    (dict(stride=1, padding="SAME", in_c=1, out_c=16, h=3, w=3, scale_span=WIDE), LUT),
+    (dict(stride=1, padding="VALID", in_c=1, out_c=1, h=5, w=5), LUT),
+    (dict(stride=2, padding="SAME", in_c=1, out_c=1, h=6, w=3), LUT),
+    (dict(stride=1, padding="SAME", in_c=1, out_c=3, h=1, w=1), LUT),
+    (dict(stride=2, padding="SAME", in_c=1, out_c=3, h=1, w=1), LUT),
+    (dict(stride=2, padding="VALID", in_c=1, out_c=5, h=2, w=9, scale_span=ONE), LUT),
+    (dict(stride=1, padding="SAME", in_c=1, out_c=8, h=4, w=5, in_zp=-128), LUT),
+    (dict(stride=2, padding="SAME", in_c=1, out_c=13, h=5, w=4, in_zp=127, act="RELU6"), LUT),
+    (dict(stride=1, padding="SAME", in_c=1, out_c=6, h=3, w=4, out_scale=1e-4), LUT),   # saturates
+    (dict(stride=1, padding="SAME", in_c=1, out_c=7, h=3, w=3, dead=(2,)), LUT),       # dead channel
+    (dict(stride=1, padding="SAME", in_c=1, out_c=33, h=3, w=3), None),                 # over budget
+]
+PAD_SWEEP = [   # a folded PAD: top / left padding, or bottom / right reading past the plane
+    (dict(pads=((1, 0), (0, 1)), k=1, stride=1, in_c=1, out_c=8, h=4, w=5), None),
+    (dict(pads=((0, 1), (0, 1)), k=1, stride=2, in_c=1, out_c=8, h=4, w=5), None),
+]
+
+
+def _models(tmp_path):
+    models = []
+    for i, (kw, _) in enumerate(LUT_SWEEP):
+        rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
+        kw = dict(dict(k=1, dilation=1, scale_span=NARROW), **kw)
+        models.append((tmp_path / f"l{i}.tflite", opmodels.conv_model(rng, **kw)))
+    for i, (kw, _) in enumerate(PAD_SWEEP):
+        rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
+        models.append((tmp_path / f"p{i}.tflite", opmodels.pad_then_conv_model(rng, **kw)))
+    for path, data in models:
+        path.write_bytes(data)
+    return [p for p, _ in models]
+
+
+@pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"])
+def test_conv_1x1_cliff_routes_on_qemu(board, tmp_path):
+    models = _models(tmp_path)
+    cases = LUT_SWEEP + PAD_SWEEP
+    mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
+    chosen = [[l["kernel"] for l in m["layers"] if l["op"] == "CONV_2D"][0] for m in mans]
+    for (kw, want), got in zip(cases, chosen):
+        assert got == want if want else got != LUT, (kw, got)
+    bad = []
+    for (kw, _), path, man, got in zip(cases, models, mans, outs):
+        ref = ReferenceModel(path)
+        for r, out in enumerate(got):
+            want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1)
+            if out != want.tolist():
+                bad.append((kw, r, int((np.array(out) != want).sum())))
+    assert not bad, bad
