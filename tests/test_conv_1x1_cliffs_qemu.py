@@ -4,7 +4,11 @@ TFLite's reference, every layer in one firmware image per core:
   1/3/8/13/16/32, stride 1 and 2, odd and even planes down to 1x1, SAME / VALID, RELU / RELU6,
   per-tensor and per-channel scales, left-shift multipliers, extreme input zero points, a
   saturating output scale; beside it the layers it must leave alone (a table over the flash
-  budget, a folded PAD reading past the plane).
+  budget, a folded PAD reading past the plane);
+- mcuf_conv_1x1_strided_s8_dsp_fast (a 1x1 at stride 2 or 3 over in_c % 4 == 0 <= 64, the fast
+  output stage): in_c 4/8/16/64, out_c 1/2/3/8/13/32, odd and even planes down to 1x1 (an
+  odd last pixel alone, pixel pairs spanning two rows), SAME / VALID, biases near the fast
+  stage's bound; beside it the layers it leaves to the general kernels (a clamp, left shifts).
 Every output byte of two inputs per model is compared."""
 import zlib
 
@@ -41,6 +45,26 @@ LUT_SWEEP = [
     (dict(stride=1, padding="SAME", in_c=1, out_c=7, h=3, w=3, dead=(2,)), LUT),       # dead channel
     (dict(stride=1, padding="SAME", in_c=1, out_c=33, h=3, w=3), None),                 # over budget
 ]
+STRIDED = "mcuf_conv_1x1_strided_s8_dsp_fast"
+STRIDED_SWEEP = [
+    (dict(stride=2, padding="SAME", in_c=8, out_c=8, h=9, w=7), STRIDED),
+    (dict(stride=2, padding="VALID", in_c=16, out_c=13, h=8, w=10), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=4, out_c=32, h=5, w=6), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=16, out_c=3, h=6, w=5), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=8, out_c=1, h=5, w=5), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=8, out_c=2, h=3, w=3), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=64, out_c=13, h=4, w=3), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=16, out_c=8, h=1, w=1), STRIDED),
+    (dict(stride=2, padding="VALID", in_c=8, out_c=13, h=2, w=2), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=12, out_c=9, h=1, w=6), STRIDED),
+    (dict(stride=3, padding="SAME", in_c=8, out_c=8, h=7, w=8), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=8, out_c=8, h=5, w=5, bmax=2**27), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=16, out_c=8, h=5, w=5, in_zp=-128), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=16, out_c=8, h=5, w=5, in_zp=127), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=16, out_c=8, h=5, w=5, act="RELU6"), None),
+    (dict(stride=2, padding="SAME", in_c=8, out_c=13, h=5, w=5, scale_span=(0.05, 0.3), wmax=2, bmax=20,
+          out_scale=1e-3), None),
+]
 PAD_SWEEP = [   # a folded PAD: top / left padding, or bottom / right reading past the plane
     (dict(pads=((1, 0), (0, 1)), k=1, stride=1, in_c=1, out_c=8, h=4, w=5), None),
     (dict(pads=((0, 1), (0, 1)), k=1, stride=2, in_c=1, out_c=8, h=4, w=5), None),
@@ -49,7 +73,7 @@ PAD_SWEEP = [   # a folded PAD: top / left padding, or bottom / right reading pa
 
 def _models(tmp_path):
     models = []
-    for i, (kw, _) in enumerate(LUT_SWEEP):
+    for i, (kw, _) in enumerate(LUT_SWEEP + STRIDED_SWEEP):
         rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
         kw = dict(dict(k=1, dilation=1, scale_span=NARROW), **kw)
         models.append((tmp_path / f"l{i}.tflite", opmodels.conv_model(rng, **kw)))
@@ -64,11 +88,11 @@ def _models(tmp_path):
 @pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"])
 def test_conv_1x1_cliff_routes_on_qemu(board, tmp_path):
     models = _models(tmp_path)
-    cases = LUT_SWEEP + PAD_SWEEP
+    cases = LUT_SWEEP + STRIDED_SWEEP + PAD_SWEEP
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     chosen = [[l["kernel"] for l in m["layers"] if l["op"] == "CONV_2D"][0] for m in mans]
     for (kw, want), got in zip(cases, chosen):
-        assert got == want if want else got != LUT, (kw, got)
+        assert got == want if want else got not in (LUT, STRIDED), (kw, got)
     bad = []
     for (kw, _), path, man, got in zip(cases, models, mans, outs):
         ref = ReferenceModel(path)
@@ -77,3 +101,22 @@ def test_conv_1x1_cliff_routes_on_qemu(board, tmp_path):
             if out != want.tolist():
                 bad.append((kw, r, int((np.array(out) != want).sum())))
     assert not bad, bad
+
+
+HOST_CASES = [c for c in LUT_SWEEP + STRIDED_SWEEP if c[1]][::4]
+
+
+@pytest.mark.parametrize("case", HOST_CASES, ids=lambda c: f"{c[0]['in_c']}to{c[0]['out_c']}s{c[0]['stride']}")
+def test_conv_1x1_cliff_routes_host(tmp_path, case):
+    """The same kernels' C paths in the host build (no DSP: the strided kernel's portable
+    record loop) against TFLite's reference, on every fourth model of the QEMU sweep."""
+    import json
+    from codegen.verify import verify
+    kw, want = case
+    rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
+    path = tmp_path / "m.tflite"
+    path.write_bytes(opmodels.conv_model(rng, **dict(dict(k=1, dilation=1, scale_span=NARROW), **kw)))
+    res = verify(path, tmp_path / "gen", inputs=3, kernels="dsp")
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; first mismatch {res.mismatches[:1]}"
+    man = json.loads((tmp_path / "gen" / "model.json").read_text())
+    assert man["layers"][0]["kernel"] == want

@@ -163,6 +163,8 @@ for _c in ONE_PIXEL_1X1_IN_C:   # a 1x1 plane over 4 or 8 inputs: own entry poin
                     weight_layout="int32: header [passes - 1, skip bytes], then per output channel 2 * bias, "
                     "doubled int16 weight pairs (w0, w2) (w1, w3) per 4 inputs, multiplier, round, b "
                     "(_one_pixel_1x1_records)", family=F)
+register_kernel("mcuf_conv_1x1_strided_s8_dsp_fast", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
+                weight_layout="as mcuf_conv_1x1_shallow_s8_dsp_fast (_packed_pairs, int16)", family=F)
 register_kernel("mcuf_conv_1x1_lut_s8_dsp", weight_layout="uint8-indexed table [256][OC] of int8 outputs: "
                 "row r holds every channel's output for the input byte (int8_t)r (_lut_1x1_table)",
                 pixel_ordered=True, family=F)
@@ -837,6 +839,20 @@ def _hwc_out_table(multiplier: np.ndarray, shift: np.ndarray, bias2: np.ndarray,
     return t.reshape(-1)[:-12].astype("<i4").view("<i2").astype(np.int16)
 
 
+def _strided_1x1(p: dict, grouped: bool, pointwise: bool, fast: bool) -> bool:
+    """Does mcuf_conv_1x1_strided_s8_dsp_fast take the CONV_2D: a 1x1 that is not the stride-1
+    pointwise case (a stride > 1), ungrouped, in_c % 4 == 0 up to PACKED16_MAX_IN_C, the fast
+    output stage, no padding before the first row / column and every input pixel it reads
+    (oy * stride_h, ox * stride_w) inside the plane. It runs the stride-1 kernel's packed
+    records on the subsampled pixels: 4.3-7.0 instructions per MAC on mcuf_conv_shallow_s8_dsp
+    at stride 2 (in_c 8 / 16, benchmarks/results_cliff_sweep.md) against about the stride-1
+    figures."""
+    return (fast and p["k_h"] == p["k_w"] == 1 and not grouped and not pointwise
+            and p["in_c"] % 4 == 0 and p["in_c"] <= PACKED16_MAX_IN_C
+            and p["pad_top"] == p["pad_left"] == 0
+            and (p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"])
+
+
 LUT_1X1_MAX_BYTES = 8192   # the table's flash budget: out_c <= 32 (256 bytes per output channel,
                            # against about 10 for the weights and output constants it replaces)
 
@@ -907,6 +923,13 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
     if rq is not None and pointwise and _one_pixel_1x1(p, fast):
         return _one_pixel_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
+    if rq is not None and _strided_1x1(p, grouped, pointwise, fast):   # a 1x1 at stride 2
+        packed = ConstArray(f"op{n}_packed", "int8_t",
+                            _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
+                                          p["output_offset"], True))
+        return Step(op, "mcuf_conv_1x1_strided_s8_dsp_fast", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                    [x.index], y.index, macs, [packed])
     if rq is not None and pointwise and p["in_c"] % 4 == 0 and fast:
         wide = p["in_c"] <= PACKED16_MAX_IN_C   # any pixel count (1x1 planes: one-pixel run)
         packed = ConstArray(f"op{n}_packed", "int8_t",

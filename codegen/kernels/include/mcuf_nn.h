@@ -102,6 +102,10 @@ void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, c
 /* the same for in_c <= 64 with int16 weights in the records (no SXTB16 in the run) */
 void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                        const int8_t *packed, int8_t *output, int16_t *scratch);
+/* the same records at a stride (no padding before the first row / column): the input pixels
+ * (oy * stride_h, ox * stride_w) */
+void mcuf_conv_1x1_strided_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                       const int8_t *packed, int8_t *output, int16_t *scratch);
 /* one pixel (a 1x1 plane), in_c 4 (in4) or 8 (in8): per output channel one record of 2 * bias,
  * doubled int16 weight pairs and output constants after a 2-word header; no scratch */
 void mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
