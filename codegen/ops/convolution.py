@@ -81,6 +81,13 @@ def conv_1x1_s8_dsp_get_buffer_size(p: dict) -> int:
     return 4 * p["in_c"]
 
 
+def conv_1x1_strided_s8_dsp_fast_get_buffer_size(p: dict) -> int:
+    """Two pixels widened to int16, 4 * C4 bytes (C4: in_c rounded up to 4), and where in_c % 4
+    != 0 two zero-filled C4-byte copies of the last input pixel (pixel_at in the C)."""
+    c4 = (p["in_c"] + 3) // 4 * 4
+    return 4 * c4 + (2 * c4 if p["in_c"] % 4 else 0)
+
+
 def conv_s8_dsp_get_buffer_size(p: dict) -> int:
     """Two im2col rows of K4 int16 + one of K4 int8 + 4, K4 = k_h*k_w*in_c rounded up to 4."""
     k4 = (p["k_h"] * p["k_w"] * p["filter_in_c"] + 3) // 4 * 4
@@ -163,8 +170,9 @@ for _c in ONE_PIXEL_1X1_IN_C:   # a 1x1 plane over 4 or 8 inputs: own entry poin
                     weight_layout="int32: header [passes - 1, skip bytes], then per output channel 2 * bias, "
                     "doubled int16 weight pairs (w0, w2) (w1, w3) per 4 inputs, multiplier, round, b "
                     "(_one_pixel_1x1_records)", family=F)
-register_kernel("mcuf_conv_1x1_strided_s8_dsp_fast", scratch=conv_1x1_s8_dsp_get_buffer_size, pixel_ordered=True,
-                weight_layout="as mcuf_conv_1x1_shallow_s8_dsp_fast (_packed_pairs, int16)", family=F)
+register_kernel("mcuf_conv_1x1_strided_s8_dsp_fast", scratch=conv_1x1_strided_s8_dsp_fast_get_buffer_size,
+                pixel_ordered=True, weight_layout="as mcuf_conv_1x1_shallow_s8_dsp_fast (_packed_pairs, int16) "
+                "over C4 = in_c rounded up to 4, zero weights past in_c", family=F)
 register_kernel("mcuf_conv_1x1_lut_s8_dsp", weight_layout="uint8-indexed table [256][OC] of int8 outputs: "
                 "row r holds every channel's output for the input byte (int8_t)r (_lut_1x1_table)",
                 pixel_ordered=True, family=F)
@@ -840,17 +848,26 @@ def _hwc_out_table(multiplier: np.ndarray, shift: np.ndarray, bias2: np.ndarray,
 
 
 def _strided_1x1(p: dict, grouped: bool, pointwise: bool, fast: bool) -> bool:
-    """Does mcuf_conv_1x1_strided_s8_dsp_fast take the CONV_2D: a 1x1 that is not the stride-1
-    pointwise case (a stride > 1), ungrouped, in_c % 4 == 0 up to PACKED16_MAX_IN_C, the fast
-    output stage, no padding before the first row / column and every input pixel it reads
-    (oy * stride_h, ox * stride_w) inside the plane. It runs the stride-1 kernel's packed
-    records on the subsampled pixels: 4.3-7.0 instructions per MAC on mcuf_conv_shallow_s8_dsp
-    at stride 2 (in_c 8 / 16, benchmarks/results_cliff_sweep.md) against about the stride-1
-    figures."""
-    return (fast and p["k_h"] == p["k_w"] == 1 and not grouped and not pointwise
-            and p["in_c"] % 4 == 0 and p["in_c"] <= PACKED16_MAX_IN_C
+    """Does mcuf_conv_1x1_strided_s8_dsp_fast take the CONV_2D: a 1x1 at a stride > 1 (or
+    _odd_depth_1x1's stride-1 layers), ungrouped, 2 <= in_c, in_c rounded up to 4 at most
+    PACKED16_MAX_IN_C, the fast output stage, no padding before the first row / column and
+    every input pixel it reads (oy * stride_h, ox * stride_w) inside the plane. It runs the
+    stride-1 kernel's packed records (zero weights up to a multiple of 4 inputs) on the
+    subsampled pixels: in_c 8 / 16 at stride 2 went from 4.3-7.0 instructions per MAC on
+    mcuf_conv_shallow_s8_dsp to 1.2-2.4 (benchmarks/cliff_sweep.py on QEMU's M7)."""
+    return (fast and p["k_h"] == p["k_w"] == 1 and not grouped
+            and (not pointwise or _odd_depth_1x1(p))
+            and 2 <= p["in_c"] and (p["in_c"] + 3) // 4 * 4 <= PACKED16_MAX_IN_C
             and p["pad_top"] == p["pad_left"] == 0
             and (p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"])
+
+
+def _odd_depth_1x1(p: dict) -> bool:
+    """The stride-1 pointwise layers (ungrouped) over an input depth that is not a multiple
+    of 4 that mcuf_conv_1x1_strided_s8_dsp_fast takes from the grouped kernel (one group,
+    K4 padded; _grouped_dsp_step): at least 2 output pixels (a 1x1 plane stays there).
+    Measured on QEMU's M7 (benchmarks/cliff_sweep.py), see the commit message."""
+    return p["in_c"] % 4 != 0 and p["out_h"] * p["out_w"] >= 2
 
 
 LUT_1X1_MAX_BYTES = 8192   # the table's flash budget: out_c <= 32 (256 bytes per output channel,
@@ -923,10 +940,11 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
     if rq is not None and pointwise and _one_pixel_1x1(p, fast):
         return _one_pixel_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
-    if rq is not None and _strided_1x1(p, grouped, pointwise, fast):   # a 1x1 at stride 2
+    if rq is not None and _strided_1x1(p, grouped, pointwise, fast):   # a 1x1 at stride 2, odd depths
+        c4 = (p["in_c"] + 3) // 4 * 4   # zero weights up to a multiple of 4 inputs
         packed = ConstArray(f"op{n}_packed", "int8_t",
-                            _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
-                                          p["output_offset"], True))
+                            _packed_pairs(np.pad(rows, ((0, 0), (0, c4 - p["in_c"]))), 2 * dsp_bias.astype(np.int64),
+                                          rq[0].values, rq[1].values, p["output_offset"], True))
         return Step(op, "mcuf_conv_1x1_strided_s8_dsp_fast", "mcuf_conv_params", p,
                     [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
                     [x.index], y.index, macs, [packed])
