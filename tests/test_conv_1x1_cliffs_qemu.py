@@ -1,4 +1,4 @@
-"""The 1x1 CONV_2D routes of issue #22 on real cores (QEMU's Cortex-M7, M4 and M33), against
+"""The 1x1 CONV_2D routes of issue #22 on real cores (QEMU's Cortex-M7, M4, M33 and M55, the DSP set), against
 TFLite's reference, every layer in one firmware image per core:
 - mcuf_conv_1x1_lut_s8_dsp (one input channel: a table of the 256 outputs per channel): out_c
   1/3/8/13/16/32, stride 1 and 2, odd and even planes down to 1x1, SAME / VALID, RELU / RELU6,
@@ -98,7 +98,7 @@ def _models(tmp_path):
     return [p for p, _ in models]
 
 
-@pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505"])
+@pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505", "qemu-mps3-an547"])
 def test_conv_1x1_cliff_routes_on_qemu(board, tmp_path):
     models = _models(tmp_path)
     cases = LUT_SWEEP + STRIDED_SWEEP + PAD_SWEEP
