@@ -4,7 +4,10 @@ TFLite's reference, every layer in one firmware image per core:
   1/3/8/13/16/32, stride 1 and 2, odd and even planes down to 1x1, SAME / VALID, RELU / RELU6,
   per-tensor and per-channel scales, left-shift multipliers, extreme input zero points, a
   saturating output scale; beside it the layers it must leave alone (a table over the flash
-  budget, a folded PAD reading past the plane);
+  budget, a folded PAD reading past the plane); the same table for a 1x1 DEPTHWISE_CONV_2D over
+  one channel (any multiplier), and mcuf_depthwise_conv_1x1_lut_s8_dsp (any multiplier, a table per
+  input channel: 1/2/3/4/5/8/13/16/32 channels, multipliers 1/2/3/4/5/8, a 1x1 plane, a dead
+  channel, left shifts);
 - mcuf_conv_1x1_strided_s8_dsp_fast (a 1x1 at stride 2 or 3 over 2 <= in_c <= 64, or at stride 1
   over in_c % 4 != 0, the fast output stage): in_c 2/3/4/5/8/13/16/62/63/64, out_c 1/2/3/8/13/32, odd and even planes down to 1x1 (an
   odd last pixel alone, pixel pairs spanning two rows), SAME / VALID, biases near the fast
@@ -78,6 +81,24 @@ STRIDED_SWEEP = [
     (dict(stride=1, padding="SAME", in_c=15, out_c=8, h=1, w=1), None),    # a 1x1 plane
     (dict(stride=1, padding="SAME", in_c=3, out_c=8, h=4, w=4, act="RELU6"), None),
 ]
+DW_LUT = "mcuf_depthwise_conv_1x1_lut_s8_dsp"
+DW_SWEEP = [   # 1x1 DEPTHWISE_CONV_2D (depthwise_model keywords)
+    (dict(stride=1, padding="SAME", in_c=8, mult=1, h=5, w=5), DW_LUT),
+    (dict(stride=2, padding="SAME", in_c=13, mult=1, h=7, w=6), DW_LUT),
+    (dict(stride=1, padding="VALID", in_c=3, mult=1, h=3, w=3, act="RELU6"), DW_LUT),
+    (dict(stride=2, padding="VALID", in_c=32, mult=1, h=4, w=5, scale_span=WIDE), DW_LUT),
+    (dict(stride=1, padding="SAME", in_c=16, mult=1, h=1, w=1, dead=(3,)), DW_LUT),
+    (dict(stride=1, padding="SAME", in_c=1, mult=8, h=6, w=5), LUT),
+    (dict(stride=2, padding="SAME", in_c=1, mult=1, h=5, w=5, act="RELU"), LUT),
+    (dict(stride=1, padding="SAME", in_c=4, mult=2, h=3, w=3), DW_LUT),
+    (dict(stride=2, padding="SAME", in_c=3, mult=8, h=5, w=4), DW_LUT),
+    (dict(stride=1, padding="VALID", in_c=5, mult=3, h=2, w=3, act="RELU6"), DW_LUT),
+    (dict(stride=2, padding="SAME", in_c=2, mult=4, h=3, w=3, scale_span=WIDE), DW_LUT),
+    (dict(stride=1, padding="SAME", in_c=2, mult=5, h=1, w=1), DW_LUT),
+    (dict(stride=1, padding="SAME", in_c=1, mult=2, h=3, w=4), LUT),
+    (dict(stride=1, padding="SAME", in_c=8, mult=8, h=2, w=2), None),    # over the flash budget
+    (dict(stride=1, padding="SAME", in_c=33, mult=1, h=2, w=2), None),   # over the flash budget
+]
 PAD_SWEEP = [   # a folded PAD: top / left padding, or bottom / right reading past the plane
     (dict(pads=((1, 0), (0, 1)), k=1, stride=1, in_c=1, out_c=8, h=4, w=5), None),
     (dict(pads=((0, 1), (0, 1)), k=1, stride=2, in_c=1, out_c=8, h=4, w=5), None),
@@ -90,6 +111,10 @@ def _models(tmp_path):
         rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
         kw = dict(dict(k=1, dilation=1, scale_span=NARROW), **kw)
         models.append((tmp_path / f"l{i}.tflite", opmodels.conv_model(rng, **kw)))
+    for i, (kw, _) in enumerate(DW_SWEEP):
+        rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
+        kw = dict(dict(k=1, dilation=1, scale_span=NARROW), **kw)
+        models.append((tmp_path / f"d{i}.tflite", opmodels.depthwise_model(rng, **kw)))
     for i, (kw, _) in enumerate(PAD_SWEEP):
         rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
         models.append((tmp_path / f"p{i}.tflite", opmodels.pad_then_conv_model(rng, **kw)))
@@ -101,11 +126,11 @@ def _models(tmp_path):
 @pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505", "qemu-mps3-an547"])
 def test_conv_1x1_cliff_routes_on_qemu(board, tmp_path):
     models = _models(tmp_path)
-    cases = LUT_SWEEP + STRIDED_SWEEP + PAD_SWEEP
+    cases = LUT_SWEEP + STRIDED_SWEEP + DW_SWEEP + PAD_SWEEP
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
-    chosen = [[l["kernel"] for l in m["layers"] if l["op"] == "CONV_2D"][0] for m in mans]
+    chosen = [[l["kernel"] for l in m["layers"] if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")][0] for m in mans]
     for (kw, want), got in zip(cases, chosen):
-        assert got == want if want else got not in (LUT, STRIDED), (kw, got)
+        assert got == want if want else got not in (LUT, STRIDED, DW_LUT), (kw, got)
     bad = []
     for (kw, _), path, man, got in zip(cases, models, mans, outs):
         ref = ReferenceModel(path)
@@ -117,6 +142,7 @@ def test_conv_1x1_cliff_routes_on_qemu(board, tmp_path):
 
 
 HOST_CASES = [c for c in LUT_SWEEP + STRIDED_SWEEP if c[1]][::4]
+HOST_DW = [c for c in DW_SWEEP if c[1]][::2]
 
 
 @pytest.mark.parametrize("case", HOST_CASES, ids=lambda c: f"{c[0]['in_c']}to{c[0]['out_c']}s{c[0]['stride']}")
@@ -129,6 +155,21 @@ def test_conv_1x1_cliff_routes_host(tmp_path, case):
     rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
     path = tmp_path / "m.tflite"
     path.write_bytes(opmodels.conv_model(rng, **dict(dict(k=1, dilation=1, scale_span=NARROW), **kw)))
+    res = verify(path, tmp_path / "gen", inputs=3, kernels="dsp")
+    assert res.ok, f"{res.output_bytes_differing} output bytes differ; first mismatch {res.mismatches[:1]}"
+    man = json.loads((tmp_path / "gen" / "model.json").read_text())
+    assert man["layers"][0]["kernel"] == want
+
+
+@pytest.mark.parametrize("case", HOST_DW, ids=lambda c: f"{c[0]['in_c']}x{c[0]['mult']}s{c[0]['stride']}")
+def test_depthwise_1x1_lut_host(tmp_path, case):
+    """The depthwise table kernels' C in the host build against TFLite's reference."""
+    import json
+    from codegen.verify import verify
+    kw, want = case
+    rng = np.random.default_rng(zlib.crc32(repr(kw).encode()))
+    path = tmp_path / "m.tflite"
+    path.write_bytes(opmodels.depthwise_model(rng, **dict(dict(k=1, dilation=1, scale_span=NARROW), **kw)))
     res = verify(path, tmp_path / "gen", inputs=3, kernels="dsp")
     assert res.ok, f"{res.output_bytes_differing} output bytes differ; first mismatch {res.mismatches[:1]}"
     man = json.loads((tmp_path / "gen" / "model.json").read_text())

@@ -185,6 +185,8 @@ register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_stem_
                 weight_layout="one stream of 4-channel records: doubled biases, int16 doubled weight pairs "
                 "of the [kx][ky][ch] field, output constants (_stem_records)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
+register_kernel("mcuf_depthwise_conv_1x1_lut_s8_dsp", weight_layout="int8 [C][256][M]: the M outputs of input "
+                "channel c for the input byte (int8_t)r at (c * 256 + r) * M (_lut_1x1_table, regrouped)", family=F)
 register_kernel("mcuf_depthwise_conv_hwc_s8_dsp", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter); "
                 "_fast: then per 4 channels int32 biases and [multiplier, round, shift] (_hwc_out_table), and with a channel tail "
@@ -906,11 +908,41 @@ def _lut_1x1_table(p: dict, weights: np.ndarray, bias: np.ndarray, multiplier: n
     return np.clip(out + p["output_offset"], p["act_min"], p["act_max"]).astype(np.int8)
 
 
+def _depthwise_lut_1x1(p: dict) -> str | None:
+    """The table kernel of a 1x1 DEPTHWISE_CONV_2D (one MAC per output, as _lut_1x1): over ONE
+    input channel (any depth multiplier: a CONV_2D over one channel) mcuf_conv_1x1_lut_s8_dsp,
+    at depth multiplier 1 mcuf_depthwise_conv_1x1_lut_s8_dsp; no padding before the first row
+    / column, every pixel read inside the plane, the table (256 * out_c bytes) within
+    LUT_1X1_MAX_BYTES; else None. Measured on QEMU's M7 (1x1 depthwise, 2,304-73,728 MACs):
+    the HWC kernel took 42-262 instructions per MAC at multiplier 1, the grouped one 26-66 at
+    multipliers 2 and 8; the tables 5-10 at multiplier 1 (4.5-5 from 8 channels) and about
+    1.3 over one channel with 8 outputs."""
+    if not (p["k_h"] == p["k_w"] == 1 and p["pad_top"] == p["pad_left"] == 0
+            and (p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"]
+            and 256 * p["out_c"] <= LUT_1X1_MAX_BYTES):
+        return None
+    return "mcuf_conv_1x1_lut_s8_dsp" if p["in_c"] == 1 else "mcuf_depthwise_conv_1x1_lut_s8_dsp"
+
+
 def _lut_1x1_step(op, p: dict, x, y, rows: np.ndarray, bias: np.ndarray, mult, shift, macs: int) -> Step:
     """mcuf_conv_1x1_lut_s8_dsp (_lut_1x1) on its table."""
     lut = ConstArray(f"op{op.index}_lut", "int8_t",
                      _lut_1x1_table(p, rows[:, 0], bias, mult.values, shift.values).reshape(-1))
     return Step(op, "mcuf_conv_1x1_lut_s8_dsp", "mcuf_conv_params", p,
+                [("in", x.index), ("const", lut), ("out", y.index)], [x.index], y.index, macs, [lut])
+
+
+def _depthwise_lut_1x1_step(op, p: dict, x, y, kernel: str, taps: np.ndarray, bias: np.ndarray, mult, shift,
+                            macs: int) -> Step:
+    """_depthwise_lut_1x1's kernel on its table: taps [1][OC]; the reference depthwise conv's
+    output channel c reads input channel c // M (M: depth multiplier), so the table [256][OC]
+    is regrouped to [C][256][M] (over one input channel it stays [256][OC])."""
+    table = _lut_1x1_table(p, taps[0], bias, mult.values, shift.values)
+    if kernel == "mcuf_depthwise_conv_1x1_lut_s8_dsp":
+        m = p["depth_multiplier"]
+        table = table.reshape(256, p["in_c"], m).transpose(1, 0, 2)
+    lut = ConstArray(f"op{op.index}_lut", "int8_t", np.ascontiguousarray(table).reshape(-1))
+    return Step(op, kernel, "mcuf_conv_params", p,
                 [("in", x.index), ("const", lut), ("out", y.index)], [x.index], y.index, macs, [lut])
 
 
@@ -1021,6 +1053,9 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if step is not None:
             return step
         kernels = "dsp"
+    lut_kernel = _depthwise_lut_1x1(p) if kernels == "dsp" and not w.quant.zero_points.any() else None
+    if lut_kernel:   # one MAC per output: a table look-up
+        return _depthwise_lut_1x1_step(op, p, x, y, lut_kernel, taps, bias, mult, shift, macs)
     three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
     if kernels == "dsp" and (p["depth_multiplier"] == 1 or three) and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,

@@ -116,6 +116,10 @@ void mcuf_conv_1x1_one_pixel_in8_s8_dsp_fast(const mcuf_conv_params *p, const in
  * channel c for input byte x (256 * out_c bytes, requantization and clamp folded in); no scratch */
 void mcuf_conv_1x1_lut_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *lut,
                               int8_t *output);
+/* a 1x1 depthwise, depth multiplier 1 (any stride, no padding): lut[c][(uint8_t)x] is channel
+ * c's output for input byte x (in_c * 256 bytes); no scratch */
+void mcuf_depthwise_conv_1x1_lut_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *lut,
+                                        int8_t *output);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
  * output-channel pairs word by word; scratch: 2*K4 int16 + K4 + 4 bytes */
