@@ -1,4 +1,4 @@
-"""The 1x1 CONV_2D routes of issue #22 on real cores (QEMU's Cortex-M7, M4, M33 and M55, the DSP set), against
+"""The 1x1 CONV_2D / DEPTHWISE_CONV_2D routes of issue #22 on real cores (QEMU's Cortex-M7, M33 and M55, the DSP set), against
 TFLite's reference, every layer in one firmware image per core:
 - mcuf_conv_1x1_lut_s8_dsp (one input channel: a table of the 256 outputs per channel): out_c
   1/3/8/13/16/32, stride 1 and 2, odd and even planes down to 1x1, SAME / VALID, RELU / RELU6,
@@ -123,10 +123,16 @@ def _models(tmp_path):
     return [p for p, _ in models]
 
 
-@pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an386", "qemu-mps2-an505", "qemu-mps3-an547"])
+@pytest.mark.parametrize("board", ["qemu-mps2-an500", "qemu-mps2-an505", "qemu-mps3-an547"])
 def test_conv_1x1_cliff_routes_on_qemu(board, tmp_path):
+    """The whole sweep on the M7; every other layer of it on the M33 (Armv8-M) and the M55
+    (Armv8.1-M, the DSP set it falls back to where the MVE set has no kernel): the same C and
+    assembly compiled per core. The M4 (Armv7E-M, as the M7) is left out for time."""
     models = _models(tmp_path)
     cases = LUT_SWEEP + STRIDED_SWEEP + DW_SWEEP + PAD_SWEEP
+    if board != "qemu-mps2-an500":
+        half = int(board == "qemu-mps3-an547")   # the M33 and the M55 take alternate halves
+        models, cases = models[half::2], cases[half::2]
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     chosen = [[l["kernel"] for l in m["layers"] if l["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D")][0] for m in mans]
     for (kw, want), got in zip(cases, chosen):
