@@ -14,8 +14,19 @@
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
 
-/* n bytes from s to d: whole words, then a halfword and a byte (the widths the layers have
- * unrolled; n is the same for every call of a layer, so the branches predict) */
+/* n >= 4 bytes from s to d: whole words, and for n % 4 != 0 one more word ending at byte n
+ * (overlapping the last one: the same bytes written twice) */
+MCUF_INLINE uint8_t *copy_any(uint8_t *d, const uint8_t *s, int32_t n)
+{
+    const uint32_t last = mcuf_read32(s + n - 4);
+    for (int32_t i = 4; i <= n; i += 4, s += 4, d += 4) {
+        mcuf_write32(d, mcuf_read32(s));
+    }
+    mcuf_write32(d + (n & 3) - 4, last);
+    return d + (n & 3);
+}
+
+/* n bytes from s to d: unrolled where n is a constant of the switch, else copy_any */
 MCUF_INLINE uint8_t *copy_row(uint8_t *d, const uint8_t *s, int32_t n)
 {
     switch (n) {
@@ -27,6 +38,13 @@ MCUF_INLINE uint8_t *copy_row(uint8_t *d, const uint8_t *s, int32_t n)
         memcpy(&h, s, 2);
         memcpy(d, &h, 2);
         return d + 2;
+    }
+    case 3: {
+        uint16_t h;
+        memcpy(&h, s, 2);
+        memcpy(d, &h, 2);
+        d[2] = s[2];
+        return d + 3;
     }
     case 4:
         mcuf_write32(d, mcuf_read32(s));
@@ -47,22 +65,8 @@ MCUF_INLINE uint8_t *copy_row(uint8_t *d, const uint8_t *s, int32_t n)
         return d + 16;
     }
     default:
-        break;
+        return copy_any(d, s, n);
     }
-    for (; n >= 4; n -= 4, s += 4, d += 4) {
-        mcuf_write32(d, mcuf_read32(s));
-    }
-    if (n & 2) {
-        uint16_t h;
-        memcpy(&h, s, 2);
-        memcpy(d, &h, 2);
-        s += 2;
-        d += 2;
-    }
-    if (n & 1) {
-        *d++ = *s;
-    }
-    return d;
 }
 
 /* The pixel loop of mcuf_conv_1x1_lut_s8_dsp with the row width N a constant where it is one
@@ -102,8 +106,16 @@ void mcuf_conv_1x1_lut_s8_dsp(const mcuf_conv_params *p, const int8_t *input, co
         case 16:
             out = lut_rows(out, row, end, sw, t, 16);
             break;
-        default:
-            out = lut_rows(out, row, end, sw, t, OC);
+        case 3:
+            out = lut_rows(out, row, end, sw, t, 3);
+            break;
+        case 32:
+            out = lut_rows(out, row, end, sw, t, 32);
+            break;
+        default:   /* OC >= 5 */
+            for (const uint8_t *px = row; px != end; px += sw) {
+                out = copy_any(out, t + OC * (int32_t)*px, OC);
+            }
             break;
         }
     }
