@@ -11,6 +11,7 @@ File sources are read as fast as inference consumes them, and no frame is skippe
 from __future__ import annotations
 
 import os
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -328,13 +329,16 @@ def yuv420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, out: np.ndarray |
 
     OpenCV's cv2.cvtColor COLOR_YCrCb2RGB (whose YCrCb is this full-range colour space) when it
     is installed, Pillow's (YCbCr image -> RGB) otherwise. Not OpenCV's COLOR_YUV2RGB_I420:
-    that one is studio range (Y 16..235) and is off by up to 21 here. The conversion is per
-    pixel, so it runs on the even rows and on the odd rows separately, each against the same
-    chroma rows: replicating chroma down the rows costs nothing then, and across a row it is
-    one multiplication by 257 (a uint16 of two equal bytes). The bytes are those of
-    converting the fully upsampled image (tests/test_classify.py checks they are equal);
-    46 us of CPU for a 224x224 crop here, against 79 us for cv2.resize (INTER_NEAREST) of
-    each chroma plane + cv2.merge + cvtColor and 293 us for Pillow."""
+    that one is studio range (Y 16..235) and is off by up to 21 here. Four library calls: each
+    chroma plane upsampled 2x2 by one numpy multiplication by 257 (a uint16 of two equal bytes
+    repeats a sample across its row) broadcast over a repeated row axis (down the rows), into
+    buffers kept for the next frame (_yuv420_scratch); one cv2.merge of Y, Cr, Cb; one cvtColor
+    into `out`. The bytes are those of converting the fully upsampled image
+    (tests/test_classify.py checks they are equal). A 224x224 crop with the int8 bit flip after
+    it, caches evicted between frames as in the live pipeline (whose capture thread runs on
+    cores the interpreter has just filled): 70 us of CPU here, against 80 converting the even
+    and the odd rows separately (six calls, half the chroma buffer), itself 9 us less than
+    with new buffers every frame."""
     h, w = y.shape
     cv2 = _cv2()
     if cv2 is None:
@@ -345,22 +349,34 @@ def yuv420_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray, out: np.ndarray |
         return out
     if out is None:
         out = np.empty((h, w, 3), np.uint8)
-    # each chroma sample twice across its row: (ch, cw) -> (ch, 2 cw), cut to w
-    cr, cb = (np.multiply(c, 257, dtype=np.uint16).view(np.uint8)[:, :w] for c in (v, u))
-    # one interleaved (Y, Cr, Cb) buffer for both row parities: the odd rows' merge finds it
-    # in the cache where the even rows' conversion left it
-    ycc = np.empty(((h + 1) // 2, w, 3), np.uint8)
-    for k in (0, 1):
-        rows = y[k::2]                   # rows k, k + 2, ...: chroma rows 0, 1, ...
-        n = rows.shape[0]
-        if n == 0:
-            continue
-        dst = out[k::2]
-        merged = cv2.merge([rows, cr[:n], cb[:n]], dst=ycc[:n])
-        got = cv2.cvtColor(merged, cv2.COLOR_YCrCb2RGB, dst=dst)
-        if got is not dst and not np.shares_memory(got, dst):
-            np.copyto(dst, got)          # an OpenCV that would not write into the strided rows
+    chroma, cr, cb, ycc = _yuv420_scratch(h, w, u.shape)
+    # (ch, 1, cw) uint8 * 257 -> (ch, 2, cw) uint16: each sample on two rows, twice on each
+    np.multiply(v[:, None], _TWICE, out=chroma[0])
+    np.multiply(u[:, None], _TWICE, out=chroma[1])
+    got = cv2.cvtColor(cv2.merge([y, cr, cb], dst=ycc), cv2.COLOR_YCrCb2RGB, dst=out)
+    if got is not out and not np.shares_memory(got, out):
+        np.copyto(out, got)              # an OpenCV that would not write into `out`
     return out
+
+
+_TWICE = np.uint16(257)
+_SCRATCH = threading.local()
+
+
+def _yuv420_scratch(h: int, w: int, chroma_shape: tuple[int, int]):
+    """yuv420_to_rgb's working buffers for one frame size, per thread: made on a thread's first
+    frame of that size and reused after (a new size replaces them). Returns (chroma: uint16
+    (2, ch, 2, cw), the Cr and Cb planes upsampled; cr, cb: (h, w) uint8 views of it; ycc: uint8
+    (h, w, 3), the interleaved Y, Cr, Cb). Kept because in the live pipeline new buffers
+    cost 9 us of CPU a 224x224 frame more (caches evicted between frames)."""
+    key = (h, w, chroma_shape)
+    got = getattr(_SCRATCH, "yuv420", None)
+    if got is None or got[0] != key:
+        ch, cw = chroma_shape
+        chroma = np.empty((2, ch, 2, cw), np.uint16)
+        cr, cb = chroma.view(np.uint8).reshape(2, 2 * ch, 2 * cw)[:, :h, :w]
+        got = _SCRATCH.yuv420 = (key, (chroma, cr, cb, np.empty((h, w, 3), np.uint8)))
+    return got[1]
 
 
 class YUV420Frame(Frame):

@@ -284,7 +284,7 @@ class Pipeline:
                 clf.run()
                 if tl:
                     tl.mark("inference", "invoke_done", frame.index)
-                raw = clf.output()
+                raw = clf.output(flat=False)     # reshaped on the caller's thread
                 if tl:
                     tl.mark("inference", "out_done", frame.index)
                 if not results.put((frame, tensor, raw, (time.perf_counter() - t0) * 1e3), wake=False):
@@ -320,6 +320,7 @@ class Pipeline:
                 if isinstance(item, BaseException):
                     raise item
                 frame, tensor, raw, infer_ms = item
+                raw = raw.reshape(-1)
                 if self.tl:
                     self.tl.mark("caller", "got", frame.index)
                 now = time.perf_counter()

@@ -282,3 +282,74 @@ def check_yuv420_frame(pre, size, direct):
         np.testing.assert_array_equal(body, pre.stage(rgb))
         again = np.full(pre.body_shape, 77, pre.table.dtype)       # pixels made first: copied in
         np.testing.assert_array_equal(pre.stage_frame(frame, again), body)
+
+
+def upsampled_yuv420_to_rgb(y, u, v):
+    """OpenCV's conversion of the fully upsampled image (chroma replicated 2x2): the bytes
+    yuv420_to_rgb must give (test_classify checks the equality on single calls)."""
+    cv2 = pytest.importorskip("cv2")
+    h, w = y.shape
+    up = [np.ascontiguousarray(np.repeat(np.repeat(c, 2, 0), 2, 1)[:h, :w]) for c in (v, u)]
+    return cv2.cvtColor(cv2.merge([np.ascontiguousarray(y), *up]), cv2.COLOR_YCrCb2RGB)
+
+
+def test_yuv420_to_rgb_reuses_its_buffers_per_thread_and_size_without_mixing_them():
+    """yuv420_to_rgb keeps its working buffers (upsampled chroma, the interleaved YCrCb)
+    from one call to the next, per thread and per size: sizes alternating on one thread, and
+    two threads converting different sizes at once, still give every frame's own bytes; the
+    same size on the same thread reuses the buffers (another size replaces them), another
+    thread has its own."""
+    import threading
+    from runtime import frames
+    pytest.importorskip("cv2")
+    rng = np.random.default_rng(5)
+
+    def planes(h, w):
+        ch, cw = (h + 1) // 2, (w + 1) // 2
+        y, u, v = (rng.integers(0, 256, s, dtype=np.uint8) for s in [(h, w + 6), (ch, cw + 3), (ch, cw + 3)])
+        return y[:, 2:2 + w], u[:, 1:1 + cw], v[:, 1:1 + cw]
+    sizes = [(224, 224), (7, 5), (224, 224), (96, 128), (1, 1), (2, 3), (224, 224), (7, 5)]
+    cases = [planes(*s) for s in sizes]
+    wants = [upsampled_yuv420_to_rgb(*p) for p in cases]
+    for p, want in zip(cases, wants):
+        np.testing.assert_array_equal(frames.yuv420_to_rgb(*p), want)
+    mine = frames._yuv420_scratch(7, 5, (4, 3))[0]
+    assert frames._yuv420_scratch(7, 5, (4, 3))[0] is mine
+    errors, theirs = [], []
+
+    def convert(picks, rounds):
+        try:
+            for _ in range(rounds):
+                for i in picks:
+                    out = np.full((*sizes[i], 3), 9, np.uint8)
+                    assert frames.yuv420_to_rgb(*cases[i], out=out) is out
+                    np.testing.assert_array_equal(out, wants[i])
+            theirs.append(frames._yuv420_scratch(7, 5, (4, 3))[0])
+        except BaseException as e:      # noqa: BLE001 -- reported on the test's thread
+            errors.append(e)
+    threads = [threading.Thread(target=convert, args=(picks, 30)) for picks in ([0, 1], [3, 4, 5])]
+    for t in threads:
+        t.start()
+    convert([2, 7], 30)
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(theirs) == 3 and len({id(b) for b in theirs}) == 3     # one set of buffers per thread
+
+
+def test_the_output_is_flattened_on_the_callers_thread_and_predictions_are_named_tuples(write_model):
+    """Classifier.output(): (classes,); output(flat=False) as the interpreter shapes it (what the
+    pipeline's inference thread takes); every Result.raw is (classes,) all the same, and the
+    top-k are immutable named (index, label, score) records."""
+    clf = Classifier(mean_model(write_model, "int8", 1 / 255, -128, h=96, w=96), threads=2)
+    clf.invoke(clf.preprocess(np.zeros((96, 96, 3), np.uint8)))
+    assert clf.output().shape == (3,)
+    assert clf.output(flat=False).shape == (1, 3) == tuple(clf.interpreter.get_output_details()[0]["shape"])
+    results = list(Pipeline(Frames(12), clf, top_k=2, keep_tensors=True).run())
+    assert len(results) == 12
+    for r in results:
+        assert r.raw.shape == (3,)
+        p = r.top[0]
+        assert (p.index, p.label, p.score) == tuple(p) and p.label == f"class {p.index}"
+        with pytest.raises(AttributeError):
+            p.score = 1.0
