@@ -59,6 +59,7 @@ SWEEP = [
     (1, 1, "VALID", 15, 8, 1, 1, 1, "NONE", NARROW),
     (1, 1, "VALID", 12, 9, 3, 3, 3, "NONE", NARROW),
     (3, 1, "SAME", 8, 8, 4, 5, 5, "NONE", NARROW),
+    (1, 1, "VALID", 80, 32, 2, 3, 3, "NONE", NARROW),   # deep groups on a 3x3 plane: the im2col kernel
     # the RGB stem: widths odd / even, SAME / VALID, out_c 4..16; out_c 6 and a clamp: general
     (3, 2, "SAME", 3, 8, 1, 11, 9, "NONE", NARROW),
     (3, 2, "SAME", 3, 4, 1, 8, 10, "NONE", NARROW),
@@ -124,7 +125,8 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     kernels = {m["layers"][0]["kernel"] for m in mans}
     assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_1x1_shallow_s8_dsp_fast", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_shallow_stem_s8_dsp_fast",
-            "mcuf_conv_shallow_s8_dsp", "mcuf_conv_grouped_s8_dsp_fast"} <= kernels, kernels
+            "mcuf_conv_shallow_s8_dsp", "mcuf_conv_grouped_s8_dsp_fast",
+            "mcuf_conv_grouped_direct_packed_s8_dsp_fast"} <= kernels, kernels
     one = [m["layers"][0]["kernel"] for m in mans[len(SWEEP):len(SWEEP) + len(ONE_PIXEL_SWEEP)]]
     assert one == [ONE_PIXEL[c[3] == 8] for c in ONE_PIXEL_SWEEP], one
     fcs = [m["layers"][0]["kernel"] for m in mans[len(SWEEP) + len(ONE_PIXEL_SWEEP):]]
@@ -148,7 +150,9 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
 # (saturating outputs); those with exactly 4 outputs per group and at most 4 groups on
 # mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast (2, 3 and 4 groups, 2 and 3 inputs per group,
 # 2 pixels, even and odd pixel counts, near-bound biases); beside them the layers both leave
-# to mcuf_conv_grouped_s8_dsp[_fast]: 1 pixel, 2 outputs per group, 4 inputs per group, a clamp, left shifts.
+# to the direct kernels (1 pixel, 2 outputs per group, 4 inputs per group, a clamp, left shifts:
+# mcuf_conv_grouped_direct[_packed]_s8_dsp[_fast], tests/test_conv_grouped_direct.py) and to
+# mcuf_conv_grouped_s8_dsp[_fast] (deep groups on a 3x3 plane, fast and with a clamp).
 # (k, stride, padding, in_c, out_c, groups, h, w, act, scale_span[, conv_model keywords])
 GROUPED_PACKED = "mcuf_conv_grouped_1x1_packed_s8_dsp_fast"
 GROUPED_OC4 = "mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast"
@@ -163,11 +167,15 @@ GROUPED_SWEEP = [
     ((1, 1, "VALID", 12, 16, 4, 3, 4, "NONE", NARROW, dict(bmax=2**27)), GROUPED_OC4),
     ((1, 1, "VALID", 6, 12, 3, 3, 5, "NONE", NARROW, dict(bmax=2**27)), GROUPED_OC4),
     ((1, 1, "VALID", 15, 20, 5, 2, 2, "NONE", NARROW), GROUPED_PACKED),
-    ((1, 1, "VALID", 12, 16, 4, 1, 1, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
-    ((1, 1, "VALID", 12, 8, 4, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
-    ((1, 1, "VALID", 16, 16, 4, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
-    ((1, 1, "VALID", 12, 16, 4, 3, 3, "RELU6", NARROW), "mcuf_conv_grouped_s8_dsp"),
+    ((1, 1, "VALID", 12, 16, 4, 1, 1, "NONE", NARROW), "mcuf_conv_grouped_direct_packed_s8_dsp_fast"),
+    ((1, 1, "VALID", 12, 8, 4, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_direct_packed_s8_dsp_fast"),
+    ((1, 1, "VALID", 16, 16, 4, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_direct_packed_s8_dsp_fast"),
+    ((1, 1, "VALID", 12, 16, 4, 3, 3, "RELU6", NARROW), "mcuf_conv_grouped_direct_s8_dsp"),
     ((1, 1, "VALID", 12, 16, 4, 3, 3, "NONE", (1e-3, 0.3), dict(wmax=2, bmax=20, out_scale=0.01)),
+     "mcuf_conv_grouped_direct_s8_dsp"),
+    ((1, 1, "VALID", 80, 160, 2, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
+    ((1, 1, "VALID", 80, 32, 2, 3, 3, "RELU6", NARROW), "mcuf_conv_grouped_s8_dsp"),
+    ((1, 1, "VALID", 80, 16, 2, 3, 3, "NONE", (1e-3, 0.3), dict(wmax=2, bmax=20, out_scale=0.01)),
      "mcuf_conv_grouped_s8_dsp"),
 ]
 

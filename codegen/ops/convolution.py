@@ -151,6 +151,20 @@ def conv_grouped_s8_dsp_get_buffer_size(p: dict) -> int:
     return 5 * k4 + 4
 
 
+def _direct_row_bytes(p: dict) -> int:
+    """One padded input row of mcuf_conv_grouped_direct_s8_dsp: Wp * in_c bytes,
+    Wp = out_w * stride_w + (k_w - 1) * dil_w + 1 (the row's taps of every output pixel and of
+    a lone last pixel's twin, which the packed entry computes and overwrites)."""
+    return (p["out_w"] * p["stride_w"] + (p["k_w"] - 1) * p["dil_w"] + 1) * p["in_c"]
+
+
+def conv_grouped_direct_s8_dsp_get_buffer_size(p: dict) -> int:
+    """k_h padded input rows + 4 slack bytes (the last step's word may reach 3 bytes past the
+    rows), bytes; the scratch of mcuf_conv_grouped_direct[_packed]_s8_dsp[_fast] (mcuf_nn.h
+    states the same size)."""
+    return p["k_h"] * _direct_row_bytes(p) + 4
+
+
 F = "convolution"
 ONE_PIXEL_1X1_IN_C = (4, 8)   # mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast: the pixel in registers
 register_kernel("mcuf_conv_s8", weight_layout="int8 [OC][KH][KW][IC/groups]", family=F)
@@ -218,6 +232,14 @@ register_kernel("mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast",
                 weight_layout="int32 stream: skip, in_c, pair input step, pixel B's output offset; per group "
                 "the input offsets then 6 words per channel (doubled weight pair, b + 1 | doubled weight << 16, "
                 "doubled bias twice, multiplier, round) (_grouped_1x1_oc4_records)", family=F)
+register_kernel("mcuf_conv_grouped_direct_s8_dsp", scratch=conv_grouped_direct_s8_dsp_get_buffer_size,
+                weight_layout="int32 tap offsets (one per step); int32 words per group, channel pair and step: "
+                "both channels' doubled int16 weight pairs (byte 0, byte 2), (byte 1, byte 3), an odd last "
+                "channel alone (_grouped_direct_filter)", family=F)
+register_kernel("mcuf_conv_grouped_direct_packed_s8_dsp_fast", scratch=conv_grouped_direct_s8_dsp_get_buffer_size,
+                weight_layout="int32 stream per channel pair of a group: doubled biases, per step pixel A's and "
+                "B's offsets and both channels' doubled int16 weight pairs, output constants and the channels' "
+                "indices (_grouped_direct_records)", family=F)
 register_kernel("mcuf_conv_grouped_s8_dsp", scratch=conv_grouped_s8_dsp_get_buffer_size,
                 weight_layout="int8, per group rows padded to K4, channel pairs interleaved (_grouped_filter)",
                 fast_twin=True, family=F)
@@ -557,6 +579,141 @@ def _grouped_1x1_oc4_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.
             out += [int(pair), int(ws), 2 * int(bias[c]), 2 * int(bias[c]), int(multiplier[c]), int(rnd[c])]
     head = [G1_OC4_MAX_GROUPS - groups, in_c, (pixels + 1) // 2 * in_c, pixels // 2 * oc]
     return np.array(head + out, np.int64).astype(np.int32)
+
+
+def _grouped_direct_takes(p: dict) -> bool:
+    """Does mcuf_conv_grouped_direct_s8_dsp take the grouped CONV_2D (or the 1x1 over in_c % 4
+    != 0, one group) that _grouped_dsp_step would get: not the 1x1s of _grouped_1x1_packed
+    (ShuffleNet's, on their own assembly), not one input channel (a plain image), and at most
+    GROUPED_DIRECT_MAX_STEPS words per output (deeper groups: the im2col kernel reuses its
+    widened column over more channels)."""
+    steps = p["k_h"] * p["k_w"] * ((p["filter_in_c"] + 3) // 4)
+    return p["in_c"] > 1 and steps <= GROUPED_DIRECT_MAX_STEPS
+
+
+GROUPED_DIRECT_MAX_STEPS = 64
+
+
+def _grouped_direct_pays(p: dict, fast: bool) -> bool:
+    """Is the direct kernel predicted cheaper than mcuf_conv_grouped_s8_dsp's im2col? Estimated
+    M7 instructions per channel pair and pixel pair (4 outputs), fitted on ShuffleNet V1's
+    grouped 1x1s and the cliff sweep's grouped layers (benchmarks/cliff_sweep.py): direct
+    32 + 16 S (S words per output) on the packed entry, 60 + 24 S in C (the general output
+    stage, or more than GROUPED_DIRECT_PACKED_MAX_STEPS steps), times the lone pixels' waste of
+    rows of odd width (a row's pixels pair among themselves); im2col 45 + 14 K4 / 4 for the
+    channel pair, plus both pixels' gather (a 1x1's run: 25 + 7 K4 / 4, otherwise about 65
+    per tap more) and the GEMM call (20), shared by the group's channel pairs, times the waste
+    of an odd pixel count. ShuffleNet's deep groups on 3x3 planes (40 inputs, 80-160 outputs
+    per group) stay on the im2col kernel: it widens a pixel's inputs once for all the group's
+    channels."""
+    taps = p["k_h"] * p["k_w"]
+    steps = taps * ((p["filter_in_c"] + 3) // 4)
+    k4 = (taps * p["filter_in_c"] + 3) // 4 * 4
+    pairs_per_group = max(1, p["out_c"] // (p["in_c"] // p["filter_in_c"]) // 2)
+    w, pixels = p["out_w"], p["out_h"] * p["out_w"]
+    packed = fast and steps <= GROUPED_DIRECT_PACKED_MAX_STEPS
+    direct = ((32 + 16 * steps) if packed else (60 + 24 * steps)) * (2 * ((w + 1) // 2)) / w
+    gather = 25 + 7 * k4 / 4 + (65 * taps if taps > 1 else 0)
+    im2col = ((45 + 14 * k4 / 4 + (2 * gather + 20) / pairs_per_group)
+              * (2 * ((pixels + 1) // 2)) / pixels)
+    groups = p["in_c"] // p["filter_in_c"]
+    per = p["out_c"] // groups
+    direct_bytes = (4 * groups * ((per + 1) // 2) * (9 + 6 * steps) if packed
+                    else 4 * (steps + groups * ((per + 1) // 2) * 2 * steps) + 4 * p["out_c"])
+    extra_flash = direct_bytes - p["out_c"] * (k4 + 4)   # the im2col kernel's int8 filter, bias
+    return direct < im2col and (im2col >= GROUPED_DIRECT_MIN_GAIN * direct
+                                or extra_flash <= GROUPED_DIRECT_FLASH_FREE)
+
+
+# The direct kernels' weights are int16 (and the packed stream repeats each step's offsets per
+# channel pair): up to 3x the im2col kernel's int8 filter. A layer takes them if that costs at
+# most GROUPED_DIRECT_FLASH_FREE more flash bytes, or if they are predicted at least
+# GROUPED_DIRECT_MIN_GAIN times faster. On ShuffleNet V1 (M7) taking every layer predicted
+# faster gave 10,273,304 -> 9,887,079 instructions for 64.8 KB more weights; with these bounds
+# its three layers predicted >= 1.15x faster keep most of the gain for about 10 KB. The cliff
+# sweep's grouped layers are predicted 1.4x or more.
+GROUPED_DIRECT_MIN_GAIN = 1.15
+GROUPED_DIRECT_FLASH_FREE = 2048
+
+
+def _grouped_direct_filter(rows: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """[OC][KH*KW*FC] int8 -> (mcuf_conv_grouped_direct_s8_dsp's step offsets, its int32 weight
+    words): per tap (ky, kx) and word j < ceil(FC / 4) the offset ky * row + kx * dil_w * in_c
+    + 4 j in the row buffer (row = _direct_row_bytes); per group, channel pair and step both
+    channels' doubled weights of the word's bytes as int16 pairs (byte 0, byte 2), (byte 1,
+    byte 3) -- bytes past the group's FC channels weigh 0 -- an odd last channel's alone."""
+    oc, fc, kh, kw = p["out_c"], p["filter_in_c"], p["k_h"], p["k_w"]
+    groups, j4 = p["in_c"] // fc, (fc + 3) // 4
+    row = _direct_row_bytes(p)
+    taps = np.array([ky * row + kx * p["dil_w"] * p["in_c"] + 4 * j
+                     for ky in range(kh) for kx in range(kw) for j in range(j4)], np.int64)
+    byte = np.zeros((oc, kh * kw, 4 * j4), np.int64)
+    byte[:, :, :fc] = 2 * rows.reshape(oc, kh * kw, fc).astype(np.int64)
+    byte = byte.reshape(oc, -1, 4)                                  # [OC][step][byte]
+    words = np.ascontiguousarray(byte[:, :, [0, 2, 1, 3]].astype(np.int16)).view(np.int32).reshape(oc, -1, 2)
+    per = oc // groups
+    out = []
+    for g in range(groups):
+        c0 = g * per
+        for c in range(c0, c0 + per - 1, 2):
+            out.append(np.concatenate([words[c], words[c + 1]], axis=1).reshape(-1))
+        if per % 2:
+            out.append(words[c0 + per - 1].reshape(-1))
+    return taps.astype(np.int32), np.concatenate(out).astype(np.int32)
+
+
+GROUPED_DIRECT_PACKED_MAX_STEPS = 36   # MCUF_GROUPED_DIRECT_MAX_STEPS in mcuf_nn.h: the unrolled run
+
+
+def _grouped_direct_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                            p: dict) -> np.ndarray:
+    """[OC][KH*KW*FC] int8, folded biases and fast output constants (shift bytes b < 32) ->
+    mcuf_conv_grouped_direct_packed_s8_dsp_fast's int32 stream: per channel pair (c0, c1) of a
+    group (an odd last channel as (c, c)): 2 * bias of c0 and c1; per step (_grouped_direct_filter's
+    taps, plus g * FC) pixel A's offset, pixel B's (+ stride_w * in_c), c0's and c1's doubled
+    int16 weight pairs (byte 0, byte 2) (byte 1, byte 3); multiplier c0, round c0, multiplier
+    c1, round c1 (round = (2 * output_offset + 1) << b, fast_requant_rounds), b0 | b1 << 8, c0, c1."""
+    taps, _ = _grouped_direct_filter(rows, p)
+    oc, fc = p["out_c"], p["filter_in_c"]
+    groups, j4, kk = p["in_c"] // fc, (fc + 3) // 4, p["k_h"] * p["k_w"]
+    byte = np.zeros((oc, kk, 4 * j4), np.int64)
+    byte[:, :, :fc] = 2 * rows.reshape(oc, kk, fc).astype(np.int64)
+    byte = byte.reshape(oc, -1, 4)
+    words = np.ascontiguousarray(byte[:, :, [0, 2, 1, 3]].astype(np.int16)).view(np.int32).reshape(oc, -1, 2)
+    words = words.astype(np.int64)
+    rnd = np.array(q.fast_requant_rounds(shift, p["output_offset"]), np.int64)
+    d = p["stride_w"] * p["in_c"]
+    per = oc // groups
+    out = []
+    for g in range(groups):
+        off = taps.astype(np.int64) + g * fc
+        for c0 in range(g * per, (g + 1) * per, 2):
+            c1 = min(c0 + 1, (g + 1) * per - 1)
+            steps = np.stack([off, off + d, words[c0, :, 0], words[c0, :, 1], words[c1, :, 0], words[c1, :, 1]], axis=1)
+            out += [2 * int(bias[c0]), 2 * int(bias[c1]), *steps.reshape(-1).tolist(),
+                    int(multiplier[c0]), int(rnd[c0]), int(multiplier[c1]), int(rnd[c1]),
+                    int(shift[c0]) | int(shift[c1]) << 8, c0, c1]
+    return np.array(out, np.int64).astype(np.int32)
+
+
+def _grouped_direct_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
+    """The layer on mcuf_conv_grouped_direct_packed_s8_dsp_fast (the fast output stage, at most
+    GROUPED_DIRECT_PACKED_MAX_STEPS steps), else mcuf_conv_grouped_direct_s8_dsp (C, either
+    output stage; _grouped_direct_takes, _grouped_direct_pays)."""
+    steps = p["k_h"] * p["k_w"] * ((p["filter_in_c"] + 3) // 4)
+    if fast and steps <= GROUPED_DIRECT_PACKED_MAX_STEPS:
+        packed = ConstArray(f"op{op.index}_packed", "int32_t",
+                            _grouped_direct_records(rows, dsp_bias, rq[0].values, rq[1].values, p))
+        return Step(op, "mcuf_conv_grouped_direct_packed_s8_dsp_fast", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                    [x.index], y.index, macs, [packed])
+    taps, words = _grouped_direct_filter(rows, p)
+    t = ConstArray(f"op{op.index}_taps", "int32_t", taps)
+    filt = ConstArray(f"op{op.index}_filter", "int32_t", words)
+    b = ConstArray(f"op{op.index}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
+    return Step(op, "mcuf_conv_grouped_direct_s8_dsp", "mcuf_conv_params", p,
+                [("in", x.index), ("const", t), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [t, filt, b, *rq])
 
 
 def _grouped_dsp_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
@@ -997,6 +1154,8 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):
         # also a 1x1 over a channel count that is not a multiple of 4: one group, K4 padded
+        if not _grouped_1x1_packed(p, fast) and _grouped_direct_takes(p) and _grouped_direct_pays(p, fast):
+            return _grouped_direct_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if rq is not None and not grouped and _fast_stem(p, fast):   # the RGB or grayscale stem
         return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)

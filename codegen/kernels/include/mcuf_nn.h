@@ -156,6 +156,26 @@ void mcuf_conv_grouped_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *inpu
                                    const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                    int16_t *scratch);
 
+/* A grouped CONV_2D (or a 1x1 over in_c % 4 != 0) straight from k_h padded input rows, two
+ * neighbouring pixels x two output channels per step of one word (optimized/
+ * mcuf_conv_grouped_s8_dsp.c). taps: per step the byte offset in the row buffer (ky * Wp * in_c
+ * + kx * dil_w * in_c + 4 j, j < ceil(filter_in_c / 4)); filter: int32 words, per group and
+ * channel pair, per step both channels' doubled int16 weight pairs (byte 0, byte 2), (byte 1,
+ * byte 3), an odd last channel's alone; bias2: the folded bias doubled; scratch: k_h * Wp *
+ * in_c + 4 bytes, Wp = out_w * stride_w + (k_w - 1) * dil_w + 1 (a lone last pixel's twin too). */
+void mcuf_conv_grouped_direct_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int32_t *taps,
+                                     const int32_t *filter, const int32_t *bias2, const int32_t *multiplier,
+                                     const int8_t *shift, int8_t *output, int16_t *scratch);
+
+/* The layers above with at most MCUF_GROUPED_DIRECT_MAX_STEPS steps and the fast output stage on
+ * every channel, over one packed int32 stream: per channel pair of a group (an odd last
+ * channel twice) 2 * bias of both, per step {pixel A's offset, pixel B's} and both channels'
+ * weight pairs, then multiplier 0, round 0, multiplier 1, round 1, b0 | b1 << 8, the channels'
+ * indices. scratch: as mcuf_conv_grouped_direct_s8_dsp's. */
+#define MCUF_GROUPED_DIRECT_MAX_STEPS 36
+void mcuf_conv_grouped_direct_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                 const int32_t *packed, int8_t *output, int16_t *scratch);
+
 /* Grouped 1x1, stride 1, no padding, filter_in_c 2 or 3, at least 2 groups, out_c / groups a
  * multiple of 4, at least 2 pixels, fast output stage on every channel; packed: int32 in_c,
  * ceil(P / 2) * in_c, (P / 2) * out_c, then per 4 output channels of a group {pixel A's input

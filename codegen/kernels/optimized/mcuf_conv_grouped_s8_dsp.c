@@ -399,3 +399,305 @@ void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(const mcuf_conv_params *p, con
     }
 }
 #endif
+
+/* mcuf_conv_grouped_direct_s8_dsp: a grouped CONV_2D (or a 1x1 over a channel count off a
+ * multiple of 4) without im2col: per output row, its k_h input rows are copied into `scratch`
+ * padded to Wp = (out_w - 1) * stride_w + (k_w - 1) * dil_w + 1 pixels with the input zero
+ * point (the row buffer; padding taps then need no test), then every output channel pair of a
+ * group is accumulated for two neighbouring pixels of the row straight from the buffer: per
+ * step one word of each pixel at the step's offset (taps[s] = ky * Wp * in_c + kx * dil_w *
+ * in_c + 4 j, j = 0 .. ceil(filter_in_c / 4) - 1, plus g * filter_in_c), SXTB16 twice each,
+ * then SMLAD with both channels' doubled int16 weight pairs (w of byte 0, byte 2), (byte 1,
+ * byte 3): 16 MACs (4 bytes x 2 pixels x 2 channels) per step. A word's bytes past the group's
+ * channels (the next group's, or the buffer's 4 slack bytes, zeroed) have weight 0. An odd
+ * last channel of a group runs alone (2 words per step), an odd last pixel of a row as its own
+ * twin (the same bytes stored twice).
+ * filter: int32 words, per group, per channel pair, per step: channel c's (w0, w2), (w1, w3),
+ * channel c + 1's (int16, doubled, SXTB16 order), an odd last channel's per step 2 words
+ * (generator: _grouped_direct_filter in codegen/ops/convolution.py); bias2: the folded bias
+ * doubled; scratch: k_h * Wp * in_c + 4 bytes, Wp = out_w * stride_w + (k_w - 1) * dil_w + 1 (the taps of every output
+ * pixel and of a lone last pixel's twin; the generator's scratch function in codegen/ops/convolution.py).
+ * Same results as the reference mcuf_conv_s8 (grouped), byte for byte. */
+/* The row buffer's width in pixels: every output pixel's taps, and a lone last pixel's
+ * twin (one stride more), which the packed entry computes and then overwrites. */
+MCUF_INLINE int32_t mcuf_grouped_direct_row_pixels(const mcuf_conv_params *p)
+{
+    return (int32_t)p->out_w * p->stride_w + (p->k_w - 1) * p->dil_w + 1;
+}
+
+static void direct_rows(const mcuf_conv_params *p, const int8_t *input, int oy, int32_t row_bytes,
+                        int32_t wp, int8_t *rows)
+{
+    const int C = p->in_c;
+    const int8_t zp = (int8_t)(-p->input_offset);
+    int32_t left = p->pad_left, right = (int32_t)p->pad_left + p->in_w;   /* buffer columns of the input */
+    if (left < 0) {
+        left = 0;
+    }
+    if (left > wp) {
+        left = wp;
+    }
+    if (right > wp) {
+        right = wp;
+    }
+    if (right < left) {
+        right = left;
+    }
+    for (int ky = 0; ky < p->k_h; ++ky) {
+        int8_t *dst = rows + ky * row_bytes;
+        const int iy = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h || right == left) {
+            memset(dst, zp, (size_t)row_bytes);
+            continue;
+        }
+        memset(dst, zp, (size_t)(left * C));
+        memcpy(dst + left * C, input + ((int32_t)iy * p->in_w + (left - p->pad_left)) * C,
+               (size_t)((right - left) * C));
+        memset(dst + right * C, zp, (size_t)((wp - right) * C));
+    }
+}
+
+MCUF_INLINE void mcuf_conv_grouped_direct_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input,
+                                                      const int32_t *taps, const int32_t *filter,
+                                                      const int32_t *bias2, const int32_t *multiplier,
+                                                      const int8_t *shift, int8_t *output,
+                                                      int8_t *scratch, const int fast)
+{
+    const int C = p->in_c, FC = p->filter_in_c, OC = p->out_c;
+    const int groups = C / FC, OCg = OC / groups;
+    const int S = p->k_h * p->k_w * ((FC + 3) >> 2);
+    const int32_t wp = mcuf_grouped_direct_row_pixels(p);
+    const int32_t row_bytes = wp * C, step = (int32_t)p->stride_w * C;
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
+    memset(scratch + p->k_h * row_bytes, 0, 4);   /* the slack the last word may reach */
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        direct_rows(p, input, oy, row_bytes, wp, scratch);
+        for (int ox = 0; ox < p->out_w; ox += 2) {
+            const int two = ox + 1 < p->out_w;
+            const int32_t d = two ? step : 0;
+            const int8_t *const base = scratch + ox * step;
+            int8_t *const out0 = output + ((int32_t)oy * p->out_w + ox) * OC;
+            int8_t *const out1 = two ? out0 + OC : out0;
+            const uint32_t *w = (const uint32_t *)(const void *)filter;
+            int c = 0;
+            for (int g = 0; g < groups; ++g) {
+                const int8_t *const src = base + g * FC;
+                for (int k = 0; k + 1 < OCg; k += 2, c += 2) {
+                    int32_t a0 = bias2[c], a1 = bias2[c + 1], b0 = a0, b1 = a1;
+                    for (int s = 0; s < S; ++s, w += 4) {
+                        const int8_t *q = src + taps[s];
+                        const uint32_t xa = mcuf_read32(q), xb = mcuf_read32(q + d);
+                        const uint32_t ae = mcuf_sxtb16(xa), ao = mcuf_sxtb16_ror8(xa);
+                        const uint32_t be = mcuf_sxtb16(xb), bo = mcuf_sxtb16_ror8(xb);
+                        a0 = mcuf_smlad(ao, w[1], mcuf_smlad(ae, w[0], a0));
+                        b0 = mcuf_smlad(bo, w[1], mcuf_smlad(be, w[0], b0));
+                        a1 = mcuf_smlad(ao, w[3], mcuf_smlad(ae, w[2], a1));
+                        b1 = mcuf_smlad(bo, w[3], mcuf_smlad(be, w[2], b1));
+                    }
+                    const int32_t acc[4] = {a0, a1, b0, b1};
+                    const mcuf_requant rq[2] = {mcuf_requant_at(o, multiplier, shift, c),
+                                                mcuf_requant_at(o, multiplier, shift, c + 1)};
+                    mcuf_out_2x2(o, acc, rq, out0 + c, out1 + c);
+                }
+                if (OCg & 1) {
+                    int32_t a0 = bias2[c], b0 = a0;
+                    for (int s = 0; s < S; ++s, w += 2) {
+                        const int8_t *q = src + taps[s];
+                        const uint32_t xa = mcuf_read32(q), xb = mcuf_read32(q + d);
+                        a0 = mcuf_smlad(mcuf_sxtb16_ror8(xa), w[1], mcuf_smlad(mcuf_sxtb16(xa), w[0], a0));
+                        b0 = mcuf_smlad(mcuf_sxtb16_ror8(xb), w[1], mcuf_smlad(mcuf_sxtb16(xb), w[0], b0));
+                    }
+                    const mcuf_requant rq = mcuf_requant_at(o, multiplier, shift, c);
+                    const int8_t y0 = mcuf_out_x2(o, a0, &rq), y1 = mcuf_out_x2(o, b0, &rq);
+                    out0[c] = y0;
+                    out1[c] = y1;
+                    ++c;
+                }
+            }
+        }
+    }
+}
+
+void mcuf_conv_grouped_direct_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                     const int32_t *taps, const int32_t *filter, const int32_t *bias2,
+                                     const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                     int16_t *scratch)
+{
+    mcuf_conv_grouped_direct_s8_dsp_body(p, input, taps, filter, bias2, multiplier, shift, output,
+                                         (int8_t *)(void *)scratch, 0);
+}
+
+/* mcuf_conv_grouped_direct_packed_s8_dsp_fast: the layers of mcuf_conv_grouped_direct_s8_dsp
+ * with the fast output stage and at most MCUF_GROUPED_DIRECT_MAX_STEPS steps, over one packed int32 stream (generator:
+ * _grouped_direct_records): per channel pair of a group (an odd last channel paired with
+ * itself) 2 * bias of both channels, per step {pixel A's offset, pixel B's (A's + stride_w *
+ * in_c)} and both channels' doubled weight pairs (w0, w2) (w1, w3), then multiplier 0, round 0,
+ * multiplier 1, round 1, b0 | b1 << 8 and both channels' indices (round = (2 * output_offset
+ * + 1) << b, fast_requant_constants). The same row buffer; per pixel pair one call of the
+ * assembly, which runs the pairs' steps fully unrolled (entered at the step that leaves S of
+ * them) and a row's pixel pairs in one call: per step one LDRD of the offsets, two LDR, four
+ * SXTB16, one LDM of the weights and 8 SMLAD -- 16 instructions for 16 MACs -- per channel
+ * pair about 32 more (the output stage of 4 results and their stores at the indices), per
+ * pixel pair 12. A lone last pixel's twin is computed one stride further (the buffer holds
+ * it) and stored first, to the same place. */
+typedef struct {             /* in this order: the assembly's frame */
+    const int8_t *src;       /* the first pixel A's window in the row buffer */
+    int8_t *out_a, *out_b;   /* its pixels' outputs (out_b = out_a for a lone pixel) */
+    const int32_t *end;      /* the stream's end */
+    int32_t skip;            /* MCUF_GROUPED_DIRECT_MAX_STEPS - steps */
+    const int32_t *stream;
+    int32_t pairs;           /* pixel pairs to run (>= 1), each src_step and out_step further */
+    int32_t src_step, out_step;
+} grouped_direct_job;
+
+#if MCUF_HAS_DSP
+#define GD_STEP                                                                         \
+    "ldrd r6, r7, [ip], #8\n\t"                                                         \
+    "ldr r4, [lr, r6]\n\t"                                                              \
+    "ldr r5, [lr, r7]\n\t"                                                              \
+    "ldmia ip!, {r8, r9, r10, r11}\n\t"                                                 \
+    "sxtb16 r6, r4\n\t"                                                                 \
+    "sxtb16 r4, r4, ror #8\n\t"                                                         \
+    "sxtb16 r7, r5\n\t"                                                                 \
+    "sxtb16 r5, r5, ror #8\n\t"                                                         \
+    "smlad r0, r6, r8, r0\n\t"                                                          \
+    "smlad r0, r4, r9, r0\n\t"                                                          \
+    "smlad r2, r7, r8, r2\n\t"                                                          \
+    "smlad r2, r5, r9, r2\n\t"                                                          \
+    "smlad r1, r6, r10, r1\n\t"                                                         \
+    "smlad r1, r4, r11, r1\n\t"                                                         \
+    "smlad r3, r7, r10, r3\n\t"                                                         \
+    "smlad r3, r5, r11, r3\n\t"
+#define GD_STEP4 GD_STEP GD_STEP GD_STEP GD_STEP
+/* y = (SMMLAR(acc, multiplier, round) + (acc >> 31)) >> b >> 1, saturated (lr: a temporary) */
+#define GD_OUT(acc, m, rnd, b)                                                          \
+    "smmlar lr, " acc ", " m ", " rnd "\n\t"                                            \
+    "add lr, lr, " acc ", asr #31\n\t"                                                  \
+    "asr lr, lr, " b "\n\t"                                                             \
+    "ssat " acc ", #8, lr, asr #1\n\t"
+
+/* Frame: src, out_a, out_b, end, the entry (Thumb address), stream, pairs, src_step, out_step.
+ * Registers: r0-r3 the accumulators (A c0, A c1, B c0, B c1), r4-r11 inputs and weights, ip
+ * the stream, lr the window. */
+__attribute__((naked)) static void grouped_direct_pair(__attribute__((unused)) const grouped_direct_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #36\n\t"
+        /* src out_a out_b end skip stream pairs src_step out_step */
+        "ldmia r0, {r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "strd r11, ip, [sp, #28]\n\t"
+        "adr.w r11, 11f\n\t"
+        "adr.w ip, 12f\n\t"
+        "sub ip, ip, r11\n\t"
+        "mla r8, ip, r8, r11\n\t"                     /* the (skip + 1)-th step */
+        "orr r8, r8, #1\n\t"
+        "stmia sp, {r4, r5, r6, r7, r8, r9, r10}\n\t"
+        "mov ip, r9\n\t"
+        "1:\n\t"                                       /* a channel pair */
+        "ldmia ip!, {r0, r1}\n\t"
+        "mov r2, r0\n\t"
+        "mov r3, r1\n\t"
+        "ldr lr, [sp]\n\t"
+        "ldr r10, [sp, #16]\n\t"
+        "bx r10\n\t"
+        "11:\n\t" GD_STEP
+        "12:\n\t" GD_STEP GD_STEP GD_STEP
+        GD_STEP4 GD_STEP4 GD_STEP4 GD_STEP4 GD_STEP4 GD_STEP4 GD_STEP4 GD_STEP4
+        "ldmia ip!, {r4, r5, r6, r7, r8, r9, r10}\n\t" /* m0 rnd0 m1 rnd1 b0|b1<<8 c0 c1 */
+        "lsr r11, r8, #8\n\t"                           /* ASR by a register reads its low byte */
+        GD_OUT("r0", "r4", "r5", "r8")
+        GD_OUT("r2", "r4", "r5", "r8")
+        GD_OUT("r1", "r6", "r7", "r11")
+        GD_OUT("r3", "r6", "r7", "r11")
+        "ldrd r4, r5, [sp, #4]\n\t"
+        "strb r2, [r5, r9]\n\t"                         /* pixel B first: a lone pixel's twin */
+        "strb r3, [r5, r10]\n\t"
+        "strb r0, [r4, r9]\n\t"
+        "strb r1, [r4, r10]\n\t"
+        "ldr r6, [sp, #12]\n\t"
+        "cmp ip, r6\n\t"
+        "bne 1b\n\t"
+        "ldr r4, [sp, #24]\n\t"                       /* the next pixel pair */
+        "subs r4, r4, #1\n\t"
+        "beq 9f\n\t"
+        "str r4, [sp, #24]\n\t"
+        "ldmia sp, {r4, r5, r6}\n\t"
+        "ldrd r7, r8, [sp, #28]\n\t"
+        "add r4, r4, r7\n\t"
+        "add r5, r5, r8\n\t"
+        "add r6, r6, r8\n\t"
+        "stmia sp, {r4, r5, r6}\n\t"
+        "ldr ip, [sp, #20]\n\t"
+        "b 1b\n\t"
+        "9:\n\t"
+        "add sp, sp, #36\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#else
+/* the same in C (builds without the DSP extension) */
+static void grouped_direct_pair(const grouped_direct_job *job)
+{
+    const int steps = MCUF_GROUPED_DIRECT_MAX_STEPS - job->skip;
+    const int8_t *src = job->src;
+    int8_t *out_a = job->out_a, *out_b = job->out_b;
+    for (int32_t n = 0; n < job->pairs; ++n, src += job->src_step, out_a += job->out_step, out_b += job->out_step) {
+        for (const int32_t *r = job->stream; r != job->end;) {
+            int32_t a0 = r[0], a1 = r[1], b0 = r[0], b1 = r[1];
+            r += 2;
+            for (int s = 0; s < steps; ++s, r += 6) {
+                const uint32_t xa = mcuf_read32(src + r[0]), xb = mcuf_read32(src + r[1]);
+                const uint32_t ae = mcuf_sxtb16(xa), ao = mcuf_sxtb16_ror8(xa);
+                const uint32_t be = mcuf_sxtb16(xb), bo = mcuf_sxtb16_ror8(xb);
+                a0 = mcuf_smlad(ao, (uint32_t)r[3], mcuf_smlad(ae, (uint32_t)r[2], a0));
+                b0 = mcuf_smlad(bo, (uint32_t)r[3], mcuf_smlad(be, (uint32_t)r[2], b0));
+                a1 = mcuf_smlad(ao, (uint32_t)r[5], mcuf_smlad(ae, (uint32_t)r[4], a1));
+                b1 = mcuf_smlad(bo, (uint32_t)r[5], mcuf_smlad(be, (uint32_t)r[4], b1));
+            }
+            const mcuf_requant q0 = {r[0], r[1], r[4] & 0xFF}, q1 = {r[2], r[3], (r[4] >> 8) & 0xFF};
+            const int32_t c0 = r[5], c1 = r[6];
+            r += 7;
+            out_b[c0] = mcuf_out_fast2(b0, &q0);   /* pixel B first: a lone pixel's twin */
+            out_b[c1] = mcuf_out_fast2(b1, &q1);
+            out_a[c0] = mcuf_out_fast2(a0, &q0);
+            out_a[c1] = mcuf_out_fast2(a1, &q1);
+        }
+    }
+}
+#endif
+
+void mcuf_conv_grouped_direct_packed_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                 const int32_t *packed, int8_t *output, int16_t *scratch)
+{
+    const int C = p->in_c, FC = p->filter_in_c, OC = p->out_c;
+    const int groups = C / FC, OCg = OC / groups;
+    const int S = p->k_h * p->k_w * ((FC + 3) >> 2);
+    const int32_t wp = mcuf_grouped_direct_row_pixels(p);
+    const int32_t row_bytes = wp * C, step = (int32_t)p->stride_w * C;
+    int8_t *const rows = (int8_t *)(void *)scratch;
+    const int full = p->out_w >> 1;
+    grouped_direct_job job;
+    job.end = packed + (int32_t)groups * ((OCg + 1) >> 1) * (9 + 6 * S);
+    job.skip = MCUF_GROUPED_DIRECT_MAX_STEPS - S;
+    job.stream = packed;
+    job.src_step = 2 * step;
+    job.out_step = 2 * OC;
+    memset(rows + p->k_h * row_bytes, 0, 4);   /* the slack the last word may reach */
+    for (int oy = 0; oy < p->out_h; ++oy) {
+        direct_rows(p, input, oy, row_bytes, wp, rows);
+        int8_t *const out = output + (int32_t)oy * p->out_w * OC;
+        if (full > 0) {   /* the row's pixel pairs in one call */
+            job.src = rows;
+            job.out_a = out;
+            job.out_b = out + OC;
+            job.pairs = full;
+            grouped_direct_pair(&job);
+        }
+        if (p->out_w & 1) {   /* a lone last pixel, its twin one stride further */
+            job.src = rows + (p->out_w - 1) * step;
+            job.out_a = job.out_b = out + (p->out_w - 1) * OC;
+            job.pairs = 1;
+            grouped_direct_pair(&job);
+        }
+    }
+}
