@@ -68,16 +68,18 @@ STRIDED_SWEEP = [
     (dict(stride=2, padding="SAME", in_c=8, out_c=13, h=5, w=5, scale_span=(0.05, 0.3), wmax=2, bmax=20,
           out_scale=1e-3), None),
     # depths off a multiple of 4 (zero weights to C4; the last input pixel through a zero-filled copy)
-    (dict(stride=1, padding="SAME", in_c=3, out_c=8, h=5, w=5), STRIDED),
+    (dict(stride=1, padding="SAME", in_c=3, out_c=24, h=5, w=5), STRIDED),
+    (dict(stride=1, padding="SAME", in_c=3, out_c=8, h=5, w=5), None),     # few outputs: the grouped route
     (dict(stride=1, padding="VALID", in_c=13, out_c=13, h=3, w=4), STRIDED),
     (dict(stride=2, padding="SAME", in_c=3, out_c=13, h=9, w=7), STRIDED),
     (dict(stride=2, padding="SAME", in_c=13, out_c=32, h=4, w=4), STRIDED),
     (dict(stride=2, padding="SAME", in_c=2, out_c=5, h=1, w=1), STRIDED),
     (dict(stride=2, padding="VALID", in_c=3, out_c=8, h=3, w=3), STRIDED),
-    (dict(stride=1, padding="SAME", in_c=5, out_c=3, h=1, w=2), STRIDED),
+    (dict(stride=1, padding="SAME", in_c=5, out_c=25, h=1, w=3), STRIDED),
     (dict(stride=2, padding="SAME", in_c=62, out_c=7, h=3, w=3), STRIDED),
     (dict(stride=1, padding="SAME", in_c=63, out_c=4, h=2, w=3, in_zp=-128), STRIDED),
-    (dict(stride=1, padding="SAME", in_c=2, out_c=1, h=3, w=3, in_zp=127), STRIDED),
+    (dict(stride=1, padding="SAME", in_c=2, out_c=32, h=3, w=3, in_zp=127), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=2, out_c=1, h=3, w=3, in_zp=127), STRIDED),
     (dict(stride=1, padding="SAME", in_c=15, out_c=8, h=1, w=1), None),    # a 1x1 plane
     (dict(stride=1, padding="SAME", in_c=3, out_c=8, h=4, w=4, act="RELU6"), None),
 ]
