@@ -9,7 +9,8 @@ TFLite's reference, every layer in one firmware image per core:
   input channel: 1/2/3/4/5/8/13/16/32 channels, multipliers 1/2/3/4/5/8, a 1x1 plane, a dead
   channel, left shifts);
 - mcuf_conv_1x1_strided_s8_dsp_fast (a 1x1 at stride 2 or 3 over 2 <= in_c <= 64, or at stride 1
-  over in_c % 4 != 0, the fast output stage): in_c 2/3/4/5/8/13/16/62/63/64, out_c 1/2/3/8/13/32, odd and even planes down to 1x1 (an
+  over in_c % 4 != 0 to at least 24 outputs, the fast output stage): in_c 2/3/4/5/8/13/16/62/63/64,
+  out_c 1/2/3/8/13/24/25/27/32, odd and even planes down to 1x1 (an
   odd last pixel alone, pixel pairs spanning two rows), SAME / VALID, biases near the fast
   stage's bound; beside it the layers it leaves to the general kernels (a clamp, left shifts).
 Every output byte of two inputs per model is compared."""
@@ -70,14 +71,15 @@ STRIDED_SWEEP = [
     # depths off a multiple of 4 (zero weights to C4; the last input pixel through a zero-filled copy)
     (dict(stride=1, padding="SAME", in_c=3, out_c=24, h=5, w=5), STRIDED),
     (dict(stride=1, padding="SAME", in_c=3, out_c=8, h=5, w=5), None),     # few outputs: the grouped route
-    (dict(stride=1, padding="VALID", in_c=13, out_c=13, h=3, w=4), STRIDED),
+    (dict(stride=1, padding="VALID", in_c=13, out_c=27, h=3, w=4), STRIDED),
+    (dict(stride=1, padding="VALID", in_c=13, out_c=13, h=3, w=4), None),   # few outputs: the grouped route
     (dict(stride=2, padding="SAME", in_c=3, out_c=13, h=9, w=7), STRIDED),
     (dict(stride=2, padding="SAME", in_c=13, out_c=32, h=4, w=4), STRIDED),
     (dict(stride=2, padding="SAME", in_c=2, out_c=5, h=1, w=1), STRIDED),
     (dict(stride=2, padding="VALID", in_c=3, out_c=8, h=3, w=3), STRIDED),
     (dict(stride=1, padding="SAME", in_c=5, out_c=25, h=1, w=3), STRIDED),
     (dict(stride=2, padding="SAME", in_c=62, out_c=7, h=3, w=3), STRIDED),
-    (dict(stride=1, padding="SAME", in_c=63, out_c=4, h=2, w=3, in_zp=-128), STRIDED),
+    (dict(stride=1, padding="SAME", in_c=63, out_c=24, h=2, w=3, in_zp=-128), STRIDED),
     (dict(stride=1, padding="SAME", in_c=2, out_c=32, h=3, w=3, in_zp=127), STRIDED),
     (dict(stride=2, padding="SAME", in_c=2, out_c=1, h=3, w=3, in_zp=127), STRIDED),
     (dict(stride=1, padding="SAME", in_c=15, out_c=8, h=1, w=1), None),    # a 1x1 plane

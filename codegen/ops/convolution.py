@@ -1024,14 +1024,13 @@ def _strided_1x1(p: dict, grouped: bool, pointwise: bool, fast: bool) -> bool:
 def _odd_depth_1x1(p: dict) -> bool:
     """The stride-1 pointwise layers (ungrouped) over an input depth that is not a multiple
     of 4 that mcuf_conv_1x1_strided_s8_dsp_fast takes from _grouped_dsp_step (one group, K4
-    padded): at least 2 output pixels (a 1x1 plane stays there), and more than 8 input
-    channels or at least 24 outputs. Measured on QEMU's M7 (cliff_sweep.py's layers, instr/MAC,
-    this kernel against mcuf_conv_grouped_direct_packed_s8_dsp_fast): in_c 13 x out_c 8/13/32
-    1.99/2.07/1.52 against 2.05/2.11/1.90; in_c 2/3/5 x 32 5.76/3.84/2.86 against 6.16/4.11/3.30;
-    but in_c 2/3/5 x 8 7.66/5.11/3.77 against 6.65/4.46/3.61 and x 13 likewise (this kernel's
-    per-pixel cost weighs more at few outputs; the crossing is near 23 outputs at in_c 3)."""
-    return (p["in_c"] % 4 != 0 and p["out_h"] * p["out_w"] >= 2
-            and (p["in_c"] > 8 or p["out_c"] >= 24))
+    padded): at least 2 output pixels (a 1x1 plane stays there) and at least 24 outputs.
+    Measured on QEMU's M7 (cliff_sweep.py's layers, instr/MAC, this kernel against
+    mcuf_conv_grouped_direct_packed_s8_dsp_fast): in_c 2/3/5/13 x 32 outputs 5.76/3.84/2.86/1.52
+    against 6.16/4.11/3.30/1.90; but in_c 2/3/5 x 8 7.66/5.11/3.77 against 6.65/4.46/3.61 and
+    x 13 likewise (this kernel's per-pixel cost weighs more at few outputs; the crossing is
+    near 23 outputs at in_c 3); in_c 13 x 8/13 about even (1.99/2.07 against 2.05/2.11): left there."""
+    return p["in_c"] % 4 != 0 and p["out_h"] * p["out_w"] >= 2 and p["out_c"] >= 24
 
 
 LUT_1X1_MAX_BYTES = 8192   # the table's flash budget: out_c <= 32 (256 bytes per output channel,
