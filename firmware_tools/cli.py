@@ -247,8 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"mcuforge firmware {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     b = sub.add_parser("boards", help="list the boards and their memories", formatter_class=argparse.RawDescriptionHelpFormatter,
-                       description="The boards: CPU, flash, RAM, clock, QEMU or hardware.",
-                       epilog="examples:\n  firmware boards\n  firmware boards --json")
+                       description="The boards: CPU, flash, RAM, clock, QEMU or hardware.\n"
+                                   "Built-in ones, and your own: board folders (board.json, board.c, linker.ld) in\n"
+                                   "the folders $MCUFORGE_BOARDS names, ':'-separated (README: A board of your own).",
+                       epilog="examples:\n  firmware boards\n  firmware boards --json\n"
+                              "  MCUFORGE_BOARDS=~/boards firmware boards   # with your own")
     b.add_argument("--json", action="store_true", help="machine-readable list (bytes, Hz)")
     b.set_defaults(fn=cmd_boards)
     bd = sub.add_parser("build", help="cross-compile generated code into firmware for a board", formatter_class=argparse.RawDescriptionHelpFormatter,

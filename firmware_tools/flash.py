@@ -142,7 +142,20 @@ def _flash_with_pyocd_api(board: Board, elf: Path) -> bool:
         return False
     target = board.manifest.get("flash_tools", {}).get("pyocd")
     try:
-        session = ConnectHelper.session_with_chosen_probe(blocking=False, target_override=target)
+        # listed first: with no probe, session_with_chosen_probe prints its own red line before
+        # ours; with several, it asks on stdin which one (a hang without a terminal)
+        probes = ConnectHelper.get_all_connected_probes(blocking=False, print_wait_message=False)
+        if not probes:
+            raise FlashError(f"pyocd found no debug probe: connect {board.name}'s ST-LINK USB port "
+                             "(the one marked ST-LINK / USB PWR) to this machine; `pyocd list` shows "
+                             "the probes it sees (on Linux, a probe it cannot open needs ST's or "
+                             "pyocd's udev rules)")
+        if len(probes) > 1:
+            raise FlashError(f"{len(probes)} debug probes are connected ("
+                             + ", ".join(f"{p.description} {p.unique_id}" for p in probes)
+                             + f"); leave only {board.name}'s connected")
+        session = ConnectHelper.session_with_chosen_probe(blocking=False, target_override=target,
+                                                          unique_id=probes[0].unique_id)
         if session is None:
             raise FlashError(f"pyocd found no debug probe: connect {board.name}'s ST-LINK USB port")
         with session:

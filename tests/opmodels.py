@@ -48,9 +48,10 @@ def conv_model(rng, *, k, stride, padding, dilation, in_c, out_c, groups=1, h=8,
 
 
 def depthwise_model(rng, *, k, stride, padding, dilation, in_c, mult, h=8, w=8, act="NONE",
-                    scale_span=(1e-3, 1e-2), dead=(), out_scale=None, wmax=127, bmax=3000) -> bytes:
+                    scale_span=(1e-3, 1e-2), dead=(), out_scale=None, wmax=127, bmax=3000,
+                    in_zp=None) -> bytes:
     mb = ModelBuilder()
-    x, xs = _input(mb, rng, [1, h, w, in_c])
+    x, xs = _input(mb, rng, [1, h, w, in_c], zp=in_zp)
     out_c = in_c * mult
     wscales = np.exp(rng.uniform(np.log(scale_span[0]), np.log(scale_span[1]), out_c)).astype(np.float32)
     wdata, bdata = rng.integers(-wmax, wmax + 1, (1, k, k, out_c)), rng.integers(-bmax, bmax, out_c)

@@ -3,7 +3,8 @@ model of DW_DSP_SWEEP built into one firmware image per core (tests/mve_sweep.py
 byte of two inputs equal to TFLite's reference kernels. The host build of the same models is
 checked in tests/test_single_ops.py (test_depthwise_dsp_sweep); only the device build runs the
 assembly (the two-pixel 3x3 and K x K paths of mcuf_depthwise_conv_hwc_s8_dsp_fast and its 5x5 / 7x7
-entry points; the stride-1 pair run of mcuf_depthwise_conv_3x3_s8_dsp[_fast], DW_PLANE_SWEEP; the
+entry points (5x5 / 7x7 at multiplier 1 on 16 channels or more, a multiple of 4; the others on
+mcuf_depthwise_conv_kxk_plane_s8_dsp, tests/test_depthwise_kxk_plane_qemu.py); the stride-1 pair run of mcuf_depthwise_conv_3x3_s8_dsp[_fast], DW_PLANE_SWEEP; the
 small-plane entry mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast, DW_HWCP_SWEEP)."""
 import zlib
 
@@ -34,6 +35,8 @@ DW_DSP_SWEEP = [
     (5, 1, "SAME", 3, 1, 6, 6, "NONE"), (5, 1, "SAME", 40, 1, 3, 3, "NONE"),
     (7, 1, "SAME", 8, 1, 9, 9, "NONE"), (7, 2, "SAME", 6, 1, 11, 10, "RELU6"),
     (7, 1, "VALID", 5, 1, 8, 8, "NONE"), (7, 2, "SAME", 12, 1, 4, 4, "NONE"),
+    (5, 2, "SAME", 16, 1, 9, 8, "NONE"), (7, 1, "SAME", 16, 1, 6, 7, "NONE"), (7, 2, "SAME", 20, 1, 9, 9, "NONE"),
+    (7, 1, "VALID", 16, 1, 8, 9, "NONE"),
     (3, 1, "SAME", 1, 8, 7, 7, "NONE"), (3, 2, "SAME", 3, 4, 9, 9, "RELU6"),
     (3, 1, "SAME", 4, 2, 6, 5, "NONE"), (5, 2, "SAME", 2, 2, 9, 9, "RELU"),
     (5, 1, "SAME", 1, 4, 6, 6, "NONE"), (7, 1, "SAME", 3, 8, 8, 8, "NONE"),
@@ -148,7 +151,9 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     kernels = [m["layers"][0]["kernel"] for m in mans]
     assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
     for case, kernel in zip(cases, kernels):
-        if case[4] == 1 and case[0] > 3 and case[3] >= 4:   # the K x K two-pixel assembly
+        if isinstance(case[0], int) and case[0] > 3 and (case[4] > 1 or case[3] < 16 or case[3] % 4):   # K x K plane
+            assert kernel.startswith("mcuf_depthwise_conv_kxk_plane_s8_dsp"), (case, kernel)
+        elif case[4] == 1 and case[0] > 3 and case[3] >= 4:   # the K x K two-pixel assembly
             want = (f"mcuf_depthwise_conv_hwc_{case[0]}x{case[0]}_s8_dsp_fast" if case[7] == "NONE"
                     else "mcuf_depthwise_conv_hwc_s8_dsp")   # (clamps in C)
             assert kernel == want, (case, kernel)
@@ -161,7 +166,9 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     plane = kernels[len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP):len(kernels) - len(DW_TAIL_SWEEP)]
     tails = kernels[len(kernels) - len(DW_TAIL_SWEEP):]
     assert tails == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_TAIL_SWEEP), tails
-    assert all(k.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")) for k in plane), plane
+    assert all(k.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp"))
+               or (c[1] == 2 and k == "mcuf_depthwise_conv_kxk_plane_s8_dsp_fast")   # stride 2, fast stage
+               for c, k in zip(DW_PLANE_SWEEP, plane)), plane
     assert {"mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp_fast",
             "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast"} <= set(plane), plane
     packed = [c for c, k in zip(DW_PLANE_SWEEP, plane) if k == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast"]

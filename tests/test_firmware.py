@@ -236,7 +236,8 @@ def test_kernels_build_and_agree_at_every_optimization_level(opt, tmp_path, refe
 
 # One image per DSP board sweeps the kernels the "no cliff" work added: depthwise with depth
 # multipliers 8, 2, 4, 3 on 1-, 3- and odd-channel inputs, kernels 1/3/5/7, strides 1/2; a 5x5
-# depthwise over 15 channels (the HWC kernel's odd tail); grouped convolutions (1x1 and 3x3,
+# depthwise over 15 channels (the K x K plane kernel, as the 5x5 / 7x7 multipliers and the 3x3 at
+# stride 2; the HWC kernel's tails: tests/test_depthwise_dsp_qemu.py); grouped convolutions (1x1 and 3x3,
 # channels per group not a multiple of 4, odd channels per group) and a 1x1 over 15 channels;
 # MAX_POOL_2D with an odd channel tail; a broadcast ADD of a constant; a squaring MUL.
 SWEEP_SHAPE = (1, 13, 11, 1)
@@ -258,7 +259,7 @@ def test_no_cliff_kernels_sweep_on_qemu(board, tmp_path, write_model):
     man = generate(model, tmp_path / "gen", b.target)
     # the HWC depthwise family: its 5x5 and 7x7 two-pixel runs have their own entry points
     kernels = {re.sub(r"_hwc_[57]x[57]_", "_hwc_", l["kernel"].removesuffix("_fast")) for l in man["layers"]}
-    assert {"mcuf_conv_grouped_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_hwc_s8_dsp",
+    assert {"mcuf_conv_grouped_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_kxk_plane_s8_dsp",
             "mcuf_maxpool_s8_dsp", "mcuf_add_s8_dsp", "mcuf_mul_s8_dsp"} <= kernels, kernels
     assert not {"mcuf_conv_s8", "mcuf_conv_1x1_s8", "mcuf_depthwise_conv_s8"} & kernels, kernels
     res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)

@@ -119,7 +119,10 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     if mult == 1:
         assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
     side = (lambda n: -(-n // stride)) if padding == "SAME" else (lambda n: (n - k) // stride + 1)
-    if kernel == "mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast":   # the small-plane entry
+    if kernel.startswith("mcuf_depthwise_conv_kxk_plane_s8_dsp"):   # 5x5 / 7x7 off the HWC groups, 3x3 stride 2
+        assert dilation == 1 and ((k in (5, 7) and (mult > 1 or in_c < 16 or in_c % 4))
+                                  or (k == 3 and stride == 2)), kernel
+    elif kernel == "mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast":   # the small-plane entry
         assert (k, dilation, mult) == (3, 1, 1) and 4 <= in_c <= 16 and side(h) * side(w) <= 64, kernel
     elif k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
         assert kernel.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp")), kernel
@@ -141,7 +144,9 @@ def test_depthwise_dsp_sweep(write_model, tmp_path, k, stride, padding, in_c, mu
     man = check(write_model, tmp_path, data, kernels="dsp")
     kernel = man["layers"][0]["kernel"]
     assert kernel.endswith(("_dsp", "_dsp_fast")), kernel
-    if mult == 1 and k > 3:
+    if k > 3 and (mult > 1 or in_c < 16 or in_c % 4):   # the K x K plane kernel
+        assert kernel.startswith("mcuf_depthwise_conv_kxk_plane_s8_dsp"), kernel
+    elif mult == 1 and k > 3:
         assert kernel.startswith("mcuf_depthwise_conv_hwc_"), kernel
 
 
@@ -162,7 +167,9 @@ def test_depthwise_plane_packed_host(write_model, tmp_path, case):
     column through channel_body_packed from the generator's records) equals TFLite's reference;
     the QEMU sweep (test_depthwise_dsp_qemu) runs its assembly on the same models."""
     man = check(write_model, tmp_path, sweep_model(case), kernels="dsp")
-    assert man["layers"][0]["kernel"] == "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", man["layers"][0]["kernel"]
+    want = ("mcuf_depthwise_conv_kxk_plane_s8_dsp_fast" if case[1] == 2   # stride 2: the K x K plane kernel
+            else "mcuf_depthwise_conv_3x3_packed_s8_dsp_fast")
+    assert man["layers"][0]["kernel"] == want, man["layers"][0]["kernel"]
 
 
 from test_depthwise_dsp_qemu import DW_HWCP_PADS, DW_HWCP_SWEEP, HWCP, hwcp_pad_model  # noqa: E402

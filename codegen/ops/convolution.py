@@ -109,6 +109,16 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
     return ((p["out_h"] - 1) * p["stride_h"] + 3) * ((p["out_w"] - 1) * p["stride_w"] + 3) + 4
 
 
+def depthwise_conv_kxk_plane_s8_dsp_get_buffer_size(p: dict) -> int:
+    """One channel's padded plane, ((out_h - 1) * stride_h + K) * pw bytes, pw = (out_w - 1) *
+    stride_w + K (3x3 at stride_w 2: rounded up to a multiple of 4, whole words per row for the
+    pairs' LDRD; kxk_plane_w in the C), + 4 of slack for the last row's word loads (KXK_SLACK)."""
+    pw = (p["out_w"] - 1) * p["stride_w"] + p["k_w"]
+    if p["k_w"] == 3 and p["stride_w"] == 2:
+        pw = (pw + 3) // 4 * 4
+    return ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * pw + 4
+
+
 def depthwise_conv_hwc_s8_dsp_get_buffer_size(p: dict) -> int:
     """A row of input zero points for the padding taps: C4 = in_c rounded up to 4 bytes."""
     return (p["in_c"] + 3) // 4 * 4
@@ -224,6 +234,10 @@ register_kernel("mcuf_depthwise_conv_3x3_packed_s8_dsp_fast", scratch=depthwise_
                 weight_layout="int32 per output channel [multiplier, round, b, 2 * bias, the doubled "
                 "weights as int16 pairs (w0, w2) (w3, w5) (w6, w8) (w1, w4) (w7, 0)] (_plane_3x3_records)",
                 family=F, channel_planar=True)
+register_kernel("mcuf_depthwise_conv_kxk_plane_s8_dsp", scratch=depthwise_conv_kxk_plane_s8_dsp_get_buffer_size,
+                weight_layout="int16 doubled [OC][K][ceil(K/4)][w0, w2, w1, w3] per kernel row, zero beyond K "
+                "(_kxk_plane_filter; any depth multiplier)", fast_twin=True, family=F,
+                channel_planar=True)   # gathers channel c's plane, then writes channel c only (multiplier 1)
 register_kernel("mcuf_conv_grouped_1x1_packed_s8_dsp_fast",
                 weight_layout="int32 stream: per pixel, per 4 output channels of a group the input offsets "
                 "then 7 words per channel (doubled weight pairs, doubled bias twice, output constants); "
@@ -780,6 +794,38 @@ def _plane_3x3_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: boo
                 [x.index], y.index, macs, [filt, b, *rq])
 
 
+def _kxk_plane_takes(p: dict) -> bool:
+    """Does mcuf_depthwise_conv_kxk_plane_s8_dsp take the (depthwise, or 1-input-channel
+    CONV_2D) layer: undilated 5x5 or 7x7 with a depth multiplier above 1, or under 16
+    channels, or a channel count off a multiple of 4 -- the layers the HWC kernel's 4-lane
+    groups (1- and 3-channel inputs padded to 4 lanes: 39-45 and 14.7-17 instructions per MAC)
+    and the grouped kernel (multipliers: 5.2-19.6) served slowly (benchmarks/cliff_sweep.py on
+    QEMU's M7, issue #22)."""
+    return (p["k_h"] == p["k_w"] and p["k_h"] in (5, 7) and p["dil_h"] == p["dil_w"] == 1
+            and (p["out_c"] != p["in_c"] or p["in_c"] < 16 or p["in_c"] % 4 != 0))
+
+
+def _kxk_plane_filter(rows: np.ndarray, k: int) -> np.ndarray:
+    """[OC][K*K] int8 taps (row-major kernel) -> mcuf_depthwise_conv_kxk_plane_s8_dsp's int16
+    [OC][K][G][w0, w2, w1, w3] per group of 4 taps of a kernel row (G = ceil(K / 4)), doubled
+    (the kernel accumulates 2 * acc), zero weights beyond K."""
+    oc = rows.shape[0]
+    g = (k + 3) // 4
+    w = np.zeros((oc, k, 4 * g), np.int16)
+    w[:, :, :k] = 2 * rows.reshape(oc, k, k).astype(np.int16)
+    return w.reshape(oc, k, g, 4)[:, :, :, [0, 2, 1, 3]].reshape(-1)
+
+
+def _kxk_plane_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, macs: int) -> Step:
+    """mcuf_depthwise_conv_kxk_plane_s8_dsp[_fast] (_kxk_plane_takes): a K x K depthwise of any
+    depth multiplier, or a K x K CONV_2D of a 1-channel image. rows: [OC][K*K]."""
+    filt = ConstArray(f"op{op.index}_filter", "int16_t", _kxk_plane_filter(rows, p["k_h"]))
+    b = ConstArray(f"op{op.index}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
+    return Step(op, "mcuf_depthwise_conv_kxk_plane_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
+                 ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
+
+
 HWC3_PACKED_MAX_PIXELS = 64   # output planes up to this many pixels, 4 to HWC3_PACKED_MAX_C channels:
 HWC3_PACKED_MAX_C = 16        # there the _fast entry's per-call set-up (tap tables, border pairs,
                               # one assembly call per pair) costs as much as the arithmetic
@@ -1163,6 +1209,9 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if rq is not None and not grouped and _fast_stem(p, fast):   # the RGB or grayscale stem
         return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
+    if rq is not None and p["in_c"] == 1 and _kxk_plane_takes(p):
+        # a 1-channel image under a 5x5 / 7x7 filter: a depthwise with multiplier out_c
+        return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
             and p["dil_h"] == p["dil_w"] == 1):
         # a 1-channel image (grayscale stem) is a 3x3 depthwise with depth multiplier out_c:
@@ -1219,6 +1268,12 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
     lut_kernel = _depthwise_lut_1x1(p) if kernels == "dsp" and not w.quant.zero_points.any() else None
     if lut_kernel:   # one MAC per output: a table look-up
         return _depthwise_lut_1x1_step(op, p, x, y, lut_kernel, taps, bias, mult, shift, macs)
+    if kernels == "dsp" and folded is not None and _kxk_plane_takes(p):
+        rows = np.ascontiguousarray(taps.T)                # [channel][tap]
+        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
+                                            np.abs(rows.astype(np.int64)).sum(axis=1))
+        if rq is not None:
+            return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
     if kernels == "dsp" and (p["depth_multiplier"] == 1 or three) and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
@@ -1226,6 +1281,10 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if rq is not None and three and _hwc3_packed_takes(p, fast, hwc3_packed_room(graph)):
             return _hwc3_packed_step(op, p, x, y, taps, dsp_bias, rq, macs)
         if rq is not None and three and _depthwise_plane_pays(p, fast):
+            if p["stride_w"] == 2 and fast:   # the K x K plane kernel's stride-2 pairs in assembly
+                # (fewer instructions per MAC at every stride-2 row of benchmarks/cliff_sweep.py on
+                # QEMU's M7: 4.23 -> 3.02 on 8 channels at multiplier 8, 5.41 -> 4.25 on 13 at 1)
+                return _kxk_plane_step(op, p, x, y, np.ascontiguousarray(taps.T), dsp_bias, rq, fast, macs)
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
         if rq is not None and p["depth_multiplier"] == 1:
             c4 = (p["in_c"] + 3) // 4 * 4

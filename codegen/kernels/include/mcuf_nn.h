@@ -231,6 +231,18 @@ void mcuf_depthwise_conv_3x3_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
                                          const int32_t *multiplier, const int8_t *shift,
                                          int8_t *output, int16_t *scratch);
 
+/* K x K (3, 5, 7), any depth multiplier, any stride, no dilation, one gathered plane per input
+ * channel; filter: int16 [out_c][K][ceil(K/4)][(w0, w2), (w1, w3)] doubled, zero beyond K;
+ * bias_folded doubled; scratch: ((out_h-1)*stride_h + K) * ((out_w-1)*stride_w + K) + 4 bytes */
+void mcuf_depthwise_conv_kxk_plane_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                          const int16_t *filter, const int32_t *bias_folded,
+                                          const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                          int16_t *scratch);
+void mcuf_depthwise_conv_kxk_plane_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                               const int16_t *filter, const int32_t *bias_folded,
+                                               const int32_t *multiplier, const int8_t *shift,
+                                               int8_t *output, int16_t *scratch);
+
 /* 3x3, depth multiplier 1, HWC, fast output stage, small planes (the generator's
  * _hwc3_packed_records: a header, then per group of 4 channels biases, weights and output
  * constants); scratch: the zero-point padded copy of the input (its size: the kernel's

@@ -345,6 +345,7 @@ __attribute__((naked)) void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(
         "strd r2, r5, [sp, #4]\n\t"
         "mov r0, r2\n\t"
         "mov r2, r3\n\t"
+        ".p2align 2\n\t"                /* ADR is relative to Align(PC, 4): the section word aligned (-Os aligns functions to 2) */
         "adr.w r5, 11f\n\t"
         "adr.w r6, 12f\n\t"
         "sub r6, r6, r5\n\t"
@@ -587,6 +588,7 @@ __attribute__((naked)) static void grouped_direct_pair(__attribute__((unused)) c
         /* src out_a out_b end skip stream pairs src_step out_step */
         "ldmia r0, {r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
         "strd r11, ip, [sp, #28]\n\t"
+        ".p2align 2\n\t"                /* ADR is relative to Align(PC, 4): the section word aligned (-Os aligns functions to 2) */
         "adr.w r11, 11f\n\t"
         "adr.w ip, 12f\n\t"
         "sub ip, ip, r11\n\t"

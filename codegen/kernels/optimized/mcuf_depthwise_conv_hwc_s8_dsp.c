@@ -1338,6 +1338,7 @@ __attribute__((naked, noinline)) static void hwcp_copy(__attribute__((unused)) c
         "ldr r3, [r0, #28]\n\t"          /* g, at sp */
         "push {r3}\n\t"
         "ldr r3, [r0, #32]\n\t"          /* the ladders' entries */
+        ".p2align 2\n\t"                /* ADR is relative to Align(PC, 4): the section word aligned (-Os aligns functions to 2) */
         "adr r12, 20f\n\t"
         "sub r12, r12, r3, lsl #3\n\t"
         "orr r12, r12, #1\n\t"

@@ -1,0 +1,533 @@
+/* K x K depthwise convolution (K = 3, 5 or 7) on one gathered channel plane at a time, DSP
+ * extension: any depth multiplier (one plane serves the multiplier's output channels), any
+ * channel count (1- and 3-channel inputs included), any stride, no dilation. Also a K x K
+ * CONV_2D of a 1-channel image (a depthwise with multiplier out_c).
+ *
+ * The 3x3 plane kernel's approach (mcuf_depthwise_conv_3x3_s8_dsp.c) for larger kernels:
+ * channel by channel the input is gathered into a padded int8 plane in `scratch` (borders
+ * hold the input zero point, whose offset is folded into the bias), then every output pair
+ * of a row slides over it. A kernel row of K taps is cut in groups of 4 (g): one LDR of the
+ * plane bytes x+4g .. x+4g+3 and two SXTB16 give e_g = (p0, p2) and d_g = (p1, p3), which
+ * meet the doubled weights WE_g = (w4g, w4g+2) and WO_g = (w4g+1, w4g+3) (zero beyond K) in
+ * SMLAD. The pair's second output (at x + stride) reuses the same words: at stride 1 its
+ * even taps are d_g and its odd ones (p2, p4) = PKHBT(e_g+1, e_g) with SMLADX; at stride 2
+ * its even taps are PKHBT(e_g+1, e_g), its odd ones PKHBT(d_g+1, d_g); a group's last,
+ * lone tap takes SMLAxy. 5x5 at stride 1: 13 instructions per kernel row for 10 MACs.
+ *
+ * filter: int16 [OC][K][G][4], G = ceil(K / 4): per kernel row and group the doubled weights
+ * (w4g, w4g+2, w4g+1, w4g+3), zero beyond K (the generator's _kxk_plane_filter); bias_folded:
+ * 2 * (bias + input_offset * sum w) per output channel (the accumulators hold 2 * acc, as
+ * the fast output stage wants); multiplier / shift: the output constants (mcuf_requant).
+ * scratch (word aligned): the plane, ((out_h - 1) * stride_h + K) * pw + KXK_SLACK bytes, pw =
+ * (out_w - 1) * stride_w + K (3x3 at stride_w 2: rounded up to a multiple of 4) (the kernel record's scratch size in codegen/ops/convolution.py). Same results as the
+ * reference kernel, byte for byte. */
+#include <string.h>
+
+#include "mcuf_dsp.h"
+#include "mcuf_nn.h"
+
+/* Bytes read past the plane's last row, set to zero points (their weights are 0): a word load
+ * of a row's last group reads at most 3 bytes past the row's last tap (K = 3: a lone output's
+ * word at x <= pw - 3 ends at pw; a stride-2 pair's extra word at a + 4 <= pw - 1 ends at
+ * pw + 2; K = 5: a lone output's second word at x + 4 <= pw - 1; K = 7: a stride-2 pair's
+ * third word at x + 8 <= pw - 1), so 4 bytes, as the 3x3 plane kernel's. */
+#define KXK_SLACK 4
+
+/* the plane's width: the taps' columns; for 3x3 at stride_w 2 rounded up to whole words, so that
+ * every pair's two words (at 4 * pair from a row's start) are one aligned LDRD */
+MCUF_INLINE int kxk_plane_w(const mcuf_conv_params *p)
+{
+    const int pw = (p->out_w - 1) * p->stride_w + p->k_w;
+    return p->k_w == 3 && p->stride_w == 2 ? (pw + 3) & ~3 : pw;
+}
+MCUF_INLINE int kxk_plane_h(const mcuf_conv_params *p) { return (p->out_h - 1) * p->stride_h + p->k_h; }
+
+/* Rd.lo = x.lo, Rd.hi = y.hi */
+MCUF_INLINE uint32_t kxk_pkhbt(uint32_t x, uint32_t y)
+{
+#if MCUF_HAS_DSP
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(x), "r"(y));
+    return r;
+#else
+    return (x & 0xFFFFu) | (y & 0xFFFF0000u);
+#endif
+}
+
+/* acc + x.lo * y.hi + x.hi * y.lo */
+MCUF_INLINE int32_t kxk_smladx(uint32_t x, uint32_t y, int32_t acc)
+{
+#if MCUF_HAS_DSP
+    return __smladx(x, y, acc);
+#else
+    return (int32_t)((uint32_t)acc + (uint32_t)((int32_t)(int16_t)x * (int16_t)(y >> 16)) +
+                     (uint32_t)((int32_t)(int16_t)(x >> 16) * (int16_t)y));
+#endif
+}
+
+/* One kernel row of two outputs, a at plane byte r and b at r + S (S = 1 or 2), or of a
+ * alone (two = 0); w: the row's 2 * G weight words. K, S, two: compile-time constants. */
+MCUF_INLINE void kxk_row(const int8_t *r, const uint32_t *w, const int K, const int S, const int two,
+                         int32_t *pa, int32_t *pb)
+{
+    const int G = (K + 3) / 4;
+    uint32_t e[3], d[3];
+    int32_t a = *pa, b = *pb;
+    /* the groups' words, and for a pair at stride 2 whose last even taps are both used
+     * (K = 3, 7) one group further (only its e half) */
+    const int extra = two && S == 2 && 4 * (G - 1) + 2 < K;
+#pragma GCC unroll 3
+    for (int g = 0; g < G + extra; ++g) {
+        const uint32_t v = mcuf_read32(r + 4 * g);
+        e[g] = mcuf_sxtb16(v);
+        if (g < G) {
+            d[g] = mcuf_sxtb16_ror8(v);
+        }
+    }
+#pragma GCC unroll 2
+    for (int g = 0; g < G; ++g) {
+        const uint32_t we = w[2 * g], wo = w[2 * g + 1];
+        a = mcuf_smlad(e[g], we, a);
+        if (4 * g + 3 < K) {
+            a = mcuf_smlad(d[g], wo, a);
+        } else if (4 * g + 1 < K) {
+            a = mcuf_smlabb(d[g], wo, a);
+        }
+        if (!two) {
+            continue;
+        }
+        if (S == 1) {
+            b = mcuf_smlad(d[g], we, b);
+            if (4 * g + 3 < K) {
+                b = kxk_smladx(kxk_pkhbt(e[g + 1], e[g]), wo, b);
+            } else if (4 * g + 1 < K) {
+                b = mcuf_smlatb(e[g], wo, b);
+            }
+        } else {
+            if (4 * g + 2 < K) {
+                b = kxk_smladx(kxk_pkhbt(e[g + 1], e[g]), we, b);
+            } else {
+                b = mcuf_smlatb(e[g], we, b);
+            }
+            if (4 * g + 3 < K) {
+                b = kxk_smladx(kxk_pkhbt(d[g + 1], d[g]), wo, b);
+            } else if (4 * g + 1 < K) {
+                b = mcuf_smlatb(d[g], wo, b);
+            }
+        }
+    }
+    *pa = a;
+    *pb = b;
+}
+
+/* One output channel over its gathered plane: pairs of each row (stride_w 1 or 2), the rest
+ * alone. w: its K * 2G weight words; bias2: 2 * bias_folded. */
+MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                             int32_t bias2, mcuf_requant q, int8_t *output, int ox0, const int K,
+                             const int fast)
+{
+    const int G = (K + 3) / 4;
+    const int C = p->out_c, out_h = p->out_h, out_w = p->out_w, sh = p->stride_h, sw = p->stride_w;
+    const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
+    const int pairs = sw <= 2 ? out_w >> 1 : 0;
+    /* the weights in a local copy: the int8 output stores may alias the filter, and gcc would
+     * reload every weight after every store */
+    uint32_t wl[7 * 4];
+    for (int i = 0; i < K * 2 * G; ++i) {
+        wl[i] = w[i];
+    }
+    for (int oy = 0; oy < out_h; ++oy) {
+        const int8_t *r = plane + (int32_t)oy * sh * pw + ox0 * sw;
+        int8_t *out = output + ((int32_t)oy * out_w + ox0) * C;
+        int ox = ox0;
+        if (sw == 1) {
+            for (; ox < 2 * pairs; ox += 2, r += 2, out += 2 * C) {
+                int32_t a = bias2, b = bias2;
+                const int8_t *rr = r;
+#pragma GCC unroll 7
+                for (int ky = 0; ky < K; ++ky) {
+                    kxk_row(rr, wl + ky * 2 * G, K, 1, 1, &a, &b);
+                    rr += pw;
+                }
+                out[0] = mcuf_out_x2(o, a, &q);
+                out[C] = mcuf_out_x2(o, b, &q);
+            }
+        } else if (sw == 2) {
+            for (; ox < 2 * pairs; ox += 2, r += 4, out += 2 * C) {
+                int32_t a = bias2, b = bias2;
+                const int8_t *rr = r;
+#pragma GCC unroll 7
+                for (int ky = 0; ky < K; ++ky) {
+                    kxk_row(rr, wl + ky * 2 * G, K, 2, 1, &a, &b);
+                    rr += pw;
+                }
+                out[0] = mcuf_out_x2(o, a, &q);
+                out[C] = mcuf_out_x2(o, b, &q);
+            }
+        }
+        for (; ox < out_w; ++ox, r += sw, out += C) {
+            int32_t a = bias2, b = 0;
+            const int8_t *rr = r;
+#pragma GCC unroll 7
+            for (int ky = 0; ky < K; ++ky) {
+                kxk_row(rr, wl + ky * 2 * G, K, 1, 0, &a, &b);
+                rr += pw;
+            }
+            *out = mcuf_out_x2(o, a, &q);
+        }
+    }
+}
+
+#if MCUF_HAS_DSP
+/* The 5x5 stride-2 pair run of one channel in assembly: every output row's column pairs; per
+ * kernel row one LDM of its weights (w0, w2), (w1, w3), (w4, 0), the words at x and x + 4:
+ * e0 = (p0, p2), d0 = (p1, p3), e1 = (p4, p6), d1 = (p5, p7); a += e0 . (w0, w2) + d0 . (w1, w3)
+ * + p4 w4, b (at x + 2) += (p4, p2) x (w0, w2) + (p5, p3) x (w1, w3) (PKHBT, SMLADX) + p6 w4
+ * -- 15 instructions for 10 MACs --, then the fast output stage of both. Registers: r0/r1 the
+ * accumulators, r2-r4, r9, r10 scratch, r5-r7 a row's weights, r8 the weight pointer, r11 the
+ * plane (walked down the rows), ip the output, lr the plane width. The job's first 13 words go
+ * to the frame (kxk3s2_job's), then r8, r11, ip, lr. */
+typedef struct {
+    int32_t multiplier, round, shift, out_stride;
+    const int8_t *row_end;
+    int32_t bias2, bias2_again, unused0, unused1;
+    int32_t plane_step, out_step, row_bytes;
+    const int8_t *stop;
+    const uint32_t *wp;                 /* 52: w */
+    const int8_t *plane;                /* 56 */
+    int8_t *out;                        /* 60 */
+    int32_t pw;                         /* 64 */
+    uint32_t w[15];                     /* 68: per kernel row (w0, w2), (w1, w3), (w4, 0), doubled */
+} kxk5s2_job;
+
+#define KXK5S2_ROW                                                                      \
+    "ldmia r8!, {r5, r6, r7}\n\t"                                                     \
+    "ldr r2, [r11]\n\t"                                                               \
+    "ldr r3, [r11, #4]\n\t"                                                           \
+    "sxtb16 r4, r2\n\t"                                                               \
+    "sxtb16 r2, r2, ror #8\n\t"                                                       \
+    "sxtb16 r9, r3\n\t"                                                               \
+    "sxtb16 r3, r3, ror #8\n\t"                                                       \
+    "smlad r0, r4, r5, r0\n\t"                                                        \
+    "pkhbt r10, r9, r4\n\t"                                                           \
+    "smladx r1, r10, r5, r1\n\t"                                                      \
+    "smlad r0, r2, r6, r0\n\t"                                                        \
+    "pkhbt r10, r3, r2\n\t"                                                           \
+    "smladx r1, r10, r6, r1\n\t"                                                      \
+    "smlabb r0, r9, r7, r0\n\t"                                                       \
+    "smlatb r1, r9, r7, r1\n\t"
+
+__attribute__((naked)) static void kxk5s2_pairs_fast(__attribute__((unused)) const kxk5s2_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #52\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "ldr r1, [r0], #4\n\t"
+        "str r1, [sp, #48]\n\t"
+        "ldmia r0, {r8, r11, ip, lr}\n\t"
+        "1:\n\t"
+        "ldrd r0, r1, [sp, #20]\n\t"
+        KXK5S2_ROW "add r11, r11, lr\n\t"
+        KXK5S2_ROW "add r11, r11, lr\n\t"
+        KXK5S2_ROW "add r11, r11, lr\n\t"
+        KXK5S2_ROW "add r11, r11, lr\n\t"
+        KXK5S2_ROW
+        "sub r11, r11, lr, lsl #2\n\t"
+        "add r11, r11, #4\n\t"
+        "sub r8, r8, #60\n\t"
+        "ldmia sp, {r2, r3, r4}\n\t"          /* the fast output stage (mcuf_out_fast2) */
+        "smmlar r9, r0, r2, r3\n\t"
+        "add r0, r9, r0, asr #31\n\t"
+        "smmlar r9, r1, r2, r3\n\t"
+        "add r1, r9, r1, asr #31\n\t"
+        "asr r0, r0, r4\n\t"
+        "asr r1, r1, r4\n\t"
+        "ssat r0, #8, r0, asr #1\n\t"
+        "ssat r1, #8, r1, asr #1\n\t"
+        "ldrd r2, r3, [sp, #12]\n\t"
+        "strb r0, [ip]\n\t"
+        "strb r1, [ip, r2]\n\t"
+        "add ip, ip, r2, lsl #1\n\t"
+        "cmp r11, r3\n\t"
+        "bne 1b\n\t"
+        "ldr r2, [sp, #36]\n\t"               /* the next row */
+        "add r11, r11, r2\n\t"
+        "ldr r2, [sp, #40]\n\t"
+        "add ip, ip, r2\n\t"
+        "ldr r2, [sp, #44]\n\t"
+        "add r3, r3, r2\n\t"
+        "str r3, [sp, #16]\n\t"
+        "ldr r2, [sp, #48]\n\t"
+        "cmp r3, r2\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #52\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+static void kxk_channel_fast5(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                              int32_t bias2, mcuf_requant q, int8_t *output)
+{
+    int ox0 = 0;
+#if MCUF_HAS_DSP
+    if (p->stride_w == 2 && p->out_w >= 2) {   /* the column pairs in assembly, an odd last column in C */
+        const int pairs = p->out_w >> 1;
+        const int32_t row_bytes = (int32_t)p->stride_h * pw;
+        kxk5s2_job j;
+        j.multiplier = q.multiplier;
+        j.round = q.round;
+        j.shift = q.shift;
+        j.out_stride = p->out_c;
+        j.row_end = plane + 4 * pairs;
+        j.bias2 = j.bias2_again = bias2;
+        j.unused0 = j.unused1 = 0;
+        j.plane_step = row_bytes - 4 * pairs;
+        j.out_step = (int32_t)(p->out_w - 2 * pairs) * p->out_c;
+        j.row_bytes = row_bytes;
+        j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+        for (int ky = 0; ky < 5; ++ky) {   /* the filter's rows: WE0, WO0, WE1 (WO1 is 0) */
+            j.w[3 * ky] = w[4 * ky];
+            j.w[3 * ky + 1] = w[4 * ky + 1];
+            j.w[3 * ky + 2] = w[4 * ky + 2];
+        }
+        j.wp = j.w;
+        j.plane = plane;
+        j.out = output;
+        j.pw = pw;
+        kxk5s2_pairs_fast(&j);
+        ox0 = 2 * pairs;
+        if (ox0 == p->out_w) {
+            return;
+        }
+    }
+#endif
+    kxk_channel(p, plane, pw, w, bias2, q, output, ox0, 5, 1);
+}
+
+static void kxk_channel_fast7(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                              int32_t bias2, mcuf_requant q, int8_t *output)
+{
+    kxk_channel(p, plane, pw, w, bias2, q, output, 0, 7, 1);
+}
+
+#if MCUF_HAS_DSP
+/* The 3x3 stride-2 pair run of one channel in assembly: every output row's column pairs, the
+ * pair (a at plane byte x, b at x + 2) per kernel row from the words at x and x + 4: e0 =
+ * (p0, p2), d0 = (p1, p3), (p4, p2) = PKHBT(SXTB16(word 1), e0); a += e0 . (w0, w2) + p1 w1,
+ * b += (p4, p2) x (w0, w2) (SMLADX) + p3 w1 -- 32 instructions for 18 MACs --, then the fast
+ * output stage of both (as dw3_pairs_fast in mcuf_depthwise_conv_3x3_s8_dsp.c). Registers:
+ * r0/r1 the accumulators, r2-r4 scratch, r5-r10 the rows' weight words (w0, w2), (w1, 0),
+ * r11 the plane row, ip the output, lr the plane width. The job's first 13 words go to the
+ * frame, the last 9 to r5-r11, ip, lr. */
+typedef struct {
+    int32_t multiplier, round, shift;   /* 0: the channel's fast constants (mcuf_requant) */
+    int32_t out_stride;                 /* 12: out_c */
+    const int8_t *row_end;              /* 16: the first row's plane pointer after its pairs */
+    int32_t bias2, bias2_again;         /* 20 */
+    int32_t unused0, unused1;           /* 28 */
+    int32_t plane_step;                 /* 36: sh * pw - 4 * pairs */
+    int32_t out_step;                   /* 40: (out_w - 2 * pairs) * out_c */
+    int32_t row_bytes;                  /* 44: sh * pw */
+    const int8_t *stop;                 /* 48: row_end + out_h * row_bytes */
+    uint32_t w[6];                      /* 52: per kernel row (w0, w2), (w1, 0), doubled */
+    const int8_t *plane;                /* 76 */
+    int8_t *out;                        /* 80 */
+    int32_t pw;                         /* 84 */
+} kxk3s2_job;
+
+/* one kernel row of the pair from the words r2, r3 (one LDRD: the plane's rows are whole words
+ * at stride_w 2, kxk_plane_w) */
+#define KXK3S2_ROW(we, wo)                                                              \
+    "sxtb16 r4, r2\n\t"                                                               \
+    "sxtb16 r3, r3\n\t"                                                               \
+    "pkhbt r3, r3, r4\n\t"                                                            \
+    "smlad r0, r4, " we ", r0\n\t"                                                    \
+    "smladx r1, r3, " we ", r1\n\t"                                                   \
+    "sxtb16 r2, r2, ror #8\n\t"                                                       \
+    "smlabb r0, r2, " wo ", r0\n\t"                                                   \
+    "smlatb r1, r2, " wo ", r1\n\t"
+
+__attribute__((naked)) static void kxk3s2_pairs_fast(__attribute__((unused)) const kxk3s2_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #52\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "stmia sp, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "ldr r1, [r0], #4\n\t"
+        "str r1, [sp, #48]\n\t"
+        "ldmia r0, {r5, r6, r7, r8, r9, r10, r11, ip, lr}\n\t"
+        "1:\n\t"
+        "ldrd r0, r1, [sp, #20]\n\t"
+        "ldrd r2, r3, [r11]\n\t"
+        KXK3S2_ROW("r5", "r6")
+        "add r4, r11, lr\n\t"
+        "ldrd r2, r3, [r4]\n\t"
+        KXK3S2_ROW("r7", "r8")
+        "add r4, r11, lr, lsl #1\n\t"
+        "ldrd r2, r3, [r4]\n\t"
+        KXK3S2_ROW("r9", "r10")
+        "add r11, r11, #4\n\t"
+        "ldmia sp, {r2, r3, r4}\n\t"          /* the fast output stage (mcuf_out_fast2) */
+        "smmlar r2, r0, r2, r3\n\t"
+        "add r0, r2, r0, asr #31\n\t"
+        "ldr r2, [sp]\n\t"
+        "smmlar r2, r1, r2, r3\n\t"
+        "add r1, r2, r1, asr #31\n\t"
+        "asr r0, r0, r4\n\t"
+        "asr r1, r1, r4\n\t"
+        "ssat r0, #8, r0, asr #1\n\t"
+        "ssat r1, #8, r1, asr #1\n\t"
+        "ldrd r2, r3, [sp, #12]\n\t"
+        "strb r0, [ip]\n\t"
+        "strb r1, [ip, r2]\n\t"
+        "add ip, ip, r2, lsl #1\n\t"
+        "cmp r11, r3\n\t"
+        "bne 1b\n\t"
+        "ldr r2, [sp, #36]\n\t"               /* the next row */
+        "add r11, r11, r2\n\t"
+        "ldr r2, [sp, #40]\n\t"
+        "add ip, ip, r2\n\t"
+        "ldr r2, [sp, #44]\n\t"
+        "add r3, r3, r2\n\t"
+        "str r3, [sp, #16]\n\t"
+        "ldr r2, [sp, #48]\n\t"
+        "cmp r3, r2\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #52\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+static void kxk_channel_fast3(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                              int32_t bias2, mcuf_requant q, int8_t *output)
+{
+    int ox0 = 0;
+#if MCUF_HAS_DSP
+    /* the column pairs in assembly (their LDRD: a word-aligned plane, as the planner places
+     * scratch), an odd last column in C */
+    if (p->stride_w == 2 && p->out_w >= 2 && ((uintptr_t)plane & 3u) == 0) {
+        const int pairs = p->out_w >> 1;
+        const int32_t row_bytes = (int32_t)p->stride_h * pw;
+        kxk3s2_job j;
+        j.multiplier = q.multiplier;
+        j.round = q.round;
+        j.shift = q.shift;
+        j.out_stride = p->out_c;
+        j.row_end = plane + 4 * pairs;
+        j.bias2 = j.bias2_again = bias2;
+        j.unused0 = j.unused1 = 0;
+        j.plane_step = row_bytes - 4 * pairs;
+        j.out_step = (int32_t)(p->out_w - 2 * pairs) * p->out_c;
+        j.row_bytes = row_bytes;
+        j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+        for (int i = 0; i < 6; ++i) {
+            j.w[i] = w[i];
+        }
+        j.plane = plane;
+        j.out = output;
+        j.pw = pw;
+        kxk3s2_pairs_fast(&j);
+        ox0 = 2 * pairs;
+        if (ox0 == p->out_w) {
+            return;
+        }
+    }
+#endif
+    kxk_channel(p, plane, pw, w, bias2, q, output, ox0, 3, 1);
+}
+
+/* the general output stage (clamped ranges, formula channels): one copy for every K */
+static void kxk_channel_general(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                                int32_t bias2, mcuf_requant q, int8_t *output)
+{
+    if (p->k_h == 3) {
+        kxk_channel(p, plane, pw, w, bias2, q, output, 0, 3, 0);
+    } else if (p->k_h == 5) {
+        kxk_channel(p, plane, pw, w, bias2, q, output, 0, 5, 0);
+    } else {
+        kxk_channel(p, plane, pw, w, bias2, q, output, 0, 7, 0);
+    }
+}
+
+/* input channel c into the plane's interior (the border already holds zero points) */
+static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, int8_t *plane, int pw, int ph)
+{
+    const int32_t C = p->in_c, row_in = (int32_t)p->in_w * C;
+    const int rows = mcuf_min32(p->in_h, ph - p->pad_top), cols = mcuf_min32(p->in_w, pw - p->pad_left);
+    if (rows <= 0 || cols <= 0) {
+        return;
+    }
+    const int8_t *s = input + c;
+    int8_t *d = plane + (int32_t)p->pad_top * pw + p->pad_left;
+    if (C == 1) {
+        for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+            memcpy(d, s, (size_t)cols);
+        }
+        return;
+    }
+    for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+        const int8_t *t = s;
+        int n = 0;
+        for (; n + 4 <= cols; n += 4, t += 4 * C) {
+            mcuf_write32(d + n, (uint32_t)(uint8_t)t[0] | (uint32_t)(uint8_t)t[C] << 8 |
+                                (uint32_t)(uint8_t)t[2 * C] << 16 | (uint32_t)(uint8_t)t[3 * C] << 24);
+        }
+        for (; n < cols; ++n, t += C) {
+            d[n] = *t;
+        }
+    }
+}
+
+MCUF_INLINE void kxk_channels(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
+                              const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
+                              int8_t *output, int16_t *scratch, const int all_fast)
+{
+    const int pw = kxk_plane_w(p), ph = kxk_plane_h(p), K = p->k_h;
+    const int words = K * 2 * ((K + 3) / 4);   /* weight words per output channel */
+    int8_t *const plane = (int8_t *)(void *)scratch;
+    memset(plane, -p->input_offset, (size_t)pw * ph + KXK_SLACK);
+    const int full_range = p->act_min == -128 && p->act_max == 127;
+    const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
+    const int M = p->out_c / p->in_c;
+    const uint32_t *w = (const uint32_t *)(const void *)filter;
+    for (int ic = 0; ic < p->in_c; ++ic) {
+        kxk_gather(p, input, ic, plane, pw, ph);
+        for (int c = ic * M; c < (ic + 1) * M; ++c, w += words) {
+            if (all_fast || (full_range && mcuf_requant_is_fast(shift[c]))) {
+                const mcuf_requant q = mcuf_requant_at(fast, multiplier, shift, c);
+                if (K == 5) {
+                    kxk_channel_fast5(p, plane, pw, w, bias_folded[c], q, output + c);
+                } else if (K == 7) {
+                    kxk_channel_fast7(p, plane, pw, w, bias_folded[c], q, output + c);
+                } else {
+                    kxk_channel_fast3(p, plane, pw, w, bias_folded[c], q, output + c);
+                }
+            } else {
+                kxk_channel_general(p, plane, pw, w, bias_folded[c],
+                                    mcuf_requant_at(general, multiplier, shift, c), output + c);
+            }
+        }
+    }
+}
+
+/* Every channel on the fast output stage (the generator's choice where every channel has fast
+ * constants and the activation range is all of int8). */
+void mcuf_depthwise_conv_kxk_plane_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                               const int16_t *filter, const int32_t *bias_folded,
+                                               const int32_t *multiplier, const int8_t *shift,
+                                               int8_t *output, int16_t *scratch)
+{
+    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
+}
+
+/* The output stage chosen per channel (a clamped range or formula channels: the general one). */
+void mcuf_depthwise_conv_kxk_plane_s8_dsp(const mcuf_conv_params *p, const int8_t *input,
+                                          const int16_t *filter, const int32_t *bias_folded,
+                                          const int32_t *multiplier, const int8_t *shift, int8_t *output,
+                                          int16_t *scratch)
+{
+    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+}

@@ -1,0 +1,26 @@
+"""`firmware flash` with nothing attached says what to do, in one line: connect the board's
+ST-LINK USB port (pyocd installed: `pip install '.[flash]'`), or install a programmer. pyocd's
+own "No connected debug probes" (red, on stdout) used to come first, and with several probes
+pyocd asked on stdin which one (a hang without a terminal)."""
+import importlib.util
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_flash_with_no_probe_attached(tmp_path):
+    src = tmp_path / "x.c"
+    src.write_text("int x;\n")
+    elf = tmp_path / "fw.elf"   # any ELF: --force skips the board checks, so the probe search is reached
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m33", "-mthumb", "-c", src, "-o", elf], check=True)
+    r = subprocess.run([sys.executable, "-m", "firmware_tools.cli", "flash", "--board", "nucleo-u575zi-q",
+                        "--force", str(elf)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr and r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    if importlib.util.find_spec("pyocd"):
+        assert "pyocd found no debug probe: connect nucleo-u575zi-q's ST-LINK USB port" in lines[0]
+    else:
+        assert "no programmer found for nucleo-u575zi-q: install one of" in lines[0]
