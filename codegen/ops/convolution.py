@@ -81,6 +81,13 @@ def conv_1x1_s8_dsp_get_buffer_size(p: dict) -> int:
     return 4 * p["in_c"]
 
 
+def conv_1x1_strided_s8_dsp_fast_get_buffer_size(p: dict) -> int:
+    """Two pixels widened to int16, 4 * C4 bytes (C4: in_c rounded up to 4), and where in_c % 4
+    != 0 two zero-filled C4-byte copies of the last input pixel (pixel_at in the C)."""
+    c4 = (p["in_c"] + 3) // 4 * 4
+    return 4 * c4 + (2 * c4 if p["in_c"] % 4 else 0)
+
+
 def conv_s8_dsp_get_buffer_size(p: dict) -> int:
     """Two im2col rows of K4 int16 + one of K4 int8 + 4, K4 = k_h*k_w*in_c rounded up to 4."""
     k4 = (p["k_h"] * p["k_w"] * p["filter_in_c"] + 3) // 4 * 4
@@ -187,6 +194,12 @@ for _c in ONE_PIXEL_1X1_IN_C:   # a 1x1 plane over 4 or 8 inputs: own entry poin
                     weight_layout="int32: header [passes - 1, skip bytes], then per output channel 2 * bias, "
                     "doubled int16 weight pairs (w0, w2) (w1, w3) per 4 inputs, multiplier, round, b "
                     "(_one_pixel_1x1_records)", family=F)
+register_kernel("mcuf_conv_1x1_strided_s8_dsp_fast", scratch=conv_1x1_strided_s8_dsp_fast_get_buffer_size,
+                pixel_ordered=True, weight_layout="as mcuf_conv_1x1_shallow_s8_dsp_fast (_packed_pairs, int16) "
+                "over C4 = in_c rounded up to 4, zero weights past in_c", family=F)
+register_kernel("mcuf_conv_1x1_lut_s8_dsp", weight_layout="uint8-indexed table [256][OC] of int8 outputs: "
+                "row r holds every channel's output for the input byte (int8_t)r (_lut_1x1_table)",
+                pixel_ordered=True, family=F)
 register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
                 fast_twin=True, family=F)
@@ -196,6 +209,8 @@ register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_stem_
                 weight_layout="one stream of 4-channel records: doubled biases, int16 doubled weight pairs "
                 "of the [kx][ky][ch] field, output constants (_stem_records)", family=F)
 register_kernel("mcuf_depthwise_conv_s8", weight_layout="int8 [1][KH][KW][OC]", family=F)
+register_kernel("mcuf_depthwise_conv_1x1_lut_s8_dsp", weight_layout="int8 [C][256][M]: the M outputs of input "
+                "channel c for the input byte (int8_t)r at (c * 256 + r) * M (_lut_1x1_table, regrouped)", family=F)
 register_kernel("mcuf_depthwise_conv_hwc_s8_dsp", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled [C4/4][KH*KW][w0, w2, w1, w3], zero beyond C (_hwc_depthwise_filter); "
                 "_fast: then per 4 channels int32 biases and [multiplier, round, shift] (_hwc_out_table), and with a channel tail "
@@ -1118,6 +1133,107 @@ def _hwc_out_table(multiplier: np.ndarray, shift: np.ndarray, bias2: np.ndarray,
     return t.reshape(-1)[:-12].astype("<i4").view("<i2").astype(np.int16)
 
 
+def _strided_1x1(p: dict, grouped: bool, pointwise: bool, fast: bool) -> bool:
+    """Does mcuf_conv_1x1_strided_s8_dsp_fast take the CONV_2D: a 1x1 at a stride > 1 (or
+    _odd_depth_1x1's stride-1 layers), ungrouped, 2 <= in_c, in_c rounded up to 4 at most
+    PACKED16_MAX_IN_C, the fast output stage, no padding before the first row / column and
+    every input pixel it reads (oy * stride_h, ox * stride_w) inside the plane. It runs the
+    stride-1 kernel's packed records (zero weights up to a multiple of 4 inputs) on the
+    subsampled pixels: in_c 8 / 16 at stride 2 went from 4.3-7.0 instructions per MAC on
+    mcuf_conv_shallow_s8_dsp to 1.2-2.4 (benchmarks/cliff_sweep.py on QEMU's M7)."""
+    return (fast and p["k_h"] == p["k_w"] == 1 and not grouped
+            and (not pointwise or _odd_depth_1x1(p))
+            and 2 <= p["in_c"] and (p["in_c"] + 3) // 4 * 4 <= PACKED16_MAX_IN_C
+            and p["pad_top"] == p["pad_left"] == 0
+            and (p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"])
+
+
+def _odd_depth_1x1(p: dict) -> bool:
+    """The stride-1 pointwise layers (ungrouped) over an input depth that is not a multiple
+    of 4 that mcuf_conv_1x1_strided_s8_dsp_fast takes from _grouped_dsp_step (one group, K4
+    padded): at least 2 output pixels (a 1x1 plane stays there) and at least 24 outputs.
+    Measured on QEMU's M7 (cliff_sweep.py's layers, instr/MAC, this kernel against
+    mcuf_conv_grouped_direct_packed_s8_dsp_fast): in_c 2/3/5/13 x 32 outputs 5.76/3.84/2.86/1.52
+    against 6.16/4.11/3.30/1.90; but in_c 2/3/5 x 8 7.66/5.11/3.77 against 6.65/4.46/3.61 and
+    x 13 likewise (this kernel's per-pixel cost weighs more at few outputs; the crossing is
+    near 23 outputs at in_c 3); in_c 13 x 8/13 about even (1.99/2.07 against 2.05/2.11): left there."""
+    return p["in_c"] % 4 != 0 and p["out_h"] * p["out_w"] >= 2 and p["out_c"] >= 24
+
+
+LUT_1X1_MAX_BYTES = 8192   # the table's flash budget: out_c <= 32 (256 bytes per output channel,
+                           # against about 10 for the weights and output constants it replaces)
+
+
+def _lut_1x1(p: dict, grouped: bool) -> bool:
+    """Does mcuf_conv_1x1_lut_s8_dsp take the CONV_2D: a 1x1 over ONE input channel (groups 1),
+    any stride, no padding before the first row / column (SAME and VALID 1x1 have none; a
+    folded PAD may add some), every output reading an input pixel inside the plane, and a
+    table of 256 * out_c bytes within LUT_1X1_MAX_BYTES. One MAC per output leaves nothing
+    for a MAC kernel to amortize its requantization over (18-41 instructions per MAC on the
+    grouped and shallow kernels, benchmarks/results_cliff_sweep.md); the table copy is about
+    1-2 instructions per output (out_c 8-32) at 256 flash bytes per output channel."""
+    return (p["k_h"] == p["k_w"] == 1 and p["in_c"] == p["filter_in_c"] == 1 and not grouped
+            and p["pad_top"] == p["pad_left"] == 0
+            and (p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"]
+            and 256 * p["out_c"] <= LUT_1X1_MAX_BYTES)
+
+
+def _lut_1x1_table(p: dict, weights: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
+                   shift: np.ndarray) -> np.ndarray:
+    """The table of mcuf_conv_1x1_lut_s8_dsp, int8 [256][OC]: row r, channel c is TFLite's
+    reference integer conv (reference_integer_ops::ConvPerChannel) for the input byte
+    x = (int8_t)r: MultiplyByQuantizedMultiplier(bias[c] + (x + input_offset) * weights[c],
+    multiplier[c], shift[c]) + output_offset, clamped to [act_min, act_max].
+    weights: [OC] int8 (the 1x1 filter over one channel); bias: [OC] int32; multiplier,
+    shift: [OC] int32 (TFLite's convention: shift > 0 is a left shift)."""
+    x = np.arange(256, dtype=np.int64)
+    x = np.where(x < 128, x, x - 256)
+    out = np.empty((256, p["out_c"]), np.int64)
+    for c in range(p["out_c"]):
+        m, sh = int(multiplier[c]), int(shift[c])
+        accs = (int(bias[c]) + (x + p["input_offset"]) * int(weights[c])).tolist()
+        out[:, c] = [q.multiply_by_quantized_multiplier(a, m, sh) for a in accs]
+    return np.clip(out + p["output_offset"], p["act_min"], p["act_max"]).astype(np.int8)
+
+
+def _depthwise_lut_1x1(p: dict) -> str | None:
+    """The table kernel of a 1x1 DEPTHWISE_CONV_2D (one MAC per output, as _lut_1x1): over ONE
+    input channel (any depth multiplier: a CONV_2D over one channel) mcuf_conv_1x1_lut_s8_dsp,
+    at depth multiplier 1 mcuf_depthwise_conv_1x1_lut_s8_dsp; no padding before the first row
+    / column, every pixel read inside the plane, the table (256 * out_c bytes) within
+    LUT_1X1_MAX_BYTES; else None. Measured on QEMU's M7 (1x1 depthwise, 2,304-73,728 MACs):
+    the HWC kernel took 42-262 instructions per MAC at multiplier 1, the grouped one 26-66 at
+    multipliers 2 and 8; the tables 5-10 at multiplier 1 (4.5-5 from 8 channels) and about
+    1.3 over one channel with 8 outputs."""
+    if not (p["k_h"] == p["k_w"] == 1 and p["pad_top"] == p["pad_left"] == 0
+            and (p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"]
+            and 256 * p["out_c"] <= LUT_1X1_MAX_BYTES):
+        return None
+    return "mcuf_conv_1x1_lut_s8_dsp" if p["in_c"] == 1 else "mcuf_depthwise_conv_1x1_lut_s8_dsp"
+
+
+def _lut_1x1_step(op, p: dict, x, y, rows: np.ndarray, bias: np.ndarray, mult, shift, macs: int) -> Step:
+    """mcuf_conv_1x1_lut_s8_dsp (_lut_1x1) on its table."""
+    lut = ConstArray(f"op{op.index}_lut", "int8_t",
+                     _lut_1x1_table(p, rows[:, 0], bias, mult.values, shift.values).reshape(-1))
+    return Step(op, "mcuf_conv_1x1_lut_s8_dsp", "mcuf_conv_params", p,
+                [("in", x.index), ("const", lut), ("out", y.index)], [x.index], y.index, macs, [lut])
+
+
+def _depthwise_lut_1x1_step(op, p: dict, x, y, kernel: str, taps: np.ndarray, bias: np.ndarray, mult, shift,
+                            macs: int) -> Step:
+    """_depthwise_lut_1x1's kernel on its table: taps [1][OC]; the reference depthwise conv's
+    output channel c reads input channel c // M (M: depth multiplier), so the table [256][OC]
+    is regrouped to [C][256][M] (over one input channel it stays [256][OC])."""
+    table = _lut_1x1_table(p, taps[0], bias, mult.values, shift.values)
+    if kernel == "mcuf_depthwise_conv_1x1_lut_s8_dsp":
+        m = p["depth_multiplier"]
+        table = table.reshape(256, p["in_c"], m).transpose(1, 0, 2)
+    lut = ConstArray(f"op{op.index}_lut", "int8_t", np.ascontiguousarray(table).reshape(-1))
+    return Step(op, kernel, "mcuf_conv_params", p,
+                [("in", x.index), ("const", lut), ("out", y.index)], [x.index], y.index, macs, [lut])
+
+
 def lower_conv(graph, op, kernels: str = "reference") -> Step:
     x, w, y, p, mult, shift = _conv_common(graph, op, depthwise=False)
     if p["in_c"] % p["filter_in_c"] or p["out_c"] % (p["in_c"] // p["filter_in_c"]):
@@ -1136,6 +1252,8 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         if step is not None:
             return step
         kernels = "dsp"
+    if kernels == "dsp" and _lut_1x1(p, grouped) and not w.quant.zero_points.any():   # one MAC per output
+        return _lut_1x1_step(op, p, x, y, rows, bias, mult, shift, macs)
     rq, fast = None, False
     if kernels == "dsp" and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
@@ -1144,6 +1262,14 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return _few_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
     if rq is not None and pointwise and _one_pixel_1x1(p, fast):
         return _one_pixel_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
+    if rq is not None and _strided_1x1(p, grouped, pointwise, fast):   # a 1x1 at stride 2, odd depths
+        c4 = (p["in_c"] + 3) // 4 * 4   # zero weights up to a multiple of 4 inputs
+        packed = ConstArray(f"op{n}_packed", "int8_t",
+                            _packed_pairs(np.pad(rows, ((0, 0), (0, c4 - p["in_c"]))), 2 * dsp_bias.astype(np.int64),
+                                          rq[0].values, rq[1].values, p["output_offset"], True))
+        return Step(op, "mcuf_conv_1x1_strided_s8_dsp_fast", "mcuf_conv_params", p,
+                    [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
+                    [x.index], y.index, macs, [packed])
     if rq is not None and pointwise and p["in_c"] % 4 == 0 and fast:
         wide = p["in_c"] <= PACKED16_MAX_IN_C   # any pixel count (1x1 planes: one-pixel run)
         packed = ConstArray(f"op{n}_packed", "int8_t",
@@ -1222,6 +1348,9 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if step is not None:
             return step
         kernels = "dsp"
+    lut_kernel = _depthwise_lut_1x1(p) if kernels == "dsp" and not w.quant.zero_points.any() else None
+    if lut_kernel:   # one MAC per output: a table look-up
+        return _depthwise_lut_1x1_step(op, p, x, y, lut_kernel, taps, bias, mult, shift, macs)
     if kernels == "dsp" and folded is not None and _kxk_plane_takes(p):
         rows = np.ascontiguousarray(taps.T)                # [channel][tap]
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,

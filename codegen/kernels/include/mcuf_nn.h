@@ -102,12 +102,24 @@ void mcuf_conv_1x1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, c
 /* the same for in_c <= 64 with int16 weights in the records (no SXTB16 in the run) */
 void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                        const int8_t *packed, int8_t *output, int16_t *scratch);
+/* the same records at a stride (no padding before the first row / column): the input pixels
+ * (oy * stride_h, ox * stride_w) */
+void mcuf_conv_1x1_strided_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                       const int8_t *packed, int8_t *output, int16_t *scratch);
 /* one pixel (a 1x1 plane), in_c 4 (in4) or 8 (in8): per output channel one record of 2 * bias,
  * doubled int16 weight pairs and output constants after a 2-word header; no scratch */
 void mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                              const int32_t *packed, int8_t *output);
 void mcuf_conv_1x1_one_pixel_in8_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                              const int32_t *packed, int8_t *output);
+/* a 1x1 over ONE input channel (any stride, no padding): lut[(uint8_t)x][c] is the output of
+ * channel c for input byte x (256 * out_c bytes, requantization and clamp folded in); no scratch */
+void mcuf_conv_1x1_lut_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *lut,
+                              int8_t *output);
+/* a 1x1 depthwise, depth multiplier 1 (any stride, no padding): lut[c][(uint8_t)x] is channel
+ * c's output for input byte x (in_c * 256 bytes); no scratch */
+void mcuf_depthwise_conv_1x1_lut_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8_t *lut,
+                                        int8_t *output);
 
 /* one group; filter rows padded to K4 = ceil(k_h*k_w*in_c / 4) * 4 and interleaved in
  * output-channel pairs word by word; scratch: 2*K4 int16 + K4 + 4 bytes */

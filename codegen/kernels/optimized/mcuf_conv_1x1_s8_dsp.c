@@ -295,6 +295,113 @@ void mcuf_conv_1x1_shallow_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *
 #endif
 }
 
+/* Pixel `off` (byte offset in the input) for a widening of C4 bytes: in place where C4 bytes
+ * from it are inside the input, else its C bytes copied to tail slot `slot` of the scratch
+ * (after the column pair's 4 * C4 bytes) and zero-filled to C4 (the last pixel of an input
+ * whose depth is not a multiple of 4). The C4 - C bytes past a pixel belong to the next one:
+ * they meet zero weights. */
+static const int8_t *pixel_at(const int8_t *input, int32_t off, int C, int C4, int32_t in_bytes,
+                              int16_t *scratch, int slot)
+{
+    if (off + C4 <= in_bytes) {
+        return input + off;
+    }
+    int8_t *const tail = (int8_t *)(void *)scratch + (4 + slot) * C4;
+    for (int i = 0; i < C4; ++i) {
+        tail[i] = i < C ? input[off + i] : 0;
+    }
+    return tail;
+}
+
+/* mcuf_conv_1x1_shallow_s8_dsp_fast at a stride, or over a depth that is not a multiple of 4
+ * (issue #22): a 1x1 at stride (sh, sw) is a 1x1 at stride 1 over the input pixels
+ * (oy * sh, ox * sw). The same packed int16 records (over C4 = in_c rounded up to 4, the
+ * weights past in_c zero) and assembly runs; only the two pixels widened into the column pair
+ * are found by stepping through the subsampled plane (a pair may span two output rows).
+ * Requires 2 <= in_c, C4 <= 64, no padding before the first row / column and every pixel read
+ * inside the input ((out_h - 1) * stride_h < in_h, likewise the width: the generator's
+ * _strided_1x1). scratch: 4 * C4 bytes (the column pair), and 2 * C4 more where in_c % 4 != 0
+ * (the last pixel's zero-filled copies). Same results as the reference mcuf_conv_s8, byte for byte. */
+void mcuf_conv_1x1_strided_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                       const int8_t *packed, int8_t *output, int16_t *scratch)
+{
+    const int32_t pixels = (int32_t)p->out_h * p->out_w;
+    const int C = p->in_c, OC = p->out_c, C4 = (C + 3) & ~3;
+    const int32_t out_w = p->out_w, col_step = (int32_t)p->stride_w * C;
+    const int32_t row_skip = ((int32_t)p->stride_h * p->in_w - out_w * p->stride_w) * C;
+    const int32_t in_bytes = (int32_t)p->in_h * p->in_w * C;
+    const int32_t rec_bytes = 36 + 4 * C4;
+    const int8_t *const pairs_end = packed + (OC >> 1) * rec_bytes;
+    uint32_t *const col = (uint32_t *)(void *)scratch;
+    int32_t off = 0, ox = 0;   /* the next input pixel's byte offset and output column */
+#if MCUF_HAS_DSP
+    mcuf_gemm_packed_job job = {0, 0, col, pairs_end, 40 * (16 - (C4 >> 2)), 4 * C4, packed};
+#endif
+    int32_t px = 0;
+    for (; px + 1 < pixels; px += 2) {   /* pixel pairs */
+        const int8_t *in0 = pixel_at(input, off, C, C4, in_bytes, scratch, 0);
+        off += col_step;
+        if (++ox == out_w) {
+            ox = 0;
+            off += row_skip;
+        }
+        const int8_t *in1 = pixel_at(input, off, C, C4, in_bytes, scratch, 1);
+        off += col_step;
+        if (++ox == out_w) {
+            ox = 0;
+            off += row_skip;
+        }
+        int8_t *out0 = output + px * OC, *out1 = out0 + OC;
+        widen_pair(in0, in1, C4, col);
+#if MCUF_HAS_DSP
+        if (OC >= 2) {
+            job.out0 = out0;
+            job.out1 = out1;
+            mcuf_gemm_2x2_packed16_s8(&job);
+        }
+#else
+        {
+            int8_t *o0 = out0, *o1 = out1;
+            for (const int8_t *rec = packed; rec != pairs_end; rec += rec_bytes, o0 += 2, o1 += 2) {
+                const int8_t y00 = packed16_out(rec, col, C4, 0, 0), y01 = packed16_out(rec, col, C4, 0, 1);
+                const int8_t y10 = packed16_out(rec, col, C4, 1, 0), y11 = packed16_out(rec, col, C4, 1, 1);
+                o0[0] = y00;
+                o0[1] = y01;
+                o1[0] = y10;
+                o1[1] = y11;
+            }
+        }
+#endif
+        if (OC & 1) {
+            const int8_t y0 = packed16_out(pairs_end, col, C4, 0, 0), y1 = packed16_out(pairs_end, col, C4, 1, 0);
+            out0[OC - 1] = y0;
+            out1[OC - 1] = y1;
+        }
+    }
+    if (px < pixels) {   /* an odd last pixel (or a 1x1 output) alone */
+        const int8_t *in0 = pixel_at(input, off, C, C4, in_bytes, scratch, 0);
+        int8_t *out0 = output + px * OC;
+        widen_pair(in0, in0, C4, col);   /* its column pair twice, the second output on itself */
+#if MCUF_HAS_DSP
+        if (OC >= 2) {
+            job.out0 = out0;
+            job.out1 = out0;
+            mcuf_gemm_2x2_packed16_s8(&job);
+        }
+#else
+        for (const int8_t *rec = packed; rec != pairs_end; rec += rec_bytes, out0 += 2) {
+            const int8_t y00 = packed16_out(rec, col, C4, 0, 0), y01 = packed16_out(rec, col, C4, 0, 1);
+            out0[0] = y00;
+            out0[1] = y01;
+        }
+        out0 = output + px * OC;
+#endif
+        if (OC & 1) {
+            out0[OC - 1] = packed16_out(pairs_end, col, C4, 0, 0);
+        }
+    }
+}
+
 /* The one-pixel entries (mcuf_conv_1x1_one_pixel_in4_s8_dsp_fast and _in8_; the generator's
  * _one_pixel_1x1 / _one_pixel_1x1_records): a 1x1 convolution of a 1x1 plane over 4 or 8
  * input channels (the small layers of a squeeze-excite block), the fast output stage. The
