@@ -50,6 +50,9 @@ LUT_SWEEP = [
     (dict(stride=1, padding="SAME", in_c=1, out_c=33, h=3, w=3), None),                 # over budget
 ]
 STRIDED = "mcuf_conv_1x1_strided_s8_dsp_fast"
+# dense 1x1 over 2-3 inputs at >= 2 output pixels: mcuf_conv_1x1_few_c{2,3}_s8_dsp_fast (_few_1x1_takes,
+# faster on the cliff sweep: in_c 3 2.63-2.86 instr/MAC against 3.84-5.28), tests/test_conv_1x1_few.py
+FEW2, FEW3 = "mcuf_conv_1x1_few_c2_s8_dsp_fast", "mcuf_conv_1x1_few_c3_s8_dsp_fast"
 STRIDED_SWEEP = [
     (dict(stride=2, padding="SAME", in_c=8, out_c=8, h=9, w=7), STRIDED),
     (dict(stride=2, padding="VALID", in_c=16, out_c=13, h=8, w=10), STRIDED),
@@ -69,19 +72,19 @@ STRIDED_SWEEP = [
     (dict(stride=2, padding="SAME", in_c=8, out_c=13, h=5, w=5, scale_span=(0.05, 0.3), wmax=2, bmax=20,
           out_scale=1e-3), None),
     # depths off a multiple of 4 (zero weights to C4; the last input pixel through a zero-filled copy)
-    (dict(stride=1, padding="SAME", in_c=3, out_c=24, h=5, w=5), STRIDED),
+    (dict(stride=1, padding="SAME", in_c=3, out_c=24, h=5, w=5), FEW3),
     (dict(stride=1, padding="SAME", in_c=3, out_c=8, h=5, w=5), None),     # few outputs: the grouped route
     (dict(stride=1, padding="VALID", in_c=13, out_c=27, h=3, w=4), STRIDED),
     (dict(stride=1, padding="VALID", in_c=13, out_c=13, h=3, w=4), None),   # few outputs: the grouped route
-    (dict(stride=2, padding="SAME", in_c=3, out_c=13, h=9, w=7), STRIDED),
+    (dict(stride=2, padding="SAME", in_c=3, out_c=13, h=9, w=7), FEW3),
     (dict(stride=2, padding="SAME", in_c=13, out_c=32, h=4, w=4), STRIDED),
     (dict(stride=2, padding="SAME", in_c=2, out_c=5, h=1, w=1), STRIDED),
-    (dict(stride=2, padding="VALID", in_c=3, out_c=8, h=3, w=3), STRIDED),
+    (dict(stride=2, padding="VALID", in_c=3, out_c=8, h=3, w=3), FEW3),
     (dict(stride=1, padding="SAME", in_c=5, out_c=25, h=1, w=3), STRIDED),
     (dict(stride=2, padding="SAME", in_c=62, out_c=7, h=3, w=3), STRIDED),
     (dict(stride=1, padding="SAME", in_c=63, out_c=24, h=2, w=3, in_zp=-128), STRIDED),
-    (dict(stride=1, padding="SAME", in_c=2, out_c=32, h=3, w=3, in_zp=127), STRIDED),
-    (dict(stride=2, padding="SAME", in_c=2, out_c=1, h=3, w=3, in_zp=127), STRIDED),
+    (dict(stride=1, padding="SAME", in_c=2, out_c=32, h=3, w=3, in_zp=127), FEW2),
+    (dict(stride=2, padding="SAME", in_c=2, out_c=1, h=3, w=3, in_zp=127), FEW2),
     (dict(stride=1, padding="SAME", in_c=15, out_c=8, h=1, w=1), None),    # a 1x1 plane
     (dict(stride=1, padding="SAME", in_c=3, out_c=8, h=4, w=4, act="RELU6"), None),
 ]

@@ -18,6 +18,7 @@ from runtime.interpreter import ReferenceModel
 
 DIRECT = "mcuf_conv_grouped_direct_packed_s8_dsp_fast"
 GENERAL = "mcuf_conv_grouped_direct_s8_dsp"            # the C kernel: a clamp or left shifts
+FEW2, FEW3 = "mcuf_conv_1x1_few_c2_s8_dsp_fast", "mcuf_conv_1x1_few_c3_s8_dsp_fast"   # 1x1, 2-4 per group
 NARROW = (1e-3, 1e-2)
 # (k, stride, padding, dilation, in_c, out_c, groups, h, w, act, in_zp), expected kernel
 CASES = [
@@ -41,16 +42,16 @@ CASES = [
     ((3, 1, "SAME", 1, 12, 6, 2, 4, 4, "RELU6", None), GENERAL),
     ((3, 1, "SAME", 1, 34, 6, 2, 4, 5, "NONE", None), GENERAL),     # 45 steps: more than the packed run
     ((3, 1, "SAME", 1, 32, 8, 2, 4, 4, "NONE", None), DIRECT),      # 16 per group: 36 steps, the whole run
-    ((1, 1, "SAME", 1, 4, 4, 2, 5, 7, "NONE", None), DIRECT),
-    ((1, 2, "SAME", 1, 6, 6, 3, 9, 9, "NONE", None), DIRECT),
-    ((1, 1, "VALID", 1, 8, 8, 4, 3, 5, "NONE", 127), DIRECT),
-    ((1, 2, "VALID", 1, 16, 16, 8, 6, 7, "NONE", -128), DIRECT),
+    ((1, 1, "SAME", 1, 4, 4, 2, 5, 7, "NONE", None), FEW2),
+    ((1, 2, "SAME", 1, 6, 6, 3, 9, 9, "NONE", None), FEW2),
+    ((1, 1, "VALID", 1, 8, 8, 4, 3, 5, "NONE", 127), FEW2),
+    ((1, 2, "VALID", 1, 16, 16, 8, 6, 7, "NONE", -128), FEW2),
     ((1, 1, "SAME", 1, 12, 12, 3, 1, 1, "NONE", None), DIRECT),
     ((1, 2, "SAME", 1, 24, 24, 3, 5, 5, "NONE", None), DIRECT),
     ((1, 1, "SAME", 1, 10, 14, 2, 3, 3, "NONE", None), DIRECT),     # 5 in, 7 out per group
     ((1, 1, "SAME", 1, 64, 64, 8, 3, 2, "NONE", None), DIRECT),
-    ((1, 1, "SAME", 1, 3, 8, 1, 5, 5, "NONE", None), DIRECT),       # 1x1 over 3 channels
-    ((1, 1, "SAME", 1, 3, 13, 1, 4, 3, "NONE", -128), DIRECT),
+    ((1, 1, "SAME", 1, 3, 8, 1, 5, 5, "NONE", None), FEW3),       # 1x1 over 3 channels
+    ((1, 1, "SAME", 1, 3, 13, 1, 4, 3, "NONE", -128), FEW3),
     ((1, 1, "SAME", 1, 13, 9, 1, 3, 3, "NONE", 127), DIRECT),
     ((1, 1, "SAME", 1, 7, 5, 1, 1, 1, "RELU6", None), GENERAL),
 ]

@@ -246,6 +246,11 @@ register_kernel("mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast",
                 weight_layout="int32 stream: skip, in_c, pair input step, pixel B's output offset; per group "
                 "the input offsets then 6 words per channel (doubled weight pair, b + 1 | doubled weight << 16, "
                 "doubled bias twice, multiplier, round) (_grouped_1x1_oc4_records)", family=F)
+for _c in (2, 3, 4):   # 1x1 over 2-4 input channels per group: _few_1x1_takes
+    register_kernel(f"mcuf_conv_1x1_few_c{_c}_s8_dsp_fast", pixel_ordered=True,
+                    weight_layout="int32 stream: skip, per block of L channels of a group the two pixels' "
+                    "word offsets then per channel the doubled int16 weight pairs, doubled bias twice, "
+                    "multiplier, round, b + 1; an end header (_few_1x1_records)", family=F)
 register_kernel("mcuf_conv_grouped_direct_s8_dsp", scratch=conv_grouped_direct_s8_dsp_get_buffer_size,
                 weight_layout="int32 tap offsets (one per step); int32 words per group, channel pair and step: "
                 "both channels' doubled int16 weight pairs (byte 0, byte 2), (byte 1, byte 3), an odd last "
@@ -593,6 +598,82 @@ def _grouped_1x1_oc4_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.
             out += [int(pair), int(ws), 2 * int(bias[c]), 2 * int(bias[c]), int(multiplier[c]), int(rnd[c])]
     head = [G1_OC4_MAX_GROUPS - groups, in_c, (pixels + 1) // 2 * in_c, pixels // 2 * oc]
     return np.array(head + out, np.int64).astype(np.int32)
+
+
+FEW_1X1_MAX_OC = 16   # MCUF_G1_FEW_MAX_OC in mcuf_nn.h: the channel units of one block
+
+
+def _few_1x1_block(p: dict) -> int:
+    """The channels per block L of mcuf_conv_1x1_few_c{2,3,4}_s8_dsp_fast: out_c / groups split
+    into the fewest equal blocks of at most FEW_1X1_MAX_OC, 0 if no equal split exists."""
+    per = p["out_c"] // (p["in_c"] // p["filter_in_c"])
+    n = -(-per // FEW_1X1_MAX_OC)
+    return per // n if per % n == 0 else 0
+
+
+def _few_1x1_takes(p: dict, fast: bool) -> bool:
+    """Does mcuf_conv_1x1_few_c{c}_s8_dsp_fast take the layer: a 1x1 without padding (any
+    stride), c = filter_in_c 2, 3 or 4 input channels per group (dense when in_c = c, except
+    in_c 4: the dense 1x1 kernels), the fast output stage on every channel, at least 2 output
+    pixels, each reading a pixel inside the input plane (at stride 1 rows as wide as the
+    output's: the plane is one line), out_c / groups split in equal blocks (_few_1x1_block),
+    and not a layer of the ShuffleNet-shaped packed entries (_grouped_1x1_packed). Measured on the cliff sweep (M7),
+    instructions per output: 8.8-9.7 at 2 channels per group, 9.0-9.6 at 3, 9.1-9.6 at 4, 7.9-8.6
+    dense from 3 channels (the direct, im2col and shallow kernels: 12-46)."""
+    fc = p["filter_in_c"]
+    inside = ((p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"]
+              and (p["stride_h"] != 1 or p["stride_w"] != 1 or p["in_w"] == p["out_w"]))   # a folded PAD
+    return (fast and p["k_h"] == p["k_w"] == 1 and p["pad_top"] == p["pad_left"] == 0 and inside
+            and fc in (2, 3, 4) and not (p["in_c"] == 4 and fc == 4)
+            and p["out_h"] * p["out_w"] >= 2 and _few_1x1_block(p) > 0
+            and not _grouped_1x1_packed(p, fast))
+
+
+def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray, shift: np.ndarray,
+                     p: dict) -> np.ndarray:
+    """[OC][c] int8 (c = filter_in_c 2-4), folded biases and fast output constants (shift bytes
+    b < 32) -> mcuf_conv_1x1_few_c{c}_s8_dsp_fast's int32 stream: skip = FEW_1X1_MAX_OC - L
+    (L = _few_1x1_block); per block of L channels of group g {g * c, d + g * c + c - 4, 0} (pixel
+    A's word read forward, B's backward, B = A + d: d = stride_w * in_c, or stride_h * in_w *
+    in_c when out_w is 1, as the C picks its pairs), then per channel: c 2: (w0, w1), b + 1;
+    c 3: (w0, w2), (b + 1) | w1 << 16; c 4: (w0, w2), (w1, w3) (the doubled weights as int16
+    pairs, low half first); 2 * bias twice, multiplier, round = (2 * output_offset + 1) << b
+    (fast_requant_rounds), and for c 4 b + 1; the end block {0, 0, 1} and 6 zero words (the
+    block header's third word: its end flag, 0 on the others; the last LDM reads 9 words). Exact as fast_requant_constants: the doubled accumulator fits int32."""
+    oc, fc = rows.shape
+    groups = p["in_c"] // fc
+    per, L = oc // groups, _few_1x1_block(p)
+    d = p["stride_w"] * p["in_c"] if p["out_w"] >= 2 else p["stride_h"] * p["in_w"] * p["in_c"]
+    w = 2 * rows.astype(np.int64)
+    rnd = np.array(q.fast_requant_rounds(shift, p["output_offset"]), np.int64)
+
+    def pair(lo, hi) -> int:
+        return int(np.array([lo, hi], np.int64).astype(np.int16).view(np.int32)[0])
+
+    out = [FEW_1X1_MAX_OC - L]
+    for g in range(groups):
+        for c0 in range(g * per, (g + 1) * per, L):
+            out += [g * fc, d + g * fc + fc - 4, 0]
+            for c in range(c0, c0 + L):
+                b1 = int(shift[c]) + 1
+                if fc == 2:
+                    words = [pair(w[c, 0], w[c, 1]), b1]
+                elif fc == 3:
+                    words = [pair(w[c, 0], w[c, 2]), pair(b1, w[c, 1])]
+                else:
+                    words = [pair(w[c, 0], w[c, 2]), pair(w[c, 1], w[c, 3])]
+                words += [2 * int(bias[c]), 2 * int(bias[c]), int(multiplier[c]), int(rnd[c])]
+                out += words + ([b1] if fc == 4 else [])
+    out += [0, 0, 1] + [0] * 6
+    return np.array(out, np.int64).astype(np.int32)
+
+
+def _few_1x1_step(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, macs: int) -> Step:
+    """The layer on mcuf_conv_1x1_few_c{filter_in_c}_s8_dsp_fast (_few_1x1_takes)."""
+    packed = ConstArray(f"op{op.index}_packed", "int32_t",
+                        _few_1x1_records(rows, dsp_bias, rq[0].values, rq[1].values, p))
+    return Step(op, f"mcuf_conv_1x1_few_c{p['filter_in_c']}_s8_dsp_fast", "mcuf_conv_params", p,
+                [("in", x.index), ("const", packed), ("out", y.index)], [x.index], y.index, macs, [packed])
 
 
 def _grouped_direct_takes(p: dict) -> bool:
@@ -1177,6 +1258,8 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
     if kernels == "dsp" and folded is not None:
         rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
                                             np.abs(rows.astype(np.int64)).sum(axis=1))
+    if rq is not None and _few_1x1_takes(p, fast):   # 1x1 over 2-4 channels (per group)
+        return _few_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
     if rq is not None and pointwise and _one_pixel_1x1(p, fast):
         return _one_pixel_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
     if rq is not None and _strided_1x1(p, grouped, pointwise, fast):   # a 1x1 at stride 2, odd depths
