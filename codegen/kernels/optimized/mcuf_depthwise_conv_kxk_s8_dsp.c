@@ -179,6 +179,32 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
 }
 
 #if MCUF_HAS_DSP
+/* The end of both stride-2 pair runs (5x5 and 3x3, frames alike): the pair's last shift and
+ * saturation, its two stores a column apart, the next pair or row, the return. */
+#define KXK_S2_PAIR_END                                                                 \
+    "asr r0, r0, r4\n\t"                                                            \
+    "asr r1, r1, r4\n\t"                                                            \
+    "ssat r0, #8, r0, asr #1\n\t"                                                   \
+    "ssat r1, #8, r1, asr #1\n\t"                                                   \
+    "ldrd r2, r3, [sp, #12]\n\t"                                                    \
+    "strb r0, [ip]\n\t"                                                             \
+    "strb r1, [ip, r2]\n\t"                                                         \
+    "add ip, ip, r2, lsl #1\n\t"                                                    \
+    "cmp r11, r3\n\t"                                                               \
+    "bne 1b\n\t"                                                                    \
+    "ldr r2, [sp, #36]\n\t"                                                         \
+    "add r11, r11, r2\n\t"                                                          \
+    "ldr r2, [sp, #40]\n\t"                                                         \
+    "add ip, ip, r2\n\t"                                                            \
+    "ldr r2, [sp, #44]\n\t"                                                         \
+    "add r3, r3, r2\n\t"                                                            \
+    "str r3, [sp, #16]\n\t"                                                         \
+    "ldr r2, [sp, #48]\n\t"                                                         \
+    "cmp r3, r2\n\t"                                                                \
+    "bne 1b\n\t"                                                                    \
+    "add sp, sp, #52\n\t"                                                           \
+    "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
+
 /* The 5x5 stride-2 pair run of one channel in assembly: every output row's column pairs; per
  * kernel row one LDM of its weights (w0, w2), (w1, w3), (w4, 0), the words at x and x + 4:
  * e0 = (p0, p2), d0 = (p1, p3), e1 = (p4, p6), d1 = (p5, p7); a += e0 . (w0, w2) + d0 . (w1, w3)
@@ -242,28 +268,7 @@ __attribute__((naked)) static void kxk5s2_pairs_fast(__attribute__((unused)) con
         "add r0, r9, r0, asr #31\n\t"
         "smmlar r9, r1, r2, r3\n\t"
         "add r1, r9, r1, asr #31\n\t"
-        "asr r0, r0, r4\n\t"
-        "asr r1, r1, r4\n\t"
-        "ssat r0, #8, r0, asr #1\n\t"
-        "ssat r1, #8, r1, asr #1\n\t"
-        "ldrd r2, r3, [sp, #12]\n\t"
-        "strb r0, [ip]\n\t"
-        "strb r1, [ip, r2]\n\t"
-        "add ip, ip, r2, lsl #1\n\t"
-        "cmp r11, r3\n\t"
-        "bne 1b\n\t"
-        "ldr r2, [sp, #36]\n\t"               /* the next row */
-        "add r11, r11, r2\n\t"
-        "ldr r2, [sp, #40]\n\t"
-        "add ip, ip, r2\n\t"
-        "ldr r2, [sp, #44]\n\t"
-        "add r3, r3, r2\n\t"
-        "str r3, [sp, #16]\n\t"
-        "ldr r2, [sp, #48]\n\t"
-        "cmp r3, r2\n\t"
-        "bne 1b\n\t"
-        "add sp, sp, #52\n\t"
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+        KXK_S2_PAIR_END);
 }
 #endif
 
@@ -376,28 +381,7 @@ __attribute__((naked)) static void kxk3s2_pairs_fast(__attribute__((unused)) con
         "ldr r2, [sp]\n\t"
         "smmlar r2, r1, r2, r3\n\t"
         "add r1, r2, r1, asr #31\n\t"
-        "asr r0, r0, r4\n\t"
-        "asr r1, r1, r4\n\t"
-        "ssat r0, #8, r0, asr #1\n\t"
-        "ssat r1, #8, r1, asr #1\n\t"
-        "ldrd r2, r3, [sp, #12]\n\t"
-        "strb r0, [ip]\n\t"
-        "strb r1, [ip, r2]\n\t"
-        "add ip, ip, r2, lsl #1\n\t"
-        "cmp r11, r3\n\t"
-        "bne 1b\n\t"
-        "ldr r2, [sp, #36]\n\t"               /* the next row */
-        "add r11, r11, r2\n\t"
-        "ldr r2, [sp, #40]\n\t"
-        "add ip, ip, r2\n\t"
-        "ldr r2, [sp, #44]\n\t"
-        "add r3, r3, r2\n\t"
-        "str r3, [sp, #16]\n\t"
-        "ldr r2, [sp, #48]\n\t"
-        "cmp r3, r2\n\t"
-        "bne 1b\n\t"
-        "add sp, sp, #52\n\t"
-        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+        KXK_S2_PAIR_END);
 }
 #endif
 
