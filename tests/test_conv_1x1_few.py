@@ -1,5 +1,5 @@
 """mcuf_conv_1x1_few_c{2,3,4}_s8_dsp_fast (1x1 CONV_2D over 2-4 input channels per group, grouped
-or dense, codegen/ops/convolution.py: _few_1x1_takes) against TFLite's reference: groups 1/2/3/
+or dense, codegen/ops/conv_dsp.py: _few_1x1_takes) against TFLite's reference: groups 1/2/3/
 4/8 x 2/3/4 channels per group, odd and split (more than 16) output channels per group, stride 1
 and 2, SAME / VALID, odd pixel counts, out_w 1 (pairs down the column), input zero points at both
 ends of int8, and the layers it must leave (a 1x1 plane, RELU6, 17 outputs per group, dense 4

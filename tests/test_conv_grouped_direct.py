@@ -1,5 +1,5 @@
 """mcuf_conv_grouped_direct_s8_dsp[_fast] (grouped CONV_2D and 1x1 over in_c % 4 != 0 straight
-from k_h padded input rows, codegen/ops/convolution.py: _grouped_direct_takes) against TFLite's
+from k_h padded input rows, codegen/ops/conv_dsp.py: _grouped_direct_takes) against TFLite's
 reference: groups 2/3/4/8, 1..8 input channels per group (odd ones, odd channels per group),
 kernel 1 and 3, stride 1 and 2, SAME / VALID, dilation 2, odd widths, planes down to 1x1, fused
 RELU6 (the general copy), input zero points at both ends of int8. One firmware image per core

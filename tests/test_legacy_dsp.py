@@ -63,7 +63,7 @@ CONV = [
     int8("mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast", "DEPTHWISE_CONV_2D", 16, 16, 16, 16, 3, 2, "SAME", 1, "NONE", 0, 255),   # stride 2: HWC
     int8("mcuf_depthwise_conv_hwc_s8_dsp_fast", "DEPTHWISE_CONV_2D", 7, 7, 10, 10, 3, 2, "SAME", 1, "NONE", 128, 0),     # channel tail
     # stride-2 3x3 layers of 4-16 channels on the small-plane entry (the input copied with
-    # zero-point padding; codegen/ops/convolution.py _hwc3_packed_takes): odd channels (the last
+    # zero-point padding; codegen/ops/conv_dsp.py _hwc3_packed_takes): odd channels (the last
     # group over C-4..C-1), W = +-255
     int8("mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast", "DEPTHWISE_CONV_2D", 9, 12, 5, 5, 3, 2, "SAME", 1, "NONE", 255, 0),
     # one-pixel 1x1 planes (squeeze-excite) on mcuf_conv_1x1_one_pixel_in{4,8}_s8_dsp_fast: 8 -> 4

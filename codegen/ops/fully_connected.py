@@ -37,7 +37,7 @@ def fully_connected_s8_dsp_get_buffer_size(p: dict) -> int:
 
 register_kernel("mcuf_fully_connected_s8_dsp", scratch=fully_connected_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to D4, unit pairs interleaved word by word "
-                "(convolution._interleave_pairs), folded bias", family="fully_connected")
+                "(conv_dsp._interleave_pairs), folded bias", family="fully_connected")
 
 
 def lower_fully_connected(graph, op, kernels: str = "reference") -> Step:
@@ -66,7 +66,7 @@ def lower_fully_connected(graph, op, kernels: str = "reference") -> Step:
     # the Helium set has no FULLY_CONNECTED kernel: the DSP one (it runs on an M55 too) beats the
     # portable loop there (mobilevit_xxs_96_rgb on mps3-an547: 5.1M instructions fewer)
     if kernels in ("dsp", "mve") and filter_offset == 0:
-        from .convolution import _folded_bias, _interleave_pairs
+        from .conv_dsp import _folded_bias, _interleave_pairs
         rows = w.data.reshape(out_depth, in_depth)
         folded = _folded_bias(b.values.astype(np.int64), p["input_offset"], rows)
         if folded is not None:

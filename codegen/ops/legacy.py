@@ -10,9 +10,10 @@ from .. import quantization as q
 from ..errors import UnsupportedModelError
 from ..graph import Graph, Operator, Tensor
 from .common import _bias, _t
-from .convolution import (PACKED16_MAX_IN_C, _conv_common, _fast_stem, _hwc3_packed_step, _hwc3_packed_takes,
-                          _hwc_depthwise_kernel, _one_pixel_1x1, _one_pixel_1x1_step, hwc3_packed_room,
-                          _hwc_depthwise_weights, _packed_pairs, _requant_table, _stem_step)
+from .conv_dsp import (PACKED16_MAX_IN_C, _fast_stem, _hwc3_packed_step, _hwc3_packed_takes,
+                       _hwc_depthwise_kernel, _one_pixel_1x1, _one_pixel_1x1_step, hwc3_packed_room,
+                       _hwc_depthwise_weights, _packed_pairs, _requant_table, _stem_step)
+from .convolution import _conv_common
 from .fully_connected import lower_fully_connected
 from .heads import lower_resize
 from .heads import MAX_LEFT_SHIFT
