@@ -259,7 +259,10 @@ def test_no_cliff_kernels_sweep_on_qemu(board, tmp_path, write_model):
     man = generate(model, tmp_path / "gen", b.target)
     # the HWC depthwise family: its 5x5 and 7x7 two-pixel runs have their own entry points
     kernels = {re.sub(r"_hwc_[57]x[57]_", "_hwc_", l["kernel"].removesuffix("_fast")) for l in man["layers"]}
-    assert {"mcuf_conv_grouped_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_kxk_plane_s8_dsp",
+    # (the grouped layers take the direct grouped kernel now; the im2col grouped kernel's deep
+    # groups are swept on these cores by tests/test_conv_dsp_sweep.py)
+    assert {"mcuf_conv_grouped_direct_packed_s8_dsp", "mcuf_depthwise_conv_3x3_s8_dsp",
+            "mcuf_depthwise_conv_kxk_plane_s8_dsp", "mcuf_depthwise_conv_1x1_lut_s8_dsp",
             "mcuf_maxpool_s8_dsp", "mcuf_add_s8_dsp", "mcuf_mul_s8_dsp"} <= kernels, kernels
     assert not {"mcuf_conv_s8", "mcuf_conv_1x1_s8", "mcuf_depthwise_conv_s8"} & kernels, kernels
     res = run_qemu(b, build_firmware(tmp_path / "gen", b).elf, timeout=120)
