@@ -1054,7 +1054,9 @@ def _odd_depth_1x1(p: dict) -> bool:
     mcuf_conv_grouped_direct_packed_s8_dsp_fast): in_c 2/3/5/13 x 32 outputs 5.76/3.84/2.86/1.52
     against 6.16/4.11/3.30/1.90; but in_c 2/3/5 x 8 7.66/5.11/3.77 against 6.65/4.46/3.61 and
     x 13 likewise (this kernel's per-pixel cost weighs more at few outputs; the crossing is
-    near 23 outputs at in_c 3); in_c 13 x 8/13 about even (1.99/2.07 against 2.05/2.11): left there."""
+    near 23 outputs at in_c 3); in_c 13 x 8/13 about even (1.99/2.07 against 2.05/2.11): left there.
+    lower_conv asks _few_1x1_takes first, so in_c 2 and 3 reach this kernel only where the
+    few-channel kernels do not go (a 1x1 output plane, the general output stage, ...)."""
     return p["in_c"] % 4 != 0 and p["out_h"] * p["out_w"] >= 2 and p["out_c"] >= 24
 
 
