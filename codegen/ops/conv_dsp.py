@@ -1056,7 +1056,7 @@ def _odd_depth_1x1(p: dict) -> bool:
     x 13 likewise (this kernel's per-pixel cost weighs more at few outputs; the crossing is
     near 23 outputs at in_c 3); in_c 13 x 8/13 about even (1.99/2.07 against 2.05/2.11): left there.
     lower_conv asks _few_1x1_takes first, so in_c 2 and 3 reach this kernel only where the
-    few-channel kernels do not go (a 1x1 output plane, the general output stage, ...)."""
+    few-channel kernels do not go (out_c not split in equal blocks of at most 16, a folded PAD)."""
     return p["in_c"] % 4 != 0 and p["out_h"] * p["out_w"] >= 2 and p["out_c"] >= 24
 
 
