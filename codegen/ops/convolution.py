@@ -203,7 +203,11 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         # the plane kernel gathers the image once and slides every filter over it
         return _plane_3x3_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
-            and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX):
+            and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX
+            and not (fast and p["in_c"] >= 2 and (p["stride_w"] == 1 or p["k_w"] >= 5))):
+        # (with the fast output stage, the im2col kernel below wins over 2+ channels except on
+        # the stride-2 3x3 stems: cliff sweep, M7, from 3 channels 3x3 stride 1 3.71-4.03 ->
+        # 2.10-3.00, 5x5 2.75-3.05 -> 1.50-2.25, 3x3 stride 2 at 13 outputs 2.42 here, 2.65 there)
         if _fast_stem(p, fast):
             return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
         filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
