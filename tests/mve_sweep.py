@@ -66,3 +66,19 @@ def run_on_m55(models: list[Path], work: Path, kernels: str = "mve", opt: str = 
     outs = {(int(m[1]), int(m[2])): [int(v) for v in m[3].split()]
             for m in re.finditer(r"^m(\d+)\.(\d+):(.*)$", res.console, re.M)}
     return mans, [[outs[i, r] for r in range(runs)] for i in range(len(models))]
+
+
+def differences(cases: list, models: list[Path], mans: list[dict], outs: list[list[list[int]]]) -> list[tuple]:
+    """For run_on_m55's results: (case, kernel, run, bytes differing) of every run whose output
+    is not TFLite's reference kernels' on the same input (runtime.interpreter.ReferenceModel on
+    sweep_input); [] when every model's every run is bit-exact."""
+    from runtime.interpreter import ReferenceModel
+    bad = []
+    for case, path, man, runs in zip(cases, models, mans, outs):
+        ref = ReferenceModel(path)
+        for r, got in enumerate(runs):
+            want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1)
+            if got != want.tolist():
+                kernel = man["layers"][0]["kernel"] if man["layers"] else None
+                bad.append((case, kernel, r, int((np.array(got) != want).sum())))
+    return bad

@@ -13,8 +13,7 @@ import numpy as np
 import pytest
 
 import opmodels
-from mve_sweep import run_on_m55, sweep_input
-from runtime.interpreter import ReferenceModel
+from mve_sweep import differences, run_on_m55
 
 DIRECT = "mcuf_conv_grouped_direct_packed_s8_dsp_fast"
 GENERAL = "mcuf_conv_grouped_direct_s8_dsp"            # the C kernel: a clamp or left shifts
@@ -77,13 +76,7 @@ def test_grouped_direct_on_qemu(board, kernels, tmp_path):
         assert got_kernels == [k for _, k in CASES]
     else:
         assert DIRECT in got_kernels, got_kernels
-    bad = []
-    for (case, _), path, man, got in zip(CASES, models, mans, outs):
-        ref = ReferenceModel(path)
-        for r, out in enumerate(got):
-            want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1)
-            if out != want.tolist():
-                bad.append((case, man["layers"][0]["kernel"], r, int((np.array(out) != want).sum())))
+    bad = differences([case for case, _ in CASES], models, mans, outs)
     assert not bad, bad
 
 

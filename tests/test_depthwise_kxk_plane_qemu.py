@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 
 import opmodels
-from mve_sweep import run_on_m55, sweep_input
-from runtime.interpreter import ReferenceModel
+from mve_sweep import differences, run_on_m55
 
 NARROW = (1e-3, 1e-2)   # every channel on fast constants: the _fast entry (full range)
 KXK = "mcuf_depthwise_conv_kxk_plane_s8_dsp"
@@ -73,13 +72,7 @@ def _run(board, tmp_path, kernels):
         path.write_bytes(dw_model(case) if i < len(DW_KXK_SWEEP) else conv1_model(case))
         models.append(path)
     mans, outs = run_on_m55(models, tmp_path, kernels=kernels, board_name=board)
-    bad = []
-    for case, model, man, got_runs in zip(cases, models, mans, outs):
-        ref = ReferenceModel(model)
-        for r, got in enumerate(got_runs):
-            want = ref.invoke(sweep_input(man["input"]["bytes"], r)).reshape(-1).tolist()
-            if got != want:
-                bad.append((case, man["layers"][0]["kernel"], r, sum(a != b for a, b in zip(got, want)), len(want)))
+    bad = differences(cases, models, mans, outs)
     assert not bad, bad
     return cases, [m["layers"][0]["kernel"] for m in mans]
 
