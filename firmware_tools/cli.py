@@ -68,8 +68,24 @@ def _emitted_for(gen: Path) -> str:
                              "or give the folder `codegen emit` wrote")
     if not board or not isinstance(board, str):
         raise BoardError(f"which board? pass --board NAME (`firmware boards` lists them); {gen} names none "
-                         "(`codegen emit --board NAME` records its board for `firmware build`)")
+                         "(`codegen emit --board NAME` records its board for `firmware build`)"
+                         + _boards_for_target(gen))
     return board
+
+
+def _boards_for_target(gen: Path) -> str:
+    """'; for cortex-m33: qemu-mps2-an505 (QEMU), ...' -- the boards whose CPU runs the code in
+    `gen` (model.json's "target"), or '' when that cannot be read or no board has it."""
+    from .build import read_json
+    try:
+        target = read_json(gen / "model.json").get("target")
+        boards = [b for b in list_boards() if b.target == target]
+    except (OSError, ValueError, AttributeError):   # BoardError is a ValueError
+        return ""
+    if not isinstance(target, str) or not boards:
+        return ""
+    return f"; for {target}: " + ", ".join(
+        b.name + (" (QEMU)" if b.manifest.get("qemu") else "") for b in boards)
 
 
 def cmd_size(args) -> int:
