@@ -352,6 +352,8 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
             _effective(where, "the effective scale input*filter/output", float(reals[c]),
                        f"tensors '{x.name}' (scale {xs:.6g}), '{w.name}' (channel {c}, scale "
                        f"{float(ws[c]):.6g}), '{y.name}' (scale {ys:.6g})", problems)
+        if op.type == "FULLY_CONNECTED" and len(ws) == 1:
+            _check_fc_bias_scale(graph, op, xs * float(ws[0]), ys, problems)
         _check_accumulator(graph, op, problems)
     elif op.type in ("ADD", "SUB"):    # PrepareGeneralSubOp takes ADD's multipliers
         a, b = t(0), t(1)
@@ -428,6 +430,28 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
             problems.append(f"{where}: output '{y.name}' has scale {y.quant.scale:.6g} and zero point "
                             f"{y.quant.zero_point}; TFLite's int8 {op.type} requires 1/256 and -128: "
                             + RECONVERT)
+
+
+def _check_fc_bias_scale(graph: Graph, op: Operator, product: float, ys: float, problems: list[str]) -> None:
+    """tensorflow/lite/kernels/kernel_util.cc GetQuantizedConvolutionMultipler, which a
+    FULLY_CONNECTED with a per-tensor filter calls in Prepare(): |input scale * filter scale -
+    bias scale| / output scale <= 0.02, in double, with the bias's per-tensor scale (0 when it
+    has one per channel: TFLite's legacy params). mcuforge requantizes from input * filter and
+    never reads the bias scale, so a bias scale far from it compiled a model TFLite refuses
+    (trial9: a bias scale of 3.4e38; measured with ai-edge-litert: 1% of the output scale
+    prepares, 3% fails, a per-channel filter skips the check)."""
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return
+    b = graph.tensors[op.inputs[2]]
+    if b.quant is None or len(b.quant.scales) == 0:
+        return
+    bs = float(np.float32(b.quant.scales[0])) if len(b.quant.scales) == 1 else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratio = abs(product - bs) / ys
+    if not ratio <= 0.02:   # nan too
+        problems.append(f"{_where(op)}: bias '{b.name}' has scale {bs:.6g}, input*filter scale is "
+                        f"{product:.6g}: they differ by {ratio:.3g} of the output scale {ys:.6g}, TFLite "
+                        "allows 0.02 (GetQuantizedConvolutionMultipler): re-export the model from the converter")
 
 
 def _check_accumulator(graph: Graph, op: Operator, problems: list[str]) -> None:
