@@ -536,8 +536,10 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
     in_c when out_w is 1, as the C picks its pairs), then per channel: c 2: (w0, w1), b + 1;
     c 3: (w0, w2), (b + 1) | w1 << 16; c 4: (w0, w2), (w1, w3) (the doubled weights as int16
     pairs, low half first); 2 * bias twice, multiplier, round = (2 * output_offset + 1) << b
-    (fast_requant_rounds), and for c 4 b + 1; the end block {0, 0, 1} and 6 zero words (the
-    block header's third word: its end flag, 0 on the others; the last LDM reads 9 words). Exact as fast_requant_constants: the doubled accumulator fits int32."""
+    (fast_requant_rounds), and for c 4 b + 1; the end block {2 d (the next pair's pixel A, in bytes),
+    -4 (its index + 8) (the stream pointer's rewind from past it to the first block, in bytes),
+    1} and 6 zero words (the block header's third word: its end flag, 0 on the others; the last
+    LDM reads 9 words). Exact as fast_requant_constants: the doubled accumulator fits int32."""
     oc, fc = rows.shape
     groups = p["in_c"] // fc
     per, L = oc // groups, _few_1x1_block(p)
@@ -562,7 +564,8 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
                     words = [pair(w[c, 0], w[c, 2]), pair(w[c, 1], w[c, 3])]
                 words += [2 * int(bias[c]), 2 * int(bias[c]), int(multiplier[c]), int(rnd[c])]
                 out += words + ([b1] if fc == 4 else [])
-    out += [0, 0, 1] + [0] * 6
+    # the end header: in_step (2 d) and the rewind from past its 9 words to the first block
+    out += [2 * d, -4 * (len(out) + 8), 1] + [0] * 6
     return np.array(out, np.int64).astype(np.int32)
 
 

@@ -143,11 +143,31 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
     "11:\n\t" MAC LDM "12:\n\t" FEW_X4(MAC LDM) FEW_X4(MAC LDM) FEW_X4(MAC LDM)         \
     FEW_X2(MAC LDM) MAC
 
+/* The pair's end (at 3:, after the end block's header): c 2 and 3 count the pairs in ip (free
+ * in their chains) and take in_step (r3) and the stream's rewind to its first block (r4, a
+ * negative byte count) from the end header; c 4 (ip in its records) keeps them in the frame. */
+#define FEW23_INIT "mov ip, r7\n\t"
+#define FEW23_TAIL                                                                      \
+    "add r1, r1, r3\n\t"                                                              \
+    "add r2, r2, lr\n\t"                         /* past B's outputs */               \
+    "add r0, r0, r4\n\t"                                                              \
+    "subs ip, ip, #1\n\t"                                                             \
+    "bne 1b\n\t"
+#define FEW4_INIT ""
+#define FEW4_TAIL                                                                       \
+    "ldrd r3, r4, [sp, #8]\n\t"                                                       \
+    "add r1, r1, r3\n\t"                                                              \
+    "add r2, r2, lr\n\t"                         /* past B's outputs */               \
+    "subs r4, r4, #1\n\t"                                                             \
+    "str r4, [sp, #12]\n\t"                                                           \
+    "ldr r0, [sp, #4]\n\t"                                                            \
+    "bne 1b\n\t"
+
 /* Registers: r0 the stream, r1 pixel A, r2 its outputs, lr out_c, r3-r6 the inputs (first the
  * block's offsets and r5 its end flag: 1 for the end block, read by CBNZ before the widening
  * overwrites it), the rest a record. Frame: the chain's entry (Thumb address), the stream's
  * first block, in_step, pairs left. */
-#define FEW_BODY(PREP, MAC, LDM, HEAD)                                                  \
+#define FEW_BODY(PREP, MAC, LDM, HEAD, INIT, TAIL)                                                  \
     __asm__ volatile(                                                                   \
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                               \
         "sub sp, sp, #16\n\t"                                                           \
@@ -164,7 +184,7 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
         "mla r10, r11, r9, r10\n\t"              /* the (skip + 1)-th unit */           \
         "orr r10, r10, #1\n\t"                                                          \
         "str r10, [sp]\n\t"                                                             \
-        "mov r0, r4\n\t"                                                                \
+        "mov r0, r4\n\t" INIT                                                          \
         "1:\n\t" HEAD PREP                                                              \
         "ldr pc, [sp]\n\t"                                                              \
         FEW_CHAIN(MAC, LDM)                                                             \
@@ -172,28 +192,21 @@ static void few_run(const mcuf_conv_params *p, const int8_t *input, const int32_
         "cbnz r5, 3f\n\t"                        /* the end block: the pair's end */    \
         PREP                                                                            \
         "ldr pc, [sp]\n\t"                                                              \
-        "3:\n\t"                                                                        \
-        "ldrd r3, r4, [sp, #8]\n\t"                                                     \
-        "add r1, r1, r3\n\t"                                                            \
-        "add r2, r2, lr\n\t"                     /* past B's outputs */                 \
-        "subs r4, r4, #1\n\t"                                                           \
-        "str r4, [sp, #12]\n\t"                                                         \
-        "ldr r0, [sp, #4]\n\t"                                                          \
-        "bne 1b\n\t"                                                                    \
+        "3:\n\t" TAIL                                                                   \
         "add sp, sp, #16\n\t"                                                           \
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t")
 
 __attribute__((naked)) static void few_c2(__attribute__((unused)) const few_job *j)
 {
-    FEW_BODY(FEW2_PREP, FEW2_MAC, FEW23_LDM, FEW23_HEAD);
+    FEW_BODY(FEW2_PREP, FEW2_MAC, FEW23_LDM, FEW23_HEAD, FEW23_INIT, FEW23_TAIL);
 }
 __attribute__((naked)) static void few_c3(__attribute__((unused)) const few_job *j)
 {
-    FEW_BODY(FEW3_PREP, FEW3_MAC, FEW23_LDM, FEW23_HEAD);
+    FEW_BODY(FEW3_PREP, FEW3_MAC, FEW23_LDM, FEW23_HEAD, FEW23_INIT, FEW23_TAIL);
 }
 __attribute__((naked)) static void few_c4(__attribute__((unused)) const few_job *j)
 {
-    FEW_BODY(FEW4_PREP, FEW4_MAC, FEW4_LDM, FEW4_HEAD);
+    FEW_BODY(FEW4_PREP, FEW4_MAC, FEW4_LDM, FEW4_HEAD, FEW4_INIT, FEW4_TAIL);
 }
 #else
 /* the same in C (builds without the DSP extension) */
