@@ -24,6 +24,12 @@
  * is 1) run in one call; when the group size does not divide the count, the last group is the
  * last pixels (the ones before computed twice, the same bytes stored again); c 2's lines of 2
  * pixels run in C.
+ * In place (pixel_ordered: codegen/planner.py puts the input at pixels * (out_c - in_c) + 2 in_c
+ * bytes into the output, stride 1): output pixel j overwrites at most input pixels <= j - 2, so
+ * a triple's C writes over A only, and block g's stores there land on A's bytes below
+ * (g + 1) * c, which this block's (and every earlier block's) widening has read; a group split
+ * in several blocks has L >= 9 > c, whose stores stay below A. Every block loads its words
+ * before its first store (the C copies below too).
  * Same results as mcuf_conv_grouped_s8_dsp_fast, byte for byte. */
 #include "mcuf_dsp.h"
 #include "mcuf_nn.h"
@@ -106,12 +112,16 @@ static void few2_generic(const few_job *j, const int npix)
         const int32_t *r = j->stream + 1;
         while (r[2] != 0) {   /* not the end block */
             const int32_t off[3] = {r[0], r[1], r[2] + 2};   /* each pixel's group's first byte */
+            int32_t x0[3], x1[3];   /* read before the block's first store, as the assembly */
+            for (int q = 0; q < npix; ++q) {
+                x0[q] = in[off[q]];
+                x1[q] = in[off[q] + 1];
+            }
             r += 3;
             for (int k = 0; k < L; ++k, r += 7, ++o) {
                 const int32_t w0 = (int16_t)r[0], w1 = (int16_t)((uint32_t)r[0] >> 16);
                 for (int q = 0; q < npix; ++q) {
-                    const int8_t *x = in + off[q];
-                    const int32_t acc = r[2 + q] + x[0] * w0 + x[1] * w1;
+                    const int32_t acc = r[2 + q] + x0[q] * w0 + x1[q] * w1;
                     o[q * j->out_c] = (int8_t)mcuf_ssat8((mcuf_smmlar(acc, r[5], r[6]) + (acc >> 31))
                                                          >> (r[1] & 0xFF));
                 }
