@@ -516,8 +516,8 @@ def _few_1x1_takes(p: dict, fast: bool) -> bool:
     pixels, each reading a pixel inside the input plane (at stride 1 rows as wide as the
     output's: the plane is one line), out_c / groups split in equal blocks (_few_1x1_block),
     and not a layer of the ShuffleNet-shaped packed entries (_grouped_1x1_packed). Measured on the cliff sweep (M7),
-    instructions per output: 8.8-9.7 at 2 channels per group, 9.0-9.6 at 3, 9.1-9.6 at 4, 7.9-8.6
-    dense from 3 channels (the direct, im2col and shallow kernels: 12-46)."""
+    instructions per output: 8.3-8.9 at 2 channels per group (pixel triples), 9.0-9.5 at 3,
+    9.1-9.6 at 4, 7.8-8.5 dense from 3 channels (the direct, im2col and shallow kernels: 12-46)."""
     fc = p["filter_in_c"]
     inside = ((p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"]
               and (p["stride_h"] != 1 or p["stride_w"] != 1 or p["in_w"] == p["out_w"]))   # a folded PAD
