@@ -265,6 +265,12 @@ def _check_options(graph: Graph, op: Operator, problems: list[str]) -> None:
                         f"{', '.join(_ACTIVATIONS)} (TFLite refuses it for int8): " + RECONVERT)
     if "Padding" in o and o["Padding"] not in _PADDINGS:
         problems.append(f"{where}: padding {o['Padding']!r} is neither SAME nor VALID: " + RECONVERT)
+    if op.type == "FULLY_CONNECTED" and o.get("WeightsFormat", 0) != 0:
+        # 1 = SHUFFLED4x16INT8: TFLite's uint8-only layout with a second (workspace) output; any
+        # other value its parser refuses. The weights were read as DEFAULT and compiled (trial9)
+        problems.append(f"{where}: weights_format {o['WeightsFormat']!r} is not DEFAULT (0); mcuforge "
+                        "reads DEFAULT [out, in] weights only (TFLite's shuffled format takes uint8 and "
+                        "a second output): " + RECONVERT)
     # strides, dilations, filter sizes and ranks: the shape check (codegen/ops/shapes.py)
     # recomputes every output shape from them after the passes and lists what is wrong
 
