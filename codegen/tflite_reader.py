@@ -190,6 +190,9 @@ def _parse(buf: bytes) -> Graph:
     if model.SubgraphsLength() < 1:
         raise ModelFormatError("the model has no subgraph (no operators, no tensors): re-export the model "
                                "from the converter")
+    if model.Version() != 3:   # TFLite's interpreter refuses any other (TFLITE_SCHEMA_VERSION; trial9: compiled)
+        raise ModelFormatError(f"the model is in TFLite schema version {model.Version()}, TFLite and mcuforge "
+                               "read version 3: re-export the model from the converter")
     sg = model.Subgraphs(0)
     opcodes = []
     for i in range(model.OperatorCodesLength()):

@@ -255,6 +255,7 @@ def test_a_constant_graph_output_is_refused(capsys, tmp_path):
     ("pad_output_int4", ["op #1 PAD: output 0 'functional_5_1/zero_padding2d_6_1/Pad' is int4, expected int8",
                          "op #2 CONV_2D: input 0", "re-export"]),
     ("fc_weights_format_shuffled", ["op #2 FULLY_CONNECTED: weights_format 1 is not DEFAULT", "re-export"]),
+    ("schema_version_99", ["schema version 99", "read version 3", "re-export"]),
 ])
 def test_a_model_tflite_refuses_in_its_interpreter_is_refused_in_one_line(capsys, tmp_path, name, words):
     """trial9, structure-aware flatbuffer mutants (recipe: fixtures/cases/hostile/make_trial9.py)
@@ -265,7 +266,8 @@ def test_a_model_tflite_refuses_in_its_interpreter_is_refused_in_one_line(capsys
     (interpreter_builder.cc refuses it); a FULLY_CONNECTED bias scale 3.4e38 against an input *
     filter scale of 5e-4 (GetQuantizedConvolutionMultipler: scale_diff / output_scale <= 0.02);
     a PAD output of type INT4 (the PAD was folded into its CONV_2D before any type check); a
-    FULLY_CONNECTED with weights_format SHUFFLED4x16INT8 (its weights were read as DEFAULT)."""
+    FULLY_CONNECTED with weights_format SHUFFLED4x16INT8 (its weights were read as DEFAULT); a
+    model of schema version 99 (TFLite reads 3 only)."""
     code = main(["emit", str(FLATBUFFERS / f"{name}.tflite"), "--target", "host", "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err
     lines = [l for l in err.splitlines() if l.strip()]
