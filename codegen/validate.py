@@ -420,6 +420,18 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         for what, real in reals:
             _effective(where, what, real, f"tensors '{t(0).name}' (scale {xs:.6g}) -> '{y.name}' "
                        f"(scale {ys:.6g})", problems)
+    elif op.type == "SOFTMAX" and op.inputs and _scales_ok(t(0)):
+        # PreprocessSoftmaxScaling: QuantizeMultiplierGreaterThanOne(beta * input scale * 2^26)
+        # aborts TFLite unless it is > 1; a beta of nan, 0 or -1 was reported by the lowering as
+        # an "unsupported operator" whose input scale was too small (trial9)
+        from .quantization import softmax_params
+        beta, x = op.options.get("Beta", 1.0), t(0)
+        try:
+            softmax_params(beta, x.quant.scale)
+        except (ValueError, TypeError, OverflowError):
+            problems.append(f"{where}: beta {beta!r} x input scale {_real_scale(x):.6g} of tensor '{x.name}' "
+                            "x 2^26 is not above 1, which TFLite's int8 SOFTMAX needs (PreprocessSoftmaxScaling "
+                            "aborts): " + RECONVERT)
     if op.type == "AVERAGE_POOL_2D" and len(t(0).shape) == 4:
         o = op.options
         window = min(int(o.get("FilterHeight", 1)), int(t(0).shape[1])) * \

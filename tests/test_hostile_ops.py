@@ -256,6 +256,7 @@ def test_a_constant_graph_output_is_refused(capsys, tmp_path):
                          "op #2 CONV_2D: input 0", "re-export"]),
     ("fc_weights_format_shuffled", ["op #2 FULLY_CONNECTED: weights_format 1 is not DEFAULT", "re-export"]),
     ("schema_version_99", ["schema version 99", "read version 3", "re-export"]),
+    ("softmax_beta_nan", ["op #4 SOFTMAX: beta nan x input scale", "PreprocessSoftmaxScaling", "re-export"]),
 ])
 def test_a_model_tflite_refuses_in_its_interpreter_is_refused_in_one_line(capsys, tmp_path, name, words):
     """trial9, structure-aware flatbuffer mutants (recipe: fixtures/cases/hostile/make_trial9.py)
@@ -267,7 +268,8 @@ def test_a_model_tflite_refuses_in_its_interpreter_is_refused_in_one_line(capsys
     filter scale of 5e-4 (GetQuantizedConvolutionMultipler: scale_diff / output_scale <= 0.02);
     a PAD output of type INT4 (the PAD was folded into its CONV_2D before any type check); a
     FULLY_CONNECTED with weights_format SHUFFLED4x16INT8 (its weights were read as DEFAULT); a
-    model of schema version 99 (TFLite reads 3 only)."""
+    model of schema version 99 (TFLite reads 3 only); a SOFTMAX with beta nan (was refused as
+    an unsupported operator whose input scale was too small)."""
     code = main(["emit", str(FLATBUFFERS / f"{name}.tflite"), "--target", "host", "-o", str(tmp_path / "o")])
     err = capsys.readouterr().err
     lines = [l for l in err.splitlines() if l.strip()]
