@@ -200,7 +200,11 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
     if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
             and p["dil_h"] == p["dil_w"] == 1):
         # a 1-channel image (grayscale stem) is a 3x3 depthwise with depth multiplier out_c:
-        # the plane kernel gathers the image once and slides every filter over it
+        # the plane kernel gathers the image once and slides every filter over it; at stride_w 2
+        # on the fast stage the K x K plane kernel's two-channel pair run (cliff sweep, M7,
+        # 48x48 to 13 outputs at stride 2: 3.95 -> see _kxk_plane_step)
+        if fast and p["stride_w"] == 2:
+            return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
         return _plane_3x3_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX

@@ -385,6 +385,160 @@ __attribute__((naked)) static void kxk3s2_pairs_fast(__attribute__((unused)) con
 }
 #endif
 
+#if MCUF_HAS_DSP
+/* Two output channels of one input channel (a depth multiplier above 1: channels c and c + 1,
+ * adjacent in the output) in one 3x3 stride-2 pair run: the plane words of a pair are loaded
+ * and widened once for both (KXK3S2_ROW's LDRD, three SXTB16 and PKHBT), then 8 multiplies:
+ * 12 instructions per kernel row for 12 MACs (8 + 5 = 13 for 6 on one channel), 76 per pair of
+ * both channels (36 MACs), the fast output stage included. Registers: r0/r1 channel a's pair,
+ * r2/r3 channel b's, r4-r6 scratch, r7-r10 a kernel row's weights (WE_a, WO_a, WE_b, WO_b, one
+ * LDM per row from the frame), r11 the plane row, ip the weight pointer, lr the plane width.
+ * The job's first 29 words are the frame (the output pointer at 64 walks), then plane, pw. */
+typedef struct {
+    int32_t multiplier_a, round_a, shift_a;   /* 0: channel a's fast constants (mcuf_requant) */
+    int32_t multiplier_b, round_b, shift_b;   /* 12: channel b's */
+    int32_t out_stride;                       /* 24: out_c */
+    const int8_t *row_end;                    /* 28: the first row's plane pointer after its pairs */
+    int32_t bias2_a, bias2_a_again;           /* 32 */
+    int32_t bias2_b, bias2_b_again;           /* 40 */
+    int32_t plane_step;                       /* 48: sh * pw - 4 * pairs */
+    int32_t out_step;                         /* 52: (out_w - 2 * pairs) * out_c */
+    int32_t row_bytes;                        /* 56: sh * pw */
+    const int8_t *stop;                       /* 60: row_end + out_h * row_bytes */
+    int8_t *out;                              /* 64: channel a's output, walked */
+    uint32_t w[12];                           /* 68: per kernel row WE_a, WO_a, WE_b, WO_b, doubled */
+    const int8_t *plane;                      /* 116 */
+    int32_t pw;                               /* 120 */
+} kxk3s2x2_job;
+
+#define KXK3S2X2_ROW                                                                    \
+    "sxtb16 r6, r4\n\t"                                                               \
+    "sxtb16 r5, r5\n\t"                                                               \
+    "pkhbt r5, r5, r6\n\t"                                                            \
+    "sxtb16 r4, r4, ror #8\n\t"                                                       \
+    "smlad r0, r6, r7, r0\n\t"                                                        \
+    "smladx r1, r5, r7, r1\n\t"                                                       \
+    "smlabb r0, r4, r8, r0\n\t"                                                       \
+    "smlatb r1, r4, r8, r1\n\t"                                                       \
+    "smlad r2, r6, r9, r2\n\t"                                                        \
+    "smladx r3, r5, r9, r3\n\t"                                                       \
+    "smlabb r2, r4, r10, r2\n\t"                                                      \
+    "smlatb r3, r4, r10, r3\n\t"
+
+__attribute__((naked)) static void kxk3s2x2_pairs_fast(__attribute__((unused)) const kxk3s2x2_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #120\n\t"
+        "mov lr, sp\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "stmia lr!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "stmia lr!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5}\n\t"
+        "stmia lr!, {r1, r2, r3, r4, r5}\n\t"
+        "ldmia r0, {r11, lr}\n\t"
+        "1:\n\t"
+        "ldrd r0, r1, [sp, #32]\n\t"
+        "ldrd r2, r3, [sp, #40]\n\t"
+        "add ip, sp, #68\n\t"
+        "ldmia ip!, {r7, r8, r9, r10}\n\t"
+        "ldrd r4, r5, [r11]\n\t"
+        KXK3S2X2_ROW
+        "ldmia ip!, {r7, r8, r9, r10}\n\t"
+        "add r4, r11, lr\n\t"
+        "ldrd r4, r5, [r4]\n\t"
+        KXK3S2X2_ROW
+        "ldmia ip, {r7, r8, r9, r10}\n\t"
+        "add r4, r11, lr, lsl #1\n\t"
+        "ldrd r4, r5, [r4]\n\t"
+        KXK3S2X2_ROW
+        "add r11, r11, #4\n\t"
+        "ldmia sp, {r4, r5, r6, r7, r8, r9}\n\t"   /* the fast output stage (mcuf_out_fast2) */
+        "smmlar r10, r0, r4, r5\n\t"
+        "add r0, r10, r0, asr #31\n\t"
+        "smmlar r10, r1, r4, r5\n\t"
+        "add r1, r10, r1, asr #31\n\t"
+        "smmlar r10, r2, r7, r8\n\t"
+        "add r2, r10, r2, asr #31\n\t"
+        "smmlar r10, r3, r7, r8\n\t"
+        "add r3, r10, r3, asr #31\n\t"
+        "asr r0, r0, r6\n\t"
+        "asr r1, r1, r6\n\t"
+        "asr r2, r2, r9\n\t"
+        "asr r3, r3, r9\n\t"
+        "ssat r0, #8, r0, asr #1\n\t"
+        "ssat r1, #8, r1, asr #1\n\t"
+        "ssat r2, #8, r2, asr #1\n\t"
+        "ssat r3, #8, r3, asr #1\n\t"
+        "ldrd r4, r5, [sp, #24]\n\t"
+        "ldr r6, [sp, #64]\n\t"
+        "strb r0, [r6]\n\t"
+        "strb r2, [r6, #1]\n\t"
+        "add r6, r6, r4\n\t"
+        "strb r1, [r6]\n\t"
+        "strb r3, [r6, #1]\n\t"
+        "add r6, r6, r4\n\t"
+        "str r6, [sp, #64]\n\t"
+        "cmp r11, r5\n\t"
+        "bne 1b\n\t"
+        "ldr r4, [sp, #48]\n\t"
+        "add r11, r11, r4\n\t"
+        "ldr r4, [sp, #52]\n\t"
+        "add r6, r6, r4\n\t"
+        "str r6, [sp, #64]\n\t"
+        "ldr r4, [sp, #56]\n\t"
+        "add r5, r5, r4\n\t"
+        "str r5, [sp, #28]\n\t"
+        "ldr r4, [sp, #60]\n\t"
+        "cmp r5, r4\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #120\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+/* Channels c and c + 1 of one input channel's plane (3x3, stride_w 2, the fast output stage on
+ * both): the column pairs in one assembly run, an odd last column in C per channel. w: channel
+ * c's 6 weight words, then c + 1's. */
+static void kxk_channel2_fast3(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                               const int32_t *bias2, mcuf_requant qa, mcuf_requant qb, int8_t *output)
+{
+    const int pairs = p->out_w >> 1;
+#if MCUF_HAS_DSP
+    const int32_t row_bytes = (int32_t)p->stride_h * pw;
+    kxk3s2x2_job j;
+    j.multiplier_a = qa.multiplier;
+    j.round_a = qa.round;
+    j.shift_a = qa.shift;
+    j.multiplier_b = qb.multiplier;
+    j.round_b = qb.round;
+    j.shift_b = qb.shift;
+    j.out_stride = p->out_c;
+    j.row_end = plane + 4 * pairs;
+    j.bias2_a = j.bias2_a_again = bias2[0];
+    j.bias2_b = j.bias2_b_again = bias2[1];
+    j.plane_step = row_bytes - 4 * pairs;
+    j.out_step = (int32_t)(p->out_w - 2 * pairs) * p->out_c;
+    j.row_bytes = row_bytes;
+    j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+    j.out = output;
+    for (int ky = 0; ky < 3; ++ky) {
+        j.w[4 * ky] = w[2 * ky];
+        j.w[4 * ky + 1] = w[2 * ky + 1];
+        j.w[4 * ky + 2] = w[6 + 2 * ky];
+        j.w[4 * ky + 3] = w[6 + 2 * ky + 1];
+    }
+    j.plane = plane;
+    j.pw = pw;
+    kxk3s2x2_pairs_fast(&j);
+#endif
+    if (2 * pairs != p->out_w) {
+        kxk_channel(p, plane, pw, w, bias2[0], qa, output, 2 * pairs, 3, 1);
+        kxk_channel(p, plane, pw, w + 6, bias2[1], qb, output + 1, 2 * pairs, 3, 1);
+    }
+}
+
 static void kxk_channel_fast3(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
                               int32_t bias2, mcuf_requant q, int8_t *output)
 {
@@ -477,9 +631,22 @@ MCUF_INLINE void kxk_channels(const mcuf_conv_params *p, const int8_t *input, co
     const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
     const int M = p->out_c / p->in_c;
     const uint32_t *w = (const uint32_t *)(const void *)filter;
+    /* 3x3 at stride_w 2 on a word-aligned plane (as the planner places scratch): the two-channel
+     * pair run in assembly (DSP builds) */
+    const int pair_run = MCUF_HAS_DSP && K == 3 && p->stride_w == 2 && p->out_w >= 2 &&
+                         ((uintptr_t)plane & 3u) == 0;
     for (int ic = 0; ic < p->in_c; ++ic) {
         kxk_gather(p, input, ic, plane, pw, ph);
         for (int c = ic * M; c < (ic + 1) * M; ++c, w += words) {
+            if (pair_run && c + 1 < (ic + 1) * M
+                && (all_fast || (full_range && mcuf_requant_is_fast(shift[c]) && mcuf_requant_is_fast(shift[c + 1])))) {
+                /* two output channels of the plane at once (a depth multiplier above 1) */
+                kxk_channel2_fast3(p, plane, pw, w, bias_folded + c, mcuf_requant_at(fast, multiplier, shift, c),
+                                   mcuf_requant_at(fast, multiplier, shift, c + 1), output + c);
+                ++c;
+                w += words;
+                continue;
+            }
             if (all_fast || (full_range && mcuf_requant_is_fast(shift[c]))) {
                 const mcuf_requant q = mcuf_requant_at(fast, multiplier, shift, c);
                 if (K == 5) {
