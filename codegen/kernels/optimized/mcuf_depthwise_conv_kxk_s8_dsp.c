@@ -590,6 +590,86 @@ static void kxk_channel_general(const mcuf_conv_params *p, const int8_t *plane, 
     }
 }
 
+#if MCUF_HAS_DSP
+/* The gather's whole words in assembly: per row `words` words of the plane from bytes C apart
+ * (two words per 19 instructions: eight LDRB at register offsets 0, C, 2C, 3C, six ORR, two
+ * STR -- unaligned stores allowed, pad_left may be odd), an odd word first. */
+typedef struct {
+    const int8_t *src;   /* channel c of the first interior row's first pixel */
+    int8_t *dst;         /* the plane's first interior byte */
+    int32_t words;       /* whole words per row (>= 1) */
+    int32_t rows;        /* >= 1 */
+    int32_t src_step;    /* in_w * C */
+    int32_t dst_step;    /* pw */
+    int32_t c;           /* C: the bytes between a channel's neighbouring pixels */
+} kxk_gather_job;
+
+__attribute__((naked)) static void kxk_gather_words(__attribute__((unused)) const kxk_gather_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #16\n\t"
+        "ldmia r0, {r1, r2, r3, r4, r5, r6, r7}\n\t"
+        "stmia sp, {r3, r4, r5, r6}\n\t"            /* words, rows, src_step, dst_step */
+        "mov r11, r1\n\t"
+        "mov ip, r2\n\t"
+        "mov r3, r7\n\t"
+        "add r4, r3, r3\n\t"
+        "add r5, r4, r3\n\t"
+        "add r6, r4, r4\n\t"
+        "2:\n\t"
+        "mov r0, r11\n\t"
+        "mov r1, ip\n\t"
+        "ldr r2, [sp]\n\t"
+        "tst r2, #1\n\t"
+        "add r2, ip, r2, lsl #2\n\t"
+        "beq 4f\n\t"
+        "ldrb r7, [r0]\n\t"
+        "ldrb r8, [r0, r3]\n\t"
+        "ldrb r9, [r0, r4]\n\t"
+        "ldrb r10, [r0, r5]\n\t"
+        "add r0, r0, r6\n\t"
+        "orr r7, r7, r8, lsl #8\n\t"
+        "orr r7, r7, r9, lsl #16\n\t"
+        "orr r7, r7, r10, lsl #24\n\t"
+        "str r7, [r1], #4\n\t"
+        "4:\n\t"
+        "cmp r1, r2\n\t"
+        "beq 5f\n\t"
+        "3:\n\t"
+        "ldrb r7, [r0]\n\t"
+        "ldrb r8, [r0, r3]\n\t"
+        "ldrb r9, [r0, r4]\n\t"
+        "ldrb r10, [r0, r5]\n\t"
+        "add r0, r0, r6\n\t"
+        "orr r7, r7, r8, lsl #8\n\t"
+        "ldrb r8, [r0]\n\t"
+        "orr r7, r7, r9, lsl #16\n\t"
+        "ldrb r9, [r0, r3]\n\t"
+        "orr r7, r7, r10, lsl #24\n\t"
+        "ldrb r10, [r0, r4]\n\t"
+        "ldrb lr, [r0, r5]\n\t"
+        "add r0, r0, r6\n\t"
+        "orr r8, r8, r9, lsl #8\n\t"
+        "orr r8, r8, r10, lsl #16\n\t"
+        "orr r8, r8, lr, lsl #24\n\t"
+        "str r7, [r1], #4\n\t"
+        "str r8, [r1], #4\n\t"
+        "cmp r1, r2\n\t"
+        "bne 3b\n\t"
+        "5:\n\t"
+        "ldrd r7, r8, [sp, #8]\n\t"
+        "add r11, r11, r7\n\t"
+        "add ip, ip, r8\n\t"
+        "ldr r7, [sp, #4]\n\t"
+        "subs r7, r7, #1\n\t"
+        "str r7, [sp, #4]\n\t"
+        "bne 2b\n\t"
+        "add sp, sp, #16\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
 /* input channel c into the plane's interior (the border already holds zero points) */
 static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, int8_t *plane, int pw, int ph)
 {
@@ -606,9 +686,28 @@ static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, in
         }
         return;
     }
+#if MCUF_HAS_DSP
+    if (cols >= 4) {
+        kxk_gather_job j;
+        j.src = s;
+        j.dst = d;
+        j.words = cols >> 2;
+        j.rows = rows;
+        j.src_step = row_in;
+        j.dst_step = pw;
+        j.c = C;
+        kxk_gather_words(&j);
+        if ((cols & 3) == 0) {
+            return;
+        }
+    }
+    const int n0 = cols & ~3;
+#else
+    const int n0 = 0;
+#endif
     for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
-        const int8_t *t = s;
-        int n = 0;
+        const int8_t *t = s + (int32_t)n0 * C;
+        int n = n0;
         for (; n + 4 <= cols; n += 4, t += 4 * C) {
             mcuf_write32(d + n, (uint32_t)(uint8_t)t[0] | (uint32_t)(uint8_t)t[C] << 8 |
                                 (uint32_t)(uint8_t)t[2 * C] << 16 | (uint32_t)(uint8_t)t[3 * C] << 24);
