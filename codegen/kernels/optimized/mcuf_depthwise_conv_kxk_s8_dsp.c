@@ -591,16 +591,16 @@ static void kxk_channel_general(const mcuf_conv_params *p, const int8_t *plane, 
 }
 
 #if MCUF_HAS_DSP
-/* The gather's whole words in assembly: per row `words` words of the plane from bytes C apart
+/* The gather's whole words in assembly: per row bytes / 4 words of the plane from bytes C apart
  * (two words per 19 instructions: eight LDRB at register offsets 0, C, 2C, 3C, six ORR, two
  * STR -- unaligned stores allowed, pad_left may be odd), an odd word first. */
 typedef struct {
     const int8_t *src;   /* channel c of the first interior row's first pixel */
     int8_t *dst;         /* the plane's first interior byte */
-    int32_t words;       /* whole words per row (>= 1) */
+    int32_t bytes;       /* 4 * whole words per row (>= 4) */
     int32_t rows;        /* >= 1 */
-    int32_t src_step;    /* in_w * C */
-    int32_t dst_step;    /* pw */
+    int32_t src_skip;    /* in_w * C - bytes * C: a row's end to the next row's start */
+    int32_t dst_skip;    /* pw - bytes */
     int32_t c;           /* C: the bytes between a channel's neighbouring pixels */
 } kxk_gather_job;
 
@@ -608,21 +608,20 @@ __attribute__((naked)) static void kxk_gather_words(__attribute__((unused)) cons
 {
     __asm__ volatile(
         "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
-        "sub sp, sp, #16\n\t"
+        "sub sp, sp, #8\n\t"
         "ldmia r0, {r1, r2, r3, r4, r5, r6, r7}\n\t"
-        "stmia sp, {r3, r4, r5, r6}\n\t"            /* words, rows, src_step, dst_step */
-        "mov r11, r1\n\t"
-        "mov ip, r2\n\t"
+        "strd r5, r6, [sp]\n\t"                     /* src_skip, dst_skip */
+        "mov r11, r3\n\t"
+        "mov ip, r4\n\t"
+        "mov r0, r1\n\t"
+        "mov r1, r2\n\t"
         "mov r3, r7\n\t"
         "add r4, r3, r3\n\t"
         "add r5, r4, r3\n\t"
         "add r6, r4, r4\n\t"
         "2:\n\t"
-        "mov r0, r11\n\t"
-        "mov r1, ip\n\t"
-        "ldr r2, [sp]\n\t"
-        "tst r2, #1\n\t"
-        "add r2, ip, r2, lsl #2\n\t"
+        "add r2, r1, r11\n\t"
+        "tst r11, #4\n\t"
         "beq 4f\n\t"
         "ldrb r7, [r0]\n\t"
         "ldrb r8, [r0, r3]\n\t"
@@ -658,17 +657,90 @@ __attribute__((naked)) static void kxk_gather_words(__attribute__((unused)) cons
         "cmp r1, r2\n\t"
         "bne 3b\n\t"
         "5:\n\t"
-        "ldrd r7, r8, [sp, #8]\n\t"
-        "add r11, r11, r7\n\t"
-        "add ip, ip, r8\n\t"
-        "ldr r7, [sp, #4]\n\t"
-        "subs r7, r7, #1\n\t"
-        "str r7, [sp, #4]\n\t"
+        "ldrd r7, r8, [sp]\n\t"
+        "add r0, r0, r7\n\t"
+        "add r1, r1, r8\n\t"
+        "subs ip, ip, #1\n\t"
         "bne 2b\n\t"
-        "add sp, sp, #16\n\t"
+        "add sp, sp, #8\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
 #endif
+
+#if MCUF_HAS_DSP
+/* A 1-channel input's rows into the plane, word-aligned rows: 4 words per LDM / STM pair. */
+typedef struct {
+    const int8_t *src;   /* the first interior row's first pixel */
+    int8_t *dst;         /* the plane's first interior byte */
+    int32_t words;       /* whole words per row (>= 1) */
+    int32_t rows;        /* >= 1 */
+    int32_t src_step;    /* in_w */
+    int32_t dst_step;    /* pw */
+} kxk_copy_job;
+
+__attribute__((naked)) static void kxk_copy_words(__attribute__((unused)) const kxk_copy_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldmia r0, {r1, r2, r3, r4, r5, r6}\n\t"
+        "2:\n\t"
+        "mov r0, r1\n\t"
+        "mov ip, r2\n\t"
+        "lsrs lr, r3, #2\n\t"
+        "beq 4f\n\t"
+        "3:\n\t"
+        "ldmia r0!, {r7, r8, r9, r10}\n\t"
+        "stmia ip!, {r7, r8, r9, r10}\n\t"
+        "subs lr, lr, #1\n\t"
+        "bne 3b\n\t"
+        "4:\n\t"
+        "ands lr, r3, #3\n\t"
+        "beq 6f\n\t"
+        "5:\n\t"
+        "ldr r7, [r0], #4\n\t"
+        "str r7, [ip], #4\n\t"
+        "subs lr, lr, #1\n\t"
+        "bne 5b\n\t"
+        "6:\n\t"
+        "add r1, r1, r5\n\t"
+        "add r2, r2, r6\n\t"
+        "subs r4, r4, #1\n\t"
+        "bne 2b\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+/* the plane's border -- every byte of its pw * ph + KXK_SLACK outside the gather's rows x cols
+ * interior at (pad_top, pad_left) -- set to the input zero point, once per call (every
+ * channel's gather rewrites the same interior) */
+static void kxk_border(const mcuf_conv_params *p, int8_t *plane, int pw, int ph)
+{
+    const int rows = mcuf_min32(p->in_h, ph - p->pad_top), cols = mcuf_min32(p->in_w, pw - p->pad_left);
+    const int zp = -p->input_offset;
+    const int32_t total = (int32_t)pw * ph + KXK_SLACK;
+    if (rows <= 0 || cols <= 0) {
+        memset(plane, zp, (size_t)total);
+        return;
+    }
+    const int32_t start = (int32_t)p->pad_top * pw + p->pad_left;   /* the first interior byte */
+    memset(plane, zp, (size_t)start);
+    int8_t *gap = plane + start + cols;                               /* a row's right, the next's left */
+    const int g = pw - cols;
+    const uint32_t z4 = (uint32_t)(uint8_t)zp * 0x01010101u;
+    for (int y = 0; y + 1 < rows; ++y, gap += pw) {
+        if (g > 8) {
+            memset(gap, zp, (size_t)g);
+        } else if (g >= 4) {   /* two words, overlapping where g < 8 */
+            mcuf_write32(gap, z4);
+            mcuf_write32(gap + g - 4, z4);
+        } else if (g > 0) {    /* bytes 0, g - 1 and g / 2 cover g = 1..3 */
+            gap[0] = (int8_t)zp;
+            gap[g - 1] = (int8_t)zp;
+            gap[g >> 1] = (int8_t)zp;
+        }
+    }
+    memset(gap, zp, (size_t)(total - (gap - plane)));
+}
 
 /* input channel c into the plane's interior (the border already holds zero points) */
 static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, int8_t *plane, int pw, int ph)
@@ -681,6 +753,26 @@ static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, in
     const int8_t *s = input + c;
     int8_t *d = plane + (int32_t)p->pad_top * pw + p->pad_left;
     if (C == 1) {
+#if MCUF_HAS_DSP
+        if (cols >= 4 && (((uintptr_t)s | (uintptr_t)d | (uint32_t)row_in | (uint32_t)pw) & 3u) == 0) {
+            kxk_copy_job j;
+            j.src = s;
+            j.dst = d;
+            j.words = cols >> 2;
+            j.rows = rows;
+            j.src_step = row_in;
+            j.dst_step = pw;
+            kxk_copy_words(&j);
+            if ((cols & 3) == 0) {
+                return;
+            }
+            const int n0 = cols & ~3;
+            for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+                memcpy(d + n0, s + n0, (size_t)(cols - n0));
+            }
+            return;
+        }
+#endif
         for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
             memcpy(d, s, (size_t)cols);
         }
@@ -691,10 +783,10 @@ static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, in
         kxk_gather_job j;
         j.src = s;
         j.dst = d;
-        j.words = cols >> 2;
+        j.bytes = cols & ~3;
         j.rows = rows;
-        j.src_step = row_in;
-        j.dst_step = pw;
+        j.src_skip = row_in - j.bytes * C;
+        j.dst_skip = pw - j.bytes;
         j.c = C;
         kxk_gather_words(&j);
         if ((cols & 3) == 0) {
@@ -725,7 +817,7 @@ MCUF_INLINE void kxk_channels(const mcuf_conv_params *p, const int8_t *input, co
     const int pw = kxk_plane_w(p), ph = kxk_plane_h(p), K = p->k_h;
     const int words = K * 2 * ((K + 3) / 4);   /* weight words per output channel */
     int8_t *const plane = (int8_t *)(void *)scratch;
-    memset(plane, -p->input_offset, (size_t)pw * ph + KXK_SLACK);
+    kxk_border(p, plane, pw, ph);
     const int full_range = p->act_min == -128 && p->act_max == 127;
     const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
     const int M = p->out_c / p->in_c;
