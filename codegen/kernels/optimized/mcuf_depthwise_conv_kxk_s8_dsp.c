@@ -13,6 +13,9 @@
  * even taps are d_g and its odd ones (p2, p4) = PKHBT(e_g+1, e_g) with SMLADX; at stride 2
  * its even taps are PKHBT(e_g+1, e_g), its odd ones PKHBT(d_g+1, d_g); a group's last,
  * lone tap takes SMLAxy. 5x5 at stride 1: 13 instructions per kernel row for 10 MACs.
+ * 3x3 at stride 2 (DSP builds): the pairs in assembly, two output channels of a plane per run
+ * where the depth multiplier is above 1 (kxk3s2x2_pairs_fast: the widened words shared); the
+ * gather's whole words in assembly; the plane's border written once per call.
  *
  * filter: int16 [OC][K][G][4], G = ceil(K / 4): per kernel row and group the doubled weights
  * (w4g, w4g+2, w4g+1, w4g+3), zero beyond K (the generator's _kxk_plane_filter); bias_folded:
@@ -712,13 +715,13 @@ __attribute__((naked)) static void kxk_copy_words(__attribute__((unused)) const 
 
 /* the plane's border -- every byte of its pw * ph + KXK_SLACK outside the gather's rows x cols
  * interior at (pad_top, pad_left) -- set to the input zero point, once per call (every
- * channel's gather rewrites the same interior) */
+ * channel's gather rewrites the same interior); rows under 32 bytes: the whole plane */
 static void kxk_border(const mcuf_conv_params *p, int8_t *plane, int pw, int ph)
 {
     const int rows = mcuf_min32(p->in_h, ph - p->pad_top), cols = mcuf_min32(p->in_w, pw - p->pad_left);
     const int zp = -p->input_offset;
     const int32_t total = (int32_t)pw * ph + KXK_SLACK;
-    if (rows <= 0 || cols <= 0) {
+    if (rows <= 0 || cols < 32) {   /* narrow rows: one memset costs less than a gap per row */
         memset(plane, zp, (size_t)total);
         return;
     }
