@@ -277,7 +277,7 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
             if p["stride_w"] == 2 and fast:   # the K x K plane kernel's stride-2 pairs in assembly
                 # (fewer instructions per MAC at every stride-2 row of benchmarks/cliff_sweep.py on
                 # QEMU's M7: 4.23 -> 3.02 on 8 channels at multiplier 8, 5.41 -> 4.25 on 13 at 1;
-                # two channels per pair run and the gather in assembly: 3.02 -> 2.45, 4.25 -> 3.91)
+                # two channels per pair run and the gather in assembly: 3.02 -> 2.39, 4.25 -> 3.92)
                 return _kxk_plane_step(op, p, x, y, np.ascontiguousarray(taps.T), dsp_bias, rq, fast, macs)
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
         if rq is not None and p["depth_multiplier"] == 1:
