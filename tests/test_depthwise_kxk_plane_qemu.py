@@ -43,6 +43,11 @@ DW_KXK_SWEEP = [
     # last channel alone) and the gather's words (odd and even word counts, byte tails, pad_left 1)
     (3, 2, "SAME", 5, 2, 13, 13, "NONE", NARROW, -128), (3, 2, "SAME", 2, 3, 10, 16, "NONE", NARROW, 127),
     (3, 2, "VALID", 7, 6, 9, 12, "NONE", NARROW, None), (3, 2, "SAME", 13, 1, 17, 20, "NONE", NARROW, None),
+    # rows of 32 bytes or more: the border-only zero-point fill; 1-channel rows by LDM / STM
+    # (word-aligned rows; a 3-byte tail at VALID 7x7), or by memcpy (in_w off a multiple of 4)
+    (3, 2, "SAME", 1, 1, 6, 40, "NONE", NARROW, -128), (3, 2, "SAME", 3, 2, 5, 33, "NONE", NARROW, 127),
+    (5, 1, "SAME", 2, 1, 4, 34, "NONE", NARROW, None), (5, 2, "SAME", 1, 2, 5, 34, "NONE", NARROW, None),
+    (7, 2, "VALID", 1, 1, 9, 40, "NONE", NARROW, None),
     # other vertical strides (stride_h, stride_w)
     (3, (1, 2), "SAME", 4, 2, 7, 9, "NONE", NARROW, None), (3, (3, 2), "VALID", 2, 4, 10, 9, "NONE", NARROW, None),
     (5, (2, 1), "SAME", 3, 2, 9, 8, "NONE", NARROW, None), (7, (1, 2), "SAME", 1, 4, 8, 11, "NONE", NARROW, None)]
