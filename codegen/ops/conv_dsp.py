@@ -53,11 +53,21 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
 def depthwise_conv_kxk_plane_s8_dsp_get_buffer_size(p: dict) -> int:
     """One channel's padded plane, ((out_h - 1) * stride_h + K) * pw bytes, pw = (out_w - 1) *
     stride_w + K (3x3 at stride_w 2: rounded up to a multiple of 4, whole words per row for the
-    pairs' LDRD; kxk_plane_w in the C), + 4 of slack for the last row's word loads (KXK_SLACK)."""
+    pairs' LDRD; kxk_plane_w in the C), + 4 of slack for the last row's word loads (KXK_SLACK).
+    With in_c a multiple of 4 and four planes (each rounded up to whole words) within
+    KXK_QUAD_MAX_SCRATCH bytes, four planes: the kernel gathers four channels at a time
+    (kxk_quad in the C; 3.32 -> see benchmarks/cliff_sweep.py, 32 channels at multiplier 2 on 12x12)."""
     pw = (p["out_w"] - 1) * p["stride_w"] + p["k_w"]
     if p["k_w"] == 3 and p["stride_w"] == 2:
         pw = (pw + 3) // 4 * 4
-    return ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * pw + 4
+    plane = ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * pw + 4
+    stride = (plane + 3) // 4 * 4
+    if p["in_c"] >= 4 and p["in_c"] % 4 == 0 and 4 * stride <= KXK_QUAD_MAX_SCRATCH:
+        return 4 * stride
+    return plane
+
+
+KXK_QUAD_MAX_SCRATCH = 4096   # the four-plane gather's limit (KXK_QUAD_MAX_SCRATCH in the C)
 
 
 def depthwise_conv_hwc_s8_dsp_get_buffer_size(p: dict) -> int:
