@@ -969,7 +969,7 @@ DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs take an in-plac
 def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps; it also
     takes depth multipliers) unless the HWC kernel's two-pixel 3x3 assembly (fast output stage
-    only) is cheaper: at a stride other than 1 with 16 channels or more (or 8 or 12), or at 16
+    only) is cheaper: at stride 2 with 8 channels or more (at other strides other than 1: 16 or more, or 8 or 12), or at 16
     channels or more on an output plane of at most 256 pixels (36 with a channel tail). Measured per layer on QEMU's M7 (instructions per
     MAC, every 3x3 depthwise of vww96_q, the ShuffleNets, torch_layout_96_nchw and the legacy
     uint8 MobileNet on each kernel, dw5): at stride 2 the HWC kernel 2.88-2.98 at 16-128
@@ -987,6 +987,12 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     if (p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT
             and not depthwise_conv_hwc_s8_dsp_in_place(p)):
         return True
+    if (p["stride_h"], p["stride_w"]) == (2, 2):
+        # 9-15 channels with a tail (C % 4) at stride 2: the HWC kernel too, its channel tail
+        # included (QEMU's M7, instructions per MAC, HWC vs the K x K plane kernel's pair run:
+        # 9 channels on 48x48 3.65 vs 3.92, 10 3.28 vs 3.92, 11 3.34 vs 3.92, 13 3.38 vs 3.92,
+        # 14 3.13 vs 3.92, 15 3.19 vs 3.92; 13 on 24x24 3.49 vs 4.20; 9 on 7x7 5.0 vs 7.4)
+        return False
     if (p["stride_h"], p["stride_w"]) != (1, 1):
         return p["in_c"] < 16 and p["in_c"] % 4 != 0
     # a channel tail (C % 4) takes the HWC kernel's C path per pixel: 5.2 on ShuffleNet V1's
