@@ -42,7 +42,7 @@ DW_KXK_SWEEP = [
     # the two-channel pair run (even multipliers, an odd last column in C, odd multipliers'
     # last channel alone) and the gather's words (odd and even word counts, byte tails, pad_left 1)
     (3, 2, "SAME", 5, 2, 13, 13, "NONE", NARROW, -128), (3, 2, "SAME", 2, 3, 10, 16, "NONE", NARROW, 127),
-    (3, 2, "VALID", 7, 6, 9, 12, "NONE", NARROW, None), (3, 2, "SAME", 13, 1, 17, 20, "NONE", NARROW, None),
+    (3, 2, "VALID", 7, 6, 9, 12, "NONE", NARROW, None), (3, 2, "SAME", 7, 1, 17, 20, "NONE", NARROW, None),
     # rows of 32 bytes or more: the border-only zero-point fill; 1-channel rows by LDM / STM
     # (word-aligned rows; a 3-byte tail at VALID 7x7), or by memcpy (in_w off a multiple of 4)
     (3, 2, "SAME", 1, 1, 6, 40, "NONE", NARROW, -128), (3, 2, "SAME", 3, 2, 5, 33, "NONE", NARROW, 127),

@@ -994,12 +994,11 @@ static void kxk_gather4(const mcuf_conv_params *p, const int8_t *input, int c, i
 
 MCUF_INLINE void kxk_channels(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
                               const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
-                              int8_t *output, int16_t *scratch, const int all_fast)
+                              int8_t *output, int16_t *scratch, const int all_fast, const int quad)
 {
     const int pw = kxk_plane_w(p), ph = kxk_plane_h(p), K = p->k_h;
     const int words = K * 2 * ((K + 3) / 4);   /* weight words per output channel */
     int8_t *const planes = (int8_t *)(void *)scratch;
-    const int quad = kxk_quad(p);
     const int32_t ps = kxk_plane_stride(p);
     kxk_border(p, planes, pw, ph);
     if (quad) {
@@ -1059,7 +1058,11 @@ void mcuf_depthwise_conv_kxk_plane_s8_dsp_fast(const mcuf_conv_params *p, const 
                                                const int32_t *multiplier, const int8_t *shift,
                                                int8_t *output, int16_t *scratch)
 {
-    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
+    if (kxk_quad(p)) {   /* two copies: the one-plane loop as lean as before */
+        kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 1);
+    } else {
+        kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 0);
+    }
 }
 
 /* The output stage chosen per channel (a clamped range or formula channels: the general one). */
@@ -1068,5 +1071,5 @@ void mcuf_depthwise_conv_kxk_plane_s8_dsp(const mcuf_conv_params *p, const int8_
                                           const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                           int16_t *scratch)
 {
-    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0, kxk_quad(p));
 }
