@@ -96,7 +96,7 @@ def cmd_emit(args) -> int:
           f"{args.name}.json {'src/mcuf_*' if flat else 'mcuf/'} CMakeLists.txt mcuforge.mk"
           + {"arduino": " library.properties", "platformio": " library.json",
              "zephyr": " zephyr/"}.get(args.layout, ""))
-    if args.layout == "plain":
+    if args.layout == "plain" and not man["arena_external"]:   # what the bench firmware builds
         board = man.get("board") or _qemu_board_for(args.target, man)
         if board:
             print(f"  next          firmware build --board {board} {out}/ && firmware run --board {board} "
