@@ -37,10 +37,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from codegen.architectures import FAMILIES, to_tflite  # noqa: E402
+import cliff_sweep  # noqa: E402  (its ModelBuilder layers: the synthetic sweep models)
 from codegen.cost_model import (CORES, DATA_FILE, FEATURES, MODEL_FILE, CostModel, cost_key, fit,  # noqa: E402
                                 layer_features)
 
@@ -59,14 +63,113 @@ def config_name(fam: str, a: float, r: int, classes: int) -> str:
     return f"{fam}_{a}_{r}" + ("" if classes == 1000 else f"_c{classes}")
 
 
-def write_models(work: Path) -> list[Path]:
-    """The bundled and shared models, then CONFIGS and SMALL_CONFIGS written into `work`."""
+def write_models(work: Path, holdout: bool = False) -> list[Path]:
+    """The bundled and shared models, then CONFIGS and SMALL_CONFIGS, then the sweep models
+    (sweep_models; with `holdout`, the held-out ones too) written into `work`."""
     models = list(FILES)
     for fam, a, r, k in CONFIGS + SMALL_CONFIGS:
         p = work / f"{config_name(fam, a, r, k)}.tflite"
         p.write_bytes(to_tflite(FAMILIES[fam](a, r, k)))
         models.append(p)
-    return models
+    fitted, held = sweep_models(work)
+    return models + fitted + (held if holdout else [])
+
+
+# The synthetic sweep layers: per kernel set of a measured core (not the portable kernels: the
+# Cortex-M0 board's 16 KB hold none of these models), up to SWEEP_PER_KERNEL candidate layers
+# per kernel chosen (cost_key), spread over their MACs, so that every kernel the generator
+# chooses for a CONV_2D / DEPTHWISE_CONV_2D has measurements of several shapes on every core.
+SWEEP_PER_KERNEL = 6
+SWEEP_KERNEL_SETS = ("dsp", "mve")
+SWEEP_SEED = 1000
+
+
+def _sized(s: dict, plane: int | None = None) -> dict:
+    """A spec of cliff_sweep's grid with its plane: `plane`, or cliff_sweep's rule (the base plane
+    for its input depth, doubled up to 96 while the layer has under MIN_MACS MACs)."""
+    h = plane or cliff_sweep.base_plane(s["in_c"])
+    if plane is None:
+        while cliff_sweep.layer_macs(s, h) < cliff_sweep.MIN_MACS and h < 96:
+            h *= 2
+    return dict(s, plane=h, macs=cliff_sweep.layer_macs(s, h))
+
+
+def sweep_candidates() -> list[dict]:
+    """The layers the sweep models are chosen from (cliff_sweep.py's spec dicts, each with a fused
+    activation "act"): cliff_sweep.grid() without and with ReLU6 (the kernels' _fast and general
+    output stages), and per activation the shapes the grid lacks that select other kernels:
+    1x1 depthwise (the LUT kernels), 1x1 CONV_2D on one pixel (the squeeze-excite kernels), 3x3
+    and 5x5 depthwise on 4x4 and 8x8 planes (the packed small-plane kernels), grouped 1x1 with 2-3
+    input and 4-8 output channels per group (the ShuffleNet-shaped packed kernels)."""
+    out = []
+    for act in (0, 3):
+        out += [dict(s, act=act) for s in cliff_sweep.grid()]
+        for c in (1, 3, 8, 13, 32):
+            for mult in (1, 2, 4, 8):
+                for stride in (1, 2):
+                    out.append(_sized(dict(op="DEPTHWISE_CONV_2D", k=1, stride=stride, in_c=c, mult=mult, act=act)))
+        for in_c in (4, 8, 16):
+            for oc in (8, 13, 32):
+                out.append(_sized(dict(op="CONV_2D", k=1, stride=1, in_c=in_c, out_c=oc, groups=1, act=act), 1))
+        for c in (4, 8, 13, 16, 32):
+            for stride in (1, 2):
+                for plane in (4, 8):
+                    for k in (3, 5):
+                        out.append(_sized(dict(op="DEPTHWISE_CONV_2D", k=k, stride=stride, in_c=c, mult=1,
+                                               act=act), plane))
+        for groups in (2, 3, 4, 8):
+            for per in (2, 3):
+                for per_out in (4, 8):
+                    out.append(_sized(dict(op="CONV_2D", k=1, stride=1, in_c=groups * per, out_c=groups * per_out,
+                                           groups=groups, act=act)))
+    return out
+
+
+def _write_batches(work: Path, prefix: str, specs: list[dict]) -> list[tuple[Path, list[dict]]]:
+    """specs cut into firmwares (cliff_sweep.batches) and written as branch models
+    work/<prefix>_<i>.tflite (seeded SWEEP_SEED + i: the same bytes every run)."""
+    out = []
+    for i, chunk in enumerate(cliff_sweep.batches([dict(s) for s in specs]), 1):
+        p = work / f"{prefix}_{i}.tflite"
+        p.write_bytes(cliff_sweep.branch_model(np.random.default_rng(SWEEP_SEED + i), chunk))
+        out.append((p, chunk))
+    return out
+
+
+def candidate_keys(work: Path) -> dict[str, dict[str, list[dict]]]:
+    """kernel set -> cost_key -> the sweep candidates whose layer that kernel set runs on it
+    (compiled, not measured: seconds)."""
+    from codegen.pipeline import compile_graph
+    written = _write_batches(work, "sweep_candidates", sweep_candidates())
+    keys: dict[str, dict[str, list[dict]]] = {}
+    for kernels in SWEEP_KERNEL_SETS + ("reference",):
+        mine = keys.setdefault(kernels, {})
+        for path, chunk in written:
+            steps = {s.output: s for s in compile_graph(path, kernels).steps}
+            for s in chunk:
+                mine.setdefault(cost_key(steps[s["tensor"]]), []).append(s)
+    return keys
+
+
+def _spec_id(s: dict) -> tuple:
+    return tuple(sorted((k, v) for k, v in s.items() if k not in ("tensor",)))
+
+
+def sweep_models(work: Path) -> tuple[list[Path], list[Path]]:
+    """The fitted sweep models (sweep_<i>: up to SWEEP_PER_KERNEL candidates per kernel chosen,
+    per kernel set of SWEEP_KERNEL_SETS, spread evenly over the kernel's MACs) and the held-out
+    ones (sweep_holdout_<i>: every other candidate), written into `work`."""
+    keys = candidate_keys(work)
+    chosen: dict[tuple, dict] = {}
+    for kernels in SWEEP_KERNEL_SETS:
+        for key, specs in sorted(keys[kernels].items()):
+            specs = sorted(specs, key=lambda s: (s["macs"], _spec_id(s)))
+            for i in sorted(set(np.linspace(0, len(specs) - 1, min(SWEEP_PER_KERNEL, len(specs))).round().astype(int))):
+                chosen.setdefault(_spec_id(specs[i]), specs[i])
+    rest = [s for s in sweep_candidates() if _spec_id(s) not in chosen]
+    fitted = [p for p, _ in _write_batches(work, "sweep", list(chosen.values()))]
+    held = [p for p, _ in _write_batches(work, "sweep_holdout", rest)]
+    return fitted, held
 
 
 def refeature(rows: list[dict], models: list[Path]) -> None:
@@ -124,7 +227,8 @@ def measure(core: str, model: str, work: str) -> tuple[str, str, list[dict] | st
                               for i, (s, n) in enumerate(zip(c.steps, counts))]
 
 
-def report(rows: list[dict], coeffs: dict, commit: str, skipped: dict, wall: dict) -> str:
+def report(rows: list[dict], coeffs: dict, commit: str, skipped: dict, wall: dict,
+           holdout: list[dict] | None = None) -> str:
     cores = [c for c in CORES if c in coeffs]
     lines = ["# Cost model: predicted vs measured instructions per inference (QEMU, -icount shift=0)", "",
              f"Fitted at commit {commit} by `{COMMAND}` (re-measures every core, rewrites "
@@ -159,10 +263,36 @@ def report(rows: list[dict], coeffs: dict, commit: str, skipped: dict, wall: dic
                      f"{100 * max(errs, key=abs):+.1f}% | {100 * max(loos, key=abs):+.1f}% |")
     lines += ["", "| core | model | measured | predicted | error | predicted, held out | error, held out |",
               "|---|---|---:|---:|---:|---:|---:|"] + table
+    lines += kernel_table(rows, coeffs, holdout or [])
     if skipped:
         lines += ["", "Not measured (the board refuses them):", ""]
         lines += [f"- {core} {name}: {why}" for (core, name), why in sorted(skipped.items())]
     return "\n".join(lines) + "\n"
+
+
+def kernel_table(rows: list[dict], coeffs: dict, holdout: list[dict]) -> list[str]:
+    """Per core and kernel: the layers fitted (all, and those of sweep models), and the worst and
+    median error of the full fit's prediction of the held-out sweep layers (measured with
+    --holdout, never fitted) -- per layer, so a kernel's worst shape shows."""
+    lines = ["", "Per kernel: layers fitted (of them sweep layers), and the held-out sweep layers "
+             "(`--holdout`: cliff_sweep-built layers never fitted) predicted by the full fit, per layer. "
+             "'(fallback)' = no coefficients of this core: predicted at 4 instructions per MAC.", "",
+             "| core | kernel | layers fitted | of them sweep | held out | held-out worst | held-out median |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for core in [c for c in CORES if c in coeffs]:
+        model = CostModel(core, coeffs[core])
+        mine = [r for r in rows if r["core"] == core]
+        held = [r for r in holdout if r["core"] == core]
+        for kernel in sorted({r["kernel"] for r in mine + held}):
+            fitted = [r for r in mine if r["kernel"] == kernel]
+            hs = [r for r in held if r["kernel"] == kernel]
+            errs = sorted(model.layer(kernel, r["features"]) / r["instructions"] - 1 for r in hs)
+            worst = f"{100 * max(errs, key=abs):+.1f}%" if errs else ""
+            median = f"{100 * float(np.median(errs)):+.1f}%" if errs else ""
+            tag = "" if kernel in coeffs[core] else " (fallback)"
+            lines.append(f"| {core} | {kernel}{tag} | {len(fitted)} | "
+                         f"{sum(r['model'].startswith('sweep') for r in fitted)} | {len(hs)} | {worst} | {median} |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +306,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="no QEMU: refit and rewrite the report from benchmarks/cost_model_data.json")
     ap.add_argument("--models", default="",
                     help="comma-separated model names (file stems) to re-measure, keeping the others' rows")
+    ap.add_argument("--holdout", action="store_true",
+                    help="also measure the sweep candidates not fitted (sweep_holdout_*, not fitted) on the "
+                         "re-measured DSP and Helium cores and report their error per kernel")
+    ap.add_argument("--out", default="",
+                    help="write cost_model.json, cost_model_data.json and results_cost_model.md into this "
+                         "directory instead of over the committed files")
     args = ap.parse_args(argv)
+    out_dir = Path(args.out) if args.out else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
     cores = [c.strip() for c in args.cores.split(",") if c.strip()]
     if args.jobs < 1:
         print("--jobs must be at least 1", file=sys.stderr)
@@ -189,6 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(old, list):          # the format before per-core data: Cortex-M7 only
         old = {"rows": [dict(r, core="cortex-m7") for r in old], "skipped": []}
     rows = list(old["rows"])
+    holdout = list(old.get("holdout", []))
     skipped = {(s["core"], s["model"]): s["why"] for s in old.get("skipped", [])}
     wall = {} if set(cores) == set(CORES) and not args.models else dict(old.get("wall", {}))
     if not args.refit_only:
@@ -196,13 +336,16 @@ def main(argv: list[str] | None = None) -> int:
         want = set(args.models.split(",")) if args.models else None
         again = (lambda core, name: core in cores and (want is None or name in want))
         rows = [r for r in rows if not again(r["core"], r["model"])]
+        if args.holdout:
+            holdout = [r for r in holdout if r["core"] not in cores]
         skipped = {k: v for k, v in skipped.items() if not again(*k)}
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
-            models = write_models(work)
+            models = write_models(work, args.holdout)
             if want is not None:
                 models = [m for m in models if m.stem in want]
-            jobs = [(core, str(m), str(work)) for core in cores for m in models]
+            jobs = [(core, str(m), str(work)) for core in cores for m in models
+                    if not m.stem.startswith("sweep") or CORES[core][1] in SWEEP_KERNEL_SETS]
             print(f"measuring {len(models)} models on {len(cores)} cores ({len(jobs)} firmwares, "
                   f"{args.jobs} at a time) ...", flush=True)
             new: dict[tuple[str, str], list[dict]] = {}
@@ -220,14 +363,17 @@ def main(argv: list[str] | None = None) -> int:
                           flush=True)
         order = {(c, m.stem): i for i, (c, m) in enumerate((c, m) for c in cores for m in models)}
         for key in sorted(new, key=order.get):
-            rows += new[key]
+            (holdout if key[1].startswith("sweep_holdout") else rows).extend(new[key])
         rows.sort(key=lambda r: list(CORES).index(r["core"]))
+        holdout.sort(key=lambda r: list(CORES).index(r["core"]))
         wall[f"cores {','.join(cores)}" + (f" models {args.models}" if args.models else "")] = (f"{time.perf_counter() - t0:.0f} s at --jobs {args.jobs}"
                                             f" ({len(jobs)} firmwares)")
     else:
         t0 = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
-            refeature(rows, write_models(Path(tmp)))
+            models = write_models(Path(tmp), bool(holdout))
+            refeature(rows, models)
+            refeature(holdout, models)
         print(f"features recomputed in {time.perf_counter() - t0:.0f} s", flush=True)
         wall = dict(old.get("wall", {}))
     by_core: dict[str, list] = {}
@@ -236,16 +382,19 @@ def main(argv: list[str] | None = None) -> int:
     coeffs = {core: fit(by_core[core]) for core in CORES if core in by_core}
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
-    MODEL_FILE.write_text(json.dumps({
+    model_file, data_file, report_file = ((out_dir / MODEL_FILE.name, out_dir / DATA_FILE.name,
+                                          out_dir / "results_cost_model.md") if out_dir is not None else
+                                         (MODEL_FILE, DATA_FILE, ROOT / "benchmarks/results_cost_model.md"))
+    model_file.write_text(json.dumps({
         "features": list(FEATURES), "commit": commit, "command": COMMAND,
         "cores": {core: {"board": CORES[core][0], "kernels": CORES[core][1], "coefficients": coeffs[core]}
                   for core in coeffs}}, indent=1) + "\n")
-    DATA_FILE.write_text(json.dumps({"commit": commit, "wall": wall, "rows": rows, "skipped": [
+    data_file.write_text(json.dumps({"commit": commit, "wall": wall, "rows": rows, "holdout": holdout, "skipped": [
         {"core": c, "model": m, "why": w} for (c, m), w in sorted(skipped.items())]}) + "\n")
-    text = report(rows, coeffs, commit, skipped, wall)
-    (ROOT / "benchmarks/results_cost_model.md").write_text(text)
+    text = report(rows, coeffs, commit, skipped, wall, holdout)
+    report_file.write_text(text)
     print(text)
-    print(f"written {MODEL_FILE.relative_to(ROOT)}, {DATA_FILE.relative_to(ROOT)}, benchmarks/results_cost_model.md")
+    print(f"written {model_file}, {data_file}, {report_file}")
     return 0
 
 
