@@ -1,6 +1,6 @@
 """Refits `codegen fit`'s cost model to QEMU measurements, every core in one command.
 
-    nice .venv/bin/python benchmarks/fit_cost_model.py --jobs 2
+    nice .venv/bin/python benchmarks/fit_cost_model.py --jobs 2 --holdout
 
 re-measures every core (Cortex-M7, M4, M33 with the DSP kernels, Cortex-M55 with the Helium
 (MVE) kernels, Cortex-M0 with the portable kernels: codegen/cost_model.py CORES) and rewrites
@@ -16,11 +16,18 @@ depend on the load.
     --cores cortex-m7,cortex-m4   re-measure only those cores, keep the others' measurements
     --models NAME,NAME            re-measure only those models (file stems), keep the others
     --refit-only                  no QEMU: recompute the features, refit, rewrite (seconds)
+    --holdout                     also measure the sweep candidates not fitted, report per kernel
+    --out DIR                     write the three files into DIR (partial runs there add up)
 
 For each core it builds the bench firmware with per-layer profiling for every bundled and
 shared model (tests/fixtures/models, benchmarks/models) plus MobileNet V1/V2 configurations made
 by codegen/architectures.py (random weights: the counts do not depend on them; small ones for
-the 16 KB Cortex-M0 board), skips those that do not fit the board (flash or RAM), runs each on
+the 16 KB Cortex-M0 board), plus synthetic layers that reach the kernels no such model reaches:
+on the DSP and Helium cores the sweep models (sweep_<i>: benchmarks/cliff_sweep.py's branch models
+of up to SWEEP_PER_KERNEL layers per kernel chosen, picked from its grid with and without ReLU6 and
+a few more shapes, sweep_candidates), on the Cortex-M0 tests/opmodels.py's single-op models
+(ops_<kind>_<i>) and sweep layers on 8x8 planes (sweep_small_<i>). It skips models that do
+not fit the board (flash or RAM), runs each on
 the core's QEMU board (-icount shift=0) and fits each kernel's count as a non-negative linear
 combination of codegen/cost_model.py's FEATURES. The report gives, per model and core, the
 prediction of the full fit and of a fit made without that model (held out).
@@ -28,6 +35,7 @@ prediction of the full fit and of a fit made without that model (held out).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
@@ -42,13 +50,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 from codegen.architectures import FAMILIES, to_tflite  # noqa: E402
 import cliff_sweep  # noqa: E402  (its ModelBuilder layers: the synthetic sweep models)
+import opmodels  # noqa: E402  (tests/opmodels.py: the single-op models of the portable kernels' fit)
 from codegen.cost_model import (CORES, DATA_FILE, FEATURES, MODEL_FILE, CostModel, cost_key, fit,  # noqa: E402
                                 layer_features)
 
-COMMAND = "nice .venv/bin/python benchmarks/fit_cost_model.py --jobs 2"
+COMMAND = "nice .venv/bin/python benchmarks/fit_cost_model.py --jobs 2 --holdout"
 FILES = sorted((ROOT / "tests/fixtures/models").glob("*.tflite")) + sorted((ROOT / "benchmarks/models").glob("*.tflite"))
 CONFIGS = [("mobilenet_v1", 0.25, 224, 1000), ("mobilenet_v1", 0.5, 128, 1000), ("mobilenet_v1", 0.75, 96, 1000),
            ("mobilenet_v1", 0.35, 128, 1000),  # channel counts that are not multiples of 4: generic kernels
@@ -72,7 +82,7 @@ def write_models(work: Path, holdout: bool = False) -> list[Path]:
         p.write_bytes(to_tflite(FAMILIES[fam](a, r, k)))
         models.append(p)
     fitted, held = sweep_models(work)
-    return models + fitted + (held if holdout else [])
+    return models + fitted + small_models(work) + (held if holdout else [])
 
 
 # The synthetic sweep layers: per kernel set of a measured core (not the portable kernels: the
@@ -136,6 +146,7 @@ def _write_batches(work: Path, prefix: str, specs: list[dict]) -> list[tuple[Pat
     return out
 
 
+@functools.lru_cache(maxsize=4)
 def candidate_keys(work: Path) -> dict[str, dict[str, list[dict]]]:
     """kernel set -> cost_key -> the sweep candidates whose layer that kernel set runs on it
     (compiled, not measured: seconds)."""
@@ -149,6 +160,99 @@ def candidate_keys(work: Path) -> dict[str, dict[str, list[dict]]]:
             for s in chunk:
                 mine.setdefault(cost_key(steps[s["tensor"]]), []).append(s)
     return keys
+
+
+# The portable kernels (the Cortex-M0 board, 16 KB of RAM, holds none of the bundled models
+# with these operators): tests/opmodels.py's single-op models, 3 shapes each, named
+# ops_<kind>_<i>, measured on the cores of the portable kernel set only.
+SMALL_OPS = {
+    "fully_connected": (opmodels.fully_connected_model, [
+        dict(batches=1, in_depth=64, out_depth=10, per_channel=True),
+        dict(batches=1, in_depth=256, out_depth=32, per_channel=False),
+        dict(batches=2, in_depth=128, out_depth=16, per_channel=True)]),
+    "add": (opmodels.add_model, [dict(shape=s) for s in ((1, 8, 8, 8), (1, 6, 6, 16), (1, 12, 12, 4))]),
+    "add_broadcast": (opmodels.add_broadcast_model, [
+        dict(shape_a=(4, 9, 64), shape_b=(4, 9, 1), const_b=False),
+        dict(shape_a=(1, 8, 8, 16), shape_b=(16,), const_b=True),
+        dict(shape_a=(16, 32), shape_b=(16, 1), const_b=False)]),
+    "hard_swish": (opmodels.hard_swish_model, [dict(shape=s) for s in ((1, 8, 8, 8), (1, 16, 16, 4), (1, 4, 4, 32))]),
+    "mul": (opmodels.mul_model, [dict(shape_a=(1, 8, 8, 8), shape_b=(1, 8, 8, 8)),
+                                 dict(shape_a=(1, 6, 6, 16), shape_b=(1, 1, 1, 16)),
+                                 dict(shape_a=(1, 12, 12, 4), shape_b=(1, 1, 1, 4), const_b=True)]),
+    "squared_difference": (opmodels.squared_difference_model, [
+        dict(shape_a=(4, 9, 64), shape_b=(4, 9, 1), const_b=False),
+        dict(shape_a=(16, 32), shape_b=(16, 1), const_b=False),
+        dict(shape_a=(1, 8, 8, 8), shape_b=(8,), const_b=True)]),
+    "batch_matmul": (opmodels.batch_matmul_model, [
+        dict(shape_a=(1, 16, 32), shape_b=(1, 16, 32), adj_y=True),
+        dict(shape_a=(2, 8, 16), shape_b=(2, 8, 16), adj_y=True),
+        dict(shape_a=(1, 32, 16), shape_b=(1, 16, 24), const_b=True)]),
+    "softmax": (opmodels.softmax_model, [dict(outer=1, depth=100, input_scale=0.1),
+                                         dict(outer=4, depth=64, input_scale=0.05),
+                                         dict(outer=1, depth=256, input_scale=0.2)]),
+    "split_concat": (opmodels.split_concat_model, [dict(shape=(1, 8, 8, 8), axis=3, sizes=(4, 4)),
+                                                   dict(shape=(1, 8, 8, 12), axis=3, sizes=(6, 6)),
+                                                   dict(shape=(1, 16, 16, 4), axis=3, sizes=(2, 2))]),
+    "max_pool": (opmodels.pool_model, [
+        dict(kind="MAX_POOL_2D", k=3, stride=2, padding="SAME", c=8, h=16, w=16),
+        dict(kind="MAX_POOL_2D", k=2, stride=2, padding="VALID", c=16, h=8, w=8),
+        dict(kind="MAX_POOL_2D", k=3, stride=1, padding="SAME", c=4, h=12, w=12)]),
+    "average_pool": (opmodels.pool_model, [
+        dict(kind="AVERAGE_POOL_2D", k=3, stride=2, padding="SAME", c=8, h=16, w=16),
+        dict(kind="AVERAGE_POOL_2D", k=2, stride=2, padding="VALID", c=16, h=8, w=8),
+        dict(kind="AVERAGE_POOL_2D", k=7, stride=1, padding="VALID", c=32, h=7, w=7)]),
+    "transpose": (opmodels.transpose_model, [dict(shape=(1, 8, 8, 8), perm=(0, 3, 1, 2)),
+                                             dict(shape=(1, 4, 4, 6, 2), perm=(0, 1, 2, 4, 3)),
+                                             dict(shape=(1, 16, 16, 4), perm=(0, 2, 1, 3))]),
+}
+SMALL_KERNEL_SETS = ("reference",)
+SMALL_PLANE = 8            # the portable kernels' sweep layers: planes of 8x8 ...
+SMALL_OUT_BYTES = 6_000    # ... and at most this many output bytes a firmware (16 KB of RAM)
+
+
+def small_models(work: Path) -> list[Path]:
+    """The portable kernels' fit set beyond the small MobileNets: SMALL_OPS's single-op models
+    (ops_<kind>_<i>) and sweep_small_<i>: up to SWEEP_PER_KERNEL sweep candidates per kernel the
+    portable set chooses (spread over MACs), on SMALL_PLANE x SMALL_PLANE inputs, SMALL_OUT_BYTES
+    of outputs per model."""
+    out = []
+    for kind, (build, cases) in SMALL_OPS.items():
+        for i, kw in enumerate(cases, 1):
+            p = work / f"ops_{kind}_{i}.tflite"
+            p.write_bytes(build(np.random.default_rng(SWEEP_SEED + i), **kw))
+            out.append(p)
+    chosen: dict[tuple, dict] = {}
+    for kernels in SMALL_KERNEL_SETS:
+        for key, specs in sorted(candidate_keys(work)[kernels].items()):
+            small = sorted({_spec_id(t): t for t in (_sized(dict(s), SMALL_PLANE) for s in specs)
+                            if cliff_sweep.out_hw(SMALL_PLANE, t["stride"]) ** 2 * cliff_sweep.out_channels(t)
+                            <= SMALL_OUT_BYTES // 2}.values(), key=lambda t: (t["macs"], _spec_id(t)))
+            for i in sorted(set(np.linspace(0, len(small) - 1, min(SWEEP_PER_KERNEL, len(small))).round().astype(int))):
+                chosen.setdefault(_spec_id(small[i]), small[i])
+    chunks: list[list[dict]] = [[]]
+    size = 0
+    for t in sorted(chosen.values(), key=lambda t: (t["in_c"], _spec_id(t))):
+        n = cliff_sweep.out_hw(SMALL_PLANE, t["stride"]) ** 2 * cliff_sweep.out_channels(t)
+        if chunks[-1] and size + n > SMALL_OUT_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(t)
+        size += n
+    for i, chunk in enumerate(chunks, 1):
+        p = work / f"sweep_small_{i}.tflite"
+        p.write_bytes(cliff_sweep.branch_model(np.random.default_rng(SWEEP_SEED + i), chunk))
+        out.append(p)
+    return out
+
+
+def _runs_on(core: str, name: str) -> bool:
+    """Which cores measure a model: the sweep models on the DSP and Helium cores, the small
+    ones (small_models) on the portable kernels' core, the others everywhere."""
+    if name.startswith(("ops_", "sweep_small_")):
+        return CORES[core][1] in SMALL_KERNEL_SETS
+    if name.startswith("sweep"):
+        return CORES[core][1] in SWEEP_KERNEL_SETS
+    return True
 
 
 def _spec_id(s: dict) -> tuple:
@@ -324,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     if bad:
         print(f"unknown core {', '.join(bad)}: choose from {', '.join(CORES)}", file=sys.stderr)
         return 2
-    old = json.loads(DATA_FILE.read_text()) if DATA_FILE.exists() else {"rows": [], "skipped": []}
+    old_file = out_dir / DATA_FILE.name if out_dir is not None and (out_dir / DATA_FILE.name).exists() else DATA_FILE
+    old = json.loads(old_file.read_text()) if old_file.exists() else {"rows": [], "skipped": []}
     if isinstance(old, list):          # the format before per-core data: Cortex-M7 only
         old = {"rows": [dict(r, core="cortex-m7") for r in old], "skipped": []}
     rows = list(old["rows"])
@@ -344,8 +449,7 @@ def main(argv: list[str] | None = None) -> int:
             models = write_models(work, args.holdout)
             if want is not None:
                 models = [m for m in models if m.stem in want]
-            jobs = [(core, str(m), str(work)) for core in cores for m in models
-                    if not m.stem.startswith("sweep") or CORES[core][1] in SWEEP_KERNEL_SETS]
+            jobs = [(core, str(m), str(work)) for core in cores for m in models if _runs_on(core, m.stem)]
             print(f"measuring {len(models)} models on {len(cores)} cores ({len(jobs)} firmwares, "
                   f"{args.jobs} at a time) ...", flush=True)
             new: dict[tuple[str, str], list[dict]] = {}
