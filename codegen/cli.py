@@ -11,7 +11,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CodegenError
 from .build_files import LAYOUTS
-from .cli_main import nonempty_path, positive_float, positive_int
+from .cli_main import board_name, nonempty_path, positive_float, positive_int
 from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS, target_name
 
 EPILOG = """\
@@ -212,6 +212,9 @@ def cmd_fit(args) -> int:
     from firmware_tools.boards import BoardError, get_board
 
     from .fit import Fitter, plot, render
+    if args.layers and not args.json:   # was silently ignored: the table has no per-layer rows
+        raise CodegenError("--layers adds per-layer rows to the --json report: add --json "
+                           "(the table shows whole networks only)")
     try:
         board = get_board(args.board)
     except BoardError as e:
@@ -329,7 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model", metavar="MODEL", help="an int8 .tflite file")
     e.add_argument("-o", "--output", required=True, type=nonempty_path, metavar="DIR",
                    help="output folder (created if missing; generated files in it are replaced)")
-    e.add_argument("--board", metavar="NAME",
+    e.add_argument("--board", type=board_name, metavar="NAME",
                    help="a board (`firmware boards` lists them): sets --target to its CPU and "
                         "--ram-limit to its RAM less the reserved stack and the firmware's other data")
     e.add_argument("--target", choices=list(TARGETS), type=target_name,
@@ -371,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "  codegen inspect model.tflite --ram-limit 40000   # the patch schedule too\n"
                               "  codegen inspect --board stm32f746g-disco model.tflite   # its CPU; fits its RAM?")
     i.add_argument("model", metavar="MODEL", help="a .tflite file")
-    i.add_argument("--board", metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
+    i.add_argument("--board", type=board_name, metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
                    "(less the stack and other data) as --ram-limit")
     i.add_argument("--target", choices=list(TARGETS), type=target_name,
                    help=f"show the kernels and layout chosen for this target (default: {DEFAULT_TARGET}, or the --board's)")
@@ -398,7 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--inputs", type=positive_int, default=20,
                    help=f"random inputs to try, 1..{MAX_VERIFY_INPUTS:,} (default: 20)")
     v.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default: 0)")
-    v.add_argument("--board", metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
+    v.add_argument("--board", type=board_name, metavar="NAME", help="as for emit: the board's CPU as --target, its RAM "
                    "(less the stack and other data) as --ram-limit")
     v.add_argument("--target", choices=list(TARGETS), type=target_name,
                    help=f"check the kernels this target uses (default: {DEFAULT_TARGET}, or the --board's): built for this "
@@ -422,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  codegen fit --board stm32f746g-disco --alpha 0.25 --resolution 96 --json --layers\n\n"
                "Boards: `firmware boards`. Accuracy: published ImageNet top-1 (MobileNet V1 paper "
                "tables 6-7, V2 paper table 4) where the papers give it.")
-    f.add_argument("--board", required=True, metavar="NAME", help="a board (`firmware boards` lists them)")
+    f.add_argument("--board", type=board_name, required=True, metavar="NAME", help="a board (`firmware boards` lists them)")
     f.add_argument("--patches", action="store_true",
                    help="where the arena is over the board's RAM, try in-place depthwise and a "
                         "patch-based first stage (as `emit --ram-limit`); fits then says which "

@@ -56,6 +56,16 @@ def nonempty_path(s: str) -> str:
     return s
 
 
+def board_name(s: str) -> str:
+    """argparse type for --board: refuses an empty or blank name, which read as no --board at all
+    (`--board "$BOARD"` with BOARD unset emitted for the default cortex-m7 without a word).
+    Raises argparse.ArgumentTypeError."""
+    if not s.strip():
+        raise argparse.ArgumentTypeError("empty board name: give one `firmware boards` lists, e.g. "
+                                         "qemu-mps2-an500, or leave --board out")
+    return s
+
+
 def _command_parser(parser: argparse.ArgumentParser, args) -> argparse.ArgumentParser:
     """The (sub)parser of the command `args` ran (`codegen emit`, `runtime hil info`)."""
     while True:

@@ -190,11 +190,14 @@ def _parse(buf: bytes) -> Graph:
     if model.SubgraphsLength() < 1:
         raise ModelFormatError("the model has no subgraph (no operators, no tensors): re-export the model "
                                "from the converter")
+    if model.Version() != 3:   # TFLite's interpreter refuses any other (TFLITE_SCHEMA_VERSION; trial9: compiled)
+        raise ModelFormatError(f"the model is in TFLite schema version {model.Version()}, TFLite and mcuforge "
+                               "read version 3: re-export the model from the converter")
     sg = model.Subgraphs(0)
     opcodes = []
     for i in range(model.OperatorCodesLength()):
         oc = model.OperatorCodes(i)
-        code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+        code = _builtin_code(oc)
         opcodes.append(_OP_NAMES.get(code, f"CUSTOM:{oc.CustomCode()!r}" if code == 32 else f"OP_{code}"))
 
     tensors: dict[int, Tensor] = {}
@@ -263,6 +266,18 @@ def _parse(buf: bytes) -> Graph:
     return graph
 
 
+def _builtin_code(oc) -> int:
+    """The operator code TFLite runs: max(builtin_code, deprecated_builtin_code), as
+    tflite::GetBuiltinCode (schema_utils.cc) takes it. The `tflite` package's BuiltinCode()
+    returns deprecated_builtin_code whenever builtin_code < 127, so a file whose two fields
+    disagree (builtin_code 32 = CUSTOM, or 22 = RESHAPE, beside a deprecated 9 =
+    FULLY_CONNECTED) was compiled as the deprecated operator while TFLite runs the other (trial9)."""
+    from flatbuffers import number_types as N
+    o = oc._tab.Offset(10)
+    raw = oc._tab.Get(N.Int32Flags, o + oc._tab.Pos) if o else 0
+    return max(int(raw), int(oc.DeprecatedBuiltinCode()))
+
+
 def _external_buffer(t) -> int:
     """Tensor.external_buffer (schema.fbs field 10, vtable slot 24), 0 when absent."""
     import flatbuffers
@@ -279,6 +294,9 @@ class _Unreadable(Exception):
 
 
 def _buffer_data(model, buf: bytes, index: int, dtype: str, shape) -> np.ndarray | None:
+    if index >= model.BuffersLength() and index != 0:   # interpreter_builder.cc refuses it (trial9:
+        raise _Unreadable(f"names buffer {index:,}, but the model has {model.BuffersLength()} "   # compiled)
+                          "buffers: the file is damaged; re-export the model from the converter")
     if index <= 0 or index >= model.BuffersLength():
         return None
     b = model.Buffers(index)

@@ -265,6 +265,12 @@ def _check_options(graph: Graph, op: Operator, problems: list[str]) -> None:
                         f"{', '.join(_ACTIVATIONS)} (TFLite refuses it for int8): " + RECONVERT)
     if "Padding" in o and o["Padding"] not in _PADDINGS:
         problems.append(f"{where}: padding {o['Padding']!r} is neither SAME nor VALID: " + RECONVERT)
+    if op.type == "FULLY_CONNECTED" and o.get("WeightsFormat", 0) != 0:
+        # 1 = SHUFFLED4x16INT8: TFLite's uint8-only layout with a second (workspace) output; any
+        # other value its parser refuses. The weights were read as DEFAULT and compiled (trial9)
+        problems.append(f"{where}: weights_format {o['WeightsFormat']!r} is not DEFAULT (0); mcuforge "
+                        "reads DEFAULT [out, in] weights only (TFLite's shuffled format takes uint8 and "
+                        "a second output): " + RECONVERT)
     # strides, dilations, filter sizes and ranks: the shape check (codegen/ops/shapes.py)
     # recomputes every output shape from them after the passes and lists what is wrong
 
@@ -352,6 +358,8 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
             _effective(where, "the effective scale input*filter/output", float(reals[c]),
                        f"tensors '{x.name}' (scale {xs:.6g}), '{w.name}' (channel {c}, scale "
                        f"{float(ws[c]):.6g}), '{y.name}' (scale {ys:.6g})", problems)
+        if op.type == "FULLY_CONNECTED" and len(ws) == 1:
+            _check_fc_bias_scale(graph, op, xs * float(ws[0]), ys, problems)
         _check_accumulator(graph, op, problems)
     elif op.type in ("ADD", "SUB"):    # PrepareGeneralSubOp takes ADD's multipliers
         a, b = t(0), t(1)
@@ -412,6 +420,18 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         for what, real in reals:
             _effective(where, what, real, f"tensors '{t(0).name}' (scale {xs:.6g}) -> '{y.name}' "
                        f"(scale {ys:.6g})", problems)
+    elif op.type == "SOFTMAX" and op.inputs and _scales_ok(t(0)):
+        # PreprocessSoftmaxScaling: QuantizeMultiplierGreaterThanOne(beta * input scale * 2^26)
+        # aborts TFLite unless it is > 1; a beta of nan, 0 or -1 was reported by the lowering as
+        # an "unsupported operator" whose input scale was too small (trial9)
+        from .quantization import softmax_params
+        beta, x = op.options.get("Beta", 1.0), t(0)
+        try:
+            softmax_params(beta, x.quant.scale)
+        except (ValueError, TypeError, OverflowError):
+            problems.append(f"{where}: beta {beta!r} x input scale {_real_scale(x):.6g} of tensor '{x.name}' "
+                            "x 2^26 is not above 1, which TFLite's int8 SOFTMAX needs (PreprocessSoftmaxScaling "
+                            "aborts): " + RECONVERT)
     if op.type == "AVERAGE_POOL_2D" and len(t(0).shape) == 4:
         o = op.options
         window = min(int(o.get("FilterHeight", 1)), int(t(0).shape[1])) * \
@@ -428,6 +448,28 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
             problems.append(f"{where}: output '{y.name}' has scale {y.quant.scale:.6g} and zero point "
                             f"{y.quant.zero_point}; TFLite's int8 {op.type} requires 1/256 and -128: "
                             + RECONVERT)
+
+
+def _check_fc_bias_scale(graph: Graph, op: Operator, product: float, ys: float, problems: list[str]) -> None:
+    """tensorflow/lite/kernels/kernel_util.cc GetQuantizedConvolutionMultipler, which a
+    FULLY_CONNECTED with a per-tensor filter calls in Prepare(): |input scale * filter scale -
+    bias scale| / output scale <= 0.02, in double, with the bias's per-tensor scale (0 when it
+    has one per channel: TFLite's legacy params). mcuforge requantizes from input * filter and
+    never reads the bias scale, so a bias scale far from it compiled a model TFLite refuses
+    (trial9: a bias scale of 3.4e38; measured with ai-edge-litert: 1% of the output scale
+    prepares, 3% fails, a per-channel filter skips the check)."""
+    if len(op.inputs) < 3 or op.inputs[2] < 0:
+        return
+    b = graph.tensors[op.inputs[2]]
+    if b.quant is None or len(b.quant.scales) == 0:
+        return
+    bs = float(np.float32(b.quant.scales[0])) if len(b.quant.scales) == 1 else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratio = abs(product - bs) / ys
+    if not ratio <= 0.02:   # nan too
+        problems.append(f"{_where(op)}: bias '{b.name}' has scale {bs:.6g}, input*filter scale is "
+                        f"{product:.6g}: they differ by {ratio:.3g} of the output scale {ys:.6g}, TFLite "
+                        "allows 0.02 (GetQuantizedConvolutionMultipler): re-export the model from the converter")
 
 
 def _check_accumulator(graph: Graph, op: Operator, problems: list[str]) -> None:

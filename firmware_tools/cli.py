@@ -7,7 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from codegen.cli_main import nonempty_path, positive_float
+from codegen.cli_main import board_name, nonempty_path, positive_float
 
 from .boards import BoardError, get_board, list_boards
 
@@ -68,8 +68,24 @@ def _emitted_for(gen: Path) -> str:
                              "or give the folder `codegen emit` wrote")
     if not board or not isinstance(board, str):
         raise BoardError(f"which board? pass --board NAME (`firmware boards` lists them); {gen} names none "
-                         "(`codegen emit --board NAME` records its board for `firmware build`)")
+                         "(`codegen emit --board NAME` records its board for `firmware build`)"
+                         + _boards_for_target(gen))
     return board
+
+
+def _boards_for_target(gen: Path) -> str:
+    """'; for cortex-m33: qemu-mps2-an505 (QEMU), ...' -- the boards whose CPU runs the code in
+    `gen` (model.json's "target"), or '' when that cannot be read or no board has it."""
+    from .build import read_json
+    try:
+        target = read_json(gen / "model.json").get("target")
+        boards = [b for b in list_boards() if b.target == target]
+    except (OSError, ValueError, AttributeError):   # BoardError is a ValueError
+        return ""
+    if not isinstance(target, str) or not boards:
+        return ""
+    return f"; for {target}: " + ", ".join(
+        b.name + (" (QEMU)" if b.manifest.get("qemu") else "") for b in boards)
 
 
 def cmd_size(args) -> int:
@@ -261,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "  firmware build --board qemu-mps2-an500 out/            # -> out/build-qemu-mps2-an500/fw.elf\n"
                                "  firmware build --board qemu-mps2-an500 --app validate out/   # for `firmware serve`\n"
                                "  firmware build --board nucleo-h743zi --opt -Os --lto out/")
-    bd.add_argument("--board", help="see `firmware boards` (default: the one `codegen emit --board` recorded)")
+    bd.add_argument("--board", type=board_name, help="see `firmware boards` (default: the one `codegen emit --board` recorded)")
     bd.add_argument("generated", metavar="GENERATED_DIR", help="output of `codegen emit`")
     bd.add_argument("-o", "--output", type=nonempty_path, metavar="OUT", help="default: GENERATED_DIR/build-BOARD")
     from .build import list_apps
@@ -277,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog="examples:\n  firmware size out/build-qemu-mps2-an500/fw.elf\n"
                               "  firmware size --board stm32f746g-disco --json out/build-stm32f746g-disco/fw.elf")
     s.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
-    s.add_argument("--board", help="default: the board it was built for")
+    s.add_argument("--board", type=board_name, help="default: the board it was built for")
     s.add_argument("--json", action="store_true", help="machine-readable report (bytes)")
     s.set_defaults(fn=cmd_size)
     r = sub.add_parser("run", help="run firmware under QEMU, streaming its console", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -285,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "instructions),\nstreaming its console; the exit code is the firmware's.",
                        epilog="examples:\n  firmware run --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf\n"
                               "  firmware run --board qemu-mps3-an547 --timeout 60 out/build-qemu-mps3-an547/fw.elf")
-    r.add_argument("--board", help="a QEMU board (`firmware boards`: runs on QEMU; default: the one "
+    r.add_argument("--board", type=board_name, help="a QEMU board (`firmware boards`: runs on QEMU; default: the one "
                                    "`firmware build` built ELF for)")
     r.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     r.add_argument("--timeout", type=_seconds, default=300, help="seconds (default: 300)")
@@ -295,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(pip install '.[flash]'),\nelse the first of the pyocd, openocd or st-flash "
                                    "commands found. Refuses an ELF built for another board.",
                        epilog="examples:\n  firmware flash --board nucleo-h743zi out/build-nucleo-h743zi/fw.elf")
-    f.add_argument("--board", help="a real board (`firmware boards`: runs on hardware); required: "
+    f.add_argument("--board", type=board_name, help="a real board (`firmware boards`: runs on hardware); required: "
                                    "flash never guesses the board it writes")
     f.add_argument("elf", metavar="ELF", help="e.g. GENERATED_DIR/build-BOARD/fw.elf")
     f.add_argument("--force", action="store_true",
@@ -309,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "  firmware serve --board qemu-mps2-an500 out/build-qemu-mps2-an500/fw.elf\n"
                                "  firmware serve --board qemu-mps2-an500 --port 4321 out/build-qemu-mps2-an500/fw.elf\n"
                                "then, in another terminal: runtime hil info --port socket://127.0.0.1:4321")
-    sv.add_argument("--board", help="a QEMU board (`firmware boards`: runs on QEMU; default: the one "
+    sv.add_argument("--board", type=board_name, help="a QEMU board (`firmware boards`: runs on QEMU; default: the one "
                                     "`firmware build` built ELF for)")
     sv.add_argument("elf", metavar="ELF", help="e.g. the validation firmware (`firmware build --app validate`)")
     sv.add_argument("--port", type=_tcp_port, metavar="N",

@@ -4,7 +4,8 @@ every one the generator accepts against TFLite's reference kernels.
 
 The space (draw_case): CONV_2D with kernels 1..7 per axis (non-square included), strides 1..3
 per axis (unequal included), dilation 1/2, SAME/VALID, 1..40 input and output channels, grouped
-(filter depth in_c / groups); DEPTHWISE_CONV_2D with multipliers 1..8 on 1..40 channels; planes
+(filter depth in_c / groups; a fifth of the routed draws 1x1 over 2-4 channels per group,
+the few-channel kernels); DEPTHWISE_CONV_2D with multipliers 1..8 on 1..40 channels; planes
 1x1..60x60 (odd sizes, planes narrower or lower than the kernel, VALID windows that do not fit);
 per-tensor and per-channel weight scales; input/output zero points at -128, 127, 0 or random;
 effective multipliers from 1e-6 to 4 (right and left shifts); NONE/RELU/RELU6/RELU_N1_TO_1;
@@ -81,7 +82,7 @@ def _layer(rng: np.random.Generator, in_c: int | None, h: int | None, w: int | N
     c = in_c if in_c is not None else pick([1, 1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32, 33, 40,
                                             int(rng.integers(1, 41))])
     if in_c is None and rng.random() < 0.25:  # the shapes the newest routes are for, more often
-        route = int(rng.integers(4))
+        route = int(rng.integers(5))
         if route == 0:      # 1x1 at stride 2 (or 3, unequal)
             kind, kh, kw, dh, dw = "CONV_2D", 1, 1, 1, 1
             sh, sw = pick([(2, 2), (2, 2), (3, 3), (2, 1), (1, 2)])
@@ -91,9 +92,12 @@ def _layer(rng: np.random.Generator, in_c: int | None, h: int | None, w: int | N
         elif route == 2:    # KxK depthwise with a multiplier
             kind = "DEPTHWISE_CONV_2D"
             kw = kh
-        else:               # grouped direct convolution
+        elif route == 3:    # grouped direct convolution
             kind = "CONV_2D"
             c = pick([4, 6, 8, 12, 16, 24, 32, 36, 40])
+        else:               # 1x1 over 2-4 channels per group (the few-channel kernels)
+            kind, kh, kw, dh, dw = "CONV_2D", 1, 1, 1, 1
+            c = pick([2, 3, 4, 4, 6, 8, 9, 12, 16, 24, 32])
     L = dict(kind=kind, kh=kh, kw=kw, sh=sh, sw=sw, dh=dh, dw=dw, c=c, groups=1, mult=1,
              padding=pick(["SAME", "VALID"]), act=pick(ACTS), per_channel=bool(rng.random() < 0.75),
              bias=pick(["normal", "normal", "normal", "absent", "extreme", "big"]),
@@ -105,7 +109,11 @@ def _layer(rng: np.random.Generator, in_c: int | None, h: int | None, w: int | N
             L["bias"] = "normal"
         L["out_c"] = pick([1, 2, 3, 4, 5, 8, 9, 16, 17, 24, 32, 33, 40, int(rng.integers(1, 41))])
         divs = [g for g in range(2, c + 1) if c % g == 0]
-        if divs and rng.random() < (0.9 if route == 3 else 0.25):     # grouped: filter depth c / g, out_c a multiple of g
+        if route == 4:                       # 2, 3 or 4 channels per group (groups 1: dense)
+            divs = [g for g in range(1, c + 1) if c % g == 0 and c // g in (2, 3, 4)]
+            L["act"] = pick(["NONE", "NONE", L["act"]])            # their fast output stage:
+            L["mult_span"] = pick(["typical", "small", L["mult_span"]])   # right shifts, no clamp
+        if divs and rng.random() < (0.9 if route in (3, 4) else 0.25):     # grouped: filter depth c / g, out_c a multiple of g
             g = pick(divs)
             L["groups"] = g
             L["out_c"] = g * max(1, min(40 // g, int(rng.integers(1, 5))))

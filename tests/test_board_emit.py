@@ -150,6 +150,8 @@ def test_firmware_build_takes_the_board_emit_was_given(tmp_path, capsys):
     assert firmware_main(["build", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "which board? pass --board NAME" in err[0], err
+    # trial9: the line names the boards that run the emitted target's code
+    assert err[0].endswith("; for cortex-m7: nucleo-h743zi, qemu-mps2-an500 (QEMU), stm32f746g-disco"), err
 
 
 def test_build_of_a_missing_empty_or_file_folder_says_so_not_which_board(tmp_path, capsys):

@@ -371,3 +371,35 @@ def test_a_target_name_that_is_not_one_names_the_one_to_use(tmp_path, capsys, cm
         main([cmd, "--target", given, MODEL, *(["-o", str(tmp_path / "o")] if cmd == "emit" else [])])
     err = capsys.readouterr().err
     assert e.value.code == 2 and says in err, err
+
+
+@pytest.mark.parametrize("prog,argv", [
+    ("codegen", ["emit", "--board", "", MODEL, "-o", "OUT"]),
+    ("codegen", ["inspect", "--board", " ", MODEL]),
+    ("codegen", ["verify", "--board", "", MODEL]),
+    ("codegen", ["fit", "--board", ""]),
+    ("firmware", ["build", "--board", "", "GEN"]),
+    ("firmware", ["run", "--board", "", "fw.elf"]),
+    ("firmware", ["size", "--board", "", "fw.elf"]),
+    ("firmware", ["flash", "--board", "", "fw.elf"]),
+    ("firmware", ["serve", "--board", "", "fw.elf"])])
+def test_an_empty_board_name_is_refused_not_read_as_no_board(tmp_path, monkeypatch, capsys, prog, argv):
+    # trial9: `codegen emit --board "$BOARD"` with BOARD unset emitted for the default cortex-m7
+    # (exit 0, no word); `firmware build --board ""` took the recorded board instead
+    import importlib
+    monkeypatch.chdir(tmp_path)
+    cli = importlib.import_module({"codegen": "codegen.cli", "firmware": "firmware_tools.cli"}[prog])
+    with pytest.raises(SystemExit) as e:
+        cli.main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(prog) and "argument --board: empty board name" in last, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fit_layers_without_json_is_refused_not_ignored(capsys):
+    # trial9: `codegen fit --layers` printed the plain table, the flag silently dropped
+    assert main(["fit", "--board", "qemu-microbit", "--layers"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--layers" in err[0] and "add --json" in err[0], err

@@ -39,6 +39,15 @@ DW_KXK_SWEEP = [
     (3, 2, "VALID", 3, 1, 9, 8, "NONE", NARROW, None), (3, 2, "SAME", 8, 2, 1, 1, "NONE", NARROW, None),
     (3, 2, "SAME", 2, 8, 2, 3, "NONE", NARROW, None), (3, 2, "VALID", 1, 2, 3, 3, "NONE", NARROW, None),
     (3, 2, "SAME", 32, 2, 6, 7, "NONE", NARROW, None),
+    # the two-channel pair run (even multipliers, an odd last column in C, odd multipliers'
+    # last channel alone) and the gather's words (odd and even word counts, byte tails, pad_left 1)
+    (3, 2, "SAME", 5, 2, 13, 13, "NONE", NARROW, -128), (3, 2, "SAME", 2, 3, 10, 16, "NONE", NARROW, 127),
+    (3, 2, "VALID", 7, 6, 9, 12, "NONE", NARROW, None), (3, 2, "SAME", 13, 1, 17, 20, "NONE", NARROW, None),
+    # rows of 32 bytes or more: the border-only zero-point fill; 1-channel rows by LDM / STM
+    # (word-aligned rows; a 3-byte tail at VALID 7x7), or by memcpy (in_w off a multiple of 4)
+    (3, 2, "SAME", 1, 1, 6, 40, "NONE", NARROW, -128), (3, 2, "SAME", 3, 2, 5, 33, "NONE", NARROW, 127),
+    (5, 1, "SAME", 2, 1, 4, 34, "NONE", NARROW, None), (5, 2, "SAME", 1, 2, 5, 34, "NONE", NARROW, None),
+    (7, 2, "VALID", 1, 1, 9, 40, "NONE", NARROW, None),
     # other vertical strides (stride_h, stride_w)
     (3, (1, 2), "SAME", 4, 2, 7, 9, "NONE", NARROW, None), (3, (3, 2), "VALID", 2, 4, 10, 9, "NONE", NARROW, None),
     (5, (2, 1), "SAME", 3, 2, 9, 8, "NONE", NARROW, None), (7, (1, 2), "SAME", 1, 4, 8, 11, "NONE", NARROW, None)]
@@ -47,7 +56,9 @@ DW_KXK_SWEEP = [
 CONV1_KXK_SWEEP = [
     (5, 1, "SAME", 8, 9, 9, "NONE", None), (7, 2, "SAME", 13, 10, 11, "RELU6", -128),
     (5, 2, "VALID", 3, 9, 12, "NONE", 127), (7, 1, "SAME", 32, 6, 7, "NONE", None),
-    (5, 1, "SAME", 4, 1, 1, "NONE", None), (7, 2, "VALID", 2, 7, 7, "NONE", None)]
+    (5, 1, "SAME", 4, 1, 1, "NONE", None), (7, 2, "VALID", 2, 7, 7, "NONE", None),
+    # 3x3 at stride 2 on the fast stage (out_c off a multiple of 4: the stem kernel takes the rest)
+    (3, 2, "SAME", 13, 12, 11, "NONE", -128), (3, 2, "VALID", 5, 9, 10, "NONE", None)]
 
 
 def dw_model(case) -> bytes:

@@ -28,6 +28,7 @@ def test_fuzz_conv_draw_is_reproducible_and_covers_the_space():
     layers = [L for i in range(300) for L in draw_case(9, i)["layers"]]
     seen = lambda f: any(f(L) for L in layers)   # noqa: E731
     assert seen(lambda L: L["groups"] > 1 and L["kind"] == "CONV_2D")
+    assert seen(lambda L: L["kh"] == L["kw"] == 1 and L["groups"] > 1 and L["c"] // L["groups"] == 2)
     assert seen(lambda L: L["kind"] == "DEPTHWISE_CONV_2D" and L["mult"] == 8)
     assert seen(lambda L: L["kh"] != L["kw"]) and seen(lambda L: L["sh"] != L["sw"])
     assert seen(lambda L: L["dh"] == 2) and seen(lambda L: L["bias"] == "absent")

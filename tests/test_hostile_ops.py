@@ -4,6 +4,7 @@ legacy uint8 ones: each is refused in one line per problem naming the operator a
 they were compiled although TFLite has no defined result (or refuses them)."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import hostile_ops
@@ -243,3 +244,62 @@ def test_a_constant_graph_output_is_refused(capsys, tmp_path):
     lines = [l for l in err.splitlines() if l.strip()]
     assert code == 2 and len(lines) == 1, err
     assert "graph output tensor 1 't1' is a constant" in lines[0] and "drop it from the graph's outputs" in lines[0]
+
+
+@pytest.mark.parametrize("name, words", [
+    ("builtin_code_custom_beside_deprecated_fc", ["unsupported operator", "#0 CUSTOM"]),
+    ("tensor_buffer_out_of_range", ["tensor 9 ", "names buffer 14, but the model has 14 buffers",
+                                    "re-export"]),
+    ("fc_bias_scale_3e38", ["op #0 FULLY_CONNECTED", "bias 't2' has scale 3.4e+38",
+                            "TFLite allows 0.02", "re-export"]),
+    ("pad_output_int4", ["op #1 PAD: output 0 'functional_5_1/zero_padding2d_6_1/Pad' is int4, expected int8",
+                         "op #2 CONV_2D: input 0", "re-export"]),
+    ("fc_weights_format_shuffled", ["op #2 FULLY_CONNECTED: weights_format 1 is not DEFAULT", "re-export"]),
+    ("schema_version_99", ["schema version 99", "read version 3", "re-export"]),
+    ("softmax_beta_nan", ["op #4 SOFTMAX: beta nan x input scale", "PreprocessSoftmaxScaling", "re-export"]),
+])
+def test_a_model_tflite_refuses_in_its_interpreter_is_refused_in_one_line(capsys, tmp_path, name, words):
+    """trial9, structure-aware flatbuffer mutants (recipe: fixtures/cases/hostile/make_trial9.py)
+    that TFLite's reference interpreter refuses and codegen compiled: an OperatorCode whose
+    builtin_code (32, CUSTOM) disagrees with its deprecated_builtin_code (9) -- the `tflite`
+    package's BuiltinCode() returns the deprecated one below 127, TFLite takes the max, so a
+    CUSTOM op was compiled as FULLY_CONNECTED; a tensor naming a buffer past the buffer list
+    (interpreter_builder.cc refuses it); a FULLY_CONNECTED bias scale 3.4e38 against an input *
+    filter scale of 5e-4 (GetQuantizedConvolutionMultipler: scale_diff / output_scale <= 0.02);
+    a PAD output of type INT4 (the PAD was folded into its CONV_2D before any type check); a
+    FULLY_CONNECTED with weights_format SHUFFLED4x16INT8 (its weights were read as DEFAULT); a
+    model of schema version 99 (TFLite reads 3 only); a SOFTMAX with beta nan (was refused as
+    an unsupported operator whose input scale was too small)."""
+    code = main(["emit", str(FLATBUFFERS / f"{name}.tflite"), "--target", "host", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert code == 2 and "Traceback" not in err, err
+    assert len(lines) == 1 or all(l.startswith("codegen: error: op #") for l in lines), err
+    for w in words:
+        assert w in err, err
+    assert not (tmp_path / "o" / "model.c").exists()
+
+
+@pytest.mark.parametrize("bias_scales, refused", [
+    ([0.0005], False),                   # = input * filter scale
+    ([0.0005 + 0.01 * 0.5], False),      # 1% of the output scale off: TFLite prepares it
+    ([0.0005 + 0.03 * 0.5], True),       # 3%: scale_diff / output_scale <= 0.02 fails
+    ([1.0, 1.0, 1.0, 1.0], False),       # per-channel bias: its legacy scale is 0, diff 0.001
+])
+def test_fully_connected_bias_scale_follows_tflites_prepare(capsys, tmp_path, bias_scales, refused):
+    """The bias-scale rule of a per-tensor FULLY_CONNECTED, where TFLite's reference
+    (ai-edge-litert) was measured to switch: the same four models prepare / fail there."""
+    from codegen.tflite_writer import ModelBuilder
+    mb = ModelBuilder()
+    x = mb.tensor([1, 8], "int8", 0.05, 0)
+    w = mb.tensor([4, 8], "int8", [0.01], 0, np.arange(32).reshape(4, 8) % 7 - 3)
+    b = mb.tensor([4], "int32", np.float32(bias_scales), 0, np.array([1, -2, 3, 4]))
+    y = mb.tensor([1, 4], "int8", 0.5, 0)
+    mb.op("FULLY_CONNECTED", [x, w, b], [y], "FullyConnectedOptions", FusedActivationFunction=0)
+    model = tmp_path / "fc.tflite"
+    model.write_bytes(mb.build([x], [y]))
+    code = main(["emit", str(model), "--target", "host", "-o", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == (2 if refused else 0), err
+    if refused:
+        assert len(err.strip().splitlines()) == 1 and "TFLite allows 0.02" in err, err

@@ -516,8 +516,8 @@ def _few_1x1_takes(p: dict, fast: bool) -> bool:
     pixels, each reading a pixel inside the input plane (at stride 1 rows as wide as the
     output's: the plane is one line), out_c / groups split in equal blocks (_few_1x1_block),
     and not a layer of the ShuffleNet-shaped packed entries (_grouped_1x1_packed). Measured on the cliff sweep (M7),
-    instructions per output: 8.8-9.7 at 2 channels per group, 9.0-9.6 at 3, 9.1-9.6 at 4, 7.9-8.6
-    dense from 3 channels (the direct, im2col and shallow kernels: 12-46)."""
+    instructions per output: 8.3-8.9 at 2 channels per group (pixel triples), 9.0-9.5 at 3,
+    9.1-9.6 at 4, 7.8-8.5 dense from 3 channels (the direct, im2col and shallow kernels: 12-46)."""
     fc = p["filter_in_c"]
     inside = ((p["out_h"] - 1) * p["stride_h"] < p["in_h"] and (p["out_w"] - 1) * p["stride_w"] < p["in_w"]
               and (p["stride_h"] != 1 or p["stride_w"] != 1 or p["in_w"] == p["out_w"]))   # a folded PAD
@@ -531,13 +531,18 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
                      p: dict) -> np.ndarray:
     """[OC][c] int8 (c = filter_in_c 2-4), folded biases and fast output constants (shift bytes
     b < 32) -> mcuf_conv_1x1_few_c{c}_s8_dsp_fast's int32 stream: skip = FEW_1X1_MAX_OC - L
-    (L = _few_1x1_block); per block of L channels of group g {g * c, d + g * c + c - 4, 0} (pixel
-    A's word read forward, B's backward, B = A + d: d = stride_w * in_c, or stride_h * in_w *
-    in_c when out_w is 1, as the C picks its pairs), then per channel: c 2: (w0, w1), b + 1;
-    c 3: (w0, w2), (b + 1) | w1 << 16; c 4: (w0, w2), (w1, w3) (the doubled weights as int16
-    pairs, low half first); 2 * bias twice, multiplier, round = (2 * output_offset + 1) << b
-    (fast_requant_rounds), and for c 4 b + 1; the end block {0, 0, 1} and 6 zero words (the
-    block header's third word: its end flag, 0 on the others; the last LDM reads 9 words). Exact as fast_requant_constants: the doubled accumulator fits int32."""
+    (L = _few_1x1_block); per block of L channels of group g, c 3 and 4: {g * c, d + g * c + c - 4,
+    0} (pixel A's word read forward, B's backward, B = A + d: d = stride_w * in_c, or stride_h *
+    in_w * in_c when out_w is 1, as the C picks its pairs); c 2 (pixel triples, C = A + 2 d):
+    {g * c, d + g * c, 2 d + g * c + c - 4} (A's and B's words read forward, C's backward); then
+    per channel: c 2: (w0, w1), b + 1, 2 * bias three times; c 3: (w0, w2), (b + 1) | w1 << 16;
+    c 4: (w0, w2), (w1, w3) (the doubled weights as int16 pairs, low half first), 2 * bias twice;
+    multiplier, round = (2 * output_offset + 1) << b (fast_requant_rounds), and for c 4 b + 1;
+    the end block {the step to the next pair's (triple's) pixel A in bytes (2 d, c 2: 3 d), the
+    stream pointer's rewind in bytes from past the end block's LDM to the first block, the end
+    flag (1, c 2: 0, C's offset)} and zero words up to the header LDM's 9 words (c 2: 10; the
+    third header word is 0 on the other blocks, c 2's C offset at least 2 d - 2 >= 2). Exact as
+    fast_requant_constants: the doubled accumulator fits int32."""
     oc, fc = rows.shape
     groups = p["in_c"] // fc
     per, L = oc // groups, _few_1x1_block(p)
@@ -551,18 +556,27 @@ def _few_1x1_records(rows: np.ndarray, bias: np.ndarray, multiplier: np.ndarray,
     out = [FEW_1X1_MAX_OC - L]
     for g in range(groups):
         for c0 in range(g * per, (g + 1) * per, L):
-            out += [g * fc, d + g * fc + fc - 4, 0]
+            if fc == 2:   # triples: A's, B's words read forward, C's backward
+                out += [g * fc, d + g * fc, 2 * d + g * fc + fc - 4]
+            else:
+                out += [g * fc, d + g * fc + fc - 4, 0]
             for c in range(c0, c0 + L):
                 b1 = int(shift[c]) + 1
                 if fc == 2:
-                    words = [pair(w[c, 0], w[c, 1]), b1]
-                elif fc == 3:
+                    out += [pair(w[c, 0], w[c, 1]), b1] + [2 * int(bias[c])] * 3 + [int(multiplier[c]), int(rnd[c])]
+                    continue
+                if fc == 3:
                     words = [pair(w[c, 0], w[c, 2]), pair(b1, w[c, 1])]
                 else:
                     words = [pair(w[c, 0], w[c, 2]), pair(w[c, 1], w[c, 3])]
                 words += [2 * int(bias[c]), 2 * int(bias[c]), int(multiplier[c]), int(rnd[c])]
                 out += words + ([b1] if fc == 4 else [])
-    out += [0, 0, 1] + [0] * 6
+    # the end header: in_step (2 d, 3 d for c 2's triples) and the stream's rewind from past its
+    # LDM (9 words, 10 for c 2) to the first block; its end flag (c 2: C's offset 0)
+    if fc == 2:
+        out += [3 * d, -4 * (len(out) + 9), 0] + [0] * 7
+    else:
+        out += [2 * d, -4 * (len(out) + 8), 1] + [0] * 6
     return np.array(out, np.int64).astype(np.int32)
 
 

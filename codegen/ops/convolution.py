@@ -200,7 +200,11 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
     if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
             and p["dil_h"] == p["dil_w"] == 1):
         # a 1-channel image (grayscale stem) is a 3x3 depthwise with depth multiplier out_c:
-        # the plane kernel gathers the image once and slides every filter over it
+        # the plane kernel gathers the image once and slides every filter over it; at stride_w 2
+        # on the fast stage the K x K plane kernel's two-channel pair run (cliff sweep, M7,
+        # 48x48 to 13 outputs at stride 2: 3.95 -> 2.22 instructions per MAC)
+        if fast and p["stride_w"] == 2:
+            return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
         return _plane_3x3_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX
@@ -272,7 +276,8 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         if rq is not None and three and _depthwise_plane_pays(p, fast):
             if p["stride_w"] == 2 and fast:   # the K x K plane kernel's stride-2 pairs in assembly
                 # (fewer instructions per MAC at every stride-2 row of benchmarks/cliff_sweep.py on
-                # QEMU's M7: 4.23 -> 3.02 on 8 channels at multiplier 8, 5.41 -> 4.25 on 13 at 1)
+                # QEMU's M7: 4.23 -> 3.02 on 8 channels at multiplier 8, 5.41 -> 4.25 on 13 at 1;
+                # two channels per pair run and the gather in assembly: 3.02 -> 2.39, 4.25 -> 3.92)
                 return _kxk_plane_step(op, p, x, y, np.ascontiguousarray(taps.T), dsp_bias, rq, fast, macs)
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
         if rq is not None and p["depth_multiplier"] == 1:

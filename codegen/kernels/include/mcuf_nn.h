@@ -197,13 +197,14 @@ void mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast(const mcuf_conv_params *p, con
 /* 1x1, any stride, no padding, c = filter_in_c 2, 3 or 4 input channels per group (any group
  * count, one group included), L output channels per block with out_c / groups a multiple of L
  * <= MCUF_G1_FEW_MAX_OC, at least 2 pixels, fast output stage on every channel. Pixel pairs A, B
- * (B = A + d bytes, d = stride_w * in_c, or stride_h * in_w * in_c when out_w is 1; an odd
- * count's last pair overlaps the one before); packed: int32 skip = MCUF_G1_FEW_MAX_OC - L,
- * then per block {A's word offset g * c (read forward), B's d + g * c + c - 4 (backward), 0}
- * and L records -- c 2: (w0, w1), b + 1, c 3: (w0, w2), b + 1 | w1 << 16, c 4: (w0, w2), (w1, w3)
- * (doubled int16 pairs), then 2 * bias_folded twice, multiplier, round, and for c 4 b + 1 --
- * ended by {0, 0, 1} and 6 zero words (generator: _few_1x1_records in
- * codegen/ops/convolution.py). */
+ * (c 2: triples A, B, C; B = A + d bytes, C = A + 2 d, d = stride_w * in_c, or stride_h * in_w *
+ * in_c when out_w is 1; a count's last pair (triple) overlaps the one before); packed: int32
+ * skip = MCUF_G1_FEW_MAX_OC - L, then per block {A's word offset g * c (read forward), B's
+ * d + g * c + c - 4 (backward), 0} (c 2: {g * c, d + g * c, 2 d + g * c + c - 4}) and L records
+ * -- c 2: (w0, w1), b + 1, c 3: (w0, w2), b + 1 | w1 << 16, c 4: (w0, w2), (w1, w3) (doubled int16
+ * pairs), then 2 * bias_folded twice (c 2: three times), multiplier, round, and for c 4 b + 1 --
+ * ended by {2 d (c 2: 3 d), the stream's rewind in bytes, 1 (c 2: 0)} and 6 zero words (c 2: 7)
+ * (generator: _few_1x1_records in codegen/ops/conv_dsp.py). */
 #define MCUF_G1_FEW_MAX_OC 16
 void mcuf_conv_1x1_few_c2_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
                                       const int32_t *packed, int8_t *output);

@@ -13,6 +13,9 @@
  * even taps are d_g and its odd ones (p2, p4) = PKHBT(e_g+1, e_g) with SMLADX; at stride 2
  * its even taps are PKHBT(e_g+1, e_g), its odd ones PKHBT(d_g+1, d_g); a group's last,
  * lone tap takes SMLAxy. 5x5 at stride 1: 13 instructions per kernel row for 10 MACs.
+ * 3x3 at stride 2 (DSP builds): the pairs in assembly, two output channels of a plane per run
+ * where the depth multiplier is above 1 (kxk3s2x2_pairs_fast: the widened words shared); the
+ * gather's whole words in assembly; the plane's border written once per call.
  *
  * filter: int16 [OC][K][G][4], G = ceil(K / 4): per kernel row and group the doubled weights
  * (w4g, w4g+2, w4g+1, w4g+3), zero beyond K (the generator's _kxk_plane_filter); bias_folded:
@@ -385,6 +388,160 @@ __attribute__((naked)) static void kxk3s2_pairs_fast(__attribute__((unused)) con
 }
 #endif
 
+#if MCUF_HAS_DSP
+/* Two output channels of one input channel (a depth multiplier above 1: channels c and c + 1,
+ * adjacent in the output) in one 3x3 stride-2 pair run: the plane words of a pair are loaded
+ * and widened once for both (KXK3S2_ROW's LDRD, three SXTB16 and PKHBT), then 8 multiplies:
+ * 12 instructions per kernel row for 12 MACs (8 + 5 = 13 for 6 on one channel), 76 per pair of
+ * both channels (36 MACs), the fast output stage included. Registers: r0/r1 channel a's pair,
+ * r2/r3 channel b's, r4-r6 scratch, r7-r10 a kernel row's weights (WE_a, WO_a, WE_b, WO_b, one
+ * LDM per row from the frame), r11 the plane row, ip the weight pointer, lr the plane width.
+ * The job's first 29 words are the frame (the output pointer at 64 walks), then plane, pw. */
+typedef struct {
+    int32_t multiplier_a, round_a, shift_a;   /* 0: channel a's fast constants (mcuf_requant) */
+    int32_t multiplier_b, round_b, shift_b;   /* 12: channel b's */
+    int32_t out_stride;                       /* 24: out_c */
+    const int8_t *row_end;                    /* 28: the first row's plane pointer after its pairs */
+    int32_t bias2_a, bias2_a_again;           /* 32 */
+    int32_t bias2_b, bias2_b_again;           /* 40 */
+    int32_t plane_step;                       /* 48: sh * pw - 4 * pairs */
+    int32_t out_step;                         /* 52: (out_w - 2 * pairs) * out_c */
+    int32_t row_bytes;                        /* 56: sh * pw */
+    const int8_t *stop;                       /* 60: row_end + out_h * row_bytes */
+    int8_t *out;                              /* 64: channel a's output, walked */
+    uint32_t w[12];                           /* 68: per kernel row WE_a, WO_a, WE_b, WO_b, doubled */
+    const int8_t *plane;                      /* 116 */
+    int32_t pw;                               /* 120 */
+} kxk3s2x2_job;
+
+#define KXK3S2X2_ROW                                                                    \
+    "sxtb16 r6, r4\n\t"                                                               \
+    "sxtb16 r5, r5\n\t"                                                               \
+    "pkhbt r5, r5, r6\n\t"                                                            \
+    "sxtb16 r4, r4, ror #8\n\t"                                                       \
+    "smlad r0, r6, r7, r0\n\t"                                                        \
+    "smladx r1, r5, r7, r1\n\t"                                                       \
+    "smlabb r0, r4, r8, r0\n\t"                                                       \
+    "smlatb r1, r4, r8, r1\n\t"                                                       \
+    "smlad r2, r6, r9, r2\n\t"                                                        \
+    "smladx r3, r5, r9, r3\n\t"                                                       \
+    "smlabb r2, r4, r10, r2\n\t"                                                      \
+    "smlatb r3, r4, r10, r3\n\t"
+
+__attribute__((naked)) static void kxk3s2x2_pairs_fast(__attribute__((unused)) const kxk3s2x2_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #120\n\t"
+        "mov lr, sp\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "stmia lr!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "stmia lr!, {r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, ip}\n\t"
+        "ldmia r0!, {r1, r2, r3, r4, r5}\n\t"
+        "stmia lr!, {r1, r2, r3, r4, r5}\n\t"
+        "ldmia r0, {r11, lr}\n\t"
+        "1:\n\t"
+        "ldrd r0, r1, [sp, #32]\n\t"
+        "ldrd r2, r3, [sp, #40]\n\t"
+        "add ip, sp, #68\n\t"
+        "ldmia ip!, {r7, r8, r9, r10}\n\t"
+        "ldrd r4, r5, [r11]\n\t"
+        KXK3S2X2_ROW
+        "ldmia ip!, {r7, r8, r9, r10}\n\t"
+        "add r4, r11, lr\n\t"
+        "ldrd r4, r5, [r4]\n\t"
+        KXK3S2X2_ROW
+        "ldmia ip, {r7, r8, r9, r10}\n\t"
+        "add r4, r11, lr, lsl #1\n\t"
+        "ldrd r4, r5, [r4]\n\t"
+        KXK3S2X2_ROW
+        "add r11, r11, #4\n\t"
+        "ldmia sp, {r4, r5, r6, r7, r8, r9}\n\t"   /* the fast output stage (mcuf_out_fast2) */
+        "smmlar r10, r0, r4, r5\n\t"
+        "add r0, r10, r0, asr #31\n\t"
+        "smmlar r10, r1, r4, r5\n\t"
+        "add r1, r10, r1, asr #31\n\t"
+        "smmlar r10, r2, r7, r8\n\t"
+        "add r2, r10, r2, asr #31\n\t"
+        "smmlar r10, r3, r7, r8\n\t"
+        "add r3, r10, r3, asr #31\n\t"
+        "asr r0, r0, r6\n\t"
+        "asr r1, r1, r6\n\t"
+        "asr r2, r2, r9\n\t"
+        "asr r3, r3, r9\n\t"
+        "ssat r0, #8, r0, asr #1\n\t"
+        "ssat r1, #8, r1, asr #1\n\t"
+        "ssat r2, #8, r2, asr #1\n\t"
+        "ssat r3, #8, r3, asr #1\n\t"
+        "ldrd r4, r5, [sp, #24]\n\t"
+        "ldr r6, [sp, #64]\n\t"
+        "strb r0, [r6]\n\t"
+        "strb r2, [r6, #1]\n\t"
+        "add r6, r6, r4\n\t"
+        "strb r1, [r6]\n\t"
+        "strb r3, [r6, #1]\n\t"
+        "add r6, r6, r4\n\t"
+        "str r6, [sp, #64]\n\t"
+        "cmp r11, r5\n\t"
+        "bne 1b\n\t"
+        "ldr r4, [sp, #48]\n\t"
+        "add r11, r11, r4\n\t"
+        "ldr r4, [sp, #52]\n\t"
+        "add r6, r6, r4\n\t"
+        "str r6, [sp, #64]\n\t"
+        "ldr r4, [sp, #56]\n\t"
+        "add r5, r5, r4\n\t"
+        "str r5, [sp, #28]\n\t"
+        "ldr r4, [sp, #60]\n\t"
+        "cmp r5, r4\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #120\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+/* Channels c and c + 1 of one input channel's plane (3x3, stride_w 2, the fast output stage on
+ * both): the column pairs in one assembly run, an odd last column in C per channel. w: channel
+ * c's 6 weight words, then c + 1's. */
+static void kxk_channel2_fast3(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
+                               const int32_t *bias2, mcuf_requant qa, mcuf_requant qb, int8_t *output)
+{
+    const int pairs = p->out_w >> 1;
+#if MCUF_HAS_DSP
+    const int32_t row_bytes = (int32_t)p->stride_h * pw;
+    kxk3s2x2_job j;
+    j.multiplier_a = qa.multiplier;
+    j.round_a = qa.round;
+    j.shift_a = qa.shift;
+    j.multiplier_b = qb.multiplier;
+    j.round_b = qb.round;
+    j.shift_b = qb.shift;
+    j.out_stride = p->out_c;
+    j.row_end = plane + 4 * pairs;
+    j.bias2_a = j.bias2_a_again = bias2[0];
+    j.bias2_b = j.bias2_b_again = bias2[1];
+    j.plane_step = row_bytes - 4 * pairs;
+    j.out_step = (int32_t)(p->out_w - 2 * pairs) * p->out_c;
+    j.row_bytes = row_bytes;
+    j.stop = j.row_end + (int32_t)p->out_h * row_bytes;
+    j.out = output;
+    for (int ky = 0; ky < 3; ++ky) {
+        j.w[4 * ky] = w[2 * ky];
+        j.w[4 * ky + 1] = w[2 * ky + 1];
+        j.w[4 * ky + 2] = w[6 + 2 * ky];
+        j.w[4 * ky + 3] = w[6 + 2 * ky + 1];
+    }
+    j.plane = plane;
+    j.pw = pw;
+    kxk3s2x2_pairs_fast(&j);
+#endif
+    if (2 * pairs != p->out_w) {
+        kxk_channel(p, plane, pw, w, bias2[0], qa, output, 2 * pairs, 3, 1);
+        kxk_channel(p, plane, pw, w + 6, bias2[1], qb, output + 1, 2 * pairs, 3, 1);
+    }
+}
+
 static void kxk_channel_fast3(const mcuf_conv_params *p, const int8_t *plane, int pw, const uint32_t *w,
                               int32_t bias2, mcuf_requant q, int8_t *output)
 {
@@ -436,6 +593,158 @@ static void kxk_channel_general(const mcuf_conv_params *p, const int8_t *plane, 
     }
 }
 
+#if MCUF_HAS_DSP
+/* The gather's whole words in assembly: per row bytes / 4 words of the plane from bytes C apart
+ * (two words per 19 instructions: eight LDRB at register offsets 0, C, 2C, 3C, six ORR, two
+ * STR -- unaligned stores allowed, pad_left may be odd), an odd word first. */
+typedef struct {
+    const int8_t *src;   /* channel c of the first interior row's first pixel */
+    int8_t *dst;         /* the plane's first interior byte */
+    int32_t bytes;       /* 4 * whole words per row (>= 4) */
+    int32_t rows;        /* >= 1 */
+    int32_t src_skip;    /* in_w * C - bytes * C: a row's end to the next row's start */
+    int32_t dst_skip;    /* pw - bytes */
+    int32_t c;           /* C: the bytes between a channel's neighbouring pixels */
+} kxk_gather_job;
+
+__attribute__((naked)) static void kxk_gather_words(__attribute__((unused)) const kxk_gather_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "sub sp, sp, #8\n\t"
+        "ldmia r0, {r1, r2, r3, r4, r5, r6, r7}\n\t"
+        "strd r5, r6, [sp]\n\t"                     /* src_skip, dst_skip */
+        "mov r11, r3\n\t"
+        "mov ip, r4\n\t"
+        "mov r0, r1\n\t"
+        "mov r1, r2\n\t"
+        "mov r3, r7\n\t"
+        "add r4, r3, r3\n\t"
+        "add r5, r4, r3\n\t"
+        "add r6, r4, r4\n\t"
+        "2:\n\t"
+        "add r2, r1, r11\n\t"
+        "tst r11, #4\n\t"
+        "beq 4f\n\t"
+        "ldrb r7, [r0]\n\t"
+        "ldrb r8, [r0, r3]\n\t"
+        "ldrb r9, [r0, r4]\n\t"
+        "ldrb r10, [r0, r5]\n\t"
+        "add r0, r0, r6\n\t"
+        "orr r7, r7, r8, lsl #8\n\t"
+        "orr r7, r7, r9, lsl #16\n\t"
+        "orr r7, r7, r10, lsl #24\n\t"
+        "str r7, [r1], #4\n\t"
+        "4:\n\t"
+        "cmp r1, r2\n\t"
+        "beq 5f\n\t"
+        "3:\n\t"
+        "ldrb r7, [r0]\n\t"
+        "ldrb r8, [r0, r3]\n\t"
+        "ldrb r9, [r0, r4]\n\t"
+        "ldrb r10, [r0, r5]\n\t"
+        "add r0, r0, r6\n\t"
+        "orr r7, r7, r8, lsl #8\n\t"
+        "ldrb r8, [r0]\n\t"
+        "orr r7, r7, r9, lsl #16\n\t"
+        "ldrb r9, [r0, r3]\n\t"
+        "orr r7, r7, r10, lsl #24\n\t"
+        "ldrb r10, [r0, r4]\n\t"
+        "ldrb lr, [r0, r5]\n\t"
+        "add r0, r0, r6\n\t"
+        "orr r8, r8, r9, lsl #8\n\t"
+        "orr r8, r8, r10, lsl #16\n\t"
+        "orr r8, r8, lr, lsl #24\n\t"
+        "str r7, [r1], #4\n\t"
+        "str r8, [r1], #4\n\t"
+        "cmp r1, r2\n\t"
+        "bne 3b\n\t"
+        "5:\n\t"
+        "ldrd r7, r8, [sp]\n\t"
+        "add r0, r0, r7\n\t"
+        "add r1, r1, r8\n\t"
+        "subs ip, ip, #1\n\t"
+        "bne 2b\n\t"
+        "add sp, sp, #8\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+#if MCUF_HAS_DSP
+/* A 1-channel input's rows into the plane, word-aligned rows: 4 words per LDM / STM pair. */
+typedef struct {
+    const int8_t *src;   /* the first interior row's first pixel */
+    int8_t *dst;         /* the plane's first interior byte */
+    int32_t words;       /* whole words per row (>= 1) */
+    int32_t rows;        /* >= 1 */
+    int32_t src_step;    /* in_w */
+    int32_t dst_step;    /* pw */
+} kxk_copy_job;
+
+__attribute__((naked)) static void kxk_copy_words(__attribute__((unused)) const kxk_copy_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldmia r0, {r1, r2, r3, r4, r5, r6}\n\t"
+        "2:\n\t"
+        "mov r0, r1\n\t"
+        "mov ip, r2\n\t"
+        "lsrs lr, r3, #2\n\t"
+        "beq 4f\n\t"
+        "3:\n\t"
+        "ldmia r0!, {r7, r8, r9, r10}\n\t"
+        "stmia ip!, {r7, r8, r9, r10}\n\t"
+        "subs lr, lr, #1\n\t"
+        "bne 3b\n\t"
+        "4:\n\t"
+        "ands lr, r3, #3\n\t"
+        "beq 6f\n\t"
+        "5:\n\t"
+        "ldr r7, [r0], #4\n\t"
+        "str r7, [ip], #4\n\t"
+        "subs lr, lr, #1\n\t"
+        "bne 5b\n\t"
+        "6:\n\t"
+        "add r1, r1, r5\n\t"
+        "add r2, r2, r6\n\t"
+        "subs r4, r4, #1\n\t"
+        "bne 2b\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+/* the plane's border -- every byte of its pw * ph + KXK_SLACK outside the gather's rows x cols
+ * interior at (pad_top, pad_left) -- set to the input zero point, once per call (every
+ * channel's gather rewrites the same interior); rows under 32 bytes: the whole plane */
+static void kxk_border(const mcuf_conv_params *p, int8_t *plane, int pw, int ph)
+{
+    const int rows = mcuf_min32(p->in_h, ph - p->pad_top), cols = mcuf_min32(p->in_w, pw - p->pad_left);
+    const int zp = -p->input_offset;
+    const int32_t total = (int32_t)pw * ph + KXK_SLACK;
+    if (rows <= 0 || cols < 32) {   /* narrow rows: one memset costs less than a gap per row */
+        memset(plane, zp, (size_t)total);
+        return;
+    }
+    const int32_t start = (int32_t)p->pad_top * pw + p->pad_left;   /* the first interior byte */
+    memset(plane, zp, (size_t)start);
+    int8_t *gap = plane + start + cols;                               /* a row's right, the next's left */
+    const int g = pw - cols;
+    const uint32_t z4 = (uint32_t)(uint8_t)zp * 0x01010101u;
+    for (int y = 0; y + 1 < rows; ++y, gap += pw) {
+        if (g > 8) {
+            memset(gap, zp, (size_t)g);
+        } else if (g >= 4) {   /* two words, overlapping where g < 8 */
+            mcuf_write32(gap, z4);
+            mcuf_write32(gap + g - 4, z4);
+        } else if (g > 0) {    /* bytes 0, g - 1 and g / 2 cover g = 1..3 */
+            gap[0] = (int8_t)zp;
+            gap[g - 1] = (int8_t)zp;
+            gap[g >> 1] = (int8_t)zp;
+        }
+    }
+    memset(gap, zp, (size_t)(total - (gap - plane)));
+}
+
 /* input channel c into the plane's interior (the border already holds zero points) */
 static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, int8_t *plane, int pw, int ph)
 {
@@ -447,14 +756,53 @@ static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, in
     const int8_t *s = input + c;
     int8_t *d = plane + (int32_t)p->pad_top * pw + p->pad_left;
     if (C == 1) {
+#if MCUF_HAS_DSP
+        if (cols >= 4 && (((uintptr_t)s | (uintptr_t)d | (uint32_t)row_in | (uint32_t)pw) & 3u) == 0) {
+            kxk_copy_job j;
+            j.src = s;
+            j.dst = d;
+            j.words = cols >> 2;
+            j.rows = rows;
+            j.src_step = row_in;
+            j.dst_step = pw;
+            kxk_copy_words(&j);
+            if ((cols & 3) == 0) {
+                return;
+            }
+            const int n0 = cols & ~3;
+            for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+                memcpy(d + n0, s + n0, (size_t)(cols - n0));
+            }
+            return;
+        }
+#endif
         for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
             memcpy(d, s, (size_t)cols);
         }
         return;
     }
+#if MCUF_HAS_DSP
+    if (cols >= 4) {
+        kxk_gather_job j;
+        j.src = s;
+        j.dst = d;
+        j.bytes = cols & ~3;
+        j.rows = rows;
+        j.src_skip = row_in - j.bytes * C;
+        j.dst_skip = pw - j.bytes;
+        j.c = C;
+        kxk_gather_words(&j);
+        if ((cols & 3) == 0) {
+            return;
+        }
+    }
+    const int n0 = cols & ~3;
+#else
+    const int n0 = 0;
+#endif
     for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
-        const int8_t *t = s;
-        int n = 0;
+        const int8_t *t = s + (int32_t)n0 * C;
+        int n = n0;
         for (; n + 4 <= cols; n += 4, t += 4 * C) {
             mcuf_write32(d + n, (uint32_t)(uint8_t)t[0] | (uint32_t)(uint8_t)t[C] << 8 |
                                 (uint32_t)(uint8_t)t[2 * C] << 16 | (uint32_t)(uint8_t)t[3 * C] << 24);
@@ -472,14 +820,27 @@ MCUF_INLINE void kxk_channels(const mcuf_conv_params *p, const int8_t *input, co
     const int pw = kxk_plane_w(p), ph = kxk_plane_h(p), K = p->k_h;
     const int words = K * 2 * ((K + 3) / 4);   /* weight words per output channel */
     int8_t *const plane = (int8_t *)(void *)scratch;
-    memset(plane, -p->input_offset, (size_t)pw * ph + KXK_SLACK);
+    kxk_border(p, plane, pw, ph);
     const int full_range = p->act_min == -128 && p->act_max == 127;
     const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
     const int M = p->out_c / p->in_c;
     const uint32_t *w = (const uint32_t *)(const void *)filter;
+    /* 3x3 at stride_w 2 on a word-aligned plane (as the planner places scratch): the two-channel
+     * pair run in assembly (DSP builds) */
+    const int pair_run = MCUF_HAS_DSP && K == 3 && p->stride_w == 2 && p->out_w >= 2 &&
+                         ((uintptr_t)plane & 3u) == 0;
     for (int ic = 0; ic < p->in_c; ++ic) {
         kxk_gather(p, input, ic, plane, pw, ph);
         for (int c = ic * M; c < (ic + 1) * M; ++c, w += words) {
+            if (pair_run && c + 1 < (ic + 1) * M
+                && (all_fast || (full_range && mcuf_requant_is_fast(shift[c]) && mcuf_requant_is_fast(shift[c + 1])))) {
+                /* two output channels of the plane at once (a depth multiplier above 1) */
+                kxk_channel2_fast3(p, plane, pw, w, bias_folded + c, mcuf_requant_at(fast, multiplier, shift, c),
+                                   mcuf_requant_at(fast, multiplier, shift, c + 1), output + c);
+                ++c;
+                w += words;
+                continue;
+            }
             if (all_fast || (full_range && mcuf_requant_is_fast(shift[c]))) {
                 const mcuf_requant q = mcuf_requant_at(fast, multiplier, shift, c);
                 if (K == 5) {
