@@ -94,7 +94,9 @@ def grid() -> list[dict]:
 
 def branch_model(rng, specs: list[dict]) -> bytes:
     """One int8 input [1, plane, plane, in_c] per input shape of specs and one layer per spec
-    reading its shape's input, each layer's output a model output (in the order of specs)."""
+    reading its shape's input, each layer's output a model output (in the order of specs).
+    A spec's optional "act" is its fused activation (TFLite's enum: 0 none, the sweep's; 1 ReLU,
+    3 ReLU6: the kernels' general output stage, which benchmarks/fit_cost_model.py also fits)."""
     mb = ModelBuilder()
     inputs = {}
     for s in specs:
@@ -118,11 +120,11 @@ def branch_model(rng, specs: list[dict]) -> bytes:
         y = mb.tensor([1, o, o, oc], "int8", ys, int(rng.integers(-20, 20)))
         if dw:
             mb.op("DEPTHWISE_CONV_2D", [x, wt, bias], [y], "DepthwiseConv2DOptions", Padding=0,
-                  StrideW=stride, StrideH=stride, DepthMultiplier=s["mult"], FusedActivationFunction=0,
-                  DilationWFactor=1, DilationHFactor=1)
+                  StrideW=stride, StrideH=stride, DepthMultiplier=s["mult"],
+                  FusedActivationFunction=s.get("act", 0), DilationWFactor=1, DilationHFactor=1)
         else:
             mb.op("CONV_2D", [x, wt, bias], [y], "Conv2DOptions", Padding=0, StrideW=stride,
-                  StrideH=stride, FusedActivationFunction=0, DilationWFactor=1, DilationHFactor=1)
+                  StrideH=stride, FusedActivationFunction=s.get("act", 0), DilationWFactor=1, DilationHFactor=1)
         s["tensor"] = y
         outs.append(y)
     return mb.build([x for x, _ in inputs.values()], outs)

@@ -96,7 +96,25 @@ def cmd_emit(args) -> int:
           f"{args.name}.json {'src/mcuf_*' if flat else 'mcuf/'} CMakeLists.txt mcuforge.mk"
           + {"arduino": " library.properties", "platformio": " library.json",
              "zephyr": " zephyr/"}.get(args.layout, ""))
+    if args.layout == "plain" and not man["arena_external"]:   # what the bench firmware builds
+        board = man.get("board") or _qemu_board_for(args.target, man)
+        if board:
+            print(f"  next          firmware build --board {board} {out}/ && firmware run --board {board} "
+                  f"{out}/build-{board}/fw.elf")
     return 0
+
+
+def _qemu_board_for(target: str, man: dict) -> str | None:
+    """The first QEMU board whose CPU is `target` and whose RAM and flash hold the model's arena
+    plus the board's stack and its weights (the one to try the emitted code on at once), or None
+    (the host target, no such board, a board folder that cannot be read)."""
+    try:
+        from firmware_tools.boards import list_boards
+        return next((b.name for b in list_boards() if b.target == target and b.manifest.get("qemu")
+                     and b.manifest["ram"]["size"] >= man["arena_bytes"] + b.manifest.get("stack_bytes", 0)
+                     and b.manifest["flash"]["size"] > man["weight_bytes"]), None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _board_limit(args):

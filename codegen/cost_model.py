@@ -103,7 +103,12 @@ def fit_kernel(x: np.ndarray, y: np.ndarray) -> list[float]:
 
 
 def fit(rows: list[dict]) -> dict:
-    """rows: {"kernel", "features", "instructions"} per measured layer -> {kernel: coefficients}."""
+    """rows: {"kernel", "features", "instructions"} per measured layer -> {kernel: coefficients}.
+    Weighted least squares: each layer's row (features and count) is divided by the square root
+    of its count, so a layer's squared error counts relative to its size (a variance
+    proportional to the count) -- an unweighted fit lets a kernel's largest layers (the sweep
+    models' big planes) set its coefficients and misses small models' layers by 30% and more;
+    a fully relative one (1 / count) lets the many small layers miss the large ones."""
     by_kernel: dict[str, list] = {}
     for r in rows:
         by_kernel.setdefault(r["kernel"], []).append(r)
@@ -111,7 +116,8 @@ def fit(rows: list[dict]) -> dict:
     for kernel, rs in sorted(by_kernel.items()):
         x = np.array([r["features"] for r in rs])
         y = np.array([r["instructions"] for r in rs], float)
-        coeffs[kernel] = fit_kernel(x, y)
+        w = 1 / np.sqrt(np.maximum(y, 1.0))
+        coeffs[kernel] = fit_kernel(x * w[:, None], y * w)
     return coeffs
 
 

@@ -103,12 +103,17 @@ def class_scores_output(details: list[dict]) -> int:
 
 class Classifier:
     def __init__(self, model: str | Path, labels: str | Path | None = None, threads: int | None = None,
-                 input_range: str = "auto", reference: bool = False, output: int | None = None):
+                 input_range: str = "auto", reference: bool = False, output: int | None = None,
+                 input_shape: list[int] | None = None):
         """reference: TFLite's reference kernels (BUILTIN_REF, single-threaded, slower), the
         oracle a board running mcuforge's generated C is bit-exact with; `runtime classify
         --device` uses them so the Pi's result and the board's can be compared byte for byte.
         output: which of the model's outputs holds the class scores (its position in the
         interpreter's output order); None picks it with class_scores_output (self.output_pos).
+        input_shape: the size to run a model whose input has dynamic dimensions (shape_signature
+        -1 past the batch) at, e.g. [1, 224, 224, 3] (Interpreter.resize_tensor_input); such a
+        model is refused without it (TFLite would run it at its stored placeholder size, often
+        1x1, and classify a one-pixel thumbnail of every frame).
 
         Raises ModelLoadError (no file, not a model, too many threads), ModelInputError (not a
         one-input classifier, output out of range, not a class vector), LabelsError."""
@@ -143,6 +148,7 @@ class Classifier:
         it = self.interpreter
         if len(it.get_input_details()) != 1:
             raise ModelInputError(f"{model} has {len(it.get_input_details())} inputs; a classifier has one")
+        self._fix_input_shape(it, input_shape)
         self.input = input_spec(it.get_input_details()[0])
         self.preprocess = Preprocessor(self.input, input_range)
         details = it.get_output_details()
@@ -189,6 +195,31 @@ class Classifier:
     # invoke() in three steps, for the pipeline, which wakes the caller's thread between them
     def set_input(self, tensor: np.ndarray) -> None:
         self.interpreter.set_tensor(self.input.index, tensor)
+
+    def _fix_input_shape(self, it, input_shape: list[int] | None) -> None:
+        """Resize a dynamic input to input_shape (dimensions the model fixes must match), or
+        refuse a dynamic input left without one; raises ModelInputError (one line)."""
+        d = it.get_input_details()[0]
+        stored = [int(v) for v in d["shape"]]
+        sig = [int(v) for v in d.get("shape_signature", d["shape"])] or stored
+        free = ",".join("N" if v < 0 else str(v) for v in sig)
+        if input_shape is None:
+            if any(v < 0 for v in sig[1:]):
+                raise ModelInputError(
+                    f"{self.model}: its input has dynamic dimensions {sig} (stored as {stored}): pass "
+                    f"--input-shape {free.replace('N', '1', 1) if sig[0] < 0 else free} with N the size "
+                    "it was trained at (the size `codegen emit --input-shape` compiled for the board)")
+            return
+        if len(input_shape) != len(sig) or any(0 <= v != w for v, w in zip(sig, input_shape)):
+            raise ModelInputError(f"--input-shape {','.join(map(str, input_shape))}: the model's input is "
+                                  f"{free} (N: free), give {len(sig)} numbers with the fixed ones kept")
+        if input_shape != stored:
+            try:
+                it.resize_tensor_input(d["index"], input_shape, strict=True)
+                it.allocate_tensors()
+            except (ValueError, RuntimeError) as e:
+                raise ModelInputError(f"--input-shape {','.join(map(str, input_shape))}: TFLite cannot run "
+                                      f"the model at that size ({str(e).strip().splitlines()[0]})") from None
 
     def load(self, staged: np.ndarray) -> None:
         """set_input for a body staged by self.preprocess.stage(): (H, W, C), or (C, H, W) for

@@ -387,7 +387,7 @@ def cmd_classify(args) -> int:
     err = sys.stderr
     source = open_source(args.source, None, args.frames, preview)   # the spec checked before the model
     clf = Classifier(args.model, args.labels, args.threads, args.input_range, reference=on_device,
-                     output=args.output)
+                     output=args.output, input_shape=args.input_shape)
     if isinstance(source, ImageFolderSource):
         source.labels = set(clf.labels)       # DIR/<label>/ is labelled when the labels name it
     if isinstance(source, SyntheticSource) and not args.labels:
@@ -590,6 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-range", default="auto", metavar="auto|0:1|-1:1|0:255",
                    help="the float range pixels map to before quantization (default: auto, read off "
                    "the input's quantization; float models: -1:1)")
+    c.add_argument("--input-shape", type=_input_shape, metavar="1,224,224,3",
+                   help="run a model whose input has dynamic dimensions (-1) at this size, as "
+                   "`codegen emit --input-shape` compiles it (such a model is refused without it)")
     c.add_argument("--device", "--port", dest="device", metavar="URL",   # --port: as `runtime hil` spells it
                    help="also run every frame on a board running the validation firmware built from "
                    "--model (a pyserial URL: /dev/ttyACM0, socket://HOST:PORT): its top-k beside the Pi's, "
@@ -655,6 +658,14 @@ def _output_position(s: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected an output's position (0, 1, ...), got {s!r}")
     return v
+
+
+def _input_shape(text: str) -> list[int]:
+    from codegen.input_shape import parse_shape
+    try:
+        return parse_shape(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _path(s: str):

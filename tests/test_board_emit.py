@@ -191,3 +191,24 @@ def test_the_first_board_measurement_says_why_it_builds_firmware(monkeypatch):
         text = stream.getvalue()
         assert ("measuring qemu-mps2-an500's RAM outside the arena with a firmware build" in text) == said, text
         assert text.count("\n") == int(said)
+
+
+def test_emit_ends_with_the_next_commands_on_a_qemu_board_that_holds_the_model(tmp_path, capsys):
+    """trial9: emit for cortex-m33 left a new user to find the board; the summary's last line
+    is the build-and-run commands on a QEMU board of the target that holds the model (its
+    --board when given; none for the host, or a model no QEMU board of the target holds)."""
+    from firmware_tools.cli import main as firmware_main
+    code, out, err = _emit(capsys, "--target", "cortex-m33", MODEL, "-o", tmp_path / "m33")
+    assert code == 0, err
+    nxt = out.splitlines()[-1].split(None, 1)
+    assert nxt[0] == "next" and nxt[1] == (f"firmware build --board qemu-mps2-an505 {tmp_path / 'm33'}/ && firmware "
+                                           f"run --board qemu-mps2-an505 {tmp_path / 'm33'}/build-qemu-mps2-an505/fw.elf")
+    build, run = nxt[1].split(" && ")
+    assert firmware_main(build.split()[1:]) == 0 and (tmp_path / "m33" / "build-qemu-mps2-an505" / "fw.elf").is_file()
+    _, out, _ = _emit(capsys, "--board", "qemu-mps2-an386", MODEL, "-o", tmp_path / "m4")
+    assert "firmware build --board qemu-mps2-an386 " in out.splitlines()[-1]
+    # the micro:bit (16 KB RAM) cannot hold this model's arena; the host has no board; the bench
+    # firmware does not build code emitted with --arena external
+    for argv in (["--target", "cortex-m0plus"], ["--target", "host"], ["--arena", "external"]):
+        _, out, _ = _emit(capsys, *argv, MODEL, "-o", tmp_path / argv[1])
+        assert out.splitlines()[-1].strip().startswith("files"), out

@@ -251,3 +251,34 @@ def test_classify_a_model_with_no_outputs_or_hundreds(tmp_path):
     assert r.returncode == 0 and "output  299 " in r.stderr and "of 300: chosen by --output" in r.stderr, r.stderr
     r = runtime("classify", "--model", many, "--source", "synthetic", "--frames", "1", "--output", "300")
     assert r.returncode == 2 and "has 300 outputs (0..299)" in r.stderr, r.stderr
+
+
+DYNAMIC = TESTS / "fixtures" / "cases" / "models" / "c10_dynamic_hw.tflite"   # [1, -1, -1, 3], stored 1x1
+
+
+def test_a_dynamic_input_is_refused_without_input_shape_and_run_at_it_with():
+    """trial9: `runtime classify` ran c10 at its stored 1x1 placeholder (every frame shrunk to
+    one pixel) without a word. Now one line naming --input-shape; with it, the interpreter runs
+    at that size, as the C `codegen emit --input-shape` compiles (the same bytes per frame)."""
+    r = runtime("classify", "--model", DYNAMIC, "--source", "synthetic", "--frames", "1")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "dynamic dimensions [1, -1, -1, 3] (stored as [1, 1, 1, 3])" in lines[0] \
+        and "--input-shape 1,N,N,3" in lines[0], lines
+    for bad in ("1,32,32,4", "32,32", "2,32,32,3"):
+        r = runtime("classify", "--model", DYNAMIC, "--source", "synthetic", "--frames", "1", "--input-shape", bad)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "1,N,N,3" in r.stderr, (bad, r.stderr)
+    clf = Classifier(DYNAMIC, input_shape=[1, 40, 24, 3], reference=True)
+    assert [int(v) for v in clf.interpreter.get_input_details()[0]["shape"]] == [1, 40, 24, 3]
+    x = clf.preprocess(np.random.default_rng(3).integers(0, 256, (40, 24, 3), dtype=np.uint8))
+    ref = make_interpreter(DYNAMIC, reference=True)
+    ref.resize_tensor_input(ref.get_input_details()[0]["index"], [1, 40, 24, 3], strict=True)
+    ref.allocate_tensors()
+    outs = []
+    for it in (clf.interpreter, ref):
+        it.set_tensor(it.get_input_details()[0]["index"], x.reshape(1, 40, 24, 3))
+        it.invoke()
+        outs.append(it.get_tensor(it.get_output_details()[0]["index"]))
+    assert np.array_equal(*outs)
+    r = runtime("classify", "--model", DYNAMIC, "--source", "synthetic", "--frames", "2", "--input-shape", "1,32,32,3")
+    assert r.returncode == 0 and r.stdout.count("#") == 2, r.stderr
