@@ -94,7 +94,10 @@ DW_TAIL_SWEEP = [
     (3, 2, "SAME", 19, 1, 6, 7, "NONE", NARROW), (3, 1, "SAME", 23, 1, 5, 5, "NONE", NARROW),
     (3, 2, "SAME", 26, 1, 2, 2, "NONE", NARROW), (3, 1, "SAME", 26, 1, 1, 3, "NONE", NARROW),
     (3, 1, "VALID", 18, 1, 3, 5, "NONE", NARROW), (3, 2, "SAME", 21, 1, 4, 3, "NONE", NARROW),
-    (3, 2, "SAME", 18, 1, 9, 10, "NONE", NARROW), (3, 1, "SAME", 34, 1, 6, 6, "NONE", NARROW)]
+    (3, 2, "SAME", 18, 1, 9, 10, "NONE", NARROW), (3, 1, "SAME", 34, 1, 6, 6, "NONE", NARROW),
+    # 9-15 channels at stride 2 (off the K x K plane kernel: tails of 1, 2 and 3 channels)
+    (3, 2, "SAME", 13, 1, 17, 20, "NONE", NARROW), (3, 2, "VALID", 10, 1, 19, 21, "NONE", NARROW),
+    (3, 2, "SAME", 11, 1, 18, 18, "NONE", NARROW)]
 
 # mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast (3x3, multiplier 1, 4-16 channels, <= 64 output
 # pixels, whole words per input row; the input copied into a zero-point padded scratch, every

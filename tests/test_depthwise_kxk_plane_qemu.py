@@ -42,7 +42,7 @@ DW_KXK_SWEEP = [
     # the two-channel pair run (even multipliers, an odd last column in C, odd multipliers'
     # last channel alone) and the gather's words (odd and even word counts, byte tails, pad_left 1)
     (3, 2, "SAME", 5, 2, 13, 13, "NONE", NARROW, -128), (3, 2, "SAME", 2, 3, 10, 16, "NONE", NARROW, 127),
-    (3, 2, "VALID", 7, 6, 9, 12, "NONE", NARROW, None), (3, 2, "SAME", 13, 1, 17, 20, "NONE", NARROW, None),
+    (3, 2, "VALID", 7, 6, 9, 12, "NONE", NARROW, None), (3, 2, "SAME", 7, 1, 17, 20, "NONE", NARROW, None),
     # rows of 32 bytes or more: the border-only zero-point fill; 1-channel rows by LDM / STM
     # (word-aligned rows; a 3-byte tail at VALID 7x7), or by memcpy (in_w off a multiple of 4)
     (3, 2, "SAME", 1, 1, 6, 40, "NONE", NARROW, -128), (3, 2, "SAME", 3, 2, 5, 33, "NONE", NARROW, 127),
@@ -50,7 +50,12 @@ DW_KXK_SWEEP = [
     (7, 2, "VALID", 1, 1, 9, 40, "NONE", NARROW, None),
     # other vertical strides (stride_h, stride_w)
     (3, (1, 2), "SAME", 4, 2, 7, 9, "NONE", NARROW, None), (3, (3, 2), "VALID", 2, 4, 10, 9, "NONE", NARROW, None),
-    (5, (2, 1), "SAME", 3, 2, 9, 8, "NONE", NARROW, None), (7, (1, 2), "SAME", 1, 4, 8, 11, "NONE", NARROW, None)]
+    (5, (2, 1), "SAME", 3, 2, 9, 8, "NONE", NARROW, None), (7, (1, 2), "SAME", 1, 4, 8, 11, "NONE", NARROW, None),
+    # the four-plane gather (in_c a multiple of 4, small planes): word rows with byte tails,
+    # pad_left 0 / 1 / 2, the general stage, and a plane over KXK_QUAD_MAX_SCRATCH (one plane)
+    (3, 2, "VALID", 16, 2, 10, 15, "NONE", NARROW, 127), (3, 2, "SAME", 12, 2, 11, 13, "NONE", NARROW, -128),
+    (5, 1, "SAME", 8, 2, 9, 11, "RELU6", NARROW, None),
+    (5, 2, "SAME", 12, 1, 13, 14, "NONE", NARROW, None), (3, 2, "SAME", 8, 2, 40, 41, "NONE", NARROW, None)]
 
 # CONV_2D of a 1-channel image: k, stride, padding, out_c, h, w, act, input zero point
 CONV1_KXK_SWEEP = [

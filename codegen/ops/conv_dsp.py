@@ -53,11 +53,21 @@ def depthwise_conv_3x3_s8_dsp_get_buffer_size(p: dict) -> int:
 def depthwise_conv_kxk_plane_s8_dsp_get_buffer_size(p: dict) -> int:
     """One channel's padded plane, ((out_h - 1) * stride_h + K) * pw bytes, pw = (out_w - 1) *
     stride_w + K (3x3 at stride_w 2: rounded up to a multiple of 4, whole words per row for the
-    pairs' LDRD; kxk_plane_w in the C), + 4 of slack for the last row's word loads (KXK_SLACK)."""
+    pairs' LDRD; kxk_plane_w in the C), + 4 of slack for the last row's word loads (KXK_SLACK).
+    With in_c a multiple of 4 and four planes (each rounded up to whole words) within
+    KXK_QUAD_MAX_SCRATCH bytes, four planes: the kernel gathers four channels at a time
+    (kxk_quad in the C; 3.32 -> see benchmarks/cliff_sweep.py, 32 channels at multiplier 2 on 12x12)."""
     pw = (p["out_w"] - 1) * p["stride_w"] + p["k_w"]
     if p["k_w"] == 3 and p["stride_w"] == 2:
         pw = (pw + 3) // 4 * 4
-    return ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * pw + 4
+    plane = ((p["out_h"] - 1) * p["stride_h"] + p["k_h"]) * pw + 4
+    stride = (plane + 3) // 4 * 4
+    if p["in_c"] >= 4 and p["in_c"] % 4 == 0 and 4 * stride <= KXK_QUAD_MAX_SCRATCH:
+        return 4 * stride
+    return plane
+
+
+KXK_QUAD_MAX_SCRATCH = 4096   # the four-plane gather's limit (KXK_QUAD_MAX_SCRATCH in the C)
 
 
 def depthwise_conv_hwc_s8_dsp_get_buffer_size(p: dict) -> int:
@@ -959,7 +969,7 @@ DW3_HWC_MAX_INPUT = 32768   # bytes: larger 3x3 depthwise inputs take an in-plac
 def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     """3x3: the plane kernel (one gathered channel plane, SMLAD over neighbouring taps; it also
     takes depth multipliers) unless the HWC kernel's two-pixel 3x3 assembly (fast output stage
-    only) is cheaper: at a stride other than 1 with 16 channels or more (or 8 or 12), or at 16
+    only) is cheaper: at stride 2 with 8 channels or more (at other strides other than 1: 16 or more, or 8 or 12), or at 16
     channels or more on an output plane of at most 256 pixels (36 with a channel tail). Measured per layer on QEMU's M7 (instructions per
     MAC, every 3x3 depthwise of vww96_q, the ShuffleNets, torch_layout_96_nchw and the legacy
     uint8 MobileNet on each kernel, dw5): at stride 2 the HWC kernel 2.88-2.98 at 16-128
@@ -977,6 +987,12 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
     if (p["in_h"] * p["in_w"] * p["in_c"] > DW3_HWC_MAX_INPUT
             and not depthwise_conv_hwc_s8_dsp_in_place(p)):
         return True
+    if (p["stride_h"], p["stride_w"]) == (2, 2):
+        # 9-15 channels with a tail (C % 4) at stride 2: the HWC kernel too, its channel tail
+        # included (QEMU's M7, instructions per MAC, HWC vs the K x K plane kernel's pair run:
+        # 9 channels on 48x48 3.65 vs 3.92, 10 3.28 vs 3.92, 11 3.34 vs 3.92, 13 3.38 vs 3.92,
+        # 14 3.13 vs 3.92, 15 3.19 vs 3.92; 13 on 24x24 3.49 vs 4.20; 9 on 7x7 5.0 vs 7.4)
+        return False
     if (p["stride_h"], p["stride_w"]) != (1, 1):
         return p["in_c"] < 16 and p["in_c"] % 4 != 0
     # a channel tail (C % 4) takes the HWC kernel's C path per pixel: 5.2 on ShuffleNet V1's

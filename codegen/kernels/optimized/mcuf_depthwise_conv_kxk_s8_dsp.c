@@ -22,7 +22,9 @@
  * 2 * (bias + input_offset * sum w) per output channel (the accumulators hold 2 * acc, as
  * the fast output stage wants); multiplier / shift: the output constants (mcuf_requant).
  * scratch (word aligned): the plane, ((out_h - 1) * stride_h + K) * pw + KXK_SLACK bytes, pw =
- * (out_w - 1) * stride_w + K (3x3 at stride_w 2: rounded up to a multiple of 4) (the kernel record's scratch size in codegen/ops/convolution.py). Same results as the
+ * (out_w - 1) * stride_w + K (3x3 at stride_w 2: rounded up to a multiple of 4) (the kernel record's scratch size in codegen/ops/conv_dsp.py);
+ * with in_c a multiple of 4 and four such planes (each rounded up to whole words) within
+ * KXK_QUAD_MAX_SCRATCH bytes, four planes (kxk_quad: gathered four channels at a time). Same results as the
  * reference kernel, byte for byte. */
 #include <string.h>
 
@@ -813,14 +815,197 @@ static void kxk_gather(const mcuf_conv_params *p, const int8_t *input, int c, in
     }
 }
 
+/* Four planes at once (in_c a multiple of 4, the four planes within KXK_QUAD_MAX_SCRATCH bytes:
+ * small planes, where the one-channel gather's per-row set-up costs most): per row and 4
+ * pixels one word of channels c..c+3 per pixel, transposed 4x4 into a word of each plane. */
+#define KXK_QUAD_MAX_SCRATCH 4096
+MCUF_INLINE int32_t kxk_plane_stride(const mcuf_conv_params *p)
+{
+    return ((int32_t)kxk_plane_w(p) * kxk_plane_h(p) + KXK_SLACK + 3) & ~3;
+}
+MCUF_INLINE int kxk_quad(const mcuf_conv_params *p)
+{
+    return p->in_c >= 4 && (p->in_c & 3) == 0 && 4 * kxk_plane_stride(p) <= KXK_QUAD_MAX_SCRATCH;
+}
+
+/* The 4x4 byte transpose: a, b, e, f (pixel words of channels 0..3) -> w_k = channel k of the
+ * four pixels: ab_e = (a0, b0, a2, b2), ab_o = (a1, b1, a3, b3) (UXTB16, UXTAB16), likewise
+ * ef, then PKHBT / PKHTB (14 instructions). */
+MCUF_INLINE void kxk_transpose4(uint32_t a, uint32_t b, uint32_t e, uint32_t f, uint32_t *w0, uint32_t *w1,
+                                uint32_t *w2, uint32_t *w3)
+{
+#if MCUF_HAS_DSP
+    uint32_t ab_e, ab_o, ef_e, ef_o, t;
+    __asm__("uxtb16 %[t], %[b]\n\t"
+            "uxtb16 %[ae], %[a]\n\t"
+            "orr %[ae], %[ae], %[t], lsl #8\n\t"
+            "and %[t], %[b], #0xFF00FF00\n\t"
+            "uxtab16 %[ao], %[t], %[a], ror #8\n\t"
+            "uxtb16 %[t], %[f]\n\t"
+            "uxtb16 %[ee], %[e]\n\t"
+            "orr %[ee], %[ee], %[t], lsl #8\n\t"
+            "and %[t], %[f], #0xFF00FF00\n\t"
+            "uxtab16 %[eo], %[t], %[e], ror #8\n\t"
+            : [ae] "=&r"(ab_e), [ao] "=&r"(ab_o), [ee] "=&r"(ef_e), [eo] "=&r"(ef_o), [t] "=&r"(t)
+            : [a] "r"(a), [b] "r"(b), [e] "r"(e), [f] "r"(f));
+    uint32_t r0, r1, r2, r3;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r0) : "r"(ab_e), "r"(ef_e));
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r1) : "r"(ab_o), "r"(ef_o));
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r2) : "r"(ef_e), "r"(ab_e));
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r3) : "r"(ef_o), "r"(ab_o));
+    *w0 = r0;
+    *w1 = r1;
+    *w2 = r2;
+    *w3 = r3;
+#else
+    const uint32_t ab_e = (a & 0x00FF00FFu) | (b & 0x00FF00FFu) << 8;
+    const uint32_t ab_o = (a >> 8 & 0x00FF00FFu) | (b & 0xFF00FF00u);
+    const uint32_t ef_e = (e & 0x00FF00FFu) | (f & 0x00FF00FFu) << 8;
+    const uint32_t ef_o = (e >> 8 & 0x00FF00FFu) | (f & 0xFF00FF00u);
+    *w0 = (ab_e & 0xFFFFu) | ef_e << 16;
+    *w1 = (ab_o & 0xFFFFu) | ef_o << 16;
+    *w2 = ab_e >> 16 | (ef_e & 0xFFFF0000u);
+    *w3 = ab_o >> 16 | (ef_o & 0xFFFF0000u);
+#endif
+}
+
+#if MCUF_HAS_DSP
+/* The four-plane gather's whole words in assembly: per 4 pixels of a row the words of channels
+ * c..c+3 at 0, C, 2C, 3C (r0, r1, r2, r3), transposed (kxk_transpose4: UXTB16, UXTAB16, ORR,
+ * PKHBT / PKHTB) and stored to the four planes: 28 instructions per 4 pixels, 8 per row.
+ * Registers: r0-r4 the words and scratch, r5 / r6 the source at 0 / 2C, r7 C, r8 / r9 the
+ * planes 0 / 2 (planes 1 / 3 at + ps), r10 ps, r11 the row's end in plane 0, ip the job's
+ * skips, lr the rows left. */
+typedef struct {
+    const int8_t *src;   /* 0: channel c of the first interior row's first pixel */
+    int32_t c;           /* 4: C */
+    int8_t *dst;         /* 8: plane 0's first interior byte */
+    int32_t ps;          /* 12: the planes' stride (kxk_plane_stride) */
+    int32_t src_skip;    /* 16: in_w * C - bytes * C */
+    int32_t dst_skip;    /* 20: pw - bytes */
+    int32_t bytes;       /* 24: whole words per row, in bytes (>= 4) */
+    int32_t rows;        /* 28: >= 1 */
+} kxk_gather4_job;
+
+__attribute__((naked)) static void kxk_gather4_words(__attribute__((unused)) const kxk_gather4_job *job)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        "ldmia r0, {r5, r7, r8, r10}\n\t"
+        "ldr lr, [r0, #28]\n\t"
+        "add ip, r0, #16\n\t"
+        "add r6, r5, r7, lsl #1\n\t"
+        "add r9, r8, r10, lsl #1\n\t"
+        "ldr r11, [r0, #24]\n\t"
+        "add r11, r8, r11\n\t"
+        "1:\n\t"
+        "ldr r0, [r5]\n\t"
+        "ldr r1, [r5, r7]\n\t"
+        "ldr r2, [r6]\n\t"
+        "ldr r3, [r6, r7]\n\t"
+        "add r5, r5, r7, lsl #2\n\t"
+        "add r6, r6, r7, lsl #2\n\t"
+        "uxtb16 r4, r1\n\t"
+        "and r1, r1, #0xFF00FF00\n\t"
+        "uxtab16 r1, r1, r0, ror #8\n\t"       /* (a1, b1, a3, b3) */
+        "uxtb16 r0, r0\n\t"
+        "orr r0, r0, r4, lsl #8\n\t"           /* (a0, b0, a2, b2) */
+        "uxtb16 r4, r3\n\t"
+        "and r3, r3, #0xFF00FF00\n\t"
+        "uxtab16 r3, r3, r2, ror #8\n\t"       /* (e1, f1, e3, f3) */
+        "uxtb16 r2, r2\n\t"
+        "orr r2, r2, r4, lsl #8\n\t"           /* (e0, f0, e2, f2) */
+        "pkhbt r4, r0, r2, lsl #16\n\t"
+        "str r4, [r8]\n\t"
+        "pkhtb r4, r2, r0, asr #16\n\t"
+        "str r4, [r9]\n\t"
+        "pkhbt r4, r1, r3, lsl #16\n\t"
+        "str r4, [r8, r10]\n\t"
+        "pkhtb r4, r3, r1, asr #16\n\t"
+        "str r4, [r9, r10]\n\t"
+        "adds r8, r8, #4\n\t"
+        "adds r9, r9, #4\n\t"
+        "cmp r8, r11\n\t"
+        "bne 1b\n\t"
+        "ldmia ip, {r0, r1, r2}\n\t"
+        "add r5, r5, r0\n\t"
+        "add r6, r6, r0\n\t"
+        "add r8, r8, r1\n\t"
+        "add r9, r9, r1\n\t"
+        "add r11, r8, r2\n\t"
+        "subs lr, lr, #1\n\t"
+        "bne 1b\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+#endif
+
+/* input channels c..c+3 into the interiors of planes plane, plane + ps, + 2 ps, + 3 ps */
+static void kxk_gather4(const mcuf_conv_params *p, const int8_t *input, int c, int8_t *plane, int32_t ps,
+                        int pw, int ph)
+{
+    const int32_t C = p->in_c, row_in = (int32_t)p->in_w * C;
+    const int rows = mcuf_min32(p->in_h, ph - p->pad_top), cols = mcuf_min32(p->in_w, pw - p->pad_left);
+    if (rows <= 0 || cols <= 0) {
+        return;
+    }
+    const int8_t *s = input + c;
+    int8_t *d = plane + (int32_t)p->pad_top * pw + p->pad_left;
+    int n0 = 0;
+#if MCUF_HAS_DSP
+    if (cols >= 4) {   /* the whole words in assembly */
+        const int32_t bytes = cols & ~3;
+        kxk_gather4_job j;
+        j.src = s;
+        j.c = C;
+        j.dst = d;
+        j.ps = ps;
+        j.src_skip = row_in - bytes * C;
+        j.dst_skip = pw - bytes;
+        j.bytes = bytes;
+        j.rows = rows;
+        kxk_gather4_words(&j);
+        if (bytes == cols) {
+            return;
+        }
+        n0 = bytes;
+    }
+#endif
+    for (int y = 0; y < rows; ++y, s += row_in, d += pw) {
+        const int8_t *t = s + (int32_t)n0 * C;
+        int n = n0;
+        for (; n + 4 <= cols; n += 4, t += 4 * C) {
+            const uint32_t a = mcuf_read32(t), b = mcuf_read32(t + C), e = mcuf_read32(t + 2 * C),
+                           f = mcuf_read32(t + 3 * C);
+            uint32_t w0, w1, w2, w3;
+            kxk_transpose4(a, b, e, f, &w0, &w1, &w2, &w3);
+            mcuf_write32(d + n, w0);
+            mcuf_write32(d + ps + n, w1);
+            mcuf_write32(d + 2 * ps + n, w2);
+            mcuf_write32(d + 3 * ps + n, w3);
+        }
+        for (; n < cols; ++n, t += C) {
+            d[n] = t[0];
+            d[ps + n] = t[1];
+            d[2 * ps + n] = t[2];
+            d[3 * ps + n] = t[3];
+        }
+    }
+}
+
 MCUF_INLINE void kxk_channels(const mcuf_conv_params *p, const int8_t *input, const int16_t *filter,
                               const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
-                              int8_t *output, int16_t *scratch, const int all_fast)
+                              int8_t *output, int16_t *scratch, const int all_fast, const int quad)
 {
     const int pw = kxk_plane_w(p), ph = kxk_plane_h(p), K = p->k_h;
     const int words = K * 2 * ((K + 3) / 4);   /* weight words per output channel */
-    int8_t *const plane = (int8_t *)(void *)scratch;
-    kxk_border(p, plane, pw, ph);
+    int8_t *const planes = (int8_t *)(void *)scratch;
+    const int32_t ps = kxk_plane_stride(p);
+    kxk_border(p, planes, pw, ph);
+    if (quad) {
+        for (int k = 1; k < 4; ++k) {
+            kxk_border(p, planes + k * ps, pw, ph);
+        }
+    }
     const int full_range = p->act_min == -128 && p->act_max == 127;
     const mcuf_out_stage fast = mcuf_out_stage_of(p, 1), general = mcuf_out_stage_of(p, 0);
     const int M = p->out_c / p->in_c;
@@ -828,9 +1013,17 @@ MCUF_INLINE void kxk_channels(const mcuf_conv_params *p, const int8_t *input, co
     /* 3x3 at stride_w 2 on a word-aligned plane (as the planner places scratch): the two-channel
      * pair run in assembly (DSP builds) */
     const int pair_run = MCUF_HAS_DSP && K == 3 && p->stride_w == 2 && p->out_w >= 2 &&
-                         ((uintptr_t)plane & 3u) == 0;
+                         ((uintptr_t)planes & 3u) == 0;
     for (int ic = 0; ic < p->in_c; ++ic) {
-        kxk_gather(p, input, ic, plane, pw, ph);
+        int8_t *plane = planes;
+        if (!quad) {
+            kxk_gather(p, input, ic, plane, pw, ph);
+        } else {
+            if ((ic & 3) == 0) {
+                kxk_gather4(p, input, ic, planes, ps, pw, ph);
+            }
+            plane += (ic & 3) * ps;
+        }
         for (int c = ic * M; c < (ic + 1) * M; ++c, w += words) {
             if (pair_run && c + 1 < (ic + 1) * M
                 && (all_fast || (full_range && mcuf_requant_is_fast(shift[c]) && mcuf_requant_is_fast(shift[c + 1])))) {
@@ -865,7 +1058,11 @@ void mcuf_depthwise_conv_kxk_plane_s8_dsp_fast(const mcuf_conv_params *p, const 
                                                const int32_t *multiplier, const int8_t *shift,
                                                int8_t *output, int16_t *scratch)
 {
-    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1);
+    if (kxk_quad(p)) {   /* two copies: the one-plane loop as lean as before */
+        kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 1);
+    } else {
+        kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 1, 0);
+    }
 }
 
 /* The output stage chosen per channel (a clamped range or formula channels: the general one). */
@@ -874,5 +1071,5 @@ void mcuf_depthwise_conv_kxk_plane_s8_dsp(const mcuf_conv_params *p, const int8_
                                           const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                           int16_t *scratch)
 {
-    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+    kxk_channels(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0, kxk_quad(p));
 }
