@@ -242,6 +242,17 @@ static void few_c2_pair(const few_job *j) { few2_generic(j, 2); }
     "ldr r0, [sp, #4]\n\t"                                                            \
     "bne 1b\n\t"
 
+/* the chain's entry for r9 = skip: the (skip + 1)-th unit's Thumb address into the frame's
+ * first word (r10, r11 scratch) */
+#define FEW_ENTRY                                                                       \
+    ".p2align 2\n\t"   /* ADR is relative to Align(PC, 4): the section word aligned (-Os) */ \
+    "adr.w r10, 11f\n\t"                                                                \
+    "adr.w r11, 12f\n\t"                                                                \
+    "sub r11, r11, r10\n\t"                                                             \
+    "mla r10, r11, r9, r10\n\t"              /* the (skip + 1)-th unit */               \
+    "orr r10, r10, #1\n\t"                                                              \
+    "str r10, [sp]\n\t"
+
 /* Registers: r0 the stream, r1 pixel A, r2 its outputs, lr out_c, r3-r6 the inputs (first the
  * block's offsets and r5 its end flag: 1 for the end block, read by CBNZ before the widening
  * overwrites it), the rest a record. Frame: the chain's entry (Thumb address), the stream's
@@ -256,13 +267,7 @@ static void few_c2_pair(const few_job *j) { few2_generic(j, 2); }
         "ldr r9, [r4], #4\n\t"                   /* skip */                             \
         "str r4, [sp, #4]\n\t"                                                          \
         "strd r8, r7, [sp, #8]\n\t"                                                     \
-        ".p2align 2\n\t"   /* ADR is relative to Align(PC, 4): the section word aligned (-Os) */ \
-        "adr.w r10, 11f\n\t"                                                            \
-        "adr.w r11, 12f\n\t"                                                            \
-        "sub r11, r11, r10\n\t"                                                         \
-        "mla r10, r11, r9, r10\n\t"              /* the (skip + 1)-th unit */           \
-        "orr r10, r10, #1\n\t"                                                          \
-        "str r10, [sp]\n\t"                                                             \
+        FEW_ENTRY                                                                       \
         "mov r0, r4\n\t" INIT                                                          \
         "1:\n\t" HEAD PREP                                                              \
         "ldr pc, [sp]\n\t"                                                              \
@@ -288,13 +293,7 @@ static void few_c2_pair(const few_job *j) { few2_generic(j, 2); }
         "mla r8, r8, r7, r6\n\t"                 /* out + triples * 3 out_c */          \
         "ldr r9, [r4], #4\n\t"                   /* skip */                             \
         "str r8, [sp, #12]\n\t"                                                         \
-        ".p2align 2\n\t"   /* ADR is relative to Align(PC, 4): the section word aligned (-Os) */ \
-        "adr.w r10, 11f\n\t"                                                            \
-        "adr.w r11, 12f\n\t"                                                            \
-        "sub r11, r11, r10\n\t"                                                         \
-        "mla r10, r11, r9, r10\n\t"              /* the (skip + 1)-th unit */           \
-        "orr r10, r10, #1\n\t"                                                          \
-        "str r10, [sp]\n\t"                                                             \
+        FEW_ENTRY                                                                       \
         "mov r0, r4\n\t"                                                                \
         "1:\n\t" FEW2T_HEAD FEW2T_PREP                                                  \
         "ldr pc, [sp]\n\t"                                                              \
