@@ -163,7 +163,10 @@ def run_batch(specs: list[dict], board, work: Path, seed: int) -> None:
         s["bit_exact"] = i < len(got) and got[i] == refs[i].tolist()
 
 
-def render(specs: list[dict], commit: str, command: str, board: str, seconds: float) -> str:
+ACTS = {"none": 0, "relu": 1, "relu6": 3}   # --act: TFLite's FusedActivationFunction
+
+
+def render(specs: list[dict], commit: str, command: str, board: str, seconds: float, act: str = "none") -> str:
     rows = sorted(specs, key=lambda s: -s["instructions"] / s["macs"])
     over = [s for s in rows if s["instructions"] / s["macs"] > CLIFF]
     out = ["# Instructions per MAC over a grid of CONV_2D / DEPTHWISE_CONV_2D shapes (issue #22)", "",
@@ -171,7 +174,10 @@ def render(specs: list[dict], commit: str, command: str, board: str, seconds: fl
            "arm-none-eabi-gcc 12.2 -O2, bench firmware with -DBENCH_PROFILE: per-layer instructions net of "
            "the profiling hook, mean of runs dithered across the counter's tick (within 5 instructions).",
            f"Command: `{command}` ({seconds / 60:.1f} min here).", "",
-           "Grid (random int8 weights, per-channel scales, SAME padding, no fused activation): CONV_2D kernel "
+           "Grid (random int8 weights, per-channel scales, SAME padding, "
+           + ("no fused activation" if act == "none" else
+              f"fused {act.upper()} clamping inside int8 (output zero points -20..19: the kernels' general output stage)")
+           + "): CONV_2D kernel "
            "1/3/5/7 x stride 1/2 x input channels 1/3/8/13/16 x output channels 8/13/32; DEPTHWISE_CONV_2D "
            "kernel 3/5/7 x stride 1/2 x channels 1/3/8/13/32 x depth multiplier 1/2/4/8; grouped CONV_2D "
            "kernel 1/3 x stride 1/2 x groups 2/3/4/8 x per-group channels 2/3/4/8 (in = out channels). Planes: "
@@ -201,14 +207,25 @@ def render(specs: list[dict], commit: str, command: str, board: str, seconds: fl
     return "\n".join(out) + "\n"
 
 
+def _shown(path: str) -> str:
+    """--out as a command line in the table shows it: relative to the repository when inside it."""
+    p = Path(path).resolve()
+    return str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else path
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--board", default="qemu-mps2-an500", help="QEMU board (default: the Cortex-M7)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results_cliff_sweep.md"))
     ap.add_argument("--dry-run", action="store_true", help="list the firmwares and MACs, run nothing")
+    ap.add_argument("--act", choices=list(ACTS), default="none",
+                    help="every layer's fused activation (default none, the fast output stage; relu6 "
+                    "clamps and takes the general stage); write its table elsewhere with --out")
     args = ap.parse_args()
     board = get_board(args.board)
     specs = grid()
+    for s in specs:
+        s["act"] = ACTS[args.act]
     plan = batches(specs)
     print(f"{len(specs)} layers in {len(plan)} firmwares, {sum(s['macs'] for s in specs):,} MACs", flush=True)
     if args.dry_run:
@@ -228,8 +245,9 @@ def main() -> int:
                   f"{worst['instructions'] / worst['macs']:.2f} instr/MAC, bit-exact "
                   f"{sum(s['bit_exact'] for s in chunk)}/{len(chunk)} ({time.perf_counter() - t0:.0f} s)", flush=True)
     command = "nice .venv/bin/python benchmarks/cliff_sweep.py" + \
-        ("" if args.board == "qemu-mps2-an500" else f" --board {args.board}")
-    md = render(specs, commit, command, args.board, time.perf_counter() - t_all)
+        ("" if args.board == "qemu-mps2-an500" else f" --board {args.board}") + \
+        ("" if args.act == "none" else f" --act {args.act} --out {_shown(args.out)}")
+    md = render(specs, commit, command, args.board, time.perf_counter() - t_all, args.act)
     Path(args.out).write_text(md)
     print("\n".join(md.splitlines()[:30]))
     return 0 if all(s["bit_exact"] for s in specs) else 1
