@@ -137,6 +137,31 @@ MCUF_INLINE void mcuf_write32(void *p, uint32_t v) { memcpy(p, &v, 4); }
     } while (0)
 #endif
 
+#if MCUF_HAS_DSP
+/* The depthwise pair runs' step after a pair (mcuf_depthwise_conv_3x3_s8_dsp.c's dw3 runs and
+ * mcuf_depthwise_conv_kxk_s8_dsp.c's stride-2 ones, their frames laid out alike): the pair's two
+ * outputs r0, r1 stored out_c apart at ip (frame +12 out_c, +16 the row's end of ROW, the plane
+ * row register), the next pair; at the row's end the next row (+36 plane step, +40 output step,
+ * +44 row bytes, +48 the stop), back to label 1 until the last row. */
+#define MCUF_DW_PAIR_STORE_NEXT(ROW)                                                 \
+    "ldrd r2, r3, [sp, #12]\n\t"                                                      \
+    "strb r0, [ip]\n\t"                                                               \
+    "strb r1, [ip, r2]\n\t"                                                           \
+    "add ip, ip, r2, lsl #1\n\t"                                                      \
+    "cmp " ROW ", r3\n\t"                                                             \
+    "bne 1b\n\t"                                                                      \
+    "ldr r2, [sp, #36]\n\t"                                                           \
+    "add " ROW ", " ROW ", r2\n\t"                                                    \
+    "ldr r2, [sp, #40]\n\t"                                                           \
+    "add ip, ip, r2\n\t"                                                              \
+    "ldr r2, [sp, #44]\n\t"                                                           \
+    "add r3, r3, r2\n\t"                                                              \
+    "str r3, [sp, #16]\n\t"                                                           \
+    "ldr r2, [sp, #48]\n\t"                                                           \
+    "cmp r3, r2\n\t"                                                                  \
+    "bne 1b\n\t"
+#endif
+
 /* The GEMM kernels' inner run: acc (2 pixels x 2 output channels: acc[0], acc[1] pixel 0's
  * channels, acc[2], acc[3] pixel 1's) += an interleaved column pair times the interleaved
  * int8 rows of a channel pair, w to w_end (a multiple of 8 bytes).

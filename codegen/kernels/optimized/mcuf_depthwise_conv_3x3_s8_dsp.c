@@ -231,22 +231,7 @@ typedef struct {
 /* Every row's column pairs of one channel, its constants in the frame and r5-r11, ip */
 #define DW3_ROWS(out, clamp)                                                               \
     "1:\n\t" DW3_PAIR out clamp                                                           \
-    "ldrd r2, r3, [sp, #12]\n\t"                                                        \
-    "strb r0, [ip]\n\t"                                                                 \
-    "strb r1, [ip, r2]\n\t"                                                             \
-    "add ip, ip, r2, lsl #1\n\t"                                                        \
-    "cmp r10, r3\n\t"                                                                   \
-    "bne 1b\n\t"                                                                        \
-    "ldr r2, [sp, #36]\n\t"               /* the next row */                            \
-    "add r10, r10, r2\n\t"                                                              \
-    "ldr r2, [sp, #40]\n\t"                                                             \
-    "add ip, ip, r2\n\t"                                                                \
-    "ldr r2, [sp, #44]\n\t"                                                             \
-    "add r3, r3, r2\n\t"                                                                \
-    "str r3, [sp, #16]\n\t"                                                             \
-    "ldr r2, [sp, #48]\n\t"                                                             \
-    "cmp r3, r2\n\t"                                                                    \
-    "bne 1b\n\t"
+    MCUF_DW_PAIR_STORE_NEXT("r10")
 
 #define DW3_RUN(out, clamp)                                                                \
     "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"                                   \

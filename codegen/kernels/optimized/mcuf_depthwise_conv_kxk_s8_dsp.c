@@ -191,22 +191,7 @@ MCUF_INLINE void kxk_channel(const mcuf_conv_params *p, const int8_t *plane, int
     "asr r1, r1, r4\n\t"                                                            \
     "ssat r0, #8, r0, asr #1\n\t"                                                   \
     "ssat r1, #8, r1, asr #1\n\t"                                                   \
-    "ldrd r2, r3, [sp, #12]\n\t"                                                    \
-    "strb r0, [ip]\n\t"                                                             \
-    "strb r1, [ip, r2]\n\t"                                                         \
-    "add ip, ip, r2, lsl #1\n\t"                                                    \
-    "cmp r11, r3\n\t"                                                               \
-    "bne 1b\n\t"                                                                    \
-    "ldr r2, [sp, #36]\n\t"                                                         \
-    "add r11, r11, r2\n\t"                                                          \
-    "ldr r2, [sp, #40]\n\t"                                                         \
-    "add ip, ip, r2\n\t"                                                            \
-    "ldr r2, [sp, #44]\n\t"                                                         \
-    "add r3, r3, r2\n\t"                                                            \
-    "str r3, [sp, #16]\n\t"                                                         \
-    "ldr r2, [sp, #48]\n\t"                                                         \
-    "cmp r3, r2\n\t"                                                                \
-    "bne 1b\n\t"                                                                    \
+    MCUF_DW_PAIR_STORE_NEXT("r11")                                                  \
     "add sp, sp, #52\n\t"                                                           \
     "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t"
 
