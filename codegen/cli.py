@@ -110,10 +110,10 @@ def _qemu_board_for(target: str, man: dict) -> str | None:
     (the host target, no such board, a board folder that cannot be read)."""
     try:
         from firmware_tools.boards import list_boards
-        return next((b.name for b in list_boards() if b.target == target and b.manifest.get("qemu")
-                     and b.manifest["ram"]["size"] >= man["arena_bytes"] + b.manifest.get("stack_bytes", 0)
-                     and b.manifest["flash"]["size"] > man["weight_bytes"]), None)
-    except (OSError, ValueError, KeyError, TypeError):
+        return next((b.name for b in list_boards() if b.target == target and b.qemu
+                     and b.ram_bytes >= man["arena_bytes"] + int(b.manifest.get("stack_bytes", 0))
+                     and b.flash_bytes > man["weight_bytes"]), None)
+    except (OSError, ValueError):   # a board folder that cannot be read (BoardError is a ValueError)
         return None
 
 
