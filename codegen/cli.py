@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import tempfile
 import time
@@ -11,7 +10,7 @@ from pathlib import Path
 from . import __version__
 from .errors import CodegenError
 from .build_files import LAYOUTS
-from .cli_main import board_name, nonempty_path, positive_float, positive_int
+from .cli_main import board_name, input_shape, nonempty_path, positive_float, positive_int
 from .targets import DEFAULT_TARGET, KERNEL_SETS, TARGETS, target_name
 
 EPILOG = """\
@@ -317,16 +316,8 @@ def _check_fit_request(args, families: list[str]) -> None:
             raise CodegenError(problem)
 
 
-def _shape(s: str) -> list[int]:
-    from .input_shape import parse_shape
-    try:
-        return parse_shape(s)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
 def _input_shape_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input-shape", type=_shape, action="append", metavar="1,96,96,3",
+    p.add_argument("--input-shape", type=input_shape, action="append", metavar="1,96,96,3",
                    help="compile a model whose input has dynamic dimensions (-1) at this size; "
                         "repeat for the second, third ... input")
 

@@ -56,6 +56,17 @@ def nonempty_path(s: str) -> str:
     return s
 
 
+def input_shape(s: str) -> list[int]:
+    """argparse type for --input-shape (codegen emit/verify, runtime classify): '1,96,96,3' ->
+    [1, 96, 96, 3] by codegen.input_shape.parse_shape; raises argparse.ArgumentTypeError (its
+    one line) unless positive integers."""
+    from .input_shape import parse_shape
+    try:
+        return parse_shape(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def board_name(s: str) -> str:
     """argparse type for --board: refuses an empty or blank name, which read as no --board at all
     (`--board "$BOARD"` with BOARD unset emitted for the default cortex-m7 without a word).

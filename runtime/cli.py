@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from codegen.cli_main import nonempty_path, positive_float, positive_int
+from codegen.cli_main import input_shape, nonempty_path, positive_float, positive_int
 
 _seconds = positive_float("seconds")   # --timeout: nan would never expire (a hang)
 
@@ -590,7 +590,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--input-range", default="auto", metavar="auto|0:1|-1:1|0:255",
                    help="the float range pixels map to before quantization (default: auto, read off "
                    "the input's quantization; float models: -1:1)")
-    c.add_argument("--input-shape", type=_input_shape, metavar="1,224,224,3",
+    c.add_argument("--input-shape", type=input_shape, metavar="1,224,224,3",
                    help="run a model whose input has dynamic dimensions (-1) at this size, as "
                    "`codegen emit --input-shape` compiles it (such a model is refused without it)")
     c.add_argument("--device", "--port", dest="device", metavar="URL",   # --port: as `runtime hil` spells it
@@ -658,14 +658,6 @@ def _output_position(s: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected an output's position (0, 1, ...), got {s!r}")
     return v
-
-
-def _input_shape(text: str) -> list[int]:
-    from codegen.input_shape import parse_shape
-    try:
-        return parse_shape(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _path(s: str):
