@@ -84,12 +84,17 @@ def grid() -> list[dict]:
                 for per in (2, 3, 4, 8):
                     specs.append(dict(op="CONV_2D", k=k, stride=stride, in_c=groups * per,
                                       out_c=groups * per, groups=groups))
-    for s in specs:
-        h = base_plane(s["in_c"])
+    return [sized(s) for s in specs]
+
+
+def sized(s: dict, plane: int | None = None) -> dict:
+    """The spec with its input plane (height = width) and MACs: `plane`, or the grid's rule --
+    the base plane for its input depth, doubled up to 96 while the layer has under MIN_MACS MACs."""
+    h = plane or base_plane(s["in_c"])
+    if plane is None:
         while layer_macs(s, h) < MIN_MACS and h < 96:
             h *= 2
-        s["plane"], s["macs"] = h, layer_macs(s, h)
-    return specs
+    return dict(s, plane=h, macs=layer_macs(s, h))
 
 
 def branch_model(rng, specs: list[dict]) -> bytes:

@@ -95,16 +95,6 @@ SWEEP_KERNEL_SETS = ("dsp", "mve")
 SWEEP_SEED = 1000
 
 
-def _sized(s: dict, plane: int | None = None) -> dict:
-    """A spec of cliff_sweep's grid with its plane: `plane`, or cliff_sweep's rule (the base plane
-    for its input depth, doubled up to 96 while the layer has under MIN_MACS MACs)."""
-    h = plane or cliff_sweep.base_plane(s["in_c"])
-    if plane is None:
-        while cliff_sweep.layer_macs(s, h) < cliff_sweep.MIN_MACS and h < 96:
-            h *= 2
-    return dict(s, plane=h, macs=cliff_sweep.layer_macs(s, h))
-
-
 def sweep_candidates() -> list[dict]:
     """The layers the sweep models are chosen from (cliff_sweep.py's spec dicts, each with a fused
     activation "act"): cliff_sweep.grid() without and with ReLU6 (the kernels' _fast and general
@@ -118,20 +108,20 @@ def sweep_candidates() -> list[dict]:
         for c in (1, 3, 8, 13, 32):
             for mult in (1, 2, 4, 8):
                 for stride in (1, 2):
-                    out.append(_sized(dict(op="DEPTHWISE_CONV_2D", k=1, stride=stride, in_c=c, mult=mult, act=act)))
+                    out.append(cliff_sweep.sized(dict(op="DEPTHWISE_CONV_2D", k=1, stride=stride, in_c=c, mult=mult, act=act)))
         for in_c in (4, 8, 16):
             for oc in (8, 13, 32):
-                out.append(_sized(dict(op="CONV_2D", k=1, stride=1, in_c=in_c, out_c=oc, groups=1, act=act), 1))
+                out.append(cliff_sweep.sized(dict(op="CONV_2D", k=1, stride=1, in_c=in_c, out_c=oc, groups=1, act=act), 1))
         for c in (4, 8, 13, 16, 32):
             for stride in (1, 2):
                 for plane in (4, 8):
                     for k in (3, 5):
-                        out.append(_sized(dict(op="DEPTHWISE_CONV_2D", k=k, stride=stride, in_c=c, mult=1,
+                        out.append(cliff_sweep.sized(dict(op="DEPTHWISE_CONV_2D", k=k, stride=stride, in_c=c, mult=1,
                                                act=act), plane))
         for groups in (2, 3, 4, 8):
             for per in (2, 3):
                 for per_out in (4, 8):
-                    out.append(_sized(dict(op="CONV_2D", k=1, stride=1, in_c=groups * per, out_c=groups * per_out,
+                    out.append(cliff_sweep.sized(dict(op="CONV_2D", k=1, stride=1, in_c=groups * per, out_c=groups * per_out,
                                            groups=groups, act=act)))
     return out
 
@@ -225,7 +215,7 @@ def small_models(work: Path) -> list[Path]:
     chosen: dict[tuple, dict] = {}
     for kernels in SMALL_KERNEL_SETS:
         for key, specs in sorted(candidate_keys(work)[kernels].items()):
-            small = sorted({_spec_id(t): t for t in (_sized(dict(s), SMALL_PLANE) for s in specs)
+            small = sorted({_spec_id(t): t for t in (cliff_sweep.sized(dict(s), SMALL_PLANE) for s in specs)
                             if cliff_sweep.out_hw(SMALL_PLANE, t["stride"]) ** 2 * cliff_sweep.out_channels(t)
                             <= SMALL_OUT_BYTES // 2}.values(), key=lambda t: (t["macs"], _spec_id(t)))
             for i in sorted(set(np.linspace(0, len(small) - 1, min(SWEEP_PER_KERNEL, len(small))).round().astype(int))):
