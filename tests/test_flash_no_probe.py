@@ -24,3 +24,18 @@ def test_flash_with_no_probe_attached(tmp_path):
         assert "pyocd found no debug probe: connect nucleo-u575zi-q's ST-LINK USB port" in lines[0]
     else:
         assert "no programmer found for nucleo-u575zi-q: install one of" in lines[0]
+
+
+def test_flash_force_still_needs_an_elf_file(tmp_path):
+    """--force skips the board checks only: a missing file, a folder or a text file is named
+    as such (trial10: "no programmer found", and a programmer would have been handed it)."""
+    import pytest
+    from firmware_tools.boards import get_board
+    from firmware_tools.flash import FlashError, flash
+    (tmp_path / "notes.txt").write_text("hello\n")
+    board = get_board("nucleo-h743zi")
+    for path, expect in [(tmp_path / "nope.elf", "does not exist"), (tmp_path, "is a folder"),
+                         (tmp_path / "notes.txt", "is not a 32-bit little-endian ELF file")]:
+        with pytest.raises(FlashError) as e:
+            flash(board, path, force=True)
+        assert expect in str(e.value) and "programmer" not in str(e.value), str(e.value)
