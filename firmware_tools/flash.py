@@ -192,7 +192,7 @@ def flash(board: Board, elf: str | Path, force: bool = False) -> str:
     cmds = flash_commands(board, elf)
     for tool, cmd in cmds:
         if shutil.which(tool):
-            r = subprocess.run(cmd, capture_output=True, text=True)
+            r = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
             if r.returncode != 0:
                 raise FlashError(f"{tool} failed ({' '.join(cmd)}):\n{r.stdout}{r.stderr}")
             return tool

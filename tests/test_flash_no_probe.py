@@ -3,6 +3,7 @@ ST-LINK USB port (pyocd installed: `pip install '.[flash]'`), or install a progr
 own "No connected debug probes" (red, on stdout) used to come first, and with several probes
 pyocd asked on stdin which one (a hang without a terminal)."""
 import importlib.util
+import os
 import subprocess
 import sys
 
@@ -39,3 +40,15 @@ def test_flash_force_still_needs_an_elf_file(tmp_path):
         with pytest.raises(FlashError) as e:
             flash(board, path, force=True)
         assert expect in str(e.value) and "programmer" not in str(e.value), str(e.value)
+
+
+def test_binutils_output_naming_a_non_utf8_folder(tmp_path):
+    """arm-none-eabi-size prints the ELF's path; in a folder whose name is not UTF-8 (codegen emit
+    -o takes it) `firmware build` ended in a UnicodeDecodeError traceback (trial10)."""
+    from firmware_tools.size import _sections
+    folder = tmp_path / os.fsdecode(b"out\xfe")
+    folder.mkdir()
+    src, obj = folder / "x.c", folder / "x.o"
+    src.write_text("int x[3] = {1, 2, 3};\n")
+    subprocess.run(["arm-none-eabi-gcc", "-mcpu=cortex-m4", "-mthumb", "-c", src, "-o", obj], check=True)
+    assert _sections(obj)[".data"] == 12
