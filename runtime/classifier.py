@@ -238,7 +238,15 @@ class Classifier:
         return self.interpreter.get_tensor(self.input.index)
 
     def run(self) -> None:
-        self.interpreter.invoke()
+        """One inference on the input set. Raises ModelLoadError (one line) where TFLite's
+        kernel refuses the model only when it runs (Eval, not Prepare: a SOFTMAX with a uint8
+        input and an int8 output; trial10: a RuntimeError traceback from `runtime classify`)."""
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as e:
+            first = " ".join(str(e).split()) or type(e).__name__
+            raise ModelLoadError(f"{self.model}: TFLite cannot run the model ({first}): re-convert it, or "
+                                 "check it with `codegen inspect`") from None
 
     def output(self, flat: bool = True) -> np.ndarray:
         """A copy of the class scores' output tensor, raw (quantized): (classes,), or as the

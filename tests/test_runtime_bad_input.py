@@ -291,3 +291,25 @@ def test_codegen_and_the_runtime_read_a_label_file_alike(tmp_path):
         p = tmp_path / name
         p.write_text(text, encoding="utf-8")
         assert read_labels(p) == codegen_labels(p) == want, name
+
+
+def test_a_model_tflite_refuses_only_when_it_runs_is_one_line(tmp_path):
+    """c12_uint8_io with its first operator (uint8 input, int8 output) turned into a SOFTMAX:
+    TFLite loads and allocates it, then its Eval refuses ("Only uint8_t and int16_t outputs are
+    supported with uint8_t inputs"); `runtime classify` ended in a RuntimeError traceback (trial10,
+    tests/fuzz_flatbuffer.py seed 1 mutant 292)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c12_uint8_io.tflite").read_bytes(), 0)
+    softmax = [max(o.builtinCode, o.deprecatedBuiltinCode) for o in m.operatorCodes].index(s.BuiltinOperator.SOFTMAX)
+    m.subgraphs[0].operators[0].opcodeIndex = softmax
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "softmax_u8_to_s8.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", bad, "--source", "synthetic",
+                        "--frames", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("runtime: error:")]
+    assert len(errors) == 1 and "TFLite cannot run the model" in errors[0] and "SOFTMAX" in errors[0], r.stderr
+    assert r.stderr.strip().splitlines()[-1] == errors[0]
