@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .interpreter import InterpreterUnavailable, make_interpreter
+from .interpreter import DamagedModel, InterpreterUnavailable, make_interpreter
 from .preprocess import ModelInputError, Preprocessor, input_spec
 
 
@@ -130,7 +130,7 @@ class Classifier:
         try:
             self.interpreter = make_interpreter(self.model, reference=reference,
                                                 num_threads=None if reference else self.threads)
-        except InterpreterUnavailable as e:
+        except (InterpreterUnavailable, DamagedModel) as e:
             raise ModelLoadError(str(e)) from None
         except (ValueError, RuntimeError) as e:
             # a text file or a cut download: say which, as `codegen` and `hil validate` do (the

@@ -36,6 +36,30 @@ def _module():
             "with numpy < 2)") from None
 
 
+class DamagedModel(ValueError):
+    """A model TFLite loads but whose kernels would crash the process on it (one line)."""
+
+
+_ZERO_POINT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 32767)}
+
+
+def check_zero_points(it, name: str) -> None:
+    """Raises DamagedModel for an int8/uint8/int16 tensor whose zero point lies outside its type's
+    range: TFLite loads and allocates such a model, then its optimized kernels crash the whole
+    process (SIGSEGV; trial10, tests/fuzz_flatbuffer.py seed 1 #56: c12_uint8_io with 128 as the
+    int8 zero point of its QUANTIZE output). No converter writes one."""
+    for d in it.get_tensor_details():
+        rng = _ZERO_POINT_RANGES.get(np.dtype(d["dtype"]).type)
+        zps = d.get("quantization_parameters", {}).get("zero_points")
+        if rng is None or zps is None or not len(zps):
+            continue
+        bad = [int(z) for z in np.asarray(zps).reshape(-1) if not rng[0] <= int(z) <= rng[1]]
+        if bad:
+            raise DamagedModel(f"{name}: tensor {d['index']} '{d['name']}' ({np.dtype(d['dtype']).name}) has zero "
+                               f"point {bad[0]}, outside [{rng[0]}, {rng[1]}], on which TFLite's kernels crash: "
+                               "the file is damaged; re-export the model from the converter")
+
+
 def make_interpreter(model: str | Path | bytes, reference: bool = False,
                      preserve_all_tensors: bool = False, num_threads: int | None = None):
     mod = _module()
@@ -52,6 +76,7 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
             it = mod.Interpreter(model_content=bytes(model), **kwargs)
         else:
             it = mod.Interpreter(model_path=str(model), **kwargs)
+        check_zero_points(it, "the model" if isinstance(model, (bytes, bytearray)) else str(model))
         it.allocate_tensors()
     return it
 

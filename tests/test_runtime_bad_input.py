@@ -313,3 +313,25 @@ def test_a_model_tflite_refuses_only_when_it_runs_is_one_line(tmp_path):
     errors = [line for line in r.stderr.splitlines() if line.startswith("runtime: error:")]
     assert len(errors) == 1 and "TFLite cannot run the model" in errors[0] and "SOFTMAX" in errors[0], r.stderr
     assert r.stderr.strip().splitlines()[-1] == errors[0]
+
+
+def test_a_zero_point_outside_its_type_is_refused_before_tflite_crashes_on_it(tmp_path):
+    """c12_uint8_io with 128 as the int8 zero point of its QUANTIZE output: TFLite loads and
+    allocates it, then `runtime classify` died of SIGSEGV in its kernels (trial10,
+    tests/fuzz_flatbuffer.py seed 1 #56). Refused at load, one line naming the tensor."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as s
+    from runtime.classifier import Classifier, ModelLoadError
+    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c12_uint8_io.tflite").read_bytes(), 0)
+    t = next(t for t in m.subgraphs[0].tensors if t.name == b"tfl.quantize")
+    t.quantization.zeroPoint = np.array([128])
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "zp128.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    for reference in (False, True):
+        with pytest.raises(ModelLoadError) as e:
+            Classifier(bad, reference=reference)
+        msg = str(e.value)
+        assert "\n" not in msg and "'tfl.quantize' (int8) has zero point 128, outside [-128, 127]" in msg, msg
