@@ -76,7 +76,14 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
             it = mod.Interpreter(model_content=bytes(model), **kwargs)
         else:
             it = mod.Interpreter(model_path=str(model), **kwargs)
-        check_zero_points(it, "the model" if isinstance(model, (bytes, bytearray)) else str(model))
+        name = "the model" if isinstance(model, (bytes, bytearray)) else str(model)
+        try:       # graph outputs [-1]: TFLite loads it, then these raised a ValueError traceback (trial10)
+            it.get_input_details(), it.get_output_details()
+        except ValueError as e:
+            raise DamagedModel(f"{name}: its graph inputs or outputs name a tensor that does not exist "
+                               f"({' '.join(str(e).split())}): the file is damaged; re-export the model "
+                               "from the converter") from None
+        check_zero_points(it, name)
         it.allocate_tensors()
     return it
 

@@ -335,3 +335,21 @@ def test_a_zero_point_outside_its_type_is_refused_before_tflite_crashes_on_it(tm
             Classifier(bad, reference=reference)
         msg = str(e.value)
         assert "\n" not in msg and "'tfl.quantize' (int8) has zero point 128, outside [-128, 127]" in msg, msg
+
+
+def test_a_graph_output_naming_no_tensor_is_one_line(tmp_path):
+    """c16_float_io whose graph output is -1: TFLite loads and allocates it, then
+    get_output_details() raised a ValueError traceback (trial10, fuzz_flatbuffer seed 1 #91)."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as s
+    from runtime.classifier import Classifier, ModelLoadError
+    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c16_float_io.tflite").read_bytes(), 0)
+    m.subgraphs[0].outputs = np.array([-1], np.int32)
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "output_minus_1.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    with pytest.raises(ModelLoadError) as e:
+        Classifier(bad)
+    assert "graph inputs or outputs name a tensor that does not exist" in str(e.value) and "\n" not in str(e.value)
