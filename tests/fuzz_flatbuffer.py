@@ -2,6 +2,7 @@
 
     python -m tests.fuzz_flatbuffer --count 200 --seed 1                # emit for 3 targets
     python -m tests.fuzz_flatbuffer --count 50 --seed 1 --verify        # + `codegen verify` of accepted ones
+    python -m tests.fuzz_flatbuffer --count 50 --seed 1 --runtime       # + `runtime classify` of every one
     python -m tests.fuzz_flatbuffer --seed 1 --start 17 --count 1 --keep /tmp/m   # replay one, keep its file
 
 (from the repository root, with the project's .venv python). Complements tests/fuzz_models.py
@@ -220,8 +221,30 @@ def tflite_verdict(path: Path, timeout: float = 60) -> str:
 BAD = ("hang", "crash", "traceback", "bad-message", "internal", "not-bit-exact")
 
 
+def runtime_verdict(path: Path, timeout: float) -> tuple[str, str]:
+    """`runtime classify --model path --source synthetic --frames 2` in a subprocess (TFLite runs
+    the model in that process: a crash there is the runtime's): its outcome and first error."""
+    import subprocess
+    try:
+        r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", str(path), "--source",
+                            "synthetic", "--frames", "2"], capture_output=True, text=True, timeout=timeout,
+                           cwd=ROOT, errors="replace")
+    except subprocess.TimeoutExpired:
+        return "hang", "runtime classify: no exit within the timeout"
+    errs = [l for l in r.stderr.splitlines() if l.startswith("runtime: error:")]
+    if r.returncode < 0:
+        return "crash", f"runtime classify: killed by signal {-r.returncode}"
+    if "Traceback" in r.stderr:
+        return "traceback", "runtime classify: " + r.stderr.strip().splitlines()[-1]
+    if r.returncode == 0:
+        return "accepted", ""
+    if r.returncode == 2 and len(errs) == 1:
+        return "refused", errs[0]
+    return "bad-message", f"runtime classify: exit {r.returncode}: {r.stderr.strip().splitlines()[-1:]}"
+
+
 def run_one(mutant: Mutant, work: Path, timeout: float, verify: bool, oracle: bool,
-            targets=TARGETS) -> dict:
+            targets=TARGETS, runtime: bool = False) -> dict:
     """Runs `codegen emit` for each target (and verify, TFLite's verdict); returns a record:
     outcome per target, the worst outcome, the first message."""
     import codegen.cli, codegen.pipeline, codegen.patch_schedule  # noqa: F401,E401 (imported once: forked children inherit them)
@@ -250,11 +273,15 @@ def run_one(mutant: Mutant, work: Path, timeout: float, verify: bool, oracle: bo
         rec["verify"] = outcome
         if outcome in BAD:
             rec["message"] = rec["message"] or msg or err.strip().splitlines()[-1:]
+    if runtime:
+        rec["runtime"], msg = runtime_verdict(path, timeout)
+        if rec["runtime"] in BAD and not rec["message"]:
+            rec["message"] = msg
     if oracle:
         rec["tflite"] = tflite_verdict(path)
     if len(set(rec["targets"].values())) > 1:   # targets disagree: worth a look (RAM, kernels?)
         rec["message"] = "targets disagree " + str(rec["targets"]) + "; " + str(rec["message"])
-    outs = list(rec["targets"].values()) + ([rec["verify"]] if "verify" in rec else [])
+    outs = list(rec["targets"].values()) + [rec[k] for k in ("verify", "runtime") if k in rec]
     bad = [o for o in outs if o in BAD]
     rec["outcome"] = bad[0] if bad else ("accepted" if accepted else "refused")
     if rec["outcome"] == "accepted" and oracle and not rec["tflite"].startswith("ok"):
@@ -270,6 +297,8 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=120, help="seconds per command")
     ap.add_argument("--verify", action="store_true", help="also `codegen verify` each accepted mutant")
     ap.add_argument("--no-oracle", action="store_true", help="skip TFLite's own verdict")
+    ap.add_argument("--runtime", action="store_true",
+                    help="also `runtime classify --source synthetic` each mutant (TFLite runs it in-process)")
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--keep", metavar="DIR", help="write each mutant's .tflite into DIR")
     a = ap.parse_args(argv)
@@ -281,7 +310,8 @@ def main(argv=None) -> int:
             if a.keep:
                 Path(a.keep).mkdir(parents=True, exist_ok=True)
                 (Path(a.keep) / f"mutant_{a.seed}_{i}.tflite").write_bytes(mu.data)
-            rec = run_one(mu, Path(tmp), a.timeout, a.verify, not a.no_oracle, tuple(a.targets.split(",")))
+            rec = run_one(mu, Path(tmp), a.timeout, a.verify, not a.no_oracle, tuple(a.targets.split(",")),
+                          runtime=a.runtime)
             counts[rec["outcome"]] = counts.get(rec["outcome"], 0) + 1
             flag = "!!" if rec["outcome"] in BAD or rec["outcome"] == "accepted-tflite-refuses" else "  "
             print(f"{flag} #{i:<5} {rec['outcome']:<24} {rec['fixture']:<36} {rec['kind']:<22} "
