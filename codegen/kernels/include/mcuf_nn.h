@@ -238,6 +238,12 @@ void mcuf_depthwise_conv_hwc_7x7_s8_dsp_fast(const mcuf_conv_params *p, const in
                                              const int16_t *filter, const int32_t *bias_folded,
                                              const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                              int16_t *scratch);
+/* the same contract, fast output stage; 3x3 stride-2 layers of 4k + 1 channels with their
+ * channel tail on one lane (own entry point) */
+void mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                   const int16_t *filter, const int32_t *bias_folded,
+                                                   const int32_t *multiplier, const int8_t *shift,
+                                                   int8_t *output, int16_t *scratch);
 
 /* 3x3, any depth multiplier, no dilation; filter: int8 [out_c][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */
