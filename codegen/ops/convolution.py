@@ -225,7 +225,10 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         padded = np.zeros((p["out_c"], k4), np.int8)
         padded[:, :rows.shape[1]] = rows
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(padded))
-        b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
+        # doubled where mcuf_conv_s8_dsp_fast runs the assembly channel loop (MCUF_CONV_X2_TAKES
+        # in its C: 14 * (out_c & ~1) > k4, the loop's saving against the doubled widening's cost)
+        x2 = fast and 14 * (p["out_c"] & ~1) > k4
+        b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias if x2 else dsp_bias)
         return Step(op, "mcuf_conv_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
