@@ -201,11 +201,11 @@ from test_conv_dsp_sweep import SWEEP as CONV_DSP_SWEEP  # noqa: E402
 
 @pytest.mark.parametrize("case", [CONV_DSP_SWEEP[-3], CONV_DSP_SWEEP[-1]], ids=lambda c: "x".join(map(str, c[:5])))
 def test_conv_im2col_x2_host(write_model, tmp_path, case):
-    """mcuf_conv_s8_dsp_fast's layers with doubled biases (MCUF_CONV_X2_TAKES): the host build,
-    without the assembly channel loop, halves them again and runs the C loop; equal to TFLite's
-    reference (the QEMU sweep runs the doubled fields and the assembly on the same models)."""
+    """mcuf_conv_im2col_x2_s8_dsp_fast's C channel loop over the doubled fields (the host build,
+    without the assembly) equals TFLite's reference; the QEMU sweep (test_conv_dsp_sweep) runs
+    the assembly channel loop on the same models."""
     man = check(write_model, tmp_path, conv_sweep_model(case), kernels="dsp")
-    assert man["layers"][0]["kernel"] == "mcuf_conv_s8_dsp_fast", man["layers"][0]["kernel"]
+    assert man["layers"][0]["kernel"] == "mcuf_conv_im2col_x2_s8_dsp_fast", man["layers"][0]["kernel"]
 
 
 @pytest.mark.parametrize("case", DW_HWCP_PADS, ids=str)

@@ -35,6 +35,19 @@ def conv_s8_dsp_get_buffer_size(p: dict) -> int:
     return 2 * k4 * 2 + k4 + 4
 
 
+def _im2col_x2_pays(p: dict) -> bool:
+    """Whether a fast-stage layer of mcuf_conv_s8_dsp_fast runs on mcuf_conv_im2col_x2_s8_dsp_fast
+    (doubled fields, the assembly channel loop): where it saves at least 2% of the layer's
+    instructions. Per pixel pair (QEMU's M7, fitted on the cliff sweep's 3x3 from 3 and 8
+    channels to 8 and 13 and 5x5 at stride 2: within 6 instructions) it saves about
+    24.5 * (out_c & ~1) - 1.75 * K4 instructions of about 2.4 * out_c * K4 + 40 * out_c
+    (K4 = k_h * k_w * in_c rounded up to 4): 3x3 from 3 channels to 8 3.00 -> 2.66 per MAC;
+    MobileViT-XXS's 3x3 from 48 to 48 on 6x6 (0.5%) stays on mcuf_conv_s8_dsp_fast."""
+    k4 = (p["k_h"] * p["k_w"] * p["in_c"] + 3) // 4 * 4
+    oc = p["out_c"]
+    return 24.5 * (oc & ~1) - 1.75 * k4 >= 0.02 * (2.4 * oc * k4 + 40 * oc)
+
+
 def conv_shallow_s8_dsp_get_buffer_size(p: dict) -> int:
     """k_h widened input rows of _shallow_row_len int16 each."""
     return 2 * p["k_h"] * _shallow_row_len(p)
@@ -153,6 +166,8 @@ register_kernel("mcuf_conv_1x1_lut_s8_dsp", weight_layout="uint8-indexed table [
 register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
                 fast_twin=True, family=F)
+register_kernel("mcuf_conv_im2col_x2_s8_dsp_fast", scratch=conv_s8_dsp_get_buffer_size,
+                weight_layout="as mcuf_conv_s8_dsp; doubled biases", family=F)
 register_kernel("mcuf_conv_shallow_s8_dsp", scratch=conv_shallow_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
 register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_stem_s8_dsp_fast_get_buffer_size,

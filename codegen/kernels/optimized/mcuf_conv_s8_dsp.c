@@ -7,11 +7,7 @@
  * bias_folded). Then a 2 pixel x 2 output channel GEMM with SMLAD. The
  * generator pads each filter row to K4 = ceil(K / 4) * 4 with zero weights and interleaves
  * the rows of each output-channel pair word by word, as for mcuf_conv_1x1_s8_dsp.
- * The _fast copy (every channel on the fast output stage), where MCUF_CONV_X2_TAKES, widens
- * the fields doubled and takes doubled biases (bias_folded is 2 * bias_folded there: the
- * generator's), so the accumulators are the 2 * acc the stage wants, and runs every channel
- * pair of a pixel pair in the assembly channel loop mcuf_gemm_2x2_fast_s8 (as
- * mcuf_conv_1x1_s8_dsp's).
+ * mcuf_conv_im2col_x2_s8_dsp_fast (at the end): the fields doubled, the assembly channel loop.
  * scratch: 2 * K4 int16 and K4 + 4 bytes. Same results as the reference mcuf_conv_s8, byte for byte. */
 #include <string.h>
 
@@ -20,14 +16,6 @@
 
 
 static const uint8_t reorder[4] = {0, 2, 1, 3};
-
-/* The _fast copy's layers whose fields are widened doubled and run through the assembly channel
- * loop mcuf_gemm_2x2_fast_s8, with doubled biases (the generator doubles them by the same rule,
- * codegen/ops/convolution.py, the mcuf_conv_s8_dsp step): where the loop's saving, about 27 instructions per
- * channel pair and pixel pair against gcc's C loop, beats the doubling's cost, about K4 (QEMU's
- * M7: 3x3 from 3 channels to 8 3.00 -> 2.72 instructions per MAC, from 8 to 8 2.10 -> 2.06;
- * 7x7 from 16 channels to 13 1.73 -> 1.77 had it been taken) */
-#define MCUF_CONV_X2_TAKES(OC, K4) (14 * ((OC) & ~1) > (K4))
 
 /* A pixel whose receptive field lies inside the input: its k_h rows are runs of
  * k_w * in_c bytes, copied word by word into `bytes` (each run rounded up to whole words:
@@ -86,10 +74,9 @@ static void im2col(const mcuf_conv_params *p, const int8_t *input, int oy, int o
 }
 
 /* im2col_interior and im2col with every int16 doubled (sign-extended, then SADD16 with itself;
- * the zero point and the border taps doubled too): the fields of the _fast copy's assembly
- * channel loop (MCUF_CONV_X2_TAKES). Kept apart from the plain pair, whose code gcc compiles
- * worse with a doubling switch inlined (QEMU's M7: 7x7 from 16 channels to 13, 1.4% more) */
-#if MCUF_HAS_GEMM_ASM
+ * the zero point and the border taps doubled too): mcuf_conv_im2col_x2_s8_dsp_fast's fields.
+ * Kept apart from the plain pair, whose code gcc compiles worse with a doubling switch inlined
+ * (QEMU's M7: 7x7 from 16 channels to 13, 1.4% more instructions) */
 MCUF_INLINE void im2col_interior_x2(const mcuf_conv_params *p, const int8_t *in, int K4, int8_t *bytes,
                                     uint32_t *col)
 {
@@ -142,8 +129,6 @@ static void im2col_x2(const mcuf_conv_params *p, const int8_t *input, int oy, in
     }
 }
 
-#endif
-
 /* pixel 0 of the column pair (or pixel 1, col + 4) times one plain filter row */
 static int32_t dot_col(const int16_t *col, const int8_t *w, int K4, int32_t acc)
 {
@@ -155,42 +140,6 @@ static int32_t dot_col(const int16_t *col, const int8_t *w, int K4, int32_t acc)
     return acc;
 }
 
-#if MCUF_HAS_GEMM_ASM
-/* The _fast copy's MCUF_CONV_X2_TAKES layers: the pixel pair's fields doubled (im2col_x2), every
- * channel pair in the assembly channel loop (doubled biases: 2 * acc from the start), an odd
- * last channel in C */
-static __attribute__((noinline)) void conv_x2_fast(const mcuf_conv_params *p, const int8_t *input,
-                                                   const int8_t *filter, const int32_t *bias2,
-                                                   const int32_t *multiplier, const int8_t *shift,
-                                                   int8_t *output, int16_t *scratch)
-{
-    const int K4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
-    const int OC = p->out_c;
-    const int32_t pixels = (int32_t)p->out_h * p->out_w;
-    const mcuf_out_stage o = mcuf_out_stage_of(p, 1);
-    int16_t *const col = scratch;
-    int8_t *const bytes = (int8_t *)(void *)(scratch + 2 * K4);
-    const int oc = OC & ~1;   /* >= 2 (MCUF_CONV_X2_TAKES) */
-    const int8_t *const w = filter + (int32_t)oc * K4;
-    mcuf_gemm_job job = {multiplier, shift, o.round1, bias2, 0, 0, 2 * K4,
-                         (const uint32_t *)(const void *)col, shift + oc, filter};
-    for (int32_t px = 0; px < pixels; px += 2) {
-        const int two = px + 1 < pixels;   /* an odd last pixel fills both halves, stored once */
-        const int32_t px1 = two ? px + 1 : px;
-        im2col_x2(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col, bytes);
-        im2col_x2(p, input, (int)(px1 / p->out_w), (int)(px1 % p->out_w), K4, col + 4, bytes);
-        job.out0 = output + px * OC;
-        job.out1 = output + px1 * OC;
-        mcuf_gemm_2x2_fast_s8(&job);
-        if (oc < OC) {   /* odd channel count: the last row is stored plain */
-            const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, oc);
-            job.out0[oc] = mcuf_out_x2(o, dot_col(col, w, K4, bias2[oc]), &q);
-            job.out1[oc] = mcuf_out_x2(o, dot_col(col + 4, w, K4, bias2[oc]), &q);
-        }
-    }
-}
-#endif
-
 MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                       const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
                       int8_t *output, int16_t *scratch, const int fast)
@@ -201,15 +150,6 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
     const mcuf_out_stage o = mcuf_out_stage_of(p, fast);
     int16_t *const col = scratch;
     int8_t *const bytes = (int8_t *)(void *)(scratch + 2 * K4);
-#if MCUF_HAS_GEMM_ASM
-    if (fast && MCUF_CONV_X2_TAKES(OC, K4)) {
-        conv_x2_fast(p, input, filter, bias_folded, multiplier, shift, output, scratch);
-        return;
-    }
-    const int dshift = 0;
-#else
-    const int dshift = fast && MCUF_CONV_X2_TAKES(OC, K4);   /* doubled biases, halved here */
-#endif
     for (int32_t px = 0; px < pixels; px += 2) {
         const int two = px + 1 < pixels;   /* an odd last pixel fills both halves, stored once */
         const int32_t px1 = two ? px + 1 : px;
@@ -219,8 +159,7 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
         const int8_t *w = filter;
         int oc = 0;
         for (; oc + 2 <= OC; oc += 2) {
-            const int32_t b0 = bias_folded[oc] >> dshift, b1 = bias_folded[oc + 1] >> dshift;
-            int32_t acc[4] = {b0, b1, b0, b1};
+            int32_t acc[4] = {bias_folded[oc], bias_folded[oc + 1], bias_folded[oc], bias_folded[oc + 1]};
             mcuf_gemm_2x2(col, w, w + 2 * K4, acc);
             w += 2 * K4;
             for (int i = 0; i < 4; ++i) {   /* the output stage takes 2 * acc */
@@ -232,8 +171,8 @@ MCUF_INLINE void mcuf_conv_s8_dsp_body(const mcuf_conv_params *p, const int8_t *
         }
         if (oc < OC) {   /* odd channel count: the last row is stored plain */
             const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, oc);
-            out0[oc] = mcuf_out(o, dot_col(col, w, K4, bias_folded[oc] >> dshift), &q);
-            out1[oc] = mcuf_out(o, dot_col(col + 4, w, K4, bias_folded[oc] >> dshift), &q);
+            out0[oc] = mcuf_out(o, dot_col(col, w, K4, bias_folded[oc]), &q);
+            out1[oc] = mcuf_out(o, dot_col(col + 4, w, K4, bias_folded[oc]), &q);
         }
     }
 }
@@ -252,4 +191,61 @@ void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8
                       int8_t *output, int16_t *scratch)
 {
     mcuf_conv_s8_dsp_body(p, input, filter, bias_folded, multiplier, shift, output, scratch, 0);
+}
+
+/* mcuf_conv_s8_dsp_fast's contract (every channel on the fast output stage) with bias_folded
+ * doubled (2 * bias_folded, the generator's): the pixel pair's fields widened doubled
+ * (im2col_x2), so the accumulators are the 2 * acc the output stage wants from the start, and
+ * every channel pair of the pixel pair in the assembly channel loop mcuf_gemm_2x2_fast_s8 (as
+ * mcuf_conv_1x1_s8_dsp_fast's; about 25 instructions fewer per channel pair and pixel pair than
+ * the C loop, against about 1.75 K4 more for the doubling); an odd last channel in C. The
+ * generator takes it where that saves at least 2% (codegen/ops/convolution.py _im2col_x2_pays;
+ * QEMU's M7: 3x3 from 3 channels to 8 3.00 -> 2.66 instructions per MAC, to 13 2.65 -> 2.31,
+ * from 8 to 8 2.10 -> 2.03, 5x5 at stride 2 from 3 to 8 2.25 -> 2.20); an entry point of its
+ * own, so the models that do not call it do not link it. Builds without the DSP extension: the
+ * C loop over the same doubled fields. */
+void mcuf_conv_im2col_x2_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                                     const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                                     int8_t *output, int16_t *scratch)
+{
+    const int K4 = (p->k_h * p->k_w * p->in_c + 3) & ~3;
+    const int OC = p->out_c;
+    const int32_t pixels = (int32_t)p->out_h * p->out_w;
+    const mcuf_out_stage o = mcuf_out_stage_of(p, 1);
+    int16_t *const col = scratch;
+    int8_t *const bytes = (int8_t *)(void *)(scratch + 2 * K4);
+    const int oc2 = OC & ~1;
+    const int8_t *const w_odd = filter + (int32_t)oc2 * K4;   /* an odd last channel's row */
+#if MCUF_HAS_GEMM_ASM
+    mcuf_gemm_job job = {multiplier, shift, o.round1, bias2, 0, 0, 2 * K4,
+                         (const uint32_t *)(const void *)col, shift + oc2, filter};
+#endif
+    for (int32_t px = 0; px < pixels; px += 2) {
+        const int two = px + 1 < pixels;   /* an odd last pixel fills both halves, stored once */
+        const int32_t px1 = two ? px + 1 : px;
+        im2col_x2(p, input, (int)(px / p->out_w), (int)(px % p->out_w), K4, col, bytes);
+        im2col_x2(p, input, (int)(px1 / p->out_w), (int)(px1 % p->out_w), K4, col + 4, bytes);
+        int8_t *const out0 = output + px * OC, *const out1 = output + px1 * OC;
+#if MCUF_HAS_GEMM_ASM
+        if (oc2 != 0) {
+            job.out0 = out0;
+            job.out1 = out1;
+            mcuf_gemm_2x2_fast_s8(&job);
+        }
+#else
+        const int8_t *w = filter;
+        for (int oc = 0; oc < oc2; oc += 2, w += 2 * K4) {
+            int32_t acc[4] = {bias2[oc], bias2[oc + 1], bias2[oc], bias2[oc + 1]};   /* 2 * acc */
+            mcuf_gemm_2x2(col, w, w + 2 * K4, acc);
+            const mcuf_requant q[2] = {mcuf_requant_at(o, multiplier, shift, oc),
+                                       mcuf_requant_at(o, multiplier, shift, oc + 1)};
+            mcuf_out_2x2(o, acc, q, out0 + oc, out1 + oc);
+        }
+#endif
+        if (oc2 < OC) {   /* odd channel count: the last row is stored plain */
+            const mcuf_requant q = mcuf_requant_at(o, multiplier, shift, oc2);
+            out0[oc2] = mcuf_out_x2(o, dot_col(col, w_odd, K4, bias2[oc2]), &q);
+            out1[oc2] = mcuf_out_x2(o, dot_col(col + 4, w_odd, K4, bias2[oc2]), &q);
+        }
+    }
 }
