@@ -1008,7 +1008,8 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
         # 9-15 channels with a tail (C % 4) at stride 2: the HWC kernel too, its channel tail
         # included (QEMU's M7, instructions per MAC, HWC vs the K x K plane kernel's pair run:
         # 9 channels on 48x48 3.65 vs 3.92, 10 3.28 vs 3.92, 11 3.34 vs 3.92, 13 3.38 vs 3.92,
-        # 14 3.13 vs 3.92, 15 3.19 vs 3.92; 13 on 24x24 3.49 vs 4.20; 9 on 7x7 5.0 vs 7.4)
+        # 14 3.13 vs 3.92, 15 3.19 vs 3.92; 13 on 24x24 3.49 vs 4.20; 9 on 7x7 5.0 vs 7.4; 4k + 1
+        # channels since on their own entry, _hwc_depthwise_kernel: 13 on 48x48 3.07)
         return False
     if (p["stride_h"], p["stride_w"]) != (1, 1):
         return p["in_c"] < 16 and p["in_c"] % 4 != 0
