@@ -143,7 +143,8 @@ class Classifier:
                 raise ModelLoadError(str(fmt)) from None
             except Exception:     # noqa: BLE001 -- only a better message was sought
                 pass
-            raise ModelLoadError(f"{model}: the TFLite interpreter cannot load it ({str(e).strip()}); "
+            # one line: TFLite's message holds newlines ("...version '1000'...\nRegistration failed.")
+            raise ModelLoadError(f"{model}: the TFLite interpreter cannot load it ({' '.join(str(e).split())}); "
                                  "is it a .tflite file?") from None
         it = self.interpreter
         if len(it.get_input_details()) != 1:

@@ -353,3 +353,42 @@ def test_a_graph_output_naming_no_tensor_is_one_line(tmp_path):
     with pytest.raises(ModelLoadError) as e:
         Classifier(bad)
     assert "graph inputs or outputs name a tensor that does not exist" in str(e.value) and "\n" not in str(e.value)
+
+
+def _edited(tmp_path, name, edit, src="c12_uint8_io.tflite"):
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models" / src).read_bytes(), 0)
+    edit(m)
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    (tmp_path / name).write_bytes(bytes(b.Output()))
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("scale", [-1.0, 0.0, float("nan")])
+def test_an_output_scale_tflite_crashes_on_is_refused_at_load(tmp_path, scale):
+    """c12_uint8_io with scale -1 (0, NaN) on its uint8 output: SIGSEGV in TFLite's kernels
+    (trial10, fuzz_flatbuffer seed 4 #91)."""
+    import numpy as np
+    from runtime.classifier import Classifier, ModelLoadError
+
+    def edit(m):
+        m.subgraphs[0].tensors[10].quantization.scale = np.array([scale], np.float32)
+    with pytest.raises(ModelLoadError) as e:
+        Classifier(_edited(tmp_path, "scale.tflite", edit))
+    assert "tensor 10 'StatefulPartitionedCall_1:0' (uint8) has quantization scale" in str(e.value), str(e.value)
+
+
+def test_tflites_multiline_refusal_is_one_line(tmp_path):
+    """CONV_2D version 1000: TFLite's message ends '...newer model?\\nRegistration failed.',
+    which reached the terminal as two 'runtime: error:' lines (trial10, fuzz_flatbuffer seed 4 #2)."""
+    from runtime.classifier import Classifier, ModelLoadError
+
+    def edit(m):
+        for oc in m.operatorCodes:
+            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == 3:     # CONV_2D
+                oc.version = 1000
+    with pytest.raises(ModelLoadError) as e:
+        Classifier(_edited(tmp_path, "v1000.tflite", edit))
+    assert "\n" not in str(e.value) and "version '1000'" in str(e.value) and "Registration failed" in str(e.value)
