@@ -14,6 +14,7 @@ from . import app_helpers
 from .app_helpers import AppOptions
 from .graph import Graph, shape4
 from .lowering import ConstArray, Step
+from .ops.registry import epilogue_c
 from .planner import Plan
 from .targets import Target
 
@@ -175,6 +176,10 @@ void MCUF_LAYER_HOOK(int layer, const int8_t *output, uint32_t bytes);
         args = [f"&{pname}"] + [c_arg(a) for a in step.args]
         out_off = plan.offset(graph, step.output)
         call = f"{step.kernel}({', '.join(args)});"
+        epilogue = epilogue_c(step, step.params, c_arg(("out", step.output)))
+        if epilogue:   # the activation's clamp on the bytes the kernel wrote: the whole output
+            assert step.params["out_h"] * step.params["out_w"] * step.params["out_c"] == out_t.nbytes
+            call += "\n" + epilogue.rstrip("\n")
         calls.append(f"    {call}\n    AFTER_LAYER({i}, arena + {out_off}, {out_t.nbytes});\n")
         guarded.append(f"    if (last < {i}) {{\n        return {i};\n    }}\n    {call}\n"
                        f"    AFTER_LAYER({i}, arena + {out_off}, {out_t.nbytes});\n")
