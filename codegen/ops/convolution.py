@@ -153,12 +153,14 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         step = mve.lower_conv(op, x, y, p, mult, shift, rows, folded, pointwise, grouped, macs)
         if step is not None:
             return step
-        kernels = "dsp"
-    if kernels == "dsp" and _lut_1x1(p, grouped) and not w.quant.zero_points.any():   # one MAC per output
+        kernels = "dsp-fallback"
+    if kernels.startswith("dsp") and _lut_1x1(p, grouped) and not w.quant.zero_points.any():   # one MAC per output
         return _lut_1x1_step(op, p, x, y, rows, bias, mult, shift, macs)
-    if kernels == "dsp" and folded is not None:
+    if kernels.startswith("dsp") and folded is not None:
+        # the clamp epilogue on the DSP cores; the Cortex-M55's fallback to these kernels keeps
+        # the general output stage (the clamped _fast kernels are not measured there)
         rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
-                                             np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=True)
+                                             np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
         if rq is not None:
             step = _fast_then_clamp(p, exact, lambda fast: _lower_conv_dsp(
                 op, p, x, y, rows, dsp_bias, rq, fast, pointwise, grouped, macs))
@@ -270,14 +272,14 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         step = mve.lower_depthwise(op, x, y, p, mult, shift, taps, folded, macs)
         if step is not None:
             return step
-        kernels = "dsp"
-    lut_kernel = _depthwise_lut_1x1(p) if kernels == "dsp" and not w.quant.zero_points.any() else None
+        kernels = "dsp-fallback"
+    lut_kernel = _depthwise_lut_1x1(p) if kernels.startswith("dsp") and not w.quant.zero_points.any() else None
     if lut_kernel:   # one MAC per output: a table look-up
         return _depthwise_lut_1x1_step(op, p, x, y, lut_kernel, taps, bias, mult, shift, macs)
-    if kernels == "dsp" and folded is not None:
+    if kernels.startswith("dsp") and folded is not None:
         rows = np.ascontiguousarray(taps.T)                # [channel][tap]
         rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
-                                             np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=True)
+                                             np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
         if rq is not None:
             step = _fast_then_clamp(p, exact, lambda fast: _lower_depthwise_dsp(
                 graph, op, p, x, y, taps, rows, dsp_bias, rq, fast, macs))
