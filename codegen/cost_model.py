@@ -37,10 +37,17 @@ def cost_key(step) -> str:
     instructions per output byte (the general output stage handles left shifts and clamps).
     The HWC depthwise kernel's 3x3 path (unrolled, in assembly) is keyed apart from its other
     kernel sizes ("/3x3"): their costs per MAC differ (its undilated 5x5 and 7x7 on the fast
-    stage at >= 4 channels, also in assembly, are entry points of their own); so are the Helium 3x3
+    stage at >= 4 channels, also in assembly, are entry points of their own; its 3x3 stride-2
+    entry for 4k + 1 channels, the same path with a one-lane channel tail, is keyed as "/3x3", and
+    the im2col kernel's doubled-field entry mcuf_conv_im2col_x2_s8_dsp_fast as mcuf_conv_s8_dsp_fast,
+    which it undercuts by 2-11% -- neither has coefficients of its own yet); so are the Helium 3x3
     depthwise kernel's strided path ("/s2") and the Helium GEMM's rows of at most 16 bytes
     ("/k16")."""
     p = step.params
+    if step.kernel == "mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast":
+        return "mcuf_depthwise_conv_hwc_s8_dsp_fast/3x3"   # the same 3x3 path, one-lane channel tail
+    if step.kernel == "mcuf_conv_im2col_x2_s8_dsp_fast":
+        return "mcuf_conv_s8_dsp_fast"   # the same im2col; its channel loop in assembly (2-11% fewer)
     if step.kernel.startswith("mcuf_depthwise_conv_hwc_s8_dsp"):
         if (p["k_h"], p["k_w"], p["dil_h"], p["dil_w"]) == (3, 3, 1, 1):
             return step.kernel + "/3x3"

@@ -78,6 +78,13 @@ SWEEP = [
     (3, 2, "SAME", 1, 16, 1, 1, 1, "NONE", NARROW),
     # im2col convolution
     (3, 1, "SAME", 12, 5, 1, 5, 4, "NONE", NARROW),
+    # ... mcuf_conv_im2col_x2_s8_dsp_fast (doubled fields, the assembly channel loop; the
+    # generator's _im2col_x2_pays): odd pixel counts, an odd last channel, one output pixel, 5x5
+    # at stride 2
+    (3, 1, "SAME", 3, 8, 1, 5, 7, "NONE", NARROW),
+    (3, 1, "VALID", 3, 9, 1, 4, 6, "NONE", NARROW),
+    (3, 1, "VALID", 3, 8, 1, 3, 3, "NONE", NARROW),
+    (5, 2, "SAME", 3, 9, 1, 9, 8, "NONE", NARROW),
 ]
 
 
@@ -129,6 +136,8 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
     assert {"mcuf_conv_1x1_s8_dsp_fast", "mcuf_conv_1x1_shallow_s8_dsp_fast", "mcuf_conv_1x1_s8_dsp", "mcuf_conv_shallow_stem_s8_dsp_fast",
             "mcuf_conv_shallow_s8_dsp", "mcuf_conv_grouped_s8_dsp_fast",
             "mcuf_conv_grouped_direct_packed_s8_dsp_fast"} <= kernels, kernels
+    im2col = [m["layers"][0]["kernel"] for m in mans[len(SWEEP) - 5:len(SWEEP)]]
+    assert im2col == ["mcuf_conv_s8_dsp_fast"] + ["mcuf_conv_im2col_x2_s8_dsp_fast"] * 4, im2col
     one = [m["layers"][0]["kernel"] for m in mans[len(SWEEP):len(SWEEP) + len(ONE_PIXEL_SWEEP)]]
     assert one == [ONE_PIXEL[c[3] == 8] for c in ONE_PIXEL_SWEEP], one
     fcs = [m["layers"][0]["kernel"] for m in mans[len(SWEEP) + len(ONE_PIXEL_SWEEP):]]

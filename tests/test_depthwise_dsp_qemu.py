@@ -83,8 +83,10 @@ DW_ASYM_SWEEP = [
     (3, (3, 1), "SAME", 20, 1, 10, 9, "NONE", NARROW), (3, (1, 2), "SAME", 22, 1, 7, 9, "NONE", NARROW),
     (3, (2, 1), "VALID", 16, 1, 17, 11, "NONE", NARROW), (3, (3, 2), "SAME", 17, 1, 8, 10, "NONE", NARROW)]
 
-# hwc3_pairs_fast's channel tails (C % 4, C > 16 so the generator picks the HWC kernel): 4k + 2 and
-# 4k + 1 channels at stride 2 on the two-lane tail pairs (dwt2s2: lanes C-2, C-1 only), 4k + 3 and
+# hwc3_pairs_fast's channel tails (C % 4, C > 16 so the generator picks the HWC kernel): 4k + 2
+# channels at stride 2 on the two-lane tail pairs (dwt2s2: lanes C-2, C-1 only), 4k + 1 at stride 2
+# on the one-lane pairs of mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast (dwt1s2: lane C-1 only;
+# 17, 25, 21, 13 channels and the last two rows: one output row, one output column), 4k + 3 and
 # stride 1 on the four-lane group, in runs and border pairs, odd widths (the last column's row
 # pairs keep the four-lane tail), tiny planes (one pair, one column, one row) and VALID
 DW_TAIL_SWEEP = [
@@ -97,7 +99,8 @@ DW_TAIL_SWEEP = [
     (3, 2, "SAME", 18, 1, 9, 10, "NONE", NARROW), (3, 1, "SAME", 34, 1, 6, 6, "NONE", NARROW),
     # 9-15 channels at stride 2 (off the K x K plane kernel: tails of 1, 2 and 3 channels)
     (3, 2, "SAME", 13, 1, 17, 20, "NONE", NARROW), (3, 2, "VALID", 10, 1, 19, 21, "NONE", NARROW),
-    (3, 2, "SAME", 11, 1, 18, 18, "NONE", NARROW)]
+    (3, 2, "SAME", 11, 1, 18, 18, "NONE", NARROW),
+    (3, 2, "SAME", 17, 1, 1, 9, "NONE", NARROW), (3, 2, "VALID", 29, 1, 8, 3, "NONE", NARROW)]
 
 # mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast (3x3, multiplier 1, 4-16 channels, <= 64 output
 # pixels, whole words per input row; the input copied into a zero-point padded scratch, every
@@ -141,6 +144,14 @@ def sweep_model(case) -> bytes:
                                     mult=mult, h=h, w=w, act=act, **kw)
 
 
+def hwc3_entry(case) -> str:
+    """The HWC kernel's entry for a 3x3 case on the fast stage: 4k + 1 channels at stride_w 2 on
+    the one-lane tail's own entry point."""
+    sw = case[1] if isinstance(case[1], int) else case[1][1]
+    return ("mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast" if sw == 2 and case[3] % 4 == 1
+            else "mcuf_depthwise_conv_hwc_s8_dsp_fast")
+
+
 @pytest.mark.parametrize("board", BOARDS)
 def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     models = []
@@ -165,13 +176,14 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
             assert kernel == want, (case, kernel)
     assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
     asym = kernels[len(DW_DSP_SWEEP):len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP)]
-    assert asym == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_ASYM_SWEEP), asym
+    assert asym == [hwc3_entry(c) for c in DW_ASYM_SWEEP], asym
     hwcp = kernels[len(kernels) - len(DW_HWCP_SWEEP) - len(DW_HWCP_PADS):]
     assert hwcp == [HWCP] * len(hwcp), hwcp
     kernels = kernels[:len(kernels) - len(hwcp)]
     plane = kernels[len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP):len(kernels) - len(DW_TAIL_SWEEP)]
     tails = kernels[len(kernels) - len(DW_TAIL_SWEEP):]
-    assert tails == ["mcuf_depthwise_conv_hwc_s8_dsp_fast"] * len(DW_TAIL_SWEEP), tails
+    assert tails == [hwc3_entry(c) for c in DW_TAIL_SWEEP], tails
+    assert tails.count("mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast") >= 6, tails
     assert all(k.startswith(("mcuf_depthwise_conv_3x3_s8_dsp", "mcuf_depthwise_conv_3x3_packed_s8_dsp"))
                or (c[1] == 2 and k == "mcuf_depthwise_conv_kxk_plane_s8_dsp_fast")   # stride 2, fast stage
                for c, k in zip(DW_PLANE_SWEEP, plane)), plane

@@ -196,6 +196,18 @@ def test_conv_1x1_one_pixel_host(write_model, tmp_path, case):
     assert man["layers"][0]["kernel"] == ONE_PIXEL[case[3] == 8], man["layers"][0]["kernel"]
 
 
+from test_conv_dsp_sweep import SWEEP as CONV_DSP_SWEEP  # noqa: E402
+
+
+@pytest.mark.parametrize("case", [CONV_DSP_SWEEP[-3], CONV_DSP_SWEEP[-1]], ids=lambda c: "x".join(map(str, c[:5])))
+def test_conv_im2col_x2_host(write_model, tmp_path, case):
+    """mcuf_conv_im2col_x2_s8_dsp_fast's C channel loop over the doubled fields (the host build,
+    without the assembly) equals TFLite's reference; the QEMU sweep (test_conv_dsp_sweep) runs
+    the assembly channel loop on the same models."""
+    man = check(write_model, tmp_path, conv_sweep_model(case), kernels="dsp")
+    assert man["layers"][0]["kernel"] == "mcuf_conv_im2col_x2_s8_dsp_fast", man["layers"][0]["kernel"]
+
+
 @pytest.mark.parametrize("case", DW_HWCP_PADS, ids=str)
 def test_depthwise_hwc3_packed_pads_host(write_model, tmp_path, case):
     """The same behind an explicit PAD folded into the layer (pads of 0 to 2 on each side)."""

@@ -35,6 +35,19 @@ def conv_s8_dsp_get_buffer_size(p: dict) -> int:
     return 2 * k4 * 2 + k4 + 4
 
 
+def _im2col_x2_pays(p: dict) -> bool:
+    """Whether a fast-stage layer of mcuf_conv_s8_dsp_fast runs on mcuf_conv_im2col_x2_s8_dsp_fast
+    (doubled fields, the assembly channel loop): where it saves at least 2% of the layer's
+    instructions. Per pixel pair (QEMU's M7, fitted on the cliff sweep's 3x3 from 3 and 8
+    channels to 8 and 13 and 5x5 at stride 2: within 6 instructions) it saves about
+    24.5 * (out_c & ~1) - 1.75 * K4 instructions of about 2.4 * out_c * K4 + 40 * out_c
+    (K4 = k_h * k_w * in_c rounded up to 4): 3x3 from 3 channels to 8 3.00 -> 2.66 per MAC;
+    MobileViT-XXS's 3x3 from 48 to 48 on 6x6 (0.5%) stays on mcuf_conv_s8_dsp_fast."""
+    k4 = (p["k_h"] * p["k_w"] * p["in_c"] + 3) // 4 * 4
+    oc = p["out_c"]
+    return 24.5 * (oc & ~1) - 1.75 * k4 >= 0.02 * (2.4 * oc * k4 + 40 * oc)
+
+
 def conv_shallow_s8_dsp_get_buffer_size(p: dict) -> int:
     """k_h widened input rows of _shallow_row_len int16 each."""
     return 2 * p["k_h"] * _shallow_row_len(p)
@@ -153,6 +166,8 @@ register_kernel("mcuf_conv_1x1_lut_s8_dsp", weight_layout="uint8-indexed table [
 register_kernel("mcuf_conv_s8_dsp", scratch=conv_s8_dsp_get_buffer_size,
                 weight_layout="int8 rows padded to K4, channel pairs interleaved (_interleave_pairs)",
                 fast_twin=True, family=F)
+register_kernel("mcuf_conv_im2col_x2_s8_dsp_fast", scratch=conv_s8_dsp_get_buffer_size,
+                weight_layout="as mcuf_conv_s8_dsp; doubled biases", family=F)
 register_kernel("mcuf_conv_shallow_s8_dsp", scratch=conv_shallow_s8_dsp_get_buffer_size,
                 weight_layout="int16 doubled, per channel pair (_shallow_filter)", family=F)
 register_kernel("mcuf_conv_shallow_stem_s8_dsp_fast", scratch=conv_shallow_stem_s8_dsp_fast_get_buffer_size,
@@ -165,8 +180,9 @@ register_kernel("mcuf_depthwise_conv_hwc_s8_dsp", scratch=depthwise_conv_hwc_s8_
                 "_fast: then per 4 channels int32 biases and [multiplier, round, shift] (_hwc_out_table), and with a channel tail "
                 "the last 4 channels' weights, biases and table",
                 fast_twin=True, family=F, in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
-for _k in (5, 7):   # its undilated K x K layers at >= 4 channels, fast stage: own entry points
-    register_kernel(f"mcuf_depthwise_conv_hwc_{_k}x{_k}_s8_dsp_fast", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
+for _k in ("5x5", "7x7", "3x3_tail1"):   # own entry points (fast stage): undilated K x K layers
+    # at >= 4 channels, 3x3 stride-2 layers of 4k + 1 channels (_hwc_depthwise_kernel)
+    register_kernel(f"mcuf_depthwise_conv_hwc_{_k}_s8_dsp_fast", scratch=depthwise_conv_hwc_s8_dsp_get_buffer_size,
                     weight_layout="as mcuf_depthwise_conv_hwc_s8_dsp", family=F,
                     in_place=depthwise_conv_hwc_s8_dsp_runs_in_place)
 register_kernel("mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast",
@@ -1019,7 +1035,8 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
         # 9-15 channels with a tail (C % 4) at stride 2: the HWC kernel too, its channel tail
         # included (QEMU's M7, instructions per MAC, HWC vs the K x K plane kernel's pair run:
         # 9 channels on 48x48 3.65 vs 3.92, 10 3.28 vs 3.92, 11 3.34 vs 3.92, 13 3.38 vs 3.92,
-        # 14 3.13 vs 3.92, 15 3.19 vs 3.92; 13 on 24x24 3.49 vs 4.20; 9 on 7x7 5.0 vs 7.4)
+        # 14 3.13 vs 3.92, 15 3.19 vs 3.92; 13 on 24x24 3.49 vs 4.20; 9 on 7x7 5.0 vs 7.4; 4k + 1
+        # channels since on their own entry, _hwc_depthwise_kernel: 13 on 48x48 3.07)
         return False
     if (p["stride_h"], p["stride_w"]) != (1, 1):
         return p["in_c"] < 16 and p["in_c"] % 4 != 0
@@ -1031,10 +1048,17 @@ def _depthwise_plane_pays(p: dict, fast: bool) -> bool:
 def _hwc_depthwise_kernel(p: dict, fast: bool) -> str:
     """The entry point of the HWC depthwise kernel for a layer: undilated 5x5 and 7x7 layers
     with at least 4 channels on the fast output stage have their own (the two-pixel K x K
-    assembly, 1.9 KB and 3.4 KB of code a model links only if it calls them)."""
+    assembly, 1.9 KB and 3.4 KB of code a model links only if it calls them), and so have
+    undilated 3x3 stride-2 layers of 4k + 1 channels (k >= 1; the one-lane channel tail)."""
     k = p["k_h"]
     if fast and k == p["k_w"] and k in (5, 7) and (p["dil_h"], p["dil_w"]) == (1, 1) and p["in_c"] >= 4:
         return f"mcuf_depthwise_conv_hwc_{k}x{k}_s8_dsp_fast"
+    if (fast and (k, p["k_w"], p["dil_h"], p["dil_w"], p["stride_w"]) == (3, 3, 1, 1, 2)
+            and p["in_c"] > 4 and p["in_c"] % 4 == 1):
+        # 4k + 1 channels at stride 2: the channel tail's pairs on one lane (QEMU's M7, the
+        # cliff sweep's 48x48x13: 3.38 -> 3.07 instructions per MAC), an entry point of its own
+        # (its ~300 bytes of code linked only by models with such a layer)
+        return "mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast"
     return "mcuf_depthwise_conv_hwc_s8_dsp" + "_fast" * fast
 
 

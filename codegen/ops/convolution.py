@@ -14,7 +14,7 @@ from .conv_dsp import (  # the DSP kernels' selection and packing
     PACKED16_MAX_IN_C, SHALLOW_RUN_MAX, _depthwise_lut_1x1, _depthwise_lut_1x1_step,
     _depthwise_plane_pays, _fast_stem, _few_1x1_step, _few_1x1_takes, _folded_bias,
     _grouped_1x1_packed, _grouped_direct_pays, _grouped_direct_step, _grouped_direct_takes,
-    _grouped_dsp_step, _hwc3_packed_step, _hwc3_packed_takes, _hwc_depthwise_kernel,
+    _grouped_dsp_step, _hwc3_packed_step, _hwc3_packed_takes, _hwc_depthwise_kernel, _im2col_x2_pays,
     _hwc_depthwise_weights, _interleave_pairs, _kxk_plane_step, _kxk_plane_takes, _lut_1x1,
     _lut_1x1_step, _one_pixel_1x1, _one_pixel_1x1_step, _packed_pairs, _plane_3x3_step,
     _fast_then_clamp, _requant_table, _shallow_filter, _stem_step, _strided_1x1, hwc3_packed_room
@@ -251,8 +251,9 @@ def _lower_conv_dsp(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: boo
         padded = np.zeros((p["out_c"], k4), np.int8)
         padded[:, :rows.shape[1]] = rows
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(padded))
-        b = ConstArray(f"op{n}_bias", "int32_t", dsp_bias)
-        return Step(op, "mcuf_conv_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
+        x2 = fast and _im2col_x2_pays(p)   # doubled fields and biases, the assembly channel loop
+        b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias if x2 else dsp_bias)
+        return Step(op, "mcuf_conv_im2col_x2_s8_dsp_fast" if x2 else "mcuf_conv_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
     return None

@@ -129,6 +129,11 @@ void mcuf_conv_s8_dsp(const mcuf_conv_params *p, const int8_t *input, const int8
 void mcuf_conv_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
                            const int32_t *bias_folded, const int32_t *multiplier, const int8_t *shift,
                            int8_t *output, int16_t *scratch);
+/* the same contract, fast output stage, bias2 = 2 * bias_folded: the fields widened doubled and
+ * the assembly channel loop (own entry point; the generator's _im2col_x2_pays) */
+void mcuf_conv_im2col_x2_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input, const int8_t *filter,
+                                     const int32_t *bias2, const int32_t *multiplier, const int8_t *shift,
+                                     int8_t *output, int16_t *scratch);
 
 /* one group, dil_w 1, k_w * in_c small (the RGB stem): input rows widened to int16 once per
  * output row; filter int16, widened, doubled and interleaved in output-channel pairs (see the
@@ -238,6 +243,12 @@ void mcuf_depthwise_conv_hwc_7x7_s8_dsp_fast(const mcuf_conv_params *p, const in
                                              const int16_t *filter, const int32_t *bias_folded,
                                              const int32_t *multiplier, const int8_t *shift, int8_t *output,
                                              int16_t *scratch);
+/* the same contract, fast output stage; 3x3 stride-2 layers of 4k + 1 channels with their
+ * channel tail on one lane (own entry point) */
+void mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                   const int16_t *filter, const int32_t *bias_folded,
+                                                   const int32_t *multiplier, const int8_t *shift,
+                                                   int8_t *output, int16_t *scratch);
 
 /* 3x3, any depth multiplier, no dilation; filter: int8 [out_c][9]; scratch: the padded plane of
  * one channel, ((out_h-1)*stride_h + 3) * ((out_w-1)*stride_w + 3) + 4 bytes */

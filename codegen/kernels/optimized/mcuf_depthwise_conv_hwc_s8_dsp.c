@@ -424,10 +424,10 @@ DW3X2_GROUPS_FAST(dw3x2s2_groups_fast,
                   DW3S2_ROW(40, 44, 48, 52, 56, 48, 56, 64)
                   "add r2, r2, #72\n\t")
 
-/* The channel tail of 4k + 2 (or 4k + 1) channels for a horizontal pair at stride 2: the
+/* The channel tail of 4k + 2 channels for a horizontal pair at stride 2 (4k + 1:
+ * dwt1s2_groups_fast below): the
  * tail group's word at channel C-4 as above, but only lanes C-2 and C-1 (the tops of its two
- * SXTB16 halves, SMLATT) accumulated, and only their outputs computed and stored (for 4k + 1,
- * C-2 is a whole group's channel: the same byte stored twice). Exactly one group per pair
+ * SXTB16 halves, SMLATT) accumulated, and only their outputs computed and stored. Exactly one group per pair
  * (cur = A's window + C - 4; otab the tail's record, read, not advanced); in a run, in_step
  * is 2 * sw * C (cur is not advanced), and end and otab0 are not read.
  * 106 instructions for 36 MACs against 142 for the four-lane group, and an output stage of two
@@ -497,6 +497,73 @@ __attribute__((naked, noinline)) static void dwt2s2_groups_fast(__attribute__((u
         DWT2_TAIL
 
         DWT2_NEXT_PAIR
+        "add sp, sp, #144\n\t"
+        "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
+}
+
+/* The channel tail of 4k + 1 channels for a horizontal pair at stride 2: lane C-1 alone (its
+ * byte loaded sign-extended with LDRSB, cur = A's window + C - 1; its weight the top of the
+ * group's odd word, SMLABT), one output stage and one byte stored per pixel. The same job and
+ * record as dwt2s2_groups_fast (exactly one group per pair; in a run in_step is 2 * sw * C).
+ * The pair's constants and pointers live in registers (DWT1_ENTER): 73 instructions a pair, of
+ * which 57 for its 18 MACs' taps, against about 140 for dwt2s2's two lanes (the cliff sweep's
+ * 48x48x13 at stride 2 on QEMU's M7: 3.38 -> 3.11 with the state on the stack, 3.07 in registers). */
+#define DWT1_X(off)                                                                  \
+    "ldr r0, [sp, #" #off "]\n\t"                                                    \
+    "ldrsb r0, [r0, r1]\n\t"
+
+#define DWT1_W(o) "ldr lr, [r2, #" #o "]\n\t"
+#define DWT1_A "smlabt r7, r0, lr, r7\n\t"
+#define DWT1_B "smlabt r11, r0, lr, r11\n\t"
+
+#define DWT1S2_ROW(o0, o1, o2, o3, o4, w0, w1, w2)                                    \
+    DWT1_W(w0) DWT1_X(o0) DWT1_A DWT1_X(o2) DWT1_B                                    \
+    DWT1_W(w2) DWT1_A DWT1_X(o4) DWT1_B                                               \
+    DWT1_W(w1) DWT1_X(o1) DWT1_A DWT1_X(o3) DWT1_B
+
+/* The pair's state in registers (every field read once, at entry): r3, r4, r5 lane C-1's m,
+ * round and b (record 3 of the tail's output table), r10 its bias, r6 A's output byte
+ * (cur + da), r8 C (B's byte at A's + C: db = da + C), r9 the pairs left, r12 in_step (the
+ * next pair's output 2 * C on: in_step + d_step). */
+#define DWT1_ENTER                                                                   \
+    "ldr r12, [sp, #76]\n\t"                                                         \
+    "ldr r10, [r12, #12]\n\t"                                                        \
+    "ldr r3, [r12, #52]\n\t"                                                         \
+    "ldr r4, [r12, #56]\n\t"                                                         \
+    "ldr r5, [r12, #60]\n\t"                                                         \
+    "ldrd r8, r9, [sp, #84]\n\t"                                                     \
+    "add r6, r8, r1\n\t"                                                             \
+    "sub r8, r9, r8\n\t"                                                             \
+    "ldr r9, [sp, #108]\n\t"                                                         \
+    "ldr r12, [sp, #112]\n\t"
+
+/* one accumulator through lane C-1's output stage (mcuf_out_fast2, as DW3X2_OUT) */
+#define DWT1_OUT(ra)                                                                 \
+    "smmlar r0, " ra ", r3, r4\n\t"                                                  \
+    "add r0, r0, " ra ", asr #31\n\t"                                                \
+    "asr r0, r0, r5\n\t"                                                             \
+    "ssat " ra ", #8, r0, asr #1\n\t"
+
+__attribute__((naked, noinline)) static void dwt1s2_groups_fast(__attribute__((unused)) const dw3x2_job *job,
+                                                                __attribute__((unused)) intptr_t cur,
+                                                                __attribute__((unused)) const uint32_t *w)
+{
+    __asm__ volatile(
+        "push {r4, r5, r6, r7, r8, r9, r10, r11, lr}\n\t"
+        DW3X2_ENTER
+        DWT1_ENTER
+        "1:\n\t"
+        "mov r7, r10\n\t"
+        "mov r11, r10\n\t"
+        DWT1S2_ROW(0, 4, 8, 12, 16, 4, 12, 20) DWT1S2_ROW(20, 24, 28, 32, 36, 28, 36, 44)
+        DWT1S2_ROW(40, 44, 48, 52, 56, 52, 60, 68)
+        DWT1_OUT("r7") DWT1_OUT("r11")
+        "strb r7, [r6]\n\t"
+        "strb r11, [r6, r8]\n\t"
+        "add r6, r6, r8, lsl #1\n\t"
+        "add r1, r1, r12\n\t"
+        "subs r9, r9, #1\n\t"
+        "bne 1b\n\t"
         "add sp, sp, #144\n\t"
         "pop {r4, r5, r6, r7, r8, r9, r10, r11, pc}\n\t");
 }
@@ -727,224 +794,19 @@ MCUF_INLINE void zp_point(intptr_t *off, uint32_t mask, intptr_t zoff)
 #endif
 
 #if MCUF_HAS_DSP
-/* The _fast entry point's 3x3, undilated layers at stride_w 1 or 2 with C >= 4: the body's
- * two-pixel paths in a loop of their own (its registers for the pairs, not the general paths'):
- * per row, the runs of pairs inside the input (one call each), border pairs (their outside taps
- * pointed at the zero-point row by offset, bit mask zp_mask), an odd last column in pairs of
- * rows (dw3x2v1/v2) or pixel by pixel (in place, and the last row's), and the channel tail
- * (C % 4) as one more group over the last 4 channels (xtail) or through pixel() in place.
- * Same results and same order of writes as the body's paths it replaces. */
-static __attribute__((noinline)) void hwc3_pairs_fast(const mcuf_conv_params *p, const int8_t *input,
-                                                      const int16_t *filter, const int32_t *bias_folded,
-                                                      const int32_t *multiplier, const int8_t *shift,
-                                                      int8_t *output, int16_t *scratch)
-{
-    const int C = p->in_c, sw = p->stride_w, sh = p->stride_h, W = sw + 3;
-    const int in_h = p->in_h, in_w = p->in_w, out_w = p->out_w, out_h = p->out_h;
-    const int32_t row = (int32_t)in_w * C;
-    const int8_t *const zp_row = (const int8_t *)(void *)scratch;   /* C4 input zero points */
-    const uint32_t *const filter_w = (const uint32_t *)(const void *)filter;
-    const int32_t *const otab = (const int32_t *)(const void *)(filter_w + ((C + 3) / 4) * 18);
-    memset(scratch, (uint8_t)(-p->input_offset), (size_t)((C + 3) & ~3));
-    intptr_t offs[9];   /* a pixel's taps: byte offsets from its window's top-left */
-    for (int ky = 0, t = 0; ky < 3; ++ky, t += 3) {
-        offs[t] = (intptr_t)ky * row;
-        offs[t + 1] = offs[t] + C;
-        offs[t + 2] = offs[t] + 2 * C;
-    }
-    const int alias = (uintptr_t)output < (uintptr_t)(input + (int32_t)in_h * row) &&
-                      (uintptr_t)input < (uintptr_t)(output + (int32_t)out_h * out_w * C);
-    const int colpair = (out_w & 1) && !alias;
-    /* pairs inside the input: one job for the layer, dw3x2s1/s2's 3x4 / 3x5 block as byte
-     * offsets from A's window (whose address the call passes as cur) */
-    dw3x2_job jin;   /* every field the assembly reads set (it copies the rest unread) */
-    {
-        intptr_t *o = jin.tab.off;
-        for (int ky = 0; ky < 3; ++ky) {
-            for (intptr_t j = 0, v = (intptr_t)ky * row; j < W; ++j, v += C) {
-                *o++ = v;
-            }
-        }
-    }
-    jin.bias = bias_folded;
-    jin.otab = otab;
-    jin.in_step = 2 * (intptr_t)sw * C - (C & ~3);
-    jin.end_step = 2 * (intptr_t)sw * C;
-    jin.d_step = 2 * (intptr_t)C - 2 * (intptr_t)sw * C;
-    jin.bias0 = bias_folded;
-    jin.otab0 = otab;
-    jin.w0 = filter_w;
-    /* a channel tail (C % 4, C > 4, the output not over the input): the last 4 channels as one
-     * more group (channels C-4 .. C-1; C-4 .. C4-5 computed twice, the same bytes stored
-     * twice), with its own weights, biases and table after the output table */
-    const int xtail = (C & 3) && C > 4 && !alias;
-    const int tail2 = xtail && (C & 3) != 3 && sw == 2;   /* the tail's pairs on two lanes (dwt2s2) */
-    const uint32_t *const xw = (const uint32_t *)(const void *)(otab + 4 * ((C + 3) & ~3) + 4);
-    const int32_t *const xbias = (const int32_t *)(const void *)(xw + 18);   /* its record */
-    dw3x2_job jtl;
-    if (xtail) {
-        jtl = jin;
-        jtl.bias = jtl.bias0 = xbias;
-        jtl.otab = jtl.otab0 = xbias;
-        jtl.w0 = xw;
-        jtl.in_step = 2 * (intptr_t)sw * C - (tail2 ? 0 : 4);
-    }
-    /* border pairs: jin's block, the taps outside the input (bd_mask) pointed at the
-     * zero-point row; the previous pair's put back where this one differs */
-    void (*const pair_fn)(const dw3x2_job *, intptr_t, const uint32_t *) =
-        sw == 1 ? dw3x2s1_groups_fast : dw3x2s2_groups_fast;
-    /* the channel tail's pairs: two lanes (C-2, C-1) for 4k + 2 and 4k + 1 channels at stride 2 */
-    void (*const tail_fn)(const dw3x2_job *, intptr_t, const uint32_t *) =
-        tail2 ? dwt2s2_groups_fast : pair_fn;
-    dw3x2_job jbd;   /* pairs = 1: the assembly reads its block, otab, da, db and end */
-    for (int t = 0; t < 3 * W; ++t) {
-        jbd.tab.off[t] = jin.tab.off[t];
-    }
-    jbd.otab = otab;
-    uint32_t bd_mask = 0;
-    /* output columns whose window is inside the input horizontally: ox_lo .. ox_hi */
-    const int ox_lo = (p->pad_left + sw - 1) / sw;
-    const int ox_hi = in_w - 3 + p->pad_left >= 0 ? (in_w - 3 + p->pad_left) / sw : -1;
-    const int m_hi = (ox_hi < out_w - 1 ? ox_hi : out_w - 1) + 1;   /* run pairs end before m_hi */
-    for (int oy = 0; oy < out_h; ++oy) {
-        const int iy0 = oy * sh - p->pad_top;
-        const int rows_in = iy0 >= 0 && iy0 + 2 < in_h;
-        int8_t *const orow = output + (int32_t)oy * out_w * C;
-        const uintptr_t rbase = (uintptr_t)input + (uintptr_t)((intptr_t)iy0 * row);
-        /* the row's block rows outside the input (bit W * ky + j, every j) */
-        const uint32_t rows_out = rows_in ? 0 : zp_mask(iy0, in_h, 0, W, W);
-        int ox = 0;
-        for (; ox + 1 < out_w;) {
-            const int ix0 = ox * sw - p->pad_left;
-            const uintptr_t base = rbase + (uintptr_t)((intptr_t)ix0 * C);
-            int8_t *const out = orow + (int32_t)ox * C;
-            if (rows_in && ox >= ox_lo && ox < m_hi - 1) {   /* a run of pairs inside the input */
-                const int n = (m_hi - ox) / 2;
-                jin.da = (intptr_t)((uintptr_t)out - base);
-                jin.db = jin.da + C;
-                jin.end = (intptr_t)(base + (uintptr_t)(C & ~3));
-                jin.pairs = n;
-                pair_fn(&jin, (intptr_t)base, filter_w);
-                if (xtail) {   /* the run's channel tails: one more group per pair */
-                    jtl.da = jin.da;
-                    jtl.db = jin.db;
-                    jtl.end = (intptr_t)(base + (uintptr_t)C);
-                    jtl.pairs = n;
-                    tail_fn(&jtl, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
-                } else if (C & 3) {
-                    for (int i = 0; i < 2 * n; ++i) {
-                        pixel(p, input, iy0, ix0 + i * sw, 1, C & ~3, filter, bias_folded, multiplier, shift,
-                              out + i * C, 1);
-                    }
-                }
-                ox += 2 * n;
-                continue;
-            }
-            const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
-            uint32_t mask = rows_out;
-            if (ix0 < 0 || ix0 + W > in_w) {   /* block columns outside the input, in every row */
-                mask |= zp_mask(0, 3, ix0, in_w, W);
-            }
-            for (uint32_t m = bd_mask & ~mask; m != 0; m &= m - 1) {
-                const int t = __builtin_ctz(m);
-                jbd.tab.off[t] = jin.tab.off[t];
-            }
-            zp_point(jbd.tab.off, mask, zoff);
-            bd_mask = mask;
-            jbd.da = (intptr_t)((uintptr_t)out - base);
-            jbd.db = jbd.da + C;
-            jbd.end = (intptr_t)(base + (uintptr_t)(C & ~3));
-            jbd.pairs = 1;
-            pair_fn(&jbd, (intptr_t)base, filter_w);
-            if (xtail) {
-                jbd.otab = xbias;
-                jbd.end = (intptr_t)(base + (uintptr_t)C);
-                tail_fn(&jbd, (intptr_t)(base + (uintptr_t)(C - 4)), xw);
-                jbd.otab = otab;
-            } else if (C & 3) {
-                const int ins0 = rows_in && ix0 >= 0 && ix0 + 2 < in_w;
-                const int ins1 = rows_in && ix0 + sw >= 0 && ix0 + sw + 2 < in_w;
-                pixel(p, input, iy0, ix0, ins0, C & ~3, filter, bias_folded, multiplier, shift, out, 1);
-                pixel(p, input, iy0, ix0 + sw, ins1, C & ~3, filter, bias_folded, multiplier, shift, out + C, 1);
-            }
-            ox += 2;
-        }
-        if (ox == out_w) {
-            continue;
-        }
-        /* an odd last column */
-        const int ix0 = ox * sw - p->pad_left;
-        const int inside = rows_in && ix0 >= 0 && ix0 + 2 < in_w;
-        const uintptr_t base = rbase + (uintptr_t)((intptr_t)ix0 * C);
-        const intptr_t zoff = (intptr_t)((uintptr_t)zp_row - base);
-        int8_t *const out = orow + (int32_t)ox * C;
-        if (colpair && (oy & 1)) {
-            continue;   /* done with the row above */
-        }
-        if (colpair && oy + 1 < out_h) {   /* with the next row's last pixel */
-            const int iy1 = iy0 + sh;
-            const int inside1 = iy1 >= 0 && iy1 + 2 < in_h && ix0 >= 0 && ix0 + 2 < in_w;
-            int8_t *const out1 = out + (int32_t)out_w * C;
-            dw3x2_job job;
-            if (sh <= 2) {   /* dw3x2v1/v2's column-major 4x3 / 5x3 block */
-                const int H = sh + 3;
-                intptr_t *o = job.tab.off;
-                for (int kx = 0; kx < 3; ++kx) {
-                    for (intptr_t j = 0, v = (intptr_t)kx * C; j < H; ++j, v += row) {
-                        *o++ = v;
-                    }
-                }
-                if (!inside || !inside1) {
-                    zp_point(job.tab.off, zp_mask(ix0, in_w, iy0, in_h, H), zoff);
-                }
-            } else {   /* A's taps from its window (cur), B's from A's window too (sh rows down) */
-                const intptr_t dy = (intptr_t)sh * row;
-                for (int t = 0; t < 9; ++t) {
-                    job.tab.off[t] = offs[t];
-                    job.tab.off[9 + t] = offs[t] + dy;
-                }
-                if (!inside) {
-                    zp_point(job.tab.off, zp_mask(iy0, in_h, ix0, in_w, 3), zoff);
-                }
-                if (!inside1) {
-                    zp_point(job.tab.off + 9, zp_mask(iy1, in_h, ix0, in_w, 3), zoff);
-                }
-            }
-            job.bias = bias_folded;
-            job.otab = otab;
-            job.da = (intptr_t)((uintptr_t)out - base);
-            job.db = (intptr_t)((uintptr_t)out1 - base);
-            job.end = (intptr_t)(base + (uintptr_t)(C & ~3));
-            job.pairs = 1;
-            dw3x2v_call(&job, (intptr_t)base, filter_w, sh);
-            if (xtail) {
-                job.bias = xbias;
-                job.otab = xbias;
-                job.end = (intptr_t)(base + (uintptr_t)C);
-                dw3x2v_call(&job, (intptr_t)(base + (uintptr_t)(C - 4)), xw, sh);
-            } else if (C & 3) {
-                pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift, out, 1);
-                pixel(p, input, iy1, ix0, inside1, C & ~3, filter, bias_folded, multiplier, shift, out1, 1);
-            }
-            continue;
-        }
-        /* one pixel: the whole groups in assembly (taps outside the input to the zero-point
-         * row by offset), then a channel tail in C */
-        intptr_t o9[9];
-        if (!inside) {
-            for (int t = 0; t < 9; ++t) {
-                o9[t] = offs[t];
-            }
-            zp_point(o9, zp_mask(iy0, in_h, ix0, in_w, 3), zoff);
-        }
-        dw3_job job = {bias_folded, otab, 0, (intptr_t)((uintptr_t)out - base),
-                       (intptr_t)(base + (uintptr_t)(C & ~3))};
-        dw3_groups_fast(&job, (intptr_t)base, filter_w, inside ? offs : o9);
-        if (C & 3) {
-            pixel(p, input, iy0, ix0, inside, C & ~3, filter, bias_folded, multiplier, shift, out, 1);
-        }
-    }
-}
+/* hwc3_pairs_fast (the _fast entry point's 3x3 pairs) and hwc3_pairs_tail1_fast (the same with
+ * the one-lane tail of 4k + 1 channels at stride 2: only mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast
+ * calls it, so only a model with such a layer links it and dwt1s2_groups_fast) */
+#define MCUF_HWC3_PAIRS hwc3_pairs_fast
+#define MCUF_HWC3_TAIL1 0
+#include "mcuf_dw_hwc3_pairs.h"
+#undef MCUF_HWC3_PAIRS
+#undef MCUF_HWC3_TAIL1
+#define MCUF_HWC3_PAIRS hwc3_pairs_tail1_fast
+#define MCUF_HWC3_TAIL1 1
+#include "mcuf_dw_hwc3_pairs.h"
+#undef MCUF_HWC3_PAIRS
+#undef MCUF_HWC3_TAIL1
 #endif
 
 /* kk: 0 for the general entry points; 5 or 7 for the K x K ones (fast output stage), whose
@@ -1255,6 +1117,23 @@ void mcuf_depthwise_conv_hwc_s8_dsp_fast(const mcuf_conv_params *p, const int8_t
 #if MCUF_HAS_DSP
     if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->in_c >= 4 && p->stride_w <= 2) {
         hwc3_pairs_fast(p, input, filter, bias_folded, multiplier, shift, output, scratch);
+        return;
+    }
+#endif
+    hwc_body_fast(p, input, filter, bias_folded, multiplier, shift, output, scratch);
+}
+
+/* 3x3 stride-2 layers of 4k + 1 channels (k >= 1; the generator's _hwc_depthwise_kernel): the
+ * channel tail's pairs on one lane, a separate entry point so that the other models do not link
+ * its code (about 300 bytes); any other layer as mcuf_depthwise_conv_hwc_s8_dsp_fast */
+void mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast(const mcuf_conv_params *p, const int8_t *input,
+                                                   const int16_t *filter, const int32_t *bias_folded,
+                                                   const int32_t *multiplier, const int8_t *shift,
+                                                   int8_t *output, int16_t *scratch)
+{
+#if MCUF_HAS_DSP
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && p->in_c >= 4 && p->stride_w <= 2) {
+        hwc3_pairs_tail1_fast(p, input, filter, bias_folded, multiplier, shift, output, scratch);
         return;
     }
 #endif
