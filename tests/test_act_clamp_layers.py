@@ -27,7 +27,7 @@ CASES = [
     (("conv", 1, 1, "SAME", 6, 6, 2, 7, 5, "RELU"), "mcuf_conv_1x1_few_c3_s8_dsp_fast"),
     (("conv", 3, 1, "SAME", 8, 8, 4, 8, 8, "RELU6"), "mcuf_conv_grouped_direct_packed_s8_dsp_fast"),
     (("conv", 3, 2, "SAME", 3, 8, 1, 17, 17, "RELU6"), "mcuf_conv_shallow_stem_s8_dsp_fast"),
-    (("conv", 3, 1, "SAME", 8, 13, 1, 7, 7, "RELU_N1_TO_1"), "mcuf_conv_s8_dsp_fast"),
+    (("conv", 3, 1, "SAME", 8, 13, 1, 7, 7, "RELU_N1_TO_1"), "mcuf_conv_im2col_x2_s8_dsp_fast"),
     (("conv", 1, 1, "SAME", 16, 13, 1, 5, 7, "RELU6"), "mcuf_conv_1x1_shallow_s8_dsp_fast"),
     (("dw", 3, 2, "SAME", 8, 1, 13, 13, "RELU6"), None),
     (("dw", 3, 2, "SAME", 3, 4, 11, 9, "RELU6"), None),
