@@ -56,8 +56,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from codegen.architectures import FAMILIES, to_tflite  # noqa: E402
 import cliff_sweep  # noqa: E402  (its ModelBuilder layers: the synthetic sweep models)
 import opmodels  # noqa: E402  (tests/opmodels.py: the single-op models of the portable kernels' fit)
-from codegen.cost_model import (CORES, DATA_FILE, FEATURES, MODEL_FILE, CostModel, cost_key, fit,  # noqa: E402
-                                layer_features)
+from codegen.cost_model import (CORES, DATA_FILE, FEATURES, MODEL_FILE, CostModel, cost_key,  # noqa: E402
+                                epilogue_instructions, fit, layer_features)
 
 COMMAND = "nice .venv/bin/python benchmarks/fit_cost_model.py --jobs 2 --holdout"
 FILES = sorted((ROOT / "tests/fixtures/models").glob("*.tflite")) + sorted((ROOT / "benchmarks/models").glob("*.tflite"))
@@ -289,6 +289,9 @@ def refeature(rows: list[dict], models: list[Path]) -> None:
                              f"re-measure: --cores {core}")
         for r in rs:
             r["kernel"], r["features"] = cost_key(c.steps[r["layer"]]), layer_features(c.graph, c.steps[r["layer"]])
+            r.pop("epilogue", None)
+            if epilogue_instructions(c.steps[r["layer"]]):
+                r["epilogue"] = epilogue_instructions(c.steps[r["layer"]])
 
 
 def measure(core: str, model: str, work: str) -> tuple[str, str, list[dict] | str]:
@@ -318,7 +321,8 @@ def measure(core: str, model: str, work: str) -> tuple[str, str, list[dict] | st
     counts = parse_bench(run_qemu(board, fw.elf, timeout=1800).console)["layers"]
     assert len(counts) == len(c.steps), (model, core, len(counts), len(c.steps))
     return core, model.stem, [{"core": core, "model": model.stem, "layer": i, "kernel": cost_key(s),
-                               "features": layer_features(c.graph, s), "instructions": n}
+                               "features": layer_features(c.graph, s), "instructions": n,
+                               **({"epilogue": epilogue_instructions(s)} if epilogue_instructions(s) else {})}
                               for i, (s, n) in enumerate(zip(c.steps, counts))]
 
 
@@ -347,9 +351,9 @@ def report(rows: list[dict], coeffs: dict, commit: str, skipped: dict, wall: dic
         for name in names:
             rs = [r for r in mine if r["model"] == name]
             measured = sum(r["instructions"] for r in rs)
-            pred = sum(full.layer(r["kernel"], r["features"]) for r in rs)
+            pred = sum(full.layer(r["kernel"], r["features"]) + r.get("epilogue", 0.0) for r in rs)
             loo = CostModel(core, fit([r for r in mine if r["model"] != name]))
-            pred_loo = sum(loo.layer(r["kernel"], r["features"]) for r in rs)
+            pred_loo = sum(loo.layer(r["kernel"], r["features"]) + r.get("epilogue", 0.0) for r in rs)
             e, el = pred / measured - 1, pred_loo / measured - 1
             errs.append(e)
             loos.append(el)
@@ -382,7 +386,7 @@ def kernel_table(rows: list[dict], coeffs: dict, holdout: list[dict]) -> list[st
         for kernel in sorted({r["kernel"] for r in mine + held}):
             fitted = [r for r in mine if r["kernel"] == kernel]
             hs = [r for r in held if r["kernel"] == kernel]
-            errs = sorted(model.layer(kernel, r["features"]) / r["instructions"] - 1 for r in hs)
+            errs = sorted((model.layer(kernel, r["features"]) + r.get("epilogue", 0.0)) / r["instructions"] - 1 for r in hs)
             worst = f"{100 * max(errs, key=abs):+.1f}%" if errs else ""
             median = f"{100 * float(np.median(errs)):+.1f}%" if errs else ""
             tag = "" if kernel in coeffs[core] else " (fallback)"

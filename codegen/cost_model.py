@@ -59,6 +59,26 @@ def cost_key(step) -> str:
     return step.kernel
 
 
+# mcuf_act_clamp_s8_dsp, the epilogue of a _fast kernel on an activation that clamps inside int8
+# (codegen/ops/conv_dsp.py _fast_then_clamp): instructions per output byte with one bound and
+# with two, and per call. Measured on QEMU's Cortex-M7, M4 and M33 alike (tests/test_act_clamp_qemu.py
+# prints them: 64 calls over 4,096 word-aligned bytes, 0.760 and 1.259 per byte, i.e. 0.75 / 1.25
+# and about 41 per call). Not fitted by benchmarks/fit_cost_model.py: a measured layer's count
+# includes its epilogue, which the fit subtracts (epilogue_instructions) before fitting the kernel.
+ACT_CLAMP_COST = (0.75, 1.25, 41.0)
+
+
+def epilogue_instructions(step) -> float:
+    """Predicted instructions of a step's epilogue (0.0 without one): ACT_CLAMP_COST over its
+    output's bytes (out_h * out_w * out_c of its params)."""
+    if not getattr(step, "epilogue", ""):
+        return 0.0
+    p = step.params
+    two = p["act_min"] > -128 and p["act_max"] < 127
+    per_byte, per_byte2, call = ACT_CLAMP_COST
+    return (per_byte2 if two else per_byte) * p["out_h"] * p["out_w"] * p["out_c"] + call
+
+
 def _up(n: int, m: int) -> int:
     return -(-n // m) * m
 
@@ -110,13 +130,16 @@ def fit_kernel(x: np.ndarray, y: np.ndarray) -> list[float]:
 
 
 def fit(rows: list[dict]) -> dict:
-    """rows: {"kernel", "features", "instructions"} per measured layer -> {kernel: coefficients}.
+    """rows: {"kernel", "features", "instructions"} per measured layer -> {kernel: coefficients}
+    (a row's "epilogue", where present, is the predicted count of its step's epilogue: taken off
+    its instructions first, epilogue_instructions).
     Weighted least squares: each layer's row (features and count) is divided by the square root
     of its count, so a layer's squared error counts relative to its size (a variance
     proportional to the count) -- an unweighted fit lets a kernel's largest layers (the sweep
     models' big planes) set its coefficients and misses small models' layers by 30% and more;
     a fully relative one (1 / count) lets the many small layers miss the large ones."""
     by_kernel: dict[str, list] = {}
+    rows = [dict(r, instructions=r["instructions"] - r["epilogue"]) if r.get("epilogue") else r for r in rows]
     for r in rows:
         by_kernel.setdefault(r["kernel"], []).append(r)
     coeffs = {}
@@ -163,4 +186,4 @@ class CostModel:
         return float(np.dot(c[:len(f)], f[:len(c)]))
 
     def predict(self, graph, steps) -> list[float]:
-        return [self.layer(cost_key(s), layer_features(graph, s)) for s in steps]
+        return [self.layer(cost_key(s), layer_features(graph, s)) + epilogue_instructions(s) for s in steps]

@@ -14,6 +14,7 @@ from . import app_helpers
 from .app_helpers import AppOptions
 from .graph import Graph, shape4
 from .lowering import ConstArray, Step
+from .ops.registry import epilogue_c
 from .planner import Plan
 from .targets import Target
 
@@ -153,6 +154,8 @@ void MCUF_LAYER_HOOK(int layer, const int8_t *output, uint32_t bytes);
                            "output_shape": list(out_t.shape), "offset": None, "bytes": 0,
                            "macs": int(step.macs), "weight_bytes": step.weight_bytes,
                            "scratch_bytes": 0, "patch_stage": True})
+            if step.epilogue:
+                layers[-1]["epilogue"] = step.epilogue
             if i == patches.split:
                 calls.append(_patch_stage_call(graph, steps, patches, plan, i, out_t, parts, alias))
                 guarded.append(f"    if (last < {i}) {{\n        return 0;\n    }}\n" + calls[-1])
@@ -175,6 +178,10 @@ void MCUF_LAYER_HOOK(int layer, const int8_t *output, uint32_t bytes);
         args = [f"&{pname}"] + [c_arg(a) for a in step.args]
         out_off = plan.offset(graph, step.output)
         call = f"{step.kernel}({', '.join(args)});"
+        epilogue = epilogue_c(step, step.params, c_arg(("out", step.output)))
+        if epilogue:   # the activation's clamp on the bytes the kernel wrote: the whole output
+            assert step.params["out_h"] * step.params["out_w"] * step.params["out_c"] == out_t.nbytes
+            call += "\n" + epilogue.rstrip("\n")
         calls.append(f"    {call}\n    AFTER_LAYER({i}, arena + {out_off}, {out_t.nbytes});\n")
         guarded.append(f"    if (last < {i}) {{\n        return {i};\n    }}\n    {call}\n"
                        f"    AFTER_LAYER({i}, arena + {out_off}, {out_t.nbytes});\n")
@@ -190,6 +197,8 @@ void MCUF_LAYER_HOOK(int layer, const int8_t *output, uint32_t bytes);
             "reads": [[plan.offset(graph, t), graph.tensors[t].nbytes] for t in step.inputs],
             "scratch_offset": plan.scratch_offset(i) if step.scratch_bytes else None,
         })
+        if step.epilogue:   # the kernel called after the layer's kernel (its activation's clamp)
+            layers[-1]["epilogue"] = step.epilogue
         if step.output in graph.reference_of:   # legacy uint8: the source tensor, byte xor
             ref = graph.reference_of[step.output]   # None: a tensor the source model lacks
             layers[-1]["reference"] = None if ref is None else list(ref)

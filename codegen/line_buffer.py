@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from .cost_model import CostModel, cost_key, layer_features
 from .graph import Graph
 from .ops import KERNELS, Step
+from .ops.registry import epilogue_c
 from .planner import ALIGN, Plan
 
 RATES = (1, 2, 4, 8, 16)    # input rows per step tried
@@ -498,6 +499,7 @@ def render_line_buffer(graph: Graph, steps: list[Step], sched: LineBufferSchedul
                     else:
                         args.append("0")
                 body[1] += (f"    {s.kernel}({', '.join(args)});\n")
+                body[1] += epilogue_c(s, params, ptr(res(s.output), call.rows[0], st.base))   # these rows only
                 if t_out == S and S in sched.windows:
                     c = shape[S][3]
                     x0 = strip.cols[S][0]

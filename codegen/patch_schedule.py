@@ -28,6 +28,7 @@ from .line_buffer import CALL_INSTR
 from .errors import CodegenError
 from .graph import Graph
 from .ops import KERNELS, Step
+from .ops.registry import epilogue_c
 from .planner import ALIGN, Buffer, Plan, _orderings, _place, plan_memory
 
 SPATIAL = ("mcuf_conv_params", "mcuf_pool_params")
@@ -616,6 +617,8 @@ def render_patch_stage(graph: Graph, steps: list[Step], sched: PatchSchedule, st
                 else:
                     args.append("0")
             body.append(f"    {s.kernel}({', '.join(args)});\n")
+            out_arg = next((buf(res(a[1]), p) for a in s.args if a[0] == "out"), None)
+            body.append(epilogue_c(s, call.params, out_arg))   # this patch's bytes only
         if not direct:
             o = p.out
             body.append(f"    patch_copy(arena + {s_off + (o[0] * sw + o[2]) * sc}, {sw * sc}u, {buf(S, p)}, "

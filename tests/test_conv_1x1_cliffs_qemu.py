@@ -67,7 +67,7 @@ STRIDED_SWEEP = [
     (dict(stride=2, padding="SAME", in_c=8, out_c=8, h=5, w=5, bmax=2**27), STRIDED),
     (dict(stride=2, padding="SAME", in_c=16, out_c=8, h=5, w=5, in_zp=-128), STRIDED),
     (dict(stride=2, padding="SAME", in_c=16, out_c=8, h=5, w=5, in_zp=127), STRIDED),
-    (dict(stride=2, padding="SAME", in_c=16, out_c=8, h=5, w=5, act="RELU6"), None),
+    (dict(stride=2, padding="SAME", in_c=16, out_c=8, h=5, w=5, act="RELU6"), STRIDED),   # + the clamp epilogue
     (dict(stride=2, padding="SAME", in_c=8, out_c=13, h=5, w=5, scale_span=(0.05, 0.3), wmax=2, bmax=20,
           out_scale=1e-3), None),
     # depths off a multiple of 4 (zero weights to C4; the last input pixel through a zero-filled copy)

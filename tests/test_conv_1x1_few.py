@@ -3,8 +3,8 @@ or dense, codegen/ops/conv_dsp.py: _few_1x1_takes) against TFLite's reference: g
 4/8 x 2/3/4 channels per group, odd and split (more than 16) output channels per group, stride 1
 and 2, SAME / VALID, pixel counts of every remainder by 2 and 3 (c 2 runs triples), lines of 2
 pixels, out_w 1 (down the column), output multipliers spread over 2^10, input zero points at both
-ends of int8, and the layers it must leave (a 1x1 plane, RELU6, 17 outputs per group, dense 4
-inputs). One firmware image per core: QEMU's Cortex-M7 and Cortex-M4 (-O2) and Cortex-M33 (-Os:
+ends of int8, a ReLU6 clamping inside int8 (the kernel, then mcuf_act_clamp_s8_dsp), and the
+layers it must leave (a 1x1 plane, 17 outputs per group, dense 4 inputs). One firmware image per core: QEMU's Cortex-M7 and Cortex-M4 (-O2) and Cortex-M33 (-Os:
 functions aligned to 2, the chain's ADR entry); the host
 build of the same C (no DSP: the portable copy) under tests/test_single_ops.py's check."""
 import zlib
@@ -51,7 +51,7 @@ CASES = [
     ((2, "SAME", 6, 6, 3, 7, 4, "NONE", 127), C2),        # lines of 2 pixels: c 2's pairs in C
     ((2, "SAME", 4, 6, 2, 9, 1, "NONE", None), C2),       # a column of 5: a triple and the last 3
     ((1, "SAME", 6, 6, 3, 1, 1, "NONE", None), None),     # a 1x1 plane
-    ((1, "SAME", 6, 6, 2, 5, 5, "RELU6", None), None),    # the general output stage
+    ((1, "SAME", 6, 6, 2, 5, 5, "RELU6", None), C3),      # ReLU6 inside int8: + the clamp epilogue
     ((1, "SAME", 4, 34, 2, 3, 3, "NONE", None), None),    # 17 per group: no equal blocks
     ((1, "SAME", 4, 4, 1, 3, 3, "NONE", None), None),     # dense 4 inputs: the dense 1x1 kernels
 ]

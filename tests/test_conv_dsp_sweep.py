@@ -53,14 +53,16 @@ SWEEP = [
     (1, 1, "VALID", 60, 24, 1, 1, 1, "NONE", NARROW),
     (1, 1, "VALID", 72, 5, 1, 1, 1, "NONE", NARROW),
     # the general 1x1 copy and the grouped kernel (clamps, left shifts, in_c % 4 != 0, groups)
-    (1, 1, "VALID", 12, 7, 1, 3, 3, "RELU6", NARROW),
+    (1, 1, "VALID", 12, 7, 1, 3, 3, "RELU6", NARROW),   # ReLU6 inside int8: _fast + the clamp epilogue
+    (1, 1, "VALID", 12, 7, 1, 3, 3, "RELU6", dict(scale_span=(1e-3, 0.3), wmax=2, bmax=20, out_scale=0.01)),
+    # ... with left shifts: the general copy
     (1, 1, "VALID", 24, 9, 1, 3, 3, "NONE", WIDE),
     (1, 1, "VALID", 6, 5, 1, 3, 3, "NONE", NARROW),
     (1, 1, "VALID", 15, 8, 1, 1, 1, "NONE", NARROW),
     (1, 1, "VALID", 12, 9, 3, 3, 3, "NONE", NARROW),
     (3, 1, "SAME", 8, 8, 4, 5, 5, "NONE", NARROW),
     (1, 1, "VALID", 80, 32, 2, 3, 3, "NONE", NARROW),   # deep groups on a 3x3 plane: the im2col kernel
-    # the RGB stem: widths odd / even, SAME / VALID, out_c 4..16; out_c 6 and a clamp: general
+    # the RGB stem: widths odd / even, SAME / VALID, out_c 4..16 (ReLU6: + the clamp epilogue); out_c 6: general
     (3, 2, "SAME", 3, 8, 1, 11, 9, "NONE", NARROW),
     (3, 2, "SAME", 3, 4, 1, 8, 10, "NONE", NARROW),
     (3, 2, "VALID", 3, 12, 1, 9, 12, "NONE", NARROW),
@@ -159,9 +161,11 @@ def test_conv_dsp_kernels_sweep_on_qemu(board, tmp_path):
 # (saturating outputs); those with exactly 4 outputs per group and at most 4 groups on
 # mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast (2, 3 and 4 groups, 2 and 3 inputs per group,
 # 2 pixels, even and odd pixel counts, near-bound biases); beside them the layers both leave
-# to the direct kernels (1 pixel, 2 outputs per group, 4 inputs per group, a clamp, left shifts:
+# to the direct kernels (1 pixel, 2 outputs per group, 4 inputs per group, left shifts (with a clamp):
 # mcuf_conv_grouped_direct[_packed]_s8_dsp[_fast], tests/test_conv_grouped_direct.py) and to
-# mcuf_conv_grouped_s8_dsp[_fast] (deep groups on a 3x3 plane, fast and with a clamp).
+# mcuf_conv_grouped_s8_dsp[_fast] (deep groups on a 3x3 plane, fast, fast + the clamp epilogue,
+# and with left shifts and a clamp); a ReLU6 inside int8 on fast constants takes the packed entries
+# with the clamp epilogue (mcuf_act_clamp_s8_dsp).
 # (k, stride, padding, in_c, out_c, groups, h, w, act, scale_span[, conv_model keywords])
 GROUPED_PACKED = "mcuf_conv_grouped_1x1_packed_s8_dsp_fast"
 GROUPED_OC4 = "mcuf_conv_grouped_1x1_oc4_packed_s8_dsp_fast"
@@ -179,11 +183,15 @@ GROUPED_SWEEP = [
     ((1, 1, "VALID", 12, 16, 4, 1, 1, "NONE", NARROW), "mcuf_conv_grouped_direct_packed_s8_dsp_fast"),
     ((1, 1, "VALID", 12, 8, 4, 3, 3, "NONE", NARROW), "mcuf_conv_1x1_few_c3_s8_dsp_fast"),
     ((1, 1, "VALID", 16, 16, 4, 3, 3, "NONE", NARROW), "mcuf_conv_1x1_few_c4_s8_dsp_fast"),
-    ((1, 1, "VALID", 12, 16, 4, 3, 3, "RELU6", NARROW), "mcuf_conv_grouped_direct_s8_dsp"),
+    ((1, 1, "VALID", 12, 16, 4, 3, 3, "RELU6", NARROW), GROUPED_OC4),   # + the clamp epilogue
+    ((1, 1, "VALID", 12, 16, 4, 3, 3, "RELU6", (1e-3, 0.3), dict(wmax=2, bmax=20, out_scale=0.01)),
+     "mcuf_conv_grouped_direct_s8_dsp"),
     ((1, 1, "VALID", 12, 16, 4, 3, 3, "NONE", (1e-3, 0.3), dict(wmax=2, bmax=20, out_scale=0.01)),
      "mcuf_conv_grouped_direct_s8_dsp"),
     ((1, 1, "VALID", 80, 160, 2, 3, 3, "NONE", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),
-    ((1, 1, "VALID", 80, 32, 2, 3, 3, "RELU6", NARROW), "mcuf_conv_grouped_s8_dsp"),
+    ((1, 1, "VALID", 80, 32, 2, 3, 3, "RELU6", NARROW), "mcuf_conv_grouped_s8_dsp_fast"),   # + the clamp
+    ((1, 1, "VALID", 80, 32, 2, 3, 3, "RELU6", (1e-3, 0.3), dict(wmax=2, bmax=20, out_scale=0.01)),
+     "mcuf_conv_grouped_s8_dsp"),
     ((1, 1, "VALID", 80, 16, 2, 3, 3, "NONE", (1e-3, 0.3), dict(wmax=2, bmax=20, out_scale=0.01)),
      "mcuf_conv_grouped_s8_dsp"),
 ]

@@ -2,7 +2,7 @@
 from k_h padded input rows, codegen/ops/conv_dsp.py: _grouped_direct_takes) against TFLite's
 reference: groups 2/3/4/8, 1..8 input channels per group (odd ones, odd channels per group),
 kernel 1 and 3, stride 1 and 2, SAME / VALID, dilation 2, odd widths, planes down to 1x1, fused
-RELU6 (the general copy), input zero points at both ends of int8. One firmware image per core
+RELU6 (the packed entry + the clamp epilogue; the general copy past the packed run), input zero points at both ends of int8. One firmware image per core
 (QEMU's Cortex-M7, and the M55 with its own kernel set, where the grouped layers MVE does not
 take fall back to the DSP kernels; the M4 and M33 run the packed entry in
 tests/test_conv_dsp_sweep.py's grouped sweep); the host build of the same C (no DSP: the
@@ -36,10 +36,12 @@ CASES = [
     ((3, 1, "SAME", 1, 8, 12, 4, 1, 1, "NONE", None), DIRECT),      # a 1x1 plane
     ((3, 2, "SAME", 1, 6, 6, 3, 2, 1, "NONE", None), DIRECT),
     ((3, 1, "SAME", 2, 6, 9, 3, 7, 6, "NONE", None), DIRECT),       # dilation 2
-    ((3, 1, "SAME", 1, 6, 6, 2, 5, 5, "RELU6", None), GENERAL),
-    ((1, 2, "SAME", 1, 16, 10, 2, 5, 8, "RELU6", -128), GENERAL),
-    ((3, 1, "SAME", 1, 12, 6, 2, 4, 4, "RELU6", None), GENERAL),
+    # ReLU6 inside int8: the packed entry, then the clamp epilogue (mcuf_act_clamp_s8_dsp)
+    ((3, 1, "SAME", 1, 6, 6, 2, 5, 5, "RELU6", None), DIRECT),
+    ((1, 2, "SAME", 1, 16, 10, 2, 5, 8, "RELU6", -128), DIRECT),
+    ((3, 1, "SAME", 1, 12, 6, 2, 4, 4, "RELU6", None), DIRECT),
     ((3, 1, "SAME", 1, 34, 6, 2, 4, 5, "NONE", None), GENERAL),     # 45 steps: more than the packed run
+    ((3, 1, "SAME", 1, 34, 6, 2, 4, 5, "RELU6", None), GENERAL),    # the same, its own clamp
     ((3, 1, "SAME", 1, 32, 8, 2, 4, 4, "NONE", None), DIRECT),      # 16 per group: 36 steps, the whole run
     ((1, 1, "SAME", 1, 4, 4, 2, 5, 7, "NONE", None), FEW2),
     ((1, 2, "SAME", 1, 6, 6, 3, 9, 9, "NONE", None), FEW2),
@@ -52,7 +54,7 @@ CASES = [
     ((1, 1, "SAME", 1, 3, 8, 1, 5, 5, "NONE", None), FEW3),       # 1x1 over 3 channels
     ((1, 1, "SAME", 1, 3, 13, 1, 4, 3, "NONE", -128), FEW3),
     ((1, 1, "SAME", 1, 13, 9, 1, 3, 3, "NONE", 127), DIRECT),
-    ((1, 1, "SAME", 1, 7, 5, 1, 1, 1, "RELU6", None), GENERAL),
+    ((1, 1, "SAME", 1, 7, 5, 1, 1, 1, "RELU6", None), DIRECT),
 ]
 
 
@@ -80,7 +82,7 @@ def test_grouped_direct_on_qemu(board, kernels, tmp_path):
     assert not bad, bad
 
 
-@pytest.mark.parametrize("i", [0, 5, 9, 13, 15, 16, 18, 22, 25, 29, 31])
+@pytest.mark.parametrize("i", [0, 5, 9, 13, 15, 16, 18, 19, 23, 26, 30, 32])
 def test_grouped_direct_host(write_model, tmp_path, i):
     """The same C built for the host (portable intrinsics), as `codegen verify` checks it."""
     from test_single_ops import check

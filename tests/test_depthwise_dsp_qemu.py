@@ -164,12 +164,15 @@ def test_depthwise_dsp_sweep_on_qemu_equals_tflite(board, tmp_path):
     mans, outs = run_on_m55(models, tmp_path, kernels="dsp", board_name=board)
     kernels = [m["layers"][0]["kernel"] for m in mans]
     assert all(k.endswith(("_dsp", "_dsp_fast")) for k in kernels), kernels
-    for case, kernel in zip(cases, kernels):
+    for case, kernel, man in zip(cases, kernels, mans):
         if isinstance(case[0], int) and case[0] > 3 and (case[4] > 1 or case[3] < 16 or case[3] % 4):   # K x K plane
             assert kernel.startswith("mcuf_depthwise_conv_kxk_plane_s8_dsp"), (case, kernel)
         elif case[4] == 1 and case[0] > 3 and case[3] >= 4:   # the K x K two-pixel assembly
-            want = (f"mcuf_depthwise_conv_hwc_{case[0]}x{case[0]}_s8_dsp_fast" if case[7] == "NONE"
-                    else "mcuf_depthwise_conv_hwc_s8_dsp")   # (clamps in C)
+            # a clamping activation: the _fast entry + the clamp epilogue where every channel is
+            # exact, else the general entry (clamps in C)
+            clamped = man["layers"][0].get("epilogue") == "mcuf_act_clamp_s8_dsp"
+            want = (f"mcuf_depthwise_conv_hwc_{case[0]}x{case[0]}_s8_dsp_fast" if case[7] == "NONE" or clamped
+                    else "mcuf_depthwise_conv_hwc_s8_dsp")
             assert kernel == want, (case, kernel)
     assert sum(k.startswith("mcuf_depthwise_conv_hwc_") and k.endswith("_fast") for k in kernels) >= 12, kernels
     asym = kernels[len(DW_DSP_SWEEP):len(DW_DSP_SWEEP) + len(DW_ASYM_SWEEP)]

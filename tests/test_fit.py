@@ -112,7 +112,7 @@ def test_committed_coefficients_predict_every_committed_measurement_within_15_pe
                 continue
             rs = [r for r in rows if r["model"] == name]
             measured = sum(r["instructions"] for r in rs)
-            predicted = sum(model.layer(r["kernel"], r["features"]) for r in rs)
+            predicted = sum(model.layer(r["kernel"], r["features"]) + r.get("epilogue", 0.0) for r in rs)
             if abs(predicted / measured - 1) > 0.15:
                 bad.append(f"{core} {name}: predicted {predicted:,.0f}, measured {measured:,} "
                            f"({100 * (predicted / measured - 1):+.1f}%)")

@@ -227,8 +227,32 @@ register_kernel("mcuf_conv_grouped_direct_packed_s8_dsp_fast", scratch=conv_grou
 register_kernel("mcuf_conv_grouped_s8_dsp", scratch=conv_grouped_s8_dsp_get_buffer_size,
                 weight_layout="int8, per group rows padded to K4, channel pairs interleaved (_grouped_filter)",
                 fast_twin=True, family=F)
+ACT_CLAMP = "mcuf_act_clamp_s8_dsp"   # the epilogue of a _fast kernel on a clamping activation
+register_kernel("mcuf_act_clamp_s8", weight_layout="none: a fused activation's clamp in place", family=F)
+register_kernel(ACT_CLAMP, weight_layout="none: a fused activation's clamp in place", family=F)
 
 
+def _clamps(p: dict) -> bool:
+    """Does the fused activation clamp inside int8 (act_min > -128 or act_max < 127)."""
+    return (p["act_min"], p["act_max"]) != (-128, 127)
+
+
+def _fast_then_clamp(p: dict, exact: bool, build):
+    """The DSP step of a convolution whose SMMLAR output stage is exact on every channel
+    (`exact`, _requant_table(..., clamp_ok=True)): build(fast) makes the step the kernel choice
+    gives for a fast flag. Where the activation clamps inside int8 (_clamps), the _fast kernels
+    saturate to [-128, 127] only, so a step on one gets the clamp as its epilogue (ACT_CLAMP on
+    the bytes it wrote): for [lo, hi] within [-128, 127], clamp(sat_int8(x), lo, hi) ==
+    clamp(x, lo, hi), TFLite's result (reference_integer_ops::ConvPerChannel clamps the
+    requantized int32 to [act_min, act_max]). A general kernel chosen clamps by itself.
+    Measured (benchmarks/cliff_sweep.py --act relu6, QEMU's M7): the _fast kernel + clamp is
+    never slower than the general choice on any of its 304 layers (109 -> 25 above 3
+    instructions per MAC). Letting the cost model pick the general choice where it predicted
+    it cheaper made 60+ of those layers slower (worst 13.2 instructions per MAC): not done."""
+    step = build(exact)
+    if step is not None and exact and _clamps(p) and step.kernel.endswith("_fast"):
+        step.epilogue = ACT_CLAMP
+    return step
 
 
 # --- selection and packing, per kernel family ---
@@ -241,7 +265,8 @@ def _folded_bias(bias: np.ndarray, input_offset: int, filter_rows: np.ndarray) -
 
 
 def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded: np.ndarray,
-                   abs_weight_sums: np.ndarray) -> tuple[list[ConstArray] | None, np.ndarray, bool]:
+                   abs_weight_sums: np.ndarray, clamp_ok: bool = False
+                   ) -> tuple[list[ConstArray] | None, np.ndarray, bool]:
     """The optimized kernels' per-channel output constants -- a multiplier and a shift byte
     (5 flash bytes per channel, see fast_requant_constants), the bias they go with, and
     whether the SMMLAR stage is provably exact for every channel in the full int8 range (then
@@ -253,7 +278,9 @@ def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded
     multiplier 0.25 instead, which gives the same value and keeps the bound small.
     Every channel where the SMMLAR form is exact gets its constants (shift byte < 32),
     whatever the others and the activation range: the general stage computes through them
-    too and only adds the clamp; only left-shift channels take TFLite's formula."""
+    too and only adds the clamp; only left-shift channels take TFLite's formula.
+    clamp_ok: the caller puts the activation's clamp after a _fast kernel (_fast_then_clamp),
+    so the flag says only whether every channel is exact, whatever the activation range."""
     offset, lo, hi = p["output_offset"], p["act_min"], p["act_max"]
     bias, ms, ss = bias_folded.astype(np.int64), mult.values.astype(np.int64), shift.values.astype(np.int64)
     for c in np.flatnonzero(abs_weight_sums == 0):
@@ -263,7 +290,7 @@ def _requant_table(op, p: dict, mult: ConstArray, shift: ConstArray, bias_folded
     if (2 * bound >= 2**31).any():
         return None, bias_folded, False
     exact = [q.fast_requant_exact_for(int(s), int(b), offset) for s, b in zip(ss, bound)]
-    fast = all(exact) and (lo, hi) == (-128, 127)
+    fast = all(exact) and (clamp_ok or (lo, hi) == (-128, 127))
     rows = np.array([q.fast_requant_constants(int(m), int(s), offset) if f
                      else q.formula_requant_constants(int(m), int(s))
                      for m, s, f in zip(ms, ss, exact)], np.int64).reshape(-1, 2)

@@ -17,7 +17,7 @@ from .conv_dsp import (  # the DSP kernels' selection and packing
     _grouped_dsp_step, _hwc3_packed_step, _hwc3_packed_takes, _hwc_depthwise_kernel, _im2col_x2_pays,
     _hwc_depthwise_weights, _interleave_pairs, _kxk_plane_step, _kxk_plane_takes, _lut_1x1,
     _lut_1x1_step, _one_pixel_1x1, _one_pixel_1x1_step, _packed_pairs, _plane_3x3_step,
-    _requant_table, _shallow_filter, _stem_step, _strided_1x1, hwc3_packed_room
+    _fast_then_clamp, _requant_table, _shallow_filter, _stem_step, _strided_1x1, hwc3_packed_room
 )
 from .registry import INT8, ConstArray, OpRecord, Step, register_kernel, register_op
 from .shapes import ShapeError, conv_out_size, fmt, input_shape, int_option, padding_option
@@ -153,18 +153,44 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         step = mve.lower_conv(op, x, y, p, mult, shift, rows, folded, pointwise, grouped, macs)
         if step is not None:
             return step
-        kernels = "dsp"
-    if kernels == "dsp" and _lut_1x1(p, grouped) and not w.quant.zero_points.any():   # one MAC per output
+        kernels = "dsp-fallback"
+    if kernels.startswith("dsp") and _lut_1x1(p, grouped) and not w.quant.zero_points.any():   # one MAC per output
         return _lut_1x1_step(op, p, x, y, rows, bias, mult, shift, macs)
-    rq, fast = None, False
-    if kernels == "dsp" and folded is not None:
-        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
-                                            np.abs(rows.astype(np.int64)).sum(axis=1))
-    if rq is not None and _few_1x1_takes(p, fast):   # 1x1 over 2-4 channels (per group)
+    if kernels.startswith("dsp") and folded is not None:
+        # the clamp epilogue on the DSP cores; the Cortex-M55's fallback to these kernels keeps
+        # the general output stage (the clamped _fast kernels are not measured there)
+        rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
+                                             np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
+        if rq is not None:
+            step = _fast_then_clamp(p, exact, lambda fast: _lower_conv_dsp(
+                op, p, x, y, rows, dsp_bias, rq, fast, pointwise, grouped, macs))
+            if step is not None:
+                return step
+    if pointwise and folded is not None:
+        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
+        b = ConstArray(f"op{n}_bias", "int32_t", folded)
+        kernel = "mcuf_conv_1x1_s8"
+    else:
+        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
+        b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
+        kernel = "mcuf_conv_s8"
+    args = [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+            ("out", y.index)]
+    return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index, macs,
+                [filt, b, mult, shift])
+
+
+def _lower_conv_dsp(op, p: dict, x, y, rows: np.ndarray, dsp_bias, rq, fast: bool, pointwise: bool,
+                    grouped: bool, macs: int) -> Step | None:
+    """lower_conv's choice among the DSP kernels (the output constants rq of _requant_table,
+    fast: the _fast output stage; lower_conv adds the activation's clamp after a _fast kernel
+    where the range is inside int8, _fast_then_clamp); None: the portable kernels."""
+    n = op.index
+    if _few_1x1_takes(p, fast):   # 1x1 over 2-4 channels (per group)
         return _few_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
-    if rq is not None and pointwise and _one_pixel_1x1(p, fast):
+    if pointwise and _one_pixel_1x1(p, fast):
         return _one_pixel_1x1_step(op, p, x, y, rows, dsp_bias, rq, macs)
-    if rq is not None and _strided_1x1(p, grouped, pointwise, fast):   # a 1x1 at stride 2, odd depths
+    if _strided_1x1(p, grouped, pointwise, fast):   # a 1x1 at stride 2, odd depths
         c4 = (p["in_c"] + 3) // 4 * 4   # zero weights up to a multiple of 4 inputs
         packed = ConstArray(f"op{n}_packed", "int8_t",
                             _packed_pairs(np.pad(rows, ((0, 0), (0, c4 - p["in_c"]))), 2 * dsp_bias.astype(np.int64),
@@ -172,7 +198,7 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return Step(op, "mcuf_conv_1x1_strided_s8_dsp_fast", "mcuf_conv_params", p,
                     [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
                     [x.index], y.index, macs, [packed])
-    if rq is not None and pointwise and p["in_c"] % 4 == 0 and fast:
+    if pointwise and p["in_c"] % 4 == 0 and fast:
         wide = p["in_c"] <= PACKED16_MAX_IN_C   # any pixel count (1x1 planes: one-pixel run)
         packed = ConstArray(f"op{n}_packed", "int8_t",
                             _packed_pairs(rows, 2 * dsp_bias.astype(np.int64), rq[0].values, rq[1].values,
@@ -181,23 +207,23 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
                     "mcuf_conv_params", p,
                     [("in", x.index), ("const", packed), ("out", y.index), ("scratch",)],
                     [x.index], y.index, macs, [packed])
-    if rq is not None and pointwise and p["in_c"] % 4 == 0:
+    if pointwise and p["in_c"] % 4 == 0:
         filt = ConstArray(f"op{n}_filter", "int8_t", _interleave_pairs(rows))
         b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)   # the kernel accumulates 2 * acc
         return Step(op, "mcuf_conv_1x1_s8_dsp", "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
-    if rq is not None and (grouped or (pointwise and p["in_c"] % 4)):
+    if (grouped or (pointwise and p["in_c"] % 4)):
         # also a 1x1 over a channel count that is not a multiple of 4: one group, K4 padded
         if not _grouped_1x1_packed(p, fast) and _grouped_direct_takes(p) and _grouped_direct_pays(p, fast):
             return _grouped_direct_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
         return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
-    if rq is not None and not grouped and _fast_stem(p, fast):   # the RGB or grayscale stem
+    if not grouped and _fast_stem(p, fast):   # the RGB or grayscale stem
         return _stem_step(op, p, x, y, rows, dsp_bias, rq, macs)
-    if rq is not None and p["in_c"] == 1 and _kxk_plane_takes(p):
+    if p["in_c"] == 1 and _kxk_plane_takes(p):
         # a 1-channel image under a 5x5 / 7x7 filter: a depthwise with multiplier out_c
         return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
-    if (rq is not None and p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
+    if (p["in_c"] == 1 and p["k_h"] == p["k_w"] == 3
             and p["dil_h"] == p["dil_w"] == 1):
         # a 1-channel image (grayscale stem) is a 3x3 depthwise with depth multiplier out_c:
         # the plane kernel gathers the image once and slides every filter over it; at stride_w 2
@@ -206,7 +232,7 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         if fast and p["stride_w"] == 2:
             return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
         return _plane_3x3_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
-    if (rq is not None and not grouped and not pointwise and p["dil_w"] == 1
+    if (not grouped and not pointwise and p["dil_w"] == 1
             and p["k_w"] * p["in_c"] <= SHALLOW_RUN_MAX
             and not (fast and p["in_c"] >= 2 and (p["stride_w"] == 1 or p["k_w"] >= 5))):
         # (with the fast output stage, the im2col kernel below wins over 2+ channels except on
@@ -220,7 +246,7 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return Step(op, kernel, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
-    if rq is not None and not grouped and not pointwise:
+    if not grouped and not pointwise:
         k4 = (rows.shape[1] + 3) // 4 * 4   # rows padded with zero weights to whole words
         padded = np.zeros((p["out_c"], k4), np.int8)
         padded[:, :rows.shape[1]] = rows
@@ -230,18 +256,7 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
         return Step(op, "mcuf_conv_im2col_x2_s8_dsp_fast" if x2 else "mcuf_conv_s8_dsp" + "_fast" * fast, "mcuf_conv_params", p,
                     [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                      ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
-    if pointwise and folded is not None:
-        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
-        b = ConstArray(f"op{n}_bias", "int32_t", folded)
-        kernel = "mcuf_conv_1x1_s8"
-    else:
-        filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
-        b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
-        kernel = "mcuf_conv_s8"
-    args = [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
-            ("out", y.index)]
-    return Step(op, kernel, "mcuf_conv_params", p, args, [x.index], y.index, macs,
-                [filt, b, mult, shift])
+    return None
 
 
 def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
@@ -258,53 +273,60 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         step = mve.lower_depthwise(op, x, y, p, mult, shift, taps, folded, macs)
         if step is not None:
             return step
-        kernels = "dsp"
-    lut_kernel = _depthwise_lut_1x1(p) if kernels == "dsp" and not w.quant.zero_points.any() else None
+        kernels = "dsp-fallback"
+    lut_kernel = _depthwise_lut_1x1(p) if kernels.startswith("dsp") and not w.quant.zero_points.any() else None
     if lut_kernel:   # one MAC per output: a table look-up
         return _depthwise_lut_1x1_step(op, p, x, y, lut_kernel, taps, bias, mult, shift, macs)
-    if kernels == "dsp" and folded is not None and _kxk_plane_takes(p):
+    if kernels.startswith("dsp") and folded is not None:
         rows = np.ascontiguousarray(taps.T)                # [channel][tap]
-        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
-                                            np.abs(rows.astype(np.int64)).sum(axis=1))
+        rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
+                                             np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
         if rq is not None:
-            return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
+            step = _fast_then_clamp(p, exact, lambda fast: _lower_depthwise_dsp(
+                graph, op, p, x, y, taps, rows, dsp_bias, rq, fast, macs))
+            if step is not None:
+                return step
+    b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
+    return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
+                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
+                 ("out", y.index)], [x.index], y.index, macs, [filt, b, mult, shift])
+
+
+def _lower_depthwise_dsp(graph, op, p: dict, x, y, taps: np.ndarray, rows: np.ndarray, dsp_bias, rq,
+                         fast: bool, macs: int) -> Step | None:
+    """lower_depthwise's choice among the DSP kernels (taps [tap][channel], rows the same
+    [channel][tap]; rq, fast as _lower_conv_dsp); None: the portable kernel."""
+    n = op.index
+    if _kxk_plane_takes(p):
+        return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
     three = p["k_h"] == p["k_w"] == 3 and p["dil_h"] == p["dil_w"] == 1
-    if kernels == "dsp" and (p["depth_multiplier"] == 1 or three) and folded is not None:
-        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
-                                            np.abs(taps.astype(np.int64)).sum(axis=0))
-        if rq is not None and three and _hwc3_packed_takes(p, fast, hwc3_packed_room(graph)):
+    if p["depth_multiplier"] == 1 or three:
+        if three and _hwc3_packed_takes(p, fast, hwc3_packed_room(graph)):
             return _hwc3_packed_step(op, p, x, y, taps, dsp_bias, rq, macs)
-        if rq is not None and three and _depthwise_plane_pays(p, fast):
+        if three and _depthwise_plane_pays(p, fast):
             if p["stride_w"] == 2 and fast:   # the K x K plane kernel's stride-2 pairs in assembly
                 # (fewer instructions per MAC at every stride-2 row of benchmarks/cliff_sweep.py on
                 # QEMU's M7: 4.23 -> 3.02 on 8 channels at multiplier 8, 5.41 -> 4.25 on 13 at 1;
                 # two channels per pair run and the gather in assembly: 3.02 -> 2.39, 4.25 -> 3.92)
-                return _kxk_plane_step(op, p, x, y, np.ascontiguousarray(taps.T), dsp_bias, rq, fast, macs)
+                return _kxk_plane_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
             return _plane_3x3_step(op, p, x, y, taps.T, dsp_bias, rq, fast, macs)
-        if rq is not None and p["depth_multiplier"] == 1:
+        if p["depth_multiplier"] == 1:
             c4 = (p["in_c"] + 3) // 4 * 4
             filt = ConstArray(f"op{n}_filter", "int16_t", _hwc_depthwise_weights(taps, rq, dsp_bias, p, fast))
             b = ConstArray(f"op{n}_bias", "int32_t", 2 * np.pad(dsp_bias, (0, c4 - p["in_c"])))
             return Step(op, _hwc_depthwise_kernel(p, fast), "mcuf_conv_params", p,
                         [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                          ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
-    if kernels == "dsp" and p["depth_multiplier"] > 1 and folded is not None:
-        rows = np.ascontiguousarray(taps.T)                # [channel][tap]: a grouped conv's rows
-        rq, dsp_bias, fast = _requant_table(op, p, mult, shift, folded,
-                                            np.abs(rows.astype(np.int64)).sum(axis=1))
-        if rq is not None and p["in_c"] == 1 and p["dil_w"] == 1 and p["k_w"] <= SHALLOW_RUN_MAX:
+    if p["depth_multiplier"] > 1:
+        if p["in_c"] == 1 and p["dil_w"] == 1 and p["k_w"] <= SHALLOW_RUN_MAX:
             # one input channel: a plain convolution of a 1-channel image
             filt = ConstArray(f"op{n}_filter", "int16_t", _shallow_filter(rows, p))
             b = ConstArray(f"op{n}_bias", "int32_t", 2 * dsp_bias)
             return Step(op, "mcuf_conv_shallow_s8_dsp", "mcuf_conv_params", p,
                         [("in", x.index), ("const", filt), ("const", b), *[("const", c) for c in rq],
                          ("out", y.index), ("scratch",)], [x.index], y.index, macs, [filt, b, *rq])
-        if rq is not None:
-            return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
-    b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
-    return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
-                [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
-                 ("out", y.index)], [x.index], y.index, macs, [filt, b, mult, shift])
+        return _grouped_dsp_step(op, p, x, y, rows, dsp_bias, rq, fast, macs)
+    return None
 
 
 CONV_DTYPES = (INT8, INT8, ("int32",))

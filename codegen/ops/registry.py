@@ -90,6 +90,9 @@ class Step:
     macs: int = 0
     consts: list[ConstArray] = field(default_factory=list)
     scratch_bytes: int = field(init=False, default=0)   # from the kernel's record
+    # a kernel called right after `kernel` on the bytes that call wrote (epilogue_c): the
+    # fused activation's clamp after a _fast kernel, which saturates to [-128, 127] only
+    epilogue: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
         self.scratch_bytes = KERNELS[self.kernel].scratch_bytes(self.params)
@@ -97,6 +100,18 @@ class Step:
     @property
     def weight_bytes(self) -> int:
         return sum(c.values.nbytes for c in self.consts)
+
+
+def epilogue_c(step: Step, params: dict, out: str) -> str:
+    """The C statement (indented, newline-terminated) of a step's epilogue on one call's output,
+    "" if it has none: the clamp of the params' out_h * out_w * out_c bytes at `out` (a C
+    pointer expression) to [act_min, act_max] -- exactly the bytes a convolution kernel writes,
+    whole layer or patch (codegen/patch_schedule.py, codegen/line_buffer.py: each call's own
+    params)."""
+    if not step.epilogue:
+        return ""
+    n = params["out_h"] * params["out_w"] * params["out_c"]
+    return f"    {step.epilogue}({out}, {n}u, {params['act_min']}, {params['act_max']});\n"
 
 
 Shape = tuple[int, ...]

@@ -567,6 +567,14 @@ void mcuf_requantize_s8(const mcuf_requantize_params *p, const int8_t *input, in
 /* the same with Helium (MVE), four elements per vector (plain C without MVE) */
 void mcuf_requantize_s8_mve(const mcuf_requantize_params *p, const int8_t *input, int8_t *output);
 
+/* A fused activation's clamp in place: data[i] = min(max(data[i], act_min), act_max) for
+ * i < size, any size and alignment (CMSIS-NN's arm_relu6_s8 with any range). The epilogue of a
+ * _fast convolution kernel (which saturates to [-128, 127]) on a layer whose activation clamps
+ * inside int8. */
+void mcuf_act_clamp_s8(int8_t *data, uint32_t size, int32_t act_min, int32_t act_max);
+/* DSP extension: SSUB8 + SEL per bound, 16 bytes per step (kernels/optimized/) */
+void mcuf_act_clamp_s8_dsp(int8_t *data, uint32_t size, int32_t act_min, int32_t act_max);
+
 #define MCUF_COPY_MAX_DIMS 6     /* TFLite's TRANSPOSE limit */
 
 typedef struct {
