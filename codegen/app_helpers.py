@@ -85,8 +85,10 @@ def read_labels(path: str | Path) -> list[str]:
     except LabelFileTooLarge as e:
         raise CodegenError(f"--labels {path} is {e}: give a UTF-8 text file with one label per line") from None
     except (OSError, UnicodeDecodeError) as e:
-        raise CodegenError(f"--labels {path}: cannot read it ({e.__class__.__name__}: {e}); "
-                           "give a UTF-8 text file with one label per line") from None
+        # a folder read "(IsADirectoryError: [Errno 21] Is a directory: 3)", the descriptor's number (trial10)
+        why = ("is a folder" if Path(path).is_dir() else "is not UTF-8 text" if isinstance(e, UnicodeDecodeError)
+               else f"cannot read it ({e.strerror or e})")
+        raise CodegenError(f"--labels {path} {why}: give a UTF-8 text file with one label per line") from None
 
 
 def check_labels(labels: list[str] | None, output_shape: list[int]) -> None:

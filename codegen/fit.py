@@ -180,7 +180,11 @@ class Fitter:
                          code_measured=measured)
         cand.fits_flash = cand.flash <= self.board.flash_bytes
         cand.fits_ram = ram <= self.board.ram_bytes
-        if not cand.fits_ram and self.patches:
+        if not cand.fits_ram and self.patches and not cand.fits_flash:
+            # it fails on flash whatever the schedule: the patch search (tens of seconds on a
+            # large candidate; `fit --patches` on the 256 KB micro:bit spent 10 min on them) is skipped
+            cand.patches = "patches not tried: flash too small"
+        elif not cand.fits_ram and self.patches:
             from .patch_schedule import LayerByLayer, RamLimitError, choose_schedule, schedule_label
             try:
                 sched = choose_schedule(c.graph, c.steps, c.plan.arena_bytes - (ram - self.board.ram_bytes))

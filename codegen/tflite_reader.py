@@ -194,11 +194,12 @@ def _parse(buf: bytes) -> Graph:
         raise ModelFormatError(f"the model is in TFLite schema version {model.Version()}, TFLite and mcuforge "
                                "read version 3: re-export the model from the converter")
     sg = model.Subgraphs(0)
-    opcodes = []
+    opcodes, versions = [], []
     for i in range(model.OperatorCodesLength()):
         oc = model.OperatorCodes(i)
         code = _builtin_code(oc)
         opcodes.append(_OP_NAMES.get(code, f"CUSTOM:{oc.CustomCode()!r}" if code == 32 else f"OP_{code}"))
+        versions.append(int(oc.Version()))
 
     tensors: dict[int, Tensor] = {}
     problems: list[str] = []
@@ -240,7 +241,7 @@ def _parse(buf: bytes) -> Graph:
         sig = tuple(int(d) for d in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else None
         tensors[i] = Tensor(i, name, shape, dtype, quant, data, sig)
 
-    operators = []
+    operators, op_codes = [], []
     wrong_options: dict[int, tuple[str, str]] = {}
     for i in range(sg.OperatorsLength()):
         op = sg.Operators(i)
@@ -248,6 +249,7 @@ def _parse(buf: bytes) -> Graph:
         if idx >= len(opcodes):
             raise ModelFormatError(f"operator {i} refers to opcode {idx}, which does not exist (the model has "
                                    f"{len(opcodes)}): re-export the model from the converter")
+        op_codes.append(idx)
         options, wrong = _options(op, opcodes[idx])
         if wrong:                      # validate.py names it (after the structure checks)
             wrong_options[i] = wrong
@@ -257,6 +259,7 @@ def _parse(buf: bytes) -> Graph:
             outputs=[int(x) for x in op.OutputsAsNumpy()] if op.OutputsLength() else [],
             options=options))
 
+    problems += _version_problems(opcodes, versions, op_codes, operators, tensors)
     desc = model.Description().decode("utf-8", "replace") if model.Description() else ""
     graph = Graph(tensors, operators, [int(x) for x in sg.InputsAsNumpy()] if sg.InputsLength() else [],
                   [int(x) for x in sg.OutputsAsNumpy()] if sg.OutputsLength() else [], desc)
@@ -264,6 +267,31 @@ def _parse(buf: bytes) -> Graph:
     graph.wrong_options = wrong_options
     graph.bad_constants = bad_constants
     return graph
+
+
+def _version_problems(opcodes, versions, op_codes, operators, tensors) -> list[str]:
+    """One line per operator code whose version TFLite's reference resolver does not register
+    (codegen/op_versions.py), naming the first operator that uses it, its output tensor and how
+    many more use it; codes no operator uses are named too (TFLite refuses those as well).
+    op_codes[i]: operator i's opcode index."""
+    from .op_versions import version_problem
+    lines = []
+    for j, name in enumerate(opcodes):
+        users = [op for op, k in zip(operators, op_codes) if k == j]
+        if not users:
+            where = f"operator code {j} ({name}, used by no operator)"
+        else:
+            op = users[0]
+            out = op.outputs[0] if op.outputs else None
+            t = tensors.get(out) if out is not None else None
+            where = f"op #{op.index} {name}" + (f", output tensor {out} '{t.name}'" if t is not None else "")
+            if len(users) > 1:
+                where += f" (and {len(users) - 1} more {name}: " + ", ".join(f"#{u.index}" for u in users[1:6]) \
+                    + (", ..." if len(users) > 6 else "") + ")"
+        p = version_problem(name, versions[j], where)
+        if p:
+            lines.append(p)
+    return lines
 
 
 def _builtin_code(oc) -> int:

@@ -49,7 +49,7 @@ def _tool(name: str) -> str:
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True)
+    return subprocess.run(cmd, capture_output=True, text=True, errors="replace")
 
 
 def _check_writable(folder: Path, gen: Path, given: bool) -> None:

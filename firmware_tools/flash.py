@@ -86,14 +86,22 @@ def _load_segments(data: bytes) -> list[tuple[int, int]]:
     return out
 
 
-def check_elf_for_board(board: Board, elf: str | Path) -> None:
-    """Raises FlashError unless `elf` was built for `board` and loads into its flash only."""
-    elf = Path(elf)
+def check_elf_file(board: Board, elf: Path) -> None:
+    """Raises FlashError unless `elf` is an existing 32-bit little-endian ELF file (checked even
+    with --force, which skips only the board checks: trial10, a missing file or a folder was
+    reported as "no programmer found", and would be handed to one)."""
     if not elf.exists():
         raise FlashError(f"{elf} does not exist: build it with `firmware build --board {board.name} GENERATED_DIR`")
     if elf.is_dir():
         from .size import missing_elf_message
         raise FlashError(missing_elf_message(elf, board.name))
+    _elf32(elf)
+
+
+def check_elf_for_board(board: Board, elf: str | Path) -> None:
+    """Raises FlashError unless `elf` was built for `board` and loads into its flash only."""
+    elf = Path(elf)
+    check_elf_file(board, elf)
     built_for = elf_board(elf)
     record = elf.with_suffix(".json")
     if built_for is None and record.exists():
@@ -175,14 +183,16 @@ def flash(board: Board, elf: str | Path, force: bool = False) -> str:
     if board.qemu:
         raise FlashError(f"{board.name} runs under QEMU: use `firmware run --board {board.name} {elf}` "
                          f"(or `firmware serve` for the validation firmware)")
-    if not force:
+    if force:
+        check_elf_file(board, elf)
+    else:
         check_elf_for_board(board, elf)
     if "pyocd" in board.manifest.get("flash_tools", {}) and _flash_with_pyocd_api(board, elf):
         return "pyocd (Python API)"
     cmds = flash_commands(board, elf)
     for tool, cmd in cmds:
         if shutil.which(tool):
-            r = subprocess.run(cmd, capture_output=True, text=True)
+            r = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
             if r.returncode != 0:
                 raise FlashError(f"{tool} failed ({' '.join(cmd)}):\n{r.stdout}{r.stderr}")
             return tool

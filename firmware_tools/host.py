@@ -42,7 +42,7 @@ def _run(cmd: list[str]) -> None:
     # no PATH at all (`env -i`): Python still finds gcc on os.defpath, but gcc then found
     # neither cc1 nor ld ("cannot execute 'cc1'"); give it the same default search path
     env = None if os.environ.get("PATH") else {**os.environ, "PATH": os.defpath}
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    r = subprocess.run(cmd, capture_output=True, text=True, errors="replace", env=env)
     if r.returncode != 0:
         raise BuildError(f"host build failed:\n{' '.join(cmd)}\n{r.stderr}", cmd[0], r.stderr)
 

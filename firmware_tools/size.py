@@ -33,7 +33,7 @@ def missing_elf_message(elf: str | Path, board: str | None = None) -> str:
 def _binutil(args: list[str], elf: Path) -> str:
     if not elf.is_file():
         raise ElfError(missing_elf_message(elf))
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = subprocess.run(args, capture_output=True, text=True, errors="replace")
     if r.returncode != 0:
         why = (r.stderr.strip().splitlines() or ["failed"])[-1]
         raise ElfError(f"{elf}: {Path(args[0]).name} cannot read it ({why})")
@@ -157,7 +157,7 @@ def _placed_sections(elf: Path, board: Board) -> list[tuple[str, int, int, str]]
     """Allocated sections beyond sections.ld's (a linker script's .dtcm, .qspi...): name,
     address, bytes and the board memory their address lies in."""
     out = subprocess.run(["arm-none-eabi-objdump", "-h", "-w", str(elf)], capture_output=True,
-                         text=True, check=True).stdout
+                         text=True, errors="replace", check=True).stdout
     found = []
     for line in out.splitlines():   # Idx Name Size VMA LMA File-off Algn Flags
         parts = line.split()
@@ -194,7 +194,7 @@ def size_report(elf: str | Path, board: Board) -> SizeReport:
     if placed:   # the model arrays' and the arena's bytes that lie in those sections
         spans = [(addr, addr + size) for _, addr, size, _ in placed]
         out = subprocess.run(["arm-none-eabi-nm", "-S", "-t", "d", str(elf)], capture_output=True,
-                             text=True, check=True).stdout
+                             text=True, errors="replace", check=True).stdout
         for line in out.splitlines():   # address size kind name
             parts = line.split()
             if len(parts) == 4 and any(lo <= int(parts[0]) < hi for lo, hi in spans):

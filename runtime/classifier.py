@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .interpreter import InterpreterUnavailable, make_interpreter
+from .interpreter import DamagedModel, InterpreterUnavailable, make_interpreter
 from .preprocess import ModelInputError, Preprocessor, input_spec
 
 
@@ -130,7 +130,7 @@ class Classifier:
         try:
             self.interpreter = make_interpreter(self.model, reference=reference,
                                                 num_threads=None if reference else self.threads)
-        except InterpreterUnavailable as e:
+        except (InterpreterUnavailable, DamagedModel) as e:
             raise ModelLoadError(str(e)) from None
         except (ValueError, RuntimeError) as e:
             # a text file or a cut download: say which, as `codegen` and `hil validate` do (the
@@ -143,7 +143,8 @@ class Classifier:
                 raise ModelLoadError(str(fmt)) from None
             except Exception:     # noqa: BLE001 -- only a better message was sought
                 pass
-            raise ModelLoadError(f"{model}: the TFLite interpreter cannot load it ({str(e).strip()}); "
+            # one line: TFLite's message holds newlines ("...version '1000'...\nRegistration failed.")
+            raise ModelLoadError(f"{model}: the TFLite interpreter cannot load it ({' '.join(str(e).split())}); "
                                  "is it a .tflite file?") from None
         it = self.interpreter
         if len(it.get_input_details()) != 1:
@@ -238,7 +239,15 @@ class Classifier:
         return self.interpreter.get_tensor(self.input.index)
 
     def run(self) -> None:
-        self.interpreter.invoke()
+        """One inference on the input set. Raises ModelLoadError (one line) where TFLite's
+        kernel refuses the model only when it runs (Eval, not Prepare: a SOFTMAX with a uint8
+        input and an int8 output; trial10: a RuntimeError traceback from `runtime classify`)."""
+        try:
+            self.interpreter.invoke()
+        except RuntimeError as e:
+            first = " ".join(str(e).split()) or type(e).__name__
+            raise ModelLoadError(f"{self.model}: TFLite cannot run the model ({first}): re-convert it, or "
+                                 "check it with `codegen inspect`") from None
 
     def output(self, flat: bool = True) -> np.ndarray:
         """A copy of the class scores' output tensor, raw (quantized): (classes,), or as the

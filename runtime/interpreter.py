@@ -36,6 +36,38 @@ def _module():
             "with numpy < 2)") from None
 
 
+class DamagedModel(ValueError):
+    """A model TFLite loads but whose kernels would crash the process on it (one line)."""
+
+
+_ZERO_POINT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 32767)}
+
+
+def check_quantization(it, name: str) -> None:
+    """Raises DamagedModel for an int8/uint8/int16 tensor whose zero point lies outside its
+    type's range, or whose scale is not finite and positive: TFLite loads and allocates such a
+    model, then its kernels crash the whole process (SIGSEGV; trial10, tests/fuzz_flatbuffer.py
+    seed 1 #56: c12_uint8_io with 128 as the int8 zero point of its QUANTIZE output; seed 4 #91:
+    scale -1 (0, NaN, inf alike) on its uint8 output). No converter writes either. Not caught: a
+    finite positive scale whose requantization multiplier TFLite cannot represent (1e-45 on that
+    output also crashes TFLite's kernels)."""
+    for d in it.get_tensor_details():
+        rng = _ZERO_POINT_RANGES.get(np.dtype(d["dtype"]).type)
+        q = d.get("quantization_parameters", {})
+        zps, scales = q.get("zero_points"), q.get("scales")
+        if rng is None or zps is None or scales is None or not len(scales):
+            continue
+        who = f"{name}: tensor {d['index']} '{d['name']}' ({np.dtype(d['dtype']).name})"
+        bad = [float(v) for v in np.asarray(scales, np.float64).reshape(-1) if not (np.isfinite(v) and v > 0)]
+        if bad:
+            raise DamagedModel(f"{who} has quantization scale {bad[0]!r}, not finite and positive, on which "
+                               "TFLite's kernels crash: the file is damaged; re-export the model from the converter")
+        bad = [int(z) for z in np.asarray(zps).reshape(-1) if not rng[0] <= int(z) <= rng[1]]
+        if bad:
+            raise DamagedModel(f"{who} has zero point {bad[0]}, outside [{rng[0]}, {rng[1]}], on which TFLite's "
+                               "kernels crash: the file is damaged; re-export the model from the converter")
+
+
 def make_interpreter(model: str | Path | bytes, reference: bool = False,
                      preserve_all_tensors: bool = False, num_threads: int | None = None):
     mod = _module()
@@ -52,6 +84,14 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
             it = mod.Interpreter(model_content=bytes(model), **kwargs)
         else:
             it = mod.Interpreter(model_path=str(model), **kwargs)
+        name = "the model" if isinstance(model, (bytes, bytearray)) else str(model)
+        try:       # graph outputs [-1]: TFLite loads it, then these raised a ValueError traceback (trial10)
+            it.get_input_details(), it.get_output_details()
+        except ValueError as e:
+            raise DamagedModel(f"{name}: its graph inputs or outputs name a tensor that does not exist "
+                               f"({' '.join(str(e).split())}): the file is damaged; re-export the model "
+                               "from the converter") from None
+        check_quantization(it, name)
         it.allocate_tensors()
     return it
 

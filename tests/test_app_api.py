@@ -294,7 +294,8 @@ def test_labels_option(tmp_path):
     for bad, msg in ((short, "3 labels for a model whose output [1, 4] has 4 classes"),
                      (gap, "5 labels for a model whose output [1, 4] has 4 classes"),
                      (nul, "label 1 holds a NUL byte"),
-                     (tmp_path / "missing.txt", "cannot read it")):
+                     (tmp_path / "missing.txt", "cannot read it"),
+                     (tmp_path, "is a folder")):     # was "(IsADirectoryError: ... Is a directory: 3)"
         r = _emit("--target", "host", "--labels", bad, RGB96, "-o", tmp_path / "bad")
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
         assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr, r.stderr

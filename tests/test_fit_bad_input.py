@@ -94,3 +94,16 @@ def test_nothing_fits_on_ram_alone_points_to_patches():
            "--resolution 32), fewer classes" in r.stdout, r.stdout
     r = subprocess.run(argv + ["--patches"], capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert r.returncode == 0 and "add --patches" not in r.stdout, r.stdout + r.stderr
+
+
+def test_patches_are_not_searched_for_a_candidate_too_big_for_flash():
+    """`fit --patches --board qemu-microbit` spent about 20 s per candidate searching patch
+    schedules for models whose weights alone exceed its 256 KB of flash (10 minutes in all,
+    trial10); such a candidate fails whatever the schedule, and now says so at once."""
+    import time
+    from codegen.fit import Fitter
+    from firmware_tools.boards import get_board
+    t0 = time.monotonic()
+    c = Fitter(get_board("qemu-microbit"), measure_code=False, patches=True).evaluate("mobilenet_v2", 0.5, 160)
+    assert not c.fits_flash and not c.fits_ram and c.patches == "patches not tried: flash too small"
+    assert time.monotonic() - t0 < 10

@@ -431,3 +431,25 @@ def test_the_inference_timeout_defaults_to_a_minute_and_follows_an_explicit_one(
         assert link.invoke_timeout == 2
     with pytest.raises(ValueError, match="invoke_timeout"):
         HilLink("loop://", invoke_timeout=float("nan"))
+
+
+def test_an_unknown_device_error_code_without_text_names_itself():
+    """trial10 (tests/fuzz_serial.py): ERROR code 205 with no text read "device rejected
+    INVOKE: 205: " -- a dangling colon and no hint."""
+    from runtime.hil.link import DeviceError
+    msg = str(DeviceError(205, MsgType.INVOKE, ""))
+    assert msg == ("device rejected INVOKE: error code 205, which this host does not know; is the "
+                   "firmware built from this mcuforge version?"), msg
+    assert str(DeviceError(6, 0x3A, "len")) == "device rejected request 0x3a: BAD_ARGS: len"
+
+
+def test_hostile_serial_peer_slice():
+    """A fixed slice of tests/fuzz_serial.py: a fake device on a loopback socket (real pyserial)
+    damaging one reply per session; `runtime hil info` ends in 0 or one line with exit code 2."""
+    from fuzz_serial import run_one
+    seen = set()
+    for seed in range(100000, 100006):
+        outcome, code, mut, msg = run_one(seed, "info", timeout=30)
+        seen.add(outcome)
+        assert outcome in ("ok", "refused"), (seed, mut, outcome, msg)
+    assert seen == {"ok", "refused"}

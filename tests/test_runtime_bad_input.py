@@ -291,3 +291,104 @@ def test_codegen_and_the_runtime_read_a_label_file_alike(tmp_path):
         p = tmp_path / name
         p.write_text(text, encoding="utf-8")
         assert read_labels(p) == codegen_labels(p) == want, name
+
+
+def test_a_model_tflite_refuses_only_when_it_runs_is_one_line(tmp_path):
+    """c12_uint8_io with its first operator (uint8 input, int8 output) turned into a SOFTMAX:
+    TFLite loads and allocates it, then its Eval refuses ("Only uint8_t and int16_t outputs are
+    supported with uint8_t inputs"); `runtime classify` ended in a RuntimeError traceback (trial10,
+    tests/fuzz_flatbuffer.py seed 1 mutant 292)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c12_uint8_io.tflite").read_bytes(), 0)
+    softmax = [max(o.builtinCode, o.deprecatedBuiltinCode) for o in m.operatorCodes].index(s.BuiltinOperator.SOFTMAX)
+    m.subgraphs[0].operators[0].opcodeIndex = softmax
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "softmax_u8_to_s8.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", bad, "--source", "synthetic",
+                        "--frames", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("runtime: error:")]
+    assert len(errors) == 1 and "TFLite cannot run the model" in errors[0] and "SOFTMAX" in errors[0], r.stderr
+    assert r.stderr.strip().splitlines()[-1] == errors[0]
+
+
+def test_a_zero_point_outside_its_type_is_refused_before_tflite_crashes_on_it(tmp_path):
+    """c12_uint8_io with 128 as the int8 zero point of its QUANTIZE output: TFLite loads and
+    allocates it, then `runtime classify` died of SIGSEGV in its kernels (trial10,
+    tests/fuzz_flatbuffer.py seed 1 #56). Refused at load, one line naming the tensor."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as s
+    from runtime.classifier import Classifier, ModelLoadError
+    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c12_uint8_io.tflite").read_bytes(), 0)
+    t = next(t for t in m.subgraphs[0].tensors if t.name == b"tfl.quantize")
+    t.quantization.zeroPoint = np.array([128])
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "zp128.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    for reference in (False, True):
+        with pytest.raises(ModelLoadError) as e:
+            Classifier(bad, reference=reference)
+        msg = str(e.value)
+        assert "\n" not in msg and "'tfl.quantize' (int8) has zero point 128, outside [-128, 127]" in msg, msg
+
+
+def test_a_graph_output_naming_no_tensor_is_one_line(tmp_path):
+    """c16_float_io whose graph output is -1: TFLite loads and allocates it, then
+    get_output_details() raised a ValueError traceback (trial10, fuzz_flatbuffer seed 1 #91)."""
+    import flatbuffers
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as s
+    from runtime.classifier import Classifier, ModelLoadError
+    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c16_float_io.tflite").read_bytes(), 0)
+    m.subgraphs[0].outputs = np.array([-1], np.int32)
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    bad = tmp_path / "output_minus_1.tflite"
+    bad.write_bytes(bytes(b.Output()))
+    with pytest.raises(ModelLoadError) as e:
+        Classifier(bad)
+    assert "graph inputs or outputs name a tensor that does not exist" in str(e.value) and "\n" not in str(e.value)
+
+
+def _edited(tmp_path, name, edit, src="c12_uint8_io.tflite"):
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as s
+    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models" / src).read_bytes(), 0)
+    edit(m)
+    b = flatbuffers.Builder(1 << 16)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    (tmp_path / name).write_bytes(bytes(b.Output()))
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("scale", [-1.0, 0.0, float("nan")])
+def test_an_output_scale_tflite_crashes_on_is_refused_at_load(tmp_path, scale):
+    """c12_uint8_io with scale -1 (0, NaN) on its uint8 output: SIGSEGV in TFLite's kernels
+    (trial10, fuzz_flatbuffer seed 4 #91)."""
+    import numpy as np
+    from runtime.classifier import Classifier, ModelLoadError
+
+    def edit(m):
+        m.subgraphs[0].tensors[10].quantization.scale = np.array([scale], np.float32)
+    with pytest.raises(ModelLoadError) as e:
+        Classifier(_edited(tmp_path, "scale.tflite", edit))
+    assert "tensor 10 'StatefulPartitionedCall_1:0' (uint8) has quantization scale" in str(e.value), str(e.value)
+
+
+def test_tflites_multiline_refusal_is_one_line(tmp_path):
+    """CONV_2D version 1000: TFLite's message ends '...newer model?\\nRegistration failed.',
+    which reached the terminal as two 'runtime: error:' lines (trial10, fuzz_flatbuffer seed 4 #2)."""
+    from runtime.classifier import Classifier, ModelLoadError
+
+    def edit(m):
+        for oc in m.operatorCodes:
+            if max(oc.builtinCode, oc.deprecatedBuiltinCode) == 3:     # CONV_2D
+                oc.version = 1000
+    with pytest.raises(ModelLoadError) as e:
+        Classifier(_edited(tmp_path, "v1000.tflite", edit))
+    assert "\n" not in str(e.value) and "version '1000'" in str(e.value) and "Registration failed" in str(e.value)

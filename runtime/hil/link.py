@@ -68,9 +68,12 @@ def _unpack(fmt: str, payload: bytes, offset: int, what: str) -> tuple:
 class DeviceError(HilError):
     def __init__(self, code: int, request: int, message: str):
         self.code, self.request = code, request
-        name = ErrorCode(code).name if code in ErrorCode._value2member_map_ else str(code)
-        super().__init__(f"device rejected {MsgType(request).name if request in MsgType._value2member_map_ else request}: "
-                         f"{name}: {message}")
+        known = code in ErrorCode._value2member_map_
+        # an unknown code with no text read "device rejected INVOKE: 205: " (trial10, fuzz_serial)
+        name = ErrorCode(code).name if known else f"error code {code}, which this host does not know"
+        req = MsgType(request).name if request in MsgType._value2member_map_ else f"request 0x{request:02x}"
+        super().__init__(f"device rejected {req}: {name}" + (f": {message}" if message else "")
+                         + ("" if known else "; is the firmware built from this mcuforge version?"))
 
 
 @dataclass
