@@ -41,27 +41,66 @@ class DamagedModel(ValueError):
 
 
 _ZERO_POINT_RANGES = {np.int8: (-128, 127), np.uint8: (0, 255), np.int16: (-32768, 32767)}
+# the tensor types on which XNNPACK's scale check was seen to crash (it checks int32 too: a bias
+# scale of 1e-45 was refused there without a crash, and the model ran)
+_XNNPACK_CHECKED = (np.int8, np.uint8)
+FLOAT32_MIN_NORMAL = float(np.finfo(np.float32).tiny)     # 2^-126, about 1.18e-38
 
 
-def check_quantization(it, name: str) -> None:
-    """Raises DamagedModel for an int8/uint8/int16 tensor whose zero point lies outside its
-    type's range, or whose scale is not finite and positive: TFLite loads and allocates such a
-    model, then its kernels crash the whole process (SIGSEGV; trial10, tests/fuzz_flatbuffer.py
-    seed 1 #56: c12_uint8_io with 128 as the int8 zero point of its QUANTIZE output; seed 4 #91:
-    scale -1 (0, NaN, inf alike) on its uint8 output). No converter writes either. Not caught: a
-    finite positive scale whose requantization multiplier TFLite cannot represent (1e-45 on that
-    output also crashes TFLite's kernels)."""
+def _users(it, index: int) -> str:
+    """'QUANTIZE #0' style names of the operators that read or write tensor `index` ('' if unknown)."""
+    try:
+        ops = it._get_ops_details()
+    except Exception:        # a private helper of TFLite's Python wrapper: the message then names no operator
+        return ""
+    names = [f"{o['op_name']} #{o['index']}" for o in ops
+             if index in list(o.get("inputs", ())) or index in list(o.get("outputs", ()))]
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def check_quantization(it, name: str, delegate: bool = True) -> None:
+    """Raises DamagedModel (one line naming the operator(s), the tensor and the fix) for a model
+    TFLite loads but then crashes the whole process on (SIGSEGV; no converter writes any of them):
+
+    - an int8/uint8/int16 zero point outside its type's range (trial10, tests/fuzz_flatbuffer.py
+      seed 1 #56: c12_uint8_io with 128 as the int8 zero point of its QUANTIZE output);
+    - an int8/uint8/int16 scale that is not finite and positive (seed 4 #91: -1, 0, NaN, inf on
+      c12_uint8_io's uint8 output);
+    - with `delegate` (the default kernels, which apply the XNNPACK delegate): an int8/uint8
+      scale below float32's smallest normal number 2^-126 (1e-45, 1e-38 on c12_uint8_io's QUANTIZE
+      tensors). XNNPACK's CheckAffineQuantization (tensorflow/lite/delegates/xnnpack/
+      xnnpack_delegate.cc, reached from GetXNNPackDatatype) refuses any scale for which
+      std::isnormal(scale) && scale > 0 fails, but while it partitions the graph it reports that
+      through a null TfLiteContext: ai-edge-litert 2.3.0 dies in CheckAffineQuantization reading
+      context->ReportError (gdb, scales branch). Not the requantization multiplier: the reference
+      kernels (no delegate) run the same model, and scales whose ratios are far out of
+      QuantizeMultiplier's range (1e10, 1e30, 3e38) are refused by TFLite itself without a crash
+      (tests/sweep_scales.py). Without `delegate` (BUILTIN_REF, the oracle of `codegen verify`)
+      such a scale is left to TFLite.
+
+    `it`: a loaded, not yet allocated Interpreter; `name`: how the model is named in the message."""
     for d in it.get_tensor_details():
-        rng = _ZERO_POINT_RANGES.get(np.dtype(d["dtype"]).type)
+        kind = np.dtype(d["dtype"]).type
+        rng = _ZERO_POINT_RANGES.get(kind)
         q = d.get("quantization_parameters", {})
         zps, scales = q.get("zero_points"), q.get("scales")
         if rng is None or zps is None or scales is None or not len(scales):
             continue
-        who = f"{name}: tensor {d['index']} '{d['name']}' ({np.dtype(d['dtype']).name})"
-        bad = [float(v) for v in np.asarray(scales, np.float64).reshape(-1) if not (np.isfinite(v) and v > 0)]
+        scales = np.asarray(scales, np.float64).reshape(-1)
+        bad = [float(v) for v in scales if not (np.isfinite(v) and v > 0)]
+        users = _users(it, d["index"]) if bad or scales.min(initial=1.0) < FLOAT32_MIN_NORMAL \
+            or not all(rng[0] <= int(z) <= rng[1] for z in np.asarray(zps).reshape(-1)) else ""
+        who = (f"{name}: {users + ': ' if users else ''}tensor {d['index']} '{d['name']}' "
+               f"({np.dtype(d['dtype']).name})")
         if bad:
             raise DamagedModel(f"{who} has quantization scale {bad[0]!r}, not finite and positive, on which "
                                "TFLite's kernels crash: the file is damaged; re-export the model from the converter")
+        tiny = [float(v) for v in scales if 0 < v < FLOAT32_MIN_NORMAL]
+        if tiny and delegate and kind in _XNNPACK_CHECKED:
+            raise DamagedModel(f"{who} has quantization scale {tiny[0]:.6g}, below float32's smallest normal "
+                               f"number {FLOAT32_MIN_NORMAL:.6g}, on which TFLite's XNNPACK delegate crashes: the "
+                               "file is damaged; re-export the model from the converter with a representative "
+                               "dataset that gives realistic scales")
         bad = [int(z) for z in np.asarray(zps).reshape(-1) if not rng[0] <= int(z) <= rng[1]]
         if bad:
             raise DamagedModel(f"{who} has zero point {bad[0]}, outside [{rng[0]}, {rng[1]}], on which TFLite's "
@@ -91,7 +130,7 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
             raise DamagedModel(f"{name}: its graph inputs or outputs name a tensor that does not exist "
                                f"({' '.join(str(e).split())}): the file is damaged; re-export the model "
                                "from the converter") from None
-        check_quantization(it, name)
+        check_quantization(it, name, delegate=not reference)
         it.allocate_tensors()
     return it
 

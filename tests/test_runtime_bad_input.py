@@ -392,3 +392,34 @@ def test_tflites_multiline_refusal_is_one_line(tmp_path):
     with pytest.raises(ModelLoadError) as e:
         Classifier(_edited(tmp_path, "v1000.tflite", edit))
     assert "\n" not in str(e.value) and "version '1000'" in str(e.value) and "Registration failed" in str(e.value)
+
+
+@pytest.mark.parametrize("tensor, scale", [(10, 1e-45), (5, 1e-38), (0, 1e-40)])
+def test_a_subnormal_scale_xnnpack_crashes_on_is_refused_at_load(tmp_path, tensor, scale):
+    """c12_uint8_io with a positive subnormal scale (below 2^-126) on a tensor of a QUANTIZE:
+    `runtime classify` died of SIGSEGV in allocate_tensors(), inside the XNNPACK delegate's
+    CheckAffineQuantization (it reports the scale it refuses through a null TfLiteContext; the
+    scales branch, gdb). Refused at load in one line naming the operator and the tensor; the
+    reference kernels (no delegate, `codegen verify`'s oracle) still load it."""
+    import numpy as np
+    from runtime.classifier import Classifier, ModelLoadError
+    from runtime.interpreter import make_interpreter
+
+    def edit(m):
+        m.subgraphs[0].tensors[tensor].quantization.scale = np.array([scale], np.float32)
+    bad = _edited(tmp_path, "subnormal.tflite", edit)
+    with pytest.raises(ModelLoadError) as e:
+        Classifier(bad)
+    msg = str(e.value)
+    assert "\n" not in msg and "QUANTIZE #" in msg and f"tensor {tensor} " in msg, msg
+    assert "below float32's smallest normal number" in msg and "re-export the model" in msg, msg
+    make_interpreter(bad, reference=True)          # BUILTIN_REF: no delegate, no crash, not refused
+
+
+def test_classify_cli_subnormal_output_scale_is_one_line_not_sigsegv(tmp_path):
+    import numpy as np
+
+    def edit(m):
+        m.subgraphs[0].tensors[10].quantization.scale = np.array([1e-45], np.float32)
+    r = run("classify", "--model", _edited(tmp_path, "o1e45.tflite", edit), "--source", "synthetic", "--frames", 1)
+    one_line_error(r, "QUANTIZE #5: tensor 10 'StatefulPartitionedCall_1:0' (uint8) has quantization scale 1.4013e-45")
