@@ -157,9 +157,11 @@ def _check_quant(graph: Graph, t: Tensor, problems: list[str]) -> None:
                         + RECONVERT)
     if len(scales) > 1:
         rank = len(t.shape)
-        if rank == 1 and t.shape[0] == len(scales):
+        if rank == 1 and t.shape[0] == len(scales) and 0 <= qn.axis < 4:
             return    # a vector with one scale per element: an older converter copied the
-            # depthwise filter's quantized_dimension (3) into its bias; the axis can only be 0
+            # depthwise filter's quantized_dimension (3) into its bias; the axis can only be 0.
+            # Only a 4-D filter's dimension (0..3) is that quirk: -1 or 7 is damage, which
+            # TFLite refuses too (ParseQuantization: "must be in range [0, 1)"), so it is refused
         if not 0 <= qn.axis < max(rank, 1):
             problems.append(f"{who} is quantized per channel along axis {qn.axis} but has rank {rank}: "
                             + RECONVERT)

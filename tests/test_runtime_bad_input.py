@@ -423,3 +423,26 @@ def test_classify_cli_subnormal_output_scale_is_one_line_not_sigsegv(tmp_path):
         m.subgraphs[0].tensors[10].quantization.scale = np.array([1e-45], np.float32)
     r = run("classify", "--model", _edited(tmp_path, "o1e45.tflite", edit), "--source", "synthetic", "--frames", 1)
     one_line_error(r, "QUANTIZE #5: tensor 10 'StatefulPartitionedCall_1:0' (uint8) has quantization scale 1.4013e-45")
+
+
+@pytest.mark.parametrize("qdim, accepted", [(3, True), (-1, False), (7, False)])
+def test_a_rank1_per_channel_bias_quantized_dimension_outside_a_filters_axes_is_refused(capsys, tmp_path, qdim,
+                                                                                       accepted):
+    """c12_uint8_io's per-channel CONV_2D bias (int32 [8], 8 scales) with quantized_dimension 3 is
+    the documented converter quirk (an older converter copied the depthwise filter's dimension;
+    `codegen verify` repairs it to 0 for TFLite and was bit-exact): still compiled. -1 and 7 are
+    no filter's dimension: TFLite refuses them ("must be in range [0, 1)") and so does codegen now,
+    in one line naming the operator and the tensor (trial10 left them accepted)."""
+    from codegen.cli import main
+
+    def edit(m):
+        m.subgraphs[0].tensors[3].quantization.quantizedDimension = qdim
+    model = _edited(tmp_path, f"qdim{qdim}.tflite", edit)
+    code = main(["emit", str(model), "--target", "host", "-o", str(tmp_path / "out")])
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    if accepted:
+        assert code == 0, lines
+        return
+    assert code == 2 and len(lines) == 1, lines
+    assert "CONV_2D" in lines[0] and f"'arith.constant' is quantized per channel along axis {qdim} but has rank 1" \
+        in lines[0], lines
