@@ -371,6 +371,7 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         twice_max = float(np.float32(2 * np.float32(max(sa, sb))))
         with np.errstate(over="ignore"):   # (1 << 20) * output->params.scale: a float32 product
             den = float(np.float32(np.float32(1 << 20) * np.float32(so)))
+        from .quantization import add_output_multiplier   # the rule runtime.interpreter checks too
         if math.isinf(den) and math.isfinite(twice_max):
             # the multiplier is then 0: QuantizeMultiplierSmallerThanOneExp's CHECK_GT(0) aborts
             problems.append(f"{where}: the output multiplier 2*max(input scales)/(2^20*output scale) is 0 "
@@ -378,7 +379,7 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
                             f"aborts), tensors '{a.name}', '{b.name}' -> '{y.name}': check the output scale")
         else:
             _effective(where, "the output multiplier 2*max(input scales)/(2^20*output scale)",
-                       twice_max / ((1 << 20) * so),
+                       add_output_multiplier(sa, sb, so),
                        f"tensors '{a.name}', '{b.name}' -> '{y.name}'", problems, smaller_than_one=True)
     elif op.type in ("MUL", "BATCH_MATMUL"):
         a, b = t(0), t(1)

@@ -107,6 +107,83 @@ def check_quantization(it, name: str, delegate: bool = True) -> None:
                                "kernels crash: the file is damaged; re-export the model from the converter")
 
 
+def check_prepare(it, buf: bytes, name: str, reference: bool) -> None:
+    """Raises DamagedModel for a model whose scales make an operator's Prepare abort the whole
+    process (SIGABRT, a TFLITE_CHECK) in allocate_tensors(); the rules are codegen's
+    (codegen.quantization, by which codegen.validate refuses), so a model codegen compiles is
+    never refused here:
+
+    - an int8/uint8 ADD or SUB whose output multiplier 2*max(input scales)/(2^20*output scale)
+      is not in (0, 1): QuantizeMultiplierSmallerThanOneExp's checks, in the reference and the
+      default kernels (mobilenet_v3_small_a050_96_rgb with 1e-30 or 3e38 as the output scale of
+      'expanded_conv_4_add_1': tests/sweep_scales.py);
+    - with `reference` (BUILTIN_REF: `runtime classify --device`, `runtime hil validate`): an
+      int8/uint8 SOFTMAX whose beta * input scale * 2^26 is not above 1: SoftmaxPrepare's
+      PreprocessSoftmaxScaling -> QuantizeMultiplierGreaterThanOne
+      (tests/fixtures/cases/hostile/softmax_beta_nan.tflite; the default kernels build a lookup
+      table instead and load it).
+
+    `it`: a loaded, not yet allocated Interpreter; `buf`: the model's bytes (TFLite verified them)."""
+    from codegen.quantization import add_output_multiplier, smaller_than_one_exp_ok, softmax_params
+    try:
+        import tflite
+        model = tflite.Model.GetRootAsModel(buf, 0)
+        sg = model.Subgraphs(0)
+        ops = [sg.Operators(i) for i in range(sg.OperatorsLength())]
+    except Exception:          # TFLite read the file; an unreadable part here is left to it
+        return
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    quantized = (np.int8, np.uint8)
+
+    def tensor(op, k, outputs=False):
+        n = op.OutputsLength() if outputs else op.InputsLength()
+        d = details.get(int(op.Outputs(k) if outputs else op.Inputs(k))) if k < n else None
+        ok = d is not None and np.dtype(d["dtype"]).type in quantized and float(d["quantization"][0]) > 0
+        return d if ok else None
+
+    def who(d):
+        return f"tensor {d['index']} '{d['name']}' (scale {float(d['quantization'][0]):.6g})"
+
+    B = tflite.BuiltinOperator
+    for i, op in enumerate(ops):
+        try:
+            oc = model.OperatorCodes(op.OpcodeIndex())
+            code = max(oc.BuiltinCode(), oc.DeprecatedBuiltinCode())
+            if code in (B.ADD, B.SUB):
+                a, b, y = tensor(op, 0), tensor(op, 1), tensor(op, 0, outputs=True)
+                if a is None or b is None or y is None:
+                    continue
+                real = add_output_multiplier(a["quantization"][0], b["quantization"][0], y["quantization"][0])
+                if not smaller_than_one_exp_ok(real):
+                    kind = "ADD" if code == B.ADD else "SUB"
+                    raise DamagedModel(
+                        f"{name}: {kind} #{i}: its output multiplier 2*max(input scales)/(2^20*output scale) is "
+                        f"{real:.6g}, outside (0, 1), on which TFLite aborts (QuantizeMultiplierSmallerThanOneExp), "
+                        f"{who(a)}, {who(b)} -> {who(y)}: re-export the model from the converter with a "
+                        "representative dataset that gives realistic scales")
+            elif code == B.SOFTMAX and reference:
+                x = tensor(op, 0)
+                if x is None:
+                    continue
+                beta = 1.0
+                if op.BuiltinOptionsType() == tflite.BuiltinOptions.SoftmaxOptions:
+                    t = op.BuiltinOptions()
+                    o = tflite.SoftmaxOptions()
+                    o.Init(t.Bytes, t.Pos)
+                    beta = float(o.Beta())
+                try:
+                    softmax_params(beta, float(x["quantization"][0]))
+                except (ValueError, TypeError, OverflowError):
+                    raise DamagedModel(
+                        f"{name}: SOFTMAX #{i}: beta {beta!r} x input scale x 2^26 is not above 1, on which "
+                        f"TFLite's reference kernels abort (PreprocessSoftmaxScaling), input {who(x)}: the file "
+                        "is damaged; re-export the model from the converter") from None
+        except DamagedModel:
+            raise
+        except Exception:      # a part of the file this reader cannot follow: left to TFLite
+            continue
+
+
 def make_interpreter(model: str | Path | bytes, reference: bool = False,
                      preserve_all_tensors: bool = False, num_threads: int | None = None):
     mod = _module()
@@ -131,6 +208,8 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
                                f"({' '.join(str(e).split())}): the file is damaged; re-export the model "
                                "from the converter") from None
         check_quantization(it, name, delegate=not reference)
+        check_prepare(it, bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes(),
+                      name, reference)
         it.allocate_tensors()
     return it
 

@@ -446,3 +446,38 @@ def test_a_rank1_per_channel_bias_quantized_dimension_outside_a_filters_axes_is_
     assert code == 2 and len(lines) == 1, lines
     assert "CONV_2D" in lines[0] and f"'arith.constant' is quantized per channel along axis {qdim} but has rank 1" \
         in lines[0], lines
+
+
+@pytest.mark.parametrize("scale", [1e-30, 3e38])
+def test_an_add_output_scale_tflite_aborts_on_is_refused_at_load(tmp_path, scale):
+    """mobilenet_v3_small_a050_96_rgb with 1e-30 (3e38) as the output scale of ADD #36: its
+    output multiplier 2*max(input scales)/(2^20*output scale) leaves (0, 1) and TFLite's
+    QuantizeMultiplierSmallerThanOneExp aborts the process (SIGABRT; tests/sweep_scales.py).
+    Refused at load by codegen's rule (codegen.quantization.add_output_multiplier), both kernels."""
+    import numpy as np
+    from runtime.classifier import Classifier, ModelLoadError
+
+    def edit(m):
+        t = next(t for t in m.subgraphs[0].tensors if t.name == b"MobileNetV3Small_1/expanded_conv_4_add_1/Add")
+        t.quantization.scale = np.array([scale], np.float32)
+    bad = _edited(tmp_path, "add.tflite", edit, src="../../models/mobilenet_v3_small_a050_96_rgb.tflite")
+    for reference in (False, True):
+        with pytest.raises(ModelLoadError) as e:
+            Classifier(bad, reference=reference)
+        msg = str(e.value)
+        assert "\n" not in msg and "ADD #36: its output multiplier" in msg and "outside (0, 1)" in msg, msg
+        assert "'MobileNetV3Small_1/expanded_conv_4_add_1/Add'" in msg, msg
+    # `hil validate --images` loads the reference before it connects: was a DamagedModel traceback
+    r = run("hil", "validate", "--port", "socket://127.0.0.1:9", "--model", bad, "--inputs", 1,
+            "--images", ROOT / "tests/fixtures/images/shapes")
+    one_line_error(r, "ADD #36: its output multiplier")
+
+
+def test_a_softmax_beta_the_reference_kernels_abort_on_is_refused_with_them(tmp_path):
+    """hostile/softmax_beta_nan: the default kernels load it (a lookup table), TFLite's reference
+    kernels (`runtime classify --device`, `runtime hil validate`) aborted the process in
+    PreprocessSoftmaxScaling (SIGABRT, exit 134). One line now, naming SOFTMAX and its input."""
+    model = ROOT / "tests/fixtures/cases/hostile/softmax_beta_nan.tflite"
+    r = run("classify", "--model", model, "--device", "socket://127.0.0.1:9", "--source", "synthetic",
+            "--frames", 1)
+    one_line_error(r, "SOFTMAX #4: beta nan", "PreprocessSoftmaxScaling", "tensor 9 'functional_1/cls_1/MatMul1'")
