@@ -184,8 +184,79 @@ def check_prepare(it, buf: bytes, name: str, reference: bool) -> None:
             continue
 
 
+PROBE_TIMEOUT = 120.0     # seconds for the child's load + one invoke (a MobileNet takes well under 1 s)
+_PROBE = """
+import sys
+import numpy as np
+try:
+    from ai_edge_litert import interpreter as mod
+except ImportError:
+    from tflite_runtime import interpreter as mod
+kw = {"experimental_op_resolver_type": mod.OpResolverType.BUILTIN_REF} if sys.argv[2] == "ref" else {}
+if int(sys.argv[3]):
+    kw["num_threads"] = int(sys.argv[3])
+try:
+    it = mod.Interpreter(model_path=sys.argv[1], **kw)
+    it.allocate_tensors()
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    it.invoke()
+except Exception:
+    pass             # a refusal, not a crash: the caller's own load reports it in its words
+"""
+
+
+def probe_in_child(model: str | Path | bytes, name: str, reference: bool = False,
+                   num_threads: int | None = None, timeout: float = PROBE_TIMEOUT) -> None:
+    """Loads the model, allocates its tensors and runs one all-zero input in a child process
+    with the same kernels; raises DamagedModel (one line) if the child dies of a signal or
+    hangs. The safety net for what the load rules (check_quantization, check_prepare) do not
+    model: ai-edge-litert 2.3.0's XNNPACK delegate frees memory twice when it fails to create
+    its runtime for scales out of its operators' ranges ("double free detected in tcache 2",
+    SIGABRT: mobilevit_xxs_96_rgb with 1e10 on its input or 1e-30 on a CONV_2D output,
+    tests/sweep_scales.py), which no TFLite function's preconditions describe. A Python-level
+    refusal in the child is not reported here (the caller's own load gives it). Costs one
+    Python start + model load + invoke: 0.10-0.25 s more per load here (mobilenet_v1_a025_96,
+    mobilevit_xxs_96, c12_uint8_io; make_interpreter with and without probe, load average 7)."""
+    import subprocess
+    with tempfile.TemporaryDirectory(prefix="mcuforge-probe-") as tmp:
+        path = Path(model) if not isinstance(model, (bytes, bytearray)) else Path(tmp) / "model.tflite"
+        if isinstance(model, (bytes, bytearray)):
+            path.write_bytes(bytes(model))
+        try:
+            r = subprocess.run([sys.executable, "-c", _PROBE, str(path), "ref" if reference else "default",
+                                str(int(num_threads or 0))], capture_output=True, text=True, errors="replace",
+                               timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise DamagedModel(f"{name}: TFLite did not finish loading it and running one input within "
+                               f"{timeout:g} s: the file is damaged or far too large; re-export the model "
+                               "from the converter") from None
+    if r.returncode < 0:
+        import signal
+        try:
+            sig = signal.Signals(-r.returncode).name
+        except ValueError:
+            sig = f"signal {-r.returncode}"
+        said = [ln.strip() for ln in r.stderr.splitlines()
+                if ln.strip() and not ln.startswith("INFO:") and ln.strip() != XNNPACK_BANNER.decode()]
+        why = f" ({said[-1][:160]})" if said else ""
+        kernels = "reference kernels" if reference else "kernels (XNNPACK delegate)"
+        raise DamagedModel(f"{name}: TFLite's {kernels} crash on it with {sig}{why} while loading it and "
+                           "running one all-zero input: the file is damaged (out-of-range quantization "
+                           "scales, most often); re-export the model from the converter")
+
+
 def make_interpreter(model: str | Path | bytes, reference: bool = False,
-                     preserve_all_tensors: bool = False, num_threads: int | None = None):
+                     preserve_all_tensors: bool = False, num_threads: int | None = None,
+                     probe: bool | None = None):
+    """A TFLite Interpreter with its tensors allocated (TFLite's reference kernels if
+    `reference`). Raises DamagedModel (one line) for a model TFLite would crash the process on:
+    the load rules first (check_quantization, check_prepare), then, if `probe` (default: with
+    the default kernels, whose XNNPACK delegate has crashes no rule describes), a load and one
+    all-zero invoke in a child process (probe_in_child). Other load failures raise TFLite's
+    ValueError/RuntimeError."""
+    if probe is None:
+        probe = not reference
     mod = _module()
     kwargs = {}
     if reference:
@@ -210,6 +281,8 @@ def make_interpreter(model: str | Path | bytes, reference: bool = False,
         check_quantization(it, name, delegate=not reference)
         check_prepare(it, bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes(),
                       name, reference)
+        if probe:
+            probe_in_child(model, name, reference, num_threads)
         it.allocate_tensors()
     return it
 

@@ -1,6 +1,6 @@
 """Every quantized tensor's scale set to each of SCALES, one at a time, through `runtime classify`.
 
-    python tests/sweep_scales.py [--models c12_uint8_io.tflite,...] [--limit-tensors N]
+    python tests/sweep_scales.py [--models PATH,...] [--limit-tensors N] [--reference]
 
 (from the repository root, with the project's .venv python). The rule checked is the project's:
 exit code 0, or 2 with one `runtime: error:` line; never a signal, a traceback or another code.
@@ -42,9 +42,11 @@ def mutants(path: Path, limit: int | None):
             yield i, t.name.decode(errors="replace"), sc, bytes(b.Output())
 
 
-def verdict(path: Path) -> tuple[str, str]:
+def verdict(path: Path, reference: bool = False) -> tuple[str, str]:
+    # --device: the model is loaded with TFLite's reference kernels, then the (absent) device refuses
+    extra = ["--device", "socket://127.0.0.1:9"] if reference else []
     r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", str(path), "--source",
-                        "synthetic", "--frames", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                        "synthetic", "--frames", "2", *extra], capture_output=True, text=True, timeout=120, cwd=ROOT,
                        errors="replace")
     errs = [ln for ln in r.stderr.splitlines() if ln.startswith("runtime: error:")]
     if r.returncode < 0:
@@ -62,6 +64,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default=",".join(DEFAULT))
     ap.add_argument("--limit-tensors", type=int, default=8, help="at most N tensors per model (0: all)")
+    ap.add_argument("--reference", action="store_true",
+                    help="load with TFLite's reference kernels (classify --device to a closed port)")
     ap.add_argument("-v", action="store_true", help="print every verdict")
     a = ap.parse_args(argv)
     counts, bad = Counter(), 0
@@ -71,7 +75,7 @@ def main(argv=None) -> int:
             for i, name, sc, data in mutants(p, a.limit_tensors or None):
                 f = Path(work) / "m.tflite"
                 f.write_bytes(data)
-                v, msg = verdict(f)
+                v, msg = verdict(f, a.reference)
                 counts[v] += 1
                 if v not in ("accepted", "refused"):
                     bad += 1

@@ -481,3 +481,17 @@ def test_a_softmax_beta_the_reference_kernels_abort_on_is_refused_with_them(tmp_
     r = run("classify", "--model", model, "--device", "socket://127.0.0.1:9", "--source", "synthetic",
             "--frames", 1)
     one_line_error(r, "SOFTMAX #4: beta nan", "PreprocessSoftmaxScaling", "tensor 9 'functional_1/cls_1/MatMul1'")
+
+
+def test_a_model_the_xnnpack_delegate_crashes_on_is_refused_not_a_crash(tmp_path):
+    """mobilevit_xxs_96_rgb with 1e10 as its input scale: TFLite's XNNPACK delegate fails to
+    create its runtime and frees memory twice ("double free detected in tcache 2", SIGABRT in
+    allocate_tensors(); tests/sweep_scales.py). No rule describes that: the load and one
+    all-zero invoke run in a child process first (probe_in_child), and its death is one line."""
+    import numpy as np
+
+    def edit(m):
+        m.subgraphs[0].tensors[0].quantization.scale = np.array([1e10], np.float32)
+    bad = _edited(tmp_path, "vit.tflite", edit, src="../../models/mobilevit_xxs_96_rgb.tflite")
+    r = run("classify", "--model", bad, "--source", "synthetic", "--frames", 1)
+    one_line_error(r, "TFLite's kernels (XNNPACK delegate) crash on it with SIGABRT", "re-export the model")
