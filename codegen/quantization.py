@@ -45,6 +45,27 @@ def quantize_multiplier_greater_than_one(real: float) -> tuple[int, int]:
     return multiplier, shift
 
 
+def add_output_multiplier(input1_scale: float, input2_scale: float, output_scale: float,
+                          left_shift: int = 20) -> float:
+    """The output multiplier of TFLite's int8/uint8 ADD and SUB (add.cc Prepare,
+    sub.cc PrepareGeneralSubOp): 2*max(input scales) / (2^left_shift * output scale), with the
+    products in float32 as there (the scales are floats); 0.0 when 2^left_shift * output scale
+    overflows float32. Unitless. TFLite hands it to QuantizeMultiplierSmallerThanOneExp
+    (kernels/internal/quantization_util.cc), which TFLITE_CHECKs 0 < multiplier < 1 and aborts
+    the process otherwise: see smaller_than_one_exp_ok."""
+    f32 = np.float32
+    twice_max = float(f32(2 * f32(max(f32(input1_scale), f32(input2_scale)))))
+    with np.errstate(over="ignore"):
+        den = float(f32(f32(1 << left_shift) * f32(output_scale)))
+    return twice_max / den if den else math.inf
+
+
+def smaller_than_one_exp_ok(real: float) -> bool:
+    """QuantizeMultiplierSmallerThanOneExp's preconditions (TFLITE_CHECK_LT(real, 1.) and
+    TFLITE_CHECK_GT(real, 0.)): False where TFLite aborts (NaN too)."""
+    return 0.0 < real < 1.0
+
+
 def conv_channel_multipliers(input_scale: float, filter_scales, output_scale: float):
     """PopulateConvolutionQuantizationParams: one (multiplier, shift) per output channel.
 

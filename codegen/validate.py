@@ -157,9 +157,11 @@ def _check_quant(graph: Graph, t: Tensor, problems: list[str]) -> None:
                         + RECONVERT)
     if len(scales) > 1:
         rank = len(t.shape)
-        if rank == 1 and t.shape[0] == len(scales):
+        if rank == 1 and t.shape[0] == len(scales) and 0 <= qn.axis < 4:
             return    # a vector with one scale per element: an older converter copied the
-            # depthwise filter's quantized_dimension (3) into its bias; the axis can only be 0
+            # depthwise filter's quantized_dimension (3) into its bias; the axis can only be 0.
+            # Only a 4-D filter's dimension (0..3) is that quirk: -1 or 7 is damage, which
+            # TFLite refuses too (ParseQuantization: "must be in range [0, 1)"), so it is refused
         if not 0 <= qn.axis < max(rank, 1):
             problems.append(f"{who} is quantized per channel along axis {qn.axis} but has rank {rank}: "
                             + RECONVERT)
@@ -369,6 +371,7 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
         twice_max = float(np.float32(2 * np.float32(max(sa, sb))))
         with np.errstate(over="ignore"):   # (1 << 20) * output->params.scale: a float32 product
             den = float(np.float32(np.float32(1 << 20) * np.float32(so)))
+        from .quantization import add_output_multiplier   # the rule runtime.interpreter checks too
         if math.isinf(den) and math.isfinite(twice_max):
             # the multiplier is then 0: QuantizeMultiplierSmallerThanOneExp's CHECK_GT(0) aborts
             problems.append(f"{where}: the output multiplier 2*max(input scales)/(2^20*output scale) is 0 "
@@ -376,7 +379,7 @@ def _check_op_quantization(graph: Graph, op: Operator, problems: list[str]) -> N
                             f"aborts), tensors '{a.name}', '{b.name}' -> '{y.name}': check the output scale")
         else:
             _effective(where, "the output multiplier 2*max(input scales)/(2^20*output scale)",
-                       twice_max / ((1 << 20) * so),
+                       add_output_multiplier(sa, sb, so),
                        f"tensors '{a.name}', '{b.name}' -> '{y.name}'", problems, smaller_than_one=True)
     elif op.type in ("MUL", "BATCH_MATMUL"):
         a, b = t(0), t(1)

@@ -671,9 +671,10 @@ def main(argv: list[str] | None = None) -> int:
     from .classifier import LabelsError, ModelLoadError
     from .frames import SourceError
     from .hil.link import HilError
+    from .interpreter import DamagedModel      # hil validate's reference (load_images, ReferenceModel)
     from .preprocess import ModelInputError
     return run(build_parser(), argv, (HilError, SourceError, ModelLoadError, LabelsError, ModelInputError,
-                                      SaveFolderError))
+                                      SaveFolderError, DamagedModel))
 
 
 if __name__ == "__main__":

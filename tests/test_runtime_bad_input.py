@@ -392,3 +392,106 @@ def test_tflites_multiline_refusal_is_one_line(tmp_path):
     with pytest.raises(ModelLoadError) as e:
         Classifier(_edited(tmp_path, "v1000.tflite", edit))
     assert "\n" not in str(e.value) and "version '1000'" in str(e.value) and "Registration failed" in str(e.value)
+
+
+@pytest.mark.parametrize("tensor, scale", [(10, 1e-45), (5, 1e-38), (0, 1e-40)])
+def test_a_subnormal_scale_xnnpack_crashes_on_is_refused_at_load(tmp_path, tensor, scale):
+    """c12_uint8_io with a positive subnormal scale (below 2^-126) on a tensor of a QUANTIZE:
+    `runtime classify` died of SIGSEGV in allocate_tensors(), inside the XNNPACK delegate's
+    CheckAffineQuantization (it reports the scale it refuses through a null TfLiteContext; the
+    scales branch, gdb). Refused at load in one line naming the operator and the tensor; the
+    reference kernels (no delegate, `codegen verify`'s oracle) still load it."""
+    import numpy as np
+    from runtime.classifier import Classifier, ModelLoadError
+    from runtime.interpreter import make_interpreter
+
+    def edit(m):
+        m.subgraphs[0].tensors[tensor].quantization.scale = np.array([scale], np.float32)
+    bad = _edited(tmp_path, "subnormal.tflite", edit)
+    with pytest.raises(ModelLoadError) as e:
+        Classifier(bad)
+    msg = str(e.value)
+    assert "\n" not in msg and "QUANTIZE #" in msg and f"tensor {tensor} " in msg, msg
+    assert "below float32's smallest normal number" in msg and "re-export the model" in msg, msg
+    make_interpreter(bad, reference=True)          # BUILTIN_REF: no delegate, no crash, not refused
+
+
+def test_classify_cli_subnormal_output_scale_is_one_line_not_sigsegv(tmp_path):
+    import numpy as np
+
+    def edit(m):
+        m.subgraphs[0].tensors[10].quantization.scale = np.array([1e-45], np.float32)
+    r = run("classify", "--model", _edited(tmp_path, "o1e45.tflite", edit), "--source", "synthetic", "--frames", 1)
+    one_line_error(r, "QUANTIZE #5: tensor 10 'StatefulPartitionedCall_1:0' (uint8) has quantization scale 1.4013e-45")
+
+
+@pytest.mark.parametrize("qdim, accepted", [(3, True), (-1, False), (7, False)])
+def test_a_rank1_per_channel_bias_quantized_dimension_outside_a_filters_axes_is_refused(capsys, tmp_path, qdim,
+                                                                                       accepted):
+    """c12_uint8_io's per-channel CONV_2D bias (int32 [8], 8 scales) with quantized_dimension 3 is
+    the documented converter quirk (an older converter copied the depthwise filter's dimension;
+    `codegen verify` repairs it to 0 for TFLite and was bit-exact): still compiled. -1 and 7 are
+    no filter's dimension: TFLite refuses them ("must be in range [0, 1)") and so does codegen now,
+    in one line naming the operator and the tensor (trial10 left them accepted)."""
+    from codegen.cli import main
+
+    def edit(m):
+        m.subgraphs[0].tensors[3].quantization.quantizedDimension = qdim
+    model = _edited(tmp_path, f"qdim{qdim}.tflite", edit)
+    code = main(["emit", str(model), "--target", "host", "-o", str(tmp_path / "out")])
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    if accepted:
+        assert code == 0, lines
+        return
+    assert code == 2 and len(lines) == 1, lines
+    assert "CONV_2D" in lines[0] and f"'arith.constant' is quantized per channel along axis {qdim} but has rank 1" \
+        in lines[0], lines
+
+
+@pytest.mark.parametrize("scale", [1e-30, 3e38])
+def test_an_add_output_scale_tflite_aborts_on_is_refused_at_load(tmp_path, scale):
+    """mobilenet_v3_small_a050_96_rgb with 1e-30 (3e38) as the output scale of ADD #36: its
+    output multiplier 2*max(input scales)/(2^20*output scale) leaves (0, 1) and TFLite's
+    QuantizeMultiplierSmallerThanOneExp aborts the process (SIGABRT; tests/sweep_scales.py).
+    Refused at load by codegen's rule (codegen.quantization.add_output_multiplier), both kernels."""
+    import numpy as np
+    from runtime.classifier import Classifier, ModelLoadError
+
+    def edit(m):
+        t = next(t for t in m.subgraphs[0].tensors if t.name == b"MobileNetV3Small_1/expanded_conv_4_add_1/Add")
+        t.quantization.scale = np.array([scale], np.float32)
+    bad = _edited(tmp_path, "add.tflite", edit, src="../../models/mobilenet_v3_small_a050_96_rgb.tflite")
+    for reference in (False, True):
+        with pytest.raises(ModelLoadError) as e:
+            Classifier(bad, reference=reference)
+        msg = str(e.value)
+        assert "\n" not in msg and "ADD #36: its output multiplier" in msg and "outside (0, 1)" in msg, msg
+        assert "'MobileNetV3Small_1/expanded_conv_4_add_1/Add'" in msg, msg
+    # `hil validate --images` loads the reference before it connects: was a DamagedModel traceback
+    r = run("hil", "validate", "--port", "socket://127.0.0.1:9", "--model", bad, "--inputs", 1,
+            "--images", ROOT / "tests/fixtures/images/shapes")
+    one_line_error(r, "ADD #36: its output multiplier")
+
+
+def test_a_softmax_beta_the_reference_kernels_abort_on_is_refused_with_them(tmp_path):
+    """hostile/softmax_beta_nan: the default kernels load it (a lookup table), TFLite's reference
+    kernels (`runtime classify --device`, `runtime hil validate`) aborted the process in
+    PreprocessSoftmaxScaling (SIGABRT, exit 134). One line now, naming SOFTMAX and its input."""
+    model = ROOT / "tests/fixtures/cases/hostile/softmax_beta_nan.tflite"
+    r = run("classify", "--model", model, "--device", "socket://127.0.0.1:9", "--source", "synthetic",
+            "--frames", 1)
+    one_line_error(r, "SOFTMAX #4: beta nan", "PreprocessSoftmaxScaling", "tensor 9 'functional_1/cls_1/MatMul1'")
+
+
+def test_a_model_the_xnnpack_delegate_crashes_on_is_refused_not_a_crash(tmp_path):
+    """mobilevit_xxs_96_rgb with 1e10 as its input scale: TFLite's XNNPACK delegate fails to
+    create its runtime and frees memory twice ("double free detected in tcache 2", SIGABRT in
+    allocate_tensors(); tests/sweep_scales.py). No rule describes that: the load and one
+    all-zero invoke run in a child process first (probe_in_child), and its death is one line."""
+    import numpy as np
+
+    def edit(m):
+        m.subgraphs[0].tensors[0].quantization.scale = np.array([1e10], np.float32)
+    bad = _edited(tmp_path, "vit.tflite", edit, src="../../models/mobilevit_xxs_96_rgb.tflite")
+    r = run("classify", "--model", bad, "--source", "synthetic", "--frames", 1)
+    one_line_error(r, "TFLite's kernels (XNNPACK delegate) crash on it with SIGABRT", "re-export the model")
