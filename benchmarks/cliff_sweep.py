@@ -193,7 +193,7 @@ def render(specs: list[dict], commit: str, command: str, board: str, seconds: fl
            f"{sum(s['bit_exact'] for s in specs)} of {len(specs)} bit-exact.", "",
            f"**{len(over)} of {len(specs)} layers above {CLIFF:g} instructions per MAC.** By kernel chosen:", "",
            "| kernel chosen | layers | above 3 | worst instr/MAC | best instr/MAC |", "|---|---:|---:|---:|---:|"]
-    for kern in sorted({s["kernel"] for s in rows}, key=lambda k: -sum(s["kernel"] == k for s in over)):
+    for kern in sorted({s["kernel"] for s in rows}, key=lambda k: (-sum(s["kernel"] == k for s in over), k)):
         ks = [s["instructions"] / s["macs"] for s in rows if s["kernel"] == kern]
         out.append(f"| {kern} | {len(ks)} | {sum(r > CLIFF for r in ks)} | {max(ks):.2f} | {min(ks):.2f} |")
     out += ["", "Every layer, worst first:", "",

@@ -237,10 +237,14 @@ def _clamps(p: dict) -> bool:
     return (p["act_min"], p["act_max"]) != (-128, 127)
 
 
-def _fast_then_clamp(p: dict, exact: bool, build):
-    """The DSP step of a convolution whose SMMLAR output stage is exact on every channel
-    (`exact`, _requant_table(..., clamp_ok=True)): build(fast) makes the step the kernel choice
-    gives for a fast flag. Where the activation clamps inside int8 (_clamps), the _fast kernels
+def _fast_then_clamp(op, p: dict, mult: ConstArray, shift: ConstArray, folded: np.ndarray,
+                     rows: np.ndarray, kernels: str, build):
+    """The DSP step of a CONV_2D / DEPTHWISE_CONV_2D (rows: [channel][tap] int8 weights, folded:
+    the folded int32 biases; kernels "dsp", or "dsp-fallback" on the Cortex-M55, which keeps the
+    general output stage and no clamp epilogue): the output constants of _requant_table, then
+    build(dsp_bias, rq, fast) makes the step the kernel choice gives for a fast flag -- fast where
+    the SMMLAR output stage is exact on every channel; None where the constants do not fit (the
+    portable kernels are used) or build finds no DSP kernel. Where the activation clamps inside int8 (_clamps), the _fast kernels
     saturate to [-128, 127] only, so a step on one gets the clamp as its epilogue (ACT_CLAMP on
     the bytes it wrote): for [lo, hi] within [-128, 127], clamp(sat_int8(x), lo, hi) ==
     clamp(x, lo, hi), TFLite's result (reference_integer_ops::ConvPerChannel clamps the
@@ -249,7 +253,11 @@ def _fast_then_clamp(p: dict, exact: bool, build):
     never slower than the general choice on any of its 304 layers (109 -> 25 above 3
     instructions per MAC). Letting the cost model pick the general choice where it predicted
     it cheaper made 60+ of those layers slower (worst 13.2 instructions per MAC): not done."""
-    step = build(exact)
+    rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
+                                         np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
+    if rq is None:
+        return None
+    step = build(dsp_bias, rq, exact)
     if step is not None and exact and _clamps(p) and step.kernel.endswith("_fast"):
         step.epilogue = ACT_CLAMP
     return step

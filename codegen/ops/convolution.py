@@ -17,7 +17,7 @@ from .conv_dsp import (  # the DSP kernels' selection and packing
     _grouped_dsp_step, _hwc3_packed_step, _hwc3_packed_takes, _hwc_depthwise_kernel, _im2col_x2_pays,
     _hwc_depthwise_weights, _interleave_pairs, _kxk_plane_step, _kxk_plane_takes, _lut_1x1,
     _lut_1x1_step, _one_pixel_1x1, _one_pixel_1x1_step, _packed_pairs, _plane_3x3_step,
-    _fast_then_clamp, _requant_table, _shallow_filter, _stem_step, _strided_1x1, hwc3_packed_room
+    _fast_then_clamp, _shallow_filter, _stem_step, _strided_1x1, hwc3_packed_room
 )
 from .registry import INT8, ConstArray, OpRecord, Step, register_kernel, register_op
 from .shapes import ShapeError, conv_out_size, fmt, input_shape, int_option, padding_option
@@ -159,13 +159,10 @@ def lower_conv(graph, op, kernels: str = "reference") -> Step:
     if kernels.startswith("dsp") and folded is not None:
         # the clamp epilogue on the DSP cores; the Cortex-M55's fallback to these kernels keeps
         # the general output stage (the clamped _fast kernels are not measured there)
-        rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
-                                             np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
-        if rq is not None:
-            step = _fast_then_clamp(p, exact, lambda fast: _lower_conv_dsp(
-                op, p, x, y, rows, dsp_bias, rq, fast, pointwise, grouped, macs))
-            if step is not None:
-                return step
+        step = _fast_then_clamp(op, p, mult, shift, folded, rows, kernels, lambda dsp_bias, rq, fast:
+                                _lower_conv_dsp(op, p, x, y, rows, dsp_bias, rq, fast, pointwise, grouped, macs))
+        if step is not None:
+            return step
     if pointwise and folded is not None:
         filt = ConstArray(f"op{n}_filter", "int8_t", rows.reshape(-1))
         b = ConstArray(f"op{n}_bias", "int32_t", folded)
@@ -279,13 +276,10 @@ def lower_depthwise(graph, op, kernels: str = "reference") -> Step:
         return _depthwise_lut_1x1_step(op, p, x, y, lut_kernel, taps, bias, mult, shift, macs)
     if kernels.startswith("dsp") and folded is not None:
         rows = np.ascontiguousarray(taps.T)                # [channel][tap]
-        rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
-                                             np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
-        if rq is not None:
-            step = _fast_then_clamp(p, exact, lambda fast: _lower_depthwise_dsp(
-                graph, op, p, x, y, taps, rows, dsp_bias, rq, fast, macs))
-            if step is not None:
-                return step
+        step = _fast_then_clamp(op, p, mult, shift, folded, rows, kernels, lambda dsp_bias, rq, fast:
+                                _lower_depthwise_dsp(graph, op, p, x, y, taps, rows, dsp_bias, rq, fast, macs))
+        if step is not None:
+            return step
     b = ConstArray(f"op{n}_bias", "int32_t", bias.astype(np.int32))
     return Step(op, "mcuf_depthwise_conv_s8", "mcuf_conv_params", p,
                 [("in", x.index), ("const", filt), ("const", b), ("const", mult), ("const", shift),
