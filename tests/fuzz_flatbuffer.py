@@ -62,10 +62,8 @@ def _schema():
 
 
 def _pack(model) -> bytes:
-    import flatbuffers
-    b = flatbuffers.Builder(1 << 20)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    from tflite_objects import pack
+    return pack(model)
 
 
 @dataclass

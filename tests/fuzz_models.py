@@ -54,6 +54,8 @@ from pathlib import Path
 
 from codegen.targets import TARGETS
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests/: tflite_objects (python -m tests.fuzz_models)
+
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # children are forked: keep numpy single-threaded
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,10 +116,8 @@ def _unpacked(path: Path):
 
 
 def _pack(model) -> bytes:
-    import flatbuffers
-    b = flatbuffers.Builder(1 << 20)
-    b.Finish(model.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    from tflite_objects import pack
+    return pack(model)
 
 
 class _Edits:

@@ -23,23 +23,20 @@ DEFAULT = ("tests/fixtures/cases/models/c12_uint8_io.tflite",
 
 def mutants(path: Path, limit: int | None):
     """(tensor index, name, scale, flatbuffer bytes) for each quantized tensor and scale."""
-    import flatbuffers
     import numpy as np
-    from ai_edge_litert import schema_py_generated as s
+    from tflite_objects import pack, unpack
     raw = path.read_bytes()
-    base = s.ModelT.InitFromPackedBuf(raw, 0)
+    base = unpack(raw)
     idx = [i for i, t in enumerate(base.subgraphs[0].tensors)
            if t.quantization is not None and t.quantization.scale is not None and len(t.quantization.scale)]
     if limit and len(idx) > limit:      # spread over the graph: input, weights, intermediates, output
         idx = sorted({idx[round(k * (len(idx) - 1) / (limit - 1))] for k in range(limit)})
     for i in idx:
         for sc in SCALES:
-            m = s.ModelT.InitFromPackedBuf(raw, 0)
+            m = unpack(raw)
             t = m.subgraphs[0].tensors[i]
             t.quantization.scale = np.full(len(t.quantization.scale), sc, np.float32)
-            b = flatbuffers.Builder(1 << 20)
-            b.Finish(m.Pack(b), file_identifier=b"TFL3")
-            yield i, t.name.decode(errors="replace"), sc, bytes(b.Output())
+            yield i, t.name.decode(errors="replace"), sc, pack(m)
 
 
 def verdict(path: Path, reference: bool = False) -> tuple[str, str]:

@@ -310,18 +310,14 @@ def test_legacy_uint8_conv_bias_scale_follows_tflites_prepare(capsys, tmp_path, 
     """A uint8 CONV_2D's bias scale (PopulateConvolutionQuantizationParams checks it for uint8
     inputs only): off * output scale away from input * filter scale, our verdict and TFLite's
     reference (ai-edge-litert) agree; 0.021 was compiled before (trial's fuzz_flatbuffer)."""
-    from ai_edge_litert import schema_py_generated as S
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
-    import flatbuffers
-    src = (Path(__file__).parent / "fixtures/cases/models/c12b_legacy_uint8.tflite").read_bytes()
-    m = S.ModelT.InitFromObj(S.Model.GetRootAsModel(src, 0))
+    from tflite_objects import pack, unpack
+    m = unpack(Path(__file__).parent / "fixtures/cases/models/c12b_legacy_uint8.tflite")
     t = m.subgraphs[0].tensors
     x, w, b, y = (t[i].quantization.scale[0] for i in (0, 1, 2, 3))   # op #0 CONV_2D: 0, 1, 2 -> 3
     t[2].quantization.scale = np.array([np.float64(x) * np.float64(w) + off * y], np.float32)
-    fb = flatbuffers.Builder(1 << 16)
-    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
     model = tmp_path / "u8.tflite"
-    model.write_bytes(bytes(fb.Output()))
+    model.write_bytes(pack(m))
     try:
         Interpreter(str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF).allocate_tensors()
         tflite_refuses = False

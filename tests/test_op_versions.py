@@ -5,7 +5,6 @@ entry (codegen/op_versions.py) is re-measured on the installed ai-edge-litert.""
 import subprocess
 import sys
 
-import flatbuffers
 import pytest
 
 from conftest import ROOT
@@ -21,9 +20,8 @@ SMALL = ROOT / "tests/fixtures/cases/models/c16_float_io.tflite"
 
 
 def _pack(m) -> bytes:
-    b = flatbuffers.Builder(1 << 16)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    from tflite_objects import pack
+    return pack(m)
 
 
 def _only_code(code: int, version: int) -> bytes:

@@ -298,15 +298,13 @@ def test_a_model_tflite_refuses_only_when_it_runs_is_one_line(tmp_path):
     TFLite loads and allocates it, then its Eval refuses ("Only uint8_t and int16_t outputs are
     supported with uint8_t inputs"); `runtime classify` ended in a RuntimeError traceback (trial10,
     tests/fuzz_flatbuffer.py seed 1 mutant 292)."""
-    import flatbuffers
+    from tflite_objects import pack
     from ai_edge_litert import schema_py_generated as s
     m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c12_uint8_io.tflite").read_bytes(), 0)
     softmax = [max(o.builtinCode, o.deprecatedBuiltinCode) for o in m.operatorCodes].index(s.BuiltinOperator.SOFTMAX)
     m.subgraphs[0].operators[0].opcodeIndex = softmax
-    b = flatbuffers.Builder(1 << 16)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     bad = tmp_path / "softmax_u8_to_s8.tflite"
-    bad.write_bytes(bytes(b.Output()))
+    bad.write_bytes(pack(m))
     r = subprocess.run([sys.executable, "-m", "runtime.cli", "classify", "--model", bad, "--source", "synthetic",
                         "--frames", "2"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
@@ -319,17 +317,15 @@ def test_a_zero_point_outside_its_type_is_refused_before_tflite_crashes_on_it(tm
     """c12_uint8_io with 128 as the int8 zero point of its QUANTIZE output: TFLite loads and
     allocates it, then `runtime classify` died of SIGSEGV in its kernels (trial10,
     tests/fuzz_flatbuffer.py seed 1 #56). Refused at load, one line naming the tensor."""
-    import flatbuffers
+    from tflite_objects import pack
     import numpy as np
     from ai_edge_litert import schema_py_generated as s
     from runtime.classifier import Classifier, ModelLoadError
     m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c12_uint8_io.tflite").read_bytes(), 0)
     t = next(t for t in m.subgraphs[0].tensors if t.name == b"tfl.quantize")
     t.quantization.zeroPoint = np.array([128])
-    b = flatbuffers.Builder(1 << 16)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     bad = tmp_path / "zp128.tflite"
-    bad.write_bytes(bytes(b.Output()))
+    bad.write_bytes(pack(m))
     for reference in (False, True):
         with pytest.raises(ModelLoadError) as e:
             Classifier(bad, reference=reference)
@@ -340,29 +336,22 @@ def test_a_zero_point_outside_its_type_is_refused_before_tflite_crashes_on_it(tm
 def test_a_graph_output_naming_no_tensor_is_one_line(tmp_path):
     """c16_float_io whose graph output is -1: TFLite loads and allocates it, then
     get_output_details() raised a ValueError traceback (trial10, fuzz_flatbuffer seed 1 #91)."""
-    import flatbuffers
+    from tflite_objects import pack
     import numpy as np
     from ai_edge_litert import schema_py_generated as s
     from runtime.classifier import Classifier, ModelLoadError
     m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models/c16_float_io.tflite").read_bytes(), 0)
     m.subgraphs[0].outputs = np.array([-1], np.int32)
-    b = flatbuffers.Builder(1 << 16)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
     bad = tmp_path / "output_minus_1.tflite"
-    bad.write_bytes(bytes(b.Output()))
+    bad.write_bytes(pack(m))
     with pytest.raises(ModelLoadError) as e:
         Classifier(bad)
     assert "graph inputs or outputs name a tensor that does not exist" in str(e.value) and "\n" not in str(e.value)
 
 
 def _edited(tmp_path, name, edit, src="c12_uint8_io.tflite"):
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as s
-    m = s.ModelT.InitFromPackedBuf((ROOT / "tests/fixtures/cases/models" / src).read_bytes(), 0)
-    edit(m)
-    b = flatbuffers.Builder(1 << 16)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    (tmp_path / name).write_bytes(bytes(b.Output()))
+    from tflite_objects import edited
+    (tmp_path / name).write_bytes(edited(ROOT / "tests/fixtures/cases/models" / src, edit))
     return tmp_path / name
 
 
