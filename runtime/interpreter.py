@@ -241,6 +241,8 @@ def probe_in_child(model: str | Path | bytes, name: str, reference: bool = False
         said = [ln.strip() for ln in r.stderr.splitlines()
                 if ln.strip() and not ln.startswith("INFO:") and ln.strip() != XNNPACK_BANNER.decode()]
         why = f" ({said[-1][:160]})" if said else ""
+        if sig == "SIGINT":      # Ctrl-C reached the child first: the user's interrupt, not a crash
+            raise KeyboardInterrupt
         if sig == "SIGKILL":     # the kernel's OOM killer (or a user's kill -9), not the file's fault
             raise DamagedModel(f"{name}: the child process loading it and running one all-zero input "
                                "was killed (SIGKILL: most often the system ran out of memory); free some "

@@ -509,3 +509,14 @@ def test_probe_killed_by_sigkill_blames_memory_not_the_file(monkeypatch, tmp_pat
     msg = str(e.value)
     assert len(msg.splitlines()) == 1 and "SIGKILL" in msg and "out of memory" in msg, msg
     assert "damaged" not in msg, msg
+
+
+def test_probe_child_stopped_by_ctrl_c_is_the_interrupt_not_a_crash(monkeypatch):
+    """Ctrl-C goes to the whole foreground process group: when the probe's child dies of it
+    before the parent's handler runs, that is KeyboardInterrupt (`runtime: interrupted`, exit
+    130), not 'TFLite's kernels crash on it with SIGINT ... the file is damaged'."""
+    import subprocess as sp
+    from runtime import interpreter
+    monkeypatch.setattr(sp, "run", lambda *a, **k: sp.CompletedProcess(a[0], -2, "", "KeyboardInterrupt"))
+    with pytest.raises(KeyboardInterrupt):
+        interpreter.probe_in_child(b"not read", "m.tflite")
