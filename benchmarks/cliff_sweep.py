@@ -181,7 +181,7 @@ def render(specs: list[dict], commit: str, command: str, board: str, seconds: fl
            f"Command: `{command}` ({seconds / 60:.1f} min here).", "",
            "Grid (random int8 weights, per-channel scales, SAME padding, "
            + ("no fused activation" if act == "none" else
-              f"fused {act.upper()} clamping inside int8 (output zero points -20..19: the kernels' general output stage)")
+              f"fused {act.upper()} clamping inside int8 (output zero points -20..19: a clamp narrower than int8)")
            + "): CONV_2D kernel "
            "1/3/5/7 x stride 1/2 x input channels 1/3/8/13/16 x output channels 8/13/32; DEPTHWISE_CONV_2D "
            "kernel 3/5/7 x stride 1/2 x channels 1/3/8/13/32 x depth multiplier 1/2/4/8; grouped CONV_2D "

@@ -47,5 +47,7 @@ def version_problem(op_name: str, version: int, where: str) -> str | None:
         return (f"{where}: {op_name} version {version}; operator versions start at 1 and TFLite refuses "
                 "the model: the file is damaged; re-export the model from the converter")
     return (f"{where}: {op_name} version {version}, but TFLite's reference kernels know {op_name} "
-            f"versions 1 to {top} (TFLite refuses the model; a newer converter's feature, unknown to "
-            f"mcuforge): re-convert with a converter whose {op_name} is at most version {top}")
+            f"versions 1 to {top} (the version names a feature they lack, such as int4 weights; TFLite's "
+            f"reference interpreter refuses the model, so mcuforge cannot check it): re-convert with int8 "
+            f"weights and activations (full-integer quantization), which the converter writes as {op_name} "
+            f"at most version {top}")

@@ -209,7 +209,8 @@ except Exception:
 def probe_in_child(model: str | Path | bytes, name: str, reference: bool = False,
                    num_threads: int | None = None, timeout: float = PROBE_TIMEOUT) -> None:
     """Loads the model, allocates its tensors and runs one all-zero input in a child process
-    with the same kernels; raises DamagedModel (one line) if the child dies of a signal or
+    with the same kernels; raises DamagedModel (one line) if the child dies of a signal (SIGKILL
+    is named as memory running out, the OOM killer's signal) or
     hangs. The safety net for what the load rules (check_quantization, check_prepare) do not
     model: ai-edge-litert 2.3.0's XNNPACK delegate frees memory twice when it fails to create
     its runtime for scales out of its operators' ranges ("double free detected in tcache 2",
@@ -240,6 +241,12 @@ def probe_in_child(model: str | Path | bytes, name: str, reference: bool = False
         said = [ln.strip() for ln in r.stderr.splitlines()
                 if ln.strip() and not ln.startswith("INFO:") and ln.strip() != XNNPACK_BANNER.decode()]
         why = f" ({said[-1][:160]})" if said else ""
+        if sig == "SIGINT":      # Ctrl-C reached the child first: the user's interrupt, not a crash
+            raise KeyboardInterrupt
+        if sig == "SIGKILL":     # the kernel's OOM killer (or a user's kill -9), not the file's fault
+            raise DamagedModel(f"{name}: the child process loading it and running one all-zero input "
+                               "was killed (SIGKILL: most often the system ran out of memory); free some "
+                               "memory (close other programs) or use a smaller model")
         kernels = "reference kernels" if reference else "kernels (XNNPACK delegate)"
         raise DamagedModel(f"{name}: TFLite's {kernels} crash on it with {sig}{why} while loading it and "
                            "running one all-zero input: the file is damaged (out-of-range quantization "

@@ -90,3 +90,18 @@ def test_cli_refusal_exit_code(tmp_path):
                        capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "version 1000" in r.stderr and "at most version 8" in r.stderr
+
+
+def test_version_only_the_default_kernels_know_is_not_called_refused_by_tflite():
+    """DEPTHWISE_CONV_2D 7 (int4 weights in TFLite's op_version.cc) loads in TFLite's default
+    interpreter (runtime classify runs it): the refusal names the reference kernels, not TFLite
+    as a whole, and its fix is a full-integer int8 conversion (was 're-convert with a converter
+    whose DEPTHWISE_CONV_2D is at most version 6': a newer converter writes the same versions)."""
+    from ai_edge_litert.interpreter import Interpreter
+    model = _with_version(ROOT / "tests/fixtures/models/mobilenet_v1_a025_96_rgb.tflite", "DEPTHWISE_CONV_2D", 7)
+    Interpreter(model_content=model)            # the default resolver registers version 7
+    with pytest.raises(UnsupportedModelError) as e:
+        validate_graph(parse_model(model, "v.tflite"))
+    line = str(e.value)
+    assert "TFLite's reference interpreter refuses the model" in line and "(TFLite refuses" not in line, line
+    assert "full-integer quantization" in line and "at most version 6" in line, line

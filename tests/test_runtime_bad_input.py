@@ -484,3 +484,28 @@ def test_a_model_the_xnnpack_delegate_crashes_on_is_refused_not_a_crash(tmp_path
     bad = _edited(tmp_path, "vit.tflite", edit, src="../../models/mobilevit_xxs_96_rgb.tflite")
     r = run("classify", "--model", bad, "--source", "synthetic", "--frames", 1)
     one_line_error(r, "TFLite's kernels (XNNPACK delegate) crash on it with SIGABRT", "re-export the model")
+
+
+def test_probe_killed_by_sigkill_blames_memory_not_the_file(monkeypatch, tmp_path):
+    """The probe's child killed with SIGKILL (the OOM killer on a small Pi: the child allocates
+    the model's tensors) was 'TFLite's kernels crash on it with SIGKILL ... the file is damaged
+    (out-of-range quantization scales, most often)'; it is one line naming memory."""
+    import subprocess as sp
+    from runtime import interpreter
+    monkeypatch.setattr(sp, "run", lambda *a, **k: sp.CompletedProcess(a[0], -9, "", ""))
+    with pytest.raises(interpreter.DamagedModel) as e:
+        interpreter.probe_in_child(b"not read", "m.tflite")
+    msg = str(e.value)
+    assert len(msg.splitlines()) == 1 and "SIGKILL" in msg and "out of memory" in msg, msg
+    assert "damaged" not in msg, msg
+
+
+def test_probe_child_stopped_by_ctrl_c_is_the_interrupt_not_a_crash(monkeypatch):
+    """Ctrl-C goes to the whole foreground process group: when the probe's child dies of it
+    before the parent's handler runs, that is KeyboardInterrupt (`runtime: interrupted`, exit
+    130), not 'TFLite's kernels crash on it with SIGINT ... the file is damaged'."""
+    import subprocess as sp
+    from runtime import interpreter
+    monkeypatch.setattr(sp, "run", lambda *a, **k: sp.CompletedProcess(a[0], -2, "", "KeyboardInterrupt"))
+    with pytest.raises(KeyboardInterrupt):
+        interpreter.probe_in_child(b"not read", "m.tflite")

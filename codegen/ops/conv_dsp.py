@@ -251,7 +251,7 @@ def _fast_then_clamp(op, p: dict, mult: ConstArray, shift: ConstArray, folded: n
     requantized int32 to [act_min, act_max]). A general kernel chosen clamps by itself.
     Measured (benchmarks/cliff_sweep.py --act relu6, QEMU's M7): the _fast kernel + clamp is
     never slower than the general choice on any of its 304 layers (109 -> 25 above 3
-    instructions per MAC). Letting the cost model pick the general choice where it predicted
+    instructions per MAC; 24 at 0bb6c23, benchmarks/results_cliff_sweep_relu6.md). Letting the cost model pick the general choice where it predicted
     it cheaper made 60+ of those layers slower (worst 13.2 instructions per MAC): not done."""
     rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
                                          np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
