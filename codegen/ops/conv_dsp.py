@@ -244,15 +244,17 @@ def _fast_then_clamp(op, p: dict, mult: ConstArray, shift: ConstArray, folded: n
     general output stage and no clamp epilogue): the output constants of _requant_table, then
     build(dsp_bias, rq, fast) makes the step the kernel choice gives for a fast flag -- fast where
     the SMMLAR output stage is exact on every channel; None where the constants do not fit (the
-    portable kernels are used) or build finds no DSP kernel. Where the activation clamps inside int8 (_clamps), the _fast kernels
-    saturate to [-128, 127] only, so a step on one gets the clamp as its epilogue (ACT_CLAMP on
-    the bytes it wrote): for [lo, hi] within [-128, 127], clamp(sat_int8(x), lo, hi) ==
-    clamp(x, lo, hi), TFLite's result (reference_integer_ops::ConvPerChannel clamps the
-    requantized int32 to [act_min, act_max]). A general kernel chosen clamps by itself.
+    portable kernels are used) or build finds no DSP kernel.
+    Where the activation clamps inside int8 (_clamps), the _fast kernels saturate to
+    [-128, 127] only, so a step on one gets the clamp as its epilogue (ACT_CLAMP on the bytes it
+    wrote): for [lo, hi] within [-128, 127], clamp(sat_int8(x), lo, hi) == clamp(x, lo, hi),
+    TFLite's result (reference_integer_ops::ConvPerChannel clamps the requantized int32 to
+    [act_min, act_max]). A general kernel chosen clamps by itself.
     Measured (benchmarks/cliff_sweep.py --act relu6, QEMU's M7): the _fast kernel + clamp is
     never slower than the general choice on any of its 304 layers (109 -> 25 above 3
-    instructions per MAC; 24 at 0bb6c23, benchmarks/results_cliff_sweep_relu6.md). Letting the cost model pick the general choice where it predicted
-    it cheaper made 60+ of those layers slower (worst 13.2 instructions per MAC): not done."""
+    instructions per MAC; 24 at 0bb6c23, benchmarks/results_cliff_sweep_relu6.md). Letting the
+    cost model pick the general choice where it predicted it cheaper made 60+ of those layers
+    slower (worst 13.2 instructions per MAC): not done."""
     rq, dsp_bias, exact = _requant_table(op, p, mult, shift, folded,
                                          np.abs(rows.astype(np.int64)).sum(axis=1), clamp_ok=kernels == "dsp")
     if rq is None:
