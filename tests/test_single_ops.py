@@ -122,6 +122,8 @@ def test_depthwise_conv2d_optimized(write_model, tmp_path, k, stride, padding, d
     if kernel.startswith("mcuf_depthwise_conv_kxk_plane_s8_dsp"):   # 5x5 / 7x7 off the HWC groups, 3x3 stride 2
         assert dilation == 1 and ((k in (5, 7) and (mult > 1 or in_c < 16 or in_c % 4))
                                   or (k == 3 and stride == 2)), kernel
+    elif kernel == "mcuf_depthwise_conv_hwc_3x3_tail1_s8_dsp_fast":   # 3x3 stride 2, 4k + 1 channels
+        assert (k, stride, dilation, mult) == (3, 2, 1, 1) and in_c % 4 == 1 and in_c >= 5, kernel
     elif kernel == "mcuf_depthwise_conv_hwc_3x3_packed_s8_dsp_fast":   # the small-plane entry
         assert (k, dilation, mult) == (3, 1, 1) and 4 <= in_c <= 16 and side(h) * side(w) <= 64, kernel
     elif k == 3 and dilation == 1 and (mult > 1 or in_c < 16):   # any depth multiplier
