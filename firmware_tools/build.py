@@ -101,6 +101,14 @@ def list_apps() -> list[str]:
                   {q.stem for v in APP_SUPPORT.values() for q in v})
 
 
+def link_flags(board: Board) -> list[str]:
+    """arm-none-eabi-gcc's link options of a bare-metal image on `board`: our startup code (no
+    crt0), newlib-nano with the nosys stubs, the board's linker script (boards/<name>/linker.ld)
+    and boards/common on the library path, unused sections dropped."""
+    return ["-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs", f"-T{board.dir / 'linker.ld'}",
+            f"-L{BOARDS_DIR / 'common'}", "-Wl,--gc-sections"]
+
+
 def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path | None = None,
                    app: str = "bench", opt: str = "-O2", lto: bool = False,
                    defines: list[str] | None = None, extra_sources: list[Path] | None = None,
@@ -180,10 +188,8 @@ def build_firmware(generated_dir: str | Path, board: Board, out_dir: str | Path 
               file=sys.stderr, flush=True)
 
     elf, mapf = out / f"{name}.elf", out / f"{name}.map"
-    r = _run([cc, *board.cflags(), opt, *(["-flto"] if lto else []), "-nostartfiles",
-              "--specs=nano.specs", "--specs=nosys.specs", f"-T{board.dir / 'linker.ld'}",
-              f"-L{BOARDS_DIR / 'common'}", "-Wl,--gc-sections", f"-Wl,-Map={mapf}",
-              *map(str, objects), "-o", str(elf)])
+    r = _run([cc, *board.cflags(), opt, *(["-flto"] if lto else []), *link_flags(board),
+              f"-Wl,-Map={mapf}", *map(str, objects), "-o", str(elf)])
     if r.returncode != 0:
         overflow = {m[0]: int(m[1]) for m in re.findall(r"region `(\w+)' overflowed by (\d+) bytes", r.stderr)}
         if overflow:

@@ -12,10 +12,23 @@ import numpy as np
 
 from codegen.pipeline import generate
 from firmware_tools.boards import get_board
-from firmware_tools.build import BOARDS_DIR, CC
+from firmware_tools.build import BOARDS_DIR, CC, link_flags
 from firmware_tools.qemu import run_qemu
 
 BOARD = "qemu-mps3-an547"
+
+
+def bare_elf(board, sources: list[Path], include_dirs: list[Path], opt: str, elf: Path) -> Path:
+    """One arm-none-eabi-gcc call compiling and linking `sources` (C files: kernels, the boards'
+    common code, board.c and a test main) into `elf` for `board` at `opt`, warnings as errors,
+    with include_dirs and the boards' headers (link options: firmware_tools.build.link_flags).
+    Fails the test with gcc's stderr if it does not build."""
+    cmd = [CC, *board.cflags(), opt, "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
+           "-fdata-sections", *[f"-I{d}" for d in include_dirs], f"-I{BOARDS_DIR / 'include'}",
+           f"-I{BOARDS_DIR / 'common'}", *link_flags(board), *map(str, sources), "-o", str(elf)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return elf
 
 
 def sweep_input(n: int, run: int) -> np.ndarray:
@@ -53,14 +66,7 @@ def run_on_m55(models: list[Path], work: Path, kernels: str = "mve", opt: str = 
     (gen / "sweep_main.c").write_text("\n".join(main) + "\n")
     sources = [*sorted(gen.glob("m*.c")), *sorted((gen / "mcuf" / "src").glob("*.c")),
                *sorted((BOARDS_DIR / "common").glob("*.c")), board.dir / "board.c", gen / "sweep_main.c"]
-    elf = gen / "sweep.elf"
-    cmd = [CC, *board.cflags(), opt, "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
-           "-fdata-sections", f"-I{gen}", f"-I{gen / 'mcuf' / 'include'}", f"-I{BOARDS_DIR / 'include'}",
-           f"-I{BOARDS_DIR / 'common'}", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
-           f"-T{board.dir / 'linker.ld'}", f"-L{BOARDS_DIR / 'common'}", "-Wl,--gc-sections",
-           *map(str, sources), "-o", str(elf)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-4000:]
+    elf = bare_elf(board, sources, [gen, gen / "mcuf" / "include"], opt, gen / "sweep.elf")
     res = run_qemu(board, elf, timeout=120)
     assert res.returncode == 0 and "done" in res.console, res.console[-2000:]
     outs = {(int(m[1]), int(m[2])): [int(v) for v in m[3].split()]

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from firmware_tools.boards import get_board
-from firmware_tools.build import BOARDS_DIR, CC
+from firmware_tools.build import BOARDS_DIR
 from firmware_tools.qemu import run_qemu
+from mve_sweep import bare_elf
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "codegen" / "kernels"
@@ -113,16 +114,9 @@ def _hashes(console: str) -> list[int]:
 def test_act_clamp_dsp_on_qemu(board, opt, tmp_path):
     b = get_board(board)
     (tmp_path / "main.c").write_text(_main_c("mcuf_act_clamp_s8_dsp", bench=True))
-    elf = tmp_path / "clamp.elf"
     sources = [KERNELS / "optimized" / "mcuf_act_clamp_s8_dsp.c", *sorted((BOARDS_DIR / "common").glob("*.c")),
                b.dir / "board.c", tmp_path / "main.c"]
-    cmd = [CC, *b.cflags(), opt, "-std=c99", "-Wall", "-Wextra", "-Werror", "-ffunction-sections",
-           "-fdata-sections", f"-I{KERNELS / 'include'}", f"-I{BOARDS_DIR / 'include'}",
-           f"-I{BOARDS_DIR / 'common'}", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
-           f"-T{b.dir / 'linker.ld'}", f"-L{BOARDS_DIR / 'common'}", "-Wl,--gc-sections",
-           *map(str, sources), "-o", str(elf)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr[-4000:]
+    elf = bare_elf(b, sources, [KERNELS / "include"], opt, tmp_path / "clamp.elf")
     res = run_qemu(b, elf, timeout=120)
     assert res.returncode == 0 and "done" in res.console, res.console[-2000:]
     got, want = _hashes(res.console), _expected()
