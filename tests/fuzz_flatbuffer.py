@@ -39,12 +39,14 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
+
+from fuzz_models import Mutant                  # noqa: E402  (seed, index, fixture, kind, detail, data)
+from tflite_objects import pack, schema, unpack  # noqa: E402
 
 # models mcuforge compiles (a mutant of a refused one mostly meets the same refusal)
 FIXTURES = [ROOT / "tests/fixtures/cases/models" / f for f in (
@@ -56,30 +58,10 @@ KINDS = ("shape", "scale", "zero_point", "qdim", "option", "buffer", "subgraphs"
          "opcode", "type", "io")
 
 
-def _schema():
-    from ai_edge_litert import schema_py_generated as s
-    return s
-
-
-def _pack(model) -> bytes:
-    from tflite_objects import pack
-    return pack(model)
-
-
-@dataclass
-class Mutant:
-    seed: int
-    index: int
-    fixture: str
-    kind: str
-    detail: str
-    data: bytes
-
-
 def _edit(rng: random.Random, m, kind: str) -> str:
     """One edit of `kind` on model tree m (in place); returns what it did."""
     import numpy as np
-    s = _schema()
+    s = schema()
     if not m.subgraphs:                  # an earlier edit removed them all
         return "noop"
     sg = m.subgraphs[0]
@@ -180,18 +162,17 @@ def _edit(rng: random.Random, m, kind: str) -> str:
 
 def make_mutant(seed: int, index: int) -> Mutant:
     """The index-th mutant of a seed (same bytes on every machine): a fixture, 1-3 edits."""
-    s = _schema()
     rng = random.Random(f"mcuforge-fuzz-flatbuffer:{seed}:{index}")
     path = FIXTURES[rng.randrange(len(FIXTURES))]
     for _attempt in range(5):
-        m = s.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+        m = unpack(path)
         kinds, details = [], []
         for _ in range(rng.choice([1, 1, 2, 3])):
             k = rng.choice(KINDS)
             kinds.append(k)
             details.append(_edit(rng, m, k))
         try:
-            return Mutant(seed, index, path.name, "+".join(kinds), "; ".join(details), _pack(m))
+            return Mutant(seed, index, path.name, "+".join(kinds), "; ".join(details), pack(m))
         except Exception:        # a value the packer cannot encode (e.g. 2^40 into an int32)
             continue
     return Mutant(seed, index, path.name, "unpackable", "", path.read_bytes())

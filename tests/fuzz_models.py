@@ -55,6 +55,7 @@ from pathlib import Path
 from codegen.targets import TARGETS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))   # tests/: tflite_objects (python -m tests.fuzz_models)
+from tflite_objects import pack, schema, unpack  # noqa: E402
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # children are forked: keep numpy single-threaded
 
@@ -100,24 +101,14 @@ class Mutant:
 _UNPACKED: dict[Path, object] = {}
 
 
-def _schema():
-    from ai_edge_litert import schema_py_generated as s
-    return s
-
-
 def _unpacked(path: Path):
     """The fixture as the schema's object tree, unpacked once per process (mutations are
     undone after packing, so one tree serves every mutant)."""
     m = _UNPACKED.get(path)
     if m is None:
-        m = _schema().ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+        m = unpack(path)
         _UNPACKED[path] = m
     return m
-
-
-def _pack(model) -> bytes:
-    from tflite_objects import pack
-    return pack(model)
 
 
 class _Edits:
@@ -353,7 +344,7 @@ def _mutate_tables(rng: random.Random, model, ed: _Edits) -> tuple[str, str]:
     names, inputs/outputs listed twice or shared, extra subgraphs, opcodes with both codes,
     external buffers, LEAKY_RELU alphas."""
     import numpy as np
-    s = _schema()
+    s = schema()
     sg = model.subgraphs[0]
     tensors, ops = sg.tensors, sg.operators
     if not ops or not tensors or not len(sg.inputs):   # a first edit put an empty subgraph first
@@ -481,7 +472,7 @@ def _edited_mutant(seed: int, index: int, rng, path, mutate, counts: list[int], 
                 kinds.append(k)
                 details.append(d)
             try:
-                data = _pack(model)
+                data = pack(model)
             except Exception:             # e.g. -2^31 into a uint8 option field
                 continue
         finally:
