@@ -180,7 +180,7 @@ def test_a_per_tensor_quantized_dimension_beyond_the_rank_is_refused(capsys, tmp
     on LOG_SOFTMAX_inscale1e+30, dimension 3 on a [1, 10] input): compiled, and `verify` fell
     back to TFLite Micro, which does not check it."""
     from ai_edge_litert import schema_py_generated as schema
-    from fuzz_models import _pack
+    from tflite_objects import pack as _pack
     m = schema.ModelT.InitFromPackedBuf(CASES["LOG_SOFTMAX_inscale1e+30"], 0)
     m.subgraphs[0].tensors[0].quantization.quantizedDimension = 3
     CASES["qdim3"] = _pack(m)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from fuzz_models import _pack   # an edited ModelT back to .tflite bytes
+from tflite_objects import pack as _pack   # an edited ModelT back to .tflite bytes
 
 CASES = Path(__file__).parent / "fixtures" / "cases" / "malformed"
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import numpy as np
-from fuzz_models import _pack   # an edited ModelT back to .tflite bytes
+from tflite_objects import pack as _pack   # an edited ModelT back to .tflite bytes
 
 from conftest import FIXTURE_MODELS
 
